@@ -1,0 +1,188 @@
+/*
+ * plugin.h - the sluice plugin ABI: the only header a plugin needs.
+ *
+ * A plugin is a shared object exporting one data symbol, `sluice_plugin` (SL_PLUGIN_SYMBOL), of
+ * type sl_plugin_descriptor. The descriptor starts with the ABI version and its own size, names
+ * the plugin and its kind, declares its options as a table and holds its callbacks. The host
+ * hands each instance an sl_host table of functions (logging, allocation, batches, emitting,
+ * errors); a plugin calls nothing of the server except through that table.
+ *
+ * Compatibility rules (sqlite's sqlite3_api_routines, nginx's module version):
+ *   - the loader refuses a descriptor whose major ABI differs from the host's, or whose
+ *     struct_size is smaller than SL_DESCRIPTOR_MIN_SIZE;
+ *   - new host functions are added only at the end of sl_host; a plugin that wants a function
+ *     newer than its minimum host checks SL_HOST_HAS(host, field) first;
+ *   - new descriptor fields take the reserved slots at the end; the host reads a field only if
+ *     the plugin's struct_size covers it.
+ */
+#ifndef SLUICE_PLUGIN_H
+#define SLUICE_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+#include "value.h"
+#include "event.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SL_ABI_MAJOR 1
+#define SL_ABI_MINOR 0
+#define SL_ABI_VERSION ((uint32_t)((SL_ABI_MAJOR << 16) | SL_ABI_MINOR))
+#define SL_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+
+#define SL_PLUGIN_SYMBOL "sluice_plugin"
+#if defined(__GNUC__)
+#define SL_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define SL_PLUGIN_EXPORT
+#endif
+
+typedef enum sl_plugin_kind {
+    SL_PLUGIN_SOURCE = 1,     /* produces batches from run() */
+    SL_PLUGIN_TRANSFORM = 2,  /* process() changes a batch; the host forwards it */
+    SL_PLUGIN_SINK = 3        /* process() consumes a batch */
+} sl_plugin_kind;
+
+/* ---- options ------------------------------------------------------------------------------ */
+
+typedef enum sl_opt_type {
+    SL_OPT_BOOL = 1,    /* int at offset; JSON true/false */
+    SL_OPT_INT,         /* int64_t at offset; bounded by [min, max] */
+    SL_OPT_STRING,      /* char * at offset (owned by the host, valid until destroy) */
+    SL_OPT_ENUM,        /* int at offset: index into choices (matched case-insensitively) */
+    SL_OPT_JSON         /* char * at offset: compact JSON text of any value (host-owned) */
+} sl_opt_type;
+
+/* sl_option.flags */
+#define SL_OPTF_REQUIRED 0x01u  /* no default: the task must give it */
+#define SL_OPTF_SECRET   0x02u  /* never logged or shown (passwords) */
+
+/*
+ * One option. The same table validates a task's options, fills the plugin's config struct
+ * (config_size bytes, zeroed, then defaults, then given values) and documents the plugin.
+ * The table ends with an entry whose name is NULL.
+ */
+typedef struct sl_option {
+    const char         *name;
+    sl_opt_type         type;
+    const char         *def;         /* default as JSON text ("4", "true", "\"auto\""); NULL = none */
+    const char         *desc;
+    size_t              offset;      /* offsetof(your_config, field) */
+    int64_t             min, max;    /* SL_OPT_INT bounds (ignored if min > max) */
+    const char *const  *choices;     /* SL_OPT_ENUM: NULL-terminated list */
+    uint32_t            flags;       /* SL_OPTF_* */
+} sl_option;
+
+/* ---- host functions --------------------------------------------------------------------- */
+
+typedef struct sl_ctx sl_ctx;   /* opaque per-instance handle given to every host call */
+
+enum sl_log_level { SL_LOG_ERROR = 0, SL_LOG_WARN, SL_LOG_INFO, SL_LOG_DEBUG, SL_LOG_TRACE };
+
+typedef void (*sl_thread_fn)(void *arg);
+
+typedef struct sl_host {
+    uint32_t abi_version;
+    uint32_t struct_size;
+
+    /* Logging with the instance's prefix ("task/source/plugin"). Thread-safe. */
+    void  (*log)(sl_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+    /* Memory. Anything handed to the host (status JSON, etc.) is allocated with these. */
+    void *(*alloc)(size_t size);
+    void *(*calloc)(size_t n, size_t size);
+    void *(*realloc)(void *p, size_t size);
+    void  (*free)(void *p);
+
+    /* Record the instance's error (shown in task status). Returns code, for `return host->fail(...)`. */
+    int   (*fail)(sl_ctx *ctx, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+    /* Batches. batch_new returns a batch with one reference (caller frees with batch_unref). */
+    sl_batch *(*batch_new)(sl_ctx *ctx, uint32_t cap_hint);
+    void      (*batch_ref)(sl_batch *b);
+    void      (*batch_unref)(sl_batch *b);
+    /* Append a zeroed event; the pointer is valid until the next batch_push. NULL on OOM. */
+    sl_event *(*batch_push)(sl_batch *b, sl_event_kind kind);
+    /* Arena memory freed with the batch. NULL on OOM. */
+    void     *(*batch_alloc)(sl_batch *b, size_t size);
+    char     *(*batch_strndup)(sl_batch *b, const char *s, size_t len);
+    /* Attach table metadata to an event: the batch keeps a reference until it is freed. */
+    void      (*batch_set_meta)(sl_batch *b, sl_event *ev, sl_table *t);
+
+    /* Table metadata: table_new allocates a table with ncols zeroed columns and refcnt 1;
+     * strings given to table_strdup live as long as the table. */
+    sl_table *(*table_new)(uint32_t ncols);
+    char     *(*table_strdup)(sl_table *t, const char *s);
+    void      (*table_ref)(sl_table *t);
+    void      (*table_unref)(sl_table *t);
+
+    /* Sources: hand a batch downstream (consumes the caller's reference). Blocks while the next
+     * queue is full (backpressure). Returns 0, or SL_ESTOPPED when the pipeline is stopping. */
+    int   (*emit)(sl_ctx *ctx, sl_batch *b);
+
+    /* Cooperative cancellation: non-zero once pause or stop was requested. Long loops poll it. */
+    int   (*should_stop)(sl_ctx *ctx);
+
+    /* Threads owned by the server's scheduler (counted against its limit). Returns 0 and a
+     * handle, or a negative code. thread_join waits for the function to return. */
+    int   (*thread_start)(sl_ctx *ctx, const char *name, sl_thread_fn fn, void *arg, void **handle);
+    void  (*thread_join)(sl_ctx *ctx, void *handle);
+
+    /* Counters shown in status (e.g. "total_events"). Thread-safe. */
+    void  (*metric_add)(sl_ctx *ctx, const char *name, int64_t delta);
+    void  (*metric_set)(sl_ctx *ctx, const char *name, int64_t value);
+
+    /* Key/value state kept by the host for this instance across restarts (small values only;
+     * checkpoints of data belong in the target). get returns a copy (free with host->free) or NULL. */
+    int   (*state_put)(sl_ctx *ctx, const char *key, const char *value);
+    char *(*state_get)(sl_ctx *ctx, const char *key);
+
+    /* Add new functions here, at the end only. */
+} sl_host;
+
+#define SL_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(sl_host, field) + sizeof((host)->field))
+
+/* ---- the descriptor ---------------------------------------------------------------------- */
+
+typedef struct sl_plugin_descriptor {
+    uint32_t           abi_version;   /* SL_ABI_VERSION */
+    uint32_t           struct_size;   /* sizeof(sl_plugin_descriptor) */
+    const char        *name;          /* unique; the file is sluice-<name>.so */
+    sl_plugin_kind     kind;
+    const char        *description;
+    const sl_option   *options;       /* terminated by { .name = NULL } */
+    size_t             config_size;   /* size of the config struct the options fill */
+
+    /* Create an instance from a filled config (valid until destroy). Store your state in *self.
+     * Must not start threads or connect; return 0 or a negative code (after host->fail). */
+    int   (*create)(const sl_host *host, sl_ctx *ctx, const void *config, void **self);
+    /* Prepare to run (connect, read checkpoints). Called before run/process, and again on resume. */
+    int   (*start)(void *self);
+    /* Sources: produce batches with host->emit until done (return SL_DONE... or 0), stopped
+     * (return SL_ESTOPPED once should_stop() is set) or failed (negative, after host->fail). */
+    int   (*run)(void *self);
+    /* Transforms and sinks: handle one batch (the host keeps its reference). A transform returns
+     * 0 to forward the batch or SL_DROP to forward nothing; a negative code fails the pipeline. */
+    int   (*process)(void *self, sl_batch *b);
+    /* Make everything processed so far durable (sinks: commit, checkpoint). May be NULL. */
+    int   (*flush)(void *self);
+    /* Stop running: called after run/process returned, before a pause or destroy. May be NULL. */
+    void  (*stop)(void *self);
+    void  (*destroy)(void *self);
+    /* Status as a JSON object text allocated with host->alloc (the host frees it). May be NULL. */
+    char *(*status)(void *self);
+
+    void  *reserved[8];               /* must be NULL */
+} sl_plugin_descriptor;
+
+/* The smallest descriptor the loader accepts: everything up to and including status. */
+#define SL_DESCRIPTOR_MIN_SIZE (offsetof(sl_plugin_descriptor, status) + sizeof(void *))
+
+#ifdef __cplusplus
+}
+#endif
+#endif

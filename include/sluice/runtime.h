@@ -1,0 +1,130 @@
+/*
+ * runtime.h - the core runtime seen by the server, the CLI and tests: the plugin registry
+ * (loader), option tables applied to JSON, the scheduler that owns every thread, and pipelines.
+ *
+ * Thread-safety: a registry is read-only after loading and may be shared by all threads. A
+ * scheduler is thread-safe. A pipeline's control calls (start/pause/resume/stop/status) are
+ * thread-safe with respect to each other and to the pipeline's own threads.
+ */
+#ifndef SLUICE_RUNTIME_H
+#define SLUICE_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+#include "plugin.h"
+#include "pipeline.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- plugin registry (loader) ------------------------------------------------------------ */
+
+typedef struct sl_registry sl_registry;
+
+/* Empty registry. Caller frees with sl_registry_free (which dlcloses every plugin). */
+int  sl_registry_new(sl_registry **out);
+void sl_registry_free(sl_registry *reg);
+
+/* Load one plugin file with dlopen(RTLD_NOW | RTLD_LOCAL). Refuses, with a message naming the
+ * file and the reason: a missing file, a missing `sluice_plugin` symbol, a different major ABI,
+ * a descriptor shorter than SL_DESCRIPTOR_MIN_SIZE, a missing name or callback, or a name that
+ * is already registered. */
+int  sl_registry_load(sl_registry *reg, const char *path, sl_error *err);
+
+/* Load every sluice-*.so in dir (sorted by name). Fails on the first bad file. */
+int  sl_registry_load_dir(sl_registry *reg, const char *dir, sl_error *err);
+
+/* Register a descriptor linked into the executable (tests, built-ins in static builds). */
+int  sl_registry_add(sl_registry *reg, const sl_plugin_descriptor *d, sl_error *err);
+
+/* Look a plugin up by name; NULL if absent. */
+const sl_plugin_descriptor *sl_registry_find(const sl_registry *reg, const char *name);
+
+size_t sl_registry_count(const sl_registry *reg);
+const sl_plugin_descriptor *sl_registry_at(const sl_registry *reg, size_t i);
+
+/* The default plugin directory: $SLUICE_PLUGIN_DIR, else <dir of the executable>/../lib/sluice/plugins,
+ * else the install prefix's. Returns a static string. */
+const char *sl_default_plugin_dir(void);
+
+/* ---- options ------------------------------------------------------------------------------- */
+
+/* One problem found while applying options; path is a JSON-pointer-like suffix ("/export_threads"). */
+typedef void (*sl_option_problem_fn)(void *ud, const char *option, const char *msg);
+
+/* Validate a JSON object of options against a descriptor's table without filling anything.
+ * Calls report() for every problem (unknown option, wrong type, out of range, bad enum,
+ * missing required) and returns 0 if there were none, SL_EINVAL otherwise. */
+int  sl_options_check(const sl_plugin_descriptor *d, const char *json,
+                      sl_option_problem_fn report, void *ud);
+
+/* Allocate d->config_size bytes, apply defaults then the JSON object's values. Caller frees with
+ * sl_options_free(d, config). */
+int  sl_options_fill(const sl_plugin_descriptor *d, const char *json, void **config, sl_error *err);
+void sl_options_free(const sl_plugin_descriptor *d, void *config);
+
+/* The resolved options (defaults applied) as compact JSON, secrets shown as "******".
+ * Caller frees with free(). */
+char *sl_options_resolved_json(const sl_plugin_descriptor *d, const char *json);
+
+/* ---- scheduler ----------------------------------------------------------------------------- */
+
+typedef struct sl_scheduler sl_scheduler;
+
+typedef struct sl_scheduler_opts {
+    uint32_t max_threads;     /* all threads the scheduler may run at once (0 = 256) */
+    uint32_t queue_batches;   /* capacity of each stage queue, in batches (0 = 8) */
+} sl_scheduler_opts;
+
+int  sl_scheduler_new(const sl_scheduler_opts *opts, sl_scheduler **out);
+/* Stops nothing: free pipelines first. */
+void sl_scheduler_free(sl_scheduler *s);
+uint32_t sl_scheduler_threads_running(const sl_scheduler *s);
+
+/* ---- pipelines ----------------------------------------------------------------------------- */
+
+typedef struct sl_pipeline sl_pipeline;
+
+/* Durable per-instance key/value state behind host->state_put/state_get (e.g. the metadata
+ * store). key is "<pipeline name>/<stage id>/<key>". get returns malloc'd text or NULL. */
+typedef struct sl_state_store {
+    void *ud;
+    int   (*put)(void *ud, const char *key, const char *value);
+    char *(*get)(void *ud, const char *key);
+} sl_state_store;
+
+/* Instantiate every stage of spec (options filled and plugin create() called). Nothing runs yet.
+ * state may be NULL (state kept in memory only). Caller frees with sl_pipeline_free. */
+int  sl_pipeline_new(sl_scheduler *s, const sl_registry *reg, const sl_pipeline_spec *spec,
+                     const sl_state_store *state, sl_pipeline **out, sl_error *err);
+
+/* New|Paused -> Running: calls start() on every instance, then runs sources and stage loops. */
+int  sl_pipeline_start(sl_pipeline *p);
+/* Running -> Paused: cooperative; waits until every thread of the pipeline has returned.
+ * Instances are kept; flush() and stop() are called. */
+int  sl_pipeline_pause(sl_pipeline *p);
+/* Paused -> Running (same as start). */
+int  sl_pipeline_resume(sl_pipeline *p);
+/* Any -> Stopped: like pause, but final. */
+int  sl_pipeline_stop(sl_pipeline *p);
+
+/* Wait up to timeout_ms (-1 = forever) until the pipeline is not Running; returns its stage. */
+sl_stage sl_pipeline_wait(sl_pipeline *p, int timeout_ms);
+sl_stage sl_pipeline_stage(sl_pipeline *p);
+
+/* Copy the error that moved the pipeline to Paused (code 0 if none). */
+void sl_pipeline_error(sl_pipeline *p, sl_error *out);
+
+/* {"name":..,"stage":..,"error_msg":..,"stages":[{"id":..,"plugin":..,"metrics":{..},"status":{..}}]}
+ * Caller frees with free(). */
+char *sl_pipeline_status_json(sl_pipeline *p);
+
+/* Stops if needed, destroys instances, frees. NULL is fine. */
+void sl_pipeline_free(sl_pipeline *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
