@@ -1,0 +1,62 @@
+/*
+ * myconn.h - connecting to MySQL/MariaDB and building SQL text safely, for plugins.
+ *
+ * Compiled into each plugin that talks to a server (static library sluice_plugin_common).
+ */
+#ifndef SLUICE_MYCONN_H
+#define SLUICE_MYCONN_H
+
+#include <stddef.h>
+#include <mysql.h>
+#include <sluice/err.h>
+
+/* Where and how to connect. PEM strings are contents, not paths ("" or NULL = none). */
+typedef struct sl_myconn_opts {
+    const char *host;
+    int         port;
+    const char *user;
+    const char *password;
+    const char *ssl_ca, *ssl_cert, *ssl_key;
+    const char *init_sql;        /* run after connecting (e.g. "SET time_zone='+00:00'"), may be NULL */
+    unsigned    connect_timeout; /* seconds, 0 = 10 */
+    unsigned    rw_timeout;      /* seconds for read/write, 0 = none */
+    int         local_infile;    /* allow LOAD DATA LOCAL INFILE */
+} sl_myconn_opts;
+
+/* Connect with utf8mb4, the options above and TLS when a CA or cert is given (PEM contents are
+ * written to private temporary files that are removed before returning). Returns a handle to
+ * close with mysql_close(), or NULL with err filled with the server's own message ("host:port:
+ * message (errno N)"). Thread-safe (calls mysql_init per connection). */
+MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err);
+
+/* Run one statement; on failure fill err with the statement's first 200 bytes and the server's
+ * error, and return SL_EDB (SL_ECONN when the connection is lost). */
+int sl_myconn_exec(MYSQL *db, const char *sql, size_t len, sl_error *err);
+
+/* 1 if a server error number means the connection is gone (2006, 2013, 2055, ...). */
+int sl_myconn_is_conn_error(unsigned errnum);
+
+/* A growable string buffer for building SQL (memory from malloc). */
+typedef struct sl_sbuf {
+    char  *p;
+    size_t len, cap;
+    int    oom;        /* sticky: set when a growth failed; later appends are no-ops */
+} sl_sbuf;
+
+void sl_sbuf_init(sl_sbuf *b);
+void sl_sbuf_free(sl_sbuf *b);
+void sl_sbuf_reset(sl_sbuf *b);               /* len = 0, keeps the memory */
+int  sl_sbuf_reserve(sl_sbuf *b, size_t extra);
+void sl_sbuf_add(sl_sbuf *b, const char *s, size_t len);
+void sl_sbuf_adds(sl_sbuf *b, const char *s);
+void sl_sbuf_addf(sl_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* `name` with backticks, embedded backticks doubled. */
+void sl_sbuf_add_ident(sl_sbuf *b, const char *name);
+/* `schema`.`table` */
+void sl_sbuf_add_qname(sl_sbuf *b, const char *schema, const char *table);
+/* 'text' with MySQL string escaping (NUL, \, ', ", \n, \r, ^Z), independent of any connection. */
+void sl_sbuf_add_quoted(sl_sbuf *b, const char *s, size_t len);
+/* X'hex' for arbitrary bytes. */
+void sl_sbuf_add_hex(sl_sbuf *b, const unsigned char *s, size_t len);
+
+#endif
