@@ -140,6 +140,12 @@ typedef struct sl_host {
     int   (*state_put)(sl_ctx *ctx, const char *key, const char *value);
     char *(*state_get)(sl_ctx *ctx, const char *key);
 
+    /* Since ABI 1.0 (added after the first draft; check SL_HOST_HAS(host, table_alloc)):
+     * memory that lives as long as the table (for pk, keys, type_text...). NULL on OOM. The
+     * host frees only what table_new, table_strdup and table_alloc handed out, so a table's
+     * pk/keys arrays must come from table_alloc (or be static). */
+    void *(*table_alloc)(sl_table *t, size_t size);
+
     /* Add new functions here, at the end only. */
 } sl_host;
 
