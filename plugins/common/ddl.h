@@ -1,0 +1,66 @@
+/*
+ * ddl.h - a small SQL lexer for the DDL statements replication applies: which schemas and tables
+ * a statement names, and the same text with those names rewritten to routed, quoted names.
+ *
+ * Pure and server-free. Understands comments, MySQL executable comments, quoted identifiers and
+ * strings; knows CREATE/ALTER/DROP/TRUNCATE/RENAME TABLE (incl. CREATE TABLE ... LIKE, ALTER
+ * TABLE ... RENAME TO, multi-table DROP and RENAME), CREATE/ALTER/DROP DATABASE and CREATE/DROP
+ * INDEX. Anything else parses as SL_DDL_OTHER with no names.
+ */
+#ifndef SLUICE_DDL_H
+#define SLUICE_DDL_H
+
+#include <stddef.h>
+#include "myconn.h"
+
+typedef enum sl_ddl_kind {
+    SL_DDL_OTHER = 0,
+    SL_DDL_CREATE_DB,
+    SL_DDL_ALTER_DB,
+    SL_DDL_DROP_DB,
+    SL_DDL_CREATE_TABLE,       /* also CREATE TABLE a LIKE b (names: a, b) */
+    SL_DDL_ALTER_TABLE,        /* names: the table, then the new name of ALTER ... RENAME TO */
+    SL_DDL_DROP_TABLE,         /* names: every table dropped */
+    SL_DDL_TRUNCATE_TABLE,
+    SL_DDL_RENAME_TABLE,       /* names: a1, b1, a2, b2, ... (pairs old, new) */
+    SL_DDL_CREATE_INDEX,
+    SL_DDL_DROP_INDEX
+} sl_ddl_kind;
+
+/* One name in the text. For database statements table is "" (the name is the schema). */
+typedef struct sl_ddl_name {
+    char  *schema;      /* unquoted; the default schema when the text does not qualify it */
+    char  *table;       /* unquoted; "" for database names */
+    size_t start, end;  /* byte range of the name in the text; start == end: implicit (insert) */
+} sl_ddl_name;
+
+typedef struct sl_ddl {
+    sl_ddl_kind  kind;
+    int          is_like;      /* CREATE TABLE a LIKE b */
+    int          temporary;    /* CREATE/DROP TEMPORARY TABLE (not replicated by MariaDB in ROW) */
+    size_t       nnames;
+    sl_ddl_name *names;
+} sl_ddl;
+
+/*
+ * Parse sql (len bytes, need not be NUL-terminated). default_schema (may be NULL) qualifies
+ * unqualified names. Fills *out (caller frees with sl_ddl_free, also after a failure).
+ * Returns 0 (also for statements it does not know: kind SL_DDL_OTHER), SL_EPARSE when a known
+ * statement is malformed where a name is expected, SL_ENOMEM. Thread-safe.
+ */
+int  sl_ddl_parse(const char *sql, size_t len, const char *default_schema, sl_ddl *out);
+void sl_ddl_free(sl_ddl *d);
+
+/* Maps a source name to a target name. table is "" for a database name (set *ttable to ""). */
+typedef void (*sl_ddl_map_fn)(void *ud, const char *schema, const char *table,
+                              const char **tschema, const char **ttable);
+
+/*
+ * Append to out the text of sql with every name of d replaced by the mapped name, quoted with
+ * backticks and always qualified (`schema`.`table`); database names become `schema`. The rest
+ * of the text is copied as is. Returns 0 or SL_ENOMEM. Thread-safe.
+ */
+int  sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn map, void *ud,
+                    sl_sbuf *out);
+
+#endif

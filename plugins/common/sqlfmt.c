@@ -1,0 +1,214 @@
+/*
+ * sqlfmt.c - typed values to exact SQL literal text (see sqlfmt.h). Pure: no server involved;
+ * collation ids are resolved with mariadb-connector-c's compiled charset table.
+ */
+#include "sqlfmt.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <mysql.h>
+#include <mariadb_ctype.h>
+
+const char *sl_sqlfmt_charset_name(unsigned coll)
+{
+    if (coll == 0 || coll == 63)
+        return NULL;
+    /* MariaDB 10.10+ UCA-14.0 collations: 2048 + (charset << 8) + n. */
+    if (coll >= 2048) {
+        switch (coll >> 8) {
+        case 8:  return "utf8mb3";
+        case 9:  return "utf8mb4";
+        case 10: return "ucs2";
+        case 11: return "utf16";
+        case 12: return "utf32";
+        default: return NULL;
+        }
+    }
+    const MARIADB_CHARSET_INFO *cs = mariadb_get_charset_by_nr(coll);
+    if (!cs || !cs->csname)
+        return NULL;
+    if (strcmp(cs->csname, "utf8") == 0)
+        return "utf8mb3";
+    if (strcmp(cs->csname, "binary") == 0)
+        return NULL;
+    return cs->csname;
+}
+
+int sl_sqlfmt_collation_ci(unsigned coll)
+{
+    if (coll == 0 || coll == 63)
+        return 0;
+    if (coll >= 2048)
+        return 1;                       /* uca1400 defaults are _ai_ci; _bin ones are rare */
+    const MARIADB_CHARSET_INFO *cs = mariadb_get_charset_by_nr(coll);
+    if (!cs || !cs->name)
+        return 0;
+    size_t n = strlen(cs->name);
+    return n > 3 && strcmp(cs->name + n - 3, "_ci") == 0;
+}
+
+int sl_sqlfmt_comparable(const sl_value *v)
+{
+    return v->type != SL_V_FLOAT;
+}
+
+/* Charsets in which every byte < 0x80 is an ASCII character and no multibyte sequence contains
+ * a byte < 0x80, so backslash escaping is safe (not true of gbk, big5, sjis, cp932...). */
+static int ascii_safe(const char *cs)
+{
+    static const char *const ok[] = { "utf8mb4", "utf8mb3", "latin1", "latin2", "ascii", "cp1250",
+        "cp1251", "cp1252", "cp1256", "cp1257", "greek", "hebrew", "latin5", "latin7", "koi8r",
+        "koi8u", "ujis", "eucjpms", "euckr", "swe7", "dec8", "cp850", "cp852", "cp866", "hp8",
+        "armscii8", "geostd8", "keybcs2", "macce", "macroman", "tis620", NULL };
+    for (int i = 0; ok[i]; i++)
+        if (strcmp(cs, ok[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void add_string(sl_sbuf *b, const char *s, uint32_t len, unsigned coll)
+{
+    const char *cs = sl_sqlfmt_charset_name(coll);
+    if (!cs) {
+        sl_sbuf_add_hex(b, (const unsigned char *)s, len);
+        return;
+    }
+    sl_sbuf_addf(b, "_%s", cs);
+    if (ascii_safe(cs)) {
+        sl_sbuf_add_quoted(b, s, len);
+    } else {
+        sl_sbuf_adds(b, " ");
+        sl_sbuf_add_hex(b, (const unsigned char *)s, len);
+    }
+}
+
+static void add_frac(sl_sbuf *b, uint32_t usec, unsigned dec)
+{
+    if (dec == 0)
+        return;
+    if (dec > 6)
+        dec = 6;
+    char f[8];
+    snprintf(f, sizeof f, "%06u", usec % 1000000u);
+    sl_sbuf_addf(b, ".%.*s", (int)dec, f);
+}
+
+static void add_double(sl_sbuf *b, double d)
+{
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    sl_sbuf_adds(b, buf);
+}
+
+static int decimal_ok(const char *s, uint32_t len)
+{
+    if (len == 0)
+        return 0;
+    int digits = 0;
+    for (uint32_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= '0' && c <= '9')
+            digits = 1;
+        else if (!(c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'))
+            return 0;
+    }
+    return digits;
+}
+
+int sl_sqlfmt_value(sl_sbuf *b, const sl_value *v)
+{
+    char buf[96];
+    switch ((sl_vtype)v->type) {
+    case SL_V_NULL:
+        sl_sbuf_adds(b, "NULL");
+        break;
+    case SL_V_INT:
+    case SL_V_YEAR:
+        sl_sbuf_addf(b, "%" PRId64, v->v.i);
+        break;
+    case SL_V_UINT:
+        sl_sbuf_addf(b, "%" PRIu64, v->v.u);
+        break;
+    case SL_V_FLOAT:
+        snprintf(buf, sizeof buf, "%.9g", (double)v->v.f);
+        sl_sbuf_adds(b, buf);
+        break;
+    case SL_V_DOUBLE:
+        add_double(b, v->v.d);
+        break;
+    case SL_V_DECIMAL:
+        if (!decimal_ok(v->v.s, v->len))
+            return SL_EINVAL;
+        sl_sbuf_add(b, v->v.s, v->len);
+        break;
+    case SL_V_DATE:
+        sl_sbuf_addf(b, "'%04d-%02u-%02u'", (int)v->v.t.year, v->v.t.month, v->v.t.day);
+        break;
+    case SL_V_TIME:
+        sl_sbuf_addf(b, "'%s%02u:%02u:%02u", v->v.t.neg ? "-" : "", v->v.t.hour, v->v.t.minute,
+                     v->v.t.second);
+        add_frac(b, v->v.t.usec, v->dec);
+        sl_sbuf_adds(b, "'");
+        break;
+    case SL_V_DATETIME:
+        sl_sbuf_addf(b, "'%04d-%02u-%02u %02u:%02u:%02u", (int)v->v.t.year, v->v.t.month,
+                     v->v.t.day, v->v.t.hour, v->v.t.minute, v->v.t.second);
+        add_frac(b, v->v.t.usec, v->dec);
+        sl_sbuf_adds(b, "'");
+        break;
+    case SL_V_TIMESTAMP: {
+        if (v->v.ts.sec == 0 && v->v.ts.usec == 0) {
+            sl_sbuf_adds(b, "'0000-00-00 00:00:00");
+        } else {
+            time_t t = (time_t)v->v.ts.sec;
+            struct tm tm;
+            if (!gmtime_r(&t, &tm))
+                return SL_EINVAL;
+            sl_sbuf_addf(b, "'%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        }
+        add_frac(b, v->v.ts.usec, v->dec);
+        sl_sbuf_adds(b, "'");
+        break;
+    }
+    case SL_V_STRING:
+        add_string(b, v->v.s, v->len, v->charset);
+        break;
+    case SL_V_BINARY:
+    case SL_V_GEOMETRY:
+        sl_sbuf_add_hex(b, (const unsigned char *)v->v.s, v->len);
+        break;
+    case SL_V_JSON:
+        add_string(b, v->v.s, v->len, v->charset && v->charset != 63 ? v->charset : 45);
+        break;
+    case SL_V_BIT: {
+        unsigned bits = v->bits ? v->bits : 64;
+        if (bits > 64)
+            bits = 64;
+        char d[68];
+        unsigned n = 0;
+        for (int i = (int)bits - 1; i >= 0; i--)
+            d[n++] = (char)('0' + ((v->v.u >> i) & 1u));
+        d[n] = '\0';
+        sl_sbuf_addf(b, "b'%s'", d);
+        break;
+    }
+    case SL_V_ENUM:
+    case SL_V_SET:
+        if (v->v.e.s && (v->len > 0 || v->v.e.u != 0) && !(v->type == SL_V_ENUM && v->v.e.u == 0))
+            add_string(b, v->v.e.s, v->len, v->charset ? v->charset : 45);
+        else
+            sl_sbuf_addf(b, "%" PRIu64, v->v.e.u);
+        break;
+    default:
+        return SL_EINVAL;
+    }
+    return b->oom ? SL_ENOMEM : 0;
+}

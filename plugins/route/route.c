@@ -1,0 +1,139 @@
+/*
+ * route.c - the route transform: sets target_schema/target_table of every event from the task's
+ * table_migrate_rules (shard merge included), rewrites DDL text to the routed names with quoted
+ * identifiers, and flags DDL on shard-merged tables (SL_EVF_SHARD_DDL) for the sink to refuse.
+ */
+#include <sluice/plugin.h>
+#include <sluice/match.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ddl.h"
+#include "replrules.h"
+
+typedef struct rt_config { char *rules; } rt_config;
+
+typedef struct rt {
+    const sl_host *host;
+    sl_ctx        *ctx;
+    sl_rules      *rules;
+    sl_rulecache  *cache;
+    int            shard_merge;
+    sl_sbuf        sql;
+} rt;
+
+static const sl_option rt_options[] = {
+    { .name = "rules", .type = SL_OPT_JSON, .flags = SL_OPTF_REQUIRED, .offset = offsetof(rt_config, rules),
+      .desc = "table_migrate_rules of this source: source patterns and target names (see PLUGINS.md)" },
+    { .name = NULL }
+};
+
+static int rt_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
+{
+    const rt_config *cfg = config;
+    rt *r = host->calloc(1, sizeof *r);
+    if (!r)
+        return host->fail(ctx, SL_ENOMEM, "out of memory");
+    r->host = host;
+    r->ctx = ctx;
+    sl_error err = {0};
+    if (sl_rules_new(cfg->rules ? cfg->rules : "[]", &r->rules, &err) < 0) {
+        host->free(r);
+        return host->fail(ctx, err.code ? err.code : SL_EINVAL, "rules: %s", err.msg);
+    }
+    r->cache = sl_rulecache_new(r->rules);
+    if (!r->cache) {
+        sl_rules_free(r->rules);
+        host->free(r);
+        return host->fail(ctx, SL_ENOMEM, "out of memory");
+    }
+    r->shard_merge = sl_rules_shard_merge(r->rules);
+    sl_sbuf_init(&r->sql);
+    *self = r;
+    return 0;
+}
+
+static int rt_start(void *self) { return 0; }
+
+static char *dup_in(rt *r, sl_batch *b, const char *s)
+{
+    return s ? r->host->batch_strndup(b, s, strlen(s)) : NULL;
+}
+
+static int route_ddl(rt *r, sl_batch *b, sl_event *ev)
+{
+    const char *defschema = ev->ddl_schema ? ev->ddl_schema : ev->schema;
+    sl_ddl d;
+    const char *ts = NULL, *tt = NULL;
+    int merged = 0;
+    sl_sbuf_reset(&r->sql);
+    int rc = sl_route_ddl(r->cache, ev->ddl, strlen(ev->ddl), defschema, r->shard_merge, &r->sql,
+                          &d, &ts, &tt, &merged);
+    if (rc < 0) {
+        sl_ddl_free(&d);
+        if (rc == SL_EPARSE)
+            return r->host->fail(r->ctx, rc, "cannot find the table names in DDL: %.300s", ev->ddl);
+        return r->host->fail(r->ctx, rc, "out of memory routing a DDL");
+    }
+    char *text = r->host->batch_strndup(b, r->sql.p ? r->sql.p : "", r->sql.len);
+    char *s = dup_in(r, b, ts), *t = dup_in(r, b, tt);
+    sl_ddl_free(&d);
+    if (!text || (ts && !s) || (tt && !t))
+        return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+    ev->ddl = text;
+    ev->target_schema = s;
+    ev->target_table = t;
+    if (merged)
+        ev->flags |= SL_EVF_SHARD_DDL;
+    return 0;
+}
+
+static int rt_process(void *self, sl_batch *b)
+{
+    rt *r = self;
+    for (uint32_t i = 0; i < b->n; i++) {
+        sl_event *ev = &b->events[i];
+        if (ev->flags & SL_EVF_DROPPED)
+            continue;
+        if (ev->kind == SL_EV_DDL && ev->ddl) {
+            int rc = route_ddl(r, b, ev);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (!ev->schema)
+            continue;
+        const char *ts, *tt;
+        sl_route_name(r->cache, ev->schema, ev->table ? ev->table : "", &ts, &tt);
+        /* names from the rules live as long as this instance, not the batch: copy them */
+        ev->target_schema = ts == ev->schema ? ev->schema : dup_in(r, b, ts);
+        ev->target_table = tt == ev->table ? ev->table : dup_in(r, b, tt);
+        if (!ev->target_schema || (ev->table && !ev->target_table))
+            return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+static void rt_destroy(void *self)
+{
+    rt *r = self;
+    if (!r)
+        return;
+    sl_sbuf_free(&r->sql);
+    sl_rulecache_free(r->cache);
+    sl_rules_free(r->rules);
+    r->host->free(r);
+}
+
+SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
+    .abi_version = SL_ABI_VERSION,
+    .struct_size = sizeof(sl_plugin_descriptor),
+    .name = "route",
+    .kind = SL_PLUGIN_TRANSFORM,
+    .description = "Routes events to target schema/table names (shard merge included) and rewrites DDL text to them",
+    .options = rt_options,
+    .config_size = sizeof(rt_config),
+    .create = rt_create,
+    .start = rt_start,
+    .process = rt_process,
+    .destroy = rt_destroy,
+};
