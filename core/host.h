@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include "sluice/runtime.h"
-#include "sched.h"
+#include "scheduler.h"
 
 /* ---- batches and tables (batch.c); these are what the host table points at ---- */
 

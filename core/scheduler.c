@@ -2,7 +2,7 @@
  * sched.c - the scheduler: owns every thread the runtime and plugins start (pthreads), and
  * refuses a new one once max_threads are running, so a server's thread count is bounded.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,9 +1,9 @@
 /*
- * sched.h - (core-internal) threads owned by a scheduler (runtime.h sl_scheduler), counted
+ * scheduler.h - (core-internal) threads owned by a scheduler (runtime.h sl_scheduler), counted
  * against its max_threads.
  */
-#ifndef SLUICE_CORE_SCHED_H
-#define SLUICE_CORE_SCHED_H
+#ifndef SLUICE_CORE_SCHEDULER_H
+#define SLUICE_CORE_SCHEDULER_H
 
 #include "sluice/runtime.h"
 

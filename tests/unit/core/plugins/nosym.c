@@ -1,0 +1,12 @@
+/* nosym.c - test plugin that exports its descriptor under the wrong name: refused. */
+#include <sluice/plugin.h>
+
+static int create(const sl_host *h, sl_ctx *c, const void *config, void **self) { *self = NULL; return 0; }
+static int process(void *self, sl_batch *b) { return 0; }
+static void destroy(void *self) {}
+
+SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin_v1 = {
+    .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor),
+    .name = "test-nosym", .kind = SL_PLUGIN_SINK,
+    .create = create, .process = process, .destroy = destroy,
+};
