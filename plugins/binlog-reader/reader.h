@@ -1,0 +1,125 @@
+/*
+ * reader.h - (binlog-reader internal) the reader's state, shared by the plugin glue (reader.c)
+ * and the event handling that turns decoded binlog events into batches (stream.c).
+ */
+#ifndef SLUICE_BINLOG_READER_H
+#define SLUICE_BINLOG_READER_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include <mysql.h>
+#include <sluice/plugin.h>
+#include <sluice/match.h>
+#include "decode.h"
+
+typedef struct br_cfg {
+    char   *source_host;
+    int64_t source_port;
+    char   *source_user, *source_password, *source_ssl_ca, *source_ssl_cert, *source_ssl_key;
+    char   *target_host;
+    int64_t target_port;
+    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    char   *task_name, *source_name, *meta_schema;
+    char   *rules;
+    int     flavor;          /* 0 mariadb, 1 mysql */
+    int     enable_gtid;
+    char   *binlog_name;
+    int64_t binlog_pos;
+    char   *binlog_gtid;
+    int64_t server_id;
+    int64_t heartbeat_ms;
+    int64_t batch_events;
+    int64_t batch_bytes;
+    int     verify_checksum;
+} br_cfg;
+
+/* One source table by name: its latest table map and the sl_table published for it. */
+typedef struct br_table {
+    char            *key;        /* "schema\0table" hashed */
+    sl_bl_table_map *map;        /* NULL for unselected tables */
+    sl_table        *meta;       /* one reference held here */
+    uint64_t         version;
+    int              selected;
+    struct br_table *next;
+} br_table;
+
+typedef struct br_tid { uint64_t id; br_table *t; } br_tid;
+
+#define BR_TABLE_BUCKETS 256
+
+typedef struct br {
+    const sl_host *host;
+    sl_ctx        *ctx;
+    const br_cfg  *cfg;
+    sl_rules      *rules;
+    uint32_t       server_id;
+
+    MYSQL         *db;           /* the dump connection */
+    void          *rpl;          /* MARIADB_RPL * */
+    MYSQL         *sdb;          /* status queries (SHOW MASTER STATUS) */
+    sl_bl_format   fmt;
+
+    /* Where reading is: after the last event read. */
+    char           file[256];
+    uint64_t       pos;
+    /* After the last whole transaction (what a TXN_END batch carries). */
+    char           commit_file[256];
+    uint64_t       commit_pos;
+    sl_bl_gtid_set gtid;         /* executed set after the last whole transaction */
+    char          *commit_gtid;  /* its text (malloc) */
+    int            gtid_start;   /* no position known yet: dump from start_gtid */
+    char          *start_gtid;
+
+    /* The transaction being read. */
+    int            in_txn, explicit_begin, txn_ddl;
+    int            has_txg;
+    sl_bl_gtid     txg;
+    uint32_t       txg_server;
+    char           txn_file[256];
+    uint64_t       txn_pos;      /* where its first event starts */
+    uint32_t       txn_ts;
+    char          *txn_gtid;     /* executed set including it (malloc) */
+    uint64_t       txn_put;      /* its data events put into batches */
+    int            begin_put;
+    /* After a reconnect in the middle of a transaction: events of it already put, skipped. */
+    uint64_t       replay_skip;
+    int            replay_begin;
+
+    br_table      *tables[BR_TABLE_BUCKETS];
+    br_tid        *tids;
+    size_t         ntids, ctids;
+
+    /* The batch being filled and strings interned in it. */
+    sl_batch      *b;
+    const char    *b_file;
+    const char    *b_gtid;
+    int            ckpt_dirty;   /* a transaction ended since the last emitted TXN_END batch */
+    uint64_t       seq;
+
+    void          *scratch;      /* decode target for skipped rows */
+    size_t         scratch_cap;
+
+    /* Status, read by status() from another thread. */
+    pthread_mutex_t mu;
+    char           st_master_file[256];
+    uint64_t       st_master_pos;
+    char           st_master_gtid[1024];
+    int64_t        st_behind;
+    char           st_read_file[256];
+    uint64_t       st_read_pos;
+    int64_t        next_status_ms;
+    uint64_t       n_events, n_bytes;
+} br;
+
+/* stream.c: one event of the dump (the packet after its 0x00 status byte). Returns 0, or a
+ * negative code after recording the error in err. */
+int  br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err);
+/* Emit the current batch (if any, or if a transaction ended since the last TXN_END batch). */
+int  br_flush(br *r);
+/* Forget everything of the current dump (table ids, format) before a new one; the position
+ * to resume from is the start of the current transaction. */
+void br_reset_for_redump(br *r);
+void br_tables_free(br *r);
+int64_t br_now_ms(void);
+
+#endif
