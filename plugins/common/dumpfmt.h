@@ -1,0 +1,95 @@
+/*
+ * dumpfmt.h - what the mysql-dump and loader plugins agree on: the chunk file format (LOAD DATA's
+ * default text format read with CHARACTER SET binary), the dump directory layout, the snapshot
+ * file, and the DDL of the checkpoint tables in the target's meta schema.
+ */
+#ifndef SLUICE_DUMPFMT_H
+#define SLUICE_DUMPFMT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sluice/err.h>
+#include "myconn.h"
+
+/*
+ * Chunk files: one row per line, fields separated by TAB, lines ended by LF, NULL written as \N,
+ * and inside a field the bytes NUL, TAB, LF and backslash written as \0 \t \n \\. Every other byte
+ * is kept as is, so binary, BIT and GEOMETRY payloads and strings in any charset round-trip when
+ * the file is read with `LOAD DATA ... CHARACTER SET binary FIELDS TERMINATED BY '\t'
+ * ESCAPED BY '\\' LINES TERMINATED BY '\n'` (MariaDB KB "LOAD DATA INFILE", escape sequences).
+ */
+typedef struct sl_tsv_writer {
+    int      fd;
+    char    *buf;
+    size_t   len, cap;
+    uint64_t bytes;      /* bytes written so far (file size once committed) */
+    uint64_t rows;
+    int      err;        /* sticky errno of the first failed write */
+    int      first;      /* next field is the first of its row */
+} sl_tsv_writer;
+
+/* Create tmp_path (truncating it) with an output buffer of bufsize bytes. Returns 0 or SL_EIO /
+ * SL_ENOMEM with err filled. Not thread-safe (one writer per thread). */
+int  sl_tsv_open(sl_tsv_writer *w, const char *tmp_path, size_t bufsize, sl_error *err);
+/* Append one field; s == NULL writes NULL (\N). */
+void sl_tsv_field(sl_tsv_writer *w, const char *s, size_t len);
+/* End the current row. */
+void sl_tsv_end_row(sl_tsv_writer *w);
+/* Flush, fsync, close and rename tmp_path to final_path, then fsync the directory, so a file
+ * under its final name is always complete. Returns 0 or SL_EIO with err filled. */
+int  sl_tsv_commit(sl_tsv_writer *w, const char *tmp_path, const char *final_path, sl_error *err);
+/* Close and remove tmp_path (on failure or cancellation). */
+void sl_tsv_abort(sl_tsv_writer *w, const char *tmp_path);
+
+/* Escape one field into out (room for 2*len bytes); returns the bytes written. Pure. */
+size_t sl_tsv_escape(char *out, const char *s, size_t len);
+
+/*
+ * Parse one line (without its LF) of a chunk file into fields, unescaping in place. Fields are
+ * returned as (pointer, length) pairs, NULL pointer for \N. Returns the number of fields (at most
+ * max) or SL_EPARSE. Used by tests and tools that read chunk files back. Pure.
+ */
+int  sl_tsv_split(char *line, size_t len, const char **fields, size_t *lens, size_t max);
+
+/* ---- the dump directory ------------------------------------------------------------------ */
+
+/* data_dir/<task>/<source>, with '/' and a leading '.' in names replaced by '_'. Returns 0 or
+ * SL_ELIMIT if it does not fit. */
+int  sl_dump_dir(char *buf, size_t size, const char *data_dir, const char *task, const char *source);
+/* mkdir -p with mode 0750. Returns 0 or SL_EIO with err filled. */
+int  sl_mkdir_p(const char *path, sl_error *err);
+
+/* Write a file atomically (tmp file, fsync, rename, fsync dir). Returns 0 or SL_EIO. */
+int  sl_write_file_atomic(const char *path, const char *data, size_t len, sl_error *err);
+/* Read a whole (small) file; caller frees *out with free(). SL_ENOENT if absent, SL_EIO. */
+int  sl_read_file(const char *path, char **out, size_t *len, sl_error *err);
+
+/*
+ * The snapshot a dump was taken at: written by mysql-dump to <dump dir>/snapshot before it emits
+ * any event, read by the loader to label its checkpoint rows.
+ */
+typedef struct sl_snapshot_info {
+    char     id[64];         /* unique per dump: "<unix time hex>-<random hex>" */
+    char     file[256];      /* binlog file, "" when the source has no binlog */
+    uint64_t pos;
+    char    *gtid;           /* malloc'd GTID set text ("" if none) */
+} sl_snapshot_info;
+
+/* Make a new random id into s->id. */
+void sl_snapshot_new_id(sl_snapshot_info *s);
+int  sl_snapshot_write(const char *dir, const sl_snapshot_info *s, sl_error *err);
+/* SL_ENOENT when there is no snapshot file. Caller frees with sl_snapshot_clear. */
+int  sl_snapshot_read(const char *dir, sl_snapshot_info *s, sl_error *err);
+void sl_snapshot_clear(sl_snapshot_info *s);
+
+/* ---- checkpoint tables (PLUGINS.md) ------------------------------------------------------ */
+
+/* Append `CREATE DATABASE IF NOT EXISTS <meta>` / the CREATE TABLE IF NOT EXISTS statements of
+ * `<meta>`.`<task>_loader_checkpoint` and `<meta>`.`<task>_syncer_checkpoint`. */
+void sl_ckpt_schema_sql(sl_sbuf *b, const char *meta);
+void sl_ckpt_loader_table_sql(sl_sbuf *b, const char *meta, const char *task);
+void sl_ckpt_syncer_table_sql(sl_sbuf *b, const char *meta, const char *task);
+/* `<meta>`.`<task>_loader_checkpoint` (or _syncer_checkpoint when syncer is 1). */
+void sl_ckpt_table_name(sl_sbuf *b, const char *meta, const char *task, int syncer);
+
+#endif

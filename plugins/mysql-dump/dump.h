@@ -1,0 +1,129 @@
+/*
+ * dump.h - (mysql-dump private) the state of one dump: its options, the tables it selected with
+ * their columns and chunk plan, the snapshot, and the worker pool; shared by dump.c (control
+ * flow, consistency, emitting), dump_plan.c (discovery and chunking) and dump_manifest.c.
+ */
+#ifndef SLUICE_MYSQL_DUMP_H
+#define SLUICE_MYSQL_DUMP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sluice/plugin.h>
+#include <sluice/match.h>
+#include "myconn.h"
+#include "dumpfmt.h"
+
+enum { CONS_AUTO = 0, CONS_NONE, CONS_FLUSH, CONS_SNAPSHOT, CONS_LOCK };
+enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
+
+typedef struct dump_cfg {
+    char   *source_host;
+    int64_t source_port;
+    char   *source_user, *source_password, *source_ssl_ca, *source_ssl_cert, *source_ssl_key;
+    char   *target_host;
+    int64_t target_port;
+    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    char   *task_name, *source_name, *meta_schema;
+    char   *rules;
+    int64_t export_threads;
+    int     consistency;
+    char   *data_dir;
+    int64_t chunk_rows;
+    int     mode;
+} dump_cfg;
+
+/* A dumped column (generated columns are never dumped: the target computes them). */
+typedef struct dcol {
+    char   *name;
+    char   *data_type;      /* information_schema DATA_TYPE, lower case ("float", "bit", ...) */
+    char   *type_text;      /* COLUMN_TYPE ("int(10) unsigned") */
+    uint8_t mysql_type;     /* MYSQL_TYPE_* */
+    uint8_t flags;          /* SL_COL_* */
+} dcol;
+
+typedef struct dtable {
+    char    *schema, *name;
+    char    *create_sql;    /* CREATE TABLE IF NOT EXISTS ... as the source shows it */
+    int      nodata;        /* the rule ignores its DML: schema only */
+    size_t   ncols;
+    dcol    *cols;
+    size_t   npk;
+    uint32_t pk[16];        /* indexes into cols of the chosen key */
+    int      chunk_col;     /* index into cols of the integer column chunks split on, or -1 */
+    int      chunk_unsigned;
+    uint64_t est_rows;
+    size_t   first_chunk, nchunks;
+    size_t   chunks_done;   /* under dump.mu */
+    sl_table *meta;         /* built when first emitted (emitting thread only) */
+} dtable;
+
+typedef struct dchunk {
+    size_t   table;
+    size_t   n;             /* index within its table */
+    int      has_lo, has_hi;
+    __int128 lo, hi;        /* key range [lo, hi) */
+    char     id[600];       /* "<schema>.<table>.<n>", unique within the task and source */
+    char     file[64];      /* file name in the dump dir */
+    uint64_t rows, bytes;
+} dchunk;
+
+typedef struct dump {
+    const sl_host  *host;
+    sl_ctx         *ctx;
+    const dump_cfg *cfg;
+    sl_rules       *rules;
+    char            dir[4096];
+    sl_snapshot_info snap;
+    int             have_snap;
+    uint64_t        seq;
+
+    char          **schemas;      /* selected schemas, in order */
+    char          **schema_sql;   /* CREATE DATABASE IF NOT EXISTS ... */
+    size_t          nschemas;
+    dtable         *tables;
+    size_t          ntables;
+    dchunk         *chunks;
+    size_t          nchunks;
+
+    /* workers */
+    MYSQL          *main;
+    MYSQL         **wconn;
+    size_t          nworkers;
+    void          **threads;
+    size_t          nthreads;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    size_t          next_job;
+    size_t         *done_ring;    /* indexes of chunks finished and not yet emitted */
+    size_t          done_head, done_tail;
+    size_t          nrunning;
+    atomic_int      quit;
+    int             werr;
+    sl_error        werr_msg;
+    int             locked;       /* main holds FTWRL/LOCK TABLES/BACKUP STAGE */
+
+    /* status */
+    atomic_uint_fast64_t finished_bytes, finished_rows, completed_tables;
+    uint64_t        est_total_rows;
+    size_t          total_tables;
+} dump;
+
+/* dump_plan.c: list the tables the rules select, their columns, keys and CREATE statements, and
+ * split each into chunks. Uses d->main. Returns 0 or a negative code after host->fail. */
+int  sl__dump_discover(dump *d);
+int  sl__dump_plan_chunks(dump *d);
+/* Free the tables, schemas and chunks. */
+void sl__dump_free_plan(dump *d);
+/* Format a 128-bit integer in decimal into buf (>= 48 bytes). */
+void sl__i128_str(__int128 v, char *buf);
+
+/* dump_manifest.c: write <dir>/manifest.json (complete or not) / read a complete one back into
+ * d's tables and chunks. read returns SL_ENOENT if there is none or it is incomplete. */
+int  sl__dump_manifest_write(dump *d, int complete);
+int  sl__dump_manifest_read(dump *d);
+
+/* Run one statement on the source, logging and failing the instance on error. */
+int  sl__dump_exec(dump *d, MYSQL *db, const char *sql);
+
+#endif
