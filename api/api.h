@@ -1,0 +1,35 @@
+/*
+ * api.h - the sluice server as a library: the DM OpenAPI over HTTP (libmicrohttpd), the metadata
+ * store, and the subtask manager that runs compiled tasks. cmd/sluice-server/main.c is a thin
+ * wrapper around sl_api_new / sl_api_free.
+ */
+#ifndef SLUICE_API_H
+#define SLUICE_API_H
+
+#include <stddef.h>
+#include "sluice/err.h"
+
+typedef struct sl_api sl_api;
+
+typedef struct sl_api_opts {
+    const char *addr;        /* "HOST:PORT" to listen on; NULL = "127.0.0.1:8261" */
+    const char *data_dir;    /* created if missing; NULL = "./sluice-data" */
+    const char *plugin_dir;  /* NULL = sl_default_plugin_dir() */
+    size_t      body_limit;  /* largest request body in bytes (0 = 8 MiB); larger -> 413 */
+    unsigned    http_threads;/* HTTP worker threads (0 = number of CPUs, at least 2) */
+    int         openapi;     /* serve /api/v1 (DM's `openapi = true`); 0 answers 404 everywhere */
+} sl_api_opts;
+
+/* Open the data dir (metadata store, secret key), load plugins, restore every source and task
+ * (restarting the subtasks that were Running) and start serving HTTP. Returns 0 and *out, or a
+ * negative code with err filled (e.g. address in use). Caller frees with sl_api_free. */
+int  sl_api_new(const sl_api_opts *opts, sl_api **out, sl_error *err);
+
+/* The port actually listened on (useful with port 0). */
+unsigned sl_api_port(const sl_api *a);
+
+/* Stop serving HTTP, stop every running pipeline (their persisted stage stays Running so a
+ * restart resumes them), close the store and free. NULL is fine. */
+void sl_api_free(sl_api *a);
+
+#endif

@@ -1,0 +1,378 @@
+/*
+ * http.c - the HTTP side of the server: a libmicrohttpd daemon with an internal epoll thread pool,
+ * request bodies gathered up to the configured limit (413 beyond it), routing of /api/v1 paths to
+ * the resource files, and the helpers every handler uses to answer (JSON, errors, empty bodies).
+ */
+#include "internal.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+
+#include "sluice/log.h"
+
+/* ---- blobs ------------------------------------------------------------------------------- */
+
+sl_blob *sl__blob_new(const char *data, size_t len)
+{
+    sl_blob *b = malloc(sizeof *b + len + 1);
+    if (!b)
+        return NULL;
+    atomic_init(&b->refs, 1);
+    b->len = len;
+    memcpy(b->data, data, len);
+    b->data[len] = 0;
+    return b;
+}
+
+void sl__blob_unref(sl_blob *b)
+{
+    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+        free(b);
+}
+
+static void blob_free_cb(void *cls)
+{
+    sl__blob_unref(cls);
+}
+
+/* ---- replies ------------------------------------------------------------------------------- */
+
+static void reply_reset(sl_req *r)
+{
+    free(r->out);
+    r->out = NULL;
+    r->out_len = 0;
+    sl__blob_unref(r->out_blob);
+    r->out_blob = NULL;
+}
+
+void sl__reply_raw(sl_req *r, unsigned status, const char *ctype, char *body, size_t len)
+{
+    reply_reset(r);
+    r->status = status;
+    r->ctype = ctype;
+    r->out = body;
+    r->out_len = len;
+}
+
+void sl__reply_blob(sl_req *r, unsigned status, sl_blob *b)
+{
+    reply_reset(r);
+    atomic_fetch_add(&b->refs, 1);
+    r->status = status;
+    r->ctype = "application/json";
+    r->out_blob = b;
+}
+
+void sl__reply_json(sl_req *r, unsigned status, json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    if (!s) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory while encoding the reply");
+        return;
+    }
+    sl__reply_raw(r, status, "application/json", s, strlen(s));
+}
+
+void sl__reply_error(sl_req *r, unsigned status, int code, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *o = json_pack("{s:s,s:i}", "error_msg", msg, "error_code", code);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!s) {
+        static const char oom[] = "{\"error_msg\":\"out of memory\",\"error_code\":50000}";
+        s = strdup(oom);
+        status = 500;
+    }
+    sl__reply_raw(r, status, "application/json", s, s ? strlen(s) : 0);
+    if (status >= 500)
+        sl_log(SL_LOG_WARN, "api", "%s answered %u: %s", r->method, status, msg);
+}
+
+void sl__reply_empty(sl_req *r, unsigned status)
+{
+    sl__reply_raw(r, status, NULL, NULL, 0);
+}
+
+void sl__reply_method(sl_req *r, const char *allowed)
+{
+    sl__reply_error(r, 405, DM_ERR_OPENAPI, "method %s is not allowed here (allowed: %s)",
+                    r->method, allowed);
+}
+
+json_t *sl__body_json(sl_req *r, int empty_ok)
+{
+    json_error_t e;
+    size_t i = 0;
+    while (i < r->body_len && strchr(" \t\r\n", r->body[i]))
+        i++;
+    if (i == r->body_len) {
+        if (empty_ok)
+            return json_object();
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "request body is empty: a JSON object is required");
+        return NULL;
+    }
+    json_t *v = json_loadb(r->body, r->body_len, 0, &e);
+    if (!v) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "malformed JSON body at line %d, column %d: %s",
+                        e.line, e.column, e.text);
+        return NULL;
+    }
+    if (!json_is_object(v)) {
+        json_decref(v);
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "request body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+const char *sl__query(sl_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int sl__query_bool(sl_req *r, const char *name, int *out)
+{
+    const char *v = sl__query(r, name);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!*v || !strcasecmp(v, "true") || !strcmp(v, "1")) {
+        *out = 1;
+        return 0;
+    }
+    if (!strcasecmp(v, "false") || !strcmp(v, "0"))
+        return 0;
+    sl__reply_error(r, 400, DM_ERR_OPENAPI, "query parameter %s must be true or false, not '%s'",
+                    name, v);
+    return -1;
+}
+
+struct qlist { const char *name; json_t *arr; };
+
+static enum MHD_Result qlist_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                const char *value)
+{
+    struct qlist *q = cls;
+    if (key && value && strcmp(key, q->name) == 0) {
+        const char *p = value;
+        while (*p) {
+            const char *c = strchr(p, ',');
+            size_t n = c ? (size_t)(c - p) : strlen(p);
+            if (n)
+                json_array_append_new(q->arr, json_stringn(p, n));
+            p += n + (c ? 1 : 0);
+        }
+    }
+    return MHD_YES;
+}
+
+json_t *sl__query_list(sl_req *r, const char *name)
+{
+    struct qlist q = { name, json_array() };
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, qlist_cb, &q);
+    return q.arr;
+}
+
+/* ---- routing ------------------------------------------------------------------------------- */
+
+static void route(sl_req *r, const char *url)
+{
+    static const char prefix[] = "/api/v1";
+    char *copy;
+    if (!r->api->opts.openapi || strncmp(url, prefix, sizeof prefix - 1) != 0 ||
+        (url[sizeof prefix - 1] != '/' && url[sizeof prefix - 1] != 0)) {
+        sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
+        return;
+    }
+    copy = strdup(url + sizeof prefix - 1);
+    if (!copy) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    for (char *save = NULL, *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (r->nseg == SL_MAX_SEGS) {
+            r->nseg = 0;
+            break;
+        }
+        r->segs[r->nseg++] = s;
+    }
+    if (r->nseg == 0)
+        sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
+    else if (!strcmp(r->segs[0], "cluster"))
+        sl__cluster_route(r);
+    else if (!strcmp(r->segs[0], "sources"))
+        sl__sources_route(r);
+    else if (!strcmp(r->segs[0], "tasks"))
+        sl__tasks_route(r);
+    else if (!strcmp(r->segs[0], "docs") || !strcmp(r->segs[0], "dm.json"))
+        sl__docs_route(r);
+    else
+        sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
+    if (r->status == 0)
+        sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
+    free(copy);
+}
+
+/* ---- libmicrohttpd glue -------------------------------------------------------------------- */
+
+typedef struct conn_state {
+    char  *buf;
+    size_t len, cap;
+    int    too_big;
+} conn_state;
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, sl_req *r)
+{
+    struct MHD_Response *resp;
+    if (r->out_blob) {
+        sl_blob *b = r->out_blob;
+        r->out_blob = NULL;
+        resp = MHD_create_response_from_buffer_with_free_callback_cls(b->len, b->data,
+                                                                      blob_free_cb, b);
+        if (!resp)
+            sl__blob_unref(b);
+    } else {
+        resp = MHD_create_response_from_buffer_with_free_callback(r->out_len, r->out, free);
+        if (resp)
+            r->out = NULL;
+    }
+    if (!resp)
+        return MHD_NO;
+    if (r->ctype)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    enum MHD_Result ok = MHD_queue_response(c, r->status ? r->status : 500, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    sl_api *a = cls;
+    conn_state *cs = *con_cls;
+    size_t limit = a->opts.body_limit;
+
+    if (!cs) {
+        cs = calloc(1, sizeof *cs);
+        if (!cs)
+            return MHD_NO;
+        *con_cls = cs;
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > limit)
+            cs->too_big = 1;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!cs->too_big && cs->len + *upload_size > limit)
+            cs->too_big = 1;
+        if (!cs->too_big) {
+            if (cs->len + *upload_size + 1 > cs->cap) {
+                size_t cap = cs->cap ? cs->cap : 4096;
+                while (cap < cs->len + *upload_size + 1)
+                    cap *= 2;
+                char *nb = realloc(cs->buf, cap);
+                if (!nb)
+                    return MHD_NO;
+                cs->buf = nb;
+                cs->cap = cap;
+            }
+            memcpy(cs->buf + cs->len, upload_data, *upload_size);
+            cs->len += *upload_size;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    sl_req r = { .api = a, .conn = c, .method = method, .body = cs->buf ? cs->buf : "",
+                 .body_len = cs->len };
+    if (cs->too_big)
+        sl__reply_error(&r, 413, DM_ERR_OPENAPI, "request body is larger than the limit of %zu bytes",
+                        limit);
+    else
+        route(&r, url);
+    enum MHD_Result ok = send_reply(c, &r);
+    reply_reset(&r);
+    return ok;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    conn_state *cs = *con_cls;
+    if (cs) {
+        free(cs->buf);
+        free(cs);
+        *con_cls = NULL;
+    }
+}
+
+/* Parse "HOST:PORT" ("[v6]:PORT" too) and start the daemon. */
+int sl__http_start(sl_api *a, sl_error *err)
+{
+    const char *addr = a->opts.addr;
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof host)
+        return sl_error_set(err, SL_EINVAL, "address '%s' is not HOST:PORT", addr);
+    const char *h = addr;
+    size_t hl = (size_t)(colon - addr);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535 || colon[1] == 0)
+        return sl_error_set(err, SL_EINVAL, "address '%s': bad port", addr);
+
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai = NULL;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%ld", port);
+    int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &ai);
+    if (gai != 0)
+        return sl_error_set(err, SL_EINVAL, "address '%s': %s", addr, gai_strerror(gai));
+
+    unsigned threads = a->opts.http_threads;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a,
+                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                              MHD_OPTION_THREAD_POOL_SIZE, threads,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)64 * 1024,
+                              MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+                              MHD_OPTION_END);
+    freeaddrinfo(ai);
+    if (!a->mhd)
+        return sl_error_set(err, SL_EIO, "cannot listen on %s (address in use or not local?)", addr);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = di ? di->port : (unsigned)port;
+    return 0;
+}
+
+void sl__http_stop(sl_api *a)
+{
+    if (a->mhd) {
+        MHD_stop_daemon(a->mhd);
+        a->mhd = NULL;
+    }
+}

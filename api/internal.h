@@ -1,0 +1,224 @@
+/*
+ * internal.h - what the files of api/ share: the server object, the request being answered,
+ * reply helpers, DM error codes, and the interfaces of the resource files (cluster, sources,
+ * tasks, docs), the subtask manager (worker.c) and the source probe (srcdb.c).
+ */
+#ifndef SLUICE_API_INTERNAL_H
+#define SLUICE_API_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <microhttpd.h>
+
+#include "api.h"
+#include "crypto.h"
+#include "store.h"
+#include "sluice/runtime.h"
+
+/* DM error codes (dm/pkg/terror, see shared/reference/dm-api-notes.md 4.6). */
+#define DM_ERR_SOURCE_EXISTS      46007
+#define DM_ERR_SOURCE_NOT_FOUND   46008
+#define DM_ERR_SOURCE_HAS_TASKS   46010
+#define DM_ERR_TASK_EXISTS        46014
+#define DM_ERR_TASK_NOT_FOUND     46018
+#define DM_ERR_TASK_RUNNING       46035
+#define DM_ERR_WORKER_NOT_FOUND   46004
+#define DM_ERR_WORKER_ONLINE      46005
+#define DM_ERR_MASTER_NOT_FOUND   38048
+#define DM_ERR_CANNOT_START       38058
+#define DM_ERR_TASK_CHECK         26005
+#define DM_ERR_OPENAPI            49001
+#define DM_ERR_DB                 10001   /* database: connection / query error */
+#define DM_ERR_NOT_IMPLEMENTED    49002   /* sluice: endpoint not implemented yet */
+#define DM_ERR_INTERNAL           50000
+
+#define SL_API_MASTER_NAME "master1"
+#define SL_API_WORKER_NAME "worker1"
+
+typedef struct sl_subtask sl_subtask;
+
+/* A source as the API keeps it in memory: the definition with the password in clear (it is
+ * sealed only in the store) and the derived flavor. */
+typedef struct sl_api_source {
+    char   *name;
+    json_t *def;         /* Source object (password in clear) */
+} sl_api_source;
+
+/* A task: the normalized task JSON and its subtasks (one per source), in source_conf order. */
+typedef struct sl_api_task {
+    char        *name;
+    json_t      *def;    /* normalized Task (target password in clear) */
+    void        *plan;   /* compiler plan (compile.c), owns the phases of the subtasks */
+    size_t       nsubs;
+    sl_subtask **subs;
+} sl_api_task;
+
+/* A refcounted, immutable response body (cached list answers). */
+typedef struct sl_blob {
+    atomic_int refs;
+    size_t len;
+    char data[];
+} sl_blob;
+
+struct sl_api {
+    sl_api_opts     opts;
+    char           *addr_host;
+    unsigned        port;
+    char           *data_dir;
+    sl_meta_store  *store;
+    sl_secret_key   key;
+    sl_registry    *registry;
+    sl_scheduler   *sched;
+    sl_state_store  state_store;   /* plugin state (host->state_put/get) kept in the store */
+    struct MHD_Daemon *mhd;
+
+    /* sources and tasks, guarded by lock (read for GETs, write for changes) */
+    pthread_rwlock_t lock;
+    size_t           nsources, capsources;
+    sl_api_source  **sources;
+    size_t           ntasks, captasks;
+    sl_api_task    **tasks;
+
+    /* cached body of GET /api/v1/tasks (no query): rebuilt after a task change */
+    pthread_mutex_t  cache_mu;
+    sl_blob         *tasks_cache;
+    uint64_t         tasks_gen;
+
+    /* the monitor thread that moves subtasks from phase to phase */
+    pthread_t        monitor;
+    int              monitor_started;
+    pthread_mutex_t  mon_mu;
+    pthread_cond_t   mon_cv;
+    int              stopping;
+};
+
+/* ---- requests and replies (http.c) ------------------------------------------------------- */
+
+#define SL_MAX_SEGS 10
+
+typedef struct sl_req {
+    sl_api *api;
+    struct MHD_Connection *conn;
+    const char *method;
+    char       *segs[SL_MAX_SEGS];   /* decoded path segments after /api/v1/ */
+    int         nseg;
+    const char *body;
+    size_t      body_len;
+    /* the reply */
+    unsigned    status;
+    char       *out;          /* malloc'd body, or NULL */
+    size_t      out_len;
+    sl_blob    *out_blob;     /* or a shared blob (one reference owned by the request) */
+    const char *ctype;
+} sl_req;
+
+/* Reply with a JSON value (stolen; NULL = out of memory -> 500). */
+void sl__reply_json(sl_req *r, unsigned status, json_t *v);
+/* Reply {"error_msg": ..., "error_code": code}. */
+void sl__reply_error(sl_req *r, unsigned status, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void sl__reply_empty(sl_req *r, unsigned status);
+void sl__reply_raw(sl_req *r, unsigned status, const char *ctype, char *body, size_t len);
+void sl__reply_blob(sl_req *r, unsigned status, sl_blob *b);   /* takes a new reference */
+/* 405 naming the allowed methods. */
+void sl__reply_method(sl_req *r, const char *allowed);
+/* Parse the body as a JSON object; on failure reply 400 with line:column and return NULL.
+ * An empty body gives an empty object when empty_ok. */
+json_t *sl__body_json(sl_req *r, int empty_ok);
+/* Query parameter (NULL if absent); boolean query: "true"/"1" -> 1, "false"/"0"/absent -> 0, -1 bad. */
+const char *sl__query(sl_req *r, const char *name);
+int sl__query_bool(sl_req *r, const char *name, int *out);
+/* Every value of a repeated query parameter (also comma-separated). Caller json_decref's. */
+json_t *sl__query_list(sl_req *r, const char *name);
+
+sl_blob *sl__blob_new(const char *data, size_t len);
+void sl__blob_unref(sl_blob *b);
+
+/* Start / stop the libmicrohttpd daemon on opts.addr. */
+int  sl__http_start(sl_api *a, sl_error *err);
+void sl__http_stop(sl_api *a);
+
+/* ---- resources ------------------------------------------------------------------------------ */
+
+void sl__cluster_route(sl_req *r);
+void sl__sources_route(sl_req *r);
+void sl__tasks_route(sl_req *r);
+void sl__docs_route(sl_req *r);
+
+/* Load sources and tasks from the store at startup (sources.c / tasks.c). */
+int sl__sources_restore(sl_api *a, sl_error *err);
+int sl__tasks_restore(sl_api *a, sl_error *err);
+void sl__sources_free_all(sl_api *a);
+void sl__tasks_free_all(sl_api *a);
+
+/* Lookups; call with a.lock held. */
+sl_api_source *sl__source_find(sl_api *a, const char *name);
+sl_api_task *sl__task_find(sl_api *a, const char *name);
+/* Drop the cached task list (call after any task change). */
+void sl__tasks_cache_invalidate(sl_api *a);
+
+/* A copy of obj with every "password" member (at any depth) replaced by "******". */
+json_t *sl__mask_passwords(const json_t *obj);
+/* Deep copy with secrets (password, ssl_key_content) sealed with the data dir's key; NULL on failure. */
+json_t *sl__seal_secrets(sl_api *a, const json_t *obj);
+/* Open sealed secrets in place. */
+int sl__open_secrets(sl_api *a, json_t *obj, sl_error *err);
+/* json_dumps compact; caller frees. */
+char *sl__dump_compact(const json_t *v);
+/* Names: non-empty, at most 128 bytes, no '/', no control characters. */
+int sl__valid_name(const char *s);
+
+/* ---- the source's own server (srcdb.c) ------------------------------------------------------ */
+
+/* Connect to the source described by a Source object (TLS from its security contents). Returns a
+ * connection to close with mysql_close or NULL with the server's own message in err. */
+struct st_mysql *sl__source_connect(sl_api *a, const json_t *src, sl_error *err);
+/* "mariadb" or "mysql" from the server version; *version gets a malloc'd copy. */
+int sl__source_probe(sl_api *a, const json_t *src, char **flavor, sl_error *err);
+/* JSON array of schema names (system schemas removed) / base tables of a schema. */
+json_t *sl__source_schemas(sl_api *a, const json_t *src, sl_error *err);
+json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_error *err);
+
+/* ---- compiling tasks (compile.c) ------------------------------------------------------------ */
+
+/* Compile task JSON text. On success *normalized is the normalized Task object and *plan the
+ * plan (free with sl__plan_free). On failure returns SL_EINVAL with *problems a JSON array of
+ * {"path","msg"} (caller decrefs) or err filled for other failures. Call with a.lock held (it
+ * reads the sources). */
+int sl__task_compile(sl_api *a, const char *json, size_t len, json_t **normalized, void **plan,
+                     json_t **problems, sl_error *err);
+void sl__plan_free(void *plan);
+/* A plan with the task's sources and no phases (a stored task that no longer compiles). */
+void *sl__plan_bare(const json_t *task);
+/* Phases of the subtask for source i of the plan. */
+size_t sl__plan_nsubtasks(void *plan);
+const char *sl__plan_source(void *plan, size_t i);
+size_t sl__plan_nphases(void *plan, size_t i);
+const sl_pipeline_spec *sl__plan_phase(void *plan, size_t i, size_t phase);
+const char *sl__plan_phase_name(void *plan, size_t i, size_t phase);
+
+/* ---- subtasks (worker.c) -------------------------------------------------------------------- */
+
+/* A subtask of task for one source; starts New/Stopped; restored stage from the store. */
+sl_subtask *sl__subtask_new(sl_api *a, sl_api_task *t, size_t index);
+void sl__subtask_free(sl_subtask *s);
+/* Start (Running, persisted) / stop (Stopped, persisted). persist=0 keeps the stored stage (used
+ * when the server shuts down and by source disable). */
+int  sl__subtask_start(sl_subtask *s, sl_error *err);
+void sl__subtask_stop(sl_subtask *s, int persist);
+sl_stage sl__subtask_stage(sl_subtask *s);
+const char *sl__subtask_source(sl_subtask *s);
+/* SubTaskStatus object (caller decrefs). */
+json_t *sl__subtask_status(sl_subtask *s);
+/* Called by the monitor thread: move between phases, record failures. */
+void sl__subtask_poll(sl_subtask *s);
+/* Stored stage record of (task, source): {"stage","phase","error_msg"}; NULL if none. */
+json_t *sl__stage_load(sl_api *a, const char *task, const char *source);
+
+void sl__state_store_init(sl_api *a);
+int  sl__monitor_start(sl_api *a, sl_error *err);
+void sl__monitor_stop(sl_api *a);
+
+#endif

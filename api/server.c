@@ -1,0 +1,135 @@
+/*
+ * server.c - assembling the server: data dir, secret key, metadata store, plugin registry,
+ * scheduler, restored sources and tasks, the subtask monitor and the HTTP daemon; and taking it
+ * apart again in the reverse order.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sluice/log.h"
+
+static int mkdir_p(const char *dir, sl_error *err)
+{
+    char *p = strdup(dir);
+    if (!p)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    for (char *s = p + 1; ; s++) {
+        if (*s == '/' || *s == 0) {
+            char c = *s;
+            *s = 0;
+            if (mkdir(p, 0700) != 0 && errno != EEXIST) {
+                int rc = sl_error_set(err, SL_EIO, "cannot create directory %s: %s", p, strerror(errno));
+                free(p);
+                return rc;
+            }
+            *s = c;
+            if (!c)
+                break;
+        }
+    }
+    free(p);
+    return 0;
+}
+
+unsigned sl_api_port(const sl_api *a)
+{
+    return a->port;
+}
+
+int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
+{
+    sl_api *a = calloc(1, sizeof *a);
+    int rc;
+    char path[4096];
+    if (!a)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    if (o)
+        a->opts = *o;
+    if (!a->opts.addr)
+        a->opts.addr = "127.0.0.1:8261";
+    if (!a->opts.body_limit)
+        a->opts.body_limit = 8u << 20;
+    if (!a->opts.http_threads) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        a->opts.http_threads = n < 2 ? 2 : (unsigned)n;
+    }
+    a->opts.addr = a->addr_host = strdup(a->opts.addr);
+    a->data_dir = strdup(a->opts.data_dir ? a->opts.data_dir : "./sluice-data");
+    a->opts.data_dir = a->data_dir;
+    pthread_rwlock_init(&a->lock, NULL);
+    pthread_mutex_init(&a->cache_mu, NULL);
+    if (!a->addr_host || !a->data_dir) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
+        goto fail;
+    snprintf(path, sizeof path, "%s/meta.db", a->data_dir);
+    if ((rc = sl_meta_sqlite_open(path, &a->store, err)) != 0)
+        goto fail;
+    if ((rc = sl_registry_new(&a->registry)) != 0) {
+        sl_error_set(err, rc, "cannot create the plugin registry");
+        goto fail;
+    }
+    const char *pdir = a->opts.plugin_dir ? a->opts.plugin_dir : sl_default_plugin_dir();
+    sl_error perr = { 0 };
+    if (pdir && sl_registry_load_dir(a->registry, pdir, &perr) != 0)
+        sl_log(SL_LOG_WARN, "server", "plugins from %s: %s (tasks that need them will not compile)",
+               pdir, perr.msg);
+    else
+        sl_log(SL_LOG_INFO, "server", "%zu plugins loaded from %s", sl_registry_count(a->registry),
+               pdir ? pdir : "?");
+    if ((rc = sl_scheduler_new(NULL, &a->sched)) != 0) {
+        sl_error_set(err, rc, "cannot create the scheduler");
+        goto fail;
+    }
+    sl__state_store_init(a);
+    if ((rc = sl__sources_restore(a, err)) != 0 || (rc = sl__tasks_restore(a, err)) != 0)
+        goto fail;
+    sl_log(SL_LOG_INFO, "server", "restored %zu sources and %zu tasks from %s", a->nsources,
+           a->ntasks, path);
+    if ((rc = sl__monitor_start(a, err)) != 0 || (rc = sl__http_start(a, err)) != 0)
+        goto fail;
+    sl_log(SL_LOG_INFO, "server", "serving the DM OpenAPI on http://%s/api/v1 (port %u)",
+           a->opts.addr, a->port);
+    *out = a;
+    return 0;
+fail:
+    sl_api_free(a);
+    return rc;
+}
+
+void sl_api_free(sl_api *a)
+{
+    if (!a)
+        return;
+    sl__http_stop(a);
+    sl__monitor_stop(a);
+    /* stop pipelines without touching their stored stage: a restart resumes them */
+    pthread_rwlock_wrlock(&a->lock);
+    for (size_t i = 0; i < a->ntasks; i++)
+        for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
+            sl__subtask_stop(a->tasks[i]->subs[j], 0);
+    sl__tasks_free_all(a);
+    sl__sources_free_all(a);
+    pthread_rwlock_unlock(&a->lock);
+    if (a->sched)
+        sl_scheduler_free(a->sched);
+    sl_registry_free(a->registry);
+    sl_meta_close(a->store);
+    pthread_mutex_lock(&a->cache_mu);
+    sl__blob_unref(a->tasks_cache);
+    a->tasks_cache = NULL;
+    pthread_mutex_unlock(&a->cache_mu);
+    pthread_mutex_destroy(&a->cache_mu);
+    pthread_rwlock_destroy(&a->lock);
+    memset(&a->key, 0, sizeof a->key);
+    free(a->addr_host);
+    free(a->data_dir);
+    free(a);
+}

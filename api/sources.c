@@ -1,0 +1,650 @@
+/*
+ * sources.c - /api/v1/sources: create (after connecting to the source and detecting its flavor),
+ * list, get, update, delete, enable/disable (which start/stop the subtasks on the source),
+ * status, and the source's schemas and tables read from the source server itself. Relay and
+ * transfer answer 501 until relay logs and several workers exist.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/log.h"
+
+sl_api_source *sl__source_find(sl_api *a, const char *name)
+{
+    for (size_t i = 0; i < a->nsources; i++)
+        if (!strcmp(a->sources[i]->name, name))
+            return a->sources[i];
+    return NULL;
+}
+
+static void source_free(sl_api_source *s)
+{
+    if (!s)
+        return;
+    free(s->name);
+    json_decref(s->def);
+    free(s);
+}
+
+static int source_add(sl_api *a, sl_api_source *s)
+{
+    if (a->nsources == a->capsources) {
+        size_t cap = a->capsources ? a->capsources * 2 : 16;
+        sl_api_source **n = realloc(a->sources, cap * sizeof *n);
+        if (!n)
+            return SL_ENOMEM;
+        a->sources = n;
+        a->capsources = cap;
+    }
+    a->sources[a->nsources++] = s;
+    return 0;
+}
+
+static void source_remove(sl_api *a, sl_api_source *s)
+{
+    for (size_t i = 0; i < a->nsources; i++)
+        if (a->sources[i] == s) {
+            memmove(a->sources + i, a->sources + i + 1, (a->nsources - i - 1) * sizeof *a->sources);
+            a->nsources--;
+            break;
+        }
+    source_free(s);
+}
+
+void sl__sources_free_all(sl_api *a)
+{
+    for (size_t i = 0; i < a->nsources; i++)
+        source_free(a->sources[i]);
+    free(a->sources);
+    a->sources = NULL;
+    a->nsources = a->capsources = 0;
+}
+
+static int restore_one(void *ud, const char *name, const char *value)
+{
+    sl_api *a = ud;
+    sl_error err = { 0 };
+    json_t *def = json_loads(value, 0, NULL);
+    sl_api_source *s = calloc(1, sizeof *s);
+    if (!def || !s || sl__open_secrets(a, def, &err) != 0 || !(s->name = strdup(name)) ||
+        source_add(a, s) != 0) {
+        sl_log(SL_LOG_ERROR, "api", "source %s in the store cannot be restored: %s", name,
+               err.code ? err.msg : "malformed or out of memory");
+        json_decref(def);
+        if (s)
+            free(s->name);
+        free(s);
+        return 0;
+    }
+    s->def = def;
+    return 0;
+}
+
+int sl__sources_restore(sl_api *a, sl_error *err)
+{
+    return sl_meta_scan(a->store, "source", "", restore_one, a, err);
+}
+
+/* ---- validation ------------------------------------------------------------------------------ */
+
+#define BAD(...) do { sl__reply_error(r, 400, DM_ERR_OPENAPI, __VA_ARGS__); goto fail; } while (0)
+
+static int opt_string(sl_req *r, const json_t *o, const char *k, const char *path, int nullable)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_string(v) || (nullable && json_is_null(v)))
+        return 0;
+    sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/%s: must be a string", path, k);
+    return -1;
+}
+
+static int opt_type(sl_req *r, const json_t *o, const char *k, const char *path, json_type t,
+                    const char *what)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_typeof(v) == t || (t == JSON_TRUE && json_is_boolean(v)) ||
+        (t == JSON_OBJECT && json_is_null(v)))
+        return 0;
+    sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/%s: must be %s", path, k, what);
+    return -1;
+}
+
+/* Build the normalized Source from a request object; old is the current definition on PUT. */
+static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
+{
+    const char *P = "/source";
+    json_t *out = json_object(), *v;
+    if (!json_is_object(in))
+        BAD("%s: must be an object", P);
+    const char *req[] = { "source_name", "host", "user" };
+    for (int i = 0; i < 3; i++) {
+        v = json_object_get(in, req[i]);
+        if (!v && old)
+            v = json_object_get(old, req[i]);
+        if (!json_is_string(v))
+            BAD("%s/%s: %s", P, req[i], v ? "must be a string" : "is required");
+        if (!json_string_length(v))
+            BAD("%s/%s: must not be empty", P, req[i]);
+        json_object_set(out, req[i], v);
+    }
+    if (!sl__valid_name(json_string_value(json_object_get(out, "source_name"))))
+        BAD("%s/source_name: must be 1-128 characters without '/' or control characters", P);
+    v = json_object_get(in, "port");
+    if (!v && old)
+        v = json_object_get(old, "port");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 65535)
+        BAD("%s/port: %s", P, v ? "must be an integer in 1..65535" : "is required");
+    json_object_set(out, "port", v);
+    if (opt_string(r, in, "password", P, 1))
+        goto fail;
+    v = json_object_get(in, "password");
+    if (json_is_string(v))
+        json_object_set(out, "password", v);
+    else if (old && json_is_string(json_object_get(old, "password")))
+        json_object_set(out, "password", json_object_get(old, "password"));   /* kept on PUT */
+    else
+        json_object_set_new(out, "password", json_string(""));
+    const char *bools[] = { "enable", "enable_gtid" };
+    for (int i = 0; i < 2; i++) {
+        if (opt_type(r, in, bools[i], P, JSON_TRUE, "true or false"))
+            goto fail;
+        v = json_object_get(in, bools[i]);
+        if (!v && old)
+            v = json_object_get(old, bools[i]);
+        json_object_set_new(out, bools[i], json_boolean(json_is_true(v)));
+    }
+    if (opt_string(r, in, "flavor", P, 1))
+        goto fail;
+    v = json_object_get(in, "flavor");
+    if (json_is_string(v) && strcmp(json_string_value(v), "mysql") &&
+        strcmp(json_string_value(v), "mariadb") && json_string_length(v))
+        BAD("%s/flavor: must be mysql or mariadb", P);
+
+    /* security: null or {ssl_*_content strings, cert_allowed_cn [strings]} */
+    if (opt_type(r, in, "security", P, JSON_OBJECT, "an object or null"))
+        goto fail;
+    v = json_object_get(in, "security");
+    if (json_is_object(v)) {
+        json_t *sec = json_object();
+        json_object_set_new(out, "security", sec);
+        const char *keys[] = { "ssl_ca_content", "ssl_cert_content", "ssl_key_content" };
+        for (int i = 0; i < 3; i++) {
+            if (opt_string(r, v, keys[i], "/source/security", 1))
+                goto fail;
+            json_t *s = json_object_get(v, keys[i]);
+            json_object_set_new(sec, keys[i], json_string(json_is_string(s) ? json_string_value(s) : ""));
+        }
+        json_t *cn = json_object_get(v, "cert_allowed_cn");
+        if (cn && !json_is_null(cn)) {
+            size_t i;
+            json_t *x;
+            if (!json_is_array(cn))
+                BAD("/source/security/cert_allowed_cn: must be an array of strings");
+            json_array_foreach(cn, i, x)
+                if (!json_is_string(x))
+                    BAD("/source/security/cert_allowed_cn/%zu: must be a string", i);
+            json_object_set(sec, "cert_allowed_cn", cn);
+        }
+    } else if (!v && old) {
+        json_object_set(out, "security", json_object_get(old, "security"));
+    } else {
+        json_object_set_new(out, "security", json_null());
+    }
+
+    /* purge: defaults 3600 / 0 / 15 */
+    if (opt_type(r, in, "purge", P, JSON_OBJECT, "an object"))
+        goto fail;
+    {
+        json_t *pin = json_object_get(in, "purge"), *pold = old ? json_object_get(old, "purge") : NULL;
+        json_t *pg = json_object();
+        const char *keys[] = { "interval", "expires", "remain_space" };
+        const long long defs[] = { 3600, 0, 15 };
+        json_object_set_new(out, "purge", pg);
+        for (int i = 0; i < 3; i++) {
+            json_t *x = json_object_get(pin, keys[i]);
+            if (x && !json_is_null(x) && (!json_is_integer(x) || json_integer_value(x) < 0))
+                BAD("/source/purge/%s: must be a non-negative integer", keys[i]);
+            if (!x || json_is_null(x))
+                x = json_object_get(pold, keys[i]);
+            json_object_set_new(pg, keys[i], json_integer(json_is_integer(x) ? json_integer_value(x) : defs[i]));
+        }
+    }
+    /* relay_config: kept as configuration (sluice has no relay log yet; see /relay endpoints) */
+    if (opt_type(r, in, "relay_config", P, JSON_OBJECT, "an object"))
+        goto fail;
+    {
+        json_t *rin = json_object_get(in, "relay_config");
+        json_t *rold = old ? json_object_get(old, "relay_config") : NULL;
+        json_t *rc = json_object();
+        json_object_set_new(out, "relay_config", rc);
+        if (!json_is_object(rin))
+            rin = rold;
+        if (opt_type(r, rin, "enable_relay", "/source/relay_config", JSON_TRUE, "true or false") ||
+            opt_string(r, rin, "relay_binlog_name", "/source/relay_config", 1) ||
+            opt_string(r, rin, "relay_binlog_gtid", "/source/relay_config", 1) ||
+            opt_string(r, rin, "relay_dir", "/source/relay_config", 1))
+            goto fail;
+        json_object_set_new(rc, "enable_relay", json_boolean(json_is_true(json_object_get(rin, "enable_relay"))));
+        const char *keys[] = { "relay_binlog_name", "relay_binlog_gtid", "relay_dir" };
+        for (int i = 0; i < 3; i++) {
+            json_t *x = json_object_get(rin, keys[i]);
+            json_object_set_new(rc, keys[i], json_is_string(x) ? json_copy(x) :
+                                i == 2 ? json_string("./relay_log") : json_null());
+        }
+    }
+    return out;
+fail:
+    json_decref(out);
+    return NULL;
+}
+
+/* ---- views ------------------------------------------------------------------------------------ */
+
+static json_t *task_names_of(sl_api *a, const char *source)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < a->ntasks; i++)
+        for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
+            if (!strcmp(sl__subtask_source(a->tasks[i]->subs[j]), source)) {
+                json_array_append_new(arr, json_string(a->tasks[i]->name));
+                break;
+            }
+    return arr;
+}
+
+static json_t *source_status_list(sl_api *a, sl_api_source *s)
+{
+    json_t *st = json_pack("{s:s,s:s}", "source_name", s->name, "worker_name", SL_API_WORKER_NAME);
+    return json_pack("[o]", st);
+}
+
+static json_t *source_view(sl_api *a, sl_api_source *s, int with_status)
+{
+    json_t *v = sl__mask_passwords(s->def);
+    if (v && with_status) {
+        json_object_set_new(v, "task_name_list", task_names_of(a, s->name));
+        json_object_set_new(v, "status_list", source_status_list(a, s));
+    }
+    return v;
+}
+
+/* ---- handlers --------------------------------------------------------------------------------- */
+
+static int persist_source(sl_api *a, sl_meta_op_type t, const json_t *def, sl_error *err)
+{
+    json_t *sealed = sl__seal_secrets(a, def);
+    char *text = sealed ? sl__dump_compact(sealed) : NULL;
+    json_decref(sealed);
+    if (!text)
+        return sl_error_set(err, SL_ENOMEM, "cannot seal the source definition");
+    int rc = sl_meta_put1(a->store, t, "source",
+                          json_string_value(json_object_get(def, "source_name")), text, err);
+    free(text);
+    return rc;
+}
+
+static void create_source(sl_req *r)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    json_t *body = sl__body_json(r, 0);
+    if (!body)
+        return;
+    /* DM's CreateSourceRequest wraps the source in "source"; the seeds send it bare: take both. */
+    json_t *in = json_is_object(json_object_get(body, "source")) ? json_object_get(body, "source") : body;
+    json_t *def = source_normalize(r, in, NULL);
+    json_decref(body);
+    if (!def)
+        return;
+    const char *name = json_string_value(json_object_get(def, "source_name"));
+
+    pthread_rwlock_rdlock(&a->lock);
+    int exists = sl__source_find(a, name) != NULL;
+    pthread_rwlock_unlock(&a->lock);
+    if (exists) {
+        sl__reply_error(r, 409, DM_ERR_SOURCE_EXISTS, "source config with ID %s already exists", name);
+        json_decref(def);
+        return;
+    }
+    char *flavor = NULL;
+    if (sl__source_probe(a, def, &flavor, &err) != 0) {
+        sl__reply_error(r, 400, DM_ERR_DB, "source %s: %s", name, err.msg);
+        json_decref(def);
+        return;
+    }
+    json_object_set_new(def, "flavor", json_string(flavor));
+    free(flavor);
+
+    sl_api_source *s = calloc(1, sizeof *s);
+    pthread_rwlock_wrlock(&a->lock);
+    if (sl__source_find(a, name)) {
+        sl__reply_error(r, 409, DM_ERR_SOURCE_EXISTS, "source config with ID %s already exists", name);
+    } else if (!s || !(s->name = strdup(name))) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
+    } else if (persist_source(a, SL_META_CREATE, def, &err) != 0) {
+        if (err.code == SL_EEXIST)
+            sl__reply_error(r, 409, DM_ERR_SOURCE_EXISTS, "source config with ID %s already exists", name);
+        else
+            sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+    } else {
+        s->def = json_incref(def);
+        if (source_add(a, s) != 0) {
+            sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
+        } else {
+            s = NULL;
+            sl__reply_json(r, 201, sl__mask_passwords(def));
+        }
+    }
+    pthread_rwlock_unlock(&a->lock);
+    source_free(s);
+    json_decref(def);
+}
+
+static void list_sources(sl_req *r)
+{
+    sl_api *a = r->api;
+    int with_status, relay_filter = -1;
+    if (sl__query_bool(r, "with_status", &with_status))
+        return;
+    if (sl__query(r, "enable_relay") && sl__query_bool(r, "enable_relay", &relay_filter))
+        return;
+    json_t *data = json_array();
+    pthread_rwlock_rdlock(&a->lock);
+    for (size_t i = 0; i < a->nsources; i++) {
+        sl_api_source *s = a->sources[i];
+        if (relay_filter >= 0) {
+            /* no relay worker runs in sluice yet: enable_relay=true matches nothing */
+            if (relay_filter)
+                continue;
+        }
+        json_array_append_new(data, source_view(a, s, with_status));
+    }
+    pthread_rwlock_unlock(&a->lock);
+    sl__reply_json(r, 200, json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(data), "data", data));
+}
+
+static void get_source(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    int with_status;
+    if (sl__query_bool(r, "with_status", &with_status))
+        return;
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    if (s)
+        sl__reply_json(r, 200, source_view(a, s, with_status));
+    else
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    pthread_rwlock_unlock(&a->lock);
+}
+
+/* Running subtasks on a source, as "task" names; NULL if none. Call with the lock held. */
+static char *running_tasks(sl_api *a, const char *source)
+{
+    char *out = NULL;
+    size_t len = 0;
+    for (size_t i = 0; i < a->ntasks; i++)
+        for (size_t j = 0; j < a->tasks[i]->nsubs; j++) {
+            sl_subtask *st = a->tasks[i]->subs[j];
+            if (!strcmp(sl__subtask_source(st), source) && sl__subtask_stage(st) == SL_STAGE_RUNNING) {
+                size_t n = strlen(a->tasks[i]->name);
+                char *p = realloc(out, len + n + 3);
+                if (!p)
+                    return out;
+                out = p;
+                len += (size_t)sprintf(out + len, "%s%s", len ? ", " : "", a->tasks[i]->name);
+            }
+        }
+    return out;
+}
+
+/* Start or stop every subtask on the source (enable/disable). Call with the write lock held. */
+static void toggle_subtasks(sl_api *a, const char *source, int enable)
+{
+    for (size_t i = 0; i < a->ntasks; i++)
+        for (size_t j = 0; j < a->tasks[i]->nsubs; j++) {
+            sl_subtask *st = a->tasks[i]->subs[j];
+            if (strcmp(sl__subtask_source(st), source))
+                continue;
+            if (enable && sl__subtask_stage(st) != SL_STAGE_RUNNING &&
+                sl__subtask_stage(st) != SL_STAGE_FINISHED) {
+                sl_error err = { 0 };
+                if (sl__subtask_start(st, &err) != 0)
+                    sl_log(SL_LOG_WARN, "api", "enable source %s: task %s: %s", source,
+                           a->tasks[i]->name, err.msg);
+            } else if (!enable && sl__subtask_stage(st) == SL_STAGE_RUNNING) {
+                sl__subtask_stop(st, 1);
+            }
+        }
+}
+
+static void update_source(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    json_t *body = sl__body_json(r, 0);
+    if (!body)
+        return;
+    json_t *in = json_is_object(json_object_get(body, "source")) ? json_object_get(body, "source") : body;
+    const char *bname = json_string_value(json_object_get(in, "source_name"));
+    if (bname && strcmp(bname, name)) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/source/source_name: '%s' differs from the path's '%s'",
+                        bname, name);
+        json_decref(body);
+        return;
+    }
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    json_t *old = s ? json_deep_copy(s->def) : NULL;
+    pthread_rwlock_unlock(&a->lock);
+    if (!old) {
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+        json_decref(body);
+        return;
+    }
+    json_object_set_new(in, "source_name", json_string(name));
+    json_t *def = source_normalize(r, in, old);
+    json_decref(body);
+    json_decref(old);
+    if (!def)
+        return;
+    char *flavor = NULL;
+    if (sl__source_probe(a, def, &flavor, &err) != 0) {
+        sl__reply_error(r, 400, DM_ERR_DB, "source %s: %s", name, err.msg);
+        json_decref(def);
+        return;
+    }
+    json_object_set_new(def, "flavor", json_string(flavor));
+    free(flavor);
+
+    pthread_rwlock_wrlock(&a->lock);
+    char *running = NULL;
+    s = sl__source_find(a, name);
+    if (!s) {
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    } else if ((running = running_tasks(a, name)) != NULL) {
+        sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "source %s can only be updated when no task "
+                        "runs on it; running: %s (stop them first)", name, running);
+    } else if (persist_source(a, SL_META_UPDATE, def, &err) != 0) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+    } else {
+        int was = json_is_true(json_object_get(s->def, "enable"));
+        int now = json_is_true(json_object_get(def, "enable"));
+        json_decref(s->def);
+        s->def = json_incref(def);
+        if (was != now)
+            toggle_subtasks(a, name, now);
+        sl__reply_json(r, 200, sl__mask_passwords(def));
+    }
+    free(running);
+    pthread_rwlock_unlock(&a->lock);
+    json_decref(def);
+}
+
+int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_error *err);
+
+static void delete_source(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    int force;
+    if (sl__query_bool(r, "force", &force))
+        return;
+    pthread_rwlock_wrlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    json_t *tasks = s ? task_names_of(a, name) : NULL;
+    if (!s) {
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    } else if (json_array_size(tasks) && !force) {
+        char *list = sl__dump_compact(tasks);
+        sl__reply_error(r, 409, DM_ERR_SOURCE_HAS_TASKS, "source with name %s need to operate has "
+                        "existing tasks %s, Workaround: Please `stop-task` first, or delete with "
+                        "force=true (which deletes those tasks).", name, list ? list : "");
+        free(list);
+    } else {
+        /* force: the tasks on this source go first (each deletion is its own transaction) */
+        size_t i;
+        json_t *x;
+        int rc = 0;
+        json_array_foreach(tasks, i, x) {
+            sl_api_task *t = sl__task_find(a, json_string_value(x));
+            if (t && (rc = sl__tasks_delete_locked(a, t, &err)) != 0)
+                break;
+        }
+        if (rc == 0)
+            rc = sl_meta_put1(a->store, SL_META_DELETE, "source", name, NULL, &err);
+        if (rc != 0) {
+            sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+        } else {
+            source_remove(a, s);
+            sl__reply_empty(r, 204);
+        }
+    }
+    json_decref(tasks);
+    pthread_rwlock_unlock(&a->lock);
+}
+
+static void enable_source(sl_req *r, const char *name, int enable)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    pthread_rwlock_wrlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    if (!s) {
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    } else {
+        json_t *def = json_deep_copy(s->def);
+        json_object_set_new(def, "enable", json_boolean(enable));
+        if (persist_source(a, SL_META_UPDATE, def, &err) != 0) {
+            sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+            json_decref(def);
+        } else {
+            json_decref(s->def);
+            s->def = def;
+            toggle_subtasks(a, name, enable);
+            sl__reply_empty(r, 200);
+        }
+    }
+    pthread_rwlock_unlock(&a->lock);
+}
+
+static void source_status(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    if (!s)
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    else
+        sl__reply_json(r, 200, json_pack("{s:i,s:o}", "total", 1, "data", source_status_list(a, s)));
+    pthread_rwlock_unlock(&a->lock);
+}
+
+/* Schemas / tables: copy the definition, then talk to the server without holding the lock. */
+static void source_schemas(sl_req *r, const char *name, const char *schema)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    json_t *def = s ? json_deep_copy(s->def) : NULL;
+    pthread_rwlock_unlock(&a->lock);
+    if (!def) {
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+        return;
+    }
+    json_t *list = schema ? sl__source_tables(a, def, schema, &err) : sl__source_schemas(a, def, &err);
+    json_decref(def);
+    if (list)
+        sl__reply_json(r, 200, list);
+    else if (err.code == SL_ENOENT)
+        sl__reply_error(r, 404, DM_ERR_DB, "schema %s does not exist on source %s: %s", schema, name, err.msg);
+    else
+        sl__reply_error(r, 400, DM_ERR_DB, "source %s: %s", name, err.msg);
+}
+
+static void not_implemented(sl_req *r, const char *what)
+{
+    sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "%s is not implemented in sluice yet: %s",
+                    r->segs[r->nseg - 1], what);
+}
+
+void sl__sources_route(sl_req *r)
+{
+    const char *m = r->method;
+    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
+    if (r->nseg == 1) {
+        if (get)
+            list_sources(r);
+        else if (post)
+            create_source(r);
+        else
+            sl__reply_method(r, "GET, POST");
+        return;
+    }
+    const char *name = r->segs[1];
+    if (r->nseg == 2) {
+        if (get)
+            get_source(r, name);
+        else if (!strcmp(m, "PUT"))
+            update_source(r, name);
+        else if (!strcmp(m, "DELETE"))
+            delete_source(r, name);
+        else
+            sl__reply_method(r, "GET, PUT, DELETE");
+        return;
+    }
+    const char *op = r->segs[2];
+    if (r->nseg == 3 && (!strcmp(op, "enable") || !strcmp(op, "disable"))) {
+        if (post)
+            enable_source(r, name, !strcmp(op, "enable"));
+        else
+            sl__reply_method(r, "POST");
+    } else if (r->nseg == 3 && !strcmp(op, "status")) {
+        if (get)
+            source_status(r, name);
+        else
+            sl__reply_method(r, "GET");
+    } else if (r->nseg == 3 && !strcmp(op, "transfer")) {
+        if (post)
+            not_implemented(r, "a single sluice-server is one worker, so there is no other worker "
+                               "to transfer the source to");
+        else
+            sl__reply_method(r, "POST");
+    } else if (r->nseg == 4 && !strcmp(op, "relay") &&
+               (!strcmp(r->segs[3], "enable") || !strcmp(r->segs[3], "disable") ||
+                !strcmp(r->segs[3], "purge"))) {
+        if (post)
+            not_implemented(r, "sluice reads the binlog directly from the source and keeps no relay "
+                               "log (relay/enable, relay/disable and relay/purge come with relay support)");
+        else
+            sl__reply_method(r, "POST");
+    } else if ((r->nseg == 3 || r->nseg == 4) && !strcmp(op, "schemas")) {
+        if (get)
+            source_schemas(r, name, r->nseg == 4 ? r->segs[3] : NULL);
+        else
+            sl__reply_method(r, "GET");
+    }
+}

@@ -1,0 +1,955 @@
+/*
+ * tasks.c - /api/v1/tasks: create and update (compiled by the task compiler, every problem
+ * reported with its JSON path), list (cached answer for the plain list), get, delete, start,
+ * stop, status, migrate_targets, and the task's view of its sources' schemas and tables.
+ * Table-structure operations, templates and converters answer 501.
+ */
+#include "internal.h"
+
+#include <mysql.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sluice/log.h"
+#include "sluice/match.h"
+
+sl_api_task *sl__task_find(sl_api *a, const char *name)
+{
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (!strcmp(a->tasks[i]->name, name))
+            return a->tasks[i];
+    return NULL;
+}
+
+static void task_free(sl_api_task *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->nsubs; i++)
+        sl__subtask_free(t->subs[i]);
+    free(t->subs);
+    sl__plan_free(t->plan);
+    json_decref(t->def);
+    free(t->name);
+    free(t);
+}
+
+/* Build the in-memory task (subtasks read their stored stage). Takes def and plan. */
+static sl_api_task *task_new(sl_api *a, const char *name, json_t *def, void *plan)
+{
+    sl_api_task *t = calloc(1, sizeof *t);
+    if (!t || !(t->name = strdup(name))) {
+        free(t);
+        json_decref(def);
+        sl__plan_free(plan);
+        return NULL;
+    }
+    t->def = def;
+    t->plan = plan;
+    size_t n = sl__plan_nsubtasks(plan);
+    t->subs = calloc(n ? n : 1, sizeof *t->subs);
+    if (!t->subs) {
+        task_free(t);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!(t->subs[i] = sl__subtask_new(a, t, i))) {
+            task_free(t);
+            return NULL;
+        }
+        t->nsubs++;
+    }
+    return t;
+}
+
+static int task_add(sl_api *a, sl_api_task *t)
+{
+    if (a->ntasks == a->captasks) {
+        size_t cap = a->captasks ? a->captasks * 2 : 16;
+        sl_api_task **n = realloc(a->tasks, cap * sizeof *n);
+        if (!n)
+            return SL_ENOMEM;
+        a->tasks = n;
+        a->captasks = cap;
+    }
+    a->tasks[a->ntasks++] = t;
+    sl__tasks_cache_invalidate(a);
+    return 0;
+}
+
+static void task_unlink(sl_api *a, sl_api_task *t)
+{
+    for (size_t i = 0; i < a->ntasks; i++)
+        if (a->tasks[i] == t) {
+            memmove(a->tasks + i, a->tasks + i + 1, (a->ntasks - i - 1) * sizeof *a->tasks);
+            a->ntasks--;
+            break;
+        }
+    sl__tasks_cache_invalidate(a);
+}
+
+void sl__tasks_free_all(sl_api *a)
+{
+    for (size_t i = 0; i < a->ntasks; i++)
+        task_free(a->tasks[i]);
+    free(a->tasks);
+    a->tasks = NULL;
+    a->ntasks = a->captasks = 0;
+    sl__tasks_cache_invalidate(a);
+}
+
+void sl__tasks_cache_invalidate(sl_api *a)
+{
+    pthread_mutex_lock(&a->cache_mu);
+    sl__blob_unref(a->tasks_cache);
+    a->tasks_cache = NULL;
+    a->tasks_gen++;
+    pthread_mutex_unlock(&a->cache_mu);
+}
+
+static int restore_one(void *ud, const char *name, const char *value)
+{
+    sl_api *a = ud;
+    sl_error err = { 0 };
+    json_t *def = json_loads(value, 0, NULL), *norm = NULL, *probs = NULL;
+    void *plan = NULL;
+    if (!def || sl__open_secrets(a, def, &err) != 0) {
+        sl_log(SL_LOG_ERROR, "api", "task %s in the store cannot be restored: %s", name,
+               err.code ? err.msg : "malformed JSON");
+        json_decref(def);
+        return 0;
+    }
+    char *text = sl__dump_compact(def);
+    if (!text || sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, &err) != 0) {
+        /* Keep the task visible (it can be fixed with PUT or deleted) but without phases. */
+        char *p = probs ? sl__dump_compact(probs) : NULL;
+        sl_log(SL_LOG_ERROR, "api", "task %s no longer compiles: %s %s", name, err.msg, p ? p : "");
+        free(p);
+        json_decref(probs);
+        plan = sl__plan_bare(def);
+        norm = json_incref(def);
+    }
+    free(text);
+    json_decref(def);
+    sl_api_task *t = plan ? task_new(a, name, norm, plan) : NULL;
+    if (!plan)
+        json_decref(norm);
+    if (!t || task_add(a, t) != 0) {
+        sl_log(SL_LOG_ERROR, "api", "task %s: out of memory while restoring", name);
+        task_free(t);
+    }
+    return 0;
+}
+
+int sl__tasks_restore(sl_api *a, sl_error *err)
+{
+    /* Subtasks whose stage is Running are started by the monitor's first pass. */
+    return sl_meta_scan(a->store, "task", "", restore_one, a, err);
+}
+
+/* ---- views ---------------------------------------------------------------------------------- */
+
+static json_t *task_status_list(sl_api_task *t)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < t->nsubs; i++)
+        json_array_append_new(arr, sl__subtask_status(t->subs[i]));
+    return arr;
+}
+
+static json_t *task_view(sl_api_task *t, int with_status)
+{
+    json_t *v = sl__mask_passwords(t->def);
+    if (v && with_status)
+        json_object_set_new(v, "status_list", task_status_list(t));
+    return v;
+}
+
+/* ---- persistence ------------------------------------------------------------------------------- */
+
+static int persist_task(sl_api *a, sl_meta_op_type t, const char *name, const json_t *def,
+                        sl_error *err)
+{
+    json_t *sealed = sl__seal_secrets(a, def);
+    char *text = sealed ? sl__dump_compact(sealed) : NULL;
+    json_decref(sealed);
+    if (!text)
+        return sl_error_set(err, SL_ENOMEM, "cannot seal the task definition");
+    /* the task and fresh Stopped stage records of its sources in one transaction */
+    json_t *sc = json_object_get(json_object_get(def, "source_config"), "source_conf");
+    size_t n = json_array_size(sc);
+    sl_meta_op *ops = calloc(n + 2, sizeof *ops);
+    char **keys = calloc(n + 1, sizeof *keys);
+    char *prefix = malloc(strlen(name) + 2);
+    int rc;
+    if (!ops || !keys || !prefix) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        goto out;
+    }
+    sprintf(prefix, "%s/", name);
+    ops[0] = (sl_meta_op){ t, "task", name, text };
+    ops[1] = (sl_meta_op){ SL_META_DELETE_PREFIX, "stage", prefix, NULL };
+    static const char stopped[] = "{\"stage\":\"Stopped\",\"phase\":0,\"error_msg\":\"\"}";
+    for (size_t i = 0; i < n; i++) {
+        const char *src = json_string_value(json_object_get(json_array_get(sc, i), "source_name"));
+        size_t kl = strlen(name) + strlen(src ? src : "") + 2;
+        if (!(keys[i] = malloc(kl))) {
+            rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+            goto out;
+        }
+        snprintf(keys[i], kl, "%s/%s", name, src ? src : "");
+        ops[2 + i] = (sl_meta_op){ SL_META_PUT, "stage", keys[i], stopped };
+    }
+    rc = sl_meta_apply(a->store, ops, n + 2, err);
+out:
+    for (size_t i = 0; keys && i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(ops);
+    free(prefix);
+    free(text);
+    return rc;
+}
+
+/* Remove a task, its stages and its plugin state (one transaction), stopping its subtasks.
+ * Call with the write lock held. */
+int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_error *err)
+{
+    char *prefix = malloc(strlen(t->name) + 2);
+    if (!prefix)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    sprintf(prefix, "%s/", t->name);
+    sl_meta_op ops[] = {
+        { SL_META_DELETE, "task", t->name, NULL },
+        { SL_META_DELETE_PREFIX, "stage", prefix, NULL },
+        { SL_META_DELETE_PREFIX, "state", prefix, NULL },
+    };
+    for (size_t i = 0; i < t->nsubs; i++)
+        sl__subtask_stop(t->subs[i], 0);
+    int rc = sl_meta_apply(a->store, ops, 3, err);
+    free(prefix);
+    if (rc == 0) {
+        task_unlink(a, t);
+        task_free(t);
+    }
+    return rc;
+}
+
+/* DROP the task's checkpoint tables on the target (DM's delete without keep_meta). Errors are
+ * logged: the task is gone either way. */
+static void drop_meta(sl_api *a, const char *task, const json_t *def)
+{
+    sl_error err = { 0 };
+    const json_t *target = json_object_get(def, "target_config");
+    const char *meta = json_string_value(json_object_get(def, "meta_schema"));
+    MYSQL *db = sl__source_connect(a, target, &err);
+    if (!db) {
+        sl_log(SL_LOG_WARN, "api", "task %s: checkpoints not removed: %s", task, err.msg);
+        return;
+    }
+    const char *suffix[] = { "_loader_checkpoint", "_syncer_checkpoint" };
+    for (int i = 0; i < 2; i++) {
+        char sql[1200], *p = sql;
+        const char *parts[2] = { meta ? meta : "dm_meta", NULL };
+        char tname[400];
+        snprintf(tname, sizeof tname, "%s%s", task, suffix[i]);
+        parts[1] = tname;
+        p += sprintf(p, "DROP TABLE IF EXISTS ");
+        for (int k = 0; k < 2; k++) {
+            *p++ = '`';
+            for (const char *c = parts[k]; *c && p < sql + sizeof sql - 8; c++) {
+                if (*c == '`')
+                    *p++ = '`';
+                *p++ = *c;
+            }
+            *p++ = '`';
+            if (k == 0)
+                *p++ = '.';
+        }
+        *p = 0;
+        if (mysql_query(db, sql) != 0)
+            sl_log(SL_LOG_WARN, "api", "task %s: %s: %s", task, sql, mysql_error(db));
+    }
+    mysql_close(db);
+}
+
+/* ---- handlers ---------------------------------------------------------------------------------- */
+
+static void reply_problems(sl_req *r, json_t *probs)
+{
+    size_t cap = 256, len = 0, i;
+    json_t *x;
+    char *msg = malloc(cap);
+    if (!msg) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    msg[0] = 0;
+    json_array_foreach(probs, i, x) {
+        const char *p = json_string_value(json_object_get(x, "path"));
+        const char *m = json_string_value(json_object_get(x, "msg"));
+        size_t need = len + strlen(p ? p : "") + strlen(m ? m : "") + 8;
+        if (need > cap) {
+            while (cap < need)
+                cap *= 2;
+            char *n = realloc(msg, cap);
+            if (!n)
+                break;
+            msg = n;
+        }
+        len += (size_t)sprintf(msg + len, "%s%s: %s", i ? "; " : "", p ? p : "", m ? m : "");
+    }
+    /* one problem: its own code (e.g. 46008 for an unknown source); several: DM's task-check */
+    json_int_t code = json_array_size(probs) == 1 && json_integer_value(json_object_get(
+                          json_array_get(probs, 0), "code")) ? json_integer_value(json_object_get(
+                          json_array_get(probs, 0), "code")) : DM_ERR_TASK_CHECK;
+    json_t *o = json_pack("{s:s,s:I,s:O}", "error_msg", msg, "error_code", code, "errors", probs);
+    free(msg);
+    sl__reply_json(r, 400, o);
+}
+
+/* The Task object of a request: {"task": {...}} (DM) or a bare Task. */
+static json_t *task_of_body(sl_req *r, json_t *body)
+{
+    json_t *t = json_object_get(body, "task");
+    if (json_is_object(t))
+        return t;
+    if (t) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/task: must be an object");
+        return NULL;
+    }
+    if (json_object_get(body, "name"))
+        return body;
+    sl__reply_error(r, 400, DM_ERR_OPENAPI, "/task: is required");
+    return NULL;
+}
+
+static void compile_and(sl_req *r, const char *path_name)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    json_t *body = sl__body_json(r, 0), *norm = NULL, *probs = NULL;
+    void *plan = NULL;
+    if (!body)
+        return;
+    json_t *tj = task_of_body(r, body);
+    if (!tj) {
+        json_decref(body);
+        return;
+    }
+    const char *bname = json_string_value(json_object_get(tj, "name"));
+    if (path_name && bname && strcmp(bname, path_name)) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/task/name: '%s' differs from the path's '%s'",
+                        bname, path_name);
+        json_decref(body);
+        return;
+    }
+    if (path_name && !bname)
+        json_object_set_new(tj, "name", json_string(path_name));
+    char *text = sl__dump_compact(tj);
+    json_decref(body);
+    if (!text) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    pthread_rwlock_wrlock(&a->lock);
+    int rc = sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, &err);
+    free(text);
+    if (rc != 0) {
+        pthread_rwlock_unlock(&a->lock);
+        if (probs)
+            reply_problems(r, probs);
+        else
+            sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+        json_decref(probs);
+        return;
+    }
+    const char *name = json_string_value(json_object_get(norm, "name"));
+    sl_api_task *old = sl__task_find(a, name);
+    if (!path_name) {
+        /* create */
+        if (old) {
+            sl__reply_error(r, 409, DM_ERR_TASK_EXISTS, "subtasks with name %s already exist, "
+                            "Workaround: Please use `query-status` command to see tasks.", name);
+            goto drop;
+        }
+        if ((rc = persist_task(a, SL_META_CREATE, name, norm, &err)) != 0) {
+            if (rc == SL_EEXIST)
+                sl__reply_error(r, 409, DM_ERR_TASK_EXISTS, "subtasks with name %s already exist", name);
+            else
+                sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+            goto drop;
+        }
+    } else {
+        /* update: only while no subtask runs (seeds: "make sure ... no running tasks") */
+        if (!old) {
+            sl__reply_error(r, 404, DM_ERR_TASK_NOT_FOUND, "task with name %s not exist", name);
+            goto drop;
+        }
+        for (size_t i = 0; i < old->nsubs; i++)
+            if (sl__subtask_stage(old->subs[i]) == SL_STAGE_RUNNING) {
+                sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "subtask with name %s source name %s "
+                                "can only update when no running tasks for now (stop the task first)",
+                                name, sl__subtask_source(old->subs[i]));
+                goto drop;
+            }
+        if ((rc = persist_task(a, SL_META_UPDATE, name, norm, &err)) != 0) {
+            sl__reply_error(r, rc == SL_ENOENT ? 404 : 500, rc == SL_ENOENT ? DM_ERR_TASK_NOT_FOUND
+                            : DM_ERR_INTERNAL, "%s", err.msg);
+            goto drop;
+        }
+        task_unlink(a, old);
+        task_free(old);
+    }
+    sl_api_task *t = task_new(a, name, json_incref(norm), plan);
+    plan = NULL;
+    if (!t || task_add(a, t) != 0) {
+        task_free(t);
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory (the task is stored and comes back "
+                        "after a restart)");
+        goto drop;
+    }
+    sl__reply_json(r, 200, task_view(t, 0));
+drop:
+    pthread_rwlock_unlock(&a->lock);
+    sl__plan_free(plan);
+    json_decref(norm);
+}
+
+static int task_has_sources(sl_api_task *t, json_t *list)
+{
+    size_t i;
+    json_t *x;
+    if (json_array_size(list) != t->nsubs)
+        return 0;
+    json_array_foreach(list, i, x) {
+        int found = 0;
+        for (size_t j = 0; j < t->nsubs && !found; j++)
+            found = !strcmp(sl__subtask_source(t->subs[j]), json_string_value(x));
+        if (!found)
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_stage(sl_req *r, const char *q, sl_stage *out)
+{
+    static const sl_stage all[] = { SL_STAGE_NEW, SL_STAGE_RUNNING, SL_STAGE_PAUSED,
+                                    SL_STAGE_STOPPED, SL_STAGE_FINISHED };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (!strcasecmp(q, sl_stage_name(all[i]))) {
+            *out = all[i];
+            return 0;
+        }
+    sl__reply_error(r, 400, DM_ERR_OPENAPI, "stage must be one of New, Running, Paused, Stopped, "
+                    "Finished, not '%s'", q);
+    return -1;
+}
+
+static void list_tasks(sl_req *r)
+{
+    sl_api *a = r->api;
+    int with_status;
+    sl_stage stage = SL_STAGE_NEW;
+    const char *sq = sl__query(r, "stage");
+    int nargs = MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    if (nargs == 0) {
+        /* the plain list: served from a cached body, rebuilt after each task change */
+        pthread_mutex_lock(&a->cache_mu);
+        sl_blob *b = a->tasks_cache;
+        if (b)
+            atomic_fetch_add(&b->refs, 1);
+        pthread_mutex_unlock(&a->cache_mu);
+        if (b) {
+            sl__reply_blob(r, 200, b);
+            sl__blob_unref(b);
+            return;
+        }
+    }
+    if (sl__query_bool(r, "with_status", &with_status) || (sq && parse_stage(r, sq, &stage)))
+        return;
+    json_t *srcs = sl__query_list(r, "source_name_list");
+    json_t *data = json_array();
+    pthread_rwlock_rdlock(&a->lock);
+    uint64_t gen = a->tasks_gen;
+    for (size_t i = 0; i < a->ntasks; i++) {
+        sl_api_task *t = a->tasks[i];
+        if (json_array_size(srcs) && !task_has_sources(t, srcs))
+            continue;
+        if (sq) {
+            size_t j = 0;
+            while (j < t->nsubs && sl__subtask_stage(t->subs[j]) == stage)
+                j++;
+            if (j < t->nsubs || t->nsubs == 0)
+                continue;
+        }
+        json_array_append_new(data, task_view(t, with_status));
+    }
+    pthread_rwlock_unlock(&a->lock);
+    json_decref(srcs);
+    json_t *o = json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(data), "data", data);
+    if (nargs == 0 && o) {
+        char *s = sl__dump_compact(o);
+        sl_blob *b = s ? sl__blob_new(s, strlen(s)) : NULL;
+        free(s);
+        if (b) {
+            pthread_mutex_lock(&a->cache_mu);
+            if (a->tasks_gen == gen && !a->tasks_cache) {
+                a->tasks_cache = b;
+                atomic_fetch_add(&b->refs, 1);
+            }
+            pthread_mutex_unlock(&a->cache_mu);
+            json_decref(o);
+            sl__reply_blob(r, 200, b);
+            sl__blob_unref(b);
+            return;
+        }
+    }
+    sl__reply_json(r, 200, o);
+}
+
+#define NOT_FOUND(r, name) \
+    sl__reply_error(r, 404, DM_ERR_TASK_NOT_FOUND, "task with name %s not exist, Workaround: " \
+                    "Please use `query-status` command to see tasks.", name)
+
+static void get_task(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    int with_status;
+    if (sl__query_bool(r, "with_status", &with_status))
+        return;
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_task *t = sl__task_find(a, name);
+    if (t)
+        sl__reply_json(r, 200, task_view(t, with_status));
+    else
+        NOT_FOUND(r, name);
+    pthread_rwlock_unlock(&a->lock);
+}
+
+static void delete_task(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    int force, keep_meta;
+    if (sl__query_bool(r, "force", &force) || sl__query_bool(r, "keep_meta", &keep_meta))
+        return;
+    json_t *def = NULL;
+    pthread_rwlock_wrlock(&a->lock);
+    sl_api_task *t = sl__task_find(a, name);
+    if (!t) {
+        NOT_FOUND(r, name);
+        goto out;
+    }
+    for (size_t i = 0; i < t->nsubs && !force; i++)
+        if (sl__subtask_stage(t->subs[i]) == SL_STAGE_RUNNING) {
+            sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "task %s have running subtasks, please "
+                            "stop them or delete task with force.", name);
+            goto out;
+        }
+    def = json_deep_copy(t->def);
+    if (sl__tasks_delete_locked(a, t, &err) != 0) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+        json_decref(def);
+        def = NULL;
+        goto out;
+    }
+    sl__reply_empty(r, 204);
+out:
+    pthread_rwlock_unlock(&a->lock);
+    if (def && !keep_meta)
+        drop_meta(a, name, def);
+    json_decref(def);
+}
+
+/* Subtasks selected by a source_name_list (all when empty); replies 400 on an unknown name. */
+static int select_subtasks(sl_req *r, sl_api_task *t, json_t *list, sl_subtask **out)
+{
+    size_t n = 0, i;
+    json_t *x;
+    if (!json_array_size(list)) {
+        for (i = 0; i < t->nsubs; i++)
+            out[n++] = t->subs[i];
+        return (int)n;
+    }
+    json_array_foreach(list, i, x) {
+        size_t j;
+        for (j = 0; j < t->nsubs; j++)
+            if (json_is_string(x) && !strcmp(sl__subtask_source(t->subs[j]), json_string_value(x)))
+                break;
+        if (j == t->nsubs) {
+            sl__reply_error(r, 400, DM_ERR_SOURCE_NOT_FOUND, "source %s is not a source of task %s",
+                            json_is_string(x) ? json_string_value(x) : "?", t->name);
+            return -1;
+        }
+        out[n++] = t->subs[j];
+    }
+    return (int)n;
+}
+
+static void start_stop(sl_req *r, const char *name, int start)
+{
+    sl_api *a = r->api;
+    json_t *body = sl__body_json(r, 1), *list;
+    if (!body)
+        return;
+    list = json_object_get(body, "source_name_list");
+    if (list && !json_is_array(list) && !json_is_null(list)) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/source_name_list: must be an array of source names");
+        json_decref(body);
+        return;
+    }
+    if (start) {
+        const char *unsup[] = { "start_time", "safe_mode_time_duration" };
+        for (int i = 0; i < 2; i++) {
+            json_t *v = json_object_get(body, unsup[i]);
+            if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v))) {
+                sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "/%s is not supported by sluice yet: "
+                                "the task starts from its checkpoint or its source_conf position",
+                                unsup[i]);
+                json_decref(body);
+                return;
+            }
+        }
+    }
+    json_t *rm = json_object_get(body, "remove_meta");
+    int remove_meta = start && json_is_true(rm);
+    pthread_rwlock_wrlock(&a->lock);
+    sl_api_task *t = sl__task_find(a, name);
+    sl_subtask **sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
+    int n;
+    if (!t) {
+        NOT_FOUND(r, name);
+        goto out;
+    }
+    if (!sel) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
+        goto out;
+    }
+    if ((n = select_subtasks(r, t, list, sel)) < 0)
+        goto out;
+    if (!start) {
+        for (int i = 0; i < n; i++)
+            sl__subtask_stop(sel[i], 1);
+        sl__reply_empty(r, 200);
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        sl_api_source *s = sl__source_find(a, sl__subtask_source(sel[i]));
+        if (!s || !json_is_true(json_object_get(s->def, "enable"))) {
+            sl__reply_error(r, 409, DM_ERR_CANNOT_START, "can not start task: %s reason: source: %s "
+                            "is not enabled (POST /api/v1/sources/%s/enable)", name,
+                            sl__subtask_source(sel[i]), sl__subtask_source(sel[i]));
+            goto out;
+        }
+        if (remove_meta && sl__subtask_stage(sel[i]) == SL_STAGE_RUNNING) {
+            sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "remove_meta needs the task stopped: "
+                            "source %s is running", sl__subtask_source(sel[i]));
+            goto out;
+        }
+    }
+    if (remove_meta)
+        drop_meta(a, name, t->def);
+    char msgs[2048] = "";
+    int worst = 0;
+    for (int i = 0; i < n; i++) {
+        sl_error err = { 0 };
+        int rc = sl__subtask_start(sel[i], &err);
+        if (rc != 0) {
+            size_t l = strlen(msgs);
+            snprintf(msgs + l, sizeof msgs - l, "%ssource %s: %s", l ? "; " : "",
+                     sl__subtask_source(sel[i]), err.msg);
+            if (rc == SL_ENOTSUP || !worst)
+                worst = rc;
+        }
+    }
+    if (!worst)
+        sl__reply_empty(r, 200);
+    else if (worst == SL_ENOTSUP)
+        sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "can not start task: %s reason: %s", name, msgs);
+    else if (worst == SL_ENOMEM || worst == SL_EINTERNAL)
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "can not start task: %s reason: %s", name, msgs);
+    else
+        sl__reply_error(r, 400, DM_ERR_CANNOT_START, "can not start task: %s reason: %s", name, msgs);
+out:
+    pthread_rwlock_unlock(&a->lock);
+    free(sel);
+    json_decref(body);
+}
+
+static void task_status(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    const char *sq = sl__query(r, "stage");
+    sl_stage stage = SL_STAGE_NEW;
+    if (sq && parse_stage(r, sq, &stage))
+        return;
+    json_t *srcs = sl__query_list(r, "source_name_list");
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_task *t = sl__task_find(a, name);
+    if (!t) {
+        NOT_FOUND(r, name);
+    } else {
+        json_t *data = json_array();
+        for (size_t i = 0; i < t->nsubs; i++) {
+            sl_subtask *s = t->subs[i];
+            if (sq && sl__subtask_stage(s) != stage)
+                continue;
+            if (json_array_size(srcs)) {
+                size_t k;
+                json_t *x;
+                int hit = 0;
+                json_array_foreach(srcs, k, x)
+                    hit |= !strcmp(json_string_value(x), sl__subtask_source(s));
+                if (!hit)
+                    continue;
+            }
+            json_array_append_new(data, sl__subtask_status(s));
+        }
+        sl__reply_json(r, 200, json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(data),
+                                         "data", data));
+    }
+    pthread_rwlock_unlock(&a->lock);
+    json_decref(srcs);
+}
+
+/* ---- the task's view of a source: rules, migrate targets, schemas, tables ---------------------- */
+
+/* The `rules` of one source (routing only) from the task's table_migrate_rule. */
+static char *rules_for_source(const json_t *def, const char *source)
+{
+    json_t *arr = json_array(), *x;
+    size_t i;
+    json_array_foreach(json_object_get(def, "table_migrate_rule"), i, x) {
+        json_t *s = json_object_get(x, "source"), *t = json_object_get(x, "target");
+        const char *sn = json_string_value(json_object_get(s, "source_name"));
+        if (!sn || strcmp(sn, source))
+            continue;
+        const char *ts = json_string_value(json_object_get(t, "schema"));
+        const char *tt = json_string_value(json_object_get(t, "table"));
+        const char *ss = json_string_value(json_object_get(s, "schema"));
+        const char *st = json_string_value(json_object_get(s, "table"));
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:[]}", "schema", ss ? ss : "",
+                                             "table", st ? st : "", "target_schema", ts ? ts : "",
+                                             "target_table", tt ? tt : "", "filters"));
+    }
+    char *s = sl__dump_compact(arr);
+    json_decref(arr);
+    return s;
+}
+
+typedef struct task_src {
+    json_t   *src;     /* source definition copy */
+    sl_rules *rules;
+} task_src;
+
+/* Resolve task + source under the read lock; replies 404 and returns -1 when either is absent. */
+static int task_source(sl_req *r, const char *task, const char *source, task_src *ts)
+{
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    int rc = -1;
+    char *rules = NULL;
+    memset(ts, 0, sizeof *ts);
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_task *t = sl__task_find(a, task);
+    size_t i = 0;
+    while (t && i < t->nsubs && strcmp(sl__subtask_source(t->subs[i]), source))
+        i++;
+    sl_api_source *s = sl__source_find(a, source);
+    if (!t)
+        NOT_FOUND(r, task);
+    else if (i == t->nsubs || !s)
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source %s is not a source of task %s",
+                        source, task);
+    else if (!(rules = rules_for_source(t->def, source)) ||
+             sl_rules_new(rules, &ts->rules, &err) != 0)
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "task %s rules: %s", task, err.msg);
+    else {
+        ts->src = json_deep_copy(s->def);
+        rc = 0;
+    }
+    pthread_rwlock_unlock(&a->lock);
+    free(rules);
+    return rc;
+}
+
+static void task_src_free(task_src *ts)
+{
+    json_decref(ts->src);
+    sl_rules_free(ts->rules);
+}
+
+/* Visit every base table of the source: fn(ud, schema, table). */
+static int each_table(sl_api *a, const json_t *src, void (*fn)(void *, const char *, const char *),
+                      void *ud, sl_error *err)
+{
+    MYSQL *db = sl__source_connect(a, src, err);
+    if (!db)
+        return err->code;
+    static const char q[] = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
+                            "WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN "
+                            "('mysql','information_schema','performance_schema','sys') "
+                            "ORDER BY TABLE_SCHEMA, TABLE_NAME";
+    if (mysql_query(db, q) != 0) {
+        int rc = sl_error_set(err, SL_EDB, "%s (errno %u)", mysql_error(db), mysql_errno(db));
+        mysql_close(db);
+        return rc;
+    }
+    MYSQL_RES *res = mysql_use_result(db);
+    MYSQL_ROW row;
+    while (res && (row = mysql_fetch_row(res)))
+        if (row[0] && row[1])
+            fn(ud, row[0], row[1]);
+    mysql_free_result(res);
+    mysql_close(db);
+    return 0;
+}
+
+typedef struct mt_ctx {
+    sl_rules   *rules;
+    sl_pattern *sp, *tp;
+    json_t     *out;
+    const char *schema;     /* only this schema (tables listing) */
+    int         mode;       /* 0 targets, 1 schemas, 2 tables */
+} mt_ctx;
+
+static void mt_visit(void *ud, const char *schema, const char *table)
+{
+    mt_ctx *c = ud;
+    int rule = sl_rules_find(c->rules, schema, table);
+    if (rule < 0)
+        return;
+    if (c->mode == 1) {
+        size_t n = json_array_size(c->out);
+        const char *last = n ? json_string_value(json_array_get(c->out, n - 1)) : NULL;
+        if (!last || strcmp(last, schema))
+            json_array_append_new(c->out, json_string(schema));
+        return;
+    }
+    if (c->mode == 2) {
+        if (!strcmp(schema, c->schema))
+            json_array_append_new(c->out, json_string(table));
+        return;
+    }
+    if ((c->sp && !sl_pattern_match(c->sp, schema)) || (c->tp && !sl_pattern_match(c->tp, table)))
+        return;
+    const char *tsch, *ttab;
+    sl_rules_target(c->rules, rule, schema, table, &tsch, &ttab);
+    json_array_append_new(c->out, json_pack("{s:s,s:s,s:s,s:s}", "source_schema", schema,
+                                            "source_table", table, "target_schema", tsch,
+                                            "target_table", ttab));
+}
+
+static void task_source_view(sl_req *r, const char *task, const char *source, int mode,
+                             const char *schema)
+{
+    sl_error err = { 0 };
+    task_src ts;
+    mt_ctx c = { .mode = mode, .schema = schema };
+    const char *pats[2] = { mode == 0 ? sl__query(r, "schema_pattern") : NULL,
+                            mode == 0 ? sl__query(r, "table_pattern") : NULL };
+    sl_pattern **outp[2] = { &c.sp, &c.tp };
+    for (int i = 0; i < 2; i++)
+        if (pats[i] && *pats[i] && sl_pattern_compile(pats[i], outp[i], &err) != 0) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s: %s", i ? "table_pattern" : "schema_pattern",
+                            err.msg);
+            goto out0;
+        }
+    if (task_source(r, task, source, &ts) != 0)
+        goto out0;
+    c.rules = ts.rules;
+    c.out = json_array();
+    if (each_table(r->api, ts.src, mt_visit, &c, &err) != 0) {
+        sl__reply_error(r, 400, DM_ERR_DB, "source %s: %s", source, err.msg);
+        json_decref(c.out);
+    } else if (mode == 0) {
+        sl__reply_json(r, 200, json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(c.out),
+                                         "data", c.out));
+    } else {
+        sl__reply_json(r, 200, c.out);
+    }
+    task_src_free(&ts);
+out0:
+    sl_pattern_free(c.sp);
+    sl_pattern_free(c.tp);
+}
+
+/* ---- routing ------------------------------------------------------------------------------------- */
+
+void sl__tasks_route(sl_req *r)
+{
+    const char *m = r->method;
+    int get = !strcmp(m, "GET"), post = !strcmp(m, "POST");
+    if (r->nseg == 1) {
+        if (get)
+            list_tasks(r);
+        else if (post)
+            compile_and(r, NULL);
+        else
+            sl__reply_method(r, "GET, POST");
+        return;
+    }
+    const char *name = r->segs[1];
+    if (!strcmp(name, "templates") || !strcmp(name, "converters")) {
+        /* static segments win over task names, as in DM */
+        sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "/api/v1/tasks/%s is not implemented in "
+                        "sluice yet: task templates and task.yaml conversion come later", name);
+        return;
+    }
+    if (r->nseg == 2) {
+        if (get)
+            get_task(r, name);
+        else if (!strcmp(m, "PUT"))
+            compile_and(r, name);
+        else if (!strcmp(m, "DELETE"))
+            delete_task(r, name);
+        else
+            sl__reply_method(r, "GET, PUT, DELETE");
+        return;
+    }
+    const char *op = r->segs[2];
+    if (r->nseg == 3 && (!strcmp(op, "start") || !strcmp(op, "stop"))) {
+        if (post)
+            start_stop(r, name, !strcmp(op, "start"));
+        else
+            sl__reply_method(r, "POST");
+        return;
+    }
+    if (r->nseg == 3 && !strcmp(op, "status")) {
+        if (get)
+            task_status(r, name);
+        else
+            sl__reply_method(r, "GET");
+        return;
+    }
+    if (r->nseg < 5 || strcmp(op, "sources"))
+        return;
+    const char *source = r->segs[3];
+    const char *what = r->segs[4];
+    if (r->nseg == 5 && !strcmp(what, "migrate_targets")) {
+        if (get)
+            task_source_view(r, name, source, 0, NULL);
+        else
+            sl__reply_method(r, "GET");
+    } else if (r->nseg == 5 && !strcmp(what, "schemas")) {
+        if (get)
+            task_source_view(r, name, source, 1, NULL);
+        else
+            sl__reply_method(r, "GET");
+    } else if (r->nseg == 6 && !strcmp(what, "schemas")) {
+        if (get)
+            task_source_view(r, name, source, 2, r->segs[5]);
+        else
+            sl__reply_method(r, "GET");
+    } else if (r->nseg == 7 && !strcmp(what, "schemas")) {
+        if (get || post || !strcmp(m, "PUT") || !strcmp(m, "DELETE"))
+            sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "table structure operations (%s "
+                            "/tasks/%s/sources/%s/schemas/%s/%s) are not implemented in sluice "
+                            "yet: they need the schema tracker of the sync unit", m, name, source,
+                            r->segs[5], r->segs[6]);
+        else
+            sl__reply_method(r, "GET, PUT, POST, DELETE");
+    }
+}

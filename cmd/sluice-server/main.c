@@ -1,0 +1,218 @@
+/*
+ * main.c - sluice-server: flags and a DM-master style config file (`key = value`), then the API
+ * server (api/api.h) until SIGINT or SIGTERM, which stop it gracefully.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "sluice/log.h"
+
+typedef struct config {
+    char *addr, *data_dir, *plugin_dir, *log_level;
+    int   openapi;
+} config;
+
+static void usage(FILE *f)
+{
+    fputs("usage: sluice-server [options]\n"
+          "\n"
+          "Serves the DM OpenAPI (/api/v1: sources, tasks, cluster) and runs the tasks' pipelines.\n"
+          "\n"
+          "  --addr HOST:PORT     listen address (default 127.0.0.1:8261)\n"
+          "  --data-dir DIR       metadata store and secret key (default ./sluice-data, created)\n"
+          "  --plugin-dir DIR     where sluice-*.so plugins are (default: next to the binary)\n"
+          "  --config FILE        DM-master style config: `key = value` lines with keys addr,\n"
+          "                       data-dir, plugin-dir, openapi (true|false), log-level;\n"
+          "                       flags given on the command line win over the file\n"
+          "  --log-level LEVEL    error, warn, info (default), debug, trace\n"
+          "  --help               this text\n"
+          "\n"
+          "The API documents itself at http://HOST:PORT/api/v1/docs.\n", f);
+}
+
+static void set(char **dst, const char *v)
+{
+    free(*dst);
+    *dst = strdup(v);
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+/* Parse a DM-master style file. Returns 0 or -1 after printing "FILE:LINE: why". */
+static int load_config(const char *path, config *c)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    int no = 0;
+    if (!f) {
+        fprintf(stderr, "sluice-server: cannot read %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        no++;
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        if (*s == '[') {
+            fprintf(stderr, "sluice-server: %s:%d: sections are not supported (%s)\n", path, no, s);
+            goto bad;
+        }
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            fprintf(stderr, "sluice-server: %s:%d: expected `key = value`\n", path, no);
+            goto bad;
+        }
+        *eq = 0;
+        char *key = trim(s), *val = trim(eq + 1);
+        if (*val == '"' || *val == '\'') {
+            char q = *val, *end = strrchr(val + 1, q);
+            if (!end) {
+                fprintf(stderr, "sluice-server: %s:%d: unterminated string\n", path, no);
+                goto bad;
+            }
+            char *rest = trim(end + 1);
+            if (*rest && *rest != '#') {
+                fprintf(stderr, "sluice-server: %s:%d: unexpected text after the string\n", path, no);
+                goto bad;
+            }
+            *end = 0;
+            val++;
+        } else {
+            char *hash = strchr(val, '#');
+            if (hash) {
+                *hash = 0;
+                val = trim(val);
+            }
+        }
+        if (!strcmp(key, "addr") || !strcmp(key, "master-addr")) {
+            set(&c->addr, val);
+        } else if (!strcmp(key, "data-dir")) {
+            set(&c->data_dir, val);
+        } else if (!strcmp(key, "plugin-dir")) {
+            set(&c->plugin_dir, val);
+        } else if (!strcmp(key, "log-level")) {
+            set(&c->log_level, val);
+        } else if (!strcmp(key, "openapi")) {
+            if (!strcmp(val, "true"))
+                c->openapi = 1;
+            else if (!strcmp(val, "false"))
+                c->openapi = 0;
+            else {
+                fprintf(stderr, "sluice-server: %s:%d: openapi must be true or false\n", path, no);
+                goto bad;
+            }
+        } else {
+            fprintf(stderr, "sluice-server: %s:%d: unknown key '%s' (known: addr, data-dir, "
+                    "plugin-dir, openapi, log-level)\n", path, no, key);
+            goto bad;
+        }
+    }
+    fclose(f);
+    return 0;
+bad:
+    fclose(f);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    config file = { .openapi = 1 }, flags = { .openapi = -1 };
+    const char *config_path = NULL;
+    int rc = 1;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        char name[64];
+        const char *eq = strchr(a, '=');
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "sluice-server: unexpected argument '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+            v = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a);
+            if (i + 1 < argc)
+                v = argv[++i];
+        }
+        if (!v) {
+            fprintf(stderr, "sluice-server: %s needs a value (see --help)\n", name);
+            return 2;
+        }
+        if (!strcmp(name, "--addr"))
+            set(&flags.addr, v);
+        else if (!strcmp(name, "--data-dir"))
+            set(&flags.data_dir, v);
+        else if (!strcmp(name, "--plugin-dir"))
+            set(&flags.plugin_dir, v);
+        else if (!strcmp(name, "--log-level"))
+            set(&flags.log_level, v);
+        else if (!strcmp(name, "--config"))
+            config_path = v;
+        else {
+            fprintf(stderr, "sluice-server: unknown option %s (see --help)\n", name);
+            return 2;
+        }
+    }
+    if (config_path && load_config(config_path, &file) != 0)
+        goto out;
+    const char *level = flags.log_level ? flags.log_level : file.log_level;
+    if (level) {
+        int l = sl_log_level_parse(level);
+        if (l < 0) {
+            fprintf(stderr, "sluice-server: bad log level '%s' (error, warn, info, debug, trace)\n", level);
+            goto out;
+        }
+        sl_log_set_level(l);
+    }
+
+    /* Block the stop signals in every thread; main waits for them with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sl_api_opts o = {
+        .addr = flags.addr ? flags.addr : file.addr,
+        .data_dir = flags.data_dir ? flags.data_dir : file.data_dir,
+        .plugin_dir = flags.plugin_dir ? flags.plugin_dir : file.plugin_dir,
+        .openapi = file.openapi,
+    };
+    sl_api *api = NULL;
+    sl_error err = { 0 };
+    if (sl_api_new(&o, &api, &err) != 0) {
+        fprintf(stderr, "sluice-server: %s\n", err.msg);
+        goto out;
+    }
+    int sig = 0;
+    sigwait(&set, &sig);
+    sl_log(SL_LOG_INFO, "server", "%s received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_api_free(api);
+    sl_log(SL_LOG_INFO, "server", "stopped");
+    rc = 0;
+out:
+    free(file.addr); free(file.data_dir); free(file.plugin_dir); free(file.log_level);
+    free(flags.addr); free(flags.data_dir); free(flags.plugin_dir); free(flags.log_level);
+    return rc;
+}
