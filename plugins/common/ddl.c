@@ -426,8 +426,6 @@ int sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn m
         const char *ts = nm->schema, *tt = nm->table;
         map(ud, nm->schema, nm->table, &ts, &tt);
         int implicit = nm->start == nm->end;
-        if (implicit)
-            sl_sbuf_adds(out, " ");
         if (nm->table[0] && ts[0])
             sl_sbuf_add_qname(out, ts, tt);
         else if (nm->table[0])

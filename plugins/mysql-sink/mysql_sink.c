@@ -1,0 +1,1059 @@
+/*
+ * mysql_sink.c - the mysql-sink plugin: applies routed row changes and DDL to a MySQL-compatible
+ * target with repl_threads workers, exactly once, with its checkpoint in the target.
+ *
+ * Design (docs/replication.md tells the same story): GROUP COMMIT OVER XA.
+ *   - The sink cuts the stream into groups of whole source transactions (a group ends at the
+ *     end of each batch that ends on a transaction boundary, before a DDL, and before a
+ *     transaction whose rows relate to rows already on two different workers).
+ *   - The causality scheduler (common/causality.c) spreads each transaction's rows over workers
+ *     by primary/unique key values: related rows share a worker and keep source order.
+ *   - A group that touched one worker is applied as one plain transaction on that worker's
+ *     connection, with the checkpoint row updated in the same transaction.
+ *   - A group that touched several workers is applied as one XA branch per worker
+ *     (XA START 'sluice-<hash(task,source)>-<group>-<w>' ... XA END ... XA PREPARE); once every
+ *     branch is prepared, the coordinator commits the checkpoint (worker 0 row, seq = group id),
+ *     then each worker XA COMMITs its branch. On start, XA RECOVER commits the prepared branches
+ *     of groups <= the checkpointed seq and rolls back the others.
+ *   So a crash at any instant leaves the target at a group boundary that matches its
+ *   checkpoint: nothing lost, nothing applied twice, and no REPLACE-based safe mode needed.
+ *   Per-worker checkpoint rows were rejected: after a crash the replayed stream may be cut into
+ *   different groups and scheduled differently, so per-worker positions cannot tell which rows a
+ *   worker already applied.
+ *   - A transaction bigger than one batch goes to worker 0 alone in a plain transaction that
+ *     stays open across batches and commits with the checkpoint at its COMMIT.
+ *   - DDL is a barrier: the group before it commits, a pending-DDL row (worker = -1) is written,
+ *     the DDL runs alone, then the checkpoint moves past it and the pending row is deleted in one
+ *     transaction. Replaying the DDL named by a pending row tolerates "already done" errors.
+ */
+#include <sluice/plugin.h>
+#include <errmsg.h>
+#include <inttypes.h>
+#include <mysql.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "causality.h"
+#include "ddl.h"
+#include "dmlsql.h"
+#include "myconn.h"
+
+typedef struct sink_config {
+    char   *target_host;
+    int64_t target_port;
+    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    char   *task_name, *source_name, *meta_schema;
+    int64_t repl_threads, repl_batch;
+    int     safe_mode, shard_merge;
+} sink_config;
+
+#define O(n) offsetof(sink_config, n)
+static const sl_option sink_options[] = {
+    { "target_host", SL_OPT_STRING, NULL, "target host", O(target_host), 0, -1, NULL, SL_OPTF_REQUIRED },
+    { "target_port", SL_OPT_INT, NULL, "target port", O(target_port), 1, 65535, NULL, SL_OPTF_REQUIRED },
+    { "target_user", SL_OPT_STRING, NULL, "target user", O(target_user), 0, -1, NULL, SL_OPTF_REQUIRED },
+    { "target_password", SL_OPT_STRING, "\"\"", "target password", O(target_password), 0, -1, NULL, SL_OPTF_SECRET },
+    { "target_ssl_ca", SL_OPT_STRING, "\"\"", "CA certificate (PEM content)", O(target_ssl_ca), 0, -1, NULL, 0 },
+    { "target_ssl_cert", SL_OPT_STRING, "\"\"", "client certificate (PEM content)", O(target_ssl_cert), 0, -1, NULL, 0 },
+    { "target_ssl_key", SL_OPT_STRING, "\"\"", "client key (PEM content)", O(target_ssl_key), 0, -1, NULL, SL_OPTF_SECRET },
+    { "task_name", SL_OPT_STRING, NULL, "task name (checkpoint table name)", O(task_name), 0, -1, NULL, SL_OPTF_REQUIRED },
+    { "source_name", SL_OPT_STRING, NULL, "source name (checkpoint row)", O(source_name), 0, -1, NULL, SL_OPTF_REQUIRED },
+    { "meta_schema", SL_OPT_STRING, "\"dm_meta\"", "schema of the checkpoint tables on the target", O(meta_schema), 0, -1, NULL, 0 },
+    { "repl_threads", SL_OPT_INT, "16", "parallel apply workers", O(repl_threads), 1, 1024, NULL, 0 },
+    { "repl_batch", SL_OPT_INT, "100", "rows per statement", O(repl_batch), 1, 100000, NULL, 0 },
+    { "safe_mode", SL_OPT_BOOL, "false", "write REPLACE for INSERT and DELETE+REPLACE for UPDATE", O(safe_mode), 0, -1, NULL, 0 },
+    { "shard_merge", SL_OPT_BOOL, "false", "several source tables route into one target table", O(shard_merge), 0, -1, NULL, 0 },
+    { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
+};
+
+#define SESSION_SQL "SET time_zone='+00:00', sql_mode='NO_AUTO_VALUE_ON_ZERO', foreign_key_checks=0, " \
+                    "SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+
+enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
+
+typedef struct worker {
+    struct sink    *s;
+    uint32_t        id;
+    void           *thread;
+    MYSQL          *db;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    int             job;         /* JOB_* to run (JOB_NONE when idle) */
+    int             done;
+    /* the part of the current group */
+    sl_event      **evs;
+    size_t          nev, cev;
+    int             xa;          /* apply inside an XA branch */
+    int             txn_open;    /* plain transaction open (big transactions across batches) */
+    int             xa_started;
+    char            xid[64];
+    const char     *commit_sql;  /* plain mode: run before COMMIT (the checkpoint), or NULL */
+    int             keep_open;   /* plain mode: do not commit (a big transaction continues) */
+    sl_error        err;
+    int             rc;
+    sl_sbuf         sql;
+    size_t         *starts;
+} worker;
+
+typedef struct sink {
+    const sl_host *host;
+    sl_ctx        *ctx;
+    const sink_config *cfg;
+    uint32_t       nworkers;
+    worker        *w;
+    MYSQL         *coord;
+    sl_causality  *caus;
+    uint64_t       xid_hash;
+    uint64_t       group;        /* last committed group id (= checkpoint seq) */
+    int            serial;       /* a big transaction is open on worker 0 */
+    uint64_t      *keys;
+    uint32_t      *kstart, *assign;
+    size_t         ckeys, crows;
+    sl_sbuf        sql;
+    char          *ckpt_table;   /* `meta`.`task_syncer_checkpoint` */
+    /* applied position (guarded by mu for status) */
+    pthread_mutex_t mu;
+    char          *file, *gtid;
+    uint64_t       pos;
+    int            dirty;        /* position advanced without a checkpoint write */
+    time_t         last_ckpt;
+    /* pending DDL of a crash: replay it tolerantly */
+    char          *pend_file;
+    uint64_t       pend_pos;
+    int            synced;
+    atomic_llong   total_events;
+    time_t         started;
+    int64_t        recent_base;
+    time_t         recent_at;
+    int            running;
+} sink;
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static uint64_t fnv64(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = a; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ 0) * 1099511628211ull;
+    for (const char *p = b; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    return h;
+}
+
+static void xid_of(sink *s, uint64_t group, uint32_t w, char *buf, size_t n)
+{
+    snprintf(buf, n, "sluice-%016" PRIx64 "-%" PRIu64 "-%u", s->xid_hash, group, w);
+}
+
+static char *dupstr(const char *x) { return x ? strdup(x) : NULL; }
+
+static MYSQL *connect_target(sink *s, sl_error *err)
+{
+    const sink_config *c = s->cfg;
+    sl_myconn_opts o = { .host = c->target_host, .port = (int)c->target_port, .user = c->target_user,
+                         .password = c->target_password, .ssl_ca = c->target_ssl_ca,
+                         .ssl_cert = c->target_ssl_cert, .ssl_key = c->target_ssl_key,
+                         .init_sql = SESSION_SQL };
+    MYSQL *db = sl_myconn_open(&o, err);
+    if (db)
+        mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON);
+    return db;
+}
+
+/* Run text holding several statements; on failure name the failing statement (via starts). */
+static int exec_multi(MYSQL *db, const char *sql, size_t len, const size_t *starts, size_t nst,
+                      sl_error *err)
+{
+    size_t idx = 0;
+    int st = mysql_real_query(db, sql, (unsigned long)len);
+    if (st == 0) {
+        do {
+            MYSQL_RES *r = mysql_store_result(db);
+            if (r)
+                mysql_free_result(r);
+            if (mysql_errno(db))
+                break;
+            idx++;
+        } while ((st = mysql_next_result(db)) == 0);
+        if (st < 0 && mysql_errno(db) == 0)
+            return 0;
+    }
+    unsigned e = mysql_errno(db);
+    size_t from = (starts && idx < nst) ? starts[idx] : 0;
+    size_t to = (starts && idx + 1 < nst) ? starts[idx + 1] : len;
+    size_t shown = to - from > 300 ? 300 : to - from;
+    return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                        "%s (errno %u) in statement: %.*s%s", mysql_error(db), e, (int)shown,
+                        sql + from, to - from > 300 ? "..." : "");
+}
+
+static int exec1(MYSQL *db, const char *sql, sl_error *err)
+{
+    return sl_myconn_exec(db, sql, strlen(sql), err);
+}
+
+/* ---- workers ------------------------------------------------------------------------------- */
+
+#define MAX_STARTS 4096
+
+static int apply_events(worker *w)
+{
+    sink *s = w->s;
+    sl_dmlsql_opts o = { .batch = (uint32_t)s->cfg->repl_batch, .safe_mode = s->cfg->safe_mode,
+                         .max_bytes = 1u << 20 };
+    size_t i = 0;
+    while (i < w->nev) {
+        size_t used = 0, nst = 0;
+        sl_sbuf_reset(&w->sql);
+        int rc = sl_dmlsql_build(&w->sql, w->evs + i, w->nev - i, &o, &used, w->starts, MAX_STARTS,
+                                 &nst, &w->err);
+        if (rc < 0)
+            return rc;
+        if (used == 0)
+            return sl_error_set(&w->err, SL_EINTERNAL, "no statement built");
+        rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err);
+        if (rc < 0)
+            return rc;
+        i += used;
+    }
+    return 0;
+}
+
+static int run_apply(worker *w)
+{
+    int rc;
+    char q[160];
+    if (w->xa) {
+        snprintf(q, sizeof q, "XA START '%s'", w->xid);
+        if ((rc = exec1(w->db, q, &w->err)) < 0)
+            return rc;
+        w->xa_started = 1;
+        if ((rc = apply_events(w)) < 0)
+            return rc;
+        snprintf(q, sizeof q, "XA END '%s'", w->xid);
+        if ((rc = exec1(w->db, q, &w->err)) < 0)
+            return rc;
+        snprintf(q, sizeof q, "XA PREPARE '%s'", w->xid);
+        return exec1(w->db, q, &w->err);
+    }
+    if (!w->txn_open) {
+        if ((rc = exec1(w->db, "START TRANSACTION", &w->err)) < 0)
+            return rc;
+        w->txn_open = 1;
+    }
+    if ((rc = apply_events(w)) < 0)
+        return rc;
+    if (w->keep_open)
+        return 0;
+    if (w->commit_sql && (rc = exec1(w->db, w->commit_sql, &w->err)) < 0)
+        return rc;
+    rc = exec1(w->db, "COMMIT", &w->err);
+    w->txn_open = 0;
+    return rc;
+}
+
+static void rollback_worker(worker *w)
+{
+    char q[160];
+    sl_error e = {0};
+    if (!w->db)
+        return;
+    if (w->xa_started) {
+        snprintf(q, sizeof q, "XA END '%s'", w->xid);
+        exec1(w->db, q, &e);
+        snprintf(q, sizeof q, "XA ROLLBACK '%s'", w->xid);
+        exec1(w->db, q, &e);
+        w->xa_started = 0;
+    }
+    if (w->txn_open) {
+        exec1(w->db, "ROLLBACK", &e);
+        w->txn_open = 0;
+    }
+}
+
+static void worker_main(void *arg)
+{
+    worker *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->job == JOB_NONE)
+            pthread_cond_wait(&w->cv, &w->mu);
+        int job = w->job;
+        pthread_mutex_unlock(&w->mu);
+        if (job == JOB_QUIT) {
+            pthread_mutex_lock(&w->mu);
+            w->job = JOB_NONE;
+            w->done = 1;
+            pthread_cond_broadcast(&w->cv);
+            pthread_mutex_unlock(&w->mu);
+            return;
+        }
+        char q[160];
+        int rc = 0;
+        memset(&w->err, 0, sizeof w->err);
+        if (job == JOB_APPLY) {
+            rc = run_apply(w);
+        } else if (job == JOB_XA_COMMIT) {
+            snprintf(q, sizeof q, "XA COMMIT '%s'", w->xid);
+            rc = exec1(w->db, q, &w->err);
+            if (rc == 0)
+                w->xa_started = 0;
+        } else if (job == JOB_XA_ROLLBACK) {
+            rollback_worker(w);
+        }
+        pthread_mutex_lock(&w->mu);
+        w->rc = rc;
+        w->job = JOB_NONE;
+        w->done = 1;
+        pthread_cond_broadcast(&w->cv);
+    }
+}
+
+static void post(worker *w, int job)
+{
+    pthread_mutex_lock(&w->mu);
+    w->done = 0;
+    w->job = job;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int wait_done(worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
+    int rc = w->rc;
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+/* ---- checkpoint ---------------------------------------------------------------------------- */
+
+static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint64_t pos,
+                     const char *gtid, uint64_t seq)
+{
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "INSERT INTO ");
+    sl_sbuf_adds(b, s->ckpt_table);
+    sl_sbuf_adds(b, " (source_name, worker, binlog_name, binlog_pos, binlog_gtid, seq, is_snapshot) VALUES (");
+    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+    sl_sbuf_addf(b, ", %d, ", worker_row);
+    sl_sbuf_add_quoted(b, file ? file : "", file ? strlen(file) : 0);
+    sl_sbuf_addf(b, ", %" PRIu64 ", ", pos);
+    if (gtid)
+        sl_sbuf_add_quoted(b, gtid, strlen(gtid));
+    else
+        sl_sbuf_adds(b, "NULL");
+    sl_sbuf_addf(b, ", %" PRIu64 ", 0) ON DUPLICATE KEY UPDATE binlog_name=VALUES(binlog_name), "
+                 "binlog_pos=VALUES(binlog_pos), binlog_gtid=VALUES(binlog_gtid), seq=VALUES(seq), "
+                 "is_snapshot=0", seq);
+}
+
+/* Remember the applied position (for status and the next checkpoint write). */
+static void set_pos(sink *s, const sl_position *p)
+{
+    if (!p || !p->file)
+        return;
+    pthread_mutex_lock(&s->mu);
+    if (!s->file || strcmp(s->file, p->file) != 0) {
+        free(s->file);
+        s->file = strdup(p->file);
+    }
+    s->pos = p->offset;
+    if (p->gtid && (!s->gtid || strcmp(s->gtid, p->gtid) != 0)) {
+        free(s->gtid);
+        s->gtid = strdup(p->gtid);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* ---- groups -------------------------------------------------------------------------------- */
+
+static int fail_group(sink *s, const char *what, const sl_error *e)
+{
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        post(&s->w[i], JOB_XA_ROLLBACK);
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        wait_done(&s->w[i]);
+        s->w[i].nev = 0;
+    }
+    s->serial = 0;
+    sl_causality_reset(s->caus);
+    return s->host->fail(s->ctx, e->code ? e->code : SL_EDB, "%s: %s", what, e->msg);
+}
+
+/*
+ * Apply and commit the open group with the checkpoint at pos (NULL = the last known position).
+ * keep_open: a big transaction continues on worker 0 (serial), apply without committing.
+ */
+static int close_group(sink *s, const sl_position *pos, int keep_open)
+{
+    uint32_t used = 0, only = 0;
+    uint64_t rows = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (s->w[i].nev) {
+            used++;
+            only = i;
+            rows += s->w[i].nev;
+        }
+    if (pos)
+        set_pos(s, pos);
+    if (used == 0 && !s->serial && !keep_open) {
+        s->dirty = 1;
+        return 0;
+    }
+    uint64_t g = s->group + 1;
+    pthread_mutex_lock(&s->mu);
+    ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
+    pthread_mutex_unlock(&s->mu);
+    if (used <= 1 || s->serial || keep_open) {
+        worker *w = &s->w[s->serial || keep_open ? 0 : only];
+        w->xa = 0;
+        w->keep_open = keep_open;
+        w->commit_sql = s->sql.p;
+        post(w, JOB_APPLY);
+        if (wait_done(w) < 0)
+            return fail_group(s, "applying rows", &w->err);
+        w->nev = 0;
+        s->serial = keep_open;
+        if (!keep_open) {
+            s->group = g;
+            s->dirty = 0;
+            s->last_ckpt = time(NULL);
+        }
+        sl_causality_reset(s->caus);
+        atomic_fetch_add(&s->total_events, (long long)rows);
+        s->host->metric_add(s->ctx, "rows_applied", (int64_t)rows);
+        return 0;
+    }
+    /* several workers: one XA branch each, then the checkpoint, then XA COMMIT */
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        if (!w->nev)
+            continue;
+        w->xa = 1;
+        w->keep_open = 0;
+        w->commit_sql = NULL;
+        xid_of(s, g, i, w->xid, sizeof w->xid);
+        post(w, JOB_APPLY);
+    }
+    int bad = -1;
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (s->w[i].nev && wait_done(&s->w[i]) < 0 && bad < 0)
+            bad = (int)i;
+    if (bad >= 0) {
+        sl_error e = s->w[bad].err;
+        return fail_group(s, "applying rows", &e);
+    }
+    sl_error err = {0};
+    if (exec1(s->coord, s->sql.p, &err) < 0)
+        return fail_group(s, "writing the checkpoint", &err);
+    s->group = g;
+    s->dirty = 0;
+    s->last_ckpt = time(NULL);
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (s->w[i].nev)
+            post(&s->w[i], JOB_XA_COMMIT);
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (s->w[i].nev) {
+            if (wait_done(&s->w[i]) < 0)
+                return s->host->fail(s->ctx, s->w[i].err.code, "XA COMMIT of a prepared branch "
+                                     "(the group is checkpointed; restart recovers it): %s",
+                                     s->w[i].err.msg);
+            s->w[i].nev = 0;
+        }
+    sl_causality_reset(s->caus);
+    atomic_fetch_add(&s->total_events, (long long)rows);
+    s->host->metric_add(s->ctx, "rows_applied", (int64_t)rows);
+    return 0;
+}
+
+static int push_ev(sink *s, worker *w, sl_event *ev)
+{
+    if (w->nev == w->cev) {
+        size_t nc = w->cev ? w->cev * 2 : 256;
+        sl_event **p = realloc(w->evs, nc * sizeof *p);
+        if (!p)
+            return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+        w->evs = p;
+        w->cev = nc;
+    }
+    w->evs[w->nev++] = ev;
+    return 0;
+}
+
+#define KEYS_PER_ROW 64
+
+/* Schedule the row events evs[0..n) of one transaction (or its part in this batch). */
+static int schedule_unit(sink *s, sl_event *const *evs, size_t n, int serial)
+{
+    if (n == 0)
+        return 0;
+    if (serial) {
+        for (size_t i = 0; i < n; i++)
+            if (push_ev(s, &s->w[0], evs[i]) < 0)
+                return SL_ENOMEM;
+        return 0;
+    }
+    if (n > s->crows) {
+        uint32_t *a = realloc(s->kstart, (n + 1) * sizeof *a);
+        if (!a) return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+        s->kstart = a;
+        uint32_t *b = realloc(s->assign, n * sizeof *b);
+        if (!b) return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+        s->assign = b;
+        s->crows = n;
+    }
+    size_t nk = 0;
+    for (size_t r = 0; r < n; r++) {
+        if (nk + KEYS_PER_ROW > s->ckeys) {
+            size_t nc = (s->ckeys ? s->ckeys * 2 : 4096) + KEYS_PER_ROW;
+            uint64_t *k = realloc(s->keys, nc * sizeof *k);
+            if (!k) return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+            s->keys = k;
+            s->ckeys = nc;
+        }
+        s->kstart[r] = (uint32_t)nk;
+        nk += sl_causality_row_keys(evs[r], s->keys + nk, KEYS_PER_ROW);
+    }
+    s->kstart[n] = (uint32_t)nk;
+    int rc = sl_causality_assign(s->caus, n, s->keys, s->kstart, s->assign);
+    if (rc == 1) {
+        /* related to two workers: commit what is scheduled, start a fresh group */
+        if ((rc = close_group(s, NULL, 0)) < 0)
+            return rc;
+        rc = sl_causality_assign(s->caus, n, s->keys, s->kstart, s->assign);
+    }
+    if (rc != 0)
+        return s->host->fail(s->ctx, rc < 0 ? rc : SL_EINTERNAL, "causality scheduling failed");
+    for (size_t r = 0; r < n; r++)
+        if (push_ev(s, &s->w[s->assign[r]], evs[r]) < 0)
+            return SL_ENOMEM;
+    return 0;
+}
+
+/* ---- DDL ----------------------------------------------------------------------------------- */
+
+static int tolerable(unsigned e)
+{
+    switch (e) {
+    case 1007: case 1008: case 1050: case 1051: case 1054: case 1060: case 1061: case 1091:
+    case 1146: case 1022: case 1826: case 1176:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static int apply_ddl(sink *s, sl_event *ev)
+{
+    if (ev->flags & SL_EVF_SHARD_DDL)
+        return s->host->fail(s->ctx, SL_ENOTSUP, "DDL on a shard-merged table %s.%s is not "
+                             "supported yet (shard DDL coordination is not implemented); apply it "
+                             "on the target by hand and skip it, or drop it with a filter: %.300s",
+                             ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
+                             ev->ddl);
+    sl_ddl d;
+    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
+    sl_ddl_kind kind = d.kind;
+    sl_ddl_free(&d);
+    if (prc == SL_ENOMEM)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    int replay = s->pend_file && ev->pos.file && strcmp(s->pend_file, ev->pos.file) == 0 &&
+                 s->pend_pos == ev->pos.offset;
+    sl_error err = {0};
+    /* 1. the pending-DDL marker (its own transaction: DDL commits implicitly anyway) */
+    ckpt_sql(s, &s->sql, -1, ev->pos.file, ev->pos.offset, ev->pos.gtid, s->group);
+    if (exec1(s->coord, s->sql.p, &err) < 0)
+        return s->host->fail(s->ctx, err.code, "writing the DDL marker: %s", err.msg);
+    /* 2. the DDL, with the routed schema as default for names the text does not qualify */
+    if (ev->target_schema && kind != SL_DDL_CREATE_DB && kind != SL_DDL_DROP_DB) {
+        sl_sbuf_reset(&s->sql);
+        sl_sbuf_adds(&s->sql, "USE ");
+        sl_sbuf_add_ident(&s->sql, ev->target_schema);
+        sl_error ignore = {0};
+        exec1(s->coord, s->sql.p, &ignore);
+    }
+    if (exec1(s->coord, ev->ddl, &err) < 0) {
+        unsigned e = mysql_errno(s->coord);
+        int skip = (replay && tolerable(e)) || (kind == SL_DDL_CREATE_DB && e == 1007);
+        if (!skip)
+            return s->host->fail(s->ctx, err.code, "applying DDL: %s", err.msg);
+        s->host->log(s->ctx, SL_LOG_WARN, "DDL already applied before a restart, skipped: %s", err.msg);
+    }
+    /* 3. the checkpoint past the DDL, and the marker removed, in one transaction */
+    set_pos(s, &ev->pos);
+    uint64_t g = s->group + 1;
+    pthread_mutex_lock(&s->mu);
+    ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
+    pthread_mutex_unlock(&s->mu);
+    sl_sbuf_adds(&s->sql, ";\nDELETE FROM ");
+    sl_sbuf_adds(&s->sql, s->ckpt_table);
+    sl_sbuf_adds(&s->sql, " WHERE worker = -1 AND source_name = ");
+    sl_sbuf_add_quoted(&s->sql, s->cfg->source_name, strlen(s->cfg->source_name));
+    size_t st[3] = { 0, 0, 0 };
+    const char *begin = "START TRANSACTION;\n";
+    sl_sbuf tx;
+    sl_sbuf_init(&tx);
+    sl_sbuf_adds(&tx, begin);
+    st[1] = tx.len;
+    sl_sbuf_add(&tx, s->sql.p, s->sql.len);
+    sl_sbuf_adds(&tx, ";\nCOMMIT");
+    int rc = tx.oom ? sl_error_set(&err, SL_ENOMEM, "out of memory")
+                    : exec_multi(s->coord, tx.p, tx.len, st, 2, &err);
+    sl_sbuf_free(&tx);
+    if (rc < 0)
+        return s->host->fail(s->ctx, err.code, "writing the checkpoint after a DDL: %s", err.msg);
+    s->group = g;
+    s->dirty = 0;
+    free(s->pend_file);
+    s->pend_file = NULL;
+    atomic_fetch_add(&s->total_events, 1);
+    s->host->metric_add(s->ctx, "ddls_applied", 1);
+    return 0;
+}
+
+/* ---- plugin callbacks ---------------------------------------------------------------------- */
+
+static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
+{
+    const sink_config *cfg = config;
+    sink *s = host->calloc(1, sizeof *s);
+    if (!s)
+        return host->fail(ctx, SL_ENOMEM, "out of memory");
+    s->host = host;
+    s->ctx = ctx;
+    s->cfg = cfg;
+    s->nworkers = (uint32_t)cfg->repl_threads;
+    s->xid_hash = fnv64(cfg->task_name, cfg->source_name);
+    pthread_mutex_init(&s->mu, NULL);
+    sl_sbuf_init(&s->sql);
+    char tbl[512];
+    snprintf(tbl, sizeof tbl, "%s_syncer_checkpoint", cfg->task_name);
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_add_qname(&b, cfg->meta_schema, tbl);
+    s->ckpt_table = b.p;
+    s->caus = sl_causality_new(s->nworkers);
+    s->w = calloc(s->nworkers, sizeof *s->w);
+    if (!s->ckpt_table || !s->caus || !s->w) {
+        free(s->ckpt_table);
+        sl_causality_free(s->caus);
+        free(s->w);
+        host->free(s);
+        return host->fail(ctx, SL_ENOMEM, "out of memory");
+    }
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        w->s = s;
+        w->id = i;
+        pthread_mutex_init(&w->mu, NULL);
+        pthread_cond_init(&w->cv, NULL);
+        sl_sbuf_init(&w->sql);
+    }
+    *self = s;
+    return 0;
+}
+
+/* Read the checkpoint and the pending DDL marker; resolve prepared XA branches of this task. */
+static int recover(sink *s)
+{
+    sl_error err = {0};
+    sl_sbuf *b = &s->sql;
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "CREATE DATABASE IF NOT EXISTS ");
+    sl_sbuf_add_ident(b, s->cfg->meta_schema);
+    if (exec1(s->coord, b->p, &err) < 0)
+        return s->host->fail(s->ctx, err.code, "creating the meta schema: %s", err.msg);
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "CREATE TABLE IF NOT EXISTS ");
+    sl_sbuf_adds(b, s->ckpt_table);
+    sl_sbuf_adds(b, " (source_name VARCHAR(128) NOT NULL, worker INT NOT NULL, binlog_name VARCHAR(255), "
+                 "binlog_pos BIGINT UNSIGNED, binlog_gtid TEXT, seq BIGINT UNSIGNED, is_snapshot TINYINT, "
+                 "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "
+                 "PRIMARY KEY(source_name, worker))");
+    if (exec1(s->coord, b->p, &err) < 0)
+        return s->host->fail(s->ctx, err.code, "creating the checkpoint table: %s", err.msg);
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "SELECT worker, binlog_name, binlog_pos, binlog_gtid, seq FROM ");
+    sl_sbuf_adds(b, s->ckpt_table);
+    sl_sbuf_adds(b, " WHERE source_name = ");
+    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+    sl_sbuf_adds(b, " AND worker IN (0, -1)");
+    if (mysql_real_query(s->coord, b->p, (unsigned long)b->len) != 0)
+        return s->host->fail(s->ctx, SL_EDB, "reading the checkpoint: %s", mysql_error(s->coord));
+    MYSQL_RES *res = mysql_store_result(s->coord);
+    if (!res)
+        return s->host->fail(s->ctx, SL_EDB, "reading the checkpoint: %s", mysql_error(s->coord));
+    MYSQL_ROW row;
+    s->group = 0;
+    free(s->pend_file);
+    s->pend_file = NULL;
+    while ((row = mysql_fetch_row(res))) {
+        int wk = atoi(row[0]);
+        if (wk == 0) {
+            pthread_mutex_lock(&s->mu);
+            free(s->file);
+            free(s->gtid);
+            s->file = dupstr(row[1]);
+            s->pos = row[2] ? strtoull(row[2], NULL, 10) : 0;
+            s->gtid = dupstr(row[3]);
+            pthread_mutex_unlock(&s->mu);
+            s->group = row[4] ? strtoull(row[4], NULL, 10) : 0;
+        } else {
+            s->pend_file = dupstr(row[1]);
+            s->pend_pos = row[2] ? strtoull(row[2], NULL, 10) : 0;
+        }
+    }
+    mysql_free_result(res);
+    /* prepared branches left by a crash: commit those the checkpoint covers */
+    if (mysql_query(s->coord, "XA RECOVER") != 0)
+        return s->host->fail(s->ctx, SL_EDB, "XA RECOVER: %s", mysql_error(s->coord));
+    res = mysql_store_result(s->coord);
+    char prefix[40];
+    snprintf(prefix, sizeof prefix, "sluice-%016" PRIx64 "-", s->xid_hash);
+    size_t pl = strlen(prefix);
+    char (*todo)[72] = NULL;
+    int *commit = NULL;
+    size_t nt = 0;
+    while (res && (row = mysql_fetch_row(res))) {
+        unsigned long *lens = mysql_fetch_lengths(res);
+        long gl = row[1] ? atol(row[1]) : 0;
+        if (!row[3] || gl <= 0 || gl > 64 || (unsigned long)gl > lens[3])
+            continue;
+        char xid[72];
+        memcpy(xid, row[3], (size_t)gl);
+        xid[gl] = '\0';
+        if (strncmp(xid, prefix, pl) != 0)
+            continue;
+        uint64_t g = strtoull(xid + pl, NULL, 10);
+        void *nt1 = realloc(todo, (nt + 1) * sizeof *todo);
+        void *nt2 = realloc(commit, (nt + 1) * sizeof *commit);
+        if (nt1) todo = nt1;
+        if (nt2) commit = nt2;
+        if (!nt1 || !nt2)
+            break;
+        memcpy(todo[nt], xid, sizeof xid);
+        commit[nt] = g <= s->group;
+        nt++;
+    }
+    if (res)
+        mysql_free_result(res);
+    int rc = 0;
+    for (size_t i = 0; i < nt && rc == 0; i++) {
+        char q[128];
+        snprintf(q, sizeof q, "XA %s '%s'", commit[i] ? "COMMIT" : "ROLLBACK", todo[i]);
+        s->host->log(s->ctx, SL_LOG_INFO, "recovery: %s", q);
+        if (exec1(s->coord, q, &err) < 0)
+            rc = s->host->fail(s->ctx, err.code, "recovering prepared XA branches: %s", err.msg);
+    }
+    free(todo);
+    free(commit);
+    return rc;
+}
+
+static void stop_workers(sink *s)
+{
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        if (w->thread) {
+            post(w, JOB_QUIT);
+            s->host->thread_join(s->ctx, w->thread);
+            w->thread = NULL;
+        }
+        if (w->db) {
+            rollback_worker(w);
+            mysql_close(w->db);
+            w->db = NULL;
+        }
+        w->nev = 0;
+        w->txn_open = 0;
+        w->xa_started = 0;
+    }
+    if (s->coord) {
+        mysql_close(s->coord);
+        s->coord = NULL;
+    }
+    s->serial = 0;
+    s->running = 0;
+}
+
+static int sink_start(void *self)
+{
+    sink *s = self;
+    sl_error err = {0};
+    stop_workers(s);
+    s->coord = connect_target(s, &err);
+    if (!s->coord)
+        return s->host->fail(s->ctx, err.code, "connecting to the target: %s", err.msg);
+    int rc = recover(s);
+    if (rc < 0) {
+        stop_workers(s);
+        return rc;
+    }
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        w->db = connect_target(s, &err);
+        if (!w->db) {
+            stop_workers(s);
+            return s->host->fail(s->ctx, err.code, "connecting worker %u to the target: %s", i, err.msg);
+        }
+        if (!w->starts && !(w->starts = malloc(MAX_STARTS * sizeof *w->starts))) {
+            stop_workers(s);
+            return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+        }
+        w->job = JOB_NONE;
+        w->done = 0;
+        char name[32];
+        snprintf(name, sizeof name, "sink-w%u", i);
+        if ((rc = s->host->thread_start(s->ctx, name, worker_main, w, &w->thread)) < 0) {
+            w->thread = NULL;
+            stop_workers(s);
+            return s->host->fail(s->ctx, rc, "cannot start worker thread %u", i);
+        }
+    }
+    sl_causality_reset(s->caus);
+    s->serial = 0;
+    s->dirty = 0;
+    s->running = 1;
+    s->synced = 1;
+    if (!s->started)
+        s->started = time(NULL);
+    return 0;
+}
+
+static int is_row(const sl_event *ev)
+{
+    return (ev->kind == SL_EV_INSERT || ev->kind == SL_EV_UPDATE || ev->kind == SL_EV_DELETE) &&
+           !(ev->flags & SL_EVF_DROPPED);
+}
+
+static int sink_process(void *self, sl_batch *b)
+{
+    sink *s = self;
+    if (!s->running)
+        return s->host->fail(s->ctx, SL_ESTATE, "process before start");
+    s->synced = 0;
+    size_t i = 0, n = b->n;
+    int rc;
+    while (i < n) {
+        /* one unit: row events up to a COMMIT, or a DDL alone */
+        sl_event *ev = &b->events[i];
+        if (ev->kind == SL_EV_DDL) {
+            i++;
+            if (ev->flags & SL_EVF_DROPPED) {
+                set_pos(s, &ev->pos);
+                s->dirty = 1;
+                continue;
+            }
+            if ((rc = close_group(s, NULL, 0)) < 0)
+                return rc;
+            if ((rc = apply_ddl(s, ev)) < 0)
+                return rc;
+            continue;
+        }
+        size_t j = i;
+        sl_event *commit = NULL;
+        while (j < n && b->events[j].kind != SL_EV_DDL) {
+            if (b->events[j].kind == SL_EV_COMMIT) {
+                commit = &b->events[j];
+                j++;
+                break;
+            }
+            j++;
+        }
+        int partial = !commit && (j < n ? 0 : !(b->flags & SL_BATCH_TXN_END));
+        /* collect the unit's row events (pointers into the batch) */
+        size_t cnt = 0;
+        for (size_t k = i; k < j; k++)
+            if (is_row(&b->events[k]))
+                cnt++;
+        sl_event **rows = cnt ? malloc(cnt * sizeof *rows) : NULL;
+        if (cnt && !rows)
+            return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+        cnt = 0;
+        for (size_t k = i; k < j; k++)
+            if (is_row(&b->events[k]))
+                rows[cnt++] = &b->events[k];
+        if (partial && !s->serial) {
+            /* a transaction continues in the next batch: commit what came before, then run it
+             * alone on worker 0 in a transaction that stays open */
+            if ((rc = close_group(s, NULL, 0)) < 0) {
+                free(rows);
+                return rc;
+            }
+            s->serial = 1;
+        }
+        rc = schedule_unit(s, rows, cnt, s->serial);
+        free(rows);
+        if (rc < 0)
+            return rc;
+        i = j;
+        if (s->serial) {
+            if (partial) {
+                if ((rc = close_group(s, NULL, 1)) < 0)      /* apply now, keep it open */
+                    return rc;
+                s->serial = 1;
+            } else {
+                if ((rc = close_group(s, commit ? &commit->pos : &b->ckpt, 0)) < 0)
+                    return rc;
+                s->serial = 0;
+            }
+        } else if (commit) {
+            set_pos(s, &commit->pos);
+        }
+    }
+    if ((b->flags & SL_BATCH_TXN_END) && !s->serial) {
+        if ((rc = close_group(s, &b->ckpt, 0)) < 0)
+            return rc;
+        /* a batch of filtered events only: write its position at most once a second */
+        if (s->dirty && time(NULL) != s->last_ckpt) {
+            sl_error err = {0};
+            uint64_t g = s->group + 1;
+            pthread_mutex_lock(&s->mu);
+            ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
+            pthread_mutex_unlock(&s->mu);
+            if (s->file && exec1(s->coord, s->sql.p, &err) < 0)
+                return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s", err.msg);
+            s->group = g;
+            s->dirty = 0;
+            s->last_ckpt = time(NULL);
+        }
+        s->synced = 1;
+    }
+    return 0;
+}
+
+static int sink_flush(void *self)
+{
+    sink *s = self;
+    if (!s->running || !s->coord)
+        return 0;
+    if (s->serial) {
+        /* half a transaction cannot be committed: roll it back, it replays from the checkpoint */
+        rollback_worker(&s->w[0]);
+        s->w[0].nev = 0;
+        s->serial = 0;
+        return 0;
+    }
+    if (s->dirty && s->file) {
+        sl_error err = {0};
+        uint64_t g = s->group + 1;
+        pthread_mutex_lock(&s->mu);
+        ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
+        pthread_mutex_unlock(&s->mu);
+        if (exec1(s->coord, s->sql.p, &err) < 0)
+            return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s", err.msg);
+        s->group = g;
+        s->dirty = 0;
+    }
+    return 0;
+}
+
+static void sink_stop(void *self)
+{
+    stop_workers(self);
+}
+
+static void sink_destroy(void *self)
+{
+    sink *s = self;
+    if (!s)
+        return;
+    stop_workers(s);
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        free(w->evs);
+        free(w->starts);
+        sl_sbuf_free(&w->sql);
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+    }
+    free(s->w);
+    sl_causality_free(s->caus);
+    free(s->keys);
+    free(s->kstart);
+    free(s->assign);
+    sl_sbuf_free(&s->sql);
+    free(s->ckpt_table);
+    free(s->file);
+    free(s->gtid);
+    free(s->pend_file);
+    pthread_mutex_destroy(&s->mu);
+    s->host->free(s);
+}
+
+static void json_str(sl_sbuf *b, const char *x)
+{
+    sl_sbuf_adds(b, "\"");
+    for (const char *p = x ? x : ""; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"' || c == '\\')
+            sl_sbuf_addf(b, "\\%c", c);
+        else if (c < 0x20)
+            sl_sbuf_addf(b, "\\u%04x", c);
+        else
+            sl_sbuf_add(b, p, 1);
+    }
+    sl_sbuf_adds(b, "\"");
+}
+
+static char *sink_status(void *self)
+{
+    sink *s = self;
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    time_t now = time(NULL);
+    long long total = atomic_load(&s->total_events);
+    long long up = s->started && now > s->started ? (long long)(now - s->started) : 1;
+    pthread_mutex_lock(&s->mu);
+    long long recent;
+    if (s->recent_at && now > s->recent_at)
+        recent = (total - s->recent_base) / (long long)(now - s->recent_at);
+    else
+        recent = total / up;
+    if (!s->recent_at || now - s->recent_at >= 10) {
+        s->recent_at = now;
+        s->recent_base = total;
+    }
+    char pos[600];
+    snprintf(pos, sizeof pos, "(%s, %" PRIu64 ")", s->file ? s->file : "", s->pos);
+    sl_sbuf_addf(&b, "{\"unit\":\"Sync\",\"total_events\":%lld,\"total_tps\":%lld,\"recent_tps\":%lld,"
+                 "\"syncer_binlog\":", total, total / up, recent);
+    json_str(&b, pos);
+    sl_sbuf_adds(&b, ",\"syncer_binlog_gtid\":");
+    json_str(&b, s->gtid ? s->gtid : "");
+    pthread_mutex_unlock(&s->mu);
+    sl_sbuf_addf(&b, ",\"synced\":%s,\"blocking_ddls\":[],\"unresolved_groups\":[]}",
+                 s->synced ? "true" : "false");
+    if (b.oom) {
+        sl_sbuf_free(&b);
+        return NULL;
+    }
+    char *r = s->host->alloc(b.len + 1);
+    if (r)
+        memcpy(r, b.p, b.len + 1);
+    sl_sbuf_free(&b);
+    return r;
+}
+
+SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
+    .abi_version = SL_ABI_VERSION,
+    .struct_size = sizeof(sl_plugin_descriptor),
+    .name = "mysql-sink",
+    .kind = SL_PLUGIN_SINK,
+    .description = "Applies row changes and DDL to a MySQL-compatible target with parallel workers, "
+                   "exactly once (checkpoint in the same transaction, XA group commit)",
+    .options = sink_options,
+    .config_size = sizeof(sink_config),
+    .create = sink_create,
+    .start = sink_start,
+    .process = sink_process,
+    .flush = sink_flush,
+    .stop = sink_stop,
+    .destroy = sink_destroy,
+    .status = sink_status,
+};

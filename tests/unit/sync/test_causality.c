@@ -1,0 +1,157 @@
+/*
+ * test_causality.c - unit tests of plugins/common/causality.c (key hashes, the group scheduler)
+ * and plugins/common/dmlsql.c (row changes to statements).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include "causality.h"
+#include "dmlsql.h"
+
+static sl_column cols[3] = {
+    { .name = "id", .flags = SL_COL_PK },
+    { .name = "email", .flags = SL_COL_UNIQUE, .charset = 45 },
+    { .name = "g", .flags = SL_COL_GENERATED },
+};
+static uint32_t pk[1] = { 0 };
+static uint32_t uk0[2] = { 1, UINT32_MAX };
+static uint32_t *uks[1] = { uk0 };
+static sl_table tbl = { .ncols = 3, .schema = "s", .name = "t", .cols = cols, .npk = 1, .pk = pk,
+                        .nkeys = 1, .keys = uks };
+
+static sl_value rows[16][3];
+
+static sl_event mk(int kind, int slot_before, int slot_after)
+{
+    sl_event e = { .kind = (uint8_t)kind, .ncols = 3, .schema = "s", .table = "t",
+                   .target_schema = "ts", .target_table = "tt", .meta = &tbl };
+    if (slot_before >= 0) e.before = rows[slot_before];
+    if (slot_after >= 0) e.after = rows[slot_after];
+    return e;
+}
+
+static void setrow(int slot, int64_t id, const char *email)
+{
+    rows[slot][0] = sl_value_int(id);
+    rows[slot][1] = email ? sl_value_str(SL_V_STRING, email, (uint32_t)strlen(email), 45) : sl_value_null();
+    rows[slot][2] = sl_value_int(99);
+}
+
+static void test_keys(void **st)
+{
+    setrow(0, 1, "A@x");
+    setrow(1, 1, "a@X");
+    setrow(2, 2, NULL);
+    uint64_t k1[8], k2[8], k3[8];
+    sl_event e1 = mk(SL_EV_INSERT, -1, 0), e2 = mk(SL_EV_INSERT, -1, 1), e3 = mk(SL_EV_INSERT, -1, 2);
+    assert_int_equal(sl_causality_row_keys(&e1, k1, 8), 2);
+    assert_int_equal(sl_causality_row_keys(&e2, k2, 8), 2);
+    assert_int_equal(sl_causality_row_keys(&e3, k3, 8), 1);     /* NULL unique key: no key */
+    assert_true(k1[0] == k2[0]);
+    assert_true(k1[1] == k2[1]);                                 /* _ci collation folds case */
+    assert_true(k1[0] != k3[0]);
+    sl_event u = mk(SL_EV_UPDATE, 0, 2);
+    assert_int_equal(sl_causality_row_keys(&u, k3, 8), 3);      /* before (2) + after (1) */
+}
+
+static void test_scheduler(void **st)
+{
+    sl_causality *c = sl_causality_new(4);
+    assert_non_null(c);
+    /* four unrelated rows spread over four workers */
+    uint64_t keys[] = { 10, 20, 30, 40 };
+    uint32_t start[] = { 0, 1, 2, 3, 4 }, w[4];
+    assert_int_equal(sl_causality_assign(c, 4, keys, start, w), 0);
+    assert_true(w[0] != w[1] && w[1] != w[2] && w[2] != w[3] && w[0] != w[3]);
+    /* a row sharing key 20 follows it */
+    uint64_t k2[] = { 20, 50 };
+    uint32_t s2[] = { 0, 2 }, w2[1];
+    assert_int_equal(sl_causality_assign(c, 1, k2, s2, w2), 0);
+    assert_int_equal(w2[0], w[1]);
+    /* rows of one transaction linked by a key share a worker */
+    uint64_t k3[] = { 60, 70, 70, 80 };
+    uint32_t s3[] = { 0, 2, 4 }, w3[2];
+    assert_int_equal(sl_causality_assign(c, 2, k3, s3, w3), 0);
+    assert_int_equal(w3[0], w3[1]);
+    /* a row relating keys of two workers conflicts: nothing recorded */
+    uint64_t k4[] = { 10, 30 };
+    uint32_t s4[] = { 0, 2 }, w4[1];
+    uint64_t before = sl_causality_rows(c);
+    assert_int_equal(sl_causality_assign(c, 1, k4, s4, w4), 1);
+    assert_int_equal(sl_causality_rows(c), before);
+    sl_causality_reset(c);
+    assert_int_equal(sl_causality_assign(c, 1, k4, s4, w4), 0);
+    /* many rows: the map grows and every row stays with its key */
+    sl_causality_reset(c);
+    enum { N = 5000 };
+    static uint64_t kk[N];
+    static uint32_t ss[N + 1], ww[N], ww2[N];
+    for (uint32_t i = 0; i < N; i++) { kk[i] = 1000 + i; ss[i] = i; }
+    ss[N] = N;
+    assert_int_equal(sl_causality_assign(c, N, kk, ss, ww), 0);
+    assert_int_equal(sl_causality_assign(c, N, kk, ss, ww2), 0);
+    assert_memory_equal(ww, ww2, sizeof ww);
+    sl_causality_free(c);
+}
+
+static char *build(sl_event *evs, size_t n, int safe, uint32_t batch, size_t *consumed, size_t *nst)
+{
+    static char out[8192];
+    sl_event *p[16];
+    for (size_t i = 0; i < n; i++) p[i] = &evs[i];
+    sl_dmlsql_opts o = { .batch = batch, .safe_mode = safe };
+    size_t starts[64];
+    sl_error err = {0};
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    assert_int_equal(sl_dmlsql_build(&b, p, n, &o, consumed, starts, 64, nst, &err), 0);
+    snprintf(out, sizeof out, "%s", b.p);
+    sl_sbuf_free(&b);
+    return out;
+}
+
+static void test_dmlsql(void **st)
+{
+    setrow(0, 1, "a");
+    setrow(1, 2, "b");
+    setrow(2, 3, "c");
+    setrow(3, 2, "B2");
+    sl_event evs[6] = { mk(SL_EV_INSERT, -1, 0), mk(SL_EV_INSERT, -1, 1), mk(SL_EV_INSERT, -1, 2),
+                        mk(SL_EV_UPDATE, 1, 3), mk(SL_EV_DELETE, 0, -1), mk(SL_EV_DELETE, 2, -1) };
+    size_t used, nst;
+    const char *sql = build(evs, 6, 0, 2, &used, &nst);
+    assert_int_equal(used, 6);
+    assert_int_equal(nst, 4);
+    assert_string_equal(sql,
+        "INSERT INTO `ts`.`tt` (`id`,`email`) VALUES (1,_utf8mb4'a'),(2,_utf8mb4'b');\n"
+        "INSERT INTO `ts`.`tt` (`id`,`email`) VALUES (3,_utf8mb4'c');\n"
+        "UPDATE `ts`.`tt` SET `id`=2,`email`=_utf8mb4'B2' WHERE `id`=2;\n"
+        "DELETE FROM `ts`.`tt` WHERE `id` IN (1,3)");
+    sql = build(evs + 3, 1, 1, 100, &used, &nst);
+    assert_string_equal(sql,
+        "DELETE FROM `ts`.`tt` WHERE `id`=2;\n"
+        "REPLACE INTO `ts`.`tt` (`id`,`email`) VALUES (2,_utf8mb4'B2')");
+    /* no key: every column, null-safe, LIMIT 1 */
+    sl_table nokey = tbl;
+    nokey.npk = 0;
+    nokey.nkeys = 0;
+    sl_event d = mk(SL_EV_DELETE, 2, -1);
+    d.meta = &nokey;
+    rows[2][1] = sl_value_null();
+    sql = build(&d, 1, 0, 100, &used, &nst);
+    assert_string_equal(sql, "DELETE FROM `ts`.`tt` WHERE `id` <=> 3 AND `email` <=> NULL LIMIT 1");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_scheduler),
+        cmocka_unit_test(test_dmlsql),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
