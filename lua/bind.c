@@ -16,11 +16,11 @@
 typedef struct evud { uint32_t gen; } evud;
 typedef struct rowud { uint32_t gen; int image; } rowud;
 
-/* Raise "file:line: message" at the script line that made the access (level 2: level 1 is the
- * metamethod itself). */
+/* Raise "file:line: message" at the script line that made the access (level 1: the Lua function
+ * that triggered the metamethod; level 0 is the metamethod itself). */
 static int raise(lua_State *L, const char *fmt, const char *a, const char *b)
 {
-    luaL_where(L, 2);
+    luaL_where(L, 1);
     lua_pushfstring(L, fmt, a, b);
     lua_concat(L, 2);
     return lua_error(L);
@@ -292,7 +292,7 @@ static int ev_index(lua_State *L)
     const sl_event *ev = c->ev;
     const char *k = luaL_checkstring(L, 2);
 
-    if (strcmp(k, "type") == 0) lua_pushstring(L, kind_name(ev->kind));
+    if (strcmp(k, "type") == 0) lua_pushstring(L, kind_name(c->new_kind ? c->new_kind : ev->kind));
     else if (strcmp(k, "schema") == 0) push_str(L, ev->schema);
     else if (strcmp(k, "table") == 0) push_str(L, ev->table);
     else if (strcmp(k, "after") == 0) push_row(L, c, 1);
@@ -337,6 +337,20 @@ static int ev_newindex(lua_State *L)
     } else if (strcmp(k, "target_table") == 0) {
         c->target_table = wstr(L, c, 3, k);
         c->set_target_table = 1;
+    } else if (strcmp(k, "type") == 0) {
+        /* An update may become a delete of its before image (e.g. a soft delete) or an insert
+         * of its after image; nothing else changes kind. */
+        const char *v = lua_tostring(L, 3);
+        int from = c->ev->kind;
+        if (v && strcmp(v, kind_name(from)) == 0)
+            c->new_kind = 0;
+        else if (v && from == SL_EV_UPDATE && strcmp(v, "delete") == 0)
+            c->new_kind = SL_EV_DELETE;
+        else if (v && from == SL_EV_UPDATE && strcmp(v, "insert") == 0)
+            c->new_kind = SL_EV_INSERT;
+        else
+            raise(L, "ev.type of a%s event cannot become '%s' (only an update can become an insert or a delete)",
+                  from == SL_EV_UPDATE ? "n update" : from == SL_EV_INSERT ? "n insert" : " delete", v ? v : "?");
     } else if (strcmp(k, "ddl") == 0 && c->ev->kind == SL_EV_DDL) {
         c->ddl = wstr(L, c, 3, k);
         c->set_ddl = 1;
@@ -389,9 +403,9 @@ static int call_entry(lua_State *L)
     evud *e = lua_newuserdatauv(L, sizeof *e, 2);
     e->gen = s->gen;
     luaL_setmetatable(L, EV_MT);
-    int evidx = lua_gettop(L);
-    lua_pushvalue(L, evidx);
-    lua_insert(L, evidx - 1);        /* [ref ev fn ev] */
+    lua_pushvalue(L, -1);
+    lua_insert(L, 2);                /* [ref ev fn ev] */
+    int evidx = 2;
     lua_call(L, 1, 1);
     switch (lua_type(L, -1)) {
     case LUA_TNIL:
@@ -507,6 +521,13 @@ int sl_lua_call(sl_lua *s, int entry, sl_event *ev, const sl_lua_writer *w, sl_e
             ev->target_table = c.target_table;
         if (c.set_ddl)
             ev->ddl = c.ddl;
+        if (c.new_kind == SL_EV_DELETE) {
+            ev->kind = SL_EV_DELETE;
+            ev->after = NULL;
+        } else if (c.new_kind == SL_EV_INSERT) {
+            ev->kind = SL_EV_INSERT;
+            ev->before = NULL;
+        }
     }
     free(c.extra);
     return rc;

@@ -27,6 +27,7 @@ typedef struct sl__lua_call {
     uint32_t             nextra, capextra;
     const char          *target_schema, *target_table, *ddl;   /* pending, or NULL */
     int                  set_target_schema, set_target_table, set_ddl;
+    int                  new_kind;     /* ev.type assigned (update -> insert/delete), or 0 */
 } sl__lua_call;
 
 struct sl_lua {

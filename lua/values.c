@@ -373,7 +373,7 @@ static char *wdup(lua_State *L, const sl_lua_writer *w, const char *s, size_t le
 
 static void col_error(lua_State *L, const char *col, const char *fmt, const char *what)
 {
-    luaL_where(L, 2);
+    luaL_where(L, 1);
     lua_pushfstring(L, "column '%s': ", col ? col : "?");
     lua_pushfstring(L, fmt, what);
     lua_concat(L, 3);
