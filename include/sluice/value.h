@@ -1,7 +1,7 @@
 /*
  * value.h - typed column values as they travel through a pipeline.
  *
- * A value is a small tagged struct (32 bytes). Variable-length payloads (strings, binary, decimal
+ * A value is a small tagged struct (40 bytes on 64-bit). Variable-length payloads (strings, binary, decimal
  * text, JSON text, geometry) point into memory owned by the batch that holds the value; a value
  * never owns memory itself. Every MariaDB column type maps to exactly one sl_vtype, losslessly.
  */
