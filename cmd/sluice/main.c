@@ -1,0 +1,370 @@
+/*
+ * main.c - the `sluice` command line: offline commands (check-task, explain) that run the task
+ * compiler with no server and no database, and dispatch of the client commands (client.c).
+ */
+#include "cli.h"
+#include "sluice/compiler.h"
+#include "sluice/runtime.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* client.c (the REST client) may be absent from a build: then its commands say so. */
+int sl_cli_client_main(int argc, char **argv) __attribute__((weak));
+
+#ifndef SLUICE_VERSION
+#define SLUICE_VERSION "0.1.0"
+#endif
+
+#define MAX_INPUT (64u << 20)
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: sluice <command> [options]\n"
+        "\n"
+        "Offline (no server, no database):\n"
+        "  check-task FILE [--sources FILE] [--plugin-dir DIR]\n"
+        "        validate a DM task (JSON, bare or {\"task\": ...}); exit 0 if valid, 1 with every\n"
+        "        error as \"PATH: message (code N)\"; FILE may be - for stdin\n"
+        "  explain FILE [--dot] [--sources FILE] [--plugin-dir DIR]\n"
+        "        print the pipelines the task compiles to: per source, each phase's plugin\n"
+        "        instances with their resolved options (secrets masked) and edges; --dot prints\n"
+        "        Graphviz DOT\n"
+        "\n"
+        "Client (talk to sluice-server over REST):\n"
+        "  source ...    task ...    cluster ...   (sluice <command> --help)\n"
+        "\n"
+        "  version       print the version\n"
+        "  --help        this text\n"
+        "\n"
+        "--sources FILE: known sources (DM Source objects: one, an array, or a GET /api/v1/sources\n"
+        "answer); each source_conf must name one of them, and their flavor checks GTID syntax.\n"
+        "--plugin-dir DIR: where sluice-*.so are (default: $SLUICE_PLUGIN_DIR, else\n"
+        "<bin>/../lib/sluice/plugins).\n");
+}
+
+/* Reads a whole file (or stdin for "-"), bounded. Caller frees. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "sluice: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        if (n == cap) {
+            if (cap >= MAX_INPUT) {
+                fprintf(stderr, "sluice: %s is larger than %u bytes\n", path, MAX_INPUT);
+                free(b);
+                b = NULL;
+                break;
+            }
+            char *nb = realloc(b, cap * 2 + 1);
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (b && ferror(f)) {
+        fprintf(stderr, "sluice: cannot read %s: %s\n", path, strerror(errno));
+        free(b);
+        b = NULL;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (b) {
+        b[n] = '\0';
+        *len = n;
+    }
+    return b;
+}
+
+typedef struct args {
+    const char *file, *sources, *plugin_dir;
+    int dot;
+} args;
+
+static int parse_args(int argc, char **argv, int allow_dot, args *a)
+{
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--sources") == 0 && i + 1 < argc) {
+            a->sources = argv[++i];
+        } else if (strncmp(argv[i], "--sources=", 10) == 0) {
+            a->sources = argv[i] + 10;
+        } else if (strcmp(argv[i], "--plugin-dir") == 0 && i + 1 < argc) {
+            a->plugin_dir = argv[++i];
+        } else if (strncmp(argv[i], "--plugin-dir=", 13) == 0) {
+            a->plugin_dir = argv[i] + 13;
+        } else if (allow_dot && strcmp(argv[i], "--dot") == 0) {
+            a->dot = 1;
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "sluice %s: unknown option %s\n", argv[0], argv[i]);
+            return -1;
+        } else if (!a->file) {
+            a->file = argv[i];
+        } else {
+            fprintf(stderr, "sluice %s: one task file only (got %s and %s)\n", argv[0], a->file, argv[i]);
+            return -1;
+        }
+    }
+    if (!a->file) {
+        fprintf(stderr, "sluice %s: which task file? (sluice %s FILE)\n", argv[0], argv[0]);
+        return -1;
+    }
+    return 0;
+}
+
+static void print_diags(const sl_diags *d, const char *file)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const sl_diag *g = &d->v[i];
+        fprintf(stderr, "%s%s: %s (code %d)\n", g->severity == SL_DIAG_WARNING ? "warning: " : "",
+                g->path[0] ? g->path : "/", g->msg, g->code);
+    }
+    size_t ne = sl_diags_errors(d);
+    if (ne)
+        fprintf(stderr, "%s: %zu error%s\n", file, ne, ne == 1 ? "" : "s");
+}
+
+/* Everything the offline commands share: read, load plugins and sources, compile. Returns the
+ * exit code (0 = plan compiled). */
+static int compile_file(const args *a, sl_task_plan **plan, sl_registry **reg)
+{
+    size_t len = 0, slen = 0, nsrc = 0;
+    char *text = slurp(a->file, &len);
+    if (!text)
+        return 2;
+    sl_source_def *defs = NULL;
+    sl_diags d = {0};
+    if (a->sources) {
+        char *st = slurp(a->sources, &slen);
+        if (!st) {
+            free(text);
+            return 2;
+        }
+        int rc = sl_source_defs_parse(st, slen, &defs, &nsrc, &d);
+        free(st);
+        if (rc < 0) {
+            fprintf(stderr, "sluice: %s is not a valid sources file:\n", a->sources);
+            print_diags(&d, a->sources);
+            sl_diags_free(&d);
+            free(text);
+            return 2;
+        }
+    }
+    const char *dir = a->plugin_dir ? a->plugin_dir : sl_default_plugin_dir();
+    sl_error err = {0};
+    if (sl_registry_new(reg) < 0) {
+        fprintf(stderr, "sluice: out of memory\n");
+        free(text);
+        sl_source_defs_free(defs, nsrc);
+        return 2;
+    }
+    if (sl_registry_load_dir(*reg, dir, &err) < 0)
+        fprintf(stderr, "sluice: warning: loading plugins from %s: %s\n", dir, err.msg);
+    char *copy = strdup(strcmp(a->file, "-") == 0 ? "." : a->file);
+    sl_compile_opts o = {
+        .registry = *reg, .plugin_dir = dir, .sources = defs, .nsources = nsrc,
+        .check_sources = a->sources != NULL, .base_dir = copy ? dirname(copy) : NULL,
+    };
+    int rc = sl_task_compile(text, len, &o, plan, &d);
+    print_diags(&d, a->file);
+    sl_diags_free(&d);
+    free(copy);
+    free(text);
+    sl_source_defs_free(defs, nsrc);
+    if (rc == SL_ENOMEM) {
+        fprintf(stderr, "sluice: out of memory\n");
+        return 2;
+    }
+    return rc < 0 ? 1 : 0;
+}
+
+static void print_chain(const sl_pipeline_spec *p)
+{
+    for (size_t i = 0; i < p->nstages; i++)
+        printf("%s%s", i ? " -> " : "", p->stages[i].plugin);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    args a;
+    if (parse_args(argc, argv, 0, &a) < 0)
+        return 2;
+    sl_task_plan *plan = NULL;
+    sl_registry *reg = NULL;
+    int rc = compile_file(&a, &plan, &reg);
+    if (rc == 0) {
+        printf("task %s is valid\n", plan->name);
+        for (size_t i = 0; i < plan->nsubtasks; i++) {
+            const sl_subtask_plan *s = &plan->subtasks[i];
+            printf("  source %s: mode %s, %zu table rule%s%s, ", s->source_name, plan->task_mode,
+                   s->nrules, s->nrules == 1 ? "" : "s", s->shard_merge ? " (shard merge)" : "");
+            for (size_t j = 0; j < s->nphases; j++) {
+                printf("%s%s: ", j ? "; " : "", s->phase_names[j]);
+                print_chain(s->phases[j]);
+            }
+            printf("\n");
+        }
+    }
+    sl_task_plan_free(plan);
+    sl_registry_free(reg);
+    return rc;
+}
+
+/* Resolved options of a stage (defaults applied, secrets masked) as a JSON object. */
+static json_t *resolved(const sl_registry *reg, const sl_stage_spec *st)
+{
+    const sl_plugin_descriptor *d = sl_registry_find(reg, st->plugin);
+    char *s = d ? sl_options_resolved_json(d, st->options_json) : NULL;
+    json_t *o = json_loads(s ? s : st->options_json, 0, NULL);
+    free(s);
+    return o;
+}
+
+static void dot_escape(const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            putchar('\\');
+        putchar(*s);
+    }
+}
+
+static void explain_text(const sl_task_plan *plan, const sl_registry *reg)
+{
+    printf("task %s: mode %s, %zu source%s\n", plan->name, plan->task_mode, plan->nsubtasks,
+           plan->nsubtasks == 1 ? "" : "s");
+    json_t *t = json_loads(plan->task_json, 0, NULL);
+    if (t) {
+        json_t *ms = json_object_get(t, "meta_schema");
+        printf("meta_schema: %s\n", json_string_value(ms) ? json_string_value(ms) : "dm_meta");
+        json_decref(t);
+    }
+    for (size_t i = 0; i < plan->nsubtasks; i++) {
+        const sl_subtask_plan *s = &plan->subtasks[i];
+        printf("\nsource %s%s\n", s->source_name, s->source_known ? "" :
+               " (connection unknown: pass --sources to fill source_*)");
+        for (size_t j = 0; j < s->nphases; j++) {
+            const sl_pipeline_spec *p = s->phases[j];
+            printf("  phase %zu: %s (%s)%s\n", j + 1, s->phase_names[j], p->name,
+                   j ? ", starting from the position the full phase recorded" : "");
+            for (size_t k = 0; k < p->nstages; k++) {
+                const sl_stage_spec *st = &p->stages[k];
+                printf("    [%s] %s\n", st->id, st->plugin);
+                json_t *o = resolved(reg, st);
+                const char *key;
+                json_t *v;
+                json_object_foreach(o, key, v) {
+                    char *txt = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                    printf("        %-20s %s\n", key, txt ? txt : "?");
+                    free(txt);
+                }
+                json_decref(o);
+            }
+            printf("    edges:");
+            for (size_t e = 0; e < p->nedges; e++)
+                printf("%s %s -> %s", e ? "," : "", p->stages[p->edges[e].from].id,
+                       p->stages[p->edges[e].to].id);
+            printf("\n");
+        }
+    }
+}
+
+static void explain_dot(const sl_task_plan *plan)
+{
+    printf("digraph \"");
+    dot_escape(plan->name);
+    printf("\" {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    for (size_t i = 0; i < plan->nsubtasks; i++) {
+        const sl_subtask_plan *s = &plan->subtasks[i];
+        for (size_t j = 0; j < s->nphases; j++) {
+            const sl_pipeline_spec *p = s->phases[j];
+            printf("  subgraph \"cluster_s%zu_p%zu\" {\n    label=\"", i, j);
+            dot_escape(s->source_name);
+            printf(" / %s\";\n", s->phase_names[j]);
+            for (size_t k = 0; k < p->nstages; k++) {
+                printf("    \"s%zu_p%zu_%s\" [label=\"%s\\n", i, j, p->stages[k].id, p->stages[k].id);
+                dot_escape(p->stages[k].plugin);
+                printf("\"];\n");
+            }
+            for (size_t e = 0; e < p->nedges; e++)
+                printf("    \"s%zu_p%zu_%s\" -> \"s%zu_p%zu_%s\";\n", i, j,
+                       p->stages[p->edges[e].from].id, i, j, p->stages[p->edges[e].to].id);
+            printf("  }\n");
+            if (j > 0 && s->phases[j - 1]->nstages && p->nstages)
+                printf("  \"s%zu_p%zu_%s\" -> \"s%zu_p%zu_%s\" [style=dashed, label=\"then\"];\n", i,
+                       j - 1, s->phases[j - 1]->stages[s->phases[j - 1]->nstages - 1].id, i, j,
+                       p->stages[0].id);
+        }
+    }
+    printf("}\n");
+}
+
+static int cmd_explain(int argc, char **argv)
+{
+    args a;
+    if (parse_args(argc, argv, 1, &a) < 0)
+        return 2;
+    sl_task_plan *plan = NULL;
+    sl_registry *reg = NULL;
+    int rc = compile_file(&a, &plan, &reg);
+    if (rc == 0) {
+        if (a.dot)
+            explain_dot(plan);
+        else
+            explain_text(plan, reg);
+    }
+    sl_task_plan_free(plan);
+    sl_registry_free(reg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("sluice %s\n", SLUICE_VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "check-task") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(cmd, "explain") == 0)
+        return cmd_explain(argc - 1, argv + 1);
+    if (strcmp(cmd, "source") == 0 || strcmp(cmd, "task") == 0 || strcmp(cmd, "cluster") == 0) {
+        if (!sl_cli_client_main) {
+            fprintf(stderr, "sluice: client commands are not built\n");
+            return 2;
+        }
+        return sl_cli_client_main(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "sluice: unknown command \"%s\" (sluice --help)\n", cmd);
+    return 2;
+}

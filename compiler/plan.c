@@ -1,0 +1,560 @@
+/*
+ * plan.c - sl_task_compile: parses the task, runs the checks of task.c, then builds one subtask
+ * per source (phases of pipeline stages with their options) and validates every stage's options
+ * against its plugin's declared option table. The compiler knows nothing else of a plugin.
+ */
+#include "task.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Where each option of a stage came from in the task, so a plugin's complaint about an option
+ * is reported at the field the user wrote. */
+#define PMAP_MAX 48
+typedef struct pmap {
+    size_t n;
+    struct { const char *opt; char path[512]; } v[PMAP_MAX];
+} pmap;
+
+typedef struct builder {
+    tc                  *c;
+    tk_task             *t;
+    tk_source           *s;
+    const sl_compile_opts *opts;
+    const char          *root;         /* "" or "/task" */
+    char                 srcpath[256]; /* the source_conf entry */
+    const char          *missing[16];  /* plugins already reported missing */
+    size_t               nmissing;
+} builder;
+
+static void set(json_t *o, pmap *pm, const char *name, json_t *v, const builder *b, const char *rel)
+{
+    if (!v)
+        return;
+    json_object_set_new(o, name, v);
+    if (pm->n < PMAP_MAX) {
+        pm->v[pm->n].opt = name;
+        if (rel && rel[0] == '@')   /* relative to the source_conf entry */
+            snprintf(pm->v[pm->n].path, sizeof pm->v[pm->n].path, "%s%s", b->srcpath, rel + 1);
+        else if (rel)
+            snprintf(pm->v[pm->n].path, sizeof pm->v[pm->n].path, "%s%s", b->root, rel);
+        else
+            snprintf(pm->v[pm->n].path, sizeof pm->v[pm->n].path, "%s", b->srcpath);
+        pm->n++;
+    }
+}
+
+static json_t *jstr(const char *s) { return json_string(s ? s : ""); }
+
+static void conn_source(json_t *o, pmap *pm, const builder *b)
+{
+    const sl_source_def *d = b->s->def;
+    set(o, pm, "source_host", jstr(d ? d->host : ""), b, NULL);
+    set(o, pm, "source_port", json_integer(d && d->port ? d->port : 3306), b, NULL);
+    set(o, pm, "source_user", jstr(d ? d->user : ""), b, NULL);
+    set(o, pm, "source_password", jstr(d ? d->password : ""), b, NULL);
+    set(o, pm, "source_ssl_ca", jstr(d ? d->ssl_ca : ""), b, NULL);
+    set(o, pm, "source_ssl_cert", jstr(d ? d->ssl_cert : ""), b, NULL);
+    set(o, pm, "source_ssl_key", jstr(d ? d->ssl_key : ""), b, NULL);
+}
+
+static void conn_target(json_t *o, pmap *pm, const builder *b)
+{
+    const tk_task *t = b->t;
+    if (t->tgt.host)
+        set(o, pm, "target_host", jstr(t->tgt.host), b, "/target_config/host");
+    if (t->tgt.port)
+        set(o, pm, "target_port", json_integer(t->tgt.port), b, "/target_config/port");
+    if (t->tgt.user)
+        set(o, pm, "target_user", jstr(t->tgt.user), b, "/target_config/user");
+    set(o, pm, "target_password", jstr(t->tgt.password), b, "/target_config/password");
+    set(o, pm, "target_ssl_ca", jstr(t->tgt.ssl_ca), b, "/target_config/security/ssl_ca_content");
+    set(o, pm, "target_ssl_cert", jstr(t->tgt.ssl_cert), b, "/target_config/security/ssl_cert_content");
+    set(o, pm, "target_ssl_key", jstr(t->tgt.ssl_key), b, "/target_config/security/ssl_key_content");
+}
+
+static void identity(json_t *o, pmap *pm, const builder *b)
+{
+    if (b->t->name)
+        set(o, pm, "task_name", jstr(b->t->name), b, "/name");
+    set(o, pm, "source_name", jstr(b->s->name), b, "@/source_name");
+    set(o, pm, "meta_schema", jstr(b->t->meta_schema), b, "/meta_schema");
+}
+
+/* The `rules` option of one source: its table_migrate_rules in task order, filters resolved. */
+static json_t *rules_json(const builder *b)
+{
+    const tk_task *t = b->t;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < t->nrules; i++) {
+        const tk_rule *r = &t->rules[i];
+        if (r->src < 0 || &t->srcs[r->src] != b->s || !r->valid)
+            continue;
+        json_t *fs = json_array();
+        size_t j;
+        json_t *x;
+        if (r->filters)
+            json_array_foreach(r->filters, j, x) {
+                json_t *f = t->filters ? json_object_get(t->filters, json_string_value(x)) : NULL;
+                if (!json_is_object(f))
+                    continue;
+                json_t *ev = json_object_get(f, "ignore_event"), *sq = json_object_get(f, "ignore_sql");
+                json_array_append_new(fs, json_pack("{s:O,s:o,s:o}", "name", x,
+                                                    "ignore_event", json_is_array(ev) ? json_deep_copy(ev) : json_array(),
+                                                    "ignore_sql", json_is_array(sq) ? json_deep_copy(sq) : json_array()));
+            }
+        json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:o}", "schema", r->schema,
+                                           "table", r->table ? r->table : "",
+                                           "target_schema", r->tschema ? r->tschema : "",
+                                           "target_table", r->ttable ? r->ttable : "",
+                                           "filters", fs ? fs : json_array()));
+    }
+    return a;
+}
+
+static int streq_ci(const char *a, const char *b) { return a && b && strcasecmp(a, b) == 0; }
+
+/* Same rule as sl_rules_shard_merge (match.c), on the model instead of compiled rules. */
+static int shard_merge(const builder *b)
+{
+    const tk_task *t = b->t;
+    for (size_t i = 0; i < t->nrules; i++) {
+        const tk_rule *a = &t->rules[i];
+        if (a->src < 0 || &t->srcs[a->src] != b->s || !a->valid)
+            continue;
+        int tt = a->ttable && *a->ttable, ts = a->tschema && *a->tschema;
+        if (tt && (!sl_pattern_is_exact(a->ps) || !a->pt || !sl_pattern_is_exact(a->pt)))
+            return 1;
+        if (!a->pt && ts && !sl_pattern_is_exact(a->ps))
+            return 1;
+        if (!tt)
+            continue;
+        const char *as = ts ? a->tschema : a->schema;
+        for (size_t j = i + 1; j < t->nrules; j++) {
+            const tk_rule *c = &t->rules[j];
+            if (c->src != a->src || !c->valid || !c->ttable || !streq_ci(a->ttable, c->ttable))
+                continue;
+            if (streq_ci(as, c->tschema && *c->tschema ? c->tschema : c->schema))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The `scripts` option of one source: scripts with a table of this source (or of any source). */
+static json_t *scripts_json(const builder *b)
+{
+    const tk_task *t = b->t;
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < t->nscripts; i++) {
+        const tk_script *s = &t->scripts[i];
+        if (!s->tables)
+            continue;
+        json_t *tabs = json_array();
+        size_t j;
+        json_t *x;
+        json_array_foreach(s->tables, j, x) {
+            const char *sn = json_string_value(json_object_get(x, "source_name"));
+            const char *sch = json_string_value(json_object_get(x, "schema"));
+            const char *tb = json_string_value(json_object_get(x, "table"));
+            if (!sch || (sn && strcmp(sn, b->s->name) != 0))
+                continue;
+            json_array_append_new(tabs, json_pack("{s:s,s:s}", "schema", sch, "table", tb ? tb : ""));
+        }
+        if (json_array_size(tabs) == 0) {
+            json_decref(tabs);
+            continue;
+        }
+        json_array_append_new(a, json_pack("{s:o,s:s,s:s,s:s,s:s}", "tables", tabs,
+                                           "file", s->abs_file ? s->abs_file : "",
+                                           "source", s->source && !s->file ? s->source : "",
+                                           "on_row", s->on_row ? s->on_row : "",
+                                           "on_ddl", s->on_ddl ? s->on_ddl : ""));
+    }
+    return a;
+}
+
+/* ---- stages and their plugin checks ------------------------------------------------------ */
+
+typedef struct stage {
+    const char *id, *plugin;
+    json_t     *opts;
+    pmap        pm;
+} stage;
+
+typedef struct problem_ctx { builder *b; const stage *st; } problem_ctx;
+
+static int reported_at(const sl_diags *d, const char *path)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (d->v[i].severity == SL_DIAG_ERROR && strcmp(d->v[i].path, path) == 0)
+            return 1;
+    return 0;
+}
+
+static void on_problem(void *ud, const char *option, const char *msg)
+{
+    problem_ctx *p = ud;
+    const char *name = option && option[0] == '/' ? option + 1 : option ? option : "";
+    const char *path = p->b->srcpath;
+    for (size_t i = 0; i < p->st->pm.n; i++)
+        if (strcmp(p->st->pm.v[i].opt, name) == 0)
+            path = p->st->pm.v[i].path;
+    /* The task checks already said it (with a better message) where they cover the field. */
+    if (reported_at(p->b->c->d, path))
+        return;
+    if (sl_diags_add(p->b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, path, "plugin %s (stage %s of source "
+                     "%s): %s", p->st->plugin, p->st->id, p->b->s->name, msg) < 0)
+        p->b->c->oom = 1;
+}
+
+static void check_stage(builder *b, const stage *st)
+{
+    const sl_plugin_descriptor *d = b->opts && b->opts->registry ? sl_registry_find(b->opts->registry,
+                                                                                    st->plugin) : NULL;
+    if (!d) {
+        for (size_t i = 0; i < b->nmissing; i++)
+            if (strcmp(b->missing[i], st->plugin) == 0)
+                return;
+        if (b->nmissing < sizeof b->missing / sizeof b->missing[0])
+            b->missing[b->nmissing++] = st->plugin;
+        const char *dir = b->opts && b->opts->plugin_dir ? b->opts->plugin_dir : "(no plugin directory)";
+        if (sl_diags_add(b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, b->root, "plugin %s not found in %s",
+                         st->plugin, dir) < 0)
+            b->c->oom = 1;
+        return;
+    }
+    char *js = json_dumps(st->opts, JSON_COMPACT);
+    if (!js) {
+        b->c->oom = 1;
+        return;
+    }
+    problem_ctx p = { b, st };
+    sl_options_check(d, js, on_problem, &p);
+    free(js);
+}
+
+/* Builds the stages of one phase, checks them, and (if out) makes the pipeline spec. */
+static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_spec **out)
+{
+    const tk_task *t = b->t;
+    int full = strcmp(phase_name, "full") == 0;
+    int lua = 0;
+    json_t *scripts = scripts_json(b);
+    lua = scripts && json_array_size(scripts) > 0;
+    stage st[6];
+    size_t n = 0;
+    memset(st, 0, sizeof st);
+    const char *mode = t->mode && (strcmp(t->mode, "dump") == 0 || strcmp(t->mode, "load") == 0) ? t->mode : "full";
+    const char *thr = "/source_config/full_migrate_conf/";
+    char p1[128], p2[128], p3[128], p4[128];
+    if (full) {
+        st[n] = (stage){ .id = "dump", .plugin = "mysql-dump", .opts = json_object() };
+        conn_source(st[n].opts, &st[n].pm, b);
+        identity(st[n].opts, &st[n].pm, b);
+        set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
+        conn_target(st[n].opts, &st[n].pm, b);
+        snprintf(p1, sizeof p1, "%sexport_threads", thr);
+        snprintf(p2, sizeof p2, "%sconsistency", thr);
+        snprintf(p3, sizeof p3, "%sdata_dir", thr);
+        set(st[n].opts, &st[n].pm, "export_threads", json_integer(t->export_threads), b, p1);
+        set(st[n].opts, &st[n].pm, "consistency", jstr(t->consistency), b, p2);
+        set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
+        set(st[n].opts, &st[n].pm, "mode", jstr(mode), b, "/task_mode");
+        n++;
+        st[n] = (stage){ .id = "route", .plugin = "route", .opts = json_object() };
+        set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
+        n++;
+    } else {
+        const tk_source *s = b->s;
+        st[n] = (stage){ .id = "reader", .plugin = "binlog-reader", .opts = json_object() };
+        conn_source(st[n].opts, &st[n].pm, b);
+        conn_target(st[n].opts, &st[n].pm, b);
+        identity(st[n].opts, &st[n].pm, b);
+        set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
+        if (s->def && s->def->flavor)
+            set(st[n].opts, &st[n].pm, "flavor", jstr(s->def->flavor), b, NULL);
+        if (s->def)
+            set(st[n].opts, &st[n].pm, "enable_gtid", json_boolean(s->def->enable_gtid), b, NULL);
+        if (s->binlog_name)
+            set(st[n].opts, &st[n].pm, "binlog_name", jstr(s->binlog_name), b, "@/binlog_name");
+        if (s->has_pos)
+            set(st[n].opts, &st[n].pm, "binlog_pos", json_integer(s->binlog_pos), b, "@/binlog_pos");
+        if (s->binlog_gtid)
+            set(st[n].opts, &st[n].pm, "binlog_gtid", jstr(s->binlog_gtid), b, "@/binlog_gtid");
+        n++;
+        st[n] = (stage){ .id = "filter", .plugin = "event-filter", .opts = json_object() };
+        set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
+        n++;
+        st[n] = (stage){ .id = "route", .plugin = "route", .opts = json_object() };
+        set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
+        n++;
+    }
+    if (lua) {
+        st[n] = (stage){ .id = "lua", .plugin = "lua-hook", .opts = json_object() };
+        set(st[n].opts, &st[n].pm, "scripts", json_incref(scripts), b, "/lua_scripts");
+        n++;
+    }
+    if (full) {
+        st[n] = (stage){ .id = "load", .plugin = "loader", .opts = json_object() };
+        conn_target(st[n].opts, &st[n].pm, b);
+        identity(st[n].opts, &st[n].pm, b);
+        snprintf(p1, sizeof p1, "%simport_threads", thr);
+        snprintf(p3, sizeof p3, "%sdata_dir", thr);
+        snprintf(p4, sizeof p4, "%son_duplicate_logical", thr);
+        set(st[n].opts, &st[n].pm, "import_threads", json_integer(t->import_threads), b, p1);
+        set(st[n].opts, &st[n].pm, "on_duplicate", jstr(t->on_duplicate), b,
+            t->on_duplicate_path_logical ? p4 : "/on_duplicate");
+        set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
+        set(st[n].opts, &st[n].pm, "mode", jstr(mode), b, "/task_mode");
+        n++;
+    } else {
+        st[n] = (stage){ .id = "sink", .plugin = "mysql-sink", .opts = json_object() };
+        conn_target(st[n].opts, &st[n].pm, b);
+        identity(st[n].opts, &st[n].pm, b);
+        snprintf(p1, sizeof p1, "/source_config/incr_migrate_conf/repl_threads");
+        snprintf(p2, sizeof p2, "/source_config/incr_migrate_conf/repl_batch");
+        snprintf(p3, sizeof p3, "/source_config/incr_migrate_conf/safe_mode");
+        set(st[n].opts, &st[n].pm, "repl_threads", json_integer(t->repl_threads), b, p1);
+        set(st[n].opts, &st[n].pm, "repl_batch", json_integer(t->repl_batch), b, p2);
+        set(st[n].opts, &st[n].pm, "safe_mode", json_boolean(t->safe_mode), b, p3);
+        set(st[n].opts, &st[n].pm, "shard_merge", json_boolean(t->shard_mode != NULL || shard_merge(b)),
+            b, "/shard_mode");
+        n++;
+    }
+    json_decref(scripts);
+
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!st[i].opts)
+            b->c->oom = 1;
+        else
+            check_stage(b, &st[i]);
+    }
+    if (out && !b->c->oom) {
+        sl_pipeline_spec *sp = calloc(1, sizeof *sp);
+        char name[512];
+        snprintf(name, sizeof name, "%s/%s/%s", t->name, b->s->name, phase_name);
+        if (sp) {
+            sp->name = strdup(name);
+            sp->stages = calloc(n, sizeof *sp->stages);
+            sp->edges = calloc(n, sizeof *sp->edges);
+        }
+        if (!sp || !sp->name || !sp->stages || !sp->edges) {
+            sl_pipeline_spec_free(sp);
+            rc = SL_ENOMEM;
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                sl_stage_spec *ss = &sp->stages[sp->nstages++];
+                ss->id = strdup(st[i].id);
+                ss->plugin = strdup(st[i].plugin);
+                ss->options_json = json_dumps(st[i].opts, JSON_COMPACT);
+                if (!ss->id || !ss->plugin || !ss->options_json)
+                    rc = SL_ENOMEM;
+                if (i > 0)
+                    sp->edges[sp->nedges++] = (sl_edge_spec){ (uint32_t)(i - 1), (uint32_t)i };
+            }
+            if (rc < 0)
+                sl_pipeline_spec_free(sp);
+            else
+                *out = sp;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(st[i].opts);
+    return rc;
+}
+
+/* ---- the plan ----------------------------------------------------------------------------- */
+
+void sl_task_plan_free(sl_task_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nsubtasks; i++) {
+        sl_subtask_plan *s = &p->subtasks[i];
+        for (size_t j = 0; j < s->nphases; j++) {
+            sl_pipeline_spec_free(s->phases[j]);
+            free(s->phase_names[j]);
+        }
+        free(s->phases);
+        free(s->phase_names);
+        free(s->source_name);
+    }
+    free(p->subtasks);
+    free(p->name);
+    free(p->task_mode);
+    free(p->task_json);
+    free(p);
+}
+
+/* The task with its defaults written in (what explain shows and the server stores). */
+static char *normalized(const tk_task *t)
+{
+    json_t *o = json_deep_copy(t->obj);
+    if (!o)
+        return NULL;
+    json_object_del(o, "status_list");
+    if (!json_object_get(o, "meta_schema"))
+        json_object_set_new(o, "meta_schema", json_string(t->meta_schema));
+    if (!json_object_get(o, "enhance_online_schema_change"))
+        json_object_set_new(o, "enhance_online_schema_change", json_boolean(t->eosc));
+    if (!json_object_get(o, "on_duplicate"))
+        json_object_set_new(o, "on_duplicate", json_string("overwrite"));
+    json_t *sc = json_object_get(o, "source_config");
+    if (json_is_object(sc)) {
+        json_t *f = json_object_get(sc, "full_migrate_conf");
+        if (!json_is_object(f)) {
+            f = json_object();
+            json_object_set_new(sc, "full_migrate_conf", f);
+        }
+        json_object_set_new(f, "export_threads", json_integer(t->export_threads));
+        json_object_set_new(f, "import_threads", json_integer(t->import_threads));
+        json_object_set_new(f, "data_dir", json_string(t->data_dir));
+        json_object_set_new(f, "consistency", json_string(t->consistency));
+        json_t *in = json_object_get(sc, "incr_migrate_conf");
+        if (!json_is_object(in)) {
+            in = json_object();
+            json_object_set_new(sc, "incr_migrate_conf", in);
+        }
+        json_object_set_new(in, "repl_threads", json_integer(t->repl_threads));
+        json_object_set_new(in, "repl_batch", json_integer(t->repl_batch));
+        json_object_set_new(in, "safe_mode", json_boolean(t->safe_mode));
+    }
+    char *s = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    return s;
+}
+
+static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const char *root,
+                       sl_task_plan *plan)
+{
+    builder b = { .c = c, .t = t, .opts = opts, .root = root };
+    int want = plan != NULL;
+    int full = t->mode && strcmp(t->mode, "incremental") != 0;
+    int incr = t->mode && (strcmp(t->mode, "incremental") == 0 || strcmp(t->mode, "all") == 0);
+    for (size_t i = 0; i < t->nsrcs; i++) {
+        tk_source *s = &t->srcs[i];
+        if (!s->name)
+            continue;
+        b.s = s;
+        snprintf(b.srcpath, sizeof b.srcpath, "%s/source_config/source_conf/%zu", root, s->idx);
+        json_t *rules = rules_json(&b);
+        if (!rules)
+            return SL_ENOMEM;
+        sl_subtask_plan *sp = want ? &plan->subtasks[plan->nsubtasks++] : NULL;
+        if (sp) {
+            sp->source_name = strdup(s->name);
+            sp->phases = calloc(2, sizeof *sp->phases);
+            sp->phase_names = calloc(2, sizeof *sp->phase_names);
+            sp->nrules = s->nrules;
+            sp->shard_merge = t->shard_mode != NULL || shard_merge(&b);
+            sp->source_known = s->def != NULL;
+            if (!sp->source_name || !sp->phases || !sp->phase_names) {
+                json_decref(rules);
+                return SL_ENOMEM;
+            }
+        }
+        const char *names[2];
+        size_t np = 0;
+        if (full)
+            names[np++] = "full";
+        if (incr)
+            names[np++] = "incremental";
+        for (size_t k = 0; k < np; k++) {
+            sl_pipeline_spec *ps = NULL;
+            int rc = phase(&b, names[k], rules, sp ? &ps : NULL);
+            if (rc < 0) {
+                json_decref(rules);
+                return rc;
+            }
+            if (sp) {
+                sp->phases[sp->nphases] = ps;
+                sp->phase_names[sp->nphases] = strdup(names[k]);
+                sp->nphases++;
+                if (!sp->phase_names[sp->nphases - 1]) {
+                    json_decref(rules);
+                    return SL_ENOMEM;
+                }
+            }
+        }
+        json_decref(rules);
+    }
+    return c->oom ? SL_ENOMEM : 0;
+}
+
+int sl_task_compile(const char *json, size_t len, const sl_compile_opts *opts, sl_task_plan **out,
+                    sl_diags *diags)
+{
+    sl_diags local = {0};
+    if (!diags)
+        diags = &local;
+    if (out)
+        *out = NULL;
+    tc c = { .d = diags };
+    size_t before = sl_diags_errors(diags);
+    int rc = 0;
+    json_error_t je;
+    json_t *root = json_loadb(json ? json : "", json ? len : 0, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        sl__tc_json_error(&c, json ? json : "", json ? len : 0, &je);
+        sl_diags_free(&local);
+        return c.oom ? SL_ENOMEM : SL_EPARSE;
+    }
+    tk_task t = {0};
+    const char *rootpath = "";
+    if (!json_is_object(root)) {
+        sl__tc_err(&c, NULL, SL_TC_TYPE, "a task must be a JSON object, not %s", sl__tc_typename(root));
+        goto done;
+    }
+    t.obj = root;
+    if (json_object_get(root, "task") && !json_object_get(root, "name")) {
+        static const char *const WRAP[] = { "task", NULL };
+        sl__tc_known(&c, root, WRAP);
+        t.obj = sl__tc_get(&c, root, "task", TC_OBJ, 1);
+        if (!t.obj)
+            goto done;
+        sl__tc_push(&c, "task");
+        rootpath = "/task";
+    }
+    sl__tk_check(&c, &t, opts);
+    if (c.oom)
+        goto done;
+    /* The pipelines are built even when the task has errors: the plugins' option checks are
+     * part of the one pass. The plan itself is handed out only for a task with no error. */
+    int ok = sl_diags_errors(diags) == before;
+    sl_task_plan *plan = NULL;
+    if (ok && out) {
+        plan = calloc(1, sizeof *plan);
+        if (!plan || !(plan->subtasks = calloc(t.nsrcs + 1, sizeof *plan->subtasks))) {
+            free(plan);
+            rc = SL_ENOMEM;
+            goto done;
+        }
+    }
+    rc = build_plans(&c, &t, opts, rootpath, plan);
+    if (rc == 0 && plan && sl_diags_errors(diags) == before) {
+        plan->name = strdup(t.name);
+        plan->task_mode = strdup(t.mode);
+        plan->task_json = normalized(&t);
+        if (!plan->name || !plan->task_mode || !plan->task_json)
+            rc = SL_ENOMEM;
+    }
+    if (plan && (rc < 0 || sl_diags_errors(diags) != before)) {
+        sl_task_plan_free(plan);
+        plan = NULL;
+    }
+    if (plan)
+        *out = plan;
+done:
+    sl__tk_free(&t);
+    json_decref(root);
+    if (rc == 0 && c.oom)
+        rc = SL_ENOMEM;
+    if (rc == 0 && sl_diags_errors(diags) != before)
+        rc = SL_EINVAL;
+    sl_diags_free(&local);
+    return rc;
+}

@@ -1,0 +1,896 @@
+/*
+ * task.c - checks a DM OpenAPI Task in one pass (types, enums, names referring to names,
+ * patterns, regexes, numbers, GTID sets, start positions, Lua scripts) and reports every
+ * problem with its JSON path; the model it builds is handed to plan.c to make the pipelines.
+ */
+#include "task.h"
+#include "sluice/match.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#ifdef SLUICE_HAVE_LUA
+#include "sluice/lua.h"
+#endif
+
+/* ---- small checks ------------------------------------------------------------------------- */
+
+/* A string member that must be one of choices (NULL-terminated). Returns it, or NULL. */
+static const char *get_enum(tc *c, json_t *o, const char *key, const char *const *choices, int req)
+{
+    json_t *v = sl__tc_get(c, o, key, TC_STR, req);
+    if (!v)
+        return NULL;
+    const char *s = json_string_value(v);
+    for (const char *const *ch = choices; *ch; ch++)
+        if (strcmp(*ch, s) == 0)
+            return *ch;
+    char list[512];
+    size_t n = 0;
+    list[0] = '\0';
+    for (const char *const *ch = choices; *ch && n < sizeof list; ch++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s\"%s\"", ch == choices ? "" : ", ", *ch);
+    sl__tc_err(c, key, SL_TC_ENUM, "\"%s\" must be one of %s, not \"%s\"", key, list, s);
+    return NULL;
+}
+
+/* An integer member within [lo, hi]; returns 1 and *out when present and valid. */
+static int get_int(tc *c, json_t *o, const char *key, long long lo, long long hi, const char *why,
+                   long long *out)
+{
+    json_t *v = sl__tc_get(c, o, key, TC_INT, 0);
+    if (!v)
+        return 0;
+    long long x = json_integer_value(v);
+    if (x < lo || x > hi) {
+        sl__tc_err(c, key, SL_TC_RANGE, "\"%s\" must be between %lld and %lld%s, not %lld", key, lo,
+                   hi, why ? why : "", x);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static const char *get_str(tc *c, json_t *o, const char *key, int req)
+{
+    json_t *v = sl__tc_get(c, o, key, TC_STR, req);
+    return v ? json_string_value(v) : NULL;
+}
+
+static int get_bool(tc *c, json_t *o, const char *key, int def)
+{
+    json_t *v = sl__tc_get(c, o, key, TC_BOOL, 0);
+    return v ? json_is_true(v) : def;
+}
+
+/* An array of strings; wrong elements are reported. Returns the array or NULL. */
+static json_t *get_str_array(tc *c, json_t *o, const char *key, int req)
+{
+    json_t *a = sl__tc_get(c, o, key, TC_ARR, req);
+    if (!a)
+        return NULL;
+    size_t i, m = sl__tc_push(c, key);
+    json_t *x;
+    int bad = 0;
+    json_array_foreach(a, i, x) {
+        if (!json_is_string(x)) {
+            size_t k = sl__tc_pushi(c, i);
+            sl__tc_err(c, NULL, SL_TC_TYPE, "must be a string, not %s", sl__tc_typename(x));
+            sl__tc_pop(c, k);
+            bad = 1;
+        }
+    }
+    sl__tc_pop(c, m);
+    return bad ? NULL : a;
+}
+
+/* An SQL identifier we create or name on the target (meta_schema, route targets). */
+static int ident_ok(const char *s, const char **why)
+{
+    size_t n = strlen(s);
+    if (n == 0) {
+        *why = "must not be empty";
+        return 0;
+    }
+    if (n > 64) {
+        *why = "is longer than MySQL's 64-character identifier limit";
+        return 0;
+    }
+    if (s[n - 1] == ' ') {
+        *why = "must not end with a space (MySQL strips it)";
+        return 0;
+    }
+    return 1;
+}
+
+/* PEM contents (DM takes the certificate itself, not a file name). */
+static void check_pem(tc *c, json_t *sec, const char *key)
+{
+    const char *s = get_str(c, sec, key, 0);
+    if (s && *s && !strstr(s, "-----BEGIN "))
+        sl__tc_err(c, key, SL_TC_TLS, "\"%s\" must be the PEM content (\"-----BEGIN ...\"), not a "
+                   "file name", key);
+}
+
+static const char *const SECURITY_FIELDS[] = {
+    "ssl_ca_content", "ssl_cert_content", "ssl_key_content", "cert_allowed_cn", NULL
+};
+
+static json_t *check_security(tc *c, json_t *o, const char *key, const char **ca,
+                              const char **cert, const char **keyc)
+{
+    json_t *sec = sl__tc_get(c, o, key, TC_OBJ, 0);
+    if (!sec)
+        return NULL;
+    size_t m = sl__tc_push(c, key);
+    sl__tc_known(c, sec, SECURITY_FIELDS);
+    check_pem(c, sec, "ssl_ca_content");
+    check_pem(c, sec, "ssl_cert_content");
+    check_pem(c, sec, "ssl_key_content");
+    get_str_array(c, sec, "cert_allowed_cn", 0);
+    if (ca)
+        *ca = get_str(c, sec, "ssl_ca_content", 0);
+    if (cert)
+        *cert = get_str(c, sec, "ssl_cert_content", 0);
+    if (keyc)
+        *keyc = get_str(c, sec, "ssl_key_content", 0);
+    const char *crt = get_str(c, sec, "ssl_cert_content", 0), *k = get_str(c, sec, "ssl_key_content", 0);
+    if ((crt && *crt) != (k && *k))
+        sl__tc_err(c, NULL, SL_TC_TLS, "a client certificate needs both ssl_cert_content and ssl_key_content");
+    sl__tc_pop(c, m);
+    return sec;
+}
+
+/* ---- the task's parts ------------------------------------------------------------------- */
+
+static const char *const TASK_FIELDS[] = {
+    "name", "task_mode", "shard_mode", "strict_optimistic_shard_mode", "meta_schema", "timezone",
+    "enhance_online_schema_change", "on_duplicate", "target_config", "binlog_filter_rule",
+    "table_migrate_rule", "source_config", "status_list", "ignore_checking_items", "lua_scripts", NULL
+};
+static const char *const TASK_MODES[] = { "all", "full", "incremental", "dump", "load", NULL };
+static const char *const SHARD_MODES[] = { "pessimistic", "optimistic", NULL };
+static const char *const ON_DUP[] = { "overwrite", "replace", "error", "ignore", NULL };
+static const char *const ON_DUP_LOGICAL[] = { "replace", "error", "ignore", NULL };
+static const char *const CONSISTENCY[] = { "auto", "none", "flush", "snapshot", "lock", NULL };
+static const char *const CHECKING_ITEMS[] = {
+    "all", "dump_privilege", "replication_privilege", "version", "server_id", "binlog_enable",
+    "binlog_format", "binlog_row_image", "table_schema", "schema_of_shard_tables",
+    "auto_increment_ID", "online_ddl", "binlog_db", "meta_position", "conn_number",
+    "target_privilege", "empty_region", "region_distribution", "downstream_version", "free_space",
+    "downstream_mutex_features", "downstream_table_empty", "primary_key", NULL
+};
+
+static void check_name(tc *c, tk_task *t)
+{
+    t->name = get_str(c, t->obj, "name", 1);
+    if (!t->name)
+        return;
+    const char *s = t->name;
+    size_t n = strlen(s);
+    int ok = n > 0 && isalnum((unsigned char)s[0]);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_';
+    if (!ok)
+        sl__tc_err(c, "name", SL_TC_NAME, "task name \"%s\" must start with a letter or digit and "
+                   "contain only letters, digits, '-' and '_'", s);
+    else if (n > SL__TASK_NAME_MAX)
+        sl__tc_err(c, "name", SL_TC_NAME, "task name is %zu characters long; at most %d fit in the "
+                   "checkpoint table names (<name>_syncer_sharding_meta must fit in 64)", n,
+                   SL__TASK_NAME_MAX);
+}
+
+static const char *const TARGET_FIELDS[] = { "host", "port", "user", "password", "security", "session", NULL };
+static const char *const SESSION_FIELDS[] = { "foreign_key_checks", NULL };
+static const char *const FK_CHECKS[] = { "0", "1", NULL };
+
+static void check_target(tc *c, tk_task *t)
+{
+    json_t *o = sl__tc_get(c, t->obj, "target_config", TC_OBJ, 1);
+    if (!o)
+        return;
+    size_t m = sl__tc_push(c, "target_config");
+    sl__tc_known(c, o, TARGET_FIELDS);
+    t->tgt.host = get_str(c, o, "host", 1);
+    if (t->tgt.host && !*t->tgt.host)
+        sl__tc_err(c, "host", SL_TC_REQUIRED, "\"host\" must not be empty");
+    long long port;
+    if (sl__tc_get(c, o, "port", TC_INT, 1) && get_int(c, o, "port", 1, 65535, NULL, &port))
+        t->tgt.port = (int)port;
+    t->tgt.user = get_str(c, o, "user", 1);
+    t->tgt.password = get_str(c, o, "password", 0);
+    check_security(c, o, "security", &t->tgt.ssl_ca, &t->tgt.ssl_cert, &t->tgt.ssl_key);
+    json_t *ses = sl__tc_get(c, o, "session", TC_OBJ, 0);
+    if (ses) {
+        size_t k = sl__tc_push(c, "session");
+        sl__tc_known(c, ses, SESSION_FIELDS);
+        get_enum(c, ses, "foreign_key_checks", FK_CHECKS, 0);
+        sl__tc_pop(c, k);
+    }
+    sl__tc_pop(c, m);
+}
+
+static const char *const FILTER_FIELDS[] = { "ignore_event", "ignore_sql", NULL };
+
+static void check_filters(tc *c, tk_task *t)
+{
+    json_t *o = sl__tc_get(c, t->obj, "binlog_filter_rule", TC_OBJ, 0);
+    t->filters = o;
+    if (!o)
+        return;
+    size_t m = sl__tc_push(c, "binlog_filter_rule");
+    const char *name;
+    json_t *f;
+    json_object_foreach(o, name, f) {
+        size_t k = sl__tc_push(c, name);
+        if (!*name)
+            sl__tc_err(c, NULL, SL_TC_NAME, "a filter rule name must not be empty");
+        if (!json_is_object(f)) {
+            sl__tc_err(c, NULL, SL_TC_TYPE, "filter rule \"%s\" must be an object, not %s", name,
+                       sl__tc_typename(f));
+            sl__tc_pop(c, k);
+            continue;
+        }
+        sl__tc_known(c, f, FILTER_FIELDS);
+        json_t *ev = get_str_array(c, f, "ignore_event", 0);
+        size_t i;
+        json_t *x;
+        if (ev) {
+            size_t e = sl__tc_push(c, "ignore_event");
+            json_array_foreach(ev, i, x) {
+                if (sl_event_type_class(json_string_value(x)) == SL_EVCLASS_UNKNOWN) {
+                    size_t q = sl__tc_pushi(c, i);
+                    sl__tc_err(c, NULL, SL_TC_EVENT, "unknown event type \"%s\" (DM's names: all, "
+                               "all dml, all ddl, none, insert, update, delete, create table, drop "
+                               "table, truncate table, alter table, rename table, create database, "
+                               "drop database, create index, drop index, create view, drop view, ...)",
+                               json_string_value(x));
+                    sl__tc_pop(c, q);
+                }
+            }
+            sl__tc_pop(c, e);
+        }
+        json_t *sq = get_str_array(c, f, "ignore_sql", 0);
+        if (sq) {
+            size_t e = sl__tc_push(c, "ignore_sql");
+            json_array_foreach(sq, i, x) {
+                sl_error err = {0};
+                if (sl_regex_check(json_string_value(x), &err) < 0) {
+                    size_t q = sl__tc_pushi(c, i);
+                    sl__tc_err(c, NULL, SL_TC_REGEX, "invalid regular expression \"%s\": %s",
+                               json_string_value(x), err.msg);
+                    sl__tc_pop(c, q);
+                }
+            }
+            sl__tc_pop(c, e);
+        }
+        sl__tc_pop(c, k);
+    }
+    sl__tc_pop(c, m);
+}
+
+static const char *const MRULE_FIELDS[] = { "source", "target", "binlog_filter_rule", NULL };
+static const char *const MSRC_FIELDS[] = { "source_name", "schema", "table", NULL };
+static const char *const MTGT_FIELDS[] = { "schema", "table", NULL };
+
+static sl_pattern *compile_pattern(tc *c, const char *key, const char *text)
+{
+    sl_pattern *p = NULL;
+    sl_error err = {0};
+    if (sl_pattern_compile(text, &p, &err) < 0) {
+        if (err.code == SL_ENOMEM)
+            c->oom = 1;
+        else
+            sl__tc_err(c, key, SL_TC_PATTERN, "%s", err.msg);
+        return NULL;
+    }
+    return p;
+}
+
+static void check_target_name(tc *c, const char *key, const char *s)
+{
+    const char *why;
+    if (!s || !*s)
+        return;
+    if (s[0] == '~' || strpbrk(s, "*?"))
+        sl__tc_err(c, key, SL_TC_ROUTE, "target %s \"%s\" must be a plain name: targets do not "
+                   "support wildcards", key, s);
+    else if (!ident_ok(s, &why))
+        sl__tc_err(c, key, SL_TC_NAME, "target %s \"%s\" %s", key, s, why);
+}
+
+static void check_rules(tc *c, tk_task *t)
+{
+    json_t *a = sl__tc_get(c, t->obj, "table_migrate_rule", TC_ARR, 1);
+    if (!a)
+        return;
+    size_t m = sl__tc_push(c, "table_migrate_rule");
+    if (json_array_size(a) == 0)
+        sl__tc_err(c, NULL, SL_TC_REQUIRED, "at least one table_migrate_rule is needed: tables no "
+                   "rule selects are not migrated");
+    t->rules = calloc(json_array_size(a) + 1, sizeof *t->rules);
+    if (!t->rules) {
+        c->oom = 1;
+        sl__tc_pop(c, m);
+        return;
+    }
+    size_t i;
+    json_t *r;
+    json_array_foreach(a, i, r) {
+        size_t k = sl__tc_pushi(c, i);
+        tk_rule *ru = &t->rules[t->nrules++];
+        ru->idx = i;
+        if (!json_is_object(r)) {
+            sl__tc_err(c, NULL, SL_TC_TYPE, "a table_migrate_rule must be an object, not %s",
+                       sl__tc_typename(r));
+            sl__tc_pop(c, k);
+            continue;
+        }
+        sl__tc_known(c, r, MRULE_FIELDS);
+        int ok = 1;
+        json_t *src = sl__tc_get(c, r, "source", TC_OBJ, 1);
+        if (src) {
+            size_t q = sl__tc_push(c, "source");
+            sl__tc_known(c, src, MSRC_FIELDS);
+            ru->source = get_str(c, src, "source_name", 1);
+            ru->schema = get_str(c, src, "schema", 1);
+            ru->table = get_str(c, src, "table", 0);
+            if (ru->schema && !*ru->schema) {
+                sl__tc_err(c, "schema", SL_TC_PATTERN, "the schema pattern must not be empty (use \"*\" for every schema)");
+                ru->schema = NULL;
+            }
+            if (ru->schema && !(ru->ps = compile_pattern(c, "schema", ru->schema)))
+                ok = 0;
+            if (ru->table && *ru->table && !(ru->pt = compile_pattern(c, "table", ru->table)))
+                ok = 0;
+            sl__tc_pop(c, q);
+        }
+        ru->valid = ok && ru->source && ru->ps;
+        json_t *tgt = sl__tc_get(c, r, "target", TC_OBJ, 0);
+        if (tgt) {
+            size_t q = sl__tc_push(c, "target");
+            sl__tc_known(c, tgt, MTGT_FIELDS);
+            ru->tschema = get_str(c, tgt, "schema", 0);
+            ru->ttable = get_str(c, tgt, "table", 0);
+            check_target_name(c, "schema", ru->tschema);
+            check_target_name(c, "table", ru->ttable);
+            if (ru->ttable && *ru->ttable && !(ru->tschema && *ru->tschema))
+                sl__tc_err(c, NULL, SL_TC_ROUTE, "a target table needs a target schema (DM: target "
+                           "schema of table route rule should not be empty)");
+            sl__tc_pop(c, q);
+        }
+        json_t *fl = get_str_array(c, r, "binlog_filter_rule", 0);
+        if (fl) {
+            ru->filters = fl;
+            size_t q = sl__tc_push(c, "binlog_filter_rule"), j;
+            json_t *x;
+            json_array_foreach(fl, j, x) {
+                const char *fn = json_string_value(x);
+                size_t e = sl__tc_pushi(c, j);
+                if (!t->filters || !json_object_get(t->filters, fn))
+                    sl__tc_err(c, NULL, SL_TC_FILTER_UNKNOWN, "filter rule name %s not found in "
+                               "binlog_filter_rule", fn);
+                for (size_t p = 0; p < j; p++)
+                    if (strcmp(json_string_value(json_array_get(fl, p)), fn) == 0)
+                        sl__tc_warn(c, NULL, SL_TC_DUPLICATE, "filter rule %s is named twice", fn);
+                sl__tc_pop(c, e);
+            }
+            sl__tc_pop(c, q);
+        }
+        sl__tc_pop(c, k);
+    }
+    sl__tc_pop(c, m);
+}
+
+static const char *const SRCCFG_FIELDS[] = { "full_migrate_conf", "incr_migrate_conf", "source_conf", NULL };
+static const char *const FULL_FIELDS[] = {
+    "export_threads", "import_threads", "data_dir", "consistency", "import_mode", "sorting_dir",
+    "disk_quota", "checksum", "analyze", "range_concurrency", "compress-kv-pairs", "pd_addr",
+    "security", "on_duplicate_logical", "on_duplicate_physical", NULL
+};
+static const char *const IMPORT_MODES[] = { "logical", "sql", "loader", "physical", "import-into", NULL };
+static const char *const CHECKSUM[] = { "required", "optional", "off", NULL };
+static const char *const ON_DUP_PHYS[] = { "none", "manual", NULL };
+static const char *const INCR_FIELDS[] = { "repl_threads", "repl_batch", "safe_mode", NULL };
+static const char *const SCONF_FIELDS[] = { "source_name", "binlog_name", "binlog_pos", "binlog_gtid", NULL };
+
+static void check_full(tc *c, tk_task *t, json_t *sc)
+{
+    json_t *o = sl__tc_get(c, sc, "full_migrate_conf", TC_OBJ, 0);
+    if (!o)
+        return;
+    size_t m = sl__tc_push(c, "full_migrate_conf");
+    sl__tc_known(c, o, FULL_FIELDS);
+    get_int(c, o, "export_threads", 1, 1024, NULL, &t->export_threads);
+    get_int(c, o, "import_threads", 1, 1024, NULL, &t->import_threads);
+    const char *dd = get_str(c, o, "data_dir", 0);
+    if (dd) {
+        if (!*dd)
+            sl__tc_err(c, "data_dir", SL_TC_REQUIRED, "\"data_dir\" must not be empty");
+        else if (strstr(dd, "://"))
+            sl__tc_err(c, "data_dir", SL_TC_UNSUPPORTED, "\"data_dir\" must be a local directory: "
+                       "shared storage URIs (%s) are not supported", dd);
+        else
+            t->data_dir = dd;
+    }
+    const char *cs = get_enum(c, o, "consistency", CONSISTENCY, 0);
+    if (cs)
+        t->consistency = cs;
+    const char *im = get_enum(c, o, "import_mode", IMPORT_MODES, 0);
+    if (im && (strcmp(im, "physical") == 0 || strcmp(im, "import-into") == 0))
+        sl__tc_err(c, "import_mode", SL_TC_UNSUPPORTED, "import_mode \"%s\" is TiDB-only; sluice "
+                   "imports logically (\"logical\")", im);
+    get_str(c, o, "sorting_dir", 0);
+    get_str(c, o, "disk_quota", 0);
+    get_enum(c, o, "checksum", CHECKSUM, 0);
+    get_enum(c, o, "analyze", CHECKSUM, 0);
+    long long rc;
+    get_int(c, o, "range_concurrency", 0, 1024, NULL, &rc);
+    get_str(c, o, "compress-kv-pairs", 0);
+    get_str(c, o, "pd_addr", 0);
+    check_security(c, o, "security", NULL, NULL, NULL);
+    const char *odl = get_enum(c, o, "on_duplicate_logical", ON_DUP_LOGICAL, 0);
+    if (odl) {
+        t->on_duplicate = odl;
+        t->on_duplicate_path_logical = 1;
+    }
+    get_enum(c, o, "on_duplicate_physical", ON_DUP_PHYS, 0);
+    sl__tc_pop(c, m);
+}
+
+static void check_incr(tc *c, tk_task *t, json_t *sc)
+{
+    json_t *o = sl__tc_get(c, sc, "incr_migrate_conf", TC_OBJ, 0);
+    if (!o)
+        return;
+    size_t m = sl__tc_push(c, "incr_migrate_conf");
+    sl__tc_known(c, o, INCR_FIELDS);
+    get_int(c, o, "repl_threads", 1, 1024, NULL, &t->repl_threads);
+    get_int(c, o, "repl_batch", 1, 100000, NULL, &t->repl_batch);
+    t->safe_mode = get_bool(c, o, "safe_mode", 0);
+    sl__tc_pop(c, m);
+}
+
+static int binlog_name_ok(const char *s)
+{
+    const char *dot = strrchr(s, '.');
+    if (!*s || strchr(s, '/') || strchr(s, '\\') || !dot || dot == s || !dot[1])
+        return 0;
+    for (const char *p = dot + 1; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return 0;
+    for (const char *p = s; *p; p++)
+        if (isspace((unsigned char)*p) || (unsigned char)*p < 0x20)
+            return 0;
+    return 1;
+}
+
+static const sl_source_def *find_def(const sl_compile_opts *o, const char *name)
+{
+    for (size_t i = 0; o && name && i < o->nsources; i++)
+        if (o->sources[i].name && strcmp(o->sources[i].name, name) == 0)
+            return &o->sources[i];
+    return NULL;
+}
+
+static void check_source_conf(tc *c, tk_task *t, json_t *sc, const sl_compile_opts *opts)
+{
+    json_t *a = sl__tc_get(c, sc, "source_conf", TC_ARR, 1);
+    if (!a)
+        return;
+    size_t m = sl__tc_push(c, "source_conf");
+    if (json_array_size(a) == 0)
+        sl__tc_err(c, NULL, SL_TC_REQUIRED, "at least one source is needed in source_conf");
+    t->srcs = calloc(json_array_size(a) + 1, sizeof *t->srcs);
+    if (!t->srcs) {
+        c->oom = 1;
+        sl__tc_pop(c, m);
+        return;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        size_t k = sl__tc_pushi(c, i);
+        tk_source *s = &t->srcs[t->nsrcs];
+        s->idx = i;
+        if (!json_is_object(o)) {
+            sl__tc_err(c, NULL, SL_TC_TYPE, "a source_conf entry must be an object, not %s",
+                       sl__tc_typename(o));
+            sl__tc_pop(c, k);
+            continue;
+        }
+        sl__tc_known(c, o, SCONF_FIELDS);
+        s->name = get_str(c, o, "source_name", 1);
+        if (s->name && !*s->name) {
+            sl__tc_err(c, "source_name", SL_TC_NAME, "\"source_name\" must not be empty");
+            s->name = NULL;
+        }
+        s->binlog_name = get_str(c, o, "binlog_name", 0);
+        if (s->binlog_name && *s->binlog_name && !binlog_name_ok(s->binlog_name))
+            sl__tc_err(c, "binlog_name", SL_TC_BINLOG, "binlog_name \"%s\" is not a binlog file name "
+                       "(like mysql-bin.000001)", s->binlog_name);
+        if (s->binlog_name && !*s->binlog_name)
+            s->binlog_name = NULL;
+        json_t *pos = sl__tc_get(c, o, "binlog_pos", TC_INT, 0);
+        if (pos) {
+            long long p;
+            if (get_int(c, o, "binlog_pos", 4, LLONG_MAX, " (a binlog starts at position 4)", &p)) {
+                s->binlog_pos = p;
+                s->has_pos = 1;
+            }
+            if (!s->binlog_name)
+                sl__tc_err(c, "binlog_pos", SL_TC_BINLOG, "binlog_pos needs binlog_name: a position "
+                           "is an offset in one binlog file");
+        }
+        s->binlog_gtid = get_str(c, o, "binlog_gtid", 0);
+        if (s->binlog_gtid && !*s->binlog_gtid)
+            s->binlog_gtid = NULL;
+        if (s->name) {
+            for (size_t j = 0; j < t->nsrcs; j++)
+                if (t->srcs[j].name && strcmp(t->srcs[j].name, s->name) == 0)
+                    sl__tc_err(c, "source_name", SL_TC_DUPLICATE, "source %s is already configured "
+                               "at source_conf/%zu", s->name, t->srcs[j].idx);
+            s->def = find_def(opts, s->name);
+            if (!s->def && opts && opts->check_sources)
+                sl__tc_err(c, "source_name", SL_TC_SOURCE_UNKNOWN, "source config with ID %s not "
+                           "exists", s->name);
+        }
+        const char *flavor = s->def ? s->def->flavor : NULL;
+        char why[256];
+        if (s->binlog_gtid && sl_gtid_set_check(s->binlog_gtid, flavor, why, sizeof why) < 0)
+            sl__tc_err(c, "binlog_gtid", SL_TC_GTID, "invalid %s%sGTID set \"%s\": %s",
+                       flavor ? flavor : "", flavor ? " " : "", s->binlog_gtid, why);
+        /* DM needs a start position ("meta") for an incremental-only task (20022). */
+        if (t->mode && strcmp(t->mode, "incremental") == 0) {
+            if (!s->binlog_name && !s->binlog_gtid)
+                sl__tc_err(c, NULL, SL_TC_NEED_META, "mysql-instance(%s) must set meta for task-mode "
+                           "incremental: give binlog_name and binlog_pos, or binlog_gtid",
+                           s->name ? s->name : "?");
+            else if (!s->binlog_name && s->def && !s->def->enable_gtid)
+                sl__tc_err(c, NULL, SL_TC_NEED_META, "source %s does not have enable_gtid, so "
+                           "binlog_gtid cannot be its start position: give binlog_name and binlog_pos",
+                           s->name);
+        }
+        t->nsrcs++;
+        sl__tc_pop(c, k);
+    }
+    sl__tc_pop(c, m);
+}
+
+static void check_source_config(tc *c, tk_task *t, const sl_compile_opts *opts)
+{
+    json_t *sc = sl__tc_get(c, t->obj, "source_config", TC_OBJ, 1);
+    if (!sc)
+        return;
+    size_t m = sl__tc_push(c, "source_config");
+    sl__tc_known(c, sc, SRCCFG_FIELDS);
+    check_full(c, t, sc);
+    check_incr(c, t, sc);
+    check_source_conf(c, t, sc, opts);
+    sl__tc_pop(c, m);
+}
+
+/* ---- Lua scripts (sluice's extension) -------------------------------------------------- */
+
+static const char *const LUA_FIELDS[] = { "tables", "file", "source", "on_row", "on_ddl", NULL };
+static const char *const LUA_TABLE_FIELDS[] = { "source_name", "schema", "table", NULL };
+
+static char *read_file(const char *path, size_t max, size_t *len, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        if (n == cap) {
+            if (cap >= max) {
+                snprintf(why, whylen, "larger than %zu bytes", max);
+                free(b);
+                b = NULL;
+                break;
+            }
+            char *nb = realloc(b, cap * 2);
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (b && ferror(f)) {
+        snprintf(why, whylen, "read error");
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+static void check_lua_code(tc *c, tk_script *s, const char *src, size_t len, const char *chunk)
+{
+#ifdef SLUICE_HAVE_LUA
+    const char *fns[3] = { s->on_row, s->on_ddl, NULL };
+    sl_error err = {0};
+    if (sl_lua_check(src, len, chunk, fns, &err) < 0)
+        sl__tc_err(c, s->file ? "file" : "source", SL_TC_LUA, "%s", err.msg);
+#else
+    (void)s; (void)src; (void)len; (void)chunk;
+#endif
+}
+
+static void check_lua(tc *c, tk_task *t, const sl_compile_opts *opts)
+{
+    json_t *a = sl__tc_get(c, t->obj, "lua_scripts", TC_ARR, 0);
+    if (!a)
+        return;
+    size_t m = sl__tc_push(c, "lua_scripts");
+#ifndef SLUICE_HAVE_LUA
+    if (json_array_size(a) > 0)
+        sl__tc_err(c, NULL, SL_TC_LUA, "Lua support is not built into this sluice");
+#endif
+    t->scripts = calloc(json_array_size(a) + 1, sizeof *t->scripts);
+    if (!t->scripts) {
+        c->oom = 1;
+        sl__tc_pop(c, m);
+        return;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(a, i, o) {
+        size_t k = sl__tc_pushi(c, i);
+        tk_script *s = &t->scripts[t->nscripts++];
+        s->idx = i;
+        if (!json_is_object(o)) {
+            sl__tc_err(c, NULL, SL_TC_TYPE, "a Lua script entry must be an object, not %s",
+                       sl__tc_typename(o));
+            sl__tc_pop(c, k);
+            continue;
+        }
+        sl__tc_known(c, o, LUA_FIELDS);
+        s->file = get_str(c, o, "file", 0);
+        s->source = get_str(c, o, "source", 0);
+        if (s->file && !*s->file)
+            s->file = NULL;
+        if (s->source && !*s->source)
+            s->source = NULL;
+        json_t *r = sl__tc_get(c, o, "on_row", TC_STR, 0), *d = sl__tc_get(c, o, "on_ddl", TC_STR, 0);
+        s->on_row = r ? json_string_value(r) : (json_object_get(o, "on_row") ? "" : "on_row");
+        s->on_ddl = d ? json_string_value(d) : "";
+        if (!*s->on_row && !*s->on_ddl)
+            sl__tc_err(c, NULL, SL_TC_LUA, "a Lua script needs an entry function: on_row or on_ddl");
+        if (!s->file == !s->source)
+            sl__tc_err(c, NULL, SL_TC_LUA, "give the script either as \"file\" (a path) or as "
+                       "\"source\" (its text), not %s", s->file ? "both" : "neither");
+        json_t *tabs = sl__tc_get(c, o, "tables", TC_ARR, 1);
+        if (tabs) {
+            s->tables = tabs;
+            size_t q = sl__tc_push(c, "tables"), j;
+            json_t *x;
+            if (json_array_size(tabs) == 0)
+                sl__tc_err(c, NULL, SL_TC_REQUIRED, "a Lua script needs at least one table pattern");
+            json_array_foreach(tabs, j, x) {
+                size_t e = sl__tc_pushi(c, j);
+                if (!json_is_object(x)) {
+                    sl__tc_err(c, NULL, SL_TC_TYPE, "a table must be an object, not %s", sl__tc_typename(x));
+                } else {
+                    sl__tc_known(c, x, LUA_TABLE_FIELDS);
+                    const char *sn = get_str(c, x, "source_name", 0);
+                    const char *sch = get_str(c, x, "schema", 1), *tb = get_str(c, x, "table", 0);
+                    if (sn) {
+                        int found = 0;
+                        for (size_t z = 0; z < t->nsrcs && !found; z++)
+                            found = t->srcs[z].name && strcmp(t->srcs[z].name, sn) == 0;
+                        if (!found)
+                            sl__tc_err(c, "source_name", SL_TC_SOURCE_REF, "source %s is not in "
+                                       "source_config.source_conf", sn);
+                    }
+                    sl_pattern *p1 = sch ? compile_pattern(c, "schema", sch) : NULL;
+                    sl_pattern *p2 = tb && *tb ? compile_pattern(c, "table", tb) : NULL;
+                    sl_pattern_free(p1);
+                    sl_pattern_free(p2);
+                }
+                sl__tc_pop(c, e);
+            }
+            sl__tc_pop(c, q);
+        }
+        /* Load the script now: a syntax error or a missing entry function fails the task here,
+         * never at the first event. */
+        if (s->file && !s->source) {
+            char path[PATH_MAX], why[256];
+            if (s->file[0] != '/' && opts && opts->base_dir && *opts->base_dir)
+                snprintf(path, sizeof path, "%s/%s", opts->base_dir, s->file);
+            else
+                snprintf(path, sizeof path, "%s", s->file);
+            char *abs = realpath(path, NULL);
+            size_t len = 0;
+            char *src = abs ? read_file(abs, 16u << 20, &len, why, sizeof why) : NULL;
+            if (!abs)
+                snprintf(why, sizeof why, "%s", strerror(errno));
+            if (!src)
+                sl__tc_err(c, "file", SL_TC_LUA, "cannot read Lua script %s: %s", path, why);
+            else
+                check_lua_code(c, s, src, len, s->file);
+            free(src);
+            s->abs_file = abs;
+        } else if (s->source && !s->file) {
+            char chunk[64];
+            snprintf(chunk, sizeof chunk, "lua_scripts[%zu]", i);
+            check_lua_code(c, s, s->source, strlen(s->source), chunk);
+        }
+        sl__tc_pop(c, k);
+    }
+    sl__tc_pop(c, m);
+}
+
+/* ---- cross checks --------------------------------------------------------------------- */
+
+/* Could two patterns select the same name? 1 = certainly, 0 = not seen statically. */
+static int overlap(const sl_pattern *a, const sl_pattern *b)
+{
+    const char *ta = sl_pattern_text(a), *tb = sl_pattern_text(b);
+    if (strcasecmp(ta, tb) == 0)
+        return 1;
+    if (sl_pattern_is_exact(a))
+        return sl_pattern_match(b, ta);
+    if (sl_pattern_is_exact(b))
+        return sl_pattern_match(a, tb);
+    /* Two prefix wildcards ("db_*", "db_1*"): overlap when one prefix extends the other. */
+    size_t la = strlen(ta), lb = strlen(tb);
+    if (ta[0] != '~' && tb[0] != '~' && la && lb && ta[la - 1] == '*' && tb[lb - 1] == '*' &&
+        !strpbrk(ta, "?[") && !strpbrk(tb, "?[")) {
+        size_t n = (la < lb ? la : lb) - 1;
+        return strncasecmp(ta, tb, n) == 0;
+    }
+    return 0;
+}
+
+static void check_cross(tc *c, tk_task *t)
+{
+    /* rules -> sources */
+    for (size_t i = 0; i < t->nrules; i++) {
+        tk_rule *r = &t->rules[i];
+        r->src = -1;
+        if (!r->source)
+            continue;
+        for (size_t j = 0; j < t->nsrcs; j++)
+            if (t->srcs[j].name && strcmp(t->srcs[j].name, r->source) == 0) {
+                r->src = (int)j;
+                t->srcs[j].nrules++;
+                break;
+            }
+        if (r->src < 0 && t->srcs) {
+            size_t m = sl__tc_push(c, "table_migrate_rule");
+            size_t k = sl__tc_pushi(c, r->idx);
+            sl__tc_push(c, "source");
+            sl__tc_warn(c, "source_name", SL_TC_SOURCE_REF, "source %s is not in "
+                        "source_config.source_conf: this rule selects nothing", r->source);
+            sl__tc_pop(c, k);
+            sl__tc_pop(c, m);
+        }
+    }
+    /* two rules at the same level selecting the same tables */
+    for (size_t j = 0; j < t->nrules; j++) {
+        tk_rule *b = &t->rules[j];
+        if (!b->valid || b->src < 0)
+            continue;
+        for (size_t i = 0; i < j; i++) {
+            tk_rule *a = &t->rules[i];
+            if (!a->valid || a->src != b->src || !a->pt != !b->pt)
+                continue;
+            if (!overlap(a->ps, b->ps) || (a->pt && !overlap(a->pt, b->pt)))
+                continue;
+            size_t m = sl__tc_push(c, "table_migrate_rule");
+            size_t k = sl__tc_pushi(c, b->idx);
+            sl__tc_err(c, "source", SL_TC_OVERLAP, "selects the same %s as table_migrate_rule/%zu "
+                       "(%s%s%s): a table may be selected by one %s-level rule only", b->pt ? "tables"
+                       : "schemas", a->idx, a->schema, a->pt ? "." : "", a->pt ? a->table : "",
+                       b->pt ? "table" : "schema");
+            sl__tc_pop(c, k);
+            sl__tc_pop(c, m);
+            break;
+        }
+    }
+    /* sources with no rule */
+    for (size_t j = 0; j < t->nsrcs; j++) {
+        if (t->srcs[j].name && t->srcs[j].nrules == 0 && t->nrules > 0) {
+            size_t m = sl__tc_push(c, "source_config");
+            size_t k = sl__tc_push(c, "source_conf");
+            size_t q = sl__tc_pushi(c, t->srcs[j].idx);
+            sl__tc_warn(c, "source_name", SL_TC_NO_RULES, "no table_migrate_rule names source %s: "
+                        "nothing will be migrated from it", t->srcs[j].name);
+            sl__tc_pop(c, q);
+            sl__tc_pop(c, k);
+            sl__tc_pop(c, m);
+        }
+    }
+}
+
+/* ---- entry -------------------------------------------------------------------------------- */
+
+void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
+{
+    json_t *o = t->obj;
+    sl__tc_known(c, o, TASK_FIELDS);
+    check_name(c, t);
+    t->mode = get_enum(c, o, "task_mode", TASK_MODES, 1);
+    t->shard_mode = get_enum(c, o, "shard_mode", SHARD_MODES, 0);
+    get_bool(c, o, "strict_optimistic_shard_mode", 0);
+    t->meta_schema = "dm_meta";
+    const char *ms = get_str(c, o, "meta_schema", 0), *why;
+    if (ms) {
+        if (!ident_ok(ms, &why))
+            sl__tc_err(c, "meta_schema", SL_TC_NAME, "meta_schema \"%s\" %s", ms, why);
+        else
+            t->meta_schema = ms;
+    }
+    const char *tz = get_str(c, o, "timezone", 0);
+    if (tz) {
+        int ok = 1;
+        for (const char *p = tz; *p && ok; p++)
+            ok = isalnum((unsigned char)*p) || strchr("_+-/:", *p);
+        if (!ok)
+            sl__tc_err(c, "timezone", SL_TC_NAME, "timezone \"%s\" is neither a zone name "
+                       "(Asia/Shanghai) nor an offset (+08:00)", tz);
+    }
+    t->eosc = get_bool(c, o, "enhance_online_schema_change", 1);
+    const char *od = get_enum(c, o, "on_duplicate", ON_DUP, 0);
+    t->on_duplicate = od ? od : "overwrite";
+    t->export_threads = 4;
+    t->import_threads = 16;
+    t->repl_threads = 16;
+    t->repl_batch = 100;
+    t->data_dir = "./dumped_data";
+    t->consistency = "auto";
+    check_target(c, t);
+    check_filters(c, t);
+    check_source_config(c, t, opts);
+    check_rules(c, t);
+    sl__tc_get(c, o, "status_list", TC_ARR, 0);   /* output of GET; accepted and ignored */
+    json_t *ic = get_str_array(c, o, "ignore_checking_items", 0);
+    if (ic) {
+        size_t m = sl__tc_push(c, "ignore_checking_items"), i;
+        json_t *x;
+        json_array_foreach(ic, i, x) {
+            int ok = 0;
+            for (const char *const *p = CHECKING_ITEMS; *p && !ok; p++)
+                ok = strcmp(*p, json_string_value(x)) == 0;
+            if (!ok) {
+                size_t k = sl__tc_pushi(c, i);
+                sl__tc_err(c, NULL, SL_TC_ENUM, "unknown precheck item \"%s\"", json_string_value(x));
+                sl__tc_pop(c, k);
+            }
+        }
+        sl__tc_pop(c, m);
+    }
+    check_lua(c, t, opts);
+    check_cross(c, t);
+}
+
+void sl__tk_free(tk_task *t)
+{
+    for (size_t i = 0; i < t->nrules; i++) {
+        sl_pattern_free(t->rules[i].ps);
+        sl_pattern_free(t->rules[i].pt);
+    }
+    free(t->rules);
+    free(t->srcs);
+    for (size_t i = 0; i < t->nscripts; i++)
+        free(t->scripts[i].abs_file);
+    free(t->scripts);
+}
