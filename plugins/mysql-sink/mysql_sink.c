@@ -31,6 +31,7 @@
 #include <inttypes.h>
 #include <mysql.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,7 +71,7 @@ static const sl_option sink_options[] = {
 };
 
 #define SESSION_SQL "SET time_zone='+00:00', sql_mode='NO_AUTO_VALUE_ON_ZERO', foreign_key_checks=0, " \
-                    "SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+                    "tx_isolation='READ-COMMITTED'"
 
 enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
 
@@ -132,6 +133,25 @@ typedef struct sink {
 } sink;
 
 /* ---- small helpers ------------------------------------------------------------------------ */
+
+/*
+ * Crash tests: SLUICE_SINK_FAILPOINT="<point>:<n>" kills the process (SIGKILL, as a crash) the
+ * n-th time the sink reaches <point>: after-prepare (every XA branch prepared, checkpoint not
+ * written), after-checkpoint (checkpoint committed, branches not committed), after-ddl (DDL
+ * applied, checkpoint not moved), serial-open (part of a big transaction applied, not committed).
+ */
+static void failpoint(const char *point)
+{
+    static _Atomic int hits;
+    const char *fp = getenv("SLUICE_SINK_FAILPOINT");
+    if (!fp)
+        return;
+    size_t l = strlen(point);
+    if (strncmp(fp, point, l) != 0 || fp[l] != ':')
+        return;
+    if (atomic_fetch_add(&hits, 1) + 1 >= atoi(fp + l + 1))
+        raise(SIGKILL);
+}
 
 static uint64_t fnv64(const char *a, const char *b)
 {
@@ -448,9 +468,11 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         sl_error e = s->w[bad].err;
         return fail_group(s, "applying rows", &e);
     }
+    failpoint("after-prepare");
     sl_error err = {0};
     if (exec1(s->coord, s->sql.p, &err) < 0)
         return fail_group(s, "writing the checkpoint", &err);
+    failpoint("after-checkpoint");
     s->group = g;
     s->dirty = 0;
     s->last_ckpt = time(NULL);
@@ -584,6 +606,7 @@ static int apply_ddl(sink *s, sl_event *ev)
             return s->host->fail(s->ctx, err.code, "applying DDL: %s", err.msg);
         s->host->log(s->ctx, SL_LOG_WARN, "DDL already applied before a restart, skipped: %s", err.msg);
     }
+    failpoint("after-ddl");
     /* 3. the checkpoint past the DDL, and the marker removed, in one transaction */
     set_pos(s, &ev->pos);
     uint64_t g = s->group + 1;
@@ -896,6 +919,7 @@ static int sink_process(void *self, sl_batch *b)
             if (partial) {
                 if ((rc = close_group(s, NULL, 1)) < 0)      /* apply now, keep it open */
                     return rc;
+                failpoint("serial-open");
                 s->serial = 1;
             } else {
                 if ((rc = close_group(s, commit ? &commit->pos : &b->ckpt, 0)) < 0)

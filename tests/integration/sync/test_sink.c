@@ -1,0 +1,577 @@
+/*
+ * test_sink.c - mysql-sink against the sandbox target, in-process through core's pipeline
+ * runtime: a memory source (this file) replays a deterministic stream of transactions (rows on
+ * a table with a primary key and a unique key, a big transaction spanning batches, a DDL
+ * mid-stream) with checkpoint-aware restart, like the binlog reader. Checks: the target equals
+ * a model of the stream; the type matrix; and, for each crash point of the sink
+ * (SLUICE_SINK_FAILPOINT), a child process killed there and a restart give the same target
+ * with no row lost or applied twice and no prepared XA branch left.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <mysql.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <sluice/runtime.h>
+
+static int failures;
+#define CHECK(c, ...) do { if (!(c)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+
+static const char *env(const char *n)
+{
+    const char *v = getenv(n);
+    if (!v || !*v) {
+        fprintf(stderr, "FAIL: %s is not set (eval \"$(scripts/sandbox env)\")\n", n);
+        exit(1);
+    }
+    return v;
+}
+
+static MYSQL *tconn(void)
+{
+    MYSQL *db = mysql_init(NULL);
+    if (!mysql_real_connect(db, env("SLUICE_TARGET_HOST"), env("SLUICE_TARGET_USER"),
+                            getenv("SLUICE_TARGET_PASSWORD"), NULL, (unsigned)atoi(env("SLUICE_TARGET_PORT")),
+                            NULL, CLIENT_MULTI_STATEMENTS)) {
+        fprintf(stderr, "FAIL: connect target: %s\n", mysql_error(db));
+        exit(1);
+    }
+    mysql_query(db, "SET time_zone='+00:00'");
+    return db;
+}
+
+static void q(MYSQL *db, const char *sql)
+{
+    if (mysql_query(db, sql) != 0) {
+        fprintf(stderr, "FAIL: %s: %s\n", sql, mysql_error(db));
+        exit(1);
+    }
+    do {
+        MYSQL_RES *r = mysql_store_result(db);
+        if (r) mysql_free_result(r);
+    } while (mysql_next_result(db) == 0);
+}
+
+/* first column of the first row as text (static buffer), "" for none/NULL */
+static const char *q1(MYSQL *db, const char *sql)
+{
+    static char out[65536];
+    out[0] = '\0';
+    if (mysql_query(db, sql) != 0) {
+        fprintf(stderr, "FAIL: %s: %s\n", sql, mysql_error(db));
+        exit(1);
+    }
+    MYSQL_RES *r = mysql_store_result(db);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (row && row[0])
+        snprintf(out, sizeof out, "%s", row[0]);
+    if (r) mysql_free_result(r);
+    return out;
+}
+
+/* ---- the workload ------------------------------------------------------------------------ */
+
+#define NTXN   400      /* transactions */
+#define BIGTXN 150      /* this one holds BIGROWS rows and spans several batches */
+#define BIGROWS 2500
+#define DDLTXN 250      /* this "transaction" is a DDL: CREATE TABLE t2 LIKE t1 */
+#define BIGBASE 100000
+
+static uint64_t commit_pos(int i) { return 1000 + (uint64_t)i * 100; }
+
+/* the model of the target after txn 0..n-1 */
+typedef struct model { int exists[BIGBASE + BIGROWS]; int64_t v[BIGBASE + BIGROWS]; int t2[NTXN]; } model;
+
+/* Row changes of txn i given the model before it (and applied to it): (kind, id, old v, new v). */
+typedef struct rowop { int kind; int id; int64_t oldv, newv; int t2; } rowop;
+
+static int txn_rows(model *m, int i, rowop *out)
+{
+    int n = 0;
+    if (i == DDLTXN)
+        return 0;
+    if (i == BIGTXN) {
+        for (int k = 0; k < BIGROWS; k++) {
+            out[n++] = (rowop){ SL_EV_INSERT, BIGBASE + k, 0, k, 0 };
+            m->exists[BIGBASE + k] = 1;
+            m->v[BIGBASE + k] = k;
+        }
+        return n;
+    }
+    out[n++] = (rowop){ SL_EV_INSERT, i + 1, 0, i, 0 };
+    m->exists[i + 1] = 1;
+    m->v[i + 1] = i;
+    int u = i / 2 + 1;
+    if (i > 2 && m->exists[u]) {
+        out[n++] = (rowop){ SL_EV_UPDATE, u, m->v[u], m->v[u] + i, 0 };
+        m->v[u] += i;
+    }
+    if (i % 7 == 6 && i > 3 && m->exists[i - 2]) {
+        out[n++] = (rowop){ SL_EV_DELETE, i - 2, m->v[i - 2], 0, 0 };
+        m->exists[i - 2] = 0;
+    }
+    if (i > DDLTXN) {
+        out[n++] = (rowop){ SL_EV_INSERT, i, 0, (int64_t)i * 3, 1 };
+        m->t2[i] = 1;
+    }
+    return n;
+}
+
+/* ---- the memory source ------------------------------------------------------------------- */
+
+typedef struct msrc_cfg { char *host; int64_t port; char *user, *password; int64_t per_batch; } msrc_cfg;
+
+static const sl_option msrc_opts[] = {
+    { .name = "host", .type = SL_OPT_STRING, .def = "\"127.0.0.1\"", .offset = offsetof(msrc_cfg, host) },
+    { .name = "port", .type = SL_OPT_INT, .def = "3306", .offset = offsetof(msrc_cfg, port), .min = 1, .max = 65535 },
+    { .name = "user", .type = SL_OPT_STRING, .def = "\"root\"", .offset = offsetof(msrc_cfg, user) },
+    { .name = "password", .type = SL_OPT_STRING, .def = "\"\"", .offset = offsetof(msrc_cfg, password), .flags = SL_OPTF_SECRET },
+    { .name = "per_batch", .type = SL_OPT_INT, .def = "25", .offset = offsetof(msrc_cfg, per_batch), .min = 1, .max = 100000 },
+    { .name = NULL },
+};
+
+typedef struct msrc { const sl_host *host; sl_ctx *ctx; const msrc_cfg *cfg; sl_table *t; int from; model m; } msrc;
+
+static int msrc_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
+{
+    msrc *s = host->calloc(1, sizeof *s);
+    s->host = host;
+    s->ctx = ctx;
+    s->cfg = config;
+    /* t1 (id INT PK, v BIGINT, u VARCHAR(32) UNIQUE) */
+    sl_table *t = host->table_new(3);
+    t->schema = host->table_strdup(t, "sinkt");
+    t->name = host->table_strdup(t, "t1");
+    const char *names[3] = { "id", "v", "u" };
+    for (int c = 0; c < 3; c++) t->cols[c].name = host->table_strdup(t, names[c]);
+    t->cols[0].flags = SL_COL_PK;
+    t->cols[2].flags = SL_COL_UNIQUE | SL_COL_NULLABLE;
+    t->cols[2].charset = 45;
+    t->npk = 1;
+    t->pk = host->table_alloc(t, sizeof(uint32_t));
+    t->pk[0] = 0;
+    t->nkeys = 1;
+    t->keys = host->table_alloc(t, sizeof(uint32_t *));
+    t->keys[0] = host->table_alloc(t, 2 * sizeof(uint32_t));
+    t->keys[0][0] = 2;
+    t->keys[0][1] = UINT32_MAX;
+    s->t = t;
+    *self = s;
+    return 0;
+}
+
+/* Where to start: after the checkpointed commit position, as the binlog reader does. */
+static int msrc_start(void *self)
+{
+    msrc *s = self;
+    MYSQL *db = tconn();
+    s->from = 0;
+    if (mysql_query(db, "SELECT binlog_pos FROM dm_meta.`sinktask_syncer_checkpoint` WHERE worker = 0") == 0) {
+        MYSQL_RES *r = mysql_store_result(db);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        if (row && row[0]) {
+            uint64_t p = strtoull(row[0], NULL, 10);
+            while (s->from < NTXN && commit_pos(s->from) <= p)
+                s->from++;
+        }
+        if (r) mysql_free_result(r);
+    }
+    mysql_close(db);
+    return 0;
+}
+
+static sl_value *image(msrc *s, sl_batch *b, int id, int64_t v)
+{
+    sl_value *x = s->host->batch_alloc(b, 3 * sizeof *x);
+    x[0] = sl_value_int(id);
+    x[1] = sl_value_int(v);
+    char *u = s->host->batch_alloc(b, 24);
+    int n = snprintf(u, 24, "u%d", id);
+    x[2] = sl_value_str(SL_V_STRING, u, (uint32_t)n, 45);
+    return x;
+}
+
+static void ev_pos(sl_event *e, uint64_t off) { e->pos.file = "mysql-bin.000001"; e->pos.offset = off; }
+
+static int msrc_run(void *self)
+{
+    msrc *s = self;
+    static rowop ops[BIGROWS + 8];
+    sl_batch *b = NULL;
+    int in_batch = 0;
+    memset(&s->m, 0, sizeof s->m);
+    for (int i = 0; i < s->from; i++)
+        txn_rows(&s->m, i, ops);
+    for (int i = s->from; i < NTXN; i++) {
+        if (s->host->should_stop(s->ctx)) {
+            if (b) s->host->batch_unref(b);
+            return SL_ESTOPPED;
+        }
+        if (!b) b = s->host->batch_new(s->ctx, 64);
+        if (i == DDLTXN) {
+            sl_event *e = s->host->batch_push(b, SL_EV_DDL);
+            e->schema = "sinkt";
+            e->ddl_schema = "sinkt";
+            e->target_schema = "sinkt";
+            e->target_table = "t2";
+            e->ddl = "CREATE TABLE t2 LIKE t1";
+            ev_pos(e, commit_pos(i));
+        } else {
+            int n = txn_rows(&s->m, i, ops);
+            sl_event *bg = s->host->batch_push(b, SL_EV_BEGIN);
+            ev_pos(bg, commit_pos(i) - 90);
+            for (int k = 0; k < n; k++) {
+                if (i == BIGTXN && k > 0 && k % 1000 == 0) {
+                    /* the big transaction continues in the next batch (no TXN_END) */
+                    if (s->host->emit(s->ctx, b) < 0) return SL_ESTOPPED;
+                    b = s->host->batch_new(s->ctx, 64);
+                }
+                rowop *o = &ops[k];
+                sl_event *e = s->host->batch_push(b, (sl_event_kind)o->kind);
+                e->schema = "sinkt";
+                e->table = o->t2 ? "t2" : "t1";
+                e->target_schema = "sinkt";
+                e->target_table = e->table;
+                e->ncols = 3;
+                s->host->batch_set_meta(b, e, s->t);
+                ev_pos(e, commit_pos(i) - 50);
+                if (o->kind != SL_EV_INSERT) e->before = image(s, b, o->id, o->oldv);
+                if (o->kind != SL_EV_DELETE) e->after = image(s, b, o->id, o->newv);
+            }
+            sl_event *c = s->host->batch_push(b, SL_EV_COMMIT);
+            ev_pos(c, commit_pos(i));
+        }
+        if (++in_batch >= s->cfg->per_batch || i == NTXN - 1 || i == BIGTXN) {
+            b->flags |= SL_BATCH_TXN_END;
+            b->ckpt.file = "mysql-bin.000001";
+            b->ckpt.offset = commit_pos(i);
+            if (s->host->emit(s->ctx, b) < 0) return SL_ESTOPPED;
+            b = NULL;
+            in_batch = 0;
+        }
+    }
+    return SL_DONE;
+}
+
+static void msrc_destroy(void *self)
+{
+    msrc *s = self;
+    s->host->table_unref(s->t);
+    s->host->free(s);
+}
+
+static const sl_plugin_descriptor msrc_desc = {
+    .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor),
+    .name = "sync-test-source", .kind = SL_PLUGIN_SOURCE, .description = "test stream",
+    .options = msrc_opts, .config_size = sizeof(msrc_cfg),
+    .create = msrc_create, .start = msrc_start, .run = msrc_run, .destroy = msrc_destroy,
+};
+
+
+/* ---- a type matrix source: one insert, one update, one delete per type row ---------------- */
+
+static sl_value tv(int type) { sl_value v = {0}; v.type = (uint8_t)type; return v; }
+
+#define NMCOLS 19
+static const char *const mcol[NMCOLS] = { "id", "i", "bu", "de", "f", "d", "dt", "tm", "dtm", "ts",
+    "y", "s", "l", "vb", "bl", "js", "bt", "en", "st" };
+
+static void matrix_row(const sl_host *h, sl_batch *b, sl_value *x, int id)
+{
+    x[0] = sl_value_int(id);
+    x[1] = sl_value_int(-2147483648LL + id);
+    x[2] = sl_value_uint(UINT64_MAX - (uint64_t)id);
+    x[3] = sl_value_str(SL_V_DECIMAL, "-1234567890.0123", 16, 0);
+    x[4] = tv(SL_V_FLOAT); x[4].v.f = 1.1f;
+    x[5] = sl_value_double(0.1 + id);
+    x[6] = tv(SL_V_DATE); x[6].v.t.year = 2024; x[6].v.t.month = 2; x[6].v.t.day = 29;
+    x[7] = tv(SL_V_TIME); x[7].dec = 3; x[7].v.t.neg = 1; x[7].v.t.hour = 838; x[7].v.t.minute = 59;
+    x[7].v.t.second = 58; x[7].v.t.usec = 123000;
+    x[8] = tv(SL_V_DATETIME); x[8].dec = 6; x[8].v.t.year = 1000; x[8].v.t.month = 1; x[8].v.t.day = 1;
+    x[8].v.t.usec = 1;
+    x[9] = tv(SL_V_TIMESTAMP); x[9].dec = 2; x[9].v.ts.sec = 1700000000; x[9].v.ts.usec = 450000;
+    x[10] = tv(SL_V_YEAR); x[10].v.i = 2155;
+    x[11] = sl_value_str(SL_V_STRING, "it's \\ \xf0\x9f\x90\xac", 11, 45);
+    x[12] = sl_value_str(SL_V_STRING, "caf\xe9", 4, 8);
+    x[13] = sl_value_str(SL_V_BINARY, "\0\x01\xff'", 4, 63);
+    x[14] = sl_value_str(SL_V_BINARY, "blob\0data", 9, 63);
+    x[15] = sl_value_str(SL_V_JSON, "{\"k\": [1, \"v\"]}", 15, 45);
+    x[16] = tv(SL_V_BIT); x[16].bits = 5; x[16].v.u = 21;
+    x[17] = tv(SL_V_ENUM); x[17].v.e.u = 2; x[17].v.e.s = "green"; x[17].len = 5; x[17].charset = 45;
+    x[18] = tv(SL_V_SET); x[18].v.e.u = 5; x[18].v.e.s = "a,c"; x[18].len = 3; x[18].charset = 45;
+    (void)h; (void)b;
+}
+
+typedef struct mx { const sl_host *host; sl_ctx *ctx; sl_table *t; int done; } mx;
+
+static int mx_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
+{
+    mx *s = host->calloc(1, sizeof *s);
+    s->host = host;
+    s->ctx = ctx;
+    sl_table *t = host->table_new(NMCOLS);
+    t->schema = host->table_strdup(t, "sinkt");
+    t->name = host->table_strdup(t, "m");
+    for (int c = 0; c < NMCOLS; c++) t->cols[c].name = host->table_strdup(t, mcol[c]);
+    t->cols[0].flags = SL_COL_PK;
+    t->npk = 1;
+    t->pk = host->table_alloc(t, sizeof(uint32_t));
+    t->pk[0] = 0;
+    s->t = t;
+    *self = s;
+    return 0;
+}
+
+static int mx_start(void *self) { return 0; }
+
+static sl_event *mx_ev(mx *s, sl_batch *b, int kind, uint64_t pos)
+{
+    sl_event *e = s->host->batch_push(b, (sl_event_kind)kind);
+    e->schema = e->target_schema = "sinkt";
+    e->table = e->target_table = "m";
+    e->ncols = NMCOLS;
+    s->host->batch_set_meta(b, e, s->t);
+    e->pos.file = "mysql-bin.000009";
+    e->pos.offset = pos;
+    return e;
+}
+
+static int mx_run(void *self)
+{
+    mx *s = self;
+    if (s->done)
+        return SL_DONE;
+    sl_batch *b = s->host->batch_new(s->ctx, 16);
+    /* txn 1: rows 1..3; txn 2: update row 2 (new id 20), delete row 3 */
+    for (int id = 1; id <= 3; id++) {
+        sl_event *e = mx_ev(s, b, SL_EV_INSERT, 100);
+        e->after = s->host->batch_alloc(b, NMCOLS * sizeof(sl_value));
+        matrix_row(s->host, b, e->after, id);
+    }
+    mx_ev(s, b, SL_EV_COMMIT, 100);
+    sl_event *u = mx_ev(s, b, SL_EV_UPDATE, 200);
+    u->before = s->host->batch_alloc(b, NMCOLS * sizeof(sl_value));
+    u->after = s->host->batch_alloc(b, NMCOLS * sizeof(sl_value));
+    matrix_row(s->host, b, u->before, 2);
+    matrix_row(s->host, b, u->after, 20);
+    sl_event *d = mx_ev(s, b, SL_EV_DELETE, 200);
+    d->before = s->host->batch_alloc(b, NMCOLS * sizeof(sl_value));
+    matrix_row(s->host, b, d->before, 3);
+    mx_ev(s, b, SL_EV_COMMIT, 200);
+    b->flags |= SL_BATCH_TXN_END;
+    b->ckpt.file = "mysql-bin.000009";
+    b->ckpt.offset = 200;
+    s->done = 1;
+    if (s->host->emit(s->ctx, b) < 0)
+        return SL_ESTOPPED;
+    return SL_DONE;
+}
+
+static void mx_destroy(void *self)
+{
+    mx *s = self;
+    s->host->table_unref(s->t);
+    s->host->free(s);
+}
+
+static const sl_option no_opts[] = { { .name = NULL } };
+static const sl_plugin_descriptor mx_desc = {
+    .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor),
+    .name = "sync-matrix-source", .kind = SL_PLUGIN_SOURCE, .description = "type matrix",
+    .options = no_opts, .config_size = 0,
+    .create = mx_create, .start = mx_start, .run = mx_run, .destroy = mx_destroy,
+};
+
+/* ---- running a pipeline -------------------------------------------------------------------- */
+
+static char sink_opts[2048];
+
+static sl_stage run_pipeline(const char *source, const char *source_opts, sl_error *err)
+{
+    sl_registry *reg;
+    sl_registry_new(&reg);
+    sl_error e = {0};
+    if (sl_registry_add(reg, &msrc_desc, &e) < 0 || sl_registry_add(reg, &mx_desc, &e) < 0 ||
+        sl_registry_load(reg, SINK_SO, &e) < 0) {
+        fprintf(stderr, "FAIL: registry: %s\n", e.msg);
+        exit(1);
+    }
+    sl_scheduler *sched;
+    sl_scheduler_new(NULL, &sched);
+    sl_stage_spec st[2] = { { "src", (char *)source, (char *)source_opts },
+                            { "sink", "mysql-sink", sink_opts } };
+    sl_edge_spec ed[1] = { { 0, 1 } };
+    sl_pipeline_spec spec = { .name = "sinktask/src/incremental", .nstages = 2, .stages = st,
+                              .nedges = 1, .edges = ed };
+    sl_pipeline *p;
+    if (sl_pipeline_new(sched, reg, &spec, NULL, &p, &e) < 0) {
+        fprintf(stderr, "FAIL: pipeline: %s\n", e.msg);
+        exit(1);
+    }
+    sl_pipeline_start(p);
+    sl_stage stage = sl_pipeline_wait(p, 120000);
+    sl_pipeline_error(p, err);
+    sl_pipeline_free(p);
+    sl_scheduler_free(sched);
+    sl_registry_free(reg);
+    return stage;
+}
+
+static void reset_target(MYSQL *db)
+{
+    /* roll back prepared branches a previous run may have left */
+    if (mysql_query(db, "XA RECOVER") == 0) {
+        MYSQL_RES *r = mysql_store_result(db);
+        MYSQL_ROW row;
+        char xids[64][80];
+        int n = 0;
+        while (r && (row = mysql_fetch_row(r)) && n < 64)
+            snprintf(xids[n++], sizeof xids[0], "%.*s", atoi(row[1]), row[3]);
+        if (r) mysql_free_result(r);
+        for (int i = 0; i < n; i++) {
+            char sql[160];
+            snprintf(sql, sizeof sql, "XA ROLLBACK '%s'", xids[i]);
+            mysql_query(db, sql);
+        }
+    }
+    q(db, "DROP DATABASE IF EXISTS sinkt; CREATE DATABASE sinkt; "
+          "CREATE DATABASE IF NOT EXISTS dm_meta; DROP TABLE IF EXISTS dm_meta.sinktask_syncer_checkpoint; "
+          "CREATE TABLE sinkt.t1 (id INT PRIMARY KEY, v BIGINT, u VARCHAR(32), UNIQUE KEY(u))");
+}
+
+static int verify_stream(MYSQL *db, const char *what)
+{
+    static model m;
+    static rowop ops[BIGROWS + 8];
+    memset(&m, 0, sizeof m);
+    for (int i = 0; i < NTXN; i++)
+        txn_rows(&m, i, ops);
+    int bad = 0;
+    long expect = 0;
+    for (int id = 0; id < BIGBASE + BIGROWS; id++)
+        expect += m.exists[id];
+    long got = atol(q1(db, "SELECT COUNT(*) FROM sinkt.t1"));
+    CHECK(got == expect, "%s: t1 has %ld rows, expected %ld", what, got, expect);
+    if (mysql_query(db, "SELECT id, v, u FROM sinkt.t1 ORDER BY id") == 0) {
+        MYSQL_RES *r = mysql_store_result(db);
+        MYSQL_ROW row;
+        while ((row = mysql_fetch_row(r))) {
+            int id = atoi(row[0]);
+            char u[24];
+            snprintf(u, sizeof u, "u%d", id);
+            if (id < 0 || id >= BIGBASE + BIGROWS || !m.exists[id] || m.v[id] != atoll(row[1]) ||
+                strcmp(u, row[2]) != 0) {
+                if (bad++ < 5)
+                    CHECK(0, "%s: row id=%d v=%s differs (expected exists=%d v=%" PRId64 ")", what, id, row[1],
+                          id >= 0 && id < BIGBASE + BIGROWS ? m.exists[id] : -1,
+                          id >= 0 && id < BIGBASE + BIGROWS ? m.v[id] : 0);
+            }
+        }
+        mysql_free_result(r);
+    }
+    long t2 = atol(q1(db, "SELECT COUNT(*) FROM sinkt.t2"));
+    CHECK(t2 == NTXN - DDLTXN - 1, "%s: t2 has %ld rows, expected %d", what, t2, NTXN - DDLTXN - 1);
+    const char *pos = q1(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0");
+    CHECK(strtoull(pos, NULL, 10) == commit_pos(NTXN - 1), "%s: checkpoint at %s", what, pos);
+    CHECK(strcmp(q1(db, "SELECT COUNT(*) FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = -1"), "0") == 0,
+          "%s: a pending DDL marker is left", what);
+    mysql_query(db, "XA RECOVER");
+    MYSQL_RES *r = mysql_store_result(db);
+    CHECK(r && mysql_num_rows(r) == 0, "%s: prepared XA branches are left", what);
+    if (r) mysql_free_result(r);
+    return bad;
+}
+
+static void set_sink_opts(int threads, int batch)
+{
+    snprintf(sink_opts, sizeof sink_opts,
+             "{\"target_host\":\"%s\",\"target_port\":%s,\"target_user\":\"%s\",\"target_password\":\"%s\","
+             "\"task_name\":\"sinktask\",\"source_name\":\"src\",\"repl_threads\":%d,\"repl_batch\":%d}",
+             env("SLUICE_TARGET_HOST"), env("SLUICE_TARGET_PORT"), env("SLUICE_TARGET_USER"),
+             getenv("SLUICE_TARGET_PASSWORD") ? getenv("SLUICE_TARGET_PASSWORD") : "", threads, batch);
+}
+
+static void test_stream(MYSQL *db)
+{
+    reset_target(db);
+    set_sink_opts(4, 50);
+    sl_error e = {0};
+    sl_stage st = run_pipeline("sync-test-source", "{\"per_batch\":25}", &e);
+    CHECK(st == SL_STAGE_FINISHED, "stream: stage %s: %s", sl_stage_name(st), e.msg);
+    verify_stream(db, "stream");
+    /* a second run from the checkpoint applies nothing more */
+    st = run_pipeline("sync-test-source", "{\"per_batch\":25}", &e);
+    CHECK(st == SL_STAGE_FINISHED, "rerun: stage %s: %s", sl_stage_name(st), e.msg);
+    verify_stream(db, "rerun");
+}
+
+static void test_crash(MYSQL *db, const char *fp, int per_batch)
+{
+    char what[128], so[64];
+    snprintf(what, sizeof what, "crash at %s", fp);
+    snprintf(so, sizeof so, "{\"per_batch\":%d}", per_batch);
+    reset_target(db);
+    set_sink_opts(4, 20);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("SLUICE_SINK_FAILPOINT", fp, 1);
+        sl_error e = {0};
+        run_pipeline("sync-test-source", so, &e);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "%s: the child was not killed (status %d)", what, status);
+    sl_error e = {0};
+    sl_stage st = run_pipeline("sync-test-source", so, &e);
+    CHECK(st == SL_STAGE_FINISHED, "%s: restart: stage %s: %s", what, sl_stage_name(st), e.msg);
+    verify_stream(db, what);
+}
+
+static void test_matrix(MYSQL *db)
+{
+    reset_target(db);
+    q(db, "CREATE TABLE sinkt.m (id INT PRIMARY KEY, i INT, bu BIGINT UNSIGNED, de DECIMAL(20,4), f FLOAT, "
+          "d DOUBLE, dt DATE, tm TIME(3), dtm DATETIME(6), ts TIMESTAMP(2) NULL, y YEAR, "
+          "s VARCHAR(32) CHARACTER SET utf8mb4, l VARCHAR(32) CHARACTER SET latin1, vb VARBINARY(16), "
+          "bl BLOB, js JSON, bt BIT(5), en ENUM('red','green','blue'), st SET('a','b','c'))");
+    set_sink_opts(2, 100);
+    sl_error e = {0};
+    sl_stage st = run_pipeline("sync-matrix-source", "{}", &e);
+    CHECK(st == SL_STAGE_FINISHED, "matrix: stage %s: %s", sl_stage_name(st), e.msg);
+    const char *row = q1(db, "SELECT CONCAT_WS('|', id, i, bu, de, f, d, dt, tm, dtm, ts, y, s, HEX(l), HEX(vb), "
+                             "HEX(bl), js, bt+0, en, st) FROM sinkt.m ORDER BY id LIMIT 1");
+    CHECK(strcmp(row, "1|-2147483647|18446744073709551614|-1234567890.0123|1.1|1.1|2024-02-29|-838:59:58.123|"
+                      "1000-01-01 00:00:00.000001|2023-11-14 22:13:20.45|2155|it's \\ \xf0\x9f\x90\xac|636166E9|"
+                      "0001FF27|626C6F620064617461|{\"k\": [1, \"v\"]}|21|green|a,c") == 0,
+          "matrix row 1: %s", row);
+    CHECK(strcmp(q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.m"), "1,20") == 0,
+          "matrix ids after update/delete: %s", q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.m"));
+    CHECK(strcmp(q1(db, "SELECT d FROM sinkt.m WHERE id = 20"), "20.1") == 0, "matrix update of d");
+}
+
+int main(void)
+{
+    MYSQL *db = tconn();
+    test_matrix(db);
+    test_stream(db);
+    test_crash(db, "after-prepare:3", 25);
+    test_crash(db, "after-checkpoint:4", 25);
+    test_crash(db, "after-ddl:1", 25);
+    test_crash(db, "serial-open:2", 25);
+    test_crash(db, "after-prepare:9", 3);
+    mysql_close(db);
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("sync sink integration: all checks passed\n");
+    return 0;
+}
