@@ -382,10 +382,12 @@ static int meta_len(uint8_t t)
     }
 }
 
-/* Columns that the SIGNEDNESS metadata covers (MariaDB: fields with a sign, Field_num). */
+/* Columns that the SIGNEDNESS metadata covers (MariaDB: fields with a sign, Field_num; YEAR is a
+ * Field_tiny there, so it has a bit too). */
 static int is_numeric(uint8_t t)
 {
     switch (t) {
+    case SL_MT_YEAR:
     case SL_MT_TINY: case SL_MT_SHORT: case SL_MT_INT24: case SL_MT_LONG: case SL_MT_LONGLONG:
     case SL_MT_FLOAT: case SL_MT_DOUBLE: case SL_MT_NEWDECIMAL: case SL_MT_DECIMAL:
         return 1;
@@ -947,7 +949,7 @@ int sl_bl_decode_value(const sl_bl_column *c, const uint8_t *p, const uint8_t *e
         int64_t intpart = (int64_t)be_n(p, 3) - 0x800000LL, packedv;
         switch (fsp) {
         case 1: case 2: {
-            int frac = (int8_t)p[3];
+            int frac = p[3];   /* unsigned, as in my_time_packed_from_binary() */
             if (intpart < 0 && frac) {
                 intpart++;
                 frac -= 0x100;
@@ -956,7 +958,7 @@ int sl_bl_decode_value(const sl_bl_column *c, const uint8_t *p, const uint8_t *e
             break;
         }
         case 3: case 4: {
-            int frac = (int16_t)be_n(p + 3, 2);
+            int frac = (int)be_n(p + 3, 2);
             if (intpart < 0 && frac) {
                 intpart++;
                 frac -= 0x10000;
@@ -1128,6 +1130,19 @@ int sl_bl_decode_value(const sl_bl_column *c, const uint8_t *p, const uint8_t *e
             out->type = SL_V_STRING;
         }
         out->charset = c->charset;
+        if (c->real_type == SL_MT_STRING && c->charset == 63 && n < c->max_len) {
+            /* BINARY(n) is logged without its trailing 0x00 padding: put it back, so the value
+             * is what the column holds. */
+            char *s = alloc(ud, c->max_len + 1);
+            if (!s)
+                goto oom;
+            memcpy(s, p, n);
+            memset(s + n, 0, c->max_len + 1 - n);
+            out->v.s = s;
+            out->len = c->max_len;
+            p += n;
+            break;
+        }
         if (!(out->v.s = dup_payload(alloc, ud, p, n)))
             goto oom;
         out->len = (uint32_t)n;

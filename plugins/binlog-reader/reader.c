@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <mariadb_rpl.h>
@@ -356,6 +357,15 @@ static int open_dump(br *r, sl_error *err)
     };
     if ((rc = sl_myconn_exec(r->db, setup[0], strlen(setup[0]), err)) < 0)
         return rc;
+    /* The fake ROTATE sent before the first FORMAT_DESCRIPTION carries a checksum iff the
+     * checksum we just asked for is on. */
+    char ck[1][512] = { "" };
+    if ((rc = query_row(r->db, "SELECT @master_binlog_checksum", ck, 1, err)) < 0)
+        return rc;
+    r->dump_checksum = strcasecmp(ck[0], "NONE") && ck[0][0] ? SL_BL_CHECKSUM_CRC32
+                                                             : SL_BL_CHECKSUM_OFF;
+    sl_bl_format_init(&r->fmt);
+    r->fmt.checksum_alg = r->dump_checksum;
     if (c->flavor == 1)
         sl_myconn_exec(r->db, setup[1], strlen(setup[1]), NULL);   /* MySQL >= 8.0.26 name */
     snprintf(sql, sizeof sql, "SET @master_heartbeat_period = %lld",
@@ -487,7 +497,8 @@ static int br_run(void *self)
                 break;
         }
         unsigned long len = mysql_net_read_packet(r->db);
-        if (len == (unsigned long)-1 || len == 0) {
+        /* the connector's packet_error is ((unsigned int)-1) */
+        if (len == 0 || len >= 0xFFFFFFFFul) {
             unsigned e = mysql_errno(r->db);
             if (e == 1236 /* ER_MASTER_FATAL_ERROR_READING_BINLOG */) {
                 rc = h->fail(r->ctx, SL_EDB, "binlog-reader: the source cannot send the binlog "
@@ -511,6 +522,31 @@ static int br_run(void *self)
             close_dump(r);
             br_reset_for_redump(r);
             continue;
+        }
+        if (pkt[0] == 0xFF && len >= 3) {
+            /* An error packet: errno, '#', SQLSTATE, message (the connector leaves it to us). */
+            unsigned e = (unsigned)pkt[1] | (unsigned)pkt[2] << 8;
+            const char *msg = (const char *)pkt + 3;
+            size_t ml = len - 3;
+            if (ml >= 6 && msg[0] == '#') {
+                msg += 6;
+                ml -= 6;
+            }
+            if (e == 1236 /* ER_MASTER_FATAL_ERROR_READING_BINLOG */) {
+                rc = h->fail(r->ctx, SL_EDB, "binlog-reader: the source cannot send the binlog "
+                             "from (%s, %llu): %.*s (errno 1236)", r->file,
+                             (unsigned long long)r->pos, (int)ml, msg);
+                break;
+            }
+            if (e == 1053 /* shutdown */ || e == 1927 /* killed */ || e == 4031) {
+                h->log(r->ctx, SL_LOG_WARN, "the source ended the dump: %.*s (errno %u); "
+                       "reconnecting", (int)ml, msg, e);
+                close_dump(r);
+                br_reset_for_redump(r);
+                continue;
+            }
+            rc = h->fail(r->ctx, SL_EDB, "binlog-reader: %.*s (errno %u)", (int)ml, msg, e);
+            break;
         }
         if (pkt[0] != 0x00) {
             rc = h->fail(r->ctx, SL_EDB, "binlog-reader: unexpected packet 0x%02x", pkt[0]);

@@ -58,6 +58,7 @@ typedef struct br {
     void          *rpl;          /* MARIADB_RPL * */
     MYSQL         *sdb;          /* status queries (SHOW MASTER STATUS) */
     sl_bl_format   fmt;
+    uint8_t        dump_checksum; /* what events before the first FDE carry (SL_BL_CHECKSUM_*) */
 
     /* Where reading is: after the last event read. */
     char           file[256];

@@ -355,6 +355,7 @@ void br_reset_for_redump(br *r)
     r->begin_put = 0;
     r->ntids = 0;
     sl_bl_format_init(&r->fmt);
+    r->fmt.checksum_alg = r->dump_checksum;
 }
 
 /* Skip a data event already put before a reconnect. Returns 1 if skipped. */

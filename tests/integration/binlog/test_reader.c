@@ -1,0 +1,563 @@
+/*
+ * test_reader.c - the binlog-reader against the sandbox source: every column type decoded
+ * exactly (limits, NULLs, charsets), updates with both images, deletes, DDL, rotation, table
+ * versions, unselected tables skipped, checkpoint resume, a refused source, a purged binlog,
+ * and a source killed in the middle of streaming a large transaction (nothing lost or repeated).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+
+#include "harness.h"
+
+#define RULES "\"rules\":[{\"schema\":\"bl_test\",\"table\":\"\",\"target_schema\":\"\"," \
+              "\"target_table\":\"\",\"filters\":[]}]"
+
+static char start_file[256];
+static int _line;
+static unsigned long long start_pos;
+
+static int count_kind(rd *r, int kind)
+{
+    int n = 0;
+    FOR_EVENTS(r, ev)
+        n += ev->kind == kind;
+    return n;
+}
+
+static int commits_at_least(rd *r, void *ud) { return count_kind(r, SL_EV_COMMIT) >= *(int *)ud; }
+static int ddls_at_least(rd *r, void *ud) { return count_kind(r, SL_EV_DDL) >= *(int *)ud; }
+static int failed_pred(rd *r, void *ud) { return r->failed != 0; }
+
+static char *start_opts(const char *task, const char *file, unsigned long long pos)
+{
+    char extra[1024];
+    snprintf(extra, sizeof extra, ",%s,\"binlog_name\":\"%s\",\"binlog_pos\":%llu", RULES, file,
+             pos);
+    return rd_options(task, extra);
+}
+
+static sl_event *nth_kind(rd *r, int kind, const char *table, int nth)
+{
+    FOR_EVENTS(r, ev) {
+        if (ev->kind == kind && (!table || (ev->table && !strcmp(ev->table, table))) && nth-- == 0)
+            return ev;
+    }
+    return NULL;
+}
+
+static const sl_value *colv(const sl_event *ev, const sl_value *img, const char *name)
+{
+    int i = col_index(ev, name);
+    if (i < 0) {
+        fprintf(stderr, "no column %s\n", name);
+        return NULL;
+    }
+    return &img[i];
+}
+
+#define V(img, name) colv(ev, (img), name)
+
+static void assert_str_(int line, const sl_value *v, int type, const char *s, size_t len)
+{
+    assert_non_null(v);
+    assert_int_equal(v->type, type);
+    assert_int_equal(v->len, len);
+    assert_memory_equal(v->v.s, s, len);
+}
+
+static void assert_time_(int line, const sl_value *v, int type, int neg, int y, int mo, int d, int h, int mi,
+                        int s, int us, int dec)
+{
+    assert_non_null(v);
+    fprintf(stderr, "line %d: %d %d-%d-%d %u:%d:%d.%u dec %d\n", line, v->v.t.neg, v->v.t.year,
+            v->v.t.month, v->v.t.day, v->v.t.hour, v->v.t.minute, v->v.t.second, v->v.t.usec, v->dec);
+    assert_int_equal(v->type, type);
+    assert_int_equal(v->v.t.neg, neg);
+    assert_int_equal(v->v.t.year, y);
+    assert_int_equal(v->v.t.month, mo);
+    assert_int_equal(v->v.t.day, d);
+    assert_int_equal(v->v.t.hour, h);
+    assert_int_equal(v->v.t.minute, mi);
+    assert_int_equal(v->v.t.second, s);
+    assert_int_equal(v->v.t.usec, us);
+    assert_int_equal(v->dec, dec);
+}
+
+static void assert_ts_(int line, const sl_value *v, int64_t sec, uint32_t usec, int dec)
+{
+    assert_non_null(v);
+    fprintf(stderr, "line %d: type %d %lld.%u dec %d\n", line, v->type, (long long)v->v.ts.sec,
+            v->v.ts.usec, v->dec);
+    assert_int_equal(v->type, SL_V_TIMESTAMP);
+    assert_int_equal(v->v.ts.sec, sec);
+    assert_int_equal(v->v.ts.usec, usec);
+    assert_int_equal(v->dec, dec);
+}
+
+#define assert_str(...) do { _line = __LINE__; assert_str_(__LINE__, __VA_ARGS__); } while (0)
+#define assert_time(...) do { _line = __LINE__; assert_time_(__LINE__, __VA_ARGS__); } while (0)
+#define assert_ts(...) do { _line = __LINE__; assert_ts_(__LINE__, __VA_ARGS__); } while (0)
+
+static void setup_db(MYSQL *db)
+{
+    sqlf(db, "SET time_zone = '+00:00'");
+    sqlf(db, "DROP DATABASE IF EXISTS bl_test");
+    sqlf(db, "DROP DATABASE IF EXISTS bl_other");
+    sqlf(db, "CREATE DATABASE bl_test");
+    sqlf(db, "CREATE DATABASE bl_other");
+    master_pos(db, start_file, sizeof start_file, &start_pos);
+}
+
+static const char *DMIN = "-99999999999999999999999999999999999.999999999999999999999999999999";
+static const char *DMAX = "99999999999999999999999999999999999.999999999999999999999999999999";
+
+static void test_types(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    sqlf(db, "CREATE TABLE bl_test.types (id INT PRIMARY KEY, ti TINYINT, y YEAR, b1 BIT(1), "
+             "tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED, mi MEDIUMINT, "
+             "miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED, "
+             "d DECIMAL(65,30), d2 DECIMAL(10,2) UNSIGNED, d3 DECIMAL(20,5), f FLOAT, db DOUBLE, "
+             "b64 BIT(64), b10 BIT(10), dt DATE, tm TIME, tm6 TIME(6), tm3 TIME(3), "
+             "dtm DATETIME, dtm6 DATETIME(6), dtm2 DATETIME(2), ts TIMESTAMP NULL, "
+             "ts6 TIMESTAMP(6) NULL, ts4 TIMESTAMP(4) NULL, c CHAR(10), "
+             "vc VARCHAR(300) CHARACTER SET latin1, t TEXT, ct CHAR(200), bn BINARY(4), "
+             "vb VARBINARY(10), bl BLOB, lb LONGBLOB, j JSON, e ENUM('a','b','c'), "
+             "s SET('x','y','z'), g GEOMETRY)");
+    sqlf(db, "CREATE TABLE bl_other.skipme (id INT PRIMARY KEY)");
+    sqlf(db, "INSERT INTO bl_other.skipme VALUES (1)");
+    sqlf(db, "INSERT INTO bl_test.types VALUES (1, -128, 1901, b'0', 0, -32768, 0, -8388608, 0, "
+             "-2147483648, 0, -9223372036854775808, 0, '%s', 0, -12345.678, -1.5, "
+             "-1.7976931348623157e308, b'0', b'0', '1000-01-01', '-838:59:59', "
+             "'-12:34:56.000001', '-00:00:00.5', '1000-01-01 00:00:00', "
+             "'1000-01-01 00:00:00.000000', '2000-02-29 23:59:59.99', '1970-01-01 00:00:01', "
+             "'1970-01-01 00:00:01.000001', '2000-01-01 00:00:00.1234', '', 0xE9, '', '', x'01', "
+             "x'', x'00ff00', NULL, '{}', 'a', '', ST_GeomFromText('POINT(1 2)'))", DMIN);
+    sqlf(db, "INSERT INTO bl_test.types VALUES (2, 127, 2155, b'1', 255, 32767, 65535, 8388607, "
+             "16777215, 2147483647, 4294967295, 9223372036854775807, 18446744073709551615, '%s', "
+             "99999999.99, 0.00001, 3.5, 1.7976931348623157e308, 0xFFFFFFFFFFFFFFFF, b'1111111111', "
+             "'9999-12-31', '838:59:59', '123:45:06.789012', '100:00:00.123', "
+             "'9999-12-31 23:59:59', '9999-12-31 23:59:59.999999', '2024-02-29 12:00:00.01', "
+             "'2038-01-19 03:14:07', '2038-01-19 03:14:07.999999', '1999-12-31 23:59:59.9999', "
+             "'abc', 'z', REPEAT('x', 1000), '日本', x'00010203', x'00ff', x'0000', x'00', "
+             "'{\"a\":[1,2,\"x\"]}', 'c', 'x,z', ST_GeomFromText('POINT(1 2)'))", DMAX);
+    sqlf(db, "INSERT INTO bl_test.types (id) VALUES (3)");
+    sqlf(db, "UPDATE bl_test.types SET i = i - 1, vc = 'changed' WHERE id = 2");
+    sqlf(db, "DELETE FROM bl_test.types WHERE id = 3");
+
+    rd r;
+    char *o = start_opts("bl-types", start_file, start_pos);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    int want = 5;
+    int ok = rd_wait(&r, commits_at_least, &want, 30);
+    if (!ok) {
+        sl_error e;
+        rd_error(&r, &e);
+        fprintf(stderr, "commits %d failed %d running %d rc %d batches %zu: %s\n",
+                count_kind(&r, SL_EV_COMMIT), r.failed, r.running, r.run_rc, r.n, e.msg);
+    }
+    assert_true(ok);
+    assert_int_equal(r.failed, 0);
+
+    /* nothing of bl_other */
+    FOR_EVENTS(&r, e2) {
+        if (e2->kind <= SL_EV_DELETE)
+            assert_string_equal(e2->schema, "bl_test");
+        if (e2->kind == SL_EV_DDL)
+            assert_non_null(e2->ddl);
+    }
+    sl_event *ev = nth_kind(&r, SL_EV_INSERT, "types", 0);
+    assert_non_null(ev);
+    assert_non_null(ev->meta);
+    assert_int_equal(ev->ncols, 42);
+    assert_int_equal(ev->meta->npk, 1);
+    assert_int_equal(ev->meta->pk[0], 0);
+    assert_true(ev->meta->cols[0].flags & SL_COL_PK);
+    assert_true(ev->meta->cols[col_index(ev, "tiu")].flags & SL_COL_UNSIGNED);
+    assert_false(ev->meta->cols[col_index(ev, "ti")].flags & SL_COL_UNSIGNED);
+    assert_true(ev->meta->cols[col_index(ev, "ti")].flags & SL_COL_NULLABLE);
+    assert_false(ev->meta->cols[0].flags & SL_COL_NULLABLE);
+    assert_int_equal(ev->meta->cols[col_index(ev, "vc")].charset, 8);
+    assert_int_equal(ev->meta->cols[col_index(ev, "bl")].charset, 63);
+    assert_null(ev->before);
+    const sl_value *a = ev->after;
+    assert_int_equal(V(a, "id")->v.i, 1);
+    assert_int_equal(V(a, "ti")->type, SL_V_INT);
+    assert_int_equal(V(a, "ti")->v.i, -128);
+    assert_int_equal(V(a, "y")->type, SL_V_YEAR);
+    assert_int_equal(V(a, "y")->v.i, 1901);
+    assert_int_equal(V(a, "b1")->type, SL_V_BIT);
+    assert_int_equal(V(a, "b1")->bits, 1);
+    assert_int_equal(V(a, "b1")->v.u, 0);
+    assert_int_equal(V(a, "tiu")->type, SL_V_UINT);
+    assert_int_equal(V(a, "tiu")->v.u, 0);
+    assert_int_equal(V(a, "si")->v.i, -32768);
+    assert_int_equal(V(a, "siu")->type, SL_V_UINT);
+    assert_int_equal(V(a, "mi")->v.i, -8388608);
+    assert_int_equal(V(a, "i")->v.i, INT32_MIN);
+    assert_int_equal(V(a, "bi")->type, SL_V_INT);
+    assert_true(V(a, "bi")->v.i == INT64_MIN);
+    assert_int_equal(V(a, "biu")->type, SL_V_UINT);
+    assert_str(V(a, "d"), SL_V_DECIMAL, DMIN, strlen(DMIN));
+    assert_int_equal(V(a, "d")->dec, 30);
+    assert_str(V(a, "d2"), SL_V_DECIMAL, "0.00", 4);
+    assert_str(V(a, "d3"), SL_V_DECIMAL, "-12345.67800", 12);
+    assert_int_equal(V(a, "f")->type, SL_V_FLOAT);
+    assert_true(V(a, "f")->v.f == -1.5f);
+    assert_int_equal(V(a, "db")->type, SL_V_DOUBLE);
+    assert_true(V(a, "db")->v.d == -1.7976931348623157e308);
+    assert_int_equal(V(a, "b64")->bits, 64);
+    assert_time(V(a, "dt"), SL_V_DATE, 0, 1000, 1, 1, 0, 0, 0, 0, 0);
+    assert_time(V(a, "tm"), SL_V_TIME, 1, 0, 0, 0, 838, 59, 59, 0, 0);
+    assert_time(V(a, "tm6"), SL_V_TIME, 1, 0, 0, 0, 12, 34, 56, 1, 6);
+    assert_time(V(a, "tm3"), SL_V_TIME, 1, 0, 0, 0, 0, 0, 0, 500000, 3);
+    assert_time(V(a, "dtm"), SL_V_DATETIME, 0, 1000, 1, 1, 0, 0, 0, 0, 0);
+    assert_time(V(a, "dtm6"), SL_V_DATETIME, 0, 1000, 1, 1, 0, 0, 0, 0, 6);
+    assert_time(V(a, "dtm2"), SL_V_DATETIME, 0, 2000, 2, 29, 23, 59, 59, 990000, 2);
+    assert_ts(V(a, "ts"), 1, 0, 0);
+    assert_ts(V(a, "ts6"), 1, 1, 6);
+    assert_ts(V(a, "ts4"), 946684800, 123400, 4);
+    assert_str(V(a, "c"), SL_V_STRING, "", 0);
+    assert_int_equal(V(a, "c")->charset, 45);
+    assert_str(V(a, "vc"), SL_V_STRING, "\xE9", 1);
+    assert_int_equal(V(a, "vc")->charset, 8);
+    assert_str(V(a, "bn"), SL_V_BINARY, "\x01\0\0\0", 4);
+    assert_str(V(a, "vb"), SL_V_BINARY, "", 0);
+    assert_str(V(a, "bl"), SL_V_BINARY, "\0\xff\0", 3);
+    assert_int_equal(V(a, "lb")->type, SL_V_NULL);
+    assert_str(V(a, "j"), SL_V_STRING, "{}", 2);
+    assert_int_equal(V(a, "e")->type, SL_V_ENUM);
+    assert_int_equal(V(a, "e")->v.e.u, 1);
+    assert_int_equal(V(a, "e")->len, 1);
+    assert_memory_equal(V(a, "e")->v.e.s, "a", 1);
+    assert_int_equal(V(a, "s")->type, SL_V_SET);
+    assert_int_equal(V(a, "s")->v.e.u, 0);
+    assert_int_equal(V(a, "s")->len, 0);
+    assert_int_equal(V(a, "g")->type, SL_V_GEOMETRY);
+    assert_int_equal(V(a, "g")->len, 25);
+    assert_memory_equal(V(a, "g")->v.s, "\0\0\0\0\x01\x01\0\0\0", 9);
+
+    ev = nth_kind(&r, SL_EV_INSERT, "types", 1);
+    assert_non_null(ev);
+    a = ev->after;
+    assert_int_equal(V(a, "ti")->v.i, 127);
+    assert_int_equal(V(a, "y")->v.i, 2155);
+    assert_int_equal(V(a, "b1")->v.u, 1);
+    assert_int_equal(V(a, "tiu")->v.u, 255);
+    assert_int_equal(V(a, "si")->v.i, 32767);
+    assert_int_equal(V(a, "siu")->v.u, 65535);
+    assert_int_equal(V(a, "mi")->v.i, 8388607);
+    assert_int_equal(V(a, "miu")->v.u, 16777215);
+    assert_int_equal(V(a, "i")->v.i, 2147483647);
+    assert_int_equal(V(a, "iu")->v.u, 4294967295u);
+    assert_true(V(a, "bi")->v.i == INT64_MAX);
+    assert_true(V(a, "biu")->v.u == UINT64_MAX);
+    assert_str(V(a, "d"), SL_V_DECIMAL, DMAX, strlen(DMAX));
+    assert_str(V(a, "d2"), SL_V_DECIMAL, "99999999.99", 11);
+    assert_str(V(a, "d3"), SL_V_DECIMAL, "0.00001", 7);
+    assert_true(V(a, "f")->v.f == 3.5f);
+    assert_true(V(a, "db")->v.d == 1.7976931348623157e308);
+    assert_true(V(a, "b64")->v.u == UINT64_MAX);
+    assert_int_equal(V(a, "b10")->v.u, 1023);
+    assert_int_equal(V(a, "b10")->bits, 10);
+    assert_time(V(a, "dt"), SL_V_DATE, 0, 9999, 12, 31, 0, 0, 0, 0, 0);
+    assert_time(V(a, "tm"), SL_V_TIME, 0, 0, 0, 0, 838, 59, 59, 0, 0);
+    assert_time(V(a, "tm6"), SL_V_TIME, 0, 0, 0, 0, 123, 45, 6, 789012, 6);
+    assert_time(V(a, "tm3"), SL_V_TIME, 0, 0, 0, 0, 100, 0, 0, 123000, 3);
+    assert_time(V(a, "dtm"), SL_V_DATETIME, 0, 9999, 12, 31, 23, 59, 59, 0, 0);
+    assert_time(V(a, "dtm6"), SL_V_DATETIME, 0, 9999, 12, 31, 23, 59, 59, 999999, 6);
+    assert_time(V(a, "dtm2"), SL_V_DATETIME, 0, 2024, 2, 29, 12, 0, 0, 10000, 2);
+    assert_ts(V(a, "ts"), 2147483647, 0, 0);
+    assert_ts(V(a, "ts6"), 2147483647, 999999, 6);
+    assert_ts(V(a, "ts4"), 946684799, 999900, 4);
+    assert_str(V(a, "c"), SL_V_STRING, "abc", 3);
+    assert_int_equal(V(a, "t")->len, 1000);
+    assert_str(V(a, "ct"), SL_V_STRING, "日本", strlen("日本"));
+    assert_int_equal(V(a, "ct")->charset, 45);
+    assert_str(V(a, "bn"), SL_V_BINARY, "\0\x01\x02\x03", 4);
+    assert_str(V(a, "vb"), SL_V_BINARY, "\0\xff", 2);
+    assert_str(V(a, "lb"), SL_V_BINARY, "\0", 1);
+    assert_str(V(a, "j"), SL_V_STRING, "{\"a\":[1,2,\"x\"]}", 15);
+    assert_int_equal(V(a, "e")->v.e.u, 3);
+    assert_memory_equal(V(a, "e")->v.e.s, "c", 1);
+    assert_int_equal(V(a, "s")->v.e.u, 5);
+    assert_int_equal(V(a, "s")->len, 3);
+    assert_memory_equal(V(a, "s")->v.e.s, "x,z", 3);
+
+    ev = nth_kind(&r, SL_EV_INSERT, "types", 2);
+    assert_non_null(ev);
+    for (uint32_t i = 1; i < ev->ncols; i++)
+        assert_int_equal(ev->after[i].type, SL_V_NULL);
+
+    ev = nth_kind(&r, SL_EV_UPDATE, "types", 0);
+    assert_non_null(ev);
+    assert_int_equal(V(ev->before, "i")->v.i, 2147483647);
+    assert_int_equal(V(ev->after, "i")->v.i, 2147483646);
+    assert_str(V(ev->before, "vc"), SL_V_STRING, "z", 1);
+    assert_str(V(ev->after, "vc"), SL_V_STRING, "changed", 7);
+    assert_true(V(ev->after, "biu")->v.u == UINT64_MAX);
+
+    ev = nth_kind(&r, SL_EV_DELETE, "types", 0);
+    assert_non_null(ev);
+    assert_null(ev->after);
+    assert_int_equal(V(ev->before, "id")->v.i, 3);
+
+    /* positions, sequence numbers, transactions */
+    uint64_t last_seq = 0;
+    int open = 0;
+    FOR_EVENTS(&r, e3) {
+        assert_true(e3->seq == last_seq + 1 || last_seq == 0);
+        last_seq = e3->seq;
+        assert_non_null(e3->pos.file);
+        assert_non_null(e3->pos.gtid);
+        assert_true(e3->pos.offset > 4);
+        if (e3->kind == SL_EV_BEGIN) {
+            assert_false(open);
+            open = 1;
+        } else if (e3->kind == SL_EV_COMMIT) {
+            assert_true(open);
+            open = 0;
+        } else if (e3->kind <= SL_EV_DELETE) {
+            assert_true(open);
+            assert_true(e3->commit_ts > 1600000000);
+        }
+    }
+    sl_batch *lastb = r.v[r.n - 1];
+    assert_true(lastb->flags & SL_BATCH_TXN_END);
+    assert_non_null(lastb->ckpt.file);
+    assert_non_null(lastb->ckpt.gtid);
+
+    char *st = r.d->status(r.self);
+    assert_non_null(st);
+    assert_non_null(strstr(st, "\"binlog_type\":\"remote\""));
+    assert_non_null(strstr(st, "\"read_binlog\":\"(mysql-bin."));
+    free(st);
+    rd_close(&r);
+    mysql_close(db);
+}
+
+static void test_ddl_rotate_versions(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    sqlf(db, "CREATE TABLE bl_test.t1 (id INT PRIMARY KEY, v VARCHAR(10))");
+    sqlf(db, "INSERT INTO bl_test.t1 VALUES (1, 'a')");
+    sqlf(db, "FLUSH BINARY LOGS");
+    sqlf(db, "INSERT INTO bl_test.t1 VALUES (2, 'b')");
+    sqlf(db, "ALTER TABLE bl_test.t1 ADD COLUMN w INT UNSIGNED");
+    sqlf(db, "INSERT INTO bl_test.t1 VALUES (3, 'c', 7)");
+    sqlf(db, "USE bl_other");
+    sqlf(db, "CREATE TABLE plain (id INT)");
+
+    rd r;
+    char *o = start_opts("bl-ddl", start_file, start_pos);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    int want = 3;   /* CREATE t1, ALTER, CREATE plain (FLUSH is not logged) */
+    assert_true(rd_wait(&r, ddls_at_least, &want, 30));
+    want = 3;
+    assert_true(rd_wait(&r, commits_at_least, &want, 30));
+    sl_event *ev = nth_kind(&r, SL_EV_DDL, NULL, 0);
+    assert_non_null(strstr(ev->ddl, "CREATE TABLE bl_test.t1"));
+    ev = nth_kind(&r, SL_EV_DDL, NULL, 1);
+    assert_non_null(strstr(ev->ddl, "ALTER TABLE"));
+    ev = nth_kind(&r, SL_EV_DDL, NULL, 2);
+    assert_non_null(strstr(ev->ddl, "CREATE TABLE plain"));
+    assert_string_equal(ev->ddl_schema, "bl_other");
+    assert_string_equal(ev->schema, "bl_other");
+
+    sl_event *i1 = nth_kind(&r, SL_EV_INSERT, "t1", 0);
+    sl_event *i2 = nth_kind(&r, SL_EV_INSERT, "t1", 1);
+    sl_event *i3 = nth_kind(&r, SL_EV_INSERT, "t1", 2);
+    assert_non_null(i3);
+    assert_string_not_equal(i1->pos.file, i2->pos.file);   /* rotated */
+    assert_true(i1->meta == i2->meta);
+    assert_int_equal(i2->meta->ncols, 2);
+    assert_int_equal(i3->meta->ncols, 3);
+    assert_true(i3->meta->version > i2->meta->version);
+    assert_string_equal(i3->meta->cols[2].name, "w");
+    assert_int_equal(i3->after[2].type, SL_V_UINT);
+    assert_int_equal(i3->after[2].v.u, 7);
+    rd_close(&r);
+    mysql_close(db);
+}
+
+static void test_checkpoint_resume(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    sqlf(db, "CREATE TABLE bl_test.c (id INT PRIMARY KEY)");
+    sqlf(db, "INSERT INTO bl_test.c VALUES (1)");
+    char f[256];
+    unsigned long long p;
+    master_pos(db, f, sizeof f, &p);
+    sqlf(db, "INSERT INTO bl_test.c VALUES (2)");
+
+    MYSQL *t = tgt_connect();
+    sqlf(t, "CREATE DATABASE IF NOT EXISTS dm_meta");
+    sqlf(t, "DROP TABLE IF EXISTS dm_meta.`bl-ckpt_syncer_checkpoint`");
+    sqlf(t, "CREATE TABLE dm_meta.`bl-ckpt_syncer_checkpoint` (source_name VARCHAR(128), "
+            "worker INT, binlog_name VARCHAR(255), binlog_pos BIGINT UNSIGNED, binlog_gtid TEXT, "
+            "seq BIGINT UNSIGNED, is_snapshot TINYINT, updated_at TIMESTAMP DEFAULT "
+            "CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, PRIMARY KEY(source_name, worker))");
+    sqlf(t, "INSERT INTO dm_meta.`bl-ckpt_syncer_checkpoint` VALUES ('src1', 0, '%s', %llu, '', "
+            "41, 0, NOW())", f, p);
+    /* the options point before row 1: the checkpoint must win */
+    rd r;
+    char *o = start_opts("bl-ckpt", start_file, start_pos);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    int want = 1;
+    assert_true(rd_wait(&r, commits_at_least, &want, 30));
+    sl_event *ev = nth_kind(&r, SL_EV_INSERT, "c", 0);
+    assert_non_null(ev);
+    assert_int_equal(ev->after[0].v.i, 2);
+    assert_null(nth_kind(&r, SL_EV_INSERT, "c", 1));
+    assert_int_equal(r.v[0]->events[0].seq, 42);
+    rd_close(&r);
+    sqlf(t, "DROP TABLE dm_meta.`bl-ckpt_syncer_checkpoint`");
+    mysql_close(t);
+    mysql_close(db);
+}
+
+static void test_refuses_minimal_metadata(void **state)
+{
+    MYSQL *db = src_connect();
+    sqlf(db, "SET GLOBAL binlog_row_metadata = MINIMAL");
+    rd r;
+    char *o = start_opts("bl-refuse", "x", 4);
+    int rc = rd_open(&r, o, 1);
+    sqlf(db, "SET GLOBAL binlog_row_metadata = FULL");
+    free(o);
+    assert_true(rc < 0);
+    sl_error e;
+    rd_error(&r, &e);
+    assert_non_null(strstr(e.msg, "binlog_row_metadata=FULL"));
+    rd_close(&r);
+
+    sqlf(db, "SET GLOBAL binlog_row_image = MINIMAL");
+    o = start_opts("bl-refuse", "x", 4);
+    rc = rd_open(&r, o, 1);
+    sqlf(db, "SET GLOBAL binlog_row_image = FULL");
+    free(o);
+    assert_true(rc < 0);
+    rd_error(&r, &e);
+    assert_non_null(strstr(e.msg, "binlog_row_image=FULL"));
+    rd_close(&r);
+    mysql_close(db);
+}
+
+static void test_purged_binlog_fails(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    char old[256];
+    unsigned long long p;
+    master_pos(db, old, sizeof old, &p);
+    sqlf(db, "FLUSH BINARY LOGS");
+    char cur[256];
+    master_pos(db, cur, sizeof cur, &p);
+    sqlf(db, "PURGE BINARY LOGS TO '%s'", cur);
+    rd r;
+    char *o = start_opts("bl-purged", old, 4);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&r, failed_pred, NULL, 30));
+    sl_error e;
+    rd_error(&r, &e);
+    assert_non_null(strstr(e.msg, "1236"));
+    assert_non_null(strstr(e.msg, old));
+    rd_close(&r);
+    mysql_close(db);
+}
+
+/* ---- the source is killed while a large transaction streams -------------------------------- */
+
+static int rows_at_least(rd *r, void *ud) { return r->nrows >= *(uint64_t *)ud; }
+
+static void sandbox(const char *args)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>&1", SLUICE_SANDBOX_SCRIPT, args);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_source_killed_mid_transaction(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    sqlf(db, "CREATE TABLE bl_test.big (id INT PRIMARY KEY, pad CHAR(100))");
+    const int N = 300000;
+    sqlf(db, "USE bl_test");
+    sqlf(db, "INSERT INTO bl_test.big SELECT seq, REPEAT('p', 100) FROM seq_1_to_%d", N);
+    sqlf(db, "INSERT INTO bl_test.big VALUES (%d, 'after')", N + 1);
+    mysql_close(db);
+
+    rd r;
+    char extra[1024];
+    snprintf(extra, sizeof extra, ",%s,\"binlog_name\":\"%s\",\"binlog_pos\":%llu,"
+             "\"batch_events\":500", RULES, start_file, start_pos);
+    char *o = rd_options("bl-kill", extra);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    uint64_t some = 2000;
+    assert_true(rd_wait(&r, rows_at_least, &some, 30));
+    /* hold the sink so the reader stops reading, kill the source, then let it go on */
+    pthread_mutex_lock(&r.mu);
+    r.hold = 1;
+    pthread_mutex_unlock(&r.mu);
+    sandbox("kill source");
+    sandbox("start source");
+    pthread_mutex_lock(&r.mu);
+    r.hold = 0;
+    pthread_cond_broadcast(&r.cv);
+    pthread_mutex_unlock(&r.mu);
+    uint64_t all = (uint64_t)N + 1;
+    assert_true(rd_wait(&r, rows_at_least, &all, 120));
+    int want = 2;
+    assert_true(rd_wait(&r, commits_at_least, &want, 30));
+    assert_int_equal(r.failed, 0);
+
+    /* every row exactly once, in order; one BEGIN/COMMIT pair per transaction; seq contiguous */
+    int64_t next_id = 1;
+    uint64_t last_seq = 0;
+    int begins = 0, commits = 0;
+    FOR_EVENTS(&r, ev) {
+        if (last_seq)
+            assert_int_equal(ev->seq, last_seq + 1);
+        last_seq = ev->seq;
+        if (ev->kind == SL_EV_BEGIN)
+            begins++;
+        else if (ev->kind == SL_EV_COMMIT)
+            commits++;
+        else if (ev->kind == SL_EV_INSERT && ev->table && !strcmp(ev->table, "big")) {
+            assert_int_equal(ev->after[0].v.i, next_id);
+            next_id++;
+        }
+    }
+    assert_int_equal(next_id, N + 2);
+    assert_int_equal(begins, 2);
+    assert_int_equal(commits, 2);
+    /* mid-transaction batches carry no TXN_END */
+    assert_true(r.txn_end_batches < r.nbatches);
+    rd_close(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_ddl_rotate_versions),
+        cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_refuses_minimal_metadata),
+        cmocka_unit_test(test_purged_binlog_fails),
+        cmocka_unit_test(test_source_killed_mid_transaction),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
