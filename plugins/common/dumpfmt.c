@@ -419,14 +419,3 @@ void sl_ckpt_loader_table_sql(sl_sbuf *b, const char *meta, const char *task)
                     " finished_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,"
                     " PRIMARY KEY (source_name, chunk_id)) DEFAULT CHARSET=utf8mb4");
 }
-
-void sl_ckpt_syncer_table_sql(sl_sbuf *b, const char *meta, const char *task)
-{
-    sl_sbuf_adds(b, "CREATE TABLE IF NOT EXISTS ");
-    sl_ckpt_table_name(b, meta, task, 1);
-    sl_sbuf_adds(b, " (source_name VARCHAR(128) NOT NULL, worker INT NOT NULL,"
-                    " binlog_name VARCHAR(255), binlog_pos BIGINT UNSIGNED, binlog_gtid TEXT,"
-                    " seq BIGINT UNSIGNED, is_snapshot TINYINT,"
-                    " updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,"
-                    " PRIMARY KEY (source_name, worker)) DEFAULT CHARSET=utf8mb4");
-}

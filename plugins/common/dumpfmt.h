@@ -84,11 +84,10 @@ void sl_snapshot_clear(sl_snapshot_info *s);
 
 /* ---- checkpoint tables (PLUGINS.md) ------------------------------------------------------ */
 
-/* Append `CREATE DATABASE IF NOT EXISTS <meta>` / the CREATE TABLE IF NOT EXISTS statements of
- * `<meta>`.`<task>_loader_checkpoint` and `<meta>`.`<task>_syncer_checkpoint`. */
+/* Append `CREATE DATABASE IF NOT EXISTS <meta>` / the CREATE TABLE IF NOT EXISTS statement of
+ * `<meta>`.`<task>_loader_checkpoint` (the syncer checkpoint's is in ckpt.h). */
 void sl_ckpt_schema_sql(sl_sbuf *b, const char *meta);
 void sl_ckpt_loader_table_sql(sl_sbuf *b, const char *meta, const char *task);
-void sl_ckpt_syncer_table_sql(sl_sbuf *b, const char *meta, const char *task);
 /* `<meta>`.`<task>_loader_checkpoint` (or _syncer_checkpoint when syncer is 1). */
 void sl_ckpt_table_name(sl_sbuf *b, const char *meta, const char *task, int syncer);
 

@@ -23,6 +23,7 @@
 #include <sluice/plugin.h>
 #include "myconn.h"
 #include "dumpfmt.h"
+#include "ckpt.h"
 
 enum { DUP_OVERWRITE = 0, DUP_REPLACE, DUP_ERROR, DUP_IGNORE };
 enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
@@ -166,7 +167,7 @@ struct loader {
     int               eof_done;
     sl_snapshot_info  snap;
     int               have_snap;
-    strset            done, truncated;
+    strset            done, truncated, schemas;
     uint64_t          rows_total;       /* rows of all chunks seen */
 
     atomic_uint_fast64_t finished_bytes, total_bytes;
@@ -467,7 +468,7 @@ static int init_run(loader *l)
     if (rc == 0)
         rc = ctl_exec(l, b.p, b.len);
     sl_sbuf_reset(&b);
-    sl_ckpt_syncer_table_sql(&b, c->meta_schema, c->task_name);
+    sl_ckpt_add_create_sql(&b, c->meta_schema, c->task_name);
     if (rc == 0)
         rc = ctl_exec(l, b.p, b.len);
     if (rc) {
@@ -539,8 +540,22 @@ static int handle_ddl(loader *l, const sl_event *ev)
     int rc = 0;
     const char *use = or_default(ev->target_schema, ev->ddl_schema);
     if (use && *use && ev->table && *ev->table) {
+        /* A routed table may land in a schema no CREATE DATABASE named (shard merge into a new
+         * schema): create it as DM does. */
         sl_sbuf b;
         sl_sbuf_init(&b);
+        if (!strset_has(&l->schemas, use)) {
+            sl_sbuf_adds(&b, "CREATE DATABASE IF NOT EXISTS ");
+            sl_sbuf_add_ident(&b, use);
+            rc = b.oom ? SL_ENOMEM : sl_myconn_exec(l->ctl, b.p, b.len, &e);
+            if (rc == 0 && strset_add(&l->schemas, use) < 0)
+                rc = SL_ENOMEM;
+            if (rc) {
+                sl_sbuf_free(&b);
+                return l->host->fail(l->ctx, rc, "target: %s", e.msg);
+            }
+            sl_sbuf_reset(&b);
+        }
         sl_sbuf_adds(&b, "USE ");
         sl_sbuf_add_ident(&b, use);
         rc = b.oom ? SL_ENOMEM : sl_myconn_exec(l->ctl, b.p, b.len, &e);
@@ -762,6 +777,7 @@ static void reset_run(loader *l)
     l->inited = l->finished_before = l->stale = l->eof_done = 0;
     strset_clear(&l->done);
     strset_clear(&l->truncated);
+    strset_clear(&l->schemas);
     sl_snapshot_clear(&l->snap);
     l->have_snap = 0;
     l->rows_total = 0;

@@ -1,0 +1,144 @@
+/*
+ * test_dumpfmt.c - unit tests of the chunk file format and dump directory helpers shared by
+ * mysql-dump and loader (plugins/common/dumpfmt.c): every byte value round-trips, NULL differs
+ * from '' and from the text "\N", files appear only complete, snapshot files read back.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "dumpfmt.h"
+
+static char tmpdir[256];
+
+static int setup(void **state)
+{
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/sluice-dumpfmt-XXXXXX");
+    assert_non_null(mkdtemp(tmpdir));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_escape_all_bytes(void **state)
+{
+    char in[256], out[512];
+    for (int i = 0; i < 256; i++)
+        in[i] = (char)i;
+    size_t n = sl_tsv_escape(out, in, 256);
+    assert_int_equal(n, 256 + 4);            /* NUL, TAB, LF, backslash */
+    assert_null(memchr(out, '\t', n));
+    assert_null(memchr(out, '\n', n));
+    assert_null(memchr(out, '\0', n));
+    const char *f[4];
+    size_t l[4];
+    assert_int_equal(sl_tsv_split(out, n, f, l, 4), 1);
+    assert_int_equal(l[0], 256);
+    assert_memory_equal(f[0], in, 256);
+}
+
+static void test_write_read_rows(void **state)
+{
+    char tmp[300], fin[300];
+    snprintf(tmp, sizeof tmp, "%s/c.tsv.tmp", tmpdir);
+    snprintf(fin, sizeof fin, "%s/c.tsv", tmpdir);
+    sl_tsv_writer w;
+    sl_error e = {0};
+    assert_int_equal(sl_tsv_open(&w, tmp, 4096, &e), 0);
+    /* row 1: NULL, '', the text \N, a field larger than the buffer with every byte value */
+    size_t big = 10000;
+    char *bytes = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        bytes[i] = (char)(i * 7);
+    sl_tsv_field(&w, NULL, 0);
+    sl_tsv_field(&w, "", 0);
+    sl_tsv_field(&w, "\\N", 2);
+    sl_tsv_field(&w, bytes, big);
+    sl_tsv_end_row(&w);
+    sl_tsv_field(&w, "x", 1);
+    sl_tsv_end_row(&w);
+    assert_int_equal(access(fin, F_OK), -1);
+    assert_int_equal(sl_tsv_commit(&w, tmp, fin, &e), 0);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(w.rows, 2);
+
+    char *text;
+    size_t len;
+    assert_int_equal(sl_read_file(fin, &text, &len, &e), 0);
+    assert_int_equal(len, w.bytes);
+    char *nl = memchr(text, '\n', len);
+    assert_non_null(nl);
+    const char *f[8];
+    size_t l[8];
+    assert_int_equal(sl_tsv_split(text, (size_t)(nl - text), f, l, 8), 4);
+    assert_null(f[0]);
+    assert_non_null(f[1]);
+    assert_int_equal(l[1], 0);
+    assert_int_equal(l[2], 2);
+    assert_memory_equal(f[2], "\\N", 2);
+    assert_int_equal(l[3], big);
+    assert_memory_equal(f[3], bytes, big);
+    assert_string_equal(nl + 1, "x\n");
+    free(text);
+    free(bytes);
+}
+
+static void test_dump_dir(void **state)
+{
+    char buf[256];
+    assert_int_equal(sl_dump_dir(buf, sizeof buf, "/data/", "task/1", ".src"), 0);
+    assert_string_equal(buf, "/data/task_1/_src");
+    assert_int_equal(sl_dump_dir(buf, 10, "/data/", "task", "src"), SL_ELIMIT);
+}
+
+static void test_snapshot_roundtrip(void **state)
+{
+    sl_snapshot_info s = {0}, r;
+    sl_error e = {0};
+    sl_snapshot_new_id(&s);
+    assert_true(strlen(s.id) > 8);
+    snprintf(s.file, sizeof s.file, "mysql-bin.000003");
+    s.pos = 1234567;
+    s.gtid = strdup("0-1-42");
+    assert_int_equal(sl_snapshot_write(tmpdir, &s, &e), 0);
+    assert_int_equal(sl_snapshot_read(tmpdir, &r, &e), 0);
+    assert_string_equal(r.id, s.id);
+    assert_string_equal(r.file, "mysql-bin.000003");
+    assert_int_equal(r.pos, 1234567);
+    assert_string_equal(r.gtid, "0-1-42");
+    sl_snapshot_clear(&s);
+    sl_snapshot_clear(&r);
+    char other[300];
+    snprintf(other, sizeof other, "%s/none", tmpdir);
+    assert_int_equal(sl_snapshot_read(other, &r, &e), SL_ENOENT);
+}
+
+static void test_ckpt_names_quoted(void **state)
+{
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_ckpt_table_name(&b, "dm`meta", "my-task", 0);
+    assert_string_equal(b.p, "`dm``meta`.`my-task_loader_checkpoint`");
+    sl_sbuf_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_escape_all_bytes),
+        cmocka_unit_test(test_write_read_rows),
+        cmocka_unit_test(test_dump_dir),
+        cmocka_unit_test(test_snapshot_roundtrip),
+        cmocka_unit_test(test_ckpt_names_quoted),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

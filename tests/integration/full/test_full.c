@@ -1,0 +1,504 @@
+/*
+ * test_full.c - full migration end to end against the sandbox (scripts/sandbox): sluice-full-run
+ * (mysql-dump -> route -> loader) copies tables and the target is compared with the source by
+ * CHECKSUM TABLE and row by row: every column type at its limits, a shard merge, on_duplicate
+ * overwrite and error, a table without a key, an "all dml" filter, and a load killed with SIGKILL
+ * and resumed without loading any chunk twice. Needs SLUICE_SOURCE_* / SLUICE_TARGET_* (fails
+ * without them).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <mysql.h>
+
+static MYSQL *src, *dst;
+static char datadir[512];
+
+static MYSQL *open_db(const char *p)
+{
+    char k[64];
+    snprintf(k, sizeof k, "SLUICE_%s_HOST", p);
+    const char *host = getenv(k);
+    snprintf(k, sizeof k, "SLUICE_%s_PORT", p);
+    const char *port = getenv(k);
+    snprintf(k, sizeof k, "SLUICE_%s_USER", p);
+    const char *user = getenv(k);
+    snprintf(k, sizeof k, "SLUICE_%s_PASSWORD", p);
+    const char *pass = getenv(k);
+    if (!host || !port || !user) {
+        fprintf(stderr, "SLUICE_%s_HOST/PORT/USER are not set: run eval \"$(scripts/sandbox env)\"\n", p);
+        return NULL;
+    }
+    MYSQL *db = mysql_init(NULL);
+    mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    unsigned long maxp = 1024UL * 1024 * 1024;
+    mysql_optionsv(db, MYSQL_OPT_MAX_ALLOWED_PACKET, &maxp);
+    if (!mysql_real_connect(db, host, user, pass ? pass : "", NULL, (unsigned)atoi(port), NULL,
+                            CLIENT_MULTI_STATEMENTS)) {
+        fprintf(stderr, "connect %s: %s\n", p, mysql_error(db));
+        mysql_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+static void sql(MYSQL *db, const char *fmt, ...)
+{
+    char *q;
+    va_list ap;
+    va_start(ap, fmt);
+    assert_true(vasprintf(&q, fmt, ap) >= 0);
+    va_end(ap);
+    if (mysql_real_query(db, q, strlen(q)) != 0)
+        fail_msg("%s\n  in: %.300s", mysql_error(db), q);
+    do {
+        MYSQL_RES *r = mysql_store_result(db);
+        if (r)
+            mysql_free_result(r);
+        if (mysql_errno(db))
+            fail_msg("%s\n  in: %.300s", mysql_error(db), q);
+    } while (mysql_next_result(db) == 0);
+    free(q);
+}
+
+static long long scalar(MYSQL *db, const char *fmt, ...)
+{
+    char *q;
+    va_list ap;
+    va_start(ap, fmt);
+    assert_true(vasprintf(&q, fmt, ap) >= 0);
+    va_end(ap);
+    if (mysql_real_query(db, q, strlen(q)) != 0)
+        fail_msg("%s\n  in: %.300s", mysql_error(db), q);
+    MYSQL_RES *r = mysql_store_result(db);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    long long v = row && row[0] ? atoll(row[0]) : -1;
+    if (r)
+        mysql_free_result(r);
+    free(q);
+    return v;
+}
+
+/* CHECKSUM TABLE value (column 2). */
+static long long checksum(MYSQL *db, const char *qname)
+{
+    char q[512];
+    snprintf(q, sizeof q, "CHECKSUM TABLE %s EXTENDED", qname);
+    if (mysql_real_query(db, q, strlen(q)) != 0)
+        fail_msg("%s", mysql_error(db));
+    MYSQL_RES *r = mysql_store_result(db);
+    MYSQL_ROW row = mysql_fetch_row(r);
+    assert_non_null(row);
+    assert_non_null(row[1]);
+    long long v = atoll(row[1]);
+    mysql_free_result(r);
+    return v;
+}
+
+/* Compare two queries' results byte by byte (binary results, so no charset conversion). Returns
+ * the number of rows compared. */
+static long long compare_rows(const char *qsrc, const char *qdst)
+{
+    sql(src, "SET SESSION character_set_results = binary, SESSION time_zone = '+00:00'");
+    sql(dst, "SET SESSION character_set_results = binary, SESSION time_zone = '+00:00'");
+    if (mysql_real_query(src, qsrc, strlen(qsrc)) != 0)
+        fail_msg("source: %s in %s", mysql_error(src), qsrc);
+    MYSQL_RES *a = mysql_use_result(src);
+    if (mysql_real_query(dst, qdst, strlen(qdst)) != 0)
+        fail_msg("target: %s in %s", mysql_error(dst), qdst);
+    MYSQL_RES *b = mysql_use_result(dst);
+    assert_non_null(a);
+    assert_non_null(b);
+    unsigned nf = mysql_num_fields(a);
+    assert_int_equal(nf, mysql_num_fields(b));
+    long long n = 0;
+    for (;;) {
+        MYSQL_ROW ra = mysql_fetch_row(a), rb = mysql_fetch_row(b);
+        if (!ra || !rb) {
+            if (ra || rb)
+                fail_msg("row counts differ after %lld rows (%s has more)", n, ra ? "source" : "target");
+            break;
+        }
+        unsigned long *la = mysql_fetch_lengths(a), *lb = mysql_fetch_lengths(b);
+        for (unsigned i = 0; i < nf; i++) {
+            if (!ra[i] != !rb[i])
+                fail_msg("row %lld column %s: NULL on one side only", n, mysql_fetch_field_direct(a, i)->name);
+            if (ra[i] && (la[i] != lb[i] || memcmp(ra[i], rb[i], la[i]) != 0))
+                fail_msg("row %lld column %s differs: source %lu bytes '%.60s', target %lu bytes '%.60s'",
+                         n, mysql_fetch_field_direct(a, i)->name, la[i], ra[i], lb[i], rb[i]);
+        }
+        n++;
+    }
+    mysql_free_result(a);
+    mysql_free_result(b);
+    sql(src, "SET SESSION character_set_results = utf8mb4");
+    sql(dst, "SET SESSION character_set_results = utf8mb4");
+    return n;
+}
+
+/* Same table on both sides: CHECKSUM TABLE and every row in key order. */
+static long long compare_table(const char *sschema, const char *stable, const char *tschema,
+                               const char *ttable, const char *order)
+{
+    char a[512], b[512];
+    snprintf(a, sizeof a, "`%s`.`%s`", sschema, stable);
+    snprintf(b, sizeof b, "`%s`.`%s`", tschema, ttable);
+    long long cs = checksum(src, a), ct = checksum(dst, b);
+    if (cs != ct)
+        fail_msg("CHECKSUM TABLE differs: source %s %lld, target %s %lld", a, cs, b, ct);
+    char qa[1024], qb[1024];
+    snprintf(qa, sizeof qa, "SELECT * FROM %s ORDER BY %s", a, order);
+    snprintf(qb, sizeof qb, "SELECT * FROM %s ORDER BY %s", b, order);
+    return compare_rows(qa, qb);
+}
+
+/* Run sluice-full-run with args (NULL-terminated); returns its exit status, stderr in errbuf. */
+static pid_t spawn(const char *errfile, const char *const *args)
+{
+    const char *argv[64];
+    size_t n = 0;
+    argv[n++] = FULL_RUN;
+    argv[n++] = "--data-dir";
+    argv[n++] = datadir;
+    for (size_t i = 0; args[i]; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        if (errfile) {
+            int e = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            dup2(e, 2);
+        }
+        execv(FULL_RUN, (char *const *)argv);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int run(const char *errfile, const char *const *args)
+{
+    pid_t pid = spawn(errfile, args);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return strdup("");
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return strdup(buf);
+}
+
+static void reset(const char *task, const char *const *target_schemas)
+{
+    sql(dst, "CREATE DATABASE IF NOT EXISTS dm_meta");
+    sql(dst, "DROP TABLE IF EXISTS `dm_meta`.`%s_loader_checkpoint`, `dm_meta`.`%s_syncer_checkpoint`",
+        task, task);
+    for (size_t i = 0; target_schemas[i]; i++)
+        sql(dst, "DROP DATABASE IF EXISTS `%s`", target_schemas[i]);
+}
+
+static const char *RULES_ALL_OF(const char *schema, char *buf, size_t n)
+{
+    snprintf(buf, n, "[{\"schema\":\"%s\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]", schema);
+    return buf;
+}
+
+/* ---- the type matrix ------------------------------------------------------------------------- */
+
+static void test_types(void **state)
+{
+    sql(src, "SET SESSION sql_mode = '', SESSION time_zone = '+00:00'");
+    sql(src, "DROP DATABASE IF EXISTS ft_types; CREATE DATABASE ft_types DEFAULT CHARACTER SET utf8mb4");
+    sql(src,
+        "CREATE TABLE ft_types.ints (id INT PRIMARY KEY, "
+        "ti TINYINT, tiu TINYINT UNSIGNED, si SMALLINT, siu SMALLINT UNSIGNED, mi MEDIUMINT, "
+        "miu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, biu BIGINT UNSIGNED, "
+        "z INT(8) UNSIGNED ZEROFILL)");
+    sql(src,
+        "INSERT INTO ft_types.ints VALUES "
+        "(1,-128,0,-32768,0,-8388608,0,-2147483648,0,-9223372036854775808,0,0),"
+        "(2,127,255,32767,65535,8388607,16777215,2147483647,4294967295,9223372036854775807,18446744073709551615,4294967295),"
+        "(3,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL,NULL),"
+        "(4,0,1,0,1,0,1,0,1,0,1,1)");
+    sql(src,
+        "CREATE TABLE ft_types.misc (id BIGINT UNSIGNED PRIMARY KEY, "
+        "dec1 DECIMAL(65,30), dec2 DECIMAL(10,0) UNSIGNED, f FLOAT, d DOUBLE, f2 FLOAT(7,3), "
+        "b1 BIT(1), b13 BIT(13), b64 BIT(64), "
+        "dt DATE, t0 TIME, t3 TIME(3), t6 TIME(6), dtm0 DATETIME, dtm6 DATETIME(6), dtm2 DATETIME(2), "
+        "ts0 TIMESTAMP NULL DEFAULT NULL, ts6 TIMESTAMP(6) NULL DEFAULT NULL, y YEAR, "
+        "c CHAR(10), vc VARCHAR(300), tx TEXT, lt LONGTEXT, "
+        "l1 VARCHAR(50) CHARACTER SET latin1, l1t TEXT CHARACTER SET latin1, "
+        "vbin VARCHAR(50) COLLATE utf8mb4_bin, "
+        "bn BINARY(8), vb VARBINARY(300), bl BLOB, mb MEDIUMBLOB, "
+        "j JSON, e ENUM('a','b','c d','é'), s SET('x','y','z'), "
+        "g GEOMETRY, p POINT, ls LINESTRING, pg POLYGON REF_SYSTEM_ID=4326, "
+        "gv BIGINT UNSIGNED AS (id DIV 3) VIRTUAL, gs BIGINT AS (id DIV 2 + 1) STORED, "
+        "inv INT INVISIBLE DEFAULT 7)");
+    sql(src,
+        "INSERT INTO ft_types.misc (id, dec1, dec2, f, d, f2, b1, b13, b64, dt, t0, t3, t6, dtm0, dtm6, dtm2, "
+        "ts0, ts6, y, c, vc, tx, lt, l1, l1t, vbin, bn, vb, bl, mb, j, e, s, g, p, ls, pg, inv) VALUES "
+        "(1, '99999999999999999999999999999999999.999999999999999999999999999999', 9999999999, "
+        " 3.402823466e38, 1.7976931348623157e308, 9999.999, b'1', b'1111111111111', "
+        " b'1111111111111111111111111111111111111111111111111111111111111111', "
+        " '9999-12-31', '838:59:59', '-838:59:59.000', '-838:59:59.000000', '9999-12-31 23:59:59', "
+        " '9999-12-31 23:59:59.999999', '2000-02-29 12:34:56.78', '2038-01-19 03:14:07', "
+        " '2038-01-19 03:14:07.999999', 2155, 'abc', '😀 4-byte \\t tab \\n nl \\\\ bs', "
+        " CONCAT('x', CHAR(0 USING utf8mb4), 'y'), REPEAT('ü😀', 1000), 'café ÿ', 'latin1 \\\\ text', "
+        " 'Bin', x'0001020304050607', x'00090a5c0d0aff00', x'00ff00ff', REPEAT(x'00ff5c0a09', 100), "
+        " '{\"k\": [1, 2.5, \"s\\\\t\", null, true], \"u\": \"😀\"}', 'é', 'x,z', "
+        " ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 1),LINESTRING(0 0,1 1))'), POINT(1.5, -2.25), "
+        " ST_GeomFromText('LINESTRING(0 0,1 1,2 0)'), ST_GeomFromText('POLYGON((0 0,1 0,1 1,0 0))', 4326), 9),"
+        "(2, '-99999999999999999999999999999999999.999999999999999999999999999999', 0, "
+        " -1.17549435e-38, 4.9e-324, -0.001, b'0', b'0', b'0', "
+        " '1000-01-01', '-00:00:01', '00:00:00.001', '-00:00:00.000001', '1000-01-01 00:00:00', "
+        " '1000-01-01 00:00:00.000000', '1000-01-01 00:00:00.01', '1970-01-01 00:00:01', "
+        " '1970-01-01 00:00:01.000001', 1901, '', '', '', '', '', '', '', '', '', '', '', "
+        " '[]', 'a', '', POINT(0, 0), POINT(-180, 90), ST_GeomFromText('LINESTRING(0 0,0 1)'), "
+        " ST_GeomFromText('POLYGON((0 0,2 0,2 2,0 0))', 4326), 0),"
+        "(3, 0.000000000000000000000000000001, 1, 0.1, 0.1, 0, NULL, NULL, NULL, '0000-00-00', "
+        " '00:00:00', '00:00:00', '00:00:00', '0000-00-00 00:00:00', '0000-00-00 00:00:00.000000', "
+        " NULL, '0000-00-00 00:00:00', '0000-00-00 00:00:00.000000', 0, NULL, NULL, NULL, NULL, NULL, NULL, "
+        " NULL, NULL, NULL, NULL, NULL, 'null', '', 'x,y,z', NULL, NULL, NULL, NULL, NULL),"
+        "(18446744073709551615, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+        " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+        " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)");
+    sql(src, "CREATE TABLE ft_types.big (id INT PRIMARY KEY, b LONGBLOB, t LONGTEXT) DEFAULT CHARSET=utf8mb4");
+    sql(src, "INSERT INTO ft_types.big VALUES (1, REPEAT(x'00090a5cff41', 2796203), REPEAT('😀', 4194304)),"
+             " (2, '', ''), (3, NULL, NULL)");
+    sql(src, "CREATE TABLE ft_types.l1 (id INT PRIMARY KEY, v VARCHAR(100), t TEXT) DEFAULT CHARSET=latin1");
+    sql(src, "INSERT INTO ft_types.l1 VALUES (1, 'ÿéà', x'80818283fe'), (2, '', NULL)");
+
+    static const char *const schemas[] = {"ft_types", NULL};
+    reset("ft-types", schemas);
+    char rules[256];
+    const char *args[] = {"--task", "ft-types", "--rules", RULES_ALL_OF("ft_types", rules, sizeof rules),
+                          "--chunk-rows", "1", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/types.err", datadir);
+    int rc = run(errf, args);
+    if (rc != 0) {
+        char *e = slurp(errf);
+        fail_msg("sluice-full-run exited %d: %s", rc, e);
+    }
+    assert_int_equal(compare_table("ft_types", "ints", "ft_types", "ints", "id"), 4);
+    assert_int_equal(compare_table("ft_types", "misc", "ft_types", "misc", "id"), 4);
+    assert_int_equal(compare_table("ft_types", "big", "ft_types", "big", "id"), 3);
+    assert_int_equal(compare_table("ft_types", "l1", "ft_types", "l1", "id"), 2);
+    /* Invisible columns are copied too; generated columns are computed by the target. */
+    assert_int_equal(compare_rows("SELECT id, inv, gv, gs, HEX(f), HEX(f2) FROM ft_types.misc ORDER BY id",
+                                  "SELECT id, inv, gv, gs, HEX(f), HEX(f2) FROM ft_types.misc ORDER BY id"), 4);
+    assert_int_equal(scalar(dst, "SELECT LENGTH(b) FROM ft_types.big WHERE id = 1"), 6 * 2796203);
+    /* The finish marker and the syncer checkpoint at the snapshot position. */
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-types_loader_checkpoint` WHERE chunk_id = ''"), 1);
+    assert_int_equal(scalar(dst, "SELECT is_snapshot FROM dm_meta.`ft-types_syncer_checkpoint` WHERE worker = 0"), 1);
+    assert_true(scalar(dst, "SELECT binlog_pos FROM dm_meta.`ft-types_syncer_checkpoint` WHERE worker = 0") > 4);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-types_syncer_checkpoint` "
+                                 "WHERE binlog_name LIKE 'mysql-bin.%%' AND binlog_gtid LIKE '0-1-%%'"), 1);
+}
+
+/* ---- shard merge, filters, a table without a key ---------------------------------------------- */
+
+static void test_shard_merge_and_nokey(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_shard_1; DROP DATABASE IF EXISTS ft_shard_2; "
+             "DROP DATABASE IF EXISTS ft_nokey");
+    sql(src, "CREATE DATABASE ft_shard_1; CREATE DATABASE ft_shard_2; CREATE DATABASE ft_nokey");
+    for (int s = 1; s <= 2; s++)
+        for (int t = 1; t <= 2; t++) {
+            sql(src, "CREATE TABLE ft_shard_%d.t_%d (id BIGINT PRIMARY KEY, v VARCHAR(40), k INT, KEY(k))", s, t);
+            sql(src, "INSERT INTO ft_shard_%d.t_%d SELECT seq * 10 + %d, CONCAT('s%d t%d ', seq), seq %% 7 "
+                     "FROM seq_1_to_3000", s, t, s * 2 + t, s, t);
+        }
+    sql(src, "CREATE TABLE ft_nokey.nk (a INT, b VARCHAR(20), c BLOB)");
+    sql(src, "INSERT INTO ft_nokey.nk SELECT seq %% 50, IF(seq %% 3, 'dup', NULL), REPEAT(x'00', seq %% 5) FROM seq_1_to_2000");
+    sql(src, "CREATE TABLE ft_nokey.schema_only (id INT PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_nokey.schema_only VALUES (1, 1), (2, 2)");
+
+    static const char *const schemas[] = {"ft_merged", "ft_nokey", NULL};
+    reset("ft-shard", schemas);
+    const char *rules =
+        "[{\"schema\":\"ft_shard_*\",\"table\":\"t_*\",\"target_schema\":\"ft_merged\",\"target_table\":\"t\",\"filters\":[]},"
+        " {\"schema\":\"ft_nokey\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]},"
+        " {\"schema\":\"ft_nokey\",\"table\":\"schema_only\",\"target_schema\":\"\",\"target_table\":\"\","
+        "  \"filters\":[{\"name\":\"f\",\"ignore_event\":[\"all dml\"],\"ignore_sql\":[]}]}]";
+    const char *args[] = {"--task", "ft-shard", "--rules", rules, "--chunk-rows", "1000",
+                          "--export-threads", "3", "--import-threads", "3", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/shard.err", datadir);
+    int rc = run(errf, args);
+    if (rc != 0)
+        fail_msg("sluice-full-run exited %d: %s", rc, slurp(errf));
+    long long n = compare_rows(
+        "SELECT * FROM (SELECT * FROM ft_shard_1.t_1 UNION ALL SELECT * FROM ft_shard_1.t_2 UNION ALL "
+        "SELECT * FROM ft_shard_2.t_1 UNION ALL SELECT * FROM ft_shard_2.t_2) x ORDER BY id",
+        "SELECT * FROM ft_merged.t ORDER BY id");
+    assert_int_equal(n, 12000);
+    assert_int_equal(compare_table("ft_nokey", "nk", "ft_nokey", "nk", "a, b, c"), 2000);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_nokey.schema_only"), 0);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ft_merged'"), 1);
+}
+
+/* ---- on_duplicate ----------------------------------------------------------------------------- */
+
+static void test_on_duplicate(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_dup; CREATE DATABASE ft_dup");
+    sql(src, "CREATE TABLE ft_dup.t (id INT PRIMARY KEY, v VARCHAR(20), u INT, UNIQUE KEY uk(u))");
+    sql(src, "INSERT INTO ft_dup.t VALUES (1, 'one', 10), (2, 'two', 20), (3, 'three', 30)");
+    static const char *const schemas[] = {"ft_dup", NULL};
+    char rules[256];
+    RULES_ALL_OF("ft_dup", rules, sizeof rules);
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/dup.err", datadir);
+
+    /* overwrite: the source's rows replace the target's; other target rows stay. */
+    reset("ft-dup", schemas);
+    sql(dst, "CREATE DATABASE ft_dup");
+    sql(dst, "CREATE TABLE ft_dup.t (id INT PRIMARY KEY, v VARCHAR(20), u INT, UNIQUE KEY uk(u))");
+    sql(dst, "INSERT INTO ft_dup.t VALUES (2, 'old', 20), (9, 'nine', 90)");
+    const char *a1[] = {"--task", "ft-dup", "--rules", rules, "--on-duplicate", "overwrite", NULL};
+    int rc = run(errf, a1);
+    if (rc != 0)
+        fail_msg("overwrite run exited %d: %s", rc, slurp(errf));
+    assert_int_equal(compare_rows("SELECT * FROM ft_dup.t ORDER BY id",
+                                  "SELECT * FROM ft_dup.t WHERE id <> 9 ORDER BY id"), 3);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_dup.t WHERE id = 9"), 1);
+
+    /* error: the task fails naming the duplicate key, and nothing of the chunk stays. */
+    reset("ft-dup", schemas);
+    sql(dst, "CREATE DATABASE ft_dup");
+    sql(dst, "CREATE TABLE ft_dup.t (id INT PRIMARY KEY, v VARCHAR(20), u INT, UNIQUE KEY uk(u))");
+    sql(dst, "INSERT INTO ft_dup.t VALUES (2, 'old', 20)");
+    const char *a2[] = {"--task", "ft-dup", "--rules", rules, "--on-duplicate", "error", NULL};
+    rc = run(errf, a2);
+    assert_int_equal(rc, 2);
+    char *e = slurp(errf);
+    if (!strstr(e, "Duplicate entry '2' for key 'PRIMARY'"))
+        fail_msg("the error does not name the key: %s", e);
+    free(e);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_dup.t"), 1);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-dup_loader_checkpoint`"), 0);
+}
+
+/* ---- SIGKILL mid-load, then resume ---------------------------------------------------------- */
+
+static void test_kill_and_resume(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_kill; CREATE DATABASE ft_kill");
+    sql(src, "CREATE TABLE ft_kill.a (id INT PRIMARY KEY, pad CHAR(200), k INT, KEY(k))");
+    sql(src, "INSERT INTO ft_kill.a SELECT seq, REPEAT(CHAR(65 + seq %% 26), 200), seq %% 1000 FROM seq_1_to_200000");
+    sql(src, "CREATE TABLE ft_kill.b (id INT UNSIGNED PRIMARY KEY, v VARCHAR(30))");
+    sql(src, "INSERT INTO ft_kill.b SELECT seq * 3, CONCAT('v', seq) FROM seq_1_to_50000");
+    static const char *const schemas[] = {"ft_kill", NULL};
+    reset("ft-kill", schemas);
+    char rules[256];
+    RULES_ALL_OF("ft_kill", rules, sizeof rules);
+    /* on_duplicate error: a chunk loaded twice would fail the resumed run. */
+    const char *args[] = {"--task", "ft-kill", "--rules", rules, "--chunk-rows", "4000",
+                          "--import-threads", "2", "--export-threads", "2",
+                          "--on-duplicate", "error", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/kill.err", datadir);
+    pid_t pid = spawn(errf, args);
+    long long loaded = 0;
+    for (int i = 0; i < 6000; i++) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            fail_msg("the run ended before it could be killed: %s", slurp(errf));
+        if (scalar(dst, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dm_meta' "
+                        "AND TABLE_NAME = 'ft-kill_loader_checkpoint'") == 1 &&
+            (loaded = scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-kill_loader_checkpoint`")) >= 3)
+            break;
+    }
+    kill(pid, SIGKILL);
+    int st;
+    waitpid(pid, &st, 0);
+    assert_true(WIFSIGNALED(st));
+    assert_true(loaded >= 3);
+    long long before = scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-kill_loader_checkpoint`");
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-kill_loader_checkpoint` WHERE chunk_id = ''"), 0);
+    /* Rows in the target are exactly those of the recorded chunks (each chunk is atomic). */
+    long long rows_rec = scalar(dst, "SELECT IFNULL(SUM(row_count), 0) FROM dm_meta.`ft-kill_loader_checkpoint`");
+    long long rows_tgt = scalar(dst, "SELECT (SELECT COUNT(*) FROM ft_kill.a) + (SELECT COUNT(*) FROM ft_kill.b)");
+    assert_int_equal(rows_rec, rows_tgt);
+
+    int rc = run(errf, args);
+    if (rc != 0)
+        fail_msg("the resumed run exited %d: %s", rc, slurp(errf));
+    char *log = slurp(errf);
+    if (!strstr(log, "resuming:") && !strstr(log, "another snapshot"))
+        fail_msg("the resumed run did not resume: %s", log);
+    free(log);
+    assert_true(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-kill_loader_checkpoint`") > before);
+    assert_int_equal(compare_table("ft_kill", "a", "ft_kill", "a", "id"), 200000);
+    assert_int_equal(compare_table("ft_kill", "b", "ft_kill", "b", "id"), 50000);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-kill_loader_checkpoint` WHERE chunk_id = ''"), 1);
+
+    /* A third run finds the load finished and changes nothing. */
+    rc = run(errf, args);
+    assert_int_equal(rc, 0);
+    assert_int_equal(compare_table("ft_kill", "a", "ft_kill", "a", "id"), 200000);
+}
+
+static int setup(void **state)
+{
+    src = open_db("SOURCE");
+    dst = open_db("TARGET");
+    if (!src || !dst)
+        return -1;
+    /* The SEQUENCE engine's seq_1_to_N tables need a current database. */
+    if (mysql_select_db(src, "mysql") != 0)
+        return -1;
+    const char *base = getenv("SLUICE_SANDBOX_DIR");
+    snprintf(datadir, sizeof datadir, "%s/full-test-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(datadir))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", datadir);
+    if (system(cmd) != 0)
+        return -1;
+    if (src)
+        mysql_close(src);
+    if (dst)
+        mysql_close(dst);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_types),
+        cmocka_unit_test(test_shard_merge_and_nokey),
+        cmocka_unit_test(test_on_duplicate),
+        cmocka_unit_test(test_kill_and_resume),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
