@@ -253,7 +253,7 @@ static void test_types(void **state)
         "bn BINARY(8), vb VARBINARY(300), bl BLOB, mb MEDIUMBLOB, "
         "j JSON, e ENUM('a','b','c d','é'), s SET('x','y','z'), "
         "g GEOMETRY, p POINT, ls LINESTRING, pg POLYGON REF_SYSTEM_ID=4326, "
-        "gv BIGINT UNSIGNED AS (id DIV 3) VIRTUAL, gs BIGINT AS (id DIV 2 + 1) STORED, "
+        "gv BIGINT UNSIGNED AS (id DIV 3) VIRTUAL, gs BIGINT UNSIGNED AS (id DIV 2 + 1) STORED, "
         "inv INT INVISIBLE DEFAULT 7)");
     sql(src,
         "INSERT INTO ft_types.misc (id, dec1, dec2, f, d, f2, b1, b13, b64, dt, t0, t3, t6, dtm0, dtm6, dtm2, "
