@@ -45,12 +45,26 @@ static void md_free(void *p) { pcre2_match_data_free(p); }
 static void re_init(void)
 {
     pthread_key_create(&re_key, md_free);
+    re_inited = 1;
     re_mctx = pcre2_match_context_create(NULL);
     if (re_mctx) {
         pcre2_set_match_limit(re_mctx, SL_MATCH_LIMIT);
         pcre2_set_depth_limit(re_mctx, SL_MATCH_DEPTH);
         pcre2_set_heap_limit(re_mctx, 64 * 1024);   /* KiB */
     }
+}
+
+/* When the library is unloaded (a plugin dlclosed) or the process ends: free the shared context
+ * and delete the key, so no thread exiting later calls md_free in code that is gone. A thread
+ * still alive then keeps its small match data until it exits. */
+static int re_inited;
+__attribute__((destructor)) static void re_fini(void)
+{
+    if (!re_inited)
+        return;
+    pcre2_match_context_free(re_mctx);
+    re_mctx = NULL;
+    pthread_key_delete(re_key);
 }
 
 static pcre2_match_data *thread_md(void)
