@@ -39,6 +39,7 @@ static int seterr(sl_error *err, int code, const char *fmt, ...)
 static pthread_once_t re_once = PTHREAD_ONCE_INIT;
 static pthread_key_t re_key;
 static pcre2_match_context *re_mctx;
+static int re_inited;
 
 static void md_free(void *p) { pcre2_match_data_free(p); }
 
@@ -57,7 +58,6 @@ static void re_init(void)
 /* When the library is unloaded (a plugin dlclosed) or the process ends: free the shared context
  * and delete the key, so no thread exiting later calls md_free in code that is gone. A thread
  * still alive then keeps its small match data until it exits. */
-static int re_inited;
 __attribute__((destructor)) static void re_fini(void)
 {
     if (!re_inited)
