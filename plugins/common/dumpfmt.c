@@ -273,8 +273,11 @@ int sl_mkdir_p(const char *path, sl_error *err)
 
 int sl_write_file_atomic(const char *path, const char *data, size_t len, sl_error *err)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char tmp[4352];
+    if (strlen(path) > sizeof tmp - 8)
+        return sl_error_set(err, SL_ELIMIT, "path too long: %.200s", path);
+    memcpy(tmp, path, strlen(path));
+    memcpy(tmp + strlen(path), ".tmp", 5);
     sl_tsv_writer w;
     int rc = sl_tsv_open(&w, tmp, len + 1, err);
     if (rc)
