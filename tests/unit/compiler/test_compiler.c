@@ -1,0 +1,476 @@
+/*
+ * test_compiler.c - unit tests of the task compiler (compiler.h) with test-only descriptors that
+ * declare PLUGINS.md's option tables: plans and stage options, paths of bare and wrapped tasks,
+ * defaults, plugin option checks, known sources, GTID syntax and diagnostics text.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/compiler.h"
+#include "test_plugins.h"
+
+static sl_registry *reg;
+
+static int setup(void **state)
+{
+    sl_error err = {0};
+    if (sl_registry_new(&reg) < 0 || sl_test_plugins_register(reg, &err) < 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    sl_registry_free(reg);
+    return 0;
+}
+
+static const char TASK[] =
+    "{\"name\": \"t-1\", \"task_mode\": \"all\","
+    " \"target_config\": {\"host\": \"tgt\", \"port\": 4000, \"user\": \"root\", \"password\": \"pw\"},"
+    " \"binlog_filter_rule\": {\"f1\": {\"ignore_event\": [\"all dml\"], \"ignore_sql\": [\"^drop\"]}},"
+    " \"table_migrate_rule\": ["
+    "   {\"source\": {\"source_name\": \"s1\", \"schema\": \"shard_*\", \"table\": \"orders\"},"
+    "    \"target\": {\"schema\": \"shop\", \"table\": \"orders\"}, \"binlog_filter_rule\": [\"f1\"]},"
+    "   {\"source\": {\"source_name\": \"s2\", \"schema\": \"app\", \"table\": \"\"}}],"
+    " \"source_config\": {\"source_conf\": [{\"source_name\": \"s1\"}, {\"source_name\": \"s2\","
+    "   \"binlog_name\": \"mysql-bin.000003\", \"binlog_pos\": 77}]}}";
+
+static const sl_diag *find_diag(const sl_diags *d, const char *path, int code)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (strcmp(d->v[i].path, path) == 0 && d->v[i].code == code)
+            return &d->v[i];
+    return NULL;
+}
+
+static size_t count_at(const sl_diags *d, const char *path)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < d->n; i++)
+        n += strcmp(d->v[i].path, path) == 0;
+    return n;
+}
+
+static json_t *stage_opts(const sl_pipeline_spec *p, const char *id)
+{
+    for (size_t i = 0; i < p->nstages; i++)
+        if (strcmp(p->stages[i].id, id) == 0)
+            return json_loads(p->stages[i].options_json, 0, NULL);
+    return NULL;
+}
+
+static void test_plan_all(void **state)
+{
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(sl_task_compile(TASK, strlen(TASK), &o, &plan, &d), 0);
+    assert_non_null(plan);
+    assert_int_equal(sl_diags_errors(&d), 0);
+    assert_string_equal(plan->name, "t-1");
+    assert_string_equal(plan->task_mode, "all");
+    assert_int_equal(plan->nsubtasks, 2);
+
+    const sl_subtask_plan *s1 = &plan->subtasks[0];
+    assert_string_equal(s1->source_name, "s1");
+    assert_int_equal(s1->nphases, 2);
+    assert_string_equal(s1->phase_names[0], "full");
+    assert_string_equal(s1->phase_names[1], "incremental");
+    assert_int_equal(s1->nrules, 1);
+    assert_true(s1->shard_merge);       /* shard_* -> one target table */
+    assert_false(s1->source_known);
+
+    const sl_pipeline_spec *full = s1->phases[0], *inc = s1->phases[1];
+    assert_string_equal(full->name, "t-1/s1/full");
+    assert_int_equal(full->nstages, 3);
+    assert_string_equal(full->stages[0].plugin, "mysql-dump");
+    assert_string_equal(full->stages[1].plugin, "route");
+    assert_string_equal(full->stages[2].plugin, "loader");
+    assert_int_equal(full->nedges, 2);
+    assert_int_equal(full->edges[1].from, 1);
+    assert_int_equal(full->edges[1].to, 2);
+    assert_int_equal(inc->nstages, 4);
+    assert_string_equal(inc->stages[0].plugin, "binlog-reader");
+    assert_string_equal(inc->stages[1].plugin, "event-filter");
+    assert_string_equal(inc->stages[2].plugin, "route");
+    assert_string_equal(inc->stages[3].plugin, "mysql-sink");
+
+    /* defaults and resolved names */
+    json_t *dump = stage_opts(full, "dump");
+    assert_int_equal(json_integer_value(json_object_get(dump, "export_threads")), 4);
+    assert_string_equal(json_string_value(json_object_get(dump, "consistency")), "auto");
+    assert_string_equal(json_string_value(json_object_get(dump, "data_dir")), "./dumped_data");
+    assert_string_equal(json_string_value(json_object_get(dump, "meta_schema")), "dm_meta");
+    assert_string_equal(json_string_value(json_object_get(dump, "target_host")), "tgt");
+    assert_string_equal(json_string_value(json_object_get(dump, "mode")), "full");
+    json_t *rules = json_object_get(dump, "rules");
+    assert_int_equal(json_array_size(rules), 1);
+    json_t *r0 = json_array_get(rules, 0);
+    assert_string_equal(json_string_value(json_object_get(r0, "schema")), "shard_*");
+    assert_string_equal(json_string_value(json_object_get(r0, "target_table")), "orders");
+    json_t *f0 = json_array_get(json_object_get(r0, "filters"), 0);
+    assert_string_equal(json_string_value(json_object_get(f0, "name")), "f1");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(f0, "ignore_sql"), 0)), "^drop");
+    json_decref(dump);
+
+    json_t *load = stage_opts(full, "load");
+    assert_int_equal(json_integer_value(json_object_get(load, "import_threads")), 16);
+    assert_string_equal(json_string_value(json_object_get(load, "on_duplicate")), "overwrite");
+    json_decref(load);
+    json_t *sink = stage_opts(inc, "sink");
+    assert_int_equal(json_integer_value(json_object_get(sink, "repl_threads")), 16);
+    assert_int_equal(json_integer_value(json_object_get(sink, "repl_batch")), 100);
+    assert_true(json_is_true(json_object_get(sink, "shard_merge")));
+    assert_string_equal(json_string_value(json_object_get(sink, "target_password")), "pw");
+    json_decref(sink);
+
+    /* s2: schema-level rule, no merge, start position passed to the reader */
+    const sl_subtask_plan *s2 = &plan->subtasks[1];
+    assert_false(s2->shard_merge);
+    json_t *rd = stage_opts(s2->phases[1], "reader");
+    assert_string_equal(json_string_value(json_object_get(rd, "binlog_name")), "mysql-bin.000003");
+    assert_int_equal(json_integer_value(json_object_get(rd, "binlog_pos")), 77);
+    assert_int_equal(json_array_size(json_object_get(rd, "rules")), 1);
+    json_decref(rd);
+
+    /* the normalized task has its defaults */
+    json_t *t = json_loads(plan->task_json, 0, NULL);
+    assert_non_null(t);
+    assert_string_equal(json_string_value(json_object_get(t, "meta_schema")), "dm_meta");
+    assert_string_equal(json_string_value(json_object_get(t, "on_duplicate")), "overwrite");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(t,
+        "source_config"), "incr_migrate_conf"), "repl_batch")), 100);
+    json_decref(t);
+    sl_task_plan_free(plan);
+    sl_diags_free(&d);
+}
+
+static char *with(const char *from, const char *to)
+{
+    const char *p = strstr(TASK, from);
+    assert_non_null(p);
+    size_t n = strlen(TASK) - strlen(from) + strlen(to) + 1;
+    char *s = malloc(n);
+    snprintf(s, n, "%.*s%s%s", (int)(p - TASK), TASK, to, p + strlen(from));
+    return s;
+}
+
+static void test_modes(void **state)
+{
+    struct { const char *mode; size_t nphases; const char *first; } cases[] = {
+        { "full", 1, "mysql-dump" }, { "dump", 1, "mysql-dump" }, { "load", 1, "mysql-dump" },
+    };
+    for (size_t i = 0; i < 3; i++) {
+        char m[64];
+        snprintf(m, sizeof m, "\"task_mode\": \"%s\"", cases[i].mode);
+        char *js = with("\"task_mode\": \"all\"", m);
+        sl_compile_opts o = { .registry = reg };
+        sl_task_plan *plan = NULL;
+        assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, NULL), 0);
+        assert_int_equal(plan->subtasks[0].nphases, cases[i].nphases);
+        json_t *dump = stage_opts(plan->subtasks[0].phases[0], "dump");
+        assert_string_equal(json_string_value(json_object_get(dump, "mode")),
+                            strcmp(cases[i].mode, "full") ? cases[i].mode : "full");
+        json_decref(dump);
+        sl_task_plan_free(plan);
+        free(js);
+    }
+    /* incremental: s1 has no start position -> 20022; with GTID it compiles */
+    char *js = with("\"task_mode\": \"all\"", "\"task_mode\": \"incremental\"");
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), SL_EINVAL);
+    assert_null(plan);
+    assert_non_null(find_diag(&d, "/source_config/source_conf/0", SL_TC_NEED_META));
+    sl_diags_free(&d);
+    free(js);
+    char *a = with("\"task_mode\": \"all\"", "\"task_mode\": \"incremental\"");
+    char *b = NULL;
+    {
+        const char *from = "{\"source_name\": \"s1\"}";
+        const char *to = "{\"source_name\": \"s1\", \"binlog_gtid\": \"0-1-100\"}";
+        const char *p = strstr(a, from);
+        size_t n = strlen(a) + strlen(to) + 1;
+        b = malloc(n);
+        snprintf(b, n, "%.*s%s%s", (int)(p - a), a, to, p + strlen(from));
+    }
+    assert_int_equal(sl_task_compile(b, strlen(b), &o, &plan, NULL), 0);
+    assert_int_equal(plan->subtasks[0].nphases, 1);
+    assert_string_equal(plan->subtasks[0].phase_names[0], "incremental");
+    sl_task_plan_free(plan);
+    free(a);
+    free(b);
+}
+
+static void test_wrapped_paths(void **state)
+{
+    const char *js = "{\"task\": {\"name\": \"x\", \"task_mode\": \"nope\"}}";
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), SL_EINVAL);
+    assert_non_null(find_diag(&d, "/task/task_mode", SL_TC_ENUM));
+    assert_non_null(find_diag(&d, "/task/target_config", SL_TC_REQUIRED));
+    assert_non_null(find_diag(&d, "/task/table_migrate_rule", SL_TC_REQUIRED));
+    assert_non_null(find_diag(&d, "/task/source_config", SL_TC_REQUIRED));
+    assert_null(find_diag(&d, "/task_mode", SL_TC_ENUM));
+    sl_diags_free(&d);
+}
+
+static void test_every_error_once(void **state)
+{
+    /* A field the task checks reject is not reported again by the plugin option check. */
+    char *js = with("\"source_config\": {", "\"source_config\": {\"full_migrate_conf\": "
+                    "{\"export_threads\": 0, \"consistency\": \"bogus\"}, ");
+    sl_compile_opts o = { .registry = reg };
+    sl_diags d = {0};
+    sl_task_plan *plan = NULL;
+    assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), SL_EINVAL);
+    assert_int_equal(count_at(&d, "/source_config/full_migrate_conf/export_threads"), 1);
+    assert_int_equal(count_at(&d, "/source_config/full_migrate_conf/consistency"), 1);
+    assert_non_null(find_diag(&d, "/source_config/full_migrate_conf/export_threads", SL_TC_RANGE));
+    sl_diags_free(&d);
+    free(js);
+}
+
+static void test_missing_plugins(void **state)
+{
+    sl_compile_opts o = { .registry = NULL, .plugin_dir = "/opt/none" };
+    sl_diags d = {0};
+    sl_task_plan *plan = NULL;
+    assert_int_equal(sl_task_compile(TASK, strlen(TASK), &o, &plan, &d), SL_EINVAL);
+    assert_null(plan);
+    /* each plugin once, although two sources use it */
+    size_t n = 0;
+    for (size_t i = 0; i < d.n; i++) {
+        assert_int_equal(d.v[i].code, SL_TC_PLUGIN);
+        n++;
+    }
+    assert_int_equal(n, 6);
+    assert_non_null(strstr(d.v[0].msg, "plugin mysql-dump not found in /opt/none"));
+    sl_diags_free(&d);
+    /* NULL opts behave the same */
+    assert_int_equal(sl_task_compile(TASK, strlen(TASK), NULL, &plan, NULL), SL_EINVAL);
+}
+
+static int bad_create(const sl_host *h, sl_ctx *c, const void *cfg, void **self) { return 0; }
+static int bad_process(void *self, sl_batch *b) { return 0; }
+static void bad_destroy(void *self) {}
+
+static void test_plugin_option_mismatch(void **state)
+{
+    /* A route plugin that does not declare `rules` but requires `flavour`: both are reported. */
+    static const sl_option opts[] = {
+        { .name = "flavour", .type = SL_OPT_STRING, .flags = SL_OPTF_REQUIRED }, { .name = NULL }
+    };
+    static const sl_plugin_descriptor route = {
+        .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor), .name = "route",
+        .kind = SL_PLUGIN_TRANSFORM, .options = opts, .create = bad_create, .process = bad_process,
+        .destroy = bad_destroy, .config_size = 8,
+    };
+    sl_registry *r = NULL;
+    sl_error err = {0};
+    assert_int_equal(sl_registry_new(&r), 0);
+    assert_int_equal(sl_registry_add(r, &route, &err), 0);
+    sl_compile_opts o = { .registry = r, .plugin_dir = "d" };
+    sl_diags d = {0};
+    sl_task_plan *plan = NULL;
+    assert_int_equal(sl_task_compile(TASK, strlen(TASK), &o, &plan, &d), SL_EINVAL);
+    const sl_diag *g = find_diag(&d, "/table_migrate_rule", SL_TC_PLUGIN);
+    assert_non_null(g);
+    assert_non_null(strstr(g->msg, "plugin route"));
+    int required = 0;
+    for (size_t i = 0; i < d.n; i++)
+        required += strstr(d.v[i].msg, "\"flavour\" is required") != NULL;
+    assert_true(required >= 1);
+    sl_diags_free(&d);
+    sl_registry_free(r);
+}
+
+static void test_known_sources(void **state)
+{
+    const char *srcjs =
+        "{\"data\": [{\"source_name\": \"s1\", \"host\": \"h1\", \"port\": 3306, \"user\": \"u\","
+        " \"password\": \"p\", \"flavor\": \"mariadb\", \"enable_gtid\": true,"
+        " \"security\": {\"ssl_ca_content\": \"CA\", \"ssl_cert_content\": \"\", \"ssl_key_content\": \"\"}},"
+        " {\"source_name\": \"s2\", \"host\": \"h2\", \"port\": 3307, \"user\": \"u2\"}], \"total\": 2}";
+    sl_source_def *defs = NULL;
+    size_t n = 0;
+    sl_diags d = {0};
+    /* "total" is not a Source field: the list form is {"data": [...]} and total is ignored */
+    assert_int_equal(sl_source_defs_parse(srcjs, strlen(srcjs), &defs, &n, &d), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(defs[0].flavor, "mariadb");
+    assert_string_equal(defs[0].ssl_ca, "CA");
+    assert_int_equal(defs[1].port, 3307);
+    sl_compile_opts o = { .registry = reg, .sources = defs, .nsources = n, .check_sources = 1 };
+    sl_task_plan *plan = NULL;
+    assert_int_equal(sl_task_compile(TASK, strlen(TASK), &o, &plan, &d), 0);
+    assert_true(plan->subtasks[0].source_known);
+    json_t *rd = stage_opts(plan->subtasks[0].phases[1], "reader");
+    assert_string_equal(json_string_value(json_object_get(rd, "source_host")), "h1");
+    assert_string_equal(json_string_value(json_object_get(rd, "flavor")), "mariadb");
+    assert_true(json_is_true(json_object_get(rd, "enable_gtid")));
+    assert_string_equal(json_string_value(json_object_get(rd, "source_ssl_ca")), "CA");
+    json_decref(rd);
+    sl_task_plan_free(plan);
+
+    /* only s1 known: s2 is reported */
+    o.nsources = 1;
+    assert_int_equal(sl_task_compile(TASK, strlen(TASK), &o, &plan, &d), SL_EINVAL);
+    const sl_diag *g = find_diag(&d, "/source_config/source_conf/1/source_name", SL_TC_SOURCE_UNKNOWN);
+    assert_non_null(g);
+    assert_string_equal(g->msg, "source config with ID s2 not exists");
+    sl_diags_free(&d);
+    sl_source_defs_free(defs, n);
+
+    const char *bad = "[{\"source_name\": \"a\", \"host\": \"h\", \"port\": 0, \"user\": \"u\", \"flavor\": \"pg\"}]";
+    assert_int_equal(sl_source_defs_parse(bad, strlen(bad), &defs, &n, &d), SL_EINVAL);
+    assert_non_null(find_diag(&d, "/0/port", SL_TC_RANGE));
+    assert_non_null(find_diag(&d, "/0/flavor", SL_TC_ENUM));
+    sl_diags_free(&d);
+    assert_int_equal(sl_source_defs_parse("{", 1, &defs, &n, &d), SL_EPARSE);
+    sl_diags_free(&d);
+}
+
+static void test_lua_stage(void **state)
+{
+    char *js = with("\"source_config\"", "\"lua_scripts\": [{\"tables\": [{\"source_name\": \"s2\", "
+                    "\"schema\": \"app\", \"table\": \"*\"}], \"source\": \"function on_row(ev) return true end\"}], "
+                    "\"source_config\"");
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    int rc = sl_task_compile(js, strlen(js), &o, &plan, &d);
+#ifdef SLUICE_TEST_HAVE_LUA
+    assert_int_equal(rc, 0);
+    /* s1 has no script: no lua stage; s2 has one in both phases, before the sink/loader */
+    assert_int_equal(plan->subtasks[0].phases[1]->nstages, 4);
+    const sl_pipeline_spec *inc = plan->subtasks[1].phases[1], *full = plan->subtasks[1].phases[0];
+    assert_int_equal(inc->nstages, 5);
+    assert_string_equal(inc->stages[3].plugin, "lua-hook");
+    assert_string_equal(inc->stages[4].plugin, "mysql-sink");
+    assert_string_equal(full->stages[2].plugin, "lua-hook");
+    json_t *l = stage_opts(inc, "lua");
+    json_t *s0 = json_array_get(json_object_get(l, "scripts"), 0);
+    assert_string_equal(json_string_value(json_object_get(s0, "on_row")), "on_row");
+    assert_string_equal(json_string_value(json_object_get(s0, "on_ddl")), "");
+    assert_string_equal(json_string_value(json_object_get(json_array_get(json_object_get(s0, "tables"), 0),
+                                                          "table")), "*");
+    json_decref(l);
+    sl_task_plan_free(plan);
+#else
+    assert_int_equal(rc, SL_EINVAL);
+    assert_non_null(find_diag(&d, "/lua_scripts", SL_TC_LUA));
+#endif
+    sl_diags_free(&d);
+    free(js);
+}
+
+static void test_json_errors(void **state)
+{
+    const char *js = "{\n  \"name\": \"a\",\n  \"b\": [1,\n        2,\n  ]\n}";
+    sl_diags d = {0};
+    sl_task_plan *plan = NULL;
+    assert_int_equal(sl_task_compile(js, strlen(js), NULL, &plan, &d), SL_EPARSE);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.v[0].path, "");
+    assert_int_equal(d.v[0].code, SL_TC_JSON);
+    assert_non_null(strstr(d.v[0].msg, "line 5, column 3"));
+    assert_non_null(strstr(d.v[0].msg, "trailing comma (line 4, column 10)"));
+    sl_diags_free(&d);
+    /* a multi-character token is reported where it starts */
+    js = "{\"name\": \"a\" \"task_mode\": 1}";
+    assert_int_equal(sl_task_compile(js, strlen(js), NULL, &plan, &d), SL_EPARSE);
+    assert_non_null(strstr(d.v[0].msg, "line 1, column 14"));
+    sl_diags_free(&d);
+    assert_int_equal(sl_task_compile(NULL, 0, NULL, &plan, &d), SL_EPARSE);
+    sl_diags_free(&d);
+}
+
+static void test_gtid(void **state)
+{
+    char m[256];
+    const char *u = "3E11FA47-71CA-11E1-9E33-C80AA9429562";
+    char s[256];
+    snprintf(s, sizeof s, "%s:1-5:7:9-10, 03fc0263-28c7-11e7-a653-6c0b84d59f30:1", u);
+    assert_int_equal(sl_gtid_set_check(s, "mysql", m, sizeof m), 0);
+    assert_int_equal(sl_gtid_set_check(s, NULL, m, sizeof m), 0);
+    assert_int_equal(sl_gtid_set_check(s, "mariadb", m, sizeof m), SL_EINVAL);
+    snprintf(s, sizeof s, "%s:tag_1:1-3", u);
+    assert_int_equal(sl_gtid_set_check(s, "mysql", m, sizeof m), 0);
+    snprintf(s, sizeof s, "%s", u);
+    assert_int_equal(sl_gtid_set_check(s, "mysql", m, sizeof m), SL_EINVAL);
+    snprintf(s, sizeof s, "%s:5-3", u);
+    assert_int_equal(sl_gtid_set_check(s, "mysql", m, sizeof m), SL_EINVAL);
+    snprintf(s, sizeof s, "%s:1-3,", u);
+    assert_int_equal(sl_gtid_set_check(s, "mysql", m, sizeof m), SL_EINVAL);
+    assert_int_equal(sl_gtid_set_check("0-1-100,1-2-5", "mariadb", m, sizeof m), 0);
+    assert_int_equal(sl_gtid_set_check("0-1-100, 1-2-5", NULL, m, sizeof m), 0);
+    assert_int_equal(sl_gtid_set_check("0-1-100,0-2-5", "mariadb", m, sizeof m), SL_EINVAL);
+    assert_non_null(strstr(m, "domain 0"));
+    assert_int_equal(sl_gtid_set_check("0-1", "mariadb", m, sizeof m), SL_EINVAL);
+    assert_int_equal(sl_gtid_set_check("4294967296-1-1", "mariadb", m, sizeof m), SL_EINVAL);
+    assert_int_equal(sl_gtid_set_check("0-1-18446744073709551616", "mariadb", m, sizeof m), SL_EINVAL);
+    assert_int_equal(sl_gtid_set_check("", "mysql", m, sizeof m), 0);
+    assert_int_equal(sl_gtid_set_check(NULL, NULL, NULL, 0), 0);
+}
+
+static void test_diags_format(void **state)
+{
+    sl_diags d = {0};
+    assert_int_equal(sl_diags_add(&d, SL_DIAG_ERROR, 49101, "/a/b", "bad %d", 7), 0);
+    assert_int_equal(sl_diags_add(&d, SL_DIAG_WARNING, 49118, NULL, "hmm"), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(sl_diags_add(&d, SL_DIAG_ERROR, 1, "/x", "%s", "y"), 0);
+    assert_int_equal(sl_diags_errors(&d), 21);
+    char *s = sl_diags_format(&d);
+    assert_non_null(s);
+    assert_true(strncmp(s, "/a/b: bad 7 (code 49101)\nwarning: /: hmm (code 49118)\n/x: y (code 1)\n", 67) == 0);
+    free(s);
+    sl_diags_free(&d);
+    assert_int_equal(d.n, 0);
+    sl_diags_free(NULL);
+    sl_task_plan_free(NULL);
+}
+
+static void test_pointer_escapes(void **state)
+{
+    char *js = with("\"f1\": {", "\"a/b~c\": {\"ignore_event\": [\"nope\"]}, \"f1\": {");
+    sl_diags d = {0};
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), SL_EINVAL);
+    assert_non_null(find_diag(&d, "/binlog_filter_rule/a~1b~0c/ignore_event/0", SL_TC_EVENT));
+    sl_diags_free(&d);
+    free(js);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plan_all),
+        cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_wrapped_paths),
+        cmocka_unit_test(test_every_error_once),
+        cmocka_unit_test(test_missing_plugins),
+        cmocka_unit_test(test_plugin_option_mismatch),
+        cmocka_unit_test(test_known_sources),
+        cmocka_unit_test(test_lua_stage),
+        cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_gtid),
+        cmocka_unit_test(test_diags_format),
+        cmocka_unit_test(test_pointer_escapes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
