@@ -769,7 +769,7 @@ int sl_bl_decimal_text(const uint8_t *src, size_t avail, int precision, int scal
     if (neg)
         for (size_t i = 0; i < size; i++)
             d[i] ^= 0xFF;
-    char digits[80];
+    char digits[80] = "";
     int nd = 0;
     const uint8_t *p = d;
     if (intg0x) {
@@ -779,7 +779,7 @@ int sl_bl_decimal_text(const uint8_t *src, size_t avail, int precision, int scal
     }
     for (int i = 0; i < intg0; i++, p += 4)
         nd += sprintf(digits + nd, "%09u", (unsigned)be_n(p, 4));
-    char fracs[48];
+    char fracs[48] = "";
     int nf = 0;
     for (int i = 0; i < frac0; i++, p += 4)
         nf += sprintf(fracs + nf, "%09u", (unsigned)be_n(p, 4));
