@@ -12,4 +12,9 @@ build=${BUILD:-$here/build-bench-lua}
 n=${1:-1000000}
 cmake -S "$here" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSLUICE_ASAN=OFF >/dev/null
 cmake --build "$build" --target test_lua_hook_pipeline -j2 >/dev/null
-"$build/bin/test_lua_hook_pipeline" bench "$n" 2>/dev/null
+ref=${REF_EPS:-30000}
+"$build/bin/test_lua_hook_pipeline" bench "$n" 2>/dev/null | tee /dev/stderr | awk -v ref="$ref" '
+  /per event/ { for (i = 1; i <= NF; i++) if ($i == "+" || $i ~ /^\+[0-9]/) us = substr($i, 2) + 0;
+                name = $0; sub(/ +[0-9.]+ s .*/, "", name);
+                base = 1e6 / ref;
+                printf "overhead at %d events/s end to end (DM incremental figure, perf-notes.md): %-26s %.1f%%\n", ref, name, us * 100 / base }' >&2

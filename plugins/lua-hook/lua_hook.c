@@ -143,7 +143,7 @@ static int get_worker(lh *h, lh_worker **out, sl_error *err)
             return 0;
         }
     pthread_mutex_unlock(&h->mu);
-    lh_worker *w;
+    lh_worker *w = NULL;
     int rc = sl__lh_worker_new(h, &w, err);
     if (rc < 0)
         return rc;
@@ -381,7 +381,7 @@ int sl__lh_apply(lh *h, lh_worker *w, sl_batch *b, sl_event *ev, sl_error *err)
 static int lh_process(void *self, sl_batch *b)
 {
     lh *h = self;
-    lh_worker *w;
+    lh_worker *w = NULL;
     sl_error err = {0};
     char at[600];
     int64_t called = 0, dropped = 0;
