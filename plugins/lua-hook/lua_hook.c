@@ -388,7 +388,9 @@ static int lh_process(void *self, sl_batch *b)
 
     if (get_worker(h, &w, &err) < 0)
         return h->host->fail(h->ctx, err.code ? err.code : SL_ELUA, "lua-hook: %s", err.msg);
-    for (uint32_t i = 0; i < b->n; i++) {
+    /* chunk parts pushed while processing come after n0: they are outputs, not inputs */
+    uint32_t n0 = b->n;
+    for (uint32_t i = 0; i < n0; i++) {
         sl_event *ev = &b->events[i];
         if (ev->flags & SL_EVF_DROPPED)
             continue;

@@ -14,17 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "sluice/runtime.h"
 
 /* ---- gen-source: N inserts into shop.users (id, email, name), batches of 1024 --------------- */
 
-typedef struct gen_cfg { int64_t count; } gen_cfg;
+typedef struct gen_cfg { int64_t count; char *chunk; } gen_cfg;
 typedef struct gen { const sl_host *host; sl_ctx *ctx; const gen_cfg *cfg; } gen;
 
 static const sl_option gen_opts[] = {
     { .name = "count", .type = SL_OPT_INT, .def = "10000", .offset = offsetof(gen_cfg, count), .min = 0, .max = INT64_MAX },
+    { .name = "chunk", .type = SL_OPT_STRING, .def = "\"\"", .offset = offsetof(gen_cfg, chunk) },
     { .name = NULL }
 };
 
@@ -50,6 +52,24 @@ static int gen_run(void *self)
     t->cols[0] = (sl_column){ .name = h->table_strdup(t, "id"), .mysql_type = 8, .flags = SL_COL_PK };
     t->cols[1] = (sl_column){ .name = h->table_strdup(t, "email"), .mysql_type = 15, .charset = 45 };
     t->cols[2] = (sl_column){ .name = h->table_strdup(t, "name"), .mysql_type = 15, .charset = 45 };
+    if (g->cfg->chunk && *g->cfg->chunk) {
+        /* the full phase: one chunk file of shop.users routed to dw.users */
+        sl_batch *b = h->batch_new(g->ctx, 4);
+        sl_event *ev = h->batch_push(b, SL_EV_CHUNK);
+        ev->schema = "shop";
+        ev->table = "users";
+        ev->target_schema = "dw";
+        ev->target_table = "users";
+        ev->flags = SL_EVF_SNAPSHOT;
+        ev->chunk_path = h->batch_strndup(b, g->cfg->chunk, strlen(g->cfg->chunk));
+        ev->chunk_id = "shop.users.0";
+        ev->chunk_rows = 4;
+        h->batch_set_meta(b, ev, t);
+        b->flags |= SL_BATCH_TXN_END;
+        h->table_unref(t);
+        int rc = h->emit(g->ctx, b);
+        return rc < 0 ? rc : SL_DONE;
+    }
     int64_t next = 0;
     while (next < g->cfg->count) {
         if (h->should_stop(g->ctx)) {
@@ -96,6 +116,9 @@ static const sl_plugin_descriptor gen_source = {
 
 typedef struct sink_cfg { int dummy; } sink_cfg;
 static atomic_llong g_rows, g_dropped, g_masked, g_max_id;
+/* chunk events the sink saw (one sink thread) */
+static struct { char path[512], id[128], ttable[64]; unsigned long long rows; uint32_t ncols; } g_chunks[4];
+static int g_nchunks;
 
 static const sl_option sink_opts[] = { { .name = NULL } };
 
@@ -111,6 +134,17 @@ static int sink_process(void *self, sl_batch *b)
     long long rows = 0, dropped = 0, masked = 0, maxid = -1;
     for (uint32_t i = 0; i < b->n; i++) {
         const sl_event *ev = &b->events[i];
+        if (ev->kind == SL_EV_CHUNK) {
+            if (g_nchunks < 4) {
+                snprintf(g_chunks[g_nchunks].path, 512, "%s", ev->chunk_path);
+                snprintf(g_chunks[g_nchunks].id, 128, "%s", ev->chunk_id);
+                snprintf(g_chunks[g_nchunks].ttable, 64, "%s", ev->target_table);
+                g_chunks[g_nchunks].rows = (unsigned long long)ev->chunk_rows;
+                g_chunks[g_nchunks].ncols = ev->meta ? ev->meta->ncols : 0;
+                g_nchunks++;
+            }
+            continue;
+        }
         if (ev->flags & SL_EVF_DROPPED) {
             dropped++;
             continue;
@@ -156,6 +190,7 @@ static void fx_open(fx *f)
     atomic_store(&g_dropped, 0);
     atomic_store(&g_masked, 0);
     atomic_store(&g_max_id, -1);
+    g_nchunks = 0;
 }
 
 static void fx_close(fx *f)
@@ -165,10 +200,12 @@ static void fx_close(fx *f)
 }
 
 /* Run gen(count) [-> lua-hook(hook_opts)] -> check-sink; returns the final stage, error in *e. */
+static const char *g_chunk_path = "";
+
 static sl_stage run(fx *f, long long count, const char *hook_opts, sl_error *e, double *secs)
 {
-    char gopts[64];
-    snprintf(gopts, sizeof gopts, "{\"count\": %lld}", count);
+    char gopts[600];
+    snprintf(gopts, sizeof gopts, "{\"count\": %lld, \"chunk\": \"%s\"}", count, g_chunk_path);
     sl_stage_spec st[3];
     sl_edge_spec ed[2];
     size_t n = 0;
@@ -284,6 +321,69 @@ static void test_endless_loop_pauses(void **st)
     fx_close(&f);
 }
 
+static char *slurp(const char *path)
+{
+    static char buf[4096];
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        fail_msg("cannot open %s", path);
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* The full phase: a chunk's rows run through the script; unchanged fields keep their exact bytes
+ * (escapes included), dropped rows are left out, a routed row goes to a second chunk event. */
+static void test_chunk_rewritten(void **st)
+{
+    char dir[] = "/tmp/sluice-lua-chunk-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/shop.users.0.tsv", dir);
+    FILE *fp = fopen(path, "wb");
+    fputs("1\talice@example.com\tAlice\n"
+          "2\tbob@x.org\t\\N\n"
+          "3\tcarol@y.com\tCa\\tr\\\\ol\n"
+          "4\tdan@z.com\tDan\n", fp);
+    fclose(fp);
+    fx f;
+    sl_error e;
+    fx_open(&f);
+    g_chunk_path = path;
+    sl_stage s = run(&f, 0, hook_json(NULL, "function on_row(ev)\n"
+                                            "  assert(ev.snapshot and ev.type == 'insert')\n"
+                                            "  local r = ev.after\n"
+                                            "  if r.id == 2 then return false end\n"
+                                            "  r.email = r.email:sub(1, 1) .. '****' .. r.email:match('@.*$')\n"
+                                            "  if r.id == 4 then ev.target_table = 'users_vip' end\n"
+                                            "  return true\n"
+                                            "end", 1000000), &e, NULL);
+    g_chunk_path = "";
+    if (s != SL_STAGE_FINISHED)
+        fail_msg("%s", e.msg);
+    assert_int_equal(g_nchunks, 2);
+    char want[300];
+    snprintf(want, sizeof want, "%s.lua", path);
+    assert_string_equal(g_chunks[0].path, want);
+    assert_string_equal(g_chunks[0].id, "shop.users.0");
+    assert_string_equal(g_chunks[0].ttable, "users");
+    assert_int_equal(g_chunks[0].rows, 2);
+    assert_string_equal(slurp(g_chunks[0].path), "1\ta****@example.com\tAlice\n3\tc****@y.com\tCa\\tr\\\\ol\n");
+    snprintf(want, sizeof want, "%s.lua.1", path);
+    assert_string_equal(g_chunks[1].path, want);
+    assert_string_equal(g_chunks[1].id, "shop.users.0/dw.users_vip#1");
+    assert_string_equal(g_chunks[1].ttable, "users_vip");
+    assert_int_equal(g_chunks[1].rows, 1);
+    assert_int_equal(g_chunks[1].ncols, 3);
+    assert_string_equal(slurp(g_chunks[1].path), "4\td****@z.com\tDan\n");
+    unlink(g_chunks[0].path);
+    unlink(g_chunks[1].path);
+    unlink(path);
+    rmdir(dir);
+    fx_close(&f);
+}
+
 static int bench(long long n)
 {
     fx f;
@@ -332,6 +432,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_tables_not_named_are_untouched),
         cmocka_unit_test(test_error_pauses_before_the_batch),
         cmocka_unit_test(test_endless_loop_pauses),
+        cmocka_unit_test(test_chunk_rewritten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
