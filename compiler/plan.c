@@ -181,6 +181,7 @@ static json_t *scripts_json(const builder *b)
 typedef struct stage {
     const char *id, *plugin;
     json_t     *opts;
+    const char *big_text[2];   /* rules, scripts: serialized once per source */
     pmap        pm;
 } stage;
 
@@ -210,6 +211,52 @@ static void on_problem(void *ud, const char *option, const char *msg)
         p->b->c->oom = 1;
 }
 
+/* Options that carry the task's rules or scripts can be large (1,000 rules are ~200 KB) and go
+ * to several stages of several sources: they are serialized once per source (big_text) and
+ * spliced into each stage's text. For the option check a stand-in of the same JSON type ([])
+ * is enough: these options are SL_OPT_JSON, and their content was checked by the task checks. */
+static const char *const BIG[] = { "rules", "scripts" };
+
+static char *dump_options(const stage *st, int standin)
+{
+    json_t *small = json_object();
+    const char *key;
+    json_t *v;
+    size_t extra = 0;
+    json_object_foreach(st->opts, key, v) {
+        int big = 0;
+        for (size_t i = 0; i < 2; i++)
+            if (strcmp(key, BIG[i]) == 0 && st->big_text[i]) {
+                big = 1;
+                extra += strlen(key) + strlen(standin ? "[]" : st->big_text[i]) + 4;
+            }
+        if (!big)
+            json_object_set(small, key, v);
+    }
+    char *txt = small ? json_dumps(small, JSON_COMPACT) : NULL;
+    json_decref(small);
+    if (!txt || !extra)
+        return txt;
+    size_t n = strlen(txt);
+    char *out = malloc(n + extra + 1);
+    if (!out) {
+        free(txt);
+        return NULL;
+    }
+    memcpy(out, txt, n - 1);   /* without the closing brace */
+    size_t k = n - 1;
+    for (size_t i = 0; i < 2; i++) {
+        if (!st->big_text[i] || !json_object_get(st->opts, BIG[i]))
+            continue;
+        const char *val = standin ? "[]" : st->big_text[i];
+        k += (size_t)sprintf(out + k, "%s\"%s\":%s", k > 1 ? "," : "", BIG[i], val);
+    }
+    out[k++] = '}';
+    out[k] = '\0';
+    free(txt);
+    return out;
+}
+
 static void check_stage(builder *b, const stage *st)
 {
     const sl_plugin_descriptor *d = b->opts && b->opts->registry ? sl_registry_find(b->opts->registry,
@@ -226,7 +273,7 @@ static void check_stage(builder *b, const stage *st)
             b->c->oom = 1;
         return;
     }
-    char *js = json_dumps(st->opts, JSON_COMPACT);
+    char *js = dump_options(st, 1);
     if (!js) {
         b->c->oom = 1;
         return;
@@ -324,7 +371,15 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
             b, "/shard_mode");
         n++;
     }
+    char *rules_txt = json_dumps(rules, JSON_COMPACT);
+    char *scripts_txt = scripts ? json_dumps(scripts, JSON_COMPACT) : NULL;
     json_decref(scripts);
+    if (!rules_txt)
+        b->c->oom = 1;
+    for (size_t i = 0; i < n; i++) {
+        st[i].big_text[0] = rules_txt;
+        st[i].big_text[1] = scripts_txt;
+    }
 
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -350,7 +405,7 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
                 sl_stage_spec *ss = &sp->stages[sp->nstages++];
                 ss->id = strdup(st[i].id);
                 ss->plugin = strdup(st[i].plugin);
-                ss->options_json = json_dumps(st[i].opts, JSON_COMPACT);
+                ss->options_json = dump_options(&st[i], 0);
                 if (!ss->id || !ss->plugin || !ss->options_json)
                     rc = SL_ENOMEM;
                 if (i > 0)
@@ -364,6 +419,8 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
     }
     for (size_t i = 0; i < n; i++)
         json_decref(st[i].opts);
+    free(rules_txt);
+    free(scripts_txt);
     return rc;
 }
 
