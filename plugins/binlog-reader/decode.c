@@ -152,7 +152,7 @@ int sl_bl_event_body(const sl_bl_format *f, const uint8_t *ev, size_t len, int v
 
 int sl_bl_parse_fde(const uint8_t *ev, size_t len, int verify, sl_bl_format *f, sl_error *err)
 {
-    sl_bl_header h;
+    sl_bl_header h = { 0 };
     int rc = sl_bl_header_parse(ev, len, &h, err);
     if (rc < 0)
         return rc;

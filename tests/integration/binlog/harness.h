@@ -38,7 +38,7 @@ typedef struct rd {
     int hold;
 } rd;
 
-static const char *env_or_die(const char *k)
+static __attribute__((unused)) const char *env_or_die(const char *k)
 {
     const char *v = getenv(k);
     if (!v || !*v) {
@@ -48,7 +48,7 @@ static const char *env_or_die(const char *k)
     return v;
 }
 
-static MYSQL *src_connect(void)
+static __attribute__((unused)) MYSQL *src_connect(void)
 {
     MYSQL *db = mysql_init(NULL);
     if (!mysql_real_connect(db, env_or_die("SLUICE_SOURCE_HOST"), env_or_die("SLUICE_SOURCE_USER"),
@@ -61,7 +61,7 @@ static MYSQL *src_connect(void)
     return db;
 }
 
-static MYSQL *tgt_connect(void)
+static __attribute__((unused)) MYSQL *tgt_connect(void)
 {
     MYSQL *db = mysql_init(NULL);
     if (!mysql_real_connect(db, env_or_die("SLUICE_TARGET_HOST"), env_or_die("SLUICE_TARGET_USER"),
@@ -73,8 +73,8 @@ static MYSQL *tgt_connect(void)
     return db;
 }
 
-static void sqlf(MYSQL *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sqlf(MYSQL *db, const char *fmt, ...)
+static __attribute__((unused)) void sqlf(MYSQL *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static __attribute__((unused)) void sqlf(MYSQL *db, const char *fmt, ...)
 {
     char *q;
     va_list ap;
@@ -92,7 +92,7 @@ static void sqlf(MYSQL *db, const char *fmt, ...)
     free(q);
 }
 
-static void master_pos(MYSQL *db, char *file, size_t cap, unsigned long long *pos)
+static __attribute__((unused)) void master_pos(MYSQL *db, char *file, size_t cap, unsigned long long *pos)
 {
     if (mysql_query(db, "SHOW MASTER STATUS")) {
         fprintf(stderr, "%s\n", mysql_error(db));
@@ -105,7 +105,7 @@ static void master_pos(MYSQL *db, char *file, size_t cap, unsigned long long *po
     mysql_free_result(r);
 }
 
-static int cap_emit(void *owner, sl_ctx *ctx, sl_batch *b)
+static __attribute__((unused)) int cap_emit(void *owner, sl_ctx *ctx, sl_batch *b)
 {
     rd *r = owner;
     pthread_mutex_lock(&r->mu);
@@ -134,7 +134,7 @@ static int cap_emit(void *owner, sl_ctx *ctx, sl_batch *b)
     return atomic_load(&r->stop) ? SL_ESTOPPED : 0;
 }
 
-static void cap_failed(void *owner, sl_ctx *ctx, int code)
+static __attribute__((unused)) void cap_failed(void *owner, sl_ctx *ctx, int code)
 {
     rd *r = owner;
     pthread_mutex_lock(&r->mu);
@@ -143,7 +143,7 @@ static void cap_failed(void *owner, sl_ctx *ctx, int code)
     pthread_mutex_unlock(&r->mu);
 }
 
-static void *run_thread(void *arg)
+static __attribute__((unused)) void *run_thread(void *arg)
 {
     rd *r = arg;
     r->run_rc = r->d->run(r->self);
@@ -155,7 +155,7 @@ static void *run_thread(void *arg)
 }
 
 /* Options JSON for the sandbox with extra members (a JSON fragment starting with ','). */
-static char *rd_options(const char *task, const char *extra)
+static __attribute__((unused)) char *rd_options(const char *task, const char *extra)
 {
     char *s;
     if (asprintf(&s,
@@ -173,7 +173,7 @@ static char *rd_options(const char *task, const char *extra)
 }
 
 /* Create, start (start() result returned) and, if it succeeded, run the reader on a thread. */
-static int rd_open(rd *r, const char *options_json, int keep)
+static __attribute__((unused)) int rd_open(rd *r, const char *options_json, int keep)
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->mu, NULL);
@@ -204,9 +204,9 @@ static int rd_open(rd *r, const char *options_json, int keep)
     return rc;
 }
 
-static void rd_error(rd *r, sl_error *e) { sl__ctx_error(r->ctx, e); }
+static __attribute__((unused)) void rd_error(rd *r, sl_error *e) { sl__ctx_error(r->ctx, e); }
 
-static void rd_close(rd *r)
+static __attribute__((unused)) void rd_close(rd *r)
 {
     pthread_mutex_lock(&r->mu);
     atomic_store(&r->stop, 1);
@@ -229,7 +229,7 @@ static void rd_close(rd *r)
 }
 
 /* Wait (up to secs) until pred(r, ud) holds or the reader failed/stopped. Returns pred's value. */
-static int rd_wait(rd *r, int (*pred)(rd *, void *), void *ud, int secs)
+static __attribute__((unused)) int rd_wait(rd *r, int (*pred)(rd *, void *), void *ud, int secs)
 {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
@@ -250,7 +250,7 @@ static int rd_wait(rd *r, int (*pred)(rd *, void *), void *ud, int secs)
     for (size_t _bi = 0; _bi < (r)->n; _bi++) \
         for (sl_event *ev = (r)->v[_bi]->events; ev < (r)->v[_bi]->events + (r)->v[_bi]->n; ev++)
 
-static int col_index(const sl_event *ev, const char *name)
+static __attribute__((unused)) int col_index(const sl_event *ev, const char *name)
 {
     for (uint32_t i = 0; ev->meta && i < ev->meta->ncols; i++)
         if (!strcmp(ev->meta->cols[i].name, name))
