@@ -332,3 +332,13 @@ lua = copy.deepcopy(BASE)
 lua["lua_scripts"] = [{"tables": [{"source_name": "mysql-77", "schema": "*-x"}], "source": "function on_row(e) end"}]
 write(B, "lua_tables_bad", lua, ["/lua_scripts/0/tables/0/source_name 49107",
                                  "/lua_scripts/0/tables/0/schema 49108"])
+
+# Lua scripts that compile: inline, and a file relative to the task file
+lua = copy.deepcopy(BASE)
+lua["lua_scripts"] = [{"tables": [{"schema": "db-*", "table": "tb-*"}],
+                       "source": "function on_row(ev)\n  return ev.type ~= 'delete'\nend\n"}]
+write(G, "lua_inline", lua)
+lua = copy.deepcopy(BASE)
+lua["lua_scripts"] = [{"tables": [{"source_name": "mysql-01", "schema": "db-*", "table": "*"}],
+                       "file": "../scripts/mask_email.lua", "on_row": "on_row", "on_ddl": "on_ddl"}]
+write(G, "lua_file", lua)

@@ -4,6 +4,7 @@
  * `test_corpus bad FILE` must fail with every "PATH CODE [text]" line of FILE's .expect among
  * its errors. A FILE.sources.json beside it is passed as the known sources (check_sources on).
  */
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,8 +95,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "bad sources file %s\n", sp);
         return 1;
     }
+    char *fcopy = strdup(argv[2]);   /* Lua files are relative to the task file */
     sl_compile_opts o = { .registry = reg, .plugin_dir = dir, .sources = defs, .nsources = nsrc,
-                          .check_sources = stext != NULL, .base_dir = "." };
+                          .check_sources = stext != NULL, .base_dir = fcopy ? dirname(fcopy) : "." };
     sl_task_plan *plan = NULL;
     int rc = sl_task_compile(text, len, &o, &plan, &d);
     char *all = sl_diags_format(&d);
@@ -143,6 +145,7 @@ int main(int argc, char **argv)
         free(ep);
     }
     free(all);
+    free(fcopy);
     sl_task_plan_free(plan);
     sl_diags_free(&d);
     sl_source_defs_free(defs, nsrc);
