@@ -490,6 +490,12 @@ static int apply_labels(sl_bl_table_map *m, uint8_t want, const uint8_t *p, cons
         uint64_t n, len;
         if (packed(&p, end, &n) < 0 || n > (uint64_t)(end - p))
             return -1;
+        /* a repeated TLV replaces the labels it gave before */
+        for (uint32_t k = 0; k < c->nlabels; k++)
+            free(c->labels[k]);
+        free(c->labels);
+        free(c->label_lens);
+        c->nlabels = 0;
         c->labels = calloc(n ? n : 1, sizeof *c->labels);
         c->label_lens = calloc(n ? n : 1, sizeof *c->label_lens);
         if (!c->labels || !c->label_lens)
@@ -544,6 +550,7 @@ static int parse_optional(sl_bl_table_map *m, const uint8_t *p, const uint8_t *e
                     rc = -1;
                     break;
                 }
+                free(m->cols[i].name);   /* a repeated COLUMN_NAME replaces it */
                 if (!(m->cols[i].name = dupn(q, n))) {
                     rc = -2;
                     break;

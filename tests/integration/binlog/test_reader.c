@@ -490,6 +490,43 @@ static void test_purged_binlog_fails(void **state)
     mysql_close(db);
 }
 
+static void test_gtid_start(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    sqlf(db, "CREATE TABLE bl_test.g (id INT PRIMARY KEY)");
+    sqlf(db, "INSERT INTO bl_test.g VALUES (1)");
+    mysql_query(db, "SELECT @@global.gtid_binlog_pos");
+    MYSQL_RES *res = mysql_store_result(db);
+    char gtid[256];
+    snprintf(gtid, sizeof gtid, "%s", mysql_fetch_row(res)[0]);
+    mysql_free_result(res);
+    sqlf(db, "INSERT INTO bl_test.g VALUES (2)");
+    rd r;
+    char extra[1024];
+    snprintf(extra, sizeof extra, ",%s,\"enable_gtid\":true,\"binlog_gtid\":\"%s\"", RULES, gtid);
+    char *o = rd_options("bl-gtid", extra);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    int want = 1;
+    assert_true(rd_wait(&r, commits_at_least, &want, 30));
+    sl_event *ev = nth_kind(&r, SL_EV_INSERT, "g", 0);
+    assert_non_null(ev);
+    assert_int_equal(ev->after[0].v.i, 2);
+    assert_null(nth_kind(&r, SL_EV_INSERT, "g", 1));
+    sl_event *c = nth_kind(&r, SL_EV_COMMIT, NULL, 0);
+    /* the GTID set after the transaction is the source's own position now */
+    mysql_query(db, "SELECT @@global.gtid_binlog_pos");
+    res = mysql_store_result(db);
+    assert_string_equal(c->pos.gtid, mysql_fetch_row(res)[0]);
+    mysql_free_result(res);
+    assert_true(r.v[r.n - 1]->flags & SL_BATCH_TXN_END);
+    assert_string_equal(r.v[r.n - 1]->ckpt.gtid, c->pos.gtid);
+    assert_non_null(r.v[r.n - 1]->ckpt.file);
+    rd_close(&r);
+    mysql_close(db);
+}
+
 /* ---- the source is killed while a large transaction streams -------------------------------- */
 
 static int rows_at_least(rd *r, void *ud) { return r->nrows >= *(uint64_t *)ud; }
@@ -568,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_ddl_rotate_versions),
         cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_gtid_start),
         cmocka_unit_test(test_refuses_minimal_metadata),
         cmocka_unit_test(test_purged_binlog_fails),
         cmocka_unit_test(test_source_killed_mid_transaction),
