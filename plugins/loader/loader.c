@@ -133,6 +133,7 @@ typedef struct job {
     char       *sql;                 /* the LOAD DATA statement */
     char       *enums;               /* "\x01a\x01b\x01": ENUM columns (see read_warnings) */
     uint64_t    rows, bytes;
+    int         plain;               /* 1: just run sql (an index build), no checkpoint row */
 } job;
 
 typedef struct loader loader;
@@ -169,6 +170,9 @@ struct loader {
     sl_snapshot_info  snap;
     int               have_snap;
     strset            done, truncated, schemas;
+    strset            deferred_tables;  /* target tables whose secondary indexes wait for EOF */
+    char            **deferred;         /* ALTER TABLE ... ADD KEY IF NOT EXISTS ..., one per table */
+    size_t            ndeferred;
     uint64_t          rows_total;       /* rows of all chunks seen */
 
     atomic_uint_fast64_t finished_bytes, total_bytes;
@@ -418,7 +422,14 @@ static void worker_main(void *arg)
         pthread_mutex_unlock(&l->mu);
 
         sl_error e = {0};
-        int rc = failed ? 0 : load_chunk(w, j, &e);
+        int rc = 0;
+        if (!failed && j->plain) {
+            rc = sl_myconn_exec(w->db, j->sql, strlen(j->sql), &e);
+            if (rc)
+                sl_error_prefix(&e, "target: building the secondary indexes of %s", j->table);
+        } else if (!failed) {
+            rc = load_chunk(w, j, &e);
+        }
         if (rc)
             set_werr(l, &e);
         job_free(j);
@@ -545,11 +556,107 @@ static int init_run(loader *l)
         l->host->log(l->ctx, SL_LOG_INFO, "resuming: %zu chunks of snapshot %s are loaded already",
                      n, l->snap.id);
     }
+    if (l->have_snap) {
+        pthread_mutex_lock(&l->mu);
+        snprintf(l->meta_binlog, sizeof l->meta_binlog, "(%s, %llu)", l->snap.file,
+                 (unsigned long long)l->snap.pos);
+        free(l->meta_gtid);
+        l->meta_gtid = strdup(l->snap.gtid ? l->snap.gtid : "");
+        pthread_mutex_unlock(&l->mu);
+    }
     l->inited = 1;
     return 0;
 }
 
 static const char *or_default(const char *a, const char *b) { return a && *a ? a : b; }
+
+/* The keyword part of a non-unique secondary index definition line of SHOW CREATE TABLE
+ * ("KEY", "INDEX", "FULLTEXT KEY", "SPATIAL INDEX", ...), or 0 if the line is something else. */
+static size_t index_keyword(const char *line, size_t len)
+{
+    static const char *const kw[] = {"KEY ", "INDEX ", "FULLTEXT KEY ", "FULLTEXT INDEX ",
+                                     "SPATIAL KEY ", "SPATIAL INDEX ", NULL};
+    for (int i = 0; kw[i]; i++) {
+        size_t k = strlen(kw[i]);
+        if (len > k && strncmp(line, kw[i], k) == 0)
+            return k - 1;
+    }
+    return 0;
+}
+
+/*
+ * Deferred secondary indexes (perf-notes.md section 5.6, modern myloader's restore stages): a
+ * CREATE TABLE in SHOW CREATE TABLE layout (one definition per line) loses its non-unique KEY
+ * lines, which come back as one ALTER TABLE ... ADD KEY IF NOT EXISTS after the last chunk, so
+ * InnoDB builds each index once, sorted, instead of inserting every row into it at random places.
+ * Unique keys stay (on_duplicate needs them while loading); tables with foreign keys or
+ * partitions are left whole. Returns 1 and fills *create / *alter (malloc'd) when something was
+ * deferred, 0 when the DDL is used as it is, SL_ENOMEM.
+ */
+static int split_indexes(const char *ddl, const char *qname, char **create, char **alter)
+{
+    *create = *alter = NULL;
+    if (strncasecmp(ddl, "CREATE TABLE", 12) != 0 || strstr(ddl, "FOREIGN KEY") ||
+        strstr(ddl, "PARTITION") || !strchr(ddl, '\n'))
+        return 0;
+    sl_sbuf c, a;
+    sl_sbuf_init(&c);
+    sl_sbuf_init(&a);
+    const char *p = ddl;
+    int in_body = 0, ndefs = 0, nidx = 0;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        const char *t = p;
+        while (t < p + len && *t == ' ')
+            t++;
+        size_t tl = len - (size_t)(t - p);
+        if (!in_body) {
+            sl_sbuf_add(&c, p, len);
+            in_body = 1;
+        } else if (tl && *t == ')') {
+            sl_sbuf_adds(&c, "\n");
+            sl_sbuf_add(&c, p, strlen(p));
+            break;
+        } else {
+            size_t def = tl && t[tl - 1] == ',' ? tl - 1 : tl;
+            size_t kw = index_keyword(t, def);
+            if (kw) {
+                sl_sbuf_adds(&a, nidx++ ? ", ADD " : "ADD ");
+                sl_sbuf_add(&a, t, kw);
+                sl_sbuf_adds(&a, " IF NOT EXISTS");
+                sl_sbuf_add(&a, t + kw, def - kw);
+            } else {
+                sl_sbuf_adds(&c, ndefs++ ? ",\n" : "\n");
+                sl_sbuf_add(&c, p, (size_t)(t - p) + def);
+            }
+        }
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    if (!nidx || !ndefs || c.oom || a.oom) {
+        int oom = c.oom || a.oom;
+        sl_sbuf_free(&c);
+        sl_sbuf_free(&a);
+        return oom ? SL_ENOMEM : 0;
+    }
+    sl_sbuf alt;
+    sl_sbuf_init(&alt);
+    sl_sbuf_adds(&alt, "ALTER TABLE ");
+    sl_sbuf_adds(&alt, qname);
+    sl_sbuf_adds(&alt, " ");
+    sl_sbuf_add(&alt, a.p, a.len);
+    sl_sbuf_free(&a);
+    if (alt.oom) {
+        sl_sbuf_free(&c);
+        sl_sbuf_free(&alt);
+        return SL_ENOMEM;
+    }
+    *create = c.p;
+    *alter = alt.p;
+    return 1;
+}
 
 static int handle_ddl(loader *l, const sl_event *ev)
 {
@@ -584,7 +691,39 @@ static int handle_ddl(loader *l, const sl_event *ev)
         if (rc)
             return l->host->fail(l->ctx, rc, "target: %s", e.msg);
     }
-    rc = sl_myconn_exec(l->ctl, ev->ddl, strlen(ev->ddl), &e);
+    const char *ddl = ev->ddl;
+    char *create = NULL, *alter = NULL;
+    if (tt && *tt && ts) {
+        sl_sbuf qn;
+        sl_sbuf_init(&qn);
+        sl_sbuf_add_qname(&qn, ts, tt);
+        int sp = qn.oom ? SL_ENOMEM : split_indexes(ev->ddl, qn.p, &create, &alter);
+        if (sp < 0) {
+            sl_sbuf_free(&qn);
+            return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+        }
+        if (sp == 1) {
+            ddl = create;
+            if (!strset_has(&l->deferred_tables, qn.p)) {
+                char **v = realloc(l->deferred, (l->ndeferred + 1) * sizeof *v);
+                if (!v || strset_add(&l->deferred_tables, qn.p) < 0) {
+                    if (v)
+                        l->deferred = v;
+                    free(create);
+                    free(alter);
+                    sl_sbuf_free(&qn);
+                    return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+                }
+                l->deferred = v;
+                l->deferred[l->ndeferred++] = alter;
+                alter = NULL;
+            }
+        }
+        free(alter);
+        sl_sbuf_free(&qn);
+    }
+    rc = sl_myconn_exec(l->ctl, ddl, strlen(ddl), &e);
+    free(create);
     if (rc) {
         unsigned en = mysql_errno(l->ctl);
         if (en != 1050 && en != 1007)      /* exists already (a shard merge, or a rerun) */
@@ -705,6 +844,33 @@ static int handle_chunk(loader *l, const sl_event *ev)
     return enqueue(l, j);
 }
 
+/* After the last chunk: the deferred secondary indexes, one table per worker at a time. */
+static int build_indexes(loader *l)
+{
+    if (l->finished_before || l->eof_done || !l->ndeferred)
+        return 0;
+    l->host->log(l->ctx, SL_LOG_INFO, "building the secondary indexes of %zu tables", l->ndeferred);
+    for (size_t i = 0; i < l->ndeferred; i++) {
+        job *j = calloc(1, sizeof *j);
+        if (!j)
+            return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+        j->plain = 1;
+        j->sql = strdup(l->deferred[i]);
+        const char *sp = strchr(l->deferred[i] + 12, ' ');
+        j->table = strndup(l->deferred[i] + 12, sp ? (size_t)(sp - l->deferred[i] - 12) : 0);
+        j->id = strdup("");
+        j->path = strdup("");
+        if (!j->sql || !j->table || !j->id || !j->path) {
+            job_free(j);
+            return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+        }
+        int rc = enqueue(l, j);
+        if (rc < 0)
+            return rc;
+    }
+    return wait_idle(l);
+}
+
 static int finish(loader *l, const sl_batch *b)
 {
     if (l->finished_before || l->eof_done)
@@ -808,6 +974,12 @@ static void reset_run(loader *l)
     strset_clear(&l->done);
     strset_clear(&l->truncated);
     strset_clear(&l->schemas);
+    strset_clear(&l->deferred_tables);
+    for (size_t i = 0; i < l->ndeferred; i++)
+        free(l->deferred[i]);
+    free(l->deferred);
+    l->deferred = NULL;
+    l->ndeferred = 0;
     sl_snapshot_clear(&l->snap);
     l->have_snap = 0;
     l->rows_total = 0;
@@ -869,6 +1041,8 @@ static int loader_process(void *self, sl_batch *b)
         return rc;
     if (b->flags & SL_BATCH_EOF) {
         if ((rc = init_run(l)) < 0 || (rc = wait_idle(l)) < 0)
+            return rc;
+        if ((rc = build_indexes(l)) < 0)
             return rc;
         return finish(l, b);
     }

@@ -179,10 +179,11 @@ static int describe_table(dump *d, dtable *t)
     sl_sbuf_adds(&b, " AND TABLE_NAME = ");
     sl_sbuf_add_quoted(&b, t->name, strlen(t->name));
     sl_sbuf_adds(&b, " ORDER BY INDEX_NAME <> 'PRIMARY', INDEX_NAME, SEQ_IN_INDEX");
-    r = b.oom ? NULL : query(d, b.p);
+    int oom = b.oom;
+    r = oom ? NULL : query(d, b.p);
     if (!r) {
         sl_sbuf_free(&b);
-        return b.oom ? d->host->fail(d->ctx, SL_ENOMEM, "no memory") : SL_EDB;
+        return oom ? d->host->fail(d->ctx, SL_ENOMEM, "no memory") : SL_EDB;
     }
     char cur[256] = "";
     int chosen = 0, bad = 0;

@@ -157,6 +157,13 @@ static long long compare_table(const char *sschema, const char *stable, const ch
     if (cs != ct)
         fail_msg("CHECKSUM TABLE differs: source %s %lld, target %s %lld", a, cs, b, ct);
     char qa[1024], qb[1024];
+    /* Same indexes (the loader builds secondary ones after the rows). */
+    static const char *const idx = "SELECT INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, "
+                                   "IFNULL(SUB_PART, 0), INDEX_TYPE FROM information_schema.STATISTICS "
+                                   "WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s' ORDER BY 1, 2";
+    snprintf(qa, sizeof qa, idx, sschema, stable);
+    snprintf(qb, sizeof qb, idx, tschema, ttable);
+    compare_rows(qa, qb);
     snprintf(qa, sizeof qa, "SELECT * FROM %s ORDER BY %s", a, order);
     snprintf(qb, sizeof qb, "SELECT * FROM %s ORDER BY %s", b, order);
     return compare_rows(qa, qb);
@@ -254,7 +261,7 @@ static void test_types(void **state)
         "j JSON, e ENUM('a','b','c d','é'), s SET('x','y','z'), "
         "g GEOMETRY, p POINT, ls LINESTRING, pg POLYGON REF_SYSTEM_ID=4326, "
         "gv BIGINT UNSIGNED AS (id DIV 3) VIRTUAL, gs BIGINT UNSIGNED AS (id DIV 2 + 1) STORED, "
-        "inv INT INVISIBLE DEFAULT 7)");
+        "inv INT INVISIBLE DEFAULT 7, KEY k_vc (vc(20)), INDEX k_multi (dt, y), UNIQUE KEY u_c (c, id))");
     sql(src,
         "INSERT INTO ft_types.misc (id, dec1, dec2, f, d, f2, b1, b13, b64, dt, t0, t3, t6, dtm0, dtm6, dtm2, "
         "ts0, ts6, y, c, vc, tx, lt, l1, l1t, vbin, bn, vb, bl, mb, j, e, s, g, p, ls, pg, inv) VALUES "
@@ -463,6 +470,51 @@ static void test_kill_and_resume(void **state)
     assert_int_equal(compare_table("ft_kill", "a", "ft_kill", "a", "id"), 200000);
 }
 
+/* ---- consistency modes, and task_mode dump then load ------------------------------------------ */
+
+static void test_modes(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_modes; CREATE DATABASE ft_modes");
+    sql(src, "CREATE TABLE ft_modes.t (id INT PRIMARY KEY, v VARCHAR(20))");
+    sql(src, "INSERT INTO ft_modes.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000");
+    sql(src, "CREATE TABLE ft_modes.u (id INT PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_modes.u SELECT seq, seq FROM seq_1_to_3000");
+    static const char *const schemas[] = {"ft_modes", NULL};
+    char rules[256];
+    RULES_ALL_OF("ft_modes", rules, sizeof rules);
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/modes.err", datadir);
+    const char *modes[] = {"none", "flush", "lock", "snapshot", "auto"};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char task[64];
+        snprintf(task, sizeof task, "ft-modes-%s", modes[i]);
+        reset(task, schemas);
+        const char *args[] = {"--task", task, "--rules", rules, "--consistency", modes[i],
+                              "--chunk-rows", "700", "--export-threads", "3", NULL};
+        int rc = run(errf, args);
+        if (rc != 0)
+            fail_msg("consistency %s: exited %d: %s", modes[i], rc, slurp(errf));
+        assert_int_equal(compare_table("ft_modes", "t", "ft_modes", "t", "id"), 5000);
+        assert_int_equal(compare_table("ft_modes", "u", "ft_modes", "u", "id"), 3000);
+        sql(dst, "DROP TABLE `dm_meta`.`%s_loader_checkpoint`, `dm_meta`.`%s_syncer_checkpoint`", task, task);
+    }
+
+    /* task_mode dump writes files only; task_mode load then loads them without the source. */
+    reset("ft-modes-split", schemas);
+    const char *d[] = {"--task", "ft-modes-split", "--rules", rules, "--mode", "dump", NULL};
+    int rc = run(errf, d);
+    if (rc != 0)
+        fail_msg("mode dump exited %d: %s", rc, slurp(errf));
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'ft_modes'"), 0);
+    const char *l[] = {"--task", "ft-modes-split", "--rules", rules, "--mode", "load", NULL};
+    rc = run(errf, l);
+    if (rc != 0)
+        fail_msg("mode load exited %d: %s", rc, slurp(errf));
+    assert_int_equal(compare_table("ft_modes", "t", "ft_modes", "t", "id"), 5000);
+    assert_int_equal(compare_table("ft_modes", "u", "ft_modes", "u", "id"), 3000);
+    assert_int_equal(scalar(dst, "SELECT is_snapshot FROM dm_meta.`ft-modes-split_syncer_checkpoint` WHERE worker = 0"), 1);
+}
+
 static int setup(void **state)
 {
     src = open_db("SOURCE");
@@ -499,6 +551,7 @@ int main(void)
         cmocka_unit_test(test_shard_merge_and_nokey),
         cmocka_unit_test(test_on_duplicate),
         cmocka_unit_test(test_kill_and_resume),
+        cmocka_unit_test(test_modes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
