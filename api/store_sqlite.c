@@ -123,25 +123,50 @@ static int st_get(sl_meta_store *base, const char *kind, const char *name, char 
     return rc;
 }
 
+/* Rows are copied out under the lock and visited after it is released, so a visitor may call
+ * the store again (restoring a task reads its stage records). */
 static int st_scan(sl_meta_store *base, const char *kind, const char *prefix, sl_meta_visit_fn fn,
                    void *ud, sl_error *err)
 {
     sqlite_store *s = (sqlite_store *)base;
     int rc = 0, src;
+    size_t n = 0, cap = 0;
+    char **rows = NULL;   /* name, value, name, value, ... */
     pthread_mutex_lock(&s->mu);
     sqlite3_bind_text(s->st_scan, 1, kind, -1, SQLITE_STATIC);
     bind_prefix(s->st_scan, 2, prefix ? prefix : "");
     while ((src = sqlite3_step(s->st_scan)) == SQLITE_ROW) {
-        const char *n = (const char *)sqlite3_column_text(s->st_scan, 0);
+        const char *nm = (const char *)sqlite3_column_text(s->st_scan, 0);
         const char *v = (const char *)sqlite3_column_text(s->st_scan, 1);
-        if (fn(ud, n ? n : "", v ? v : ""))
+        if (n + 2 > cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **nr = realloc(rows, nc * sizeof *nr);
+            if (!nr) {
+                rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+                break;
+            }
+            rows = nr;
+            cap = nc;
+        }
+        rows[n] = strdup(nm ? nm : "");
+        rows[n + 1] = strdup(v ? v : "");
+        n += 2;
+        if (!rows[n - 2] || !rows[n - 1]) {
+            rc = sl_error_set(err, SL_ENOMEM, "out of memory");
             break;
+        }
     }
-    if (src != SQLITE_ROW && src != SQLITE_DONE)
+    if (rc == 0 && src != SQLITE_ROW && src != SQLITE_DONE)
         rc = db_err(s, err, "scan");
     sqlite3_reset(s->st_scan);
     sqlite3_clear_bindings(s->st_scan);
     pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; rc == 0 && i < n; i += 2)
+        if (fn(ud, rows[i], rows[i + 1]))
+            break;
+    for (size_t i = 0; i < n; i++)
+        free(rows[i]);
+    free(rows);
     return rc;
 }
 
