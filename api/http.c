@@ -96,7 +96,7 @@ void sl__reply_error(sl_req *r, unsigned status, int code, const char *fmt, ...)
         status = 500;
     }
     sl__reply_raw(r, status, "application/json", s, s ? strlen(s) : 0);
-    if (status >= 500)
+    if (status >= 500 && status != 501)
         sl_log(SL_LOG_WARN, "api", "%s answered %u: %s", r->method, status, msg);
 }
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# bench/api.sh - load GET /api/v1/tasks of a real sluice-server holding 100 tasks with wrk, and
+# print requests/s, p99 latency and the server's RSS. Goal on 2 cores: > 20,000 requests/s,
+# p99 < 5 ms, RSS < 30 MiB. Not part of the test run.
+#
+#   eval "$(scripts/sandbox env)"; bench/api.sh [--tasks 100] [--seconds 10] [--connections 64]
+#
+# Environment: SLUICE_SERVER_BIN (default <repo>/build/bin/sluice-server: build it in Release,
+# not with sanitizers), SLUICE_PLUGIN_DIR, SLUICE_BENCH_PORT (18299), SLUICE_SOURCE_* (a source
+# must be reachable: POST /api/v1/sources connects to it).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TASKS=100 SECS=10 CONNS=64
+while [ $# -gt 0 ]; do
+    case $1 in
+    --tasks) TASKS=$2; shift 2 ;;
+    --seconds) SECS=$2; shift 2 ;;
+    --connections) CONNS=$2; shift 2 ;;
+    *) echo "usage: bench/api.sh [--tasks N] [--seconds S] [--connections C]" >&2; exit 2 ;;
+    esac
+done
+SERVER=${SLUICE_SERVER_BIN:-$ROOT/build/bin/sluice-server}
+PLUGINS=${SLUICE_PLUGIN_DIR:-$(dirname "$SERVER")/../lib/sluice/plugins}
+PORT=${SLUICE_BENCH_PORT:-18299}
+: "${SLUICE_SOURCE_HOST:?run: eval \"\$(scripts/sandbox env)\"}"
+command -v wrk >/dev/null || { echo "bench/api.sh: wrk is needed (apt-get install wrk)" >&2; exit 1; }
+[ -x "$SERVER" ] || { echo "bench/api.sh: $SERVER not built" >&2; exit 1; }
+
+TMP=$(mktemp -d)
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
+"$SERVER" --addr "127.0.0.1:$PORT" --data-dir "$TMP/data" --plugin-dir "$PLUGINS" --log-level warn \
+    >"$TMP/server.log" 2>&1 &
+PID=$!
+A="http://127.0.0.1:$PORT/api/v1"
+for _ in $(seq 1 100); do curl -fsS "$A/cluster/masters" >/dev/null 2>&1 && break; sleep 0.1; done
+
+curl -fsS -o /dev/null -X POST "$A/sources" -d "{\"source_name\":\"bench-src\",\"host\":\"$SLUICE_SOURCE_HOST\",
+  \"port\":$SLUICE_SOURCE_PORT,\"user\":\"$SLUICE_SOURCE_USER\",\"password\":\"$SLUICE_SOURCE_PASSWORD\",\"enable\":true}"
+for i in $(seq 1 "$TASKS"); do
+    curl -fsS -o /dev/null -X POST "$A/tasks" -d "{\"task\":{\"name\":\"bench-$i\",\"task_mode\":\"all\",
+      \"target_config\":{\"host\":\"127.0.0.1\",\"port\":3306,\"user\":\"root\",\"password\":\"secret\"},
+      \"table_migrate_rule\":[{\"source\":{\"source_name\":\"bench-src\",\"schema\":\"app_$i\",\"table\":\"*\"},
+        \"target\":{\"schema\":\"app\"}}],
+      \"source_config\":{\"full_migrate_conf\":{\"export_threads\":4,\"import_threads\":4},
+        \"source_conf\":[{\"source_name\":\"bench-src\"}]}}}"
+done
+BYTES=$(curl -fsS "$A/tasks" | wc -c)
+echo "server: $SERVER (pid $PID), $TASKS tasks, GET /api/v1/tasks answers $BYTES bytes"
+wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$A/tasks" >"$TMP/wrk.txt"
+RPS=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
+P99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt")
+ERRS=$(awk '/Non-2xx|Socket errors/' "$TMP/wrk.txt")
+RSS=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
+HWM=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
+echo "requests/s: $RPS   (goal > 20000)"
+echo "p99 latency: $P99   (goal < 5 ms)"
+echo "server RSS: $RSS MiB now, $HWM MiB peak   (goal < 30 MiB)"
+[ -z "$ERRS" ] || echo "wrk: $ERRS"
