@@ -16,7 +16,7 @@ typedef struct sl_api_opts {
     const char *data_dir;    /* created if missing; NULL = "./sluice-data" */
     const char *plugin_dir;  /* NULL = sl_default_plugin_dir() */
     size_t      body_limit;  /* largest request body in bytes (0 = 8 MiB); larger -> 413 */
-    unsigned    http_threads;/* HTTP worker threads (0 = number of CPUs, at least 2) */
+    unsigned    http_threads;/* HTTP worker threads (0 = two per CPU, at least 4) */
     int         openapi;     /* serve /api/v1 (DM's `openapi = true`); 0 answers 404 everywhere */
 } sl_api_opts;
 

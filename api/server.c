@@ -55,8 +55,9 @@ int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
     if (!a->opts.body_limit)
         a->opts.body_limit = 8u << 20;
     if (!a->opts.http_threads) {
+        /* two per CPU: some handlers block (a source's connection check, an fsync'd commit) */
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        a->opts.http_threads = n < 2 ? 2 : (unsigned)n;
+        a->opts.http_threads = n < 2 ? 4 : (unsigned)(2 * n);
     }
     a->opts.addr = a->addr_host = strdup(a->opts.addr);
     a->data_dir = strdup(a->opts.data_dir ? a->opts.data_dir : "./sluice-data");

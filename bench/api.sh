@@ -3,14 +3,14 @@
 # print requests/s, p99 latency and the server's RSS. Goal on 2 cores: > 20,000 requests/s,
 # p99 < 5 ms, RSS < 30 MiB. Not part of the test run.
 #
-#   eval "$(scripts/sandbox env)"; bench/api.sh [--tasks 100] [--seconds 10] [--connections 64]
+#   eval "$(scripts/sandbox env)"; bench/api.sh [--tasks 100] [--seconds 10] [--connections 32]
 #
 # Environment: SLUICE_SERVER_BIN (default <repo>/build/bin/sluice-server: build it in Release,
 # not with sanitizers), SLUICE_PLUGIN_DIR, SLUICE_BENCH_PORT (18299), SLUICE_SOURCE_* (a source
 # must be reachable: POST /api/v1/sources connects to it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TASKS=100 SECS=10 CONNS=64
+TASKS=100 SECS=10 CONNS=32
 while [ $# -gt 0 ]; do
     case $1 in
     --tasks) TASKS=$2; shift 2 ;;
