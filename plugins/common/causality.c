@@ -60,11 +60,17 @@ static uint64_t hash_value(uint64_t h, const sl_value *v)
     }
     case SL_V_ENUM: case SL_V_SET:
         return fnv(fnv(h, &t, 1), &v->v.e.u, sizeof v->v.e.u);
-    case SL_V_STRING:
+    case SL_V_STRING: {
+        /* PAD SPACE collations (nearly all) compare 'a' and 'a ' equal in a unique key: trailing
+         * spaces do not count. For NO PAD ones this only merges keys, which is safe. */
+        size_t n = v->len;
+        while (n > 0 && v->v.s[n - 1] == ' ')
+            n--;
         h = fnv(h, &t, 1);
         if (sl_sqlfmt_collation_ci(v->charset))
-            return fnv_lower(h, v->v.s, v->len);
-        return fnv(h, v->v.s, v->len);
+            return fnv_lower(h, v->v.s, n);
+        return fnv(h, v->v.s, n);
+    }
     case SL_V_DECIMAL: case SL_V_BINARY: case SL_V_JSON: case SL_V_GEOMETRY:
         return fnv(fnv(h, &t, 1), v->v.s, v->len);
     default:
@@ -96,10 +102,9 @@ uint64_t sl_causality_key(const char *tschema, const char *ttable, const sl_tabl
 static size_t image_keys(const sl_event *ev, const sl_value *row, uint64_t *out, size_t n, size_t max)
 {
     const sl_table *m = ev->meta;
-    int any = 0;
+    size_t n0 = n;
     if (m->npk > 0 && n < max) {
         uint64_t k = sl_causality_key(ev->target_schema, ev->target_table, m, row, m->pk, m->npk);
-        any = 1;
         if (k)
             out[n++] = k;
     }
@@ -108,12 +113,13 @@ static size_t image_keys(const sl_event *ev, const sl_value *row, uint64_t *out,
         while (m->keys[i][cnt] != UINT32_MAX)
             cnt++;
         uint64_t k = sl_causality_key(ev->target_schema, ev->target_table, m, row, m->keys[i], cnt);
-        any = 1;
         if (k)
             out[n++] = k;
     }
-    if (!any && n < max) {
-        /* no key: the whole row (generated columns excluded) */
+    if (n == n0 && n < max) {
+        /* no key, or every key holds a NULL (a nullable unique key): the whole row, generated
+         * columns excluded, so the next change of this row (whose before image is this image)
+         * relates to it */
         uint32_t idx[ev->ncols ? ev->ncols : 1], c = 0;
         for (uint32_t i = 0; i < ev->ncols && i < m->ncols; i++)
             if (!(m->cols[i].flags & SL_COL_GENERATED))

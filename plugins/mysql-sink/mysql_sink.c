@@ -25,6 +25,11 @@
  *   - DDL is a barrier: the group before it commits, a pending-DDL row (worker = -1) is written,
  *     the DDL runs alone, then the checkpoint moves past it and the pending row is deleted in one
  *     transaction. Replaying the DDL named by a pending row tolerates "already done" errors.
+ *   - Keys, generated columns and column names come from the TARGET table (tcache.c: loaded from
+ *     information_schema once per table, again after a DDL on it or a restart), not from the
+ *     binlog, which carries only the primary key: causality hashes every unique key of the
+ *     target, statements never write its generated columns, and a table without a primary key
+ *     is identified by its first unique NOT NULL key.
  */
 #include <sluice/plugin.h>
 #include <errmsg.h>
@@ -36,11 +41,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include "causality.h"
 #include "ddl.h"
 #include "dmlsql.h"
 #include "myconn.h"
+#include "tcache.h"
 
 typedef struct sink_config {
     char   *target_host;
@@ -49,6 +56,7 @@ typedef struct sink_config {
     char   *task_name, *source_name, *meta_schema;
     int64_t repl_threads, repl_batch;
     int     safe_mode, shard_merge;
+    char   *sql_mode;
 } sink_config;
 
 #define O(n) offsetof(sink_config, n)
@@ -67,11 +75,17 @@ static const sl_option sink_options[] = {
     { "repl_batch", SL_OPT_INT, "100", "rows per statement", O(repl_batch), 1, 100000, NULL, 0 },
     { "safe_mode", SL_OPT_BOOL, "false", "write REPLACE for INSERT and DELETE+REPLACE for UPDATE", O(safe_mode), 0, -1, NULL, 0 },
     { "shard_merge", SL_OPT_BOOL, "false", "several source tables route into one target table", O(shard_merge), 0, -1, NULL, 0 },
+    { "sql_mode", SL_OPT_STRING, "\"\"", "sql_mode of the sink's sessions (NO_AUTO_VALUE_ON_ZERO is "
+      "always added), e.g. \"STRICT_ALL_TABLES\"", O(sql_mode), 0, -1, NULL, 0 },
     { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
-#define SESSION_SQL "SET time_zone='+00:00', sql_mode='NO_AUTO_VALUE_ON_ZERO', foreign_key_checks=0, " \
-                    "tx_isolation='READ-COMMITTED'"
+/* Session settings: TIMESTAMPs travel as UTC; explicit 0 in AUTO_INCREMENT columns stays 0; no
+ * gap locks between parallel workers. The statements never rely on a non-strict sql_mode
+ * (generated columns are not written), so a strict one may be configured. */
+#define SESSION_SQL_HEAD "SET time_zone='+00:00', foreign_key_checks=0, tx_isolation='READ-COMMITTED', " \
+                         "sql_mode=CONCAT_WS(',', NULLIF("
+#define SESSION_SQL_TAIL ", ''), 'NO_AUTO_VALUE_ON_ZERO')"
 
 enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
 
@@ -115,6 +129,10 @@ typedef struct sink {
     size_t         ckeys, crows;
     sl_sbuf        sql;
     char          *ckpt_table;   /* `meta`.`task_syncer_checkpoint` */
+    char          *session_sql;  /* run on every new connection */
+    sl__tcache    *tc;           /* target table metadata and the views events are applied with */
+    sl_event      *copies;       /* row events of the batch, with meta = their view */
+    size_t         ccopies;
     /* applied position (guarded by mu for status) */
     pthread_mutex_t mu;
     char          *file, *gtid;
@@ -169,13 +187,21 @@ static void xid_of(sink *s, uint64_t group, uint32_t w, char *buf, size_t n)
 
 static char *dupstr(const char *x) { return x ? strdup(x) : NULL; }
 
+static int has_ci(const char *s, const char *w)
+{
+    for (size_t n = strlen(w); *s; s++)
+        if (strncasecmp(s, w, n) == 0)
+            return 1;
+    return 0;
+}
+
 static MYSQL *connect_target(sink *s, sl_error *err)
 {
     const sink_config *c = s->cfg;
     sl_myconn_opts o = { .host = c->target_host, .port = (int)c->target_port, .user = c->target_user,
                          .password = c->target_password, .ssl_ca = c->target_ssl_ca,
                          .ssl_cert = c->target_ssl_cert, .ssl_key = c->target_ssl_key,
-                         .init_sql = SESSION_SQL };
+                         .init_sql = s->session_sql };
     MYSQL *db = sl_myconn_open(&o, err);
     if (db)
         mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON);
@@ -445,6 +471,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
             s->last_ckpt = time(NULL);
         }
         sl_causality_reset(s->caus);
+        sl__tcache_collect(s->tc);
         atomic_fetch_add(&s->total_events, (long long)rows);
         s->host->metric_add(s->ctx, "rows_applied", (int64_t)rows);
         return 0;
@@ -488,6 +515,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
             s->w[i].nev = 0;
         }
     sl_causality_reset(s->caus);
+    sl__tcache_collect(s->tc);
     atomic_fetch_add(&s->total_events, (long long)rows);
     s->host->metric_add(s->ctx, "rows_applied", (int64_t)rows);
     return 0;
@@ -570,6 +598,21 @@ static int tolerable(unsigned e)
     }
 }
 
+/* Invalidate the cached metadata of the tables a DDL names (all of them when it is unknown). */
+static void forget_tables(sink *s, int parse_rc, const sl_ddl *d)
+{
+    if (parse_rc < 0 || d->kind == SL_DDL_OTHER) {
+        sl__tcache_invalidate(s->tc, NULL, NULL);
+    } else if (d->kind == SL_DDL_DROP_DB) {
+        for (size_t i = 0; i < d->nnames; i++)
+            sl__tcache_invalidate(s->tc, d->names[i].schema, NULL);
+    } else if (d->kind != SL_DDL_CREATE_DB && d->kind != SL_DDL_ALTER_DB) {
+        for (size_t i = 0; i < d->nnames; i++)
+            sl__tcache_invalidate(s->tc, d->names[i].schema, d->names[i].table);
+    }
+    sl__tcache_collect(s->tc);
+}
+
 static int apply_ddl(sink *s, sl_event *ev)
 {
     if (ev->flags & SL_EVF_SHARD_DDL)
@@ -581,9 +624,14 @@ static int apply_ddl(sink *s, sl_event *ev)
     sl_ddl d;
     int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
     sl_ddl_kind kind = d.kind;
-    sl_ddl_free(&d);
-    if (prc == SL_ENOMEM)
+    if (prc == SL_ENOMEM) {
+        sl_ddl_free(&d);
         return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    }
+    /* the tables it changes are read again from the target at their next row (the group
+     * before the DDL is committed: no scheduled event uses their views any more) */
+    forget_tables(s, prc, &d);
+    sl_ddl_free(&d);
     int replay = s->pend_file && ev->pos.file && strcmp(s->pend_file, ev->pos.file) == 0 &&
                  s->pend_pos == ev->pos.offset;
     sl_error err = {0};
@@ -660,10 +708,25 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     sl_sbuf_init(&b);
     sl_sbuf_add_qname(&b, cfg->meta_schema, tbl);
     s->ckpt_table = b.p;
+    const char *mode = cfg->sql_mode ? cfg->sql_mode : "";
+    if (has_ci(mode, "NO_BACKSLASH_ESCAPES") || has_ci(mode, "ANSI_QUOTES")) {
+        free(s->ckpt_table);
+        host->free(s);
+        return host->fail(ctx, SL_EINVAL, "sql_mode: NO_BACKSLASH_ESCAPES and ANSI_QUOTES change how "
+                          "the sink's statements parse; leave them out");
+    }
+    sl_sbuf_init(&b);
+    sl_sbuf_adds(&b, SESSION_SQL_HEAD);
+    sl_sbuf_add_quoted(&b, mode, strlen(mode));
+    sl_sbuf_adds(&b, SESSION_SQL_TAIL);
+    s->session_sql = b.p;
+    s->tc = sl__tcache_new(host);
     s->caus = sl_causality_new(s->nworkers);
     s->w = calloc(s->nworkers, sizeof *s->w);
-    if (!s->ckpt_table || !s->caus || !s->w) {
+    if (!s->ckpt_table || !s->session_sql || !s->tc || !s->caus || !s->w) {
         free(s->ckpt_table);
+        free(s->session_sql);
+        sl__tcache_free(s->tc);
         sl_causality_free(s->caus);
         free(s->w);
         host->free(s);
@@ -839,6 +902,10 @@ static int sink_start(void *self)
         }
     }
     sl_causality_reset(s->caus);
+    /* the target may have been changed while the task was paused (that is how a missing column
+     * is fixed): read every table again */
+    sl__tcache_invalidate(s->tc, NULL, NULL);
+    sl__tcache_collect(s->tc);
     s->serial = 0;
     s->dirty = 0;
     s->running = 1;
@@ -862,6 +929,22 @@ static int sink_process(void *self, sl_batch *b)
     s->synced = 0;
     size_t i = 0, n = b->n;
     int rc;
+    /* Events reach the workers as copies whose meta is the view on the target table (the batch
+     * is not ours to change). A group never spans batches (each batch ends on a transaction
+     * boundary or its open transaction went to worker 0 already); if one did, commit it before
+     * the copies are reused. */
+    if (!s->serial)
+        for (uint32_t k = 0; k < s->nworkers; k++)
+            if (s->w[k].nev && (rc = close_group(s, NULL, 0)) < 0)
+                return rc;
+    if (n > s->ccopies) {
+        sl_event *c = realloc(s->copies, n * sizeof *c);
+        if (!c)
+            return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+        s->copies = c;
+        s->ccopies = n;
+    }
+    size_t ncopy = 0;
     while (i < n) {
         /* one unit: row events up to a COMMIT, or a DDL alone */
         sl_event *ev = &b->events[i];
@@ -898,9 +981,18 @@ static int sink_process(void *self, sl_batch *b)
         if (cnt && !rows)
             return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
         cnt = 0;
-        for (size_t k = i; k < j; k++)
-            if (is_row(&b->events[k]))
-                rows[cnt++] = &b->events[k];
+        for (size_t k = i; k < j; k++) {
+            if (!is_row(&b->events[k]))
+                continue;
+            sl_event *cp = &s->copies[ncopy++];
+            *cp = b->events[k];
+            sl_error verr = {0};
+            if ((rc = sl__tcache_view(s->tc, s->coord, &b->events[k], &cp->meta, &verr)) < 0) {
+                free(rows);
+                return s->host->fail(s->ctx, rc, "%s", verr.msg);
+            }
+            rows[cnt++] = cp;
+        }
         if (partial && !s->serial) {
             /* a transaction continues in the next batch: commit what came before, then run it
              * alone on worker 0 in a transaction that stays open */
@@ -998,6 +1090,9 @@ static void sink_destroy(void *self)
     }
     free(s->w);
     sl_causality_free(s->caus);
+    sl__tcache_free(s->tc);
+    free(s->copies);
+    free(s->session_sql);
     free(s->keys);
     free(s->kstart);
     free(s->assign);

@@ -1,0 +1,91 @@
+/*
+ * tmeta.h - what a sink knows of a TARGET table (columns, generated/invisible/nullable flags,
+ * unique keys as information_schema describes them) and the pure mapping of an event's table
+ * metadata onto it, by column name, into a "view" sl_table that dmlsql.c and causality.c use.
+ *
+ * Why: the binlog (binlog_row_metadata=FULL) carries the primary key but neither the other unique
+ * keys nor which columns are generated. The target's own definition is what decides duplicate-key
+ * conflicts and which columns may be written, so the sink loads it once per target table and
+ * builds one view per (event metadata version, target table):
+ *   - columns keep the event's order and indexes (values line up with the event's images);
+ *   - a column generated on the target is flagged SL_COL_GENERATED (never written);
+ *   - a column missing on the target is an error, unless the event's metadata says it is
+ *     generated (then it is not written either);
+ *   - pk = the identifying key for UPDATE/DELETE: the target's PRIMARY KEY, else its first
+ *     unique key (by name) whose columns are all NOT NULL, all present in the event and none of
+ *     them FLOAT (FLOAT has no exact literal); none when there is no such key (the sink then
+ *     matches every column with <=> and LIMIT 1);
+ *   - keys = every other unique key for causality. A key whose columns are only partly present
+ *     in the event is hashed on the present ones (a superset of the real collisions); a key with
+ *     none present, or with a prefix part (UNIQUE(c(10))), becomes an empty column list, which
+ *     causality hashes to the table name alone: every row of the table then goes to one worker;
+ *   - the event's own primary key is added as a causality key when the target has no key with
+ *     the same columns.
+ * Pure and server-free; thread-safe on distinct objects.
+ */
+#ifndef SLUICE_TMETA_H
+#define SLUICE_TMETA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sluice/event.h>
+#include <sluice/err.h>
+
+/* sl_tcol.flags */
+#define SL_TCOL_NULLABLE  0x01u
+#define SL_TCOL_GENERATED 0x02u   /* VIRTUAL or STORED generated, or a system-versioning column */
+#define SL_TCOL_INVISIBLE 0x04u   /* MariaDB INVISIBLE: written by name like any other column */
+
+typedef struct sl_tcol {
+    char    *name;
+    unsigned flags;               /* SL_TCOL_* */
+} sl_tcol;
+
+typedef struct sl_tkey {
+    char     *name;               /* index name; "PRIMARY" for the primary key */
+    uint32_t  ncols;
+    uint32_t *cols;               /* indexes into sl_tmeta.cols, in key order */
+    int       prefix;             /* some part indexes only a prefix of its column */
+} sl_tkey;
+
+typedef struct sl_tmeta {
+    char     *schema, *table;
+    uint32_t  ncols, ccols;
+    sl_tcol  *cols;               /* in ordinal order */
+    uint32_t  nkeys, ckeys;
+    sl_tkey  *keys;               /* unique keys in the order they were added */
+} sl_tmeta;
+
+/* An empty description of schema.table. Caller frees with sl_tmeta_free. NULL on OOM. */
+sl_tmeta *sl_tmeta_new(const char *schema, const char *table);
+void      sl_tmeta_free(sl_tmeta *t);
+
+/* SL_TCOL_* flags from information_schema.COLUMNS text: IS_NULLABLE ("YES"/"NO"), EXTRA
+ * (e.g. "VIRTUAL GENERATED", "STORED GENERATED", "INVISIBLE", "auto_increment"), IS_GENERATED
+ * ("ALWAYS"/"NEVER"). Any argument may be NULL. */
+unsigned  sl_tmeta_col_flags(const char *is_nullable, const char *extra, const char *is_generated);
+
+/* Append a column (in ordinal order). Returns 0 or SL_ENOMEM. */
+int       sl_tmeta_add_col(sl_tmeta *t, const char *name, unsigned flags);
+
+/*
+ * Append one part of a unique key (rows of information_schema.STATISTICS with NON_UNIQUE = 0,
+ * grouped by index and in SEQ_IN_INDEX order): a part whose index name differs from the last
+ * key's starts a new key. prefix: SUB_PART is not NULL. Columns must have been added first.
+ * Returns 0, SL_ENOMEM, or SL_ENOENT when the column is unknown.
+ */
+int       sl_tmeta_add_key_part(sl_tmeta *t, const char *key, const char *col, int prefix);
+
+/* Index of a column by name (case-insensitive, as MySQL compares column names), or -1. */
+int       sl_tmeta_find_col(const sl_tmeta *t, const char *name);
+
+/*
+ * Build the view of the event metadata src (ncols columns) against the target t (see the top of
+ * this file). The view is one malloc'd block: the caller frees it with free(). Its column names
+ * and type_text point into src, so src must outlive it (hold a reference). refcnt is 0: never
+ * hand the view to the host. Returns 0, SL_ENOMEM, or SL_EINVAL with err naming the column of
+ * src that the target lacks.
+ */
+int       sl_tmeta_view(const sl_tmeta *t, const sl_table *src, sl_table **out, sl_error *err);
+
+#endif
