@@ -216,7 +216,7 @@ int sl__tcache_view(sl__tcache *c, MYSQL *db, const sl_event *ev, sl_table **vie
     if (!e) {
         if (c->nentries >= MAX_ENTRIES)
             sl__tcache_invalidate(c, NULL, NULL);
-        sl_tmeta *tm;
+        sl_tmeta *tm = NULL;
         int rc = load(db, s, t, &tm, err);
         if (rc < 0)
             return rc;
