@@ -117,18 +117,16 @@ static size_t image_keys(const sl_event *ev, const sl_value *row, uint64_t *out,
             out[n++] = k;
     }
     if (n == n0 && n < max) {
-        /* no key, or every key holds a NULL (a nullable unique key): the whole row, generated
-         * columns excluded, so the next change of this row (whose before image is this image)
-         * relates to it */
-        uint32_t idx[ev->ncols ? ev->ncols : 1], c = 0;
-        for (uint32_t i = 0; i < ev->ncols && i < m->ncols; i++)
-            if (!(m->cols[i].flags & SL_COL_GENERATED))
-                idx[c++] = i;
+        /* No key, or every key holds a NULL (a nullable unique key): the whole table. The sink
+         * finds such a row by scanning (every column, LIMIT 1), and InnoDB locks each row the
+         * scan reads, so two workers changing different rows of it in one group wait for each
+         * other (a deadlock, or a wait on a prepared XA branch). One worker applies them, in
+         * source order. */
         uint64_t h = FNV_OFF;
         h = fnv_lower(h, ev->target_schema ? ev->target_schema : "", ev->target_schema ? strlen(ev->target_schema) : 0);
+        h = fnv(h, ".", 1);
         h = fnv_lower(h, ev->target_table ? ev->target_table : "", ev->target_table ? strlen(ev->target_table) : 0);
-        for (uint32_t i = 0; i < c; i++)
-            h = hash_value(h, &row[idx[i]]);
+        h = fnv(h, "|*", 2);
         out[n++] = h ? h : 1;
     }
     return n;
