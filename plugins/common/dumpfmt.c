@@ -422,3 +422,20 @@ void sl_ckpt_loader_table_sql(sl_sbuf *b, const char *meta, const char *task)
                     " finished_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,"
                     " PRIMARY KEY (source_name, chunk_id)) DEFAULT CHARSET=utf8mb4");
 }
+
+void sl_ckpt_loader_tables_name(sl_sbuf *b, const char *meta, const char *task)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s_loader_tables", task);
+    sl_sbuf_add_qname(b, meta, name);
+}
+
+void sl_ckpt_loader_tables_sql(sl_sbuf *b, const char *meta, const char *task)
+{
+    sl_sbuf_adds(b, "CREATE TABLE IF NOT EXISTS ");
+    sl_ckpt_loader_tables_name(b, meta, task);
+    sl_sbuf_adds(b, " (target_schema VARCHAR(192) NOT NULL, target_table VARCHAR(192) NOT NULL,"
+                    " source_name VARCHAR(128) NOT NULL, foreign_rows TINYINT NOT NULL DEFAULT 0,"
+                    " claimed_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP,"
+                    " PRIMARY KEY (target_schema, target_table, source_name)) DEFAULT CHARSET=utf8mb4");
+}

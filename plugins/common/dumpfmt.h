@@ -91,4 +91,16 @@ void sl_ckpt_loader_table_sql(sl_sbuf *b, const char *meta, const char *task);
 /* `<meta>`.`<task>_loader_checkpoint` (or _syncer_checkpoint when syncer is 1). */
 void sl_ckpt_table_name(sl_sbuf *b, const char *meta, const char *task, int syncer);
 
+/*
+ * `<meta>`.`<task>_loader_tables`: which source of the task loads into which target table (one
+ * row per source and target table, written by the loader before it loads the table's first
+ * chunk and never removed), and whether the table already held rows that no source of the task
+ * had loaded when this source claimed it (foreign_rows). A source whose dump must be redone from
+ * a new snapshot empties a target table only when it is the table's sole claimant and the table
+ * held no foreign rows; otherwise it stops and tells the operator (a shard merge across sources
+ * must not lose the other sources' rows).
+ */
+void sl_ckpt_loader_tables_name(sl_sbuf *b, const char *meta, const char *task);
+void sl_ckpt_loader_tables_sql(sl_sbuf *b, const char *meta, const char *task);
+
 #endif

@@ -3,7 +3,9 @@
  * chunk files into the target with LOAD DATA LOCAL INFILE on import_threads connections, each chunk
  * in one transaction together with its row in `<meta>`.`<task>_loader_checkpoint`, so a restarted
  * load skips what is done and never loads a chunk twice. At the dump's EOF it writes the finish
- * marker and the syncer checkpoint (the snapshot position) in one transaction.
+ * marker and the syncer checkpoint (the snapshot position) in one transaction. Each target table
+ * is claimed in `<meta>`.`<task>_loader_tables` before its first chunk, so a load redone from a new
+ * snapshot empties only tables no other source shares (see claim_table).
  *
  * Why LOAD DATA: it is the fastest way into InnoDB short of a physical import (MySQL manual
  * "Optimizing INSERT Statements": usually 20x INSERT; perf-notes.md section 4); chunk files are
@@ -61,7 +63,7 @@ static const sl_option loader_options[] = {
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* ---- a set of strings (chunk ids done, tables truncated) -------------------------------------- */
+/* ---- a set of strings (chunk ids done, tables claimed) ----------------------------------------- */
 
 typedef struct strset { char **v; size_t cap, n; } strset;
 
@@ -169,7 +171,7 @@ struct loader {
     int               eof_done;
     sl_snapshot_info  snap;
     int               have_snap;
-    strset            done, truncated, schemas;
+    strset            done, claimed, schemas;
     strset            deferred_tables;  /* target tables whose secondary indexes wait for EOF */
     char            **deferred;         /* ALTER TABLE ... ADD KEY IF NOT EXISTS ..., one per table */
     size_t            ndeferred;
@@ -500,6 +502,10 @@ static int init_run(loader *l)
     if (rc == 0)
         rc = ctl_exec(l, b.p, b.len);
     sl_sbuf_reset(&b);
+    sl_ckpt_loader_tables_sql(&b, c->meta_schema, c->task_name);
+    if (rc == 0)
+        rc = ctl_exec(l, b.p, b.len);
+    sl_sbuf_reset(&b);
     sl_ckpt_add_create_sql(&b, c->meta_schema, c->task_name);
     if (rc == 0)
         rc = ctl_exec(l, b.p, b.len);
@@ -547,11 +553,12 @@ static int init_run(loader *l)
         l->host->log(l->ctx, SL_LOG_INFO, "the load of this source finished before: nothing to load");
     } else if (other) {
         /* Chunks of another snapshot: mixing them with this one would be inconsistent. Empty
-         * every table of this dump as its CREATE arrives and load everything again. */
+         * every table this source loaded as its CREATE arrives (claim_table: only a table no
+         * other source shares) and load everything again. */
         l->stale = 1;
         strset_clear(&l->done);
         l->host->log(l->ctx, SL_LOG_WARN, "%zu loaded chunks belong to another snapshot than %s: "
-                     "emptying the tables and loading again", other, l->snap.id);
+                     "emptying the tables this source loaded and loading again", other, l->snap.id);
     } else if (n) {
         l->host->log(l->ctx, SL_LOG_INFO, "resuming: %zu chunks of snapshot %s are loaded already",
                      n, l->snap.id);
@@ -658,6 +665,161 @@ static int split_indexes(const char *ddl, const char *qname, char **create, char
     return 1;
 }
 
+/* First row of a query as malloc'd text in *out (NULL when there is no row or it is NULL).
+ * Returns 0, or a negative code with e filled. */
+static int ctl_scalar(loader *l, const char *sql, size_t len, char **out, sl_error *e)
+{
+    *out = NULL;
+    if (mysql_real_query(l->ctl, sql, (unsigned long)len) != 0)
+        return sl_error_set(e, SL_EDB, "%s (errno %u) in: %.200s", mysql_error(l->ctl),
+                            mysql_errno(l->ctl), sql);
+    MYSQL_RES *r = mysql_store_result(l->ctl);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (row && row[0] && !(*out = strdup(row[0]))) {
+        mysql_free_result(r);
+        return sl_error_set(e, SL_ENOMEM, "no memory");
+    }
+    if (r)
+        mysql_free_result(r);
+    return 0;
+}
+
+/*
+ * Claim a target table for this source in `<task>_loader_tables` before loading into it, and,
+ * when this source's load must be redone from a new snapshot (l->stale), empty the table only
+ * if nothing else lives in it: no other source of the task has claimed it (a shard merge across
+ * sources: TRUNCATE would remove their rows) and it held no rows of its own when this source
+ * first claimed it (rows the user put there). Otherwise the task fails with what the operator
+ * can do; sluice never removes rows it did not load. A table this source never claimed received
+ * nothing from it (the claim is committed before its first chunk), so it is left alone.
+ *
+ * Claims and the decision to empty are serialized per target table with GET_LOCK, so another
+ * source cannot claim the table (and start loading into it) between the check and the TRUNCATE.
+ */
+static int claim_table(loader *l, const char *ts, const char *tt)
+{
+    const loader_cfg *c = l->cfg;
+    char key[600];
+    snprintf(key, sizeof key, "%s\x01%s", ts, tt);
+    if (strset_has(&l->claimed, key))
+        return 0;
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    char lockname[64];
+    snprintf(lockname, sizeof lockname, "sluice-load-%016llx", (unsigned long long)h);
+
+    sl_error e = {0};
+    sl_sbuf b, others;
+    sl_sbuf_init(&b);
+    sl_sbuf_init(&others);
+    char *v = NULL;
+    int rc = 0, locked = 0, mine = 0, mine_foreign = 0;
+    sl_sbuf_addf(&b, "SELECT GET_LOCK('%s', 3600)", lockname);
+    rc = b.oom ? SL_ENOMEM : ctl_scalar(l, b.p, b.len, &v, &e);
+    if (rc == 0 && !(v && strcmp(v, "1") == 0))
+        rc = sl_error_set(&e, SL_ETIMEOUT, "could not lock %s for loading (GET_LOCK gave %s)",
+                          key, v ? v : "NULL");
+    locked = rc == 0;
+    free(v);
+    v = NULL;
+
+    sl_sbuf_reset(&b);
+    sl_sbuf_adds(&b, "SELECT source_name, foreign_rows FROM ");
+    sl_ckpt_loader_tables_name(&b, c->meta_schema, c->task_name);
+    sl_sbuf_adds(&b, " WHERE target_schema = ");
+    sl_sbuf_add_quoted(&b, ts, strlen(ts));
+    sl_sbuf_adds(&b, " AND target_table = ");
+    sl_sbuf_add_quoted(&b, tt, strlen(tt));
+    sl_sbuf_adds(&b, " ORDER BY source_name");
+    if (rc == 0 && (b.oom || mysql_real_query(l->ctl, b.p, (unsigned long)b.len) != 0))
+        rc = sl_error_set(&e, SL_EDB, "reading %s_loader_tables: %s", c->task_name, mysql_error(l->ctl));
+    if (rc == 0) {
+        MYSQL_RES *r = mysql_store_result(l->ctl);
+        MYSQL_ROW row;
+        while (r && (row = mysql_fetch_row(r))) {
+            if (row[0] && strcmp(row[0], c->source_name) == 0) {
+                mine = 1;
+                mine_foreign = row[1] && strcmp(row[1], "0") != 0;
+            } else if (row[0]) {
+                sl_sbuf_adds(&others, others.len ? ", " : "");
+                sl_sbuf_add_quoted(&others, row[0], strlen(row[0]));
+            }
+        }
+        if (r)
+            mysql_free_result(r);
+    }
+
+    /* Does the table hold any row now? */
+    int has_rows = 0;
+    if (rc == 0 && (!mine || l->stale)) {
+        sl_sbuf_reset(&b);
+        sl_sbuf_adds(&b, "SELECT 1 FROM ");
+        sl_sbuf_add_qname(&b, ts, tt);
+        sl_sbuf_adds(&b, " LIMIT 1");
+        rc = b.oom ? SL_ENOMEM : ctl_scalar(l, b.p, b.len, &v, &e);
+        has_rows = v != NULL;
+        free(v);
+        v = NULL;
+    }
+
+    if (rc == 0 && l->stale && mine && has_rows) {
+        if (others.len || mine_foreign) {
+            sl_sbuf ck, qn;
+            sl_sbuf_init(&ck);
+            sl_sbuf_init(&qn);
+            sl_ckpt_table_name(&ck, c->meta_schema, c->task_name, 0);
+            sl_sbuf_add_qname(&qn, ts, tt);
+            rc = ck.oom || qn.oom ? sl_error_set(&e, SL_ENOMEM, "no memory") :
+                sl_error_set(&e, SL_ESTATE,
+                "source '%s' must load again from a new snapshot (its earlier dump did not "
+                "finish), but target table %s also holds rows this source did not load (%s%s), "
+                "so sluice will not empty it. To go on: delete from %s the rows source '%s' "
+                "loaded, run DELETE FROM %s WHERE source_name = '%s', and resume the task; or "
+                "empty %s and start the task again with remove_meta to reload every source",
+                c->source_name, qn.p,
+                others.len ? "rows of source " : "rows that were there before this task loaded it",
+                others.len ? others.p : "", qn.p, c->source_name, ck.p, c->source_name, qn.p);
+            sl_sbuf_free(&ck);
+            sl_sbuf_free(&qn);
+        } else {
+            sl_sbuf_reset(&b);
+            sl_sbuf_adds(&b, "TRUNCATE TABLE ");
+            sl_sbuf_add_qname(&b, ts, tt);
+            rc = b.oom ? SL_ENOMEM : sl_myconn_exec(l->ctl, b.p, b.len, &e);
+            if (rc == 0)
+                l->host->log(l->ctx, SL_LOG_WARN, "emptied %s: only this source loaded it, from "
+                             "a snapshot that is being redone", b.p + 15);
+        }
+    }
+    if (rc == 0 && !mine) {
+        sl_sbuf_reset(&b);
+        sl_sbuf_adds(&b, "INSERT IGNORE INTO ");
+        sl_ckpt_loader_tables_name(&b, c->meta_schema, c->task_name);
+        sl_sbuf_adds(&b, " (target_schema, target_table, source_name, foreign_rows) VALUES (");
+        sl_sbuf_add_quoted(&b, ts, strlen(ts));
+        sl_sbuf_adds(&b, ", ");
+        sl_sbuf_add_quoted(&b, tt, strlen(tt));
+        sl_sbuf_adds(&b, ", ");
+        sl_sbuf_add_quoted(&b, c->source_name, strlen(c->source_name));
+        /* Rows no claimant can account for: the user's. */
+        sl_sbuf_addf(&b, ", %d)", has_rows && !others.len);
+        rc = b.oom ? SL_ENOMEM : sl_myconn_exec(l->ctl, b.p, b.len, &e);
+    }
+    if (locked) {
+        sl_sbuf_reset(&b);
+        sl_sbuf_addf(&b, "DO RELEASE_LOCK('%s')", lockname);
+        sl_myconn_exec(l->ctl, b.p, b.len, NULL);
+    }
+    sl_sbuf_free(&b);
+    sl_sbuf_free(&others);
+    if (rc == 0 && strset_add(&l->claimed, key) < 0)
+        rc = sl_error_set(&e, SL_ENOMEM, "no memory");
+    if (rc)
+        return l->host->fail(l->ctx, rc, "target: %s", e.msg);
+    return 0;
+}
+
 static int handle_ddl(loader *l, const sl_event *ev)
 {
     if (l->finished_before || !ev->ddl)
@@ -729,22 +891,8 @@ static int handle_ddl(loader *l, const sl_event *ev)
         if (en != 1050 && en != 1007)      /* exists already (a shard merge, or a rerun) */
             return l->host->fail(l->ctx, rc, "target: %s", e.msg);
     }
-    if (l->stale && tt && *tt && ts) {
-        char key[600];
-        snprintf(key, sizeof key, "%s\x01%s", ts, tt);
-        if (!strset_has(&l->truncated, key)) {
-            sl_sbuf b;
-            sl_sbuf_init(&b);
-            sl_sbuf_adds(&b, "TRUNCATE TABLE ");
-            sl_sbuf_add_qname(&b, ts, tt);
-            rc = b.oom ? SL_ENOMEM : ctl_exec(l, b.p, b.len);
-            sl_sbuf_free(&b);
-            if (rc)
-                return rc;
-            if (strset_add(&l->truncated, key) < 0)
-                return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
-        }
-    }
+    if (ev->table && *ev->table && tt && *tt && ts)
+        return claim_table(l, ts, tt);
     return 0;
 }
 
@@ -972,7 +1120,7 @@ static void reset_run(loader *l)
     l->ctl = NULL;
     l->inited = l->finished_before = l->stale = l->eof_done = 0;
     strset_clear(&l->done);
-    strset_clear(&l->truncated);
+    strset_clear(&l->claimed);
     strset_clear(&l->schemas);
     strset_clear(&l->deferred_tables);
     for (size_t i = 0; i < l->ndeferred; i++)

@@ -219,8 +219,8 @@ static char *slurp(const char *path)
 static void reset(const char *task, const char *const *target_schemas)
 {
     sql(dst, "CREATE DATABASE IF NOT EXISTS dm_meta");
-    sql(dst, "DROP TABLE IF EXISTS `dm_meta`.`%s_loader_checkpoint`, `dm_meta`.`%s_syncer_checkpoint`",
-        task, task);
+    sql(dst, "DROP TABLE IF EXISTS `dm_meta`.`%s_loader_checkpoint`, `dm_meta`.`%s_syncer_checkpoint`, "
+        "`dm_meta`.`%s_loader_tables`", task, task, task);
     for (size_t i = 0; target_schemas[i]; i++)
         sql(dst, "DROP DATABASE IF EXISTS `%s`", target_schemas[i]);
 }
@@ -470,6 +470,132 @@ static void test_kill_and_resume(void **state)
     assert_int_equal(compare_table("ft_kill", "a", "ft_kill", "a", "id"), 200000);
 }
 
+/* ---- a load redone from a new snapshot ------------------------------------------------------ */
+
+/* Make the next run of (task, source) find chunks of an older snapshot and no finished dump, as
+ * after a crash in the middle of the dump: the dump is redone from a new snapshot. */
+static void forget_dump(const char *task, const char *source)
+{
+    sql(dst, "DELETE FROM dm_meta.`%s_loader_checkpoint` WHERE source_name = '%s' AND chunk_id = ''",
+        task, source);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s/%s/manifest.json", datadir, task, source);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void test_redo_single_source(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_redo; CREATE DATABASE ft_redo");
+    sql(src, "CREATE TABLE ft_redo.t (id INT PRIMARY KEY, v VARCHAR(20))");
+    sql(src, "INSERT INTO ft_redo.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_5000");
+    static const char *const schemas[] = {"ft_redo", NULL};
+    reset("ft-redo", schemas);
+    char rules[256];
+    RULES_ALL_OF("ft_redo", rules, sizeof rules);
+    const char *args[] = {"--task", "ft-redo", "--source", "s1", "--rules", rules, "--chunk-rows", "1000",
+                          "--on-duplicate", "error", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/redo.err", datadir);
+    int rc = run(errf, args);
+    if (rc != 0)
+        fail_msg("first run exited %d: %s", rc, slurp(errf));
+    /* Rows deleted and changed at the source before the redo's snapshot: the target must lose the
+     * deleted ones, so the table this source alone loaded is emptied and loaded again. */
+    forget_dump("ft-redo", "s1");
+    sql(src, "DELETE FROM ft_redo.t WHERE id %% 7 = 0");
+    sql(src, "UPDATE ft_redo.t SET v = 'changed' WHERE id %% 5 = 0");
+    rc = run(errf, args);
+    char *log = slurp(errf);
+    if (rc != 0)
+        fail_msg("the redo exited %d: %s", rc, log);
+    if (!strstr(log, "another snapshot") || !strstr(log, "emptied `ft_redo`.`t`"))
+        fail_msg("the redo did not empty the table: %s", log);
+    free(log);
+    assert_int_equal(compare_table("ft_redo", "t", "ft_redo", "t", "id"), 5000 - 714);
+
+    /* Rows that were in the target table before the task loaded it are never removed: the redo
+     * stops and says why. */
+    reset("ft-redo", schemas);
+    sql(dst, "CREATE DATABASE ft_redo");
+    sql(dst, "CREATE TABLE ft_redo.t (id INT PRIMARY KEY, v VARCHAR(20))");
+    sql(dst, "INSERT INTO ft_redo.t VALUES (-1, 'the user''s')");
+    rc = run(errf, args);
+    if (rc != 0)
+        fail_msg("first run (pre-filled target) exited %d: %s", rc, slurp(errf));
+    forget_dump("ft-redo", "s1");
+    rc = run(errf, args);
+    log = slurp(errf);
+    assert_int_equal(rc, 2);
+    if (!strstr(log, "will not empty it") || !strstr(log, "there before this task loaded it"))
+        fail_msg("the redo did not refuse as expected: %s", log);
+    free(log);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_redo.t WHERE id = -1"), 1);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_redo.t"), 5000 - 714 + 1);
+}
+
+static void test_redo_merge_across_sources(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_ms_1; DROP DATABASE IF EXISTS ft_ms_2; "
+             "CREATE DATABASE ft_ms_1; CREATE DATABASE ft_ms_2");
+    for (int s = 1; s <= 2; s++) {
+        sql(src, "CREATE TABLE ft_ms_%d.t (id BIGINT PRIMARY KEY, v VARCHAR(40))", s);
+        sql(src, "INSERT INTO ft_ms_%d.t SELECT seq * 2 - %d, CONCAT('s%d ', seq) FROM seq_1_to_4000",
+            s, s == 1 ? 1 : 0, s);
+    }
+    static const char *const schemas[] = {"ft_msm", NULL};
+    reset("ft-ms", schemas);
+    /* Two sources of one task (two subtasks), each merging its shard into ft_msm.t. */
+    const char *ra = "[{\"schema\":\"ft_ms_1\",\"table\":\"t\",\"target_schema\":\"ft_msm\",\"target_table\":\"t\",\"filters\":[]}]";
+    const char *rb = "[{\"schema\":\"ft_ms_2\",\"table\":\"t\",\"target_schema\":\"ft_msm\",\"target_table\":\"t\",\"filters\":[]}]";
+    const char *aa[] = {"--task", "ft-ms", "--source", "a", "--rules", ra, "--chunk-rows", "1000", NULL};
+    const char *ab[] = {"--task", "ft-ms", "--source", "b", "--rules", rb, "--chunk-rows", "1000", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/ms.err", datadir);
+    int rc = run(errf, aa);
+    if (rc != 0)
+        fail_msg("source a exited %d: %s", rc, slurp(errf));
+    rc = run(errf, ab);
+    if (rc != 0)
+        fail_msg("source b exited %d: %s", rc, slurp(errf));
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_msm.t"), 8000);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-ms_loader_tables` "
+                                 "WHERE target_schema = 'ft_msm' AND target_table = 't' AND foreign_rows = 0"), 2);
+
+    /* Source b's dump is redone: emptying ft_msm.t would lose a's rows, so b stops and says what
+     * to do; nothing of the table changes. */
+    forget_dump("ft-ms", "b");
+    sql(src, "DELETE FROM ft_ms_2.t WHERE id %% 3 = 0");
+    rc = run(errf, ab);
+    char *log = slurp(errf);
+    assert_int_equal(rc, 2);
+    if (!strstr(log, "will not empty it") || !strstr(log, "rows of source 'a'") ||
+        !strstr(log, "WHERE source_name = 'b'"))
+        fail_msg("source b's redo did not refuse as expected: %s", log);
+    free(log);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_msm.t WHERE id %% 2 = 1"), 4000);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_msm.t"), 8000);
+
+    /* The operator does what the message says; b then loads again and a's rows are intact. */
+    sql(dst, "DELETE FROM ft_msm.t WHERE id %% 2 = 0");
+    sql(dst, "DELETE FROM dm_meta.`ft-ms_loader_checkpoint` WHERE source_name = 'b'");
+    rc = run(errf, ab);
+    if (rc != 0)
+        fail_msg("source b after the operator's cleanup exited %d: %s", rc, slurp(errf));
+    long long n = compare_rows("SELECT * FROM (SELECT * FROM ft_ms_1.t UNION ALL SELECT * FROM ft_ms_2.t) x ORDER BY id",
+                               "SELECT * FROM ft_msm.t ORDER BY id");
+    assert_int_equal(n, 8000 - 1333);
+
+    /* Source a's redo is refused the same way (b shares the table now). */
+    forget_dump("ft-ms", "a");
+    rc = run(errf, aa);
+    log = slurp(errf);
+    assert_int_equal(rc, 2);
+    if (!strstr(log, "rows of source 'b'"))
+        fail_msg("source a's redo did not refuse as expected: %s", log);
+    free(log);
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_msm.t"), 8000 - 1333);
+}
+
 /* ---- consistency modes, and task_mode dump then load ------------------------------------------ */
 
 static void test_modes(void **state)
@@ -552,6 +678,8 @@ int main(void)
         cmocka_unit_test(test_on_duplicate),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_redo_single_source),
+        cmocka_unit_test(test_redo_merge_across_sources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
