@@ -48,7 +48,7 @@ static const sl_option dump_options[] = {
     {"export_threads", SL_OPT_INT, "4", "parallel dump connections", OFF(export_threads), 1, 1024, NULL, 0},
     {"consistency", SL_OPT_ENUM, "\"auto\"", "auto|none|flush|snapshot|lock", OFF(consistency), 0, -1, consistency_choices, 0},
     {"data_dir", SL_OPT_STRING, "\"./dumped_data\"", "where chunk files go (<data_dir>/<task>/<source>/)", OFF(data_dir), 0, -1, NULL, 0},
-    {"chunk_rows", SL_OPT_INT, "100000", "rows per chunk of a table with an integer key", OFF(chunk_rows), 1, INT64_MAX, NULL, 0},
+    {"chunk_rows", SL_OPT_INT, "100000", "rows per chunk of a table with a primary or unique not-null key", OFF(chunk_rows), 1, INT64_MAX, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (load: re-emit a finished dump from data_dir)", OFF(mode), 0, -1, mode_choices, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -302,7 +302,10 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
         sl_sbuf_adds(&q, "1");
     sl_sbuf_adds(&q, " FROM ");
     sl_sbuf_add_qname(&q, t->schema, t->name);
-    if (c->has_lo || c->has_hi) {
+    if (c->where) {
+        sl_sbuf_adds(&q, " WHERE ");
+        sl_sbuf_adds(&q, c->where);
+    } else if (c->has_lo || c->has_hi) {
         char num[48];
         sl_sbuf_adds(&q, " WHERE ");
         if (c->has_lo) {

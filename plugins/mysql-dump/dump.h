@@ -40,6 +40,7 @@ typedef struct dcol {
     char   *type_text;      /* COLUMN_TYPE ("int(10) unsigned") */
     uint8_t mysql_type;     /* MYSQL_TYPE_* */
     uint8_t flags;          /* SL_COL_* */
+    char   *charset;        /* CHARACTER_SET_NAME ("utf8mb4"), NULL for non-character types */
 } dcol;
 
 typedef struct dtable {
@@ -52,6 +53,8 @@ typedef struct dtable {
     uint32_t pk[16];        /* indexes into cols of the chosen key */
     int      chunk_col;     /* index into cols of the integer column chunks split on, or -1 */
     int      chunk_unsigned;
+    size_t   nwalk;         /* > 0: chunks split on the first nwalk key columns by walking the
+                             * key in order (non-integer or composite keys, see dump_plan.c) */
     uint64_t est_rows;
     size_t   first_chunk, nchunks;
     size_t   chunks_done;   /* under dump.mu */
@@ -63,6 +66,7 @@ typedef struct dchunk {
     size_t   n;             /* index within its table */
     int      has_lo, has_hi;
     __int128 lo, hi;        /* key range [lo, hi) */
+    char    *where;         /* walked chunks: the WHERE condition of the range (malloc'd), else NULL */
     char     id[600];       /* "<schema>.<table>.<n>", unique within the task and source */
     char     file[64];      /* file name in the dump dir */
     uint64_t rows, bytes;

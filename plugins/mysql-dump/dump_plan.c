@@ -1,7 +1,9 @@
 /*
  * dump_plan.c - what a dump reads: the base tables the task's rules select, their columns (minus
- * generated ones), the key chunks split on, CREATE statements, and the chunk plan (integer key
- * ranges sized by chunk_rows from the table's row estimate, open at both ends).
+ * generated ones), the key chunks split on, CREATE statements, and the chunk plan: a single
+ * integer key is split into equal value ranges between its MIN and MAX; any other key (strings,
+ * temporal, DECIMAL, composite) is split at boundaries found by walking the key in index order,
+ * chunk_rows rows at a time. Ranges are open at both ends, so any boundaries partition the table.
  */
 #include "dump.h"
 
@@ -123,13 +125,77 @@ static int add_schema(dump *d, const char *s)
     return d->schemas[d->nschemas - 1] ? 0 : d->host->fail(d->ctx, SL_ENOMEM, "no memory");
 }
 
+/*
+ * How a key column's value is written back into a WHERE condition so that the server compares it
+ * exactly as it orders the index: numbers as they are (a quoted DECIMAL would compare as DOUBLE),
+ * temporal values quoted (the session is in UTC, as when they were read), character strings as
+ * their bytes with the column's charset introducer (the literal is coercible, so the comparison
+ * uses the column's collation: 'a' and 'A' are equal under a _ci collation both in ORDER BY and
+ * in the condition), binary strings as _binary bytes. FLOAT/DOUBLE (text is not exact), BIT,
+ * ENUM/SET (ORDER BY uses the index number, comparison the label) and the rest are not split on.
+ */
+enum { KEY_NONE = 0, KEY_NUM, KEY_QUOTED, KEY_STRING, KEY_BINARY };
+
+static int key_kind(const dcol *c)
+{
+    static const char *const num[] = {"tinyint", "smallint", "mediumint", "int", "bigint", "decimal", NULL};
+    static const char *const quoted[] = {"date", "datetime", "timestamp", "time", "year", NULL};
+    static const char *const str[] = {"char", "varchar", "tinytext", "text", "mediumtext", "longtext", NULL};
+    static const char *const bin[] = {"binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob", NULL};
+    for (int i = 0; num[i]; i++)
+        if (strcmp(c->data_type, num[i]) == 0)
+            return KEY_NUM;
+    for (int i = 0; quoted[i]; i++)
+        if (strcmp(c->data_type, quoted[i]) == 0)
+            return KEY_QUOTED;
+    for (int i = 0; str[i]; i++)
+        if (strcmp(c->data_type, str[i]) == 0) {
+            if (!c->charset || !*c->charset)
+                return KEY_NONE;
+            for (const char *p = c->charset; *p; p++)
+                if (!isalnum((unsigned char)*p) && *p != '_')
+                    return KEY_NONE;
+            return KEY_STRING;
+        }
+    for (int i = 0; bin[i]; i++)
+        if (strcmp(c->data_type, bin[i]) == 0)
+            return KEY_BINARY;
+    return KEY_NONE;
+}
+
+/* Append the SQL literal of a key value read with character_set_results = binary. */
+static void add_key_literal(sl_sbuf *b, const dcol *c, const char *v, size_t len)
+{
+    switch (key_kind(c)) {
+    case KEY_NUM:
+        for (size_t i = 0; i < len; i++)
+            if (!isdigit((unsigned char)v[i]) && v[i] != '-' && v[i] != '.') {
+                sl_sbuf_add_quoted(b, v, len);     /* never expected: stay a literal anyway */
+                return;
+            }
+        sl_sbuf_add(b, v, len);
+        break;
+    case KEY_STRING:
+        sl_sbuf_addf(b, "_%s ", c->charset);
+        sl_sbuf_add_hex(b, (const unsigned char *)v, len);
+        break;
+    case KEY_BINARY:
+        sl_sbuf_adds(b, "_binary ");
+        sl_sbuf_add_hex(b, (const unsigned char *)v, len);
+        break;
+    default:
+        sl_sbuf_add_quoted(b, v, len);
+        break;
+    }
+}
+
 /* Columns, chosen key and CREATE TABLE of one table. */
 static int describe_table(dump *d, dtable *t)
 {
     sl_sbuf b;
     sl_sbuf_init(&b);
-    sl_sbuf_adds(&b, "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_GENERATED, IS_NULLABLE "
-                     "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+    sl_sbuf_adds(&b, "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_GENERATED, IS_NULLABLE, "
+                     "CHARACTER_SET_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
     sl_sbuf_add_quoted(&b, t->schema, strlen(t->schema));
     sl_sbuf_adds(&b, " AND TABLE_NAME = ");
     sl_sbuf_add_quoted(&b, t->name, strlen(t->name));
@@ -163,7 +229,8 @@ static int describe_table(dump *d, dtable *t)
             c->flags |= SL_COL_UNSIGNED;
         if (row[4] && strcmp(row[4], "YES") == 0)
             c->flags |= SL_COL_NULLABLE;
-        if (!c->name || !c->data_type || !c->type_text) {
+        c->charset = row[5] ? xstrdup(row[5]) : NULL;
+        if (!c->name || !c->data_type || !c->type_text || (row[5] && !c->charset)) {
             mysql_free_result(r);
             sl_sbuf_free(&b);
             return d->host->fail(d->ctx, SL_ENOMEM, "no memory");
@@ -219,9 +286,12 @@ static int describe_table(dump *d, dtable *t)
         memcpy(t->pk, cand, ncand * sizeof cand[0]);
         for (size_t i = 0; i < ncand; i++)
             t->cols[cand[i]].flags |= SL_COL_PK;
-        if (is_int_type(t->cols[cand[0]].mysql_type)) {
+        if (ncand == 1 && is_int_type(t->cols[cand[0]].mysql_type)) {
             t->chunk_col = (int)cand[0];
             t->chunk_unsigned = (t->cols[cand[0]].flags & SL_COL_UNSIGNED) != 0;
+        } else {
+            while (t->nwalk < ncand && key_kind(&t->cols[cand[t->nwalk]]) != KEY_NONE)
+                t->nwalk++;
         }
     }
 
@@ -346,9 +416,182 @@ static int push_chunk(dump *d, size_t *cap, size_t ti, size_t n, int has_lo, __i
     return 0;
 }
 
+/*
+ * (k0, .., kn-1) compared with a tuple of literals, written as the disjunction
+ *   k0 > l0 OR (k0 = l0 AND k1 > l1) OR ... OR (k0 = l0 AND .. AND kn-1 <last> ln-1)
+ * (with < for an upper bound) because the range optimizer turns it into index ranges, while
+ * MariaDB 10.11 answers a row-constructor comparison (k0, k1) >= (l0, l1) with a full scan.
+ */
+static void add_tuple_cmp(sl_sbuf *b, const dtable *t, char **lits, int greater, const char *last)
+{
+    size_t n = t->nwalk;
+    sl_sbuf_adds(b, "(");
+    for (size_t i = 0; i < n; i++) {
+        sl_sbuf_adds(b, i ? " OR (" : "(");
+        for (size_t j = 0; j < i; j++) {
+            sl_sbuf_add_ident(b, t->cols[t->pk[j]].name);
+            sl_sbuf_adds(b, " = ");
+            sl_sbuf_adds(b, lits[j]);
+            sl_sbuf_adds(b, " AND ");
+        }
+        sl_sbuf_add_ident(b, t->cols[t->pk[i]].name);
+        sl_sbuf_addf(b, " %s ", i + 1 < n ? (greater ? ">" : "<") : last);
+        sl_sbuf_adds(b, lits[i]);
+        sl_sbuf_adds(b, ")");
+    }
+    sl_sbuf_adds(b, ")");
+}
+
+static void free_lits(char **lits, size_t n)
+{
+    if (!lits)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(lits[i]);
+    free(lits);
+}
+
+/* The key tuple of the row at OFFSET skip after (>= or >) prev, in key order, as literals in
+ * *out (NULL when there is no such row). Returns 0 or a negative code after host->fail. */
+static int walk_step(dump *d, const dtable *t, char **prev, const char *op, uint64_t skip, char ***out)
+{
+    *out = NULL;
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_adds(&b, "SELECT ");
+    for (size_t i = 0; i < t->nwalk; i++) {
+        sl_sbuf_adds(&b, i ? ", " : "");
+        sl_sbuf_add_ident(&b, t->cols[t->pk[i]].name);
+    }
+    sl_sbuf_adds(&b, " FROM ");
+    sl_sbuf_add_qname(&b, t->schema, t->name);
+    if (prev) {
+        sl_sbuf_adds(&b, " WHERE ");
+        add_tuple_cmp(&b, t, prev, 1, op);
+    }
+    sl_sbuf_adds(&b, " ORDER BY ");
+    for (size_t i = 0; i < t->nwalk; i++) {
+        sl_sbuf_adds(&b, i ? ", " : "");
+        sl_sbuf_add_ident(&b, t->cols[t->pk[i]].name);
+    }
+    sl_sbuf_addf(&b, " LIMIT 1 OFFSET %llu", (unsigned long long)skip);
+    MYSQL_RES *r = b.oom ? NULL : query(d, b.p);
+    int oom = b.oom;
+    sl_sbuf_free(&b);
+    if (!r)
+        return oom ? d->host->fail(d->ctx, SL_ENOMEM, "no memory") : SL_EDB;
+    MYSQL_ROW row = mysql_fetch_row(r);
+    unsigned long *len = row ? mysql_fetch_lengths(r) : NULL;
+    int rc = 0;
+    for (size_t i = 0; row && i < t->nwalk; i++)
+        if (!row[i])
+            row = NULL;             /* a NULL in the key: stop splitting here */
+    if (row) {
+        char **lits = calloc(t->nwalk, sizeof *lits);
+        for (size_t i = 0; lits && i < t->nwalk; i++) {
+            sl_sbuf l;
+            sl_sbuf_init(&l);
+            add_key_literal(&l, &t->cols[t->pk[i]], row[i], len[i]);
+            lits[i] = l.oom ? NULL : l.p;
+            if (!lits[i]) {
+                sl_sbuf_free(&l);
+                free_lits(lits, t->nwalk);
+                lits = NULL;
+            }
+        }
+        if (lits)
+            *out = lits;
+        else
+            rc = d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+    }
+    mysql_free_result(r);
+    return rc;
+}
+
+static int same_lits(char **a, char **b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static int push_chunk(dump *d, size_t *cap, size_t ti, size_t n, int has_lo, __int128 lo,
+                      int has_hi, __int128 hi);
+
+/*
+ * Split a table on its key (t->nwalk leading columns) by walking it in index order: each boundary
+ * is the key of the row chunk_rows rows after the previous boundary (LIMIT 1 OFFSET, one index
+ * range read per chunk, so the whole walk reads the index once). Boundaries are read outside the
+ * snapshot: they only need to partition the key space, which ranges open at both ends always do.
+ * At most max_chunks chunks; the last one takes whatever is left.
+ */
+static int walk_chunks(dump *d, size_t *cap, size_t ti, uint64_t per, size_t max_chunks)
+{
+    dtable *t = &d->tables[ti];
+    char **prev = NULL, **first = NULL;
+    size_t n = 0;
+    /* The smallest key: a boundary equal to it would make an empty first chunk. */
+    int rc = walk_step(d, t, NULL, ">=", 0, &first);
+    while (rc == 0 && first && n + 1 < max_chunks) {
+        if (d->host->should_stop(d->ctx)) {
+            rc = SL_ESTOPPED;
+            break;
+        }
+        char **next = NULL;
+        if ((rc = walk_step(d, t, prev, ">=", per, &next)) < 0)
+            break;
+        char **base = prev ? prev : first;
+        if (next && same_lits(next, base, t->nwalk)) {
+            /* The leading columns of a composite key repeat over more than chunk_rows rows:
+             * the next boundary is the next distinct value. */
+            free_lits(next, t->nwalk);
+            if ((rc = walk_step(d, t, base, ">", 0, &next)) < 0)
+                break;
+        }
+        if (!next)
+            break;
+        sl_sbuf w;
+        sl_sbuf_init(&w);
+        if (prev) {
+            add_tuple_cmp(&w, t, prev, 1, ">=");
+            sl_sbuf_adds(&w, " AND ");
+        }
+        add_tuple_cmp(&w, t, next, 0, "<");
+        if (w.oom || push_chunk(d, cap, ti, n, 0, 0, 0, 0) < 0) {
+            sl_sbuf_free(&w);
+            free_lits(next, t->nwalk);
+            rc = d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+            break;
+        }
+        d->chunks[d->nchunks - 1].where = w.p;
+        n++;
+        free_lits(prev, t->nwalk);
+        prev = next;
+    }
+    if (rc == 0) {
+        sl_sbuf w;
+        sl_sbuf_init(&w);
+        if (prev)
+            add_tuple_cmp(&w, t, prev, 1, ">=");
+        if (w.oom || push_chunk(d, cap, ti, n, 0, 0, 0, 0) < 0) {
+            sl_sbuf_free(&w);
+            rc = d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+        } else {
+            d->chunks[d->nchunks - 1].where = prev ? w.p : NULL;
+            if (!prev)
+                sl_sbuf_free(&w);
+        }
+    }
+    free_lits(prev, t->nwalk);
+    free_lits(first, t->nwalk);
+    return rc;
+}
+
 int sl__dump_plan_chunks(dump *d)
 {
     size_t cap = 0;
+    int walk_binary = 0;
     uint64_t per = (uint64_t)(d->cfg->chunk_rows > 0 ? d->cfg->chunk_rows : 100000);
     for (size_t ti = 0; ti < d->ntables; ti++) {
         dtable *t = &d->tables[ti];
@@ -356,7 +599,22 @@ int sl__dump_plan_chunks(dump *d)
         d->est_total_rows += t->nodata ? 0 : t->est_rows;
         if (t->nodata)
             continue;
-        size_t want = t->chunk_col >= 0 && t->est_rows > per ? (size_t)((t->est_rows + per - 1) / per) : 1;
+        size_t want = (t->chunk_col >= 0 || t->nwalk) && t->est_rows > per ?
+                      (size_t)((t->est_rows + per - 1) / per) : 1;
+        if (want > 1 && t->nwalk) {
+            /* Key values are read as bytes (quoted back with the column's charset). The row
+             * estimate can be far off: walk up to 4x as many chunks as it suggests. */
+            if (!walk_binary) {
+                if (sl__dump_exec(d, d->main, "SET SESSION character_set_results = binary") < 0)
+                    return SL_EDB;
+                walk_binary = 1;
+            }
+            int rc = walk_chunks(d, &cap, ti, per, want * 4 + 16);
+            if (rc < 0)
+                return rc;
+            t->nchunks = d->nchunks - t->first_chunk;
+            continue;
+        }
         if (want > 1) {
             sl_sbuf b;
             sl_sbuf_init(&b);
@@ -394,6 +652,9 @@ int sl__dump_plan_chunks(dump *d)
             return SL_ENOMEM;
         t->nchunks = d->nchunks - t->first_chunk;
     }
+    if (walk_binary && sl__dump_exec(d, d->main, "SET SESSION character_set_results = "
+                                                 "@@character_set_client") < 0)
+        return SL_EDB;
     return 0;
 }
 
@@ -405,6 +666,7 @@ void sl__dump_free_plan(dump *d)
             free(t->cols[c].name);
             free(t->cols[c].data_type);
             free(t->cols[c].type_text);
+            free(t->cols[c].charset);
         }
         free(t->cols);
         free(t->schema);
@@ -420,6 +682,8 @@ void sl__dump_free_plan(dump *d)
     }
     free(d->schemas);
     free(d->schema_sql);
+    for (size_t i = 0; i < d->nchunks; i++)
+        free(d->chunks[i].where);
     free(d->chunks);
     free(d->done_ring);
     d->tables = NULL;

@@ -470,6 +470,76 @@ static void test_kill_and_resume(void **state)
     assert_int_equal(compare_table("ft_kill", "a", "ft_kill", "a", "id"), 200000);
 }
 
+/* ---- chunking on keys that are not integers --------------------------------------------------- */
+
+static long long chunks_of(const char *task, const char *schema_table)
+{
+    return scalar(dst, "SELECT COUNT(*) FROM dm_meta.`%s_loader_checkpoint` WHERE chunk_id LIKE '%s.%%'",
+                  task, schema_table);
+}
+
+static void test_key_chunking(void **state)
+{
+    sql(src, "SET SESSION sql_mode = '', SESSION time_zone = '+00:00'");
+    sql(src, "DROP DATABASE IF EXISTS ft_keys; CREATE DATABASE ft_keys DEFAULT CHARACTER SET utf8mb4");
+    /* Mixed case and accents under a case- and accent-insensitive collation: the index order
+     * ('a' < 'B' < 'é' = 'e' < 'ss' = 'ß' ...) is not the byte order, so boundaries compared as
+     * bytes would lose or duplicate rows. */
+    sql(src, "CREATE TABLE ft_keys.s (k VARCHAR(40) COLLATE utf8mb4_unicode_ci PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_keys.s SELECT CONCAT(ELT(seq %% 10 + 1, 'a', 'B', 'é', 'Ö', 'z', 'É', 'ß', "
+             "'ss', 'ø', '😀'), ELT(seq %% 3 + 1, 'x', 'X', 'ẍ'), seq), seq FROM seq_1_to_6000");
+    sql(src, "CREATE TABLE ft_keys.l (k VARCHAR(20) CHARACTER SET latin1 PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_keys.l SELECT CONCAT(ELT(seq %% 6 + 1, 'å', 'Ä', 'o', 'Ö', 'z', 'A'), seq), seq "
+             "FROM seq_1_to_3000");
+    /* Composite key; and one whose third column (ENUM) cannot be split on, so the leading
+     * columns repeat over far more than chunk_rows rows. */
+    sql(src, "CREATE TABLE ft_keys.c (a VARCHAR(10) COLLATE utf8mb4_general_ci, b INT, v CHAR(20), PRIMARY KEY (a, b))");
+    sql(src, "INSERT INTO ft_keys.c SELECT ELT(seq %% 5 + 1, 'x', 'Y', 'é', 'a', 'B'), seq, 'v' FROM seq_1_to_5000");
+    sql(src, "CREATE TABLE ft_keys.p (a VARCHAR(10), e ENUM('z', 'y', 'x'), n INT, PRIMARY KEY (a, e, n))");
+    sql(src, "INSERT INTO ft_keys.p SELECT ELT(seq %% 3 + 1, 'q', 'R', 's'), 1 + seq %% 3, seq FROM seq_1_to_4000");
+    sql(src, "CREATE TABLE ft_keys.d (dt DATETIME(6) PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_keys.d SELECT '1999-12-31 23:59:59' + INTERVAL seq * 1234567 MICROSECOND, seq "
+             "FROM seq_1_to_4000");
+    sql(src, "CREATE TABLE ft_keys.ts (t TIMESTAMP(3) NOT NULL, u INT NOT NULL, UNIQUE KEY (t, u), v INT)");
+    sql(src, "INSERT INTO ft_keys.ts SELECT FROM_UNIXTIME(1000000000 + seq * 7.125), seq %% 2, seq FROM seq_1_to_3000");
+    sql(src, "CREATE TABLE ft_keys.m (m DECIMAL(20,6) PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_keys.m SELECT (CAST(seq AS SIGNED) - 1500) * 1.000001, seq FROM seq_1_to_3000");
+    sql(src, "CREATE TABLE ft_keys.b (k VARBINARY(16) PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_keys.b SELECT CONCAT(CHAR(seq %% 256), CHAR(255 - seq %% 7), UNHEX('005c27'), seq), seq "
+             "FROM seq_1_to_3000");
+    sql(src, "ANALYZE TABLE ft_keys.s, ft_keys.l, ft_keys.c, ft_keys.p, ft_keys.d, ft_keys.ts, ft_keys.m, ft_keys.b");
+
+    static const char *const schemas[] = {"ft_keys", NULL};
+    reset("ft-keys", schemas);
+    char rules[256];
+    /* on_duplicate error: a row dumped into two chunks would fail the load. */
+    const char *args[] = {"--task", "ft-keys", "--rules", RULES_ALL_OF("ft_keys", rules, sizeof rules),
+                          "--chunk-rows", "400", "--export-threads", "3", "--import-threads", "3",
+                          "--on-duplicate", "error", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/keys.err", datadir);
+    int rc = run(errf, args);
+    if (rc != 0)
+        fail_msg("sluice-full-run exited %d: %s", rc, slurp(errf));
+    assert_int_equal(compare_table("ft_keys", "s", "ft_keys", "s", "k"), 6000);
+    assert_int_equal(compare_table("ft_keys", "l", "ft_keys", "l", "k"), 3000);
+    assert_int_equal(compare_table("ft_keys", "c", "ft_keys", "c", "a, b"), 5000);
+    assert_int_equal(compare_table("ft_keys", "p", "ft_keys", "p", "a, e, n"), 4000);
+    assert_int_equal(compare_table("ft_keys", "d", "ft_keys", "d", "dt"), 4000);
+    assert_int_equal(compare_table("ft_keys", "ts", "ft_keys", "ts", "t, u"), 3000);
+    assert_int_equal(compare_table("ft_keys", "m", "ft_keys", "m", "m"), 3000);
+    assert_int_equal(compare_table("ft_keys", "b", "ft_keys", "b", "k"), 3000);
+    /* Each table was really split (about rows / chunk_rows chunks). */
+    assert_true(chunks_of("ft-keys", "ft_keys.s") >= 12);
+    assert_true(chunks_of("ft-keys", "ft_keys.l") >= 6);
+    assert_true(chunks_of("ft-keys", "ft_keys.c") >= 10);
+    assert_int_equal(chunks_of("ft-keys", "ft_keys.p"), 3);     /* one per distinct leading value */
+    assert_true(chunks_of("ft-keys", "ft_keys.d") >= 8);
+    assert_true(chunks_of("ft-keys", "ft_keys.ts") >= 6);
+    assert_true(chunks_of("ft-keys", "ft_keys.m") >= 6);
+    assert_true(chunks_of("ft-keys", "ft_keys.b") >= 6);
+}
+
 /* ---- a load redone from a new snapshot ------------------------------------------------------ */
 
 /* Make the next run of (task, source) find chunks of an older snapshot and no finished dump, as
@@ -678,6 +748,7 @@ int main(void)
         cmocka_unit_test(test_on_duplicate),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_key_chunking),
         cmocka_unit_test(test_redo_single_source),
         cmocka_unit_test(test_redo_merge_across_sources),
     };
