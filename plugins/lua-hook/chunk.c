@@ -246,6 +246,47 @@ typedef struct out {
 
 static int same(const char *a, const char *b) { return (!a && !b) || (a && b && strcmp(a, b) == 0); }
 
+/* 1 if two tables name the same columns in the same order (rows of both can share one file). */
+static int same_cols(const sl_table *a, const sl_table *b)
+{
+    if (a == b)
+        return 1;
+    if (!a || !b || a->ncols != b->ncols)
+        return 0;
+    for (uint32_t i = 0; i < a->ncols; i++)
+        if (!same(a->cols[i].name, b->cols[i].name))
+            return 0;
+    return 1;
+}
+
+/* The id of a part of chunk cid: "<cid>/<schema>.<table>", plus "+<derived columns>" when the
+ * part's rows carry columns the chunk does not have (a script that derives columns for some rows
+ * only). It depends on nothing but the chunk and where the part goes, so a rerun of the same
+ * scripts over the same chunk makes the same ids. */
+#define PART_ID_MAX 500   /* loader_checkpoint.chunk_id is VARCHAR(512) */
+
+static void part_id(char *buf, size_t n, const char *cid, const char *ts, const char *tt,
+                    const sl_table *meta, uint32_t base)
+{
+    int k = snprintf(buf, n, "%s/%s.%s", cid ? cid : "", ts ? ts : "", tt ? tt : "");
+    if (k < 0 || (size_t)k >= n)
+        return;
+    size_t head = (size_t)k;
+    uint64_t h = 14695981039346656037ull;    /* FNV-1a of the derived names, for long lists */
+    for (uint32_t i = base; meta && i < meta->ncols; i++) {
+        const char *name = meta->cols[i].name ? meta->cols[i].name : "";
+        if ((size_t)k < n)
+            k += snprintf(buf + k, n - (size_t)k, "%c%s", i == base ? '+' : ',', name);
+        for (const char *p = name; ; p++) {
+            h = (h ^ (unsigned char)*p) * 1099511628211ull;
+            if (!*p)
+                break;
+        }
+    }
+    if ((size_t)k > PART_ID_MAX && head + 20 < n)
+        snprintf(buf + head, n - head, "+#%016" PRIx64, h);
+}
+
 static int open_out(out *o, const char *base, int k, sl_error *err)
 {
     if (k == 0)
@@ -334,7 +375,7 @@ int sl__lh_chunk(lh *h, lh_worker *w, sl_batch *b, uint32_t idx, sl_error *err)
         int k;
         for (k = 0; k < nout; k++)
             if (same(outs[k].tschema, ts) && same(outs[k].ttable, tt) &&
-                (outs[k].meta == ev.meta || (k == 0 && !outs[0].meta)))
+                (same_cols(outs[k].meta, ev.meta) || (k == 0 && !outs[0].meta)))
                 break;
         if (k == 0)
             outs[0].meta = ev.meta;
@@ -382,9 +423,13 @@ int sl__lh_chunk(lh *h, lh_worker *w, sl_batch *b, uint32_t idx, sl_error *err)
     /* the chunk event now names output 0; the others become chunk events of their own */
     uint64_t rows0 = outs[0].w.rows, bytes0 = outs[0].w.bytes;
     for (int k = 1; k < nout; k++) {
-        char id[1200];
-        snprintf(id, sizeof id, "%s/%s.%s#%d", b->events[idx].chunk_id ? b->events[idx].chunk_id : "",
-                 outs[k].tschema, outs[k].ttable, k);
+        /* The part's id names the chunk and the target table only (not the order in which the
+         * script's rows met the tables): a resumed full phase re-creates the parts of a chunk
+         * with the same ids, so the loader skips those it recorded and loads the missing ones.
+         * Parts are recorded one by one (each in its own transaction with its rows), so this is
+         * what makes a crash between two parts of one chunk lose nothing and load nothing twice. */
+        char id[2048];
+        part_id(id, sizeof id, b->events[idx].chunk_id, outs[k].tschema, outs[k].ttable, outs[k].meta, ncols);
         sl_event copy = b->events[idx];
         sl_event *ne = host->batch_push(b, SL_EV_CHUNK);   /* may move b->events */
         if (!ne) {

@@ -19,6 +19,7 @@
 
 typedef struct lh_config {
     char   *scripts;
+    char   *source_name;
     int64_t instruction_budget;
     int64_t memory_limit_mb;
 } lh_config;
@@ -27,6 +28,9 @@ static const sl_option lh_options[] = {
     { .name = "scripts", .type = SL_OPT_JSON, .flags = SL_OPTF_REQUIRED, .offset = offsetof(lh_config, scripts),
       .desc = "[{\"tables\": [{\"schema\": pat, \"table\": pat}], \"file\": path or \"\", \"source\": inline "
               "text or \"\", \"on_row\": name or \"\", \"on_ddl\": name or \"\"}] (docs/lua.md)" },
+    { .name = "source_name", .type = SL_OPT_STRING, .def = "\"\"", .offset = offsetof(lh_config, source_name),
+      .desc = "the source this stage runs for: a table entry of a script with another \"source_name\" "
+              "is ignored (\"\" = every entry applies)" },
     { .name = "instruction_budget", .type = SL_OPT_INT, .def = "1000000", .min = 1000, .max = (int64_t)1 << 40,
       .offset = offsetof(lh_config, instruction_budget),
       .desc = "Lua instructions one call of a script may run before it fails the task" },
@@ -176,6 +180,8 @@ static void free_workers(lh *h)
 
 static int script_matches(const lh_script *s, const char *schema, const char *table)
 {
+    if (s->none)
+        return 0;
     for (int k = 0; k < s->ntables; k++) {
         if (!sl_pattern_match(s->tables[k].schema, schema))
             continue;
@@ -524,13 +530,19 @@ int sl__lh_parse_scripts(lh *h, const char *json, sl_error *err)
             json_t *t = json_array_get(tables, k);
             const char *sp = json_string_value(json_object_get(t, "schema"));
             const char *tp = json_string_value(json_object_get(t, "table"));
-            s->ntables++;
-            rc = sl_pattern_compile(sp && *sp ? sp : "*", &s->tables[k].schema, err);
+            const char *sn = jstr(t, "source_name");
+            /* an entry for another source's tables (the task compiler leaves them out of each
+             * source's stage already; a hand-written pipeline may not) */
+            if (sn && h->source_name && *h->source_name && strcmp(sn, h->source_name) != 0)
+                continue;
+            int j = s->ntables++;
+            rc = sl_pattern_compile(sp && *sp ? sp : "*", &s->tables[j].schema, err);
             if (rc == 0 && tp && *tp)
-                rc = sl_pattern_compile(tp, &s->tables[k].table, err);
+                rc = sl_pattern_compile(tp, &s->tables[j].table, err);
             if (rc < 0)
                 sl_error_prefix(err, "scripts[%zu].tables[%zu]", i, k);
         }
+        s->none = nt > 0 && s->ntables == 0;
         const char *entries[] = { s->on_row, s->on_ddl, NULL };
         if (rc == 0 && !s->on_row) {
             entries[0] = s->on_ddl;
@@ -570,6 +582,7 @@ static int lh_create(const sl_host *host, sl_ctx *ctx, const void *config, void 
         return host->fail(ctx, SL_ENOMEM, "out of memory");
     h->host = host;
     h->ctx = ctx;
+    h->source_name = cfg->source_name;
     h->budget = (uint64_t)cfg->instruction_budget;
     h->memory_limit = (size_t)cfg->memory_limit_mb << 20;
     pthread_mutex_init(&h->mu, NULL);

@@ -17,6 +17,7 @@ typedef struct lh_script {
     char       *on_row, *on_ddl;   /* NULL when not given */
     struct { sl_pattern *schema, *table; } *tables;   /* table NULL = every table of the schema */
     int         ntables;
+    int         none;           /* every table entry named another source: applies to nothing */
 } lh_script;
 
 typedef struct lh_worker lh_worker;
@@ -24,6 +25,7 @@ typedef struct lh_worker lh_worker;
 typedef struct lh {
     const sl_host  *host;
     sl_ctx         *ctx;
+    const char     *source_name; /* this instance's source ("" = not given) */
     uint64_t        budget;
     size_t          memory_limit;
     lh_script      *scripts;

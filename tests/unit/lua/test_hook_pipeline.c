@@ -372,7 +372,7 @@ static void test_chunk_rewritten(void **st)
     assert_string_equal(slurp(g_chunks[0].path), "1\ta****@example.com\tAlice\n3\tc****@y.com\tCa\\tr\\\\ol\n");
     snprintf(want, sizeof want, "%s.lua.1", path);
     assert_string_equal(g_chunks[1].path, want);
-    assert_string_equal(g_chunks[1].id, "shop.users.0/dw.users_vip#1");
+    assert_string_equal(g_chunks[1].id, "shop.users.0/dw.users_vip");
     assert_string_equal(g_chunks[1].ttable, "users_vip");
     assert_int_equal(g_chunks[1].rows, 1);
     assert_int_equal(g_chunks[1].ncols, 3);
