@@ -436,7 +436,7 @@ static void reset_target(MYSQL *db)
         if (r) mysql_free_result(r);
         for (int i = 0; i < n; i++) {
             char sql[160];
-            snprintf(sql, sizeof sql, "XA ROLLBACK '%s'", xids[i]);
+            snprintf(sql, sizeof sql, "XA ROLLBACK '%.79s'", xids[i]);
             mysql_query(db, sql);
         }
     }
