@@ -5,14 +5,21 @@
 # time, each ratio to sluice, sluice's peak RSS, and checks the target's checksums after each run.
 #
 #   eval "$(scripts/sandbox env)"; bench/full.sh [--tables 8] [--rows 500000] [--threads 4]
-#                                               [--chunk-rows 100000] [--no-prepare] [--only sluice]
+#       [--chunk-rows 100000] [--runner server|inprocess] [--no-prepare] [--only sluice|...]
 #
-# Until the REST server runs full tasks, sluice is driven by sluice-full-run (the in-process runner
-# of tests/integration/full), built here in Release without sanitizers.
+# --runner server (default): sluice runs the way a user runs it: a Release sluice-server is started
+# on 127.0.0.1:$SLUICE_BENCH_PORT (18461), the source is created with POST /api/v1/sources, a task
+# with task_mode "full" with POST /api/v1/tasks, started with POST .../start, and its status is
+# polled (GET .../status) until stage Finished; the time runs from the start request to Finished.
+# While it runs the script checks what DM's status shows: unit Dump with dump_status, then unit
+# Load with load_status progress, and stage Finished at the end (printed as "status checks").
+# The peak RSS is the server's (VmHWM). chunk_rows is the plugin's default (100000) in this mode:
+# DM's task has no such field.
+# --runner inprocess: sluice-full-run (tests/integration/full), the same pipeline in one process.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TABLES=8 ROWS=500000 THREADS=4 CHUNK=100000 PREPARE=1 ONLY=""
+TABLES=8 ROWS=500000 THREADS=4 CHUNK=100000 PREPARE=1 ONLY="" RUNNER_KIND=server
 while [ $# -gt 0 ]; do
     case "$1" in
     --tables) TABLES=$2; shift 2 ;;
@@ -21,11 +28,14 @@ while [ $# -gt 0 ]; do
     --chunk-rows) CHUNK=$2; shift 2 ;;
     --no-prepare) PREPARE=0; shift ;;
     --only) ONLY=$2; shift 2 ;;
-    *) echo "usage: $0 [--tables N] [--rows N] [--threads N] [--chunk-rows N] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor]" >&2; exit 2 ;;
+    --runner) RUNNER_KIND=$2; shift 2 ;;
+    *) echo "usage: $0 [--tables N] [--rows N] [--threads N] [--chunk-rows N] [--runner server|inprocess] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor]" >&2; exit 2 ;;
     esac
 done
 : "${SLUICE_SOURCE_HOST:?run eval \"\$(scripts/sandbox env)\" first}" "${SLUICE_TARGET_HOST:?}"
-BUILD=${SLUICE_BENCH_BUILD:-$ROOT/build-full/bench-release}
+case "$RUNNER_KIND" in server|inprocess) ;; *) echo "--runner: server or inprocess" >&2; exit 2 ;; esac
+BUILD=${SLUICE_BENCH_BUILD:-$ROOT/build-full2/bench-release}
+PORT=${SLUICE_BENCH_PORT:-18461}
 WORK=${SLUICE_BENCH_DIR:-${SLUICE_SANDBOX_DIR:-/tmp}/bench-full}
 DB=sbtest
 
@@ -38,8 +48,25 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 echo "== building sluice (Release) in $BUILD"
 cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSLUICE_ASAN=OFF -DSLUICE_TESTS=ON >/dev/null
-cmake --build "$BUILD" -j2 --target sluice-full-run sluice-mysql-dump sluice-loader sluice-route >/dev/null
+if [ "$RUNNER_KIND" = server ]; then
+    # The server loads every plugin of its plugin dir.
+    TARGETS=(sluice-server sluice-mysql-dump sluice-loader sluice-route sluice-event-filter
+             sluice-binlog-reader sluice-mysql-sink sluice-lua-hook)
+else
+    TARGETS=(sluice-full-run sluice-mysql-dump sluice-loader sluice-route)
+fi
 RUNNER="$BUILD/bin/sluice-full-run"
+SERVER="$BUILD/bin/sluice-server"
+# The tree is shared with people mid-edit: a failed build falls back to what was built before.
+if ! cmake --build "$BUILD" -j2 --target "${TARGETS[@]}" >"$BUILD/bench-build.log" 2>&1; then
+    if [ -x "$([ "$RUNNER_KIND" = server ] && echo "$SERVER" || echo "$RUNNER")" ]; then
+        echo "   WARNING: the build failed (see $BUILD/bench-build.log): using the binaries built before"
+    else
+        tail -20 "$BUILD/bench-build.log"; exit 1
+    fi
+fi
+SERVER_PID=
+trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
 if [ "$PREPARE" = 1 ]; then
     have=$(src -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'" 2>/dev/null || echo 0)
@@ -66,7 +93,8 @@ echo "== data: $(echo "$TBL_LIST" | wc -w) tables, ~$TOTAL_ROWS rows, $((BYTES /
 
 clean_target() {
     dst -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE IF NOT EXISTS dm_meta;
-            DROP TABLE IF EXISTS dm_meta.\`bench-full_loader_checkpoint\`, dm_meta.\`bench-full_syncer_checkpoint\`"
+            DROP TABLE IF EXISTS dm_meta.\`bench-full_loader_checkpoint\`, dm_meta.\`bench-full_syncer_checkpoint\`,
+                dm_meta.\`bench-full_loader_tables\`"
     rm -rf "$WORK"
     mkdir -p "$WORK"
 }
@@ -76,22 +104,101 @@ verify() { # $1 = name
         echo "   $1: CHECKSUM MISMATCH"; echo "   source: $SRC_SUM"; echo "   target: $got"; FAILED=1; fi
 }
 declare -A TIME
-FAILED=0
+FAILED=0 STATUS_FAILED=0
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
-if want sluice; then
-    echo "== (a) sluice full task (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK)"
-    clean_target
-    RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
+# sluice through sluice-server and the DM OpenAPI; sets TIME[sluice] and RSS_KB.
+API="http://127.0.0.1:$PORT/api/v1"
+api() { # METHOD PATH [BODY]: prints the body, fails on HTTP >= 400
+    local out code
+    out=$(curl -sS -X "$1" "$API$2" -H 'Content-Type: application/json' ${3:+-d "$3"} -w '\n%{http_code}') || return 1
+    code=${out##*$'\n'}
+    out=${out%$'\n'*}
+    if [ "$code" -ge 400 ]; then echo "   $1 $2 -> HTTP $code: $out" >&2; return 1; fi
+    printf '%s' "$out"
+}
+sluice_server_run() {
+    rm -rf "$WORK/server-data"
+    "$SERVER" --addr "127.0.0.1:$PORT" --data-dir "$WORK/server-data" --plugin-dir "$BUILD/lib/sluice/plugins" \
+        --log-level info >"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do curl -fsS "$API/cluster/masters" >/dev/null 2>&1 && break; sleep 0.1; done
+    api POST /sources "{\"source_name\":\"bench-src\",\"host\":\"$SLUICE_SOURCE_HOST\",\"port\":$SLUICE_SOURCE_PORT,
+        \"user\":\"$SLUICE_SOURCE_USER\",\"password\":\"$SLUICE_SOURCE_PASSWORD\",\"enable\":true}" >/dev/null
+    api POST /tasks "{\"task\":{\"name\":\"bench-full\",\"task_mode\":\"full\",\"on_duplicate\":\"overwrite\",
+        \"meta_schema\":\"dm_meta\",
+        \"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,
+          \"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},
+        \"table_migrate_rule\":[{\"source\":{\"source_name\":\"bench-src\",\"schema\":\"$DB\",\"table\":\"*\"}}],
+        \"source_config\":{\"full_migrate_conf\":{\"export_threads\":$THREADS,\"import_threads\":$THREADS,
+          \"data_dir\":\"$WORK/sluice\"},\"source_conf\":[{\"source_name\":\"bench-src\"}]}}}" >/dev/null
+    : >"$WORK/status.log"
+    local st stage unit seen_dump=0 seen_load=0 seen_dump_progress=0 seen_load_progress=0 final=""
     t0=$(now)
-    /usr/bin/time -f "%M" -o "$WORK/rss" "$RUNNER" --task bench-full --source bench --data-dir "$WORK/sluice" \
-        --rules "$RULES" --export-threads "$THREADS" --import-threads "$THREADS" --chunk-rows "$CHUNK" \
-        >"$WORK/sluice.status" 2>"$WORK/sluice.log" || { tail -5 "$WORK/sluice.log"; exit 1; }
+    api POST /tasks/bench-full/start '{}' >/dev/null
+    while :; do
+        local q0; q0=$(now)
+        st=$(api GET /tasks/bench-full/status) || { final=error; break; }
+        echo "$(now) $(elapsed "$q0" "$(now)") $st" >>"$WORK/status.log"
+        # One jq per poll (the machine is small): stage, unit, dump progress seen, load progress seen.
+        read -r stage unit dp lp < <(jq -r '.data[0] | [(.stage // "-"), (.unit // "-"),
+            ((.dump_status.finished_rows // 0) > 0 and (.dump_status.total_tables // 0) > 0),
+            ((.load_status.finished_bytes // 0) > 0 and (.load_status.total_bytes // 0) > 0
+             and ((.load_status.progress // "") | test("^[0-9]+\\.[0-9]{2} %$"))
+             and .load_status.progress != "0.00 %")] | @tsv' <<<"$st")
+        if [ "$stage" = Running ]; then
+            [ "$unit" = Dump ] && seen_dump=1
+            [ "$unit" = Load ] && seen_load=1
+            [ "$dp" = true ] && seen_dump_progress=1
+            [ "$lp" = true ] && seen_load_progress=1
+        fi
+        case "$stage" in Finished|Paused|Stopped) final=$stage; break ;; esac
+        sleep 0.1
+    done
     t1=$(now)
     TIME[sluice]=$(elapsed "$t0" "$t1")
-    RSS_KB=$(cat "$WORK/rss")
-    echo "   time ${TIME[sluice]} s, peak RSS $((RSS_KB / 1024)) MiB"
-    grep -E "consistency|dump finished|load finished" "$WORK/sluice.log" | sed 's/^/   /'
+    RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+    local last; last=$(tail -1 "$WORK/status.log" | cut -d' ' -f3-)
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
+    if [ "$final" != Finished ]; then
+        echo "   the task ended $final: $(jq -c '.data[0] | {stage, unit, error_msg}' <<<"$last" 2>/dev/null || echo "$last")"
+        tail -5 "$WORK/server.log"; exit 1
+    fi
+    local ok=1 polls; polls=$(wc -l <"$WORK/status.log")
+    check() { if [ "$2" = 1 ]; then echo "   status check ok: $1"; else echo "   STATUS CHECK FAILED: $1"; ok=0; fi; }
+    echo "   status over REST ($polls polls, see $WORK/status.log):"
+    check "unit Dump shown while Running" $seen_dump
+    check "dump_status with finished_rows while Running" $seen_dump_progress
+    check "unit Load shown while Running" $seen_load
+    check "load_status finished_bytes/total_bytes/progress moving while Running" $seen_load_progress
+    check "stage Finished at the end" "$([ "$(jq -r '.data[0].stage' <<<"$last")" = Finished ] && echo 1)"
+    check "load_status 100.00 % with the snapshot position at the end" \
+        "$(jq -e '.data[0].load_status.progress == "100.00 %" and (.data[0].load_status.meta_binlog | test("^\\(.+, [0-9]+\\)$"))' \
+           <<<"$last" >/dev/null 2>&1 && echo 1)"
+    echo "   final status: $(jq -c '.data[0] | {stage, unit, load_status: (.load_status | {finished_bytes, total_bytes, progress, meta_binlog}), dump_status: (.dump_status | {total_tables, completed_tables, finished_rows, progress})}' <<<"$last")"
+    [ "$ok" = 1 ] || STATUS_FAILED=1
+}
+
+if want sluice; then
+    echo "== (a) sluice full task via $RUNNER_KIND (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK)"
+    clean_target
+    if [ "$RUNNER_KIND" = server ]; then
+        [ "$CHUNK" = 100000 ] || echo "   note: --chunk-rows is ignored by the server runner (the task has no such field)"
+        sluice_server_run
+        echo "   time ${TIME[sluice]} s (start request to stage Finished), server peak RSS $((RSS_KB / 1024)) MiB"
+        grep -E "consistency|dump finished|load finished" "$WORK/server.log" | sed 's/^/   /' || true
+    else
+        RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
+        t0=$(now)
+        /usr/bin/time -f "%M" -o "$WORK/rss" "$RUNNER" --task bench-full --source bench --data-dir "$WORK/sluice" \
+            --rules "$RULES" --export-threads "$THREADS" --import-threads "$THREADS" --chunk-rows "$CHUNK" \
+            >"$WORK/sluice.status" 2>"$WORK/sluice.log" || { tail -5 "$WORK/sluice.log"; exit 1; }
+        t1=$(now)
+        TIME[sluice]=$(elapsed "$t0" "$t1")
+        RSS_KB=$(cat "$WORK/rss")
+        echo "   time ${TIME[sluice]} s, peak RSS $((RSS_KB / 1024)) MiB"
+        grep -E "consistency|dump finished|load finished" "$WORK/sluice.log" | sed 's/^/   /'
+    fi
     verify sluice
 fi
 
@@ -150,5 +257,6 @@ for k in sluice mydumper mariadb-dump floor; do
         printf "   %-14s %8.2f s\n" "$k" "${TIME[$k]}"
     fi
 done
-[ -n "${RSS_KB:-}" ] && echo "   sluice peak RSS: $((RSS_KB / 1024)) MiB (goal < 200 MiB)"
+[ -n "${RSS_KB:-}" ] && echo "   sluice${SERVER:+ ($RUNNER_KIND)} peak RSS: $((RSS_KB / 1024)) MiB (goal < 200 MiB)"
+[ "$STATUS_FAILED" = 0 ] || { echo "   the task status over REST failed some checks (see above)"; FAILED=1; }
 exit $FAILED
