@@ -7,7 +7,11 @@
 #
 #   eval "$(scripts/sandbox env)"; bench/incremental.sh [--tables 8] [--table-size 100000]
 #       [--events 100000] [--threads 8] [--rand-type uniform] [--repl-threads 16]
-#       [--repl-batch 100] [--copy sluice|dump] [--only sluice|native|native4] [--perf]
+#       [--repl-batch 100] [--copy sluice|dump] [--only sluice|native|native4] [--perf] [--reuse]
+#       [--no-build]
+#
+# --reuse skips steps 1-3 and drains the binlog of the previous run again: the target is put back
+# to the seed (its data directory replaced by the seed's copy) first. For profiling iterations.
 #
 # Protocol (like MariaDB's own parallel-replication measurements, perf-notes section 6):
 #  1. sysbench prepares --tables x --table-size rows on the sandbox source; they are copied to the
@@ -27,7 +31,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TABLES=8 SIZE=100000 EVENTS=100000 THREADS=8 RAND=uniform RTHREADS=16 RBATCH=100 COPY=sluice ONLY="" PERF=0
+TABLES=8 SIZE=100000 EVENTS=100000 THREADS=8 RAND=uniform RTHREADS=16 RBATCH=100 COPY=sluice ONLY="" PERF=0 REUSE=0 BUILD_IT=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --tables) TABLES=$2; shift 2 ;;
@@ -40,7 +44,9 @@ while [ $# -gt 0 ]; do
     --copy) COPY=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --perf) PERF=1; shift ;;
-    *) sed -n '8,11p' "$0" >&2; exit 2 ;;
+    --reuse) REUSE=1; shift ;;
+    --no-build) BUILD_IT=0; shift ;;
+    *) sed -n '8,15p' "$0" >&2; exit 2 ;;
     esac
 done
 : "${SLUICE_SOURCE_HOST:?run eval \"\$(scripts/sandbox env)\" first}" "${SLUICE_TARGET_HOST:?}" "${SLUICE_SANDBOX_DIR:?}"
@@ -70,10 +76,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-say "== building sluice (Release) in $BUILD"
-cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSLUICE_ASAN=OFF -DSLUICE_TESTS=OFF >/dev/null
-cmake --build "$BUILD" -j2 --target sluice-server sluice-binlog-reader sluice-event-filter sluice-route \
-    sluice-mysql-sink sluice-mysql-dump sluice-loader sluice-bench-binlog-decode >/dev/null
+if [ "$BUILD_IT" = 1 ]; then
+    say "== building sluice (Release) in $BUILD"
+    cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSLUICE_ASAN=OFF -DSLUICE_TESTS=OFF >/dev/null
+    cmake --build "$BUILD" -j2 --target sluice-server sluice-binlog-reader sluice-event-filter sluice-route \
+        sluice-mysql-sink sluice-mysql-dump sluice-loader sluice-bench-binlog-decode >/dev/null
+fi
 mkdir -p "$WORK"
 
 # ---- sluice-server and its REST API -------------------------------------------------------------
@@ -135,6 +143,15 @@ verify() { # NAME src|dst|rep
     else say "   $1: CHECKSUM MISMATCH"; say "   source: $SRC_SUM"; say "   target: $got"; FAILED=1; fi
 }
 
+# CPU seconds (user + system) a process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+TARGET_PID() { cat "$SLUICE_SANDBOX_DIR/target.pid"; }
+
+if [ "$REUSE" = 1 ]; then
+    [ -f "$WORK/state" ] || { say "--reuse: no previous run in $WORK" >&2; exit 1; }
+    . "$WORK/state"
+    say "== reusing the workload of the previous run: ($PRE_FILE, $PRE_POS) .. ($END_FILE, $END_POS), $EVENTS transactions"
+else
 # ---- 1. data and the full copy -------------------------------------------------------------------
 say "== preparing $TABLES x $SIZE sysbench rows on the source"
 src -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
@@ -195,6 +212,16 @@ SRC_SUM=$(checksums src)
 say "== binlog decode alone (sluice-bench-binlog-decode, 3 rounds over the workload's binlog)"
 DECODE=$("$BUILD/bin/sluice-bench-binlog-decode" -n 3 $(for f in $BINLOG_FILES; do echo "$SLUICE_SANDBOX_DIR/source.data/$f"; done))
 say "   $DECODE"
+declare -p PRE_FILE PRE_POS END_FILE END_POS EVENTS ROWS BINLOG_BYTES TBL_LIST SRC_SUM DECODE TABLES SIZE RAND \
+    | sed 's/^declare -- //' >"$WORK/state"
+fi
+
+restore_target() { # the target's data directory back to the seed (pre-workload data)
+    "$ROOT/scripts/sandbox" stop target
+    rm -rf "$SLUICE_SANDBOX_DIR/target.data"
+    cp -a "$WORK/seed" "$SLUICE_SANDBOX_DIR/target.data"
+    "$ROOT/scripts/sandbox" start target >/dev/null
+}
 
 declare -A TIME
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -202,6 +229,7 @@ want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 # ---- 4a. sluice --------------------------------------------------------------------------------
 if want sluice; then
     say "== (a) sluice incremental task (repl_threads=$RTHREADS repl_batch=$RBATCH) from ($PRE_FILE, $PRE_POS)"
+    [ "$REUSE" = 1 ] && restore_target
     dst -e "DROP TABLE IF EXISTS dm_meta.\`${INCR_TASK}_syncer_checkpoint\`"
     start_server
     api POST /tasks "$(task_json $INCR_TASK incremental ",\"binlog_name\":\"$PRE_FILE\",\"binlog_pos\":$PRE_POS")" >/dev/null
@@ -210,6 +238,7 @@ if want sluice; then
         PERF_PID=$!
         sleep 0.5
     fi
+    c0=$(cpu_s "$SERVER_PID") d0=$(cpu_s "$(TARGET_PID)")
     t0=$(now)
     api POST "/tasks/$INCR_TASK/start" '{}' >/dev/null
     CK="SELECT CONCAT(binlog_name, ' ', binlog_pos) FROM dm_meta.\`${INCR_TASK}_syncer_checkpoint\` WHERE worker = 0"
@@ -228,18 +257,22 @@ if want sluice; then
     done
     t1=$(now)
     TIME[sluice]=$(elapsed "$t0" "$t1")
+    CPU_SLUICE=$(elapsed "$c0" "$(cpu_s "$SERVER_PID")") CPU_TARGET=$(elapsed "$d0" "$(cpu_s "$(TARGET_PID)")")
     if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=""; fi
     RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVER_PID/status")
     api GET "/tasks/$INCR_TASK/status" | jq -c '.data[0].sync_status | {total_events, total_tps, syncer_binlog, synced}' |
         sed 's/^/   status: /'
     api POST "/tasks/$INCR_TASK/stop" '{}' >/dev/null
     stop_server
-    say "   time ${TIME[sluice]} s, server peak RSS $RSS MiB"
+    say "   time ${TIME[sluice]} s, server peak RSS $RSS MiB; CPU: sluice-server $CPU_SLUICE s, target mariadbd $CPU_TARGET s"
     verify sluice dst
     if [ "$PERF" = 1 ]; then
-        say "   perf (self time, top 25): $WORK/perf.data"
-        perf report -i "$WORK/perf.data" --stdio --no-children --sort comm,dso,symbol 2>/dev/null |
-            grep -E '^ +[0-9]' | head -25 | sed 's/^/   /'
+        perf report -i "$WORK/perf.data" --stdio --no-children --sort dso -g none >"$WORK/perf.dso" 2>/dev/null || true
+        perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol -g none >"$WORK/perf.sym" 2>/dev/null || true
+        say "   perf of sluice-server, self time by object ($WORK/perf.data):"
+        grep -E '^ +[0-9]' "$WORK/perf.dso" | sed -n '1,8p' | sed 's/^/   /'
+        say "   by symbol (top 20):"
+        grep -E '^ +[0-9]' "$WORK/perf.sym" | sed -n '1,20p' | sed 's/^/   /'
     fi
 fi
 
@@ -268,14 +301,15 @@ native() { # NAME PARALLEL_THREADS
     rep -e "CHANGE MASTER TO MASTER_HOST='$SLUICE_SOURCE_HOST', MASTER_PORT=$SLUICE_SOURCE_PORT,
             MASTER_USER='$SLUICE_SOURCE_USER', MASTER_PASSWORD='$SLUICE_SOURCE_PASSWORD',
             MASTER_LOG_FILE='$PRE_FILE', MASTER_LOG_POS=$PRE_POS, MASTER_USE_GTID=no"
-    local t0 t1 w
+    local t0 t1 w c0
+    c0=$(cpu_s "$REPLICA_PID")
     t0=$(now)
     rep -e "START SLAVE"
     w=$(rep -e "SELECT MASTER_POS_WAIT('$END_FILE', $END_POS, 3600)")
     t1=$(now)
     [ "$w" != NULL ] && [ "$w" -ge 0 ] || { rep -e "SHOW SLAVE STATUS\G" >&2; exit 1; }
     TIME[$name]=$(elapsed "$t0" "$t1")
-    say "   time ${TIME[$name]} s"
+    say "   time ${TIME[$name]} s; CPU: replica mariadbd $(elapsed "$c0" "$(cpu_s "$REPLICA_PID")") s"
     verify "$name" rep
     rep -e "STOP SLAVE"
     kill -TERM "$REPLICA_PID"
