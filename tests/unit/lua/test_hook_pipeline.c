@@ -293,6 +293,27 @@ static void test_tables_not_named_are_untouched(void **st)
     fx_close(&f);
 }
 
+/* A table entry naming another source is ignored by a stage that knows its source_name. */
+static void test_source_name_of_tables(void **st)
+{
+    static const char *const fmt =
+        "{\"source_name\": \"%s\", \"scripts\": [{\"tables\": [{\"source_name\": \"src-a\", "
+        "\"schema\": \"shop\", \"table\": \"us*\"}], \"source\": \"function on_row(ev) return false end\", "
+        "\"on_row\": \"on_row\"}]}";
+    static const char *const sources[] = { "src-b", "src-a", "" };
+    static const long long rows[] = { 1500, 0, 0 };     /* other source: untouched; its own or unknown: dropped */
+    for (int i = 0; i < 3; i++) {
+        fx f;
+        sl_error e;
+        char j[1024];
+        snprintf(j, sizeof j, fmt, sources[i]);
+        fx_open(&f);
+        assert_int_equal(run(&f, 1500, j, &e, NULL), SL_STAGE_FINISHED);
+        assert_int_equal(atomic_load(&g_rows), rows[i]);
+        fx_close(&f);
+    }
+}
+
 static void test_error_pauses_before_the_batch(void **st)
 {
     fx f;
@@ -428,6 +449,7 @@ int main(int argc, char **argv)
         return bench(argc >= 3 ? atoll(argv[2]) : 1000000);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_masking_reaches_sink),
+        cmocka_unit_test(test_source_name_of_tables),
         cmocka_unit_test(test_drops_marked),
         cmocka_unit_test(test_tables_not_named_are_untouched),
         cmocka_unit_test(test_error_pauses_before_the_batch),
