@@ -13,6 +13,10 @@
 /* ---- batches and tables (batch.c); these are what the host table points at ---- */
 
 /* A batch with one reference and room for cap_hint events (0 = 64). NULL on OOM. */
+/* 0 if the option's default (if any) parses and fits its own type and bounds; else -1 with a
+ * message (options.c). The registry refuses a plugin whose defaults are broken. */
+int       sl__option_default_ok(const sl_option *o, char *msg, size_t msglen);
+
 sl_batch *sl__batch_new(uint32_t cap_hint);
 void      sl__batch_ref(sl_batch *b);
 /* Drop a reference; the last one frees the events, the arena and the table references. */

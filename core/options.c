@@ -64,6 +64,13 @@ static int enum_index(const sl_option *o, const char *s)
     return -1;
 }
 
+/* An int option is bounded unless min > max, or both are 0 (left out of a designated
+ * initializer: a 0..0 range would refuse even the option's own default). */
+static int has_bounds(const sl_option *o)
+{
+    return o->min <= o->max && !(o->min == 0 && o->max == 0);
+}
+
 /* Checks one value against its option; writes a message and returns -1 on a problem. */
 static int check_value(const sl_option *o, const json_t *v, char *msg, size_t msglen)
 {
@@ -75,7 +82,7 @@ static int check_value(const sl_option *o, const json_t *v, char *msg, size_t ms
     case SL_OPT_INT:
         if (!json_is_integer(v))
             goto wrong_type;
-        if (o->min <= o->max && (json_integer_value(v) < o->min || json_integer_value(v) > o->max)) {
+        if (has_bounds(o) && (json_integer_value(v) < o->min || json_integer_value(v) > o->max)) {
             snprintf(msg, msglen, "option \"%s\" must be between %lld and %lld, got %lld", o->name,
                      (long long)o->min, (long long)o->max, (long long)json_integer_value(v));
             return -1;
@@ -308,4 +315,12 @@ char *sl_options_resolved_json(const sl_plugin_descriptor *d, const char *json)
     json_decref(out);
     json_decref(obj);
     return s;
+}
+
+int sl__option_default_ok(const sl_option *o, char *msg, size_t msglen)
+{
+    json_t *def = NULL;
+    int rc = default_value(o, &def, msg, msglen);
+    json_decref(def);
+    return rc;
 }

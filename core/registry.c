@@ -3,6 +3,7 @@
  * ABI (major version, size, name, callbacks for the kind) and keeps them by unique name.
  */
 #include "sluice/runtime.h"
+#include "host.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -90,6 +91,9 @@ static int check_descriptor(const sl_registry *reg, const sl_plugin_descriptor *
                 return sl_error_set(err, SL_EABI,
                                     "plugin %s refused: option %s lies outside config_size %zu",
                                     what, o->name, d->config_size);
+            char msg[512];
+            if (sl__option_default_ok(o, msg, sizeof msg) < 0)
+                return sl_error_set(err, SL_EABI, "plugin %s refused: %s", what, msg);
         }
     }
     if (sl_registry_find(reg, d->name))
@@ -172,16 +176,35 @@ int sl_registry_load_dir(sl_registry *reg, const char *dir, sl_error *err)
     int n = scandir(dir, &names, plugin_file, alphasort);
     if (n < 0)
         return sl_error_set(err, SL_ENOENT, "plugin directory %s: %s", dir, strerror(errno));
+    /* A bad file must not take the good ones down with it: load every file, and report all
+     * refusals (joined with "; ") with the first failure's code. */
     int rc = 0;
+    sl_error all = { 0 };
     for (int i = 0; i < n; i++) {
-        if (rc == 0) {
-            char path[PATH_MAX];
-            snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
-            rc = sl_registry_load(reg, path, err);
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        sl_error one = { 0 };
+        int r = sl_registry_load(reg, path, &one);
+        if (r < 0) {
+            if (rc == 0) {
+                rc = r;
+                sl_error_set(&all, r, "%s", one.msg);
+            } else {
+                size_t len = strlen(all.msg);
+                if (len + 2 < sizeof all.msg) {
+                    memcpy(all.msg + len, "; ", 3);
+                    len += 2;
+                    size_t m = strlen(one.msg), room = sizeof all.msg - 1 - len;
+                    memcpy(all.msg + len, one.msg, m < room ? m : room);
+                    all.msg[len + (m < room ? m : room)] = '\0';
+                }
+            }
         }
         free(names[i]);
     }
     free(names);
+    if (rc < 0)
+        sl_error_set(err, rc, "%s", all.msg);
     return rc;
 }
 

@@ -71,7 +71,7 @@ typedef struct sl_option {
     const char         *def;         /* default as JSON text ("4", "true", "\"auto\""); NULL = none */
     const char         *desc;
     size_t              offset;      /* offsetof(your_config, field) */
-    int64_t             min, max;    /* SL_OPT_INT bounds (ignored if min > max) */
+    int64_t             min, max;    /* SL_OPT_INT bounds (none if min > max or both are 0) */
     const char *const  *choices;     /* SL_OPT_ENUM: NULL-terminated list */
     uint32_t            flags;       /* SL_OPTF_* */
 } sl_option;

@@ -28,7 +28,8 @@ typedef enum sl_vtype {
     SL_V_YEAR,       /* YEAR: v.i (0 or 1901..2155) */
     SL_V_STRING,     /* character data: v.s/len in the column's charset (collation id in .charset) */
     SL_V_BINARY,     /* BINARY/VARBINARY/BLOB bytes: v.s/len, may hold NUL bytes */
-    SL_V_JSON,       /* JSON as text (MariaDB stores JSON as LONGTEXT; MySQL's binary JSON is decoded) */
+    SL_V_JSON,       /* JSON as text. MariaDB's JSON is a LONGTEXT and arrives as SL_V_STRING; MySQL's
+                      * binary JSON is refused by the binlog-reader for now (SL_ENOTSUP) */
     SL_V_BIT,        /* BIT(n): v.u, .bits = n */
     SL_V_ENUM,       /* ENUM: v.e.u = 1-based index (0 = ''), v.e.s/len = the label if known */
     SL_V_SET,        /* SET: v.e.u = bit mask, v.e.s/len = comma-joined labels if known */

@@ -155,6 +155,29 @@ static void test_bad_default(void **state)
     assert_string_equal(p.text[0], "/n|option \"n\" has an invalid default \"four\" (plugin bug)");
 }
 
+/* An int option declared without .min/.max is unbounded (not 0..0). */
+static const sl_option unbounded[] = {
+    { .name = "n", .type = SL_OPT_INT, .def = "7", .offset = 0 },
+    { .name = NULL },
+};
+
+static void test_unbounded_int(void **state)
+{
+    sl_plugin_descriptor d = desc;
+    d.options = unbounded;
+    d.config_size = sizeof(int64_t);
+    problems p = { 0 };
+    assert_int_equal(sl_options_check(&d, "{}", collect, &p), 0);
+    assert_int_equal(sl_options_check(&d, "{\"n\": -5}", collect, &p), 0);
+    assert_int_equal(sl_options_check(&d, "{\"n\": 9000000000}", collect, &p), 0);
+    assert_int_equal(p.n, 0);
+    void *c = NULL;
+    sl_error e = { 0 };
+    assert_int_equal(sl_options_fill(&d, "{\"n\": 9000000000}", &c, &e), 0);
+    assert_true(*(int64_t *)c == 9000000000LL);
+    sl_options_free(&d, c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +186,7 @@ int main(void)
         cmocka_unit_test(test_fill),
         cmocka_unit_test(test_resolved),
         cmocka_unit_test(test_bad_default),
+        cmocka_unit_test(test_unbounded_int),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,48 @@ static void test_load_dir(void **state)
     assert_string_equal(sl_default_plugin_dir(), "/opt/plugins-from-env");   /* computed once */
 }
 
+/* A directory with bad files loads the good ones and reports every refusal (a broken plugin
+ * must not disable the built-in ones sorted after it). */
+static void test_load_mixed_dir(void **state)
+{
+    sl_registry *reg;
+    sl_error e = { 0 };
+    assert_int_equal(sl_registry_new(&reg), 0);
+    /* sorted: sluice-bad-major, sluice-dup (well formed), sluice-no-process, sluice-nosym, sluice-short */
+    assert_int_equal(sl_registry_load_dir(reg, BAD_PLUGIN_DIR, &e), SL_EABI);
+    assert_int_equal(sl_registry_count(reg), 1);
+    assert_string_equal(sl_registry_at(reg, 0)->name, "test-good");
+    assert_int_equal(e.code, SL_EABI);
+    const char *want[] = { "sluice-bad-major.so refused: ABI major version",
+                           "sluice-no-process.so refused: transform without callback process",
+                           "sluice-nosym.so refused: missing symbol", "sluice-short.so refused: descriptor is" };
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        assert_non_null(strstr(e.msg, want[i]));
+    assert_null(strstr(e.msg, "sluice-dup.so"));
+    sl_registry_free(reg);
+}
+
+/* An option whose default does not fit its own declaration is a plugin bug found at load time. */
+static void test_bad_default_refused(void **state)
+{
+    static const sl_option opts[] = {
+        { .name = "n", .type = SL_OPT_INT, .def = "2000", .offset = 0, .min = 1, .max = 1024 },
+        { .name = NULL },
+    };
+    sl_plugin_descriptor d = sl_test_mem_sink;
+    d.name = "bad-default";
+    d.options = opts;
+    d.config_size = sizeof(int64_t);
+    sl_registry *reg;
+    sl_error e = { 0 };
+    assert_int_equal(sl_registry_new(&reg), 0);
+    assert_int_equal(sl_registry_add(reg, &d, &e), SL_EABI);
+    assert_string_equal(e.msg, "plugin \"bad-default\" (built in) refused: option \"n\" has an "
+                               "invalid default 2000 (plugin bug)");
+    assert_int_equal(sl_registry_count(reg), 0);
+    sl_registry_free(reg);
+}
+
 static sl_pipeline *run3(sl_registry *reg, sl_scheduler *s, const char *mid, const char *mid_opts)
 {
     static const char *const ids[] = { "src", "mid", "sink" };
@@ -164,6 +206,8 @@ int main(void)
         cmocka_unit_test(test_load_good),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_load_dir),
+        cmocka_unit_test(test_load_mixed_dir),
+        cmocka_unit_test(test_bad_default_refused),
         cmocka_unit_test(test_failing_plugins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
