@@ -6,6 +6,7 @@
 #ifndef SLUICE_API_H
 #define SLUICE_API_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include "sluice/err.h"
 
@@ -18,11 +19,15 @@ typedef struct sl_api_opts {
     size_t      body_limit;  /* largest request body in bytes (0 = 8 MiB); larger -> 413 */
     unsigned    http_threads;/* HTTP worker threads (0 = two per CPU, at least 4) */
     int         openapi;     /* serve /api/v1 (DM's `openapi = true`); 0 answers 404 everywhere */
+    const atomic_int *cancel;/* if set (non-zero) while sl_api_new runs, it stops between
+                              * steps (and between restored objects) and returns SL_ESTOPPED:
+                              * a stop signal during a long startup. NULL = never */
 } sl_api_opts;
 
 /* Open the data dir (metadata store, secret key), load plugins, restore every source and task
  * (restarting the subtasks that were Running) and start serving HTTP. Returns 0 and *out, or a
- * negative code with err filled (e.g. address in use). Caller frees with sl_api_free. */
+ * negative code with err filled (e.g. address in use; SL_ESTOPPED when opts->cancel was set
+ * during startup, with everything opened so far closed again). Caller frees with sl_api_free. */
 int  sl_api_new(const sl_api_opts *opts, sl_api **out, sl_error *err);
 
 /* The port actually listened on (useful with port 0). */

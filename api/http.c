@@ -42,7 +42,7 @@ static void blob_free_cb(void *cls)
 
 /* ---- replies ------------------------------------------------------------------------------- */
 
-static void reply_reset(sl_req *r)
+void sl__req_reset(sl_req *r)
 {
     free(r->out);
     r->out = NULL;
@@ -53,7 +53,7 @@ static void reply_reset(sl_req *r)
 
 void sl__reply_raw(sl_req *r, unsigned status, const char *ctype, char *body, size_t len)
 {
-    reply_reset(r);
+    sl__req_reset(r);
     r->status = status;
     r->ctype = ctype;
     r->out = body;
@@ -62,7 +62,7 @@ void sl__reply_raw(sl_req *r, unsigned status, const char *ctype, char *body, si
 
 void sl__reply_blob(sl_req *r, unsigned status, sl_blob *b)
 {
-    reply_reset(r);
+    sl__req_reset(r);
     atomic_fetch_add(&b->refs, 1);
     r->status = status;
     r->ctype = "application/json";
@@ -80,6 +80,52 @@ void sl__reply_json(sl_req *r, unsigned status, json_t *v)
     sl__reply_raw(r, status, "application/json", s, strlen(s));
 }
 
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 if it is not one (overlong forms,
+ * surrogates and code points above U+10FFFF are invalid, as jansson sees them). */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    unsigned cp;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+        return 0;
+    return n;
+}
+
+/* Replace every byte that does not start a valid UTF-8 sequence with '?', in place. */
+static void utf8_scrub(char *msg)
+{
+    unsigned char *p = (unsigned char *)msg;
+    while (*p) {
+        size_t n = utf8_len(p);
+        if (n == 0) {
+            *p++ = '?';
+        } else {
+            p += n;
+        }
+    }
+}
+
 void sl__reply_error(sl_req *r, unsigned status, int code, const char *fmt, ...)
 {
     char msg[2048];
@@ -87,6 +133,9 @@ void sl__reply_error(sl_req *r, unsigned status, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* messages quote request text (a path segment may hold any byte after %-decoding, and
+     * vsnprintf may cut a character): JSON strings must be UTF-8 */
+    utf8_scrub(msg);
     json_t *o = json_pack("{s:s,s:i}", "error_msg", msg, "error_code", code);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -115,7 +164,8 @@ json_t *sl__body_json(sl_req *r, int empty_ok)
 {
     json_error_t e;
     size_t i = 0;
-    while (i < r->body_len && strchr(" \t\r\n", r->body[i]))
+    while (i < r->body_len && (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' ||
+                               r->body[i] == '\n'))
         i++;
     if (i == r->body_len) {
         if (empty_ok)
@@ -139,7 +189,10 @@ json_t *sl__body_json(sl_req *r, int empty_ok)
 
 const char *sl__query(sl_req *r, const char *name)
 {
-    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    for (size_t i = 0; i < r->nargs; i++)
+        if (r->args[i].key && !strcmp(r->args[i].key, name))
+            return r->args[i].value;
+    return NULL;
 }
 
 int sl__query_bool(sl_req *r, const char *name, int *out)
@@ -159,38 +212,45 @@ int sl__query_bool(sl_req *r, const char *name, int *out)
     return -1;
 }
 
-struct qlist { const char *name; json_t *arr; };
-
-static enum MHD_Result qlist_cb(void *cls, enum MHD_ValueKind kind, const char *key,
-                                const char *value)
+json_t *sl__query_list(sl_req *r, const char *name)
 {
-    struct qlist *q = cls;
-    if (key && value && strcmp(key, q->name) == 0) {
-        const char *p = value;
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < r->nargs; i++) {
+        const char *p = r->args[i].value;
+        if (!r->args[i].key || !p || strcmp(r->args[i].key, name))
+            continue;
         while (*p) {
             const char *c = strchr(p, ',');
             size_t n = c ? (size_t)(c - p) : strlen(p);
             if (n)
-                json_array_append_new(q->arr, json_stringn(p, n));
+                json_array_append_new(arr, json_stringn(p, n));
             p += n + (c ? 1 : 0);
         }
     }
-    return MHD_YES;
-}
-
-json_t *sl__query_list(sl_req *r, const char *name)
-{
-    struct qlist q = { name, json_array() };
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, qlist_cb, &q);
-    return q.arr;
+    return arr;
 }
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
-static void route(sl_req *r, const char *url)
+void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
+                  const sl_query_arg *args, size_t nargs, const char *body, size_t body_len)
 {
     static const char prefix[] = "/api/v1";
     char *copy;
+    memset(r, 0, sizeof *r);
+    r->api = a;
+    r->method = method ? method : "";
+    r->args = args;
+    r->nargs = nargs;
+    r->body = body ? body : "";
+    r->body_len = body ? body_len : 0;
+    if (!url)
+        url = "";
+    if (r->body_len > a->opts.body_limit) {
+        sl__reply_error(r, 413, DM_ERR_OPENAPI, "request body is larger than the limit of %zu bytes",
+                        a->opts.body_limit);
+        return;
+    }
     if (!r->api->opts.openapi || strncmp(url, prefix, sizeof prefix - 1) != 0 ||
         (url[sizeof prefix - 1] != '/' && url[sizeof prefix - 1] != 0)) {
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
@@ -257,6 +317,34 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, sl_req *r)
     return ok;
 }
 
+typedef struct args_ctx {
+    sl_query_arg *v;
+    size_t n, cap;
+    int failed;
+    sl_query_arg *stack;   /* the caller's array (not freed) */
+} args_ctx;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    args_ctx *ac = cls;
+    if (ac->n == ac->cap) {
+        size_t cap = ac->cap * 2;
+        sl_query_arg *nv = malloc(cap * sizeof *nv);
+        if (!nv) {
+            ac->failed = 1;
+            return MHD_NO;
+        }
+        memcpy(nv, ac->v, ac->n * sizeof *nv);
+        if (ac->v != ac->stack)
+            free(ac->v);
+        ac->v = nv;
+        ac->cap = cap;
+    }
+    ac->v[ac->n++] = (sl_query_arg){ key, value };
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -297,15 +385,30 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
 
-    sl_req r = { .api = a, .conn = c, .method = method, .body = cs->buf ? cs->buf : "",
-                 .body_len = cs->len };
-    if (cs->too_big)
+    /* The query parameters as libmicrohttpd decoded them (pointers into its connection pool,
+     * valid until the reply is queued). Most requests have none or a few. */
+    sl_query_arg stack_args[16];
+    args_ctx ac = { stack_args, 0, 16, 0, stack_args };
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &ac);
+    sl_req r;
+    if (ac.failed) {
+        memset(&r, 0, sizeof r);
+        r.api = a;
+        r.method = method;
+        sl__reply_error(&r, 500, DM_ERR_INTERNAL, "out of memory");
+    } else if (cs->too_big) {
+        memset(&r, 0, sizeof r);
+        r.api = a;
+        r.method = method;
         sl__reply_error(&r, 413, DM_ERR_OPENAPI, "request body is larger than the limit of %zu bytes",
                         limit);
-    else
-        route(&r, url);
+    } else {
+        sl__dispatch(a, &r, method, url, ac.v, ac.n, cs->buf ? cs->buf : "", cs->len);
+    }
+    if (ac.v != stack_args)
+        free(ac.v);
     enum MHD_Result ok = send_reply(c, &r);
-    reply_reset(&r);
+    sl__req_reset(&r);
     return ok;
 }
 

@@ -73,6 +73,7 @@ struct sl_api {
     sl_scheduler   *sched;
     sl_state_store  state_store;   /* plugin state (host->state_put/get) kept in the store */
     struct MHD_Daemon *mhd;
+    int             offline;       /* SL__API_OFFLINE: never connect to a MySQL server */
 
     /* sources and tasks, guarded by lock (read for GETs, write for changes) */
     pthread_rwlock_t lock;
@@ -91,17 +92,37 @@ struct sl_api {
     int              monitor_started;
     pthread_mutex_t  mon_mu;
     pthread_cond_t   mon_cv;
-    int              stopping;
+    atomic_int       stopping;      /* set by sl__monitor_stop; the pass checks it per subtask */
 };
+
+/* ---- assembling (server.c) ----------------------------------------------------------------- */
+
+#define SL__API_NO_HTTP    1u   /* do not listen: requests arrive through sl__dispatch */
+#define SL__API_NO_MONITOR 2u   /* no monitor thread: subtasks move only when asked */
+#define SL__API_OFFLINE    4u   /* never connect to a MySQL server: the source check accepts
+                                 * every source (flavor "mysql") and the schema listings, the
+                                 * checkpoint cleanup and the table views fail at once */
+
+/* sl_api_new with flags (SL__API_*), for the REST fuzz target and tests. */
+int sl__api_open(const sl_api_opts *opts, unsigned flags, sl_api **out, sl_error *err);
+/* Non-zero once opts.cancel is up (restore loops stop early). */
+int sl__api_cancelled(const sl_api *a);
 
 /* ---- requests and replies (http.c) ------------------------------------------------------- */
 
 #define SL_MAX_SEGS 10
 
+/* One decoded query parameter; value is NULL for "?key" without '='. */
+typedef struct sl_query_arg {
+    const char *key;
+    const char *value;
+} sl_query_arg;
+
 typedef struct sl_req {
     sl_api *api;
-    struct MHD_Connection *conn;
     const char *method;
+    const sl_query_arg *args;        /* decoded query parameters, in request order */
+    size_t      nargs;
     char       *segs[SL_MAX_SEGS];   /* decoded path segments after /api/v1/ */
     int         nseg;
     const char *body;
@@ -135,6 +156,15 @@ json_t *sl__query_list(sl_req *r, const char *name);
 
 sl_blob *sl__blob_new(const char *data, size_t len);
 void sl__blob_unref(sl_blob *b);
+
+/* Answer one request without any HTTP library: method, decoded path (e.g. "/api/v1/tasks"),
+ * decoded query parameters and the body. Fills r->status, r->out / r->out_blob and r->ctype;
+ * the caller releases the reply with sl__req_reset. Used by the libmicrohttpd glue and by the
+ * REST fuzz target (tests/fuzz/rest). Thread-safe like the handlers (they take a.lock). */
+void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *path,
+                  const sl_query_arg *args, size_t nargs, const char *body, size_t body_len);
+/* Free the reply of a request (body or blob reference). */
+void sl__req_reset(sl_req *r);
 
 /* Start / stop the libmicrohttpd daemon on opts.addr. */
 int  sl__http_start(sl_api *a, sl_error *err);

@@ -41,7 +41,25 @@ unsigned sl_api_port(const sl_api *a)
     return a->port;
 }
 
+/* Startup stops between steps when the caller's cancel flag is up (a stop signal). */
+static int cancelled(const sl_api *a, sl_error *err)
+{
+    if (a->opts.cancel && atomic_load(a->opts.cancel))
+        return sl_error_set(err, SL_ESTOPPED, "startup interrupted by a stop request");
+    return 0;
+}
+
+int sl__api_cancelled(const sl_api *a)
+{
+    return a->opts.cancel && atomic_load(a->opts.cancel);
+}
+
 int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
+{
+    return sl__api_open(o, 0, out, err);
+}
+
+int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *err)
 {
     sl_api *a = calloc(1, sizeof *a);
     int rc;
@@ -62,6 +80,7 @@ int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
     a->opts.addr = a->addr_host = strdup(a->opts.addr);
     a->data_dir = strdup(a->opts.data_dir ? a->opts.data_dir : "./sluice-data");
     a->opts.data_dir = a->data_dir;
+    a->offline = (flags & SL__API_OFFLINE) != 0;
     pthread_rwlock_init(&a->lock, NULL);
     pthread_mutex_init(&a->cache_mu, NULL);
     if (!a->addr_host || !a->data_dir) {
@@ -71,12 +90,14 @@ int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
     if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
         goto fail;
     snprintf(path, sizeof path, "%s/meta.db", a->data_dir);
-    if ((rc = sl_meta_sqlite_open(path, &a->store, err)) != 0)
+    if ((rc = cancelled(a, err)) != 0 || (rc = sl_meta_sqlite_open(path, &a->store, err)) != 0)
         goto fail;
     if ((rc = sl_registry_new(&a->registry)) != 0) {
         sl_error_set(err, rc, "cannot create the plugin registry");
         goto fail;
     }
+    if ((rc = cancelled(a, err)) != 0)
+        goto fail;
     const char *pdir = a->opts.plugin_dir ? a->opts.plugin_dir : sl_default_plugin_dir();
     sl_error perr = { 0 };
     if (pdir && sl_registry_load_dir(a->registry, pdir, &perr) != 0)
@@ -90,14 +111,21 @@ int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
         goto fail;
     }
     sl__state_store_init(a);
-    if ((rc = sl__sources_restore(a, err)) != 0 || (rc = sl__tasks_restore(a, err)) != 0)
+    /* the restore visitors stop early when cancelled; cancelled() then says so */
+    if ((rc = cancelled(a, err)) != 0 || (rc = sl__sources_restore(a, err)) != 0 ||
+        (rc = cancelled(a, err)) != 0 || (rc = sl__tasks_restore(a, err)) != 0 ||
+        (rc = cancelled(a, err)) != 0)
         goto fail;
     sl_log(SL_LOG_INFO, "server", "restored %zu sources and %zu tasks from %s", a->nsources,
            a->ntasks, path);
-    if ((rc = sl__monitor_start(a, err)) != 0 || (rc = sl__http_start(a, err)) != 0)
+    if (!(flags & SL__API_NO_MONITOR) && (rc = sl__monitor_start(a, err)) != 0)
         goto fail;
-    sl_log(SL_LOG_INFO, "server", "serving the DM OpenAPI on http://%s/api/v1 (port %u)",
-           a->opts.addr, a->port);
+    if (!(flags & SL__API_NO_HTTP)) {
+        if ((rc = sl__http_start(a, err)) != 0)
+            goto fail;
+        sl_log(SL_LOG_INFO, "server", "serving the DM OpenAPI on http://%s/api/v1 (port %u)",
+               a->opts.addr, a->port);
+    }
     *out = a;
     return 0;
 fail:

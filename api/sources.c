@@ -65,6 +65,8 @@ void sl__sources_free_all(sl_api *a)
 static int restore_one(void *ud, const char *name, const char *value)
 {
     sl_api *a = ud;
+    if (sl__api_cancelled(a))
+        return 1;   /* a stop request during startup: sl_api_new gives up */
     sl_error err = { 0 };
     json_t *def = json_loads(value, 0, NULL);
     sl_api_source *s = calloc(1, sizeof *s);

@@ -41,6 +41,12 @@ MYSQL *sl__source_connect(sl_api *a, const json_t *src, sl_error *err)
     const char *pem[3] = { "", "", "" };
     char paths[3][4096] = { "", "", "" };
     unsigned timeout = 10;
+    if (a->offline) {
+        sl_error_set(err, SL_ECONN, "cannot connect to %s:%u: this server is offline (no database "
+                     "connections)", jstr(src, "host"),
+                     (unsigned)json_integer_value(json_object_get(src, "port")));
+        return NULL;
+    }
     MYSQL *db = mysql_init(NULL);
     if (!db) {
         sl_error_set(err, SL_ENOMEM, "out of memory");
@@ -86,6 +92,10 @@ fail:
 
 int sl__source_probe(sl_api *a, const json_t *src, char **flavor, sl_error *err)
 {
+    if (a->offline) {
+        *flavor = strdup("mysql");
+        return *flavor ? 0 : sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
     MYSQL *db = sl__source_connect(a, src, err);
     if (!db)
         return err ? err->code : SL_ECONN;

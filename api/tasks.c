@@ -111,6 +111,8 @@ void sl__tasks_cache_invalidate(sl_api *a)
 static int restore_one(void *ud, const char *name, const char *value)
 {
     sl_api *a = ud;
+    if (sl__api_cancelled(a))
+        return 1;   /* a stop request during startup: sl_api_new gives up */
     sl_error err = { 0 };
     json_t *def = json_loads(value, 0, NULL), *norm = NULL, *probs = NULL;
     void *plan = NULL;
@@ -453,7 +455,7 @@ static void list_tasks(sl_req *r)
     int with_status;
     sl_stage stage = SL_STAGE_NEW;
     const char *sq = sl__query(r, "stage");
-    int nargs = MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, NULL, NULL);
+    size_t nargs = r->nargs;
     if (nargs == 0) {
         /* the plain list: served from a cached body, rebuilt after each task change */
         pthread_mutex_lock(&a->cache_mu);

@@ -416,8 +416,10 @@ static void *monitor_main(void *arg)
     while (!a->stopping) {
         pthread_mutex_unlock(&a->mon_mu);
         pthread_rwlock_rdlock(&a->lock);
-        for (size_t i = 0; i < a->ntasks; i++)
-            for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
+        /* a pass may start many restored subtasks (each connects to its servers): stop
+         * between them when the server is shutting down */
+        for (size_t i = 0; i < a->ntasks && !atomic_load(&a->stopping); i++)
+            for (size_t j = 0; j < a->tasks[i]->nsubs && !atomic_load(&a->stopping); j++)
                 sl__subtask_poll(a->tasks[i]->subs[j]);
         pthread_rwlock_unlock(&a->lock);
         pthread_mutex_lock(&a->mon_mu);
@@ -456,7 +458,7 @@ void sl__monitor_stop(sl_api *a)
     if (!a->monitor_started)
         return;
     pthread_mutex_lock(&a->mon_mu);
-    a->stopping = 1;
+    atomic_store(&a->stopping, 1);
     pthread_cond_broadcast(&a->mon_cv);
     pthread_mutex_unlock(&a->mon_mu);
     pthread_join(a->monitor, NULL);
