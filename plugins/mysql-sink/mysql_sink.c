@@ -104,6 +104,9 @@ typedef struct worker {
     int             xa;          /* apply inside an XA branch */
     int             txn_open;    /* plain transaction open (big transactions across batches) */
     int             xa_started;
+    int             patient;     /* wait for row locks as long as the server says (else 1 s) */
+    int             patient_set; /* what the session is set to */
+    unsigned        dberr;       /* server error number of the last failure (0 if none) */
     char            xid[64];
     const char     *commit_sql;  /* plain mode: run before COMMIT (the checkpoint), or NULL */
     int             keep_open;   /* plain mode: do not commit (a big transaction continues) */
@@ -240,6 +243,23 @@ static int exec1(MYSQL *db, const char *sql, sl_error *err)
     return sl_myconn_exec(db, sql, strlen(sql), err);
 }
 
+/* First column of the first row of a query ("" on any failure), for small settings; the text
+ * lives until the next call on this thread. */
+static const char *q1col(MYSQL *db, const char *sql)
+{
+    static _Thread_local char out[64];
+    out[0] = '\0';
+    if (mysql_query(db, sql) != 0)
+        return out;
+    MYSQL_RES *r = mysql_store_result(db);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (row && row[0])
+        snprintf(out, sizeof out, "%s", row[0]);
+    if (r)
+        mysql_free_result(r);
+    return out;
+}
+
 /* ---- workers ------------------------------------------------------------------------------- */
 
 #define MAX_STARTS 4096
@@ -267,10 +287,38 @@ static int apply_events(worker *w)
     return 0;
 }
 
+/* A sibling XA branch of the same group can hold a row lock this branch waits for: InnoDB's
+ * duplicate check on a unique secondary index also locks the record after a delete-marked equal
+ * entry, so even rows causality keeps apart may collide. The sibling, once prepared, keeps the
+ * lock until the group commits, which waits for this branch: only the lock wait timeout ends
+ * it. Any wait between sibling branches is such a deadlock, so branches do not wait at all
+ * (MariaDB accepts innodb_lock_wait_timeout = 0; servers whose minimum is 1 get 1 s), and a group
+ * that fails that way is applied again in source order by one worker (retry_serial), which
+ * waits as long as the server's setting says. */
+static int set_patience(worker *w)
+{
+    if (w->patient == w->patient_set)
+        return 0;
+    int rc;
+    if (w->patient) {
+        rc = exec1(w->db, "SET SESSION innodb_lock_wait_timeout = @@global.innodb_lock_wait_timeout", &w->err);
+    } else {
+        sl_error ignore = {0};
+        rc = exec1(w->db, "SET SESSION innodb_lock_wait_timeout = 0", &ignore);
+        if (rc < 0 || atoi(q1col(w->db, "SELECT @@session.innodb_lock_wait_timeout")) != 0)
+            rc = exec1(w->db, "SET SESSION innodb_lock_wait_timeout = 1", &w->err);
+    }
+    if (rc == 0)
+        w->patient_set = w->patient;
+    return rc;
+}
+
 static int run_apply(worker *w)
 {
     int rc;
     char q[160];
+    if ((rc = set_patience(w)) < 0)
+        return rc;
     if (w->xa) {
         snprintf(q, sizeof q, "XA START '%s'", w->xid);
         if ((rc = exec1(w->db, q, &w->err)) < 0)
@@ -340,7 +388,10 @@ static void worker_main(void *arg)
         int rc = 0;
         memset(&w->err, 0, sizeof w->err);
         if (job == JOB_APPLY) {
+            w->dberr = 0;
             rc = run_apply(w);
+            if (rc < 0)
+                w->dberr = mysql_errno(w->db);
         } else if (job == JOB_XA_COMMIT) {
             snprintf(q, sizeof q, "XA COMMIT '%s'", w->xid);
             rc = exec1(w->db, q, &w->err);
@@ -431,6 +482,63 @@ static int fail_group(sink *s, const char *what, const sl_error *e)
     return s->host->fail(s->ctx, e->code ? e->code : SL_EDB, "%s: %s", what, e->msg);
 }
 
+static int push_ev(sink *s, worker *w, sl_event *ev);
+
+static int lock_conflict(const worker *w) { return w->dberr == 1205 || w->dberr == 1213; }
+
+static int cmp_ev(const void *a, const void *b)
+{
+    const sl_event *x = *(sl_event *const *)a, *y = *(sl_event *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * The group failed on a row lock (set_patience says why): roll back every branch and apply all
+ * its rows again on worker 0, in source order (the copies are in batch order), in one plain
+ * transaction with the checkpoint in s->sql, waiting for locks as long as the server allows.
+ */
+static int retry_serial(sink *s)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        post(&s->w[i], JOB_XA_ROLLBACK);
+        n += s->w[i].nev;
+    }
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        wait_done(&s->w[i]);
+    s->host->metric_add(s->ctx, "lock_conflict_retries", 1);
+    sl_event **all = malloc((n ? n : 1) * sizeof *all);
+    if (!all) {
+        sl_error e = { SL_ENOMEM, "out of memory" };
+        return fail_group(s, "applying rows", &e);
+    }
+    size_t k = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        memcpy(all + k, s->w[i].evs, s->w[i].nev * sizeof *all);
+        k += s->w[i].nev;
+        s->w[i].nev = 0;
+    }
+    qsort(all, n, sizeof *all, cmp_ev);
+    worker *w = &s->w[0];
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = push_ev(s, w, all[i]);
+    free(all);
+    if (rc < 0)
+        return rc;
+    w->xa = 0;
+    w->keep_open = 0;
+    w->commit_sql = s->sql.p;
+    w->patient = 1;
+    post(w, JOB_APPLY);
+    rc = wait_done(w);
+    w->patient = 0;
+    if (rc < 0)
+        return fail_group(s, "applying rows (again, by one worker, after a lock conflict between workers)", &w->err);
+    w->nev = 0;
+    return 0;
+}
+
 /*
  * Apply and commit the open group with the checkpoint at pos (NULL = the last known position).
  * keep_open: a big transaction continues on worker 0 (serial), apply without committing.
@@ -460,9 +568,15 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         w->xa = 0;
         w->keep_open = keep_open;
         w->commit_sql = s->sql.p;
+        w->patient = s->serial || keep_open;     /* alone: no sibling can hold its locks */
         post(w, JOB_APPLY);
-        if (wait_done(w) < 0)
-            return fail_group(s, "applying rows", &w->err);
+        if (wait_done(w) < 0) {
+            if (w->patient || !lock_conflict(w))
+                return fail_group(s, "applying rows", &w->err);
+            int rc = retry_serial(s);
+            if (rc < 0)
+                return rc;
+        }
         w->nev = 0;
         s->serial = keep_open;
         if (!keep_open) {
@@ -484,16 +598,34 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         w->xa = 1;
         w->keep_open = 0;
         w->commit_sql = NULL;
+        w->patient = 0;         /* a sibling's lock is never released before we prepare */
         xid_of(s, g, i, w->xid, sizeof w->xid);
         post(w, JOB_APPLY);
     }
-    int bad = -1;
+    int bad = -1, conflict = 0;
     for (uint32_t i = 0; i < s->nworkers; i++)
-        if (s->w[i].nev && wait_done(&s->w[i]) < 0 && bad < 0)
-            bad = (int)i;
+        if (s->w[i].nev && wait_done(&s->w[i]) < 0) {
+            if (lock_conflict(&s->w[i]))
+                conflict = 1;
+            else if (bad < 0)
+                bad = (int)i;
+        }
     if (bad >= 0) {
         sl_error e = s->w[bad].err;
         return fail_group(s, "applying rows", &e);
+    }
+    if (conflict) {
+        int rc = retry_serial(s);
+        if (rc < 0)
+            return rc;
+        s->group = g;
+        s->dirty = 0;
+        s->last_ckpt = time(NULL);
+        sl_causality_reset(s->caus);
+        sl__tcache_collect(s->tc);
+        atomic_fetch_add(&s->total_events, (long long)rows);
+        s->host->metric_add(s->ctx, "rows_applied", (int64_t)rows);
+        return 0;
     }
     failpoint("after-prepare");
     sl_error err = {0};
@@ -893,6 +1025,8 @@ static int sink_start(void *self)
         }
         w->job = JOB_NONE;
         w->done = 0;
+        w->patient = 0;
+        w->patient_set = -1;       /* the session has the server's timeout: set on first use */
         char name[32];
         snprintf(name, sizeof name, "sink-w%u", i);
         if ((rc = s->host->thread_start(s->ctx, name, worker_main, w, &w->thread)) < 0) {
@@ -1022,6 +1156,7 @@ static int sink_process(void *self, sl_batch *b)
             set_pos(s, &commit->pos);
         }
     }
+    s->host->metric_set(s->ctx, "target_meta_loads", (int64_t)sl__tcache_loads(s->tc));
     if ((b->flags & SL_BATCH_TXN_END) && !s->serial) {
         if ((rc = close_group(s, &b->ckpt, 0)) < 0)
             return rc;
