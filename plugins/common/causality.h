@@ -26,8 +26,10 @@ uint64_t sl_causality_key(const char *tschema, const char *ttable, const sl_tabl
                           const sl_value *row, const uint32_t *cols, uint32_t ncols);
 
 /*
- * The key hashes of one row change (both images, every unique key; the whole row when the table
- * has none). Writes at most max hashes to out and returns the count (never more than max).
+ * The key hashes of one row change (both images, every key of ev->meta: pk and keys; the whole
+ * row for an image whose keys all hold a NULL or when there is none). An empty key (keys[k][0] ==
+ * UINT32_MAX) hashes the table name alone. Writes at most max hashes to out and returns the count
+ * (never more than max).
  */
 size_t sl_causality_row_keys(const sl_event *ev, uint64_t *out, size_t max);
 
