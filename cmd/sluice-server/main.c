@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,32 @@ bad:
     return -1;
 }
 
+/* The signal thread: sigwait for SIGINT/SIGTERM, then raise the cancel flag that startup
+ * checks. Main joins it (serving) or cancels it (startup failed). */
+typedef struct stopper {
+    pthread_t  thread;
+    sigset_t  *set;
+    atomic_int sig;
+} stopper;
+
+static void *stopper_main(void *arg)
+{
+    stopper *st = arg;
+    int sig = 0;
+    if (sigwait(st->set, &sig) == 0)
+        atomic_store(&st->sig, sig);
+    return NULL;
+}
+
+/* Startup ended without serving: the thread may still wait in sigwait; wake it by sending it one
+ * of its own signals if it has not received one, and join it. */
+static void stopper_cancel(stopper *st)
+{
+    if (!atomic_load(&st->sig))
+        pthread_kill(st->thread, SIGTERM);
+    pthread_join(st->thread, NULL);
+}
+
 int main(int argc, char **argv)
 {
     config file = { .openapi = 1 }, flags = { .openapi = -1 };
@@ -185,29 +212,43 @@ int main(int argc, char **argv)
         sl_log_set_level(l);
     }
 
-    /* Block the stop signals in every thread; main waits for them with sigwait. */
+    /* Block the stop signals in every thread (so no worker thread is interrupted); one signal
+     * thread waits for them with sigwait from the start, so a stop during a long startup
+     * (restoring many tasks) cancels it instead of waiting for it to finish. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    stopper st = { .set = &set };
+    if (pthread_create(&st.thread, NULL, stopper_main, &st) != 0) {
+        fprintf(stderr, "sluice-server: cannot start the signal thread\n");
+        goto out;
+    }
 
     sl_api_opts o = {
         .addr = flags.addr ? flags.addr : file.addr,
         .data_dir = flags.data_dir ? flags.data_dir : file.data_dir,
         .plugin_dir = flags.plugin_dir ? flags.plugin_dir : file.plugin_dir,
         .openapi = file.openapi,
+        .cancel = &st.sig,
     };
     sl_api *api = NULL;
     sl_error err = { 0 };
-    if (sl_api_new(&o, &api, &err) != 0) {
+    int arc = sl_api_new(&o, &api, &err);
+    /* started, failed or cancelled: wait for the signal only if it serves */
+    if (arc == 0)
+        pthread_join(st.thread, NULL);
+    else
+        stopper_cancel(&st);
+    int sig = atomic_load(&st.sig);
+    if (arc != 0 && !(arc == SL_ESTOPPED && sig)) {
         fprintf(stderr, "sluice-server: %s\n", err.msg);
         goto out;
     }
-    int sig = 0;
-    sigwait(&set, &sig);
-    sl_log(SL_LOG_INFO, "server", "%s received: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_log(SL_LOG_INFO, "server", "%s received%s: stopping", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           arc ? " during startup" : "");
     sl_api_free(api);
     sl_log(SL_LOG_INFO, "server", "stopped");
     rc = 0;
