@@ -81,12 +81,16 @@ static MYSQL *connect_source(dump *d, const char *init)
                      "SESSION net_write_timeout = 3600, SESSION net_read_timeout = 3600, " \
                      "SESSION wait_timeout = 86400"
 
-/* 1 if the loader already finished this source in the target (its finish marker exists). */
-static int target_finished(dump *d)
+/*
+ * Count this source's rows in the target's load checkpoint: the finish marker (snapshot NULL) or
+ * the chunks loaded from one snapshot. -1 when it cannot be read (no target configured, mode is
+ * not full, connection failed); 0 when the checkpoint table does not exist.
+ */
+static long long target_ckpt_count(dump *d, const char *snapshot)
 {
     const dump_cfg *c = d->cfg;
     if (!c->target_host || !*c->target_host || c->mode != MODE_FULL)
-        return 0;
+        return -1;
     sl_myconn_opts o = {
         .host = c->target_host, .port = (int)c->target_port, .user = c->target_user,
         .password = c->target_password, .ssl_ca = c->target_ssl_ca, .ssl_cert = c->target_ssl_cert,
@@ -96,26 +100,42 @@ static int target_finished(dump *d)
     MYSQL *db = sl_myconn_open(&o, &e);
     if (!db) {
         d->host->log(d->ctx, SL_LOG_WARN, "cannot read the load checkpoint in the target: %s", e.msg);
-        return 0;
+        return -1;
     }
     sl_sbuf b;
     sl_sbuf_init(&b);
-    sl_sbuf_adds(&b, "SELECT 1 FROM ");
+    sl_sbuf_adds(&b, "SELECT COUNT(*) FROM ");
     sl_ckpt_table_name(&b, c->meta_schema, c->task_name, 0);
     sl_sbuf_adds(&b, " WHERE source_name = ");
     sl_sbuf_add_quoted(&b, c->source_name, strlen(c->source_name));
-    sl_sbuf_adds(&b, " AND chunk_id = ''");
-    int done = 0;
+    if (snapshot) {
+        sl_sbuf_adds(&b, " AND chunk_id <> '' AND snapshot = ");
+        sl_sbuf_add_quoted(&b, snapshot, strlen(snapshot));
+    } else {
+        sl_sbuf_adds(&b, " AND chunk_id = ''");
+    }
+    long long n = -1;
     if (!b.oom && mysql_real_query(db, b.p, (unsigned long)b.len) == 0) {
         MYSQL_RES *r = mysql_store_result(db);
-        if (r) {
-            done = mysql_num_rows(r) > 0;
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        n = row && row[0] ? atoll(row[0]) : 0;
+        if (r)
             mysql_free_result(r);
-        }
+    } else if (!b.oom && mysql_errno(db) == 1146) {
+        n = 0;                      /* ER_NO_SUCH_TABLE: nothing was ever loaded */
+    } else {
+        d->host->log(d->ctx, SL_LOG_WARN, "cannot read the load checkpoint in the target: %s",
+                     mysql_error(db));
     }
     sl_sbuf_free(&b);
     mysql_close(db);
-    return done;
+    return n;
+}
+
+/* 1 if the loader already finished this source in the target (its finish marker exists). */
+static int target_finished(dump *d)
+{
+    return target_ckpt_count(d, NULL) > 0;
 }
 
 /* ---- emitting ------------------------------------------------------------------------------ */
@@ -771,8 +791,20 @@ static int dump_run_inner(dump *d)
     }
     int rc = sl__dump_manifest_read(d);
     if (rc == 0) {
-        h->log(d->ctx, SL_LOG_INFO, "reusing the finished dump in %s (snapshot %s)", d->dir, d->snap.id);
-        return emit_all(d);
+        /* A finished dump is reused only to go on loading it: when the target has no chunk of
+         * its snapshot (the task was deleted and created again, started with remove_meta, or
+         * the target was reset), its rows and position are old news: dump again. */
+        long long loaded = target_ckpt_count(d, d->snap.id);
+        if (loaded != 0) {
+            h->log(d->ctx, SL_LOG_INFO, "reusing the finished dump in %s (snapshot %s)", d->dir, d->snap.id);
+            return emit_all(d);
+        }
+        h->log(d->ctx, SL_LOG_INFO, "the finished dump in %s (snapshot %s) was never loaded into "
+               "this target (no chunk of it in the load checkpoint): dumping again", d->dir, d->snap.id);
+        sl_snapshot_clear(&d->snap);
+        d->have_snap = 0;
+        d->est_total_rows = 0;
+        rc = SL_ENOENT;
     }
     if (rc != SL_ENOENT)
         return rc;

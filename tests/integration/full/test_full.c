@@ -709,6 +709,22 @@ static void test_modes(void **state)
     assert_int_equal(compare_table("ft_modes", "t", "ft_modes", "t", "id"), 5000);
     assert_int_equal(compare_table("ft_modes", "u", "ft_modes", "u", "id"), 3000);
     assert_int_equal(scalar(dst, "SELECT is_snapshot FROM dm_meta.`ft-modes-split_syncer_checkpoint` WHERE worker = 0"), 1);
+
+    /* A finished dump whose load the target knows nothing of (the task was deleted and created
+     * again, or started with remove_meta) is not reused: its rows and position are old. */
+    reset("ft-modes-auto", schemas);
+    sql(src, "UPDATE ft_modes.t SET v = 'after' WHERE id <= 100");
+    sql(src, "DELETE FROM ft_modes.u WHERE id > 2000");
+    const char *again[] = {"--task", "ft-modes-auto", "--rules", rules, "--chunk-rows", "700", NULL};
+    rc = run(errf, again);
+    char *log = slurp(errf);
+    if (rc != 0)
+        fail_msg("the run after a reset exited %d: %s", rc, log);
+    if (!strstr(log, "was never loaded into this target") || strstr(log, "reusing the finished dump"))
+        fail_msg("the old dump was reused: %s", log);
+    free(log);
+    assert_int_equal(compare_table("ft_modes", "t", "ft_modes", "t", "id"), 5000);
+    assert_int_equal(compare_table("ft_modes", "u", "ft_modes", "u", "id"), 2000);
 }
 
 static int setup(void **state)
