@@ -8,7 +8,10 @@
 #   eval "$(scripts/sandbox env)"; bench/incremental.sh [--tables 8] [--table-size 100000]
 #       [--events 100000] [--threads 8] [--rand-type uniform] [--repl-threads 16]
 #       [--repl-batch 100] [--copy sluice|dump] [--only sluice|native|native4] [--perf] [--reuse]
-#       [--no-build]
+#       [--no-build] [--repeat 1]
+#
+# --repeat N runs (a), (b) and (c) N times, interleaved, and compares the medians (the machine's
+# other load shifts single runs by 20 % and more).
 #
 # --reuse skips steps 1-3 and drains the binlog of the previous run again: the target is put back
 # to the seed (its data directory replaced by the seed's copy) first. For profiling iterations.
@@ -31,7 +34,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TABLES=8 SIZE=100000 EVENTS=100000 THREADS=8 RAND=uniform RTHREADS=16 RBATCH=100 COPY=sluice ONLY="" PERF=0 REUSE=0 BUILD_IT=1
+TABLES=8 SIZE=100000 EVENTS=100000 THREADS=8 RAND=uniform RTHREADS=16 RBATCH=100 COPY=sluice ONLY="" PERF=0 REUSE=0 BUILD_IT=1 REPEAT=1
 while [ $# -gt 0 ]; do
     case "$1" in
     --tables) TABLES=$2; shift 2 ;;
@@ -46,7 +49,8 @@ while [ $# -gt 0 ]; do
     --perf) PERF=1; shift ;;
     --reuse) REUSE=1; shift ;;
     --no-build) BUILD_IT=0; shift ;;
-    *) sed -n '8,15p' "$0" >&2; exit 2 ;;
+    --repeat) REPEAT=$2; shift 2 ;;
+    *) sed -n '8,19p' "$0" >&2; exit 2 ;;
     esac
 done
 : "${SLUICE_SOURCE_HOST:?run eval \"\$(scripts/sandbox env)\" first}" "${SLUICE_TARGET_HOST:?}" "${SLUICE_SANDBOX_DIR:?}"
@@ -223,13 +227,15 @@ restore_target() { # the target's data directory back to the seed (pre-workload 
     "$ROOT/scripts/sandbox" start target >/dev/null
 }
 
-declare -A TIME
+declare -A TIME TIMES
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+TARGET_AT_SEED=$((1 - REUSE))   # the target holds the pre-workload data (no restore needed)
 
 # ---- 4a. sluice --------------------------------------------------------------------------------
-if want sluice; then
+run_sluice() {
     say "== (a) sluice incremental task (repl_threads=$RTHREADS repl_batch=$RBATCH) from ($PRE_FILE, $PRE_POS)"
-    [ "$REUSE" = 1 ] && restore_target
+    [ "$TARGET_AT_SEED" = 1 ] || restore_target
+    TARGET_AT_SEED=0
     dst -e "DROP TABLE IF EXISTS dm_meta.\`${INCR_TASK}_syncer_checkpoint\`"
     start_server
     api POST /tasks "$(task_json $INCR_TASK incremental ",\"binlog_name\":\"$PRE_FILE\",\"binlog_pos\":$PRE_POS")" >/dev/null
@@ -257,6 +263,7 @@ if want sluice; then
     done
     t1=$(now)
     TIME[sluice]=$(elapsed "$t0" "$t1")
+    TIMES[sluice]+="${TIME[sluice]} "
     CPU_SLUICE=$(elapsed "$c0" "$(cpu_s "$SERVER_PID")") CPU_TARGET=$(elapsed "$d0" "$(cpu_s "$(TARGET_PID)")")
     if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=""; fi
     RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVER_PID/status")
@@ -274,7 +281,7 @@ if want sluice; then
         say "   by symbol (top 20):"
         grep -E '^ +[0-9]' "$WORK/perf.sym" | sed -n '1,20p' | sed 's/^/   /'
     fi
-fi
+}
 
 # ---- 4b/4c. native MariaDB replica ---------------------------------------------------------------
 native() { # NAME PARALLEL_THREADS
@@ -309,6 +316,7 @@ native() { # NAME PARALLEL_THREADS
     t1=$(now)
     [ "$w" != NULL ] && [ "$w" -ge 0 ] || { rep -e "SHOW SLAVE STATUS\G" >&2; exit 1; }
     TIME[$name]=$(elapsed "$t0" "$t1")
+    TIMES[$name]+="${TIME[$name]} "
     say "   time ${TIME[$name]} s; CPU: replica mariadbd $(elapsed "$c0" "$(cpu_s "$REPLICA_PID")") s"
     verify "$name" rep
     rep -e "STOP SLAVE"
@@ -316,14 +324,23 @@ native() { # NAME PARALLEL_THREADS
     wait "$REPLICA_PID" || true
     REPLICA_PID=""
 }
-want native && native native 0
-want native4 && native native4 4
+for round in $(seq 1 "$REPEAT"); do
+    [ "$REPEAT" = 1 ] || say "==== round $round of $REPEAT"
+    want sluice && run_sluice
+    want native && native native 0
+    want native4 && native native4 4
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+for k in sluice native native4; do
+    [ -n "${TIMES[$k]:-}" ] && TIME[$k]=$(echo "${TIMES[$k]}" | median)
+done
 
 # ---- summary -------------------------------------------------------------------------------------
 say "== summary: $EVENTS transactions, $ROWS row changes, $((BINLOG_BYTES / 1048576)) MiB of binlog ($TABLES x $SIZE rows, --rand-type=$RAND)"
 say "   decode alone: $DECODE"
 for k in sluice native native4; do
     [ -n "${TIME[$k]:-}" ] || continue
+    [ "$REPEAT" = 1 ] || say "   $k: runs ${TIMES[$k]}s, median:"
     line=$(printf "   %-8s %8.2f s %9.0f rows/s %8.0f txn/s" "$k" "${TIME[$k]}" \
         "$(awk -v r=$ROWS -v t="${TIME[$k]}" 'BEGIN{print r/t}')" "$(awk -v r="$EVENTS" -v t="${TIME[$k]}" 'BEGIN{print r/t}')")
     if [ -n "${TIME[sluice]:-}" ] && [ "$k" != sluice ]; then
