@@ -112,7 +112,9 @@ const char *e2e_workdir(void)
 
 void e2e_finish(const char *name)
 {
-    if (g_work[0]) {
+    if (g_work[0] && getenv("SLUICE_E2E_KEEP"))
+        printf("  (kept %s: SLUICE_E2E_KEEP is set)\n", g_work);
+    else if (g_work[0]) {
         char cmd[600];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_work);
         if (system(cmd) != 0)

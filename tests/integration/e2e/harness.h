@@ -114,7 +114,7 @@ long long e2e_writers_stop(e2e_writers *w);
  * pk_rows), t_uk, t_nokey, and drop the task's checkpoint tables. */
 void e2e_make_tables(MYSQL *src, MYSQL *dst, const char *schema, long pk_rows);
 
-/* Remove the work dir if nothing failed; print "PASS name". */
+/* Remove the work dir if nothing failed (unless SLUICE_E2E_KEEP is set); print "PASS name". */
 void e2e_finish(const char *name);
 
 #endif
