@@ -370,6 +370,52 @@ static int replayed(br *r)
 
 /* ---- event handlers ----------------------------------------------------------------------- */
 
+/*
+ * The source is idle: its dump thread found nothing more to send for heartbeat_ms and says
+ * where it stands (a HEARTBEAT's header holds the position it has sent up to, its body the file
+ * name; MariaDB sql_repl.cc send_heartbeat_event). Pass that on, so progress flows downstream
+ * even when the last transactions put nothing into batches (unselected tables, or rows a later
+ * stage drops): the checkpoint moves past non-transaction events read since the last commit
+ * (ROTATE, FORMAT_DESCRIPTION, GTID_LIST, BINLOG_CHECKPOINT) to the source's own position, and
+ * an SL_EV_HEARTBEAT event in a TXN_END batch carries that position and the time.
+ *
+ * Only between transactions: inside one (or before a replayed one after a reconnect) the
+ * reader's position is no resume point, and the sink may hold an open part of it.
+ */
+static int on_heartbeat(br *r, const sl_bl_header *h, const uint8_t *body, size_t blen)
+{
+    if (r->in_txn || r->replay_skip || r->replay_begin || !r->file[0])
+        return 0;
+    /* Trust the heartbeat only when it names the file being read and is not behind it. A
+     * MariaDB dump thread skips whole transactions only (GTID start), so a position ahead of
+     * ours is still a transaction boundary; other flavors must agree exactly. */
+    if (blen != strlen(r->file) || memcmp(body, r->file, blen) != 0 || h->next_pos < r->pos ||
+        (h->next_pos > r->pos && r->cfg->flavor != 0))
+        return 0;
+    r->pos = h->next_pos;
+    if (strcmp(r->commit_file, r->file) != 0 || r->commit_pos != r->pos) {
+        snprintf(r->commit_file, sizeof r->commit_file, "%s", r->file);
+        r->commit_pos = r->pos;
+        r->ckpt_dirty = 1;
+    }
+    if (!batch(r))
+        return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+    sl_event *ev = r->host->batch_push(r->b, SL_EV_HEARTBEAT);
+    if (!ev)
+        return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+    ev->pos.file = intern_file(r);
+    ev->pos.offset = r->pos;
+    ev->pos.gtid = r->commit_gtid ? r->host->batch_strndup(r->b, r->commit_gtid,
+                                                           strlen(r->commit_gtid)) : NULL;
+    ev->commit_ts = (uint64_t)(br_now_ms() / 1000);
+    ev->seq = ++r->seq;
+    if (!ev->pos.file)
+        return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+    /* br_flush marks the batch TXN_END (we are between transactions) with the checkpoint */
+    r->ckpt_dirty = 1;
+    return br_flush(r);
+}
+
 static int eq_word(const char *s, size_t n, const char *w)
 {
     size_t wl = strlen(w);
@@ -616,7 +662,7 @@ int br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err)
         r->st_behind = 0;
         pthread_mutex_unlock(&r->mu);
         publish_read_pos(r);
-        return 0;
+        return on_heartbeat(r, &h, body, blen);
     case SL_BL_GTID: {
         if (r->in_txn && (r->txn_put || r->explicit_begin))
             return sl_error_set(err, SL_EINVAL, "GTID event inside a transaction at %s:%u",
