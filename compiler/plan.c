@@ -367,8 +367,6 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         set(st[n].opts, &st[n].pm, "repl_threads", json_integer(t->repl_threads), b, p1);
         set(st[n].opts, &st[n].pm, "repl_batch", json_integer(t->repl_batch), b, p2);
         set(st[n].opts, &st[n].pm, "safe_mode", json_boolean(t->safe_mode), b, p3);
-        set(st[n].opts, &st[n].pm, "shard_merge", json_boolean(t->shard_mode != NULL || shard_merge(b)),
-            b, "/shard_mode");
         n++;
     }
     char *rules_txt = json_dumps(rules, JSON_COMPACT);

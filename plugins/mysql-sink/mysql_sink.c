@@ -55,7 +55,7 @@ typedef struct sink_config {
     char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
     char   *task_name, *source_name, *meta_schema;
     int64_t repl_threads, repl_batch;
-    int     safe_mode, shard_merge;
+    int     safe_mode;
     char   *sql_mode;
 } sink_config;
 
@@ -74,7 +74,6 @@ static const sl_option sink_options[] = {
     { "repl_threads", SL_OPT_INT, "16", "parallel apply workers", O(repl_threads), 1, 1024, NULL, 0 },
     { "repl_batch", SL_OPT_INT, "100", "rows per statement", O(repl_batch), 1, 100000, NULL, 0 },
     { "safe_mode", SL_OPT_BOOL, "false", "write REPLACE for INSERT and DELETE+REPLACE for UPDATE", O(safe_mode), 0, -1, NULL, 0 },
-    { "shard_merge", SL_OPT_BOOL, "false", "several source tables route into one target table", O(shard_merge), 0, -1, NULL, 0 },
     { "sql_mode", SL_OPT_STRING, "\"\"", "sql_mode of the sink's sessions (NO_AUTO_VALUE_ON_ZERO is "
       "always added), e.g. \"STRICT_ALL_TABLES\"", O(sql_mode), 0, -1, NULL, 0 },
     { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
@@ -140,8 +139,19 @@ typedef struct sink {
     pthread_mutex_t mu;
     char          *file, *gtid;
     uint64_t       pos;
-    int            dirty;        /* position advanced without a checkpoint write */
-    time_t         last_ckpt;
+    /* the position of the last checkpoint written (or read at start): the applied position has
+     * moved when it differs (transactions whose rows were all dropped, a dropped DDL, a heartbeat
+     * past non-transaction events) */
+    char          *ck_file;
+    uint64_t       ck_pos;
+    int64_t        last_ckpt_ms;
+    int            in_txn;       /* a BEGIN was seen and not its COMMIT yet */
+    /* the source as its last heartbeat saw it, and lag (guarded by mu) */
+    char          *src_file;
+    uint64_t       src_pos;
+    uint64_t       last_ts;      /* commit time of the newest applied event (or of a heartbeat
+                                    that found everything applied) */
+    uint64_t       busy_ts;      /* commit time of the oldest event of the batch being applied */
     /* pending DDL of a crash: replay it tolerantly */
     char          *pend_file;
     uint64_t       pend_pos;
@@ -467,6 +477,77 @@ static void set_pos(sink *s, const sl_position *p)
     pthread_mutex_unlock(&s->mu);
 }
 
+/* A checkpoint of filtered progress is written at most this often while batches flow (a
+ * heartbeat of an idle source, a flush, a pause and a stop write it at once). */
+#define CKPT_EVERY_MS 1000
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 if the applied position differs from the last checkpoint written. */
+static int moved(const sink *s)
+{
+    return s->file && (!s->ck_file || strcmp(s->file, s->ck_file) != 0 || s->pos != s->ck_pos);
+}
+
+/* The checkpoint row now holds the applied position. */
+static void written(sink *s)
+{
+    if (s->file && (!s->ck_file || strcmp(s->file, s->ck_file) != 0)) {
+        free(s->ck_file);
+        s->ck_file = strdup(s->file);
+    }
+    s->ck_pos = s->pos;
+    s->last_ckpt_ms = mono_ms();
+}
+
+/*
+ * Write the applied position as the checkpoint, in a transaction of its own (autocommit on the
+ * coordinator connection). Only called when no row is applied and uncommitted: no group open on
+ * any worker and no big transaction open (process() commits its groups before it returns, so
+ * nothing is in flight between batches), and the applied position is only ever set at a
+ * transaction boundary (a COMMIT, a standalone DDL, a TXN_END batch's ckpt). So the position
+ * written is after the last transaction wholly covered and never past one not yet committed.
+ */
+static int write_ckpt(sink *s)
+{
+    sl_error err = {0};
+    uint64_t g = s->group + 1;
+    pthread_mutex_lock(&s->mu);
+    ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
+    pthread_mutex_unlock(&s->mu);
+    if (exec1(s->coord, s->sql.p, &err) < 0)
+        return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s", err.msg);
+    s->group = g;
+    written(s);
+    return 0;
+}
+
+/* Remember where the source stood at a heartbeat (its position when it had nothing to send). */
+static void set_src(sink *s, const sl_position *p)
+{
+    pthread_mutex_lock(&s->mu);
+    if (!s->src_file || strcmp(s->src_file, p->file) != 0) {
+        free(s->src_file);
+        s->src_file = strdup(p->file);
+    }
+    s->src_pos = p->offset;
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* 1 when everything up to the source's last known position is applied and checkpointed. */
+static int caught_up(sink *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int up = s->src_file && s->file && strcmp(s->src_file, s->file) == 0 && s->pos == s->src_pos;
+    pthread_mutex_unlock(&s->mu);
+    return up && !moved(s) && !s->serial;
+}
+
 /* ---- groups -------------------------------------------------------------------------------- */
 
 static int fail_group(sink *s, const char *what, const sl_error *e)
@@ -555,10 +636,8 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         }
     if (pos)
         set_pos(s, pos);
-    if (used == 0 && !s->serial && !keep_open) {
-        s->dirty = 1;
-        return 0;
-    }
+    if (used == 0 && !s->serial && !keep_open)
+        return 0;       /* nothing to commit: the position moved without rows */
     uint64_t g = s->group + 1;
     pthread_mutex_lock(&s->mu);
     ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
@@ -581,8 +660,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         s->serial = keep_open;
         if (!keep_open) {
             s->group = g;
-            s->dirty = 0;
-            s->last_ckpt = time(NULL);
+            written(s);
         }
         sl_causality_reset(s->caus);
         sl__tcache_collect(s->tc);
@@ -619,8 +697,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         if (rc < 0)
             return rc;
         s->group = g;
-        s->dirty = 0;
-        s->last_ckpt = time(NULL);
+        written(s);
         sl_causality_reset(s->caus);
         sl__tcache_collect(s->tc);
         atomic_fetch_add(&s->total_events, (long long)rows);
@@ -633,8 +710,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         return fail_group(s, "writing the checkpoint", &err);
     failpoint("after-checkpoint");
     s->group = g;
-    s->dirty = 0;
-    s->last_ckpt = time(NULL);
+    written(s);
     for (uint32_t i = 0; i < s->nworkers; i++)
         if (s->w[i].nev)
             post(&s->w[i], JOB_XA_COMMIT);
@@ -811,7 +887,7 @@ static int apply_ddl(sink *s, sl_event *ev)
     if (rc < 0)
         return s->host->fail(s->ctx, err.code, "writing the checkpoint after a DDL: %s", err.msg);
     s->group = g;
-    s->dirty = 0;
+    written(s);
     free(s->pend_file);
     s->pend_file = NULL;
     atomic_fetch_add(&s->total_events, 1);
@@ -910,6 +986,9 @@ static int recover(sink *s)
     s->group = 0;
     free(s->pend_file);
     s->pend_file = NULL;
+    free(s->ck_file);
+    s->ck_file = NULL;
+    s->ck_pos = 0;
     while ((row = mysql_fetch_row(res))) {
         int wk = atoi(row[0]);
         if (wk == 0) {
@@ -919,6 +998,8 @@ static int recover(sink *s)
             s->file = dupstr(row[1]);
             s->pos = row[2] ? strtoull(row[2], NULL, 10) : 0;
             s->gtid = dupstr(row[3]);
+            s->ck_file = dupstr(row[1]);
+            s->ck_pos = s->pos;
             pthread_mutex_unlock(&s->mu);
             s->group = row[4] ? strtoull(row[4], NULL, 10) : 0;
         } else {
@@ -1041,9 +1122,12 @@ static int sink_start(void *self)
     sl__tcache_invalidate(s->tc, NULL, NULL);
     sl__tcache_collect(s->tc);
     s->serial = 0;
-    s->dirty = 0;
+    s->in_txn = 0;
     s->running = 1;
-    s->synced = 1;
+    pthread_mutex_lock(&s->mu);
+    s->synced = 0;            /* until a heartbeat says where the source is */
+    s->busy_ts = 0;
+    pthread_mutex_unlock(&s->mu);
     if (!s->started)
         s->started = time(NULL);
     return 0;
@@ -1060,9 +1144,32 @@ static int sink_process(void *self, sl_batch *b)
     sink *s = self;
     if (!s->running)
         return s->host->fail(s->ctx, SL_ESTATE, "process before start");
-    s->synced = 0;
     size_t i = 0, n = b->n;
     int rc;
+    /* Heartbeats say where the source stands; the other events how old what is applied is. */
+    int hb = 0, data = 0;
+    uint64_t hb_ts = 0, first_ts = 0, max_ts = 0;
+    for (size_t k = 0; k < n; k++) {
+        const sl_event *ev = &b->events[k];
+        if (ev->kind == SL_EV_HEARTBEAT) {
+            if (ev->pos.file) {
+                set_src(s, &ev->pos);
+                hb = 1;
+                hb_ts = ev->commit_ts;
+            }
+            continue;
+        }
+        data = 1;
+        if (ev->commit_ts && !first_ts)
+            first_ts = ev->commit_ts;
+        if (ev->commit_ts > max_ts)
+            max_ts = ev->commit_ts;
+    }
+    pthread_mutex_lock(&s->mu);
+    if (data)
+        s->synced = 0;
+    s->busy_ts = first_ts;
+    pthread_mutex_unlock(&s->mu);
     /* Events reach the workers as copies whose meta is the view on the target table (the batch
      * is not ours to change). A group never spans batches (each batch ends on a transaction
      * boundary or its open transaction went to worker 0 already); if one did, commit it before
@@ -1085,8 +1192,10 @@ static int sink_process(void *self, sl_batch *b)
         if (ev->kind == SL_EV_DDL) {
             i++;
             if (ev->flags & SL_EVF_DROPPED) {
-                set_pos(s, &ev->pos);
-                s->dirty = 1;
+                /* a standalone DDL ends a transaction; one inside an explicit transaction
+                 * does not: its COMMIT moves the position */
+                if (!s->in_txn)
+                    set_pos(s, &ev->pos);
                 continue;
             }
             if ((rc = close_group(s, NULL, 0)) < 0)
@@ -1098,7 +1207,10 @@ static int sink_process(void *self, sl_batch *b)
         size_t j = i;
         sl_event *commit = NULL;
         while (j < n && b->events[j].kind != SL_EV_DDL) {
+            if (b->events[j].kind == SL_EV_BEGIN)
+                s->in_txn = 1;
             if (b->events[j].kind == SL_EV_COMMIT) {
+                s->in_txn = 0;
                 commit = &b->events[j];
                 j++;
                 break;
@@ -1157,24 +1269,27 @@ static int sink_process(void *self, sl_batch *b)
         }
     }
     s->host->metric_set(s->ctx, "target_meta_loads", (int64_t)sl__tcache_loads(s->tc));
+    int synced = 0;
     if ((b->flags & SL_BATCH_TXN_END) && !s->serial) {
         if ((rc = close_group(s, &b->ckpt, 0)) < 0)
             return rc;
-        /* a batch of filtered events only: write its position at most once a second */
-        if (s->dirty && time(NULL) != s->last_ckpt) {
-            sl_error err = {0};
-            uint64_t g = s->group + 1;
-            pthread_mutex_lock(&s->mu);
-            ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
-            pthread_mutex_unlock(&s->mu);
-            if (s->file && exec1(s->coord, s->sql.p, &err) < 0)
-                return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s", err.msg);
-            s->group = g;
-            s->dirty = 0;
-            s->last_ckpt = time(NULL);
-        }
-        s->synced = 1;
+        s->in_txn = 0;
+        /* Progress without rows (filtered transactions, unselected tables, a heartbeat past
+         * non-transaction events): write it at once when the source is idle (a heartbeat),
+         * else at most every CKPT_EVERY_MS while batches flow. */
+        if (moved(s) && (hb || mono_ms() - s->last_ckpt_ms >= CKPT_EVERY_MS) &&
+            (rc = write_ckpt(s)) < 0)
+            return rc;
+        synced = caught_up(s);
     }
+    pthread_mutex_lock(&s->mu);
+    if (max_ts > s->last_ts)
+        s->last_ts = max_ts;
+    if (synced && hb_ts > s->last_ts)
+        s->last_ts = hb_ts;     /* everything the source had at that time is applied */
+    s->busy_ts = 0;
+    s->synced = synced;
+    pthread_mutex_unlock(&s->mu);
     return 0;
 }
 
@@ -1184,23 +1299,16 @@ static int sink_flush(void *self)
     if (!s->running || !s->coord)
         return 0;
     if (s->serial) {
-        /* half a transaction cannot be committed: roll it back, it replays from the checkpoint */
+        /* half a transaction cannot be committed: roll it back, it replays from the checkpoint
+         * (the applied position is still before it: it moves only at its COMMIT) */
         rollback_worker(&s->w[0]);
         s->w[0].nev = 0;
         s->serial = 0;
-        return 0;
+        s->in_txn = 0;
     }
-    if (s->dirty && s->file) {
-        sl_error err = {0};
-        uint64_t g = s->group + 1;
-        pthread_mutex_lock(&s->mu);
-        ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
-        pthread_mutex_unlock(&s->mu);
-        if (exec1(s->coord, s->sql.p, &err) < 0)
-            return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s", err.msg);
-        s->group = g;
-        s->dirty = 0;
-    }
+    /* progress without rows not yet written (rate-limited in process): write it now */
+    if (moved(s))
+        return write_ckpt(s);
     return 0;
 }
 
@@ -1235,6 +1343,8 @@ static void sink_destroy(void *self)
     free(s->ckpt_table);
     free(s->file);
     free(s->gtid);
+    free(s->ck_file);
+    free(s->src_file);
     free(s->pend_file);
     pthread_mutex_destroy(&s->mu);
     s->host->free(s);
@@ -1280,9 +1390,16 @@ static char *sink_status(void *self)
     json_str(&b, pos);
     sl_sbuf_adds(&b, ",\"syncer_binlog_gtid\":");
     json_str(&b, s->gtid ? s->gtid : "");
-    pthread_mutex_unlock(&s->mu);
+    /* Lag of what is applied: none when caught up with the source's last heartbeat; else the
+     * age of the oldest event being applied, or of the newest applied one while waiting for
+     * more. Unknown before any event (the binlog-reader's read lag shows then). */
+    uint64_t lag_ts = s->synced ? 0 : s->busy_ts ? s->busy_ts : s->last_ts;
+    long long behind = lag_ts && (long long)now > (long long)lag_ts ? (long long)now - (long long)lag_ts : 0;
+    if (s->synced || lag_ts)
+        sl_sbuf_addf(&b, ",\"seconds_behind_master\":%lld", behind);
     sl_sbuf_addf(&b, ",\"synced\":%s,\"blocking_ddls\":[],\"unresolved_groups\":[]}",
                  s->synced ? "true" : "false");
+    pthread_mutex_unlock(&s->mu);
     if (b.oom) {
         sl_sbuf_free(&b);
         return NULL;

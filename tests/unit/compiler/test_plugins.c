@@ -47,7 +47,7 @@ static const sl_option READER_OPTS[] = {
 static const sl_option RULES_OPTS[] = { J("rules"), END };
 static const sl_option SINK_OPTS[] = {
     CONN("target_"), IDENT, I("repl_threads", "16", 1, 1024), I("repl_batch", "100", 1, 100000),
-    B("safe_mode", "false"), B("shard_merge", "false"), END
+    B("safe_mode", "false"), END
 };
 static const sl_option LUA_OPTS[] = {
     J("scripts"), I("instruction_budget", "1000000", 1000, 1000000000), I("memory_limit_mb", "64", 1, 4096), END
