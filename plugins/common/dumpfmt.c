@@ -398,6 +398,32 @@ void sl_snapshot_clear(sl_snapshot_info *s)
     memset(s, 0, sizeof *s);
 }
 
+int sl_dump_manifest_total(const char *dir, uint64_t *bytes)
+{
+    char path[4200], *text = NULL;
+    snprintf(path, sizeof path, "%s/manifest.json", dir);
+    int rc = sl_read_file(path, &text, NULL, NULL);
+    if (rc)
+        return rc;
+    json_t *root = json_loads(text, 0, NULL);
+    free(text);
+    if (!root)
+        return SL_EPARSE;
+    if (!json_is_true(json_object_get(root, "complete"))) {
+        json_decref(root);
+        return SL_ENOENT;
+    }
+    uint64_t sum = 0;
+    size_t i, k;
+    json_t *t, *c;
+    json_array_foreach(json_object_get(root, "tables"), i, t)
+        json_array_foreach(json_object_get(t, "chunks"), k, c)
+            sum += (uint64_t)json_integer_value(json_object_get(c, "bytes"));
+    json_decref(root);
+    *bytes = sum;
+    return 0;
+}
+
 /* ---- checkpoint tables ------------------------------------------------------------------- */
 
 void sl_ckpt_table_name(sl_sbuf *b, const char *meta, const char *task, int syncer)

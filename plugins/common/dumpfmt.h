@@ -82,6 +82,13 @@ int  sl_snapshot_write(const char *dir, const sl_snapshot_info *s, sl_error *err
 int  sl_snapshot_read(const char *dir, sl_snapshot_info *s, sl_error *err);
 void sl_snapshot_clear(sl_snapshot_info *s);
 
+/*
+ * The total bytes of the chunk files of a finished dump, from <dir>/manifest.json (written by
+ * mysql-dump; "complete" once every chunk is on disk). Returns 0 and *bytes, SL_ENOENT when there
+ * is no complete manifest, SL_EIO/SL_EPARSE. Reads the file: callers poll it sparingly.
+ */
+int  sl_dump_manifest_total(const char *dir, uint64_t *bytes);
+
 /* ---- checkpoint tables (PLUGINS.md) ------------------------------------------------------ */
 
 /* Append `CREATE DATABASE IF NOT EXISTS <meta>` / the CREATE TABLE IF NOT EXISTS statement of

@@ -178,6 +178,11 @@ struct loader {
     uint64_t          rows_total;       /* rows of all chunks seen */
 
     atomic_uint_fast64_t finished_bytes, total_bytes;
+    /* The dump's total once its manifest is complete: chunk events wait in the stage queues while
+     * the loader is busy, so the bytes of the chunks seen so far understate the total. */
+    atomic_uint_fast64_t dump_total;
+    atomic_llong      dump_total_checked;   /* CLOCK_MONOTONIC seconds of the last look */
+    atomic_int        run_seen;             /* init_run done: the dump dir is this run's */
     char              meta_binlog[320];
     char             *meta_gtid;        /* under mu */
 };
@@ -572,6 +577,7 @@ static int init_run(loader *l)
         pthread_mutex_unlock(&l->mu);
     }
     l->inited = 1;
+    atomic_store(&l->run_seen, 1);
     return 0;
 }
 
@@ -1134,6 +1140,9 @@ static void reset_run(loader *l)
     l->werr = 0;
     atomic_store(&l->finished_bytes, 0);
     atomic_store(&l->total_bytes, 0);
+    atomic_store(&l->dump_total, 0);
+    atomic_store(&l->dump_total_checked, 0);
+    atomic_store(&l->run_seen, 0);
 }
 
 static int loader_start(void *self)
@@ -1237,6 +1246,18 @@ static char *loader_status(void *self)
 {
     loader *l = self;
     uint64_t fb = atomic_load(&l->finished_bytes), tb = atomic_load(&l->total_bytes);
+    uint64_t dt = atomic_load(&l->dump_total);
+    if (!dt && l->cfg->mode != MODE_DUMP && atomic_load(&l->run_seen)) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long last = atomic_load(&l->dump_total_checked);
+        if (now.tv_sec - last >= 1 &&
+            atomic_compare_exchange_strong(&l->dump_total_checked, &last, (long long)now.tv_sec) &&
+            sl_dump_manifest_total(l->dir, &dt) == 0)
+            atomic_store(&l->dump_total, dt);
+    }
+    if (dt > tb)
+        tb = dt;
     if (fb > tb)
         tb = fb;
     pthread_mutex_lock(&l->mu);

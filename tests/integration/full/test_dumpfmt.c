@@ -122,6 +122,27 @@ static void test_snapshot_roundtrip(void **state)
     assert_int_equal(sl_snapshot_read(other, &r, &e), SL_ENOENT);
 }
 
+static void test_manifest_total(void **state)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/manifest.json", tmpdir);
+    uint64_t n = 7;
+    unlink(path);
+    assert_int_equal(sl_dump_manifest_total(tmpdir, &n), SL_ENOENT);
+    const char *partial = "{\"complete\":false,\"tables\":[{\"chunks\":[{\"bytes\":10}]}]}";
+    assert_int_equal(sl_write_file_atomic(path, partial, strlen(partial), NULL), 0);
+    assert_int_equal(sl_dump_manifest_total(tmpdir, &n), SL_ENOENT);
+    assert_int_equal(n, 7);
+    const char *full = "{\"complete\":true,\"tables\":[{\"chunks\":[{\"bytes\":10},{\"bytes\":5000000000}]},"
+                       "{\"chunks\":[]},{\"chunks\":[{\"bytes\":3}]}]}";
+    assert_int_equal(sl_write_file_atomic(path, full, strlen(full), NULL), 0);
+    assert_int_equal(sl_dump_manifest_total(tmpdir, &n), 0);
+    assert_int_equal(n, 5000000013ULL);
+    assert_int_equal(sl_write_file_atomic(path, "{", 1, NULL), 0);
+    assert_int_equal(sl_dump_manifest_total(tmpdir, &n), SL_EPARSE);
+    unlink(path);
+}
+
 static void test_ckpt_names_quoted(void **state)
 {
     sl_sbuf b;
@@ -139,6 +160,7 @@ int main(void)
         cmocka_unit_test(test_dump_dir),
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_ckpt_names_quoted),
+        cmocka_unit_test(test_manifest_total),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
