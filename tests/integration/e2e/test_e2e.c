@@ -104,6 +104,10 @@ static void finish(e2e_server *sv, e2e_writers *w, const char *task, const char 
     E2E_CHECK(rows > 0, "nothing compared");
     e2e_check_clean(dst, task);
     e2e_server_stop(sv);
+    /* passed: leave no large tables behind for the tests that follow on the same sandbox */
+    e2e_sql(src, "DROP DATABASE IF EXISTS `%s`", schema);
+    e2e_sql(dst, "DROP DATABASE IF EXISTS `%s`", schema);
+    e2e_drop_meta(dst, task);
     mysql_close(src);
     mysql_close(dst);
     e2e_finish(name);
