@@ -55,9 +55,13 @@ typedef struct sl_api_task {
     sl_subtask **subs;
 } sl_api_task;
 
-/* A refcounted, immutable response body (cached list answers). */
+/* A refcounted, immutable response body (cached list answers). The HTTP glue builds one
+ * libmicrohttpd response over data (no copy) the first time the blob is sent and queues that same
+ * response on every connection; each request in flight holds a reference to the blob until its
+ * answer is sent, and the last reference destroys the response with the blob. */
 typedef struct sl_blob {
     atomic_int refs;
+    _Atomic(struct MHD_Response *) resp;
     size_t len;
     char data[];
 } sl_blob;

@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
 # bench/api.sh - load GET /api/v1/tasks of a real sluice-server holding 100 tasks with wrk, and
-# print requests/s, p99 latency and the server's RSS. Goal on 2 cores: > 20,000 requests/s,
-# p99 < 5 ms, RSS < 30 MiB. Not part of the test run.
+# print requests/s, p99 latency and the server's RSS, at 32 and at 64 connections, with the load
+# of the machine (uptime) around each run. Goal on 2 cores: > 20,000 requests/s, p99 < 5 ms,
+# RSS < 30 MiB. Not part of the test run.
 #
-#   eval "$(scripts/sandbox env)"; bench/api.sh [--tasks 100] [--seconds 10] [--connections 32]
+#   eval "$(scripts/sandbox env)"; bench/api.sh [--tasks 100] [--seconds 10]
+#                                             [--connections "32 64"] [--http-threads N]
+#
+# wrk is a closed loop: each connection sends its next request when the answer arrives, so the
+# latency at C connections is at least C / (requests/s) on average (64 connections at 25,000
+# requests/s: 2.6 ms). A busy machine (load average above the 2 cores) lowers requests/s and
+# raises p99 through the same relation: compare figures taken at a similar load.
 #
 # Environment: SLUICE_SERVER_BIN (default <repo>/build/bin/sluice-server: build it in Release,
 # not with sanitizers), SLUICE_PLUGIN_DIR, SLUICE_BENCH_PORT (18299), SLUICE_SOURCE_* (a source
 # must be reachable: POST /api/v1/sources connects to it).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TASKS=100 SECS=10 CONNS=32
+TASKS=100 SECS=10 CONNS="32 64" HTTP_THREADS=
 while [ $# -gt 0 ]; do
     case $1 in
     --tasks) TASKS=$2; shift 2 ;;
     --seconds) SECS=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;;
-    *) echo "usage: bench/api.sh [--tasks N] [--seconds S] [--connections C]" >&2; exit 2 ;;
+    --http-threads) HTTP_THREADS=$2; shift 2 ;;
+    *) echo "usage: bench/api.sh [--tasks N] [--seconds S] [--connections \"C1 C2\"] [--http-threads N]" >&2
+       exit 2 ;;
     esac
 done
 SERVER=${SLUICE_SERVER_BIN:-$ROOT/build/bin/sluice-server}
@@ -30,7 +39,7 @@ TMP=$(mktemp -d)
 PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$TMP"' EXIT
 "$SERVER" --addr "127.0.0.1:$PORT" --data-dir "$TMP/data" --plugin-dir "$PLUGINS" --log-level warn \
-    >"$TMP/server.log" 2>&1 &
+    ${HTTP_THREADS:+--http-threads "$HTTP_THREADS"} >"$TMP/server.log" 2>&1 &
 PID=$!
 A="http://127.0.0.1:$PORT/api/v1"
 for _ in $(seq 1 100); do curl -fsS "$A/cluster/masters" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -46,14 +55,30 @@ for i in $(seq 1 "$TASKS"); do
         \"source_conf\":[{\"source_name\":\"bench-src\"}]}}}"
 done
 BYTES=$(curl -fsS "$A/tasks" | wc -c)
-echo "server: $SERVER (pid $PID), $TASKS tasks, GET /api/v1/tasks answers $BYTES bytes"
-wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$A/tasks" >"$TMP/wrk.txt"
-RPS=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk.txt")
-P99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk.txt")
-ERRS=$(awk '/Non-2xx|Socket errors/' "$TMP/wrk.txt")
+echo "server: $SERVER (pid $PID, http threads: ${HTTP_THREADS:-default}), $TASKS tasks, GET /api/v1/tasks answers $BYTES bytes"
+echo "machine: $(nproc) CPUs"
+
+# p99 as wrk prints it (850.00us, 3.21ms, 1.02s) in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0;
+                           else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
+}
+load() { sed -n 's/.*load average: *//p' <(uptime); }
+
+printf '%-12s %-14s %-10s %-22s %-22s %s\n' connections requests/s p99 "load before" "load after" verdict
+for c in $CONNS; do
+    before=$(load)
+    wrk -t2 -c"$c" -d"${SECS}s" --latency "$A/tasks" >"$TMP/wrk-$c.txt"
+    after=$(load)
+    rps=$(awk '/Requests\/sec/ {print $2}' "$TMP/wrk-$c.txt")
+    p99=$(awk '$1 == "99%" {print $2}' "$TMP/wrk-$c.txt")
+    errs=$(awk '/Non-2xx|Socket errors/' "$TMP/wrk-$c.txt")
+    ms=$(to_ms "$p99")
+    verdict=$(awk -v r="$rps" -v p="$ms" 'BEGIN { print (r > 20000 && p < 5) ? "meets the goal" : "misses the goal" }')
+    printf '%-12s %-14s %-10s %-22s %-22s %s\n' "$c" "$rps" "$p99" "$before" "$after" "$verdict"
+    [ -z "$errs" ] || echo "  wrk at $c connections: $errs"
+done
 RSS=$(awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
 HWM=$(awk '/VmHWM/ {printf "%.1f", $2 / 1024}' "/proc/$PID/status")
-echo "requests/s: $RPS   (goal > 20000)"
-echo "p99 latency: $P99   (goal < 5 ms)"
 echo "server RSS: $RSS MiB now, $HWM MiB peak   (goal < 30 MiB)"
-[ -z "$ERRS" ] || echo "wrk: $ERRS"
+echo "goal: > 20000 requests/s and p99 < 5 ms; load averages above $(nproc) mean the figures are shared with other work"

@@ -17,6 +17,7 @@
 typedef struct config {
     char *addr, *data_dir, *plugin_dir, *log_level;
     int   openapi;
+    long  http_threads;   /* -1 = not given */
 } config;
 
 static void usage(FILE *f)
@@ -29,9 +30,12 @@ static void usage(FILE *f)
           "  --data-dir DIR       metadata store and secret key (default ./sluice-data, created)\n"
           "  --plugin-dir DIR     where sluice-*.so plugins are (default: next to the binary)\n"
           "  --config FILE        DM-master style config: `key = value` lines with keys addr,\n"
-          "                       data-dir, plugin-dir, openapi (true|false), log-level;\n"
+          "                       data-dir, plugin-dir, openapi (true|false), log-level,\n"
+          "                       http-threads;\n"
           "                       flags given on the command line win over the file\n"
           "  --log-level LEVEL    error, warn, info (default), debug, trace\n"
+          "  --http-threads N     HTTP worker threads (default: two per CPU, at least 4; some\n"
+          "                       requests wait on a source server or a disk commit)\n"
           "  --help               this text\n"
           "\n"
           "The API documents itself at http://HOST:PORT/api/v1/docs.\n", f);
@@ -51,6 +55,16 @@ static char *trim(char *s)
     while (e > s && isspace((unsigned char)e[-1]))
         *--e = 0;
     return s;
+}
+
+static int parse_threads(const char *v, long *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 256)
+        return -1;
+    *out = n;
+    return 0;
 }
 
 /* Parse a DM-master style file. Returns 0 or -1 after printing "FILE:LINE: why". */
@@ -107,6 +121,12 @@ static int load_config(const char *path, config *c)
             set(&c->plugin_dir, val);
         } else if (!strcmp(key, "log-level")) {
             set(&c->log_level, val);
+        } else if (!strcmp(key, "http-threads")) {
+            if (parse_threads(val, &c->http_threads) != 0) {
+                fprintf(stderr, "sluice-server: %s:%d: http-threads must be an integer in 1..256\n",
+                        path, no);
+                goto bad;
+            }
         } else if (!strcmp(key, "openapi")) {
             if (!strcmp(val, "true"))
                 c->openapi = 1;
@@ -118,7 +138,7 @@ static int load_config(const char *path, config *c)
             }
         } else {
             fprintf(stderr, "sluice-server: %s:%d: unknown key '%s' (known: addr, data-dir, "
-                    "plugin-dir, openapi, log-level)\n", path, no, key);
+                    "plugin-dir, openapi, log-level, http-threads)\n", path, no, key);
             goto bad;
         }
     }
@@ -157,7 +177,7 @@ static void stopper_cancel(stopper *st)
 
 int main(int argc, char **argv)
 {
-    config file = { .openapi = 1 }, flags = { .openapi = -1 };
+    config file = { .openapi = 1, .http_threads = -1 }, flags = { .openapi = -1, .http_threads = -1 };
     const char *config_path = NULL;
     int rc = 1;
 
@@ -193,7 +213,12 @@ int main(int argc, char **argv)
             set(&flags.plugin_dir, v);
         else if (!strcmp(name, "--log-level"))
             set(&flags.log_level, v);
-        else if (!strcmp(name, "--config"))
+        else if (!strcmp(name, "--http-threads")) {
+            if (parse_threads(v, &flags.http_threads) != 0) {
+                fprintf(stderr, "sluice-server: --http-threads must be an integer in 1..256\n");
+                return 2;
+            }
+        } else if (!strcmp(name, "--config"))
             config_path = v;
         else {
             fprintf(stderr, "sluice-server: unknown option %s (see --help)\n", name);
@@ -232,6 +257,8 @@ int main(int argc, char **argv)
         .data_dir = flags.data_dir ? flags.data_dir : file.data_dir,
         .plugin_dir = flags.plugin_dir ? flags.plugin_dir : file.plugin_dir,
         .openapi = file.openapi,
+        .http_threads = (unsigned)(flags.http_threads > 0 ? flags.http_threads :
+                                   file.http_threads > 0 ? file.http_threads : 0),
         .cancel = &st.sig,
     };
     sl_api *api = NULL;

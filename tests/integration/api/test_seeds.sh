@@ -245,6 +245,9 @@ expect 200 "GET task (seed)" '.name=="task-1"' '.target_config.password=="******
     '.status_list[0].stage=="Stopped"' '.status_list[0].worker_name=="worker1"'
 api GET /tasks/nope
 expect 404 "GET unknown task" '.error_code==46018'
+# a name that is not UTF-8 once %-decoded: 404 with the error body (it answered 500 "out of memory")
+api GET /tasks/%FFx%C3
+expect 404 "GET task with a non-UTF-8 name" '.error_code==46018' '.error_msg|test("name \\?x\\? ")'
 
 api GET /tasks
 expect 200 "GET task list (seed)" '.total==1' '.data[0].name=="task-1"' '.data[0].target_config.password=="******"'
