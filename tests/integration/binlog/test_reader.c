@@ -1,8 +1,9 @@
 /*
  * test_reader.c - the binlog-reader against the sandbox source: every column type decoded
  * exactly (limits, NULLs, charsets), updates with both images, deletes, DDL, rotation, table
- * versions, unselected tables skipped, checkpoint resume, a refused source, a purged binlog,
- * and a source killed in the middle of streaming a large transaction (nothing lost or repeated).
+ * versions, unselected tables skipped, checkpoint resume, heartbeats of an idle source carried
+ * downstream with its position, a refused source, a purged binlog, and a source killed in the
+ * middle of streaming a large transaction (nothing lost or repeated).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -426,6 +427,64 @@ static void test_checkpoint_resume(void **state)
     mysql_close(db);
 }
 
+/* ---- an idle source: its heartbeats carry its position downstream -------------------------- */
+
+typedef struct hb_want { char file[256]; unsigned long long pos; } hb_want;
+
+/* A TXN_END batch holding a heartbeat at the wanted position, with its checkpoint there too. */
+static int heartbeat_at(rd *r, void *ud)
+{
+    const hb_want *w = ud;
+    for (size_t i = 0; i < r->n; i++) {
+        const sl_batch *b = r->v[i];
+        for (uint32_t k = 0; k < b->n; k++) {
+            const sl_event *ev = &b->events[k];
+            if (ev->kind == SL_EV_HEARTBEAT && ev->pos.file && !strcmp(ev->pos.file, w->file) &&
+                ev->pos.offset == w->pos && (b->flags & SL_BATCH_TXN_END) && b->ckpt.file &&
+                !strcmp(b->ckpt.file, w->file) && b->ckpt.offset == w->pos)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void test_heartbeat_idle(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    /* only transactions on a table no rule selects: no row reaches a batch */
+    sqlf(db, "CREATE TABLE bl_other.u (id INT PRIMARY KEY)");
+    sqlf(db, "INSERT INTO bl_other.u VALUES (1), (2)");
+    sqlf(db, "INSERT INTO bl_other.u VALUES (3)");
+    sqlf(db, "UPDATE bl_other.u SET id = id + 10");
+    hb_want w;
+    master_pos(db, w.file, sizeof w.file, &w.pos);
+    mysql_query(db, "SELECT @@global.gtid_binlog_pos");
+    MYSQL_RES *res = mysql_store_result(db);
+    char gtid[256];
+    snprintf(gtid, sizeof gtid, "%s", mysql_fetch_row(res)[0]);
+    mysql_free_result(res);
+
+    rd r;
+    char *o = start_opts("bl-hb", start_file, start_pos);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&r, heartbeat_at, &w, 30));
+    pthread_mutex_lock(&r.mu);
+    assert_int_equal(r.nrows, 0);
+    const sl_event *hb = NULL;
+    FOR_EVENTS(&r, ev)
+        if (ev->kind == SL_EV_HEARTBEAT && ev->pos.offset == w.pos)
+            hb = ev;
+    assert_non_null(hb);
+    assert_non_null(hb->pos.gtid);
+    assert_string_equal(hb->pos.gtid, gtid);           /* the unselected transactions count */
+    assert_true(hb->commit_ts > 1600000000);
+    pthread_mutex_unlock(&r.mu);
+    rd_close(&r);
+    mysql_close(db);
+}
+
 static void test_refuses_minimal_metadata(void **state)
 {
     MYSQL *db = src_connect();
@@ -606,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_ddl_rotate_versions),
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_gtid_start),
+        cmocka_unit_test(test_heartbeat_idle),
         cmocka_unit_test(test_refuses_minimal_metadata),
         cmocka_unit_test(test_purged_binlog_fails),
         cmocka_unit_test(test_source_killed_mid_transaction),
