@@ -1206,7 +1206,9 @@ static int sink_process(void *self, sl_batch *b)
         }
         size_t j = i;
         sl_event *commit = NULL;
-        while (j < n && b->events[j].kind != SL_EV_DDL) {
+        /* A dropped DDL inside the unit (a statement inside an explicit transaction that the
+         * filter dropped) does not end it: the transaction goes on after it. */
+        while (j < n && (b->events[j].kind != SL_EV_DDL || (b->events[j].flags & SL_EVF_DROPPED))) {
             if (b->events[j].kind == SL_EV_BEGIN)
                 s->in_txn = 1;
             if (b->events[j].kind == SL_EV_COMMIT) {
