@@ -5,7 +5,9 @@
  * mid-stream) with checkpoint-aware restart, like the binlog reader. Checks: the target equals
  * a model of the stream; the type matrix; and, for each crash point of the sink
  * (SLUICE_SINK_FAILPOINT), a child process killed there and a restart give the same target
- * with no row lost or applied twice and no prepared XA branch left.
+ * with no row lost or applied twice and no prepared XA branch left. And a tail that puts no row
+ * on the target (dropped rows, an empty batch, a dropped DDL inside a big transaction): its
+ * progress is checkpointed at stop, and a heartbeat makes the sink synced.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <sluice/runtime.h>
 
@@ -138,13 +141,9 @@ static const sl_option msrc_opts[] = {
 
 typedef struct msrc { const sl_host *host; sl_ctx *ctx; const msrc_cfg *cfg; sl_table *t; int from; model m; } msrc;
 
-static int msrc_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
+/* t1 (id INT PK, v BIGINT, u VARCHAR(32) UNIQUE) */
+static sl_table *t1_table(const sl_host *host)
 {
-    msrc *s = host->calloc(1, sizeof *s);
-    s->host = host;
-    s->ctx = ctx;
-    s->cfg = config;
-    /* t1 (id INT PK, v BIGINT, u VARCHAR(32) UNIQUE) */
     sl_table *t = host->table_new(3);
     t->schema = host->table_strdup(t, "sinkt");
     t->name = host->table_strdup(t, "t1");
@@ -161,7 +160,16 @@ static int msrc_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     t->keys[0] = host->table_alloc(t, 2 * sizeof(uint32_t));
     t->keys[0][0] = 2;
     t->keys[0][1] = UINT32_MAX;
-    s->t = t;
+    return t;
+}
+
+static int msrc_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
+{
+    msrc *s = host->calloc(1, sizeof *s);
+    s->host = host;
+    s->ctx = ctx;
+    s->cfg = config;
+    s->t = t1_table(host);
     *self = s;
     return 0;
 }
@@ -186,16 +194,18 @@ static int msrc_start(void *self)
     return 0;
 }
 
-static sl_value *image(msrc *s, sl_batch *b, int id, int64_t v)
+static sl_value *image_h(const sl_host *h, sl_batch *b, int id, int64_t v)
 {
-    sl_value *x = s->host->batch_alloc(b, 3 * sizeof *x);
+    sl_value *x = h->batch_alloc(b, 3 * sizeof *x);
     x[0] = sl_value_int(id);
     x[1] = sl_value_int(v);
-    char *u = s->host->batch_alloc(b, 24);
+    char *u = h->batch_alloc(b, 24);
     int n = snprintf(u, 24, "u%d", id);
     x[2] = sl_value_str(SL_V_STRING, u, (uint32_t)n, 45);
     return x;
 }
+
+static sl_value *image(msrc *s, sl_batch *b, int id, int64_t v) { return image_h(s->host, b, id, v); }
 
 static void ev_pos(sl_event *e, uint64_t off) { e->pos.file = "mysql-bin.000001"; e->pos.offset = off; }
 
@@ -388,6 +398,128 @@ static const sl_plugin_descriptor mx_desc = {
     .create = mx_create, .start = mx_start, .run = mx_run, .destroy = mx_destroy,
 };
 
+/* ---- a tail that puts no row on the target ------------------------------------------------ */
+
+/*
+ * Positions in mysql-bin.000001: txn A inserts id 1 (commit 100); txn B's row is dropped by a
+ * transform (commit 200); an empty TXN_END batch (a transaction on unselected tables, 300); then
+ * a big transaction C (id 3, a dropped DDL inside it at 380) that continues past its first batch
+ * and commits at 400 with id 4. The first run stops with C open; the second run resumes from the
+ * checkpoint and ends with a heartbeat at 400.
+ */
+typedef struct tail { const sl_host *host; sl_ctx *ctx; sl_table *t; uint64_t from; } tail;
+
+static int tail_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
+{
+    tail *s = host->calloc(1, sizeof *s);
+    s->host = host;
+    s->ctx = ctx;
+    s->t = t1_table(host);
+    *self = s;
+    return 0;
+}
+
+static int tail_start(void *self)
+{
+    tail *s = self;
+    MYSQL *db = tconn();
+    s->from = 0;
+    /* no table yet on a first run (the sink creates it) */
+    if (mysql_query(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0") == 0) {
+        MYSQL_RES *r = mysql_store_result(db);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        if (row && row[0])
+            s->from = strtoull(row[0], NULL, 10);
+        if (r) mysql_free_result(r);
+    }
+    mysql_close(db);
+    return 0;
+}
+
+static sl_event *tail_ev(tail *s, sl_batch *b, int kind, uint64_t pos, int id)
+{
+    sl_event *e = s->host->batch_push(b, (sl_event_kind)kind);
+    ev_pos(e, pos);
+    if (kind == SL_EV_INSERT) {
+        e->schema = e->target_schema = "sinkt";
+        e->table = e->target_table = "t1";
+        e->ncols = 3;
+        s->host->batch_set_meta(b, e, s->t);
+        e->after = image_h(s->host, b, id, id * 10);
+    }
+    return e;
+}
+
+static int tail_emit(tail *s, sl_batch *b, uint64_t ckpt)
+{
+    if (ckpt) {
+        b->flags |= SL_BATCH_TXN_END;
+        b->ckpt.file = "mysql-bin.000001";
+        b->ckpt.offset = ckpt;
+    }
+    return s->host->emit(s->ctx, b);
+}
+
+static int tail_run(void *self)
+{
+    tail *s = self;
+    const sl_host *h = s->host;
+    sl_batch *b;
+    if (s->from < 100) {
+        b = h->batch_new(s->ctx, 4);
+        tail_ev(s, b, SL_EV_BEGIN, 10, 0);
+        tail_ev(s, b, SL_EV_INSERT, 50, 1);
+        tail_ev(s, b, SL_EV_COMMIT, 100, 0);
+        if (tail_emit(s, b, 100) < 0) return SL_ESTOPPED;
+    }
+    if (s->from < 200) {
+        b = h->batch_new(s->ctx, 4);
+        tail_ev(s, b, SL_EV_BEGIN, 110, 0);
+        tail_ev(s, b, SL_EV_INSERT, 150, 2)->flags |= SL_EVF_DROPPED;
+        tail_ev(s, b, SL_EV_COMMIT, 200, 0);
+        if (tail_emit(s, b, 200) < 0) return SL_ESTOPPED;
+    }
+    if (s->from < 300 && tail_emit(s, h->batch_new(s->ctx, 1), 300) < 0)
+        return SL_ESTOPPED;
+    /* C's first part: no TXN_END */
+    b = h->batch_new(s->ctx, 4);
+    tail_ev(s, b, SL_EV_BEGIN, 310, 0);
+    tail_ev(s, b, SL_EV_INSERT, 350, 3);
+    sl_event *d = tail_ev(s, b, SL_EV_DDL, 380, 0);
+    d->ddl = "DROP TABLE IF EXISTS nothing_here";
+    d->schema = d->ddl_schema = d->target_schema = "sinkt";
+    d->flags |= SL_EVF_DROPPED;
+    if (tail_emit(s, b, 0) < 0) return SL_ESTOPPED;
+    if (s->from >= 300) {
+        b = h->batch_new(s->ctx, 4);
+        tail_ev(s, b, SL_EV_INSERT, 390, 4);
+        tail_ev(s, b, SL_EV_COMMIT, 400, 0);
+        if (tail_emit(s, b, 400) < 0) return SL_ESTOPPED;
+        b = h->batch_new(s->ctx, 1);
+        sl_event *hb = tail_ev(s, b, SL_EV_HEARTBEAT, 400, 0);
+        hb->commit_ts = (uint64_t)time(NULL);
+        if (tail_emit(s, b, 400) < 0) return SL_ESTOPPED;
+    }
+    /* then idle until stopped, as a binlog reader is */
+    while (!h->should_stop(s->ctx))
+        usleep(20000);
+    return SL_ESTOPPED;
+}
+
+static void tail_destroy(void *self)
+{
+    tail *s = self;
+    s->host->table_unref(s->t);
+    s->host->free(s);
+}
+
+static const sl_plugin_descriptor tail_desc = {
+    .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor),
+    .name = "sync-tail-source", .kind = SL_PLUGIN_SOURCE, .description = "a filtered tail",
+    .options = msrc_opts, .config_size = sizeof(msrc_cfg),
+    .create = tail_create, .start = tail_start, .run = tail_run, .destroy = tail_destroy,
+};
+
 /* ---- running a pipeline -------------------------------------------------------------------- */
 
 static char sink_opts[2048];
@@ -557,10 +689,98 @@ static void test_matrix(MYSQL *db)
     CHECK(strcmp(q1(db, "SELECT d FROM sinkt.m WHERE id = 20"), "20.1") == 0, "matrix update of d");
 }
 
+/* ---- progress without rows: flush at stop, heartbeat, synced ------------------------------ */
+
+typedef struct prun { sl_registry *reg; sl_scheduler *sched; sl_pipeline *p; } prun;
+
+static void prun_start(prun *r)
+{
+    sl_error e = {0};
+    sl_registry_new(&r->reg);
+    if (sl_registry_add(r->reg, &tail_desc, &e) < 0 || sl_registry_load(r->reg, SINK_SO, &e) < 0) {
+        fprintf(stderr, "FAIL: registry: %s\n", e.msg);
+        exit(1);
+    }
+    sl_scheduler_new(NULL, &r->sched);
+    sl_stage_spec st[2] = { { "src", "sync-tail-source", "{}" }, { "sink", "mysql-sink", sink_opts } };
+    sl_edge_spec ed[1] = { { 0, 1 } };
+    sl_pipeline_spec spec = { .name = "sinktask/src/incremental", .nstages = 2, .stages = st,
+                              .nedges = 1, .edges = ed };
+    if (sl_pipeline_new(r->sched, r->reg, &spec, NULL, &r->p, &e) < 0 || sl_pipeline_start(r->p) < 0) {
+        fprintf(stderr, "FAIL: pipeline: %s\n", e.msg);
+        exit(1);
+    }
+}
+
+static void prun_stop(prun *r)
+{
+    sl_pipeline_stop(r->p);
+    sl_pipeline_free(r->p);
+    sl_scheduler_free(r->sched);
+    sl_registry_free(r->reg);
+}
+
+/* 1 if the mysql-sink's status holds the JSON member text `member` (e.g. "\"synced\":true"). */
+static int sink_says(prun *r, const char *member)
+{
+    char *st = sl_pipeline_status_json(r->p);
+    const char *sink = st ? strstr(st, "\"plugin\":\"mysql-sink\"") : NULL;
+    int yes = sink && strstr(sink, member) != NULL;
+    free(st);
+    return yes;
+}
+
+static const char *ckpt_pos(MYSQL *db)
+{
+    return q1(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0");
+}
+
+static void test_tail(MYSQL *db)
+{
+    reset_target(db);
+    set_sink_opts(4, 50);
+    prun r;
+    prun_start(&r);
+    /* wait (bounded) until the sink is past the empty batch at 300 and holds C's first part
+     * open on a worker */
+    int ok = 0;
+    for (int t = 0; t < 600 && !ok && sl_pipeline_stage(r.p) == SL_STAGE_RUNNING; t++) {
+        ok = sink_says(&r, "\"syncer_binlog\":\"(mysql-bin.000001, 300)\"") &&
+             atoi(q1(db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0")) > 0;
+        if (!ok)
+            usleep(100000);
+    }
+    CHECK(ok, "tail: the sink did not reach 300 with the big transaction open");
+    CHECK(sink_says(&r, "\"synced\":false"), "tail: synced before any heartbeat");
+    prun_stop(&r);
+    /* the stop rolled back C and wrote the progress of B and the empty batch: not C's dropped
+     * DDL at 380, which is inside C */
+    CHECK(strcmp(ckpt_pos(db), "300") == 0, "tail: checkpoint at %s after the stop, expected 300", ckpt_pos(db));
+    CHECK(strcmp(q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"), "1") == 0,
+          "tail: rows after the stop: %s", q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"));
+
+    /* the resumed run replays C whole and ends with a heartbeat at 400: synced, no lag */
+    prun_start(&r);
+    ok = 0;
+    for (int t = 0; t < 600 && !ok && sl_pipeline_stage(r.p) == SL_STAGE_RUNNING; t++) {
+        ok = sink_says(&r, "\"synced\":true") && strcmp(ckpt_pos(db), "400") == 0;
+        if (!ok)
+            usleep(100000);
+    }
+    CHECK(ok, "tail: not synced at 400 after the heartbeat (checkpoint %s)", ckpt_pos(db));
+    CHECK(sink_says(&r, "\"seconds_behind_master\":0"), "tail: lag while synced");
+    CHECK(sink_says(&r, "\"syncer_binlog\":\"(mysql-bin.000001, 400)\""), "tail: syncer_binlog");
+    prun_stop(&r);
+    CHECK(strcmp(q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"), "1,3,4") == 0,
+          "tail: rows: %s", q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"));
+    CHECK(strcmp(ckpt_pos(db), "400") == 0, "tail: checkpoint at %s, expected 400", ckpt_pos(db));
+}
+
 int main(void)
 {
     MYSQL *db = tconn();
     test_matrix(db);
+    test_tail(db);
     test_stream(db);
     test_crash(db, "after-prepare:3", 25);
     test_crash(db, "after-checkpoint:4", 25);
