@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 #ifdef SLUICE_HAVE_COMPILER
@@ -173,8 +174,11 @@ int sl__task_compile(sl_api *a, const char *text, size_t len, json_t **normalize
             defs[i].ssl_cert = json_string_value(json_object_get(sec, "ssl_cert_content"));
             defs[i].ssl_key = json_string_value(json_object_get(sec, "ssl_key_content"));
         }
+        char script_root[PATH_MAX];
+        snprintf(script_root, sizeof script_root, "%s/lua", a->data_dir);
         sl_compile_opts co = { .registry = a->registry, .plugin_dir = a->opts.plugin_dir,
-                               .sources = defs, .nsources = ns, .check_sources = 1 };
+                               .sources = defs, .nsources = ns, .check_sources = 1,
+                               .script_root = script_root };
         sl_task_plan *cp = NULL;
         sl_diags diags = { 0 };
         int rc = sl_task_compile(text, len, &co, &cp, &diags);

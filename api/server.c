@@ -89,6 +89,10 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
     }
     if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
         goto fail;
+    /* Lua script files named by tasks are read only from here (see sl_compile_opts.script_root). */
+    snprintf(path, sizeof path, "%s/lua", a->data_dir);
+    if ((rc = mkdir_p(path, err)) != 0)
+        goto fail;
     snprintf(path, sizeof path, "%s/meta.db", a->data_dir);
     if ((rc = cancelled(a, err)) != 0 || (rc = sl_meta_sqlite_open(path, &a->store, err)) != 0)
         goto fail;

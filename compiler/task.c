@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -712,18 +713,41 @@ static void check_lua(tc *c, tk_task *t, const sl_compile_opts *opts)
         /* Load the script now: a syntax error or a missing entry function fails the task here,
          * never at the first event. */
         if (s->file && !s->source) {
-            char path[PATH_MAX], why[256];
-            if (s->file[0] != '/' && opts && opts->base_dir && *opts->base_dir)
-                snprintf(path, sizeof path, "%s/%s", opts->base_dir, s->file);
+            char path[PATH_MAX], why[256] = "";
+            /* A task sent over REST must not make the server read any file it can see: there
+             * the scripts live under script_root, and only regular files are read (a FIFO or a
+             * device would block the request). */
+            const char *root = opts && opts->script_root && *opts->script_root ? opts->script_root : NULL;
+            const char *base = root ? root : (opts && opts->base_dir && *opts->base_dir ? opts->base_dir : NULL);
+            if (s->file[0] != '/' && base)
+                snprintf(path, sizeof path, "%s/%s", base, s->file);
             else
                 snprintf(path, sizeof path, "%s", s->file);
-            char *abs = realpath(path, NULL);
+            char *abs = NULL;
+            if (root && s->file[0] == '/') {
+                snprintf(why, sizeof why, "absolute paths are not accepted here; put the script "
+                         "under %s and name it relative to that directory, or give it inline as "
+                         "\"source\"", root);
+            } else if (!(abs = realpath(path, NULL))) {
+                snprintf(why, sizeof why, "%s", strerror(errno));
+            } else {
+                char *rootabs = root ? realpath(root, NULL) : NULL;
+                size_t rl = rootabs ? strlen(rootabs) : 0;
+                struct stat st;
+                if (root && (!rootabs || strncmp(abs, rootabs, rl) != 0 || abs[rl] != '/'))
+                    snprintf(why, sizeof why, "it is outside the script directory %s", root);
+                else if (stat(abs, &st) != 0 || !S_ISREG(st.st_mode))
+                    snprintf(why, sizeof why, "not a regular file");
+                free(rootabs);
+                if (why[0]) {
+                    free(abs);
+                    abs = NULL;
+                }
+            }
             size_t len = 0;
             char *src = abs ? read_file(abs, 16u << 20, &len, why, sizeof why) : NULL;
-            if (!abs)
-                snprintf(why, sizeof why, "%s", strerror(errno));
             if (!src)
-                sl__tc_err(c, "file", SL_TC_LUA, "cannot read Lua script %s: %s", path, why);
+                sl__tc_err(c, "file", SL_TC_LUA, "cannot read Lua script %s: %s", s->file, why);
             else
                 check_lua_code(c, s, src, len, s->file);
             free(src);

@@ -102,6 +102,9 @@ typedef struct sl_compile_opts {
     size_t               nsources;
     int                  check_sources; /* 1: every source_conf name must be in sources */
     const char          *base_dir;      /* relative Lua script files are read from here (NULL = cwd) */
+    const char          *script_root;   /* if set (the server): Lua script files must be regular
+                                           files inside this directory; relative names resolve
+                                           here, absolute paths and escapes are refused */
 } sl_compile_opts;
 
 typedef struct sl_subtask_plan {

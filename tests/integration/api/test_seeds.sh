@@ -237,6 +237,13 @@ expect 400 "POST task with two compile errors" '.error_msg|test("/task/task_mode
 sed -e 's/"name": "task-2"/"name": "task-x"/' -e 's/"source_name": "mysql-01"/"source_name": "ghost"/g' -e 's/"task-1"/"task-x"/' "$WORK/task-ok.json" >"$WORK/task-ghost.json"
 api POST /tasks "@$WORK/task-ghost.json"
 expect 400 "POST task on an unknown source" '.error_msg|test("ghost")'
+# A task from the network may only name Lua script files under <data-dir>/lua, never any file
+# the server can read.
+jq '.task.name = "task-lua" | .task.lua_scripts = [{"tables": [{"source_name": "mysql-01", "schema": "*", "table": "*"}], "file": "/etc/hostname"}]' \
+    "$WORK/task-ok.json" >"$WORK/task-lua.json"
+api POST /tasks "@$WORK/task-lua.json"
+expect 400 "POST task naming a script file outside the script directory" \
+    '.error_msg|test("/task/lua_scripts/0/file")' '.error_msg|test("absolute paths are not accepted")'
 api POST /tasks '{"task": 5}'
 expect 400 "POST task that is not an object" "$ERRBODY"
 

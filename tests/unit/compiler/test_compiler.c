@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sluice/compiler.h"
 #include "test_plugins.h"
@@ -378,6 +380,87 @@ static void test_lua_stage(void **state)
     free(js);
 }
 
+#ifdef SLUICE_TEST_HAVE_LUA
+/* Compile the task with one script file under opts; returns the message of the /lua_scripts/0/file
+ * diagnostic, or NULL when the task compiled. */
+static char *compile_script_file(const char *file, const sl_compile_opts *o)
+{
+    char frag[512];
+    snprintf(frag, sizeof frag, "\"lua_scripts\": [{\"tables\": [{\"source_name\": \"s2\", "
+             "\"schema\": \"app\", \"table\": \"*\"}], \"file\": \"%s\"}], \"source_config\"", file);
+    char *js = with("\"source_config\"", frag);
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    int rc = sl_task_compile(js, strlen(js), o, &plan, &d);
+    char *msg = NULL;
+    if (rc != 0) {
+        const sl_diag *g = find_diag(&d, "/lua_scripts/0/file", SL_TC_LUA);
+        assert_non_null(g);
+        msg = strdup(g->msg);
+    }
+    sl_task_plan_free(plan);
+    sl_diags_free(&d);
+    free(js);
+    return msg;
+}
+#endif
+
+/* The server compiles tasks from the network: a script file must be a regular file inside its
+ * script directory, never any file the server can read. */
+static void test_script_root(void **state)
+{
+#ifdef SLUICE_TEST_HAVE_LUA
+    char root[] = "/tmp/sluice-lua-root-XXXXXX";
+    assert_non_null(mkdtemp(root));
+    char path[512], outside[600], link[512];
+    snprintf(path, sizeof path, "%s/ok.lua", root);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("function on_row(ev) return true end\n", f);
+    fclose(f);
+    snprintf(outside, sizeof outside, "%s-outside.lua", root);
+    assert_non_null(f = fopen(outside, "w"));
+    fputs("function on_row(ev) return true end\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/fifo.lua", root);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    snprintf(link, sizeof link, "%s/link.lua", root);
+    assert_int_equal(symlink(outside, link), 0);
+
+    sl_compile_opts o = { .registry = reg, .script_root = root };
+    char *m = compile_script_file("ok.lua", &o);
+    assert_null(m);
+    assert_non_null(m = compile_script_file("/etc/hostname", &o));
+    assert_non_null(strstr(m, "absolute paths are not accepted here"));
+    free(m);
+    char rel[256];
+    snprintf(rel, sizeof rel, "../%s", strrchr(outside, '/') + 1);
+    assert_non_null(m = compile_script_file(rel, &o));
+    assert_non_null(strstr(m, "outside the script directory"));
+    free(m);
+    assert_non_null(m = compile_script_file("link.lua", &o));   /* a link out is still outside */
+    assert_non_null(strstr(m, "outside the script directory"));
+    free(m);
+    assert_non_null(m = compile_script_file("fifo.lua", &o));    /* would block the request */
+    assert_non_null(strstr(m, "not a regular file"));
+    free(m);
+    /* Without a root (sluice check-task), paths are the user's own business, but a FIFO is
+     * still refused rather than waited on. */
+    sl_compile_opts cli = { .registry = reg, .base_dir = root };
+    assert_null(compile_script_file(outside, &cli));
+    assert_non_null(m = compile_script_file("fifo.lua", &cli));
+    free(m);
+    unlink(link);
+    unlink(path);
+    unlink(outside);
+    snprintf(path, sizeof path, "%s/ok.lua", root);
+    unlink(path);
+    rmdir(root);
+#else
+    fail_msg("sluice is built without Lua: the script-root policy cannot be tested");
+#endif
+}
+
 static void test_json_errors(void **state)
 {
     const char *js = "{\n  \"name\": \"a\",\n  \"b\": [1,\n        2,\n  ]\n}";
@@ -472,6 +555,7 @@ int main(void)
         cmocka_unit_test(test_gtid),
         cmocka_unit_test(test_diags_format),
         cmocka_unit_test(test_pointer_escapes),
+        cmocka_unit_test(test_script_root),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
