@@ -246,3 +246,117 @@ int sl_dmlsql_build(sl_sbuf *out, sl_event *const *evs, size_t n, const sl_dmlsq
     *nstarts = ns;
     return 0;
 }
+
+/* ---- net changes of the compactor ---------------------------------------------------------- */
+
+static int same_op_table(const sl_cmp_op *a, const sl_cmp_op *b)
+{
+    return a->kind == b->kind && same_table(a->ev, b->ev);
+}
+
+/* " ON DUPLICATE KEY UPDATE c=VALUES(c),..." over the written columns outside the key (the key
+ * itself when there is no other column: the row is then left as it is). */
+static void upsert_tail(sl_sbuf *out, const sl_event *ev)
+{
+    const sl_table *m = ev->meta;
+    sl_sbuf_adds(out, " ON DUPLICATE KEY UPDATE ");
+    int first = 1;
+    for (uint32_t c = 0; c < ev->ncols; c++) {
+        if (!writable(m, c) || (m->cols[c].flags & SL_COL_PK))
+            continue;
+        if (!first)
+            sl_sbuf_adds(out, ",");
+        first = 0;
+        sl_sbuf_add_ident(out, m->cols[c].name);
+        sl_sbuf_adds(out, "=VALUES(");
+        sl_sbuf_add_ident(out, m->cols[c].name);
+        sl_sbuf_adds(out, ")");
+    }
+    if (first) {
+        const char *k = m->cols[m->pk[0]].name;
+        sl_sbuf_add_ident(out, k);
+        sl_sbuf_adds(out, "=");
+        sl_sbuf_add_ident(out, k);
+    }
+}
+
+/* DELETE of the keys held by ops[0..n) (same table, with a key, no NULL in it). */
+static int delete_keys(sl_sbuf *out, const sl_cmp_op *ops, size_t n, sl_error *err)
+{
+    const sl_event *ev = ops[0].ev;
+    const sl_table *m = ev->meta;
+    sl_sbuf_adds(out, "DELETE FROM ");
+    sl_sbuf_add_qname(out, ev->target_schema, ev->target_table);
+    sl_sbuf_adds(out, " WHERE ");
+    if (m->npk == 1) {
+        uint32_t c = m->pk[0];
+        sl_sbuf_add_ident(out, m->cols[c].name);
+        sl_sbuf_adds(out, " IN (");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                sl_sbuf_adds(out, ",");
+            if (val(out, &ops[i].img[c], ops[i].ev, c, err) < 0)
+                return err->code;
+        }
+        sl_sbuf_adds(out, ")");
+        return 0;
+    }
+    /* (a,b) IN ((1,2),...) is not always resolved with the index; an OR of key tuples is */
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_sbuf_adds(out, " OR ");
+        sl_sbuf_adds(out, "(");
+        if (row_cond(out, ops[i].ev, ops[i].img, err) < 0)
+            return err->code;
+        sl_sbuf_adds(out, ")");
+    }
+    return 0;
+}
+
+int sl_dmlsql_build_ops(sl_sbuf *out, const sl_cmp_op *ops, size_t n, const sl_dmlsql_opts *o,
+                        size_t *consumed, size_t *starts, size_t max_starts, size_t *nstarts,
+                        sl_error *err)
+{
+    size_t max_bytes = o->max_bytes ? o->max_bytes : (1u << 20);
+    uint32_t batch = o->batch ? o->batch : 1;
+    size_t i = 0, ns = 0;
+    while (i < n && ns + 1 <= max_starts) {
+        const sl_cmp_op *op = &ops[i];
+        const sl_event *ev = op->ev;
+        if (!ev->meta || !ev->target_schema || !ev->target_table || ev->ncols > ev->meta->ncols ||
+            ev->meta->npk == 0 || !op->img)
+            return sl_error_set(err, SL_EINVAL, "compacted change of %s.%s without a key, metadata or routing",
+                                ev->schema ? ev->schema : "?", ev->table ? ev->table : "?");
+        if (out->len)
+            sl_sbuf_adds(out, ";\n");
+        starts[ns++] = out->len;
+        size_t j = i + 1;
+        while (j < n && j - i < batch && same_op_table(op, &ops[j]))
+            j++;
+        int rc = 0;
+        if (op->kind == SL_CMP_DELETE) {
+            rc = delete_keys(out, ops + i, j - i, err);
+        } else if (op->kind == SL_CMP_INSERT || op->kind == SL_CMP_UPSERT) {
+            insert_head(out, ev, o->safe_mode);
+            for (size_t k = i; k < j && rc == 0; k++) {
+                if (k > i)
+                    sl_sbuf_adds(out, ",");
+                rc = values_tuple(out, ops[k].ev, ops[k].img, err);
+            }
+            if (rc == 0 && op->kind == SL_CMP_UPSERT && !o->safe_mode)
+                upsert_tail(out, ev);
+        } else {
+            return sl_error_set(err, SL_EINVAL, "unknown compacted change (kind %u)", op->kind);
+        }
+        if (rc < 0)
+            return rc;
+        if (out->oom)
+            return sl_error_set(err, SL_ENOMEM, "out of memory building SQL");
+        i = j;
+        if (out->len >= max_bytes)
+            break;
+    }
+    *consumed = i;
+    *nstarts = ns;
+    return 0;
+}

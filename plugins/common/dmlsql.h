@@ -14,6 +14,7 @@
 #include <sluice/event.h>
 #include <sluice/err.h>
 #include "myconn.h"
+#include "compact.h"
 
 typedef struct sl_dmlsql_opts {
     uint32_t batch;       /* rows per statement (>= 1) */
@@ -31,5 +32,16 @@ typedef struct sl_dmlsql_opts {
 int sl_dmlsql_build(sl_sbuf *out, sl_event *const *evs, size_t n, const sl_dmlsql_opts *o,
                     size_t *consumed, size_t *starts, size_t max_starts, size_t *nstarts,
                     sl_error *err);
+
+/*
+ * The same for the net changes of a compactor (compact.h): consecutive ops of one kind and table
+ * become one statement of up to o->batch rows: a multi-row INSERT, a multi-row INSERT ... ON
+ * DUPLICATE KEY UPDATE of every written non-key column (REPLACE for both in safe mode), or one
+ * DELETE ... WHERE key IN (...). Appends to out like sl_dmlsql_build (a ";\n" first when out is
+ * not empty) and stops on the same limits. Thread-safe.
+ */
+int sl_dmlsql_build_ops(sl_sbuf *out, const sl_cmp_op *ops, size_t n, const sl_dmlsql_opts *o,
+                        size_t *consumed, size_t *starts, size_t max_starts, size_t *nstarts,
+                        sl_error *err);
 
 #endif

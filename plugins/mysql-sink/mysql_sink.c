@@ -44,6 +44,7 @@
 #include <strings.h>
 #include <time.h>
 #include "causality.h"
+#include "compact.h"
 #include "ddl.h"
 #include "dmlsql.h"
 #include "myconn.h"
@@ -113,6 +114,7 @@ typedef struct worker {
     int             rc;
     sl_sbuf         sql;
     size_t         *starts;
+    sl_compactor   *cmp;         /* net change per row key of the worker's share (compact.h) */
 } worker;
 
 typedef struct sink {
@@ -274,27 +276,72 @@ static const char *q1col(MYSQL *db, const char *sql)
 
 #define MAX_STARTS 4096
 
-static int apply_events(worker *w)
+/* Append one statement to w->sql and note where it starts (for naming it in an error). */
+static void add_stmt(worker *w, size_t *nst, const char *sql)
+{
+    if (w->sql.len)
+        sl_sbuf_adds(&w->sql, ";\n");
+    w->starts[(*nst)++] = w->sql.len;
+    sl_sbuf_adds(&w->sql, sql);
+}
+
+/*
+ * Apply the worker's share of the group: the head statements (XA START, START TRANSACTION), the
+ * rows (compacted: common/compact.h), then the tail statements (XA END + XA PREPARE, or the
+ * checkpoint + COMMIT), all as multi-statement text of about 1 MiB per round trip, so a usual
+ * share costs one round trip.
+ */
+static int apply_events(worker *w, const char *const *head, size_t nhead, const char *const *tail,
+                        size_t ntail)
 {
     sink *s = w->s;
     sl_dmlsql_opts o = { .batch = (uint32_t)s->cfg->repl_batch, .safe_mode = s->cfg->safe_mode,
                          .max_bytes = 1u << 20 };
-    size_t i = 0;
-    while (i < w->nev) {
-        size_t used = 0, nst = 0;
+    sl_event *const *keep = w->evs;
+    const sl_cmp_op *ops = NULL;
+    size_t nkeep = w->nev, nops = 0;
+    if (w->nev > 1 && sl_compact(w->cmp, w->evs, w->nev, &keep, &nkeep, &ops, &nops) < 0)
+        return sl_error_set(&w->err, SL_ENOMEM, "out of memory compacting rows");
+    if (nkeep + nops < w->nev)
+        s->host->metric_add(s->ctx, "rows_compacted", (int64_t)(w->nev - nkeep - nops));
+    size_t i = 0, j = 0;
+    for (int first = 1;; first = 0) {
+        size_t nst = 0, used = 0, ns = 0;
         sl_sbuf_reset(&w->sql);
-        int rc = sl_dmlsql_build(&w->sql, w->evs + i, w->nev - i, &o, &used, w->starts, MAX_STARTS,
-                                 &nst, &w->err);
-        if (rc < 0)
-            return rc;
-        if (used == 0)
+        for (size_t h = 0; first && h < nhead; h++)
+            add_stmt(w, &nst, head[h]);
+        size_t room = MAX_STARTS - ntail;
+        int rc;
+        if (i < nkeep) {
+            rc = sl_dmlsql_build(&w->sql, keep + i, nkeep - i, &o, &used, w->starts + nst, room - nst,
+                                 &ns, &w->err);
+            if (rc < 0)
+                return rc;
+            i += used;
+            nst += ns;
+        }
+        if (i == nkeep && j < nops && w->sql.len < o.max_bytes) {
+            size_t used2 = 0;
+            rc = sl_dmlsql_build_ops(&w->sql, ops + j, nops - j, &o, &used2, w->starts + nst,
+                                     room - nst, &ns, &w->err);
+            if (rc < 0)
+                return rc;
+            j += used2;
+            nst += ns;
+            used += used2;
+        }
+        int last = i == nkeep && j == nops;
+        if (!last && used == 0)
             return sl_error_set(&w->err, SL_EINTERNAL, "no statement built");
-        rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err);
-        if (rc < 0)
+        for (size_t t = 0; last && t < ntail; t++)
+            add_stmt(w, &nst, tail[t]);
+        if (w->sql.oom)
+            return sl_error_set(&w->err, SL_ENOMEM, "out of memory building SQL");
+        if (nst > 0 && (rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err)) < 0)
             return rc;
-        i += used;
+        if (last)
+            return 0;
     }
-    return 0;
 }
 
 /* A sibling XA branch of the same group can hold a row lock this branch waits for: InnoDB's
@@ -326,36 +373,30 @@ static int set_patience(worker *w)
 static int run_apply(worker *w)
 {
     int rc;
-    char q[160];
     if ((rc = set_patience(w)) < 0)
         return rc;
     if (w->xa) {
-        snprintf(q, sizeof q, "XA START '%s'", w->xid);
-        if ((rc = exec1(w->db, q, &w->err)) < 0)
-            return rc;
-        w->xa_started = 1;
-        if ((rc = apply_events(w)) < 0)
-            return rc;
-        snprintf(q, sizeof q, "XA END '%s'", w->xid);
-        if ((rc = exec1(w->db, q, &w->err)) < 0)
-            return rc;
-        snprintf(q, sizeof q, "XA PREPARE '%s'", w->xid);
-        return exec1(w->db, q, &w->err);
+        char st[64 + 16], en[64 + 16], pr[64 + 16];
+        snprintf(st, sizeof st, "XA START '%s'", w->xid);
+        snprintf(en, sizeof en, "XA END '%s'", w->xid);
+        snprintf(pr, sizeof pr, "XA PREPARE '%s'", w->xid);
+        const char *head[1] = { st }, *tail[2] = { en, pr };
+        w->xa_started = 1;      /* on failure, rollback_worker ends and rolls back what started */
+        return apply_events(w, head, 1, tail, 2);
     }
-    if (!w->txn_open) {
-        if ((rc = exec1(w->db, "START TRANSACTION", &w->err)) < 0)
-            return rc;
-        w->txn_open = 1;
+    const char *head[1] = { "START TRANSACTION" }, *tail[2];
+    size_t nhead = w->txn_open ? 0 : 1, ntail = 0;
+    if (!w->keep_open) {
+        if (w->commit_sql)
+            tail[ntail++] = w->commit_sql;
+        tail[ntail++] = "COMMIT";
     }
-    if ((rc = apply_events(w)) < 0)
+    w->txn_open = 1;
+    if ((rc = apply_events(w, head, nhead, tail, ntail)) < 0)
         return rc;
-    if (w->keep_open)
-        return 0;
-    if (w->commit_sql && (rc = exec1(w->db, w->commit_sql, &w->err)) < 0)
-        return rc;
-    rc = exec1(w->db, "COMMIT", &w->err);
-    w->txn_open = 0;
-    return rc;
+    if (!w->keep_open)
+        w->txn_open = 0;
+    return 0;
 }
 
 static void rollback_worker(worker *w)
@@ -897,6 +938,8 @@ static int apply_ddl(sink *s, sl_event *ev)
 
 /* ---- plugin callbacks ---------------------------------------------------------------------- */
 
+static void sink_destroy(void *self);
+
 static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, void **self)
 {
     const sink_config *cfg = config;
@@ -948,6 +991,12 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
         pthread_cond_init(&w->cv, NULL);
         sl_sbuf_init(&w->sql);
     }
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (!(s->w[i].cmp = sl_compactor_new())) {
+            *self = s;
+            sink_destroy(s);
+            return host->fail(ctx, SL_ENOMEM, "out of memory");
+        }
     *self = s;
     return 0;
 }
@@ -1329,6 +1378,7 @@ static void sink_destroy(void *self)
         worker *w = &s->w[i];
         free(w->evs);
         free(w->starts);
+        sl_compactor_free(w->cmp);
         sl_sbuf_free(&w->sql);
         pthread_mutex_destroy(&w->mu);
         pthread_cond_destroy(&w->cv);
