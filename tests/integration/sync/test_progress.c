@@ -8,87 +8,22 @@
  * row change the sink makes).
  */
 #include <jansson.h>
-#include <mysql.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sluice/runtime.h>
-
-static int failures;
-#define CHECK(c, ...) do { if (!(c)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "testlib.h"
 
 /* Generous bound for the checkpoint to catch up with an idle source (it takes about one
  * heartbeat period, 200 ms here); a deadline, not a timing assertion. */
 #define DEADLINE_S 60
 
-static const char *env(const char *n)
-{
-    const char *v = getenv(n);
-    if (!v || !*v) {
-        fprintf(stderr, "FAIL: %s is not set (eval \"$(scripts/sandbox env)\")\n", n);
-        exit(1);
-    }
-    return v;
-}
-
-static const char *envz(const char *n) { return getenv(n) ? getenv(n) : ""; }
-
-static MYSQL *conn(const char *who)
-{
-    char h[64], p[64], u[64], pw[64];
-    snprintf(h, sizeof h, "SLUICE_%s_HOST", who);
-    snprintf(p, sizeof p, "SLUICE_%s_PORT", who);
-    snprintf(u, sizeof u, "SLUICE_%s_USER", who);
-    snprintf(pw, sizeof pw, "SLUICE_%s_PASSWORD", who);
-    MYSQL *db = mysql_init(NULL);
-    if (!mysql_real_connect(db, env(h), env(u), getenv(pw), NULL, (unsigned)atoi(env(p)), NULL,
-                            CLIENT_MULTI_STATEMENTS)) {
-        fprintf(stderr, "FAIL: connect %s: %s\n", who, mysql_error(db));
-        exit(1);
-    }
-    return db;
-}
-
-static void q(MYSQL *db, const char *sql)
-{
-    if (mysql_query(db, sql) != 0) {
-        fprintf(stderr, "FAIL: %s: %s\n", sql, mysql_error(db));
-        exit(1);
-    }
-    do {
-        MYSQL_RES *r = mysql_store_result(db);
-        if (r) mysql_free_result(r);
-    } while (mysql_next_result(db) == 0);
-}
-
-/* Column col of the first row as text ("" for none or NULL). Four rotating buffers. */
-static const char *q1(MYSQL *db, const char *sql, int col)
-{
-    static char out[4][1024];
-    static int k;
-    char *o = out[k++ & 3];
-    o[0] = '\0';
-    if (mysql_query(db, sql) != 0) {
-        snprintf(o, 1024, "ERROR %s", mysql_error(db));
-        return o;
-    }
-    MYSQL_RES *r = mysql_store_result(db);
-    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
-    if (row && row[col])
-        snprintf(o, 1024, "%s", row[col]);
-    if (r) mysql_free_result(r);
-    return o;
-}
-
 typedef struct srcpos { char file[256]; unsigned long long pos; char gtid[512]; } srcpos;
 
 static void source_pos(MYSQL *src, srcpos *p)
 {
-    snprintf(p->file, sizeof p->file, "%s", q1(src, "SHOW MASTER STATUS", 0));
-    p->pos = strtoull(q1(src, "SHOW MASTER STATUS", 1), NULL, 10);
-    snprintf(p->gtid, sizeof p->gtid, "%s", q1(src, "SELECT @@global.gtid_binlog_pos", 0));
+    tl_master_pos(src, p->file, sizeof p->file, &p->pos);
+    snprintf(p->gtid, sizeof p->gtid, "%s", tl_str(src, "SELECT @@global.gtid_binlog_pos"));
 }
 
 /* After a rotation MariaDB writes a BINLOG_CHECKPOINT naming the new file once the old file's
@@ -118,9 +53,9 @@ static int binlog_checkpoint_written(MYSQL *src, const char *file)
 
 static int ckpt_at(MYSQL *dst, const srcpos *p)
 {
-    const char *f = q1(dst, "SELECT binlog_name FROM " CKPT " WHERE worker = 0", 0);
-    unsigned long long pos = strtoull(q1(dst, "SELECT binlog_pos FROM " CKPT " WHERE worker = 0", 0), NULL, 10);
-    return strcmp(f, p->file) == 0 && pos == p->pos;
+    char f[256];
+    unsigned long long pos;
+    return tl_syncer_ckpt(dst, "prog-task", f, sizeof f, &pos) && strcmp(f, p->file) == 0 && pos == p->pos;
 }
 
 /* ---- the pipeline ------------------------------------------------------------------------ */
@@ -133,67 +68,33 @@ static const char *SCRIPTS =
     "{\"scripts\":[{\"tables\":[{\"schema\":\"prog\",\"table\":\"l\"}],\"file\":\"\","
     "\"source\":\"function on_row(ev) return false end\",\"on_row\":\"on_row\",\"on_ddl\":\"\"}]}";
 
-typedef struct run { sl_registry *reg; sl_scheduler *sched; sl_pipeline *p; } run;
-
 static char ropts[4096], fopts[2048], sopts[2048];
 
 static void build_options(const srcpos *start)
 {
-    char common[1024];
-    snprintf(common, sizeof common,
-             "\"target_host\":\"%s\",\"target_port\":%s,\"target_user\":\"%s\",\"target_password\":\"%s\","
-             "\"task_name\":\"prog-task\",\"source_name\":\"src-1\"",
-             env("SLUICE_TARGET_HOST"), env("SLUICE_TARGET_PORT"), env("SLUICE_TARGET_USER"),
-             envz("SLUICE_TARGET_PASSWORD"));
+    char target[1024], source[1024];
+    const char *task = "\"task_name\":\"prog-task\",\"source_name\":\"src-1\"";
+    tl_conn_json("TARGET", target, sizeof target);
+    tl_conn_json("SOURCE", source, sizeof source);
     snprintf(ropts, sizeof ropts,
-             "{%s,\"source_host\":\"%s\",\"source_port\":%s,\"source_user\":\"%s\",\"source_password\":\"%s\","
-             "\"rules\":%s,\"binlog_name\":\"%s\",\"binlog_pos\":%llu,\"heartbeat_ms\":200}",
-             common, env("SLUICE_SOURCE_HOST"), env("SLUICE_SOURCE_PORT"), env("SLUICE_SOURCE_USER"),
-             envz("SLUICE_SOURCE_PASSWORD"), RULES, start->file, start->pos);
+             "{%s,%s,%s,\"rules\":%s,\"binlog_name\":\"%s\",\"binlog_pos\":%llu,\"heartbeat_ms\":200}",
+             target, task, source, RULES, start->file, start->pos);
     snprintf(fopts, sizeof fopts, "{\"rules\":%s}", RULES);
-    snprintf(sopts, sizeof sopts, "{%s,\"repl_threads\":4,\"repl_batch\":50}", common);
+    snprintf(sopts, sizeof sopts, "{%s,%s,\"repl_threads\":4,\"repl_batch\":50}", target, task);
 }
 
-static void run_start(run *r)
+static void run_start(tl_pipe *r)
 {
-    sl_error e = {0};
-    sl_registry_new(&r->reg);
-    const char *plugins[5] = { "binlog-reader", "event-filter", "route", "lua-hook", "mysql-sink" };
-    for (int i = 0; i < 5; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/sluice-%s.so", PLUGIN_DIR, plugins[i]);
-        if (sl_registry_load(r->reg, path, &e) < 0) {
-            fprintf(stderr, "FAIL: %s\n", e.msg);
-            exit(1);
-        }
-    }
-    sl_scheduler_new(NULL, &r->sched);
+    static const char *const plugins[] = { "binlog-reader", "event-filter", "route", "lua-hook", "mysql-sink",
+                                           NULL };
     sl_stage_spec st[5] = { { "reader", "binlog-reader", ropts }, { "filter", "event-filter", fopts },
                             { "route", "route", fopts }, { "lua", "lua-hook", (char *)SCRIPTS },
                             { "sink", "mysql-sink", sopts } };
-    sl_edge_spec ed[4] = { { 0, 1 }, { 1, 2 }, { 2, 3 }, { 3, 4 } };
-    sl_pipeline_spec spec = { .name = "prog-task/src-1/incremental", .nstages = 5, .stages = st,
-                              .nedges = 4, .edges = ed };
-    if (sl_pipeline_new(r->sched, r->reg, &spec, NULL, &r->p, &e) < 0) {
-        fprintf(stderr, "FAIL: pipeline: %s\n", e.msg);
-        exit(1);
-    }
-    if (sl_pipeline_start(r->p) < 0) {
-        fprintf(stderr, "FAIL: pipeline start\n");
-        exit(1);
-    }
-}
-
-static void run_stop(run *r)
-{
-    sl_pipeline_stop(r->p);
-    sl_pipeline_free(r->p);
-    sl_scheduler_free(r->sched);
-    sl_registry_free(r->reg);
+    tl_pipe_new(r, tl_registry(plugins, NULL), "prog-task/src-1/incremental", st, 5, 1);
 }
 
 /* The mysql-sink's status object (caller decrefs), or NULL. */
-static json_t *sink_status(run *r)
+static json_t *sink_status(tl_pipe *r)
 {
     char *t = sl_pipeline_status_json(r->p);
     json_t *root = t ? json_loads(t, 0, NULL) : NULL;
@@ -212,7 +113,7 @@ static json_t *sink_status(run *r)
 /* Wait until the checkpoint is at the source's position (read again each time into p: after a
  * rotation, MariaDB writes a BINLOG_CHECKPOINT event by itself a little later) and the sink
  * says synced; 1 if it happened in time. */
-static int wait_synced(run *r, MYSQL *src, MYSQL *dst, srcpos *p)
+static int wait_synced(tl_pipe *r, MYSQL *src, MYSQL *dst, srcpos *p)
 {
     for (int t = 0; t < DEADLINE_S * 10; t++) {
         if (sl_pipeline_stage(r->p) != SL_STAGE_RUNNING)
@@ -228,43 +129,43 @@ static int wait_synced(run *r, MYSQL *src, MYSQL *dst, srcpos *p)
     return 0;
 }
 
-static void report(run *r, MYSQL *dst, const char *what, const srcpos *p)
+static void report(tl_pipe *r, MYSQL *dst, const char *what, const srcpos *p)
 {
     sl_error e = {0};
     sl_pipeline_error(r->p, &e);
     char *st = sl_pipeline_status_json(r->p);
     fprintf(stderr, "%s: the checkpoint is at (%s, %s), the source at (%s, %llu); stage %s, error '%s'\n"
-            "status: %s\n", what, q1(dst, "SELECT binlog_name FROM " CKPT " WHERE worker = 0", 0),
-            q1(dst, "SELECT binlog_pos FROM " CKPT " WHERE worker = 0", 0), p->file, p->pos,
+            "status: %s\n", what, tl_peek(dst, 0, "SELECT binlog_name FROM " CKPT " WHERE worker = 0"),
+            tl_peek(dst, 0, "SELECT binlog_pos FROM " CKPT " WHERE worker = 0"), p->file, p->pos,
             sl_stage_name(sl_pipeline_stage(r->p)), e.msg, st ? st : "(null)");
     free(st);
 }
 
 /* The sink's status once synced: no lag, its position is the source's. */
-static void check_status(run *r, const srcpos *p, const char *what)
+static void check_status(tl_pipe *r, const srcpos *p, const char *what)
 {
     json_t *st = sink_status(r);
     char want[400];
     snprintf(want, sizeof want, "(%s, %llu)", p->file, p->pos);
     const char *got = json_string_value(json_object_get(st, "syncer_binlog"));
-    CHECK(got && !strcmp(got, want), "%s: syncer_binlog %s, expected %s", what, got ? got : "(none)", want);
+    TL_CHECK(got && !strcmp(got, want), "%s: syncer_binlog %s, expected %s", what, got ? got : "(none)", want);
     const char *g = json_string_value(json_object_get(st, "syncer_binlog_gtid"));
-    CHECK(g && !strcmp(g, p->gtid), "%s: syncer_binlog_gtid '%s', expected '%s'", what, g ? g : "(none)", p->gtid);
+    TL_CHECK(g && !strcmp(g, p->gtid), "%s: syncer_binlog_gtid '%s', expected '%s'", what, g ? g : "(none)", p->gtid);
     json_t *sbm = json_object_get(st, "seconds_behind_master");
-    CHECK(json_is_integer(sbm) && json_integer_value(sbm) == 0, "%s: seconds_behind_master %lld",
+    TL_CHECK(json_is_integer(sbm) && json_integer_value(sbm) == 0, "%s: seconds_behind_master %lld",
           what, sbm ? (long long)json_integer_value(sbm) : -1LL);
     json_decref(st);
 }
 
 int main(void)
 {
-    MYSQL *src = conn("SOURCE"), *dst = conn("TARGET");
-    q(src, "DROP DATABASE IF EXISTS prog; CREATE DATABASE prog;"
+    MYSQL *src = tl_connect("SOURCE"), *dst = tl_connect("TARGET");
+    tl_sql(src, "DROP DATABASE IF EXISTS prog; CREATE DATABASE prog;"
            "CREATE TABLE prog.t (id INT PRIMARY KEY, v INT);"
            "CREATE TABLE prog.l (id INT PRIMARY KEY, v INT);"
            "CREATE TABLE prog.u (id INT PRIMARY KEY, v INT)");
     /* the target's tables exist already; triggers count every row change the sink makes */
-    q(dst, "DROP DATABASE IF EXISTS prog; CREATE DATABASE prog;"
+    tl_sql(dst, "DROP DATABASE IF EXISTS prog; CREATE DATABASE prog;"
            "CREATE TABLE prog.t (id INT PRIMARY KEY, v INT);"
            "CREATE TABLE prog.l (id INT PRIMARY KEY, v INT);"
            /* a log, not a counter row: parallel workers do not contend on it */
@@ -278,83 +179,71 @@ int main(void)
     source_pos(src, &start);
     build_options(&start);
 
-    run r;
+    tl_pipe r;
     run_start(&r);
     /* rows that are applied, with unselected transactions in between */
-    char sql[512];
-    for (int k = 1; k <= 50; k++) {
-        snprintf(sql, sizeof sql, "INSERT INTO prog.t VALUES (%d, %d), (%d, %d); INSERT INTO prog.u VALUES (%d, 0)",
-                 2 * k, k, 2 * k + 1, k, k);
-        q(src, sql);
-    }
+    for (int k = 1; k <= 50; k++)
+        tl_sql(src, "INSERT INTO prog.t VALUES (%d, %d), (%d, %d); INSERT INTO prog.u VALUES (%d, 0)",
+               2 * k, k, 2 * k + 1, k, k);
     /* the tail: nothing of it reaches the target */
     for (int k = 1; k <= 20; k++) {
-        snprintf(sql, sizeof sql, "DELETE FROM prog.t WHERE id = %d", 2 * k);       /* ignore_event */
-        q(src, sql);
-        snprintf(sql, sizeof sql, "INSERT INTO prog.l VALUES (%d, %d)", k, k);     /* Lua drops it */
-        q(src, sql);
+        tl_sql(src, "DELETE FROM prog.t WHERE id = %d", 2 * k);       /* ignore_event */
+        tl_sql(src, "INSERT INTO prog.l VALUES (%d, %d)", k, k);     /* Lua drops it */
     }
-    q(src, "BEGIN; DELETE FROM prog.t WHERE id > 90; INSERT INTO prog.l VALUES (100, 0); "
+    tl_sql(src, "BEGIN; DELETE FROM prog.t WHERE id > 90; INSERT INTO prog.l VALUES (100, 0); "
            "UPDATE prog.u SET v = 1; COMMIT");                                      /* all three */
-    for (int k = 1; k <= 20; k++) {
-        snprintf(sql, sizeof sql, "UPDATE prog.u SET v = v + 1 WHERE id = %d", k);  /* unselected */
-        q(src, sql);
-    }
+    for (int k = 1; k <= 20; k++)
+        tl_sql(src, "UPDATE prog.u SET v = v + 1 WHERE id = %d", k);  /* unselected */
     source_pos(src, &end);
 
     int ok = wait_synced(&r, src, dst, &end);
     if (!ok)
         report(&r, dst, "filtered tail", &end);
-    CHECK(ok, "filtered tail: the checkpoint did not reach the source's end and synced within %d s", DEADLINE_S);
-    CHECK(!strcmp(q1(dst, "SELECT binlog_gtid FROM " CKPT " WHERE worker = 0", 0), end.gtid),
-          "checkpoint gtid '%s', source '%s'", q1(dst, "SELECT binlog_gtid FROM " CKPT " WHERE worker = 0", 0), end.gtid);
+    TL_CHECK(ok, "filtered tail: the checkpoint did not reach the source's end and synced within %d s", DEADLINE_S);
+    TL_CHECK(!strcmp(tl_peek(dst, 0, "SELECT binlog_gtid FROM " CKPT " WHERE worker = 0"), end.gtid),
+          "checkpoint gtid '%s', source '%s'", tl_peek(dst, 0, "SELECT binlog_gtid FROM " CKPT " WHERE worker = 0"), end.gtid);
     check_status(&r, &end, "filtered tail");
-    CHECK(!strcmp(q1(dst, "SELECT COUNT(*) FROM prog.applied", 0), "100"), "row changes applied: %s (expected 100)",
-          q1(dst, "SELECT COUNT(*) FROM prog.applied", 0));
-    CHECK(!strcmp(q1(dst, "SELECT COUNT(*) FROM prog.t", 0), "100"), "prog.t rows: %s",
-          q1(dst, "SELECT COUNT(*) FROM prog.t", 0));
-    CHECK(!strcmp(q1(dst, "SELECT COUNT(*) FROM prog.l", 0), "0"), "prog.l rows: %s",
-          q1(dst, "SELECT COUNT(*) FROM prog.l", 0));
+    TL_CHECK(!strcmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.applied"), "100"), "row changes applied: %s (expected 100)",
+          tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.applied"));
+    TL_CHECK(!strcmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.t"), "100"), "prog.t rows: %s",
+          tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.t"));
+    TL_CHECK(!strcmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.l"), "0"), "prog.l rows: %s",
+          tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.l"));
 
     /* a rotation: only non-transaction events (ROTATE, FORMAT_DESCRIPTION, GTID_LIST,
      * BINLOG_CHECKPOINT) after the last commit */
-    q(src, "FLUSH BINARY LOGS");
+    tl_sql(src, "FLUSH BINARY LOGS");
     source_pos(src, &end2);
-    CHECK(binlog_checkpoint_written(src, end2.file), "no Binlog_checkpoint in %s", end2.file);
+    TL_CHECK(binlog_checkpoint_written(src, end2.file), "no Binlog_checkpoint in %s", end2.file);
     source_pos(src, &end2);
-    CHECK(strcmp(end2.file, end.file) != 0, "FLUSH BINARY LOGS did not rotate (%s)", end2.file);
+    TL_CHECK(strcmp(end2.file, end.file) != 0, "FLUSH BINARY LOGS did not rotate (%s)", end2.file);
     ok = wait_synced(&r, src, dst, &end2);
     if (!ok)
         report(&r, dst, "after a rotation", &end2);
-    CHECK(ok, "rotation: the checkpoint did not reach the new file's end and synced within %d s", DEADLINE_S);
+    TL_CHECK(ok, "rotation: the checkpoint did not reach the new file's end and synced within %d s", DEADLINE_S);
     check_status(&r, &end2, "after a rotation");
-    run_stop(&r);
-    CHECK(ckpt_at(dst, &end2), "the checkpoint moved at stop");
+    tl_pipe_free(&r);
+    TL_CHECK(ckpt_at(dst, &end2), "the checkpoint moved at stop");
 
     /* a restart from there applies nothing and is synced again */
     char applied[32];
-    snprintf(applied, sizeof applied, "%s", q1(dst, "SELECT COUNT(*) FROM prog.applied", 0));
+    snprintf(applied, sizeof applied, "%s", tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.applied"));
     run_start(&r);
     ok = wait_synced(&r, src, dst, &end2);
     if (!ok)
         report(&r, dst, "restart", &end2);
-    CHECK(ok, "restart: not synced within %d s", DEADLINE_S);
+    TL_CHECK(ok, "restart: not synced within %d s", DEADLINE_S);
     json_t *st = sink_status(&r);
-    CHECK(json_integer_value(json_object_get(st, "total_events")) == 0, "restart: %lld events applied",
+    TL_CHECK(json_integer_value(json_object_get(st, "total_events")) == 0, "restart: %lld events applied",
           (long long)json_integer_value(json_object_get(st, "total_events")));
     json_decref(st);
     check_status(&r, &end2, "restart");
-    run_stop(&r);
-    CHECK(!strcmp(q1(dst, "SELECT COUNT(*) FROM prog.applied", 0), applied), "restart re-applied rows: %s -> %s",
-          applied, q1(dst, "SELECT COUNT(*) FROM prog.applied", 0));
-    CHECK(ckpt_at(dst, &end2), "restart: the checkpoint moved");
+    tl_pipe_free(&r);
+    TL_CHECK(!strcmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.applied"), applied), "restart re-applied rows: %s -> %s",
+          applied, tl_peek(dst, 0, "SELECT COUNT(*) FROM prog.applied"));
+    TL_CHECK(ckpt_at(dst, &end2), "restart: the checkpoint moved");
 
     mysql_close(src);
     mysql_close(dst);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("sync progress: all checks passed\n");
-    return 0;
+    return tl_finish("sync progress");
 }
