@@ -11,71 +11,33 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <mysql.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <sluice/runtime.h>
+#include "testlib.h"
 
-static int failures;
-#define CHECK(c, ...) do { if (!(c)) { failures++; fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-    fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
-
-static const char *env(const char *n)
-{
-    const char *v = getenv(n);
-    if (!v || !*v) {
-        fprintf(stderr, "FAIL: %s is not set (eval \"$(scripts/sandbox env)\")\n", n);
-        exit(1);
-    }
-    return v;
-}
-
+/* A target connection in UTC (the matrix's TIMESTAMP values). */
 static MYSQL *tconn(void)
 {
-    MYSQL *db = mysql_init(NULL);
-    if (!mysql_real_connect(db, env("SLUICE_TARGET_HOST"), env("SLUICE_TARGET_USER"),
-                            getenv("SLUICE_TARGET_PASSWORD"), NULL, (unsigned)atoi(env("SLUICE_TARGET_PORT")),
-                            NULL, CLIENT_MULTI_STATEMENTS)) {
-        fprintf(stderr, "FAIL: connect target: %s\n", mysql_error(db));
-        exit(1);
-    }
-    mysql_query(db, "SET time_zone='+00:00'");
+    MYSQL *db = tl_connect("TARGET");
+    tl_sql(db, "SET time_zone='+00:00'");
     return db;
 }
 
-static void q(MYSQL *db, const char *sql)
+/* The commit position of the sink's checkpoint, 0 without one (no table yet on a first run). */
+static uint64_t ckpt_commit_pos(void)
 {
-    if (mysql_query(db, sql) != 0) {
-        fprintf(stderr, "FAIL: %s: %s\n", sql, mysql_error(db));
-        exit(1);
-    }
-    do {
-        MYSQL_RES *r = mysql_store_result(db);
-        if (r) mysql_free_result(r);
-    } while (mysql_next_result(db) == 0);
-}
-
-/* first column of the first row as text (static buffer), "" for none/NULL */
-static const char *q1(MYSQL *db, const char *sql)
-{
-    static char out[65536];
-    out[0] = '\0';
-    if (mysql_query(db, sql) != 0) {
-        fprintf(stderr, "FAIL: %s: %s\n", sql, mysql_error(db));
-        exit(1);
-    }
-    MYSQL_RES *r = mysql_store_result(db);
-    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
-    if (row && row[0])
-        snprintf(out, sizeof out, "%s", row[0]);
-    if (r) mysql_free_result(r);
-    return out;
+    MYSQL *db = tconn();
+    char file[256];
+    unsigned long long pos = 0;
+    if (!tl_syncer_ckpt(db, "sinktask", file, sizeof file, &pos))
+        pos = 0;
+    mysql_close(db);
+    return pos;
 }
 
 /* ---- the workload ------------------------------------------------------------------------ */
@@ -178,19 +140,10 @@ static int msrc_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
 static int msrc_start(void *self)
 {
     msrc *s = self;
-    MYSQL *db = tconn();
+    uint64_t p = ckpt_commit_pos();
     s->from = 0;
-    if (mysql_query(db, "SELECT binlog_pos FROM dm_meta.`sinktask_syncer_checkpoint` WHERE worker = 0") == 0) {
-        MYSQL_RES *r = mysql_store_result(db);
-        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
-        if (row && row[0]) {
-            uint64_t p = strtoull(row[0], NULL, 10);
-            while (s->from < NTXN && commit_pos(s->from) <= p)
-                s->from++;
-        }
-        if (r) mysql_free_result(r);
-    }
-    mysql_close(db);
+    while (p && s->from < NTXN && commit_pos(s->from) <= p)
+        s->from++;
     return 0;
 }
 
@@ -422,17 +375,7 @@ static int tail_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
 static int tail_start(void *self)
 {
     tail *s = self;
-    MYSQL *db = tconn();
-    s->from = 0;
-    /* no table yet on a first run (the sink creates it) */
-    if (mysql_query(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0") == 0) {
-        MYSQL_RES *r = mysql_store_result(db);
-        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
-        if (row && row[0])
-            s->from = strtoull(row[0], NULL, 10);
-        if (r) mysql_free_result(r);
-    }
-    mysql_close(db);
+    s->from = ckpt_commit_pos();
     return 0;
 }
 
@@ -526,33 +469,13 @@ static char sink_opts[2048];
 
 static sl_stage run_pipeline(const char *source, const char *source_opts, sl_error *err)
 {
-    sl_registry *reg;
-    sl_registry_new(&reg);
-    sl_error e = {0};
-    if (sl_registry_add(reg, &msrc_desc, &e) < 0 || sl_registry_add(reg, &mx_desc, &e) < 0 ||
-        sl_registry_load(reg, SINK_SO, &e) < 0) {
-        fprintf(stderr, "FAIL: registry: %s\n", e.msg);
-        exit(1);
-    }
-    sl_scheduler *sched;
-    sl_scheduler_new(NULL, &sched);
+    static const char *const plugins[] = { "mysql-sink", NULL };
+    static const sl_plugin_descriptor *const descs[] = { &msrc_desc, &mx_desc, NULL };
     sl_stage_spec st[2] = { { "src", (char *)source, (char *)source_opts },
                             { "sink", "mysql-sink", sink_opts } };
-    sl_edge_spec ed[1] = { { 0, 1 } };
-    sl_pipeline_spec spec = { .name = "sinktask/src/incremental", .nstages = 2, .stages = st,
-                              .nedges = 1, .edges = ed };
-    sl_pipeline *p;
-    if (sl_pipeline_new(sched, reg, &spec, NULL, &p, &e) < 0) {
-        fprintf(stderr, "FAIL: pipeline: %s\n", e.msg);
-        exit(1);
-    }
-    sl_pipeline_start(p);
-    sl_stage stage = sl_pipeline_wait(p, 120000);
-    sl_pipeline_error(p, err);
-    sl_pipeline_free(p);
-    sl_scheduler_free(sched);
-    sl_registry_free(reg);
-    return stage;
+    tl_pipe r;
+    tl_pipe_new(&r, tl_registry(plugins, descs), "sinktask/src/incremental", st, 2, 1);
+    return tl_pipe_run(&r, 120000, err);
 }
 
 static void reset_target(MYSQL *db)
@@ -572,7 +495,7 @@ static void reset_target(MYSQL *db)
             mysql_query(db, sql);
         }
     }
-    q(db, "DROP DATABASE IF EXISTS sinkt; CREATE DATABASE sinkt; "
+    tl_sql(db, "DROP DATABASE IF EXISTS sinkt; CREATE DATABASE sinkt; "
           "CREATE DATABASE IF NOT EXISTS dm_meta; DROP TABLE IF EXISTS dm_meta.sinktask_syncer_checkpoint; "
           "CREATE TABLE sinkt.t1 (id INT PRIMARY KEY, v BIGINT, u VARCHAR(32), UNIQUE KEY(u))");
 }
@@ -588,8 +511,8 @@ static int verify_stream(MYSQL *db, const char *what)
     long expect = 0;
     for (int id = 0; id < BIGBASE + BIGROWS; id++)
         expect += m.exists[id];
-    long got = atol(q1(db, "SELECT COUNT(*) FROM sinkt.t1"));
-    CHECK(got == expect, "%s: t1 has %ld rows, expected %ld", what, got, expect);
+    long got = atol(tl_str(db, "SELECT COUNT(*) FROM sinkt.t1"));
+    TL_CHECK(got == expect, "%s: t1 has %ld rows, expected %ld", what, got, expect);
     if (mysql_query(db, "SELECT id, v, u FROM sinkt.t1 ORDER BY id") == 0) {
         MYSQL_RES *r = mysql_store_result(db);
         MYSQL_ROW row;
@@ -600,33 +523,32 @@ static int verify_stream(MYSQL *db, const char *what)
             if (id < 0 || id >= BIGBASE + BIGROWS || !m.exists[id] || m.v[id] != atoll(row[1]) ||
                 strcmp(u, row[2]) != 0) {
                 if (bad++ < 5)
-                    CHECK(0, "%s: row id=%d v=%s differs (expected exists=%d v=%" PRId64 ")", what, id, row[1],
+                    TL_CHECK(0, "%s: row id=%d v=%s differs (expected exists=%d v=%" PRId64 ")", what, id, row[1],
                           id >= 0 && id < BIGBASE + BIGROWS ? m.exists[id] : -1,
                           id >= 0 && id < BIGBASE + BIGROWS ? m.v[id] : 0);
             }
         }
         mysql_free_result(r);
     }
-    long t2 = atol(q1(db, "SELECT COUNT(*) FROM sinkt.t2"));
-    CHECK(t2 == NTXN - DDLTXN - 1, "%s: t2 has %ld rows, expected %d", what, t2, NTXN - DDLTXN - 1);
-    const char *pos = q1(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0");
-    CHECK(strtoull(pos, NULL, 10) == commit_pos(NTXN - 1), "%s: checkpoint at %s", what, pos);
-    CHECK(strcmp(q1(db, "SELECT COUNT(*) FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = -1"), "0") == 0,
+    long t2 = atol(tl_str(db, "SELECT COUNT(*) FROM sinkt.t2"));
+    TL_CHECK(t2 == NTXN - DDLTXN - 1, "%s: t2 has %ld rows, expected %d", what, t2, NTXN - DDLTXN - 1);
+    const char *pos = tl_str(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0");
+    TL_CHECK(strtoull(pos, NULL, 10) == commit_pos(NTXN - 1), "%s: checkpoint at %s", what, pos);
+    TL_CHECK(strcmp(tl_str(db, "SELECT COUNT(*) FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = -1"), "0") == 0,
           "%s: a pending DDL marker is left", what);
     mysql_query(db, "XA RECOVER");
     MYSQL_RES *r = mysql_store_result(db);
-    CHECK(r && mysql_num_rows(r) == 0, "%s: prepared XA branches are left", what);
+    TL_CHECK(r && mysql_num_rows(r) == 0, "%s: prepared XA branches are left", what);
     if (r) mysql_free_result(r);
     return bad;
 }
 
 static void set_sink_opts(int threads, int batch)
 {
+    char target[1024];
     snprintf(sink_opts, sizeof sink_opts,
-             "{\"target_host\":\"%s\",\"target_port\":%s,\"target_user\":\"%s\",\"target_password\":\"%s\","
-             "\"task_name\":\"sinktask\",\"source_name\":\"src\",\"repl_threads\":%d,\"repl_batch\":%d}",
-             env("SLUICE_TARGET_HOST"), env("SLUICE_TARGET_PORT"), env("SLUICE_TARGET_USER"),
-             getenv("SLUICE_TARGET_PASSWORD") ? getenv("SLUICE_TARGET_PASSWORD") : "", threads, batch);
+             "{%s,\"task_name\":\"sinktask\",\"source_name\":\"src\",\"repl_threads\":%d,\"repl_batch\":%d}",
+             tl_conn_json("TARGET", target, sizeof target), threads, batch);
 }
 
 static void test_stream(MYSQL *db)
@@ -635,11 +557,11 @@ static void test_stream(MYSQL *db)
     set_sink_opts(4, 50);
     sl_error e = {0};
     sl_stage st = run_pipeline("sync-test-source", "{\"per_batch\":25}", &e);
-    CHECK(st == SL_STAGE_FINISHED, "stream: stage %s: %s", sl_stage_name(st), e.msg);
+    TL_CHECK(st == SL_STAGE_FINISHED, "stream: stage %s: %s", sl_stage_name(st), e.msg);
     verify_stream(db, "stream");
     /* a second run from the checkpoint applies nothing more */
     st = run_pipeline("sync-test-source", "{\"per_batch\":25}", &e);
-    CHECK(st == SL_STAGE_FINISHED, "rerun: stage %s: %s", sl_stage_name(st), e.msg);
+    TL_CHECK(st == SL_STAGE_FINISHED, "rerun: stage %s: %s", sl_stage_name(st), e.msg);
     verify_stream(db, "rerun");
 }
 
@@ -660,68 +582,47 @@ static void test_crash(MYSQL *db, const char *fp, int per_batch)
     }
     int status = 0;
     waitpid(pid, &status, 0);
-    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "%s: the child was not killed (status %d)", what, status);
+    TL_CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "%s: the child was not killed (status %d)", what, status);
     sl_error e = {0};
     sl_stage st = run_pipeline("sync-test-source", so, &e);
-    CHECK(st == SL_STAGE_FINISHED, "%s: restart: stage %s: %s", what, sl_stage_name(st), e.msg);
+    TL_CHECK(st == SL_STAGE_FINISHED, "%s: restart: stage %s: %s", what, sl_stage_name(st), e.msg);
     verify_stream(db, what);
 }
 
 static void test_matrix(MYSQL *db)
 {
     reset_target(db);
-    q(db, "CREATE TABLE sinkt.m (id INT PRIMARY KEY, i INT, bu BIGINT UNSIGNED, de DECIMAL(20,4), f FLOAT, "
+    tl_sql(db, "CREATE TABLE sinkt.m (id INT PRIMARY KEY, i INT, bu BIGINT UNSIGNED, de DECIMAL(20,4), f FLOAT, "
           "d DOUBLE, dt DATE, tm TIME(3), dtm DATETIME(6), ts TIMESTAMP(2) NULL, y YEAR, "
           "s VARCHAR(32) CHARACTER SET utf8mb4, l VARCHAR(32) CHARACTER SET latin1, vb VARBINARY(16), "
           "bl BLOB, js JSON, bt BIT(5), en ENUM('red','green','blue'), st SET('a','b','c'))");
     set_sink_opts(2, 100);
     sl_error e = {0};
     sl_stage st = run_pipeline("sync-matrix-source", "{}", &e);
-    CHECK(st == SL_STAGE_FINISHED, "matrix: stage %s: %s", sl_stage_name(st), e.msg);
-    const char *row = q1(db, "SELECT CONCAT_WS('|', id, i, bu, de, f, d, dt, tm, dtm, ts, y, s, HEX(l), HEX(vb), "
+    TL_CHECK(st == SL_STAGE_FINISHED, "matrix: stage %s: %s", sl_stage_name(st), e.msg);
+    const char *row = tl_str(db, "SELECT CONCAT_WS('|', id, i, bu, de, f, d, dt, tm, dtm, ts, y, s, HEX(l), HEX(vb), "
                              "HEX(bl), js, bt+0, en, st) FROM sinkt.m ORDER BY id LIMIT 1");
-    CHECK(strcmp(row, "1|-2147483647|18446744073709551614|-1234567890.0123|1.1|1.1|2024-02-29|-838:59:58.123|"
+    TL_CHECK(strcmp(row, "1|-2147483647|18446744073709551614|-1234567890.0123|1.1|1.1|2024-02-29|-838:59:58.123|"
                       "1000-01-01 00:00:00.000001|2023-11-14 22:13:20.45|2155|it's \\ \xf0\x9f\x90\xac|636166E9|"
                       "0001FF27|626C6F620064617461|{\"k\": [1, \"v\"]}|21|green|a,c") == 0,
           "matrix row 1: %s", row);
-    CHECK(strcmp(q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.m"), "1,20") == 0,
-          "matrix ids after update/delete: %s", q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.m"));
-    CHECK(strcmp(q1(db, "SELECT d FROM sinkt.m WHERE id = 20"), "20.1") == 0, "matrix update of d");
+    TL_CHECK(strcmp(tl_str(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.m"), "1,20") == 0,
+          "matrix ids after update/delete: %s", tl_str(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.m"));
+    TL_CHECK(strcmp(tl_str(db, "SELECT d FROM sinkt.m WHERE id = 20"), "20.1") == 0, "matrix update of d");
 }
 
 /* ---- progress without rows: flush at stop, heartbeat, synced ------------------------------ */
 
-typedef struct prun { sl_registry *reg; sl_scheduler *sched; sl_pipeline *p; } prun;
-
-static void prun_start(prun *r)
+static void prun_start(tl_pipe *r)
 {
-    sl_error e = {0};
-    sl_registry_new(&r->reg);
-    if (sl_registry_add(r->reg, &tail_desc, &e) < 0 || sl_registry_load(r->reg, SINK_SO, &e) < 0) {
-        fprintf(stderr, "FAIL: registry: %s\n", e.msg);
-        exit(1);
-    }
-    sl_scheduler_new(NULL, &r->sched);
+    static const char *const plugins[] = { "mysql-sink", NULL };
+    static const sl_plugin_descriptor *const descs[] = { &tail_desc, NULL };
     sl_stage_spec st[2] = { { "src", "sync-tail-source", "{}" }, { "sink", "mysql-sink", sink_opts } };
-    sl_edge_spec ed[1] = { { 0, 1 } };
-    sl_pipeline_spec spec = { .name = "sinktask/src/incremental", .nstages = 2, .stages = st,
-                              .nedges = 1, .edges = ed };
-    if (sl_pipeline_new(r->sched, r->reg, &spec, NULL, &r->p, &e) < 0 || sl_pipeline_start(r->p) < 0) {
-        fprintf(stderr, "FAIL: pipeline: %s\n", e.msg);
-        exit(1);
-    }
-}
-
-static void prun_stop(prun *r)
-{
-    sl_pipeline_stop(r->p);
-    sl_pipeline_free(r->p);
-    sl_scheduler_free(r->sched);
-    sl_registry_free(r->reg);
+    tl_pipe_new(r, tl_registry(plugins, descs), "sinktask/src/incremental", st, 2, 1);
 }
 
 /* 1 if the mysql-sink's status holds the JSON member text `member` (e.g. "\"synced\":true"). */
-static int sink_says(prun *r, const char *member)
+static int sink_says(tl_pipe *r, const char *member)
 {
     char *st = sl_pipeline_status_json(r->p);
     const char *sink = st ? strstr(st, "\"plugin\":\"mysql-sink\"") : NULL;
@@ -732,32 +633,32 @@ static int sink_says(prun *r, const char *member)
 
 static const char *ckpt_pos(MYSQL *db)
 {
-    return q1(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0");
+    return tl_str(db, "SELECT binlog_pos FROM dm_meta.sinktask_syncer_checkpoint WHERE worker = 0");
 }
 
 static void test_tail(MYSQL *db)
 {
     reset_target(db);
     set_sink_opts(4, 50);
-    prun r;
+    tl_pipe r;
     prun_start(&r);
     /* wait (bounded) until the sink is past the empty batch at 300 and holds C's first part
      * open on a worker */
     int ok = 0;
     for (int t = 0; t < 600 && !ok && sl_pipeline_stage(r.p) == SL_STAGE_RUNNING; t++) {
         ok = sink_says(&r, "\"syncer_binlog\":\"(mysql-bin.000001, 300)\"") &&
-             atoi(q1(db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0")) > 0;
+             atoi(tl_str(db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_rows_modified > 0")) > 0;
         if (!ok)
             usleep(100000);
     }
-    CHECK(ok, "tail: the sink did not reach 300 with the big transaction open");
-    CHECK(sink_says(&r, "\"synced\":false"), "tail: synced before any heartbeat");
-    prun_stop(&r);
+    TL_CHECK(ok, "tail: the sink did not reach 300 with the big transaction open");
+    TL_CHECK(sink_says(&r, "\"synced\":false"), "tail: synced before any heartbeat");
+    tl_pipe_free(&r);
     /* the stop rolled back C and wrote the progress of B and the empty batch: not C's dropped
      * DDL at 380, which is inside C */
-    CHECK(strcmp(ckpt_pos(db), "300") == 0, "tail: checkpoint at %s after the stop, expected 300", ckpt_pos(db));
-    CHECK(strcmp(q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"), "1") == 0,
-          "tail: rows after the stop: %s", q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"));
+    TL_CHECK(strcmp(ckpt_pos(db), "300") == 0, "tail: checkpoint at %s after the stop, expected 300", ckpt_pos(db));
+    TL_CHECK(strcmp(tl_str(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"), "1") == 0,
+          "tail: rows after the stop: %s", tl_str(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"));
 
     /* the resumed run replays C whole and ends with a heartbeat at 400: synced, no lag */
     prun_start(&r);
@@ -767,13 +668,13 @@ static void test_tail(MYSQL *db)
         if (!ok)
             usleep(100000);
     }
-    CHECK(ok, "tail: not synced at 400 after the heartbeat (checkpoint %s)", ckpt_pos(db));
-    CHECK(sink_says(&r, "\"seconds_behind_master\":0"), "tail: lag while synced");
-    CHECK(sink_says(&r, "\"syncer_binlog\":\"(mysql-bin.000001, 400)\""), "tail: syncer_binlog");
-    prun_stop(&r);
-    CHECK(strcmp(q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"), "1,3,4") == 0,
-          "tail: rows: %s", q1(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"));
-    CHECK(strcmp(ckpt_pos(db), "400") == 0, "tail: checkpoint at %s, expected 400", ckpt_pos(db));
+    TL_CHECK(ok, "tail: not synced at 400 after the heartbeat (checkpoint %s)", ckpt_pos(db));
+    TL_CHECK(sink_says(&r, "\"seconds_behind_master\":0"), "tail: lag while synced");
+    TL_CHECK(sink_says(&r, "\"syncer_binlog\":\"(mysql-bin.000001, 400)\""), "tail: syncer_binlog");
+    tl_pipe_free(&r);
+    TL_CHECK(strcmp(tl_str(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"), "1,3,4") == 0,
+          "tail: rows: %s", tl_str(db, "SELECT GROUP_CONCAT(id ORDER BY id) FROM sinkt.t1"));
+    TL_CHECK(strcmp(ckpt_pos(db), "400") == 0, "tail: checkpoint at %s, expected 400", ckpt_pos(db));
 }
 
 int main(void)
@@ -788,10 +689,5 @@ int main(void)
     test_crash(db, "serial-open:2", 25);
     test_crash(db, "after-prepare:9", 3);
     mysql_close(db);
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("sync sink integration: all checks passed\n");
-    return 0;
+    return tl_finish("sync sink integration");
 }
