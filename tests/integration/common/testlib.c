@@ -260,8 +260,9 @@ long long tl_compare_rows(MYSQL *src, MYSQL *dst, const char *qsrc, const char *
     MYSQL_RES *r[2] = { NULL, NULL };
     for (int i = 0; i < 2; i++) {
         tl_sql(db[i], "SET SESSION character_set_results = binary, SESSION time_zone = '+00:00'");
-        if (mysql_real_query(db[i], q[i], strlen(q[i])) != 0 || !(r[i] = mysql_use_result(db[i]))) {
-            /* a use_result must be read to its end before the other connection matters */
+        /* streamed, unless both queries go to one connection (which holds one result at a time) */
+        if (mysql_real_query(db[i], q[i], strlen(q[i])) != 0 ||
+            !(r[i] = src == dst ? mysql_store_result(db[i]) : mysql_use_result(db[i]))) {
             tl_check_failed(__FILE__, __LINE__, "%s: %s: %s in %s", what, i ? "target" : "source",
                             mysql_error(db[i]), q[i]);
             if (i)
@@ -308,8 +309,9 @@ long long tl_compare_rows(MYSQL *src, MYSQL *dst, const char *qsrc, const char *
         while (mysql_fetch_row(r[i]))
             ;
         mysql_free_result(r[i]);
-        tl_sql(db[i], "SET SESSION character_set_results = utf8mb4");
     }
+    for (int i = 0; i < 2; i++)
+        tl_sql(db[i], "SET SESSION character_set_results = utf8mb4");
     return bad ? -1 : n;
 }
 

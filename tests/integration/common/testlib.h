@@ -77,7 +77,8 @@ long long tl_checksum(MYSQL *db, const char *table);
 /* Compare the rows of qsrc on src with those of qdst on dst, in order, byte for byte (binary
  * results, time_zone +00:00; character_set_results is utf8mb4 again after). Each difference
  * (a NULL on one side, other bytes, other column or row counts) is a failed check (TL_CHECK,
- * the first 5 printed) named by what. Returns the number of rows compared, or -1 if they differ. */
+ * the first 5 printed) named by what. Returns the number of rows compared, or -1 if they differ.
+ * Rows are streamed, unless src and dst are one connection (both results are then held). */
 long long tl_compare_rows(MYSQL *src, MYSQL *dst, const char *qsrc, const char *qdst, const char *what);
 
 /* The task's syncer checkpoint (worker 0 of dm_meta.`<task>_syncer_checkpoint` on dst) into
