@@ -69,20 +69,81 @@ static int ascii_safe(const char *cs)
     return 0;
 }
 
+/* The introducer of a collation ("_utf8mb4", NULL for binary/unknown) and whether it is
+ * ascii_safe, cached per thread for the last collation seen: looking a collation up walks the
+ * connector's charset table, and a row has many strings of one collation. */
+typedef struct cs_cache { unsigned coll; int valid, safe; char intro[40]; } cs_cache;
+
+static const cs_cache *charset_of(unsigned coll)
+{
+    static _Thread_local cs_cache c;
+    if (c.valid && c.coll == coll)
+        return &c;
+    const char *cs = sl_sqlfmt_charset_name(coll);
+    c.coll = coll;
+    c.valid = 1;
+    c.intro[0] = '\0';
+    c.safe = 0;
+    if (cs && strlen(cs) + 2 <= sizeof c.intro) {
+        c.intro[0] = '_';
+        memcpy(c.intro + 1, cs, strlen(cs) + 1);
+        c.safe = ascii_safe(cs);
+    }
+    return &c;
+}
+
 static void add_string(sl_sbuf *b, const char *s, uint32_t len, unsigned coll)
 {
-    const char *cs = sl_sqlfmt_charset_name(coll);
-    if (!cs) {
+    const cs_cache *c = charset_of(coll);
+    if (!c->intro[0]) {
         sl_sbuf_add_hex(b, (const unsigned char *)s, len);
         return;
     }
-    sl_sbuf_addf(b, "_%s", cs);
-    if (ascii_safe(cs)) {
+    sl_sbuf_adds(b, c->intro);
+    if (c->safe) {
         sl_sbuf_add_quoted(b, s, len);
     } else {
         sl_sbuf_adds(b, " ");
         sl_sbuf_add_hex(b, (const unsigned char *)s, len);
     }
+}
+
+/* Decimal digits without printf (the statement builder's hot path). */
+static void add_u64(sl_sbuf *b, uint64_t u)
+{
+    char d[24];
+    int n = 24;
+    do {
+        d[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    sl_sbuf_add(b, d + n, (size_t)(24 - n));
+}
+
+static void add_i64(sl_sbuf *b, int64_t i)
+{
+    if (i < 0) {
+        sl_sbuf_add(b, "-", 1);
+        add_u64(b, (uint64_t)0 - (uint64_t)i);
+    } else {
+        add_u64(b, (uint64_t)i);
+    }
+}
+
+/* v as exactly `width` digits (zero-padded; wider values keep all their digits) */
+static char *put_digits(char *p, uint32_t v, int width)
+{
+    char d[12];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < width)
+        d[n++] = '0';
+    while (n)
+        *p++ = d[--n];
+    return p;
 }
 
 static void add_frac(sl_sbuf *b, uint32_t usec, unsigned dec)
@@ -92,8 +153,38 @@ static void add_frac(sl_sbuf *b, uint32_t usec, unsigned dec)
     if (dec > 6)
         dec = 6;
     char f[8];
-    snprintf(f, sizeof f, "%06u", usec % 1000000u);
-    sl_sbuf_addf(b, ".%.*s", (int)dec, f);
+    f[0] = '.';
+    put_digits(f + 1, usec % 1000000u, 6);
+    sl_sbuf_add(b, f, 1 + dec);
+}
+
+/* 'YYYY-MM-DD (the opening quote, no closing one); the year may be negative or wider */
+static void add_date(sl_sbuf *b, int32_t year, unsigned month, unsigned day)
+{
+    char t[32], *p = t;
+    *p++ = '\'';
+    if (year < 0) {
+        *p++ = '-';
+        year = -year;
+    }
+    p = put_digits(p, (uint32_t)year, 4);
+    *p++ = '-';
+    p = put_digits(p, month, 2);
+    *p++ = '-';
+    p = put_digits(p, day, 2);
+    sl_sbuf_add(b, t, (size_t)(p - t));
+}
+
+/* HH:MM:SS (the hour may have more digits) */
+static void add_clock(sl_sbuf *b, uint32_t h, unsigned m, unsigned sec)
+{
+    char t[24], *p = t;
+    p = put_digits(p, h, 2);
+    *p++ = ':';
+    p = put_digits(p, m, 2);
+    *p++ = ':';
+    p = put_digits(p, sec, 2);
+    sl_sbuf_add(b, t, (size_t)(p - t));
 }
 
 static void add_double(sl_sbuf *b, double d)
@@ -131,10 +222,10 @@ int sl_sqlfmt_value(sl_sbuf *b, const sl_value *v)
         break;
     case SL_V_INT:
     case SL_V_YEAR:
-        sl_sbuf_addf(b, "%" PRId64, v->v.i);
+        add_i64(b, v->v.i);
         break;
     case SL_V_UINT:
-        sl_sbuf_addf(b, "%" PRIu64, v->v.u);
+        add_u64(b, v->v.u);
         break;
     case SL_V_FLOAT:
         snprintf(buf, sizeof buf, "%.9g", (double)v->v.f);
@@ -149,19 +240,21 @@ int sl_sqlfmt_value(sl_sbuf *b, const sl_value *v)
         sl_sbuf_add(b, v->v.s, v->len);
         break;
     case SL_V_DATE:
-        sl_sbuf_addf(b, "'%04d-%02u-%02u'", (int)v->v.t.year, v->v.t.month, v->v.t.day);
+        add_date(b, v->v.t.year, v->v.t.month, v->v.t.day);
+        sl_sbuf_add(b, "'", 1);
         break;
     case SL_V_TIME:
-        sl_sbuf_addf(b, "'%s%02u:%02u:%02u", v->v.t.neg ? "-" : "", v->v.t.hour, v->v.t.minute,
-                     v->v.t.second);
+        sl_sbuf_add(b, v->v.t.neg ? "'-" : "'", v->v.t.neg ? 2 : 1);
+        add_clock(b, v->v.t.hour, v->v.t.minute, v->v.t.second);
         add_frac(b, v->v.t.usec, v->dec);
-        sl_sbuf_adds(b, "'");
+        sl_sbuf_add(b, "'", 1);
         break;
     case SL_V_DATETIME:
-        sl_sbuf_addf(b, "'%04d-%02u-%02u %02u:%02u:%02u", (int)v->v.t.year, v->v.t.month,
-                     v->v.t.day, v->v.t.hour, v->v.t.minute, v->v.t.second);
+        add_date(b, v->v.t.year, v->v.t.month, v->v.t.day);
+        sl_sbuf_add(b, " ", 1);
+        add_clock(b, v->v.t.hour, v->v.t.minute, v->v.t.second);
         add_frac(b, v->v.t.usec, v->dec);
-        sl_sbuf_adds(b, "'");
+        sl_sbuf_add(b, "'", 1);
         break;
     case SL_V_TIMESTAMP: {
         if (v->v.ts.sec == 0 && v->v.ts.usec == 0) {
@@ -171,8 +264,9 @@ int sl_sqlfmt_value(sl_sbuf *b, const sl_value *v)
             struct tm tm;
             if (!gmtime_r(&t, &tm))
                 return SL_EINVAL;
-            sl_sbuf_addf(b, "'%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
-                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+            add_date(b, tm.tm_year + 1900, (unsigned)tm.tm_mon + 1, (unsigned)tm.tm_mday);
+            sl_sbuf_add(b, " ", 1);
+            add_clock(b, (uint32_t)tm.tm_hour, (unsigned)tm.tm_min, (unsigned)tm.tm_sec);
         }
         add_frac(b, v->v.ts.usec, v->dec);
         sl_sbuf_adds(b, "'");
