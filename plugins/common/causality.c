@@ -152,6 +152,7 @@ struct sl_causality {
     uint32_t  nworkers;
     uint64_t *load;        /* rows per worker in the group */
     uint64_t  rows;
+    uint64_t  fill;        /* sl_causality_set_fill */
     slot     *map;         /* open addressing, key 0 = empty */
     size_t    cap, used;
     /* scratch for one transaction */
@@ -211,6 +212,25 @@ void sl_causality_reset(sl_causality *c)
 }
 
 uint64_t sl_causality_rows(const sl_causality *c) { return c->rows; }
+
+void sl_causality_set_fill(sl_causality *c, uint64_t rows) { c->fill = rows; }
+
+/* The worker for a component related to no row of the group (sl_causality_set_fill). */
+static uint32_t place(const sl_causality *c)
+{
+    uint32_t best = UINT32_MAX;
+    if (c->fill)
+        for (uint32_t w = 0; w < c->nworkers; w++)
+            if (c->load[w] > 0 && c->load[w] < c->fill && (best == UINT32_MAX || c->load[w] < c->load[best]))
+                best = w;
+    if (best != UINT32_MAX)
+        return best;
+    best = 0;
+    for (uint32_t w = 1; w < c->nworkers; w++)
+        if (c->load[w] < c->load[best])
+            best = w;
+    return best;
+}
 
 static size_t probe(const slot *m, size_t cap, uint64_t key)
 {
@@ -305,13 +325,8 @@ int sl_causality_assign(sl_causality *c, size_t nrows, const uint64_t *keys,
     /* place the new components on the least loaded worker, then record every key */
     for (uint32_t r = 0; r < nrows; r++) {
         uint32_t root = find(par, r);
-        if (c->comp_worker[root] == UINT32_MAX) {
-            uint32_t best = 0;
-            for (uint32_t w = 1; w < c->nworkers; w++)
-                if (c->load[w] < c->load[best])
-                    best = w;
-            c->comp_worker[root] = best;
-        }
+        if (c->comp_worker[root] == UINT32_MAX)
+            c->comp_worker[root] = place(c);
         uint32_t w = c->comp_worker[root];
         worker[r] = w;
         c->load[w]++;

@@ -39,6 +39,14 @@ typedef struct sl_causality sl_causality;
 sl_causality *sl_causality_new(uint32_t nworkers);
 void          sl_causality_free(sl_causality *c);
 
+/*
+ * Place new rows (those related to no row of the group) on as few workers as useful: a worker
+ * already used in the group takes them until it holds `rows` rows, and only then does another
+ * worker start. 0 (the default) spreads them over every worker (the least loaded first). Fewer
+ * workers per group means fewer XA branches to prepare and commit for a small group.
+ */
+void          sl_causality_set_fill(sl_causality *c, uint64_t rows);
+
 /* Start a new group: forget every key and the per-worker row counts. */
 void          sl_causality_reset(sl_causality *c);
 

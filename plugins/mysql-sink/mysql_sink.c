@@ -104,6 +104,7 @@ typedef struct worker {
     int             xa;          /* apply inside an XA branch */
     int             txn_open;    /* plain transaction open (big transactions across batches) */
     int             xa_started;
+    int             committing;  /* an XA COMMIT job is posted and not waited for (settle) */
     int             patient;     /* wait for row locks as long as the server says (else 1 s) */
     int             patient_set; /* what the session is set to */
     unsigned        dberr;       /* server error number of the last failure (0 if none) */
@@ -446,8 +447,9 @@ static void worker_main(void *arg)
         } else if (job == JOB_XA_COMMIT) {
             snprintf(q, sizeof q, "XA COMMIT '%s'", w->xid);
             rc = exec1(w->db, q, &w->err);
-            if (rc == 0)
-                w->xa_started = 0;
+            /* never rolled back once checkpointed: a branch whose commit failed stays
+             * prepared, and the next start commits it (XA RECOVER, group <= seq) */
+            w->xa_started = 0;
         } else if (job == JOB_XA_ROLLBACK) {
             rollback_worker(w);
         }
@@ -591,8 +593,34 @@ static int caught_up(sink *s)
 
 /* ---- groups -------------------------------------------------------------------------------- */
 
+/*
+ * Wait for the XA COMMITs of the last group (close_group posts them and returns: the target
+ * commits while the sink takes the next batch). Called before a worker gets another job, and
+ * at flush. The group is checkpointed already: a failed commit leaves its branch prepared for
+ * the next start to commit. Returns 0 or the failure (after host->fail).
+ */
+static int settle(sink *s)
+{
+    int rc = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        if (!w->committing)
+            continue;
+        w->committing = 0;
+        if (wait_done(w) < 0 && rc == 0)
+            rc = s->host->fail(s->ctx, w->err.code, "XA COMMIT of a prepared branch (the group is "
+                               "checkpointed; restart recovers it): %s", w->err.msg);
+    }
+    return rc;
+}
+
 static int fail_group(sink *s, const char *what, const sl_error *e)
 {
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        if (s->w[i].committing) {
+            s->w[i].committing = 0;
+            wait_done(&s->w[i]);
+        }
     for (uint32_t i = 0; i < s->nworkers; i++)
         post(&s->w[i], JOB_XA_ROLLBACK);
     for (uint32_t i = 0; i < s->nworkers; i++) {
@@ -667,6 +695,9 @@ static int retry_serial(sink *s)
  */
 static int close_group(sink *s, const sl_position *pos, int keep_open)
 {
+    int src = settle(s);
+    if (src < 0)
+        return src;
     uint32_t used = 0, only = 0;
     uint64_t rows = 0;
     for (uint32_t i = 0; i < s->nworkers; i++)
@@ -752,16 +783,12 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
     failpoint("after-checkpoint");
     s->group = g;
     written(s);
-    for (uint32_t i = 0; i < s->nworkers; i++)
-        if (s->w[i].nev)
-            post(&s->w[i], JOB_XA_COMMIT);
+    /* the commits run while the sink goes on with the next batch (settle waits for them) */
     for (uint32_t i = 0; i < s->nworkers; i++)
         if (s->w[i].nev) {
-            if (wait_done(&s->w[i]) < 0)
-                return s->host->fail(s->ctx, s->w[i].err.code, "XA COMMIT of a prepared branch "
-                                     "(the group is checkpointed; restart recovers it): %s",
-                                     s->w[i].err.msg);
             s->w[i].nev = 0;
+            s->w[i].committing = 1;
+            post(&s->w[i], JOB_XA_COMMIT);
         }
     sl_causality_reset(s->caus);
     sl__tcache_collect(s->tc);
@@ -864,6 +891,9 @@ static void forget_tables(sink *s, int parse_rc, const sl_ddl *d)
 
 static int apply_ddl(sink *s, sl_event *ev)
 {
+    int src = settle(s);        /* the group before it fully committed (its locks released) */
+    if (src < 0)
+        return src;
     if (ev->flags & SL_EVF_SHARD_DDL)
         return s->host->fail(s->ctx, SL_ENOTSUP, "DDL on a shard-merged table %s.%s is not "
                              "supported yet (shard DDL coordination is not implemented); apply it "
@@ -973,6 +1003,11 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     s->session_sql = b.p;
     s->tc = sl__tcache_new(host);
     s->caus = sl_causality_new(s->nworkers);
+    /* a worker takes repl_batch rows of a group before the next one starts: a small group
+     * is one plain transaction, a big one a few XA branches of useful size (16 branches of a
+     * dozen rows each cost more in XA round trips and redo writes than they gain) */
+    if (s->caus)
+        sl_causality_set_fill(s->caus, (uint64_t)cfg->repl_batch);
     s->w = calloc(s->nworkers, sizeof *s->w);
     if (!s->ckpt_table || !s->session_sql || !s->tc || !s->caus || !s->w) {
         free(s->ckpt_table);
@@ -1107,6 +1142,10 @@ static void stop_workers(sink *s)
 {
     for (uint32_t i = 0; i < s->nworkers; i++) {
         worker *w = &s->w[i];
+        if (w->committing) {
+            w->committing = 0;
+            wait_done(w);
+        }
         if (w->thread) {
             post(w, JOB_QUIT);
             s->host->thread_join(s->ctx, w->thread);
@@ -1349,6 +1388,9 @@ static int sink_flush(void *self)
     sink *s = self;
     if (!s->running || !s->coord)
         return 0;
+    int rc = settle(s);
+    if (rc < 0)
+        return rc;
     if (s->serial) {
         /* half a transaction cannot be committed: roll it back, it replays from the checkpoint
          * (the applied position is still before it: it moves only at its COMMIT) */

@@ -564,7 +564,10 @@ void e2e_create_task(e2e_server *s, const char *task, const char *source, const 
         getenv("SLUICE_TARGET_PASSWORD") ? getenv("SLUICE_TARGET_PASSWORD") : "",
         "table_migrate_rule", "source", "source_name", source, "schema", schema, "table", "*",
         "source_config", "full_migrate_conf", "export_threads", 2, "import_threads", 2, "data_dir", ddir,
-        "incr_migrate_conf", "repl_threads", 4, "repl_batch", 100, "source_conf", "source_name", source);
+        /* repl_batch 4: a worker takes repl_batch rows of a group before the next starts, so
+         * small batches keep the writers' short transactions spread over several XA branches
+         * (the crash scenarios kill the server between their prepare, checkpoint and commit) */
+        "incr_migrate_conf", "repl_threads", 4, "repl_batch", 4, "source_conf", "source_name", source);
     if (!b)
         e2e_fail("json_pack of the task failed");
     char *t = json_dumps(b, JSON_COMPACT);

@@ -571,7 +571,9 @@ static void test_crash(MYSQL *db, const char *fp, int per_batch)
     snprintf(what, sizeof what, "crash at %s", fp);
     snprintf(so, sizeof so, "{\"per_batch\":%d}", per_batch);
     reset_target(db);
-    set_sink_opts(4, 20);
+    /* a worker takes repl_batch rows of a group before another starts: small batches of the
+     * stream need a small repl_batch to spread over several XA branches */
+    set_sink_opts(4, per_batch < 10 ? 2 : 20);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {

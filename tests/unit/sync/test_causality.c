@@ -98,6 +98,39 @@ static void test_scheduler(void **st)
     sl_causality_free(c);
 }
 
+static void test_fill(void **st)
+{
+    (void)st;
+    sl_causality *c = sl_causality_new(4);
+    sl_causality_set_fill(c, 3);
+    /* unrelated rows fill worker after worker, 3 rows each */
+    uint64_t keys[] = { 1, 2, 3, 4, 5, 6, 7 };
+    uint32_t start[] = { 0, 1, 2, 3, 4, 5, 6, 7 }, w[7];
+    assert_int_equal(sl_causality_assign(c, 7, keys, start, w), 0);
+    assert_int_equal(w[0], w[1]);
+    assert_int_equal(w[1], w[2]);
+    assert_int_not_equal(w[2], w[3]);
+    assert_int_equal(w[3], w[4]);
+    assert_int_equal(w[4], w[5]);
+    assert_int_not_equal(w[6], w[0]);
+    assert_int_not_equal(w[6], w[3]);
+    /* a related row still follows its key, past the fill */
+    uint64_t k2[] = { 1 };
+    uint32_t s2[] = { 0, 1 }, w2[1];
+    assert_int_equal(sl_causality_assign(c, 1, k2, s2, w2), 0);
+    assert_int_equal(w2[0], w[0]);
+    /* once every worker is used, the least loaded takes new rows */
+    sl_causality_reset(c);
+    uint64_t k3[13];
+    uint32_t s3[14], w3[13], per[4] = {0};
+    for (uint32_t i = 0; i < 13; i++) { k3[i] = 100 + i; s3[i] = i; }
+    s3[13] = 13;
+    assert_int_equal(sl_causality_assign(c, 13, k3, s3, w3), 0);
+    for (uint32_t i = 0; i < 13; i++) per[w3[i]]++;
+    for (uint32_t i = 0; i < 4; i++) assert_true(per[i] == 3 || per[i] == 4);
+    sl_causality_free(c);
+}
+
 static char *build(sl_event *evs, size_t n, int safe, uint32_t batch, size_t *consumed, size_t *nst)
 {
     static char out[8192];
@@ -151,6 +184,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_scheduler),
+        cmocka_unit_test(test_fill),
         cmocka_unit_test(test_dmlsql),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
