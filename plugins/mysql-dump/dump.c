@@ -156,7 +156,9 @@ static sl_table *table_meta(dump *d, dtable *t)
         c->type_text = h->table_strdup(m, t->cols[i].type_text);
         c->mysql_type = t->cols[i].mysql_type;
         c->flags = t->cols[i].flags;
-        c->charset = t->cols[i].mysql_type == MYSQL_TYPE_BLOB && strstr(t->cols[i].data_type, "blob") ? 63 : 0;
+        /* the collation id (as a row event's column metadata gives it): lua-hook's chunk reader
+         * makes values of 63 (or SL_COL_BINARY) binary, the others strings of this collation */
+        c->charset = t->cols[i].collation;
     }
     if (t->npk && SL_HOST_HAS(h, table_alloc)) {
         m->pk = h->table_alloc(m, t->npk * sizeof(uint32_t));

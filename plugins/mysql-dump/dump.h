@@ -41,7 +41,15 @@ typedef struct dcol {
     uint8_t mysql_type;     /* MYSQL_TYPE_* */
     uint8_t flags;          /* SL_COL_* */
     char   *charset;        /* CHARACTER_SET_NAME ("utf8mb4"), NULL for non-character types */
+    uint16_t collation;     /* sl_column.charset: the collation id of a character column, 63
+                             * (binary) for binary strings and GEOMETRY, 0 for other types */
 } dcol;
+
+/* A collation name and its id (the source's information_schema), sorted by name. */
+typedef struct dcoll {
+    char    *name;
+    uint16_t id;
+} dcoll;
 
 typedef struct dtable {
     char    *schema, *name;
@@ -89,6 +97,9 @@ typedef struct dump {
     size_t          ntables;
     dchunk         *chunks;
     size_t          nchunks;
+    dcoll          *colls;        /* read once per plan, when the first character column needs it */
+    size_t          ncolls;
+    int             colls_read;
 
     /* workers */
     MYSQL          *main;
@@ -117,7 +128,13 @@ typedef struct dump {
  * split each into chunks. Uses d->main. Returns 0 or a negative code after host->fail. */
 int  sl__dump_discover(dump *d);
 int  sl__dump_plan_chunks(dump *d);
-/* Free the tables, schemas and chunks. */
+/* The collation id of a COLUMNS.COLLATION_NAME (0 if the source does not know it). Uses d->main
+ * (reads the source's collations once per plan). Returns 0 or a negative code after host->fail. */
+int  sl__dump_collation_id(dump *d, const char *name, uint16_t *id);
+/* 1 for the DATA_TYPEs whose values are bytes without a charset (BINARY, VARBINARY, the BLOBs,
+ * the spatial types): their sl_column.charset is 63, as the binlog gives them. */
+int  sl__dump_binary_type(const char *data_type);
+/* Free the tables, schemas, chunks and the collation table. */
 void sl__dump_free_plan(dump *d);
 /* Format a 128-bit integer in decimal into buf (>= 48 bytes). */
 void sl__i128_str(__int128 v, char *buf);

@@ -27,10 +27,11 @@ int sl__dump_manifest_write(dump *d, int complete)
         dtable *t = &d->tables[i];
         json_t *cols = json_array(), *pk = json_array(), *chunks = json_array();
         for (size_t c = 0; c < t->ncols; c++)
-            json_array_append_new(cols, json_pack("{s:s, s:s, s:s, s:i, s:i}", "name", t->cols[c].name,
+            json_array_append_new(cols, json_pack("{s:s, s:s, s:s, s:i, s:i, s:i}", "name", t->cols[c].name,
                                                   "data_type", t->cols[c].data_type, "type_text",
                                                   t->cols[c].type_text, "mysql_type",
-                                                  (int)t->cols[c].mysql_type, "flags", (int)t->cols[c].flags));
+                                                  (int)t->cols[c].mysql_type, "flags", (int)t->cols[c].flags,
+                                                  "collation", (int)t->cols[c].collation));
         for (size_t k = 0; k < t->npk; k++)
             json_array_append_new(pk, json_integer(t->pk[k]));
         for (size_t c = t->first_chunk; c < t->first_chunk + t->nchunks; c++)
@@ -135,6 +136,15 @@ int sl__dump_manifest_read(dump *d)
             col->type_text = jdup(co, "type_text");
             col->mysql_type = (uint8_t)json_integer_value(json_object_get(co, "mysql_type"));
             col->flags = (uint8_t)json_integer_value(json_object_get(co, "flags"));
+            json_t *coll = json_object_get(co, "collation");
+            if (json_is_integer(coll)) {
+                col->collation = (uint16_t)json_integer_value(coll);
+            } else if (sl__dump_binary_type(col->data_type)) {
+                /* a manifest written before collations were recorded: binary types are known
+                 * by name, a character column's collation is not (0, as it was then) */
+                col->collation = 63;
+                col->flags |= SL_COL_BINARY;
+            }
         }
         for (size_t k = 0; k < json_array_size(pk) && k < 16; k++)
             t->pk[t->npk++] = (uint32_t)json_integer_value(json_array_get(pk, k));

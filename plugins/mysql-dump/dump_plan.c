@@ -84,6 +84,95 @@ static uint8_t mysql_type_of(const char *dt)
     return MYSQL_TYPE_STRING;
 }
 
+int sl__dump_binary_type(const char *data_type)
+{
+    static const char *const bin[] = {"binary", "varbinary", "tinyblob", "blob", "mediumblob",
+                                      "longblob", "geometry", "point", "linestring", "polygon",
+                                      "multipoint", "multilinestring", "multipolygon",
+                                      "geometrycollection", NULL};
+    for (int i = 0; data_type && bin[i]; i++)
+        if (strcasecmp(data_type, bin[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int coll_cmp(const void *a, const void *b)
+{
+    return strcmp(((const dcoll *)a)->name, ((const dcoll *)b)->name);
+}
+
+/* Append the (name, id) rows of sql to d->colls. ok_errno: an error the server may give because
+ * it lacks the table or column (older servers, MySQL); it adds nothing. */
+static int read_colls(dump *d, const char *sql, unsigned ok_errno, size_t *cap)
+{
+    if (mysql_real_query(d->main, sql, (unsigned long)strlen(sql)) != 0) {
+        if (mysql_errno(d->main) == ok_errno)
+            return 0;
+        return d->host->fail(d->ctx, sl_myconn_is_conn_error(mysql_errno(d->main)) ? SL_ECONN : SL_EDB,
+                             "source: %s (errno %u) in: %.200s", mysql_error(d->main),
+                             mysql_errno(d->main), sql);
+    }
+    MYSQL_RES *r = mysql_store_result(d->main);
+    if (!r)
+        return d->host->fail(d->ctx, SL_EDB, "source: no result for: %.200s", sql);
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r))) {
+        if (!row[0] || !row[1])
+            continue;
+        if (d->ncolls == *cap) {
+            size_t n = *cap ? *cap * 2 : 256;
+            dcoll *p = realloc(d->colls, n * sizeof *p);
+            if (!p) {
+                mysql_free_result(r);
+                return d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+            }
+            d->colls = p;
+            *cap = n;
+        }
+        dcoll *c = &d->colls[d->ncolls];
+        if (!(c->name = xstrdup(row[0]))) {
+            mysql_free_result(r);
+            return d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+        }
+        c->id = (uint16_t)strtoul(row[1], NULL, 10);
+        d->ncolls++;
+    }
+    mysql_free_result(r);
+    return 0;
+}
+
+/*
+ * The id of a collation named as information_schema.COLUMNS.COLLATION_NAME shows it. The source's
+ * collations are read once per plan: INFORMATION_SCHEMA.COLLATIONS (ID), and on MariaDB 10.10+
+ * COLLATION_CHARACTER_SET_APPLICABILITY (FULL_COLLATION_NAME, ID), which alone has the ids of the
+ * UCA 14.0 collations ("utf8mb4_uca1400_ai_ci" is "uca1400_ai_ci" with a NULL ID in COLLATIONS;
+ * MariaDB KB "Information Schema COLLATION_CHARACTER_SET_APPLICABILITY Table"). *id = 0 when the
+ * name is unknown. Returns 0 or a negative code after host->fail.
+ */
+int sl__dump_collation_id(dump *d, const char *name, uint16_t *id)
+{
+    *id = 0;
+    if (!d->colls_read) {
+        size_t cap = 0;
+        int rc = read_colls(d, "SELECT COLLATION_NAME, ID FROM information_schema.COLLATIONS "
+                               "WHERE ID IS NOT NULL", 0, &cap);
+        if (rc == 0)
+            rc = read_colls(d, "SELECT FULL_COLLATION_NAME, ID FROM "
+                               "information_schema.COLLATION_CHARACTER_SET_APPLICABILITY",
+                            1054 /* ER_BAD_FIELD_ERROR */, &cap);
+        if (rc < 0)
+            return rc;
+        if (d->ncolls)
+            qsort(d->colls, d->ncolls, sizeof *d->colls, coll_cmp);
+        d->colls_read = 1;
+    }
+    dcoll key = {.name = (char *)name};
+    const dcoll *c = d->ncolls ? bsearch(&key, d->colls, d->ncolls, sizeof *d->colls, coll_cmp) : NULL;
+    if (c)
+        *id = c->id;
+    return 0;
+}
+
 static int is_int_type(uint8_t t)
 {
     return t == MYSQL_TYPE_TINY || t == MYSQL_TYPE_SHORT || t == MYSQL_TYPE_INT24 ||
@@ -195,7 +284,8 @@ static int describe_table(dump *d, dtable *t)
     sl_sbuf b;
     sl_sbuf_init(&b);
     sl_sbuf_adds(&b, "SELECT COLUMN_NAME, LOWER(DATA_TYPE), COLUMN_TYPE, IS_GENERATED, IS_NULLABLE, "
-                     "CHARACTER_SET_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ");
+                     "CHARACTER_SET_NAME, COLLATION_NAME FROM information_schema.COLUMNS "
+                     "WHERE TABLE_SCHEMA = ");
     sl_sbuf_add_quoted(&b, t->schema, strlen(t->schema));
     sl_sbuf_adds(&b, " AND TABLE_NAME = ");
     sl_sbuf_add_quoted(&b, t->name, strlen(t->name));
@@ -235,6 +325,23 @@ static int describe_table(dump *d, dtable *t)
             sl_sbuf_free(&b);
             return d->host->fail(d->ctx, SL_ENOMEM, "no memory");
         }
+        if (row[6] && *row[6]) {
+            /* a character column (CHAR, VARCHAR, TEXT, ENUM, SET, JSON as LONGTEXT) */
+            int rc = sl__dump_collation_id(d, row[6], &c->collation);   /* r is stored */
+            if (rc < 0) {
+                mysql_free_result(r);
+                sl_sbuf_free(&b);
+                return rc;
+            }
+            if (!c->collation)
+                d->host->log(d->ctx, SL_LOG_WARN, "%s.%s column %s: collation %s has no id in "
+                             "the source's information_schema (its sl_column.charset stays 0)",
+                             t->schema, t->name, c->name, row[6]);
+        } else {
+            c->collation = sl__dump_binary_type(c->data_type) ? 63 : 0;
+        }
+        if (c->collation == 63)
+            c->flags |= SL_COL_BINARY;
     }
     mysql_free_result(r);
 
@@ -686,6 +793,12 @@ void sl__dump_free_plan(dump *d)
         free(d->chunks[i].where);
     free(d->chunks);
     free(d->done_ring);
+    for (size_t i = 0; i < d->ncolls; i++)
+        free(d->colls[i].name);
+    free(d->colls);
+    d->colls = NULL;
+    d->ncolls = 0;
+    d->colls_read = 0;
     d->tables = NULL;
     d->ntables = 0;
     d->schemas = d->schema_sql = NULL;

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <jansson.h>
 #include <mysql.h>
 
 static MYSQL *src, *dst;
@@ -233,6 +234,64 @@ static const char *RULES_ALL_OF(const char *schema, char *buf, size_t n)
 
 /* ---- the type matrix ------------------------------------------------------------------------- */
 
+/* The collation id of column col of table in the manifest of the ft-types dump, and its flags. */
+static long long manifest_col(json_t *m, const char *table, const char *col, long long *flags)
+{
+    size_t i, k;
+    json_t *t, *c;
+    json_array_foreach(json_object_get(m, "tables"), i, t) {
+        if (strcmp(json_string_value(json_object_get(t, "table")), table) != 0)
+            continue;
+        json_array_foreach(json_object_get(t, "cols"), k, c)
+            if (strcmp(json_string_value(json_object_get(c, "name")), col) == 0) {
+                *flags = json_integer_value(json_object_get(c, "flags"));
+                json_t *v = json_object_get(c, "collation");
+                return json_is_integer(v) ? json_integer_value(v) : -1;
+            }
+    }
+    fail_msg("column %s.%s is not in the manifest", table, col);
+    return -1;
+}
+
+/* Every dumped column carries its real collation id (the sl_column.charset of the chunk events'
+ * table metadata, which lua-hook reads): the source's own id for a character column, 63 and the
+ * binary flag for binary strings and spatial types, 0 for the others. */
+static void check_collations(void)
+{
+    static const struct { const char *table, *col; int character, binary; } want[] = {
+        {"misc", "c", 1, 0}, {"misc", "l1", 1, 0}, {"misc", "vbin", 1, 0}, {"misc", "e", 1, 0},
+        {"misc", "j", 1, 0}, {"l1", "t", 1, 0}, {"misc", "bn", 0, 1}, {"misc", "vb", 0, 1},
+        {"misc", "bl", 0, 1}, {"misc", "g", 0, 1}, {"misc", "p", 0, 1},
+        {"misc", "id", 0, 0}, {"misc", "dt", 0, 0}, {"misc", "b13", 0, 0},
+    };
+    char path[700];
+    snprintf(path, sizeof path, "%s/ft-types/src/manifest.json", datadir);
+    json_error_t je;
+    json_t *m = json_load_file(path, 0, &je);
+    if (!m)
+        fail_msg("%s: %s", path, je.text);
+    long long flags = 0;
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        long long id = manifest_col(m, want[i].table, want[i].col, &flags);
+        long long expect = want[i].binary ? 63 : 0;
+        if (want[i].character)
+            expect = scalar(src, "SELECT co.ID FROM information_schema.COLUMNS c JOIN "
+                                 "information_schema.COLLATIONS co ON co.COLLATION_NAME = c.COLLATION_NAME "
+                                 "WHERE c.TABLE_SCHEMA = 'ft_types' AND c.TABLE_NAME = '%s' "
+                                 "AND c.COLUMN_NAME = '%s'", want[i].table, want[i].col);
+        if (id != expect)
+            fail_msg("%s.%s: collation %lld, want %lld", want[i].table, want[i].col, id, expect);
+        assert_int_equal(!!(flags & 0x20) /* SL_COL_BINARY */, want[i].binary);
+    }
+    assert_int_equal(manifest_col(m, "misc", "l1", &flags), 8);      /* latin1_swedish_ci */
+    assert_int_equal(manifest_col(m, "misc", "vbin", &flags), 46);   /* utf8mb4_bin */
+    assert_int_equal(manifest_col(m, "uca", "u", &flags),
+                     scalar(src, "SELECT ID FROM information_schema.COLLATION_CHARACTER_SET_APPLICABILITY "
+                                 "WHERE FULL_COLLATION_NAME = 'utf8mb4_uca1400_ai_ci'"));
+    assert_true(manifest_col(m, "uca", "u", &flags) > 2047);
+    json_decref(m);
+}
+
 static void test_types(void **state)
 {
     sql(src, "SET SESSION sql_mode = '', SESSION time_zone = '+00:00'");
@@ -295,6 +354,9 @@ static void test_types(void **state)
              " (2, '', ''), (3, NULL, NULL)");
     sql(src, "CREATE TABLE ft_types.l1 (id INT PRIMARY KEY, v VARCHAR(100), t TEXT) DEFAULT CHARSET=latin1");
     sql(src, "INSERT INTO ft_types.l1 VALUES (1, 'ÿéà', x'80818283fe'), (2, '', NULL)");
+    /* a UCA 14.0 collation: its id is only in COLLATION_CHARACTER_SET_APPLICABILITY (10.10+) */
+    sql(src, "CREATE TABLE ft_types.uca (id INT PRIMARY KEY, u VARCHAR(20) COLLATE utf8mb4_uca1400_ai_ci)");
+    sql(src, "INSERT INTO ft_types.uca VALUES (1, 'Ärger'), (2, NULL)");
 
     static const char *const schemas[] = {"ft_types", NULL};
     reset("ft-types", schemas);
@@ -312,6 +374,8 @@ static void test_types(void **state)
     assert_int_equal(compare_table("ft_types", "misc", "ft_types", "misc", "id"), 4);
     assert_int_equal(compare_table("ft_types", "big", "ft_types", "big", "id"), 3);
     assert_int_equal(compare_table("ft_types", "l1", "ft_types", "l1", "id"), 2);
+    assert_int_equal(compare_table("ft_types", "uca", "ft_types", "uca", "id"), 2);
+    check_collations();
     /* Invisible columns are copied too; generated columns are computed by the target. */
     assert_int_equal(compare_rows("SELECT id, inv, gv, gs, HEX(f), HEX(f2) FROM ft_types.misc ORDER BY id",
                                   "SELECT id, inv, gv, gs, HEX(f), HEX(f2) FROM ft_types.misc ORDER BY id"), 4);
