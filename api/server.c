@@ -15,6 +15,8 @@
 
 static int mkdir_p(const char *dir, sl_error *err)
 {
+    if (!*dir)   /* the walk below starts after the first byte */
+        return sl_error_set(err, SL_EINVAL, "the data directory is an empty path");
     char *p = strdup(dir);
     if (!p)
         return sl_error_set(err, SL_ENOMEM, "out of memory");

@@ -38,6 +38,9 @@ static void usage(FILE *f)
           "                       requests wait on a source server or a disk commit)\n"
           "  --help               this text\n"
           "\n"
+          "A value follows its flag (--data-dir DIR) or is joined to it (--data-dir=DIR); a\n"
+          "separate value may not start with \"--\" (use the joined form for such a name).\n"
+          "\n"
           "The API documents itself at http://HOST:PORT/api/v1/docs.\n", f);
 }
 
@@ -113,6 +116,10 @@ static int load_config(const char *path, config *c)
                 val = trim(val);
             }
         }
+        if (!*val && strcmp(key, "openapi") && strcmp(key, "http-threads")) {
+            fprintf(stderr, "sluice-server: %s:%d: %s needs a value\n", path, no, key);
+            goto bad;
+        }
         if (!strcmp(key, "addr") || !strcmp(key, "master-addr")) {
             set(&c->addr, val);
         } else if (!strcmp(key, "data-dir")) {
@@ -187,23 +194,41 @@ int main(int argc, char **argv)
         const char *eq = strchr(a, '=');
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
-            return 0;
+            rc = 0;
+            goto out;
         }
         if (strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "sluice-server: unexpected argument '%s' (see --help)\n", a);
-            return 2;
+            rc = 2;
+            goto out;
+        }
+        if (eq)
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+        else
+            snprintf(name, sizeof name, "%s", a);
+        static const char *const known[] = { "--addr", "--data-dir", "--plugin-dir", "--log-level",
+                                             "--http-threads", "--config", NULL };
+        size_t k = 0;
+        while (known[k] && strcmp(known[k], name))
+            k++;
+        if (!known[k]) {
+            fprintf(stderr, "sluice-server: unknown option %s (see --help)\n", name);
+            rc = 2;
+            goto out;
         }
         if (eq) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
             v = eq + 1;
         } else {
-            snprintf(name, sizeof name, "%s", a);
-            if (i + 1 < argc)
+            /* `--data-dir --plugin-dir X` (an empty shell variable) must not make a directory
+             * named "--plugin-dir": a value after a space never starts with "--"; a value that
+             * really does can be given as --data-dir=--odd-name. */
+            if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
                 v = argv[++i];
         }
-        if (!v) {
+        if (!v || !*v) {
             fprintf(stderr, "sluice-server: %s needs a value (see --help)\n", name);
-            return 2;
+            rc = 2;
+            goto out;
         }
         if (!strcmp(name, "--addr"))
             set(&flags.addr, v);
@@ -216,13 +241,11 @@ int main(int argc, char **argv)
         else if (!strcmp(name, "--http-threads")) {
             if (parse_threads(v, &flags.http_threads) != 0) {
                 fprintf(stderr, "sluice-server: --http-threads must be an integer in 1..256\n");
-                return 2;
+                rc = 2;
+                goto out;
             }
-        } else if (!strcmp(name, "--config"))
-            config_path = v;
-        else {
-            fprintf(stderr, "sluice-server: unknown option %s (see --help)\n", name);
-            return 2;
+        } else {
+            config_path = v;   /* --config */
         }
     }
     if (config_path && load_config(config_path, &file) != 0)

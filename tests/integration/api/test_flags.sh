@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# test_flags.sh - sluice-server's command line: a flag whose value is missing is refused with
+# "FLAG needs a value" and exit status 2, also when the next word is another flag
+# (`--data-dir --plugin-dir X` used to take "--plugin-dir" as the data directory and create a
+# directory of that name) or the value is empty; the joined form --flag=VALUE takes any value.
+# Needs no database: it runs in a scratch directory and checks that nothing is created there.
+set -uo pipefail
+SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-flags-test.XXXXXX")
+FAILS=0 CHECKS=0 PID=
+cleanup() {
+    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then kill -KILL "$PID"; fi
+    if [ "$FAILS" = 0 ]; then rm -rf -- "$WORK"; else echo "(kept $WORK)"; fi
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+ok() { CHECKS=$((CHECKS + 1)); }
+cd "$WORK" || exit 1
+mkdir run
+
+# refused FLAG ARGS...: exit 2 and "FLAG needs a value", nothing created in the working directory
+refused() {
+    local flag=$1 rc
+    shift
+    (cd run && "$SERVER" "$@" >../out 2>../err)
+    rc=$?
+    if [ "$rc" != 2 ]; then
+        fail "sluice-server $*: exit $rc, want 2 ($(cat err))"
+    elif ! grep -qF -- "sluice-server: $flag needs a value" err; then
+        fail "sluice-server $*: stderr is '$(cat err)', want '$flag needs a value'"
+    elif [ -n "$(ls -A run)" ]; then
+        fail "sluice-server $*: created $(ls -A run)"
+        rm -rf -- run/* run/.[!.]* 2>/dev/null
+    else
+        ok
+    fi
+}
+
+refused --data-dir --data-dir --plugin-dir "$WORK/p"
+refused --plugin-dir --plugin-dir --data-dir "$WORK/d"
+refused --addr --addr --data-dir "$WORK/d"
+refused --config --config --addr 127.0.0.1:0
+refused --log-level --log-level --http-threads 4
+refused --http-threads --http-threads --log-level info
+refused --data-dir --addr 127.0.0.1:0 --data-dir
+refused --data-dir --data-dir ""
+refused --data-dir --data-dir=
+refused --plugin-dir --plugin-dir=
+refused --addr --data-dir "$WORK/d" --addr ""
+
+# An unknown flag is named as such, even when a flag follows it.
+(cd run && "$SERVER" --verbose --addr 127.0.0.1:0 >../out 2>../err)
+rc=$?
+[ "$rc" = 2 ] && grep -qF "unknown option --verbose" err && ok || fail "--verbose: exit $rc, '$(cat err)'"
+
+# An empty value in the config file is refused with its line.
+printf 'addr = "127.0.0.1:0"\ndata-dir = ""\n' >"$WORK/empty.toml"
+(cd run && "$SERVER" --config "$WORK/empty.toml" >../out 2>../err)
+rc=$?
+if [ "$rc" != 0 ] && grep -qF "empty.toml:2: data-dir needs a value" err && [ -z "$(ls -A run)" ]; then
+    ok
+else
+    fail "config data-dir = \"\": exit $rc, stderr '$(cat err)', created '$(ls -A run)'"
+fi
+
+# The joined form takes a value that starts with "--" as it is.
+(cd run && exec "$SERVER" --addr 127.0.0.1:0 --data-dir=--odd-dir --plugin-dir="$WORK/none" >../joined.log 2>&1) &
+PID=$!
+for _ in $(seq 1 300); do
+    grep -q 'serving the DM OpenAPI' joined.log && break
+    kill -0 "$PID" 2>/dev/null || break
+    sleep 0.1
+done
+if grep -q 'serving the DM OpenAPI' joined.log && [ -f run/--odd-dir/meta.db ]; then ok; else
+    fail "--data-dir=--odd-dir: $(tail -3 joined.log)"; fi
+kill -TERM "$PID" 2>/dev/null
+wait "$PID"
+rc=$?
+PID=
+[ "$rc" = 0 ] && ok || fail "the server exited with $rc after SIGTERM"
+if grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" joined.log out err >/dev/null; then
+    fail "sanitizer report: $(grep -h -A20 -E 'ERROR: |runtime error:' joined.log out err | head -40)"
+else
+    ok
+fi
+
+if [ "$FAILS" = 0 ]; then echo "PASS: $CHECKS checks"; exit 0; fi
+echo "FAILED: $FAILS of $((CHECKS + FAILS)) checks" >&2
+exit 1
