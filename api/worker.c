@@ -298,6 +298,31 @@ static json_t *dump_defaults(void)
                      "estimate_total_rows", 0.0, "bps", (json_int_t)0, "progress", "0.00 %");
 }
 
+/*
+ * sluice's extension of SubTaskStatus: every stage of the current (or last) phase's pipeline as
+ * {"id", "plugin", "metrics", "status"}, whatever its plugin. DM's load/sync/dump_status above
+ * are filled from the built-in plugins by name; this is where the other stages (route,
+ * event-filter, lua-hook, a custom plugin) show their metrics and status. [] before the first
+ * start.
+ */
+static json_t *stages_view(json_t *ps)
+{
+    json_t *out = json_array(), *st;
+    size_t i;
+    json_array_foreach(json_object_get(ps, "stages"), i, st) {
+        json_t *m = json_object_get(st, "metrics"), *v = json_object_get(st, "status");
+        const char *id = json_string_value(json_object_get(st, "id"));
+        const char *plugin = json_string_value(json_object_get(st, "plugin"));
+        json_t *e = json_pack("{s:s,s:s}", "id", id ? id : "", "plugin", plugin ? plugin : "");
+        if (!e)
+            continue;
+        json_object_set_new(e, "metrics", json_is_object(m) ? json_incref(m) : json_object());
+        json_object_set_new(e, "status", json_is_object(v) ? json_incref(v) : json_object());
+        json_array_append_new(out, e);
+    }
+    return out;
+}
+
 json_t *sl__subtask_status(sl_subtask *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -348,6 +373,7 @@ json_t *sl__subtask_status(sl_subtask *s)
     json_object_set_new(o, "sync_status", sync);
     if (dump)
         json_object_set_new(o, "dump_status", dump);
+    json_object_set_new(o, "stages", stages_view(ps));
     pthread_mutex_unlock(&s->mu);
     json_decref(ps);
     return o;

@@ -6,6 +6,8 @@
 
 SQL() { mariadb --no-defaults -h"$SLUICE_SOURCE_HOST" -P"$SLUICE_SOURCE_PORT" -u"$SLUICE_SOURCE_USER" \
         -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
+TSQL() { mariadb --no-defaults -h"$SLUICE_TARGET_HOST" -P"$SLUICE_TARGET_PORT" -u"$SLUICE_TARGET_USER" \
+        -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
 SQL "CREATE DATABASE IF NOT EXISTS db1; CREATE TABLE IF NOT EXISTS db1.table1 (id INT PRIMARY KEY);
      CREATE TABLE IF NOT EXISTS db1.tb1 (id INT PRIMARY KEY, v VARCHAR(20));
      CREATE OR REPLACE VIEW db1.v1 AS SELECT 1 AS x;" || { echo "FAIL: cannot prepare the source" >&2; exit 1; }
@@ -228,7 +230,8 @@ sed 's/"rule-3",$/"rule-3"/' "$WORK/task.json" >"$WORK/task-ok.json"
 api POST /tasks "@$WORK/task-ok.json"
 expect 200 "POST task (seed)" '.name=="task-1"' '.task_mode=="all"' '.shard_mode=="pessimistic"' \
     '.meta_schema=="dm-meta"' '.target_config.password=="******"' '.table_migrate_rule[0].binlog_filter_rule==["rule-1","rule-2","rule-3"]' \
-    '.source_config.source_conf[0].source_name=="mysql-01"' '.source_config.full_migrate_conf.export_threads==4'
+    '.source_config.source_conf[0].source_name=="mysql-01"' '.source_config.full_migrate_conf.export_threads==4' \
+    'has("check_result")|not'
 api POST /tasks "@$WORK/task-ok.json"
 expect 409 "POST task twice" '.error_code==46014'
 sed -e 's/"task_mode": "all"/"task_mode": "sometimes"/' -e 's/"export_threads": 4/"export_threads": "four"/' "$WORK/task-ok.json" >"$WORK/task-bad.json"
@@ -246,6 +249,14 @@ expect 400 "POST task naming a script file outside the script directory" \
     '.error_msg|test("/task/lua_scripts/0/file")' '.error_msg|test("absolute paths are not accepted")'
 api POST /tasks '{"task": 5}'
 expect 400 "POST task that is not an object" "$ERRBODY"
+# The compiler's warnings come back in DM's check_result (the body is still the task).
+jq '.task.name = "task-warn" | .task.table_migrate_rule += [{"source": {"source_name": "mysql-02", "schema": "x", "table": "y"}}]' \
+    "$WORK/task-ok.json" >"$WORK/task-warn.json"
+api POST /tasks "@$WORK/task-warn.json"
+expect 200 "POST task with a warning" '.name=="task-warn"' \
+    '.check_result|startswith("task created with 1 warning: /task/table_migrate_rule/1/source/source_name: source mysql-02 is not in source_config.source_conf")'
+api DELETE /tasks/task-warn
+expect 204 "DELETE the task with a warning"
 
 api GET "/tasks/task-1?with_status=true"
 expect 200 "GET task (seed)" '.name=="task-1"' '.target_config.password=="******"' '.status_list|length==1' \
@@ -297,7 +308,9 @@ expect 200 "task status (seed fields)" '.total==1' '.data[0].name=="task-1"' '.d
     '.data[0].worker_name=="worker1"' '(.data[0].stage|IN("Running","Paused","Finished"))' '(.data[0].unit|IN("Dump","Load","Sync"))' \
     '.data[0]|has("unresolved_ddl_lock_id")' \
     '.data[0].load_status|has("finished_bytes") and has("total_bytes") and has("progress") and has("meta_binlog") and has("meta_binlog_gtid")' \
-    '.data[0].sync_status|has("total_events") and has("total_tps") and has("recent_tps") and has("master_binlog") and has("master_binlog_gtid") and has("syncer_binlog") and has("syncer_binlog_gtid") and has("blocking_ddls") and has("unresolved_groups") and has("synced") and has("binlog_type") and has("seconds_behind_master")'
+    '.data[0].sync_status|has("total_events") and has("total_tps") and has("recent_tps") and has("master_binlog") and has("master_binlog_gtid") and has("syncer_binlog") and has("syncer_binlog_gtid") and has("blocking_ddls") and has("unresolved_groups") and has("synced") and has("binlog_type") and has("seconds_behind_master")' \
+    '.data[0].stages|length>=3' '.data[0].stages|all(has("id") and has("plugin") and (.metrics|type=="object") and (.status|type=="object"))' \
+    '.data[0].stages|map(.plugin)|index("route")!=null'
 STAGE=$(printf '%s' "$BODY" | jq -r '.data[0].stage')
 api GET "/tasks/task-1/status?stage=running"
 expect 200 "task status ?stage=running (seed)" 'all(.data[]; .stage=="Running")'
@@ -391,8 +404,15 @@ fi
 # ---- deletes ----------------------------------------------------------------------------------
 api DELETE /tasks/nope
 expect 404 "DELETE unknown task" '.error_code==46018'
+# the task's meta tables in the target (the loader ran) and its dump files: gone with the task
+META_TABLES="SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'dm-meta' AND TABLE_NAME IN ('task-1_loader_checkpoint', 'task-1_syncer_checkpoint', 'task-1_loader_tables')"
+[ "$(TSQL "$META_TABLES")" = 3 ] && ok || fail "task-1's meta tables before DELETE: $(TSQL "$META_TABLES")"
+[ -d "$WORK/exported_data/task-1/mysql-01" ] && ok || fail "no dump directory before DELETE"
 api DELETE "/tasks/task-1?force=true"
 expect 204 "DELETE task (seed, forced while running)"
+[ "$(TSQL "$META_TABLES")" = 0 ] && ok || fail "task-1's meta tables after DELETE: $(TSQL "$META_TABLES")"
+[ ! -e "$WORK/exported_data/task-1" ] && ok || fail "the dump directory is still there after DELETE: $(ls -la "$WORK/exported_data")"
+[ -z "$(ls -A "$WORK/exported_data")" ] && ok || fail "left in the data_dir: $(ls -A "$WORK/exported_data")"
 api GET /tasks/task-1
 expect 404 "task gone" '.error_code==46018'
 api POST /tasks "@$WORK/task-ok.json"
