@@ -136,7 +136,7 @@ void *sl__plan_bare(const json_t *task)
 }
 
 int sl__task_compile(sl_api *a, const char *text, size_t len, json_t **normalized, void **out,
-                     json_t **problems, sl_error *err)
+                     json_t **problems, json_t **warnings, sl_error *err)
 {
     json_error_t je;
     json_t *task = json_loadb(text, len, 0, &je);
@@ -145,6 +145,8 @@ int sl__task_compile(sl_api *a, const char *text, size_t len, json_t **normalize
     *normalized = NULL;
     *out = NULL;
     *problems = NULL;
+    if (warnings)
+        *warnings = NULL;
     if (!task || !json_is_object(task)) {
         problem(probs, "/task", "must be an object");
         goto invalid;
@@ -203,6 +205,18 @@ int sl__task_compile(sl_api *a, const char *text, size_t len, json_t **normalize
                 problem(probs, "/task", sl_strerror(rc));
             goto invalid;
         }
+        /* the compiler's warnings (a task compiles with them): the caller shows them */
+        for (size_t i = 0; warnings && i < diags.n; i++) {
+            char path[512];
+            if (diags.v[i].severity != SL_DIAG_WARNING)
+                continue;
+            if (!*warnings && !(*warnings = json_array()))
+                break;
+            snprintf(path, sizeof path, "/task%s", diags.v[i].path ? diags.v[i].path : "");
+            json_array_append_new(*warnings, json_pack("{s:s,s:s,s:i}", "path", path, "msg",
+                                                       diags.v[i].msg ? diags.v[i].msg : "",
+                                                       "code", diags.v[i].code));
+        }
         sl_diags_free(&diags);
         json_t *norm = cp->task_json ? json_loads(cp->task_json, 0, NULL) : NULL;
         if (norm) {
@@ -243,10 +257,18 @@ int sl__task_compile(sl_api *a, const char *text, size_t len, json_t **normalize
     return 0;
 invalid:
     json_decref(task);
+    if (warnings) {
+        json_decref(*warnings);
+        *warnings = NULL;
+    }
     *problems = probs;
     return sl_error_set(err, SL_EINVAL, "the task does not compile");
 fail:
     json_decref(task);
     json_decref(probs);
+    if (warnings) {
+        json_decref(*warnings);
+        *warnings = NULL;
+    }
     return err->code;
 }

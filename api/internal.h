@@ -218,11 +218,12 @@ json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_e
 /* ---- compiling tasks (compile.c) ------------------------------------------------------------ */
 
 /* Compile task JSON text. On success *normalized is the normalized Task object and *plan the
- * plan (free with sl__plan_free). On failure returns SL_EINVAL with *problems a JSON array of
- * {"path","msg"} (caller decrefs) or err filled for other failures. Call with a.lock held (it
- * reads the sources). */
+ * plan (free with sl__plan_free), and *warnings (when warnings is not NULL) a JSON array of the
+ * compiler's warnings {"path","msg","code"}, or NULL when there is none (caller decrefs). On
+ * failure returns SL_EINVAL with *problems a JSON array of {"path","msg"} (caller decrefs) or
+ * err filled for other failures. Call with a.lock held (it reads the sources). */
 int sl__task_compile(sl_api *a, const char *json, size_t len, json_t **normalized, void **plan,
-                     json_t **problems, sl_error *err);
+                     json_t **problems, json_t **warnings, sl_error *err);
 void sl__plan_free(void *plan);
 /* A plan with the task's sources and no phases (a stored task that no longer compiles). */
 void *sl__plan_bare(const json_t *task);

@@ -6,10 +6,14 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <mysql.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sluice/log.h"
 #include "sluice/match.h"
@@ -123,7 +127,7 @@ static int restore_one(void *ud, const char *name, const char *value)
         return 0;
     }
     char *text = sl__dump_compact(def);
-    if (!text || sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, &err) != 0) {
+    if (!text || sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, NULL, &err) != 0) {
         /* Keep the task visible (it can be fixed with PUT or deleted) but without phases. */
         char *p = probs ? sl__dump_compact(probs) : NULL;
         sl_log(SL_LOG_ERROR, "api", "task %s no longer compiles: %s %s", name, err.msg, p ? p : "");
@@ -238,42 +242,151 @@ int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_error *err)
     return rc;
 }
 
-/* DROP the task's checkpoint tables on the target (DM's delete without keep_meta). Errors are
- * logged: the task is gone either way. */
+/* `name` quoted as an identifier (backticks doubled) at p; returns the end. The caller's buffer
+ * holds 2 * strlen(name) + 3 bytes more. */
+static char *put_ident(char *p, const char *name)
+{
+    *p++ = '`';
+    for (const char *c = name; *c; c++) {
+        if (*c == '`')
+            *p++ = '`';
+        *p++ = *c;
+    }
+    *p++ = '`';
+    return p;
+}
+
+/* DROP the task's tables in its meta schema on the target (DM's delete without keep_meta, and
+ * start with remove_meta): the loader's and the syncer's checkpoints and the loader's table
+ * claims (`<task>_loader_tables`, see plugins/common/dumpfmt.h), which would otherwise make a
+ * new task of the same name refuse to empty a table it finds claimed. Errors are logged: the
+ * task is gone either way. */
 static void drop_meta(sl_api *a, const char *task, const json_t *def)
 {
     sl_error err = { 0 };
     const json_t *target = json_object_get(def, "target_config");
     const char *meta = json_string_value(json_object_get(def, "meta_schema"));
+    if (!meta)
+        meta = "dm_meta";
     MYSQL *db = sl__source_connect(a, target, &err);
     if (!db) {
         sl_log(SL_LOG_WARN, "api", "task %s: checkpoints not removed: %s", task, err.msg);
         return;
     }
-    const char *suffix[] = { "_loader_checkpoint", "_syncer_checkpoint" };
-    for (int i = 0; i < 2; i++) {
-        char sql[1200], *p = sql;
-        const char *parts[2] = { meta ? meta : "dm_meta", NULL };
-        char tname[400];
-        snprintf(tname, sizeof tname, "%s%s", task, suffix[i]);
-        parts[1] = tname;
-        p += sprintf(p, "DROP TABLE IF EXISTS ");
-        for (int k = 0; k < 2; k++) {
-            *p++ = '`';
-            for (const char *c = parts[k]; *c && p < sql + sizeof sql - 8; c++) {
-                if (*c == '`')
-                    *p++ = '`';
-                *p++ = *c;
-            }
-            *p++ = '`';
-            if (k == 0)
-                *p++ = '.';
+    static const char *const suffix[] = { "_loader_checkpoint", "_syncer_checkpoint",
+                                          "_loader_tables" };
+    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
+        size_t tl = strlen(task) + strlen(suffix[i]) + 1;
+        char *tname = malloc(tl), *sql = malloc(2 * (strlen(meta) + tl) + 32), *p = sql;
+        if (!tname || !sql) {
+            sl_log(SL_LOG_WARN, "api", "task %s: out of memory dropping its meta tables", task);
+            free(tname);
+            free(sql);
+            break;
         }
+        snprintf(tname, tl, "%s%s", task, suffix[i]);
+        p += sprintf(p, "DROP TABLE IF EXISTS ");
+        p = put_ident(p, meta);
+        *p++ = '.';
+        p = put_ident(p, tname);
         *p = 0;
         if (mysql_query(db, sql) != 0)
             sl_log(SL_LOG_WARN, "api", "task %s: %s: %s", task, sql, mysql_error(db));
+        free(tname);
+        free(sql);
     }
     mysql_close(db);
+}
+
+/* ---- the task's dump files ------------------------------------------------------------------ */
+
+/* <data_dir>/<task> as mysql-dump lays it out (sl_dump_dir in plugins/common/dumpfmt.c: a
+ * leading '.' and every '/' of the name become '_'; trailing '/' of data_dir dropped). Returns a
+ * malloc'd path, NULL when out of memory. */
+static char *task_dump_dir(const char *data_dir, const char *task)
+{
+    if (!data_dir || !*data_dir)
+        data_dir = ".";
+    size_t dl = strlen(data_dir);
+    while (dl > 1 && data_dir[dl - 1] == '/')
+        dl--;
+    char *p = malloc(dl + strlen(task) + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, data_dir, dl);
+    p[dl] = '/';
+    char *n = p + dl + 1;
+    strcpy(n, task);
+    if (*n == '.')
+        *n = '_';
+    for (; *n; n++)
+        if (*n == '/')
+            *n = '_';
+    return p;
+}
+
+/*
+ * Move the task's dump directory out of the way so that it can be removed after the lock is
+ * released (a dump can be gigabytes): renamed to <data_dir>/.<task>.deleted.<pid>.<n> in the same
+ * directory, a name no task's directory can have (their names never start with '.'). Renaming
+ * under the write lock means a task created again with the same name right after the DELETE
+ * starts from an empty directory that nothing removes under its feet. Returns the new path
+ * (malloc'd) or NULL when there is nothing to remove (logged when the rename failed).
+ *
+ * A task_mode "dump" task keeps its files: they are what it was for (a load task of the same
+ * name, or the operator, reads them).
+ */
+static char *dump_dir_detach(const char *task, const json_t *def)
+{
+    static atomic_uint seq;
+    const char *mode = json_string_value(json_object_get(def, "task_mode"));
+    if (mode && !strcmp(mode, "dump"))
+        return NULL;
+    const char *dd = json_string_value(json_object_get(json_object_get(json_object_get(def,
+                         "source_config"), "full_migrate_conf"), "data_dir"));
+    char *dir = task_dump_dir(dd ? dd : "./dumped_data", task);
+    if (!dir)
+        return NULL;
+    char *slash = strrchr(dir, '/');
+    size_t need = strlen(dir) + 64;
+    char *trash = malloc(need);
+    if (!trash) {
+        free(dir);
+        return NULL;
+    }
+    snprintf(trash, need, "%.*s/.%s.deleted.%ld.%u", (int)(slash - dir), dir, slash + 1,
+             (long)getpid(), atomic_fetch_add(&seq, 1));
+    if (rename(dir, trash) != 0) {
+        if (errno != ENOENT)
+            sl_log(SL_LOG_WARN, "api", "task %s: dump files in %s not removed: %s", task, dir,
+                   strerror(errno));
+        free(trash);
+        trash = NULL;
+    }
+    free(dir);
+    return trash;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0)
+        sl_log(SL_LOG_WARN, "api", "cannot remove %s: %s", path, strerror(errno));
+    return 0;   /* go on: remove what can be removed */
+}
+
+/* Remove a detached dump directory and everything under it (symbolic links are removed, never
+ * followed). */
+static void dump_dir_remove(const char *task, char *trash)
+{
+    if (!trash)
+        return;
+    if (nftw(trash, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+        sl_log(SL_LOG_WARN, "api", "task %s: removing %s: %s", task, trash, strerror(errno));
+    else
+        sl_log(SL_LOG_INFO, "api", "task %s: dump files removed", task);
+    free(trash);
 }
 
 /* ---- handlers ---------------------------------------------------------------------------------- */
@@ -311,6 +424,30 @@ static void reply_problems(sl_req *r, json_t *probs)
     sl__reply_json(r, 400, o);
 }
 
+/* DM's OperateTaskResponse.check_result for a task that compiled with warnings: "task created
+ * with 2 warnings: PATH: msg; PATH: msg". A JSON string (NULL when out of memory). */
+static json_t *check_result(const char *verb, json_t *warns)
+{
+    size_t n = json_array_size(warns), i;
+    json_t *x;
+    char *msg = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&msg, &len);
+    if (!f)
+        return NULL;
+    fprintf(f, "task %s with %zu warning%s: ", verb, n, n == 1 ? "" : "s");
+    json_array_foreach(warns, i, x)
+        fprintf(f, "%s%s: %s", i ? "; " : "", json_string_value(json_object_get(x, "path")),
+                json_string_value(json_object_get(x, "msg")));
+    if (fclose(f) != 0) {
+        free(msg);
+        return NULL;
+    }
+    json_t *s = json_string(msg);
+    free(msg);
+    return s;
+}
+
 /* The Task object of a request: {"task": {...}} (DM) or a bare Task. */
 static json_t *task_of_body(sl_req *r, json_t *body)
 {
@@ -331,7 +468,7 @@ static void compile_and(sl_req *r, const char *path_name)
 {
     sl_api *a = r->api;
     sl_error err = { 0 };
-    json_t *body = sl__body_json(r, 0), *norm = NULL, *probs = NULL;
+    json_t *body = sl__body_json(r, 0), *norm = NULL, *probs = NULL, *warns = NULL;
     void *plan = NULL;
     if (!body)
         return;
@@ -356,7 +493,7 @@ static void compile_and(sl_req *r, const char *path_name)
         return;
     }
     pthread_rwlock_wrlock(&a->lock);
-    int rc = sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, &err);
+    int rc = sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, &warns, &err);
     free(text);
     if (rc != 0) {
         pthread_rwlock_unlock(&a->lock);
@@ -412,11 +549,16 @@ static void compile_and(sl_req *r, const char *path_name)
                         "after a restart)");
         goto drop;
     }
-    sl__reply_json(r, 200, task_view(t, 0));
+    json_t *view = task_view(t, 0);
+    if (view && warns)
+        json_object_set_new(view, "check_result", check_result(path_name ? "updated" : "created",
+                                                               warns));
+    sl__reply_json(r, 200, view);
 drop:
     pthread_rwlock_unlock(&a->lock);
     sl__plan_free(plan);
     json_decref(norm);
+    json_decref(warns);
 }
 
 static int task_has_sources(sl_api_task *t, json_t *list)
@@ -538,6 +680,7 @@ static void delete_task(sl_req *r, const char *name)
     if (sl__query_bool(r, "force", &force) || sl__query_bool(r, "keep_meta", &keep_meta))
         return;
     json_t *def = NULL;
+    char *trash = NULL;
     pthread_rwlock_wrlock(&a->lock);
     sl_api_task *t = sl__task_find(a, name);
     if (!t) {
@@ -557,11 +700,15 @@ static void delete_task(sl_req *r, const char *name)
         def = NULL;
         goto out;
     }
+    if (def && !keep_meta)
+        trash = dump_dir_detach(name, def);
     sl__reply_empty(r, 204);
 out:
     pthread_rwlock_unlock(&a->lock);
-    if (def && !keep_meta)
+    if (def && !keep_meta) {
         drop_meta(a, name, def);
+        dump_dir_remove(name, trash);
+    }
     json_decref(def);
 }
 
