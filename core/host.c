@@ -183,6 +183,11 @@ static void host_thread_join(sl_ctx *c, void *handle)
 static void host_metric_add(sl_ctx *c, const char *name, int64_t delta) { sl__metric_add(c, name, delta); }
 static void host_metric_set(sl_ctx *c, const char *name, int64_t value) { metric_set(c, name, value); }
 
+static size_t host_input_pending(sl_ctx *c)
+{
+    return c->hooks.pending ? c->hooks.pending(c->hooks.owner, c) : 0;
+}
+
 static int state_key(sl_ctx *c, const char *key, char *buf, size_t len)
 {
     int n = snprintf(buf, len, "%s/%s", c->prefix, key);
@@ -237,6 +242,7 @@ static const sl_host host_table = {
     .state_put = host_state_put,
     .state_get = host_state_get,
     .table_alloc = sl__table_alloc,
+    .input_pending = host_input_pending,
 };
 
 const sl_host *sl__host(void)

@@ -52,6 +52,8 @@ typedef struct sl__ctx_hooks {
     int  (*emit)(void *owner, sl_ctx *ctx, sl_batch *b);
     /* The instance failed (host->fail was called); message is in ctx->err. */
     void (*failed)(void *owner, sl_ctx *ctx, int code);
+    /* Batches waiting in the instance's input queue (host->input_pending); may be NULL (0). */
+    size_t (*pending)(void *owner, sl_ctx *ctx);
 } sl__ctx_hooks;
 
 struct sl_ctx {

@@ -95,6 +95,14 @@ static void stage_failed(stage_rt *s, int rc, const char *what)
     }
 }
 
+/* Batches waiting in a stage's input queue (host->input_pending). */
+static size_t hook_pending(void *owner, sl_ctx *ctx)
+{
+    sl_pipeline *p = owner;
+    const stage_rt *s = &p->st[ctx->index];
+    return s->in ? sl__queue_len(s->in) : 0;
+}
+
 static void hook_failed(void *owner, sl_ctx *ctx, int code)
 {
     sl_pipeline *p = owner;
@@ -587,7 +595,7 @@ int sl_pipeline_new(sl_scheduler *sched, const sl_registry *reg, const sl_pipeli
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     }
 
-    sl__ctx_hooks hooks = { .owner = p, .emit = hook_emit, .failed = hook_failed };
+    sl__ctx_hooks hooks = { .owner = p, .emit = hook_emit, .failed = hook_failed, .pending = hook_pending };
     for (size_t i = 0; i < p->n; i++) {
         stage_rt *s = &p->st[i];
         const sl_stage_spec *ss = &spec->stages[i];

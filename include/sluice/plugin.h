@@ -146,6 +146,12 @@ typedef struct sl_host {
      * pk/keys arrays must come from table_alloc (or be static). */
     void *(*table_alloc)(sl_table *t, size_t size);
 
+    /* Since ABI 1.0 (check SL_HOST_HAS(host, input_pending)): how many batches wait in the
+     * instance's input queue right now (0 for a source, or when the host cannot tell). A sink
+     * may keep a unit of work open while more input waits and close it when none does (DM's
+     * workers flush when their channel is momentarily empty). Thread-safe. */
+    size_t (*input_pending)(sl_ctx *ctx);
+
     /* Add new functions here, at the end only. */
 } sl_host;
 

@@ -136,8 +136,12 @@ typedef struct sink {
     char          *ckpt_table;   /* `meta`.`task_syncer_checkpoint` */
     char          *session_sql;  /* run on every new connection */
     sl__tcache    *tc;           /* target table metadata and the views events are applied with */
-    sl_event      *copies;       /* row events of the batch, with meta = their view */
-    size_t         ccopies;
+    /* batches whose row events (copied, with meta = their view) are in the open group: a group
+     * may span batches (up to GROUP_BATCHES of them, repl_batch rows per worker) while more
+     * input waits */
+    struct held { sl_batch *b; sl_event *copies; } *held;
+    size_t         nheld, cheld;
+    uint64_t       copy_seq;     /* source order of the copies (sl_event.seq of a copy) */
     /* applied position (guarded by mu for status) */
     pthread_mutex_t mu;
     char          *file, *gtid;
@@ -593,6 +597,25 @@ static int caught_up(sink *s)
 
 /* ---- groups -------------------------------------------------------------------------------- */
 
+/* Let go of the batches held for the open group (none of their events is scheduled any more). */
+static void release_held(sink *s)
+{
+    for (size_t i = 0; i < s->nheld; i++) {
+        s->host->batch_unref(s->held[i].b);
+        free(s->held[i].copies);
+    }
+    s->nheld = 0;
+}
+
+/* Rows scheduled in the open group (not yet sent to the target). */
+static uint64_t open_rows(const sink *s)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++)
+        n += s->w[i].nev;
+    return n;
+}
+
 /*
  * Wait for the XA COMMITs of the last group (close_group posts them and returns: the target
  * commits while the sink takes the next batch). Called before a worker gets another job, and
@@ -639,12 +662,12 @@ static int lock_conflict(const worker *w) { return w->dberr == 1205 || w->dberr 
 static int cmp_ev(const void *a, const void *b)
 {
     const sl_event *x = *(sl_event *const *)a, *y = *(sl_event *const *)b;
-    return x < y ? -1 : x > y;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /*
  * The group failed on a row lock (set_patience says why): roll back every branch and apply all
- * its rows again on worker 0, in source order (the copies are in batch order), in one plain
+ * its rows again on worker 0, in source order (the copies' seq), in one plain
  * transaction with the checkpoint in s->sql, waiting for locks as long as the server allows.
  */
 static int retry_serial(sink *s)
@@ -812,6 +835,7 @@ static int push_ev(sink *s, worker *w, sl_event *ev)
 }
 
 #define KEYS_PER_ROW 64
+#define GROUP_BATCHES 64         /* batches one open group may hold */
 
 /* Schedule the row events evs[0..n) of one transaction (or its part in this batch). */
 static int schedule_unit(sink *s, sl_event *const *evs, size_t n, int serial)
@@ -1164,6 +1188,7 @@ static void stop_workers(sink *s)
         mysql_close(s->coord);
         s->coord = NULL;
     }
+    release_held(s);
     s->serial = 0;
     s->running = 0;
 }
@@ -1259,20 +1284,20 @@ static int sink_process(void *self, sl_batch *b)
     s->busy_ts = first_ts;
     pthread_mutex_unlock(&s->mu);
     /* Events reach the workers as copies whose meta is the view on the target table (the batch
-     * is not ours to change). A group never spans batches (each batch ends on a transaction
-     * boundary or its open transaction went to worker 0 already); if one did, commit it before
-     * the copies are reused. */
-    if (!s->serial)
-        for (uint32_t k = 0; k < s->nworkers; k++)
-            if (s->w[k].nev && (rc = close_group(s, NULL, 0)) < 0)
-                return rc;
-    if (n > s->ccopies) {
-        sl_event *c = realloc(s->copies, n * sizeof *c);
-        if (!c)
+     * is not ours to change). The batch and its copies are held until no group holds them. */
+    if (s->nheld == s->cheld) {
+        size_t nc = s->cheld ? s->cheld * 2 : 8;
+        struct held *h = realloc(s->held, nc * sizeof *h);
+        if (!h)
             return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
-        s->copies = c;
-        s->ccopies = n;
+        s->held = h;
+        s->cheld = nc;
     }
+    sl_event *copies = malloc((n ? n : 1) * sizeof *copies);
+    if (!copies)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    s->host->batch_ref(b);
+    s->held[s->nheld++] = (struct held){ b, copies };
     size_t ncopy = 0;
     while (i < n) {
         /* one unit: row events up to a COMMIT, or a DDL alone */
@@ -1320,8 +1345,9 @@ static int sink_process(void *self, sl_batch *b)
         for (size_t k = i; k < j; k++) {
             if (!is_row(&b->events[k]))
                 continue;
-            sl_event *cp = &s->copies[ncopy++];
+            sl_event *cp = &copies[ncopy++];
             *cp = b->events[k];
+            cp->seq = ++s->copy_seq;
             sl_error verr = {0};
             if ((rc = sl__tcache_view(s->tc, s->coord, &b->events[k], &cp->meta, &verr)) < 0) {
                 free(rows);
@@ -1360,7 +1386,18 @@ static int sink_process(void *self, sl_batch *b)
     }
     s->host->metric_set(s->ctx, "target_meta_loads", (int64_t)sl__tcache_loads(s->tc));
     int synced = 0;
-    if ((b->flags & SL_BATCH_TXN_END) && !s->serial) {
+    /* A group grows over several batches while more input waits (DM's workers flush when their
+     * channel is momentarily empty): fewer, bigger groups cost the target fewer commits, XA
+     * round trips and statements. Nothing of it is on the target yet, and the checkpoint only
+     * moves with it. */
+    uint64_t rows = s->serial ? 0 : open_rows(s);
+    int grow = rows > 0 && !hb && rows < (uint64_t)s->cfg->repl_batch * s->nworkers &&
+               s->nheld < GROUP_BATCHES && SL_HOST_HAS(s->host, input_pending) &&
+               s->host->input_pending(s->ctx) > 0;
+    if ((b->flags & SL_BATCH_TXN_END) && !s->serial && grow) {
+        set_pos(s, &b->ckpt);
+        s->in_txn = 0;
+    } else if ((b->flags & SL_BATCH_TXN_END) && !s->serial) {
         if ((rc = close_group(s, &b->ckpt, 0)) < 0)
             return rc;
         s->in_txn = 0;
@@ -1380,6 +1417,10 @@ static int sink_process(void *self, sl_batch *b)
     s->busy_ts = 0;
     s->synced = synced;
     pthread_mutex_unlock(&s->mu);
+    if (!s->serial && open_rows(s) > 0 && !grow && (rc = close_group(s, NULL, 0)) < 0)
+        return rc;
+    if (s->serial || open_rows(s) == 0)
+        release_held(s);
     return 0;
 }
 
@@ -1391,6 +1432,10 @@ static int sink_flush(void *self)
     int rc = settle(s);
     if (rc < 0)
         return rc;
+    if (!s->serial && open_rows(s) > 0 && (rc = close_group(s, NULL, 0)) < 0)
+        return rc;
+    if (!s->serial)
+        release_held(s);
     if (s->serial) {
         /* half a transaction cannot be committed: roll it back, it replays from the checkpoint
          * (the applied position is still before it: it moves only at its COMMIT) */
@@ -1428,7 +1473,8 @@ static void sink_destroy(void *self)
     free(s->w);
     sl_causality_free(s->caus);
     sl__tcache_free(s->tc);
-    free(s->copies);
+    release_held(s);
+    free(s->held);
     free(s->session_sql);
     free(s->keys);
     free(s->kstart);
