@@ -4,8 +4,12 @@
  *
  * Design (docs/replication.md tells the same story): GROUP COMMIT OVER XA.
  *   - The sink cuts the stream into groups of whole source transactions (a group ends at the
- *     end of each batch that ends on a transaction boundary, before a DDL, and before a
- *     transaction whose rows relate to rows already on two different workers).
+ *     end of a batch that ends on a transaction boundary when no more input waits or it is
+ *     big enough, before a DDL, and before a transaction whose rows relate to rows already on
+ *     two different workers). A worker takes repl_batch rows of a group before another starts.
+ *   - Each worker reduces its share to the net change per row key where that is exact
+ *     (common/compact.c) and sends it as multi-row statements, framed by its transaction's
+ *     statements, in one round trip.
  *   - The causality scheduler (common/causality.c) spreads each transaction's rows over workers
  *     by primary/unique key values: related rows share a worker and keep source order.
  *   - A group that touched one worker is applied as one plain transaction on that worker's
@@ -13,7 +17,7 @@
  *   - A group that touched several workers is applied as one XA branch per worker
  *     (XA START 'sluice-<hash(task,source)>-<group>-<w>' ... XA END ... XA PREPARE); once every
  *     branch is prepared, the coordinator commits the checkpoint (worker 0 row, seq = group id),
- *     then each worker XA COMMITs its branch. On start, XA RECOVER commits the prepared branches
+ *     then each worker XA COMMITs its branch while the sink takes the next batch. On start, XA RECOVER commits the prepared branches
  *     of groups <= the checkpointed seq and rolls back the others.
  *   So a crash at any instant leaves the target at a group boundary that matches its
  *   checkpoint: nothing lost, nothing applied twice, and no REPLACE-based safe mode needed.
@@ -555,8 +559,8 @@ static void written(sink *s)
 /*
  * Write the applied position as the checkpoint, in a transaction of its own (autocommit on the
  * coordinator connection). Only called when no row is applied and uncommitted: no group open on
- * any worker and no big transaction open (process() commits its groups before it returns, so
- * nothing is in flight between batches), and the applied position is only ever set at a
+ * any worker and no big transaction open (it is called right after a group is closed, or at
+ * flush after the open group is committed), and the applied position is only ever set at a
  * transaction boundary (a COMMIT, a standalone DDL, a TXN_END batch's ckpt). So the position
  * written is after the last transaction wholly covered and never past one not yet committed.
  */
