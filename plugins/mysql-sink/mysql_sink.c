@@ -141,7 +141,8 @@ typedef struct sink {
     char          *session_sql;  /* run on every new connection */
     sl__tcache    *tc;           /* target table metadata and the views events are applied with */
     /* batches whose row events (copied, with meta = their view) are in the open group: a group
-     * may span batches (up to GROUP_BATCHES of them, repl_batch rows per worker) while more
+     * may span batches (up to GROUP_BATCHES of them and GROUP_BYTES, repl_batch rows per
+     * worker) while more
      * input waits */
     struct held { sl_batch *b; sl_event *copies; } *held;
     size_t         nheld, cheld;
@@ -612,6 +613,14 @@ static void release_held(sink *s)
 }
 
 /* Rows scheduled in the open group (not yet sent to the target). */
+static uint64_t held_bytes(const sink *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->nheld; i++)
+        n += s->held[i].b->bytes;
+    return n;
+}
+
 static uint64_t open_rows(const sink *s)
 {
     uint64_t n = 0;
@@ -840,6 +849,7 @@ static int push_ev(sink *s, worker *w, sl_event *ev)
 
 #define KEYS_PER_ROW 64
 #define GROUP_BATCHES 64         /* batches one open group may hold */
+#define GROUP_BYTES (64u << 20)  /* and their payload bytes */
 
 /* Schedule the row events evs[0..n) of one transaction (or its part in this batch). */
 static int schedule_unit(sink *s, sl_event *const *evs, size_t n, int serial)
@@ -1396,7 +1406,8 @@ static int sink_process(void *self, sl_batch *b)
      * moves with it. */
     uint64_t rows = s->serial ? 0 : open_rows(s);
     int grow = rows > 0 && !hb && rows < (uint64_t)s->cfg->repl_batch * s->nworkers &&
-               s->nheld < GROUP_BATCHES && SL_HOST_HAS(s->host, input_pending) &&
+               s->nheld < GROUP_BATCHES && held_bytes(s) < GROUP_BYTES &&
+               SL_HOST_HAS(s->host, input_pending) &&
                s->host->input_pending(s->ctx) > 0;
     if ((b->flags & SL_BATCH_TXN_END) && !s->serial && grow) {
         set_pos(s, &b->ckpt);
