@@ -145,6 +145,8 @@ typedef struct lworker {
     MYSQL  *db;
     void   *thread;
     job    *cur;
+    uint64_t attempt_bytes;   /* bytes this attempt added to finished_bytes (taken back on retry) */
+    unsigned last_errno;      /* the server's errno of the attempt's failure (0 if none or not SQL) */
 } lworker;
 
 struct loader {
@@ -244,6 +246,7 @@ static int infile_read(void *ptr, char *buf, unsigned int len)
             return -1;
         }
         atomic_fetch_add(&f->w->l->finished_bytes, (uint64_t)n);
+        f->w->attempt_bytes += (uint64_t)n;
         return (int)n;
     }
 }
@@ -348,7 +351,36 @@ static int read_warnings(MYSQL *db, const char *enums, char *dup, size_t dupsz, 
     return bad;
 }
 
+/* 1 if a failed chunk transaction may simply be run again: InnoDB chose it as a deadlock victim
+ * or it waited too long for a lock held by another loader thread (parallel LOAD DATA into one
+ * table with REPLACE/IGNORE takes gap locks). The chunk and its checkpoint row are one
+ * transaction, rolled back as a whole, so a retry cannot load a row twice. */
+static int retryable(unsigned e) { return e == 1213 /* ER_LOCK_DEADLOCK */ || e == 1205 /* ER_LOCK_WAIT_TIMEOUT */; }
+
+static int load_chunk_once(lworker *w, job *j, sl_error *err);
+
 static int load_chunk(lworker *w, job *j, sl_error *err)
+{
+    enum { ATTEMPTS = 5 };
+    int rc = 0;
+    for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        w->attempt_bytes = 0;
+        w->last_errno = 0;
+        rc = load_chunk_once(w, j, err);
+        if (rc == 0)
+            return 0;
+        atomic_fetch_sub(&w->l->finished_bytes, w->attempt_bytes);
+        unsigned e = w->last_errno;
+        if (rc != SL_EDB || !retryable(e) || attempt == ATTEMPTS || w->l->host->should_stop(w->l->ctx))
+            break;
+        w->l->host->log(w->l->ctx, SL_LOG_WARN, "chunk %s into %s: %s; retrying (attempt %d of %d)",
+                        j->id, j->table, err->msg, attempt + 1, ATTEMPTS);
+        usleep(50000u * (unsigned)attempt);
+    }
+    return rc;
+}
+
+static int load_chunk_once(lworker *w, job *j, sl_error *err)
 {
     loader *l = w->l;
     MYSQL *db = w->db;
@@ -360,6 +392,7 @@ static int load_chunk(lworker *w, job *j, sl_error *err)
         rc = sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
                           "target: loading chunk %s into %s: %s (errno %u)", j->id, j->table,
                           mysql_error(db), e);
+        w->last_errno = e;
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
         return rc;
     }
@@ -401,8 +434,10 @@ static int load_chunk(lworker *w, job *j, sl_error *err)
     sl_sbuf_free(&b);
     if (rc == 0)
         rc = sl_myconn_exec(db, "COMMIT", 6, err);
-    if (rc)
+    if (rc) {
+        w->last_errno = mysql_errno(db);
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
+    }
     return rc;
 }
 
