@@ -16,7 +16,7 @@
 extern "C" {
 #endif
 
-/* Failures (negative). Keep sl_strerror() in core/err.c in step with this list. */
+/* Failures (negative). Keep sl_strerror() in sdk/err.c in step with this list. */
 #define SL_EOK        0
 #define SL_ENOMEM    (-1)   /* out of memory */
 #define SL_EINVAL    (-2)   /* invalid argument or input */

@@ -3,8 +3,8 @@
  * bytecode, a memory cap and an instruction budget per call), the bindings that hand row and DDL
  * events to user scripts (on_row / on_ddl), and the offline check the task compiler runs.
  *
- * Built as the static PIC library `sluice_lua` (links Lua 5.4 only; sl_error_set comes from
- * core/err.c, which whoever links the library provides). The user-facing API is docs/lua.md.
+ * Built as the static PIC library `sluice_lua` (Lua 5.4 and the SDK's error convention), linked
+ * by the compiler and compiled into the lua-hook plugin. The user-facing API is docs/lua.md.
  */
 #ifndef SLUICE_LUA_H
 #define SLUICE_LUA_H

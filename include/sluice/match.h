@@ -3,9 +3,10 @@
  * compiled `rules` option shared by the compiler and the plugins (routing, event filters,
  * ignore_sql), DM's binlog event type names, and a classifier of DDL statements into them.
  *
- * Built as the static PIC library `sluice_match` (PCRE2 + jansson only), linked into the
- * compiler and into plugins. Everything compiled here is immutable afterwards: matching is
- * thread-safe (PCRE2 match data is kept per thread).
+ * Part of the plugin SDK (sdk/: pattern.c, evtype.c, ddlclass.c, rules.c, regex.c; the static
+ * library libsluice-sdk, PCRE2 + jansson only), linked by the compiler and by every plugin.
+ * Everything compiled here is immutable afterwards: matching is thread-safe (PCRE2 match data is
+ * kept per thread).
  */
 #ifndef SLUICE_MATCH_H
 #define SLUICE_MATCH_H

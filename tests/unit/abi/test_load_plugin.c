@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "memplugins.h"
 #include "sluice/log.h"
@@ -34,12 +35,12 @@ static void test_one_batch(void **state)
     assert_non_null(d);
     assert_int_equal(d->kind, SL_PLUGIN_TRANSFORM);
     char *resolved = sl_options_resolved_json(d, "{}");
-    assert_string_equal(resolved, "{\"verbose\":false,\"every\":1}");
+    assert_string_equal(resolved, "{\"verbose\":false,\"every\":1,\"tables\":\"*\"}");
     free(resolved);
 
     static const char *const ids[] = { "src", "plugin", "sink" };
     const char *plugins[] = { "mem-source", plugin_name, "mem-sink" };
-    const char *opts[] = { "{\"count\": 100, \"batch\": 100}", "{\"verbose\": true}", "{\"doubled\": false}" };
+    const char *opts[] = { "{\"count\": 100, \"batch\": 100}", "{\"verbose\": true, \"tables\": \"~^T$\"}", "{\"doubled\": false}" };
     sl_pipeline_spec *spec = sl_test_linear_spec("example/src/phase", 3, ids, plugins, opts);
     sl_pipeline *p = NULL;
     if (sl_pipeline_new(s, reg, spec, NULL, &p, &e) != 0)
@@ -54,9 +55,20 @@ static void test_one_batch(void **state)
     free(st);
     json_t *m = json_object_get(json_array_get(json_object_get(o, "stages"), 1), "metrics");
     assert_int_equal(json_integer_value(json_object_get(m, "passed")), 100);
+    /* the SDK's matcher inside the plugin: mem-source's events are on db.t (case-insensitive) */
+    assert_int_equal(json_integer_value(json_object_get(m, "matched")), 100);
     assert_int_equal(json_integer_value(json_object_get(m, "batches_in")), 1);
     json_decref(o);
     sl_pipeline_free(p);
+
+    /* A bad pattern fails when the pipeline is built, with the SDK's sl_error message. */
+    const char *bad[] = { "{\"count\": 1}", "{\"tables\": \"~(\"}", "{}" };
+    spec = sl_test_linear_spec("example/src/bad", 3, ids, plugins, bad);
+    e = (sl_error){ 0 };
+    assert_int_not_equal(sl_pipeline_new(s, reg, spec, NULL, &p, &e), 0);
+    sl_pipeline_spec_free(spec);
+    if (!strstr(e.msg, "passthrough: option tables: invalid regular expression \"(\": missing closing parenthesis at offset 1"))
+        fail_msg("unexpected error: %s", e.msg);
     sl_registry_free(reg);
     sl_scheduler_free(s);
 }

@@ -1,5 +1,5 @@
 /*
- * test_match.c - unit tests of the matcher library (compiler/match.c): DM wildcards and ~regex,
+ * test_match.c - unit tests of the SDK's matchers (sdk/pattern.c, evtype.c, ddlclass.c, rules.c): DM wildcards and ~regex,
  * event type names, the DDL classifier and the compiled `rules` option.
  */
 #include <stdarg.h>

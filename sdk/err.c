@@ -1,6 +1,6 @@
 /*
  * err.c - the error convention of err.h: static texts for SL_* codes and the caller-owned
- * sl_error context. Self-contained (libc only): plugins/common compiles it into plugins too.
+ * sl_error context. Part of the SDK (libc only): the host and every plugin link it.
  */
 #include "sluice/err.h"
 
