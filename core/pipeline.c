@@ -53,6 +53,8 @@ struct sl_pipeline {
     uint32_t        active;    /* stage threads of this run still running */
     int             ctl_ending;
     int             settling;
+    sl_pipeline_end_fn on_end; /* told when a run ends by itself (set before start) */
+    void           *on_end_ud;
     size_t          n;
     stage_rt       *st;
 };
@@ -184,12 +186,16 @@ static void thread_exit(stage_rt *s)
         sl_error_set(&p->err, SL_EINTERNAL, "pipeline ended without an error or end of stream");
     p->stage = p->err.code ? SL_STAGE_PAUSED : SL_STAGE_FINISHED;
     p->settling = 0;
+    sl_stage end = p->stage;
     if (p->err.code)
         sl_log(SL_LOG_ERROR, p->name, "paused: %s", p->err.msg);
     else
         sl_log(SL_LOG_INFO, p->name, "finished");
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+    /* Last: the listener may hand the pipeline to a thread that frees it (which joins this one). */
+    if (p->on_end)
+        p->on_end(p->on_end_ud, p, end);
 }
 
 static void run_source(stage_rt *s)
@@ -430,6 +436,47 @@ failed:
 int sl_pipeline_resume(sl_pipeline *p)
 {
     return sl_pipeline_start(p);
+}
+
+void sl_pipeline_on_end(sl_pipeline *p, sl_pipeline_end_fn fn, void *ud)
+{
+    pthread_mutex_lock(&p->ctl);
+    p->on_end = fn;
+    p->on_end_ud = ud;
+    pthread_mutex_unlock(&p->ctl);
+}
+
+int sl_pipeline_cleanup(sl_pipeline *p, unsigned what, sl_error *err)
+{
+    int rc = 0;
+    pthread_mutex_lock(&p->ctl);
+    pthread_mutex_lock(&p->mu);
+    sl_stage st = p->stage;
+    pthread_mutex_unlock(&p->mu);
+    if (st != SL_STAGE_NEW) {
+        pthread_mutex_unlock(&p->ctl);
+        return sl_error_set(err, SL_ESTATE, "pipeline %s: cleanup needs a pipeline that never ran",
+                            p->name);
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        stage_rt *s = &p->st[i];
+        if (!SL_DESCRIPTOR_HAS(s->d, cleanup) || !s->d->cleanup)
+            continue;
+        sl__ctx_clear_error(s->ctx);
+        int r = s->d->cleanup(s->self, what);
+        if (r < 0) {
+            sl_error e;
+            sl__ctx_error(s->ctx, &e);
+            /* go on: each plugin removes what it can; the first failure is reported */
+            if (rc == 0) {
+                rc = r;
+                sl_error_set(err, r, "stage %s (%s): cleanup: %s", s->id, s->plugin,
+                             e.code ? e.msg : sl_strerror(r));
+            }
+        }
+    }
+    pthread_mutex_unlock(&p->ctl);
+    return rc;
 }
 
 sl_stage sl_pipeline_wait(sl_pipeline *p, int timeout_ms)

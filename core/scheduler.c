@@ -90,6 +90,16 @@ int sl__thread_start(sl_scheduler *s, const char *name, sl_thread_fn fn, void *a
     return 0;
 }
 
+int sl_thread_spawn(sl_scheduler *s, const char *name, sl_thread_fn fn, void *arg, sl_thread **out)
+{
+    return sl__thread_start(s, name, fn, arg, out);
+}
+
+void sl_thread_join(sl_thread *t)
+{
+    sl__thread_join(t);
+}
+
 void sl__thread_join(sl__thread *t)
 {
     if (!t)

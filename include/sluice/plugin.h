@@ -12,8 +12,9 @@
  *     struct_size is smaller than SL_DESCRIPTOR_MIN_SIZE;
  *   - new host functions are added only at the end of sl_host; a plugin that wants a function
  *     newer than its minimum host checks SL_HOST_HAS(host, field) first;
- *   - new descriptor fields take the reserved slots at the end; the host reads a field only if
- *     the plugin's struct_size covers it.
+ *   - new descriptor fields take the reserved slots at the end (the minor version goes up); the
+ *     host reads such a field only through SL_DESCRIPTOR_HAS: the plugin's struct_size covers it
+ *     and its minor version is the one that added it (an older plugin's slot is a NULL reserved).
  */
 #ifndef SLUICE_PLUGIN_H
 #define SLUICE_PLUGIN_H
@@ -29,9 +30,10 @@ extern "C" {
 #endif
 
 #define SL_ABI_MAJOR 1
-#define SL_ABI_MINOR 0
+#define SL_ABI_MINOR 1      /* 1.1: the descriptor's cleanup slot */
 #define SL_ABI_VERSION ((uint32_t)((SL_ABI_MAJOR << 16) | SL_ABI_MINOR))
 #define SL_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+#define SL_ABI_MINOR_OF(v) ((uint32_t)(v) & 0xffffu)
 
 #define SL_PLUGIN_SYMBOL "sluice_plugin"
 #if defined(__GNUC__)
@@ -188,8 +190,29 @@ typedef struct sl_plugin_descriptor {
     /* Status as a JSON object text allocated with host->alloc (the host frees it). May be NULL. */
     char *(*status)(void *self);
 
-    void  *reserved[8];               /* must be NULL */
+    /* Since ABI 1.1 (the host reads it with SL_DESCRIPTOR_HAS(d, cleanup)). Remove what this
+     * instance's task keeps outside the host: `what` is SL_CLEANUP_META (checkpoints, claims,
+     * markers in the target's meta schema) and/or SL_CLEANUP_FILES (files under its data
+     * directory). Called when a task is deleted (DELETE without keep_meta) or started with
+     * remove_meta, on an instance that was created with the task's options and never started;
+     * it may connect and may block. Idempotent: what is already gone is not an error. Return 0
+     * or a negative code after host->fail (the host logs it; the task is removed either way).
+     * May be NULL: the plugin keeps nothing of its own. */
+    int   (*cleanup)(void *self, unsigned what);
+
+    void  *reserved[7];               /* must be NULL */
 } sl_plugin_descriptor;
+
+/* What a cleanup() removes (bits). */
+#define SL_CLEANUP_META  1u
+#define SL_CLEANUP_FILES 2u
+
+/* 1 if descriptor d has a field added after 1.0: the plugin's struct_size covers it and the
+ * plugin's minor version is at least the one that added the field (SL__SINCE_<field>). */
+#define SL_DESCRIPTOR_HAS(d, field) \
+    ((d)->struct_size >= offsetof(sl_plugin_descriptor, field) + sizeof((d)->field) && \
+     SL_ABI_MINOR_OF((d)->abi_version) >= SL__SINCE_##field)
+#define SL__SINCE_cleanup 1
 
 /* The smallest descriptor the loader accepts: everything up to and including status. */
 #define SL_DESCRIPTOR_MIN_SIZE (offsetof(sl_plugin_descriptor, status) + sizeof(void *))

@@ -83,6 +83,14 @@ int  sl_scheduler_new(const sl_scheduler_opts *opts, sl_scheduler **out);
 void sl_scheduler_free(sl_scheduler *s);
 uint32_t sl_scheduler_threads_running(const sl_scheduler *s);
 
+/* A thread of the scheduler for the host's own loops (the subtask runtime's event thread):
+ * counted against max_threads like the pipelines' stage threads. Returns 0 and *out, SL_ELIMIT,
+ * SL_ENOMEM or SL_EIO. Every started thread is joined once with sl_thread_join (which frees the
+ * handle). Thread-safe. */
+typedef struct sl__thread sl_thread;
+int  sl_thread_spawn(sl_scheduler *s, const char *name, sl_thread_fn fn, void *arg, sl_thread **out);
+void sl_thread_join(sl_thread *t);
+
 /* ---- pipelines ----------------------------------------------------------------------------- */
 
 typedef struct sl_pipeline sl_pipeline;
@@ -123,6 +131,21 @@ char *sl_pipeline_status_json(sl_pipeline *p);
 
 /* Stops if needed, destroys instances, frees. NULL is fine. */
 void sl_pipeline_free(sl_pipeline *p);
+
+/* Told when a run ends by itself: stage is SL_STAGE_FINISHED (every sink reached end of stream)
+ * or SL_STAGE_PAUSED (a plugin failed; sl_pipeline_error says why). Never for a run ended by a
+ * control call (pause/stop), nor for a start that failed (sl_pipeline_start returns that). Called
+ * on the pipeline's last stage thread with no lock held, as its last action: it may hand p to
+ * another thread that frees it, and must not free p itself nor block for long. */
+typedef void (*sl_pipeline_end_fn)(void *ud, sl_pipeline *p, sl_stage stage);
+
+/* Set the end listener (NULL = none); call before sl_pipeline_start. */
+void sl_pipeline_on_end(sl_pipeline *p, sl_pipeline_end_fn fn, void *ud);
+
+/* Call cleanup(what) (plugin.h: SL_CLEANUP_META, SL_CLEANUP_FILES) on every instance of a
+ * pipeline that never ran (New) and whose plugin has the slot. Every instance is asked even
+ * when one fails; returns 0 or the first failure with err naming the stage. */
+int  sl_pipeline_cleanup(sl_pipeline *p, unsigned what, sl_error *err);
 
 #ifdef __cplusplus
 }
