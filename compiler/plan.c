@@ -441,12 +441,39 @@ void sl_task_plan_free(sl_task_plan *p)
     free(p->subtasks);
     free(p->name);
     free(p->task_mode);
-    free(p->task_json);
+    json_decref(p->task);
     free(p);
 }
 
+sl_task_plan *sl_task_plan_bare(json_t *task)
+{
+    json_t *sc = json_object_get(json_object_get(task, "source_config"), "source_conf");
+    const char *name = json_string_value(json_object_get(task, "name"));
+    const char *mode = json_string_value(json_object_get(task, "task_mode"));
+    size_t n = json_array_size(sc);
+    sl_task_plan *p = calloc(1, sizeof *p);
+    if (!p || !(p->subtasks = calloc(n + 1, sizeof *p->subtasks))) {
+        free(p);
+        return NULL;
+    }
+    p->name = strdup(name ? name : "");
+    p->task_mode = strdup(mode ? mode : "");
+    p->task = json_incref(task);
+    int oom = !p->name || !p->task_mode;
+    for (size_t i = 0; i < n && !oom; i++) {
+        const char *s = json_string_value(json_object_get(json_array_get(sc, i), "source_name"));
+        oom = !(p->subtasks[i].source_name = strdup(s ? s : ""));
+        p->nsubtasks += !oom;
+    }
+    if (oom) {
+        sl_task_plan_free(p);
+        return NULL;
+    }
+    return p;
+}
+
 /* The task with its defaults written in (what explain shows and the server stores). */
-static char *normalized(const tk_task *t)
+static json_t *normalized(const tk_task *t)
 {
     json_t *o = json_deep_copy(t->obj);
     if (!o)
@@ -478,9 +505,7 @@ static char *normalized(const tk_task *t)
         json_object_set_new(in, "repl_batch", json_integer(t->repl_batch));
         json_object_set_new(in, "safe_mode", json_boolean(t->safe_mode));
     }
-    char *s = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return s;
+    return o;
 }
 
 static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const char *root,
@@ -543,6 +568,25 @@ static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const cha
 int sl_task_compile(const char *json, size_t len, const sl_compile_opts *opts, sl_task_plan **out,
                     sl_diags *diags)
 {
+    if (out)
+        *out = NULL;
+    json_error_t je;
+    json_t *root = json_loadb(json ? json : "", json ? len : 0, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        sl_diags local = {0};
+        tc c = { .d = diags ? diags : &local };
+        sl__tc_json_error(&c, json ? json : "", json ? len : 0, &je);
+        sl_diags_free(&local);
+        return c.oom ? SL_ENOMEM : SL_EPARSE;
+    }
+    int rc = sl_task_compile_json(root, opts, out, diags);
+    json_decref(root);
+    return rc;
+}
+
+int sl_task_compile_json(json_t *root, const sl_compile_opts *opts, sl_task_plan **out,
+                         sl_diags *diags)
+{
     sl_diags local = {0};
     if (!diags)
         diags = &local;
@@ -551,13 +595,6 @@ int sl_task_compile(const char *json, size_t len, const sl_compile_opts *opts, s
     tc c = { .d = diags };
     size_t before = sl_diags_errors(diags);
     int rc = 0;
-    json_error_t je;
-    json_t *root = json_loadb(json ? json : "", json ? len : 0, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        sl__tc_json_error(&c, json ? json : "", json ? len : 0, &je);
-        sl_diags_free(&local);
-        return c.oom ? SL_ENOMEM : SL_EPARSE;
-    }
     tk_task t = {0};
     const char *rootpath = "";
     if (!json_is_object(root)) {
@@ -593,8 +630,8 @@ int sl_task_compile(const char *json, size_t len, const sl_compile_opts *opts, s
     if (rc == 0 && plan && sl_diags_errors(diags) == before) {
         plan->name = strdup(t.name);
         plan->task_mode = strdup(t.mode);
-        plan->task_json = normalized(&t);
-        if (!plan->name || !plan->task_mode || !plan->task_json)
+        plan->task = normalized(&t);
+        if (!plan->name || !plan->task_mode || !plan->task)
             rc = SL_ENOMEM;
     }
     if (plan && (rc < 0 || sl_diags_errors(diags) != before)) {
@@ -605,7 +642,6 @@ int sl_task_compile(const char *json, size_t len, const sl_compile_opts *opts, s
         *out = plan;
 done:
     sl__tk_free(&t);
-    json_decref(root);
     if (rc == 0 && c.oom)
         rc = SL_ENOMEM;
     if (rc == 0 && sl_diags_errors(diags) != before)

@@ -254,12 +254,8 @@ static void explain_text(const sl_task_plan *plan, const sl_registry *reg)
 {
     printf("task %s: mode %s, %zu source%s\n", plan->name, plan->task_mode, plan->nsubtasks,
            plan->nsubtasks == 1 ? "" : "s");
-    json_t *t = json_loads(plan->task_json, 0, NULL);
-    if (t) {
-        json_t *ms = json_object_get(t, "meta_schema");
-        printf("meta_schema: %s\n", json_string_value(ms) ? json_string_value(ms) : "dm_meta");
-        json_decref(t);
-    }
+    const char *ms = json_string_value(json_object_get(plan->task, "meta_schema"));
+    printf("meta_schema: %s\n", ms ? ms : "dm_meta");
     for (size_t i = 0; i < plan->nsubtasks; i++) {
         const sl_subtask_plan *s = &plan->subtasks[i];
         printf("\nsource %s%s\n", s->source_name, s->source_known ? "" :

@@ -11,6 +11,7 @@
 #define SLUICE_COMPILER_H
 
 #include <stddef.h>
+#include <jansson.h>
 #include "err.h"
 #include "pipeline.h"
 #include "runtime.h"
@@ -120,7 +121,8 @@ typedef struct sl_subtask_plan {
 typedef struct sl_task_plan {
     char            *name;
     char            *task_mode;       /* all | full | incremental | dump | load */
-    char            *task_json;       /* the task object (unwrapped), defaults filled in */
+    json_t          *task;            /* the task object (unwrapped), defaults filled in: what the
+                                         server stores and shows (owned by the plan) */
     size_t           nsubtasks;
     sl_subtask_plan *subtasks;        /* in source_conf order */
 } sl_task_plan;
@@ -134,7 +136,15 @@ typedef struct sl_task_plan {
  */
 int  sl_task_compile(const char *json, size_t len, const sl_compile_opts *opts,
                      sl_task_plan **out, sl_diags *diags);
+/* The same for a document already parsed (the server parses a request body once): root is only
+ * read, never changed; the plan's task is a new object. */
+int  sl_task_compile_json(json_t *root, const sl_compile_opts *opts, sl_task_plan **out,
+                          sl_diags *diags);
 void sl_task_plan_free(sl_task_plan *p);
+/* A plan with the task's name and sources (its source_conf, in order) and no phases, for a
+ * stored task that no longer compiles: it stays visible and can be fixed or deleted, but its
+ * subtasks cannot start. task is referenced, not copied. NULL when out of memory. */
+sl_task_plan *sl_task_plan_bare(json_t *task);
 
 /*
  * GTID set syntax: flavor "mysql" (uuid:1-5:7,uuid2:1-3; tags of MySQL 8.3 allowed), "mariadb"

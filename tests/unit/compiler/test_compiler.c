@@ -146,7 +146,7 @@ static void test_plan_all(void **state)
     json_decref(rd);
 
     /* the normalized task has its defaults */
-    json_t *t = json_loads(plan->task_json, 0, NULL);
+    json_t *t = json_incref(plan->task);
     assert_non_null(t);
     assert_string_equal(json_string_value(json_object_get(t, "meta_schema")), "dm_meta");
     assert_string_equal(json_string_value(json_object_get(t, "on_duplicate")), "overwrite");
