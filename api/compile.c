@@ -1,73 +1,15 @@
 /*
- * compile.c - the API's door to the task compiler: POST/PUT /tasks hand the task JSON to
- * sl_task_compile (compiler.h) with the known sources, and keep the plan whose per-source
- * phases the subtasks run. Without the compiler library (a partial build), tasks are checked
- * structurally only and have no phases, and starting them says so.
+ * compile.c - the API's door to the task compiler: POST/PUT /tasks (and the restore at start)
+ * hand the parsed Task to sl_task_compile_json (compiler.h) with the known sources, and keep the
+ * plan, whose normalized task is what the store keeps and whose per-source phases the subtasks
+ * run.
  */
 #include "internal.h"
 
-#include <stdlib.h>
 #include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-
-#ifdef SLUICE_HAVE_COMPILER
-#include "sluice/compiler.h"
-#endif
-
-typedef struct plan {
-    size_t   n;
-    char   **sources;
-#ifdef SLUICE_HAVE_COMPILER
-    sl_task_plan *cp;
-#endif
-} plan;
-
-void sl__plan_free(void *pv)
-{
-    plan *p = pv;
-    if (!p)
-        return;
-    for (size_t i = 0; i < p->n; i++)
-        free(p->sources[i]);
-    free(p->sources);
-#ifdef SLUICE_HAVE_COMPILER
-    sl_task_plan_free(p->cp);
-#endif
-    free(p);
-}
-
-size_t sl__plan_nsubtasks(void *pv) { return ((plan *)pv)->n; }
-const char *sl__plan_source(void *pv, size_t i) { return ((plan *)pv)->sources[i]; }
-
-size_t sl__plan_nphases(void *pv, size_t i)
-{
-#ifdef SLUICE_HAVE_COMPILER
-    plan *p = pv;
-    return p->cp ? p->cp->subtasks[i].nphases : 0;
-#else
-    return 0;
-#endif
-}
-
-const sl_pipeline_spec *sl__plan_phase(void *pv, size_t i, size_t ph)
-{
-#ifdef SLUICE_HAVE_COMPILER
-    plan *p = pv;
-    return p->cp ? p->cp->subtasks[i].phases[ph] : NULL;
-#else
-    return NULL;
-#endif
-}
-
-const char *sl__plan_phase_name(void *pv, size_t i, size_t ph)
-{
-#ifdef SLUICE_HAVE_COMPILER
-    plan *p = pv;
-    return p->cp ? p->cp->subtasks[i].phase_names[ph] : NULL;
-#else
-    return NULL;
-#endif
-}
 
 static const char *jstr(const json_t *v)
 {
@@ -114,40 +56,37 @@ static void check_basics(sl_api *a, json_t *task, json_t *probs)
     }
 }
 
-void *sl__plan_bare(const json_t *task)
+/* The diagnostics of one severity as {"path": "/task...", "msg", "code"} appended to arr
+ * (created when NULL). */
+static json_t *diags_json(json_t *arr, const sl_diags *d, int severity)
 {
-    json_t *sc = json_object_get(json_object_get(task, "source_config"), "source_conf");
-    plan *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->n = json_array_size(sc);
-    p->sources = calloc(p->n ? p->n : 1, sizeof *p->sources);
-    for (size_t i = 0; p->sources && i < p->n; i++)
-        if (!(p->sources[i] = strdup(jstr(json_object_get(json_array_get(sc, i), "source_name"))))) {
-            p->n = i;
-            sl__plan_free(p);
+    for (size_t i = 0; i < d->n; i++) {
+        char path[512];
+        if (d->v[i].severity != severity)
+            continue;
+        if (!arr && !(arr = json_array()))
             return NULL;
-        }
-    if (!p->sources) {
-        free(p);
-        return NULL;
+        snprintf(path, sizeof path, "/task%s", d->v[i].path ? d->v[i].path : "");
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:i}", "path", path, "msg",
+                                             d->v[i].msg ? d->v[i].msg : "invalid",
+                                             "code", d->v[i].code));
     }
-    return p;
+    return arr;
 }
 
-int sl__task_compile(sl_api *a, const char *text, size_t len, json_t **normalized, void **out,
-                     json_t **problems, json_t **warnings, sl_error *err)
+int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **problems,
+                     json_t **warnings, sl_error *err)
 {
-    json_error_t je;
-    json_t *task = json_loadb(text, len, 0, &je);
     json_t *probs = json_array();
-    plan *p = NULL;
-    *normalized = NULL;
+    sl_source_def *defs = NULL;
+    sl_diags diags = { 0 };
     *out = NULL;
     *problems = NULL;
     if (warnings)
         *warnings = NULL;
-    if (!task || !json_is_object(task)) {
+    if (!probs)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    if (!json_is_object(task)) {
         problem(probs, "/task", "must be an object");
         goto invalid;
     }
@@ -155,120 +94,49 @@ int sl__task_compile(sl_api *a, const char *text, size_t len, json_t **normalize
     if (json_array_size(probs))
         goto invalid;
 
-#ifdef SLUICE_HAVE_COMPILER
-    {
-        size_t ns = a->nsources;
-        sl_source_def *defs = calloc(ns ? ns : 1, sizeof *defs);
-        if (!defs) {
-            sl_error_set(err, SL_ENOMEM, "out of memory");
-            goto fail;
-        }
-        for (size_t i = 0; i < ns; i++) {
-            json_t *d = a->sources[i]->def, *sec = json_object_get(d, "security");
-            defs[i].name = a->sources[i]->name;
-            defs[i].host = json_string_value(json_object_get(d, "host"));
-            defs[i].port = (int)json_integer_value(json_object_get(d, "port"));
-            defs[i].user = json_string_value(json_object_get(d, "user"));
-            defs[i].password = json_string_value(json_object_get(d, "password"));
-            defs[i].flavor = json_string_value(json_object_get(d, "flavor"));
-            defs[i].enable_gtid = json_is_true(json_object_get(d, "enable_gtid"));
-            defs[i].ssl_ca = json_string_value(json_object_get(sec, "ssl_ca_content"));
-            defs[i].ssl_cert = json_string_value(json_object_get(sec, "ssl_cert_content"));
-            defs[i].ssl_key = json_string_value(json_object_get(sec, "ssl_key_content"));
-        }
-        char script_root[PATH_MAX];
-        snprintf(script_root, sizeof script_root, "%s/lua", a->data_dir);
-        sl_compile_opts co = { .registry = a->registry, .plugin_dir = a->opts.plugin_dir,
-                               .sources = defs, .nsources = ns, .check_sources = 1,
-                               .script_root = script_root };
-        sl_task_plan *cp = NULL;
-        sl_diags diags = { 0 };
-        int rc = sl_task_compile(text, len, &co, &cp, &diags);
-        free(defs);
-        if (rc != 0) {
-            for (size_t i = 0; i < diags.n; i++) {
-                char path[512];
-                if (diags.v[i].severity != SL_DIAG_ERROR)
-                    continue;
-                snprintf(path, sizeof path, "/task%s", diags.v[i].path ? diags.v[i].path : "");
-                problem(probs, path, diags.v[i].msg ? diags.v[i].msg : "invalid");
-                json_object_set_new(json_array_get(probs, json_array_size(probs) - 1), "code",
-                                    json_integer(diags.v[i].code));
-            }
-            sl_diags_free(&diags);
-            sl_task_plan_free(cp);
-            if (rc == SL_ENOMEM && !json_array_size(probs)) {
-                sl_error_set(err, SL_ENOMEM, "out of memory");
-                goto fail;
-            }
-            if (!json_array_size(probs))
-                problem(probs, "/task", sl_strerror(rc));
-            goto invalid;
-        }
-        /* the compiler's warnings (a task compiles with them): the caller shows them */
-        for (size_t i = 0; warnings && i < diags.n; i++) {
-            char path[512];
-            if (diags.v[i].severity != SL_DIAG_WARNING)
-                continue;
-            if (!*warnings && !(*warnings = json_array()))
-                break;
-            snprintf(path, sizeof path, "/task%s", diags.v[i].path ? diags.v[i].path : "");
-            json_array_append_new(*warnings, json_pack("{s:s,s:s,s:i}", "path", path, "msg",
-                                                       diags.v[i].msg ? diags.v[i].msg : "",
-                                                       "code", diags.v[i].code));
-        }
+    size_t ns = a->nsources;
+    if (!(defs = calloc(ns ? ns : 1, sizeof *defs))) {
+        json_decref(probs);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < ns; i++) {
+        json_t *d = a->sources[i]->def, *sec = json_object_get(d, "security");
+        defs[i].name = a->sources[i]->name;
+        defs[i].host = json_string_value(json_object_get(d, "host"));
+        defs[i].port = (int)json_integer_value(json_object_get(d, "port"));
+        defs[i].user = json_string_value(json_object_get(d, "user"));
+        defs[i].password = json_string_value(json_object_get(d, "password"));
+        defs[i].flavor = json_string_value(json_object_get(d, "flavor"));
+        defs[i].enable_gtid = json_is_true(json_object_get(d, "enable_gtid"));
+        defs[i].ssl_ca = json_string_value(json_object_get(sec, "ssl_ca_content"));
+        defs[i].ssl_cert = json_string_value(json_object_get(sec, "ssl_cert_content"));
+        defs[i].ssl_key = json_string_value(json_object_get(sec, "ssl_key_content"));
+    }
+    char script_root[PATH_MAX];
+    snprintf(script_root, sizeof script_root, "%s/lua", a->data_dir);
+    sl_compile_opts co = { .registry = a->registry, .plugin_dir = a->opts.plugin_dir,
+                           .sources = defs, .nsources = ns, .check_sources = 1,
+                           .script_root = script_root };
+    int rc = sl_task_compile_json(task, &co, out, &diags);
+    free(defs);
+    if (rc != 0) {
+        diags_json(probs, &diags, SL_DIAG_ERROR);
         sl_diags_free(&diags);
-        json_t *norm = cp->task_json ? json_loads(cp->task_json, 0, NULL) : NULL;
-        if (norm) {
-            json_decref(task);
-            task = norm;
+        if (rc == SL_ENOMEM && !json_array_size(probs)) {
+            json_decref(probs);
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
         }
-        p = calloc(1, sizeof *p);
-        if (!p) {
-            sl_task_plan_free(cp);
-            sl_error_set(err, SL_ENOMEM, "out of memory");
-            goto fail;
-        }
-        p->cp = cp;
-        p->n = cp->nsubtasks;
-        p->sources = calloc(p->n ? p->n : 1, sizeof *p->sources);
-        for (size_t i = 0; p->sources && i < p->n; i++)
-            p->sources[i] = strdup(cp->subtasks[i].source_name);
+        if (!json_array_size(probs))
+            problem(probs, "/task", sl_strerror(rc));
+        goto invalid;
     }
-#else
-    {
-        /* no compiler: normalize the few defaults the API relies on */
-        if (!json_is_string(json_object_get(task, "meta_schema")))
-            json_object_set_new(task, "meta_schema", json_string("dm_meta"));
-        if (!(p = sl__plan_bare(task))) {
-            sl_error_set(err, SL_ENOMEM, "out of memory");
-            goto fail;
-        }
-    }
-#endif
-    if (!p->sources) {
-        sl__plan_free(p);
-        sl_error_set(err, SL_ENOMEM, "out of memory");
-        goto fail;
-    }
+    /* the compiler's warnings (a task compiles with them): the caller shows them */
+    if (warnings)
+        *warnings = diags_json(NULL, &diags, SL_DIAG_WARNING);
+    sl_diags_free(&diags);
     json_decref(probs);
-    *normalized = task;
-    *out = p;
     return 0;
 invalid:
-    json_decref(task);
-    if (warnings) {
-        json_decref(*warnings);
-        *warnings = NULL;
-    }
     *problems = probs;
     return sl_error_set(err, SL_EINVAL, "the task does not compile");
-fail:
-    json_decref(task);
-    json_decref(probs);
-    if (warnings) {
-        json_decref(*warnings);
-        *warnings = NULL;
-    }
-    return err->code;
 }

@@ -1,7 +1,8 @@
 /*
  * internal.h - what the files of api/ share: the server object, the request being answered,
  * reply helpers, DM error codes, and the interfaces of the resource files (cluster, sources,
- * tasks, docs), the subtask manager (worker.c) and the source probe (srcdb.c).
+ * tasks, docs), the door to the compiler (compile.c) and the source probe (srcdb.c). Subtasks
+ * run in the runtime (runtime/worker.h); the metadata store is the runtime's (runtime/store.h).
  */
 #ifndef SLUICE_API_INTERNAL_H
 #define SLUICE_API_INTERNAL_H
@@ -15,6 +16,8 @@
 #include "api.h"
 #include "crypto.h"
 #include "store.h"
+#include "worker.h"
+#include "sluice/compiler.h"
 #include "sluice/runtime.h"
 
 /* DM error codes (dm/pkg/terror, see shared/reference/dm-api-notes.md 4.6). */
@@ -37,8 +40,6 @@
 #define SL_API_MASTER_NAME "master1"
 #define SL_API_WORKER_NAME "worker1"
 
-typedef struct sl_subtask sl_subtask;
-
 /* A source as the API keeps it in memory: the definition with the password in clear (it is
  * sealed only in the store) and the derived flavor. */
 typedef struct sl_api_source {
@@ -46,13 +47,14 @@ typedef struct sl_api_source {
     json_t *def;         /* Source object (password in clear) */
 } sl_api_source;
 
-/* A task: the normalized task JSON and its subtasks (one per source), in source_conf order. */
+/* A task: its plan (the compiled, normalized task and the phases of its subtasks) and its
+ * subtasks (one per source), in source_conf order. */
 typedef struct sl_api_task {
-    char        *name;
-    json_t      *def;    /* normalized Task (target password in clear) */
-    void        *plan;   /* compiler plan (compile.c), owns the phases of the subtasks */
-    size_t       nsubs;
-    sl_subtask **subs;
+    char         *name;
+    json_t       *def;   /* normalized Task (target password in clear): plan->task */
+    sl_task_plan *plan;  /* owns the phases the subtasks run */
+    size_t        nsubs;
+    sl_subtask  **subs;
 } sl_api_task;
 
 /* A refcounted, immutable response body (cached list answers). The HTTP glue builds one
@@ -75,7 +77,7 @@ struct sl_api {
     sl_secret_key   key;
     sl_registry    *registry;
     sl_scheduler   *sched;
-    sl_state_store  state_store;   /* plugin state (host->state_put/get) kept in the store */
+    sl_worker      *worker;        /* runs the subtasks */
     struct MHD_Daemon *mhd;
     int             offline;       /* SL__API_OFFLINE: never connect to a MySQL server */
 
@@ -90,19 +92,12 @@ struct sl_api {
     pthread_mutex_t  cache_mu;
     sl_blob         *tasks_cache;
     uint64_t         tasks_gen;
-
-    /* the monitor thread that moves subtasks from phase to phase */
-    pthread_t        monitor;
-    int              monitor_started;
-    pthread_mutex_t  mon_mu;
-    pthread_cond_t   mon_cv;
-    atomic_int       stopping;      /* set by sl__monitor_stop; the pass checks it per subtask */
 };
 
 /* ---- assembling (server.c) ----------------------------------------------------------------- */
 
 #define SL__API_NO_HTTP    1u   /* do not listen: requests arrive through sl__dispatch */
-#define SL__API_NO_MONITOR 2u   /* no monitor thread: subtasks move only when asked */
+#define SL__API_NO_MONITOR 2u   /* no worker event thread: subtasks move only when asked */
 #define SL__API_OFFLINE    4u   /* never connect to a MySQL server: the source check accepts
                                  * every source (flavor "mysql") and the schema listings, the
                                  * checkpoint cleanup and the table views fail at once */
@@ -217,43 +212,13 @@ json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_e
 
 /* ---- compiling tasks (compile.c) ------------------------------------------------------------ */
 
-/* Compile task JSON text. On success *normalized is the normalized Task object and *plan the
- * plan (free with sl__plan_free), and *warnings (when warnings is not NULL) a JSON array of the
- * compiler's warnings {"path","msg","code"}, or NULL when there is none (caller decrefs). On
- * failure returns SL_EINVAL with *problems a JSON array of {"path","msg"} (caller decrefs) or
- * err filled for other failures. Call with a.lock held (it reads the sources). */
-int sl__task_compile(sl_api *a, const char *json, size_t len, json_t **normalized, void **plan,
-                     json_t **problems, json_t **warnings, sl_error *err);
-void sl__plan_free(void *plan);
-/* A plan with the task's sources and no phases (a stored task that no longer compiles). */
-void *sl__plan_bare(const json_t *task);
-/* Phases of the subtask for source i of the plan. */
-size_t sl__plan_nsubtasks(void *plan);
-const char *sl__plan_source(void *plan, size_t i);
-size_t sl__plan_nphases(void *plan, size_t i);
-const sl_pipeline_spec *sl__plan_phase(void *plan, size_t i, size_t phase);
-const char *sl__plan_phase_name(void *plan, size_t i, size_t phase);
-
-/* ---- subtasks (worker.c) -------------------------------------------------------------------- */
-
-/* A subtask of task for one source; starts New/Stopped; restored stage from the store. */
-sl_subtask *sl__subtask_new(sl_api *a, sl_api_task *t, size_t index);
-void sl__subtask_free(sl_subtask *s);
-/* Start (Running, persisted) / stop (Stopped, persisted). persist=0 keeps the stored stage (used
- * when the server shuts down and by source disable). */
-int  sl__subtask_start(sl_subtask *s, sl_error *err);
-void sl__subtask_stop(sl_subtask *s, int persist);
-sl_stage sl__subtask_stage(sl_subtask *s);
-const char *sl__subtask_source(sl_subtask *s);
-/* SubTaskStatus object (caller decrefs). */
-json_t *sl__subtask_status(sl_subtask *s);
-/* Called by the monitor thread: move between phases, record failures. */
-void sl__subtask_poll(sl_subtask *s);
-/* Stored stage record of (task, source): {"stage","phase","error_msg"}; NULL if none. */
-json_t *sl__stage_load(sl_api *a, const char *task, const char *source);
-
-void sl__state_store_init(sl_api *a);
-int  sl__monitor_start(sl_api *a, sl_error *err);
-void sl__monitor_stop(sl_api *a);
+/* Compile a Task object (parsed once, by the caller; only read here). On success *plan is the
+ * plan (free with sl_task_plan_free), whose task is the normalized Task, and *warnings (when
+ * warnings is not NULL) a JSON array of the compiler's warnings {"path","msg","code"}, or NULL
+ * when there is none (caller decrefs). On failure returns SL_EINVAL with *problems a JSON array
+ * of {"path","msg"[,"code"]} (caller decrefs) or err filled for other failures. Call with
+ * a.lock held (it reads the sources). */
+int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **plan, json_t **problems,
+                     json_t **warnings, sl_error *err);
 
 #endif

@@ -1,6 +1,6 @@
 /*
  * server.c - assembling the server: data dir, secret key, metadata store, plugin registry,
- * scheduler, restored sources and tasks, the subtask monitor and the HTTP daemon; and taking it
+ * scheduler, the runtime's worker, restored sources and tasks, and the HTTP daemon; and taking it
  * apart again in the reverse order.
  */
 #include "internal.h"
@@ -116,7 +116,10 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         sl_error_set(err, rc, "cannot create the scheduler");
         goto fail;
     }
-    sl__state_store_init(a);
+    sl_worker_opts wo = { .name = SL_API_WORKER_NAME, .store = a->store, .sched = a->sched,
+                          .registry = a->registry, .no_events = (flags & SL__API_NO_MONITOR) != 0 };
+    if ((rc = sl_worker_new(&wo, &a->worker, err)) != 0)
+        goto fail;
     /* the restore visitors stop early when cancelled; cancelled() then says so */
     if ((rc = cancelled(a, err)) != 0 || (rc = sl__sources_restore(a, err)) != 0 ||
         (rc = cancelled(a, err)) != 0 || (rc = sl__tasks_restore(a, err)) != 0 ||
@@ -124,8 +127,6 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         goto fail;
     sl_log(SL_LOG_INFO, "server", "restored %zu sources and %zu tasks from %s", a->nsources,
            a->ntasks, path);
-    if (!(flags & SL__API_NO_MONITOR) && (rc = sl__monitor_start(a, err)) != 0)
-        goto fail;
     if (!(flags & SL__API_NO_HTTP)) {
         if ((rc = sl__http_start(a, err)) != 0)
             goto fail;
@@ -144,15 +145,17 @@ void sl_api_free(sl_api *a)
     if (!a)
         return;
     sl__http_stop(a);
-    sl__monitor_stop(a);
+    /* no phase change nor restored start from here on */
+    sl_worker_stop_events(a->worker);
     /* stop pipelines without touching their stored stage: a restart resumes them */
     pthread_rwlock_wrlock(&a->lock);
     for (size_t i = 0; i < a->ntasks; i++)
         for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
-            sl__subtask_stop(a->tasks[i]->subs[j], 0);
+            sl_subtask_stop(a->tasks[i]->subs[j], 0);
     sl__tasks_free_all(a);
     sl__sources_free_all(a);
     pthread_rwlock_unlock(&a->lock);
+    sl_worker_free(a->worker);
     if (a->sched)
         sl_scheduler_free(a->sched);
     sl_registry_free(a->registry);

@@ -249,7 +249,7 @@ static json_t *task_names_of(sl_api *a, const char *source)
     json_t *arr = json_array();
     for (size_t i = 0; i < a->ntasks; i++)
         for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
-            if (!strcmp(sl__subtask_source(a->tasks[i]->subs[j]), source)) {
+            if (!strcmp(sl_subtask_source(a->tasks[i]->subs[j]), source)) {
                 json_array_append_new(arr, json_string(a->tasks[i]->name));
                 break;
             }
@@ -390,7 +390,7 @@ static char *running_tasks(sl_api *a, const char *source)
     for (size_t i = 0; i < a->ntasks; i++)
         for (size_t j = 0; j < a->tasks[i]->nsubs; j++) {
             sl_subtask *st = a->tasks[i]->subs[j];
-            if (!strcmp(sl__subtask_source(st), source) && sl__subtask_stage(st) == SL_STAGE_RUNNING) {
+            if (!strcmp(sl_subtask_source(st), source) && sl_subtask_stage(st) == SL_STAGE_RUNNING) {
                 size_t n = strlen(a->tasks[i]->name);
                 char *p = realloc(out, len + n + 3);
                 if (!p)
@@ -408,16 +408,16 @@ static void toggle_subtasks(sl_api *a, const char *source, int enable)
     for (size_t i = 0; i < a->ntasks; i++)
         for (size_t j = 0; j < a->tasks[i]->nsubs; j++) {
             sl_subtask *st = a->tasks[i]->subs[j];
-            if (strcmp(sl__subtask_source(st), source))
+            if (strcmp(sl_subtask_source(st), source))
                 continue;
-            if (enable && sl__subtask_stage(st) != SL_STAGE_RUNNING &&
-                sl__subtask_stage(st) != SL_STAGE_FINISHED) {
+            if (enable && sl_subtask_stage(st) != SL_STAGE_RUNNING &&
+                sl_subtask_stage(st) != SL_STAGE_FINISHED) {
                 sl_error err = { 0 };
-                if (sl__subtask_start(st, &err) != 0)
+                if (sl_subtask_start(st, &err) != 0)
                     sl_log(SL_LOG_WARN, "api", "enable source %s: task %s: %s", source,
                            a->tasks[i]->name, err.msg);
-            } else if (!enable && sl__subtask_stage(st) == SL_STAGE_RUNNING) {
-                sl__subtask_stop(st, 1);
+            } else if (!enable && sl_subtask_stage(st) == SL_STAGE_RUNNING) {
+                sl_subtask_stop(st, 1);
             }
         }
 }
@@ -485,7 +485,7 @@ static void update_source(sl_req *r, const char *name)
     json_decref(def);
 }
 
-int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_error *err);
+int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan, sl_error *err);
 
 static void delete_source(sl_req *r, const char *name)
 {
@@ -512,7 +512,7 @@ static void delete_source(sl_req *r, const char *name)
         int rc = 0;
         json_array_foreach(tasks, i, x) {
             sl_api_task *t = sl__task_find(a, json_string_value(x));
-            if (t && (rc = sl__tasks_delete_locked(a, t, &err)) != 0)
+            if (t && (rc = sl__tasks_delete_locked(a, t, NULL, &err)) != 0)
                 break;
         }
         if (rc == 0)

@@ -26,39 +26,47 @@ sl_api_task *sl__task_find(sl_api *a, const char *name)
     return NULL;
 }
 
-static void task_free(sl_api_task *t)
+/* Free the task and its subtasks; its plan too unless keep_plan (then the caller owns it). */
+static void task_free_keep(sl_api_task *t, sl_task_plan **keep_plan)
 {
     if (!t)
         return;
     for (size_t i = 0; i < t->nsubs; i++)
-        sl__subtask_free(t->subs[i]);
+        sl_subtask_free(t->subs[i]);
     free(t->subs);
-    sl__plan_free(t->plan);
+    if (keep_plan)
+        *keep_plan = t->plan;
+    else
+        sl_task_plan_free(t->plan);
     json_decref(t->def);
     free(t->name);
     free(t);
 }
 
-/* Build the in-memory task (subtasks read their stored stage). Takes def and plan. */
-static sl_api_task *task_new(sl_api *a, const char *name, json_t *def, void *plan)
+static void task_free(sl_api_task *t)
+{
+    task_free_keep(t, NULL);
+}
+
+/* Build the in-memory task from its plan (subtasks read their stored stage). Takes plan. */
+static sl_api_task *task_new(sl_api *a, sl_task_plan *plan)
 {
     sl_api_task *t = calloc(1, sizeof *t);
-    if (!t || !(t->name = strdup(name))) {
+    if (!t || !(t->name = strdup(plan->name))) {
         free(t);
-        json_decref(def);
-        sl__plan_free(plan);
+        sl_task_plan_free(plan);
         return NULL;
     }
-    t->def = def;
+    t->def = json_incref(plan->task);
     t->plan = plan;
-    size_t n = sl__plan_nsubtasks(plan);
+    size_t n = plan->nsubtasks;
     t->subs = calloc(n ? n : 1, sizeof *t->subs);
     if (!t->subs) {
         task_free(t);
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        if (!(t->subs[i] = sl__subtask_new(a, t, i))) {
+        if (!(t->subs[i] = sl_subtask_new(a->worker, plan, i))) {
             task_free(t);
             return NULL;
         }
@@ -118,29 +126,24 @@ static int restore_one(void *ud, const char *name, const char *value)
     if (sl__api_cancelled(a))
         return 1;   /* a stop request during startup: sl_api_new gives up */
     sl_error err = { 0 };
-    json_t *def = json_loads(value, 0, NULL), *norm = NULL, *probs = NULL;
-    void *plan = NULL;
+    json_t *def = json_loads(value, 0, NULL), *probs = NULL;
+    sl_task_plan *plan = NULL;
     if (!def || sl__open_secrets(a, def, &err) != 0) {
         sl_log(SL_LOG_ERROR, "api", "task %s in the store cannot be restored: %s", name,
                err.code ? err.msg : "malformed JSON");
         json_decref(def);
         return 0;
     }
-    char *text = sl__dump_compact(def);
-    if (!text || sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, NULL, &err) != 0) {
+    if (sl__task_compile(a, def, &plan, &probs, NULL, &err) != 0) {
         /* Keep the task visible (it can be fixed with PUT or deleted) but without phases. */
         char *p = probs ? sl__dump_compact(probs) : NULL;
         sl_log(SL_LOG_ERROR, "api", "task %s no longer compiles: %s %s", name, err.msg, p ? p : "");
         free(p);
         json_decref(probs);
-        plan = sl__plan_bare(def);
-        norm = json_incref(def);
+        plan = sl_task_plan_bare(def);
     }
-    free(text);
     json_decref(def);
-    sl_api_task *t = plan ? task_new(a, name, norm, plan) : NULL;
-    if (!plan)
-        json_decref(norm);
+    sl_api_task *t = plan ? task_new(a, plan) : NULL;
     if (!t || task_add(a, t) != 0) {
         sl_log(SL_LOG_ERROR, "api", "task %s: out of memory while restoring", name);
         task_free(t);
@@ -150,7 +153,7 @@ static int restore_one(void *ud, const char *name, const char *value)
 
 int sl__tasks_restore(sl_api *a, sl_error *err)
 {
-    /* Subtasks whose stage is Running are started by the monitor's first pass. */
+    /* Subtasks whose stage is Running are started by the worker's event thread. */
     return sl_meta_scan(a->store, "task", "", restore_one, a, err);
 }
 
@@ -160,7 +163,7 @@ static json_t *task_status_list(sl_api_task *t)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < t->nsubs; i++)
-        json_array_append_new(arr, sl__subtask_status(t->subs[i]));
+        json_array_append_new(arr, sl_subtask_status(t->subs[i]));
     return arr;
 }
 
@@ -219,174 +222,27 @@ out:
 }
 
 /* Remove a task, its stages and its plugin state (one transaction), stopping its subtasks.
- * Call with the write lock held. */
-int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_error *err)
+ * With keep_plan, the plan is handed to the caller for sl_worker_cleanup (and a start of the
+ * same name waits for that: sl_worker_hold); else it is freed. Call with the write lock held. */
+int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan, sl_error *err)
 {
     char *prefix = malloc(strlen(t->name) + 2);
     if (!prefix)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     sprintf(prefix, "%s/", t->name);
-    sl_meta_op ops[] = {
-        { SL_META_DELETE, "task", t->name, NULL },
-        { SL_META_DELETE_PREFIX, "stage", prefix, NULL },
-        { SL_META_DELETE_PREFIX, "state", prefix, NULL },
-    };
+    sl_meta_op ops[3] = { { SL_META_DELETE, "task", t->name, NULL } };
+    size_t n = 1 + sl_worker_forget_ops(prefix, ops + 1);
     for (size_t i = 0; i < t->nsubs; i++)
-        sl__subtask_stop(t->subs[i], 0);
-    int rc = sl_meta_apply(a->store, ops, 3, err);
+        sl_subtask_stop(t->subs[i], 0);
+    int rc = sl_meta_apply(a->store, ops, n, err);
     free(prefix);
     if (rc == 0) {
+        if (keep_plan)
+            sl_worker_hold(a->worker, t->name);
         task_unlink(a, t);
-        task_free(t);
+        task_free_keep(t, keep_plan);
     }
     return rc;
-}
-
-/* `name` quoted as an identifier (backticks doubled) at p; returns the end. The caller's buffer
- * holds 2 * strlen(name) + 3 bytes more. */
-static char *put_ident(char *p, const char *name)
-{
-    *p++ = '`';
-    for (const char *c = name; *c; c++) {
-        if (*c == '`')
-            *p++ = '`';
-        *p++ = *c;
-    }
-    *p++ = '`';
-    return p;
-}
-
-/* DROP the task's tables in its meta schema on the target (DM's delete without keep_meta, and
- * start with remove_meta): the loader's and the syncer's checkpoints and the loader's table
- * claims (`<task>_loader_tables`, see plugins/common/dumpfmt.h), which would otherwise make a
- * new task of the same name refuse to empty a table it finds claimed. Errors are logged: the
- * task is gone either way. */
-static void drop_meta(sl_api *a, const char *task, const json_t *def)
-{
-    sl_error err = { 0 };
-    const json_t *target = json_object_get(def, "target_config");
-    const char *meta = json_string_value(json_object_get(def, "meta_schema"));
-    if (!meta)
-        meta = "dm_meta";
-    MYSQL *db = sl__source_connect(a, target, &err);
-    if (!db) {
-        sl_log(SL_LOG_WARN, "api", "task %s: checkpoints not removed: %s", task, err.msg);
-        return;
-    }
-    static const char *const suffix[] = { "_loader_checkpoint", "_syncer_checkpoint",
-                                          "_loader_tables" };
-    for (size_t i = 0; i < sizeof suffix / sizeof suffix[0]; i++) {
-        size_t tl = strlen(task) + strlen(suffix[i]) + 1;
-        char *tname = malloc(tl), *sql = malloc(2 * (strlen(meta) + tl) + 32), *p = sql;
-        if (!tname || !sql) {
-            sl_log(SL_LOG_WARN, "api", "task %s: out of memory dropping its meta tables", task);
-            free(tname);
-            free(sql);
-            break;
-        }
-        snprintf(tname, tl, "%s%s", task, suffix[i]);
-        p += sprintf(p, "DROP TABLE IF EXISTS ");
-        p = put_ident(p, meta);
-        *p++ = '.';
-        p = put_ident(p, tname);
-        *p = 0;
-        if (mysql_query(db, sql) != 0)
-            sl_log(SL_LOG_WARN, "api", "task %s: %s: %s", task, sql, mysql_error(db));
-        free(tname);
-        free(sql);
-    }
-    mysql_close(db);
-}
-
-/* ---- the task's dump files ------------------------------------------------------------------ */
-
-/* <data_dir>/<task> as mysql-dump lays it out (sl_dump_dir in plugins/common/dumpfmt.c: a
- * leading '.' and every '/' of the name become '_'; trailing '/' of data_dir dropped). Returns a
- * malloc'd path, NULL when out of memory. */
-static char *task_dump_dir(const char *data_dir, const char *task)
-{
-    if (!data_dir || !*data_dir)
-        data_dir = ".";
-    size_t dl = strlen(data_dir);
-    while (dl > 1 && data_dir[dl - 1] == '/')
-        dl--;
-    char *p = malloc(dl + strlen(task) + 2);
-    if (!p)
-        return NULL;
-    memcpy(p, data_dir, dl);
-    p[dl] = '/';
-    char *n = p + dl + 1;
-    strcpy(n, task);
-    if (*n == '.')
-        *n = '_';
-    for (; *n; n++)
-        if (*n == '/')
-            *n = '_';
-    return p;
-}
-
-/*
- * Move the task's dump directory out of the way so that it can be removed after the lock is
- * released (a dump can be gigabytes): renamed to <data_dir>/.<task>.deleted.<pid>.<n> in the same
- * directory, a name no task's directory can have (their names never start with '.'). Renaming
- * under the write lock means a task created again with the same name right after the DELETE
- * starts from an empty directory that nothing removes under its feet. Returns the new path
- * (malloc'd) or NULL when there is nothing to remove (logged when the rename failed).
- *
- * A task_mode "dump" task keeps its files: they are what it was for (a load task of the same
- * name, or the operator, reads them).
- */
-static char *dump_dir_detach(const char *task, const json_t *def)
-{
-    static atomic_uint seq;
-    const char *mode = json_string_value(json_object_get(def, "task_mode"));
-    if (mode && !strcmp(mode, "dump"))
-        return NULL;
-    const char *dd = json_string_value(json_object_get(json_object_get(json_object_get(def,
-                         "source_config"), "full_migrate_conf"), "data_dir"));
-    char *dir = task_dump_dir(dd ? dd : "./dumped_data", task);
-    if (!dir)
-        return NULL;
-    char *slash = strrchr(dir, '/');
-    size_t need = strlen(dir) + 64;
-    char *trash = malloc(need);
-    if (!trash) {
-        free(dir);
-        return NULL;
-    }
-    snprintf(trash, need, "%.*s/.%s.deleted.%ld.%u", (int)(slash - dir), dir, slash + 1,
-             (long)getpid(), atomic_fetch_add(&seq, 1));
-    if (rename(dir, trash) != 0) {
-        if (errno != ENOENT)
-            sl_log(SL_LOG_WARN, "api", "task %s: dump files in %s not removed: %s", task, dir,
-                   strerror(errno));
-        free(trash);
-        trash = NULL;
-    }
-    free(dir);
-    return trash;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0)
-        sl_log(SL_LOG_WARN, "api", "cannot remove %s: %s", path, strerror(errno));
-    return 0;   /* go on: remove what can be removed */
-}
-
-/* Remove a detached dump directory and everything under it (symbolic links are removed, never
- * followed). */
-static void dump_dir_remove(const char *task, char *trash)
-{
-    if (!trash)
-        return;
-    if (nftw(trash, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        sl_log(SL_LOG_WARN, "api", "task %s: removing %s: %s", task, trash, strerror(errno));
-    else
-        sl_log(SL_LOG_INFO, "api", "task %s: dump files removed", task);
-    free(trash);
 }
 
 /* ---- handlers ---------------------------------------------------------------------------------- */
@@ -468,8 +324,8 @@ static void compile_and(sl_req *r, const char *path_name)
 {
     sl_api *a = r->api;
     sl_error err = { 0 };
-    json_t *body = sl__body_json(r, 0), *norm = NULL, *probs = NULL, *warns = NULL;
-    void *plan = NULL;
+    json_t *body = sl__body_json(r, 0), *probs = NULL, *warns = NULL;
+    sl_task_plan *plan = NULL;
     if (!body)
         return;
     json_t *tj = task_of_body(r, body);
@@ -486,15 +342,9 @@ static void compile_and(sl_req *r, const char *path_name)
     }
     if (path_name && !bname)
         json_object_set_new(tj, "name", json_string(path_name));
-    char *text = sl__dump_compact(tj);
-    json_decref(body);
-    if (!text) {
-        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
-        return;
-    }
     pthread_rwlock_wrlock(&a->lock);
-    int rc = sl__task_compile(a, text, strlen(text), &norm, &plan, &probs, &warns, &err);
-    free(text);
+    int rc = sl__task_compile(a, tj, &plan, &probs, &warns, &err);
+    json_decref(body);
     if (rc != 0) {
         pthread_rwlock_unlock(&a->lock);
         if (probs)
@@ -504,7 +354,7 @@ static void compile_and(sl_req *r, const char *path_name)
         json_decref(probs);
         return;
     }
-    const char *name = json_string_value(json_object_get(norm, "name"));
+    const char *name = plan->name;
     sl_api_task *old = sl__task_find(a, name);
     if (!path_name) {
         /* create */
@@ -513,7 +363,7 @@ static void compile_and(sl_req *r, const char *path_name)
                             "Workaround: Please use `query-status` command to see tasks.", name);
             goto drop;
         }
-        if ((rc = persist_task(a, SL_META_CREATE, name, norm, &err)) != 0) {
+        if ((rc = persist_task(a, SL_META_CREATE, name, plan->task, &err)) != 0) {
             if (rc == SL_EEXIST)
                 sl__reply_error(r, 409, DM_ERR_TASK_EXISTS, "subtasks with name %s already exist", name);
             else
@@ -527,13 +377,13 @@ static void compile_and(sl_req *r, const char *path_name)
             goto drop;
         }
         for (size_t i = 0; i < old->nsubs; i++)
-            if (sl__subtask_stage(old->subs[i]) == SL_STAGE_RUNNING) {
+            if (sl_subtask_stage(old->subs[i]) == SL_STAGE_RUNNING) {
                 sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "subtask with name %s source name %s "
                                 "can only update when no running tasks for now (stop the task first)",
-                                name, sl__subtask_source(old->subs[i]));
+                                name, sl_subtask_source(old->subs[i]));
                 goto drop;
             }
-        if ((rc = persist_task(a, SL_META_UPDATE, name, norm, &err)) != 0) {
+        if ((rc = persist_task(a, SL_META_UPDATE, name, plan->task, &err)) != 0) {
             sl__reply_error(r, rc == SL_ENOENT ? 404 : 500, rc == SL_ENOENT ? DM_ERR_TASK_NOT_FOUND
                             : DM_ERR_INTERNAL, "%s", err.msg);
             goto drop;
@@ -541,7 +391,7 @@ static void compile_and(sl_req *r, const char *path_name)
         task_unlink(a, old);
         task_free(old);
     }
-    sl_api_task *t = task_new(a, name, json_incref(norm), plan);
+    sl_api_task *t = task_new(a, plan);
     plan = NULL;
     if (!t || task_add(a, t) != 0) {
         task_free(t);
@@ -556,8 +406,7 @@ static void compile_and(sl_req *r, const char *path_name)
     sl__reply_json(r, 200, view);
 drop:
     pthread_rwlock_unlock(&a->lock);
-    sl__plan_free(plan);
-    json_decref(norm);
+    sl_task_plan_free(plan);
     json_decref(warns);
 }
 
@@ -570,7 +419,7 @@ static int task_has_sources(sl_api_task *t, json_t *list)
     json_array_foreach(list, i, x) {
         int found = 0;
         for (size_t j = 0; j < t->nsubs && !found; j++)
-            found = !strcmp(sl__subtask_source(t->subs[j]), json_string_value(x));
+            found = !strcmp(sl_subtask_source(t->subs[j]), json_string_value(x));
         if (!found)
             return 0;
     }
@@ -623,7 +472,7 @@ static void list_tasks(sl_req *r)
             continue;
         if (sq) {
             size_t j = 0;
-            while (j < t->nsubs && sl__subtask_stage(t->subs[j]) == stage)
+            while (j < t->nsubs && sl_subtask_stage(t->subs[j]) == stage)
                 j++;
             if (j < t->nsubs || t->nsubs == 0)
                 continue;
@@ -679,8 +528,7 @@ static void delete_task(sl_req *r, const char *name)
     int force, keep_meta;
     if (sl__query_bool(r, "force", &force) || sl__query_bool(r, "keep_meta", &keep_meta))
         return;
-    json_t *def = NULL;
-    char *trash = NULL;
+    sl_task_plan *plan = NULL;
     pthread_rwlock_wrlock(&a->lock);
     sl_api_task *t = sl__task_find(a, name);
     if (!t) {
@@ -688,28 +536,25 @@ static void delete_task(sl_req *r, const char *name)
         goto out;
     }
     for (size_t i = 0; i < t->nsubs && !force; i++)
-        if (sl__subtask_stage(t->subs[i]) == SL_STAGE_RUNNING) {
+        if (sl_subtask_stage(t->subs[i]) == SL_STAGE_RUNNING) {
             sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "task %s have running subtasks, please "
                             "stop them or delete task with force.", name);
             goto out;
         }
-    def = json_deep_copy(t->def);
-    if (sl__tasks_delete_locked(a, t, &err) != 0) {
+    if (sl__tasks_delete_locked(a, t, keep_meta ? NULL : &plan, &err) != 0) {
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
-        json_decref(def);
-        def = NULL;
         goto out;
     }
-    if (def && !keep_meta)
-        trash = dump_dir_detach(name, def);
     sl__reply_empty(r, 204);
 out:
     pthread_rwlock_unlock(&a->lock);
-    if (def && !keep_meta) {
-        drop_meta(a, name, def);
-        dump_dir_remove(name, trash);
+    /* DM's delete without keep_meta: the plugins remove their checkpoints (in the target's meta
+     * schema) and files (the dump), outside the lock (a dump can be gigabytes); a start of a task
+     * of the same name waits for it. Failures are logged: the task is gone either way. */
+    if (plan) {
+        sl_worker_cleanup(a->worker, plan, SL_CLEANUP_META | SL_CLEANUP_FILES, &err);
+        sl_task_plan_free(plan);
     }
-    json_decref(def);
 }
 
 /* Subtasks selected by a source_name_list (all when empty); replies 400 on an unknown name. */
@@ -725,7 +570,7 @@ static int select_subtasks(sl_req *r, sl_api_task *t, json_t *list, sl_subtask *
     json_array_foreach(list, i, x) {
         size_t j;
         for (j = 0; j < t->nsubs; j++)
-            if (json_is_string(x) && !strcmp(sl__subtask_source(t->subs[j]), json_string_value(x)))
+            if (json_is_string(x) && !strcmp(sl_subtask_source(t->subs[j]), json_string_value(x)))
                 break;
         if (j == t->nsubs) {
             sl__reply_error(r, 400, DM_ERR_SOURCE_NOT_FOUND, "source %s is not a source of task %s",
@@ -780,35 +625,39 @@ static void start_stop(sl_req *r, const char *name, int start)
         goto out;
     if (!start) {
         for (int i = 0; i < n; i++)
-            sl__subtask_stop(sel[i], 1);
+            sl_subtask_stop(sel[i], 1);
         sl__reply_empty(r, 200);
         goto out;
     }
     for (int i = 0; i < n; i++) {
-        sl_api_source *s = sl__source_find(a, sl__subtask_source(sel[i]));
+        sl_api_source *s = sl__source_find(a, sl_subtask_source(sel[i]));
         if (!s || !json_is_true(json_object_get(s->def, "enable"))) {
             sl__reply_error(r, 409, DM_ERR_CANNOT_START, "can not start task: %s reason: source: %s "
                             "is not enabled (POST /api/v1/sources/%s/enable)", name,
-                            sl__subtask_source(sel[i]), sl__subtask_source(sel[i]));
+                            sl_subtask_source(sel[i]), sl_subtask_source(sel[i]));
             goto out;
         }
-        if (remove_meta && sl__subtask_stage(sel[i]) == SL_STAGE_RUNNING) {
+        if (remove_meta && sl_subtask_stage(sel[i]) == SL_STAGE_RUNNING) {
             sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "remove_meta needs the task stopped: "
-                            "source %s is running", sl__subtask_source(sel[i]));
+                            "source %s is running", sl_subtask_source(sel[i]));
             goto out;
         }
     }
-    if (remove_meta)
-        drop_meta(a, name, t->def);
+    if (remove_meta) {
+        /* DM's start with remove_meta: the plugins drop their checkpoints before the start */
+        sl_error cerr = { 0 };
+        sl_worker_hold(a->worker, name);
+        sl_worker_cleanup(a->worker, t->plan, SL_CLEANUP_META, &cerr);
+    }
     char msgs[2048] = "";
     int worst = 0;
     for (int i = 0; i < n; i++) {
         sl_error err = { 0 };
-        int rc = sl__subtask_start(sel[i], &err);
+        int rc = sl_subtask_start(sel[i], &err);
         if (rc != 0) {
             size_t l = strlen(msgs);
             snprintf(msgs + l, sizeof msgs - l, "%ssource %s: %s", l ? "; " : "",
-                     sl__subtask_source(sel[i]), err.msg);
+                     sl_subtask_source(sel[i]), err.msg);
             if (rc == SL_ENOTSUP || !worst)
                 worst = rc;
         }
@@ -843,18 +692,18 @@ static void task_status(sl_req *r, const char *name)
         json_t *data = json_array();
         for (size_t i = 0; i < t->nsubs; i++) {
             sl_subtask *s = t->subs[i];
-            if (sq && sl__subtask_stage(s) != stage)
+            if (sq && sl_subtask_stage(s) != stage)
                 continue;
             if (json_array_size(srcs)) {
                 size_t k;
                 json_t *x;
                 int hit = 0;
                 json_array_foreach(srcs, k, x)
-                    hit |= !strcmp(json_string_value(x), sl__subtask_source(s));
+                    hit |= !strcmp(json_string_value(x), sl_subtask_source(s));
                 if (!hit)
                     continue;
             }
-            json_array_append_new(data, sl__subtask_status(s));
+            json_array_append_new(data, sl_subtask_status(s));
         }
         sl__reply_json(r, 200, json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(data),
                                          "data", data));
@@ -904,7 +753,7 @@ static int task_source(sl_req *r, const char *task, const char *source, task_src
     pthread_rwlock_rdlock(&a->lock);
     sl_api_task *t = sl__task_find(a, task);
     size_t i = 0;
-    while (t && i < t->nsubs && strcmp(sl__subtask_source(t->subs[i]), source))
+    while (t && i < t->nsubs && strcmp(sl_subtask_source(t->subs[i]), source))
         i++;
     sl_api_source *s = sl__source_find(a, source);
     if (!t)

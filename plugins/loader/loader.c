@@ -26,6 +26,7 @@
 #include "myconn.h"
 #include "dumpfmt.h"
 #include "ckpt.h"
+#include "cleanup.h"
 
 enum { DUP_OVERWRITE = 0, DUP_REPLACE, DUP_ERROR, DUP_IGNORE };
 enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
@@ -1325,6 +1326,32 @@ static char *loader_status(void *self)
     return s;
 }
 
+/* DM's task delete without keep_meta (and start with remove_meta): the tables this plugin
+ * writes in the meta schema (the syncer checkpoint too: the loader writes the snapshot position
+ * there), and this source's dump files, except in a task_mode dump task, whose files are its
+ * product. */
+static int loader_cleanup(void *self, unsigned what)
+{
+    loader *l = self;
+    const loader_cfg *c = l->cfg;
+    static const char *const tables[] = { "_loader_checkpoint", "_syncer_checkpoint",
+                                          "_loader_tables", NULL };
+    sl_error e = {0};
+    int rc = 0;
+    if (what & SL_CLEANUP_META) {
+        MYSQL *db = connect_target(l, &e);
+        if (!db || sl_cleanup_meta_tables(db, c->meta_schema, c->task_name, tables, &e) != 0)
+            rc = l->host->fail(l->ctx, e.code ? e.code : SL_EDB, "target: %s", e.msg);
+        if (db)
+            mysql_close(db);
+    }
+    e = (sl_error){0};
+    if ((what & SL_CLEANUP_FILES) && c->mode != MODE_DUMP && sl_cleanup_dump_dir(l->dir, &e) != 0 &&
+        rc == 0)
+        rc = l->host->fail(l->ctx, e.code, "%s", e.msg);
+    return rc;
+}
+
 SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .abi_version = SL_ABI_VERSION,
     .struct_size = sizeof(sl_plugin_descriptor),
@@ -1340,4 +1367,5 @@ SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .stop = loader_stop,
     .destroy = loader_destroy,
     .status = loader_status,
+    .cleanup = loader_cleanup,
 };

@@ -48,6 +48,7 @@
 #include <strings.h>
 #include <time.h>
 #include "causality.h"
+#include "cleanup.h"
 #include "compact.h"
 #include "ddl.h"
 #include "dmlsql.h"
@@ -1571,6 +1572,23 @@ static char *sink_status(void *self)
     return r;
 }
 
+/* DM's task delete without keep_meta (and start with remove_meta): the syncer checkpoint. */
+static int sink_cleanup(void *self, unsigned what)
+{
+    sink *s = self;
+    static const char *const tables[] = { "_syncer_checkpoint", NULL };
+    if (!(what & SL_CLEANUP_META))
+        return 0;
+    sl_error e = { 0 };
+    MYSQL *db = connect_target(s, &e);
+    int rc = 0;
+    if (!db || sl_cleanup_meta_tables(db, s->cfg->meta_schema, s->cfg->task_name, tables, &e) != 0)
+        rc = s->host->fail(s->ctx, e.code ? e.code : SL_EDB, "target: %s", e.msg);
+    if (db)
+        mysql_close(db);
+    return rc;
+}
+
 SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .abi_version = SL_ABI_VERSION,
     .struct_size = sizeof(sl_plugin_descriptor),
@@ -1587,4 +1605,5 @@ SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .stop = sink_stop,
     .destroy = sink_destroy,
     .status = sink_status,
+    .cleanup = sink_cleanup,
 };

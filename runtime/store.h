@@ -5,8 +5,8 @@
  * the default SQLite file. The model is a map (kind, name) -> value text with atomic multi-key
  * batches, which both a SQL file and etcd transactions express directly.
  */
-#ifndef SLUICE_API_STORE_H
-#define SLUICE_API_STORE_H
+#ifndef SLUICE_RUNTIME_STORE_H
+#define SLUICE_RUNTIME_STORE_H
 
 #include <stddef.h>
 #include "sluice/err.h"

@@ -1,0 +1,133 @@
+/*
+ * status.c - a subtask's status as DM shows it (SubTaskStatus: stage, unit, error_msg,
+ * load_status, sync_status, dump_status), filled from the status JSON of the pipeline's stages
+ * (the built-in plugins by name), plus sluice's "stages": every stage with its metrics.
+ */
+#include "worker_int.h"
+
+#include <string.h>
+
+/* ---- status ------------------------------------------------------------------------------------ */
+
+json_t *sl__stage_status(json_t *ps, const char *plugin)
+{
+    size_t i;
+    json_t *st;
+    json_array_foreach(json_object_get(ps, "stages"), i, st)
+        if (!strcmp(json_string_value(json_object_get(st, "plugin")) ? json_string_value(json_object_get(st, "plugin")) : "", plugin))
+            return json_object_get(st, "status");
+    return NULL;
+}
+
+/* Copy the members of src that dst has (keeping dst's defaults for the rest), plus extras. */
+static void overlay(json_t *dst, json_t *src)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(src, k, v)
+        if (strcmp(k, "unit"))
+            json_object_set(dst, k, v);
+}
+
+static json_t *load_defaults(void)
+{
+    return json_pack("{s:I,s:I,s:s,s:s,s:s,s:I}", "finished_bytes", (json_int_t)0, "total_bytes",
+                     (json_int_t)0, "progress", "0.00 %", "meta_binlog", "", "meta_binlog_gtid", "",
+                     "bps", (json_int_t)0);
+}
+
+static json_t *sync_defaults(void)
+{
+    return json_pack("{s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:[],s:[],s:b,s:s,s:I}",
+                     "total_events", (json_int_t)0, "total_tps", (json_int_t)0,
+                     "recent_tps", (json_int_t)0, "master_binlog", "", "master_binlog_gtid", "",
+                     "syncer_binlog", "", "syncer_binlog_gtid", "", "blocking_ddls",
+                     "unresolved_groups", "synced", 0, "binlog_type", "remote",
+                     "seconds_behind_master", (json_int_t)0);
+}
+
+static json_t *dump_defaults(void)
+{
+    return json_pack("{s:I,s:f,s:f,s:f,s:f,s:I,s:s}", "total_tables", (json_int_t)0,
+                     "completed_tables", 0.0, "finished_bytes", 0.0, "finished_rows", 0.0,
+                     "estimate_total_rows", 0.0, "bps", (json_int_t)0, "progress", "0.00 %");
+}
+
+/*
+ * sluice's extension of SubTaskStatus: every stage of the current (or last) phase's pipeline as
+ * {"id", "plugin", "metrics", "status"}, whatever its plugin. DM's load/sync/dump_status above
+ * are filled from the built-in plugins by name; this is where the other stages (route,
+ * event-filter, lua-hook, a custom plugin) show their metrics and status. [] before the first
+ * start.
+ */
+static json_t *stages_view(json_t *ps)
+{
+    json_t *out = json_array(), *st;
+    size_t i;
+    json_array_foreach(json_object_get(ps, "stages"), i, st) {
+        json_t *m = json_object_get(st, "metrics"), *v = json_object_get(st, "status");
+        const char *id = json_string_value(json_object_get(st, "id"));
+        const char *plugin = json_string_value(json_object_get(st, "plugin"));
+        json_t *e = json_pack("{s:s,s:s}", "id", id ? id : "", "plugin", plugin ? plugin : "");
+        if (!e)
+            continue;
+        json_object_set_new(e, "metrics", json_is_object(m) ? json_incref(m) : json_object());
+        json_object_set_new(e, "status", json_is_object(v) ? json_incref(v) : json_object());
+        json_array_append_new(out, e);
+    }
+    return out;
+}
+
+json_t *sl__subtask_status_locked(sl_subtask *s)
+{
+    json_t *ps = NULL;
+    if (s->pipe) {
+        char *t = sl_pipeline_status_json(s->pipe);
+        ps = t ? json_loads(t, 0, NULL) : NULL;
+        free(t);
+    } else if (s->last) {
+        ps = json_incref(s->last);
+    }
+    const sl_subtask_plan *sp = &s->plan->subtasks[s->index];
+    const char *phase = sp->nphases ? sp->phase_names[s->phase] : "";
+    const char *mode = s->plan->task_mode;
+    json_t *load = load_defaults(), *sync = sync_defaults(), *dump = NULL, *x;
+    if (s->load_done)
+        overlay(load, s->load_done);
+    if (s->dump_done)
+        overlay(dump = dump_defaults(), s->dump_done);
+    const char *unit = "Sync";
+    if (phase && !strcmp(phase, "full")) {
+        json_t *d = sl__stage_status(ps, "mysql-dump"), *l = sl__stage_status(ps, "loader");
+        if (d)
+            overlay(dump ? dump : (dump = dump_defaults()), d);
+        if (l)
+            overlay(load, l);
+        /* dump and load run together; the unit is Dump until every table is dumped */
+        json_int_t total = json_integer_value(json_object_get(dump, "total_tables"));
+        double done = json_number_value(json_object_get(dump, "completed_tables"));
+        unit = (mode && !strcmp(mode, "dump")) || (total == 0 || done < (double)total) ? "Dump" : "Load";
+        if (mode && !strcmp(mode, "load"))
+            unit = "Load";
+    }
+    if ((x = sl__stage_status(ps, "binlog-reader")))
+        overlay(sync, x);
+    if ((x = sl__stage_status(ps, "mysql-sink")))
+        overlay(sync, x);
+    const char *err = s->error_msg;
+    const char *perr = json_string_value(json_object_get(ps, "error_msg"));
+    if (!err && perr && s->stage == SL_STAGE_PAUSED)
+        err = perr;
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", s->task, "source_name",
+                          s->source, "worker_name", s->w->name, "stage",
+                          sl_stage_name(s->stage), "unit", unit, "unresolved_ddl_lock_id", "");
+    if (err)
+        json_object_set_new(o, "error_msg", json_string(err));
+    json_object_set_new(o, "load_status", load);
+    json_object_set_new(o, "sync_status", sync);
+    if (dump)
+        json_object_set_new(o, "dump_status", dump);
+    json_object_set_new(o, "stages", stages_view(ps));
+    json_decref(ps);
+    return o;
+}

@@ -1,0 +1,311 @@
+/*
+ * subtask.c - one subtask (worker.h): the phases of one source of a task run in order as
+ * pipelines; the stage (New/Running/Paused/Stopped/Finished), the phase, the error and the
+ * finished full phase's status are recorded in the store under "stage" so that a restarted
+ * server resumes what was Running. A pipeline that ends by itself tells the worker
+ * (sl_pipeline_on_end), whose event thread calls sl__subtask_event: a finished phase starts the
+ * next one, a failure pauses the subtask with its error.
+ */
+#include "worker_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sluice/log.h"
+
+/* ---- stage records ---------------------------------------------------------------------------- */
+
+static char *stage_key(const char *task, const char *source)
+{
+    size_t n = strlen(task) + strlen(source) + 2;
+    char *k = malloc(n);
+    if (k)
+        snprintf(k, n, "%s/%s", task, source);
+    return k;
+}
+
+static json_t *stage_load(sl_worker *w, const char *task, const char *source)
+{
+    char *k = stage_key(task, source), *v = NULL;
+    json_t *j = NULL;
+    if (k && sl_meta_get(w->store, "stage", k, &v, NULL) == 0)
+        j = json_loads(v, 0, NULL);
+    free(k);
+    free(v);
+    return j;
+}
+
+/* Persist stage, phase, error and the finished load/dump status; call with s->mu held. */
+static void stage_save(sl_subtask *s)
+{
+    sl_error err = { 0 };
+    json_t *o = json_pack("{s:s,s:I,s:s}", "stage", sl_stage_name(s->stage), "phase",
+                          (json_int_t)s->phase, "error_msg", s->error_msg ? s->error_msg : "");
+    if (o && s->load_done)
+        json_object_set(o, "load_status", s->load_done);
+    if (o && s->dump_done)
+        json_object_set(o, "dump_status", s->dump_done);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *k = stage_key(s->task, s->source);
+    if (!text || !k || sl_meta_put1(s->w->store, SL_META_PUT, "stage", k, text, &err) != 0)
+        sl_log(SL_LOG_ERROR, "worker", "task %s source %s: cannot save stage %s: %s", s->task,
+               s->source, sl_stage_name(s->stage), err.code ? err.msg : "out of memory");
+    json_decref(o);
+    free(text);
+    free(k);
+}
+
+static sl_stage stage_parse(const char *s)
+{
+    static const sl_stage all[] = { SL_STAGE_NEW, SL_STAGE_RUNNING, SL_STAGE_PAUSED,
+                                    SL_STAGE_STOPPED, SL_STAGE_FINISHED };
+    for (size_t i = 0; s && i < sizeof all / sizeof all[0]; i++)
+        if (!strcasecmp(s, sl_stage_name(all[i])))
+            return all[i];
+    return SL_STAGE_STOPPED;
+}
+
+static void set_error(sl_subtask *s, const char *msg)
+{
+    free(s->error_msg);
+    s->error_msg = msg && *msg ? strdup(msg) : NULL;
+}
+
+static const sl_subtask_plan *splan(const sl_subtask *s)
+{
+    return &s->plan->subtasks[s->index];
+}
+
+/* ---- life cycle --------------------------------------------------------------------------------- */
+
+sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
+{
+    sl_subtask *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->w = w;
+    s->plan = plan;
+    s->index = index;
+    s->task = plan->name;
+    s->source = plan->subtasks[index].source_name;
+    pthread_mutex_init(&s->mu, NULL);
+    s->stage = SL_STAGE_STOPPED;      /* DM: a created task is Stopped until started */
+    json_t *rec = stage_load(w, s->task, s->source);
+    if (rec) {
+        s->stage = stage_parse(json_string_value(json_object_get(rec, "stage")));
+        json_int_t ph = json_integer_value(json_object_get(rec, "phase"));
+        size_t n = splan(s)->nphases;
+        s->phase = ph > 0 && (size_t)ph < n ? (size_t)ph : 0;
+        set_error(s, json_string_value(json_object_get(rec, "error_msg")));
+        s->load_done = json_incref(json_object_get(rec, "load_status"));
+        s->dump_done = json_incref(json_object_get(rec, "dump_status"));
+        json_decref(rec);
+    }
+    /* Running in the store but not here: a restored subtask, started by the event thread so
+     * that a server with many tasks answers at once. */
+    if (s->stage == SL_STAGE_RUNNING)
+        sl__worker_post(w, s, NULL);
+    return s;
+}
+
+/* Snapshot the status of the pipeline and free it. Call with s->mu held. */
+static void drop_pipe(sl_subtask *s)
+{
+    if (!s->pipe)
+        return;
+    char *st = sl_pipeline_status_json(s->pipe);
+    json_decref(s->last);
+    s->last = st ? json_loads(st, 0, NULL) : NULL;
+    free(st);
+    sl_pipeline_free(s->pipe);
+    s->pipe = NULL;
+}
+
+static void on_end(void *ud, sl_pipeline *p, sl_stage stage)
+{
+    (void)stage;   /* the event reads the stage under the subtask's lock */
+    sl_subtask *s = ud;
+    sl__worker_post(s->w, s, p);
+}
+
+/* Create and start the pipeline of the current phase. Call with s->mu held. On failure the
+ * subtask is Paused with the error recorded (and persisted). */
+static int run_phase(sl_subtask *s, sl_error *err)
+{
+    sl_worker *w = s->w;
+    size_t n = splan(s)->nphases;
+    int rc;
+    if (n == 0) {
+        rc = sl_error_set(err, SL_ENOTSUP, "the task compiler produced no pipeline for source %s "
+                          "(the stored task no longer compiles: fix it with PUT)", s->source);
+        goto failed;
+    }
+    const sl_pipeline_spec *spec = splan(s)->phases[s->phase];
+    if ((rc = sl_pipeline_new(w->sched, w->registry, spec, &w->state, &s->pipe, err)) != 0)
+        goto failed;
+    json_decref(s->last);
+    s->last = NULL;
+    sl_pipeline_on_end(s->pipe, on_end, s);
+    if ((rc = sl_pipeline_start(s->pipe)) != 0) {
+        sl_error pe = { 0 };
+        sl_pipeline_error(s->pipe, &pe);
+        sl_error_set(err, rc, "%s", pe.code ? pe.msg : sl_strerror(rc));
+        drop_pipe(s);
+        goto failed;
+    }
+    s->stage = SL_STAGE_RUNNING;
+    set_error(s, NULL);
+    stage_save(s);
+    return 0;
+failed:
+    s->stage = SL_STAGE_PAUSED;
+    set_error(s, err->msg);
+    stage_save(s);
+    sl_log(SL_LOG_ERROR, "worker", "task %s source %s: %s", s->task, s->source, err->msg);
+    return rc;
+}
+
+int sl_subtask_start(sl_subtask *s, sl_error *err)
+{
+    /* a cleanup of an earlier task of this name must not remove what this start writes */
+    sl__worker_wait_unheld(s->w, s->task);
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    if (s->stage == SL_STAGE_RUNNING && s->pipe) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    if (s->stage == SL_STAGE_FINISHED) {
+        /* Start again from the first phase: the loader skips every chunk it has recorded. */
+        s->phase = 0;
+    }
+    drop_pipe(s);
+    rc = run_phase(s, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+void sl_subtask_stop(sl_subtask *s, int persist)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->pipe) {
+        sl_pipeline_stop(s->pipe);
+        drop_pipe(s);
+    }
+    if (persist) {
+        if (s->stage != SL_STAGE_FINISHED)
+            s->stage = SL_STAGE_STOPPED;
+        stage_save(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void sl_subtask_free(sl_subtask *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->dying = 1;
+    if (s->pipe) {
+        sl_pipeline_stop(s->pipe);
+        sl_pipeline_free(s->pipe);
+        s->pipe = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    /* the pipeline is gone, so nothing posts for s any more: drop what is queued */
+    sl__worker_forget(s->w, s);
+    pthread_mutex_destroy(&s->mu);
+    json_decref(s->last);
+    json_decref(s->load_done);
+    json_decref(s->dump_done);
+    free(s->error_msg);
+    free(s);
+}
+
+sl_stage sl_subtask_stage(sl_subtask *s)
+{
+    pthread_mutex_lock(&s->mu);
+    sl_stage st = s->stage;
+    pthread_mutex_unlock(&s->mu);
+    return st;
+}
+
+const char *sl_subtask_source(const sl_subtask *s)
+{
+    return s->source;
+}
+
+json_t *sl_subtask_status(sl_subtask *s)
+{
+    pthread_mutex_lock(&s->mu);
+    json_t *o = sl__subtask_status_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return o;
+}
+
+/* ---- events ----------------------------------------------------------------------------------- */
+
+/* The current phase's pipeline finished: keep the full phase's load and dump status, then start
+ * the next phase or finish. Call with s->mu held. */
+static void phase_finished(sl_subtask *s)
+{
+    drop_pipe(s);
+    const char *name = splan(s)->phase_names[s->phase];
+    if (!strcmp(name, "full")) {
+        json_t *l = sl__stage_status(s->last, "loader"), *d = sl__stage_status(s->last, "mysql-dump");
+        if (l) {
+            json_decref(s->load_done);
+            s->load_done = json_deep_copy(l);
+        }
+        if (d) {
+            json_decref(s->dump_done);
+            s->dump_done = json_deep_copy(d);
+        }
+    }
+    if (s->phase + 1 < splan(s)->nphases) {
+        sl_error err = { 0 };
+        s->phase++;
+        sl_log(SL_LOG_INFO, "worker", "task %s source %s: phase %s finished, starting %s", s->task,
+               s->source, name, splan(s)->phase_names[s->phase]);
+        run_phase(s, &err);
+    } else {
+        s->stage = SL_STAGE_FINISHED;
+        stage_save(s);
+        sl_log(SL_LOG_INFO, "worker", "task %s source %s: finished", s->task, s->source);
+    }
+}
+
+void sl__subtask_event(sl_subtask *s, sl_pipeline *p)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->dying || s->stage != SL_STAGE_RUNNING) {
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    if (!p) {
+        if (!s->pipe) {
+            sl_error err = { 0 };
+            run_phase(s, &err);
+        }
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    /* An event of a pipeline that a control call has replaced since is stale. (A new pipeline at
+     * the same address is Running, or has ended and posted its own event: either way, reading
+     * its stage now is right.) */
+    sl_stage st = s->pipe == p ? sl_pipeline_stage(p) : SL_STAGE_RUNNING;
+    if (st == SL_STAGE_FINISHED) {
+        phase_finished(s);
+    } else if (st == SL_STAGE_PAUSED || st == SL_STAGE_STOPPED) {
+        sl_error pe = { 0 };
+        sl_pipeline_error(p, &pe);
+        s->stage = SL_STAGE_PAUSED;
+        set_error(s, pe.code ? pe.msg : "the pipeline stopped by itself");
+        drop_pipe(s);
+        stage_save(s);
+        sl_log(SL_LOG_ERROR, "worker", "task %s source %s: paused: %s", s->task, s->source,
+               s->error_msg ? s->error_msg : "");
+    }
+    pthread_mutex_unlock(&s->mu);
+}

@@ -1,0 +1,85 @@
+/*
+ * worker.h - the subtask runtime: a worker runs the subtasks of this process (one per task and
+ * source), each a sequence of phases (the compiled pipelines of its source: "full" then
+ * "incremental" for task_mode all), records their stages in the metadata store so a restarted
+ * server resumes what was Running, and moves a subtask on when its pipeline ends by itself: a
+ * finished phase starts the next one, a failure pauses the subtask with its error. It is driven by
+ * the pipelines' end events (sl_pipeline_on_end), handled on one event thread of the scheduler; no
+ * polling. It also removes a deleted task's checkpoints and files through the plugins' own
+ * cleanup (plugin.h), so nothing above it knows a plugin's tables or directories.
+ *
+ * The API (api/) owns tasks and their plans and calls in here; the runtime never calls the API.
+ * The cluster's workers (etcd leases, source bindings) are the next floor of this room.
+ *
+ * Thread-safety: every function is thread-safe. A subtask's control calls serialize on the
+ * subtask; the event thread never holds a lock of the caller's.
+ */
+#ifndef SLUICE_RUNTIME_WORKER_H
+#define SLUICE_RUNTIME_WORKER_H
+
+#include <jansson.h>
+
+#include "store.h"
+#include "sluice/compiler.h"
+#include "sluice/runtime.h"
+
+typedef struct sl_worker sl_worker;
+typedef struct sl_subtask sl_subtask;
+
+typedef struct sl_worker_opts {
+    const char        *name;        /* the worker's name in statuses (DM's worker_name) */
+    sl_meta_store     *store;       /* stage records (kind "stage") and plugin state ("state") */
+    sl_scheduler      *sched;       /* runs the pipelines and the event thread */
+    const sl_registry *registry;    /* the plugins the plans name */
+    int                no_events;   /* 1: no event thread (in-process tests, the REST fuzz
+                                       target): a pipeline that ends by itself is seen by status
+                                       and the next start, restored subtasks are not started */
+} sl_worker_opts;
+
+/* Start a worker (and its event thread). Strings of o are copied. Caller frees with
+ * sl_worker_free after freeing every subtask. */
+int  sl_worker_new(const sl_worker_opts *o, sl_worker **out, sl_error *err);
+/* Stop handling events (a server shutting down: no phase starts after this returns; events
+ * still queued are dropped at free). NULL is fine. */
+void sl_worker_stop_events(sl_worker *w);
+void sl_worker_free(sl_worker *w);
+
+/* The store ops that forget every record of a task's subtasks (stages, plugin state): append
+ * them to a caller's batch so the task and its records go in one transaction. prefix is
+ * "<task>/" and must outlive the ops. Returns the number of ops written (2). */
+size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops);
+
+/*
+ * Remove what a task's plugins keep outside the store (plugin.h cleanup: SL_CLEANUP_META,
+ * SL_CLEANUP_FILES) for every subtask and phase of plan, which must not run. Blocks (connections,
+ * file removal); failures are logged and the first is returned in err: the caller goes on.
+ * A start of a subtask of the same task name waits until the cleanup is done, from the moment
+ * sl_worker_hold(w, name) was called: call it where the task is removed (under the caller's lock),
+ * then this outside the lock; this releases the hold.
+ */
+void sl_worker_hold(sl_worker *w, const char *task);
+int  sl_worker_cleanup(sl_worker *w, const sl_task_plan *plan, unsigned what, sl_error *err);
+
+/* ---- subtasks ----------------------------------------------------------------------------- */
+
+/* The subtask of source plan->subtasks[index]. plan must outlive the subtask. Its stage comes
+ * from the store (a created task is Stopped until started); a subtask stored as Running is
+ * started by the event thread. NULL when out of memory. */
+sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index);
+/* Stops its pipeline (keeping the stored stage) and frees it; no event of it runs after. */
+void sl_subtask_free(sl_subtask *s);
+
+/* Start (Running, persisted): a Finished subtask starts again from its first phase (the loader
+ * skips what it recorded). Fails with the subtask Paused and its error recorded when the
+ * pipeline cannot start; SL_ENOTSUP when the plan has no phase for it. */
+int  sl_subtask_start(sl_subtask *s, sl_error *err);
+/* Stop its pipeline. persist: record Stopped (a Finished subtask stays Finished); 0 keeps the
+ * stored stage (a server shutting down, so a restart resumes it). */
+void sl_subtask_stop(sl_subtask *s, int persist);
+sl_stage    sl_subtask_stage(sl_subtask *s);
+const char *sl_subtask_source(const sl_subtask *s);
+/* DM's SubTaskStatus (name, source_name, worker_name, stage, unit, error_msg, load_status,
+ * sync_status, dump_status) plus sluice's "stages". Caller decrefs. */
+json_t     *sl_subtask_status(sl_subtask *s);
+
+#endif

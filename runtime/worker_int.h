@@ -1,0 +1,70 @@
+/*
+ * worker_int.h - what the files of the subtask runtime share: the worker and subtask objects,
+ * the event queue (worker.c), the subtask life cycle (subtask.c) and its DM status (status.c).
+ */
+#ifndef SLUICE_RUNTIME_WORKER_INT_H
+#define SLUICE_RUNTIME_WORKER_INT_H
+
+#include <pthread.h>
+
+#include "worker.h"
+
+/* One thing for the event thread to look at: subtask s, whose pipeline p ended by itself, or
+ * p == NULL for a subtask restored as Running (start it). */
+typedef struct sl__wevent {
+    struct sl__wevent *next;
+    sl_subtask        *s;
+    sl_pipeline       *p;
+} sl__wevent;
+
+struct sl_worker {
+    char              *name;
+    sl_meta_store     *store;
+    sl_scheduler      *sched;
+    const sl_registry *registry;
+    sl_state_store     state;       /* plugin state (host->state_put/get) kept in the store */
+
+    pthread_mutex_t    mu;          /* guards what follows */
+    pthread_cond_t     cv;
+    sl__wevent        *head, *tail; /* pending events, in order */
+    sl_subtask        *busy;        /* the subtask whose event the thread handles now */
+    int                stopping;
+    char             **held;        /* task names being cleaned up (sl_worker_hold) */
+    size_t             nheld;
+    sl_thread         *thread;      /* NULL with no_events */
+};
+
+struct sl_subtask {
+    sl_worker          *w;
+    const sl_task_plan *plan;
+    size_t              index;      /* in plan->subtasks */
+    const char         *task;       /* plan->name */
+    const char         *source;     /* plan->subtasks[index].source_name */
+    pthread_mutex_t     mu;         /* guards what follows; held by control calls and events */
+    int                 dying;      /* sl_subtask_free began: events do nothing */
+    sl_stage            stage;
+    size_t              phase;      /* current phase */
+    sl_pipeline        *pipe;
+    char               *error_msg;
+    json_t             *last;       /* last pipeline status of the current phase (pipe gone) */
+    json_t             *load_done;  /* load_status of a finished full phase */
+    json_t             *dump_done;  /* dump_status of a finished full phase */
+};
+
+/* worker.c: queue an event (s, p) for the event thread; drop the events of a subtask and wait
+ * until the thread is not handling it. */
+void sl__worker_post(sl_worker *w, sl_subtask *s, sl_pipeline *p);
+void sl__worker_forget(sl_worker *w, sl_subtask *s);
+/* Wait while task is held by a cleanup (sl_worker_hold). */
+void sl__worker_wait_unheld(sl_worker *w, const char *task);
+
+/* subtask.c: handle one event (called by the event thread). */
+void sl__subtask_event(sl_subtask *s, sl_pipeline *p);
+
+/* status.c: DM's SubTaskStatus of s; call with s->mu held. */
+json_t *sl__subtask_status_locked(sl_subtask *s);
+
+/* The status JSON of a plugin's stage in a pipeline status (NULL when absent). */
+json_t *sl__stage_status(json_t *pipeline_status, const char *plugin);
+
+#endif
