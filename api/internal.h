@@ -174,6 +174,12 @@ void sl__http_stop(sl_api *a);
 void sl__cluster_route(sl_req *r);
 void sl__sources_route(sl_req *r);
 void sl__tasks_route(sl_req *r);
+/* 404 with DM's task-not-found body. */
+void sl__reply_task_not_found(sl_req *r, const char *name);
+/* GET /tasks/{task}/sources/{source}/...: mode 0 migrate_targets (schema_pattern and
+ * table_pattern queries), 1 schemas, 2 the tables of schema (task_sources.c). */
+void sl__task_source_view(sl_req *r, const char *task, const char *source, int mode,
+                          const char *schema);
 void sl__docs_route(sl_req *r);
 
 /* Load sources and tasks from the store at startup (sources.c / tasks.c). */

@@ -1,7 +1,8 @@
 /*
  * tasks.c - /api/v1/tasks: create and update (compiled by the task compiler, every problem
  * reported with its JSON path), list (cached answer for the plain list), get, delete, start,
- * stop, status, migrate_targets, and the task's view of its sources' schemas and tables.
+ * stop, status; migrate_targets and the task's view of its sources' schemas and tables are in
+ * task_sources.c.
  * Table-structure operations, templates and converters answer 501.
  */
 #include "internal.h"
@@ -502,9 +503,6 @@ static void list_tasks(sl_req *r)
     sl__reply_json(r, 200, o);
 }
 
-#define NOT_FOUND(r, name) \
-    sl__reply_error(r, 404, DM_ERR_TASK_NOT_FOUND, "task with name %s not exist, Workaround: " \
-                    "Please use `query-status` command to see tasks.", name)
 
 static void get_task(sl_req *r, const char *name)
 {
@@ -517,7 +515,7 @@ static void get_task(sl_req *r, const char *name)
     if (t)
         sl__reply_json(r, 200, task_view(t, with_status));
     else
-        NOT_FOUND(r, name);
+        sl__reply_task_not_found(r, name);
     pthread_rwlock_unlock(&a->lock);
 }
 
@@ -532,7 +530,7 @@ static void delete_task(sl_req *r, const char *name)
     pthread_rwlock_wrlock(&a->lock);
     sl_api_task *t = sl__task_find(a, name);
     if (!t) {
-        NOT_FOUND(r, name);
+        sl__reply_task_not_found(r, name);
         goto out;
     }
     for (size_t i = 0; i < t->nsubs && !force; i++)
@@ -614,7 +612,7 @@ static void start_stop(sl_req *r, const char *name, int start)
     sl_subtask **sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
     int n;
     if (!t) {
-        NOT_FOUND(r, name);
+        sl__reply_task_not_found(r, name);
         goto out;
     }
     if (!sel) {
@@ -687,7 +685,7 @@ static void task_status(sl_req *r, const char *name)
     pthread_rwlock_rdlock(&a->lock);
     sl_api_task *t = sl__task_find(a, name);
     if (!t) {
-        NOT_FOUND(r, name);
+        sl__reply_task_not_found(r, name);
     } else {
         json_t *data = json_array();
         for (size_t i = 0; i < t->nsubs; i++) {
@@ -712,169 +710,13 @@ static void task_status(sl_req *r, const char *name)
     json_decref(srcs);
 }
 
-/* ---- the task's view of a source: rules, migrate targets, schemas, tables ---------------------- */
-
-/* The `rules` of one source (routing only) from the task's table_migrate_rule. */
-static char *rules_for_source(const json_t *def, const char *source)
-{
-    json_t *arr = json_array(), *x;
-    size_t i;
-    json_array_foreach(json_object_get(def, "table_migrate_rule"), i, x) {
-        json_t *s = json_object_get(x, "source"), *t = json_object_get(x, "target");
-        const char *sn = json_string_value(json_object_get(s, "source_name"));
-        if (!sn || strcmp(sn, source))
-            continue;
-        const char *ts = json_string_value(json_object_get(t, "schema"));
-        const char *tt = json_string_value(json_object_get(t, "table"));
-        const char *ss = json_string_value(json_object_get(s, "schema"));
-        const char *st = json_string_value(json_object_get(s, "table"));
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:[]}", "schema", ss ? ss : "",
-                                             "table", st ? st : "", "target_schema", ts ? ts : "",
-                                             "target_table", tt ? tt : "", "filters"));
-    }
-    char *s = sl__dump_compact(arr);
-    json_decref(arr);
-    return s;
-}
-
-typedef struct task_src {
-    json_t   *src;     /* source definition copy */
-    sl_rules *rules;
-} task_src;
-
-/* Resolve task + source under the read lock; replies 404 and returns -1 when either is absent. */
-static int task_source(sl_req *r, const char *task, const char *source, task_src *ts)
-{
-    sl_api *a = r->api;
-    sl_error err = { 0 };
-    int rc = -1;
-    char *rules = NULL;
-    memset(ts, 0, sizeof *ts);
-    pthread_rwlock_rdlock(&a->lock);
-    sl_api_task *t = sl__task_find(a, task);
-    size_t i = 0;
-    while (t && i < t->nsubs && strcmp(sl_subtask_source(t->subs[i]), source))
-        i++;
-    sl_api_source *s = sl__source_find(a, source);
-    if (!t)
-        NOT_FOUND(r, task);
-    else if (i == t->nsubs || !s)
-        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source %s is not a source of task %s",
-                        source, task);
-    else if (!(rules = rules_for_source(t->def, source)) ||
-             sl_rules_new(rules, &ts->rules, &err) != 0)
-        sl__reply_error(r, 500, DM_ERR_INTERNAL, "task %s rules: %s", task, err.msg);
-    else {
-        ts->src = json_deep_copy(s->def);
-        rc = 0;
-    }
-    pthread_rwlock_unlock(&a->lock);
-    free(rules);
-    return rc;
-}
-
-static void task_src_free(task_src *ts)
-{
-    json_decref(ts->src);
-    sl_rules_free(ts->rules);
-}
-
-/* Visit every base table of the source: fn(ud, schema, table). */
-static int each_table(sl_api *a, const json_t *src, void (*fn)(void *, const char *, const char *),
-                      void *ud, sl_error *err)
-{
-    MYSQL *db = sl__source_connect(a, src, err);
-    if (!db)
-        return err->code;
-    static const char q[] = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES "
-                            "WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN "
-                            "('mysql','information_schema','performance_schema','sys') "
-                            "ORDER BY TABLE_SCHEMA, TABLE_NAME";
-    if (mysql_query(db, q) != 0) {
-        int rc = sl_error_set(err, SL_EDB, "%s (errno %u)", mysql_error(db), mysql_errno(db));
-        mysql_close(db);
-        return rc;
-    }
-    MYSQL_RES *res = mysql_use_result(db);
-    MYSQL_ROW row;
-    while (res && (row = mysql_fetch_row(res)))
-        if (row[0] && row[1])
-            fn(ud, row[0], row[1]);
-    mysql_free_result(res);
-    mysql_close(db);
-    return 0;
-}
-
-typedef struct mt_ctx {
-    sl_rules   *rules;
-    sl_pattern *sp, *tp;
-    json_t     *out;
-    const char *schema;     /* only this schema (tables listing) */
-    int         mode;       /* 0 targets, 1 schemas, 2 tables */
-} mt_ctx;
-
-static void mt_visit(void *ud, const char *schema, const char *table)
-{
-    mt_ctx *c = ud;
-    int rule = sl_rules_find(c->rules, schema, table);
-    if (rule < 0)
-        return;
-    if (c->mode == 1) {
-        size_t n = json_array_size(c->out);
-        const char *last = n ? json_string_value(json_array_get(c->out, n - 1)) : NULL;
-        if (!last || strcmp(last, schema))
-            json_array_append_new(c->out, json_string(schema));
-        return;
-    }
-    if (c->mode == 2) {
-        if (!strcmp(schema, c->schema))
-            json_array_append_new(c->out, json_string(table));
-        return;
-    }
-    if ((c->sp && !sl_pattern_match(c->sp, schema)) || (c->tp && !sl_pattern_match(c->tp, table)))
-        return;
-    const char *tsch, *ttab;
-    sl_rules_target(c->rules, rule, schema, table, &tsch, &ttab);
-    json_array_append_new(c->out, json_pack("{s:s,s:s,s:s,s:s}", "source_schema", schema,
-                                            "source_table", table, "target_schema", tsch,
-                                            "target_table", ttab));
-}
-
-static void task_source_view(sl_req *r, const char *task, const char *source, int mode,
-                             const char *schema)
-{
-    sl_error err = { 0 };
-    task_src ts;
-    mt_ctx c = { .mode = mode, .schema = schema };
-    const char *pats[2] = { mode == 0 ? sl__query(r, "schema_pattern") : NULL,
-                            mode == 0 ? sl__query(r, "table_pattern") : NULL };
-    sl_pattern **outp[2] = { &c.sp, &c.tp };
-    for (int i = 0; i < 2; i++)
-        if (pats[i] && *pats[i] && sl_pattern_compile(pats[i], outp[i], &err) != 0) {
-            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s: %s", i ? "table_pattern" : "schema_pattern",
-                            err.msg);
-            goto out0;
-        }
-    if (task_source(r, task, source, &ts) != 0)
-        goto out0;
-    c.rules = ts.rules;
-    c.out = json_array();
-    if (each_table(r->api, ts.src, mt_visit, &c, &err) != 0) {
-        sl__reply_error(r, 400, DM_ERR_DB, "source %s: %s", source, err.msg);
-        json_decref(c.out);
-    } else if (mode == 0) {
-        sl__reply_json(r, 200, json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(c.out),
-                                         "data", c.out));
-    } else {
-        sl__reply_json(r, 200, c.out);
-    }
-    task_src_free(&ts);
-out0:
-    sl_pattern_free(c.sp);
-    sl_pattern_free(c.tp);
-}
-
 /* ---- routing ------------------------------------------------------------------------------------- */
+
+void sl__reply_task_not_found(sl_req *r, const char *name)
+{
+    sl__reply_error(r, 404, DM_ERR_TASK_NOT_FOUND, "task with name %s not exist, Workaround: "
+                    "Please use `query-status` command to see tasks.", name);
+}
 
 void sl__tasks_route(sl_req *r)
 {
@@ -928,17 +770,17 @@ void sl__tasks_route(sl_req *r)
     const char *what = r->segs[4];
     if (r->nseg == 5 && !strcmp(what, "migrate_targets")) {
         if (get)
-            task_source_view(r, name, source, 0, NULL);
+            sl__task_source_view(r, name, source, 0, NULL);
         else
             sl__reply_method(r, "GET");
     } else if (r->nseg == 5 && !strcmp(what, "schemas")) {
         if (get)
-            task_source_view(r, name, source, 1, NULL);
+            sl__task_source_view(r, name, source, 1, NULL);
         else
             sl__reply_method(r, "GET");
     } else if (r->nseg == 6 && !strcmp(what, "schemas")) {
         if (get)
-            task_source_view(r, name, source, 2, r->segs[5]);
+            sl__task_source_view(r, name, source, 2, r->segs[5]);
         else
             sl__reply_method(r, "GET");
     } else if (r->nseg == 7 && !strcmp(what, "schemas")) {
