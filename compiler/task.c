@@ -4,6 +4,7 @@
  * problem with its JSON path; the model it builds is handed to plan.c to make the pipelines.
  */
 #include "task.h"
+#include "sluice/file.h"
 #include "sluice/match.h"
 
 #include <ctype.h>
@@ -582,47 +583,6 @@ static void check_source_config(tc *c, tk_task *t, const sl_compile_opts *opts)
 static const char *const LUA_FIELDS[] = { "tables", "file", "source", "on_row", "on_ddl", NULL };
 static const char *const LUA_TABLE_FIELDS[] = { "source_name", "schema", "table", NULL };
 
-static char *read_file(const char *path, size_t max, size_t *len, char *why, size_t whylen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, whylen, "%s", strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
-    while (b) {
-        if (n == cap) {
-            if (cap >= max) {
-                snprintf(why, whylen, "larger than %zu bytes", max);
-                free(b);
-                b = NULL;
-                break;
-            }
-            char *nb = realloc(b, cap * 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (b && ferror(f)) {
-        snprintf(why, whylen, "read error");
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = n;
-    return b;
-}
-
 static void check_lua_code(tc *c, tk_script *s, const char *src, size_t len, const char *chunk)
 {
 #ifdef SLUICE_HAVE_LUA
@@ -713,7 +673,7 @@ static void check_lua(tc *c, tk_task *t, const sl_compile_opts *opts)
         /* Load the script now: a syntax error or a missing entry function fails the task here,
          * never at the first event. */
         if (s->file && !s->source) {
-            char path[PATH_MAX], why[256] = "";
+            char path[PATH_MAX], why[SL_ERRMSG_MAX] = "";
             /* A task sent over REST must not make the server read any file it can see: there
              * the scripts live under script_root, and only regular files are read (a FIFO or a
              * device would block the request). */
@@ -745,7 +705,10 @@ static void check_lua(tc *c, tk_task *t, const sl_compile_opts *opts)
                 }
             }
             size_t len = 0;
-            char *src = abs ? read_file(abs, 16u << 20, &len, why, sizeof why) : NULL;
+            char *src = NULL;
+            sl_error rerr = {0};
+            if (abs && sl_file_read(abs, 16u << 20, &src, &len, &rerr) != 0)
+                snprintf(why, sizeof why, "%s", rerr.msg);
             if (!src)
                 sl__tc_err(c, "file", SL_TC_LUA, "cannot read Lua script %s: %s", s->file, why);
             else

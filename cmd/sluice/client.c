@@ -4,6 +4,7 @@
  * print the answers, and draw progress bars for `task status --watch`.
  */
 #include "cli.h"
+#include "sluice/file.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -238,31 +239,14 @@ static int finish(const char *what, http_resp *r)
     return ok ? 0 : 1;
 }
 
+/* A task or source file (or stdin for "-"), at most 64 MiB. Caller frees. */
 static char *read_file(const char *path)
 {
-    FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) {
-        fprintf(stderr, "sluice: cannot read %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 8192, len = 0;
-    char *b = malloc(cap);
-    size_t n;
-    while (b && (n = fread(b + len, 1, cap - len - 1, f)) > 0) {
-        len += n;
-        if (len + 1 == cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-            }
-            b = nb;
-        }
-    }
-    if (f != stdin)
-        fclose(f);
-    if (b)
-        b[len] = 0;
+    char *b = NULL;
+    size_t len;
+    sl_error err = {0};
+    if (sl_file_read(path, 64u << 20, &b, &len, &err) != 0)
+        fprintf(stderr, "sluice: cannot read %s: %s\n", path, err.msg);
     return b;
 }
 

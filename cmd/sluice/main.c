@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 #include "sluice/compiler.h"
+#include "sluice/file.h"
 #include "sluice/runtime.h"
 
 #include <errno.h>
@@ -51,46 +52,13 @@ static void usage(FILE *f)
 /* Reads a whole file (or stdin for "-"), bounded. Caller frees. */
 static char *slurp(const char *path, size_t *len)
 {
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "sluice: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 65536, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        if (n == cap) {
-            if (cap >= MAX_INPUT) {
-                fprintf(stderr, "sluice: %s is larger than %u bytes\n", path, MAX_INPUT);
-                free(b);
-                b = NULL;
-                break;
-            }
-            char *nb = realloc(b, cap * 2 + 1);
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (b && ferror(f)) {
-        fprintf(stderr, "sluice: cannot read %s: %s\n", path, strerror(errno));
-        free(b);
-        b = NULL;
-    }
-    if (f != stdin)
-        fclose(f);
-    if (b) {
-        b[n] = '\0';
-        *len = n;
-    }
+    char *b = NULL;
+    sl_error err = {0};
+    int rc = sl_file_read(path, MAX_INPUT, &b, len, &err);
+    if (rc == SL_ELIMIT)
+        fprintf(stderr, "sluice: %s is larger than %u bytes\n", path, MAX_INPUT);
+    else if (rc != 0)
+        fprintf(stderr, "sluice: cannot read %s: %s\n", path, err.msg);
     return b;
 }
 

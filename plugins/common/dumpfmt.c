@@ -4,6 +4,8 @@
  */
 #include "dumpfmt.h"
 
+#include <sluice/file.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -288,41 +290,13 @@ int sl_write_file_atomic(const char *path, const char *data, size_t len, sl_erro
 
 int sl_read_file(const char *path, char **out, size_t *lenp, sl_error *err)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (errno == ENOENT)
-            return SL_ENOENT;
-        return sl_error_set(err, SL_EIO, "open %s: %s", path, strerror(errno));
-    }
-    size_t cap = 4096, len = 0;
-    char *p = malloc(cap);
-    while (p) {
-        size_t n = fread(p + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0)
-            break;
-        if (len + 1 == cap) {
-            char *q = realloc(p, cap * 2);
-            if (!q) {
-                free(p);
-                p = NULL;
-                break;
-            }
-            p = q;
-            cap *= 2;
-        }
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!p)
-        return sl_error_set(err, SL_ENOMEM, "no memory to read %s", path);
-    if (bad) {
-        free(p);
-        return sl_error_set(err, SL_EIO, "read %s failed", path);
-    }
-    p[len] = '\0';
-    *out = p;
+    size_t len;
+    sl_error e = {0};
+    int rc = sl_file_read(path, 0, out, &len, &e);
+    if (rc == SL_ENOENT)
+        return SL_ENOENT;   /* a file the dump has not written yet: the caller's question */
+    if (rc != 0)
+        return sl_error_set(err, rc, "read %s: %s", path, e.msg);
     if (lenp)
         *lenp = len;
     return 0;
