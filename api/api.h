@@ -19,6 +19,13 @@ typedef struct sl_api_opts {
     size_t      body_limit;  /* largest request body in bytes (0 = 8 MiB); larger -> 413 */
     unsigned    http_threads;/* HTTP worker threads (0 = two per CPU, at least 4) */
     int         openapi;     /* serve /api/v1 (DM's `openapi = true`); 0 answers 404 everywhere */
+    const char *auth_token;  /* if set: every request needs `Authorization: Bearer <token>`
+                              * (401 otherwise); copied, never logged */
+    const char *ssl_cert;    /* PEM files: with ssl_cert and ssl_key the API is HTTPS only */
+    const char *ssl_key;
+    const char *ssl_ca;      /* with HTTPS: a client certificate signed by this CA is required */
+    const char *cert_allowed_cn; /* with ssl_ca: comma-separated common names a client
+                              * certificate must have one of (DM's cert-allowed-cn) */
     const atomic_int *cancel;/* if set (non-zero) while sl_api_new runs, it stops between
                               * steps (and between restored objects) and returns SL_ESTOPPED:
                               * a stop signal during a long startup. NULL = never */

@@ -26,10 +26,9 @@ static void check_basics(sl_api *a, json_t *task, json_t *probs)
 {
     char path[96], msg[300];
     json_t *name = json_object_get(task, "name");
+    /* the rule of task names is the compiler's (check_name) */
     if (!json_is_string(name))
         problem(probs, "/task/name", name ? "must be a string" : "is required");
-    else if (!sl__valid_name(json_string_value(name)))
-        problem(probs, "/task/name", "must be 1-128 characters without '/' or control characters");
     json_t *sc = json_object_get(json_object_get(task, "source_config"), "source_conf");
     if (!json_is_array(sc) || json_array_size(sc) == 0) {
         problem(probs, "/task/source_config/source_conf", "must be a non-empty array of sources");

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <arpa/inet.h>
 
 #include "sluice/log.h"
@@ -251,6 +252,24 @@ json_t *sl__query_list(sl_req *r, const char *name)
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
+/* The route label of the metrics: the path with every segment that is not one of the API's own
+ * words replaced by {name}, so that the label set stays bounded whatever names users choose. */
+static void route_label(sl_req *r, const char *prefix)
+{
+    static const char *const words[] = {
+        "cluster", "masters", "workers", "sources", "tasks", "status", "start", "stop", "enable",
+        "disable", "transfer", "relay", "purge", "schemas", "migrate_targets", "docs", "dm.json",
+        "templates", "converters", "tables", NULL };
+    size_t o = (size_t)snprintf(r->route, sizeof r->route, "%s", prefix);
+    for (int i = 0; i < r->nseg && o < sizeof r->route; i++) {
+        const char *s = "{name}";
+        for (size_t k = 0; words[k]; k++)
+            if (!strcmp(r->segs[i], words[k]))
+                s = words[k];
+        o += (size_t)snprintf(r->route + o, sizeof r->route - o, "/%s", s);
+    }
+}
+
 void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
                   const sl_query_arg *args, size_t nargs, const char *body, size_t body_len)
 {
@@ -265,9 +284,18 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
     r->body_len = body ? body_len : 0;
     if (!url)
         url = "";
+    snprintf(r->route, sizeof r->route, "other");
     if (r->body_len > a->opts.body_limit) {
         sl__reply_error(r, 413, DM_ERR_OPENAPI, "request body is larger than the limit of %zu bytes",
                         a->opts.body_limit);
+        return;
+    }
+    if (!strcmp(url, "/metrics")) {
+        snprintf(r->route, sizeof r->route, "/metrics");
+        if (!strcmp(r->method, "GET"))
+            sl__metrics_reply(r);
+        else
+            sl__reply_method(r, "GET");
         return;
     }
     if (!r->api->opts.openapi || strncmp(url, prefix, sizeof prefix - 1) != 0 ||
@@ -287,6 +315,7 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         }
         r->segs[r->nseg++] = s;
     }
+    route_label(r, prefix);
     if (r->nseg == 0)
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
     else if (!strcmp(r->segs[0], "cluster"))
@@ -310,6 +339,9 @@ typedef struct conn_state {
     char    *buf;
     size_t   len, cap;
     int      too_big;
+    int      denied;    /* access refused at the first call: the body is read and dropped */
+    sl_req   denial;
+    struct timespec t0; /* the request's first call (metrics) */
     sl_blob *sending;   /* the blob being sent (one reference) */
 } conn_state;
 
@@ -333,6 +365,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, sl_req *r, conn_stat
     r->out = NULL;
     if (r->ctype)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ctype);
+    if (r->challenge)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"sluice\"");
     enum MHD_Result ok = MHD_queue_response(c, status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -379,6 +413,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (!cs)
             return MHD_NO;
         *con_cls = cs;
+        clock_gettime(CLOCK_MONOTONIC, &cs->t0);
+        /* Refused before its body is read: an unauthenticated client cannot make the server
+         * buffer anything. */
+        memset(&cs->denial, 0, sizeof cs->denial);
+        cs->denial.api = a;
+        cs->denial.method = method;
+        snprintf(cs->denial.route, sizeof cs->denial.route, "denied");
+        if (sl__access_check(a, c, &cs->denial) != 0) {
+            cs->denied = 1;
+            return MHD_YES;
+        }
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > limit)
@@ -388,7 +433,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_size) {
         if (!cs->too_big && cs->len + *upload_size > limit)
             cs->too_big = 1;
-        if (!cs->too_big) {
+        if (!cs->too_big && !cs->denied) {
             if (cs->len + *upload_size + 1 > cs->cap) {
                 size_t cap = cs->cap ? cs->cap : 4096;
                 while (cap < cs->len + *upload_size + 1)
@@ -412,7 +457,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     args_ctx ac = { stack_args, 0, 16, 0, stack_args };
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &ac);
     sl_req r;
-    if (ac.failed) {
+    if (cs->denied) {
+        r = cs->denial;
+        memset(&cs->denial, 0, sizeof cs->denial);
+    } else if (ac.failed) {
         memset(&r, 0, sizeof r);
         r.api = a;
         r.method = method;
@@ -428,6 +476,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (ac.v != stack_args)
         free(ac.v);
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    sl__metrics_http(a, &r, method, (double)(t1.tv_sec - cs->t0.tv_sec) +
+                                    (double)(t1.tv_nsec - cs->t0.tv_nsec) / 1e9);
     enum MHD_Result ok = send_reply(c, &r, cs);
     sl__req_reset(&r);
     return ok;
@@ -438,6 +490,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     conn_state *cs = *con_cls;
     if (cs) {
+        sl__req_reset(&cs->denial);
         sl__blob_unref(cs->sending);
         free(cs->buf);
         free(cs);
@@ -483,7 +536,21 @@ int sl__http_start(sl_api *a, sl_error *err)
      * 300 query parameters (each costs the pool a header record besides its text). */
     if (ai->ai_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* HTTPS (GnuTLS): the certificate and key, and the CA that client certificates must chain
+     * to (libmicrohttpd then asks the client for one; access.c verifies it on every request).
+     * Each option is given only when set: MHD_OPTION_ARRAY ends at the first MHD_OPTION_END. */
+    struct MHD_OptionItem tls[4] = { { MHD_OPTION_END, 0, NULL } };
+    size_t nt = 0;
+    if (a->access.cert) {
+        flags |= MHD_USE_TLS;
+        tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, a->access.key };
+        tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, a->access.cert };
+        if (a->access.ca)
+            tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, a->access.ca };
+        tls[nt] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+    }
     a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a,
+                              MHD_OPTION_ARRAY, tls,
                               MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                               MHD_OPTION_THREAD_POOL_SIZE, threads,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
@@ -493,7 +560,8 @@ int sl__http_start(sl_api *a, sl_error *err)
                               MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!a->mhd)
-        return sl_error_set(err, SL_EIO, "cannot listen on %s (address in use or not local?)", addr);
+        return sl_error_set(err, SL_EIO, "cannot listen on %s (address in use or not local?%s)",
+                            addr, a->access.cert ? " or ssl-cert/ssl-key not a valid pair?" : "");
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
     a->port = di ? di->port : (unsigned)port;
     return 0;

@@ -35,6 +35,7 @@
 #define DM_ERR_OPENAPI            49001
 #define DM_ERR_DB                 10001   /* database: connection / query error */
 #define DM_ERR_NOT_IMPLEMENTED    49002   /* sluice: endpoint not implemented yet */
+#define DM_ERR_UNAUTHORIZED       49003   /* sluice: missing/wrong token or client certificate */
 #define DM_ERR_INTERNAL           50000
 
 #define SL_API_MASTER_NAME "master1"
@@ -68,8 +69,21 @@ typedef struct sl_blob {
     char data[];
 } sl_blob;
 
+/* Access control (access.c): the token's MAC and the TLS material, read once at start. */
+typedef struct sl_access {
+    int      token_on;
+    uint8_t  token_key[32], token_mac[32];
+    char    *cert, *key, *ca;        /* PEM contents (HTTPS when cert is set) */
+    char   **cns;                    /* cert-allowed-cn */
+    size_t   ncns;
+} sl_access;
+
+typedef struct sl_metrics sl_metrics;
+
 struct sl_api {
     sl_api_opts     opts;
+    sl_access       access;
+    sl_metrics     *metrics;       /* HTTP request counters and latencies (metrics.c) */
     char           *addr_host;
     unsigned        port;
     char           *data_dir;
@@ -132,6 +146,9 @@ typedef struct sl_req {
     size_t      out_len;
     sl_blob    *out_blob;     /* or a shared blob (one reference owned by the request) */
     const char *ctype;
+    int         challenge;    /* 401: send WWW-Authenticate */
+    char        route[96];    /* the path with names replaced ("/api/v1/tasks/{name}/status"),
+                               * the metrics' route label */
 } sl_req;
 
 /* Reply with a JSON value (stolen; NULL = out of memory -> 500). */
@@ -164,6 +181,19 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *path,
                   const sl_query_arg *args, size_t nargs, const char *body, size_t body_len);
 /* Free the reply of a request (body or blob reference). */
 void sl__req_reset(sl_req *r);
+
+/* Access control (access.c). init: read the TLS files, keep the token's MAC (refuses
+ * inconsistent settings); check: 0 if the request may go on, else r holds the 401/403 reply.
+ * c may be NULL (in-process dispatch: no headers, no TLS). */
+int  sl__access_init(sl_api *a, sl_error *err);
+void sl__access_free(sl_api *a);
+int  sl__access_check(sl_api *a, struct MHD_Connection *c, sl_req *r);
+
+/* Metrics (metrics.c): count one answered request; GET /metrics in Prometheus's text format. */
+int  sl__metrics_new(sl_api *a);
+void sl__metrics_free(sl_api *a);
+void sl__metrics_http(sl_api *a, const sl_req *r, const char *method, double seconds);
+void sl__metrics_reply(sl_req *r);
 
 /* Start / stop the libmicrohttpd daemon on opts.addr. */
 int  sl__http_start(sl_api *a, sl_error *err);
@@ -202,8 +232,6 @@ json_t *sl__seal_secrets(sl_api *a, const json_t *obj);
 int sl__open_secrets(sl_api *a, json_t *obj, sl_error *err);
 /* json_dumps compact; caller frees. */
 char *sl__dump_compact(const json_t *v);
-/* Names: non-empty, at most 128 bytes, no '/', no control characters. */
-int sl__valid_name(const char *s);
 
 /* ---- the source's own server (srcdb.c) ------------------------------------------------------ */
 

@@ -85,8 +85,12 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
     a->offline = (flags & SL__API_OFFLINE) != 0;
     pthread_rwlock_init(&a->lock, NULL);
     pthread_mutex_init(&a->cache_mu, NULL);
-    if (!a->addr_host || !a->data_dir) {
+    if (!a->addr_host || !a->data_dir || sl__metrics_new(a) != 0) {
         rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    /* TLS files and the token first: a bad setting changes nothing on disk */
+    if ((rc = sl__access_init(a, err)) != 0) {
         goto fail;
     }
     if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
@@ -130,8 +134,9 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
     if (!(flags & SL__API_NO_HTTP)) {
         if ((rc = sl__http_start(a, err)) != 0)
             goto fail;
-        sl_log(SL_LOG_INFO, "server", "serving the DM OpenAPI on http://%s/api/v1 (port %u)",
-               a->opts.addr, a->port);
+        sl_log(SL_LOG_INFO, "server", "serving the DM OpenAPI on %s://%s/api/v1 (port %u)%s",
+               a->access.cert ? "https" : "http", a->opts.addr, a->port,
+               a->access.token_on ? " with a bearer token" : "");
     }
     *out = a;
     return 0;
@@ -167,6 +172,8 @@ void sl_api_free(sl_api *a)
     pthread_mutex_destroy(&a->cache_mu);
     pthread_rwlock_destroy(&a->lock);
     memset(&a->key, 0, sizeof a->key);
+    sl__access_free(a);
+    sl__metrics_free(a);
     free(a->addr_host);
     free(a->data_dir);
     free(a);

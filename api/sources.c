@@ -131,8 +131,8 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
             BAD("%s/%s: must not be empty", P, req[i]);
         json_object_set(out, req[i], v);
     }
-    if (!sl__valid_name(json_string_value(json_object_get(out, "source_name"))))
-        BAD("%s/source_name: must be 1-128 characters without '/' or control characters", P);
+    if (!sl_name_check(json_string_value(json_object_get(out, "source_name"))))
+        BAD("%s/source_name: %s", P, sl_name_rule());
     v = json_object_get(in, "port");
     if (!v && old)
         v = json_object_get(old, "port");

@@ -1,21 +1,10 @@
 /*
- * util.c - small helpers of the API: names, and the three views of a secret in a JSON object:
+ * util.c - small helpers of the API: the three views of a secret in a JSON object:
  * in clear (memory), sealed (the store) and masked as "******" (every answer).
  */
 #include "internal.h"
 
 #include <string.h>
-
-int sl__valid_name(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 128)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == '/' || s[i] == 0x7f)
-            return 0;
-    return 1;
-}
 
 static int secret_key(const char *k)
 {

@@ -512,6 +512,10 @@ static void check_source_conf(tc *c, tk_task *t, json_t *sc, const sl_compile_op
         if (s->name && !*s->name) {
             sl__tc_err(c, "source_name", SL_TC_NAME, "\"source_name\" must not be empty");
             s->name = NULL;
+        } else if (s->name && !sl_name_check(s->name)) {
+            sl__tc_err(c, "source_name", SL_TC_NAME, "source name \"%s\" %s", s->name,
+                       sl_name_rule());
+            s->name = NULL;
         }
         s->binlog_name = get_str(c, o, "binlog_name", 0);
         if (s->binlog_name && *s->binlog_name && !binlog_name_ok(s->binlog_name))

@@ -36,6 +36,7 @@ typedef struct stage_rt {
     uint32_t    *outs;      /* downstream stage indexes */
     uint32_t     nouts;
     sl__queue   *in;        /* this run's input queue; NULL for sources */
+    atomic_long  queued;    /* batches in `in` (the status' queue depth; read without a lock) */
     sl__thread  *thr;
 } stage_rt;
 
@@ -134,6 +135,7 @@ static int forward(sl_pipeline *p, stage_rt *s, sl_batch *b)
                 sl__batch_unref(b);
             return SL_ESTOPPED;
         }
+        atomic_fetch_add_explicit(&p->st[s->outs[i]].queued, 1, memory_order_relaxed);
     }
     return 0;
 }
@@ -227,6 +229,7 @@ static void run_stage(stage_rt *s)
         if (rc != 0)
             return;
         sl_batch *b = item;
+        atomic_fetch_sub_explicit(&s->queued, 1, memory_order_relaxed);
         sl__metric_add(s->ctx, "batches_in", 1);
         sl__metric_add(s->ctx, "events_in", b->n);
         rc = s->d->process(s->self, b);
@@ -367,6 +370,7 @@ int sl_pipeline_start(sl_pipeline *p)
     for (size_t i = 0; i < p->n; i++) {
         stage_rt *s = &p->st[i];
         s->eos = s->failed = 0;
+        atomic_store(&s->queued, 0);
         sl__ctx_clear_error(s->ctx);
         if (s->nin && rc == 0)
             rc = sl__queue_new(cap, 0, s->nin, &s->in);
@@ -540,6 +544,9 @@ char *sl_pipeline_status_json(sl_pipeline *p)
         char *m = sl__ctx_metrics_json(s->ctx);
         json_object_set_new(so, "metrics", m ? json_loads(m, 0, NULL) : json_object());
         free(m);
+        if (s->nin)   /* a push and its count are not one step: never below 0 */
+            json_object_set_new(so, "queue_batches", json_integer(atomic_load(&s->queued) > 0 ?
+                                                                  atomic_load(&s->queued) : 0));
         if (s->d->status) {
             char *st = s->d->status(s->self);
             json_t *sj = st ? json_loads(st, 0, NULL) : NULL;

@@ -73,6 +73,9 @@ static json_t *stages_view(json_t *ps)
             continue;
         json_object_set_new(e, "metrics", json_is_object(m) ? json_incref(m) : json_object());
         json_object_set_new(e, "status", json_is_object(v) ? json_incref(v) : json_object());
+        json_t *q = json_object_get(st, "queue_batches");
+        if (json_is_integer(q))   /* batches waiting in the stage's input queue */
+            json_object_set(e, "queue_batches", q);
         json_array_append_new(out, e);
     }
     return out;

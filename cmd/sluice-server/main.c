@@ -12,13 +12,33 @@
 #include <string.h>
 
 #include "api.h"
+#include "sluice/file.h"
 #include "sluice/log.h"
 
+/* The string settings: config key, and flag "--<key>". */
+enum { K_ADDR, K_DATA_DIR, K_PLUGIN_DIR, K_LOG_LEVEL, K_AUTH_TOKEN_FILE, K_SSL_CA, K_SSL_CERT,
+       K_SSL_KEY, K_CERT_ALLOWED_CN, K_NSTR };
+static const char *const KEYS[K_NSTR] = { "addr", "data-dir", "plugin-dir", "log-level",
+                                          "auth-token-file", "ssl-ca", "ssl-cert", "ssl-key",
+                                          "cert-allowed-cn" };
+
 typedef struct config {
-    char *addr, *data_dir, *plugin_dir, *log_level;
+    char *s[K_NSTR];
     int   openapi;
     long  http_threads;   /* -1 = not given */
 } config;
+
+static void config_free(config *c)
+{
+    for (int i = 0; i < K_NSTR; i++)
+        free(c->s[i]);
+}
+
+/* Flag over file. */
+static const char *pick(const config *flags, const config *file, int k)
+{
+    return flags->s[k] ? flags->s[k] : file->s[k];
+}
 
 static void usage(FILE *f)
 {
@@ -31,11 +51,19 @@ static void usage(FILE *f)
           "  --plugin-dir DIR     where sluice-*.so plugins are (default: next to the binary)\n"
           "  --config FILE        DM-master style config: `key = value` lines with keys addr,\n"
           "                       data-dir, plugin-dir, openapi (true|false), log-level,\n"
-          "                       http-threads;\n"
+          "                       http-threads, auth-token-file, ssl-ca, ssl-cert, ssl-key,\n"
+          "                       cert-allowed-cn;\n"
           "                       flags given on the command line win over the file\n"
           "  --log-level LEVEL    error, warn, info (default), debug, trace\n"
           "  --http-threads N     HTTP worker threads (default: two per CPU, at least 4; some\n"
           "                       requests wait on a source server or a disk commit)\n"
+          "  --auth-token-file F  require `Authorization: Bearer <token>` (the file's content)\n"
+          "                       on every request; off by default\n"
+          "  --ssl-cert FILE      serve HTTPS with this PEM certificate (and --ssl-key)\n"
+          "  --ssl-key FILE       the PEM private key of --ssl-cert\n"
+          "  --ssl-ca FILE        with HTTPS: require a client certificate signed by this CA\n"
+          "  --cert-allowed-cn CN with --ssl-ca: only client certificates with one of these\n"
+          "                       common names (comma-separated)\n"
           "  --help               this text\n"
           "\n"
           "A value follows its flag (--data-dir DIR) or is joined to it (--data-dir=DIR); a\n"
@@ -120,14 +148,13 @@ static int load_config(const char *path, config *c)
             fprintf(stderr, "sluice-server: %s:%d: %s needs a value\n", path, no, key);
             goto bad;
         }
-        if (!strcmp(key, "addr") || !strcmp(key, "master-addr")) {
-            set(&c->addr, val);
-        } else if (!strcmp(key, "data-dir")) {
-            set(&c->data_dir, val);
-        } else if (!strcmp(key, "plugin-dir")) {
-            set(&c->plugin_dir, val);
-        } else if (!strcmp(key, "log-level")) {
-            set(&c->log_level, val);
+        int k = 0;
+        while (k < K_NSTR && strcmp(key, KEYS[k]))
+            k++;
+        if (!strcmp(key, "master-addr"))
+            k = K_ADDR;
+        if (k < K_NSTR) {
+            set(&c->s[k], val);
         } else if (!strcmp(key, "http-threads")) {
             if (parse_threads(val, &c->http_threads) != 0) {
                 fprintf(stderr, "sluice-server: %s:%d: http-threads must be an integer in 1..256\n",
@@ -145,7 +172,8 @@ static int load_config(const char *path, config *c)
             }
         } else {
             fprintf(stderr, "sluice-server: %s:%d: unknown key '%s' (known: addr, data-dir, "
-                    "plugin-dir, openapi, log-level, http-threads)\n", path, no, key);
+                    "plugin-dir, openapi, log-level, http-threads, auth-token-file, ssl-ca, "
+                    "ssl-cert, ssl-key, cert-allowed-cn)\n", path, no, key);
             goto bad;
         }
     }
@@ -154,6 +182,31 @@ static int load_config(const char *path, config *c)
 bad:
     fclose(f);
     return -1;
+}
+
+/* The API token: the file's first line without surrounding blanks, at least 16 characters. */
+static int read_token(const char *path, char **out)
+{
+    char *b = NULL;
+    size_t len;
+    sl_error err = { 0 };
+    if (sl_file_read(path, 4096, &b, &len, &err) != 0) {
+        fprintf(stderr, "sluice-server: auth-token-file %s: %s\n", path, err.msg);
+        return -1;
+    }
+    char *nl = strpbrk(b, "\r\n");
+    if (nl)
+        *nl = 0;
+    char *t = trim(b);
+    if (strlen(t) < 16) {
+        fprintf(stderr, "sluice-server: auth-token-file %s: the token must be at least 16 "
+                "characters on the first line\n", path);
+        free(b);
+        return -1;
+    }
+    memmove(b, t, strlen(t) + 1);
+    *out = b;
+    return 0;
 }
 
 /* The signal thread: sigwait for SIGINT/SIGTERM, then raise the cancel flag that startup
@@ -206,12 +259,10 @@ int main(int argc, char **argv)
             snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
         else
             snprintf(name, sizeof name, "%s", a);
-        static const char *const known[] = { "--addr", "--data-dir", "--plugin-dir", "--log-level",
-                                             "--http-threads", "--config", NULL };
-        size_t k = 0;
-        while (known[k] && strcmp(known[k], name))
+        int k = 0;
+        while (k < K_NSTR && strcmp(name + 2, KEYS[k]))
             k++;
-        if (!known[k]) {
+        if (k == K_NSTR && strcmp(name, "--http-threads") && strcmp(name, "--config")) {
             fprintf(stderr, "sluice-server: unknown option %s (see --help)\n", name);
             rc = 2;
             goto out;
@@ -230,14 +281,8 @@ int main(int argc, char **argv)
             rc = 2;
             goto out;
         }
-        if (!strcmp(name, "--addr"))
-            set(&flags.addr, v);
-        else if (!strcmp(name, "--data-dir"))
-            set(&flags.data_dir, v);
-        else if (!strcmp(name, "--plugin-dir"))
-            set(&flags.plugin_dir, v);
-        else if (!strcmp(name, "--log-level"))
-            set(&flags.log_level, v);
+        if (k < K_NSTR)
+            set(&flags.s[k], v);
         else if (!strcmp(name, "--http-threads")) {
             if (parse_threads(v, &flags.http_threads) != 0) {
                 fprintf(stderr, "sluice-server: --http-threads must be an integer in 1..256\n");
@@ -250,7 +295,7 @@ int main(int argc, char **argv)
     }
     if (config_path && load_config(config_path, &file) != 0)
         goto out;
-    const char *level = flags.log_level ? flags.log_level : file.log_level;
+    const char *level = pick(&flags, &file, K_LOG_LEVEL);
     if (level) {
         int l = sl_log_level_parse(level);
         if (l < 0) {
@@ -275,10 +320,22 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    /* The token is read here, once: the file stays the operator's (mode 0600 is advised). */
+    char *token = NULL;
+    const char *tfile = pick(&flags, &file, K_AUTH_TOKEN_FILE);
+    if (tfile && read_token(tfile, &token) != 0) {
+        stopper_cancel(&st);
+        goto out;
+    }
     sl_api_opts o = {
-        .addr = flags.addr ? flags.addr : file.addr,
-        .data_dir = flags.data_dir ? flags.data_dir : file.data_dir,
-        .plugin_dir = flags.plugin_dir ? flags.plugin_dir : file.plugin_dir,
+        .addr = pick(&flags, &file, K_ADDR),
+        .data_dir = pick(&flags, &file, K_DATA_DIR),
+        .plugin_dir = pick(&flags, &file, K_PLUGIN_DIR),
+        .auth_token = token,
+        .ssl_ca = pick(&flags, &file, K_SSL_CA),
+        .ssl_cert = pick(&flags, &file, K_SSL_CERT),
+        .ssl_key = pick(&flags, &file, K_SSL_KEY),
+        .cert_allowed_cn = pick(&flags, &file, K_CERT_ALLOWED_CN),
         .openapi = file.openapi,
         .http_threads = (unsigned)(flags.http_threads > 0 ? flags.http_threads :
                                    file.http_threads > 0 ? file.http_threads : 0),
@@ -287,6 +344,10 @@ int main(int argc, char **argv)
     sl_api *api = NULL;
     sl_error err = { 0 };
     int arc = sl_api_new(&o, &api, &err);
+    if (token) {
+        memset(token, 0, strlen(token));
+        free(token);
+    }
     /* started, failed or cancelled: wait for the signal only if it serves */
     if (arc == 0)
         pthread_join(st.thread, NULL);
@@ -303,7 +364,7 @@ int main(int argc, char **argv)
     sl_log(SL_LOG_INFO, "server", "stopped");
     rc = 0;
 out:
-    free(file.addr); free(file.data_dir); free(file.plugin_dir); free(file.log_level);
-    free(flags.addr); free(flags.data_dir); free(flags.plugin_dir); free(flags.log_level);
+    config_free(&file);
+    config_free(&flags);
     return rc;
 }

@@ -136,11 +136,16 @@ static int http_do(const server_url *u, const char *method, const char *path, co
         return -1;
     }
     size_t blen = body ? strlen(body) : 0;
-    char head[1024];
+    /* SLUICE_TOKEN: the server's auth-token-file content (sent, never printed) */
+    const char *token = getenv("SLUICE_TOKEN");
+    char head[2048];
     int hn = snprintf(head, sizeof head,
                       "%s %s%s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: sluice\r\nAccept: application/json\r\n"
-                      "Connection: close\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                      method, u->prefix, path, u->host, u->port, blen);
+                      "Connection: close\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                      "%s%.1024s%s\r\n",
+                      method, u->prefix, path, u->host, u->port, blen,
+                      token && *token ? "Authorization: Bearer " : "", token && *token ? token : "",
+                      token && *token ? "\r\n" : "");
     if (hn < 0 || (size_t)hn >= sizeof head || write_all(fd, head, (size_t)hn) ||
         (blen && write_all(fd, body, blen))) {
         fprintf(stderr, "sluice: cannot send the request: %s\n", strerror(errno));
@@ -377,7 +382,9 @@ static void client_usage(FILE *f)
           "       sluice task create FILE | update FILE | list | get NAME | start NAME |\n"
           "                   stop NAME | delete NAME [--force] | status NAME [--watch]\n"
           "       sluice cluster masters | workers\n"
-          "options: --server URL (default $SLUICE_SERVER or http://127.0.0.1:8261)\n", f);
+          "options: --server URL (default $SLUICE_SERVER or http://127.0.0.1:8261)\n"
+          "environment: SLUICE_TOKEN, the server's API token (auth-token-file), sent as\n"
+          "             `Authorization: Bearer`\n", f);
 }
 
 int sl_cli_client_main(int argc, char **argv)

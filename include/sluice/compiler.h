@@ -73,6 +73,16 @@ char  *sl_diags_format(const sl_diags *d);
 #define SL_TC_NO_RULES        49118  /* a source with no table_migrate_rule (warning) */
 #define SL_TC_TLS             49119  /* security contents that are not PEM */
 
+/* ---- names ---------------------------------------------------------------------------------- */
+
+/* Source and worker names: 1 if s is 1..SL_NAME_MAX characters of ASCII letters, digits, '-',
+ * '_' and '.', starting with a letter or digit (they become directory names, etcd keys, SQL
+ * values and URL segments); 0 otherwise. sl_name_rule() says so in words (static text). Task
+ * names are stricter (letters, digits, '-', '_'; see docs/tasks.md). */
+#define SL_NAME_MAX 64
+int         sl_name_check(const char *s);
+const char *sl_name_rule(void);
+
 /* ---- known sources -------------------------------------------------------------------------- */
 
 /* A source as registered with the server (DM `Source`). Strings may be NULL (= ""). */
