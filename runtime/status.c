@@ -6,6 +6,7 @@
 #include "worker_int.h"
 
 #include <string.h>
+#include <time.h>
 
 /* ---- status ------------------------------------------------------------------------------------ */
 
@@ -131,6 +132,17 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
     if (dump)
         json_object_set_new(o, "dump_status", dump);
     json_object_set_new(o, "stages", stages_view(ps));
+    /* sluice's extension: the automatic resume (DM's worker retries, shown here) */
+    char due[32] = "";
+    if (s->next_retry) {
+        struct tm tm;
+        gmtime_r(&s->next_retry, &tm);
+        strftime(due, sizeof due, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    }
+    json_object_set_new(o, "auto_resume", json_pack("{s:s,s:I,s:s,s:I,s:I}",
+                        "error_class", sl_errclass_name(s->err_class), "retries",
+                        (json_int_t)s->retries, "next_retry_at", due, "errors",
+                        (json_int_t)s->errors, "resumes", (json_int_t)s->resumes));
     json_decref(ps);
     return o;
 }

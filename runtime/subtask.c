@@ -4,7 +4,9 @@
  * finished full phase's status are recorded in the store under "stage" so that a restarted
  * server resumes what was Running. A pipeline that ends by itself tells the worker
  * (sl_pipeline_on_end), whose event thread calls sl__subtask_event: a finished phase starts the
- * next one, a failure pauses the subtask with its error.
+ * next one, a failure pauses the subtask with its error. A transient failure (errclass.c) arms an
+ * automatic resume with exponential backoff (SL_RESUME_*), which the same thread runs when due;
+ * an operator's start or stop disarms it.
  */
 #include "worker_int.h"
 
@@ -41,8 +43,9 @@ static json_t *stage_load(sl_worker *w, const char *task, const char *source)
 static void stage_save(sl_subtask *s)
 {
     sl_error err = { 0 };
-    json_t *o = json_pack("{s:s,s:I,s:s}", "stage", sl_stage_name(s->stage), "phase",
-                          (json_int_t)s->phase, "error_msg", s->error_msg ? s->error_msg : "");
+    json_t *o = json_pack("{s:s,s:I,s:s,s:s}", "stage", sl_stage_name(s->stage), "phase",
+                          (json_int_t)s->phase, "error_msg", s->error_msg ? s->error_msg : "",
+                          "error_class", sl_errclass_name(s->err_class));
     if (o && s->load_done)
         json_object_set(o, "load_status", s->load_done);
     if (o && s->dump_done)
@@ -77,6 +80,47 @@ static const sl_subtask_plan *splan(const sl_subtask *s)
     return &s->plan->subtasks[s->index];
 }
 
+/* Forget an armed retry (an operator's start or stop, or a resume that ran). */
+static void disarm(sl_subtask *s)
+{
+    s->retry_gen++;
+    s->next_retry = 0;
+}
+
+/* Arm the next automatic resume after a transient error. Call with s->mu held. */
+static void arm(sl_subtask *s)
+{
+    unsigned delay = SL_RESUME_FIRST_S;
+    for (unsigned i = 0; i < s->retries && delay < SL_RESUME_MAX_S; i++)
+        delay *= 2;
+    if (delay > SL_RESUME_MAX_S)
+        delay = SL_RESUME_MAX_S;
+    s->retry_gen++;
+    s->next_retry = time(NULL) + delay;
+    sl__worker_post_retry(s->w, s, s->retry_gen, delay);
+    sl_log(SL_LOG_WARN, "worker", "task %s source %s: transient error; resuming in %u s "
+           "(automatic resume %u)", s->task, s->source, delay, s->retries + 1);
+}
+
+/* The subtask is Paused by an error (code, msg): record, persist, and arm a resume when the
+ * error is transient. Call with s->mu held. */
+static void paused(sl_subtask *s, int code, const char *msg)
+{
+    s->stage = SL_STAGE_PAUSED;
+    set_error(s, msg && *msg ? msg : "the pipeline stopped by itself");
+    s->err_class = sl_error_class(code, s->error_msg);
+    s->errors++;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (s->run_since.tv_sec && now.tv_sec - s->run_since.tv_sec >= SL_RESUME_HEALTHY_S)
+        s->retries = 0;    /* it ran long enough: this is a new incident */
+    stage_save(s);
+    sl_log(SL_LOG_ERROR, "worker", "task %s source %s: paused (%s error): %s", s->task, s->source,
+           sl_errclass_name(s->err_class), s->error_msg ? s->error_msg : "");
+    if (s->err_class == SL_ERRCLASS_TRANSIENT && !s->dying)
+        arm(s);
+}
+
 /* ---- life cycle --------------------------------------------------------------------------------- */
 
 sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
@@ -98,14 +142,23 @@ sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
         size_t n = splan(s)->nphases;
         s->phase = ph > 0 && (size_t)ph < n ? (size_t)ph : 0;
         set_error(s, json_string_value(json_object_get(rec, "error_msg")));
+        const char *cls = json_string_value(json_object_get(rec, "error_class"));
+        s->err_class = cls && !strcmp(cls, "transient") ? SL_ERRCLASS_TRANSIENT :
+                       cls && !strcmp(cls, "fatal") ? SL_ERRCLASS_FATAL : SL_ERRCLASS_NONE;
         s->load_done = json_incref(json_object_get(rec, "load_status"));
         s->dump_done = json_incref(json_object_get(rec, "dump_status"));
         json_decref(rec);
     }
     /* Running in the store but not here: a restored subtask, started by the event thread so
-     * that a server with many tasks answers at once. */
+     * that a server with many tasks answers at once. One paused by a transient error before the
+     * restart resumes on its own schedule, from the first delay. */
     if (s->stage == SL_STAGE_RUNNING)
-        sl__worker_post(w, s, NULL);
+        sl__worker_post(w, SL__EV_RESTORE, s, NULL);
+    else if (s->stage == SL_STAGE_PAUSED && s->err_class == SL_ERRCLASS_TRANSIENT) {
+        pthread_mutex_lock(&s->mu);
+        arm(s);
+        pthread_mutex_unlock(&s->mu);
+    }
     return s;
 }
 
@@ -126,7 +179,7 @@ static void on_end(void *ud, sl_pipeline *p, sl_stage stage)
 {
     (void)stage;   /* the event reads the stage under the subtask's lock */
     sl_subtask *s = ud;
-    sl__worker_post(s->w, s, p);
+    sl__worker_post(s->w, SL__EV_END, s, p);
 }
 
 /* Create and start the pipeline of the current phase. Call with s->mu held. On failure the
@@ -156,13 +209,12 @@ static int run_phase(sl_subtask *s, sl_error *err)
     }
     s->stage = SL_STAGE_RUNNING;
     set_error(s, NULL);
+    s->err_class = SL_ERRCLASS_NONE;
+    clock_gettime(CLOCK_MONOTONIC, &s->run_since);
     stage_save(s);
     return 0;
 failed:
-    s->stage = SL_STAGE_PAUSED;
-    set_error(s, err->msg);
-    stage_save(s);
-    sl_log(SL_LOG_ERROR, "worker", "task %s source %s: %s", s->task, s->source, err->msg);
+    paused(s, rc, err->msg);
     return rc;
 }
 
@@ -180,6 +232,9 @@ int sl_subtask_start(sl_subtask *s, sl_error *err)
         /* Start again from the first phase: the loader skips every chunk it has recorded. */
         s->phase = 0;
     }
+    /* the operator takes over: a fresh count of automatic resumes */
+    disarm(s);
+    s->retries = 0;
     drop_pipe(s);
     rc = run_phase(s, err);
     pthread_mutex_unlock(&s->mu);
@@ -189,6 +244,8 @@ int sl_subtask_start(sl_subtask *s, sl_error *err)
 void sl_subtask_stop(sl_subtask *s, int persist)
 {
     pthread_mutex_lock(&s->mu);
+    if (persist)
+        disarm(s);   /* an operator's stop; a server shutting down keeps nothing armed anyway */
     if (s->pipe) {
         sl_pipeline_stop(s->pipe);
         drop_pipe(s);
@@ -276,36 +333,46 @@ static void phase_finished(sl_subtask *s)
     }
 }
 
-void sl__subtask_event(sl_subtask *s, sl_pipeline *p)
+void sl__subtask_event(sl_subtask *s, const sl__wevent *e)
 {
     pthread_mutex_lock(&s->mu);
-    if (s->dying || s->stage != SL_STAGE_RUNNING) {
+    if (s->dying) {
         pthread_mutex_unlock(&s->mu);
         return;
     }
-    if (!p) {
-        if (!s->pipe) {
-            sl_error err = { 0 };
+    sl_error err = { 0 };
+    switch (e->kind) {
+    case SL__EV_RESTORE:
+        if (s->stage == SL_STAGE_RUNNING && !s->pipe)
             run_phase(s, &err);
+        break;
+    case SL__EV_RETRY:
+        if (s->stage != SL_STAGE_PAUSED || e->gen != s->retry_gen || s->pipe)
+            break;   /* disarmed since: an operator acted, or another error armed a new one */
+        s->retries++;
+        s->resumes++;
+        s->next_retry = 0;
+        sl_log(SL_LOG_INFO, "worker", "task %s source %s: automatic resume %u after: %s", s->task,
+               s->source, s->retries, s->error_msg ? s->error_msg : "");
+        run_phase(s, &err);
+        break;
+    case SL__EV_END: {
+        if (s->stage != SL_STAGE_RUNNING)
+            break;
+        /* An event of a pipeline that a control call has replaced since is stale. (A new
+         * pipeline at the same address is Running, or has ended and posted its own event:
+         * either way, reading its stage now is right.) */
+        sl_stage st = s->pipe == e->p ? sl_pipeline_stage(e->p) : SL_STAGE_RUNNING;
+        if (st == SL_STAGE_FINISHED) {
+            phase_finished(s);
+        } else if (st == SL_STAGE_PAUSED || st == SL_STAGE_STOPPED) {
+            sl_error pe = { 0 };
+            sl_pipeline_error(e->p, &pe);
+            drop_pipe(s);
+            paused(s, pe.code, pe.msg);
         }
-        pthread_mutex_unlock(&s->mu);
-        return;
+        break;
     }
-    /* An event of a pipeline that a control call has replaced since is stale. (A new pipeline at
-     * the same address is Running, or has ended and posted its own event: either way, reading
-     * its stage now is right.) */
-    sl_stage st = s->pipe == p ? sl_pipeline_stage(p) : SL_STAGE_RUNNING;
-    if (st == SL_STAGE_FINISHED) {
-        phase_finished(s);
-    } else if (st == SL_STAGE_PAUSED || st == SL_STAGE_STOPPED) {
-        sl_error pe = { 0 };
-        sl_pipeline_error(p, &pe);
-        s->stage = SL_STAGE_PAUSED;
-        set_error(s, pe.code ? pe.msg : "the pipeline stopped by itself");
-        drop_pipe(s);
-        stage_save(s);
-        sl_log(SL_LOG_ERROR, "worker", "task %s source %s: paused: %s", s->task, s->source,
-               s->error_msg ? s->error_msg : "");
     }
     pthread_mutex_unlock(&s->mu);
 }

@@ -38,17 +38,49 @@ size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops)
 
 /* ---- events ------------------------------------------------------------------------------- */
 
-void sl__worker_post(sl_worker *w, sl_subtask *s, sl_pipeline *p)
+static sl__wevent *event_new(sl__wkind kind, sl_subtask *s, sl_pipeline *p)
 {
     sl__wevent *e = calloc(1, sizeof *e);
     if (!e) {
         /* The subtask stays as it is until a status or start looks at it; say so. */
         sl_log(SL_LOG_ERROR, "worker", "task %s source %s: out of memory queueing an event",
                s->task, s->source);
-        return;
+        return NULL;
     }
+    e->kind = kind;
     e->s = s;
     e->p = p;
+    return e;
+}
+
+static int before(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+void sl__worker_post_retry(sl_worker *w, sl_subtask *s, unsigned gen, unsigned seconds)
+{
+    sl__wevent *e = event_new(SL__EV_RETRY, s, NULL);
+    if (!e)
+        return;
+    e->gen = gen;
+    clock_gettime(CLOCK_MONOTONIC, &e->due);
+    e->due.tv_sec += seconds;
+    pthread_mutex_lock(&w->mu);
+    sl__wevent **pp = &w->timed;
+    while (*pp && !before(&e->due, &(*pp)->due))
+        pp = &(*pp)->next;
+    e->next = *pp;
+    *pp = e;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void sl__worker_post(sl_worker *w, sl__wkind kind, sl_subtask *s, sl_pipeline *p)
+{
+    sl__wevent *e = event_new(kind, s, p);
+    if (!e)
+        return;
     pthread_mutex_lock(&w->mu);
     if (w->tail)
         w->tail->next = e;
@@ -75,9 +107,39 @@ void sl__worker_forget(sl_worker *w, sl_subtask *s)
             pp = &e->next;
         }
     }
+    for (pp = &w->timed; *pp;) {
+        sl__wevent *e = *pp;
+        if (e->s == s) {
+            *pp = e->next;
+            free(e);
+        } else {
+            pp = &e->next;
+        }
+    }
     while (w->busy == s)
         pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
+}
+
+/* The next event: a queued one, else a retry that is due; NULL when none is (yet). Call with
+ * w->mu held. */
+static sl__wevent *next_event(sl_worker *w)
+{
+    sl__wevent *e = w->head;
+    if (e) {
+        w->head = e->next;
+        if (!w->head)
+            w->tail = NULL;
+        return e;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (w->timed && !before(&now, &w->timed->due)) {
+        e = w->timed;
+        w->timed = e->next;
+        return e;
+    }
+    return NULL;
 }
 
 static void event_main(void *arg)
@@ -85,17 +147,20 @@ static void event_main(void *arg)
     sl_worker *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->head && !w->stopping)
-            pthread_cond_wait(&w->cv, &w->mu);
-        if (w->stopping)
+        sl__wevent *e = NULL;
+        while (!w->stopping && !(e = next_event(w))) {
+            if (w->timed)
+                pthread_cond_timedwait(&w->cv, &w->mu, &w->timed->due);
+            else
+                pthread_cond_wait(&w->cv, &w->mu);
+        }
+        if (w->stopping) {
+            free(e);
             break;
-        sl__wevent *e = w->head;
-        w->head = e->next;
-        if (!w->head)
-            w->tail = NULL;
+        }
         w->busy = e->s;
         pthread_mutex_unlock(&w->mu);
-        sl__subtask_event(e->s, e->p);
+        sl__subtask_event(e->s, e);
         free(e);
         pthread_mutex_lock(&w->mu);
         w->busy = NULL;
@@ -119,7 +184,12 @@ int sl_worker_new(const sl_worker_opts *o, sl_worker **out, sl_error *err)
     w->registry = o->registry;
     w->state = (sl_state_store){ w, state_put, state_get };
     pthread_mutex_init(&w->mu, NULL);
-    pthread_cond_init(&w->cv, NULL);
+    /* retries wait on CLOCK_MONOTONIC deadlines: a clock step does not move them */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&w->cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (!o->no_events) {
         int rc = sl_thread_spawn(w->sched, "sl-worker", event_main, w, &w->thread);
         if (rc < 0) {
@@ -152,6 +222,11 @@ void sl_worker_free(sl_worker *w)
     while (w->head) {
         sl__wevent *e = w->head;
         w->head = e->next;
+        free(e);
+    }
+    while (w->timed) {
+        sl__wevent *e = w->timed;
+        w->timed = e->next;
         free(e);
     }
     for (size_t i = 0; i < w->nheld; i++)

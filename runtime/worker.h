@@ -60,6 +60,30 @@ size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops);
 void sl_worker_hold(sl_worker *w, const char *task);
 int  sl_worker_cleanup(sl_worker *w, const sl_task_plan *plan, unsigned what, sl_error *err);
 
+/* ---- errors and automatic resume ---------------------------------------------------------- */
+
+/* Whether a subtask paused by an error resumes by itself (errclass.c). */
+typedef enum sl_errclass {
+    SL_ERRCLASS_NONE = 0,
+    SL_ERRCLASS_TRANSIENT,   /* lost connection, server restart, deadlock, lock wait, too many
+                                connections, read-only target: resumed with backoff */
+    SL_ERRCLASS_FATAL        /* purged binlog, access denied, data or schema errors, conflicts,
+                                bugs: waits for the operator */
+} sl_errclass;
+
+/* The class of a failure: its SL_E* code and message (the "(errno N)" of a server error in it
+ * decides first). Thread-safe. */
+sl_errclass sl_error_class(int code, const char *msg);
+/* "transient", "fatal" or "". */
+const char *sl_errclass_name(sl_errclass c);
+
+/* Automatic resume: the n-th retry in a row waits SL_RESUME_FIRST_S * 2^n seconds, at most
+ * SL_RESUME_MAX_S; a run that stayed up SL_RESUME_HEALTHY_S seconds starts the count again
+ * (DM's defaults have the same shape: seconds first, minutes at most, reset after health). */
+#define SL_RESUME_FIRST_S   2
+#define SL_RESUME_MAX_S     300
+#define SL_RESUME_HEALTHY_S 300
+
 /* ---- subtasks ----------------------------------------------------------------------------- */
 
 /* The subtask of source plan->subtasks[index]. plan must outlive the subtask. Its stage comes
@@ -79,7 +103,8 @@ void sl_subtask_stop(sl_subtask *s, int persist);
 sl_stage    sl_subtask_stage(sl_subtask *s);
 const char *sl_subtask_source(const sl_subtask *s);
 /* DM's SubTaskStatus (name, source_name, worker_name, stage, unit, error_msg, load_status,
- * sync_status, dump_status) plus sluice's "stages". Caller decrefs. */
+ * sync_status, dump_status) plus sluice's "stages" and "auto_resume" ({"error_class", "retries",
+ * "next_retry_at", "errors", "resumes"}). Caller decrefs. */
 json_t     *sl_subtask_status(sl_subtask *s);
 
 #endif

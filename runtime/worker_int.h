@@ -6,15 +6,24 @@
 #define SLUICE_RUNTIME_WORKER_INT_H
 
 #include <pthread.h>
+#include <time.h>
 
 #include "worker.h"
 
-/* One thing for the event thread to look at: subtask s, whose pipeline p ended by itself, or
- * p == NULL for a subtask restored as Running (start it). */
+/* One thing for the event thread to look at. */
+typedef enum sl__wkind {
+    SL__EV_END,       /* subtask s: its pipeline p ended by itself */
+    SL__EV_RESTORE,   /* subtask s was stored as Running: start it */
+    SL__EV_RETRY      /* subtask s paused by a transient error: resume it (if gen still holds) */
+} sl__wkind;
+
 typedef struct sl__wevent {
     struct sl__wevent *next;
+    sl__wkind          kind;
     sl_subtask        *s;
     sl_pipeline       *p;
+    unsigned           gen;         /* RETRY: s->retry_gen when it was armed */
+    struct timespec    due;         /* RETRY: CLOCK_MONOTONIC */
 } sl__wevent;
 
 struct sl_worker {
@@ -27,6 +36,7 @@ struct sl_worker {
     pthread_mutex_t    mu;          /* guards what follows */
     pthread_cond_t     cv;
     sl__wevent        *head, *tail; /* pending events, in order */
+    sl__wevent        *timed;       /* retries, by due time */
     sl_subtask        *busy;        /* the subtask whose event the thread handles now */
     int                stopping;
     char             **held;        /* task names being cleaned up (sl_worker_hold) */
@@ -49,17 +59,26 @@ struct sl_subtask {
     json_t             *last;       /* last pipeline status of the current phase (pipe gone) */
     json_t             *load_done;  /* load_status of a finished full phase */
     json_t             *dump_done;  /* dump_status of a finished full phase */
+    /* automatic resume */
+    sl_errclass         err_class;  /* of error_msg */
+    unsigned            retries;    /* in a row, since the last healthy run */
+    unsigned            retry_gen;  /* an armed retry fires only while this is unchanged */
+    time_t              next_retry; /* wall clock of the armed retry, 0 = none */
+    struct timespec     run_since;  /* CLOCK_MONOTONIC start of the current run */
+    unsigned long long  errors, resumes;
 };
 
 /* worker.c: queue an event (s, p) for the event thread; drop the events of a subtask and wait
  * until the thread is not handling it. */
-void sl__worker_post(sl_worker *w, sl_subtask *s, sl_pipeline *p);
+void sl__worker_post(sl_worker *w, sl__wkind kind, sl_subtask *s, sl_pipeline *p);
+/* Queue a retry of s in `seconds`, valid while s->retry_gen == gen. */
+void sl__worker_post_retry(sl_worker *w, sl_subtask *s, unsigned gen, unsigned seconds);
 void sl__worker_forget(sl_worker *w, sl_subtask *s);
 /* Wait while task is held by a cleanup (sl_worker_hold). */
 void sl__worker_wait_unheld(sl_worker *w, const char *task);
 
 /* subtask.c: handle one event (called by the event thread). */
-void sl__subtask_event(sl_subtask *s, sl_pipeline *p);
+void sl__subtask_event(sl_subtask *s, const sl__wevent *e);
 
 /* status.c: DM's SubTaskStatus of s; call with s->mu held. */
 json_t *sl__subtask_status_locked(sl_subtask *s);

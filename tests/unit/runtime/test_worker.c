@@ -4,7 +4,8 @@
  * the subtask (driven by the pipelines' end events, no polling), a failing plugin pauses the
  * subtask with its error, a subtask stored as Running is started by the event thread, stages
  * are persisted, and a task's cleanup reaches every stage's cleanup slot (and only plugins that
- * have it) while a start of the same name waits for it.
+ * have it) while a start of the same name waits for it; a transient failure resumes by itself
+ * (and counts), a fatal one waits for the operator.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -58,6 +59,44 @@ static const sl_plugin_descriptor clean_sink = {
     .destroy = cl_destroy, .cleanup = cl_cleanup,
 };
 
+/* ---- a source whose start fails the first `fail_starts` times with a given error ---- */
+
+static atomic_int starts_failed, fail_starts, fail_code;
+static const char *fail_msg_text = "";
+
+static int fl_create(const sl_host *h, sl_ctx *c, const void *cfg, void **self)
+{
+    (void)cfg;
+    const sl_host **p = malloc(2 * sizeof *p);
+    p[0] = h;
+    p[1] = (const sl_host *)c;
+    *self = p;
+    return 0;
+}
+static int fl_start(void *self)
+{
+    const sl_host **p = self;
+    if (atomic_load(&starts_failed) < atomic_load(&fail_starts)) {
+        atomic_fetch_add(&starts_failed, 1);
+        return (p[0]->fail)((sl_ctx *)p[1], atomic_load(&fail_code), "%s", fail_msg_text);
+    }
+    return 0;
+}
+static int fl_run(void *self)
+{
+    const sl_host **p = self;
+    while (!p[0]->should_stop((sl_ctx *)p[1]))
+        usleep(2000);
+    return SL_ESTOPPED;
+}
+static void fl_destroy(void *self) { free(self); }
+static const sl_plugin_descriptor flaky_source = {
+    .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor),
+    .name = "flaky-source", .kind = SL_PLUGIN_SOURCE, .description = "fails its first starts",
+    .options = no_opts, .config_size = 8, .create = fl_create, .start = fl_start, .run = fl_run,
+    .destroy = fl_destroy,
+};
+
 /* ---- plans by hand (what the compiler would build) ---- */
 
 typedef struct phase_def { const char *name, *src_opts, *sink, *sink_opts; } phase_def;
@@ -77,8 +116,10 @@ static sl_task_plan *plan_of(const char *task, const char *source, const phase_d
     sp->phase_names = calloc(n, sizeof *sp->phase_names);
     for (size_t i = 0; i < n; i++) {
         static const char *const ids[] = { "src", "sink" };
-        const char *plugins[] = { "mem-source", ph[i].sink ? ph[i].sink : "mem-sink" };
-        const char *opts[] = { ph[i].src_opts, ph[i].sink_opts ? ph[i].sink_opts : "{\"doubled\": false}" };
+        const char *plugins[] = { ph[i].src_opts && !strcmp(ph[i].src_opts, "flaky") ?
+                                  "flaky-source" : "mem-source", ph[i].sink ? ph[i].sink : "mem-sink" };
+        const char *opts[] = { strcmp(plugins[0], "flaky-source") ? ph[i].src_opts : "{}",
+                               ph[i].sink_opts ? ph[i].sink_opts : "{\"doubled\": false}" };
         char name[128];
         snprintf(name, sizeof name, "%s/%s/%s", task, source, ph[i].name);
         sp->phases[i] = sl_test_linear_spec(name, 2, ids, plugins, opts);
@@ -126,7 +167,7 @@ static int setup(void **state)
         sl_scheduler_new(NULL, &sched) != 0)
         return -1;
     sl_test_register_mem(reg);
-    if (sl_registry_add(reg, &clean_sink, &err) != 0)
+    if (sl_registry_add(reg, &clean_sink, &err) != 0 || sl_registry_add(reg, &flaky_source, &err) != 0)
         return -1;
     sl_worker_opts o = { .name = "w-test", .store = store, .sched = sched, .registry = reg };
     return sl_worker_new(&o, &worker, &err);
@@ -296,6 +337,58 @@ static void test_cleanup(void **state)
     sl_task_plan_free(again);
 }
 
+/* A transient error (a lost connection) resumes by itself after the first backoff delay; the
+ * status counts it. A fatal one (a purged binlog) stays Paused with nothing armed. */
+static void test_auto_resume(void **state)
+{
+    (void)state;
+    phase_def ph[] = { { "incremental", "flaky", NULL, NULL } };
+    sl_task_plan *plan = plan_of("t7", "s1", ph, 1);
+    sl_subtask *s = sl_subtask_new(worker, plan, 0);
+    atomic_store(&starts_failed, 0);
+    atomic_store(&fail_starts, 1);
+    atomic_store(&fail_code, SL_ECONN);
+    fail_msg_text = "target 127.0.0.1:3306: Lost connection to server during query (errno 2013)";
+    sl_error err = { 0 };
+    assert_int_not_equal(sl_subtask_start(s, &err), 0);
+    json_t *st = sl_subtask_status(s);
+    json_t *ar = json_object_get(st, "auto_resume");
+    assert_string_equal(json_string_value(json_object_get(st, "stage")), "Paused");
+    assert_string_equal(json_string_value(json_object_get(ar, "error_class")), "transient");
+    assert_true(json_string_length(json_object_get(ar, "next_retry_at")) > 0);
+    json_decref(st);
+    json_t *rec = stored("t7/s1");
+    assert_string_equal(json_string_value(json_object_get(rec, "error_class")), "transient");
+    json_decref(rec);
+    assert_int_equal(wait_stage(s, SL_STAGE_RUNNING), SL_STAGE_RUNNING);
+    st = sl_subtask_status(s);
+    ar = json_object_get(st, "auto_resume");
+    assert_int_equal(json_integer_value(json_object_get(ar, "resumes")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ar, "errors")), 1);
+    assert_int_equal(json_integer_value(json_object_get(ar, "retries")), 1);
+    assert_string_equal(json_string_value(json_object_get(ar, "next_retry_at")), "");
+    assert_null(json_object_get(st, "error_msg"));
+    json_decref(st);
+    sl_subtask_stop(s, 1);
+
+    atomic_store(&starts_failed, 0);
+    atomic_store(&fail_starts, 100);
+    atomic_store(&fail_code, SL_EDB);
+    fail_msg_text = "the source purged binlog mysql-bin.000001 (errno 1236)";
+    assert_int_not_equal(sl_subtask_start(s, &err), 0);
+    st = sl_subtask_status(s);
+    ar = json_object_get(st, "auto_resume");
+    assert_string_equal(json_string_value(json_object_get(ar, "error_class")), "fatal");
+    assert_string_equal(json_string_value(json_object_get(ar, "next_retry_at")), "");
+    json_decref(st);
+    /* longer than the first backoff delay: nothing resumed it */
+    sleep(SL_RESUME_FIRST_S + 1);
+    assert_int_equal(sl_subtask_stage(s), SL_STAGE_PAUSED);
+    assert_int_equal(atomic_load(&starts_failed), 1);
+    sl_subtask_free(s);
+    sl_task_plan_free(plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_restored_running_is_started),
         cmocka_unit_test(test_free_while_ending),
         cmocka_unit_test(test_cleanup),
+        cmocka_unit_test(test_auto_resume),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
