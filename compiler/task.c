@@ -135,7 +135,11 @@ static json_t *check_security(tc *c, json_t *o, const char *key, const char **ca
     check_pem(c, sec, "ssl_ca_content");
     check_pem(c, sec, "ssl_cert_content");
     check_pem(c, sec, "ssl_key_content");
-    get_str_array(c, sec, "cert_allowed_cn", 0);
+    json_t *cns = get_str_array(c, sec, "cert_allowed_cn", 0);
+    if (json_array_size(cns))
+        sl__tc_warn(c, "cert_allowed_cn", SL_TC_IGNORED, "cert_allowed_cn is not checked on "
+                    "connections to MySQL servers: the server's certificate is verified against "
+                    "ssl_ca_content (host name included) instead");
     if (ca)
         *ca = get_str(c, sec, "ssl_ca_content", 0);
     if (cert)
@@ -212,7 +216,10 @@ static void check_target(tc *c, tk_task *t)
     if (ses) {
         size_t k = sl__tc_push(c, "session");
         sl__tc_known(c, ses, SESSION_FIELDS);
-        get_enum(c, ses, "foreign_key_checks", FK_CHECKS, 0);
+        if (get_enum(c, ses, "foreign_key_checks", FK_CHECKS, 0))
+            sl__tc_warn(c, "foreign_key_checks", SL_TC_IGNORED, "session.foreign_key_checks is "
+                        "not applied: the loader loads with foreign key checks off and the sink "
+                        "sets them itself (docs/replication.md: foreign keys)");
         sl__tc_pop(c, k);
     }
     sl__tc_pop(c, m);
@@ -562,6 +569,14 @@ static void check_source_conf(tc *c, tk_task *t, json_t *sc, const sl_compile_op
                 sl__tc_err(c, NULL, SL_TC_NEED_META, "source %s does not have enable_gtid, so "
                            "binlog_gtid cannot be its start position: give binlog_name and binlog_pos",
                            s->name);
+            /* sluice does not follow MySQL GTID sets yet: starting "at" one would start at the
+             * source's current position and skip what happened in between. Refuse, not skip. */
+            else if (!s->binlog_name && s->binlog_gtid &&
+                     ((flavor && !strcmp(flavor, "mysql")) ||
+                      (!flavor && sl_gtid_set_check(s->binlog_gtid, "mariadb", why, sizeof why) < 0)))
+                sl__tc_err(c, "binlog_gtid", SL_TC_UNSUPPORTED, "a MySQL GTID set cannot be the "
+                           "start position of %s yet (sluice follows MariaDB GTIDs only): give "
+                           "binlog_name and binlog_pos", s->name ? s->name : "the source");
         }
         t->nsrcs++;
         sl__tc_pop(c, k);
@@ -838,6 +853,10 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
         if (!ok)
             sl__tc_err(c, "timezone", SL_TC_NAME, "timezone \"%s\" is neither a zone name "
                        "(Asia/Shanghai) nor an offset (+08:00)", tz);
+        else
+            sl__tc_warn(c, "timezone", SL_TC_IGNORED, "timezone is not used: sluice reads and "
+                        "writes TIMESTAMP values in UTC on both sides (session time_zone "
+                        "'+00:00'), so they arrive exactly whatever the servers' zones are");
     }
     t->eosc = get_bool(c, o, "enhance_online_schema_change", 1);
     const char *od = get_enum(c, o, "on_duplicate", ON_DUP, 0);
@@ -854,6 +873,10 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     check_rules(c, t);
     sl__tc_get(c, o, "status_list", TC_ARR, 0);   /* output of GET; accepted and ignored */
     json_t *ic = get_str_array(c, o, "ignore_checking_items", 0);
+    if (json_array_size(ic))
+        sl__tc_warn(c, "ignore_checking_items", SL_TC_IGNORED, "sluice runs no precheck of the "
+                    "sources (check-task is offline; a task checks its source when it starts), so "
+                    "ignore_checking_items has nothing to skip");
     if (ic) {
         size_t m = sl__tc_push(c, "ignore_checking_items"), i;
         json_t *x;

@@ -510,6 +510,58 @@ static void test_gtid(void **state)
     assert_int_equal(sl_gtid_set_check(NULL, NULL, NULL, 0), 0);
 }
 
+/* DM fields sluice accepts without acting on them are named in warnings (49120), not ignored
+ * silently; a MySQL GTID set as an incremental start position is refused. */
+static void test_ignored_fields_warn(void **state)
+{
+    char *js = with("\"task_mode\": \"all\"", "\"task_mode\": \"all\", \"timezone\": \"+08:00\", "
+                    "\"ignore_checking_items\": [\"version\"]");
+    char *js2 = NULL;
+    {
+        const char *from = "\"password\": \"pw\"}";
+        const char *to = "\"password\": \"pw\", \"session\": {\"foreign_key_checks\": \"1\"}, "
+                         "\"security\": {\"cert_allowed_cn\": [\"db\"]}}";
+        const char *p = strstr(js, from);
+        assert_non_null(p);
+        size_t n = strlen(js) + strlen(to) + 1;
+        js2 = malloc(n);
+        snprintf(js2, n, "%.*s%s%s", (int)(p - js), js, to, p + strlen(from));
+    }
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(sl_task_compile(js2, strlen(js2), &o, &plan, &d), 0);
+    const char *paths[] = { "/timezone", "/ignore_checking_items", "/target_config/session/foreign_key_checks",
+                            "/target_config/security/cert_allowed_cn" };
+    for (size_t i = 0; i < 4; i++) {
+        const sl_diag *w = find_diag(&d, paths[i], SL_TC_IGNORED);
+        if (!w)
+            fail_msg("no 49120 warning at %s", paths[i]);
+        assert_int_equal(w->severity, SL_DIAG_WARNING);
+    }
+    sl_diags_free(&d);
+    sl_task_plan_free(plan);
+    free(js);
+    free(js2);
+
+    js = with("\"task_mode\": \"all\"", "\"task_mode\": \"incremental\"");
+    char *js3 = NULL;
+    {
+        const char *from = "{\"source_name\": \"s1\"}";
+        const char *to = "{\"source_name\": \"s1\", \"binlog_gtid\": \"3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5\"}";
+        const char *p = strstr(js, from);
+        assert_non_null(p);
+        size_t n = strlen(js) + strlen(to) + 1;
+        js3 = malloc(n);
+        snprintf(js3, n, "%.*s%s%s", (int)(p - js), js, to, p + strlen(from));
+    }
+    assert_int_equal(sl_task_compile(js3, strlen(js3), &o, &plan, &d), SL_EINVAL);
+    assert_non_null(find_diag(&d, "/source_config/source_conf/0/binlog_gtid", SL_TC_UNSUPPORTED));
+    sl_diags_free(&d);
+    free(js);
+    free(js3);
+}
+
 static void test_diags_format(void **state)
 {
     sl_diags d = {0};
@@ -554,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_gtid),
         cmocka_unit_test(test_diags_format),
+        cmocka_unit_test(test_ignored_fields_warn),
         cmocka_unit_test(test_pointer_escapes),
         cmocka_unit_test(test_script_root),
     };
