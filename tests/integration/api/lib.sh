@@ -32,18 +32,22 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 ok() { CHECKS=$((CHECKS + 1)); }
 
-# start_server DATA_DIR [LOG]: starts on port 0 and reads the chosen port from the log.
+# start_server DATA_DIR [LOG]: starts on port 0 and reads the chosen port from the log. Extra
+# flags come from the array SERVER_EXTRA; SCHEME (default http) makes the base URL.
+SERVER_EXTRA=()
+CURL_EXTRA=()
+SCHEME=http
 start_server() {
     local dir=$1 log=${2:-$WORK/server.log}
     local before
     before=$(grep -c 'serving the DM OpenAPI' "$log" 2>/dev/null)
-    "$SERVER" --addr 127.0.0.1:0 --data-dir "$dir" --plugin-dir "$PLUGINS" >>"$log" 2>&1 &
+    "$SERVER" --addr 127.0.0.1:0 --data-dir "$dir" --plugin-dir "$PLUGINS" "${SERVER_EXTRA[@]}" >>"$log" 2>&1 &
     PID=$!
     local i
     for i in $(seq 1 300); do
         if [ "$(grep -c 'serving the DM OpenAPI' "$log")" -gt "${before:-0}" ]; then
             PORT=$(sed -n 's/.*serving the DM OpenAPI.*(port \([0-9]*\)).*/\1/p' "$log" | tail -1)
-            A="http://127.0.0.1:$PORT/api/v1"
+            A="$SCHEME://127.0.0.1:$PORT/api/v1"
             return 0
         fi
         kill -0 "$PID" 2>/dev/null || { tail -20 "$log" >&2; echo "FAIL: server died" >&2; exit 1; }
@@ -79,18 +83,18 @@ check_log() {
     fi
 }
 
-# api METHOD PATH [BODY|@FILE]: sets CODE and BODY.
+# api METHOD PATH [BODY|@FILE]: sets CODE and BODY (curl gets the array CURL_EXTRA too).
 api() {
     local m=$1 p=$2 d=${3:-}
     local out="$WORK/body.$$"
     if [ -n "$d" ]; then
         if [ "${d:0:1}" = @ ]; then
-            CODE=$(curl -sS -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' --data-binary "$d" "$A$p")
+            CODE=$(curl -sS "${CURL_EXTRA[@]}" -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' --data-binary "$d" "$A$p")
         else
-            CODE=$(curl -sS -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' --data-binary "$d" "$A$p")
+            CODE=$(curl -sS "${CURL_EXTRA[@]}" -o "$out" -w '%{http_code}' -X "$m" -H 'Content-Type: application/json' --data-binary "$d" "$A$p")
         fi
     else
-        CODE=$(curl -sS -o "$out" -w '%{http_code}' -X "$m" -H 'accept: application/json' "$A$p")
+        CODE=$(curl -sS "${CURL_EXTRA[@]}" -o "$out" -w '%{http_code}' -X "$m" -H 'accept: application/json' "$A$p")
     fi
     BODY=$(cat "$out" 2>/dev/null)
     rm -f "$out"
