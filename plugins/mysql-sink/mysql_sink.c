@@ -652,8 +652,11 @@ static int settle(sink *s)
     return rc;
 }
 
-static int fail_group(sink *s, const char *what, const sl_error *e)
+static int fail_group(sink *s, const char *what, const sl_error *werr)
 {
+    /* werr is often a worker's own error, which the rollback jobs below clear: keep a copy */
+    sl_error copy = *werr;
+    const sl_error *e = &copy;
     for (uint32_t i = 0; i < s->nworkers; i++)
         if (s->w[i].committing) {
             s->w[i].committing = 0;
