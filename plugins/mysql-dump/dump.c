@@ -14,6 +14,7 @@
  * TABLES ... READ for the whole dump, "none" reads without any snapshot.
  */
 #include "dump.h"
+#include "xtype.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -312,10 +313,17 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
             sl_sbuf_adds(&q, ", ");
         /* FLOAT comes out of the text protocol with 6 digits; as DOUBLE it has the float's exact
          * value in shortest round-trip form, which reads back into the same float. */
+        const sl_xtype *x = sl_xtype_find(t->cols[i].data_type);
         if (strcmp(t->cols[i].data_type, "float") == 0) {
             sl_sbuf_adds(&q, "CAST(");
             sl_sbuf_add_ident(&q, t->cols[i].name);
             sl_sbuf_adds(&q, " AS DOUBLE)");
+        } else if (x) {
+            /* INET6/UUID/...: their binary form, which LOAD DATA ... CHARACTER SET binary takes
+             * (the text form it refuses); see xtype.h */
+            sl_sbuf_adds(&q, "CAST(");
+            sl_sbuf_add_ident(&q, t->cols[i].name);
+            sl_sbuf_addf(&q, " AS %s)", x->dump_cast);
         } else {
             sl_sbuf_add_ident(&q, t->cols[i].name);
         }

@@ -6,6 +6,7 @@
  * chunk_rows rows at a time. Ranges are open at both ends, so any boundaries partition the table.
  */
 #include "dump.h"
+#include "xtype.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -76,8 +77,10 @@ static uint8_t mysql_type_of(const char *dt)
         {"linestring", MYSQL_TYPE_GEOMETRY}, {"polygon", MYSQL_TYPE_GEOMETRY},
         {"multipoint", MYSQL_TYPE_GEOMETRY}, {"multilinestring", MYSQL_TYPE_GEOMETRY},
         {"multipolygon", MYSQL_TYPE_GEOMETRY}, {"geometrycollection", MYSQL_TYPE_GEOMETRY},
-        {"inet6", MYSQL_TYPE_STRING}, {"uuid", MYSQL_TYPE_STRING},
     };
+    const sl_xtype *x = sl_xtype_find(dt);
+    if (x)
+        return x->mysql_type;
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (strcasecmp(dt, m[i].n) == 0)
             return m[i].t;
@@ -93,7 +96,7 @@ int sl__dump_binary_type(const char *data_type)
     for (int i = 0; data_type && bin[i]; i++)
         if (strcasecmp(data_type, bin[i]) == 0)
             return 1;
-    return 0;
+    return sl_xtype_find(data_type) != NULL;   /* dumped in their binary form (xtype.h) */
 }
 
 static int coll_cmp(const void *a, const void *b)
@@ -249,6 +252,10 @@ static int key_kind(const dcol *c)
     for (int i = 0; bin[i]; i++)
         if (strcmp(c->data_type, bin[i]) == 0)
             return KEY_BINARY;
+    /* an extended type's key is read in its text form ("::1"): quoted, the server converts it */
+    const sl_xtype *x = sl_xtype_find(c->data_type);
+    if (x && x->key_text)
+        return KEY_QUOTED;
     return KEY_NONE;
 }
 
