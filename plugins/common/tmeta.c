@@ -133,6 +133,56 @@ int sl_tmeta_add_key_part(sl_tmeta *t, const char *key, const char *col, int pre
     return 0;
 }
 
+/* ---- foreign keys ------------------------------------------------------------------------ */
+
+int sl_tmeta_fk_rule_cascades(const char *rule)
+{
+    return rule && (strcasecmp(rule, "CASCADE") == 0 || strcasecmp(rule, "SET NULL") == 0);
+}
+
+static int same_table(const char *s1, const char *t1, const char *s2, const char *t2)
+{
+    return s1 && t1 && s2 && t2 && strcmp(s1, s2) == 0 && strcmp(t1, t2) == 0;
+}
+
+int sl_tmeta_fk_cascade(const sl_tfk *fks, size_t n, const char *schema, const char *table)
+{
+    /* in[e]: edge e touches the component of schema.table. Grow it until nothing changes: an
+     * edge joins when one of its ends is an end of an edge already in (or the table itself). */
+    if (n == 0)
+        return 0;
+    unsigned char *in = calloc(n, 1);
+    if (!in)
+        return SL_ENOMEM;
+    int grew = 1, cascades = 0;
+    while (grew && !cascades) {
+        grew = 0;
+        for (size_t e = 0; e < n; e++) {
+            if (in[e])
+                continue;
+            const sl_tfk *f = &fks[e];
+            int touch = same_table(f->schema, f->table, schema, table) ||
+                        same_table(f->ref_schema, f->ref_table, schema, table);
+            for (size_t k = 0; k < n && !touch; k++) {
+                if (!in[k])
+                    continue;
+                const sl_tfk *g = &fks[k];
+                touch = same_table(f->schema, f->table, g->schema, g->table) ||
+                        same_table(f->schema, f->table, g->ref_schema, g->ref_table) ||
+                        same_table(f->ref_schema, f->ref_table, g->schema, g->table) ||
+                        same_table(f->ref_schema, f->ref_table, g->ref_schema, g->ref_table);
+            }
+            if (touch) {
+                in[e] = 1;
+                grew = 1;
+                cascades |= f->cascades != 0;
+            }
+        }
+    }
+    free(in);
+    return cascades;
+}
+
 /* ---- views ------------------------------------------------------------------------------- */
 
 /* A key as a list of event column indexes (scratch, before it is laid out in the view). */
@@ -264,12 +314,14 @@ int sl_tmeta_view(const sl_tmeta *t, const sl_table *src, sl_table **out, sl_err
     for (uint32_t i = 0; i < n; i++) {
         v->cols[i] = src->cols[i];
         uint8_t f = src->cols[i].flags & (uint8_t)~(SL_COL_PK | SL_COL_UNIQUE | SL_COL_GENERATED |
-                                                     SL_COL_NULLABLE);
+                                                     SL_COL_NULLABLE | SL_TVIEW_FKCASCADE);
         if (tidx[i] < 0 || (t->cols[tidx[i]].flags & SL_TCOL_GENERATED))
             f |= SL_COL_GENERATED;
         if (tidx[i] >= 0 ? (t->cols[tidx[i]].flags & SL_TCOL_NULLABLE) != 0
                          : (src->cols[i].flags & SL_COL_NULLABLE) != 0)
             f |= SL_COL_NULLABLE;
+        if (t->fk_cascade)
+            f |= SL_TVIEW_FKCASCADE;
         v->cols[i].flags = f;
     }
     if (ident >= 0) {

@@ -20,7 +20,13 @@
  *     none present, or with a prefix part (UNIQUE(c(10))), becomes an empty column list, which
  *     causality hashes to the table name alone: every row of the table then goes to one worker;
  *   - the event's own primary key is added as a causality key when the target has no key with
- *     the same columns.
+ *     the same columns;
+ *   - a table linked by foreign keys (either side, transitively) to a foreign key with ON DELETE
+ *     or ON UPDATE CASCADE / SET NULL has SL_TVIEW_FKCASCADE on every column of its view: the
+ *     source's binlog does not log the child rows such a key changes (InnoDB changes them below
+ *     the binlog; MariaDB KB "Foreign Keys", "Replication and Binary Log System Variables"), so
+ *     the sink applies that table's rows with foreign_key_checks = 1, in source order with every
+ *     other such table, and lets the target's InnoDB perform the same cascades.
  * Pure and server-free; thread-safe on distinct objects.
  */
 #ifndef SLUICE_TMETA_H
@@ -35,6 +41,10 @@
 #define SL_TCOL_NULLABLE  0x01u
 #define SL_TCOL_GENERATED 0x02u   /* VIRTUAL or STORED generated, or a system-versioning column */
 #define SL_TCOL_INVISIBLE 0x04u   /* MariaDB INVISIBLE: written by name like any other column */
+
+/* sl_column.flags of a view (never set by a producer; SL_COL_* stop at 0x20): the table is in a
+ * foreign-key component with a cascading action (see above). */
+#define SL_TVIEW_FKCASCADE 0x80u
 
 typedef struct sl_tcol {
     char    *name;
@@ -54,7 +64,28 @@ typedef struct sl_tmeta {
     sl_tcol  *cols;               /* in ordinal order */
     uint32_t  nkeys, ckeys;
     sl_tkey  *keys;               /* unique keys in the order they were added */
+    int       fk_cascade;         /* in a foreign-key component with a cascading action */
 } sl_tmeta;
+
+/* One foreign key as a row of information_schema.REFERENTIAL_CONSTRAINTS gives it: the child
+ * (CONSTRAINT_SCHEMA, TABLE_NAME), the parent (UNIQUE_CONSTRAINT_SCHEMA, REFERENCED_TABLE_NAME),
+ * and whether UPDATE_RULE or DELETE_RULE is CASCADE or SET NULL (see sl_tmeta_fk_rule_cascades). */
+typedef struct sl_tfk {
+    const char *schema, *table, *ref_schema, *ref_table;
+    int         cascades;
+} sl_tfk;
+
+/* 1 if a referential rule ("CASCADE", "SET NULL", "RESTRICT", "NO ACTION", "SET DEFAULT")
+ * changes child rows by itself: CASCADE and SET NULL (InnoDB refuses SET DEFAULT). */
+int       sl_tmeta_fk_rule_cascades(const char *rule);
+
+/*
+ * Whether schema.table is linked, through the foreign keys fks[0..n) taken in either direction
+ * and transitively, to a foreign key that cascades (the table's own keys included). A table with
+ * no foreign key at all is not. Names compare exactly (as information_schema spells them).
+ * Returns 1, 0, or SL_ENOMEM.
+ */
+int       sl_tmeta_fk_cascade(const sl_tfk *fks, size_t n, const char *schema, const char *table);
 
 /* An empty description of schema.table. Caller frees with sl_tmeta_free. NULL on OOM. */
 sl_tmeta *sl_tmeta_new(const char *schema, const char *table);

@@ -139,6 +139,81 @@ static void scenario_types(void)
     finish(&sv, T, S, "types", 14 + 5 + 5);
 }
 
+/* ---- foreign keys with cascading actions -------------------------------------------------------
+ * p <- c1 (ON DELETE CASCADE ON UPDATE CASCADE) <- g (ON DELETE CASCADE, ON UPDATE CASCADE)
+ * p <- c2 (ON DELETE SET NULL ON UPDATE SET NULL), and u with no foreign key, written in the same
+ * transactions so that the parallel workers have other rows to take. */
+
+static long long total_rows(MYSQL *db, const char *S)
+{
+    return e2e_int(db, "SELECT (SELECT COUNT(*) FROM `%s`.p) + (SELECT COUNT(*) FROM `%s`.c1) + "
+                       "(SELECT COUNT(*) FROM `%s`.c2) + (SELECT COUNT(*) FROM `%s`.g) + "
+                       "(SELECT COUNT(*) FROM `%s`.u)", S, S, S, S, S);
+}
+
+static void scenario_fk(void)
+{
+    const char *S = "fid_fk", *T = "fid-fk";
+    setup(S, T);
+    e2e_sql(src, "CREATE TABLE `%s`.p (id INT PRIMARY KEY, v INT)", S);
+    e2e_sql(src, "CREATE TABLE `%s`.c1 (id INT PRIMARY KEY, pid INT NOT NULL, v INT, "
+                 "CONSTRAINT fk_c1 FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE ON UPDATE CASCADE)", S);
+    e2e_sql(src, "CREATE TABLE `%s`.c2 (id INT PRIMARY KEY, pid INT NULL, v INT, "
+                 "CONSTRAINT fk_c2 FOREIGN KEY (pid) REFERENCES p (id) ON DELETE SET NULL ON UPDATE SET NULL)", S);
+    e2e_sql(src, "CREATE TABLE `%s`.g (id INT PRIMARY KEY, cid INT NOT NULL, "
+                 "CONSTRAINT fk_g FOREIGN KEY (cid) REFERENCES c1 (id) ON DELETE CASCADE ON UPDATE CASCADE)", S);
+    e2e_sql(src, "CREATE TABLE `%s`.u (id INT PRIMARY KEY, v INT)", S);
+    /* rows the dump copies: 100 parents, 3 + 2 children each, one grandchild per c1 row */
+    for (int p = 1; p <= 100; p++) {
+        e2e_sql(src, "INSERT INTO `%s`.p VALUES (%d, %d)", S, p, p);
+        for (int k = 0; k < 3; k++) {
+            e2e_sql(src, "INSERT INTO `%s`.c1 VALUES (%d, %d, %d)", S, p * 10 + k, p, k);
+            e2e_sql(src, "INSERT INTO `%s`.g VALUES (%d, %d)", S, p * 10 + k, p * 10 + k);
+        }
+        for (int k = 0; k < 2; k++)
+            e2e_sql(src, "INSERT INTO `%s`.c2 VALUES (%d, %d, %d)", S, p * 10 + k, p, k);
+        e2e_sql(src, "INSERT INTO `%s`.u VALUES (%d, 0)", S, p);
+    }
+    e2e_server sv;
+    start_and_sync(&sv, T, S);
+    /* while syncing: every parent is deleted, has its key changed, or gets new children; each
+     * transaction also writes u, so the groups spread over the workers */
+    for (int p = 1; p <= 100; p++) {
+        e2e_sql(src, "START TRANSACTION");
+        e2e_sql(src, "UPDATE `%s`.u SET v = v + 1 WHERE id = %d", S, 101 - p);
+        switch (p % 5) {
+        case 0:   /* CASCADE deletes c1 and g, SET NULL on c2 */
+            e2e_sql(src, "DELETE FROM `%s`.p WHERE id = %d", S, p);
+            break;
+        case 1:   /* CASCADE moves c1 (and not g: it references c1), SET NULL on c2 */
+            e2e_sql(src, "UPDATE `%s`.p SET id = %d WHERE id = %d", S, 1000 + p, p);
+            break;
+        case 2:   /* a new parent and children, then the old parent's c1 rows moved to it */
+            e2e_sql(src, "INSERT INTO `%s`.p VALUES (%d, 0)", S, 2000 + p);
+            e2e_sql(src, "INSERT INTO `%s`.c1 VALUES (%d, %d, 9)", S, 20000 + p, 2000 + p);
+            e2e_sql(src, "INSERT INTO `%s`.g VALUES (%d, %d)", S, 20000 + p, 20000 + p);
+            e2e_sql(src, "UPDATE `%s`.c1 SET pid = %d WHERE pid = %d", S, 2000 + p, p);
+            e2e_sql(src, "DELETE FROM `%s`.p WHERE id = %d", S, p);
+            break;
+        case 3:   /* a child's key changes (its grandchild cascades), then the parent goes */
+            e2e_sql(src, "UPDATE `%s`.c1 SET id = %d WHERE id = %d", S, 30000 + p, p * 10);
+            e2e_sql(src, "UPDATE `%s`.c2 SET v = 7 WHERE pid = %d", S, p);
+            e2e_sql(src, "DELETE FROM `%s`.p WHERE id = %d", S, p);
+            break;
+        default:  /* SET NULL children re-parented later */
+            e2e_sql(src, "UPDATE `%s`.p SET id = %d WHERE id = %d", S, 4000 + p, p);
+            e2e_sql(src, "UPDATE `%s`.c2 SET pid = %d WHERE id = %d", S, 4000 + p, p * 10);
+            break;
+        }
+        e2e_sql(src, "COMMIT");
+    }
+    /* cascades really happened on the source, and would be missed without them on the target */
+    E2E_CHECK(e2e_int(src, "SELECT COUNT(*) FROM `%s`.c2 WHERE pid IS NULL", S) > 0, "no SET NULL fired");
+    E2E_CHECK(e2e_int(src, "SELECT COUNT(*) FROM `%s`.c1", S) < 300, "no CASCADE delete fired");
+    long long want = total_rows(src, S);
+    finish(&sv, T, S, "fk", want);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -152,6 +227,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (!strcmp(argv[1], "types"))
         scenario_types();
+    else if (!strcmp(argv[1], "fk"))
+        scenario_fk();
     else {
         fprintf(stderr, "unknown scenario %s\n", argv[1]);
         return 2;

@@ -336,10 +336,55 @@ static void test_statements(void **st)
     sl_tmeta_free(t);
 }
 
+/* Foreign-key components: which tables the sink applies with foreign_key_checks = 1. */
+static void test_fk_cascade(void **st)
+{
+    (void)st;
+    assert_int_equal(sl_tmeta_fk_rule_cascades("CASCADE"), 1);
+    assert_int_equal(sl_tmeta_fk_rule_cascades("SET NULL"), 1);
+    assert_int_equal(sl_tmeta_fk_rule_cascades("RESTRICT"), 0);
+    assert_int_equal(sl_tmeta_fk_rule_cascades("NO ACTION"), 0);
+    assert_int_equal(sl_tmeta_fk_rule_cascades(NULL), 0);
+    /* d.p <- d.c (RESTRICT) <- d.g (CASCADE); e.p <- e.c (SET NULL); f.p <- f.c (NO ACTION);
+     * x.c -> d.p (RESTRICT, another schema) */
+    const sl_tfk fks[] = {
+        { "d", "c", "d", "p", 0 }, { "d", "g", "d", "c", 1 }, { "e", "c", "e", "p", 1 },
+        { "f", "c", "f", "p", 0 }, { "x", "c", "d", "p", 0 },
+    };
+    size_t n = sizeof fks / sizeof fks[0];
+    /* every table of d's component, through a RESTRICT key and across schemas */
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "p"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "c"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "g"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "x", "c"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "e", "p"), 1);   /* a parent of SET NULL */
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "e", "c"), 1);
+    /* no cascading key in f's component, and tables without a foreign key */
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "f", "p"), 0);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "f", "c"), 0);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "other"), 0);
+    assert_int_equal(sl_tmeta_fk_cascade(NULL, 0, "d", "p"), 0);
+    /* the flag reaches every column of the view, and only there */
+    sl_tmeta *t = target_g();
+    sl_table *v = NULL;
+    sl_error e = {0};
+    assert_int_equal(sl_tmeta_view(t, &src_g, &v, &e), 0);
+    for (uint32_t i = 0; i < v->ncols; i++)
+        assert_false(v->cols[i].flags & SL_TVIEW_FKCASCADE);
+    free(v);
+    t->fk_cascade = 1;
+    assert_int_equal(sl_tmeta_view(t, &src_g, &v, &e), 0);
+    for (uint32_t i = 0; i < v->ncols; i++)
+        assert_true(v->cols[i].flags & SL_TVIEW_FKCASCADE);
+    free(v);
+    sl_tmeta_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_col_flags),
+        cmocka_unit_test(test_fk_cascade),
         cmocka_unit_test(test_view_maps_by_name),
         cmocka_unit_test(test_view_missing_column),
         cmocka_unit_test(test_view_key_choice),
