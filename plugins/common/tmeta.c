@@ -76,6 +76,15 @@ unsigned sl_tmeta_col_flags(const char *is_nullable, const char *extra, const ch
     return f;
 }
 
+unsigned sl_tmeta_col_flags2(const char *is_nullable, const char *extra, const char *is_generated,
+                             const char *generation_expression)
+{
+    unsigned f = sl_tmeta_col_flags(is_nullable, extra, is_generated);
+    if (generation_expression && strcasecmp(generation_expression, "ROW END") == 0)
+        f |= SL_TCOL_ROWEND | SL_TCOL_GENERATED;
+    return f;
+}
+
 int sl_tmeta_add_col(sl_tmeta *t, const char *name, unsigned flags)
 {
     if (t->ncols == t->ccols) {
@@ -183,6 +192,40 @@ int sl_tmeta_fk_cascade(const sl_tfk *fks, size_t n, const char *schema, const c
     return cascades;
 }
 
+/* ---- system versioning --------------------------------------------------------------------- */
+
+static int row_end_max(const sl_value *v)
+{
+    if (v->type == SL_V_TIMESTAMP)
+        return v->v.ts.sec >= 2147483647 && v->v.ts.usec == 999999;
+    if (v->type == SL_V_UINT)
+        return v->v.u == UINT64_MAX;
+    return 0;
+}
+
+int sl_tmeta_versioned_row(const sl_table *view, int kind, const sl_value *before,
+                           const sl_value *after)
+{
+    int re = -1;
+    for (uint32_t i = 0; i < view->ncols && re < 0; i++)
+        if (view->cols[i].flags & SL_TVIEW_ROWEND)
+            re = (int)i;
+    if (re < 0)
+        return SL_TV_APPLY;
+    switch (kind) {
+    case SL_EV_INSERT:
+        return after && !row_end_max(&after[re]) ? SL_TV_SKIP : SL_TV_APPLY;
+    case SL_EV_UPDATE:
+        if (before && !row_end_max(&before[re]))
+            return SL_TV_SKIP;            /* a history row changed (not by SQL: never expected) */
+        return after && !row_end_max(&after[re]) ? SL_TV_DELETE : SL_TV_APPLY;
+    case SL_EV_DELETE:
+        return before && !row_end_max(&before[re]) ? SL_TV_SKIP : SL_TV_APPLY;
+    default:
+        return SL_TV_APPLY;
+    }
+}
+
 /* ---- views ------------------------------------------------------------------------------- */
 
 /* A key as a list of event column indexes (scratch, before it is laid out in the view). */
@@ -225,7 +268,10 @@ int sl_tmeta_view(const sl_tmeta *t, const sl_table *src, sl_table **out, sl_err
         tidx[i] = sl_tmeta_find_col(t, nm);
         if (tidx[i] >= 0 && sidx[tidx[i]] < 0)
             sidx[tidx[i]] = (int32_t)i;
-        if (tidx[i] < 0 && !(src->cols[i].flags & SL_COL_GENERATED)) {
+        /* the implicit system-versioning columns of a versioned table are not in COLUMNS */
+        int implicit = tidx[i] < 0 && t->versioned &&
+                       (strcasecmp(nm, "row_start") == 0 || strcasecmp(nm, "row_end") == 0);
+        if (tidx[i] < 0 && !implicit && !(src->cols[i].flags & SL_COL_GENERATED)) {
             rc = sl_error_set(err, SL_EINVAL, "column `%s` of %s.%s is missing on the target table "
                               "`%s`.`%s`: add it on the target (or drop it before the sink) and resume%s",
                               nm, src->schema ? src->schema : "?", src->name ? src->name : "?",
@@ -314,7 +360,8 @@ int sl_tmeta_view(const sl_tmeta *t, const sl_table *src, sl_table **out, sl_err
     for (uint32_t i = 0; i < n; i++) {
         v->cols[i] = src->cols[i];
         uint8_t f = src->cols[i].flags & (uint8_t)~(SL_COL_PK | SL_COL_UNIQUE | SL_COL_GENERATED |
-                                                     SL_COL_NULLABLE | SL_TVIEW_FKCASCADE);
+                                                     SL_COL_NULLABLE | SL_TVIEW_FKCASCADE |
+                                                     SL_TVIEW_ROWEND);
         if (tidx[i] < 0 || (t->cols[tidx[i]].flags & SL_TCOL_GENERATED))
             f |= SL_COL_GENERATED;
         if (tidx[i] >= 0 ? (t->cols[tidx[i]].flags & SL_TCOL_NULLABLE) != 0
@@ -322,6 +369,9 @@ int sl_tmeta_view(const sl_tmeta *t, const sl_table *src, sl_table **out, sl_err
             f |= SL_COL_NULLABLE;
         if (t->fk_cascade)
             f |= SL_TVIEW_FKCASCADE;
+        if (tidx[i] >= 0 ? (t->cols[tidx[i]].flags & SL_TCOL_ROWEND) != 0
+                         : t->versioned && strcasecmp(src->cols[i].name ? src->cols[i].name : "", "row_end") == 0)
+            f |= SL_TVIEW_ROWEND;
         v->cols[i].flags = f;
     }
     if (ident >= 0) {

@@ -427,10 +427,17 @@ static int describe_table(dump *d, dtable *t)
     return t->create_sql ? 0 : d->host->fail(d->ctx, SL_ENOMEM, "no memory");
 }
 
+/*
+ * The tables a rule may select: base tables, system-versioned tables (their current rows; the
+ * target, created WITH SYSTEM VERSIONING from SHOW CREATE TABLE, starts its own history at the
+ * load) and sequences (SHOW CREATE TABLE gives "CREATE TABLE ... SEQUENCE=1", which creates a
+ * sequence; its one row, loaded like any other, sets the target's next value to the source's
+ * next not-cached value, as a MariaDB replica would). Views are not tables here.
+ */
 int sl__dump_discover(dump *d)
 {
     MYSQL_RES *r = query(d, "SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(TABLE_ROWS, 0) "
-                            "FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' "
+                            "FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') "
                             "ORDER BY TABLE_SCHEMA, TABLE_NAME");
     if (!r)
         return SL_EDB;

@@ -1453,6 +1453,14 @@ static int sink_process(void *self, sl_batch *b)
                 free(rows);
                 return s->host->fail(s->ctx, rc, "%s", verr.msg);
             }
+            /* a system-versioned table: only changes of current rows (tmeta.h) */
+            int tv = sl_tmeta_versioned_row(cp->meta, cp->kind, cp->before, cp->after);
+            if (tv == SL_TV_SKIP)
+                continue;
+            if (tv == SL_TV_DELETE) {
+                cp->kind = SL_EV_DELETE;
+                cp->after = NULL;
+            }
             rows[cnt++] = cp;
         }
         if (partial && !s->serial) {

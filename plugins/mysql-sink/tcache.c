@@ -197,13 +197,23 @@ static int load(MYSQL *db, const char *schema, const char *table, sl_tmeta **out
     sl_sbuf_init(&q);
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
-    sl_sbuf_adds(&q, "SELECT COLUMN_NAME, IS_NULLABLE, EXTRA, IS_GENERATED FROM information_schema.COLUMNS");
+    int seq = 0;
+    sl_sbuf_adds(&q, "SELECT COLUMN_NAME, IS_NULLABLE, EXTRA, IS_GENERATED, GENERATION_EXPRESSION, "
+                     "(SELECT TABLE_TYPE FROM information_schema.TABLES tb WHERE tb.TABLE_SCHEMA = "
+                     "c.TABLE_SCHEMA AND tb.TABLE_NAME = c.TABLE_NAME) FROM information_schema.COLUMNS c");
     where(&q, schema, table);
     sl_sbuf_adds(&q, " ORDER BY ORDINAL_POSITION");
     int rc = query(db, &q, &r, err);
-    while (rc == 0 && (row = mysql_fetch_row(r)))
-        if (sl_tmeta_add_col(t, row[0] ? row[0] : "", sl_tmeta_col_flags(row[1], row[2], row[3])) < 0)
+    while (rc == 0 && (row = mysql_fetch_row(r))) {
+        if (sl_tmeta_add_col(t, row[0] ? row[0] : "", sl_tmeta_col_flags2(row[1], row[2], row[3], row[4])) < 0)
             rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        t->versioned = row[5] && strcmp(row[5], "SYSTEM VERSIONED") == 0;
+        seq = row[5] && strcmp(row[5], "SEQUENCE") == 0;
+    }
+    /* A sequence changes by whole-row INSERTs (NEXTVAL, SETVAL as the binlog logs them; the last
+     * one wins): a key on the table alone keeps them on one worker, in source order. */
+    if (rc == 0 && seq && t->ncols && sl_tmeta_add_key_part(t, "sequence", t->cols[0].name, 1) < 0)
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
     if (r)
         mysql_free_result(r);
     r = NULL;

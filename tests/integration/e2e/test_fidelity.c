@@ -10,6 +10,11 @@
  *                         cascaded child changes the source's binlog does not log: parents
  *                         deleted and updated while children are written in parallel
  *
+ *   test_fidelity kinds   system-versioned tables (implicit and explicit period columns: current
+ *                         rows copied, the target keeps its own history), a sequence (state in
+ *                         the full phase, NEXTVAL/SETVAL while syncing), RANGE and HASH
+ *                         partitioned tables (rows moved between partitions), invisible columns
+ *
  * Needs SLUICE_SOURCE_* / SLUICE_TARGET_* and SLUICE_SANDBOX_DIR (fails without them).
  */
 #ifndef _GNU_SOURCE
@@ -214,10 +219,83 @@ static void scenario_fk(void)
     finish(&sv, T, S, "fk", want);
 }
 
+/* ---- table kinds: system-versioned, sequences, partitioned, invisible columns ------------------ */
+
+static void scenario_kinds(void)
+{
+    const char *S = "fid_kinds", *T = "fid-kinds";
+    setup(S, T);
+    e2e_sql(src, "CREATE TABLE `%s`.vi (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING", S);
+    e2e_sql(src, "CREATE TABLE `%s`.ve (id INT PRIMARY KEY, v VARCHAR(20), "
+                 "s TIMESTAMP(6) GENERATED ALWAYS AS ROW START INVISIBLE, "
+                 "e TIMESTAMP(6) GENERATED ALWAYS AS ROW END INVISIBLE, "
+                 "PERIOD FOR SYSTEM_TIME (s, e)) WITH SYSTEM VERSIONING", S);
+    e2e_sql(src, "CREATE SEQUENCE `%s`.sq START WITH 100 INCREMENT BY 3 CACHE 2", S);
+    e2e_sql(src, "CREATE TABLE `%s`.pt (id INT NOT NULL, d DATE NOT NULL, v INT, PRIMARY KEY (id, d)) "
+                 "PARTITION BY RANGE (YEAR(d)) (PARTITION p0 VALUES LESS THAN (2000), "
+                 "PARTITION p1 VALUES LESS THAN (2020), PARTITION p2 VALUES LESS THAN MAXVALUE)", S);
+    e2e_sql(src, "CREATE TABLE `%s`.ph (id INT PRIMARY KEY, v INT) PARTITION BY HASH (id) PARTITIONS 4", S);
+    e2e_sql(src, "CREATE TABLE `%s`.inv (id INT PRIMARY KEY, a INT INVISIBLE DEFAULT 5, b VARCHAR(10), "
+                 "c INT INVISIBLE NULL)", S);
+    for (int i = 1; i <= 20; i++) {
+        e2e_sql(src, "INSERT INTO `%s`.vi VALUES (%d, %d)", S, i, i);
+        e2e_sql(src, "INSERT INTO `%s`.ve (id, v) VALUES (%d, 'v%d')", S, i, i);
+        e2e_sql(src, "INSERT INTO `%s`.pt VALUES (%d, '%d-06-01', %d)", S, i, 1990 + i * 2, i);
+        e2e_sql(src, "INSERT INTO `%s`.ph VALUES (%d, %d)", S, i, i);
+        e2e_sql(src, "INSERT INTO `%s`.inv (id, a, b, c) VALUES (%d, %d, 'b%d', %s)", S, i, i * 10, i,
+                i % 3 ? "NULL" : "7");
+    }
+    e2e_sql(src, "UPDATE `%s`.vi SET v = v + 100 WHERE id <= 5", S);    /* history before the dump */
+    e2e_sql(src, "DO NEXTVAL(`%s`.sq)", S);
+    e2e_sql(src, "DO NEXTVAL(`%s`.sq)", S);
+    e2e_sql(src, "DO NEXTVAL(`%s`.sq)", S);
+    e2e_server sv;
+    start_and_sync(&sv, T, S);
+    /* the target's own history starts with the load: one version per row */
+    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `%s`.vi FOR SYSTEM_TIME ALL", S) == 20,
+              "the loaded versioned table does not hold exactly its current rows");
+    /* while syncing: versioned rows updated and deleted, the sequence advanced and set,
+     * partitioned rows moved between partitions, invisible columns written */
+    e2e_sql(src, "UPDATE `%s`.vi SET v = -v WHERE id BETWEEN 3 AND 8", S);        /* 6 versions */
+    e2e_sql(src, "DELETE FROM `%s`.vi WHERE id IN (9, 10)", S);                   /* 2 versions */
+    e2e_sql(src, "INSERT INTO `%s`.vi VALUES (21, 21)", S);
+    e2e_sql(src, "UPDATE `%s`.vi SET v = 0 WHERE id = 21", S);                    /* 1 version */
+    e2e_sql(src, "UPDATE `%s`.ve SET v = 'changed' WHERE id <= 4", S);
+    e2e_sql(src, "DELETE FROM `%s`.ve WHERE id > 17", S);
+    e2e_sql(src, "INSERT INTO `%s`.ve (id, v) VALUES (30, 'new')", S);
+    e2e_sql(src, "DELETE HISTORY FROM `%s`.ve", S);                               /* the target keeps its own */
+    for (int i = 0; i < 7; i++)
+        e2e_sql(src, "DO NEXTVAL(`%s`.sq)", S);
+    e2e_sql(src, "DO SETVAL(`%s`.sq, 5000)", S);
+    e2e_sql(src, "DO NEXTVAL(`%s`.sq)", S);
+    e2e_sql(src, "UPDATE `%s`.pt SET d = '2030-01-01' WHERE id <= 3", S);          /* p0 -> p2 */
+    e2e_sql(src, "DELETE FROM `%s`.pt WHERE id BETWEEN 10 AND 12", S);
+    e2e_sql(src, "INSERT INTO `%s`.pt VALUES (40, '1970-01-01', NULL), (41, '2050-12-31', 41)", S);
+    e2e_sql(src, "UPDATE `%s`.ph SET id = id + 100 WHERE id <= 4", S);
+    e2e_sql(src, "DELETE FROM `%s`.ph WHERE id = 20", S);
+    e2e_sql(src, "UPDATE `%s`.inv SET a = a + 1, c = 9 WHERE id <= 5", S);
+    e2e_sql(src, "INSERT INTO `%s`.inv (id, b) VALUES (50, 'dflt')", S);
+    e2e_sql(src, "DELETE FROM `%s`.inv WHERE id = 20", S);
+    long long want = e2e_int(src, "SELECT (SELECT COUNT(*) FROM `%s`.vi) + (SELECT COUNT(*) FROM `%s`.ve) + 1 + "
+                                  "(SELECT COUNT(*) FROM `%s`.pt) + (SELECT COUNT(*) FROM `%s`.ph) + "
+                                  "(SELECT COUNT(*) FROM `%s`.inv)", S, S, S, S, S);
+    e2e_wait_caught_up(&sv, src, dst, T, 90);
+    /* history on the target: the versions the changes after the load closed (9), nothing more */
+    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `%s`.vi FOR SYSTEM_TIME ALL WHERE ROW_END < "
+                           "'2038-01-19 03:14:07.999999'", S) == 9, "vi: %lld history rows on the target, want 9",
+              e2e_int(dst, "SELECT COUNT(*) FROM `%s`.vi FOR SYSTEM_TIME ALL WHERE ROW_END < "
+                           "'2038-01-19 03:14:07.999999'", S));
+    /* the sequence goes on from where the source's did */
+    E2E_CHECK(e2e_int(dst, "SELECT next_not_cached_value FROM `%s`.sq", S) ==
+              e2e_int(src, "SELECT next_not_cached_value FROM `%s`.sq", S), "sequence state differs");
+    E2E_CHECK(e2e_int(dst, "SELECT next_not_cached_value FROM `%s`.sq", S) > 5000, "SETVAL did not arrive");
+    finish(&sv, T, S, "kinds", want);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
-        fprintf(stderr, "usage: %s types|fk\n", argv[0]);
+        fprintf(stderr, "usage: %s types|fk|kinds\n", argv[0]);
         return 2;
     }
     e2e_env("SLUICE_SOURCE_HOST");
@@ -229,6 +307,8 @@ int main(int argc, char **argv)
         scenario_types();
     else if (!strcmp(argv[1], "fk"))
         scenario_fk();
+    else if (!strcmp(argv[1], "kinds"))
+        scenario_kinds();
     else {
         fprintf(stderr, "unknown scenario %s\n", argv[1]);
         return 2;

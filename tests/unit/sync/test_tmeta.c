@@ -380,11 +380,62 @@ static void test_fk_cascade(void **st)
     sl_tmeta_free(t);
 }
 
+/* System-versioned tables: only changes of current rows reach the target (tmeta.h). */
+static void test_versioned_rows(void **st)
+{
+    (void)st;
+    sl_tmeta *t = sl_tmeta_new("ts", "v");
+    assert_non_null(t);
+    t->versioned = 1;
+    assert_int_equal(sl_tmeta_add_col(t, "id", sl_tmeta_col_flags("NO", "", "NEVER")), 0);
+    assert_int_equal(sl_tmeta_add_col(t, "v", sl_tmeta_col_flags("YES", "", "NEVER")), 0);
+    assert_int_equal(sl_tmeta_add_key_part(t, "PRIMARY", "id", 0), 0);
+    /* implicit row_start/row_end: in the event, not in the target's COLUMNS */
+    sl_column cols[4] = { { .name = "id", .flags = SL_COL_PK }, { .name = "v" }, { .name = "row_start" },
+                          { .name = "row_end" } };
+    uint32_t pk[1] = { 0 };
+    sl_table src = { .ncols = 4, .schema = "s", .name = "v", .cols = cols, .npk = 1, .pk = pk };
+    sl_table *v = NULL;
+    sl_error e = {0};
+    assert_int_equal(sl_tmeta_view(t, &src, &v, &e), 0);
+    assert_true(v->cols[2].flags & SL_COL_GENERATED);
+    assert_true(v->cols[3].flags & SL_COL_GENERATED);
+    assert_true(v->cols[3].flags & SL_TVIEW_ROWEND);
+    assert_false(v->cols[2].flags & SL_TVIEW_ROWEND);
+    sl_value cur[4] = { sl_value_int(1), sl_value_int(2), {0}, {0} };
+    sl_value old[4] = { sl_value_int(1), sl_value_int(1), {0}, {0} };
+    cur[3].type = SL_V_TIMESTAMP; cur[3].v.ts.sec = 2147483647; cur[3].v.ts.usec = 999999;
+    old[3].type = SL_V_TIMESTAMP; old[3].v.ts.sec = 1796397250; old[3].v.ts.usec = 819246;
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, cur), SL_TV_APPLY);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, old), SL_TV_SKIP);     /* history row */
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_UPDATE, cur, cur), SL_TV_APPLY);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_UPDATE, cur, old), SL_TV_DELETE);    /* DELETE */
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_DELETE, old, NULL), SL_TV_SKIP);     /* DELETE HISTORY */
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_DELETE, cur, NULL), SL_TV_APPLY);
+    /* transaction-id versioning: BIGINT UNSIGNED */
+    cur[3] = sl_value_uint(UINT64_MAX);
+    old[3] = sl_value_uint(1234);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, cur), SL_TV_APPLY);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, old), SL_TV_SKIP);
+    free(v);
+    /* not versioned: the same column names are ordinary columns the target must have */
+    t->versioned = 0;
+    assert_int_equal(sl_tmeta_view(t, &src, &v, &e), SL_EINVAL);
+    assert_non_null(strstr(e.msg, "row_start"));
+    /* explicit period columns: GENERATION_EXPRESSION names the ROW END one */
+    assert_int_equal(sl_tmeta_col_flags2("NO", "STORED GENERATED, INVISIBLE", "ALWAYS", "ROW END"),
+                     SL_TCOL_ROWEND | SL_TCOL_GENERATED | SL_TCOL_INVISIBLE);
+    assert_int_equal(sl_tmeta_col_flags2("NO", "STORED GENERATED, INVISIBLE", "ALWAYS", "ROW START"),
+                     SL_TCOL_GENERATED | SL_TCOL_INVISIBLE);
+    sl_tmeta_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_col_flags),
         cmocka_unit_test(test_fk_cascade),
+        cmocka_unit_test(test_versioned_rows),
         cmocka_unit_test(test_view_maps_by_name),
         cmocka_unit_test(test_view_missing_column),
         cmocka_unit_test(test_view_key_choice),
