@@ -9,6 +9,7 @@
 #include "xtype.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -486,6 +487,79 @@ int sl__dump_discover(dump *d)
     }
     d->total_tables = d->ntables;
     return rc;
+}
+
+/*
+ * What a dump does not copy, and why (docs/tasks.md, "What a task copies"):
+ *   - TRIGGER and EVENT: with ROW binlogs, the rows they write are logged and replicated as
+ *     rows; a copy on the target would run them a second time;
+ *   - VIEW, PROCEDURE, FUNCTION (and PACKAGE): definitions, no data; they refer to schemas by
+ *     the source's names, which routing may change, and to definers the target may not have.
+ * Each selected one is named in a warning in the log and in the dump status (not_copied), which
+ * the task's status keeps after the full phase, so a task never finishes silently without it.
+ */
+int sl__dump_not_copied(dump *d)
+{
+    MYSQL_RES *r = query(d, "SELECT 'VIEW', TABLE_SCHEMA, TABLE_NAME, TABLE_NAME FROM information_schema.TABLES "
+                            "WHERE TABLE_TYPE = 'VIEW' "
+                            "UNION ALL SELECT 'TRIGGER', TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE "
+                            "FROM information_schema.TRIGGERS "
+                            "UNION ALL SELECT ROUTINE_TYPE, ROUTINE_SCHEMA, ROUTINE_NAME, NULL "
+                            "FROM information_schema.ROUTINES "
+                            "UNION ALL SELECT 'EVENT', EVENT_SCHEMA, EVENT_NAME, NULL FROM information_schema.EVENTS "
+                            "ORDER BY 2, 1, 3");
+    if (!r)
+        return SL_EDB;
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_adds(&b, "[");
+    size_t n = 0;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r))) {
+        if (!row[0] || !row[1] || !row[2] || is_system_schema(row[1]) ||
+            !sl_rules_schema_selected(d->rules, row[1]))
+            continue;
+        /* a view or a trigger goes with its table; routines and events with their schema */
+        if (row[3] && sl_rules_find(d->rules, row[1], row[3]) < 0)
+            continue;
+        n++;
+        if (n <= NOT_COPIED_MAX) {
+            sl_sbuf tx;
+            sl_sbuf_init(&tx);
+            sl_sbuf_addf(&tx, "%s ", row[0]);
+            sl_sbuf_add_qname(&tx, row[1], row[2]);
+            if (!tx.oom) {
+                json_t *js = json_string(tx.p);
+                char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+                if (q)
+                    sl_sbuf_addf(&b, "%s%s", n > 1 ? "," : "", q);
+                else
+                    b.oom = 1;
+                free(q);
+                json_decref(js);
+                d->host->log(d->ctx, SL_LOG_WARN, "not copied: %s (%s)", tx.p,
+                             strcmp(row[0], "TRIGGER") == 0 || strcmp(row[0], "EVENT") == 0
+                                 ? "the rows it writes on the source replicate as rows; a copy would apply them twice"
+                                 : "a definition without data: create it on the target if it is needed");
+            }
+            sl_sbuf_free(&tx);
+        }
+    }
+    mysql_free_result(r);
+    if (n > NOT_COPIED_MAX)
+        d->host->log(d->ctx, SL_LOG_WARN, "not copied: %zu more views, triggers, routines or events",
+                     n - NOT_COPIED_MAX);
+    sl_sbuf_adds(&b, "]");
+    if (b.oom) {
+        sl_sbuf_free(&b);
+        return d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+    }
+    pthread_mutex_lock(&d->mu);
+    free(d->not_copied);
+    d->not_copied = b.p;
+    d->n_not_copied = n;
+    pthread_mutex_unlock(&d->mu);
+    return 0;
 }
 
 void sl__i128_str(__int128 v, char *buf)
