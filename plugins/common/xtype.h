@@ -15,9 +15,10 @@
  *   - its text form ("::1") read into a binary string is NOT accepted ("Incorrect inet6 value"):
  *     the dump therefore selects CAST(col AS BINARY(width)), the binary form, so both phases carry
  *     the same bytes (a Lua hook sees the same value in a chunk and in a row event).
- * The sink learns a target column's type from information_schema (tmeta.c): a binary value bound
- * for an extended column must have the width of its binary form, else the sink names the column
- * rather than letting the server answer "Incorrect inet6 value".
+ * So the sink needs no row of this table: it writes the binary value like any BINARY(n) value. A
+ * value of another width (a Lua hook's text "::1" arrives as a character string and is accepted
+ * as text) is refused by the server with the column named ("Incorrect inet6 value: ... for column
+ * `s`.`t`.`c`"), which pauses the task with that message.
  * Pure, constant data: thread-safe.
  */
 #ifndef SLUICE_XTYPE_H

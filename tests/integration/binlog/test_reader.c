@@ -1,6 +1,10 @@
 /*
  * test_reader.c - the binlog-reader against the sandbox source: every column type decoded
- * exactly (limits, NULLs, charsets), updates with both images, deletes, DDL, rotation, table
+ * exactly (limits, NULLs, charsets) - the incremental type matrix: TINYINT, SMALLINT, MEDIUMINT,
+ * INT, BIGINT (signed and unsigned), DECIMAL, FLOAT, DOUBLE, BIT(1..64), DATE, TIME(0/3/6),
+ * DATETIME(0/2/6), TIMESTAMP(0/4/6), YEAR, CHAR, VARCHAR (latin1, utf8mb4), TEXT, BINARY,
+ * VARBINARY, BLOB, LONGBLOB, JSON, ENUM, SET, GEOMETRY (test_types), and MariaDB's extended types
+ * INET6, INET4, UUID (test_xtypes) -, updates with both images, deletes, DDL, rotation, table
  * versions, unselected tables skipped, checkpoint resume, heartbeats of an idle source carried
  * downstream with its position, a refused source, a purged binlog, and a source killed in the
  * middle of streaming a large transaction (nothing lost or repeated).
