@@ -301,12 +301,6 @@ static void add_stmt(worker *w, size_t *nst, const char *sql)
 }
 
 /*
- * Apply the worker's share of the group: the head statements (XA START, START TRANSACTION), the
- * rows (compacted: common/compact.h), then the tail statements (XA END + XA PREPARE, or the
- * checkpoint + COMMIT), all as multi-statement text of about 1 MiB per round trip, so a usual
- * share costs one round trip.
- */
-/*
  * Move the rows of tables in cascading foreign-key components (SL_TVIEW_FKCASCADE, tmeta.h) out
  * of w->evs into w->fk, both in source order; returns how many moved, or SL_ENOMEM. They are
  * applied after the others, with foreign_key_checks = 1 so that the target's InnoDB performs the
@@ -341,6 +335,13 @@ static long split_fk(worker *w)
     return (long)n;
 }
 
+/*
+ * Apply the worker's share of the group: the head statements (XA START, START TRANSACTION), the
+ * rows (compacted: common/compact.h), the rows of cascading-FK tables (split_fk, with foreign
+ * key checks on), then the tail statements (XA END + XA PREPARE, or the
+ * checkpoint + COMMIT), all as multi-statement text of about 1 MiB per round trip, so a usual
+ * share costs one round trip.
+ */
 static int apply_events(worker *w, const char *const *head, size_t nhead, const char *const *tail,
                         size_t ntail)
 {
