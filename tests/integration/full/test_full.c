@@ -377,6 +377,14 @@ static void test_types(void **state)
              "'00000000-0000-1000-8000-000000000001', '255.255.255.255', 4), "
              "('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '6ccd780c-baba-1026-9564-5b8c656024db', NULL, 5)");
 
+    /* a UUID key: the server orders time-based UUIDs by their swapped segments, so chunk
+     * boundaries must compare as UUIDs (quoted text the server converts), not as bytes */
+    sql(src, "CREATE TABLE ft_types.xu (u UUID PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_types.xu VALUES ('00000000-0000-0000-0000-000000000000', 1), "
+             "('ffffffff-ffff-ffff-ffff-ffffffffffff', 2), ('123e4567-e89b-12d3-a456-426614174000', 3), "
+             "('6ccd780c-baba-1026-9564-5b8c656024db', 4), ('00000001-0000-1000-8000-000000000000', 5), "
+             "('ffffffff-0000-1000-8000-000000000001', 6), ('018f2b5e-7c3a-7d4e-9f00-000000000007', 7)");
+
     static const char *const schemas[] = {"ft_types", NULL};
     reset("ft-types", schemas);
     char rules[256];
@@ -401,6 +409,9 @@ static void test_types(void **state)
                                   "SELECT id, CONCAT_WS('|', a, b, c) FROM ft_types.xt ORDER BY id"), 5);
     assert_true(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-types_loader_checkpoint` "
                             "WHERE chunk_id LIKE 'ft_types.xk.%%'") > 1);
+    assert_int_equal(compare_table("ft_types", "xu", "ft_types", "xu", "u"), 7);
+    assert_true(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-types_loader_checkpoint` "
+                            "WHERE chunk_id LIKE 'ft_types.xu.%%'") > 1);
     check_collations();
     /* Invisible columns are copied too; generated columns are computed by the target. */
     assert_int_equal(compare_rows("SELECT id, inv, gv, gs, HEX(f), HEX(f2) FROM ft_types.misc ORDER BY id",
