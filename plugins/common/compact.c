@@ -3,6 +3,7 @@
  * are told apart by target name, rows by exact key values, in one hash table per call.
  */
 #include "compact.h"
+#include "tmeta.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +83,11 @@ int sl_compact_table_ok(const sl_table *m)
         return 0;
     for (uint32_t k = 0; k < m->npk; k++)
         if (m->pk[k] >= m->ncols || (m->cols[m->pk[k]].flags & SL_COL_GENERATED))
+            return 0;
+    /* a system-versioned target writes one history version per change it applies: a net change
+     * would drop the versions of a row's intermediate changes (tmeta.h) */
+    for (uint32_t i = 0; i < m->ncols; i++)
+        if (m->cols[i].flags & SL_TVIEW_ROWEND)
             return 0;
     return 1;
 }

@@ -6,7 +6,8 @@
  * Only tables where that is exact are compacted: the view (tmeta.h) identifies rows by a key
  * (pk) that is the ONLY unique key of the target table, none of its columns generated, and every
  * key value is of a type whose equality the compactor can decide exactly as the server does
- * (integers, temporals, and strings of a PAD SPACE binary collation, trailing spaces ignored).
+ * (integers, temporals, and strings of a PAD SPACE binary collation, trailing spaces ignored),
+ * and the table is not system-versioned (its target writes one history version per change).
  * In such a table, changes to rows with different key values commute (no other unique key can
  * make them collide), so the net effect of the group is, for each key value, its LAST change:
  *   - the row was absent at the start of the group (its first change inserts it, or an UPDATE

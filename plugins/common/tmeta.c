@@ -76,6 +76,15 @@ unsigned sl_tmeta_col_flags(const char *is_nullable, const char *extra, const ch
     return f;
 }
 
+unsigned sl_tmeta_col_flags2(const char *is_nullable, const char *extra, const char *is_generated,
+                             const char *generation_expression)
+{
+    unsigned f = sl_tmeta_col_flags(is_nullable, extra, is_generated);
+    if (generation_expression && strcasecmp(generation_expression, "ROW END") == 0)
+        f |= SL_TCOL_ROWEND | SL_TCOL_GENERATED;
+    return f;
+}
+
 int sl_tmeta_add_col(sl_tmeta *t, const char *name, unsigned flags)
 {
     if (t->ncols == t->ccols) {
@@ -133,6 +142,90 @@ int sl_tmeta_add_key_part(sl_tmeta *t, const char *key, const char *col, int pre
     return 0;
 }
 
+/* ---- foreign keys ------------------------------------------------------------------------ */
+
+int sl_tmeta_fk_rule_cascades(const char *rule)
+{
+    return rule && (strcasecmp(rule, "CASCADE") == 0 || strcasecmp(rule, "SET NULL") == 0);
+}
+
+static int same_table(const char *s1, const char *t1, const char *s2, const char *t2)
+{
+    return s1 && t1 && s2 && t2 && strcmp(s1, s2) == 0 && strcmp(t1, t2) == 0;
+}
+
+int sl_tmeta_fk_cascade(const sl_tfk *fks, size_t n, const char *schema, const char *table)
+{
+    /* in[e]: edge e touches the component of schema.table. Grow it until nothing changes: an
+     * edge joins when one of its ends is an end of an edge already in (or the table itself). */
+    if (n == 0)
+        return 0;
+    unsigned char *in = calloc(n, 1);
+    if (!in)
+        return SL_ENOMEM;
+    int grew = 1, cascades = 0;
+    while (grew && !cascades) {
+        grew = 0;
+        for (size_t e = 0; e < n; e++) {
+            if (in[e])
+                continue;
+            const sl_tfk *f = &fks[e];
+            int touch = same_table(f->schema, f->table, schema, table) ||
+                        same_table(f->ref_schema, f->ref_table, schema, table);
+            for (size_t k = 0; k < n && !touch; k++) {
+                if (!in[k])
+                    continue;
+                const sl_tfk *g = &fks[k];
+                touch = same_table(f->schema, f->table, g->schema, g->table) ||
+                        same_table(f->schema, f->table, g->ref_schema, g->ref_table) ||
+                        same_table(f->ref_schema, f->ref_table, g->schema, g->table) ||
+                        same_table(f->ref_schema, f->ref_table, g->ref_schema, g->ref_table);
+            }
+            if (touch) {
+                in[e] = 1;
+                grew = 1;
+                cascades |= f->cascades != 0;
+            }
+        }
+    }
+    free(in);
+    return cascades;
+}
+
+/* ---- system versioning --------------------------------------------------------------------- */
+
+static int row_end_max(const sl_value *v)
+{
+    if (v->type == SL_V_TIMESTAMP)
+        return v->v.ts.sec >= 2147483647 && v->v.ts.usec == 999999;
+    if (v->type == SL_V_UINT)
+        return v->v.u == UINT64_MAX;
+    return 0;
+}
+
+int sl_tmeta_versioned_row(const sl_table *view, int kind, const sl_value *before,
+                           const sl_value *after)
+{
+    int re = -1;
+    for (uint32_t i = 0; i < view->ncols && re < 0; i++)
+        if (view->cols[i].flags & SL_TVIEW_ROWEND)
+            re = (int)i;
+    if (re < 0)
+        return SL_TV_APPLY;
+    switch (kind) {
+    case SL_EV_INSERT:
+        return after && !row_end_max(&after[re]) ? SL_TV_SKIP : SL_TV_APPLY;
+    case SL_EV_UPDATE:
+        if (before && !row_end_max(&before[re]))
+            return SL_TV_SKIP;            /* a history row changed (not by SQL: never expected) */
+        return after && !row_end_max(&after[re]) ? SL_TV_DELETE : SL_TV_APPLY;
+    case SL_EV_DELETE:
+        return before && !row_end_max(&before[re]) ? SL_TV_SKIP : SL_TV_APPLY;
+    default:
+        return SL_TV_APPLY;
+    }
+}
+
 /* ---- views ------------------------------------------------------------------------------- */
 
 /* A key as a list of event column indexes (scratch, before it is laid out in the view). */
@@ -175,7 +268,10 @@ int sl_tmeta_view(const sl_tmeta *t, const sl_table *src, sl_table **out, sl_err
         tidx[i] = sl_tmeta_find_col(t, nm);
         if (tidx[i] >= 0 && sidx[tidx[i]] < 0)
             sidx[tidx[i]] = (int32_t)i;
-        if (tidx[i] < 0 && !(src->cols[i].flags & SL_COL_GENERATED)) {
+        /* the implicit system-versioning columns of a versioned table are not in COLUMNS */
+        int implicit = tidx[i] < 0 && t->versioned &&
+                       (strcasecmp(nm, "row_start") == 0 || strcasecmp(nm, "row_end") == 0);
+        if (tidx[i] < 0 && !implicit && !(src->cols[i].flags & SL_COL_GENERATED)) {
             rc = sl_error_set(err, SL_EINVAL, "column `%s` of %s.%s is missing on the target table "
                               "`%s`.`%s`: add it on the target (or drop it before the sink) and resume%s",
                               nm, src->schema ? src->schema : "?", src->name ? src->name : "?",
@@ -264,12 +360,18 @@ int sl_tmeta_view(const sl_tmeta *t, const sl_table *src, sl_table **out, sl_err
     for (uint32_t i = 0; i < n; i++) {
         v->cols[i] = src->cols[i];
         uint8_t f = src->cols[i].flags & (uint8_t)~(SL_COL_PK | SL_COL_UNIQUE | SL_COL_GENERATED |
-                                                     SL_COL_NULLABLE);
+                                                     SL_COL_NULLABLE | SL_TVIEW_FKCASCADE |
+                                                     SL_TVIEW_ROWEND);
         if (tidx[i] < 0 || (t->cols[tidx[i]].flags & SL_TCOL_GENERATED))
             f |= SL_COL_GENERATED;
         if (tidx[i] >= 0 ? (t->cols[tidx[i]].flags & SL_TCOL_NULLABLE) != 0
                          : (src->cols[i].flags & SL_COL_NULLABLE) != 0)
             f |= SL_COL_NULLABLE;
+        if (t->fk_cascade)
+            f |= SL_TVIEW_FKCASCADE;
+        if (tidx[i] >= 0 ? (t->cols[tidx[i]].flags & SL_TCOL_ROWEND) != 0
+                         : t->versioned && strcasecmp(src->cols[i].name ? src->cols[i].name : "", "row_end") == 0)
+            f |= SL_TVIEW_ROWEND;
         v->cols[i].flags = f;
     }
     if (ident >= 0) {

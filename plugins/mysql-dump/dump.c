@@ -14,6 +14,7 @@
  * TABLES ... READ for the whole dump, "none" reads without any snapshot.
  */
 #include "dump.h"
+#include "xtype.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -312,10 +313,17 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
             sl_sbuf_adds(&q, ", ");
         /* FLOAT comes out of the text protocol with 6 digits; as DOUBLE it has the float's exact
          * value in shortest round-trip form, which reads back into the same float. */
+        const sl_xtype *x = sl_xtype_find(t->cols[i].data_type);
         if (strcmp(t->cols[i].data_type, "float") == 0) {
             sl_sbuf_adds(&q, "CAST(");
             sl_sbuf_add_ident(&q, t->cols[i].name);
             sl_sbuf_adds(&q, " AS DOUBLE)");
+        } else if (x) {
+            /* INET6/UUID/...: their binary form, which LOAD DATA ... CHARACTER SET binary takes
+             * (the text form it refuses); see xtype.h */
+            sl_sbuf_adds(&q, "CAST(");
+            sl_sbuf_add_ident(&q, t->cols[i].name);
+            sl_sbuf_addf(&q, " AS %s)", x->dump_cast);
         } else {
             sl_sbuf_add_ident(&q, t->cols[i].name);
         }
@@ -659,7 +667,8 @@ static int fresh_dump(dump *d)
     if (rc)
         return h->fail(d->ctx, rc, "%s", e.msg);
     clear_dir(d);
-    if ((rc = sl__dump_discover(d)) < 0 || (rc = sl__dump_plan_chunks(d)) < 0)
+    if ((rc = sl__dump_discover(d)) < 0 || (rc = sl__dump_not_copied(d)) < 0 ||
+        (rc = sl__dump_plan_chunks(d)) < 0)
         return rc;
     size_t nw = (size_t)d->cfg->export_threads;
     if (nw > d->nchunks)
@@ -895,6 +904,7 @@ static void dump_destroy(void *self)
         return;
     reset_run(d);
     sl_rules_free(d->rules);
+    free(d->not_copied);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
     free(d);
@@ -909,14 +919,19 @@ static char *dump_status(void *self)
     double pct = est ? 100.0 * (double)fr / (double)est : (d->total_tables && ct == d->total_tables ? 100.0 : 0.0);
     if (pct > 100.0 || (d->total_tables && ct == d->total_tables))
         pct = ct == d->total_tables && d->total_tables ? 100.0 : 99.99;
-    char *s = d->host->alloc(320);
+    /* the selected objects not copied (a JSON array, set once by the plan) */
+    pthread_mutex_lock(&d->mu);
+    const char *nc = d->not_copied ? d->not_copied : "[]";
+    size_t cap = 360 + strlen(nc);
+    char *s = d->host->alloc(cap);
     if (s)
-        snprintf(s, 320,
+        snprintf(s, cap,
                  "{\"unit\":\"Dump\",\"total_tables\":%zu,\"completed_tables\":%llu,"
                  "\"finished_bytes\":%llu,\"finished_rows\":%llu,\"estimate_total_rows\":%llu,"
-                 "\"progress\":\"%.2f %%\"}",
+                 "\"progress\":\"%.2f %%\",\"not_copied\":%s,\"not_copied_count\":%zu}",
                  d->total_tables, (unsigned long long)ct, (unsigned long long)fb,
-                 (unsigned long long)fr, (unsigned long long)est, pct);
+                 (unsigned long long)fr, (unsigned long long)est, pct, nc, d->n_not_copied);
+    pthread_mutex_unlock(&d->mu);
     return s;
 }
 

@@ -122,7 +122,18 @@ typedef struct dump {
     atomic_uint_fast64_t finished_bytes, finished_rows, completed_tables;
     uint64_t        est_total_rows;
     size_t          total_tables;
+    /* selected objects the dump does not copy (views, triggers, routines, events): a JSON array
+     * of their names (at most NOT_COPIED_MAX) and their count; set once under mu */
+    char           *not_copied;
+    size_t          n_not_copied;
 } dump;
+
+#define NOT_COPIED_MAX 100
+
+/* dump_plan.c: name, in d->not_copied and the log, the views, triggers, routines and events of
+ * the selected schemas and tables, which a dump does not copy. Returns 0 or a negative code
+ * after host->fail. */
+int  sl__dump_not_copied(dump *d);
 
 /* dump_plan.c: list the tables the rules select, their columns, keys and CREATE statements, and
  * split each into chunks. Uses d->main. Returns 0 or a negative code after host->fail. */

@@ -6,8 +6,10 @@
  * chunk_rows rows at a time. Ranges are open at both ends, so any boundaries partition the table.
  */
 #include "dump.h"
+#include "xtype.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +78,10 @@ static uint8_t mysql_type_of(const char *dt)
         {"linestring", MYSQL_TYPE_GEOMETRY}, {"polygon", MYSQL_TYPE_GEOMETRY},
         {"multipoint", MYSQL_TYPE_GEOMETRY}, {"multilinestring", MYSQL_TYPE_GEOMETRY},
         {"multipolygon", MYSQL_TYPE_GEOMETRY}, {"geometrycollection", MYSQL_TYPE_GEOMETRY},
-        {"inet6", MYSQL_TYPE_STRING}, {"uuid", MYSQL_TYPE_STRING},
     };
+    const sl_xtype *x = sl_xtype_find(dt);
+    if (x)
+        return x->mysql_type;
     for (size_t i = 0; i < sizeof m / sizeof m[0]; i++)
         if (strcasecmp(dt, m[i].n) == 0)
             return m[i].t;
@@ -93,7 +97,7 @@ int sl__dump_binary_type(const char *data_type)
     for (int i = 0; data_type && bin[i]; i++)
         if (strcasecmp(data_type, bin[i]) == 0)
             return 1;
-    return 0;
+    return sl_xtype_find(data_type) != NULL;   /* dumped in their binary form (xtype.h) */
 }
 
 static int coll_cmp(const void *a, const void *b)
@@ -249,6 +253,10 @@ static int key_kind(const dcol *c)
     for (int i = 0; bin[i]; i++)
         if (strcmp(c->data_type, bin[i]) == 0)
             return KEY_BINARY;
+    /* an extended type's key is read in its text form ("::1"): quoted, the server converts it */
+    const sl_xtype *x = sl_xtype_find(c->data_type);
+    if (x && x->key_text)
+        return KEY_QUOTED;
     return KEY_NONE;
 }
 
@@ -420,10 +428,17 @@ static int describe_table(dump *d, dtable *t)
     return t->create_sql ? 0 : d->host->fail(d->ctx, SL_ENOMEM, "no memory");
 }
 
+/*
+ * The tables a rule may select: base tables, system-versioned tables (their current rows; the
+ * target, created WITH SYSTEM VERSIONING from SHOW CREATE TABLE, starts its own history at the
+ * load) and sequences (SHOW CREATE TABLE gives "CREATE TABLE ... SEQUENCE=1", which creates a
+ * sequence; its one row, loaded like any other, sets the target's next value to the source's
+ * next not-cached value, as a MariaDB replica would). Views are not tables here.
+ */
 int sl__dump_discover(dump *d)
 {
     MYSQL_RES *r = query(d, "SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(TABLE_ROWS, 0) "
-                            "FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' "
+                            "FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') "
                             "ORDER BY TABLE_SCHEMA, TABLE_NAME");
     if (!r)
         return SL_EDB;
@@ -472,6 +487,79 @@ int sl__dump_discover(dump *d)
     }
     d->total_tables = d->ntables;
     return rc;
+}
+
+/*
+ * What a dump does not copy, and why (docs/tasks.md, "What a task copies"):
+ *   - TRIGGER and EVENT: with ROW binlogs, the rows they write are logged and replicated as
+ *     rows; a copy on the target would run them a second time;
+ *   - VIEW, PROCEDURE, FUNCTION (and PACKAGE): definitions, no data; they refer to schemas by
+ *     the source's names, which routing may change, and to definers the target may not have.
+ * Each selected one is named in a warning in the log and in the dump status (not_copied), which
+ * the task's status keeps after the full phase, so a task never finishes silently without it.
+ */
+int sl__dump_not_copied(dump *d)
+{
+    MYSQL_RES *r = query(d, "SELECT 'VIEW', TABLE_SCHEMA, TABLE_NAME, TABLE_NAME FROM information_schema.TABLES "
+                            "WHERE TABLE_TYPE = 'VIEW' "
+                            "UNION ALL SELECT 'TRIGGER', TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE "
+                            "FROM information_schema.TRIGGERS "
+                            "UNION ALL SELECT ROUTINE_TYPE, ROUTINE_SCHEMA, ROUTINE_NAME, NULL "
+                            "FROM information_schema.ROUTINES "
+                            "UNION ALL SELECT 'EVENT', EVENT_SCHEMA, EVENT_NAME, NULL FROM information_schema.EVENTS "
+                            "ORDER BY 2, 1, 3");
+    if (!r)
+        return SL_EDB;
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_adds(&b, "[");
+    size_t n = 0;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r))) {
+        if (!row[0] || !row[1] || !row[2] || is_system_schema(row[1]) ||
+            !sl_rules_schema_selected(d->rules, row[1]))
+            continue;
+        /* a view or a trigger goes with its table; routines and events with their schema */
+        if (row[3] && sl_rules_find(d->rules, row[1], row[3]) < 0)
+            continue;
+        n++;
+        if (n <= NOT_COPIED_MAX) {
+            sl_sbuf tx;
+            sl_sbuf_init(&tx);
+            sl_sbuf_addf(&tx, "%s ", row[0]);
+            sl_sbuf_add_qname(&tx, row[1], row[2]);
+            if (!tx.oom) {
+                json_t *js = json_string(tx.p);
+                char *q = js ? json_dumps(js, JSON_ENCODE_ANY) : NULL;
+                if (q)
+                    sl_sbuf_addf(&b, "%s%s", n > 1 ? "," : "", q);
+                else
+                    b.oom = 1;
+                free(q);
+                json_decref(js);
+                d->host->log(d->ctx, SL_LOG_WARN, "not copied: %s (%s)", tx.p,
+                             strcmp(row[0], "TRIGGER") == 0 || strcmp(row[0], "EVENT") == 0
+                                 ? "the rows it writes on the source replicate as rows; a copy would apply them twice"
+                                 : "a definition without data: create it on the target if it is needed");
+            }
+            sl_sbuf_free(&tx);
+        }
+    }
+    mysql_free_result(r);
+    if (n > NOT_COPIED_MAX)
+        d->host->log(d->ctx, SL_LOG_WARN, "not copied: %zu more views, triggers, routines or events",
+                     n - NOT_COPIED_MAX);
+    sl_sbuf_adds(&b, "]");
+    if (b.oom) {
+        sl_sbuf_free(&b);
+        return d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+    }
+    pthread_mutex_lock(&d->mu);
+    free(d->not_copied);
+    d->not_copied = b.p;
+    d->n_not_copied = n;
+    pthread_mutex_unlock(&d->mu);
+    return 0;
 }
 
 void sl__i128_str(__int128 v, char *buf)

@@ -54,6 +54,7 @@
 #include "dmlsql.h"
 #include "myconn.h"
 #include "tcache.h"
+#include "tmeta.h"
 
 typedef struct sink_config {
     char   *target_host;
@@ -121,6 +122,9 @@ typedef struct worker {
     sl_sbuf         sql;
     size_t         *starts;
     sl_compactor   *cmp;         /* net change per row key of the worker's share (compact.h) */
+    sl_event      **fk;          /* scratch: the share's rows of cascading-FK tables, in order */
+    size_t          cfk;
+    int             fk_dirty;    /* the session may be left with foreign_key_checks = 1 */
 } worker;
 
 typedef struct sink {
@@ -298,8 +302,44 @@ static void add_stmt(worker *w, size_t *nst, const char *sql)
 }
 
 /*
+ * Move the rows of tables in cascading foreign-key components (SL_TVIEW_FKCASCADE, tmeta.h) out
+ * of w->evs into w->fk, both in source order; returns how many moved, or SL_ENOMEM. They are
+ * applied after the others, with foreign_key_checks = 1 so that the target's InnoDB performs the
+ * cascades the source's binlog does not log. Rows of other tables commute with them (different
+ * tables, no foreign key between them), so the reordering changes nothing else.
+ */
+static long split_fk(worker *w)
+{
+    size_t n = 0, k = 0;
+    for (size_t i = 0; i < w->nev; i++) {
+        const sl_table *m = w->evs[i]->meta;
+        n += m && m->ncols && (m->cols[0].flags & SL_TVIEW_FKCASCADE);
+    }
+    if (n == 0)
+        return 0;
+    if (n > w->cfk) {
+        sl_event **p = realloc(w->fk, n * sizeof *p);
+        if (!p)
+            return SL_ENOMEM;
+        w->fk = p;
+        w->cfk = n;
+    }
+    n = 0;
+    for (size_t i = 0; i < w->nev; i++) {
+        sl_event *ev = w->evs[i];
+        if (ev->meta && ev->meta->ncols && (ev->meta->cols[0].flags & SL_TVIEW_FKCASCADE))
+            w->fk[n++] = ev;
+        else
+            w->evs[k++] = ev;
+    }
+    w->nev = k;
+    return (long)n;
+}
+
+/*
  * Apply the worker's share of the group: the head statements (XA START, START TRANSACTION), the
- * rows (compacted: common/compact.h), then the tail statements (XA END + XA PREPARE, or the
+ * rows (compacted: common/compact.h), the rows of cascading-FK tables (split_fk, with foreign
+ * key checks on), then the tail statements (XA END + XA PREPARE, or the
  * checkpoint + COMMIT), all as multi-statement text of about 1 MiB per round trip, so a usual
  * share costs one round trip.
  */
@@ -309,20 +349,37 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
     sink *s = w->s;
     sl_dmlsql_opts o = { .batch = (uint32_t)s->cfg->repl_batch, .safe_mode = s->cfg->safe_mode,
                          .max_bytes = 1u << 20 };
+    /* rows of cascading-FK tables: never compacted (their order is the parents' and children's
+     * order) and never REPLACEd (a REPLACE deletes the parent row: its children would cascade) */
+    sl_dmlsql_opts ofk = o;
+    ofk.safe_mode = 0;
+    size_t nall = w->nev;
+    long nfk = split_fk(w);
+    if (nfk < 0)
+        return sl_error_set(&w->err, SL_ENOMEM, "out of memory ordering rows");
     sl_event *const *keep = w->evs;
     const sl_cmp_op *ops = NULL;
     size_t nkeep = w->nev, nops = 0;
+    int rcc = 0;
     if (w->nev > 1 && sl_compact(w->cmp, w->evs, w->nev, &keep, &nkeep, &ops, &nops) < 0)
+        rcc = SL_ENOMEM;
+    /* w->evs again holds the whole share, in the order applied (callers may apply it again) */
+    if (nfk > 0)
+        memcpy(w->evs + w->nev, w->fk, (size_t)nfk * sizeof *w->fk);
+    w->nev = nall;
+    if (rcc < 0)
         return sl_error_set(&w->err, SL_ENOMEM, "out of memory compacting rows");
-    if (nkeep + nops < w->nev)
-        s->host->metric_add(s->ctx, "rows_compacted", (int64_t)(w->nev - nkeep - nops));
-    size_t i = 0, j = 0;
+    if (nkeep + nops + (size_t)nfk < w->nev)
+        s->host->metric_add(s->ctx, "rows_compacted", (int64_t)(w->nev - nkeep - nops - (size_t)nfk));
+    size_t i = 0, j = 0, f = 0;
     for (int first = 1;; first = 0) {
         size_t nst = 0, used = 0, ns = 0;
         sl_sbuf_reset(&w->sql);
         for (size_t h = 0; first && h < nhead; h++)
             add_stmt(w, &nst, head[h]);
-        size_t room = MAX_STARTS - ntail;
+        if (first && w->fk_dirty && nfk == 0)
+            add_stmt(w, &nst, "SET SESSION foreign_key_checks = 0");
+        size_t room = MAX_STARTS - ntail - 2;
         int rc;
         if (i < nkeep) {
             rc = sl_dmlsql_build(&w->sql, keep + i, nkeep - i, &o, &used, w->starts + nst, room - nst,
@@ -342,7 +399,23 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
             nst += ns;
             used += used2;
         }
-        int last = i == nkeep && j == nops;
+        if (i == nkeep && j == nops && f < (size_t)nfk && w->sql.len < o.max_bytes) {
+            size_t used3 = 0;
+            if (f == 0) {
+                add_stmt(w, &nst, "SET SESSION foreign_key_checks = 1");
+                w->fk_dirty = 1;
+            }
+            rc = sl_dmlsql_build(&w->sql, w->fk + f, (size_t)nfk - f, &ofk, &used3, w->starts + nst,
+                                 room - nst, &ns, &w->err);
+            if (rc < 0)
+                return rc;
+            f += used3;
+            nst += ns;
+            used += used3;
+            if (f == (size_t)nfk)
+                add_stmt(w, &nst, "SET SESSION foreign_key_checks = 0");
+        }
+        int last = i == nkeep && j == nops && f == (size_t)nfk;
         if (!last && used == 0)
             return sl_error_set(&w->err, SL_EINTERNAL, "no statement built");
         for (size_t t = 0; last && t < ntail; t++)
@@ -351,8 +424,10 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
             return sl_error_set(&w->err, SL_ENOMEM, "out of memory building SQL");
         if (nst > 0 && (rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err)) < 0)
             return rc;
-        if (last)
+        if (last) {
+            w->fk_dirty = 0;
             return 0;
+        }
     }
 }
 
@@ -853,6 +928,7 @@ static int push_ev(sink *s, worker *w, sl_event *ev)
 }
 
 #define KEYS_PER_ROW 64
+#define FK_CAUSALITY_KEY 0x666b2d636173636bull   /* any non-zero constant ("fk-casck") */
 #define GROUP_BATCHES 64         /* batches one open group may hold */
 #define GROUP_BYTES (64u << 20)  /* and their payload bytes */
 
@@ -886,7 +962,12 @@ static int schedule_unit(sink *s, sl_event *const *evs, size_t n, int serial)
             s->ckeys = nc;
         }
         s->kstart[r] = (uint32_t)nk;
-        nk += sl_causality_row_keys(evs[r], s->keys + nk, KEYS_PER_ROW);
+        nk += sl_causality_row_keys(evs[r], s->keys + nk, KEYS_PER_ROW - 1);
+        /* a parent and its children (cascading foreign keys) share one worker, in source order:
+         * one key common to every such table (tmeta.h) */
+        const sl_table *m = evs[r]->meta;
+        if (m && m->ncols && (m->cols[0].flags & SL_TVIEW_FKCASCADE))
+            s->keys[nk++] = FK_CAUSALITY_KEY;
     }
     s->kstart[n] = (uint32_t)nk;
     int rc = sl_causality_assign(s->caus, n, s->keys, s->kstart, s->assign);
@@ -953,6 +1034,11 @@ static int apply_ddl(sink *s, sl_event *ev)
     /* the tables it changes are read again from the target at their next row (the group
      * before the DDL is committed: no scheduled event uses their views any more) */
     forget_tables(s, prc, &d);
+    /* a foreign key added or dropped changes which OTHER tables are in a cascading component */
+    if (has_ci(ev->ddl, "REFERENCES") || has_ci(ev->ddl, "FOREIGN")) {
+        sl__tcache_invalidate(s->tc, NULL, NULL);
+        sl__tcache_collect(s->tc);
+    }
     sl_ddl_free(&d);
     int replay = s->pend_file && ev->pos.file && strcmp(s->pend_file, ev->pos.file) == 0 &&
                  s->pend_pos == ev->pos.offset;
@@ -1372,6 +1458,14 @@ static int sink_process(void *self, sl_batch *b)
                 free(rows);
                 return s->host->fail(s->ctx, rc, "%s", verr.msg);
             }
+            /* a system-versioned table: only changes of current rows (tmeta.h) */
+            int tv = sl_tmeta_versioned_row(cp->meta, cp->kind, cp->before, cp->after);
+            if (tv == SL_TV_SKIP)
+                continue;
+            if (tv == SL_TV_DELETE) {
+                cp->kind = SL_EV_DELETE;
+                cp->after = NULL;
+            }
             rows[cnt++] = cp;
         }
         if (partial && !s->serial) {
@@ -1488,6 +1582,7 @@ static void sink_destroy(void *self)
     for (uint32_t i = 0; i < s->nworkers; i++) {
         worker *w = &s->w[i];
         free(w->evs);
+        free(w->fk);
         free(w->starts);
         sl_compactor_free(w->cmp);
         sl_sbuf_free(&w->sql);

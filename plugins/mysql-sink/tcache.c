@@ -147,7 +147,47 @@ static void where(sl_sbuf *q, const char *schema, const char *table)
     sl_sbuf_add_quoted(q, table, strlen(table));
 }
 
-/* Columns, then unique keys (by index name, parts in order) of schema.table. */
+/*
+ * t->fk_cascade: whether the table is linked by foreign keys to one that cascades (tmeta.h). The
+ * whole graph is read (every foreign key of the target outside the system schemas), as a
+ * component may reach far beyond the table's own keys; one query per table load.
+ */
+static int load_fk(MYSQL *db, sl_tmeta *t, sl_sbuf *q, sl_error *err)
+{
+    sl_sbuf_reset(q);
+    sl_sbuf_adds(q, "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, UNIQUE_CONSTRAINT_SCHEMA, "
+                    "REFERENCED_TABLE_NAME, UPDATE_RULE, DELETE_RULE "
+                    "FROM information_schema.REFERENTIAL_CONSTRAINTS "
+                    "WHERE CONSTRAINT_SCHEMA NOT IN ('mysql', 'information_schema', "
+                    "'performance_schema', 'sys')");
+    MYSQL_RES *r = NULL;
+    int rc = query(db, q, &r, err);
+    if (rc < 0)
+        return rc;
+    size_t n = (size_t)mysql_num_rows(r);
+    sl_tfk *fks = n ? calloc(n, sizeof *fks) : NULL;
+    if (n && !fks) {
+        mysql_free_result(r);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
+    MYSQL_ROW row;
+    size_t k = 0;
+    while (k < n && (row = mysql_fetch_row(r))) {
+        fks[k] = (sl_tfk){ .schema = row[0], .table = row[1], .ref_schema = row[2], .ref_table = row[3],
+                           .cascades = sl_tmeta_fk_rule_cascades(row[4]) || sl_tmeta_fk_rule_cascades(row[5]) };
+        k++;
+    }
+    int c = sl_tmeta_fk_cascade(fks, k, t->schema, t->table);   /* rows of r still alive */
+    free(fks);
+    mysql_free_result(r);
+    if (c < 0)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    t->fk_cascade = c;
+    return 0;
+}
+
+/* Columns, then unique keys (by index name, parts in order) of schema.table, then whether it
+ * takes part in cascading foreign keys. */
 static int load(MYSQL *db, const char *schema, const char *table, sl_tmeta **out, sl_error *err)
 {
     sl_tmeta *t = sl_tmeta_new(schema, table);
@@ -157,13 +197,23 @@ static int load(MYSQL *db, const char *schema, const char *table, sl_tmeta **out
     sl_sbuf_init(&q);
     MYSQL_RES *r = NULL;
     MYSQL_ROW row;
-    sl_sbuf_adds(&q, "SELECT COLUMN_NAME, IS_NULLABLE, EXTRA, IS_GENERATED FROM information_schema.COLUMNS");
+    int seq = 0;
+    sl_sbuf_adds(&q, "SELECT COLUMN_NAME, IS_NULLABLE, EXTRA, IS_GENERATED, GENERATION_EXPRESSION, "
+                     "(SELECT TABLE_TYPE FROM information_schema.TABLES tb WHERE tb.TABLE_SCHEMA = "
+                     "c.TABLE_SCHEMA AND tb.TABLE_NAME = c.TABLE_NAME) FROM information_schema.COLUMNS c");
     where(&q, schema, table);
     sl_sbuf_adds(&q, " ORDER BY ORDINAL_POSITION");
     int rc = query(db, &q, &r, err);
-    while (rc == 0 && (row = mysql_fetch_row(r)))
-        if (sl_tmeta_add_col(t, row[0] ? row[0] : "", sl_tmeta_col_flags(row[1], row[2], row[3])) < 0)
+    while (rc == 0 && (row = mysql_fetch_row(r))) {
+        if (sl_tmeta_add_col(t, row[0] ? row[0] : "", sl_tmeta_col_flags2(row[1], row[2], row[3], row[4])) < 0)
             rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        t->versioned = row[5] && strcmp(row[5], "SYSTEM VERSIONED") == 0;
+        seq = row[5] && strcmp(row[5], "SEQUENCE") == 0;
+    }
+    /* A sequence changes by whole-row INSERTs (NEXTVAL, SETVAL as the binlog logs them; the last
+     * one wins): a key on the table alone keeps them on one worker, in source order. */
+    if (rc == 0 && seq && t->ncols && sl_tmeta_add_key_part(t, "sequence", t->cols[0].name, 1) < 0)
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
     if (r)
         mysql_free_result(r);
     r = NULL;
@@ -186,6 +236,8 @@ static int load(MYSQL *db, const char *schema, const char *table, sl_tmeta **out
         if (r)
             mysql_free_result(r);
     }
+    if (rc == 0)
+        rc = load_fk(db, t, &q, err);
     sl_sbuf_free(&q);
     if (rc < 0) {
         sl_tmeta_free(t);

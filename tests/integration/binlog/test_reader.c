@@ -1,6 +1,10 @@
 /*
  * test_reader.c - the binlog-reader against the sandbox source: every column type decoded
- * exactly (limits, NULLs, charsets), updates with both images, deletes, DDL, rotation, table
+ * exactly (limits, NULLs, charsets) - the incremental type matrix: TINYINT, SMALLINT, MEDIUMINT,
+ * INT, BIGINT (signed and unsigned), DECIMAL, FLOAT, DOUBLE, BIT(1..64), DATE, TIME(0/3/6),
+ * DATETIME(0/2/6), TIMESTAMP(0/4/6), YEAR, CHAR, VARCHAR (latin1, utf8mb4), TEXT, BINARY,
+ * VARBINARY, BLOB, LONGBLOB, JSON, ENUM, SET, GEOMETRY (test_types), and MariaDB's extended types
+ * INET6, INET4, UUID (test_xtypes) -, updates with both images, deletes, DDL, rotation, table
  * versions, unselected tables skipped, checkpoint resume, heartbeats of an idle source carried
  * downstream with its position, a refused source, a purged binlog, and a source killed in the
  * middle of streaming a large transaction (nothing lost or repeated).
@@ -658,10 +662,69 @@ static void test_source_killed_mid_transaction(void **state)
     rd_close(&r);
 }
 
+/*
+ * The extended MariaDB types (INET6, INET4, UUID) at their edges and NULL. Their row images carry
+ * the binary form as a fixed BINARY(16)/BINARY(4) string with the trailing 0x00 bytes stripped,
+ * so each value must come out binary and padded back to its full width: an INET6 '1::' is the 16
+ * bytes 00 01 00 .. 00, not the two bytes 00 01.
+ */
+static void test_xtypes(void **state)
+{
+    MYSQL *db = src_connect();
+    setup_db(db);
+    sqlf(db, "CREATE TABLE bl_test.xt (id INT PRIMARY KEY, a INET6, b INET4, c UUID)");
+    sqlf(db, "INSERT INTO bl_test.xt VALUES (1, '::', '0.0.0.0', '00000000-0000-0000-0000-000000000000'), "
+             "(2, 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '255.255.255.255', "
+             "'ffffffff-ffff-ffff-ffff-ffffffffffff'), (3, '1::', '1.0.0.0', "
+             "'123e4567-e89b-12d3-a456-426614174000'), (4, NULL, NULL, NULL)");
+    sqlf(db, "UPDATE bl_test.xt SET a = '::1', b = '0.0.0.1' WHERE id = 3");
+    sqlf(db, "DELETE FROM bl_test.xt WHERE id = 1");
+
+    rd r;
+    char *o = start_opts("bl-xtypes", start_file, start_pos);
+    assert_int_equal(rd_open(&r, o, 1), 0);
+    free(o);
+    int want = 3;
+    assert_true(rd_wait(&r, commits_at_least, &want, 30));
+    assert_int_equal(r.failed, 0);
+    sl_event *ev = nth_kind(&r, SL_EV_INSERT, "xt", 0);
+    assert_non_null(ev);
+    static const char z[16] = {0};
+    static const char ff[16] = "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff";
+    assert_str(V(ev->after, "a"), SL_V_BINARY, z, 16);
+    assert_str(V(ev->after, "b"), SL_V_BINARY, z, 4);
+    assert_str(V(ev->after, "c"), SL_V_BINARY, z, 16);
+    assert_int_equal(ev->meta->cols[col_index(ev, "a")].charset, 63);
+    ev = nth_kind(&r, SL_EV_INSERT, "xt", 1);
+    assert_str(V(ev->after, "a"), SL_V_BINARY, ff, 16);
+    assert_str(V(ev->after, "b"), SL_V_BINARY, ff, 4);
+    assert_str(V(ev->after, "c"), SL_V_BINARY, ff, 16);
+    ev = nth_kind(&r, SL_EV_INSERT, "xt", 2);
+    assert_str(V(ev->after, "a"), SL_V_BINARY, "\x00\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+    assert_str(V(ev->after, "b"), SL_V_BINARY, "\x01\0\0\0", 4);
+    assert_str(V(ev->after, "c"), SL_V_BINARY,
+               "\x12\x3e\x45\x67\xe8\x9b\x12\xd3\xa4\x56\x42\x66\x14\x17\x40\x00", 16);
+    ev = nth_kind(&r, SL_EV_INSERT, "xt", 3);
+    for (uint32_t i = 1; i < ev->ncols; i++)
+        assert_int_equal(ev->after[i].type, SL_V_NULL);
+    ev = nth_kind(&r, SL_EV_UPDATE, "xt", 0);
+    assert_non_null(ev);
+    assert_str(V(ev->before, "a"), SL_V_BINARY, "\x00\x01\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+    assert_str(V(ev->after, "a"), SL_V_BINARY, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x01", 16);
+    assert_str(V(ev->after, "b"), SL_V_BINARY, "\0\0\0\x01", 4);
+    ev = nth_kind(&r, SL_EV_DELETE, "xt", 0);
+    assert_non_null(ev);
+    assert_str(V(ev->before, "a"), SL_V_BINARY, z, 16);
+    assert_str(V(ev->before, "c"), SL_V_BINARY, z, 16);
+    rd_close(&r);
+    mysql_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types),
+        cmocka_unit_test(test_xtypes),
         cmocka_unit_test(test_ddl_rotate_versions),
         cmocka_unit_test(test_checkpoint_resume),
         cmocka_unit_test(test_gtid_start),

@@ -42,7 +42,10 @@ void e2e_master_pos(MYSQL *src, char *file, size_t n, unsigned long long *pos);
 
 /* Compare every table of schema on the source and the target: the same table names, the same
  * CHECKSUM TABLE ... EXTENDED, and the same rows (every column's bytes, duplicates counted)
- * in an order over every column. Returns the number of rows compared; exits on a difference. */
+ * in an order over every column, each named (so INVISIBLE columns count too). Sequences compare
+ * too; system-versioned tables by their current rows, without their ROW START/ROW END columns
+ * and CHECKSUM TABLE (the target keeps its own history). Returns the number of rows compared;
+ * exits on a difference. */
 long long e2e_compare_schema(MYSQL *src, MYSQL *dst, const char *schema);
 
 /* ---- sluice-server -------------------------------------------------------------------------- */

@@ -1,7 +1,11 @@
 /*
  * test_full.c - full migration end to end against the sandbox (scripts/sandbox): sluice-full-run
  * (mysql-dump -> route -> loader) copies tables and the target is compared with the source by
- * CHECKSUM TABLE and row by row: every column type at its limits, a shard merge, on_duplicate
+ * CHECKSUM TABLE and row by row: every column type at its limits (the type matrix, test_types:
+ * TINYINT..BIGINT signed/unsigned/ZEROFILL, DECIMAL, FLOAT, DOUBLE, BIT, DATE, TIME, DATETIME,
+ * TIMESTAMP (0..6 digits), YEAR, CHAR, VARCHAR, TEXT, LONGTEXT (utf8mb4, latin1, _bin, UCA 14.0),
+ * BINARY, VARBINARY, BLOB, MEDIUMBLOB, LONGBLOB, JSON, ENUM, SET, GEOMETRY, POINT, LINESTRING,
+ * POLYGON, virtual/stored generated and invisible columns, INET6, INET4, UUID), a shard merge, on_duplicate
  * overwrite and error, a table without a key, an "all dml" filter, and a load killed with SIGKILL
  * and resumed without loading any chunk twice. Needs SLUICE_SOURCE_* / SLUICE_TARGET_* (fails
  * without them).
@@ -358,6 +362,29 @@ static void test_types(void **state)
     sql(src, "CREATE TABLE ft_types.uca (id INT PRIMARY KEY, u VARCHAR(20) COLLATE utf8mb4_uca1400_ai_ci)");
     sql(src, "INSERT INTO ft_types.uca VALUES (1, 'Ärger'), (2, NULL)");
 
+    /* MariaDB's extended types (plugins/common/xtype.h) at their edges and NULL, and as keys the
+     * dump walks in chunks (chunk_rows 1 below): INET6 primary key, UUID unique key */
+    sql(src, "CREATE TABLE ft_types.xt (id INT PRIMARY KEY, a INET6, b INET4, c UUID)");
+    sql(src, "INSERT INTO ft_types.xt VALUES (1, '::', '0.0.0.0', '00000000-0000-0000-0000-000000000000'), "
+             "(2, 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '255.255.255.255', "
+             "'ffffffff-ffff-ffff-ffff-ffffffffffff'), (3, '1::', '1.0.0.0', "
+             "'123e4567-e89b-12d3-a456-426614174000'), (4, '::ffff:192.0.2.1', '192.0.2.1', "
+             "'10000000-0000-0000-0000-000000000000'), (5, NULL, NULL, NULL)");
+    sql(src, "CREATE TABLE ft_types.xk (k INET6 PRIMARY KEY, u UUID NOT NULL, b INET4, v INT, UNIQUE KEY (u))");
+    sql(src, "INSERT INTO ft_types.xk VALUES ('::', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '0.0.0.0', 1), "
+             "('::1', '00000000-0000-0000-0000-000000000000', NULL, 2), ('1::', "
+             "'123e4567-e89b-12d3-a456-426614174000', '10.0.0.1', 3), ('fe80::1', "
+             "'00000000-0000-1000-8000-000000000001', '255.255.255.255', 4), "
+             "('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', '6ccd780c-baba-1026-9564-5b8c656024db', NULL, 5)");
+
+    /* a UUID key: the server orders time-based UUIDs by their swapped segments, so chunk
+     * boundaries must compare as UUIDs (quoted text the server converts), not as bytes */
+    sql(src, "CREATE TABLE ft_types.xu (u UUID PRIMARY KEY, v INT)");
+    sql(src, "INSERT INTO ft_types.xu VALUES ('00000000-0000-0000-0000-000000000000', 1), "
+             "('ffffffff-ffff-ffff-ffff-ffffffffffff', 2), ('123e4567-e89b-12d3-a456-426614174000', 3), "
+             "('6ccd780c-baba-1026-9564-5b8c656024db', 4), ('00000001-0000-1000-8000-000000000000', 5), "
+             "('ffffffff-0000-1000-8000-000000000001', 6), ('018f2b5e-7c3a-7d4e-9f00-000000000007', 7)");
+
     static const char *const schemas[] = {"ft_types", NULL};
     reset("ft-types", schemas);
     char rules[256];
@@ -375,6 +402,16 @@ static void test_types(void **state)
     assert_int_equal(compare_table("ft_types", "big", "ft_types", "big", "id"), 3);
     assert_int_equal(compare_table("ft_types", "l1", "ft_types", "l1", "id"), 2);
     assert_int_equal(compare_table("ft_types", "uca", "ft_types", "uca", "id"), 2);
+    assert_int_equal(compare_table("ft_types", "xt", "ft_types", "xt", "id"), 5);
+    assert_int_equal(compare_table("ft_types", "xk", "ft_types", "xk", "k"), 5);
+    /* the text forms too, and the key walked in more than one chunk */
+    assert_int_equal(compare_rows("SELECT id, CONCAT_WS('|', a, b, c) FROM ft_types.xt ORDER BY id",
+                                  "SELECT id, CONCAT_WS('|', a, b, c) FROM ft_types.xt ORDER BY id"), 5);
+    assert_true(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-types_loader_checkpoint` "
+                            "WHERE chunk_id LIKE 'ft_types.xk.%%'") > 1);
+    assert_int_equal(compare_table("ft_types", "xu", "ft_types", "xu", "u"), 7);
+    assert_true(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-types_loader_checkpoint` "
+                            "WHERE chunk_id LIKE 'ft_types.xu.%%'") > 1);
     check_collations();
     /* Invisible columns are copied too; generated columns are computed by the target. */
     assert_int_equal(compare_rows("SELECT id, inv, gv, gs, HEX(f), HEX(f2) FROM ft_types.misc ORDER BY id",

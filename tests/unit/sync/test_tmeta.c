@@ -336,10 +336,106 @@ static void test_statements(void **st)
     sl_tmeta_free(t);
 }
 
+/* Foreign-key components: which tables the sink applies with foreign_key_checks = 1. */
+static void test_fk_cascade(void **st)
+{
+    (void)st;
+    assert_int_equal(sl_tmeta_fk_rule_cascades("CASCADE"), 1);
+    assert_int_equal(sl_tmeta_fk_rule_cascades("SET NULL"), 1);
+    assert_int_equal(sl_tmeta_fk_rule_cascades("RESTRICT"), 0);
+    assert_int_equal(sl_tmeta_fk_rule_cascades("NO ACTION"), 0);
+    assert_int_equal(sl_tmeta_fk_rule_cascades(NULL), 0);
+    /* d.p <- d.c (RESTRICT) <- d.g (CASCADE); e.p <- e.c (SET NULL); f.p <- f.c (NO ACTION);
+     * x.c -> d.p (RESTRICT, another schema) */
+    const sl_tfk fks[] = {
+        { "d", "c", "d", "p", 0 }, { "d", "g", "d", "c", 1 }, { "e", "c", "e", "p", 1 },
+        { "f", "c", "f", "p", 0 }, { "x", "c", "d", "p", 0 },
+    };
+    size_t n = sizeof fks / sizeof fks[0];
+    /* every table of d's component, through a RESTRICT key and across schemas */
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "p"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "c"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "g"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "x", "c"), 1);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "e", "p"), 1);   /* a parent of SET NULL */
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "e", "c"), 1);
+    /* no cascading key in f's component, and tables without a foreign key */
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "f", "p"), 0);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "f", "c"), 0);
+    assert_int_equal(sl_tmeta_fk_cascade(fks, n, "d", "other"), 0);
+    assert_int_equal(sl_tmeta_fk_cascade(NULL, 0, "d", "p"), 0);
+    /* the flag reaches every column of the view, and only there */
+    sl_tmeta *t = target_g();
+    sl_table *v = NULL;
+    sl_error e = {0};
+    assert_int_equal(sl_tmeta_view(t, &src_g, &v, &e), 0);
+    for (uint32_t i = 0; i < v->ncols; i++)
+        assert_false(v->cols[i].flags & SL_TVIEW_FKCASCADE);
+    free(v);
+    t->fk_cascade = 1;
+    assert_int_equal(sl_tmeta_view(t, &src_g, &v, &e), 0);
+    for (uint32_t i = 0; i < v->ncols; i++)
+        assert_true(v->cols[i].flags & SL_TVIEW_FKCASCADE);
+    free(v);
+    sl_tmeta_free(t);
+}
+
+/* System-versioned tables: only changes of current rows reach the target (tmeta.h). */
+static void test_versioned_rows(void **st)
+{
+    (void)st;
+    sl_tmeta *t = sl_tmeta_new("ts", "v");
+    assert_non_null(t);
+    t->versioned = 1;
+    assert_int_equal(sl_tmeta_add_col(t, "id", sl_tmeta_col_flags("NO", "", "NEVER")), 0);
+    assert_int_equal(sl_tmeta_add_col(t, "v", sl_tmeta_col_flags("YES", "", "NEVER")), 0);
+    assert_int_equal(sl_tmeta_add_key_part(t, "PRIMARY", "id", 0), 0);
+    /* implicit row_start/row_end: in the event, not in the target's COLUMNS */
+    sl_column cols[4] = { { .name = "id", .flags = SL_COL_PK }, { .name = "v" }, { .name = "row_start" },
+                          { .name = "row_end" } };
+    uint32_t pk[1] = { 0 };
+    sl_table src = { .ncols = 4, .schema = "s", .name = "v", .cols = cols, .npk = 1, .pk = pk };
+    sl_table *v = NULL;
+    sl_error e = {0};
+    assert_int_equal(sl_tmeta_view(t, &src, &v, &e), 0);
+    assert_true(v->cols[2].flags & SL_COL_GENERATED);
+    assert_true(v->cols[3].flags & SL_COL_GENERATED);
+    assert_true(v->cols[3].flags & SL_TVIEW_ROWEND);
+    assert_false(v->cols[2].flags & SL_TVIEW_ROWEND);
+    sl_value cur[4] = { sl_value_int(1), sl_value_int(2), {0}, {0} };
+    sl_value old[4] = { sl_value_int(1), sl_value_int(1), {0}, {0} };
+    cur[3].type = SL_V_TIMESTAMP; cur[3].v.ts.sec = 2147483647; cur[3].v.ts.usec = 999999;
+    old[3].type = SL_V_TIMESTAMP; old[3].v.ts.sec = 1796397250; old[3].v.ts.usec = 819246;
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, cur), SL_TV_APPLY);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, old), SL_TV_SKIP);     /* history row */
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_UPDATE, cur, cur), SL_TV_APPLY);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_UPDATE, cur, old), SL_TV_DELETE);    /* DELETE */
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_DELETE, old, NULL), SL_TV_SKIP);     /* DELETE HISTORY */
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_DELETE, cur, NULL), SL_TV_APPLY);
+    /* transaction-id versioning: BIGINT UNSIGNED */
+    cur[3] = sl_value_uint(UINT64_MAX);
+    old[3] = sl_value_uint(1234);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, cur), SL_TV_APPLY);
+    assert_int_equal(sl_tmeta_versioned_row(v, SL_EV_INSERT, NULL, old), SL_TV_SKIP);
+    free(v);
+    /* not versioned: the same column names are ordinary columns the target must have */
+    t->versioned = 0;
+    assert_int_equal(sl_tmeta_view(t, &src, &v, &e), SL_EINVAL);
+    assert_non_null(strstr(e.msg, "row_start"));
+    /* explicit period columns: GENERATION_EXPRESSION names the ROW END one */
+    assert_int_equal(sl_tmeta_col_flags2("NO", "STORED GENERATED, INVISIBLE", "ALWAYS", "ROW END"),
+                     SL_TCOL_ROWEND | SL_TCOL_GENERATED | SL_TCOL_INVISIBLE);
+    assert_int_equal(sl_tmeta_col_flags2("NO", "STORED GENERATED, INVISIBLE", "ALWAYS", "ROW START"),
+                     SL_TCOL_GENERATED | SL_TCOL_INVISIBLE);
+    sl_tmeta_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_col_flags),
+        cmocka_unit_test(test_fk_cascade),
+        cmocka_unit_test(test_versioned_rows),
         cmocka_unit_test(test_view_maps_by_name),
         cmocka_unit_test(test_view_missing_column),
         cmocka_unit_test(test_view_key_choice),
