@@ -230,6 +230,10 @@ json_t *sl__mask_passwords(const json_t *obj);
 json_t *sl__seal_secrets(sl_api *a, const json_t *obj);
 /* Open sealed secrets in place. */
 int sl__open_secrets(sl_api *a, json_t *obj, sl_error *err);
+/* DM's start_time (RFC 3339 with an offset) -> seconds since the epoch; a Go duration ("10s") ->
+ * whole seconds, rounded up. 0, or -1 with the reason in why. */
+int sl__parse_time(const char *s, long long *out, char *why, size_t wl);
+int sl__parse_duration(const char *s, long long *out, char *why, size_t wl);
 /* json_dumps compact; caller frees. */
 char *sl__dump_compact(const json_t *v);
 

@@ -592,17 +592,39 @@ static void start_stop(sl_req *r, const char *name, int start)
         json_decref(body);
         return;
     }
+    sl_start_args args = { 0, 0 };
     if (start) {
-        const char *unsup[] = { "start_time", "safe_mode_time_duration" };
-        for (int i = 0; i < 2; i++) {
-            json_t *v = json_object_get(body, unsup[i]);
-            if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v))) {
-                sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "/%s is not supported by sluice yet: "
-                                "the task starts from its checkpoint or its source_conf position",
-                                unsup[i]);
-                json_decref(body);
-                return;
-            }
+        char why[200];
+        json_t *v = json_object_get(body, "start_time");
+        if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)) &&
+            (!json_is_string(v) || sl__parse_time(json_string_value(v), &args.start_time, why,
+                                                  sizeof why) != 0)) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/start_time: %s", json_is_string(v) ? why :
+                            "must be a string like \"2006-01-02T15:04:05+08:00\"");
+            json_decref(body);
+            return;
+        }
+        v = json_object_get(body, "safe_mode_time_duration");
+        if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)) &&
+            (!json_is_string(v) || sl__parse_duration(json_string_value(v), &args.safe_mode_seconds,
+                                                      why, sizeof why) != 0)) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/safe_mode_time_duration: %s",
+                            json_is_string(v) ? why : "must be a duration string like \"10s\"");
+            json_decref(body);
+            return;
+        }
+    } else {
+        /* DM's stop waits up to timeout_duration for the unit to stop; a stop here is always
+         * prompt (cooperative and bounded), so the value is only checked */
+        char why[200];
+        long long secs;
+        json_t *v = json_object_get(body, "timeout_duration");
+        if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)) &&
+            (!json_is_string(v) || sl__parse_duration(json_string_value(v), &secs, why, sizeof why))) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/timeout_duration: %s",
+                            json_is_string(v) ? why : "must be a duration string like \"15s\"");
+            json_decref(body);
+            return;
         }
     }
     json_t *rm = json_object_get(body, "remove_meta");
@@ -640,6 +662,21 @@ static void start_stop(sl_req *r, const char *name, int start)
                             "source %s is running", sl_subtask_source(sel[i]));
             goto out;
         }
+        /* start_time places the binlog reader where no checkpoint is: a first start of an
+         * incremental task, or one whose checkpoints remove_meta drops now */
+        if (args.start_time && strcmp(t->plan->task_mode, "incremental")) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/start_time: applies to task_mode incremental "
+                            "(task %s is %s: its full phase fixes where the binlog starts)", name,
+                            t->plan->task_mode);
+            goto out;
+        }
+        if (args.start_time && !remove_meta && sl_subtask_ever_started(sel[i])) {
+            sl__reply_error(r, 409, DM_ERR_CANNOT_START, "can not start task: %s reason: source %s "
+                            "has run before and may have a checkpoint, which would win over "
+                            "start_time: start with remove_meta=true to start at start_time", name,
+                            sl_subtask_source(sel[i]));
+            goto out;
+        }
     }
     if (remove_meta) {
         /* DM's start with remove_meta: the plugins drop their checkpoints before the start */
@@ -651,7 +688,7 @@ static void start_stop(sl_req *r, const char *name, int start)
     int worst = 0;
     for (int i = 0; i < n; i++) {
         sl_error err = { 0 };
-        int rc = sl_subtask_start(sel[i], &err);
+        int rc = sl_subtask_start_with(sel[i], &args, &err);
         if (rc != 0) {
             size_t l = strlen(msgs);
             snprintf(msgs + l, sizeof msgs - l, "%ssource %s: %s", l ? "; " : "",

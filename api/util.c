@@ -1,10 +1,14 @@
 /*
- * util.c - small helpers of the API: the three views of a secret in a JSON object:
- * in clear (memory), sealed (the store) and masked as "******" (every answer).
+ * util.c - small helpers of the API: the three views of a secret in a JSON object (in clear in
+ * memory, sealed in the store, masked as "******" in every answer), and DM's time and duration
+ * strings of the start and stop requests.
  */
 #include "internal.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int secret_key(const char *k)
 {
@@ -111,4 +115,95 @@ int sl__open_secrets(sl_api *a, json_t *obj, sl_error *err)
 char *sl__dump_compact(const json_t *v)
 {
     return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* DM's start_time: RFC 3339 with an offset ("2006-01-02T15:04:05+08:00", "...Z", "+0800", a space
+ * instead of the T, fractions of a second ignored). DM reads a value without an offset in the
+ * upstream's zone; sluice refuses it rather than guess. */
+int sl__parse_time(const char *s, long long *out, char *why, size_t wl)
+{
+    struct tm tm = { 0 };
+    int n = 0;
+    if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n < 19) {
+        snprintf(why, wl, "'%.64s' is not a time like \"2006-01-02T15:04:05+08:00\"", s);
+        return -1;
+    }
+    const char *p = s + n;
+    if (*p == '.')
+        while (*++p >= '0' && *p <= '9')
+            ;
+    long off = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int hh = 0, mm = 0, k = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &k) == 2 && k == 5) {
+        } else if (sscanf(p + 1, "%2d%2d%n", &hh, &mm, &k) == 2 && k == 4) {
+        } else {
+            snprintf(why, wl, "'%.64s': the offset must be +HH:MM or +HHMM", s);
+            return -1;
+        }
+        off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
+        p += 1 + k;
+    } else {
+        snprintf(why, wl, "'%.64s' has no time zone offset: give one (\"...+08:00\" or \"...Z\"), "
+                 "sluice does not guess the source's zone", s);
+        return -1;
+    }
+    if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+        snprintf(why, wl, "'%.64s' is not a valid time", s);
+        return -1;
+    }
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    if (t == (time_t)-1 || t - off <= 0) {
+        snprintf(why, wl, "'%.64s' is not a valid time", s);
+        return -1;
+    }
+    *out = (long long)(t - off);
+    return 0;
+}
+
+/* A Go duration ("10s", "1m30s", "1.5h", "500ms"): whole seconds, rounded up. */
+int sl__parse_duration(const char *s, long long *out, char *why, size_t wl)
+{
+    static const struct { const char *u; double secs; } units[] = {
+        { "ns", 1e-9 }, { "us", 1e-6 }, { "\xc2\xb5s", 1e-6 }, { "ms", 1e-3 }, { "s", 1 },
+        { "m", 60 }, { "h", 3600 },
+    };
+    double total = 0;
+    const char *p = s;
+    if (!*p)
+        goto bad;
+    while (*p) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || v < 0)
+            goto bad;
+        p = end;
+        size_t best = 0, bl = 0;
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            size_t l = strlen(units[i].u);
+            if (!strncmp(p, units[i].u, l) && l > bl) {
+                best = i;
+                bl = l;
+            }
+        }
+        if (!bl)
+            goto bad;
+        total += v * units[best].secs;
+        p += bl;
+    }
+    if (total > 366.0 * 86400) {
+        snprintf(why, wl, "'%.64s' is longer than a year", s);
+        return -1;
+    }
+    *out = (long long)total + (total > (double)(long long)total);
+    return 0;
+bad:
+    snprintf(why, wl, "'%.64s' is not a duration like \"10s\", \"1m30s\" or \"500ms\"", s);
+    return -1;
 }

@@ -43,9 +43,11 @@ static json_t *stage_load(sl_worker *w, const char *task, const char *source)
 static void stage_save(sl_subtask *s)
 {
     sl_error err = { 0 };
-    json_t *o = json_pack("{s:s,s:I,s:s,s:s}", "stage", sl_stage_name(s->stage), "phase",
-                          (json_int_t)s->phase, "error_msg", s->error_msg ? s->error_msg : "",
-                          "error_class", sl_errclass_name(s->err_class));
+    json_t *o = json_pack("{s:s,s:I,s:s,s:s,s:b,s:{s:I,s:I}}", "stage", sl_stage_name(s->stage),
+                          "phase", (json_int_t)s->phase, "error_msg", s->error_msg ? s->error_msg : "",
+                          "error_class", sl_errclass_name(s->err_class), "started", s->ever_started,
+                          "start_args", "start_time", (json_int_t)s->args.start_time,
+                          "safe_mode_seconds", (json_int_t)s->args.safe_mode_seconds);
     if (o && s->load_done)
         json_object_set(o, "load_status", s->load_done);
     if (o && s->dump_done)
@@ -147,6 +149,10 @@ sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
                        cls && !strcmp(cls, "fatal") ? SL_ERRCLASS_FATAL : SL_ERRCLASS_NONE;
         s->load_done = json_incref(json_object_get(rec, "load_status"));
         s->dump_done = json_incref(json_object_get(rec, "dump_status"));
+        s->ever_started = json_is_true(json_object_get(rec, "started"));
+        json_t *sa = json_object_get(rec, "start_args");
+        s->args.start_time = json_integer_value(json_object_get(sa, "start_time"));
+        s->args.safe_mode_seconds = json_integer_value(json_object_get(sa, "safe_mode_seconds"));
         json_decref(rec);
     }
     /* Running in the store but not here: a restored subtask, started by the event thread so
@@ -182,6 +188,49 @@ static void on_end(void *ud, sl_pipeline *p, sl_stage stage)
     sl__worker_post(s->w, SL__EV_END, s, p);
 }
 
+/* A copy of spec whose stages get the start arguments their plugins take (an option of that
+ * name in their table), or NULL when none applies or out of memory (then spec is used as it is:
+ * the arguments are optional by nature). Caller frees with sl_pipeline_spec_free. */
+static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spec *spec,
+                                   const sl_start_args *a)
+{
+    static const char *const names[] = { "start_time", "safe_mode_seconds" };
+    const long long vals[] = { a->start_time, a->safe_mode_seconds };
+    if (!a->start_time && !a->safe_mode_seconds)
+        return NULL;
+    sl_pipeline_spec *c = calloc(1, sizeof *c);
+    if (!c || !(c->stages = calloc(spec->nstages ? spec->nstages : 1, sizeof *c->stages)) ||
+        !(c->edges = calloc(spec->nedges ? spec->nedges : 1, sizeof *c->edges)) ||
+        !(c->name = strdup(spec->name ? spec->name : ""))) {
+        sl_pipeline_spec_free(c);
+        return NULL;
+    }
+    c->nedges = spec->nedges;
+    memcpy(c->edges, spec->edges, spec->nedges * sizeof *c->edges);
+    for (size_t i = 0; i < spec->nstages; i++, c->nstages++) {
+        const sl_stage_spec *st = &spec->stages[i];
+        const sl_plugin_descriptor *d = sl_registry_find(reg, st->plugin);
+        json_t *o = json_loads(st->options_json ? st->options_json : "{}", 0, NULL);
+        for (size_t k = 0; o && d && d->options && k < 2; k++) {
+            if (!vals[k])
+                continue;
+            for (const sl_option *op = d->options; op->name; op++)
+                if (!strcmp(op->name, names[k]))
+                    json_object_set_new(o, names[k], json_integer(vals[k]));
+        }
+        c->stages[i].id = strdup(st->id);
+        c->stages[i].plugin = strdup(st->plugin);
+        c->stages[i].options_json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        if (!c->stages[i].id || !c->stages[i].plugin || !c->stages[i].options_json) {
+            c->nstages++;
+            sl_pipeline_spec_free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
 /* Create and start the pipeline of the current phase. Call with s->mu held. On failure the
  * subtask is Paused with the error recorded (and persisted). */
 static int run_phase(sl_subtask *s, sl_error *err)
@@ -195,7 +244,10 @@ static int run_phase(sl_subtask *s, sl_error *err)
         goto failed;
     }
     const sl_pipeline_spec *spec = splan(s)->phases[s->phase];
-    if ((rc = sl_pipeline_new(w->sched, w->registry, spec, &w->state, &s->pipe, err)) != 0)
+    sl_pipeline_spec *own = with_args(w->registry, spec, &s->args);
+    rc = sl_pipeline_new(w->sched, w->registry, own ? own : spec, &w->state, &s->pipe, err);
+    sl_pipeline_spec_free(own);
+    if (rc != 0)
         goto failed;
     json_decref(s->last);
     s->last = NULL;
@@ -220,6 +272,20 @@ failed:
 
 int sl_subtask_start(sl_subtask *s, sl_error *err)
 {
+    static const sl_start_args none = { 0, 0 };
+    return sl_subtask_start_with(s, &none, err);
+}
+
+int sl_subtask_ever_started(sl_subtask *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int v = s->ever_started;
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
+int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *err)
+{
     /* a cleanup of an earlier task of this name must not remove what this start writes */
     sl__worker_wait_unheld(s->w, s->task);
     int rc = 0;
@@ -228,6 +294,10 @@ int sl_subtask_start(sl_subtask *s, sl_error *err)
         pthread_mutex_unlock(&s->mu);
         return 0;
     }
+    /* DM keeps the start arguments until the next start: a resume after a crash before the
+     * first checkpoint starts at the same start_time again */
+    s->args = *args;
+    s->ever_started = 1;
     if (s->stage == SL_STAGE_FINISHED) {
         /* Start again from the first phase: the loader skips every chunk it has recorded. */
         s->phase = 0;

@@ -97,6 +97,18 @@ void sl_subtask_free(sl_subtask *s);
  * skips what it recorded). Fails with the subtask Paused and its error recorded when the
  * pipeline cannot start; SL_ENOTSUP when the plan has no phase for it. */
 int  sl_subtask_start(sl_subtask *s, sl_error *err);
+
+/* DM's start options (StartTaskRequest): kept with the subtask's stage record until the next
+ * start, and handed to every stage whose plugin has an option of that name when a pipeline is
+ * built (binlog-reader's start_time: where to start without a checkpoint; mysql-sink's
+ * safe_mode_seconds: the safe-mode window at the beginning of each run). */
+typedef struct sl_start_args {
+    long long start_time;          /* seconds since the epoch, 0 = none */
+    long long safe_mode_seconds;   /* 0 = none */
+} sl_start_args;
+int  sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *err);
+/* 1 once the subtask has started at least once (it may have checkpoints). */
+int  sl_subtask_ever_started(sl_subtask *s);
 /* Stop its pipeline. persist: record Stopped (a Finished subtask stays Finished); 0 keeps the
  * stored stage (a server shutting down, so a restart resumes it). */
 void sl_subtask_stop(sl_subtask *s, int persist);

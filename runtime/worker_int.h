@@ -66,6 +66,8 @@ struct sl_subtask {
     time_t              next_retry; /* wall clock of the armed retry, 0 = none */
     struct timespec     run_since;  /* CLOCK_MONOTONIC start of the current run */
     unsigned long long  errors, resumes;
+    sl_start_args       args;       /* of the last operator start (persisted) */
+    int                 ever_started;
 };
 
 /* worker.c: queue an event (s, p) for the event thread; drop the events of a subtask and wait

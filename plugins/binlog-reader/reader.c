@@ -68,6 +68,9 @@ static const sl_option options[] = {
     OPTI("binlog_pos", "4", "binlog position to start from", binlog_pos, 4, INT64_MAX),
     OPT("binlog_gtid", SL_OPT_STRING, "\"\"", "GTID position to start from (enable_gtid)",
         binlog_gtid),
+    OPTI("start_time", "0", "without a checkpoint, start at the first transaction that began at "
+         "or after this time (seconds since the epoch; DM's start_time; 0 = none); wins over "
+         "binlog_name/binlog_gtid", start_time, 0, INT64_MAX),
     OPTI("server_id", "0", "replica server id (0 = derived from the task and source names)",
          server_id, 0, 4294967295LL),
     OPTI("heartbeat_ms", "1000", "heartbeat period asked of the source", heartbeat_ms, 100,
@@ -269,6 +272,19 @@ static int br_start(void *self)
         r->host->log(r->ctx, SL_LOG_INFO, "resuming from the checkpoint (%s, %llu) gtid '%s'%s",
                      ck.binlog_name, (unsigned long long)ck.binlog_pos,
                      ck.binlog_gtid ? ck.binlog_gtid : "", ck.is_snapshot ? " (snapshot)" : "");
+    } else if (c->start_time > 0) {
+        conn_opts(r, 0, &o);
+        rc = br_locate_time(&o, r->server_id, c->start_time, r->commit_file,
+                            sizeof r->commit_file, &r->commit_pos, &err);
+        if (rc < 0) {
+            sl_ckpt_pos_clear(&ck);
+            mysql_close(db);
+            return r->host->fail(r->ctx, rc, "binlog-reader: locating start_time %lld: %s",
+                                 (long long)c->start_time, err.msg);
+        }
+        r->host->log(r->ctx, SL_LOG_INFO, "start_time %lld: the first transaction at or after it "
+                     "is at (%s, %llu)", (long long)c->start_time, r->commit_file,
+                     (unsigned long long)r->commit_pos);
     } else if (c->enable_gtid && c->binlog_gtid && c->binlog_gtid[0] && c->flavor == 0) {
         gtid_text = c->binlog_gtid;
         r->gtid_start = 1;

@@ -11,6 +11,7 @@
 #include <sluice/plugin.h>
 #include <sluice/match.h>
 #include "decode.h"
+#include "myconn.h"
 
 typedef struct br_cfg {
     char   *source_host;
@@ -31,6 +32,7 @@ typedef struct br_cfg {
     int64_t batch_events;
     int64_t batch_bytes;
     int     verify_checksum;
+    int64_t start_time;
 } br_cfg;
 
 /* One source table by name: its latest table map and the sl_table published for it. */
@@ -122,5 +124,11 @@ int  br_flush(br *r);
 void br_reset_for_redump(br *r);
 void br_tables_free(br *r);
 int64_t br_now_ms(void);
+
+/* locate.c: the position of the first transaction that began at or after t (seconds since the
+ * epoch) on the source o names, or the source's current position when none did yet: 0 with
+ * file and *pos, or a negative code with err. Opens connections of its own. */
+int br_locate_time(const sl_myconn_opts *o, uint32_t server_id, int64_t t, char *file,
+                   size_t flen, uint64_t *pos, sl_error *err);
 
 #endif

@@ -63,6 +63,7 @@ typedef struct sink_config {
     char   *task_name, *source_name, *meta_schema;
     int64_t repl_threads, repl_batch;
     int     safe_mode;
+    int64_t safe_mode_seconds;
     char   *sql_mode;
 } sink_config;
 
@@ -81,6 +82,7 @@ static const sl_option sink_options[] = {
     { "repl_threads", SL_OPT_INT, "16", "parallel apply workers", O(repl_threads), 1, 1024, NULL, 0 },
     { "repl_batch", SL_OPT_INT, "100", "rows per statement", O(repl_batch), 1, 100000, NULL, 0 },
     { "safe_mode", SL_OPT_BOOL, "false", "write REPLACE for INSERT and DELETE+REPLACE for UPDATE", O(safe_mode), 0, -1, NULL, 0 },
+    { "safe_mode_seconds", SL_OPT_INT, "0", "safe mode for the rows committed on the source within this many seconds of the first row of a run (DM's safe_mode_time_duration; 0 = none)", O(safe_mode_seconds), 0, 31536000, NULL, 0 },
     { "sql_mode", SL_OPT_STRING, "\"\"", "sql_mode of the sink's sessions (NO_AUTO_VALUE_ON_ZERO is "
       "always added), e.g. \"STRICT_ALL_TABLES\"", O(sql_mode), 0, -1, NULL, 0 },
     { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
@@ -137,6 +139,8 @@ typedef struct sink {
     sl_causality  *caus;
     uint64_t       xid_hash;
     uint64_t       group;        /* last committed group id (= checkpoint seq) */
+    uint64_t       safe_until;   /* safe_mode_seconds: rows committed before this (source time)
+                                  * are written in safe mode; 0 = not known yet this run */
     int            serial;       /* a big transaction is open on worker 0 */
     uint64_t      *keys;
     uint32_t      *kstart, *assign;
@@ -347,8 +351,10 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
                         size_t ntail)
 {
     sink *s = w->s;
-    sl_dmlsql_opts o = { .batch = (uint32_t)s->cfg->repl_batch, .safe_mode = s->cfg->safe_mode,
-                         .max_bytes = 1u << 20 };
+    /* DM's safe_mode_time_duration: the window opens at the first row of the run */
+    int window = s->cfg->safe_mode_seconds > 0 && w->nev && w->evs[0]->commit_ts < s->safe_until;
+    sl_dmlsql_opts o = { .batch = (uint32_t)s->cfg->repl_batch,
+                         .safe_mode = s->cfg->safe_mode || window, .max_bytes = 1u << 20 };
     /* rows of cascading-FK tables: never compacted (their order is the parents' and children's
      * order) and never REPLACEd (a REPLACE deletes the parent row: its children would cascade) */
     sl_dmlsql_opts ofk = o;
@@ -1341,6 +1347,7 @@ static int sink_start(void *self)
     sl__tcache_collect(s->tc);
     s->serial = 0;
     s->in_txn = 0;
+    s->safe_until = 0;   /* a new run: a new safe-mode window (safe_mode_seconds) */
     s->running = 1;
     pthread_mutex_lock(&s->mu);
     s->synced = 0;            /* until a heartbeat says where the source is */
@@ -1369,6 +1376,13 @@ static int sink_process(void *self, sl_batch *b)
     uint64_t hb_ts = 0, first_ts = 0, max_ts = 0;
     for (size_t k = 0; k < n; k++) {
         const sl_event *ev = &b->events[k];
+        if (!s->safe_until && s->cfg->safe_mode_seconds > 0 && ev->commit_ts &&
+            (ev->kind == SL_EV_INSERT || ev->kind == SL_EV_UPDATE || ev->kind == SL_EV_DELETE)) {
+            s->safe_until = ev->commit_ts + (uint64_t)s->cfg->safe_mode_seconds;
+            s->host->log(s->ctx, SL_LOG_INFO, "safe mode for rows committed on the source until "
+                         "%llu (%lld s after the first row of this run)",
+                         (unsigned long long)s->safe_until, (long long)s->cfg->safe_mode_seconds);
+        }
         if (ev->kind == SL_EV_HEARTBEAT) {
             if (ev->pos.file) {
                 set_src(s, &ev->pos);
