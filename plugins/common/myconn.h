@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <mysql.h>
 #include <sluice/err.h>
+#include <sluice/plugin.h>
 
 /* Where and how to connect. PEM strings are contents, not paths ("" or NULL = none). */
 typedef struct sl_myconn_opts {
@@ -22,6 +23,40 @@ typedef struct sl_myconn_opts {
     unsigned    rw_timeout;      /* seconds for read/write, 0 = none */
     int         local_infile;    /* allow LOAD DATA LOCAL INFILE */
 } sl_myconn_opts;
+
+/*
+ * The connection option rows, written once for every plugin that connects to a server:
+ * <who>_host, <who>_port, <who>_user, <who>_password, <who>_ssl_ca, <who>_ssl_cert and
+ * <who>_ssl_key, each filling the config field of the same name (char *, the port int64_t).
+ * They go inside a plugin's sl_option table, as one entry of it:
+ *
+ *   SL_MYCONN_OPTIONS(target, my_cfg),             host, port and user required
+ *   SL_MYCONN_OPTIONS_OPTIONAL(target, my_cfg),    "" / 3306 / "": a server the plugin can do without
+ *
+ * A macro and not a sub-table so that plugin.h's flat option table (and its ABI) stays as it is.
+ */
+#define SL_MYCONN_OPTIONS(who, cfg) SL_MYCONN_ROWS_(who, cfg, NULL, NULL, SL_OPTF_REQUIRED)
+#define SL_MYCONN_OPTIONS_OPTIONAL(who, cfg) SL_MYCONN_ROWS_(who, cfg, "\"\"", "3306", 0)
+
+#define SL_MYCONN_ROW_(who, cfg, f, def_, dsc, fl) \
+    { .name = #who "_" #f, .type = SL_OPT_STRING, .def = def_, .desc = #who " " dsc, \
+      .offset = offsetof(cfg, who##_##f), .flags = fl }
+#define SL_MYCONN_ROWS_(who, cfg, def_str, def_port, req) \
+    SL_MYCONN_ROW_(who, cfg, host, def_str, "host", req), \
+    { .name = #who "_port", .type = SL_OPT_INT, .def = def_port, .desc = #who " port", \
+      .offset = offsetof(cfg, who##_port), .min = 1, .max = 65535, .flags = req }, \
+    SL_MYCONN_ROW_(who, cfg, user, def_str, "user", req), \
+    SL_MYCONN_ROW_(who, cfg, password, "\"\"", "password", SL_OPTF_SECRET), \
+    SL_MYCONN_ROW_(who, cfg, ssl_ca, "\"\"", "CA (PEM content)", 0), \
+    SL_MYCONN_ROW_(who, cfg, ssl_cert, "\"\"", "client certificate (PEM content)", 0), \
+    SL_MYCONN_ROW_(who, cfg, ssl_key, "\"\"", "client key (PEM content)", SL_OPTF_SECRET)
+
+/* The sl_myconn_opts fields those options fill, for a designated initializer:
+ * sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = ... }. */
+#define SL_MYCONN_FROM(c, who) \
+    .host = (c)->who##_host, .port = (int)(c)->who##_port, .user = (c)->who##_user, \
+    .password = (c)->who##_password, .ssl_ca = (c)->who##_ssl_ca, \
+    .ssl_cert = (c)->who##_ssl_cert, .ssl_key = (c)->who##_ssl_key
 
 /* Connect with utf8mb4, the options above and TLS when a CA or cert is given (PEM contents are
  * written to private temporary files that are removed before returning). Returns a handle to
