@@ -301,16 +301,13 @@ static int br_start(void *self)
         if ((r->commit_gtid = malloc(n + 1)))
             sl_bl_gtid_set_format(&r->gtid, r->commit_gtid, n + 1);
     }
+    /* A (re)start resumes from the position just resolved, with no transaction open and
+     * nothing to checkpoint yet; the rest is the reset every new dump gets. */
     snprintf(r->file, sizeof r->file, "%s", r->commit_file);
     r->pos = r->commit_pos;
     r->in_txn = 0;
-    r->txn_put = 0;
-    r->begin_put = 0;
-    r->replay_skip = 0;
-    r->replay_begin = 0;
     r->ckpt_dirty = 0;
-    r->ntids = 0;
-    sl_bl_format_init(&r->fmt);
+    br_reset_for_redump(r);
     return 0;
 }
 

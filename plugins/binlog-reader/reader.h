@@ -117,8 +117,10 @@ typedef struct br {
 int  br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err);
 /* Emit the current batch (if any, or if a transaction ended since the last TXN_END batch). */
 int  br_flush(br *r);
-/* Forget everything of the current dump (table ids, format) before a new one; the position
- * to resume from is the start of the current transaction. */
+/* Forget everything of the current dump (table ids, format, the open transaction's GTID and
+ * counts) before a new one; the position to resume from is the start of the current
+ * transaction (its events already put are skipped when replayed), else the last commit. The
+ * one reset of the reader's stream state: br_start uses it too, with no transaction open. */
 void br_reset_for_redump(br *r);
 void br_tables_free(br *r);
 int64_t br_now_ms(void);
