@@ -11,14 +11,11 @@
 #include <sluice/plugin.h>
 #include <sluice/match.h>
 #include "decode.h"
+#include "myconn.h"
 
 typedef struct br_cfg {
-    char   *source_host;
-    int64_t source_port;
-    char   *source_user, *source_password, *source_ssl_ca, *source_ssl_cert, *source_ssl_key;
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(source);
+    SL_MYCONN_FIELDS(target);
     char   *task_name, *source_name, *meta_schema;
     char   *rules;
     int     flavor;          /* 0 mariadb, 1 mysql */

@@ -7,6 +7,7 @@
 #define SLUICE_MYCONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <mysql.h>
 #include <sluice/err.h>
 #include <sluice/plugin.h>
@@ -24,10 +25,17 @@ typedef struct sl_myconn_opts {
     int         local_infile;    /* allow LOAD DATA LOCAL INFILE */
 } sl_myconn_opts;
 
+/* The config fields of one server's connection options (below), in a plugin's config struct:
+ * struct my_cfg { SL_MYCONN_FIELDS(target); ... }. */
+#define SL_MYCONN_FIELDS(who) \
+    char   *who##_host; \
+    int64_t who##_port; \
+    char   *who##_user, *who##_password, *who##_ssl_ca, *who##_ssl_cert, *who##_ssl_key
+
 /*
  * The connection option rows, written once for every plugin that connects to a server:
  * <who>_host, <who>_port, <who>_user, <who>_password, <who>_ssl_ca, <who>_ssl_cert and
- * <who>_ssl_key, each filling the config field of the same name (char *, the port int64_t).
+ * <who>_ssl_key, each filling the config field of the same name (SL_MYCONN_FIELDS).
  * They go inside a plugin's sl_option table, as one entry of it:
  *
  *   SL_MYCONN_OPTIONS(target, my_cfg),             host, port and user required

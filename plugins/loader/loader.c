@@ -31,9 +31,7 @@ enum { DUP_OVERWRITE = 0, DUP_REPLACE, DUP_ERROR, DUP_IGNORE };
 enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
 
 typedef struct loader_cfg {
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(target);
     char   *task_name, *source_name, *meta_schema;
     int64_t import_threads;
     int     on_duplicate;

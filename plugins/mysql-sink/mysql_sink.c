@@ -55,9 +55,7 @@
 #include "tcache.h"
 
 typedef struct sink_config {
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(target);
     char   *task_name, *source_name, *meta_schema;
     int64_t repl_threads, repl_batch;
     int     safe_mode;

@@ -97,12 +97,8 @@ static void test_conn_errors(void **state)
 }
 
 typedef struct conn_cfg {
-    char   *source_host;
-    int64_t source_port;
-    char   *source_user, *source_password, *source_ssl_ca, *source_ssl_cert, *source_ssl_key;
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(source);
+    SL_MYCONN_FIELDS(target);
 } conn_cfg;
 
 static const sl_option rows[] = {
