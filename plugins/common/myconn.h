@@ -1,5 +1,6 @@
 /*
- * myconn.h - connecting to MySQL/MariaDB and building SQL text safely, for plugins.
+ * myconn.h - connecting to MySQL/MariaDB (the plugin options that say where, and the connection)
+ * and building SQL text safely, for plugins.
  *
  * Compiled into each plugin that talks to a server (static library sluice_plugin_common).
  */
@@ -36,7 +37,7 @@ typedef struct sl_myconn_opts {
  * The connection option rows, written once for every plugin that connects to a server:
  * <who>_host, <who>_port, <who>_user, <who>_password, <who>_ssl_ca, <who>_ssl_cert and
  * <who>_ssl_key, each filling the config field of the same name (SL_MYCONN_FIELDS).
- * They go inside a plugin's sl_option table, as one entry of it:
+ * Each macro stands for its seven rows inside a plugin's sl_option table:
  *
  *   SL_MYCONN_OPTIONS(target, my_cfg),             host, port and user required
  *   SL_MYCONN_OPTIONS_OPTIONAL(target, my_cfg),    "" / 3306 / "": a server the plugin can do without
