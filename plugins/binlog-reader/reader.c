@@ -34,27 +34,10 @@
 static const char *const flavors[] = { "mariadb", "mysql", NULL };
 
 static const sl_option options[] = {
-    REQ("source_host", SL_OPT_STRING, "source server host", source_host),
-    { .name = "source_port", .type = SL_OPT_INT, .desc = "source server port",
-      .offset = offsetof(br_cfg, source_port), .min = 1, .max = 65535, .flags = SL_OPTF_REQUIRED },
-    REQ("source_user", SL_OPT_STRING, "source user (needs REPLICATION SLAVE, REPLICATION CLIENT)",
-        source_user),
-    { .name = "source_password", .type = SL_OPT_STRING, .def = "\"\"", .desc = "source password",
-      .offset = offsetof(br_cfg, source_password), .flags = SL_OPTF_SECRET },
-    OPT("source_ssl_ca", SL_OPT_STRING, "\"\"", "source CA (PEM content)", source_ssl_ca),
-    OPT("source_ssl_cert", SL_OPT_STRING, "\"\"", "source client certificate (PEM)", source_ssl_cert),
-    { .name = "source_ssl_key", .type = SL_OPT_STRING, .def = "\"\"", .desc = "source client key (PEM)",
-      .offset = offsetof(br_cfg, source_ssl_key), .flags = SL_OPTF_SECRET },
-    REQ("target_host", SL_OPT_STRING, "target host (checkpoint)", target_host),
-    { .name = "target_port", .type = SL_OPT_INT, .desc = "target port",
-      .offset = offsetof(br_cfg, target_port), .min = 1, .max = 65535, .flags = SL_OPTF_REQUIRED },
-    REQ("target_user", SL_OPT_STRING, "target user", target_user),
-    { .name = "target_password", .type = SL_OPT_STRING, .def = "\"\"", .desc = "target password",
-      .offset = offsetof(br_cfg, target_password), .flags = SL_OPTF_SECRET },
-    OPT("target_ssl_ca", SL_OPT_STRING, "\"\"", "target CA (PEM content)", target_ssl_ca),
-    OPT("target_ssl_cert", SL_OPT_STRING, "\"\"", "target client certificate (PEM)", target_ssl_cert),
-    { .name = "target_ssl_key", .type = SL_OPT_STRING, .def = "\"\"", .desc = "target client key (PEM)",
-      .offset = offsetof(br_cfg, target_ssl_key), .flags = SL_OPTF_SECRET },
+    /* the source user needs REPLICATION SLAVE and REPLICATION CLIENT; the target holds the
+     * checkpoint the reader starts from */
+    SL_MYCONN_OPTIONS(source, br_cfg),
+    SL_MYCONN_OPTIONS(target, br_cfg),
     REQ("task_name", SL_OPT_STRING, "task name", task_name),
     REQ("source_name", SL_OPT_STRING, "source name", source_name),
     OPT("meta_schema", SL_OPT_STRING, "\"dm_meta\"", "schema of the checkpoint tables", meta_schema),
@@ -88,16 +71,10 @@ static const sl_option options[] = {
 static void conn_opts(const br *r, int target, sl_myconn_opts *o)
 {
     const br_cfg *c = r->cfg;
-    memset(o, 0, sizeof *o);
-    if (target) {
-        o->host = c->target_host; o->port = (int)c->target_port; o->user = c->target_user;
-        o->password = c->target_password; o->ssl_ca = c->target_ssl_ca;
-        o->ssl_cert = c->target_ssl_cert; o->ssl_key = c->target_ssl_key;
-    } else {
-        o->host = c->source_host; o->port = (int)c->source_port; o->user = c->source_user;
-        o->password = c->source_password; o->ssl_ca = c->source_ssl_ca;
-        o->ssl_cert = c->source_ssl_cert; o->ssl_key = c->source_ssl_key;
-    }
+    if (target)
+        *o = (sl_myconn_opts){ SL_MYCONN_FROM(c, target) };
+    else
+        *o = (sl_myconn_opts){ SL_MYCONN_FROM(c, source) };
 }
 
 /* The first row of a query, as strings in out[0..n) (copied, truncated to cap). 0, SL_ENOENT
@@ -340,16 +317,13 @@ static int br_start(void *self)
         if ((r->commit_gtid = malloc(n + 1)))
             sl_bl_gtid_set_format(&r->gtid, r->commit_gtid, n + 1);
     }
+    /* A (re)start resumes from the position just resolved, with no transaction open and
+     * nothing to checkpoint yet; the rest is the reset every new dump gets. */
     snprintf(r->file, sizeof r->file, "%s", r->commit_file);
     r->pos = r->commit_pos;
     r->in_txn = 0;
-    r->txn_put = 0;
-    r->begin_put = 0;
-    r->replay_skip = 0;
-    r->replay_begin = 0;
     r->ckpt_dirty = 0;
-    r->ntids = 0;
-    sl_bl_format_init(&r->fmt);
+    br_reset_for_redump(r);
     return 0;
 }
 

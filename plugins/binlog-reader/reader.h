@@ -14,12 +14,8 @@
 #include "myconn.h"
 
 typedef struct br_cfg {
-    char   *source_host;
-    int64_t source_port;
-    char   *source_user, *source_password, *source_ssl_ca, *source_ssl_cert, *source_ssl_key;
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(source);
+    SL_MYCONN_FIELDS(target);
     char   *task_name, *source_name, *meta_schema;
     char   *rules;
     int     flavor;          /* 0 mariadb, 1 mysql */
@@ -119,8 +115,10 @@ typedef struct br {
 int  br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err);
 /* Emit the current batch (if any, or if a transaction ended since the last TXN_END batch). */
 int  br_flush(br *r);
-/* Forget everything of the current dump (table ids, format) before a new one; the position
- * to resume from is the start of the current transaction. */
+/* Forget everything of the current dump (table ids, format, the open transaction's GTID and
+ * counts) before a new one; the position to resume from is the start of the current
+ * transaction (its events already put are skipped when replayed), else the last commit. The
+ * one reset of the reader's stream state: br_start uses it too, with no transaction open. */
 void br_reset_for_redump(br *r);
 void br_tables_free(br *r);
 int64_t br_now_ms(void);

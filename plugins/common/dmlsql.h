@@ -34,7 +34,8 @@ int sl_dmlsql_build(sl_sbuf *out, sl_event *const *evs, size_t n, const sl_dmlsq
                     sl_error *err);
 
 /*
- * The same for the net changes of a compactor (compact.h): consecutive ops of one kind and table
+ * The same builder (one statement loop; only the input differs) for the net changes of a
+ * compactor (compact.h): consecutive ops of one kind and table
  * become one statement of up to o->batch rows: a multi-row INSERT, a multi-row INSERT ... ON
  * DUPLICATE KEY UPDATE of every written non-key column (REPLACE for both in safe mode), or one
  * DELETE ... WHERE key IN (...). Appends to out like sl_dmlsql_build (a ";\n" first when out is

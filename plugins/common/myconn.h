@@ -1,5 +1,6 @@
 /*
- * myconn.h - connecting to MySQL/MariaDB and building SQL text safely, for plugins.
+ * myconn.h - connecting to MySQL/MariaDB (the plugin options that say where, and the connection)
+ * and building SQL text safely, for plugins.
  *
  * Compiled into each plugin that talks to a server (static library sluice_plugin_common).
  */
@@ -7,8 +8,10 @@
 #define SLUICE_MYCONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <mysql.h>
 #include <sluice/err.h>
+#include <sluice/plugin.h>
 
 /* Where and how to connect. PEM strings are contents, not paths ("" or NULL = none). */
 typedef struct sl_myconn_opts {
@@ -22,6 +25,47 @@ typedef struct sl_myconn_opts {
     unsigned    rw_timeout;      /* seconds for read/write, 0 = none */
     int         local_infile;    /* allow LOAD DATA LOCAL INFILE */
 } sl_myconn_opts;
+
+/* The config fields of one server's connection options (below), in a plugin's config struct:
+ * struct my_cfg { SL_MYCONN_FIELDS(target); ... }. */
+#define SL_MYCONN_FIELDS(who) \
+    char   *who##_host; \
+    int64_t who##_port; \
+    char   *who##_user, *who##_password, *who##_ssl_ca, *who##_ssl_cert, *who##_ssl_key
+
+/*
+ * The connection option rows, written once for every plugin that connects to a server:
+ * <who>_host, <who>_port, <who>_user, <who>_password, <who>_ssl_ca, <who>_ssl_cert and
+ * <who>_ssl_key, each filling the config field of the same name (SL_MYCONN_FIELDS).
+ * Each macro stands for its seven rows inside a plugin's sl_option table:
+ *
+ *   SL_MYCONN_OPTIONS(target, my_cfg),             host, port and user required
+ *   SL_MYCONN_OPTIONS_OPTIONAL(target, my_cfg),    "" / 3306 / "": a server the plugin can do without
+ *
+ * A macro and not a sub-table so that plugin.h's flat option table (and its ABI) stays as it is.
+ */
+#define SL_MYCONN_OPTIONS(who, cfg) SL_MYCONN_ROWS_(who, cfg, NULL, NULL, SL_OPTF_REQUIRED)
+#define SL_MYCONN_OPTIONS_OPTIONAL(who, cfg) SL_MYCONN_ROWS_(who, cfg, "\"\"", "3306", 0)
+
+#define SL_MYCONN_ROW_(who, cfg, f, def_, dsc, fl) \
+    { .name = #who "_" #f, .type = SL_OPT_STRING, .def = def_, .desc = #who " " dsc, \
+      .offset = offsetof(cfg, who##_##f), .flags = fl }
+#define SL_MYCONN_ROWS_(who, cfg, def_str, def_port, req) \
+    SL_MYCONN_ROW_(who, cfg, host, def_str, "host", req), \
+    { .name = #who "_port", .type = SL_OPT_INT, .def = def_port, .desc = #who " port", \
+      .offset = offsetof(cfg, who##_port), .min = 1, .max = 65535, .flags = req }, \
+    SL_MYCONN_ROW_(who, cfg, user, def_str, "user", req), \
+    SL_MYCONN_ROW_(who, cfg, password, "\"\"", "password", SL_OPTF_SECRET), \
+    SL_MYCONN_ROW_(who, cfg, ssl_ca, "\"\"", "CA (PEM content)", 0), \
+    SL_MYCONN_ROW_(who, cfg, ssl_cert, "\"\"", "client certificate (PEM content)", 0), \
+    SL_MYCONN_ROW_(who, cfg, ssl_key, "\"\"", "client key (PEM content)", SL_OPTF_SECRET)
+
+/* The sl_myconn_opts fields those options fill, for a designated initializer:
+ * sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = ... }. */
+#define SL_MYCONN_FROM(c, who) \
+    .host = (c)->who##_host, .port = (int)(c)->who##_port, .user = (c)->who##_user, \
+    .password = (c)->who##_password, .ssl_ca = (c)->who##_ssl_ca, \
+    .ssl_cert = (c)->who##_ssl_cert, .ssl_key = (c)->who##_ssl_key
 
 /* Connect with utf8mb4, the options above and TLS when a CA or cert is given (PEM contents are
  * written to private temporary files that are removed before returning). Returns a handle to

@@ -32,9 +32,7 @@ enum { DUP_OVERWRITE = 0, DUP_REPLACE, DUP_ERROR, DUP_IGNORE };
 enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
 
 typedef struct loader_cfg {
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(target);
     char   *task_name, *source_name, *meta_schema;
     int64_t import_threads;
     int     on_duplicate;
@@ -47,13 +45,7 @@ static const char *const mode_choices[] = {"full", "dump", "load", NULL};
 
 #define OFF(f) offsetof(loader_cfg, f)
 static const sl_option loader_options[] = {
-    {"target_host", SL_OPT_STRING, NULL, "target host", OFF(target_host), 0, -1, NULL, SL_OPTF_REQUIRED},
-    {"target_port", SL_OPT_INT, NULL, "target port", OFF(target_port), 1, 65535, NULL, SL_OPTF_REQUIRED},
-    {"target_user", SL_OPT_STRING, NULL, "target user", OFF(target_user), 0, -1, NULL, SL_OPTF_REQUIRED},
-    {"target_password", SL_OPT_STRING, "\"\"", "target password", OFF(target_password), 0, -1, NULL, SL_OPTF_SECRET},
-    {"target_ssl_ca", SL_OPT_STRING, "\"\"", "target CA (PEM content)", OFF(target_ssl_ca), 0, -1, NULL, 0},
-    {"target_ssl_cert", SL_OPT_STRING, "\"\"", "target client certificate (PEM)", OFF(target_ssl_cert), 0, -1, NULL, 0},
-    {"target_ssl_key", SL_OPT_STRING, "\"\"", "target client key (PEM)", OFF(target_ssl_key), 0, -1, NULL, SL_OPTF_SECRET},
+    SL_MYCONN_OPTIONS(target, loader_cfg),
     {"task_name", SL_OPT_STRING, NULL, "task name", OFF(task_name), 0, -1, NULL, SL_OPTF_REQUIRED},
     {"source_name", SL_OPT_STRING, NULL, "source name", OFF(source_name), 0, -1, NULL, SL_OPTF_REQUIRED},
     {"meta_schema", SL_OPT_STRING, "\"dm_meta\"", "schema of the checkpoint tables", OFF(meta_schema), 0, -1, NULL, 0},
@@ -282,9 +274,7 @@ static MYSQL *connect_target(loader *l, sl_error *e)
 {
     const loader_cfg *c = l->cfg;
     sl_myconn_opts o = {
-        .host = c->target_host, .port = (int)c->target_port, .user = c->target_user,
-        .password = c->target_password, .ssl_ca = c->target_ssl_ca, .ssl_cert = c->target_ssl_cert,
-        .ssl_key = c->target_ssl_key, .init_sql = SESSION_INIT, .local_infile = 1,
+        SL_MYCONN_FROM(c, target), .init_sql = SESSION_INIT, .local_infile = 1,
     };
     MYSQL *db = sl_myconn_open(&o, e);
     if (db) {

@@ -28,20 +28,9 @@ static const char *const mode_choices[] = {"full", "dump", "load", NULL};
 
 #define OFF(f) offsetof(dump_cfg, f)
 static const sl_option dump_options[] = {
-    {"source_host", SL_OPT_STRING, NULL, "source host", OFF(source_host), 0, -1, NULL, SL_OPTF_REQUIRED},
-    {"source_port", SL_OPT_INT, NULL, "source port", OFF(source_port), 1, 65535, NULL, SL_OPTF_REQUIRED},
-    {"source_user", SL_OPT_STRING, NULL, "source user", OFF(source_user), 0, -1, NULL, SL_OPTF_REQUIRED},
-    {"source_password", SL_OPT_STRING, "\"\"", "source password", OFF(source_password), 0, -1, NULL, SL_OPTF_SECRET},
-    {"source_ssl_ca", SL_OPT_STRING, "\"\"", "source CA (PEM content)", OFF(source_ssl_ca), 0, -1, NULL, 0},
-    {"source_ssl_cert", SL_OPT_STRING, "\"\"", "source client certificate (PEM)", OFF(source_ssl_cert), 0, -1, NULL, 0},
-    {"source_ssl_key", SL_OPT_STRING, "\"\"", "source client key (PEM)", OFF(source_ssl_key), 0, -1, NULL, SL_OPTF_SECRET},
-    {"target_host", SL_OPT_STRING, "\"\"", "target host (to see whether the load already finished)", OFF(target_host), 0, -1, NULL, 0},
-    {"target_port", SL_OPT_INT, "3306", "target port", OFF(target_port), 1, 65535, NULL, 0},
-    {"target_user", SL_OPT_STRING, "\"\"", "target user", OFF(target_user), 0, -1, NULL, 0},
-    {"target_password", SL_OPT_STRING, "\"\"", "target password", OFF(target_password), 0, -1, NULL, SL_OPTF_SECRET},
-    {"target_ssl_ca", SL_OPT_STRING, "\"\"", "target CA (PEM content)", OFF(target_ssl_ca), 0, -1, NULL, 0},
-    {"target_ssl_cert", SL_OPT_STRING, "\"\"", "target client certificate (PEM)", OFF(target_ssl_cert), 0, -1, NULL, 0},
-    {"target_ssl_key", SL_OPT_STRING, "\"\"", "target client key (PEM)", OFF(target_ssl_key), 0, -1, NULL, SL_OPTF_SECRET},
+    SL_MYCONN_OPTIONS(source, dump_cfg),
+    /* the target only tells whether the load already finished: optional */
+    SL_MYCONN_OPTIONS_OPTIONAL(target, dump_cfg),
     {"task_name", SL_OPT_STRING, NULL, "task name", OFF(task_name), 0, -1, NULL, SL_OPTF_REQUIRED},
     {"source_name", SL_OPT_STRING, NULL, "source name", OFF(source_name), 0, -1, NULL, SL_OPTF_REQUIRED},
     {"meta_schema", SL_OPT_STRING, "\"dm_meta\"", "schema of the checkpoint tables in the target", OFF(meta_schema), 0, -1, NULL, 0},
@@ -60,9 +49,7 @@ static MYSQL *connect_source(dump *d, const char *init)
 {
     const dump_cfg *c = d->cfg;
     sl_myconn_opts o = {
-        .host = c->source_host, .port = (int)c->source_port, .user = c->source_user,
-        .password = c->source_password, .ssl_ca = c->source_ssl_ca, .ssl_cert = c->source_ssl_cert,
-        .ssl_key = c->source_ssl_key, .init_sql = init,
+        SL_MYCONN_FROM(c, source), .init_sql = init,
     };
     sl_error e = {0};
     MYSQL *db = sl_myconn_open(&o, &e);
@@ -92,11 +79,7 @@ static long long target_ckpt_count(dump *d, const char *snapshot)
     const dump_cfg *c = d->cfg;
     if (!c->target_host || !*c->target_host || c->mode != MODE_FULL)
         return -1;
-    sl_myconn_opts o = {
-        .host = c->target_host, .port = (int)c->target_port, .user = c->target_user,
-        .password = c->target_password, .ssl_ca = c->target_ssl_ca, .ssl_cert = c->target_ssl_cert,
-        .ssl_key = c->target_ssl_key,
-    };
+    sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
     sl_error e = {0};
     MYSQL *db = sl_myconn_open(&o, &e);
     if (!db) {

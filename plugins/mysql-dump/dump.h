@@ -18,12 +18,8 @@ enum { CONS_AUTO = 0, CONS_NONE, CONS_FLUSH, CONS_SNAPSHOT, CONS_LOCK };
 enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
 
 typedef struct dump_cfg {
-    char   *source_host;
-    int64_t source_port;
-    char   *source_user, *source_password, *source_ssl_ca, *source_ssl_cert, *source_ssl_key;
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(source);
+    SL_MYCONN_FIELDS(target);
     char   *task_name, *source_name, *meta_schema;
     char   *rules;
     int64_t export_threads;

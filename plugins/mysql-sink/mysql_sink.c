@@ -57,9 +57,7 @@
 #include "tmeta.h"
 
 typedef struct sink_config {
-    char   *target_host;
-    int64_t target_port;
-    char   *target_user, *target_password, *target_ssl_ca, *target_ssl_cert, *target_ssl_key;
+    SL_MYCONN_FIELDS(target);
     char   *task_name, *source_name, *meta_schema;
     int64_t repl_threads, repl_batch;
     int     safe_mode;
@@ -69,13 +67,7 @@ typedef struct sink_config {
 
 #define O(n) offsetof(sink_config, n)
 static const sl_option sink_options[] = {
-    { "target_host", SL_OPT_STRING, NULL, "target host", O(target_host), 0, -1, NULL, SL_OPTF_REQUIRED },
-    { "target_port", SL_OPT_INT, NULL, "target port", O(target_port), 1, 65535, NULL, SL_OPTF_REQUIRED },
-    { "target_user", SL_OPT_STRING, NULL, "target user", O(target_user), 0, -1, NULL, SL_OPTF_REQUIRED },
-    { "target_password", SL_OPT_STRING, "\"\"", "target password", O(target_password), 0, -1, NULL, SL_OPTF_SECRET },
-    { "target_ssl_ca", SL_OPT_STRING, "\"\"", "CA certificate (PEM content)", O(target_ssl_ca), 0, -1, NULL, 0 },
-    { "target_ssl_cert", SL_OPT_STRING, "\"\"", "client certificate (PEM content)", O(target_ssl_cert), 0, -1, NULL, 0 },
-    { "target_ssl_key", SL_OPT_STRING, "\"\"", "client key (PEM content)", O(target_ssl_key), 0, -1, NULL, SL_OPTF_SECRET },
+    SL_MYCONN_OPTIONS(target, sink_config),
     { "task_name", SL_OPT_STRING, NULL, "task name (checkpoint table name)", O(task_name), 0, -1, NULL, SL_OPTF_REQUIRED },
     { "source_name", SL_OPT_STRING, NULL, "source name (checkpoint row)", O(source_name), 0, -1, NULL, SL_OPTF_REQUIRED },
     { "meta_schema", SL_OPT_STRING, "\"dm_meta\"", "schema of the checkpoint tables on the target", O(meta_schema), 0, -1, NULL, 0 },
@@ -233,10 +225,7 @@ static int has_ci(const char *s, const char *w)
 static MYSQL *connect_target(sink *s, sl_error *err)
 {
     const sink_config *c = s->cfg;
-    sl_myconn_opts o = { .host = c->target_host, .port = (int)c->target_port, .user = c->target_user,
-                         .password = c->target_password, .ssl_ca = c->target_ssl_ca,
-                         .ssl_cert = c->target_ssl_cert, .ssl_key = c->target_ssl_key,
-                         .init_sql = s->session_sql };
+    sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = s->session_sql };
     MYSQL *db = sl_myconn_open(&o, err);
     if (db)
         mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON);

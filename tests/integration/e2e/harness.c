@@ -385,8 +385,10 @@ long long e2e_compare_schema(MYSQL *src, MYSQL *dst, const char *schema)
 
 void e2e_server_start(e2e_server *s, const char *name, const char *failpoint)
 {
-    snprintf(s->dir, sizeof s->dir, "%s/%s", e2e_workdir(), name);
-    snprintf(s->log, sizeof s->log, "%s/%s-%d.log", e2e_workdir(), name, ++g_starts);
+    /* A cut path would start the server in another directory than the test reads: refuse it. */
+    if (snprintf(s->dir, sizeof s->dir, "%s/%s", e2e_workdir(), name) >= (int)sizeof s->dir ||
+        snprintf(s->log, sizeof s->log, "%s/%s-%d.log", e2e_workdir(), name, ++g_starts) >= (int)sizeof s->log)
+        e2e_fail("server directory %s/%s: path too long", e2e_workdir(), name);
     const char *pdir = getenv("SLUICE_PLUGIN_DIR");
     if (!pdir || !*pdir)
         pdir = PLUGIN_DIR;
