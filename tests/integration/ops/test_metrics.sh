@@ -64,6 +64,11 @@ has sluice_http_requests_total 'route="/api/v1/tasks",method="POST",code="200"' 
 has sluice_http_request_duration_seconds_count 'route="/api/v1/tasks/{name}/start"' == 1
 has process_resident_memory_bytes "" ">=" 1000000
 has process_threads "" ">=" 4
+# every metric the example Grafana dashboard graphs exists
+for m in $(grep -o '\(sluice\|process\)_[a-z_]*' "${SLUICE_SOURCE_DIR:?}/examples/grafana/sluice.json" | sort -u); do
+    base=${m%_bucket}
+    grep -q "^# TYPE $base " "$WORK/metrics" && ok || fail "the dashboard graphs $m, which /metrics does not have"
+done
 # user-chosen names never become label values of the HTTP metrics
 grep -q 'route="[^"]*ops-m' "$WORK/metrics" && fail "a task name leaked into a route label" || ok
 
