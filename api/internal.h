@@ -210,6 +210,11 @@ void sl__reply_task_not_found(sl_req *r, const char *name);
  * table_pattern queries), 1 schemas, 2 the tables of schema (task_sources.c). */
 void sl__task_source_view(sl_req *r, const char *task, const char *source, int mode,
                           const char *schema);
+/* A warning {"path","msg","code"} naming the selected objects of source (its definition src)
+ * that the task def does not copy (views, triggers, routines, events, versioned history), read
+ * from the source's information_schema; or saying the source could not be checked. NULL when
+ * there is nothing to say or offline. Connects: call without a.lock held (task_sources.c). */
+json_t *sl__task_not_copied(sl_api *a, const json_t *def, const char *source, const json_t *src);
 void sl__docs_route(sl_req *r);
 
 /* Load sources and tasks from the store at startup (sources.c / tasks.c). */

@@ -172,3 +172,107 @@ out0:
     sl_pattern_free(c.sp);
     sl_pattern_free(c.tp);
 }
+
+/* ---- what a task will not copy, said when it is created ----------------------------------------- */
+
+typedef struct nc_ctx {
+    const sl_rules *rules;
+    json_t         *names;    /* "kind schema.name" strings */
+    size_t          total;
+} nc_ctx;
+
+#define NOT_COPIED_MAX 20   /* named in check_result; the rest are counted */
+
+static void nc_add(nc_ctx *c, const char *kind, const char *schema, const char *name)
+{
+    c->total++;
+    if (json_array_size(c->names) < NOT_COPIED_MAX) {
+        char buf[600];
+        snprintf(buf, sizeof buf, "%s %s.%s", kind, schema, name);
+        json_array_append_new(c->names, json_string(buf));
+    }
+}
+
+/* Run one information_schema query whose rows are (schema, name, table or ""), adding the
+ * objects the rules select: by the table (views, triggers) or by the schema (routines,
+ * events). */
+static int nc_query(MYSQL *db, nc_ctx *c, const char *kind, const char *sql, int by_table,
+                    sl_error *err)
+{
+    if (mysql_query(db, sql) != 0)
+        return sl_error_set(err, SL_EDB, "%s (errno %u)", mysql_error(db), mysql_errno(db));
+    MYSQL_RES *res = mysql_use_result(db);
+    MYSQL_ROW row;
+    while (res && (row = mysql_fetch_row(res))) {
+        const char *schema = row[0] ? row[0] : "", *name = row[1] ? row[1] : "";
+        const char *table = row[2] && *row[2] ? row[2] : name;
+        int sel = by_table ? sl_rules_find(c->rules, schema, table) >= 0
+                           : sl_rules_schema_selected(c->rules, schema);
+        if (sel)
+            nc_add(c, kind, schema, name);
+    }
+    if (res)
+        mysql_free_result(res);
+    return 0;
+}
+
+json_t *sl__task_not_copied(sl_api *a, const json_t *def, const char *source, const json_t *src)
+{
+    if (a->offline)
+        return NULL;
+    sl_error err = { 0 };
+    char *rules = rules_for_source(def, source);
+    nc_ctx c = { .names = json_array() };
+    sl_rules *rs = NULL;
+    json_t *out = NULL;
+    if (!rules || !c.names || sl_rules_new(rules, &rs, &err) != 0)
+        goto done;
+    c.rules = rs;
+    MYSQL *db = sl__source_connect(a, src, &err);
+    if (!db) {
+        out = json_pack("{s:s,s:s,s:i}", "path", "/task/source_config/source_conf", "msg", "",
+                        "code", SL_TC_NOT_COPIED);
+        char msg[1400];
+        snprintf(msg, sizeof msg, "source %s could not be checked for objects this task does not "
+                 "copy (views, triggers, routines, events, versioned history): %s", source, err.msg);
+        json_object_set_new(out, "msg", json_string(msg));
+        goto done;
+    }
+    static const struct { const char *kind, *sql; int by_table; } q[] = {
+        { "view", "SELECT TABLE_SCHEMA, TABLE_NAME, '' FROM information_schema.VIEWS", 1 },
+        { "trigger", "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE FROM "
+                     "information_schema.TRIGGERS", 1 },
+        { "routine", "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, '' FROM information_schema.ROUTINES", 0 },
+        { "event", "SELECT EVENT_SCHEMA, EVENT_NAME, '' FROM information_schema.EVENTS", 0 },
+        { "history of versioned table", "SELECT TABLE_SCHEMA, TABLE_NAME, '' FROM "
+          "information_schema.TABLES WHERE TABLE_TYPE = 'SYSTEM VERSIONED'", 1 },
+    };
+    for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+        if (nc_query(db, &c, q[i].kind, q[i].sql, q[i].by_table, &err) != 0)
+            break;
+    mysql_close(db);
+    if (c.total) {
+        char *list = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&list, &len);
+        size_t i;
+        json_t *x;
+        if (f) {
+            fprintf(f, "source %s: %zu selected object%s not copied (their effects arrive as rows; "
+                    "docs/tasks.md, what a task copies): ", source, c.total, c.total == 1 ? " is" : "s are");
+            json_array_foreach(c.names, i, x)
+                fprintf(f, "%s%s", i ? ", " : "", json_string_value(x));
+            if (c.total > json_array_size(c.names))
+                fprintf(f, " and %zu more", c.total - json_array_size(c.names));
+            fclose(f);
+        }
+        out = json_pack("{s:s,s:s,s:i}", "path", "/task/table_migrate_rule", "msg", list ? list : "",
+                        "code", SL_TC_NOT_COPIED);
+        free(list);
+    }
+done:
+    json_decref(c.names);
+    sl_rules_free(rs);
+    free(rules);
+    return out;
+}

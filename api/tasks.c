@@ -326,6 +326,7 @@ static void compile_and(sl_req *r, const char *path_name)
     sl_api *a = r->api;
     sl_error err = { 0 };
     json_t *body = sl__body_json(r, 0), *probs = NULL, *warns = NULL;
+    json_t *view = NULL, *probe_def = NULL, *probe_srcs = NULL;
     sl_task_plan *plan = NULL;
     if (!body)
         return;
@@ -400,13 +401,36 @@ static void compile_and(sl_req *r, const char *path_name)
                         "after a restart)");
         goto drop;
     }
-    json_t *view = task_view(t, 0);
-    if (view && warns)
-        json_object_set_new(view, "check_result", check_result(path_name ? "updated" : "created",
-                                                               warns));
-    sl__reply_json(r, 200, view);
+    view = task_view(t, 0);
+    /* what the sources hold that the task does not copy is read after the lock is released */
+    probe_def = json_deep_copy(t->def);
+    probe_srcs = json_object();
+    for (size_t i = 0; probe_srcs && i < t->nsubs; i++) {
+        sl_api_source *src = sl__source_find(a, sl_subtask_source(t->subs[i]));
+        if (src)
+            json_object_set_new(probe_srcs, src->name, json_deep_copy(src->def));
+    }
 drop:
     pthread_rwlock_unlock(&a->lock);
+    if (view) {
+        const char *sn;
+        json_t *sd;
+        json_object_foreach(probe_srcs, sn, sd) {
+            json_t *w = sl__task_not_copied(a, probe_def, sn, sd);
+            if (w && !warns)
+                warns = json_array();
+            if (w)
+                json_array_append_new(warns, w);
+        }
+        if (warns && json_array_size(warns))
+            json_object_set_new(view, "check_result", check_result(path_name ? "updated" : "created",
+                                                                   warns));
+        sl__reply_json(r, 200, view);
+    } else if (!r->status) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory (the task is stored)");
+    }
+    json_decref(probe_def);
+    json_decref(probe_srcs);
     sl_task_plan_free(plan);
     json_decref(warns);
 }

@@ -73,6 +73,8 @@ char  *sl_diags_format(const sl_diags *d);
 #define SL_TC_NO_RULES        49118  /* a source with no table_migrate_rule (warning) */
 #define SL_TC_TLS             49119  /* security contents that are not PEM */
 #define SL_TC_IGNORED         49120  /* accepted DM field that sluice does not act on (warning) */
+#define SL_TC_NOT_COPIED      49121  /* selected source objects the task does not copy (warning,
+                                        from the server's look at the source) */
 
 /* ---- names ---------------------------------------------------------------------------------- */
 
