@@ -235,8 +235,9 @@ json_t *sl__mask_passwords(const json_t *obj);
 json_t *sl__seal_secrets(sl_api *a, const json_t *obj);
 /* Open sealed secrets in place. */
 int sl__open_secrets(sl_api *a, json_t *obj, sl_error *err);
-/* DM's start_time (RFC 3339 with an offset) -> seconds since the epoch; a Go duration ("10s") ->
- * whole seconds, rounded up. 0, or -1 with the reason in why. */
+/* DM's start_time (RFC 3339 with an offset) -> seconds since the epoch (0), or 1 for a valid time
+ * without an offset (to be read in the source's zone); a Go duration ("10s") -> whole seconds,
+ * rounded up (0). -1 with the reason in why. */
 int sl__parse_time(const char *s, long long *out, char *why, size_t wl);
 int sl__parse_duration(const char *s, long long *out, char *why, size_t wl);
 /* json_dumps compact; caller frees. */
@@ -249,6 +250,10 @@ char *sl__dump_compact(const json_t *v);
 struct st_mysql *sl__source_connect(sl_api *a, const json_t *src, sl_error *err);
 /* "mariadb" or "mysql" from the server version; *version gets a malloc'd copy. */
 int sl__source_probe(sl_api *a, const json_t *src, char **flavor, sl_error *err);
+/* A wall time without an offset ("2021-10-21 00:01:00") as the source reads it in its own time
+ * zone (DM's legacy start_time): seconds since the epoch, or an error. Connects. */
+int sl__source_local_time(sl_api *a, const json_t *src, const char *when, long long *out,
+                          sl_error *err);
 /* JSON array of schema names (system schemas removed) / base tables of a schema. */
 json_t *sl__source_schemas(sl_api *a, const json_t *src, sl_error *err);
 json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_error *err);

@@ -174,3 +174,43 @@ json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_e
     mysql_close(db);
     return arr;
 }
+
+int sl__source_local_time(sl_api *a, const json_t *src, const char *when, long long *out,
+                          sl_error *err)
+{
+    MYSQL *db = sl__source_connect(a, src, err);
+    if (!db)
+        return err->code ? err->code : SL_ECONN;
+    /* UNIX_TIMESTAMP reads its argument in the session's zone, which is the server's
+     * time_zone: what the source's own clock meant by that wall time (DST included) */
+    char esc[130], sql[200];
+    size_t n = strlen(when);
+    if (n > 64) {
+        mysql_close(db);
+        return sl_error_set(err, SL_EINVAL, "not a time");
+    }
+    char norm[65];
+    snprintf(norm, sizeof norm, "%s", when);
+    char *t = strchr(norm, 'T');
+    if (t)
+        *t = ' ';
+    mysql_real_escape_string(db, esc, norm, (unsigned long)strlen(norm));
+    snprintf(sql, sizeof sql, "SELECT UNIX_TIMESTAMP('%s')", esc);
+    int rc = SL_EDB;
+    if (mysql_query(db, sql) != 0) {
+        sl_error_set(err, SL_EDB, "%s (errno %u)", mysql_error(db), mysql_errno(db));
+    } else {
+        MYSQL_RES *res = mysql_store_result(db);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        if (row && row[0] && atoll(row[0]) > 0) {
+            *out = atoll(row[0]);
+            rc = 0;
+        } else {
+            sl_error_set(err, SL_EINVAL, "the source cannot read it as a time");
+        }
+        if (res)
+            mysql_free_result(res);
+    }
+    mysql_close(db);
+    return rc;
+}

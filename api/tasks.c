@@ -617,16 +617,22 @@ static void start_stop(sl_req *r, const char *name, int start)
         return;
     }
     sl_start_args args = { 0, 0 };
+    const char *local_time = NULL;   /* start_time without an offset: in each source's zone */
+    int trc = 0;
     if (start) {
         char why[200];
         json_t *v = json_object_get(body, "start_time");
         if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)) &&
-            (!json_is_string(v) || sl__parse_time(json_string_value(v), &args.start_time, why,
-                                                  sizeof why) != 0)) {
+            (!json_is_string(v) || (trc = sl__parse_time(json_string_value(v), &args.start_time,
+                                                         why, sizeof why)) < 0)) {
             sl__reply_error(r, 400, DM_ERR_OPENAPI, "/start_time: %s", json_is_string(v) ? why :
                             "must be a string like \"2006-01-02T15:04:05+08:00\"");
             json_decref(body);
             return;
+        }
+        if (trc == 1) {
+            local_time = json_string_value(v);
+            args.start_time = 1;   /* set per source below */
         }
         v = json_object_get(body, "safe_mode_time_duration");
         if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)) &&
@@ -656,12 +662,13 @@ static void start_stop(sl_req *r, const char *name, int start)
     pthread_rwlock_wrlock(&a->lock);
     sl_api_task *t = sl__task_find(a, name);
     sl_subtask **sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
+    sl_start_args *argv = t ? calloc(t->nsubs + 1, sizeof *argv) : NULL;
     int n;
     if (!t) {
         sl__reply_task_not_found(r, name);
         goto out;
     }
-    if (!sel) {
+    if (!sel || !argv) {
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
         goto out;
     }
@@ -701,6 +708,18 @@ static void start_stop(sl_req *r, const char *name, int start)
                             sl_subtask_source(sel[i]));
             goto out;
         }
+        argv[i] = args;
+        if (local_time) {
+            /* DM reads a start_time without an offset in the upstream's zone: ask the source */
+            sl_error zerr = { 0 };
+            long long at = 0;
+            if (sl__source_local_time(a, s->def, local_time, &at, &zerr) != 0) {
+                sl__reply_error(r, 400, DM_ERR_OPENAPI, "/start_time: '%s' in the zone of source "
+                                "%s: %s", local_time, sl_subtask_source(sel[i]), zerr.msg);
+                goto out;
+            }
+            argv[i].start_time = at;
+        }
     }
     if (remove_meta) {
         /* DM's start with remove_meta: the plugins drop their checkpoints before the start */
@@ -712,7 +731,7 @@ static void start_stop(sl_req *r, const char *name, int start)
     int worst = 0;
     for (int i = 0; i < n; i++) {
         sl_error err = { 0 };
-        int rc = sl_subtask_start_with(sel[i], &args, &err);
+        int rc = sl_subtask_start_with(sel[i], &argv[i], &err);
         if (rc != 0) {
             size_t l = strlen(msgs);
             snprintf(msgs + l, sizeof msgs - l, "%ssource %s: %s", l ? "; " : "",
@@ -732,6 +751,7 @@ static void start_stop(sl_req *r, const char *name, int start)
 out:
     pthread_rwlock_unlock(&a->lock);
     free(sel);
+    free(argv);
     json_decref(body);
 }
 

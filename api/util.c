@@ -118,8 +118,8 @@ char *sl__dump_compact(const json_t *v)
 }
 
 /* DM's start_time: RFC 3339 with an offset ("2006-01-02T15:04:05+08:00", "...Z", "+0800", a space
- * instead of the T, fractions of a second ignored). DM reads a value without an offset in the
- * upstream's zone; sluice refuses it rather than guess. */
+ * instead of the T, fractions of a second ignored). A value without an offset (DM: in the
+ * upstream's zone) returns 1 with *out unset: the caller asks the source what it means. */
 int sl__parse_time(const char *s, long long *out, char *why, size_t wl)
 {
     struct tm tm = { 0 };
@@ -146,10 +146,9 @@ int sl__parse_time(const char *s, long long *out, char *why, size_t wl)
         }
         off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
         p += 1 + k;
-    } else {
-        snprintf(why, wl, "'%.64s' has no time zone offset: give one (\"...+08:00\" or \"...Z\"), "
-                 "sluice does not guess the source's zone", s);
-        return -1;
+    } else if (!*p && tm.tm_mon >= 1 && tm.tm_mon <= 12 && tm.tm_mday >= 1 && tm.tm_mday <= 31 &&
+               tm.tm_hour <= 23 && tm.tm_min <= 59 && tm.tm_sec <= 60) {
+        return 1;
     }
     if (*p || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
         tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {

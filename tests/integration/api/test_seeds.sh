@@ -231,7 +231,7 @@ api POST /tasks "@$WORK/task-ok.json"
 expect 200 "POST task (seed)" '.name=="task-1"' '.task_mode=="all"' '.shard_mode=="pessimistic"' \
     '.meta_schema=="dm-meta"' '.target_config.password=="******"' '.table_migrate_rule[0].binlog_filter_rule==["rule-1","rule-2","rule-3"]' \
     '.source_config.source_conf[0].source_name=="mysql-01"' '.source_config.full_migrate_conf.export_threads==4' \
-    'has("check_result")|not'
+    '.check_result|startswith("task created with 1 warning: /task/target_config/security/cert_allowed_cn: cert_allowed_cn is not checked")'
 api POST /tasks "@$WORK/task-ok.json"
 expect 409 "POST task twice" '.error_code==46014'
 sed -e 's/"task_mode": "all"/"task_mode": "sometimes"/' -e 's/"export_threads": 4/"export_threads": "four"/' "$WORK/task-ok.json" >"$WORK/task-bad.json"
@@ -254,7 +254,9 @@ jq '.task.name = "task-warn" | .task.table_migrate_rule += [{"source": {"source_
     "$WORK/task-ok.json" >"$WORK/task-warn.json"
 api POST /tasks "@$WORK/task-warn.json"
 expect 200 "POST task with a warning" '.name=="task-warn"' \
-    '.check_result|startswith("task created with 1 warning: /task/table_migrate_rule/1/source/source_name: source mysql-02 is not in source_config.source_conf")'
+    '.check_result|startswith("task created with 2 warnings: ")' \
+    '.check_result|contains("/task/table_migrate_rule/1/source/source_name: source mysql-02 is not in source_config.source_conf")' \
+    '.check_result|contains("/task/target_config/security/cert_allowed_cn: ")'
 api DELETE /tasks/task-warn
 expect 204 "DELETE the task with a warning"
 
@@ -299,7 +301,9 @@ expect 200 "start task (seed)"
 api POST /tasks/nope/start
 expect 404 "start unknown task" '.error_code==46018'
 api POST /tasks/task-1/start '{"start_time": "2021-10-21 00:01:00"}'
-expect 501 "start with start_time" "$ERRBODY"
+expect 400 "start with start_time on a task_mode all task" "$ERRBODY" '.error_msg|test("/start_time: applies to task_mode incremental")'
+api POST /tasks/task-1/start '{"start_time": "2021-10-21 00:01:00", "safe_mode_time_duration": "ten"}'
+expect 400 "start with a bad safe_mode_time_duration" "$ERRBODY" '.error_msg|test("/safe_mode_time_duration")'
 api POST /tasks/task-1/start '{"source_name_list": ["ghost"]}'
 expect 400 "start on a source not in the task" "$ERRBODY"
 

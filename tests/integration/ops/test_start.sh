@@ -34,10 +34,10 @@ api POST /tasks "$(task ops-s incremental)"
 expect 200 "task"
 
 # bad values: 400, nothing starts
-api POST /tasks/ops-s/start '{"start_time":"2026-01-01 00:00:00"}'
-expect 400 "start_time without an offset" "$ERRBODY" '.error_msg|test("offset")'
 api POST /tasks/ops-s/start '{"start_time":"yesterday"}'
 expect 400 "start_time not a time" "$ERRBODY" '.error_msg|test("/start_time")'
+api POST /tasks/ops-s/start '{"start_time":"2026-13-01 00:00:00"}'
+expect 400 "start_time with month 13" "$ERRBODY" '.error_msg|test("/start_time")'
 api POST /tasks/ops-s/start '{"safe_mode_time_duration":"10x"}'
 expect 400 "bad duration" "$ERRBODY" '.error_msg|test("/safe_mode_time_duration")'
 api POST /tasks/ops-s/stop '{"timeout_duration":"soon"}'
@@ -45,8 +45,10 @@ expect 400 "bad stop timeout" "$ERRBODY" '.error_msg|test("/timeout_duration")'
 api GET /tasks/ops-s/status
 expect 200 "still stopped" '.data[0].stage=="Stopped"'
 
-# start_time: rows from T1 on (b, c and the update), not the a rows before it
-api POST /tasks/ops-s/start "{\"start_time\":\"$(iso "$T1")\"}"
+# start_time: rows from T1 on (b, c and the update), not the a rows before it. Without an offset
+# the time is the source's wall time (DM's legacy form): the same instant as T1.
+local_t1=$(src_sql "SELECT FROM_UNIXTIME($T1)")
+api POST /tasks/ops-s/start "{\"start_time\":\"$local_t1\"}"
 expect 200 "start at start_time"
 for _ in $(seq 1 300); do [ "$(dst_sql "SELECT COUNT(*) FROM ops_s.t")" = 20 ] && break; sleep 0.1; done
 got=$(dst_sql "SELECT MIN(id), MAX(id), COUNT(*), SUM(v = 'c2') FROM ops_s.t" | tr '\t' ' ')
