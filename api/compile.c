@@ -98,8 +98,15 @@ int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **probl
         json_decref(probs);
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     }
+    char **cns = calloc(ns ? ns : 1, sizeof *cns);
+    if (!cns) {
+        free(defs);
+        json_decref(probs);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
     for (size_t i = 0; i < ns; i++) {
         json_t *d = a->sources[i]->def, *sec = json_object_get(d, "security");
+        defs[i].cert_allowed_cn = cns[i] = sl_cert_allowed_cn_join(sec);
         defs[i].name = a->sources[i]->name;
         defs[i].host = json_string_value(json_object_get(d, "host"));
         defs[i].port = (int)json_integer_value(json_object_get(d, "port"));
@@ -117,6 +124,9 @@ int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **probl
                            .sources = defs, .nsources = ns, .check_sources = 1,
                            .script_root = script_root };
     int rc = sl_task_compile_json(task, &co, out, &diags);
+    for (size_t i = 0; i < ns; i++)
+        free(cns[i]);
+    free(cns);
     free(defs);
     if (rc != 0) {
         diags_json(probs, &diags, SL_DIAG_ERROR);

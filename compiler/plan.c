@@ -58,6 +58,7 @@ static void conn_source(json_t *o, pmap *pm, const builder *b)
     set(o, pm, "source_ssl_ca", jstr(d ? d->ssl_ca : ""), b, NULL);
     set(o, pm, "source_ssl_cert", jstr(d ? d->ssl_cert : ""), b, NULL);
     set(o, pm, "source_ssl_key", jstr(d ? d->ssl_key : ""), b, NULL);
+    set(o, pm, "source_cert_allowed_cn", jstr(d ? d->cert_allowed_cn : ""), b, NULL);
 }
 
 static void conn_target(json_t *o, pmap *pm, const builder *b)
@@ -73,6 +74,10 @@ static void conn_target(json_t *o, pmap *pm, const builder *b)
     set(o, pm, "target_ssl_ca", jstr(t->tgt.ssl_ca), b, "/target_config/security/ssl_ca_content");
     set(o, pm, "target_ssl_cert", jstr(t->tgt.ssl_cert), b, "/target_config/security/ssl_cert_content");
     set(o, pm, "target_ssl_key", jstr(t->tgt.ssl_key), b, "/target_config/security/ssl_key_content");
+    char *cns = sl_cert_allowed_cn_join(json_object_get(json_object_get(t->obj, "target_config"),
+                                                        "security"));
+    set(o, pm, "target_cert_allowed_cn", jstr(cns), b, "/target_config/security/cert_allowed_cn");
+    free(cns);
 }
 
 static void identity(json_t *o, pmap *pm, const builder *b)

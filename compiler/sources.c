@@ -22,6 +22,7 @@ void sl_source_defs_free(sl_source_def *v, size_t n)
         free((char *)v[i].ssl_ca);
         free((char *)v[i].ssl_cert);
         free((char *)v[i].ssl_key);
+        free((char *)v[i].cert_allowed_cn);
     }
     free(v);
 }
@@ -83,8 +84,37 @@ static void one_source(tc *c, json_t *o, sl_source_def *s, int *oom)
         s->ssl_ca = dup_str(sl__tc_get(c, sec, "ssl_ca_content", TC_STR, 0), oom);
         s->ssl_cert = dup_str(sl__tc_get(c, sec, "ssl_cert_content", TC_STR, 0), oom);
         s->ssl_key = dup_str(sl__tc_get(c, sec, "ssl_key_content", TC_STR, 0), oom);
+        s->cert_allowed_cn = sl_cert_allowed_cn_join(sec);
         sl__tc_pop(c, m);
     }
+}
+
+char *sl_cert_allowed_cn_join(const json_t *security)
+{
+    const json_t *cns = json_object_get(security, "cert_allowed_cn");
+    size_t i, need = 1;
+    json_t *x;
+    json_array_foreach(cns, i, x)
+        need += json_string_length(x) + 1;
+    if (need == 1)
+        return NULL;
+    char *s = malloc(need), *p = s;
+    if (!s)
+        return NULL;
+    json_array_foreach(cns, i, x) {
+        if (!json_string_length(x))
+            continue;
+        if (p != s)
+            *p++ = ',';
+        memcpy(p, json_string_value(x), json_string_length(x));
+        p += json_string_length(x);
+    }
+    *p = 0;
+    if (p == s) {
+        free(s);
+        return NULL;
+    }
+    return s;
 }
 
 int sl_source_defs_parse(const char *json, size_t len, sl_source_def **out, size_t *n,

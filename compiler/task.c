@@ -136,10 +136,11 @@ static json_t *check_security(tc *c, json_t *o, const char *key, const char **ca
     check_pem(c, sec, "ssl_cert_content");
     check_pem(c, sec, "ssl_key_content");
     json_t *cns = get_str_array(c, sec, "cert_allowed_cn", 0);
-    if (json_array_size(cns))
-        sl__tc_warn(c, "cert_allowed_cn", SL_TC_IGNORED, "cert_allowed_cn is not checked on "
-                    "connections to MySQL servers: the server's certificate is verified against "
-                    "ssl_ca_content (host name included) instead");
+    const char *sca = get_str(c, sec, "ssl_ca_content", 0), *scrt = get_str(c, sec, "ssl_cert_content", 0);
+    if (json_array_size(cns) && !(sca && *sca) && !(scrt && *scrt))
+        sl__tc_warn(c, "cert_allowed_cn", SL_TC_IGNORED, "cert_allowed_cn applies to TLS "
+                    "connections, and without ssl_ca_content or ssl_cert_content this one is not "
+                    "TLS: nothing is checked (as in DM)");
     if (ca)
         *ca = get_str(c, sec, "ssl_ca_content", 0);
     if (cert)

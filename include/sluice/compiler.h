@@ -95,7 +95,12 @@ typedef struct sl_source_def {
     const char *user, *password, *flavor;   /* flavor: "mysql", "mariadb" or NULL (unknown) */
     int         enable_gtid;
     const char *ssl_ca, *ssl_cert, *ssl_key; /* PEM contents */
+    const char *cert_allowed_cn;             /* comma-separated common names, or NULL */
 } sl_source_def;
+
+/* security.cert_allowed_cn (an array of strings) as the comma-separated list the connection
+ * options take; NULL when absent or empty. Caller frees with free(). */
+char *sl_cert_allowed_cn_join(const json_t *security);
 
 /*
  * Parse sources from JSON: one DM Source object, {"source": {...}}, an array of them, or a

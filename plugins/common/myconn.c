@@ -60,6 +60,13 @@ MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err)
 
     char ca[256] = "", cert[256] = "", key[256] = "";
     int tls = nonempty(o->ssl_ca) || nonempty(o->ssl_cert);
+    /* DM's cert_allowed_cn, for TLS connections (as in DM: without a CA or certificate there is
+     * no TLS and nothing to check): the connector cannot show the peer certificate, so it is
+     * checked by a handshake of its own first */
+    if (tls && nonempty(o->cert_allowed_cn) && sl_myconn_check_cn(o, err) != 0) {
+        mysql_close(db);
+        return NULL;
+    }
     int failed = 0;
     if (nonempty(o->ssl_ca) && pem_to_file(o->ssl_ca, ca, sizeof ca) < 0)
         failed = 1;

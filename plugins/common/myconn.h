@@ -20,6 +20,8 @@ typedef struct sl_myconn_opts {
     const char *user;
     const char *password;
     const char *ssl_ca, *ssl_cert, *ssl_key;
+    const char *cert_allowed_cn; /* comma-separated: the server certificate's common name must be
+                                    one of them (DM's cert_allowed_cn); "" or NULL = no check */
     const char *init_sql;        /* run after connecting (e.g. "SET time_zone='+00:00'"), may be NULL */
     unsigned    connect_timeout; /* seconds, 0 = 10 */
     unsigned    rw_timeout;      /* seconds for read/write, 0 = none */
@@ -31,13 +33,14 @@ typedef struct sl_myconn_opts {
 #define SL_MYCONN_FIELDS(who) \
     char   *who##_host; \
     int64_t who##_port; \
-    char   *who##_user, *who##_password, *who##_ssl_ca, *who##_ssl_cert, *who##_ssl_key
+    char   *who##_user, *who##_password, *who##_ssl_ca, *who##_ssl_cert, *who##_ssl_key, \
+           *who##_cert_allowed_cn
 
 /*
  * The connection option rows, written once for every plugin that connects to a server:
- * <who>_host, <who>_port, <who>_user, <who>_password, <who>_ssl_ca, <who>_ssl_cert and
- * <who>_ssl_key, each filling the config field of the same name (SL_MYCONN_FIELDS).
- * Each macro stands for its seven rows inside a plugin's sl_option table:
+ * <who>_host, <who>_port, <who>_user, <who>_password, <who>_ssl_ca, <who>_ssl_cert,
+ * <who>_ssl_key and <who>_cert_allowed_cn, each filling the config field of the same name
+ * (SL_MYCONN_FIELDS). Each macro stands for its eight rows inside a plugin's sl_option table:
  *
  *   SL_MYCONN_OPTIONS(target, my_cfg),             host, port and user required
  *   SL_MYCONN_OPTIONS_OPTIONAL(target, my_cfg),    "" / 3306 / "": a server the plugin can do without
@@ -58,20 +61,28 @@ typedef struct sl_myconn_opts {
     SL_MYCONN_ROW_(who, cfg, password, "\"\"", "password", SL_OPTF_SECRET), \
     SL_MYCONN_ROW_(who, cfg, ssl_ca, "\"\"", "CA (PEM content)", 0), \
     SL_MYCONN_ROW_(who, cfg, ssl_cert, "\"\"", "client certificate (PEM content)", 0), \
-    SL_MYCONN_ROW_(who, cfg, ssl_key, "\"\"", "client key (PEM content)", SL_OPTF_SECRET)
+    SL_MYCONN_ROW_(who, cfg, ssl_key, "\"\"", "client key (PEM content)", SL_OPTF_SECRET), \
+    SL_MYCONN_ROW_(who, cfg, cert_allowed_cn, "\"\"", "certificate common names allowed " \
+                   "(comma-separated; \"\" = any)", 0)
 
 /* The sl_myconn_opts fields those options fill, for a designated initializer:
  * sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = ... }. */
 #define SL_MYCONN_FROM(c, who) \
     .host = (c)->who##_host, .port = (int)(c)->who##_port, .user = (c)->who##_user, \
     .password = (c)->who##_password, .ssl_ca = (c)->who##_ssl_ca, \
-    .ssl_cert = (c)->who##_ssl_cert, .ssl_key = (c)->who##_ssl_key
+    .ssl_cert = (c)->who##_ssl_cert, .ssl_key = (c)->who##_ssl_key, \
+    .cert_allowed_cn = (c)->who##_cert_allowed_cn
 
 /* Connect with utf8mb4, the options above and TLS when a CA or cert is given (PEM contents are
  * written to private temporary files that are removed before returning). Returns a handle to
  * close with mysql_close(), or NULL with err filled with the server's own message ("host:port:
  * message (errno N)"). Thread-safe (calls mysql_init per connection). */
 MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err);
+
+/* tlsname.c: a TLS handshake of its own with the server of o (MySQL's SSLRequest, then GnuTLS)
+ * to check its certificate: signed by o->ssl_ca when given, common name in o->cert_allowed_cn.
+ * 0, SL_EINVAL (a certificate that does not fit: no retry helps) or SL_ECONN, with err. */
+int sl_myconn_check_cn(const sl_myconn_opts *o, sl_error *err);
 
 /* Run one statement; on failure fill err with the statement's first 200 bytes and the server's
  * error, and return SL_EDB (SL_ECONN when the connection is lost). */

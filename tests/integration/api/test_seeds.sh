@@ -231,7 +231,7 @@ api POST /tasks "@$WORK/task-ok.json"
 expect 200 "POST task (seed)" '.name=="task-1"' '.task_mode=="all"' '.shard_mode=="pessimistic"' \
     '.meta_schema=="dm-meta"' '.target_config.password=="******"' '.table_migrate_rule[0].binlog_filter_rule==["rule-1","rule-2","rule-3"]' \
     '.source_config.source_conf[0].source_name=="mysql-01"' '.source_config.full_migrate_conf.export_threads==4' \
-    '.check_result|startswith("task created with 1 warning: /task/target_config/security/cert_allowed_cn: cert_allowed_cn is not checked")'
+    '.check_result|startswith("task created with 1 warning: /task/target_config/security/cert_allowed_cn: cert_allowed_cn applies to TLS connections")'
 api POST /tasks "@$WORK/task-ok.json"
 expect 409 "POST task twice" '.error_code==46014'
 sed -e 's/"task_mode": "all"/"task_mode": "sometimes"/' -e 's/"export_threads": 4/"export_threads": "four"/' "$WORK/task-ok.json" >"$WORK/task-bad.json"

@@ -20,7 +20,7 @@ static void t_destroy(void *self) {}
 #define E(n, d, ch) { .name = n, .type = SL_OPT_ENUM, .def = d, .choices = ch }
 #define J(n) { .name = n, .type = SL_OPT_JSON, .flags = SL_OPTF_REQUIRED }
 #define CONN(p) SR(p "host"), IR(p "port", 1, 65535), SR(p "user"), SS(p "password"), \
-    S(p "ssl_ca", "\"\""), S(p "ssl_cert", "\"\""), SS(p "ssl_key")
+    S(p "ssl_ca", "\"\""), S(p "ssl_cert", "\"\""), SS(p "ssl_key"), S(p "cert_allowed_cn", "\"\"")
 #define IDENT SR("task_name"), SR("source_name"), S("meta_schema", "\"dm_meta\"")
 #define END { .name = NULL }
 

@@ -119,7 +119,7 @@ static const sl_option *row(const char *name)
 /* The rows every connecting plugin shares: names, types, fields, defaults and secrecy. */
 static void test_option_rows(void **state)
 {
-    assert_int_equal(sizeof rows / sizeof rows[0], 15);
+    assert_int_equal(sizeof rows / sizeof rows[0], 17);   /* 2 x 8 rows and the end */
     const sl_option *o = row("source_host");
     assert_int_equal(o->type, SL_OPT_STRING);
     assert_int_equal(o->offset, offsetof(conn_cfg, source_host));
@@ -144,12 +144,14 @@ static void test_option_rows(void **state)
     assert_string_equal(row("target_user")->def, "\"\"");
     assert_int_equal(row("target_ssl_key")->offset, offsetof(conn_cfg, target_ssl_key));
     assert_int_equal(row("target_password")->flags, SL_OPTF_SECRET);
+    assert_string_equal(row("target_cert_allowed_cn")->def, "\"\"");
+    assert_int_equal(row("source_cert_allowed_cn")->offset, offsetof(conn_cfg, source_cert_allowed_cn));
     for (const sl_option *r = rows; r->name; r++)
         assert_non_null(r->desc);
 
     conn_cfg c = { .target_host = "h", .target_port = 3307, .target_user = "u",
                    .target_password = "p", .target_ssl_ca = "ca", .target_ssl_cert = "cert",
-                   .target_ssl_key = "key" };
+                   .target_ssl_key = "key", .target_cert_allowed_cn = "db1,db2" };
     sl_myconn_opts m = { SL_MYCONN_FROM(&c, target), .local_infile = 1 };
     assert_string_equal(m.host, "h");
     assert_int_equal(m.port, 3307);
@@ -158,6 +160,7 @@ static void test_option_rows(void **state)
     assert_string_equal(m.ssl_ca, "ca");
     assert_string_equal(m.ssl_cert, "cert");
     assert_string_equal(m.ssl_key, "key");
+    assert_string_equal(m.cert_allowed_cn, "db1,db2");
     assert_null(m.init_sql);
     assert_int_equal(m.local_infile, 1);
 }
