@@ -288,6 +288,33 @@ static void check_stage(builder *b, const stage *st)
     free(js);
 }
 
+/* Do the stages of one phase fit (plugin capabilities, ABI 1.2)? What reaches each stage is
+ * folded from the source through the transforms before it; the first stage that does not fit
+ * is reported. Stages whose plugin is missing were reported already: nothing to fold then. */
+static void check_fit(builder *b, const stage *st, size_t n, const char *phase_name)
+{
+    const sl_registry *reg = b->opts ? b->opts->registry : NULL;
+    sl_plugin_caps acc, c;
+    for (size_t i = 0; i < n; i++) {
+        const sl_plugin_descriptor *d = reg ? sl_registry_find(reg, st[i].plugin) : NULL;
+        if (!d)
+            return;
+        sl_plugin_caps_of(d, &c);
+        if (i == 0) {
+            acc = c;
+            continue;
+        }
+        char msg[512];
+        if (sl_plugin_caps_fit(&acc, st[i - 1].plugin, &c, st[i].plugin, msg, sizeof msg) < 0) {
+            if (sl_diags_add(b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, b->root, "%s phase of source %s: "
+                             "stage %s does not fit: %s", phase_name, b->s->name, st[i].id, msg) < 0)
+                b->c->oom = 1;
+            return;
+        }
+        sl_plugin_caps_chain(&acc, &c);
+    }
+}
+
 /* Builds the stages of one phase, checks them, and (if out) makes the pipeline spec. */
 static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_spec **out)
 {
@@ -391,6 +418,7 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         else
             check_stage(b, &st[i]);
     }
+    check_fit(b, st, n, phase_name);
     if (out && !b->c->oom) {
         sl_pipeline_spec *sp = calloc(1, sizeof *sp);
         char name[512];

@@ -1,6 +1,7 @@
 /*
  * registry.c - the plugin loader: dlopens plugin files, checks their descriptor against the host's
- * ABI (major version, size, name, callbacks for the kind) and keeps them by unique name.
+ * ABI (major version, size, name, callbacks for the kind, capabilities) and keeps them by
+ * unique name.
  */
 #include "sluice/runtime.h"
 #include "host.h"
@@ -96,6 +97,9 @@ static int check_descriptor(const sl_registry *reg, const sl_plugin_descriptor *
                 return sl_error_set(err, SL_EABI, "plugin %s refused: %s", what, msg);
         }
     }
+    char capmsg[256];
+    if (sl_plugin_caps_check(d, capmsg, sizeof capmsg) < 0)
+        return sl_error_set(err, SL_EABI, "plugin %s refused: %s", what, capmsg);
     if (sl_registry_find(reg, d->name))
         return sl_error_set(err, SL_EEXIST,
                             "plugin %s refused: a plugin named \"%s\" is already registered",

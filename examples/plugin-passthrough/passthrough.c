@@ -47,6 +47,9 @@ static int pt_create(const sl_host *host, sl_ctx *ctx, const void *cfg, void **s
     sl_error err = { 0 };
     if (sl_pattern_compile(p->cfg->tables, &p->tables, &err) != 0) {
         sl_error_prefix(&err, "passthrough: option tables");
+        /* A failed create is not destroyed by the host: free what it made. */
+        host->free(p);
+        *self = NULL;
         return host->fail(ctx, err.code, "%s", err.msg);
     }
     return 0;

@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 #define SL_ABI_MAJOR 1
-#define SL_ABI_MINOR 1      /* 1.1: the descriptor's cleanup slot */
+#define SL_ABI_MINOR 2      /* 1.1: the descriptor's cleanup slot; 1.2: its caps slot */
 #define SL_ABI_VERSION ((uint32_t)((SL_ABI_MAJOR << 16) | SL_ABI_MINOR))
 #define SL_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define SL_ABI_MINOR_OF(v) ((uint32_t)(v) & 0xffffu)
@@ -160,6 +160,52 @@ typedef struct sl_host {
 #define SL_HOST_HAS(host, field) \
     ((host)->struct_size >= offsetof(sl_host, field) + sizeof((host)->field))
 
+/* ---- capabilities ----------------------------------------------------------------------- */
+
+/*
+ * What a stage takes and gives, so the compiler can refuse a pipeline whose stages do not fit
+ * before anything runs (a sink that needs before images behind a source that does not give
+ * them, a chunk-less sink in a full phase...). A plugin points its descriptor's caps at one
+ * static sl_plugin_caps; a plugin without one (ABI < 1.2, or caps NULL) gets the defaults of
+ * its kind from sl_plugin_caps_of (runtime.h): it takes and gives every event kind and image,
+ * keeps order, and its checkpoint (a sink's) is at-least-once.
+ */
+
+/* Event kinds as bits: SL_CAP_EV(SL_EV_INSERT) | ... ; SL_CAP_EV_ROWS = insert, update, delete. */
+#define SL_CAP_EV(kind)  (1u << (unsigned)(kind))
+#define SL_CAP_EV_ROWS   (SL_CAP_EV(SL_EV_INSERT) | SL_CAP_EV(SL_EV_UPDATE) | SL_CAP_EV(SL_EV_DELETE))
+#define SL_CAP_EV_TXN    (SL_CAP_EV(SL_EV_BEGIN) | SL_CAP_EV(SL_EV_COMMIT))
+#define SL_CAP_EV_ALL    (SL_CAP_EV_ROWS | SL_CAP_EV(SL_EV_DDL) | SL_CAP_EV_TXN | \
+                          SL_CAP_EV(SL_EV_HEARTBEAT) | SL_CAP_EV(SL_EV_CHUNK))
+
+/* Row images as bits: what an update's/delete's before image and an insert's/update's after
+ * image hold. FULL = every column (binlog_row_image=FULL); a stage that can only key rows by
+ * their primary key needs no more than SL_CAP_IMG_KEY. */
+#define SL_CAP_IMG_KEY     0x1u   /* before images hold at least the key columns */
+#define SL_CAP_IMG_BEFORE  0x2u   /* before images hold every column */
+#define SL_CAP_IMG_AFTER   0x4u   /* after images hold every column */
+#define SL_CAP_IMG_ALL     (SL_CAP_IMG_KEY | SL_CAP_IMG_BEFORE | SL_CAP_IMG_AFTER)
+
+/* sl_plugin_caps.order */
+#define SL_CAP_ORDER_KEEPS 0x1u   /* gives events in the order it got them (per source) */
+#define SL_CAP_ORDER_NEEDS 0x2u   /* must get them in source order */
+
+/* sl_plugin_caps.delivery (sinks) */
+#define SL_CAP_AT_LEAST_ONCE 1u   /* after a crash, some events after the checkpoint repeat */
+#define SL_CAP_EXACTLY_ONCE  2u   /* the checkpoint moves atomically with the data */
+
+typedef struct sl_plugin_caps {
+    uint32_t struct_size;   /* sizeof(sl_plugin_caps) */
+    uint32_t takes;         /* SL_CAP_EV bits it accepts (transforms, sinks); others pass by */
+    uint32_t gives;         /* SL_CAP_EV bits it may emit (sources, transforms) */
+    uint32_t needs_images;  /* SL_CAP_IMG bits it requires of its input */
+    uint32_t gives_images;  /* SL_CAP_IMG bits its output holds (sources; transforms that
+                               trim or fill images) */
+    uint32_t order;         /* SL_CAP_ORDER_* bits */
+    uint32_t delivery;      /* SL_CAP_AT_LEAST_ONCE or SL_CAP_EXACTLY_ONCE (sinks), else 0 */
+    uint32_t reserved;      /* must be 0 */
+} sl_plugin_caps;
+
 /* ---- the descriptor ---------------------------------------------------------------------- */
 
 typedef struct sl_plugin_descriptor {
@@ -200,7 +246,11 @@ typedef struct sl_plugin_descriptor {
      * May be NULL: the plugin keeps nothing of its own. */
     int   (*cleanup)(void *self, unsigned what);
 
-    void  *reserved[7];               /* must be NULL */
+    /* Since ABI 1.2 (read with SL_DESCRIPTOR_HAS(d, caps), or through sl_plugin_caps_of).
+     * What the stage takes and gives; NULL means the defaults of its kind (see above). */
+    const sl_plugin_caps *caps;
+
+    void  *reserved[6];               /* must be NULL */
 } sl_plugin_descriptor;
 
 /* What a cleanup() removes (bits). */
@@ -213,6 +263,7 @@ typedef struct sl_plugin_descriptor {
     ((d)->struct_size >= offsetof(sl_plugin_descriptor, field) + sizeof((d)->field) && \
      SL_ABI_MINOR_OF((d)->abi_version) >= SL__SINCE_##field)
 #define SL__SINCE_cleanup 1
+#define SL__SINCE_caps 2
 
 /* The smallest descriptor the loader accepts: everything up to and including status. */
 #define SL_DESCRIPTOR_MIN_SIZE (offsetof(sl_plugin_descriptor, status) + sizeof(void *))

@@ -45,6 +45,28 @@ const sl_plugin_descriptor *sl_registry_find(const sl_registry *reg, const char 
 size_t sl_registry_count(const sl_registry *reg);
 const sl_plugin_descriptor *sl_registry_at(const sl_registry *reg, size_t i);
 
+/* ---- capabilities (core/caps.c) --------------------------------------------------------- */
+
+/* The capabilities of plugin d: its caps (ABI >= 1.2 and not NULL), else the defaults of its
+ * kind (takes and gives every event kind and image, keeps order, at-least-once for a sink). */
+void sl_plugin_caps_of(const sl_plugin_descriptor *d, sl_plugin_caps *out);
+
+/* Checks a descriptor's caps for the loader: a known struct size, no unknown bits, a delivery
+ * for a sink only. Returns 0, or SL_EABI with the reason in msg. */
+int  sl_plugin_caps_check(const sl_plugin_descriptor *d, char *msg, size_t msgsz);
+
+/* Does stage `down` fit behind stage `up` in one pipeline? `up` is what reaches down (a
+ * source's caps, or the caps of everything before down folded with sl_plugin_caps_chain).
+ * Returns 0, or SL_EINVAL with a sentence naming both (up_name, down_name) in msg. */
+int  sl_plugin_caps_fit(const sl_plugin_caps *up, const char *up_name,
+                        const sl_plugin_caps *down, const char *down_name,
+                        char *msg, size_t msgsz);
+
+/* What leaves stage `next` given what reached it (`acc` is updated in place): a transform
+ * narrows the event kinds to those it gives plus those it lets pass, its images narrow
+ * the input's (never widen them), and order survives only if it keeps order. */
+void sl_plugin_caps_chain(sl_plugin_caps *acc, const sl_plugin_caps *next);
+
 /* The default plugin directory: $SLUICE_PLUGIN_DIR, else <dir of the executable>/../lib/sluice/plugins,
  * else the install prefix's. Returns a static string. */
 const char *sl_default_plugin_dir(void);
