@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <mysqld_error.h>
 
 /* Which statements move a table's structure. CREATE DATABASE and friends do not: the tracker
@@ -129,4 +130,92 @@ int sl_strack_show(MYSQL *db, const char *schema, const char *table, char **crea
     }
     mysql_free_result(res);
     return rc;
+}
+
+/* The scratch name a replacement is created under, in the same shadow schema. */
+#define SCRATCH "_sl_strack_new"
+
+typedef struct scratch_map {
+    sl_ddl_map_fn map;
+    void         *ud;
+} scratch_map;
+
+static void to_scratch(void *ud, const char *schema, const char *table, const char **tschema,
+                       const char **ttable)
+{
+    scratch_map *m = ud;
+    m->map(m->ud, schema, table, tschema, ttable);
+    *ttable = SCRATCH;
+}
+
+/* Run the statement "<verb> `s`.`t`<rest>". */
+static int exec_qname(MYSQL *db, const char *verb, const char *s, const char *t,
+                      const char *rest, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, verb);
+    sl_sbuf_add_qname(&q, s, t);
+    sl_sbuf_adds(&q, rest);
+    int rc = q.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                   : sl_myconn_exec(db, q.p, q.len, err);
+    sl_sbuf_free(&q);
+    return rc;
+}
+
+int sl_strack_replace(MYSQL *db, const char *schema, const char *table, const char *sql,
+                      size_t len, sl_ddl_map_fn map, void *ud, sl_error *err)
+{
+    sl_ddl d;
+    int rc = sl_ddl_parse(sql, len, schema, &d);
+    if (rc == SL_ENOMEM) {
+        sl_ddl_free(&d);
+        return sl_error_set(err, rc, "out of memory");
+    }
+    if (rc < 0 || d.kind != SL_DDL_CREATE_TABLE || d.is_like || d.temporary || d.nnames != 1) {
+        sl_ddl_free(&d);
+        return sl_error_set(err, SL_EINVAL, "the statement is not a CREATE TABLE of %s.%s: "
+                            "%.*s", schema, table, (int)(len > 200 ? 200 : len), sql);
+    }
+    /* identifiers compare case-insensitively, as table names do on a lower_case server */
+    if (strcasecmp(d.names[0].schema, schema) || strcasecmp(d.names[0].table, table)) {
+        rc = sl_error_set(err, SL_EINVAL, "the statement creates %s.%s, not %s.%s",
+                          d.names[0].schema, d.names[0].table, schema, table);
+        sl_ddl_free(&d);
+        return rc;
+    }
+    sl_ddl_free(&d);
+
+    const char *ts = NULL, *tt = NULL;
+    map(ud, schema, table, &ts, &tt);
+    if (!ts || !tt)
+        return sl_error_set(err, SL_EINVAL, "schema tracker: %s.%s has no shadow", schema, table);
+    rc = exec_qname(db, "DROP TABLE IF EXISTS ", ts, SCRATCH, "", err);
+    if (rc < 0)
+        return rc;
+    scratch_map sm = { map, ud };
+    rc = sl_strack_apply(db, sql, len, schema, to_scratch, &sm, err);
+    if (rc < 0)
+        return rc;
+    rc = exec_qname(db, "DROP TABLE IF EXISTS ", ts, tt, "", err);
+    if (rc == 0) {
+        sl_sbuf rest;
+        sl_sbuf_init(&rest);
+        sl_sbuf_adds(&rest, " TO ");
+        sl_sbuf_add_qname(&rest, ts, tt);
+        rc = rest.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                      : exec_qname(db, "RENAME TABLE ", ts, SCRATCH, rest.p, err);
+        sl_sbuf_free(&rest);
+    }
+    return rc;
+}
+
+int sl_strack_drop(MYSQL *db, const char *schema, const char *table, sl_ddl_map_fn map,
+                   void *ud, sl_error *err)
+{
+    const char *ts = NULL, *tt = NULL;
+    map(ud, schema, table, &ts, &tt);
+    if (!ts || !tt)
+        return 0;
+    return exec_qname(db, "DROP TABLE IF EXISTS ", ts, tt, "", err);
 }

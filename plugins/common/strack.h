@@ -40,4 +40,20 @@ int sl_strack_apply(MYSQL *db, const char *sql, size_t len, const char *default_
 int sl_strack_show(MYSQL *db, const char *schema, const char *table, char **create,
                    sl_error *err);
 
+/*
+ * Replace (or first set: the seed) the tracked structure of schema.table with a CREATE TABLE
+ * statement for that table (the source's SHOW CREATE TABLE, or a user's PUT). The statement is
+ * first created under a scratch name in the shadow schema, so a statement the server refuses
+ * changes nothing; then the shadow is replaced. Returns 0; SL_EINVAL when the text is not one
+ * CREATE TABLE (not LIKE, not TEMPORARY) of schema.table, naming what it is; SL_EDB with the
+ * server's error (a syntax error, an unknown type, ...); SL_ECONN; SL_ENOMEM.
+ */
+int sl_strack_replace(MYSQL *db, const char *schema, const char *table, const char *sql,
+                      size_t len, sl_ddl_map_fn map, void *ud, sl_error *err);
+
+/* Stop tracking schema.table (drop its shadow). Returns 0 (also when it was not tracked),
+ * SL_EDB, SL_ECONN, SL_ENOMEM. */
+int sl_strack_drop(MYSQL *db, const char *schema, const char *table, sl_ddl_map_fn map,
+                   void *ud, sl_error *err);
+
 #endif

@@ -3,7 +3,8 @@
  * through CREATE, ALTER (add, drop, modify, rename column, add index), CREATE/DROP INDEX, RENAME
  * TABLE, ALTER ... RENAME TO and DROP, each read back with SHOW CREATE TABLE; statements that move
  * no structure left alone; a DDL the server refuses reported with the statement and the server's
- * error, the tracked structure unchanged.
+ * error, the tracked structure unchanged; a structure replaced by a CREATE TABLE (seed, PUT), a
+ * refused or foreign CREATE changing nothing; a structure dropped.
  */
 #include "testlib.h"
 #include "strack.h"
@@ -125,6 +126,38 @@ int main(void)
 
     must_apply(db, "DROP TABLE IF EXISTS t3, never_created");
     TL_CHECK(show(db, "t3") == NULL, "t3 tracked after DROP");
+
+    /* replace (seed, PUT): a refused or foreign statement changes nothing */
+    const char *good = "CREATE TABLE `u` (`id` INT NOT NULL, `v` VARCHAR(5), PRIMARY KEY (`id`))";
+    memset(&err, 0, sizeof err);
+    rc = sl_strack_replace(db, "src", "u", good, strlen(good), map, NULL, &err);
+    TL_CHECK(rc == 0, "seed u: %d %s", rc, err.msg);
+    s = show(db, "u");
+    TL_CHECK(s && strstr(s, "`v` varchar(5)"), "seeded: %s", s ? s : "(none)");
+    snprintf(before, sizeof before, "%s", s ? s : "");
+    const char *bad = "CREATE TABLE u (id INT NOT NULL, v VARCHAR(5) PRIMARY KEY (id))";
+    rc = sl_strack_replace(db, "src", "u", bad, strlen(bad), map, NULL, &err);
+    TL_CHECK(rc == SL_EDB && strstr(err.msg, "syntax") && strstr(err.msg, "1064"),
+             "invalid CREATE: rc %d: %s", rc, err.msg);
+    const char *other = "CREATE TABLE src.w (id INT)";
+    rc = sl_strack_replace(db, "src", "u", other, strlen(other), map, NULL, &err);
+    TL_CHECK(rc == SL_EINVAL && strstr(err.msg, "src.w"), "CREATE of another table: rc %d: %s",
+             rc, err.msg);
+    const char *junk = "SELECT 1";
+    rc = sl_strack_replace(db, "src", "u", junk, strlen(junk), map, NULL, &err);
+    TL_CHECK(rc == SL_EINVAL, "not a CREATE: rc %d: %s", rc, err.msg);
+    s = show(db, "u");
+    TL_CHECK(s && !strcmp(s, before), "refused replacements changed u: %s", s ? s : "(none)");
+    TL_CHECK(show(db, "_sl_strack_new") == NULL, "a scratch table was left behind");
+    const char *put = "CREATE TABLE u (id BIGINT NOT NULL PRIMARY KEY, v TEXT, w DATE)";
+    rc = sl_strack_replace(db, "src", "u", put, strlen(put), map, NULL, &err);
+    s = show(db, "u");
+    TL_CHECK(rc == 0 && s && strstr(s, "`id` bigint(20)") && strstr(s, "`w` date"),
+             "replaced: rc %d %s: %s", rc, err.msg, s ? s : "(none)");
+    rc = sl_strack_drop(db, "src", "u", map, NULL, &err);
+    TL_CHECK(rc == 0 && show(db, "u") == NULL, "drop: rc %d %s", rc, err.msg);
+    rc = sl_strack_drop(db, "src", "u", map, NULL, &err);
+    TL_CHECK(rc == 0, "drop of an untracked table: rc %d %s", rc, err.msg);
 
     tl_sql(db, "DROP DATABASE `" SHADOW "`");
     free(last);
