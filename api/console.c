@@ -241,6 +241,10 @@ void sl__console_task_check(sl_req *r)
 void sl__console_page(sl_req *r)
 {
     snprintf(r->route, sizeof r->route, "/console");
+    if (!r->api->opts.openapi) {   /* the page is the API's client: off with it */
+        sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: the API is off (openapi = false)");
+        return;
+    }
     if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD")) {
         sl__reply_method(r, "GET");
         return;

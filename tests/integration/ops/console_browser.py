@@ -87,7 +87,14 @@ class Driver:
         return list(v.values())[0]
 
     def click(self, css):
-        self.cmd("POST", "/element/%s/click" % self.find(css), {})
+        # the page rebuilds its rows every few seconds: find again if the element went stale
+        for attempt in range(5):
+            try:
+                self.cmd("POST", "/element/%s/click" % self.find(css), {})
+                return
+            except RuntimeError as e:
+                if "stale element" not in str(e) or attempt == 4:
+                    raise
 
     def type(self, css, text):
         self.cmd("POST", "/element/%s/value" % self.find(css), {"text": text})
