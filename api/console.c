@@ -1,5 +1,5 @@
 /*
- * console.c - the web console: GET / and /console answer the page (api/assets/console.html,
+ * console.c - the web console: GET /console answers the page (api/assets/console.html,
  * embedded at build time like the OpenAPI document), and two sluice extensions the page needs
  * that the DM API has no word for: the lag of every subtask over the last hour, sampled by the
  * server (GET /api/v1/console/lag), and a compile without create (POST /api/v1/tasks/check).
@@ -235,7 +235,7 @@ void sl__console_task_check(sl_req *r)
                                      warns ? warns : json_array()));
 }
 
-/* GET / and /console: the page. It holds no data and asks for everything through the API (with
+/* GET /console: the page. It holds no data and asks for everything through the API (with
  * the bearer token the user types, when the server has one), so it is served without the token:
  * a browser cannot send a header when it opens a URL. */
 void sl__console_page(sl_req *r)

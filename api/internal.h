@@ -219,7 +219,7 @@ void sl__docs_route(sl_req *r);
 
 /* ---- the web console (console.c) ----------------------------------------------------------- */
 /* start: the lag sampler thread (0 or SL_ENOMEM); stop: joins it and frees it (safe if never
- * started). page: GET / and /console; route: /api/v1/console/...; task_check: POST
+ * started). page: GET /console; route: /api/v1/console/...; task_check: POST
  * /api/v1/tasks/check (compile without create). */
 int  sl__console_start(sl_api *a);
 void sl__console_stop(sl_api *a);
