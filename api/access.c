@@ -171,14 +171,21 @@ static int check_client_cert(sl_api *a, struct MHD_Connection *c, char *why, siz
     return -1;
 }
 
-int sl__access_check(sl_api *a, struct MHD_Connection *c, sl_req *r)
+int sl__access_check_cert(sl_api *a, struct MHD_Connection *c, sl_req *r)
 {
-    sl_access *x = &a->access;
     char why[512];
-    if (x->ca && c && check_client_cert(a, c, why, sizeof why) != 0) {
+    if (a->access.ca && c && check_client_cert(a, c, why, sizeof why) != 0) {
         sl__reply_error(r, 403, DM_ERR_UNAUTHORIZED, "%s", why);
         return -1;
     }
+    return 0;
+}
+
+int sl__access_check(sl_api *a, struct MHD_Connection *c, sl_req *r)
+{
+    sl_access *x = &a->access;
+    if (sl__access_check_cert(a, c, r) != 0)
+        return -1;
     if (!x->token_on)
         return 0;
     const char *h = c ? MHD_lookup_connection_value(c, MHD_HEADER_KIND,

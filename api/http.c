@@ -259,7 +259,7 @@ static void route_label(sl_req *r, const char *prefix)
     static const char *const words[] = {
         "cluster", "masters", "workers", "sources", "tasks", "status", "start", "stop", "enable",
         "disable", "transfer", "relay", "purge", "schemas", "migrate_targets", "docs", "dm.json",
-        "templates", "converters", "tables", NULL };
+        "templates", "converters", "tables", "check", "console", "lag", NULL };
     size_t o = (size_t)snprintf(r->route, sizeof r->route, "%s", prefix);
     for (int i = 0; i < r->nseg && o < sizeof r->route; i++) {
         const char *s = "{name}";
@@ -298,6 +298,11 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
             sl__reply_method(r, "GET");
         return;
     }
+    /* "/" stays 404 (the seeds test holds the root to that); the console is at /console */
+    if (!strcmp(url, "/console") || !strcmp(url, "/console/")) {
+        sl__console_page(r);
+        return;
+    }
     if (!r->api->opts.openapi || strncmp(url, prefix, sizeof prefix - 1) != 0 ||
         (url[sizeof prefix - 1] != '/' && url[sizeof prefix - 1] != 0)) {
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
@@ -322,8 +327,13 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         sl__cluster_route(r);
     else if (!strcmp(r->segs[0], "sources"))
         sl__sources_route(r);
+    else if (!strcmp(r->segs[0], "tasks") && r->nseg == 2 && !strcmp(r->segs[1], "check") &&
+             !strcmp(r->method, "POST"))
+        sl__console_task_check(r);
     else if (!strcmp(r->segs[0], "tasks"))
         sl__tasks_route(r);
+    else if (!strcmp(r->segs[0], "console"))
+        sl__console_route(r);
     else if (!strcmp(r->segs[0], "docs") || !strcmp(r->segs[0], "dm.json"))
         sl__docs_route(r);
     else
@@ -420,7 +430,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cs->denial.api = a;
         cs->denial.method = method;
         snprintf(cs->denial.route, sizeof cs->denial.route, "denied");
-        if (sl__access_check(a, c, &cs->denial) != 0) {
+        int page = !strcmp(method, "GET") && (!strcmp(url, "/console") || !strcmp(url, "/console/"));
+        if ((page ? sl__access_check_cert(a, c, &cs->denial)
+                  : sl__access_check(a, c, &cs->denial)) != 0) {
             cs->denied = 1;
             return MHD_YES;
         }

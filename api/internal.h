@@ -79,11 +79,13 @@ typedef struct sl_access {
 } sl_access;
 
 typedef struct sl_metrics sl_metrics;
+typedef struct sl_console sl_console;
 
 struct sl_api {
     sl_api_opts     opts;
     sl_access       access;
     sl_metrics     *metrics;       /* HTTP request counters and latencies (metrics.c) */
+    sl_console     *console;       /* the web console's lag sampler (console.c) */
     char           *addr_host;
     unsigned        port;
     char           *data_dir;
@@ -188,6 +190,9 @@ void sl__req_reset(sl_req *r);
 int  sl__access_init(sl_api *a, sl_error *err);
 void sl__access_free(sl_api *a);
 int  sl__access_check(sl_api *a, struct MHD_Connection *c, sl_req *r);
+/* Only the client certificate part of the check (the console page, which a browser opens
+ * without a bearer header). */
+int  sl__access_check_cert(sl_api *a, struct MHD_Connection *c, sl_req *r);
 
 /* Metrics (metrics.c): count one answered request; GET /metrics in Prometheus's text format. */
 int  sl__metrics_new(sl_api *a);
@@ -216,6 +221,16 @@ void sl__task_source_view(sl_req *r, const char *task, const char *source, int m
  * there is nothing to say or offline. Connects: call without a.lock held (task_sources.c). */
 json_t *sl__task_not_copied(sl_api *a, const json_t *def, const char *source, const json_t *src);
 void sl__docs_route(sl_req *r);
+
+/* ---- the web console (console.c) ----------------------------------------------------------- */
+/* start: the lag sampler thread (0 or SL_ENOMEM); stop: joins it and frees it (safe if never
+ * started). page: GET /console; route: /api/v1/console/...; task_check: POST
+ * /api/v1/tasks/check (compile without create). */
+int  sl__console_start(sl_api *a);
+void sl__console_stop(sl_api *a);
+void sl__console_page(sl_req *r);
+void sl__console_route(sl_req *r);
+void sl__console_task_check(sl_req *r);
 
 /* Load sources and tasks from the store at startup (sources.c / tasks.c). */
 int sl__sources_restore(sl_api *a, sl_error *err);

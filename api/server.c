@@ -131,6 +131,10 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         goto fail;
     sl_log(SL_LOG_INFO, "server", "restored %zu sources and %zu tasks from %s", a->nsources,
            a->ntasks, path);
+    if (!(flags & SL__API_NO_MONITOR) && (rc = sl__console_start(a)) != 0) {
+        sl_error_set(err, rc, "cannot start the console's lag sampler");
+        goto fail;
+    }
     if (!(flags & SL__API_NO_HTTP)) {
         if ((rc = sl__http_start(a, err)) != 0)
             goto fail;
@@ -150,6 +154,7 @@ void sl_api_free(sl_api *a)
     if (!a)
         return;
     sl__http_stop(a);
+    sl__console_stop(a);
     /* no phase change nor restored start from here on */
     sl_worker_stop_events(a->worker);
     /* stop pipelines without touching their stored stage: a restart resumes them */
