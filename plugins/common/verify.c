@@ -26,7 +26,9 @@ typedef struct tdef {
     size_t ncols, nkey;
     col   *cols;
     size_t *key;       /* indexes into cols */
-    char   *rowexpr;   /* MD5(canonical row) */
+    char   *rowtext;   /* the canonical row text */
+    char   *rowexpr;   /* MD5(rowtext): the row's hash when rows are compared one by one */
+    int     crc32c;    /* both servers have CRC32C (MariaDB >= 10.8): the fast chunk checksum */
 } tdef;
 
 typedef struct row {
@@ -70,6 +72,7 @@ static void tdef_free(tdef *t)
         free(t->cols[i].name);
     free(t->cols);
     free(t->key);
+    free(t->rowtext);
     free(t->rowexpr);
     memset(t, 0, sizeof *t);
 }
@@ -136,7 +139,7 @@ static int build_rowexpr(tdef *t)
 {
     sl_sbuf b;
     sl_sbuf_init(&b);
-    sl_sbuf_adds(&b, "MD5(CONCAT_WS(0x1f");
+    sl_sbuf_adds(&b, "CONCAT_WS(0x1f");
     for (size_t i = 0; i < t->ncols; i++) {
         sl_sbuf_adds(&b, ",");
         sl_sbuf_add_ident(&b, t->cols[i].name);
@@ -147,7 +150,12 @@ static int build_rowexpr(tdef *t)
         sl_sbuf_add_ident(&b, t->cols[i].name);
         sl_sbuf_adds(&b, ")");
     }
-    sl_sbuf_adds(&b, ")))");
+    sl_sbuf_adds(&b, "))");
+    t->rowtext = b.p;
+    if (b.oom)
+        return SL_ENOMEM;
+    sl_sbuf_init(&b);
+    sl_sbuf_addf(&b, "MD5(%s)", t->rowtext);
     t->rowexpr = b.p;
     return b.oom ? SL_ENOMEM : 0;
 }
@@ -318,21 +326,38 @@ static int next_bound(MYSQL *db, const sl_verify_table *vt, const tdef *t, const
 
 typedef struct sum { unsigned long long n, x1, x2; } sum;
 
-static int checksum(MYSQL *db, const char *schema, const char *table, const tdef *t,
-                    const row *lo, const row *hi, sum *s, sl_error *err)
+/* Send a chunk's checksum query without waiting, so every server of the chunk (the sources and
+ * the target) computes at the same time; checksum_read collects the answer. The fast form XORs
+ * CRC32 and CRC32C of the row text as one 64-bit value (about 4x cheaper than MD5 on sysbench
+ * rows); without CRC32C both 64-bit halves of the MD5 are XORed. */
+static int checksum_send(MYSQL *db, const char *schema, const char *table, const tdef *t,
+                         const row *lo, const row *hi, sl_error *err)
 {
     sl_sbuf q;
     sl_sbuf_init(&q);
-    sl_sbuf_addf(&q, "SELECT COUNT(*), COALESCE(BIT_XOR(CAST(CONV(LEFT(h,16),16,10) AS UNSIGNED)),0), "
-                     "COALESCE(BIT_XOR(CAST(CONV(RIGHT(h,16),16,10) AS UNSIGNED)),0) FROM "
-                     "(SELECT %s AS h FROM ", t->rowexpr);
+    if (t->crc32c)
+        sl_sbuf_addf(&q, "SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(h) << 32 | CRC32C(h)),0), 0 FROM "
+                         "(SELECT %s AS h FROM ", t->rowtext);
+    else
+        sl_sbuf_addf(&q, "SELECT COUNT(*), COALESCE(BIT_XOR(CAST(CONV(LEFT(h,16),16,10) AS UNSIGNED)),0), "
+                         "COALESCE(BIT_XOR(CAST(CONV(RIGHT(h,16),16,10) AS UNSIGNED)),0) FROM "
+                         "(SELECT %s AS h FROM ", t->rowexpr);
     sl_sbuf_add_qname(&q, schema, table);
     add_where(&q, db, t, lo, hi);
     sl_sbuf_adds(&q, ") AS x");
-    int rc = !q.oom ? query(db, &q, err) : SL_ENOMEM;
+    int rc = q.oom ? SL_ENOMEM : 0;
+    if (rc == 0 && mysql_send_query(db, q.p, (unsigned long)q.len) != 0)
+        rc = sl_error_set(err, sl_myconn_is_conn_error(mysql_errno(db)) ? SL_ECONN : SL_EDB,
+                          "checksum of %s.%s: %s", schema, table, mysql_error(db));
     sl_sbuf_free(&q);
-    if (rc < 0)
-        return rc;
+    return rc;
+}
+
+static int checksum_read(MYSQL *db, const char *schema, const char *table, sum *s, sl_error *err)
+{
+    if (mysql_read_query_result(db) != 0)
+        return sl_error_set(err, sl_myconn_is_conn_error(mysql_errno(db)) ? SL_ECONN : SL_EDB,
+                            "checksum of %s.%s: %s", schema, table, mysql_error(db));
     MYSQL_RES *res = mysql_store_result(db);
     if (!res)
         return sl_error_set(err, SL_EDB, "%s", mysql_error(db));
@@ -532,6 +557,18 @@ static void throttle(const sl_verify *v)
     nanosleep(&ts, NULL);
 }
 
+/* 1 if the server has CRC32C() (MariaDB 10.8 and later; not MySQL). */
+static int has_crc32c(MYSQL *db)
+{
+    const char *q = "SELECT CRC32C('')";
+    if (mysql_real_query(db, q, (unsigned long)strlen(q)) != 0)
+        return 0;
+    MYSQL_RES *r = mysql_store_result(db);
+    if (r)
+        mysql_free_result(r);
+    return 1;
+}
+
 /* Compare one table; connections are opened per table and closed at its end. */
 static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
 {
@@ -567,6 +604,9 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
     }
     if ((rc = build_rowexpr(&t)) < 0)
         goto out;
+    t.crc32c = has_crc32c(tdb);
+    for (size_t i = 0; i < vt->nsrc; i++)
+        t.crc32c = t.crc32c && has_crc32c(sdb[i]);
     for (;;) {
         int more = next_bound(tdb, vt, &t, have_lo ? &lo : NULL, chunk, &hi, err);
         if (more < 0) {
@@ -574,11 +614,22 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
             break;
         }
         sum a = {0}, b = {0};
-        for (size_t i = 0; i < vt->nsrc && rc == 0; i++)
-            rc = checksum(sdb[i], vt->src[i].schema, vt->src[i].table, &t, have_lo ? &lo : NULL,
-                          more ? &hi : NULL, &a, err);
-        if (rc == 0)
-            rc = checksum(tdb, vt->tschema, vt->ttable, &t, have_lo ? &lo : NULL, more ? &hi : NULL, &b, err);
+        size_t sent = 0;
+        for (; sent < vt->nsrc && rc == 0; sent++)
+            rc = checksum_send(sdb[sent], vt->src[sent].schema, vt->src[sent].table, &t,
+                               have_lo ? &lo : NULL, more ? &hi : NULL, err);
+        int tsent = rc == 0 && (rc = checksum_send(tdb, vt->tschema, vt->ttable, &t,
+                                                   have_lo ? &lo : NULL, more ? &hi : NULL, err)) == 0;
+        /* read every answer that was asked for, even after an error, so no connection is left
+         * mid-result */
+        for (size_t i = 0; i < sent; i++) {
+            int r = checksum_read(sdb[i], vt->src[i].schema, vt->src[i].table, &a, rc ? NULL : err);
+            rc = rc ? rc : r;
+        }
+        if (tsent) {
+            int r = checksum_read(tdb, vt->tschema, vt->ttable, &b, rc ? NULL : err);
+            rc = rc ? rc : r;
+        }
         if (rc < 0)
             break;
         int differs = a.n != b.n || a.x1 != b.x1 || a.x2 != b.x2;
