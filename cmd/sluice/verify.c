@@ -19,7 +19,7 @@
 
 typedef struct vargs {
     const char *file, *sources, *plugin_dir, *repair;
-    unsigned    threads;
+    unsigned    threads, retries, retry_ms;
     size_t      chunk_rows;
     double      cps;
 } vargs;
@@ -36,6 +36,7 @@ static int parse(int argc, char **argv, vargs *a)
 {
     memset(a, 0, sizeof *a);
     a->threads = 2;
+    a->retry_ms = 1000;
     for (int i = 1; i < argc; i++) {
         const char *o = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(o, "--sources") == 0 && val)
@@ -58,6 +59,13 @@ static int parse(int argc, char **argv, vargs *a)
                 return -1;
             }
             a->chunk_rows = (size_t)n;
+        } else if ((strcmp(o, "--retries") == 0 || strcmp(o, "--retry-delay-ms") == 0) && val) {
+            long n = strtol(argv[++i], NULL, 10);
+            if (n < 0 || n > 3600000) {
+                fprintf(stderr, "sluice verify: %s must be 0..3600000\n", o);
+                return -1;
+            }
+            *(strcmp(o, "--retries") == 0 ? &a->retries : &a->retry_ms) = (unsigned)n;
         } else if (strcmp(o, "--chunks-per-second") == 0 && val) {
             char *end;
             a->cps = strtod(argv[++i], &end);
@@ -264,7 +272,8 @@ int sl_cli_verify(int argc, char **argv)
                    tables[i].tschema, tables[i].ttable, tables[i].nsrc);
     sl_verify v;
     sl_verify_opts vo = { .target = &target, .chunk_rows = a.chunk_rows,
-                          .chunks_per_second = a.cps, .report = stdout, .repair = repair };
+                          .chunks_per_second = a.cps, .retries = a.retries,
+                          .retry_ms = a.retry_ms, .report = stdout, .repair = repair };
     if (sl_verify_init(&v, &vo, tables, ntables) < 0 || sl_scheduler_new(NULL, &sched) < 0)
         goto out;
     sl_thread *th[MAX_THREADS];

@@ -505,46 +505,132 @@ static void report_row(sl_verify *v, MYSQL *db, const sl_verify_table *vt, const
     sl_sbuf_free(&b);
 }
 
-/* Row-by-row comparison of one differing chunk. */
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* A differing row's kind and key as one byte string, to follow it from one pass to the next. */
+typedef struct mark { char *b; size_t len; } mark;
+typedef struct markset { size_t n, cap; mark *v; } markset;
+
+static int markcmp(const void *a, const void *b)
+{
+    const mark *x = a, *y = b;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->b, y->b, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+static int mark_add(markset *m, char kind, const row *r)
+{
+    if (m->n == m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 16;
+        mark *nv = realloc(m->v, nc * sizeof *nv);
+        if (!nv)
+            return SL_ENOMEM;
+        m->v = nv;
+        m->cap = nc;
+    }
+    char *b = malloc(r->keylen + 1);
+    if (!b)
+        return SL_ENOMEM;
+    b[0] = kind;
+    memcpy(b + 1, r->key, r->keylen);
+    m->v[m->n++] = (mark){ b, r->keylen + 1 };
+    return 0;
+}
+
+static int mark_has(const markset *m, char kind, const row *r)
+{
+    char stack[512], *b = r->keylen + 1 <= sizeof stack ? stack : malloc(r->keylen + 1);
+    if (!b)
+        return 1;   /* out of memory: report rather than hide */
+    b[0] = kind;
+    memcpy(b + 1, r->key, r->keylen);
+    mark k = { b, r->keylen + 1 };
+    int hit = m->n && bsearch(&k, m->v, m->n, sizeof *m->v, markcmp) != NULL;
+    if (b != stack)
+        free(b);
+    return hit;
+}
+
+static void markset_free(markset *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->v[i].b);
+    free(m->v);
+    memset(m, 0, sizeof *m);
+}
+
+/*
+ * Row-by-row comparison of one differing chunk. With retries, the chunk is read again after each
+ * delay and a row is reported only if it differed the same way in every pass: a row that was in
+ * flight (applied to the target later, replication lag) settles or shows up new, and is dropped.
+ */
 static int recheck(sl_verify *v, MYSQL **sdb, MYSQL *tdb, const sl_verify_table *vt,
                    const tdef *t, const row *lo, const row *hi, sl_error *err)
 {
-    rowset s = {0}, g = {0};
     size_t nv = t->nkey + t->ncols;
+    markset prev = {0};
     int rc = 0;
-    for (size_t i = 0; i < vt->nsrc && rc == 0; i++)
-        rc = read_rows(sdb[i], vt->src[i].schema, vt->src[i].table, t, lo, hi, &s, err);
-    if (rc == 0)
-        rc = read_rows(tdb, vt->tschema, vt->ttable, t, lo, hi, &g, err);
-    if (rc == 0) {
-        qsort(s.v, s.n, sizeof *s.v, rowcmp);
-        qsort(g.v, g.n, sizeof *g.v, rowcmp);
-        unsigned long long miss = 0, extra = 0, diff = 0;
-        pthread_mutex_lock(&v->mu);
-        size_t i = 0, j = 0;
-        while (i < s.n || j < g.n) {
-            int c = i == s.n ? 1 : j == g.n ? -1 : keycmp(&s.v[i], &g.v[j]);
-            if (c < 0) {
-                report_row(v, tdb, vt, t, "missing", &s.v[i++], NULL);
-                miss++;
-            } else if (c > 0) {
-                report_row(v, tdb, vt, t, "extra", NULL, &g.v[j++]);
-                extra++;
-            } else {
-                if (strcmp(s.v[i].hash, g.v[j].hash) != 0) {
-                    report_row(v, tdb, vt, t, "different", &s.v[i], &g.v[j]);
-                    diff++;
+    for (unsigned pass = 0; rc == 0 && pass <= v->o.retries; pass++) {
+        int last = pass == v->o.retries;
+        rowset s = {0}, g = {0};
+        markset cur = {0};
+        if (pass)
+            sleep_ms(v->o.retry_ms);
+        for (size_t i = 0; i < vt->nsrc && rc == 0; i++)
+            rc = read_rows(sdb[i], vt->src[i].schema, vt->src[i].table, t, lo, hi, &s, err);
+        if (rc == 0)
+            rc = read_rows(tdb, vt->tschema, vt->ttable, t, lo, hi, &g, err);
+        if (rc == 0) {
+            if (s.n > 1)   /* (qsort's base must not be NULL, even for no rows) */
+                qsort(s.v, s.n, sizeof *s.v, rowcmp);
+            if (g.n > 1)
+                qsort(g.v, g.n, sizeof *g.v, rowcmp);
+            unsigned long long miss = 0, extra = 0, diff = 0;
+            if (last)
+                pthread_mutex_lock(&v->mu);
+            size_t i = 0, j = 0;
+            while (rc == 0 && (i < s.n || j < g.n)) {
+                int c = i == s.n ? 1 : j == g.n ? -1 : keycmp(&s.v[i], &g.v[j]);
+                char kind = c < 0 ? 'm' : c > 0 ? 'e' : strcmp(s.v[i].hash, g.v[j].hash) ? 'd' : 0;
+                const row *key = c > 0 ? &g.v[j] : &s.v[i];
+                if (kind && (pass == 0 || mark_has(&prev, kind, key))) {
+                    if (!last)
+                        rc = mark_add(&cur, kind, key);
+                    else if (kind == 'm')
+                        report_row(v, tdb, vt, t, "missing", &s.v[i], NULL), miss++;
+                    else if (kind == 'e')
+                        report_row(v, tdb, vt, t, "extra", NULL, &g.v[j]), extra++;
+                    else
+                        report_row(v, tdb, vt, t, "different", &s.v[i], &g.v[j]), diff++;
                 }
-                i++, j++;
+                if (c <= 0)
+                    i++;
+                if (c >= 0)
+                    j++;
+            }
+            if (last) {
+                v->stats.missing += miss;
+                v->stats.extra += extra;
+                v->stats.different += diff;
+                pthread_mutex_unlock(&v->mu);
             }
         }
-        v->stats.missing += miss;
-        v->stats.extra += extra;
-        v->stats.different += diff;
-        pthread_mutex_unlock(&v->mu);
+        rowset_free(&s, nv);
+        rowset_free(&g, nv);
+        markset_free(&prev);
+        prev = cur;
+        if (!last) {
+            if (prev.n == 0)
+                break;   /* everything settled */
+            qsort(prev.v, prev.n, sizeof *prev.v, markcmp);
+        }
     }
-    rowset_free(&s, nv);
-    rowset_free(&g, nv);
+    markset_free(&prev);
     return rc;
 }
 
@@ -555,6 +641,33 @@ static void throttle(const sl_verify *v)
     double s = 1.0 / v->o.chunks_per_second;
     struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
     nanosleep(&ts, NULL);
+}
+
+/* Checksums of one chunk on every source table (summed into *a) and on the target (*b), all
+ * servers computing at once. */
+static int chunk_sums(const sl_verify_table *vt, const tdef *t, MYSQL **sdb, MYSQL *tdb,
+                      const row *lo, const row *hi, sum *a, sum *b, sl_error *err)
+{
+    int rc = 0;
+    size_t sent = 0;
+    memset(a, 0, sizeof *a);
+    memset(b, 0, sizeof *b);
+    for (; sent < vt->nsrc && rc == 0; sent++)
+        rc = checksum_send(sdb[sent], vt->src[sent].schema, vt->src[sent].table, t, lo, hi, err);
+    if (rc < 0)
+        sent--;   /* the failed send left nothing to read */
+    int tsent = rc == 0 && (rc = checksum_send(tdb, vt->tschema, vt->ttable, t, lo, hi, err)) == 0;
+    /* read every answer that was asked for, even after an error, so no connection is left
+     * mid-result */
+    for (size_t i = 0; i < sent; i++) {
+        int r = checksum_read(sdb[i], vt->src[i].schema, vt->src[i].table, a, rc ? NULL : err);
+        rc = rc ? rc : r;
+    }
+    if (tsent) {
+        int r = checksum_read(tdb, vt->tschema, vt->ttable, b, rc ? NULL : err);
+        rc = rc ? rc : r;
+    }
+    return rc;
 }
 
 /* 1 if the server has CRC32C() (MariaDB 10.8 and later; not MySQL). */
@@ -613,26 +726,18 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
             rc = more;
             break;
         }
-        sum a = {0}, b = {0};
-        size_t sent = 0;
-        for (; sent < vt->nsrc && rc == 0; sent++)
-            rc = checksum_send(sdb[sent], vt->src[sent].schema, vt->src[sent].table, &t,
-                               have_lo ? &lo : NULL, more ? &hi : NULL, err);
-        int tsent = rc == 0 && (rc = checksum_send(tdb, vt->tschema, vt->ttable, &t,
-                                                   have_lo ? &lo : NULL, more ? &hi : NULL, err)) == 0;
-        /* read every answer that was asked for, even after an error, so no connection is left
-         * mid-result */
-        for (size_t i = 0; i < sent; i++) {
-            int r = checksum_read(sdb[i], vt->src[i].schema, vt->src[i].table, &a, rc ? NULL : err);
-            rc = rc ? rc : r;
-        }
-        if (tsent) {
-            int r = checksum_read(tdb, vt->tschema, vt->ttable, &b, rc ? NULL : err);
-            rc = rc ? rc : r;
+        sum a, b;
+        int differs = 0;
+        for (unsigned attempt = 0; rc == 0 && attempt <= v->o.retries; attempt++) {
+            if (attempt)
+                sleep_ms(v->o.retry_ms);
+            rc = chunk_sums(vt, &t, sdb, tdb, have_lo ? &lo : NULL, more ? &hi : NULL, &a, &b, err);
+            differs = a.n != b.n || a.x1 != b.x1 || a.x2 != b.x2;
+            if (!differs)
+                break;
         }
         if (rc < 0)
             break;
-        int differs = a.n != b.n || a.x1 != b.x1 || a.x2 != b.x2;
         pthread_mutex_lock(&v->mu);
         v->stats.rows += a.n;
         v->stats.chunks++;

@@ -28,6 +28,11 @@ typedef struct sl_verify_opts {
     const sl_myconn_opts *target;
     size_t   chunk_rows;          /* rows per checksummed chunk (0 = 1000); bounds memory */
     double   chunks_per_second;   /* per run, 0 = unthrottled (spares a production source) */
+    unsigned retries;             /* a differing chunk is checksummed again up to this many times,
+                                     retry_ms apart, before it is read row by row: changes that
+                                     were in flight (replication lag) settle instead of being
+                                     reported */
+    unsigned retry_ms;
     FILE    *report;              /* differing rows and the summary, one line each */
     FILE    *repair;              /* may be NULL: SQL that would make the target equal */
 } sl_verify_opts;
