@@ -9,4 +9,15 @@
  * Returns the process exit code. */
 int sl_cli_client_main(int argc, char **argv);
 
+struct sl_task_plan;
+struct sl_registry;
+/* Compile a task file offline as check-task does (sources and plugin_dir may be NULL), printing
+ * its diagnostics. Returns the exit code (0 = *plan compiled); caller frees *plan with
+ * sl_task_plan_free, then *reg with sl_registry_free. Defined in main.c. */
+int sl__cli_compile(const char *file, const char *sources, const char *plugin_dir,
+                    struct sl_task_plan **plan, struct sl_registry **reg);
+
+/* `sluice verify` (verify.c); argv[0] is "verify". Returns the process exit code. */
+int sl_cli_verify(int argc, char **argv);
+
 #endif

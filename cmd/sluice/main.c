@@ -36,6 +36,14 @@ static void usage(FILE *f)
         "        print the pipelines the task compiles to: per source, each phase's plugin\n"
         "        instances with their resolved options (secrets masked) and edges; --dot prints\n"
         "        Graphviz DOT\n"
+        "  verify FILE --sources FILE [--threads N] [--chunk-rows N] [--chunks-per-second R]\n"
+        "         [--retries N] [--retry-delay-ms MS] [--repair-sql OUT] [--plugin-dir DIR]\n"
+        "        compare the task's tables on its sources and target (under its routing, shard\n"
+        "        merge and filters) by checksummed key-range chunks; print each differing row\n"
+        "        (missing, extra, different); exit 0 if equal, 1 if not; --repair-sql writes the\n"
+        "        statements that would repair the target (never applied); --retries re-checksums a\n"
+        "        differing chunk that many times (--retry-delay-ms apart, default 1000) so rows\n"
+        "        still in flight under replication settle first\n"
         "\n"
         "Client (talk to sluice-server over REST):\n"
         "  source ...    task ...    cluster ...   (sluice <command> --help)\n"
@@ -165,6 +173,13 @@ static int compile_file(const args *a, sl_task_plan **plan, sl_registry **reg)
         return 2;
     }
     return rc < 0 ? 1 : 0;
+}
+
+int sl__cli_compile(const char *file, const char *sources, const char *plugin_dir,
+                    sl_task_plan **plan, sl_registry **reg)
+{
+    args a = { .file = file, .sources = sources, .plugin_dir = plugin_dir };
+    return compile_file(&a, plan, reg);
 }
 
 static void print_chain(const sl_pipeline_spec *p)
@@ -322,6 +337,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "explain") == 0)
         return cmd_explain(argc - 1, argv + 1);
+    if (strcmp(cmd, "verify") == 0)
+        return sl_cli_verify(argc - 1, argv + 1);
     if (strcmp(cmd, "source") == 0 || strcmp(cmd, "task") == 0 || strcmp(cmd, "cluster") == 0) {
         if (!sl_cli_client_main) {
             fprintf(stderr, "sluice: client commands are not built\n");
