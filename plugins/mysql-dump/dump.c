@@ -49,6 +49,7 @@ static const sl_option dump_options[] = {
     {"consistency", SL_OPT_ENUM, "\"auto\"", "auto|none|flush|snapshot|lock", OFF(consistency), 0, -1, consistency_choices, 0},
     {"data_dir", SL_OPT_STRING, "\"./dumped_data\"", "where chunk files go (<data_dir>/<task>/<source>/)", OFF(data_dir), 0, -1, NULL, 0},
     {"chunk_rows", SL_OPT_INT, "100000", "rows per chunk of a table with a primary or unique not-null key", OFF(chunk_rows), 1, INT64_MAX, NULL, 0},
+    {"chunk_bytes", SL_OPT_INT, "16777216", "at most about this many bytes per chunk (by the table's average row length): one chunk is one target transaction, so this bounds what a rollback must undo", OFF(chunk_bytes), 0, INT64_MAX, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (load: re-emit a finished dump from data_dir)", OFF(mode), 0, -1, mode_choices, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
