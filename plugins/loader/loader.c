@@ -674,6 +674,22 @@ static int init_run(loader *l)
         strset_clear(&l->done);
         l->host->log(l->ctx, SL_LOG_WARN, "%zu loaded chunks belong to another snapshot than %s: "
                      "emptying the tables this source loaded and loading again", other, l->snap.id);
+        /* Before any table is emptied, no chunk row of this source may count as loaded any
+         * more, not even rows of this very snapshot (an earlier run of this stale load wrote
+         * them before it was killed): their rows go with the TRUNCATE, and a restart that
+         * trusted them would skip their chunks (found by test_crash_full.sh). Marked rows keep
+         * every later run stale until each chunk is loaded again (ON DUPLICATE KEY UPDATE). */
+        sl_sbuf u;
+        sl_sbuf_init(&u);
+        sl_sbuf_adds(&u, "UPDATE ");
+        sl_ckpt_table_name(&u, c->meta_schema, c->task_name, 0);
+        sl_sbuf_adds(&u, " SET snapshot = 'redo' WHERE source_name = ");
+        sl_sbuf_add_quoted(&u, c->source_name, strlen(c->source_name));
+        sl_sbuf_adds(&u, " AND chunk_id <> ''");
+        rc = u.oom ? l->host->fail(l->ctx, SL_ENOMEM, "no memory") : ctl_exec(l, u.p, u.len);
+        sl_sbuf_free(&u);
+        if (rc)
+            return rc;
     } else if (n) {
         l->host->log(l->ctx, SL_LOG_INFO, "resuming: %zu chunks of snapshot %s are loaded already",
                      n, l->snap.id);
