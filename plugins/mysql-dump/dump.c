@@ -215,6 +215,10 @@ static int emit_ddls(dump *d)
         ev->ddl_schema = ev->schema;
         ev->ddl = h->batch_strndup(b, t->create_sql, strlen(t->create_sql));
         ev->seq = ++d->seq;
+        /* the estimate of the table's size: the loader keeps the secondary indexes of a small
+         * table in its CREATE rather than adding them after the load (see loader.c) */
+        ev->chunk_rows = t->nodata ? 0 : t->est_rows;
+        ev->chunk_bytes = t->nodata ? 0 : t->est_rows * t->avg_row;
         set_pos(d, b, &ev->pos);
         sl_table *m = table_meta(d, t);
         if (m)
