@@ -371,6 +371,10 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
         mysql_free_result(res);
         return rc;
     }
+    /* The loader reads the file from the page cache right away; the files need to survive a
+     * crash of the machine only once the manifest says the dump is complete (a resume trusts
+     * them only then), so fresh_dump syncs the directory once, before that. */
+    w.no_sync = 1;
     unsigned nf = mysql_num_fields(res);
     MYSQL_ROW row;
     uint64_t reported = 0;
@@ -769,6 +773,8 @@ static int fresh_dump(dump *d)
     for (size_t i = 0; i < d->nworkers; i++)
         if (d->wconn[i])
             sl_myconn_exec(d->wconn[i], "COMMIT", 6, NULL);
+    if ((rc = sl_sync_dir(d->dir, &e)) < 0)
+        return h->fail(d->ctx, rc, "%s", e.msg);
     if ((rc = sl__dump_manifest_write(d, 1)) < 0)
         return rc;
     h->log(d->ctx, SL_LOG_INFO, "dump finished: %llu rows, %llu bytes",
