@@ -1,11 +1,25 @@
 #!/usr/bin/env bash
-# bench/full.sh - full migration benchmark: sluice (mysql-dump -> route -> loader) against Debian's
-# mydumper + myloader, mariadb-dump | mariadb, and the floor (SELECT INTO OUTFILE + LOAD DATA
-# INFILE per table, in parallel), on sysbench tables in the sandbox (scripts/sandbox). Prints each
-# time, each ratio to sluice, sluice's peak RSS, and checks the target's checksums after each run.
+# bench/full.sh - full migration benchmark (issue 12): sluice (a task_mode "full" task run by
+# sluice-server: mysql-dump -> route -> loader) side by side with Debian's mydumper + myloader and
+# the floor (SELECT INTO OUTFILE + LOAD DATA INFILE per table, in parallel, one phase after the
+# other), optionally mariadb-dump | mariadb, on sysbench tables in the sandbox (scripts/sandbox).
 #
-#   eval "$(scripts/sandbox env)"; bench/full.sh [--tables 8] [--rows 500000] [--threads 4]
-#       [--chunk-rows 100000] [--runner server|inprocess] [--no-prepare] [--only sluice|...]
+# It runs every data shape against every target configuration; before each configuration it
+# restarts the sandbox target (a cold buffer pool) and sets:
+#   default  MariaDB's defaults: innodb_flush_log_at_trx_commit=1, innodb_log_file_size=96M
+#   tuned    innodb_flush_log_at_trx_commit=2, innodb_log_file_size=512M
+# (both are dynamic in MariaDB 10.11, so the sandbox's own start options need not change). After
+# each copy it checks the target's CHECKSUM TABLE against the source's, and it prints every time,
+# the ratios sluice/mydumper+myloader and sluice/floor, sluice-server's peak RSS (VmHWM) and the
+# disk use of its data_dir, then a summary with the load average and the target settings.
+#
+#   eval "$(scripts/sandbox env)"; bench/full.sh [--shapes "8x500000 1x4000000 2000x1000"]
+#       [--configs "default tuned"] [--threads 4] [--runner server|inprocess] [--no-prepare]
+#       [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump]
+#   bench/full.sh --tables 8 --rows 500000      one shape (as before)
+#
+# Goals (issue 12): sluice <= 0.6x mydumper+myloader and <= 0.9x the floor on 8x500000; <= 0.7x
+# mydumper+myloader on the two other shapes; peak RSS < 64 MiB everywhere.
 #
 # --runner server (default): sluice runs the way a user runs it: a Release sluice-server is started
 # on 127.0.0.1:$SLUICE_BENCH_PORT (18461), the source is created with POST /api/v1/sources, a task
@@ -13,31 +27,36 @@
 # polled (GET .../status) until stage Finished; the time runs from the start request to Finished.
 # While it runs the script checks what DM's status shows: unit Dump with dump_status, then unit
 # Load with load_status progress, and stage Finished at the end (printed as "status checks").
-# The peak RSS is the server's (VmHWM). chunk_rows is the plugin's default (100000) in this mode:
-# DM's task has no such field.
+# The peak RSS is the server's (VmHWM). Thread counts: --threads for both sluice and the peers.
 # --runner inprocess: sluice-full-run (tests/integration/full), the same pipeline in one process.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-TABLES=8 ROWS=500000 THREADS=4 CHUNK=100000 PREPARE=1 ONLY="" RUNNER_KIND=server
+TABLES="" ROWS="" THREADS=4 CHUNK=100000 PREPARE=1 ONLY="" RUNNER_KIND=server
+SHAPES="8x500000 1x4000000 2000x1000" CONFIGS="default tuned" WITH_MDUMP=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --tables) TABLES=$2; shift 2 ;;
     --rows) ROWS=$2; shift 2 ;;
+    --shapes) SHAPES=$2; shift 2 ;;
+    --configs) CONFIGS=$2; shift 2 ;;
+    --mariadb-dump) WITH_MDUMP=1; shift ;;
     --threads) THREADS=$2; shift 2 ;;
     --chunk-rows) CHUNK=$2; shift 2 ;;
     --no-prepare) PREPARE=0; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --runner) RUNNER_KIND=$2; shift 2 ;;
-    *) echo "usage: $0 [--tables N] [--rows N] [--threads N] [--chunk-rows N] [--runner server|inprocess] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--shapes \"TABLESxROWS ...\"] [--configs \"default tuned\"] [--tables N --rows N] [--threads N] [--chunk-rows N] [--runner server|inprocess] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump]" >&2; exit 2 ;;
     esac
 done
 : "${SLUICE_SOURCE_HOST:?run eval \"\$(scripts/sandbox env)\" first}" "${SLUICE_TARGET_HOST:?}"
 case "$RUNNER_KIND" in server|inprocess) ;; *) echo "--runner: server or inprocess" >&2; exit 2 ;; esac
+[ -n "$TABLES$ROWS" ] && SHAPES="${TABLES:-8}x${ROWS:-500000}"
+for c in $CONFIGS; do case "$c" in default|tuned) ;; *) echo "--configs: default and/or tuned" >&2; exit 2 ;; esac; done
+SANDBOX="$ROOT/scripts/sandbox"
 BUILD=${SLUICE_BENCH_BUILD:-$ROOT/build-full2/bench-release}
 PORT=${SLUICE_BENCH_PORT:-18461}
 WORK=${SLUICE_BENCH_DIR:-${SLUICE_SANDBOX_DIR:-/tmp}/bench-full}
-DB=sbtest
 
 S=(--no-defaults -h"$SLUICE_SOURCE_HOST" -P"$SLUICE_SOURCE_PORT" -u"$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD")
 T=(--no-defaults -h"$SLUICE_TARGET_HOST" -P"$SLUICE_TARGET_PORT" -u"$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD")
@@ -68,31 +87,50 @@ fi
 SERVER_PID=
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null || true' EXIT
 
-if [ "$PREPARE" = 1 ]; then
-    have=$(src -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'" 2>/dev/null || echo 0)
-    rows=$(src -e "SELECT IFNULL(MAX(id),0) FROM $DB.sbtest1" 2>/dev/null || echo 0)
-    if [ "$have" != "$TABLES" ] || [ "$rows" != "$ROWS" ]; then
-        echo "== preparing $TABLES x $ROWS sysbench rows on the source"
-        src -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
-        sysbench oltp_read_write --db-driver=mysql --mysql-host="$SLUICE_SOURCE_HOST" \
-            --mysql-port="$SLUICE_SOURCE_PORT" --mysql-user="$SLUICE_SOURCE_USER" \
-            --mysql-password="$SLUICE_SOURCE_PASSWORD" --mysql-db=$DB --tables="$TABLES" \
-            --table-size="$ROWS" --threads=2 prepare >/dev/null
+# prepare_shape TABLES ROWS: the source database sb_<TABLES>x<ROWS> (kept between runs), its table
+# list, checksums and size.
+prepare_shape() {
+    TABLES=$1 ROWS=$2 DB="sb_${1}x${2}"
+    if [ "$PREPARE" = 1 ]; then
+        local have rows
+        have=$(src -e "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'" 2>/dev/null || echo 0)
+        rows=$(src -e "SELECT IFNULL(MAX(id),0) FROM \`$DB\`.sbtest$TABLES" 2>/dev/null || echo 0)
+        if [ "$have" != "$TABLES" ] || [ "$rows" != "$ROWS" ]; then
+            echo "== preparing $TABLES x $ROWS sysbench rows on the source ($DB)"
+            src -e "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\`"
+            sysbench oltp_read_write --db-driver=mysql --mysql-host="$SLUICE_SOURCE_HOST" \
+                --mysql-port="$SLUICE_SOURCE_PORT" --mysql-user="$SLUICE_SOURCE_USER" \
+                --mysql-password="$SLUICE_SOURCE_PASSWORD" --mysql-db="$DB" --tables="$TABLES" \
+                --table-size="$ROWS" --threads=2 prepare >/dev/null
+        fi
     fi
-fi
-TBL_LIST=$(src -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB' ORDER BY 1")
-checksums() { # $1 = src|dst
-    local t out=""
-    for t in $TBL_LIST; do out+="$t=$($1 -e "CHECKSUM TABLE $DB.$t EXTENDED" | awk '{print $2}') "; done
-    echo "$out"
+    TBL_LIST=$(src -e "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB' ORDER BY 1")
+    SRC_SUM=$(checksums src)
+    local bytes total
+    bytes=$(src -e "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'")
+    total=$(src -e "SELECT SUM(TABLE_ROWS) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'")
+    echo "== data $DB: $(echo "$TBL_LIST" | wc -w) tables, ~$total rows, $((bytes / 1048576)) MiB InnoDB data+indexes; threads $THREADS"
 }
-SRC_SUM=$(checksums src)
-BYTES=$(src -e "SELECT SUM(DATA_LENGTH) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'")
-TOTAL_ROWS=$(src -e "SELECT SUM(TABLE_ROWS) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'")
-echo "== data: $(echo "$TBL_LIST" | wc -w) tables, ~$TOTAL_ROWS rows, $((BYTES / 1048576)) MiB InnoDB data; threads $THREADS"
+# One CHECKSUM TABLE statement for every table (2,000 tables: one round trip, not 2,000 clients).
+checksums() { # $1 = src|dst
+    local list; list=$(for t in $TBL_LIST; do printf '`%s`.`%s`,' "$DB" "$t"; done)
+    $1 -e "CHECKSUM TABLE ${list%,} EXTENDED" | awk '{printf "%s=%s ", $1, $2}'
+}
+
+# target_config default|tuned: restart the sandbox target (cold buffer pool) and set it up.
+target_config() {
+    "$SANDBOX" restart target >/dev/null
+    case "$1" in
+    default) dst -e "SET GLOBAL innodb_flush_log_at_trx_commit = 1; SET GLOBAL innodb_log_file_size = 100663296" ;;
+    tuned)   dst -e "SET GLOBAL innodb_flush_log_at_trx_commit = 2; SET GLOBAL innodb_log_file_size = 536870912" ;;
+    esac
+    TARGET_SETTINGS=$(dst -e "SELECT CONCAT('flush_log_at_trx_commit=', @@innodb_flush_log_at_trx_commit,
+        ' redo=', @@innodb_log_file_size DIV 1048576, 'M buffer_pool=', @@innodb_buffer_pool_size DIV 1048576, 'M')")
+    echo "== target configuration $1: $TARGET_SETTINGS"
+}
 
 clean_target() {
-    dst -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE IF NOT EXISTS dm_meta;
+    dst -e "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE IF NOT EXISTS dm_meta;
             DROP TABLE IF EXISTS dm_meta.\`bench-full_loader_checkpoint\`, dm_meta.\`bench-full_syncer_checkpoint\`,
                 dm_meta.\`bench-full_loader_tables\`"
     rm -rf "$WORK"
@@ -101,10 +139,11 @@ clean_target() {
 verify() { # $1 = name
     local got; got=$(checksums dst)
     if [ "$got" = "$SRC_SUM" ]; then echo "   $1: checksums match"; else
-        echo "   $1: CHECKSUM MISMATCH"; echo "   source: $SRC_SUM"; echo "   target: $got"; FAILED=1; fi
+        echo "   $1: CHECKSUM MISMATCH"; echo "   source: ${SRC_SUM:0:300}"; echo "   target: ${got:0:300}"; FAILED=1; fi
 }
-declare -A TIME
+declare -A TIME SETTINGS
 FAILED=0 STATUS_FAILED=0
+SUMMARY=()
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 # sluice through sluice-server and the DM OpenAPI; sets TIME[sluice] and RSS_KB.
@@ -179,84 +218,105 @@ sluice_server_run() {
     [ "$ok" = 1 ] || STATUS_FAILED=1
 }
 
-if want sluice; then
-    echo "== (a) sluice full task via $RUNNER_KIND (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK)"
-    clean_target
-    if [ "$RUNNER_KIND" = server ]; then
-        [ "$CHUNK" = 100000 ] || echo "   note: --chunk-rows is ignored by the server runner (the task has no such field)"
-        sluice_server_run
-        echo "   time ${TIME[sluice]} s (start request to stage Finished), server peak RSS $((RSS_KB / 1024)) MiB"
-        grep -E "consistency|dump finished|load finished" "$WORK/server.log" | sed 's/^/   /' || true
-    else
-        RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
+# run_shape CONFIG: every tool on the prepared shape, then its lines of the summary.
+run_shape() {
+    local cfg=$1 k r_my="-" r_fl="-"
+    TIME=() RSS_KB="" DISK_KB=""
+    if want sluice; then
+        echo "== (a) sluice full task via $RUNNER_KIND (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK)"
+        clean_target
+        if [ "$RUNNER_KIND" = server ]; then
+            [ "$CHUNK" = 100000 ] || echo "   note: --chunk-rows is ignored by the server runner (the task has no such field)"
+            sluice_server_run
+            echo "   time ${TIME[sluice]} s (start request to stage Finished), server peak RSS $((RSS_KB / 1024)) MiB"
+            grep -E "consistency|dumping|dump finished|building the secondary|load finished" "$WORK/server.log" | sed 's/^/   /' || true
+        else
+            RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
+            t0=$(now)
+            /usr/bin/time -f "%M" -o "$WORK/rss" "$RUNNER" --task bench-full --source bench --data-dir "$WORK/sluice" \
+                --rules "$RULES" --export-threads "$THREADS" --import-threads "$THREADS" --chunk-rows "$CHUNK" \
+                >"$WORK/sluice.status" 2>"$WORK/sluice.log" || { tail -5 "$WORK/sluice.log"; exit 1; }
+            t1=$(now)
+            TIME[sluice]=$(elapsed "$t0" "$t1")
+            RSS_KB=$(cat "$WORK/rss")
+            echo "   time ${TIME[sluice]} s, peak RSS $((RSS_KB / 1024)) MiB"
+            grep -E "consistency|dump finished|load finished" "$WORK/sluice.log" | sed 's/^/   /'
+        fi
+        DISK_KB=$(du -sk "$WORK/sluice" 2>/dev/null | cut -f1)
+        echo "   data_dir disk use after the task: $((${DISK_KB:-0} / 1024)) MiB"
+        verify sluice
+    fi
+
+    if want mydumper; then
+        echo "== (b) mydumper + myloader (-t $THREADS -r $CHUNK)"
+        clean_target
         t0=$(now)
-        /usr/bin/time -f "%M" -o "$WORK/rss" "$RUNNER" --task bench-full --source bench --data-dir "$WORK/sluice" \
-            --rules "$RULES" --export-threads "$THREADS" --import-threads "$THREADS" --chunk-rows "$CHUNK" \
-            >"$WORK/sluice.status" 2>"$WORK/sluice.log" || { tail -5 "$WORK/sluice.log"; exit 1; }
+        mydumper -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p "$SLUICE_SOURCE_PASSWORD" \
+            -B "$DB" -t "$THREADS" -r "$CHUNK" --trx-consistency-only -o "$WORK/mydumper" 2>"$WORK/mydumper.log"
         t1=$(now)
-        TIME[sluice]=$(elapsed "$t0" "$t1")
-        RSS_KB=$(cat "$WORK/rss")
-        echo "   time ${TIME[sluice]} s, peak RSS $((RSS_KB / 1024)) MiB"
-        grep -E "consistency|dump finished|load finished" "$WORK/sluice.log" | sed 's/^/   /'
+        myloader -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p "$SLUICE_TARGET_PASSWORD" \
+            -d "$WORK/mydumper" -t "$THREADS" -o 2>"$WORK/myloader.log"
+        t2=$(now)
+        TIME[mydumper]=$(elapsed "$t0" "$t2")
+        echo "   time ${TIME[mydumper]} s (dump $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
+        verify mydumper+myloader
     fi
-    verify sluice
-fi
 
-if want mydumper; then
-    echo "== (b) mydumper + myloader (-t $THREADS -r $CHUNK)"
-    clean_target
-    t0=$(now)
-    mydumper -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p "$SLUICE_SOURCE_PASSWORD" \
-        -B $DB -t "$THREADS" -r "$CHUNK" --trx-consistency-only -o "$WORK/mydumper" 2>"$WORK/mydumper.log"
-    t1=$(now)
-    myloader -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p "$SLUICE_TARGET_PASSWORD" \
-        -d "$WORK/mydumper" -t "$THREADS" -o 2>"$WORK/myloader.log"
-    t2=$(now)
-    TIME[mydumper]=$(elapsed "$t0" "$t2")
-    echo "   time ${TIME[mydumper]} s (dump $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
-    verify mydumper+myloader
-fi
+    if want mariadb-dump && { [ "$WITH_MDUMP" = 1 ] || [ "$ONLY" = mariadb-dump ]; }; then
+        echo "== (c) mariadb-dump --single-transaction | mariadb"
+        clean_target
+        t0=$(now)
+        mariadb-dump "${S[@]}" --single-transaction --databases "$DB" | mariadb "${T[@]}"
+        t1=$(now)
+        TIME[mariadb-dump]=$(elapsed "$t0" "$t1")
+        echo "   time ${TIME[mariadb-dump]} s"
+        verify mariadb-dump
+    fi
 
-if want mariadb-dump; then
-    echo "== (c) mariadb-dump --single-transaction | mariadb"
-    clean_target
-    t0=$(now)
-    mariadb-dump "${S[@]}" --single-transaction --databases $DB | mariadb "${T[@]}"
-    t1=$(now)
-    TIME[mariadb-dump]=$(elapsed "$t0" "$t1")
-    echo "   time ${TIME[mariadb-dump]} s"
-    verify mariadb-dump
-fi
+    if want floor; then
+        echo "== (d) floor: SELECT INTO OUTFILE + LOAD DATA INFILE per table, $THREADS at a time"
+        clean_target
+        dst -e "CREATE DATABASE \`$DB\`"
+        for t in $TBL_LIST; do
+            src -e "SHOW CREATE TABLE \`$DB\`.\`$t\`" | cut -f2- | sed 's/\\n/\n/g' | dst "$DB"
+        done
+        t0=$(now)
+        echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${S[@]}" -e \
+            "SELECT * INTO OUTFILE '$WORK/{}.txt' CHARACTER SET binary FROM \`$DB\`.\`{}\`"
+        t1=$(now)
+        echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${T[@]}" -e \
+            "SET foreign_key_checks=0; LOAD DATA INFILE '$WORK/{}.txt' INTO TABLE \`$DB\`.\`{}\` CHARACTER SET binary"
+        t2=$(now)
+        TIME[floor]=$(elapsed "$t0" "$t2")
+        echo "   time ${TIME[floor]} s (outfile $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
+        verify floor
+    fi
+    [ -n "${TIME[sluice]:-}" ] && [ -n "${TIME[mydumper]:-}" ] &&
+        r_my=$(awk -v a="${TIME[sluice]}" -v b="${TIME[mydumper]}" 'BEGIN { printf "%.2f", a / b }')
+    [ -n "${TIME[sluice]:-}" ] && [ -n "${TIME[floor]:-}" ] &&
+        r_fl=$(awk -v a="${TIME[sluice]}" -v b="${TIME[floor]}" 'BEGIN { printf "%.2f", a / b }')
+    SUMMARY+=("$(printf '%-8s %-12s %9s %11s %9s %9s %16s %15s %8s %9s' "$cfg" "${TABLES}x${ROWS}" \
+        "${TIME[sluice]:--}" "${TIME[mydumper]:--}" "${TIME[floor]:--}" "${TIME[mariadb-dump]:--}" \
+        "$r_my" "$r_fl" "$([ -n "$RSS_KB" ] && echo $((RSS_KB / 1024)) || echo -)" \
+        "$([ -n "$DISK_KB" ] && echo $((DISK_KB / 1024)) || echo -)")")
+}
 
-if want floor; then
-    echo "== (d) floor: SELECT INTO OUTFILE + LOAD DATA INFILE per table, $THREADS at a time"
-    clean_target
-    dst -e "CREATE DATABASE $DB"
-    for t in $TBL_LIST; do
-        src -e "SHOW CREATE TABLE $DB.$t" | cut -f2- | sed 's/\\n/\n/g' | dst $DB
+for cfg in $CONFIGS; do
+    target_config "$cfg"
+    SETTINGS[$cfg]=$TARGET_SETTINGS
+    for shape in $SHAPES; do
+        prepare_shape "${shape%x*}" "${shape#*x}"
+        run_shape "$cfg"
+        echo "   load average: $(cut -d' ' -f1-3 /proc/loadavg)"
     done
-    t0=$(now)
-    echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${S[@]}" -e \
-        "SELECT * INTO OUTFILE '$WORK/{}.txt' CHARACTER SET binary FROM $DB.{}"
-    t1=$(now)
-    echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${T[@]}" -e \
-        "SET foreign_key_checks=0; LOAD DATA INFILE '$WORK/{}.txt' INTO TABLE $DB.{} CHARACTER SET binary"
-    t2=$(now)
-    TIME[floor]=$(elapsed "$t0" "$t2")
-    echo "   time ${TIME[floor]} s (outfile $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
-    verify floor
-fi
-
-echo "== summary (ratio = sluice time / other time; goals: <= 0.8 vs mydumper+myloader, <= 1.5 vs floor)"
-for k in sluice mydumper mariadb-dump floor; do
-    [ -n "${TIME[$k]:-}" ] || continue
-    if [ -n "${TIME[sluice]:-}" ] && [ "$k" != sluice ]; then
-        printf "   %-14s %8.2f s   sluice/%s = %s\n" "$k" "${TIME[$k]}" "$k" \
-            "$(awk -v a="${TIME[sluice]}" -v b="${TIME[$k]}" 'BEGIN { printf "%.2f", a / b }')"
-    else
-        printf "   %-14s %8.2f s\n" "$k" "${TIME[$k]}"
-    fi
 done
-[ -n "${RSS_KB:-}" ] && echo "   sluice${SERVER:+ ($RUNNER_KIND)} peak RSS: $((RSS_KB / 1024)) MiB (goal < 200 MiB)"
+
+echo "== summary: times in seconds; ratio = sluice time / other time"
+echo "   goals: 8x500000 <= 0.60 vs mydumper+myloader and <= 0.90 vs the floor; other shapes <= 0.70"
+echo "   vs mydumper+myloader; sluice-server peak RSS < 64 MiB"
+for cfg in $CONFIGS; do echo "   target $cfg: ${SETTINGS[$cfg]}"; done
+printf '   %-8s %-12s %9s %11s %9s %9s %16s %15s %8s %9s\n' config shape sluice mydumper+ floor mariadb sluice/mydumper sluice/floor "RSS MiB" "disk MiB"
+for line in "${SUMMARY[@]}"; do echo "   $line"; done
+echo "   load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other work)"
 [ "$STATUS_FAILED" = 0 ] || { echo "   the task status over REST failed some checks (see above)"; FAILED=1; }
 exit $FAILED

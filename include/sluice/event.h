@@ -94,7 +94,9 @@ typedef struct sl_event {
     sl_position  pos;             /* where the event ends */
     uint64_t     commit_ts;       /* commit time, seconds since the epoch */
     uint64_t     seq;             /* monotonic per-source sequence number (source-assigned) */
-    /* SL_EV_CHUNK only: the file, its id (unique within the task and source), rows and bytes. */
+    /* SL_EV_CHUNK: the file, its id (unique within the task and source), rows and bytes. On a
+     * snapshot CREATE TABLE (SL_EV_DDL with SL_EVF_SNAPSHOT) chunk_rows and chunk_bytes are the
+     * dump's estimate of the whole table (0: unknown), for the loader to plan its indexes. */
     const char  *chunk_path;
     const char  *chunk_id;
     uint64_t     chunk_rows;

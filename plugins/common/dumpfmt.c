@@ -2,6 +2,9 @@
  * dumpfmt.c - the chunk file format, dump directory layout, snapshot file and checkpoint table
  * DDL shared by the mysql-dump and loader plugins (see dumpfmt.h).
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE     /* syncfs */
+#endif
 #include "dumpfmt.h"
 
 #include <sluice/file.h>
@@ -156,7 +159,7 @@ int sl_tsv_commit(sl_tsv_writer *w, const char *tmp_path, const char *final_path
     int rc = 0;
     if (w->err)
         rc = sl_error_set(err, SL_EIO, "write %s: %s", tmp_path, strerror(w->err));
-    else if (fsync(w->fd) < 0)
+    else if (!w->no_sync && fsync(w->fd) < 0)
         rc = sl_error_set(err, SL_EIO, "fsync %s: %s", tmp_path, strerror(errno));
     if (close(w->fd) < 0 && rc == 0)
         rc = sl_error_set(err, SL_EIO, "close %s: %s", tmp_path, strerror(errno));
@@ -165,10 +168,22 @@ int sl_tsv_commit(sl_tsv_writer *w, const char *tmp_path, const char *final_path
     w->buf = NULL;
     if (rc == 0 && rename(tmp_path, final_path) < 0)
         rc = sl_error_set(err, SL_EIO, "rename %s: %s", tmp_path, strerror(errno));
-    if (rc == 0 && fsync_dir_of(final_path) < 0)
+    if (rc == 0 && !w->no_sync && fsync_dir_of(final_path) < 0)
         rc = sl_error_set(err, SL_EIO, "fsync directory of %s: %s", final_path, strerror(errno));
     if (rc)
         unlink(tmp_path);
+    return rc;
+}
+
+int sl_sync_dir(const char *dir, sl_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sl_error_set(err, SL_EIO, "open %s: %s", dir, strerror(errno));
+    int rc = 0;
+    if (syncfs(fd) < 0 || fsync(fd) < 0)
+        rc = sl_error_set(err, SL_EIO, "sync %s: %s", dir, strerror(errno));
+    close(fd);
     return rc;
 }
 

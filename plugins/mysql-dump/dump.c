@@ -39,6 +39,7 @@ static const sl_option dump_options[] = {
     {"consistency", SL_OPT_ENUM, "\"auto\"", "auto|none|flush|snapshot|lock", OFF(consistency), 0, -1, consistency_choices, 0},
     {"data_dir", SL_OPT_STRING, "\"./dumped_data\"", "where chunk files go (<data_dir>/<task>/<source>/)", OFF(data_dir), 0, -1, NULL, 0},
     {"chunk_rows", SL_OPT_INT, "100000", "rows per chunk of a table with a primary or unique not-null key", OFF(chunk_rows), 1, INT64_MAX, NULL, 0},
+    {"chunk_bytes", SL_OPT_INT, "16777216", "at most about this many bytes per chunk (by the table's average row length): one chunk is one target transaction, so this bounds what a rollback must undo", OFF(chunk_bytes), 0, INT64_MAX, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (load: re-emit a finished dump from data_dir)", OFF(mode), 0, -1, mode_choices, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -198,6 +199,10 @@ static int emit_ddls(dump *d)
         ev->ddl_schema = ev->schema;
         ev->ddl = h->batch_strndup(b, t->create_sql, strlen(t->create_sql));
         ev->seq = ++d->seq;
+        /* the estimate of the table's size: the loader keeps the secondary indexes of a small
+         * table in its CREATE rather than adding them after the load (see loader.c) */
+        ev->chunk_rows = t->nodata ? 0 : t->est_rows;
+        ev->chunk_bytes = t->nodata ? 0 : t->est_rows * t->avg_row;
         set_pos(d, b, &ev->pos);
         sl_table *m = table_meta(d, t);
         if (m)
@@ -357,6 +362,10 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
         mysql_free_result(res);
         return rc;
     }
+    /* The loader reads the file from the page cache right away; the files need to survive a
+     * crash of the machine only once the manifest says the dump is complete (a resume trusts
+     * them only then), so fresh_dump syncs the directory once, before that. */
+    w.no_sync = 1;
     unsigned nf = mysql_num_fields(res);
     MYSQL_ROW row;
     uint64_t reported = 0;
@@ -756,6 +765,8 @@ static int fresh_dump(dump *d)
     for (size_t i = 0; i < d->nworkers; i++)
         if (d->wconn[i])
             sl_myconn_exec(d->wconn[i], "COMMIT", 6, NULL);
+    if ((rc = sl_sync_dir(d->dir, &e)) < 0)
+        return h->fail(d->ctx, rc, "%s", e.msg);
     if ((rc = sl__dump_manifest_write(d, 1)) < 0)
         return rc;
     h->log(d->ctx, SL_LOG_INFO, "dump finished: %llu rows, %llu bytes",

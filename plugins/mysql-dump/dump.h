@@ -26,6 +26,7 @@ typedef struct dump_cfg {
     int     consistency;
     char   *data_dir;
     int64_t chunk_rows;
+    int64_t chunk_bytes;
     int     mode;
 } dump_cfg;
 
@@ -60,6 +61,7 @@ typedef struct dtable {
     size_t   nwalk;         /* > 0: chunks split on the first nwalk key columns by walking the
                              * key in order (non-integer or composite keys, see dump_plan.c) */
     uint64_t est_rows;
+    uint64_t avg_row;       /* information_schema AVG_ROW_LENGTH (0 if unknown) */
     size_t   first_chunk, nchunks;
     size_t   chunks_done;   /* under dump.mu */
     sl_table *meta;         /* built when first emitted (emitting thread only) */

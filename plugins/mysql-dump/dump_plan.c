@@ -437,7 +437,7 @@ static int describe_table(dump *d, dtable *t)
  */
 int sl__dump_discover(dump *d)
 {
-    MYSQL_RES *r = query(d, "SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(TABLE_ROWS, 0) "
+    MYSQL_RES *r = query(d, "SELECT TABLE_SCHEMA, TABLE_NAME, IFNULL(TABLE_ROWS, 0), IFNULL(AVG_ROW_LENGTH, 0) "
                             "FROM information_schema.TABLES WHERE TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') "
                             "ORDER BY TABLE_SCHEMA, TABLE_NAME");
     if (!r)
@@ -460,6 +460,7 @@ int sl__dump_discover(dump *d)
         t->schema = xstrdup(row[0]);
         t->name = xstrdup(row[1]);
         t->est_rows = strtoull(row[2], NULL, 10);
+        t->avg_row = row[3] ? strtoull(row[3], NULL, 10) : 0;
         t->nodata = sl_rules_ignores_event(d->rules, rule, "insert") == 1;
         if (!t->schema || !t->name || add_schema(d, row[0]) < 0) {
             rc = d->host->fail(d->ctx, SL_ENOMEM, "no memory");
@@ -783,17 +784,37 @@ static int walk_chunks(dump *d, size_t *cap, size_t ti, uint64_t per, size_t max
     return rc;
 }
 
+/*
+ * Rows per chunk of a table: chunk_rows, fewer when that many rows would make more than
+ * chunk_bytes (by the table's AVG_ROW_LENGTH). A chunk is one transaction in the target: its size
+ * bounds the undo a rollback must walk and the locks it holds while it does (issue 12: a killed
+ * 100,000-row chunk of wide rows rolled back for 140 s while new loads piled onto its locks).
+ * Never fewer than 1,000 rows, so a table of huge rows does not become a million statements.
+ */
+static uint64_t rows_per_chunk(const dump *d, const dtable *t)
+{
+    uint64_t per = (uint64_t)(d->cfg->chunk_rows > 0 ? d->cfg->chunk_rows : 100000);
+    if (d->cfg->chunk_bytes > 0 && t->avg_row > 0) {
+        uint64_t by_bytes = (uint64_t)d->cfg->chunk_bytes / t->avg_row;
+        if (by_bytes < 1000)
+            by_bytes = 1000;
+        if (by_bytes < per)
+            per = by_bytes;
+    }
+    return per;
+}
+
 int sl__dump_plan_chunks(dump *d)
 {
     size_t cap = 0;
     int walk_binary = 0;
-    uint64_t per = (uint64_t)(d->cfg->chunk_rows > 0 ? d->cfg->chunk_rows : 100000);
     for (size_t ti = 0; ti < d->ntables; ti++) {
         dtable *t = &d->tables[ti];
         t->first_chunk = d->nchunks;
         d->est_total_rows += t->nodata ? 0 : t->est_rows;
         if (t->nodata)
             continue;
+        uint64_t per = rows_per_chunk(d, t);
         size_t want = (t->chunk_col >= 0 || t->nwalk) && t->est_rows > per ?
                       (size_t)((t->est_rows + per - 1) / per) : 1;
         if (want > 1 && t->nwalk) {
