@@ -221,6 +221,11 @@ static void on_problem(void *ud, const char *option, const char *msg)
     problem_ctx *p = ud;
     const char *name = option && option[0] == '/' ? option + 1 : option ? option : "";
     const char *path = p->b->srcpath;
+    char own[640];
+    if (p->st->where[0]) {   /* a custom stage: an option the user did not write (a required one) */
+        snprintf(own, sizeof own, "%s%s/options", p->b->root, p->st->where);
+        path = own;
+    }
     for (size_t i = 0; i < p->st->pm.n; i++)
         if (strcmp(p->st->pm.v[i].opt, name) == 0)
             path = p->st->pm.v[i].path;
