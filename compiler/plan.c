@@ -377,8 +377,10 @@ static void custom_stage(builder *b, stage *st, const char *plugin, json_t *uopt
     snprintf(st->idbuf, sizeof st->idbuf, "%s%s", kind == SL_PLUGIN_SINK ? "sink" : "plugin",
              kind == SL_PLUGIN_SINK ? "" : slash + 1);
     st->id = st->idbuf;
-    if (!st->opts)
+    if (!st->opts) {
+        json_decref(rules);
         return;
+    }
     if (declares(b, plugin, "task_name") || declares(b, plugin, "source_name"))
         identity(st->opts, &st->pm, b);
     if (declares(b, plugin, "rules"))
