@@ -232,8 +232,22 @@ static void on_problem(void *ud, const char *option, const char *msg)
     /* The task checks already said it (with a better message) where they cover the field. */
     if (reported_at(p->b->c->d, path))
         return;
+    /* An option the user wrote that the plugin does not declare: say which one was meant, as
+     * the task's own unknown fields do. */
+    const char *near = NULL;
+    const sl_plugin_descriptor *d = p->st->where[0] && strncmp(msg, "unknown option", 14) == 0 &&
+                                    p->b->opts && p->b->opts->registry
+                                    ? sl_registry_find(p->b->opts->registry, p->st->plugin) : NULL;
+    if (d) {
+        const char *names[64];
+        size_t n = 0;
+        for (const sl_option *o = d->options; o && o->name && n < 64; o++)
+            names[n++] = o->name;
+        near = sl__tc_near(name, names, n);
+    }
     if (sl_diags_add(p->b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, path, "plugin %s (stage %s of source "
-                     "%s): %s", p->st->plugin, p->st->id, p->b->s->name, msg) < 0)
+                     "%s): %s%s%s%s", p->st->plugin, p->st->id, p->b->s->name, msg,
+                     near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "") < 0)
         p->b->c->oom = 1;
 }
 

@@ -452,8 +452,8 @@ static void test_custom_stage_errors(void **state)
           "/sink/name", SL_TC_PLUGIN, "plugin tag-rows is a transform" },
         { "all", "\"sink\": {\"name\": \"jsonl-sink\"}", "/sink", SL_TC_UNSUPPORTED, "incremental" },
         { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\", \"options\": "
-          "{\"tag\": \"t\", \"evry\": 2}}]", "/plugins/0/options/evry", SL_TC_PLUGIN,
-          "unknown option \"evry\" for plugin tag-rows" },
+          "{\"tag\": \"t\", \"evary\": 2}}]", "/plugins/0/options/evary", SL_TC_PLUGIN,
+          "unknown option \"evary\" for plugin tag-rows (did you mean \"every\"?)" },
         { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\", \"options\": "
           "{\"tag\": \"t\", \"every\": 0}}]", "/plugins/0/options/every", SL_TC_PLUGIN, "every" },
         { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\"}]",
