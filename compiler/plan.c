@@ -89,13 +89,26 @@ static void identity(json_t *o, pmap *pm, const builder *b)
 }
 
 /* The `rules` option of one source: its table_migrate_rules in task order, filters resolved. */
-static json_t *rules_json(const builder *b)
+static int in_list(const json_t *only, size_t idx)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(only, i, x)
+        if (json_integer_value(x) == (json_int_t)idx)
+            return 1;
+    return 0;
+}
+
+/* only: table_migrate_rule indexes to keep (a custom stage's "rules"), or NULL for all. */
+static json_t *rules_json(const builder *b, const json_t *only)
 {
     const tk_task *t = b->t;
     json_t *a = json_array();
     for (size_t i = 0; a && i < t->nrules; i++) {
         const tk_rule *r = &t->rules[i];
         if (r->src < 0 || &t->srcs[r->src] != b->s || !r->valid)
+            continue;
+        if (only && !in_list(only, r->idx))
             continue;
         json_t *fs = json_array();
         size_t j;
@@ -186,6 +199,9 @@ static json_t *scripts_json(const builder *b)
 typedef struct stage {
     const char *id, *plugin;
     json_t     *opts;
+    char        idbuf[32];     /* id of a custom stage ("plugin0", "sink") */
+    char        where[64];     /* a custom stage: its entry in the task ("/plugins/0") */
+    unsigned    want_kind;     /* a custom stage: the kind its place needs, else 0 */
     const char *big_text[2];   /* rules, scripts: serialized once per source */
     pmap        pm;
 } stage;
@@ -205,14 +221,33 @@ static void on_problem(void *ud, const char *option, const char *msg)
     problem_ctx *p = ud;
     const char *name = option && option[0] == '/' ? option + 1 : option ? option : "";
     const char *path = p->b->srcpath;
+    char own[640];
+    if (p->st->where[0]) {   /* a custom stage: an option the user did not write (a required one) */
+        snprintf(own, sizeof own, "%s%s/options", p->b->root, p->st->where);
+        path = own;
+    }
     for (size_t i = 0; i < p->st->pm.n; i++)
         if (strcmp(p->st->pm.v[i].opt, name) == 0)
             path = p->st->pm.v[i].path;
     /* The task checks already said it (with a better message) where they cover the field. */
     if (reported_at(p->b->c->d, path))
         return;
+    /* An option the user wrote that the plugin does not declare: say which one was meant, as
+     * the task's own unknown fields do. */
+    const char *near = NULL;
+    const sl_plugin_descriptor *d = p->st->where[0] && strncmp(msg, "unknown option", 14) == 0 &&
+                                    p->b->opts && p->b->opts->registry
+                                    ? sl_registry_find(p->b->opts->registry, p->st->plugin) : NULL;
+    if (d) {
+        const char *names[64];
+        size_t n = 0;
+        for (const sl_option *o = d->options; o && o->name && n < 64; o++)
+            names[n++] = o->name;
+        near = sl__tc_near(name, names, n);
+    }
     if (sl_diags_add(p->b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, path, "plugin %s (stage %s of source "
-                     "%s): %s", p->st->plugin, p->st->id, p->b->s->name, msg) < 0)
+                     "%s): %s%s%s%s", p->st->plugin, p->st->id, p->b->s->name, msg,
+                     near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "") < 0)
         p->b->c->oom = 1;
 }
 
@@ -273,8 +308,23 @@ static void check_stage(builder *b, const stage *st)
         if (b->nmissing < sizeof b->missing / sizeof b->missing[0])
             b->missing[b->nmissing++] = st->plugin;
         const char *dir = b->opts && b->opts->plugin_dir ? b->opts->plugin_dir : "(no plugin directory)";
-        if (sl_diags_add(b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, b->root, "plugin %s not found in %s",
+        char path[640];
+        snprintf(path, sizeof path, "%s%s%s", b->root, st->where, st->where[0] ? "/name" : "");
+        if (sl_diags_add(b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, path, "plugin %s not found in %s",
                          st->plugin, dir) < 0)
+            b->c->oom = 1;
+        return;
+    }
+    if (st->want_kind && d->kind != st->want_kind) {
+        char path[640];
+        snprintf(path, sizeof path, "%s%s/name", b->root, st->where);
+        const char *why = st->want_kind == SL_PLUGIN_SINK ? "\"sink\" takes a sink plugin"
+                        : d->kind == SL_PLUGIN_SINK ? "a stage in \"plugins\" must be a transform; a "
+                          "task has one sink, named by \"sink\""
+                        : "a stage in \"plugins\" must be a transform";
+        if (sl_diags_add(b->c->d, SL_DIAG_ERROR, SL_TC_PLUGIN, path, "plugin %s is a %s: %s",
+                         st->plugin, d->kind == SL_PLUGIN_SOURCE ? "source" : d->kind == SL_PLUGIN_SINK
+                         ? "sink" : "transform", why) < 0)
             b->c->oom = 1;
         return;
     }
@@ -315,6 +365,66 @@ static void check_fit(builder *b, const stage *st, size_t n, const char *phase_n
     }
 }
 
+/* Does the plugin declare an option of this name? (A custom stage gets the task's identity and
+ * rules only if it asks for them.) */
+static int declares(const builder *b, const char *plugin, const char *opt)
+{
+    const sl_plugin_descriptor *d = b->opts && b->opts->registry ? sl_registry_find(b->opts->registry,
+                                                                                    plugin) : NULL;
+    for (const sl_option *o = d ? d->options : NULL; o && o->name; o++)
+        if (strcmp(o->name, opt) == 0)
+            return 1;
+    return 0;
+}
+
+/* One custom stage: the user's options, each mapped to /plugins/N/options/KEY (or
+ * /sink/options/KEY) so the plugin's own option check reports at the field the user wrote. */
+static void custom_stage(builder *b, stage *st, const char *plugin, json_t *uopts, const char *where,
+                         unsigned kind, json_t *rules)
+{
+    memset(st, 0, sizeof *st);
+    st->plugin = plugin;
+    st->want_kind = kind;
+    st->opts = json_object();
+    snprintf(st->where, sizeof st->where, "%s", where);
+    const char *slash = strrchr(where, '/');
+    snprintf(st->idbuf, sizeof st->idbuf, "%s%s", kind == SL_PLUGIN_SINK ? "sink" : "plugin",
+             kind == SL_PLUGIN_SINK ? "" : slash + 1);
+    st->id = st->idbuf;
+    if (!st->opts) {
+        json_decref(rules);
+        return;
+    }
+    if (declares(b, plugin, "task_name") || declares(b, plugin, "source_name"))
+        identity(st->opts, &st->pm, b);
+    if (declares(b, plugin, "rules"))
+        set(st->opts, &st->pm, "rules", rules, b, "/table_migrate_rule");
+    else
+        json_decref(rules);
+    const char *key;
+    json_t *v;
+    char rel[600];
+    json_object_foreach(uopts, key, v) {
+        snprintf(rel, sizeof rel, "%s/options/%s", where, key);
+        set(st->opts, &st->pm, key, json_incref(v), b, rel);
+    }
+}
+
+/* The task's custom stages that go at this point of this phase, appended at st[*n]. */
+static void customs(builder *b, int full, const char *at, stage *st, size_t *n)
+{
+    const tk_task *t = b->t;
+    for (size_t i = 0; i < t->nplugins; i++) {
+        const tk_plugin *p = &t->plugins[i];
+        if (strcmp(p->at, at) != 0 || !(full ? p->full : p->incr))
+            continue;
+        char where[64];
+        snprintf(where, sizeof where, "/plugins/%zu", p->idx);
+        custom_stage(b, &st[(*n)++], p->name, p->options, where, SL_PLUGIN_TRANSFORM,
+                     rules_json(b, p->rules));
+    }
+}
+
 /* Builds the stages of one phase, checks them, and (if out) makes the pipeline spec. */
 static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_spec **out)
 {
@@ -323,7 +433,7 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
     int lua = 0;
     json_t *scripts = scripts_json(b);
     lua = scripts && json_array_size(scripts) > 0;
-    stage st[6];
+    stage st[6 + SL__TASK_PLUGINS_MAX];
     size_t n = 0;
     memset(st, 0, sizeof st);
     const char *mode = t->mode && (strcmp(t->mode, "dump") == 0 || strcmp(t->mode, "load") == 0) ? t->mode : "full";
@@ -343,9 +453,12 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
         set(st[n].opts, &st[n].pm, "mode", jstr(mode), b, "/task_mode");
         n++;
+        /* A full copy has no event filter: "after-filter" is right after the dump. */
+        customs(b, 1, "after-filter", st, &n);
         st[n] = (stage){ .id = "route", .plugin = "route", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
         n++;
+        customs(b, 1, "after-route", st, &n);
     } else {
         const tk_source *s = b->s;
         st[n] = (stage){ .id = "reader", .plugin = "binlog-reader", .opts = json_object() };
@@ -367,15 +480,18 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         st[n] = (stage){ .id = "filter", .plugin = "event-filter", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
         n++;
+        customs(b, 0, "after-filter", st, &n);
         st[n] = (stage){ .id = "route", .plugin = "route", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
         n++;
+        customs(b, 0, "after-route", st, &n);
     }
     if (lua) {
         st[n] = (stage){ .id = "lua", .plugin = "lua-hook", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "scripts", json_incref(scripts), b, "/lua_scripts");
         n++;
     }
+    customs(b, full, "before-sink", st, &n);
     if (full) {
         st[n] = (stage){ .id = "load", .plugin = "loader", .opts = json_object() };
         conn_target(st[n].opts, &st[n].pm, b);
@@ -388,6 +504,9 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
             t->on_duplicate_path_logical ? p4 : "/on_duplicate");
         set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
         set(st[n].opts, &st[n].pm, "mode", jstr(mode), b, "/task_mode");
+        n++;
+    } else if (t->sink) {
+        custom_stage(b, &st[n], t->sink, t->sink_options, "/sink", SL_PLUGIN_SINK, json_incref(rules));
         n++;
     } else {
         st[n] = (stage){ .id = "sink", .plugin = "mysql-sink", .opts = json_object() };
@@ -407,6 +526,8 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
     if (!rules_txt)
         b->c->oom = 1;
     for (size_t i = 0; i < n; i++) {
+        if (st[i].want_kind)   /* a custom stage's rules may be a subset: serialized as they are */
+            continue;
         st[i].big_text[0] = rules_txt;
         st[i].big_text[1] = scripts_txt;
     }
@@ -554,7 +675,7 @@ static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const cha
             continue;
         b.s = s;
         snprintf(b.srcpath, sizeof b.srcpath, "%s/source_config/source_conf/%zu", root, s->idx);
-        json_t *rules = rules_json(&b);
+        json_t *rules = rules_json(&b, NULL);
         if (!rules)
             return SL_ENOMEM;
         sl_subtask_plan *sp = want ? &plan->subtasks[plan->nsubtasks++] : NULL;

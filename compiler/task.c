@@ -159,7 +159,8 @@ static json_t *check_security(tc *c, json_t *o, const char *key, const char **ca
 static const char *const TASK_FIELDS[] = {
     "name", "task_mode", "shard_mode", "strict_optimistic_shard_mode", "meta_schema", "timezone",
     "enhance_online_schema_change", "on_duplicate", "target_config", "binlog_filter_rule",
-    "table_migrate_rule", "source_config", "status_list", "ignore_checking_items", "lua_scripts", NULL
+    "table_migrate_rule", "source_config", "status_list", "ignore_checking_items", "lua_scripts",
+    "plugins", "sink", NULL
 };
 static const char *const TASK_MODES[] = { "all", "full", "incremental", "dump", "load", NULL };
 static const char *const SHARD_MODES[] = { "pessimistic", "optimistic", NULL };
@@ -745,6 +746,98 @@ static void check_lua(tc *c, tk_task *t, const sl_compile_opts *opts)
     sl__tc_pop(c, m);
 }
 
+/* ---- custom stages (sluice extension) ------------------------------------------------------ */
+
+static const char *const PLUGIN_FIELDS[] = { "name", "at", "phase", "rules", "options", NULL };
+static const char *const SINK_FIELDS[] = { "name", "options", NULL };
+static const char *const PLUGIN_AT[] = { "after-filter", "after-route", "before-sink", NULL };
+static const char *const PLUGIN_PHASE[] = { "incremental", "full", "both", NULL };
+
+/* The shape of "plugins" and "sink"; whether each plugin is loaded, of the right kind and takes
+ * these options is for plan.c, which has the registry and builds the stages. */
+static void check_plugins(tc *c, tk_task *t)
+{
+    json_t *a = sl__tc_get(c, t->obj, "plugins", TC_ARR, 0);
+    if (a) {
+        size_t m = sl__tc_push(c, "plugins"), i;
+        json_t *o;
+        if (json_array_size(a) > SL__TASK_PLUGINS_MAX)
+            sl__tc_err(c, NULL, SL_TC_RANGE, "a task names at most %d plugins, not %zu",
+                       SL__TASK_PLUGINS_MAX, json_array_size(a));
+        json_array_foreach(a, i, o) {
+            size_t k = sl__tc_pushi(c, i);
+            if (!json_is_object(o)) {
+                sl__tc_err(c, NULL, SL_TC_TYPE, "a plugin entry must be an object, not %s",
+                           sl__tc_typename(o));
+                sl__tc_pop(c, k);
+                continue;
+            }
+            sl__tc_known(c, o, PLUGIN_FIELDS);
+            tk_plugin p = { .idx = i };
+            p.name = get_str(c, o, "name", 1);
+            if (p.name && !*p.name)
+                sl__tc_err(c, "name", SL_TC_REQUIRED, "a plugin name must not be empty");
+            p.at = get_enum(c, o, "at", PLUGIN_AT, 1);
+            const char *ph = get_enum(c, o, "phase", PLUGIN_PHASE, 0);
+            ph = ph ? ph : "both";
+            p.full = strcmp(ph, "incremental") != 0;
+            p.incr = strcmp(ph, "full") != 0;
+            p.options = sl__tc_get(c, o, "options", TC_OBJ, 0);
+            json_t *r = sl__tc_get(c, o, "rules", TC_ARR, 0);
+            int ok = p.name && *p.name && p.at && (json_object_get(o, "options") == NULL || p.options);
+            if (r) {
+                size_t q = sl__tc_push(c, "rules"), j;
+                json_t *x;
+                if (json_array_size(r) == 0) {
+                    sl__tc_err(c, NULL, SL_TC_REQUIRED, "list at least one table_migrate_rule "
+                               "index, or leave \"rules\" out to run on the whole task");
+                    ok = 0;
+                }
+                json_array_foreach(r, j, x) {
+                    size_t e = sl__tc_pushi(c, j);
+                    if (!json_is_integer(x)) {
+                        sl__tc_err(c, NULL, SL_TC_TYPE, "a rule index must be an integer, not %s",
+                                   sl__tc_typename(x));
+                        ok = 0;
+                    } else if (json_integer_value(x) < 0 ||
+                               (size_t)json_integer_value(x) >= json_array_size(
+                                   json_object_get(t->obj, "table_migrate_rule"))) {
+                        sl__tc_err(c, NULL, SL_TC_RANGE, "table_migrate_rule has no entry %lld",
+                                   (long long)json_integer_value(x));
+                        ok = 0;
+                    }
+                    sl__tc_pop(c, e);
+                }
+                sl__tc_pop(c, q);
+                p.rules = r;
+            }
+            if (ok && t->nplugins < SL__TASK_PLUGINS_MAX)
+                t->plugins[t->nplugins++] = p;
+            sl__tc_pop(c, k);
+        }
+        sl__tc_pop(c, m);
+    }
+    json_t *s = sl__tc_get(c, t->obj, "sink", TC_OBJ, 0);
+    if (s) {
+        size_t m = sl__tc_push(c, "sink");
+        sl__tc_known(c, s, SINK_FIELDS);
+        const char *n = get_str(c, s, "name", 1);
+        json_t *op = sl__tc_get(c, s, "options", TC_OBJ, 0);
+        if (n && !*n)
+            sl__tc_err(c, "name", SL_TC_REQUIRED, "a sink name must not be empty");
+        sl__tc_pop(c, m);
+        /* A full copy loads its dump files with the loader, which a custom sink cannot replace
+         * (it would get rows without the dump's chunk checkpoints). */
+        if (t->mode && strcmp(t->mode, "incremental") != 0)
+            sl__tc_err(c, "sink", SL_TC_UNSUPPORTED, "a custom sink replaces mysql-sink in "
+                       "task_mode \"incremental\" only, not \"%s\"", t->mode);
+        else if (n && *n && (op || !json_object_get(s, "options"))) {
+            t->sink = n;
+            t->sink_options = op;
+        }
+    }
+}
+
 /* ---- cross checks --------------------------------------------------------------------- */
 
 /* Could two patterns select the same name? 1 = certainly, 0 = not seen statically. */
@@ -894,6 +987,7 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
         sl__tc_pop(c, m);
     }
     check_lua(c, t, opts);
+    check_plugins(c, t);
     check_cross(c, t);
 }
 

@@ -36,6 +36,17 @@ typedef struct tk_script {
     char       *abs_file;        /* resolved path of file (owned) */
 } tk_script;
 
+/* A custom stage the task names (sluice extension "plugins"): the plugin, where it goes, in
+ * which phases, for which rules (NULL: all), and its options as the user wrote them. */
+#define SL__TASK_PLUGINS_MAX 8
+typedef struct tk_plugin {
+    size_t      idx;          /* in plugins */
+    const char *name, *at;    /* at: "after-filter", "after-route", "before-sink" */
+    int         full, incr;   /* phases it runs in */
+    json_t     *rules;        /* array of table_migrate_rule indexes, or NULL */
+    json_t     *options;      /* object (possibly empty) */
+} tk_plugin;
+
 typedef struct tk_task {
     json_t     *obj;              /* the task object */
     const char *name, *mode, *shard_mode, *meta_schema, *on_duplicate;
@@ -54,6 +65,10 @@ typedef struct tk_task {
     size_t      nsrcs;
     tk_script  *scripts;
     size_t      nscripts;
+    tk_plugin   plugins[SL__TASK_PLUGINS_MAX];
+    size_t      nplugins;
+    const char *sink;             /* "sink": a plugin replacing mysql-sink, or NULL */
+    json_t     *sink_options;
 } tk_task;
 
 /* Check everything; problems go to c. Fills t (free with sl__tk_free). */

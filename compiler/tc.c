@@ -114,30 +114,39 @@ json_t *sl__tc_get(tc *c, json_t *obj, const char *key, int kind, int req)
     return v;
 }
 
+const char *sl__tc_near(const char *key, const char *const *names, size_t n)
+{
+    /* A near miss is most likely a typo: same letters but for case, or all but two in place. */
+    for (size_t j = 0; j < n; j++)
+        if (strcasecmp(names[j], key) == 0)
+            return names[j];
+    for (size_t j = 0; j < n; j++) {
+        const char *a = names[j];
+        size_t la = strlen(a), lk = strlen(key), same = 0;
+        if (la + 2 < lk || lk + 2 < la)
+            continue;
+        for (size_t i = 0; i < la && i < lk; i++)
+            same += a[i] == key[i];
+        if (same + 2 >= la && la > 3)
+            return a;
+    }
+    return NULL;
+}
+
 void sl__tc_known(tc *c, json_t *obj, const char *const *allowed)
 {
     const char *key;
     json_t *v;
+    size_t n = 0;
+    while (allowed[n])
+        n++;
     json_object_foreach(obj, key, v) {
         int ok = 0;
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = strcmp(*a, key) == 0;
         if (ok)
             continue;
-        /* A near miss is most likely a typo: say which field was meant. */
-        const char *near = NULL;
-        for (const char *const *a = allowed; *a && !near; a++)
-            if (strcasecmp(*a, key) == 0)
-                near = *a;
-        for (const char *const *a = allowed; *a && !near; a++) {
-            size_t la = strlen(*a), lk = strlen(key), same = 0;
-            if (la + 2 < lk || lk + 2 < la)
-                continue;
-            for (size_t i = 0; i < la && i < lk; i++)
-                same += (*a)[i] == key[i];
-            if (same + 2 >= la && la > 3)
-                near = *a;
-        }
+        const char *near = sl__tc_near(key, allowed, n);
         if (near)
             sl__tc_err(c, key, SL_TC_UNKNOWN_FIELD, "unknown field \"%s\" (did you mean \"%s\"?)", key, near);
         else

@@ -33,6 +33,8 @@ void sl__tc_warn(tc *c, const char *key, int code, const char *fmt, ...) __attri
 json_t *sl__tc_get(tc *c, json_t *obj, const char *key, int kind, int req);
 /* Report every member of obj not in the NULL-terminated list allowed. */
 void sl__tc_known(tc *c, json_t *obj, const char *const *allowed);
+/* The one of names[0..n) that key most likely misspells, or NULL. */
+const char *sl__tc_near(const char *key, const char *const *names, size_t n);
 /* Name of a JSON value's type for messages ("a string", "a number", ...). */
 const char *sl__tc_typename(const json_t *v);
 

@@ -352,6 +352,135 @@ static void test_caps_misfit(void **state)
     }
 }
 
+/* Compiles TASK with its task_mode replaced and the given members added at its end. */
+static int compile_with(const char *mode, const char *extra, sl_task_plan **plan, sl_diags *d)
+{
+    char buf[4096];
+    const char *m = strstr(TASK, "\"all\"");
+    int n = snprintf(buf, sizeof buf, "%.*s\"%s\"%.*s, %s}", (int)(m - TASK), TASK, mode,
+                     (int)(strlen(TASK) - (size_t)(m - TASK) - 5 - 1), m + 5, extra);
+    assert_true(n > 0 && (size_t)n < sizeof buf);
+    sl_compile_opts o = { .registry = reg, .plugin_dir = "/opt/sluice/plugins" };
+    return sl_task_compile(buf, strlen(buf), &o, plan, d);
+}
+
+static const sl_pipeline_spec *phase_of(const sl_task_plan *p, const char *src, const char *ph)
+{
+    for (size_t i = 0; i < p->nsubtasks; i++)
+        for (size_t j = 0; strcmp(p->subtasks[i].source_name, src) == 0 && j < p->subtasks[i].nphases; j++)
+            if (strcmp(p->subtasks[i].phase_names[j], ph) == 0)
+                return p->subtasks[i].phases[j];
+    return NULL;
+}
+
+static void assert_stages(const sl_pipeline_spec *p, const char *const *ids)
+{
+    size_t n = 0;
+    assert_non_null(p);
+    for (; ids[n]; n++) {
+        assert_true(n < p->nstages);
+        assert_string_equal(p->stages[n].id, ids[n]);
+    }
+    assert_int_equal(p->nstages, n);
+    assert_int_equal(p->nedges + 1, n);
+}
+
+/* "plugins" puts custom transforms at their point in the phases they name, with their options
+ * and only the rules they name; "sink" replaces mysql-sink in an incremental task. */
+static void test_custom_stages(void **state)
+{
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(compile_with("all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\","
+                                  " \"rules\": [0], \"options\": {\"tag\": \"x\", \"every\": 5}},"
+                                  " {\"name\": \"tag-rows\", \"at\": \"after-filter\", \"phase\": "
+                                  "\"incremental\", \"options\": {\"tag\": \"y\"}}]", &plan, &d), 0);
+    static const char *const full[] = { "dump", "route", "plugin0", "load", NULL };
+    static const char *const incr[] = { "reader", "filter", "plugin1", "route", "plugin0", "sink", NULL };
+    assert_stages(phase_of(plan, "s1", "full"), full);
+    assert_stages(phase_of(plan, "s1", "incremental"), incr);
+    const sl_pipeline_spec *p = phase_of(plan, "s1", "full");
+    assert_string_equal(p->stages[2].plugin, "tag-rows");
+    json_t *o = stage_opts(p, "plugin0");
+    assert_string_equal(json_string_value(json_object_get(o, "tag")), "x");
+    assert_int_equal(json_integer_value(json_object_get(o, "every")), 5);
+    assert_string_equal(json_string_value(json_object_get(o, "task_name")), "t-1");
+    assert_int_equal(json_array_size(json_object_get(o, "rules")), 1);
+    json_decref(o);
+    /* rule 0 is s1's: the same stage on s2 gets no rule, stage plugin1 gets all of s2's */
+    o = stage_opts(phase_of(plan, "s2", "incremental"), "plugin0");
+    assert_int_equal(json_array_size(json_object_get(o, "rules")), 0);
+    json_decref(o);
+    o = stage_opts(phase_of(plan, "s2", "incremental"), "plugin1");
+    assert_int_equal(json_array_size(json_object_get(o, "rules")), 1);
+    json_decref(o);
+    sl_task_plan_free(plan);
+    plan = NULL;
+    sl_diags_free(&d);
+
+    static const char INCR[] =
+        "{\"name\": \"t-2\", \"task_mode\": \"incremental\","
+        " \"target_config\": {\"host\": \"tgt\", \"port\": 4000, \"user\": \"root\"},"
+        " \"table_migrate_rule\": [{\"source\": {\"source_name\": \"s1\", \"schema\": \"app\"}}],"
+        " \"source_config\": {\"source_conf\": [{\"source_name\": \"s1\","
+        "   \"binlog_name\": \"mysql-bin.000003\", \"binlog_pos\": 77}]},"
+        " \"sink\": {\"name\": \"jsonl-sink\", \"options\": {\"path\": \"/data/out.jsonl\"}}}";
+    sl_compile_opts co = { .registry = reg };
+    assert_int_equal(sl_task_compile(INCR, strlen(INCR), &co, &plan, &d), 0);
+    static const char *const sinked[] = { "reader", "filter", "route", "sink", NULL };
+    p = phase_of(plan, "s1", "incremental");
+    assert_stages(p, sinked);
+    assert_string_equal(p->stages[3].plugin, "jsonl-sink");
+    o = stage_opts(p, "sink");
+    assert_string_equal(json_string_value(json_object_get(o, "path")), "/data/out.jsonl");
+    assert_string_equal(json_string_value(json_object_get(o, "source_name")), "s1");
+    assert_null(json_object_get(o, "target_host"));   /* mysql-sink's options are not forced on it */
+    json_decref(o);
+    sl_task_plan_free(plan);
+    sl_diags_free(&d);
+}
+
+/* Each wrong custom stage is refused at the field that says it. */
+static void test_custom_stage_errors(void **state)
+{
+    static const struct { const char *mode, *extra, *path; int code; const char *text; } cases[] = {
+        { "all", "\"plugins\": [{\"name\": \"nope\", \"at\": \"after-route\"}]", "/plugins/0/name",
+          SL_TC_PLUGIN, "plugin nope not found in /opt/sluice/plugins" },
+        { "all", "\"plugins\": [{\"name\": \"jsonl-sink\", \"at\": \"before-sink\", \"options\": "
+          "{\"path\": \"p\"}}]", "/plugins/0/name", SL_TC_PLUGIN, "a task has one sink" },
+        { "incremental", "\"sink\": {\"name\": \"tag-rows\", \"options\": {\"tag\": \"t\"}}",
+          "/sink/name", SL_TC_PLUGIN, "plugin tag-rows is a transform" },
+        { "all", "\"sink\": {\"name\": \"jsonl-sink\"}", "/sink", SL_TC_UNSUPPORTED, "incremental" },
+        { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\", \"options\": "
+          "{\"tag\": \"t\", \"evary\": 2}}]", "/plugins/0/options/evary", SL_TC_PLUGIN,
+          "unknown option \"evary\" for plugin tag-rows (did you mean \"every\"?)" },
+        { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\", \"options\": "
+          "{\"tag\": \"t\", \"every\": 0}}]", "/plugins/0/options/every", SL_TC_PLUGIN, "every" },
+        { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\"}]",
+          "/plugins/0/options", SL_TC_PLUGIN, "tag" },
+        { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"middle\"}]", "/plugins/0/at",
+          SL_TC_ENUM, "\"middle\"" },
+        { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\", \"rules\": [2]}]",
+          "/plugins/0/rules/0", SL_TC_RANGE, "no entry 2" },
+        { "all", "\"plugins\": [{\"name\": \"tag-rows\", \"at\": \"after-route\", \"opts\": {}}]",
+          "/plugins/0/opts", SL_TC_UNKNOWN_FIELD, NULL },
+        { "all", "\"plugins\": {\"name\": \"tag-rows\"}", "/plugins", SL_TC_TYPE, NULL },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sl_task_plan *plan = NULL;
+        sl_diags d = {0};
+        assert_int_equal(compile_with(cases[i].mode, cases[i].extra, &plan, &d), SL_EINVAL);
+        assert_null(plan);
+        const sl_diag *g = find_diag(&d, cases[i].path, cases[i].code);
+        if (!g || (cases[i].text && !strstr(g->msg, cases[i].text))) {
+            char *all = sl_diags_format(&d);
+            fail_msg("case %zu: want %s %d %s, got:\n%s", i, cases[i].path, cases[i].code,
+                     cases[i].text ? cases[i].text : "", all ? all : "");
+        }
+        sl_diags_free(&d);
+    }
+}
+
 static void test_known_sources(void **state)
 {
     const char *srcjs =
@@ -662,6 +791,8 @@ int main(void)
         cmocka_unit_test(test_pointer_escapes),
         cmocka_unit_test(test_script_root),
         cmocka_unit_test(test_caps_misfit),
+        cmocka_unit_test(test_custom_stages),
+        cmocka_unit_test(test_custom_stage_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

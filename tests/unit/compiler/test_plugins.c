@@ -52,6 +52,9 @@ static const sl_option SINK_OPTS[] = {
 static const sl_option LUA_OPTS[] = {
     J("scripts"), I("instruction_budget", "1000000", 1000, 1000000000), I("memory_limit_mb", "64", 1, 4096), END
 };
+/* Custom stages a task may name ("plugins", "sink"): a transform and a sink of no built-in. */
+static const sl_option TAG_OPTS[] = { J("rules"), IDENT, SR("tag"), I("every", "1", 1, 1000000), END };
+static const sl_option JSONL_OPTS[] = { IDENT, SR("path"), I("flush_rows", "1000", 1, 1000000), END };
 
 #define DESC(nm, k, opts) { .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor), \
     .name = nm, .kind = k, .description = "test descriptor", .options = opts, .config_size = 8, \
@@ -65,6 +68,8 @@ static const sl_plugin_descriptor DESCS[] = {
     DESC("route", SL_PLUGIN_TRANSFORM, RULES_OPTS),
     DESC("mysql-sink", SL_PLUGIN_SINK, SINK_OPTS),
     DESC("lua-hook", SL_PLUGIN_TRANSFORM, LUA_OPTS),
+    DESC("tag-rows", SL_PLUGIN_TRANSFORM, TAG_OPTS),
+    DESC("jsonl-sink", SL_PLUGIN_SINK, JSONL_OPTS),
 };
 
 int sl_test_plugins_register(sl_registry *reg, sl_error *err)
