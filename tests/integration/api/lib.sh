@@ -121,6 +121,32 @@ expect() {
 # An error body: {"error_msg": non-empty string, "error_code": number}.
 ERRBODY='(.error_msg|type=="string" and length>0) and (.error_code|type=="number")'
 
+# SQL on the sandbox servers (-N: no column names).
+src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
+dst_sql() { mariadb -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
+
+# make_pki DIR SERVER_CN [CLIENT_CN...]: a throwaway CA (DIR/ca.pem), a server certificate for
+# 127.0.0.1 with that common name (DIR/server.pem, DIR/server.key, readable by a server process),
+# and one client certificate per CLIENT_CN (DIR/CN.pem, DIR/CN.key); exits the test on failure.
+make_pki() {
+    local dir=$1 scn=$2 cn
+    shift 2
+    command -v openssl >/dev/null || { echo "FAIL: openssl is needed (scripts/setup)" >&2; exit 1; }
+    mkdir -p "$dir"
+    (
+        cd "$dir" || exit 1
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=sluice-test-ca"
+        openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=$scn"
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext
+        chmod 644 server.key
+        for cn in "$@"; do
+            openssl req -newkey rsa:2048 -nodes -keyout "$cn.key" -out "$cn.csr" -subj "/CN=$cn"
+            openssl x509 -req -in "$cn.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$cn.pem" -days 2
+        done
+    ) >"$dir/pki.log" 2>&1 || { cat "$dir/pki.log" >&2; echo "FAIL: openssl" >&2; exit 1; }
+}
+
 finish() {
     if [ "$FAILS" = 0 ]; then
         echo "PASS: $CHECKS checks"

@@ -9,8 +9,6 @@
 for b in chromium chromedriver python3; do
     command -v "$b" >/dev/null || { echo "FAIL: $b is needed (scripts/setup installs it)" >&2; exit 1; }
 done
-src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
-dst_sql() { mariadb -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
 SHOTS=${SLUICE_CONSOLE_SHOTS:-$WORK/shots}
 mkdir -p "$SHOTS"
 

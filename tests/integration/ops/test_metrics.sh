@@ -5,8 +5,6 @@
 # depths, the replication lag, the HTTP requests by route template, and the process's memory.
 . "$(dirname "$0")/../api/lib.sh"
 command -v promtool >/dev/null || { echo "FAIL: promtool is needed (scripts/setup installs prometheus)" >&2; exit 1; }
-src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
-dst_sql() { mariadb -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
 
 src_sql "DROP DATABASE IF EXISTS ops_m; CREATE DATABASE ops_m; CREATE TABLE ops_m.t (id INT PRIMARY KEY, v VARCHAR(32));
          INSERT INTO ops_m.t SELECT seq, CONCAT('row ', seq) FROM ops_m.seq_1_to_1000;" ||

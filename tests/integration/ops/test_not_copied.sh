@@ -3,7 +3,6 @@
 # system-versioned table is created with a check_result (49121) that names each of them as not
 # copied (the server reads the source's information_schema), and only those its rules select.
 . "$(dirname "$0")/../api/lib.sh"
-src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
 src_sql "DROP DATABASE IF EXISTS ops_nc; DROP DATABASE IF EXISTS ops_nc_other;
          CREATE DATABASE ops_nc; CREATE DATABASE ops_nc_other;
          CREATE TABLE ops_nc.t (id INT PRIMARY KEY, v INT);

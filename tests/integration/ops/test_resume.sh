@@ -7,8 +7,6 @@
 . "$(dirname "$0")/../api/lib.sh"
 SANDBOX=${SLUICE_SOURCE_DIR:?SLUICE_SOURCE_DIR is not set}/scripts/sandbox
 : "${SLUICE_SANDBOX_DIR:?SLUICE_SANDBOX_DIR is not set (scripts/sandbox env)}"
-src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
-dst_sql() { mariadb -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
 SRC_PID=$(cat "$SLUICE_SANDBOX_DIR/source.pid")
 cont_source() { kill -CONT "$SRC_PID" 2>/dev/null; }
 trap 'cont_source; cleanup' EXIT

@@ -6,24 +6,13 @@
 # with nothing written, and the warning for a non-loopback bind without protection.
 . "$(dirname "$0")/../api/lib.sh"
 CLI=${SLUICE_CLI_BIN:?SLUICE_CLI_BIN is not set}
-command -v openssl >/dev/null || { echo "FAIL: openssl is needed (scripts/setup)" >&2; exit 1; }
 
-# ---- a throwaway CA, a server certificate for 127.0.0.1 and two client certificates ----
+# ---- a throwaway CA, a server certificate for 127.0.0.1 and two client certificates, and a
+# client certificate of another CA (not trusted) ----
 P=$WORK/pki
-mkdir -p "$P"
-(
-    cd "$P" || exit 1
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=sluice-test-ca"
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=127.0.0.1"
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext
-    for cn in ops-client stranger; do
-        openssl req -newkey rsa:2048 -nodes -keyout "$cn.key" -out "$cn.csr" -subj "/CN=$cn"
-        openssl x509 -req -in "$cn.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$cn.pem" -days 2
-    done
-    # a client certificate from another CA: not trusted
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.pem -days 2 -subj "/CN=ops-client"
-) >"$WORK/pki.log" 2>&1 || { cat "$WORK/pki.log" >&2; echo "FAIL: openssl" >&2; exit 1; }
+make_pki "$P" 127.0.0.1 ops-client stranger
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$P/rogue.key" -out "$P/rogue.pem" -days 2 \
+    -subj "/CN=ops-client" >>"$P/pki.log" 2>&1 || { echo "FAIL: openssl" >&2; exit 1; }
 TOKEN=s3cret-token-0123456789
 printf '%s\n' "$TOKEN" >"$WORK/token"
 chmod 600 "$WORK/token"

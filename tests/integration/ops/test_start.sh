@@ -5,8 +5,6 @@
 # window idempotently, so a start_time before rows the target already has replays them without
 # a duplicate-key pause; bad values and misuse answer 400/409 and change nothing.
 . "$(dirname "$0")/../api/lib.sh"
-src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
-dst_sql() { mariadb -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
 iso() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 DDL="CREATE TABLE ops_s.t (id INT PRIMARY KEY, v VARCHAR(20))"

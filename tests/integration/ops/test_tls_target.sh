@@ -7,19 +7,8 @@
 . "$(dirname "$0")/../api/lib.sh"
 SANDBOX=${SLUICE_SOURCE_DIR:?SLUICE_SOURCE_DIR is not set}/scripts/sandbox
 : "${SLUICE_SANDBOX_DIR:?SLUICE_SANDBOX_DIR is not set (scripts/sandbox env)}"
-command -v openssl >/dev/null || { echo "FAIL: openssl is needed (scripts/setup)" >&2; exit 1; }
-src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -e "$1"; }
-dst_sql() { mariadb -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
 T=$WORK/tls
-mkdir -p "$T"
-(
-    cd "$T" || exit 1
-    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=sluice-test-ca"
-    openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj "/CN=sluice-target"
-    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
-    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext
-    chmod 644 server.key
-) >"$WORK/pki.log" 2>&1 || { cat "$WORK/pki.log" >&2; echo "FAIL: openssl" >&2; exit 1; }
+make_pki "$T" sluice-target
 restore() { "$SANDBOX" restart target >/dev/null 2>&1; }
 trap 'restore; cleanup' EXIT
 SLUICE_SANDBOX_TARGET_TLS_DIR=$T "$SANDBOX" restart target >"$WORK/restart.log" 2>&1 ||
