@@ -35,13 +35,19 @@ static void set(json_t *o, pmap *pm, const char *name, json_t *v, const builder 
         return;
     json_object_set_new(o, name, v);
     if (pm->n < PMAP_MAX) {
+        char *path = pm->v[pm->n].path;
+        size_t cap = sizeof pm->v[pm->n].path;
+        int w;
         pm->v[pm->n].opt = name;
         if (rel && rel[0] == '@')   /* relative to the source_conf entry */
-            snprintf(pm->v[pm->n].path, sizeof pm->v[pm->n].path, "%s%s", b->srcpath, rel + 1);
+            w = snprintf(path, cap, "%s%s", b->srcpath, rel + 1);
         else if (rel)
-            snprintf(pm->v[pm->n].path, sizeof pm->v[pm->n].path, "%s%s", b->root, rel);
+            w = snprintf(path, cap, "%s%s", b->root, rel);
         else
-            snprintf(pm->v[pm->n].path, sizeof pm->v[pm->n].path, "%s", b->srcpath);
+            w = snprintf(path, cap, "%s", b->srcpath);
+        /* a user's very long option name makes a cut path in a message, nothing worse */
+        if (w < 0 || (size_t)w >= cap)
+            memcpy(path + cap - 4, "...", 4);
         pm->n++;
     }
 }
