@@ -625,6 +625,24 @@ long long e2e_xa_branches(MYSQL *dst)
     return n;
 }
 
+void e2e_wait_sync(e2e_server *s, const char *task, int timeout_s)
+{
+    double t0 = now_s();
+    while (now_s() - t0 < timeout_s) {
+        json_t *st = e2e_task_status(s, task);
+        const char *stage = json_string_value(json_object_get(st, "stage"));
+        const char *unit = json_string_value(json_object_get(st, "unit"));
+        if (stage && !strcmp(stage, "Paused"))
+            e2e_fail("task %s Paused: %s", task, json_string_value(json_object_get(st, "error_msg")) ?: "");
+        int ok = stage && unit && !strcmp(stage, "Running") && !strcmp(unit, "Sync");
+        json_decref(st);
+        if (ok)
+            return;
+        sleep_ms(50);
+    }
+    e2e_fail("task %s did not reach its incremental phase within %d s", task, timeout_s);
+}
+
 void e2e_wait_caught_up(e2e_server *s, MYSQL *src, MYSQL *dst, const char *task, int timeout_s)
 {
     char ef[256];

@@ -85,6 +85,10 @@ json_t *e2e_task_status(e2e_server *s, const char *task);
 /* Drop the task's checkpoint tables on the target. */
 void e2e_drop_meta(MYSQL *dst, const char *task);
 
+/* Poll the task until it replicates (incremental phase, Running); fails at once when it is
+ * Paused (with its error), and after timeout_s. */
+void e2e_wait_sync(e2e_server *s, const char *task, int timeout_s);
+
 /* Wait until the task's syncer checkpoint (worker 0) is at or past the source's current
  * position and the task is Running in its incremental phase; fails after timeout_s. */
 void e2e_wait_caught_up(e2e_server *s, MYSQL *src, MYSQL *dst, const char *task, int timeout_s);

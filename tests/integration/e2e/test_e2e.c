@@ -64,25 +64,6 @@ static void start_task(e2e_server *sv, const char *name, const char *failpoint, 
     json_decref(e2e_api(sv, "POST", p, "{}"));
 }
 
-/* Poll the task until it replicates (incremental phase, Running). */
-static void wait_sync(e2e_server *sv, const char *task, int timeout_s)
-{
-    double t0 = now_s();
-    while (now_s() - t0 < timeout_s) {
-        json_t *st = e2e_task_status(sv, task);
-        const char *stage = json_string_value(json_object_get(st, "stage"));
-        const char *unit = json_string_value(json_object_get(st, "unit"));
-        if (stage && !strcmp(stage, "Paused"))
-            e2e_fail("task %s Paused: %s", task, json_string_value(json_object_get(st, "error_msg")) ?: "");
-        int ok = stage && unit && !strcmp(stage, "Running") && !strcmp(unit, "Sync");
-        json_decref(st);
-        if (ok)
-            return;
-        ms_sleep(50);
-    }
-    e2e_fail("task %s did not reach its incremental phase within %d s", task, timeout_s);
-}
-
 /* The server must die by the failpoint's SIGKILL within timeout_s. */
 static void expect_failpoint_kill(e2e_server *sv, const char *fp, int timeout_s)
 {
@@ -124,7 +105,7 @@ static void scenario_all(void)
     e2e_server sv;
     long long before = e2e_writers_committed(w);
     start_task(&sv, "all", NULL, T, S);
-    wait_sync(&sv, T, 90);
+    e2e_wait_sync(&sv, T, 90);
     long long during = e2e_writers_committed(w) - before;
     printf("  %lld transactions committed on the source during the full phase\n", during);
     E2E_CHECK(during > 0, "no transaction was written during the dump and load");
@@ -147,7 +128,7 @@ static void scenario_unique_reuse(void)
     e2e_writers *w = e2e_writers_start(S, 3, 8, 1);
     e2e_server sv;
     start_task(&sv, "ur", NULL, T, S);
-    wait_sync(&sv, T, 60);
+    e2e_wait_sync(&sv, T, 60);
     e2e_writers_wait_more(w, 1500, 90);
     finish(&sv, w, T, S, "unique-reuse");
 }
@@ -161,7 +142,7 @@ static void scenario_source_restart(void)
     e2e_writers *w = e2e_writers_start(S, 2, 2, 0);
     e2e_server sv;
     start_task(&sv, "rs", NULL, T, S);
-    wait_sync(&sv, T, 60);
+    e2e_wait_sync(&sv, T, 60);
     e2e_writers_wait_more(w, 300, 60);                  /* before */
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' restart source >/dev/null", SANDBOX_SCRIPT);
@@ -192,7 +173,7 @@ static void scenario_kill_bigtxn(void)
     e2e_writers *w = e2e_writers_start(S, 2, 3, 0);
     e2e_server sv;
     start_task(&sv, "kb", "serial-open:1", T, S);
-    wait_sync(&sv, T, 60);
+    e2e_wait_sync(&sv, T, 60);
     e2e_writers_wait_more(w, 200, 60);
     /* One transaction of ~9,000 events (more than a reader batch): the sink applies it alone on
      * one connection in pieces and commits it with the checkpoint at its COMMIT. */
@@ -254,7 +235,7 @@ static void scenario_kill_ddl(void)
     e2e_writers *w = e2e_writers_start(S, 2, 5, 0);
     e2e_server sv;
     start_task(&sv, "kd", "after-ddl:1", T, S);
-    wait_sync(&sv, T, 60);
+    e2e_wait_sync(&sv, T, 60);
     e2e_writers_wait_more(w, 200, 60);
     e2e_sql(src, "ALTER TABLE `%s`.t_pk ADD COLUMN extra INT NOT NULL DEFAULT 7, ADD KEY k_extra (extra, k)", S);
     expect_failpoint_kill(&sv, "after-ddl:1", 60);
@@ -333,7 +314,7 @@ static void scenario_kill_full(int during_load)
     E2E_CHECK(!load_finished(T), "the load finished before the kill");
     e2e_writers_wait_more(w, 100, 60);
     e2e_server_start(&sv, during_load ? "kl" : "kf", NULL);
-    wait_sync(&sv, T, 90);
+    e2e_wait_sync(&sv, T, 90);
     e2e_writers_wait_more(w, 200, 60);
     finish(&sv, w, T, S, during_load ? "kill-load" : "kill-dump");
 }

@@ -32,12 +32,6 @@
 
 static MYSQL *src, *dst;
 
-static void ms_sleep(int ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
-}
-
 /* A fresh schema on the source, nothing of it or of the task on the target. */
 static void setup(const char *schema, const char *task)
 {
@@ -58,19 +52,7 @@ static void start_and_sync(e2e_server *sv, const char *task, const char *schema)
     char p[256];
     snprintf(p, sizeof p, "/tasks/%s/start", task);
     json_decref(e2e_api(sv, "POST", p, "{}"));
-    for (int i = 0; i < 90 * 20; i++) {
-        json_t *st = e2e_task_status(sv, task);
-        const char *stage = json_string_value(json_object_get(st, "stage"));
-        const char *unit = json_string_value(json_object_get(st, "unit"));
-        if (stage && !strcmp(stage, "Paused"))
-            e2e_fail("task %s Paused: %s", task, json_string_value(json_object_get(st, "error_msg")) ?: "");
-        int ok = stage && unit && !strcmp(stage, "Running") && !strcmp(unit, "Sync");
-        json_decref(st);
-        if (ok)
-            return;
-        ms_sleep(50);
-    }
-    e2e_fail("task %s did not reach its incremental phase", task);
+    e2e_wait_sync(sv, task, 90);
 }
 
 /* Wait until the target has everything, compare, stop, clean up. */
