@@ -138,7 +138,9 @@ typedef struct lworker {
     MYSQL  *db;
     void   *thread;
     job    *cur;
-    uint64_t attempt_bytes;   /* bytes this attempt added to finished_bytes (taken back on retry) */
+    uint64_t attempt_bytes;   /* bytes this attempt of the chunk has read so far */
+    uint64_t credited_bytes;  /* bytes of the chunk counted in finished_bytes: the most any
+                                 attempt read, so a retry does not move the progress back */
     unsigned last_errno;      /* the server's errno of the attempt's failure (0 if none or not SQL) */
 } lworker;
 
@@ -238,8 +240,12 @@ static int infile_read(void *ptr, char *buf, unsigned int len)
             f->err = errno;
             return -1;
         }
-        atomic_fetch_add(&f->w->l->finished_bytes, (uint64_t)n);
-        f->w->attempt_bytes += (uint64_t)n;
+        lworker *w = f->w;
+        w->attempt_bytes += (uint64_t)n;
+        if (w->attempt_bytes > w->credited_bytes) {
+            atomic_fetch_add(&w->l->finished_bytes, w->attempt_bytes - w->credited_bytes);
+            w->credited_bytes = w->attempt_bytes;
+        }
         return (int)n;
     }
 }
@@ -354,16 +360,19 @@ static int load_chunk(lworker *w, job *j, sl_error *err)
 {
     enum { ATTEMPTS = 5 };
     int rc = 0;
+    w->credited_bytes = 0;
     for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
         w->attempt_bytes = 0;
         w->last_errno = 0;
         rc = load_chunk_once(w, j, err);
         if (rc == 0)
             return 0;
-        atomic_fetch_sub(&w->l->finished_bytes, w->attempt_bytes);
         unsigned e = w->last_errno;
-        if (rc != SL_EDB || !retryable(e) || attempt == ATTEMPTS || w->l->host->should_stop(w->l->ctx))
+        if (rc != SL_EDB || !retryable(e) || attempt == ATTEMPTS || w->l->host->should_stop(w->l->ctx)) {
+            /* the chunk is not loaded: its bytes leave the progress */
+            atomic_fetch_sub(&w->l->finished_bytes, w->credited_bytes);
             break;
+        }
         w->l->host->log(w->l->ctx, SL_LOG_WARN, "chunk %s into %s: %s; retrying (attempt %d of %d)",
                         j->id, j->table, err->msg, attempt + 1, ATTEMPTS);
         usleep(50000u * (unsigned)attempt);
