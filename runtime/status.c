@@ -113,6 +113,21 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
         unit = (mode && !strcmp(mode, "dump")) || (total == 0 || done < (double)total) ? "Dump" : "Load";
         if (mode && !strcmp(mode, "load"))
             unit = "Load";
+        /* Once every table is dumped the load's total is what the dump wrote, even while the
+         * last chunks are still on their way to the loader (it learns the dump's total from the
+         * manifest, at most once a second): without this the Load progress falls back for a
+         * moment as those chunks arrive. */
+        double dumped = json_number_value(json_object_get(dump, "finished_bytes"));
+        double ltotal = json_number_value(json_object_get(load, "total_bytes"));
+        double ldone = json_number_value(json_object_get(load, "finished_bytes"));
+        const char *lprog = json_string_value(json_object_get(load, "progress"));
+        if (!strcmp(unit, "Load") && l && dumped > ltotal && !(lprog && !strcmp(lprog, "100.00 %"))) {
+            char pct[32];
+            double v = 100.0 * ldone / dumped;
+            snprintf(pct, sizeof pct, "%.2f %%", v > 99.99 ? 99.99 : v);
+            json_object_set_new(load, "total_bytes", json_integer((json_int_t)dumped));
+            json_object_set_new(load, "progress", json_string(pct));
+        }
     }
     if ((x = sl__stage_status(ps, "binlog-reader")))
         overlay(sync, x);
