@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,17 +85,42 @@ static void wput(sl_tsv_writer *w, const char *s, size_t n)
 /* Bytes that need a backslash escape in a field. */
 static const unsigned char needs_esc[256] = { [0] = '0', ['\t'] = 't', ['\n'] = 'n', ['\\'] = '\\' };
 
+/* Nonzero when some byte of x equals b (the "has a zero byte" test on x ^ b...b: exact as a
+ * truth value). */
+static inline uint64_t has_byte(uint64_t x, unsigned char b)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t v = x ^ (ones * b);
+    return (v - ones) & ~v & highs;
+}
+
+/*
+ * Most fields need no escape at all (numbers, text): find the next byte that does eight bytes at
+ * a time and copy the clean run with memcpy. A byte-at-a-time loop was 40 % of the dump's CPU
+ * (perf, 4 x 250,000 sysbench rows).
+ */
 size_t sl_tsv_escape(char *out, const char *s, size_t len)
 {
     char *o = out;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        unsigned char e = needs_esc[c];
-        if (e) {
+    size_t i = 0;
+    while (i < len) {
+        size_t j = i;
+        while (j + 8 <= len) {
+            uint64_t x;
+            memcpy(&x, s + j, 8);
+            if (has_byte(x, 0) | has_byte(x, '\t') | has_byte(x, '\n') | has_byte(x, '\\'))
+                break;
+            j += 8;
+        }
+        while (j < len && !needs_esc[(unsigned char)s[j]])
+            j++;
+        memcpy(o, s + i, j - i);
+        o += j - i;
+        i = j;
+        if (i < len) {
             *o++ = '\\';
-            *o++ = (char)e;
-        } else {
-            *o++ = (char)c;
+            *o++ = (char)needs_esc[(unsigned char)s[i]];
+            i++;
         }
     }
     return (size_t)(o - out);

@@ -46,6 +46,42 @@ static void test_escape_all_bytes(void **state)
     assert_memory_equal(f[0], in, 256);
 }
 
+/* The word-at-a-time escape against its byte-at-a-time definition: random fields of every length
+ * up to 70 bytes at every alignment, some with no special byte, some dense with them. */
+static void test_escape_matches_definition(void **state)
+{
+    (void)state;
+    static const char special[4] = {'\0', '\t', '\n', '\\'};
+    static const char letter[4] = {'0', 't', 'n', '\\'};
+    char buf[80], out[160], want[160];
+    unsigned seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t off = seed >> 28 & 7, len = (seed >> 8) % 71;
+        int density = (int)(seed >> 20 & 3);        /* 0: none, else about 1 in 2^(6 - 2d) */
+        char *in = buf + off;
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            in[i] = (char)(32 + (seed >> 16) % 90);
+            if (density && ((seed >> 8) & ((1u << (6 - 2 * density)) - 1)) == 0)
+                in[i] = special[seed >> 29 & 3];
+        }
+        size_t w = 0;
+        for (size_t i = 0; i < len; i++) {
+            const char *sp = memchr(special, in[i], 4);
+            if (sp) {
+                want[w++] = '\\';
+                want[w++] = letter[sp - special];
+            } else {
+                want[w++] = in[i];
+            }
+        }
+        size_t n = sl_tsv_escape(out, in, len);
+        assert_int_equal(n, w);
+        assert_memory_equal(out, want, w);
+    }
+}
+
 static void test_write_read_rows(void **state)
 {
     char tmp[300], fin[300];
@@ -156,6 +192,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_all_bytes),
+        cmocka_unit_test(test_escape_matches_definition),
         cmocka_unit_test(test_write_read_rows),
         cmocka_unit_test(test_dump_dir),
         cmocka_unit_test(test_snapshot_roundtrip),
