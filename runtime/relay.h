@@ -1,0 +1,79 @@
+/*
+ * relay.h - the relay log of one source: a single replication connection to the source whose
+ * binlog is written to a local directory as real binlog files (byte for byte the source's own,
+ * named as on the source), an index and a small metadata file, crash-safe, for the source's
+ * tasks to read instead of the source.
+ *
+ * Layout of relay_dir: the files themselves (e.g. mysql-bin.000007), relay.index (their names,
+ * one a line, oldest first), relay.meta (JSON: the last position made durable and the GTID set
+ * there) and LOCK (one writer per directory).
+ *
+ * Crash safety: events are appended as the source sends them; the file is fdatasync'ed before
+ * relay.meta names a position in it, and a new file is named in relay.index before it exists.
+ * Opening a relay directory scans its last file, checks every event (length, position, CRC32)
+ * and truncates the tail back to the end of the last whole transaction, so a kill -9 at any
+ * moment resumes with no gap (dumping again from that offset) and no duplicate (the torn part
+ * is gone). The files mirror the source's offsets exactly, so "resume from (file, offset)" is
+ * the same position on both sides and every event's end_log_pos is checked against the file.
+ */
+#ifndef SLUICE_RELAY_H
+#define SLUICE_RELAY_H
+
+#include <stdint.h>
+#include <sluice/err.h>
+#include "myconn.h"
+
+typedef struct sl_relay sl_relay;
+
+typedef struct sl_relay_opts {
+    const char    *dir;          /* relay_dir; created when missing */
+    sl_myconn_opts source;       /* user needs REPLICATION SLAVE (and CLIENT for status) */
+    uint32_t       server_id;    /* replica server id of the one dump connection */
+    const char    *start_file;   /* a new relay starts at this file's beginning ("" or NULL: the
+                                    source's current file) */
+    int64_t        sync_ms;      /* fdatasync and relay.meta at most this often (0: 1000) */
+    size_t         buf_bytes;    /* write buffer (0: 1 MiB); an event larger is written alone */
+    int64_t        heartbeat_ms; /* asked of the source (0: 1000) */
+} sl_relay_opts;
+
+/* What status shows; filled by sl_relay_status. */
+typedef struct sl_relay_status {
+    char     relay_file[256];    /* the file being written and its length up to the last whole
+                                    transaction */
+    uint64_t relay_pos;
+    char     relay_gtid[1024];   /* GTID set at that position */
+    char     master_file[256];   /* what the source last said it has (heartbeats, rotations) */
+    uint64_t master_pos;
+    uint64_t bytes_written;      /* since sl_relay_new */
+    uint64_t truncated_bytes;    /* cut from a torn tail when the directory was opened */
+    int      running;
+    char     error_msg[SL_ERRMSG_MAX];
+} sl_relay_status;
+
+/*
+ * Open (or create) the relay directory o->dir: take its lock, read the index, recover the last
+ * file (torn tail truncated, see above) and settle where dumping resumes. Connects to nothing.
+ * 0 with *out (free with sl_relay_free), or a negative SL_E* with err: SL_EIO for the directory
+ * (not creatable, not writable, locked by another writer: the message names the path),
+ * SL_EINVAL for a relay file that is not a binlog. o's strings are copied.
+ */
+int  sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err);
+
+/*
+ * Run the relay until sl_relay_stop: dump the source from the resume position and append. A
+ * lost source is retried with backoff; returns SL_ESTOPPED after a stop, or a negative code
+ * with err for what retrying cannot mend (the source no longer has the binlog the relay needs:
+ * errno 1236; a gap in what it sends; the disk). Call from one thread.
+ */
+int  sl_relay_run(sl_relay *r, sl_error *err);
+
+/* Ask sl_relay_run to return (within about heartbeat_ms). Thread-safe, async-signal-safe. */
+void sl_relay_stop(sl_relay *r);
+
+/* Copy the relay's state into st. Thread-safe. */
+void sl_relay_status_get(sl_relay *r, sl_relay_status *st);
+
+/* Flush what is buffered, make it durable, release the lock and free r. NULL is a no-op. */
+void sl_relay_free(sl_relay *r);
+
+#endif
