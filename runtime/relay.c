@@ -59,6 +59,8 @@ struct sl_relay {
 
     MYSQL          *db;
     MARIADB_RPL    *rpl;
+    MYSQL          *sdb;             /* status queries */
+    int64_t         next_status_ms;
     atomic_int      stop;
 
     pthread_mutex_t mu;
@@ -554,6 +556,9 @@ fail:
 
 static void close_dump(sl_relay *r)
 {
+    if (r->sdb)
+        mysql_close(r->sdb);
+    r->sdb = NULL;
     if (r->rpl)
         mariadb_rpl_close(r->rpl);
     r->rpl = NULL;
@@ -685,6 +690,46 @@ static int open_dump(sl_relay *r, sl_error *err)
     return 0;
 }
 
+/* Where the source stands, for status: at most every 2 s, on a connection of its own. */
+static void refresh_master(sl_relay *r)
+{
+    int64_t now = now_ms();
+    if (now < r->next_status_ms)
+        return;
+    r->next_status_ms = now + 2000;
+    sl_error err = { 0 };
+    if (!r->sdb) {
+        sl_myconn_opts o = r->src;
+        o.connect_timeout = 5;
+        o.rw_timeout = 5;
+        if (!(r->sdb = sl_myconn_open(&o, &err)))
+            return;
+    }
+    char f[256] = "", g[1024] = "";
+    if (mysql_query(r->sdb, "SHOW MASTER STATUS") != 0) {
+        mysql_close(r->sdb);
+        r->sdb = NULL;
+        return;
+    }
+    MYSQL_RES *res = mysql_store_result(r->sdb);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    uint64_t pos = 0;
+    if (row && row[0] && row[1]) {
+        snprintf(f, sizeof f, "%s", row[0]);
+        pos = strtoull(row[1], NULL, 10);
+    }
+    if (res)
+        mysql_free_result(res);
+    first_row(r->sdb, "SELECT @@GLOBAL.gtid_binlog_pos", g, sizeof g, &err);
+    if (!f[0])
+        return;
+    pthread_mutex_lock(&r->mu);
+    snprintf(r->st.master_file, sizeof r->st.master_file, "%s", f);
+    r->st.master_pos = pos;
+    snprintf(r->st.master_gtid, sizeof r->st.master_gtid, "%s", g);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static int data_pending(sl_relay *r)
 {
     MARIADB_PVIO *pvio = r->db->net.pvio;
@@ -811,6 +856,7 @@ int sl_relay_run(sl_relay *r, sl_error *err)
             if (now_ms() - r->last_sync_ms >= r->sync_ms && (rc = sync_all(r, err)) < 0)
                 break;
             publish(r);
+            refresh_master(r);
         }
         unsigned long len = mysql_net_read_packet(r->db);
         if (len == 0 || len >= 0xFFFFFFFFul) {

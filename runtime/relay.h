@@ -42,8 +42,10 @@ typedef struct sl_relay_status {
                                     transaction */
     uint64_t relay_pos;
     char     relay_gtid[1024];   /* GTID set at that position */
-    char     master_file[256];   /* what the source last said it has (heartbeats, rotations) */
+    char     master_file[256];   /* what the source has (SHOW MASTER STATUS every 2 s, and
+                                    its heartbeats) */
     uint64_t master_pos;
+    char     master_gtid[1024];  /* its gtid_binlog_pos */
     uint64_t bytes_written;      /* since sl_relay_new */
     uint64_t truncated_bytes;    /* cut from a torn tail when the directory was opened */
     int      running;
@@ -75,5 +77,24 @@ void sl_relay_status_get(sl_relay *r, sl_relay_status *st);
 
 /* Flush what is buffered, make it durable, release the lock and free r. NULL is a no-op. */
 void sl_relay_free(sl_relay *r);
+
+/* ---- the relay of a source in the server (relay_unit.c) ----------------------------------- */
+
+#include <jansson.h>
+#include "sluice/runtime.h"
+
+typedef struct sl_relay_unit sl_relay_unit;
+
+/* Open the relay o names (sl_relay_new: its errors come back here, with nothing left running)
+ * and run it on a thread of s. Caller frees with sl_relay_unit_free. Thread-safe. */
+int  sl_relay_unit_start(sl_scheduler *s, const sl_relay_opts *o, sl_relay_unit **out,
+                         sl_error *err);
+/* Stop the relay (within about its heartbeat), join its thread, free. NULL is a no-op. */
+void sl_relay_unit_free(sl_relay_unit *u);
+/* DM's relay_status (master_binlog, master_binlog_gtid, relay_dir, relay_binlog_gtid,
+ * relay_catch_up_master, stage, error_msg when it failed) plus relay_binlog, bytes_written and
+ * truncated_bytes; relay_dir_shown is the relay_dir as the user gave it (NULL: the path). Caller
+ * decrefs. Thread-safe. */
+json_t *sl_relay_unit_status(sl_relay_unit *u, const char *relay_dir_shown);
 
 #endif

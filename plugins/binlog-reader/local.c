@@ -63,7 +63,7 @@ static int relay_will_have(lr *l, const char *file)
 {
     int fd = openat(l->dir_fd, "relay.index", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return errno == ENOENT;   /* the relay has not written its first file yet */
     char line[300], c;
     size_t n = 0;
     int listed = 0, later = 0, any = 0;
