@@ -13,17 +13,15 @@ struct sl_relay_unit {
     sl_relay   *relay;
     sl_thread  *th;
     char       *dir;
-    int         rc;                 /* sl_relay_run's result once the thread ended */
-    char        error_msg[SL_ERRMSG_MAX];
 };
 
+/* The relay retries a lost source by itself; what ends it early (the source no longer has the
+ * binlog it needs, a gap, the disk) stays in its status's error_msg. */
 static void unit_main(void *arg)
 {
     sl_relay_unit *u = arg;
     sl_error err = { 0 };
-    u->rc = sl_relay_run(u->relay, &err);
-    if (u->rc != SL_ESTOPPED)
-        snprintf(u->error_msg, sizeof u->error_msg, "%s", err.msg);
+    sl_relay_run(u->relay, &err);
 }
 
 int sl_relay_unit_start(sl_scheduler *s, const sl_relay_opts *o, sl_relay_unit **out,
@@ -75,7 +73,8 @@ json_t *sl_relay_unit_status(sl_relay_unit *u, const char *relay_dir_shown)
                           "relay_dir", relay_dir_shown ? relay_dir_shown : u->dir,
                           "relay_binlog", relay, "relay_binlog_gtid", st.relay_gtid,
                           "relay_catch_up_master", caught,
-                          "stage", st.running ? "Running" : msg[0] ? "Paused" : "Stopped",
+                          /* a unit exists while the relay is enabled: it runs until it fails */
+                          "stage", msg[0] ? "Paused" : "Running",
                           "bytes_written", (json_int_t)st.bytes_written,
                           "truncated_bytes", (json_int_t)st.truncated_bytes);
     if (o && msg[0])
