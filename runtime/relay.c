@@ -65,6 +65,7 @@ struct sl_relay {
 
     pthread_mutex_t mu;
     sl_relay_status st;
+    pthread_mutex_t ix_mu;           /* relay.index: the writer's appends, sl_relay_purge */
 };
 
 static int64_t now_ms(void)
@@ -300,14 +301,17 @@ static int open_new_file(sl_relay *r, const char *name, sl_error *err)
         close(r->fd);
         r->fd = -1;
     }
+    pthread_mutex_lock(&r->ix_mu);
     int ix = openat(r->dir_fd, "relay.index", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (ix < 0 || write_all(ix, name, strlen(name)) < 0 || write_all(ix, "\n", 1) < 0 ||
         fdatasync(ix) != 0) {
         if (ix >= 0)
             close(ix);
+        pthread_mutex_unlock(&r->ix_mu);
         return sys_err(err, "appending to", r->dir, "relay.index");
     }
     close(ix);
+    pthread_mutex_unlock(&r->ix_mu);
     if ((rc = fsync_dir(r, err)) < 0)
         return rc;
     r->fd = openat(r->dir_fd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -490,6 +494,7 @@ int sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     r->lock_fd = r->dir_fd = r->fd = -1;
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->ix_mu, NULL);
     r->dir = dupz(o->dir);
     r->start_file = dupz(o->start_file);
     r->s_host = dupz(o->source.host);
@@ -593,7 +598,83 @@ void sl_relay_free(sl_relay *r)
     free(r->s_key);
     free(r->s_cn);
     pthread_mutex_destroy(&r->mu);
+    pthread_mutex_destroy(&r->ix_mu);
     free(r);
+}
+
+int sl_relay_purge(sl_relay *r, const char *before, const char *keep_from, sl_error *err)
+{
+    if (keep_from && keep_from[0] && strcmp(before, keep_from) > 0)
+        return sl_error_set(err, SL_ESTATE, "relay: files before %s cannot go: %s is still "
+                            "needed", before, keep_from);
+    pthread_mutex_lock(&r->ix_mu);
+    int rc = 0;
+    char *s = NULL;
+    size_t n = 0;
+    FILE *f = NULL;
+    int ix = openat(r->dir_fd, "relay.index", O_RDONLY | O_CLOEXEC);
+    if (ix >= 0)
+        f = fdopen(ix, "r");
+    if (!f) {
+        if (ix >= 0)
+            close(ix);
+        rc = sl_error_set(err, SL_ENOENT, "relay: %s holds no file %s", r->dir, before);
+        goto out;
+    }
+    /* the names before `before`, one a line, and what stays */
+    char line[300];
+    size_t cut = 0;
+    int found = 0;
+    char *keep = NULL;
+    size_t klen = 0;
+    FILE *k = open_memstream(&keep, &klen);
+    FILE *g = open_memstream(&s, &n);
+    while (k && g && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strcmp(line, before))
+            found = 1;
+        if (found)
+            fprintf(k, "%s\n", line);
+        else {
+            fprintf(g, "%s\n", line);
+            cut++;
+        }
+    }
+    fclose(f);
+    if (k)
+        fclose(k);
+    if (g)
+        fclose(g);
+    if (!k || !g) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+    } else if (!found) {
+        rc = sl_error_set(err, SL_ENOENT, "relay: %s holds no file %s", r->dir, before);
+    } else if (cut) {
+        /* the index first (a crash after it leaves files nobody names, not names of no file) */
+        int fd = openat(r->dir_fd, "relay.index.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                        0644);
+        if (fd < 0 || write_all(fd, keep, klen) < 0 || fdatasync(fd) != 0 ||
+            renameat(r->dir_fd, "relay.index.tmp", r->dir_fd, "relay.index") != 0) {
+            rc = sys_err(err, "rewriting", r->dir, "relay.index");
+        } else if ((rc = fsync_dir(r, err)) == 0) {
+            for (char *p = s, *e; p && *p; p = e + 1) {
+                if (!(e = strchr(p, '\n')))
+                    break;
+                *e = '\0';
+                if (unlinkat(r->dir_fd, p, 0) != 0 && errno != ENOENT) {
+                    rc = sys_err(err, "removing", r->dir, p);
+                    break;
+                }
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    free(keep);
+out:
+    free(s);
+    pthread_mutex_unlock(&r->ix_mu);
+    return rc;
 }
 
 void sl_relay_stop(sl_relay *r)

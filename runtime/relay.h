@@ -75,6 +75,15 @@ void sl_relay_stop(sl_relay *r);
 /* Copy the relay's state into st. Thread-safe. */
 void sl_relay_status_get(sl_relay *r, sl_relay_status *st);
 
+/*
+ * Delete the relay files before `before` (which the relay must hold: SL_ENOENT otherwise) from
+ * the index, then from the disk. keep_from is the oldest file some reader still needs (NULL or
+ * "" = none): a `before` after it is refused with SL_ESTATE and nothing is deleted. The file
+ * being written is never before a file the relay holds, so it stays. Thread-safe (with the
+ * writer's rotations).
+ */
+int  sl_relay_purge(sl_relay *r, const char *before, const char *keep_from, sl_error *err);
+
 /* Flush what is buffered, make it durable, release the lock and free r. NULL is a no-op. */
 void sl_relay_free(sl_relay *r);
 

@@ -183,6 +183,45 @@ static void test_local_reads_what_remote_reads(void **state)
     assert_non_null(strstr(e.msg, "no longer holds (mysql-bin.000000, 4)"));
     rd_close(&gone);
 
+    /* Purge: refused while a reader needs a file before the one named, refused for a file the
+     * relay does not hold; then the files before `last` go, and a reader that needs them fails
+     * clearly while one that starts at `last` reads. */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(sl_relay_purge(relay, last, first, &err), SL_ESTATE);
+    assert_non_null(strstr(err.msg, first));
+    assert_int_equal(sl_relay_purge(relay, "mysql-bin.999998", NULL, &err), SL_ENOENT);
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", rdir, first);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(sl_relay_purge(relay, last, last, &err), 0);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/%s", rdir, last);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/relay.index", rdir);
+    FILE *ix = fopen(path, "r");
+    assert_non_null(ix);
+    char line[300];
+    assert_non_null(fgets(line, sizeof line, ix));
+    line[strcspn(line, "\n")] = '\0';
+    assert_string_equal(line, last);
+    fclose(ix);
+    rd purged;
+    o = opts("rl-purged", first, rdir);
+    assert_int_equal(rd_open(&purged, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&purged, failed_pred, NULL, 30));
+    rd_error(&purged, &e);
+    assert_non_null(strstr(e.msg, "no longer holds"));
+    rd_close(&purged);
+    sqlf(db, "INSERT INTO rl_test.t (id, v) VALUES (1000, 'after purge')");
+    rd tail;
+    o = opts("rl-tail", last, rdir);
+    assert_int_equal(rd_open(&tail, o, 1), 0);
+    free(o);
+    int one = 1;
+    assert_true(rd_wait(&tail, commits_at_least, &one, 30));
+    rd_close(&tail);
+
     sl_relay_stop(relay);
     void *rc;
     pthread_join(th, &rc);
