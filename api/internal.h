@@ -51,6 +51,7 @@ typedef struct sl_api_source {
     char   *relay_path;
     struct sl_relay_unit *relay;
     char   *relay_err;
+    struct sl_api *api;  /* for the relay's purge: which files the source's tasks need */
 } sl_api_source;
 
 /* A task: its plan (the compiled, normalized task and the phases of its subtasks) and its

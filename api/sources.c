@@ -149,6 +149,47 @@ static uint32_t relay_server_id(const char *name)
     return 3000000000u + h % 1000000000u;
 }
 
+/*
+ * The relay's purge asks (on its own thread) for the oldest binlog file the source's tasks still
+ * need: the checkpoint file of each started, unfinished task (its sync_status.syncer_binlog).
+ * -1 (purge nothing now) when the API is busy with a change (the relay must never wait for a
+ * lock whose holder may be stopping the relay) or when a task's position is not known: a task
+ * in its full phase, or one whose checkpoint its status does not show.
+ */
+static int relay_needed(void *ud, char *file, size_t cap)
+{
+    sl_api_source *s = ud;
+    sl_api *a = s->api;
+    if (pthread_rwlock_tryrdlock(&a->lock) != 0)
+        return -1;
+    int rc = 0;
+    file[0] = '\0';
+    for (size_t i = 0; rc >= 0 && i < a->ntasks; i++)
+        for (size_t j = 0; rc >= 0 && j < a->tasks[i]->nsubs; j++) {
+            sl_subtask *st = a->tasks[i]->subs[j];
+            if (strcmp(sl_subtask_source(st), s->name) || !sl_subtask_ever_started(st) ||
+                sl_subtask_stage(st) == SL_STAGE_FINISHED)
+                continue;
+            json_t *js = sl_subtask_status(st);
+            const char *unit = json_string_value(json_object_get(js, "unit"));
+            const char *sb = json_string_value(json_object_get(json_object_get(js, "sync_status"),
+                                                               "syncer_binlog"));
+            char f[256] = "";
+            if (unit && !strcmp(unit, "Sync") && sb && sb[0] == '(' &&
+                sscanf(sb, "(%255[^,]", f) != 1)
+                f[0] = '\0';
+            json_decref(js);
+            if (!f[0])
+                rc = -1;
+            else if (rc == 0 || strcmp(f, file) < 0) {
+                snprintf(file, cap, "%s", f);
+                rc = 1;
+            }
+        }
+    pthread_rwlock_unlock(&a->lock);
+    return rc;
+}
+
 /* Start, restart or stop the source's relay as its definition says (relay_config.enable_relay).
  * A relay that cannot start keeps why in relay_err (shown in relay_status); the source is
  * unaffected. Call with the write lock held, or before serving. */
@@ -180,8 +221,9 @@ static void relay_apply(sl_api *a, sl_api_source *s)
                               "give relay_binlog_name (the relay starts at that file's beginning)");
         return;
     }
-    const json_t *d = s->def, *sec = json_object_get(d, "security");
+    const json_t *d = s->def, *sec = json_object_get(d, "security"), *pg = json_object_get(d, "purge");
     char *cn = sl_cert_allowed_cn_join(sec);
+    s->api = a;
     sl_relay_opts o = {
         .dir = path,
         .start_file = file,
@@ -196,6 +238,11 @@ static void relay_apply(sl_api *a, sl_api_source *s)
             .ssl_key = jstr(sec, "ssl_key_content"),
             .cert_allowed_cn = cn,
         },
+        .purge_interval_s = json_integer_value(json_object_get(pg, "interval")),
+        .purge_expires_h = json_integer_value(json_object_get(pg, "expires")),
+        .purge_remain_gb = json_integer_value(json_object_get(pg, "remain_space")),
+        .purge_needed = relay_needed,
+        .purge_ud = s,
     };
     sl_error err = { 0 };
     if (sl_relay_unit_start(a->sched, &o, &s->relay, &err) != 0)

@@ -18,6 +18,7 @@
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 #include <mariadb_rpl.h>
@@ -36,6 +37,9 @@ struct sl_relay {
     uint32_t        server_id;
     int64_t         sync_ms, hb_ms;
     size_t          buf_cap;
+    int64_t         purge_interval_s, purge_expires_h, purge_remain_gb, next_purge_ms;
+    int           (*purge_needed)(void *ud, char *file, size_t cap);
+    void           *purge_ud;
 
     int             lock_fd, dir_fd;
     int             fd;              /* the file being written, -1 before the first */
@@ -517,6 +521,11 @@ int sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err)
     r->sync_ms = o->sync_ms > 0 ? o->sync_ms : 1000;
     r->hb_ms = o->heartbeat_ms > 0 ? o->heartbeat_ms : 1000;
     r->buf_cap = o->buf_bytes ? o->buf_bytes : (size_t)1 << 20;
+    r->purge_interval_s = o->purge_interval_s;
+    r->purge_expires_h = o->purge_expires_h;
+    r->purge_remain_gb = o->purge_remain_gb;
+    r->purge_needed = o->purge_needed;
+    r->purge_ud = o->purge_ud;
     r->buf = malloc(r->buf_cap);
     int rc = 0;
     if (!r->dir || !r->start_file || !r->s_host || !r->s_user || !r->s_password || !r->s_ca ||
@@ -820,6 +829,49 @@ static int data_pending(sl_relay *r)
     return poll(&pfd, 1, 0) > 0;
 }
 
+/* The source's purge settings (sl_relay_opts): find the first file that stays, bounded by what
+ * readers need, and purge before it. Failures are left for the next round. */
+static void auto_purge(sl_relay *r)
+{
+    int64_t now = now_ms();
+    if (r->purge_interval_s <= 0 || now < r->next_purge_ms ||
+        (r->purge_expires_h <= 0 && r->purge_remain_gb <= 0))
+        return;
+    r->next_purge_ms = now + r->purge_interval_s * 1000;
+    char need[256] = "";
+    int known = r->purge_needed ? r->purge_needed(r->purge_ud, need, sizeof need) : 0;
+    if (known < 0)
+        return;
+    int low_space = 0;
+    struct statvfs vs;
+    if (r->purge_remain_gb > 0 && fstatvfs(r->dir_fd, &vs) == 0)
+        low_space = (uint64_t)vs.f_bavail * vs.f_frsize < (uint64_t)r->purge_remain_gb << 30;
+    pthread_mutex_lock(&r->ix_mu);
+    FILE *f = NULL;
+    int ix = openat(r->dir_fd, "relay.index", O_RDONLY | O_CLOEXEC);
+    if (ix >= 0 && !(f = fdopen(ix, "r")))
+        close(ix);
+    char line[300], stay[300] = "";
+    time_t cutoff = time(NULL) - (time_t)(r->purge_expires_h * 3600);
+    while (f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        struct stat sb;
+        int old = r->purge_expires_h > 0 && fstatat(r->dir_fd, line, &sb, 0) == 0 &&
+                  sb.st_mtime < cutoff;
+        if (!strcmp(line, r->file) || (known == 1 && strcmp(line, need) >= 0) ||
+            !(old || low_space)) {
+            snprintf(stay, sizeof stay, "%s", line);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    pthread_mutex_unlock(&r->ix_mu);
+    sl_error err = { 0 };
+    if (stay[0] && sl_relay_purge(r, stay, known == 1 ? need : NULL, &err) < 0)
+        fprintf(stderr, "relay: automatic purge: %s\n", err.msg);
+}
+
 /* SL_EAGAIN-like: reconnect from where the file stands. */
 #define RECONNECT 1
 
@@ -915,6 +967,7 @@ int sl_relay_run(sl_relay *r, sl_error *err)
     r->st.running = 1;
     r->st.error_msg[0] = '\0';
     pthread_mutex_unlock(&r->mu);
+    r->next_purge_ms = now_ms() + r->purge_interval_s * 1000;   /* one interval after a start */
     while (!atomic_load(&r->stop)) {
         if (!r->rpl) {
             memset(err, 0, sizeof *err);
@@ -938,6 +991,7 @@ int sl_relay_run(sl_relay *r, sl_error *err)
                 break;
             publish(r);
             refresh_master(r);
+            auto_purge(r);
         }
         unsigned long len = mysql_net_read_packet(r->db);
         if (len == 0 || len >= 0xFFFFFFFFul) {

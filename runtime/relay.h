@@ -34,6 +34,17 @@ typedef struct sl_relay_opts {
     int64_t        sync_ms;      /* fdatasync and relay.meta at most this often (0: 1000) */
     size_t         buf_bytes;    /* write buffer (0: 1 MiB); an event larger is written alone */
     int64_t        heartbeat_ms; /* asked of the source (0: 1000) */
+    /* Automatic purge (the source's DM "purge" settings), checked every purge_interval_s
+     * (0: never) while the relay is idle: the oldest files go while they are older than
+     * purge_expires_h hours (0: no age limit) or while the relay's disk has less than
+     * purge_remain_gb GB free (0: no space limit), never the file being written and never a
+     * file from the one purge_needed names on: it fills the oldest file a reader still needs
+     * and returns 1, returns 0 when no reader needs any, or -1 when it cannot tell now (nothing
+     * is purged then). Called on the relay's thread; it must not wait for the caller of
+     * sl_relay_unit_free. */
+    int64_t        purge_interval_s, purge_expires_h, purge_remain_gb;
+    int          (*purge_needed)(void *ud, char *file, size_t cap);
+    void          *purge_ud;
 } sl_relay_opts;
 
 /* What status shows; filled by sl_relay_status. */

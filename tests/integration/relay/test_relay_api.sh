@@ -33,7 +33,7 @@ if [ "$(id -u)" != 0 ]; then   # root writes anywhere
     expect 400 "relay_dir not writable" "$ERRBODY" '.error_msg|test("/source/relay_config/relay_dir")'
 fi
 
-api POST /sources "{\"source_name\":\"rl-src\",$SRC,\"relay_config\":{\"enable_relay\":true,\"relay_binlog_name\":\"$FIRST\",\"relay_dir\":\"./relay_log\"}}"
+api POST /sources "{\"source_name\":\"rl-src\",$SRC,\"purge\":{\"interval\":1,\"expires\":1,\"remain_space\":0},\"relay_config\":{\"enable_relay\":true,\"relay_binlog_name\":\"$FIRST\",\"relay_dir\":\"./relay_log\"}}"
 expect 201 "source with the relay enabled"
 relay() { api GET /sources/rl-src/status; printf '%s' "$BODY" | jq -r ".data[0].relay_status${1:+.$1}"; }
 for _ in $(seq 1 300); do [ "$(relay relay_catch_up_master)" = true ] && break; sleep 0.1; done
@@ -90,6 +90,21 @@ src_sql "INSERT INTO \`$DB\`.\`t\` (v, n) VALUES ('after purge', 2)"
 for _ in $(seq 1 600); do same && break; sleep 0.1; done
 same && ok || fail "the task did not catch up from the relay: $(src_sql "SELECT COUNT(*) FROM \`$DB\`.\`t\`") vs $(dst_sql "SELECT COUNT(*) FROM \`$DB\`.\`t\`" 2>&1); $(status error_msg)"
 [ "$(status stage)" = Running ] && ok || fail "the task is not Running: $(status '')"
+
+# Automatic purge by age (purge.expires 1 h, checked every second): nothing went while the files
+# were new; aged by two hours, the files before the task's checkpoint go, the rest stays.
+RD=$WORK/data/relay_log/rl-src
+[ -f "$RD/$FIRST" ] && ok || fail "$FIRST left the relay before it expired"
+CKPT=$(status sync_status.syncer_binlog | tr -d '(' | cut -d, -f1)
+[ -n "$CKPT" ] && [ "$CKPT" != "$FIRST" ] && ok || fail "the task's checkpoint file is '$CKPT'"
+touch -d '2 hours ago' "$RD"/mysql-bin.*
+for _ in $(seq 1 100); do [ -f "$RD/$FIRST" ] || break; sleep 0.1; done
+[ ! -f "$RD/$FIRST" ] && ok || fail "the expired $FIRST was not purged"
+[ -f "$RD/$CKPT" ] && ok || fail "the purge took $CKPT, which holds the task's checkpoint"
+[ "$(head -1 "$RD/relay.index")" = "$CKPT" ] && ok || fail "relay.index starts at $(head -1 "$RD/relay.index"), want $CKPT"
+src_sql "INSERT INTO \`$DB\`.\`t\` (v, n) VALUES ('after relay purge', 3)"
+for _ in $(seq 1 300); do same && break; sleep 0.1; done
+same && ok || fail "the task stopped following after the relay's purge"
 
 api POST /tasks/rl-task/stop '{}'
 api DELETE /tasks/rl-task
