@@ -4,7 +4,9 @@
 # naming the field; a task_mode "all" task of that source reads the relay ("binlog_type":
 # "local"); the task is stopped, the source writes, rotates and PURGEs its binlogs past the task's
 # checkpoint once the relay holds them; the task is started again and catches up from the relay,
-# the target ends equal to the source, and the source shows one Binlog Dump thread (the relay's).
+# the target ends equal to the source. A second task on the source reads the relay too, and the
+# source shows one Binlog Dump thread (the relay's). Aged relay files are purged by the source's
+# purge.expires, up to the task's checkpoint and no further.
 . "$(dirname "$0")/../api/lib.sh"
 
 DB=rl_api
@@ -15,8 +17,9 @@ src_sql "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\`;
 # no checkpoint of an earlier run of this task (its load would count as done)
 drop_ckpt() {
     dst_sql "SELECT CONCAT('DROP TABLE \`dm_meta\`.\`', table_name, '\`;') FROM information_schema.TABLES
-             WHERE table_schema = 'dm_meta' AND table_name LIKE 'rl-task\\_%'" | dst_sql "$(cat)" 2>/dev/null
-    dst_sql "DROP DATABASE IF EXISTS \`$DB\`"
+             WHERE table_schema = 'dm_meta' AND (table_name LIKE 'rl-task\\_%' OR table_name LIKE 'rl-task2\\_%')" |
+        dst_sql "$(cat)" 2>/dev/null
+    dst_sql "DROP DATABASE IF EXISTS \`$DB\`; DROP DATABASE IF EXISTS \`${DB}2\`"
 }
 drop_ckpt || { echo "FAIL: cannot prepare the target" >&2; exit 1; }
 FIRST=$(src_sql "SHOW MASTER STATUS" | cut -f1)
@@ -60,8 +63,25 @@ same() {
 for _ in $(seq 1 300); do same && break; sleep 0.1; done
 same && ok || fail "the target differs from the source while syncing"
 [ "$(status sync_status.binlog_type)" = local ] && ok || fail "the task does not read the relay: $(status sync_status)"
+# A second task on the same source, into another schema: both read the relay, the source still
+# serves one Binlog Dump (the relay's).
+api POST /tasks "{\"task\":{\"name\":\"rl-task2\",\"task_mode\":\"all\",\"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"rl-src\",\"schema\":\"$DB\",\"table\":\"*\"},\"target\":{\"schema\":\"${DB}2\"}}],\"source_config\":{\"full_migrate_conf\":{\"data_dir\":\"$WORK/dump2\"},\"source_conf\":[{\"source_name\":\"rl-src\"}]}}}"
+expect 200 "second task"
+api POST /tasks/rl-task2/start '{}'
+expect 200 "start the second task"
+src_sql "INSERT INTO \`$DB\`.\`t\` (v, n) VALUES ('two tasks', 1)"
+same2() {
+    [ "$(src_sql "CHECKSUM TABLE \`$DB\`.\`t\` EXTENDED" | awk '{print $2}')" = \
+      "$(dst_sql "CHECKSUM TABLE \`${DB}2\`.\`t\` EXTENDED" 2>/dev/null | awk '{print $2}')" ]
+}
+for _ in $(seq 1 600); do same && same2 && break; sleep 0.1; done
+same && same2 && ok || fail "the two tasks' targets differ from the source"
+api GET /tasks/rl-task2/status
+expect 200 "the second task reads the relay" '.data[0].sync_status.binlog_type=="local"'
 dumps=$(src_sql "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
 [ "$dumps" = 1 ] && ok || fail "$dumps Binlog Dump threads on the source, want 1 (the relay's)"
+api POST /tasks/rl-task2/stop '{}'
+api DELETE /tasks/rl-task2
 
 # Stopped task, source writes, rotates and purges what the relay took.
 api POST /tasks/rl-task/stop '{}'
