@@ -117,6 +117,7 @@ int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **probl
         defs[i].ssl_ca = json_string_value(json_object_get(sec, "ssl_ca_content"));
         defs[i].ssl_cert = json_string_value(json_object_get(sec, "ssl_cert_content"));
         defs[i].ssl_key = json_string_value(json_object_get(sec, "ssl_key_content"));
+        defs[i].relay_dir = a->sources[i]->relay_path;
     }
     char script_root[PATH_MAX];
     snprintf(script_root, sizeof script_root, "%s/lua", a->data_dir);

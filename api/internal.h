@@ -46,6 +46,12 @@
 typedef struct sl_api_source {
     char   *name;
     json_t *def;         /* Source object (password in clear) */
+    /* the relay log (runtime/relay.h) while relay_config.enable_relay: its directory (what the
+     * source's tasks read), the running relay, or why it could not start */
+    char   *relay_path;
+    struct sl_relay_unit *relay;
+    char   *relay_err;
+    struct sl_api *api;  /* for the relay's purge: which files the source's tasks need */
 } sl_api_source;
 
 /* A task: its plan (the compiled, normalized task and the phases of its subtasks) and its

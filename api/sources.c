@@ -6,9 +6,15 @@
  */
 #include "internal.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "relay.h"
 #include "sluice/log.h"
 
 sl_api_source *sl__source_find(sl_api *a, const char *name)
@@ -23,6 +29,9 @@ static void source_free(sl_api_source *s)
 {
     if (!s)
         return;
+    sl_relay_unit_free(s->relay);
+    free(s->relay_path);
+    free(s->relay_err);
     free(s->name);
     json_decref(s->def);
     free(s);
@@ -62,6 +71,199 @@ void sl__sources_free_all(sl_api *a)
     a->nsources = a->capsources = 0;
 }
 
+/* ---- the relay log ---------------------------------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *k)
+{
+    const char *v = json_string_value(json_object_get(o, k));
+    return v ? v : "";
+}
+
+static int mkdir_p(char *path)
+{
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(path, 0755);
+        *p = '/';
+        if (rc != 0 && errno != EEXIST)
+            return -1;
+    }
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/*
+ * The relay directory of source `name` for relay_config.relay_dir `dir` ("" = ./relay_log):
+ * <data dir>/<dir>/<name>, or <dir>/<name> for an absolute dir, which must lie inside the data
+ * dir (a relay is server state, like the metadata, and the server owns what is under it).
+ * Created. 0 with out, or -1 with why in msg.
+ */
+static int relay_dir_resolve(sl_api *a, const char *dir, const char *name, char *out, size_t cap,
+                             char *msg, size_t msz)
+{
+    char base[PATH_MAX];
+    int n;
+    if (!dir || !dir[0])
+        dir = "./relay_log";
+    for (const char *p = dir; (p = strstr(p, "..")) != NULL; p += 2)
+        if ((p == dir || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) {
+            snprintf(msg, msz, "'%.300s' must not contain '..'", dir);
+            return -1;
+        }
+    if (!realpath(a->data_dir, base)) {
+        snprintf(msg, msz, "the data dir %.300s: %s", a->data_dir, strerror(errno));
+        return -1;
+    }
+    if (dir[0] == '/') {
+        size_t bl = strlen(base);
+        if (strncmp(dir, base, bl) != 0 || (dir[bl] != '/' && dir[bl] != '\0')) {
+            snprintf(msg, msz, "'%.300s' is outside the server's data dir %.300s", dir, base);
+            return -1;
+        }
+        n = snprintf(out, cap, "%s/%s", dir, name);
+    } else {
+        while (dir[0] == '.' && dir[1] == '/')
+            dir += 2;
+        n = snprintf(out, cap, "%s/%s/%s", base, dir, name);
+    }
+    if (n < 0 || (size_t)n >= cap) {
+        snprintf(msg, msz, "'%.300s' makes too long a path", dir);
+        return -1;
+    }
+    if (mkdir_p(out) != 0 || access(out, W_OK) != 0) {
+        snprintf(msg, msz, "%.300s is not writable: %s", out, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* A replica server id for the relay of a source, apart from the task readers' (1e6..2e9). */
+static uint32_t relay_server_id(const char *name)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = "relay/"; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return 3000000000u + h % 1000000000u;
+}
+
+/*
+ * The relay's purge asks (on its own thread) for the oldest binlog file the source's tasks still
+ * need: the checkpoint file of each started, unfinished task (its sync_status.syncer_binlog).
+ * -1 (purge nothing now) when the API is busy with a change (the relay must never wait for a
+ * lock whose holder may be stopping the relay) or when a task's position is not known: a task
+ * in its full phase, or one whose checkpoint its status does not show.
+ */
+static int relay_needed(void *ud, char *file, size_t cap)
+{
+    sl_api_source *s = ud;
+    sl_api *a = s->api;
+    if (pthread_rwlock_tryrdlock(&a->lock) != 0)
+        return -1;
+    int rc = 0;
+    file[0] = '\0';
+    for (size_t i = 0; rc >= 0 && i < a->ntasks; i++)
+        for (size_t j = 0; rc >= 0 && j < a->tasks[i]->nsubs; j++) {
+            sl_subtask *st = a->tasks[i]->subs[j];
+            if (strcmp(sl_subtask_source(st), s->name) || !sl_subtask_ever_started(st) ||
+                sl_subtask_stage(st) == SL_STAGE_FINISHED)
+                continue;
+            json_t *js = sl_subtask_status(st);
+            const char *unit = json_string_value(json_object_get(js, "unit"));
+            const char *sb = json_string_value(json_object_get(json_object_get(js, "sync_status"),
+                                                               "syncer_binlog"));
+            char f[256] = "";
+            if (unit && !strcmp(unit, "Sync") && sb && sb[0] == '(' &&
+                sscanf(sb, "(%255[^,]", f) != 1)
+                f[0] = '\0';
+            json_decref(js);
+            if (!f[0])
+                rc = -1;
+            else if (rc == 0 || strcmp(f, file) < 0) {
+                snprintf(file, cap, "%s", f);
+                rc = 1;
+            }
+        }
+    pthread_rwlock_unlock(&a->lock);
+    return rc;
+}
+
+/* Start, restart or stop the source's relay as its definition says (relay_config.enable_relay).
+ * A relay that cannot start keeps why in relay_err (shown in relay_status); the source is
+ * unaffected. Call with the write lock held, or before serving. */
+static void relay_apply(sl_api *a, sl_api_source *s)
+{
+    sl_relay_unit_free(s->relay);
+    s->relay = NULL;
+    free(s->relay_err);
+    s->relay_err = NULL;
+    free(s->relay_path);
+    s->relay_path = NULL;
+    json_t *rc = json_object_get(s->def, "relay_config");
+    if (!json_is_true(json_object_get(rc, "enable_relay")))
+        return;
+    char path[PATH_MAX], msg[SL_ERRMSG_MAX];
+    if (relay_dir_resolve(a, jstr(rc, "relay_dir"), s->name, path, sizeof path, msg,
+                          sizeof msg) != 0) {
+        s->relay_err = strdup(msg);
+        return;
+    }
+    s->relay_path = strdup(path);
+    const char *file = jstr(rc, "relay_binlog_name"), *gtid = jstr(rc, "relay_binlog_gtid");
+    if (a->offline) {
+        s->relay_err = strdup("this server is offline (no database connections)");
+        return;
+    }
+    if (!file[0] && gtid[0]) {
+        s->relay_err = strdup("starting the relay at relay_binlog_gtid is not supported yet: "
+                              "give relay_binlog_name (the relay starts at that file's beginning)");
+        return;
+    }
+    const json_t *d = s->def, *sec = json_object_get(d, "security"), *pg = json_object_get(d, "purge");
+    char *cn = sl_cert_allowed_cn_join(sec);
+    s->api = a;
+    sl_relay_opts o = {
+        .dir = path,
+        .start_file = file,
+        .server_id = relay_server_id(s->name),
+        .source = {
+            .host = jstr(d, "host"),
+            .port = (int)json_integer_value(json_object_get(d, "port")),
+            .user = jstr(d, "user"),
+            .password = jstr(d, "password"),
+            .ssl_ca = jstr(sec, "ssl_ca_content"),
+            .ssl_cert = jstr(sec, "ssl_cert_content"),
+            .ssl_key = jstr(sec, "ssl_key_content"),
+            .cert_allowed_cn = cn,
+        },
+        .purge_interval_s = json_integer_value(json_object_get(pg, "interval")),
+        .purge_expires_h = json_integer_value(json_object_get(pg, "expires")),
+        .purge_remain_gb = json_integer_value(json_object_get(pg, "remain_space")),
+        .purge_needed = relay_needed,
+        .purge_ud = s,
+    };
+    sl_error err = { 0 };
+    if (sl_relay_unit_start(a->sched, &o, &s->relay, &err) != 0)
+        s->relay_err = strdup(err.msg);
+    else
+        sl_log(SL_LOG_INFO, "api", "source %s: relay log in %s", s->name, path);
+    free(cn);
+}
+
+static json_t *relay_status(sl_api_source *s)
+{
+    json_t *rc = json_object_get(s->def, "relay_config");
+    if (!json_is_true(json_object_get(rc, "enable_relay")))
+        return NULL;
+    const char *dir = jstr(rc, "relay_dir");
+    if (s->relay)
+        return sl_relay_unit_status(s->relay, dir);
+    return json_pack("{s:s,s:s,s:s}", "relay_dir", dir, "stage", "Paused", "error_msg",
+                     s->relay_err ? s->relay_err : "not started");
+}
+
 static int restore_one(void *ud, const char *name, const char *value)
 {
     sl_api *a = ud;
@@ -81,6 +283,7 @@ static int restore_one(void *ud, const char *name, const char *value)
         return 0;
     }
     s->def = def;
+    relay_apply(a, s);
     return 0;
 }
 
@@ -235,6 +438,12 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
             json_object_set_new(rc, keys[i], json_is_string(x) ? json_copy(x) :
                                 i == 2 ? json_string("./relay_log") : json_null());
         }
+        char path[PATH_MAX], msg[SL_ERRMSG_MAX];
+        const char *sname = json_string_value(json_object_get(out, "source_name"));
+        if (json_is_true(json_object_get(rc, "enable_relay")) && sname &&
+            relay_dir_resolve(r->api, json_string_value(json_object_get(rc, "relay_dir")), sname,
+                              path, sizeof path, msg, sizeof msg) != 0)
+            BAD("/source/relay_config/relay_dir: %s", msg);
     }
     return out;
 fail:
@@ -259,6 +468,9 @@ static json_t *task_names_of(sl_api *a, const char *source)
 static json_t *source_status_list(sl_api *a, sl_api_source *s)
 {
     json_t *st = json_pack("{s:s,s:s}", "source_name", s->name, "worker_name", SL_API_WORKER_NAME);
+    json_t *rs = st ? relay_status(s) : NULL;
+    if (rs)
+        json_object_set_new(st, "relay_status", rs);
     return json_pack("[o]", st);
 }
 
@@ -335,6 +547,7 @@ static void create_source(sl_req *r)
         if (source_add(a, s) != 0) {
             sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
         } else {
+            relay_apply(a, s);
             s = NULL;
             sl__reply_json(r, 201, sl__mask_passwords(def));
         }
@@ -356,11 +569,10 @@ static void list_sources(sl_req *r)
     pthread_rwlock_rdlock(&a->lock);
     for (size_t i = 0; i < a->nsources; i++) {
         sl_api_source *s = a->sources[i];
-        if (relay_filter >= 0) {
-            /* no relay worker runs in sluice yet: enable_relay=true matches nothing */
-            if (relay_filter)
-                continue;
-        }
+        if (relay_filter >= 0 &&
+            relay_filter != json_is_true(json_object_get(json_object_get(s->def, "relay_config"),
+                                                         "enable_relay")))
+            continue;
         json_array_append_new(data, source_view(a, s, with_status));
     }
     pthread_rwlock_unlock(&a->lock);
@@ -474,8 +686,17 @@ static void update_source(sl_req *r, const char *name)
     } else {
         int was = json_is_true(json_object_get(s->def, "enable"));
         int now = json_is_true(json_object_get(def, "enable"));
+        /* the relay restarts when anything it uses changed (not for enable alone) */
+        json_t *o1 = json_deep_copy(s->def), *o2 = json_deep_copy(def);
+        json_object_del(o1, "enable");
+        json_object_del(o2, "enable");
+        int same = o1 && o2 && json_equal(o1, o2);
+        json_decref(o1);
+        json_decref(o2);
         json_decref(s->def);
         s->def = json_incref(def);
+        if (!same || (!s->relay && !s->relay_err))
+            relay_apply(a, s);
         if (was != now)
             toggle_subtasks(a, name, now);
         sl__reply_json(r, 200, sl__mask_passwords(def));

@@ -482,6 +482,8 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
             set(st[n].opts, &st[n].pm, "binlog_pos", json_integer(s->binlog_pos), b, "@/binlog_pos");
         if (s->binlog_gtid)
             set(st[n].opts, &st[n].pm, "binlog_gtid", jstr(s->binlog_gtid), b, "@/binlog_gtid");
+        if (s->def && s->def->relay_dir)
+            set(st[n].opts, &st[n].pm, "relay_dir", jstr(s->def->relay_dir), b, NULL);
         n++;
         st[n] = (stage){ .id = "filter", .plugin = "event-filter", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");

@@ -96,6 +96,8 @@ typedef struct sl_source_def {
     int         enable_gtid;
     const char *ssl_ca, *ssl_cert, *ssl_key; /* PEM contents */
     const char *cert_allowed_cn;             /* comma-separated common names, or NULL */
+    const char *relay_dir;                   /* the source's relay log directory when its relay
+                                                is enabled (binlog-reader reads it), or NULL */
 } sl_source_def;
 
 /* security.cert_allowed_cn (an array of strings) as the comma-separated list the connection

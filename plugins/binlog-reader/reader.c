@@ -63,6 +63,8 @@ static const sl_option options[] = {
          4096, 1LL << 32),
     OPT("verify_checksum", SL_OPT_BOOL, "true", "verify the CRC32 of every event",
         verify_checksum),
+    OPT("relay_dir", SL_OPT_STRING, "\"\"", "read the binlog from the source's relay log in "
+        "this directory instead of from the source (\"\" = from the source)", relay_dir),
     { .name = NULL }
 };
 
@@ -423,7 +425,7 @@ static int data_pending(br *r)
     return poll(&pfd, 1, 0) > 0;
 }
 
-static void refresh_master_status(br *r)
+void br_refresh_master_status(br *r)
 {
     int64_t now = br_now_ms();
     if (now < r->next_status_ms)
@@ -466,6 +468,8 @@ static int br_run(void *self)
     sl_error err = { 0 };
     int rc = 0;
 
+    if (r->cfg->relay_dir && r->cfg->relay_dir[0])
+        return br_run_local(r);
     while (!h->should_stop(r->ctx)) {
         if (!r->rpl) {
             memset(&err, 0, sizeof err);
@@ -482,7 +486,7 @@ static int br_run(void *self)
                 continue;
             }
         }
-        refresh_master_status(r);
+        br_refresh_master_status(r);
         /* Hand over what is batched as soon as the source has nothing more right now. */
         if ((r->b || r->ckpt_dirty) && !data_pending(r)) {
             if ((rc = br_flush(r)) < 0)
@@ -605,7 +609,9 @@ static char *br_status(void *self)
              (unsigned long long)r->st_read_pos);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "master_binlog", master,
                           "master_binlog_gtid", r->st_master_gtid, "read_binlog", readp,
-                          "binlog_type", "remote", "seconds_behind_master",
+                          "binlog_type",
+                          r->cfg->relay_dir && r->cfg->relay_dir[0] ? "local" : "remote",
+                          "seconds_behind_master",
                           (json_int_t)r->st_behind);
     pthread_mutex_unlock(&r->mu);
     if (!o)

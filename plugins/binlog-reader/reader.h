@@ -29,6 +29,7 @@ typedef struct br_cfg {
     int64_t batch_bytes;
     int     verify_checksum;
     int64_t start_time;
+    char   *relay_dir;       /* "" = dump from the source; else read the source's relay log */
 } br_cfg;
 
 /* One source table by name: its latest table map and the sl_table published for it. */
@@ -128,5 +129,12 @@ int64_t br_now_ms(void);
  * file and *pos, or a negative code with err. Opens connections of its own. */
 int br_locate_time(const sl_myconn_opts *o, uint32_t server_id, int64_t t, char *file,
                    size_t flen, uint64_t *pos, sl_error *err);
+
+/* local.c: br_run for a reader of the relay log in cfg->relay_dir (the source's binlog files as
+ * runtime/relay.c writes them), from the resolved position on, following the files as they grow;
+ * returns like run() does. */
+int br_run_local(br *r);
+/* (reader.c) the source's position for status, refreshed at most every 2 s */
+void br_refresh_master_status(br *r);
 
 #endif

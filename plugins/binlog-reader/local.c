@@ -1,0 +1,259 @@
+/*
+ * local.c - the binlog-reader's local mode: the binlog read from the source's relay log (the
+ * source's own files, byte for byte, as runtime/relay.c writes them into relay_dir) instead of
+ * over a replication connection, following the last file as it grows. Each task keeps its own
+ * checkpoint: relay files and source files share one position space, so a checkpoint taken
+ * while reading the source resumes here, and the other way round.
+ */
+#include "reader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#define HDR 19
+
+typedef struct lr {
+    br      *r;
+    int      dir_fd, fd, ino;
+    char     name[256];     /* the file fd is open on */
+    uint8_t *ev;
+    size_t   cap;
+} lr;
+
+static uint32_t u32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+    p[2] = (uint8_t)(v >> 16);
+    p[3] = (uint8_t)(v >> 24);
+}
+
+/* Bytes at off: n read, 0 not (yet) there, < 0 with errno. */
+static ssize_t read_at(int fd, void *p, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = pread(fd, (uint8_t *)p + got, n - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        if (k == 0)
+            return 0;
+        got += (size_t)k;
+    }
+    return (ssize_t)got;
+}
+
+/* 1 if relay.index names file, or names only files before it (the relay has not created it yet:
+ * binlog names end in a fixed-width number, so they sort as they come); 0 if the relay no
+ * longer holds it (purged, or before where the relay started). */
+static int relay_will_have(lr *l, const char *file)
+{
+    int fd = openat(l->dir_fd, "relay.index", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT;   /* the relay has not written its first file yet */
+    char line[300], c;
+    size_t n = 0;
+    int listed = 0, later = 0, any = 0;
+    ssize_t k;
+    while ((k = read(fd, &c, 1)) == 1 || (k < 0 && errno == EINTR)) {
+        if (k < 0)
+            continue;
+        if (c != '\n') {
+            if (n + 1 < sizeof line)
+                line[n++] = c;
+            continue;
+        }
+        line[n] = '\0';
+        n = 0;
+        any = 1;
+        if (!strcmp(line, file))
+            listed = 1;
+        else if (strcmp(line, file) > 0)
+            later = 1;
+    }
+    close(fd);
+    return listed || (any && !later);
+}
+
+/* Open l->r->file (waiting while the relay has not created it yet): 0, SL_ESTOPPED, or the
+ * failure recorded. */
+static int open_file(lr *l)
+{
+    br *r = l->r;
+    const sl_host *h = r->host;
+    if (l->fd >= 0)
+        close(l->fd);
+    l->fd = -1;
+    for (;;) {
+        l->fd = openat(l->dir_fd, r->file, O_RDONLY | O_CLOEXEC);
+        if (l->fd >= 0)
+            break;
+        if (errno != ENOENT)
+            return h->fail(r->ctx, SL_EIO, "binlog-reader: opening %s/%s: %s", r->cfg->relay_dir,
+                           r->file, strerror(errno));
+        if (!relay_will_have(l, r->file))
+            return h->fail(r->ctx, SL_ENOENT, "binlog-reader: the relay log in %s no longer holds "
+                           "(%s, %llu), where this task resumes: it was purged or the relay "
+                           "started after it; start the relay at or before %s",
+                           r->cfg->relay_dir, r->file, (unsigned long long)r->pos, r->file);
+        if (h->should_stop(r->ctx))
+            return SL_ESTOPPED;
+        struct pollfd p = { .fd = l->ino, .events = POLLIN };
+        if (poll(&p, 1, 200) > 0) {
+            char buf[4096];
+            while (read(l->ino, buf, sizeof buf) > 0) {
+            }
+        }
+    }
+    snprintf(l->name, sizeof l->name, "%s", r->file);
+    return 0;
+}
+
+static int grow(lr *l, size_t n)
+{
+    if (n <= l->cap)
+        return 0;
+    uint8_t *p = realloc(l->ev, n);
+    if (!p)
+        return SL_ENOMEM;
+    l->ev = p;
+    l->cap = n;
+    return 0;
+}
+
+/*
+ * Starting inside a file: hand the reader the file's FORMAT_DESCRIPTION first, marked as a
+ * source's dump marks it when it starts mid-file (end_log_pos 0, CRC32 recomputed: MariaDB
+ * sql_repl.cc), so it sets the format without moving the position.
+ */
+static int feed_fde(lr *l, sl_error *err)
+{
+    br *r = l->r;
+    uint8_t hb[HDR];
+    if (read_at(l->fd, hb, HDR, 4) != HDR)
+        return sl_error_set(err, SL_EINVAL, "%s/%s has no FORMAT_DESCRIPTION event",
+                            r->cfg->relay_dir, r->file);
+    uint32_t len = u32(hb + 9);
+    if (hb[4] != SL_BL_FORMAT_DESCRIPTION || len < HDR + 5 || grow(l, len) < 0 ||
+        read_at(l->fd, l->ev, len, 4) != (ssize_t)len)
+        return sl_error_set(err, SL_EINVAL, "%s/%s has no FORMAT_DESCRIPTION event",
+                            r->cfg->relay_dir, r->file);
+    put32(l->ev + 13, 0);
+    if (l->ev[len - 5] == SL_BL_CHECKSUM_CRC32)
+        put32(l->ev + len - 4, sl_bl_crc32(0, l->ev, len - 4));
+    return br_handle_event(r, l->ev, len, err);
+}
+
+int br_run_local(br *r)
+{
+    const sl_host *h = r->host;
+    lr l = { .r = r, .dir_fd = -1, .fd = -1, .ino = -1 };
+    sl_error err = { 0 };
+    int rc = 0;
+    if (r->gtid_start) {
+        rc = h->fail(r->ctx, SL_ENOTSUP, "binlog-reader: reading the relay log needs a binlog "
+                     "file position to start from, and this task has only a GTID set (%s)",
+                     r->start_gtid ? r->start_gtid : "");
+        goto out;
+    }
+    l.dir_fd = open(r->cfg->relay_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (l.dir_fd < 0) {
+        rc = h->fail(r->ctx, SL_EIO, "binlog-reader: relay_dir %s: %s", r->cfg->relay_dir,
+                     strerror(errno));
+        goto out;
+    }
+    /* The relay's writes wake the reader at the end of the last file: no polling loop. */
+    l.ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+    if (l.ino < 0 || inotify_add_watch(l.ino, r->cfg->relay_dir,
+                                       IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+        rc = h->fail(r->ctx, SL_EIO, "binlog-reader: watching %s: %s", r->cfg->relay_dir,
+                     strerror(errno));
+        goto out;
+    }
+    if ((rc = open_file(&l)) < 0)
+        goto out;
+    h->log(r->ctx, SL_LOG_INFO, "reading the relay log %s from (%s, %llu)", r->cfg->relay_dir,
+           r->file, (unsigned long long)r->pos);
+    if (r->pos > 4 && (rc = feed_fde(&l, &err)) < 0) {
+        rc = h->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
+        goto out;
+    }
+    if (r->pos < 4)
+        r->pos = 4;
+    while (!h->should_stop(r->ctx)) {
+        uint8_t hb[HDR];
+        ssize_t k = read_at(l.fd, hb, HDR, r->pos);
+        uint32_t len = k == HDR ? u32(hb + 9) : 0;
+        if (k == HDR && (len < HDR || grow(&l, len) < 0)) {
+            rc = h->fail(r->ctx, SL_EINVAL, "binlog-reader: bad event length %u at (%s, %llu) "
+                         "of the relay log", len, r->file, (unsigned long long)r->pos);
+            break;
+        }
+        if (k == HDR)
+            k = read_at(l.fd, l.ev, len, r->pos);
+        if (k < 0) {
+            rc = h->fail(r->ctx, SL_EIO, "binlog-reader: reading %s/%s: %s", r->cfg->relay_dir,
+                         r->file, strerror(errno));
+            break;
+        }
+        if (k == 0) {
+            /* The end of what the relay has written: hand over what is batched, then wait for
+             * the relay to write more. */
+            if ((r->b || r->ckpt_dirty) && (rc = br_flush(r)) < 0)
+                break;
+            br_refresh_master_status(r);
+            struct pollfd p = { .fd = l.ino, .events = POLLIN };
+            if (poll(&p, 1, (int)r->cfg->heartbeat_ms) > 0) {
+                char buf[4096];
+                while (read(l.ino, buf, sizeof buf) > 0) {
+                }
+            }
+            continue;
+        }
+        uint64_t at = r->pos;
+        memset(&err, 0, sizeof err);
+        rc = br_handle_event(r, l.ev, len, &err);
+        if (rc < 0) {
+            if (rc != SL_ESTOPPED)
+                rc = h->fail(r->ctx, rc, "binlog-reader: at (%s, %llu) of the relay log: %s",
+                             r->file, (unsigned long long)at,
+                             err.msg[0] ? err.msg : sl_strerror(rc));
+            break;
+        }
+        if (strcmp(r->file, l.name) != 0) {
+            /* a ROTATE: on to the next file, from its beginning */
+            if ((rc = open_file(&l)) < 0)
+                break;
+        } else if (r->pos != at + len) {
+            rc = h->fail(r->ctx, SL_EINVAL, "binlog-reader: the event at (%s, %llu) of the "
+                         "relay log ends at %llu, not at %llu", r->file,
+                         (unsigned long long)at, (unsigned long long)r->pos,
+                         (unsigned long long)(at + len));
+            break;
+        }
+    }
+out:
+    if (l.fd >= 0)
+        close(l.fd);
+    if (l.ino >= 0)
+        close(l.ino);
+    if (l.dir_fd >= 0)
+        close(l.dir_fd);
+    free(l.ev);
+    if (rc == SL_ESTOPPED || h->should_stop(r->ctx))
+        return SL_ESTOPPED;
+    return rc;
+}

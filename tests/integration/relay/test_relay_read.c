@@ -1,0 +1,243 @@
+/*
+ * test_relay_read.c - the binlog-reader's local mode (relay_dir) against a relay of the sandbox
+ * source written by the relay writer (runtime/relay.c) in this process: the events read from
+ * the relay are the events read from the source (kinds, tables, values, positions, GTIDs), across
+ * a rotation and a DDL; after the source purged those binlogs the relay still serves them; a
+ * position the relay does not hold fails with a clear error. Label relay (and mysql).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "relay.h"
+
+#define RULES "\"rules\":[{\"schema\":\"rl_test\",\"table\":\"\",\"target_schema\":\"\"," \
+              "\"target_table\":\"\",\"filters\":[]}]"
+#define NTXN 60
+
+static int count_kind(rd *r, int kind)
+{
+    int n = 0;
+    FOR_EVENTS(r, ev)
+        n += ev->kind == kind;
+    return n;
+}
+
+static int commits_at_least(rd *r, void *ud) { return count_kind(r, SL_EV_COMMIT) >= *(int *)ud; }
+static int failed_pred(rd *r, void *ud) { return r->failed != 0; }
+
+static char *opts(const char *task, const char *file, const char *relay_dir)
+{
+    char extra[1024];
+    snprintf(extra, sizeof extra, ",%s,\"binlog_name\":\"%s\",\"binlog_pos\":4%s%s%s", RULES,
+             file, relay_dir ? ",\"relay_dir\":\"" : "", relay_dir ? relay_dir : "",
+             relay_dir ? "\"" : "");
+    return rd_options(task, extra);
+}
+
+static void *relay_thread(void *arg)
+{
+    sl_error err = { 0 };
+    int rc = sl_relay_run(arg, &err);
+    if (rc != SL_ESTOPPED)
+        fprintf(stderr, "relay: %s\n", err.msg);
+    return (void *)(intptr_t)rc;
+}
+
+/* The data events of two readers, one by one: same kind, table, position, GTID, first value. */
+static void assert_same_events(rd *a, rd *b)
+{
+    size_t na = 0, nb = 0;
+    FOR_EVENTS(a, ev)
+        na += ev->kind != SL_EV_HEARTBEAT;
+    FOR_EVENTS(b, ev)
+        nb += ev->kind != SL_EV_HEARTBEAT;
+    assert_int_equal(na, nb);
+    sl_event **va = calloc(na, sizeof *va), **vb = calloc(nb, sizeof *vb);
+    size_t i = 0;
+    FOR_EVENTS(a, ev)
+        if (ev->kind != SL_EV_HEARTBEAT)
+            va[i++] = ev;
+    i = 0;
+    FOR_EVENTS(b, ev)
+        if (ev->kind != SL_EV_HEARTBEAT)
+            vb[i++] = ev;
+    for (i = 0; i < na; i++) {
+        const sl_event *x = va[i], *y = vb[i];
+        assert_int_equal(x->kind, y->kind);
+        assert_string_equal(x->pos.file ? x->pos.file : "", y->pos.file ? y->pos.file : "");
+        assert_int_equal(x->pos.offset, y->pos.offset);
+        assert_string_equal(x->pos.gtid ? x->pos.gtid : "", y->pos.gtid ? y->pos.gtid : "");
+        assert_string_equal(x->table ? x->table : "", y->table ? y->table : "");
+        if (x->kind == SL_EV_INSERT || x->kind == SL_EV_UPDATE) {
+            assert_int_equal(x->after[0].v.i, y->after[0].v.i);
+            assert_int_equal(x->after[1].len, y->after[1].len);
+        }
+    }
+    free(va);
+    free(vb);
+}
+
+static void test_local_reads_what_remote_reads(void **state)
+{
+    MYSQL *db = src_connect();
+    sqlf(db, "DROP DATABASE IF EXISTS rl_test");
+    sqlf(db, "CREATE DATABASE rl_test");
+    sqlf(db, "CREATE TABLE rl_test.t (id INT PRIMARY KEY, v VARCHAR(64), b MEDIUMBLOB)");
+    sqlf(db, "FLUSH BINARY LOGS");
+    char first[256], last[256];
+    unsigned long long p;
+    master_pos(db, first, sizeof first, &p);
+
+    char dir[] = "/tmp/sluice-relay-read.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char rdir[300];
+    snprintf(rdir, sizeof rdir, "%s/relay", dir);
+    sl_relay_opts ro = {
+        .dir = rdir, .start_file = first, .server_id = 4100000002u, .sync_ms = 100,
+        .heartbeat_ms = 200,
+        .source = { .host = env_or_die("SLUICE_SOURCE_HOST"),
+                    .port = atoi(env_or_die("SLUICE_SOURCE_PORT")),
+                    .user = env_or_die("SLUICE_SOURCE_USER"),
+                    .password = getenv("SLUICE_SOURCE_PASSWORD") },
+    };
+    sl_error err = { 0 };
+    sl_relay *relay;
+    assert_int_equal(sl_relay_new(&ro, &relay, &err), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, relay_thread, relay);
+
+    /* A local reader started before the data exists follows the relay as it grows. */
+    rd early;
+    char *o = opts("rl-early", first, rdir);
+    assert_int_equal(rd_open(&early, o, 1), 0);
+    free(o);
+
+    for (int i = 1; i <= NTXN; i++) {
+        sqlf(db, "INSERT INTO rl_test.t (id, v, b) VALUES (%d, 'v%d', REPEAT('x', %d))", i, i, i * 1000);
+        if (i % 3 == 0)
+            sqlf(db, "UPDATE rl_test.t SET v = CONCAT(v, '!') WHERE id = %d", i - 1);
+        if (i % 7 == 0)
+            sqlf(db, "DELETE FROM rl_test.t WHERE id = %d", i - 2);
+        if (i == NTXN / 2) {
+            sqlf(db, "FLUSH BINARY LOGS");
+            sqlf(db, "ALTER TABLE rl_test.t ADD COLUMN c INT");
+        }
+    }
+    int ncommits = NTXN + NTXN / 3 + NTXN / 7;
+    master_pos(db, last, sizeof last, &p);
+    assert_string_not_equal(first, last);
+
+    rd remote, local;
+    o = opts("rl-remote", first, NULL);
+    assert_int_equal(rd_open(&remote, o, 1), 0);
+    free(o);
+    o = opts("rl-local", first, rdir);
+    assert_int_equal(rd_open(&local, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&remote, commits_at_least, &ncommits, 60));
+    assert_true(rd_wait(&local, commits_at_least, &ncommits, 60));
+    assert_true(rd_wait(&early, commits_at_least, &ncommits, 60));
+    assert_int_equal(count_kind(&local, SL_EV_DDL), 1);
+    assert_same_events(&remote, &local);
+    assert_same_events(&remote, &early);
+    char *st = local.d->status(local.self);
+    assert_non_null(strstr(st, "\"binlog_type\":\"local\""));
+    free(st);
+    rd_close(&early);
+    rd_close(&remote);
+
+    /* The source purges the binlogs the relay took: a reader of the relay still reads them. */
+    for (int tries = 0; tries < 100; tries++) {
+        sqlf(db, "PURGE BINARY LOGS TO '%s'", last);
+        mysql_query(db, "SHOW BINARY LOGS");
+        MYSQL_RES *res = mysql_store_result(db);
+        MYSQL_ROW row = mysql_fetch_row(res);
+        int gone = row && strcmp(row[0], first) != 0;
+        mysql_free_result(res);
+        if (gone)
+            break;
+        usleep(100000);
+    }
+    rd after;
+    o = opts("rl-after-purge", first, rdir);
+    assert_int_equal(rd_open(&after, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&after, commits_at_least, &ncommits, 60));
+    assert_same_events(&local, &after);
+    rd_close(&after);
+    rd_close(&local);
+
+    /* A position the relay never held: a clear failure, not a silent wait. */
+    rd gone;
+    o = opts("rl-gone", "mysql-bin.000000", rdir);
+    assert_int_equal(rd_open(&gone, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&gone, failed_pred, NULL, 30));
+    sl_error e;
+    rd_error(&gone, &e);
+    assert_non_null(strstr(e.msg, "no longer holds (mysql-bin.000000, 4)"));
+    rd_close(&gone);
+
+    /* Purge: refused while a reader needs a file before the one named, refused for a file the
+     * relay does not hold; then the files before `last` go, and a reader that needs them fails
+     * clearly while one that starts at `last` reads. */
+    memset(&err, 0, sizeof err);
+    assert_int_equal(sl_relay_purge(relay, last, first, &err), SL_ESTATE);
+    assert_non_null(strstr(err.msg, first));
+    assert_int_equal(sl_relay_purge(relay, "mysql-bin.999998", NULL, &err), SL_ENOENT);
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", rdir, first);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(sl_relay_purge(relay, last, last, &err), 0);
+    assert_int_not_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/%s", rdir, last);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/relay.index", rdir);
+    FILE *ix = fopen(path, "r");
+    assert_non_null(ix);
+    char line[300];
+    assert_non_null(fgets(line, sizeof line, ix));
+    line[strcspn(line, "\n")] = '\0';
+    assert_string_equal(line, last);
+    fclose(ix);
+    rd purged;
+    o = opts("rl-purged", first, rdir);
+    assert_int_equal(rd_open(&purged, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&purged, failed_pred, NULL, 30));
+    rd_error(&purged, &e);
+    assert_non_null(strstr(e.msg, "no longer holds"));
+    rd_close(&purged);
+    sqlf(db, "INSERT INTO rl_test.t (id, v) VALUES (1000, 'after purge')");
+    rd tail;
+    o = opts("rl-tail", last, rdir);
+    assert_int_equal(rd_open(&tail, o, 1), 0);
+    free(o);
+    int one = 1;
+    assert_true(rd_wait(&tail, commits_at_least, &one, 30));
+    rd_close(&tail);
+
+    sl_relay_stop(relay);
+    void *rc;
+    pthread_join(th, &rc);
+    assert_int_equal((int)(intptr_t)rc, SL_ESTOPPED);
+    sl_relay_free(relay);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    sqlf(db, "DROP DATABASE rl_test");
+    mysql_close(db);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_local_reads_what_remote_reads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
