@@ -1,0 +1,277 @@
+/*
+ * tverify.c - one verification run of a task inside sluice-server (tverify.h). A driver thread
+ * lists the task's tables (verify_task.c), adds the run's other worker threads and compares
+ * (verify.c); the differing rows it is told of are kept, up to max_rows, for the status, and all
+ * of them become the repair SQL file. Memory is bounded by the options, not the data: threads x
+ * chunk_rows x SL_TVERIFY_ROW_CAP_MULT rows at most in flight, max_rows rows kept.
+ */
+#include "tverify.h"
+#include "worker_int.h"
+#include "verify.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "sluice/log.h"
+
+#define MAX_THREADS 16
+
+typedef enum { RUNNING, FINISHED, FAILED, STOPPED } run_state;
+static const char *const STATE_NAMES[] = { "running", "finished", "failed", "stopped" };
+
+struct sl_tverify {
+    sl_worker      *w;
+    char           *task, *repair_path;
+    unsigned        threads;
+    size_t          max_rows;
+    sl_verify_task  vt;
+    sl_verify_opts  o;
+    sl_verify       v;
+    FILE           *repair;
+    sl_thread      *driver;
+    sl_thread      *th[MAX_THREADS];
+    unsigned        nth;
+    /* guarded by v.mu (the verify run's own lock, so on_diff needs no second one): */
+    run_state       state;
+    int             listing;      /* the tables are being listed */
+    time_t          started, finished;
+    json_t         *rows;         /* kept differing rows */
+    unsigned long long rows_seen;
+    char            errmsg[SL_ERRMSG_MAX];
+};
+
+static const char *iso(time_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+/* verify.c's row callback, under v.mu: keep the row while there is room. */
+static void on_diff(void *arg, const sl_verify_table *vt, const char *kind, const char *key,
+                    const char *columns)
+{
+    sl_tverify *r = arg;
+    r->rows_seen++;
+    if (json_array_size(r->rows) >= r->max_rows)
+        return;
+    char tbl[400];
+    snprintf(tbl, sizeof tbl, "%s.%s", vt->tschema, vt->ttable);
+    json_t *o = json_pack("{s:s,s:s,s:s}", "table", tbl, "kind", kind, "key", key);
+    if (o && columns)
+        json_object_set_new(o, "columns", json_string(columns));
+    json_array_append_new(r->rows, o);
+}
+
+static void work(void *arg)
+{
+    sl_verify_work(arg);
+}
+
+static void drive(void *arg)
+{
+    sl_tverify *r = arg;
+    sl_error err = {0};
+    mysql_thread_init();
+    int rc = sl_verify_task_collect(&r->vt, &err);
+    mysql_thread_end();
+    if (rc == 0) {
+        r->v.tables = r->vt.tables;
+        r->v.ntables = r->vt.ntables;
+        pthread_mutex_lock(&r->v.mu);
+        r->listing = 0;
+        pthread_mutex_unlock(&r->v.mu);
+        /* the other workers are scheduler threads too, counted against max_threads; a run gets
+         * fewer when the scheduler is full rather than failing */
+        for (; r->nth + 1 < r->threads; r->nth++)
+            if (sl_thread_spawn(r->w->sched, "verify", work, &r->v, &r->th[r->nth]) < 0)
+                break;
+        rc = sl_verify_work(&r->v);
+        for (unsigned i = 0; i < r->nth; i++)
+            sl_thread_join(r->th[i]);
+        rc = r->v.rc;
+        err = r->v.err;
+    }
+    if (r->repair && fclose(r->repair) != 0 && rc == 0)
+        rc = sl_error_set(&err, SL_EIO, "cannot write %s: %s", r->repair_path, strerror(errno));
+    r->repair = NULL;
+    pthread_mutex_lock(&r->v.mu);
+    run_state fin = rc == SL_ESTOPPED ? STOPPED : rc < 0 ? FAILED : FINISHED;
+    r->state = fin;
+    if (rc < 0)
+        snprintf(r->errmsg, sizeof r->errmsg, "%s", err.msg[0] ? err.msg : sl_strerror(rc));
+    r->finished = time(NULL);
+    pthread_mutex_unlock(&r->v.mu);
+    sl_log(rc < 0 && rc != SL_ESTOPPED ? SL_LOG_WARN : SL_LOG_INFO, r->task, "verification %s%s%s",
+           STATE_NAMES[fin], rc < 0 ? ": " : "", rc < 0 ? err.msg : "");
+}
+
+static long long opt_int(json_t *o, const char *k, long long def)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_integer(v) ? json_integer_value(v) : def;
+}
+
+int sl_tverify_start(sl_worker *w, const sl_task_plan *plan, const char *dir, sl_tverify **out,
+                     sl_error *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < plan->nsubtasks; i++)
+        if (!plan->subtasks[i].nphases)
+            return sl_error_set(err, SL_ENOTSUP, "task %s does not compile any more: fix it first",
+                                plan->name);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return sl_error_set(err, SL_EIO, "cannot create %s: %s", dir, strerror(errno));
+    sl_tverify *r = calloc(1, sizeof *r);
+    if (!r)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    int rc = SL_ENOMEM;
+    size_t plen = strlen(dir) + strlen(plan->name) + 8;
+    r->w = w;
+    r->task = strdup(plan->name);
+    r->repair_path = malloc(plen);
+    r->rows = json_array();
+    if (!r->task || !r->repair_path || !r->rows || sl_verify_task_init(&r->vt, plan->nsubtasks) < 0) {
+        sl_error_set(err, rc, "out of memory");
+        goto fail;
+    }
+    snprintf(r->repair_path, plen, "%s/%s.sql", dir, plan->name);
+    json_t *vo = json_object_get(plan->task, "verify");
+    r->threads = (unsigned)opt_int(vo, "threads", SL_TVERIFY_THREADS);
+    r->threads = r->threads < 1 ? 1 : r->threads > MAX_THREADS ? MAX_THREADS : r->threads;
+    r->max_rows = (size_t)opt_int(vo, "max_rows", SL_TVERIFY_MAX_ROWS);
+    for (size_t i = 0; i < plan->nsubtasks; i++) {
+        const sl_subtask_plan *sp = &plan->subtasks[i];
+        const char *lua = NULL;
+        /* a Lua hook may sit in any phase (the incremental one of task_mode all) */
+        for (size_t p = 0; p < sp->nphases; p++)
+            for (size_t k = 0; k < sp->phases[p]->nstages; k++)
+                if (strcmp(sp->phases[p]->stages[k].plugin, "lua-hook") == 0)
+                    lua = sp->phases[p]->stages[k].options_json;
+        if ((rc = sl_verify_task_add_source(&r->vt, sp->source_name,
+                                            sp->phases[0]->stages[0].options_json, lua, err)) < 0)
+            goto fail;
+    }
+    if (!(r->repair = fopen(r->repair_path, "w"))) {
+        rc = sl_error_set(err, SL_EIO, "cannot write %s: %s", r->repair_path, strerror(errno));
+        goto fail;
+    }
+    json_t *cps = json_object_get(vo, "chunks_per_second");
+    r->o = (sl_verify_opts){
+        .target = &r->vt.target,
+        .chunk_rows = (size_t)opt_int(vo, "chunk_rows", SL_TVERIFY_CHUNK_ROWS),
+        .chunks_per_second = json_is_number(cps) ? json_number_value(cps) / r->threads : 0,
+        .retries = (unsigned)opt_int(vo, "retries", SL_TVERIFY_RETRIES),
+        .retry_ms = (unsigned)opt_int(vo, "retry_delay_ms", SL_TVERIFY_RETRY_MS),
+        .backoff = 1,
+        .repair = r->repair, .on_diff = on_diff, .diff_arg = r,
+    };
+    r->o.row_cap = r->o.chunk_rows * SL_TVERIFY_ROW_CAP_MULT;
+    if ((rc = sl_verify_init(&r->v, &r->o, NULL, 0)) < 0) {
+        sl_error_set(err, rc, "out of memory");
+        goto fail;
+    }
+    r->state = RUNNING;
+    r->listing = 1;
+    r->started = time(NULL);
+    if ((rc = sl_thread_spawn(w->sched, "verify", drive, r, &r->driver)) < 0) {
+        sl_error_set(err, rc, "no scheduler thread left for the verification");
+        sl_verify_destroy(&r->v);
+        goto fail;
+    }
+    *out = r;
+    return 0;
+fail:
+    if (r->repair)
+        fclose(r->repair);
+    sl_verify_task_free(&r->vt);
+    json_decref(r->rows);
+    free(r->repair_path);
+    free(r->task);
+    free(r);
+    return rc;
+}
+
+int sl_tverify_running(sl_tverify *r)
+{
+    pthread_mutex_lock(&r->v.mu);
+    int on = r->state == RUNNING;
+    pthread_mutex_unlock(&r->v.mu);
+    return on;
+}
+
+static const char *table_state(const sl_verify_table *t)
+{
+    switch (t->state) {
+    case SL_VERIFY_RUNNING:  return "running";
+    case SL_VERIFY_DONE:     return t->st.missing + t->st.extra + t->st.different ? "differs" : "equal";
+    case SL_VERIFY_EXCLUDED: return "excluded";
+    case SL_VERIFY_FAILED:   return "failed";
+    default:                 return "pending";
+    }
+}
+
+json_t *sl_tverify_status(sl_tverify *r)
+{
+    char b1[32], b2[32];
+    pthread_mutex_lock(&r->v.mu);
+    json_t *tables = json_array();
+    unsigned long long done = 0, equal = 0;
+    for (size_t i = 0; !r->listing && i < r->vt.ntables; i++) {
+        const sl_verify_table *t = &r->vt.tables[i];
+        char tn[400];
+        snprintf(tn, sizeof tn, "%s.%s", t->tschema, t->ttable);
+        json_t *srcs = json_array();
+        for (size_t j = 0; j < t->nsrc; j++) {
+            char sn[400];
+            snprintf(sn, sizeof sn, "%s.%s", t->src[j].schema, t->src[j].table);
+            json_array_append_new(srcs, json_string(sn));
+        }
+        json_t *o = json_pack("{s:s,s:o,s:s,s:I,s:I,s:I,s:I,s:I,s:I}", "target", tn, "sources",
+                              srcs, "state", table_state(t), "rows", (json_int_t)t->st.rows,
+                              "chunks", (json_int_t)t->st.chunks, "chunks_differing",
+                              (json_int_t)t->st.chunks_differing, "missing",
+                              (json_int_t)t->st.missing, "extra", (json_int_t)t->st.extra,
+                              "different", (json_int_t)t->st.different);
+        if (o && t->excluded)
+            json_object_set_new(o, "excluded_reason", json_string(t->excluded));
+        json_array_append_new(tables, o);
+        done += t->state >= SL_VERIFY_DONE;
+        equal += t->state == SL_VERIFY_DONE && !(t->st.missing + t->st.extra + t->st.different);
+    }
+    const sl_verify_stats *s = &r->v.stats;
+    json_t *st = json_pack(
+        "{s:s,s:s,s:s,s:b,s:o,s:{s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I},s:o,s:O,s:I,s:b,s:s}",
+        "task", r->task, "state", STATE_NAMES[r->state], "started_at", iso(r->started, b1, sizeof b1),
+        "listing_tables", r->listing, "tables", tables,
+        "progress", "tables", (json_int_t)(r->listing ? 0 : r->vt.ntables), "tables_done",
+        (json_int_t)done, "rows", (json_int_t)s->rows, "chunks", (json_int_t)s->chunks,
+        "chunks_differing", (json_int_t)s->chunks_differing,
+        "result", "missing", (json_int_t)s->missing, "extra", (json_int_t)s->extra, "different",
+        (json_int_t)s->different, "excluded", (json_int_t)s->excluded, "equal", (json_int_t)equal,
+        "finished_at", r->finished ? json_string(iso(r->finished, b2, sizeof b2)) : json_null(),
+        "rows", r->rows, "rows_listed_max", (json_int_t)r->max_rows,
+        "rows_truncated", r->rows_seen > json_array_size(r->rows), "repair_sql", r->repair_path);
+    if (st && r->errmsg[0])
+        json_object_set_new(st, "error_msg", json_string(r->errmsg));
+    pthread_mutex_unlock(&r->v.mu);
+    return st;
+}
+
+void sl_tverify_free(sl_tverify *r)
+{
+    if (!r)
+        return;
+    sl_verify_cancel(&r->v);
+    sl_thread_join(r->driver);
+    sl_verify_destroy(&r->v);
+    sl_verify_task_free(&r->vt);
+    json_decref(r->rows);
+    free(r->repair_path);
+    free(r->task);
+    free(r);
+}
