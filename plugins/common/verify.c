@@ -529,10 +529,16 @@ static unsigned retry_delay(const sl_verify *v, unsigned pass)
     return (unsigned)(d < 30000 || !v->o.backoff ? d : 30000);
 }
 
-static void sleep_ms(unsigned ms)
+/* Wait ms, in slices of at most 100 ms so that a cancelled run (a task deleted, the server
+ * stopping) does not sit out a long re-check delay. */
+static void sleep_ms(sl_verify *v, unsigned ms)
 {
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
+    while (ms && !atomic_load(&v->cancel)) {
+        unsigned s = ms < 100 ? ms : 100;
+        struct timespec ts = { 0, (long)s * 1000000L };
+        nanosleep(&ts, NULL);
+        ms -= s;
+    }
 }
 
 /* A differing row's kind and key as one byte string, to follow it from one pass to the next. */
@@ -604,7 +610,7 @@ static int recheck(sl_verify *v, MYSQL **sdb, MYSQL *tdb, const sl_verify_table 
         rowset s = {0}, g = {0};
         markset cur = {0};
         if (pass)
-            sleep_ms(retry_delay(v, pass));
+            sleep_ms(v, retry_delay(v, pass));
         for (size_t i = 0; i < vt->nsrc && rc == 0; i++)
             rc = read_rows(sdb[i], vt->src[i].schema, vt->src[i].table, t, lo, hi, v->o.row_cap,
                            &s, err);
@@ -663,12 +669,16 @@ static int recheck(sl_verify *v, MYSQL **sdb, MYSQL *tdb, const sl_verify_table 
     return rc;
 }
 
-static void throttle(const sl_verify *v)
+static void throttle(sl_verify *v)
 {
     if (v->o.chunks_per_second <= 0)
         return;
     double s = 1.0 / v->o.chunks_per_second;
-    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    if (s >= 0.1) {
+        sleep_ms(v, s * 1000 > 3600000 ? 3600000 : (unsigned)(s * 1000));
+        return;
+    }
+    struct timespec ts = { 0, (long)(s * 1e9) };
     nanosleep(&ts, NULL);
 }
 
@@ -767,7 +777,7 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
         int differs = 0;
         for (unsigned attempt = 0; rc == 0 && attempt <= v->o.retries; attempt++) {
             if (attempt)
-                sleep_ms(retry_delay(v, attempt));
+                sleep_ms(v, retry_delay(v, attempt));
             rc = chunk_sums(vt, &t, sdb, tdb, have_lo ? &lo : NULL, more ? &hi : NULL, &a, &b, err);
             differs = a.n != b.n || a.x1 != b.x1 || a.x2 != b.x2;
             if (!differs)
