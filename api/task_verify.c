@@ -25,7 +25,8 @@ static void start(sl_req *r, sl_api *a, sl_api_task *t, const char *name)
     snprintf(dir, sizeof dir, "%s/verify", a->data_dir);
     sl_error err = {0};
     sl_tverify *v = NULL;
-    int rc = sl_tverify_start(a->worker, t->plan, dir, &v, &err);
+    int rc = sl_tverify_start(a->worker, t->plan,
+                              t->nsubs == t->plan->nsubtasks ? t->subs : NULL, dir, &v, &err);
     if (rc < 0) {
         sl__reply_error(r, rc == SL_ENOTSUP ? 409 : rc == SL_ELIMIT ? 503 : 500,
                         rc == SL_ENOTSUP ? DM_ERR_CANNOT_START : DM_ERR_INTERNAL,

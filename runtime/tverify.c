@@ -10,6 +10,7 @@
 #include "verify.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +32,11 @@ struct sl_tverify {
     sl_verify_opts  o;
     sl_verify       v;
     FILE           *repair;
+    sl_subtask    **subs;         /* the task's subtasks, by source (borrowed; they outlive the run) */
+    size_t          nsubs;
+    atomic_int      no_wait;      /* a checkpoint wait timed out once: use timed delays */
+    atomic_ullong   waits_ok, waits_failed;   /* checkpoint waits that saw the position applied,
+                                                 and those that could not tell */
     sl_thread      *driver;
     sl_thread      *th[MAX_THREADS];
     unsigned        nth;
@@ -65,6 +71,102 @@ static void on_diff(void *arg, const sl_verify_table *vt, const char *kind, cons
     if (o && columns)
         json_object_set_new(o, "columns", json_string(columns));
     json_array_append_new(r->rows, o);
+}
+
+/* Does the applied GTID set `done` hold position `pos`? MariaDB's domain-server-seq lists: for
+ * each domain of pos, done has a GTID of that domain with a sequence number at least as high
+ * (sequence numbers grow within a domain). -1 when either is not in that form (MySQL's
+ * uuid:interval sets are not compared here: the caller falls back to timed delays). */
+static int gtid_covers(const char *done, const char *pos)
+{
+    const char *p = pos;
+    while (*p) {
+        char *e;
+        unsigned long d = strtoul(p, &e, 10), seq;
+        if (*e != '-')
+            return -1;
+        strtoul(e + 1, &e, 10);
+        if (*e != '-')
+            return -1;
+        seq = strtoul(e + 1, &e, 10);
+        int hit = 0;
+        for (const char *q = done; *q && !hit;) {
+            char *f;
+            unsigned long qd = strtoul(q, &f, 10), qs;
+            if (*f != '-')
+                return -1;
+            strtoul(f + 1, &f, 10);
+            if (*f != '-')
+                return -1;
+            qs = strtoul(f + 1, &f, 10);
+            hit = qd == d && qs >= seq;
+            q = f + strspn(f, ", \n");
+        }
+        if (!hit)
+            return 0;
+        p = e + strspn(e, ", \n");
+    }
+    return 1;
+}
+
+/* verify.c's wait_applied: read the source's GTID position now and wait until the subtask of
+ * that source reports it applied (sync_status.syncer_binlog_gtid, which mysql-sink moves with
+ * its checkpoint), at most SL_TVERIFY_APPLY_WAIT_S. Not syncing, no GTID, or a timeout: -1 (a
+ * timeout also turns the waits off for the rest of the run, since the checkpoint evidently does
+ * not follow every source transaction, e.g. ones on tables the task does not select). */
+static int wait_position(sl_tverify *r, const sl_myconn_opts *src, MYSQL *sdb);
+
+static int wait_applied(void *arg, const sl_myconn_opts *src, MYSQL *sdb)
+{
+    sl_tverify *r = arg;
+    int rc = wait_position(r, src, sdb);
+    atomic_fetch_add(rc == 0 ? &r->waits_ok : &r->waits_failed, 1);
+    return rc;
+}
+
+static int wait_position(sl_tverify *r, const sl_myconn_opts *src, MYSQL *sdb)
+{
+    int i = sl_verify_task_source(&r->vt, src);
+    if (i < 0 || (size_t)i >= r->nsubs || atomic_load(&r->no_wait))
+        return SL_ENOTSUP;
+    char pos[2048] = "";
+    const char *q = "SELECT @@gtid_binlog_pos";
+    if (mysql_real_query(sdb, q, (unsigned long)strlen(q)) != 0)
+        return SL_EDB;
+    MYSQL_RES *res = mysql_store_result(sdb);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    if (row && row[0])
+        snprintf(pos, sizeof pos, "%s", row[0]);
+    if (res)
+        mysql_free_result(res);
+    if (!pos[0])
+        return SL_ENOTSUP;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        json_t *st = sl_subtask_status(r->subs[i]);
+        json_t *sync = json_object_get(st, "sync_status");
+        int syncing = json_is_string(json_object_get(st, "unit")) &&
+                      strcmp(json_string_value(json_object_get(st, "unit")), "Sync") == 0 &&
+                      sl_subtask_stage(r->subs[i]) == SL_STAGE_RUNNING;
+        const char *done = json_string_value(json_object_get(sync, "syncer_binlog_gtid"));
+        int c = syncing && done ? gtid_covers(done, pos) : -1;
+        json_decref(st);
+        if (c != 0)
+            return c > 0 ? 0 : SL_ENOTSUP;
+        if (atomic_load(&r->v.cancel))
+            return SL_ESTOPPED;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= SL_TVERIFY_APPLY_WAIT_S) {
+            atomic_store(&r->no_wait, 1);
+            sl_log(SL_LOG_WARN, r->task, "verification: the task did not apply source position %s "
+                   "within %d s; re-checks wait their timed delays from now on", pos,
+                   SL_TVERIFY_APPLY_WAIT_S);
+            return SL_ETIMEOUT;
+        }
+        struct timespec ts = { 0, 50 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
 }
 
 static void work(void *arg)
@@ -116,8 +218,8 @@ static long long opt_int(json_t *o, const char *k, long long def)
     return json_is_integer(v) ? json_integer_value(v) : def;
 }
 
-int sl_tverify_start(sl_worker *w, const sl_task_plan *plan, const char *dir, sl_tverify **out,
-                     sl_error *err)
+int sl_tverify_start(sl_worker *w, const sl_task_plan *plan, sl_subtask *const *subs,
+                     const char *dir, sl_tverify **out, sl_error *err)
 {
     *out = NULL;
     for (size_t i = 0; i < plan->nsubtasks; i++)
@@ -132,6 +234,8 @@ int sl_tverify_start(sl_worker *w, const sl_task_plan *plan, const char *dir, sl
     int rc = SL_ENOMEM;
     size_t plen = strlen(dir) + strlen(plan->name) + 8;
     r->w = w;
+    r->subs = (sl_subtask **)subs;
+    r->nsubs = subs ? plan->nsubtasks : 0;
     r->task = strdup(plan->name);
     r->repair_path = malloc(plen);
     r->rows = json_array();
@@ -169,6 +273,7 @@ int sl_tverify_start(sl_worker *w, const sl_task_plan *plan, const char *dir, sl
         .retry_ms = (unsigned)opt_int(vo, "retry_delay_ms", SL_TVERIFY_RETRY_MS),
         .backoff = 1,
         .repair = r->repair, .on_diff = on_diff, .diff_arg = r,
+        .wait_applied = wait_applied, .wait_arg = r,
     };
     r->o.row_cap = r->o.chunk_rows * SL_TVERIFY_ROW_CAP_MULT;
     if ((rc = sl_verify_init(&r->v, &r->o, NULL, 0)) < 0) {
@@ -256,6 +361,10 @@ json_t *sl_tverify_status(sl_tverify *r)
         "finished_at", r->finished ? json_string(iso(r->finished, b2, sizeof b2)) : json_null(),
         "rows", r->rows, "rows_listed_max", (json_int_t)r->max_rows,
         "rows_truncated", r->rows_seen > json_array_size(r->rows), "repair_sql", r->repair_path);
+    if (st)
+        json_object_set_new(st, "rechecks", json_pack("{s:I,s:I}", "after_checkpoint",
+                            (json_int_t)atomic_load(&r->waits_ok), "checkpoint_unknown",
+                            (json_int_t)atomic_load(&r->waits_failed)));
     if (st && r->errmsg[0])
         json_object_set_new(st, "error_msg", json_string(r->errmsg));
     pthread_mutex_unlock(&r->v.mu);

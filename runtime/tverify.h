@@ -17,26 +17,30 @@
 
 typedef struct sl_tverify sl_tverify;
 
-/* Defaults of the task's "verify" object (the compiler checks its ranges). Re-checks of a
- * differing chunk wait retry_delay_ms, then twice that, and so on: 1+2+4+8 s by default, so a
- * row in flight under up to ~15 s of replication lag is not reported. */
+/* Defaults of the task's "verify" object (the compiler checks its ranges). Before each re-check
+ * of a differing chunk the run waits until the task has applied the source's position of that
+ * moment (its checkpoint GTID); when that cannot be known (task not syncing, MySQL GTIDs, a
+ * timeout) it waits retry_delay_ms, then twice that, and so on: 1+2+4+8 s by default. */
 #define SL_TVERIFY_THREADS      1
 #define SL_TVERIFY_CHUNK_ROWS   1000
 #define SL_TVERIFY_RETRIES      4
 #define SL_TVERIFY_RETRY_MS     1000
 #define SL_TVERIFY_MAX_ROWS     1000
+/* At most this long for the task to apply a source position before a re-check. */
+#define SL_TVERIFY_APPLY_WAIT_S 30
 /* A differing chunk holds at most chunk_rows x this many rows per side (see verify.h row_cap). */
 #define SL_TVERIFY_ROW_CAP_MULT 16
 
 /*
  * Start verifying the tables of plan (which need not outlive the run: what it needs is copied)
- * on a thread of w's scheduler. The repair SQL is written to dir/<task>.sql (dir is created);
+ * on a thread of w's scheduler. subs (may be NULL) are the task's subtasks in plan order, whose
+ * replication the run waits on before re-checks; they must outlive the run. The repair SQL is written to dir/<task>.sql (dir is created);
  * nothing is ever applied. Returns 0 and *out (free with sl_tverify_free), SL_ENOTSUP for a plan
  * with no phases (a stored task that no longer compiles), SL_ELIMIT when the scheduler has no
  * thread left, SL_EIO, SL_ENOMEM; err says why.
  */
-int  sl_tverify_start(sl_worker *w, const sl_task_plan *plan, const char *dir, sl_tverify **out,
-                      sl_error *err);
+int  sl_tverify_start(sl_worker *w, const sl_task_plan *plan, sl_subtask *const *subs,
+                      const char *dir, sl_tverify **out, sl_error *err);
 /* 1 while the run has not ended. */
 int  sl_tverify_running(sl_tverify *v);
 /* {"task", "state": "running"|"finished"|"failed"|"stopped", "started_at", "finished_at",

@@ -541,6 +541,17 @@ static void sleep_ms(sl_verify *v, unsigned ms)
     }
 }
 
+/* Before re-check number pass of a chunk of vt: wait until the task applied what every source
+ * table had written by now (wait_applied), else the timed delay. */
+static void settle(sl_verify *v, const sl_verify_table *vt, MYSQL **sdb, unsigned pass)
+{
+    int ok = v->o.wait_applied != NULL;
+    for (size_t i = 0; ok && i < vt->nsrc && !atomic_load(&v->cancel); i++)
+        ok = v->o.wait_applied(v->o.wait_arg, vt->src[i].conn, sdb[i]) == 0;
+    if (!ok)
+        sleep_ms(v, retry_delay(v, pass));
+}
+
 /* A differing row's kind and key as one byte string, to follow it from one pass to the next. */
 typedef struct mark { char *b; size_t len; } mark;
 typedef struct markset { size_t n, cap; mark *v; } markset;
@@ -610,7 +621,7 @@ static int recheck(sl_verify *v, MYSQL **sdb, MYSQL *tdb, const sl_verify_table 
         rowset s = {0}, g = {0};
         markset cur = {0};
         if (pass)
-            sleep_ms(v, retry_delay(v, pass));
+            settle(v, vt, sdb, pass);
         for (size_t i = 0; i < vt->nsrc && rc == 0; i++)
             rc = read_rows(sdb[i], vt->src[i].schema, vt->src[i].table, t, lo, hi, v->o.row_cap,
                            &s, err);
@@ -777,7 +788,7 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
         int differs = 0;
         for (unsigned attempt = 0; rc == 0 && attempt <= v->o.retries; attempt++) {
             if (attempt)
-                sleep_ms(v, retry_delay(v, attempt));
+                settle(v, vt, sdb, attempt);
             rc = chunk_sums(vt, &t, sdb, tdb, have_lo ? &lo : NULL, more ? &hi : NULL, &a, &b, err);
             differs = a.n != b.n || a.x1 != b.x1 || a.x2 != b.x2;
             if (!differs)

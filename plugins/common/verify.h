@@ -62,6 +62,14 @@ typedef struct sl_verify_opts {
     FILE    *report;              /* may be NULL: differing rows and exclusions, one line each */
     sl_verify_diff_fn on_diff;    /* may be NULL: each reported row, as it is reported */
     void    *diff_arg;
+    /* May be NULL. Before each re-check of a differing chunk, called for each source table's
+     * connection (src is the sl_verify_src's conn, sdb its open connection, no result pending):
+     * wait until the target has what that source had written when called (the task's
+     * replication checkpoint passed the source's current position). Returns 0 when it did, a
+     * negative SL_E* when it cannot tell (not replicating, timed out): then the re-check waits
+     * its timed delay instead. Called without the run's lock. */
+    int    (*wait_applied)(void *arg, const sl_myconn_opts *src, MYSQL *sdb);
+    void    *wait_arg;
     FILE    *repair;              /* may be NULL: SQL that would make the target equal */
 } sl_verify_opts;
 
@@ -120,6 +128,9 @@ int  sl_verify_task_add_source(sl_verify_task *t, const char *name, const char *
 /* Connect to each source and list the base tables its rules select (names only). Returns 0,
  * SL_ECONN / SL_EDB / SL_ENOMEM with err. */
 int  sl_verify_task_collect(sl_verify_task *t, sl_error *err);
+/* The index (in the order sources were added) of the source whose connection options are conn,
+ * or -1. */
+int  sl_verify_task_source(const sl_verify_task *t, const sl_myconn_opts *conn);
 void sl_verify_task_free(sl_verify_task *t);
 
 #endif

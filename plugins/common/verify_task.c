@@ -189,6 +189,14 @@ int sl_verify_task_collect(sl_verify_task *vt, sl_error *err)
     return 0;
 }
 
+int sl_verify_task_source(const sl_verify_task *t, const sl_myconn_opts *conn)
+{
+    for (size_t i = 0; i < t->nsrc; i++)
+        if (&t->src[i].conn == conn)
+            return (int)i;
+    return -1;
+}
+
 void sl_verify_task_free(sl_verify_task *vt)
 {
     for (size_t i = 0; i < vt->ntables; i++) {

@@ -4,7 +4,8 @@
 # NULLs and a spread of types, a string key with quotes, a table a writer keeps changing) while
 # writers run on the source. A run under live writes reports nothing (rows in flight are
 # re-checked until they settle); rows deleted, inserted and corrupted on the target on purpose are
-# reported exactly, by kind and key, while the writers still run; the run's repair SQL applied by
+# reported exactly, by kind and key, while the writers still run (each re-check of a differing
+# chunk waits until the task's checkpoint GTID has passed the source's position); the run's repair SQL applied by
 # hand makes a third run clean. Unknown task and a second start while one runs answer 404 and 409
 # with DM's error body.
 . "$(dirname "$0")/../api/lib.sh"
@@ -122,7 +123,9 @@ expect 200 "damaged run" '.state == "finished"' \
     '.result.missing == 3 and .result.extra == 2 and .result.different == 3' \
     '[.tables[] | select(.target == "ops_v.busy")][0].state == "equal"' \
     '[.tables[] | select(.target == "ops_v.comp")][0] | .state == "differs" and .missing == 2' \
-    '.rows_truncated == false' '(.repair_sql | type) == "string"'
+    '.rows_truncated == false' '(.repair_sql | type) == "string"' \
+    '.rechecks.after_checkpoint > 0 and .rechecks.checkpoint_unknown == 0'
+printf '%s' "$BODY" | jq -c '{progress, rechecks}'
 
 # 3. the repair SQL, applied by hand, makes the next run clean (writers still running)
 repair=$(printf '%s' "$BODY" | jq -r .repair_sql)
