@@ -106,13 +106,15 @@ int sl_cli_verify(int argc, char **argv)
     int irc = sl_verify_task_init(&vt, plan->nsubtasks);
     rc = 2;
     for (size_t i = 0; irc == 0 && i < plan->nsubtasks; i++) {
-        const sl_pipeline_spec *p = plan->subtasks[i].phases[0];
+        const sl_subtask_plan *sp = &plan->subtasks[i];
         const char *lua = NULL;
-        for (size_t k = 0; k < p->nstages; k++)
-            if (strcmp(p->stages[k].plugin, "lua-hook") == 0)
-                lua = p->stages[k].options_json;
-        irc = sl_verify_task_add_source(&vt, plan->subtasks[i].source_name,
-                                        p->stages[0].options_json, lua, &err);
+        /* a Lua hook may sit in any phase (the incremental one of task_mode all) */
+        for (size_t ph = 0; ph < sp->nphases; ph++)
+            for (size_t k = 0; k < sp->phases[ph]->nstages; k++)
+                if (strcmp(sp->phases[ph]->stages[k].plugin, "lua-hook") == 0)
+                    lua = sp->phases[ph]->stages[k].options_json;
+        irc = sl_verify_task_add_source(&vt, sp->source_name, sp->phases[0]->stages[0].options_json,
+                                        lua, &err);
     }
     if (irc == 0)
         irc = sl_verify_task_collect(&vt, &err);
