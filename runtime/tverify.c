@@ -77,7 +77,7 @@ static void on_diff(void *arg, const sl_verify_table *vt, const char *kind, cons
  * each domain of pos, done has a GTID of that domain with a sequence number at least as high
  * (sequence numbers grow within a domain). -1 when either is not in that form (MySQL's
  * uuid:interval sets are not compared here: the caller falls back to timed delays). */
-static int gtid_covers(const char *done, const char *pos)
+int sl__tverify_gtid_covers(const char *done, const char *pos)
 {
     const char *p = pos;
     while (*p) {
@@ -150,7 +150,7 @@ static int wait_position(sl_tverify *r, const sl_myconn_opts *src, MYSQL *sdb)
                       strcmp(json_string_value(json_object_get(st, "unit")), "Sync") == 0 &&
                       sl_subtask_stage(r->subs[i]) == SL_STAGE_RUNNING;
         const char *done = json_string_value(json_object_get(sync, "syncer_binlog_gtid"));
-        int c = syncing && done ? gtid_covers(done, pos) : -1;
+        int c = syncing && done ? sl__tverify_gtid_covers(done, pos) : -1;
         json_decref(st);
         if (c != 0)
             return c > 0 ? 0 : SL_ENOTSUP;

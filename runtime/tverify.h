@@ -52,4 +52,8 @@ json_t *sl_tverify_status(sl_tverify *v);
 /* Stop the run at its next chunk, wait for its threads, free it. NULL is fine. */
 void sl_tverify_free(sl_tverify *v);
 
+/* Whether the applied MariaDB GTID list done ("0-1-7,1-2-9") holds position pos: 1 yes, 0 not
+ * yet, -1 when either is not a domain-server-seq list (internal; exposed for its unit test). */
+int  sl__tverify_gtid_covers(const char *done, const char *pos);
+
 #endif
