@@ -17,6 +17,7 @@
 #include "crypto.h"
 #include "store.h"
 #include "worker.h"
+#include "tverify.h"
 #include "sluice/compiler.h"
 #include "sluice/runtime.h"
 
@@ -36,6 +37,7 @@
 #define DM_ERR_DB                 10001   /* database: connection / query error */
 #define DM_ERR_NOT_IMPLEMENTED    49002   /* sluice: endpoint not implemented yet */
 #define DM_ERR_UNAUTHORIZED       49003   /* sluice: missing/wrong token or client certificate */
+#define DM_ERR_VERIFY_RUNNING     49004   /* sluice: a verification of the task is running */
 #define DM_ERR_INTERNAL           50000
 
 #define SL_API_MASTER_NAME "master1"
@@ -62,6 +64,7 @@ typedef struct sl_api_task {
     sl_task_plan *plan;  /* owns the phases the subtasks run */
     size_t        nsubs;
     sl_subtask  **subs;
+    sl_tverify   *verify;   /* the last verification run (runtime/tverify.h), or NULL */
 } sl_api_task;
 
 /* A refcounted, immutable response body (cached list answers). The HTTP glue builds one
@@ -226,6 +229,8 @@ void sl__task_source_view(sl_req *r, const char *task, const char *source, int m
  * from the source's information_schema; or saying the source could not be checked. NULL when
  * there is nothing to say or offline. Connects: call without a.lock held (task_sources.c). */
 json_t *sl__task_not_copied(sl_api *a, const json_t *def, const char *source, const json_t *src);
+/* POST (start) and GET (state, results) /tasks/{task}/verify (task_verify.c). */
+void sl__task_verify(sl_req *r, const char *task);
 void sl__docs_route(sl_req *r);
 
 /* ---- the web console (console.c) ----------------------------------------------------------- */

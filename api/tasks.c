@@ -1,7 +1,7 @@
 /*
  * tasks.c - /api/v1/tasks: create and update (compiled by the task compiler, every problem
  * reported with its JSON path), list (cached answer for the plain list), get, delete, start,
- * stop, status; migrate_targets and the task's view of its sources' schemas and tables are in
+ * stop, status (verify is in task_verify.c); migrate_targets and the task's view of its sources' schemas and tables are in
  * task_sources.c.
  * Table-structure operations, templates and converters answer 501.
  */
@@ -32,6 +32,7 @@ static void task_free_keep(sl_api_task *t, sl_task_plan **keep_plan)
 {
     if (!t)
         return;
+    sl_tverify_free(t->verify);   /* stops a run at its next chunk */
     for (size_t i = 0; i < t->nsubs; i++)
         sl_subtask_free(t->subs[i]);
     free(t->subs);
@@ -836,6 +837,13 @@ void sl__tasks_route(sl_req *r)
             start_stop(r, name, !strcmp(op, "start"));
         else
             sl__reply_method(r, "POST");
+        return;
+    }
+    if (r->nseg == 3 && !strcmp(op, "verify")) {
+        if (get || post)
+            sl__task_verify(r, name);
+        else
+            sl__reply_method(r, "GET, POST");
         return;
     }
     if (r->nseg == 3 && !strcmp(op, "status")) {

@@ -160,7 +160,7 @@ static const char *const TASK_FIELDS[] = {
     "name", "task_mode", "shard_mode", "strict_optimistic_shard_mode", "meta_schema", "timezone",
     "enhance_online_schema_change", "on_duplicate", "target_config", "binlog_filter_rule",
     "table_migrate_rule", "source_config", "status_list", "ignore_checking_items", "lua_scripts",
-    "plugins", "sink", NULL
+    "plugins", "sink", "verify", NULL
 };
 static const char *const TASK_MODES[] = { "all", "full", "incremental", "dump", "load", NULL };
 static const char *const SHARD_MODES[] = { "pessimistic", "optimistic", NULL };
@@ -838,6 +838,40 @@ static void check_plugins(tc *c, tk_task *t)
     }
 }
 
+/* ---- verification (sluice extension) ------------------------------------------------------ */
+
+static const char *const VERIFY_FIELDS[] = {
+    "threads", "chunk_rows", "chunks_per_second", "retries", "retry_delay_ms", "max_rows", NULL
+};
+
+/* "verify": how POST /api/v1/tasks/{name}/verify compares this task's tables (runtime/
+ * tverify.c reads it, with its defaults, when a run starts). Ranges keep one run's memory and
+ * load bounded: threads x chunk_rows rows per side at most, max_rows differing rows listed. */
+static void check_verify(tc *c, tk_task *t)
+{
+    json_t *o = sl__tc_get(c, t->obj, "verify", TC_OBJ, 0);
+    if (!o)
+        return;
+    size_t m = sl__tc_push(c, "verify");
+    long long x;
+    sl__tc_known(c, o, VERIFY_FIELDS);
+    get_int(c, o, "threads", 1, 16, NULL, &x);
+    get_int(c, o, "chunk_rows", 1, 100000, NULL, &x);
+    get_int(c, o, "retries", 0, 20, NULL, &x);
+    get_int(c, o, "retry_delay_ms", 0, 600000, NULL, &x);
+    get_int(c, o, "max_rows", 0, 100000, " (rows listed by the status; the repair SQL has all)", &x);
+    json_t *cps = json_object_get(o, "chunks_per_second");
+    if (cps && !json_is_null(cps)) {
+        if (!json_is_number(cps))
+            sl__tc_err(c, "chunks_per_second", SL_TC_TYPE, "\"chunks_per_second\" must be a "
+                       "number, not %s", sl__tc_typename(cps));
+        else if (json_number_value(cps) < 0 || json_number_value(cps) > 1e6)
+            sl__tc_err(c, "chunks_per_second", SL_TC_RANGE, "\"chunks_per_second\" must be "
+                       "between 0 (no limit) and 1000000, not %g", json_number_value(cps));
+    }
+    sl__tc_pop(c, m);
+}
+
 /* ---- cross checks --------------------------------------------------------------------- */
 
 /* Could two patterns select the same name? 1 = certainly, 0 = not seen statically. */
@@ -988,6 +1022,7 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     }
     check_lua(c, t, opts);
     check_plugins(c, t);
+    check_verify(c, t);
     check_cross(c, t);
 }
 

@@ -2,7 +2,7 @@
  * verify.c - `sluice verify`: the offline comparison of a task's source and target tables. The
  * task is compiled as check-task compiles it, so the tables, their routing (shard merge
  * included), filters and Lua scripts are the compiler's; the comparison itself is
- * plugins/common/verify.c, run on scheduler threads.
+ * plugins/common/verify.c, run on scheduler threads, over the tables verify_task.c lists.
  */
 #include "cli.h"
 #include "verify.h"
@@ -10,7 +10,6 @@
 #include "sluice/match.h"
 #include "sluice/runtime.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,14 +22,6 @@ typedef struct vargs {
     size_t      chunk_rows;
     double      cps;
 } vargs;
-
-/* One source of the task: its connection and compiled rules (from its first stage's options). */
-typedef struct vsrc {
-    sl_myconn_opts conn;
-    json_t        *opts;      /* owns the strings conn points to */
-    sl_rules      *rules;
-    json_t        *scripts;   /* lua-hook scripts of this source, or NULL */
-} vsrc;
 
 static int parse(int argc, char **argv, vargs *a)
 {
@@ -90,128 +81,6 @@ static int parse(int argc, char **argv, vargs *a)
     return 0;
 }
 
-static const char *jstr(json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
-}
-
-/* Connection options of `who` ("source"/"target") out of a stage's options object. */
-static sl_myconn_opts conn_of(json_t *o, const char *who)
-{
-    char k[32];
-#define F(f) (snprintf(k, sizeof k, "%s_" #f, who), jstr(o, k))
-    sl_myconn_opts c = {
-        .host = F(host), .user = F(user), .password = F(password),
-        .ssl_ca = F(ssl_ca), .ssl_cert = F(ssl_cert), .ssl_key = F(ssl_key),
-        .init_sql = "SET time_zone='+00:00'",
-    };
-    snprintf(k, sizeof k, "%s_port", who);
-    c.port = (int)json_integer_value(json_object_get(o, k));
-#undef F
-    return c;
-}
-
-/* The Lua script that handles schema.table, or NULL. */
-static const char *lua_for(json_t *scripts, const char *schema, const char *table)
-{
-    size_t i, j;
-    json_t *s, *t;
-    json_array_foreach(scripts, i, s) {
-        json_array_foreach(json_object_get(s, "tables"), j, t) {
-            sl_pattern *ps = NULL, *pt = NULL;
-            sl_error e = {0};
-            int hit = sl_pattern_compile(jstr(t, "schema"), &ps, &e) == 0 &&
-                      sl_pattern_match(ps, schema) &&
-                      (!*jstr(t, "table") ||
-                       (sl_pattern_compile(jstr(t, "table"), &pt, &e) == 0 && sl_pattern_match(pt, table)));
-            sl_pattern_free(ps);
-            sl_pattern_free(pt);
-            if (hit)
-                return jstr(s, "file");
-        }
-    }
-    return NULL;
-}
-
-static sl_verify_table *find_target(sl_verify_table *v, size_t n, const char *s, const char *t)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i].tschema, s) == 0 && strcmp(v[i].ttable, t) == 0)
-            return &v[i];
-    return NULL;
-}
-
-/* The routed tables of every source, grouped by target table (a group of several = shard
- * merge). Tables a filter or a Lua script changes are marked excluded with the reason. */
-static int collect(vsrc *src, size_t nsrc, sl_verify_table **out, size_t *nout)
-{
-    sl_verify_table *v = NULL;
-    size_t n = 0, cap = 0;
-    for (size_t s = 0; s < nsrc; s++) {
-        sl_error err = {0};
-        MYSQL *db = sl_myconn_open(&src[s].conn, &err);
-        if (!db) {
-            fprintf(stderr, "sluice verify: source: %s\n", err.msg);
-            return -1;
-        }
-        const char *q = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE "
-                        "TABLE_TYPE='BASE TABLE' AND TABLE_SCHEMA NOT IN "
-                        "('mysql','information_schema','performance_schema','sys') "
-                        "ORDER BY TABLE_SCHEMA, TABLE_NAME";
-        if (sl_verify_query(db, q, strlen(q), &err) < 0) {
-            fprintf(stderr, "sluice verify: listing source tables: %s\n", err.msg);
-            mysql_close(db);
-            return -1;
-        }
-        MYSQL_RES *res = mysql_store_result(db);
-        MYSQL_ROW r;
-        while (res && (r = mysql_fetch_row(res))) {
-            int rule = sl_rules_find(src[s].rules, r[0], r[1]);
-            if (rule < 0)
-                continue;
-            const char *ts, *tt;
-            sl_rules_target(src[s].rules, rule, r[0], r[1], &ts, &tt);
-            sl_verify_table *g = find_target(v, n, ts, tt);
-            if (!g) {
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    sl_verify_table *nv = realloc(v, cap * sizeof *nv);
-                    if (!nv)
-                        abort();
-                    v = nv;
-                }
-                g = &v[n++];
-                memset(g, 0, sizeof *g);
-                g->tschema = strdup(ts);
-                g->ttable = strdup(tt);
-            }
-            sl_verify_src *ns = realloc(g->src, (g->nsrc + 1) * sizeof *ns);
-            if (!ns || !g->tschema || !g->ttable)
-                abort();
-            g->src = ns;
-            g->src[g->nsrc++] = (sl_verify_src){ &src[s].conn, strdup(r[0]), strdup(r[1]) };
-            char why[512];
-            const char *lua = src[s].scripts ? lua_for(src[s].scripts, r[0], r[1]) : NULL;
-            why[0] = 0;
-            if (sl_rules_has_filters(src[s].rules, rule))
-                snprintf(why, sizeof why, "a binlog filter rule of the task ignores some events of "
-                         "`%s`.`%s`, so the target may differ from it by design", r[0], r[1]);
-            else if (lua)
-                snprintf(why, sizeof why, "the Lua script %s rewrites the rows of `%s`.`%s`; the "
-                         "columns it changes are not known, so the table is not compared", lua, r[0], r[1]);
-            if (why[0] && !g->excluded)
-                g->excluded = strdup(why);
-        }
-        if (res)
-            mysql_free_result(res);
-        mysql_close(db);
-    }
-    *out = v;
-    *nout = n;
-    return 0;
-}
-
 static void work(void *arg)
 {
     sl_verify_work(arg);
@@ -230,38 +99,31 @@ int sl_cli_verify(int argc, char **argv)
         sl_registry_free(reg);
         return rc;
     }
-    vsrc *src = calloc(plan->nsubtasks, sizeof *src);
-    sl_myconn_opts target = {0};
-    sl_verify_table *tables = NULL;
-    size_t ntables = 0;
+    sl_verify_task vt;
     FILE *repair = NULL;
     sl_scheduler *sched = NULL;
+    sl_error err = {0};
+    int irc = sl_verify_task_init(&vt, plan->nsubtasks);
     rc = 2;
-    if (!src)
-        goto out;
-    for (size_t i = 0; i < plan->nsubtasks; i++) {
-        const sl_pipeline_spec *p = plan->subtasks[i].phases[0];
-        json_error_t je;
-        src[i].opts = json_loads(p->stages[0].options_json, 0, &je);
-        sl_error err = {0};
-        char *rules = src[i].opts ? json_dumps(json_object_get(src[i].opts, "rules"), JSON_COMPACT) : NULL;
-        int bad = !rules || sl_rules_new(rules, &src[i].rules, &err) < 0;
-        free(rules);
-        if (bad) {
-            fprintf(stderr, "sluice verify: source %s: rules: %s\n", plan->subtasks[i].source_name, err.msg);
-            goto out;
-        }
-        src[i].conn = conn_of(src[i].opts, "source");
-        target = conn_of(src[i].opts, "target");
-        for (size_t k = 0; k < p->nstages; k++)
-            if (strcmp(p->stages[k].plugin, "lua-hook") == 0) {
-                json_t *o = json_loads(p->stages[k].options_json, 0, &je);
-                src[i].scripts = o ? json_incref(json_object_get(o, "scripts")) : NULL;
-                json_decref(o);
-            }
+    for (size_t i = 0; irc == 0 && i < plan->nsubtasks; i++) {
+        const sl_subtask_plan *sp = &plan->subtasks[i];
+        const char *lua = NULL;
+        /* a Lua hook may sit in any phase (the incremental one of task_mode all) */
+        for (size_t ph = 0; ph < sp->nphases; ph++)
+            for (size_t k = 0; k < sp->phases[ph]->nstages; k++)
+                if (strcmp(sp->phases[ph]->stages[k].plugin, "lua-hook") == 0)
+                    lua = sp->phases[ph]->stages[k].options_json;
+        irc = sl_verify_task_add_source(&vt, sp->source_name, sp->phases[0]->stages[0].options_json,
+                                        lua, &err);
     }
-    if (collect(src, plan->nsubtasks, &tables, &ntables) < 0)
+    if (irc == 0)
+        irc = sl_verify_task_collect(&vt, &err);
+    if (irc < 0) {
+        fprintf(stderr, "sluice verify: %s\n", err.msg[0] ? err.msg : sl_strerror(irc));
         goto out;
+    }
+    sl_verify_table *tables = vt.tables;
+    size_t ntables = vt.ntables;
     if (a.repair && !(repair = fopen(a.repair, "w"))) {
         perror(a.repair);
         goto out;
@@ -271,7 +133,7 @@ int sl_cli_verify(int argc, char **argv)
             printf("shard merge: `%s`.`%s` is compared with the union of %zu source tables\n",
                    tables[i].tschema, tables[i].ttable, tables[i].nsrc);
     sl_verify v;
-    sl_verify_opts vo = { .target = &target, .chunk_rows = a.chunk_rows,
+    sl_verify_opts vo = { .target = &vt.target, .chunk_rows = a.chunk_rows,
                           .chunks_per_second = a.cps, .retries = a.retries,
                           .retry_ms = a.retry_ms, .report = stdout, .repair = repair };
     if (sl_verify_init(&v, &vo, tables, ntables) < 0 || sl_scheduler_new(NULL, &sched) < 0)
@@ -299,23 +161,7 @@ out:
     if (repair && fclose(repair) != 0)
         rc = 2;
     sl_scheduler_free(sched);
-    for (size_t i = 0; i < ntables; i++) {
-        for (size_t j = 0; j < tables[i].nsrc; j++) {
-            free(tables[i].src[j].schema);
-            free(tables[i].src[j].table);
-        }
-        free(tables[i].src);
-        free(tables[i].tschema);
-        free(tables[i].ttable);
-        free(tables[i].excluded);
-    }
-    free(tables);
-    for (size_t i = 0; src && i < plan->nsubtasks; i++) {
-        sl_rules_free(src[i].rules);
-        json_decref(src[i].scripts);
-        json_decref(src[i].opts);
-    }
-    free(src);
+    sl_verify_task_free(&vt);
     sl_task_plan_free(plan);
     sl_registry_free(reg);
     return rc;

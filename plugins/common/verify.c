@@ -373,7 +373,7 @@ static int checksum_read(MYSQL *db, const char *schema, const char *table, sum *
 
 /* Read a chunk's rows (key, hash, every column) from one table into rs, streamed. */
 static int read_rows(MYSQL *db, const char *schema, const char *table, const tdef *t,
-                     const row *lo, const row *hi, rowset *rs, sl_error *err)
+                     const row *lo, const row *hi, size_t cap, rowset *rs, sl_error *err)
 {
     sl_sbuf q;
     sl_sbuf_init(&q);
@@ -398,6 +398,12 @@ static int read_rows(MYSQL *db, const char *schema, const char *table, const tde
         return sl_error_set(err, SL_EDB, "%s", mysql_error(db));
     MYSQL_ROW r;
     while ((r = mysql_fetch_row(res))) {
+        if (cap && rs->n >= cap) {
+            rc = sl_error_set(err, SL_ELIMIT, "more than %zu rows of %s.%s within one chunk's key "
+                              "range (the target misses most of it?): raise the row cap or lower "
+                              "chunk_rows, or repair the range first", cap, schema, table);
+            break;
+        }
         if (rs->n == rs->cap) {
             size_t nc = rs->cap ? rs->cap * 2 : 64;
             row *nv = realloc(rs->v, nc * sizeof *nv);
@@ -449,10 +455,13 @@ static void report_row(sl_verify *v, MYSQL *db, const sl_verify_table *vt, const
     sl_sbuf_addf(&b, "%s ", kind);
     sl_sbuf_add_qname(&b, vt->tschema, vt->ttable);
     sl_sbuf_adds(&b, " key (");
+    size_t key_at = b.len;
     add_keytext(&b, db, t, r);
+    size_t key_end = b.len, cols_at = 0;
     sl_sbuf_adds(&b, ")");
     if (src && tgt) {
         sl_sbuf_adds(&b, " columns");
+        cols_at = b.len + 1;
         int first = 1;
         for (size_t i = 0; i < t->ncols; i++) {
             size_t k = t->nkey + i;
@@ -466,8 +475,14 @@ static void report_row(sl_verify *v, MYSQL *db, const sl_verify_table *vt, const
             }
         }
     }
-    if (b.p)
+    if (b.p && v->o.report)
         fprintf(v->o.report, "%s\n", b.p);
+    if (b.p && v->o.on_diff) {
+        char *key = strndup(b.p + key_at, key_end - key_at);
+        if (key)
+            v->o.on_diff(v->o.diff_arg, vt, kind, key, cols_at ? b.p + cols_at : NULL);
+        free(key);
+    }
     if (v->o.repair) {
         sl_sbuf_reset(&b);
         if (!src) {
@@ -505,10 +520,36 @@ static void report_row(sl_verify *v, MYSQL *db, const sl_verify_table *vt, const
     sl_sbuf_free(&b);
 }
 
-static void sleep_ms(unsigned ms)
+/* The wait before re-check number pass (1, 2, ...): retry_ms, doubled each time with backoff. */
+static unsigned retry_delay(const sl_verify *v, unsigned pass)
 {
-    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
-    nanosleep(&ts, NULL);
+    unsigned long long d = v->o.retry_ms;
+    for (unsigned i = 1; v->o.backoff && i < pass && d < 30000; i++)
+        d *= 2;
+    return (unsigned)(d < 30000 || !v->o.backoff ? d : 30000);
+}
+
+/* Wait ms, in slices of at most 100 ms so that a cancelled run (a task deleted, the server
+ * stopping) does not sit out a long re-check delay. */
+static void sleep_ms(sl_verify *v, unsigned ms)
+{
+    while (ms && !atomic_load(&v->cancel)) {
+        unsigned s = ms < 100 ? ms : 100;
+        struct timespec ts = { 0, (long)s * 1000000L };
+        nanosleep(&ts, NULL);
+        ms -= s;
+    }
+}
+
+/* Before re-check number pass of a chunk of vt: wait until the task applied what every source
+ * table had written by now (wait_applied), else the timed delay. */
+static void settle(sl_verify *v, const sl_verify_table *vt, MYSQL **sdb, unsigned pass)
+{
+    int ok = v->o.wait_applied != NULL;
+    for (size_t i = 0; ok && i < vt->nsrc && !atomic_load(&v->cancel); i++)
+        ok = v->o.wait_applied(v->o.wait_arg, vt->src[i].conn, sdb[i]) == 0;
+    if (!ok)
+        sleep_ms(v, retry_delay(v, pass));
 }
 
 /* A differing row's kind and key as one byte string, to follow it from one pass to the next. */
@@ -580,11 +621,12 @@ static int recheck(sl_verify *v, MYSQL **sdb, MYSQL *tdb, const sl_verify_table 
         rowset s = {0}, g = {0};
         markset cur = {0};
         if (pass)
-            sleep_ms(v->o.retry_ms);
+            settle(v, vt, sdb, pass);
         for (size_t i = 0; i < vt->nsrc && rc == 0; i++)
-            rc = read_rows(sdb[i], vt->src[i].schema, vt->src[i].table, t, lo, hi, &s, err);
+            rc = read_rows(sdb[i], vt->src[i].schema, vt->src[i].table, t, lo, hi, v->o.row_cap,
+                           &s, err);
         if (rc == 0)
-            rc = read_rows(tdb, vt->tschema, vt->ttable, t, lo, hi, &g, err);
+            rc = read_rows(tdb, vt->tschema, vt->ttable, t, lo, hi, v->o.row_cap, &g, err);
         if (rc == 0) {
             if (s.n > 1)   /* (qsort's base must not be NULL, even for no rows) */
                 qsort(s.v, s.n, sizeof *s.v, rowcmp);
@@ -614,9 +656,13 @@ static int recheck(sl_verify *v, MYSQL **sdb, MYSQL *tdb, const sl_verify_table 
                     j++;
             }
             if (last) {
+                sl_verify_table *vw = (sl_verify_table *)vt;
                 v->stats.missing += miss;
                 v->stats.extra += extra;
                 v->stats.different += diff;
+                vw->st.missing += miss;
+                vw->st.extra += extra;
+                vw->st.different += diff;
                 pthread_mutex_unlock(&v->mu);
             }
         }
@@ -634,12 +680,16 @@ static int recheck(sl_verify *v, MYSQL **sdb, MYSQL *tdb, const sl_verify_table 
     return rc;
 }
 
-static void throttle(const sl_verify *v)
+static void throttle(sl_verify *v)
 {
     if (v->o.chunks_per_second <= 0)
         return;
     double s = 1.0 / v->o.chunks_per_second;
-    struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    if (s >= 0.1) {
+        sleep_ms(v, s * 1000 > 3600000 ? 3600000 : (unsigned)(s * 1000));
+        return;
+    }
+    struct timespec ts = { 0, (long)(s * 1e9) };
     nanosleep(&ts, NULL);
 }
 
@@ -709,8 +759,12 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
     }
     if (t.nkey == 0) {
         pthread_mutex_lock(&v->mu);
-        fprintf(v->o.report, "excluded `%s`.`%s`: no primary key to chunk and match rows by\n",
-                vt->tschema, vt->ttable);
+        if (v->o.report)
+            fprintf(v->o.report, "excluded `%s`.`%s`: no primary key to chunk and match rows by\n",
+                    vt->tschema, vt->ttable);
+        if (!vt->excluded)
+            vt->excluded = strdup("no primary key to chunk and match rows by");
+        vt->state = SL_VERIFY_EXCLUDED;
         v->stats.excluded++;
         pthread_mutex_unlock(&v->mu);
         goto out;
@@ -721,6 +775,10 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
     for (size_t i = 0; i < vt->nsrc; i++)
         t.crc32c = t.crc32c && has_crc32c(sdb[i]);
     for (;;) {
+        if (atomic_load(&v->cancel)) {
+            rc = sl_error_set(err, SL_ESTOPPED, "verification stopped");
+            break;
+        }
         int more = next_bound(tdb, vt, &t, have_lo ? &lo : NULL, chunk, &hi, err);
         if (more < 0) {
             rc = more;
@@ -730,7 +788,7 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
         int differs = 0;
         for (unsigned attempt = 0; rc == 0 && attempt <= v->o.retries; attempt++) {
             if (attempt)
-                sleep_ms(v->o.retry_ms);
+                settle(v, vt, sdb, attempt);
             rc = chunk_sums(vt, &t, sdb, tdb, have_lo ? &lo : NULL, more ? &hi : NULL, &a, &b, err);
             differs = a.n != b.n || a.x1 != b.x1 || a.x2 != b.x2;
             if (!differs)
@@ -742,6 +800,9 @@ static int verify_table(sl_verify *v, sl_verify_table *vt, sl_error *err)
         v->stats.rows += a.n;
         v->stats.chunks++;
         v->stats.chunks_differing += differs;
+        vt->st.rows += a.n;
+        vt->st.chunks++;
+        vt->st.chunks_differing += differs;
         pthread_mutex_unlock(&v->mu);
         if (differs && (rc = recheck(v, sdb, tdb, vt, &t, have_lo ? &lo : NULL, more ? &hi : NULL, err)) < 0)
             break;
@@ -775,6 +836,11 @@ int sl_verify_init(sl_verify *v, const sl_verify_opts *o, sl_verify_table *table
     return pthread_mutex_init(&v->mu, NULL) == 0 ? 0 : SL_ENOMEM;
 }
 
+void sl_verify_cancel(sl_verify *v)
+{
+    atomic_store(&v->cancel, 1);
+}
+
 void sl_verify_destroy(sl_verify *v)
 {
     pthread_mutex_destroy(&v->mu);
@@ -785,14 +851,17 @@ int sl_verify_work(sl_verify *v)
     mysql_thread_init();
     for (;;) {
         pthread_mutex_lock(&v->mu);
-        int stop = v->rc != 0 || v->next >= v->ntables;
+        int stop = v->rc != 0 || v->next >= v->ntables || atomic_load(&v->cancel);
         sl_verify_table *vt = stop ? NULL : &v->tables[v->next++];
+        if (vt)
+            vt->state = vt->excluded ? SL_VERIFY_EXCLUDED : SL_VERIFY_RUNNING;
         pthread_mutex_unlock(&v->mu);
         if (!vt)
             break;
         if (vt->excluded) {
             pthread_mutex_lock(&v->mu);
-            fprintf(v->o.report, "excluded `%s`.`%s`: %s\n", vt->tschema, vt->ttable, vt->excluded);
+            if (v->o.report)
+                fprintf(v->o.report, "excluded `%s`.`%s`: %s\n", vt->tschema, vt->ttable, vt->excluded);
             v->stats.excluded++;
             pthread_mutex_unlock(&v->mu);
             continue;
@@ -800,11 +869,17 @@ int sl_verify_work(sl_verify *v)
         sl_error err = {0};
         int rc = verify_table(v, vt, &err);
         if (rc < 0) {
+            pthread_mutex_lock(&v->mu);
+            vt->state = SL_VERIFY_FAILED;
+            pthread_mutex_unlock(&v->mu);
             set_err(v, rc, &err);
             break;
         }
         pthread_mutex_lock(&v->mu);
-        v->stats.tables++;
+        if (vt->state == SL_VERIFY_RUNNING) {
+            vt->state = SL_VERIFY_DONE;
+            v->stats.tables++;
+        }
         pthread_mutex_unlock(&v->mu);
     }
     mysql_thread_end();

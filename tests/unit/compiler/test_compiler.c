@@ -481,6 +481,44 @@ static void test_custom_stage_errors(void **state)
     }
 }
 
+/* The "verify" extension: a good one compiles and stays in the plan's task; each bad field is
+ * refused at its path. */
+static void test_verify_option(void **state)
+{
+    (void)state;
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(compile_with("all", "\"verify\": {\"threads\": 2, \"chunk_rows\": 500, "
+                                  "\"chunks_per_second\": 2.5, \"retries\": 4, \"retry_delay_ms\": "
+                                  "250, \"max_rows\": 10}", &plan, &d), 0);
+    assert_non_null(plan);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(plan->task, "verify"),
+                                                        "chunk_rows")), 500);
+    sl_task_plan_free(plan);
+    sl_diags_free(&d);
+    static const struct { const char *extra, *path; int code; } cases[] = {
+        { "\"verify\": {\"threads\": 0}", "/verify/threads", SL_TC_RANGE },
+        { "\"verify\": {\"chunk_rows\": \"9\"}", "/verify/chunk_rows", SL_TC_TYPE },
+        { "\"verify\": {\"chunks_per_second\": -1}", "/verify/chunks_per_second", SL_TC_RANGE },
+        { "\"verify\": {\"chunks_per_second\": true}", "/verify/chunks_per_second", SL_TC_TYPE },
+        { "\"verify\": {\"retries\": 21}", "/verify/retries", SL_TC_RANGE },
+        { "\"verify\": {\"max_rows\": -1}", "/verify/max_rows", SL_TC_RANGE },
+        { "\"verify\": {\"retry_delay\": 5}", "/verify/retry_delay", SL_TC_UNKNOWN_FIELD },
+        { "\"verify\": [1]", "/verify", SL_TC_TYPE },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        plan = NULL;
+        memset(&d, 0, sizeof d);
+        assert_int_equal(compile_with("all", cases[i].extra, &plan, &d), SL_EINVAL);
+        assert_null(plan);
+        if (!find_diag(&d, cases[i].path, cases[i].code)) {
+            char *all = sl_diags_format(&d);
+            fail_msg("case %zu: want %s %d, got:\n%s", i, cases[i].path, cases[i].code, all ? all : "");
+        }
+        sl_diags_free(&d);
+    }
+}
+
 static void test_known_sources(void **state)
 {
     const char *srcjs =
@@ -779,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_plan_all),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_wrapped_paths),
+        cmocka_unit_test(test_verify_option),
         cmocka_unit_test(test_every_error_once),
         cmocka_unit_test(test_missing_plugins),
         cmocka_unit_test(test_plugin_option_mismatch),
