@@ -176,17 +176,16 @@ static int check_source(br *r, MYSQL *db)
     if (strcasecmp(v[2], "FULL"))
         return r->host->fail(r->ctx, SL_EINVAL, "the source has binlog_row_image=%s: set "
                              "binlog_row_image=FULL", v[2]);
+    /* binlog_row_metadata=MINIMAL (or a server without the variable: MariaDB < 10.5, MySQL
+     * 5.7) leaves column names, ENUM/SET labels and the key out of table maps: the schema
+     * tracker (track.c) supplies them, so such sources are accepted. */
     char m[1][512] = { "" };
     rc = query_row(db, "SELECT @@global.binlog_row_metadata", m, 1, &err);
     if (rc == SL_ECONN)
         return r->host->fail(r->ctx, rc, "binlog-reader: checking the source: %s", err.msg);
-    if (rc < 0)
-        return r->host->fail(r->ctx, SL_EINVAL, "the source (%s) has no binlog_row_metadata: "
-                             "it needs MariaDB >= 10.5 or MySQL >= 8.0.1 with "
-                             "binlog_row_metadata=FULL", v[4]);
-    if (strcasecmp(m[0], "FULL"))
-        return r->host->fail(r->ctx, SL_EINVAL, "the source has binlog_row_metadata=%s: set "
-                             "binlog_row_metadata=FULL", m[0]);
+    if (rc < 0 || strcasecmp(m[0], "FULL"))
+        r->host->log(r->ctx, SL_LOG_INFO, "the source (%s) has binlog_row_metadata=%s: rows are "
+                     "decoded with the schema tracker's structures", v[4], rc < 0 ? "(none)" : m[0]);
     if (r->cfg->flavor == 0) {
         rc = query_row(db, "SELECT @@global.log_bin_compress", m, 1, &err);
         if (rc == 0 && (!strcmp(m[0], "1") || !strcasecmp(m[0], "ON")))
@@ -309,6 +308,11 @@ static int br_start(void *self)
     }
     sl_ckpt_pos_clear(&ck);
     mysql_close(db);
+
+    /* The structures of the selected tables as of the position just resolved. */
+    rc = br_track_start(r, &err);
+    if (rc < 0)
+        return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
 
     free(r->commit_gtid);
     r->commit_gtid = NULL;
@@ -567,6 +571,7 @@ static void br_stop(void *self)
 {
     br *r = self;
     close_dump(r);
+    br_track_stop(r);
     if (r->sdb) {
         mysql_close(r->sdb);
         r->sdb = NULL;
@@ -592,6 +597,19 @@ static void br_destroy(void *self)
     free(r->scratch);
     pthread_mutex_destroy(&r->mu);
     free(r);
+}
+
+/* A deleted task's tracker: its shadow schemas and its versions on the target. */
+static int br_cleanup(void *self, unsigned what)
+{
+    br *r = self;
+    if (!(what & SL_CLEANUP_META))
+        return 0;
+    sl_error err = { 0 };
+    int rc = br_track_cleanup(r, &err);
+    if (rc < 0)
+        return r->host->fail(r->ctx, rc, "binlog-reader: cleanup: %s", err.msg);
+    return 0;
 }
 
 static char *br_status(void *self)
@@ -628,7 +646,8 @@ SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .name = "binlog-reader",
     .kind = SL_PLUGIN_SOURCE,
     .description = "reads a MySQL/MariaDB binlog over the replication protocol (ROW format, "
-                   "FULL image and metadata) into change events",
+                   "FULL image; without FULL metadata, rows are decoded with the tracked table structures) "
+                   "into change events",
     .options = options,
     .config_size = sizeof(br_cfg),
     .create = br_create,
@@ -637,4 +656,5 @@ SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .stop = br_stop,
     .destroy = br_destroy,
     .status = br_status,
+    .cleanup = br_cleanup,
 };

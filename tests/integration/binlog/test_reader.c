@@ -489,6 +489,9 @@ static void test_heartbeat_idle(void **state)
     mysql_close(db);
 }
 
+/* binlog_row_metadata=MINIMAL is accepted since the schema tracker decodes such rows (issue
+ * 15; the decoding itself is tests/integration/strack/test_minimal.sh); a MINIMAL row image
+ * still cannot feed replication. */
 static void test_refuses_minimal_metadata(void **state)
 {
     MYSQL *db = src_connect();
@@ -498,11 +501,9 @@ static void test_refuses_minimal_metadata(void **state)
     int rc = rd_open(&r, o, 1);
     sqlf(db, "SET GLOBAL binlog_row_metadata = FULL");
     free(o);
-    assert_true(rc < 0);
-    sl_error e;
-    rd_error(&r, &e);
-    assert_non_null(strstr(e.msg, "binlog_row_metadata=FULL"));
+    assert_int_equal(rc, 0);
     rd_close(&r);
+    sl_error e;
 
     sqlf(db, "SET GLOBAL binlog_row_image = MINIMAL");
     o = start_opts("bl-refuse", "x", 4);
