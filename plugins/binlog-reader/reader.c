@@ -231,6 +231,8 @@ static int br_start(void *self)
         mysql_close(db);
         return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
     }
+    /* the sink has not checkpointed yet: no tracked version can be trusted (see track.c) */
+    r->track_fresh = rc == SL_ENOENT || ck.is_snapshot;
     free(r->start_gtid);
     r->start_gtid = NULL;
     r->gtid_start = 0;
@@ -612,6 +614,38 @@ static int br_cleanup(void *self, unsigned what)
     return 0;
 }
 
+/* The table-structure endpoints' requests (track.c), on an instance that never started. */
+static int br_ctl(void *self, const char *request, char **reply)
+{
+    br *r = self;
+    *reply = NULL;
+    json_error_t je;
+    json_t *req = json_loads(request, 0, &je);
+    if (!req)
+        return r->host->fail(r->ctx, SL_EINVAL, "binlog-reader: ctl: %s", je.text);
+    sl_error err = { 0 };
+    json_t *out = NULL;
+    int rc = br_track_ctl(r, req, &out, &err);
+    json_decref(req);
+    br_track_stop(r);
+    if (rc < 0) {
+        json_decref(out);
+        return r->host->fail(r->ctx, rc, "%s", err.msg);
+    }
+    if (out) {
+        char *s = json_dumps(out, JSON_COMPACT);
+        json_decref(out);
+        size_t n = s ? strlen(s) + 1 : 0;
+        if (!s || !(*reply = r->host->alloc(n))) {
+            free(s);
+            return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+        }
+        memcpy(*reply, s, n);
+        free(s);
+    }
+    return 0;
+}
+
 static char *br_status(void *self)
 {
     br *r = self;
@@ -657,4 +691,5 @@ SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .destroy = br_destroy,
     .status = br_status,
     .cleanup = br_cleanup,
+    .ctl = br_ctl,
 };

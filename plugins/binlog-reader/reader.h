@@ -104,6 +104,7 @@ typedef struct br {
     MYSQL         *tdb;
     char           shadow_prefix[32];    /* "_sl_st_<hash of task/source>_" */
     struct br_shadow *shadows;           /* source schema -> shadow schema names */
+    int            track_fresh;          /* no checkpoint, or the loader's snapshot one */
     char           seed_file[256];       /* seeded from the live source at this position: */
     uint64_t       seed_pos;             /* DDL before it may already be in the seed */
 
@@ -154,6 +155,13 @@ int  br_track_fill(br *r, br_table *t, sl_bl_table_map *m, sl_error *err);
 void br_track_tcols_free(struct br_tcols *c);
 void br_track_stop(br *r);
 int  br_track_cleanup(br *r, sl_error *err);
+/* The table-structure operations (plugin ctl; the subtask not running), acting on the versions
+ * at the syncer checkpoint: {"op": "schema_list"[, "schema"]} -> array of names;
+ * "schema_get" {schema, table} -> {schema_name, table_name, schema_create_sql}; "schema_put"
+ * {schema, table, sql} (checked by the server on a scratch shadow, then the version at the
+ * checkpoint); "schema_delete" {schema, table}. *reply (caller decrefs) may stay NULL. */
+#include <jansson.h>
+int  br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err);
 
 /* locate.c: the position of the first transaction that began at or after t (seconds since the
  * epoch) on the source o names, or the source's current position when none did yet: 0 with

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <mysqld_error.h>
 
+#include "ckpt.h"
 #include "ddl.h"
 #include "strack.h"
 
@@ -340,14 +341,19 @@ int br_track_start(br *r, sl_error *err)
                      "DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin");
     if ((rc = run(r, &q, "creating the tracker table", err)) < 0)
         return rc;
-    /* versions after the resume position belong to DDLs that will be read again */
+    /* Versions after the resume position belong to DDLs that will be read again. Before the
+     * sink's first checkpoint (none, or the loader's snapshot one) every version goes: they
+     * may be of an earlier incarnation of the task whose checkpoint was dropped, and a seed
+     * from the source now is what a first start does anyway. */
     sl_sbuf_init(&q);
     sl_sbuf_adds(&q, "DELETE FROM ");
     add_table(r, &q);
     sl_sbuf_adds(&q, " WHERE source_name = ");
     add_str(&q, c->source_name);
-    sl_sbuf_adds(&q, " AND ");
-    add_after(&q, r->commit_file, r->commit_pos);
+    if (!r->track_fresh) {
+        sl_sbuf_adds(&q, " AND ");
+        add_after(&q, r->commit_file, r->commit_pos);
+    }
     if ((rc = run(r, &q, "forgetting versions after the checkpoint", err)) < 0)
         return rc;
     if ((rc = drop_shadows(r, err)) < 0)
@@ -507,9 +513,12 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         memset(err, 0, sizeof *err);
         rc = 0;
     }
-    if (rc == SL_EDB)
+    if (rc == SL_EDB) {
+        char why[SL_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
         sl_error_set(err, SL_EDB, "%s; the tracked structure is behind the source's: replace it "
-                     "(PUT .../schemas/{db}/{table}) and start the task again", err->msg);
+                     "(PUT .../schemas/{db}/{table}) and start the task again", why);
+    }
     for (size_t i = 0; rc >= 0 && i < d.nnames; i++) {
         const char *s = d.names[i].schema, *t = d.names[i].table;
         br_shadow *sh = shadow_of(r, s);
@@ -607,6 +616,37 @@ static int read_tcols(br *r, const char *schema, const char *table, br_tcols **o
         c->n++;
     }
     mysql_free_result(res);
+    /* A table WITH SYSTEM VERSIONING without explicit period columns has hidden row_start and
+     * row_end at its end, which information_schema.COLUMNS does not list but table maps do. */
+    char *create = NULL;
+    rc = sl_strack_show(r->tdb, s->shadow, table, &create, err);
+    if (rc < 0) {
+        br_track_tcols_free(c);
+        return rc;
+    }
+    int implicit = strstr(create, "WITH SYSTEM VERSIONING") &&
+                   !strstr(create, "PERIOD FOR SYSTEM_TIME");
+    free(create);
+    if (implicit) {
+        br_tcol *v = realloc(c->c, (c->n + 2) * sizeof *v);
+        if (!v) {
+            br_track_tcols_free(c);
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        }
+        c->c = v;
+        const char *names[2] = { "row_start", "row_end" };
+        for (int k = 0; k < 2; k++) {
+            br_tcol *o = &c->c[c->n];
+            memset(o, 0, sizeof *o);
+            o->name = strdup(names[k]);
+            o->column_type = strdup("timestamp(6)");
+            c->n++;
+            if (!o->name || !o->column_type) {
+                br_track_tcols_free(c);
+                return sl_error_set(err, SL_ENOMEM, "out of memory");
+            }
+        }
+    }
     /* key order, not column order */
     for (uint32_t i = 1; i < c->npk; i++)
         for (uint32_t k = i; k > 0 && seqs[k - 1] > seqs[k]; k--) {
@@ -794,4 +834,154 @@ int br_track_cleanup(br *r, sl_error *err)
     }
     br_track_stop(r);
     return rc;
+}
+
+/* ---- the table-structure endpoints (plugin ctl, the subtask not running) ------------------ */
+
+/* The checkpoint a request acts at: the versions it reads are those a start would restore. */
+static int ctl_open(br *r, sl_error *err)
+{
+    const br_cfg *c = r->cfg;
+    snprintf(r->shadow_prefix, sizeof r->shadow_prefix, "_sl_st_%08x_",
+             fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
+    if (!r->tdb) {
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        if (!(r->tdb = sl_myconn_open(&o, err)))
+            return err->code ? err->code : SL_ECONN;
+    }
+    sl_ckpt_pos ck;
+    int rc = sl_ckpt_read(r->tdb, c->meta_schema, c->task_name, c->source_name, &ck, err);
+    if (rc == SL_ENOENT)
+        return sl_error_set(err, SL_EINVAL, "source %s of task %s has no table structures yet: "
+                            "its incremental phase never ran", c->source_name, c->task_name);
+    if (rc < 0)
+        return rc;
+    snprintf(r->commit_file, sizeof r->commit_file, "%s", ck.binlog_name);
+    r->commit_pos = ck.binlog_pos;
+    sl_ckpt_pos_clear(&ck);
+    return 0;
+}
+
+/* Rows of the latest version at or before the checkpoint of each table (of schema, if given). */
+static MYSQL_RES *ctl_latest(br *r, const char *schema, const char *table, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT schema_name, table_name, create_sql FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, r->cfg->source_name);
+    if (schema) {
+        sl_sbuf_adds(&q, " AND schema_name = ");
+        add_str(&q, schema);
+    }
+    if (table) {
+        sl_sbuf_adds(&q, " AND table_name = ");
+        add_str(&q, table);
+    }
+    sl_sbuf_adds(&q, " AND NOT ");
+    add_after(&q, r->commit_file, r->commit_pos);
+    sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
+    if (run(r, &q, "reading the tracked structures", err) < 0)
+        return NULL;
+    MYSQL_RES *res = mysql_store_result(r->tdb);
+    if (!res)
+        fail(err, r->tdb, "reading the tracked structures");
+    return res;
+}
+
+/* The tracked CREATE TABLE of schema.table at the checkpoint, malloc'd; SL_ENOENT if none. */
+static int ctl_get(br *r, const char *schema, const char *table, char **create, sl_error *err)
+{
+    *create = NULL;
+    MYSQL_RES *res = ctl_latest(r, schema, table, err);
+    if (!res)
+        return err->code ? err->code : SL_EDB;
+    MYSQL_ROW row = mysql_fetch_row(res);
+    int rc = 0;
+    if (!row || !row[2])
+        rc = sl_error_set(err, SL_ENOENT, "table %s.%s is not tracked by task %s source %s",
+                          schema, table, r->cfg->task_name, r->cfg->source_name);
+    else if (!(*create = strdup(row[2])))
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+    mysql_free_result(res);
+    return rc;
+}
+
+int br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err)
+{
+    *reply = NULL;
+    const char *op = json_string_value(json_object_get(req, "op"));
+    const char *schema = json_string_value(json_object_get(req, "schema"));
+    const char *table = json_string_value(json_object_get(req, "table"));
+    const char *sql = json_string_value(json_object_get(req, "sql"));
+    if (!op)
+        return sl_error_set(err, SL_EINVAL, "no op");
+    int rc = ctl_open(r, err);
+    if (rc < 0)
+        return rc;
+    if (!strcmp(op, "schema_list")) {
+        /* schemas (no schema given) or the tables of one, as tracked at the checkpoint */
+        MYSQL_RES *res = ctl_latest(r, schema, NULL, err);
+        if (!res)
+            return err->code ? err->code : SL_EDB;
+        json_t *out = json_array();
+        char ls[256] = "", lt[256] = "";
+        MYSQL_ROW row;
+        while ((row = mysql_fetch_row(res))) {
+            int same = !strcmp(row[0], ls) && !strcmp(row[1], lt);
+            snprintf(ls, sizeof ls, "%s", row[0]);
+            snprintf(lt, sizeof lt, "%s", row[1]);
+            if (same || !row[2])
+                continue;   /* an older version, or a table dropped */
+            const char *name = schema ? row[1] : row[0];
+            size_t n = json_array_size(out);
+            if (!n || strcmp(json_string_value(json_array_get(out, n - 1)), name))
+                json_array_append_new(out, json_string(name));
+        }
+        mysql_free_result(res);
+        *reply = out;
+        return 0;
+    }
+    if (!schema || !table)
+        return sl_error_set(err, SL_EINVAL, "%s needs a schema and a table", op);
+    if (!strcmp(op, "schema_get")) {
+        char *create;
+        if ((rc = ctl_get(r, schema, table, &create, err)) < 0)
+            return rc;
+        *reply = json_pack("{s:s, s:s, s:s}", "schema_name", schema, "table_name", table,
+                           "schema_create_sql", create);
+        free(create);
+        return 0;
+    }
+    if (!strcmp(op, "schema_put")) {
+        if (!sql || !*sql)
+            return sl_error_set(err, SL_EINVAL, "sql_content is empty");
+        /* the server checks the statement on a scratch shadow first: refused, nothing changes */
+        if ((rc = ensure_shadow(r, schema, err)) < 0 ||
+            (rc = sl_strack_replace(r->tdb, schema, table, sql, strlen(sql), map_shadow, r,
+                                    err)) < 0)
+        {
+            if (rc == SL_EDB)
+                err->code = rc = SL_EINVAL;   /* the server refused the statement: bad input */
+            return rc;
+        }
+        char *create = NULL;
+        br_shadow *sh = shadow_of(r, schema);
+        if (!sh)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        if ((rc = sl_strack_show(r->tdb, sh->shadow, table, &create, err)) < 0)
+            return rc;
+        rc = persist(r, schema, table, r->commit_file, r->commit_pos, create, err);
+        free(create);
+        return rc;
+    }
+    if (!strcmp(op, "schema_delete")) {
+        char *create;
+        if ((rc = ctl_get(r, schema, table, &create, err)) < 0)
+            return rc;
+        free(create);
+        return persist(r, schema, table, r->commit_file, r->commit_pos, NULL, err);
+    }
+    return sl_error_set(err, SL_ENOTSUP, "unknown op %s", op);
 }
