@@ -183,6 +183,7 @@ static int check_source(br *r, MYSQL *db)
     rc = query_row(db, "SELECT @@global.binlog_row_metadata", m, 1, &err);
     if (rc == SL_ECONN)
         return r->host->fail(r->ctx, rc, "binlog-reader: checking the source: %s", err.msg);
+    r->full_metadata = rc == 0 && !strcasecmp(m[0], "FULL");
     if (rc < 0 || strcasecmp(m[0], "FULL"))
         r->host->log(r->ctx, SL_LOG_INFO, "the source (%s) has binlog_row_metadata=%s: rows are "
                      "decoded with the schema tracker's structures", v[4], rc < 0 ? "(none)" : m[0]);

@@ -394,8 +394,11 @@ int br_track_start(br *r, sl_error *err)
             add_str(&d, row[0]);
             sl_sbuf_adds(&d, " AND table_name = ");
             add_str(&d, row[1]);
-            sl_sbuf_adds(&d, " AND NOT ");
-            add_after(&d, row[2], strtoull(row[3], NULL, 10) - 1);
+            sl_sbuf_adds(&d, " AND (binlog_name < ");
+            add_str(&d, row[2]);
+            sl_sbuf_adds(&d, " OR (binlog_name = ");
+            add_str(&d, row[2]);
+            sl_sbuf_addf(&d, " AND binlog_pos < %llu))", strtoull(row[3], NULL, 10));
             rc = run(r, &d, "pruning old versions", err);
         }
     }
@@ -510,6 +513,28 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %s (the seed taken at (%s, %llu) "
                      "already holds it)", err->msg, r->seed_file,
                      (unsigned long long)r->seed_pos);
+        memset(err, 0, sizeof *err);
+        rc = 0;
+    }
+    if (rc == SL_EDB && d.kind == SL_DDL_DROP_TABLE && mysql_errno(r->tdb) == ER_BAD_TABLE_ERROR) {
+        /* the server dropped the shadows that exist; the others were never tracked */
+        memset(err, 0, sizeof *err);
+        rc = 0;
+    }
+    if (rc == SL_EDB && r->full_metadata) {
+        /* The source's table maps carry names, labels and keys: rows decode without the
+         * tracker, which then only checks them. Stop tracking the tables the statement names
+         * (e.g. the RENAME of an online schema change tool's untracked shadow table) rather
+         * than stop replication; a PUT can give them back. */
+        r->host->log(r->ctx, SL_LOG_WARN, "%s; the tables it names are no longer tracked "
+                     "(rows are decoded with the binlog's full metadata)", err->msg);
+        for (size_t i = 0; i < d.nnames; i++) {
+            br_shadow *sh = shadow_of(r, d.names[i].schema);
+            sl_error ignore = { 0 };
+            if (sh)
+                sl_strack_drop(r->tdb, d.names[i].schema, d.names[i].table, map_shadow, r,
+                               &ignore);
+        }
         memset(err, 0, sizeof *err);
         rc = 0;
     }
