@@ -108,3 +108,38 @@ void sl__task_table_structure(sl_req *r, const char *task, const char *source,
     }
     free(reply);
 }
+
+int sl__task_tracked_list(sl_req *r, const char *task, const char *source, const char *schema)
+{
+    sl_api *a = r->api;
+    json_t *req = json_pack("{s:s}", "op", "schema_list");
+    if (req && schema)
+        json_object_set_new(req, "schema", json_string(schema));
+    char *text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    json_decref(req);
+    if (!text)
+        return 0;
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_task *t = sl__task_find(a, task);
+    size_t i = 0;
+    while (t && i < t->nsubs && strcmp(sl_subtask_source(t->subs[i]), source))
+        i++;
+    char *reply = NULL;
+    sl_error err = { 0 };
+    int rc = 1;    /* not ours to answer: the source view replies (its 404s included) */
+    if (t && i < t->nsubs && sl_subtask_stage(t->subs[i]) != SL_STAGE_RUNNING)
+        rc = sl_worker_ctl(a->worker, t->plan, i, "incremental", "reader", text, &reply, &err);
+    pthread_rwlock_unlock(&a->lock);
+    free(text);
+    json_error_t je;
+    json_t *v = rc == 0 && reply ? json_loads(reply, 0, &je) : NULL;
+    free(reply);
+    if (rc == 0 && v) {
+        sl__reply_json(r, 200, v);
+        return 1;
+    }
+    if (rc == 0 || rc == 1 || rc == SL_EINVAL || rc == SL_ENOTSUP)
+        return 0;     /* running, or no tracked structures (yet): the source's tables */
+    sl__reply_error(r, 500, DM_ERR_DB, "%s", err.msg);
+    return 1;
+}

@@ -855,15 +855,17 @@ void sl__tasks_route(sl_req *r)
         else
             sl__reply_method(r, "GET");
     } else if (r->nseg == 5 && !strcmp(what, "schemas")) {
-        if (get)
+        /* the tracker's view when the subtask is not running, else the source's */
+        if (!get)
+            sl__reply_method(r, "GET");
+        else if (!sl__task_tracked_list(r, name, source, NULL))
             sl__task_source_view(r, name, source, 1, NULL);
-        else
-            sl__reply_method(r, "GET");
     } else if (r->nseg == 6 && !strcmp(what, "schemas")) {
-        if (get)
-            sl__task_source_view(r, name, source, 2, r->segs[5]);
-        else
+        /* the tracker's view when the subtask is not running, else the source's */
+        if (!get)
             sl__reply_method(r, "GET");
+        else if (!sl__task_tracked_list(r, name, source, r->segs[5]))
+            sl__task_source_view(r, name, source, 2, r->segs[5]);
     } else if (r->nseg == 7 && !strcmp(what, "schemas")) {
         if (get || post || !strcmp(m, "PUT") || !strcmp(m, "DELETE"))
             sl__task_table_structure(r, name, source, r->segs[5], r->segs[6]);

@@ -190,8 +190,23 @@ int main(void)
     E2E_CHECK(strstr(json_string_value(json_object_get(j, "schema_create_sql")), "`z` int"),
               "POST did not replace the structure");
     json_decref(j);
+    /* the lists above: the tracked schemas and tables (the renamed table under its new name) */
+    j = e2e_api(&sv, "GET", "/tasks/" T "/sources/src/schemas", NULL);
+    E2E_CHECK(json_array_size(j) == 1 && !strcmp(json_string_value(json_array_get(j, 0)), S),
+              "tracked schemas");
+    json_decref(j);
+    j = e2e_api(&sv, "GET", "/tasks/" T "/sources/src/schemas/" S, NULL);
+    char *names = json_dumps(j, JSON_COMPACT);
+    E2E_CHECK(names && !strcmp(names, "[\"nokey2\",\"num\",\"txt\"]"), "tracked tables: %s", names);
+    free(names);
+    json_decref(j);
     code = e2e_http(&sv, "DELETE", path, NULL, &j);
     E2E_CHECK(code == 204, "DELETE structure: %d", code);
+    json_decref(j);
+    j = e2e_api(&sv, "GET", "/tasks/" T "/sources/src/schemas/" S, NULL);
+    names = json_dumps(j, JSON_COMPACT);
+    E2E_CHECK(names && !strcmp(names, "[\"nokey2\",\"num\"]"), "tracked tables after DELETE: %s", names);
+    free(names);
     json_decref(j);
     code = e2e_http(&sv, "GET", path, NULL, &j);
     E2E_CHECK(code == 404, "GET after DELETE: %d", code);
