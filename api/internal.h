@@ -224,6 +224,15 @@ void sl__reply_task_not_found(sl_req *r, const char *name);
  * table_pattern queries), 1 schemas, 2 the tables of schema (task_sources.c). */
 void sl__task_source_view(sl_req *r, const char *task, const char *source, int mode,
                           const char *schema);
+/* GET/PUT/POST/DELETE /tasks/{task}/sources/{source}/schemas/{schema}/{table}: the structure
+ * the subtask's schema tracker holds (task_schemas.c). */
+void sl__task_table_structure(sl_req *r, const char *task, const char *source,
+                              const char *schema, const char *table);
+/* GET /tasks/{task}/sources/{source}/schemas[/{schema}] from the schema tracker: the schemas (or
+ * the tables of schema) it tracks at the subtask's checkpoint, when the subtask is not running
+ * and has tracked structures (returns 1, replied); 0 when the caller answers instead with the
+ * source's view (a running subtask, no incremental phase yet, unknown task or source). */
+int  sl__task_tracked_list(sl_req *r, const char *task, const char *source, const char *schema);
 /* A warning {"path","msg","code"} naming the selected objects of source (its definition src)
  * that the task def does not copy (views, triggers, routines, events, versioned history), read
  * from the source's information_schema; or saying the source could not be checked. NULL when

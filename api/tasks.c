@@ -3,7 +3,7 @@
  * reported with its JSON path), list (cached answer for the plain list), get, delete, start,
  * stop, status (verify is in task_verify.c); migrate_targets and the task's view of its sources' schemas and tables are in
  * task_sources.c.
- * Table-structure operations, templates and converters answer 501.
+ * Table-structure operations are in task_schemas.c; templates and converters answer 501.
  */
 #include "internal.h"
 
@@ -863,21 +863,20 @@ void sl__tasks_route(sl_req *r)
         else
             sl__reply_method(r, "GET");
     } else if (r->nseg == 5 && !strcmp(what, "schemas")) {
-        if (get)
+        /* the tracker's view when the subtask is not running, else the source's */
+        if (!get)
+            sl__reply_method(r, "GET");
+        else if (!sl__task_tracked_list(r, name, source, NULL))
             sl__task_source_view(r, name, source, 1, NULL);
-        else
-            sl__reply_method(r, "GET");
     } else if (r->nseg == 6 && !strcmp(what, "schemas")) {
-        if (get)
-            sl__task_source_view(r, name, source, 2, r->segs[5]);
-        else
+        /* the tracker's view when the subtask is not running, else the source's */
+        if (!get)
             sl__reply_method(r, "GET");
+        else if (!sl__task_tracked_list(r, name, source, r->segs[5]))
+            sl__task_source_view(r, name, source, 2, r->segs[5]);
     } else if (r->nseg == 7 && !strcmp(what, "schemas")) {
         if (get || post || !strcmp(m, "PUT") || !strcmp(m, "DELETE"))
-            sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "table structure operations (%s "
-                            "/tasks/%s/sources/%s/schemas/%s/%s) are not implemented in sluice "
-                            "yet: they need the schema tracker of the sync unit", m, name, source,
-                            r->segs[5], r->segs[6]);
+            sl__task_table_structure(r, name, source, r->segs[5], r->segs[6]);
         else
             sl__reply_method(r, "GET, PUT, POST, DELETE");
     }

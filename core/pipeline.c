@@ -483,6 +483,43 @@ int sl_pipeline_cleanup(sl_pipeline *p, unsigned what, sl_error *err)
     return rc;
 }
 
+int sl_pipeline_ctl(sl_pipeline *p, const char *stage_id, const char *request, char **reply,
+                    sl_error *err)
+{
+    *reply = NULL;
+    int rc = 0;
+    pthread_mutex_lock(&p->ctl);
+    pthread_mutex_lock(&p->mu);
+    sl_stage st = p->stage;
+    pthread_mutex_unlock(&p->mu);
+    stage_rt *s = NULL;
+    for (size_t i = 0; i < p->n; i++)
+        if (!strcmp(p->st[i].id, stage_id))
+            s = &p->st[i];
+    if (st != SL_STAGE_NEW)
+        rc = sl_error_set(err, SL_ESTATE, "pipeline %s: ctl needs a pipeline that never ran",
+                          p->name);
+    else if (!s || !SL_DESCRIPTOR_HAS(s->d, ctl) || !s->d->ctl)
+        rc = sl_error_set(err, SL_ENOTSUP, "pipeline %s has no stage %s that takes requests",
+                          p->name, stage_id);
+    else {
+        sl__ctx_clear_error(s->ctx);
+        char *out = NULL;
+        rc = s->d->ctl(s->self, request, &out);
+        /* the plugin's text is the host allocator's; the caller gets its own malloc'd copy */
+        if (rc == 0 && out && !(*reply = strdup(out)))
+            rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        sl__host()->free(out);
+        if (rc < 0 && !err->code) {
+            sl_error e;
+            sl__ctx_error(s->ctx, &e);
+            sl_error_set(err, rc, "%s", e.code ? e.msg : sl_strerror(rc));
+        }
+    }
+    pthread_mutex_unlock(&p->ctl);
+    return rc;
+}
+
 sl_stage sl_pipeline_wait(sl_pipeline *p, int timeout_ms)
 {
     struct timespec dl;

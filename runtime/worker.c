@@ -238,6 +238,27 @@ void sl_worker_free(sl_worker *w)
     free(w);
 }
 
+/* ---- requests to a stage of a subtask that is not running ---------------------------------- */
+
+int sl_worker_ctl(sl_worker *w, const sl_task_plan *plan, size_t index, const char *phase,
+                  const char *stage_id, const char *request, char **reply, sl_error *err)
+{
+    *reply = NULL;
+    const sl_subtask_plan *sp = &plan->subtasks[index];
+    for (size_t k = 0; k < sp->nphases; k++) {
+        if (strcmp(sp->phase_names[k], phase))
+            continue;
+        sl_pipeline *p = NULL;
+        int r = sl_pipeline_new(w->sched, w->registry, sp->phases[k], &w->state, &p, err);
+        if (r == 0)
+            r = sl_pipeline_ctl(p, stage_id, request, reply, err);
+        sl_pipeline_free(p);
+        return r;
+    }
+    return sl_error_set(err, SL_ENOTSUP, "task %s source %s has no %s phase", plan->name,
+                        sp->source_name, phase);
+}
+
 /* ---- cleanup of a deleted task -------------------------------------------------------------- */
 
 static int held_at(sl_worker *w, const char *task)

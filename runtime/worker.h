@@ -60,6 +60,15 @@ size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops);
 void sl_worker_hold(sl_worker *w, const char *task);
 int  sl_worker_cleanup(sl_worker *w, const sl_task_plan *plan, unsigned what, sl_error *err);
 
+/*
+ * Ask stage stage_id of the phase named phase of plan->subtasks[index] (plugin.h ctl) on an
+ * instance built for the request and freed after it: the subtask must not be running (the
+ * caller checks its stage). Returns 0 with *reply (malloc'd JSON text or NULL; caller frees), or
+ * a negative code with err: SL_ENOTSUP when the subtask has no such phase or stage.
+ */
+int  sl_worker_ctl(sl_worker *w, const sl_task_plan *plan, size_t index, const char *phase,
+                   const char *stage_id, const char *request, char **reply, sl_error *err);
+
 /* ---- errors and automatic resume ---------------------------------------------------------- */
 
 /* Whether a subtask paused by an error resumes by itself (errclass.c). */

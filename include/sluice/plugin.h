@@ -30,7 +30,7 @@ extern "C" {
 #endif
 
 #define SL_ABI_MAJOR 1
-#define SL_ABI_MINOR 2      /* 1.1: the descriptor's cleanup slot; 1.2: its caps slot */
+#define SL_ABI_MINOR 3      /* 1.1: the descriptor's cleanup slot; 1.2: its caps slot; 1.3: ctl */
 #define SL_ABI_VERSION ((uint32_t)((SL_ABI_MAJOR << 16) | SL_ABI_MINOR))
 #define SL_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define SL_ABI_MINOR_OF(v) ((uint32_t)(v) & 0xffffu)
@@ -250,7 +250,16 @@ typedef struct sl_plugin_descriptor {
      * What the stage takes and gives; NULL means the defaults of its kind (see above). */
     const sl_plugin_caps *caps;
 
-    void  *reserved[6];               /* must be NULL */
+    /* Since ABI 1.3 (read with SL_DESCRIPTOR_HAS(d, ctl)). An operation asked of the plugin by
+     * the server on an instance created with the task's options and never started (the subtask
+     * is not running): request is a JSON object text whose "op" names the operation (the
+     * binlog-reader's schema tracker answers "schema_get", "schema_put", "schema_delete",
+     * "schema_list"). Returns 0 with *reply a JSON text allocated with host->alloc (or NULL),
+     * or a negative code after host->fail (SL_ENOENT: what the request names does not exist;
+     * SL_EINVAL: the request is refused; SL_ENOTSUP: unknown op). May be NULL. */
+    int   (*ctl)(void *self, const char *request, char **reply);
+
+    void  *reserved[5];               /* must be NULL */
 } sl_plugin_descriptor;
 
 /* What a cleanup() removes (bits). */
@@ -264,6 +273,7 @@ typedef struct sl_plugin_descriptor {
      SL_ABI_MINOR_OF((d)->abi_version) >= SL__SINCE_##field)
 #define SL__SINCE_cleanup 1
 #define SL__SINCE_caps 2
+#define SL__SINCE_ctl 3
 
 /* The smallest descriptor the loader accepts: everything up to and including status. */
 #define SL_DESCRIPTOR_MIN_SIZE (offsetof(sl_plugin_descriptor, status) + sizeof(void *))

@@ -168,6 +168,12 @@ void sl_pipeline_on_end(sl_pipeline *p, sl_pipeline_end_fn fn, void *ud);
  * pipeline that never ran (New) and whose plugin has the slot. Every instance is asked even
  * when one fails; returns 0 or the first failure with err naming the stage. */
 int  sl_pipeline_cleanup(sl_pipeline *p, unsigned what, sl_error *err);
+/* Ask stage stage_id of a pipeline that never ran (plugin.h ctl): 0 with *reply (a malloc'd
+ * copy of the plugin's JSON text, or NULL; caller frees), or a negative code with err
+ * (the plugin's message). SL_ESTATE if the pipeline ran, SL_ENOTSUP if no such stage takes
+ * requests. */
+int  sl_pipeline_ctl(sl_pipeline *p, const char *stage_id, const char *request, char **reply,
+                     sl_error *err);
 
 #ifdef __cplusplus
 }

@@ -178,17 +178,17 @@ static int check_source(br *r, MYSQL *db)
     if (strcasecmp(v[2], "FULL"))
         return r->host->fail(r->ctx, SL_EINVAL, "the source has binlog_row_image=%s: set "
                              "binlog_row_image=FULL", v[2]);
+    /* binlog_row_metadata=MINIMAL (or a server without the variable: MariaDB < 10.5, MySQL
+     * 5.7) leaves column names, ENUM/SET labels and the key out of table maps: the schema
+     * tracker (track.c) supplies them, so such sources are accepted. */
     char m[1][512] = { "" };
     rc = query_row(db, "SELECT @@global.binlog_row_metadata", m, 1, &err);
     if (rc == SL_ECONN)
         return r->host->fail(r->ctx, rc, "binlog-reader: checking the source: %s", err.msg);
-    if (rc < 0)
-        return r->host->fail(r->ctx, SL_EINVAL, "the source (%s) has no binlog_row_metadata: "
-                             "it needs MariaDB >= 10.5 or MySQL >= 8.0.1 with "
-                             "binlog_row_metadata=FULL", v[4]);
-    if (strcasecmp(m[0], "FULL"))
-        return r->host->fail(r->ctx, SL_EINVAL, "the source has binlog_row_metadata=%s: set "
-                             "binlog_row_metadata=FULL", m[0]);
+    r->full_metadata = rc == 0 && !strcasecmp(m[0], "FULL");
+    if (rc < 0 || strcasecmp(m[0], "FULL"))
+        r->host->log(r->ctx, SL_LOG_INFO, "the source (%s) has binlog_row_metadata=%s: rows are "
+                     "decoded with the schema tracker's structures", v[4], rc < 0 ? "(none)" : m[0]);
     if (r->cfg->flavor == 0) {
         rc = query_row(db, "SELECT @@global.log_bin_compress", m, 1, &err);
         if (rc == 0 && (!strcmp(m[0], "1") || !strcasecmp(m[0], "ON")))
@@ -234,6 +234,8 @@ static int br_start(void *self)
         mysql_close(db);
         return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
     }
+    /* the sink has not checkpointed yet: no tracked version can be trusted (see track.c) */
+    r->track_fresh = rc == SL_ENOENT || ck.is_snapshot;
     free(r->start_gtid);
     r->start_gtid = NULL;
     r->gtid_start = 0;
@@ -311,6 +313,11 @@ static int br_start(void *self)
     }
     sl_ckpt_pos_clear(&ck);
     mysql_close(db);
+
+    /* The structures of the selected tables as of the position just resolved. */
+    rc = br_track_start(r, &err);
+    if (rc < 0)
+        return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
 
     free(r->commit_gtid);
     r->commit_gtid = NULL;
@@ -571,6 +578,7 @@ static void br_stop(void *self)
 {
     br *r = self;
     close_dump(r);
+    br_track_stop(r);
     if (r->sdb) {
         mysql_close(r->sdb);
         r->sdb = NULL;
@@ -596,6 +604,51 @@ static void br_destroy(void *self)
     free(r->scratch);
     pthread_mutex_destroy(&r->mu);
     free(r);
+}
+
+/* A deleted task's tracker: its shadow schemas and its versions on the target. */
+static int br_cleanup(void *self, unsigned what)
+{
+    br *r = self;
+    if (!(what & SL_CLEANUP_META))
+        return 0;
+    sl_error err = { 0 };
+    int rc = br_track_cleanup(r, &err);
+    if (rc < 0)
+        return r->host->fail(r->ctx, rc, "binlog-reader: cleanup: %s", err.msg);
+    return 0;
+}
+
+/* The table-structure endpoints' requests (track.c), on an instance that never started. */
+static int br_ctl(void *self, const char *request, char **reply)
+{
+    br *r = self;
+    *reply = NULL;
+    json_error_t je;
+    json_t *req = json_loads(request, 0, &je);
+    if (!req)
+        return r->host->fail(r->ctx, SL_EINVAL, "binlog-reader: ctl: %s", je.text);
+    sl_error err = { 0 };
+    json_t *out = NULL;
+    int rc = br_track_ctl(r, req, &out, &err);
+    json_decref(req);
+    br_track_stop(r);
+    if (rc < 0) {
+        json_decref(out);
+        return r->host->fail(r->ctx, rc, "%s", err.msg);
+    }
+    if (out) {
+        char *s = json_dumps(out, JSON_COMPACT);
+        json_decref(out);
+        size_t n = s ? strlen(s) + 1 : 0;
+        if (!s || !(*reply = r->host->alloc(n))) {
+            free(s);
+            return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+        }
+        memcpy(*reply, s, n);
+        free(s);
+    }
+    return 0;
 }
 
 static char *br_status(void *self)
@@ -634,7 +687,8 @@ SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .name = "binlog-reader",
     .kind = SL_PLUGIN_SOURCE,
     .description = "reads a MySQL/MariaDB binlog over the replication protocol (ROW format, "
-                   "FULL image and metadata) into change events",
+                   "FULL image; without FULL metadata, rows are decoded with the tracked table structures) "
+                   "into change events",
     .options = options,
     .config_size = sizeof(br_cfg),
     .create = br_create,
@@ -643,4 +697,6 @@ SL_PLUGIN_EXPORT const sl_plugin_descriptor sluice_plugin = {
     .stop = br_stop,
     .destroy = br_destroy,
     .status = br_status,
+    .cleanup = br_cleanup,
+    .ctl = br_ctl,
 };

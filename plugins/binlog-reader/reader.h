@@ -32,6 +32,9 @@ typedef struct br_cfg {
     char   *relay_dir;       /* "" = dump from the source; else read the source's relay log */
 } br_cfg;
 
+struct br_tcols;
+struct br_shadow;
+
 /* One source table by name: its latest table map and the sl_table published for it. */
 typedef struct br_table {
     char            *key;        /* "schema\0table" hashed */
@@ -39,6 +42,7 @@ typedef struct br_table {
     sl_table        *meta;       /* one reference held here */
     uint64_t         version;
     int              selected;
+    struct br_tcols *tcols;      /* the tracked structure's columns (track.c); NULL: not read */
     struct br_table *next;
 } br_table;
 
@@ -96,6 +100,16 @@ typedef struct br {
     int            ckpt_dirty;   /* a transaction ended since the last emitted TXN_END batch */
     uint64_t       seq;
 
+    /* The schema tracker (track.c): shadow tables on the target, versions in
+     * `<meta_schema>`.`<task>_schema_tracker`. */
+    MYSQL         *tdb;
+    char           shadow_prefix[32];    /* "_sl_st_<hash of task/source>_" */
+    struct br_shadow *shadows;           /* source schema -> shadow schema names */
+    int            track_fresh;          /* no checkpoint, or the loader's snapshot one */
+    int            full_metadata;        /* the source logs binlog_row_metadata=FULL */
+    char           seed_file[256];       /* seeded from the live source at this position: */
+    uint64_t       seed_pos;             /* DDL before it may already be in the seed */
+
     void          *scratch;      /* decode target for skipped rows */
     size_t         scratch_cap;
 
@@ -122,7 +136,34 @@ int  br_flush(br *r);
  * one reset of the reader's stream state: br_start uses it too, with no transaction open. */
 void br_reset_for_redump(br *r);
 void br_tables_free(br *r);
+/* The table of that name if the reader has seen it, else NULL. */
+br_table *br_table_find(br *r, const char *schema, const char *table);
 int64_t br_now_ms(void);
+
+/* track.c: the schema tracker of the reader's selected tables.
+ * br_track_start: after the start position is resolved (r->commit_file/commit_pos): restore the
+ * structures persisted at or before it, forget later versions, or seed them from the source.
+ * br_track_ddl: one DDL statement read at (r->file, next_pos): the shadows follow it and the new
+ * structures are persisted as versions at that position.
+ * br_track_fill: complete a table map of a selected table with the tracked structure (names,
+ * signedness, charsets, ENUM/SET labels, primary key) or, when the map carries full metadata,
+ * check one against the other.
+ * br_track_stop frees connections and caches; br_track_cleanup drops the shadows and versions.
+ * All return 0 or a negative code with err filled. */
+int  br_track_start(br *r, sl_error *err);
+int  br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
+                  uint64_t next_pos, sl_error *err);
+int  br_track_fill(br *r, br_table *t, sl_bl_table_map *m, sl_error *err);
+void br_track_tcols_free(struct br_tcols *c);
+void br_track_stop(br *r);
+int  br_track_cleanup(br *r, sl_error *err);
+/* The table-structure operations (plugin ctl; the subtask not running), acting on the versions
+ * at the syncer checkpoint: {"op": "schema_list"[, "schema"]} -> array of names;
+ * "schema_get" {schema, table} -> {schema_name, table_name, schema_create_sql}; "schema_put"
+ * {schema, table, sql} (checked by the server on a scratch shadow, then the version at the
+ * checkpoint); "schema_delete" {schema, table}. *reply (caller decrefs) may stay NULL. */
+#include <jansson.h>
+int  br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err);
 
 /* locate.c: the position of the first transaction that began at or after t (seconds since the
  * epoch) on the source o names, or the source's current position when none did yet: 0 with

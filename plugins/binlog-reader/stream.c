@@ -41,6 +41,7 @@ void br_tables_free(br *r)
             if (t->meta)
                 r->host->table_unref(t->meta);
             sl_bl_table_map_free(t->map);
+            br_track_tcols_free(t->tcols);
             free(t->key);
             free(t);
             t = n;
@@ -70,6 +71,15 @@ static br_table *table_get(br *r, const char *schema, const char *table)
     t->next = r->tables[h];
     r->tables[h] = t;
     return t;
+}
+
+br_table *br_table_find(br *r, const char *schema, const char *table)
+{
+    uint32_t h = hash_name(schema, table) % BR_TABLE_BUCKETS;
+    for (br_table *t = r->tables[h]; t; t = t->next)
+        if (!strcmp(t->key, schema) && !strcmp(t->key + strlen(t->key) + 1, table))
+            return t;
+    return NULL;
 }
 
 static int tid_set(br *r, uint64_t id, br_table *t)
@@ -469,6 +479,9 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
     if (standalone)
         r->txn_ddl = 1;
     if (!replayed(r)) {
+        /* the tracked structures move with the statement before it leaves the reader */
+        if ((rc = br_track_ddl(r, q.db, q.db_len, q.sql, q.sql_len, h->next_pos, err)) < 0)
+            return rc;
         sl_event *ev = put(r, SL_EV_DDL, h->next_pos);
         if (!ev)
             return SL_ENOMEM;
@@ -503,9 +516,12 @@ static int on_table_map(br *r, const uint8_t *body, size_t blen, sl_error *err)
                !memcmp(t->map->sig, m->sig, m->sig_len)) {
         sl_bl_table_map_free(m);
     } else {
-        if (!m->has_names || !m->has_signedness)
-            r->host->log(r->ctx, SL_LOG_WARN, "table map of %s.%s has no column names or "
-                         "signedness: is binlog_row_metadata=FULL?", m->schema, m->table);
+        /* names, signedness, charsets, ENUM/SET labels and the key from the tracked structure
+         * when the source's binlog_row_metadata leaves them out; checked when it does not */
+        if ((rc = br_track_fill(r, t, m, err)) < 0) {
+            sl_bl_table_map_free(m);
+            return rc;
+        }
         sl_table *meta = make_meta(r, m, t->version + 1);
         if (!meta) {
             sl_bl_table_map_free(m);

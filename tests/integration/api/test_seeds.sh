@@ -350,13 +350,13 @@ expect 200 "task source tables (seed)" 'index("tb1")!=null' 'index("table1")==nu
 api GET /tasks/task-1/sources/ghost/schemas/db1
 expect 404 "task tables of unknown source" "$ERRBODY"
 api GET /tasks/task-1/sources/mysql-01/schemas/db1/table1
-expect 501 "GET table structure (seed)" "$ERRBODY"
+expect 400 "GET table structure of a running subtask (DM: only when not running)" "$ERRBODY" '.error_code==49001' '.error_msg|test("Running but not paused")' 
 api PUT /tasks/task-1/sources/mysql-01/schemas/db1/table1 '{ "sql_content": "CREATE TABLE `t1` ( `c1` int(11) DEFAULT NULL, `c2` int(11) DEFAULT NULL, `c3` int(11) DEFAULT NULL) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin;", "flush": true, "sync": true }'
-expect 501 "PUT table structure (seed)" "$ERRBODY"
+expect 400 "PUT table structure of a running subtask" "$ERRBODY" '.error_msg|test("Running but not paused")' 
 api POST /tasks/task-1/sources/mysql-01/schemas/db1/table1 '{ "sql_content": "CREATE TABLE t1 (c1 int)" }'
-expect 501 "POST table structure (seed's documented method)" "$ERRBODY"
+expect 400 "POST table structure (seed's documented method) of a running subtask" "$ERRBODY" '.error_msg|test("Running but not paused")' 
 api DELETE /tasks/task-1/sources/mysql-01/schemas/db1/table1
-expect 501 "DELETE table structure (seed)" "$ERRBODY"
+expect 400 "DELETE table structure of a running subtask" "$ERRBODY" '.error_msg|test("Running but not paused")' 
 
 api POST /tasks/task-1/stop
 expect 200 "stop task (seed)"

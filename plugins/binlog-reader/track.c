@@ -1,0 +1,1012 @@
+/*
+ * track.c - the binlog-reader's schema tracker: the structure of every selected table as of the
+ * reader's position, kept as empty shadow tables on the target (strack.h: MariaDB parses the
+ * DDL), persisted as versions keyed by binlog position, and used to decode table maps that carry
+ * no column names (binlog_row_metadata=MINIMAL) or checked against those that do.
+ *
+ * Persistence. Each structure change is a row (source, schema, table, binlog_name, binlog_pos,
+ * create_sql; NULL = dropped) of `<meta_schema>`.`<task>_schema_tracker`, written before the DDL
+ * event leaves the reader. A version counts only once the syncer checkpoint row is at or past
+ * its position, so the structure a resume uses is a function of the checkpoint row alone, and
+ * that row is what the sink commits atomically with the rows (and after each DDL): a kill -9 at
+ * any point resumes with the structures of the checkpoint's position. On start the versions
+ * after the checkpoint (a DDL read but not applied) are deleted and re-made when the binlog is
+ * read again; versions older than the latest one at or before the checkpoint are pruned, so the
+ * table holds one row per table plus the DDLs in flight.
+ *
+ * Shadow schemas are named "_sl_st_<hash(task/source)>_<hash(schema)>" so that one subtask's
+ * shadows can be found (and dropped, then restored from the versions) by prefix.
+ */
+#include "reader.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <mysqld_error.h>
+
+#include "ckpt.h"
+#include "ddl.h"
+#include "strack.h"
+
+typedef struct br_shadow {
+    char             *schema;    /* source schema */
+    char             *shadow;    /* its shadow schema on the target */
+    int               created;   /* CREATE DATABASE IF NOT EXISTS ran in this run */
+    struct br_shadow *next;
+} br_shadow;
+
+/* One tracked column, as information_schema.COLUMNS of the shadow says. */
+typedef struct br_tcol {
+    char     *name;
+    char     *column_type;      /* "int(10) unsigned", "enum('a','b')" */
+    uint16_t  collation;        /* 0 for non-character columns */
+    uint8_t   is_unsigned, pk;
+} br_tcol;
+
+typedef struct br_tcols {
+    uint32_t  n;
+    br_tcol  *c;
+    uint32_t  npk;
+    uint32_t *pk;
+} br_tcols;
+
+static uint32_t fnv(uint32_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+static int fail(sl_error *err, MYSQL *db, const char *what)
+{
+    unsigned e = mysql_errno(db);
+    return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                        "schema tracker: %s: %s (errno %u)", what, mysql_error(db), e);
+}
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+static br_shadow *shadow_of(br *r, const char *schema)
+{
+    for (br_shadow *s = r->shadows; s; s = s->next)
+        if (!strcmp(s->schema, schema))
+            return s;
+    br_shadow *s = calloc(1, sizeof *s);
+    char name[64];
+    snprintf(name, sizeof name, "%s%08x", r->shadow_prefix, fnv(2166136261u, schema));
+    if (!s || !(s->schema = strdup(schema)) || !(s->shadow = strdup(name))) {
+        if (s)
+            free(s->schema);
+        free(s);
+        return NULL;
+    }
+    s->next = r->shadows;
+    r->shadows = s;
+    return s;
+}
+
+/* sl_ddl_map_fn: a source table to its shadow (same table name, in its schema's shadow). */
+static void map_shadow(void *ud, const char *schema, const char *table, const char **tschema,
+                       const char **ttable)
+{
+    br_shadow *s = shadow_of(ud, schema);
+    *tschema = s ? s->shadow : NULL;
+    *ttable = table;
+}
+
+static int ensure_shadow(br *r, const char *schema, sl_error *err)
+{
+    br_shadow *s = shadow_of(r, schema);
+    if (!s)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    if (s->created)
+        return 0;
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "CREATE DATABASE IF NOT EXISTS ");
+    sl_sbuf_add_ident(&q, s->shadow);
+    int rc = q.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                   : sl_myconn_exec(r->tdb, q.p, q.len, err);
+    sl_sbuf_free(&q);
+    if (rc == 0)
+        s->created = 1;
+    return rc;
+}
+
+static void add_table(br *r, sl_sbuf *b)
+{
+    size_t n = strlen(r->cfg->task_name);
+    char *name = malloc(n + sizeof "_schema_tracker");
+    if (!name) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(name, r->cfg->task_name, n);
+    memcpy(name + n, "_schema_tracker", sizeof "_schema_tracker");
+    sl_sbuf_add_qname(b, r->cfg->meta_schema, name);
+    free(name);
+}
+
+static void add_str(sl_sbuf *b, const char *s)
+{
+    sl_sbuf_add_quoted(b, s, strlen(s));
+}
+
+/* Run the query in b (freed), with the error named by what. */
+static int run(br *r, sl_sbuf *b, const char *what, sl_error *err)
+{
+    int rc;
+    if (b->oom)
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+    else if (mysql_real_query(r->tdb, b->p, (unsigned long)b->len) != 0)
+        rc = fail(err, r->tdb, what);
+    else
+        rc = 0;
+    sl_sbuf_free(b);
+    return rc;
+}
+
+/* Persist create (NULL: the table no longer exists) as schema.table's version at file:pos. */
+static int persist(br *r, const char *schema, const char *table, const char *file,
+                   uint64_t pos, const char *create, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "INSERT INTO ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " (source_name, schema_name, table_name, binlog_name, binlog_pos, "
+                     "create_sql) VALUES (");
+    add_str(&q, r->cfg->source_name);
+    sl_sbuf_adds(&q, ", ");
+    add_str(&q, schema);
+    sl_sbuf_adds(&q, ", ");
+    add_str(&q, table);
+    sl_sbuf_adds(&q, ", ");
+    add_str(&q, file);
+    sl_sbuf_addf(&q, ", %llu, ", (unsigned long long)pos);
+    if (create)
+        add_str(&q, create);
+    else
+        sl_sbuf_adds(&q, "NULL");
+    sl_sbuf_adds(&q, ") ON DUPLICATE KEY UPDATE create_sql = VALUES(create_sql)");
+    return run(r, &q, "persisting a table structure", err);
+}
+
+/* ---- start: restore or seed --------------------------------------------------------------- */
+
+static int drop_shadows(br *r, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "
+                     "LEFT(SCHEMA_NAME, ");
+    sl_sbuf_addf(&q, "%zu) = ", strlen(r->shadow_prefix));
+    add_str(&q, r->shadow_prefix);
+    int rc = run(r, &q, "listing shadow schemas", err);
+    if (rc < 0)
+        return rc;
+    MYSQL_RES *res = mysql_store_result(r->tdb);
+    if (!res)
+        return fail(err, r->tdb, "listing shadow schemas");
+    MYSQL_ROW row;
+    while (rc == 0 && (row = mysql_fetch_row(res))) {
+        sl_sbuf d;
+        sl_sbuf_init(&d);
+        sl_sbuf_adds(&d, "DROP DATABASE IF EXISTS ");
+        sl_sbuf_add_ident(&d, row[0]);
+        rc = run(r, &d, "dropping a shadow schema", err);
+    }
+    mysql_free_result(res);
+    for (br_shadow *s = r->shadows; s; s = s->next)
+        s->created = 0;
+    return rc;
+}
+
+/* Restore one table's structure into its shadow. */
+static int restore(br *r, const char *schema, const char *table, const char *create,
+                   sl_error *err)
+{
+    int rc = ensure_shadow(r, schema, err);
+    if (rc == 0)
+        rc = sl_strack_replace(r->tdb, schema, table, create, strlen(create), map_shadow, r, err);
+    return rc;
+}
+
+/* Seed every selected table from the live source: SHOW CREATE TABLE there, persisted at the
+ * start position. Returns the number seeded through *n. */
+static int seed_from_source(br *r, sl_error *err)
+{
+    sl_myconn_opts o = { SL_MYCONN_FROM(r->cfg, source) };
+    MYSQL *src = sl_myconn_open(&o, err);
+    if (!src)
+        return err->code ? err->code : SL_ECONN;
+    int rc = 0;
+    /* Where the source is while it is seeded: DDLs read before this position may already be
+     * part of the seed (see br_track_ddl). */
+    if (mysql_query(src, "SHOW MASTER STATUS") == 0) {
+        MYSQL_RES *res = mysql_store_result(src);
+        MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+        if (row && row[0] && row[1]) {
+            snprintf(r->seed_file, sizeof r->seed_file, "%s", row[0]);
+            r->seed_pos = strtoull(row[1], NULL, 10);
+        }
+        if (res)
+            mysql_free_result(res);
+    }
+    const char *list = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE "
+                       "TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') AND TABLE_SCHEMA NOT IN "
+                       "('mysql', 'information_schema', 'performance_schema', 'sys')";
+    if (mysql_query(src, list) != 0) {
+        rc = fail(err, src, "listing the source's tables");
+        mysql_close(src);
+        return rc;
+    }
+    MYSQL_RES *tabs = mysql_store_result(src);
+    if (!tabs) {
+        rc = fail(err, src, "listing the source's tables");
+        mysql_close(src);
+        return rc;
+    }
+    MYSQL_ROW row;
+    int n = 0;
+    while (rc == 0 && (row = mysql_fetch_row(tabs))) {
+        if (sl_rules_find(r->rules, row[0], row[1]) < 0)
+            continue;
+        sl_sbuf q;
+        sl_sbuf_init(&q);
+        sl_sbuf_adds(&q, "SHOW CREATE TABLE ");
+        sl_sbuf_add_qname(&q, row[0], row[1]);
+        if (q.oom || mysql_real_query(src, q.p, (unsigned long)q.len) != 0) {
+            sl_sbuf_free(&q);
+            if (mysql_errno(src) == ER_NO_SUCH_TABLE)
+                continue;     /* dropped since it was listed */
+            rc = fail(err, src, "SHOW CREATE TABLE on the source");
+            break;
+        }
+        sl_sbuf_free(&q);
+        MYSQL_RES *cr = mysql_store_result(src);
+        MYSQL_ROW c = cr ? mysql_fetch_row(cr) : NULL;
+        if (!c || !c[1]) {
+            if (cr)
+                mysql_free_result(cr);
+            rc = fail(err, src, "SHOW CREATE TABLE on the source");
+            break;
+        }
+        rc = restore(r, row[0], row[1], c[1], err);
+        if (rc == 0)
+            rc = persist(r, row[0], row[1], r->commit_file, r->commit_pos, c[1], err);
+        mysql_free_result(cr);
+        n++;
+    }
+    mysql_free_result(tabs);
+    mysql_close(src);
+    if (rc == 0)
+        r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %d table(s) seeded from the source "
+                     "(at its position (%s, %llu))", n, r->seed_file,
+                     (unsigned long long)r->seed_pos);
+    return rc;
+}
+
+/* "(binlog_name, binlog_pos) > (file, pos)" */
+static void add_after(sl_sbuf *q, const char *file, uint64_t pos)
+{
+    sl_sbuf_adds(q, "(binlog_name > ");
+    add_str(q, file);
+    sl_sbuf_adds(q, " OR (binlog_name = ");
+    add_str(q, file);
+    sl_sbuf_addf(q, " AND binlog_pos > %llu))", (unsigned long long)pos);
+}
+
+static void forget_tcols(br *r)
+{
+    for (int i = 0; i < BR_TABLE_BUCKETS; i++)
+        for (br_table *t = r->tables[i]; t; t = t->next) {
+            br_track_tcols_free(t->tcols);
+            t->tcols = NULL;
+            /* a table map with the same bytes may now mean other names */
+            sl_bl_table_map_free(t->map);
+            t->map = NULL;
+        }
+}
+
+int br_track_start(br *r, sl_error *err)
+{
+    const br_cfg *c = r->cfg;
+    snprintf(r->shadow_prefix, sizeof r->shadow_prefix, "_sl_st_%08x_",
+             fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
+    r->seed_file[0] = '\0';
+    r->seed_pos = 0;
+    forget_tcols(r);
+    if (!r->tdb) {
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        if (!(r->tdb = sl_myconn_open(&o, err)))
+            return err->code ? err->code : SL_ECONN;
+    }
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "CREATE DATABASE IF NOT EXISTS ");
+    sl_sbuf_add_ident(&q, c->meta_schema);
+    int rc = run(r, &q, "creating the meta schema", err);
+    if (rc < 0)
+        return rc;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "CREATE TABLE IF NOT EXISTS ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " (source_name VARCHAR(128) NOT NULL, schema_name VARCHAR(64) NOT NULL, "
+                     "table_name VARCHAR(64) NOT NULL, binlog_name VARCHAR(255) NOT NULL, "
+                     "binlog_pos BIGINT UNSIGNED NOT NULL, create_sql MEDIUMTEXT NULL, "
+                     "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "
+                     "PRIMARY KEY (source_name, schema_name, table_name, binlog_name, binlog_pos)) "
+                     "DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin");
+    if ((rc = run(r, &q, "creating the tracker table", err)) < 0)
+        return rc;
+    /* Versions after the resume position belong to DDLs that will be read again. Before the
+     * sink's first checkpoint (none, or the loader's snapshot one) every version goes: they
+     * may be of an earlier incarnation of the task whose checkpoint was dropped, and a seed
+     * from the source now is what a first start does anyway. */
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "DELETE FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, c->source_name);
+    if (!r->track_fresh) {
+        sl_sbuf_adds(&q, " AND ");
+        add_after(&q, r->commit_file, r->commit_pos);
+    }
+    if ((rc = run(r, &q, "forgetting versions after the checkpoint", err)) < 0)
+        return rc;
+    if ((rc = drop_shadows(r, err)) < 0)
+        return rc;
+
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT schema_name, table_name, binlog_name, binlog_pos, create_sql FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, c->source_name);
+    sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
+    if ((rc = run(r, &q, "reading the tracked structures", err)) < 0)
+        return rc;
+    MYSQL_RES *res = mysql_store_result(r->tdb);
+    if (!res)
+        return fail(err, r->tdb, "reading the tracked structures");
+    MYSQL_ROW row;
+    char last_s[256] = "", last_t[256] = "";
+    int have = 0, n = 0;
+    while (rc == 0 && (row = mysql_fetch_row(res))) {
+        have = 1;
+        if (!strcmp(row[0], last_s) && !strcmp(row[1], last_t))
+            continue;     /* an older version of the table just restored */
+        snprintf(last_s, sizeof last_s, "%s", row[0]);
+        snprintf(last_t, sizeof last_t, "%s", row[1]);
+        if (row[4]) {
+            rc = restore(r, row[0], row[1], row[4], err);
+            n++;
+        }
+        if (rc == 0) {
+            sl_sbuf d;
+            sl_sbuf_init(&d);
+            sl_sbuf_adds(&d, "DELETE FROM ");
+            add_table(r, &d);
+            sl_sbuf_adds(&d, " WHERE source_name = ");
+            add_str(&d, c->source_name);
+            sl_sbuf_adds(&d, " AND schema_name = ");
+            add_str(&d, row[0]);
+            sl_sbuf_adds(&d, " AND table_name = ");
+            add_str(&d, row[1]);
+            sl_sbuf_adds(&d, " AND (binlog_name < ");
+            add_str(&d, row[2]);
+            sl_sbuf_adds(&d, " OR (binlog_name = ");
+            add_str(&d, row[2]);
+            sl_sbuf_addf(&d, " AND binlog_pos < %llu))", strtoull(row[3], NULL, 10));
+            rc = run(r, &d, "pruning old versions", err);
+        }
+    }
+    mysql_free_result(res);
+    if (rc < 0)
+        return rc;
+    if (have) {
+        r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %d table structure(s) restored as of "
+                     "(%s, %llu)", n, r->commit_file, (unsigned long long)r->commit_pos);
+        return 0;
+    }
+    return seed_from_source(r, err);
+}
+
+/* ---- DDL ---------------------------------------------------------------------------------- */
+
+/* The server errors of a DDL whose effect a seed taken after it already holds. */
+static int already_in_seed(unsigned e)
+{
+    return e == ER_TABLE_EXISTS_ERROR || e == ER_BAD_TABLE_ERROR || e == ER_NO_SUCH_TABLE ||
+           e == ER_DUP_FIELDNAME || e == ER_CANT_DROP_FIELD_OR_KEY || e == ER_BAD_FIELD_ERROR ||
+           e == ER_DUP_KEYNAME;
+}
+
+static int pos_before(const char *f1, uint64_t p1, const char *f2, uint64_t p2)
+{
+    int c = strcmp(f1, f2);
+    return c < 0 || (c == 0 && p1 < p2);
+}
+
+int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
+                 uint64_t next_pos, sl_error *err)
+{
+    if (!r->tdb)
+        return 0;
+    char *schema = dblen ? strndup(db, dblen) : NULL;
+    if (dblen && !schema)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    sl_ddl d;
+    int rc = sl_ddl_parse(sql, len, schema, &d);
+    if (rc < 0 || d.temporary || (d.kind != SL_DDL_CREATE_TABLE && d.kind != SL_DDL_ALTER_TABLE &&
+                                  d.kind != SL_DDL_DROP_TABLE && d.kind != SL_DDL_RENAME_TABLE &&
+                                  d.kind != SL_DDL_CREATE_INDEX && d.kind != SL_DDL_DROP_INDEX &&
+                                  d.kind != SL_DDL_DROP_DB)) {
+        sl_ddl_free(&d);
+        free(schema);
+        return rc == SL_ENOMEM ? sl_error_set(err, rc, "out of memory") : 0;
+    }
+    /* Only statements that touch a selected table move the tracker (a RENAME counts on either
+     * side: a table renamed into the selection must arrive with its structure). */
+    int relevant = 0;
+    for (size_t i = 0; i < d.nnames; i++) {
+        if (d.kind == SL_DDL_DROP_DB)
+            continue;
+        if (sl_rules_find(r->rules, d.names[i].schema, d.names[i].table) >= 0)
+            relevant = 1;
+    }
+    if (d.kind == SL_DDL_DROP_DB) {
+        /* the source dropped the schema: so go the shadows of its tables */
+        for (size_t i = 0; i < d.nnames; i++) {
+            br_shadow *s = shadow_of(r, d.names[i].schema);
+            if (!s) {
+                rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+                break;
+            }
+            sl_sbuf q;
+            sl_sbuf_init(&q);
+            sl_sbuf_adds(&q, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
+            add_str(&q, s->shadow);
+            if ((rc = run(r, &q, "listing shadow tables", err)) < 0)
+                break;
+            MYSQL_RES *res = mysql_store_result(r->tdb);
+            MYSQL_ROW row;
+            while (rc == 0 && res && (row = mysql_fetch_row(res)))
+                rc = persist(r, d.names[i].schema, row[0], r->file, next_pos, NULL, err);
+            if (res)
+                mysql_free_result(res);
+            sl_sbuf_init(&q);
+            sl_sbuf_adds(&q, "DROP DATABASE IF EXISTS ");
+            sl_sbuf_add_ident(&q, s->shadow);
+            if (rc == 0)
+                rc = run(r, &q, "dropping a shadow schema", err);
+            else
+                sl_sbuf_free(&q);
+            s->created = 0;
+        }
+        forget_tcols(r);
+        sl_ddl_free(&d);
+        free(schema);
+        return rc;
+    }
+    if (!relevant) {
+        sl_ddl_free(&d);
+        free(schema);
+        return 0;
+    }
+    for (size_t i = 0; rc == 0 && i < d.nnames; i++)
+        rc = ensure_shadow(r, d.names[i].schema, err);
+    if (rc == 0 && schema)
+        rc = ensure_shadow(r, schema, err);
+    if (rc == 0) {
+        if (d.kind == SL_DDL_CREATE_TABLE && !d.is_like && d.nnames == 1)
+            /* the statement is the whole structure: replace, whatever the shadow held */
+            rc = sl_strack_replace(r->tdb, d.names[0].schema, d.names[0].table, sql, len,
+                                   map_shadow, r, err);
+        else
+            rc = sl_strack_apply(r->tdb, sql, len, schema, map_shadow, r, err);
+    }
+    if (rc == SL_EDB && r->seed_file[0] && pos_before(r->file, next_pos, r->seed_file, r->seed_pos) &&
+        already_in_seed(mysql_errno(r->tdb))) {
+        /* The structures were seeded from the live source after this DDL ran there. */
+        r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %s (the seed taken at (%s, %llu) "
+                     "already holds it)", err->msg, r->seed_file,
+                     (unsigned long long)r->seed_pos);
+        memset(err, 0, sizeof *err);
+        rc = 0;
+    }
+    if (rc == SL_EDB && d.kind == SL_DDL_DROP_TABLE && mysql_errno(r->tdb) == ER_BAD_TABLE_ERROR) {
+        /* the server dropped the shadows that exist; the others were never tracked */
+        memset(err, 0, sizeof *err);
+        rc = 0;
+    }
+    if (rc == SL_EDB && r->full_metadata) {
+        /* The source's table maps carry names, labels and keys: rows decode without the
+         * tracker, which then only checks them. Stop tracking the tables the statement names
+         * (e.g. the RENAME of an online schema change tool's untracked shadow table) rather
+         * than stop replication; a PUT can give them back. */
+        r->host->log(r->ctx, SL_LOG_WARN, "%s; the tables it names are no longer tracked "
+                     "(rows are decoded with the binlog's full metadata)", err->msg);
+        for (size_t i = 0; i < d.nnames; i++) {
+            br_shadow *sh = shadow_of(r, d.names[i].schema);
+            sl_error ignore = { 0 };
+            if (sh)
+                sl_strack_drop(r->tdb, d.names[i].schema, d.names[i].table, map_shadow, r,
+                               &ignore);
+        }
+        memset(err, 0, sizeof *err);
+        rc = 0;
+    }
+    if (rc == SL_EDB) {
+        char why[SL_ERRMSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        sl_error_set(err, SL_EDB, "%s; the tracked structure is behind the source's: replace it "
+                     "(PUT .../schemas/{db}/{table}) and start the task again", why);
+    }
+    for (size_t i = 0; rc >= 0 && i < d.nnames; i++) {
+        const char *s = d.names[i].schema, *t = d.names[i].table;
+        br_shadow *sh = shadow_of(r, s);
+        char *create = NULL;
+        int src = sh ? sl_strack_show(r->tdb, sh->shadow, t, &create, err) : SL_ENOMEM;
+        if (src < 0 && src != SL_ENOENT) {
+            rc = src;
+            break;
+        }
+        memset(err, 0, sizeof *err);
+        rc = persist(r, s, t, r->file, next_pos, create, err);
+        free(create);
+        br_table *bt = br_table_find(r, s, t);
+        if (bt) {
+            br_track_tcols_free(bt->tcols);
+            bt->tcols = NULL;
+            sl_bl_table_map_free(bt->map);
+            bt->map = NULL;
+        }
+    }
+    sl_ddl_free(&d);
+    free(schema);
+    return rc > 0 ? 0 : rc;
+}
+
+/* ---- decoding with the tracked structure -------------------------------------------------- */
+
+void br_track_tcols_free(br_tcols *c)
+{
+    if (!c)
+        return;
+    for (uint32_t i = 0; i < c->n; i++) {
+        free(c->c[i].name);
+        free(c->c[i].column_type);
+    }
+    free(c->c);
+    free(c->pk);
+    free(c);
+}
+
+/* Read the shadow's columns. SL_ENOENT when the table is not tracked. */
+static int read_tcols(br *r, const char *schema, const char *table, br_tcols **out,
+                      sl_error *err)
+{
+    *out = NULL;
+    br_shadow *s = shadow_of(r, schema);
+    if (!s)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT c.COLUMN_NAME, c.COLUMN_TYPE, IFNULL(l.ID, 0), c.COLUMN_KEY = 'PRI', "
+                     "(SELECT k.SEQ_IN_INDEX FROM information_schema.STATISTICS k WHERE "
+                     "k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND "
+                     "k.COLUMN_NAME = c.COLUMN_NAME AND k.INDEX_NAME = 'PRIMARY') "
+                     "FROM information_schema.COLUMNS c LEFT JOIN information_schema.COLLATIONS l "
+                     "ON l.COLLATION_NAME = c.COLLATION_NAME WHERE c.TABLE_SCHEMA = ");
+    add_str(&q, s->shadow);
+    sl_sbuf_adds(&q, " AND c.TABLE_NAME = ");
+    add_str(&q, table);
+    sl_sbuf_adds(&q, " ORDER BY c.ORDINAL_POSITION");
+    int rc = run(r, &q, "reading a tracked structure", err);
+    if (rc < 0)
+        return rc;
+    MYSQL_RES *res = mysql_store_result(r->tdb);
+    if (!res)
+        return fail(err, r->tdb, "reading a tracked structure");
+    uint64_t n = mysql_num_rows(res);
+    if (n == 0) {
+        mysql_free_result(res);
+        return sl_error_set(err, SL_ENOENT, "%s.%s is not tracked", schema, table);
+    }
+    br_tcols *c = calloc(1, sizeof *c);
+    if (!c || !(c->c = calloc(n, sizeof *c->c)) || !(c->pk = calloc(n, sizeof *c->pk))) {
+        br_track_tcols_free(c);
+        mysql_free_result(res);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
+    uint32_t seqs[4096];
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(res))) {
+        br_tcol *o = &c->c[c->n];
+        if (!(o->name = strdup(row[0])) || !(o->column_type = strdup(row[1]))) {
+            c->n++;
+            br_track_tcols_free(c);
+            mysql_free_result(res);
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        }
+        o->collation = (uint16_t)strtoul(row[2], NULL, 10);
+        o->is_unsigned = strstr(row[1], " unsigned") != NULL;
+        o->pk = row[3] && !strcmp(row[3], "1") && row[4];
+        if (o->pk && c->npk < 4096) {
+            seqs[c->npk] = (uint32_t)strtoul(row[4], NULL, 10);
+            c->pk[c->npk++] = c->n;
+        }
+        c->n++;
+    }
+    mysql_free_result(res);
+    /* A table WITH SYSTEM VERSIONING without explicit period columns has hidden row_start and
+     * row_end at its end, which information_schema.COLUMNS does not list but table maps do. */
+    char *create = NULL;
+    rc = sl_strack_show(r->tdb, s->shadow, table, &create, err);
+    if (rc < 0) {
+        br_track_tcols_free(c);
+        return rc;
+    }
+    int implicit = strstr(create, "WITH SYSTEM VERSIONING") &&
+                   !strstr(create, "PERIOD FOR SYSTEM_TIME");
+    free(create);
+    if (implicit) {
+        br_tcol *v = realloc(c->c, (c->n + 2) * sizeof *v);
+        if (!v) {
+            br_track_tcols_free(c);
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        }
+        c->c = v;
+        const char *names[2] = { "row_start", "row_end" };
+        for (int k = 0; k < 2; k++) {
+            br_tcol *o = &c->c[c->n];
+            memset(o, 0, sizeof *o);
+            o->name = strdup(names[k]);
+            o->column_type = strdup("timestamp(6)");
+            c->n++;
+            if (!o->name || !o->column_type) {
+                br_track_tcols_free(c);
+                return sl_error_set(err, SL_ENOMEM, "out of memory");
+            }
+        }
+    }
+    /* key order, not column order */
+    for (uint32_t i = 1; i < c->npk; i++)
+        for (uint32_t k = i; k > 0 && seqs[k - 1] > seqs[k]; k--) {
+            uint32_t t = seqs[k], p = c->pk[k];
+            seqs[k] = seqs[k - 1];
+            c->pk[k] = c->pk[k - 1];
+            seqs[k - 1] = t;
+            c->pk[k - 1] = p;
+        }
+    *out = c;
+    return 0;
+}
+
+/* The labels of "enum('a','it''s')" / "set(...)", as the server prints them. */
+static int parse_labels(const char *type, sl_bl_column *col)
+{
+    const char *p = strchr(type, '(');
+    if (!p)
+        return 0;
+    size_t cap = 8;
+    col->labels = calloc(cap, sizeof *col->labels);
+    col->label_lens = calloc(cap, sizeof *col->label_lens);
+    if (!col->labels || !col->label_lens)
+        return SL_ENOMEM;
+    p++;
+    while (*p == '\'') {
+        p++;
+        size_t n = 0;
+        char *buf = malloc(strlen(p) + 1);
+        if (!buf)
+            return SL_ENOMEM;
+        while (*p && !(*p == '\'' && p[1] != '\'')) {
+            if (*p == '\'' && p[1] == '\'')
+                p++;
+            else if (*p == '\\' && p[1])
+                p++;
+            buf[n++] = *p++;
+        }
+        buf[n] = '\0';
+        if (*p == '\'')
+            p++;
+        if (col->nlabels == cap) {
+            cap *= 2;
+            char **l = realloc(col->labels, cap * sizeof *l);
+            uint32_t *ll = l ? realloc(col->label_lens, cap * sizeof *ll) : NULL;
+            if (l)
+                col->labels = l;
+            if (!l || !ll) {
+                free(buf);
+                return SL_ENOMEM;
+            }
+            col->label_lens = ll;
+        }
+        col->labels[col->nlabels] = buf;
+        col->label_lens[col->nlabels++] = (uint32_t)n;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+static void describe(sl_sbuf *b, const sl_bl_table_map *m, const br_tcols *tc)
+{
+    sl_sbuf_addf(b, "the binlog's table map has %u column(s) (", m->ncols);
+    for (uint32_t i = 0; i < m->ncols; i++)
+        sl_sbuf_addf(b, "%s%s type %u%s", i ? ", " : "", m->cols[i].name ? m->cols[i].name : "?",
+                     m->cols[i].real_type, m->cols[i].is_unsigned ? " unsigned" : "");
+    sl_sbuf_addf(b, "), the tracked structure %u (", tc->n);
+    for (uint32_t i = 0; i < tc->n; i++)
+        sl_sbuf_addf(b, "%s%s %s", i ? ", " : "", tc->c[i].name, tc->c[i].column_type);
+    sl_sbuf_adds(b, ")");
+}
+
+int br_track_fill(br *r, br_table *t, sl_bl_table_map *m, sl_error *err)
+{
+    if (!r->tdb)
+        return 0;
+    int minimal = !m->has_names;
+    /* Before the position of a seed taken from the live source, the tracked structure may be
+     * ahead of the binlog's: a full table map is the better witness there. */
+    if (!minimal && r->seed_file[0] && pos_before(r->file, r->pos, r->seed_file, r->seed_pos))
+        return 0;
+    if (!t->tcols) {
+        int rc = read_tcols(r, m->schema, m->table, &t->tcols, err);
+        if (rc == SL_ENOENT && !minimal)
+            return 0;     /* full metadata and nothing tracked (yet): the binlog says it all */
+        if (rc == SL_ENOENT)
+            return sl_error_set(err, SL_EINVAL, "row event of %s.%s, whose structure the schema "
+                                "tracker does not know, and the source's binlog_row_metadata "
+                                "carries no column names: give the structure with PUT "
+                                ".../schemas/%s/%s and start the task again", m->schema,
+                                m->table, m->schema, m->table);
+        if (rc < 0)
+            return rc;
+    }
+    const br_tcols *tc = t->tcols;
+    int bad = tc->n != m->ncols;
+    for (uint32_t i = 0; !bad && i < m->ncols; i++) {
+        const sl_bl_column *c = &m->cols[i];
+        if (c->name && strcasecmp(c->name, tc->c[i].name))
+            bad = 1;
+        /* integers only: the server flags YEAR unsigned, DECIMAL/FLOAT per version */
+        int integer = c->real_type == SL_MT_TINY || c->real_type == SL_MT_SHORT ||
+                      c->real_type == SL_MT_INT24 || c->real_type == SL_MT_LONG ||
+                      c->real_type == SL_MT_LONGLONG;
+        if (m->has_signedness && integer && c->is_unsigned != tc->c[i].is_unsigned)
+            bad = 1;
+    }
+    if (bad) {
+        sl_sbuf b;
+        sl_sbuf_init(&b);
+        sl_sbuf_addf(&b, "the tracked structure of %s.%s does not match the binlog: ", m->schema,
+                     m->table);
+        describe(&b, m, tc);
+        int rc = sl_error_set(err, SL_EINVAL, "%s; replace the structure (PUT "
+                              ".../schemas/%s/%s) and start the task again",
+                              b.oom ? "(out of memory)" : b.p, m->schema, m->table);
+        sl_sbuf_free(&b);
+        return rc;
+    }
+    if (!minimal && m->has_signedness && m->has_charsets && m->npk)
+        return 0;
+    /* complete what the event does not carry */
+    for (uint32_t i = 0; i < m->ncols; i++) {
+        sl_bl_column *c = &m->cols[i];
+        if (!c->name && !(c->name = strdup(tc->c[i].name)))
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        if (!m->has_signedness)
+            c->is_unsigned = tc->c[i].is_unsigned;
+        if (!c->charset && tc->c[i].collation)
+            c->charset = tc->c[i].collation;
+        if ((c->real_type == SL_MT_ENUM || c->real_type == SL_MT_SET) && !c->nlabels &&
+            parse_labels(tc->c[i].column_type, c) < 0)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        c->pk = 0;
+    }
+    if (!m->npk && tc->npk) {
+        if (!(m->pk = malloc(tc->npk * sizeof *m->pk)))
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        memcpy(m->pk, tc->pk, tc->npk * sizeof *m->pk);
+        m->npk = tc->npk;
+    }
+    for (uint32_t k = 0; k < m->npk; k++)
+        if (m->pk[k] < m->ncols)
+            m->cols[m->pk[k]].pk = 1;
+    m->has_names = m->has_signedness = m->has_charsets = 1;
+    return 0;
+}
+
+/* ---- stop and cleanup --------------------------------------------------------------------- */
+
+void br_track_stop(br *r)
+{
+    forget_tcols(r);
+    if (r->tdb) {
+        mysql_close(r->tdb);
+        r->tdb = NULL;
+    }
+    while (r->shadows) {
+        br_shadow *n = r->shadows->next;
+        free(r->shadows->schema);
+        free(r->shadows->shadow);
+        free(r->shadows);
+        r->shadows = n;
+    }
+}
+
+int br_track_cleanup(br *r, sl_error *err)
+{
+    const br_cfg *c = r->cfg;
+    snprintf(r->shadow_prefix, sizeof r->shadow_prefix, "_sl_st_%08x_",
+             fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
+    if (!r->tdb) {
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        if (!(r->tdb = sl_myconn_open(&o, err)))
+            return err->code ? err->code : SL_ECONN;
+    }
+    int rc = drop_shadows(r, err);
+    if (rc == 0) {
+        sl_sbuf q;
+        sl_sbuf_init(&q);
+        sl_sbuf_adds(&q, "DROP TABLE IF EXISTS ");
+        add_table(r, &q);
+        rc = run(r, &q, "dropping the tracker table", err);
+    }
+    br_track_stop(r);
+    return rc;
+}
+
+/* ---- the table-structure endpoints (plugin ctl, the subtask not running) ------------------ */
+
+/* The checkpoint a request acts at: the versions it reads are those a start would restore. */
+static int ctl_open(br *r, sl_error *err)
+{
+    const br_cfg *c = r->cfg;
+    snprintf(r->shadow_prefix, sizeof r->shadow_prefix, "_sl_st_%08x_",
+             fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
+    if (!r->tdb) {
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        if (!(r->tdb = sl_myconn_open(&o, err)))
+            return err->code ? err->code : SL_ECONN;
+    }
+    sl_ckpt_pos ck;
+    int rc = sl_ckpt_read(r->tdb, c->meta_schema, c->task_name, c->source_name, &ck, err);
+    if (rc == SL_ENOENT)
+        return sl_error_set(err, SL_EINVAL, "source %s of task %s has no table structures yet: "
+                            "its incremental phase never ran", c->source_name, c->task_name);
+    if (rc < 0)
+        return rc;
+    snprintf(r->commit_file, sizeof r->commit_file, "%s", ck.binlog_name);
+    r->commit_pos = ck.binlog_pos;
+    sl_ckpt_pos_clear(&ck);
+    return 0;
+}
+
+/* Rows of the latest version at or before the checkpoint of each table (of schema, if given). */
+static MYSQL_RES *ctl_latest(br *r, const char *schema, const char *table, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT schema_name, table_name, create_sql FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, r->cfg->source_name);
+    if (schema) {
+        sl_sbuf_adds(&q, " AND schema_name = ");
+        add_str(&q, schema);
+    }
+    if (table) {
+        sl_sbuf_adds(&q, " AND table_name = ");
+        add_str(&q, table);
+    }
+    sl_sbuf_adds(&q, " AND NOT ");
+    add_after(&q, r->commit_file, r->commit_pos);
+    sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
+    if (run(r, &q, "reading the tracked structures", err) < 0)
+        return NULL;
+    MYSQL_RES *res = mysql_store_result(r->tdb);
+    if (!res)
+        fail(err, r->tdb, "reading the tracked structures");
+    return res;
+}
+
+/* The tracked CREATE TABLE of schema.table at the checkpoint, malloc'd; SL_ENOENT if none. */
+static int ctl_get(br *r, const char *schema, const char *table, char **create, sl_error *err)
+{
+    *create = NULL;
+    MYSQL_RES *res = ctl_latest(r, schema, table, err);
+    if (!res)
+        return err->code ? err->code : SL_EDB;
+    MYSQL_ROW row = mysql_fetch_row(res);
+    int rc = 0;
+    if (!row || !row[2])
+        rc = sl_error_set(err, SL_ENOENT, "table %s.%s is not tracked by task %s source %s",
+                          schema, table, r->cfg->task_name, r->cfg->source_name);
+    else if (!(*create = strdup(row[2])))
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+    mysql_free_result(res);
+    return rc;
+}
+
+int br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err)
+{
+    *reply = NULL;
+    const char *op = json_string_value(json_object_get(req, "op"));
+    const char *schema = json_string_value(json_object_get(req, "schema"));
+    const char *table = json_string_value(json_object_get(req, "table"));
+    const char *sql = json_string_value(json_object_get(req, "sql"));
+    if (!op)
+        return sl_error_set(err, SL_EINVAL, "no op");
+    int rc = ctl_open(r, err);
+    if (rc < 0)
+        return rc;
+    if (!strcmp(op, "schema_list")) {
+        /* schemas (no schema given) or the tables of one, as tracked at the checkpoint */
+        MYSQL_RES *res = ctl_latest(r, schema, NULL, err);
+        if (!res)
+            return err->code ? err->code : SL_EDB;
+        json_t *out = json_array();
+        char ls[256] = "", lt[256] = "";
+        MYSQL_ROW row;
+        while ((row = mysql_fetch_row(res))) {
+            int same = !strcmp(row[0], ls) && !strcmp(row[1], lt);
+            snprintf(ls, sizeof ls, "%s", row[0]);
+            snprintf(lt, sizeof lt, "%s", row[1]);
+            if (same || !row[2])
+                continue;   /* an older version, or a table dropped */
+            const char *name = schema ? row[1] : row[0];
+            size_t n = json_array_size(out);
+            if (!n || strcmp(json_string_value(json_array_get(out, n - 1)), name))
+                json_array_append_new(out, json_string(name));
+        }
+        mysql_free_result(res);
+        *reply = out;
+        return 0;
+    }
+    if (!schema || !table)
+        return sl_error_set(err, SL_EINVAL, "%s needs a schema and a table", op);
+    if (!strcmp(op, "schema_get")) {
+        char *create;
+        if ((rc = ctl_get(r, schema, table, &create, err)) < 0)
+            return rc;
+        *reply = json_pack("{s:s, s:s, s:s}", "schema_name", schema, "table_name", table,
+                           "schema_create_sql", create);
+        free(create);
+        return 0;
+    }
+    if (!strcmp(op, "schema_put")) {
+        if (!sql || !*sql)
+            return sl_error_set(err, SL_EINVAL, "sql_content is empty");
+        /* the server checks the statement on a scratch shadow first: refused, nothing changes */
+        if ((rc = ensure_shadow(r, schema, err)) < 0 ||
+            (rc = sl_strack_replace(r->tdb, schema, table, sql, strlen(sql), map_shadow, r,
+                                    err)) < 0)
+        {
+            if (rc == SL_EDB)
+                err->code = rc = SL_EINVAL;   /* the server refused the statement: bad input */
+            return rc;
+        }
+        char *create = NULL;
+        br_shadow *sh = shadow_of(r, schema);
+        if (!sh)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        if ((rc = sl_strack_show(r->tdb, sh->shadow, table, &create, err)) < 0)
+            return rc;
+        rc = persist(r, schema, table, r->commit_file, r->commit_pos, create, err);
+        free(create);
+        return rc;
+    }
+    if (!strcmp(op, "schema_delete")) {
+        char *create;
+        if ((rc = ctl_get(r, schema, table, &create, err)) < 0)
+            return rc;
+        free(create);
+        return persist(r, schema, table, r->commit_file, r->commit_pos, NULL, err);
+    }
+    return sl_error_set(err, SL_ENOTSUP, "unknown op %s", op);
+}
