@@ -218,6 +218,8 @@ void sl__http_stop(sl_api *a);
 void sl__cluster_route(sl_req *r);
 void sl__sources_route(sl_req *r);
 void sl__tasks_route(sl_req *r);
+/* Compile again the tasks of a source whose relay changed (none running). Write lock held. */
+void sl__tasks_recompile_source(sl_api *a, const char *source);
 /* 404 with DM's task-not-found body. */
 void sl__reply_task_not_found(sl_req *r, const char *name);
 /* GET /tasks/{task}/sources/{source}/...: mode 0 migrate_targets (schema_pattern and

@@ -1,8 +1,9 @@
 /*
  * sources.c - /api/v1/sources: create (after connecting to the source and detecting its flavor),
  * list, get, update, delete, enable/disable (which start/stop the subtasks on the source),
- * status, and the source's schemas and tables read from the source server itself. Relay and
- * transfer answer 501 until relay logs and several workers exist.
+ * status, the source's schemas and tables read from the source server itself, and the relay log
+ * (relay_config, relay/enable|disable|purge, relay_status). Transfer answers 501 until there are
+ * several workers.
  */
 #include "internal.h"
 
@@ -156,12 +157,25 @@ static uint32_t relay_server_id(const char *name)
  * lock whose holder may be stopping the relay) or when a task's position is not known: a task
  * in its full phase, or one whose checkpoint its status does not show.
  */
+static int relay_needed_locked(sl_api *a, sl_api_source *s, char *file, size_t cap,
+                               char *unknown, size_t ucap);
+
 static int relay_needed(void *ud, char *file, size_t cap)
 {
     sl_api_source *s = ud;
     sl_api *a = s->api;
     if (pthread_rwlock_tryrdlock(&a->lock) != 0)
         return -1;
+    int rc = relay_needed_locked(a, s, file, cap, NULL, 0);
+    pthread_rwlock_unlock(&a->lock);
+    return rc;
+}
+
+/* relay_needed with the lock held; unknown (if not NULL) gets the task whose position is not
+ * known when the answer is -1. */
+static int relay_needed_locked(sl_api *a, sl_api_source *s, char *file, size_t cap,
+                               char *unknown, size_t ucap)
+{
     int rc = 0;
     file[0] = '\0';
     for (size_t i = 0; rc >= 0 && i < a->ntasks; i++)
@@ -179,14 +193,15 @@ static int relay_needed(void *ud, char *file, size_t cap)
                 sscanf(sb, "(%255[^,]", f) != 1)
                 f[0] = '\0';
             json_decref(js);
-            if (!f[0])
+            if (!f[0]) {
                 rc = -1;
-            else if (rc == 0 || strcmp(f, file) < 0) {
+                if (unknown)
+                    snprintf(unknown, ucap, "%s", a->tasks[i]->name);
+            } else if (rc == 0 || strcmp(f, file) < 0) {
                 snprintf(file, cap, "%s", f);
                 rc = 1;
             }
         }
-    pthread_rwlock_unlock(&a->lock);
     return rc;
 }
 
@@ -808,6 +823,179 @@ static void source_schemas(sl_req *r, const char *name, const char *schema)
         sl__reply_error(r, 400, DM_ERR_DB, "source %s: %s", name, err.msg);
 }
 
+/* ---- relay/enable, relay/disable, relay/purge ------------------------------------------------ */
+
+/* The body's worker_name_list names workers that exist: this server's one worker. */
+static int relay_workers_ok(sl_req *r, json_t *body)
+{
+    json_t *l = json_object_get(body, "worker_name_list"), *w;
+    size_t i;
+    if (l && !json_is_null(l) && !json_is_array(l)) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/worker_name_list: want an array of worker names");
+        return -1;
+    }
+    json_array_foreach(l, i, w) {
+        if (!json_is_string(w)) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/worker_name_list/%zu: want a worker name", i);
+            return -1;
+        }
+        if (strcmp(json_string_value(w), SL_API_WORKER_NAME)) {
+            sl__reply_error(r, 400, DM_ERR_WORKER_NOT_FOUND, "/worker_name_list/%zu: worker %s "
+                            "not found (this sluice-server is one worker, %s)", i,
+                            json_string_value(w), SL_API_WORKER_NAME);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Unknown keys and values that are not strings (or null) are refused with their path. */
+static int relay_body_ok(sl_req *r, json_t *body, const char *const *keys, size_t nkeys)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v) {
+        size_t i = 0;
+        while (i < nkeys && strcmp(k, keys[i]))
+            i++;
+        if (i == nkeys) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/%s: unknown field", k);
+            return -1;
+        }
+        if (strcmp(k, "worker_name_list") && !json_is_string(v) && !json_is_null(v)) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/%s: want a string", k);
+            return -1;
+        }
+    }
+    return relay_workers_ok(r, body);
+}
+
+/*
+ * POST relay/enable and relay/disable: relay_config.enable_relay (with the start file, GTID and
+ * directory given) changed as a PUT of the source would change it, under the same rule (no task
+ * of the source runs), and the source's tasks compiled again so that they read from the relay
+ * from their next start, or from the source again.
+ */
+static void relay_toggle(sl_req *r, const char *name, int enable)
+{
+    static const char *const keys[] = { "worker_name_list", "relay_binlog_name",
+                                         "relay_binlog_gtid", "relay_dir" };
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    json_t *body = sl__body_json(r, 1);     /* the body is optional */
+    if (!body)
+        return;
+    if (relay_body_ok(r, body, keys, enable ? 4 : 1) != 0) {
+        json_decref(body);
+        return;
+    }
+    pthread_rwlock_wrlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    char *running = NULL;
+    json_t *def = NULL;
+    if (!s) {
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+        goto out;
+    }
+    if ((running = running_tasks(a, name)) != NULL) {
+        sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "the relay of source %s can only be %s when "
+                        "no task runs on it; running: %s (stop them first)", name,
+                        enable ? "enabled" : "disabled", running);
+        goto out;
+    }
+    def = json_deep_copy(s->def);
+    json_t *rc = json_object_get(def, "relay_config");
+    if (!json_is_object(rc)) {
+        rc = json_object();
+        json_object_set_new(def, "relay_config", rc);
+    }
+    json_object_set_new(rc, "enable_relay", json_boolean(enable));
+    for (size_t i = 1; enable && i < 4; i++) {
+        const char *v = json_string_value(json_object_get(body, keys[i]));
+        if (v)
+            json_object_set_new(rc, keys[i], json_string(v));
+    }
+    if (enable) {
+        char path[4096], msg[512];
+        if (relay_dir_resolve(a, json_string_value(json_object_get(rc, "relay_dir")), name, path,
+                              sizeof path, msg, sizeof msg) != 0) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/relay_dir: %s", msg);
+            goto out;
+        }
+    }
+    if (persist_source(a, SL_META_UPDATE, def, &err) != 0) {
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+        goto out;
+    }
+    json_decref(s->def);
+    s->def = def;
+    def = NULL;
+    relay_apply(a, s);
+    sl__tasks_recompile_source(a, name);
+    sl__reply_empty(r, 200);
+out:
+    pthread_rwlock_unlock(&a->lock);
+    free(running);
+    json_decref(def);
+    json_decref(body);
+}
+
+/*
+ * POST relay/purge {"relay_binlog_name": F}: delete the relay files before F, never one a task
+ * of the source still needs (its checkpoint file); refused when a task's position is not known
+ * (a task in its full phase, or one never synced), as the automatic purge waits then.
+ */
+static void relay_purge(sl_req *r, const char *name)
+{
+    static const char *const keys[] = { "relay_binlog_name", "relay_dir" };
+    sl_api *a = r->api;
+    sl_error err = { 0 };
+    json_t *body = sl__body_json(r, 0);
+    if (!body)
+        return;
+    if (relay_body_ok(r, body, keys, 2) != 0) {
+        json_decref(body);
+        return;
+    }
+    const char *file = json_string_value(json_object_get(body, "relay_binlog_name"));
+    if (!file || !*file || strchr(file, '/')) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/relay_binlog_name: want the name of a relay "
+                        "binlog file (the files before it are purged)");
+        json_decref(body);
+        return;
+    }
+    /* the read lock keeps the source and its relay in place; the relay purges under its own lock */
+    pthread_rwlock_rdlock(&a->lock);
+    sl_api_source *s = sl__source_find(a, name);
+    char need[256], unknown[256] = "";
+    if (!s) {
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    } else if (!s->relay) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "source %s has no running relay log%s%s", name,
+                        s->relay_err ? ": " : "", s->relay_err ? s->relay_err : "");
+    } else {
+        int known = relay_needed_locked(a, s, need, sizeof need, unknown, sizeof unknown);
+        if (known < 0) {
+            sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "cannot purge the relay of source %s: "
+                            "the binlog position of task %s is not known yet (it is in its full "
+                            "phase or has not synced), and it may still need any relay file",
+                            name, unknown);
+        } else {
+            int rc = sl_relay_unit_purge(s->relay, file, known == 1 ? need : NULL, &err);
+            if (rc == 0)
+                sl__reply_empty(r, 200);
+            else if (rc == SL_ENOENT)
+                sl__reply_error(r, 400, DM_ERR_OPENAPI, "/relay_binlog_name: %s", err.msg);
+            else if (rc == SL_ESTATE)
+                sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "%s", err.msg);
+            else
+                sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
+        }
+    }
+    pthread_rwlock_unlock(&a->lock);
+    json_decref(body);
+}
+
 static void not_implemented(sl_req *r, const char *what)
 {
     sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "%s is not implemented in sluice yet: %s",
@@ -859,11 +1047,12 @@ void sl__sources_route(sl_req *r)
     } else if (r->nseg == 4 && !strcmp(op, "relay") &&
                (!strcmp(r->segs[3], "enable") || !strcmp(r->segs[3], "disable") ||
                 !strcmp(r->segs[3], "purge"))) {
-        if (post)
-            not_implemented(r, "sluice reads the binlog directly from the source and keeps no relay "
-                               "log (relay/enable, relay/disable and relay/purge come with relay support)");
-        else
+        if (!post)
             sl__reply_method(r, "POST");
+        else if (!strcmp(r->segs[3], "purge"))
+            relay_purge(r, name);
+        else
+            relay_toggle(r, name, !strcmp(r->segs[3], "enable"));
     } else if ((r->nseg == 3 || r->nseg == 4) && !strcmp(op, "schemas")) {
         if (get)
             source_schemas(r, name, r->nseg == 4 ? r->segs[3] : NULL);

@@ -153,6 +153,39 @@ static int restore_one(void *ud, const char *name, const char *value)
     return 0;
 }
 
+/*
+ * Compile again every task with a subtask on `source` (none of them running: the caller checked),
+ * after the source's relay was enabled or disabled: the plan gives the binlog-reader the relay's
+ * directory, or none, so a task reads from where the source now says. A task that no longer
+ * compiles keeps its old plan and the log says why. Call with the write lock held.
+ */
+void sl__tasks_recompile_source(sl_api *a, const char *source)
+{
+    for (size_t i = 0; i < a->ntasks; i++) {
+        sl_api_task *old = a->tasks[i];
+        int uses = 0;
+        for (size_t j = 0; j < old->nsubs; j++)
+            uses |= !strcmp(sl_subtask_source(old->subs[j]), source);
+        if (!uses)
+            continue;
+        sl_error err = { 0 };
+        json_t *def = json_deep_copy(old->def), *probs = NULL;
+        sl_task_plan *plan = NULL;
+        int rc = def ? sl__task_compile(a, def, &plan, &probs, NULL, &err) : SL_ENOMEM;
+        json_decref(def);
+        json_decref(probs);
+        sl_api_task *t = rc == 0 ? task_new(a, plan) : NULL;
+        if (!t) {
+            sl_log(SL_LOG_ERROR, "api", "task %s keeps its plan after source %s changed: %s",
+                   old->name, source, rc ? err.msg : "out of memory");
+            continue;
+        }
+        a->tasks[i] = t;            /* same place in the list; the stored task is unchanged */
+        task_free(old);
+    }
+    sl__tasks_cache_invalidate(a);
+}
+
 int sl__tasks_restore(sl_api *a, sl_error *err)
 {
     /* Subtasks whose stage is Running are started by the worker's event thread. */

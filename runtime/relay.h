@@ -116,5 +116,8 @@ void sl_relay_unit_free(sl_relay_unit *u);
  * truncated_bytes; relay_dir_shown is the relay_dir as the user gave it (NULL: the path). Caller
  * decrefs. Thread-safe. */
 json_t *sl_relay_unit_status(sl_relay_unit *u, const char *relay_dir_shown);
+/* sl_relay_purge on the running relay. Thread-safe. */
+int  sl_relay_unit_purge(sl_relay_unit *u, const char *before, const char *keep_from,
+                         sl_error *err);
 
 #endif

@@ -81,3 +81,9 @@ json_t *sl_relay_unit_status(sl_relay_unit *u, const char *relay_dir_shown)
         json_object_set_new(o, "error_msg", json_string(msg));
     return o;
 }
+
+int sl_relay_unit_purge(sl_relay_unit *u, const char *before, const char *keep_from,
+                        sl_error *err)
+{
+    return sl_relay_purge(u->relay, before, keep_from, err);
+}

@@ -108,11 +108,21 @@ api GET /sources/nope/status
 expect 404 "status of unknown source" '.error_code==46008'
 
 api POST /sources/mysql-01/relay/enable '{ "worker_name_list": [ "worker-1" ], "relay_binlog_name": "mysql-bin.000002", "relay_binlog_gtid": "e9a1fc22-ec08-11e9-b2ac-0242ac110003:1-7849", "relay_dir": "./relay_log" }'
-expect 501 "relay enable (seed)" "$ERRBODY" '.error_msg|test("relay")'
+expect 400 "relay enable (seed): the seed's worker-1 is not this server's worker" "$ERRBODY" '.error_code==46004' '.error_msg|test("worker-1")'
 api POST /sources/mysql-01/relay/disable '{ "worker_name_list": [ "worker-1" ] }'
-expect 501 "relay disable (seed)" "$ERRBODY"
+expect 400 "relay disable (seed): unknown worker" "$ERRBODY" '.error_code==46004'
 api POST /sources/mysql-01/relay/purge '{ "relay_binlog_name": "mysql-bin.000002", "relay_dir": "string" }'
-expect 501 "relay purge (seed)" "$ERRBODY"
+# the seed's source enables its relay from mysql-bin.000002: the relay holds that file when the
+# sandbox source still has it (nothing before it to purge: 200), and says it does not otherwise
+if [ "$CODE" = 200 ]; then ok; else expect 400 "relay purge (seed)" "$ERRBODY" '.error_msg|test("mysql-bin.000002")'; fi
+api POST /sources/mysql-01/relay/purge '{ "relay_binlog_name": "mysql-bin.999999" }'
+expect 400 "relay purge to a file the relay does not hold" "$ERRBODY" '.error_msg|test("mysql-bin.999999")'
+api POST /sources/nope/relay/enable '{}'
+expect 404 "relay enable of an unknown source" "$ERRBODY" '.error_code==46008'
+api POST /sources/mysql-01/relay/enable '{"relay_binlog_nam": "x"}'
+expect 400 "relay enable with an unknown field" "$ERRBODY" '.error_msg|test("relay_binlog_nam")'
+api POST /sources/mysql-01/relay/purge '{}'
+expect 400 "relay purge without a file" "$ERRBODY" '.error_msg|test("relay_binlog_name")'
 api POST /sources/mysql-01/transfer '{ "worker_name": "worker-1" }'
 expect 501 "transfer (seed)" "$ERRBODY" '.error_msg|test("worker")'
 api GET /sources/mysql-01/relay/enable

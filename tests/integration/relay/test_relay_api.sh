@@ -126,6 +126,43 @@ src_sql "INSERT INTO \`$DB\`.\`t\` (v, n) VALUES ('after relay purge', 3)"
 for _ in $(seq 1 300); do same && break; sleep 0.1; done
 same && ok || fail "the task stopped following after the relay's purge"
 
+# The relay endpoints. purge: a file the relay does not hold is a 400, up to the task's checkpoint
+# file is fine; enable/disable wait for the source's tasks to stop.
+api POST /sources/rl-src/relay/purge '{"relay_binlog_name":"mysql-bin.000000"}'
+expect 400 "purge to a file the relay does not hold" "$ERRBODY" '.error_msg|test("holds no file")'
+api POST /sources/rl-src/relay/purge '{"relay_binlog_name":"mysql-bin.999999"}'
+expect 409 "purge past the task's checkpoint file" "$ERRBODY" ".error_msg|test(\"$CKPT is still needed\")"
+api POST /sources/rl-src/relay/purge "{\"relay_binlog_name\":\"$CKPT\"}"
+expect 200 "purge up to the task's checkpoint file"
+[ -f "$RD/$CKPT" ] && ok || fail "the purge endpoint took $CKPT"
+api POST /sources/rl-src/relay/disable '{"worker_name_list":["worker1"]}'
+expect 409 "disable while the task runs" "$ERRBODY" '.error_msg|test("rl-task")'
+api POST /tasks/rl-task/stop '{}'
+expect 200 "stop before disabling the relay"
+api POST /sources/rl-src/relay/disable '{"worker_name_list":["worker1"]}'
+expect 200 "relay disabled"
+api GET /sources/rl-src
+expect 200 "relay_config after disable" '.relay_config.enable_relay==false'
+api GET /sources/rl-src/status
+expect 200 "no relay_status once disabled" '.data[0].relay_status==null'
+# the task is compiled again: it reads from the source now, from its checkpoint
+api POST /tasks/rl-task/start '{}'
+expect 200 "start reading from the source"
+src_sql "INSERT INTO \`$DB\`.\`t\` (v, n) VALUES ('relay disabled', 4)"
+for _ in $(seq 1 300); do same && break; sleep 0.1; done
+same && ok || fail "the task did not follow the source after the relay was disabled: $(status error_msg)"
+[ "$(status sync_status.binlog_type)" = remote ] && ok || fail "binlog_type $(status sync_status.binlog_type), want remote"
+api POST /tasks/rl-task/stop '{}'
+expect 200 "stop before enabling the relay again"
+api POST /sources/rl-src/relay/enable '{"worker_name_list":["worker1"],"relay_dir":"./relay_log"}'
+expect 200 "relay enabled again"
+api POST /tasks/rl-task/start '{}'
+expect 200 "start reading from the relay again"
+src_sql "INSERT INTO \`$DB\`.\`t\` (v, n) VALUES ('relay enabled again', 5)"
+for _ in $(seq 1 300); do same && break; sleep 0.1; done
+same && ok || fail "the task did not follow the relay enabled again: $(status error_msg) $(relay error_msg)"
+[ "$(status sync_status.binlog_type)" = local ] && ok || fail "binlog_type $(status sync_status.binlog_type), want local"
+
 api POST /tasks/rl-task/stop '{}'
 api DELETE /tasks/rl-task
 stop_server
