@@ -710,8 +710,10 @@ static void update_source(sl_req *r, const char *name)
         json_decref(o2);
         json_decref(s->def);
         s->def = json_incref(def);
-        if (!same || (!s->relay && !s->relay_err))
+        if (!same || (!s->relay && !s->relay_err)) {
             relay_apply(a, s);
+            sl__tasks_recompile_source(a, name);    /* they read the relay, or no longer */
+        }
         if (was != now)
             toggle_subtasks(a, name, now);
         sl__reply_json(r, 200, sl__mask_passwords(def));
