@@ -3,7 +3,8 @@
 # created over REST names an installed transform (passthrough, at after-route, counting the
 # events of table t1 in "matched") and a custom sink (test-lines-sink, one line per row change).
 # Under live writes on two source tables, every row change reaches the sink once, with the route's
-# target names, and the task status "stages" and /metrics show both custom stages' counters.
+# target names, and the task status "stages" and /metrics show both custom stages' counters. A
+# custom sink that fails in start pauses its subtask with its own message; the server keeps serving.
 . "$(dirname "$0")/../api/lib.sh"
 CUSTOM=${SLUICE_TEST_CUSTOM_DIR:?SLUICE_TEST_CUSTOM_DIR is not set}
 
@@ -70,6 +71,20 @@ grep -qF 'sluice_stage_matched_total{task="cs",source="cs-src",stage="plugin0",p
     ok || fail "/metrics: no matched=450 for plugin0: $(grep -F plugin0 "$WORK/metrics" | head -5)"
 grep -qF 'sluice_stage_rows_total{task="cs",source="cs-src",stage="sink",plugin="test-lines-sink"} 750' "$WORK/metrics" &&
     ok || fail "/metrics: no rows=750 for the custom sink: $(grep -F test-lines-sink "$WORK/metrics" | head -5)"
+
+# A custom stage that fails (the sink cannot open its file in start): the start request is refused
+# with the plugin's own message, the subtask is Paused with it, and the other task keeps running.
+api POST /tasks "{\"task\":{\"name\":\"cs-bad\",\"task_mode\":\"incremental\",\"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"cs-src\",\"schema\":\"cs_s\",\"table\":\"*\"}}],\"source_config\":{\"source_conf\":[{\"source_name\":\"cs-src\",\"binlog_name\":\"$bfile\",\"binlog_pos\":$bpos}]},\"sink\":{\"name\":\"test-lines-sink\",\"options\":{\"path\":\"$WORK/no-such-dir/lines.txt\"}}}}"
+expect 200 "task whose custom sink cannot start"
+api POST /tasks/cs-bad/start '{}'
+expect 400 "start refused with the plugin's message" '.error_msg | contains("stage sink (test-lines-sink): test-lines-sink: cannot open")'
+api GET /tasks/cs-bad/status
+expect 200 "the failed start leaves the subtask Paused with the plugin's message" '.data[0].stage=="Paused"' \
+    '.data[0].error_msg | contains("test-lines-sink: cannot open")'
+api GET /tasks/cs/status
+expect 200 "the other task still runs" '.data[0].stage=="Running"'
+api DELETE "/tasks/cs-bad?force=true"
+expect 204 "delete the paused task"
 
 api POST /tasks/cs/stop '{}'
 expect 200 "stop"
