@@ -7,11 +7,12 @@
 # custom sink that fails in start pauses its subtask with its own message; the server keeps serving.
 . "$(dirname "$0")/../api/lib.sh"
 CUSTOM=${SLUICE_TEST_CUSTOM_DIR:?SLUICE_TEST_CUSTOM_DIR is not set}
+FAILP=${SLUICE_TEST_FAIL_PLUGIN:?SLUICE_TEST_FAIL_PLUGIN is not set}   # transform failing on its 3rd batch
 
 # The server's plugin directory: the built-in plugins and the two custom ones, side by side as a
 # user installs them.
 mkdir -p "$WORK/plugins"
-ln -s "$PLUGINS"/sluice-*.so "$CUSTOM"/sluice-*.so "$WORK/plugins/"
+ln -s "$PLUGINS"/sluice-*.so "$CUSTOM"/sluice-*.so "$FAILP" "$WORK/plugins/"
 PLUGINS="$WORK/plugins"
 
 src_sql "DROP DATABASE IF EXISTS cs_s; CREATE DATABASE cs_s" || { echo "FAIL: cannot prepare the source" >&2; exit 1; }
@@ -85,6 +86,24 @@ api GET /tasks/cs/status
 expect 200 "the other task still runs" '.data[0].stage=="Running"'
 api DELETE "/tasks/cs-bad?force=true"
 expect 204 "delete the paused task"
+
+# A custom transform that fails in process (on its third batch of the writers' changes): the
+# subtask pauses with a message naming the stage and plugin; the server keeps serving.
+api POST /tasks "{\"task\":{\"name\":\"cs-fail\",\"task_mode\":\"incremental\",\"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"cs-src\",\"schema\":\"cs_s\",\"table\":\"*\"}}],\"source_config\":{\"incr_migrate_conf\":{\"repl_batch\":10},\"source_conf\":[{\"source_name\":\"cs-src\",\"binlog_name\":\"$bfile\",\"binlog_pos\":$bpos}]},\"plugins\":[{\"name\":\"test-fail-process\",\"at\":\"before-sink\"}],\"sink\":{\"name\":\"test-lines-sink\",\"options\":{\"path\":\"$WORK/fail.txt\"}}}}"
+expect 200 "task with a transform that fails in process"
+api POST /tasks/cs-fail/start '{}'
+expect 200 "start cs-fail"
+for _ in $(seq 1 300); do
+    api GET /tasks/cs-fail/status
+    [ "$(printf '%s' "$BODY" | jq -r '.data[0].stage')" = Paused ] && break
+    sleep 0.1
+done
+expect 200 "a failing custom transform pauses its subtask with its message" '.data[0].stage=="Paused"' \
+    '.data[0].error_msg | contains("plugin0 (test-fail-process)") and contains("Duplicate entry")'
+api GET /tasks/cs/status
+expect 200 "the first task still runs" '.data[0].stage=="Running"'
+api DELETE "/tasks/cs-fail?force=true"
+expect 204 "delete cs-fail"
 
 api POST /tasks/cs/stop '{}'
 expect 200 "stop"
