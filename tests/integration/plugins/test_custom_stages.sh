@@ -4,7 +4,9 @@
 # events of table t1 in "matched") and a custom sink (test-lines-sink, one line per row change).
 # Under live writes on two source tables, every row change reaches the sink once, with the route's
 # target names, and the task status "stages" and /metrics show both custom stages' counters. A
-# custom sink that fails in start pauses its subtask with its own message; the server keeps serving.
+# task_mode all task runs the transform in both phases before the built-in loader and mysql-sink.
+# A custom sink failing in start and a transform failing in process pause their subtask with the
+# plugin's message; the server keeps serving.
 . "$(dirname "$0")/../api/lib.sh"
 CUSTOM=${SLUICE_TEST_CUSTOM_DIR:?SLUICE_TEST_CUSTOM_DIR is not set}
 FAILP=${SLUICE_TEST_FAIL_PLUGIN:?SLUICE_TEST_FAIL_PLUGIN is not set}   # transform failing on its 3rd batch
@@ -73,6 +75,35 @@ grep -qF 'sluice_stage_matched_total{task="cs",source="cs-src",stage="plugin0",p
 grep -qF 'sluice_stage_rows_total{task="cs",source="cs-src",stage="sink",plugin="test-lines-sink"} 750' "$WORK/metrics" &&
     ok || fail "/metrics: no rows=750 for the custom sink: $(grep -F test-lines-sink "$WORK/metrics" | head -5)"
 
+# The same transform in both phases of a task_mode all task with the built-in sinks: the full
+# copy passes through it (as chunks) and the target gets every row; in Sync it counts the row
+# changes of t2 written after the copy.
+dst_sql "DROP DATABASE IF EXISTS cs_all" || fail "cannot prepare the target"
+api POST /tasks "{\"task\":{\"name\":\"cs-all\",\"task_mode\":\"all\",\"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"cs-src\",\"schema\":\"cs_s\",\"table\":\"*\"},\"target\":{\"schema\":\"cs_all\"}}],\"source_config\":{\"full_migrate_conf\":{\"data_dir\":\"$WORK/dump\"},\"incr_migrate_conf\":{\"repl_batch\":10},\"source_conf\":[{\"source_name\":\"cs-src\"}]},\"plugins\":[{\"name\":\"passthrough\",\"at\":\"before-sink\",\"options\":{\"tables\":\"t2\"}}]}}"
+expect 200 "task_mode all with a custom transform in both phases"
+api POST /tasks/cs-all/start '{}'
+expect 200 "start cs-all"
+for _ in $(seq 1 600); do
+    api GET /tasks/cs-all/status
+    [ "$(printf '%s' "$BODY" | jq -r '.data[0].unit')" = Sync ] && break
+    sleep 0.1
+done
+expect 200 "cs-all syncing" '.data[0].unit=="Sync"' '.data[0].stage=="Running"'
+[ "$(dst_sql "SELECT COUNT(*) FROM cs_all.t1")" = 250 ] && ok || fail "cs_all.t1 does not hold the 250 rows"
+[ "$(dst_sql "SELECT COUNT(*) FROM cs_all.t2")" = 200 ] && ok || fail "cs_all.t2 does not hold the 200 rows"
+src_sql "INSERT INTO cs_s.t2 SELECT seq, 0 FROM cs_s.seq_1001_to_1010; UPDATE cs_s.t1 SET v = 'late' WHERE id = 1" || fail "late writes"
+for _ in $(seq 1 600); do
+    [ "$(dst_sql "SELECT COUNT(*) FROM cs_all.t2")" = 210 ] && [ "$(dst_sql "SELECT v FROM cs_all.t1 WHERE id = 1")" = late ] && break
+    sleep 0.1
+done
+[ "$(dst_sql "SELECT COUNT(*) FROM cs_all.t2")" = 210 ] && ok || fail "the late t2 rows did not arrive"
+api GET /tasks/cs-all/status
+expect 200 "the incremental pipeline runs the custom stage before mysql-sink" \
+    '[.data[0].stages[].id]==["reader","filter","route","plugin0","sink"]' \
+    '.data[0].stages[] | select(.id=="plugin0") | .plugin=="passthrough" and .metrics.matched==10'
+api DELETE "/tasks/cs-all?force=true"
+expect 204 "delete cs-all"
+
 # A custom stage that fails (the sink cannot open its file in start): the start request is refused
 # with the plugin's own message, the subtask is Paused with it, and the other task keeps running.
 api POST /tasks "{\"task\":{\"name\":\"cs-bad\",\"task_mode\":\"incremental\",\"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"cs-src\",\"schema\":\"cs_s\",\"table\":\"*\"}}],\"source_config\":{\"source_conf\":[{\"source_name\":\"cs-src\",\"binlog_name\":\"$bfile\",\"binlog_pos\":$bpos}]},\"sink\":{\"name\":\"test-lines-sink\",\"options\":{\"path\":\"$WORK/no-such-dir/lines.txt\"}}}}"
@@ -112,4 +143,5 @@ expect 204 "delete"
 stop_server
 check_log
 src_sql "DROP DATABASE IF EXISTS cs_s" || true
+dst_sql "DROP DATABASE IF EXISTS cs_all" || true
 finish
