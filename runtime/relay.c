@@ -1010,14 +1010,10 @@ int sl_relay_run(sl_relay *r, sl_error *err)
             close_dump(r);       /* the server ended the dump (shutdown) */
             continue;
         }
-        if (pkt[0] == 0xFF && len >= 3) {
-            unsigned e = (unsigned)pkt[1] | (unsigned)pkt[2] << 8;
-            const char *msg = (const char *)pkt + 3;
-            size_t ml = len - 3;
-            if (ml >= 6 && msg[0] == '#') {
-                msg += 6;
-                ml -= 6;
-            }
+        unsigned e;
+        const char *msg;
+        size_t ml;
+        if (sl_bl_dump_error(pkt, len, &e, &msg, &ml)) {
             if (e == 1236) {
                 rc = sl_error_set(err, SL_EDB, "relay: the source cannot send the binlog from "
                                   "(%s, %llu): %.*s (errno 1236)", r->file,

@@ -1333,3 +1333,18 @@ int sl_bl_rows_next(sl_bl_rows *r, const sl_bl_table_map *m, sl_bl_alloc_fn allo
     }
     return rc < 0 ? rc : 1;
 }
+
+int sl_bl_dump_error(const uint8_t *pkt, size_t len, unsigned *code, const char **msg,
+                     size_t *msg_len)
+{
+    if (len < 3 || pkt[0] != 0xFF)
+        return 0;
+    *code = (unsigned)pkt[1] | (unsigned)pkt[2] << 8;
+    *msg = (const char *)pkt + 3;
+    *msg_len = len - 3;
+    if (*msg_len >= 6 && (*msg)[0] == '#') {
+        *msg += 6;
+        *msg_len -= 6;
+    }
+    return 1;
+}

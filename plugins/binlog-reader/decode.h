@@ -234,6 +234,14 @@ int  sl_bl_decimal_text(const uint8_t *p, size_t avail, int precision, int scale
 /* Bytes a binary DECIMAL(precision, scale) takes. */
 size_t sl_bl_decimal_size(int precision, int scale);
 
+/*
+ * A packet of a binlog dump that is an error (0xFF, errno, '#' and SQLSTATE, message): 1 with
+ * *code and the message (not NUL-terminated: *msg, *msg_len), 0 for any other packet. The
+ * connector leaves these to the caller of a COM_BINLOG_DUMP.
+ */
+int sl_bl_dump_error(const uint8_t *pkt, size_t len, unsigned *code, const char **msg,
+                     size_t *msg_len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -526,15 +526,10 @@ static int br_run(void *self)
             br_reset_for_redump(r);
             continue;
         }
-        if (pkt[0] == 0xFF && len >= 3) {
-            /* An error packet: errno, '#', SQLSTATE, message (the connector leaves it to us). */
-            unsigned e = (unsigned)pkt[1] | (unsigned)pkt[2] << 8;
-            const char *msg = (const char *)pkt + 3;
-            size_t ml = len - 3;
-            if (ml >= 6 && msg[0] == '#') {
-                msg += 6;
-                ml -= 6;
-            }
+        unsigned e;
+        const char *msg;
+        size_t ml;
+        if (sl_bl_dump_error(pkt, len, &e, &msg, &ml)) {
             if (e == 1236 /* ER_MASTER_FATAL_ERROR_READING_BINLOG */) {
                 rc = h->fail(r->ctx, SL_EDB, "binlog-reader: the source cannot send the binlog "
                              "from (%s, %llu): %.*s (errno 1236)", r->file,

@@ -310,11 +310,18 @@ static void forget_tcols(br *r)
         }
 }
 
-int br_track_start(br *r, sl_error *err)
+/* The shadow schemas of this subtask are named _sl_st_<hash(task/source)>_...: found by prefix. */
+static void set_shadow_prefix(br *r)
 {
     const br_cfg *c = r->cfg;
     snprintf(r->shadow_prefix, sizeof r->shadow_prefix, "_sl_st_%08x_",
              fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
+}
+
+int br_track_start(br *r, sl_error *err)
+{
+    const br_cfg *c = r->cfg;
+    set_shadow_prefix(r);
     r->seed_file[0] = '\0';
     r->seed_pos = 0;
     forget_tcols(r);
@@ -842,8 +849,7 @@ void br_track_stop(br *r)
 int br_track_cleanup(br *r, sl_error *err)
 {
     const br_cfg *c = r->cfg;
-    snprintf(r->shadow_prefix, sizeof r->shadow_prefix, "_sl_st_%08x_",
-             fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
+    set_shadow_prefix(r);
     if (!r->tdb) {
         sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
         if (!(r->tdb = sl_myconn_open(&o, err)))
@@ -867,8 +873,7 @@ int br_track_cleanup(br *r, sl_error *err)
 static int ctl_open(br *r, sl_error *err)
 {
     const br_cfg *c = r->cfg;
-    snprintf(r->shadow_prefix, sizeof r->shadow_prefix, "_sl_st_%08x_",
-             fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
+    set_shadow_prefix(r);
     if (!r->tdb) {
         sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
         if (!(r->tdb = sl_myconn_open(&o, err)))
