@@ -117,6 +117,13 @@ api POST /sources/mysql-01/relay/purge '{ "relay_binlog_name": "mysql-bin.000002
 if [ "$CODE" = 200 ]; then ok; else expect 400 "relay purge (seed)" "$ERRBODY" '.error_msg|test("mysql-bin.000002")'; fi
 api POST /sources/mysql-01/relay/purge '{ "relay_binlog_name": "mysql-bin.999999" }'
 expect 400 "relay purge to a file the relay does not hold" "$ERRBODY" '.error_msg|test("mysql-bin.999999")'
+# The seed's source turns its relay on from mysql-bin.000002, which a fresh sandbox source does not
+# have yet: a task of it would wait for a relay that cannot start there (relay_api covers tasks
+# on a relay). This test's task reads the source: the relay goes off, as an operator would do.
+api POST /sources/mysql-01/relay/disable '{ "worker_name_list": [ "worker1" ] }'
+expect 200 "relay disable"
+api GET /sources/mysql-01
+expect 200 "relay off" '.relay_config.enable_relay==false'
 api POST /sources/nope/relay/enable '{}'
 expect 404 "relay enable of an unknown source" "$ERRBODY" '.error_code==46008'
 api POST /sources/mysql-01/relay/enable '{"relay_binlog_nam": "x"}'
