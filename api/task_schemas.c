@@ -11,10 +11,22 @@
 
 #include "sluice/log.h"
 
+/* Names from the path that JSON cannot carry (not UTF-8) name nothing MariaDB can hold. */
+static int utf8_name(const char *s)
+{
+    json_t *v = json_string(s);
+    json_decref(v);
+    return v != NULL;
+}
+
 void sl__task_table_structure(sl_req *r, const char *task, const char *source,
                               const char *schema, const char *table)
 {
     sl_api *a = r->api;
+    if (!utf8_name(schema) || !utf8_name(table)) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "the schema and table names must be UTF-8");
+        return;
+    }
     const char *m = r->method;
     int get = !strcmp(m, "GET"), del = !strcmp(m, "DELETE");
     json_t *req = json_pack("{s:s, s:s, s:s}", "op", get ? "schema_get" : del ? "schema_delete"
@@ -112,6 +124,10 @@ void sl__task_table_structure(sl_req *r, const char *task, const char *source,
 int sl__task_tracked_list(sl_req *r, const char *task, const char *source, const char *schema)
 {
     sl_api *a = r->api;
+    if (schema && !utf8_name(schema)) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "the schema name must be UTF-8");
+        return 1;
+    }
     json_t *req = json_pack("{s:s}", "op", "schema_list");
     if (req && schema)
         json_object_set_new(req, "schema", json_string(schema));
