@@ -267,6 +267,19 @@ static void relay_apply(sl_api *a, sl_api_source *s)
     free(cn);
 }
 
+/* relay_apply after a change of the source, and the source's tasks compiled again when the
+ * relay directory their readers are given (api/compile.c: relay_path) changed. Write lock held;
+ * none of the source's tasks runs. */
+static void relay_reapply(sl_api *a, sl_api_source *s)
+{
+    char *before = s->relay_path ? strdup(s->relay_path) : NULL;
+    int had = s->relay_path != NULL;
+    relay_apply(a, s);
+    if (had != (s->relay_path != NULL) || (had && (!before || strcmp(before, s->relay_path))))
+        sl__tasks_recompile_source(a, s->name);
+    free(before);
+}
+
 static json_t *relay_status(sl_api_source *s)
 {
     json_t *rc = json_object_get(s->def, "relay_config");
@@ -710,10 +723,8 @@ static void update_source(sl_req *r, const char *name)
         json_decref(o2);
         json_decref(s->def);
         s->def = json_incref(def);
-        if (!same || (!s->relay && !s->relay_err)) {
-            relay_apply(a, s);
-            sl__tasks_recompile_source(a, name);    /* they read the relay, or no longer */
-        }
+        if (!same || (!s->relay && !s->relay_err))
+            relay_reapply(a, s);
         if (was != now)
             toggle_subtasks(a, name, now);
         sl__reply_json(r, 200, sl__mask_passwords(def));
@@ -932,8 +943,7 @@ static void relay_toggle(sl_req *r, const char *name, int enable)
     json_decref(s->def);
     s->def = def;
     def = NULL;
-    relay_apply(a, s);
-    sl__tasks_recompile_source(a, name);
+    relay_reapply(a, s);
     sl__reply_empty(r, 200);
 out:
     pthread_rwlock_unlock(&a->lock);
