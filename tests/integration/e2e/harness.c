@@ -601,7 +601,7 @@ json_t *e2e_task_status(e2e_server *s, const char *task)
 void e2e_drop_meta(MYSQL *dst, const char *task)
 {
     e2e_sql(dst, "CREATE DATABASE IF NOT EXISTS dm_meta; DROP TABLE IF EXISTS `dm_meta`.`%s_loader_checkpoint`, "
-            "`dm_meta`.`%s_syncer_checkpoint`", task, task);
+            "`dm_meta`.`%s_syncer_checkpoint`, `dm_meta`.`%s_schema_tracker`", task, task, task);
 }
 
 static int pos_ge(const char *f, unsigned long long p, const char *ef, unsigned long long ep)
