@@ -8,7 +8,7 @@ says the durable part ends (the contract of docs/plugins.md#the-json-lines-sink)
 one statement per row change against target_schema.target_table (or --schema): INSERT with the
 after image; UPDATE/DELETE keyed by the before image's primary key columns, which the tool
 reads from the target's information_schema (every column, null-safe, LIMIT 1, for a table
-without one). DDL lines are skipped: the test creates the tables itself. Values are written as
+without one); generated columns are left to the target to compute. DDL lines are skipped: the test creates the tables itself. Values are written as
 exact literals: numbers as their text, strings as _utf8mb4 X'..', {"base64"} as X'..' (with the
 charset introducer when the line names one). Stdlib only; the target is asked with the mariadb
 client (MARIADB_ARGS, whitespace-separated).
@@ -43,16 +43,24 @@ class Num(str):
     """A JSON number kept as its text (no float rounding on the way)."""
 
 
-def pk_columns(schema, table, cache):
+def ask(q):
+    args = os.environ.get("MARIADB_ARGS", "").split()
+    out = subprocess.run(["mariadb", "-N", "-B"] + args + ["-e", q], check=True,
+                         capture_output=True, text=True).stdout
+    return [c for c in out.split("\n") if c]
+
+
+def table_info(schema, table, cache):
+    """(primary key columns, generated columns) of a target table, asked once."""
     key = (schema, table)
     if key not in cache:
-        args = os.environ.get("MARIADB_ARGS", "").split()
-        q = ("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = '%s' "
-             "AND TABLE_NAME = '%s' AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION"
-             % (schema.replace("'", "''"), table.replace("'", "''")))
-        out = subprocess.run(["mariadb", "-N", "-B"] + args + ["-e", q], check=True,
-                             capture_output=True, text=True).stdout
-        cache[key] = [c for c in out.split("\n") if c]
+        where = ("TABLE_SCHEMA = '%s' AND TABLE_NAME = '%s'"
+                 % (schema.replace("'", "''"), table.replace("'", "''")))
+        pk = ask("SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE WHERE " + where +
+                 " AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION")
+        gen = ask("SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE " + where +
+                  " AND EXTRA LIKE '%GENERATED%'")
+        cache[key] = (pk, set(gen))
     return cache[key]
 
 
@@ -93,14 +101,13 @@ def main():
                 continue
             schema = schema_override or e["target_schema"]
             t = ident(schema) + "." + ident(e["target_table"])
+            keys, generated = table_info(schema, e["target_table"], cache)
             if e["op"] == "insert":
-                a = e["after"]
+                a = {c: v for c, v in e["after"].items() if c not in generated}
                 out.write("INSERT INTO %s (%s) VALUES (%s);\n" % (
                     t, ", ".join(ident(c) for c in a), ", ".join(literal(v) for v in a.values())))
-                continue
-            keys = pk_columns(schema, e["target_table"], cache)
-            if e["op"] == "update":
-                a = e["after"]
+            elif e["op"] == "update":
+                a = {c: v for c, v in e["after"].items() if c not in generated}
                 out.write("UPDATE %s SET %s%s;\n" % (
                     t, ", ".join(ident(c) + " = " + literal(v) for c, v in a.items()),
                     where(e["before"], keys)))

@@ -3,16 +3,16 @@
 # incremental task writes the row changes of live writers as JSON lines while sluice-server is
 # killed with SIGKILL several times. Afterwards the lines up to the checkpoint, replayed into a
 # fresh target schema by jsonl_replay.py, make tables equal to the source's (CHECKSUM TABLE and
-# row by row): a type matrix table, a keyed table with updates and deletes, and a keyless
-# append-only table on which any repeated line would show as a duplicate row and any lost line
-# as a missing one.
+# row by row): the shared type matrix (tests/data/type_matrix.sql) and a small one written by
+# the writers, a keyed table with updates and deletes, and a keyless append-only table on which
+# any repeated line would show as a duplicate row and any lost line as a missing one.
 . "$(dirname "$0")/../api/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
 S=js_s T=js_t R=js_r
 OUT="$WORK/out"
 
-src_sql "DROP DATABASE IF EXISTS $S; CREATE DATABASE $S" || { echo "FAIL: cannot prepare the source" >&2; exit 1; }
-dst_sql "DROP DATABASE IF EXISTS $R; DROP DATABASE IF EXISTS $T; CREATE DATABASE $R" ||
+src_sql "DROP DATABASE IF EXISTS $S; CREATE DATABASE $S DEFAULT CHARACTER SET utf8mb4" || { echo "FAIL: cannot prepare the source" >&2; exit 1; }
+dst_sql "DROP DATABASE IF EXISTS $R; DROP DATABASE IF EXISTS $T; CREATE DATABASE $R DEFAULT CHARACTER SET utf8mb4" ||
     { echo "FAIL: cannot prepare the target" >&2; exit 1; }
 # The type matrix: every value type at its edges (decimals at full precision, binary with NUL
 # bytes, latin1 and 4-byte UTF-8 text, negative TIME, zero dates, 64-bit unsigned, BIT(64)).
@@ -31,7 +31,29 @@ for t in m u k; do
     ddl=$(src_sql "SHOW CREATE TABLE $S.$t" | cut -f2-)
     dst_sql "USE $R; ${ddl//\\n/ }" || { echo "FAIL: cannot create $R.$t" >&2; exit 1; }
 done
+# The shared type matrix (tests/data/type_matrix.sql): its tables now, its rows in the stream.
+MATRIX=$(cd "$HERE/../../data" && pwd)/type_matrix.sql
+matrix() {   # matrix SCHEMA -v|-E: the tables (-v) or the rows (-E) of the file, in SCHEMA
+    sed "s/@S@/$1/g" "$MATRIX" | if [ "$2" = -v ]; then grep -v '^\(INSERT\|DROP DATABASE\|CREATE DATABASE\|--\)'
+    else grep '^\(SET\|INSERT\)'; fi |
+        mariadb --default-character-set=utf8mb4 -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" \
+            -u "$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD"
+}
+matrix "$S" -v ||
+    { echo "FAIL: the type matrix's tables on the source" >&2; exit 1; }
+for t in ints misc l1; do
+    ddl=$(src_sql "SHOW CREATE TABLE $S.$t" | cut -f2-)
+    dst_sql "USE $R; ${ddl//\\n/ }" || { echo "FAIL: cannot create $R.$t" >&2; exit 1; }
+done
 read -r bfile bpos _ < <(src_sql "SHOW MASTER STATUS")
+matrix "$S" -E ||
+    { echo "FAIL: the type matrix's rows on the source" >&2; exit 1; }
+src_sql "SET NAMES utf8mb4; SET SESSION sql_mode = '', time_zone = '+00:00';
+  UPDATE $S.misc SET dec1 = -dec1, f = f / 2, d = -d, b64 = b64 >> 3, dt = '2024-02-29',
+    t6 = '12:00:00.5', ts6 = '2001-02-03 04:05:06.789012', y = 1999, vc = CONCAT(vc, '😀'),
+    l1 = 'ÿ', bl = x'00', j = '{\"a\": 1}', e = 'c d', s = 'y', p = POINT(3, 4) WHERE id = 1;
+  UPDATE $S.misc SET id = 5 WHERE id = 2; DELETE FROM $S.ints WHERE id = 4;
+  INSERT INTO $S.l1 VALUES (3, x'e9', 'à')" || { echo "FAIL: type matrix updates" >&2; exit 1; }
 
 # Type matrix rows: edges, then NULLs, then updates that move every column, a delete.
 src_sql "SET NAMES utf8mb4; SET time_zone = '+00:00'; INSERT INTO $S.m VALUES
@@ -122,15 +144,15 @@ export MARIADB_ARGS="-h $SLUICE_TARGET_HOST -P $SLUICE_TARGET_PORT -u $SLUICE_TA
 python3 "$HERE/jsonl_replay.py" "$OUT" js js-src --schema "$R" >"$WORK/replay.sql" ||
     fail "jsonl_replay.py failed"
 mariadb $MARIADB_ARGS "$R" <"$WORK/replay.sql" || fail "the replayed SQL failed"
-for t in m u k; do
+for t in m u k ints misc l1; do
     a=$(src_sql "CHECKSUM TABLE $S.$t" | cut -f2)
     b=$(dst_sql "CHECKSUM TABLE $R.$t" | cut -f2)
     [ -n "$a" ] && [ "$a" = "$b" ] && ok || fail "CHECKSUM TABLE $t: source $a, replayed $b"
-    cols=$(src_sql "SELECT GROUP_CONCAT(IF(DATA_TYPE IN ('geometry','point','linestring'), CONCAT('HEX(\`', COLUMN_NAME, '\`)'), CONCAT('\`', COLUMN_NAME, '\`')) ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$S' AND TABLE_NAME = '$t'")
+    cols=$(src_sql "SELECT GROUP_CONCAT(IF(DATA_TYPE IN ('geometry','point','linestring','polygon'), CONCAT('HEX(\`', COLUMN_NAME, '\`)'), CONCAT('\`', COLUMN_NAME, '\`')) ORDER BY ORDINAL_POSITION) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '$S' AND TABLE_NAME = '$t'")
     q="SET NAMES utf8mb4; SET time_zone = '+00:00'; SELECT $cols FROM %s.$t ORDER BY $cols"
     src_sql "$(printf "$q" "$S")" >"$WORK/src.$t"
     dst_sql "$(printf "$q" "$R")" >"$WORK/dst.$t"
-    if cmp -s "$WORK/src.$t" "$WORK/dst.$t"; then ok; else
+    if [ -s "$WORK/src.$t" ] && cmp -s "$WORK/src.$t" "$WORK/dst.$t"; then ok; else
         fail "table $t differs row by row: $(diff "$WORK/src.$t" "$WORK/dst.$t" | head -5)"
     fi
 done
