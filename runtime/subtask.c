@@ -265,6 +265,9 @@ static int sink_resume(sl_worker *w, const sl_pipeline_spec *spec, json_t **out,
         return 0;
     }
     if (rc < 0) {
+        /* named like a failure of the stage's own start, which is what it is to the user */
+        sl_error e = *err;
+        sl_error_set(err, rc, "stage sink (%s): %s", sink->plugin, e.msg);
         free(reply);
         return rc;
     }

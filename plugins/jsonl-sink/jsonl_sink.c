@@ -157,7 +157,8 @@ static int read_ckpt(jsonl *j, boundary *b)
     json_t *o = json_load_file(path, 0, &je);
     int rc = 0;
     if (!o) {
-        rc = access(path, F_OK) != 0 && errno == ENOENT ? SL_ENOENT :
+        /* no file, or no directory yet (start makes it, or says why it cannot) */
+        rc = access(path, F_OK) != 0 && (errno == ENOENT || errno == ENOTDIR) ? SL_ENOENT :
              j->host->fail(j->ctx, SL_EIO, "jsonl-sink: the checkpoint %s cannot be read: %s",
                            path, je.text);
         free(path);
