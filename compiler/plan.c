@@ -401,8 +401,13 @@ static void custom_stage(builder *b, stage *st, const char *plugin, json_t *uopt
         json_decref(rules);
         return;
     }
-    if (declares(b, plugin, "task_name") || declares(b, plugin, "source_name"))
-        identity(st->opts, &st->pm, b);
+    /* each one only if declared: an undeclared key is an unknown option to the plugin's table */
+    if (declares(b, plugin, "task_name") && b->t->name)
+        set(st->opts, &st->pm, "task_name", jstr(b->t->name), b, "/name");
+    if (declares(b, plugin, "source_name"))
+        set(st->opts, &st->pm, "source_name", jstr(b->s->name), b, "@/source_name");
+    if (declares(b, plugin, "meta_schema"))
+        set(st->opts, &st->pm, "meta_schema", jstr(b->t->meta_schema), b, "/meta_schema");
     if (declares(b, plugin, "rules"))
         set(st->opts, &st->pm, "rules", rules, b, "/table_migrate_rule");
     else

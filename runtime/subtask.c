@@ -189,14 +189,16 @@ static void on_end(void *ud, sl_pipeline *p, sl_stage stage)
 }
 
 /* A copy of spec whose stages get the start arguments their plugins take (an option of that
- * name in their table), or NULL when none applies or out of memory (then spec is used as it is:
- * the arguments are optional by nature). Caller frees with sl_pipeline_spec_free. */
+ * name in their table) and, when resume is not NULL, the custom sink's resume point as the
+ * option "resume" (the binlog-reader's); NULL when nothing applies or out of memory (then spec
+ * is used as it is, so the caller checks that a resume point it has was applied). Caller frees
+ * with sl_pipeline_spec_free. */
 static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spec *spec,
-                                   const sl_start_args *a)
+                                   const sl_start_args *a, json_t *resume)
 {
     static const char *const names[] = { "start_time", "safe_mode_seconds" };
     const long long vals[] = { a->start_time, a->safe_mode_seconds };
-    if (!a->start_time && !a->safe_mode_seconds)
+    if (!a->start_time && !a->safe_mode_seconds && !resume)
         return NULL;
     sl_pipeline_spec *c = calloc(1, sizeof *c);
     if (!c || !(c->stages = calloc(spec->nstages ? spec->nstages : 1, sizeof *c->stages)) ||
@@ -211,12 +213,12 @@ static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spe
         const sl_stage_spec *st = &spec->stages[i];
         const sl_plugin_descriptor *d = sl_registry_find(reg, st->plugin);
         json_t *o = json_loads(st->options_json ? st->options_json : "{}", 0, NULL);
-        for (size_t k = 0; o && d && d->options && k < 2; k++) {
-            if (!vals[k])
-                continue;
-            for (const sl_option *op = d->options; op->name; op++)
-                if (!strcmp(op->name, names[k]))
+        for (const sl_option *op = o && d ? d->options : NULL; op && op->name; op++) {
+            for (size_t k = 0; k < 2; k++)
+                if (vals[k] && !strcmp(op->name, names[k]))
                     json_object_set_new(o, names[k], json_integer(vals[k]));
+            if (resume && op->type == SL_OPT_JSON && !strcmp(op->name, "resume"))
+                json_object_set(o, "resume", resume);
         }
         c->stages[i].id = strdup(st->id);
         c->stages[i].plugin = strdup(st->plugin);
@@ -229,6 +231,56 @@ static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spe
         }
     }
     return c;
+}
+
+/*
+ * The resume point of the phase's sink when the sink keeps its own (plugin.h ctl "checkpoint"):
+ * mysql-sink's checkpoint is a row in the target that the binlog-reader reads itself, but a
+ * custom sink keeps its checkpoint where only it can look (a file, another system), so the
+ * runtime asks it, on an instance that never runs, before the pipeline is built, and hands the
+ * answer to the reader as its "resume" option. 0 with *out (a JSON object; caller decrefs) or
+ * NULL when the sink keeps none (no ctl, SL_ENOTSUP) or has none yet (SL_ENOENT: the task's
+ * own position applies); a negative code with err when the sink cannot tell (the subtask must
+ * not start from a guess).
+ */
+static int sink_resume(sl_worker *w, const sl_pipeline_spec *spec, json_t **out, sl_error *err)
+{
+    *out = NULL;
+    const sl_stage_spec *sink = NULL;
+    for (size_t i = 0; i < spec->nstages; i++)
+        if (!strcmp(spec->stages[i].id, "sink"))
+            sink = &spec->stages[i];
+    const sl_plugin_descriptor *d = sink ? sl_registry_find(w->registry, sink->plugin) : NULL;
+    if (!d || d->kind != SL_PLUGIN_SINK || !SL_DESCRIPTOR_HAS(d, ctl) || !d->ctl)
+        return 0;
+    sl_pipeline *p = NULL;
+    char *reply = NULL;
+    int rc = sl_pipeline_new(w->sched, w->registry, spec, &w->state, &p, err);
+    if (rc == 0)
+        rc = sl_pipeline_ctl(p, "sink", "{\"op\":\"checkpoint\"}", &reply, err);
+    sl_pipeline_free(p);
+    if (rc == SL_ENOTSUP || rc == SL_ENOENT) {
+        memset(err, 0, sizeof *err);
+        free(reply);
+        return 0;
+    }
+    if (rc < 0) {
+        /* named like a failure of the stage's own start, which is what it is to the user */
+        sl_error e = *err;
+        sl_error_set(err, rc, "stage sink (%s): %s", sink->plugin, e.msg);
+        free(reply);
+        return rc;
+    }
+    json_error_t je;
+    json_t *o = reply ? json_loads(reply, 0, &je) : NULL;
+    if (reply && !json_is_object(o))
+        rc = sl_error_set(err, SL_EINVAL, "stage sink (%s): its checkpoint is not a JSON object: "
+                          "%.200s", sink->plugin, reply);
+    else if (o)
+        *out = json_incref(o);
+    json_decref(o);
+    free(reply);
+    return rc;
 }
 
 /* Create and start the pipeline of the current phase. Call with s->mu held. On failure the
@@ -244,7 +296,22 @@ static int run_phase(sl_subtask *s, sl_error *err)
         goto failed;
     }
     const sl_pipeline_spec *spec = splan(s)->phases[s->phase];
-    sl_pipeline_spec *own = with_args(w->registry, spec, &s->args);
+    json_t *resume = NULL;
+    if ((rc = sink_resume(w, spec, &resume, err)) < 0)
+        goto failed;
+    sl_pipeline_spec *own = with_args(w->registry, spec, &s->args, resume);
+    if (resume && !own) {
+        json_decref(resume);
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        goto failed;
+    }
+    if (resume) {
+        char *t = json_dumps(resume, JSON_COMPACT);
+        sl_log(SL_LOG_INFO, "worker", "task %s source %s: the reader resumes from the sink's "
+               "checkpoint %s", s->task, s->source, t ? t : "?");
+        free(t);
+    }
+    json_decref(resume);
     rc = sl_pipeline_new(w->sched, w->registry, own ? own : spec, &w->state, &s->pipe, err);
     sl_pipeline_spec_free(own);
     if (rc != 0)

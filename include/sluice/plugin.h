@@ -256,7 +256,13 @@ typedef struct sl_plugin_descriptor {
      * binlog-reader's schema tracker answers "schema_get", "schema_put", "schema_delete",
      * "schema_list"). Returns 0 with *reply a JSON text allocated with host->alloc (or NULL),
      * or a negative code after host->fail (SL_ENOENT: what the request names does not exist;
-     * SL_EINVAL: the request is refused; SL_ENOTSUP: unknown op). May be NULL. */
+     * SL_EINVAL: the request is refused; SL_ENOTSUP: unknown op). May be NULL.
+     * A sink that keeps its own checkpoint answers {"op":"checkpoint"}, which the runtime asks
+     * before each incremental run: reply {"binlog_name": "mysql-bin.000003", "binlog_pos": 1234,
+     * "binlog_gtid": "0-1-42"} (name and pos, gtid, or all three: the position after the last
+     * transaction the sink made durable), and the binlog-reader starts there instead of at
+     * mysql-sink's checkpoint or the task's position; SL_ENOENT when it has none yet (the task's
+     * position applies); any other failure pauses the subtask with the plugin's message. */
     int   (*ctl)(void *self, const char *request, char **reply);
 
     void  *reserved[5];               /* must be NULL */

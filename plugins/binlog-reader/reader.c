@@ -65,6 +65,11 @@ static const sl_option options[] = {
         verify_checksum),
     OPT("relay_dir", SL_OPT_STRING, "\"\"", "read the binlog from the source's relay log in "
         "this directory instead of from the source (\"\" = from the source)", relay_dir),
+    /* Not a task field: the runtime sets it from a custom sink's ctl "checkpoint" answer
+     * (plugin.h), because such a sink keeps its checkpoint where this reader cannot look. */
+    OPT("resume", SL_OPT_JSON, NULL, "resume point kept by a custom sink, {\"binlog_name\", "
+        "\"binlog_pos\", \"binlog_gtid\"}; wins over the target's checkpoint (set by the runtime)",
+        resume),
     { .name = NULL }
 };
 
@@ -198,6 +203,37 @@ static int check_source(br *r, MYSQL *db)
     return 0;
 }
 
+/* The resume point a custom sink answered (plugin.h ctl "checkpoint"), as the checkpoint row
+ * the reader would have read: binlog_name/binlog_pos, binlog_gtid (either or both), seq. 0, or
+ * SL_EINVAL with err. Caller clears ck with sl_ckpt_pos_clear. */
+static int resume_point(const char *text, sl_ckpt_pos *ck, sl_error *err)
+{
+    memset(ck, 0, sizeof *ck);
+    json_error_t je;
+    json_t *o = json_loads(text, 0, &je);
+    const char *name = json_string_value(json_object_get(o, "binlog_name"));
+    const char *gtid = json_string_value(json_object_get(o, "binlog_gtid"));
+    json_t *pos = json_object_get(o, "binlog_pos"), *seq = json_object_get(o, "seq");
+    int rc = 0;
+    if (!json_is_object(o))
+        rc = sl_error_set(err, SL_EINVAL, "not a JSON object: %.200s", text);
+    else if ((name && (!name[0] || strlen(name) >= sizeof ck->binlog_name)) ||
+             (!name && !(gtid && gtid[0])))
+        rc = sl_error_set(err, SL_EINVAL, "no binlog_name nor binlog_gtid in %.200s", text);
+    else if (pos && (!json_is_integer(pos) || json_integer_value(pos) < 4))
+        rc = sl_error_set(err, SL_EINVAL, "binlog_pos is not a position: %.200s", text);
+    else if (gtid && gtid[0] && !(ck->binlog_gtid = strdup(gtid)))
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+    if (rc == 0) {
+        if (name)
+            snprintf(ck->binlog_name, sizeof ck->binlog_name, "%s", name);
+        ck->binlog_pos = pos ? (uint64_t)json_integer_value(pos) : 4;
+        ck->seq = json_is_integer(seq) ? (uint64_t)json_integer_value(seq) : 0;
+    }
+    json_decref(o);
+    return rc;
+}
+
 static int br_start(void *self)
 {
     br *r = self;
@@ -228,8 +264,18 @@ static int br_start(void *self)
         return r->host->fail(r->ctx, err.code, "binlog-reader: target: %s", err.msg);
     }
     sl_ckpt_pos ck;
-    rc = sl_ckpt_read(tdb, c->meta_schema, c->task_name, c->source_name, &ck, &err);
-    mysql_close(tdb);
+    if (c->resume && strcmp(c->resume, "null") != 0) {
+        /* the custom sink's checkpoint: mysql-sink's row in the target, if any, is not ours */
+        mysql_close(tdb);
+        rc = resume_point(c->resume, &ck, &err);
+        if (rc < 0) {
+            mysql_close(db);
+            return r->host->fail(r->ctx, rc, "binlog-reader: the sink's checkpoint: %s", err.msg);
+        }
+    } else {
+        rc = sl_ckpt_read(tdb, c->meta_schema, c->task_name, c->source_name, &ck, &err);
+        mysql_close(tdb);
+    }
     if (rc < 0 && rc != SL_ENOENT) {
         mysql_close(db);
         return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);

@@ -30,6 +30,7 @@ typedef struct br_cfg {
     int     verify_checksum;
     int64_t start_time;
     char   *relay_dir;       /* "" = dump from the source; else read the source's relay log */
+    char   *resume;          /* a custom sink's checkpoint as JSON (the runtime's), or NULL */
 } br_cfg;
 
 struct br_tcols;
