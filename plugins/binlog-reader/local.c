@@ -3,7 +3,8 @@
  * source's own files, byte for byte, as runtime/relay.c writes them into relay_dir) instead of
  * over a replication connection, following the last file as it grows. Each task keeps its own
  * checkpoint: relay files and source files share one position space, so a checkpoint taken
- * while reading the source resumes here, and the other way round.
+ * while reading the source resumes here, and the other way round. That is also what lets a
+ * reader leave a relay stopped by an error (relay.error) for the source at the same position.
  */
 #include "reader.h"
 
@@ -88,8 +89,36 @@ static int relay_will_have(lr *l, const char *file)
     return listed || (any && !later);
 }
 
-/* Open l->r->file (waiting while the relay has not created it yet): 0, SL_ESTOPPED, or the
- * failure recorded. */
+/* 1 with the relay's error in msg when the relay is stopped by an error (runtime/relay.c writes
+ * relay.error then and removes it when it starts again), 0 when it runs. */
+static int relay_failed(lr *l, char *msg, size_t cap)
+{
+    int fd = openat(l->dir_fd, "relay.error", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t k = read(fd, msg, cap - 1);
+    close(fd);
+    msg[k > 0 ? k : 0] = '\0';
+    msg[strcspn(msg, "\n")] = '\0';
+    return 1;
+}
+
+/* The relay cannot serve this reader now: say why, reset as for a new dump and let br_run read
+ * the source from the same position (BR_FROM_SOURCE). */
+static int to_source(lr *l, const char *why)
+{
+    br *r = l->r;
+    r->host->log(r->ctx, SL_LOG_WARN, "reading the source instead of the relay log in %s from "
+                 "(%s, %llu): %s", r->cfg->relay_dir, r->file, (unsigned long long)r->pos, why);
+    br_reset_for_redump(r);
+    pthread_mutex_lock(&r->mu);
+    r->st_local = 0;
+    pthread_mutex_unlock(&r->mu);
+    return BR_FROM_SOURCE;
+}
+
+/* Open l->r->file (waiting while the relay has not created it yet): 0, SL_ESTOPPED,
+ * BR_FROM_SOURCE when the relay stopped on an error, or the failure recorded. */
 static int open_file(lr *l)
 {
     br *r = l->r;
@@ -111,6 +140,9 @@ static int open_file(lr *l)
                            r->cfg->relay_dir, r->file, (unsigned long long)r->pos, r->file);
         if (h->should_stop(r->ctx))
             return SL_ESTOPPED;
+        char why[SL_ERRMSG_MAX];
+        if (relay_failed(l, why, sizeof why))
+            return to_source(l, why);
         struct pollfd p = { .fd = l->ino, .events = POLLIN };
         if (poll(&p, 1, 200) > 0) {
             char buf[4096];
@@ -163,10 +195,14 @@ int br_run_local(br *r)
     lr l = { .r = r, .dir_fd = -1, .fd = -1, .ino = -1 };
     sl_error err = { 0 };
     int rc = 0;
+    char why[SL_ERRMSG_MAX];
+    pthread_mutex_lock(&r->mu);
+    r->st_local = 1;
+    pthread_mutex_unlock(&r->mu);
     if (r->gtid_start) {
-        rc = h->fail(r->ctx, SL_ENOTSUP, "binlog-reader: reading the relay log needs a binlog "
-                     "file position to start from, and this task has only a GTID set (%s)",
-                     r->start_gtid ? r->start_gtid : "");
+        /* Relay files are found by name and offset; a GTID set alone is resolved by the
+         * source's dump (until the first transaction gives a file position). */
+        rc = to_source(&l, "this task starts from a GTID set alone");
         goto out;
     }
     l.dir_fd = open(r->cfg->relay_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -183,7 +219,11 @@ int br_run_local(br *r)
                      strerror(errno));
         goto out;
     }
-    if ((rc = open_file(&l)) < 0)
+    if (relay_failed(&l, why, sizeof why)) {
+        rc = to_source(&l, why);
+        goto out;
+    }
+    if ((rc = open_file(&l)) != 0)
         goto out;
     h->log(r->ctx, SL_LOG_INFO, "reading the relay log %s from (%s, %llu)", r->cfg->relay_dir,
            r->file, (unsigned long long)r->pos);
@@ -211,9 +251,14 @@ int br_run_local(br *r)
         }
         if (k == 0) {
             /* The end of what the relay has written: hand over what is batched, then wait for
-             * the relay to write more. */
+             * the relay to write more - unless it stopped on an error, and wrote its last
+             * bytes before saying so (the read again sees them). */
             if ((r->b || r->ckpt_dirty) && (rc = br_flush(r)) < 0)
                 break;
+            if (relay_failed(&l, why, sizeof why) && read_at(l.fd, hb, 1, r->pos) == 0) {
+                rc = to_source(&l, why);
+                break;
+            }
             br_refresh_master_status(r);
             struct pollfd p = { .fd = l.ino, .events = POLLIN };
             if (poll(&p, 1, (int)r->cfg->heartbeat_ms) > 0) {
@@ -235,7 +280,7 @@ int br_run_local(br *r)
         }
         if (strcmp(r->file, l.name) != 0) {
             /* a ROTATE: on to the next file, from its beginning */
-            if ((rc = open_file(&l)) < 0)
+            if ((rc = open_file(&l)) != 0)
                 break;
         } else if (r->pos != at + len) {
             rc = h->fail(r->ctx, SL_EINVAL, "binlog-reader: the event at (%s, %llu) of the "
@@ -255,5 +300,5 @@ out:
     free(l.ev);
     if (rc == SL_ESTOPPED || h->should_stop(r->ctx))
         return SL_ESTOPPED;
-    return rc;
+    return rc;   /* BR_FROM_SOURCE too */
 }
