@@ -5,7 +5,8 @@
 #     the source is unaffected: it reads the source instead ("binlog_type": "remote") and the
 #     target ends equal to the source;
 #   - the relay enabled with no start while that task is stopped starts at the task's checkpoint
-#     file, and the task started again reads the relay from its checkpoint;
+#     file, and the task started again reads the relay from its checkpoint, and goes on from the
+#     source when the relay says it failed (relay.error);
 #   - relay_binlog_gtid alone starts the relay in the file that holds the transactions after
 #     that GTID set; a GTID set the source's binlogs have gone past is an error in relay_status.
 . "$(dirname "$0")/../api/lib.sh"
@@ -77,6 +78,15 @@ for _ in $(seq 1 300); do same && break; sleep 0.1; done
 same && ok || fail "the task did not catch up from the relay: $(status '')"
 [ "$(status sync_status.binlog_type)" = local ] && ok ||
     fail "binlog_type $(status sync_status.binlog_type), want local"
+# The relay failing while the task reads it (what relay.c writes when it stops on an error,
+# written here by hand: the relay itself runs on): the task goes on from the source.
+printf 'relay: simulated failure\n' >"$RB/relay.error"
+src_sql "INSERT INTO \`$DB\`.\`t\` (v) VALUES ('relay failed under the task')"
+for _ in $(seq 1 300); do [ "$(status sync_status.binlog_type)" = remote ] && same && break; sleep 0.1; done
+[ "$(status sync_status.binlog_type)" = remote ] && same && ok ||
+    fail "the task did not go on from the source when its relay failed: $(status '')"
+grep -q "instead of the relay log in $RB from .*simulated failure" "$WORK/server.log" && ok ||
+    fail "the server log does not say why the task left the relay"
 api POST /tasks/rs-task/stop '{}'
 expect 200 "stop"
 
