@@ -336,9 +336,13 @@ static void relay_apply(sl_api *a, sl_api_source *s)
         .purge_ud = s,
     };
     sl_error err = { 0 };
-    if (sl_relay_unit_start(a->sched, &o, &s->relay, &err) != 0)
+    if (sl_relay_unit_start(a->sched, &o, &s->relay, &err) != 0) {
+        /* no relay (its directory is locked by another writer, or not a relay's): the source's
+         * tasks read the source, as they do while a running relay is in error (relay.error) */
         s->relay_err = strdup(err.msg);
-    else
+        free(s->relay_path);
+        s->relay_path = NULL;
+    } else
         sl_log(SL_LOG_INFO, "api", "source %s: relay log in %s", s->name, path);
     free(cn);
 }

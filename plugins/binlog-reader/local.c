@@ -106,6 +106,8 @@ static int relay_failed(lr *l, char *msg, size_t cap)
     close(fd);
     msg[k > 0 ? k : 0] = '\0';
     msg[strcspn(msg, "\n")] = '\0';
+    if (!msg[0])
+        snprintf(msg, cap, "the relay stopped on an error (its source's relay_status says which)");
     return 1;
 }
 

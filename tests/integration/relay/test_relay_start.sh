@@ -8,7 +8,9 @@
 #     file, and the task started again reads the relay from its checkpoint, and goes on from the
 #     source when the relay says it failed (relay.error);
 #   - relay_binlog_gtid alone starts the relay in the file that holds the transactions after
-#     that GTID set; a GTID set the source's binlogs have gone past is an error in relay_status.
+#     that GTID set; a GTID set the source's binlogs have gone past is an error in relay_status;
+#   - a relay that cannot open its directory (a file in it is not a binlog) is an error in
+#     relay_status, and the source's task reads the source.
 . "$(dirname "$0")/../api/lib.sh"
 
 DB=rl_start
@@ -18,8 +20,9 @@ src_sql "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\`;
     { echo "FAIL: cannot prepare the source" >&2; exit 1; }
 drop_ckpt() {
     dst_sql "SELECT CONCAT('DROP TABLE \`dm_meta\`.\`', table_name, '\`;') FROM information_schema.TABLES
-             WHERE table_schema = 'dm_meta' AND table_name LIKE 'rs-task\\_%'" | dst_sql "$(cat)" 2>/dev/null
-    dst_sql "DROP DATABASE IF EXISTS \`$DB\`"
+             WHERE table_schema = 'dm_meta' AND (table_name LIKE 'rs-task\\_%' OR table_name LIKE 'rs-task2\\_%')" |
+        dst_sql "$(cat)" 2>/dev/null
+    dst_sql "DROP DATABASE IF EXISTS \`$DB\`; DROP DATABASE IF EXISTS \`${DB}2\`"
 }
 drop_ckpt || { echo "FAIL: cannot prepare the target" >&2; exit 1; }
 start_server "$WORK/data"
@@ -80,7 +83,8 @@ same && ok || fail "the task did not catch up from the relay: $(status '')"
     fail "binlog_type $(status sync_status.binlog_type), want local"
 # The relay failing while the task reads it (what relay.c writes when it stops on an error,
 # written here by hand: the relay itself runs on): the task goes on from the source.
-printf 'relay: simulated failure\n' >"$RB/relay.error"
+# (renamed into place whole, as relay.c does: the reader must not see it half written)
+printf 'relay: simulated failure\n' >"$RB/relay.error.tmp" && mv "$RB/relay.error.tmp" "$RB/relay.error"
 src_sql "INSERT INTO \`$DB\`.\`t\` (v) VALUES ('relay failed under the task')"
 for _ in $(seq 1 300); do [ "$(status sync_status.binlog_type)" = remote ] && same && break; sleep 0.1; done
 [ "$(status sync_status.binlog_type)" = remote ] && same && ok ||
@@ -126,6 +130,33 @@ for _ in $(seq 1 300); do [ "$(relay rs-gtid2 stage)" = Paused ] && break; sleep
 api GET /sources/rs-gtid2/status
 expect 200 "the GTID start's error in relay_status" '.data[0].relay_status.stage=="Paused"' \
     ".data[0].relay_status.error_msg|test(\"after relay_binlog_gtid $OLD\")"
+
+# 4. A relay directory the relay cannot open: its last file is not a binlog.
+mkdir -p "$WORK/data/relay_d/rs-junk"
+echo "mysql-bin.000001" >"$WORK/data/relay_d/rs-junk/relay.index"
+echo "not a binlog" >"$WORK/data/relay_d/rs-junk/mysql-bin.000001"
+api POST /sources "{\"source_name\":\"rs-junk\",$SRC,\"relay_config\":{\"enable_relay\":true,\"relay_dir\":\"./relay_d\"}}"
+expect 201 "source whose relay directory holds no binlog"
+api GET /sources/rs-junk/status
+expect 200 "the relay's open error in relay_status" '.data[0].relay_status.stage=="Paused"' \
+    '.data[0].relay_status.error_msg|test("is not a binlog file")'
+api POST /tasks "{\"task\":{\"name\":\"rs-task2\",\"task_mode\":\"all\",\"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"rs-junk\",\"schema\":\"$DB\",\"table\":\"*\"},\"target\":{\"schema\":\"${DB}2\"}}],\"source_config\":{\"full_migrate_conf\":{\"data_dir\":\"$WORK/dump2\"},\"source_conf\":[{\"source_name\":\"rs-junk\"}]}}}"
+expect 200 "task of that source"
+api POST /tasks/rs-task2/start '{}'
+expect 200 "start"
+same2() {
+    [ "$(src_sql "CHECKSUM TABLE \`$DB\`.\`t\` EXTENDED" | awk '{print $2}')" = \
+      "$(dst_sql "CHECKSUM TABLE \`${DB}2\`.\`t\` EXTENDED" 2>/dev/null | awk '{print $2}')" ]
+}
+status2() { api GET /tasks/rs-task2/status; printf '%s' "$BODY" | jq -r ".data[0]${1:+.$1}"; }
+for _ in $(seq 1 600); do [ "$(status2 unit)" = Sync ] && break; sleep 0.1; done
+src_sql "INSERT INTO \`$DB\`.\`t\` (v) VALUES ('no relay at all')"
+for _ in $(seq 1 300); do same2 && break; sleep 0.1; done
+same2 && ok || fail "the task of a source whose relay cannot open did not follow the source: $(status2 '')"
+[ "$(status2 sync_status.binlog_type)" = remote ] && ok ||
+    fail "binlog_type $(status2 sync_status.binlog_type), want remote: the relay is not running"
+api POST /tasks/rs-task2/stop '{}'
+api DELETE /tasks/rs-task2
 
 api DELETE /tasks/rs-task
 stop_server
