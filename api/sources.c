@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "relay.h"
+#include "ckpt.h"
 #include "sluice/log.h"
 
 sl_api_source *sl__source_find(sl_api *a, const char *name)
@@ -205,6 +206,80 @@ static int relay_needed_locked(sl_api *a, sl_api_source *s, char *file, size_t c
     return rc;
 }
 
+/* The binlog file of the checkpoint of (task, source) in the task's target (the sink's
+ * `<meta_schema>`.`<task>_syncer_checkpoint`, read as the reader reads it: plugins/common's
+ * ckpt.h) into f, or "" when there is none or the target cannot tell within seconds. */
+static void task_ckpt_file(const char *name, const json_t *task, const char *source, char *f,
+                           size_t cap)
+{
+    const json_t *tc = json_object_get(task, "target_config"), *sec = json_object_get(tc, "security");
+    char *cn = sl_cert_allowed_cn_join(sec);
+    sl_myconn_opts o = {
+        .host = jstr(tc, "host"),
+        .port = (int)json_integer_value(json_object_get(tc, "port")),
+        .user = jstr(tc, "user"),
+        .password = jstr(tc, "password"),
+        .ssl_ca = jstr(sec, "ssl_ca_content"),
+        .ssl_cert = jstr(sec, "ssl_cert_content"),
+        .ssl_key = jstr(sec, "ssl_key_content"),
+        .cert_allowed_cn = cn,
+        .connect_timeout = 5,
+        .rw_timeout = 10,
+    };
+    sl_error err = { 0 };
+    sl_ckpt_pos ck = { 0 };
+    const char *ms = jstr(task, "meta_schema");
+    MYSQL *db = sl_myconn_open(&o, &err);
+    f[0] = '\0';
+    if (db && sl_ckpt_read(db, ms[0] ? ms : "dm_meta", name, source, &ck, &err) == 0)
+        snprintf(f, cap, "%s", ck.binlog_name);
+    else if (!db || err.code != SL_ENOENT)
+        sl_log(SL_LOG_WARN, "api", "source %s: the checkpoint of task %s is not known (%s): the "
+               "relay does not wait for it", source, name, err.msg);
+    sl_ckpt_pos_clear(&ck);
+    if (db)
+        mysql_close(db);
+    free(cn);
+}
+
+/*
+ * Where a new relay (dir holds no relay.index yet) without relay_binlog_name or
+ * relay_binlog_gtid starts: the oldest file the source's unfinished tasks resume from - each
+ * one's checkpoint in its target or, for a task without one, the binlog_name its source_conf
+ * names. "" when none is known: the relay starts at the source's current file, and a task that
+ * resumes before it fails at its start naming the relay (binlog-reader's local.c). Lock held,
+ * no task of the source runs (a relay changes only then); connects to the tasks' targets.
+ */
+static void relay_start_file(sl_api *a, sl_api_source *s, const char *dir, char *file, size_t cap)
+{
+    char ix[PATH_MAX];
+    file[0] = '\0';
+    int n = snprintf(ix, sizeof ix, "%s/relay.index", dir);
+    if (n < 0 || (size_t)n >= sizeof ix || access(ix, F_OK) == 0)
+        return;    /* the relay resumes where it is */
+    for (size_t i = 0; i < a->ntasks; i++)
+        for (size_t j = 0; j < a->tasks[i]->nsubs; j++) {
+            sl_subtask *st = a->tasks[i]->subs[j];
+            if (strcmp(sl_subtask_source(st), s->name) || sl_subtask_stage(st) == SL_STAGE_FINISHED)
+                continue;
+            char f[256];
+            task_ckpt_file(a->tasks[i]->name, a->tasks[i]->def, s->name, f, sizeof f);
+            size_t k;
+            json_t *sc;
+            if (!f[0])
+                json_array_foreach(json_object_get(json_object_get(a->tasks[i]->def,
+                                                                   "source_config"),
+                                                   "source_conf"), k, sc)
+                    if (!strcmp(jstr(sc, "source_name"), s->name))
+                        snprintf(f, sizeof f, "%s", jstr(sc, "binlog_name"));
+            if (f[0] && (!file[0] || strcmp(f, file) < 0))
+                snprintf(file, cap, "%s", f);
+        }
+    if (file[0])
+        sl_log(SL_LOG_INFO, "api", "source %s: the new relay starts at %s, the oldest position "
+               "of the source's tasks", s->name, file);
+}
+
 /* Start, restart or stop the source's relay as its definition says (relay_config.enable_relay).
  * A relay that cannot start keeps why in relay_err (shown in relay_status); the source is
  * unaffected. Call with the write lock held, or before serving. */
@@ -231,10 +306,10 @@ static void relay_apply(sl_api *a, sl_api_source *s)
         s->relay_err = strdup("this server is offline (no database connections)");
         return;
     }
-    if (!file[0] && gtid[0]) {
-        s->relay_err = strdup("starting the relay at relay_binlog_gtid is not supported yet: "
-                              "give relay_binlog_name (the relay starts at that file's beginning)");
-        return;
+    char oldest[256] = "";
+    if (!file[0] && !gtid[0]) {
+        relay_start_file(a, s, path, oldest, sizeof oldest);
+        file = oldest;
     }
     const json_t *d = s->def, *sec = json_object_get(d, "security"), *pg = json_object_get(d, "purge");
     char *cn = sl_cert_allowed_cn_join(sec);
@@ -242,6 +317,7 @@ static void relay_apply(sl_api *a, sl_api_source *s)
     sl_relay_opts o = {
         .dir = path,
         .start_file = file,
+        .start_gtid = gtid,
         .server_id = relay_server_id(s->name),
         .source = {
             .host = jstr(d, "host"),
@@ -260,9 +336,13 @@ static void relay_apply(sl_api *a, sl_api_source *s)
         .purge_ud = s,
     };
     sl_error err = { 0 };
-    if (sl_relay_unit_start(a->sched, &o, &s->relay, &err) != 0)
+    if (sl_relay_unit_start(a->sched, &o, &s->relay, &err) != 0) {
+        /* no relay (its directory is locked by another writer, or not a relay's): the source's
+         * tasks read the source, as they do while a running relay is in error (relay.error) */
         s->relay_err = strdup(err.msg);
-    else
+        free(s->relay_path);
+        s->relay_path = NULL;
+    } else
         sl_log(SL_LOG_INFO, "api", "source %s: relay log in %s", s->name, path);
     free(cn);
 }

@@ -2,15 +2,16 @@
 # bench/incremental.sh - incremental catch-up benchmark: sluice (binlog-reader -> event-filter ->
 # route -> mysql-sink, run by sluice-server over REST) against a native MariaDB replica with one
 # SQL thread and with 4 optimistic parallel threads, all draining the same pre-generated binlog of
-# sysbench oltp_write_only transactions into the same pre-workload data. Also prints the binlog
-# decoder's rate alone (no network, no sink). Checks every table's CHECKSUM TABLE after each run.
+# sysbench oltp_write_only transactions into the same pre-workload data, and the same sluice task
+# reading through the source's relay log (issue 14) beside it. Also prints the binlog decoder's
+# rate alone (no network, no sink). Checks every table's CHECKSUM TABLE after each run.
 #
 #   eval "$(scripts/sandbox env)"; bench/incremental.sh [--tables 8] [--table-size 100000]
 #       [--events 100000] [--threads 8] [--rand-type uniform] [--repl-threads 16]
-#       [--repl-batch 100] [--copy sluice|dump] [--only sluice|native|native4] [--perf] [--reuse]
+#       [--repl-batch 100] [--copy sluice|dump] [--only sluice,relay,native,native4] [--perf] [--reuse]
 #       [--no-build] [--repeat 1]
 #
-# --repeat N runs (a), (b) and (c) N times, interleaved, and compares the medians (the machine's
+# --repeat N runs (a), (a'), (b) and (c) N times, interleaved, and compares the medians (the machine's
 # other load shifts single runs by 20 % and more).
 #
 # --reuse skips steps 1-3 and drains the binlog of the previous run again: the target is put back
@@ -24,6 +25,9 @@
 #     (each: UPDATE k, UPDATE c, DELETE + INSERT of one id = 4 row changes), from a fresh binlog;
 #  4. (a) sluice: an incremental task from the pre-workload position; the time from the start
 #     request until its checkpoint (dm_meta) reaches the end position;
+#     (a') the same with the source's relay enabled from the pre-workload file as the server
+#     starts: the relay fetches the binlog while the task reads it from the relay, so the time
+#     includes the relay's writing (the goal: at most 10 % over (a));
 #     (b) a third mariadbd (port $SLUICE_REPLICA_PORT, default 13368, in the bench's own directory)
 #     started from the seed with the target's exact settings, CHANGE MASTER TO the same position,
 #     slave_parallel_threads=0: the time from START SLAVE until MASTER_POS_WAIT returns;
@@ -50,7 +54,7 @@ while [ $# -gt 0 ]; do
     --reuse) REUSE=1; shift ;;
     --no-build) BUILD_IT=0; shift ;;
     --repeat) REPEAT=$2; shift 2 ;;
-    *) sed -n '8,19p' "$0" >&2; exit 2 ;;
+    *) sed -n '9,20p' "$0" >&2; exit 2 ;;
     esac
 done
 : "${SLUICE_SOURCE_HOST:?run eval \"\$(scripts/sandbox env)\" first}" "${SLUICE_TARGET_HOST:?}" "${SLUICE_SANDBOX_DIR:?}"
@@ -90,7 +94,7 @@ mkdir -p "$WORK"
 
 # ---- sluice-server and its REST API -------------------------------------------------------------
 API=""
-start_server() {
+start_server() { # [EXTRA_SOURCE_FIELDS]
     rm -rf "$WORK/server-data"
     : >"$WORK/server.log"
     "$BUILD/bin/sluice-server" --addr 127.0.0.1:0 --data-dir "$WORK/server-data" \
@@ -106,7 +110,7 @@ start_server() {
     [ -n "$port" ] || { say "sluice-server did not start" >&2; exit 1; }
     API="http://127.0.0.1:$port/api/v1"
     api POST /sources "{\"source_name\":\"bench\",\"host\":\"$SLUICE_SOURCE_HOST\",\"port\":$SLUICE_SOURCE_PORT,
-        \"user\":\"$SLUICE_SOURCE_USER\",\"password\":\"$SLUICE_SOURCE_PASSWORD\",\"enable\":true}" >/dev/null
+        \"user\":\"$SLUICE_SOURCE_USER\",\"password\":\"$SLUICE_SOURCE_PASSWORD\",\"enable\":true${1:-}}" >/dev/null
 }
 stop_server() {
     kill -TERM "$SERVER_PID"
@@ -228,16 +232,21 @@ restore_target() { # the target's data directory back to the seed (pre-workload 
 }
 
 declare -A TIME TIMES
-want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 TARGET_AT_SEED=$((1 - REUSE))   # the target holds the pre-workload data (no restore needed)
 
 # ---- 4a. sluice --------------------------------------------------------------------------------
-run_sluice() {
-    say "== (a) sluice incremental task (repl_threads=$RTHREADS repl_batch=$RBATCH) from ($PRE_FILE, $PRE_POS)"
+run_sluice() { # [relay]: through the source's relay log
+    local name=${1:-sluice}
+    say "== ($([ "$name" = relay ] && echo "a'" || echo a)) sluice incremental task (repl_threads=$RTHREADS repl_batch=$RBATCH) from ($PRE_FILE, $PRE_POS)$([ "$name" = relay ] && echo ", through the relay log")"
     [ "$TARGET_AT_SEED" = 1 ] || restore_target
     TARGET_AT_SEED=0
     dst -e "DROP TABLE IF EXISTS dm_meta.\`${INCR_TASK}_syncer_checkpoint\`"
-    start_server
+    if [ "$name" = relay ]; then
+        start_server ",\"relay_config\":{\"enable_relay\":true,\"relay_binlog_name\":\"$PRE_FILE\"}"
+    else
+        start_server
+    fi
     api POST /tasks "$(task_json $INCR_TASK incremental ",\"binlog_name\":\"$PRE_FILE\",\"binlog_pos\":$PRE_POS")" >/dev/null
     if [ "$PERF" = 1 ]; then
         perf record -g -o "$WORK/perf.data" -p "$SERVER_PID" >/dev/null 2>&1 &
@@ -262,17 +271,19 @@ run_sluice() {
         sleep 0.1
     done
     t1=$(now)
-    TIME[sluice]=$(elapsed "$t0" "$t1")
-    TIMES[sluice]+="${TIME[sluice]} "
+    TIME[$name]=$(elapsed "$t0" "$t1")
+    TIMES[$name]+="${TIME[$name]} "
     CPU_SLUICE=$(elapsed "$c0" "$(cpu_s "$SERVER_PID")") CPU_TARGET=$(elapsed "$d0" "$(cpu_s "$(TARGET_PID)")")
     if [ -n "$PERF_PID" ]; then kill -INT "$PERF_PID"; wait "$PERF_PID" || true; PERF_PID=""; fi
     RSS=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$SERVER_PID/status")
-    api GET "/tasks/$INCR_TASK/status" | jq -c '.data[0].sync_status | {total_events, total_tps, syncer_binlog, synced}' |
+    api GET "/tasks/$INCR_TASK/status" | jq -c '.data[0].sync_status | {total_events, total_tps, syncer_binlog, synced, binlog_type}' |
         sed 's/^/   status: /'
+    [ "$name" = relay ] && api GET /sources/bench/status |
+        jq -c '.data[0].relay_status | {stage, relay_binlog, bytes_written, error_msg}' | sed 's/^/   relay: /'
     api POST "/tasks/$INCR_TASK/stop" '{}' >/dev/null
     stop_server
-    say "   time ${TIME[sluice]} s, server peak RSS $RSS MiB; CPU: sluice-server $CPU_SLUICE s, target mariadbd $CPU_TARGET s"
-    verify sluice dst
+    say "   time ${TIME[$name]} s, server peak RSS $RSS MiB; CPU: sluice-server $CPU_SLUICE s, target mariadbd $CPU_TARGET s"
+    verify "$name" dst
     if [ "$PERF" = 1 ]; then
         perf report -i "$WORK/perf.data" --stdio --no-children --sort dso -g none >"$WORK/perf.dso" 2>/dev/null || true
         perf report -i "$WORK/perf.data" --stdio --no-children --sort dso,symbol -g none >"$WORK/perf.sym" 2>/dev/null || true
@@ -326,28 +337,33 @@ native() { # NAME PARALLEL_THREADS
 }
 for round in $(seq 1 "$REPEAT"); do
     [ "$REPEAT" = 1 ] || say "==== round $round of $REPEAT"
-    want sluice && run_sluice
+    want sluice && run_sluice sluice
+    want relay && run_sluice relay
     want native && native native 0
     want native4 && native native4 4
 done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-for k in sluice native native4; do
+for k in sluice relay native native4; do
     [ -n "${TIMES[$k]:-}" ] && TIME[$k]=$(echo "${TIMES[$k]}" | median)
 done
 
 # ---- summary -------------------------------------------------------------------------------------
 say "== summary: $EVENTS transactions, $ROWS row changes, $((BINLOG_BYTES / 1048576)) MiB of binlog ($TABLES x $SIZE rows, --rand-type=$RAND)"
 say "   decode alone: $DECODE"
-for k in sluice native native4; do
+for k in sluice relay native native4; do
     [ -n "${TIME[$k]:-}" ] || continue
     [ "$REPEAT" = 1 ] || say "   $k: runs ${TIMES[$k]}s, median:"
     line=$(printf "   %-8s %8.2f s %9.0f rows/s %8.0f txn/s" "$k" "${TIME[$k]}" \
         "$(awk -v r=$ROWS -v t="${TIME[$k]}" 'BEGIN{print r/t}')" "$(awk -v r="$EVENTS" -v t="${TIME[$k]}" 'BEGIN{print r/t}')")
-    if [ -n "${TIME[sluice]:-}" ] && [ "$k" != sluice ]; then
+    if [ -n "${TIME[sluice]:-}" ] && [ "$k" = relay ]; then
+        line+=$(printf "   relay time / sluice time = %s" "$(awk -v a="${TIME[relay]}" -v b="${TIME[sluice]}" 'BEGIN{printf "%.2f", a/b}')")
+    elif [ -n "${TIME[sluice]:-}" ] && [ "$k" != sluice ]; then
         line+=$(printf "   sluice time / %s time = %s" "$k" "$(awk -v a="${TIME[sluice]}" -v b="${TIME[$k]}" 'BEGIN{printf "%.2f", a/b}')")
     fi
     say "$line"
 done
+[ -n "${TIME[sluice]:-}" ] && [ -n "${TIME[relay]:-}" ] &&
+    say "   goal: the relay costs at most 10 % of catch-up time: $(awk -v a="${TIME[relay]}" -v b="${TIME[sluice]}" 'BEGIN{print (a <= b * 1.10) ? "met" : "NOT met"}')"
 [ -n "${TIME[sluice]:-}" ] && [ -n "${TIME[native]:-}" ] &&
     say "   goal: sluice no slower than the single-threaded native replica: $(awk -v a="${TIME[sluice]}" -v b="${TIME[native]}" 'BEGIN{print (a <= b) ? "met" : "NOT met"}')"
 exit $FAILED

@@ -31,7 +31,7 @@
 
 struct sl_relay {
     /* configuration (copied) */
-    char           *dir, *start_file;
+    char           *dir, *start_file, *start_gtid;
     char           *s_host, *s_user, *s_password, *s_ca, *s_cert, *s_key, *s_cn;
     sl_myconn_opts  src;
     uint32_t        server_id;
@@ -261,6 +261,28 @@ static int write_meta(sl_relay *r, sl_error *err)
         return sys_err(err, "writing", r->dir, "relay.meta");
     r->synced_safe = r->safe;
     return fsync_dir(r, err);
+}
+
+/*
+ * relay.error holds why the relay stopped, while it is stopped by an error: readers of the
+ * directory (binlog-reader's local mode) then read the source instead of waiting for a relay
+ * that will not grow. Written after the last bytes were made durable; best effort (a reader
+ * that misses it waits, as for a slow relay, and the error still shows in relay_status).
+ */
+static void error_file_set(sl_relay *r, const char *msg)
+{
+    int fd = openat(r->dir_fd, "relay.error.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    int bad = write_all(fd, msg, strlen(msg)) < 0 || write_all(fd, "\n", 1) < 0;
+    close(fd);
+    if (bad || renameat(r->dir_fd, "relay.error.tmp", r->dir_fd, "relay.error") != 0)
+        unlinkat(r->dir_fd, "relay.error.tmp", 0);
+}
+
+static void error_file_clear(sl_relay *r)
+{
+    unlinkat(r->dir_fd, "relay.error", 0);
 }
 
 static int flush_buf(sl_relay *r, sl_error *err)
@@ -501,6 +523,7 @@ int sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err)
     pthread_mutex_init(&r->ix_mu, NULL);
     r->dir = dupz(o->dir);
     r->start_file = dupz(o->start_file);
+    r->start_gtid = dupz(o->start_gtid);
     r->s_host = dupz(o->source.host);
     r->s_user = dupz(o->source.user);
     r->s_password = dupz(o->source.password);
@@ -528,7 +551,7 @@ int sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err)
     r->purge_ud = o->purge_ud;
     r->buf = malloc(r->buf_cap);
     int rc = 0;
-    if (!r->dir || !r->start_file || !r->s_host || !r->s_user || !r->s_password || !r->s_ca ||
+    if (!r->dir || !r->start_file || !r->start_gtid || !r->s_host || !r->s_user || !r->s_password || !r->s_ca ||
         !r->s_cert || !r->s_key || !r->s_cn || !r->buf) {
         rc = sl_error_set(err, SL_ENOMEM, "out of memory");
         goto fail;
@@ -554,12 +577,13 @@ int sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err)
         goto fail;
     }
     char last[256];
-    if ((rc = read_index(r, last, sizeof last, err)) < 0)
+    if ((rc = read_index(r, last, sizeof last, err)) < 0 ||
+        (last[0] && (rc = recover_file(r, last, err)) < 0) ||
+        (r->fd >= 0 && (rc = write_meta(r, err)) < 0)) {
+        error_file_set(r, err->msg);   /* the directory is ours (locked): say why */
         goto fail;
-    if (last[0] && (rc = recover_file(r, last, err)) < 0)
-        goto fail;
-    if (r->fd >= 0 && (rc = write_meta(r, err)) < 0)
-        goto fail;
+    }
+    error_file_clear(r);
     publish(r);
     *out = r;
     return 0;
@@ -599,6 +623,7 @@ void sl_relay_free(sl_relay *r)
     free(r->buf);
     free(r->dir);
     free(r->start_file);
+    free(r->start_gtid);
     free(r->s_host);
     free(r->s_user);
     free(r->s_password);
@@ -719,6 +744,117 @@ static int first_row(MYSQL *db, const char *sql, char *a, size_t acap, sl_error 
     return rc;
 }
 
+/* The Info of the GTID_LIST event at the start of the source's binlog file `name`, parsed into
+ * out: the GTID state before the file's first transaction. */
+static int file_gtid_list(MYSQL *db, const char *name, sl_bl_gtid_set *out, sl_error *err)
+{
+    char esc[520], sql[600];
+    mysql_real_escape_string(db, esc, name, (unsigned long)strlen(name));
+    snprintf(sql, sizeof sql, "SHOW BINLOG EVENTS IN '%s' LIMIT 4", esc);
+    if (mysql_query(db, sql) != 0) {
+        unsigned e = mysql_errno(db);
+        return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                            "relay: %s: %s (errno %u)", sql, mysql_error(db), e);
+    }
+    MYSQL_RES *res = mysql_store_result(db);
+    MYSQL_ROW row;
+    int rc = sl_error_set(err, SL_EINVAL, "relay: the source's %s has no GTID_LIST event "
+                          "(not a MariaDB binlog?)", name);
+    while (res && mysql_num_fields(res) >= 6 && (row = mysql_fetch_row(res)))
+        if (row[2] && !strcasecmp(row[2], "Gtid_list") && row[5]) {
+            char t[1024];
+            snprintf(t, sizeof t, "%s", row[5] + (row[5][0] == '['));
+            t[strcspn(t, "]")] = '\0';
+            memset(err, 0, sizeof *err);
+            rc = sl_bl_gtid_set_parse(out, t, err);
+            break;
+        }
+    if (res)
+        mysql_free_result(res);
+    return rc;
+}
+
+/* 1 when the GTID state `want` is at or after `list` in every domain `list` names. */
+static int gtid_covers(const sl_bl_gtid_set *want, const sl_bl_gtid_set *list)
+{
+    for (uint32_t i = 0; i < list->n; i++) {
+        uint32_t j = 0;
+        while (j < want->n && want->v[j].domain != list->v[i].domain)
+            j++;
+        if (j == want->n || want->v[j].seq < list->v[i].seq)
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * The file a new relay starts in: start_file, which the source must still have; else the
+ * newest file whose GTID_LIST start_gtid covers (what MariaDB itself does to serve a GTID
+ * dump: the transactions after start_gtid are in it or after it); else the source's current
+ * file. SL_ENOENT with err when the source no longer has what was asked for.
+ */
+static int pick_start(sl_relay *r, char *f, size_t cap, sl_error *err)
+{
+    if (!r->start_file[0] && !r->start_gtid[0])
+        return first_row(r->db, "SHOW MASTER STATUS", f, cap, err);
+    sl_bl_gtid_set want = { 0 }, list = { 0 };
+    int rc;
+    sl_error e2 = { 0 };
+    if (!r->start_file[0] && (rc = sl_bl_gtid_set_parse(&want, r->start_gtid, &e2)) < 0) {
+        sl_bl_gtid_set_free(&want);
+        return sl_error_set(err, rc, "relay: relay_binlog_gtid '%s': %s", r->start_gtid,
+                            e2.msg);
+    }
+    if (mysql_query(r->db, "SHOW BINARY LOGS") != 0) {
+        unsigned e = mysql_errno(r->db);
+        sl_bl_gtid_set_free(&want);
+        return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                            "relay: SHOW BINARY LOGS: %s (errno %u)", mysql_error(r->db), e);
+    }
+    MYSQL_RES *res = mysql_store_result(r->db);
+    size_t n = res ? (size_t)mysql_num_rows(res) : 0, k = 0;
+    char (*names)[256] = n ? calloc(n, sizeof *names) : NULL;
+    MYSQL_ROW row;
+    while (names && (row = mysql_fetch_row(res)) && k < n)
+        snprintf(names[k++], sizeof names[0], "%s", row[0] ? row[0] : "");
+    if (res)
+        mysql_free_result(res);
+    if (n && !names) {
+        sl_bl_gtid_set_free(&want);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
+    rc = SL_ENOENT;
+    f[0] = '\0';
+    if (r->start_file[0]) {
+        for (size_t i = 0; i < k && rc == SL_ENOENT; i++)
+            if (!strcmp(names[i], r->start_file))
+                rc = 0;
+        if (rc == 0)
+            snprintf(f, cap, "%s", r->start_file);
+        else
+            sl_error_set(err, SL_ENOENT, "relay: the source no longer has %s, where the relay "
+                         "was to start (relay_binlog_name, or else the oldest checkpoint of the "
+                         "source's tasks); it has %s .. %s", r->start_file,
+                         k ? names[0] : "no binlog", k ? names[k - 1] : "");
+    } else {
+        for (size_t i = k; i-- > 0 && rc == SL_ENOENT;) {
+            if ((rc = file_gtid_list(r->db, names[i], &list, err)) < 0)
+                break;
+            rc = gtid_covers(&want, &list) ? 0 : SL_ENOENT;
+            if (rc == 0)
+                snprintf(f, cap, "%s", names[i]);
+        }
+        if (rc == SL_ENOENT)
+            sl_error_set(err, SL_ENOENT, "relay: the source no longer has the binlog after "
+                         "relay_binlog_gtid %s: its oldest file %s starts after it",
+                         r->start_gtid, k ? names[0] : "(none)");
+    }
+    free(names);
+    sl_bl_gtid_set_free(&want);
+    sl_bl_gtid_set_free(&list);
+    return rc;
+}
+
 /* Connect and send COM_BINLOG_DUMP from (r->file, r->off); a new relay first picks its file. */
 static int open_dump(sl_relay *r, sl_error *err)
 {
@@ -731,9 +867,7 @@ static int open_dump(sl_relay *r, sl_error *err)
     int rc;
     if (r->fd < 0) {
         char f[256];
-        if (r->start_file[0])
-            snprintf(f, sizeof f, "%s", r->start_file);
-        else if ((rc = first_row(r->db, "SHOW MASTER STATUS", f, sizeof f, err)) < 0)
+        if ((rc = pick_start(r, f, sizeof f, err)) < 0)
             return rc;
         if (!f[0] || strchr(f, '/'))
             return sl_error_set(err, SL_EINVAL, "relay: bad binlog file name '%s'", f);
@@ -1049,7 +1183,9 @@ int sl_relay_run(sl_relay *r, sl_error *err)
     if (rc < 0)
         snprintf(r->st.error_msg, sizeof r->st.error_msg, "%s", err->msg);
     pthread_mutex_unlock(&r->mu);
-    if (rc < 0)
+    if (rc < 0) {
+        error_file_set(r, err->msg);
         return rc;
+    }
     return SL_ESTOPPED;
 }

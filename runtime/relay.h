@@ -6,7 +6,9 @@
  *
  * Layout of relay_dir: the files themselves (e.g. mysql-bin.000007), relay.index (their names,
  * one a line, oldest first), relay.meta (JSON: the last position made durable and the GTID set
- * there) and LOCK (one writer per directory).
+ * there), LOCK (one writer per directory) and, while the relay is stopped by an error,
+ * relay.error (its message): the sign for readers that the relay will not grow, so they read
+ * the source instead (binlog-reader's local.c).
  *
  * Crash safety: events are appended as the source sends them; the file is fdatasync'ed before
  * relay.meta names a position in it, and a new file is named in relay.index before it exists.
@@ -29,8 +31,12 @@ typedef struct sl_relay_opts {
     const char    *dir;          /* relay_dir; created when missing */
     sl_myconn_opts source;       /* user needs REPLICATION SLAVE (and CLIENT for status) */
     uint32_t       server_id;    /* replica server id of the one dump connection */
-    const char    *start_file;   /* a new relay starts at this file's beginning ("" or NULL: the
-                                    source's current file) */
+    const char    *start_file;   /* a new relay starts at this file's beginning, which the source
+                                    must still have */
+    const char    *start_gtid;   /* without start_file: at the beginning of the source's file
+                                    that holds the transactions after this GTID set (the newest
+                                    whose GTID_LIST it covers); neither: the source's current
+                                    file */
     int64_t        sync_ms;      /* fdatasync and relay.meta at most this often (0: 1000) */
     size_t         buf_bytes;    /* write buffer (0: 1 MiB); an event larger is written alone */
     int64_t        heartbeat_ms; /* asked of the source (0: 1000) */
@@ -68,7 +74,8 @@ typedef struct sl_relay_status {
  * file (torn tail truncated, see above) and settle where dumping resumes. Connects to nothing.
  * 0 with *out (free with sl_relay_free), or a negative SL_E* with err: SL_EIO for the directory
  * (not creatable, not writable, locked by another writer: the message names the path),
- * SL_EINVAL for a relay file that is not a binlog. o's strings are copied.
+ * SL_EINVAL for a relay file that is not a binlog (written to relay.error too). A stale
+ * relay.error is removed. o's strings are copied.
  */
 int  sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err);
 
@@ -76,7 +83,8 @@ int  sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err);
  * Run the relay until sl_relay_stop: dump the source from the resume position and append. A
  * lost source is retried with backoff; returns SL_ESTOPPED after a stop, or a negative code
  * with err for what retrying cannot mend (the source no longer has the binlog the relay needs:
- * errno 1236; a gap in what it sends; the disk). Call from one thread.
+ * start_file or start_gtid not on the source (SL_ENOENT), errno 1236; a gap in what it sends;
+ * the disk), which is also written to relay.error. Call from one thread.
  */
 int  sl_relay_run(sl_relay *r, sl_error *err);
 

@@ -3,7 +3,8 @@
  * source's own files, byte for byte, as runtime/relay.c writes them into relay_dir) instead of
  * over a replication connection, following the last file as it grows. Each task keeps its own
  * checkpoint: relay files and source files share one position space, so a checkpoint taken
- * while reading the source resumes here, and the other way round.
+ * while reading the source resumes here, and the other way round. That is also what lets a
+ * reader leave a relay stopped by an error (relay.error) for the source at the same position.
  */
 #include "reader.h"
 
@@ -17,13 +18,19 @@
 #include <unistd.h>
 
 #define HDR 19
+/* Read-ahead: one pread for many events (two preads an event cost the relay's readers a third
+ * more time than reading the source in bench/incremental.sh); an event larger is read alone. */
+#define RB_CAP ((size_t)256 << 10)
 
 typedef struct lr {
     br      *r;
     int      dir_fd, fd, ino;
     char     name[256];     /* the file fd is open on */
-    uint8_t *ev;
+    uint8_t *ev;            /* an event larger than rb, and the FORMAT_DESCRIPTION fed */
     size_t   cap;
+    uint8_t *rb;            /* RB_CAP bytes of the file from rb_off, rb_len of them read */
+    uint64_t rb_off;
+    size_t   rb_len;
 } lr;
 
 static uint32_t u32(const uint8_t *p)
@@ -88,8 +95,38 @@ static int relay_will_have(lr *l, const char *file)
     return listed || (any && !later);
 }
 
-/* Open l->r->file (waiting while the relay has not created it yet): 0, SL_ESTOPPED, or the
- * failure recorded. */
+/* 1 with the relay's error in msg when the relay is stopped by an error (runtime/relay.c writes
+ * relay.error then and removes it when it starts again), 0 when it runs. */
+static int relay_failed(lr *l, char *msg, size_t cap)
+{
+    int fd = openat(l->dir_fd, "relay.error", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t k = read(fd, msg, cap - 1);
+    close(fd);
+    msg[k > 0 ? k : 0] = '\0';
+    msg[strcspn(msg, "\n")] = '\0';
+    if (!msg[0])
+        snprintf(msg, cap, "the relay stopped on an error (its source's relay_status says which)");
+    return 1;
+}
+
+/* The relay cannot serve this reader now: say why, reset as for a new dump and let br_run read
+ * the source from the same position (BR_FROM_SOURCE). */
+static int to_source(lr *l, const char *why)
+{
+    br *r = l->r;
+    r->host->log(r->ctx, SL_LOG_WARN, "reading the source instead of the relay log in %s from "
+                 "(%s, %llu): %s", r->cfg->relay_dir, r->file, (unsigned long long)r->pos, why);
+    br_reset_for_redump(r);
+    pthread_mutex_lock(&r->mu);
+    r->st_local = 0;
+    pthread_mutex_unlock(&r->mu);
+    return BR_FROM_SOURCE;
+}
+
+/* Open l->r->file (waiting while the relay has not created it yet): 0, SL_ESTOPPED,
+ * BR_FROM_SOURCE when the relay stopped on an error, or the failure recorded. */
 static int open_file(lr *l)
 {
     br *r = l->r;
@@ -111,6 +148,9 @@ static int open_file(lr *l)
                            r->cfg->relay_dir, r->file, (unsigned long long)r->pos, r->file);
         if (h->should_stop(r->ctx))
             return SL_ESTOPPED;
+        char why[SL_ERRMSG_MAX];
+        if (relay_failed(l, why, sizeof why))
+            return to_source(l, why);
         struct pollfd p = { .fd = l->ino, .events = POLLIN };
         if (poll(&p, 1, 200) > 0) {
             char buf[4096];
@@ -119,6 +159,7 @@ static int open_file(lr *l)
         }
     }
     snprintf(l->name, sizeof l->name, "%s", r->file);
+    l->rb_len = 0;
     return 0;
 }
 
@@ -132,6 +173,60 @@ static int grow(lr *l, size_t n)
     l->ev = p;
     l->cap = n;
     return 0;
+}
+
+/* Read what the file holds from off into rb, up to RB_CAP bytes: 0, or SL_EIO with errno. */
+static int fill(lr *l, uint64_t off)
+{
+    size_t got = 0;
+    while (got < RB_CAP) {
+        ssize_t k = pread(l->fd, l->rb + got, RB_CAP - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return SL_EIO;
+        if (k == 0)
+            break;
+        got += (size_t)k;
+    }
+    l->rb_off = off;
+    l->rb_len = got;
+    return 0;
+}
+
+/*
+ * The event at off of the open file: 1 with *ev and *len (valid until the next call), 0 when
+ * it is not wholly written yet, SL_EIO with errno, SL_EINVAL for a length shorter than a
+ * header (*len set), SL_ENOMEM.
+ */
+static int next_event(lr *l, uint64_t off, const uint8_t **ev, uint32_t *len)
+{
+    for (int pass = 0;; pass++) {
+        if (off >= l->rb_off && off + HDR <= l->rb_off + l->rb_len) {
+            const uint8_t *p = l->rb + (off - l->rb_off);
+            uint32_t n = u32(p + 9);
+            *len = n;
+            if (n < HDR)
+                return SL_EINVAL;
+            if (off + n <= l->rb_off + l->rb_len) {
+                *ev = p;
+                return 1;
+            }
+            if (n > RB_CAP) {
+                if (grow(l, n) < 0)
+                    return SL_ENOMEM;
+                ssize_t k = read_at(l->fd, l->ev, n, off);
+                if (k <= 0)
+                    return k < 0 ? SL_EIO : 0;
+                *ev = l->ev;
+                return 1;
+            }
+        }
+        if (pass)
+            return 0;
+        if (fill(l, off) < 0)
+            return SL_EIO;
+    }
 }
 
 /*
@@ -160,13 +255,21 @@ static int feed_fde(lr *l, sl_error *err)
 int br_run_local(br *r)
 {
     const sl_host *h = r->host;
-    lr l = { .r = r, .dir_fd = -1, .fd = -1, .ino = -1 };
+    lr l = { .r = r, .dir_fd = -1, .fd = -1, .ino = -1, .rb = malloc(RB_CAP) };
     sl_error err = { 0 };
     int rc = 0;
+    char why[SL_ERRMSG_MAX];
+    pthread_mutex_lock(&r->mu);
+    r->st_local = 1;
+    pthread_mutex_unlock(&r->mu);
+    if (!l.rb) {
+        rc = h->fail(r->ctx, SL_ENOMEM, "out of memory");
+        goto out;
+    }
     if (r->gtid_start) {
-        rc = h->fail(r->ctx, SL_ENOTSUP, "binlog-reader: reading the relay log needs a binlog "
-                     "file position to start from, and this task has only a GTID set (%s)",
-                     r->start_gtid ? r->start_gtid : "");
+        /* Relay files are found by name and offset; a GTID set alone is resolved by the
+         * source's dump (until the first transaction gives a file position). */
+        rc = to_source(&l, "this task starts from a GTID set alone");
         goto out;
     }
     l.dir_fd = open(r->cfg->relay_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -183,7 +286,11 @@ int br_run_local(br *r)
                      strerror(errno));
         goto out;
     }
-    if ((rc = open_file(&l)) < 0)
+    if (relay_failed(&l, why, sizeof why)) {
+        rc = to_source(&l, why);
+        goto out;
+    }
+    if ((rc = open_file(&l)) != 0)
         goto out;
     h->log(r->ctx, SL_LOG_INFO, "reading the relay log %s from (%s, %llu)", r->cfg->relay_dir,
            r->file, (unsigned long long)r->pos);
@@ -194,16 +301,15 @@ int br_run_local(br *r)
     if (r->pos < 4)
         r->pos = 4;
     while (!h->should_stop(r->ctx)) {
-        uint8_t hb[HDR];
-        ssize_t k = read_at(l.fd, hb, HDR, r->pos);
-        uint32_t len = k == HDR ? u32(hb + 9) : 0;
-        if (k == HDR && (len < HDR || grow(&l, len) < 0)) {
-            rc = h->fail(r->ctx, SL_EINVAL, "binlog-reader: bad event length %u at (%s, %llu) "
-                         "of the relay log", len, r->file, (unsigned long long)r->pos);
+        const uint8_t *ev = NULL;
+        uint32_t len = 0;
+        int k = next_event(&l, r->pos, &ev, &len);
+        if (k == SL_EINVAL || k == SL_ENOMEM) {
+            rc = h->fail(r->ctx, k, "binlog-reader: %s %u at (%s, %llu) of the relay log",
+                         k == SL_ENOMEM ? "out of memory for an event of" : "bad event length",
+                         len, r->file, (unsigned long long)r->pos);
             break;
         }
-        if (k == HDR)
-            k = read_at(l.fd, l.ev, len, r->pos);
         if (k < 0) {
             rc = h->fail(r->ctx, SL_EIO, "binlog-reader: reading %s/%s: %s", r->cfg->relay_dir,
                          r->file, strerror(errno));
@@ -211,9 +317,15 @@ int br_run_local(br *r)
         }
         if (k == 0) {
             /* The end of what the relay has written: hand over what is batched, then wait for
-             * the relay to write more. */
+             * the relay to write more - unless it stopped on an error, and wrote its last
+             * bytes before saying so (the read again sees them). */
             if ((r->b || r->ckpt_dirty) && (rc = br_flush(r)) < 0)
                 break;
+            uint8_t b1;
+            if (relay_failed(&l, why, sizeof why) && read_at(l.fd, &b1, 1, r->pos) == 0) {
+                rc = to_source(&l, why);
+                break;
+            }
             br_refresh_master_status(r);
             struct pollfd p = { .fd = l.ino, .events = POLLIN };
             if (poll(&p, 1, (int)r->cfg->heartbeat_ms) > 0) {
@@ -225,7 +337,7 @@ int br_run_local(br *r)
         }
         uint64_t at = r->pos;
         memset(&err, 0, sizeof err);
-        rc = br_handle_event(r, l.ev, len, &err);
+        rc = br_handle_event(r, ev, len, &err);
         if (rc < 0) {
             if (rc != SL_ESTOPPED)
                 rc = h->fail(r->ctx, rc, "binlog-reader: at (%s, %llu) of the relay log: %s",
@@ -235,7 +347,7 @@ int br_run_local(br *r)
         }
         if (strcmp(r->file, l.name) != 0) {
             /* a ROTATE: on to the next file, from its beginning */
-            if ((rc = open_file(&l)) < 0)
+            if ((rc = open_file(&l)) != 0)
                 break;
         } else if (r->pos != at + len) {
             rc = h->fail(r->ctx, SL_EINVAL, "binlog-reader: the event at (%s, %llu) of the "
@@ -253,7 +365,8 @@ out:
     if (l.dir_fd >= 0)
         close(l.dir_fd);
     free(l.ev);
+    free(l.rb);
     if (rc == SL_ESTOPPED || h->should_stop(r->ctx))
         return SL_ESTOPPED;
-    return rc;
+    return rc;   /* BR_FROM_SOURCE too */
 }

@@ -521,8 +521,9 @@ static int br_run(void *self)
     sl_error err = { 0 };
     int rc = 0;
 
-    if (r->cfg->relay_dir && r->cfg->relay_dir[0])
-        return br_run_local(r);
+    if (r->cfg->relay_dir && r->cfg->relay_dir[0] && (rc = br_run_local(r)) != BR_FROM_SOURCE)
+        return rc;
+    rc = 0;
     while (!h->should_stop(r->ctx)) {
         if (!r->rpl) {
             memset(&err, 0, sizeof err);
@@ -703,8 +704,7 @@ static char *br_status(void *self)
              (unsigned long long)r->st_read_pos);
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "master_binlog", master,
                           "master_binlog_gtid", r->st_master_gtid, "read_binlog", readp,
-                          "binlog_type",
-                          r->cfg->relay_dir && r->cfg->relay_dir[0] ? "local" : "remote",
+                          "binlog_type", r->st_local ? "local" : "remote",
                           "seconds_behind_master",
                           (json_int_t)r->st_behind);
     pthread_mutex_unlock(&r->mu);

@@ -120,6 +120,7 @@ typedef struct br {
     uint64_t       st_master_pos;
     char           st_master_gtid[1024];
     int64_t        st_behind;
+    int            st_local;     /* reading the relay (binlog_type "local") */
     char           st_read_file[256];
     uint64_t       st_read_pos;
     int64_t        next_status_ms;
@@ -174,7 +175,11 @@ int br_locate_time(const sl_myconn_opts *o, uint32_t server_id, int64_t t, char 
 
 /* local.c: br_run for a reader of the relay log in cfg->relay_dir (the source's binlog files as
  * runtime/relay.c writes them), from the resolved position on, following the files as they grow;
- * returns like run() does. */
+ * returns like run() does, or BR_FROM_SOURCE when the relay cannot serve this reader but the
+ * source may: the relay is stopped by an error (its relay.error), or the task starts from a
+ * GTID set alone. The position is then reset as for a new dump (br_reset_for_redump) and the
+ * caller reads the source from there. */
+#define BR_FROM_SOURCE 1
 int br_run_local(br *r);
 /* (reader.c) the source's position for status, refreshed at most every 2 s */
 void br_refresh_master_status(br *r);

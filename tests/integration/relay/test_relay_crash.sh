@@ -9,9 +9,13 @@
 #   - mariadb-binlog reads every relay file, and its GTIDs are the source's, consecutive;
 #   - relay.meta names the source's current position.
 # Needs SLUICE_RELAY_RUN (the sluice-relay-run binary) and the sandbox env; a minute or so.
+# With SLUICE_SERVER_BIN (and SLUICE_PLUGIN_DIR) set, what is killed is a whole sluice-server
+# whose source has its relay enabled (test relay_server_crash): the relay then starts again with
+# the server, from the source restored out of its metadata store.
 set -uo pipefail
 
-RUN=${SLUICE_RELAY_RUN:?SLUICE_RELAY_RUN is not set}
+SERVER=${SLUICE_SERVER_BIN:-}
+[ -n "$SERVER" ] || RUN=${SLUICE_RELAY_RUN:?SLUICE_RELAY_RUN is not set}
 for v in SLUICE_SOURCE_HOST SLUICE_SOURCE_PORT SLUICE_SOURCE_USER SLUICE_SOURCE_PASSWORD; do
     [ -n "${!v:-}" ] || { echo "FAIL: $v is not set (run: eval \"\$(scripts/sandbox env)\")" >&2; exit 1; }
 done
@@ -76,6 +80,31 @@ start_relay() {
     "$RUN" "$RELAY" "$FIRST" >>"$WORK/relay.log" 2>&1 &
     RPID=$!
 }
+if [ -n "$SERVER" ]; then
+    RELAY=$WORK/data/relay_log/relay-crash
+    API=
+    # The server on a free port; the source with its relay is created on the first start and
+    # restored from the metadata store on the others. Returns once it serves (its relay runs).
+    start_relay() {
+        local before
+        before=$(grep -c 'serving the DM OpenAPI' "$WORK/relay.log" 2>/dev/null)
+        "$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/data" --plugin-dir "${SLUICE_PLUGIN_DIR:?}" \
+            >>"$WORK/relay.log" 2>&1 &
+        RPID=$!
+        for _ in $(seq 1 600); do
+            [ "$(grep -c 'serving the DM OpenAPI' "$WORK/relay.log")" -gt "${before:-0}" ] && break
+            kill -0 "$RPID" 2>/dev/null || break
+            sleep 0.05
+        done
+        API="http://127.0.0.1:$(sed -n 's/.*serving the DM OpenAPI.*(port \([0-9]*\)).*/\1/p' "$WORK/relay.log" | tail -1)/api/v1"
+        [ -d "$RELAY" ] && return 0
+        curl -sS -o "$WORK/post.json" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            --data-binary "{\"source_name\":\"relay-crash\",\"host\":\"$SLUICE_SOURCE_HOST\",\"port\":$SLUICE_SOURCE_PORT,\"user\":\"$SLUICE_SOURCE_USER\",\"password\":\"$SLUICE_SOURCE_PASSWORD\",\"enable\":true,\"relay_config\":{\"enable_relay\":true,\"relay_binlog_name\":\"$FIRST\"}}" \
+            "$API/sources" >"$WORK/post.code"
+        [ "$(cat "$WORK/post.code")" = 201 ] && ok || fail "POST /sources: $(cat "$WORK/post.code") $(cat "$WORK/post.json")"
+    }
+    mkdir -p "$WORK/data"
+fi
 
 PARTS=0
 TORN=0
@@ -120,6 +149,11 @@ for _ in $(seq 1 600); do
     sleep 0.1
 done
 [ "$caught" = 1 ] && ok || fail "the relay did not reach ($LAST, $LASTPOS): meta $(cat "$RELAY/relay.meta" 2>/dev/null)"
+if [ -n "$SERVER" ]; then
+    st=$(curl -sS "$API/sources/relay-crash/status" | jq -c '.data[0].relay_status')
+    [ "$(printf '%s' "$st" | jq -r '.stage + " " + (has("error_msg")|tostring)')" = "Running false" ] && ok ||
+        fail "the relay in the server is not running cleanly: $st"
+fi
 kill -TERM "$RPID" 2>/dev/null
 wait "$RPID" && ok || fail "the relay did not stop cleanly: $(tail -3 "$WORK/relay.log")"
 RPID=
@@ -163,5 +197,5 @@ GAPS=$(echo "$R" | awk -F- 'NR > 1 && $3 != prev + 1 { n++ } { prev = $3 } END {
 G=$(jq -r .binlog_gtid "$RELAY/relay.meta")
 [ "$G" = "$(src -e "SELECT @@GLOBAL.gtid_binlog_pos")" ] && ok || fail "relay.meta's GTID set '$G' is not the source's"
 
-echo "relay_crash: $KILLS kills ($PARTS partial writes and $TORN torn events left behind), $CUTS tails cut, $NFILES files, $NG transactions, $(du -sk "$RELAY" | cut -f1) KiB"
+echo "relay_crash${SERVER:+ (sluice-server)}: $KILLS kills ($PARTS partial writes and $TORN torn events left behind), $CUTS tails cut, $NFILES files, $NG transactions, $(du -sk "$RELAY" | cut -f1) KiB"
 finish
