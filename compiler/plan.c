@@ -371,6 +371,34 @@ static void check_fit(builder *b, const stage *st, size_t n, const char *phase_n
     }
 }
 
+/*
+ * A custom sink in a full phase takes the loader's place: it gets the dump's SL_EV_CHUNK events
+ * (one LOAD DATA file each) and must make them its output, so a sink whose caps do not say it
+ * takes chunks is refused at "sink", once for all sources, naming the plugin. A sink without
+ * caps (ABI < 1.2) is refused too although its default caps take every kind: those defaults
+ * describe a change-stream sink, and loading a dump is a promise a plugin must make itself.
+ * 1 when it fits (or the plugin is missing or of the wrong kind: check_stage reports that), 0
+ * when refused.
+ */
+static int full_sink_takes_chunks(builder *b)
+{
+    const sl_plugin_descriptor *d = b->opts && b->opts->registry
+                                  ? sl_registry_find(b->opts->registry, b->t->sink) : NULL;
+    if (!d || d->kind != SL_PLUGIN_SINK)
+        return 1;
+    if (SL_DESCRIPTOR_HAS(d, caps) && d->caps && (d->caps->takes & SL_CAP_EV(SL_EV_CHUNK)))
+        return 1;
+    char path[640];
+    snprintf(path, sizeof path, "%s/sink", b->root);
+    if (!reported_at(b->c->d, path) &&
+        sl_diags_add(b->c->d, SL_DIAG_ERROR, SL_TC_UNSUPPORTED, path, "sink %s does not take "
+                     "dump chunks (its caps do not declare SL_EV_CHUNK), so it cannot load the "
+                     "full copy of task_mode \"%s\": use it in task_mode \"incremental\"",
+                     b->t->sink, b->t->mode) < 0)
+        b->c->oom = 1;
+    return 0;
+}
+
 /* Does the plugin declare an option of this name? (A custom stage gets the task's identity and
  * rules only if it asks for them.) */
 static int declares(const builder *b, const char *plugin, const char *opt)
@@ -505,7 +533,13 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         n++;
     }
     customs(b, full, "before-sink", st, &n);
-    if (full) {
+    int fits = 1;
+    if (full && t->sink) {
+        /* the dump's chunks go to the custom sink instead of the loader */
+        fits = full_sink_takes_chunks(b);
+        custom_stage(b, &st[n], t->sink, t->sink_options, "/sink", SL_PLUGIN_SINK, json_incref(rules));
+        n++;
+    } else if (full) {
         st[n] = (stage){ .id = "load", .plugin = "loader", .opts = json_object() };
         conn_target(st[n].opts, &st[n].pm, b);
         identity(st[n].opts, &st[n].pm, b);
@@ -552,7 +586,8 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         else
             check_stage(b, &st[i]);
     }
-    check_fit(b, st, n, phase_name);
+    if (fits)   /* a refused full sink was reported at "sink" already */
+        check_fit(b, st, n, phase_name);
     if (out && !b->c->oom) {
         sl_pipeline_spec *sp = calloc(1, sizeof *sp);
         char name[512];

@@ -826,11 +826,12 @@ static void check_plugins(tc *c, tk_task *t)
         if (n && !*n)
             sl__tc_err(c, "name", SL_TC_REQUIRED, "a sink name must not be empty");
         sl__tc_pop(c, m);
-        /* A full copy loads its dump files with the loader, which a custom sink cannot replace
-         * (it would get rows without the dump's chunk checkpoints). */
-        if (t->mode && strcmp(t->mode, "incremental") != 0)
-            sl__tc_err(c, "sink", SL_TC_UNSUPPORTED, "a custom sink replaces mysql-sink in "
-                       "task_mode \"incremental\" only, not \"%s\"", t->mode);
+        /* task_mode dump stops at the files: nothing is sunk. In full, all and load the sink
+         * replaces the loader too, which only a sink that takes dump chunks can do; the plan
+         * checks that against the plugin's caps (plan.c, full_sink_takes_chunks). */
+        if (t->mode && strcmp(t->mode, "dump") == 0)
+            sl__tc_err(c, "sink", SL_TC_UNSUPPORTED, "task_mode \"dump\" only writes the dump "
+                       "files: it has no sink");
         else if (n && *n && (op || !json_object_get(s, "options"))) {
             t->sink = n;
             t->sink_options = op;

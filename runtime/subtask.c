@@ -299,6 +299,20 @@ static int run_phase(sl_subtask *s, sl_error *err)
     json_t *resume = NULL;
     if ((rc = sink_resume(w, spec, &resume, err)) < 0)
         goto failed;
+    /* After a full phase a custom sink loaded, only the sink knows the dump's snapshot position
+     * (the loader's finish marker in the target is mysql-sink's hand-over, not its): starting the
+     * reader from the task's position instead would lose or repeat the changes in between. */
+    const char *sink_plugin = NULL;
+    for (size_t i = 0; i < spec->nstages; i++)
+        if (!strcmp(spec->stages[i].id, "sink"))
+            sink_plugin = spec->stages[i].plugin;
+    if (!resume && s->phase > 0 && !strcmp(splan(s)->phase_names[s->phase], "incremental") &&
+        sink_plugin && strcmp(sink_plugin, "mysql-sink") != 0) {
+        rc = sl_error_set(err, SL_ESTATE, "stage sink (%s): no checkpoint after the full phase "
+                          "(ctl \"checkpoint\"), so the incremental phase cannot start at the "
+                          "dump's snapshot position", sink_plugin);
+        goto failed;
+    }
     sl_pipeline_spec *own = with_args(w->registry, spec, &s->args, resume);
     if (resume && !own) {
         json_decref(resume);

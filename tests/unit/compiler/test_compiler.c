@@ -440,6 +440,71 @@ static void test_custom_stages(void **state)
     sl_diags_free(&d);
 }
 
+/* A sink whose caps take dump chunks replaces the loader in the full phase of task_mode all,
+ * full and load (and mysql-sink in the incremental phase); one that does not (or declares no
+ * caps) is refused at /sink, naming the plugin, once however many sources; task_mode dump has
+ * no sink at all. */
+static void test_full_sink(void **state)
+{
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    const char *sink = "\"sink\": {\"name\": \"chunk-sink\", \"options\": {\"path\": \"/o\"}}";
+    assert_int_equal(compile_with("all", sink, &plan, &d), 0);
+    static const char *const full[] = { "dump", "route", "sink", NULL };
+    static const char *const incr[] = { "reader", "filter", "route", "sink", NULL };
+    for (int s = 1; s <= 2; s++) {
+        const char *src = s == 1 ? "s1" : "s2";
+        assert_stages(phase_of(plan, src, "full"), full);
+        assert_stages(phase_of(plan, src, "incremental"), incr);
+        assert_string_equal(phase_of(plan, src, "full")->stages[2].plugin, "chunk-sink");
+        assert_string_equal(phase_of(plan, src, "incremental")->stages[3].plugin, "chunk-sink");
+        json_t *o = stage_opts(phase_of(plan, src, "full"), "sink");
+        assert_string_equal(json_string_value(json_object_get(o, "path")), "/o");
+        assert_string_equal(json_string_value(json_object_get(o, "source_name")), src);
+        assert_null(json_object_get(o, "import_threads"));   /* the loader's options stay its own */
+        json_decref(o);
+    }
+    sl_task_plan_free(plan);
+    plan = NULL;
+    sl_diags_free(&d);
+    for (int m = 0; m < 2; m++) {
+        assert_int_equal(compile_with(m ? "load" : "full", sink, &plan, &d), 0);
+        assert_stages(phase_of(plan, "s1", "full"), full);
+        assert_null(phase_of(plan, "s1", "incremental"));
+        sl_task_plan_free(plan);
+        plan = NULL;
+        sl_diags_free(&d);
+    }
+
+    static const struct { const char *mode, *extra, *text; } bad[] = {
+        { "all", "\"sink\": {\"name\": \"jsonl-sink\", \"options\": {\"path\": \"/o\"}}",
+          "sink jsonl-sink does not take dump chunks (its caps do not declare SL_EV_CHUNK), so it "
+          "cannot load the full copy of task_mode \"all\": use it in task_mode \"incremental\"" },
+        { "full", "\"sink\": {\"name\": \"jsonl-sink\", \"options\": {\"path\": \"/o\"}}",
+          "sink jsonl-sink does not take dump chunks" },
+        { "dump", "\"sink\": {\"name\": \"chunk-sink\", \"options\": {\"path\": \"/o\"}}",
+          "task_mode \"dump\" only writes the dump files: it has no sink" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&d, 0, sizeof d);
+        assert_int_equal(compile_with(bad[i].mode, bad[i].extra, &plan, &d), SL_EINVAL);
+        assert_null(plan);
+        size_t at_sink = 0;
+        for (size_t k = 0; k < d.n; k++)
+            if (!strcmp(d.v[k].path, "/sink")) {
+                at_sink++;
+                assert_int_equal(d.v[k].code, SL_TC_UNSUPPORTED);
+                if (!strstr(d.v[k].msg, bad[i].text))
+                    fail_msg("case %zu: want \"%s\", got \"%s\"", i, bad[i].text, d.v[k].msg);
+            }
+        if (at_sink != 1 || d.n != 1) {   /* once for both sources, and nothing else */
+            char *all = sl_diags_format(&d);
+            fail_msg("case %zu: want one error at /sink, got:\n%s", i, all ? all : "");
+        }
+        sl_diags_free(&d);
+    }
+}
+
 /* Each wrong custom stage is refused at the field that says it. */
 static void test_custom_stage_errors(void **state)
 {
@@ -832,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_caps_misfit),
         cmocka_unit_test(test_custom_stages),
         cmocka_unit_test(test_custom_stage_errors),
+        cmocka_unit_test(test_full_sink),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

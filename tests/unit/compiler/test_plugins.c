@@ -56,6 +56,11 @@ static const sl_option LUA_OPTS[] = {
 static const sl_option TAG_OPTS[] = { J("rules"), IDENT, SR("tag"), I("every", "1", 1, 1000000), END };
 static const sl_option JSONL_OPTS[] = { IDENT, SR("path"), I("flush_rows", "1000", 1, 1000000), END };
 
+static const sl_plugin_caps CHUNK_CAPS = {
+    .struct_size = sizeof(sl_plugin_caps), .takes = SL_CAP_EV_ALL, .order = SL_CAP_ORDER_NEEDS,
+    .delivery = SL_CAP_EXACTLY_ONCE,
+};
+
 #define DESC(nm, k, opts) { .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor), \
     .name = nm, .kind = k, .description = "test descriptor", .options = opts, .config_size = 8, \
     .create = t_create, .run = t_run, .process = t_process, .destroy = t_destroy }
@@ -70,6 +75,11 @@ static const sl_plugin_descriptor DESCS[] = {
     DESC("lua-hook", SL_PLUGIN_TRANSFORM, LUA_OPTS),
     DESC("tag-rows", SL_PLUGIN_TRANSFORM, TAG_OPTS),
     DESC("jsonl-sink", SL_PLUGIN_SINK, JSONL_OPTS),
+    /* a sink that says it takes dump chunks: it may take the loader's place in a full phase */
+    { .abi_version = SL_ABI_VERSION, .struct_size = sizeof(sl_plugin_descriptor),
+      .name = "chunk-sink", .kind = SL_PLUGIN_SINK, .description = "test descriptor",
+      .options = JSONL_OPTS, .config_size = 8, .create = t_create, .process = t_process,
+      .destroy = t_destroy, .caps = &CHUNK_CAPS },
 };
 
 int sl_test_plugins_register(sl_registry *reg, sl_error *err)
