@@ -16,6 +16,7 @@
 #include "api.h"
 #include "crypto.h"
 #include "store.h"
+#include "member.h"
 #include "worker.h"
 #include "tverify.h"
 #include "sluice/compiler.h"
@@ -39,6 +40,7 @@
 #define DM_ERR_UNAUTHORIZED       49003   /* sluice: missing/wrong token or client certificate */
 #define DM_ERR_VERIFY_RUNNING     49004   /* sluice: a verification of the task is running */
 #define DM_ERR_INTERNAL           50000
+#define DM_ERR_ETCD               49005   /* sluice: the cluster's etcd did not answer (no quorum) */
 
 #define SL_API_MASTER_NAME "master1"
 #define SL_API_WORKER_NAME "worker1"
@@ -103,6 +105,7 @@ struct sl_api {
     sl_registry    *registry;
     sl_scheduler   *sched;
     sl_worker      *worker;        /* runs the subtasks */
+    sl_member      *member;        /* cluster mode (opts.etcd): this process in the cluster */
     struct MHD_Daemon *mhd;
     int             offline;       /* SL__API_OFFLINE: never connect to a MySQL server */
 

@@ -93,14 +93,30 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
     if ((rc = sl__access_init(a, err)) != 0) {
         goto fail;
     }
+    /* Cluster mode: the metadata store is etcd, reached before anything is written: an etcd that
+     * does not answer leaves no trace of this attempt, here or there. */
+    if (a->opts.etcd) {
+        if (!sl_member_role_ok(a->opts.role)) {
+            rc = sl_error_set(err, SL_EINVAL, "unknown role '%s' (master, worker or all)",
+                              a->opts.role ? a->opts.role : "");
+            goto fail;
+        }
+        if ((rc = cancelled(a, err)) != 0 ||
+            (rc = sl_meta_etcd_open(a->opts.etcd, a->opts.etcd_root, &a->store, err)) != 0)
+            goto fail;
+    }
     if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
         goto fail;
     /* Lua script files named by tasks are read only from here (see sl_compile_opts.script_root). */
     snprintf(path, sizeof path, "%s/lua", a->data_dir);
     if ((rc = mkdir_p(path, err)) != 0)
         goto fail;
-    snprintf(path, sizeof path, "%s/meta.db", a->data_dir);
-    if ((rc = cancelled(a, err)) != 0 || (rc = sl_meta_sqlite_open(path, &a->store, err)) != 0)
+    if (a->opts.etcd)
+        snprintf(path, sizeof path, "etcd %s", a->opts.etcd);
+    else
+        snprintf(path, sizeof path, "%s/meta.db", a->data_dir);
+    if (!a->store &&
+        ((rc = cancelled(a, err)) != 0 || (rc = sl_meta_sqlite_open(path, &a->store, err)) != 0))
         goto fail;
     if ((rc = sl_registry_new(&a->registry)) != 0) {
         sl_error_set(err, rc, "cannot create the plugin registry");
@@ -120,7 +136,16 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         sl_error_set(err, rc, "cannot create the scheduler");
         goto fail;
     }
-    sl_worker_opts wo = { .name = SL_API_WORKER_NAME, .store = a->store, .sched = a->sched,
+    if (a->opts.etcd) {
+        /* Join before restoring: a name a live member holds is refused, and nothing runs. */
+        sl_member_opts mo = { .endpoints = a->opts.etcd, .root = a->opts.etcd_root,
+                              .role = a->opts.role, .name = a->opts.name,
+                              .addr = a->opts.advertise_addr ? a->opts.advertise_addr : a->opts.addr,
+                              .ttl_s = a->opts.lease_ttl, .sched = a->sched };
+        if ((rc = cancelled(a, err)) != 0 || (rc = sl_member_join(&mo, &a->member, err)) != 0)
+            goto fail;
+    }
+    sl_worker_opts wo = { .name = a->member ? a->opts.name : SL_API_WORKER_NAME, .store = a->store, .sched = a->sched,
                           .registry = a->registry, .no_events = (flags & SL__API_NO_MONITOR) != 0 };
     if ((rc = sl_worker_new(&wo, &a->worker, err)) != 0)
         goto fail;
@@ -166,6 +191,8 @@ void sl_api_free(sl_api *a)
     sl__sources_free_all(a);
     pthread_rwlock_unlock(&a->lock);
     sl_worker_free(a->worker);
+    /* leave after the subtasks stopped: the lease guarded them */
+    sl_member_leave(a->member);
     if (a->sched)
         sl_scheduler_free(a->sched);
     sl_registry_free(a->registry);

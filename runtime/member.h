@@ -1,0 +1,65 @@
+/*
+ * member.h - this process as a member of a sluice cluster (issue 13): its registration in etcd
+ * under a lease kept alive by one scheduler thread, and, for a master, the leader election.
+ * Nothing here is consensus of our own: a key that exists only while its lease is renewed is
+ * etcd's answer to "is it alive", and the one create-if-absent of the leader key that succeeds
+ * is etcd's answer to "who leads".
+ *
+ * Keys, under ROOT (default /sluice):
+ *   ROOT/member/<role>/<name>  {"name","addr","role"}  no lease: the member exists (listings
+ *                                                      show it offline once it is dead)
+ *   ROOT/alive/<role>/<name>   {"addr"}                under the member's lease: it is alive
+ *   ROOT/leader                {"name","addr"}         under the leading master's lease
+ */
+#ifndef SLUICE_RUNTIME_MEMBER_H
+#define SLUICE_RUNTIME_MEMBER_H
+
+#include <jansson.h>
+
+#include "sluice/err.h"
+#include "sluice/runtime.h"
+
+typedef struct sl_member sl_member;
+
+typedef struct sl_member_opts {
+    const char   *endpoints;   /* etcd, as sl_etcd_new */
+    const char   *root;        /* key prefix; NULL = "/sluice" */
+    const char   *role;        /* "master", "worker" or "all" (both) */
+    const char   *name;        /* unique per role in the cluster */
+    const char   *addr;        /* advertised HOST:PORT of this member's API */
+    long          ttl_s;       /* lease TTL in seconds (0 = 10) */
+    sl_scheduler *sched;       /* runs the keepalive thread */
+} sl_member_opts;
+
+/* Is role one of master, worker, all? */
+int sl_member_role_ok(const char *role);
+
+/* Join: grant a lease, refuse a name that a live member of the same role holds (SL_EEXIST, with
+ * the holder's address in err: a second process must not take over a living one's identity),
+ * write the member's keys, campaign once if it is a master, and start the keepalive thread.
+ * On failure nothing of this member stays in etcd. Caller frees with sl_member_leave. */
+int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err);
+
+/* Revoke the lease (the alive key and a held leadership go at once: another master takes over
+ * without waiting for the TTL), stop the thread, free. The member key stays (offline). NULL ok. */
+void sl_member_leave(sl_member *m);
+
+/* Does this process hold the leadership right now (as far as its last renewal knows)? A member
+ * whose lease expired (a paused process) is told so at its next renewal and leads no more. */
+int sl_member_is_leader(sl_member *m);
+
+/* Is this member's lease alive, as of its last renewal? */
+int sl_member_alive(sl_member *m);
+
+/* The members of role ("master" or "worker"; "all" members are listed under both) as a JSON array
+ * of {"name","addr","alive","leader"} (leader only for masters), in name order. 0 and *out
+ * (caller decrefs), or an etcd error (SL_ECONN when no quorum answers). Thread-safe. */
+int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err);
+
+/* Remove the record of a member that is not alive: 0, SL_ENOENT (unknown), SL_ESTATE when it is
+ * alive (stop it first; this process itself, while it serves, always is). Thread-safe. */
+int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err);
+
+const char *sl_member_name(const sl_member *m);
+
+#endif
