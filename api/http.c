@@ -321,6 +321,14 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         r->segs[r->nseg++] = s;
     }
     route_label(r, prefix);
+    /* In a cluster the leader holds the sources and tasks: others forward, except for what every
+     * member answers from etcd or from itself (the member lists, the API document). */
+    if (a->member && !atomic_load(&a->leading) && r->nseg > 0 && strcmp(r->segs[0], "cluster") &&
+        strcmp(r->segs[0], "docs") && strcmp(r->segs[0], "dm.json")) {
+        sl__forward(r, url);
+        free(copy);
+        return;
+    }
     if (r->nseg == 0)
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
     else if (!strcmp(r->segs[0], "cluster"))

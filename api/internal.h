@@ -106,6 +106,13 @@ struct sl_api {
     sl_scheduler   *sched;
     sl_worker      *worker;        /* runs the subtasks */
     sl_member      *member;        /* cluster mode (opts.etcd): this process in the cluster */
+    atomic_int      leading;       /* cluster mode: this process holds the sources and tasks
+                                    * (it leads and has restored them); others forward */
+    int             cluster_ready; /* startup done: leadership changes are acted on (under lock) */
+    char           *adv_addr;      /* cluster mode: the address advertised when it was learnt
+                                    * at listen time (no advertise_addr given) */
+    char           *fwd_auth;      /* cluster mode with a token: the header forwarded requests
+                                    * carry to the leader */
     struct MHD_Daemon *mhd;
     int             offline;       /* SL__API_OFFLINE: never connect to a MySQL server */
 
@@ -164,6 +171,9 @@ typedef struct sl_req {
     char        route[96];    /* the path with names replaced ("/api/v1/tasks/{name}/status"),
                                * the metrics' route label */
 } sl_req;
+
+/* Answer r by passing it on to the cluster's leader (forward.c): a member that does not lead. */
+void sl__forward(sl_req *r, const char *url);
 
 /* Reply with a JSON value (stolen; NULL = out of memory -> 500). */
 void sl__reply_json(sl_req *r, unsigned status, json_t *v);

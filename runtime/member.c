@@ -27,6 +27,9 @@ struct sl_member {
     int is_master, is_worker;
     long ttl_s;
     int64_t lease;
+    void (*on_change)(void *ud);
+    void *ud;
+    int told;                   /* the leadership the owner knows of (keepalive thread only) */
     atomic_int alive, leader;
 };
 
@@ -78,6 +81,20 @@ static void campaign(sl_member *m)
     }
 }
 
+/* Tell the owner when leadership changed since it was last told. Called on the keepalive thread
+ * with mu held, released around the callback so it may call this member (and readers of the
+ * member list are not held up by a long restore). */
+static void notify(sl_member *m)
+{
+    int now = atomic_load(&m->leader);
+    if (m->on_change && now != m->told) {
+        m->told = now;
+        pthread_mutex_unlock(&m->mu);
+        m->on_change(m->ud);
+        pthread_mutex_lock(&m->mu);
+    }
+}
+
 static void keepalive_main(void *arg)
 {
     sl_member *m = arg;
@@ -107,6 +124,7 @@ static void keepalive_main(void *arg)
                 sl_log(SL_LOG_ERROR, "cluster", "%s %s lost its lease: it is offline for the "
                        "cluster and leads nothing (restart it to rejoin)", m->role, m->name);
             atomic_store(&m->leader, 0);
+            notify(m);
             continue;
         }
         if (rc != 0) {
@@ -115,6 +133,7 @@ static void keepalive_main(void *arg)
         }
         if (m->is_master && atomic_load(&m->alive) && !atomic_load(&m->leader))
             campaign(m);
+        notify(m);
     }
     pthread_mutex_unlock(&m->mu);
 }
@@ -191,6 +210,8 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
     m->addr = strdup(o->addr);
     m->ttl_s = o->ttl_s > 0 ? o->ttl_s : 10;
     m->is_master = strcmp(o->role, "worker") != 0;
+    m->on_change = o->on_leader_change;
+    m->ud = o->ud;
     m->is_worker = strcmp(o->role, "master") != 0;
     int rc;
     sl_error tmp = { 0 };
@@ -210,6 +231,7 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
     atomic_store(&m->alive, 1);
     if (m->is_master)
         campaign(m);
+    m->told = atomic_load(&m->leader);   /* the owner reads it once joined */
     if ((rc = sl_thread_spawn(o->sched, "member", keepalive_main, m, &m->thr)) != 0) {
         sl_error_set(err, rc, "cannot start the cluster keepalive thread");
         goto fail;
@@ -226,16 +248,22 @@ fail:
     return rc;
 }
 
-void sl_member_leave(sl_member *m)
+void sl_member_stop_thread(sl_member *m)
 {
-    if (!m)
-        return;
     pthread_mutex_lock(&m->mu);
     m->stop = 1;
     pthread_cond_signal(&m->cv);
     pthread_mutex_unlock(&m->mu);
     if (m->thr)
         sl_thread_join(m->thr);
+    m->thr = NULL;
+}
+
+void sl_member_leave(sl_member *m)
+{
+    if (!m)
+        return;
+    sl_member_stop_thread(m);
     sl_error err = { 0 };
     if (sl_etcd_lease_revoke(m->e, m->lease, &err) != 0)
         sl_log(SL_LOG_WARN, "cluster", "revoking the lease of %s: %s (it expires in %ld s)",
@@ -330,4 +358,85 @@ int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error 
     if (rc != 0)
         return sl_error_set(err, rc, "removing %s %s: %s", role, name, tmp.msg);
     return 0;
+}
+
+int sl_member_leader_addr(sl_member *m, char *addr, size_t n, sl_error *err)
+{
+    char k[512];
+    sl_etcd_kv kv;
+    sl_error tmp = { 0 };
+    snprintf(k, sizeof k, "%s/leader", m->root);
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, k, &kv, &tmp);
+    pthread_mutex_unlock(&m->mu);
+    if (rc == SL_ENOENT)
+        return sl_error_set(err, SL_ENOENT, "no master leads the cluster right now (an election "
+                            "is under way): try again in a few seconds");
+    if (rc != 0)
+        return sl_error_set(err, rc, "reading the cluster's leader from etcd: %s", tmp.msg);
+    json_t *v = json_loads(kv.value, 0, NULL);
+    const char *a = json_string_value(json_object_get(v, "addr"));
+    if (a)
+        snprintf(addr, n, "%s", a);
+    else
+        rc = sl_error_set(err, SL_EPARSE, "the leader key in etcd has no address");
+    json_decref(v);
+    sl_etcd_kv_clear(&kv);
+    return rc;
+}
+
+int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err)
+{
+    char *copy = strdup(addr);
+    if (!copy)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    pthread_mutex_lock(&m->mu);
+    free(m->addr);
+    m->addr = copy;
+    const char *roles[2] = { m->is_master ? "master" : NULL, m->is_worker ? "worker" : NULL };
+    int rc = 0;
+    sl_error tmp = { 0 };
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (!roles[i])
+            continue;
+        char ka[512], km[512];
+        key(ka, sizeof ka, m, "alive", roles[i], m->name);
+        key(km, sizeof km, m, "member", roles[i], m->name);
+        json_t *v = json_pack("{s:s,s:s,s:s}", "name", m->name, "addr", m->addr, "role", roles[i]);
+        char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        if (!text) {
+            rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+            break;
+        }
+        /* the alive key only while it is still ours (our lease keeps it) */
+        sl_etcd_cmp cmp = { .kind = SL_ETCD_PRESENT, .key = ka };
+        sl_etcd_op ops[] = {
+            { .kind = SL_ETCD_PUT, .key = ka, .value = text, .len = strlen(text), .lease = m->lease },
+            { .kind = SL_ETCD_PUT, .key = km, .value = text, .len = strlen(text) },
+        };
+        rc = sl_etcd_txn(m->e, &cmp, 1, ops, 2, NULL, &tmp);
+        free(text);
+        if (rc != 0)
+            rc = sl_error_set(err, rc, "advertising %s: %s", addr, tmp.msg);
+    }
+    if (rc == 0 && atomic_load(&m->leader)) {
+        char k[512];
+        sl_etcd_kv kv;
+        snprintf(k, sizeof k, "%s/leader", m->root);
+        if (sl_etcd_get(m->e, k, &kv, &tmp) == 0) {
+            if (kv.lease == m->lease) {
+                json_t *v = json_pack("{s:s,s:s}", "name", m->name, "addr", m->addr);
+                char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+                json_decref(v);
+                if (text && sl_etcd_put_if(m->e, k, text, strlen(text), kv.mod_revision, m->lease,
+                                           NULL, &tmp) != 0)
+                    sl_log(SL_LOG_WARN, "cluster", "advertising the leader's address: %s", tmp.msg);
+                free(text);
+            }
+            sl_etcd_kv_clear(&kv);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
 }

@@ -29,6 +29,10 @@ typedef struct sl_member_opts {
     const char   *addr;        /* advertised HOST:PORT of this member's API */
     long          ttl_s;       /* lease TTL in seconds (0 = 10) */
     sl_scheduler *sched;       /* runs the keepalive thread */
+    /* Called on the keepalive thread after this member became the leader or stopped being it
+     * (read sl_member_is_leader); never while sl_member_join runs. NULL = not told. */
+    void        (*on_leader_change)(void *ud);
+    void         *ud;
 } sl_member_opts;
 
 /* Is role one of master, worker, all? */
@@ -43,6 +47,15 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err);
 /* Revoke the lease (the alive key and a held leadership go at once: another master takes over
  * without waiting for the TTL), stop the thread, free. The member key stays (offline). NULL ok. */
 void sl_member_leave(sl_member *m);
+
+/* Change the advertised address (the server learns its port after it joined, when it listens on
+ * port 0 and no --advertise-addr was given): rewrites the member's keys, and the leader key if it
+ * holds it. 0 or an etcd error. */
+int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err);
+
+/* Stop the keepalive thread (no callback runs after this returns) and keep the lease until
+ * sl_member_leave. Idempotent. */
+void sl_member_stop_thread(sl_member *m);
 
 /* Does this process hold the leadership right now (as far as its last renewal knows)? A member
  * whose lease expired (a paused process) is told so at its next renewal and leads no more. */
@@ -61,5 +74,9 @@ int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err);
 int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err);
 
 const char *sl_member_name(const sl_member *m);
+
+/* The leader's advertised address, read from etcd now: 0 and addr filled, SL_ENOENT when no
+ * master leads (an election is under way), or an etcd error. Thread-safe. */
+int sl_member_leader_addr(sl_member *m, char *addr, size_t n, sl_error *err);
 
 #endif

@@ -2,10 +2,16 @@
 # test_members.sh - sluice-server as a cluster member (issue 13) against the shared 3-member etcd
 # fixture: bad cluster settings fail at start with a clear message and write nothing; two masters
 # elect one leader and list each other; a worker registers; a live name is refused; kill -9 of the
-# leader makes the other master lead within the lease; DELETE of members answers as DM does.
+# leader makes the other master lead within the lease; DELETE of members answers as DM does;
+# a follower forwards writes and reads to the leader, and a new leader serves what the old one
+# wrote (from etcd); a member whose secret.key differs from the cluster's is refused.
+# Needs the sandbox source (SLUICE_SOURCE_*) for the source it registers.
 set -uo pipefail
 SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
 : "${SLUICE_ETCD_ENDPOINTS:?SLUICE_ETCD_ENDPOINTS is not set: eval \"\$(scripts/etcd env)\"}"
+for v in SLUICE_SOURCE_HOST SLUICE_SOURCE_PORT SLUICE_SOURCE_USER SLUICE_SOURCE_PASSWORD; do
+    [ -n "${!v:-}" ] || { echo "FAIL: $v is not set (eval \"\$(scripts/sandbox env)\")" >&2; exit 1; }
+done
 command -v jq >/dev/null || { echo "FAIL: jq is needed" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sluice-cluster-test.XXXXXX")
@@ -32,12 +38,16 @@ etcd_count() {
         jq -r '.count // "0"'
 }
 
-# start NAME ROLE: a member on a free port, waits until it serves
+# start NAME ROLE: a member on a free port, waits until it serves. Every member but the first
+# gets the first one's secret.key: a cluster's members share it (passwords sealed by any master).
 start() {
     local n=$1 role=$2 log=$WORK/$1.log i before
+    if [ "$n" != m1 ] && [ ! -e "$WORK/$n/secret.key" ]; then
+        mkdir -p "$WORK/$n" && cp "$WORK/m1/secret.key" "$WORK/$n/" && chmod 600 "$WORK/$n/secret.key"
+    fi
     before=$(grep -c 'serving the DM OpenAPI' "$log" 2>/dev/null)
     "$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/$n" --role "$role" --name "$n" \
-        --advertise-addr "127.0.0.1:$n" --etcd "$SLUICE_ETCD_ENDPOINTS" --etcd-root "$ROOT" \
+        --etcd "$SLUICE_ETCD_ENDPOINTS" --etcd-root "$ROOT" \
         --lease-ttl "$TTL" >>"$log" 2>&1 &
     PIDS[$n]=$!
     for i in $(seq 1 300); do
@@ -51,6 +61,15 @@ start() {
     fail "$n did not serve within 30 s"; exit 1
 }
 api() { curl -s "http://127.0.0.1:${PORTS[$1]}/api/v1/$2"; }
+# call NAME METHOD PATH [BODY]: prints the HTTP code, the body goes to $WORK/body
+call() {
+    curl -s -o "$WORK/body" -w '%{http_code}' -X "$2" ${4:+-H 'Content-Type: application/json' -d "$4"} \
+        "http://127.0.0.1:${PORTS[$1]}/api/v1/$3"
+}
+src_body() {
+    printf '{"source_name":"%s","host":"%s","port":%s,"user":"%s","password":"%s","enable":true}' \
+        "$1" "$SLUICE_SOURCE_HOST" "$SLUICE_SOURCE_PORT" "$SLUICE_SOURCE_USER" "$SLUICE_SOURCE_PASSWORD"
+}
 
 # ---- bad settings: a clear message, a non-zero exit, nothing written (here or in etcd) ----
 out=$("$SERVER" --data-dir "$WORK/bad1" --role boss --name x --etcd "$SLUICE_ETCD_ENDPOINTS" 2>&1)
@@ -77,15 +96,31 @@ check "two masters listed" "$(jq -r '.total' <<<"$j")" 2
 check "both alive" "$(jq -r '[.data[] | select(.alive)] | length' <<<"$j")" 2
 check "exactly one leader" "$(jq -r '[.data[] | select(.leader)] | length' <<<"$j")" 1
 check "the first master leads" "$(jq -r '.data[] | select(.leader) | .name' <<<"$j")" m1
-check "a master's advertised address" "$(jq -r '.data[] | select(.name=="m2") | .addr' <<<"$j")" 127.0.0.1:m2
+check "a master's advertised address (the port it got)" "$(jq -r '.data[] | select(.name=="m2") | .addr' <<<"$j")" "127.0.0.1:${PORTS[m2]}"
 j=$(api m1 cluster/workers)
 check "the worker listed" "$(jq -c '[.total, .data[0].name, .data[0].bound_stage]' <<<"$j")" '[1,"w1","free"]'
 
+# any master answers: a follower forwards a write and a read to the leader
+check "POST /sources on the follower" "$(call m2 POST sources "$(src_body src-a)")" 201
+check "the leader has it" "$(api m1 sources | jq -r '[.data[].source_name] | join(",")')" src-a
+check "the follower lists it (forwarded)" "$(api m2 sources | jq -r '[.data[].source_name] | join(",")')" src-a
+check "a worker answers too" "$(api w1 sources/src-a | jq -r '.source_name')" src-a
+check "a duplicate on the follower is the leader's 409" "$(call m2 POST sources "$(src_body src-a)")" 409
+check "with DM's code" "$(jq -r '.error_code' "$WORK/body")" 46007
+
+# a member with another secret.key is refused before it runs anything
+mkdir -p "$WORK/badkey" && head -c 64 /dev/urandom >"$WORK/badkey/secret.key" && chmod 600 "$WORK/badkey/secret.key"
+out=$("$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/badkey" --role master --name mx \
+      --etcd "$SLUICE_ETCD_ENDPOINTS" --etcd-root "$ROOT" 2>&1)
+check "a member with another secret.key exits non-zero" "$([ $? -ne 0 ] && echo yes)" yes
+check "and says why" "$(grep -c 'is not the key of this cluster' <<<"$out")" 1
+
 # a live name is refused: non-zero, the holder named, the holder untouched
+mkdir -p "$WORK/w1b" && cp "$WORK/m1/secret.key" "$WORK/w1b/"
 out=$("$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/w1b" --role worker --name w1 \
       --etcd "$SLUICE_ETCD_ENDPOINTS" --etcd-root "$ROOT" 2>&1)
 check "a live worker name is refused" "$([ $? -ne 0 ] && echo yes)" yes
-check "the refusal names the live holder" "$(grep -c 'alive already (at 127.0.0.1:w1)' <<<"$out")" 1
+check "the refusal names the live holder" "$(grep -c "alive already (at 127.0.0.1:${PORTS[w1]})" <<<"$out")" 1
 check "the holder is still listed" "$(api m1 cluster/workers | jq -r '.total')" 1
 
 # ---- kill -9 the leader: the other master leads once the lease runs out ----
@@ -98,6 +133,10 @@ for i in $(seq 1 $((TTL * 20 + 100))); do     # the TTL and a generous margin, i
 done
 check "m2 leads after the leader died" "$leader" m2
 j=$(api m2 cluster/masters)
+check "the new leader serves what the old one wrote" "$(api m2 sources/src-a | jq -r '.source_name')" src-a
+check "its password stays sealed in etcd and masked" "$(api m2 sources/src-a | jq -r '.password')" '******'
+check "a write on the new leader" "$(call m2 DELETE sources/src-a)" 204
+check "the worker forwards to the new leader" "$(api w1 sources | jq -r '.total')" 0
 check "the dead master is listed offline" "$(jq -r '.data[] | select(.name=="m1") | .alive' <<<"$j")" false
 
 # ---- DELETE of members ----
