@@ -83,6 +83,17 @@ static int cluster_key_check(sl_api *a, sl_error *err)
     return rc;
 }
 
+/* A leader's writes to etcd hold only while it leads: guard them with its leader key's
+ * incarnation (its epoch), so a deposed leader that has not noticed yet writes nothing. */
+static void guard_store(sl_api *a)
+{
+    char k[512];
+    sl_error err = { 0 };
+    snprintf(k, sizeof k, "%s/leader", a->opts.etcd_root ? a->opts.etcd_root : "/sluice");
+    if (sl_meta_etcd_guard(a->store, k, sl_member_epoch(a->member), &err) != 0)
+        sl_log(SL_LOG_ERROR, "cluster", "%s", err.msg);
+}
+
 /* Stop every subtask (their stored stages stay: whoever holds them next resumes them) and
  * forget the sources and tasks. Call with the write lock held. */
 static void drop_all(sl_api *a)
@@ -105,6 +116,8 @@ static void leader_changed(void *ud)
     if (a->cluster_ready && now != atomic_load(&a->leading)) {
         if (now) {
             sl_error err = { 0 };
+            guard_store(a);
+            sl_worker_set_fence(a->worker, sl_member_epoch(a->member));
             if (sl__sources_restore(a, &err) != 0 || sl__tasks_restore(a, &err) != 0)
                 sl_log(SL_LOG_ERROR, "cluster", "taking over as the leader: %s", err.msg);
             sl_log(SL_LOG_INFO, "cluster", "leading: restored %zu sources and %zu tasks from etcd",
@@ -227,6 +240,10 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
      * only the leader holds the sources and tasks (the others forward to it): one writer. */
     pthread_rwlock_wrlock(&a->lock);
     int hold = !a->member || sl_member_is_leader(a->member);
+    if (a->member && hold) {
+        guard_store(a);
+        sl_worker_set_fence(a->worker, sl_member_epoch(a->member));
+    }
     rc = 0;
     if (hold && (rc = cancelled(a, err)) == 0 && (rc = sl__sources_restore(a, err)) == 0 &&
         (rc = cancelled(a, err)) == 0)

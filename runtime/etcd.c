@@ -455,6 +455,9 @@ static json_t *cmp_json(const sl_etcd_cmp *c)
     case SL_ETCD_MOD_IS:
         return json_pack("{s:o,s:s,s:s,s:I}", "key", k, "result", "EQUAL", "target", "MOD",
                          "mod_revision", (json_int_t)c->rev);
+    case SL_ETCD_CREATED_AT:
+        return json_pack("{s:o,s:s,s:s,s:I}", "key", k, "result", "EQUAL", "target", "CREATE",
+                         "create_revision", (json_int_t)c->rev);
     }
     json_decref(k);
     return NULL;

@@ -75,13 +75,15 @@ int sl_etcd_get_range(sl_etcd *e, const char *from, const char *prefix, long lim
 typedef enum sl_etcd_cmp_kind {
     SL_ETCD_ABSENT = 1,     /* the key does not exist */
     SL_ETCD_PRESENT,        /* the key exists */
-    SL_ETCD_MOD_IS          /* the key's mod_revision is exactly rev */
+    SL_ETCD_MOD_IS,         /* the key's mod_revision is exactly rev */
+    SL_ETCD_CREATED_AT      /* the key exists and was created at revision rev (the same
+                             * incarnation of it: not deleted and created again since) */
 } sl_etcd_cmp_kind;
 
 typedef struct sl_etcd_cmp {
     sl_etcd_cmp_kind kind;
     const char *key;
-    int64_t rev;            /* SL_ETCD_MOD_IS only */
+    int64_t rev;            /* SL_ETCD_MOD_IS, SL_ETCD_CREATED_AT */
 } sl_etcd_cmp;
 
 typedef enum sl_etcd_op_kind {

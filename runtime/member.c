@@ -31,6 +31,7 @@ struct sl_member {
     void *ud;
     int told;                   /* the leadership the owner knows of (keepalive thread only) */
     atomic_int alive, leader;
+    _Atomic long long epoch;    /* the etcd revision that made this member leader */
 };
 
 int sl_member_role_ok(const char *role)
@@ -64,9 +65,12 @@ static void campaign(sl_member *m)
     json_decref(v);
     if (!text)
         return;
-    int rc = sl_etcd_put_if(m->e, k, text, strlen(text), 0, m->lease, NULL, &err);
+    int64_t rev = 0;
+    int rc = sl_etcd_put_if(m->e, k, text, strlen(text), 0, m->lease, &rev, &err);
     free(text);
     if (rc == 0) {
+        /* etcd revisions only grow: each new leader's epoch is larger than every earlier one's */
+        atomic_store(&m->epoch, (long long)rev);
         atomic_store(&m->leader, 1);
         sl_log(SL_LOG_INFO, "cluster", "master %s is the leader", m->name);
         return;
@@ -274,6 +278,11 @@ void sl_member_leave(sl_member *m)
 int sl_member_is_leader(sl_member *m)
 {
     return atomic_load(&m->leader);
+}
+
+long long sl_member_epoch(sl_member *m)
+{
+    return atomic_load(&m->epoch);
 }
 
 int sl_member_alive(sl_member *m)

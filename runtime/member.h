@@ -61,6 +61,10 @@ void sl_member_stop_thread(sl_member *m);
  * whose lease expired (a paused process) is told so at its next renewal and leads no more. */
 int sl_member_is_leader(sl_member *m);
 
+/* The epoch of this member's leadership: the etcd revision at which it became leader, larger
+ * than any earlier leader's (0 before it ever led). The fence of its subtasks' checkpoints. */
+long long sl_member_epoch(sl_member *m);
+
 /* Is this member's lease alive, as of its last renewal? */
 int sl_member_alive(sl_member *m);
 

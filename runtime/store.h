@@ -111,4 +111,10 @@ int sl_meta_sqlite_open(const char *path, sl_meta_store **out, sl_error *err);
  * Thread-safe (one client under a mutex). Caller closes with sl_meta_close. */
 int sl_meta_etcd_open(const char *endpoints, const char *root, sl_meta_store **out, sl_error *err);
 
+/* Guard every later write of an etcd store: it applies only while key (a full etcd key, e.g. the
+ * leader key) is still the incarnation created at revision created_rev; otherwise the batch
+ * fails with SL_ESTATE and writes nothing. A leader that lost its leadership (paused past its
+ * lease) cannot overwrite what the new leader wrote. key NULL lifts the guard. Thread-safe. */
+int sl_meta_etcd_guard(sl_meta_store *s, const char *key, long long created_rev, sl_error *err);
+
 #endif

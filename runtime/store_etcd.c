@@ -22,6 +22,8 @@ typedef struct etcd_store {
     sl_etcd *e;
     pthread_mutex_t mu;     /* sl_etcd is one curl handle: one request at a time */
     char *root;             /* ROOT/meta/ */
+    char *guard;            /* sl_meta_etcd_guard: every write needs this key... */
+    long long guard_rev;    /* ...created at this revision (under mu) */
 } etcd_store;
 
 /* ROOT/meta/KIND/NAME, malloc'd; NULL on no memory. */
@@ -68,13 +70,103 @@ static int explain(etcd_store *s, const sl_meta_op *ops, char **keys, const long
                         "this batch; nothing was written");
 }
 
+/* Does the guard key still hold the incarnation we were given? Call with mu held. */
+static int guard_holds(etcd_store *s)
+{
+    sl_error tmp = { 0 };
+    sl_etcd_cmp c = { .kind = SL_ETCD_CREATED_AT, .key = s->guard, .rev = s->guard_rev };
+    return sl_etcd_txn(s->e, &c, 1, NULL, 0, NULL, &tmp) == 0;
+}
+
+/* Does another op of the batch touch a key under eo[i]'s prefix? */
+static int overlaps(const sl_etcd_op *eo, size_t n, size_t i)
+{
+    size_t plen = strlen(eo[i].key);
+    for (size_t j = 0; j < n; j++)
+        if (j != i && (!strncmp(eo[j].key, eo[i].key, plen) ||
+                       (eo[j].kind == SL_ETCD_DELETE_PREFIX && !strncmp(eo[i].key, eo[j].key, strlen(eo[j].key)))))
+            return 1;
+    return 0;
+}
+
+/*
+ * etcd refuses a transaction that names a key twice, or that puts a key inside a range it
+ * deletes ("duplicate key given in txn request"), while a batch of the store may say "delete
+ * every stage of the task, then write its new stages". So a prefix delete that overlaps another
+ * op of the batch becomes a delete of each key it holds now (one that does not stays one range
+ * delete, whatever its size), and of several ops on one key only the last one is sent (the same
+ * result, in one transaction). The keys read for it are in *gone (caller frees with
+ * sl_etcd_kvs_free), *out points into them and into eo (caller frees the array). Call with mu held.
+ * A key created under the prefix by another writer between this read and the transaction
+ * survives it; writers are one leader (the store is guarded), so none is.
+ */
+static int effective_ops(etcd_store *s, const sl_etcd_op *eo, size_t n, sl_etcd_op **out,
+                         size_t *nout, sl_etcd_kv **gone, size_t *ngone, sl_error *err)
+{
+    size_t cap = n, m = 0;
+    sl_etcd_op *all = NULL;
+    *out = NULL;
+    *nout = 0;
+    *gone = NULL;
+    *ngone = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (eo[i].kind != SL_ETCD_DELETE_PREFIX || !overlaps(eo, n, i))
+            continue;
+        sl_etcd_kv *kvs = NULL;
+        size_t k = 0;
+        int rc = sl_etcd_get_prefix(s->e, eo[i].key, 0, &kvs, &k, err);
+        if (rc != 0) {
+            sl_etcd_kvs_free(*gone, *ngone);
+            *gone = NULL;
+            *ngone = 0;
+            return rc;
+        }
+        sl_etcd_kv *g = k ? realloc(*gone, (*ngone + k) * sizeof *g) : *gone;
+        if (k && !g) {
+            sl_etcd_kvs_free(kvs, k);
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        }
+        if (k)
+            memcpy(g + *ngone, kvs, k * sizeof *kvs);
+        free(kvs);                              /* the keys moved into *gone */
+        *gone = g;
+        *ngone += k;
+        cap += k;
+    }
+    if (!(all = calloc(cap ? cap : 1, sizeof *all)))
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    /* in batch order, prefix deletes expanded (each one's keys follow in *gone, in order) */
+    size_t gi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (eo[i].kind != SL_ETCD_DELETE_PREFIX || !overlaps(eo, n, i)) {
+            all[m++] = eo[i];
+            continue;
+        }
+        size_t plen = strlen(eo[i].key);
+        while (gi < *ngone && !strncmp((*gone)[gi].key, eo[i].key, plen))
+            all[m++] = (sl_etcd_op){ .kind = SL_ETCD_DELETE, .key = (*gone)[gi++].key };
+    }
+    /* the last op of each key wins: keep it, drop the earlier ones (kept in order) */
+    size_t keep = 0;
+    for (size_t i = 0; i < m; i++) {
+        int later = 0;
+        for (size_t j = i + 1; j < m && !later; j++)
+            later = !strcmp(all[i].key, all[j].key);
+        if (!later)
+            all[keep++] = all[i];
+    }
+    *out = all;
+    *nout = keep;
+    return 0;
+}
+
 static int es_apply_rev(sl_meta_store *base, const sl_meta_op *ops, const long long *revs,
                         size_t n, sl_error *err)
 {
     etcd_store *s = (etcd_store *)base;
     char **keys = calloc(n ? n : 1, sizeof *keys);
     sl_etcd_op *eo = calloc(n ? n : 1, sizeof *eo);
-    sl_etcd_cmp *cmp = calloc(n ? 2 * n : 1, sizeof *cmp);
+    sl_etcd_cmp *cmp = calloc(2 * n + 1, sizeof *cmp);
     size_t ncmp = 0;
     int rc = 0;
     if (!keys || !eo || !cmp) {
@@ -117,9 +209,22 @@ static int es_apply_rev(sl_meta_store *base, const sl_meta_op *ops, const long l
     if (rc != 0)
         goto out;
     pthread_mutex_lock(&s->mu);
+    if (s->guard)
+        cmp[ncmp++] = (sl_etcd_cmp){ .kind = SL_ETCD_CREATED_AT, .key = s->guard, .rev = s->guard_rev };
     sl_error tmp = { 0 };
-    rc = sl_etcd_txn(s->e, cmp, ncmp, eo, n, NULL, &tmp);
-    if (rc == SL_ESTATE)
+    sl_etcd_op *w = NULL;
+    size_t nw = 0;
+    sl_etcd_kv *gone = NULL;
+    size_t ngone = 0;
+    rc = effective_ops(s, eo, n, &w, &nw, &gone, &ngone, &tmp);
+    if (rc == 0)
+        rc = sl_etcd_txn(s->e, cmp, ncmp, w, nw, NULL, &tmp);
+    free(w);
+    sl_etcd_kvs_free(gone, ngone);
+    if (rc == SL_ESTATE && s->guard && !guard_holds(s))
+        rc = sl_error_set(err, SL_ESTATE, "metadata store: this process no longer leads the "
+                          "cluster (%s changed): nothing was written", s->guard);
+    else if (rc == SL_ESTATE)
         rc = explain(s, ops, keys, revs, n, err);
     else if (rc != 0)
         rc = sl_error_set(err, rc, "metadata store: %s", tmp.msg);
@@ -223,6 +328,7 @@ static void es_close(sl_meta_store *base)
     etcd_store *s = (etcd_store *)base;
     sl_etcd_free(s->e);
     pthread_mutex_destroy(&s->mu);
+    free(s->guard);
     free(s->root);
     free(s);
 }
@@ -264,4 +370,20 @@ int sl_meta_etcd_open(const char *endpoints, const char *root, sl_meta_store **o
 fail:
     es_close(&s->base);
     return rc;
+}
+
+int sl_meta_etcd_guard(sl_meta_store *base, const char *key, long long created_rev, sl_error *err)
+{
+    if (base->ops != &etcd_ops)
+        return sl_error_set(err, SL_EINVAL, "metadata store: only an etcd store takes a guard");
+    etcd_store *s = (etcd_store *)base;
+    char *k = key ? strdup(key) : NULL;
+    if (key && !k)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    pthread_mutex_lock(&s->mu);
+    free(s->guard);
+    s->guard = k;
+    s->guard_rev = created_rev;
+    pthread_mutex_unlock(&s->mu);
+    return 0;
 }

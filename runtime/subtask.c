@@ -11,6 +11,7 @@
 #include "worker_int.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -192,11 +193,11 @@ static void on_end(void *ud, sl_pipeline *p, sl_stage stage)
  * name in their table), or NULL when none applies or out of memory (then spec is used as it is:
  * the arguments are optional by nature). Caller frees with sl_pipeline_spec_free. */
 static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spec *spec,
-                                   const sl_start_args *a)
+                                   const sl_start_args *a, long long fence_epoch)
 {
-    static const char *const names[] = { "start_time", "safe_mode_seconds" };
-    const long long vals[] = { a->start_time, a->safe_mode_seconds };
-    if (!a->start_time && !a->safe_mode_seconds)
+    static const char *const names[] = { "start_time", "safe_mode_seconds", "fence_epoch" };
+    const long long vals[] = { a->start_time, a->safe_mode_seconds, fence_epoch };
+    if (!a->start_time && !a->safe_mode_seconds && !fence_epoch)
         return NULL;
     sl_pipeline_spec *c = calloc(1, sizeof *c);
     if (!c || !(c->stages = calloc(spec->nstages ? spec->nstages : 1, sizeof *c->stages)) ||
@@ -211,7 +212,7 @@ static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spe
         const sl_stage_spec *st = &spec->stages[i];
         const sl_plugin_descriptor *d = sl_registry_find(reg, st->plugin);
         json_t *o = json_loads(st->options_json ? st->options_json : "{}", 0, NULL);
-        for (size_t k = 0; o && d && d->options && k < 2; k++) {
+        for (size_t k = 0; o && d && d->options && k < 3; k++) {
             if (!vals[k])
                 continue;
             for (const sl_option *op = d->options; op->name; op++)
@@ -244,7 +245,7 @@ static int run_phase(sl_subtask *s, sl_error *err)
         goto failed;
     }
     const sl_pipeline_spec *spec = splan(s)->phases[s->phase];
-    sl_pipeline_spec *own = with_args(w->registry, spec, &s->args);
+    sl_pipeline_spec *own = with_args(w->registry, spec, &s->args, atomic_load(&w->fence_epoch));
     rc = sl_pipeline_new(w->sched, w->registry, own ? own : spec, &w->state, &s->pipe, err);
     sl_pipeline_spec_free(own);
     if (rc != 0)

@@ -124,6 +124,30 @@ static void test_batch_atomic(void **st)
     sl_meta_close(s);
 }
 
+/* "Forget the task's stages, then write the new ones" in one batch, as a task's PUT does: etcd
+ * refuses a put inside a range the same transaction deletes, so the store must still mean it. */
+static void test_replace_prefix(void **st)
+{
+    sl_meta_store *s = open_store("replace");
+    sl_error err = { 0 };
+    char buf[512] = "";
+    sl_meta_op first[] = { { SL_META_PUT, "stage", "t/s1", "Running" },
+                           { SL_META_PUT, "stage", "t/s2", "Running" },
+                           { SL_META_PUT, "stage", "u/s1", "Running" } };
+    assert_int_equal(sl_meta_apply(s, first, 3, &err), 0);
+    sl_meta_op again[] = { { SL_META_UPDATE, "stage", "u/s1", "Paused" },
+                           { SL_META_DELETE_PREFIX, "stage", "t/", NULL },
+                           { SL_META_PUT, "stage", "t/s1", "Stopped" },
+                           { SL_META_PUT, "stage", "t/s3", "Stopped" },
+                           { SL_META_DELETE, "stage", "u/s1", NULL },
+                           { SL_META_PUT, "stage", "u/s1", "Finished" } };
+    if (sl_meta_apply(s, again, 6, &err) != 0)
+        fail_msg("replace batch: %s", err.msg);
+    assert_int_equal(sl_meta_scan(s, "stage", "", collect, buf, &err), 0);
+    assert_string_equal(buf, "t/s1=Stopped;t/s3=Stopped;u/s1=Finished;");
+    sl_meta_close(s);
+}
+
 /* Two masters read the same task; the first to write wins, the second is refused and reads
  * again, instead of overwriting the first one's change. */
 static void test_lost_update(void **st)
@@ -244,6 +268,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crud),
         cmocka_unit_test(test_batch_atomic),
+        cmocka_unit_test(test_replace_prefix),
         cmocka_unit_test(test_lost_update),
         cmocka_unit_test(test_scan_pages),
         cmocka_unit_test(test_unreachable),
