@@ -99,6 +99,32 @@ static void notify(sl_member *m)
     }
 }
 
+static int register_as(sl_member *m, const char *role, sl_error *err);
+
+/* After the lease expired: a new lease and the member's keys again. 0, or -1 (logged; the next
+ * renewal tries again): etcd still unreachable, or a process of the same name took the name
+ * meanwhile. Call with mu held. */
+static int rejoin(sl_member *m)
+{
+    sl_error err = { 0 };
+    int64_t lease = 0, old = m->lease;
+    if (sl_etcd_lease_grant(m->e, m->ttl_s, &lease, &err) != 0) {
+        sl_log(SL_LOG_WARN, "cluster", "%s %s joining again: %s", m->role, m->name, err.msg);
+        return -1;
+    }
+    m->lease = lease;
+    if ((m->is_master && register_as(m, "master", &err) != 0) ||
+        (m->is_worker && register_as(m, "worker", &err) != 0)) {
+        sl_etcd_lease_revoke(m->e, lease, NULL);
+        m->lease = old;
+        sl_log(SL_LOG_WARN, "cluster", "%s %s joining again: %s", m->role, m->name, err.msg);
+        return -1;
+    }
+    atomic_store(&m->alive, 1);
+    sl_log(SL_LOG_INFO, "cluster", "%s %s joined again under a new lease", m->role, m->name);
+    return 0;
+}
+
 static void keepalive_main(void *arg)
 {
     sl_member *m = arg;
@@ -121,13 +147,17 @@ static void keepalive_main(void *arg)
         sl_error err = { 0 };
         int rc = sl_etcd_lease_keepalive(m->e, m->lease, NULL, &err);
         if (rc == SL_ENOENT) {
-            /* Expired (this process was paused, or cut off longer than the TTL): everything the
-             * lease guarded is gone, another master may lead and our worker's sources may be
-             * bound elsewhere. Say so; the member is dead for the cluster from here on. */
+            /* Expired (this process was paused, or cut off longer than the TTL, or etcd lost its
+             * quorum for that long): everything the lease guarded is gone and another master
+             * may lead. Step down first (the owner stops what it ran), then join again under a
+             * new lease, as a follower unless nobody leads. */
             if (atomic_exchange(&m->alive, 0))
-                sl_log(SL_LOG_ERROR, "cluster", "%s %s lost its lease: it is offline for the "
-                       "cluster and leads nothing (restart it to rejoin)", m->role, m->name);
+                sl_log(SL_LOG_ERROR, "cluster", "%s %s lost its lease: it leads nothing and "
+                       "joins again under a new one", m->role, m->name);
             atomic_store(&m->leader, 0);
+            notify(m);
+            if (!m->stop && rejoin(m) == 0 && m->is_master)
+                campaign(m);
             notify(m);
             continue;
         }

@@ -58,7 +58,8 @@ int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err);
 void sl_member_stop_thread(sl_member *m);
 
 /* Does this process hold the leadership right now (as far as its last renewal knows)? A member
- * whose lease expired (a paused process) is told so at its next renewal and leads no more. */
+ * whose lease expired (a paused process, etcd without quorum past the TTL) is told so at its next
+ * renewal, leads no more (the owner is called), and joins again under a new lease. */
 int sl_member_is_leader(sl_member *m);
 
 /* The epoch of this member's leadership: the etcd revision at which it became leader, larger

@@ -142,6 +142,9 @@ e1=$(curl -s -X POST "${SLUICE_ETCD_ENDPOINTS%%,*}/v3/kv/range" \
      -d "{\"key\":\"$(printf '%s' "$ROOT/leader" | base64 -w0)\"}" | jq -r '.kvs[0].create_revision')
 check "the target's fence is the new leader's epoch" \
     "$(dst_sql "SELECT epoch FROM dm_meta.sluice_fence WHERE source_name = 'fo-src'")" "$e1"
+for i in $(seq 1 300); do grep -q 'joined again under a new lease' "$WORK/m2.log" && break; sleep 0.1; done
+check "and joins again as a follower" \
+    "$(api m1 cluster/masters | jq -c '.data[] | select(.name=="m2") | [.alive, .leader]')" '[true,false]'
 check "m1 runs the subtask" "$(api m1 tasks/$TASK/status | jq -r '.data[0].stage')" Running
 check "m2 forwards to m1" "$(api m2 tasks/$TASK/status | jq -r '.data[0].worker_name')" m1
 
