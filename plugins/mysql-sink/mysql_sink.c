@@ -52,6 +52,7 @@
 #include "compact.h"
 #include "ddl.h"
 #include "dmlsql.h"
+#include "ckpt.h"
 #include "myconn.h"
 #include "tcache.h"
 #include "tmeta.h"
@@ -568,7 +569,6 @@ static int wait_done(worker *w)
 
 /* ---- checkpoint ---------------------------------------------------------------------------- */
 
-#define FENCE_TABLE "sluice_fence"
 /* The error a fenced checkpoint fails with: the subquery of two rows (ER_SUBQUERY_NO_1_ROW). */
 #define FENCED_ERR "Subquery returns more than 1 row"
 
@@ -601,7 +601,7 @@ static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint
     sl_sbuf_addf(b, ", %" PRIu64 ", 0", seq);
     if (fenced) {
         sl_sbuf_adds(b, " FROM (SELECT 1) AS sl_one LEFT JOIN ");
-        sl_sbuf_add_qname(b, s->cfg->meta_schema, FENCE_TABLE);
+        sl_sbuf_add_qname(b, s->cfg->meta_schema, SL_CKPT_FENCE_TABLE);
         sl_sbuf_adds(b, " AS sl_f ON sl_f.source_name = ");
         sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
         sl_sbuf_addf(b, " WHERE IF(sl_f.epoch <=> %" PRId64 ", 1, (SELECT 1 UNION ALL SELECT 2)) "
@@ -625,46 +625,13 @@ static const char *fence_msg(sink *s, const char *msg, char *buf, size_t n)
     return buf;
 }
 
-/* Raise the source's fence to our epoch (never lower it) and check that it is ours: a newer owner
- * started already when it is larger. Runs before the checkpoint is read, in its own transaction:
- * it waits for a checkpoint transaction of an older owner still under way (its shared lock). */
+/* Raise the source's fence to our epoch before the checkpoint is read (ckpt.h). */
 static int raise_fence(sink *s)
 {
     sl_error err = {0};
-    sl_sbuf *b = &s->sql;
-    sl_sbuf_reset(b);
-    sl_sbuf_adds(b, "CREATE TABLE IF NOT EXISTS ");
-    sl_sbuf_add_qname(b, s->cfg->meta_schema, FENCE_TABLE);
-    sl_sbuf_adds(b, " (source_name VARCHAR(128) NOT NULL PRIMARY KEY, epoch BIGINT NOT NULL, "
-                 "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP)");
-    if (exec1(s->coord, b->p, &err) < 0)
-        return s->host->fail(s->ctx, err.code, "creating the fence table: %s", err.msg);
-    sl_sbuf_reset(b);
-    sl_sbuf_adds(b, "INSERT INTO ");
-    sl_sbuf_add_qname(b, s->cfg->meta_schema, FENCE_TABLE);
-    sl_sbuf_adds(b, " (source_name, epoch) VALUES (");
-    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
-    sl_sbuf_addf(b, ", %" PRId64 ") ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))",
-                 s->cfg->fence_epoch);
-    if (exec1(s->coord, b->p, &err) < 0)
-        return s->host->fail(s->ctx, err.code, "raising the fence: %s", err.msg);
-    sl_sbuf_reset(b);
-    sl_sbuf_adds(b, "SELECT epoch FROM ");
-    sl_sbuf_add_qname(b, s->cfg->meta_schema, FENCE_TABLE);
-    sl_sbuf_adds(b, " WHERE source_name = ");
-    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
-    if (mysql_real_query(s->coord, b->p, (unsigned long)b->len) != 0)
-        return s->host->fail(s->ctx, SL_EDB, "reading the fence: %s", mysql_error(s->coord));
-    MYSQL_RES *res = mysql_store_result(s->coord);
-    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
-    long long have = row && row[0] ? strtoll(row[0], NULL, 10) : -1;
-    if (res)
-        mysql_free_result(res);
-    if (have != s->cfg->fence_epoch)
-        return s->host->fail(s->ctx, SL_ESTATE, "fenced: source %s belongs to a newer owner (fence "
-                             "epoch %lld, ours %" PRId64 "): this process does not apply it",
-                             s->cfg->source_name, have, s->cfg->fence_epoch);
-    return 0;
+    int rc = sl_ckpt_raise_fence(s->coord, s->cfg->meta_schema, s->cfg->source_name,
+                                 s->cfg->fence_epoch, &err);
+    return rc < 0 ? s->host->fail(s->ctx, rc, "%s", err.msg) : 0;
 }
 
 /* Remember the applied position (for status and the next checkpoint write). */
