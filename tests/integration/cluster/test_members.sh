@@ -150,6 +150,28 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:${PORT
 check "DELETE of a dead master is 204" "$code" 204
 check "it is gone from the list" "$(api m2 cluster/masters | jq -r '.total')" 1
 
+# ---- etcd loses its quorum (two members of three killed): writes answer 503 with DM's body;
+# once it is back the members join again (their leases ran out meanwhile) and one leads ----
+if [ -n "${SLUICE_ETCD_SCRIPT:-}" ]; then
+    "$SLUICE_ETCD_SCRIPT" kill 2 >/dev/null; "$SLUICE_ETCD_SCRIPT" kill 3 >/dev/null
+    check "a write without an etcd quorum is 503" "$(call m2 POST sources "$(src_body src-q)")" 503
+    check "with DM's error body" "$(jq -r '.error_code' "$WORK/body")" 49005
+    sleep "$TTL"                        # the leases run out while etcd cannot renew them
+    "$SLUICE_ETCD_SCRIPT" start 2 >/dev/null; "$SLUICE_ETCD_SCRIPT" start 3 >/dev/null
+    leader=
+    for i in $(seq 1 $((TTL * 20 + 300))); do
+        leader=$(api m2 cluster/masters | jq -r '.data[] | select(.leader and .alive) | .name' 2>/dev/null)
+        [ "$leader" = m2 ] && break
+        sleep 0.1
+    done
+    check "after the quorum is back m2 leads again" "$leader" m2
+    for i in $(seq 1 300); do
+        code=$(call m2 POST sources "$(src_body src-q)"); [ "$code" = 201 ] && break; sleep 0.1
+    done
+    check "and writes go through" "$code" 201
+    check "the worker is alive again" "$(api m2 cluster/workers | jq -r '.data[0].bound_stage')" free
+fi
+
 # ---- a graceful stop gives the name back at once (the lease is revoked, not left to expire) ----
 kill -TERM "${PIDS[w1]}"; wait "${PIDS[w1]}"; rc=$?; unset 'PIDS[w1]'
 check "the worker stops cleanly" "$rc" 0
