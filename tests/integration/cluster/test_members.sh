@@ -146,6 +146,15 @@ check "with DM's error body" "$(jq -r '.error_msg | test("still online")' "$WORK
 code=$(curl -s -o "$WORK/body" -w '%{http_code}' -X DELETE "http://127.0.0.1:${PORTS[m2]}/api/v1/cluster/workers/nobody")
 check "DELETE of an unknown worker is 404" "$code" 404
 check "with DM's code" "$(jq -r '.error_code' "$WORK/body")" 46004
+if [ -n "${SLUICE_CLI_BIN:-}" ]; then     # the same through `sluice cluster`
+    out=$("$SLUICE_CLI_BIN" cluster offline worker nobody --server "http://127.0.0.1:${PORTS[m2]}" 2>&1)
+    check "sluice cluster offline of an unknown worker fails" "$?" 1
+    check "with the server's message" "$(grep -c 'dm-worker with name nobody not exists' <<<"$out")" 1
+    "$SLUICE_CLI_BIN" cluster offline boss m1 --server "http://127.0.0.1:${PORTS[m2]}" >/dev/null 2>&1
+    check "sluice cluster offline of an unknown role is a usage error" "$?" 2
+    out=$("$SLUICE_CLI_BIN" cluster masters --server "http://127.0.0.1:${PORTS[m2]}")
+    check "sluice cluster masters shows the leader" "$(jq -r '.data[] | select(.leader) | .name' <<<"$out")" m2
+fi
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "http://127.0.0.1:${PORTS[m2]}/api/v1/cluster/masters/m1")
 check "DELETE of a dead master is 204" "$code" 204
 check "it is gone from the list" "$(api m2 cluster/masters | jq -r '.total')" 1
