@@ -29,6 +29,15 @@ typedef struct sl_api_opts {
     const atomic_int *cancel;/* if set (non-zero) while sl_api_new runs, it stops between
                               * steps (and between restored objects) and returns SL_ESTOPPED:
                               * a stop signal during a long startup. NULL = never */
+    const char *etcd;        /* cluster mode (issue 13): the metadata store is this etcd
+                              * ("URL[,URL...]") instead of DATA_DIR/meta.db, and the process
+                              * joins the cluster as role/name. NULL = the embedded default */
+    const char *role;        /* with etcd: "master", "worker" or "all" */
+    const char *name;        /* with etcd: this member's name */
+    const char *advertise_addr; /* with etcd: where other members reach this API (NULL = addr) */
+    const char *etcd_root;   /* with etcd: the key prefix of this cluster (NULL = "/sluice"), so
+                              * clusters (and tests) can share one etcd */
+    long        lease_ttl;   /* with etcd: the member lease's TTL in seconds (0 = 10) */
 } sl_api_opts;
 
 /* Open the data dir (metadata store, secret key), load plugins, restore every source and task

@@ -1,7 +1,9 @@
 /*
- * cluster.c - /api/v1/cluster: a sluice-server is one DM-master (the leader) and one DM-worker in
- * the same process, so the lists have one member each and the members cannot be taken offline
- * while the process serves (409 saying why).
+ * cluster.c - /api/v1/cluster. Embedded (no --etcd): a sluice-server is one DM-master (the leader)
+ * and one DM-worker in the same process, so the lists have one member each and the members
+ * cannot be taken offline while the process serves (409 saying why). In a cluster the lists are
+ * the members registered in etcd (member.h), alive while their lease is, and DELETE removes the
+ * record of a member that is no longer alive.
  */
 #include "internal.h"
 
@@ -26,6 +28,61 @@ static json_t *workers(sl_api *a)
     return o;
 }
 
+/* The members of role from etcd, as DM lists them; NULL after replying with the error. */
+static json_t *members(sl_req *r, const char *role)
+{
+    json_t *arr = NULL;
+    sl_error err = { 0 };
+    if (sl_member_list(r->api->member, role, &arr, &err) != 0) {
+        sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
+        return NULL;
+    }
+    if (!strcmp(role, "worker")) {
+        /* Source bindings are the next layer of issue 13: until then a live worker is free. */
+        size_t i;
+        json_t *w;
+        json_array_foreach(arr, i, w) {
+            int up = json_is_true(json_object_get(w, "alive"));
+            json_object_set_new(w, "bound_stage", json_string(up ? "free" : "offline"));
+            json_object_set_new(w, "bound_source_name", json_string(""));
+            json_object_del(w, "alive");
+        }
+    }
+    return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "data", arr);
+}
+
+static void cluster_route(sl_req *r, int is_master, const char *name)
+{
+    const char *role = is_master ? "master" : "worker";
+    if (!name) {
+        if (strcmp(r->method, "GET")) {
+            sl__reply_method(r, "GET");
+            return;
+        }
+        json_t *o = members(r, role);
+        if (o)
+            sl__reply_json(r, 200, o);
+        return;
+    }
+    if (strcmp(r->method, "DELETE")) {
+        sl__reply_method(r, "DELETE");
+        return;
+    }
+    sl_error err = { 0 };
+    int rc = sl_member_remove(r->api->member, role, name, &err);
+    if (rc == 0)
+        sl__reply_empty(r, 204);
+    else if (rc == SL_ENOENT)
+        sl__reply_error(r, 404, is_master ? DM_ERR_MASTER_NOT_FOUND : DM_ERR_WORKER_NOT_FOUND,
+                        "dm-%s with name %s not exists", role, name);
+    else if (rc == SL_ESTATE)
+        sl__reply_error(r, 409, is_master ? DM_ERR_OPENAPI : DM_ERR_WORKER_ONLINE,
+                        "dm-%s with name %s is still online, Workaround: Please shut it down "
+                        "first.", role, name);
+    else
+        sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
+}
+
 void sl__cluster_route(sl_req *r)
 {
     sl_api *a = r->api;
@@ -44,6 +101,10 @@ void sl__cluster_route(sl_req *r)
     }
     if (!is_master && !is_worker)
         return;
+    if (a->member) {
+        cluster_route(r, is_master, r->nseg == 3 ? r->segs[2] : NULL);
+        return;
+    }
     if (r->nseg == 2) {
         if (get)
             sl__reply_json(r, 200, is_master ? masters(a) : workers(a));

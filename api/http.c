@@ -156,6 +156,12 @@ void sl__reply_error(sl_req *r, unsigned status, int code, const char *fmt, ...)
     /* messages quote request text (a path segment may hold any byte after %-decoding, and
      * vsnprintf may cut a character): JSON strings must be UTF-8 */
     utf8_scrub(msg);
+    /* In a cluster a failed write of the metadata store is etcd without a quorum, or this
+     * process no longer leading: both pass, so it is 503 (retry), not 500 (issue 13). */
+    if (status == 500 && r->api && r->api->member && !strncmp(msg, "metadata store", 14)) {
+        status = 503;
+        code = DM_ERR_ETCD;
+    }
     json_t *o = json_pack("{s:s,s:i}", "error_msg", msg, "error_code", code);
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
@@ -321,6 +327,14 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         r->segs[r->nseg++] = s;
     }
     route_label(r, prefix);
+    /* In a cluster the leader holds the sources and tasks: others forward, except for what every
+     * member answers from etcd or from itself (the member lists, the API document). */
+    if (a->member && !atomic_load(&a->leading) && r->nseg > 0 && strcmp(r->segs[0], "cluster") &&
+        strcmp(r->segs[0], "docs") && strcmp(r->segs[0], "dm.json")) {
+        sl__forward(r, url);
+        free(copy);
+        return;
+    }
     if (r->nseg == 0)
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
     else if (!strcmp(r->segs[0], "cluster"))

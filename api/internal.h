@@ -16,6 +16,7 @@
 #include "api.h"
 #include "crypto.h"
 #include "store.h"
+#include "member.h"
 #include "worker.h"
 #include "tverify.h"
 #include "sluice/compiler.h"
@@ -39,6 +40,7 @@
 #define DM_ERR_UNAUTHORIZED       49003   /* sluice: missing/wrong token or client certificate */
 #define DM_ERR_VERIFY_RUNNING     49004   /* sluice: a verification of the task is running */
 #define DM_ERR_INTERNAL           50000
+#define DM_ERR_ETCD               49005   /* sluice: the cluster's etcd did not answer (no quorum) */
 
 #define SL_API_MASTER_NAME "master1"
 #define SL_API_WORKER_NAME "worker1"
@@ -103,6 +105,14 @@ struct sl_api {
     sl_registry    *registry;
     sl_scheduler   *sched;
     sl_worker      *worker;        /* runs the subtasks */
+    sl_member      *member;        /* cluster mode (opts.etcd): this process in the cluster */
+    atomic_int      leading;       /* cluster mode: this process holds the sources and tasks
+                                    * (it leads and has restored them); others forward */
+    int             cluster_ready; /* startup done: leadership changes are acted on (under lock) */
+    char           *adv_addr;      /* cluster mode: the address advertised when it was learnt
+                                    * at listen time (no advertise_addr given) */
+    char           *fwd_auth;      /* cluster mode with a token: the header forwarded requests
+                                    * carry to the leader */
     struct MHD_Daemon *mhd;
     int             offline;       /* SL__API_OFFLINE: never connect to a MySQL server */
 
@@ -161,6 +171,9 @@ typedef struct sl_req {
     char        route[96];    /* the path with names replaced ("/api/v1/tasks/{name}/status"),
                                * the metrics' route label */
 } sl_req;
+
+/* Answer r by passing it on to the cluster's leader (forward.c): a member that does not lead. */
+void sl__forward(sl_req *r, const char *url);
 
 /* Reply with a JSON value (stolen; NULL = out of memory -> 500). */
 void sl__reply_json(sl_req *r, unsigned status, json_t *v);

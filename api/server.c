@@ -56,6 +56,82 @@ int sl__api_cancelled(const sl_api *a)
     return a->opts.cancel && atomic_load(a->opts.cancel);
 }
 
+/* Every member of a cluster opens the passwords any master sealed, so all hold the same
+ * DATA_DIR/secret.key. The first member to join records a MAC of a fixed text under its key;
+ * a member with another key is refused at start, rather than failing on the first password. */
+static int cluster_key_check(sl_api *a, sl_error *err)
+{
+    static const char probe[] = "sluice cluster secret key check v1";
+    uint8_t mac[SL_SHA256_LEN];
+    char hex[2 * SL_SHA256_LEN + 1], *have = NULL;
+    sl_hmac_sha256(a->key.mac, sizeof a->key.mac, probe, sizeof probe - 1, mac);
+    for (size_t i = 0; i < sizeof mac; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    sl_error tmp = { 0 };
+    int rc = sl_meta_put1(a->store, SL_META_CREATE, "cluster", "secret-key-check", hex, &tmp);
+    if (rc == 0)
+        return 0;
+    if (rc != SL_EEXIST)
+        return sl_error_set(err, rc, "%s", tmp.msg);
+    if ((rc = sl_meta_get(a->store, "cluster", "secret-key-check", &have, err)) != 0)
+        return rc;
+    rc = strcmp(have, hex) ? sl_error_set(err, SL_EINVAL, "%s/secret.key is not the key of this "
+                                          "cluster: every member needs the same secret.key (copy "
+                                          "it from a member's data dir, mode 0600)", a->data_dir)
+                           : 0;
+    free(have);
+    return rc;
+}
+
+/* A leader's writes to etcd hold only while it leads: guard them with its leader key's
+ * incarnation (its epoch), so a deposed leader that has not noticed yet writes nothing. */
+static void guard_store(sl_api *a)
+{
+    char k[512];
+    sl_error err = { 0 };
+    snprintf(k, sizeof k, "%s/leader", a->opts.etcd_root ? a->opts.etcd_root : "/sluice");
+    if (sl_meta_etcd_guard(a->store, k, sl_member_epoch(a->member), &err) != 0)
+        sl_log(SL_LOG_ERROR, "cluster", "%s", err.msg);
+}
+
+/* Stop every subtask (their stored stages stay: whoever holds them next resumes them) and
+ * forget the sources and tasks. Call with the write lock held. */
+static void drop_all(sl_api *a)
+{
+    for (size_t i = 0; i < a->ntasks; i++)
+        for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
+            sl_subtask_stop(a->tasks[i]->subs[j], 0);
+    sl__tasks_free_all(a);
+    sl__sources_free_all(a);
+}
+
+/* The member's keepalive thread says leadership changed: a new leader restores the sources and
+ * tasks from etcd (the Running subtasks resume from their checkpoints in the target); a deposed
+ * one (its lease expired: paused, cut off) stops its subtasks and forwards from now on. */
+static void leader_changed(void *ud)
+{
+    sl_api *a = ud;
+    pthread_rwlock_wrlock(&a->lock);
+    int now = sl_member_is_leader(a->member);
+    if (a->cluster_ready && now != atomic_load(&a->leading)) {
+        if (now) {
+            sl_error err = { 0 };
+            guard_store(a);
+            sl_worker_set_fence(a->worker, sl_member_epoch(a->member));
+            if (sl__sources_restore(a, &err) != 0 || sl__tasks_restore(a, &err) != 0)
+                sl_log(SL_LOG_ERROR, "cluster", "taking over as the leader: %s", err.msg);
+            sl_log(SL_LOG_INFO, "cluster", "leading: restored %zu sources and %zu tasks from etcd",
+                   a->nsources, a->ntasks);
+        } else {
+            drop_all(a);
+            sl_log(SL_LOG_WARN, "cluster", "no longer the leader: stopped this process's subtasks; "
+                   "requests are forwarded to the leader");
+        }
+        atomic_store(&a->leading, now);
+    }
+    pthread_rwlock_unlock(&a->lock);
+}
+
 int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
 {
     return sl__api_open(o, 0, out, err);
@@ -93,14 +169,40 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
     if ((rc = sl__access_init(a, err)) != 0) {
         goto fail;
     }
+    /* Cluster mode: the metadata store is etcd, reached before anything is written: an etcd that
+     * does not answer leaves no trace of this attempt, here or there. */
+    if (a->opts.etcd) {
+        if (!sl_member_role_ok(a->opts.role)) {
+            rc = sl_error_set(err, SL_EINVAL, "unknown role '%s' (master, worker or all)",
+                              a->opts.role ? a->opts.role : "");
+            goto fail;
+        }
+        if ((rc = cancelled(a, err)) != 0 ||
+            (rc = sl_meta_etcd_open(a->opts.etcd, a->opts.etcd_root, &a->store, err)) != 0)
+            goto fail;
+        if (a->opts.auth_token) {
+            size_t n = strlen(a->opts.auth_token) + sizeof "Authorization: Bearer ";
+            if (!(a->fwd_auth = malloc(n))) {
+                rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+                goto fail;
+            }
+            snprintf(a->fwd_auth, n, "Authorization: Bearer %s", a->opts.auth_token);
+        }
+    }
     if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
+        goto fail;
+    if (a->opts.etcd && (rc = cluster_key_check(a, err)) != 0)
         goto fail;
     /* Lua script files named by tasks are read only from here (see sl_compile_opts.script_root). */
     snprintf(path, sizeof path, "%s/lua", a->data_dir);
     if ((rc = mkdir_p(path, err)) != 0)
         goto fail;
-    snprintf(path, sizeof path, "%s/meta.db", a->data_dir);
-    if ((rc = cancelled(a, err)) != 0 || (rc = sl_meta_sqlite_open(path, &a->store, err)) != 0)
+    if (a->opts.etcd)
+        snprintf(path, sizeof path, "etcd %s", a->opts.etcd);
+    else
+        snprintf(path, sizeof path, "%s/meta.db", a->data_dir);
+    if (!a->store &&
+        ((rc = cancelled(a, err)) != 0 || (rc = sl_meta_sqlite_open(path, &a->store, err)) != 0))
         goto fail;
     if ((rc = sl_registry_new(&a->registry)) != 0) {
         sl_error_set(err, rc, "cannot create the plugin registry");
@@ -120,14 +222,36 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         sl_error_set(err, rc, "cannot create the scheduler");
         goto fail;
     }
-    sl_worker_opts wo = { .name = SL_API_WORKER_NAME, .store = a->store, .sched = a->sched,
+    if (a->opts.etcd) {
+        /* Join before restoring: a name a live member holds is refused, and nothing runs. */
+        sl_member_opts mo = { .endpoints = a->opts.etcd, .root = a->opts.etcd_root,
+                              .role = a->opts.role, .name = a->opts.name,
+                              .addr = a->opts.advertise_addr ? a->opts.advertise_addr : a->opts.addr,
+                              .ttl_s = a->opts.lease_ttl, .sched = a->sched,
+                              .on_leader_change = leader_changed, .ud = a };
+        if ((rc = cancelled(a, err)) != 0 || (rc = sl_member_join(&mo, &a->member, err)) != 0)
+            goto fail;
+    }
+    sl_worker_opts wo = { .name = a->member ? a->opts.name : SL_API_WORKER_NAME, .store = a->store, .sched = a->sched,
                           .registry = a->registry, .no_events = (flags & SL__API_NO_MONITOR) != 0 };
     if ((rc = sl_worker_new(&wo, &a->worker, err)) != 0)
         goto fail;
-    /* the restore visitors stop early when cancelled; cancelled() then says so */
-    if ((rc = cancelled(a, err)) != 0 || (rc = sl__sources_restore(a, err)) != 0 ||
-        (rc = cancelled(a, err)) != 0 || (rc = sl__tasks_restore(a, err)) != 0 ||
-        (rc = cancelled(a, err)) != 0)
+    /* the restore visitors stop early when cancelled; cancelled() then says so. In a cluster
+     * only the leader holds the sources and tasks (the others forward to it): one writer. */
+    pthread_rwlock_wrlock(&a->lock);
+    int hold = !a->member || sl_member_is_leader(a->member);
+    if (a->member && hold) {
+        guard_store(a);
+        sl_worker_set_fence(a->worker, sl_member_epoch(a->member));
+    }
+    rc = 0;
+    if (hold && (rc = cancelled(a, err)) == 0 && (rc = sl__sources_restore(a, err)) == 0 &&
+        (rc = cancelled(a, err)) == 0)
+        rc = sl__tasks_restore(a, err);
+    atomic_store(&a->leading, hold);
+    a->cluster_ready = 1;
+    pthread_rwlock_unlock(&a->lock);
+    if (rc != 0 || (rc = cancelled(a, err)) != 0)
         goto fail;
     sl_log(SL_LOG_INFO, "server", "restored %zu sources and %zu tasks from %s", a->nsources,
            a->ntasks, path);
@@ -138,6 +262,18 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
     if (!(flags & SL__API_NO_HTTP)) {
         if ((rc = sl__http_start(a, err)) != 0)
             goto fail;
+        if (a->member && !a->opts.advertise_addr) {
+            /* listening on port 0: advertise the port we got, on the host we listen on */
+            char adv[300];
+            const char *colon = strrchr(a->opts.addr, ':');
+            snprintf(adv, sizeof adv, "%.*s:%u", colon ? (int)(colon - a->opts.addr) : 0,
+                     a->opts.addr, a->port);
+            if ((rc = sl_member_set_addr(a->member, adv, err)) != 0 ||
+                !(a->adv_addr = strdup(adv))) {
+                rc = rc ? rc : sl_error_set(err, SL_ENOMEM, "out of memory");
+                goto fail;
+            }
+        }
         sl_log(SL_LOG_INFO, "server", "serving the DM OpenAPI on %s://%s/api/v1 (port %u)%s",
                a->access.cert ? "https" : "http", a->opts.addr, a->port,
                a->access.token_on ? " with a bearer token" : "");
@@ -158,14 +294,17 @@ void sl_api_free(sl_api *a)
     /* no phase change nor restored start from here on */
     sl_worker_stop_events(a->worker);
     /* stop pipelines without touching their stored stage: a restart resumes them */
+    /* the member thread first: no leadership change acts on what is freed below. The lease goes
+     * after the subtasks stopped: it guarded them */
+    sl_member *m = a->member;
+    if (m)
+        sl_member_stop_thread(m);
     pthread_rwlock_wrlock(&a->lock);
-    for (size_t i = 0; i < a->ntasks; i++)
-        for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
-            sl_subtask_stop(a->tasks[i]->subs[j], 0);
-    sl__tasks_free_all(a);
-    sl__sources_free_all(a);
+    drop_all(a);
     pthread_rwlock_unlock(&a->lock);
     sl_worker_free(a->worker);
+    sl_member_leave(m);
+    a->member = NULL;
     if (a->sched)
         sl_scheduler_free(a->sched);
     sl_registry_free(a->registry);
@@ -181,5 +320,10 @@ void sl_api_free(sl_api *a)
     sl__metrics_free(a);
     free(a->addr_host);
     free(a->data_dir);
+    free(a->adv_addr);
+    if (a->fwd_auth) {
+        memset(a->fwd_auth, 0, strlen(a->fwd_auth));
+        free(a->fwd_auth);
+    }
     free(a);
 }

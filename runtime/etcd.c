@@ -267,18 +267,39 @@ int sl_etcd_get(sl_etcd *e, const char *key, sl_etcd_kv *kv, sl_error *err)
 int sl_etcd_get_prefix(sl_etcd *e, const char *prefix, long limit, sl_etcd_kv **out, size_t *n,
                        sl_error *err)
 {
+    return sl_etcd_get_range(e, prefix, prefix, limit, out, n, err);
+}
+
+/* range_end of every key that starts with prefix: the prefix with its last byte + 1. A last byte
+ * of 0xff would carry; our keys are text, so refuse rather than read the wrong range.
+ * Caller frees. */
+static char *prefix_end(const char *prefix, sl_error *err)
+{
     size_t plen = strlen(prefix);
+    if (plen == 0) { sl_error_set(err, SL_EINVAL, "etcd: empty prefix"); return NULL; }
+    if ((unsigned char)prefix[plen - 1] == 0xff) {
+        sl_error_set(err, SL_EINVAL, "etcd: prefix ends in 0xff");
+        return NULL;
+    }
+    char *end = strdup(prefix);
+    if (!end) { sl_error_set(err, SL_ENOMEM, "etcd: out of memory"); return NULL; }
+    end[plen - 1]++;
+    return end;
+}
+
+int sl_etcd_get_range(sl_etcd *e, const char *from, const char *prefix, long limit,
+                      sl_etcd_kv **out, size_t *n, sl_error *err)
+{
     *out = NULL;
     *n = 0;
-    if (plen == 0) return sl_error_set(err, SL_EINVAL, "etcd: empty prefix");
-    /* range_end = the prefix with its last byte + 1: every key that starts with prefix. A last
-     * byte of 0xff would carry; our keys are text, so refuse rather than read the wrong range. */
-    if ((unsigned char)prefix[plen - 1] == 0xff) return sl_error_set(err, SL_EINVAL, "etcd: prefix ends in 0xff");
-    char *end = strdup(prefix);
-    if (!end) return sl_error_set(err, SL_ENOMEM, "etcd: out of memory");
-    end[plen - 1]++;
+    if (strncmp(from, prefix, strlen(prefix)) != 0)
+        return sl_error_set(err, SL_EINVAL, "etcd: range start '%s' is outside prefix '%s'", from, prefix);
+    sl_error tmp = {0};
+    char *end = prefix_end(prefix, &tmp);
+    if (!end) return sl_error_set(err, tmp.code, "%s", tmp.msg);
     json_t *resp = NULL;
-    json_t *req = json_pack("{s:o,s:o,s:I}", "key", j_b64(prefix, plen), "range_end", j_b64(end, plen),
+    json_t *req = json_pack("{s:o,s:o,s:I}", "key", j_b64(from, strlen(from)),
+                            "range_end", j_b64(end, strlen(end)),
                             "limit", (json_int_t)(limit > 0 ? limit : 0));
     free(end);
     if (!req) return sl_error_set(err, SL_ENOMEM, "etcd: out of memory");
@@ -414,4 +435,89 @@ int sl_etcd_lease_revoke(sl_etcd *e, int64_t lease, sl_error *err)
     if (rc == SL_EIO && strstr(tmp.msg, "not found")) return 0;
     if (rc < 0) return sl_error_set(err, rc, "%s", tmp.msg);
     return 0;
+}
+
+/* ---- transactions of many keys ---- */
+
+/* etcd's default --max-txn-ops. */
+#define MAX_TXN_OPS 128
+
+static json_t *cmp_json(const sl_etcd_cmp *c)
+{
+    json_t *k = j_b64(c->key, strlen(c->key));
+    switch (c->kind) {
+    case SL_ETCD_ABSENT:
+        return json_pack("{s:o,s:s,s:s,s:I}", "key", k, "result", "EQUAL", "target", "CREATE",
+                         "create_revision", (json_int_t)0);
+    case SL_ETCD_PRESENT:
+        return json_pack("{s:o,s:s,s:s,s:I}", "key", k, "result", "GREATER", "target", "VERSION",
+                         "version", (json_int_t)0);
+    case SL_ETCD_MOD_IS:
+        return json_pack("{s:o,s:s,s:s,s:I}", "key", k, "result", "EQUAL", "target", "MOD",
+                         "mod_revision", (json_int_t)c->rev);
+    case SL_ETCD_CREATED_AT:
+        return json_pack("{s:o,s:s,s:s,s:I}", "key", k, "result", "EQUAL", "target", "CREATE",
+                         "create_revision", (json_int_t)c->rev);
+    }
+    json_decref(k);
+    return NULL;
+}
+
+static json_t *op_json(const sl_etcd_op *o, sl_error *err)
+{
+    switch (o->kind) {
+    case SL_ETCD_PUT: {
+        json_t *p = put_request(o->key, o->value ? o->value : "", o->value ? o->len : 0, o->lease);
+        return p ? json_pack("{s:o}", "request_put", p) : NULL;
+    }
+    case SL_ETCD_DELETE:
+        return json_pack("{s:{s:o}}", "request_delete_range", "key", j_b64(o->key, strlen(o->key)));
+    case SL_ETCD_DELETE_PREFIX: {
+        char *end = prefix_end(o->key, err);
+        if (!end) return NULL;
+        json_t *j = json_pack("{s:{s:o,s:o}}", "request_delete_range", "key",
+                              j_b64(o->key, strlen(o->key)), "range_end", j_b64(end, strlen(end)));
+        free(end);
+        return j;
+    }
+    }
+    sl_error_set(err, SL_EINVAL, "etcd: bad transaction op %d", (int)o->kind);
+    return NULL;
+}
+
+int sl_etcd_txn(sl_etcd *e, const sl_etcd_cmp *cmps, size_t ncmp, const sl_etcd_op *ops,
+                size_t nops, int64_t *revision, sl_error *err)
+{
+    if (ncmp > MAX_TXN_OPS || nops > MAX_TXN_OPS)
+        return sl_error_set(err, SL_ELIMIT, "etcd: a transaction of %zu conditions and %zu writes "
+                            "is more than etcd's %d per transaction", ncmp, nops, MAX_TXN_OPS);
+    json_t *jc = json_array(), *jo = json_array();
+    sl_error tmp = {0};
+    int rc = 0;
+    for (size_t i = 0; jc && i < ncmp && rc == 0; i++)
+        if (json_array_append_new(jc, cmp_json(&cmps[i])) != 0)
+            rc = sl_error_set(err, SL_ENOMEM, "etcd: out of memory");
+    for (size_t i = 0; jo && i < nops && rc == 0; i++) {
+        json_t *j = op_json(&ops[i], &tmp);
+        if (!j)
+            rc = sl_error_set(err, tmp.code ? tmp.code : SL_ENOMEM, "%s",
+                              tmp.code ? tmp.msg : "etcd: out of memory");
+        else if (json_array_append_new(jo, j) != 0)
+            rc = sl_error_set(err, SL_ENOMEM, "etcd: out of memory");
+    }
+    json_t *req = NULL, *resp = NULL;
+    if (rc == 0 && (!jc || !jo || !(req = json_pack("{s:O,s:O}", "compare", jc, "success", jo))))
+        rc = sl_error_set(err, SL_ENOMEM, "etcd: out of memory");
+    json_decref(jc);
+    json_decref(jo);
+    if (rc == 0)
+        rc = call(e, "/v3/kv/txn", req, &resp, err);
+    json_decref(req);
+    if (rc < 0) return rc;
+    if (!json_is_true(json_object_get(resp, "succeeded")))
+        rc = sl_error_set(err, SL_ESTATE, "etcd: a condition of the transaction no longer holds");
+    else if (revision)
+        *revision = j_int64(json_object_get(resp, "header"), "revision");
+    json_decref(resp);
+    return rc;
 }

@@ -65,6 +65,48 @@ int sl_etcd_delete(sl_etcd *e, const char *key, int *deleted, sl_error *err);
 /* Delete only if the key's mod_revision is still expect: 0, SL_ESTATE when it changed or is gone. */
 int sl_etcd_delete_if(sl_etcd *e, const char *key, int64_t expect, sl_error *err);
 
+/* Read the keys that start with prefix and are >= from (from itself included), in key order, at
+ * most limit (0 = no limit): one page of a bounded prefix scan. The next page starts at the last
+ * key read (skip it). Same ownership as sl_etcd_get_prefix. */
+int sl_etcd_get_range(sl_etcd *e, const char *from, const char *prefix, long limit,
+                      sl_etcd_kv **kvs, size_t *n, sl_error *err);
+
+/* A condition of sl_etcd_txn, on one key. */
+typedef enum sl_etcd_cmp_kind {
+    SL_ETCD_ABSENT = 1,     /* the key does not exist */
+    SL_ETCD_PRESENT,        /* the key exists */
+    SL_ETCD_MOD_IS,         /* the key's mod_revision is exactly rev */
+    SL_ETCD_CREATED_AT      /* the key exists and was created at revision rev (the same
+                             * incarnation of it: not deleted and created again since) */
+} sl_etcd_cmp_kind;
+
+typedef struct sl_etcd_cmp {
+    sl_etcd_cmp_kind kind;
+    const char *key;
+    int64_t rev;            /* SL_ETCD_MOD_IS, SL_ETCD_CREATED_AT */
+} sl_etcd_cmp;
+
+typedef enum sl_etcd_op_kind {
+    SL_ETCD_PUT = 1,
+    SL_ETCD_DELETE,         /* one key */
+    SL_ETCD_DELETE_PREFIX   /* every key starting with key */
+} sl_etcd_op_kind;
+
+typedef struct sl_etcd_op {
+    sl_etcd_op_kind kind;
+    const char *key;
+    const char *value;      /* PUT: value bytes, len of them */
+    size_t len;
+    int64_t lease;          /* PUT: 0 = none */
+} sl_etcd_op;
+
+/* One etcd transaction: if every cmp holds, apply every op, atomically. 0 and *revision (may be
+ * NULL) when it applied; SL_ESTATE when a condition failed (nothing was written; the caller
+ * reads the keys again to say which). etcd bounds the ops of one transaction (--max-txn-ops,
+ * 128 by default): more is SL_ELIMIT here, before anything is sent. */
+int sl_etcd_txn(sl_etcd *e, const sl_etcd_cmp *cmps, size_t ncmp, const sl_etcd_op *ops,
+                size_t nops, int64_t *revision, sl_error *err);
+
 /* Grant a lease of ttl_s seconds: 0 and *lease. */
 int sl_etcd_lease_grant(sl_etcd *e, long ttl_s, int64_t *lease, sl_error *err);
 /* Renew a lease: 0 and *ttl_left (may be NULL) seconds, SL_ENOENT when it expired already

@@ -40,6 +40,15 @@ typedef struct sl_meta_store_ops {
     int  (*scan)(sl_meta_store *s, const char *kind, const char *prefix, sl_meta_visit_fn fn,
                  void *ud, sl_error *err);
     void (*close)(sl_meta_store *s);
+    /* Like get, and *rev = the key's revision. NULL: the store has no revisions (SQLite: one
+     * process writes it, under the API's lock). */
+    int  (*get_rev)(sl_meta_store *s, const char *kind, const char *name, char **value,
+                    long long *rev, sl_error *err);
+    /* Like apply, and for each op i with revs[i] > 0 (UPDATE or DELETE) the batch fails with
+     * SL_ESTATE unless the key is still at that revision: a read-modify-write that another
+     * writer (a second master) cannot silently overwrite. NULL: as apply. */
+    int  (*apply_rev)(sl_meta_store *s, const sl_meta_op *ops, const long long *revs, size_t n,
+                      sl_error *err);
 } sl_meta_store_ops;
 
 /* Every implementation starts with this header. All functions are thread-safe. */
@@ -66,6 +75,23 @@ static inline void sl_meta_close(sl_meta_store *s)
     if (s)
         s->ops->close(s);
 }
+/* get, and the key's revision (0 when the store has none). */
+static inline int sl_meta_get_rev(sl_meta_store *s, const char *kind, const char *name,
+                                  char **value, long long *rev, sl_error *err)
+{
+    *rev = 0;
+    if (s->ops->get_rev)
+        return s->ops->get_rev(s, kind, name, value, rev, err);
+    return s->ops->get(s, kind, name, value, err);
+}
+/* apply, checking revs[i] > 0 against op i's key (see apply_rev). */
+static inline int sl_meta_apply_rev(sl_meta_store *s, const sl_meta_op *ops, const long long *revs,
+                                    size_t n, sl_error *err)
+{
+    if (s->ops->apply_rev)
+        return s->ops->apply_rev(s, ops, revs, n, err);
+    return s->ops->apply(s, ops, n, err);
+}
 /* One-op convenience. */
 static inline int sl_meta_put1(sl_meta_store *s, sl_meta_op_type t, const char *kind,
                                const char *name, const char *value, sl_error *err)
@@ -77,5 +103,18 @@ static inline int sl_meta_put1(sl_meta_store *s, sl_meta_op_type t, const char *
 /* Open (creating if needed) the SQLite store at path: WAL journal, synchronous=FULL, one
  * transaction per apply(). Caller closes with sl_meta_close. */
 int sl_meta_sqlite_open(const char *path, sl_meta_store **out, sl_error *err);
+
+/* Open the etcd store: every key under root ("/sluice" if NULL) + "/meta/<kind>/<name>", one
+ * etcd transaction per apply() (CREATE: the key is absent, UPDATE: present and, with a revision, still
+ * at it), scans read in pages of a bounded size. endpoints as sl_etcd_new; checks that a
+ * quorum answers (SL_ECONN with each endpoint's failure otherwise) and writes nothing.
+ * Thread-safe (one client under a mutex). Caller closes with sl_meta_close. */
+int sl_meta_etcd_open(const char *endpoints, const char *root, sl_meta_store **out, sl_error *err);
+
+/* Guard every later write of an etcd store: it applies only while key (a full etcd key, e.g. the
+ * leader key) is still the incarnation created at revision created_rev; otherwise the batch
+ * fails with SL_ESTATE and writes nothing. A leader that lost its leadership (paused past its
+ * lease) cannot overwrite what the new leader wrote. key NULL lifts the guard. Thread-safe. */
+int sl_meta_etcd_guard(sl_meta_store *s, const char *key, long long created_rev, sl_error *err);
 
 #endif

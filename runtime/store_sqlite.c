@@ -181,7 +181,9 @@ static void st_close(sl_meta_store *base)
     free(s);
 }
 
-static const sl_meta_store_ops sqlite_ops = { st_apply, st_get, st_scan, st_close };
+static const sl_meta_store_ops sqlite_ops = {
+    .apply = st_apply, .get = st_get, .scan = st_scan, .close = st_close,
+};
 
 int sl_meta_sqlite_open(const char *path, sl_meta_store **out, sl_error *err)
 {

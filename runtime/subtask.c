@@ -11,6 +11,7 @@
 #include "worker_int.h"
 
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -194,11 +195,12 @@ static void on_end(void *ud, sl_pipeline *p, sl_stage stage)
  * is used as it is, so the caller checks that a resume point it has was applied). Caller frees
  * with sl_pipeline_spec_free. */
 static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spec *spec,
-                                   const sl_start_args *a, json_t *resume)
+                                   const sl_start_args *a, long long fence_epoch,
+                                   json_t *resume)
 {
-    static const char *const names[] = { "start_time", "safe_mode_seconds" };
-    const long long vals[] = { a->start_time, a->safe_mode_seconds };
-    if (!a->start_time && !a->safe_mode_seconds && !resume)
+    static const char *const names[] = { "start_time", "safe_mode_seconds", "fence_epoch" };
+    const long long vals[] = { a->start_time, a->safe_mode_seconds, fence_epoch };
+    if (!a->start_time && !a->safe_mode_seconds && !fence_epoch && !resume)
         return NULL;
     sl_pipeline_spec *c = calloc(1, sizeof *c);
     if (!c || !(c->stages = calloc(spec->nstages ? spec->nstages : 1, sizeof *c->stages)) ||
@@ -214,7 +216,7 @@ static sl_pipeline_spec *with_args(const sl_registry *reg, const sl_pipeline_spe
         const sl_plugin_descriptor *d = sl_registry_find(reg, st->plugin);
         json_t *o = json_loads(st->options_json ? st->options_json : "{}", 0, NULL);
         for (const sl_option *op = o && d ? d->options : NULL; op && op->name; op++) {
-            for (size_t k = 0; k < 2; k++)
+            for (size_t k = 0; k < 3; k++)
                 if (vals[k] && !strcmp(op->name, names[k]))
                     json_object_set_new(o, names[k], json_integer(vals[k]));
             if (resume && op->type == SL_OPT_JSON && !strcmp(op->name, "resume"))
@@ -313,7 +315,8 @@ static int run_phase(sl_subtask *s, sl_error *err)
                           "dump's snapshot position", sink_plugin);
         goto failed;
     }
-    sl_pipeline_spec *own = with_args(w->registry, spec, &s->args, resume);
+    sl_pipeline_spec *own = with_args(w->registry, spec, &s->args,
+                                       atomic_load(&w->fence_epoch), resume);
     if (resume && !own) {
         json_decref(resume);
         rc = sl_error_set(err, SL_ENOMEM, "out of memory");

@@ -9,6 +9,7 @@
  */
 #include "worker_int.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,11 @@ static char *state_get(void *ud, const char *key)
     sl_worker *w = ud;
     char *v = NULL;
     return sl_meta_get(w->store, "state", key, &v, NULL) == 0 ? v : NULL;
+}
+
+void sl_worker_set_fence(sl_worker *w, long long epoch)
+{
+    atomic_store(&w->fence_epoch, epoch);
 }
 
 size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops)

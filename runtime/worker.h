@@ -44,6 +44,13 @@ int  sl_worker_new(const sl_worker_opts *o, sl_worker **out, sl_error *err);
 void sl_worker_stop_events(sl_worker *w);
 void sl_worker_free(sl_worker *w);
 
+/* Cluster fencing (issue 13): every pipeline built from now on gets fence_epoch = epoch in the
+ * options of each stage whose plugin takes it (mysql-sink: its checkpoint commits only while the
+ * target's fence row for its source holds this epoch, and its start raises the fence to it).
+ * A newer owner of a source has a larger epoch, so an older one commits nothing more.
+ * 0 = no fencing (the embedded default). Thread-safe. */
+void sl_worker_set_fence(sl_worker *w, long long epoch);
+
 /* The store ops that forget every record of a task's subtasks (stages, plugin state): append
  * them to a caller's batch so the task and its records go in one transaction. prefix is
  * "<task>/" and must outlive the ops. Returns the number of ops written (2). */

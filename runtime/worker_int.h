@@ -42,6 +42,7 @@ struct sl_worker {
     char             **held;        /* task names being cleaned up (sl_worker_hold) */
     size_t             nheld;
     sl_thread         *thread;      /* NULL with no_events */
+    _Atomic long long  fence_epoch; /* cluster: handed to every pipeline (0 = none) */
 };
 
 struct sl_subtask {

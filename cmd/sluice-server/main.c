@@ -19,10 +19,11 @@
 
 /* The string settings: config key, and flag "--<key>". */
 enum { K_ADDR, K_DATA_DIR, K_PLUGIN_DIR, K_LOG_LEVEL, K_AUTH_TOKEN_FILE, K_SSL_CA, K_SSL_CERT,
-       K_SSL_KEY, K_CERT_ALLOWED_CN, K_NSTR };
+       K_SSL_KEY, K_CERT_ALLOWED_CN, K_ROLE, K_NAME, K_ADVERTISE_ADDR, K_ETCD, K_ETCD_ROOT, K_LEASE_TTL, K_NSTR };
 static const char *const KEYS[K_NSTR] = { "addr", "data-dir", "plugin-dir", "log-level",
                                           "auth-token-file", "ssl-ca", "ssl-cert", "ssl-key",
-                                          "cert-allowed-cn" };
+                                          "cert-allowed-cn", "role", "name", "advertise-addr",
+                                          "etcd", "etcd-root", "lease-ttl" };
 
 typedef struct config {
     char *s[K_NSTR];
@@ -54,7 +55,7 @@ static void usage(FILE *f)
           "  --config FILE        DM-master style config: `key = value` lines with keys addr,\n"
           "                       data-dir, plugin-dir, openapi (true|false), log-level,\n"
           "                       http-threads, auth-token-file, ssl-ca, ssl-cert, ssl-key,\n"
-          "                       cert-allowed-cn;\n"
+          "                       cert-allowed-cn, role, name, advertise-addr, etcd;\n"
           "                       flags given on the command line win over the file\n"
           "  --log-level LEVEL    error, warn, info (default), debug, trace\n"
           "  --http-threads N     HTTP worker threads (default: two per CPU, at least 4; some\n"
@@ -66,6 +67,18 @@ static void usage(FILE *f)
           "  --ssl-ca FILE        with HTTPS: require a client certificate signed by this CA\n"
           "  --cert-allowed-cn CN with --ssl-ca: only client certificates with one of these\n"
           "                       common names (comma-separated)\n"
+          "\n"
+          "Cluster (issue 13; without --etcd the server is one process with its metadata in\n"
+          "DATA-DIR/meta.db, as always):\n"
+          "  --etcd URL[,URL...]  keep the metadata in this etcd cluster and join it as a member\n"
+          "  --role ROLE          master, worker or all (default all with --etcd)\n"
+          "  --name NAME          this member's name, unique per role (required with --etcd)\n"
+          "  --advertise-addr H:P the address other members reach this one's API at\n"
+          "                       (default: --addr)\n"
+          "  --etcd-root PATH     this cluster's key prefix in etcd (default /sluice), so\n"
+          "                       clusters can share one etcd\n"
+          "  --lease-ttl SECONDS  the member's etcd lease (default 10, 2..600): how long a dead\n"
+          "                       member stays alive for the cluster\n"
           "  --help               this text\n"
           "\n"
           "A value follows its flag (--data-dir DIR) or is joined to it (--data-dir=DIR); a\n"
@@ -175,7 +188,9 @@ static int load_config(const char *path, config *c)
         } else {
             fprintf(stderr, "sluice-server: %s:%d: unknown key '%s' (known: addr, data-dir, "
                     "plugin-dir, openapi, log-level, http-threads, auth-token-file, ssl-ca, "
-                    "ssl-cert, ssl-key, cert-allowed-cn)\n", path, no, key);
+                    "ssl-cert, ssl-key, cert-allowed-cn, role, name, advertise-addr, etcd, "
+                    "etcd-root, lease-ttl)\n",
+                    path, no, key);
             goto bad;
         }
     }
@@ -321,6 +336,40 @@ int main(int argc, char **argv)
         sl_log_set_level(l);
     }
 
+    /* Cluster settings are checked before anything starts: a wrong one writes nothing. */
+    const char *role = pick(&flags, &file, K_ROLE), *etcd = pick(&flags, &file, K_ETCD);
+    const char *mname = pick(&flags, &file, K_NAME);
+    if (role && strcmp(role, "master") && strcmp(role, "worker") && strcmp(role, "all")) {
+        fprintf(stderr, "sluice-server: unknown role '%s' (master, worker or all)\n", role);
+        rc = 2;
+        goto out;
+    }
+    if ((role || mname || pick(&flags, &file, K_ADVERTISE_ADDR) || pick(&flags, &file, K_ETCD_ROOT) ||
+         pick(&flags, &file, K_LEASE_TTL)) && !etcd) {
+        fprintf(stderr, "sluice-server: --role, --name, --advertise-addr, --etcd-root and --lease-ttl make a "
+                "cluster member, "
+                "which needs --etcd URL[,URL...]\n");
+        rc = 2;
+        goto out;
+    }
+    long lease_ttl = 0;
+    const char *ttl = pick(&flags, &file, K_LEASE_TTL);
+    if (ttl) {
+        char *end;
+        lease_ttl = strtol(ttl, &end, 10);
+        if (*end || lease_ttl < 2 || lease_ttl > 600) {
+            fprintf(stderr, "sluice-server: lease-ttl must be an integer number of seconds in "
+                    "2..600\n");
+            rc = 2;
+            goto out;
+        }
+    }
+    if (etcd && !mname) {
+        fprintf(stderr, "sluice-server: a cluster member needs --name (unique per role)\n");
+        rc = 2;
+        goto out;
+    }
+
     /* Block the stop signals in every thread (so no worker thread is interrupted); one signal
      * thread waits for them with sigwait from the start, so a stop during a long startup
      * (restoring many tasks) cancels it instead of waiting for it to finish. */
@@ -356,6 +405,12 @@ int main(int argc, char **argv)
         .http_threads = (unsigned)(flags.http_threads > 0 ? flags.http_threads :
                                    file.http_threads > 0 ? file.http_threads : 0),
         .cancel = &st.sig,
+        .etcd = etcd,
+        .role = etcd ? (role ? role : "all") : NULL,
+        .name = mname,
+        .advertise_addr = pick(&flags, &file, K_ADVERTISE_ADDR),
+        .etcd_root = pick(&flags, &file, K_ETCD_ROOT),
+        .lease_ttl = lease_ttl,
     };
     sl_api *api = NULL;
     sl_error err = { 0 };

@@ -381,7 +381,7 @@ static void client_usage(FILE *f)
           "                     enable NAME | disable NAME | status NAME\n"
           "       sluice task create FILE | update FILE | list | get NAME | start NAME |\n"
           "                   stop NAME | delete NAME [--force] | status NAME [--watch]\n"
-          "       sluice cluster masters | workers\n"
+          "       sluice cluster masters | workers | offline master|worker NAME\n"
           "options: --server URL (default $SLUICE_SERVER or http://127.0.0.1:8261)\n"
           "environment: SLUICE_TOKEN, the server's API token (auth-token-file), sent as\n"
           "             `Authorization: Bearer`\n", f);
@@ -418,8 +418,20 @@ int sl_cli_client_main(int argc, char **argv)
     }
     const char *kind = argv[0], *cmd = args[0], *arg = nargs > 1 ? args[1] : NULL;
     if (!strcmp(kind, "cluster")) {
-        char p[64];
+        char p[700];
         http_resp cr;
+        if (!strcmp(cmd, "offline")) {
+            /* DM's offline-member: remove the record of a member that is no longer alive */
+            const char *role = arg, *who = nargs > 2 ? args[2] : NULL;
+            if (!role || !who || (strcmp(role, "master") && strcmp(role, "worker"))) {
+                client_usage(stderr);
+                return 2;
+            }
+            char ename[600];
+            esc(ename, sizeof ename, who);
+            snprintf(p, sizeof p, "/api/v1/cluster/%ss/%s", role, ename);
+            return http_do(&u, "DELETE", p, NULL, &cr) ? 1 : finish("cluster offline", &cr);
+        }
         if (strcmp(cmd, "masters") && strcmp(cmd, "workers")) {
             client_usage(stderr);
             return 2;

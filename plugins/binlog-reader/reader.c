@@ -54,6 +54,9 @@ static const sl_option options[] = {
     OPTI("start_time", "0", "without a checkpoint, start at the first transaction that began at "
          "or after this time (seconds since the epoch; DM's start_time; 0 = none); wins over "
          "binlog_name/binlog_gtid", start_time, 0, INT64_MAX),
+    OPTI("fence_epoch", "0", "cluster fencing, set by the runtime (issue 13): raise the source's "
+         "fence in the target to this epoch before reading the checkpoint, so an older owner "
+         "commits nothing after that read (ckpt.h); 0 = off", fence_epoch, 0, INT64_MAX),
     OPTI("server_id", "0", "replica server id (0 = derived from the task and source names)",
          server_id, 0, 4294967295LL),
     OPTI("heartbeat_ms", "1000", "heartbeat period asked of the source", heartbeat_ms, 100,
@@ -262,6 +265,12 @@ static int br_start(void *self)
     if (!tdb) {
         mysql_close(db);
         return r->host->fail(r->ctx, err.code, "binlog-reader: target: %s", err.msg);
+    }
+    if (c->fence_epoch > 0 &&
+        (rc = sl_ckpt_raise_fence(tdb, c->meta_schema, c->source_name, c->fence_epoch, &err)) < 0) {
+        mysql_close(tdb);
+        mysql_close(db);
+        return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
     }
     sl_ckpt_pos ck;
     if (c->resume && strcmp(c->resume, "null") != 0) {

@@ -29,6 +29,7 @@ typedef struct br_cfg {
     int64_t batch_bytes;
     int     verify_checksum;
     int64_t start_time;
+    int64_t fence_epoch;        /* cluster fencing (ckpt.h): 0 = off */
     char   *relay_dir;       /* "" = dump from the source; else read the source's relay log */
     char   *resume;          /* a custom sink's checkpoint as JSON (the runtime's), or NULL */
 } br_cfg;

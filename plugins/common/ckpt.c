@@ -4,6 +4,8 @@
  */
 #include "ckpt.h"
 
+#include <inttypes.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,5 +82,71 @@ int sl_ckpt_read(MYSQL *target, const char *meta_schema, const char *task, const
         out->is_snapshot = row[4] ? atoi(row[4]) : 0;
     }
     mysql_free_result(res);
+    return rc;
+}
+
+/* One statement on target; its result (if any) freed. */
+static int fence_exec(MYSQL *target, sl_sbuf *q, const char *what, sl_error *err)
+{
+    if (q->oom)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    if (mysql_real_query(target, q->p, (unsigned long)q->len) != 0) {
+        unsigned e = mysql_errno(target);
+        return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB, "%s: %s (errno %u)",
+                            what, mysql_error(target), e);
+    }
+    MYSQL_RES *res = mysql_store_result(target);
+    if (res)
+        mysql_free_result(res);
+    return 0;
+}
+
+int sl_ckpt_raise_fence(MYSQL *target, const char *meta_schema, const char *source, int64_t epoch,
+                        sl_error *err)
+{
+    sl_sbuf q;
+    int rc;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "CREATE DATABASE IF NOT EXISTS ");
+    sl_sbuf_add_ident(&q, meta_schema);
+    if ((rc = fence_exec(target, &q, "creating the meta schema", err)) != 0)
+        goto out;
+    sl_sbuf_reset(&q);
+    sl_sbuf_adds(&q, "CREATE TABLE IF NOT EXISTS ");
+    sl_sbuf_add_qname(&q, meta_schema, SL_CKPT_FENCE_TABLE);
+    sl_sbuf_adds(&q, " (source_name VARCHAR(128) NOT NULL PRIMARY KEY, epoch BIGINT NOT NULL, "
+                 "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP)");
+    if ((rc = fence_exec(target, &q, "creating the fence table", err)) != 0)
+        goto out;
+    sl_sbuf_reset(&q);
+    sl_sbuf_adds(&q, "INSERT INTO ");
+    sl_sbuf_add_qname(&q, meta_schema, SL_CKPT_FENCE_TABLE);
+    sl_sbuf_adds(&q, " (source_name, epoch) VALUES (");
+    sl_sbuf_add_quoted(&q, source, strlen(source));
+    sl_sbuf_addf(&q, ", %" PRId64 ") ON DUPLICATE KEY UPDATE epoch = GREATEST(epoch, VALUES(epoch))",
+                 epoch);
+    if ((rc = fence_exec(target, &q, "raising the fence", err)) != 0)
+        goto out;
+    sl_sbuf_reset(&q);
+    sl_sbuf_adds(&q, "SELECT epoch FROM ");
+    sl_sbuf_add_qname(&q, meta_schema, SL_CKPT_FENCE_TABLE);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    sl_sbuf_add_quoted(&q, source, strlen(source));
+    if (q.oom || mysql_real_query(target, q.p, (unsigned long)q.len) != 0) {
+        rc = q.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                   : sl_error_set(err, SL_EDB, "reading the fence: %s", mysql_error(target));
+        goto out;
+    }
+    MYSQL_RES *res = mysql_store_result(target);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    long long have = row && row[0] ? strtoll(row[0], NULL, 10) : -1;
+    if (res)
+        mysql_free_result(res);
+    if (have != epoch)
+        rc = sl_error_set(err, SL_ESTATE, "fenced: source %s belongs to a newer owner (fence epoch "
+                          "%lld, ours %" PRId64 "): this process does not apply it", source, have,
+                          epoch);
+out:
+    sl_sbuf_free(&q);
     return rc;
 }

@@ -37,4 +37,18 @@ void sl_ckpt_add_table_name(sl_sbuf *b, const char *meta_schema, const char *tas
 /* Append CREATE TABLE IF NOT EXISTS for the syncer checkpoint table (PLUGINS.md columns). */
 void sl_ckpt_add_create_sql(sl_sbuf *b, const char *meta_schema, const char *task);
 
+/*
+ * Cluster fencing (issue 13). `<meta_schema>`.`sluice_fence` holds one row per source: the epoch
+ * of its newest owner. sl_ckpt_raise_fence raises the source's row to epoch (never lowers it) in
+ * a statement of its own and checks it holds epoch: 0, SL_ESTATE with err saying a newer owner
+ * holds it, or SL_EDB/SL_ECONN. Every process that resumes a source calls it before it reads the
+ * checkpoint (the reader before choosing where to read from, the sink before recovering), so an
+ * older owner's checkpoint transaction either committed before that read or fails: the sink's
+ * checkpoint statement reads the row with a shared lock and fails once the epoch moved. The
+ * raise waits for such a transaction under way (that lock).
+ */
+#define SL_CKPT_FENCE_TABLE "sluice_fence"
+int sl_ckpt_raise_fence(MYSQL *target, const char *meta_schema, const char *source, int64_t epoch,
+                        sl_error *err);
+
 #endif

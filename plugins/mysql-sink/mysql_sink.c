@@ -52,6 +52,7 @@
 #include "compact.h"
 #include "ddl.h"
 #include "dmlsql.h"
+#include "ckpt.h"
 #include "myconn.h"
 #include "tcache.h"
 #include "tmeta.h"
@@ -63,6 +64,7 @@ typedef struct sink_config {
     int     safe_mode;
     int64_t safe_mode_seconds;
     char   *sql_mode;
+    int64_t fence_epoch;
 } sink_config;
 
 #define O(n) offsetof(sink_config, n)
@@ -77,6 +79,10 @@ static const sl_option sink_options[] = {
     { "safe_mode_seconds", SL_OPT_INT, "0", "safe mode for the rows committed on the source within this many seconds of the first row of a run (DM's safe_mode_time_duration; 0 = none)", O(safe_mode_seconds), 0, 31536000, NULL, 0 },
     { "sql_mode", SL_OPT_STRING, "\"\"", "sql_mode of the sink's sessions (NO_AUTO_VALUE_ON_ZERO is "
       "always added), e.g. \"STRICT_ALL_TABLES\"", O(sql_mode), 0, -1, NULL, 0 },
+    { "fence_epoch", SL_OPT_INT, "0", "cluster fencing, set by the runtime (issue 13): the start "
+      "raises the source's row of <meta_schema>.sluice_fence to this epoch and every checkpoint "
+      "commits only while the row still holds it, so a process that lost the source to a newer "
+      "owner (larger epoch) commits nothing more; 0 = off", O(fence_epoch), 0, INT64_MAX, NULL, 0 },
     { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -563,13 +569,27 @@ static int wait_done(worker *w)
 
 /* ---- checkpoint ---------------------------------------------------------------------------- */
 
+/* The error a fenced checkpoint fails with: the subquery of two rows (ER_SUBQUERY_NO_1_ROW). */
+#define FENCED_ERR "Subquery returns more than 1 row"
+
+/*
+ * The checkpoint upsert. With fencing (a cluster) it is an INSERT ... SELECT over the source's
+ * fence row, read with a shared lock: while the row holds our epoch it writes the checkpoint;
+ * once a newer owner raised it (or it is gone) the IF picks a subquery of two rows and the
+ * statement fails, so the transaction it closes (the rows it covers) never commits. The shared
+ * lock makes a newer owner's raise wait for a checkpoint transaction already under way, so it
+ * reads the checkpoint after that transaction, never before it and without it. MariaDB raises
+ * no error on demand outside stored programs; this is the smallest statement that does.
+ */
 static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint64_t pos,
                      const char *gtid, uint64_t seq)
 {
+    int fenced = s->cfg->fence_epoch > 0;
     sl_sbuf_reset(b);
     sl_sbuf_adds(b, "INSERT INTO ");
     sl_sbuf_adds(b, s->ckpt_table);
-    sl_sbuf_adds(b, " (source_name, worker, binlog_name, binlog_pos, binlog_gtid, seq, is_snapshot) VALUES (");
+    sl_sbuf_adds(b, " (source_name, worker, binlog_name, binlog_pos, binlog_gtid, seq, is_snapshot) ");
+    sl_sbuf_adds(b, fenced ? "SELECT " : "VALUES (");
     sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
     sl_sbuf_addf(b, ", %d, ", worker_row);
     sl_sbuf_add_quoted(b, file ? file : "", file ? strlen(file) : 0);
@@ -578,9 +598,40 @@ static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint
         sl_sbuf_add_quoted(b, gtid, strlen(gtid));
     else
         sl_sbuf_adds(b, "NULL");
-    sl_sbuf_addf(b, ", %" PRIu64 ", 0) ON DUPLICATE KEY UPDATE binlog_name=VALUES(binlog_name), "
+    sl_sbuf_addf(b, ", %" PRIu64 ", 0", seq);
+    if (fenced) {
+        sl_sbuf_adds(b, " FROM (SELECT 1) AS sl_one LEFT JOIN ");
+        sl_sbuf_add_qname(b, s->cfg->meta_schema, SL_CKPT_FENCE_TABLE);
+        sl_sbuf_adds(b, " AS sl_f ON sl_f.source_name = ");
+        sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+        sl_sbuf_addf(b, " WHERE IF(sl_f.epoch <=> %" PRId64 ", 1, (SELECT 1 UNION ALL SELECT 2)) "
+                     "LOCK IN SHARE MODE", s->cfg->fence_epoch);
+    } else {
+        sl_sbuf_adds(b, ")");
+    }
+    sl_sbuf_adds(b, " ON DUPLICATE KEY UPDATE binlog_name=VALUES(binlog_name), "
                  "binlog_pos=VALUES(binlog_pos), binlog_gtid=VALUES(binlog_gtid), seq=VALUES(seq), "
-                 "is_snapshot=0", seq);
+                 "is_snapshot=0");
+}
+
+/* A checkpoint that failed because the fence moved says so, instead of MariaDB's words. */
+static const char *fence_msg(sink *s, const char *msg, char *buf, size_t n)
+{
+    if (s->cfg->fence_epoch <= 0 || !strstr(msg, FENCED_ERR))
+        return msg;
+    snprintf(buf, n, "fenced: source %s belongs to a newer owner (its fence in the target moved "
+             "past epoch %" PRId64 "); nothing of this transaction was committed", s->cfg->source_name,
+             s->cfg->fence_epoch);
+    return buf;
+}
+
+/* Raise the source's fence to our epoch before the checkpoint is read (ckpt.h). */
+static int raise_fence(sink *s)
+{
+    sl_error err = {0};
+    int rc = sl_ckpt_raise_fence(s->coord, s->cfg->meta_schema, s->cfg->source_name,
+                                 s->cfg->fence_epoch, &err);
+    return rc < 0 ? s->host->fail(s->ctx, rc, "%s", err.msg) : 0;
 }
 
 /* Remember the applied position (for status and the next checkpoint write). */
@@ -644,8 +695,11 @@ static int write_ckpt(sink *s)
     pthread_mutex_lock(&s->mu);
     ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
     pthread_mutex_unlock(&s->mu);
-    if (exec1(s->coord, s->sql.p, &err) < 0)
-        return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s", err.msg);
+    if (exec1(s->coord, s->sql.p, &err) < 0) {
+        char m[SL_ERRMSG_MAX];
+        return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s",
+                             fence_msg(s, err.msg, m, sizeof m));
+    }
     s->group = g;
     written(s);
     return 0;
@@ -740,7 +794,9 @@ static int fail_group(sink *s, const char *what, const sl_error *werr)
     }
     s->serial = 0;
     sl_causality_reset(s->caus);
-    return s->host->fail(s->ctx, e->code ? e->code : SL_EDB, "%s: %s", what, e->msg);
+    char m[SL_ERRMSG_MAX];
+    return s->host->fail(s->ctx, e->code ? e->code : SL_EDB, "%s: %s", what,
+                         fence_msg(s, e->msg, m, sizeof m));
 }
 
 static int push_ev(sink *s, worker *w, sl_event *ev);
@@ -1179,6 +1235,11 @@ static int recover(sink *s)
                  "PRIMARY KEY(source_name, worker))");
     if (exec1(s->coord, b->p, &err) < 0)
         return s->host->fail(s->ctx, err.code, "creating the checkpoint table: %s", err.msg);
+    if (s->cfg->fence_epoch > 0) {
+        int rc = raise_fence(s);
+        if (rc < 0)
+            return rc;
+    }
     sl_sbuf_reset(b);
     sl_sbuf_adds(b, "SELECT worker, binlog_name, binlog_pos, binlog_gtid, seq FROM ");
     sl_sbuf_adds(b, s->ckpt_table);

@@ -1,0 +1,481 @@
+/*
+ * member.c - this process's membership of the cluster (member.h): a lease, the keys it guards,
+ * one thread that renews it every third of its TTL and, on a master, campaigns for the leader
+ * key whenever nobody holds it.
+ */
+#include "member.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "etcd.h"
+#include "sluice/log.h"
+
+#define TIMEOUT_MS 3000
+
+struct sl_member {
+    sl_etcd *e;                 /* used by the keepalive thread and, under mu, by callers */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    sl_thread *thr;
+    char *root, *role, *name, *addr;
+    int is_master, is_worker;
+    long ttl_s;
+    int64_t lease;
+    void (*on_change)(void *ud);
+    void *ud;
+    int told;                   /* the leadership the owner knows of (keepalive thread only) */
+    atomic_int alive, leader;
+    _Atomic long long epoch;    /* the etcd revision that made this member leader */
+};
+
+int sl_member_role_ok(const char *role)
+{
+    return role && (!strcmp(role, "master") || !strcmp(role, "worker") || !strcmp(role, "all"));
+}
+
+const char *sl_member_name(const sl_member *m)
+{
+    return m->name;
+}
+
+static void key(char *out, size_t n, const sl_member *m, const char *what, const char *role,
+                const char *name)
+{
+    if (name)
+        snprintf(out, n, "%s/%s/%s/%s", m->root, what, role, name);
+    else
+        snprintf(out, n, "%s/%s/%s/", m->root, what, role);
+}
+
+/* Try once to become the leader: create ROOT/leader under our lease if nobody holds it. Call
+ * with mu held. */
+static void campaign(sl_member *m)
+{
+    char k[512];
+    sl_error err = { 0 };
+    snprintf(k, sizeof k, "%s/leader", m->root);
+    json_t *v = json_pack("{s:s,s:s}", "name", m->name, "addr", m->addr);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return;
+    int64_t rev = 0;
+    int rc = sl_etcd_put_if(m->e, k, text, strlen(text), 0, m->lease, &rev, &err);
+    free(text);
+    if (rc == 0) {
+        /* etcd revisions only grow: each new leader's epoch is larger than every earlier one's */
+        atomic_store(&m->epoch, (long long)rev);
+        atomic_store(&m->leader, 1);
+        sl_log(SL_LOG_INFO, "cluster", "master %s is the leader", m->name);
+        return;
+    }
+    if (rc != SL_ESTATE)
+        sl_log(SL_LOG_WARN, "cluster", "campaign for leader: %s", err.msg);
+    /* someone holds it: is it us (a leadership kept across a campaign that raced)? */
+    sl_etcd_kv kv;
+    if (sl_etcd_get(m->e, k, &kv, &err) == 0) {
+        atomic_store(&m->leader, kv.lease == m->lease);
+        sl_etcd_kv_clear(&kv);
+    }
+}
+
+/* Tell the owner when leadership changed since it was last told. Called on the keepalive thread
+ * with mu held, released around the callback so it may call this member (and readers of the
+ * member list are not held up by a long restore). */
+static void notify(sl_member *m)
+{
+    int now = atomic_load(&m->leader);
+    if (m->on_change && now != m->told) {
+        m->told = now;
+        pthread_mutex_unlock(&m->mu);
+        m->on_change(m->ud);
+        pthread_mutex_lock(&m->mu);
+    }
+}
+
+static int register_as(sl_member *m, const char *role, sl_error *err);
+
+/* After the lease expired: a new lease and the member's keys again. 0, or -1 (logged; the next
+ * renewal tries again): etcd still unreachable, or a process of the same name took the name
+ * meanwhile. Call with mu held. */
+static int rejoin(sl_member *m)
+{
+    sl_error err = { 0 };
+    int64_t lease = 0, old = m->lease;
+    if (sl_etcd_lease_grant(m->e, m->ttl_s, &lease, &err) != 0) {
+        sl_log(SL_LOG_WARN, "cluster", "%s %s joining again: %s", m->role, m->name, err.msg);
+        return -1;
+    }
+    m->lease = lease;
+    if ((m->is_master && register_as(m, "master", &err) != 0) ||
+        (m->is_worker && register_as(m, "worker", &err) != 0)) {
+        sl_etcd_lease_revoke(m->e, lease, NULL);
+        m->lease = old;
+        sl_log(SL_LOG_WARN, "cluster", "%s %s joining again: %s", m->role, m->name, err.msg);
+        return -1;
+    }
+    atomic_store(&m->alive, 1);
+    sl_log(SL_LOG_INFO, "cluster", "%s %s joined again under a new lease", m->role, m->name);
+    return 0;
+}
+
+static void keepalive_main(void *arg)
+{
+    sl_member *m = arg;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        /* a third of the TTL: two renewals may fail (a member down, a slow disk) before the
+         * lease runs out */
+        long ms = m->ttl_s * 1000 / 3;
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&m->cv, &m->mu, &until);
+        if (m->stop)
+            break;
+        sl_error err = { 0 };
+        int rc = sl_etcd_lease_keepalive(m->e, m->lease, NULL, &err);
+        if (rc == SL_ENOENT) {
+            /* Expired (this process was paused, or cut off longer than the TTL, or etcd lost its
+             * quorum for that long): everything the lease guarded is gone and another master
+             * may lead. Step down first (the owner stops what it ran), then join again under a
+             * new lease, as a follower unless nobody leads. */
+            if (atomic_exchange(&m->alive, 0))
+                sl_log(SL_LOG_ERROR, "cluster", "%s %s lost its lease: it leads nothing and "
+                       "joins again under a new one", m->role, m->name);
+            atomic_store(&m->leader, 0);
+            notify(m);
+            if (!m->stop && rejoin(m) == 0 && m->is_master)
+                campaign(m);
+            notify(m);
+            continue;
+        }
+        if (rc != 0) {
+            sl_log(SL_LOG_WARN, "cluster", "renewing the lease of %s: %s", m->name, err.msg);
+            continue;
+        }
+        if (m->is_master && atomic_load(&m->alive) && !atomic_load(&m->leader))
+            campaign(m);
+        notify(m);
+    }
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void member_free(sl_member *m)
+{
+    sl_etcd_free(m->e);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    free(m->root);
+    free(m->role);
+    free(m->name);
+    free(m->addr);
+    free(m);
+}
+
+/* Register under one role ("master" or "worker"). */
+static int register_as(sl_member *m, const char *role, sl_error *err)
+{
+    char ka[512], km[512];
+    key(ka, sizeof ka, m, "alive", role, m->name);
+    key(km, sizeof km, m, "member", role, m->name);
+    json_t *v = json_pack("{s:s,s:s,s:s}", "name", m->name, "addr", m->addr, "role", role);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    /* The alive key is created only if absent: a live holder of the name keeps it. Its lease
+     * is the old process's, so the refusal lasts exactly as long as that process lives. */
+    sl_etcd_cmp cmp = { .kind = SL_ETCD_ABSENT, .key = ka };
+    sl_etcd_op ops[] = {
+        { .kind = SL_ETCD_PUT, .key = ka, .value = text, .len = strlen(text), .lease = m->lease },
+        { .kind = SL_ETCD_PUT, .key = km, .value = text, .len = strlen(text) },
+    };
+    sl_error tmp = { 0 };
+    int rc = sl_etcd_txn(m->e, &cmp, 1, ops, 2, NULL, &tmp);
+    free(text);
+    if (rc == SL_ESTATE) {
+        sl_etcd_kv kv;
+        char holder[300] = "?";
+        if (sl_etcd_get(m->e, ka, &kv, &tmp) == 0) {
+            json_t *h = json_loads(kv.value, 0, NULL);
+            const char *a = json_string_value(json_object_get(h, "addr"));
+            snprintf(holder, sizeof holder, "%s", a ? a : "?");
+            json_decref(h);
+            sl_etcd_kv_clear(&kv);
+        }
+        return sl_error_set(err, SL_EEXIST, "a %s named %s is alive already (at %s): choose "
+                            "another --name, or stop that one first", role, m->name, holder);
+    }
+    if (rc != 0)
+        return sl_error_set(err, rc, "registering %s %s in etcd: %s", role, m->name, tmp.msg);
+    return 0;
+}
+
+int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
+{
+    if (!sl_member_role_ok(o->role))
+        return sl_error_set(err, SL_EINVAL, "unknown role '%s' (master, worker or all)",
+                            o->role ? o->role : "");
+    if (!o->name || !*o->name || strchr(o->name, '/') || strlen(o->name) > 128)
+        return sl_error_set(err, SL_EINVAL, "a member needs a name of 1 to 128 characters "
+                            "without '/' (--name)");
+    if (!o->addr || !*o->addr)
+        return sl_error_set(err, SL_EINVAL, "a member needs an address (--advertise-addr)");
+    sl_member *m = calloc(1, sizeof *m);
+    if (!m)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->cv, NULL);
+    m->root = strdup(o->root ? o->root : "/sluice");
+    m->role = strdup(o->role);
+    m->name = strdup(o->name);
+    m->addr = strdup(o->addr);
+    m->ttl_s = o->ttl_s > 0 ? o->ttl_s : 10;
+    m->is_master = strcmp(o->role, "worker") != 0;
+    m->on_change = o->on_leader_change;
+    m->ud = o->ud;
+    m->is_worker = strcmp(o->role, "master") != 0;
+    int rc;
+    sl_error tmp = { 0 };
+    if (!m->root || !m->role || !m->name || !m->addr) {
+        member_free(m);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
+    if ((rc = sl_etcd_new(o->endpoints, TIMEOUT_MS, &m->e, &tmp)) != 0 ||
+        (rc = sl_etcd_ping(m->e, &tmp)) != 0 ||
+        (rc = sl_etcd_lease_grant(m->e, m->ttl_s, &m->lease, &tmp)) != 0) {
+        member_free(m);
+        return sl_error_set(err, rc, "cannot join the cluster at %s: %s", o->endpoints, tmp.msg);
+    }
+    if ((m->is_master && (rc = register_as(m, "master", err)) != 0) ||
+        (m->is_worker && (rc = register_as(m, "worker", err)) != 0))
+        goto fail;
+    atomic_store(&m->alive, 1);
+    if (m->is_master)
+        campaign(m);
+    m->told = atomic_load(&m->leader);   /* the owner reads it once joined */
+    if ((rc = sl_thread_spawn(o->sched, "member", keepalive_main, m, &m->thr)) != 0) {
+        sl_error_set(err, rc, "cannot start the cluster keepalive thread");
+        goto fail;
+    }
+    sl_log(SL_LOG_INFO, "cluster", "joined as %s %s (%s), lease TTL %ld s%s", m->role, m->name,
+           m->addr, m->ttl_s, atomic_load(&m->leader) ? ", leader" : "");
+    *out = m;
+    return 0;
+fail:
+    /* the lease takes the alive keys (and a leadership) with it; a member key written by this
+     * attempt stays, as offline, which is what it is */
+    sl_etcd_lease_revoke(m->e, m->lease, NULL);
+    member_free(m);
+    return rc;
+}
+
+void sl_member_stop_thread(sl_member *m)
+{
+    pthread_mutex_lock(&m->mu);
+    m->stop = 1;
+    pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    if (m->thr)
+        sl_thread_join(m->thr);
+    m->thr = NULL;
+}
+
+void sl_member_leave(sl_member *m)
+{
+    if (!m)
+        return;
+    sl_member_stop_thread(m);
+    sl_error err = { 0 };
+    if (sl_etcd_lease_revoke(m->e, m->lease, &err) != 0)
+        sl_log(SL_LOG_WARN, "cluster", "revoking the lease of %s: %s (it expires in %ld s)",
+               m->name, err.msg, m->ttl_s);
+    member_free(m);
+}
+
+int sl_member_is_leader(sl_member *m)
+{
+    return atomic_load(&m->leader);
+}
+
+long long sl_member_epoch(sl_member *m)
+{
+    return atomic_load(&m->epoch);
+}
+
+int sl_member_alive(sl_member *m)
+{
+    return atomic_load(&m->alive);
+}
+
+int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err)
+{
+    char pm[512], pa[512], kl[512];
+    sl_etcd_kv *mem = NULL, *alive = NULL, leader = { 0 };
+    size_t nm = 0, na = 0;
+    sl_error tmp = { 0 };
+    int is_master = !strcmp(role, "master"), have_leader = 0;
+    key(pm, sizeof pm, m, "member", role, NULL);
+    key(pa, sizeof pa, m, "alive", role, NULL);
+    snprintf(kl, sizeof kl, "%s/leader", m->root);
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get_prefix(m->e, pm, 0, &mem, &nm, &tmp);
+    if (rc == 0)
+        rc = sl_etcd_get_prefix(m->e, pa, 0, &alive, &na, &tmp);
+    if (rc == 0 && is_master) {
+        rc = sl_etcd_get(m->e, kl, &leader, &tmp);
+        have_leader = rc == 0;
+        if (rc == SL_ENOENT)
+            rc = 0;
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (rc != 0) {
+        sl_etcd_kvs_free(mem, nm);
+        sl_etcd_kvs_free(alive, na);
+        return sl_error_set(err, rc, "reading the cluster's members from etcd: %s", tmp.msg);
+    }
+    json_t *lj = have_leader ? json_loads(leader.value, 0, NULL) : NULL;
+    const char *lname = json_string_value(json_object_get(lj, "name"));
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < nm; i++) {
+        const char *name = mem[i].key + strlen(pm);
+        int up = 0;
+        for (size_t j = 0; j < na && !up; j++)
+            up = !strcmp(alive[j].key + strlen(pa), name);
+        json_t *v = json_loads(mem[i].value, 0, NULL);
+        const char *addr = json_string_value(json_object_get(v, "addr"));
+        json_t *row = json_pack("{s:s,s:s,s:b}", "name", name, "addr", addr ? addr : "", "alive", up);
+        if (row && is_master)
+            json_object_set_new(row, "leader", json_boolean(up && lname && !strcmp(lname, name)));
+        json_array_append_new(arr, row);
+        json_decref(v);
+    }
+    json_decref(lj);
+    sl_etcd_kv_clear(&leader);
+    sl_etcd_kvs_free(mem, nm);
+    sl_etcd_kvs_free(alive, na);
+    if (!arr)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    *out = arr;
+    return 0;
+}
+
+int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err)
+{
+    char km[512], ka[512];
+    key(km, sizeof km, m, "member", role, name);
+    key(ka, sizeof ka, m, "alive", role, name);
+    sl_etcd_kv kv;
+    sl_error tmp = { 0 };
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, km, &kv, &tmp);
+    if (rc == 0) {
+        sl_etcd_kv_clear(&kv);
+        /* only while it is not alive: one transaction, so a member that comes back at this
+         * instant is not removed under it */
+        sl_etcd_cmp cmp = { .kind = SL_ETCD_ABSENT, .key = ka };
+        sl_etcd_op op = { .kind = SL_ETCD_DELETE, .key = km };
+        rc = sl_etcd_txn(m->e, &cmp, 1, &op, 1, NULL, &tmp);
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (rc == SL_ENOENT)
+        return sl_error_set(err, SL_ENOENT, "no %s named %s", role, name);
+    if (rc == SL_ESTATE)
+        return sl_error_set(err, SL_ESTATE, "%s %s is alive: stop it first", role, name);
+    if (rc != 0)
+        return sl_error_set(err, rc, "removing %s %s: %s", role, name, tmp.msg);
+    return 0;
+}
+
+int sl_member_leader_addr(sl_member *m, char *addr, size_t n, sl_error *err)
+{
+    char k[512];
+    sl_etcd_kv kv;
+    sl_error tmp = { 0 };
+    snprintf(k, sizeof k, "%s/leader", m->root);
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, k, &kv, &tmp);
+    pthread_mutex_unlock(&m->mu);
+    if (rc == SL_ENOENT)
+        return sl_error_set(err, SL_ENOENT, "no master leads the cluster right now (an election "
+                            "is under way): try again in a few seconds");
+    if (rc != 0)
+        return sl_error_set(err, rc, "reading the cluster's leader from etcd: %s", tmp.msg);
+    json_t *v = json_loads(kv.value, 0, NULL);
+    const char *a = json_string_value(json_object_get(v, "addr"));
+    if (a)
+        snprintf(addr, n, "%s", a);
+    else
+        rc = sl_error_set(err, SL_EPARSE, "the leader key in etcd has no address");
+    json_decref(v);
+    sl_etcd_kv_clear(&kv);
+    return rc;
+}
+
+int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err)
+{
+    char *copy = strdup(addr);
+    if (!copy)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    pthread_mutex_lock(&m->mu);
+    free(m->addr);
+    m->addr = copy;
+    const char *roles[2] = { m->is_master ? "master" : NULL, m->is_worker ? "worker" : NULL };
+    int rc = 0;
+    sl_error tmp = { 0 };
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (!roles[i])
+            continue;
+        char ka[512], km[512];
+        key(ka, sizeof ka, m, "alive", roles[i], m->name);
+        key(km, sizeof km, m, "member", roles[i], m->name);
+        json_t *v = json_pack("{s:s,s:s,s:s}", "name", m->name, "addr", m->addr, "role", roles[i]);
+        char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        if (!text) {
+            rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+            break;
+        }
+        /* the alive key only while it is still ours (our lease keeps it) */
+        sl_etcd_cmp cmp = { .kind = SL_ETCD_PRESENT, .key = ka };
+        sl_etcd_op ops[] = {
+            { .kind = SL_ETCD_PUT, .key = ka, .value = text, .len = strlen(text), .lease = m->lease },
+            { .kind = SL_ETCD_PUT, .key = km, .value = text, .len = strlen(text) },
+        };
+        rc = sl_etcd_txn(m->e, &cmp, 1, ops, 2, NULL, &tmp);
+        free(text);
+        if (rc != 0)
+            rc = sl_error_set(err, rc, "advertising %s: %s", addr, tmp.msg);
+    }
+    if (rc == 0 && atomic_load(&m->leader)) {
+        char k[512];
+        sl_etcd_kv kv;
+        snprintf(k, sizeof k, "%s/leader", m->root);
+        if (sl_etcd_get(m->e, k, &kv, &tmp) == 0) {
+            if (kv.lease == m->lease) {
+                json_t *v = json_pack("{s:s,s:s}", "name", m->name, "addr", m->addr);
+                char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+                json_decref(v);
+                if (text && sl_etcd_put_if(m->e, k, text, strlen(text), kv.mod_revision, m->lease,
+                                           NULL, &tmp) != 0)
+                    sl_log(SL_LOG_WARN, "cluster", "advertising the leader's address: %s", tmp.msg);
+                free(text);
+            }
+            sl_etcd_kv_clear(&kv);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}

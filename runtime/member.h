@@ -1,0 +1,87 @@
+/*
+ * member.h - this process as a member of a sluice cluster (issue 13): its registration in etcd
+ * under a lease kept alive by one scheduler thread, and, for a master, the leader election.
+ * Nothing here is consensus of our own: a key that exists only while its lease is renewed is
+ * etcd's answer to "is it alive", and the one create-if-absent of the leader key that succeeds
+ * is etcd's answer to "who leads".
+ *
+ * Keys, under ROOT (default /sluice):
+ *   ROOT/member/<role>/<name>  {"name","addr","role"}  no lease: the member exists (listings
+ *                                                      show it offline once it is dead)
+ *   ROOT/alive/<role>/<name>   {"addr"}                under the member's lease: it is alive
+ *   ROOT/leader                {"name","addr"}         under the leading master's lease
+ */
+#ifndef SLUICE_RUNTIME_MEMBER_H
+#define SLUICE_RUNTIME_MEMBER_H
+
+#include <jansson.h>
+
+#include "sluice/err.h"
+#include "sluice/runtime.h"
+
+typedef struct sl_member sl_member;
+
+typedef struct sl_member_opts {
+    const char   *endpoints;   /* etcd, as sl_etcd_new */
+    const char   *root;        /* key prefix; NULL = "/sluice" */
+    const char   *role;        /* "master", "worker" or "all" (both) */
+    const char   *name;        /* unique per role in the cluster */
+    const char   *addr;        /* advertised HOST:PORT of this member's API */
+    long          ttl_s;       /* lease TTL in seconds (0 = 10) */
+    sl_scheduler *sched;       /* runs the keepalive thread */
+    /* Called on the keepalive thread after this member became the leader or stopped being it
+     * (read sl_member_is_leader); never while sl_member_join runs. NULL = not told. */
+    void        (*on_leader_change)(void *ud);
+    void         *ud;
+} sl_member_opts;
+
+/* Is role one of master, worker, all? */
+int sl_member_role_ok(const char *role);
+
+/* Join: grant a lease, refuse a name that a live member of the same role holds (SL_EEXIST, with
+ * the holder's address in err: a second process must not take over a living one's identity),
+ * write the member's keys, campaign once if it is a master, and start the keepalive thread.
+ * On failure nothing of this member stays in etcd. Caller frees with sl_member_leave. */
+int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err);
+
+/* Revoke the lease (the alive key and a held leadership go at once: another master takes over
+ * without waiting for the TTL), stop the thread, free. The member key stays (offline). NULL ok. */
+void sl_member_leave(sl_member *m);
+
+/* Change the advertised address (the server learns its port after it joined, when it listens on
+ * port 0 and no --advertise-addr was given): rewrites the member's keys, and the leader key if it
+ * holds it. 0 or an etcd error. */
+int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err);
+
+/* Stop the keepalive thread (no callback runs after this returns) and keep the lease until
+ * sl_member_leave. Idempotent. */
+void sl_member_stop_thread(sl_member *m);
+
+/* Does this process hold the leadership right now (as far as its last renewal knows)? A member
+ * whose lease expired (a paused process, etcd without quorum past the TTL) is told so at its next
+ * renewal, leads no more (the owner is called), and joins again under a new lease. */
+int sl_member_is_leader(sl_member *m);
+
+/* The epoch of this member's leadership: the etcd revision at which it became leader, larger
+ * than any earlier leader's (0 before it ever led). The fence of its subtasks' checkpoints. */
+long long sl_member_epoch(sl_member *m);
+
+/* Is this member's lease alive, as of its last renewal? */
+int sl_member_alive(sl_member *m);
+
+/* The members of role ("master" or "worker"; "all" members are listed under both) as a JSON array
+ * of {"name","addr","alive","leader"} (leader only for masters), in name order. 0 and *out
+ * (caller decrefs), or an etcd error (SL_ECONN when no quorum answers). Thread-safe. */
+int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err);
+
+/* Remove the record of a member that is not alive: 0, SL_ENOENT (unknown), SL_ESTATE when it is
+ * alive (stop it first; this process itself, while it serves, always is). Thread-safe. */
+int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err);
+
+const char *sl_member_name(const sl_member *m);
+
+/* The leader's advertised address, read from etcd now: 0 and addr filled, SL_ENOENT when no
+ * master leads (an election is under way), or an etcd error. Thread-safe. */
+int sl_member_leader_addr(sl_member *m, char *addr, size_t n, sl_error *err);
+
+#endif
