@@ -65,6 +65,10 @@ static const sl_option options[] = {
         verify_checksum),
     OPT("relay_dir", SL_OPT_STRING, "\"\"", "read the binlog from the source's relay log in "
         "this directory instead of from the source (\"\" = from the source)", relay_dir),
+    OPT("online_ddl", SL_OPT_BOOL, "true", "follow gh-ost and pt-online-schema-change "
+        "migrations of selected tables: their ghost and trash tables are never sent on, the "
+        "ALTER run on the ghost table is applied to the real table at the cut-over RENAME "
+        "(the task's enhance_online_schema_change)", online_ddl),
     { .name = NULL }
 };
 
@@ -316,6 +320,8 @@ static int br_start(void *self)
 
     /* The structures of the selected tables as of the position just resolved. */
     rc = br_track_start(r, &err);
+    if (rc == 0)
+        rc = br_osc_start(r, &err);
     if (rc < 0)
         return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
 
@@ -573,6 +579,7 @@ static void br_stop(void *self)
 {
     br *r = self;
     close_dump(r);
+    br_osc_stop(r);
     br_track_stop(r);
     if (r->sdb) {
         mysql_close(r->sdb);

@@ -251,8 +251,8 @@ static int seed_from_source(br *r, sl_error *err)
     MYSQL_ROW row;
     int n = 0;
     while (rc == 0 && (row = mysql_fetch_row(tabs))) {
-        if (sl_rules_find(r->rules, row[0], row[1]) < 0)
-            continue;
+        if (sl_rules_find(r->rules, row[0], row[1]) < 0 || br_osc_table(r, row[0], row[1]))
+            continue;     /* unselected, or an online schema change tool's table (osc.c) */
         sl_sbuf q;
         sl_sbuf_init(&q);
         sl_sbuf_adds(&q, "SHOW CREATE TABLE ");
@@ -856,6 +856,8 @@ int br_track_cleanup(br *r, sl_error *err)
             return err->code ? err->code : SL_ECONN;
     }
     int rc = drop_shadows(r, err);
+    if (rc == 0)
+        rc = br_osc_cleanup(r, err);
     if (rc == 0) {
         sl_sbuf q;
         sl_sbuf_init(&q);
