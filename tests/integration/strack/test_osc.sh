@@ -13,6 +13,8 @@
 #     the application writes, the cut-over sentry, the atomic RENAME, the drops. The server is
 #     killed (SIGKILL) after the ghost's ALTERs reached the checkpoint: the migration in flight is
 #     restored from the target and the ALTER still reaches the real table at the cut-over.
+#  3. With the option off and a schema-level rule, the tools' tables are ordinary tables: the
+#     ghost, its row copy and the swap are replicated as they ran, and the target ends equal.
 . "$(dirname "$0")/../api/lib.sh"
 
 DB=osc_t
@@ -26,8 +28,8 @@ src_sql "DROP DATABASE IF EXISTS \`$DB\`; CREATE DATABASE \`$DB\`;
     { echo "FAIL: cannot prepare the source" >&2; exit 1; }
 drop_meta() {
     dst_sql "SELECT CONCAT('DROP TABLE \`dm_meta\`.\`', table_name, '\`;') FROM information_schema.TABLES
-             WHERE table_schema = 'dm_meta' AND table_name LIKE '$TASK\\_%'" | dst_sql "$(cat)" 2>/dev/null
-    dst_sql "DROP DATABASE IF EXISTS \`$DB\`"
+             WHERE table_schema = 'dm_meta' AND (table_name LIKE '$TASK\\_%' OR table_name LIKE '$TASK-off\\_%')" | dst_sql "$(cat)" 2>/dev/null
+    dst_sql "DROP DATABASE IF EXISTS \`$DB\`; DROP DATABASE IF EXISTS \`${DB}_off\`"
 }
 drop_meta || { echo "FAIL: cannot prepare the target" >&2; exit 1; }
 start_server "$WORK/data"
@@ -184,6 +186,31 @@ expect 200 "tracked tables" '.|sort==["g","t"]'
               (SELECT 1 FROM \`dm_meta\`.\`${TASK}_onlineddl\` l WHERE l.ghost_table = o.ghost_table AND
                (l.binlog_name, l.binlog_pos) > (o.binlog_name, o.binlog_pos))")" = 0 ] && ok ||
     fail "a migration is still in flight in ${TASK}_onlineddl: $(dst_sql "SELECT * FROM \`dm_meta\`.\`${TASK}_onlineddl\`")"
+
+# ---- 3. the option off: the tools' tables are ordinary tables (DM's behaviour) ----------------
+# a schema-level rule selects them: the ghost table, its row copy and the swap are replicated as
+# the source ran them, and the target ends equal
+OFF=${DB}_off
+src_sql "DROP DATABASE IF EXISTS \`$OFF\`; CREATE DATABASE \`$OFF\`;
+         CREATE TABLE \`$OFF\`.\`h\` (id INT PRIMARY KEY, v INT); INSERT INTO \`$OFF\`.\`h\` VALUES (1, 1), (2, 2)"
+api POST /tasks "{\"task\":{\"name\":\"$TASK-off\",\"task_mode\":\"all\",\"enhance_online_schema_change\":false,\"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"osc-src\",\"schema\":\"$OFF\",\"table\":\"\"}}],\"source_config\":{\"full_migrate_conf\":{\"data_dir\":\"$WORK/dump-off\"},\"source_conf\":[{\"source_name\":\"osc-src\"}]}}}"
+expect 200 "task with enhance_online_schema_change false"
+api POST /tasks/$TASK-off/start '{}'
+expect 200 "start the task with the option off"
+off() { api GET /tasks/$TASK-off/status; printf '%s' "$BODY" | jq -r ".data[0]${1:+.$1}"; }
+for _ in $(seq 1 600); do [ "$(off unit)" = Sync ] && break; sleep 0.1; done
+src_sql "CREATE TABLE \`$OFF\`.\`_h_new\` LIKE \`$OFF\`.\`h\`; ALTER TABLE \`$OFF\`.\`_h_new\` ADD COLUMN w INT;
+         INSERT INTO \`$OFF\`.\`_h_new\` (id, v) SELECT id, v FROM \`$OFF\`.\`h\`;
+         RENAME TABLE \`$OFF\`.\`h\` TO \`$OFF\`.\`_h_old\`, \`$OFF\`.\`_h_new\` TO \`$OFF\`.\`h\`;
+         DROP TABLE \`$OFF\`.\`_h_old\`; INSERT INTO \`$OFF\`.\`h\` VALUES (3, 3, 3)"
+offrows() { "$1" "SELECT * FROM \`$OFF\`.\`h\` ORDER BY id" 2>/dev/null | md5sum; }
+for _ in $(seq 1 600); do [ "$(offrows src_sql)" = "$(offrows dst_sql)" ] && break; sleep 0.1; done
+[ "$(offrows src_sql)" = "$(offrows dst_sql)" ] && ok || fail "with the option off, h differs: $(off '')"
+[ "$(dst_sql "SHOW TABLES FROM \`$OFF\`" | tr '\n' ' ')" = "h " ] && ok ||
+    fail "with the option off, the target's tables: $(dst_sql "SHOW TABLES FROM \`$OFF\`" | tr '\n' ' ')"
+api DELETE "/tasks/$TASK-off?force=true"
+expect 204 "delete the task with the option off"
+src_sql "DROP DATABASE IF EXISTS \`$OFF\`"
 
 api DELETE /tasks/$TASK
 expect 204 "delete"
