@@ -108,6 +108,7 @@ typedef struct br {
     char           shadow_prefix[32];    /* "_sl_st_<hash of task/source>_" */
     struct br_shadow *shadows;           /* source schema -> shadow schema names */
     int            track_fresh;          /* no checkpoint, or the loader's snapshot one */
+    int            track_snapshot;       /* the loader's snapshot one */
     int            full_metadata;        /* the source logs binlog_row_metadata=FULL */
     char           seed_file[256];       /* seeded from the live source at this position: */
     uint64_t       seed_pos;             /* DDL before it may already be in the seed */
