@@ -7,7 +7,8 @@
 #     row by row), holds none of the tool's tables, has the new structure, and its sink applied
 #     exactly one DDL for the whole migration (the ALTER at the cut-over: an ALTER applied twice
 #     would pause the task on a duplicate column).
-#  2. gh-ost's statement sequence, replayed as gh-ost's applier writes it (gh-ost is not packaged
+#  2. A gh-ost migration given up (its ghost dropped): nothing of it reaches the target. Then
+#     gh-ost's statement sequence, replayed as gh-ost's applier writes it (gh-ost is not packaged
 #     for Debian): changelog table, ghost CREATE ... LIKE, two ALTERs of the ghost (the change and
 #     AUTO_INCREMENT), row copy in chunks and the real table's changes applied to the ghost while
 #     the application writes, the cut-over sentry, the atomic RENAME, the drops. The server is
@@ -111,6 +112,11 @@ DDLS1=$(metric ddls_applied)
 
 # ---- 2. gh-ost's sequence, with a SIGKILL while the migration is in flight -------------------
 Q="\`$DB\`"
+# first a migration given up (gh-ost killed, its ghost dropped by hand): nothing reaches g
+src_sql "create /* gh-ost */ table $Q.\`_g_gho\` like $Q.\`g\`;
+         alter /* gh-ost */ table $Q.\`_g_gho\` add column gone int;
+         insert /* gh-ost $Q.\`g\` */ ignore into $Q.\`_g_gho\` (id, v, n) (select id, v, n from $Q.\`g\` where id <= 10);
+         drop table $Q.\`_g_gho\`" || fail "the given-up migration could not run"
 src_sql "drop /* gh-ost */ table if exists $Q.\`_g_ghc\`;
          drop /* gh-ost */ table if exists $Q.\`_g_gho\`;
          create /* gh-ost */ table $Q.\`_g_ghc\` (
