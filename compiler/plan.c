@@ -458,6 +458,9 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         set(st[n].opts, &st[n].pm, "consistency", jstr(t->consistency), b, p2);
         set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
         set(st[n].opts, &st[n].pm, "mode", jstr(mode), b, "/task_mode");
+        if (!t->eosc)
+            set(st[n].opts, &st[n].pm, "online_ddl", json_false(), b,
+                "/enhance_online_schema_change");
         n++;
         /* A full copy has no event filter: "after-filter" is right after the dump. */
         customs(b, 1, "after-filter", st, &n);

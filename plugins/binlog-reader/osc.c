@@ -38,6 +38,7 @@
 #include <strings.h>
 
 #include "ddl.h"
+#include "oscname.h"
 
 typedef struct br_osc {
     char          *schema, *ghost, *real;
@@ -45,56 +46,14 @@ typedef struct br_osc {
     struct br_osc *next;
 } br_osc;
 
-enum { OSC_NONE = 0, OSC_GHOST, OSC_TRASH };
+enum { OSC_NONE = SL_OSC_NONE, OSC_GHOST = SL_OSC_GHOST, OSC_TRASH = SL_OSC_TRASH };
 
 /* ---- names -------------------------------------------------------------------------------- */
 
-static int is_digits(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-    return n > 0;
-}
-
-/*
- * The kind of a tool's table name and, in real (size rlen), the real table's name:
- * "_<t>_gho" and "_<t>_new" are ghosts, "_<t>_ghc", "_<t>_ghk", "_<t>_del",
- * "_<t>_<14 digits>_del" (gh-ost --timestamp-old-table) and "_<t>_old" trash. pt-osc puts more
- * underscores in front when "_<t>_new" exists: the real name is the first, from the fewest
- * leading underscores removed, that a rule selects. Only tables of a selected real table count.
- */
+/* The kind of a tool's table (oscname.h), when the task follows the tools. */
 static int classify(br *r, const char *schema, const char *table, char *real, size_t rlen)
 {
-    if (!r->cfg->online_ddl || table[0] != '_')
-        return OSC_NONE;
-    size_t n = strlen(table);
-    static const struct { const char *suffix; int kind; } sfx[] = {
-        { "_gho", OSC_GHOST }, { "_new", OSC_GHOST }, { "_ghc", OSC_TRASH },
-        { "_ghk", OSC_TRASH }, { "_del", OSC_TRASH }, { "_old", OSC_TRASH },
-    };
-    for (size_t i = 0; i < sizeof sfx / sizeof *sfx; i++) {
-        if (n < 6 || strcmp(table + n - 4, sfx[i].suffix))
-            continue;
-        size_t end = n - 4;
-        if (!strcmp(sfx[i].suffix, "_del") && end > 16 && table[end - 15] == '_' &&
-            is_digits(table + end - 14, 14) && sl_rules_find(r->rules, schema, table) < 0) {
-            /* _<t>_<timestamp>_del, unless _<t>_<digits> is itself a selected table */
-            char tmp[256];
-            snprintf(tmp, sizeof tmp, "%.*s", (int)(end - 16), table + 1);
-            if (sl_rules_find(r->rules, schema, tmp) >= 0)
-                end -= 15;
-        }
-        for (size_t lead = 1; lead < end && table[lead - 1] == '_'; lead++) {
-            if (end - lead >= rlen)
-                break;
-            memcpy(real, table + lead, end - lead);
-            real[end - lead] = '\0';
-            if (sl_rules_find(r->rules, schema, real) >= 0)
-                return sfx[i].kind;
-        }
-    }
-    return OSC_NONE;
+    return r->cfg->online_ddl ? sl_osc_kind(r->rules, schema, table, real, rlen) : OSC_NONE;
 }
 
 int br_osc_table(br *r, const char *schema, const char *table)

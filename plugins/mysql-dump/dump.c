@@ -42,6 +42,7 @@ static const sl_option dump_options[] = {
     {"chunk_rows", SL_OPT_INT, "100000", "rows per chunk of a table with a primary or unique not-null key", OFF(chunk_rows), 1, INT64_MAX, NULL, 0},
     {"chunk_bytes", SL_OPT_INT, "16777216", "at most about this many bytes per chunk (by the table's average row length): one chunk is one target transaction, so this bounds what a rollback must undo", OFF(chunk_bytes), 0, INT64_MAX, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (load: re-emit a finished dump from data_dir)", OFF(mode), 0, -1, mode_choices, 0},
+    {"online_ddl", SL_OPT_BOOL, "true", "leave out the ghost and trash tables of gh-ost and pt-online-schema-change migrations of selected tables (the task's enhance_online_schema_change)", OFF(online_ddl), 0, -1, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
