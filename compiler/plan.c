@@ -461,6 +461,9 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         if (!t->eosc)
             set(st[n].opts, &st[n].pm, "online_ddl", json_false(), b,
                 "/enhance_online_schema_change");
+        /* the incremental phase's schema tracker starts from the snapshot's structures */
+        if (t->mode && strcmp(t->mode, "all") == 0)
+            set(st[n].opts, &st[n].pm, "seed_tracker", json_true(), b, "/task_mode");
         n++;
         /* A full copy has no event filter: "after-filter" is right after the dump. */
         customs(b, 1, "after-filter", st, &n);
