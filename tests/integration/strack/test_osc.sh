@@ -102,7 +102,7 @@ touch "$STOP"
 wait "$WRITER"
 [ "$PTRC" = 0 ] && ok || { cat "$WORK/pt-osc.log" >&2; fail "pt-online-schema-change exited with $PTRC"; }
 grep -q "Successfully altered" "$WORK/pt-osc.log" && ok || fail "pt-osc did not alter the table: $(tail -5 "$WORK/pt-osc.log")"
-[ "$(cat "$WORK/writer.count")" -gt 1 ] && ok || fail "the writer wrote nothing"
+[ "$(cat "$WORK/writer.count")" -ge 1 ] && ok || fail "the writer wrote nothing"
 src_sql "INSERT INTO \`$DB\`.\`t\` (v, n, w) VALUES ('after pt-osc', 1, 42)"
 wait_equal t && ok || fail "t differs after pt-osc: source $(src_sql "SELECT COUNT(*) FROM \`$DB\`.\`t\`") rows, target $(dst_sql "SELECT COUNT(*) FROM \`$DB\`.\`t\`" 2>&1); $(status error_msg)"
 [ "$(columns dst_sql t)" = "$(columns src_sql t)" ] && ok || fail "t's columns: target '$(columns dst_sql t)', source '$(columns src_sql t)'"
