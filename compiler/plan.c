@@ -491,6 +491,12 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         set(st[n].opts, &st[n].pm, "consistency", jstr(t->consistency), b, p2);
         set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
         set(st[n].opts, &st[n].pm, "mode", jstr(mode), b, "/task_mode");
+        if (!t->eosc)
+            set(st[n].opts, &st[n].pm, "online_ddl", json_false(), b,
+                "/enhance_online_schema_change");
+        /* the incremental phase's schema tracker starts from the snapshot's structures */
+        if (t->mode && strcmp(t->mode, "all") == 0)
+            set(st[n].opts, &st[n].pm, "seed_tracker", json_true(), b, "/task_mode");
         n++;
         /* A full copy has no event filter: "after-filter" is right after the dump. */
         customs(b, 1, "after-filter", st, &n);
@@ -517,6 +523,10 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
             set(st[n].opts, &st[n].pm, "binlog_gtid", jstr(s->binlog_gtid), b, "@/binlog_gtid");
         if (s->def && s->def->relay_dir)
             set(st[n].opts, &st[n].pm, "relay_dir", jstr(s->def->relay_dir), b, NULL);
+        /* the reader follows gh-ost/pt-osc by default, as DM does: only "off" is said */
+        if (!t->eosc)
+            set(st[n].opts, &st[n].pm, "online_ddl", json_false(), b,
+                "/enhance_online_schema_change");
         n++;
         st[n] = (stage){ .id = "filter", .plugin = "event-filter", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");

@@ -188,6 +188,34 @@ static void print_chain(const sl_pipeline_spec *p)
         printf("%s%s", i ? " -> " : "", p->stages[i].plugin);
 }
 
+/* Which DDL of the binlog the task follows and what happens to the rest (docs/tasks.md, "DDL in
+ * the incremental phase"): said by check-task because no server is needed to know it. */
+static void print_ddl(const sl_task_plan *plan)
+{
+    int incr = 0, merged = 0;
+    for (size_t i = 0; i < plan->nsubtasks; i++) {
+        const sl_subtask_plan *s = &plan->subtasks[i];
+        merged |= s->shard_merge;
+        for (size_t j = 0; j < s->nphases; j++)
+            incr |= strcmp(s->phase_names[j], "incremental") == 0;
+    }
+    if (!incr)
+        return;
+    printf("  DDL of selected tables: CREATE/ALTER/RENAME/DROP TABLE, CREATE/DROP INDEX and DROP "
+           "DATABASE are applied to the target and followed by the schema tracker; TRUNCATE and "
+           "CREATE/ALTER DATABASE are applied only; views, triggers, routines, events and account "
+           "statements are dropped%s\n",
+           merged ? "; DDL of a shard-merged table pauses the subtask" : "");
+    if (json_is_false(json_object_get(plan->task, "enhance_online_schema_change")))
+        printf("  online schema changes (gh-ost, pt-osc): not followed "
+               "(enhance_online_schema_change false): their tables are ordinary tables, copied "
+               "when a rule selects them, and their cut-over RENAME is applied as it is\n");
+    else
+        printf("  online schema changes (gh-ost, pt-osc): followed: their ghost and trash tables "
+               "are not copied, the ALTER of the ghost table is applied to the real table at the "
+               "cut-over RENAME\n");
+}
+
 static int cmd_check(int argc, char **argv)
 {
     args a;
@@ -208,6 +236,7 @@ static int cmd_check(int argc, char **argv)
             }
             printf("\n");
         }
+        print_ddl(plan);
     }
     sl_task_plan_free(plan);
     sl_registry_free(reg);

@@ -73,6 +73,10 @@ static const sl_option options[] = {
     OPT("resume", SL_OPT_JSON, NULL, "resume point kept by a custom sink, {\"binlog_name\", "
         "\"binlog_pos\", \"binlog_gtid\"}; wins over the target's checkpoint (set by the runtime)",
         resume),
+    OPT("online_ddl", SL_OPT_BOOL, "true", "follow gh-ost and pt-online-schema-change "
+        "migrations of selected tables: their ghost and trash tables are never sent on, the "
+        "ALTER run on the ghost table is applied to the real table at the cut-over RENAME "
+        "(the task's enhance_online_schema_change)", online_ddl),
     { .name = NULL }
 };
 
@@ -291,6 +295,7 @@ static int br_start(void *self)
     }
     /* the sink has not checkpointed yet: no tracked version can be trusted (see track.c) */
     r->track_fresh = rc == SL_ENOENT || ck.is_snapshot;
+    r->track_snapshot = rc == 0 && ck.is_snapshot;
     free(r->start_gtid);
     r->start_gtid = NULL;
     r->gtid_start = 0;
@@ -371,6 +376,8 @@ static int br_start(void *self)
 
     /* The structures of the selected tables as of the position just resolved. */
     rc = br_track_start(r, &err);
+    if (rc == 0)
+        rc = br_osc_start(r, &err);
     if (rc < 0)
         return r->host->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
 
@@ -629,6 +636,7 @@ static void br_stop(void *self)
 {
     br *r = self;
     close_dump(r);
+    br_osc_stop(r);
     br_track_stop(r);
     if (r->sdb) {
         mysql_close(r->sdb);

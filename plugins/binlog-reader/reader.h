@@ -32,10 +32,12 @@ typedef struct br_cfg {
     int64_t fence_epoch;        /* cluster fencing (ckpt.h): 0 = off */
     char   *relay_dir;       /* "" = dump from the source; else read the source's relay log */
     char   *resume;          /* a custom sink's checkpoint as JSON (the runtime's), or NULL */
+    int     online_ddl;      /* follow gh-ost/pt-osc migrations (osc.c) */
 } br_cfg;
 
 struct br_tcols;
 struct br_shadow;
+struct br_osc;
 
 /* One source table by name: its latest table map and the sl_table published for it. */
 typedef struct br_table {
@@ -108,9 +110,11 @@ typedef struct br {
     char           shadow_prefix[32];    /* "_sl_st_<hash of task/source>_" */
     struct br_shadow *shadows;           /* source schema -> shadow schema names */
     int            track_fresh;          /* no checkpoint, or the loader's snapshot one */
+    int            track_snapshot;       /* the loader's snapshot one */
     int            full_metadata;        /* the source logs binlog_row_metadata=FULL */
     char           seed_file[256];       /* seeded from the live source at this position: */
     uint64_t       seed_pos;             /* DDL before it may already be in the seed */
+    struct br_osc *osc;                  /* online schema changes in flight (osc.c) */
 
     void          *scratch;      /* decode target for skipped rows */
     size_t         scratch_cap;
@@ -167,6 +171,23 @@ int  br_track_cleanup(br *r, sl_error *err);
  * checkpoint); "schema_delete" {schema, table}. *reply (caller decrefs) may stay NULL. */
 #include <jansson.h>
 int  br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err);
+
+/* osc.c: online schema change tools (gh-ost, pt-online-schema-change) when cfg->online_ddl.
+ * br_osc_table: 1 when schema.table is one of a tool's tables (ghost, changelog, trash) of a
+ * selected table: its rows are skipped and it is never tracked.
+ * br_osc_start: after br_track_start, restore the migrations in flight at the resume position.
+ * br_osc_ddl: one DDL statement read at (r->file, next_pos): returns 0 when it is no tool's
+ * statement (handle it as usual), BR_OSC_CONSUMED when it only moves a migration (nothing goes
+ * downstream), BR_OSC_REPLACED at a cut-over: *emit (caller frees) is the ALTER of the real table
+ * to send downstream instead, already applied to the tracker. Negative code with err filled.
+ * br_osc_stop frees the state; br_osc_cleanup drops the persisted one. */
+enum { BR_OSC_CONSUMED = 1, BR_OSC_REPLACED = 2 };
+int  br_osc_table(br *r, const char *schema, const char *table);
+int  br_osc_start(br *r, sl_error *err);
+int  br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
+                uint64_t next_pos, char **emit, sl_error *err);
+void br_osc_stop(br *r);
+int  br_osc_cleanup(br *r, sl_error *err);
 
 /* locate.c: the position of the first transaction that began at or after t (seconds since the
  * epoch) on the source o names, or the source's current position when none did yet: 0 with

@@ -67,7 +67,8 @@ static br_table *table_get(br *r, const char *schema, const char *table)
     }
     memcpy(t->key, schema, ls + 1);
     memcpy(t->key + ls + 1, table, lt + 1);
-    t->selected = sl_rules_find(r->rules, schema, table) >= 0;
+    /* an online schema change tool's tables never leave the reader (osc.c) */
+    t->selected = sl_rules_find(r->rules, schema, table) >= 0 && !br_osc_table(r, schema, table);
     t->next = r->tables[h];
     r->tables[h] = t;
     return t;
@@ -478,15 +479,27 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
         return sl_error_set(err, rc, "out of memory");
     if (standalone)
         r->txn_ddl = 1;
-    if (!replayed(r)) {
+    /* an online schema change tool's statement moves its migration only, or (the cut-over)
+     * becomes the ALTER of the real table, already tracked */
+    char *osc_sql = NULL;
+    int osc = r->replay_skip ? 0 : br_osc_ddl(r, q.db, q.db_len, q.sql, q.sql_len, h->next_pos,
+                                              &osc_sql, err);
+    if (osc < 0)
+        return osc;
+    if (osc != BR_OSC_CONSUMED && !replayed(r)) {
         /* the tracked structures move with the statement before it leaves the reader */
-        if ((rc = br_track_ddl(r, q.db, q.db_len, q.sql, q.sql_len, h->next_pos, err)) < 0)
+        if (!osc &&
+            (rc = br_track_ddl(r, q.db, q.db_len, q.sql, q.sql_len, h->next_pos, err)) < 0)
             return rc;
         sl_event *ev = put(r, SL_EV_DDL, h->next_pos);
-        if (!ev)
+        if (!ev) {
+            free(osc_sql);
             return SL_ENOMEM;
+        }
         char *db = r->host->batch_strndup(r->b, q.db, q.db_len);
-        char *sql = r->host->batch_strndup(r->b, q.sql, q.sql_len);
+        char *sql = osc_sql ? r->host->batch_strndup(r->b, osc_sql, strlen(osc_sql))
+                            : r->host->batch_strndup(r->b, q.sql, q.sql_len);
+        free(osc_sql);
         if (!db || !sql)
             return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
         ev->schema = q.db_len ? db : NULL;

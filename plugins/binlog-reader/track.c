@@ -116,16 +116,7 @@ static int ensure_shadow(br *r, const char *schema, sl_error *err)
 
 static void add_table(br *r, sl_sbuf *b)
 {
-    size_t n = strlen(r->cfg->task_name);
-    char *name = malloc(n + sizeof "_schema_tracker");
-    if (!name) {
-        b->oom = 1;
-        return;
-    }
-    memcpy(name, r->cfg->task_name, n);
-    memcpy(name + n, "_schema_tracker", sizeof "_schema_tracker");
-    sl_sbuf_add_qname(b, r->cfg->meta_schema, name);
-    free(name);
+    sl_strack_versions_name(b, r->cfg->meta_schema, r->cfg->task_name);
 }
 
 static void add_str(sl_sbuf *b, const char *s)
@@ -151,26 +142,8 @@ static int run(br *r, sl_sbuf *b, const char *what, sl_error *err)
 static int persist(br *r, const char *schema, const char *table, const char *file,
                    uint64_t pos, const char *create, sl_error *err)
 {
-    sl_sbuf q;
-    sl_sbuf_init(&q);
-    sl_sbuf_adds(&q, "INSERT INTO ");
-    add_table(r, &q);
-    sl_sbuf_adds(&q, " (source_name, schema_name, table_name, binlog_name, binlog_pos, "
-                     "create_sql) VALUES (");
-    add_str(&q, r->cfg->source_name);
-    sl_sbuf_adds(&q, ", ");
-    add_str(&q, schema);
-    sl_sbuf_adds(&q, ", ");
-    add_str(&q, table);
-    sl_sbuf_adds(&q, ", ");
-    add_str(&q, file);
-    sl_sbuf_addf(&q, ", %llu, ", (unsigned long long)pos);
-    if (create)
-        add_str(&q, create);
-    else
-        sl_sbuf_adds(&q, "NULL");
-    sl_sbuf_adds(&q, ") ON DUPLICATE KEY UPDATE create_sql = VALUES(create_sql)");
-    return run(r, &q, "persisting a table structure", err);
+    return sl_strack_version_put(r->tdb, r->cfg->meta_schema, r->cfg->task_name,
+                                 r->cfg->source_name, schema, table, file, pos, create, err);
 }
 
 /* ---- start: restore or seed --------------------------------------------------------------- */
@@ -251,8 +224,8 @@ static int seed_from_source(br *r, sl_error *err)
     MYSQL_ROW row;
     int n = 0;
     while (rc == 0 && (row = mysql_fetch_row(tabs))) {
-        if (sl_rules_find(r->rules, row[0], row[1]) < 0)
-            continue;
+        if (sl_rules_find(r->rules, row[0], row[1]) < 0 || br_osc_table(r, row[0], row[1]))
+            continue;     /* unselected, or an online schema change tool's table (osc.c) */
         sl_sbuf q;
         sl_sbuf_init(&q);
         sl_sbuf_adds(&q, "SHOW CREATE TABLE ");
@@ -330,28 +303,17 @@ int br_track_start(br *r, sl_error *err)
         if (!(r->tdb = sl_myconn_open(&o, err)))
             return err->code ? err->code : SL_ECONN;
     }
-    sl_sbuf q;
-    sl_sbuf_init(&q);
-    sl_sbuf_adds(&q, "CREATE DATABASE IF NOT EXISTS ");
-    sl_sbuf_add_ident(&q, c->meta_schema);
-    int rc = run(r, &q, "creating the meta schema", err);
+    int rc = sl_strack_versions_create(r->tdb, c->meta_schema, c->task_name, err);
     if (rc < 0)
-        return rc;
-    sl_sbuf_init(&q);
-    sl_sbuf_adds(&q, "CREATE TABLE IF NOT EXISTS ");
-    add_table(r, &q);
-    sl_sbuf_adds(&q, " (source_name VARCHAR(128) NOT NULL, schema_name VARCHAR(64) NOT NULL, "
-                     "table_name VARCHAR(64) NOT NULL, binlog_name VARCHAR(255) NOT NULL, "
-                     "binlog_pos BIGINT UNSIGNED NOT NULL, create_sql MEDIUMTEXT NULL, "
-                     "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "
-                     "PRIMARY KEY (source_name, schema_name, table_name, binlog_name, binlog_pos)) "
-                     "DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin");
-    if ((rc = run(r, &q, "creating the tracker table", err)) < 0)
         return rc;
     /* Versions after the resume position belong to DDLs that will be read again. Before the
      * sink's first checkpoint (none, or the loader's snapshot one) every version goes: they
      * may be of an earlier incarnation of the task whose checkpoint was dropped, and a seed
-     * from the source now is what a first start does anyway. */
+     * from the source now is what a first start does anyway; except, at the loader's snapshot
+     * checkpoint, the versions mysql-dump wrote at that very position: the structures of the
+     * snapshot the target was loaded from, which a seed from the source now might not be (a DDL
+     * between the snapshot and this start: its rows before it have the snapshot's shape). */
+    sl_sbuf q;
     sl_sbuf_init(&q);
     sl_sbuf_adds(&q, "DELETE FROM ");
     add_table(r, &q);
@@ -360,6 +322,10 @@ int br_track_start(br *r, sl_error *err)
     if (!r->track_fresh) {
         sl_sbuf_adds(&q, " AND ");
         add_after(&q, r->commit_file, r->commit_pos);
+    } else if (r->track_snapshot) {
+        sl_sbuf_adds(&q, " AND NOT (binlog_name = ");
+        add_str(&q, r->commit_file);
+        sl_sbuf_addf(&q, " AND binlog_pos = %llu)", (unsigned long long)r->commit_pos);
     }
     if ((rc = run(r, &q, "forgetting versions after the checkpoint", err)) < 0)
         return rc;
@@ -414,7 +380,8 @@ int br_track_start(br *r, sl_error *err)
         return rc;
     if (have) {
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %d table structure(s) restored as of "
-                     "(%s, %llu)", n, r->commit_file, (unsigned long long)r->commit_pos);
+                     "(%s, %llu)%s", n, r->commit_file, (unsigned long long)r->commit_pos,
+                     r->track_fresh ? " (the dump's snapshot)" : "");
         return 0;
     }
     return seed_from_source(r, err);
@@ -856,6 +823,8 @@ int br_track_cleanup(br *r, sl_error *err)
             return err->code ? err->code : SL_ECONN;
     }
     int rc = drop_shadows(r, err);
+    if (rc == 0)
+        rc = br_osc_cleanup(r, err);
     if (rc == 0) {
         sl_sbuf q;
         sl_sbuf_init(&q);

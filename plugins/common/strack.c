@@ -219,3 +219,75 @@ int sl_strack_drop(MYSQL *db, const char *schema, const char *table, sl_ddl_map_
         return 0;
     return exec_qname(db, "DROP TABLE IF EXISTS ", ts, tt, "", err);
 }
+
+/* ---- persisted versions ------------------------------------------------------------------- */
+
+void sl_strack_versions_name(sl_sbuf *b, const char *meta_schema, const char *task)
+{
+    size_t n = strlen(task);
+    char *name = malloc(n + sizeof "_schema_tracker");
+    if (!name) {
+        b->oom = 1;
+        return;
+    }
+    memcpy(name, task, n);
+    memcpy(name + n, "_schema_tracker", sizeof "_schema_tracker");
+    sl_sbuf_add_qname(b, meta_schema, name);
+    free(name);
+}
+
+static int exec_buf(MYSQL *db, sl_sbuf *q, sl_error *err)
+{
+    int rc = q->oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                    : sl_myconn_exec(db, q->p, q->len, err);
+    sl_sbuf_free(q);
+    return rc;
+}
+
+int sl_strack_versions_create(MYSQL *db, const char *meta_schema, const char *task,
+                              sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "CREATE DATABASE IF NOT EXISTS ");
+    sl_sbuf_add_ident(&q, meta_schema);
+    int rc = exec_buf(db, &q, err);
+    if (rc < 0)
+        return rc;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "CREATE TABLE IF NOT EXISTS ");
+    sl_strack_versions_name(&q, meta_schema, task);
+    sl_sbuf_adds(&q, " (source_name VARCHAR(128) NOT NULL, schema_name VARCHAR(64) NOT NULL, "
+                     "table_name VARCHAR(64) NOT NULL, binlog_name VARCHAR(255) NOT NULL, "
+                     "binlog_pos BIGINT UNSIGNED NOT NULL, create_sql MEDIUMTEXT NULL, "
+                     "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "
+                     "PRIMARY KEY (source_name, schema_name, table_name, binlog_name, binlog_pos)) "
+                     "DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_bin");
+    return exec_buf(db, &q, err);
+}
+
+int sl_strack_version_put(MYSQL *db, const char *meta_schema, const char *task,
+                          const char *source, const char *schema, const char *table,
+                          const char *file, uint64_t pos, const char *create, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "INSERT INTO ");
+    sl_strack_versions_name(&q, meta_schema, task);
+    sl_sbuf_adds(&q, " (source_name, schema_name, table_name, binlog_name, binlog_pos, "
+                     "create_sql) VALUES (");
+    sl_sbuf_add_quoted(&q, source, strlen(source));
+    sl_sbuf_adds(&q, ", ");
+    sl_sbuf_add_quoted(&q, schema, strlen(schema));
+    sl_sbuf_adds(&q, ", ");
+    sl_sbuf_add_quoted(&q, table, strlen(table));
+    sl_sbuf_adds(&q, ", ");
+    sl_sbuf_add_quoted(&q, file, strlen(file));
+    sl_sbuf_addf(&q, ", %llu, ", (unsigned long long)pos);
+    if (create)
+        sl_sbuf_add_quoted(&q, create, strlen(create));
+    else
+        sl_sbuf_adds(&q, "NULL");
+    sl_sbuf_adds(&q, ") ON DUPLICATE KEY UPDATE create_sql = VALUES(create_sql)");
+    return exec_buf(db, &q, err);
+}

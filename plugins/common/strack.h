@@ -17,6 +17,7 @@
 #define SLUICE_STRACK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "ddl.h"
 
 /*
@@ -55,5 +56,20 @@ int sl_strack_replace(MYSQL *db, const char *schema, const char *table, const ch
  * SL_EDB, SL_ECONN, SL_ENOMEM. */
 int sl_strack_drop(MYSQL *db, const char *schema, const char *table, sl_ddl_map_fn map,
                    void *ud, sl_error *err);
+
+/*
+ * The persisted versions (the binlog-reader's track.c keeps them; mysql-dump seeds them at its
+ * snapshot): rows (source_name, schema_name, table_name, binlog_name, binlog_pos, create_sql;
+ * NULL = the table no longer exists) of `<meta_schema>`.`<task>_schema_tracker`.
+ * sl_strack_versions_create creates the table if it is missing; sl_strack_version_put writes
+ * (or replaces) one version. Both return 0 or SL_EDB/SL_ECONN/SL_ENOMEM with err filled.
+ * sl_strack_versions_name appends the table's quoted, qualified name to b.
+ */
+void sl_strack_versions_name(sl_sbuf *b, const char *meta_schema, const char *task);
+int  sl_strack_versions_create(MYSQL *db, const char *meta_schema, const char *task,
+                               sl_error *err);
+int  sl_strack_version_put(MYSQL *db, const char *meta_schema, const char *task,
+                           const char *source, const char *schema, const char *table,
+                           const char *file, uint64_t pos, const char *create, sl_error *err);
 
 #endif

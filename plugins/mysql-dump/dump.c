@@ -14,6 +14,7 @@
  * TABLES ... READ for the whole dump, "none" reads without any snapshot.
  */
 #include "dump.h"
+#include "strack.h"
 #include "xtype.h"
 
 #include <dirent.h>
@@ -41,6 +42,8 @@ static const sl_option dump_options[] = {
     {"chunk_rows", SL_OPT_INT, "100000", "rows per chunk of a table with a primary or unique not-null key", OFF(chunk_rows), 1, INT64_MAX, NULL, 0},
     {"chunk_bytes", SL_OPT_INT, "16777216", "at most about this many bytes per chunk (by the table's average row length): one chunk is one target transaction, so this bounds what a rollback must undo", OFF(chunk_bytes), 0, INT64_MAX, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (load: re-emit a finished dump from data_dir)", OFF(mode), 0, -1, mode_choices, 0},
+    {"seed_tracker", SL_OPT_BOOL, "false", "write each dumped table's CREATE TABLE as the binlog-reader schema tracker's version at the snapshot position, for the incremental phase that starts there (task_mode all)", OFF(seed_tracker), 0, -1, NULL, 0},
+    {"online_ddl", SL_OPT_BOOL, "true", "leave out the ghost and trash tables of gh-ost and pt-online-schema-change migrations of selected tables (the task's enhance_online_schema_change)", OFF(online_ddl), 0, -1, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -171,9 +174,53 @@ static int emit(dump *d, sl_batch *b)
     return rc < 0 ? rc : 0;
 }
 
+/*
+ * The structures of the snapshot, as the schema tracker's versions at the snapshot position
+ * (strack.h): a task_mode "all" task's binlog-reader starts at that position, and a structure
+ * read from the source when it starts could already hold a DDL run since the snapshot, while the
+ * rows before that DDL still have the snapshot's shape. The CREATE TABLE is the one this dump
+ * creates the target's table with. Only for a task with an incremental phase (seed_tracker: its
+ * binlog-reader owns the table and drops it with the task); nothing to do without a target (mode
+ * dump) or a position.
+ */
+static int seed_tracker(dump *d)
+{
+    const dump_cfg *c = d->cfg;
+    if (!c->seed_tracker || c->mode == MODE_DUMP || !c->target_host || !*c->target_host ||
+        !d->snap.file[0] || !d->ntables)
+        return 0;
+    sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+    sl_error e = {0};
+    MYSQL *db = sl_myconn_open(&o, &e);
+    if (!db)
+        return d->host->fail(d->ctx, e.code ? e.code : SL_ECONN, "target: %s", e.msg);
+    int rc = sl_strack_versions_create(db, c->meta_schema, c->task_name, &e);
+    for (size_t i = 0; rc == 0 && i < d->ntables; i++) {
+        const dtable *t = &d->tables[i];
+        /* as SHOW CREATE TABLE gave it: without the IF NOT EXISTS the load adds */
+        const char *sql = t->create_sql;
+        char *plain = NULL;
+        if (!strncasecmp(sql, "CREATE TABLE IF NOT EXISTS ", 27) &&
+            (plain = malloc(strlen(sql) + 1))) {
+            memcpy(plain, sql, 13);
+            strcpy(plain + 13, sql + 27);
+        }
+        rc = sl_strack_version_put(db, c->meta_schema, c->task_name, c->source_name, t->schema,
+                                   t->name, d->snap.file, d->snap.pos, plain ? plain : sql, &e);
+        free(plain);
+    }
+    mysql_close(db);
+    if (rc < 0)
+        return d->host->fail(d->ctx, rc, "target: the snapshot's table structures: %s", e.msg);
+    return 0;
+}
+
 static int emit_ddls(dump *d)
 {
     const sl_host *h = d->host;
+    int rc = seed_tracker(d);
+    if (rc < 0)
+        return rc;
     sl_batch *b = h->batch_new(d->ctx, (uint32_t)(d->nschemas + d->ntables + 1));
     if (!b)
         return h->fail(d->ctx, SL_ENOMEM, "no memory");

@@ -28,6 +28,8 @@ typedef struct dump_cfg {
     int64_t chunk_rows;
     int64_t chunk_bytes;
     int     mode;
+    int     online_ddl;      /* leave online schema change tools' tables out (oscname.h) */
+    int     seed_tracker;    /* write the snapshot's structures as schema tracker versions */
 } dump_cfg;
 
 /* A dumped column (generated columns are never dumped: the target computes them). */

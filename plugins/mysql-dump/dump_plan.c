@@ -6,6 +6,7 @@
  * chunk_rows rows at a time. Ranges are open at both ends, so any boundaries partition the table.
  */
 #include "dump.h"
+#include "oscname.h"
 #include "xtype.h"
 
 #include <ctype.h>
@@ -456,6 +457,14 @@ int sl__dump_discover(dump *d)
         int rule = sl_rules_find(d->rules, row[0], row[1]);
         if (rule < 0)
             continue;
+        char real[256];
+        if (d->cfg->online_ddl && sl_osc_kind(d->rules, row[0], row[1], real, sizeof real)) {
+            /* a migration in flight: its ghost reaches the target as the real table's ALTER at
+             * the cut-over (binlog-reader's osc.c), never as a table */
+            d->host->log(d->ctx, SL_LOG_INFO, "%s.%s is an online schema change tool's table "
+                         "of %s.%s: not copied", row[0], row[1], row[0], real);
+            continue;
+        }
         dtable *t = &d->tables[d->ntables++];
         t->schema = xstrdup(row[0]);
         t->name = xstrdup(row[1]);
