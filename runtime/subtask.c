@@ -285,6 +285,19 @@ static int sink_resume(sl_worker *w, const sl_pipeline_spec *spec, json_t **out,
     return rc;
 }
 
+/* Whether a stage of spec takes a resume point (the binlog-reader's "resume" option): only then
+ * does a phase need its sink's checkpoint to know where to start. */
+static int takes_resume(const sl_registry *reg, const sl_pipeline_spec *spec)
+{
+    for (size_t i = 0; i < spec->nstages; i++) {
+        const sl_plugin_descriptor *d = sl_registry_find(reg, spec->stages[i].plugin);
+        for (const sl_option *op = d ? d->options : NULL; op && op->name; op++)
+            if (op->type == SL_OPT_JSON && !strcmp(op->name, "resume"))
+                return 1;
+    }
+    return 0;
+}
+
 /* Create and start the pipeline of the current phase. Call with s->mu held. On failure the
  * subtask is Paused with the error recorded (and persisted). */
 static int run_phase(sl_subtask *s, sl_error *err)
@@ -309,7 +322,7 @@ static int run_phase(sl_subtask *s, sl_error *err)
         if (!strcmp(spec->stages[i].id, "sink"))
             sink_plugin = spec->stages[i].plugin;
     if (!resume && s->phase > 0 && !strcmp(splan(s)->phase_names[s->phase], "incremental") &&
-        sink_plugin && strcmp(sink_plugin, "mysql-sink") != 0) {
+        sink_plugin && strcmp(sink_plugin, "mysql-sink") != 0 && takes_resume(w->registry, spec)) {
         rc = sl_error_set(err, SL_ESTATE, "stage sink (%s): no checkpoint after the full phase "
                           "(ctl \"checkpoint\"), so the incremental phase cannot start at the "
                           "dump's snapshot position", sink_plugin);
