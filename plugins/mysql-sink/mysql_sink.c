@@ -1393,12 +1393,8 @@ static int shard_ddl(sink *s, sl_event *ev)
         json_t *req = json_pack("{s:s,s:s,s:I}", "op", "done", "id", id, "gen", (json_int_t)gen);
         json_decref(r);
         s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: every shard arrived, running it: %.300s", ev->ddl);
-        /* this table's own re-sync (of an earlier lock) is over at its next DDL */
-        hold *h = hold_find(s, ev->schema, ev->table);
-        if (h) {
-            hold_clear(h);
-            *h = s->holds[--s->nholds];
-        }
+        /* a re-syncing hold of this table (an earlier lock) stays: the table's events after
+         * this DDL and before A were skipped too, and are applied as the position passes them */
         if ((rc = apply_ddl(s, ev, 1)) < 0) {
             json_decref(req);
             return rc;
