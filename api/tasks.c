@@ -879,6 +879,11 @@ void sl__tasks_route(sl_req *r)
             sl__reply_method(r, "GET, POST");
         return;
     }
+    if ((r->nseg == 3 || (r->nseg == 4 && !strcmp(r->segs[3], "unlock"))) &&
+        !strcmp(op, "shard_ddl_locks")) {
+        sl__task_shard(r, name, r->nseg);
+        return;
+    }
     if (r->nseg == 3 && !strcmp(op, "status")) {
         if (get)
             task_status(r, name);

@@ -285,6 +285,8 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
     }
     json_object_set_new(m, "synced", json_true());
     json_object_set_new(m, "location", json_string(loc));
+    json_object_set(m, "file", json_object_get(q, "file"));
+    json_object_set(m, "pos", json_object_get(q, "pos"));
     const json_t *owner = json_object_get(lock, "owner");
     int all = 1;
     size_t i;
@@ -352,7 +354,8 @@ static int done(sl_worker *w, const char *task, json_t *q, char **reply, sl_erro
     return rc;
 }
 
-static int state(sl_worker *w, const char *task, json_t *q, char **reply, sl_error *err)
+static int state(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
+                 sl_error *err)
 {
     char *key = key_of(task, jstr(q, "id"));
     if (!key)
@@ -363,8 +366,12 @@ static int state(sl_worker *w, const char *task, json_t *q, char **reply, sl_err
     json_int_t gen = json_integer_value(json_object_get(q, "gen"));
     int resolved = !lock || json_integer_value(json_object_get(lock, "gen")) > gen ||
                    !strcmp(jstr(lock, "state"), "resolved");
+    /* a lock resolved by hand with exec names a held shard to run the DDL (sl_shard_unlock) */
+    const json_t *o = json_object_get(lock, "owner");
+    int owner = !resolved && o && !strcmp(jstr(o, "source"), source) &&
+                !strcmp(jstr(o, "schema"), jstr(q, "schema")) && !strcmp(jstr(o, "table"), jstr(q, "table"));
     json_decref(lock);
-    *reply = reply_of(json_pack("{s:b}", "resolved", resolved));
+    *reply = reply_of(json_pack("{s:b,s:b}", "resolved", resolved, "owner", owner));
     return *reply ? 0 : sl_error_set(err, SL_ENOMEM, "out of memory");
 }
 
@@ -433,7 +440,7 @@ int sl__shard_request(sl_worker *w, const char *prefix, const char *request, cha
     else if (!strcmp(op, "done"))
         rc = done(w, task, q, reply, &err);
     else if (!strcmp(op, "state"))
-        rc = state(w, task, q, reply, &err);
+        rc = state(w, task, source, q, reply, &err);
     else if (!strcmp(op, "resume"))
         rc = resume(w, task, source, q, reply, &err);
     else
@@ -533,26 +540,66 @@ json_t *sl_shard_locks(sl_worker *w, const char *task)
     return unresolved(w, task, NULL);
 }
 
-int sl_shard_unlock(sl_worker *w, const char *id, sl_error *err)
+/* The subtask of task and source, or NULL. Call with w->shard_mu held. */
+static sl_subtask *subtask_of(sl_worker *w, const char *task, const char *source)
+{
+    for (size_t i = 0; i < w->nsubs; i++)
+        if (!strcmp(w->subs[i]->task, task) && !strcmp(w->subs[i]->source, source))
+            return w->subs[i];
+    return NULL;
+}
+
+/*
+ * exec: the first shard that reached the DDL runs it; the shards that never came count as
+ * synced. Its subtask restarts, finds its hold's lock executing with itself as owner, applies
+ * its held events up to the DDL, runs it and reports "done" as a last arrival would. Call with
+ * w->shard_mu held.
+ */
+static int unlock_exec(sl_worker *w, const char *key, json_t *lock, sl_error *err)
+{
+    json_t *first = NULL, *m;
+    size_t i;
+    json_array_foreach(json_object_get(lock, "shards"), i, m) {
+        if (json_is_true(json_object_get(m, "synced")) && !first)
+            first = m;
+        json_object_set_new(m, "synced", json_true());
+    }
+    if (!first)
+        return sl_error_set(err, SL_ESTATE, "no shard of lock %s has reached its DDL",
+                            jstr(lock, "id"));
+    json_object_set_new(lock, "state", json_string("executing"));
+    json_object_set_new(lock, "owner", json_pack("{s:O,s:O,s:O,s:O,s:O}", "source",
+                                                 json_object_get(first, "source"), "schema",
+                                                 json_object_get(first, "schema"), "table",
+                                                 json_object_get(first, "table"), "file",
+                                                 json_object_get(first, "file"), "pos",
+                                                 json_object_get(first, "pos")));
+    int rc = lock_save(w, key, lock, err);
+    if (rc == 0) {
+        sl_subtask *s = subtask_of(w, jstr(lock, "task"), jstr(first, "source"));
+        if (s)
+            sl__worker_post(w, SL__EV_RESYNC, s, NULL);
+    }
+    return rc;
+}
+
+int sl_shard_unlock(sl_worker *w, const char *task, const char *id, int exec, sl_error *err)
 {
     pthread_mutex_lock(&w->shard_mu);
     int rc = SL_ENOENT;
-    /* the task is the part of the id before "-`" */
-    const char *q = strstr(id, "-`");
-    if (q) {
-        char task[256];
-        snprintf(task, sizeof task, "%.*s", (int)(q - id), id);
-        char *key = key_of(task, id);
-        json_t *lock = key ? lock_load(w, key) : NULL;
-        if (lock && strcmp(jstr(lock, "state"), "resolved") != 0) {
-            sl_log(SL_LOG_WARN, "shard", "lock %s resolved by hand", id);
-            rc = resolve(w, key, lock, err);
-        }
-        json_decref(lock);
-        free(key);
+    char *key = key_of(task, id);
+    json_t *lock = key ? lock_load(w, key) : NULL;
+    if (lock && !strcmp(jstr(lock, "state"), "waiting")) {
+        sl_log(SL_LOG_WARN, "shard", "lock %s resolved by hand%s", id,
+               exec ? ": the first shard that reached it runs its DDL" : " (its DDL is not run)");
+        rc = exec ? unlock_exec(w, key, lock, err) : resolve(w, key, lock, err);
+    } else if (lock && !strcmp(jstr(lock, "state"), "executing")) {
+        rc = sl_error_set(err, SL_ESTATE, "lock %s is running its DDL already", id);
     }
+    json_decref(lock);
+    free(key);
     pthread_mutex_unlock(&w->shard_mu);
     if (rc == SL_ENOENT)
-        sl_error_set(err, rc, "no unresolved shard DDL lock %s", id);
+        sl_error_set(err, rc, "task %s has no unresolved shard DDL lock %s", task, id);
     return rc;
 }

@@ -14,7 +14,9 @@
  *       its DDL again) gets the same answer.
  *   {"op":"done", "id", "gen"}      the owner ran the DDL: the lock is resolved and every
  *       running subtask with a held shard in it is restarted, to read its held events again.
- *   {"op":"state", "id", "gen"}     {"resolved": bool}
+ *   {"op":"state", "id", "gen", "schema", "table"}  {"resolved": bool, "owner": bool}: owner
+ *       when a by-hand unlock (sl_shard_unlock with exec) made this held shard the one that
+ *       runs the DDL.
  *   {"op":"resume", "file", "pos"}  a sink starts at this checkpoint: a lock this source owned
  *       and whose DDL the checkpoint has passed was run (a crash came before its "done").
  * Every reply carries "id" and "gen" of the lock it is about.
@@ -42,12 +44,15 @@ void sl__shard_status(sl_worker *w, const char *task, const char *source, json_t
 json_t *sl_shard_locks(sl_worker *w, const char *task);
 
 /*
- * Resolve a lock by hand (a shard that will never come: its table was dropped, or a conflict
- * the operator settled): the operator has run the DDL on the target, or decided it is not
- * needed. The lock becomes resolved and the running subtasks with held shards restart and
- * apply their held events. Returns 0, SL_ENOENT (no such unresolved lock) or a store error,
+ * Resolve lock id of task by hand (DM's unlock-ddl-lock): a shard will never come (its table was
+ * dropped), or the operator settled a conflict. exec 1: the shards that did not come count as
+ * synced and the first shard that reached the DDL runs it (its subtask restarts to do so, or
+ * does at its next start), then the lock resolves as usual. exec 0: the DDL is not run (the
+ * operator ran it on the target, or does not want it); the lock resolves now and the subtasks
+ * with held shards restart and apply their held events. Returns 0, SL_ENOENT (no such
+ * unresolved lock), SL_ESTATE (its DDL is running, or no shard reached it) or a store error,
  * with err.
  */
-int  sl_shard_unlock(sl_worker *w, const char *id, sl_error *err);
+int  sl_shard_unlock(sl_worker *w, const char *task, const char *id, int exec, sl_error *err);
 
 #endif

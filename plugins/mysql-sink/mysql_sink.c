@@ -603,6 +603,8 @@ typedef struct hold {
     char    *h_file;           /* where its DDL ends */
     uint64_t h_pos;
     int      resync;           /* the lock resolved: apply the table's events after T */
+    int      exec;             /* resolved by hand with this shard to run the DDL: its DDL at
+                                  h goes to the coordinator again, which says "execute" */
 } hold;
 
 static int pos_cmp(const char *fa, uint64_t pa, const char *fb, uint64_t pb)
@@ -662,7 +664,8 @@ static int shard_skip(const sink *s, const sl_event *ev)
         return 1;
     if (h)
         return pos_cmp(ev->pos.file, ev->pos.offset, h->t_file, h->t_pos) <= 0 ||
-               (ev->kind == SL_EV_DDL && pos_cmp(ev->pos.file, ev->pos.offset, h->h_file, h->h_pos) == 0);
+               (ev->kind == SL_EV_DDL && !h->exec &&
+                pos_cmp(ev->pos.file, ev->pos.offset, h->h_file, h->h_pos) == 0);
     return s->a_file && pos_cmp(ev->pos.file, ev->pos.offset, s->a_file, s->a_pos) <= 0;
 }
 
@@ -1399,6 +1402,9 @@ static int shard_ddl(sink *s, sl_event *ev)
             json_decref(req);
             return rc;
         }
+        hold *own = hold_find(s, ev->schema, ev->table);
+        if (own)
+            own->exec = 0;
         failpoint("shard-before-done");
         rc = ask(s, req, &r);
         json_decref(r);
@@ -1520,8 +1526,14 @@ static int shard_recover(sink *s)
     json_t *r = NULL;
     for (size_t i = 0; i < s->nholds && rc == 0; i++) {
         hold *h = &s->holds[i];
-        rc = ask(s, json_pack("{s:s,s:s,s:I}", "op", "state", "id", h->id, "gen", (json_int_t)h->gen), &r);
-        if (rc == 0 && json_is_true(json_object_get(r, "resolved")) && !h->resync) {
+        rc = ask(s, json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "state", "id", h->id, "gen",
+                              (json_int_t)h->gen, "schema", h->schema, "table", h->table), &r);
+        if (rc == 0 && json_is_true(json_object_get(r, "owner")) && !h->resync) {
+            h->resync = h->exec = 1;
+            s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: lock %s resolved by hand; `%s`.`%s` "
+                         "applies its events after (%s, %" PRIu64 ") and runs the DDL", h->id,
+                         h->schema, h->table, h->t_file, h->t_pos);
+        } else if (rc == 0 && json_is_true(json_object_get(r, "resolved")) && !h->resync) {
             h->resync = 1;
             s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: lock %s resolved; `%s`.`%s` applies its "
                          "events after (%s, %" PRIu64 ")", h->id, h->schema, h->table, h->t_file, h->t_pos);
