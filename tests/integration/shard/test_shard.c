@@ -321,6 +321,14 @@ int main(void)
     alter(0, "ADD COLUMN c INT NOT NULL DEFAULT 0");
     e2e_sql(src, "UPDATE `%s`.t1 SET c = 7 WHERE id %% 10 = 3", schemas[0]);
     json_t *g = wait_lock(&sv, 0, 1, 60);
+    {
+        /* the status while held, for the log (docs/tasks.md shows one) */
+        json_t *d = statuses(&sv);
+        char *txt = json_dumps(json_array_get(d, 0), JSON_INDENT(2));
+        printf("shard: a subtask's status while the lock is held:\n%s\n", txt ? txt : "");
+        free(txt);
+        json_decref(d);
+    }
     E2E_CHECK(!strcmp(sstr(g, "target"), "`" DSTS "`.`t`"), "group target %s", sstr(g, "target"));
     const char *ddl0 = json_string_value(json_array_get(json_object_get(g, "ddl_list"), 0));
     E2E_CHECK(ddl0 && strstr(ddl0, "ADD COLUMN c"), "ddl_list: %s", ddl0 ? ddl0 : "(none)");
