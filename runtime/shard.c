@@ -7,9 +7,11 @@
 #include "shard.h"
 #include "worker_int.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "sluice/log.h"
 #include "verify.h"
@@ -420,6 +422,269 @@ static int resume(sl_worker *w, const char *task, const char *source, json_t *q,
     return rc;
 }
 
+/* ---- optimistic: the join of the shards' structures ------------------------------------------- */
+
+enum { CL_OTHER = 0, CL_ADD, CL_DROP, CL_MODIFY, CL_RENAME };
+
+typedef struct clause {
+    int         kind;
+    char        col[256];    /* the column, lower case */
+    const char *def;         /* ADD/MODIFY: the definition after the name */
+} clause;
+
+static int word(const char **p, const char *w)
+{
+    size_t n = strlen(w);
+    if (strncasecmp(*p, w, n) != 0 || ((*p)[n] && (*p)[n] != ' ' && (*p)[n] != '('))
+        return 0;
+    *p += n;
+    while (**p == ' ')
+        (*p)++;
+    return 1;
+}
+
+/* One identifier (`quoted` or bare) into out, lower case; 0 if there is none. */
+static int ident(const char **p, char *out, size_t n)
+{
+    size_t k = 0;
+    const char *s = *p;
+    if (*s == '`') {
+        for (s++; *s; s++) {
+            if (*s == '`' && s[1] != '`')
+                break;
+            if (*s == '`')
+                s++;
+            if (k + 1 < n)
+                out[k++] = (char)tolower((unsigned char)*s);
+        }
+        if (*s != '`')
+            return 0;
+        s++;
+    } else {
+        while (*s && *s != ' ' && *s != ',' && *s != '(' && k + 1 < n)
+            out[k++] = (char)tolower((unsigned char)*s++);
+    }
+    out[k] = '\0';
+    while (*s == ' ')
+        s++;
+    *p = s;
+    return k > 0;
+}
+
+/* A comma outside parentheses, quotes and backquotes: several clauses. */
+static int several(const char *s)
+{
+    int depth = 0;
+    char q = 0;
+    for (; *s; s++) {
+        if (q) {
+            if (*s == '\\' && s[1])
+                s++;
+            else if (*s == q)
+                q = 0;
+        } else if (*s == '\'' || *s == '"' || *s == '`') {
+            q = *s;
+        } else if (*s == '(') {
+            depth++;
+        } else if (*s == ')') {
+            depth--;
+        } else if (*s == ',' && depth == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* What one normalized DDL of target does to its columns. */
+static void classify(const char *ddl, const char *target, clause *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *p = ddl;
+    if (!word(&p, "ALTER") || !word(&p, "TABLE") || strncmp(p, target, strlen(target)) != 0)
+        return;
+    p += strlen(target);
+    while (*p == ' ')
+        p++;
+    if (several(p))
+        return;
+    static const char *const not_col[] = { "INDEX", "KEY", "UNIQUE", "PRIMARY", "CONSTRAINT",
+        "FOREIGN", "FULLTEXT", "SPATIAL", "PARTITION", "CHECK", "PERIOD", "SYSTEM", "IF", NULL };
+    int kind = word(&p, "ADD") ? CL_ADD : word(&p, "DROP") ? CL_DROP : word(&p, "MODIFY") ? CL_MODIFY
+             : (word(&p, "CHANGE") || word(&p, "RENAME")) ? CL_RENAME : CL_OTHER;
+    if (kind == CL_OTHER)
+        return;
+    if (kind == CL_RENAME) {
+        /* RENAME TO/AS renames the table, RENAME INDEX/KEY an index: not columns */
+        const char *q = p;
+        c->kind = word(&q, "TO") || word(&q, "AS") || word(&q, "INDEX") || word(&q, "KEY") ? CL_OTHER : CL_RENAME;
+        return;
+    }
+    int explicit_col = word(&p, "COLUMN");
+    for (int i = 0; !explicit_col && not_col[i]; i++) {
+        const char *q = p;
+        if (word(&q, not_col[i]) || *p == '(')
+            return;
+    }
+    if (!ident(&p, c->col, sizeof c->col))
+        return;
+    if (kind == CL_DROP && *p && !word(&p, "RESTRICT") && !word(&p, "CASCADE"))
+        return;
+    if (kind != CL_DROP && !*p)
+        return;
+    c->def = p;
+    c->kind = kind;
+}
+
+static json_t *obj_at(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v) {
+        v = json_object();
+        json_object_set_new(o, k, v);
+    }
+    return v;
+}
+
+static int in_list(const json_t *a, const char *x)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(a, i, v)
+        if (!strcmp(json_string_value(v) ? json_string_value(v) : "", x))
+            return 1;
+    return 0;
+}
+
+/*
+ * A DDL of a shard in optimistic mode: the target follows the join of the shards' structures.
+ * ADD (or MODIFY) COLUMN runs at the first shard that runs it and is skipped for the others
+ * when their definition is the same (else a conflict); DROP COLUMN runs at the last shard of
+ * the group that drops it; RENAME/CHANGE COLUMN is a conflict; another DDL runs once, at the
+ * first shard, unless strict (then it is a conflict). The decision is kept, so a shard that
+ * reads its DDL again after a restart gets the same answer ("execute" again for the shard that
+ * ran it: the sink's pending-DDL marker makes that exact).
+ */
+static int join(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
+                sl_error *err)
+{
+    const char *ts = jstr(q, "target_schema"), *tt = jstr(q, "target_table");
+    char *target = qname(ts, tt), *ddl = norm_ddl(jstr(q, "ddl")), *key = NULL;
+    char *shard = qname(jstr(q, "schema"), jstr(q, "table"));
+    json_t *rec = NULL, *r = NULL;
+    int rc = SL_ENOMEM, strict = json_is_true(json_object_get(q, "strict"));
+    if (!target || !ddl || !shard || !(key = malloc(strlen(task) + strlen(target) + 2)))
+        goto out;
+    sprintf(key, "%s/%s", task, target);
+    char me[1400];
+    snprintf(me, sizeof me, "%s:%s", source, shard);
+    char *v = NULL;
+    if (sl_meta_get(w->store, "shard_join", key, &v, NULL) == 0)
+        rec = json_loads(v, 0, NULL);
+    free(v);
+    if (!rec && !(rec = json_pack("{s:s}", "target", target)))
+        goto out;
+    clause c;
+    classify(ddl, target, &c);
+    const char *action = "skip", *other = NULL, *why = NULL;
+    if (c.kind == CL_ADD || c.kind == CL_MODIFY) {
+        json_t *m = obj_at(rec, c.kind == CL_ADD ? "add" : "modify");
+        json_t *e = json_object_get(m, c.col);
+        if (!e) {
+            json_object_set_new(m, c.col, json_pack("{s:s,s:s,s:s}", "def", c.def, "ddl", ddl, "by", me));
+            if (c.kind == CL_ADD)
+                json_object_del(obj_at(rec, "drop"), c.col);
+            action = "execute";
+        } else if (strcmp(jstr(e, "def"), c.def) != 0) {
+            action = "conflict";
+            other = jstr(e, "ddl");
+            why = "the same column with another definition";
+        } else if (!strcmp(jstr(e, "by"), me)) {
+            action = "execute";
+        }
+    } else if (c.kind == CL_DROP) {
+        json_t *d = obj_at(rec, "drop"), *e = json_object_get(d, c.col);
+        if (!e) {
+            const sl_task_plan *plan = plan_of(w, task);
+            json_t *ms = plan ? members(plan, ts, tt, err) : NULL, *x;
+            if (!ms) {
+                rc = plan ? (err->code ? err->code : SL_ENOMEM)
+                          : sl_error_set(err, SL_ESTATE, "task %s is not known to the worker", task);
+                goto out;
+            }
+            json_t *names = json_array();
+            size_t i;
+            json_array_foreach(ms, i, x) {
+                char *n = qname(jstr(x, "schema"), jstr(x, "table"));
+                char full[1400];
+                snprintf(full, sizeof full, "%s:%s", jstr(x, "source"), n ? n : "");
+                free(n);
+                json_array_append_new(names, json_string(full));
+            }
+            json_decref(ms);
+            e = json_pack("{s:o,s:[],s:s}", "members", names, "dropped", "ddl", ddl);
+            json_object_set_new(d, c.col, e);
+        }
+        json_t *dropped = json_object_get(e, "dropped");
+        if (!in_list(dropped, me))
+            json_array_append_new(dropped, json_string(me));
+        json_t *mem = json_object_get(e, "members"), *x;
+        if (!in_list(mem, me))
+            json_array_append_new(mem, json_string(me));
+        int all = 1;
+        size_t i;
+        json_array_foreach(mem, i, x)
+            all &= in_list(dropped, json_string_value(x));
+        if (all && !json_object_get(e, "by")) {
+            json_object_set_new(e, "by", json_string(me));
+            json_object_del(obj_at(rec, "add"), c.col);
+            json_object_del(obj_at(rec, "modify"), c.col);
+        }
+        if (!strcmp(jstr(e, "by"), me))
+            action = "execute";
+    } else if (c.kind == CL_RENAME) {
+        action = "conflict";
+        why = "renaming a column of a merged table is not coordinated in optimistic mode (the "
+              "other shards' rows would name the old column)";
+    } else if (strict) {
+        action = "conflict";
+        why = "strict_optimistic_shard_mode coordinates only one ADD, DROP or MODIFY COLUMN per "
+              "ALTER TABLE";
+    } else {
+        json_t *o = obj_at(rec, "other");
+        const char *by = jstr(json_object_get(o, ddl), "by");
+        if (!*by) {
+            json_object_set_new(o, ddl, json_pack("{s:s}", "by", me));
+            action = "execute";
+        } else if (!strcmp(by, me)) {
+            action = "execute";
+        }
+    }
+    char *t = json_dumps(rec, JSON_COMPACT);
+    rc = t ? sl_meta_put1(w->store, SL_META_PUT, "shard_join", key, t, err) : SL_ENOMEM;
+    free(t);
+    if (rc < 0)
+        goto out;
+    sl_log(SL_LOG_INFO, "shard", "optimistic %s %s: %s (%s)", target, me, action, ddl);
+    r = json_pack("{s:s,s:s}", "action", action, "id", key);
+    if (r && other)
+        json_object_set_new(r, "ddl", json_string(other));
+    if (r && why)
+        json_object_set_new(r, "why", json_string(why));
+    *reply = r ? reply_of(r) : NULL;
+    r = NULL;
+    rc = *reply ? 0 : SL_ENOMEM;
+out:
+    if (rc == SL_ENOMEM && !err->code)
+        sl_error_set(err, SL_ENOMEM, "out of memory");
+    json_decref(rec);
+    json_decref(r);
+    free(target);
+    free(ddl);
+    free(shard);
+    free(key);
+    return rc;
+}
+
 int sl__shard_request(sl_worker *w, const char *prefix, const char *request, char **reply)
 {
     *reply = NULL;
@@ -437,6 +702,8 @@ int sl__shard_request(sl_worker *w, const char *prefix, const char *request, cha
     pthread_mutex_lock(&w->shard_mu);
     if (!strcmp(op, "arrive"))
         rc = arrive(w, task, source, q, reply, &err);
+    else if (!strcmp(op, "join"))
+        rc = join(w, task, source, q, reply, &err);
     else if (!strcmp(op, "done"))
         rc = done(w, task, q, reply, &err);
     else if (!strcmp(op, "state"))

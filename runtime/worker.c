@@ -69,7 +69,8 @@ size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops)
     ops[0] = (sl_meta_op){ SL_META_DELETE_PREFIX, "stage", prefix, NULL };
     ops[1] = (sl_meta_op){ SL_META_DELETE_PREFIX, "state", prefix, NULL };
     ops[2] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_lock", prefix, NULL };
-    return 3;
+    ops[3] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_join", prefix, NULL };
+    return 4;
 }
 
 /* ---- events ------------------------------------------------------------------------------- */

@@ -45,8 +45,9 @@ void sl_worker_stop_events(sl_worker *w);
 void sl_worker_free(sl_worker *w);
 
 /* The store ops that forget every record of a task's subtasks (stages, plugin state, shard DDL
- * locks): append them to a caller's batch so the task and its records go in one transaction.
- * prefix is "<task>/" and must outlive the ops. Returns the number of ops written (3). */
+ * locks and joins): append them to a caller's batch so the task and its records go in one
+ * transaction. prefix is "<task>/" and must outlive the ops. Returns the number of ops written
+ * (4). */
 size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops);
 
 /*

@@ -65,6 +65,7 @@ typedef struct sink_config {
     int64_t safe_mode_seconds;
     char   *sql_mode;
     char   *shard_mode;
+    int     strict_optimistic;
 } sink_config;
 
 #define O(n) offsetof(sink_config, n)
@@ -80,8 +81,12 @@ static const sl_option sink_options[] = {
     { "sql_mode", SL_OPT_STRING, "\"\"", "sql_mode of the sink's sessions (NO_AUTO_VALUE_ON_ZERO is "
       "always added), e.g. \"STRICT_ALL_TABLES\"", O(sql_mode), 0, -1, NULL, 0 },
     { "shard_mode", SL_OPT_STRING, "\"\"", "the task's shard_mode: \"pessimistic\" coordinates DDL on "
-      "shard-merged tables with the other shards (host->shard); \"\" or \"optimistic\" pause at such a DDL",
+      "shard-merged tables with the other shards (host->shard), \"optimistic\" makes the target follow the "
+      "join of their structures; \"\" pauses at such a DDL",
       O(shard_mode), 0, -1, NULL, 0 },
+    { "strict_optimistic", SL_OPT_BOOL, "false", "the task's strict_optimistic_shard_mode: in optimistic "
+      "mode, a shard DDL other than one ADD, DROP or MODIFY COLUMN is a conflict", O(strict_optimistic),
+      0, -1, NULL, 0 },
     { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -175,6 +180,7 @@ typedef struct sink {
     uint64_t       pend_pos;
     /* shard DDL (pessimistic, shard.c in the runtime): see "Shard DDL" below */
     int            pessimistic;
+    int            optimistic;
     char          *shard_table;  /* `meta`.`task_syncer_sharding_meta` */
     struct hold   *holds;
     size_t         nholds, cholds;
@@ -1455,6 +1461,61 @@ static int shard_ddl(sink *s, sl_event *ev)
 }
 
 /*
+ * A DDL on a shard-merged table in optimistic mode: nothing is held. The coordinator keeps the
+ * join of the shards' structures and says whether this shard runs the DDL on the target (the
+ * first ADD of a column, the last DROP), skips it (the target has it already, or other shards
+ * still have the column), or conflicts. Its answer for a DDL read again is the same, so the
+ * usual pending-DDL marker keeps a crash exact.
+ */
+static int shard_join(sink *s, sl_event *ev)
+{
+    json_t *r = NULL;
+    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "op", "join",
+                              "target_schema", ev->target_schema ? ev->target_schema : "",
+                              "target_table", ev->target_table ? ev->target_table : "",
+                              "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
+                              "ddl", ev->ddl, "strict", s->cfg->strict_optimistic), &r);
+    if (rc < 0)
+        return rc;
+    const char *action = json_string_value(json_object_get(r, "action"));
+    if (action && !strcmp(action, "execute")) {
+        json_decref(r);
+        return apply_ddl(s, ev, 1);
+    }
+    if (action && !strcmp(action, "skip")) {
+        json_decref(r);
+        /* the target table may have changed under another shard's DDL: this shard's rows from
+         * here on are mapped onto it as it is now (the group before is committed: settle) */
+        if ((rc = settle(s)) < 0)
+            return rc;
+        sl__tcache_invalidate(s->tc, ev->target_schema, ev->target_table);
+        sl__tcache_collect(s->tc);
+        s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): the target needs nothing of "
+                     "`%s`.`%s`'s %.300s", ev->schema ? ev->schema : "", ev->table ? ev->table : "", ev->ddl);
+        if (!s->in_txn)
+            set_pos(s, &ev->pos);
+        s->host->metric_add(s->ctx, "shard_ddls_skipped", 1);
+        return 0;
+    }
+    const char *other = json_string_value(json_object_get(r, "ddl"));
+    const char *why = json_string_value(json_object_get(r, "why"));
+    if (other)
+        rc = s->host->fail(s->ctx, SL_ESTATE, "shard DDL conflict on %s.%s (optimistic, %s): shard "
+                           "`%s`.`%s` of source %s runs \"%.300s\" but another shard ran \"%.300s\"",
+                           ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
+                           why ? why : "", ev->schema ? ev->schema : "", ev->table ? ev->table : "",
+                           s->cfg->source_name, ev->ddl, other);
+    else
+        rc = s->host->fail(s->ctx, SL_ESTATE, "shard DDL conflict on %s.%s (optimistic): shard "
+                           "`%s`.`%s` of source %s runs \"%.300s\": %s",
+                           ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
+                           ev->schema ? ev->schema : "", ev->table ? ev->table : "",
+                           s->cfg->source_name, ev->ddl, why ? why : "no answer from the coordinator");
+    json_decref(r);
+    return rc;
+}
+
+/*
  * At start: the shard table (created if needed) gives this source's holds and A; a hold whose
  * lock resolved meanwhile re-syncs; a lock this source was running the DDL of when it stopped
  * is resolved if the checkpoint passed the DDL (coordinator "resume").
@@ -1580,6 +1641,7 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     sl_sbuf_add_qname(&b, cfg->meta_schema, tbl);
     s->shard_table = b.p;
     s->pessimistic = cfg->shard_mode && !strcasecmp(cfg->shard_mode, "pessimistic");
+    s->optimistic = cfg->shard_mode && !strcasecmp(cfg->shard_mode, "optimistic");
     const char *mode = cfg->sql_mode ? cfg->sql_mode : "";
     if (has_ci(mode, "NO_BACKSLASH_ESCAPES") || has_ci(mode, "ANSI_QUOTES")) {
         free(s->ckpt_table);
@@ -1894,6 +1956,8 @@ static int sink_process(void *self, sl_batch *b)
                 return rc;
             if (s->pessimistic && (ev->flags & SL_EVF_SHARD_DDL))
                 rc = shard_ddl(s, ev);
+            else if (s->optimistic && (ev->flags & SL_EVF_SHARD_DDL))
+                rc = shard_join(s, ev);
             else
                 rc = apply_ddl(s, ev, 0);
             if (rc < 0)
