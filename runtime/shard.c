@@ -769,12 +769,52 @@ static int list_visit(void *ud, const char *name, const char *value)
     return 0;
 }
 
+/* Optimistic: a DROP COLUMN that some shards ran and others not yet is what waits. */
+static int join_visit(void *ud, const char *name, const char *value)
+{
+    list_ctx *c = ud;
+    json_t *rec = json_loads(value, 0, NULL), *d;
+    const char *col;
+    json_object_foreach(json_object_get(rec, "drop"), col, d) {
+        if (json_object_get(d, "by"))
+            continue;
+        json_t *synced = json_array(), *unsynced = json_array(), *m;
+        size_t i;
+        int mine = c->source == NULL;
+        json_array_foreach(json_object_get(d, "members"), i, m) {
+            const char *n = json_string_value(m) ? json_string_value(m) : "";
+            json_array_append(in_list(json_object_get(d, "dropped"), n) ? synced : unsynced, m);
+            size_t sl = c->source ? strlen(c->source) : 0;
+            if (c->source && !strncmp(n, c->source, sl) && n[sl] == ':')
+                mine = 1;
+        }
+        if (mine) {
+            char id[1024];
+            const char *slash = strchr(name, '/');
+            snprintf(id, sizeof id, "%.*s-%s", slash ? (int)(slash - name) : 0, name,
+                     jstr(rec, "target"));
+            json_array_append_new(c->out, json_pack("{s:s,s:O,s:s,s:[O],s:s,s:s#,s:o,s:o}", "id", id,
+                                                    "target", json_object_get(rec, "target"),
+                                                    "state", "optimistic", "ddl_list",
+                                                    json_object_get(d, "ddl"), "first_location", "",
+                                                    "task", name, slash ? (int)(slash - name) : 0,
+                                                    "synced", synced, "unsynced", unsynced));
+        } else {
+            json_decref(synced);
+            json_decref(unsynced);
+        }
+    }
+    json_decref(rec);
+    return 0;
+}
+
 static json_t *unresolved(sl_worker *w, const char *task, const char *source)
 {
     list_ctx c = { source, json_array() };
     char prefix[512];
     snprintf(prefix, sizeof prefix, "%s/", task ? task : "");
     sl_meta_scan(w->store, KIND, task ? prefix : "", list_visit, &c, NULL);
+    sl_meta_scan(w->store, "shard_join", task ? prefix : "", join_visit, &c, NULL);
     return c.out;
 }
 
