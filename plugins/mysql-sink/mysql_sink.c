@@ -1515,6 +1515,59 @@ static int shard_join(sink *s, sl_event *ev)
     return rc;
 }
 
+/* The DDL of a shard moved past without running it (the target needs nothing of it). */
+static int shard_pass(sink *s, sl_event *ev, const char *why)
+{
+    s->host->log(s->ctx, SL_LOG_INFO, "shard DDL of `%s`.`%s` not run on the target: %s: %.300s",
+                 ev->schema ? ev->schema : "", ev->table ? ev->table : "", why, ev->ddl);
+    if (!s->in_txn)
+        set_pos(s, &ev->pos);
+    s->host->metric_add(s->ctx, "shard_ddls_skipped", 1);
+    return 0;
+}
+
+/*
+ * A DDL on a shard-merged table with shard_mode: what concerns one shard only is decided here
+ * (a new shard's CREATE TABLE creates the target table if it is missing, a shard's DROP TABLE
+ * leaves the merged rows alone, TRUNCATE and RENAME of one shard cannot be merged: pause);
+ * changes of the structure go to the coordinator.
+ */
+static int shard_stmt(sink *s, sl_event *ev)
+{
+    sl_ddl d;
+    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
+    sl_ddl_kind kind = d.kind;
+    size_t nnames = d.nnames;
+    sl_ddl_free(&d);
+    if (prc == SL_ENOMEM)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    if (kind == SL_DDL_CREATE_TABLE) {
+        sl_sbuf_reset(&s->sql);
+        sl_sbuf_adds(&s->sql, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
+        sl_sbuf_add_quoted(&s->sql, ev->target_schema ? ev->target_schema : "",
+                           ev->target_schema ? strlen(ev->target_schema) : 0);
+        sl_sbuf_adds(&s->sql, " AND TABLE_NAME = ");
+        sl_sbuf_add_quoted(&s->sql, ev->target_table ? ev->target_table : "",
+                           ev->target_table ? strlen(ev->target_table) : 0);
+        if (atoi(q1col(s->coord, s->sql.p)) > 0)
+            return shard_pass(s, ev, "a new shard; the merged table exists");
+        return apply_ddl(s, ev, 1);
+    }
+    if (kind == SL_DDL_DROP_TABLE)
+        return shard_pass(s, ev, "a shard dropped; the merged table keeps its rows");
+    if (kind == SL_DDL_ALTER_TABLE && nnames > 1)
+        kind = SL_DDL_RENAME_TABLE;
+    if (kind != SL_DDL_ALTER_TABLE && kind != SL_DDL_CREATE_INDEX && kind != SL_DDL_DROP_INDEX)
+        return s->host->fail(s->ctx, SL_ENOTSUP, "shard DDL on %s.%s: %s of one shard of a merged "
+                             "table cannot be applied to it (the other shards' rows live there "
+                             "too); apply what is needed by hand and skip it, or drop it with a "
+                             "filter: %.300s", ev->target_schema ? ev->target_schema : "",
+                             ev->target_table ? ev->target_table : "",
+                             kind == SL_DDL_TRUNCATE_TABLE ? "a TRUNCATE" :
+                             kind == SL_DDL_RENAME_TABLE ? "a RENAME" : "this statement", ev->ddl);
+    return s->pessimistic ? shard_ddl(s, ev) : shard_join(s, ev);
+}
+
 /*
  * At start: the shard table (created if needed) gives this source's holds and A; a hold whose
  * lock resolved meanwhile re-syncs; a lock this source was running the DDL of when it stopped
@@ -1954,10 +2007,8 @@ static int sink_process(void *self, sl_batch *b)
             }
             if ((rc = close_group(s, NULL, 0)) < 0)
                 return rc;
-            if (s->pessimistic && (ev->flags & SL_EVF_SHARD_DDL))
-                rc = shard_ddl(s, ev);
-            else if (s->optimistic && (ev->flags & SL_EVF_SHARD_DDL))
-                rc = shard_join(s, ev);
+            if ((s->pessimistic || s->optimistic) && (ev->flags & SL_EVF_SHARD_DDL))
+                rc = shard_stmt(s, ev);
             else
                 rc = apply_ddl(s, ev, 0);
             if (rc < 0)

@@ -386,6 +386,16 @@ int main(void)
     long long rows = compare();
     printf("shard (optimistic): %lld writes, %lld rows equal by key after ADD and DROP COLUMN and a "
            "kill -9\n", writes, rows);
+    /* a new shard: its CREATE TABLE finds the merged table and its rows merge; its DROP TABLE
+     * leaves the merged table and those rows alone */
+    e2e_sql(src, "CREATE TABLE `%s`.t3 LIKE `%s`.t1", schemas[0], schemas[0]);
+    e2e_sql(src, "INSERT INTO `%s`.t3 (id, src, v) VALUES (5000001, 'new', 1)", schemas[0]);
+    e2e_sql(src, "DROP TABLE `%s`.t3", schemas[0]);
+    wait_caught_up(&sv, 60);
+    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 5000001 AND src = 'new'") == 1,
+              "a new shard's row did not reach the merged table");
+    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id < 5000000") == rows,
+              "a shard's CREATE or DROP TABLE changed the merged rows");
 #else
     /* ADD COLUMN: the first shard's DDL creates the lock; the others keep replicating */
     alter(0, "ADD COLUMN c INT NOT NULL DEFAULT 0");
