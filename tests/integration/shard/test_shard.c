@@ -498,13 +498,13 @@ int main(void)
 
     /* a different DDL from another shard (of the lock, in pessimistic mode): that subtask
      * pauses with both */
-    alter(0, "ADD COLUMN d INT NULL");
+    alter(0, "MODIFY COLUMN v BIGINT NOT NULL");
 #if OPTIMISTIC
     wait_caught_up(&sv, 60);
 #else
     json_decref(wait_lock(&sv, 0, 1, 60));
 #endif
-    alter(2, "ADD COLUMN d BIGINT NULL");
+    alter(2, "MODIFY COLUMN v INT UNSIGNED NOT NULL");
     time_t t0 = time(NULL);
     for (;;) {
         json_t *d = statuses(&sv), *st;
@@ -514,8 +514,9 @@ int main(void)
             if (!strcmp(sstr(st, "source_name"), sources[1]) && !strcmp(sstr(st, "stage"), "Paused"))
                 msg = sstr(st, "error_msg");
         if (msg) {
-            E2E_CHECK(strstr(msg, "conflict") && strstr(msg, "ADD COLUMN d INT") &&
-                      strstr(msg, "ADD COLUMN d BIGINT"), "the conflict message lacks a statement: %s", msg);
+            E2E_CHECK(strstr(msg, "conflict") && strstr(msg, "MODIFY COLUMN v BIGINT NOT NULL") &&
+                      strstr(msg, "MODIFY COLUMN v INT UNSIGNED NOT NULL"),
+                      "the conflict message lacks a statement: %s", msg);
             printf("shard: conflict paused %s: %.300s\n", sources[1], msg);
             json_decref(d);
             break;
