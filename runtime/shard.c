@@ -391,6 +391,7 @@ static int resume_visit(void *ud, const char *name, const char *value)
     json_t *lock = json_loads(value, 0, NULL);
     const json_t *o = json_object_get(lock, "owner");
     if (o && !strcmp(jstr(lock, "state"), "executing") && !strcmp(jstr(o, "source"), c->source) &&
+        !json_is_true(json_object_get(o, "by_hand")) &&
         pos_cmp(jstr(o, "file"), (unsigned long long)json_integer_value(json_object_get(o, "pos")),
                 c->file, c->pos) <= 0)
         json_array_append_new(c->keys, json_string(name));
@@ -875,12 +876,14 @@ static int unlock_exec(sl_worker *w, const char *key, json_t *lock, sl_error *er
         return sl_error_set(err, SL_ESTATE, "no shard of lock %s has reached its DDL",
                             jstr(lock, "id"));
     json_object_set_new(lock, "state", json_string("executing"));
-    json_object_set_new(lock, "owner", json_pack("{s:O,s:O,s:O,s:O,s:O}", "source",
+    /* by_hand: the owner was held, so its source's progress says nothing about the DDL
+     * ("resume" leaves it alone); its sink tells "done" itself (its hold shows the DDL ran) */
+    json_object_set_new(lock, "owner", json_pack("{s:O,s:O,s:O,s:O,s:O,s:b}", "source",
                                                  json_object_get(first, "source"), "schema",
                                                  json_object_get(first, "schema"), "table",
                                                  json_object_get(first, "table"), "file",
                                                  json_object_get(first, "file"), "pos",
-                                                 json_object_get(first, "pos")));
+                                                 json_object_get(first, "pos"), "by_hand", 1));
     int rc = lock_save(w, key, lock, err);
     if (rc == 0) {
         sl_subtask *s = subtask_of(w, jstr(lock, "task"), jstr(first, "source"));

@@ -1642,7 +1642,14 @@ static int shard_recover(sink *s)
         hold *h = &s->holds[i];
         rc = ask(s, json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "state", "id", h->id, "gen",
                               (json_int_t)h->gen, "schema", h->schema, "table", h->table), &r);
-        if (rc == 0 && json_is_true(json_object_get(r, "owner")) && !h->resync) {
+        if (rc == 0 && json_is_true(json_object_get(r, "owner")) &&
+            pos_cmp(h->t_file, h->t_pos, h->h_file, h->h_pos) >= 0) {
+            /* the by-hand owner ran the DDL (its T passed it) and died before "done" */
+            json_decref(r);
+            r = NULL;
+            h->resync = 1;
+            rc = ask(s, json_pack("{s:s,s:s,s:I}", "op", "done", "id", h->id, "gen", (json_int_t)h->gen), &r);
+        } else if (rc == 0 && json_is_true(json_object_get(r, "owner")) && !h->resync) {
             h->resync = h->exec = 1;
             s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: lock %s resolved by hand; `%s`.`%s` "
                          "applies its events after (%s, %" PRIu64 ") and runs the DDL", h->id,
@@ -1656,9 +1663,12 @@ static int shard_recover(sink *s)
         r = NULL;
     }
     if (rc == 0) {
+        /* how far this source got: A when it has holds (the checkpoint row stays before them),
+         * written in the transaction that moved past any DDL it ran */
         pthread_mutex_lock(&s->mu);
-        json_t *q = json_pack("{s:s,s:s,s:I}", "op", "resume", "file", s->file ? s->file : "",
-                              "pos", (json_int_t)s->pos);
+        const char *f = s->a_file ? s->a_file : s->file;
+        json_t *q = json_pack("{s:s,s:s,s:I}", "op", "resume", "file", f ? f : "",
+                              "pos", (json_int_t)(s->a_file ? s->a_pos : s->pos));
         pthread_mutex_unlock(&s->mu);
         rc = ask(s, q, &r);
         json_decref(r);

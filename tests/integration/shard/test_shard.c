@@ -14,8 +14,10 @@
 #endif
 #include "harness.h"
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -444,14 +446,23 @@ int main(void)
     e2e_sql(src, "UPDATE `%s`.t2 SET c = 5 WHERE id %% 10 = 4", schemas[0]);
     json_decref(wait_lock(&sv, 1, 3, 60));
 
-    /* kill -9 while the lock is held by three shards: it is still there after the restart */
+    /* kill -9 while the lock is held by three shards: it is still there after the restart.
+     * That server dies again (SIGKILL at a failpoint) right after the last shard ran the DDL on
+     * the target and moved its checkpoint past it, before it told the coordinator: the next
+     * start finds the DDL behind the checkpoint and resolves the lock */
     e2e_server_kill(&sv);
     usleep(500000);
-    e2e_server_start(&sv, "shard", NULL);
+    e2e_server_start(&sv, "shard", "shard-before-done:1");
     wait_running(&sv, 120);
     json_decref(wait_lock(&sv, 0, 3, 60));
 
     alter(3, "ADD COLUMN c INT NOT NULL DEFAULT 0");
+    int st = e2e_server_wait_exit(&sv, 120 * 1000);
+    E2E_CHECK(st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+              "the failpoint shard-before-done was not reached (status %d)", st);
+    E2E_CHECK(strstr(columns(dst, DSTS, "t"), "c int"), "the DDL did not run before the failpoint");
+    e2e_server_start(&sv, "shard", NULL);
+    wait_running(&sv, 120);
     json_decref(wait_lock(&sv, 0, 0, 120));
     json_decref(wait_lock(&sv, 1, 0, 30));
     E2E_CHECK(strstr(columns(dst, DSTS, "t"), "c int"), "the ADD COLUMN did not reach the target: %s",
