@@ -201,8 +201,9 @@ static int resolve(sl_worker *w, const char *key, json_t *lock, sl_error *err)
             continue;       /* the owner applied its own events: it holds nothing */
         json_array_append(restart, json_object_get(m, "source"));
     }
+    /* the shards stay listed: one that arrived and died before its hold reached the target
+     * reads its DDL again and must learn that the lock is over (arrive answers "skip") */
     json_object_set_new(lock, "state", json_string("resolved"));
-    json_object_del(lock, "shards");
     json_object_del(lock, "owner");
     int rc = lock_save(w, key, lock, err);
     if (rc == 0) {
@@ -241,6 +242,17 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
              (unsigned long long)json_integer_value(json_object_get(q, "pos")));
     lock = lock_load(w, key);
     const char *state = jstr(lock, "state");
+    if (lock && !strcmp(state, "resolved")) {
+        const json_t *m = find_shard(lock, source, schema, table);
+        const char *was = json_string_value(json_array_get(json_object_get(lock, "ddls"), 0));
+        if (m && json_is_true(json_object_get(m, "synced")) && !strcmp(jstr(m, "location"), loc) &&
+            was && !strcmp(was, ddl)) {
+            *reply = reply_of(json_pack("{s:s,s:O,s:s}", "id", jstr(lock, "id"), "gen",
+                                        json_object_get(lock, "gen"), "action", "skip"));
+            rc = *reply ? 0 : SL_ENOMEM;
+            goto out;
+        }
+    }
     if (!lock || !strcmp(state, "resolved")) {
         const sl_task_plan *plan = plan_of(w, task);
         if (!plan) {

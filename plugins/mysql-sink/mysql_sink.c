@@ -1364,6 +1364,17 @@ static int ask(sink *s, json_t *req, json_t **out)
     return 0;
 }
 
+/* The DDL of a shard moved past without running it (the target needs nothing of it). */
+static int shard_pass(sink *s, sl_event *ev, const char *why)
+{
+    s->host->log(s->ctx, SL_LOG_INFO, "shard DDL of `%s`.`%s` not run on the target: %s: %.300s",
+                 ev->schema ? ev->schema : "", ev->table ? ev->table : "", why, ev->ddl);
+    if (!s->in_txn)
+        set_pos(s, &ev->pos);
+    s->host->metric_add(s->ctx, "shard_ddls_skipped", 1);
+    return 0;
+}
+
 /*
  * A DDL on a shard-merged table in pessimistic mode (the group before it is committed): the
  * coordinator says whether this shard waits (hold its table, durable before anything after it
@@ -1397,6 +1408,12 @@ static int shard_ddl(sink *s, sl_event *ev)
                            json_string_value(json_object_get(r, "ddl")) ? json_string_value(json_object_get(r, "ddl")) : "");
         json_decref(r);
         return rc;
+    }
+    if (!strcmp(action, "skip")) {
+        /* this shard arrived before a crash that came before its hold was written, and the
+         * lock resolved meanwhile: its DDL is on the target, its events were never skipped */
+        json_decref(r);
+        return shard_pass(s, ev, "its lock resolved while this shard was down");
     }
     if (!strcmp(action, "execute")) {
         json_t *req = json_pack("{s:s,s:s,s:I}", "op", "done", "id", id, "gen", (json_int_t)gen);
@@ -1513,17 +1530,6 @@ static int shard_join(sink *s, sl_event *ev)
                            s->cfg->source_name, ev->ddl, why ? why : "no answer from the coordinator");
     json_decref(r);
     return rc;
-}
-
-/* The DDL of a shard moved past without running it (the target needs nothing of it). */
-static int shard_pass(sink *s, sl_event *ev, const char *why)
-{
-    s->host->log(s->ctx, SL_LOG_INFO, "shard DDL of `%s`.`%s` not run on the target: %s: %.300s",
-                 ev->schema ? ev->schema : "", ev->table ? ev->table : "", why, ev->ddl);
-    if (!s->in_txn)
-        set_pos(s, &ev->pos);
-    s->host->metric_add(s->ctx, "shard_ddls_skipped", 1);
-    return 0;
 }
 
 /*
