@@ -698,6 +698,9 @@ out:
     return rc;
 }
 
+static int leave(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
+                 sl_error *err);
+
 int sl__shard_request(sl_worker *w, const char *prefix, const char *request, char **reply)
 {
     *reply = NULL;
@@ -715,6 +718,8 @@ int sl__shard_request(sl_worker *w, const char *prefix, const char *request, cha
     pthread_mutex_lock(&w->shard_mu);
     if (!strcmp(op, "arrive"))
         rc = arrive(w, task, source, q, reply, &err);
+    else if (!strcmp(op, "leave"))
+        rc = leave(w, task, source, q, reply, &err);
     else if (!strcmp(op, "join"))
         rc = join(w, task, source, q, reply, &err);
     else if (!strcmp(op, "done"))
@@ -902,6 +907,49 @@ static int unlock_exec(sl_worker *w, const char *key, json_t *lock, sl_error *er
         if (s)
             sl__worker_post(w, SL__EV_RESYNC, s, NULL);
     }
+    return rc;
+}
+
+/*
+ * A shard's table was dropped: it leaves the waiting lock of its target (if it had not reached
+ * its DDL). When every shard left has, the first that came runs the DDL, as after a by-hand
+ * unlock with exec. Idempotent.
+ */
+static int leave(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
+                 sl_error *err)
+{
+    char *target = qname(jstr(q, "target_schema"), jstr(q, "target_table")), *key = NULL;
+    json_t *lock = NULL;
+    int rc = SL_ENOMEM;
+    if (!target || !(key = malloc(strlen(task) + strlen(target) + 2)))
+        goto out;
+    sprintf(key, "%s/%s", task, target);
+    lock = lock_load(w, key);
+    rc = 0;
+    if (lock && !strcmp(jstr(lock, "state"), "waiting")) {
+        json_t *shards = json_object_get(lock, "shards"), *m;
+        size_t i;
+        json_array_foreach(shards, i, m)
+            if (!strcmp(jstr(m, "source"), source) && !strcmp(jstr(m, "schema"), jstr(q, "schema")) &&
+                !strcmp(jstr(m, "table"), jstr(q, "table")) && !json_is_true(json_object_get(m, "synced"))) {
+                json_array_remove(shards, i);
+                sl_log(SL_LOG_INFO, "shard", "lock %s: %s `%s`.`%s` was dropped and leaves it",
+                       jstr(lock, "id"), source, jstr(q, "schema"), jstr(q, "table"));
+                break;
+            }
+        int all = 1;
+        json_array_foreach(shards, i, m)
+            all &= json_is_true(json_object_get(m, "synced"));
+        rc = all ? unlock_exec(w, key, lock, err) : lock_save(w, key, lock, err);
+    }
+    if (rc == 0 && !(*reply = strdup("{}")))
+        rc = SL_ENOMEM;
+out:
+    if (rc == SL_ENOMEM && !err->code)
+        sl_error_set(err, SL_ENOMEM, "out of memory");
+    json_decref(lock);
+    free(target);
+    free(key);
     return rc;
 }
 

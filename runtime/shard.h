@@ -17,8 +17,12 @@
  *   {"op":"state", "id", "gen", "schema", "table"}  {"resolved": bool, "owner": bool}: owner
  *       when a by-hand unlock (sl_shard_unlock with exec) made this held shard the one that
  *       runs the DDL.
- *   {"op":"resume", "file", "pos"}  a sink starts at this checkpoint: a lock this source owned
- *       and whose DDL the checkpoint has passed was run (a crash came before its "done").
+ *   {"op":"resume", "file", "pos"}  a sink starts at this position: a lock this source owned
+ *       and whose DDL the position has passed was run (a crash came before its "done").
+ *   {"op":"leave", "target_schema", "target_table", "schema", "table"}  the shard's table was
+ *       dropped: it leaves the waiting lock of its target; if every shard left has arrived, the
+ *       first that came runs the DDL (as sl_shard_unlock with exec).
+ *   {"op":"join", ...}              optimistic mode, see shard.c.
  * Every reply carries "id" and "gen" of the lock it is about.
  *
  * Thread-safety: every function is thread-safe (one mutex per worker); none takes a subtask's

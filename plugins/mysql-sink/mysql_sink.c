@@ -1559,8 +1559,20 @@ static int shard_stmt(sink *s, sl_event *ev)
             return shard_pass(s, ev, "a new shard; the merged table exists");
         return apply_ddl(s, ev, 1);
     }
-    if (kind == SL_DDL_DROP_TABLE)
+    if (kind == SL_DDL_DROP_TABLE) {
+        if (s->pessimistic) {
+            /* a shard that will never come leaves the lock of its target */
+            json_t *r = NULL;
+            int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s}", "op", "leave", "target_schema",
+                                      ev->target_schema ? ev->target_schema : "", "target_table",
+                                      ev->target_table ? ev->target_table : "", "schema",
+                                      ev->schema ? ev->schema : "", "table", ev->table ? ev->table : ""), &r);
+            json_decref(r);
+            if (rc < 0)
+                return rc;
+        }
         return shard_pass(s, ev, "a shard dropped; the merged table keeps its rows");
+    }
     if (kind == SL_DDL_ALTER_TABLE && nnames > 1)
         kind = SL_DDL_RENAME_TABLE;
     if (kind != SL_DDL_ALTER_TABLE && kind != SL_DDL_CREATE_INDEX && kind != SL_DDL_DROP_INDEX)
