@@ -313,7 +313,11 @@ int main(void)
                              "`%s`.seq_%d_to_%d", schemas[i], t, base, schemas[i], r, r + 99);
         }
     }
-    e2e_sql(dst, "DROP DATABASE IF EXISTS `" DSTS "`; DROP DATABASE IF EXISTS `dm_meta`");
+    /* only this task's meta tables: the other mode's test may be running */
+    e2e_sql(dst, "DROP DATABASE IF EXISTS `" DSTS "`; CREATE DATABASE IF NOT EXISTS `dm_meta`; "
+                 "DROP TABLE IF EXISTS `dm_meta`.`" TASK "_syncer_checkpoint`, `dm_meta`.`" TASK
+                 "_loader_checkpoint`, `dm_meta`.`" TASK "_loader_tables`, `dm_meta`.`" TASK
+                 "_syncer_sharding_meta`, `dm_meta`.`" TASK "_schema_tracker`");
 
     e2e_server sv;
     e2e_server_start(&sv, "shard", NULL);
