@@ -265,7 +265,8 @@ static void route_label(sl_req *r, const char *prefix)
     static const char *const words[] = {
         "cluster", "masters", "workers", "sources", "tasks", "status", "start", "stop", "enable",
         "disable", "transfer", "relay", "purge", "schemas", "migrate_targets", "docs", "dm.json",
-        "templates", "converters", "tables", "check", "console", "lag", NULL };
+        "templates", "converters", "tables", "check", "console", "lag", "shard_ddl_locks",
+        "unlock", NULL };
     size_t o = (size_t)snprintf(r->route, sizeof r->route, "%s", prefix);
     for (int i = 0; i < r->nseg && o < sizeof r->route; i++) {
         const char *s = "{name}";

@@ -39,6 +39,7 @@
 #define DM_ERR_NOT_IMPLEMENTED    49002   /* sluice: endpoint not implemented yet */
 #define DM_ERR_UNAUTHORIZED       49003   /* sluice: missing/wrong token or client certificate */
 #define DM_ERR_VERIFY_RUNNING     49004   /* sluice: a verification of the task is running */
+#define DM_ERR_LOCK_NOT_FOUND     49005   /* sluice: no such unresolved shard DDL lock (or busy) */
 #define DM_ERR_INTERNAL           50000
 #define DM_ERR_ETCD               49005   /* sluice: the cluster's etcd did not answer (no quorum) */
 
@@ -255,6 +256,9 @@ int  sl__task_tracked_list(sl_req *r, const char *task, const char *source, cons
 json_t *sl__task_not_copied(sl_api *a, const json_t *def, const char *source, const json_t *src);
 /* POST (start) and GET (state, results) /tasks/{task}/verify (task_verify.c). */
 void sl__task_verify(sl_req *r, const char *task);
+/* GET /tasks/{task}/shard_ddl_locks, POST .../shard_ddl_locks/unlock (task_shard.c); nseg is 3
+ * or 4. */
+void sl__task_shard(sl_req *r, const char *task, int nseg);
 void sl__docs_route(sl_req *r);
 
 /* ---- the web console (console.c) ----------------------------------------------------------- */

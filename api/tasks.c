@@ -265,7 +265,7 @@ int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan,
     if (!prefix)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     sprintf(prefix, "%s/", t->name);
-    sl_meta_op ops[3] = { { SL_META_DELETE, "task", t->name, NULL } };
+    sl_meta_op ops[5] = { { SL_META_DELETE, "task", t->name, NULL } };
     size_t n = 1 + sl_worker_forget_ops(prefix, ops + 1);
     for (size_t i = 0; i < t->nsubs; i++)
         sl_subtask_stop(t->subs[i], 0);
@@ -877,6 +877,11 @@ void sl__tasks_route(sl_req *r)
             sl__task_verify(r, name);
         else
             sl__reply_method(r, "GET, POST");
+        return;
+    }
+    if ((r->nseg == 3 || (r->nseg == 4 && !strcmp(r->segs[3], "unlock"))) &&
+        !strcmp(op, "shard_ddl_locks")) {
+        sl__task_shard(r, name, r->nseg);
         return;
     }
     if (r->nseg == 3 && !strcmp(op, "status")) {

@@ -575,6 +575,11 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         set(st[n].opts, &st[n].pm, "repl_threads", json_integer(t->repl_threads), b, p1);
         set(st[n].opts, &st[n].pm, "repl_batch", json_integer(t->repl_batch), b, p2);
         set(st[n].opts, &st[n].pm, "safe_mode", json_boolean(t->safe_mode), b, p3);
+        if (t->shard_mode)
+            set(st[n].opts, &st[n].pm, "shard_mode", jstr(t->shard_mode), b, "/shard_mode");
+        if (t->strict_optimistic)
+            set(st[n].opts, &st[n].pm, "strict_optimistic", json_true(), b,
+                "/strict_optimistic_shard_mode");
         n++;
     }
     char *rules_txt = json_dumps(rules, JSON_COMPACT);

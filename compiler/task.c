@@ -965,7 +965,7 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     check_name(c, t);
     t->mode = get_enum(c, o, "task_mode", TASK_MODES, 1);
     t->shard_mode = get_enum(c, o, "shard_mode", SHARD_MODES, 0);
-    get_bool(c, o, "strict_optimistic_shard_mode", 0);
+    t->strict_optimistic = get_bool(c, o, "strict_optimistic_shard_mode", 0);
     t->meta_schema = "dm_meta";
     const char *ms = get_str(c, o, "meta_schema", 0), *why;
     if (ms) {

@@ -52,6 +52,7 @@ typedef struct tk_task {
     const char *name, *mode, *shard_mode, *meta_schema, *on_duplicate;
     int         on_duplicate_path_logical;   /* on_duplicate came from full_migrate_conf */
     int         eosc, safe_mode;
+    int         strict_optimistic;   /* strict_optimistic_shard_mode */
     struct {
         const char *host, *user, *password, *ssl_ca, *ssl_cert, *ssl_key;
         int port;

@@ -213,6 +213,17 @@ static char *host_state_get(sl_ctx *c, const char *key)
     return c->state->get(c->state->ud, k);
 }
 
+static int host_shard(sl_ctx *c, const char *request, char **reply)
+{
+    *reply = NULL;
+    if (!c->state || !c->state->shard)
+        return SL_ENOTSUP;
+    if (!request)
+        return SL_EINVAL;
+    /* Stores return malloc'd text and host->free is free(): the reply is handed on as is. */
+    return c->state->shard(c->state->ud, c->prefix, request, reply);
+}
+
 static const sl_host host_table = {
     .abi_version = SL_ABI_VERSION,
     .struct_size = sizeof(sl_host),
@@ -243,6 +254,7 @@ static const sl_host host_table = {
     .state_get = host_state_get,
     .table_alloc = sl__table_alloc,
     .input_pending = host_input_pending,
+    .shard = host_shard,
 };
 
 const sl_host *sl__host(void)

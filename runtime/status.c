@@ -4,6 +4,7 @@
  * (the built-in plugins by name), plus sluice's "stages": every stage with its metrics.
  */
 #include "worker_int.h"
+#include "shard.h"
 
 #include <string.h>
 #include <time.h>
@@ -146,6 +147,7 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
     json_object_set_new(o, "sync_status", sync);
     if (dump)
         json_object_set_new(o, "dump_status", dump);
+    sl__shard_status(s->w, s->task, s->source, o);
     json_object_set_new(o, "stages", stages_view(ps));
     /* sluice's extension: the automatic resume (DM's worker retries, shown here) */
     char due[32] = "";

@@ -159,6 +159,7 @@ sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
     /* Running in the store but not here: a restored subtask, started by the event thread so
      * that a server with many tasks answers at once. One paused by a transient error before the
      * restart resumes on its own schedule, from the first delay. */
+    sl__worker_add(w, s);
     if (s->stage == SL_STAGE_RUNNING)
         sl__worker_post(w, SL__EV_RESTORE, s, NULL);
     else if (s->stage == SL_STAGE_PAUSED && s->err_class == SL_ERRCLASS_TRANSIENT) {
@@ -429,6 +430,7 @@ void sl_subtask_free(sl_subtask *s)
 {
     if (!s)
         return;
+    sl__worker_remove(s->w, s);
     pthread_mutex_lock(&s->mu);
     s->dying = 1;
     if (s->pipe) {
@@ -521,6 +523,17 @@ void sl__subtask_event(sl_subtask *s, const sl__wevent *e)
         s->next_retry = 0;
         sl_log(SL_LOG_INFO, "worker", "task %s source %s: automatic resume %u after: %s", s->task,
                s->source, s->retries, s->error_msg ? s->error_msg : "");
+        run_phase(s, &err);
+        break;
+    case SL__EV_RESYNC:
+        /* a shard DDL lock resolved: the new pipeline's sink applies what it held, read again
+         * from its checkpoint (nothing of it was kept in memory) */
+        if (s->stage != SL_STAGE_RUNNING || !s->pipe)
+            break;
+        sl_log(SL_LOG_INFO, "worker", "task %s source %s: restarting to apply the events a "
+               "shard DDL lock held", s->task, s->source);
+        sl_pipeline_stop(s->pipe);
+        drop_pipe(s);
         run_phase(s, &err);
         break;
     case SL__EV_END: {

@@ -8,6 +8,7 @@
  * that would do it. The listener only queues; the event thread does the work.
  */
 #include "worker_int.h"
+#include "shard.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -35,11 +36,47 @@ void sl_worker_set_fence(sl_worker *w, long long epoch)
     atomic_store(&w->fence_epoch, epoch);
 }
 
+static int shard_request(void *ud, const char *prefix, const char *request, char **reply)
+{
+    return sl__shard_request(ud, prefix, request, reply);
+}
+
+void sl__worker_add(sl_worker *w, sl_subtask *s)
+{
+    pthread_mutex_lock(&w->shard_mu);
+    if (w->nsubs == w->csubs) {
+        size_t nc = w->csubs ? w->csubs * 2 : 16;
+        sl_subtask **p = realloc(w->subs, nc * sizeof *p);
+        if (p) {
+            w->subs = p;
+            w->csubs = nc;
+        }
+    }
+    /* without room the subtask is not found by the coordinator: its locks are not restarted
+     * by themselves (a start resumes them) */
+    if (w->nsubs < w->csubs)
+        w->subs[w->nsubs++] = s;
+    pthread_mutex_unlock(&w->shard_mu);
+}
+
+void sl__worker_remove(sl_worker *w, sl_subtask *s)
+{
+    pthread_mutex_lock(&w->shard_mu);
+    for (size_t i = 0; i < w->nsubs; i++)
+        if (w->subs[i] == s) {
+            w->subs[i] = w->subs[--w->nsubs];
+            break;
+        }
+    pthread_mutex_unlock(&w->shard_mu);
+}
+
 size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops)
 {
     ops[0] = (sl_meta_op){ SL_META_DELETE_PREFIX, "stage", prefix, NULL };
     ops[1] = (sl_meta_op){ SL_META_DELETE_PREFIX, "state", prefix, NULL };
-    return 2;
+    ops[2] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_lock", prefix, NULL };
+    ops[3] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_join", prefix, NULL };
+    return 4;
 }
 
 /* ---- events ------------------------------------------------------------------------------- */
@@ -188,8 +225,9 @@ int sl_worker_new(const sl_worker_opts *o, sl_worker **out, sl_error *err)
     w->store = o->store;
     w->sched = o->sched;
     w->registry = o->registry;
-    w->state = (sl_state_store){ w, state_put, state_get };
+    w->state = (sl_state_store){ w, state_put, state_get, shard_request };
     pthread_mutex_init(&w->mu, NULL);
+    pthread_mutex_init(&w->shard_mu, NULL);
     /* retries wait on CLOCK_MONOTONIC deadlines: a clock step does not move them */
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -240,6 +278,8 @@ void sl_worker_free(sl_worker *w)
     free(w->held);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
+    pthread_mutex_destroy(&w->shard_mu);
+    free(w->subs);
     free(w->name);
     free(w);
 }

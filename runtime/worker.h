@@ -51,9 +51,10 @@ void sl_worker_free(sl_worker *w);
  * 0 = no fencing (the embedded default). Thread-safe. */
 void sl_worker_set_fence(sl_worker *w, long long epoch);
 
-/* The store ops that forget every record of a task's subtasks (stages, plugin state): append
- * them to a caller's batch so the task and its records go in one transaction. prefix is
- * "<task>/" and must outlive the ops. Returns the number of ops written (2). */
+/* The store ops that forget every record of a task's subtasks (stages, plugin state, shard DDL
+ * locks and joins): append them to a caller's batch so the task and its records go in one
+ * transaction. prefix is "<task>/" and must outlive the ops. Returns the number of ops written
+ * (4). */
 size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops);
 
 /*

@@ -14,7 +14,9 @@
 typedef enum sl__wkind {
     SL__EV_END,       /* subtask s: its pipeline p ended by itself */
     SL__EV_RESTORE,   /* subtask s was stored as Running: start it */
-    SL__EV_RETRY      /* subtask s paused by a transient error: resume it (if gen still holds) */
+    SL__EV_RETRY,     /* subtask s paused by a transient error: resume it (if gen still holds) */
+    SL__EV_RESYNC     /* a shard DDL lock of s resolved: restart its running pipeline, which
+                         reads its held events again (shard.c) */
 } sl__wkind;
 
 typedef struct sl__wevent {
@@ -43,6 +45,11 @@ struct sl_worker {
     size_t             nheld;
     sl_thread         *thread;      /* NULL with no_events */
     _Atomic long long  fence_epoch; /* cluster: handed to every pipeline (0 = none) */
+    /* the shard DDL coordinator (shard.c): its mutex also guards the list of subtasks, which
+     * it needs to find a task's plan and the subtasks to restart */
+    pthread_mutex_t    shard_mu;
+    sl_subtask       **subs;
+    size_t             nsubs, csubs;
 };
 
 struct sl_subtask {
@@ -77,6 +84,10 @@ void sl__worker_post(sl_worker *w, sl__wkind kind, sl_subtask *s, sl_pipeline *p
 /* Queue a retry of s in `seconds`, valid while s->retry_gen == gen. */
 void sl__worker_post_retry(sl_worker *w, sl_subtask *s, unsigned gen, unsigned seconds);
 void sl__worker_forget(sl_worker *w, sl_subtask *s);
+/* The worker's list of subtasks (for the shard coordinator): sl_subtask_new adds, free removes
+ * (before its events are forgotten, so the coordinator posts nothing for it after). */
+void sl__worker_add(sl_worker *w, sl_subtask *s);
+void sl__worker_remove(sl_worker *w, sl_subtask *s);
 /* Wait while task is held by a cleanup (sl_worker_hold). */
 void sl__worker_wait_unheld(sl_worker *w, const char *task);
 

@@ -380,7 +380,8 @@ static void client_usage(FILE *f)
     fputs("usage: sluice source create FILE | list | get NAME | delete NAME [--force] |\n"
           "                     enable NAME | disable NAME | status NAME\n"
           "       sluice task create FILE | update FILE | list | get NAME | start NAME |\n"
-          "                   stop NAME | delete NAME [--force] | status NAME [--watch]\n"
+          "                   stop NAME | delete NAME [--force] | status NAME [--watch] |\n"
+          "                   shard-ddl-locks NAME | unlock-ddl-lock NAME LOCK_ID [--no-exec]\n"
           "       sluice cluster masters | workers | offline master|worker NAME\n"
           "options: --server URL (default $SLUICE_SERVER or http://127.0.0.1:8261)\n"
           "environment: SLUICE_TOKEN, the server's API token (auth-token-file), sent as\n"
@@ -391,7 +392,7 @@ int sl_cli_client_main(int argc, char **argv)
 {
     const char *server = getenv("SLUICE_SERVER");
     const char *args[8];
-    int nargs = 0, force = 0, watch = 0;
+    int nargs = 0, force = 0, watch = 0, noexec = 0;
     server_url u;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--server") && i + 1 < argc)
@@ -402,6 +403,8 @@ int sl_cli_client_main(int argc, char **argv)
             force = 1;
         else if (!strcmp(argv[i], "--watch") || !strcmp(argv[i], "-w"))
             watch = 1;
+        else if (!strcmp(argv[i], "--no-exec"))
+            noexec = 1;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             client_usage(stdout);
             return 0;
@@ -499,6 +502,27 @@ int sl_cli_client_main(int argc, char **argv)
     if (is_task && (!strcmp(cmd, "start") || !strcmp(cmd, "stop"))) {
         snprintf(path, sizeof path, "/api/v1/tasks/%s/%s", name, cmd);
         return http_do(&u, "POST", path, "{}", &r) ? 1 : finish(what, &r);
+    }
+    /* shard DDL locks (sluice's extension beside DM's shard-ddl-lock / unlock-ddl-lock) */
+    if (is_task && !strcmp(cmd, "shard-ddl-locks")) {
+        snprintf(path, sizeof path, "/api/v1/tasks/%s/shard_ddl_locks", name);
+        return http_do(&u, "GET", path, NULL, &r) ? 1 : finish(what, &r);
+    }
+    if (is_task && !strcmp(cmd, "unlock-ddl-lock")) {
+        if (nargs < 3) {
+            fprintf(stderr, "sluice: %s needs a NAME and a LOCK_ID (sluice task shard-ddl-locks "
+                    "NAME lists them)\n", what);
+            return 2;
+        }
+        json_t *b = json_pack("{s:s,s:b}", "lock_id", args[2], "exec", !noexec);
+        char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
+        json_decref(b);
+        if (!body)
+            return 1;
+        snprintf(path, sizeof path, "/api/v1/tasks/%s/shard_ddl_locks/unlock", name);
+        int rc = http_do(&u, "POST", path, body, &r);
+        free(body);
+        return rc ? 1 : finish(what, &r);
     }
     if (!strcmp(cmd, "status")) {
         snprintf(path, sizeof path, "/api/v1/%s/%s/status", coll, name);

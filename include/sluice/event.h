@@ -75,7 +75,8 @@ typedef struct sl_position {
 /* sl_event.flags */
 #define SL_EVF_DROPPED   0x01u  /* a transform dropped it: later stages skip it */
 #define SL_EVF_SNAPSHOT  0x02u  /* produced by the full (dump) phase, not the binlog */
-#define SL_EVF_SHARD_DDL 0x04u  /* route: a DDL on a table that a shard merge routes elsewhere */
+#define SL_EVF_SHARD_DDL 0x04u  /* route: a DDL on a table that a shard merge routes elsewhere;
+                                   schema/table then name that source table (the shard) */
 
 typedef struct sl_event {
     uint8_t      kind;            /* sl_event_kind */

@@ -30,7 +30,8 @@ extern "C" {
 #endif
 
 #define SL_ABI_MAJOR 1
-#define SL_ABI_MINOR 3      /* 1.1: the descriptor's cleanup slot; 1.2: its caps slot; 1.3: ctl */
+#define SL_ABI_MINOR 4      /* 1.1: the descriptor's cleanup slot; 1.2: its caps slot; 1.3: ctl;
+                               1.4: the host's shard function */
 #define SL_ABI_VERSION ((uint32_t)((SL_ABI_MAJOR << 16) | SL_ABI_MINOR))
 #define SL_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define SL_ABI_MINOR_OF(v) ((uint32_t)(v) & 0xffffu)
@@ -153,6 +154,15 @@ typedef struct sl_host {
      * may keep a unit of work open while more input waits and close it when none does (DM's
      * workers flush when their channel is momentarily empty). Thread-safe. */
     size_t (*input_pending)(sl_ctx *ctx);
+
+    /* Since ABI 1.4 (check SL_HOST_HAS(host, shard)): a request to the shard DDL coordinator of
+     * the instance's task (runtime/shard.h), which holds the task's shard-DDL locks across its
+     * sources in the metadata store. request is a JSON object text whose "op" names the
+     * operation ("arrive", "done", "state", "resume"); returns 0 with *reply a JSON text (free
+     * with host->free) or a negative code: SL_ENOTSUP when the host has no coordinator (a
+     * pipeline outside a server). May block (the store, the sources' table lists).
+     * Thread-safe. */
+    int   (*shard)(sl_ctx *ctx, const char *request, char **reply);
 
     /* Add new functions here, at the end only. */
 } sl_host;

@@ -123,6 +123,9 @@ typedef struct sl_state_store {
     void *ud;
     int   (*put)(void *ud, const char *key, const char *value);
     char *(*get)(void *ud, const char *key);
+    /* May be NULL. host->shard of an instance whose context prefix ("<pipeline name>/<stage
+     * id>") is prefix: *reply is malloc'd JSON text. */
+    int   (*shard)(void *ud, const char *prefix, const char *request, char **reply);
 } sl_state_store;
 
 /* Instantiate every stage of spec (options filled and plugin create() called). Nothing runs yet.

@@ -38,6 +38,7 @@
 #include <sluice/plugin.h>
 #include <errmsg.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <mysql.h>
 #include <pthread.h>
 #include <signal.h>
@@ -65,6 +66,8 @@ typedef struct sink_config {
     int64_t safe_mode_seconds;
     char   *sql_mode;
     int64_t fence_epoch;
+    char   *shard_mode;
+    int     strict_optimistic;
 } sink_config;
 
 #define O(n) offsetof(sink_config, n)
@@ -83,6 +86,13 @@ static const sl_option sink_options[] = {
       "raises the source's row of <meta_schema>.sluice_fence to this epoch and every checkpoint "
       "commits only while the row still holds it, so a process that lost the source to a newer "
       "owner (larger epoch) commits nothing more; 0 = off", O(fence_epoch), 0, INT64_MAX, NULL, 0 },
+    { "shard_mode", SL_OPT_STRING, "\"\"", "the task's shard_mode: \"pessimistic\" coordinates DDL on "
+      "shard-merged tables with the other shards (host->shard), \"optimistic\" makes the target follow the "
+      "join of their structures; \"\" pauses at such a DDL",
+      O(shard_mode), 0, -1, NULL, 0 },
+    { "strict_optimistic", SL_OPT_BOOL, "false", "the task's strict_optimistic_shard_mode: in optimistic "
+      "mode, a shard DDL other than one ADD, DROP or MODIFY COLUMN is a conflict", O(strict_optimistic),
+      0, -1, NULL, 0 },
     { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -174,6 +184,17 @@ typedef struct sink {
     /* pending DDL of a crash: replay it tolerantly */
     char          *pend_file;
     uint64_t       pend_pos;
+    /* shard DDL (pessimistic, shard.c in the runtime): see "Shard DDL" below */
+    int            pessimistic;
+    int            optimistic;
+    char          *shard_table;  /* `meta`.`task_syncer_sharding_meta` */
+    struct hold   *holds;
+    size_t         nholds, cholds;
+    char          *a_file, *a_gtid;  /* high-water: what a restart reads again up to here was
+                                        handled (held tables aside); NULL = none */
+    uint64_t       a_pos;
+    int            shard_rows;   /* the shard table may hold rows of this source */
+    int            ck_multi;     /* the last ckpt_sql wrote several statements */
     int            synced;
     atomic_llong   total_events;
     time_t         started;
@@ -567,13 +588,203 @@ static int wait_done(worker *w)
     return rc;
 }
 
+/* ---- shard DDL (pessimistic) ----------------------------------------------------------------
+ *
+ * A DDL on a shard-merged table (route's SL_EVF_SHARD_DDL) goes to the task's coordinator
+ * (host->shard, runtime/shard.c), which keeps one lock per target table in the metadata store.
+ * The first shards to arrive are HELD: their table's later events are skipped, not buffered;
+ * the other tables of the source go on. The last shard runs the DDL once on the target; the
+ * coordinator then restarts the subtasks with held shards, whose readers read the held events
+ * again from the checkpoint (DM re-syncs the same way). What makes that exact lives in the
+ * target, in `<task>_syncer_sharding_meta`, rewritten in the transaction of every checkpoint:
+ *   - a hold per held (or re-syncing) table: T, the position up to which its events are
+ *     handled (for a held table the position before its DDL), the lock and the DDL's position;
+ *   - the high-water row (empty table name): A, the furthest position ever handled.
+ * The checkpoint row (worker 0, where the reader starts) is min(applied position, every T), so
+ * it never passes a held shard's unapplied events. After a restart an event is skipped when it
+ * was handled: at or before its table's T when the table has a hold, else at or before A. A
+ * re-syncing table's T follows the applied position; once that passes A the holds of resolved
+ * locks and A are gone. Memory is a few rows per source, whatever the data.
+ */
+typedef struct hold {
+    char    *schema, *table;   /* the shard (source table) */
+    char    *id;               /* the coordinator's lock */
+    long long gen;
+    char    *t_file, *t_gtid;  /* T */
+    uint64_t t_pos;
+    char    *h_file;           /* where its DDL ends */
+    uint64_t h_pos;
+    int      resync;           /* the lock resolved: apply the table's events after T */
+    int      exec;             /* resolved by hand with this shard to run the DDL: its DDL at
+                                  h goes to the coordinator again, which says "execute" */
+} hold;
+
+static int pos_cmp(const char *fa, uint64_t pa, const char *fb, uint64_t pb)
+{
+    int c = strcmp(fa ? fa : "", fb ? fb : "");
+    if (c)
+        return c < 0 ? -1 : 1;
+    return pa < pb ? -1 : pa > pb;
+}
+
+static void hold_clear(hold *h)
+{
+    free(h->schema);
+    free(h->table);
+    free(h->id);
+    free(h->t_file);
+    free(h->t_gtid);
+    free(h->h_file);
+    memset(h, 0, sizeof *h);
+}
+
+static void holds_free(sink *s)
+{
+    for (size_t i = 0; i < s->nholds; i++)
+        hold_clear(&s->holds[i]);
+    s->nholds = 0;
+    free(s->a_file);
+    free(s->a_gtid);
+    s->a_file = s->a_gtid = NULL;
+    s->a_pos = 0;
+}
+
+static hold *hold_find(sink *s, const char *schema, const char *table)
+{
+    for (size_t i = 0; schema && table && i < s->nholds; i++)
+        if (!strcmp(s->holds[i].schema, schema) && !strcmp(s->holds[i].table, table))
+            return &s->holds[i];
+    return NULL;
+}
+
+static void set_str(char **dst, const char *v)
+{
+    if (*dst && v && !strcmp(*dst, v))
+        return;
+    free(*dst);
+    *dst = v ? strdup(v) : NULL;
+}
+
+/* 1 when ev (a row or a DDL, from its reader at ev->pos) was handled before a restart, or its
+ * table is held: the sink skips it. */
+static int shard_skip(const sink *s, const sl_event *ev)
+{
+    if (!s->pessimistic || !ev->pos.file)
+        return 0;
+    const hold *h = hold_find((sink *)s, ev->schema, ev->table);
+    if (h && !h->resync)
+        return 1;
+    if (h)
+        return pos_cmp(ev->pos.file, ev->pos.offset, h->t_file, h->t_pos) <= 0 ||
+               (ev->kind == SL_EV_DDL && !h->exec &&
+                pos_cmp(ev->pos.file, ev->pos.offset, h->h_file, h->h_pos) == 0);
+    return s->a_file && pos_cmp(ev->pos.file, ev->pos.offset, s->a_file, s->a_pos) <= 0;
+}
+
+/*
+ * The applied position moves to (file, pos, gtid) with a checkpoint: re-syncing holds follow it
+ * once it passes their T (a table held later than the first resumes later),
+ * A grows; once it passes A, the holds of resolved locks and A are done. Then (rf, rp, rg) is
+ * where the checkpoint row may stand: the lowest of it and every hold's T.
+ */
+static void shard_advance(sink *s, const char *file, uint64_t pos, const char *gtid,
+                          const char **rf, uint64_t *rp, const char **rg)
+{
+    for (size_t i = 0; i < s->nholds; i++)
+        if (s->holds[i].resync && pos_cmp(file, pos, s->holds[i].t_file, s->holds[i].t_pos) > 0) {
+            set_str(&s->holds[i].t_file, file);
+            set_str(&s->holds[i].t_gtid, gtid);
+            s->holds[i].t_pos = pos;
+        }
+    if (s->a_file && pos_cmp(file, pos, s->a_file, s->a_pos) >= 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < s->nholds; i++) {
+            if (s->holds[i].resync)
+                hold_clear(&s->holds[i]);
+            else
+                s->holds[k++] = s->holds[i];
+        }
+        s->nholds = k;
+        free(s->a_file);
+        free(s->a_gtid);
+        s->a_file = s->a_gtid = NULL;
+    }
+    if (s->nholds && (!s->a_file || pos_cmp(file, pos, s->a_file, s->a_pos) > 0)) {
+        set_str(&s->a_file, file);
+        set_str(&s->a_gtid, gtid);
+        s->a_pos = pos;
+    }
+    *rf = file;
+    *rp = pos;
+    *rg = gtid;
+    for (size_t i = 0; i < s->nholds; i++)
+        if (pos_cmp(s->holds[i].t_file, s->holds[i].t_pos, *rf, *rp) < 0) {
+            *rf = s->holds[i].t_file;
+            *rp = s->holds[i].t_pos;
+            *rg = s->holds[i].t_gtid;
+        }
+}
+
+static void add_row(sink *s, sl_sbuf *b, const char *schema, const char *table, const char *id,
+                    long long gen, const char *state, const char *tf, uint64_t tp, const char *tg,
+                    const char *hf, uint64_t hp)
+{
+    sl_sbuf_adds(b, "(");
+    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, schema, strlen(schema));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, table, strlen(table));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, id, strlen(id));
+    sl_sbuf_addf(b, ", %lld, '%s', ", gen, state);
+    sl_sbuf_add_quoted(b, tf ? tf : "", tf ? strlen(tf) : 0);
+    sl_sbuf_addf(b, ", %" PRIu64 ", ", tp);
+    if (tg)
+        sl_sbuf_add_quoted(b, tg, strlen(tg));
+    else
+        sl_sbuf_adds(b, "NULL");
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, hf ? hf : "", hf ? strlen(hf) : 0);
+    sl_sbuf_addf(b, ", %" PRIu64 ")", hp);
+}
+
+/* Append the statements that make the shard table hold s's holds and A (after ";\n"). */
+static void shard_rows_sql(sink *s, sl_sbuf *b)
+{
+    sl_sbuf_adds(b, ";\nDELETE FROM ");
+    sl_sbuf_adds(b, s->shard_table);
+    sl_sbuf_adds(b, " WHERE source_name = ");
+    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+    if (!s->nholds && !s->a_file)
+        return;
+    sl_sbuf_adds(b, ";\nINSERT INTO ");
+    sl_sbuf_adds(b, s->shard_table);
+    sl_sbuf_adds(b, " (source_name, source_schema, source_table, lock_id, gen, state, t_name, "
+                 "t_pos, t_gtid, h_name, h_pos) VALUES ");
+    for (size_t i = 0; i < s->nholds; i++) {
+        const hold *h = &s->holds[i];
+        add_row(s, b, h->schema, h->table, h->id, h->gen, h->resync ? "resync" : "held",
+                h->t_file, h->t_pos, h->t_gtid, h->h_file, h->h_pos);
+        sl_sbuf_adds(b, ", ");
+    }
+    if (s->a_file)
+        add_row(s, b, "", "", "", 0, "applied", s->a_file, s->a_pos, s->a_gtid, "", 0);
+    else
+        b->len -= 2, b->p[b->len] = '\0';
+}
+
 /* ---- checkpoint ---------------------------------------------------------------------------- */
 
 /* The error a fenced checkpoint fails with: the subquery of two rows (ER_SUBQUERY_NO_1_ROW). */
 #define FENCED_ERR "Subquery returns more than 1 row"
 
 /*
- * The checkpoint upsert. With fencing (a cluster) it is an INSERT ... SELECT over the source's
+ * The checkpoint statement(s) into b: the row of worker_row (0 = the checkpoint; -1 = the
+ * pending-DDL marker) at (file, pos, gtid), and with shard DDL coordination the shard table in
+ * the same text (then s->ck_multi is 1: several statements, to run in one transaction).
+ *
+ * With fencing (a cluster) it is an INSERT ... SELECT over the source's
  * fence row, read with a shared lock: while the row holds our epoch it writes the checkpoint;
  * once a newer owner raised it (or it is gone) the IF picks a subquery of two rows and the
  * statement fails, so the transaction it closes (the rows it covers) never commits. The shared
@@ -585,6 +796,16 @@ static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint
                      const char *gtid, uint64_t seq)
 {
     int fenced = s->cfg->fence_epoch > 0;
+    int shard = worker_row == 0 && s->pessimistic && (s->nholds || s->a_file || s->shard_rows);
+    s->ck_multi = shard;
+    if (shard) {
+        const char *rf, *rg;
+        uint64_t rp;
+        shard_advance(s, file, pos, gtid, &rf, &rp, &rg);
+        file = rf;
+        pos = rp;
+        gtid = rg;
+    }
     sl_sbuf_reset(b);
     sl_sbuf_adds(b, "INSERT INTO ");
     sl_sbuf_adds(b, s->ckpt_table);
@@ -612,6 +833,10 @@ static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint
     sl_sbuf_adds(b, " ON DUPLICATE KEY UPDATE binlog_name=VALUES(binlog_name), "
                  "binlog_pos=VALUES(binlog_pos), binlog_gtid=VALUES(binlog_gtid), seq=VALUES(seq), "
                  "is_snapshot=0");
+    if (shard) {
+        shard_rows_sql(s, b);
+        s->shard_rows = s->nholds || s->a_file;
+    }
 }
 
 /* A checkpoint that failed because the fence moved says so, instead of MariaDB's words. */
@@ -632,6 +857,27 @@ static int raise_fence(sink *s)
     int rc = sl_ckpt_raise_fence(s->coord, s->cfg->meta_schema, s->cfg->source_name,
                                  s->cfg->fence_epoch, &err);
     return rc < 0 ? s->host->fail(s->ctx, rc, "%s", err.msg) : 0;
+}
+
+/* Run checkpoint text of ckpt_sql on the coordinator connection (autocommit): its statements
+ * in one transaction when there are several. */
+static int exec_ckpt(sink *s, const sl_sbuf *b, sl_error *err)
+{
+    if (!s->ck_multi)
+        return exec1(s->coord, b->p, err);
+    sl_sbuf tx;
+    sl_sbuf_init(&tx);
+    sl_sbuf_adds(&tx, "START TRANSACTION;\n");
+    sl_sbuf_add(&tx, b->p, b->len);
+    sl_sbuf_adds(&tx, ";\nCOMMIT");
+    int rc = tx.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                    : exec_multi(s->coord, tx.p, tx.len, NULL, 0, err);
+    sl_sbuf_free(&tx);
+    if (rc < 0) {
+        sl_error ignore = {0};
+        exec1(s->coord, "ROLLBACK", &ignore);
+    }
+    return rc;
 }
 
 /* Remember the applied position (for status and the next checkpoint write). */
@@ -695,7 +941,7 @@ static int write_ckpt(sink *s)
     pthread_mutex_lock(&s->mu);
     ckpt_sql(s, &s->sql, 0, s->file, s->pos, s->gtid, g);
     pthread_mutex_unlock(&s->mu);
-    if (exec1(s->coord, s->sql.p, &err) < 0) {
+    if (exec_ckpt(s, &s->sql, &err) < 0) {
         char m[SL_ERRMSG_MAX];
         return s->host->fail(s->ctx, err.code, "writing the checkpoint: %s",
                              fence_msg(s, err.msg, m, sizeof m));
@@ -945,7 +1191,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
     }
     failpoint("after-prepare");
     sl_error err = {0};
-    if (exec1(s->coord, s->sql.p, &err) < 0)
+    if (exec_ckpt(s, &s->sql, &err) < 0)
         return fail_group(s, "writing the checkpoint", &err);
     failpoint("after-checkpoint");
     s->group = g;
@@ -1064,12 +1310,13 @@ static void forget_tables(sink *s, int parse_rc, const sl_ddl *d)
     sl__tcache_collect(s->tc);
 }
 
-static int apply_ddl(sink *s, sl_event *ev)
+/* coordinated: the shard DDL coordinator made this shard the one that runs the DDL */
+static int apply_ddl(sink *s, sl_event *ev, int coordinated)
 {
     int src = settle(s);        /* the group before it fully committed (its locks released) */
     if (src < 0)
         return src;
-    if (ev->flags & SL_EVF_SHARD_DDL)
+    if ((ev->flags & SL_EVF_SHARD_DDL) && !coordinated)
         return s->host->fail(s->ctx, SL_ENOTSUP, "DDL on a shard-merged table %s.%s is not "
                              "supported yet (shard DDL coordination is not implemented); apply it "
                              "on the target by hand and skip it, or drop it with a filter: %.300s",
@@ -1146,6 +1393,362 @@ static int apply_ddl(sink *s, sl_event *ev)
     return 0;
 }
 
+/* Ask the coordinator (host->shard); *out is its parsed reply (caller decrefs). A failure is
+ * the stage's, after host->fail. */
+static int ask(sink *s, json_t *req, json_t **out)
+{
+    *out = NULL;
+    char *q = json_dumps(req, JSON_COMPACT), *reply = NULL;
+    json_decref(req);
+    if (!q)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    int rc = SL_HOST_HAS(s->host, shard) ? s->host->shard(s->ctx, q, &reply) : SL_ENOTSUP;
+    free(q);
+    json_t *r = reply ? json_loads(reply, 0, NULL) : NULL;
+    if (reply)
+        s->host->free(reply);
+    if (rc < 0 || !r) {
+        const char *why = json_string_value(json_object_get(r, "error"));
+        rc = s->host->fail(s->ctx, rc < 0 ? rc : SL_EINTERNAL, "shard DDL coordinator: %s",
+                           why ? why : rc == SL_ENOTSUP ? "not available (shard_mode needs "
+                           "sluice-server)" : sl_strerror(rc < 0 ? rc : SL_EINTERNAL));
+        json_decref(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+/* The DDL of a shard moved past without running it (the target needs nothing of it). */
+static int shard_pass(sink *s, sl_event *ev, const char *why)
+{
+    s->host->log(s->ctx, SL_LOG_INFO, "shard DDL of `%s`.`%s` not run on the target: %s: %.300s",
+                 ev->schema ? ev->schema : "", ev->table ? ev->table : "", why, ev->ddl);
+    if (!s->in_txn)
+        set_pos(s, &ev->pos);
+    s->host->metric_add(s->ctx, "shard_ddls_skipped", 1);
+    return 0;
+}
+
+/*
+ * A DDL on a shard-merged table in pessimistic mode (the group before it is committed): the
+ * coordinator says whether this shard waits (hold its table, durable before anything after it
+ * is applied), runs it (the last shard), or conflicts with the lock's DDL (fail with both).
+ */
+static int shard_ddl(sink *s, sl_event *ev)
+{
+    json_t *r = NULL;
+    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "op", "arrive",
+                              "target_schema", ev->target_schema ? ev->target_schema : "",
+                              "target_table", ev->target_table ? ev->target_table : "",
+                              "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
+                              "ddl", ev->ddl, "file", ev->pos.file ? ev->pos.file : "",
+                              "pos", (json_int_t)ev->pos.offset), &r);
+    if (rc < 0)
+        return rc;
+    const char *action = json_string_value(json_object_get(r, "action"));
+    const char *id = json_string_value(json_object_get(r, "id"));
+    long long gen = (long long)json_integer_value(json_object_get(r, "gen"));
+    if (!action || !id) {
+        json_decref(r);
+        return s->host->fail(s->ctx, SL_EINTERNAL, "shard DDL coordinator: a reply without action");
+    }
+    if (!strcmp(action, "conflict")) {
+        rc = s->host->fail(s->ctx, SL_ESTATE, "shard DDL conflict on %s.%s (lock %s): shard "
+                           "`%s`.`%s` of source %s runs \"%.300s\" but the lock holds \"%.300s\"; "
+                           "make the shards run the same DDL, or resolve the lock by hand",
+                           ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
+                           id, ev->schema ? ev->schema : "", ev->table ? ev->table : "",
+                           s->cfg->source_name, ev->ddl,
+                           json_string_value(json_object_get(r, "ddl")) ? json_string_value(json_object_get(r, "ddl")) : "");
+        json_decref(r);
+        return rc;
+    }
+    if (!strcmp(action, "skip")) {
+        /* this shard arrived before a crash that came before its hold was written, and the
+         * lock resolved meanwhile: its DDL is on the target, its events were never skipped */
+        json_decref(r);
+        return shard_pass(s, ev, "its lock resolved while this shard was down");
+    }
+    if (!strcmp(action, "execute")) {
+        json_t *req = json_pack("{s:s,s:s,s:I}", "op", "done", "id", id, "gen", (json_int_t)gen);
+        json_decref(r);
+        s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: every shard arrived, running it: %.300s", ev->ddl);
+        /* a re-syncing hold of this table (an earlier lock) stays: the table's events after
+         * this DDL and before A were skipped too, and are applied as the position passes them */
+        if ((rc = apply_ddl(s, ev, 1)) < 0) {
+            json_decref(req);
+            return rc;
+        }
+        hold *own = hold_find(s, ev->schema, ev->table);
+        if (own)
+            own->exec = 0;
+        failpoint("shard-before-done");
+        rc = ask(s, req, &r);
+        json_decref(r);
+        return rc;
+    }
+    /* wait: the table is held from here; its position before the DDL is where it resumes */
+    hold *h = hold_find(s, ev->schema, ev->table);
+    if (!h) {
+        if (s->nholds == s->cholds) {
+            size_t nc = s->cholds ? s->cholds * 2 : 8;
+            hold *p = realloc(s->holds, nc * sizeof *p);
+            if (!p) {
+                json_decref(r);
+                return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+            }
+            s->holds = p;
+            s->cholds = nc;
+        }
+        h = &s->holds[s->nholds++];
+        memset(h, 0, sizeof *h);
+    } else {
+        hold_clear(h);
+    }
+    pthread_mutex_lock(&s->mu);
+    h->schema = strdup(ev->schema ? ev->schema : "");
+    h->table = strdup(ev->table ? ev->table : "");
+    h->id = strdup(id);
+    h->gen = gen;
+    h->t_file = dupstr(s->file);
+    h->t_pos = s->pos;
+    h->t_gtid = dupstr(s->gtid);
+    h->h_file = dupstr(ev->pos.file);
+    h->h_pos = ev->pos.offset;
+    pthread_mutex_unlock(&s->mu);
+    json_decref(r);
+    id = NULL;
+    if (!h->schema || !h->table || !h->id || !h->t_file || !h->h_file)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: `%s`.`%s` waits for lock %s (gen %lld): %.300s",
+                 h->schema, h->table, h->id, gen, ev->ddl);
+    /* the DDL is handled (held); the hold is on the target before anything after it is */
+    set_pos(s, &ev->pos);
+    if ((rc = write_ckpt(s)) < 0)
+        return rc;
+    failpoint("shard-held");
+    s->host->metric_add(s->ctx, "shard_ddls_held", 1);
+    return 0;
+}
+
+/*
+ * A DDL on a shard-merged table in optimistic mode: nothing is held. The coordinator keeps the
+ * join of the shards' structures and says whether this shard runs the DDL on the target (the
+ * first ADD of a column, the last DROP), skips it (the target has it already, or other shards
+ * still have the column), or conflicts. Its answer for a DDL read again is the same, so the
+ * usual pending-DDL marker keeps a crash exact.
+ */
+static int shard_join(sink *s, sl_event *ev)
+{
+    json_t *r = NULL;
+    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "op", "join",
+                              "target_schema", ev->target_schema ? ev->target_schema : "",
+                              "target_table", ev->target_table ? ev->target_table : "",
+                              "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
+                              "ddl", ev->ddl, "strict", s->cfg->strict_optimistic), &r);
+    if (rc < 0)
+        return rc;
+    const char *action = json_string_value(json_object_get(r, "action"));
+    if (action && !strcmp(action, "execute")) {
+        json_decref(r);
+        return apply_ddl(s, ev, 1);
+    }
+    if (action && !strcmp(action, "skip")) {
+        json_decref(r);
+        /* the target table may have changed under another shard's DDL: this shard's rows from
+         * here on are mapped onto it as it is now (the group before is committed: settle) */
+        if ((rc = settle(s)) < 0)
+            return rc;
+        sl__tcache_invalidate(s->tc, ev->target_schema, ev->target_table);
+        sl__tcache_collect(s->tc);
+        s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): the target needs nothing of "
+                     "`%s`.`%s`'s %.300s", ev->schema ? ev->schema : "", ev->table ? ev->table : "", ev->ddl);
+        if (!s->in_txn)
+            set_pos(s, &ev->pos);
+        s->host->metric_add(s->ctx, "shard_ddls_skipped", 1);
+        return 0;
+    }
+    const char *other = json_string_value(json_object_get(r, "ddl"));
+    const char *why = json_string_value(json_object_get(r, "why"));
+    if (other)
+        rc = s->host->fail(s->ctx, SL_ESTATE, "shard DDL conflict on %s.%s (optimistic, %s): shard "
+                           "`%s`.`%s` of source %s runs \"%.300s\" but another shard ran \"%.300s\"",
+                           ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
+                           why ? why : "", ev->schema ? ev->schema : "", ev->table ? ev->table : "",
+                           s->cfg->source_name, ev->ddl, other);
+    else
+        rc = s->host->fail(s->ctx, SL_ESTATE, "shard DDL conflict on %s.%s (optimistic): shard "
+                           "`%s`.`%s` of source %s runs \"%.300s\": %s",
+                           ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
+                           ev->schema ? ev->schema : "", ev->table ? ev->table : "",
+                           s->cfg->source_name, ev->ddl, why ? why : "no answer from the coordinator");
+    json_decref(r);
+    return rc;
+}
+
+/*
+ * A DDL on a shard-merged table with shard_mode: what concerns one shard only is decided here
+ * (a new shard's CREATE TABLE creates the target table if it is missing, a shard's DROP TABLE
+ * leaves the merged rows alone, TRUNCATE and RENAME of one shard cannot be merged: pause);
+ * changes of the structure go to the coordinator.
+ */
+static int shard_stmt(sink *s, sl_event *ev)
+{
+    sl_ddl d;
+    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
+    sl_ddl_kind kind = d.kind;
+    size_t nnames = d.nnames;
+    sl_ddl_free(&d);
+    if (prc == SL_ENOMEM)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    if (kind == SL_DDL_CREATE_TABLE) {
+        sl_sbuf_reset(&s->sql);
+        sl_sbuf_adds(&s->sql, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ");
+        sl_sbuf_add_quoted(&s->sql, ev->target_schema ? ev->target_schema : "",
+                           ev->target_schema ? strlen(ev->target_schema) : 0);
+        sl_sbuf_adds(&s->sql, " AND TABLE_NAME = ");
+        sl_sbuf_add_quoted(&s->sql, ev->target_table ? ev->target_table : "",
+                           ev->target_table ? strlen(ev->target_table) : 0);
+        if (atoi(q1col(s->coord, s->sql.p)) > 0)
+            return shard_pass(s, ev, "a new shard; the merged table exists");
+        return apply_ddl(s, ev, 1);
+    }
+    if (kind == SL_DDL_DROP_TABLE) {
+        if (s->pessimistic) {
+            /* a shard that will never come leaves the lock of its target */
+            json_t *r = NULL;
+            int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s}", "op", "leave", "target_schema",
+                                      ev->target_schema ? ev->target_schema : "", "target_table",
+                                      ev->target_table ? ev->target_table : "", "schema",
+                                      ev->schema ? ev->schema : "", "table", ev->table ? ev->table : ""), &r);
+            json_decref(r);
+            if (rc < 0)
+                return rc;
+        }
+        return shard_pass(s, ev, "a shard dropped; the merged table keeps its rows");
+    }
+    if (kind == SL_DDL_ALTER_TABLE && nnames > 1)
+        kind = SL_DDL_RENAME_TABLE;
+    if (kind != SL_DDL_ALTER_TABLE && kind != SL_DDL_CREATE_INDEX && kind != SL_DDL_DROP_INDEX)
+        return s->host->fail(s->ctx, SL_ENOTSUP, "shard DDL on %s.%s: %s of one shard of a merged "
+                             "table cannot be applied to it (the other shards' rows live there "
+                             "too); apply what is needed by hand and skip it, or drop it with a "
+                             "filter: %.300s", ev->target_schema ? ev->target_schema : "",
+                             ev->target_table ? ev->target_table : "",
+                             kind == SL_DDL_TRUNCATE_TABLE ? "a TRUNCATE" :
+                             kind == SL_DDL_RENAME_TABLE ? "a RENAME" : "this statement", ev->ddl);
+    return s->pessimistic ? shard_ddl(s, ev) : shard_join(s, ev);
+}
+
+/*
+ * At start: the shard table (created if needed) gives this source's holds and A; a hold whose
+ * lock resolved meanwhile re-syncs; a lock this source was running the DDL of when it stopped
+ * is resolved if the checkpoint passed the DDL (coordinator "resume").
+ */
+static int shard_recover(sink *s)
+{
+    sl_error err = {0};
+    sl_sbuf *b = &s->sql;
+    holds_free(s);
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "CREATE TABLE IF NOT EXISTS ");
+    sl_sbuf_adds(b, s->shard_table);
+    sl_sbuf_adds(b, " (source_name VARCHAR(128) NOT NULL, source_schema VARCHAR(128) NOT NULL, "
+                 "source_table VARCHAR(128) NOT NULL, lock_id VARCHAR(600) NOT NULL, gen BIGINT NOT NULL, "
+                 "state VARCHAR(16) NOT NULL, t_name VARCHAR(255), t_pos BIGINT UNSIGNED, t_gtid TEXT, "
+                 "h_name VARCHAR(255), h_pos BIGINT UNSIGNED, "
+                 "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "
+                 "PRIMARY KEY(source_name, source_schema, source_table))");
+    if (exec1(s->coord, b->p, &err) < 0)
+        return s->host->fail(s->ctx, err.code, "creating the shard table: %s", err.msg);
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "SELECT source_schema, source_table, lock_id, gen, t_name, t_pos, t_gtid, h_name, "
+                 "h_pos FROM ");
+    sl_sbuf_adds(b, s->shard_table);
+    sl_sbuf_adds(b, " WHERE source_name = ");
+    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+    if (mysql_real_query(s->coord, b->p, (unsigned long)b->len) != 0)
+        return s->host->fail(s->ctx, SL_EDB, "reading the shard table: %s", mysql_error(s->coord));
+    MYSQL_RES *res = mysql_store_result(s->coord);
+    if (!res)
+        return s->host->fail(s->ctx, SL_EDB, "reading the shard table: %s", mysql_error(s->coord));
+    MYSQL_ROW row;
+    int oom = 0;
+    while ((row = mysql_fetch_row(res))) {
+        s->shard_rows = 1;
+        if (!row[1][0]) {
+            s->a_file = dupstr(row[4]);
+            s->a_pos = row[5] ? strtoull(row[5], NULL, 10) : 0;
+            s->a_gtid = dupstr(row[6]);
+            continue;
+        }
+        if (s->nholds == s->cholds) {
+            size_t nc = s->cholds ? s->cholds * 2 : 8;
+            hold *p = realloc(s->holds, nc * sizeof *p);
+            if (!p) {
+                oom = 1;
+                break;
+            }
+            s->holds = p;
+            s->cholds = nc;
+        }
+        hold *h = &s->holds[s->nholds++];
+        memset(h, 0, sizeof *h);
+        h->schema = dupstr(row[0]);
+        h->table = dupstr(row[1]);
+        h->id = dupstr(row[2]);
+        h->gen = row[3] ? atoll(row[3]) : 0;
+        h->t_file = dupstr(row[4] ? row[4] : "");
+        h->t_pos = row[5] ? strtoull(row[5], NULL, 10) : 0;
+        h->t_gtid = dupstr(row[6]);
+        h->h_file = dupstr(row[7] ? row[7] : "");
+        h->h_pos = row[8] ? strtoull(row[8], NULL, 10) : 0;
+        oom |= !h->schema || !h->table || !h->id || !h->t_file || !h->h_file;
+    }
+    mysql_free_result(res);
+    if (oom)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    int rc = 0;
+    json_t *r = NULL;
+    for (size_t i = 0; i < s->nholds && rc == 0; i++) {
+        hold *h = &s->holds[i];
+        rc = ask(s, json_pack("{s:s,s:s,s:I,s:s,s:s}", "op", "state", "id", h->id, "gen",
+                              (json_int_t)h->gen, "schema", h->schema, "table", h->table), &r);
+        if (rc == 0 && json_is_true(json_object_get(r, "owner")) &&
+            pos_cmp(h->t_file, h->t_pos, h->h_file, h->h_pos) >= 0) {
+            /* the by-hand owner ran the DDL (its T passed it) and died before "done" */
+            json_decref(r);
+            r = NULL;
+            h->resync = 1;
+            rc = ask(s, json_pack("{s:s,s:s,s:I}", "op", "done", "id", h->id, "gen", (json_int_t)h->gen), &r);
+        } else if (rc == 0 && json_is_true(json_object_get(r, "owner")) && !h->resync) {
+            h->resync = h->exec = 1;
+            s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: lock %s resolved by hand; `%s`.`%s` "
+                         "applies its events after (%s, %" PRIu64 ") and runs the DDL", h->id,
+                         h->schema, h->table, h->t_file, h->t_pos);
+        } else if (rc == 0 && json_is_true(json_object_get(r, "resolved")) && !h->resync) {
+            h->resync = 1;
+            s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: lock %s resolved; `%s`.`%s` applies its "
+                         "events after (%s, %" PRIu64 ")", h->id, h->schema, h->table, h->t_file, h->t_pos);
+        }
+        json_decref(r);
+        r = NULL;
+    }
+    if (rc == 0) {
+        /* how far this source got: A when it has holds (the checkpoint row stays before them),
+         * written in the transaction that moved past any DDL it ran */
+        pthread_mutex_lock(&s->mu);
+        const char *f = s->a_file ? s->a_file : s->file;
+        json_t *q = json_pack("{s:s,s:s,s:I}", "op", "resume", "file", f ? f : "",
+                              "pos", (json_int_t)(s->a_file ? s->a_pos : s->pos));
+        pthread_mutex_unlock(&s->mu);
+        rc = ask(s, q, &r);
+        json_decref(r);
+    }
+    return rc;
+}
+
 /* ---- plugin callbacks ---------------------------------------------------------------------- */
 
 static void sink_destroy(void *self);
@@ -1169,9 +1772,16 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     sl_sbuf_init(&b);
     sl_sbuf_add_qname(&b, cfg->meta_schema, tbl);
     s->ckpt_table = b.p;
+    snprintf(tbl, sizeof tbl, "%s_syncer_sharding_meta", cfg->task_name);
+    sl_sbuf_init(&b);
+    sl_sbuf_add_qname(&b, cfg->meta_schema, tbl);
+    s->shard_table = b.p;
+    s->pessimistic = cfg->shard_mode && !strcasecmp(cfg->shard_mode, "pessimistic");
+    s->optimistic = cfg->shard_mode && !strcasecmp(cfg->shard_mode, "optimistic");
     const char *mode = cfg->sql_mode ? cfg->sql_mode : "";
     if (has_ci(mode, "NO_BACKSLASH_ESCAPES") || has_ci(mode, "ANSI_QUOTES")) {
         free(s->ckpt_table);
+        free(s->shard_table);
         host->free(s);
         return host->fail(ctx, SL_EINVAL, "sql_mode: NO_BACKSLASH_ESCAPES and ANSI_QUOTES change how "
                           "the sink's statements parse; leave them out");
@@ -1189,8 +1799,9 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     if (s->caus)
         sl_causality_set_fill(s->caus, (uint64_t)cfg->repl_batch);
     s->w = calloc(s->nworkers, sizeof *s->w);
-    if (!s->ckpt_table || !s->session_sql || !s->tc || !s->caus || !s->w) {
+    if (!s->ckpt_table || !s->shard_table || !s->session_sql || !s->tc || !s->caus || !s->w) {
         free(s->ckpt_table);
+        free(s->shard_table);
         free(s->session_sql);
         sl__tcache_free(s->tc);
         sl_causality_free(s->caus);
@@ -1320,6 +1931,8 @@ static int recover(sink *s)
     }
     free(todo);
     free(commit);
+    if (rc == 0 && s->pessimistic)
+        rc = shard_recover(s);
     return rc;
 }
 
@@ -1473,7 +2086,7 @@ static int sink_process(void *self, sl_batch *b)
         sl_event *ev = &b->events[i];
         if (ev->kind == SL_EV_DDL) {
             i++;
-            if (ev->flags & SL_EVF_DROPPED) {
+            if ((ev->flags & SL_EVF_DROPPED) || shard_skip(s, ev)) {
                 /* a standalone DDL ends a transaction; one inside an explicit transaction
                  * does not: its COMMIT moves the position */
                 if (!s->in_txn)
@@ -1482,7 +2095,11 @@ static int sink_process(void *self, sl_batch *b)
             }
             if ((rc = close_group(s, NULL, 0)) < 0)
                 return rc;
-            if ((rc = apply_ddl(s, ev)) < 0)
+            if ((s->pessimistic || s->optimistic) && (ev->flags & SL_EVF_SHARD_DDL))
+                rc = shard_stmt(s, ev);
+            else
+                rc = apply_ddl(s, ev, 0);
+            if (rc < 0)
                 return rc;
             continue;
         }
@@ -1505,14 +2122,15 @@ static int sink_process(void *self, sl_batch *b)
         /* collect the unit's row events (pointers into the batch) */
         size_t cnt = 0;
         for (size_t k = i; k < j; k++)
-            if (is_row(&b->events[k]))
+            if (is_row(&b->events[k]) && !shard_skip(s, &b->events[k]))
                 cnt++;
         sl_event **rows = cnt ? malloc(cnt * sizeof *rows) : NULL;
         if (cnt && !rows)
             return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
         cnt = 0;
         for (size_t k = i; k < j; k++) {
-            if (!is_row(&b->events[k]))
+            /* shard_skip: a held shard's row, or one applied before a restart (above) */
+            if (!is_row(&b->events[k]) || shard_skip(s, &b->events[k]))
                 continue;
             sl_event *cp = &copies[ncopy++];
             *cp = b->events[k];
@@ -1664,6 +2282,9 @@ static void sink_destroy(void *self)
     free(s->assign);
     sl_sbuf_free(&s->sql);
     free(s->ckpt_table);
+    free(s->shard_table);
+    holds_free(s);
+    free(s->holds);
     free(s->file);
     free(s->gtid);
     free(s->ck_file);
@@ -1738,7 +2359,7 @@ static char *sink_status(void *self)
 static int sink_cleanup(void *self, unsigned what)
 {
     sink *s = self;
-    static const char *const tables[] = { "_syncer_checkpoint", NULL };
+    static const char *const tables[] = { "_syncer_checkpoint", "_syncer_sharding_meta", NULL };
     if (!(what & SL_CLEANUP_META))
         return 0;
     sl_error e = { 0 };

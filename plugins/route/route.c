@@ -1,7 +1,8 @@
 /*
  * route.c - the route transform: sets target_schema/target_table of every event from the task's
  * table_migrate_rules (shard merge included), rewrites DDL text to the routed names with quoted
- * identifiers, and flags DDL on shard-merged tables (SL_EVF_SHARD_DDL) for the sink to refuse.
+ * identifiers, and flags DDL on shard-merged tables (SL_EVF_SHARD_DDL, with the shard in
+ * schema/table) for the sink to coordinate or refuse.
  */
 #include <sluice/plugin.h>
 #include <sluice/match.h>
@@ -76,14 +77,21 @@ static int route_ddl(rt *r, sl_batch *b, sl_event *ev)
     }
     char *text = r->host->batch_strndup(b, r->sql.p ? r->sql.p : "", r->sql.len);
     char *s = dup_in(r, b, ts), *t = dup_in(r, b, tt);
+    /* a shard DDL names its shard (the source table) in schema/table: the sink's shard DDL
+     * coordination holds and resumes that table (the reader leaves table NULL on a DDL) */
+    char *ss = merged ? dup_in(r, b, d.names[0].schema) : NULL;
+    char *st = merged ? dup_in(r, b, d.names[0].table) : NULL;
     sl_ddl_free(&d);
-    if (!text || (ts && !s) || (tt && !t))
+    if (!text || (ts && !s) || (tt && !t) || (merged && (!ss || !st)))
         return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
     ev->ddl = text;
     ev->target_schema = s;
     ev->target_table = t;
-    if (merged)
+    if (merged) {
         ev->flags |= SL_EVF_SHARD_DDL;
+        ev->schema = ss;
+        ev->table = st;
+    }
     return 0;
 }
 

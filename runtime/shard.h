@@ -1,0 +1,62 @@
+/*
+ * shard.h - the shard DDL coordinator of the worker (issue 16): the pessimistic shard-DDL locks
+ * of a task, one per target table that several source tables (on any of the task's sources)
+ * merge into, kept in the metadata store as (kind "shard_lock", name "<task>/<target>") -> JSON
+ * so that a restart (and, in a cluster, another worker) finds them as they were.
+ *
+ * The sinks reach it through host->shard (plugin.h) with JSON requests:
+ *   {"op":"arrive", "target_schema", "target_table", "schema", "table", "ddl", "file", "pos"}
+ *       a shard (source table) read a DDL of its target table. The first arrival creates the
+ *       lock with the group's members (every source table of the task routed to the target,
+ *       listed on the sources); the reply's "action" is "wait" (hold the shard), "execute" (the
+ *       last shard: run the DDL on the target, then "done"), or "conflict" (another DDL holds
+ *       the lock: its text is "ddl"). Idempotent: a shard that arrives again (a restart read
+ *       its DDL again) gets the same answer.
+ *   {"op":"done", "id", "gen"}      the owner ran the DDL: the lock is resolved and every
+ *       running subtask with a held shard in it is restarted, to read its held events again.
+ *   {"op":"state", "id", "gen", "schema", "table"}  {"resolved": bool, "owner": bool}: owner
+ *       when a by-hand unlock (sl_shard_unlock with exec) made this held shard the one that
+ *       runs the DDL.
+ *   {"op":"resume", "file", "pos"}  a sink starts at this position: a lock this source owned
+ *       and whose DDL the position has passed was run (a crash came before its "done").
+ *   {"op":"leave", "target_schema", "target_table", "schema", "table"}  the shard's table was
+ *       dropped: it leaves the waiting lock of its target; if every shard left has arrived, the
+ *       first that came runs the DDL (as sl_shard_unlock with exec).
+ *   {"op":"join", ...}              optimistic mode, see shard.c.
+ * Every reply carries "id" and "gen" of the lock it is about.
+ *
+ * Thread-safety: every function is thread-safe (one mutex per worker); none takes a subtask's
+ * lock, so a subtask may call in while its lock is held.
+ */
+#ifndef SLUICE_RUNTIME_SHARD_H
+#define SLUICE_RUNTIME_SHARD_H
+
+#include <jansson.h>
+
+#include "worker.h"
+
+/* host->shard of an instance whose context prefix is "<task>/<source>/<phase>/<stage>". */
+int  sl__shard_request(sl_worker *w, const char *prefix, const char *request, char **reply);
+
+/* Fill the shard fields of a SubTaskStatus o (its "unresolved_ddl_lock_id" and the
+ * "blocking_ddls" and "unresolved_groups" of its "sync_status") from the unresolved locks of
+ * task in which source has a shard. */
+void sl__shard_status(sl_worker *w, const char *task, const char *source, json_t *o);
+
+/* The unresolved locks of task (every one when task is NULL) as DM's shard-ddl-lock list:
+ * [{"id", "task", "mode", "owner", "ddls", "synced", "unsynced"}]. Caller decrefs. */
+json_t *sl_shard_locks(sl_worker *w, const char *task);
+
+/*
+ * Resolve lock id of task by hand (DM's unlock-ddl-lock): a shard will never come (its table was
+ * dropped), or the operator settled a conflict. exec 1: the shards that did not come count as
+ * synced and the first shard that reached the DDL runs it (its subtask restarts to do so, or
+ * does at its next start), then the lock resolves as usual. exec 0: the DDL is not run (the
+ * operator ran it on the target, or does not want it); the lock resolves now and the subtasks
+ * with held shards restart and apply their held events. Returns 0, SL_ENOENT (no such
+ * unresolved lock), SL_ESTATE (its DDL is running, or no shard reached it) or a store error,
+ * with err.
+ */
+int  sl_shard_unlock(sl_worker *w, const char *task, const char *id, int exec, sl_error *err);
+
+#endif

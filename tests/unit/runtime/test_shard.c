@@ -1,0 +1,163 @@
+/*
+ * test_shard.c - the shard DDL coordinator's optimistic decisions (runtime/shard.c "join"):
+ * ADD/MODIFY COLUMN at the first shard, the same definition skipped for the others and
+ * "execute" again for the shard that ran it (a DDL read again after a crash), another definition
+ * a conflict naming the first statement, RENAME/CHANGE COLUMN a conflict, another DDL once at
+ * the first shard or, strict, a conflict; decisions kept in the store across a new worker; and
+ * the requests the coordinator refuses. DROP COLUMN needs the sources' table lists (the
+ * integration test shard_optimistic covers it).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "shard.h"
+#include "sluice/log.h"
+
+static char dir[64], path[128];
+static sl_meta_store *store;
+static sl_scheduler *sched;
+static sl_registry *reg;
+static sl_worker *worker;
+
+static int setup(void **st)
+{
+    (void)st;
+    strcpy(dir, "/tmp/sl-shard-XXXXXX");
+    if (!mkdtemp(dir))
+        return -1;
+    snprintf(path, sizeof path, "%s/meta.db", dir);
+    sl_error err = { 0 };
+    sl_log_set_level(SL_LOG_ERROR);
+    if (sl_meta_sqlite_open(path, &store, &err) != 0 || sl_registry_new(&reg) != 0 ||
+        sl_scheduler_new(NULL, &sched) != 0)
+        return -1;
+    sl_worker_opts o = { .name = "w", .store = store, .sched = sched, .registry = reg, .no_events = 1 };
+    return sl_worker_new(&o, &worker, &err);
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    sl_worker_free(worker);
+    sl_scheduler_free(sched);
+    sl_registry_free(reg);
+    sl_meta_close(store);
+    char p[160];
+    const char *sfx[] = { "", "-wal", "-shm" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+        unlink(p);
+    }
+    rmdir(dir);
+    return 0;
+}
+
+/* The action the coordinator answers source src's shard db.t1 running ddl (after routing). */
+static char last_ddl[512], last_why[512];
+
+static const char *join(const char *src, const char *db, const char *ddl, int strict)
+{
+    static char action[32];
+    char prefix[128], *reply = NULL;
+    snprintf(prefix, sizeof prefix, "task1/%s/incremental/sink", src);
+    json_t *q = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "op", "join", "target_schema", "m",
+                          "target_table", "t", "schema", db, "table", "t1", "ddl", ddl, "strict", strict);
+    char *qt = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    assert_int_equal(sl__shard_request(worker, prefix, qt, &reply), 0);
+    free(qt);
+    json_t *r = json_loads(reply, 0, NULL);
+    free(reply);
+    assert_non_null(r);
+    snprintf(action, sizeof action, "%s", json_string_value(json_object_get(r, "action")));
+    const char *d = json_string_value(json_object_get(r, "ddl")), *w = json_string_value(json_object_get(r, "why"));
+    snprintf(last_ddl, sizeof last_ddl, "%s", d ? d : "");
+    snprintf(last_why, sizeof last_why, "%s", w ? w : "");
+    json_decref(r);
+    return action;
+}
+
+static void test_add_modify(void **st)
+{
+    (void)st;
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN c INT NOT NULL DEFAULT 0", 0), "execute");
+    /* the same definition, whitespace aside, from the other shards: the target has it */
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t`  ADD COLUMN c INT NOT NULL\n DEFAULT 0;", 0), "skip");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` ADD c INT NOT NULL DEFAULT 0", 0), "skip");
+    /* the shard that ran it reads it again after a crash: it runs it again (the sink's marker
+     * tolerates "already there") */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN c INT NOT NULL DEFAULT 0", 0), "execute");
+    /* another definition of the same column: a conflict naming the first statement */
+    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` ADD COLUMN `C` BIGINT NULL", 0), "conflict");
+    assert_string_equal(last_ddl, "ALTER TABLE `m`.`t` ADD COLUMN c INT NOT NULL DEFAULT 0");
+    assert_non_null(strstr(last_why, "another definition"));
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN c DECIMAL(10,2)", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY c DECIMAL(10,2)", 0), "skip");
+    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` MODIFY c DECIMAL(12,2)", 0), "conflict");
+}
+
+static void test_rename_other_strict(void **st)
+{
+    (void)st;
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` CHANGE c c2 INT", 0), "conflict");
+    assert_non_null(strstr(last_why, "renaming"));
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` RENAME COLUMN c TO c2", 0), "conflict");
+    /* an index (and several clauses) is not a column: once, at the first shard */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD INDEX k (v)", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD INDEX k (v)", 0), "skip");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN x INT, ADD COLUMN y INT", 0), "execute");
+    /* strict: only one ADD/DROP/MODIFY COLUMN per statement */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD INDEX k2 (v)", 1), "conflict");
+    assert_non_null(strstr(last_why, "strict_optimistic_shard_mode"));
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN z DECIMAL(10,2) NULL", 1), "execute");
+}
+
+/* The decisions live in the store: a new worker (a restarted server) answers the same. */
+static void test_kept(void **st)
+{
+    (void)st;
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN k INT", 0), "execute");
+    sl_worker_free(worker);
+    sl_error err = { 0 };
+    sl_worker_opts o = { .name = "w", .store = store, .sched = sched, .registry = reg, .no_events = 1 };
+    assert_int_equal(sl_worker_new(&o, &worker, &err), 0);
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN k INT", 0), "skip");
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN k INT", 0), "execute");
+}
+
+static void test_bad_requests(void **st)
+{
+    (void)st;
+    char *reply = NULL;
+    /* a prefix that names no task and source */
+    assert_int_equal(sl__shard_request(worker, "nope", "{\"op\":\"join\"}", &reply), SL_EINVAL);
+    free(reply);
+    reply = NULL;
+    assert_int_equal(sl__shard_request(worker, "t/s/p/x", "{\"op\":\"what\"}", &reply), SL_ENOTSUP);
+    assert_non_null(reply);
+    assert_non_null(strstr(reply, "unknown shard op"));
+    free(reply);
+    /* a lock of a task the worker does not run: nothing to resolve by hand */
+    sl_error err = { 0 };
+    assert_int_equal(sl_shard_unlock(worker, "task1", "task1-`m`.`t`", 1, &err), SL_ENOENT);
+    json_t *l = sl_shard_locks(worker, "task1");
+    assert_int_equal(json_array_size(l), 0);
+    json_decref(l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_add_modify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_other_strict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
