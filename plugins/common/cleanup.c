@@ -6,10 +6,11 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "myconn.h"
@@ -44,27 +45,61 @@ int sl_cleanup_meta_tables(MYSQL *db, const char *meta, const char *task,
     return rc;
 }
 
-/* nftw keeps no user pointer: the first failure of one walk (walks run one at a time per
- * thread). */
-static _Thread_local sl_error *walk_err;
-static _Thread_local int walk_rc;
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+/*
+ * Remove the entries of the directory open as dfd (closed here), depth first, going on past a
+ * failure so that what can be removed is; the first failure is kept in *rc/err. A walk of our
+ * own rather than nftw, whose callback has no user pointer: its state would be thread-local,
+ * and a _Thread_local in a dlopen'ed plugin is dynamic TLS that LeakSanitizer's scan crashes on
+ * once the plugin is unloaded.
+ */
+static void remove_entries(int dfd, const char *path, int depth, int *rc, sl_error *err)
 {
-    (void)st;
-    (void)ftw;
-    if ((flag == FTW_DP ? rmdir(path) : unlink(path)) != 0 && errno != ENOENT && walk_rc == 0)
-        walk_rc = sl_error_set(walk_err, SL_EIO, "cannot remove %s: %s", path, strerror(errno));
-    return 0;   /* go on: remove what can be removed */
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        if (*rc == 0)
+            *rc = sl_error_set(err, SL_EIO, "cannot read %s: %s", path, strerror(errno));
+        close(dfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        int isdir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN) {
+            struct stat st;
+            isdir = fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+        }
+        if (isdir && depth < 16) {
+            int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                remove_entries(sub, e->d_name, depth + 1, rc, err);
+        }
+        if (unlinkat(dirfd(d), e->d_name, isdir ? AT_REMOVEDIR : 0) != 0 && errno != ENOENT &&
+            *rc == 0)
+            *rc = sl_error_set(err, SL_EIO, "cannot remove %s/%s: %s", path, e->d_name,
+                               strerror(errno));
+    }
+    closedir(d);
 }
 
 static int remove_tree(const char *path, sl_error *err)
 {
-    walk_err = err;
-    walk_rc = 0;
-    if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT && walk_rc == 0)
-        walk_rc = sl_error_set(err, SL_EIO, "cannot remove %s: %s", path, strerror(errno));
-    return walk_rc;
+    int rc = 0;
+    int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno != ENOTDIR && errno != ELOOP)
+            return sl_error_set(err, SL_EIO, "cannot remove %s: %s", path, strerror(errno));
+        /* not a directory: a file or a symbolic link, removed itself */
+        return unlink(path) != 0 && errno != ENOENT
+            ? sl_error_set(err, SL_EIO, "cannot remove %s: %s", path, strerror(errno)) : 0;
+    }
+    remove_entries(dfd, path, 0, &rc, err);
+    if (rmdir(path) != 0 && errno != ENOENT && rc == 0)
+        rc = sl_error_set(err, SL_EIO, "cannot remove %s: %s", path, strerror(errno));
+    return rc;
 }
 
 int sl_cleanup_dump_dir(const char *source_dir, sl_error *err)
