@@ -202,9 +202,11 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
     int64_t nrev = 0;
     rc = write_binding(e, root, leader_rev, k, rev, text, &nrev, &tmp);
     free(text);
-    if (rc == SL_ESTATE)
-        return sl_error_set(err, SL_ESTATE, "the binding of source %s changed meanwhile, or this "
-                            "master no longer leads: try again", source);
+    if (rc == SL_ESTATE) {
+        sl_error_set(err, SL_AGAIN, "the binding of source %s changed meanwhile, or this master "
+                     "no longer leads: try again", source);
+        return SL_AGAIN;
+    }
     if (rc != 0)
         return sl_error_set(err, rc, "binding source %s: %s", source, tmp.msg);
     sl_log(SL_LOG_INFO, "cluster", "source %s transferred to worker %s (epoch %lld)", source,

@@ -30,8 +30,9 @@ int sl_binding_schedule(sl_etcd *e, const char *root, long long leader_rev, sl_e
 /* Bind source to worker now (POST /sources/{name}/transfer): SL_ENOENT when no worker of that
  * name ever joined, SL_ESTATE when it is not alive (offline), SL_EEXIST when it holds another
  * source (busy); 0 when it is bound (or was already), *epoch (may be NULL) = the binding's
- * revision. Guarded as sl_binding_schedule's writes (SL_ESTATE from a deposed leader or a
- * binding changed meanwhile: err says which). The caller checked the source exists. */
+ * revision. Guarded as sl_binding_schedule's writes: SL_AGAIN (err says to try again) when
+ * this master no longer leads or the binding changed since it was read. Another etcd error as
+ * such. The caller checked the source exists. */
 int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
                         const char *worker, long long *epoch, sl_error *err);
 

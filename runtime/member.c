@@ -498,3 +498,15 @@ int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err)
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
+
+int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
+                       sl_error *err)
+{
+    pthread_mutex_lock(&m->mu);
+    int rc = atomic_load(&m->leader)
+        ? sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err)
+        : (sl_error_set(err, SL_AGAIN, "this master no longer leads the cluster: try again"),
+           SL_AGAIN);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}

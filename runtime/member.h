@@ -81,6 +81,12 @@ int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err);
  * alive (stop it first; this process itself, while it serves, always is). Thread-safe. */
 int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err);
 
+/* On the leader: bind source to worker now (sl_binding_transfer: SL_ENOENT unknown worker,
+ * SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN try again; *epoch may be NULL). SL_AGAIN too when
+ * this member does not lead. Thread-safe. */
+int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
+                       sl_error *err);
+
 const char *sl_member_name(const sl_member *m);
 
 /* The leader's advertised address, read from etcd now: 0 and addr filled, SL_ENOENT when no

@@ -3,9 +3,12 @@
 # fixture: the leader binds each enabled source to its own live worker (GET /cluster/workers:
 # bound_stage bound, bound_source_name); kill -9 of a bound worker moves its source to a free
 # worker with a larger epoch and lists the dead one offline, the other binding untouched; a
-# deleted source frees its worker. Needs the sandbox source (SLUICE_SOURCE_*) to register sources.
+# deleted source frees its worker; transfer (REST and `sluice cluster transfer`) with DM's
+# errors for an unknown, busy or offline worker. Needs the sandbox source (SLUICE_SOURCE_*) to
+# register sources.
 set -uo pipefail
 SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
+CLI=${SLUICE_CLI_BIN:?SLUICE_CLI_BIN is not set}
 : "${SLUICE_ETCD_ENDPOINTS:?SLUICE_ETCD_ENDPOINTS is not set: eval \"\$(scripts/etcd env)\"}"
 for v in SLUICE_SOURCE_HOST SLUICE_SOURCE_PORT SLUICE_SOURCE_USER SLUICE_SOURCE_PASSWORD; do
     [ -n "${!v:-}" ] || { echo "FAIL: $v is not set (eval \"\$(scripts/sandbox env)\")" >&2; exit 1; }
@@ -92,6 +95,25 @@ wait_for "s1 moves to the new worker" "worker_of s1" w3
 check "its epoch grew" "$([ "$(epoch_of s1)" -gt "$e_s1" ] && echo yes)" yes
 check "s2 stays where it was" "$(worker_of s2)" "$w_s2"
 check "s2 keeps its epoch" "$(epoch_of s2)" "$e_s2"
+
+# POST /sources/{name}/transfer: DM's errors for an unknown, busy or offline worker, an unknown
+# source; then `sluice cluster transfer` to a free worker rebinds at once with a larger epoch
+code() { call m1 POST "sources/$1/transfer" "{\"worker_name\":\"$2\"}"; echo " $(jq -r .error_code "$WORK/body")"; }
+check "transfer to an unknown worker" "$(code s1 nobody)" "404 46004"
+check "transfer to a busy worker" "$(code s1 "$w_s2")" "409 46033"
+check "transfer to an offline worker" "$(code s1 "$w_s1")" "409 46033"
+check "transfer of an unknown source" "$(code nosuch w3)" "404 46008"
+check "transfer without worker_name" "$(call m1 POST sources/s1/transfer '{}')" 400
+start w4 worker
+e_s1=$(epoch_of s1)
+"$CLI" cluster transfer s1 w4 --server "http://127.0.0.1:${PORTS[m1]}" >"$WORK/cli.out" 2>&1
+check "sluice cluster transfer exits 0" "$?" 0
+check "s1 is on w4 at once" "$(worker_of s1)" w4
+check "the transfer's epoch grew" "$([ "$(epoch_of s1)" -gt "$e_s1" ] && echo yes)" yes
+check "w3 is free again" "$(workers | jq -r '.data[] | select(.name == "w3") | .bound_stage')" free
+"$CLI" cluster transfer s1 nobody --server "http://127.0.0.1:${PORTS[m1]}" >"$WORK/cli.out" 2>&1
+check "the CLI fails on an unknown worker" "$?" 1
+check "with the server's message" "$(grep -c 'dm-worker with name nobody not exists' "$WORK/cli.out")" 1
 
 # a deleted source frees its worker
 check "DELETE /sources/s2" "$(call m1 DELETE sources/s2)" 204
