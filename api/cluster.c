@@ -38,14 +38,18 @@ static json_t *members(sl_req *r, const char *role)
         return NULL;
     }
     if (!strcmp(role, "worker")) {
-        /* Source bindings are the next layer of issue 13: until then a live worker is free. */
+        /* DM's stages: a dead worker is offline even while a binding still names it (the
+         * leader moves it at its next renewal, or keeps it until a worker is free). */
         size_t i;
         json_t *w;
         json_array_foreach(arr, i, w) {
             int up = json_is_true(json_object_get(w, "alive"));
-            json_object_set_new(w, "bound_stage", json_string(up ? "free" : "offline"));
-            json_object_set_new(w, "bound_source_name", json_string(""));
+            const char *src = json_string_value(json_object_get(w, "source"));
+            json_object_set_new(w, "bound_stage",
+                                json_string(!up ? "offline" : src ? "bound" : "free"));
+            json_object_set_new(w, "bound_source_name", json_string(src ? src : ""));
             json_object_del(w, "alive");
+            json_object_del(w, "source");
         }
     }
     return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "data", arr);

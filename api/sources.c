@@ -1088,6 +1088,40 @@ static void relay_purge(sl_req *r, const char *name)
     json_decref(body);
 }
 
+/* POST /sources/{name}/transfer {"worker_name": W} in a cluster: the leader rebinds the source
+ * to W in etcd (binding.h), with DM's errors for an unknown (46004), offline or busy (46033)
+ * worker. */
+static void transfer_source(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    json_t *body = sl__body_json(r, 0);
+    if (!body)
+        return;
+    const char *w = json_string_value(json_object_get(body, "worker_name"));
+    if (!w || !*w) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/worker_name: want the name of the worker to "
+                        "transfer the source to");
+        json_decref(body);
+        return;
+    }
+    pthread_rwlock_rdlock(&a->lock);
+    int known = sl__source_find(a, name) != NULL;
+    pthread_rwlock_unlock(&a->lock);
+    sl_error err = { 0 };
+    int rc = known ? sl_member_transfer(a->member, name, w, NULL, &err) : SL_ENOENT;
+    if (!known)
+        sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    else if (rc == 0)
+        sl__reply_empty(r, 200);
+    else if (rc == SL_ENOENT)
+        sl__reply_error(r, 404, DM_ERR_WORKER_NOT_FOUND, "%s", err.msg);
+    else if (rc == SL_EEXIST || rc == SL_ESTATE)     /* busy, offline: DM's "not free" */
+        sl__reply_error(r, 409, DM_ERR_WORKER_NOT_FREE, "%s", err.msg);
+    else
+        sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
+    json_decref(body);
+}
+
 static void not_implemented(sl_req *r, const char *what)
 {
     sl__reply_error(r, 501, DM_ERR_NOT_IMPLEMENTED, "%s is not implemented in sluice yet: %s",
@@ -1131,7 +1165,9 @@ void sl__sources_route(sl_req *r)
         else
             sl__reply_method(r, "GET");
     } else if (r->nseg == 3 && !strcmp(op, "transfer")) {
-        if (post)
+        if (post && r->api->member)
+            transfer_source(r, name);
+        else if (post)
             not_implemented(r, "a single sluice-server is one worker, so there is no other worker "
                                "to transfer the source to");
         else

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "binding.h"
 #include "etcd.h"
 #include "sluice/log.h"
 
@@ -167,6 +168,11 @@ static void keepalive_main(void *arg)
         }
         if (m->is_master && atomic_load(&m->alive) && !atomic_load(&m->leader))
             campaign(m);
+        /* The leader binds sources at each renewal: a worker whose lease expired loses its
+         * source within a third of the TTL after etcd deleted its alive key. */
+        if (atomic_load(&m->leader) &&
+            sl_binding_schedule(m->e, m->root, atomic_load(&m->epoch), &err) != 0)
+            sl_log(SL_LOG_WARN, "cluster", "source bindings: %s", err.msg);
         notify(m);
     }
     pthread_mutex_unlock(&m->mu);
@@ -340,6 +346,9 @@ int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err)
         if (rc == SL_ENOENT)
             rc = 0;
     }
+    json_t *bindings = NULL;
+    if (rc == 0 && !is_master)
+        rc = sl_binding_read(m->e, m->root, &bindings, &tmp);
     pthread_mutex_unlock(&m->mu);
     if (rc != 0) {
         sl_etcd_kvs_free(mem, nm);
@@ -359,10 +368,20 @@ int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err)
         json_t *row = json_pack("{s:s,s:s,s:b}", "name", name, "addr", addr ? addr : "", "alive", up);
         if (row && is_master)
             json_object_set_new(row, "leader", json_boolean(up && lname && !strcmp(lname, name)));
+        const char *src;
+        json_t *b;
+        json_object_foreach(bindings, src, b) {
+            if (row && !strcmp(json_string_value(json_object_get(b, "worker")), name)) {
+                json_object_set_new(row, "source", json_string(src));
+                json_object_set(row, "epoch", json_object_get(b, "epoch"));
+                break;
+            }
+        }
         json_array_append_new(arr, row);
         json_decref(v);
     }
     json_decref(lj);
+    json_decref(bindings);
     sl_etcd_kv_clear(&leader);
     sl_etcd_kvs_free(mem, nm);
     sl_etcd_kvs_free(alive, na);
@@ -476,6 +495,18 @@ int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err)
             sl_etcd_kv_clear(&kv);
         }
     }
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
+                       sl_error *err)
+{
+    pthread_mutex_lock(&m->mu);
+    int rc = atomic_load(&m->leader)
+        ? sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err)
+        : (sl_error_set(err, SL_AGAIN, "this master no longer leads the cluster: try again"),
+           SL_AGAIN);
     pthread_mutex_unlock(&m->mu);
     return rc;
 }

@@ -10,6 +10,8 @@
  *                                                      show it offline once it is dead)
  *   ROOT/alive/<role>/<name>   {"addr"}                under the member's lease: it is alive
  *   ROOT/leader                {"name","addr"}         under the leading master's lease
+ *   ROOT/bound/<source>        {"worker"}              no lease: written by the leader at each
+ *                                                      renewal (binding.h)
  */
 #ifndef SLUICE_RUNTIME_MEMBER_H
 #define SLUICE_RUNTIME_MEMBER_H
@@ -70,13 +72,20 @@ long long sl_member_epoch(sl_member *m);
 int sl_member_alive(sl_member *m);
 
 /* The members of role ("master" or "worker"; "all" members are listed under both) as a JSON array
- * of {"name","addr","alive","leader"} (leader only for masters), in name order. 0 and *out
+ * of {"name","addr","alive","leader"} (leader only for masters; a worker bound to a source has
+ * "source" and "epoch", binding.h), in name order. 0 and *out
  * (caller decrefs), or an etcd error (SL_ECONN when no quorum answers). Thread-safe. */
 int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err);
 
 /* Remove the record of a member that is not alive: 0, SL_ENOENT (unknown), SL_ESTATE when it is
  * alive (stop it first; this process itself, while it serves, always is). Thread-safe. */
 int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err);
+
+/* On the leader: bind source to worker now (sl_binding_transfer: SL_ENOENT unknown worker,
+ * SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN try again; *epoch may be NULL). SL_AGAIN too when
+ * this member does not lead. Thread-safe. */
+int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
+                       sl_error *err);
 
 const char *sl_member_name(const sl_member *m);
 

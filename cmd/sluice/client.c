@@ -382,7 +382,8 @@ static void client_usage(FILE *f)
           "       sluice task create FILE | update FILE | list | get NAME | start NAME |\n"
           "                   stop NAME | delete NAME [--force] | status NAME [--watch] |\n"
           "                   shard-ddl-locks NAME | unlock-ddl-lock NAME LOCK_ID [--no-exec]\n"
-          "       sluice cluster masters | workers | offline master|worker NAME\n"
+          "       sluice cluster masters | workers | offline master|worker NAME |\n"
+          "                      transfer SOURCE WORKER\n"
           "options: --server URL (default $SLUICE_SERVER or http://127.0.0.1:8261)\n"
           "environment: SLUICE_TOKEN, the server's API token (auth-token-file), sent as\n"
           "             `Authorization: Bearer`\n", f);
@@ -434,6 +435,27 @@ int sl_cli_client_main(int argc, char **argv)
             esc(ename, sizeof ename, who);
             snprintf(p, sizeof p, "/api/v1/cluster/%ss/%s", role, ename);
             return http_do(&u, "DELETE", p, NULL, &cr) ? 1 : finish("cluster offline", &cr);
+        }
+        if (!strcmp(cmd, "transfer")) {
+            /* DM's transfer-source: bind SOURCE to WORKER */
+            const char *who = nargs > 2 ? args[2] : NULL;
+            if (!arg || !who) {
+                client_usage(stderr);
+                return 2;
+            }
+            char ename[600];
+            esc(ename, sizeof ename, arg);
+            snprintf(p, sizeof p, "/api/v1/sources/%s/transfer", ename);
+            json_t *b = json_pack("{s:s}", "worker_name", who);
+            char *text = b ? json_dumps(b, JSON_COMPACT) : NULL;
+            json_decref(b);
+            if (!text) {
+                fputs("sluice: out of memory\n", stderr);
+                return 1;
+            }
+            int hrc = http_do(&u, "POST", p, text, &cr);
+            free(text);
+            return hrc ? 1 : finish("cluster transfer", &cr);
         }
         if (strcmp(cmd, "masters") && strcmp(cmd, "workers")) {
             client_usage(stderr);

@@ -1,0 +1,244 @@
+/*
+ * binding.c - the leader's source scheduler (binding.h): each enabled source bound to one live
+ * worker, a binding moved when its worker's lease is gone, and the bindings read back for the
+ * member lists.
+ */
+#include "binding.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sluice/log.h"
+
+/* The worker a binding value names (in kv's value), or NULL. Caller decrefs *doc. */
+static const char *bound_worker(const sl_etcd_kv *kv, json_t **doc)
+{
+    *doc = json_loadb(kv->value, kv->value_len, 0, NULL);
+    return json_string_value(json_object_get(*doc, "worker"));
+}
+
+static const sl_etcd_kv *find(const sl_etcd_kv *kvs, size_t n, size_t skip, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(kvs[i].key + skip, name))
+            return &kvs[i];
+    return NULL;
+}
+
+/* Is the source enabled? A definition that does not say is (DM's default). */
+static int enabled(const sl_etcd_kv *src)
+{
+    json_t *d = json_loadb(src->value, src->value_len, 0, NULL);
+    json_t *en = json_object_get(d, "enable");
+    int on = !en || json_is_true(en);
+    json_decref(d);
+    return on;
+}
+
+/* Write (value non-NULL) or delete the binding at k, only while the leader key is ours and the
+ * binding is still at rev (0: absent). */
+static int write_binding(sl_etcd *e, const char *root, long long leader_rev, const char *k,
+                         int64_t rev, const char *value, int64_t *new_rev, sl_error *err)
+{
+    char kl[512];
+    snprintf(kl, sizeof kl, "%s/leader", root);
+    sl_etcd_cmp cmps[2] = {
+        { .kind = SL_ETCD_CREATED_AT, .key = kl, .rev = leader_rev },
+        { .kind = rev ? SL_ETCD_MOD_IS : SL_ETCD_ABSENT, .key = k, .rev = rev },
+    };
+    sl_etcd_op op = { .kind = value ? SL_ETCD_PUT : SL_ETCD_DELETE, .key = k, .value = value,
+                      .len = value ? strlen(value) : 0 };
+    return sl_etcd_txn(e, cmps, 2, &op, 1, new_rev, err);
+}
+
+int sl_binding_schedule(sl_etcd *e, const char *root, long long leader_rev, sl_error *err)
+{
+    char ps[512], pb[512], pw[512];
+    snprintf(ps, sizeof ps, "%s/meta/source/", root);
+    snprintf(pb, sizeof pb, "%s/bound/", root);
+    snprintf(pw, sizeof pw, "%s/alive/worker/", root);
+    sl_etcd_kv *src = NULL, *bound = NULL, *alive = NULL;
+    size_t ns = 0, nb = 0, nw = 0;
+    sl_error tmp = { 0 };
+    int rc = sl_etcd_get_prefix(e, ps, 0, &src, &ns, &tmp);
+    if (rc == 0)
+        rc = sl_etcd_get_prefix(e, pb, 0, &bound, &nb, &tmp);
+    if (rc == 0)
+        rc = sl_etcd_get_prefix(e, pw, 0, &alive, &nw, &tmp);
+    if (rc != 0) {
+        rc = sl_error_set(err, rc, "reading sources, bindings and workers from etcd: %s", tmp.msg);
+        goto out;
+    }
+    /* busy[i]: live worker i holds a source whose binding stays (one source per worker, as
+     * DM binds them) */
+    char *busy = calloc(nw ? nw : 1, 1);
+    if (!busy) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        goto out;
+    }
+    /* Drop the bindings of sources that are gone or disabled; mark the workers that keep one. */
+    for (size_t i = 0; i < nb; i++) {
+        const char *name = bound[i].key + strlen(pb);
+        const sl_etcd_kv *s = find(src, ns, strlen(ps), name);
+        if (!s || !enabled(s)) {
+            if (write_binding(e, root, leader_rev, bound[i].key, bound[i].mod_revision, NULL,
+                              NULL, &tmp) == 0)
+                sl_log(SL_LOG_INFO, "cluster", "source %s unbound (%s)", name,
+                       s ? "disabled" : "deleted");
+            continue;
+        }
+        json_t *doc;
+        const char *w = bound_worker(&bound[i], &doc);
+        for (size_t j = 0; w && j < nw; j++)
+            if (!strcmp(alive[j].key + strlen(pw), w))
+                busy[j] = 1;
+        json_decref(doc);
+    }
+    for (size_t i = 0; i < ns && rc == 0; i++) {
+        const char *name = src[i].key + strlen(ps);
+        if (!enabled(&src[i]))
+            continue;
+        char k[512];
+        snprintf(k, sizeof k, "%s%s", pb, name);
+        sl_etcd_kv *b = (sl_etcd_kv *)find(bound, nb, strlen(pb), name);
+        const char *old = NULL;
+        json_t *doc = NULL;
+        if (b) {
+            old = bound_worker(b, &doc);
+            int up = 0;
+            for (size_t j = 0; old && j < nw && !up; j++)
+                up = !strcmp(alive[j].key + strlen(pw), old);
+            if (up) {
+                json_decref(doc);
+                continue;
+            }
+        }
+        size_t j = 0;
+        while (j < nw && busy[j])
+            j++;
+        if (j == nw) {
+            if (!b || !old)
+                sl_log(SL_LOG_DEBUG, "cluster", "source %s waits for a free worker", name);
+            json_decref(doc);
+            continue;
+        }
+        const char *w = alive[j].key + strlen(pw);
+        json_t *v = json_pack("{s:s}", "worker", w);
+        char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        int64_t epoch = 0;
+        int wrc = text ? write_binding(e, root, leader_rev, k, b ? b->mod_revision : 0, text,
+                                       &epoch, &tmp) : SL_ENOMEM;
+        free(text);
+        if (wrc == 0) {
+            busy[j] = 1;
+            sl_log(SL_LOG_INFO, "cluster", "source %s bound to worker %s (epoch %lld)%s%s", name,
+                   w, (long long)epoch, old ? ", was " : "", old ? old : "");
+        } else if (wrc != SL_ESTATE) {
+            /* SL_ESTATE: another leader, or a binding written since the read: the next pass
+             * reads again */
+            rc = sl_error_set(err, wrc, "binding source %s: %s", name, tmp.msg);
+        }
+        json_decref(doc);
+    }
+    free(busy);
+out:
+    sl_etcd_kvs_free(src, ns);
+    sl_etcd_kvs_free(bound, nb);
+    sl_etcd_kvs_free(alive, nw);
+    return rc;
+}
+
+int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
+                        const char *worker, long long *epoch, sl_error *err)
+{
+    char km[512], ka[512], pb[512], k[512];
+    snprintf(km, sizeof km, "%s/member/worker/%s", root, worker);
+    snprintf(ka, sizeof ka, "%s/alive/worker/%s", root, worker);
+    snprintf(pb, sizeof pb, "%s/bound/", root);
+    snprintf(k, sizeof k, "%s%s", pb, source);
+    sl_etcd_kv kv = { 0 }, *bound = NULL;
+    size_t nb = 0;
+    sl_error tmp = { 0 };
+    int rc = sl_etcd_get(e, km, &kv, &tmp);
+    sl_etcd_kv_clear(&kv);
+    if (rc == SL_ENOENT)
+        return sl_error_set(err, SL_ENOENT, "dm-worker with name %s not exists", worker);
+    if (rc == 0 && (rc = sl_etcd_get(e, ka, &kv, &tmp)) == SL_ENOENT)
+        return sl_error_set(err, SL_ESTATE, "dm-worker with name %s not free: it is offline "
+                            "(its lease expired)", worker);
+    sl_etcd_kv_clear(&kv);
+    if (rc == 0)
+        rc = sl_etcd_get_prefix(e, pb, 0, &bound, &nb, &tmp);
+    if (rc != 0)
+        return sl_error_set(err, rc, "reading the cluster from etcd: %s", tmp.msg);
+    int64_t rev = 0;
+    for (size_t i = 0; i < nb && rc == 0; i++) {
+        json_t *doc;
+        const char *w = bound_worker(&bound[i], &doc);
+        const char *s = bound[i].key + strlen(pb);
+        if (!strcmp(s, source)) {
+            rev = bound[i].mod_revision;
+            if (w && !strcmp(w, worker)) {
+                rc = 1;   /* bound there already */
+                if (epoch)
+                    *epoch = rev;
+            }
+        } else if (w && !strcmp(w, worker)) {
+            rc = sl_error_set(err, SL_EEXIST, "dm-worker with name %s not free: it is bound to "
+                              "source %s", worker, s);
+        }
+        json_decref(doc);
+    }
+    sl_etcd_kvs_free(bound, nb);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    json_t *v = json_pack("{s:s}", "worker", worker);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    int64_t nrev = 0;
+    rc = write_binding(e, root, leader_rev, k, rev, text, &nrev, &tmp);
+    free(text);
+    if (rc == SL_ESTATE) {
+        sl_error_set(err, SL_AGAIN, "the binding of source %s changed meanwhile, or this master "
+                     "no longer leads: try again", source);
+        return SL_AGAIN;
+    }
+    if (rc != 0)
+        return sl_error_set(err, rc, "binding source %s: %s", source, tmp.msg);
+    sl_log(SL_LOG_INFO, "cluster", "source %s transferred to worker %s (epoch %lld)", source,
+           worker, (long long)nrev);
+    if (epoch)
+        *epoch = nrev;
+    return 0;
+}
+
+int sl_binding_read(sl_etcd *e, const char *root, json_t **out, sl_error *err)
+{
+    char pb[512];
+    snprintf(pb, sizeof pb, "%s/bound/", root);
+    sl_etcd_kv *bound = NULL;
+    size_t nb = 0;
+    sl_error tmp = { 0 };
+    int rc = sl_etcd_get_prefix(e, pb, 0, &bound, &nb, &tmp);
+    if (rc != 0)
+        return sl_error_set(err, rc, "reading the source bindings from etcd: %s", tmp.msg);
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < nb; i++) {
+        json_t *doc;
+        const char *w = bound_worker(&bound[i], &doc);
+        if (w)
+            json_object_set_new(o, bound[i].key + strlen(pb),
+                                json_pack("{s:s,s:I}", "worker", w, "epoch",
+                                          (json_int_t)bound[i].mod_revision));
+        json_decref(doc);
+    }
+    sl_etcd_kvs_free(bound, nb);
+    if (!o)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    *out = o;
+    return 0;
+}

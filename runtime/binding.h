@@ -1,0 +1,43 @@
+/*
+ * binding.h - source bindings of a cluster (issue 13): which worker owns each source, kept in
+ * etcd as one key per source, written only by the leading master.
+ *
+ *   ROOT/bound/<source>   {"worker": NAME}   no lease
+ *
+ * The binding's epoch is the key's mod_revision: the etcd revision of the write that bound the
+ * source to that worker. A later binding of the same source always has a larger one, so it can
+ * serve as the fence of that source's checkpoints (dm_meta.sluice_fence has one row per source).
+ */
+#ifndef SLUICE_RUNTIME_BINDING_H
+#define SLUICE_RUNTIME_BINDING_H
+
+#include <jansson.h>
+
+#include "etcd.h"
+#include "sluice/err.h"
+
+/* One pass of the leader's scheduler, over what etcd holds now: every enabled source of the
+ * metadata store (ROOT/meta/source/) whose binding is missing or names a worker that is not
+ * alive (ROOT/alive/worker/ has no key for it: its lease expired, or it left) is bound to a
+ * live worker that holds no source, in name order; bindings of sources that were deleted or
+ * disabled are removed. Every write is one transaction that applies only while the leader key
+ * is still the incarnation created at leader_rev (a deposed leader changes nothing) and the
+ * binding is still the one read (two passes never overwrite each other). A source with no free
+ * worker keeps its old binding (offline) until one is free. 0, or an etcd error (the next pass
+ * tries again). Not thread-safe on e: the caller serialises its use of the client. */
+int sl_binding_schedule(sl_etcd *e, const char *root, long long leader_rev, sl_error *err);
+
+/* Bind source to worker now (POST /sources/{name}/transfer): SL_ENOENT when no worker of that
+ * name ever joined, SL_ESTATE when it is not alive (offline), SL_EEXIST when it holds another
+ * source (busy); 0 when it is bound (or was already), *epoch (may be NULL) = the binding's
+ * revision. Guarded as sl_binding_schedule's writes: SL_AGAIN (err says to try again) when
+ * this master no longer leads or the binding changed since it was read. Another etcd error as
+ * such. The caller checked the source exists. */
+int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
+                        const char *worker, long long *epoch, sl_error *err);
+
+/* The bindings as a JSON object {source: {"worker": NAME, "epoch": REV}}. 0 and *out (caller
+ * decrefs), or an etcd error. Same locking as sl_binding_schedule. */
+int sl_binding_read(sl_etcd *e, const char *root, json_t **out, sl_error *err);
+
+#endif
