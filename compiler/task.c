@@ -957,6 +957,18 @@ static void check_cross(tc *c, tk_task *t)
 
 /* ---- entry -------------------------------------------------------------------------------- */
 
+void sl_task_threads(unsigned ncpu, long long *export_threads, long long *import_threads)
+{
+    if (!ncpu) {
+        *export_threads = 4;
+        *import_threads = 16;
+        return;
+    }
+    long long e = ncpu > 2 ? (long long)ncpu : 2, i = ncpu > 2 ? 2 * (long long)ncpu : 4;
+    *export_threads = e < 16 ? e : 16;
+    *import_threads = i < 64 ? i : 64;
+}
+
 void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
 {
     json_t *o = t->obj;
@@ -989,8 +1001,7 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     t->eosc = get_bool(c, o, "enhance_online_schema_change", 1);
     const char *od = get_enum(c, o, "on_duplicate", ON_DUP, 0);
     t->on_duplicate = od ? od : "overwrite";
-    t->export_threads = 4;
-    t->import_threads = 16;
+    sl_task_threads(opts ? opts->ncpu : 0, &t->export_threads, &t->import_threads);
     t->repl_threads = 16;
     t->repl_batch = 100;
     t->data_dir = "./dumped_data";
