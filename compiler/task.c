@@ -403,7 +403,7 @@ static const char *const SRCCFG_FIELDS[] = { "full_migrate_conf", "incr_migrate_
 static const char *const FULL_FIELDS[] = {
     "export_threads", "import_threads", "data_dir", "consistency", "import_mode", "sorting_dir",
     "disk_quota", "checksum", "analyze", "range_concurrency", "compress-kv-pairs", "pd_addr",
-    "security", "on_duplicate_logical", "on_duplicate_physical", NULL
+    "security", "on_duplicate_logical", "on_duplicate_physical", "sql_log_bin", NULL
 };
 static const char *const IMPORT_MODES[] = { "logical", "sql", "loader", "physical", "import-into", NULL };
 static const char *const CHECKSUM[] = { "required", "optional", "off", NULL };
@@ -420,6 +420,7 @@ static void check_full(tc *c, tk_task *t, json_t *sc)
     sl__tc_known(c, o, FULL_FIELDS);
     get_int(c, o, "export_threads", 1, 1024, NULL, &t->export_threads);
     get_int(c, o, "import_threads", 1, 1024, NULL, &t->import_threads);
+    t->sql_log_bin = get_bool(c, o, "sql_log_bin", 1);
     const char *dd = get_str(c, o, "data_dir", 0);
     if (dd) {
         if (!*dd)
@@ -1002,6 +1003,7 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     const char *od = get_enum(c, o, "on_duplicate", ON_DUP, 0);
     t->on_duplicate = od ? od : "overwrite";
     sl_task_threads(opts ? opts->ncpu : 0, &t->export_threads, &t->import_threads);
+    t->sql_log_bin = 1;
     t->repl_threads = 16;
     t->repl_batch = 100;
     t->data_dir = "./dumped_data";

@@ -38,6 +38,7 @@ typedef struct loader_cfg {
     int     on_duplicate;
     char   *data_dir;
     int     mode;
+    int     sql_log_bin;
 } loader_cfg;
 
 static const char *const dup_choices[] = {"overwrite", "replace", "error", "ignore", NULL};
@@ -53,6 +54,7 @@ static const sl_option loader_options[] = {
     {"on_duplicate", SL_OPT_ENUM, "\"overwrite\"", "overwrite|replace|error|ignore: a row whose key exists", OFF(on_duplicate), 0, -1, dup_choices, 0},
     {"data_dir", SL_OPT_STRING, "\"./dumped_data\"", "where the dump's files are (<data_dir>/<task>/<source>/)", OFF(data_dir), 0, -1, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (dump: load nothing)", OFF(mode), 0, -1, mode_choices, 0},
+    {"sql_log_bin", SL_OPT_BOOL, "true", "false: the load is not written to the target's binlog (SET SESSION sql_log_bin = 0, which needs SUPER or BINLOG ADMIN; the target's replicas then miss the copied rows)", OFF(sql_log_bin), 0, -1, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -296,6 +298,14 @@ static MYSQL *connect_target(loader *l, int worker, sl_error *e)
         unsigned long maxp = 1024UL * 1024 * 1024;
         mysql_optionsv(db, MYSQL_OPT_MAX_ALLOWED_PACKET, &maxp);
         if (sl_myconn_multi(db, e) != 0) {
+            mysql_close(db);
+            return NULL;
+        }
+        /* Only when the user allows it (full_migrate_conf.sql_log_bin false): a target that
+         * logs binlog writes the copy twice, but its replicas and point-in-time recovery need
+         * it, so by default the load is logged like any other write. */
+        if (!c->sql_log_bin && sl_myconn_exec(db, "SET SESSION sql_log_bin = 0", 27, e) != 0) {
+            sl_error_prefix(e, "sql_log_bin false (it needs SUPER or BINLOG ADMIN on the target)");
             mysql_close(db);
             return NULL;
         }
