@@ -130,7 +130,10 @@ typedef struct job {
     char       *sql;                 /* the LOAD DATA statement */
     char       *enums;               /* "\x01a\x01b\x01": ENUM columns (see read_warnings) */
     uint64_t    rows, bytes;
-    int         plain;               /* 1: just run sql (an index build), no checkpoint row */
+    int         plain;               /* 1: just run sql (an index build), no checkpoint row;
+                                        2: a table's DDL (sql) and then its claim (claim) */
+    char       *claim;               /* plain 2: the claim's multi-statement (claim_sql) */
+    char       *lockname;            /* plain 2: the claim's GET_LOCK name */
 } job;
 
 typedef struct loader loader;
@@ -169,6 +172,7 @@ struct loader {
     int               finished_before;  /* the finish marker was there: nothing to do */
     int               stale;            /* checkpoint rows of another snapshot: redo everything */
     int               eof_done;
+    int               ddl_pending;      /* DDL jobs queued since the last wait_idle */
     sl_snapshot_info  snap;
     int               have_snap;
     strset            done, claimed, schemas;
@@ -208,6 +212,8 @@ static void job_free(job *j)
     free(j->table);
     free(j->sql);
     free(j->enums);
+    free(j->claim);
+    free(j->lockname);
     free(j);
 }
 
@@ -464,6 +470,8 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
     return rc;
 }
 
+static int run_ddl_job(lworker *w, job *j, sl_error *e);
+
 static void worker_main(void *arg)
 {
     lworker *w = arg;
@@ -488,7 +496,11 @@ static void worker_main(void *arg)
 
         sl_error e = {0};
         int rc = 0;
-        if (!failed && j->plain) {
+        if (!failed && j->plain == 2) {
+            rc = run_ddl_job(w, j, &e);
+            if (rc)
+                sl_error_prefix(&e, "target: creating %s", j->table);
+        } else if (!failed && j->plain) {
             rc = sl_myconn_exec(w->db, j->sql, strlen(j->sql), &e);
             if (rc)
                 sl_error_prefix(&e, "target: building the secondary indexes of %s", j->table);
@@ -852,71 +864,97 @@ static int ctl_scalar(loader *l, const char *sql, size_t len, char **out, sl_err
  *   lock's result to check; RELEASE_LOCK.
  * A failure part way (the server skips what follows) releases the lock in a statement of its own.
  */
-static int claim_fresh(loader *l, const char *ts, const char *tt, const char *key,
-                       const char *lockname)
+static void claim_sql(const loader *l, sl_sbuf *b, const char *ts, const char *tt,
+                      const char *lockname)
 {
     const loader_cfg *c = l->cfg;
-    sl_sbuf b;
-    sl_sbuf_init(&b);
-    sl_sbuf_addf(&b, "SELECT GET_LOCK('%s', 3600) INTO @sl_lk; SELECT EXISTS(SELECT 1 FROM ", lockname);
-    sl_sbuf_add_qname(&b, ts, tt);
-    sl_sbuf_adds(&b, ") AND NOT EXISTS(SELECT 1 FROM ");
-    sl_ckpt_loader_tables_name(&b, c->meta_schema, c->task_name);
-    sl_sbuf_adds(&b, " WHERE target_schema = ");
-    sl_sbuf_add_quoted(&b, ts, strlen(ts));
-    sl_sbuf_adds(&b, " AND target_table = ");
-    sl_sbuf_add_quoted(&b, tt, strlen(tt));
-    sl_sbuf_adds(&b, " AND source_name <> ");
-    sl_sbuf_add_quoted(&b, c->source_name, strlen(c->source_name));
-    sl_sbuf_adds(&b, ") INTO @sl_fr; INSERT IGNORE INTO ");
-    sl_ckpt_loader_tables_name(&b, c->meta_schema, c->task_name);
-    sl_sbuf_adds(&b, " (target_schema, target_table, source_name, foreign_rows) SELECT ");
-    sl_sbuf_add_quoted(&b, ts, strlen(ts));
-    sl_sbuf_adds(&b, ", ");
-    sl_sbuf_add_quoted(&b, tt, strlen(tt));
-    sl_sbuf_adds(&b, ", ");
-    sl_sbuf_add_quoted(&b, c->source_name, strlen(c->source_name));
-    sl_sbuf_addf(&b, ", @sl_fr FROM DUAL WHERE @sl_lk = 1; SELECT @sl_lk; DO RELEASE_LOCK('%s')",
-                 lockname);
-    if (b.oom) {
-        sl_sbuf_free(&b);
-        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
-    }
-    sl_error e = {0};
+    sl_sbuf_addf(b, "SELECT GET_LOCK('%s', 3600) INTO @sl_lk; SELECT EXISTS(SELECT 1 FROM ", lockname);
+    sl_sbuf_add_qname(b, ts, tt);
+    sl_sbuf_adds(b, ") AND NOT EXISTS(SELECT 1 FROM ");
+    sl_ckpt_loader_tables_name(b, c->meta_schema, c->task_name);
+    sl_sbuf_adds(b, " WHERE target_schema = ");
+    sl_sbuf_add_quoted(b, ts, strlen(ts));
+    sl_sbuf_adds(b, " AND target_table = ");
+    sl_sbuf_add_quoted(b, tt, strlen(tt));
+    sl_sbuf_adds(b, " AND source_name <> ");
+    sl_sbuf_add_quoted(b, c->source_name, strlen(c->source_name));
+    sl_sbuf_adds(b, ") INTO @sl_fr; INSERT IGNORE INTO ");
+    sl_ckpt_loader_tables_name(b, c->meta_schema, c->task_name);
+    sl_sbuf_adds(b, " (target_schema, target_table, source_name, foreign_rows) SELECT ");
+    sl_sbuf_add_quoted(b, ts, strlen(ts));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, tt, strlen(tt));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, c->source_name, strlen(c->source_name));
+    /* COMMIT before the lock goes: a load connection runs without autocommit */
+    sl_sbuf_addf(b, ", @sl_fr FROM DUAL WHERE @sl_lk = 1; COMMIT; SELECT @sl_lk; "
+                    "DO RELEASE_LOCK('%s')", lockname);
+}
+
+/* Run a claim_sql text on db (the control connection, or a load connection for a DDL job).
+ * Returns 0, or a negative code with e filled; any thread, one connection per thread. */
+static int run_claim(MYSQL *db, const char *sql, size_t len, const char *key,
+                     const char *lockname, sl_error *e)
+{
     int rc = 0;
     char got[32] = "";
-    if (mysql_real_query(l->ctl, b.p, (unsigned long)b.len) != 0) {
+    if (mysql_real_query(db, sql, (unsigned long)len) != 0) {
         rc = SL_EDB;
     } else {
         int st;
         do {
-            MYSQL_RES *r = mysql_store_result(l->ctl);
+            MYSQL_RES *r = mysql_store_result(db);
             MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
             if (row && mysql_num_fields(r) == 1)
                 snprintf(got, sizeof got, "%s", row[0] ? row[0] : "NULL");
             if (r)
                 mysql_free_result(r);
-        } while ((st = mysql_next_result(l->ctl)) == 0);
+        } while ((st = mysql_next_result(db)) == 0);
         if (st > 0)
             rc = SL_EDB;
     }
     if (rc) {
-        unsigned en = mysql_errno(l->ctl);
-        rc = sl_error_set(&e, sl_myconn_is_conn_error(en) ? SL_ECONN : SL_EDB,
-                          "claiming %s for loading: %s (errno %u)", key, mysql_error(l->ctl), en);
+        unsigned en = mysql_errno(db);
+        rc = sl_error_set(e, sl_myconn_is_conn_error(en) ? SL_ECONN : SL_EDB,
+                          "claiming %s for loading: %s (errno %u)", key, mysql_error(db), en);
+        sl_myconn_exec(db, "ROLLBACK", 8, NULL);
         char rel[96];
         int n = snprintf(rel, sizeof rel, "DO RELEASE_LOCK('%s')", lockname);
-        sl_myconn_exec(l->ctl, rel, (size_t)n, NULL);
+        sl_myconn_exec(db, rel, (size_t)n, NULL);
     } else if (strcmp(got, "1") != 0) {
-        rc = sl_error_set(&e, SL_ETIMEOUT, "could not lock %s for loading (GET_LOCK gave %s)",
+        rc = sl_error_set(e, SL_ETIMEOUT, "could not lock %s for loading (GET_LOCK gave %s)",
                           key, got[0] ? got : "nothing");
     }
+    return rc;
+}
+
+static int claim_fresh(loader *l, const char *ts, const char *tt, const char *key,
+                       const char *lockname)
+{
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    claim_sql(l, &b, ts, tt, lockname);
+    if (b.oom) {
+        sl_sbuf_free(&b);
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    }
+    sl_error e = {0};
+    int rc = run_claim(l->ctl, b.p, b.len, key, lockname, &e);
     sl_sbuf_free(&b);
     if (rc == 0 && strset_add(&l->claimed, key) < 0)
         rc = sl_error_set(&e, SL_ENOMEM, "no memory");
     if (rc)
         return l->host->fail(l->ctx, rc, "target: %s", e.msg);
     return 0;
+}
+
+/* The GET_LOCK name that serializes claims of one target table (key: schema \x01 table). */
+static void claim_lock_name(const char *key, char *out, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    snprintf(out, n, "sluice-load-%016llx", (unsigned long long)h);
 }
 
 /*
@@ -938,11 +976,8 @@ static int claim_table(loader *l, const char *ts, const char *tt)
     snprintf(key, sizeof key, "%s\x01%s", ts, tt);
     if (strset_has(&l->claimed, key))
         return 0;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     char lockname[64];
-    snprintf(lockname, sizeof lockname, "sluice-load-%016llx", (unsigned long long)h);
+    claim_lock_name(key, lockname, sizeof lockname);
     if (!l->stale)
         return claim_fresh(l, ts, tt, key, lockname);
 
@@ -1057,6 +1092,8 @@ static int claim_table(loader *l, const char *ts, const char *tt)
     return 0;
 }
 
+static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *ts, const char *tt);
+
 /* Tables smaller than this (the dump's estimate) keep their secondary indexes in CREATE TABLE. */
 #define SMALL_TABLE_BYTES (4u << 20)
 
@@ -1137,6 +1174,15 @@ static int handle_ddl(loader *l, const sl_event *ev)
         free(alter);
         sl_sbuf_free(&qn);
     }
+    if (!l->stale && l->nthreads && ev->table && *ev->table && tt && *tt && ts) {
+        /* A table of a load that is not redone: its CREATE and claim run on a load connection,
+         * tables in parallel (2,000 CREATE TABLEs one after the other took a minute, issue 12);
+         * handle_chunk waits for them all before the first chunk, so a table is created and
+         * claimed before anything loads into it, as on the control connection. */
+        rc = enqueue_ddl(l, use, ddl, ts, tt);
+        free(create);
+        return rc;
+    }
     rc = sl_myconn_exec(l->ctl, ddl, strlen(ddl), &e);
     free(create);
     if (rc) {
@@ -1182,10 +1228,83 @@ static int enqueue(loader *l, job *j)
     return 0;
 }
 
+/* A table's DDL and claim as a job for a load connection (handle_ddl). The key is marked
+ * claimed here, on the stage thread: a failed job fails the whole load. */
+static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *ts, const char *tt)
+{
+    char key[600];
+    snprintf(key, sizeof key, "%s\x01%s", ts, tt);
+    char lockname[64];
+    claim_lock_name(key, lockname, sizeof lockname);
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    j->plain = 2;
+    sl_sbuf b, c, t;
+    sl_sbuf_init(&b);
+    sl_sbuf_init(&c);
+    sl_sbuf_init(&t);
+    if (use && *use) {
+        /* the DDL may name its table without a schema */
+        sl_sbuf_adds(&b, "USE ");
+        sl_sbuf_add_ident(&b, use);
+        sl_sbuf_adds(&b, "; ");
+    }
+    sl_sbuf_adds(&b, ddl);
+    int claimed = strset_has(&l->claimed, key);
+    if (!claimed)
+        claim_sql(l, &c, ts, tt, lockname);
+    sl_sbuf_add_qname(&t, ts, tt);
+    j->sql = b.oom ? NULL : b.p;
+    j->claim = claimed || c.oom ? NULL : c.p;
+    j->table = t.oom ? NULL : t.p;
+    j->lockname = strdup(lockname);
+    j->id = strdup("");
+    j->path = strdup("");
+    if (!j->sql || (!claimed && !j->claim) || !j->table || !j->lockname || !j->id || !j->path ||
+        (!claimed && strset_add(&l->claimed, key) < 0)) {
+        if (!j->sql)
+            sl_sbuf_free(&b);
+        if (!j->claim)
+            sl_sbuf_free(&c);
+        if (!j->table)
+            sl_sbuf_free(&t);
+        job_free(j);
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    }
+    l->ddl_pending = 1;
+    return enqueue(l, j);
+}
+
+/* The DDL job on a load connection: the CREATE (an existing table or schema is fine: a shard
+ * merge or a rerun), then the claim. Returns 0 or a negative code with e. */
+static int run_ddl_job(lworker *w, job *j, sl_error *e)
+{
+    int rc = sl_myconn_exec(w->db, j->sql, strlen(j->sql), e);
+    if (rc) {
+        unsigned en = mysql_errno(w->db);
+        if (en != 1050 && en != 1007)
+            return rc;
+        *e = (sl_error){0};
+    }
+    if (!j->claim)
+        return 0;
+    char key[600];
+    snprintf(key, sizeof key, "%s", j->table);
+    return run_claim(w->db, j->claim, strlen(j->claim), key, j->lockname, e);
+}
+
 static int handle_chunk(loader *l, const sl_event *ev)
 {
     if (!ev->chunk_path || !ev->chunk_id)
         return l->host->fail(l->ctx, SL_EINVAL, "a chunk event without file or id");
+    if (l->ddl_pending) {
+        /* every table is created and claimed before any chunk loads (enqueue_ddl) */
+        int rc = wait_idle(l);
+        if (rc < 0)
+            return rc;
+        l->ddl_pending = 0;
+    }
     atomic_fetch_add(&l->total_bytes, ev->chunk_bytes);
     l->rows_total += ev->chunk_rows;
     if (l->finished_before || strset_has(&l->done, ev->chunk_id)) {
@@ -1373,7 +1492,7 @@ static void reset_run(loader *l)
     l->ctl = NULL;
     free(l->ctl_db);
     l->ctl_db = NULL;
-    l->inited = l->finished_before = l->stale = l->eof_done = 0;
+    l->inited = l->finished_before = l->stale = l->eof_done = l->ddl_pending = 0;
     strset_clear(&l->done);
     strset_clear(&l->claimed);
     strset_clear(&l->schemas);
