@@ -1195,10 +1195,13 @@ static int handle_ddl(loader *l, const sl_event *ev)
     return 0;
 }
 
+/* Queue a job for the load connections; a DDL job (plain 2) even while the pipeline stops,
+ * as the control connection ran a DDL whatever else happened (its batch completes). */
 static int enqueue(loader *l, job *j)
 {
+    int must = j->plain == 2;
     pthread_mutex_lock(&l->mu);
-    while (l->qlen >= l->qcap && !l->werr && !l->host->should_stop(l->ctx)) {
+    while (l->qlen >= l->qcap && !l->werr && (must || !l->host->should_stop(l->ctx))) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 200 * 1000000L;
@@ -1208,7 +1211,7 @@ static int enqueue(loader *l, job *j)
         }
         pthread_cond_timedwait(&l->cv_space, &l->mu, &ts);
     }
-    int werr = l->werr, stop = l->host->should_stop(l->ctx);
+    int werr = l->werr, stop = !must && l->host->should_stop(l->ctx);
     if (!werr && !stop) {
         if (l->tail)
             l->tail->next = j;
@@ -1561,6 +1564,13 @@ static int loader_process(void *self, sl_batch *b)
         if ((rc = init_run(l)) < 0)
             return rc;
         rc = ev->kind == SL_EV_DDL ? handle_ddl(l, ev) : handle_chunk(l, ev);
+    }
+    if (rc == 0 && l->ddl_pending) {
+        /* The batch's tables exist and are claimed when process returns, as when the control
+         * connection created them one by one: a pipeline that stops or fails after the DDL
+         * batch (a transform refusing the first chunk) leaves the tables created. */
+        rc = wait_idle(l);
+        l->ddl_pending = 0;
     }
     if (rc)
         return rc;
