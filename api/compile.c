@@ -123,7 +123,7 @@ int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **probl
     snprintf(script_root, sizeof script_root, "%s/lua", a->data_dir);
     sl_compile_opts co = { .registry = a->registry, .plugin_dir = a->opts.plugin_dir,
                            .sources = defs, .nsources = ns, .check_sources = 1,
-                           .script_root = script_root };
+                           .script_root = script_root, .ncpu = a->ncpu };
     int rc = sl_task_compile_json(task, &co, out, &diags);
     for (size_t i = 0; i < ns; i++)
         free(cns[i]);

@@ -117,6 +117,7 @@ struct sl_api {
                                     * carry to the leader */
     struct MHD_Daemon *mhd;
     int             offline;       /* SL__API_OFFLINE: never connect to a MySQL server */
+    unsigned        ncpu;          /* this machine's CPUs: sizes a task's default threads */
 
     /* sources and tasks, guarded by lock (read for GETs, write for changes) */
     pthread_rwlock_t lock;

@@ -150,10 +150,11 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         a->opts.addr = "127.0.0.1:8261";
     if (!a->opts.body_limit)
         a->opts.body_limit = 8u << 20;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    a->ncpu = ncpu > 0 ? (unsigned)ncpu : 0;
     if (!a->opts.http_threads) {
         /* two per CPU: some handlers block (a source's connection check, an fsync'd commit) */
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        a->opts.http_threads = n < 2 ? 4 : (unsigned)(2 * n);
+        a->opts.http_threads = ncpu < 2 ? 4 : (unsigned)(2 * ncpu);
     }
     a->opts.addr = a->addr_host = strdup(a->opts.addr);
     a->data_dir = strdup(a->opts.data_dir ? a->opts.data_dir : "./sluice-data");

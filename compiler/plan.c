@@ -557,6 +557,10 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         snprintf(p3, sizeof p3, "%sdata_dir", thr);
         snprintf(p4, sizeof p4, "%son_duplicate_logical", thr);
         set(st[n].opts, &st[n].pm, "import_threads", json_integer(t->import_threads), b, p1);
+        if (!t->sql_log_bin) {     /* only when the user said so: the loader's default is true */
+            snprintf(p2, sizeof p2, "%ssql_log_bin", thr);
+            set(st[n].opts, &st[n].pm, "sql_log_bin", json_false(), b, p2);
+        }
         set(st[n].opts, &st[n].pm, "on_duplicate", jstr(t->on_duplicate), b,
             t->on_duplicate_path_logical ? p4 : "/on_duplicate");
         set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
@@ -711,6 +715,8 @@ static json_t *normalized(const tk_task *t)
         }
         json_object_set_new(f, "export_threads", json_integer(t->export_threads));
         json_object_set_new(f, "import_threads", json_integer(t->import_threads));
+        if (!t->sql_log_bin)
+            json_object_set_new(f, "sql_log_bin", json_false());
         json_object_set_new(f, "data_dir", json_string(t->data_dir));
         json_object_set_new(f, "consistency", json_string(t->consistency));
         json_t *in = json_object_get(sc, "incr_migrate_conf");

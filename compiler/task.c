@@ -403,7 +403,7 @@ static const char *const SRCCFG_FIELDS[] = { "full_migrate_conf", "incr_migrate_
 static const char *const FULL_FIELDS[] = {
     "export_threads", "import_threads", "data_dir", "consistency", "import_mode", "sorting_dir",
     "disk_quota", "checksum", "analyze", "range_concurrency", "compress-kv-pairs", "pd_addr",
-    "security", "on_duplicate_logical", "on_duplicate_physical", NULL
+    "security", "on_duplicate_logical", "on_duplicate_physical", "sql_log_bin", NULL
 };
 static const char *const IMPORT_MODES[] = { "logical", "sql", "loader", "physical", "import-into", NULL };
 static const char *const CHECKSUM[] = { "required", "optional", "off", NULL };
@@ -420,6 +420,7 @@ static void check_full(tc *c, tk_task *t, json_t *sc)
     sl__tc_known(c, o, FULL_FIELDS);
     get_int(c, o, "export_threads", 1, 1024, NULL, &t->export_threads);
     get_int(c, o, "import_threads", 1, 1024, NULL, &t->import_threads);
+    t->sql_log_bin = get_bool(c, o, "sql_log_bin", 1);
     const char *dd = get_str(c, o, "data_dir", 0);
     if (dd) {
         if (!*dd)
@@ -958,6 +959,18 @@ static void check_cross(tc *c, tk_task *t)
 
 /* ---- entry -------------------------------------------------------------------------------- */
 
+void sl_task_threads(unsigned ncpu, long long *export_threads, long long *import_threads)
+{
+    if (!ncpu) {
+        *export_threads = 4;
+        *import_threads = 16;
+        return;
+    }
+    long long e = ncpu > 2 ? (long long)ncpu : 2, i = ncpu > 2 ? 2 * (long long)ncpu : 4;
+    *export_threads = e < 16 ? e : 16;
+    *import_threads = i < 64 ? i : 64;
+}
+
 void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
 {
     json_t *o = t->obj;
@@ -990,8 +1003,8 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     t->eosc = get_bool(c, o, "enhance_online_schema_change", 1);
     const char *od = get_enum(c, o, "on_duplicate", ON_DUP, 0);
     t->on_duplicate = od ? od : "overwrite";
-    t->export_threads = 4;
-    t->import_threads = 16;
+    sl_task_threads(opts ? opts->ncpu : 0, &t->export_threads, &t->import_threads);
+    t->sql_log_bin = 1;
     t->repl_threads = 16;
     t->repl_batch = 100;
     t->data_dir = "./dumped_data";

@@ -58,6 +58,8 @@ typedef struct tk_task {
         int port;
     } tgt;
     long long   export_threads, import_threads, repl_threads, repl_batch;
+    int         sql_log_bin;      /* full_migrate_conf.sql_log_bin (sluice's extension): 0 = the
+                                     user lets the load skip the target's binlog */
     const char *data_dir, *consistency;
     json_t     *filters;          /* binlog_filter_rule object or NULL */
     tk_rule    *rules;

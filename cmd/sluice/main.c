@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* client.c (the REST client) may be absent from a build: then its commands say so. */
 int sl_cli_client_main(int argc, char **argv) __attribute__((weak));
@@ -58,6 +59,13 @@ static void usage(FILE *f)
 }
 
 /* Reads a whole file (or stdin for "-"), bounded. Caller frees. */
+/* This machine's CPUs, which size the threads of a task that does not set them (0 = unknown). */
+static unsigned ncpu(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 0;
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     char *b = NULL;
@@ -161,6 +169,7 @@ static int compile_file(const args *a, sl_task_plan **plan, sl_registry **reg)
     sl_compile_opts o = {
         .registry = *reg, .plugin_dir = dir, .sources = defs, .nsources = nsrc,
         .check_sources = a->sources != NULL, .base_dir = copy ? dirname(copy) : NULL,
+        .ncpu = ncpu(),
     };
     int rc = sl_task_compile(text, len, &o, plan, &d);
     print_diags(&d, a->file);

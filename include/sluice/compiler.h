@@ -126,6 +126,10 @@ typedef struct sl_compile_opts {
     const char          *script_root;   /* if set (the server): Lua script files must be regular
                                            files inside this directory; relative names resolve
                                            here, absolute paths and escapes are refused */
+    unsigned             ncpu;          /* CPUs of the machine that runs the task (the server's,
+                                           sysconf): export_threads and import_threads a task does
+                                           not set are sized to it (sl_task_threads); 0 = unknown:
+                                           DM's defaults, 4 and 16 */
 } sl_compile_opts;
 
 typedef struct sl_subtask_plan {
@@ -154,6 +158,12 @@ typedef struct sl_task_plan {
  * sl_task_plan_free) when there is no error; SL_EINVAL (or SL_EPARSE for malformed JSON) with
  * *out = NULL otherwise; SL_ENOMEM. Thread-safe (opts and the registry are only read).
  */
+/* The dump and load threads of a task that does not set them, on a machine of ncpu CPUs (issue
+ * 12): export = max(2, ncpu), import = max(4, 2 * ncpu), each at most DM's default (4 and 16) times
+ * four; ncpu 0: DM's defaults. A dump connection keeps a source core busy formatting rows, and a
+ * load connection waits on the target's I/O half its time, hence twice as many. */
+void sl_task_threads(unsigned ncpu, long long *export_threads, long long *import_threads);
+
 int  sl_task_compile(const char *json, size_t len, const sl_compile_opts *opts,
                      sl_task_plan **out, sl_diags *diags);
 /* The same for a document already parsed (the server parses a request body once): root is only

@@ -106,16 +106,29 @@ int sl_myconn_is_conn_error(unsigned e)
            e == 1927 /* connection killed */ || e == 4031 /* disconnected by server */;
 }
 
+int sl_myconn_multi(MYSQL *db, sl_error *err)
+{
+    if (mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON) == 0)
+        return 0;
+    unsigned e = mysql_errno(db);
+    return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                        "turning multi-statements on: %s (errno %u)", mysql_error(db), e);
+}
+
 int sl_myconn_exec(MYSQL *db, const char *sql, size_t len, sl_error *err)
 {
     if (mysql_real_query(db, sql, (unsigned long)len) == 0) {
-        /* Drain any result so the connection stays usable. */
+        /* Drain any result so the connection stays usable. With multi-statements on, a later
+         * statement's failure shows only here (mysql_next_result > 0), and the server skipped
+         * the statements after it. */
+        int st;
         do {
             MYSQL_RES *r = mysql_store_result(db);
             if (r)
                 mysql_free_result(r);
-        } while (mysql_next_result(db) == 0);
-        return 0;
+        } while ((st = mysql_next_result(db)) == 0);
+        if (st < 0)
+            return 0;
     }
     unsigned e = mysql_errno(db);
     int shown = len > 200 ? 200 : (int)len;

@@ -84,9 +84,15 @@ MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err);
  * 0, SL_EINVAL (a certificate that does not fit: no retry helps) or SL_ECONN, with err. */
 int sl_myconn_check_cn(const sl_myconn_opts *o, sl_error *err);
 
-/* Run one statement; on failure fill err with the statement's first 200 bytes and the server's
- * error, and return SL_EDB (SL_ECONN when the connection is lost). */
+/* Run one statement (or several separated by ';' on a connection with multi-statements on, see
+ * sl_myconn_multi); on failure of any of them fill err with the text's first 200 bytes and the
+ * server's error, and return SL_EDB (SL_ECONN when the connection is lost). Results are
+ * discarded. */
 int sl_myconn_exec(MYSQL *db, const char *sql, size_t len, sl_error *err);
+
+/* Let db run several statements in one round trip (COM_SET_OPTION; statements built with the
+ * quoting helpers below only). Returns 0 or SL_EDB/SL_ECONN with err. */
+int sl_myconn_multi(MYSQL *db, sl_error *err);
 
 /* 1 if a server error number means the connection is gone (2006, 2013, 2055, ...). */
 int sl_myconn_is_conn_error(unsigned errnum);

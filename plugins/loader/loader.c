@@ -38,6 +38,7 @@ typedef struct loader_cfg {
     int     on_duplicate;
     char   *data_dir;
     int     mode;
+    int     sql_log_bin;
 } loader_cfg;
 
 static const char *const dup_choices[] = {"overwrite", "replace", "error", "ignore", NULL};
@@ -53,6 +54,7 @@ static const sl_option loader_options[] = {
     {"on_duplicate", SL_OPT_ENUM, "\"overwrite\"", "overwrite|replace|error|ignore: a row whose key exists", OFF(on_duplicate), 0, -1, dup_choices, 0},
     {"data_dir", SL_OPT_STRING, "\"./dumped_data\"", "where the dump's files are (<data_dir>/<task>/<source>/)", OFF(data_dir), 0, -1, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (dump: load nothing)", OFF(mode), 0, -1, mode_choices, 0},
+    {"sql_log_bin", SL_OPT_BOOL, "true", "false: the load is not written to the target's binlog (SET SESSION sql_log_bin = 0, which needs SUPER or BINLOG ADMIN; the target's replicas then miss the copied rows)", OFF(sql_log_bin), 0, -1, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -128,7 +130,10 @@ typedef struct job {
     char       *sql;                 /* the LOAD DATA statement */
     char       *enums;               /* "\x01a\x01b\x01": ENUM columns (see read_warnings) */
     uint64_t    rows, bytes;
-    int         plain;               /* 1: just run sql (an index build), no checkpoint row */
+    int         plain;               /* 1: just run sql (an index build), no checkpoint row;
+                                        2: a table's DDL (sql) and then its claim (claim) */
+    char       *claim;               /* plain 2: the claim's multi-statement (claim_sql) */
+    char       *lockname;            /* plain 2: the claim's GET_LOCK name */
 } job;
 
 typedef struct loader loader;
@@ -150,6 +155,7 @@ struct loader {
     const loader_cfg *cfg;
     char              dir[4096];
     MYSQL            *ctl;
+    char             *ctl_db;         /* the database ctl USEd last (NULL: none or unknown) */
 
     lworker          *w;
     size_t            nw, nthreads;
@@ -166,6 +172,7 @@ struct loader {
     int               finished_before;  /* the finish marker was there: nothing to do */
     int               stale;            /* checkpoint rows of another snapshot: redo everything */
     int               eof_done;
+    int               ddl_pending;      /* DDL jobs queued since the last wait_idle */
     sl_snapshot_info  snap;
     int               have_snap;
     strset            done, claimed, schemas;
@@ -205,6 +212,8 @@ static void job_free(job *j)
     free(j->table);
     free(j->sql);
     free(j->enums);
+    free(j->claim);
+    free(j->lockname);
     free(j);
 }
 
@@ -276,16 +285,36 @@ static int infile_error(void *ptr, char *msg, unsigned int len)
                      "SESSION foreign_key_checks = 0, SESSION net_read_timeout = 3600, " \
                      "SESSION net_write_timeout = 3600, SESSION wait_timeout = 86400"
 
-static MYSQL *connect_target(loader *l, sl_error *e)
+/* A load worker's session also runs without autocommit: a chunk's transaction starts with its
+ * LOAD DATA and ends with the checkpoint row and COMMIT sent together, two round trips a chunk
+ * instead of four (START TRANSACTION, LOAD, INSERT, COMMIT). */
+#define WORKER_INIT SESSION_INIT ", SESSION autocommit = 0"
+
+/* A target connection with multi-statements on (the claim and the chunk's commit are sent as
+ * one round trip each); worker: a load worker's session (WORKER_INIT). */
+static MYSQL *connect_target(loader *l, int worker, sl_error *e)
 {
     const loader_cfg *c = l->cfg;
     sl_myconn_opts o = {
-        SL_MYCONN_FROM(c, target), .init_sql = SESSION_INIT, .local_infile = 1,
+        SL_MYCONN_FROM(c, target), .init_sql = worker ? WORKER_INIT : SESSION_INIT,
+        .local_infile = 1,
     };
     MYSQL *db = sl_myconn_open(&o, e);
     if (db) {
         unsigned long maxp = 1024UL * 1024 * 1024;
         mysql_optionsv(db, MYSQL_OPT_MAX_ALLOWED_PACKET, &maxp);
+        if (sl_myconn_multi(db, e) != 0) {
+            mysql_close(db);
+            return NULL;
+        }
+        /* Only when the user allows it (full_migrate_conf.sql_log_bin false): a target that
+         * logs binlog writes the copy twice, but its replicas and point-in-time recovery need
+         * it, so by default the load is logged like any other write. */
+        if (!c->sql_log_bin && sl_myconn_exec(db, "SET SESSION sql_log_bin = 0", 27, e) != 0) {
+            sl_error_prefix(e, "sql_log_bin false (it needs SUPER or BINLOG ADMIN on the target)");
+            mysql_close(db);
+            return NULL;
+        }
     }
     return db;
 }
@@ -384,9 +413,8 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
 {
     loader *l = w->l;
     MYSQL *db = w->db;
-    int rc = sl_myconn_exec(db, "START TRANSACTION", 17, err);
-    if (rc)
-        return rc;
+    int rc = 0;
+    /* autocommit is off in this session (WORKER_INIT): the LOAD DATA opens the transaction */
     if (mysql_real_query(db, j->sql, (unsigned long)strlen(j->sql)) != 0) {
         unsigned e = mysql_errno(db);
         rc = sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
@@ -430,16 +458,19 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
     if (l->stale)
         sl_sbuf_adds(&b, " ON DUPLICATE KEY UPDATE snapshot = VALUES(snapshot), "
                          "row_count = VALUES(row_count), finished_at = CURRENT_TIMESTAMP");
+    /* One round trip: the server runs COMMIT only if the INSERT succeeded (a failed statement
+     * ends a multi-statement), and a failure of either is rolled back below. */
+    sl_sbuf_adds(&b, "; COMMIT");
     rc = b.oom ? sl_error_set(err, SL_ENOMEM, "no memory") : sl_myconn_exec(db, b.p, b.len, err);
     sl_sbuf_free(&b);
-    if (rc == 0)
-        rc = sl_myconn_exec(db, "COMMIT", 6, err);
     if (rc) {
         w->last_errno = mysql_errno(db);
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
     }
     return rc;
 }
+
+static int run_ddl_job(lworker *w, job *j, sl_error *e);
 
 static void worker_main(void *arg)
 {
@@ -465,7 +496,11 @@ static void worker_main(void *arg)
 
         sl_error e = {0};
         int rc = 0;
-        if (!failed && j->plain) {
+        if (!failed && j->plain == 2) {
+            rc = run_ddl_job(w, j, &e);
+            if (rc)
+                sl_error_prefix(&e, "target: creating %s", j->table);
+        } else if (!failed && j->plain) {
             rc = sl_myconn_exec(w->db, j->sql, strlen(j->sql), &e);
             if (rc)
                 sl_error_prefix(&e, "target: building the secondary indexes of %s", j->table);
@@ -819,6 +854,110 @@ static int ctl_scalar(loader *l, const char *sql, size_t len, char **out, sl_err
 }
 
 /*
+ * claim_table when this load is not redone (!l->stale): nothing is emptied, so the claim is only
+ * the row, inserted unless this source has one, its foreign_rows saying whether the table held
+ * rows no claimant accounts for. The same steps as the general path, under the same lock, sent
+ * as one multi-statement (one round trip instead of five per table, issue 12):
+ *   GET_LOCK into @sl_lk; the two facts into @sl_fr with plain reads (no locking read: an
+ *   INSERT ... SELECT would take shared gap locks on the claims table, and two sources claiming
+ *   neighbouring tables could deadlock); the INSERT IGNORE only if the lock was granted; the
+ *   lock's result to check; RELEASE_LOCK.
+ * A failure part way (the server skips what follows) releases the lock in a statement of its own.
+ */
+static void claim_sql(const loader *l, sl_sbuf *b, const char *ts, const char *tt,
+                      const char *lockname)
+{
+    const loader_cfg *c = l->cfg;
+    sl_sbuf_addf(b, "SELECT GET_LOCK('%s', 3600) INTO @sl_lk; SELECT EXISTS(SELECT 1 FROM ", lockname);
+    sl_sbuf_add_qname(b, ts, tt);
+    sl_sbuf_adds(b, ") AND NOT EXISTS(SELECT 1 FROM ");
+    sl_ckpt_loader_tables_name(b, c->meta_schema, c->task_name);
+    sl_sbuf_adds(b, " WHERE target_schema = ");
+    sl_sbuf_add_quoted(b, ts, strlen(ts));
+    sl_sbuf_adds(b, " AND target_table = ");
+    sl_sbuf_add_quoted(b, tt, strlen(tt));
+    sl_sbuf_adds(b, " AND source_name <> ");
+    sl_sbuf_add_quoted(b, c->source_name, strlen(c->source_name));
+    sl_sbuf_adds(b, ") INTO @sl_fr; INSERT IGNORE INTO ");
+    sl_ckpt_loader_tables_name(b, c->meta_schema, c->task_name);
+    sl_sbuf_adds(b, " (target_schema, target_table, source_name, foreign_rows) SELECT ");
+    sl_sbuf_add_quoted(b, ts, strlen(ts));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, tt, strlen(tt));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, c->source_name, strlen(c->source_name));
+    /* COMMIT before the lock goes: a load connection runs without autocommit */
+    sl_sbuf_addf(b, ", @sl_fr FROM DUAL WHERE @sl_lk = 1; COMMIT; SELECT @sl_lk; "
+                    "DO RELEASE_LOCK('%s')", lockname);
+}
+
+/* Run a claim_sql text on db (the control connection, or a load connection for a DDL job).
+ * Returns 0, or a negative code with e filled; any thread, one connection per thread. */
+static int run_claim(MYSQL *db, const char *sql, size_t len, const char *key,
+                     const char *lockname, sl_error *e)
+{
+    int rc = 0;
+    char got[32] = "";
+    if (mysql_real_query(db, sql, (unsigned long)len) != 0) {
+        rc = SL_EDB;
+    } else {
+        int st;
+        do {
+            MYSQL_RES *r = mysql_store_result(db);
+            MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+            if (row && mysql_num_fields(r) == 1)
+                snprintf(got, sizeof got, "%s", row[0] ? row[0] : "NULL");
+            if (r)
+                mysql_free_result(r);
+        } while ((st = mysql_next_result(db)) == 0);
+        if (st > 0)
+            rc = SL_EDB;
+    }
+    if (rc) {
+        unsigned en = mysql_errno(db);
+        rc = sl_error_set(e, sl_myconn_is_conn_error(en) ? SL_ECONN : SL_EDB,
+                          "claiming %s for loading: %s (errno %u)", key, mysql_error(db), en);
+        sl_myconn_exec(db, "ROLLBACK", 8, NULL);
+        char rel[96];
+        int n = snprintf(rel, sizeof rel, "DO RELEASE_LOCK('%s')", lockname);
+        sl_myconn_exec(db, rel, (size_t)n, NULL);
+    } else if (strcmp(got, "1") != 0) {
+        rc = sl_error_set(e, SL_ETIMEOUT, "could not lock %s for loading (GET_LOCK gave %s)",
+                          key, got[0] ? got : "nothing");
+    }
+    return rc;
+}
+
+static int claim_fresh(loader *l, const char *ts, const char *tt, const char *key,
+                       const char *lockname)
+{
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    claim_sql(l, &b, ts, tt, lockname);
+    if (b.oom) {
+        sl_sbuf_free(&b);
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    }
+    sl_error e = {0};
+    int rc = run_claim(l->ctl, b.p, b.len, key, lockname, &e);
+    sl_sbuf_free(&b);
+    if (rc == 0 && strset_add(&l->claimed, key) < 0)
+        rc = sl_error_set(&e, SL_ENOMEM, "no memory");
+    if (rc)
+        return l->host->fail(l->ctx, rc, "target: %s", e.msg);
+    return 0;
+}
+
+/* The GET_LOCK name that serializes claims of one target table (key: schema \x01 table). */
+static void claim_lock_name(const char *key, char *out, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    snprintf(out, n, "sluice-load-%016llx", (unsigned long long)h);
+}
+
+/*
  * Claim a target table for this source in `<task>_loader_tables` before loading into it, and,
  * when this source's load must be redone from a new snapshot (l->stale), empty the table only
  * if nothing else lives in it: no other source of the task has claimed it (a shard merge across
@@ -837,11 +976,10 @@ static int claim_table(loader *l, const char *ts, const char *tt)
     snprintf(key, sizeof key, "%s\x01%s", ts, tt);
     if (strset_has(&l->claimed, key))
         return 0;
-    uint64_t h = 1469598103934665603ULL;
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
     char lockname[64];
-    snprintf(lockname, sizeof lockname, "sluice-load-%016llx", (unsigned long long)h);
+    claim_lock_name(key, lockname, sizeof lockname);
+    if (!l->stale)
+        return claim_fresh(l, ts, tt, key, lockname);
 
     sl_error e = {0};
     sl_sbuf b, others;
@@ -954,6 +1092,8 @@ static int claim_table(loader *l, const char *ts, const char *tt)
     return 0;
 }
 
+static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *ts, const char *tt);
+
 /* Tables smaller than this (the dump's estimate) keep their secondary indexes in CREATE TABLE. */
 #define SMALL_TABLE_BYTES (4u << 20)
 
@@ -983,9 +1123,17 @@ static int handle_ddl(loader *l, const sl_event *ev)
             }
             sl_sbuf_reset(&b);
         }
-        sl_sbuf_adds(&b, "USE ");
-        sl_sbuf_add_ident(&b, use);
-        rc = b.oom ? SL_ENOMEM : sl_myconn_exec(l->ctl, b.p, b.len, &e);
+        /* The DDL names its table without a schema: USE the target schema, once per run of
+         * tables in it (2,000 tables of one schema took 2,000 USE round trips). */
+        if (!l->ctl_db || strcmp(l->ctl_db, use) != 0) {
+            free(l->ctl_db);
+            l->ctl_db = NULL;
+            sl_sbuf_adds(&b, "USE ");
+            sl_sbuf_add_ident(&b, use);
+            rc = b.oom ? SL_ENOMEM : sl_myconn_exec(l->ctl, b.p, b.len, &e);
+            if (rc == 0 && !(l->ctl_db = strdup(use)))
+                rc = sl_error_set(&e, SL_ENOMEM, "no memory");
+        }
         sl_sbuf_free(&b);
         if (rc)
             return l->host->fail(l->ctx, rc, "target: %s", e.msg);
@@ -1026,6 +1174,15 @@ static int handle_ddl(loader *l, const sl_event *ev)
         free(alter);
         sl_sbuf_free(&qn);
     }
+    if (!l->stale && l->nthreads && ev->table && *ev->table && tt && *tt && ts) {
+        /* A table of a load that is not redone: its CREATE and claim run on a load connection,
+         * tables in parallel (2,000 CREATE TABLEs one after the other took a minute, issue 12);
+         * handle_chunk waits for them all before the first chunk, so a table is created and
+         * claimed before anything loads into it, as on the control connection. */
+        rc = enqueue_ddl(l, use, ddl, ts, tt);
+        free(create);
+        return rc;
+    }
     rc = sl_myconn_exec(l->ctl, ddl, strlen(ddl), &e);
     free(create);
     if (rc) {
@@ -1038,10 +1195,13 @@ static int handle_ddl(loader *l, const sl_event *ev)
     return 0;
 }
 
+/* Queue a job for the load connections; a DDL job (plain 2) even while the pipeline stops,
+ * as the control connection ran a DDL whatever else happened (its batch completes). */
 static int enqueue(loader *l, job *j)
 {
+    int must = j->plain == 2;
     pthread_mutex_lock(&l->mu);
-    while (l->qlen >= l->qcap && !l->werr && !l->host->should_stop(l->ctx)) {
+    while (l->qlen >= l->qcap && !l->werr && (must || !l->host->should_stop(l->ctx))) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 200 * 1000000L;
@@ -1051,7 +1211,7 @@ static int enqueue(loader *l, job *j)
         }
         pthread_cond_timedwait(&l->cv_space, &l->mu, &ts);
     }
-    int werr = l->werr, stop = l->host->should_stop(l->ctx);
+    int werr = l->werr, stop = !must && l->host->should_stop(l->ctx);
     if (!werr && !stop) {
         if (l->tail)
             l->tail->next = j;
@@ -1071,10 +1231,83 @@ static int enqueue(loader *l, job *j)
     return 0;
 }
 
+/* A table's DDL and claim as a job for a load connection (handle_ddl). The key is marked
+ * claimed here, on the stage thread: a failed job fails the whole load. */
+static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *ts, const char *tt)
+{
+    char key[600];
+    snprintf(key, sizeof key, "%s\x01%s", ts, tt);
+    char lockname[64];
+    claim_lock_name(key, lockname, sizeof lockname);
+    job *j = calloc(1, sizeof *j);
+    if (!j)
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    j->plain = 2;
+    sl_sbuf b, c, t;
+    sl_sbuf_init(&b);
+    sl_sbuf_init(&c);
+    sl_sbuf_init(&t);
+    if (use && *use) {
+        /* the DDL may name its table without a schema */
+        sl_sbuf_adds(&b, "USE ");
+        sl_sbuf_add_ident(&b, use);
+        sl_sbuf_adds(&b, "; ");
+    }
+    sl_sbuf_adds(&b, ddl);
+    int claimed = strset_has(&l->claimed, key);
+    if (!claimed)
+        claim_sql(l, &c, ts, tt, lockname);
+    sl_sbuf_add_qname(&t, ts, tt);
+    j->sql = b.oom ? NULL : b.p;
+    j->claim = claimed || c.oom ? NULL : c.p;
+    j->table = t.oom ? NULL : t.p;
+    j->lockname = strdup(lockname);
+    j->id = strdup("");
+    j->path = strdup("");
+    if (!j->sql || (!claimed && !j->claim) || !j->table || !j->lockname || !j->id || !j->path ||
+        (!claimed && strset_add(&l->claimed, key) < 0)) {
+        if (!j->sql)
+            sl_sbuf_free(&b);
+        if (!j->claim)
+            sl_sbuf_free(&c);
+        if (!j->table)
+            sl_sbuf_free(&t);
+        job_free(j);
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    }
+    l->ddl_pending = 1;
+    return enqueue(l, j);
+}
+
+/* The DDL job on a load connection: the CREATE (an existing table or schema is fine: a shard
+ * merge or a rerun), then the claim. Returns 0 or a negative code with e. */
+static int run_ddl_job(lworker *w, job *j, sl_error *e)
+{
+    int rc = sl_myconn_exec(w->db, j->sql, strlen(j->sql), e);
+    if (rc) {
+        unsigned en = mysql_errno(w->db);
+        if (en != 1050 && en != 1007)
+            return rc;
+        *e = (sl_error){0};
+    }
+    if (!j->claim)
+        return 0;
+    char key[600];
+    snprintf(key, sizeof key, "%s", j->table);
+    return run_claim(w->db, j->claim, strlen(j->claim), key, j->lockname, e);
+}
+
 static int handle_chunk(loader *l, const sl_event *ev)
 {
     if (!ev->chunk_path || !ev->chunk_id)
         return l->host->fail(l->ctx, SL_EINVAL, "a chunk event without file or id");
+    if (l->ddl_pending) {
+        /* every table is created and claimed before any chunk loads (enqueue_ddl) */
+        int rc = wait_idle(l);
+        if (rc < 0)
+            return rc;
+        l->ddl_pending = 0;
+    }
     atomic_fetch_add(&l->total_bytes, ev->chunk_bytes);
     l->rows_total += ev->chunk_rows;
     if (l->finished_before || strset_has(&l->done, ev->chunk_id)) {
@@ -1260,7 +1493,9 @@ static void reset_run(loader *l)
     if (l->ctl)
         mysql_close(l->ctl);
     l->ctl = NULL;
-    l->inited = l->finished_before = l->stale = l->eof_done = 0;
+    free(l->ctl_db);
+    l->ctl_db = NULL;
+    l->inited = l->finished_before = l->stale = l->eof_done = l->ddl_pending = 0;
     strset_clear(&l->done);
     strset_clear(&l->claimed);
     strset_clear(&l->schemas);
@@ -1288,7 +1523,7 @@ static int loader_start(void *self)
     if (l->cfg->mode == MODE_DUMP)
         return 0;
     sl_error e = {0};
-    l->ctl = connect_target(l, &e);
+    l->ctl = connect_target(l, 0, &e);
     if (!l->ctl)
         return l->host->fail(l->ctx, e.code ? e.code : SL_ECONN, "target: %s", e.msg);
     size_t n = (size_t)l->cfg->import_threads;
@@ -1298,7 +1533,7 @@ static int loader_start(void *self)
     l->qcap = n * 2;
     for (size_t i = 0; i < n; i++) {
         l->w[i].l = l;
-        l->w[i].db = connect_target(l, &e);
+        l->w[i].db = connect_target(l, 1, &e);
         if (!l->w[i].db)
             return l->host->fail(l->ctx, e.code ? e.code : SL_ECONN, "target: %s", e.msg);
         mysql_set_local_infile_handler(l->w[i].db, infile_init, infile_read, infile_end,
@@ -1329,6 +1564,13 @@ static int loader_process(void *self, sl_batch *b)
         if ((rc = init_run(l)) < 0)
             return rc;
         rc = ev->kind == SL_EV_DDL ? handle_ddl(l, ev) : handle_chunk(l, ev);
+    }
+    if (rc == 0 && l->ddl_pending) {
+        /* The batch's tables exist and are claimed when process returns, as when the control
+         * connection created them one by one: a pipeline that stops or fails after the DDL
+         * batch (a transform refusing the first chunk) leaves the tables created. */
+        rc = wait_idle(l);
+        l->ddl_pending = 0;
     }
     if (rc)
         return rc;
@@ -1362,6 +1604,8 @@ static void loader_stop(void *self)
     if (l->ctl)
         mysql_close(l->ctl);
     l->ctl = NULL;
+    free(l->ctl_db);
+    l->ctl_db = NULL;
 }
 
 static void loader_destroy(void *self)
@@ -1439,7 +1683,7 @@ static int loader_cleanup(void *self, unsigned what)
     sl_error e = {0};
     int rc = 0;
     if (what & SL_CLEANUP_META) {
-        MYSQL *db = connect_target(l, &e);
+        MYSQL *db = connect_target(l, 0, &e);
         if (!db || sl_cleanup_meta_tables(db, c->meta_schema, c->task_name, tables, &e) != 0)
             rc = l->host->fail(l->ctx, e.code ? e.code : SL_EDB, "target: %s", e.msg);
         if (db)

@@ -62,6 +62,7 @@ typedef struct dtable {
     int      chunk_unsigned;
     size_t   nwalk;         /* > 0: chunks split on the first nwalk key columns by walking the
                              * key in order (non-integer or composite keys, see dump_plan.c) */
+    int      key_read;      /* describe_schema saw its unique keys */
     uint64_t est_rows;
     uint64_t avg_row;       /* information_schema AVG_ROW_LENGTH (0 if unknown) */
     size_t   first_chunk, nchunks;

@@ -6,8 +6,9 @@
  * TIMESTAMP (0..6 digits), YEAR, CHAR, VARCHAR, TEXT, LONGTEXT (utf8mb4, latin1, _bin, UCA 14.0),
  * BINARY, VARBINARY, BLOB, MEDIUMBLOB, LONGBLOB, JSON, ENUM, SET, GEOMETRY, POINT, LINESTRING,
  * POLYGON, virtual/stored generated and invisible columns, INET6, INET4, UUID), a shard merge, on_duplicate
- * overwrite and error, a table without a key, an "all dml" filter, and a load killed with SIGKILL
- * and resumed without loading any chunk twice. Needs SLUICE_SOURCE_* / SLUICE_TARGET_* (fails
+ * overwrite and error, a table without a key, an "all dml" filter, a load killed with SIGKILL
+ * and resumed without loading any chunk twice, and a load that skips the target's binlog only
+ * when asked (sql_log_bin). Needs SLUICE_SOURCE_* / SLUICE_TARGET_* (fails
  * without them).
  */
 #include <stdarg.h>
@@ -857,6 +858,76 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Events of the source's binlog from (file, pos) on whose text names ft_lb_copy. */
+static long long binlog_mentions(const char *file, long long pos)
+{
+    char q[512];
+    snprintf(q, sizeof q, "SHOW BINLOG EVENTS IN '%s' FROM %lld", file, pos);
+    if (mysql_real_query(src, q, strlen(q)) != 0)
+        fail_msg("%s in %s", mysql_error(src), q);
+    MYSQL_RES *r = mysql_store_result(src);
+    assert_non_null(r);
+    long long n = 0;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r)))
+        n += row[5] && strstr(row[5], "ft_lb_copy") != NULL;
+    mysql_free_result(r);
+    return n;
+}
+
+/*
+ * full_migrate_conf.sql_log_bin: the sandbox target logs no binlog, so the load goes into the
+ * source server (which does, in ROW format) under another schema name. With sql_log_bin false
+ * the copy arrives and the binlog holds nothing of it; by default (true) its CREATE and rows
+ * are logged.
+ */
+static void test_sql_log_bin(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_lb; DROP DATABASE IF EXISTS ft_lb_copy; CREATE DATABASE ft_lb");
+    sql(src, "CREATE TABLE ft_lb.t (id INT PRIMARY KEY, v VARCHAR(20))");
+    sql(src, "INSERT INTO ft_lb.t SELECT seq, CONCAT('v', seq) FROM seq_1_to_2000");
+    const char *rules = "[{\"schema\":\"ft_lb\",\"table\":\"\",\"target_schema\":\"ft_lb_copy\","
+                        "\"target_table\":\"\",\"filters\":[]}]";
+    char errf[600], tport[32];
+    snprintf(errf, sizeof errf, "%s/sql_log_bin.err", datadir);
+    const char *old = getenv("SLUICE_TARGET_PORT");
+    snprintf(tport, sizeof tport, "%s", old ? old : "");
+    /* the loader's meta tables go to the source too: a dm_meta made here is removed at the end */
+    int had_meta = scalar(src, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = 'dm_meta'") > 0;
+    setenv("SLUICE_TARGET_PORT", getenv("SLUICE_SOURCE_PORT"), 1);
+    for (int logged = 0; logged <= 1; logged++) {
+        const char *task = logged ? "ft-lb-on" : "ft-lb-off";
+        sql(src, "DROP DATABASE IF EXISTS ft_lb_copy; CREATE DATABASE IF NOT EXISTS dm_meta");
+        sql(src, "DROP TABLE IF EXISTS `dm_meta`.`%s_loader_checkpoint`, `dm_meta`.`%s_syncer_checkpoint`, "
+            "`dm_meta`.`%s_loader_tables`", task, task, task);
+        if (mysql_real_query(src, "SHOW MASTER STATUS", 18) != 0)
+            fail_msg("%s", mysql_error(src));
+        MYSQL_RES *r = mysql_store_result(src);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        assert_non_null(row);
+        char file[256];
+        snprintf(file, sizeof file, "%s", row[0]);
+        long long pos = atoll(row[1]);
+        mysql_free_result(r);
+        const char *args[] = {"--task", task, "--rules", rules, logged ? NULL : "--no-sql-log-bin", NULL};
+        int rc = run(errf, args);
+        if (rc != 0)
+            fail_msg("sql_log_bin %s: exited %d: %s", logged ? "true" : "false", rc, slurp(errf));
+        assert_int_equal(scalar(src, "SELECT COUNT(*) FROM ft_lb_copy.t t JOIN ft_lb.t s USING (id, v)"), 2000);
+        long long n = binlog_mentions(file, pos);
+        if (logged)
+            assert_true(n > 0);
+        else if (n != 0)
+            fail_msg("sql_log_bin false: %lld binlog events name ft_lb_copy", n);
+        sql(src, "DROP TABLE `dm_meta`.`%s_loader_checkpoint`, `dm_meta`.`%s_syncer_checkpoint`, "
+            "`dm_meta`.`%s_loader_tables`", task, task, task);
+    }
+    setenv("SLUICE_TARGET_PORT", tport, 1);
+    sql(src, "DROP DATABASE ft_lb; DROP DATABASE ft_lb_copy");
+    if (!had_meta)
+        sql(src, "DROP DATABASE dm_meta");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -868,6 +939,7 @@ int main(void)
         cmocka_unit_test(test_key_chunking),
         cmocka_unit_test(test_redo_single_source),
         cmocka_unit_test(test_redo_merge_across_sources),
+        cmocka_unit_test(test_sql_log_bin),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

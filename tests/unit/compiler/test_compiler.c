@@ -230,6 +230,50 @@ static void test_wrapped_paths(void **state)
     sl_diags_free(&d);
 }
 
+/* Threads a task does not set follow the machine the compiler is told of (issue 12); a task's
+ * own numbers win; sql_log_bin false reaches the loader only when the task says it. */
+static void test_machine_threads(void **state)
+{
+    static const struct { unsigned ncpu; long long e, i; } m[] = {
+        {0, 4, 16}, {1, 2, 4}, {2, 2, 4}, {3, 3, 6}, {8, 8, 16}, {24, 16, 48}, {128, 16, 64},
+    };
+    for (size_t k = 0; k < sizeof m / sizeof m[0]; k++) {
+        long long e = -1, i = -1;
+        sl_task_threads(m[k].ncpu, &e, &i);
+        assert_int_equal(e, m[k].e);
+        assert_int_equal(i, m[k].i);
+    }
+    sl_compile_opts o = { .registry = reg, .ncpu = 2 };
+    sl_diags d = {0};
+    sl_task_plan *plan = NULL;
+    assert_int_equal(sl_task_compile(TASK, strlen(TASK), &o, &plan, &d), 0);
+    json_t *dump = stage_opts(plan->subtasks[0].phases[0], "dump");
+    json_t *load = stage_opts(plan->subtasks[0].phases[0], "load");
+    assert_int_equal(json_integer_value(json_object_get(dump, "export_threads")), 2);
+    assert_int_equal(json_integer_value(json_object_get(load, "import_threads")), 4);
+    assert_null(json_object_get(load, "sql_log_bin"));
+    json_decref(dump);
+    json_decref(load);
+    sl_task_plan_free(plan);
+    sl_diags_free(&d);
+
+    char *js = with("\"source_config\": {", "\"source_config\": {\"full_migrate_conf\": "
+                    "{\"export_threads\": 5, \"sql_log_bin\": false}, ");
+    d = (sl_diags){0};
+    plan = NULL;
+    assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), 0);
+    dump = stage_opts(plan->subtasks[0].phases[0], "dump");
+    load = stage_opts(plan->subtasks[0].phases[0], "load");
+    assert_int_equal(json_integer_value(json_object_get(dump, "export_threads")), 5);
+    assert_int_equal(json_integer_value(json_object_get(load, "import_threads")), 4);
+    assert_true(json_is_false(json_object_get(load, "sql_log_bin")));
+    json_decref(dump);
+    json_decref(load);
+    sl_task_plan_free(plan);
+    sl_diags_free(&d);
+    free(js);
+}
+
 static void test_every_error_once(void **state)
 {
     /* A field the task checks reject is not reported again by the plugin option check. */
@@ -898,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_custom_stages),
         cmocka_unit_test(test_custom_stage_errors),
         cmocka_unit_test(test_full_sink),
+        cmocka_unit_test(test_machine_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

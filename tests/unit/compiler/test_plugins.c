@@ -37,7 +37,7 @@ static const sl_option DUMP_OPTS[] = {
 };
 static const sl_option LOADER_OPTS[] = {
     CONN("target_"), IDENT, I("import_threads", "16", 1, 1024), E("on_duplicate", "\"overwrite\"", DUP),
-    S("data_dir", "\"./dumped_data\""), E("mode", "\"full\"", MODES), END
+    S("data_dir", "\"./dumped_data\""), E("mode", "\"full\"", MODES), B("sql_log_bin", "true"), END
 };
 static const sl_option READER_OPTS[] = {
     CONN("source_"), CONN("target_"), IDENT, J("rules"), E("flavor", "\"mariadb\"", FLAVOR),
