@@ -70,6 +70,13 @@ static void tail_file(const char *path, int lines)
     free(ring);
 }
 
+static void (*g_fail_hook)(void);
+
+void e2e_on_fail(void (*hook)(void))
+{
+    g_fail_hook = hook;
+}
+
 void e2e_fail(const char *fmt, ...)
 {
     va_list ap;
@@ -86,6 +93,12 @@ void e2e_fail(const char *fmt, ...)
     }
     if (g_work[0])
         fprintf(stderr, "(kept %s)\n", g_work);
+    /* what the test changed on a shared server (a global setting) is put back even so */
+    if (g_fail_hook) {
+        void (*hook)(void) = g_fail_hook;
+        g_fail_hook = NULL;     /* a failure inside the hook does not run it again */
+        hook();
+    }
     /* _exit: the failure is the report; LeakSanitizer would add the objects still in use. */
     fflush(NULL);
     _exit(1);

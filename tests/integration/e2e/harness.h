@@ -17,6 +17,9 @@
 #include <sys/types.h>
 
 /* Print "FAIL: ..." with the server log's tail (if a server was started) and exit(1). */
+/* Run hook (once) when a check fails, before the process exits with _exit (which skips
+ * atexit): for a test that changed a shared server's global setting. */
+void e2e_on_fail(void (*hook)(void));
 void e2e_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 #define E2E_CHECK(c, ...) do { if (!(c)) e2e_fail(__VA_ARGS__); } while (0)
 

@@ -29,7 +29,11 @@ ln -s "$(dirname "$(find "$WORK/prefix" -name sluice-route.so | head -n1)")"/slu
 cp "$WORK/example-build/sluice-passthrough.so" "$WORK/plugins/"
 PLUGINS="$WORK/plugins"
 
-src_sql "DROP DATABASE IF EXISTS $S" && dst_sql "DROP DATABASE IF EXISTS $S" ||
+# a task of this name left by an earlier run on the same sandbox keeps its checkpoint in the
+# target, which would resume the task from a binlog file the source may have purged since
+src_sql "DROP DATABASE IF EXISTS $S" && dst_sql "DROP DATABASE IF EXISTS $S;
+  CREATE DATABASE IF NOT EXISTS dm_meta; DROP TABLE IF EXISTS dm_meta.oot_syncer_checkpoint,
+  dm_meta.oot_schema_tracker, dm_meta.oot_onlineddl" ||
     { echo "FAIL: cannot prepare the servers" >&2; exit 1; }
 read -r bfile bpos _ < <(src_sql "SHOW MASTER STATUS")
 
@@ -84,6 +88,10 @@ api GET /tasks/oot/status
 expect 200 "status shows the out-of-tree stage" '.data[0].stage=="Running"' \
     '[.data[0].stages[].id]==["reader","filter","route","plugin0","sink"]' \
     '.data[0].stages[] | select(.id=="plugin0") | .plugin=="passthrough" and .metrics.matched >= 15'
+api POST /tasks/oot/stop '{}'
+expect 200 "stop"
+api DELETE /tasks/oot
+expect 204 "delete the task (and its checkpoint)"
 stop_server
 check_log
 finish

@@ -74,6 +74,7 @@ int main(void)
     src = e2e_connect("SOURCE");
     dst = e2e_connect("TARGET");
     atexit(restore_full);
+    e2e_on_fail(restore_full);
     e2e_sql(src, "SET GLOBAL binlog_row_metadata = MINIMAL");
     e2e_sql(src, "DROP DATABASE IF EXISTS `" S "`; CREATE DATABASE `" S "`");
     e2e_sql(dst, "DROP DATABASE IF EXISTS `" S "`");
