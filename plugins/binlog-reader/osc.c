@@ -197,11 +197,8 @@ int br_osc_start(br *r, sl_error *err)
     sl_sbuf_adds(&q, " WHERE source_name = ");
     add_str(&q, c->source_name);
     if (!r->track_fresh) {
-        sl_sbuf_adds(&q, " AND (binlog_name > ");
-        add_str(&q, r->commit_file);
-        sl_sbuf_adds(&q, " OR (binlog_name = ");
-        add_str(&q, r->commit_file);
-        sl_sbuf_addf(&q, " AND binlog_pos > %llu))", (unsigned long long)r->commit_pos);
+        sl_sbuf_adds(&q, " AND ");
+        br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
     }
     if ((rc = run(r, &q, err)) < 0)
         return rc;
@@ -236,17 +233,8 @@ int br_osc_start(br *r, sl_error *err)
         sl_sbuf_init(&d);
         sl_sbuf_adds(&d, "DELETE FROM ");
         add_table(r, &d);
-        sl_sbuf_adds(&d, " WHERE source_name = ");
-        add_str(&d, c->source_name);
-        sl_sbuf_adds(&d, " AND ghost_schema = ");
-        add_str(&d, row[0]);
-        sl_sbuf_adds(&d, " AND ghost_table = ");
-        add_str(&d, row[1]);
-        sl_sbuf_adds(&d, " AND (binlog_name < ");
-        add_str(&d, row[2]);
-        sl_sbuf_adds(&d, " OR (binlog_name = ");
-        add_str(&d, row[2]);
-        sl_sbuf_addf(&d, " AND binlog_pos < %llu))", strtoull(row[3], NULL, 10));
+        br_sql_older_versions(&d, c->source_name, "ghost_schema", row[0], "ghost_table", row[1],
+                              row[2], strtoull(row[3], NULL, 10));
         if (rc == 0)
             rc = run(r, &d, err);
         else

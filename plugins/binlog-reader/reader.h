@@ -171,6 +171,12 @@ int  br_track_cleanup(br *r, sl_error *err);
  * checkpoint); "schema_delete" {schema, table}. *reply (caller decrefs) may stay NULL. */
 #include <jansson.h>
 int  br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err);
+/* SQL shared by the position-versioned tables (the tracker's, online DDL's; track.c): rows
+ * after (op ">") or before ("<") file:pos, and the WHERE of one object's versions older than
+ * file:pos, keyed by source and two columns (k1 = v1, k2 = v2; values quoted here). */
+void br_sql_pos_cmp(sl_sbuf *q, const char *op, const char *file, uint64_t pos);
+void br_sql_older_versions(sl_sbuf *q, const char *source, const char *k1, const char *v1,
+                           const char *k2, const char *v2, const char *file, uint64_t pos);
 
 /* osc.c: online schema change tools (gh-ost, pt-online-schema-change) when cfg->online_ddl.
  * br_osc_table: 1 when schema.table is one of a tool's tables (ghost, changelog, trash) of a

@@ -262,13 +262,30 @@ static int seed_from_source(br *r, sl_error *err)
 }
 
 /* "(binlog_name, binlog_pos) > (file, pos)" */
-static void add_after(sl_sbuf *q, const char *file, uint64_t pos)
+/* "(binlog_name OP 'file' OR (binlog_name = 'file' AND binlog_pos OP pos))": the rows of a
+ * position-versioned table (the tracker's, online DDL's) after ('>') or before ('<') a position. */
+void br_sql_pos_cmp(sl_sbuf *q, const char *op, const char *file, uint64_t pos)
 {
-    sl_sbuf_adds(q, "(binlog_name > ");
+    sl_sbuf_addf(q, "(binlog_name %s ", op);
     add_str(q, file);
     sl_sbuf_adds(q, " OR (binlog_name = ");
     add_str(q, file);
-    sl_sbuf_addf(q, " AND binlog_pos > %llu))", (unsigned long long)pos);
+    sl_sbuf_addf(q, " AND binlog_pos %s %llu))", op, (unsigned long long)pos);
+}
+
+/* " WHERE source_name = 'source' AND k1 = 'v1' AND k2 = 'v2' AND <before file:pos>": the older
+ * versions of one object, which the newest version at or before the checkpoint replaces. */
+void br_sql_older_versions(sl_sbuf *q, const char *source, const char *k1, const char *v1,
+                           const char *k2, const char *v2, const char *file, uint64_t pos)
+{
+    sl_sbuf_adds(q, " WHERE source_name = ");
+    add_str(q, source);
+    sl_sbuf_addf(q, " AND %s = ", k1);
+    add_str(q, v1);
+    sl_sbuf_addf(q, " AND %s = ", k2);
+    add_str(q, v2);
+    sl_sbuf_adds(q, " AND ");
+    br_sql_pos_cmp(q, "<", file, pos);
 }
 
 static void forget_tcols(br *r)
@@ -321,7 +338,7 @@ int br_track_start(br *r, sl_error *err)
     add_str(&q, c->source_name);
     if (!r->track_fresh) {
         sl_sbuf_adds(&q, " AND ");
-        add_after(&q, r->commit_file, r->commit_pos);
+        br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
     } else if (r->track_snapshot) {
         sl_sbuf_adds(&q, " AND NOT (binlog_name = ");
         add_str(&q, r->commit_file);
@@ -361,17 +378,8 @@ int br_track_start(br *r, sl_error *err)
             sl_sbuf_init(&d);
             sl_sbuf_adds(&d, "DELETE FROM ");
             add_table(r, &d);
-            sl_sbuf_adds(&d, " WHERE source_name = ");
-            add_str(&d, c->source_name);
-            sl_sbuf_adds(&d, " AND schema_name = ");
-            add_str(&d, row[0]);
-            sl_sbuf_adds(&d, " AND table_name = ");
-            add_str(&d, row[1]);
-            sl_sbuf_adds(&d, " AND (binlog_name < ");
-            add_str(&d, row[2]);
-            sl_sbuf_adds(&d, " OR (binlog_name = ");
-            add_str(&d, row[2]);
-            sl_sbuf_addf(&d, " AND binlog_pos < %llu))", strtoull(row[3], NULL, 10));
+            br_sql_older_versions(&d, c->source_name, "schema_name", row[0], "table_name", row[1],
+                                  row[2], strtoull(row[3], NULL, 10));
             rc = run(r, &d, "pruning old versions", err);
         }
     }
@@ -879,7 +887,7 @@ static MYSQL_RES *ctl_latest(br *r, const char *schema, const char *table, sl_er
         add_str(&q, table);
     }
     sl_sbuf_adds(&q, " AND NOT ");
-    add_after(&q, r->commit_file, r->commit_pos);
+    br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
     sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
     if (run(r, &q, "reading the tracked structures", err) < 0)
         return NULL;
