@@ -33,6 +33,7 @@ struct sl_member {
     int told;                   /* the leadership the owner knows of (keepalive thread only) */
     atomic_int alive, leader;
     _Atomic long long epoch;    /* the etcd revision that made this member leader */
+    _Atomic long long lease_now;/* lease, for readers without mu */
 };
 
 int sl_member_role_ok(const char *role)
@@ -114,10 +115,12 @@ static int rejoin(sl_member *m)
         return -1;
     }
     m->lease = lease;
+    atomic_store(&m->lease_now, lease);
     if ((m->is_master && register_as(m, "master", &err) != 0) ||
         (m->is_worker && register_as(m, "worker", &err) != 0)) {
         sl_etcd_lease_revoke(m->e, lease, NULL);
         m->lease = old;
+        atomic_store(&m->lease_now, old);
         sl_log(SL_LOG_WARN, "cluster", "%s %s joining again: %s", m->role, m->name, err.msg);
         return -1;
     }
@@ -268,6 +271,7 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
     if ((m->is_master && (rc = register_as(m, "master", err)) != 0) ||
         (m->is_worker && (rc = register_as(m, "worker", err)) != 0))
         goto fail;
+    atomic_store(&m->lease_now, m->lease);
     atomic_store(&m->alive, 1);
     if (m->is_master)
         campaign(m);
@@ -509,4 +513,25 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
            SL_AGAIN);
     pthread_mutex_unlock(&m->mu);
     return rc;
+}
+
+long long sl_member_lease(sl_member *m)
+{
+    return atomic_load(&m->lease_now);
+}
+
+int sl_member_live_get(sl_member *m, const char *task, const char *source, json_t **out)
+{
+    char k[1024];
+    sl_etcd_kv kv;
+    *out = NULL;
+    snprintf(k, sizeof k, "%s/live/%s/%s", m->root, task, source);
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, k, &kv, NULL);
+    pthread_mutex_unlock(&m->mu);
+    if (rc != 0)
+        return rc;
+    *out = json_loadb(kv.value, kv.value_len, 0, NULL);
+    sl_etcd_kv_clear(&kv);
+    return *out ? 0 : SL_EPARSE;
 }

@@ -12,6 +12,9 @@
  *   ROOT/leader                {"name","addr"}         under the leading master's lease
  *   ROOT/bound/<source>        {"worker"}              no lease: written by the leader at each
  *                                                      renewal (binding.h)
+ *   ROOT/live/<task>/<source>  SubTaskStatus           under the running worker's lease
+ *   ROOT/release/<source>      {"worker","epoch"}      no lease: the leader asks the bound worker
+ *                                                      to stop the source before a transfer
  */
 #ifndef SLUICE_RUNTIME_MEMBER_H
 #define SLUICE_RUNTIME_MEMBER_H
@@ -88,6 +91,16 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
                        sl_error *err);
 
 const char *sl_member_name(const sl_member *m);
+
+/* The member's current lease (it changes when the member joins again after losing one): what a
+ * worker publishes under, so its keys go when it dies. Thread-safe. */
+long long sl_member_lease(sl_member *m);
+
+/* The live status of a subtask, published by the worker that runs it under its lease:
+ *   ROOT/live/<task>/<source>   DM's SubTaskStatus JSON
+ * 0 and *out (caller decrefs), SL_ENOENT when no live worker publishes it, or an etcd error.
+ * Thread-safe. */
+int sl_member_live_get(sl_member *m, const char *task, const char *source, json_t **out);
 
 /* The leader's advertised address, read from etcd now: 0 and addr filled, SL_ENOENT when no
  * master leads (an election is under way), or an etcd error. Thread-safe. */

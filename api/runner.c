@@ -1,0 +1,451 @@
+/*
+ * runner.c - a cluster worker (issue 13): this member runs the subtasks of the sources bound to
+ * it, and no others. The leader's API records sources, tasks and the operator's wishes (start,
+ * stop) in etcd and runs nothing; the runner reads them, with the bindings, every RUN_POLL_MS.
+ *
+ * Why polling and not an etcd watch: the etcd client is plain request/response over HTTP; a
+ * half-second poll costs a few small range reads and reaches "a stop on the API stops the
+ * subtask within about a second" without a second protocol.
+ *
+ * Each subtask runs under the epoch of its source's binding (the ROOT/bound/<source> key's
+ * mod_revision) as fence_epoch: a later owner has a larger one, and the target's fence row makes
+ * every checkpoint (and every loaded chunk) of an older owner fail. The runner stops a source's
+ * subtasks as soon as it reads that the binding moved, or that its lease is gone; the fence
+ * covers the time before it reads that.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "binding.h"
+#include "etcd.h"
+#include "sluice/log.h"
+
+#define RUN_POLL_MS 500
+
+/* One subtask this member runs: source `source` of task `task`, compiled from the stored task
+ * text and the stored texts of the task's sources, under the binding epoch. */
+typedef struct run_entry {
+    char         *task, *source;
+    char         *text, *src_text;
+    long long     epoch;
+    sl_task_plan *plan;
+    sl_subtask   *sub;
+    int           seen;
+} run_entry;
+
+typedef struct sl_runner {
+    sl_api         *a;
+    sl_etcd        *e;          /* bindings, releases, live status (runner thread only) */
+    sl_meta_store  *store;      /* unguarded: a worker's stage records are its own */
+    sl_worker      *w;
+    char           *root;
+    sl_thread      *thr;
+    pthread_mutex_t mu;
+    pthread_cond_t  cv;
+    int             stop;
+    run_entry     **v;
+    size_t          n, cap;
+    json_t         *src_raw;    /* source name -> stored text, as last read */
+    sl_api_source **srcs;       /* the same, parsed, secrets opened (for the compiler) */
+    size_t          nsrcs;
+    json_t         *released;   /* source -> binding epoch a transfer took it away at */
+} sl_runner;
+
+static void entry_free(sl_runner *r, run_entry *e, int unpublish)
+{
+    if (!e)
+        return;
+    sl_subtask_free(e->sub);   /* stops its pipeline; the stored stage stays for the next owner */
+    if (unpublish) {
+        char k[1024];
+        snprintf(k, sizeof k, "%s/live/%s/%s", r->root, e->task, e->source);
+        sl_etcd_delete(r->e, k, NULL, NULL);
+    }
+    sl_task_plan_free(e->plan);
+    free(e->task);
+    free(e->source);
+    free(e->text);
+    free(e->src_text);
+    free(e);
+}
+
+static void drop_at(sl_runner *r, size_t i, const char *why)
+{
+    run_entry *e = r->v[i];
+    sl_log(SL_LOG_INFO, "cluster", "worker %s stops task %s source %s: %s", r->a->opts.name,
+           e->task, e->source, why);
+    r->v[i] = r->v[--r->n];
+    entry_free(r, e, 1);
+}
+
+static void drop_all(sl_runner *r, const char *why)
+{
+    while (r->n)
+        drop_at(r, r->n - 1, why);
+}
+
+static void sources_free(sl_runner *r)
+{
+    for (size_t i = 0; i < r->nsrcs; i++) {
+        json_decref(r->srcs[i]->def);
+        free(r->srcs[i]->name);
+        free(r->srcs[i]);
+    }
+    free(r->srcs);
+    r->srcs = NULL;
+    r->nsrcs = 0;
+}
+
+static int collect(void *ud, const char *name, const char *value)
+{
+    json_object_set_new(ud, name, json_string(value));
+    return 0;
+}
+
+/* Read the sources again; parse them when any changed. 0 or an etcd error. */
+static int load_sources(sl_runner *r, sl_error *err)
+{
+    json_t *raw = json_object();
+    if (!raw)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    int rc = sl_meta_scan(r->store, "source", "", collect, raw, err);
+    if (rc != 0 || json_equal(raw, r->src_raw)) {
+        json_decref(raw);
+        return rc;
+    }
+    sources_free(r);
+    json_decref(r->src_raw);
+    r->src_raw = raw;
+    size_t n = json_object_size(raw);
+    r->srcs = calloc(n ? n : 1, sizeof *r->srcs);
+    const char *name;
+    json_t *v;
+    json_object_foreach(raw, name, v) {
+        sl_error e = { 0 };
+        json_t *def = json_loads(json_string_value(v), 0, NULL);
+        sl_api_source *s = calloc(1, sizeof *s);
+        if (!r->srcs || !def || !s || sl__open_secrets(r->a, def, &e) != 0 ||
+            !(s->name = strdup(name))) {
+            sl_log(SL_LOG_ERROR, "cluster", "source %s in etcd cannot be read: %s", name,
+                   e.code ? e.msg : "malformed JSON or out of memory");
+            json_decref(def);
+            free(s);
+            continue;
+        }
+        s->def = def;
+        s->api = r->a;
+        r->srcs[r->nsrcs++] = s;
+    }
+    return 0;
+}
+
+/* The stored texts of the task's sources, joined: a change of one recompiles the task. Caller
+ * frees. */
+static char *sources_text(sl_runner *r, json_t *def)
+{
+    json_t *sc = json_object_get(json_object_get(def, "source_config"), "source_conf");
+    size_t i;
+    json_t *x;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f)
+        return NULL;
+    json_array_foreach(sc, i, x) {
+        const char *sn = json_string_value(json_object_get(x, "source_name"));
+        const char *t = sn ? json_string_value(json_object_get(r->src_raw, sn)) : NULL;
+        fprintf(f, "%s\n", t ? t : "");
+    }
+    fclose(f);
+    return out;
+}
+
+static run_entry *find(sl_runner *r, const char *task, const char *source)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->v[i]->task, task) && !strcmp(r->v[i]->source, source))
+            return r->v[i];
+    return NULL;
+}
+
+/* Compile the task (all of its sources: the compiler checks them) and run the subtask of source
+ * under epoch. Logged on failure (the next poll tries again only when something changed). */
+static void add_entry(sl_runner *r, const char *task, const char *text, json_t *def,
+                      const char *source, const char *src_text, long long epoch)
+{
+    sl_error err = { 0 };
+    json_t *probs = NULL, *copy = json_deep_copy(def);
+    sl_task_plan *plan = NULL;
+    run_entry *e = calloc(1, sizeof *e);
+    int rc = copy && e ? sl__task_compile_with(r->a, r->srcs, r->nsrcs, copy, &plan, &probs,
+                                               NULL, &err) : SL_ENOMEM;
+    json_decref(copy);
+    if (rc != 0) {
+        char *p = probs ? sl__dump_compact(probs) : NULL;
+        sl_log(SL_LOG_ERROR, "cluster", "worker %s cannot run task %s (source %s): %s %s",
+               r->a->opts.name, task, source, err.msg, p ? p : "");
+        free(p);
+        json_decref(probs);
+        /* remembered without a subtask, so the same text is not compiled again each poll */
+    }
+    size_t idx = 0;
+    while (plan && idx < plan->nsubtasks && strcmp(plan->subtasks[idx].source_name, source))
+        idx++;
+    if (!e || (r->n == r->cap && !(r->v = realloc(r->v, (r->cap = r->cap ? r->cap * 2 : 8) *
+                                                              sizeof *r->v)))) {
+        sl_log(SL_LOG_ERROR, "cluster", "task %s source %s: out of memory", task, source);
+        sl_task_plan_free(plan);
+        free(e);
+        return;
+    }
+    e->task = strdup(task);
+    e->source = strdup(source);
+    e->text = strdup(text);
+    e->src_text = strdup(src_text ? src_text : "");
+    e->epoch = epoch;
+    e->plan = plan;
+    e->seen = 1;
+    if (plan && idx < plan->nsubtasks) {
+        /* a subtask stored as Running starts on the worker's event thread, fenced */
+        e->sub = sl_subtask_new_fenced(r->w, plan, idx, epoch);
+        sl_log(SL_LOG_INFO, "cluster", "worker %s runs task %s source %s (fence epoch %lld)",
+               r->a->opts.name, task, source, epoch);
+    }
+    r->v[r->n++] = e;
+}
+
+/* The epoch a binding of this member holds for source, or 0 when it is not ours (or a
+ * transfer took it away at that epoch). */
+static long long my_epoch(sl_runner *r, json_t *bind, const char *source)
+{
+    json_t *b = json_object_get(bind, source);
+    const char *w = json_string_value(json_object_get(b, "worker"));
+    long long epoch = json_integer_value(json_object_get(b, "epoch"));
+    if (!w || strcmp(w, r->a->opts.name) || !epoch)
+        return 0;
+    if (json_integer_value(json_object_get(r->released, source)) == epoch)
+        return 0;
+    return epoch;
+}
+
+/* A transfer asks the bound worker to stop a source first (ROOT/release/<source>
+ * {"worker","epoch"}): remember it (the source is not run again at that epoch), and return the
+ * keys to acknowledge (deleted once its subtasks are stopped). */
+static json_t *read_releases(sl_runner *r)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/release/", r->root);
+    sl_etcd_kv *kvs = NULL;
+    size_t n = 0;
+    json_t *ack = json_array();
+    if (sl_etcd_get_prefix(r->e, p, 0, &kvs, &n, NULL) != 0)
+        return ack;
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_loadb(kvs[i].value, kvs[i].value_len, 0, NULL);
+        const char *w = json_string_value(json_object_get(v, "worker"));
+        if (w && !strcmp(w, r->a->opts.name)) {
+            json_object_set(r->released, kvs[i].key + strlen(p), json_object_get(v, "epoch"));
+            json_array_append_new(ack, json_string(kvs[i].key));
+        }
+        json_decref(v);
+    }
+    sl_etcd_kvs_free(kvs, n);
+    return ack;
+}
+
+static void poll_once(sl_runner *r)
+{
+    sl_api *a = r->a;
+    sl_error err = { 0 };
+    if (!sl_member_alive(a->member)) {
+        /* the lease is gone: the bindings it held move; the fence stops what we would commit */
+        if (r->n)
+            drop_all(r, "this worker lost its lease");
+        return;
+    }
+    json_t *bind = NULL;
+    if (sl_binding_read(r->e, r->root, &bind, &err) != 0) {
+        /* etcd does not answer: keep running while the lease lasts (the member thread says
+         * when it is gone) */
+        sl_log(SL_LOG_DEBUG, "cluster", "worker %s: %s", a->opts.name, err.msg);
+        return;
+    }
+    json_t *ack = read_releases(r);
+    for (size_t i = r->n; i-- > 0;) {
+        run_entry *e = r->v[i];
+        if (my_epoch(r, bind, e->source) != e->epoch)
+            drop_at(r, i, json_object_get(r->released, e->source) &&
+                          json_integer_value(json_object_get(r->released, e->source)) == e->epoch
+                          ? "the source is being transferred" : "the source's binding moved");
+    }
+    size_t k;
+    json_t *x;
+    json_array_foreach(ack, k, x)
+        sl_etcd_delete(r->e, json_string_value(x), NULL, NULL);
+    json_decref(ack);
+
+    json_t *tasks = json_object();
+    if (load_sources(r, &err) != 0 || !tasks ||
+        sl_meta_scan(r->store, "task", "", collect, tasks, &err) != 0) {
+        sl_log(SL_LOG_DEBUG, "cluster", "worker %s: %s", a->opts.name, err.msg);
+        json_decref(tasks);
+        json_decref(bind);
+        return;
+    }
+    for (size_t i = 0; i < r->n; i++)
+        r->v[i]->seen = 0;
+    const char *tname;
+    json_t *tv;
+    json_object_foreach(tasks, tname, tv) {
+        const char *text = json_string_value(tv);
+        json_t *def = json_loads(text, 0, NULL), *sc;
+        if (!def || sl__open_secrets(a, def, &err) != 0) {
+            json_decref(def);
+            continue;
+        }
+        sc = json_object_get(json_object_get(def, "source_config"), "source_conf");
+        char *stext = NULL;
+        json_array_foreach(sc, k, x) {
+            const char *src = json_string_value(json_object_get(x, "source_name"));
+            long long epoch = src ? my_epoch(r, bind, src) : 0;
+            if (!epoch)
+                continue;
+            if (!stext)
+                stext = sources_text(r, def);
+            run_entry *e = find(r, tname, src);
+            if (e && e->epoch == epoch && !strcmp(e->text, text) &&
+                !strcmp(e->src_text, stext ? stext : "")) {
+                e->seen = 1;
+                continue;
+            }
+            if (e) {
+                for (size_t i = 0; i < r->n; i++)
+                    if (r->v[i] == e)
+                        drop_at(r, i, "the task or its source changed");
+            }
+            add_entry(r, tname, text, def, src, stext, epoch);
+        }
+        free(stext);
+        json_decref(def);
+    }
+    json_decref(tasks);
+    json_decref(bind);
+    for (size_t i = r->n; i-- > 0;)
+        if (!r->v[i]->seen)
+            drop_at(r, i, "the task was deleted");
+
+    /* the operator's wishes, then the status the leader shows */
+    long long lease = sl_member_lease(a->member);
+    for (size_t i = 0; i < r->n; i++) {
+        run_entry *e = r->v[i];
+        if (!e->sub)
+            continue;
+        char key[1024], *want = NULL;
+        snprintf(key, sizeof key, "%s/%s", e->task, e->source);
+        if (sl_meta_get(r->store, "want", key, &want, NULL) == 0) {
+            sl_error ferr = { 0 };
+            if (sl_subtask_follow(e->sub, want, &ferr) != 0)
+                sl_log(SL_LOG_WARN, "cluster", "task %s source %s: %s", e->task, e->source,
+                       ferr.msg);
+            free(want);
+        }
+        json_t *st = sl_subtask_status(e->sub);
+        char *text = st ? sl__dump_compact(st) : NULL;
+        json_decref(st);
+        snprintf(key, sizeof key, "%s/live/%s/%s", r->root, e->task, e->source);
+        if (text && sl_etcd_put(r->e, key, text, strlen(text), lease, NULL, &err) != 0)
+            sl_log(SL_LOG_DEBUG, "cluster", "publishing the status of %s: %s", key, err.msg);
+        free(text);
+    }
+}
+
+static void runner_main(void *arg)
+{
+    sl_runner *r = arg;
+    pthread_mutex_lock(&r->mu);
+    while (!r->stop) {
+        pthread_mutex_unlock(&r->mu);
+        poll_once(r);
+        pthread_mutex_lock(&r->mu);
+        if (r->stop)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += RUN_POLL_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->cv, &r->mu, &until);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void runner_free(sl_runner *r)
+{
+    if (!r)
+        return;
+    sl_worker_stop_events(r->w);
+    drop_all(r, "the server stops");
+    sl_worker_free(r->w);
+    sources_free(r);
+    json_decref(r->src_raw);
+    json_decref(r->released);
+    free(r->v);
+    sl_meta_close(r->store);
+    sl_etcd_free(r->e);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r->root);
+    free(r);
+}
+
+int sl__runner_start(sl_api *a, sl_error *err)
+{
+    sl_runner *r = calloc(1, sizeof *r);
+    if (!r)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    r->a = a;
+    r->root = strdup(a->opts.etcd_root ? a->opts.etcd_root : "/sluice");
+    r->released = json_object();
+    int rc;
+    sl_worker_opts wo = { .name = a->opts.name, .sched = a->sched, .registry = a->registry };
+    if (!r->root || !r->released) {
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = sl_etcd_new(a->opts.etcd, 3000, &r->e, err)) != 0 ||
+        (rc = sl_meta_etcd_open(a->opts.etcd, a->opts.etcd_root, &r->store, err)) != 0)
+        goto fail;
+    wo.store = r->store;
+    if ((rc = sl_worker_new(&wo, &r->w, err)) != 0)
+        goto fail;
+    if ((rc = sl_thread_spawn(a->sched, "sl-runner", runner_main, r, &r->thr)) != 0) {
+        sl_error_set(err, rc, "cannot start the cluster worker's thread");
+        goto fail;
+    }
+    a->runner = r;
+    return 0;
+fail:
+    runner_free(r);
+    return rc;
+}
+
+void sl__runner_stop(sl_api *a)
+{
+    sl_runner *r = a->runner;
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->stop = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    sl_thread_join(r->thr);
+    a->runner = NULL;
+    runner_free(r);
+}
