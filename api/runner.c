@@ -39,6 +39,8 @@ typedef struct run_entry {
 typedef struct sl_runner {
     sl_api         *a;
     sl_etcd        *e;          /* bindings, releases, live status (runner thread only) */
+    sl_etcd        *ew;         /* fenced stage writes (any thread, under ew_mu) */
+    pthread_mutex_t ew_mu;
     sl_meta_store  *store;      /* unguarded: a worker's stage records are its own */
     sl_worker      *w;
     char           *root;
@@ -51,7 +53,6 @@ typedef struct sl_runner {
     json_t         *src_raw;    /* source name -> stored text, as last read */
     sl_api_source **srcs;       /* the same, parsed, secrets opened (for the compiler) */
     size_t          nsrcs;
-    json_t         *released;   /* source -> binding epoch a transfer took it away at */
 } sl_runner;
 
 static void entry_free(sl_runner *r, run_entry *e, int unpublish)
@@ -217,43 +218,65 @@ static void add_entry(sl_runner *r, const char *task, const char *text, json_t *
     r->v[r->n++] = e;
 }
 
-/* The epoch a binding of this member holds for source, or 0 when it is not ours (or a
- * transfer took it away at that epoch). */
-static long long my_epoch(sl_runner *r, json_t *bind, const char *source)
+/* The epoch a binding of this member holds for source, or 0 when it is not ours or a transfer
+ * asks us to release it at that epoch (binding.h: ROOT/release/<source>). */
+static long long my_epoch(sl_runner *r, json_t *bind, json_t *rel, const char *source)
 {
     json_t *b = json_object_get(bind, source);
     const char *w = json_string_value(json_object_get(b, "worker"));
     long long epoch = json_integer_value(json_object_get(b, "epoch"));
     if (!w || strcmp(w, r->a->opts.name) || !epoch)
         return 0;
-    if (json_integer_value(json_object_get(r->released, source)) == epoch)
+    if (json_integer_value(json_object_get(json_object_get(rel, source), "epoch")) == epoch)
         return 0;
     return epoch;
 }
 
-/* A transfer asks the bound worker to stop a source first (ROOT/release/<source>
- * {"worker","epoch"}): remember it (the source is not run again at that epoch), and return the
- * keys to acknowledge (deleted once its subtasks are stopped). */
+/* The release requests that name this member: {source: {"epoch", "acked", "rev"}}. */
 static json_t *read_releases(sl_runner *r)
 {
     char p[512];
     snprintf(p, sizeof p, "%s/release/", r->root);
     sl_etcd_kv *kvs = NULL;
     size_t n = 0;
-    json_t *ack = json_array();
+    json_t *out = json_object();
     if (sl_etcd_get_prefix(r->e, p, 0, &kvs, &n, NULL) != 0)
-        return ack;
+        return out;
     for (size_t i = 0; i < n; i++) {
         json_t *v = json_loadb(kvs[i].value, kvs[i].value_len, 0, NULL);
         const char *w = json_string_value(json_object_get(v, "worker"));
         if (w && !strcmp(w, r->a->opts.name)) {
-            json_object_set(r->released, kvs[i].key + strlen(p), json_object_get(v, "epoch"));
-            json_array_append_new(ack, json_string(kvs[i].key));
+            json_object_set_new(v, "rev", json_integer(kvs[i].mod_revision));
+            json_object_set(out, kvs[i].key + strlen(p), v);
         }
         json_decref(v);
     }
     sl_etcd_kvs_free(kvs, n);
-    return ack;
+    return out;
+}
+
+/* Tell the leader the sources it asked for are stopped here (their subtasks were dropped before
+ * this is called): "acked" set, only on the request as it was read. */
+static void ack_releases(sl_runner *r, json_t *rel)
+{
+    const char *src;
+    json_t *v;
+    json_object_foreach(rel, src, v) {
+        if (json_is_true(json_object_get(v, "acked")))
+            continue;
+        char k[512];
+        snprintf(k, sizeof k, "%s/release/%s", r->root, src);
+        json_int_t rev = json_integer_value(json_object_get(v, "rev"));
+        json_t *o = json_deep_copy(v);
+        json_object_del(o, "rev");
+        json_object_set_new(o, "acked", json_true());
+        char *text = o ? sl__dump_compact(o) : NULL;
+        json_decref(o);
+        if (text && sl_etcd_put_if(r->e, k, text, strlen(text), rev, 0, NULL, NULL) == 0)
+            sl_log(SL_LOG_INFO, "cluster", "worker %s stopped source %s for its transfer",
+                   r->a->opts.name, src);
+        free(text);
+    }
 }
 
 static void poll_once(sl_runner *r)
@@ -273,19 +296,14 @@ static void poll_once(sl_runner *r)
         sl_log(SL_LOG_DEBUG, "cluster", "worker %s: %s", a->opts.name, err.msg);
         return;
     }
-    json_t *ack = read_releases(r);
+    json_t *rel = read_releases(r);
     for (size_t i = r->n; i-- > 0;) {
         run_entry *e = r->v[i];
-        if (my_epoch(r, bind, e->source) != e->epoch)
-            drop_at(r, i, json_object_get(r->released, e->source) &&
-                          json_integer_value(json_object_get(r->released, e->source)) == e->epoch
-                          ? "the source is being transferred" : "the source's binding moved");
+        if (my_epoch(r, bind, rel, e->source) != e->epoch)
+            drop_at(r, i, json_object_get(rel, e->source) ? "the source is being transferred"
+                                                          : "the source's binding moved");
     }
-    size_t k;
-    json_t *x;
-    json_array_foreach(ack, k, x)
-        sl_etcd_delete(r->e, json_string_value(x), NULL, NULL);
-    json_decref(ack);
+    ack_releases(r, rel);
 
     json_t *tasks = json_object();
     if (load_sources(r, &err) != 0 || !tasks ||
@@ -293,6 +311,7 @@ static void poll_once(sl_runner *r)
         sl_log(SL_LOG_DEBUG, "cluster", "worker %s: %s", a->opts.name, err.msg);
         json_decref(tasks);
         json_decref(bind);
+        json_decref(rel);
         return;
     }
     for (size_t i = 0; i < r->n; i++)
@@ -308,9 +327,11 @@ static void poll_once(sl_runner *r)
         }
         sc = json_object_get(json_object_get(def, "source_config"), "source_conf");
         char *stext = NULL;
+        size_t k;
+        json_t *x;
         json_array_foreach(sc, k, x) {
             const char *src = json_string_value(json_object_get(x, "source_name"));
-            long long epoch = src ? my_epoch(r, bind, src) : 0;
+            long long epoch = src ? my_epoch(r, bind, rel, src) : 0;
             if (!epoch)
                 continue;
             if (!stext)
@@ -333,6 +354,7 @@ static void poll_once(sl_runner *r)
     }
     json_decref(tasks);
     json_decref(bind);
+    json_decref(rel);
     for (size_t i = r->n; i-- > 0;)
         if (!r->v[i]->seen)
             drop_at(r, i, "the task was deleted");
@@ -384,6 +406,23 @@ static void runner_main(void *arg)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* sl_worker_opts.stage_put: the stage record only while the source is still bound here at
+ * the subtask's epoch (one etcd transaction). */
+static int stage_put(void *ud, const char *source, long long fence, const char *key,
+                     const char *value, sl_error *err)
+{
+    sl_runner *r = ud;
+    char kb[1024], ks[1024];
+    snprintf(kb, sizeof kb, "%s/bound/%s", r->root, source);
+    snprintf(ks, sizeof ks, "%s/meta/stage/%s", r->root, key);
+    sl_etcd_cmp cmp = { .kind = SL_ETCD_MOD_IS, .key = kb, .rev = fence };
+    sl_etcd_op op = { .kind = SL_ETCD_PUT, .key = ks, .value = value, .len = strlen(value) };
+    pthread_mutex_lock(&r->ew_mu);
+    int rc = sl_etcd_txn(r->ew, &cmp, 1, &op, 1, NULL, err);
+    pthread_mutex_unlock(&r->ew_mu);
+    return rc;
+}
+
 static void runner_free(sl_runner *r)
 {
     if (!r)
@@ -393,10 +432,11 @@ static void runner_free(sl_runner *r)
     sl_worker_free(r->w);
     sources_free(r);
     json_decref(r->src_raw);
-    json_decref(r->released);
     free(r->v);
     sl_meta_close(r->store);
     sl_etcd_free(r->e);
+    sl_etcd_free(r->ew);
+    pthread_mutex_destroy(&r->ew_mu);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r->root);
@@ -409,17 +449,19 @@ int sl__runner_start(sl_api *a, sl_error *err)
     if (!r)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     pthread_mutex_init(&r->mu, NULL);
+    pthread_mutex_init(&r->ew_mu, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->a = a;
     r->root = strdup(a->opts.etcd_root ? a->opts.etcd_root : "/sluice");
-    r->released = json_object();
     int rc;
-    sl_worker_opts wo = { .name = a->opts.name, .sched = a->sched, .registry = a->registry };
-    if (!r->root || !r->released) {
+    sl_worker_opts wo = { .name = a->opts.name, .sched = a->sched, .registry = a->registry,
+                          .stage_put = stage_put, .live_ud = r };
+    if (!r->root) {
         rc = sl_error_set(err, SL_ENOMEM, "out of memory");
         goto fail;
     }
     if ((rc = sl_etcd_new(a->opts.etcd, 3000, &r->e, err)) != 0 ||
+        (rc = sl_etcd_new(a->opts.etcd, 3000, &r->ew, err)) != 0 ||
         (rc = sl_meta_etcd_open(a->opts.etcd, a->opts.etcd_root, &r->store, err)) != 0)
         goto fail;
     wo.store = r->store;

@@ -503,14 +503,44 @@ int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err)
     return rc;
 }
 
+/* One step of a transfer under mu, while this member leads: SL_AGAIN when it does not. */
+static int leading_or_again(sl_member *m, sl_error *err)
+{
+    if (atomic_load(&m->leader))
+        return 0;
+    return sl_error_set(err, SL_AGAIN, "this master no longer leads the cluster: try again");
+}
+
 int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
                        sl_error *err)
 {
+    int asked = 0;
     pthread_mutex_lock(&m->mu);
-    int rc = atomic_load(&m->leader)
-        ? sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err)
-        : (sl_error_set(err, SL_AGAIN, "this master no longer leads the cluster: try again"),
-           SL_AGAIN);
+    int rc = leading_or_again(m, err);
+    if (rc == 0)
+        rc = sl_binding_release_ask(m->e, m->root, atomic_load(&m->epoch), source, worker, &asked,
+                                    err);
+    pthread_mutex_unlock(&m->mu);
+    if (rc != 0)
+        return rc;
+    /* The old worker stops the source's subtasks (their sinks commit what they hold) at its
+     * next poll; wait for it outside mu (the lease must be renewed meanwhile), at most two
+     * TTLs: a worker that does not answer by then is dead or cut off, and the fence stops it. */
+    for (long i = 0; asked && i < m->ttl_s * 20; i++) {
+        pthread_mutex_lock(&m->mu);
+        int done = sl_binding_release_acked(m->e, m->root, source, NULL);
+        pthread_mutex_unlock(&m->mu);
+        if (done != 0)
+            break;
+        struct timespec ts = { 0, 100 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&m->mu);
+    rc = leading_or_again(m, err);
+    if (rc == 0)
+        rc = sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err);
+    if (asked)
+        sl_binding_release_forget(m->e, m->root, source);
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
@@ -534,4 +564,23 @@ int sl_member_live_get(sl_member *m, const char *task, const char *source, json_
     *out = json_loadb(kv.value, kv.value_len, 0, NULL);
     sl_etcd_kv_clear(&kv);
     return *out ? 0 : SL_EPARSE;
+}
+
+int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *err)
+{
+    char km[512], ka[512];
+    key(km, sizeof km, m, "member", role, name);
+    key(ka, sizeof ka, m, "alive", role, name);
+    sl_error tmp = { 0 };
+    sl_etcd_cmp cmp = { .kind = SL_ETCD_PRESENT, .key = km };
+    sl_etcd_op ops[] = { { .kind = SL_ETCD_DELETE, .key = km }, { .kind = SL_ETCD_DELETE, .key = ka } };
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_txn(m->e, &cmp, 1, ops, 2, NULL, &tmp);
+    pthread_mutex_unlock(&m->mu);
+    if (rc == SL_ESTATE)
+        return sl_error_set(err, SL_ENOENT, "no %s named %s", role, name);
+    if (rc != 0)
+        return sl_error_set(err, rc, "removing %s %s: %s", role, name, tmp.msg);
+    sl_log(SL_LOG_INFO, "cluster", "%s %s taken out of the cluster", role, name);
+    return 0;
 }

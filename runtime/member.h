@@ -84,9 +84,16 @@ int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err);
  * alive (stop it first; this process itself, while it serves, always is). Thread-safe. */
 int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err);
 
-/* On the leader: bind source to worker now (sl_binding_transfer: SL_ENOENT unknown worker,
- * SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN try again; *epoch may be NULL). SL_AGAIN too when
- * this member does not lead. Thread-safe. */
+/* Remove the records of a member whether it is alive or not: its member key and its alive key
+ * (the leader binds nothing more to it; a live process keeps its lease and runs on, bound to
+ * nothing). 0, SL_ENOENT (unknown), or an etcd error. Thread-safe. */
+int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *err);
+
+/* On the leader: move source to worker. The worker it is bound to stops its subtasks first
+ * (sl_binding_release_ask; waited for up to two TTLs), then the source is bound to worker
+ * (sl_binding_transfer: SL_ENOENT unknown worker, SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN
+ * try again; *epoch may be NULL), whose runner resumes it from the checkpoints. SL_AGAIN too
+ * when this member does not lead. Blocks (seconds); thread-safe. */
 int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
                        sl_error *err);
 

@@ -56,7 +56,15 @@ static void stage_save(sl_subtask *s)
     if (o && s->dump_done)
         json_object_set(o, "dump_status", s->dump_done);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *k = stage_key(s->task, s->source);
-    if (!text || !k || sl_meta_put1(s->w->store, SL_META_PUT, "stage", k, text, &err) != 0)
+    sl_worker *w = s->w;
+    int rc = !text || !k ? SL_ENOMEM
+           : s->fence && w->stage_put ? w->stage_put(w->live_ud, s->source, s->fence, k, text, &err)
+           : sl_meta_put1(w->store, SL_META_PUT, "stage", k, text, &err);
+    if (rc == SL_ESTATE)
+        sl_log(SL_LOG_WARN, "worker", "task %s source %s: stage %s not recorded: the source is "
+               "no longer bound to this worker at epoch %lld", s->task, s->source,
+               sl_stage_name(s->stage), s->fence);
+    else if (rc != 0)
         sl_log(SL_LOG_ERROR, "worker", "task %s source %s: cannot save stage %s: %s", s->task,
                s->source, sl_stage_name(s->stage), err.code ? err.msg : "out of memory");
     json_decref(o);

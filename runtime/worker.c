@@ -229,6 +229,7 @@ int sl_worker_new(const sl_worker_opts *o, sl_worker **out, sl_error *err)
     w->remote = o->remote;
     w->live_status = o->live_status;
     w->live_ud = o->live_ud;
+    w->stage_put = o->stage_put;
     w->state = (sl_state_store){ w, state_put, state_get, shard_request };
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->shard_mu, NULL);

@@ -41,7 +41,14 @@ typedef struct sl_worker_opts {
      * running worker's, published in etcd), else built from that record. */
     int                remote;
     json_t          *(*live_status)(void *ud, const char *task, const char *source);
-    void              *live_ud;
+    void              *live_ud;     /* the ud of live_status and stage_put */
+    /* Cluster worker: how the stage record (kind "stage", name key) of a subtask run under a
+     * fence (sl_subtask_new_fenced) is written: only while the source is still bound here at
+     * that epoch, so a worker that lost the source (paused, cut off) does not overwrite what the
+     * new owner records. 0, SL_ESTATE (the source moved: nothing written) or an error. NULL: a
+     * plain put into store. Called from any thread. */
+    int              (*stage_put)(void *ud, const char *source, long long fence, const char *key,
+                                  const char *value, sl_error *err);
 } sl_worker_opts;
 
 /* Start a worker (and its event thread). Strings of o are copied. Caller frees with

@@ -48,6 +48,8 @@ struct sl_worker {
     int                remote;      /* the leader's views (sl_worker_opts.remote) */
     json_t          *(*live_status)(void *ud, const char *task, const char *source);
     void              *live_ud;
+    int              (*stage_put)(void *ud, const char *source, long long fence, const char *key,
+                                  const char *value, sl_error *err);
     /* the shard DDL coordinator (shard.c): its mutex also guards the list of subtasks, which
      * it needs to find a task's plan and the subtasks to restart */
     pthread_mutex_t    shard_mu;
