@@ -300,6 +300,13 @@ static void relay_apply(sl_api *a, sl_api_source *s)
         s->relay_err = strdup(msg);
         return;
     }
+    if (a->member) {
+        /* The relay belongs on the worker bound to the source, which this process is not (the
+         * leader runs no subtask): not built yet, so the source's tasks read the source. */
+        s->relay_err = strdup("the relay log does not run in a cluster yet: the source's tasks "
+                              "read the source itself (docs/cluster.md)");
+        return;
+    }
     s->relay_path = strdup(path);
     const char *file = jstr(rc, "relay_binlog_name"), *gtid = jstr(rc, "relay_binlog_gtid");
     if (a->offline) {

@@ -168,6 +168,17 @@ static void remote_reload(sl_subtask *s)
     json_t *rec = stage_load(s->w, s->task, s->source);
     apply_record(s, rec);
     json_decref(rec);
+    /* A wish the worker has not acted on yet (it polls every half second) is what the operator
+     * sees: a task just started counts as Running, one just stopped as Stopped. */
+    char *k = stage_key(s->task, s->source), *v = NULL;
+    if (k && sl_meta_get(s->w->store, "want", k, &v, NULL) == 0) {
+        json_t *o = json_loads(v, 0, NULL);
+        if (json_integer_value(json_object_get(o, "seq")) != s->want_seq)
+            s->stage = stage_parse(json_string_value(json_object_get(o, "stage")));
+        json_decref(o);
+    }
+    free(v);
+    free(k);
 }
 
 sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
