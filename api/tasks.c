@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sluice/log.h"
@@ -579,6 +580,26 @@ static void get_task(sl_req *r, const char *name)
     pthread_rwlock_unlock(&a->lock);
 }
 
+/* In a cluster the bound workers stop a deleted task's subtasks at their next poll and then
+ * withdraw its published status (api/runner.c): wait for that (at most two lease TTLs: a dead
+ * worker's status goes with its lease) before the plugins' cleanup removes the checkpoints, so no
+ * worker writes one after the cleanup. */
+static void wait_workers_stopped(sl_api *a, const sl_task_plan *plan)
+{
+    long ttl = a->opts.lease_ttl > 0 ? a->opts.lease_ttl : 10;
+    for (size_t i = 0; i < plan->nsubtasks; i++) {
+        for (long k = 0; k < ttl * 20; k++) {
+            json_t *o = NULL;
+            int rc = sl_member_live_get(a->member, plan->name, plan->subtasks[i].source_name, &o);
+            json_decref(o);
+            if (rc == SL_ENOENT)
+                break;
+            struct timespec ts = { 0, 100 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 static void delete_task(sl_req *r, const char *name)
 {
     sl_api *a = r->api;
@@ -610,6 +631,8 @@ out:
      * schema) and files (the dump), outside the lock (a dump can be gigabytes); a start of a task
      * of the same name waits for it. Failures are logged: the task is gone either way. */
     if (plan) {
+        if (a->member)
+            wait_workers_stopped(a, plan);
         sl_worker_cleanup(a->worker, plan, SL_CLEANUP_META | SL_CLEANUP_FILES, &err);
         sl_task_plan_free(plan);
     }

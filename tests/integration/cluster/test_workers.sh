@@ -10,7 +10,8 @@
 #   (d) transfer of s2 under load to a free worker: the old worker stops it first;
 #   (c) SIGSTOP of the worker running s1 past its lease: s1 moves, and after SIGCONT the old
 #       worker commits nothing more (the target's fence holds the new binding's epoch);
-#   DELETE of a live bound worker moves its source first (204); with no free worker it is 409.
+#   DELETE of a live bound worker moves its source first (204); with no free worker it is 409;
+#   a forced DELETE of a running task stops it on its worker before its checkpoints are removed.
 # Then, after the writers stop, every table is equal on source and target (CHECKSUM TABLE and
 # row by row) and the keyless tables hold every row once.
 set -uo pipefail
@@ -247,6 +248,14 @@ for s in $SRCS; do
         "$(src_sql "SELECT n, note FROM \`$(db $s)\`.k ORDER BY n" | md5sum)"
     echo "$s: $(rows $s) keyless rows replicated"
 done
+
+# ---- a forced delete of a running task: its worker stops it before the checkpoints go ----
+w=$(bound_to "$S2")
+check "DELETE of s2's running task" "$(call m2 DELETE "tasks/$(task s2)?force=true")" 204
+check "its worker stopped it" \
+    "$(grep -c "worker $w stops task $(task s2) source $S2: the task was deleted" "$WORK/$w.log")" 1
+check "its checkpoint table is gone and stays gone" "$(sleep 1; dst_sql "SELECT COUNT(*) FROM
+    information_schema.tables WHERE table_schema = 'dm_meta' AND table_name = '$(task s2)_syncer_checkpoint'")" 0
 
 for n in "${!PIDS[@]}"; do
     kill -TERM "${PIDS[$n]}"; wait "${PIDS[$n]}"; check "$n stops cleanly" "$?" 0; unset "PIDS[$n]"
