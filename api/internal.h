@@ -330,6 +330,23 @@ int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, j
                           sl_task_plan **plan, json_t **problems, json_t **warnings,
                           sl_error *err);
 
+/* ---- the relay log of a source (sources.c), for the cluster's workers too ------------------- */
+
+/* (Re)start the source's relay as its definition says (relay_config.enable_relay; stopped
+ * otherwise): s->relay, s->relay_path (what its tasks' readers are given) or s->relay_err.
+ * oldest: where a new relay starts when relay_config names no position ("" = the source's
+ * current file); needed/needed_ud: the purge's question (sl_relay_opts.purge_needed). */
+void sl__relay_start(sl_api *a, sl_api_source *s, const char *oldest,
+                     int (*needed)(void *ud, char *file, size_t cap), void *needed_ud);
+/* One subtask's part of the purge's answer for source: folds its checkpoint file into file and
+ * *rc (0 none yet, 1 file holds the oldest) or sets *rc = -1 (and returns -1) when its position
+ * is not known; other sources' subtasks are skipped. */
+int  sl__relay_needed_fold(sl_subtask *st, const char *source, char *file, size_t cap, int *rc);
+/* The binlog file of the checkpoint of (task, source) in the task's target (def: the task),
+ * "" when none. Connects. */
+void sl__task_ckpt_file(const char *name, const json_t *def, const char *source, char *f,
+                        size_t cap);
+
 /* ---- a cluster worker (runner.c) ------------------------------------------------------------ */
 
 /* A member of role worker or all runs the subtasks of the sources bound to it (binding.h): one

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "binding.h"
+#include "relay.h"
 #include "etcd.h"
 #include "sluice/log.h"
 
@@ -48,8 +49,9 @@ typedef struct sl_runner {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     int             stop;
-    run_entry     **v;
+    run_entry     **v;          /* changed under vlock (the relays' purge reads it) */
     size_t          n, cap;
+    pthread_rwlock_t vlock;
     json_t         *src_raw;    /* source name -> stored text, as last read */
     sl_api_source **srcs;       /* the same, parsed, secrets opened (for the compiler) */
     size_t          nsrcs;
@@ -78,7 +80,9 @@ static void drop_at(sl_runner *r, size_t i, const char *why)
     run_entry *e = r->v[i];
     sl_log(SL_LOG_INFO, "cluster", "worker %s stops task %s source %s: %s", r->a->opts.name,
            e->task, e->source, why);
+    pthread_rwlock_wrlock(&r->vlock);
     r->v[i] = r->v[--r->n];
+    pthread_rwlock_unlock(&r->vlock);
     entry_free(r, e, 1);
 }
 
@@ -88,9 +92,28 @@ static void drop_all(sl_runner *r, const char *why)
         drop_at(r, r->n - 1, why);
 }
 
+static void relay_stop(sl_runner *r, sl_api_source *s)
+{
+    if (!s->relay && !s->relay_path && !s->relay_err)
+        return;
+    if (s->relay)
+        sl_log(SL_LOG_INFO, "cluster", "worker %s stops the relay of source %s", r->a->opts.name,
+               s->name);
+    sl_relay_unit_free(s->relay);
+    s->relay = NULL;
+    free(s->relay_path);
+    s->relay_path = NULL;
+    free(s->relay_err);
+    s->relay_err = NULL;
+    char k[1024];
+    snprintf(k, sizeof k, "%s/relay/%s", r->root, s->name);
+    sl_etcd_delete(r->e, k, NULL, NULL);
+}
+
 static void sources_free(sl_runner *r)
 {
     for (size_t i = 0; i < r->nsrcs; i++) {
+        relay_stop(r, r->srcs[i]);
         json_decref(r->srcs[i]->def);
         free(r->srcs[i]->name);
         free(r->srcs[i]);
@@ -158,7 +181,12 @@ static char *sources_text(sl_runner *r, json_t *def)
     json_array_foreach(sc, i, x) {
         const char *sn = json_string_value(json_object_get(x, "source_name"));
         const char *t = sn ? json_string_value(json_object_get(r->src_raw, sn)) : NULL;
-        fprintf(f, "%s\n", t ? t : "");
+        const char *rp = NULL;
+        for (size_t j = 0; sn && j < r->nsrcs; j++)
+            if (!strcmp(r->srcs[j]->name, sn))
+                rp = r->srcs[j]->relay_path;
+        /* the relay's directory is part of what the readers are compiled with */
+        fprintf(f, "%s\n%s\n", t ? t : "", rp ? rp : "");
     }
     fclose(f);
     return out;
@@ -195,8 +223,17 @@ static void add_entry(sl_runner *r, const char *task, const char *text, json_t *
     size_t idx = 0;
     while (plan && idx < plan->nsubtasks && strcmp(plan->subtasks[idx].source_name, source))
         idx++;
-    if (!e || (r->n == r->cap && !(r->v = realloc(r->v, (r->cap = r->cap ? r->cap * 2 : 8) *
-                                                              sizeof *r->v)))) {
+    pthread_rwlock_wrlock(&r->vlock);
+    if (e && r->n == r->cap) {
+        run_entry **nv = realloc(r->v, (r->cap ? r->cap * 2 : 8) * sizeof *nv);
+        if (nv) {
+            r->v = nv;
+            r->cap = r->cap ? r->cap * 2 : 8;
+        }
+    }
+    int room = r->n < r->cap;
+    pthread_rwlock_unlock(&r->vlock);
+    if (!e || !room) {
         sl_log(SL_LOG_ERROR, "cluster", "task %s source %s: out of memory", task, source);
         sl_task_plan_free(plan);
         free(e);
@@ -215,7 +252,9 @@ static void add_entry(sl_runner *r, const char *task, const char *text, json_t *
         sl_log(SL_LOG_INFO, "cluster", "worker %s runs task %s source %s (fence epoch %lld)",
                r->a->opts.name, task, source, epoch);
     }
+    pthread_rwlock_wrlock(&r->vlock);
     r->v[r->n++] = e;
+    pthread_rwlock_unlock(&r->vlock);
 }
 
 /* The epoch a binding of this member holds for source, or 0 when it is not ours or a transfer
@@ -279,6 +318,80 @@ static void ack_releases(sl_runner *r, json_t *rel)
     }
 }
 
+/* The relay's purge (on its thread): the oldest checkpoint file of the source's subtasks here;
+ * -1 while the list changes or a position is not known. */
+static int relay_needed(void *ud, char *file, size_t cap)
+{
+    sl_api_source *s = ud;
+    sl_runner *r = s->api->runner;
+    if (!r || pthread_rwlock_tryrdlock(&r->vlock) != 0)
+        return -1;
+    int rc = 0;
+    file[0] = 0;
+    for (size_t i = 0; rc >= 0 && i < r->n; i++)
+        if (r->v[i]->sub)
+            sl__relay_needed_fold(r->v[i]->sub, s->name, file, cap, &rc);
+    pthread_rwlock_unlock(&r->vlock);
+    return rc;
+}
+
+/* Run the relay of each bound source that enables it (on the bound worker, as DM runs it), and
+ * only of those; publish their status under the lease. A new relay starts at the oldest
+ * position the source's tasks resume from (their checkpoints in their targets, or the position
+ * their source_conf names). */
+static void relays(sl_runner *r, json_t *bind, json_t *rel, json_t *tasks, long long lease)
+{
+    for (size_t i = 0; i < r->nsrcs; i++) {
+        sl_api_source *s = r->srcs[i];
+        json_t *rc = json_object_get(s->def, "relay_config");
+        int want = json_is_true(json_object_get(rc, "enable_relay")) &&
+                   my_epoch(r, bind, rel, s->name) != 0;
+        if (!want) {
+            relay_stop(r, s);
+            continue;
+        }
+        if (!s->relay && !s->relay_err) {
+            char oldest[256] = "";
+            const char *tname;
+            json_t *tv;
+            json_object_foreach(tasks, tname, tv) {
+                sl_error err = { 0 };
+                json_t *def = json_loads(json_string_value(tv), 0, NULL), *x;
+                json_t *sc = json_object_get(json_object_get(def, "source_config"), "source_conf");
+                size_t k;
+                json_array_foreach(sc, k, x) {
+                    const char *sn = json_string_value(json_object_get(x, "source_name"));
+                    if (!sn || strcmp(sn, s->name) || sl__open_secrets(r->a, def, &err) != 0)
+                        continue;
+                    char f[256];
+                    sl__task_ckpt_file(tname, def, s->name, f, sizeof f);
+                    if (!f[0] && json_is_string(json_object_get(x, "binlog_name")))
+                        snprintf(f, sizeof f, "%s",
+                                 json_string_value(json_object_get(x, "binlog_name")));
+                    if (f[0] && (!oldest[0] || strcmp(f, oldest) < 0))
+                        snprintf(oldest, sizeof oldest, "%s", f);
+                }
+                json_decref(def);
+            }
+            sl__relay_start(r->a, s, oldest, relay_needed, s);
+            sl_log(SL_LOG_INFO, "cluster", "worker %s runs the relay of source %s%s%s",
+                   r->a->opts.name, s->name, s->relay_err ? ": " : "",
+                   s->relay_err ? s->relay_err : "");
+        }
+        const char *dir = json_string_value(json_object_get(rc, "relay_dir"));
+        json_t *st = s->relay ? sl_relay_unit_status(s->relay, dir ? dir : "")
+                              : json_pack("{s:s,s:s,s:s}", "relay_dir", dir ? dir : "", "stage",
+                                          "Paused", "error_msg",
+                                          s->relay_err ? s->relay_err : "not started");
+        char *text = st ? sl__dump_compact(st) : NULL, k[1024];
+        json_decref(st);
+        snprintf(k, sizeof k, "%s/relay/%s", r->root, s->name);
+        if (text)
+            sl_etcd_put(r->e, k, text, strlen(text), lease, NULL, NULL);
+        free(text);
+    }
+}
+
 static void poll_once(sl_runner *r)
 {
     sl_api *a = r->a;
@@ -287,6 +400,8 @@ static void poll_once(sl_runner *r)
         /* the lease is gone: the bindings it held move; the fence stops what we would commit */
         if (r->n)
             drop_all(r, "this worker lost its lease");
+        for (size_t i = 0; i < r->nsrcs; i++)
+            relay_stop(r, r->srcs[i]);
         return;
     }
     json_t *bind = NULL;
@@ -314,6 +429,7 @@ static void poll_once(sl_runner *r)
         json_decref(rel);
         return;
     }
+    relays(r, bind, rel, tasks, sl_member_lease(a->member));
     for (size_t i = 0; i < r->n; i++)
         r->v[i]->seen = 0;
     const char *tname;
@@ -437,6 +553,7 @@ static void runner_free(sl_runner *r)
     sl_etcd_free(r->e);
     sl_etcd_free(r->ew);
     pthread_mutex_destroy(&r->ew_mu);
+    pthread_rwlock_destroy(&r->vlock);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
     free(r->root);
@@ -450,6 +567,7 @@ int sl__runner_start(sl_api *a, sl_error *err)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->ew_mu, NULL);
+    pthread_rwlock_init(&r->vlock, NULL);
     pthread_cond_init(&r->cv, NULL);
     r->a = a;
     r->root = strdup(a->opts.etcd_root ? a->opts.etcd_root : "/sluice");

@@ -584,3 +584,41 @@ int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *
     sl_log(SL_LOG_INFO, "cluster", "%s %s taken out of the cluster", role, name);
     return 0;
 }
+
+/* The JSON value of ROOT/<sub>: 0 and *out, SL_ENOENT, or an etcd error. */
+static int get_json(sl_member *m, const char *sub, json_t **out)
+{
+    char k[1024];
+    sl_etcd_kv kv;
+    *out = NULL;
+    snprintf(k, sizeof k, "%s/%s", m->root, sub);
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, k, &kv, NULL);
+    pthread_mutex_unlock(&m->mu);
+    if (rc != 0)
+        return rc;
+    *out = json_loadb(kv.value, kv.value_len, 0, NULL);
+    sl_etcd_kv_clear(&kv);
+    return *out ? 0 : SL_EPARSE;
+}
+
+int sl_member_relay_get(sl_member *m, const char *source, json_t **out)
+{
+    char sub[600];
+    snprintf(sub, sizeof sub, "relay/%s", source);
+    return get_json(m, sub, out);
+}
+
+int sl_member_source_worker(sl_member *m, const char *source, char *worker, size_t n)
+{
+    char sub[600];
+    json_t *o = NULL;
+    snprintf(sub, sizeof sub, "bound/%s", source);
+    worker[0] = 0;
+    int rc = get_json(m, sub, &o);
+    const char *w = json_string_value(json_object_get(o, "worker"));
+    if (rc == 0 && w)
+        snprintf(worker, n, "%s", w);
+    json_decref(o);
+    return rc;
+}

@@ -13,6 +13,7 @@
  *   ROOT/bound/<source>        {"worker"}              no lease: written by the leader at each
  *                                                      renewal (binding.h)
  *   ROOT/live/<task>/<source>  SubTaskStatus           under the running worker's lease
+ *   ROOT/relay/<source>        relay status            under the bound worker's lease
  *   ROOT/release/<source>      {"worker","epoch"}      no lease: the leader asks the bound worker
  *                                                      to stop the source before a transfer
  */
@@ -108,6 +109,15 @@ long long sl_member_lease(sl_member *m);
  * 0 and *out (caller decrefs), SL_ENOENT when no live worker publishes it, or an etcd error.
  * Thread-safe. */
 int sl_member_live_get(sl_member *m, const char *task, const char *source, json_t **out);
+
+/* The relay status of source, published by its bound worker under its lease:
+ *   ROOT/relay/<source>   the relay's status JSON
+ * Same returns as sl_member_live_get. Thread-safe. */
+int sl_member_relay_get(sl_member *m, const char *source, json_t **out);
+
+/* The worker source is bound to ("" when none): 0, SL_ENOENT (unbound) or an etcd error.
+ * Thread-safe. */
+int sl_member_source_worker(sl_member *m, const char *source, char *worker, size_t n);
 
 /* The leader's advertised address, read from etcd now: 0 and addr filled, SL_ENOENT when no
  * master leads (an election is under way), or an etcd error. Thread-safe. */
