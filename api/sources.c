@@ -1099,6 +1099,10 @@ static void relay_purge(sl_req *r, const char *name)
     char need[256], unknown[256] = "";
     if (!s) {
         sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    } else if (!s->relay && a->member) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "source %s has no running relay log here: in a "
+                        "cluster it runs on the source's bound worker, which purges it by itself "
+                        "(the source's purge settings)", name);
     } else if (!s->relay) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "source %s has no running relay log%s%s", name,
                         s->relay_err ? ": " : "", s->relay_err ? s->relay_err : "");
