@@ -209,8 +209,12 @@ static void add_entry(sl_runner *r, const char *task, const char *text, json_t *
     json_t *probs = NULL, *copy = json_deep_copy(def);
     sl_task_plan *plan = NULL;
     run_entry *e = calloc(1, sizeof *e);
+    /* under the API's lock, as its own compiles: the compiler may load a task's custom plugin
+     * into the shared registry */
+    pthread_rwlock_wrlock(&r->a->lock);
     int rc = copy && e ? sl__task_compile_with(r->a, r->srcs, r->nsrcs, copy, &plan, &probs,
                                                NULL, &err) : SL_ENOMEM;
+    pthread_rwlock_unlock(&r->a->lock);
     json_decref(copy);
     if (rc != 0) {
         char *p = probs ? sl__dump_compact(probs) : NULL;
@@ -243,6 +247,13 @@ static void add_entry(sl_runner *r, const char *task, const char *text, json_t *
     e->source = strdup(source);
     e->text = strdup(text);
     e->src_text = strdup(src_text ? src_text : "");
+    if (!e->task || !e->source || !e->text || !e->src_text) {
+        sl_log(SL_LOG_ERROR, "cluster", "task %s source %s: out of memory", task, source);
+        sl_task_plan_free(plan);
+        e->plan = NULL;
+        entry_free(r, e, 0);
+        return;
+    }
     e->epoch = epoch;
     e->plan = plan;
     e->seen = 1;
