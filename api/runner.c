@@ -596,11 +596,13 @@ int sl__runner_start(sl_api *a, sl_error *err)
     wo.store = r->store;
     if ((rc = sl_worker_new(&wo, &r->w, err)) != 0)
         goto fail;
+    /* set before the thread runs: the relays' purge (relay_needed) finds the runner here */
+    a->runner = r;
     if ((rc = sl_thread_spawn(a->sched, "sl-runner", runner_main, r, &r->thr)) != 0) {
+        a->runner = NULL;
         sl_error_set(err, rc, "cannot start the cluster worker's thread");
         goto fail;
     }
-    a->runner = r;
     return 0;
 fail:
     runner_free(r);
@@ -617,6 +619,6 @@ void sl__runner_stop(sl_api *a)
     pthread_cond_signal(&r->cv);
     pthread_mutex_unlock(&r->mu);
     sl_thread_join(r->thr);
+    runner_free(r);         /* joins the relays, the last readers of a->runner */
     a->runner = NULL;
-    runner_free(r);
 }
