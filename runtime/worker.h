@@ -9,7 +9,9 @@
  * cleanup (plugin.h), so nothing above it knows a plugin's tables or directories.
  *
  * The API (api/) owns tasks and their plans and calls in here; the runtime never calls the API.
- * The cluster's workers (etcd leases, source bindings) are the next floor of this room.
+ * In a cluster the leader's worker holds views of subtasks that run elsewhere (remote), and each
+ * member of role worker runs the subtasks of its bound sources on a worker of its own, fenced
+ * with the binding's epoch (api/runner.c, docs/cluster.md).
  *
  * Thread-safety: every function is thread-safe. A subtask's control calls serialize on the
  * subtask; the event thread never holds a lock of the caller's.
