@@ -407,10 +407,11 @@ static void poll_once(sl_runner *r)
 {
     sl_api *a = r->a;
     sl_error err = { 0 };
-    if (!sl_member_alive(a->member)) {
-        /* the lease is gone: the bindings it held move; the fence stops what we would commit */
+    if (!sl_member_lease_holds(a->member)) {
+        /* the lease is gone, or etcd has not renewed it for a TTL (no quorum, a partition): the
+         * bindings it held move; the fence stops what we would commit meanwhile */
         if (r->n)
-            drop_all(r, "this worker lost its lease");
+            drop_all(r, "this worker's lease is gone or not renewed for a TTL");
         for (size_t i = 0; i < r->nsrcs; i++)
             relay_stop(r, r->srcs[i]);
         return;

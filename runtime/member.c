@@ -34,7 +34,16 @@ struct sl_member {
     atomic_int alive, leader;
     _Atomic long long epoch;    /* the etcd revision that made this member leader */
     _Atomic long long lease_now;/* lease, for readers without mu */
+    _Atomic long long renewed_ms;/* CLOCK_MONOTONIC of the last grant or renewal that etcd
+                                   answered: the lease holds at least TTL after it */
 };
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int sl_member_role_ok(const char *role)
 {
@@ -124,6 +133,7 @@ static int rejoin(sl_member *m)
         sl_log(SL_LOG_WARN, "cluster", "%s %s joining again: %s", m->role, m->name, err.msg);
         return -1;
     }
+    atomic_store(&m->renewed_ms, mono_ms());
     atomic_store(&m->alive, 1);
     sl_log(SL_LOG_INFO, "cluster", "%s %s joined again under a new lease", m->role, m->name);
     return 0;
@@ -149,7 +159,10 @@ static void keepalive_main(void *arg)
         if (m->stop)
             break;
         sl_error err = { 0 };
+        long long asked = mono_ms();   /* the lease runs for TTL from before the request */
         int rc = sl_etcd_lease_keepalive(m->e, m->lease, NULL, &err);
+        if (rc == 0)
+            atomic_store(&m->renewed_ms, asked);
         if (rc == SL_ENOENT) {
             /* Expired (this process was paused, or cut off longer than the TTL, or etcd lost its
              * quorum for that long): everything the lease guarded is gone and another master
@@ -272,6 +285,7 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
         (m->is_worker && (rc = register_as(m, "worker", err)) != 0))
         goto fail;
     atomic_store(&m->lease_now, m->lease);
+    atomic_store(&m->renewed_ms, mono_ms());
     atomic_store(&m->alive, 1);
     if (m->is_master)
         campaign(m);
@@ -543,6 +557,12 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
         sl_binding_release_forget(m->e, m->root, source);
     pthread_mutex_unlock(&m->mu);
     return rc;
+}
+
+int sl_member_lease_holds(sl_member *m)
+{
+    return atomic_load(&m->alive) &&
+           mono_ms() - atomic_load(&m->renewed_ms) < (long long)m->ttl_s * 1000;
 }
 
 long long sl_member_lease(sl_member *m)

@@ -75,6 +75,12 @@ long long sl_member_epoch(sl_member *m);
 /* Is this member's lease alive, as of its last renewal? */
 int sl_member_alive(sl_member *m);
 
+/* Does the lease surely still hold: alive, and renewed (or granted) less than a TTL ago by this
+ * process's clock? Unlike sl_member_alive, it turns false while etcd does not answer (no
+ * quorum, a partition) once the TTL has run out since the last renewal that etcd answered: a
+ * worker then stops its subtasks, as etcd may have given its sources to others. Thread-safe. */
+int sl_member_lease_holds(sl_member *m);
+
 /* The members of role ("master" or "worker"; "all" members are listed under both) as a JSON array
  * of {"name","addr","alive","leader"} (leader only for masters; a worker bound to a source has
  * "source" and "epoch", binding.h), in name order. 0 and *out
