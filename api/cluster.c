@@ -9,6 +9,8 @@
 
 #include <string.h>
 
+#include "sluice/log.h"
+
 static json_t *masters(sl_api *a)
 {
     char addr[300];
@@ -55,6 +57,66 @@ static json_t *members(sl_req *r, const char *role)
     return json_pack("{s:I,s:o}", "total", (json_int_t)json_array_size(arr), "data", arr);
 }
 
+/*
+ * DELETE /cluster/workers/{name} of a worker that is alive (issue 13): its source moves first to
+ * a free worker, as a transfer moves it (the worker stops it at a checkpoint, the new one
+ * resumes from there), then the worker's records go (its alive key too: the leader binds
+ * nothing more to it; the process itself runs on, bound to nothing, until it is stopped). No
+ * free worker: 409 with DM's "not free", and nothing changes. The leader does it; another
+ * member passes the request on.
+ */
+static void remove_live_worker(sl_req *r, const char *name)
+{
+    sl_api *a = r->api;
+    if (!atomic_load(&a->leading)) {
+        char url[512];
+        snprintf(url, sizeof url, "/api/v1/cluster/workers/%s", name);
+        sl__forward(r, url);
+        return;
+    }
+    json_t *list = NULL;
+    sl_error err = { 0 };
+    if (sl_member_list(a->member, "worker", &list, &err) != 0) {
+        sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
+        return;
+    }
+    const char *source = NULL, *to = NULL;
+    size_t i;
+    json_t *w;
+    json_array_foreach(list, i, w) {
+        const char *wn = json_string_value(json_object_get(w, "name"));
+        const char *src = json_string_value(json_object_get(w, "source"));
+        if (!strcmp(wn, name))
+            source = src;
+        else if (!to && !src && json_is_true(json_object_get(w, "alive")))
+            to = wn;
+    }
+    int rc = 0;
+    if (source && !to) {
+        sl__reply_error(r, 409, DM_ERR_WORKER_NOT_FREE, "dm-worker with name %s is bound to source "
+                        "%s and no other dm-worker is free to take it, Workaround: start another "
+                        "dm-worker, or stop this one first.", name, source);
+        json_decref(list);
+        return;
+    }
+    if (source) {
+        sl_log(SL_LOG_INFO, "cluster", "taking worker %s out: source %s moves to worker %s first",
+               name, source, to);
+        rc = sl_member_transfer(a->member, source, to, NULL, &err);
+    }
+    if (rc == 0)
+        rc = sl_member_evict(a->member, "worker", name, &err);
+    json_decref(list);
+    if (rc == 0)
+        sl__reply_empty(r, 204);
+    else if (rc == SL_ENOENT)
+        sl__reply_error(r, 404, DM_ERR_WORKER_NOT_FOUND, "dm-worker with name %s not exists", name);
+    else if (rc == SL_EEXIST || rc == SL_ESTATE)
+        sl__reply_error(r, 409, DM_ERR_WORKER_NOT_FREE, "%s", err.msg);
+    else
+        sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
+}
+
 static void cluster_route(sl_req *r, int is_master, const char *name)
 {
     const char *role = is_master ? "master" : "worker";
@@ -79,6 +141,8 @@ static void cluster_route(sl_req *r, int is_master, const char *name)
     else if (rc == SL_ENOENT)
         sl__reply_error(r, 404, is_master ? DM_ERR_MASTER_NOT_FOUND : DM_ERR_WORKER_NOT_FOUND,
                         "dm-%s with name %s not exists", role, name);
+    else if (rc == SL_ESTATE && !is_master)
+        remove_live_worker(r, name);
     else if (rc == SL_ESTATE)
         sl__reply_error(r, 409, is_master ? DM_ERR_OPENAPI : DM_ERR_WORKER_ONLINE,
                         "dm-%s with name %s is still online, Workaround: Please shut it down "

@@ -22,7 +22,15 @@ static void problem(json_t *arr, const char *path, const char *msg)
 }
 
 /* Structural checks the API needs whatever the compiler says: the name and the sources. */
-static void check_basics(sl_api *a, json_t *task, json_t *probs)
+static int known(sl_api_source *const *srcs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(srcs[i]->name, name))
+            return 1;
+    return 0;
+}
+
+static void check_basics(sl_api_source *const *srcs, size_t nsrcs, json_t *task, json_t *probs)
 {
     char path[96], msg[300];
     json_t *name = json_object_get(task, "name");
@@ -43,7 +51,7 @@ static void check_basics(sl_api *a, json_t *task, json_t *probs)
             problem(probs, path, "is required (a string)");
             continue;
         }
-        if (!sl__source_find(a, sn)) {
+        if (!known(srcs, nsrcs, sn)) {
             snprintf(msg, sizeof msg, "source %s does not exist (create it with POST /api/v1/sources)", sn);
             problem(probs, path, msg);
         }
@@ -76,6 +84,13 @@ static json_t *diags_json(json_t *arr, const sl_diags *d, int severity)
 int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **problems,
                      json_t **warnings, sl_error *err)
 {
+    return sl__task_compile_with(a, a->sources, a->nsources, task, out, problems, warnings, err);
+}
+
+int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, json_t *task,
+                          sl_task_plan **out, json_t **problems, json_t **warnings,
+                          sl_error *err)
+{
     json_t *probs = json_array();
     sl_source_def *defs = NULL;
     sl_diags diags = { 0 };
@@ -89,11 +104,11 @@ int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **probl
         problem(probs, "/task", "must be an object");
         goto invalid;
     }
-    check_basics(a, task, probs);
+    check_basics(srcs, nsrcs, task, probs);
     if (json_array_size(probs))
         goto invalid;
 
-    size_t ns = a->nsources;
+    size_t ns = nsrcs;
     if (!(defs = calloc(ns ? ns : 1, sizeof *defs))) {
         json_decref(probs);
         return sl_error_set(err, SL_ENOMEM, "out of memory");
@@ -105,9 +120,9 @@ int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **probl
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < ns; i++) {
-        json_t *d = a->sources[i]->def, *sec = json_object_get(d, "security");
+        json_t *d = srcs[i]->def, *sec = json_object_get(d, "security");
         defs[i].cert_allowed_cn = cns[i] = sl_cert_allowed_cn_join(sec);
-        defs[i].name = a->sources[i]->name;
+        defs[i].name = srcs[i]->name;
         defs[i].host = json_string_value(json_object_get(d, "host"));
         defs[i].port = (int)json_integer_value(json_object_get(d, "port"));
         defs[i].user = json_string_value(json_object_get(d, "user"));
@@ -117,7 +132,7 @@ int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **probl
         defs[i].ssl_ca = json_string_value(json_object_get(sec, "ssl_ca_content"));
         defs[i].ssl_cert = json_string_value(json_object_get(sec, "ssl_cert_content"));
         defs[i].ssl_key = json_string_value(json_object_get(sec, "ssl_key_content"));
-        defs[i].relay_dir = a->sources[i]->relay_path;
+        defs[i].relay_dir = srcs[i]->relay_path;
     }
     char script_root[PATH_MAX];
     snprintf(script_root, sizeof script_root, "%s/lua", a->data_dir);

@@ -108,6 +108,7 @@ struct sl_api {
     sl_scheduler   *sched;
     sl_worker      *worker;        /* runs the subtasks */
     sl_member      *member;        /* cluster mode (opts.etcd): this process in the cluster */
+    struct sl_runner *runner;      /* cluster mode, role worker or all: runs bound sources */
     atomic_int      leading;       /* cluster mode: this process holds the sources and tasks
                                     * (it leads and has restored them); others forward */
     int             cluster_ready; /* startup done: leadership changes are acted on (under lock) */
@@ -324,5 +325,37 @@ json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_e
  * a.lock held (it reads the sources). */
 int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **plan, json_t **problems,
                      json_t **warnings, sl_error *err);
+/* The same against the sources srcs (a cluster worker's own copy, runner.c) instead of a's. */
+int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, json_t *task,
+                          sl_task_plan **plan, json_t **problems, json_t **warnings,
+                          sl_error *err);
+
+/* ---- the relay log of a source (sources.c), for the cluster's workers too ------------------- */
+
+/* (Re)start the source's relay as its definition says (relay_config.enable_relay; stopped
+ * otherwise): s->relay, s->relay_path (what its tasks' readers are given) or s->relay_err.
+ * oldest: where a new relay starts when relay_config names no position ("" = the source's
+ * current file); needed/needed_ud: the purge's question (sl_relay_opts.purge_needed). */
+void sl__relay_start(sl_api *a, sl_api_source *s, const char *oldest,
+                     int (*needed)(void *ud, char *file, size_t cap), void *needed_ud);
+/* One subtask's part of the purge's answer for source: folds its checkpoint file into file and
+ * *rc (0 none yet, 1 file holds the oldest) or sets *rc = -1 (and returns -1) when its position
+ * is not known; other sources' subtasks are skipped. */
+int  sl__relay_needed_fold(sl_subtask *st, const char *source, char *file, size_t cap, int *rc);
+/* The binlog file of the checkpoint of (task, source) in the task's target (def: the task),
+ * "" when none. Connects. */
+void sl__task_ckpt_file(const char *name, const json_t *def, const char *source, char *f,
+                        size_t cap);
+
+/* ---- a cluster worker (runner.c) ------------------------------------------------------------ */
+
+/* A member of role worker or all runs the subtasks of the sources bound to it (binding.h): one
+ * thread reads the bindings, sources, tasks and operator wishes from etcd every RUN_POLL_MS,
+ * runs each subtask of a bound source under the binding's epoch as its fence, stops those whose
+ * binding moved (or that a transfer asks it to release), and publishes their status under its
+ * lease (ROOT/live/...). start: 0 or an error (nothing runs); stop: joins the thread and stops
+ * the subtasks, keeping their stored stages (the next owner resumes them). */
+int  sl__runner_start(sl_api *a, sl_error *err);
+void sl__runner_stop(sl_api *a);
 
 #endif

@@ -117,7 +117,6 @@ static void leader_changed(void *ud)
         if (now) {
             sl_error err = { 0 };
             guard_store(a);
-            sl_worker_set_fence(a->worker, sl_member_epoch(a->member));
             if (sl__sources_restore(a, &err) != 0 || sl__tasks_restore(a, &err) != 0)
                 sl_log(SL_LOG_ERROR, "cluster", "taking over as the leader: %s", err.msg);
             sl_log(SL_LOG_INFO, "cluster", "leading: restored %zu sources and %zu tasks from etcd",
@@ -130,6 +129,16 @@ static void leader_changed(void *ud)
         atomic_store(&a->leading, now);
     }
     pthread_rwlock_unlock(&a->lock);
+}
+
+/* The status the worker running task/source publishes in etcd (runner.c), or NULL. */
+static json_t *live_status(void *ud, const char *task, const char *source)
+{
+    sl_api *a = ud;
+    json_t *o = NULL;
+    if (a->member)
+        sl_member_live_get(a->member, task, source, &o);
+    return o;
 }
 
 int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
@@ -233,18 +242,19 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         if ((rc = cancelled(a, err)) != 0 || (rc = sl_member_join(&mo, &a->member, err)) != 0)
             goto fail;
     }
+    /* In a cluster this worker holds the leader's views of the subtasks (the bound workers run
+     * them: runner.c); embedded, it runs them. */
     sl_worker_opts wo = { .name = a->member ? a->opts.name : SL_API_WORKER_NAME, .store = a->store, .sched = a->sched,
-                          .registry = a->registry, .no_events = (flags & SL__API_NO_MONITOR) != 0 };
+                          .registry = a->registry, .no_events = (flags & SL__API_NO_MONITOR) != 0,
+                          .remote = a->member != NULL, .live_status = live_status, .live_ud = a };
     if ((rc = sl_worker_new(&wo, &a->worker, err)) != 0)
         goto fail;
     /* the restore visitors stop early when cancelled; cancelled() then says so. In a cluster
      * only the leader holds the sources and tasks (the others forward to it): one writer. */
     pthread_rwlock_wrlock(&a->lock);
     int hold = !a->member || sl_member_is_leader(a->member);
-    if (a->member && hold) {
+    if (a->member && hold)
         guard_store(a);
-        sl_worker_set_fence(a->worker, sl_member_epoch(a->member));
-    }
     rc = 0;
     if (hold && (rc = cancelled(a, err)) == 0 && (rc = sl__sources_restore(a, err)) == 0 &&
         (rc = cancelled(a, err)) == 0)
@@ -256,6 +266,8 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
         goto fail;
     sl_log(SL_LOG_INFO, "server", "restored %zu sources and %zu tasks from %s", a->nsources,
            a->ntasks, path);
+    if (a->member && strcmp(a->opts.role, "master") && (rc = sl__runner_start(a, err)) != 0)
+        goto fail;
     if (!(flags & SL__API_NO_MONITOR) && (rc = sl__console_start(a)) != 0) {
         sl_error_set(err, rc, "cannot start the console's lag sampler");
         goto fail;
@@ -300,6 +312,7 @@ void sl_api_free(sl_api *a)
     sl_member *m = a->member;
     if (m)
         sl_member_stop_thread(m);
+    sl__runner_stop(a);   /* the bound sources' subtasks stop; their stages stay */
     pthread_rwlock_wrlock(&a->lock);
     drop_all(a);
     pthread_rwlock_unlock(&a->lock);

@@ -172,6 +172,30 @@ static int relay_needed(void *ud, char *file, size_t cap)
     return rc;
 }
 
+int sl__relay_needed_fold(sl_subtask *st, const char *source, char *file, size_t cap, int *rc)
+{
+    if (strcmp(sl_subtask_source(st), source) || !sl_subtask_ever_started(st) ||
+        sl_subtask_stage(st) == SL_STAGE_FINISHED)
+        return 0;
+    json_t *js = sl_subtask_status(st);
+    const char *unit = json_string_value(json_object_get(js, "unit"));
+    const char *sb = json_string_value(json_object_get(json_object_get(js, "sync_status"),
+                                                       "syncer_binlog"));
+    char f[256] = "";
+    if (unit && !strcmp(unit, "Sync") && sb && sb[0] == '(' && sscanf(sb, "(%255[^,]", f) != 1)
+        f[0] = '\0';
+    json_decref(js);
+    if (!f[0]) {
+        *rc = -1;
+        return -1;
+    }
+    if (*rc == 0 || strcmp(f, file) < 0) {
+        snprintf(file, cap, "%s", f);
+        *rc = 1;
+    }
+    return 0;
+}
+
 /* relay_needed with the lock held; unknown (if not NULL) gets the task whose position is not
  * known when the answer is -1. */
 static int relay_needed_locked(sl_api *a, sl_api_source *s, char *file, size_t cap,
@@ -180,37 +204,18 @@ static int relay_needed_locked(sl_api *a, sl_api_source *s, char *file, size_t c
     int rc = 0;
     file[0] = '\0';
     for (size_t i = 0; rc >= 0 && i < a->ntasks; i++)
-        for (size_t j = 0; rc >= 0 && j < a->tasks[i]->nsubs; j++) {
-            sl_subtask *st = a->tasks[i]->subs[j];
-            if (strcmp(sl_subtask_source(st), s->name) || !sl_subtask_ever_started(st) ||
-                sl_subtask_stage(st) == SL_STAGE_FINISHED)
-                continue;
-            json_t *js = sl_subtask_status(st);
-            const char *unit = json_string_value(json_object_get(js, "unit"));
-            const char *sb = json_string_value(json_object_get(json_object_get(js, "sync_status"),
-                                                               "syncer_binlog"));
-            char f[256] = "";
-            if (unit && !strcmp(unit, "Sync") && sb && sb[0] == '(' &&
-                sscanf(sb, "(%255[^,]", f) != 1)
-                f[0] = '\0';
-            json_decref(js);
-            if (!f[0]) {
-                rc = -1;
-                if (unknown)
-                    snprintf(unknown, ucap, "%s", a->tasks[i]->name);
-            } else if (rc == 0 || strcmp(f, file) < 0) {
-                snprintf(file, cap, "%s", f);
-                rc = 1;
-            }
-        }
+        for (size_t j = 0; rc >= 0 && j < a->tasks[i]->nsubs; j++)
+            if (sl__relay_needed_fold(a->tasks[i]->subs[j], s->name, file, cap, &rc) < 0 &&
+                unknown)
+                snprintf(unknown, ucap, "%s", a->tasks[i]->name);
     return rc;
 }
 
 /* The binlog file of the checkpoint of (task, source) in the task's target (the sink's
  * `<meta_schema>`.`<task>_syncer_checkpoint`, read as the reader reads it: plugins/common's
  * ckpt.h) into f, or "" when there is none or the target cannot tell within seconds. */
-static void task_ckpt_file(const char *name, const json_t *task, const char *source, char *f,
-                           size_t cap)
+void sl__task_ckpt_file(const char *name, const json_t *task, const char *source, char *f,
+                        size_t cap)
 {
     const json_t *tc = json_object_get(task, "target_config"), *sec = json_object_get(tc, "security");
     char *cn = sl_cert_allowed_cn_join(sec);
@@ -263,7 +268,7 @@ static void relay_start_file(sl_api *a, sl_api_source *s, const char *dir, char 
             if (strcmp(sl_subtask_source(st), s->name) || sl_subtask_stage(st) == SL_STAGE_FINISHED)
                 continue;
             char f[256];
-            task_ckpt_file(a->tasks[i]->name, a->tasks[i]->def, s->name, f, sizeof f);
+            sl__task_ckpt_file(a->tasks[i]->name, a->tasks[i]->def, s->name, f, sizeof f);
             size_t k;
             json_t *sc;
             if (!f[0])
@@ -282,8 +287,31 @@ static void relay_start_file(sl_api *a, sl_api_source *s, const char *dir, char 
 
 /* Start, restart or stop the source's relay as its definition says (relay_config.enable_relay).
  * A relay that cannot start keeps why in relay_err (shown in relay_status); the source is
- * unaffected. Call with the write lock held, or before serving. */
+ * unaffected. Call with the write lock held, or before serving. In a cluster the relay runs on
+ * the source's bound worker (api/runner.c calls sl__relay_start), not here. */
 static void relay_apply(sl_api *a, sl_api_source *s)
+{
+    if (a->member) {
+        sl_relay_unit_free(s->relay);
+        s->relay = NULL;
+        free(s->relay_err);
+        s->relay_err = NULL;
+        free(s->relay_path);
+        s->relay_path = NULL;
+        return;
+    }
+    char oldest[256] = "", path[PATH_MAX], msg[SL_ERRMSG_MAX];
+    json_t *rc = json_object_get(s->def, "relay_config");
+    if (json_is_true(json_object_get(rc, "enable_relay")) && !a->offline &&
+        !jstr(rc, "relay_binlog_name")[0] && !jstr(rc, "relay_binlog_gtid")[0] &&
+        relay_dir_resolve(a, jstr(rc, "relay_dir"), s->name, path, sizeof path, msg,
+                          sizeof msg) == 0)
+        relay_start_file(a, s, path, oldest, sizeof oldest);
+    sl__relay_start(a, s, oldest, relay_needed, s);
+}
+
+void sl__relay_start(sl_api *a, sl_api_source *s, const char *oldest,
+                     int (*needed)(void *ud, char *file, size_t cap), void *needed_ud)
 {
     sl_relay_unit_free(s->relay);
     s->relay = NULL;
@@ -306,11 +334,8 @@ static void relay_apply(sl_api *a, sl_api_source *s)
         s->relay_err = strdup("this server is offline (no database connections)");
         return;
     }
-    char oldest[256] = "";
-    if (!file[0] && !gtid[0]) {
-        relay_start_file(a, s, path, oldest, sizeof oldest);
-        file = oldest;
-    }
+    if (!file[0] && !gtid[0])
+        file = oldest ? oldest : "";
     const json_t *d = s->def, *sec = json_object_get(d, "security"), *pg = json_object_get(d, "purge");
     char *cn = sl_cert_allowed_cn_join(sec);
     s->api = a;
@@ -332,8 +357,8 @@ static void relay_apply(sl_api *a, sl_api_source *s)
         .purge_interval_s = json_integer_value(json_object_get(pg, "interval")),
         .purge_expires_h = json_integer_value(json_object_get(pg, "expires")),
         .purge_remain_gb = json_integer_value(json_object_get(pg, "remain_space")),
-        .purge_needed = relay_needed,
-        .purge_ud = s,
+        .purge_needed = needed,
+        .purge_ud = needed_ud,
     };
     sl_error err = { 0 };
     if (sl_relay_unit_start(a->sched, &o, &s->relay, &err) != 0) {
@@ -360,12 +385,21 @@ static void relay_reapply(sl_api *a, sl_api_source *s)
     free(before);
 }
 
-static json_t *relay_status(sl_api_source *s)
+static json_t *relay_status(sl_api *a, sl_api_source *s)
 {
     json_t *rc = json_object_get(s->def, "relay_config");
     if (!json_is_true(json_object_get(rc, "enable_relay")))
         return NULL;
     const char *dir = jstr(rc, "relay_dir");
+    if (a->member) {
+        /* it runs on the source's bound worker, which publishes its status (api/runner.c) */
+        json_t *o = NULL;
+        if (sl_member_relay_get(a->member, s->name, &o) == 0)
+            return o;
+        return json_pack("{s:s,s:s,s:s}", "relay_dir", dir, "stage", "Paused", "error_msg",
+                         "no worker runs the relay of this source now (none is bound to it, or "
+                         "it is starting)");
+    }
     if (s->relay)
         return sl_relay_unit_status(s->relay, dir);
     return json_pack("{s:s,s:s,s:s}", "relay_dir", dir, "stage", "Paused", "error_msg",
@@ -575,8 +609,11 @@ static json_t *task_names_of(sl_api *a, const char *source)
 
 static json_t *source_status_list(sl_api *a, sl_api_source *s)
 {
-    json_t *st = json_pack("{s:s,s:s}", "source_name", s->name, "worker_name", SL_API_WORKER_NAME);
-    json_t *rs = st ? relay_status(s) : NULL;
+    char bound[256] = SL_API_WORKER_NAME;
+    if (a->member)   /* the worker that runs it, "" while none is bound */
+        sl_member_source_worker(a->member, s->name, bound, sizeof bound);
+    json_t *st = json_pack("{s:s,s:s}", "source_name", s->name, "worker_name", bound);
+    json_t *rs = st ? relay_status(a, s) : NULL;
     if (rs)
         json_object_set_new(st, "relay_status", rs);
     return json_pack("[o]", st);
@@ -1062,6 +1099,10 @@ static void relay_purge(sl_req *r, const char *name)
     char need[256], unknown[256] = "";
     if (!s) {
         sl__reply_error(r, 404, DM_ERR_SOURCE_NOT_FOUND, "source config with ID %s not exists", name);
+    } else if (!s->relay && a->member) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "source %s has no running relay log here: in a "
+                        "cluster it runs on the source's bound worker, which purges it by itself "
+                        "(the source's purge settings)", name);
     } else if (!s->relay) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "source %s has no running relay log%s%s", name,
                         s->relay_err ? ": " : "", s->relay_err ? s->relay_err : "");

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sluice/log.h"
@@ -223,7 +224,7 @@ static int persist_task(sl_api *a, sl_meta_op_type t, const char *name, const js
     /* the task and fresh Stopped stage records of its sources in one transaction */
     json_t *sc = json_object_get(json_object_get(def, "source_config"), "source_conf");
     size_t n = json_array_size(sc);
-    sl_meta_op *ops = calloc(n + 2, sizeof *ops);
+    sl_meta_op *ops = calloc(n + 3, sizeof *ops);
     char **keys = calloc(n + 1, sizeof *keys);
     char *prefix = malloc(strlen(name) + 2);
     int rc;
@@ -234,6 +235,8 @@ static int persist_task(sl_api *a, sl_meta_op_type t, const char *name, const js
     sprintf(prefix, "%s/", name);
     ops[0] = (sl_meta_op){ t, "task", name, text };
     ops[1] = (sl_meta_op){ SL_META_DELETE_PREFIX, "stage", prefix, NULL };
+    /* a cluster's operator wishes (sl_subtask_follow) of an earlier task of this name go too */
+    ops[n + 2] = (sl_meta_op){ SL_META_DELETE_PREFIX, "want", prefix, NULL };
     static const char stopped[] = "{\"stage\":\"Stopped\",\"phase\":0,\"error_msg\":\"\"}";
     for (size_t i = 0; i < n; i++) {
         const char *src = json_string_value(json_object_get(json_array_get(sc, i), "source_name"));
@@ -245,7 +248,7 @@ static int persist_task(sl_api *a, sl_meta_op_type t, const char *name, const js
         snprintf(keys[i], kl, "%s/%s", name, src ? src : "");
         ops[2 + i] = (sl_meta_op){ SL_META_PUT, "stage", keys[i], stopped };
     }
-    rc = sl_meta_apply(a->store, ops, n + 2, err);
+    rc = sl_meta_apply(a->store, ops, n + 3, err);
 out:
     for (size_t i = 0; keys && i < n; i++)
         free(keys[i]);
@@ -265,7 +268,7 @@ int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan,
     if (!prefix)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     sprintf(prefix, "%s/", t->name);
-    sl_meta_op ops[5] = { { SL_META_DELETE, "task", t->name, NULL } };
+    sl_meta_op ops[1 + SL_WORKER_FORGET_OPS] = { { SL_META_DELETE, "task", t->name, NULL } };
     size_t n = 1 + sl_worker_forget_ops(prefix, ops + 1);
     for (size_t i = 0; i < t->nsubs; i++)
         sl_subtask_stop(t->subs[i], 0);
@@ -577,6 +580,26 @@ static void get_task(sl_req *r, const char *name)
     pthread_rwlock_unlock(&a->lock);
 }
 
+/* In a cluster the bound workers stop a deleted task's subtasks at their next poll and then
+ * withdraw its published status (api/runner.c): wait for that (at most two lease TTLs: a dead
+ * worker's status goes with its lease) before the plugins' cleanup removes the checkpoints, so no
+ * worker writes one after the cleanup. */
+static void wait_workers_stopped(sl_api *a, const sl_task_plan *plan)
+{
+    long ttl = a->opts.lease_ttl > 0 ? a->opts.lease_ttl : 10;
+    for (size_t i = 0; i < plan->nsubtasks; i++) {
+        for (long k = 0; k < ttl * 20; k++) {
+            json_t *o = NULL;
+            int rc = sl_member_live_get(a->member, plan->name, plan->subtasks[i].source_name, &o);
+            json_decref(o);
+            if (rc == SL_ENOENT)
+                break;
+            struct timespec ts = { 0, 100 * 1000000L };
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
 static void delete_task(sl_req *r, const char *name)
 {
     sl_api *a = r->api;
@@ -608,6 +631,8 @@ out:
      * schema) and files (the dump), outside the lock (a dump can be gigabytes); a start of a task
      * of the same name waits for it. Failures are logged: the task is gone either way. */
     if (plan) {
+        if (a->member)
+            wait_workers_stopped(a, plan);
         sl_worker_cleanup(a->worker, plan, SL_CLEANUP_META | SL_CLEANUP_FILES, &err);
         sl_task_plan_free(plan);
     }

@@ -150,17 +150,21 @@ out:
     return rc;
 }
 
-int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
-                        const char *worker, long long *epoch, sl_error *err)
+/* Can source move to worker? 0: yes (*rev = the binding's revision, 0 when unbound; cur = the
+ * worker it names, "" when none), 1: it is bound there already (*rev its epoch), or SL_ENOENT
+ * (unknown worker), SL_ESTATE (offline), SL_EEXIST (busy), another etcd error. */
+static int check_target(sl_etcd *e, const char *root, const char *source, const char *worker,
+                        int64_t *rev, char *cur, size_t ncur, sl_error *err)
 {
-    char km[512], ka[512], pb[512], k[512];
+    char km[512], ka[512], pb[512];
     snprintf(km, sizeof km, "%s/member/worker/%s", root, worker);
     snprintf(ka, sizeof ka, "%s/alive/worker/%s", root, worker);
     snprintf(pb, sizeof pb, "%s/bound/", root);
-    snprintf(k, sizeof k, "%s%s", pb, source);
     sl_etcd_kv kv = { 0 }, *bound = NULL;
     size_t nb = 0;
     sl_error tmp = { 0 };
+    *rev = 0;
+    cur[0] = 0;
     int rc = sl_etcd_get(e, km, &kv, &tmp);
     sl_etcd_kv_clear(&kv);
     if (rc == SL_ENOENT)
@@ -173,18 +177,15 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
         rc = sl_etcd_get_prefix(e, pb, 0, &bound, &nb, &tmp);
     if (rc != 0)
         return sl_error_set(err, rc, "reading the cluster from etcd: %s", tmp.msg);
-    int64_t rev = 0;
     for (size_t i = 0; i < nb && rc == 0; i++) {
         json_t *doc;
         const char *w = bound_worker(&bound[i], &doc);
         const char *s = bound[i].key + strlen(pb);
         if (!strcmp(s, source)) {
-            rev = bound[i].mod_revision;
-            if (w && !strcmp(w, worker)) {
+            *rev = bound[i].mod_revision;
+            snprintf(cur, ncur, "%s", w ? w : "");
+            if (w && !strcmp(w, worker))
                 rc = 1;   /* bound there already */
-                if (epoch)
-                    *epoch = rev;
-            }
         } else if (w && !strcmp(w, worker)) {
             rc = sl_error_set(err, SL_EEXIST, "dm-worker with name %s not free: it is bound to "
                               "source %s", worker, s);
@@ -192,6 +193,18 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
         json_decref(doc);
     }
     sl_etcd_kvs_free(bound, nb);
+    return rc;
+}
+
+int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
+                        const char *worker, long long *epoch, sl_error *err)
+{
+    char k[512], cur[256];
+    snprintf(k, sizeof k, "%s/bound/%s", root, source);
+    int64_t rev = 0;
+    int rc = check_target(e, root, source, worker, &rev, cur, sizeof cur, err);
+    if (rc == 1 && epoch)
+        *epoch = rev;
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     json_t *v = json_pack("{s:s}", "worker", worker);
@@ -200,6 +213,7 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
     if (!text)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     int64_t nrev = 0;
+    sl_error tmp = { 0 };
     rc = write_binding(e, root, leader_rev, k, rev, text, &nrev, &tmp);
     free(text);
     if (rc == SL_ESTATE) {
@@ -214,6 +228,74 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
     if (epoch)
         *epoch = nrev;
     return 0;
+}
+
+int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, const char *source,
+                           const char *worker, int *asked, sl_error *err)
+{
+    char cur[256], ka[512], kl[512], kr[512];
+    int64_t rev = 0;
+    *asked = 0;
+    int rc = check_target(e, root, source, worker, &rev, cur, sizeof cur, err);
+    if (rc != 0)
+        return rc == 1 ? 0 : rc;
+    if (!cur[0])
+        return 0;   /* unbound: nothing runs it */
+    snprintf(ka, sizeof ka, "%s/alive/worker/%s", root, cur);
+    snprintf(kl, sizeof kl, "%s/leader", root);
+    snprintf(kr, sizeof kr, "%s/release/%s", root, source);
+    json_t *v = json_pack("{s:s,s:I,s:b}", "worker", cur, "epoch", (json_int_t)rev, "acked", 0);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    if (!text)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    /* only while we lead, the binding is the one read and its worker is alive (a dead one
+     * stops nothing: its lease took its subtasks, and the fence the rest) */
+    char kb[512];
+    snprintf(kb, sizeof kb, "%s/bound/%s", root, source);
+    sl_etcd_cmp cmps[] = {
+        { .kind = SL_ETCD_CREATED_AT, .key = kl, .rev = leader_rev },
+        { .kind = SL_ETCD_MOD_IS, .key = kb, .rev = rev },
+        { .kind = SL_ETCD_PRESENT, .key = ka },
+    };
+    sl_etcd_op op = { .kind = SL_ETCD_PUT, .key = kr, .value = text, .len = strlen(text) };
+    sl_error tmp = { 0 };
+    rc = sl_etcd_txn(e, cmps, 3, &op, 1, NULL, &tmp);
+    free(text);
+    if (rc == SL_ESTATE)
+        return 0;   /* its worker died meanwhile (or the binding moved: the transfer says so) */
+    if (rc != 0)
+        return sl_error_set(err, rc, "asking worker %s to release source %s: %s", cur, source,
+                            tmp.msg);
+    sl_log(SL_LOG_INFO, "cluster", "source %s: asked worker %s to stop it before the transfer to "
+           "%s", source, cur, worker);
+    *asked = 1;
+    return 0;
+}
+
+int sl_binding_release_acked(sl_etcd *e, const char *root, const char *source, sl_error *err)
+{
+    char kr[512];
+    snprintf(kr, sizeof kr, "%s/release/%s", root, source);
+    sl_etcd_kv kv;
+    sl_error tmp = { 0 };
+    int rc = sl_etcd_get(e, kr, &kv, &tmp);
+    if (rc == SL_ENOENT)
+        return 1;
+    if (rc != 0)
+        return sl_error_set(err, rc, "reading %s: %s", kr, tmp.msg);
+    json_t *v = json_loadb(kv.value, kv.value_len, 0, NULL);
+    int acked = json_is_true(json_object_get(v, "acked"));
+    json_decref(v);
+    sl_etcd_kv_clear(&kv);
+    return acked;
+}
+
+void sl_binding_release_forget(sl_etcd *e, const char *root, const char *source)
+{
+    char kr[512];
+    snprintf(kr, sizeof kr, "%s/release/%s", root, source);
+    sl_etcd_delete(e, kr, NULL, NULL);
 }
 
 int sl_binding_read(sl_etcd *e, const char *root, json_t **out, sl_error *err)

@@ -36,6 +36,25 @@ int sl_binding_schedule(sl_etcd *e, const char *root, long long leader_rev, sl_e
 int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
                         const char *worker, long long *epoch, sl_error *err);
 
+/*
+ * A transfer stops the source where it runs before it rebinds it (issue 13), so the new worker
+ * resumes from a checkpoint the old one wrote as it stopped, not from one a fence cut short:
+ *
+ *   ROOT/release/<source>   {"worker": OLD, "epoch": E, "acked": false}   no lease
+ *
+ * release_ask (on the leader, guarded like sl_binding_transfer's writes, with the same errors for
+ * the target worker) writes it when the source is bound to a live worker other than `worker`
+ * (*asked = 1; 0 when nothing runs the source or it is bound to `worker` already). The bound
+ * worker stops the source's subtasks, runs none of them while the request names it at its
+ * binding's epoch, and sets "acked". release_acked: 1 once acked (or the request is gone), 0
+ * before, or an etcd error. release_forget removes the request (after the transfer, or when it
+ * failed: the old worker then runs the source again). Same locking as sl_binding_schedule.
+ */
+int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, const char *source,
+                           const char *worker, int *asked, sl_error *err);
+int sl_binding_release_acked(sl_etcd *e, const char *root, const char *source, sl_error *err);
+void sl_binding_release_forget(sl_etcd *e, const char *root, const char *source);
+
 /* The bindings as a JSON object {source: {"worker": NAME, "epoch": REV}}. 0 and *out (caller
  * decrefs), or an etcd error. Same locking as sl_binding_schedule. */
 int sl_binding_read(sl_etcd *e, const char *root, json_t **out, sl_error *err);

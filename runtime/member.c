@@ -33,7 +33,17 @@ struct sl_member {
     int told;                   /* the leadership the owner knows of (keepalive thread only) */
     atomic_int alive, leader;
     _Atomic long long epoch;    /* the etcd revision that made this member leader */
+    _Atomic long long lease_now;/* lease, for readers without mu */
+    _Atomic long long renewed_ms;/* CLOCK_MONOTONIC of the last grant or renewal that etcd
+                                   answered: the lease holds at least TTL after it */
 };
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int sl_member_role_ok(const char *role)
 {
@@ -114,13 +124,16 @@ static int rejoin(sl_member *m)
         return -1;
     }
     m->lease = lease;
+    atomic_store(&m->lease_now, lease);
     if ((m->is_master && register_as(m, "master", &err) != 0) ||
         (m->is_worker && register_as(m, "worker", &err) != 0)) {
         sl_etcd_lease_revoke(m->e, lease, NULL);
         m->lease = old;
+        atomic_store(&m->lease_now, old);
         sl_log(SL_LOG_WARN, "cluster", "%s %s joining again: %s", m->role, m->name, err.msg);
         return -1;
     }
+    atomic_store(&m->renewed_ms, mono_ms());
     atomic_store(&m->alive, 1);
     sl_log(SL_LOG_INFO, "cluster", "%s %s joined again under a new lease", m->role, m->name);
     return 0;
@@ -146,7 +159,10 @@ static void keepalive_main(void *arg)
         if (m->stop)
             break;
         sl_error err = { 0 };
+        long long asked = mono_ms();   /* the lease runs for TTL from before the request */
         int rc = sl_etcd_lease_keepalive(m->e, m->lease, NULL, &err);
+        if (rc == 0)
+            atomic_store(&m->renewed_ms, asked);
         if (rc == SL_ENOENT) {
             /* Expired (this process was paused, or cut off longer than the TTL, or etcd lost its
              * quorum for that long): everything the lease guarded is gone and another master
@@ -268,6 +284,8 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
     if ((m->is_master && (rc = register_as(m, "master", err)) != 0) ||
         (m->is_worker && (rc = register_as(m, "worker", err)) != 0))
         goto fail;
+    atomic_store(&m->lease_now, m->lease);
+    atomic_store(&m->renewed_ms, mono_ms());
     atomic_store(&m->alive, 1);
     if (m->is_master)
         campaign(m);
@@ -499,14 +517,128 @@ int sl_member_set_addr(sl_member *m, const char *addr, sl_error *err)
     return rc;
 }
 
+/* One step of a transfer under mu, while this member leads: SL_AGAIN when it does not. */
+static int leading_or_again(sl_member *m, sl_error *err)
+{
+    if (atomic_load(&m->leader))
+        return 0;
+    return sl_error_set(err, SL_AGAIN, "this master no longer leads the cluster: try again");
+}
+
 int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
                        sl_error *err)
 {
+    int asked = 0;
     pthread_mutex_lock(&m->mu);
-    int rc = atomic_load(&m->leader)
-        ? sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err)
-        : (sl_error_set(err, SL_AGAIN, "this master no longer leads the cluster: try again"),
-           SL_AGAIN);
+    int rc = leading_or_again(m, err);
+    if (rc == 0)
+        rc = sl_binding_release_ask(m->e, m->root, atomic_load(&m->epoch), source, worker, &asked,
+                                    err);
     pthread_mutex_unlock(&m->mu);
+    if (rc != 0)
+        return rc;
+    /* The old worker stops the source's subtasks (their sinks commit what they hold) at its
+     * next poll; wait for it outside mu (the lease must be renewed meanwhile), at most two
+     * TTLs: a worker that does not answer by then is dead or cut off, and the fence stops it. */
+    for (long i = 0; asked && i < m->ttl_s * 20; i++) {
+        pthread_mutex_lock(&m->mu);
+        int done = sl_binding_release_acked(m->e, m->root, source, NULL);
+        pthread_mutex_unlock(&m->mu);
+        if (done != 0)
+            break;
+        struct timespec ts = { 0, 100 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    pthread_mutex_lock(&m->mu);
+    rc = leading_or_again(m, err);
+    if (rc == 0)
+        rc = sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err);
+    if (asked)
+        sl_binding_release_forget(m->e, m->root, source);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+int sl_member_lease_holds(sl_member *m)
+{
+    return atomic_load(&m->alive) &&
+           mono_ms() - atomic_load(&m->renewed_ms) < (long long)m->ttl_s * 1000;
+}
+
+long long sl_member_lease(sl_member *m)
+{
+    return atomic_load(&m->lease_now);
+}
+
+int sl_member_live_get(sl_member *m, const char *task, const char *source, json_t **out)
+{
+    char k[1024];
+    sl_etcd_kv kv;
+    *out = NULL;
+    snprintf(k, sizeof k, "%s/live/%s/%s", m->root, task, source);
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, k, &kv, NULL);
+    pthread_mutex_unlock(&m->mu);
+    if (rc != 0)
+        return rc;
+    *out = json_loadb(kv.value, kv.value_len, 0, NULL);
+    sl_etcd_kv_clear(&kv);
+    return *out ? 0 : SL_EPARSE;
+}
+
+int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *err)
+{
+    char km[512], ka[512];
+    key(km, sizeof km, m, "member", role, name);
+    key(ka, sizeof ka, m, "alive", role, name);
+    sl_error tmp = { 0 };
+    sl_etcd_cmp cmp = { .kind = SL_ETCD_PRESENT, .key = km };
+    sl_etcd_op ops[] = { { .kind = SL_ETCD_DELETE, .key = km }, { .kind = SL_ETCD_DELETE, .key = ka } };
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_txn(m->e, &cmp, 1, ops, 2, NULL, &tmp);
+    pthread_mutex_unlock(&m->mu);
+    if (rc == SL_ESTATE)
+        return sl_error_set(err, SL_ENOENT, "no %s named %s", role, name);
+    if (rc != 0)
+        return sl_error_set(err, rc, "removing %s %s: %s", role, name, tmp.msg);
+    sl_log(SL_LOG_INFO, "cluster", "%s %s taken out of the cluster", role, name);
+    return 0;
+}
+
+/* The JSON value of ROOT/<sub>: 0 and *out, SL_ENOENT, or an etcd error. */
+static int get_json(sl_member *m, const char *sub, json_t **out)
+{
+    char k[1024];
+    sl_etcd_kv kv;
+    *out = NULL;
+    snprintf(k, sizeof k, "%s/%s", m->root, sub);
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, k, &kv, NULL);
+    pthread_mutex_unlock(&m->mu);
+    if (rc != 0)
+        return rc;
+    *out = json_loadb(kv.value, kv.value_len, 0, NULL);
+    sl_etcd_kv_clear(&kv);
+    return *out ? 0 : SL_EPARSE;
+}
+
+int sl_member_relay_get(sl_member *m, const char *source, json_t **out)
+{
+    char sub[600];
+    snprintf(sub, sizeof sub, "relay/%s", source);
+    return get_json(m, sub, out);
+}
+
+int sl_member_source_worker(sl_member *m, const char *source, char *worker, size_t n)
+{
+    char sub[600];
+    json_t *o = NULL;
+    snprintf(sub, sizeof sub, "bound/%s", source);
+    worker[0] = 0;
+    int rc = get_json(m, sub, &o);
+    const char *w = json_string_value(json_object_get(o, "worker"));
+    if (rc == 0 && w)
+        snprintf(worker, n, "%s", w);
+    json_decref(o);
     return rc;
 }

@@ -12,6 +12,10 @@
  *   ROOT/leader                {"name","addr"}         under the leading master's lease
  *   ROOT/bound/<source>        {"worker"}              no lease: written by the leader at each
  *                                                      renewal (binding.h)
+ *   ROOT/live/<task>/<source>  SubTaskStatus           under the running worker's lease
+ *   ROOT/relay/<source>        relay status            under the bound worker's lease
+ *   ROOT/release/<source>      {"worker","epoch"}      no lease: the leader asks the bound worker
+ *                                                      to stop the source before a transfer
  */
 #ifndef SLUICE_RUNTIME_MEMBER_H
 #define SLUICE_RUNTIME_MEMBER_H
@@ -71,6 +75,12 @@ long long sl_member_epoch(sl_member *m);
 /* Is this member's lease alive, as of its last renewal? */
 int sl_member_alive(sl_member *m);
 
+/* Does the lease surely still hold: alive, and renewed (or granted) less than a TTL ago by this
+ * process's clock? Unlike sl_member_alive, it turns false while etcd does not answer (no
+ * quorum, a partition) once the TTL has run out since the last renewal that etcd answered: a
+ * worker then stops its subtasks, as etcd may have given its sources to others. Thread-safe. */
+int sl_member_lease_holds(sl_member *m);
+
 /* The members of role ("master" or "worker"; "all" members are listed under both) as a JSON array
  * of {"name","addr","alive","leader"} (leader only for masters; a worker bound to a source has
  * "source" and "epoch", binding.h), in name order. 0 and *out
@@ -81,13 +91,39 @@ int sl_member_list(sl_member *m, const char *role, json_t **out, sl_error *err);
  * alive (stop it first; this process itself, while it serves, always is). Thread-safe. */
 int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error *err);
 
-/* On the leader: bind source to worker now (sl_binding_transfer: SL_ENOENT unknown worker,
- * SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN try again; *epoch may be NULL). SL_AGAIN too when
- * this member does not lead. Thread-safe. */
+/* Remove the records of a member whether it is alive or not: its member key and its alive key
+ * (the leader binds nothing more to it; a live process keeps its lease and runs on, bound to
+ * nothing). 0, SL_ENOENT (unknown), or an etcd error. Thread-safe. */
+int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *err);
+
+/* On the leader: move source to worker. The worker it is bound to stops its subtasks first
+ * (sl_binding_release_ask; waited for up to two TTLs), then the source is bound to worker
+ * (sl_binding_transfer: SL_ENOENT unknown worker, SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN
+ * try again; *epoch may be NULL), whose runner resumes it from the checkpoints. SL_AGAIN too
+ * when this member does not lead. Blocks (seconds); thread-safe. */
 int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
                        sl_error *err);
 
 const char *sl_member_name(const sl_member *m);
+
+/* The member's current lease (it changes when the member joins again after losing one): what a
+ * worker publishes under, so its keys go when it dies. Thread-safe. */
+long long sl_member_lease(sl_member *m);
+
+/* The live status of a subtask, published by the worker that runs it under its lease:
+ *   ROOT/live/<task>/<source>   DM's SubTaskStatus JSON
+ * 0 and *out (caller decrefs), SL_ENOENT when no live worker publishes it, or an etcd error.
+ * Thread-safe. */
+int sl_member_live_get(sl_member *m, const char *task, const char *source, json_t **out);
+
+/* The relay status of source, published by its bound worker under its lease:
+ *   ROOT/relay/<source>   the relay's status JSON
+ * Same returns as sl_member_live_get. Thread-safe. */
+int sl_member_relay_get(sl_member *m, const char *source, json_t **out);
+
+/* The worker source is bound to ("" when none): 0, SL_ENOENT (unbound) or an etcd error.
+ * Thread-safe. */
+int sl_member_source_worker(sl_member *m, const char *source, char *worker, size_t n);
 
 /* The leader's advertised address, read from etcd now: 0 and addr filled, SL_ENOENT when no
  * master leads (an election is under way), or an etcd error. Thread-safe. */

@@ -49,12 +49,22 @@ static void stage_save(sl_subtask *s)
                           "error_class", sl_errclass_name(s->err_class), "started", s->ever_started,
                           "start_args", "start_time", (json_int_t)s->args.start_time,
                           "safe_mode_seconds", (json_int_t)s->args.safe_mode_seconds);
+    if (o && s->want_seq)
+        json_object_set_new(o, "want_seq", json_integer(s->want_seq));
     if (o && s->load_done)
         json_object_set(o, "load_status", s->load_done);
     if (o && s->dump_done)
         json_object_set(o, "dump_status", s->dump_done);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL, *k = stage_key(s->task, s->source);
-    if (!text || !k || sl_meta_put1(s->w->store, SL_META_PUT, "stage", k, text, &err) != 0)
+    sl_worker *w = s->w;
+    int rc = !text || !k ? SL_ENOMEM
+           : s->fence && w->stage_put ? w->stage_put(w->live_ud, s->source, s->fence, k, text, &err)
+           : sl_meta_put1(w->store, SL_META_PUT, "stage", k, text, &err);
+    if (rc == SL_ESTATE)
+        sl_log(SL_LOG_WARN, "worker", "task %s source %s: stage %s not recorded: the source is "
+               "no longer bound to this worker at epoch %lld", s->task, s->source,
+               sl_stage_name(s->stage), s->fence);
+    else if (rc != 0)
         sl_log(SL_LOG_ERROR, "worker", "task %s source %s: cannot save stage %s: %s", s->task,
                s->source, sl_stage_name(s->stage), err.code ? err.msg : "out of memory");
     json_decref(o);
@@ -126,7 +136,58 @@ static void paused(sl_subtask *s, int code, const char *msg)
 
 /* ---- life cycle --------------------------------------------------------------------------------- */
 
+/* Take the fields of a stage record (rec may be NULL). Call with s->mu held or before s is
+ * shared. */
+static void apply_record(sl_subtask *s, json_t *rec)
+{
+    if (!rec)
+        return;
+    s->stage = stage_parse(json_string_value(json_object_get(rec, "stage")));
+    json_int_t ph = json_integer_value(json_object_get(rec, "phase"));
+    size_t n = splan(s)->nphases;
+    s->phase = ph > 0 && (size_t)ph < n ? (size_t)ph : 0;
+    set_error(s, json_string_value(json_object_get(rec, "error_msg")));
+    const char *cls = json_string_value(json_object_get(rec, "error_class"));
+    s->err_class = cls && !strcmp(cls, "transient") ? SL_ERRCLASS_TRANSIENT :
+                   cls && !strcmp(cls, "fatal") ? SL_ERRCLASS_FATAL : SL_ERRCLASS_NONE;
+    json_decref(s->load_done);
+    json_decref(s->dump_done);
+    s->load_done = json_incref(json_object_get(rec, "load_status"));
+    s->dump_done = json_incref(json_object_get(rec, "dump_status"));
+    s->ever_started = json_is_true(json_object_get(rec, "started"));
+    json_t *sa = json_object_get(rec, "start_args");
+    s->args.start_time = json_integer_value(json_object_get(sa, "start_time"));
+    s->args.safe_mode_seconds = json_integer_value(json_object_get(sa, "safe_mode_seconds"));
+    s->want_seq = json_integer_value(json_object_get(rec, "want_seq"));
+}
+
+/* A view of the leader (remote worker): read the stage record the running worker keeps. Call
+ * with s->mu held. */
+static void remote_reload(sl_subtask *s)
+{
+    json_t *rec = stage_load(s->w, s->task, s->source);
+    apply_record(s, rec);
+    json_decref(rec);
+    /* A wish the worker has not acted on yet (it polls every half second) is what the operator
+     * sees: a task just started counts as Running, one just stopped as Stopped. */
+    char *k = stage_key(s->task, s->source), *v = NULL;
+    if (k && sl_meta_get(s->w->store, "want", k, &v, NULL) == 0) {
+        json_t *o = json_loads(v, 0, NULL);
+        if (json_integer_value(json_object_get(o, "seq")) != s->want_seq)
+            s->stage = stage_parse(json_string_value(json_object_get(o, "stage")));
+        json_decref(o);
+    }
+    free(v);
+    free(k);
+}
+
 sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
+{
+    return sl_subtask_new_fenced(w, plan, index, 0);
+}
+
+sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t index,
+                                  long long fence_epoch)
 {
     sl_subtask *s = calloc(1, sizeof *s);
     if (!s)
@@ -136,30 +197,19 @@ sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
     s->index = index;
     s->task = plan->name;
     s->source = plan->subtasks[index].source_name;
+    s->fence = fence_epoch;
     pthread_mutex_init(&s->mu, NULL);
     s->stage = SL_STAGE_STOPPED;      /* DM: a created task is Stopped until started */
     json_t *rec = stage_load(w, s->task, s->source);
-    if (rec) {
-        s->stage = stage_parse(json_string_value(json_object_get(rec, "stage")));
-        json_int_t ph = json_integer_value(json_object_get(rec, "phase"));
-        size_t n = splan(s)->nphases;
-        s->phase = ph > 0 && (size_t)ph < n ? (size_t)ph : 0;
-        set_error(s, json_string_value(json_object_get(rec, "error_msg")));
-        const char *cls = json_string_value(json_object_get(rec, "error_class"));
-        s->err_class = cls && !strcmp(cls, "transient") ? SL_ERRCLASS_TRANSIENT :
-                       cls && !strcmp(cls, "fatal") ? SL_ERRCLASS_FATAL : SL_ERRCLASS_NONE;
-        s->load_done = json_incref(json_object_get(rec, "load_status"));
-        s->dump_done = json_incref(json_object_get(rec, "dump_status"));
-        s->ever_started = json_is_true(json_object_get(rec, "started"));
-        json_t *sa = json_object_get(rec, "start_args");
-        s->args.start_time = json_integer_value(json_object_get(sa, "start_time"));
-        s->args.safe_mode_seconds = json_integer_value(json_object_get(sa, "safe_mode_seconds"));
-        json_decref(rec);
-    }
+    apply_record(s, rec);
+    json_decref(rec);
     /* Running in the store but not here: a restored subtask, started by the event thread so
      * that a server with many tasks answers at once. One paused by a transient error before the
-     * restart resumes on its own schedule, from the first delay. */
+     * restart resumes on its own schedule, from the first delay. A view of the leader runs
+     * nothing: the bound worker does. */
     sl__worker_add(w, s);
+    if (w->remote)
+        return s;
     if (s->stage == SL_STAGE_RUNNING)
         sl__worker_post(w, SL__EV_RESTORE, s, NULL);
     else if (s->stage == SL_STAGE_PAUSED && s->err_class == SL_ERRCLASS_TRANSIENT) {
@@ -330,7 +380,7 @@ static int run_phase(sl_subtask *s, sl_error *err)
         goto failed;
     }
     sl_pipeline_spec *own = with_args(w->registry, spec, &s->args,
-                                       atomic_load(&w->fence_epoch), resume);
+                                       s->fence ? s->fence : atomic_load(&w->fence_epoch), resume);
     if (resume && !own) {
         json_decref(resume);
         rc = sl_error_set(err, SL_ENOMEM, "out of memory");
@@ -368,6 +418,65 @@ failed:
     return rc;
 }
 
+/* A view of the leader: record the operator's wish for the bound worker to act on
+ * (sl_subtask_follow), with a sequence number one past the last wish's. */
+static int want_write(sl_subtask *s, sl_stage stage, const sl_start_args *args, sl_error *err)
+{
+    char *k = stage_key(s->task, s->source), *old = NULL;
+    if (!k)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    json_int_t seq = 0;
+    if (sl_meta_get(s->w->store, "want", k, &old, NULL) == 0) {
+        json_t *o = json_loads(old, 0, NULL);
+        seq = json_integer_value(json_object_get(o, "seq"));
+        json_decref(o);
+        free(old);
+    }
+    json_t *o = json_pack("{s:s,s:I,s:{s:I,s:I}}", "stage", sl_stage_name(stage), "seq", seq + 1,
+                          "start_args", "start_time", (json_int_t)(args ? args->start_time : 0),
+                          "safe_mode_seconds", (json_int_t)(args ? args->safe_mode_seconds : 0));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    int rc = text ? sl_meta_put1(s->w->store, SL_META_PUT, "want", k, text, err)
+                  : sl_error_set(err, SL_ENOMEM, "out of memory");
+    free(text);
+    free(k);
+    return rc;
+}
+
+int sl_subtask_follow(sl_subtask *s, const char *want, sl_error *err)
+{
+    json_t *o = want ? json_loads(want, 0, NULL) : NULL;
+    if (!o)
+        return 0;
+    long long seq = json_integer_value(json_object_get(o, "seq"));
+    const char *st = json_string_value(json_object_get(o, "stage"));
+    int run = st && !strcmp(st, "Running");
+    json_t *sa = json_object_get(o, "start_args");
+    sl_start_args args = { json_integer_value(json_object_get(sa, "start_time")),
+                           json_integer_value(json_object_get(sa, "safe_mode_seconds")) };
+    json_decref(o);
+    pthread_mutex_lock(&s->mu);
+    int act = seq != s->want_seq;
+    s->want_seq = seq;
+    pthread_mutex_unlock(&s->mu);
+    if (!act)
+        return 0;
+    sl_log(SL_LOG_INFO, "worker", "task %s source %s: the operator asks it %s", s->task,
+           s->source, run ? "started" : "stopped");
+    int rc = 0;
+    if (run)
+        rc = sl_subtask_start_with(s, &args, err);
+    else
+        sl_subtask_stop(s, 1);
+    /* the wish is acted on: say so in the stage record (a start of a running subtask saved
+     * nothing) */
+    pthread_mutex_lock(&s->mu);
+    stage_save(s);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 int sl_subtask_start(sl_subtask *s, sl_error *err)
 {
     static const sl_start_args none = { 0, 0 };
@@ -377,6 +486,8 @@ int sl_subtask_start(sl_subtask *s, sl_error *err)
 int sl_subtask_ever_started(sl_subtask *s)
 {
     pthread_mutex_lock(&s->mu);
+    if (s->w->remote)
+        remote_reload(s);
     int v = s->ever_started;
     pthread_mutex_unlock(&s->mu);
     return v;
@@ -386,6 +497,8 @@ int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *er
 {
     /* a cleanup of an earlier task of this name must not remove what this start writes */
     sl__worker_wait_unheld(s->w, s->task);
+    if (s->w->remote)
+        return want_write(s, SL_STAGE_RUNNING, args, err);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (s->stage == SL_STAGE_RUNNING && s->pipe) {
@@ -411,6 +524,13 @@ int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *er
 
 void sl_subtask_stop(sl_subtask *s, int persist)
 {
+    if (s->w->remote) {
+        sl_error err = { 0 };
+        if (persist && want_write(s, SL_STAGE_STOPPED, NULL, &err) != 0)
+            sl_log(SL_LOG_ERROR, "worker", "task %s source %s: cannot record the stop: %s",
+                   s->task, s->source, err.msg);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     if (persist)
         disarm(s);   /* an operator's stop; a server shutting down keeps nothing armed anyway */
@@ -452,6 +572,8 @@ void sl_subtask_free(sl_subtask *s)
 sl_stage sl_subtask_stage(sl_subtask *s)
 {
     pthread_mutex_lock(&s->mu);
+    if (s->w->remote)
+        remote_reload(s);
     sl_stage st = s->stage;
     pthread_mutex_unlock(&s->mu);
     return st;
@@ -464,8 +586,19 @@ const char *sl_subtask_source(const sl_subtask *s)
 
 json_t *sl_subtask_status(sl_subtask *s)
 {
+    sl_worker *w = s->w;
+    if (w->remote) {
+        /* the running worker's own status, while one publishes it */
+        json_t *live = w->live_status ? w->live_status(w->live_ud, s->task, s->source) : NULL;
+        if (live)
+            return live;
+    }
     pthread_mutex_lock(&s->mu);
+    if (w->remote)
+        remote_reload(s);
     json_t *o = sl__subtask_status_locked(s);
+    if (o && w->remote)   /* no worker runs it now (none bound, or it is starting) */
+        json_object_set_new(o, "worker_name", json_string(""));
     pthread_mutex_unlock(&s->mu);
     return o;
 }

@@ -76,7 +76,8 @@ size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops)
     ops[1] = (sl_meta_op){ SL_META_DELETE_PREFIX, "state", prefix, NULL };
     ops[2] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_lock", prefix, NULL };
     ops[3] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_join", prefix, NULL };
-    return 4;
+    ops[4] = (sl_meta_op){ SL_META_DELETE_PREFIX, "want", prefix, NULL };
+    return SL_WORKER_FORGET_OPS;
 }
 
 /* ---- events ------------------------------------------------------------------------------- */
@@ -225,6 +226,10 @@ int sl_worker_new(const sl_worker_opts *o, sl_worker **out, sl_error *err)
     w->store = o->store;
     w->sched = o->sched;
     w->registry = o->registry;
+    w->remote = o->remote;
+    w->live_status = o->live_status;
+    w->live_ud = o->live_ud;
+    w->stage_put = o->stage_put;
     w->state = (sl_state_store){ w, state_put, state_get, shard_request };
     pthread_mutex_init(&w->mu, NULL);
     pthread_mutex_init(&w->shard_mu, NULL);

@@ -9,7 +9,9 @@
  * cleanup (plugin.h), so nothing above it knows a plugin's tables or directories.
  *
  * The API (api/) owns tasks and their plans and calls in here; the runtime never calls the API.
- * The cluster's workers (etcd leases, source bindings) are the next floor of this room.
+ * In a cluster the leader's worker holds views of subtasks that run elsewhere (remote), and each
+ * member of role worker runs the subtasks of its bound sources on a worker of its own, fenced
+ * with the binding's epoch (api/runner.c, docs/cluster.md).
  *
  * Thread-safety: every function is thread-safe. A subtask's control calls serialize on the
  * subtask; the event thread never holds a lock of the caller's.
@@ -34,6 +36,21 @@ typedef struct sl_worker_opts {
     int                no_events;   /* 1: no event thread (in-process tests, the REST fuzz
                                        target): a pipeline that ends by itself is seen by status
                                        and the next start, restored subtasks are not started */
+    /* Cluster (issue 13): the subtasks of this worker are the leader's views of subtasks that
+     * the bound workers run. No pipeline runs here: a start or stop records the operator's wish
+     * (kind "want", followed by the running worker: sl_subtask_follow), the stage is read from
+     * the record the running worker keeps, and the status is what live_status returns (the
+     * running worker's, published in etcd), else built from that record. */
+    int                remote;
+    json_t          *(*live_status)(void *ud, const char *task, const char *source);
+    void              *live_ud;     /* the ud of live_status and stage_put */
+    /* Cluster worker: how the stage record (kind "stage", name key) of a subtask run under a
+     * fence (sl_subtask_new_fenced) is written: only while the source is still bound here at
+     * that epoch, so a worker that lost the source (paused, cut off) does not overwrite what the
+     * new owner records. 0, SL_ESTATE (the source moved: nothing written) or an error. NULL: a
+     * plain put into store. Called from any thread. */
+    int              (*stage_put)(void *ud, const char *source, long long fence, const char *key,
+                                  const char *value, sl_error *err);
 } sl_worker_opts;
 
 /* Start a worker (and its event thread). Strings of o are copied. Caller frees with
@@ -54,8 +71,9 @@ void sl_worker_set_fence(sl_worker *w, long long epoch);
 /* The store ops that forget every record of a task's subtasks (stages, plugin state, shard DDL
  * locks and joins): append them to a caller's batch so the task and its records go in one
  * transaction. prefix is "<task>/" and must outlive the ops. Returns the number of ops written
- * (4). */
+ * (SL_WORKER_FORGET_OPS). */
 size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops);
+#define SL_WORKER_FORGET_OPS 5
 
 /*
  * Remove what a task's plugins keep outside the store (plugin.h cleanup: SL_CLEANUP_META,
@@ -107,6 +125,10 @@ const char *sl_errclass_name(sl_errclass c);
  * from the store (a created task is Stopped until started); a subtask stored as Running is
  * started by the event thread. NULL when out of memory. */
 sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index);
+/* sl_subtask_new whose pipelines get fence_epoch (instead of the worker's, sl_worker_set_fence):
+ * a cluster worker runs each source under the epoch of its own binding. */
+sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t index,
+                                  long long fence_epoch);
 /* Stops its pipeline (keeping the stored stage) and frees it; no event of it runs after. */
 void sl_subtask_free(sl_subtask *s);
 
@@ -129,6 +151,12 @@ int  sl_subtask_ever_started(sl_subtask *s);
 /* Stop its pipeline. persist: record Stopped (a Finished subtask stays Finished); 0 keeps the
  * stored stage (a server shutting down, so a restart resumes it). */
 void sl_subtask_stop(sl_subtask *s, int persist);
+/* Cluster worker: act on the operator's wish the leader recorded (the "want" record's JSON text,
+ * {"stage": "Running"|"Stopped", "seq": N, "start_args": {...}}; NULL = none): a wish not yet
+ * acted on (its seq differs from the one the stage record holds) starts or stops the subtask,
+ * once; the seq is persisted with the stage, so a new owner of the source does not act on an
+ * old wish again. 0, or the start's error (the subtask is then Paused with it). */
+int  sl_subtask_follow(sl_subtask *s, const char *want, sl_error *err);
 sl_stage    sl_subtask_stage(sl_subtask *s);
 const char *sl_subtask_source(const sl_subtask *s);
 /* DM's SubTaskStatus (name, source_name, worker_name, stage, unit, error_msg, load_status,

@@ -45,6 +45,11 @@ struct sl_worker {
     size_t             nheld;
     sl_thread         *thread;      /* NULL with no_events */
     _Atomic long long  fence_epoch; /* cluster: handed to every pipeline (0 = none) */
+    int                remote;      /* the leader's views (sl_worker_opts.remote) */
+    json_t          *(*live_status)(void *ud, const char *task, const char *source);
+    void              *live_ud;
+    int              (*stage_put)(void *ud, const char *source, long long fence, const char *key,
+                                  const char *value, sl_error *err);
     /* the shard DDL coordinator (shard.c): its mutex also guards the list of subtasks, which
      * it needs to find a task's plan and the subtasks to restart */
     pthread_mutex_t    shard_mu;
@@ -75,6 +80,8 @@ struct sl_subtask {
     struct timespec     run_since;  /* CLOCK_MONOTONIC start of the current run */
     unsigned long long  errors, resumes;
     sl_start_args       args;       /* of the last operator start (persisted) */
+    long long           fence;      /* its pipelines' fence_epoch (0: the worker's) */
+    long long           want_seq;   /* the operator's wish last acted on (sl_subtask_follow) */
     int                 ever_started;
 };
 

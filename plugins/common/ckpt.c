@@ -101,6 +101,17 @@ static int fence_exec(MYSQL *target, sl_sbuf *q, const char *what, sl_error *err
     return 0;
 }
 
+void sl_ckpt_add_fence_guard(sl_sbuf *b, const char *meta_schema, const char *source,
+                             int64_t epoch)
+{
+    sl_sbuf_adds(b, " FROM (SELECT 1) AS sl_one LEFT JOIN ");
+    sl_sbuf_add_qname(b, meta_schema, SL_CKPT_FENCE_TABLE);
+    sl_sbuf_adds(b, " AS sl_f ON sl_f.source_name = ");
+    sl_sbuf_add_quoted(b, source, strlen(source));
+    sl_sbuf_addf(b, " WHERE IF(sl_f.epoch <=> %" PRId64 ", 1, (SELECT 1 UNION ALL SELECT 2)) "
+                 "LOCK IN SHARE MODE", epoch);
+}
+
 int sl_ckpt_raise_fence(MYSQL *target, const char *meta_schema, const char *source, int64_t epoch,
                         sl_error *err)
 {

@@ -51,4 +51,18 @@ void sl_ckpt_add_create_sql(sl_sbuf *b, const char *meta_schema, const char *tas
 int sl_ckpt_raise_fence(MYSQL *target, const char *meta_schema, const char *source, int64_t epoch,
                         sl_error *err);
 
+/*
+ * The tail that fences an `INSERT INTO t (...) SELECT <values>` (the sink's checkpoint, the
+ * loader's chunk row): " FROM (SELECT 1) ... LEFT JOIN <fence row of source> WHERE IF(the row
+ * holds epoch, 1, (a subquery of two rows)) LOCK IN SHARE MODE". While the row holds epoch the
+ * INSERT writes its one row; once a newer owner raised it (or it is gone) the statement fails
+ * with SL_CKPT_FENCED_ERR, and so does the transaction it closes. The shared lock makes a newer
+ * owner's raise wait for a transaction under way. MariaDB raises no error on demand outside
+ * stored programs; this is the smallest statement that does.
+ */
+void sl_ckpt_add_fence_guard(sl_sbuf *b, const char *meta_schema, const char *source,
+                             int64_t epoch);
+/* The error a fenced statement fails with (ER_SUBQUERY_NO_1_ROW). */
+#define SL_CKPT_FENCED_ERR "Subquery returns more than 1 row"
+
 #endif

@@ -39,6 +39,7 @@ typedef struct loader_cfg {
     char   *data_dir;
     int     mode;
     int     sql_log_bin;
+    int64_t fence_epoch;
 } loader_cfg;
 
 static const char *const dup_choices[] = {"overwrite", "replace", "error", "ignore", NULL};
@@ -55,6 +56,7 @@ static const sl_option loader_options[] = {
     {"data_dir", SL_OPT_STRING, "\"./dumped_data\"", "where the dump's files are (<data_dir>/<task>/<source>/)", OFF(data_dir), 0, -1, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (dump: load nothing)", OFF(mode), 0, -1, mode_choices, 0},
     {"sql_log_bin", SL_OPT_BOOL, "true", "false: the load is not written to the target's binlog (SET SESSION sql_log_bin = 0, which needs SUPER or BINLOG ADMIN; the target's replicas then miss the copied rows)", OFF(sql_log_bin), 0, -1, NULL, 0},
+    {"fence_epoch", SL_OPT_INT, "0", "cluster fencing, set by the runtime (issue 13): the start raises the source's row of <meta_schema>.sluice_fence to this epoch, and each chunk's transaction commits only while the row still holds it, so a worker that lost the source loads no further chunk; 0 = off", OFF(fence_epoch), 0, INT64_MAX, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -446,13 +448,21 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
     sl_sbuf_init(&b);
     sl_sbuf_adds(&b, "INSERT INTO ");
     sl_ckpt_table_name(&b, l->cfg->meta_schema, l->cfg->task_name, 0);
-    sl_sbuf_adds(&b, " (source_name, chunk_id, snapshot, row_count) VALUES (");
+    /* fenced (a cluster): the chunk row, and with it the chunk's rows, commit only while this
+     * process still owns the source (ckpt.h) */
+    int fenced = l->cfg->fence_epoch > 0;
+    sl_sbuf_adds(&b, fenced ? " (source_name, chunk_id, snapshot, row_count) SELECT "
+                            : " (source_name, chunk_id, snapshot, row_count) VALUES (");
     sl_sbuf_add_quoted(&b, l->cfg->source_name, strlen(l->cfg->source_name));
     sl_sbuf_adds(&b, ", ");
     sl_sbuf_add_quoted(&b, j->id, strlen(j->id));
     sl_sbuf_adds(&b, ", ");
     sl_sbuf_add_quoted(&b, l->snap.id, strlen(l->snap.id));
-    sl_sbuf_addf(&b, ", %llu)", (unsigned long long)j->rows);
+    sl_sbuf_addf(&b, ", %llu", (unsigned long long)j->rows);
+    if (fenced)
+        sl_ckpt_add_fence_guard(&b, l->cfg->meta_schema, l->cfg->source_name, l->cfg->fence_epoch);
+    else
+        sl_sbuf_adds(&b, ")");
     /* After a redump, rows of the old snapshot are overwritten (the tables were emptied first);
      * otherwise a second row for the same chunk is an error: a chunk is never loaded twice. */
     if (l->stale)
@@ -463,6 +473,10 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
     sl_sbuf_adds(&b, "; COMMIT");
     rc = b.oom ? sl_error_set(err, SL_ENOMEM, "no memory") : sl_myconn_exec(db, b.p, b.len, err);
     sl_sbuf_free(&b);
+    if (rc && fenced && strstr(err->msg, SL_CKPT_FENCED_ERR))
+        rc = sl_error_set(err, SL_ESTATE, "fenced: source %s belongs to a newer owner (its fence "
+                          "in the target moved past epoch %lld): chunk %s was not loaded",
+                          l->cfg->source_name, (long long)l->cfg->fence_epoch, j->id);
     if (rc) {
         w->last_errno = mysql_errno(db);
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
@@ -645,6 +659,16 @@ static int init_run(loader *l)
     const loader_cfg *c = l->cfg;
     sl_sbuf b;
     sl_sbuf_init(&b);
+    /* A cluster's new owner of the source raises its fence before it reads what was loaded: an
+     * older owner's chunk transaction either committed before that read or fails (ckpt.h). */
+    if (c->fence_epoch > 0) {
+        sl_error fe = {0};
+        int frc = sl_ckpt_raise_fence(l->ctl, c->meta_schema, c->source_name, c->fence_epoch, &fe);
+        if (frc < 0) {
+            sl_sbuf_free(&b);
+            return l->host->fail(l->ctx, frc, "%s", fe.msg);
+        }
+    }
     sl_ckpt_schema_sql(&b, c->meta_schema);
     int rc = ctl_exec(l, b.p, b.len);
     sl_sbuf_reset(&b);
@@ -1412,12 +1436,20 @@ static int finish(loader *l, const sl_batch *b)
     sl_sbuf_init(&s);
     sl_sbuf_adds(&s, "INSERT INTO ");
     sl_ckpt_table_name(&s, c->meta_schema, c->task_name, 0);
-    sl_sbuf_adds(&s, " (source_name, chunk_id, snapshot, row_count) VALUES (");
+    /* the finish marker is fenced like a chunk: a worker that lost the source declares
+     * nothing loaded */
+    sl_sbuf_adds(&s, c->fence_epoch > 0 ? " (source_name, chunk_id, snapshot, row_count) SELECT "
+                                        : " (source_name, chunk_id, snapshot, row_count) VALUES (");
     sl_sbuf_add_quoted(&s, c->source_name, strlen(c->source_name));
     sl_sbuf_adds(&s, ", '', ");
     sl_sbuf_add_quoted(&s, snap, strlen(snap));
-    sl_sbuf_addf(&s, ", %llu) ON DUPLICATE KEY UPDATE snapshot = VALUES(snapshot), "
-                     "row_count = VALUES(row_count)", (unsigned long long)l->rows_total);
+    sl_sbuf_addf(&s, ", %llu", (unsigned long long)l->rows_total);
+    if (c->fence_epoch > 0)
+        sl_ckpt_add_fence_guard(&s, c->meta_schema, c->source_name, c->fence_epoch);
+    else
+        sl_sbuf_adds(&s, ")");
+    sl_sbuf_adds(&s, " ON DUPLICATE KEY UPDATE snapshot = VALUES(snapshot), "
+                     "row_count = VALUES(row_count)");
     int rc = ctl_exec(l, "START TRANSACTION", 17);
     if (rc == 0)
         rc = s.oom ? SL_ENOMEM : ctl_exec(l, s.p, s.len);

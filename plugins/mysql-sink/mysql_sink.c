@@ -776,21 +776,17 @@ static void shard_rows_sql(sink *s, sl_sbuf *b)
 
 /* ---- checkpoint ---------------------------------------------------------------------------- */
 
-/* The error a fenced checkpoint fails with: the subquery of two rows (ER_SUBQUERY_NO_1_ROW). */
-#define FENCED_ERR "Subquery returns more than 1 row"
 
 /*
  * The checkpoint statement(s) into b: the row of worker_row (0 = the checkpoint; -1 = the
  * pending-DDL marker) at (file, pos, gtid), and with shard DDL coordination the shard table in
  * the same text (then s->ck_multi is 1: several statements, to run in one transaction).
  *
- * With fencing (a cluster) it is an INSERT ... SELECT over the source's
- * fence row, read with a shared lock: while the row holds our epoch it writes the checkpoint;
- * once a newer owner raised it (or it is gone) the IF picks a subquery of two rows and the
- * statement fails, so the transaction it closes (the rows it covers) never commits. The shared
- * lock makes a newer owner's raise wait for a checkpoint transaction already under way, so it
- * reads the checkpoint after that transaction, never before it and without it. MariaDB raises
- * no error on demand outside stored programs; this is the smallest statement that does.
+ * With fencing (a cluster) it is an INSERT ... SELECT over the source's fence row, read with a
+ * shared lock (sl_ckpt_add_fence_guard): once a newer owner raised it the statement fails, so
+ * the transaction it closes (the rows it covers) never commits; a newer owner's raise waits for
+ * a checkpoint transaction already under way, so it reads the checkpoint after that
+ * transaction, never before it and without it.
  */
 static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint64_t pos,
                      const char *gtid, uint64_t seq)
@@ -821,12 +817,7 @@ static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint
         sl_sbuf_adds(b, "NULL");
     sl_sbuf_addf(b, ", %" PRIu64 ", 0", seq);
     if (fenced) {
-        sl_sbuf_adds(b, " FROM (SELECT 1) AS sl_one LEFT JOIN ");
-        sl_sbuf_add_qname(b, s->cfg->meta_schema, SL_CKPT_FENCE_TABLE);
-        sl_sbuf_adds(b, " AS sl_f ON sl_f.source_name = ");
-        sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
-        sl_sbuf_addf(b, " WHERE IF(sl_f.epoch <=> %" PRId64 ", 1, (SELECT 1 UNION ALL SELECT 2)) "
-                     "LOCK IN SHARE MODE", s->cfg->fence_epoch);
+        sl_ckpt_add_fence_guard(b, s->cfg->meta_schema, s->cfg->source_name, s->cfg->fence_epoch);
     } else {
         sl_sbuf_adds(b, ")");
     }
@@ -842,7 +833,7 @@ static void ckpt_sql(sink *s, sl_sbuf *b, int worker_row, const char *file, uint
 /* A checkpoint that failed because the fence moved says so, instead of MariaDB's words. */
 static const char *fence_msg(sink *s, const char *msg, char *buf, size_t n)
 {
-    if (s->cfg->fence_epoch <= 0 || !strstr(msg, FENCED_ERR))
+    if (s->cfg->fence_epoch <= 0 || !strstr(msg, SL_CKPT_FENCED_ERR))
         return msg;
     snprintf(buf, n, "fenced: source %s belongs to a newer owner (its fence in the target moved "
              "past epoch %" PRId64 "); nothing of this transaction was committed", s->cfg->source_name,

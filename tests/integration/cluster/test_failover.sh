@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_failover.sh - failover with nothing lost and nothing applied twice (issue 13), against the
-# shared 3-member etcd fixture and the sandbox MariaDB servers. Two members of role all (the
-# leader runs the subtasks; bindings to separate workers are the next layer) replicate one source
-# under a live writer into a keyed and a keyless table:
+# shared 3-member etcd fixture and the sandbox MariaDB servers. Two members of role all (each a
+# master and a worker: the source's bound worker runs its subtask, and here the leader is that
+# worker) replicate one source under a live writer into a keyed and a keyless table:
 #   kill -9 of the leader: the other one leads and resumes from the checkpoints in the target;
 #   one etcd member killed (with SLUICE_ETCD_SCRIPT, as under ctest): replication goes on;
 #   SIGSTOP of the new leader past its lease, then SIGCONT: the old leader is fenced (its
@@ -152,10 +152,11 @@ at=$(dst_sql "SELECT COUNT(*) FROM \`$COPY\`.k")
 wait_rows "$at"
 for i in $(seq 1 300); do grep -q 'no longer the leader' "$WORK/m2.log" && break; sleep 0.1; done
 check "the paused leader learns it was deposed" "$(grep -c 'no longer the leader' "$WORK/m2.log")" 1
-# the fence in the target holds the newest leader's epoch (its start raised it past m2's)
+# the fence in the target holds the epoch of the source's newest binding (to m1, the process
+# that runs it now: its start raised it past m2's)
 e1=$(curl -s -X POST "${SLUICE_ETCD_ENDPOINTS##*,}/v3/kv/range" \
-     -d "{\"key\":\"$(printf '%s' "$ROOT/leader" | base64 -w0)\"}" | jq -r '.kvs[0].create_revision')
-check "the target's fence is the new leader's epoch" \
+     -d "{\"key\":\"$(printf '%s' "$ROOT/bound/fo-src" | base64 -w0)\"}" | jq -r '.kvs[0].mod_revision')
+check "the target's fence is the epoch of the source's new binding" \
     "$(dst_sql "SELECT epoch FROM dm_meta.sluice_fence WHERE source_name = 'fo-src'")" "$e1"
 for i in $(seq 1 300); do grep -q 'joined again under a new lease' "$WORK/m2.log" && break; sleep 0.1; done
 check "and joins again as a follower" \

@@ -7,6 +7,7 @@
  *   sluice-full-run --task T --source S --data-dir D --rules JSON [--mode full|dump|load]
  *       [--export-threads N] [--import-threads N] [--chunk-rows N] [--on-duplicate X]
  *       [--consistency X] [--meta-schema M] [--no-route] [--no-sql-log-bin] [--progress]
+ *       [--fence-epoch N]
  *
  * Prints the pipeline's final status JSON on stdout; exits 0 when Finished, 2 on error.
  */
@@ -55,7 +56,7 @@ int main(int argc, char **argv)
 {
     const char *task = "full-test", *source = "src", *data_dir = "./dumped_data", *rules = NULL;
     const char *mode = "full", *dup = "overwrite", *cons = "auto", *meta = "dm_meta";
-    long ethreads = 4, ithreads = 4, chunk_rows = 100000;
+    long ethreads = 4, ithreads = 4, chunk_rows = 100000, fence = 0;
     int route = 1, progress = 0, log_bin = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -65,7 +66,7 @@ int main(int argc, char **argv)
         ARG("--mode", mode) ARG("--on-duplicate", dup) ARG("--consistency", cons)
         ARG("--meta-schema", meta)
         NARG("--export-threads", ethreads) NARG("--import-threads", ithreads)
-        NARG("--chunk-rows", chunk_rows)
+        NARG("--chunk-rows", chunk_rows) NARG("--fence-epoch", fence)
         if (strcmp(a, "--no-route") == 0) { route = 0; continue; }
         if (strcmp(a, "--no-sql-log-bin") == 0) { log_bin = 0; continue; }
         if (strcmp(a, "--progress") == 0) { progress = 1; continue; }
@@ -104,6 +105,8 @@ int main(int argc, char **argv)
     json_object_set_new(l, "data_dir", json_string(data_dir));
     json_object_set_new(l, "mode", json_string(mode));
     json_object_set_new(l, "sql_log_bin", json_boolean(log_bin));
+    if (fence)
+        json_object_set_new(l, "fence_epoch", json_integer(fence));
 
     json_t *r = json_object();
     json_object_set(r, "rules", rj);
