@@ -117,6 +117,26 @@ static void remove_live_worker(sl_req *r, const char *name)
         sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
 }
 
+/*
+ * DELETE /cluster/masters/{name} of a master that is alive (issue 13): it leaves the member list
+ * and, when it leads, steps down first; the answer (204) comes once it leads no more. Refused
+ * (409, DM's "still online") when it is the only live master: nobody would lead. Any member
+ * answers it itself, through etcd (a follower does not need the leader for this).
+ */
+static void remove_live_master(sl_req *r, const char *name)
+{
+    sl_error err = { 0 };
+    int rc = sl_member_retire_master(r->api->member, name, &err);
+    if (rc == 0)
+        sl__reply_empty(r, 204);
+    else if (rc == SL_ENOENT)
+        sl__reply_error(r, 404, DM_ERR_MASTER_NOT_FOUND, "dm-master with name %s not exists", name);
+    else if (rc == SL_ESTATE)
+        sl__reply_error(r, 409, DM_ERR_OPENAPI, "%s", err.msg);
+    else
+        sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
+}
+
 static void cluster_route(sl_req *r, int is_master, const char *name)
 {
     const char *role = is_master ? "master" : "worker";
@@ -143,6 +163,8 @@ static void cluster_route(sl_req *r, int is_master, const char *name)
                         "dm-%s with name %s not exists", role, name);
     else if (rc == SL_ESTATE && !is_master)
         remove_live_worker(r, name);
+    else if (rc == SL_ESTATE)
+        remove_live_master(r, name);
     else if (rc == SL_ESTATE)
         sl__reply_error(r, 409, is_master ? DM_ERR_OPENAPI : DM_ERR_WORKER_ONLINE,
                         "dm-%s with name %s is still online, Workaround: Please shut it down "

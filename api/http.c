@@ -336,6 +336,12 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         free(copy);
         return;
     }
+    sl_error serr = { 0 };
+    if (a->member && r->nseg > 0 && strcmp(r->segs[0], "cluster") && sl__meta_resync(a, &serr) != 0) {
+        sl__reply_error(r, 503, DM_ERR_ETCD, "%s", serr.msg);
+        free(copy);
+        return;
+    }
     if (r->nseg == 0)
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
     else if (!strcmp(r->segs[0], "cluster"))

@@ -111,6 +111,8 @@ struct sl_api {
     struct sl_runner *runner;      /* cluster mode, role worker or all: runs bound sources */
     atomic_int      leading;       /* cluster mode: this process holds the sources and tasks
                                     * (it leads and has restored them); others forward */
+    _Atomic long long meta_seen;   /* cluster mode: sl_meta_etcd_uncertain when the memory was
+                                    * last read from etcd (sl__meta_resync) */
     int             cluster_ready; /* startup done: leadership changes are acted on (under lock) */
     char           *adv_addr;      /* cluster mode: the address advertised when it was learnt
                                     * at listen time (no advertise_addr given) */
@@ -276,6 +278,10 @@ void sl__console_task_check(sl_req *r);
 
 /* Load sources and tasks from the store at startup (sources.c / tasks.c). */
 int sl__sources_restore(sl_api *a, sl_error *err);
+/* Cluster leader: after a store write whose outcome is unknown (etcd timed out; it may have
+ * applied it), read the sources and tasks from etcd again before serving the next request, so
+ * memory and etcd tell one story. 0, or the etcd error (the memory stays to be read again). */
+int sl__meta_resync(sl_api *a, sl_error *err);
 int sl__tasks_restore(sl_api *a, sl_error *err);
 void sl__sources_free_all(sl_api *a);
 void sl__tasks_free_all(sl_api *a);

@@ -117,6 +117,7 @@ static void leader_changed(void *ud)
         if (now) {
             sl_error err = { 0 };
             guard_store(a);
+            atomic_store(&a->meta_seen, sl_meta_etcd_uncertain(a->store));
             if (sl__sources_restore(a, &err) != 0 || sl__tasks_restore(a, &err) != 0)
                 sl_log(SL_LOG_ERROR, "cluster", "taking over as the leader: %s", err.msg);
             sl_log(SL_LOG_INFO, "cluster", "leading: restored %zu sources and %zu tasks from etcd",
@@ -129,6 +130,25 @@ static void leader_changed(void *ud)
         atomic_store(&a->leading, now);
     }
     pthread_rwlock_unlock(&a->lock);
+}
+
+int sl__meta_resync(sl_api *a, sl_error *err)
+{
+    long long n = sl_meta_etcd_uncertain(a->store);
+    if (n == atomic_load(&a->meta_seen))
+        return 0;
+    pthread_rwlock_wrlock(&a->lock);
+    int rc = 0;
+    if (n != atomic_load(&a->meta_seen) && atomic_load(&a->leading)) {
+        drop_all(a);
+        if ((rc = sl__sources_restore(a, err)) == 0 && (rc = sl__tasks_restore(a, err)) == 0) {
+            atomic_store(&a->meta_seen, n);
+            sl_log(SL_LOG_INFO, "cluster", "an etcd write timed out: read %zu sources and %zu "
+                   "tasks from etcd again", a->nsources, a->ntasks);
+        }
+    }
+    pthread_rwlock_unlock(&a->lock);
+    return rc;
 }
 
 /* The status the worker running task/source publishes in etcd (runner.c), or NULL. */

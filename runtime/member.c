@@ -32,6 +32,8 @@ struct sl_member {
     void *ud;
     int told;                   /* the leadership the owner knows of (keepalive thread only) */
     atomic_int alive, leader;
+    atomic_int retired;         /* its master record was removed (DELETE /cluster/masters): it
+                                   leads no more and never campaigns again in this process */
     _Atomic long long epoch;    /* the etcd revision that made this member leader */
     _Atomic long long lease_now;/* lease, for readers without mu */
     _Atomic long long renewed_ms;/* CLOCK_MONOTONIC of the last grant or renewal that etcd
@@ -64,20 +66,28 @@ static void key(char *out, size_t n, const sl_member *m, const char *what, const
         snprintf(out, n, "%s/%s/%s/", m->root, what, role);
 }
 
-/* Try once to become the leader: create ROOT/leader under our lease if nobody holds it. Call
+/* Try once to become the leader: create ROOT/leader under our lease if nobody holds it, in the
+ * same transaction as a check that our master record still exists, so a master removed from the
+ * cluster (sl_member_retire_master) cannot win an election before it learns that it was. Call
  * with mu held. */
 static void campaign(sl_member *m)
 {
-    char k[512];
+    if (atomic_load(&m->retired))
+        return;
+    char k[512], km[512];
     sl_error err = { 0 };
     snprintf(k, sizeof k, "%s/leader", m->root);
+    key(km, sizeof km, m, "member", "master", m->name);
     json_t *v = json_pack("{s:s,s:s}", "name", m->name, "addr", m->addr);
     char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
     if (!text)
         return;
     int64_t rev = 0;
-    int rc = sl_etcd_put_if(m->e, k, text, strlen(text), 0, m->lease, &rev, &err);
+    sl_etcd_cmp cmps[] = { { .kind = SL_ETCD_ABSENT, .key = k }, { .kind = SL_ETCD_PRESENT, .key = km } };
+    sl_etcd_op op = { .kind = SL_ETCD_PUT, .key = k, .value = text, .len = strlen(text),
+                      .lease = m->lease };
+    int rc = sl_etcd_txn(m->e, cmps, 2, &op, 1, &rev, &err);
     free(text);
     if (rc == 0) {
         /* etcd revisions only grow: each new leader's epoch is larger than every earlier one's */
@@ -94,6 +104,35 @@ static void campaign(sl_member *m)
         atomic_store(&m->leader, kv.lease == m->lease);
         sl_etcd_kv_clear(&kv);
     }
+}
+
+/* Has this master's record been removed (DELETE /cluster/masters/{name})? Then it steps down
+ * (deletes the leader key only while it is still its own incarnation) and campaigns no more; an
+ * etcd error counts as "not removed" (the next renewal asks again). Call with mu held. */
+static void check_retired(sl_member *m)
+{
+    if (!m->is_master || atomic_load(&m->retired))
+        return;
+    char km[512];
+    sl_etcd_kv kv;
+    key(km, sizeof km, m, "member", "master", m->name);
+    int rc = sl_etcd_get(m->e, km, &kv, NULL);
+    if (rc == 0)
+        sl_etcd_kv_clear(&kv);
+    if (rc != SL_ENOENT)
+        return;
+    atomic_store(&m->retired, 1);
+    if (atomic_load(&m->leader)) {
+        char k[512];
+        snprintf(k, sizeof k, "%s/leader", m->root);
+        sl_etcd_cmp cmp = { .kind = SL_ETCD_CREATED_AT, .key = k, .rev = atomic_load(&m->epoch) };
+        sl_etcd_op op = { .kind = SL_ETCD_DELETE, .key = k };
+        sl_etcd_txn(m->e, &cmp, 1, &op, 1, NULL, NULL);
+        atomic_store(&m->leader, 0);
+    }
+    sl_log(SL_LOG_WARN, "cluster", "master %s was removed from the cluster: it leads nothing and "
+           "takes no part in elections until it is restarted%s", m->name,
+           m->is_worker ? " (it stays a worker)" : "");
 }
 
 /* Tell the owner when leadership changed since it was last told. Called on the keepalive thread
@@ -125,7 +164,7 @@ static int rejoin(sl_member *m)
     }
     m->lease = lease;
     atomic_store(&m->lease_now, lease);
-    if ((m->is_master && register_as(m, "master", &err) != 0) ||
+    if ((m->is_master && !atomic_load(&m->retired) && register_as(m, "master", &err) != 0) ||
         (m->is_worker && register_as(m, "worker", &err) != 0)) {
         sl_etcd_lease_revoke(m->e, lease, NULL);
         m->lease = old;
@@ -173,6 +212,7 @@ static void keepalive_main(void *arg)
                        "joins again under a new one", m->role, m->name);
             atomic_store(&m->leader, 0);
             notify(m);
+            check_retired(m);       /* removed while it was away: it does not register again */
             if (!m->stop && rejoin(m) == 0 && m->is_master)
                 campaign(m);
             notify(m);
@@ -182,6 +222,7 @@ static void keepalive_main(void *arg)
             sl_log(SL_LOG_WARN, "cluster", "renewing the lease of %s: %s", m->name, err.msg);
             continue;
         }
+        check_retired(m);
         if (m->is_master && atomic_load(&m->alive) && !atomic_load(&m->leader))
             campaign(m);
         /* The leader binds sources at each renewal: a worker whose lease expired loses its
@@ -641,4 +682,78 @@ int sl_member_source_worker(sl_member *m, const char *source, char *worker, size
         snprintf(worker, n, "%s", w);
     json_decref(o);
     return rc;
+}
+
+/* The name in ROOT/leader into out ("" when nobody leads). 0 or an etcd error. */
+static int leader_name(sl_member *m, char *out, size_t n)
+{
+    char k[512];
+    sl_etcd_kv kv;
+    snprintf(k, sizeof k, "%s/leader", m->root);
+    out[0] = '\0';
+    pthread_mutex_lock(&m->mu);
+    int rc = sl_etcd_get(m->e, k, &kv, NULL);
+    pthread_mutex_unlock(&m->mu);
+    if (rc == SL_ENOENT)
+        return 0;
+    if (rc != 0)
+        return rc;
+    json_t *v = json_loadb(kv.value, kv.value_len, 0, NULL);
+    const char *s = json_string_value(json_object_get(v, "name"));
+    snprintf(out, n, "%s", s ? s : "");
+    json_decref(v);
+    sl_etcd_kv_clear(&kv);
+    return 0;
+}
+
+int sl_member_retire_master(sl_member *m, const char *name, sl_error *err)
+{
+    json_t *list = NULL;
+    int rc = sl_member_list(m, "master", &list, err);
+    if (rc != 0)
+        return rc;
+    int found = 0, up = 0, others = 0;
+    size_t i;
+    json_t *row;
+    json_array_foreach(list, i, row) {
+        int alive = json_is_true(json_object_get(row, "alive"));
+        if (!strcmp(json_string_value(json_object_get(row, "name")), name)) {
+            found = 1;
+            up = alive;
+        } else {
+            others += alive;
+        }
+    }
+    json_decref(list);
+    if (!found)
+        return sl_error_set(err, SL_ENOENT, "no master named %s", name);
+    if (!up)
+        return sl_member_remove(m, "master", name, err);
+    if (!others)
+        return sl_error_set(err, SL_ESTATE, "dm-master with name %s is still online and the only "
+                            "live master: removing it would leave the cluster without a leader, "
+                            "Workaround: start another dm-master first.", name);
+    if ((rc = sl_member_evict(m, "master", name, err)) != 0)
+        return rc;
+    if (!strcmp(name, m->name)) {
+        /* this process: its keepalive thread renews and steps down now, not a third of a TTL on */
+        pthread_mutex_lock(&m->mu);
+        pthread_cond_signal(&m->cv);
+        pthread_mutex_unlock(&m->mu);
+    }
+    /* A leader steps down at its next renewal (a third of its TTL, all members share one TTL by
+     * configuration): wait until the leader key no longer names it, so the answer means it. */
+    char who[256];
+    long long until = mono_ms() + (2 * m->ttl_s + 1) * 1000;
+    for (;;) {
+        rc = leader_name(m, who, sizeof who);
+        if (rc == 0 && strcmp(who, name) != 0)
+            return 0;
+        if (mono_ms() > until)
+            return sl_error_set(err, SL_ETIMEOUT, "master %s was removed from the member list "
+                                "but has not stepped down as the leader yet: it will at its next "
+                                "renewal of its lease, or when the lease runs out", name);
+        struct timespec ts = { 0, 100 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
 }

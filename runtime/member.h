@@ -96,6 +96,15 @@ int sl_member_remove(sl_member *m, const char *role, const char *name, sl_error 
  * nothing). 0, SL_ENOENT (unknown), or an etcd error. Thread-safe. */
 int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *err);
 
+/* DELETE /cluster/masters/{name}: a master that is not alive loses its record
+ * (sl_member_remove); a live one is removed from the member list at once and, when it leads,
+ * steps down: this returns once the leader key names it no more (another master takes over at
+ * its next renewal). A removed master that still runs takes no part in elections until it is
+ * restarted (a master of role all stays a worker). 0, SL_ENOENT (unknown), SL_ESTATE (it is the
+ * only live master: the cluster would have no leader), SL_ETIMEOUT (removed, not yet stepped
+ * down after two TTLs: it will when it reaches etcd), or an etcd error. Thread-safe. */
+int sl_member_retire_master(sl_member *m, const char *name, sl_error *err);
+
 /* On the leader: move source to worker. The worker it is bound to stops its subtasks first
  * (sl_binding_release_ask; waited for up to two TTLs), then the source is bound to worker
  * (sl_binding_transfer: SL_ENOENT unknown worker, SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN

@@ -117,4 +117,9 @@ int sl_meta_etcd_open(const char *endpoints, const char *root, sl_meta_store **o
  * lease) cannot overwrite what the new leader wrote. key NULL lifts the guard. Thread-safe. */
 int sl_meta_etcd_guard(sl_meta_store *s, const char *key, long long created_rev, sl_error *err);
 
+/* How many writes of an etcd store failed without a known outcome (a timeout or a connection lost
+ * while etcd may have applied the transaction). A caller that keeps the store's contents in
+ * memory reads the store again when this grew since it last looked. 0 for other stores. */
+long long sl_meta_etcd_uncertain(sl_meta_store *s);
+
 #endif

@@ -6,6 +6,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ typedef struct etcd_store {
     char *root;             /* ROOT/meta/ */
     char *guard;            /* sl_meta_etcd_guard: every write needs this key... */
     long long guard_rev;    /* ...created at this revision (under mu) */
+    _Atomic long long uncertain; /* writes whose outcome is unknown (sl_meta_etcd_uncertain) */
 } etcd_store;
 
 /* ROOT/meta/KIND/NAME, malloc'd; NULL on no memory. */
@@ -226,8 +228,13 @@ static int es_apply_rev(sl_meta_store *base, const sl_meta_op *ops, const long l
                           "cluster (%s changed): nothing was written", s->guard);
     else if (rc == SL_ESTATE)
         rc = explain(s, ops, keys, revs, n, err);
-    else if (rc != 0)
+    else if (rc != 0) {
+        /* A timeout or a lost connection says nothing of whether etcd applied the txn: whoever
+         * mirrors the store in memory must read it again (sl_meta_etcd_uncertain). */
+        if (nw > 0)
+            atomic_fetch_add(&s->uncertain, 1);
         rc = sl_error_set(err, rc, "metadata store: %s", tmp.msg);
+    }
     pthread_mutex_unlock(&s->mu);
 out:
     for (size_t i = 0; keys && i < n; i++)
@@ -386,4 +393,11 @@ int sl_meta_etcd_guard(sl_meta_store *base, const char *key, long long created_r
     s->guard_rev = created_rev;
     pthread_mutex_unlock(&s->mu);
     return 0;
+}
+
+long long sl_meta_etcd_uncertain(sl_meta_store *base)
+{
+    if (!base || base->ops != &etcd_ops)
+        return 0;
+    return atomic_load(&((etcd_store *)base)->uncertain);
 }
