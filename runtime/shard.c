@@ -83,24 +83,59 @@ static int pos_cmp(const char *fa, unsigned long long pa, const char *fb, unsign
     return pa < pb ? -1 : pa > pb;
 }
 
-static json_t *lock_load(sl_worker *w, const char *key)
+/*
+ * Records are read with their store revision and written back only if nobody changed them since
+ * (the "__rev" member, never stored): in a cluster the shards of one task run in several worker
+ * processes, and w->shard_mu serialises only this one. A write that lost the race is SL_AGAIN;
+ * sl__shard_request runs the whole request again on the fresh record.
+ */
+#define REV "__rev"
+#define TRIES 50
+
+static json_t *rec_load(sl_worker *w, const char *kind, const char *key)
 {
     char *v = NULL;
+    long long rev = 0;
     json_t *j = NULL;
-    if (sl_meta_get(w->store, KIND, key, &v, NULL) == 0)
-        j = json_loads(v, 0, NULL);
+    if (sl_meta_get_rev(w->store, kind, key, &v, &rev, NULL) == 0 && (j = json_loads(v, 0, NULL)))
+        json_object_set_new(j, REV, json_integer(rev));
     free(v);
     return j;
 }
 
-static int lock_save(sl_worker *w, const char *key, json_t *lock, sl_error *err)
+static int rec_save(sl_worker *w, const char *kind, const char *key, json_t *rec, sl_error *err)
 {
-    char *t = json_dumps(lock, JSON_COMPACT);
+    json_t *rv = json_object_get(rec, REV);
+    int had = rv != NULL;
+    long long rev = had ? (long long)json_integer_value(rv) : 0;
+    json_incref(rv);
+    json_object_del(rec, REV);
+    char *t = json_dumps(rec, JSON_COMPACT);
+    if (had)
+        json_object_set_new(rec, REV, rv);
     if (!t)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
-    int rc = sl_meta_put1(w->store, SL_META_PUT, KIND, key, t, err);
+    /* absent when read: create it (another process may have meanwhile); present: update it at
+     * the revision read (SQLite has none: one process, serialised by shard_mu) */
+    sl_meta_op op = { had ? (rev > 0 ? SL_META_UPDATE : SL_META_PUT) : SL_META_CREATE, kind, key, t };
+    sl_error tmp = { 0 };
+    int rc = sl_meta_apply_rev(w->store, &op, &rev, 1, &tmp);
     free(t);
-    return rc;
+    if (rc == SL_ESTATE || rc == SL_EEXIST || (had && rev > 0 && rc == SL_ENOENT))
+        return SL_AGAIN;
+    if (rc != 0)
+        return sl_error_set(err, rc, "%s", tmp.msg);
+    return 0;
+}
+
+static json_t *lock_load(sl_worker *w, const char *key)
+{
+    return rec_load(w, KIND, key);
+}
+
+static int lock_save(sl_worker *w, const char *key, json_t *lock, sl_error *err)
+{
+    return rec_save(w, KIND, key, lock, err);
 }
 
 static char *reply_of(json_t *r)
@@ -179,6 +214,112 @@ static json_t *find_shard(json_t *lock, const char *source, const char *schema, 
     return NULL;
 }
 
+/* ---- held shards whose lock another process resolves --------------------------------------- */
+
+#define POLL_MS 1000
+
+/* The subtask of task and source, or NULL. Call with w->shard_mu held. */
+static sl_subtask *subtask_of(sl_worker *w, const char *task, const char *source)
+{
+    for (size_t i = 0; i < w->nsubs; i++)
+        if (!strcmp(w->subs[i]->task, task) && !strcmp(w->subs[i]->source, source))
+            return w->subs[i];
+    return NULL;
+}
+
+static int waits_of(sl_worker *w, const char *task, const char *source)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(w->shard_waits, i, x)
+        if (!strcmp(jstr(x, "task"), task) && !strcmp(jstr(x, "source"), source))
+            return 1;
+    return 0;
+}
+
+/* Forget the held shards of task/source: its pipeline restarts and asks about them again.
+ * Call with w->shard_mu held. */
+static void drop_waits(sl_worker *w, const char *task, const char *source)
+{
+    for (size_t i = json_array_size(w->shard_waits); i-- > 0;) {
+        json_t *x = json_array_get(w->shard_waits, i);
+        if (!strcmp(jstr(x, "task"), task) && !strcmp(jstr(x, "source"), source))
+            json_array_remove(w->shard_waits, i);
+    }
+}
+
+/*
+ * task/source holds a shard of lock id (generation gen). The process that resolves the lock
+ * restarts the held subtasks it runs itself; in a cluster the others run in other workers, so
+ * each subtask with held shards also looks at its locks every POLL_MS (sl__shard_poll) until
+ * they resolve. Call with w->shard_mu held.
+ */
+static void add_wait(sl_worker *w, const char *task, const char *source, const char *id,
+                     json_int_t gen)
+{
+    if (!w->shard_waits && !(w->shard_waits = json_array()))
+        return;
+    size_t i;
+    json_t *x;
+    json_array_foreach(w->shard_waits, i, x)
+        if (!strcmp(jstr(x, "task"), task) && !strcmp(jstr(x, "source"), source) &&
+            !strcmp(jstr(x, "id"), id) && json_integer_value(json_object_get(x, "gen")) == gen)
+            return;
+    int armed = waits_of(w, task, source);
+    json_array_append_new(w->shard_waits, json_pack("{s:s,s:s,s:s,s:I}", "task", task, "source",
+                                                    source, "id", id, "gen", gen));
+    sl_subtask *s = subtask_of(w, task, source);
+    if (!armed && s)
+        sl__worker_post_in(w, SL__EV_SHARD_POLL, s, POLL_MS);
+}
+
+/* After a request: an arrival told to wait holds its shard. Call with w->shard_mu held. */
+static void note_wait(sl_worker *w, const char *task, const char *source, const char *reply)
+{
+    json_t *r = reply ? json_loads(reply, 0, NULL) : NULL;
+    if (r && !strcmp(jstr(r, "action"), "wait"))
+        add_wait(w, task, source, jstr(r, "id"), json_integer_value(json_object_get(r, "gen")));
+    json_decref(r);
+}
+
+static char *key_of(const char *task, const char *id);
+
+void sl__shard_poll(sl_worker *w, sl_subtask *s)
+{
+    pthread_mutex_lock(&w->shard_mu);
+    int release = 0;
+    size_t i;
+    json_t *x;
+    json_array_foreach(w->shard_waits, i, x) {
+        if (strcmp(jstr(x, "task"), s->task) || strcmp(jstr(x, "source"), s->source))
+            continue;
+        char *key = key_of(s->task, jstr(x, "id"));
+        json_t *lock = key ? lock_load(w, key) : NULL;
+        free(key);
+        const char *st = jstr(lock, "state");
+        const json_t *o = json_object_get(lock, "owner");
+        /* over (resolved, a later generation, or gone with the task's meta), or resolved by hand
+         * with this source to run the DDL */
+        release = !lock || json_integer_value(json_object_get(lock, "gen")) >
+                               json_integer_value(json_object_get(x, "gen")) ||
+                  !strcmp(st, "resolved") ||
+                  (!strcmp(st, "executing") && json_is_true(json_object_get(o, "by_hand")) &&
+                   !strcmp(jstr(o, "source"), s->source));
+        json_decref(lock);
+        if (release)
+            break;
+    }
+    if (release) {
+        drop_waits(w, s->task, s->source);
+        sl_log(SL_LOG_INFO, "shard", "task %s source %s: a lock it holds shards of was resolved "
+               "elsewhere", s->task, s->source);
+        sl__worker_post(w, SL__EV_RESYNC, s, NULL);
+    } else if (waits_of(w, s->task, s->source)) {
+        sl__worker_post_in(w, SL__EV_SHARD_POLL, s, POLL_MS);
+    }
+    pthread_mutex_unlock(&w->shard_mu);
+}
+
 /* ---- resolution ----------------------------------------------------------------------------- */
 
 /*
@@ -215,6 +356,7 @@ static int resolve(sl_worker *w, const char *key, json_t *lock, sl_error *err)
                 continue;
             json_array_foreach(restart, i, m)
                 if (!strcmp(json_string_value(m), s->source)) {
+                    drop_waits(w, s->task, s->source);
                     sl__worker_post(w, SL__EV_RESYNC, s, NULL);
                     break;
                 }
@@ -265,12 +407,16 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
             goto out;
         }
         json_int_t gen = lock ? json_integer_value(json_object_get(lock, "gen")) + 1 : 1;
+        json_t *rev = json_incref(json_object_get(lock, REV));  /* the record replaced */
         char id[1024];
         snprintf(id, sizeof id, "%s-%s", task, target);
         json_decref(lock);
         lock = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:[s],s:s,s:o}", "id", id, "task", task,
                          "target", target, "target_schema", ts, "target_table", tt, "gen", gen,
                          "state", "waiting", "ddls", ddl, "first_location", "", "shards", ms);
+        if (lock && rev)
+            json_object_set(lock, REV, rev);
+        json_decref(rev);
         if (!lock)
             goto out;
         char first[2048];
@@ -321,7 +467,7 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
         sl_log(SL_LOG_INFO, "shard", "lock %s: every shard arrived; %s `%s`.`%s` runs the DDL",
                jstr(lock, "id"), source, schema, table);
     }
-    if ((rc = lock_save(w, key, lock, err)) < 0) {
+    if ((rc = lock_save(w, key, lock, err)) != 0) {
         json_decref(r);
         goto out;
     }
@@ -385,6 +531,8 @@ static int state(sl_worker *w, const char *task, const char *source, json_t *q, 
     int owner = !resolved && o && !strcmp(jstr(o, "source"), source) &&
                 !strcmp(jstr(o, "schema"), jstr(q, "schema")) && !strcmp(jstr(o, "table"), jstr(q, "table"));
     json_decref(lock);
+    if (!resolved && !owner)        /* a restarted subtask holds it still */
+        add_wait(w, task, source, jstr(q, "id"), gen);
     *reply = reply_of(json_pack("{s:b,s:b}", "resolved", resolved, "owner", owner));
     return *reply ? 0 : sl_error_set(err, SL_ENOMEM, "out of memory");
 }
@@ -590,10 +738,7 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
     sprintf(key, "%s/%s", task, target);
     char me[1400];
     snprintf(me, sizeof me, "%s:%s", source, shard);
-    char *v = NULL;
-    if (sl_meta_get(w->store, "shard_join", key, &v, NULL) == 0)
-        rec = json_loads(v, 0, NULL);
-    free(v);
+    rec = rec_load(w, "shard_join", key);
     if (!rec && !(rec = json_pack("{s:s}", "target", target)))
         goto out;
     clause c;
@@ -672,10 +817,7 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
             action = "execute";
         }
     }
-    char *t = json_dumps(rec, JSON_COMPACT);
-    rc = t ? sl_meta_put1(w->store, SL_META_PUT, "shard_join", key, t, err) : SL_ENOMEM;
-    free(t);
-    if (rc < 0)
+    if ((rc = rec_save(w, "shard_join", key, rec, err)) != 0)
         goto out;
     sl_log(SL_LOG_INFO, "shard", "optimistic %s %s: %s (%s)", target, me, action, ddl);
     r = json_pack("{s:s,s:s}", "action", action, "id", key);
@@ -716,20 +858,34 @@ int sl__shard_request(sl_worker *w, const char *prefix, const char *request, cha
     sl_error err = { 0 };
     int rc;
     pthread_mutex_lock(&w->shard_mu);
-    if (!strcmp(op, "arrive"))
-        rc = arrive(w, task, source, q, reply, &err);
-    else if (!strcmp(op, "leave"))
-        rc = leave(w, task, source, q, reply, &err);
-    else if (!strcmp(op, "join"))
-        rc = join(w, task, source, q, reply, &err);
-    else if (!strcmp(op, "done"))
-        rc = done(w, task, q, reply, &err);
-    else if (!strcmp(op, "state"))
-        rc = state(w, task, source, q, reply, &err);
-    else if (!strcmp(op, "resume"))
-        rc = resume(w, task, source, q, reply, &err);
-    else
-        rc = sl_error_set(&err, SL_ENOTSUP, "unknown shard op '%s'", op);
+    for (int tries = 0;; tries++) {
+        if (!strcmp(op, "arrive"))
+            rc = arrive(w, task, source, q, reply, &err);
+        else if (!strcmp(op, "leave"))
+            rc = leave(w, task, source, q, reply, &err);
+        else if (!strcmp(op, "join"))
+            rc = join(w, task, source, q, reply, &err);
+        else if (!strcmp(op, "done"))
+            rc = done(w, task, q, reply, &err);
+        else if (!strcmp(op, "state"))
+            rc = state(w, task, source, q, reply, &err);
+        else if (!strcmp(op, "resume"))
+            rc = resume(w, task, source, q, reply, &err);
+        else
+            rc = sl_error_set(&err, SL_ENOTSUP, "unknown shard op '%s'", op);
+        if (rc != SL_AGAIN)
+            break;
+        /* another process changed the record between our read and our write: again, on it */
+        free(*reply);
+        *reply = NULL;
+        if (tries == TRIES) {
+            rc = sl_error_set(&err, SL_ETIMEOUT, "shard DDL lock of task %s: %d writes in a row "
+                              "lost to other workers' writes", task, TRIES);
+            break;
+        }
+    }
+    if (rc == 0 && !strcmp(op, "arrive"))
+        note_wait(w, task, source, *reply);
     pthread_mutex_unlock(&w->shard_mu);
     json_decref(q);
     if (rc < 0) {
@@ -865,14 +1021,6 @@ json_t *sl_shard_locks(sl_worker *w, const char *task)
     return unresolved(w, task, NULL);
 }
 
-/* The subtask of task and source, or NULL. Call with w->shard_mu held. */
-static sl_subtask *subtask_of(sl_worker *w, const char *task, const char *source)
-{
-    for (size_t i = 0; i < w->nsubs; i++)
-        if (!strcmp(w->subs[i]->task, task) && !strcmp(w->subs[i]->source, source))
-            return w->subs[i];
-    return NULL;
-}
 
 /*
  * exec: the first shard that reached the DDL runs it; the shards that never came count as
@@ -904,8 +1052,10 @@ static int unlock_exec(sl_worker *w, const char *key, json_t *lock, sl_error *er
     int rc = lock_save(w, key, lock, err);
     if (rc == 0) {
         sl_subtask *s = subtask_of(w, jstr(lock, "task"), jstr(first, "source"));
-        if (s)
+        if (s) {
+            drop_waits(w, s->task, s->source);
             sl__worker_post(w, SL__EV_RESYNC, s, NULL);
+        }
     }
     return rc;
 }
@@ -959,13 +1109,26 @@ int sl_shard_unlock(sl_worker *w, const char *task, const char *id, int exec, sl
     int rc = SL_ENOENT;
     char *key = key_of(task, id);
     json_t *lock = key ? lock_load(w, key) : NULL;
-    if (lock && !strcmp(jstr(lock, "state"), "waiting")) {
-        sl_log(SL_LOG_WARN, "shard", "lock %s resolved by hand%s", id,
-               exec ? ": the first shard that reached it runs its DDL" : " (its DDL is not run)");
-        rc = exec ? unlock_exec(w, key, lock, err) : resolve(w, key, lock, err);
-    } else if (lock && !strcmp(jstr(lock, "state"), "executing")) {
-        rc = sl_error_set(err, SL_ESTATE, "lock %s is running its DDL already", id);
+    for (int tries = 0; lock && tries < TRIES; tries++) {
+        if (!strcmp(jstr(lock, "state"), "waiting")) {
+            rc = exec ? unlock_exec(w, key, lock, err) : resolve(w, key, lock, err);
+            if (rc == 0)
+                sl_log(SL_LOG_WARN, "shard", "lock %s resolved by hand%s", id, exec ?
+                       ": the first shard that reached it runs its DDL" : " (its DDL is not run)");
+        } else if (!strcmp(jstr(lock, "state"), "executing")) {
+            rc = sl_error_set(err, SL_ESTATE, "lock %s is running its DDL already", id);
+        } else {
+            rc = SL_ENOENT;
+        }
+        if (rc != SL_AGAIN)
+            break;
+        json_decref(lock);      /* a worker changed it meanwhile: decide on what it holds now */
+        lock = lock_load(w, key);
+        rc = SL_ENOENT;
     }
+    if (rc == SL_AGAIN)
+        rc = sl_error_set(err, SL_ETIMEOUT, "lock %s keeps changing under other workers' writes: "
+                          "try again", id);
     json_decref(lock);
     free(key);
     pthread_mutex_unlock(&w->shard_mu);

@@ -38,6 +38,11 @@
 /* host->shard of an instance whose context prefix is "<task>/<source>/<phase>/<stage>". */
 int  sl__shard_request(sl_worker *w, const char *prefix, const char *request, char **reply);
 
+/* The SL__EV_SHARD_POLL of subtask s (on the worker's event thread): if a lock it holds shards
+ * of was resolved (by another worker process, or by hand on the leader), restart it to apply
+ * them; else look again in a second. */
+void sl__shard_poll(sl_worker *w, sl_subtask *s);
+
 /* Fill the shard fields of a SubTaskStatus o (its "unresolved_ddl_lock_id" and the
  * "blocking_ddls" and "unresolved_groups" of its "sync_status") from the unresolved locks of
  * task in which source has a shard. */

@@ -9,6 +9,7 @@
  * an operator's start or stop disarms it.
  */
 #include "worker_int.h"
+#include "shard.h"
 
 #include <stdio.h>
 #include <stdatomic.h>
@@ -637,6 +638,11 @@ static void phase_finished(sl_subtask *s)
 
 void sl__subtask_event(sl_subtask *s, const sl__wevent *e)
 {
+    if (e->kind == SL__EV_SHARD_POLL) {
+        /* not under s->mu: the coordinator's lock comes first (it posts events for s) */
+        sl__shard_poll(s->w, s);
+        return;
+    }
     pthread_mutex_lock(&s->mu);
     if (s->dying) {
         pthread_mutex_unlock(&s->mu);
@@ -658,6 +664,8 @@ void sl__subtask_event(sl_subtask *s, const sl__wevent *e)
                s->source, s->retries, s->error_msg ? s->error_msg : "");
         run_phase(s, &err);
         break;
+    case SL__EV_SHARD_POLL:
+        break;              /* handled above */
     case SL__EV_RESYNC:
         /* a shard DDL lock resolved: the new pipeline's sink applies what it held, read again
          * from its checkpoint (nothing of it was kept in memory) */

@@ -102,14 +102,15 @@ static int before(const struct timespec *a, const struct timespec *b)
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-void sl__worker_post_retry(sl_worker *w, sl_subtask *s, unsigned gen, unsigned seconds)
+static void post_timed(sl_worker *w, sl__wevent *e, unsigned ms)
 {
-    sl__wevent *e = event_new(SL__EV_RETRY, s, NULL);
-    if (!e)
-        return;
-    e->gen = gen;
     clock_gettime(CLOCK_MONOTONIC, &e->due);
-    e->due.tv_sec += seconds;
+    e->due.tv_sec += ms / 1000;
+    e->due.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (e->due.tv_nsec >= 1000000000L) {
+        e->due.tv_sec++;
+        e->due.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&w->mu);
     sl__wevent **pp = &w->timed;
     while (*pp && !before(&e->due, &(*pp)->due))
@@ -118,6 +119,22 @@ void sl__worker_post_retry(sl_worker *w, sl_subtask *s, unsigned gen, unsigned s
     *pp = e;
     pthread_cond_broadcast(&w->cv);
     pthread_mutex_unlock(&w->mu);
+}
+
+void sl__worker_post_retry(sl_worker *w, sl_subtask *s, unsigned gen, unsigned seconds)
+{
+    sl__wevent *e = event_new(SL__EV_RETRY, s, NULL);
+    if (!e)
+        return;
+    e->gen = gen;
+    post_timed(w, e, seconds * 1000);
+}
+
+void sl__worker_post_in(sl_worker *w, sl__wkind kind, sl_subtask *s, unsigned ms)
+{
+    sl__wevent *e = event_new(kind, s, NULL);
+    if (e)
+        post_timed(w, e, ms);
 }
 
 void sl__worker_post(sl_worker *w, sl__wkind kind, sl_subtask *s, sl_pipeline *p)
@@ -285,6 +302,7 @@ void sl_worker_free(sl_worker *w)
     pthread_mutex_destroy(&w->mu);
     pthread_mutex_destroy(&w->shard_mu);
     free(w->subs);
+    json_decref(w->shard_waits);
     free(w->name);
     free(w);
 }

@@ -15,8 +15,9 @@ typedef enum sl__wkind {
     SL__EV_END,       /* subtask s: its pipeline p ended by itself */
     SL__EV_RESTORE,   /* subtask s was stored as Running: start it */
     SL__EV_RETRY,     /* subtask s paused by a transient error: resume it (if gen still holds) */
-    SL__EV_RESYNC     /* a shard DDL lock of s resolved: restart its running pipeline, which
+    SL__EV_RESYNC,    /* a shard DDL lock of s resolved: restart its running pipeline, which
                          reads its held events again (shard.c) */
+    SL__EV_SHARD_POLL /* s holds shards: has another process resolved their locks? (shard.c) */
 } sl__wkind;
 
 typedef struct sl__wevent {
@@ -55,6 +56,7 @@ struct sl_worker {
     pthread_mutex_t    shard_mu;
     sl_subtask       **subs;
     size_t             nsubs, csubs;
+    json_t            *shard_waits; /* [{task, source, id, gen}]: held shards (shard.c) */
 };
 
 struct sl_subtask {
@@ -91,6 +93,8 @@ void sl__worker_post(sl_worker *w, sl__wkind kind, sl_subtask *s, sl_pipeline *p
 /* Queue a retry of s in `seconds`, valid while s->retry_gen == gen. */
 void sl__worker_post_retry(sl_worker *w, sl_subtask *s, unsigned gen, unsigned seconds);
 void sl__worker_forget(sl_worker *w, sl_subtask *s);
+/* Queue an event (kind, s) for the event thread in ms milliseconds. */
+void sl__worker_post_in(sl_worker *w, sl__wkind kind, sl_subtask *s, unsigned ms);
 /* The worker's list of subtasks (for the shard coordinator): sl_subtask_new adds, free removes
  * (before its events are forgotten, so the coordinator posts nothing for it after). */
 void sl__worker_add(sl_worker *w, sl_subtask *s);
