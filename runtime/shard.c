@@ -696,6 +696,112 @@ static void classify(const char *ddl, const char *target, clause *c)
     c->kind = kind;
 }
 
+/* ---- optimistic: the widest of two column definitions ---------------------------------------- */
+
+/* A column definition cut into its type name (lower case), the numbers in its parentheses, its
+ * signedness and the rest (NULL, DEFAULT, COMMENT ...), as the shards' join compares them. */
+typedef struct coldef {
+    char name[32];
+    long a, b;              /* (a) or (a,b); -1 when absent */
+    int  is_unsigned, zerofill;
+    const char *rest;
+} coldef;
+
+static int coldef_parse(const char *d, coldef *c)
+{
+    memset(c, 0, sizeof *c);
+    c->a = c->b = -1;
+    size_t n = 0;
+    while (isalpha((unsigned char)*d) && n + 1 < sizeof c->name)
+        c->name[n++] = (char)tolower((unsigned char)*d++);
+    if (!n || isalpha((unsigned char)*d))
+        return -1;
+    while (*d == ' ')
+        d++;
+    if (*d == '(') {
+        char *end;
+        c->a = strtol(d + 1, &end, 10);
+        d = end;
+        while (*d == ' ')
+            d++;
+        if (*d == ',') {
+            c->b = strtol(d + 1, &end, 10);
+            d = end;
+            while (*d == ' ')
+                d++;
+        }
+        if (*d++ != ')')
+            return -1;
+        while (*d == ' ')
+            d++;
+    }
+    for (;;) {
+        if (word(&d, "UNSIGNED"))
+            c->is_unsigned = 1;
+        else if (word(&d, "SIGNED"))
+            c->is_unsigned = 0;
+        else if (word(&d, "ZEROFILL"))
+            c->zerofill = 1;
+        else
+            break;
+    }
+    c->rest = d;
+    return 0;
+}
+
+static int int_rank(const char *t)
+{
+    static const char *const r[] = { "tinyint", "smallint", "mediumint", "int", "bigint", NULL };
+    for (int i = 0; r[i]; i++)
+        if (!strcmp(t, r[i]))
+            return i + 1;
+    return !strcmp(t, "integer") ? 4 : 0;
+}
+
+/*
+ * The join of two definitions of one column (DM's optimistic mode takes the wider type): the
+ * same integer signedness with the larger integer type; the same string type (CHAR, VARCHAR,
+ * BINARY, VARBINARY) with the larger length; DECIMAL/NUMERIC with the most integer digits and
+ * the most decimals. Whatever follows the type must be the same. 1 and out (the wider of a and
+ * b when one covers the other, else a new definition), or 0: incompatible (a conflict).
+ */
+static int widen(const char *a, const char *b, char *out, size_t n)
+{
+    coldef x, y;
+    if (coldef_parse(a, &x) < 0 || coldef_parse(b, &y) < 0 || strcasecmp(x.rest, y.rest) != 0 ||
+        x.is_unsigned != y.is_unsigned || x.zerofill != y.zerofill)
+        return 0;
+    int rx = int_rank(x.name), ry = int_rank(y.name);
+    if (rx && ry) {
+        snprintf(out, n, "%s", rx >= ry ? a : b);
+        return 1;
+    }
+    static const char *const str[] = { "char", "varchar", "binary", "varbinary", NULL };
+    for (int i = 0; str[i]; i++)
+        if (!strcmp(x.name, str[i]) && !strcmp(y.name, str[i])) {
+            snprintf(out, n, "%s", (x.a < 0 ? 1 : x.a) >= (y.a < 0 ? 1 : y.a) ? a : b);
+            return 1;
+        }
+    int dx = !strcmp(x.name, "decimal") || !strcmp(x.name, "numeric") || !strcmp(x.name, "dec");
+    int dy = !strcmp(y.name, "decimal") || !strcmp(y.name, "numeric") || !strcmp(y.name, "dec");
+    if (dx && dy) {
+        long px = x.a < 0 ? 10 : x.a, sx = x.b < 0 ? 0 : x.b;
+        long py = y.a < 0 ? 10 : y.a, sy = y.b < 0 ? 0 : y.b;
+        long ints = px - sx > py - sy ? px - sx : py - sy, sc = sx > sy ? sx : sy;
+        if (ints + sc > 65)
+            return 0;
+        if (ints + sc == px && sc == sx)
+            snprintf(out, n, "%s", a);
+        else if (ints + sc == py && sc == sy)
+            snprintf(out, n, "%s", b);
+        else
+            snprintf(out, n, "DECIMAL(%ld,%ld)%s%s%s%s", ints + sc, sc, x.is_unsigned ? " UNSIGNED" : "",
+                     x.zerofill ? " ZEROFILL" : "", *x.rest ? " " : "", x.rest);
+        return 1;
+    }
+    return 0;
+}
+
 static json_t *obj_at(json_t *o, const char *k)
 {
     json_t *v = json_object_get(o, k);
@@ -743,22 +849,51 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
         goto out;
     clause c;
     classify(ddl, target, &c);
-    const char *action = "skip", *other = NULL, *why = NULL;
+    const char *action = "skip", *other = NULL, *why = NULL, *sql = NULL;
     if (c.kind == CL_ADD || c.kind == CL_MODIFY) {
         json_t *m = obj_at(rec, c.kind == CL_ADD ? "add" : "modify");
         json_t *e = json_object_get(m, c.col);
+        char joined[1024];
         if (!e) {
             json_object_set_new(m, c.col, json_pack("{s:s,s:s,s:s}", "def", c.def, "ddl", ddl, "by", me));
             if (c.kind == CL_ADD)
                 json_object_del(obj_at(rec, "drop"), c.col);
             action = "execute";
-        } else if (strcmp(jstr(e, "def"), c.def) != 0) {
+        } else if (!strcmp(jstr(e, "by"), me) && !strcmp(jstr(e, "from"), c.def)) {
+            /* this shard widened the column and reads its DDL again (a restart) */
+            action = "execute";
+            sql = jstr(e, "sql");
+        } else if (strcmp(jstr(e, "def"), c.def) != 0 &&
+                   (strict || !widen(jstr(e, "def"), c.def, joined, sizeof joined))) {
             action = "conflict";
             other = jstr(e, "ddl");
-            why = "the same column with another definition";
-        } else if (!strcmp(jstr(e, "by"), me)) {
+            why = strict ? "the same column with another definition (strict_optimistic_shard_mode "
+                           "does not widen types)"
+                         : "the same column with another definition, and neither type holds the "
+                           "other's values";
+        } else if (strcmp(jstr(e, "def"), c.def) != 0 && strcmp(joined, jstr(e, "def")) != 0) {
+            /* wider than the target's: the target takes the join of the two (this shard's DDL
+             * when it is the join, else a MODIFY to it), recorded with who ran it from what */
+            char *mod = NULL;
+            if (c.kind != CL_MODIFY || strcmp(joined, c.def) != 0) {
+                size_t ml = strlen(target) + strlen(c.col) * 2 + strlen(joined) + 64;
+                if ((mod = malloc(ml))) {
+                    char *qc = qname("", c.col);   /* "``.`col`": the column, quoted */
+                    snprintf(mod, ml, "ALTER TABLE %s MODIFY COLUMN %s %s", target,
+                             qc ? qc + 3 : c.col, joined);
+                    free(qc);
+                }
+            }
+            json_object_set_new(m, c.col, json_pack("{s:s,s:s,s:s,s:s,s:s?}", "def", joined, "ddl",
+                                                    mod ? mod : ddl, "by", me, "from", c.def, "sql", mod));
+            free(mod);
+            e = json_object_get(m, c.col);
+            sql = jstr(e, "sql");
             action = "execute";
-        }
+            sl_log(SL_LOG_INFO, "shard", "optimistic %s: column %s widens to %s", target, c.col, joined);
+        } else if (!strcmp(jstr(e, "def"), c.def) && !strcmp(jstr(e, "by"), me)) {
+            action = "execute";
+        }   /* else: the target's type holds this shard's already (a narrower one is not run) */
     } else if (c.kind == CL_DROP) {
         json_t *d = obj_at(rec, "drop"), *e = json_object_get(d, c.col);
         if (!e) {
@@ -825,6 +960,8 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
         json_object_set_new(r, "ddl", json_string(other));
     if (r && why)
         json_object_set_new(r, "why", json_string(why));
+    if (r && sql && *sql)
+        json_object_set_new(r, "sql", json_string(sql));
     *reply = r ? reply_of(r) : NULL;
     r = NULL;
     rc = *reply ? 0 : SL_ENOMEM;

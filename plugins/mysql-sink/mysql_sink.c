@@ -1542,8 +1542,19 @@ static int shard_join(sink *s, sl_event *ev)
         return rc;
     const char *action = json_string_value(json_object_get(r, "action"));
     if (action && !strcmp(action, "execute")) {
+        /* "sql": a type this shard widened is the join of the shards' types, which may be
+         * neither statement (DECIMAL(12,2) and DECIMAL(10,4) join as DECIMAL(14,4)) */
+        const char *sql = json_string_value(json_object_get(r, "sql")), *own = ev->ddl;
+        if (sql && *sql) {
+            s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): `%s`.`%s`'s %.300s widens "
+                         "the merged column: %.300s", ev->schema ? ev->schema : "",
+                         ev->table ? ev->table : "", own, sql);
+            ev->ddl = sql;
+        }
+        rc = apply_ddl(s, ev, 1);
+        ev->ddl = own;
         json_decref(r);
-        return apply_ddl(s, ev, 1);
+        return rc;
     }
     if (action && !strcmp(action, "skip")) {
         json_decref(r);

@@ -545,6 +545,27 @@ int main(void)
     printf("shard: %lld rows equal by key after a dropped shard left its lock\n", rows);
 #endif
 
+#if OPTIMISTIC
+    /* type widening: the target follows the widest type of the shards. Shard 0 widens src to
+     * 16 characters, shard 2 to 32 and writes a value that needs them, the others follow to 32
+     * (nothing to do on the target), and shard 0 too: every row lands, the target ends at 32 */
+    alter(0, "MODIFY COLUMN src VARCHAR(16) NOT NULL");
+    usleep(300000);
+    alter(2, "MODIFY COLUMN src VARCHAR(32) NOT NULL");
+    e2e_sql(src, "INSERT INTO `%s`.t1 (id, src, v) VALUES (3999999, 'thirty characters of one shard', 7)",
+            schemas[1]);
+    alter(1, "MODIFY COLUMN src VARCHAR(32) NOT NULL");
+    alter(3, "MODIFY COLUMN src VARCHAR(32) NOT NULL");
+    alter(0, "MODIFY COLUMN src VARCHAR(32) NOT NULL");
+    wait_caught_up(&sv, 120);
+    E2E_CHECK(strstr(columns(dst, DSTS, "t"), "varchar(32)"), "the target did not widen to the "
+              "widest shard: %s", columns(dst, DSTS, "t"));
+    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 3999999 AND "
+                      "src = 'thirty characters of one shard'") == 1, "the wide value did not land");
+    rows = compare();
+    printf("shard: %lld rows equal by key after the shards widened a column to different types\n", rows);
+#endif
+
     /* a different DDL from another shard (of the lock, in pessimistic mode): that subtask
      * pauses with both */
     alter(0, "MODIFY COLUMN v BIGINT NOT NULL");

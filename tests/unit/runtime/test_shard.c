@@ -59,7 +59,7 @@ static int teardown(void **st)
 }
 
 /* The action the coordinator answers source src's shard db.t1 running ddl (after routing). */
-static char last_ddl[512], last_why[512];
+static char last_ddl[512], last_why[512], last_sql[512];
 
 static const char *join(const char *src, const char *db, const char *ddl, int strict)
 {
@@ -79,6 +79,8 @@ static const char *join(const char *src, const char *db, const char *ddl, int st
     const char *d = json_string_value(json_object_get(r, "ddl")), *w = json_string_value(json_object_get(r, "why"));
     snprintf(last_ddl, sizeof last_ddl, "%s", d ? d : "");
     snprintf(last_why, sizeof last_why, "%s", w ? w : "");
+    const char *q2 = json_string_value(json_object_get(r, "sql"));
+    snprintf(last_sql, sizeof last_sql, "%s", q2 ? q2 : "");
     json_decref(r);
     return action;
 }
@@ -99,7 +101,47 @@ static void test_add_modify(void **st)
     assert_non_null(strstr(last_why, "another definition"));
     assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN c DECIMAL(10,2)", 0), "execute");
     assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY c DECIMAL(10,2)", 0), "skip");
-    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` MODIFY c DECIMAL(12,2)", 0), "conflict");
+    /* a wider DECIMAL from another shard widens the target (issue 16: the join of the shards'
+     * structures; before type widening this was a conflict) */
+    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` MODIFY c DECIMAL(12,2)", 0), "execute");
+    assert_string_equal(last_sql, "");      /* its own statement is the join */
+}
+
+/* Optimistic type widening: the target follows the widest type of the shards. */
+static void test_widen(void **st)
+{
+    (void)st;
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN w INT NOT NULL", 0), "execute");
+    /* narrower or equal on another shard: nothing to do */
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY COLUMN w SMALLINT NOT NULL", 0), "skip");
+    /* wider: this shard's statement runs */
+    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` MODIFY COLUMN w BIGINT NOT NULL", 0), "execute");
+    assert_string_equal(last_sql, "");
+    /* the first shard going back to INT is not run: the other shard's values need BIGINT */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN w INT NOT NULL", 0), "skip");
+    /* read again after a restart: the same answer */
+    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` MODIFY COLUMN w BIGINT NOT NULL", 0), "execute");
+    /* signedness, another family, another NULL-ness: conflicts */
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY COLUMN w BIGINT UNSIGNED NOT NULL", 0), "conflict");
+    assert_non_null(strstr(last_why, "neither type"));
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY COLUMN w VARCHAR(20) NOT NULL", 0), "conflict");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY COLUMN w BIGINT NULL", 0), "conflict");
+    /* strings by length */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY s VARCHAR(20) NULL", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY s VARCHAR(64) NULL", 0), "execute");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY s VARCHAR(30) NULL", 0), "skip");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY s CHAR(80) NULL", 0), "conflict");
+    /* DECIMAL: the most integer digits and the most decimals, which may be neither statement */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(12,2)", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(10,4)", 0), "execute");
+    assert_string_equal(last_sql, "ALTER TABLE `m`.`t` MODIFY COLUMN `d` DECIMAL(14,4)");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(10,4)", 0), "execute");
+    assert_string_equal(last_sql, "ALTER TABLE `m`.`t` MODIFY COLUMN `d` DECIMAL(14,4)");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(14,4)", 0), "skip");
+    /* strict mode does not widen */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN x2 INT", 1), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY COLUMN x2 BIGINT", 1), "conflict");
+    assert_non_null(strstr(last_why, "strict"));
 }
 
 static void test_rename_other_strict(void **st)
@@ -156,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_modify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_other_strict, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_widen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
     };
