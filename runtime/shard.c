@@ -1202,9 +1202,79 @@ static int unlock_exec(sl_worker *w, const char *key, json_t *lock, sl_error *er
  * its DDL). When every shard left has, the first that came runs the DDL, as after a by-hand
  * unlock with exec. Idempotent.
  */
+/*
+ * Optimistic: a dropped shard leaves every DROP COLUMN still waiting for shards of its target
+ * (DM removes a dropped table from the group). A DROP COLUMN whose remaining shards have all run
+ * it is now this shard's to run on the target: the reply's "sql" lists those statements (the
+ * same again when the DROP TABLE is read again after a restart: "by" names this shard).
+ */
+static int leave_join(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
+                      sl_error *err)
+{
+    char *target = qname(jstr(q, "target_schema"), jstr(q, "target_table"));
+    char *shard = qname(jstr(q, "schema"), jstr(q, "table")), *key = NULL;
+    json_t *rec = NULL, *sql = json_array();
+    int rc = SL_ENOMEM, changed = 0;
+    if (!target || !shard || !sql || !(key = malloc(strlen(task) + strlen(target) + 2)))
+        goto out;
+    sprintf(key, "%s/%s", task, target);
+    char me[1400];
+    snprintf(me, sizeof me, "%s:%s", source, shard);
+    rec = rec_load(w, "shard_join", key);
+    const char *col;
+    json_t *e;
+    json_object_foreach(json_object_get(rec, "drop"), col, e) {
+        const char *by = jstr(e, "by");
+        if (*by) {
+            if (!strcmp(by, me))
+                json_array_append(sql, json_object_get(e, "ddl"));
+            continue;
+        }
+        json_t *mem = json_object_get(e, "members"), *x;
+        size_t i;
+        json_array_foreach(mem, i, x)
+            if (!strcmp(json_string_value(x), me)) {
+                json_array_remove(mem, i);
+                changed = 1;
+                sl_log(SL_LOG_INFO, "shard", "optimistic %s: %s was dropped and leaves the DROP COLUMN "
+                       "%s", target, me, col);
+                break;
+            }
+        int all = json_array_size(mem) > 0;
+        json_array_foreach(mem, i, x)
+            all &= in_list(json_object_get(e, "dropped"), json_string_value(x));
+        if (all) {
+            json_object_set_new(e, "by", json_string(me));
+            json_array_append(sql, json_object_get(e, "ddl"));
+            changed = 1;
+        }
+    }
+    json_object_foreach(json_object_get(rec, "drop"), col, e)
+        if (!strcmp(jstr(e, "by"), me)) {
+            json_object_del(obj_at(rec, "add"), col);
+            json_object_del(obj_at(rec, "modify"), col);
+        }
+    rc = changed ? rec_save(w, "shard_join", key, rec, err) : 0;
+    if (rc == 0) {
+        *reply = reply_of(json_pack("{s:O}", "sql", sql));
+        rc = *reply ? 0 : SL_ENOMEM;
+    }
+out:
+    if (rc == SL_ENOMEM && !err->code)
+        sl_error_set(err, SL_ENOMEM, "out of memory");
+    json_decref(rec);
+    json_decref(sql);
+    free(target);
+    free(shard);
+    free(key);
+    return rc;
+}
+
 static int leave(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
                  sl_error *err)
 {
+    if (json_is_true(json_object_get(q, "optimistic")))
+        return leave_join(w, task, source, q, reply, err);
     char *target = qname(jstr(q, "target_schema"), jstr(q, "target_table")), *key = NULL;
     json_t *lock = NULL;
     int rc = SL_ENOMEM;

@@ -1617,17 +1617,31 @@ static int shard_stmt(sink *s, sl_event *ev)
         return apply_ddl(s, ev, 1);
     }
     if (kind == SL_DDL_DROP_TABLE) {
-        if (s->pessimistic) {
-            /* a shard that will never come leaves the lock of its target */
-            json_t *r = NULL;
-            int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s}", "op", "leave", "target_schema",
-                                      ev->target_schema ? ev->target_schema : "", "target_table",
-                                      ev->target_table ? ev->target_table : "", "schema",
-                                      ev->schema ? ev->schema : "", "table", ev->table ? ev->table : ""), &r);
-            json_decref(r);
+        /* a shard that will never come leaves the lock of its target (pessimistic), or the
+         * DROP COLUMNs waiting for it (optimistic: those every other shard ran are this
+         * shard's to run now, the reply's "sql") */
+        json_t *r = NULL;
+        int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "op", "leave", "target_schema",
+                                  ev->target_schema ? ev->target_schema : "", "target_table",
+                                  ev->target_table ? ev->target_table : "", "schema",
+                                  ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
+                                  "optimistic", !s->pessimistic), &r);
+        size_t i;
+        json_t *q;
+        const char *own = ev->ddl;
+        json_array_foreach(rc < 0 ? NULL : json_object_get(r, "sql"), i, q) {
+            s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): `%s`.`%s` was dropped, the "
+                         "last shard a DROP COLUMN waited for: %.300s", ev->schema ? ev->schema : "",
+                         ev->table ? ev->table : "", json_string_value(q));
+            ev->ddl = json_string_value(q);
+            rc = apply_ddl(s, ev, 1);
+            ev->ddl = own;
             if (rc < 0)
-                return rc;
+                break;
         }
+        json_decref(r);
+        if (rc < 0)
+            return rc;
         return shard_pass(s, ev, "a shard dropped; the merged table keeps its rows");
     }
     if (kind == SL_DDL_ALTER_TABLE && nnames > 1)
