@@ -27,6 +27,7 @@ static const unsigned TRANSIENT[] = {
     1205,   /* ER_LOCK_WAIT_TIMEOUT */
     1213,   /* ER_LOCK_DEADLOCK */
     1290,   /* ER_OPTION_PREVENTS_STATEMENT: --read-only / --super-read-only */
+    1412,   /* ER_TABLE_DEF_CHANGED: a DDL raced a snapshot; a new one is consistent */
     1836,   /* ER_READ_ONLY_MODE */
     1927,   /* ER_CONNECTION_KILLED (MariaDB) */
     2002,   /* CR_CONNECTION_ERROR: local socket */

@@ -724,7 +724,17 @@ static int fresh_dump(dump *d)
         d->nworkers++;
     }
     sl_snapshot_new_id(&d->snap);
+    /* Tests: SLUICE_DUMP_FAILPOINT="before-snapshot:MS" waits MS milliseconds between reading
+     * the structures and taking the snapshot, for a DDL to land in between. */
+    const char *fp = getenv("SLUICE_DUMP_FAILPOINT");
+    if (fp && !strncmp(fp, "before-snapshot:", 16)) {
+        long ms = atol(fp + 16);
+        struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
     if ((rc = establish_consistency(d)) < 0)
+        return rc;
+    if ((rc = sl__dump_recheck(d)) < 0)
         return rc;
     d->have_snap = 1;
     if ((rc = sl_snapshot_write(d->dir, &d->snap, &e)) < 0)

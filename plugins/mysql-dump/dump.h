@@ -140,6 +140,11 @@ int  sl__dump_not_copied(dump *d);
  * split each into chunks. Uses d->main. Returns 0 or a negative code after host->fail. */
 int  sl__dump_discover(dump *d);
 int  sl__dump_plan_chunks(dump *d);
+/* After the snapshot is taken: read every table's CREATE again and fail (transient, errno 1412)
+ * when one differs from what discovery read, so rows of one structure are never loaded into a
+ * table of another (a DDL between discovery and the snapshot). A DDL after this is in the binlog
+ * after the snapshot position and is replayed; the chunks name their columns. */
+int  sl__dump_recheck(dump *d);
 /* The collation id of a COLUMNS.COLLATION_NAME (0 if the source does not know it). Uses d->main
  * (reads the source's collations once per plan). Returns 0 or a negative code after host->fail. */
 int  sl__dump_collation_id(dump *d, const char *name, uint16_t *id);
