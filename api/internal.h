@@ -338,6 +338,8 @@ int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, j
 
 /* ---- the relay log of a source (sources.c), for the cluster's workers too ------------------- */
 
+/* Stop and free the relay of s (its unit, its error, its path); the fields end NULL. */
+void sl__relay_clear(sl_api_source *s);
 /* (Re)start the source's relay as its definition says (relay_config.enable_relay; stopped
  * otherwise): s->relay, s->relay_path (what its tasks' readers are given) or s->relay_err.
  * oldest: where a new relay starts when relay_config names no position ("" = the source's

@@ -99,12 +99,7 @@ static void relay_stop(sl_runner *r, sl_api_source *s)
     if (s->relay)
         sl_log(SL_LOG_INFO, "cluster", "worker %s stops the relay of source %s", r->a->opts.name,
                s->name);
-    sl_relay_unit_free(s->relay);
-    s->relay = NULL;
-    free(s->relay_path);
-    s->relay_path = NULL;
-    free(s->relay_err);
-    s->relay_err = NULL;
+    sl__relay_clear(s);
     char k[1024];
     snprintf(k, sizeof k, "%s/relay/%s", r->root, s->name);
     sl_etcd_delete(r->e, k, NULL, NULL);

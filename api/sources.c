@@ -285,6 +285,16 @@ static void relay_start_file(sl_api *a, sl_api_source *s, const char *dir, char 
                "of the source's tasks", s->name, file);
 }
 
+void sl__relay_clear(sl_api_source *s)
+{
+    sl_relay_unit_free(s->relay);
+    s->relay = NULL;
+    free(s->relay_err);
+    s->relay_err = NULL;
+    free(s->relay_path);
+    s->relay_path = NULL;
+}
+
 /* Start, restart or stop the source's relay as its definition says (relay_config.enable_relay).
  * A relay that cannot start keeps why in relay_err (shown in relay_status); the source is
  * unaffected. Call with the write lock held, or before serving. In a cluster the relay runs on
@@ -292,12 +302,7 @@ static void relay_start_file(sl_api *a, sl_api_source *s, const char *dir, char 
 static void relay_apply(sl_api *a, sl_api_source *s)
 {
     if (a->member) {
-        sl_relay_unit_free(s->relay);
-        s->relay = NULL;
-        free(s->relay_err);
-        s->relay_err = NULL;
-        free(s->relay_path);
-        s->relay_path = NULL;
+        sl__relay_clear(s);
         return;
     }
     char oldest[256] = "", path[PATH_MAX], msg[SL_ERRMSG_MAX];
@@ -313,12 +318,7 @@ static void relay_apply(sl_api *a, sl_api_source *s)
 void sl__relay_start(sl_api *a, sl_api_source *s, const char *oldest,
                      int (*needed)(void *ud, char *file, size_t cap), void *needed_ud)
 {
-    sl_relay_unit_free(s->relay);
-    s->relay = NULL;
-    free(s->relay_err);
-    s->relay_err = NULL;
-    free(s->relay_path);
-    s->relay_path = NULL;
+    sl__relay_clear(s);
     json_t *rc = json_object_get(s->def, "relay_config");
     if (!json_is_true(json_object_get(rc, "enable_relay")))
         return;

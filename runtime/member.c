@@ -611,21 +611,6 @@ long long sl_member_lease(sl_member *m)
     return atomic_load(&m->lease_now);
 }
 
-int sl_member_live_get(sl_member *m, const char *task, const char *source, json_t **out)
-{
-    char k[1024];
-    sl_etcd_kv kv;
-    *out = NULL;
-    snprintf(k, sizeof k, "%s/live/%s/%s", m->root, task, source);
-    pthread_mutex_lock(&m->mu);
-    int rc = sl_etcd_get(m->e, k, &kv, NULL);
-    pthread_mutex_unlock(&m->mu);
-    if (rc != 0)
-        return rc;
-    *out = json_loadb(kv.value, kv.value_len, 0, NULL);
-    sl_etcd_kv_clear(&kv);
-    return *out ? 0 : SL_EPARSE;
-}
 
 int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *err)
 {
@@ -661,6 +646,13 @@ static int get_json(sl_member *m, const char *sub, json_t **out)
     *out = json_loadb(kv.value, kv.value_len, 0, NULL);
     sl_etcd_kv_clear(&kv);
     return *out ? 0 : SL_EPARSE;
+}
+
+int sl_member_live_get(sl_member *m, const char *task, const char *source, json_t **out)
+{
+    char sub[1024];
+    snprintf(sub, sizeof sub, "live/%s/%s", task, source);
+    return get_json(m, sub, out);
 }
 
 int sl_member_relay_get(sl_member *m, const char *source, json_t **out)
