@@ -634,10 +634,11 @@ int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *
 /* The JSON value of ROOT/<sub>: 0 and *out, SL_ENOENT, or an etcd error. */
 static int get_json(sl_member *m, const char *sub, json_t **out)
 {
-    char k[1024];
+    char k[2048];
     sl_etcd_kv kv;
     *out = NULL;
-    snprintf(k, sizeof k, "%s/%s", m->root, sub);
+    if ((size_t)snprintf(k, sizeof k, "%s/%s", m->root, sub) >= sizeof k)
+        return SL_ELIMIT;       /* never a truncated key: it would name another record */
     pthread_mutex_lock(&m->mu);
     int rc = sl_etcd_get(m->e, k, &kv, NULL);
     pthread_mutex_unlock(&m->mu);
