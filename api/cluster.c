@@ -165,10 +165,6 @@ static void cluster_route(sl_req *r, int is_master, const char *name)
         remove_live_worker(r, name);
     else if (rc == SL_ESTATE)
         remove_live_master(r, name);
-    else if (rc == SL_ESTATE)
-        sl__reply_error(r, 409, is_master ? DM_ERR_OPENAPI : DM_ERR_WORKER_ONLINE,
-                        "dm-%s with name %s is still online, Workaround: Please shut it down "
-                        "first.", role, name);
     else
         sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
 }

@@ -611,7 +611,6 @@ long long sl_member_lease(sl_member *m)
     return atomic_load(&m->lease_now);
 }
 
-
 int sl_member_evict(sl_member *m, const char *role, const char *name, sl_error *err)
 {
     char km[512], ka[512];
@@ -680,23 +679,12 @@ int sl_member_source_worker(sl_member *m, const char *source, char *worker, size
 /* The name in ROOT/leader into out ("" when nobody leads). 0 or an etcd error. */
 static int leader_name(sl_member *m, char *out, size_t n)
 {
-    char k[512];
-    sl_etcd_kv kv;
-    snprintf(k, sizeof k, "%s/leader", m->root);
-    out[0] = '\0';
-    pthread_mutex_lock(&m->mu);
-    int rc = sl_etcd_get(m->e, k, &kv, NULL);
-    pthread_mutex_unlock(&m->mu);
-    if (rc == SL_ENOENT)
-        return 0;
-    if (rc != 0)
-        return rc;
-    json_t *v = json_loadb(kv.value, kv.value_len, 0, NULL);
+    json_t *v = NULL;
+    int rc = get_json(m, "leader", &v);
     const char *s = json_string_value(json_object_get(v, "name"));
-    snprintf(out, n, "%s", s ? s : "");
+    snprintf(out, n, "%s", rc == 0 && s ? s : "");
     json_decref(v);
-    sl_etcd_kv_clear(&kv);
-    return 0;
+    return rc == SL_ENOENT || rc == SL_EPARSE ? 0 : rc;   /* nobody, or no name: not it */
 }
 
 int sl_member_retire_master(sl_member *m, const char *name, sl_error *err)

@@ -49,6 +49,16 @@ static char *qname(const char *schema, const char *table)
     return o;
 }
 
+/* The store name of task's record of a target table ("<task>/<target>"), malloc'd; NULL if no
+ * memory or no target. */
+static char *rec_key(const char *task, const char *target)
+{
+    char *k = target ? malloc(strlen(task) + strlen(target) + 2) : NULL;
+    if (k)
+        sprintf(k, "%s/%s", task, target);
+    return k;
+}
+
 /* The DDL as compared between shards: whitespace runs as one space, no trailing ';'. Two shards
  * that ran the same statement send the same text after routing (route rewrites the names). */
 static char *norm_ddl(const char *s)
@@ -377,9 +387,8 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
     char *key = NULL, loc[600];
     json_t *lock = NULL;
     int rc = SL_ENOMEM;
-    if (!target || !ddl || !(key = malloc(strlen(task) + strlen(target) + 2)))
+    if (!target || !ddl || !(key = rec_key(task, target)))
         goto out;
-    sprintf(key, "%s/%s", task, target);
     snprintf(loc, sizeof loc, "%s, %llu", jstr(q, "file"),
              (unsigned long long)json_integer_value(json_object_get(q, "pos")));
     lock = lock_load(w, key);
@@ -822,6 +831,23 @@ static int in_list(const json_t *a, const char *x)
     return 0;
 }
 
+/* The pending DROP COLUMN e of col is me's to run when nobody ran it yet and every shard of it
+ * has dropped the column: mark it ("by") and forget the column's ADD and MODIFY. 1 if it is. */
+static int drop_claim(json_t *rec, const char *col, json_t *e, const char *me)
+{
+    json_t *mem = json_object_get(e, "members"), *x;
+    if (json_object_get(e, "by") || !json_array_size(mem))
+        return 0;
+    size_t i;
+    json_array_foreach(mem, i, x)
+        if (!in_list(json_object_get(e, "dropped"), json_string_value(x)))
+            return 0;
+    json_object_set_new(e, "by", json_string(me));
+    json_object_del(obj_at(rec, "add"), col);
+    json_object_del(obj_at(rec, "modify"), col);
+    return 1;
+}
+
 /*
  * A DDL of a shard in optimistic mode: the target follows the join of the shards' structures.
  * ADD (or MODIFY) COLUMN runs at the first shard that runs it and is skipped for the others
@@ -839,9 +865,8 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
     char *shard = qname(jstr(q, "schema"), jstr(q, "table"));
     json_t *rec = NULL, *r = NULL;
     int rc = SL_ENOMEM, strict = json_is_true(json_object_get(q, "strict"));
-    if (!target || !ddl || !shard || !(key = malloc(strlen(task) + strlen(target) + 2)))
+    if (!target || !ddl || !shard || !(key = rec_key(task, target)))
         goto out;
-    sprintf(key, "%s/%s", task, target);
     char me[1400];
     snprintf(me, sizeof me, "%s:%s", source, shard);
     rec = rec_load(w, "shard_join", key);
@@ -920,18 +945,10 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
         json_t *dropped = json_object_get(e, "dropped");
         if (!in_list(dropped, me))
             json_array_append_new(dropped, json_string(me));
-        json_t *mem = json_object_get(e, "members"), *x;
+        json_t *mem = json_object_get(e, "members");
         if (!in_list(mem, me))
             json_array_append_new(mem, json_string(me));
-        int all = 1;
-        size_t i;
-        json_array_foreach(mem, i, x)
-            all &= in_list(dropped, json_string_value(x));
-        if (all && !json_object_get(e, "by")) {
-            json_object_set_new(e, "by", json_string(me));
-            json_object_del(obj_at(rec, "add"), c.col);
-            json_object_del(obj_at(rec, "modify"), c.col);
-        }
+        drop_claim(rec, c.col, e, me);
         if (!strcmp(jstr(e, "by"), me))
             action = "execute";
     } else if (c.kind == CL_RENAME) {
@@ -1158,7 +1175,6 @@ json_t *sl_shard_locks(sl_worker *w, const char *task)
     return unresolved(w, task, NULL);
 }
 
-
 /*
  * exec: the first shard that reached the DDL runs it; the shards that never came count as
  * synced. Its subtask restarts, finds its hold's lock executing with itself as owner, applies
@@ -1198,11 +1214,6 @@ static int unlock_exec(sl_worker *w, const char *key, json_t *lock, sl_error *er
 }
 
 /*
- * A shard's table was dropped: it leaves the waiting lock of its target (if it had not reached
- * its DDL). When every shard left has, the first that came runs the DDL, as after a by-hand
- * unlock with exec. Idempotent.
- */
-/*
  * Optimistic: a dropped shard leaves every DROP COLUMN still waiting for shards of its target
  * (DM removes a dropped table from the group). A DROP COLUMN whose remaining shards have all run
  * it is now this shard's to run on the target: the reply's "sql" lists those statements (the
@@ -1215,9 +1226,8 @@ static int leave_join(sl_worker *w, const char *task, const char *source, json_t
     char *shard = qname(jstr(q, "schema"), jstr(q, "table")), *key = NULL;
     json_t *rec = NULL, *sql = json_array();
     int rc = SL_ENOMEM, changed = 0;
-    if (!target || !shard || !sql || !(key = malloc(strlen(task) + strlen(target) + 2)))
+    if (!target || !shard || !sql || !(key = rec_key(task, target)))
         goto out;
-    sprintf(key, "%s/%s", task, target);
     char me[1400];
     snprintf(me, sizeof me, "%s:%s", source, shard);
     rec = rec_load(w, "shard_join", key);
@@ -1240,20 +1250,11 @@ static int leave_join(sl_worker *w, const char *task, const char *source, json_t
                        "%s", target, me, col);
                 break;
             }
-        int all = json_array_size(mem) > 0;
-        json_array_foreach(mem, i, x)
-            all &= in_list(json_object_get(e, "dropped"), json_string_value(x));
-        if (all) {
-            json_object_set_new(e, "by", json_string(me));
+        if (drop_claim(rec, col, e, me)) {
             json_array_append(sql, json_object_get(e, "ddl"));
             changed = 1;
         }
     }
-    json_object_foreach(json_object_get(rec, "drop"), col, e)
-        if (!strcmp(jstr(e, "by"), me)) {
-            json_object_del(obj_at(rec, "add"), col);
-            json_object_del(obj_at(rec, "modify"), col);
-        }
     rc = changed ? rec_save(w, "shard_join", key, rec, err) : 0;
     if (rc == 0) {
         *reply = reply_of(json_pack("{s:O}", "sql", sql));
@@ -1270,6 +1271,11 @@ out:
     return rc;
 }
 
+/*
+ * A shard's table was dropped: it leaves the waiting lock of its target (if it had not reached
+ * its DDL). When every shard left has, the first that came runs the DDL, as after a by-hand
+ * unlock with exec. Idempotent. In optimistic mode: leave_join.
+ */
 static int leave(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
                  sl_error *err)
 {
@@ -1278,9 +1284,8 @@ static int leave(sl_worker *w, const char *task, const char *source, json_t *q, 
     char *target = qname(jstr(q, "target_schema"), jstr(q, "target_table")), *key = NULL;
     json_t *lock = NULL;
     int rc = SL_ENOMEM;
-    if (!target || !(key = malloc(strlen(task) + strlen(target) + 2)))
+    if (!target || !(key = rec_key(task, target)))
         goto out;
-    sprintf(key, "%s/%s", task, target);
     lock = lock_load(w, key);
     rc = 0;
     if (lock && !strcmp(jstr(lock, "state"), "waiting")) {

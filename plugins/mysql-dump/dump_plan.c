@@ -386,8 +386,8 @@ static void keypick_done(keypick *k, dtable *t)
     }
 }
 
-/* CREATE TABLE of one table (SHOW CREATE TABLE, made IF NOT EXISTS). */
-static int read_create(dump *d, dtable *t)
+/* CREATE TABLE of one table (SHOW CREATE TABLE, made IF NOT EXISTS) into *out. */
+static int read_create(dump *d, const dtable *t, char **out)
 {
     sl_sbuf b;
     sl_sbuf_init(&b);
@@ -404,9 +404,9 @@ static int read_create(dump *d, dtable *t)
         return d->host->fail(d->ctx, SL_EDB, "source: SHOW CREATE TABLE %s.%s gave nothing",
                              t->schema, t->name);
     }
-    t->create_sql = add_if_not_exists(row[1], "CREATE TABLE");
+    *out = add_if_not_exists(row[1], "CREATE TABLE");
     mysql_free_result(r);
-    return t->create_sql ? 0 : d->host->fail(d->ctx, SL_ENOMEM, "no memory");
+    return *out ? 0 : d->host->fail(d->ctx, SL_ENOMEM, "no memory");
 }
 
 /* a and b equal but for the AUTO_INCREMENT=N table option (it moves with every insert): the
@@ -442,17 +442,12 @@ int sl__dump_recheck(dump *d)
         dtable *t = &d->tables[i];
         if (!t->create_sql)
             continue;
-        char *was = t->create_sql;
-        t->create_sql = NULL;
-        int rc = read_create(d, t);
-        if (rc < 0) {
-            free(t->create_sql);
-            t->create_sql = was;
+        char *now = NULL;
+        int rc = read_create(d, t, &now);
+        int same = rc == 0 && same_structure(t->create_sql, now);
+        free(now);
+        if (rc < 0)
             return rc;
-        }
-        int same = same_structure(was, t->create_sql);
-        free(t->create_sql);
-        t->create_sql = was;
         if (!same)
             /* errno 1412 (ER_TABLE_DEF_CHANGED): what MariaDB says of the same race inside a
              * snapshot, and a transient error: the subtask's automatic resume dumps again */
@@ -622,7 +617,7 @@ int sl__dump_discover(dump *d)
         if (!t->cols && !(t->cols = calloc(1, sizeof *t->cols)))
             rc = d->host->fail(d->ctx, SL_ENOMEM, "no memory");
         if (rc == 0)
-            rc = read_create(d, t);
+            rc = read_create(d, t, &t->create_sql);
     }
     for (size_t i = 0; rc == 0 && i < d->nschemas; i++) {
         sl_sbuf b;

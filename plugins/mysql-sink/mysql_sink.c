@@ -1523,6 +1523,17 @@ static int shard_ddl(sink *s, sl_event *ev)
     return 0;
 }
 
+/* apply_ddl of a statement the coordinator chose in place of the event's own DDL, at the event's
+ * position (so a replay after a crash finds its pending marker). */
+static int apply_ddl_as(sink *s, sl_event *ev, const char *sql)
+{
+    const char *own = ev->ddl;
+    ev->ddl = sql;
+    int rc = apply_ddl(s, ev, 1);
+    ev->ddl = own;
+    return rc;
+}
+
 /*
  * A DDL on a shard-merged table in optimistic mode: nothing is held. The coordinator keeps the
  * join of the shards' structures and says whether this shard runs the DDL on the target (the
@@ -1544,15 +1555,12 @@ static int shard_join(sink *s, sl_event *ev)
     if (action && !strcmp(action, "execute")) {
         /* "sql": a type this shard widened is the join of the shards' types, which may be
          * neither statement (DECIMAL(12,2) and DECIMAL(10,4) join as DECIMAL(14,4)) */
-        const char *sql = json_string_value(json_object_get(r, "sql")), *own = ev->ddl;
-        if (sql && *sql) {
+        const char *sql = json_string_value(json_object_get(r, "sql"));
+        if (sql && *sql)
             s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): `%s`.`%s`'s %.300s widens "
                          "the merged column: %.300s", ev->schema ? ev->schema : "",
-                         ev->table ? ev->table : "", own, sql);
-            ev->ddl = sql;
-        }
-        rc = apply_ddl(s, ev, 1);
-        ev->ddl = own;
+                         ev->table ? ev->table : "", ev->ddl, sql);
+        rc = sql && *sql ? apply_ddl_as(s, ev, sql) : apply_ddl(s, ev, 1);
         json_decref(r);
         return rc;
     }
@@ -1628,15 +1636,11 @@ static int shard_stmt(sink *s, sl_event *ev)
                                   "optimistic", !s->pessimistic), &r);
         size_t i;
         json_t *q;
-        const char *own = ev->ddl;
         json_array_foreach(rc < 0 ? NULL : json_object_get(r, "sql"), i, q) {
             s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): `%s`.`%s` was dropped, the "
                          "last shard a DROP COLUMN waited for: %.300s", ev->schema ? ev->schema : "",
                          ev->table ? ev->table : "", json_string_value(q));
-            ev->ddl = json_string_value(q);
-            rc = apply_ddl(s, ev, 1);
-            ev->ddl = own;
-            if (rc < 0)
+            if ((rc = apply_ddl_as(s, ev, json_string_value(q))) < 0)
                 break;
         }
         json_decref(r);

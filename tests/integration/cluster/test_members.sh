@@ -66,6 +66,17 @@ call() {
     curl -s -o "$WORK/body" -w '%{http_code}' -X "$2" ${4:+-H 'Content-Type: application/json' -d "$4"} \
         "http://127.0.0.1:${PORTS[$1]}/api/v1/$3"
 }
+# leader_of VIA WANT [STEPS]: the live leader as member VIA lists it, once it is WANT or after
+# STEPS tries 0.1 s apart (default: the TTL and a generous margin)
+leader_of() {
+    local l= i
+    for i in $(seq 1 "${3:-$((TTL * 20 + 100))}"); do
+        l=$(api "$1" cluster/masters | jq -r '.data[] | select(.leader and .alive) | .name' 2>/dev/null)
+        [ "$l" = "$2" ] && break
+        sleep 0.1
+    done
+    echo "$l"
+}
 src_body() {
     printf '{"source_name":"%s","host":"%s","port":%s,"user":"%s","password":"%s","enable":true}' \
         "$1" "$SLUICE_SOURCE_HOST" "$SLUICE_SOURCE_PORT" "$SLUICE_SOURCE_USER" "$SLUICE_SOURCE_PASSWORD"
@@ -125,13 +136,7 @@ check "the holder is still listed" "$(api m1 cluster/workers | jq -r '.total')" 
 
 # ---- kill -9 the leader: the other master leads once the lease runs out ----
 kill -KILL "${PIDS[m1]}"; wait "${PIDS[m1]}" 2>/dev/null; unset 'PIDS[m1]'
-leader=
-for i in $(seq 1 $((TTL * 20 + 100))); do     # the TTL and a generous margin, in 0.1 s steps
-    leader=$(api m2 cluster/masters | jq -r '.data[] | select(.leader and .alive) | .name')
-    [ "$leader" = m2 ] && break
-    sleep 0.1
-done
-check "m2 leads after the leader died" "$leader" m2
+check "m2 leads after the leader died" "$(leader_of m2 m2)" m2
 j=$(api m2 cluster/masters)
 check "the new leader serves what the old one wrote" "$(api m2 sources/src-a | jq -r '.source_name')" src-a
 check "its password stays sealed in etcd and masked" "$(api m2 sources/src-a | jq -r '.password')" '******'
@@ -167,13 +172,7 @@ if [ -n "${SLUICE_ETCD_SCRIPT:-}" ]; then
     check "with DM's error body" "$(jq -r '.error_code' "$WORK/body")" 49005
     sleep "$TTL"                        # the leases run out while etcd cannot renew them
     "$SLUICE_ETCD_SCRIPT" start 2 >/dev/null; "$SLUICE_ETCD_SCRIPT" start 3 >/dev/null
-    leader=
-    for i in $(seq 1 $((TTL * 20 + 300))); do
-        leader=$(api m2 cluster/masters | jq -r '.data[] | select(.leader and .alive) | .name' 2>/dev/null)
-        [ "$leader" = m2 ] && break
-        sleep 0.1
-    done
-    check "after the quorum is back m2 leads again" "$leader" m2
+    check "after the quorum is back m2 leads again" "$(leader_of m2 m2 $((TTL * 20 + 300)))" m2
     for i in $(seq 1 300); do
         code=$(call m2 POST sources "$(src_body src-q)"); [ "$code" = 201 ] && break
         # 409: an earlier try that answered 503 (etcd timed out) was applied after all
@@ -192,13 +191,7 @@ check "DELETE of the live leader m2 is 204" "$(call m3 DELETE cluster/masters/m2
 j=$(api m3 cluster/masters)
 check "m2 is gone from the list" "$(jq -r '[.data[] | select(.name=="m2")] | length' <<<"$j")" 0
 check "m2 led no more when the answer came" "$(jq -r '[.data[] | select(.leader)] | map(.name) | join(",")' <<<"$j" | grep -c m2)" 0
-leader=
-for i in $(seq 1 $((TTL * 20 + 100))); do
-    leader=$(api m3 cluster/masters | jq -r '.data[] | select(.leader and .alive) | .name')
-    [ "$leader" = m3 ] && break
-    sleep 0.1
-done
-check "m3 leads after m2 stepped down" "$leader" m3
+check "m3 leads after m2 stepped down" "$(leader_of m3 m3)" m3
 check "the removed m2 still answers (forwarded to m3)" "$(call m2 GET sources)" 200
 code=$(call m2 DELETE cluster/masters/m3)
 check "DELETE of the only live master is 409" "$code" 409
@@ -212,13 +205,7 @@ grep -q "master m2 was removed from the cluster" "$WORK/m2.log"
 check "m2 logged that it was removed" "$?" 0
 kill -TERM "${PIDS[m2]}"; wait "${PIDS[m2]}"; check "the removed m2 stops cleanly" "$?" 0; unset 'PIDS[m2]'
 start m2 master
-leader=
-for i in $(seq 1 $((TTL * 20 + 100))); do
-    leader=$(api m2 cluster/masters | jq -r '.data[] | select(.leader and .alive) | .name')
-    [ "$leader" = m2 ] && break
-    sleep 0.1
-done
-check "restarted, m2 joins again and leads" "$leader" m2
+check "restarted, m2 joins again and leads" "$(leader_of m2 m2)" m2
 call m2 DELETE sources/src-q >/dev/null    # (when the quorum part made it) frees the worker
 for i in $(seq 1 $((TTL * 20 + 100))); do
     [ "$(api m2 cluster/workers | jq -r '.data[0].bound_stage')" = free ] && break
