@@ -15,7 +15,9 @@
 #
 #   eval "$(scripts/sandbox env)"; bench/full.sh [--shapes "8x500000 1x4000000 2000x1000"]
 #       [--configs "default tuned"] [--threads 4] [--runner server|inprocess] [--no-prepare]
-#       [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump]
+#       [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump] [--stream]
+#   --stream: the sluice task sets full_migrate_conf.stream (chunks through pipes, no files;
+#   server runner only)
 #   bench/full.sh --tables 8 --rows 500000      one shape (as before)
 #
 # Goals (issue 12): sluice <= 0.6x mydumper+myloader and <= 0.9x the floor on 8x500000; <= 0.7x
@@ -33,7 +35,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TABLES="" ROWS="" THREADS=4 CHUNK=100000 PREPARE=1 ONLY="" RUNNER_KIND=server
-SHAPES="8x500000 1x4000000 2000x1000" CONFIGS="default tuned" WITH_MDUMP=0
+SHAPES="8x500000 1x4000000 2000x1000" CONFIGS="default tuned" WITH_MDUMP=0 STREAM=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --tables) TABLES=$2; shift 2 ;;
@@ -41,12 +43,13 @@ while [ $# -gt 0 ]; do
     --shapes) SHAPES=$2; shift 2 ;;
     --configs) CONFIGS=$2; shift 2 ;;
     --mariadb-dump) WITH_MDUMP=1; shift ;;
+    --stream) STREAM=1; shift ;;
     --threads) THREADS=$2; shift 2 ;;
     --chunk-rows) CHUNK=$2; shift 2 ;;
     --no-prepare) PREPARE=0; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --runner) RUNNER_KIND=$2; shift 2 ;;
-    *) echo "usage: $0 [--shapes \"TABLESxROWS ...\"] [--configs \"default tuned\"] [--tables N --rows N] [--threads N] [--chunk-rows N] [--runner server|inprocess] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--shapes \"TABLESxROWS ...\"] [--configs \"default tuned\"] [--tables N --rows N] [--threads N] [--chunk-rows N] [--runner server|inprocess] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump] [--stream]" >&2; exit 2 ;;
     esac
 done
 : "${SLUICE_SOURCE_HOST:?run eval \"\$(scripts/sandbox env)\" first}" "${SLUICE_TARGET_HOST:?}"
@@ -170,7 +173,7 @@ sluice_server_run() {
           \"user\":\"$SLUICE_TARGET_USER\",\"password\":\"$SLUICE_TARGET_PASSWORD\"},
         \"table_migrate_rule\":[{\"source\":{\"source_name\":\"bench-src\",\"schema\":\"$DB\",\"table\":\"*\"}}],
         \"source_config\":{\"full_migrate_conf\":{\"export_threads\":$THREADS,\"import_threads\":$THREADS,
-          \"data_dir\":\"$WORK/sluice\"},\"source_conf\":[{\"source_name\":\"bench-src\"}]}}}" >/dev/null
+          \"data_dir\":\"$WORK/sluice\"$([ "$STREAM" = 1 ] && echo ',"stream":true')},\"source_conf\":[{\"source_name\":\"bench-src\"}]}}}" >/dev/null
     : >"$WORK/status.log"
     local st stage unit seen_dump=0 seen_load=0 seen_dump_progress=0 seen_load_progress=0 final=""
     t0=$(now)
@@ -223,7 +226,7 @@ run_shape() {
     local cfg=$1 k r_my="-" r_fl="-"
     TIME=() RSS_KB="" DISK_KB=""
     if want sluice; then
-        echo "== (a) sluice full task via $RUNNER_KIND (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK)"
+        echo "== (a) sluice full task via $RUNNER_KIND (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK$([ "$STREAM" = 1 ] && echo ', stream: true'))"
         clean_target
         if [ "$RUNNER_KIND" = server ]; then
             [ "$CHUNK" = 100000 ] || echo "   note: --chunk-rows is ignored by the server runner (the task has no such field)"

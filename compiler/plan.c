@@ -491,6 +491,10 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         set(st[n].opts, &st[n].pm, "consistency", jstr(t->consistency), b, p2);
         set(st[n].opts, &st[n].pm, "data_dir", jstr(t->data_dir), b, p3);
         set(st[n].opts, &st[n].pm, "mode", jstr(mode), b, "/task_mode");
+        if (t->stream) {
+            snprintf(p4, sizeof p4, "%sstream", thr);
+            set(st[n].opts, &st[n].pm, "stream", json_true(), b, p4);
+        }
         if (!t->eosc)
             set(st[n].opts, &st[n].pm, "online_ddl", json_false(), b,
                 "/enhance_online_schema_change");
@@ -717,6 +721,8 @@ static json_t *normalized(const tk_task *t)
         json_object_set_new(f, "import_threads", json_integer(t->import_threads));
         if (!t->sql_log_bin)
             json_object_set_new(f, "sql_log_bin", json_false());
+        if (t->stream)
+            json_object_set_new(f, "stream", json_true());
         json_object_set_new(f, "data_dir", json_string(t->data_dir));
         json_object_set_new(f, "consistency", json_string(t->consistency));
         json_t *in = json_object_get(sc, "incr_migrate_conf");

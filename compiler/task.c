@@ -403,7 +403,7 @@ static const char *const SRCCFG_FIELDS[] = { "full_migrate_conf", "incr_migrate_
 static const char *const FULL_FIELDS[] = {
     "export_threads", "import_threads", "data_dir", "consistency", "import_mode", "sorting_dir",
     "disk_quota", "checksum", "analyze", "range_concurrency", "compress-kv-pairs", "pd_addr",
-    "security", "on_duplicate_logical", "on_duplicate_physical", "sql_log_bin", NULL
+    "security", "on_duplicate_logical", "on_duplicate_physical", "sql_log_bin", "stream", NULL
 };
 static const char *const IMPORT_MODES[] = { "logical", "sql", "loader", "physical", "import-into", NULL };
 static const char *const CHECKSUM[] = { "required", "optional", "off", NULL };
@@ -421,6 +421,7 @@ static void check_full(tc *c, tk_task *t, json_t *sc)
     get_int(c, o, "export_threads", 1, 1024, NULL, &t->export_threads);
     get_int(c, o, "import_threads", 1, 1024, NULL, &t->import_threads);
     t->sql_log_bin = get_bool(c, o, "sql_log_bin", 1);
+    t->stream = get_bool(c, o, "stream", 0);
     const char *dd = get_str(c, o, "data_dir", 0);
     if (dd) {
         if (!*dd)
@@ -957,6 +958,34 @@ static void check_cross(tc *c, tk_task *t)
     }
 }
 
+/* full_migrate_conf.stream: only where the loader itself takes the chunks of a dump it runs. */
+static void check_stream(tc *c, tk_task *t)
+{
+    if (!t->stream)
+        return;
+    const char *why = NULL;
+    int full_plugin = 0;
+    for (size_t i = 0; i < t->nplugins; i++)
+        full_plugin |= t->plugins[i].full;
+    if (t->mode && (!strcmp(t->mode, "dump") || !strcmp(t->mode, "load") ||
+                    !strcmp(t->mode, "incremental")))
+        why = "task_mode \"dump\" keeps the dump files, \"load\" reads them and \"incremental\" "
+              "has no dump: only \"full\" and \"all\" stream";
+    else if (t->sink)
+        why = "a custom sink reads chunk files";
+    else if (t->nscripts)
+        why = "lua_scripts rewrite the chunk files of the full phase";
+    else if (full_plugin)
+        why = "a custom plugin of the full phase may read chunk files";
+    if (!why)
+        return;
+    size_t m = sl__tc_push(c, "source_config");
+    size_t k = sl__tc_push(c, "full_migrate_conf");
+    sl__tc_err(c, "stream", SL_TC_UNSUPPORTED, "\"stream\": true cannot be used here: %s", why);
+    sl__tc_pop(c, k);
+    sl__tc_pop(c, m);
+}
+
 /* ---- entry -------------------------------------------------------------------------------- */
 
 void sl_task_threads(unsigned ncpu, long long *export_threads, long long *import_threads)
@@ -1037,6 +1066,7 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     check_lua(c, t, opts);
     check_plugins(c, t);
     check_verify(c, t);
+    check_stream(c, t);
     check_cross(c, t);
 }
 

@@ -60,6 +60,8 @@ typedef struct tk_task {
     long long   export_threads, import_threads, repl_threads, repl_batch;
     int         sql_log_bin;      /* full_migrate_conf.sql_log_bin (sluice's extension): 0 = the
                                      user lets the load skip the target's binlog */
+    int         stream;           /* full_migrate_conf.stream (sluice's extension): chunks go
+                                     from the dump to the loader through pipes, no files */
     const char *data_dir, *consistency;
     json_t     *filters;          /* binlog_filter_rule object or NULL */
     tk_rule    *rules;

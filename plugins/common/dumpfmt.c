@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +27,7 @@
 int sl_tsv_open(sl_tsv_writer *w, const char *tmp_path, size_t bufsize, sl_error *err)
 {
     memset(w, 0, sizeof *w);
-    w->fd = -1;
+    w->fd = w->rfd = -1;
     w->first = 1;
     w->cap = bufsize < 4096 ? 4096 : bufsize;
     w->buf = malloc(w->cap);
@@ -41,19 +43,48 @@ int sl_tsv_open(sl_tsv_writer *w, const char *tmp_path, size_t bufsize, sl_error
     return 0;
 }
 
+/* Write all of p: to a file, or as one frame to a stream (see dumpfmt.h). */
+static void wraw(sl_tsv_writer *w, const char *p, size_t n)
+{
+    while (n && !w->err) {
+        ssize_t k = write(w->fd, p, n);
+        if (k > 0) {
+            p += k;
+            n -= (size_t)k;
+        } else if (k < 0 && errno == EINTR) {
+            continue;
+        } else if (k < 0 && errno == EAGAIN && w->stream) {
+            /* the pipe is full: the loader has not read it yet, or is slow */
+            if (w->stop && w->stop(w->stop_arg)) {
+                w->err = ECANCELED;
+                break;
+            }
+            struct pollfd pf = { .fd = w->fd, .events = POLLOUT };
+            poll(&pf, 1, 200);
+        } else {
+            w->err = k < 0 ? errno : EIO;
+        }
+    }
+}
+
+static void wout(sl_tsv_writer *w, const char *p, size_t n)
+{
+    if (w->stream) {
+        while (n && !w->err) {     /* frames of at most 1 GiB */
+            uint32_t f = n > (1u << 30) ? (1u << 30) : (uint32_t)n;
+            wraw(w, (const char *)&f, sizeof f);
+            wraw(w, p, f);
+            p += f;
+            n -= f;
+        }
+        return;
+    }
+    wraw(w, p, n);
+}
+
 static void wflush(sl_tsv_writer *w)
 {
-    size_t off = 0;
-    while (off < w->len && !w->err) {
-        ssize_t n = write(w->fd, w->buf + off, w->len - off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            w->err = errno;
-            break;
-        }
-        off += (size_t)n;
-    }
+    wout(w, w->buf, w->len);
     w->len = 0;
 }
 
@@ -62,17 +93,7 @@ static void wput(sl_tsv_writer *w, const char *s, size_t n)
     if (w->len + n > w->cap) {
         wflush(w);
         if (n > w->cap) {           /* larger than the buffer: write through */
-            size_t off = 0;
-            while (off < n && !w->err) {
-                ssize_t k = write(w->fd, s + off, n - off);
-                if (k < 0) {
-                    if (errno == EINTR)
-                        continue;
-                    w->err = errno;
-                    break;
-                }
-                off += (size_t)k;
-            }
+            wout(w, s, n);
             w->bytes += n;
             return;
         }
@@ -221,6 +242,187 @@ void sl_tsv_abort(sl_tsv_writer *w, const char *tmp_path)
     free(w->buf);
     w->buf = NULL;
     unlink(tmp_path);
+}
+
+/* ---- streams --------------------------------------------------------------------------- */
+
+int sl_tsv_open_stream(sl_tsv_writer *w, size_t bufsize, const char *dir, const char *file,
+                       char *path, size_t n, int (*stop)(void *), void *stop_arg, sl_error *err)
+{
+    memset(w, 0, sizeof *w);
+    w->fd = w->rfd = -1;
+    w->first = 1;
+    w->stream = 1;
+    w->stop = stop;
+    w->stop_arg = stop_arg;
+    w->cap = bufsize < 4096 ? 4096 : bufsize;
+    w->buf = malloc(w->cap);
+    if (!w->buf)
+        return sl_error_set(err, SL_ENOMEM, "no memory for a %zu-byte stream buffer", w->cap);
+    int p[2];
+    struct stat st;
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        int e = errno;
+        free(w->buf);
+        w->buf = NULL;
+        return sl_error_set(err, SL_EIO, "cannot make a pipe for %s: %s", file, strerror(e));
+    }
+    w->rfd = p[0];
+    w->fd = p[1];
+    if (fstat(w->rfd, &st) < 0) {
+        int e = errno;
+        sl_tsv_stream_abort(w);
+        return sl_error_set(err, SL_EIO, "fstat of the pipe for %s: %s", file, strerror(e));
+    }
+    fcntl(w->fd, F_SETFL, fcntl(w->fd, F_GETFL) | O_NONBLOCK);
+    fcntl(w->fd, F_SETPIPE_SZ, 1 << 20);    /* fewer wakeups; the default 64 KiB if refused */
+    if ((size_t)snprintf(path, n, "%s/%s" SL_STREAM_TAG "%d:%llu", dir, file, w->rfd,
+                         (unsigned long long)st.st_ino) >= n) {
+        sl_tsv_stream_abort(w);
+        return sl_error_set(err, SL_ELIMIT, "stream path too long for %s", file);
+    }
+    return 0;
+}
+
+static void stream_close(sl_tsv_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd);
+    if (w->rfd >= 0)
+        close(w->rfd);
+    w->fd = w->rfd = -1;
+    free(w->buf);
+    w->buf = NULL;
+}
+
+int sl_tsv_stream_end(sl_tsv_writer *w, sl_error *err)
+{
+    wflush(w);
+    uint32_t z = 0;
+    uint64_t rows = w->rows;
+    wraw(w, (const char *)&z, sizeof z);
+    wraw(w, (const char *)&rows, sizeof rows);
+    /* The reader opens the pipe through our read end: keep it until the pipe is empty, which
+     * only a reader that had it open can make it. */
+    while (!w->err) {
+        int left = 0;
+        if (ioctl(w->rfd, FIONREAD, &left) < 0) {
+            w->err = errno;
+            break;
+        }
+        if (left == 0)
+            break;
+        if (w->stop && w->stop(w->stop_arg)) {
+            w->err = ECANCELED;
+            break;
+        }
+        struct timespec ts = { 0, 2 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    int e = w->err;
+    stream_close(w);
+    if (e == ECANCELED)
+        return sl_error_set(err, SL_ESTOPPED, "stopped");
+    if (e)
+        return sl_error_set(err, SL_EIO, "stream: %s", strerror(e));
+    return 0;
+}
+
+void sl_tsv_stream_abort(sl_tsv_writer *w)
+{
+    stream_close(w);
+}
+
+int sl_stream_path(const char *path)
+{
+    return strstr(path, SL_STREAM_TAG) != NULL;
+}
+
+int sl_stream_open(sl_stream_reader *r, const char *path)
+{
+    const char *tag = strstr(path, SL_STREAM_TAG);
+    if (!tag)
+        return 0;
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    int fd = -1;
+    unsigned long long ino = 0;
+    char end = 0;
+    if (sscanf(tag + strlen(SL_STREAM_TAG), "%d:%llu%c", &fd, &ino, &end) != 2 || fd < 0) {
+        r->err = EINVAL;
+        return -1;
+    }
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+    /* O_NONBLOCK: opening a pipe whose writer is gone must not wait for one */
+    r->fd = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (r->fd < 0 || fstat(r->fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+        (unsigned long long)st.st_ino != ino) {
+        r->err = r->fd < 0 ? ENOENT : ESTALE;     /* the dump of the chunk ended (or failed) */
+        sl_stream_close(r);
+        return -1;
+    }
+    fcntl(r->fd, F_SETFL, fcntl(r->fd, F_GETFL) & ~O_NONBLOCK);
+    return 1;
+}
+
+/* Read exactly n bytes (a frame header or the row count). 0, or -1 with r->err. */
+static int read_exact(sl_stream_reader *r, void *p, size_t n)
+{
+    char *b = p;
+    while (n) {
+        ssize_t k = read(r->fd, b, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            r->err = k < 0 ? errno : EPIPE;
+            return -1;
+        }
+        b += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+long sl_stream_read(sl_stream_reader *r, char *buf, size_t len)
+{
+    if (r->err)
+        return -1;
+    if (r->done)
+        return 0;
+    while (r->left == 0) {
+        uint32_t f;
+        if (read_exact(r, &f, sizeof f) < 0)
+            return -1;
+        if (f == 0) {
+            if (read_exact(r, &r->rows, sizeof r->rows) < 0)
+                return -1;
+            r->done = 1;
+            return 0;
+        }
+        r->left = f;
+    }
+    if (len > r->left)
+        len = r->left;
+    for (;;) {
+        ssize_t k = read(r->fd, buf, len);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            r->err = k < 0 ? errno : EPIPE;
+            return -1;
+        }
+        r->left -= (uint32_t)k;
+        return (long)k;
+    }
+}
+
+void sl_stream_close(sl_stream_reader *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
 }
 
 int sl_tsv_split(char *line, size_t len, const char **fields, size_t *lens, size_t max)

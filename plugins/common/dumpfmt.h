@@ -31,6 +31,11 @@ typedef struct sl_tsv_writer {
                           * sl_sync_dir before anything relies on the files surviving a crash
                           * of the machine (two fsyncs per file cost more than the dump of a
                           * small table: 2,000 tables, issue 12) */
+    /* a stream (sl_tsv_open_stream): fd is a pipe's write end, rfd its read end */
+    int      stream;
+    int      rfd;
+    int    (*stop)(void *arg);   /* nonzero: give up a write that waits on a full pipe */
+    void    *stop_arg;
 } sl_tsv_writer;
 
 /* Create tmp_path (truncating it) with an output buffer of bufsize bytes. Returns 0 or SL_EIO /
@@ -48,6 +53,43 @@ int  sl_tsv_commit(sl_tsv_writer *w, const char *tmp_path, const char *final_pat
 int  sl_sync_dir(const char *dir, sl_error *err);
 /* Close and remove tmp_path (on failure or cancellation). */
 void sl_tsv_abort(sl_tsv_writer *w, const char *tmp_path);
+
+/*
+ * Streams (full_migrate_conf.stream): a chunk goes to the loader through a pipe of this process
+ * instead of a file. The chunk's path names the pipe: "<dir>/<file>#stream:<fd>:<inode>" (the
+ * loader opens /proc/self/fd/<fd> and checks the inode, so a descriptor number reused by another
+ * file is never read). The bytes are framed: [u32 n][n bytes of the chunk]... and an end frame
+ * [u32 0][u64 rows]; a reader that meets the end of the pipe before the end frame reports an
+ * error, so a dump that failed in the middle of a chunk can never load as a shorter chunk.
+ *
+ * sl_tsv_open_stream makes the pipe and fills path (size n) with dir/file and the stream tag.
+ * Writes that find the pipe full wait for the reader, asking stop(stop_arg) every 200 ms.
+ * sl_tsv_stream_end writes the end frame and waits until the reader has taken every byte (so it
+ * had the pipe open) before closing both ends; sl_tsv_stream_abort closes them at once. Both
+ * return 0 or SL_EIO / SL_ESTOPPED with err filled.
+ */
+#define SL_STREAM_TAG "#stream:"
+int  sl_tsv_open_stream(sl_tsv_writer *w, size_t bufsize, const char *dir, const char *file,
+                        char *path, size_t n, int (*stop)(void *), void *stop_arg, sl_error *err);
+int  sl_tsv_stream_end(sl_tsv_writer *w, sl_error *err);
+void sl_tsv_stream_abort(sl_tsv_writer *w);
+
+/* The reading side. sl_stream_open: 1 and r ready if path is a stream, 0 if it is a plain file
+ * (r untouched), -1 with r->err set if it names a stream that is gone. sl_stream_read: bytes of
+ * the chunk (> 0), 0 at the end frame (r->rows set), -1 with r->err set (EPIPE: the writer went
+ * away before the end frame). */
+typedef struct sl_stream_reader {
+    int      fd;
+    uint32_t left;          /* bytes of the current frame still to read */
+    int      done;
+    uint64_t rows;
+    int      err;
+} sl_stream_reader;
+int  sl_stream_open(sl_stream_reader *r, const char *path);
+long sl_stream_read(sl_stream_reader *r, char *buf, size_t len);
+void sl_stream_close(sl_stream_reader *r);
+/* 1 if a chunk path names a stream. */
+int  sl_stream_path(const char *path);
 
 /* Escape one field into out (room for 2*len bytes); returns the bytes written. Pure. */
 size_t sl_tsv_escape(char *out, const char *s, size_t len);

@@ -149,6 +149,8 @@ typedef struct lworker {
     uint64_t credited_bytes;  /* bytes of the chunk counted in finished_bytes: the most any
                                  attempt read, so a retry does not move the progress back */
     unsigned last_errno;      /* the server's errno of the attempt's failure (0 if none or not SQL) */
+    int      stream_done;     /* a streamed chunk: its end frame was read ... */
+    uint64_t stream_rows;     /* ... and gave this row count */
 } lworker;
 
 struct loader {
@@ -182,6 +184,7 @@ struct loader {
     char            **deferred;         /* ALTER TABLE ... ADD KEY IF NOT EXISTS ..., one per table */
     size_t            ndeferred;
     uint64_t          rows_total;       /* rows of all chunks seen */
+    atomic_llong      rows_streamed;    /* streamed chunks: rows loaded less the estimates */
 
     atomic_uint_fast64_t finished_bytes, total_bytes;
     /* The dump's total once its manifest is complete: chunk events wait in the stage queues while
@@ -221,7 +224,7 @@ static void job_free(job *j)
 
 /* ---- LOCAL INFILE streaming with byte counting ---------------------------------------------- */
 
-typedef struct infile { int fd; lworker *w; int err; char path[256]; } infile;
+typedef struct infile { int fd; lworker *w; int err; int streamed; sl_stream_reader sr; char path[256]; } infile;
 
 static int infile_init(void **ptr, const char *filename, void *ud)
 {
@@ -230,7 +233,14 @@ static int infile_init(void **ptr, const char *filename, void *ud)
     if (!f)
         return 1;
     f->w = ud;
+    f->fd = -1;
     snprintf(f->path, sizeof f->path, "%s", filename);
+    int st = sl_stream_open(&f->sr, filename);
+    if (st != 0) {          /* a chunk streamed by the dump (dumpfmt.h) */
+        f->streamed = 1;
+        f->err = st < 0 ? f->sr.err : 0;
+        return st < 0;
+    }
     f->fd = open(filename, O_RDONLY | O_CLOEXEC);
     if (f->fd < 0) {
         f->err = errno;
@@ -243,6 +253,22 @@ static int infile_init(void **ptr, const char *filename, void *ud)
 static int infile_read(void *ptr, char *buf, unsigned int len)
 {
     infile *f = ptr;
+    if (f->streamed) {
+        long n = sl_stream_read(&f->sr, buf, len);
+        if (n < 0) {
+            f->err = f->sr.err;
+            return -1;
+        }
+        if (n == 0) {
+            f->w->stream_done = 1;
+            f->w->stream_rows = f->sr.rows;
+            return 0;
+        }
+        f->w->attempt_bytes += (uint64_t)n;
+        f->w->credited_bytes = f->w->attempt_bytes;     /* read once: never again */
+        atomic_fetch_add(&f->w->l->finished_bytes, (uint64_t)n);
+        return (int)n;
+    }
     for (;;) {
         ssize_t n = read(f->fd, buf, len);
         if (n < 0 && errno == EINTR)
@@ -268,13 +294,19 @@ static void infile_end(void *ptr)
         return;
     if (f->fd >= 0)
         close(f->fd);
+    if (f->streamed)
+        sl_stream_close(&f->sr);
     free(f);
 }
 
 static int infile_error(void *ptr, char *msg, unsigned int len)
 {
     infile *f = ptr;
-    snprintf(msg, len, "%s: %s", f ? f->path : "chunk file", strerror(f && f->err ? f->err : ENOMEM));
+    if (f && f->streamed)
+        snprintf(msg, len, "%s: the dump of this chunk ended before the chunk did (%s)", f->path,
+                 strerror(f->err ? f->err : EPIPE));
+    else
+        snprintf(msg, len, "%s: %s", f ? f->path : "chunk file", strerror(f && f->err ? f->err : ENOMEM));
     return f && f->err ? f->err : ENOMEM;
 }
 
@@ -387,14 +419,30 @@ static int retryable(unsigned e) { return e == 1213 /* ER_LOCK_DEADLOCK */ || e 
 
 static int load_chunk_once(lworker *w, job *j, sl_error *err);
 
+/* A streamed chunk the loader skips is still read to its end: its dump worker waits for that. */
+static void drain_stream(const char *path)
+{
+    sl_stream_reader r;
+    char buf[65536];
+    if (sl_stream_open(&r, path) <= 0)
+        return;
+    while (sl_stream_read(&r, buf, sizeof buf) > 0)
+        ;
+    sl_stream_close(&r);
+}
+
+
 static int load_chunk(lworker *w, job *j, sl_error *err)
 {
-    enum { ATTEMPTS = 5 };
+    /* A streamed chunk is read once: a failure of it fails the task, and the resume dumps
+     * again from a new snapshot (the stale-load rules) instead of retrying here. */
+    const int ATTEMPTS = sl_stream_path(j->path) ? 1 : 5;
     int rc = 0;
     w->credited_bytes = 0;
     for (int attempt = 1; attempt <= ATTEMPTS; attempt++) {
         w->attempt_bytes = 0;
         w->last_errno = 0;
+        w->stream_done = 0;
         rc = load_chunk_once(w, j, err);
         if (rc == 0)
             return 0;
@@ -425,6 +473,15 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
         w->last_errno = e;
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
         return rc;
+    }
+    if (sl_stream_path(j->path)) {
+        if (!w->stream_done) {     /* cannot happen: the handler fails the LOAD first */
+            sl_myconn_exec(db, "ROLLBACK", 8, NULL);
+            return sl_error_set(err, SL_EIO, "chunk %s into %s: its stream ended early", j->id, j->table);
+        }
+        /* the event had the plan's estimate; the chunk row keeps what was loaded */
+        atomic_fetch_add(&l->rows_streamed, (long long)w->stream_rows - (long long)j->rows);
+        j->rows = w->stream_rows;
     }
     uint64_t affected = mysql_affected_rows(db);
     unsigned warnings = mysql_warning_count(db);
@@ -1336,6 +1393,7 @@ static int handle_chunk(loader *l, const sl_event *ev)
     l->rows_total += ev->chunk_rows;
     if (l->finished_before || strset_has(&l->done, ev->chunk_id)) {
         atomic_fetch_add(&l->finished_bytes, ev->chunk_bytes);
+        drain_stream(ev->chunk_path);
         return 0;
     }
     const char *ts = or_default(ev->target_schema, ev->schema);
@@ -1422,6 +1480,7 @@ static int finish(loader *l, const sl_batch *b)
 {
     if (l->finished_before || l->eof_done)
         return 0;
+    l->rows_total += (uint64_t)atomic_exchange(&l->rows_streamed, 0);
     const loader_cfg *c = l->cfg;
     const char *file = b->ckpt.file;
     uint64_t pos = b->ckpt.offset;
@@ -1540,6 +1599,7 @@ static void reset_run(loader *l)
     sl_snapshot_clear(&l->snap);
     l->have_snap = 0;
     l->rows_total = 0;
+    atomic_store(&l->rows_streamed, 0);
     l->werr = 0;
     atomic_store(&l->finished_bytes, 0);
     atomic_store(&l->total_bytes, 0);

@@ -18,6 +18,7 @@
 #include "xtype.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@ static const sl_option dump_options[] = {
     {"chunk_bytes", SL_OPT_INT, "16777216", "at most about this many bytes per chunk (by the table's average row length): one chunk is one target transaction, so this bounds what a rollback must undo", OFF(chunk_bytes), 0, INT64_MAX, NULL, 0},
     {"mode", SL_OPT_ENUM, "\"full\"", "full|dump|load (load: re-emit a finished dump from data_dir)", OFF(mode), 0, -1, mode_choices, 0},
     {"seed_tracker", SL_OPT_BOOL, "false", "write each dumped table's CREATE TABLE as the binlog-reader schema tracker's version at the snapshot position, for the incremental phase that starts there (task_mode all)", OFF(seed_tracker), 0, -1, NULL, 0},
+    {"stream", SL_OPT_BOOL, "false", "hand each chunk to the loader through a pipe as it is read, keeping no chunk files (mode full only; a resume dumps again from a new snapshot)", OFF(stream), 0, -1, NULL, 0},
     {"online_ddl", SL_OPT_BOOL, "true", "leave out the ghost and trash tables of gh-ost and pt-online-schema-change migrations of selected tables (the task's enhance_online_schema_change)", OFF(online_ddl), 0, -1, NULL, 0},
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -269,8 +271,8 @@ static int push_chunk_event(dump *d, sl_batch *b, dchunk *c)
     sl_event *ev = h->batch_push(b, SL_EV_CHUNK);
     if (!ev || !m)
         return h->fail(d->ctx, SL_ENOMEM, "no memory");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", d->dir, c->file);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/%s%s", d->dir, c->file, c->stag);
     ev->flags = SL_EVF_SNAPSHOT;
     h->batch_set_meta(b, ev, m);
     ev->schema = m->schema;
@@ -278,11 +280,18 @@ static int push_chunk_event(dump *d, sl_batch *b, dchunk *c)
     ev->ncols = m->ncols;
     ev->chunk_path = h->batch_strndup(b, path, strlen(path));
     ev->chunk_id = h->batch_strndup(b, c->id, strlen(c->id));
-    ev->chunk_rows = c->rows;
-    ev->chunk_bytes = c->bytes;
+    if (c->stag[0]) {
+        /* the chunk is being read as this goes out (its worker writes c->rows when done): the
+         * plan's estimate; the loader records the rows it was given */
+        ev->chunk_rows = t->nchunks ? t->est_rows / t->nchunks : t->est_rows;
+        ev->chunk_bytes = ev->chunk_rows * t->avg_row;
+    } else {
+        ev->chunk_rows = c->rows;
+        ev->chunk_bytes = c->bytes;
+    }
     ev->seq = ++d->seq;
     set_pos(d, b, &ev->pos);
-    b->bytes += c->bytes;
+    b->bytes += ev->chunk_bytes;
     if (!ev->chunk_path || !ev->chunk_id)
         return h->fail(d->ctx, SL_ENOMEM, "no memory");
     return 0;
@@ -333,6 +342,22 @@ static void worker_fail(dump *d, const sl_error *e)
         d->werr_msg = *e;
     }
     atomic_store(&d->quit, 1);
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* A writer's reason to give up: another worker failed, or the pipeline stops. */
+static int stream_stop(void *arg)
+{
+    dump *d = arg;
+    return atomic_load(&d->quit) || d->host->should_stop(d->ctx);
+}
+
+/* Hand chunk c to the emitting thread: finished (a file) or started (a stream). */
+static void announce(dump *d, dchunk *c)
+{
+    pthread_mutex_lock(&d->mu);
+    d->done_ring[d->done_tail++] = (size_t)(c - d->chunks);
     pthread_cond_broadcast(&d->cv);
     pthread_mutex_unlock(&d->mu);
 }
@@ -389,30 +414,48 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
         sl_sbuf_free(&q);
         return sl_error_set(err, SL_ENOMEM, "no memory");
     }
+    /* Stream mode: the pipe is made and the chunk announced before its SELECT, so the loader
+     * is reading while the rows come (a full pipe holds the worker back). */
+    sl_tsv_writer w;
+    char path[4300], tmp[4400];
     int rc = 0;
+    if (d->cfg->stream) {
+        rc = sl_tsv_open_stream(&w, 1 << 20, d->dir, c->file, path, sizeof path, stream_stop, d, err);
+        if (rc) {
+            sl_sbuf_free(&q);
+            return rc;
+        }
+        snprintf(c->stag, sizeof c->stag, "%s", strstr(path, SL_STREAM_TAG));
+        announce(d, c);
+    }
     if (mysql_real_query(db, q.p, (unsigned long)q.len) != 0) {
         rc = sl_error_set(err, SL_EDB, "source: %s (errno %u) dumping %s", mysql_error(db),
                           mysql_errno(db), c->id);
         sl_sbuf_free(&q);
+        if (d->cfg->stream)
+            sl_tsv_stream_abort(&w);
         return rc;
     }
     sl_sbuf_free(&q);
     MYSQL_RES *res = mysql_use_result(db);
-    if (!res)
+    if (!res) {
+        if (d->cfg->stream)
+            sl_tsv_stream_abort(&w);
         return sl_error_set(err, SL_EDB, "source: %s dumping %s", mysql_error(db), c->id);
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/%s", d->dir, c->file);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    sl_tsv_writer w;
-    rc = sl_tsv_open(&w, tmp, 1 << 20, err);
-    if (rc) {
-        mysql_free_result(res);
-        return rc;
     }
-    /* The loader reads the file from the page cache right away; the files need to survive a
-     * crash of the machine only once the manifest says the dump is complete (a resume trusts
-     * them only then), so fresh_dump syncs the directory once, before that. */
-    w.no_sync = 1;
+    if (!d->cfg->stream) {
+        snprintf(path, sizeof path, "%s/%s", d->dir, c->file);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        rc = sl_tsv_open(&w, tmp, 1 << 20, err);
+        if (rc) {
+            mysql_free_result(res);
+            return rc;
+        }
+        /* The loader reads the file from the page cache right away; the files need to survive
+         * a crash of the machine only once the manifest says the dump is complete (a resume
+         * trusts them only then), so fresh_dump syncs the directory once, before that. */
+        w.no_sync = 1;
+    }
     unsigned nf = mysql_num_fields(res);
     MYSQL_ROW row;
     uint64_t reported = 0;
@@ -428,7 +471,7 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
         if (w.bytes - reported >= (4u << 20)) {
             atomic_fetch_add(&d->finished_bytes, w.bytes - reported);
             reported = w.bytes;
-            if (atomic_load(&d->quit) || d->host->should_stop(d->ctx))
+            if (w.err || stream_stop(d))
                 break;
         }
     }
@@ -436,18 +479,22 @@ static int dump_chunk(dump *d, MYSQL *db, dchunk *c, sl_error *err)
     if (!stopped && mysql_errno(db))
         rc = sl_error_set(err, SL_EDB, "source: %s (errno %u) dumping %s", mysql_error(db),
                           mysql_errno(db), c->id);
-    if (stopped) {
-        /* Leave the rest unread: the connection is closed by the caller. */
-        sl_tsv_abort(&w, tmp);
-        return sl_error_set(err, SL_ESTOPPED, "stopped");
+    if (stopped || rc) {
+        /* Stopped: leave the rest unread (the caller closes the connection). A stream's
+         * reader sees its end without the end frame and fails the chunk. */
+        if (!stopped)
+            mysql_free_result(res);
+        if (d->cfg->stream)
+            sl_tsv_stream_abort(&w);
+        else
+            sl_tsv_abort(&w, tmp);
+        if (stopped && w.err && w.err != ECANCELED)
+            return sl_error_set(err, SL_EIO, "writing %s: %s", c->id, strerror(w.err));
+        return stopped ? sl_error_set(err, SL_ESTOPPED, "stopped") : rc;
     }
     mysql_free_result(res);
-    if (rc) {
-        sl_tsv_abort(&w, tmp);
-        return rc;
-    }
     uint64_t rows = w.rows, bytes = w.bytes;
-    rc = sl_tsv_commit(&w, tmp, path, err);
+    rc = d->cfg->stream ? sl_tsv_stream_end(&w, err) : sl_tsv_commit(&w, tmp, path, err);
     if (rc)
         return rc;
     c->rows = rows;
@@ -488,10 +535,15 @@ static void worker_main(void *arg)
             pthread_mutex_unlock(&d->mu);
             break;
         }
-        pthread_mutex_lock(&d->mu);
-        d->done_ring[d->done_tail++] = ci;
-        pthread_cond_broadcast(&d->cv);
-        pthread_mutex_unlock(&d->mu);
+        if (!d->cfg->stream) {
+            announce(d, &d->chunks[ci]);
+        } else {
+            dtable *t = &d->tables[d->chunks[ci].table];
+            pthread_mutex_lock(&d->mu);
+            if (++t->chunks_done == t->nchunks)
+                atomic_fetch_add(&d->completed_tables, 1);
+            pthread_mutex_unlock(&d->mu);
+        }
     }
     free(wa);
 }
@@ -698,6 +750,30 @@ static void clear_dir(dump *d)
     closedir(dir);
 }
 
+/* Stream mode: every chunk is announced when it starts; the dump is over when the workers are. */
+static int wait_streams(dump *d)
+{
+    const sl_host *h = d->host;
+    pthread_mutex_lock(&d->mu);
+    while (d->nrunning > 0 && !d->werr && !h->should_stop(d->ctx)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+    }
+    int werr = d->werr;
+    pthread_mutex_unlock(&d->mu);
+    if (werr)
+        return h->fail(d->ctx, werr, "%s", d->werr_msg.msg);
+    if (h->should_stop(d->ctx))
+        return SL_ESTOPPED;
+    return 0;
+}
+
 static int fresh_dump(dump *d)
 {
     const sl_host *h = d->host;
@@ -807,13 +883,15 @@ static int fresh_dump(dump *d)
                 return rc;
             }
             dtable *t = &d->tables[c->table];
-            if (++t->chunks_done == t->nchunks)
+            if (!d->cfg->stream && ++t->chunks_done == t->nchunks)
                 atomic_fetch_add(&d->completed_tables, 1);
         }
         emitted += to - from;
         if ((rc = emit(d, b)) < 0)
             return rc;
     }
+    if (d->cfg->stream && (rc = wait_streams(d)) < 0)
+        return rc;
     join_workers(d);
     if (d->locked) {
         sl__dump_exec(d, d->main, "UNLOCK TABLES");
@@ -822,13 +900,15 @@ static int fresh_dump(dump *d)
     for (size_t i = 0; i < d->nworkers; i++)
         if (d->wconn[i])
             sl_myconn_exec(d->wconn[i], "COMMIT", 6, NULL);
-    if ((rc = sl_sync_dir(d->dir, &e)) < 0)
+    /* Streamed chunks left no files: the manifest stays incomplete, so a resume dumps again. */
+    if (!d->cfg->stream && (rc = sl_sync_dir(d->dir, &e)) < 0)
         return h->fail(d->ctx, rc, "%s", e.msg);
-    if ((rc = sl__dump_manifest_write(d, 1)) < 0)
+    if (!d->cfg->stream && (rc = sl__dump_manifest_write(d, 1)) < 0)
         return rc;
-    h->log(d->ctx, SL_LOG_INFO, "dump finished: %llu rows, %llu bytes",
+    h->log(d->ctx, SL_LOG_INFO, "dump finished: %llu rows, %llu bytes%s",
            (unsigned long long)atomic_load(&d->finished_rows),
-           (unsigned long long)atomic_load(&d->finished_bytes));
+           (unsigned long long)atomic_load(&d->finished_bytes),
+           d->cfg->stream ? ", streamed to the loader" : "");
     return emit_eof(d);
 }
 
@@ -888,6 +968,11 @@ static int dump_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     d->host = host;
     d->ctx = ctx;
     d->cfg = cfg;
+    if (cfg->stream && cfg->mode != MODE_FULL) {
+        free(d);
+        return host->fail(ctx, SL_EINVAL, "stream: only mode full streams chunks (dump writes "
+                          "files to keep, load reads them)");
+    }
     sl_error e = {0};
     int rc = sl_rules_new(cfg->rules, &d->rules, &e);
     if (rc) {

@@ -30,6 +30,7 @@ typedef struct dump_cfg {
     int     mode;
     int     online_ddl;      /* leave online schema change tools' tables out (oscname.h) */
     int     seed_tracker;    /* write the snapshot's structures as schema tracker versions */
+    int     stream;          /* chunks go to the loader through pipes, not files (dumpfmt.h) */
 } dump_cfg;
 
 /* A dumped column (generated columns are never dumped: the target computes them). */
@@ -78,6 +79,7 @@ typedef struct dchunk {
     char    *where;         /* walked chunks: the WHERE condition of the range (malloc'd), else NULL */
     char     id[600];       /* "<schema>.<table>.<n>", unique within the task and source */
     char     file[64];      /* file name in the dump dir */
+    char     stag[48];      /* stream mode: the pipe's tag (SL_STREAM_TAG...) once it is open */
     uint64_t rows, bytes;
 } dchunk;
 

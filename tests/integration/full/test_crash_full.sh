@@ -11,11 +11,17 @@
 #
 # Small data (4 tables of 80,000 rows of about 500 bytes, 3 chunks of 16 MiB each), so the whole
 # test takes a minute or two. Needs SLUICE_SERVER_BIN, SLUICE_PLUGIN_DIR and the sandbox env.
+#
+# SLUICE_CRASH_STREAM=1 (ctest full_crash_stream): the task streams its chunks to the loader
+# (full_migrate_conf.stream): every kill is followed by a dump from a new snapshot and a load redone
+# from scratch (the stale-load rules), and no chunk file is ever written.
 . "$(dirname "$0")/../api/lib.sh"
 
-DB=fcrash_src
-TASK=fcrash
+STREAM=${SLUICE_CRASH_STREAM:-0}
+DB=fcrash_src$([ "$STREAM" = 1 ] && echo _s)
+TASK=fcrash$([ "$STREAM" = 1 ] && echo _s)
 KILLS=${SLUICE_CRASH_KILLS:-20}
+STREAM_CONF=$([ "$STREAM" = 1 ] && echo ',"stream":true')
 S=(--no-defaults -h"$SLUICE_SOURCE_HOST" -P"$SLUICE_SOURCE_PORT" -u"$SLUICE_SOURCE_USER" -p"$SLUICE_SOURCE_PASSWORD" -N -B)
 T=(--no-defaults -h"$SLUICE_TARGET_HOST" -P"$SLUICE_TARGET_PORT" -u"$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -B)
 src() { mariadb "${S[@]}" "$@"; }
@@ -80,7 +86,7 @@ create_task() {
       \"target_config\":{\"host\":\"$SLUICE_TARGET_HOST\",\"port\":$SLUICE_TARGET_PORT,\"user\":\"$SLUICE_TARGET_USER\",
         \"password\":\"$SLUICE_TARGET_PASSWORD\"},
       \"table_migrate_rule\":[{\"source\":{\"source_name\":\"crash-src\",\"schema\":\"$DB\",\"table\":\"*\"}}],
-      \"source_config\":{\"full_migrate_conf\":{\"export_threads\":2,\"import_threads\":4,\"data_dir\":\"$WORK/dump\"},
+      \"source_config\":{\"full_migrate_conf\":{\"export_threads\":2,\"import_threads\":4,\"data_dir\":\"$WORK/dump\"$STREAM_CONF},
         \"source_conf\":[{\"source_name\":\"crash-src\"}]}}}"
     expect 200 "create the task"
     api POST "/tasks/$TASK/start" '{}'
@@ -125,6 +131,11 @@ check_round() {
     [ "$nchunks" = "$ndistinct" ] && [ "$nrows" = "$want_rows" ] && [ "$nchunks" -ge 8 ] && ok ||
         fail "checkpoint: $nchunks chunks, $ndistinct distinct, $nrows rows (want $want_rows, >= 8 chunks)"
     if grep -q "duplicate key loading chunk" "$WORK/server.log"; then fail "a chunk was loaded twice"; else ok; fi
+    if [ "$STREAM" = 1 ]; then
+        files=$(find "$WORK/dump" -name '*.tsv*' | wc -l)
+        [ "$files" = 0 ] && ok || fail "a streaming task left $files chunk files in its data_dir"
+        grep -q "streamed to the loader" "$WORK/server.log" && ok || fail "the dump did not say it streamed"
+    fi
     grep -E "waiting for|transactions are gone|rolling back after" "$WORK/server.log" | head -5
 }
 

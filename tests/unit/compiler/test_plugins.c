@@ -33,7 +33,7 @@ static const sl_option DUMP_OPTS[] = {
     CONN("source_"), CONN("target_"), IDENT, J("rules"),
     I("export_threads", "4", 1, 1024), E("consistency", "\"auto\"", CONSIST),
     S("data_dir", "\"./dumped_data\""), I("chunk_rows", "100000", 1, 100000000),
-    E("mode", "\"full\"", MODES), B("seed_tracker", "false"), END
+    E("mode", "\"full\"", MODES), B("seed_tracker", "false"), B("stream", "false"), END
 };
 static const sl_option LOADER_OPTS[] = {
     CONN("target_"), IDENT, I("import_threads", "16", 1, 1024), E("on_duplicate", "\"overwrite\"", DUP),

@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +192,160 @@ static void test_ckpt_names_quoted(void **state)
     sl_sbuf_free(&b);
 }
 
+/* ---- streams (full_migrate_conf.stream) ---- */
+
+/* The rows every stream test writes: a big field crosses the buffer and the pipe's size, so the
+ * writer waits on a full pipe and writes a frame through. */
+static size_t write_rows(sl_tsv_writer *w, size_t nrows)
+{
+    static char big[3 << 20];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 13);
+    for (size_t r = 0; r < nrows; r++) {
+        char num[32];
+        int n = snprintf(num, sizeof num, "%zu", r);
+        sl_tsv_field(w, num, (size_t)n);
+        sl_tsv_field(w, r == 3 ? big : "a\tb", r == 3 ? sizeof big : 4);
+        sl_tsv_field(w, NULL, 0);
+        sl_tsv_end_row(w);
+    }
+    return nrows;
+}
+
+typedef struct wjob { sl_tsv_writer w; size_t rows; int abort_after; int rc; atomic_int stop; } wjob;
+
+static int wstop(void *arg) { return atomic_load(&((wjob *)arg)->stop); }
+
+static void *writer_thread(void *arg)
+{
+    wjob *j = arg;
+    sl_error e = {0};
+    write_rows(&j->w, j->rows);
+    if (j->abort_after) {
+        sl_tsv_stream_abort(&j->w);
+        j->rc = 0;
+    } else {
+        j->rc = sl_tsv_stream_end(&j->w, &e);
+    }
+    return NULL;
+}
+
+/* What a file writer makes of the same rows: the stream must carry exactly these bytes. */
+static char *file_bytes(size_t nrows, size_t *len)
+{
+    char tmp[300], fin[300];
+    snprintf(tmp, sizeof tmp, "%s/s.tsv.tmp", tmpdir);
+    snprintf(fin, sizeof fin, "%s/s.tsv", tmpdir);
+    sl_tsv_writer w;
+    sl_error e = {0};
+    assert_int_equal(sl_tsv_open(&w, tmp, 1 << 20, &e), 0);
+    write_rows(&w, nrows);
+    assert_int_equal(sl_tsv_commit(&w, tmp, fin, &e), 0);
+    char *text;
+    assert_int_equal(sl_read_file(fin, &text, len, &e), 0);
+    return text;
+}
+
+static void test_stream_roundtrip(void **state)
+{
+    (void)state;
+    size_t want_len;
+    char *want = file_bytes(50, &want_len);
+    wjob j = { .rows = 50 };
+    char path[4300];
+    sl_error e = {0};
+    assert_int_equal(sl_tsv_open_stream(&j.w, 1 << 20, tmpdir, "t00000.000001.tsv", path,
+                                        sizeof path, wstop, &j, &e), 0);
+    assert_true(sl_stream_path(path));
+    assert_non_null(strstr(path, "/t00000.000001.tsv" SL_STREAM_TAG));
+    pthread_t th;
+    pthread_create(&th, NULL, writer_thread, &j);
+    sl_stream_reader r;
+    assert_int_equal(sl_stream_open(&r, path), 1);
+    char *got = malloc(want_len + 1);
+    size_t have = 0;
+    long n;
+    while ((n = sl_stream_read(&r, got + have, 65536 < want_len + 1 - have ? 65536 : want_len + 1 - have)) > 0)
+        have += (size_t)n;
+    assert_int_equal(n, 0);
+    assert_int_equal(r.rows, 50);
+    assert_int_equal(have, want_len);
+    assert_memory_equal(got, want, want_len);
+    assert_int_equal(sl_stream_read(&r, got, 10), 0);    /* stays at its end */
+    sl_stream_close(&r);
+    pthread_join(th, NULL);
+    assert_int_equal(j.rc, 0);
+    free(got);
+    free(want);
+    /* a plain file path is no stream */
+    assert_false(sl_stream_path("/tmp/x/t00000.000001.tsv"));
+    assert_int_equal(sl_stream_open(&r, "/tmp/x/t00000.000001.tsv"), 0);
+}
+
+/* A writer that gives up in the middle of a chunk: the reader gets an error, never a clean end,
+ * after every byte that was written (so a short chunk can never load as a whole one). */
+static void test_stream_cut(void **state)
+{
+    (void)state;
+    wjob j = { .rows = 10, .abort_after = 1 };
+    char path[4300];
+    sl_error e = {0};
+    assert_int_equal(sl_tsv_open_stream(&j.w, 4096, tmpdir, "c", path, sizeof path, wstop, &j, &e), 0);
+    sl_stream_reader r;
+    assert_int_equal(sl_stream_open(&r, path), 1);
+    pthread_t th;
+    pthread_create(&th, NULL, writer_thread, &j);
+    char buf[65536];
+    long n;
+    size_t have = 0;
+    while ((n = sl_stream_read(&r, buf, sizeof buf)) > 0)
+        have += (size_t)n;
+    assert_int_equal(n, -1);
+    assert_int_equal(r.err, EPIPE);
+    assert_true(have > 0);
+    sl_stream_close(&r);
+    pthread_join(th, NULL);
+}
+
+/* The pipe is gone (its dump worker failed and closed it): opening the path fails, even when the
+ * descriptor number now belongs to another file. */
+static void test_stream_gone(void **state)
+{
+    (void)state;
+    sl_tsv_writer w;
+    char path[4300], f[300];
+    sl_error e = {0};
+    assert_int_equal(sl_tsv_open_stream(&w, 4096, tmpdir, "c", path, sizeof path, NULL, NULL, &e), 0);
+    int rfd = w.rfd;
+    sl_tsv_stream_abort(&w);
+    snprintf(f, sizeof f, "%s/other", tmpdir);
+    int fd = open(f, O_RDWR | O_CREAT, 0600);
+    int fd2 = fd == rfd ? -1 : dup2(fd, rfd);     /* the number now names a regular file */
+    sl_stream_reader r;
+    assert_int_equal(sl_stream_open(&r, path), -1);
+    assert_int_equal(r.err, ESTALE);
+    close(fd);
+    if (fd2 >= 0)
+        close(fd2);
+    assert_int_equal(sl_stream_open(&r, "/x/c#stream:nonsense"), -1);
+}
+
+/* Nobody reads: a writer waiting on the full pipe gives up when asked to stop. */
+static void test_stream_stop(void **state)
+{
+    (void)state;
+    wjob j = { .rows = 10 };
+    char path[4300];
+    sl_error e = {0};
+    assert_int_equal(sl_tsv_open_stream(&j.w, 1 << 20, tmpdir, "c", path, sizeof path, wstop, &j, &e), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, writer_thread, &j);
+    usleep(300000);
+    atomic_store(&j.stop, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(j.rc, SL_ESTOPPED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -198,6 +356,10 @@ int main(void)
         cmocka_unit_test(test_snapshot_roundtrip),
         cmocka_unit_test(test_ckpt_names_quoted),
         cmocka_unit_test(test_manifest_total),
+        cmocka_unit_test(test_stream_roundtrip),
+        cmocka_unit_test(test_stream_cut),
+        cmocka_unit_test(test_stream_gone),
+        cmocka_unit_test(test_stream_stop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
