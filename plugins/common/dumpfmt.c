@@ -174,6 +174,11 @@ void sl_tsv_field(sl_tsv_writer *w, const char *s, size_t len)
     }
 }
 
+void sl_tsv_raw(sl_tsv_writer *w, const char *s, size_t len)
+{
+    wput(w, s, len);
+}
+
 void sl_tsv_end_row(sl_tsv_writer *w)
 {
     wput(w, "\n", 1);

@@ -45,6 +45,9 @@ int  sl_tsv_open(sl_tsv_writer *w, const char *tmp_path, size_t bufsize, sl_erro
 void sl_tsv_field(sl_tsv_writer *w, const char *s, size_t len);
 /* End the current row. */
 void sl_tsv_end_row(sl_tsv_writer *w);
+/* Append bytes as they are (no escaping, no row count): other files written through the same
+ * buffered, atomically committed writer (the dump's manifest). */
+void sl_tsv_raw(sl_tsv_writer *w, const char *s, size_t len);
 /* Flush, fsync, close and rename tmp_path to final_path, then fsync the directory, so a file
  * under its final name is always complete. Returns 0 or SL_EIO with err filled. */
 int  sl_tsv_commit(sl_tsv_writer *w, const char *tmp_path, const char *final_path, sl_error *err);

@@ -11,19 +11,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Write one JSON value compactly; 0 or -1 (no memory). */
+static int put_json(sl_tsv_writer *w, json_t *v)
+{
+    char *text = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    json_decref(v);
+    if (!text)
+        return -1;
+    sl_tsv_raw(w, text, strlen(text));
+    free(text);
+    return 0;
+}
+
+/* The manifest is written table by table through a buffered file writer, never built whole in
+ * memory: as one JSON tree it was the dump's largest allocation (12 MiB of objects for 2,000
+ * tables, at the moment the dump finishes). */
 int sl__dump_manifest_write(dump *d, int complete)
 {
-    json_t *root = json_object(), *schemas = json_array(), *tables = json_array();
-    json_object_set_new(root, "version", json_integer(1));
-    json_object_set_new(root, "complete", json_boolean(complete));
-    json_object_set_new(root, "snapshot",
-                        json_pack("{s:s, s:s, s:I, s:s}", "id", d->snap.id, "file", d->snap.file,
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/manifest.json", d->dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    sl_tsv_writer w;
+    sl_error e = {0};
+    int rc = sl_tsv_open(&w, tmp, 64 << 10, &e);
+    if (rc)
+        return d->host->fail(d->ctx, rc, "%s", e.msg);
+    int bad = 0;
+    const char *head = complete ? "{\"version\":1,\"complete\":true,\"snapshot\":"
+                                : "{\"version\":1,\"complete\":false,\"snapshot\":";
+    sl_tsv_raw(&w, head, strlen(head));
+    bad |= put_json(&w, json_pack("{s:s, s:s, s:I, s:s}", "id", d->snap.id, "file", d->snap.file,
                                   "pos", (json_int_t)d->snap.pos, "gtid",
                                   d->snap.gtid ? d->snap.gtid : ""));
-    for (size_t i = 0; i < d->nschemas; i++)
-        json_array_append_new(schemas, json_pack("{s:s, s:s}", "name", d->schemas[i], "create",
-                                                 d->schema_sql[i]));
-    for (size_t i = 0; i < d->ntables; i++) {
+    sl_tsv_raw(&w, ",\"schemas\":[", strlen(",\"schemas\":["));
+    for (size_t i = 0; i < d->nschemas; i++) {
+        if (i)
+            sl_tsv_raw(&w, ",", 1);
+        bad |= put_json(&w, json_pack("{s:s, s:s}", "name", d->schemas[i], "create", d->schema_sql[i]));
+    }
+    sl_tsv_raw(&w, "],\"tables\":[", strlen("],\"tables\":["));
+    for (size_t i = 0; i < d->ntables && !bad; i++) {
         dtable *t = &d->tables[i];
         json_t *cols = json_array(), *pk = json_array(), *chunks = json_array();
         for (size_t c = 0; c < t->ncols; c++)
@@ -39,23 +66,20 @@ int sl__dump_manifest_write(dump *d, int complete)
                                                     "file", d->chunks[c].file,
                                                     "rows", (json_int_t)d->chunks[c].rows,
                                                     "bytes", (json_int_t)d->chunks[c].bytes));
-        json_array_append_new(tables, json_pack("{s:s, s:s, s:s, s:b, s:I, s:o, s:o, s:o}",
-                                                "schema", t->schema, "table", t->name, "create",
-                                                t->create_sql, "nodata", t->nodata, "est_rows",
-                                                (json_int_t)t->est_rows, "cols", cols, "pk", pk,
-                                                "chunks", chunks));
+        if (i)
+            sl_tsv_raw(&w, ",", 1);
+        bad |= put_json(&w, json_pack("{s:s, s:s, s:s, s:b, s:I, s:o, s:o, s:o}",
+                                      "schema", t->schema, "table", t->name, "create",
+                                      t->create_sql, "nodata", t->nodata, "est_rows",
+                                      (json_int_t)t->est_rows, "cols", cols, "pk", pk,
+                                      "chunks", chunks));
     }
-    json_object_set_new(root, "schemas", schemas);
-    json_object_set_new(root, "tables", tables);
-    char *text = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!text)
+    sl_tsv_raw(&w, "]}", 2);
+    if (bad) {
+        sl_tsv_abort(&w, tmp);
         return d->host->fail(d->ctx, SL_ENOMEM, "no memory for the manifest");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/manifest.json", d->dir);
-    sl_error e = {0};
-    int rc = sl_write_file_atomic(path, text, strlen(text), &e);
-    free(text);
+    }
+    rc = sl_tsv_commit(&w, tmp, path, &e);
     if (rc)
         return d->host->fail(d->ctx, rc, "%s", e.msg);
     return 0;
