@@ -125,6 +125,24 @@ static int to_source(lr *l, const char *why)
     return BR_FROM_SOURCE;
 }
 
+/* Wait up to 200 ms for the relay to write (its writes wake the inotify watch): 0, or
+ * SL_ESTOPPED, or BR_FROM_SOURCE when the relay stopped on an error. */
+static int wait_relay(lr *l)
+{
+    if (l->r->host->should_stop(l->r->ctx))
+        return SL_ESTOPPED;
+    char why[SL_ERRMSG_MAX];
+    if (relay_failed(l, why, sizeof why))
+        return to_source(l, why);
+    struct pollfd p = { .fd = l->ino, .events = POLLIN };
+    if (poll(&p, 1, 200) > 0) {
+        char buf[4096];
+        while (read(l->ino, buf, sizeof buf) > 0) {
+        }
+    }
+    return 0;
+}
+
 /* Open l->r->file (waiting while the relay has not created it yet): 0, SL_ESTOPPED,
  * BR_FROM_SOURCE when the relay stopped on an error, or the failure recorded. */
 static int open_file(lr *l)
@@ -146,17 +164,12 @@ static int open_file(lr *l)
                            "(%s, %llu), where this task resumes: it was purged or the relay "
                            "started after it; start the relay at or before %s",
                            r->cfg->relay_dir, r->file, (unsigned long long)r->pos, r->file);
-        if (h->should_stop(r->ctx))
-            return SL_ESTOPPED;
-        char why[SL_ERRMSG_MAX];
-        if (relay_failed(l, why, sizeof why))
-            return to_source(l, why);
-        struct pollfd p = { .fd = l->ino, .events = POLLIN };
-        if (poll(&p, 1, 200) > 0) {
-            char buf[4096];
-            while (read(l->ino, buf, sizeof buf) > 0) {
-            }
-        }
+        /* what came before the ROTATE goes on while the relay has not made the next file */
+        int w = (r->b || r->ckpt_dirty) ? br_flush(r) : 0;
+        if (w < 0)
+            return w;
+        if ((w = wait_relay(l)) != 0)
+            return w;
     }
     snprintf(l->name, sizeof l->name, "%s", r->file);
     l->rb_len = 0;
@@ -237,15 +250,27 @@ static int next_event(lr *l, uint64_t off, const uint8_t **ev, uint32_t *len)
 static int feed_fde(lr *l, sl_error *err)
 {
     br *r = l->r;
-    uint8_t hb[HDR];
-    if (read_at(l->fd, hb, HDR, 4) != HDR)
-        return sl_error_set(err, SL_EINVAL, "%s/%s has no FORMAT_DESCRIPTION event",
-                            r->cfg->relay_dir, r->file);
-    uint32_t len = u32(hb + 9);
-    if (hb[4] != SL_BL_FORMAT_DESCRIPTION || len < HDR + 5 || grow(l, len) < 0 ||
-        read_at(l->fd, l->ev, len, 4) != (ssize_t)len)
-        return sl_error_set(err, SL_EINVAL, "%s/%s has no FORMAT_DESCRIPTION event",
-                            r->cfg->relay_dir, r->file);
+    uint32_t len;
+    for (;;) {
+        uint8_t hb[HDR];
+        ssize_t k = read_at(l->fd, hb, HDR, 4);
+        len = k == HDR ? u32(hb + 9) : 0;
+        if (k < 0)
+            return sl_error_set(err, SL_EIO, "reading %s/%s: %s", r->cfg->relay_dir, r->file,
+                                strerror(errno));
+        if (k == HDR && (hb[4] != SL_BL_FORMAT_DESCRIPTION || len < HDR + 5))
+            return sl_error_set(err, SL_EINVAL, "%s/%s has no FORMAT_DESCRIPTION event",
+                                r->cfg->relay_dir, r->file);
+        if (k == HDR && grow(l, len) < 0)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        if (k == HDR && read_at(l->fd, l->ev, len, 4) == (ssize_t)len)
+            break;
+        /* A file the relay has just created: its FORMAT_DESCRIPTION is not wholly written yet
+         * (cluster.relay met this as "has no FORMAT_DESCRIPTION event" once). */
+        int w = wait_relay(l);
+        if (w)
+            return w;
+    }
     put32(l->ev + 13, 0);
     if (l->ev[len - 5] == SL_BL_CHECKSUM_CRC32)
         put32(l->ev + len - 4, sl_bl_crc32(0, l->ev, len - 4));
@@ -294,8 +319,9 @@ int br_run_local(br *r)
         goto out;
     h->log(r->ctx, SL_LOG_INFO, "reading the relay log %s from (%s, %llu)", r->cfg->relay_dir,
            r->file, (unsigned long long)r->pos);
-    if (r->pos > 4 && (rc = feed_fde(&l, &err)) < 0) {
-        rc = h->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
+    if (r->pos > 4 && (rc = feed_fde(&l, &err)) != 0) {
+        if (rc < 0 && rc != SL_ESTOPPED)
+            rc = h->fail(r->ctx, rc, "binlog-reader: %s", err.msg);
         goto out;
     }
     if (r->pos < 4)

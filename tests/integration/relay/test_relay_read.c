@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -171,6 +172,49 @@ static void test_local_reads_what_remote_reads(void **state)
     assert_same_events(&local, &after);
     rd_close(&after);
     rd_close(&local);
+
+    /* A file the relay has created but not yet written its FORMAT_DESCRIPTION into: a reader
+     * that starts inside it waits for the event instead of failing (cluster.relay once saw
+     * "has no FORMAT_DESCRIPTION event" in that moment), then reads on. */
+    {
+        char src[700], dir2[400], dst[800];
+        snprintf(src, sizeof src, "%s/%s", rdir, first);
+        snprintf(dir2, sizeof dir2, "%s/relay2", dir);
+        assert_int_equal(mkdir(dir2, 0700), 0);
+        snprintf(dst, sizeof dst, "%s/%s", dir2, first);
+        FILE *in = fopen(src, "rb");
+        assert_non_null(in);
+        static unsigned char whole[1 << 22];
+        size_t n = fread(whole, 1, sizeof whole, in);
+        fclose(in);
+        assert_true(n > 4 + 19 && n < sizeof whole);
+        uint32_t fde_len = (uint32_t)whole[13] | (uint32_t)whole[14] << 8 |
+                           (uint32_t)whole[15] << 16 | (uint32_t)whole[16] << 24;
+        FILE *out = fopen(dst, "wb");
+        assert_non_null(out);
+        assert_int_equal(fwrite(whole, 1, 4, out), 4);     /* the magic only */
+        fclose(out);
+        /* the relay's index and synced position, which say how far the file may be read */
+        char cmd2[1200];
+        snprintf(cmd2, sizeof cmd2, "cp '%s/relay.index' '%s/relay.meta' '%s/'", rdir, rdir, dir2);
+        assert_int_equal(system(cmd2), 0);
+        char extra[1024];
+        snprintf(extra, sizeof extra, ",%s,\"binlog_name\":\"%s\",\"binlog_pos\":%u,"
+                 "\"relay_dir\":\"%s\"", RULES, first, 4 + fde_len, dir2);
+        o = rd_options("rl-fde", extra);
+        rd fde;
+        assert_int_equal(rd_open(&fde, o, 1), 0);
+        free(o);
+        assert_false(rd_wait(&fde, failed_pred, NULL, 1));
+        out = fopen(dst, "ab");
+        assert_non_null(out);
+        assert_int_equal(fwrite(whole + 4, 1, n - 4, out), n - 4);
+        fclose(out);
+        int some = NTXN / 2;
+        assert_true(rd_wait(&fde, commits_at_least, &some, 30));
+        assert_int_equal(fde.failed, 0);
+        rd_close(&fde);
+    }
 
     /* A position the relay never held: a clear failure, not a silent wait. */
     rd gone;
