@@ -372,18 +372,27 @@ int sl_stream_open(sl_stream_reader *r, const char *path)
     return 1;
 }
 
+/* One read of at most n bytes: > 0, or -1 with r->err (EPIPE: the writer is gone). */
+static ssize_t read_some(sl_stream_reader *r, void *p, size_t n)
+{
+    for (;;) {
+        ssize_t k = read(r->fd, p, n);
+        if (k > 0)
+            return k;
+        if (k < 0 && errno == EINTR)
+            continue;
+        r->err = k < 0 ? errno : EPIPE;
+        return -1;
+    }
+}
+
 /* Read exactly n bytes (a frame header or the row count). 0, or -1 with r->err. */
 static int read_exact(sl_stream_reader *r, void *p, size_t n)
 {
-    char *b = p;
-    while (n) {
-        ssize_t k = read(r->fd, b, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            r->err = k < 0 ? errno : EPIPE;
+    for (char *b = p; n;) {
+        ssize_t k = read_some(r, b, n);
+        if (k < 0)
             return -1;
-        }
         b += k;
         n -= (size_t)k;
     }
@@ -408,19 +417,11 @@ long sl_stream_read(sl_stream_reader *r, char *buf, size_t len)
         }
         r->left = f;
     }
-    if (len > r->left)
-        len = r->left;
-    for (;;) {
-        ssize_t k = read(r->fd, buf, len);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            r->err = k < 0 ? errno : EPIPE;
-            return -1;
-        }
-        r->left -= (uint32_t)k;
-        return (long)k;
-    }
+    ssize_t k = read_some(r, buf, len < r->left ? len : r->left);
+    if (k < 0)
+        return -1;
+    r->left -= (uint32_t)k;
+    return (long)k;
 }
 
 void sl_stream_close(sl_stream_reader *r)

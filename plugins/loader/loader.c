@@ -27,6 +27,7 @@
 #include "dumpfmt.h"
 #include "ckpt.h"
 #include "cleanup.h"
+#include "condwait.h"
 
 enum { DUP_OVERWRITE = 0, DUP_REPLACE, DUP_ERROR, DUP_IGNORE };
 enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
@@ -619,10 +620,7 @@ static int wait_idle(loader *l)
 {
     pthread_mutex_lock(&l->mu);
     while ((l->head || l->busy) && !l->werr) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
-        pthread_cond_timedwait(&l->cv_idle, &l->mu, &ts);
+        sl_cond_wait_ms(&l->cv_idle, &l->mu, 1000);
     }
     int werr = l->werr;
     pthread_mutex_unlock(&l->mu);
@@ -1283,14 +1281,7 @@ static int enqueue(loader *l, job *j)
     int must = j->plain == 2;
     pthread_mutex_lock(&l->mu);
     while (l->qlen >= l->qcap && !l->werr && (must || !l->host->should_stop(l->ctx))) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&l->cv_space, &l->mu, &ts);
+        sl_cond_wait_ms(&l->cv_space, &l->mu, 200);
     }
     int werr = l->werr, stop = !must && l->host->should_stop(l->ctx);
     if (!werr && !stop) {

@@ -16,6 +16,7 @@
 #include "dump.h"
 #include "strack.h"
 #include "xtype.h"
+#include "condwait.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -756,14 +757,7 @@ static int wait_streams(dump *d)
     const sl_host *h = d->host;
     pthread_mutex_lock(&d->mu);
     while (d->nrunning > 0 && !d->werr && !h->should_stop(d->ctx)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+        sl_cond_wait_ms(&d->cv, &d->mu, 200);
     }
     int werr = d->werr;
     pthread_mutex_unlock(&d->mu);
@@ -850,14 +844,7 @@ static int fresh_dump(dump *d)
         pthread_mutex_lock(&d->mu);
         while (d->done_head == d->done_tail && !d->werr && d->nrunning > 0 &&
                !h->should_stop(d->ctx)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 200 * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+            sl_cond_wait_ms(&d->cv, &d->mu, 200);
         }
         size_t from = d->done_head, to = d->done_tail;
         d->done_head = to;
