@@ -432,7 +432,6 @@ static void drain_stream(const char *path)
     sl_stream_close(&r);
 }
 
-
 static int load_chunk(lworker *w, job *j, sl_error *err)
 {
     /* A streamed chunk is read once: a failure of it fails the task, and the resume dumps
