@@ -49,6 +49,7 @@ typedef struct sl_runner {
     pthread_mutex_t mu;
     pthread_cond_t  cv;
     int             stop;
+    int             kick;       /* a stage changed: publish the live status now (under mu) */
     run_entry     **v;          /* changed under vlock (the relays' purge reads it) */
     size_t          n, cap;
     pthread_rwlock_t vlock;
@@ -517,6 +518,10 @@ static void runner_main(void *arg)
         pthread_mutex_lock(&r->mu);
         if (r->stop)
             break;
+        if (r->kick) {
+            r->kick = 0;
+            continue;
+        }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += RUN_POLL_MS * 1000000L;
@@ -543,6 +548,13 @@ static int stage_put(void *ud, const char *source, long long fence, const char *
     pthread_mutex_lock(&r->ew_mu);
     int rc = sl_etcd_txn(r->ew, &cmp, 1, &op, 1, NULL, err);
     pthread_mutex_unlock(&r->ew_mu);
+    /* the leader shows the stage record at once, and this worker's live status (with its name)
+     * only from the runner's next publish: wake it rather than leave a half-second window in
+     * which a status names no worker */
+    pthread_mutex_lock(&r->mu);
+    r->kick = 1;
+    pthread_cond_signal(&r->cv);
+    pthread_mutex_unlock(&r->mu);
     return rc;
 }
 

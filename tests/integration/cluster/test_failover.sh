@@ -167,7 +167,12 @@ for i in $(seq 1 300); do grep -q 'joined again under a new lease' "$WORK/m2.log
 check "and joins again as a follower" \
     "$(api m1 cluster/masters | jq -c '.data[] | select(.name=="m2") | [.alive, .leader]')" '[true,false]'
 check "m1 runs the subtask" "$(api m1 tasks/$TASK/status | jq -r '.data[0].stage')" Running
-check "m2 forwards to m1" "$(api m2 tasks/$TASK/status | jq -r '.data[0].worker_name')" m1
+# the status names its worker once m1 publishes its live status (woken by the stage write, so
+# within moments of the stage record the line above read); until then it names none
+for i in $(seq 1 300); do
+    w=$(api m2 tasks/$TASK/status | jq -r '.data[0].worker_name'); [ "$w" = m1 ] && break; sleep 0.1
+done
+check "m2 forwards to m1" "$w" m1
 
 [ -n "$ETCD_SCRIPT" ] && "$ETCD_SCRIPT" start 1 >/dev/null
 
