@@ -14,11 +14,16 @@
 # disk use of its data_dir, then a summary with the load average and the target settings.
 #
 #   eval "$(scripts/sandbox env)"; bench/full.sh [--shapes "8x500000 1x4000000 2000x1000"]
-#       [--configs "default tuned"] [--threads 4] [--runner server|inprocess] [--no-prepare]
+#       [--configs "default tuned"] [--threads 4] [--rounds 3] [--runner server|inprocess] [--no-prepare]
 #       [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump] [--stream]
 #   --stream: the sluice task sets full_migrate_conf.stream (chunks through pipes, no files;
 #   server runner only)
 #   bench/full.sh --tables 8 --rows 500000      one shape (as before)
+#   --rounds N (3): every tool runs N times on each shape and configuration, the order of the tools
+#   reversed every other round (so neither always runs on a warmer or a busier machine). A round's
+#   ratio compares the tools' times of that round; the summary shows the median time of each tool
+#   and the median and range of the rounds' ratios (one run's ratio does not hold on this machine:
+#   the same copy's time varied by half between runs of one hour).
 #
 # Goals (issue 12): sluice <= 0.6x mydumper+myloader and <= 0.9x the floor on 8x500000; <= 0.7x
 # mydumper+myloader on the two other shapes; peak RSS < 64 MiB everywhere.
@@ -35,7 +40,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TABLES="" ROWS="" THREADS=4 CHUNK=100000 PREPARE=1 ONLY="" RUNNER_KIND=server
-SHAPES="8x500000 1x4000000 2000x1000" CONFIGS="default tuned" WITH_MDUMP=0 STREAM=0
+SHAPES="8x500000 1x4000000 2000x1000" CONFIGS="default tuned" WITH_MDUMP=0 STREAM=0 ROUNDS=3
 while [ $# -gt 0 ]; do
     case "$1" in
     --tables) TABLES=$2; shift 2 ;;
@@ -45,15 +50,17 @@ while [ $# -gt 0 ]; do
     --mariadb-dump) WITH_MDUMP=1; shift ;;
     --stream) STREAM=1; shift ;;
     --threads) THREADS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
     --chunk-rows) CHUNK=$2; shift 2 ;;
     --no-prepare) PREPARE=0; shift ;;
     --only) ONLY=$2; shift 2 ;;
     --runner) RUNNER_KIND=$2; shift 2 ;;
-    *) echo "usage: $0 [--shapes \"TABLESxROWS ...\"] [--configs \"default tuned\"] [--tables N --rows N] [--threads N] [--chunk-rows N] [--runner server|inprocess] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump] [--stream]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--shapes \"TABLESxROWS ...\"] [--configs \"default tuned\"] [--tables N --rows N] [--threads N] [--chunk-rows N] [--rounds N] [--runner server|inprocess] [--no-prepare] [--only sluice|mydumper|mariadb-dump|floor] [--mariadb-dump] [--stream]" >&2; exit 2 ;;
     esac
 done
 : "${SLUICE_SOURCE_HOST:?run eval \"\$(scripts/sandbox env)\" first}" "${SLUICE_TARGET_HOST:?}"
 case "$RUNNER_KIND" in server|inprocess) ;; *) echo "--runner: server or inprocess" >&2; exit 2 ;; esac
+case "$ROUNDS" in ''|*[!0-9]*|0) echo "--rounds: a positive number" >&2; exit 2 ;; esac
 [ -n "$TABLES$ROWS" ] && SHAPES="${TABLES:-8}x${ROWS:-500000}"
 for c in $CONFIGS; do case "$c" in default|tuned) ;; *) echo "--configs: default and/or tuned" >&2; exit 2 ;; esac; done
 SANDBOX="$ROOT/scripts/sandbox"
@@ -221,86 +228,119 @@ sluice_server_run() {
     [ "$ok" = 1 ] || STATUS_FAILED=1
 }
 
-# run_shape CONFIG: every tool on the prepared shape, then its lines of the summary.
+tool_sluice() {
+    echo "== (a) sluice full task via $RUNNER_KIND (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK$([ "$STREAM" = 1 ] && echo ', stream: true'))"
+    clean_target
+    if [ "$RUNNER_KIND" = server ]; then
+        [ "$CHUNK" = 100000 ] || echo "   note: --chunk-rows is ignored by the server runner (the task has no such field)"
+        sluice_server_run
+        echo "   time ${TIME[sluice]} s (start request to stage Finished), server peak RSS $((RSS_KB / 1024)) MiB"
+        grep -E "consistency|dumping|dump finished|building the secondary|load finished" "$WORK/server.log" | sed 's/^/   /' || true
+    else
+        RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
+        t0=$(now)
+        /usr/bin/time -f "%M" -o "$WORK/rss" "$RUNNER" --task bench-full --source bench --data-dir "$WORK/sluice" \
+            --rules "$RULES" --export-threads "$THREADS" --import-threads "$THREADS" --chunk-rows "$CHUNK" \
+            >"$WORK/sluice.status" 2>"$WORK/sluice.log" || { tail -5 "$WORK/sluice.log"; exit 1; }
+        t1=$(now)
+        TIME[sluice]=$(elapsed "$t0" "$t1")
+        RSS_KB=$(cat "$WORK/rss")
+        echo "   time ${TIME[sluice]} s, peak RSS $((RSS_KB / 1024)) MiB"
+        grep -E "consistency|dump finished|load finished" "$WORK/sluice.log" | sed 's/^/   /'
+    fi
+    DISK_KB=$(du -sk "$WORK/sluice" 2>/dev/null | cut -f1)
+    echo "   data_dir disk use after the task: $((${DISK_KB:-0} / 1024)) MiB"
+    # the highest of the rounds: the limit holds in every run or not at all
+    [ -n "$RSS_KB" ] && [ "$RSS_KB" -gt "${RSS_MAX_KB:-0}" ] && RSS_MAX_KB=$RSS_KB
+    verify sluice
+}
+
+tool_mydumper() {
+    echo "== (b) mydumper + myloader (-t $THREADS -r $CHUNK)"
+    clean_target
+    t0=$(now)
+    mydumper -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p "$SLUICE_SOURCE_PASSWORD" \
+        -B "$DB" -t "$THREADS" -r "$CHUNK" --trx-consistency-only -o "$WORK/mydumper" 2>"$WORK/mydumper.log"
+    t1=$(now)
+    myloader -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p "$SLUICE_TARGET_PASSWORD" \
+        -d "$WORK/mydumper" -t "$THREADS" -o 2>"$WORK/myloader.log"
+    t2=$(now)
+    TIME[mydumper]=$(elapsed "$t0" "$t2")
+    echo "   time ${TIME[mydumper]} s (dump $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
+    verify mydumper+myloader
+}
+
+tool_mariadb-dump() {
+    echo "== (c) mariadb-dump --single-transaction | mariadb"
+    clean_target
+    t0=$(now)
+    mariadb-dump "${S[@]}" --single-transaction --databases "$DB" | mariadb "${T[@]}"
+    t1=$(now)
+    TIME[mariadb-dump]=$(elapsed "$t0" "$t1")
+    echo "   time ${TIME[mariadb-dump]} s"
+    verify mariadb-dump
+}
+
+tool_floor() {
+    echo "== (d) floor: SELECT INTO OUTFILE + LOAD DATA INFILE per table, $THREADS at a time"
+    clean_target
+    dst -e "CREATE DATABASE \`$DB\`"
+    for t in $TBL_LIST; do
+        src -e "SHOW CREATE TABLE \`$DB\`.\`$t\`" | cut -f2- | sed 's/\\n/\n/g' | dst "$DB"
+    done
+    t0=$(now)
+    echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${S[@]}" -e \
+        "SELECT * INTO OUTFILE '$WORK/{}.txt' CHARACTER SET binary FROM \`$DB\`.\`{}\`"
+    t1=$(now)
+    echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${T[@]}" -e \
+        "SET foreign_key_checks=0; LOAD DATA INFILE '$WORK/{}.txt' INTO TABLE \`$DB\`.\`{}\` CHARACTER SET binary"
+    t2=$(now)
+    TIME[floor]=$(elapsed "$t0" "$t2")
+    echo "   time ${TIME[floor]} s (outfile $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
+    verify floor
+}
+
+median() { tr ' ' '\n' | awk NF | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; else printf "-" }'; }
+range() { tr ' ' '\n' | awk NF | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 } END { if (NR > 1) printf "%s-%s", lo, hi; else if (NR) printf "%s", lo; else printf "-" }'; }
+ratio() { # A B: TIME[A] / TIME[B] of this round, or nothing
+    if [ -n "${TIME[$1]:-}" ] && [ -n "${TIME[$2]:-}" ]; then
+        awk -v a="${TIME[$1]}" -v b="${TIME[$2]}" 'BEGIN { printf "%.2f", a / b }'
+    fi
+}
+
+# run_shape CONFIG: every tool on the prepared shape, ROUNDS times, then its lines of the summary.
 run_shape() {
-    local cfg=$1 k r_my="-" r_fl="-"
-    TIME=() RSS_KB="" DISK_KB=""
-    if want sluice; then
-        echo "== (a) sluice full task via $RUNNER_KIND (export_threads=$THREADS import_threads=$THREADS chunk_rows=$CHUNK$([ "$STREAM" = 1 ] && echo ', stream: true'))"
-        clean_target
-        if [ "$RUNNER_KIND" = server ]; then
-            [ "$CHUNK" = 100000 ] || echo "   note: --chunk-rows is ignored by the server runner (the task has no such field)"
-            sluice_server_run
-            echo "   time ${TIME[sluice]} s (start request to stage Finished), server peak RSS $((RSS_KB / 1024)) MiB"
-            grep -E "consistency|dumping|dump finished|building the secondary|load finished" "$WORK/server.log" | sed 's/^/   /' || true
-        else
-            RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
-            t0=$(now)
-            /usr/bin/time -f "%M" -o "$WORK/rss" "$RUNNER" --task bench-full --source bench --data-dir "$WORK/sluice" \
-                --rules "$RULES" --export-threads "$THREADS" --import-threads "$THREADS" --chunk-rows "$CHUNK" \
-                >"$WORK/sluice.status" 2>"$WORK/sluice.log" || { tail -5 "$WORK/sluice.log"; exit 1; }
-            t1=$(now)
-            TIME[sluice]=$(elapsed "$t0" "$t1")
-            RSS_KB=$(cat "$WORK/rss")
-            echo "   time ${TIME[sluice]} s, peak RSS $((RSS_KB / 1024)) MiB"
-            grep -E "consistency|dump finished|load finished" "$WORK/sluice.log" | sed 's/^/   /'
+    local cfg=$1 r tool order=()
+    local -A ALL=()
+    local ratios_my="" ratios_fl=""
+    RSS_MAX_KB="" DISK_KB=""
+    want sluice && order+=(sluice)
+    want mydumper && order+=(mydumper)
+    want mariadb-dump && { [ "$WITH_MDUMP" = 1 ] || [ "$ONLY" = mariadb-dump ]; } && order+=(mariadb-dump)
+    want floor && order+=(floor)
+    for r in $(seq 1 "$ROUNDS"); do
+        [ "$ROUNDS" = 1 ] || echo "== round $r of $ROUNDS ($cfg, ${TABLES}x${ROWS})"
+        TIME=() RSS_KB=""
+        local this=("${order[@]}")
+        if [ $((r % 2)) = 0 ]; then   # every other round backwards
+            this=(); for ((k = ${#order[@]} - 1; k >= 0; k--)); do this+=("${order[k]}"); done
         fi
-        DISK_KB=$(du -sk "$WORK/sluice" 2>/dev/null | cut -f1)
-        echo "   data_dir disk use after the task: $((${DISK_KB:-0} / 1024)) MiB"
-        verify sluice
-    fi
-
-    if want mydumper; then
-        echo "== (b) mydumper + myloader (-t $THREADS -r $CHUNK)"
-        clean_target
-        t0=$(now)
-        mydumper -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p "$SLUICE_SOURCE_PASSWORD" \
-            -B "$DB" -t "$THREADS" -r "$CHUNK" --trx-consistency-only -o "$WORK/mydumper" 2>"$WORK/mydumper.log"
-        t1=$(now)
-        myloader -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p "$SLUICE_TARGET_PASSWORD" \
-            -d "$WORK/mydumper" -t "$THREADS" -o 2>"$WORK/myloader.log"
-        t2=$(now)
-        TIME[mydumper]=$(elapsed "$t0" "$t2")
-        echo "   time ${TIME[mydumper]} s (dump $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
-        verify mydumper+myloader
-    fi
-
-    if want mariadb-dump && { [ "$WITH_MDUMP" = 1 ] || [ "$ONLY" = mariadb-dump ]; }; then
-        echo "== (c) mariadb-dump --single-transaction | mariadb"
-        clean_target
-        t0=$(now)
-        mariadb-dump "${S[@]}" --single-transaction --databases "$DB" | mariadb "${T[@]}"
-        t1=$(now)
-        TIME[mariadb-dump]=$(elapsed "$t0" "$t1")
-        echo "   time ${TIME[mariadb-dump]} s"
-        verify mariadb-dump
-    fi
-
-    if want floor; then
-        echo "== (d) floor: SELECT INTO OUTFILE + LOAD DATA INFILE per table, $THREADS at a time"
-        clean_target
-        dst -e "CREATE DATABASE \`$DB\`"
-        for t in $TBL_LIST; do
-            src -e "SHOW CREATE TABLE \`$DB\`.\`$t\`" | cut -f2- | sed 's/\\n/\n/g' | dst "$DB"
+        for tool in "${this[@]}"; do
+            "tool_$tool"
+            ALL[$tool]+="${TIME[$tool]} "
         done
-        t0=$(now)
-        echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${S[@]}" -e \
-            "SELECT * INTO OUTFILE '$WORK/{}.txt' CHARACTER SET binary FROM \`$DB\`.\`{}\`"
-        t1=$(now)
-        echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${T[@]}" -e \
-            "SET foreign_key_checks=0; LOAD DATA INFILE '$WORK/{}.txt' INTO TABLE \`$DB\`.\`{}\` CHARACTER SET binary"
-        t2=$(now)
-        TIME[floor]=$(elapsed "$t0" "$t2")
-        echo "   time ${TIME[floor]} s (outfile $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
-        verify floor
-    fi
-    [ -n "${TIME[sluice]:-}" ] && [ -n "${TIME[mydumper]:-}" ] &&
-        r_my=$(awk -v a="${TIME[sluice]}" -v b="${TIME[mydumper]}" 'BEGIN { printf "%.2f", a / b }')
-    [ -n "${TIME[sluice]:-}" ] && [ -n "${TIME[floor]:-}" ] &&
-        r_fl=$(awk -v a="${TIME[sluice]}" -v b="${TIME[floor]}" 'BEGIN { printf "%.2f", a / b }')
-    SUMMARY+=("$(printf '%-8s %-12s %9s %11s %9s %9s %16s %15s %8s %9s' "$cfg" "${TABLES}x${ROWS}" \
-        "${TIME[sluice]:--}" "${TIME[mydumper]:--}" "${TIME[floor]:--}" "${TIME[mariadb-dump]:--}" \
-        "$r_my" "$r_fl" "$([ -n "$RSS_KB" ] && echo $((RSS_KB / 1024)) || echo -)" \
+        ratios_my+="$(ratio sluice mydumper) "
+        ratios_fl+="$(ratio sluice floor) "
+        [ "$ROUNDS" = 1 ] || echo "   round $r: sluice/mydumper $(ratio sluice mydumper), sluice/floor $(ratio sluice floor)"
+    done
+    local rm rf
+    rm=$(median <<<"$ratios_my") rf=$(median <<<"$ratios_fl")
+    [ "$ROUNDS" -gt 1 ] && [ "$rm" != - ] && rm="$rm ($(range <<<"$ratios_my"))"
+    [ "$ROUNDS" -gt 1 ] && [ "$rf" != - ] && rf="$rf ($(range <<<"$ratios_fl"))"
+    SUMMARY+=("$(printf '%-8s %-12s %9s %11s %9s %9s %18s %18s %8s %9s' "$cfg" "${TABLES}x${ROWS}" \
+        "$(median <<<"${ALL[sluice]:-}")" "$(median <<<"${ALL[mydumper]:-}")" "$(median <<<"${ALL[floor]:-}")" \
+        "$(median <<<"${ALL[mariadb-dump]:-}")" "$rm" "$rf" \
+        "$([ -n "$RSS_MAX_KB" ] && echo $((RSS_MAX_KB / 1024)) || echo -)" \
         "$([ -n "$DISK_KB" ] && echo $((DISK_KB / 1024)) || echo -)")")
 }
 
@@ -314,11 +354,12 @@ for cfg in $CONFIGS; do
     done
 done
 
-echo "== summary: times in seconds; ratio = sluice time / other time"
+echo "== summary of $ROUNDS round(s): median times in seconds; ratio = sluice time / the other's time in"
+echo "   the same round, the median of the rounds (and their range); RSS: the highest of the rounds"
 echo "   goals: 8x500000 <= 0.60 vs mydumper+myloader and <= 0.90 vs the floor; other shapes <= 0.70"
 echo "   vs mydumper+myloader; sluice-server peak RSS < 64 MiB"
 for cfg in $CONFIGS; do echo "   target $cfg: ${SETTINGS[$cfg]}"; done
-printf '   %-8s %-12s %9s %11s %9s %9s %16s %15s %8s %9s\n' config shape sluice mydumper+ floor mariadb sluice/mydumper sluice/floor "RSS MiB" "disk MiB"
+printf '   %-8s %-12s %9s %11s %9s %9s %18s %18s %8s %9s\n' config shape sluice mydumper+ floor mariadb sluice/mydumper sluice/floor "RSS MiB" "disk MiB"
 for line in "${SUMMARY[@]}"; do echo "   $line"; done
 echo "   load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other work)"
 [ "$STATUS_FAILED" = 0 ] || { echo "   the task status over REST failed some checks (see above)"; FAILED=1; }
