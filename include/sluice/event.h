@@ -77,6 +77,8 @@ typedef struct sl_position {
 #define SL_EVF_SNAPSHOT  0x02u  /* produced by the full (dump) phase, not the binlog */
 #define SL_EVF_SHARD_DDL 0x04u  /* route: a DDL on a table that a shard merge routes elsewhere;
                                    schema/table then name that source table (the shard) */
+#define SL_EVF_LAST_CHUNK 0x08u /* SL_EV_CHUNK: the last chunk of its source table the dump
+                                   emits (the loader may then build that table's indexes) */
 
 typedef struct sl_event {
     uint8_t      kind;            /* sl_event_kind */

@@ -137,7 +137,20 @@ typedef struct job {
                                         2: a table's DDL (sql) and then its claim (claim) */
     char       *claim;               /* plain 2: the claim's multi-statement (claim_sql) */
     char       *lockname;            /* plain 2: the claim's GET_LOCK name */
+    long        dt;                  /* a chunk of a table in l->deferred: its index, else -1 */
 } job;
+
+/* A target table whose secondary indexes are built after its rows (split_indexes). They are
+ * built as soon as its last chunk is in, while other tables still load (an index build waits
+ * on its page flushes, loads on the CPU), or at the end for what is left. Under loader.mu. */
+typedef struct dtab {
+    char   *alter;      /* ALTER TABLE ... ADD KEY IF NOT EXISTS ... */
+    char   *qname;      /* `schema`.`table` */
+    size_t  srcs;       /* source tables whose CREATE put them here (deferred_src) */
+    size_t  lasts;      /* ... whose last chunk came (SL_EVF_LAST_CHUNK) */
+    size_t  inflight;   /* its chunks queued or loading */
+    int     queued;     /* its build is queued (or done) */
+} dtab;
 
 typedef struct loader loader;
 
@@ -181,8 +194,9 @@ struct loader {
     sl_snapshot_info  snap;
     int               have_snap;
     strset            done, claimed, schemas;
-    strset            deferred_tables;  /* target tables whose secondary indexes wait for EOF */
-    char            **deferred;         /* ALTER TABLE ... ADD KEY IF NOT EXISTS ..., one per table */
+    strset            deferred_tables;  /* target tables whose secondary indexes wait (dtab) */
+    strset            deferred_src;     /* source tables (qname) counted in a dtab's srcs */
+    dtab             *deferred;         /* one per table of deferred_tables */
     size_t            ndeferred;
     uint64_t          rows_total;       /* rows of all chunks seen */
     atomic_llong      rows_streamed;    /* streamed chunks: rows loaded less the estimates */
@@ -542,6 +556,7 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
 }
 
 static int run_ddl_job(lworker *w, job *j, sl_error *e);
+static int queue_build(loader *l, size_t i, int force);
 
 static void worker_main(void *arg)
 {
@@ -580,6 +595,14 @@ static void worker_main(void *arg)
         }
         if (rc)
             set_werr(l, &e);
+        if (j->dt >= 0) {
+            /* before this worker counts as idle: wait_idle must not see a gap */
+            pthread_mutex_lock(&l->mu);
+            l->deferred[j->dt].inflight--;
+            pthread_mutex_unlock(&l->mu);
+            if (!rc)
+                queue_build(l, (size_t)j->dt, 0);
+        }
         job_free(j);
         pthread_mutex_lock(&l->mu);
         l->busy--;
@@ -1175,6 +1198,61 @@ static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *
 /* Tables smaller than this (the dump's estimate) keep their secondary indexes in CREATE TABLE. */
 #define SMALL_TABLE_BYTES (4u << 20)
 
+/* The index of target table qname in l->deferred, or -1. Stage thread (which alone adds). */
+static long find_deferred(loader *l, const char *qname)
+{
+    if (!strset_has(&l->deferred_tables, qname))
+        return -1;
+    for (size_t i = 0; i < l->ndeferred; i++)
+        if (!strcmp(l->deferred[i].qname, qname))
+            return (long)i;
+    return -1;
+}
+
+/* Queue the index build of deferred table i if its rows are all in (or if force: the load's
+ * end), once. From the stage thread (force, or a last chunk) or a worker (a chunk done): the
+ * job goes in past the queue's bound, so a worker never waits on its own queue; there is at
+ * most one per table. Returns 0, or an error code after set_werr. */
+static int queue_build(loader *l, size_t i, int force)
+{
+    pthread_mutex_lock(&l->mu);
+    dtab *d = &l->deferred[i];
+    int go = !d->queued && (force || (d->lasts >= d->srcs && d->inflight == 0));
+    char *sql = NULL, *table = NULL;
+    if (go) {
+        d->queued = 1;
+        sql = strdup(d->alter);
+        table = strdup(d->qname);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (!go)
+        return 0;
+    job *j = calloc(1, sizeof *j);
+    if (!j || !sql || !table || !(j->id = strdup("")) || !(j->path = strdup(""))) {
+        free(sql);
+        free(table);
+        job_free(j);
+        sl_error e = {0};
+        sl_error_set(&e, SL_ENOMEM, "no memory");
+        set_werr(l, &e);
+        return SL_ENOMEM;
+    }
+    j->plain = 1;
+    j->dt = -1;
+    j->sql = sql;
+    j->table = table;
+    pthread_mutex_lock(&l->mu);
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->qlen++;
+    pthread_cond_signal(&l->cv_job);
+    pthread_mutex_unlock(&l->mu);
+    return 0;
+}
+
 static int handle_ddl(loader *l, const sl_event *ev)
 {
     if (l->finished_before || !ev->ddl)
@@ -1235,18 +1313,46 @@ static int handle_ddl(loader *l, const sl_event *ev)
         if (sp == 1) {
             ddl = create;
             if (!strset_has(&l->deferred_tables, qn.p)) {
-                char **v = realloc(l->deferred, (l->ndeferred + 1) * sizeof *v);
-                if (!v || strset_add(&l->deferred_tables, qn.p) < 0) {
-                    if (v)
-                        l->deferred = v;
+                pthread_mutex_lock(&l->mu);     /* the workers read the array under mu */
+                dtab *v = realloc(l->deferred, (l->ndeferred + 1) * sizeof *v);
+                if (v)
+                    l->deferred = v;
+                pthread_mutex_unlock(&l->mu);
+                char *name = strdup(qn.p);
+                if (!v || !name || strset_add(&l->deferred_tables, qn.p) < 0) {
+                    free(name);
                     free(create);
                     free(alter);
                     sl_sbuf_free(&qn);
                     return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
                 }
-                l->deferred = v;
-                l->deferred[l->ndeferred++] = alter;
+                pthread_mutex_lock(&l->mu);
+                l->deferred[l->ndeferred++] = (dtab){ .alter = alter, .qname = name };
+                pthread_mutex_unlock(&l->mu);
                 alter = NULL;
+            }
+        }
+        /* count the source tables that fill a deferred table (a shard merge has several): its
+         * indexes wait for the last chunk of each (a shard created before the table was
+         * deferred, a small one, is not waited for: an early build costs time, not rows) */
+        long dt = qn.oom ? -1 : find_deferred(l, qn.p);
+        if (dt >= 0 && ev->table && *ev->table) {
+            sl_sbuf src;
+            sl_sbuf_init(&src);
+            sl_sbuf_add_qname(&src, or_default(ev->schema, ""), ev->table);
+            int add = src.oom ? SL_ENOMEM : strset_has(&l->deferred_src, src.p) ? 1 :
+                      strset_add(&l->deferred_src, src.p);
+            sl_sbuf_free(&src);
+            if (add < 0) {
+                free(create);
+                free(alter);
+                sl_sbuf_free(&qn);
+                return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+            }
+            if (add == 0) {     /* newly counted */
+                pthread_mutex_lock(&l->mu);
+                l->deferred[dt].srcs++;
+                pthread_mutex_unlock(&l->mu);
             }
         }
         free(alter);
@@ -1314,6 +1420,7 @@ static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *
     if (!j)
         return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
     j->plain = 2;
+    j->dt = -1;
     sl_sbuf b, c, t;
     sl_sbuf_init(&b);
     sl_sbuf_init(&c);
@@ -1381,13 +1488,35 @@ static int handle_chunk(loader *l, const sl_event *ev)
     }
     atomic_fetch_add(&l->total_bytes, ev->chunk_bytes);
     l->rows_total += ev->chunk_rows;
+    const char *ts = or_default(ev->target_schema, ev->schema);
+    const char *tt = or_default(ev->target_table, ev->table);
+    long dt = -1;
+    if (l->ndeferred && !l->finished_before) {
+        sl_sbuf qn;
+        sl_sbuf_init(&qn);
+        sl_sbuf_add_qname(&qn, ts, tt);
+        dt = qn.oom ? -1 : find_deferred(l, qn.p);
+        sl_sbuf_free(&qn);
+        if (dt >= 0 && (ev->flags & SL_EVF_LAST_CHUNK)) {
+            sl_sbuf src;
+            sl_sbuf_init(&src);
+            sl_sbuf_add_qname(&src, or_default(ev->schema, ""), ev->table);
+            if (!src.oom && strset_has(&l->deferred_src, src.p)) {
+                pthread_mutex_lock(&l->mu);
+                l->deferred[dt].lasts++;
+                pthread_mutex_unlock(&l->mu);
+            }
+            sl_sbuf_free(&src);
+        }
+    }
     if (l->finished_before || strset_has(&l->done, ev->chunk_id)) {
         atomic_fetch_add(&l->finished_bytes, ev->chunk_bytes);
         drain_stream(ev->chunk_path);
+        /* a resumed load: the table's last chunk may be one loaded before */
+        if (dt >= 0 && queue_build(l, (size_t)dt, 0) != 0)
+            return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
         return 0;
     }
-    const char *ts = or_default(ev->target_schema, ev->schema);
-    const char *tt = or_default(ev->target_table, ev->table);
     job *j = calloc(1, sizeof *j);
     if (!j)
         return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
@@ -1432,36 +1561,36 @@ static int handle_chunk(loader *l, const sl_event *ev)
     j->id = strdup(ev->chunk_id);
     j->rows = ev->chunk_rows;
     j->bytes = ev->chunk_bytes;
+    j->dt = dt;
     if (!j->sql || !j->table || !j->path || !j->id) {
         job_free(j);
         return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
     }
+    if (dt >= 0) {
+        pthread_mutex_lock(&l->mu);
+        l->deferred[dt].inflight++;
+        pthread_mutex_unlock(&l->mu);
+    }
     return enqueue(l, j);
 }
 
-/* After the last chunk: the deferred secondary indexes, one table per worker at a time. */
+/* After the last chunk: the deferred secondary indexes not built yet (queue_build), one table
+ * per worker at a time, and the wait for every build. */
 static int build_indexes(loader *l)
 {
     if (l->finished_before || l->eof_done || !l->ndeferred)
         return 0;
-    l->host->log(l->ctx, SL_LOG_INFO, "building the secondary indexes of %zu tables", l->ndeferred);
+    size_t left = 0;
+    pthread_mutex_lock(&l->mu);
+    for (size_t i = 0; i < l->ndeferred; i++)
+        left += !l->deferred[i].queued;
+    pthread_mutex_unlock(&l->mu);
+    l->host->log(l->ctx, SL_LOG_INFO, "secondary indexes of %zu tables: %zu built or building "
+                 "since their last chunk, %zu to build now", l->ndeferred, l->ndeferred - left, left);
     for (size_t i = 0; i < l->ndeferred; i++) {
-        job *j = calloc(1, sizeof *j);
-        if (!j)
-            return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
-        j->plain = 1;
-        j->sql = strdup(l->deferred[i]);
-        const char *sp = strchr(l->deferred[i] + 12, ' ');
-        j->table = strndup(l->deferred[i] + 12, sp ? (size_t)(sp - l->deferred[i] - 12) : 0);
-        j->id = strdup("");
-        j->path = strdup("");
-        if (!j->sql || !j->table || !j->id || !j->path) {
-            job_free(j);
-            return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
-        }
-        int rc = enqueue(l, j);
-        if (rc < 0)
-            return rc;
+        int rc = queue_build(l, i, 1);
+        if (rc)
+            return l->host->fail(l->ctx, rc, "no memory");
     }
     return wait_idle(l);
 }
@@ -1581,8 +1710,11 @@ static void reset_run(loader *l)
     strset_clear(&l->claimed);
     strset_clear(&l->schemas);
     strset_clear(&l->deferred_tables);
-    for (size_t i = 0; i < l->ndeferred; i++)
-        free(l->deferred[i]);
+    strset_clear(&l->deferred_src);
+    for (size_t i = 0; i < l->ndeferred; i++) {
+        free(l->deferred[i].alter);
+        free(l->deferred[i].qname);
+    }
     free(l->deferred);
     l->deferred = NULL;
     l->ndeferred = 0;

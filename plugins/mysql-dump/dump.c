@@ -275,6 +275,8 @@ static int push_chunk_event(dump *d, sl_batch *b, dchunk *c)
     char path[4300];
     snprintf(path, sizeof path, "%s/%s%s", d->dir, c->file, c->stag);
     ev->flags = SL_EVF_SNAPSHOT;
+    if (++t->chunks_emitted == t->nchunks)
+        ev->flags |= SL_EVF_LAST_CHUNK;
     h->batch_set_meta(b, ev, m);
     ev->schema = m->schema;
     ev->table = m->name;

@@ -68,6 +68,7 @@ typedef struct dtable {
     uint64_t avg_row;       /* information_schema AVG_ROW_LENGTH (0 if unknown) */
     size_t   first_chunk, nchunks;
     size_t   chunks_done;   /* under dump.mu */
+    size_t   chunks_emitted; /* emitting thread only */
     sl_table *meta;         /* built when first emitted (emitting thread only) */
 } dtable;
 

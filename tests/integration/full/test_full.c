@@ -468,6 +468,53 @@ static void test_shard_merge_and_nokey(void **state)
     assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ft_merged'"), 1);
 }
 
+/* Two shards large enough that the loader defers the merged table's secondary indexes: they are
+ * built once both shards' rows are in, before the end of the load (the log says so), and the
+ * target ends with the source's indexes and every row. */
+static void test_merge_deferred_indexes(void **state)
+{
+    sql(src, "DROP DATABASE IF EXISTS ft_mdi_1; DROP DATABASE IF EXISTS ft_mdi_2; DROP DATABASE IF EXISTS ft_mdi_x");
+    sql(src, "CREATE DATABASE ft_mdi_1; CREATE DATABASE ft_mdi_2; CREATE DATABASE ft_mdi_x");
+    for (int s = 1; s <= 2; s++) {
+        sql(src, "CREATE TABLE ft_mdi_%d.t (id BIGINT PRIMARY KEY, k INT NOT NULL, pad CHAR(200) NOT NULL, "
+                 "KEY k_1 (k), KEY k_2 (pad(10), k))", s);
+        sql(src, "INSERT INTO ft_mdi_%d.t SELECT seq * 2 + %d, seq %% 977, REPEAT(CHAR(65 + seq %% 26), 200) "
+                 "FROM seq_1_to_30000", s, s - 1);
+        sql(src, "ANALYZE TABLE ft_mdi_%d.t", s);
+    }
+    /* and an unrouted large table of its own, loaded beside them */
+    sql(src, "CREATE TABLE ft_mdi_x.u (id INT PRIMARY KEY, k INT, pad CHAR(200), KEY (k))");
+    sql(src, "INSERT INTO ft_mdi_x.u SELECT seq, seq %% 13, REPEAT('u', 200) FROM seq_1_to_30000");
+    sql(src, "ANALYZE TABLE ft_mdi_x.u");
+    static const char *const schemas[] = {"ft_mdi", "ft_mdi_x", NULL};
+    reset("ft-mdi", schemas);
+    const char *rules =
+        "[{\"schema\":\"ft_mdi_?\",\"table\":\"t\",\"target_schema\":\"ft_mdi\",\"target_table\":\"t\",\"filters\":[]},"
+        " {\"schema\":\"ft_mdi_x\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]";
+    const char *args[] = {"--task", "ft-mdi", "--rules", rules, "--chunk-rows", "5000",
+                          "--export-threads", "3", "--import-threads", "3", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/mdi.err", datadir);
+    int rc = run(errf, args);
+    char *log = slurp(errf);
+    if (rc != 0)
+        fail_msg("sluice-full-run exited %d: %s", rc, log);
+    if (!strstr(log, "secondary indexes of 2 tables: 2 built or building since their last chunk, 0 to build now"))
+        fail_msg("the indexes were not built as the tables' rows came in: %s", log);
+    free(log);
+    assert_int_equal(compare_rows(
+        "SELECT * FROM (SELECT * FROM ft_mdi_1.t UNION ALL SELECT * FROM ft_mdi_2.t) x ORDER BY id",
+        "SELECT * FROM ft_mdi.t ORDER BY id"), 60000);
+    static const char *const idx = "SELECT INDEX_NAME, SEQ_IN_INDEX, COLUMN_NAME, NON_UNIQUE, IFNULL(SUB_PART, 0) "
+                                   "FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '%s' AND TABLE_NAME = 't' ORDER BY 1, 2";
+    char qa[512], qb[512];
+    snprintf(qa, sizeof qa, idx, "ft_mdi_1");
+    snprintf(qb, sizeof qb, idx, "ft_mdi");
+    assert_int_equal(compare_rows(qa, qb), 4);
+    assert_int_equal(compare_table("ft_mdi_x", "u", "ft_mdi_x", "u", "id"), 30000);
+    sql(src, "DROP DATABASE ft_mdi_1; DROP DATABASE ft_mdi_2; DROP DATABASE ft_mdi_x");
+}
+
 /* ---- on_duplicate ----------------------------------------------------------------------------- */
 
 static void test_on_duplicate(void **state)
@@ -933,6 +980,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_shard_merge_and_nokey),
+        cmocka_unit_test(test_merge_deferred_indexes),
         cmocka_unit_test(test_on_duplicate),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_modes),
