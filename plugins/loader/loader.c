@@ -194,10 +194,10 @@ struct loader {
     sl_snapshot_info  snap;
     int               have_snap;
     strset            done, claimed, schemas;
-    strset            deferred_tables;  /* target tables whose secondary indexes wait (dtab) */
     strset            deferred_src;     /* source tables (qname) counted in a dtab's srcs */
-    dtab             *deferred;         /* one per table of deferred_tables */
+    dtab             *deferred;         /* target tables whose secondary indexes wait */
     size_t            ndeferred;
+    size_t           *dmap, dmap_cap;   /* qname hash -> deferred index + 1 (stage thread) */
     uint64_t          rows_total;       /* rows of all chunks seen */
     atomic_llong      rows_streamed;    /* streamed chunks: rows loaded less the estimates */
 
@@ -1201,12 +1201,39 @@ static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *
 /* The index of target table qname in l->deferred, or -1. Stage thread (which alone adds). */
 static long find_deferred(loader *l, const char *qname)
 {
-    if (!strset_has(&l->deferred_tables, qname))
+    if (!l->dmap_cap)
         return -1;
-    for (size_t i = 0; i < l->ndeferred; i++)
-        if (!strcmp(l->deferred[i].qname, qname))
-            return (long)i;
-    return -1;
+    for (size_t i = hash_str(qname) & (l->dmap_cap - 1);; i = (i + 1) & (l->dmap_cap - 1)) {
+        if (!l->dmap[i])
+            return -1;
+        if (!strcmp(l->deferred[l->dmap[i] - 1].qname, qname))
+            return (long)(l->dmap[i] - 1);
+    }
+}
+
+/* Index l->deferred[l->ndeferred - 1], the one just added: 0 or SL_ENOMEM. */
+static int dmap_add(loader *l)
+{
+    if (l->ndeferred * 2 > l->dmap_cap) {
+        size_t nc = l->dmap_cap ? l->dmap_cap * 2 : 64;
+        size_t *nv = calloc(nc, sizeof *nv);
+        if (!nv)
+            return SL_ENOMEM;
+        free(l->dmap);
+        l->dmap = nv;
+        l->dmap_cap = nc;
+        for (size_t k = 0; k + 1 < l->ndeferred; k++) {
+            size_t i = hash_str(l->deferred[k].qname) & (nc - 1);
+            while (nv[i])
+                i = (i + 1) & (nc - 1);
+            nv[i] = k + 1;
+        }
+    }
+    size_t i = hash_str(l->deferred[l->ndeferred - 1].qname) & (l->dmap_cap - 1);
+    while (l->dmap[i])
+        i = (i + 1) & (l->dmap_cap - 1);
+    l->dmap[i] = l->ndeferred;
+    return 0;
 }
 
 /* Queue the index build of deferred table i if its rows are all in (or if force: the load's
@@ -1312,24 +1339,23 @@ static int handle_ddl(loader *l, const sl_event *ev)
         }
         if (sp == 1) {
             ddl = create;
-            if (!strset_has(&l->deferred_tables, qn.p)) {
+            if (find_deferred(l, qn.p) < 0) {
                 pthread_mutex_lock(&l->mu);     /* the workers read the array under mu */
                 dtab *v = realloc(l->deferred, (l->ndeferred + 1) * sizeof *v);
+                char *name = v ? strdup(qn.p) : NULL;
                 if (v)
                     l->deferred = v;
+                if (name) {
+                    l->deferred[l->ndeferred++] = (dtab){ .alter = alter, .qname = name };
+                    alter = NULL;
+                }
                 pthread_mutex_unlock(&l->mu);
-                char *name = strdup(qn.p);
-                if (!v || !name || strset_add(&l->deferred_tables, qn.p) < 0) {
-                    free(name);
+                if (!name || dmap_add(l) != 0) {
                     free(create);
                     free(alter);
                     sl_sbuf_free(&qn);
                     return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
                 }
-                pthread_mutex_lock(&l->mu);
-                l->deferred[l->ndeferred++] = (dtab){ .alter = alter, .qname = name };
-                pthread_mutex_unlock(&l->mu);
-                alter = NULL;
             }
         }
         /* count the source tables that fill a deferred table (a shard merge has several): its
@@ -1709,7 +1735,9 @@ static void reset_run(loader *l)
     strset_clear(&l->done);
     strset_clear(&l->claimed);
     strset_clear(&l->schemas);
-    strset_clear(&l->deferred_tables);
+    free(l->dmap);
+    l->dmap = NULL;
+    l->dmap_cap = 0;
     strset_clear(&l->deferred_src);
     for (size_t i = 0; i < l->ndeferred; i++) {
         free(l->deferred[i].alter);
