@@ -558,6 +558,18 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
 static int run_ddl_job(lworker *w, job *j, sl_error *e);
 static int queue_build(loader *l, size_t i, int force);
 
+/* Put j at the end of the queue and wake a worker. Call with mu held. */
+static void append_locked(loader *l, job *j)
+{
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->qlen++;
+    pthread_cond_signal(&l->cv_job);
+}
+
 static void worker_main(void *arg)
 {
     lworker *w = arg;
@@ -1269,13 +1281,7 @@ static int queue_build(loader *l, size_t i, int force)
     j->sql = sql;
     j->table = table;
     pthread_mutex_lock(&l->mu);
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
-    l->qlen++;
-    pthread_cond_signal(&l->cv_job);
+    append_locked(l, j);
     pthread_mutex_unlock(&l->mu);
     return 0;
 }
@@ -1415,15 +1421,8 @@ static int enqueue(loader *l, job *j)
         sl_cond_wait_ms(&l->cv_space, &l->mu, 200);
     }
     int werr = l->werr, stop = !must && l->host->should_stop(l->ctx);
-    if (!werr && !stop) {
-        if (l->tail)
-            l->tail->next = j;
-        else
-            l->head = j;
-        l->tail = j;
-        l->qlen++;
-        pthread_cond_signal(&l->cv_job);
-    }
+    if (!werr && !stop)
+        append_locked(l, j);
     pthread_mutex_unlock(&l->mu);
     if (werr || stop) {
         job_free(j);
