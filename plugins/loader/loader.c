@@ -61,9 +61,9 @@ static const sl_option loader_options[] = {
     {NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* ---- a set of strings (chunk ids done, tables claimed) ----------------------------------------- */
+/* ---- a set of strings (chunk ids done, tables claimed), each with a value ----------------------- */
 
-typedef struct strset { char **v; size_t cap, n; } strset;
+typedef struct strset { char **v; size_t *val; size_t cap, n; } strset;
 
 static uint64_t hash_str(const char *s)
 {
@@ -73,27 +73,48 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-static int strset_has(const strset *s, const char *k)
+/* The slot of k, or -1. */
+static long strset_find(const strset *s, const char *k)
 {
     if (!s->cap)
-        return 0;
+        return -1;
     for (size_t i = hash_str(k) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
         if (!s->v[i])
-            return 0;
+            return -1;
         if (strcmp(s->v[i], k) == 0)
-            return 1;
+            return (long)i;
     }
 }
 
-static int strset_add(strset *s, const char *k)
+static int strset_has(const strset *s, const char *k)
+{
+    return strset_find(s, k) >= 0;
+}
+
+/* 1 and *val when k is in the set, else 0. */
+static int strset_get(const strset *s, const char *k, size_t *val)
+{
+    long i = strset_find(s, k);
+    if (i < 0)
+        return 0;
+    *val = s->val[i];
+    return 1;
+}
+
+/* Add k with val (a key already there keeps its value): 0 or SL_ENOMEM. */
+static int strset_put(strset *s, const char *k, size_t val)
 {
     if (strset_has(s, k))
         return 0;
     if ((s->n + 1) * 2 > s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 64;
         char **nv = calloc(nc, sizeof *nv);
-        if (!nv)
+        size_t *nval = calloc(nc, sizeof *nval);
+        if (!nv || !nval) {
+            free(nv);
+            free(nval);
             return SL_ENOMEM;
+        }
         for (size_t i = 0; i < s->cap; i++) {
             if (!s->v[i])
                 continue;
@@ -101,9 +122,12 @@ static int strset_add(strset *s, const char *k)
             while (nv[j])
                 j = (j + 1) & (nc - 1);
             nv[j] = s->v[i];
+            nval[j] = s->val[i];
         }
         free(s->v);
+        free(s->val);
         s->v = nv;
+        s->val = nval;
         s->cap = nc;
     }
     char *d = strdup(k);
@@ -113,8 +137,14 @@ static int strset_add(strset *s, const char *k)
     while (s->v[j])
         j = (j + 1) & (s->cap - 1);
     s->v[j] = d;
+    s->val[j] = val;
     s->n++;
     return 0;
+}
+
+static int strset_add(strset *s, const char *k)
+{
+    return strset_put(s, k, 0);
 }
 
 static void strset_clear(strset *s)
@@ -122,6 +152,7 @@ static void strset_clear(strset *s)
     for (size_t i = 0; i < s->cap; i++)
         free(s->v[i]);
     free(s->v);
+    free(s->val);
     memset(s, 0, sizeof *s);
 }
 
@@ -194,10 +225,10 @@ struct loader {
     sl_snapshot_info  snap;
     int               have_snap;
     strset            done, claimed, schemas;
+    strset            deferred_tables;  /* target qname -> its index in deferred (stage thread) */
     strset            deferred_src;     /* source tables (qname) counted in a dtab's srcs */
     dtab             *deferred;         /* target tables whose secondary indexes wait */
     size_t            ndeferred;
-    size_t           *dmap, dmap_cap;   /* qname hash -> deferred index + 1 (stage thread) */
     uint64_t          rows_total;       /* rows of all chunks seen */
     atomic_llong      rows_streamed;    /* streamed chunks: rows loaded less the estimates */
 
@@ -1213,39 +1244,8 @@ static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *
 /* The index of target table qname in l->deferred, or -1. Stage thread (which alone adds). */
 static long find_deferred(loader *l, const char *qname)
 {
-    if (!l->dmap_cap)
-        return -1;
-    for (size_t i = hash_str(qname) & (l->dmap_cap - 1);; i = (i + 1) & (l->dmap_cap - 1)) {
-        if (!l->dmap[i])
-            return -1;
-        if (!strcmp(l->deferred[l->dmap[i] - 1].qname, qname))
-            return (long)(l->dmap[i] - 1);
-    }
-}
-
-/* Index l->deferred[l->ndeferred - 1], the one just added: 0 or SL_ENOMEM. */
-static int dmap_add(loader *l)
-{
-    if (l->ndeferred * 2 > l->dmap_cap) {
-        size_t nc = l->dmap_cap ? l->dmap_cap * 2 : 64;
-        size_t *nv = calloc(nc, sizeof *nv);
-        if (!nv)
-            return SL_ENOMEM;
-        free(l->dmap);
-        l->dmap = nv;
-        l->dmap_cap = nc;
-        for (size_t k = 0; k + 1 < l->ndeferred; k++) {
-            size_t i = hash_str(l->deferred[k].qname) & (nc - 1);
-            while (nv[i])
-                i = (i + 1) & (nc - 1);
-            nv[i] = k + 1;
-        }
-    }
-    size_t i = hash_str(l->deferred[l->ndeferred - 1].qname) & (l->dmap_cap - 1);
-    while (l->dmap[i])
-        i = (i + 1) & (l->dmap_cap - 1);
-    l->dmap[i] = l->ndeferred;
-    return 0;
+    size_t i;
+    return strset_get(&l->deferred_tables, qname, &i) ? (long)i : -1;
 }
 
 /* Queue the index build of deferred table i if its rows are all in (or if force: the load's
@@ -1343,9 +1343,10 @@ static int handle_ddl(loader *l, const sl_event *ev)
             sl_sbuf_free(&qn);
             return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
         }
+        long dt = find_deferred(l, qn.p);
         if (sp == 1) {
             ddl = create;
-            if (find_deferred(l, qn.p) < 0) {
+            if (dt < 0) {
                 pthread_mutex_lock(&l->mu);     /* the workers read the array under mu */
                 dtab *v = realloc(l->deferred, (l->ndeferred + 1) * sizeof *v);
                 char *name = v ? strdup(qn.p) : NULL;
@@ -1356,18 +1357,18 @@ static int handle_ddl(loader *l, const sl_event *ev)
                     alter = NULL;
                 }
                 pthread_mutex_unlock(&l->mu);
-                if (!name || dmap_add(l) != 0) {
+                if (!name || strset_put(&l->deferred_tables, qn.p, l->ndeferred - 1) != 0) {
                     free(create);
                     free(alter);
                     sl_sbuf_free(&qn);
                     return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
                 }
+                dt = (long)l->ndeferred - 1;
             }
         }
         /* count the source tables that fill a deferred table (a shard merge has several): its
          * indexes wait for the last chunk of each (a shard created before the table was
          * deferred, a small one, is not waited for: an early build costs time, not rows) */
-        long dt = qn.oom ? -1 : find_deferred(l, qn.p);
         if (dt >= 0 && ev->table && *ev->table) {
             sl_sbuf src;
             sl_sbuf_init(&src);
@@ -1515,13 +1516,16 @@ static int handle_chunk(loader *l, const sl_event *ev)
     l->rows_total += ev->chunk_rows;
     const char *ts = or_default(ev->target_schema, ev->schema);
     const char *tt = or_default(ev->target_table, ev->table);
+    sl_sbuf tn;     /* the target table, for the deferred indexes and the job's messages */
+    sl_sbuf_init(&tn);
+    sl_sbuf_add_qname(&tn, ts, tt);
+    if (tn.oom) {
+        sl_sbuf_free(&tn);
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    }
     long dt = -1;
     if (l->ndeferred && !l->finished_before) {
-        sl_sbuf qn;
-        sl_sbuf_init(&qn);
-        sl_sbuf_add_qname(&qn, ts, tt);
-        dt = qn.oom ? -1 : find_deferred(l, qn.p);
-        sl_sbuf_free(&qn);
+        dt = find_deferred(l, tn.p);
         if (dt >= 0 && (ev->flags & SL_EVF_LAST_CHUNK)) {
             sl_sbuf src;
             sl_sbuf_init(&src);
@@ -1535,6 +1539,7 @@ static int handle_chunk(loader *l, const sl_event *ev)
         }
     }
     if (l->finished_before || strset_has(&l->done, ev->chunk_id)) {
+        sl_sbuf_free(&tn);
         atomic_fetch_add(&l->finished_bytes, ev->chunk_bytes);
         drain_stream(ev->chunk_path);
         /* a resumed load: the table's last chunk may be one loaded before */
@@ -1543,8 +1548,11 @@ static int handle_chunk(loader *l, const sl_event *ev)
         return 0;
     }
     job *j = calloc(1, sizeof *j);
-    if (!j)
+    if (!j) {
+        sl_sbuf_free(&tn);
         return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    }
+    j->table = tn.p;
     sl_sbuf b;
     sl_sbuf_init(&b);
     sl_sbuf_adds(&b, "LOAD DATA LOCAL INFILE ");
@@ -1578,16 +1586,12 @@ static int handle_chunk(loader *l, const sl_event *ev)
     j->sql = b.oom ? NULL : b.p;
     if (!j->sql)
         sl_sbuf_free(&b);
-    sl_sbuf tn;
-    sl_sbuf_init(&tn);
-    sl_sbuf_add_qname(&tn, ts, tt);
-    j->table = tn.p;
     j->path = strdup(ev->chunk_path);
     j->id = strdup(ev->chunk_id);
     j->rows = ev->chunk_rows;
     j->bytes = ev->chunk_bytes;
     j->dt = dt;
-    if (!j->sql || !j->table || !j->path || !j->id) {
+    if (!j->sql || !j->path || !j->id) {
         job_free(j);
         return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
     }
@@ -1734,9 +1738,7 @@ static void reset_run(loader *l)
     strset_clear(&l->done);
     strset_clear(&l->claimed);
     strset_clear(&l->schemas);
-    free(l->dmap);
-    l->dmap = NULL;
-    l->dmap_cap = 0;
+    strset_clear(&l->deferred_tables);
     strset_clear(&l->deferred_src);
     for (size_t i = 0; i < l->ndeferred; i++) {
         free(l->deferred[i].alter);
