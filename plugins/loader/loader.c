@@ -160,6 +160,7 @@ static void strset_clear(strset *s)
 
 typedef struct job {
     struct job *next;
+    struct job *more;                /* a chunk group: the next chunk in this job's transaction */
     char       *path, *id, *table;   /* table: `schema`.`table` for messages */
     char       *sql;                 /* the LOAD DATA statement */
     char       *enums;               /* "\x01a\x01b\x01": ENUM columns (see read_warnings) */
@@ -212,6 +213,10 @@ struct loader {
     pthread_cond_t    cv_job, cv_space, cv_idle;
     job              *head, *tail;
     size_t            qlen, qcap, busy;
+    /* the chunk group being filled (stage thread; empty between batches, see submit_chunk) */
+    job              *grp, *grp_tail;
+    uint64_t          grp_bytes, grp_limit;
+    size_t            grp_n;
     int               quit;
     int               werr;
     sl_error          werr_msg;
@@ -231,6 +236,7 @@ struct loader {
     size_t            ndeferred;
     uint64_t          rows_total;       /* rows of all chunks seen */
     atomic_llong      rows_streamed;    /* streamed chunks: rows loaded less the estimates */
+    atomic_ullong     chunks_loaded, txns;  /* this run: chunks loaded, in how many transactions */
 
     atomic_uint_fast64_t finished_bytes, total_bytes;
     /* The dump's total once its manifest is complete: chunk events wait in the stage queues while
@@ -256,6 +262,12 @@ static void set_werr(loader *l, const sl_error *e)
 
 static void job_free(job *j)
 {
+    while (j && j->more) {          /* a group: its other chunks first */
+        job *m = j->more;
+        j->more = m->more;
+        m->more = NULL;
+        job_free(m);
+    }
     if (!j)
         return;
     free(j->path);
@@ -497,33 +509,31 @@ static int load_chunk(lworker *w, job *j, sl_error *err)
             atomic_fetch_sub(&w->l->finished_bytes, w->credited_bytes);
             break;
         }
-        w->l->host->log(w->l->ctx, SL_LOG_WARN, "chunk %s into %s: %s; retrying (attempt %d of %d)",
-                        j->id, j->table, err->msg, attempt + 1, ATTEMPTS);
+        w->l->host->log(w->l->ctx, SL_LOG_WARN, "chunk %s into %s%s: %s; retrying (attempt %d of %d)",
+                        j->id, j->table, j->more ? " (with the chunks of its group)" : "",
+                        err->msg, attempt + 1, ATTEMPTS);
         usleep(50000u * (unsigned)attempt);
     }
     return rc;
 }
 
-static int load_chunk_once(lworker *w, job *j, sl_error *err)
+/* One chunk's LOAD DATA in the worker's open transaction, its warnings checked. The caller rolls
+ * the transaction back when this fails. */
+static int load_one(lworker *w, job *j, sl_error *err)
 {
     loader *l = w->l;
     MYSQL *db = w->db;
     int rc = 0;
-    /* autocommit is off in this session (WORKER_INIT): the LOAD DATA opens the transaction */
     if (mysql_real_query(db, j->sql, (unsigned long)strlen(j->sql)) != 0) {
         unsigned e = mysql_errno(db);
-        rc = sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
-                          "target: loading chunk %s into %s: %s (errno %u)", j->id, j->table,
-                          mysql_error(db), e);
         w->last_errno = e;
-        sl_myconn_exec(db, "ROLLBACK", 8, NULL);
-        return rc;
+        return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                            "target: loading chunk %s into %s: %s (errno %u)", j->id, j->table,
+                            mysql_error(db), e);
     }
     if (sl_stream_path(j->path)) {
-        if (!w->stream_done) {     /* cannot happen: the handler fails the LOAD first */
-            sl_myconn_exec(db, "ROLLBACK", 8, NULL);
+        if (!w->stream_done)       /* cannot happen: the handler fails the LOAD first */
             return sl_error_set(err, SL_EIO, "chunk %s into %s: its stream ended early", j->id, j->table);
-        }
         /* the event had the plan's estimate; the chunk row keeps what was loaded */
         atomic_fetch_add(&l->rows_streamed, (long long)w->stream_rows - (long long)j->rows);
         j->rows = w->stream_rows;
@@ -541,44 +551,67 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
         else if (bad)
             rc = sl_error_set(err, SL_EDB, "target: chunk %s into %s would not load exactly: %s",
                               j->id, j->table, other);
-        if (rc) {
-            sl_myconn_exec(db, "ROLLBACK", 8, NULL);
-            return rc;
-        }
     }
-    sl_sbuf b;
-    sl_sbuf_init(&b);
-    sl_sbuf_adds(&b, "INSERT INTO ");
-    sl_ckpt_table_name(&b, l->cfg->meta_schema, l->cfg->task_name, 0);
+    return rc;
+}
+
+/* The chunk's row in the loader checkpoint, as one statement. */
+static void add_chunk_row(const loader *l, sl_sbuf *b, const job *j)
+{
+    sl_sbuf_adds(b, "INSERT INTO ");
+    sl_ckpt_table_name(b, l->cfg->meta_schema, l->cfg->task_name, 0);
     /* fenced (a cluster): the chunk row, and with it the chunk's rows, commit only while this
      * process still owns the source (ckpt.h) */
     int fenced = l->cfg->fence_epoch > 0;
-    sl_sbuf_adds(&b, fenced ? " (source_name, chunk_id, snapshot, row_count) SELECT "
-                            : " (source_name, chunk_id, snapshot, row_count) VALUES (");
-    sl_sbuf_add_quoted(&b, l->cfg->source_name, strlen(l->cfg->source_name));
-    sl_sbuf_adds(&b, ", ");
-    sl_sbuf_add_quoted(&b, j->id, strlen(j->id));
-    sl_sbuf_adds(&b, ", ");
-    sl_sbuf_add_quoted(&b, l->snap.id, strlen(l->snap.id));
-    sl_sbuf_addf(&b, ", %llu", (unsigned long long)j->rows);
+    sl_sbuf_adds(b, fenced ? " (source_name, chunk_id, snapshot, row_count) SELECT "
+                           : " (source_name, chunk_id, snapshot, row_count) VALUES (");
+    sl_sbuf_add_quoted(b, l->cfg->source_name, strlen(l->cfg->source_name));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, j->id, strlen(j->id));
+    sl_sbuf_adds(b, ", ");
+    sl_sbuf_add_quoted(b, l->snap.id, strlen(l->snap.id));
+    sl_sbuf_addf(b, ", %llu", (unsigned long long)j->rows);
     if (fenced)
-        sl_ckpt_add_fence_guard(&b, l->cfg->meta_schema, l->cfg->source_name, l->cfg->fence_epoch);
+        sl_ckpt_add_fence_guard(b, l->cfg->meta_schema, l->cfg->source_name, l->cfg->fence_epoch);
     else
-        sl_sbuf_adds(&b, ")");
+        sl_sbuf_adds(b, ")");
     /* After a redump, rows of the old snapshot are overwritten (the tables were emptied first);
      * otherwise a second row for the same chunk is an error: a chunk is never loaded twice. */
     if (l->stale)
-        sl_sbuf_adds(&b, " ON DUPLICATE KEY UPDATE snapshot = VALUES(snapshot), "
-                         "row_count = VALUES(row_count), finished_at = CURRENT_TIMESTAMP");
-    /* One round trip: the server runs COMMIT only if the INSERT succeeded (a failed statement
-     * ends a multi-statement), and a failure of either is rolled back below. */
-    sl_sbuf_adds(&b, "; COMMIT");
+        sl_sbuf_adds(b, " ON DUPLICATE KEY UPDATE snapshot = VALUES(snapshot), "
+                        "row_count = VALUES(row_count), finished_at = CURRENT_TIMESTAMP");
+}
+
+/* A job's chunk, or its group of chunks, in one transaction: each LOAD DATA (autocommit is off in
+ * this session, WORKER_INIT, so the first opens the transaction), then every chunk's checkpoint
+ * row and COMMIT in one round trip. */
+static int load_chunk_once(lworker *w, job *j, sl_error *err)
+{
+    loader *l = w->l;
+    MYSQL *db = w->db;
+    int rc = 0;
+    for (job *c = j; c && rc == 0; c = c->more)
+        rc = load_one(w, c, err);
+    if (rc) {
+        sl_myconn_exec(db, "ROLLBACK", 8, NULL);
+        return rc;
+    }
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    for (job *c = j; c; c = c->more) {
+        add_chunk_row(l, &b, c);
+        sl_sbuf_adds(&b, "; ");
+    }
+    /* One round trip: the server runs COMMIT only if every INSERT succeeded (a failed statement
+     * ends a multi-statement), and a failure of any is rolled back below. */
+    sl_sbuf_adds(&b, "COMMIT");
     rc = b.oom ? sl_error_set(err, SL_ENOMEM, "no memory") : sl_myconn_exec(db, b.p, b.len, err);
     sl_sbuf_free(&b);
-    if (rc && fenced && strstr(err->msg, SL_CKPT_FENCED_ERR))
+    if (rc && l->cfg->fence_epoch > 0 && strstr(err->msg, SL_CKPT_FENCED_ERR))
         rc = sl_error_set(err, SL_ESTATE, "fenced: source %s belongs to a newer owner (its fence "
-                          "in the target moved past epoch %lld): chunk %s was not loaded",
-                          l->cfg->source_name, (long long)l->cfg->fence_epoch, j->id);
+                          "in the target moved past epoch %lld): chunk %s%s was not loaded",
+                          l->cfg->source_name, (long long)l->cfg->fence_epoch, j->id,
+                          j->more ? " and the chunks loaded with it" : "");
     if (rc) {
         w->last_errno = mysql_errno(db);
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
@@ -635,16 +668,25 @@ static void worker_main(void *arg)
                 sl_error_prefix(&e, "target: building the secondary indexes of %s", j->table);
         } else if (!failed) {
             rc = load_chunk(w, j, &e);
+            if (!rc) {
+                unsigned long long n = 0;
+                for (job *c = j; c; c = c->more)
+                    n++;
+                atomic_fetch_add(&l->chunks_loaded, n);
+                atomic_fetch_add(&l->txns, 1);
+            }
         }
         if (rc)
             set_werr(l, &e);
-        if (j->dt >= 0) {
+        for (job *c = j; c; c = c->more) {
+            if (c->dt < 0)
+                continue;
             /* before this worker counts as idle: wait_idle must not see a gap */
             pthread_mutex_lock(&l->mu);
-            l->deferred[j->dt].inflight--;
+            l->deferred[c->dt].inflight--;
             pthread_mutex_unlock(&l->mu);
             if (!rc)
-                queue_build(l, (size_t)j->dt, 0);
+                queue_build(l, (size_t)c->dt, 0);
         }
         job_free(j);
         pthread_mutex_lock(&l->mu);
@@ -678,6 +720,9 @@ static void stop_workers(loader *l)
     l->tail = NULL;
     l->qlen = 0;
     l->quit = 0;
+    job_free(l->grp);
+    l->grp = l->grp_tail = NULL;
+    l->grp_bytes = l->grp_n = 0;
 }
 
 /* Wait until every queued chunk is loaded (or a worker failed). */
@@ -1501,6 +1546,59 @@ static int run_ddl_job(lworker *w, job *j, sl_error *e)
     return run_claim(w->db, j->claim, strlen(j->claim), key, j->lockname, e);
 }
 
+/*
+ * Small chunks share a transaction. A table of 1,000 rows is one chunk of ~200 KB, and each chunk
+ * was a transaction with its own commit; on a target that syncs its redo at each commit (MariaDB's
+ * default, innodb_flush_log_at_trx_commit = 1) the commits of 2,000 such tables cost as much as a
+ * sixth of their load. So the stage thread gathers the small chunks of a batch into groups, each
+ * one job: the worker loads them one after the other in one transaction and commits them with
+ * all their checkpoint rows, so each chunk is still loaded and recorded together, or neither.
+ * A group is at most GROUP_BYTES (a rollback stays cheap; a big chunk's transaction is four
+ * times that) and about a worker's share of the batch's small chunks, so a short batch still
+ * spreads over every worker. A streamed chunk is never grouped: it is read once, while its dump
+ * worker waits. The group is queued at the end of the batch (or before a DDL), so it is empty
+ * between batches.
+ */
+#define GROUP_CHUNK_MAX (1u << 20)  /* a chunk of at most this many bytes may join a group */
+#define GROUP_BYTES     (4u << 20)
+#define GROUP_CHUNKS    64
+
+static int flush_group(loader *l)
+{
+    job *g = l->grp;
+    l->grp = l->grp_tail = NULL;
+    l->grp_bytes = l->grp_n = 0;
+    return g ? enqueue(l, g) : 0;
+}
+
+static int groupable(const loader *l, const sl_event *ev)
+{
+    return ev->kind == SL_EV_CHUNK && !(ev->flags & SL_EVF_DROPPED) && ev->chunk_path &&
+           ev->chunk_bytes <= GROUP_CHUNK_MAX && !sl_stream_path(ev->chunk_path) && !l->finished_before;
+}
+
+/* Queue chunk j, alone or in the group being filled (see above). */
+static int submit_chunk(loader *l, job *j)
+{
+    if (j->bytes > GROUP_CHUNK_MAX || sl_stream_path(j->path))
+        return enqueue(l, j);
+    if (l->grp && (l->grp_bytes + j->bytes > l->grp_limit || l->grp_n >= GROUP_CHUNKS)) {
+        int rc = flush_group(l);
+        if (rc < 0) {
+            job_free(j);
+            return rc;
+        }
+    }
+    if (l->grp)
+        l->grp_tail->more = j;
+    else
+        l->grp = j;
+    l->grp_tail = j;
+    l->grp_bytes += j->bytes;
+    l->grp_n++;
+    return 0;
+}
+
 static int handle_chunk(loader *l, const sl_event *ev)
 {
     if (!ev->chunk_path || !ev->chunk_id)
@@ -1600,7 +1698,7 @@ static int handle_chunk(loader *l, const sl_event *ev)
         l->deferred[dt].inflight++;
         pthread_mutex_unlock(&l->mu);
     }
-    return enqueue(l, j);
+    return submit_chunk(l, j);
 }
 
 /* After the last chunk: the deferred secondary indexes not built yet (queue_build), one table
@@ -1697,8 +1795,10 @@ static int finish(loader *l, const sl_batch *b)
     l->meta_gtid = strdup(gtid ? gtid : "");
     pthread_mutex_unlock(&l->mu);
     l->eof_done = 1;
-    l->host->log(l->ctx, SL_LOG_INFO, "load finished: %llu rows; snapshot position (%s, %llu) '%s'",
-                 (unsigned long long)l->rows_total, file ? file : "", (unsigned long long)pos,
+    l->host->log(l->ctx, SL_LOG_INFO, "load finished: %llu rows; this run loaded %llu chunks in "
+                 "%llu transactions; snapshot position (%s, %llu) '%s'",
+                 (unsigned long long)l->rows_total, (unsigned long long)atomic_load(&l->chunks_loaded),
+                 (unsigned long long)atomic_load(&l->txns), file ? file : "", (unsigned long long)pos,
                  gtid ? gtid : "");
     return 0;
 }
@@ -1751,6 +1851,8 @@ static void reset_run(loader *l)
     l->have_snap = 0;
     l->rows_total = 0;
     atomic_store(&l->rows_streamed, 0);
+    atomic_store(&l->chunks_loaded, 0);
+    atomic_store(&l->txns, 0);
     l->werr = 0;
     atomic_store(&l->finished_bytes, 0);
     atomic_store(&l->total_bytes, 0);
@@ -1798,6 +1900,13 @@ static int loader_process(void *self, sl_batch *b)
     if (l->cfg->mode == MODE_DUMP)
         return 0;
     int rc = 0;
+    uint64_t small = 0;     /* bytes of the batch's small chunks: a group is a worker's share */
+    for (uint32_t i = 0; i < b->n; i++)
+        if (groupable(l, &b->events[i]))
+            small += b->events[i].chunk_bytes;
+    l->grp_limit = l->nw ? small / l->nw : 0;
+    if (l->grp_limit > GROUP_BYTES)
+        l->grp_limit = GROUP_BYTES;
     for (uint32_t i = 0; i < b->n && rc == 0; i++) {
         const sl_event *ev = &b->events[i];
         if (ev->flags & SL_EVF_DROPPED)
@@ -1805,8 +1914,19 @@ static int loader_process(void *self, sl_batch *b)
         if (ev->kind != SL_EV_DDL && ev->kind != SL_EV_CHUNK)
             continue;
         if ((rc = init_run(l)) < 0)
-            return rc;
-        rc = ev->kind == SL_EV_DDL ? handle_ddl(l, ev) : handle_chunk(l, ev);
+            break;
+        if (ev->kind == SL_EV_CHUNK)
+            rc = handle_chunk(l, ev);
+        else if ((rc = flush_group(l)) == 0)   /* chunks before a DDL are queued before it */
+            rc = handle_ddl(l, ev);
+    }
+    if (rc == 0)
+        rc = flush_group(l);
+    if (rc) {
+        job_free(l->grp);
+        l->grp = l->grp_tail = NULL;
+        l->grp_bytes = l->grp_n = 0;
+        return rc;
     }
     if (rc == 0 && l->ddl_pending) {
         /* The batch's tables exist and are claimed when process returns, as when the control

@@ -557,6 +557,80 @@ static void test_on_duplicate(void **state)
     assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-dup_loader_checkpoint`"), 0);
 }
 
+/* ---- small chunks share a transaction ------------------------------------------------------ */
+
+/* 40 tables of 10 rows, dumped first (task_mode dump) so the load gets their chunks in one batch
+ * and groups them. A duplicate in one table (on_duplicate error) fails the load: every table then
+ * holds its rows together with its chunk row, or neither (a group commits or rolls back as one).
+ * With the duplicate gone, a second load finishes what is left in fewer transactions than
+ * chunks, and nothing is loaded twice (the chunk rows' keys and on_duplicate error see to that). */
+static void test_small_chunk_groups(void **state)
+{
+    (void)state;
+    sql(src, "DROP DATABASE IF EXISTS ft_grp; CREATE DATABASE ft_grp");
+    for (int i = 0; i < 40; i++) {
+        sql(src, "CREATE TABLE ft_grp.t%02d (id INT PRIMARY KEY, v VARCHAR(40))", i);
+        sql(src, "INSERT INTO ft_grp.t%02d SELECT seq, CONCAT('row ', seq, ' of t%02d') FROM seq_1_to_10", i, i);
+    }
+    static const char *const schemas[] = {"ft_grp", NULL};
+    char rules[256];
+    RULES_ALL_OF("ft_grp", rules, sizeof rules);
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/grp.err", datadir);
+    reset("ft-grp", schemas);
+    const char *d[] = {"--task", "ft-grp", "--rules", rules, "--mode", "dump", NULL};
+    int rc = run(errf, d);
+    if (rc != 0)
+        fail_msg("mode dump exited %d: %s", rc, slurp(errf));
+
+    sql(dst, "CREATE DATABASE ft_grp");
+    sql(dst, "CREATE TABLE ft_grp.t17 (id INT PRIMARY KEY, v VARCHAR(40))");
+    sql(dst, "INSERT INTO ft_grp.t17 VALUES (5, 'in the way')");
+    const char *l[] = {"--task", "ft-grp", "--rules", rules, "--mode", "load", "--on-duplicate", "error",
+                       "--import-threads", "2", NULL};
+    rc = run(errf, l);
+    assert_int_equal(rc, 2);
+    char *e = slurp(errf);
+    if (!strstr(e, "Duplicate entry '5' for key 'PRIMARY'"))
+        fail_msg("the error does not name the key: %s", e);
+    free(e);
+    long long done = 0;
+    for (int i = 0; i < 40; i++) {
+        long long rows = scalar(dst, "SELECT COUNT(*) FROM ft_grp.t%02d", i);
+        long long chunk = scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-grp_loader_checkpoint` "
+                                      "WHERE chunk_id = 'ft_grp.t%02d.0'", i);
+        if (i == 17) {
+            assert_int_equal(rows, 1);
+            assert_int_equal(chunk, 0);
+        } else if (!((rows == 10 && chunk == 1) || (rows == 0 && chunk == 0))) {
+            fail_msg("ft_grp.t%02d holds %lld rows and %lld chunk rows after the failed load", i, rows, chunk);
+        }
+        done += chunk;
+    }
+    assert_true(done < 39);     /* the failed chunk's group held others */
+
+    sql(dst, "DELETE FROM ft_grp.t17");
+    rc = run(errf, l);
+    e = slurp(errf);
+    if (rc != 0)
+        fail_msg("the second load exited %d: %s", rc, e);
+    unsigned long long chunks = 0, txns = 0;
+    const char *m = strstr(e, "this run loaded ");
+    if (!m || sscanf(m, "this run loaded %llu chunks in %llu transactions", &chunks, &txns) != 2)
+        fail_msg("no chunk and transaction count in the log: %s", e);
+    free(e);
+    assert_int_equal(chunks, 40 - done);
+    if (txns >= chunks)
+        fail_msg("%llu chunks loaded in %llu transactions: the small chunks were not grouped", chunks, txns);
+    for (int i = 0; i < 40; i++) {
+        char t[16];
+        snprintf(t, sizeof t, "t%02d", i);
+        assert_int_equal(compare_table("ft_grp", t, "ft_grp", t, "id"), 10);
+    }
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-grp_loader_checkpoint` WHERE chunk_id <> ''"), 40);
+    sql(src, "DROP DATABASE ft_grp");
+}
+
 /* ---- SIGKILL mid-load, then resume ---------------------------------------------------------- */
 
 static void test_kill_and_resume(void **state)
@@ -982,6 +1056,7 @@ int main(void)
         cmocka_unit_test(test_shard_merge_and_nokey),
         cmocka_unit_test(test_merge_deferred_indexes),
         cmocka_unit_test(test_on_duplicate),
+        cmocka_unit_test(test_small_chunk_groups),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_key_chunking),
