@@ -280,6 +280,15 @@ static void job_free(job *j)
     free(j);
 }
 
+/* The chunk group being filled (submit_chunk), leaving none. */
+static job *take_group(loader *l)
+{
+    job *g = l->grp;
+    l->grp = l->grp_tail = NULL;
+    l->grp_bytes = l->grp_n = 0;
+    return g;
+}
+
 /* ---- LOCAL INFILE streaming with byte counting ---------------------------------------------- */
 
 typedef struct infile { int fd; lworker *w; int err; int streamed; sl_stream_reader sr; char path[256]; } infile;
@@ -720,9 +729,7 @@ static void stop_workers(loader *l)
     l->tail = NULL;
     l->qlen = 0;
     l->quit = 0;
-    job_free(l->grp);
-    l->grp = l->grp_tail = NULL;
-    l->grp_bytes = l->grp_n = 0;
+    job_free(take_group(l));
 }
 
 /* Wait until every queued chunk is loaded (or a worker failed). */
@@ -1565,9 +1572,7 @@ static int run_ddl_job(lworker *w, job *j, sl_error *e)
 
 static int flush_group(loader *l)
 {
-    job *g = l->grp;
-    l->grp = l->grp_tail = NULL;
-    l->grp_bytes = l->grp_n = 0;
+    job *g = take_group(l);
     return g ? enqueue(l, g) : 0;
 }
 
@@ -1923,9 +1928,7 @@ static int loader_process(void *self, sl_batch *b)
     if (rc == 0)
         rc = flush_group(l);
     if (rc) {
-        job_free(l->grp);
-        l->grp = l->grp_tail = NULL;
-        l->grp_bytes = l->grp_n = 0;
+        job_free(take_group(l));
         return rc;
     }
     if (rc == 0 && l->ddl_pending) {
