@@ -1576,16 +1576,15 @@ static int flush_group(loader *l)
     return g ? enqueue(l, g) : 0;
 }
 
-static int groupable(const loader *l, const sl_event *ev)
+static int groupable(uint64_t bytes, const char *path)
 {
-    return ev->kind == SL_EV_CHUNK && !(ev->flags & SL_EVF_DROPPED) && ev->chunk_path &&
-           ev->chunk_bytes <= GROUP_CHUNK_MAX && !sl_stream_path(ev->chunk_path) && !l->finished_before;
+    return bytes <= GROUP_CHUNK_MAX && !sl_stream_path(path);
 }
 
 /* Queue chunk j, alone or in the group being filled (see above). */
 static int submit_chunk(loader *l, job *j)
 {
-    if (j->bytes > GROUP_CHUNK_MAX || sl_stream_path(j->path))
+    if (!groupable(j->bytes, j->path))
         return enqueue(l, j);
     if (l->grp && (l->grp_bytes + j->bytes > l->grp_limit || l->grp_n >= GROUP_CHUNKS)) {
         int rc = flush_group(l);
@@ -1906,9 +1905,12 @@ static int loader_process(void *self, sl_batch *b)
         return 0;
     int rc = 0;
     uint64_t small = 0;     /* bytes of the batch's small chunks: a group is a worker's share */
-    for (uint32_t i = 0; i < b->n; i++)
-        if (groupable(l, &b->events[i]))
-            small += b->events[i].chunk_bytes;
+    for (uint32_t i = 0; i < b->n; i++) {
+        const sl_event *ev = &b->events[i];
+        if (ev->kind == SL_EV_CHUNK && !(ev->flags & SL_EVF_DROPPED) && ev->chunk_path &&
+            groupable(ev->chunk_bytes, ev->chunk_path))
+            small += ev->chunk_bytes;
+    }
     l->grp_limit = l->nw ? small / l->nw : 0;
     if (l->grp_limit > GROUP_BYTES)
         l->grp_limit = GROUP_BYTES;
@@ -1931,7 +1933,7 @@ static int loader_process(void *self, sl_batch *b)
         job_free(take_group(l));
         return rc;
     }
-    if (rc == 0 && l->ddl_pending) {
+    if (l->ddl_pending) {
         /* The batch's tables exist and are claimed when process returns, as when the control
          * connection created them one by one: a pipeline that stops or fails after the DDL
          * batch (a transform refusing the first chunk) leaves the tables created. */
