@@ -6,7 +6,7 @@
  *
  *   sluice-full-run --task T --source S --data-dir D --rules JSON [--mode full|dump|load]
  *       [--export-threads N] [--import-threads N] [--chunk-rows N] [--on-duplicate X]
- *       [--consistency X] [--meta-schema M] [--no-route] [--no-sql-log-bin] [--progress]
+ *       [--consistency X] [--meta-schema M] [--no-route] [--no-sql-log-bin] [--no-bulk-insert] [--progress]
  *       [--fence-epoch N]
  *
  * Prints the pipeline's final status JSON on stdout; exits 0 when Finished, 2 on error.
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
     const char *task = "full-test", *source = "src", *data_dir = "./dumped_data", *rules = NULL;
     const char *mode = "full", *dup = "overwrite", *cons = "auto", *meta = "dm_meta";
     long ethreads = 4, ithreads = 4, chunk_rows = 100000, fence = 0;
-    int route = 1, progress = 0, log_bin = 1;
+    int route = 1, progress = 0, log_bin = 1, bulk = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 #define ARG(name, var) if (strcmp(a, name) == 0 && v) { var = v; i++; continue; }
@@ -69,6 +69,7 @@ int main(int argc, char **argv)
         NARG("--chunk-rows", chunk_rows) NARG("--fence-epoch", fence)
         if (strcmp(a, "--no-route") == 0) { route = 0; continue; }
         if (strcmp(a, "--no-sql-log-bin") == 0) { log_bin = 0; continue; }
+        if (strcmp(a, "--no-bulk-insert") == 0) { bulk = 0; continue; }
         if (strcmp(a, "--progress") == 0) { progress = 1; continue; }
         fprintf(stderr, "sluice-full-run: unknown argument %s\n", a);
         return 2;
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
     json_object_set_new(l, "data_dir", json_string(data_dir));
     json_object_set_new(l, "mode", json_string(mode));
     json_object_set_new(l, "sql_log_bin", json_boolean(log_bin));
+    json_object_set_new(l, "bulk_insert", json_boolean(bulk));
     if (fence)
         json_object_set_new(l, "fence_epoch", json_integer(fence));
 

@@ -359,6 +359,39 @@ static void test_types(void **state)
              " (2, '', ''), (3, NULL, NULL)");
     sql(src, "CREATE TABLE ft_types.l1 (id INT PRIMARY KEY, v VARCHAR(100), t TEXT) DEFAULT CHARSET=latin1");
     sql(src, "INSERT INTO ft_types.l1 VALUES (1, 'ÿéà', x'80818283fe'), (2, '', NULL)");
+    /* The loader's bulk path (bulk_insert: an array INSERT for tables of numbers, dates and times
+     * and inline strings): every such type at its limits, zero dates, NULL, the text "\N", every
+     * byte the dump escapes, a raw CR, a trailing backslash, UTF-16; an AUTO_INCREMENT key. */
+    sql(src,
+        "CREATE TABLE ft_types.inl (id INT AUTO_INCREMENT PRIMARY KEY, "
+        "dec1 DECIMAL(65,30), dec2 DECIMAL(10,0) UNSIGNED, f FLOAT, d DOUBLE, f2 FLOAT(7,3), "
+        "dt DATE, t0 TIME, t6 TIME(6), dtm0 DATETIME, dtm6 DATETIME(6), "
+        "ts0 TIMESTAMP NULL DEFAULT NULL, ts6 TIMESTAMP(6) NULL DEFAULT NULL, y YEAR, "
+        "ti TINYINT, biu BIGINT UNSIGNED, z INT(8) UNSIGNED ZEROFILL, "
+        "c CHAR(10), vc VARCHAR(300), l1 VARCHAR(50) CHARACTER SET latin1, "
+        "vbin VARCHAR(50) COLLATE utf8mb4_bin, bn BINARY(8), vb VARBINARY(300), "
+        "u16 VARCHAR(20) CHARACTER SET utf16, KEY k_vc (vc(20)))");
+    sql(src,
+        "INSERT INTO ft_types.inl VALUES "
+        "(1, '99999999999999999999999999999999999.999999999999999999999999999999', 9999999999, "
+        " 3.402823466e38, 1.7976931348623157e308, 9999.999, '9999-12-31', '838:59:59', "
+        " '-838:59:59.000000', '9999-12-31 23:59:59', '9999-12-31 23:59:59.999999', "
+        " '2038-01-19 03:14:07', '2038-01-19 03:14:07.999999', 2155, -128, 18446744073709551615, 1, "
+        " 'abc', '😀 4-byte \\t tab \\n nl \\\\ bs \\r cr', 'café ÿ', 'Bin', x'0001020304050607', "
+        " x'00090a5c0d0aff005c4e', 'ü😀'),"
+        "(2, '-99999999999999999999999999999999999.999999999999999999999999999999', 0, "
+        " -1.17549435e-38, 4.9e-324, -0.001, '1000-01-01', '-00:00:01', '-00:00:00.000001', "
+        " '1000-01-01 00:00:00', '1000-01-01 00:00:00.000000', '1970-01-01 00:00:01', "
+        " '1970-01-01 00:00:01.000001', 1901, 127, 0, 4294967295, '', '', '', '', x'', x'', ''),"
+        "(3, 0.000000000000000000000000000001, 1, 0.1, 0.1, 0, '0000-00-00', '00:00:00', "
+        " '00:00:00', '0000-00-00 00:00:00', '0000-00-00 00:00:00.000000', '0000-00-00 00:00:00', "
+        " '0000-00-00 00:00:00.000000', 0, 0, 1, 0, 'N', '\\\\N', '\\\\', 'x\\\\', x'5c', x'5c', 'N'),"
+        "(4, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+        " NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"
+        "(2147483647, 1, 2, 3, 4, 5, '2024-02-29', '12:00:00', '12:00:00.5', '2024-02-29 12:00:00', "
+        " '2024-02-29 12:00:00.123456', '2024-02-29 12:00:00', '2024-02-29 12:00:00.654321', 2024, "
+        " 1, 2, 3, REPEAT('x', 10), REPEAT('😀', 300), REPEAT('ÿ', 50), REPEAT('b', 50), "
+        " x'ffffffffffffffff', REPEAT(x'000a095c', 75), REPEAT('€', 20))");
     /* a UCA 14.0 collation: its id is only in COLLATION_CHARACTER_SET_APPLICABILITY (10.10+) */
     sql(src, "CREATE TABLE ft_types.uca (id INT PRIMARY KEY, u VARCHAR(20) COLLATE utf8mb4_uca1400_ai_ci)");
     sql(src, "INSERT INTO ft_types.uca VALUES (1, 'Ärger'), (2, NULL)");
@@ -402,6 +435,24 @@ static void test_types(void **state)
     assert_int_equal(compare_table("ft_types", "misc", "ft_types", "misc", "id"), 4);
     assert_int_equal(compare_table("ft_types", "big", "ft_types", "big", "id"), 3);
     assert_int_equal(compare_table("ft_types", "l1", "ft_types", "l1", "id"), 2);
+    assert_int_equal(compare_table("ft_types", "inl", "ft_types", "inl", "id"), 5);
+    assert_int_equal(scalar(dst, "SELECT vc IS NULL FROM ft_types.inl WHERE id = 3"), 0);
+    /* The bulk path took the chunks of ints, inl and uca (a row each: 11), LOAD DATA the rest
+     * (a run with --no-bulk-insert fails here: "0 of 37 chunks"). */
+    {
+        char *log = slurp(errf);
+        const char *p = strstr(log, " chunks with bulk INSERT");
+        assert_non_null(p);
+        while (p > log && p[-1] >= '0' && p[-1] <= '9')
+            p--;
+        long long bulk = atoll(p);
+        const char *q = strstr(log, "this run loaded ");
+        assert_non_null(q);
+        long long all = atoll(q + 16);
+        if (bulk < 11 || bulk >= all)
+            fail_msg("%lld of %lld chunks with bulk INSERT, want at least 11 and fewer than all", bulk, all);
+        free(log);
+    }
     assert_int_equal(compare_table("ft_types", "uca", "ft_types", "uca", "id"), 2);
     assert_int_equal(compare_table("ft_types", "xt", "ft_types", "xt", "id"), 5);
     assert_int_equal(compare_table("ft_types", "xk", "ft_types", "xk", "k"), 5);
