@@ -10,7 +10,10 @@
  * Why LOAD DATA: it is the fastest way into InnoDB short of a physical import (MySQL manual
  * "Optimizing INSERT Statements": usually 20x INSERT; perf-notes.md section 4); chunk files are
  * already in its format, so the loader only streams bytes (mysql_set_local_infile_handler counts
- * them for progress).
+ * them for progress). Faster still for a table of numbers, dates and inline strings: an INSERT
+ * executed on arrays of parameters, with sluice splitting the text instead of the target (the
+ * bulk path, bulk_chunk). Loads into one table with an AUTO_INCREMENT column run one at a time
+ * (take_job).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -640,7 +643,7 @@ static long unescape(char *p, size_t len)
     return (long)(o - p);
 }
 
-/* Execute the batch of rows (values in w->bptr/blen/bind, column-wise) and check its warnings. */
+/* Execute the batch of rows (values in w->bptr/blen/bnull, column-wise) and check its warnings. */
 static int bulk_exec(lworker *w, const job *j, MYSQL_STMT *st, unsigned rows, size_t stride,
                      uint64_t *affected, sl_error *err)
 {
@@ -976,10 +979,8 @@ static void worker_main(void *arg)
         job *j = NULL;
         while (!l->quit && !(j = take_job(l)))
             pthread_cond_wait(&l->cv_job, &l->mu);
-        if (l->quit) {
+        if (l->quit) {          /* then j is NULL: the queue's jobs are stop_workers' */
             pthread_mutex_unlock(&l->mu);
-            if (j)
-                job_free(j);
             break;
         }
         if (!j->plain && !j->more)
