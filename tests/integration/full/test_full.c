@@ -7,8 +7,9 @@
  * BINARY, VARBINARY, BLOB, MEDIUMBLOB, LONGBLOB, JSON, ENUM, SET, GEOMETRY, POINT, LINESTRING,
  * POLYGON, virtual/stored generated and invisible columns, INET6, INET4, UUID), a shard merge, on_duplicate
  * overwrite and error, a table without a key, an "all dml" filter, a load killed with SIGKILL
- * and resumed without loading any chunk twice, and a load that skips the target's binlog only
- * when asked (sql_log_bin). Needs SLUICE_SOURCE_* / SLUICE_TARGET_* (fails
+ * and resumed without loading any chunk twice, a load that skips the target's binlog only
+ * when asked (sql_log_bin), and the loader's bulk path (a table of every type it takes; chunk
+ * files it refuses with the line named). Needs SLUICE_SOURCE_* / SLUICE_TARGET_* (fails
  * without them).
  */
 #include <stdarg.h>
@@ -682,6 +683,64 @@ static void test_small_chunk_groups(void **state)
     sql(src, "DROP DATABASE ft_grp");
 }
 
+/* ---- the bulk path refuses a chunk it cannot read exactly ------------------------------------- */
+
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A chunk file the dump did not write that way (fields missing or extra, a field ending in a
+ * lone backslash, a last line without its end) fails the load with the line named, and nothing
+ * of the chunk is loaded; the dump's own file then loads. */
+static void test_bulk_bad_chunk(void **state)
+{
+    (void)state;
+    sql(src, "DROP DATABASE IF EXISTS ft_bad; CREATE DATABASE ft_bad");
+    sql(src, "CREATE TABLE ft_bad.t (id INT PRIMARY KEY, v VARCHAR(40))");
+    sql(src, "INSERT INTO ft_bad.t VALUES (1, 'a'), (2, 'b\\\\'), (3, NULL)");
+    static const char *const schemas[] = {"ft_bad", NULL};
+    char rules[256], errf[600], chunk[700];
+    RULES_ALL_OF("ft_bad", rules, sizeof rules);
+    snprintf(errf, sizeof errf, "%s/bad.err", datadir);
+    snprintf(chunk, sizeof chunk, "%s/ft-bad/src/t00000.000000.tsv", datadir);
+    reset("ft-bad", schemas);
+    const char *d[] = {"--task", "ft-bad", "--rules", rules, "--mode", "dump", NULL};
+    int rc = run(errf, d);
+    if (rc != 0)
+        fail_msg("mode dump exited %d: %s", rc, slurp(errf));
+    char *good = slurp(chunk);
+    assert_string_equal(good, "1\ta\n2\tb\\\\\n3\t\\N\n");
+    static const struct { const char *text, *err; } bad[] = {
+        {"1\ta\n2\tb\\\\\n3\n", "line 3: not 2 tab-separated fields"},
+        {"1\ta\t0\n2\tb\\\\\n3\t\\N\n", "line 1: not 2 tab-separated fields"},
+        {"1\ta\n2\tb\\\n3\t\\N\n", "line 2: a field ends with a lone backslash"},
+        {"1\ta\n2\tb\\\\\n3\t\\N", "its last line has no end"},
+    };
+    const char *l[] = {"--task", "ft-bad", "--rules", rules, "--mode", "load", NULL};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        put_file(chunk, bad[i].text);
+        rc = run(errf, l);
+        char *e = slurp(errf);
+        if (rc != 2 || !strstr(e, bad[i].err))
+            fail_msg("case %zu: exited %d, want 2 and \"%s\": %s", i, rc, bad[i].err, e);
+        free(e);
+        assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_bad.t"), 0);
+        assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-bad_loader_checkpoint` "
+                                     "WHERE chunk_id <> ''"), 0);
+    }
+    put_file(chunk, good);
+    free(good);
+    rc = run(errf, l);
+    if (rc != 0)
+        fail_msg("the load of the dump's own file exited %d: %s", rc, slurp(errf));
+    assert_int_equal(compare_table("ft_bad", "t", "ft_bad", "t", "id"), 3);
+    sql(src, "DROP DATABASE ft_bad");
+}
+
 /* ---- SIGKILL mid-load, then resume ---------------------------------------------------------- */
 
 static void test_kill_and_resume(void **state)
@@ -1108,6 +1167,7 @@ int main(void)
         cmocka_unit_test(test_merge_deferred_indexes),
         cmocka_unit_test(test_on_duplicate),
         cmocka_unit_test(test_small_chunk_groups),
+        cmocka_unit_test(test_bulk_bad_chunk),
         cmocka_unit_test(test_kill_and_resume),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_key_chunking),
