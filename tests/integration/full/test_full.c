@@ -616,6 +616,20 @@ static void test_on_duplicate(void **state)
  * holds its rows together with its chunk row, or neither (a group commits or rolls back as one).
  * With the duplicate gone, a second load finishes what is left in fewer transactions than
  * chunks, and nothing is loaded twice (the chunk rows' keys and on_duplicate error see to that). */
+/* Task's dump of schema alone (mode dump) into datadir, after reset; rules gets the task's
+ * rules for the load that follows, errf the log. */
+static void dump_schema(const char *task, const char *schema, char *rules, size_t nrules,
+                        const char *errf)
+{
+    const char *const schemas[] = {schema, NULL};
+    RULES_ALL_OF(schema, rules, nrules);
+    reset(task, schemas);
+    const char *d[] = {"--task", task, "--rules", rules, "--mode", "dump", NULL};
+    int rc = run(errf, d);
+    if (rc != 0)
+        fail_msg("mode dump of %s exited %d: %s", schema, rc, slurp(errf));
+}
+
 static void test_small_chunk_groups(void **state)
 {
     (void)state;
@@ -624,23 +638,16 @@ static void test_small_chunk_groups(void **state)
         sql(src, "CREATE TABLE ft_grp.t%02d (id INT PRIMARY KEY, v VARCHAR(40))", i);
         sql(src, "INSERT INTO ft_grp.t%02d SELECT seq, CONCAT('row ', seq, ' of t%02d') FROM seq_1_to_10", i, i);
     }
-    static const char *const schemas[] = {"ft_grp", NULL};
-    char rules[256];
-    RULES_ALL_OF("ft_grp", rules, sizeof rules);
-    char errf[600];
+    char rules[256], errf[600];
     snprintf(errf, sizeof errf, "%s/grp.err", datadir);
-    reset("ft-grp", schemas);
-    const char *d[] = {"--task", "ft-grp", "--rules", rules, "--mode", "dump", NULL};
-    int rc = run(errf, d);
-    if (rc != 0)
-        fail_msg("mode dump exited %d: %s", rc, slurp(errf));
+    dump_schema("ft-grp", "ft_grp", rules, sizeof rules, errf);
 
     sql(dst, "CREATE DATABASE ft_grp");
     sql(dst, "CREATE TABLE ft_grp.t17 (id INT PRIMARY KEY, v VARCHAR(40))");
     sql(dst, "INSERT INTO ft_grp.t17 VALUES (5, 'in the way')");
     const char *l[] = {"--task", "ft-grp", "--rules", rules, "--mode", "load", "--on-duplicate", "error",
                        "--import-threads", "2", NULL};
-    rc = run(errf, l);
+    int rc = run(errf, l);
     assert_int_equal(rc, 2);
     char *e = slurp(errf);
     if (!strstr(e, "Duplicate entry '5' for key 'PRIMARY'"))
@@ -702,16 +709,10 @@ static void test_bulk_bad_chunk(void **state)
     sql(src, "DROP DATABASE IF EXISTS ft_bad; CREATE DATABASE ft_bad");
     sql(src, "CREATE TABLE ft_bad.t (id INT PRIMARY KEY, v VARCHAR(40))");
     sql(src, "INSERT INTO ft_bad.t VALUES (1, 'a'), (2, 'b\\\\'), (3, NULL)");
-    static const char *const schemas[] = {"ft_bad", NULL};
     char rules[256], errf[600], chunk[700];
-    RULES_ALL_OF("ft_bad", rules, sizeof rules);
     snprintf(errf, sizeof errf, "%s/bad.err", datadir);
     snprintf(chunk, sizeof chunk, "%s/ft-bad/src/t00000.000000.tsv", datadir);
-    reset("ft-bad", schemas);
-    const char *d[] = {"--task", "ft-bad", "--rules", rules, "--mode", "dump", NULL};
-    int rc = run(errf, d);
-    if (rc != 0)
-        fail_msg("mode dump exited %d: %s", rc, slurp(errf));
+    dump_schema("ft-bad", "ft_bad", rules, sizeof rules, errf);
     char *good = slurp(chunk);
     assert_string_equal(good, "1\ta\n2\tb\\\\\n3\t\\N\n");
     static const struct { const char *text, *err; } bad[] = {
@@ -721,6 +722,7 @@ static void test_bulk_bad_chunk(void **state)
         {"1\ta\n2\tb\\\\\n3\t\\N", "its last line has no end"},
     };
     const char *l[] = {"--task", "ft-bad", "--rules", rules, "--mode", "load", NULL};
+    int rc;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         put_file(chunk, bad[i].text);
         rc = run(errf, l);
