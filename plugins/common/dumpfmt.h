@@ -100,7 +100,8 @@ size_t sl_tsv_escape(char *out, const char *s, size_t len);
 /*
  * Parse one line (without its LF) of a chunk file into fields, unescaping in place. Fields are
  * returned as (pointer, length) pairs, NULL pointer for \N. Returns the number of fields (at most
- * max) or SL_EPARSE. Used by tests and tools that read chunk files back. Pure.
+ * max) or SL_EPARSE (more than max fields, or a backslash that ends the line). Used by the
+ * loader's bulk path, lua-hook's chunk reader and tests. Pure.
  */
 int  sl_tsv_split(char *line, size_t len, const char **fields, size_t *lens, size_t max);
 

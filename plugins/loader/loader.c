@@ -213,6 +213,8 @@ typedef struct lworker {
     char   **bptr;
     unsigned long *blen;
     char    *bnull;
+    const char **bfield;      /* one line's fields and lengths (sl_tsv_split) */
+    size_t  *bflen;
     unsigned long bpacket;    /* the target's max_allowed_packet (0: not asked yet) */
 } lworker;
 
@@ -592,6 +594,7 @@ static int sql_failed(lworker *w, const job *j, unsigned e, const char *msg, sl_
 #define BULK_CELLS 65536u          /* values in a batch: rows x columns */
 #define BULK_ROWS  4096u
 #define BULK_LINE_MAX (16u << 20)  /* a longer line is not a row of a bulk table */
+#define BULK_FIELDS 4097u          /* a line's fields, split (MariaDB's 4,096 columns and one) */
 
 /* The column types the bulk path takes (the first word of information_schema COLUMN_TYPE). */
 static int bulk_type(const char *type_text)
@@ -617,30 +620,6 @@ static void bulk_marker(const loader *l, char *out, size_t n)
 {
     uint64_t h = hash_str(l->dir);
     snprintf(out, n, "/*sluice-load:%016llx*/ ", (unsigned long long)h);
-}
-
-/* Undo the dump's escapes (dumpfmt.c: \0 \t \n \\, and LOAD DATA's \b \r \Z) in place; returns
- * the new length, or -1 for a backslash that ends the field (which the dump never writes and
- * LOAD DATA would read differently). */
-static long unescape(char *p, size_t len)
-{
-    char *q = memchr(p, '\\', len);
-    if (!q)
-        return (long)len;
-    char *o = q, *s = q, *end = p + len;
-    while (s < end) {
-        if (*s != '\\') {
-            *o++ = *s++;
-            continue;
-        }
-        if (s + 1 == end)
-            return -1;
-        char c = s[1];
-        *o++ = c == '0' ? '\0' : c == 't' ? '\t' : c == 'n' ? '\n' : c == 'r' ? '\r' :
-               c == 'b' ? '\b' : c == 'Z' ? '\032' : c;
-        s += 2;
-    }
-    return (long)(o - p);
 }
 
 /* Execute the batch of rows (values in w->bptr/blen/bnull, column-wise) and check its warnings. */
@@ -690,7 +669,9 @@ static int bulk_chunk(lworker *w, const job *j, uint64_t *affected, sl_error *er
         w->bptr = malloc(BULK_CELLS * sizeof *w->bptr);
         w->blen = malloc(BULK_CELLS * sizeof *w->blen);
         w->bnull = malloc(BULK_CELLS);
-        if (!w->bbuf || !w->bptr || !w->blen || !w->bnull)
+        w->bfield = malloc(BULK_FIELDS * sizeof *w->bfield);
+        w->bflen = malloc(BULK_FIELDS * sizeof *w->bflen);
+        if (!w->bbuf || !w->bptr || !w->blen || !w->bnull || !w->bfield || !w->bflen)
             return sl_error_set(err, SL_ENOMEM, "no memory");
         w->bcap = BULK_BUF;
     }
@@ -727,34 +708,21 @@ static int bulk_chunk(lworker *w, const job *j, uint64_t *affected, sl_error *er
             if (!nl)
                 break;
             line_no++;
-            for (uint32_t c = 0; c < j->ncols; c++) {
-                char *fe = c + 1 < j->ncols ? memchr(p, '\t', (size_t)(nl - p)) : nl;
-                if (!fe || (c + 1 == j->ncols && memchr(p, '\t', (size_t)(nl - p)))) {
-                    rc = sl_error_set(err, SL_EIO, "chunk %s (%s) line %llu: not %u tab-separated "
-                                      "fields", j->id, j->path, (unsigned long long)line_no, j->ncols);
-                    break;
-                }
-                size_t at = c * stride + rows;
-                if (fe - p == 2 && p[0] == '\\' && p[1] == 'N') {
-                    w->bnull[at] = STMT_INDICATOR_NULL;
-                    w->bptr[at] = p;
-                    w->blen[at] = 0;
-                } else {
-                    long n = unescape(p, (size_t)(fe - p));
-                    if (n < 0) {
-                        rc = sl_error_set(err, SL_EIO, "chunk %s (%s) line %llu: a field ends "
-                                          "with a lone backslash", j->id, j->path,
-                                          (unsigned long long)line_no);
-                        break;
-                    }
-                    w->bnull[at] = STMT_INDICATOR_NONE;
-                    w->bptr[at] = p;
-                    w->blen[at] = (unsigned long)n;
-                }
-                p = fe + 1;
-            }
-            if (rc)
+            int nf = sl_tsv_split(p, (size_t)(nl - p), w->bfield, w->bflen, BULK_FIELDS);
+            if (nf < 0 || (uint32_t)nf != j->ncols) {
+                rc = nf < 0 ? sl_error_set(err, SL_EIO, "chunk %s (%s) line %llu: it ends in a lone "
+                                           "backslash", j->id, j->path, (unsigned long long)line_no)
+                            : sl_error_set(err, SL_EIO, "chunk %s (%s) line %llu: %d field%s, not %u",
+                                           j->id, j->path, (unsigned long long)line_no, nf,
+                                           nf == 1 ? "" : "s", j->ncols);
                 break;
+            }
+            for (uint32_t c = 0; c < j->ncols; c++) {
+                size_t at = c * stride + rows;
+                w->bnull[at] = w->bfield[c] ? STMT_INDICATOR_NONE : STMT_INDICATOR_NULL;
+                w->bptr[at] = (char *)(w->bfield[c] ? w->bfield[c] : p);
+                w->blen[at] = (unsigned long)w->bflen[c];
+            }
             bytes += (uint64_t)(nl + 1 - (w->bbuf + pos));
             pos = (size_t)(nl + 1 - w->bbuf);
             rows++;
@@ -1056,6 +1024,8 @@ static void stop_workers(loader *l)
         free(l->w[i].bptr);
         free(l->w[i].blen);
         free(l->w[i].bnull);
+        free(l->w[i].bfield);
+        free(l->w[i].bflen);
     }
     free(l->w);
     l->w = NULL;

@@ -50,6 +50,33 @@ static void test_escape_all_bytes(void **state)
     assert_memory_equal(f[0], in, 256);
 }
 
+/* LOAD DATA's reading of what the dump never writes: a backslash before a raw TAB makes the TAB
+ * data, \N only alone is NULL, other escapes map as the manual says, a backslash that ends the
+ * line is an error, and more fields than asked for are one. */
+static void test_split_as_load_data(void **state)
+{
+    (void)state;
+    const char *f[4];
+    size_t l[4];
+    char a[] = "a\\\tb\tc\\N\t\\N\t\\r\\b\\Z\\q";
+    assert_int_equal(sl_tsv_split(a, strlen(a), f, l, 4), 4);
+    assert_int_equal(l[0], 3);
+    assert_memory_equal(f[0], "a\tb", 3);
+    assert_int_equal(l[1], 2);
+    assert_memory_equal(f[1], "cN", 2);
+    assert_null(f[2]);
+    assert_int_equal(l[3], 4);
+    assert_memory_equal(f[3], "\r\b\032q", 4);
+    char b[] = "x\ty\\";
+    assert_int_equal(sl_tsv_split(b, strlen(b), f, l, 4), SL_EPARSE);
+    char c[] = "1\t2\t3";
+    assert_int_equal(sl_tsv_split(c, strlen(c), f, l, 2), SL_EPARSE);
+    char d[] = "\t";
+    assert_int_equal(sl_tsv_split(d, strlen(d), f, l, 4), 2);
+    assert_int_equal(l[0] + l[1], 0);
+    assert_non_null(f[0]);
+}
+
 /* The word-at-a-time escape against its byte-at-a-time definition: random fields of every length
  * up to 70 bytes at every alignment, some with no special byte, some dense with them. */
 static void test_escape_matches_definition(void **state)
@@ -356,6 +383,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_all_bytes),
         cmocka_unit_test(test_escape_matches_definition),
+        cmocka_unit_test(test_split_as_load_data),
         cmocka_unit_test(test_write_read_rows),
         cmocka_unit_test(test_dump_dir),
         cmocka_unit_test(test_snapshot_roundtrip),
