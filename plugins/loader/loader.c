@@ -711,7 +711,8 @@ static int bulk_chunk(lworker *w, const job *j, uint64_t *affected, sl_error *er
             int nf = sl_tsv_split(p, (size_t)(nl - p), w->bfield, w->bflen, BULK_FIELDS);
             if (nf < 0 || (uint32_t)nf != j->ncols) {
                 rc = nf < 0 ? sl_error_set(err, SL_EIO, "chunk %s (%s) line %llu: it ends in a lone "
-                                           "backslash", j->id, j->path, (unsigned long long)line_no)
+                                           "backslash or has more than %u fields", j->id, j->path,
+                                           (unsigned long long)line_no, BULK_FIELDS - 1)
                             : sl_error_set(err, SL_EIO, "chunk %s (%s) line %llu: %d field%s, not %u",
                                            j->id, j->path, (unsigned long long)line_no, nf,
                                            nf == 1 ? "" : "s", j->ncols);
