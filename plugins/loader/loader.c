@@ -106,6 +106,13 @@ static int strset_get(const strset *s, const char *k, size_t *val)
     return 1;
 }
 
+/* The value of k, to change in place, or NULL when k is not in the set. */
+static size_t *strset_val(const strset *s, const char *k)
+{
+    long i = strset_find(s, k);
+    return i < 0 ? NULL : &s->val[i];
+}
+
 /* Add k with val (a key already there keeps its value): 0 or SL_ENOMEM. */
 static int strset_put(strset *s, const char *k, size_t val)
 {
@@ -178,6 +185,7 @@ typedef struct job {
     char       *claim;               /* plain 2: the claim's multi-statement (claim_sql) */
     char       *lockname;            /* plain 2: the claim's GET_LOCK name */
     long        dt;                  /* a chunk of a table in l->deferred: its index, else -1 */
+    int         ready;               /* a chunk job: no table of it waits for its DDL (job_ready) */
 } job;
 
 /* A target table whose secondary indexes are built after its rows (split_indexes). They are
@@ -232,6 +240,12 @@ struct loader {
     pthread_cond_t    cv_job, cv_space, cv_idle;
     job              *head, *tail;
     size_t            qlen, qcap, busy;
+    /* DDL jobs (plain 2) in their own list, outside the queue's bound (see enqueue), and the
+     * target tables they create: qname -> DDL jobs of it queued or running (job_ready) */
+    job              *dhead, *dtail;
+    size_t            ndl;              /* DDL jobs queued or running */
+    strset            ddl_wait;
+    int               ddl_only;         /* stopping: the workers run the DDL jobs left, only */
     /* the chunk group being filled (stage thread; empty between batches, see submit_chunk) */
     job              *grp, *grp_tail;
     uint64_t          grp_bytes, grp_limit;
@@ -245,7 +259,7 @@ struct loader {
     int               finished_before;  /* the finish marker was there: nothing to do */
     int               stale;            /* checkpoint rows of another snapshot: redo everything */
     int               eof_done;
-    int               ddl_pending;      /* DDL jobs queued since the last wait_idle */
+    int               chunks_queued;    /* a chunk was queued this run (a DDL after it waits) */
     sl_snapshot_info  snap;
     int               have_snap;
     strset            done, claimed, schemas;
@@ -898,8 +912,43 @@ static int table_loading(const loader *l, const char *table)
     return 0;
 }
 
+/* 1 if job j may run: an index build, or chunks (a group: each of them) of tables whose DDL jobs
+ * are all done. Once ready, a job stays so (a table's DDL comes before its chunks). Under mu. */
+static int job_ready(const loader *l, job *j)
+{
+    if (j->plain || j->ready)
+        return 1;
+    for (const job *c = j; c; c = c->more) {
+        size_t n;
+        if (strset_get(&l->ddl_wait, c->table, &n) && n > 0)
+            return 0;
+    }
+    j->ready = 1;
+    return 1;
+}
+
+/* Take j (after prev, or the first) out of the list head..tail. */
+static job *unlink_job(job **head, job **tail, job *prev, job *j)
+{
+    if (prev)
+        prev->next = j->next;
+    else
+        *head = j->next;
+    if (*tail == j)
+        *tail = prev;
+    j->next = NULL;
+    return j;
+}
+
 /*
- * The next job for a worker, taken out of the queue, or NULL to wait. Under mu.
+ * The next job for a worker, taken out of its list, or NULL to wait. Under mu.
+ *
+ * Tables are created while others load. The dump sends every table's CREATE before any chunk,
+ * and the CREATEs of 2,000 small tables kept the target busy for 9 s (each creates and syncs a
+ * tablespace file) before the first row went in (issue 12). So the DDL jobs wait in their own
+ * list and a chunk waits only for its own table's DDL (job_ready): a worker takes a chunk that
+ * can load, else the next DDL (they are in the dump's table order, which is its chunks' order),
+ * so the first tables load while the next are created.
  *
  * One connection per table at a time where it can be: loads into a table with an AUTO_INCREMENT
  * column never run side by side. InnoDB (innodb_autoinc_lock_mode 1, MariaDB's default) holds
@@ -907,36 +956,36 @@ static int table_loading(const loader *l, const char *table)
  * waits (measured: four connections loading one 500,000-row table used one core), and the bulk
  * path's INSERTs contend for its auto-increment mutex on every row (3.1 s of target CPU with two
  * connections against 1.1 s with one). So a chunk of a table another worker loads is passed
- * over for a later one of another table; failing that, a table without AUTO_INCREMENT is loaded
- * by several connections at once, one with it waits. Chunks are independent transactions, and
- * no chunk is queued with the DDL before it (handle_chunk waits for the DDL first), so the order
- * in which they load does not matter.
+ * over for a later one of another table; failing that (and when no DDL waits), a table without
+ * AUTO_INCREMENT is loaded by several connections at once, one with it waits. Chunks are
+ * independent transactions, so the order in which they load does not matter.
+ *
+ * While the loader stops (ddl_only), only DDL jobs are taken, and they run even after a job
+ * failed: the tables of a DDL batch are all created even when the pipeline stops or fails after
+ * it (a chunk's duplicate key, a transform refusing a chunk), as when every CREATE ran before
+ * the first chunk (stop_workers).
  */
 static job *take_job(loader *l)
 {
     job *prev = NULL, *fb = NULL, *fb_prev = NULL;
-    for (job *j = l->head; j; prev = j, j = j->next) {
+    for (job *j = l->ddl_only ? NULL : l->head; j; prev = j, j = j->next) {
+        if (!job_ready(l, j))
+            continue;
         if (j->plain || j->more || !table_loading(l, j->table)) {
-            fb = j;
-            fb_prev = prev;
-            break;
+            l->qlen--;
+            return unlink_job(&l->head, &l->tail, prev, j);
         }
         if (!fb && !j->ai) {
             fb = j;
             fb_prev = prev;
         }
     }
+    if (l->dhead)
+        return unlink_job(&l->dhead, &l->dtail, NULL, l->dhead);
     if (!fb)
         return NULL;
-    if (fb_prev)
-        fb_prev->next = fb->next;
-    else
-        l->head = fb->next;
-    if (l->tail == fb)
-        l->tail = fb_prev;
-    fb->next = NULL;
     l->qlen--;
-    return fb;
+    return unlink_job(&l->head, &l->tail, fb_prev, fb);
 }
 
 static void worker_main(void *arg)
@@ -961,7 +1010,7 @@ static void worker_main(void *arg)
 
         sl_error e = {0};
         int rc = 0;
-        if (!failed && j->plain == 2) {
+        if (j->plain == 2) {        /* even after a failure: see take_job */
             rc = run_ddl_job(w, j, &e);
             if (rc)
                 sl_error_prefix(&e, "target: creating %s", j->table);
@@ -995,23 +1044,33 @@ static void worker_main(void *arg)
                 queue_build(l, (size_t)c->dt, 0);
         }
         pthread_mutex_lock(&l->mu);
-        if (w->loading) {           /* a worker may wait for this table */
-            w->loading = NULL;
+        if (j->plain == 2) {        /* chunks of the table may wait for it (job_ready) */
+            size_t *n = strset_val(&l->ddl_wait, j->table);
+            if (n && *n)
+                (*n)--;
+            l->ndl--;
             pthread_cond_broadcast(&l->cv_job);
         }
-        pthread_mutex_unlock(&l->mu);
-        job_free(j);
-        pthread_mutex_lock(&l->mu);
+        if (w->loading) {           /* a worker may wait for this table */
+            w->loading = NULL;      /* (it points into j->table) */
+            pthread_cond_broadcast(&l->cv_job);
+        }
         l->busy--;
-        if (!l->head && l->busy == 0)
+        if ((!l->head && !l->dhead && l->busy == 0) || l->ndl == 0)
             pthread_cond_broadcast(&l->cv_idle);
         pthread_mutex_unlock(&l->mu);
+        job_free(j);
     }
 }
 
 static void stop_workers(loader *l)
 {
     pthread_mutex_lock(&l->mu);
+    /* the tables of the DDLs taken are created first (take_job) */
+    l->ddl_only = 1;
+    pthread_cond_broadcast(&l->cv_job);
+    while (l->nthreads && l->ndl)
+        sl_cond_wait_ms(&l->cv_idle, &l->mu, 1000);
     l->quit = 1;
     pthread_cond_broadcast(&l->cv_job);
     pthread_mutex_unlock(&l->mu);
@@ -1036,9 +1095,15 @@ static void stop_workers(loader *l)
         l->head = j->next;
         job_free(j);
     }
-    l->tail = NULL;
-    l->qlen = 0;
-    l->quit = 0;
+    while (l->dhead) {
+        job *j = l->dhead;
+        l->dhead = j->next;
+        job_free(j);
+    }
+    l->tail = l->dtail = NULL;
+    l->qlen = l->ndl = 0;
+    strset_clear(&l->ddl_wait);
+    l->quit = l->ddl_only = 0;
     job_free(take_group(l));
 }
 
@@ -1046,7 +1111,7 @@ static void stop_workers(loader *l)
 static int wait_idle(loader *l)
 {
     pthread_mutex_lock(&l->mu);
-    while ((l->head || l->busy) && !l->werr) {
+    while ((l->head || l->dhead || l->busy) && !l->werr) {
         sl_cond_wait_ms(&l->cv_idle, &l->mu, 1000);
     }
     int werr = l->werr;
@@ -1776,9 +1841,12 @@ static int handle_ddl(loader *l, const sl_event *ev)
     if (!l->stale && l->nthreads && ev->table && *ev->table && tt && *tt && ts) {
         /* A table of a load that is not redone: its CREATE and claim run on a load connection,
          * tables in parallel (2,000 CREATE TABLEs one after the other took a minute, issue 12);
-         * handle_chunk waits for them all before the first chunk, so a table is created and
-         * claimed before anything loads into it, as on the control connection. */
-        rc = enqueue_ddl(l, use, ddl, ts, tt);
+         * a chunk waits for its table's DDL job (take_job), so a table is created and claimed
+         * before anything loads into it, as on the control connection. A DDL after
+         * chunks (not the dump's order) waits for them, as it may change what they load into. */
+        rc = l->chunks_queued ? wait_idle(l) : 0;
+        if (rc == 0)
+            rc = enqueue_ddl(l, use, ddl, ts, tt);
         free(create);
         return rc;
     }
@@ -1794,19 +1862,41 @@ static int handle_ddl(loader *l, const sl_event *ev)
     return 0;
 }
 
-/* Queue a job for the load connections; a DDL job (plain 2) even while the pipeline stops,
- * as the control connection ran a DDL whatever else happened (its batch completes). */
+/*
+ * Queue a job for the load connections. A DDL job (plain 2) goes to its own list at once, even
+ * while the pipeline stops (stop_workers runs it), and does not count against the queue's bound:
+ * the stage thread passes a batch of 2,000 CREATE TABLEs in moments and reaches the chunks, which
+ * then load while the later tables are created (take_job). The list holds one statement per
+ * table, as the dump's plan does. Returns 0, or a code after host->fail, or SL_ESTOPPED.
+ */
 static int enqueue(loader *l, job *j)
 {
     int must = j->plain == 2;
     pthread_mutex_lock(&l->mu);
-    while (l->qlen >= l->qcap && !l->werr && (must || !l->host->should_stop(l->ctx))) {
+    while (!must && l->qlen >= l->qcap && !l->werr && !l->host->should_stop(l->ctx)) {
         sl_cond_wait_ms(&l->cv_space, &l->mu, 200);
     }
     int werr = l->werr, stop = !must && l->host->should_stop(l->ctx);
-    if (!werr && !stop)
+    size_t *n = NULL;
+    if (!werr && must && strset_put(&l->ddl_wait, j->table, 0) == 0)
+        n = strset_val(&l->ddl_wait, j->table);
+    if (!werr && must && n) {
+        (*n)++;
+        l->ndl++;
+        if (l->dtail)
+            l->dtail->next = j;
+        else
+            l->dhead = j;
+        l->dtail = j;
+        pthread_cond_broadcast(&l->cv_job);
+    } else if (!werr && !stop && !must) {
         append_locked(l, j);
+    }
     pthread_mutex_unlock(&l->mu);
+    if (!werr && must && !n) {
+        job_free(j);
+        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+    }
     if (werr || stop) {
         job_free(j);
         if (werr)
@@ -1861,7 +1951,6 @@ static int enqueue_ddl(loader *l, const char *use, const char *ddl, const char *
         job_free(j);
         return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
     }
-    l->ddl_pending = 1;
     return enqueue(l, j);
 }
 
@@ -1937,13 +2026,6 @@ static int handle_chunk(loader *l, const sl_event *ev)
 {
     if (!ev->chunk_path || !ev->chunk_id)
         return l->host->fail(l->ctx, SL_EINVAL, "a chunk event without file or id");
-    if (l->ddl_pending) {
-        /* every table is created and claimed before any chunk loads (enqueue_ddl) */
-        int rc = wait_idle(l);
-        if (rc < 0)
-            return rc;
-        l->ddl_pending = 0;
-    }
     atomic_fetch_add(&l->total_bytes, ev->chunk_bytes);
     l->rows_total += ev->chunk_rows;
     const char *ts = or_default(ev->target_schema, ev->schema);
@@ -2063,6 +2145,7 @@ static int handle_chunk(loader *l, const sl_event *ev)
         l->deferred[dt].inflight++;
         pthread_mutex_unlock(&l->mu);
     }
+    l->chunks_queued = 1;
     return submit_chunk(l, j);
 }
 
@@ -2200,7 +2283,7 @@ static void reset_run(loader *l)
     l->ctl = NULL;
     free(l->ctl_db);
     l->ctl_db = NULL;
-    l->inited = l->finished_before = l->stale = l->eof_done = l->ddl_pending = 0;
+    l->inited = l->finished_before = l->stale = l->eof_done = l->chunks_queued = 0;
     strset_clear(&l->done);
     strset_clear(&l->claimed);
     strset_clear(&l->schemas);
@@ -2297,15 +2380,6 @@ static int loader_process(void *self, sl_batch *b)
         job_free(take_group(l));
         return rc;
     }
-    if (l->ddl_pending) {
-        /* The batch's tables exist and are claimed when process returns, as when the control
-         * connection created them one by one: a pipeline that stops or fails after the DDL
-         * batch (a transform refusing the first chunk) leaves the tables created. */
-        rc = wait_idle(l);
-        l->ddl_pending = 0;
-    }
-    if (rc)
-        return rc;
     if (b->flags & SL_BATCH_EOF) {
         if ((rc = init_run(l)) < 0 || (rc = wait_idle(l)) < 0)
             return rc;
