@@ -246,6 +246,7 @@ struct loader {
     size_t            ndl;              /* DDL jobs queued or running */
     strset            ddl_wait;
     int               ddl_only;         /* stopping: the workers run the DDL jobs left, only */
+    int               fenced;           /* a chunk found the source fenced (no DDL job runs) */
     /* the chunk group being filled (stage thread; empty between batches, see submit_chunk) */
     job              *grp, *grp_tail;
     uint64_t          grp_bytes, grp_limit;
@@ -876,7 +877,8 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
     sl_sbuf_adds(&b, "COMMIT");
     rc = b.oom ? sl_error_set(err, SL_ENOMEM, "no memory") : sl_myconn_exec(db, b.p, b.len, err);
     sl_sbuf_free(&b);
-    if (rc && l->cfg->fence_epoch > 0 && strstr(err->msg, SL_CKPT_FENCED_ERR))
+    int fenced = rc && l->cfg->fence_epoch > 0 && strstr(err->msg, SL_CKPT_FENCED_ERR);
+    if (fenced)
         rc = sl_error_set(err, SL_ESTATE, "fenced: source %s belongs to a newer owner (its fence "
                           "in the target moved past epoch %lld): chunk %s%s was not loaded",
                           l->cfg->source_name, (long long)l->cfg->fence_epoch, j->id,
@@ -884,6 +886,11 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
     if (rc) {
         w->last_errno = mysql_errno(db);
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
+    }
+    if (fenced) {               /* no DDL job of this loader runs any more (take_job) */
+        pthread_mutex_lock(&l->mu);
+        l->fenced = 1;
+        pthread_mutex_unlock(&l->mu);
     }
     return rc;
 }
@@ -963,7 +970,9 @@ static job *unlink_job(job **head, job **tail, job *prev, job *j)
  * While the loader stops (ddl_only), only DDL jobs are taken, and they run even after a job
  * failed: the tables of a DDL batch are all created even when the pipeline stops or fails after
  * it (a chunk's duplicate key, a transform refusing a chunk), as when every CREATE ran before
- * the first chunk (stop_workers).
+ * the first chunk (stop_workers). Not in a cluster (fencing on), where a stop may be a lost
+ * lease, nor after a chunk found the source fenced: a newer owner loads it, maybe from a newer
+ * snapshot whose tables differ, and the jobs left are dropped.
  */
 static job *take_job(loader *l)
 {
@@ -1005,12 +1014,12 @@ static void worker_main(void *arg)
             w->loading = j->table;
         l->busy++;
         pthread_cond_broadcast(&l->cv_space);
-        int failed = l->werr;
+        int failed = l->werr, fenced = l->fenced;
         pthread_mutex_unlock(&l->mu);
 
         sl_error e = {0};
         int rc = 0;
-        if (j->plain == 2) {        /* even after a failure: see take_job */
+        if (j->plain == 2 && !fenced) {     /* even after another failure: see take_job */
             rc = run_ddl_job(w, j, &e);
             if (rc)
                 sl_error_prefix(&e, "target: creating %s", j->table);
@@ -1066,10 +1075,11 @@ static void worker_main(void *arg)
 static void stop_workers(loader *l)
 {
     pthread_mutex_lock(&l->mu);
-    /* the tables of the DDLs taken are created first (take_job) */
+    /* the tables of the DDLs taken are created first (take_job); not in a cluster (fencing
+     * on), where the stop may be a lost lease and another worker may own the source now */
     l->ddl_only = 1;
     pthread_cond_broadcast(&l->cv_job);
-    while (l->nthreads && l->ndl)
+    while (l->nthreads && l->ndl && l->cfg->fence_epoch == 0)
         sl_cond_wait_ms(&l->cv_idle, &l->mu, 1000);
     l->quit = 1;
     pthread_cond_broadcast(&l->cv_job);
@@ -1103,7 +1113,7 @@ static void stop_workers(loader *l)
     l->tail = l->dtail = NULL;
     l->qlen = l->ndl = 0;
     strset_clear(&l->ddl_wait);
-    l->quit = l->ddl_only = 0;
+    l->quit = l->ddl_only = l->fenced = 0;
     job_free(take_group(l));
 }
 
