@@ -1301,6 +1301,8 @@ static void forget_tables(sink *s, int parse_rc, const sl_ddl *d)
     sl__tcache_collect(s->tc);
 }
 
+#define DDL_LOCK_WAIT_S "5"     /* seconds a DDL waits for a metadata lock before asking again */
+
 /* coordinated: the shard DDL coordinator made this shard the one that runs the DDL */
 static int apply_ddl(sink *s, sl_event *ev, int coordinated)
 {
@@ -1344,8 +1346,31 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
         sl_error ignore = {0};
         exec1(s->coord, s->sql.p, &ignore);
     }
-    if (exec1(s->coord, ev->ddl, &err) < 0) {
-        unsigned e = mysql_errno(s->coord);
+    /* The DDL waits for the metadata lock of its tables, and while it waits the server queues
+     * every new statement on them behind it. On a shard-merged table, another source's sink may
+     * hold that lock in an XA branch it prepared while a sibling branch of the same group waits
+     * behind this DDL: that sink commits no branch before all are prepared, and the server sees
+     * no cycle (shard_optimistic once waited 60 s on a DROP COLUMN, with three prepared branches
+     * of the other source in XA RECOVER after). So the DDL gives up its place every
+     * DDL_LOCK_WAIT_S seconds and asks again; a DDL that timed out changed nothing. */
+    sl_error ignore = {0};
+    exec1(s->coord, "SET SESSION lock_wait_timeout = " DDL_LOCK_WAIT_S, &ignore);
+    int drc;
+    unsigned e = 0;
+    for (unsigned waits = 0;; waits++) {
+        drc = exec1(s->coord, ev->ddl, &err);
+        e = drc < 0 ? mysql_errno(s->coord) : 0;
+        if (drc == 0 || e != 1205 /* ER_LOCK_WAIT_TIMEOUT */ || s->host->should_stop(s->ctx))
+            break;
+        s->host->metric_add(s->ctx, "ddl_lock_waits", 1);
+        if (waits % 12 == 0)
+            s->host->log(s->ctx, SL_LOG_WARN, "DDL waits for a metadata lock on its table(s) (a "
+                         "transaction of another session holds it; asking again every "
+                         DDL_LOCK_WAIT_S " s): %.300s", ev->ddl);
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    }
+    exec1(s->coord, "SET SESSION lock_wait_timeout = DEFAULT", &ignore);
+    if (drc < 0) {
         int skip = (replay && tolerable(e)) || (kind == SL_DDL_CREATE_DB && e == 1007);
         if (!skip)
             return s->host->fail(s->ctx, err.code, "applying DDL: %s", err.msg);

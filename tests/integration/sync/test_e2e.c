@@ -3,7 +3,8 @@
  * -> route -> mysql-sink built in-process with core's runtime. Writes on the source (a type
  * matrix table routed to another name, a table whose deletes a filter ignores, a table no rule
  * selects, a DDL mid-stream), waits until the checkpoint reaches the source's position, and
- * compares source and target with CHECKSUM TABLE and row counts.
+ * compares source and target with CHECKSUM TABLE and row counts. Then a DDL that waits for a
+ * lock another session holds on the target (test_ddl_waits_for_a_lock).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,77 @@ static const char *RULES =
     " {\"schema\":\"e2e\",\"table\":\"f\",\"target_schema\":\"e2e_r\",\"target_table\":\"\","
     "  \"filters\":[{\"name\":\"nodel\",\"ignore_event\":[\"delete\"],\"ignore_sql\":[\"^truncate\"]}]}]";
 
+/* The options of the reader, of the filter and route stages, and of the sink for task (its
+ * syncer checkpoint `<task>_syncer_checkpoint`), source src-1 read from file:pos. */
+typedef struct opts { char ropts[4096], fopts[2048], sopts[2048]; } opts;
+
+static void make_opts(opts *o, const char *task, const char *rules, const char *file,
+                      unsigned long long pos, int threads)
+{
+    char target[1024], source[1024], t[256];
+    snprintf(t, sizeof t, "\"task_name\":\"%s\",\"source_name\":\"src-1\"", task);
+    tl_conn_json("TARGET", target, sizeof target);
+    tl_conn_json("SOURCE", source, sizeof source);
+    snprintf(o->ropts, sizeof o->ropts,
+             "{%s,%s,%s,\"rules\":%s,\"binlog_name\":\"%s\",\"binlog_pos\":%llu,\"heartbeat_ms\":200}",
+             target, t, source, rules, file, pos);
+    snprintf(o->fopts, sizeof o->fopts, "{\"rules\":%s}", rules);
+    snprintf(o->sopts, sizeof o->sopts, "{%s,%s,\"repl_threads\":%d,\"repl_batch\":50}", target, t, threads);
+}
+
+/* A DDL whose table another session holds (an open transaction on the target) waits, gives up
+ * its place every few seconds (ddl_lock_waits counts it), and runs once the lock goes. The same
+ * wait between two sources' sinks of a shard-merged table had no end (mysql_sink.c, apply_ddl). */
+static void test_ddl_waits_for_a_lock(MYSQL *src, MYSQL *dst)
+{
+    static const char *RULES_LK = "[{\"schema\":\"e2e_lk\",\"table\":\"\",\"target_schema\":\"\","
+                                  "\"target_table\":\"\",\"filters\":[]}]";
+    tl_sql(src, "DROP DATABASE IF EXISTS e2e_lk");
+    tl_sql(dst, "DROP DATABASE IF EXISTS e2e_lk; DROP TABLE IF EXISTS dm_meta.`e2e-lock_syncer_checkpoint`");
+    char file[256], f1[256], f2[256];
+    unsigned long long pos, p1, p2;
+    tl_master_pos(src, file, sizeof file, &pos);
+    tl_sql(src, "CREATE DATABASE e2e_lk; CREATE TABLE e2e_lk.t (id INT PRIMARY KEY, v INT); "
+           "INSERT INTO e2e_lk.t SELECT seq, seq FROM e2e_lk.seq_1_to_10");
+    tl_master_pos(src, f1, sizeof f1, &p1);
+
+    opts o;
+    make_opts(&o, "e2e-lock", RULES_LK, file, pos, 2);
+    static const char *const plugins[] = { "binlog-reader", "route", "mysql-sink", NULL };
+    sl_stage_spec st[3] = { { "reader", "binlog-reader", o.ropts }, { "route", "route", o.fopts },
+                            { "sink", "mysql-sink", o.sopts } };
+    tl_pipe r;
+    tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-lock/src-1/incremental", st, 3, 1);
+    TL_CHECK(tl_wait_ckpt(&r, dst, "e2e-lock", f1, p1, 60), "the table was not replicated");
+
+    /* another session's open transaction holds the table's metadata lock */
+    MYSQL *holder = tl_connect("TARGET");
+    tl_sql(holder, "BEGIN");
+    TL_CHECK(strcmp(tl_peek(holder, 0, "SELECT COUNT(*) FROM e2e_lk.t"), "10") == 0, "e2e_lk.t rows");
+    tl_sql(src, "ALTER TABLE e2e_lk.t ADD COLUMN c INT DEFAULT 7; INSERT INTO e2e_lk.t VALUES (11, 11, 8)");
+    tl_master_pos(src, f2, sizeof f2, &p2);
+    long long waits = 0;
+    for (int i = 0; i < 600 && waits < 1; i++) {        /* up to a minute */
+        usleep(100000);
+        waits = tl_pipe_metric(&r, "ddl_lock_waits");
+    }
+    TL_CHECK(waits >= 1, "the ALTER did not give up its place while the lock was held (ddl_lock_waits %lld)",
+             waits);
+    TL_CHECK(strncmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = "
+                                    "'e2e_lk' AND COLUMN_NAME = 'c'"), "0", 1) == 0,
+             "the ALTER ran while the lock was held");
+    tl_sql(holder, "COMMIT");
+    mysql_close(holder);
+    int reached = tl_wait_ckpt(&r, dst, "e2e-lock", f2, p2, 60);
+    sl_error e = {0};
+    sl_pipeline_error(r.p, &e);
+    TL_CHECK(reached, "the checkpoint did not pass the ALTER once the lock went (error: %s)", e.msg);
+    tl_pipe_free(&r);
+    const char *cs = tl_peek(src, 1, "CHECKSUM TABLE e2e_lk.t"), *ct = tl_peek(dst, 1, "CHECKSUM TABLE e2e_lk.t");
+    TL_CHECK(cs[0] && strcmp(cs, ct) == 0, "CHECKSUM e2e_lk.t: source %s, target %s", cs, ct);
+    tl_sql(src, "DROP DATABASE e2e_lk");
+}
+
 int main(void)
 {
     MYSQL *src = tl_connect("SOURCE"), *dst = tl_connect("TARGET");
@@ -26,15 +98,8 @@ int main(void)
     unsigned long long pos;
     tl_master_pos(src, file, sizeof file, &pos);
 
-    char target[1024], source[1024], ropts[4096], fopts[2048], sopts[2048];
-    const char *task = "\"task_name\":\"e2e-task\",\"source_name\":\"src-1\"";
-    tl_conn_json("TARGET", target, sizeof target);
-    tl_conn_json("SOURCE", source, sizeof source);
-    snprintf(ropts, sizeof ropts,
-             "{%s,%s,%s,\"rules\":%s,\"binlog_name\":\"%s\",\"binlog_pos\":%llu,\"heartbeat_ms\":200}",
-             target, task, source, RULES, file, pos);
-    snprintf(fopts, sizeof fopts, "{\"rules\":%s}", RULES);
-    snprintf(sopts, sizeof sopts, "{%s,%s,\"repl_threads\":4,\"repl_batch\":50}", target, task);
+    opts o;
+    make_opts(&o, "e2e-task", RULES, file, pos, 4);
 
     /* the source workload, written before the pipeline starts (it reads from the position) */
     tl_sql(src, "CREATE DATABASE e2e; SET time_zone='+00:00';"
@@ -65,8 +130,8 @@ int main(void)
     tl_master_pos(src, endfile, sizeof endfile, &endpos);
 
     static const char *const plugins[] = { "binlog-reader", "event-filter", "route", "mysql-sink", NULL };
-    sl_stage_spec st[4] = { { "reader", "binlog-reader", ropts }, { "filter", "event-filter", fopts },
-                            { "route", "route", fopts }, { "sink", "mysql-sink", sopts } };
+    sl_stage_spec st[4] = { { "reader", "binlog-reader", o.ropts }, { "filter", "event-filter", o.fopts },
+                            { "route", "route", o.fopts }, { "sink", "mysql-sink", o.sopts } };
     tl_pipe r;
     tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-task/src-1/incremental", st, 4, 1);
     int reached = tl_wait_ckpt(&r, dst, "e2e-task", endfile, endpos, 60);
@@ -98,6 +163,7 @@ int main(void)
     /* not selected: never created */
     TL_CHECK(strncmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM e2e.other"), "ERROR", 5) == 0 &&
           strncmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM e2e_r.other"), "ERROR", 5) == 0, "e2e.other replicated");
+    test_ddl_waits_for_a_lock(src, dst);
     mysql_close(src);
     mysql_close(dst);
     return tl_finish("sync e2e");
