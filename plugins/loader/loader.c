@@ -898,15 +898,21 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
 static int run_ddl_job(lworker *w, job *j, sl_error *e);
 static int queue_build(loader *l, size_t i, int force);
 
+/* Put j at the end of the list head..tail. */
+static void link_job(job **head, job **tail, job *j)
+{
+    if (*tail)
+        (*tail)->next = j;
+    else
+        *head = j;
+    *tail = j;
+}
+
 /* Put j at the end of the queue and wake the workers (one that waits for its table may not
  * take it, see take_job). Call with mu held. */
 static void append_locked(loader *l, job *j)
 {
-    if (l->tail)
-        l->tail->next = j;
-    else
-        l->head = j;
-    l->tail = j;
+    link_job(&l->head, &l->tail, j);
     l->qlen++;
     pthread_cond_broadcast(&l->cv_job);
 }
@@ -1057,7 +1063,8 @@ static void worker_main(void *arg)
             size_t *n = strset_val(&l->ddl_wait, j->table);
             if (n && *n)
                 (*n)--;
-            l->ndl--;
+            if (--l->ndl == 0)      /* stop_workers may wait for the last */
+                pthread_cond_broadcast(&l->cv_idle);
             pthread_cond_broadcast(&l->cv_job);
         }
         if (w->loading) {           /* a worker may wait for this table */
@@ -1065,7 +1072,7 @@ static void worker_main(void *arg)
             pthread_cond_broadcast(&l->cv_job);
         }
         l->busy--;
-        if ((!l->head && !l->dhead && l->busy == 0) || l->ndl == 0)
+        if (!l->head && !l->dhead && l->busy == 0)
             pthread_cond_broadcast(&l->cv_idle);
         pthread_mutex_unlock(&l->mu);
         job_free(j);
@@ -1893,11 +1900,7 @@ static int enqueue(loader *l, job *j)
     if (!werr && must && n) {
         (*n)++;
         l->ndl++;
-        if (l->dtail)
-            l->dtail->next = j;
-        else
-            l->dhead = j;
-        l->dtail = j;
+        link_job(&l->dhead, &l->dtail, j);
         pthread_cond_broadcast(&l->cv_job);
     } else if (!werr && !stop && !must) {
         append_locked(l, j);
