@@ -1310,9 +1310,10 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
     if (src < 0)
         return src;
     if ((ev->flags & SL_EVF_SHARD_DDL) && !coordinated)
-        return s->host->fail(s->ctx, SL_ENOTSUP, "DDL on a shard-merged table %s.%s is not "
-                             "supported yet (shard DDL coordination is not implemented); apply it "
-                             "on the target by hand and skip it, or drop it with a filter: %.300s",
+        return s->host->fail(s->ctx, SL_ENOTSUP, "DDL on a shard-merged table %s.%s, and the "
+                             "task has no shard_mode to coordinate it across the shards: set "
+                             "shard_mode (pessimistic or optimistic), or apply it on the target "
+                             "by hand and skip it, or drop it with a filter: %.300s",
                              ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
                              ev->ddl);
     sl_ddl d;

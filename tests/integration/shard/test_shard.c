@@ -26,13 +26,25 @@
 #ifndef OPTIMISTIC
 #define OPTIMISTIC 0
 #endif
-#if OPTIMISTIC
+#ifndef UNCOORDINATED
+#define UNCOORDINATED 0
+#endif
+#if UNCOORDINATED
+#define TASK "shard-n"
+#define MODE_NAME "shard_none"
+#elif OPTIMISTIC
 #define TASK "shard-o"
+#define MODE_NAME "shard_optimistic"
 #else
 #define TASK "shard-p"
+#define MODE_NAME "shard_pessimistic"
 #endif
-/* the two builds use their own names, so they never meet on the servers */
-#if OPTIMISTIC
+/* the three builds use their own names, so they never meet on the servers */
+#if UNCOORDINATED
+#define DSTS "shardn_merged"
+#define SA "shardn_a"
+#define SB "shardn_b"
+#elif OPTIMISTIC
 #define DSTS "shardo_merged"
 #define SA "shardo_a"
 #define SB "shardo_b"
@@ -347,12 +359,64 @@ int main(void)
         "incr_migrate_conf", "repl_threads", 4, "repl_batch", 8,
         "source_conf", "source_name", sources[0], "source_name", sources[1]);
     E2E_CHECK(task, "task JSON");
+    if (UNCOORDINATED)
+        json_object_del(json_object_get(task, "task"), "shard_mode");
     char *body = json_dumps(task, JSON_COMPACT);
     json_decref(task);
     json_decref(e2e_api(&sv, "POST", "/tasks", body));
     free(body);
     json_decref(e2e_api(&sv, "POST", "/tasks/" TASK "/start", "{}"));
     wait_running(&sv, 120);
+
+#if UNCOORDINATED
+    /* no shard_mode: a DDL on a merged table pauses its subtask with what to do, runs nothing on
+     * the target, and the other source's subtask goes on */
+    alter(0, "ADD COLUMN c INT NOT NULL DEFAULT 0");
+    e2e_sql(src, "INSERT INTO `%s`.`t1` (id, src, v, c) VALUES (7000001, 'after', 0, 1)", schemas[0]);
+    e2e_sql(src, "INSERT INTO `%s`.`t1` (id, src, v) VALUES (7000002, 'other', 0)", schemas[1]);
+    time_t tp = time(NULL);
+    for (;;) {
+        json_t *d = statuses(&sv), *st;
+        size_t i;
+        const char *msg = NULL;
+        json_array_foreach(d, i, st) {
+            if (!strcmp(sstr(st, "source_name"), sources[1]))
+                E2E_CHECK(strcmp(sstr(st, "stage"), "Paused"), "source %s paused too: %s",
+                          sources[1], sstr(st, "error_msg"));
+            if (!strcmp(sstr(st, "source_name"), sources[0]) && !strcmp(sstr(st, "stage"), "Paused"))
+                msg = sstr(st, "error_msg");
+        }
+        if (msg) {
+            E2E_CHECK(strstr(msg, "`" DSTS "`.`t`") || strstr(msg, DSTS ".t"),
+                      "the pause does not name the merged table: %s", msg);
+            E2E_CHECK(strstr(msg, "shard_mode") && strstr(msg, "ADD COLUMN"),
+                      "the pause does not say what to do, or which DDL: %s", msg);
+            E2E_CHECK(!strstr(msg, "not implemented"), "stale message: %s", msg);
+            printf("shard (none): %s paused: %.300s\n", sources[0], msg);
+            json_decref(d);
+            break;
+        }
+        json_decref(d);
+        E2E_CHECK(time(NULL) - tp < 60, "a DDL on a merged table without shard_mode did not pause");
+        usleep(100000);
+    }
+    E2E_CHECK(!strstr(columns(dst, DSTS, "t"), "c int"), "the DDL ran on the target: %s",
+              columns(dst, DSTS, "t"));
+    tp = time(NULL);
+    while (e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 7000002") != 1) {
+        E2E_CHECK(time(NULL) - tp < 60, "the other source stopped replicating");
+        usleep(100000);
+    }
+    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 7000001") == 0,
+              "a row after the paused DDL reached the target");
+    e2e_server_stop(&sv);
+    for (int i = 0; i < 2; i++)
+        e2e_sql(src, "DROP DATABASE IF EXISTS `%s`", schemas[i]);
+    mysql_close(src);
+    mysql_close(dst);
+    e2e_finish(MODE_NAME);
+    return 0;
+#endif
 
     atomic_int stop = 0;
     writer ws[4];
@@ -626,6 +690,6 @@ int main(void)
         e2e_sql(src, "DROP DATABASE IF EXISTS `%s`", schemas[i]);
     mysql_close(src);
     mysql_close(dst);
-    e2e_finish(OPTIMISTIC ? "shard_optimistic" : "shard_pessimistic");
+    e2e_finish(MODE_NAME);
     return 0;
 }
