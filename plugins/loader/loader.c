@@ -113,11 +113,13 @@ static size_t *strset_val(const strset *s, const char *k)
     return i < 0 ? NULL : &s->val[i];
 }
 
-/* Add k with val (a key already there keeps its value): 0 or SL_ENOMEM. */
-static int strset_put(strset *s, const char *k, size_t val)
+/* The value of k, to change in place, k added with val when it is not in the set; NULL when
+ * there is no memory. */
+static size_t *strset_slot(strset *s, const char *k, size_t val)
 {
-    if (strset_has(s, k))
-        return 0;
+    long at = strset_find(s, k);
+    if (at >= 0)
+        return &s->val[at];
     if ((s->n + 1) * 2 > s->cap) {
         size_t nc = s->cap ? s->cap * 2 : 64;
         char **nv = calloc(nc, sizeof *nv);
@@ -125,7 +127,7 @@ static int strset_put(strset *s, const char *k, size_t val)
         if (!nv || !nval) {
             free(nv);
             free(nval);
-            return SL_ENOMEM;
+            return NULL;
         }
         for (size_t i = 0; i < s->cap; i++) {
             if (!s->v[i])
@@ -144,14 +146,20 @@ static int strset_put(strset *s, const char *k, size_t val)
     }
     char *d = strdup(k);
     if (!d)
-        return SL_ENOMEM;
+        return NULL;
     size_t j = hash_str(k) & (s->cap - 1);
     while (s->v[j])
         j = (j + 1) & (s->cap - 1);
     s->v[j] = d;
     s->val[j] = val;
     s->n++;
-    return 0;
+    return &s->val[j];
+}
+
+/* Add k with val (a key already there keeps its value): 0 or SL_ENOMEM. */
+static int strset_put(strset *s, const char *k, size_t val)
+{
+    return strset_slot(s, k, val) ? 0 : SL_ENOMEM;
 }
 
 static int strset_add(strset *s, const char *k)
@@ -1895,8 +1903,8 @@ static int enqueue(loader *l, job *j)
     }
     int werr = l->werr, stop = !must && l->host->should_stop(l->ctx);
     size_t *n = NULL;
-    if (!werr && must && strset_put(&l->ddl_wait, j->table, 0) == 0)
-        n = strset_val(&l->ddl_wait, j->table);
+    if (!werr && must)
+        n = strset_slot(&l->ddl_wait, j->table, 0);
     if (!werr && must && n) {
         (*n)++;
         l->ndl++;
