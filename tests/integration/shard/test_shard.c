@@ -134,6 +134,42 @@ static void wait_running(e2e_server *s, int timeout_s)
     }
 }
 
+/* Wait until the subtask of source `who` is Paused (fails if source `other_ok` pauses, when it
+ * is >= 0); returns its error message (caller frees). */
+static char *wait_paused(e2e_server *s, int who, int other_ok, const char *what, int timeout_s)
+{
+    time_t t0 = time(NULL);
+    for (;;) {
+        json_t *d = statuses(s), *st;
+        size_t i;
+        char *msg = NULL;
+        json_array_foreach(d, i, st) {
+            int paused = !strcmp(sstr(st, "stage"), "Paused");
+            if (other_ok >= 0 && !strcmp(sstr(st, "source_name"), sources[other_ok]))
+                E2E_CHECK(!paused, "source %s paused too: %s", sources[other_ok], sstr(st, "error_msg"));
+            if (!strcmp(sstr(st, "source_name"), sources[who]) && paused && !msg)
+                msg = strdup(sstr(st, "error_msg"));
+        }
+        json_decref(d);
+        if (msg)
+            return msg;
+        E2E_CHECK(time(NULL) - t0 < timeout_s, "%s did not pause the subtask of %s within %d s",
+                  what, sources[who], timeout_s);
+        usleep(100000);
+    }
+}
+
+/* Stop the server, drop the shards and pass. */
+static void finish_test(e2e_server *sv)
+{
+    e2e_server_stop(sv);
+    for (int i = 0; i < 2; i++)
+        e2e_sql(src, "DROP DATABASE IF EXISTS `%s`", schemas[i]);
+    mysql_close(src);
+    mysql_close(dst);
+    e2e_finish(MODE_NAME);
+}
+
 /* Wait until the subtask of source `who` shows a lock whose synced list has nsynced shards
  * (and the rest unsynced); returns that group (caller decrefs). nsynced 0: no lock at all. */
 static json_t *wait_lock(e2e_server *s, int who, size_t nsynced, int timeout_s)
@@ -310,6 +346,35 @@ static void alter(int shard, const char *what)
     e2e_sql(src, "ALTER TABLE `%s`.`t%d` %s", schemas[shard / 2], shard % 2 + 1, what);
 }
 
+#if UNCOORDINATED
+/* No shard_mode: a DDL on a merged table pauses its subtask with what to do, runs nothing on
+ * the target, and the other source's subtask goes on. */
+static void run_uncoordinated(e2e_server *sv)
+{
+    alter(0, "ADD COLUMN c INT NOT NULL DEFAULT 0");
+    e2e_sql(src, "INSERT INTO `%s`.`t1` (id, src, v, c) VALUES (7000001, 'after', 0, 1)", schemas[0]);
+    e2e_sql(src, "INSERT INTO `%s`.`t1` (id, src, v) VALUES (7000002, 'other', 0)", schemas[1]);
+    char *msg = wait_paused(sv, 0, 1, "a DDL on a merged table without shard_mode", 60);
+    E2E_CHECK(strstr(msg, "`" DSTS "`.`t`") || strstr(msg, DSTS ".t"),
+              "the pause does not name the merged table: %s", msg);
+    E2E_CHECK(strstr(msg, "shard_mode") && strstr(msg, "ADD COLUMN"),
+              "the pause does not say what to do, or which DDL: %s", msg);
+    E2E_CHECK(!strstr(msg, "not implemented"), "stale message: %s", msg);
+    printf("shard (none): %s paused: %.300s\n", sources[0], msg);
+    free(msg);
+    E2E_CHECK(!strstr(columns(dst, DSTS, "t"), "c int"), "the DDL ran on the target: %s",
+              columns(dst, DSTS, "t"));
+    time_t tp = time(NULL);
+    while (e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 7000002") != 1) {
+        E2E_CHECK(time(NULL) - tp < 60, "the other source stopped replicating");
+        usleep(100000);
+    }
+    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 7000001") == 0,
+              "a row after the paused DDL reached the target");
+    finish_test(sv);
+}
+#endif
+
 int main(void)
 {
     src = e2e_connect("SOURCE");
@@ -369,52 +434,7 @@ int main(void)
     wait_running(&sv, 120);
 
 #if UNCOORDINATED
-    /* no shard_mode: a DDL on a merged table pauses its subtask with what to do, runs nothing on
-     * the target, and the other source's subtask goes on */
-    alter(0, "ADD COLUMN c INT NOT NULL DEFAULT 0");
-    e2e_sql(src, "INSERT INTO `%s`.`t1` (id, src, v, c) VALUES (7000001, 'after', 0, 1)", schemas[0]);
-    e2e_sql(src, "INSERT INTO `%s`.`t1` (id, src, v) VALUES (7000002, 'other', 0)", schemas[1]);
-    time_t tp = time(NULL);
-    for (;;) {
-        json_t *d = statuses(&sv), *st;
-        size_t i;
-        const char *msg = NULL;
-        json_array_foreach(d, i, st) {
-            if (!strcmp(sstr(st, "source_name"), sources[1]))
-                E2E_CHECK(strcmp(sstr(st, "stage"), "Paused"), "source %s paused too: %s",
-                          sources[1], sstr(st, "error_msg"));
-            if (!strcmp(sstr(st, "source_name"), sources[0]) && !strcmp(sstr(st, "stage"), "Paused"))
-                msg = sstr(st, "error_msg");
-        }
-        if (msg) {
-            E2E_CHECK(strstr(msg, "`" DSTS "`.`t`") || strstr(msg, DSTS ".t"),
-                      "the pause does not name the merged table: %s", msg);
-            E2E_CHECK(strstr(msg, "shard_mode") && strstr(msg, "ADD COLUMN"),
-                      "the pause does not say what to do, or which DDL: %s", msg);
-            E2E_CHECK(!strstr(msg, "not implemented"), "stale message: %s", msg);
-            printf("shard (none): %s paused: %.300s\n", sources[0], msg);
-            json_decref(d);
-            break;
-        }
-        json_decref(d);
-        E2E_CHECK(time(NULL) - tp < 60, "a DDL on a merged table without shard_mode did not pause");
-        usleep(100000);
-    }
-    E2E_CHECK(!strstr(columns(dst, DSTS, "t"), "c int"), "the DDL ran on the target: %s",
-              columns(dst, DSTS, "t"));
-    tp = time(NULL);
-    while (e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 7000002") != 1) {
-        E2E_CHECK(time(NULL) - tp < 60, "the other source stopped replicating");
-        usleep(100000);
-    }
-    E2E_CHECK(e2e_int(dst, "SELECT COUNT(*) FROM `" DSTS "`.t WHERE id = 7000001") == 0,
-              "a row after the paused DDL reached the target");
-    e2e_server_stop(&sv);
-    for (int i = 0; i < 2; i++)
-        e2e_sql(src, "DROP DATABASE IF EXISTS `%s`", schemas[i]);
-    mysql_close(src);
-    mysql_close(dst);
-    e2e_finish(MODE_NAME);
+    run_uncoordinated(&sv);
     return 0;
 #endif
 
@@ -664,32 +684,13 @@ int main(void)
     json_decref(wait_lock(&sv, 0, 1, 60));
 #endif
     alter(2, "MODIFY COLUMN v INT UNSIGNED NOT NULL");
-    time_t t0 = time(NULL);
-    for (;;) {
-        json_t *d = statuses(&sv), *st;
-        size_t i;
-        const char *msg = NULL;
-        json_array_foreach(d, i, st)
-            if (!strcmp(sstr(st, "source_name"), sources[1]) && !strcmp(sstr(st, "stage"), "Paused"))
-                msg = sstr(st, "error_msg");
-        if (msg) {
-            E2E_CHECK(strstr(msg, "conflict") && strstr(msg, "MODIFY COLUMN v BIGINT NOT NULL") &&
-                      strstr(msg, "MODIFY COLUMN v INT UNSIGNED NOT NULL"),
-                      "the conflict message lacks a statement: %s", msg);
-            printf("shard: conflict paused %s: %.300s\n", sources[1], msg);
-            json_decref(d);
-            break;
-        }
-        json_decref(d);
-        E2E_CHECK(time(NULL) - t0 < 60, "a conflicting DDL did not pause the subtask");
-        usleep(100000);
-    }
+    char *msg = wait_paused(&sv, 1, -1, "a conflicting DDL", 60);
+    E2E_CHECK(strstr(msg, "conflict") && strstr(msg, "MODIFY COLUMN v BIGINT NOT NULL") &&
+              strstr(msg, "MODIFY COLUMN v INT UNSIGNED NOT NULL"),
+              "the conflict message lacks a statement: %s", msg);
+    printf("shard: conflict paused %s: %.300s\n", sources[1], msg);
+    free(msg);
 
-    e2e_server_stop(&sv);
-    for (int i = 0; i < 2; i++)
-        e2e_sql(src, "DROP DATABASE IF EXISTS `%s`", schemas[i]);
-    mysql_close(src);
-    mysql_close(dst);
-    e2e_finish(MODE_NAME);
+    finish_test(&sv);
     return 0;
 }
