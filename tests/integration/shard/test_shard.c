@@ -134,9 +134,9 @@ static void wait_running(e2e_server *s, int timeout_s)
     }
 }
 
-/* Wait until the subtask of source `who` is Paused (fails if source `other_ok` pauses, when it
+/* Wait until the subtask of source `who` is Paused (fails if source `must_run` pauses, when it
  * is >= 0); returns its error message (caller frees). */
-static char *wait_paused(e2e_server *s, int who, int other_ok, const char *what, int timeout_s)
+static char *wait_paused(e2e_server *s, int who, int must_run, const char *what, int timeout_s)
 {
     time_t t0 = time(NULL);
     for (;;) {
@@ -145,8 +145,8 @@ static char *wait_paused(e2e_server *s, int who, int other_ok, const char *what,
         char *msg = NULL;
         json_array_foreach(d, i, st) {
             int paused = !strcmp(sstr(st, "stage"), "Paused");
-            if (other_ok >= 0 && !strcmp(sstr(st, "source_name"), sources[other_ok]))
-                E2E_CHECK(!paused, "source %s paused too: %s", sources[other_ok], sstr(st, "error_msg"));
+            if (must_run >= 0 && !strcmp(sstr(st, "source_name"), sources[must_run]))
+                E2E_CHECK(!paused, "source %s paused too: %s", sources[must_run], sstr(st, "error_msg"));
             if (!strcmp(sstr(st, "source_name"), sources[who]) && paused && !msg)
                 msg = strdup(sstr(st, "error_msg"));
         }
