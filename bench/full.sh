@@ -11,7 +11,8 @@
 # (both are dynamic in MariaDB 10.11, so the sandbox's own start options need not change). After
 # each copy it checks the target's CHECKSUM TABLE against the source's, and it prints every time,
 # the ratios sluice/mydumper+myloader and sluice/floor, sluice-server's peak RSS (VmHWM) and the
-# disk use of its data_dir, then a summary with the load average and the target settings.
+# disk use of its data_dir, and the CPU seconds each copy cost (the tool's own, the source mysqld's,
+# the target mysqld's), then a summary with the load average and the target settings.
 #
 #   eval "$(scripts/sandbox env)"; bench/full.sh [--shapes "8x500000 1x4000000 2000x1000"]
 #       [--configs "default tuned"] [--threads 4] [--rounds 3] [--runner server|inprocess] [--no-prepare]
@@ -157,9 +158,33 @@ clean_target() {
 # the one before. (Sluice's 2,000 x 1,000 copy once took 23.3 s right after the floor's DROP of
 # 2,000 tables against 19.3 s first in its round. The wait has not found such work since: the
 # target was idle 1.2 s after each DROP, and the copy took 19.2 s after the floor, 21.5 s first.)
-target_cpu() { # jiffies of the sandbox target's mysqld, or nothing without its pid file
-    local p; p=$(cat "${SLUICE_SANDBOX_DIR:-/nonexistent}/target.pid" 2>/dev/null) || return 0
+server_cpu() { # SIDE: jiffies of the sandbox's source or target mysqld, or nothing without its pid file
+    local p; p=$(cat "${SLUICE_SANDBOX_DIR:-/nonexistent}/$1.pid" 2>/dev/null) || return 0
     awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || true
+}
+target_cpu() { server_cpu target; }
+# CPU seconds of a copy, by whom. The copy shares two cores with both servers, so a tool's time is
+# bounded by the CPU that all three spend (sluice: 27.7 CPU-seconds for a 15.9 s copy of 8 x
+# 500,000, 76 % of it the target's). cpu_start before the clock starts; cpu_stop OWN after it stops,
+# OWN the tool's own jiffies (sluice-server's from /proc) or empty for the shell's children
+# (mydumper, myloader, the floor's clients: bash's `times`). It sets CPU_LINE and CPU[tool] (total).
+HZ=$(getconf CLK_TCK)
+children_cpu() { # the shell's children's user + system time, in jiffies, into CHILD_JIFFIES
+    times >"$WORK/times"   # here, not in a $(...) subshell, whose children are not this shell's
+    CHILD_JIFFIES=$(awk -v hz="$HZ" 'NR == 2 { n = 0; for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); n += a[1] * 60 + a[2] } printf "%d", n * hz }' "$WORK/times")
+}
+cpu_start() { CPU0_SRC=$(server_cpu source); CPU0_TGT=$(server_cpu target); children_cpu; CPU0_OWN=$CHILD_JIFFIES; }
+cpu_stop() { # TOOL [OWN_JIFFIES]
+    local src tgt own
+    src=$(server_cpu source) tgt=$(server_cpu target)
+    children_cpu
+    own=${2:-$((CHILD_JIFFIES - CPU0_OWN))}
+    if [ -z "$src" ] || [ -z "$tgt" ] || [ -z "$CPU0_SRC" ] || [ -z "$CPU0_TGT" ]; then CPU_LINE=""; return; fi
+    CPU_LINE=$(awk -v o="$own" -v s="$((src - CPU0_SRC))" -v t="$((tgt - CPU0_TGT))" -v hz="$HZ" \
+        'BEGIN { printf "%.1f %.1f %.1f %.1f", o / hz, s / hz, t / hz, (o + s + t) / hz }')
+    CPU[$1]=${CPU_LINE##* }
+    set -- $CPU_LINE
+    echo "   CPU: own $1 s, source mysqld $2 s, target mysqld $3 s; $4 s in all"
 }
 dirty_pages() { dst -e "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'"; }
 quiesce_target() {
@@ -197,9 +222,9 @@ verify() { # $1 = name
     if [ "$got" = "$SRC_SUM" ]; then echo "   $1: checksums match"; else
         echo "   $1: CHECKSUM MISMATCH"; echo "   source: ${SRC_SUM:0:300}"; echo "   target: ${got:0:300}"; FAILED=1; fi
 }
-declare -A TIME SETTINGS
+declare -A TIME SETTINGS CPU
 FAILED=0 STATUS_FAILED=0
-SUMMARY=()
+SUMMARY=() CPU_SUMMARY=()
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 # sluice through sluice-server and the DM OpenAPI; sets TIME[sluice] and RSS_KB.
@@ -250,6 +275,7 @@ sluice_server_run() {
     # after a poller of five processes per poll had cost 8.7 s in 18 s. The end time comes from
     # the server's own log (when it recorded stage Finished), not from the poll that saw it.
     exec {sfd}<> <(:)
+    cpu_start
     t0=$(now)
     api POST /tasks/bench-full/start '{}' >/dev/null
     while :; do
@@ -273,6 +299,7 @@ sluice_server_run() {
     [ -n "$fin" ] && t1=$(date -d "$fin" +%s.%N)
     TIME[sluice]=$(elapsed "$t0" "$t1")
     RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
+    SERVER_JIFFIES=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
     local last; last=$(tail -1 "$WORK/status.log" | cut -d' ' -f2-)
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=
     if [ "$final" != Finished ]; then
@@ -311,9 +338,11 @@ tool_sluice() {
         [ "$CHUNK" = 100000 ] || echo "   note: --chunk-rows is ignored by the server runner (the task has no such field)"
         sluice_server_run
         echo "   time ${TIME[sluice]} s (start request to stage Finished), server peak RSS $((RSS_KB / 1024)) MiB"
+        cpu_stop sluice "$SERVER_JIFFIES"
         grep -E "consistency|dumping|dump finished|secondary indexes|load finished" "$WORK/server.log" | sed 's/^/   /' || true
     else
         RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
+        cpu_start
         t0=$(now)
         /usr/bin/time -f "%M" -o "$WORK/rss" "$RUNNER" --task bench-full --source bench --data-dir "$WORK/sluice" \
             --rules "$RULES" --export-threads "$THREADS" --import-threads "$THREADS" --chunk-rows "$CHUNK" \
@@ -322,6 +351,7 @@ tool_sluice() {
         TIME[sluice]=$(elapsed "$t0" "$t1")
         RSS_KB=$(cat "$WORK/rss")
         echo "   time ${TIME[sluice]} s, peak RSS $((RSS_KB / 1024)) MiB"
+        cpu_stop sluice
         grep -E "consistency|dump finished|load finished" "$WORK/sluice.log" | sed 's/^/   /'
     fi
     DISK_KB=$(du -sk "$WORK/sluice" 2>/dev/null | cut -f1)
@@ -334,6 +364,7 @@ tool_sluice() {
 tool_mydumper() {
     echo "== (b) mydumper + myloader (-t $THREADS -r $CHUNK)"
     clean_target
+    cpu_start
     t0=$(now)
     mydumper -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUICE_SOURCE_USER" -p "$SLUICE_SOURCE_PASSWORD" \
         -B "$DB" -t "$THREADS" -r "$CHUNK" --trx-consistency-only -o "$WORK/mydumper" 2>"$WORK/mydumper.log"
@@ -343,17 +374,20 @@ tool_mydumper() {
     t2=$(now)
     TIME[mydumper]=$(elapsed "$t0" "$t2")
     echo "   time ${TIME[mydumper]} s (dump $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
+    cpu_stop mydumper
     verify mydumper+myloader
 }
 
 tool_mariadb-dump() {
     echo "== (c) mariadb-dump --single-transaction | mariadb"
     clean_target
+    cpu_start
     t0=$(now)
     mariadb-dump "${S[@]}" --single-transaction --databases "$DB" | mariadb "${T[@]}"
     t1=$(now)
     TIME[mariadb-dump]=$(elapsed "$t0" "$t1")
     echo "   time ${TIME[mariadb-dump]} s"
+    cpu_stop mariadb-dump
     verify mariadb-dump
 }
 
@@ -364,6 +398,7 @@ tool_floor() {
     for t in $TBL_LIST; do
         src -e "SHOW CREATE TABLE \`$DB\`.\`$t\`" | cut -f2- | sed 's/\\n/\n/g' | dst "$DB"
     done
+    cpu_start
     t0=$(now)
     echo "$TBL_LIST" | xargs -P "$THREADS" -I{} mariadb "${S[@]}" -e \
         "SELECT * INTO OUTFILE '$WORK/{}.txt' CHARACTER SET binary FROM \`$DB\`.\`{}\`"
@@ -373,6 +408,7 @@ tool_floor() {
     t2=$(now)
     TIME[floor]=$(elapsed "$t0" "$t2")
     echo "   time ${TIME[floor]} s (outfile $(elapsed "$t0" "$t1") s, load $(elapsed "$t1" "$t2") s)"
+    cpu_stop floor
     verify floor
 }
 
@@ -387,7 +423,7 @@ ratio() { # A B: TIME[A] / TIME[B] of this round, or nothing
 # run_shape CONFIG: every tool on the prepared shape, ROUNDS times, then its lines of the summary.
 run_shape() {
     local cfg=$1 r tool order=()
-    local -A ALL=()
+    local -A ALL=() ALLCPU=()
     local ratios_my="" ratios_fl=""
     RSS_MAX_KB="" DISK_KB=""
     want sluice && order+=(sluice)
@@ -396,7 +432,7 @@ run_shape() {
     want floor && order+=(floor)
     for r in $(seq 1 "$ROUNDS"); do
         [ "$ROUNDS" = 1 ] || echo "== round $r of $ROUNDS ($cfg, ${TABLES}x${ROWS})"
-        TIME=() RSS_KB=""
+        TIME=() CPU=() RSS_KB=""
         local this=("${order[@]}")
         if [ $((r % 2)) = 0 ]; then   # every other round backwards
             this=(); for ((k = ${#order[@]} - 1; k >= 0; k--)); do this+=("${order[k]}"); done
@@ -404,6 +440,7 @@ run_shape() {
         for tool in "${this[@]}"; do
             "tool_$tool"
             ALL[$tool]+="${TIME[$tool]} "
+            ALLCPU[$tool]+="${CPU[$tool]:-} "
         done
         ratios_my+="$(ratio sluice mydumper) "
         ratios_fl+="$(ratio sluice floor) "
@@ -418,6 +455,9 @@ run_shape() {
         "$(median <<<"${ALL[mariadb-dump]:-}")" "$rm" "$rf" \
         "$([ -n "$RSS_MAX_KB" ] && echo $((RSS_MAX_KB / 1024)) || echo -)" \
         "$([ -n "$DISK_KB" ] && echo $((DISK_KB / 1024)) || echo -)")")
+    CPU_SUMMARY+=("$(printf '%-8s %-12s %9s %11s %9s %9s' "$cfg" "${TABLES}x${ROWS}" \
+        "$(median <<<"${ALLCPU[sluice]:-}")" "$(median <<<"${ALLCPU[mydumper]:-}")" "$(median <<<"${ALLCPU[floor]:-}")" \
+        "$(median <<<"${ALLCPU[mariadb-dump]:-}")")")
 }
 
 for cfg in $CONFIGS; do
@@ -437,6 +477,9 @@ echo "   vs mydumper+myloader; sluice-server peak RSS < 64 MiB"
 for cfg in $CONFIGS; do echo "   target $cfg: ${SETTINGS[$cfg]}"; done
 printf '   %-8s %-12s %9s %11s %9s %9s %18s %18s %8s %9s\n' config shape sluice mydumper+ floor mariadb sluice/mydumper sluice/floor "RSS MiB" "disk MiB"
 for line in "${SUMMARY[@]}"; do echo "   $line"; done
+echo "   CPU seconds of a copy in all (the tool's own, the source mysqld's and the target mysqld's), median:"
+printf '   %-8s %-12s %9s %11s %9s %9s\n' config shape sluice mydumper+ floor mariadb
+for line in "${CPU_SUMMARY[@]}"; do echo "   $line"; done
 echo "   load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other work)"
 [ "$STATUS_FAILED" = 0 ] || { echo "   the task status over REST failed some checks (see above)"; FAILED=1; }
 exit $FAILED
