@@ -455,9 +455,11 @@ run_shape() {
         "$(median <<<"${ALL[mariadb-dump]:-}")" "$rm" "$rf" \
         "$([ -n "$RSS_MAX_KB" ] && echo $((RSS_MAX_KB / 1024)) || echo -)" \
         "$([ -n "$DISK_KB" ] && echo $((DISK_KB / 1024)) || echo -)")")
-    CPU_SUMMARY+=("$(printf '%-8s %-12s %9s %11s %9s %9s' "$cfg" "${TABLES}x${ROWS}" \
-        "$(median <<<"${ALLCPU[sluice]:-}")" "$(median <<<"${ALLCPU[mydumper]:-}")" "$(median <<<"${ALLCPU[floor]:-}")" \
-        "$(median <<<"${ALLCPU[mariadb-dump]:-}")")")
+    local cs cm
+    cs=$(median <<<"${ALLCPU[sluice]:-}") cm=$(median <<<"${ALLCPU[mydumper]:-}")
+    CPU_SUMMARY+=("$(printf '%-8s %-12s %9s %11s %9s %9s %18s' "$cfg" "${TABLES}x${ROWS}" \
+        "$cs" "$cm" "$(median <<<"${ALLCPU[floor]:-}")" "$(median <<<"${ALLCPU[mariadb-dump]:-}")" \
+        "$(awk -v a="$cs" -v b="$cm" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else printf "-" }')")")
 }
 
 for cfg in $CONFIGS; do
@@ -478,7 +480,7 @@ for cfg in $CONFIGS; do echo "   target $cfg: ${SETTINGS[$cfg]}"; done
 printf '   %-8s %-12s %9s %11s %9s %9s %18s %18s %8s %9s\n' config shape sluice mydumper+ floor mariadb sluice/mydumper sluice/floor "RSS MiB" "disk MiB"
 for line in "${SUMMARY[@]}"; do echo "   $line"; done
 echo "   CPU seconds of a copy in all (the tool's own, the source mysqld's and the target mysqld's), median:"
-printf '   %-8s %-12s %9s %11s %9s %9s\n' config shape sluice mydumper+ floor mariadb
+printf '   %-8s %-12s %9s %11s %9s %9s %18s\n' config shape sluice mydumper+ floor mariadb sluice/mydumper
 for line in "${CPU_SUMMARY[@]}"; do echo "   $line"; done
 echo "   load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (2 cores shared with other work)"
 [ "$STATUS_FAILED" = 0 ] || { echo "   the task status over REST failed some checks (see above)"; FAILED=1; }
