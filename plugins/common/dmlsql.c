@@ -4,6 +4,7 @@
 #include "dmlsql.h"
 
 #include <string.h>
+#include "dumpfmt.h"
 #include "sqlfmt.h"
 
 /*
@@ -211,9 +212,12 @@ static void upsert_tail(sl_sbuf *out, const sl_event *ev)
     }
 }
 
-/* DELETE of the keys held by changes i..i+n of in (same table, with a key, no NULL in it). */
-static int delete_keys(sl_sbuf *out, const input *in, size_t i0, size_t n, sl_error *err)
+/* DELETE of the keys held by changes i..i+n of in (same table, with a key, no NULL in it), the
+ * statement ended once it is max bytes long; *used is the number of keys in it. */
+static int delete_keys(sl_sbuf *out, const input *in, size_t i0, size_t n, size_t max, size_t *used,
+                       sl_error *err)
 {
+    size_t start = out->len;
     const sl_event *ev = change_at(in, i0).ev;
     const sl_table *m = ev->meta;
     sl_sbuf_adds(out, "DELETE FROM ");
@@ -223,7 +227,8 @@ static int delete_keys(sl_sbuf *out, const input *in, size_t i0, size_t n, sl_er
         uint32_t c = m->pk[0];
         sl_sbuf_add_ident(out, m->cols[c].name);
         sl_sbuf_adds(out, " IN (");
-        for (size_t i = 0; i < n; i++) {
+        size_t i = 0;
+        for (; i < n && (i == 0 || out->len - start < max); i++) {
             change ch = change_at(in, i0 + i);
             if (i)
                 sl_sbuf_adds(out, ",");
@@ -231,10 +236,12 @@ static int delete_keys(sl_sbuf *out, const input *in, size_t i0, size_t n, sl_er
                 return err->code;
         }
         sl_sbuf_adds(out, ")");
+        *used = i;
         return 0;
     }
     /* (a,b) IN ((1,2),...) is not always resolved with the index; an OR of key tuples is */
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+    for (; i < n && (i == 0 || out->len - start < max); i++) {
         change ch = change_at(in, i0 + i);
         if (i)
             sl_sbuf_adds(out, " OR ");
@@ -243,6 +250,7 @@ static int delete_keys(sl_sbuf *out, const input *in, size_t i0, size_t n, sl_er
             return err->code;
         sl_sbuf_adds(out, ")");
     }
+    *used = i;
     return 0;
 }
 
@@ -263,30 +271,43 @@ static size_t run_of(const input *in, size_t i, change a, uint32_t batch)
     return j - i;
 }
 
-/* The one statement of changes i..i+k of in, whose first is a (see run_of); a safe-mode UPDATE
- * writes two and records the start of the second in starts[*ns]. */
-static int statement(sl_sbuf *out, const input *in, size_t i, size_t k, change a,
-                     const sl_dmlsql_opts *o, size_t *starts, size_t *ns, sl_error *err)
+/* The one statement of up to k changes from i of in, whose first is a (see run_of); *used is
+ * how many it took. Rows stop joining a statement once it is max bytes long, and a row that
+ * would make it longer than max_row starts the next. A safe-mode UPDATE writes two statements
+ * and records the start of the second in starts[*ns]. */
+static int statement(sl_sbuf *out, const input *in, size_t i, size_t k, change a, size_t max,
+                     size_t max_row, const sl_dmlsql_opts *o, size_t *starts, size_t *ns,
+                     size_t *used, sl_error *err)
 {
     const sl_event *ev = a.ev;
     int rc = 0;
+    *used = 1;
     switch (a.kind) {
     case CH_INSERT:
-    case CH_UPSERT:
+    case CH_UPSERT: {
+        size_t start = out->len, r = 0;
         insert_head(out, ev, o->safe_mode);
-        for (size_t r = 0; r < k && rc == 0; r++) {
+        for (; r < k && rc == 0 && (r == 0 || out->len - start < max); r++) {
             change c = change_at(in, i + r);
+            size_t before = out->len;
             if (r)
                 sl_sbuf_adds(out, ",");
             rc = values_tuple(out, c.ev, c.img, err);
+            if (rc == 0 && r && out->len - start > max_row) {
+                out->len = before;          /* this row goes in a statement of its own */
+                out->p[before] = '\0';
+                break;
+            }
         }
+        *used = r;
         if (rc == 0 && a.kind == CH_UPSERT && !o->safe_mode)
             upsert_tail(out, ev);
         return rc;
+    }
     case CH_DELETE:
         if (!has_key(ev) || null_key(ev, a.img))
             return delete_one(out, ev, err);
-        return delete_keys(out, in, i, k, err);
+        return delete_keys(out, in, i, k, max, used, err);
     case CH_UPDATE:
         if (!o->safe_mode)
             return update_stmt(out, ev, err);
@@ -308,6 +329,7 @@ static int build(sl_sbuf *out, const input *in, const sl_dmlsql_opts *o, size_t 
                  size_t *starts, size_t max_starts, size_t *nstarts, sl_error *err)
 {
     size_t max_bytes = o->max_bytes ? o->max_bytes : (1u << 20);
+    size_t max_row = o->max_row ? o->max_row : SIZE_MAX;
     uint32_t batch = o->batch ? o->batch : 1;
     /* room for the starts of one more statement: a safe-mode UPDATE (row events only) takes two */
     size_t need = in->ops ? 1 : 2;
@@ -328,15 +350,23 @@ static int build(sl_sbuf *out, const input *in, const sl_dmlsql_opts *o, size_t 
         } else if (!a.kind) {
             return sl_error_set(err, SL_EINVAL, "not a row event (kind %u)", ev->kind);
         }
-        size_t k = run_of(in, i, a, batch);
+        size_t k = run_of(in, i, a, batch), at = out->len, ns0 = ns;
         if (out->len)
             sl_sbuf_adds(out, ";\n");
         starts[ns++] = out->len;
-        int rc = statement(out, in, i, k, a, o, starts, &ns, err);
+        int rc = statement(out, in, i, k, a, max_bytes, max_row, o, starts, &ns, &k, err);
         if (rc < 0)
             return rc;
         if (out->oom)
             return sl_error_set(err, SL_ENOMEM, "out of memory building SQL");
+        if (out->len - starts[ns0] > max_row) {
+            out->len = at;                  /* a row too long for the target: the caller's */
+            if (out->p)
+                out->p[at] = '\0';
+            *consumed = i;
+            *nstarts = ns0;
+            return SL_DMLSQL_BIG;
+        }
         i += k;
         if (out->len >= max_bytes)
             break;
@@ -360,4 +390,118 @@ int sl_dmlsql_build_ops(sl_sbuf *out, const sl_cmp_op *ops, size_t n, const sl_d
 {
     input in = { .ops = ops, .n = n };
     return build(out, &in, o, consumed, starts, max_starts, nstarts, err);
+}
+
+/* Whether value v of a row too long for a statement goes in the LOAD DATA file (sl_dmlsql_load_row),
+ * and the character set it is converted from there (NULL: loaded as it is, binary). */
+static int in_file(const sl_value *v)
+{
+    return v->type == SL_V_STRING || v->type == SL_V_JSON || v->type == SL_V_BINARY ||
+           v->type == SL_V_GEOMETRY;
+}
+
+static const char *file_charset(const sl_value *v)
+{
+    if (v->type == SL_V_STRING)
+        return sl_sqlfmt_charset_name(v->charset);
+    if (v->type == SL_V_JSON)
+        return sl_sqlfmt_charset_name(v->charset && v->charset != 63 ? v->charset : 45);
+    return NULL;
+}
+
+static int file_col(const sl_event *ev, const sl_value *img, uint32_t c)
+{
+    return writable(ev->meta, c) && in_file(&img[c]);
+}
+
+int sl_dmlsql_load_row(sl_sbuf *out, const sl_event *ev, const sl_value *img, int replace,
+                       const char *name, sl_error *err)
+{
+    const sl_table *m = ev->meta;
+    sl_sbuf_adds(out, "LOAD DATA LOCAL INFILE ");
+    sl_sbuf_add_quoted(out, name, strlen(name));
+    sl_sbuf_adds(out, replace ? " REPLACE INTO TABLE " : " IGNORE INTO TABLE ");
+    sl_sbuf_add_qname(out, ev->target_schema, ev->target_table);
+    sl_sbuf_adds(out, " CHARACTER SET binary FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' "
+                      "LINES TERMINATED BY '\\n' (");
+    uint32_t nf = 0;
+    for (uint32_t c = 0; c < ev->ncols; c++) {
+        if (!file_col(ev, img, c))
+            continue;
+        sl_sbuf_adds(out, nf++ ? "," : "");
+        if (file_charset(&img[c]))
+            sl_sbuf_addf(out, "@s%u", c);
+        else
+            sl_sbuf_add_ident(out, m->cols[c].name);
+    }
+    if (!nf)
+        return sl_error_set(err, SL_EINVAL, "%s.%s: the row has no string or binary value to load",
+                            ev->schema ? ev->schema : "", ev->table ? ev->table : "");
+    sl_sbuf_adds(out, ")");
+    int first = 1;
+    for (uint32_t c = 0; c < ev->ncols; c++) {
+        if (!writable(m, c) || (file_col(ev, img, c) && !file_charset(&img[c])))
+            continue;
+        sl_sbuf_adds(out, first ? " SET " : ",");
+        first = 0;
+        sl_sbuf_add_ident(out, m->cols[c].name);
+        if (file_col(ev, img, c)) {
+            sl_sbuf_addf(out, "=CONVERT(@s%u USING %s)", c, file_charset(&img[c]));
+        } else {
+            sl_sbuf_adds(out, "=");
+            if (val(out, &img[c], ev, c, err) < 0)
+                return err->code;
+        }
+    }
+    return out->oom ? sl_error_set(err, SL_ENOMEM, "out of memory building SQL") : 0;
+}
+
+int sl_dmlsql_delete_key(sl_sbuf *out, const sl_event *ev, const sl_value *img, sl_error *err)
+{
+    if (!has_key(ev) || null_key(ev, img))
+        return sl_error_set(err, SL_EINVAL, "%s.%s: the row has no key to delete it by",
+                            ev->schema ? ev->schema : "", ev->table ? ev->table : "");
+    sl_sbuf_adds(out, "DELETE FROM ");
+    sl_sbuf_add_qname(out, ev->target_schema, ev->target_table);
+    sl_sbuf_adds(out, " WHERE ");
+    if (row_cond(out, ev, img, err) < 0)
+        return err->code;
+    return out->oom ? sl_error_set(err, SL_ENOMEM, "out of memory building SQL") : 0;
+}
+
+static uint32_t next_file_col(const sl_dmlsql_row_reader *r, uint32_t c)
+{
+    while (c < r->ev->ncols && !file_col(r->ev, r->img, c))
+        c++;
+    return c;
+}
+
+void sl_dmlsql_row_open(sl_dmlsql_row_reader *r, const sl_event *ev, const sl_value *img)
+{
+    memset(r, 0, sizeof *r);
+    r->ev = ev;
+    r->img = img;
+    r->c = next_file_col(r, 0);
+    r->done = r->c >= ev->ncols;
+}
+
+size_t sl_dmlsql_row_read(sl_dmlsql_row_reader *r, char *buf, size_t cap)
+{
+    size_t n = 0;
+    while (!r->done && cap - n >= 2) {
+        const sl_value *v = &r->img[r->c];
+        if (r->off < v->len) {
+            size_t take = (cap - n) / 2;        /* an escaped byte takes two at most */
+            if (take > v->len - r->off)
+                take = v->len - r->off;
+            n += sl_tsv_escape(buf + n, v->v.s + r->off, take);
+            r->off += take;
+            continue;
+        }
+        r->c = next_file_col(r, r->c + 1);
+        r->off = 0;
+        r->done = r->c >= r->ev->ncols;
+        buf[n++] = r->done ? '\n' : '\t';
+    }
+    return n;
 }

@@ -135,6 +135,8 @@ typedef struct worker {
     sl_event      **fk;          /* scratch: the share's rows of cascading-FK tables, in order */
     size_t          cfk;
     int             fk_dirty;    /* the session may be left with foreign_key_checks = 1 */
+    unsigned long   packet;      /* the target's max_allowed_packet, for this connection */
+    sl_dmlsql_row_reader *row;   /* the row LOAD DATA reads now (apply_big), or NULL */
 } worker;
 
 typedef struct sink {
@@ -249,13 +251,42 @@ static int has_ci(const char *s, const char *w)
     return 0;
 }
 
+/* LOAD DATA LOCAL of the sink's connections reads only the row that apply_big hands it (the
+ * worker's row reader, under the name ROW_FILE), never a file: a server asking for another name,
+ * or at another time, is refused. */
+#define ROW_FILE "sluice-row"
+
+static int row_init(void **ptr, const char *name, void *userdata)
+{
+    worker *w = userdata;
+    *ptr = w;
+    return w && w->row && strcmp(name, ROW_FILE) == 0 ? 0 : 1;
+}
+
+static int row_read(void *ptr, char *buf, unsigned int len)
+{
+    worker *w = ptr;
+    return w && w->row ? (int)sl_dmlsql_row_read(w->row, buf, len) : -1;
+}
+
+static void row_end(void *ptr) { (void)ptr; }
+
+static int row_error(void *ptr, char *msg, unsigned int len)
+{
+    (void)ptr;
+    snprintf(msg, len, "the sink reads no file (LOAD DATA LOCAL of another name)");
+    return 2000;
+}
+
 static MYSQL *connect_target(sink *s, sl_error *err)
 {
     const sink_config *c = s->cfg;
-    sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = s->session_sql };
+    sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = s->session_sql, .local_infile = 1 };
     MYSQL *db = sl_myconn_open(&o, err);
-    if (db)
+    if (db) {
         mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON);
+        mysql_set_local_infile_handler(db, row_init, row_read, row_end, row_error, NULL);
+    }
     return db;
 }
 
@@ -356,6 +387,87 @@ static long split_fk(worker *w)
     return (long)n;
 }
 
+/* Run one statement of the worker's open transaction (the text in w->sql) and fail on any
+ * warning (LOAD DATA's IGNORE turns a duplicate key or a bad value into one). */
+static int exec_checked(worker *w, const char *what, const sl_event *ev)
+{
+    MYSQL *db = w->db;
+    if (mysql_real_query(db, w->sql.p, (unsigned long)w->sql.len) != 0) {
+        unsigned e = mysql_errno(db);
+        return sl_error_set(&w->err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                            "%s of `%s`.`%s`: %s (errno %u)", what, ev->target_schema, ev->target_table,
+                            mysql_error(db), e);
+    }
+    if (mysql_warning_count(db) == 0)
+        return 0;
+    char msg[400] = "a warning the server did not show";
+    if (mysql_query(db, "SHOW WARNINGS LIMIT 1") == 0) {
+        MYSQL_RES *r = mysql_store_result(db);
+        MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+        if (row && row[1] && row[2])
+            snprintf(msg, sizeof msg, "%s (warning %s)", row[2], row[1]);
+        if (r)
+            mysql_free_result(r);
+    }
+    return sl_error_set(&w->err, SL_EDB, "%s of `%s`.`%s`: %s", what, ev->target_schema, ev->target_table,
+                        msg);
+}
+
+/*
+ * Apply one change whose statement is longer than the target takes (SL_DMLSQL_BIG): the row
+ * goes as LOAD DATA LOCAL of a file the handler above reads from the event (dmlsql.h). An
+ * UPDATE or an upsert deletes the row by its key first, in the same transaction. A table
+ * without a key, a DELETE (only a keyless one is that long) and a table of cascading foreign
+ * keys (the DELETE would cascade where an UPDATE does not) cannot go that way: the error says
+ * so, and that the target's max_allowed_packet must be raised.
+ */
+#define BIG_UPDATE 100     /* apply_big's kind of a row event's UPDATE (the others: SL_CMP_*) */
+
+/* apply_big of row event ev */
+static int apply_big(worker *w, const sl_event *ev, const sl_value *img, unsigned kind, int fk, int safe);
+
+static int apply_big_event(worker *w, const sl_event *ev, int fk, int safe)
+{
+    switch (ev->kind) {
+    case SL_EV_INSERT: return apply_big(w, ev, ev->after, SL_CMP_INSERT, fk, safe);
+    case SL_EV_UPDATE: return apply_big(w, ev, ev->after, BIG_UPDATE, fk, safe);
+    default:           return apply_big(w, ev, ev->before, SL_CMP_DELETE, fk, safe);
+    }
+}
+
+static int apply_big(worker *w, const sl_event *ev, const sl_value *img, unsigned kind, int fk, int safe)
+{
+    const char *why = NULL;
+    if (kind == SL_CMP_DELETE || (kind != SL_CMP_INSERT && ev->meta->npk == 0))
+        why = "the table has no primary or unique key to apply it by";
+    else if (fk && kind != SL_CMP_INSERT)
+        why = "the table has cascading foreign keys, which deleting the row to write it would run";
+    if (why)
+        return sl_error_set(&w->err, SL_EDB, "a row of `%s`.`%s` is longer as a statement than half the "
+                            "target's max_allowed_packet (%lu bytes), and %s: raise max_allowed_packet "
+                            "on the target above four times the row's size", ev->target_schema,
+                            ev->target_table, w->packet, why);
+    int rc;
+    if (kind != SL_CMP_INSERT) {
+        sl_sbuf_reset(&w->sql);
+        if ((rc = sl_dmlsql_delete_key(&w->sql, ev, kind == SL_CMP_UPSERT ? img : ev->before, &w->err)) < 0 ||
+            (rc = exec_checked(w, "deleting the row before loading it", ev)) < 0)
+            return rc;
+    }
+    sl_sbuf_reset(&w->sql);
+    if ((rc = sl_dmlsql_load_row(&w->sql, ev, img, safe && !fk, ROW_FILE, &w->err)) < 0)
+        return rc;
+    sl_dmlsql_row_reader r;
+    sl_dmlsql_row_open(&r, ev, img);
+    w->row = &r;
+    mysql_set_local_infile_handler(w->db, row_init, row_read, row_end, row_error, w);
+    rc = exec_checked(w, "loading a row longer than max_allowed_packet", ev);
+    mysql_set_local_infile_handler(w->db, row_init, row_read, row_end, row_error, NULL);
+    w->row = NULL;
+    if (rc == 0)
+        w->s->host->metric_add(w->s->ctx, "rows_loaded_long", 1);
+    return rc;
+}
 /*
  * Apply the worker's share of the group: the head statements (XA START, START TRANSACTION), the
  * rows (compacted: common/compact.h), the rows of cascading-FK tables (split_fk, with foreign
@@ -369,8 +481,12 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
     sink *s = w->s;
     /* DM's safe_mode_time_duration: the window opens at the first row of the run */
     int window = s->cfg->safe_mode_seconds > 0 && w->nev && w->evs[0]->commit_ts < s->safe_until;
-    sl_dmlsql_opts o = { .batch = (uint32_t)s->cfg->repl_batch,
-                         .safe_mode = s->cfg->safe_mode || window, .max_bytes = 1u << 20 };
+    /* a round trip's text stays under a quarter of the target's packet, and one statement under
+     * half of it: the head and tail statements are small */
+    size_t quarter = w->packet / 4;
+    sl_dmlsql_opts o = { .batch = (uint32_t)s->cfg->repl_batch, .safe_mode = s->cfg->safe_mode || window,
+                         .max_bytes = quarter && quarter < (1u << 20) ? quarter : 1u << 20,
+                         .max_row = w->packet / 2 };
     /* rows of cascading-FK tables: never compacted (their order is the parents' and children's
      * order) and never REPLACEd (a REPLACE deletes the parent row: its children would cascade) */
     sl_dmlsql_opts ofk = o;
@@ -402,7 +518,10 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
         if (first && w->fk_dirty && nfk == 0)
             add_stmt(w, &nst, "SET SESSION foreign_key_checks = 0");
         size_t room = MAX_STARTS - ntail - 2;
-        int rc;
+        int rc, big = 0;       /* the change after those built is too long for a statement: */
+        const sl_event *bev = NULL;     /* its event, image and kind (apply_big) */
+        const sl_value *bimg = NULL;
+        unsigned bkind = 0;
         if (i < nkeep) {
             rc = sl_dmlsql_build(&w->sql, keep + i, nkeep - i, &o, &used, w->starts + nst, room - nst,
                                  &ns, &w->err);
@@ -410,8 +529,10 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
                 return rc;
             i += used;
             nst += ns;
+            if (rc == SL_DMLSQL_BIG)
+                big = 1, bev = keep[i++];
         }
-        if (i == nkeep && j < nops && w->sql.len < o.max_bytes) {
+        if (!big && i == nkeep && j < nops && w->sql.len < o.max_bytes) {
             size_t used2 = 0;
             rc = sl_dmlsql_build_ops(&w->sql, ops + j, nops - j, &o, &used2, w->starts + nst,
                                      room - nst, &ns, &w->err);
@@ -420,8 +541,12 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
             j += used2;
             nst += ns;
             used += used2;
+            if (rc == SL_DMLSQL_BIG) {
+                big = 2, bev = ops[j].ev, bimg = ops[j].img, bkind = ops[j].kind;
+                j++;
+            }
         }
-        if (i == nkeep && j == nops && f < (size_t)nfk && w->sql.len < o.max_bytes) {
+        if (!big && i == nkeep && j == nops && f < (size_t)nfk && w->sql.len < o.max_bytes) {
             size_t used3 = 0;
             if (f == 0) {
                 add_stmt(w, &nst, "SET SESSION foreign_key_checks = 1");
@@ -434,11 +559,13 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
             f += used3;
             nst += ns;
             used += used3;
-            if (f == (size_t)nfk)
+            if (rc == SL_DMLSQL_BIG)
+                big = 3, bev = w->fk[f++];
+            if (f == (size_t)nfk && !big)
                 add_stmt(w, &nst, "SET SESSION foreign_key_checks = 0");
         }
-        int last = i == nkeep && j == nops && f == (size_t)nfk;
-        if (!last && used == 0)
+        int last = !big && i == nkeep && j == nops && f == (size_t)nfk;
+        if (!last && !big && used == 0)
             return sl_error_set(&w->err, SL_EINTERNAL, "no statement built");
         for (size_t t = 0; last && t < ntail; t++)
             add_stmt(w, &nst, tail[t]);
@@ -446,6 +573,20 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
             return sl_error_set(&w->err, SL_ENOMEM, "out of memory building SQL");
         if (nst > 0 && (rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err)) < 0)
             return rc;
+        if (big) {
+            rc = big == 2 ? apply_big(w, bev, bimg, bkind, 0, o.safe_mode)
+                          : apply_big_event(w, bev, big == 3, big == 3 ? 0 : o.safe_mode);
+            if (rc < 0)
+                return rc;
+            if (big == 3 && f == (size_t)nfk) {
+                sl_sbuf_reset(&w->sql);
+                nst = 0;
+                add_stmt(w, &nst, "SET SESSION foreign_key_checks = 0");
+                if ((rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err)) < 0)
+                    return rc;
+            }
+            continue;
+        }
         if (last) {
             w->fk_dirty = 0;
             return 0;
@@ -2033,6 +2174,8 @@ static int sink_start(void *self)
             stop_workers(s);
             return s->host->fail(s->ctx, err.code, "connecting worker %u to the target: %s", i, err.msg);
         }
+        /* what sizes the statements (apply_events); 0 if unknown: 1 MiB texts, no row limit */
+        w->packet = strtoul(q1col(w->db, "SELECT @@max_allowed_packet"), NULL, 10);
         if (!w->starts && !(w->starts = malloc(MAX_STARTS * sizeof *w->starts))) {
             stop_workers(s);
             return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");

@@ -88,6 +88,122 @@ static void test_ddl_waits_for_a_lock(MYSQL *src, MYSQL *dst)
     tl_sql(src, "DROP DATABASE e2e_lk");
 }
 
+
+/* Whether the pipe pauses (gives up running) within deadline_s; its error in e. */
+static int pauses(tl_pipe *r, int deadline_s, sl_error *e)
+{
+    for (int t = 0; t < deadline_s * 10 && sl_pipeline_stage(r->p) == SL_STAGE_RUNNING; t++)
+        usleep(100000);
+    sl_pipeline_error(r->p, e);
+    return sl_pipeline_stage(r->p) != SL_STAGE_RUNNING;
+}
+
+/* Rows longer than the target's max_allowed_packet takes, on a target set to 4 MiB (MariaDB's
+ * default is 16 MiB; the source takes 1 GiB): one statement cannot carry them, and the sink sent
+ * them anyway and lost the connection ("Server has gone away") until a pause. Rows each under the
+ * packet but together over it go in several statements; a row over half of it goes as LOAD DATA
+ * LOCAL of a one-line file the sink reads from the event (INSERT; UPDATE and a compacted upsert
+ * delete by the key first); strings keep their character set (a latin1 column), binary its every
+ * byte, NULL stays NULL. An UPDATE of a keyless table's long row cannot be applied that way: the
+ * task pauses with an error that says to raise max_allowed_packet. */
+static void test_rows_over_packet(MYSQL *src, MYSQL *dst)
+{
+    static const char *RULES_BP = "[{\"schema\":\"e2e_bp\",\"table\":\"\",\"target_schema\":\"\","
+                                  "\"target_table\":\"\",\"filters\":[]}]";
+    tl_sql(src, "DROP DATABASE IF EXISTS e2e_bp");
+    tl_sql(dst, "DROP DATABASE IF EXISTS e2e_bp; DROP TABLE IF EXISTS dm_meta.`e2e-bp_syncer_checkpoint`");
+    char file[256], f1[256];
+    unsigned long long pos, p1;
+    tl_master_pos(src, file, sizeof file, &pos);
+    tl_sql(src, "CREATE DATABASE e2e_bp; "
+           "CREATE TABLE e2e_bp.t (id INT PRIMARY KEY, v INT, s LONGTEXT CHARACTER SET utf8mb4, "
+           "l MEDIUMTEXT CHARACTER SET latin1, b LONGBLOB, j JSON, d DATETIME(6), g INT AS (v * 2) VIRTUAL); "
+           "CREATE TABLE e2e_bp.nokey (v INT, b LONGBLOB); "
+           "CREATE TABLE e2e_bp.bytes (n INT PRIMARY KEY); "
+           "INSERT INTO e2e_bp.bytes SELECT seq FROM e2e_bp.seq_0_to_255");
+    char f0[256];
+    unsigned long long p0;
+    tl_master_pos(src, f0, sizeof f0, &p0);
+    /* 3,000,000 x é (6 MB of utf8mb4), every byte value in 3 MB of binary (6 MB as hex) */
+    tl_sql(src, "INSERT INTO e2e_bp.t (id, v, s, l, b, j, d) VALUES (1, 1, REPEAT('é', 3000000), "
+           "REPEAT('ÿé\t\\\\', 10), REPEAT((SELECT GROUP_CONCAT(CHAR(n) ORDER BY n SEPARATOR '') "
+           "FROM e2e_bp.bytes), 11720), '{\"a\": [1, \"\\\\t\"]}', '2026-12-06 01:02:03.456789')");
+    /* 40 rows of 300 kB in one statement: each fits, all together do not */
+    tl_sql(src, "INSERT INTO e2e_bp.t (id, v, s, b) SELECT 100 + seq, seq, REPEAT(CHAR(64 + seq), 300000), "
+           "NULL FROM e2e_bp.seq_1_to_40");
+    tl_sql(src, "UPDATE e2e_bp.t SET v = 2, d = NULL WHERE id = 1");              /* a long UPDATE */
+    tl_sql(src, "UPDATE e2e_bp.t SET id = 2 WHERE id = 1");                       /* of the key */
+    tl_sql(src, "BEGIN; UPDATE e2e_bp.t SET v = 3 WHERE id = 2; UPDATE e2e_bp.t SET v = 2 WHERE id = 2; "
+           "COMMIT");                                                            /* an upsert */
+    tl_sql(src, "BEGIN; INSERT INTO e2e_bp.t (id, v, s, l, b) VALUES (3, 3, NULL, NULL, REPEAT(x'00', 5000000)); "
+           "UPDATE e2e_bp.t SET v = 4 WHERE id = 3; "                                /* compacted */
+           "INSERT INTO e2e_bp.t (id, v, b) VALUES (4, 4, REPEAT('\\n', 3000000)); "
+           "UPDATE e2e_bp.t SET v = 5, s = 'short now' WHERE id = 4; COMMIT");
+    tl_sql(src, "INSERT INTO e2e_bp.t (id, v, b) VALUES (5, 5, REPEAT('x', 20000000)); DELETE FROM e2e_bp.t WHERE id = 101");
+    tl_sql(src, "INSERT INTO e2e_bp.nokey VALUES (1, REPEAT('k', 3000000))");      /* a keyless INSERT */
+    tl_master_pos(src, f1, sizeof f1, &p1);
+
+    tl_sql(dst, "SET GLOBAL max_allowed_packet = 4194304");    /* for the sink's connections */
+    opts o;
+    make_opts(&o, "e2e-bp", RULES_BP, file, pos, 2);
+    static const char *const plugins[] = { "binlog-reader", "route", "mysql-sink", NULL };
+    sl_stage_spec st[3] = { { "reader", "binlog-reader", o.ropts }, { "route", "route", o.fopts },
+                            { "sink", "mysql-sink", o.sopts } };
+    tl_pipe r;
+    tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-bp/src-1/incremental", st, 3, 1);
+    int reached = tl_wait_ckpt(&r, dst, "e2e-bp", f1, p1, 60);
+    sl_error e = {0};
+    sl_pipeline_error(r.p, &e);
+    long long longs = tl_pipe_metric(&r, "rows_loaded_long");
+    static const char *const TABLES[] = { "e2e_bp.t", "e2e_bp.nokey" };
+    char sums[2][2][32];
+    for (int k = 0; k < 2; k++) {
+        snprintf(sums[k][0], sizeof sums[k][0], "%s", tl_peek(src, 1, "CHECKSUM TABLE %s", TABLES[k]));
+        snprintf(sums[k][1], sizeof sums[k][1], "%s", tl_peek(dst, 1, "CHECKSUM TABLE %s", TABLES[k]));
+    }
+    /* then an UPDATE of the keyless long row */
+    tl_sql(src, "UPDATE e2e_bp.nokey SET v = 2");
+    sl_error e2 = {0};
+    int paused = reached && pauses(&r, 60, &e2);
+    tl_pipe_free(&r);
+
+    /* safe mode (REPLACE) applies the same rows again (after the DDLs) over the target that has
+     * them: still the source's table (the keyless one is left out: REPLACE cannot make it
+     * idempotent) */
+    static const char *RULES_T = "[{\"schema\":\"e2e_bp\",\"table\":\"t\",\"target_schema\":\"\","
+                                 "\"target_table\":\"\",\"filters\":[]}]";
+    tl_sql(dst, "DROP TABLE dm_meta.`e2e-bp_syncer_checkpoint`");
+    make_opts(&o, "e2e-bp", RULES_T, f0, p0, 2);
+    o.sopts[strlen(o.sopts) - 1] = '\0';
+    strcat(o.sopts, ",\"safe_mode\":true}");
+    tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-bp/src-1/incremental", st, 3, 1);
+    int again = tl_wait_ckpt(&r, dst, "e2e-bp", f1, p1, 60);
+    sl_error e3 = {0};
+    sl_pipeline_error(r.p, &e3);
+    long long longs2 = tl_pipe_metric(&r, "rows_loaded_long");
+    tl_pipe_free(&r);
+    tl_sql(dst, "SET GLOBAL max_allowed_packet = 1073741824");
+    const char *cs = tl_peek(src, 1, "CHECKSUM TABLE e2e_bp.t"), *ct = tl_peek(dst, 1, "CHECKSUM TABLE e2e_bp.t");
+    TL_CHECK(again && longs2 >= 4 && cs[0] && strcmp(cs, ct) == 0,
+             "safe mode again: checkpoint reached %d, rows_loaded_long %lld, CHECKSUM source %s, target %s "
+             "(error: %s)", again, longs2, cs, ct, e3.msg);
+
+    TL_CHECK(reached, "the checkpoint did not pass the long rows (error: %s)", e.msg);
+    TL_CHECK(longs >= 4, "rows_loaded_long is %lld, not at least 4 (rows 1, 2, 3 and 4 and nokey's)", longs);
+    for (int k = 0; k < 2; k++)
+        TL_CHECK(sums[k][0][0] && strcmp(sums[k][0], sums[k][1]) == 0, "CHECKSUM %s: source %s, target %s",
+                 TABLES[k], sums[k][0], sums[k][1]);
+    TL_CHECK(tl_int(dst, "SELECT COUNT(*) FROM e2e_bp.t") == 43 &&
+             tl_int(dst, "SELECT COUNT(*) FROM e2e_bp.t WHERE id = 2 AND v = 2 AND d IS NULL AND "
+                         "s = REPEAT('é', 3000000) AND l = REPEAT('ÿé\t\\\\', 10) AND LENGTH(b) = 3000320") == 1 &&
+             tl_int(dst, "SELECT COUNT(*) FROM e2e_bp.t WHERE id = 3 AND v = 4 AND s IS NULL AND l IS NULL") == 1,
+             "the long rows on the target are not the source's");
+    TL_CHECK(paused && strstr(e2.msg, "max_allowed_packet") && strstr(e2.msg, "no primary or unique key"),
+             "the keyless long UPDATE did not pause the task with an error naming max_allowed_packet "
+             "(paused %d, error: %s)", paused, e2.msg);
+    tl_sql(src, "DROP DATABASE e2e_bp");
+}
+
 int main(void)
 {
     MYSQL *src = tl_connect("SOURCE"), *dst = tl_connect("TARGET");
@@ -164,6 +280,7 @@ int main(void)
     TL_CHECK(strncmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM e2e.other"), "ERROR", 5) == 0 &&
           strncmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM e2e_r.other"), "ERROR", 5) == 0, "e2e.other replicated");
     test_ddl_waits_for_a_lock(src, dst);
+    test_rows_over_packet(src, dst);
     mysql_close(src);
     mysql_close(dst);
     return tl_finish("sync e2e");

@@ -179,6 +179,88 @@ static void test_dmlsql(void **st)
     assert_string_equal(sql, "DELETE FROM `ts`.`tt` WHERE `id` <=> 3 AND `email` <=> NULL LIMIT 1");
 }
 
+/* Statements sized for the target's packet: rows stop joining one at max_bytes, and a row whose
+ * statement alone is longer than max_row stops the build (SL_DMLSQL_BIG) and goes as LOAD DATA of
+ * a one-line file, whose bytes the row reader gives in pieces of any size. */
+static void test_dmlsql_long(void **st)
+{
+    (void)st;
+    char forty[41], big[301];
+    memset(forty, 'x', 40), forty[40] = '\0';
+    memset(big, 'y', 300), big[300] = '\0';
+    setrow(0, 1, forty);
+    setrow(1, 2, forty);
+    setrow(2, 3, forty);
+    setrow(3, 4, big);
+    sl_event evs[4] = { mk(SL_EV_INSERT, -1, 0), mk(SL_EV_INSERT, -1, 1), mk(SL_EV_INSERT, -1, 2),
+                        mk(SL_EV_INSERT, -1, 3) };
+    sl_event *p[4] = { &evs[0], &evs[1], &evs[2], &evs[3] };
+    sl_dmlsql_opts o = { .batch = 100, .max_bytes = 120, .max_row = 200 };
+    size_t starts[8], used, nst;
+    sl_error err = {0};
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    /* 45 bytes of head and 56 a row: the second row passes 120, and the build stops there */
+    assert_int_equal(sl_dmlsql_build(&b, p, 3, &o, &used, starts, 8, &nst, &err), 0);
+    assert_int_equal(used, 2);
+    assert_int_equal(nst, 1);
+    char want[512];
+    snprintf(want, sizeof want, "INSERT INTO `ts`.`tt` (`id`,`email`) VALUES (1,_utf8mb4'%s'),(2,_utf8mb4'%s')",
+             forty, forty);
+    assert_string_equal(b.p, want);
+    /* the long row leaves the statement it would have joined, then stops the build */
+    sl_sbuf_reset(&b);
+    assert_int_equal(sl_dmlsql_build(&b, p + 2, 2, &o, &used, starts, 8, &nst, &err), SL_DMLSQL_BIG);
+    assert_int_equal(used, 1);
+    assert_int_equal(nst, 1);
+    snprintf(want, sizeof want, "INSERT INTO `ts`.`tt` (`id`,`email`) VALUES (3,_utf8mb4'%s')", forty);
+    assert_string_equal(b.p, want);
+    assert_int_equal(sl_dmlsql_build(&b, p + 3, 1, &o, &used, starts, 8, &nst, &err), SL_DMLSQL_BIG);
+    assert_int_equal(used, 0);
+    assert_int_equal(nst, 0);
+    assert_string_equal(b.p, want);           /* nothing of it was left in the text */
+    /* what the sink does with it */
+    sl_sbuf_reset(&b);
+    assert_int_equal(sl_dmlsql_load_row(&b, &evs[3], rows[3], 0, "f'1", &err), 0);
+    assert_string_equal(b.p, "LOAD DATA LOCAL INFILE 'f\\'1' IGNORE INTO TABLE `ts`.`tt` CHARACTER SET binary "
+                             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (@s1) "
+                             "SET `id`=4,`email`=CONVERT(@s1 USING utf8mb4)");
+    sl_sbuf_reset(&b);
+    assert_int_equal(sl_dmlsql_delete_key(&b, &evs[3], rows[3], &err), 0);
+    assert_string_equal(b.p, "DELETE FROM `ts`.`tt` WHERE `id`=4");
+    sl_table nokey = tbl;
+    nokey.npk = 0;
+    sl_event d = evs[3];
+    d.meta = &nokey;
+    assert_int_equal(sl_dmlsql_delete_key(&b, &d, rows[3], &err), SL_EINVAL);
+    /* binary goes into its column as it is; NULL is a literal; every escaped byte, in pieces */
+    static const char bytes[] = "a\tb\n\\c\0d";
+    rows[4][0] = sl_value_null();
+    rows[4][1] = sl_value_str(SL_V_BINARY, bytes, sizeof bytes - 1, 63);
+    rows[4][2] = sl_value_int(99);
+    sl_event e4 = mk(SL_EV_INSERT, -1, 4);
+    sl_sbuf_reset(&b);
+    assert_int_equal(sl_dmlsql_load_row(&b, &e4, rows[4], 1, "f", &err), 0);
+    assert_non_null(strstr(b.p, "REPLACE INTO TABLE `ts`.`tt` CHARACTER SET binary"));
+    assert_non_null(strstr(b.p, "(`email`) SET `id`=NULL"));
+    sl_dmlsql_row_reader r;
+    sl_dmlsql_row_open(&r, &e4, rows[4]);
+    char file[64], piece[3];
+    size_t n = 0, k;
+    while ((k = sl_dmlsql_row_read(&r, piece, sizeof piece)) > 0) {
+        assert_true(n + k < sizeof file);
+        memcpy(file + n, piece, k);
+        n += k;
+    }
+    assert_int_equal(n, 13);
+    assert_memory_equal(file, "a\\tb\\n\\\\c\\0d\n", 13);
+    /* a row of no string or binary value cannot go that way */
+    rows[4][1] = sl_value_null();
+    sl_sbuf_reset(&b);
+    assert_int_equal(sl_dmlsql_load_row(&b, &e4, rows[4], 0, "f", &err), SL_EINVAL);
+    sl_sbuf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_scheduler),
         cmocka_unit_test(test_fill),
         cmocka_unit_test(test_dmlsql),
+        cmocka_unit_test(test_dmlsql_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
