@@ -567,6 +567,69 @@ static void test_merge_deferred_indexes(void **state)
     sql(src, "DROP DATABASE ft_mdi_1; DROP DATABASE ft_mdi_2; DROP DATABASE ft_mdi_x");
 }
 
+/* ---- index kinds a deferred build must write back ---------------------------------------------- */
+
+/* SHOW CREATE TABLE schema.table into out ("" if it fails). */
+static void show_create(MYSQL *db, const char *schema, const char *table, char *out, size_t n)
+{
+    char q[256];
+    snprintf(q, sizeof q, "SHOW CREATE TABLE `%s`.`%s`", schema, table);
+    out[0] = '\0';
+    if (mysql_query(db, q) != 0)
+        return;
+    MYSQL_RES *r = mysql_store_result(db);
+    MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
+    if (row && row[1])
+        snprintf(out, n, "%s", row[1]);
+    if (r)
+        mysql_free_result(r);
+}
+
+/* Tables large enough that their secondary indexes are built after their rows: FULLTEXT,
+ * SPATIAL, a descending prefix, a unique key with a comment, a key on a stored generated column,
+ * CHECK constraints, a COMPRESSED column, and Aria and MyISAM tables. The target's definitions
+ * must be the source's, to the byte of SHOW CREATE TABLE. */
+static void test_index_kinds(void **state)
+{
+    (void)state;
+    sql(src, "DROP DATABASE IF EXISTS ft_ik; CREATE DATABASE ft_ik");
+    sql(src, "CREATE TABLE ft_ik.t (id INT PRIMARY KEY, body TEXT, g POINT NOT NULL, c VARCHAR(200) COMPRESSED, "
+             "n INT CHECK (n >= 0), h INT AS (n + 1) STORED, FULLTEXT KEY ft (body), SPATIAL KEY sp (g), "
+             "KEY kh (h), UNIQUE KEY un (n) COMMENT 'unique n', KEY kd (body(20) DESC) USING BTREE, "
+             "CONSTRAINT pos CHECK (n < 100000000)) COMMENT 'table comment'");
+    sql(src, "INSERT INTO ft_ik.t (id, body, g, c, n) SELECT seq, CONCAT('word', seq %% 100, ' ', REPEAT('b', 200)), "
+             "POINT(seq %% 90, seq %% 45), REPEAT('c', 150), seq FROM ft_ik.seq_1_to_30000");
+    sql(src, "CREATE TABLE ft_ik.a (id INT PRIMARY KEY, k INT, pad CHAR(200), KEY (k)) ENGINE=Aria");
+    sql(src, "CREATE TABLE ft_ik.m (id INT PRIMARY KEY, k INT, pad CHAR(200), FULLTEXT KEY (pad), KEY (k)) ENGINE=MyISAM");
+    sql(src, "INSERT INTO ft_ik.a SELECT seq, seq %% 7, REPEAT('a', 200) FROM ft_ik.seq_1_to_30000");
+    sql(src, "INSERT INTO ft_ik.m SELECT seq, seq %% 7, REPEAT('m', 200) FROM ft_ik.seq_1_to_30000");
+    sql(src, "ANALYZE TABLE ft_ik.t, ft_ik.a, ft_ik.m");
+    static const char *const schemas[] = {"ft_ik", NULL};
+    reset("ft-ik", schemas);
+    char rules[256];
+    RULES_ALL_OF("ft_ik", rules, sizeof rules);
+    const char *args[] = {"--task", "ft-ik", "--rules", rules, "--chunk-rows", "5000", NULL};
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/ik.err", datadir);
+    int rc = run(errf, args);
+    char *log = slurp(errf);
+    if (rc != 0)
+        fail_msg("sluice-full-run exited %d: %s", rc, log);
+    if (!strstr(log, "secondary indexes of 3 tables: 3 built or building since their last chunk"))
+        fail_msg("the three tables' indexes were not deferred: %s", log);
+    free(log);
+    static const char *const tables[] = {"t", "a", "m"};
+    for (int i = 0; i < 3; i++) {
+        char a[8192], b[8192];
+        show_create(src, "ft_ik", tables[i], a, sizeof a);
+        show_create(dst, "ft_ik", tables[i], b, sizeof b);
+        if (!a[0] || strcmp(a, b) != 0)
+            fail_msg("ft_ik.%s: the target's definition is not the source's:\n%s\n%s", tables[i], a, b);
+    }
+    assert_int_equal(compare_table("ft_ik", "t", "ft_ik", "t", "id"), 30000);
+    sql(src, "DROP DATABASE ft_ik");
+}
+
 /* ---- on_duplicate ----------------------------------------------------------------------------- */
 
 static void test_on_duplicate(void **state)
@@ -1242,6 +1305,7 @@ int main(void)
         cmocka_unit_test(test_types),
         cmocka_unit_test(test_shard_merge_and_nokey),
         cmocka_unit_test(test_merge_deferred_indexes),
+        cmocka_unit_test(test_index_kinds),
         cmocka_unit_test(test_on_duplicate),
         cmocka_unit_test(test_small_chunk_groups),
         cmocka_unit_test(test_tables_load_while_others_are_created),
