@@ -394,9 +394,12 @@ static int exec_checked(worker *w, const char *what, const sl_event *ev)
     MYSQL *db = w->db;
     if (mysql_real_query(db, w->sql.p, (unsigned long)w->sql.len) != 0) {
         unsigned e = mysql_errno(db);
+        /* ER_NOT_ALLOWED_COMMAND, ER_LOAD_INFILE_CAPABILITY_DISABLED */
+        int local = e == 1148 || e == 4166;
         return sl_error_set(&w->err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
-                            "%s of `%s`.`%s`: %s (errno %u)", what, ev->target_schema, ev->target_table,
-                            mysql_error(db), e);
+                            "%s `%s`.`%s`: %s (errno %u)%s", what, ev->target_schema, ev->target_table,
+                            mysql_error(db), e, local ? "; the target refuses LOAD DATA LOCAL: set its "
+                            "local_infile ON, or raise its max_allowed_packet" : "");
     }
     if (mysql_warning_count(db) == 0)
         return 0;
@@ -409,9 +412,11 @@ static int exec_checked(worker *w, const char *what, const sl_event *ev)
         if (r)
             mysql_free_result(r);
     }
-    return sl_error_set(&w->err, SL_EDB, "%s of `%s`.`%s`: %s", what, ev->target_schema, ev->target_table,
+    return sl_error_set(&w->err, SL_EDB, "%s `%s`.`%s`: %s", what, ev->target_schema, ev->target_table,
                         msg);
 }
+
+#define BIG_UPDATE 100     /* apply_big's kind of a row event's UPDATE (the others: SL_CMP_*) */
 
 /*
  * Apply one change whose statement is longer than the target takes (SL_DMLSQL_BIG): the row
@@ -421,20 +426,6 @@ static int exec_checked(worker *w, const char *what, const sl_event *ev)
  * keys (the DELETE would cascade where an UPDATE does not) cannot go that way: the error says
  * so, and that the target's max_allowed_packet must be raised.
  */
-#define BIG_UPDATE 100     /* apply_big's kind of a row event's UPDATE (the others: SL_CMP_*) */
-
-/* apply_big of row event ev */
-static int apply_big(worker *w, const sl_event *ev, const sl_value *img, unsigned kind, int fk, int safe);
-
-static int apply_big_event(worker *w, const sl_event *ev, int fk, int safe)
-{
-    switch (ev->kind) {
-    case SL_EV_INSERT: return apply_big(w, ev, ev->after, SL_CMP_INSERT, fk, safe);
-    case SL_EV_UPDATE: return apply_big(w, ev, ev->after, BIG_UPDATE, fk, safe);
-    default:           return apply_big(w, ev, ev->before, SL_CMP_DELETE, fk, safe);
-    }
-}
-
 static int apply_big(worker *w, const sl_event *ev, const sl_value *img, unsigned kind, int fk, int safe)
 {
     const char *why = NULL;
@@ -451,7 +442,7 @@ static int apply_big(worker *w, const sl_event *ev, const sl_value *img, unsigne
     if (kind != SL_CMP_INSERT) {
         sl_sbuf_reset(&w->sql);
         if ((rc = sl_dmlsql_delete_key(&w->sql, ev, kind == SL_CMP_UPSERT ? img : ev->before, &w->err)) < 0 ||
-            (rc = exec_checked(w, "deleting the row before loading it", ev)) < 0)
+            (rc = exec_checked(w, "deleting a long row, to load it, from", ev)) < 0)
             return rc;
     }
     sl_sbuf_reset(&w->sql);
@@ -461,13 +452,24 @@ static int apply_big(worker *w, const sl_event *ev, const sl_value *img, unsigne
     sl_dmlsql_row_open(&r, ev, img);
     w->row = &r;
     mysql_set_local_infile_handler(w->db, row_init, row_read, row_end, row_error, w);
-    rc = exec_checked(w, "loading a row longer than max_allowed_packet", ev);
+    rc = exec_checked(w, "loading a row longer than max_allowed_packet into", ev);
     mysql_set_local_infile_handler(w->db, row_init, row_read, row_end, row_error, NULL);
     w->row = NULL;
     if (rc == 0)
         w->s->host->metric_add(w->s->ctx, "rows_loaded_long", 1);
     return rc;
 }
+
+/* apply_big of row event ev */
+static int apply_big_event(worker *w, const sl_event *ev, int fk, int safe)
+{
+    switch (ev->kind) {
+    case SL_EV_INSERT: return apply_big(w, ev, ev->after, SL_CMP_INSERT, fk, safe);
+    case SL_EV_UPDATE: return apply_big(w, ev, ev->after, BIG_UPDATE, fk, safe);
+    default:           return apply_big(w, ev, ev->before, SL_CMP_DELETE, fk, safe);
+    }
+}
+
 /*
  * Apply the worker's share of the group: the head statements (XA START, START TRANSACTION), the
  * rows (compacted: common/compact.h), the rows of cascading-FK tables (split_fk, with foreign
