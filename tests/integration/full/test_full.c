@@ -223,6 +223,19 @@ static char *slurp(const char *path)
     return strdup(buf);
 }
 
+/* Run sluice-full-run with args, its log in <datadir>/<name>.err, and fail the test unless it
+ * exits 0. Returns the log (the caller frees it). */
+static char *run_ok(const char *name, const char *const *args)
+{
+    char errf[600];
+    snprintf(errf, sizeof errf, "%s/%s.err", datadir, name);
+    int rc = run(errf, args);
+    char *log = slurp(errf);
+    if (rc != 0)
+        fail_msg("sluice-full-run exited %d: %s", rc, log);
+    return log;
+}
+
 static void reset(const char *task, const char *const *target_schemas)
 {
     sql(dst, "CREATE DATABASE IF NOT EXISTS dm_meta");
@@ -505,11 +518,7 @@ static void test_shard_merge_and_nokey(void **state)
         "  \"filters\":[{\"name\":\"f\",\"ignore_event\":[\"all dml\"],\"ignore_sql\":[]}]}]";
     const char *args[] = {"--task", "ft-shard", "--rules", rules, "--chunk-rows", "1000",
                           "--export-threads", "3", "--import-threads", "3", NULL};
-    char errf[600];
-    snprintf(errf, sizeof errf, "%s/shard.err", datadir);
-    int rc = run(errf, args);
-    if (rc != 0)
-        fail_msg("sluice-full-run exited %d: %s", rc, slurp(errf));
+    free(run_ok("shard", args));
     long long n = compare_rows(
         "SELECT * FROM (SELECT * FROM ft_shard_1.t_1 UNION ALL SELECT * FROM ft_shard_1.t_2 UNION ALL "
         "SELECT * FROM ft_shard_2.t_1 UNION ALL SELECT * FROM ft_shard_2.t_2) x ORDER BY id",
@@ -545,12 +554,7 @@ static void test_merge_deferred_indexes(void **state)
         " {\"schema\":\"ft_mdi_x\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]";
     const char *args[] = {"--task", "ft-mdi", "--rules", rules, "--chunk-rows", "5000",
                           "--export-threads", "3", "--import-threads", "3", NULL};
-    char errf[600];
-    snprintf(errf, sizeof errf, "%s/mdi.err", datadir);
-    int rc = run(errf, args);
-    char *log = slurp(errf);
-    if (rc != 0)
-        fail_msg("sluice-full-run exited %d: %s", rc, log);
+    char *log = run_ok("mdi", args);
     if (!strstr(log, "secondary indexes of 2 tables: 2 built or building since their last chunk, 0 to build now"))
         fail_msg("the indexes were not built as the tables' rows came in: %s", log);
     free(log);
@@ -609,12 +613,7 @@ static void test_index_kinds(void **state)
     char rules[256];
     RULES_ALL_OF("ft_ik", rules, sizeof rules);
     const char *args[] = {"--task", "ft-ik", "--rules", rules, "--chunk-rows", "5000", NULL};
-    char errf[600];
-    snprintf(errf, sizeof errf, "%s/ik.err", datadir);
-    int rc = run(errf, args);
-    char *log = slurp(errf);
-    if (rc != 0)
-        fail_msg("sluice-full-run exited %d: %s", rc, log);
+    char *log = run_ok("ik", args);
     if (!strstr(log, "secondary indexes of 3 tables: 3 built or building since their last chunk"))
         fail_msg("the three tables' indexes were not deferred: %s", log);
     free(log);
@@ -989,11 +988,7 @@ static void test_key_chunking(void **state)
     const char *args[] = {"--task", "ft-keys", "--rules", RULES_ALL_OF("ft_keys", rules, sizeof rules),
                           "--chunk-rows", "400", "--export-threads", "3", "--import-threads", "3",
                           "--on-duplicate", "error", NULL};
-    char errf[600];
-    snprintf(errf, sizeof errf, "%s/keys.err", datadir);
-    int rc = run(errf, args);
-    if (rc != 0)
-        fail_msg("sluice-full-run exited %d: %s", rc, slurp(errf));
+    free(run_ok("keys", args));
     assert_int_equal(compare_table("ft_keys", "s", "ft_keys", "s", "k"), 6000);
     assert_int_equal(compare_table("ft_keys", "l", "ft_keys", "l", "k"), 3000);
     assert_int_equal(compare_table("ft_keys", "c", "ft_keys", "c", "a, b"), 5000);

@@ -35,6 +35,18 @@ static void make_opts(opts *o, const char *task, const char *rules, const char *
     snprintf(o->sopts, sizeof o->sopts, "{%s,%s,\"repl_threads\":%d,\"repl_batch\":50}", target, t, threads);
 }
 
+/* Start binlog-reader -> route -> mysql-sink with o's options, named "<task>/src-1/incremental"
+ * (the pipeline copies what it keeps of both). */
+static void start_chain(tl_pipe *r, opts *o, const char *task)
+{
+    static const char *const plugins[] = { "binlog-reader", "route", "mysql-sink", NULL };
+    sl_stage_spec st[3] = { { "reader", "binlog-reader", o->ropts }, { "route", "route", o->fopts },
+                            { "sink", "mysql-sink", o->sopts } };
+    char name[128];
+    snprintf(name, sizeof name, "%s/src-1/incremental", task);
+    tl_pipe_new(r, tl_registry(plugins, NULL), name, st, 3, 1);
+}
+
 /* A DDL whose table another session holds (an open transaction on the target) waits, gives up
  * its place every few seconds (ddl_lock_waits counts it), and runs once the lock goes. The same
  * wait between two sources' sinks of a shard-merged table had no end (mysql_sink.c, apply_ddl). */
@@ -53,11 +65,8 @@ static void test_ddl_waits_for_a_lock(MYSQL *src, MYSQL *dst)
 
     opts o;
     make_opts(&o, "e2e-lock", RULES_LK, file, pos, 2);
-    static const char *const plugins[] = { "binlog-reader", "route", "mysql-sink", NULL };
-    sl_stage_spec st[3] = { { "reader", "binlog-reader", o.ropts }, { "route", "route", o.fopts },
-                            { "sink", "mysql-sink", o.sopts } };
     tl_pipe r;
-    tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-lock/src-1/incremental", st, 3, 1);
+    start_chain(&r, &o, "e2e-lock");
     TL_CHECK(tl_wait_ckpt(&r, dst, "e2e-lock", f1, p1, 60), "the table was not replicated");
 
     /* another session's open transaction holds the table's metadata lock */
@@ -149,11 +158,8 @@ static void test_rows_over_packet(MYSQL *src, MYSQL *dst)
     tl_sql(dst, "SET GLOBAL max_allowed_packet = 4194304");    /* for the sink's connections */
     opts o;
     make_opts(&o, "e2e-bp", RULES_BP, file, pos, 2);
-    static const char *const plugins[] = { "binlog-reader", "route", "mysql-sink", NULL };
-    sl_stage_spec st[3] = { { "reader", "binlog-reader", o.ropts }, { "route", "route", o.fopts },
-                            { "sink", "mysql-sink", o.sopts } };
     tl_pipe r;
-    tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-bp/src-1/incremental", st, 3, 1);
+    start_chain(&r, &o, "e2e-bp");
     int reached = tl_wait_ckpt(&r, dst, "e2e-bp", f1, p1, 60);
     sl_error e = {0};
     sl_pipeline_error(r.p, &e);
@@ -179,7 +185,7 @@ static void test_rows_over_packet(MYSQL *src, MYSQL *dst)
     make_opts(&o, "e2e-bp", RULES_T, f0, p0, 2);
     o.sopts[strlen(o.sopts) - 1] = '\0';
     strcat(o.sopts, ",\"safe_mode\":true}");
-    tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-bp/src-1/incremental", st, 3, 1);
+    start_chain(&r, &o, "e2e-bp");
     int again = tl_wait_ckpt(&r, dst, "e2e-bp", f1, p1, 60);
     sl_error e3 = {0};
     sl_pipeline_error(r.p, &e3);
@@ -194,7 +200,7 @@ static void test_rows_over_packet(MYSQL *src, MYSQL *dst)
      * target's, and the task pauses saying so (LOAD DATA's IGNORE alone would have skipped it) */
     tl_sql(dst, "DROP TABLE dm_meta.`e2e-bp_syncer_checkpoint`");
     make_opts(&o, "e2e-bp", RULES_T, f5, p5, 2);
-    tl_pipe_new(&r, tl_registry(plugins, NULL), "e2e-bp/src-1/incremental", st, 3, 1);
+    start_chain(&r, &o, "e2e-bp");
     sl_error e4 = {0};
     int dup = pauses(&r, 60, &e4);
     tl_pipe_free(&r);
