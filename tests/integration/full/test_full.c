@@ -1247,6 +1247,69 @@ static long long binlog_mentions(const char *file, long long pos)
  * the copy arrives and the binlog holds nothing of it; by default (true) its CREATE and rows
  * are logged.
  */
+/* ---- claims in batches, two sources at once --------------------------------------------------- */
+
+/* The load's DDL jobs claim their tables in batches, one commit each (run_ddl_jobs). Each table
+ * still gets its own claim row with its own foreign_rows, and two sources merging the same 40
+ * tables at once both finish with every row (their batches take the claim locks in one order,
+ * and a lock the other holds is waited for alone). */
+static void test_claims_in_batches(void **state)
+{
+    (void)state;
+    enum { N = 40, ROWS = 20 };
+    sql(src, "DROP DATABASE IF EXISTS ft_cb_1; DROP DATABASE IF EXISTS ft_cb_2; "
+             "CREATE DATABASE ft_cb_1; CREATE DATABASE ft_cb_2");
+    for (int s = 1; s <= 2; s++) {
+        for (int i = 0; i < N; i++) {
+            sql(src, "CREATE TABLE ft_cb_%d.t%02d (id INT PRIMARY KEY, v VARCHAR(40))", s, i);
+            sql(src, "INSERT INTO ft_cb_%d.t%02d SELECT seq * 2 - %d, CONCAT('s%d t%02d ', seq) "
+                     "FROM seq_1_to_%d", s, i, s == 1 ? 1 : 0, s, i, ROWS);
+        }
+    }
+    static const char *const schemas[] = {"ft_cbm", NULL};
+    reset("ft-cb", schemas);
+    /* one table the user filled before the task: its claim, and no other, says so */
+    sql(dst, "CREATE DATABASE ft_cbm; CREATE TABLE ft_cbm.t07 (id INT PRIMARY KEY, v VARCHAR(40)); "
+             "INSERT INTO ft_cbm.t07 VALUES (-1, 'the user''s')");
+    const char *ra = "[{\"schema\":\"ft_cb_1\",\"table\":\"\",\"target_schema\":\"ft_cbm\",\"target_table\":\"\",\"filters\":[]}]";
+    const char *rb = "[{\"schema\":\"ft_cb_2\",\"table\":\"\",\"target_schema\":\"ft_cbm\",\"target_table\":\"\",\"filters\":[]}]";
+    const char *aa[] = {"--task", "ft-cb", "--source", "a", "--rules", ra, "--import-threads", "2", NULL};
+    const char *ab[] = {"--task", "ft-cb", "--source", "b", "--rules", rb, "--import-threads", "3", NULL};
+    char erra[600], errb[600];
+    snprintf(erra, sizeof erra, "%s/cb-a.err", datadir);
+    snprintf(errb, sizeof errb, "%s/cb-b.err", datadir);
+    pid_t pa = spawn(erra, aa), pb = spawn(errb, ab);
+    int sa, sb;
+    while (waitpid(pa, &sa, 0) < 0 && errno == EINTR)
+        ;
+    while (waitpid(pb, &sb, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(sa) || WEXITSTATUS(sa) != 0)
+        fail_msg("source a failed: %s", slurp(erra));
+    if (!WIFEXITED(sb) || WEXITSTATUS(sb) != 0)
+        fail_msg("source b failed: %s", slurp(errb));
+    assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-cb_loader_tables` "
+                                 "WHERE target_schema = 'ft_cbm'"), 2 * N);
+    assert_int_equal(scalar(dst, "SELECT COUNT(DISTINCT target_table) FROM dm_meta.`ft-cb_loader_tables` "
+                                 "WHERE target_schema = 'ft_cbm'"), N);
+    /* the first of the two to claim t07 found the user's row; the second found the first's claim */
+    assert_int_equal(scalar(dst, "SELECT SUM(foreign_rows) FROM dm_meta.`ft-cb_loader_tables` "
+                                 "WHERE target_schema = 'ft_cbm' AND target_table = 't07'"), 1);
+    assert_int_equal(scalar(dst, "SELECT SUM(foreign_rows) FROM dm_meta.`ft-cb_loader_tables` "
+                                 "WHERE target_schema = 'ft_cbm'"), 1);
+    for (int i = 0; i < N; i++) {
+        long long want = scalar(src, "SELECT SUM(CRC32(CONCAT(id, '|', v))) FROM (SELECT * FROM "
+                                     "ft_cb_1.t%02d UNION ALL SELECT * FROM ft_cb_2.t%02d) x", i, i);
+        long long got = scalar(dst, "SELECT SUM(CRC32(CONCAT(id, '|', v))) FROM ft_cbm.t%02d "
+                                    "WHERE id >= 0", i);
+        if (want != got)
+            fail_msg("ft_cbm.t%02d: the rows of the two sources differ (%lld against %lld)", i, got, want);
+        assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_cbm.t%02d", i), 2 * ROWS + (i == 7));
+    }
+    sql(src, "DROP DATABASE ft_cb_1; DROP DATABASE ft_cb_2");
+    sql(dst, "DROP DATABASE ft_cbm");
+}
+
 static void test_sql_log_bin(void **state)
 {
     sql(src, "DROP DATABASE IF EXISTS ft_lb; DROP DATABASE IF EXISTS ft_lb_copy; CREATE DATABASE ft_lb");
@@ -1310,6 +1373,7 @@ int main(void)
         cmocka_unit_test(test_key_chunking),
         cmocka_unit_test(test_redo_single_source),
         cmocka_unit_test(test_redo_merge_across_sources),
+        cmocka_unit_test(test_claims_in_batches),
         cmocka_unit_test(test_sql_log_bin),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
