@@ -294,8 +294,7 @@ static int statement(sl_sbuf *out, const input *in, size_t i, size_t k, change a
                 sl_sbuf_adds(out, ",");
             rc = values_tuple(out, c.ev, c.img, err);
             if (rc == 0 && r && out->len - start > max_row) {
-                out->len = before;          /* this row goes in a statement of its own */
-                out->p[before] = '\0';
+                sl_sbuf_truncate(out, before);  /* this row goes in a statement of its own */
                 break;
             }
         }
@@ -360,9 +359,7 @@ static int build(sl_sbuf *out, const input *in, const sl_dmlsql_opts *o, size_t 
         if (out->oom)
             return sl_error_set(err, SL_ENOMEM, "out of memory building SQL");
         if (out->len - starts[ns0] > max_row) {
-            out->len = at;                  /* a row too long for the target: the caller's */
-            if (out->p)
-                out->p[at] = '\0';
+            sl_sbuf_truncate(out, at);      /* a row too long for the target: the caller's */
             *consumed = i;
             *nstarts = ns0;
             return SL_DMLSQL_BIG;

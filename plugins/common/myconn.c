@@ -141,6 +141,14 @@ void sl_sbuf_init(sl_sbuf *b) { memset(b, 0, sizeof *b); }
 void sl_sbuf_free(sl_sbuf *b) { free(b->p); memset(b, 0, sizeof *b); }
 void sl_sbuf_reset(sl_sbuf *b) { b->len = 0; if (b->p) b->p[0] = '\0'; b->oom = 0; }
 
+void sl_sbuf_truncate(sl_sbuf *b, size_t len)
+{
+    if (len < b->len) {
+        b->len = len;
+        b->p[len] = '\0';
+    }
+}
+
 int sl_sbuf_reserve(sl_sbuf *b, size_t extra)
 {
     if (b->oom)

@@ -107,6 +107,7 @@ typedef struct sl_sbuf {
 void sl_sbuf_init(sl_sbuf *b);
 void sl_sbuf_free(sl_sbuf *b);
 void sl_sbuf_reset(sl_sbuf *b);               /* len = 0, keeps the memory */
+void sl_sbuf_truncate(sl_sbuf *b, size_t len); /* back to len (if shorter), keeps the memory */
 int  sl_sbuf_reserve(sl_sbuf *b, size_t extra);
 void sl_sbuf_add(sl_sbuf *b, const char *s, size_t len);
 void sl_sbuf_adds(sl_sbuf *b, const char *s);
