@@ -193,7 +193,8 @@ typedef struct job {
     char       *claim;               /* plain 2: the claim's statements (claim_body), or NULL:
                                         claimed before */
     char       *lockname;            /* plain 2: the claim's GET_LOCK name */
-    int         ddl_done;            /* plain 2: its table is created and claimed (ddl_done) */
+    int         ddl_done;            /* plain 2: its table is created and claimed, or its job is
+                                        over (ddl_done_locked) */
     long        dt;                  /* a chunk of a table in l->deferred: its index, else -1 */
     int         ready;               /* a chunk job: no table of it waits for its DDL (job_ready) */
 } job;
@@ -1042,8 +1043,8 @@ static void worker_main(void *arg)
 
         sl_error e = {0};
         int rc = 0;
-        if (j->plain == 2 && !fenced) {     /* even after another failure: see take_job */
-            rc = run_ddl_jobs(w, j, &e);
+        if (j->plain == 2) {                /* even after another failure: see take_job */
+            rc = fenced ? 0 : run_ddl_jobs(w, j, &e);
         } else if (!failed && j->plain) {
             rc = sl_myconn_exec(w->db, j->sql, strlen(j->sql), &e);
             if (rc)
