@@ -202,13 +202,18 @@ static pid_t spawn(const char *errfile, const char *const *args)
     return pid;
 }
 
-static int run(const char *errfile, const char *const *args)
+/* Wait for child pid: its exit status, or 128 + the signal that ended it. */
+static int wait_exit(pid_t pid)
 {
-    pid_t pid = spawn(errfile, args);
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int run(const char *errfile, const char *const *args)
+{
+    return wait_exit(spawn(errfile, args));
 }
 
 static char *slurp(const char *path)
@@ -814,10 +819,7 @@ static void test_tables_load_while_others_are_created(void **state)
     }
     assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_ovl.%s", last), 0);
     assert_int_equal(scalar(dst, "SELECT RELEASE_LOCK('%s')", lock), 1);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (wait_exit(pid) != 0)
         fail_msg("the load failed once the lock went: %s", slurp(errf));
     for (int i = 0; i < N; i++) {
         char t[8];
@@ -1224,29 +1226,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Events of the source's binlog from (file, pos) on whose text names ft_lb_copy. */
-static long long binlog_mentions(const char *file, long long pos)
-{
-    char q[512];
-    snprintf(q, sizeof q, "SHOW BINLOG EVENTS IN '%s' FROM %lld", file, pos);
-    if (mysql_real_query(src, q, strlen(q)) != 0)
-        fail_msg("%s in %s", mysql_error(src), q);
-    MYSQL_RES *r = mysql_store_result(src);
-    assert_non_null(r);
-    long long n = 0;
-    MYSQL_ROW row;
-    while ((row = mysql_fetch_row(r)))
-        n += row[5] && strstr(row[5], "ft_lb_copy") != NULL;
-    mysql_free_result(r);
-    return n;
-}
-
-/*
- * full_migrate_conf.sql_log_bin: the sandbox target logs no binlog, so the load goes into the
- * source server (which does, in ROW format) under another schema name. With sql_log_bin false
- * the copy arrives and the binlog holds nothing of it; by default (true) its CREATE and rows
- * are logged.
- */
 /* ---- claims in batches, two sources at once --------------------------------------------------- */
 
 /* The load's DDL jobs claim their tables in batches, one commit each (run_ddl_jobs). Each table
@@ -1279,14 +1258,10 @@ static void test_claims_in_batches(void **state)
     snprintf(erra, sizeof erra, "%s/cb-a.err", datadir);
     snprintf(errb, sizeof errb, "%s/cb-b.err", datadir);
     pid_t pa = spawn(erra, aa), pb = spawn(errb, ab);
-    int sa, sb;
-    while (waitpid(pa, &sa, 0) < 0 && errno == EINTR)
-        ;
-    while (waitpid(pb, &sb, 0) < 0 && errno == EINTR)
-        ;
-    if (!WIFEXITED(sa) || WEXITSTATUS(sa) != 0)
+    int sa = wait_exit(pa), sb = wait_exit(pb);
+    if (sa != 0)
         fail_msg("source a failed: %s", slurp(erra));
-    if (!WIFEXITED(sb) || WEXITSTATUS(sb) != 0)
+    if (sb != 0)
         fail_msg("source b failed: %s", slurp(errb));
     assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-cb_loader_tables` "
                                  "WHERE target_schema = 'ft_cbm'"), 2 * N);
@@ -1310,6 +1285,29 @@ static void test_claims_in_batches(void **state)
     sql(dst, "DROP DATABASE ft_cbm");
 }
 
+/* Events of the source's binlog from (file, pos) on whose text names ft_lb_copy. */
+static long long binlog_mentions(const char *file, long long pos)
+{
+    char q[512];
+    snprintf(q, sizeof q, "SHOW BINLOG EVENTS IN '%s' FROM %lld", file, pos);
+    if (mysql_real_query(src, q, strlen(q)) != 0)
+        fail_msg("%s in %s", mysql_error(src), q);
+    MYSQL_RES *r = mysql_store_result(src);
+    assert_non_null(r);
+    long long n = 0;
+    MYSQL_ROW row;
+    while ((row = mysql_fetch_row(r)))
+        n += row[5] && strstr(row[5], "ft_lb_copy") != NULL;
+    mysql_free_result(r);
+    return n;
+}
+
+/*
+ * full_migrate_conf.sql_log_bin: the sandbox target logs no binlog, so the load goes into the
+ * source server (which does, in ROW format) under another schema name. With sql_log_bin false
+ * the copy arrives and the binlog holds nothing of it; by default (true) its CREATE and rows
+ * are logged.
+ */
 static void test_sql_log_bin(void **state)
 {
     sql(src, "DROP DATABASE IF EXISTS ft_lb; DROP DATABASE IF EXISTS ft_lb_copy; CREATE DATABASE ft_lb");
