@@ -1595,25 +1595,33 @@ static int run_claim(MYSQL *db, const char *sql, size_t len, const char *const *
     }
 }
 
+/* One table's claim (claim_body's text) on db, waiting for its lock. what names the table. */
+static int claim_alone(MYSQL *db, const char *body, const char *what, const char *lock,
+                       sl_error *e)
+{
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    claim_lock(&b, lock, 3600);
+    sl_sbuf_adds(&b, body);
+    claim_tail(&b, &lock, 1);
+    int rc = b.oom ? sl_error_set(e, SL_ENOMEM, "no memory")
+                   : run_claim(db, b.p, b.len, &what, &lock, 1, NULL, e);
+    sl_sbuf_free(&b);
+    return rc;
+}
+
 static int claim_fresh(loader *l, const char *ts, const char *tt, const char *key,
                        const char *lockname)
 {
-    sl_sbuf b, qn;
-    sl_sbuf_init(&b);
+    sl_sbuf body, qn;
+    sl_sbuf_init(&body);
     sl_sbuf_init(&qn);
-    claim_lock(&b, lockname, 3600);
-    claim_body(l, &b, ts, tt, lockname);
-    claim_tail(&b, &lockname, 1);
+    claim_body(l, &body, ts, tt, lockname);
     sl_sbuf_add_qname(&qn, ts, tt);
-    if (b.oom || qn.oom) {
-        sl_sbuf_free(&b);
-        sl_sbuf_free(&qn);
-        return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
-    }
     sl_error e = {0};
-    const char *what = qn.p;
-    int rc = run_claim(l->ctl, b.p, b.len, &what, &lockname, 1, NULL, &e);
-    sl_sbuf_free(&b);
+    int rc = body.oom || qn.oom ? sl_error_set(&e, SL_ENOMEM, "no memory")
+                                : claim_alone(l->ctl, body.p, qn.p, lockname, &e);
+    sl_sbuf_free(&body);
     sl_sbuf_free(&qn);
     if (rc == 0 && strset_add(&l->claimed, key) < 0)
         rc = sl_error_set(&e, SL_ENOMEM, "no memory");
@@ -2135,18 +2143,11 @@ static int run_ddl_jobs(lworker *w, job *j, sl_error *e)
         }
         pthread_mutex_unlock(&l->mu);
     }
-    /* a claim whose lock another source held, alone, waiting for the lock */
-    for (size_t i = 0; crc == 0 && i < n; i++) {
-        if (granted[i])
-            continue;
-        sl_sbuf_reset(&b);
-        claim_lock(&b, locks[i], 3600);
-        sl_sbuf_adds(&b, claims[i]->claim);
-        claim_tail(&b, &locks[i], 1);
-        crc = b.oom ? sl_error_set(&ce, SL_ENOMEM, "no memory")
-                    : run_claim(w->db, b.p, b.len, &what[i], &locks[i], 1, NULL, &ce);
-    }
     sl_sbuf_free(&b);
+    /* a claim whose lock another source held, alone, waiting for the lock */
+    for (size_t i = 0; crc == 0 && i < n; i++)
+        if (!granted[i])
+            crc = claim_alone(w->db, claims[i]->claim, what[i], locks[i], &ce);
     if (crc && rc == 0) {
         rc = crc;
         *e = ce;
