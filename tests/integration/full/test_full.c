@@ -634,6 +634,91 @@ static void test_index_kinds(void **state)
     sql(src, "DROP DATABASE ft_ik");
 }
 
+/* ---- the index build that starts while the last chunks load ------------------------------------ */
+
+/* One large AUTO_INCREMENT table (its chunks load on one connection): once 60% of its bytes are in
+ * and nothing else is left, a second connection builds its secondary indexes while the last
+ * chunks load (the log says so before the build count), and the target ends with every row and
+ * the source's definition. With the target's online ALTER log at its minimum, the early build
+ * fails on the rows that come in meanwhile: the load goes on, and the indexes are built after
+ * the last chunk instead. SIGKILLed as the early build starts (its ALTER may go on in the
+ * target without a client), a second run resumes and ends with the same rows and definition,
+ * no chunk loaded twice (on_duplicate error). */
+static void test_early_index_build(void **state)
+{
+    (void)state;
+    sql(src, "DROP DATABASE IF EXISTS ft_eib; CREATE DATABASE ft_eib");
+    sql(src, "CREATE TABLE ft_eib.t (id INT NOT NULL AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, "
+             "pad CHAR(200) NOT NULL, KEY k_1 (k), KEY k_2 (pad(120), k)) ENGINE=InnoDB");
+    sql(src, "INSERT INTO ft_eib.t (k, pad) SELECT seq %% 1013, CONCAT(seq, REPEAT(CHAR(65 + seq %% 26), 150)) "
+             "FROM seq_1_to_60000");
+    sql(src, "ANALYZE TABLE ft_eib.t");
+    static const char *const schemas[] = {"ft_eib", NULL};
+    char rules[256];
+    RULES_ALL_OF("ft_eib", rules, sizeof rules);
+    const char *args[] = {"--task", "ft-eib", "--rules", rules, "--chunk-rows", "2000",
+                          "--import-threads", "3", "--export-threads", "2",
+                          "--on-duplicate", "error", NULL};
+    long long logmax = scalar(dst, "SELECT @@GLOBAL.innodb_online_alter_log_max_size");
+    for (int pass = 0; pass <= 2; pass++) {
+        int small_log = pass == 1, killed = pass == 2;
+        reset("ft-eib", schemas);
+        if (small_log)
+            sql(dst, "SET GLOBAL innodb_online_alter_log_max_size = 65536");
+        char errf[600];
+        snprintf(errf, sizeof errf, "%s/eib%d.err", datadir, pass);
+        if (killed) {
+            pid_t pid = spawn(errf, args);
+            int seen = 0;
+            for (int i = 0; i < 12000 && !seen; i++) {
+                struct timespec ts = {0, 5 * 1000000L};
+                nanosleep(&ts, NULL);
+                int st;
+                if (waitpid(pid, &st, WNOHANG) == pid)
+                    fail_msg("the run ended before its early index build: %s", slurp(errf));
+                char *l = slurp(errf);
+                seen = strstr(l, "while its last chunks load (") != NULL;
+                free(l);
+            }
+            kill(pid, SIGKILL);
+            int st;
+            waitpid(pid, &st, 0);
+            assert_true(seen);
+            assert_true(WIFSIGNALED(st));
+            assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM dm_meta.`ft-eib_loader_checkpoint` "
+                                         "WHERE chunk_id = ''"), 0);
+            snprintf(errf, sizeof errf, "%s/eib%d-resumed.err", datadir, pass);
+        }
+        int rc = run(errf, args);
+        if (small_log)
+            sql(dst, "SET GLOBAL innodb_online_alter_log_max_size = %lld", logmax);
+        char *log = slurp(errf);
+        if (rc != 0)
+            fail_msg("sluice-full-run exited %d: %s", rc, log);
+        const char *early = strstr(log, "building the secondary indexes of `ft_eib`.`t` while its last chunks load (");
+        const char *count = strstr(log, "secondary indexes of 1 tables: 1 built or building since their last chunk, "
+                                        "0 to build now");
+        if (killed && !strstr(log, "resuming:"))
+            fail_msg("the run after the kill did not resume: %s", log);
+        else if (!killed && (!early || !count || early > count))
+            fail_msg("the index build did not start before the last chunk: %s", log);
+        const char *fell_back = strstr(log, "while its last chunks load: ");
+        if (small_log && (!fell_back || !strstr(fell_back, "building them after its last chunk")))
+            fail_msg("with a 64 KiB online log the early build did not fail and fall back: %s", log);
+        if (!small_log && fell_back)
+            fail_msg("the early build failed: %s", log);
+        free(log);
+        char a[4096], b[4096];
+        show_create(src, "ft_eib", "t", a, sizeof a);
+        show_create(dst, "ft_eib", "t", b, sizeof b);
+        if (!a[0] || strcmp(a, b) != 0)
+            fail_msg("ft_eib.t: the target's definition is not the source's:\n%s\n%s", a, b);
+        assert_int_equal(compare_table("ft_eib", "t", "ft_eib", "t", "id"), 60000);
+        assert_int_equal(scalar(dst, "SELECT COUNT(*) FROM ft_eib.t FORCE INDEX (k_2) WHERE pad >= ''"), 60000);
+    }
+    sql(src, "DROP DATABASE ft_eib");
+}
+
 /* ---- on_duplicate ----------------------------------------------------------------------------- */
 
 static void test_on_duplicate(void **state)
@@ -1362,6 +1447,7 @@ int main(void)
         cmocka_unit_test(test_shard_merge_and_nokey),
         cmocka_unit_test(test_merge_deferred_indexes),
         cmocka_unit_test(test_index_kinds),
+        cmocka_unit_test(test_early_index_build),
         cmocka_unit_test(test_on_duplicate),
         cmocka_unit_test(test_small_chunk_groups),
         cmocka_unit_test(test_tables_load_while_others_are_created),
