@@ -1916,13 +1916,15 @@ static int early_build_due(const loader *l, const dtab *d, uint64_t dump_total, 
  * its own queue; there is at most one per table. Returns 0, or an error code after set_werr. */
 static int queue_build(loader *l, size_t i, int force)
 {
-    uint64_t total = force ? 0 : dump_total_poll(l);
+    /* the manifest only matters to an early start, which a small redo log rules out */
+    int may_early = !force && l->redo_bytes >= EARLY_BUILD_MIN_REDO;
+    uint64_t total = may_early ? dump_total_poll(l) : 0;
     unsigned pct = 0;
     pthread_mutex_lock(&l->mu);
     dtab *d = &l->deferred[i];
-    int early = !d->queued && !force && !(d->lasts >= d->srcs && d->inflight == 0) &&
-                early_build_due(l, d, total, &pct);
-    int go = !d->queued && (force || early || (d->lasts >= d->srcs && d->inflight == 0));
+    int all_in = d->lasts >= d->srcs && d->inflight == 0;
+    int early = !d->queued && may_early && !all_in && early_build_due(l, d, total, &pct);
+    int go = !d->queued && (force || early || all_in);
     char *sql = NULL, *table = NULL;
     if (go) {
         d->queued = 1;
