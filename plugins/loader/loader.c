@@ -1084,18 +1084,21 @@ static void worker_main(void *arg)
         }
         if (rc)
             set_werr(l, &e);
+        /* before this worker counts as idle: wait_idle must not see a gap. Every chunk of a
+         * group is counted in before any build is queued: the group committed as one, so its
+         * last chunks are not still to load (an early build then would be only the late one). */
+        pthread_mutex_lock(&l->mu);
         for (job *c = j; c; c = c->more) {
             if (c->dt < 0)
                 continue;
-            /* before this worker counts as idle: wait_idle must not see a gap */
-            pthread_mutex_lock(&l->mu);
             l->deferred[c->dt].inflight--;
             if (!rc)
                 l->deferred[c->dt].bytes_in += c->bytes;
-            pthread_mutex_unlock(&l->mu);
-            if (!rc)
-                queue_build(l, (size_t)c->dt, 0);
         }
+        pthread_mutex_unlock(&l->mu);
+        for (job *c = j; c && !rc; c = c->more)
+            if (c->dt >= 0)
+                queue_build(l, (size_t)c->dt, 0);
         pthread_mutex_lock(&l->mu);
         for (job *c = j; j->plain == 2 && c; c = c->more)
             ddl_done_locked(l, c);      /* what run_ddl_jobs left: chunks may wait for it */
