@@ -1883,19 +1883,20 @@ static int online_build(const char *ddl, const char *alter)
  * import_threads chunk events) the bytes of the whole dump not yet loaded (dump_total, once
  * its manifest is complete) count as the table's, which can only make the start later.
  *
- * Only on a target with at least 512 MiB of redo log. With MariaDB's default 96 MB the loads
- * already wait on the checkpoint (log_checkpoint_margin, see docs/architecture.md), and the
- * early build did not pay: 1 x 4,000,000 on the default target took 17.8-28.2 s (median 25.2 s,
- * ten copies) with it against 21.8-29.9 s (24.3 s, eight) without, and 5-15 s more target CPU.
- * With 512 MiB: 18.4-21.5 s against 20.2-21.4 s (flush_log_at_trx_commit 2), and 18.7 and
- * 22.5 s against 23.4 and 22.1 s (flush_log_at_trx_commit 1). Sizes between were not measured.
+ * Only on a target with at least 512 MiB of redo log (queue_build asks only then). With
+ * MariaDB's default 96 MB the loads already wait on the checkpoint (log_checkpoint_margin, see
+ * docs/architecture.md), and the early build did not pay: 1 x 4,000,000 on the default target
+ * took 17.8-28.2 s (median 25.2 s, ten copies) with it against 21.8-29.9 s (24.3 s, eight)
+ * without, and 5-15 s more target CPU. With 512 MiB: 18.4-21.5 s against 20.2-21.4 s
+ * (flush_log_at_trx_commit 2), and 18.7 and 22.5 s against 23.4 and 22.1 s
+ * (flush_log_at_trx_commit 1). Sizes between were not measured.
  * Under mu: the one busy worker is the one loading the table (the caller, whose chunk of it
  * just ended, or another while the stage thread passes a chunk loaded before).
  */
 static int early_build_due(const loader *l, const dtab *d, uint64_t dump_total, unsigned *pct)
 {
-    if (d->no_early || l->redo_bytes < EARLY_BUILD_MIN_REDO || d->inflight == 0 || l->nw < 2 ||
-        l->busy != 1 || !table_loading(l, d->qname) || l->dhead)
+    if (d->no_early || d->inflight == 0 || l->nw < 2 || l->busy != 1 ||
+        !table_loading(l, d->qname) || l->dhead)
         return 0;
     uint64_t all = d->bytes;
     if (d->lasts < d->srcs) {
