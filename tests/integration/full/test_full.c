@@ -230,10 +230,10 @@ static char *slurp(const char *path)
 
 /* Fail the test with a message, the run's whole log first on stderr (a cmocka message is cut
  * short, and a log's end says why a run failed). */
-#define FAIL_LOG(log, ...)                                                                        \
-    do {                                                                                          \
-        fprintf(stderr, "---- the run's log ----\n%s---- end of the run's log ----\n", (log));      \
-        fail_msg(__VA_ARGS__);                                                                    \
+#define FAIL_LOG(log, ...)                                                                      \
+    do {                                                                                        \
+        fprintf(stderr, "---- the run's log ----\n%s---- end of the run's log ----\n", (log));  \
+        fail_msg(__VA_ARGS__);                                                                  \
     } while (0)
 
 /* Run sluice-full-run with args, its log in <datadir>/<name>.err, and fail the test unless it
