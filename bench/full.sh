@@ -12,7 +12,8 @@
 # each copy it checks the target's CHECKSUM TABLE against the source's, and it prints every time,
 # the ratios sluice/mydumper+myloader and sluice/floor, sluice-server's peak RSS (VmHWM) and the
 # disk use of its data_dir, and the CPU seconds each copy cost (the tool's own, the source mysqld's,
-# the target mysqld's), then a summary with the load average and the target settings.
+# the target mysqld's), the phases of each sluice copy (the end of its dump, every row in, the end;
+# print_phases), then a summary with the load average and the target settings.
 #
 #   eval "$(scripts/sandbox env)"; bench/full.sh [--shapes "8x500000 1x4000000 2000x1000"]
 #       [--configs "default tuned"] [--threads 4] [--rounds 3] [--runner server|inprocess] [--no-prepare]
@@ -357,6 +358,27 @@ sluice_server_run() {
            <<<"$last" >/dev/null 2>&1 && echo 1)"
     echo "   final status: $(jq -c '.data[0] | {stage, unit, load_status: (.load_status | {finished_bytes, total_bytes, progress, meta_binlog}), dump_status: (.dump_status | {total_tables, completed_tables, finished_rows, progress})}' <<<"$last")"
     [ "$ok" = 1 ] || STATUS_FAILED=1
+    SLUICE_T0=$t0
+}
+
+# print_phases T0 TOTAL: where the copy's time went, in seconds from the start request: the end
+# of the dump (the server's log line, and the share of the bytes loaded by then, from the poll
+# before it), the first poll that saw every byte loaded, and the end. What follows the rows is the
+# last index builds and the finish. The polls are 0.5 s apart after the first two seconds.
+print_phases() {
+    local t0=$1 total=$2 dend rows
+    dend=$(sed -n 's/^\([0-9T:.-]*Z\) .*dump finished: .*/\1/p' "$WORK/server.log" | tail -1)
+    [ -n "$dend" ] && dend=$(elapsed "$t0" "$(date -d "$dend" +%s.%N)")
+    rows=$(jq -Rrn --argjson t0 "$t0" --argjson dend "${dend:-0}" '
+        [inputs | capture("^(?<t>[0-9.]+) (?<j>.*)$") | {t: (.t | tonumber), s: (.j | fromjson | .data[0])}
+         | {t: (.t - $t0), unit: .s.unit, fb: (.s.load_status.finished_bytes // 0), tb: (.s.load_status.total_bytes // 0)}] as $p
+        | ($p | last | .tb) as $total
+        | ([$p[] | select(.t <= $dend)] | last // {fb: 0}) as $d
+        | ([$p[] | select(.unit == "Load" and .tb > 0 and .fb == .tb)] | first) as $all
+        | "\(if $total > 0 then ($d.fb * 100 / $total | floor) else 0 end) \(if $all then ($all.t * 100 | round / 100) else "-" end)"' \
+        "$WORK/status.log" 2>/dev/null) || rows=""
+    [ -n "$dend" ] && [ -n "$rows" ] || return 0
+    echo "   phases: dump finished at ${dend} s (${rows%% *}% of the bytes loaded by then), every row in at ${rows#* } s, end at $total s"
 }
 
 tool_sluice() {
@@ -368,6 +390,7 @@ tool_sluice() {
         echo "   time ${TIME[sluice]} s (start request to stage Finished), server peak RSS $((RSS_KB / 1024)) MiB"
         cpu_stop sluice "$SERVER_JIFFIES"
         grep -E "consistency|dumping|dump finished|secondary indexes|load finished" "$WORK/server.log" | sed 's/^/   /' || true
+        print_phases "$SLUICE_T0" "${TIME[sluice]}"
     else
         RULES="[{\"schema\":\"$DB\",\"table\":\"\",\"target_schema\":\"\",\"target_table\":\"\",\"filters\":[]}]"
         cpu_start
