@@ -315,8 +315,8 @@ sluice_server_run() {
     exec {sfd}<&-
     t1=$(now)
     local fin
-    fin=$(sed -n 's/^\([0-9T:.-]*Z\) .*task bench-full source bench-src: finished$/\1/p' "$WORK/server.log" | tail -1)
-    [ -n "$fin" ] && t1=$(date -d "$fin" +%s.%N)
+    fin=$(log_epoch 'task bench-full source bench-src: finished$')
+    [ -n "$fin" ] && t1=$fin
     TIME[sluice]=$(elapsed "$t0" "$t1")
     RSS_KB=$(awk '/VmHWM/ {print $2}' "/proc/$SERVER_PID/status")
     SERVER_JIFFIES=$(awk '{ print $14 + $15 }' "/proc/$SERVER_PID/stat")
@@ -361,14 +361,22 @@ sluice_server_run() {
     SLUICE_T0=$t0
 }
 
+# log_epoch REGEX: the time (seconds since the epoch) of the server log's last line that matches
+# REGEX (a sed regex, no '/'), or nothing.
+log_epoch() {
+    local ts
+    ts=$(sed -n "/$1/s/^\([0-9T:.-]*Z\) .*/\1/p" "$WORK/server.log" | tail -1)
+    [ -z "$ts" ] || date -d "$ts" +%s.%N
+}
+
 # print_phases T0 TOTAL: where the copy's time went, in seconds from the start request: the end
 # of the dump (the server's log line, and the share of the bytes loaded by then, from the poll
 # before it), the first poll that saw every byte loaded, and the end. What follows the rows is the
 # last index builds and the finish. The polls are 0.5 s apart after the first two seconds.
 print_phases() {
     local t0=$1 total=$2 dend rows
-    dend=$(sed -n 's/^\([0-9T:.-]*Z\) .*dump finished: .*/\1/p' "$WORK/server.log" | tail -1)
-    [ -n "$dend" ] && dend=$(elapsed "$t0" "$(date -d "$dend" +%s.%N)")
+    dend=$(log_epoch 'dump finished: ')
+    [ -n "$dend" ] && dend=$(elapsed "$t0" "$dend")
     rows=$(jq -Rrn --argjson t0 "$t0" --argjson dend "${dend:-0}" '
         [inputs | capture("^(?<t>[0-9.]+) (?<j>.*)$") | {t: (.t | tonumber), s: (.j | fromjson | .data[0])}
          | {t: (.t - $t0), unit: .s.unit, fb: (.s.load_status.finished_bytes // 0), tb: (.s.load_status.total_bytes // 0)}] as $p
