@@ -380,10 +380,10 @@ print_phases() {
     rows=$(jq -Rrn --argjson t0 "$t0" --argjson dend "${dend:-0}" '
         [inputs | capture("^(?<t>[0-9.]+) (?<j>.*)$") | {t: (.t | tonumber), s: (.j | fromjson | .data[0])}
          | {t: (.t - $t0), unit: .s.unit, fb: (.s.load_status.finished_bytes // 0), tb: (.s.load_status.total_bytes // 0)}] as $p
-        | ($p | last | .tb) as $total
+        | ($p | last | .tb) as $bytes
         | ([$p[] | select(.t <= $dend)] | last // {fb: 0}) as $d
         | ([$p[] | select(.unit == "Load" and .tb > 0 and .fb == .tb)] | first) as $all
-        | "\(if $total > 0 then ($d.fb * 100 / $total | floor) else 0 end) \(if $all then ($all.t * 100 | round / 100) else "-" end)"' \
+        | "\(if $bytes > 0 then ($d.fb * 100 / $bytes | floor) else 0 end) \(if $all then ($all.t * 100 | round / 100) else "-" end)"' \
         "$WORK/status.log" 2>/dev/null) || rows=""
     [ -n "$dend" ] && [ -n "$rows" ] || return 0
     echo "   phases: dump finished at ${dend} s (${rows%% *}% of the bytes loaded by then), every row in at ${rows#* } s, end at $total s"
