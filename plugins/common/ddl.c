@@ -439,3 +439,11 @@ int sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn m
     sl_sbuf_add(out, sql + at, len - at);
     return out->oom ? SL_ENOMEM : 0;
 }
+
+int sl_ddl_has_autoinc(const char *create_sql)
+{
+    for (const char *p = create_sql; (p = strstr(p, "AUTO_INCREMENT")) != NULL; p += 14)
+        if (p[14] != '=')
+            return 1;
+    return 0;
+}

@@ -63,4 +63,11 @@ typedef void (*sl_ddl_map_fn)(void *ud, const char *schema, const char *table,
 int  sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn map, void *ud,
                     sl_sbuf *out);
 
+/*
+ * 1 if a CREATE TABLE as SHOW CREATE TABLE prints it gives a column AUTO_INCREMENT (its table
+ * option AUTO_INCREMENT=N does not count). By the text: a comment or a name that holds the word
+ * counts too, so it may only decide what costs speed, never what rows go where.
+ */
+int  sl_ddl_has_autoinc(const char *create_sql);
+
 #endif

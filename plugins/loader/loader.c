@@ -31,6 +31,7 @@
 #include "ckpt.h"
 #include "cleanup.h"
 #include "condwait.h"
+#include "ddl.h"
 
 enum { DUP_OVERWRITE = 0, DUP_REPLACE, DUP_ERROR, DUP_IGNORE };
 enum { MODE_FULL = 0, MODE_DUMP, MODE_LOAD };
@@ -1962,16 +1963,6 @@ static int queue_build(loader *l, size_t i, int force)
     return 0;
 }
 
-/* 1 if a CREATE TABLE gives a column AUTO_INCREMENT (SHOW CREATE TABLE's table option is
- * AUTO_INCREMENT=N). A comment that says the word only costs parallelism (take_job). */
-static int has_autoinc(const char *ddl)
-{
-    for (const char *p = ddl; (p = strstr(p, "AUTO_INCREMENT")) != NULL; p += 14)
-        if (p[14] != '=')
-            return 1;
-    return 0;
-}
-
 static int handle_ddl(loader *l, const sl_event *ev)
 {
     if (l->finished_before || !ev->ddl)
@@ -2024,7 +2015,7 @@ static int handle_ddl(loader *l, const sl_event *ev)
          * fit the buffer pool as they come, and an ALTER TABLE per table costs more than it
          * saves (2,000 tables of 1,000 rows: issue 12). Unknown size (0): defer. */
         int small = ev->chunk_bytes > 0 && ev->chunk_bytes < SMALL_TABLE_BYTES;
-        if (!qn.oom && has_autoinc(ev->ddl) && !strset_has(&l->ai_tables, qn.p) &&
+        if (!qn.oom && sl_ddl_has_autoinc(ev->ddl) && !strset_has(&l->ai_tables, qn.p) &&
             strset_add(&l->ai_tables, qn.p) < 0) {
             sl_sbuf_free(&qn);
             return l->host->fail(l->ctx, SL_ENOMEM, "no memory");

@@ -513,17 +513,25 @@ static void worker_main(void *arg)
     dump *d = wa->d;
     MYSQL *db = d->wconn[wa->idx];
     for (;;) {
+        size_t ci = 0;
+        int got = 0;
         pthread_mutex_lock(&d->mu);
-        if (atomic_load(&d->quit) || d->next_job >= d->nchunks) {
+        while (!atomic_load(&d->quit) && !d->host->should_stop(d->ctx) &&
+               (got = sl__dump_take_chunk(d, &ci)) < 0)
+            sl_cond_wait_ms(&d->cv, &d->mu, 200);
+        if (got <= 0) {
             d->nrunning--;
             pthread_cond_broadcast(&d->cv);
             pthread_mutex_unlock(&d->mu);
             break;
         }
-        size_t ci = d->next_job++;
         pthread_mutex_unlock(&d->mu);
         sl_error e = {0};
         int rc = dump_chunk(d, db, &d->chunks[ci], &e);
+        pthread_mutex_lock(&d->mu);
+        d->tables[d->chunks[ci].table].dumping--;
+        pthread_cond_broadcast(&d->cv);
+        pthread_mutex_unlock(&d->mu);
         if (rc) {
             if (rc != SL_ESTOPPED)
                 worker_fail(d, &e);
@@ -992,7 +1000,7 @@ static void reset_run(dump *d)
     sl__dump_free_plan(d);
     sl_snapshot_clear(&d->snap);
     d->have_snap = 0;
-    d->next_job = d->done_head = d->done_tail = d->nrunning = 0;
+    d->next_table = d->done_head = d->done_tail = d->nrunning = 0;
     atomic_store(&d->quit, 0);
     d->werr = 0;
     d->locked = 0;

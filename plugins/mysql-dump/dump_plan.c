@@ -6,6 +6,7 @@
  * chunk_rows rows at a time. Ranges are open at both ends, so any boundaries partition the table.
  */
 #include "dump.h"
+#include "ddl.h"
 #include "oscname.h"
 #include "xtype.h"
 
@@ -960,6 +961,7 @@ int sl__dump_plan_chunks(dump *d)
     for (size_t ti = 0; ti < d->ntables; ti++) {
         dtable *t = &d->tables[ti];
         t->first_chunk = d->nchunks;
+        t->serial = t->create_sql && sl_ddl_has_autoinc(t->create_sql);
         d->est_total_rows += t->nodata ? 0 : t->est_rows;
         if (t->nodata)
             continue;
