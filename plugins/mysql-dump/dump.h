@@ -67,8 +67,8 @@ typedef struct dtable {
     uint64_t est_rows;
     uint64_t avg_row;       /* information_schema AVG_ROW_LENGTH (0 if unknown) */
     size_t   first_chunk, nchunks;
-    int      serial;        /* an AUTO_INCREMENT column: as the last table, one chunk dumped at a time
-                             * (sl__dump_take_chunk) */
+    int      serial;        /* an AUTO_INCREMENT column: as the last table, dumped one chunk
+                             * at a time (sl__dump_take_chunk) */
     size_t   chunks_taken;  /* under dump.mu: chunks a worker took, in order */
     size_t   dumping;       /* under dump.mu: chunks being dumped now */
     size_t   chunks_done;   /* under dump.mu */
@@ -180,14 +180,15 @@ int  sl__dump_exec(dump *d, MYSQL *db, const char *sql);
  * Why: the target takes inserts into such a table one at a time (InnoDB holds its AUTO-INC lock
  * for a whole LOAD DATA, and for every row it inserts it updates the counter in the clustered
  * index's root page under the page's latch), so the loader gives it one connection (take_job in
- * the loader), as any loader must. Once it is the last table to dump, more workers on it only
- * run ahead of that connection, and where source, target and sluice share a machine they take
- * CPU from the one connection that paces the rest of the copy. One table of 4,000,000 rows, two
- * cores: 11-14% of the rows were in when the four-worker dump ended (3.7-4.4 s), and 26-33% with
- * one chunk at a time (4.6-5.2 s); the copy took 18.0 s (median of six) against 19.5 s. While
- * other tables are left, a waiting worker would idle and a worker moving on to the next table
- * loads tables side by side sooner: with 8 tables of 500,000 rows, their ends came together and
- * the copy took 0.4 s longer (medians of seven). So the rule holds for the last table only.
+ * the loader): more would wait on each other. Once it is the last table to dump, more workers
+ * on it only run ahead of that connection, and where source, target and sluice share a machine
+ * they take CPU from the one connection that paces the rest of the copy. One table of 4,000,000
+ * rows, two cores: 11-15% of the rows were in when the four-worker dump ended (3.7-4.7 s), and
+ * 24-33% with one chunk at a time (4.6-6.2 s); the copy took 18.8 s (median of 13) against
+ * 19.8 s. While other tables are left, a waiting worker would idle, and a worker moving on to
+ * the next table loads tables side by side sooner: with 8 tables of 500,000 rows, their ends
+ * came together and the copy took 0.4 s longer (medians of seven). So the rule holds for the
+ * last table only.
  */
 static inline int sl__dump_take_chunk(dump *d, size_t *ci)
 {
