@@ -1000,7 +1000,7 @@ static void reset_run(dump *d)
     sl__dump_free_plan(d);
     sl_snapshot_clear(&d->snap);
     d->have_snap = 0;
-    d->next_table = d->done_head = d->done_tail = d->nrunning = 0;
+    d->next_job = d->done_head = d->done_tail = d->nrunning = 0;
     atomic_store(&d->quit, 0);
     d->werr = 0;
     d->locked = 0;

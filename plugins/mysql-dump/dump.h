@@ -69,7 +69,6 @@ typedef struct dtable {
     size_t   first_chunk, nchunks;
     int      serial;        /* an AUTO_INCREMENT column: as the last table, dumped one chunk
                              * at a time (sl__dump_take_chunk) */
-    size_t   chunks_taken;  /* under dump.mu: chunks a worker took, in order */
     size_t   dumping;       /* under dump.mu: chunks being dumped now */
     size_t   chunks_done;   /* under dump.mu */
     size_t   chunks_emitted; /* emitting thread only */
@@ -117,7 +116,7 @@ typedef struct dump {
     size_t          nthreads;
     pthread_mutex_t mu;
     pthread_cond_t  cv;
-    size_t          next_table;   /* under mu: the first table with chunks no worker took */
+    size_t          next_job;
     size_t         *done_ring;    /* indexes of chunks finished and not yet emitted */
     size_t          done_head, done_tail;
     size_t          nrunning;
@@ -192,20 +191,12 @@ int  sl__dump_exec(dump *d, MYSQL *db, const char *sql);
  */
 static inline int sl__dump_take_chunk(dump *d, size_t *ci)
 {
-    while (d->next_table < d->ntables &&
-           d->tables[d->next_table].chunks_taken == d->tables[d->next_table].nchunks)
-        d->next_table++;
-    if (d->next_table == d->ntables)
+    if (d->next_job >= d->nchunks)
         return 0;
-    dtable *t = &d->tables[d->next_table];
-    if (t->serial && t->dumping) {
-        size_t later = d->next_table + 1;
-        while (later < d->ntables && d->tables[later].nchunks == 0)
-            later++;
-        if (later == d->ntables)
-            return -1;
-    }
-    *ci = t->first_chunk + t->chunks_taken++;
+    dtable *t = &d->tables[d->chunks[d->next_job].table];
+    if (t->serial && t->dumping && t->first_chunk + t->nchunks == d->nchunks)
+        return -1;                  /* its chunks are the plan's last: no table follows */
+    *ci = d->next_job++;
     t->dumping++;
     return 1;
 }

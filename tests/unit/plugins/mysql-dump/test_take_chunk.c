@@ -12,21 +12,26 @@
 /* tables a (AUTO_INCREMENT, 2 chunks), b (plain, 1), c (AUTO_INCREMENT, 3), e (no chunks:
  * schema only) */
 static dtable tables[4];
+static dchunk chunks[6];
 
 static void plan(dump *d)
 {
     static const struct { int serial; size_t n; } shape[] = {{1, 2}, {0, 1}, {1, 3}, {0, 0}};
     memset(d, 0, sizeof *d);
     memset(tables, 0, sizeof tables);
+    memset(chunks, 0, sizeof chunks);
     size_t first = 0;
     for (size_t i = 0; i < 4; i++) {
         tables[i].serial = shape[i].serial;
         tables[i].first_chunk = first;
         tables[i].nchunks = shape[i].n;
+        for (size_t c = 0; c < shape[i].n; c++)
+            chunks[first + c].table = i;
         first += shape[i].n;
     }
     d->tables = tables;
     d->ntables = 4;
+    d->chunks = chunks;
     d->nchunks = first;
 }
 
@@ -39,9 +44,7 @@ static size_t take(dump *d)
 
 static void done(dump *d, size_t ci)
 {
-    for (size_t i = 0; i < d->ntables; i++)
-        if (ci >= tables[i].first_chunk && ci < tables[i].first_chunk + tables[i].nchunks)
-            tables[i].dumping--;
+    d->tables[d->chunks[ci].table].dumping--;
 }
 
 /* Four workers: a's chunks go side by side (tables follow it); c's, the last table's, one at a
@@ -66,7 +69,7 @@ static void test_serial_table_one_chunk_at_a_time(void **state)
     done(&d, 4);
     assert_int_equal(take(&d), 5);          /* c.2 */
     assert_int_equal(sl__dump_take_chunk(&d, &ci), 0);    /* all taken: the workers end */
-    assert_int_equal(d.next_table, 4);
+    assert_int_equal(d.next_job, 6);
 }
 
 /* Without AUTO_INCREMENT columns the order is the plan's, whatever is being dumped. */
