@@ -628,7 +628,7 @@ static int read_master_status(dump *d, MYSQL *db, int mariadb)
 }
 
 /* binlog_snapshot_file/position of a connection's CONSISTENT SNAPSHOT transaction (MariaDB). */
-static int read_snapshot_status(dump *d, MYSQL *db)
+static int read_snapshot_pos(dump *d, MYSQL *db)
 {
     if (mysql_real_query(db, "SHOW STATUS LIKE 'binlog_snapshot_%'", 36) != 0)
         return d->host->fail(d->ctx, SL_EDB, "source: %s", mysql_error(db));
@@ -642,20 +642,61 @@ static int read_snapshot_status(dump *d, MYSQL *db)
     }
     if (r)
         mysql_free_result(r);
-    if (d->snap.file[0]) {
-        sl_sbuf b;
-        sl_sbuf_init(&b);
-        sl_sbuf_adds(&b, "SELECT BINLOG_GTID_POS(");
-        sl_sbuf_add_quoted(&b, d->snap.file, strlen(d->snap.file));
-        sl_sbuf_addf(&b, ", %llu)", (unsigned long long)d->snap.pos);
-        char *g = NULL;
-        int rc = b.oom ? SL_ENOMEM : query_row(d, db, b.p, &g, 1);
-        sl_sbuf_free(&b);
-        if (rc < 0)
-            return rc;
-        free(d->snap.gtid);
-        d->snap.gtid = g;
+    return 0;
+}
+
+/* The GTID position at the snapshot's binlog position: BINLOG_GTID_POS, which reads the binlog
+ * file from its start up to the position (79 ms for a 470 MB file), so never while commits are
+ * held (see held_gtid). */
+static int read_snapshot_gtid(dump *d, MYSQL *db)
+{
+    if (!d->snap.file[0])
+        return 0;
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_adds(&b, "SELECT BINLOG_GTID_POS(");
+    sl_sbuf_add_quoted(&b, d->snap.file, strlen(d->snap.file));
+    sl_sbuf_addf(&b, ", %llu)", (unsigned long long)d->snap.pos);
+    char *g = NULL;
+    int rc = b.oom ? SL_ENOMEM : query_row(d, db, b.p, &g, 1);
+    sl_sbuf_free(&b);
+    if (rc < 0)
+        return rc;
+    free(d->snap.gtid);
+    d->snap.gtid = g;
+    return 0;
+}
+
+/*
+ * While commits are held (BACKUP STAGE BLOCK_COMMIT or FLUSH TABLES WITH READ LOCK) and the
+ * binlog still ends at the snapshot's position, @@gtid_binlog_pos is the GTID position there
+ * (the same domains as BINLOG_GTID_POS, perhaps in another order), read without the scan.
+ * Sets *scan when the binlog has moved past the snapshot (the caller then asks
+ * read_snapshot_gtid once commits flow again: the answer depends only on the binlog up to the
+ * position, which does not change).
+ */
+static int held_gtid(dump *d, int *scan)
+{
+    *scan = 0;
+    if (!d->snap.file[0])
+        return 0;
+    char *c[2] = {0};
+    int rc = query_row(d, d->main, "SHOW MASTER STATUS", c, 2);
+    int same = rc > 0 && c[0] && c[1] && strcmp(c[0], d->snap.file) == 0 &&
+               strtoull(c[1], NULL, 10) == d->snap.pos;
+    free(c[0]);
+    free(c[1]);
+    if (rc < 0)
+        return rc;
+    char *g = NULL;
+    if (same && (rc = query_row(d, d->main, "SELECT @@GLOBAL.gtid_binlog_pos", &g, 1)) < 0)
+        return rc;
+    if (!same || !g) {
+        *scan = 1;
+        return 0;
     }
+    free(d->snap.gtid);
+    d->snap.gtid = g;
     return 0;
 }
 
@@ -702,7 +743,9 @@ static int establish_consistency(dump *d)
     } else if (mariadb && cons != CONS_FLUSH && d->nworkers == 1) {
         rc = start_snapshots(d);
         if (rc == 0)
-            rc = read_snapshot_status(d, d->wconn[0]);
+            rc = read_snapshot_pos(d, d->wconn[0]);
+        if (rc == 0)
+            rc = read_snapshot_gtid(d, d->wconn[0]);
         how = "snapshot (one transaction, no lock)";
     } else {
         int backup = 0;
@@ -720,13 +763,18 @@ static int establish_consistency(dump *d)
         d->locked = rc == 0;
         if (rc == 0)
             rc = start_snapshots(d);
+        int scan = 0;
         if (rc == 0)
-            rc = mariadb ? read_snapshot_status(d, d->wconn[0]) : read_master_status(d, d->main, 0);
+            rc = mariadb ? read_snapshot_pos(d, d->wconn[0]) : read_master_status(d, d->main, 0);
+        if (rc == 0 && mariadb)
+            rc = held_gtid(d, &scan);
         if (d->locked) {
             int u = sl__dump_exec(d, d->main, backup ? "BACKUP STAGE END" : "UNLOCK TABLES");
             rc = rc ? rc : u;
             d->locked = 0;
         }
+        if (rc == 0 && scan)
+            rc = read_snapshot_gtid(d, d->wconn[0]);
         how = backup ? "snapshot (commits held by BACKUP STAGE BLOCK_COMMIT while workers start)"
                      : "flush (FLUSH TABLES WITH READ LOCK while workers start)";
     }
