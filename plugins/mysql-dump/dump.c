@@ -670,34 +670,27 @@ static int read_snapshot_gtid(dump *d, MYSQL *db)
 /*
  * While commits are held (BACKUP STAGE BLOCK_COMMIT or FLUSH TABLES WITH READ LOCK) and the
  * binlog still ends at the snapshot's position, @@gtid_binlog_pos is the GTID position there
- * (the same domains as BINLOG_GTID_POS, perhaps in another order), read without the scan.
- * Sets *scan when the binlog has moved past the snapshot (the caller then asks
- * read_snapshot_gtid once commits flow again: the answer depends only on the binlog up to the
- * position, which does not change).
+ * (the same domains as BINLOG_GTID_POS, perhaps in another order), read without the scan:
+ * read_master_status reads both, and its position must be the snapshot's. Sets *scan when it
+ * is not (the caller then asks read_snapshot_gtid once commits flow again: the answer depends
+ * only on the binlog up to the position, which does not change).
  */
 static int held_gtid(dump *d, int *scan)
 {
     *scan = 0;
     if (!d->snap.file[0])
         return 0;
-    char *c[2] = {0};
-    int rc = query_row(d, d->main, "SHOW MASTER STATUS", c, 2);
-    int same = rc > 0 && c[0] && c[1] && strcmp(c[0], d->snap.file) == 0 &&
-               strtoull(c[1], NULL, 10) == d->snap.pos;
-    free(c[0]);
-    free(c[1]);
-    if (rc < 0)
-        return rc;
-    char *g = NULL;
-    if (same && (rc = query_row(d, d->main, "SELECT @@GLOBAL.gtid_binlog_pos", &g, 1)) < 0)
-        return rc;
-    if (!same || !g) {
-        *scan = 1;
-        return 0;
+    char file[sizeof d->snap.file];
+    memcpy(file, d->snap.file, sizeof file);
+    uint64_t pos = d->snap.pos;
+    d->snap.file[0] = '\0';
+    int rc = read_master_status(d, d->main, 1);
+    if (rc < 0 || strcmp(d->snap.file, file) != 0 || d->snap.pos != pos || !d->snap.gtid) {
+        memcpy(d->snap.file, file, sizeof file);
+        d->snap.pos = pos;
+        *scan = rc == 0;
     }
-    free(d->snap.gtid);
-    d->snap.gtid = g;
-    return 0;
+    return rc;
 }
 
 static int start_snapshots(dump *d)
