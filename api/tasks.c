@@ -658,7 +658,11 @@ static int select_subtasks(sl_req *r, sl_api_task *t, json_t *list, sl_subtask *
                             json_is_string(x) ? json_string_value(x) : "?", t->name);
             return -1;
         }
-        out[n++] = t->subs[j];
+        size_t k = 0;
+        while (k < n && out[k] != t->subs[j])
+            k++;
+        if (k == n)   /* a source named twice is one subtask (out holds at most nsubs) */
+            out[n++] = t->subs[j];
     }
     return (int)n;
 }
@@ -669,13 +673,38 @@ static void start_stop(sl_req *r, const char *name, int start)
     json_t *body = sl__body_json(r, 1), *list;
     if (!body)
         return;
+    static const char *const start_keys[] = { "remove_meta", "source_name_list", "start_time",
+                                              "safe_mode_time_duration", NULL };
+    static const char *const stop_keys[] = { "timeout_duration", "source_name_list", NULL };
+    const char *const *keys = start ? start_keys : stop_keys;
+    const char *key;
+    json_t *val;
+    json_object_foreach(body, key, val) {   /* a misspelled option must not be dropped */
+        size_t i = 0;
+        while (keys[i] && strcmp(key, keys[i]))
+            i++;
+        if (!keys[i]) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/%s: unknown field (a %s request takes %s)",
+                            key, start ? "start" : "stop", start ?
+                            "remove_meta, source_name_list, start_time, safe_mode_time_duration" :
+                            "timeout_duration, source_name_list");
+            json_decref(body);
+            return;
+        }
+    }
+    val = json_object_get(body, "remove_meta");
+    if (val && !json_is_boolean(val) && !json_is_null(val)) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/remove_meta: must be true or false");
+        json_decref(body);
+        return;
+    }
     list = json_object_get(body, "source_name_list");
     if (list && !json_is_array(list) && !json_is_null(list)) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "/source_name_list: must be an array of source names");
         json_decref(body);
         return;
     }
-    sl_start_args args = { 0, 0 };
+    sl_start_args args = { 0, 0, 0 };
     const char *local_time = NULL;   /* start_time without an offset: in each source's zone */
     int trc = 0;
     if (start) {
@@ -739,17 +768,30 @@ static void start_stop(sl_req *r, const char *name, int start)
         sl__reply_empty(r, 200);
         goto out;
     }
+    if (remove_meta) {
+        /* The checkpoints of every source of the task share its tables in the meta schema, and
+         * remove_meta drops those tables: every source starts over, so none may be left out (it
+         * would lose its place) and none may be running (it would write beside the drop). */
+        if ((size_t)n < t->nsubs) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/remove_meta: drops the checkpoints of every "
+                            "source of task %s (they share its tables in the meta schema): stop "
+                            "all of them and start without source_name_list", name);
+            goto out;
+        }
+        for (size_t i = 0; i < t->nsubs; i++) {
+            if (sl_subtask_stage(t->subs[i]) == SL_STAGE_RUNNING) {
+                sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "remove_meta needs the task stopped: "
+                                "source %s is running", sl_subtask_source(t->subs[i]));
+                goto out;
+            }
+        }
+    }
     for (int i = 0; i < n; i++) {
         sl_api_source *s = sl__source_find(a, sl_subtask_source(sel[i]));
         if (!s || !json_is_true(json_object_get(s->def, "enable"))) {
             sl__reply_error(r, 409, DM_ERR_CANNOT_START, "can not start task: %s reason: source: %s "
                             "is not enabled (POST /api/v1/sources/%s/enable)", name,
                             sl_subtask_source(sel[i]), sl_subtask_source(sel[i]));
-            goto out;
-        }
-        if (remove_meta && sl_subtask_stage(sel[i]) == SL_STAGE_RUNNING) {
-            sl__reply_error(r, 409, DM_ERR_TASK_RUNNING, "remove_meta needs the task stopped: "
-                            "source %s is running", sl_subtask_source(sel[i]));
             goto out;
         }
         /* start_time places the binlog reader where no checkpoint is: a first start of an
@@ -768,6 +810,7 @@ static void start_stop(sl_req *r, const char *name, int start)
             goto out;
         }
         argv[i] = args;
+        argv[i].from_start = remove_meta;
         if (local_time) {
             /* DM reads a start_time without an offset in the upstream's zone: ask the source */
             sl_error zerr = { 0 };
@@ -783,6 +826,8 @@ static void start_stop(sl_req *r, const char *name, int start)
     if (remove_meta) {
         /* DM's start with remove_meta: the plugins drop their checkpoints before the start */
         sl_error cerr = { 0 };
+        for (int i = 0; i < n; i++)
+            sl_subtask_stop(sel[i], 1);   /* a Paused one may have an automatic resume armed */
         sl_worker_hold(a->worker, name);
         sl_worker_cleanup(a->worker, t->plan, SL_CLEANUP_META, &cerr);
     }

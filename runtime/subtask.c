@@ -433,9 +433,10 @@ static int want_write(sl_subtask *s, sl_stage stage, const sl_start_args *args, 
         json_decref(o);
         free(old);
     }
-    json_t *o = json_pack("{s:s,s:I,s:{s:I,s:I}}", "stage", sl_stage_name(stage), "seq", seq + 1,
+    json_t *o = json_pack("{s:s,s:I,s:{s:I,s:I,s:b}}", "stage", sl_stage_name(stage), "seq", seq + 1,
                           "start_args", "start_time", (json_int_t)(args ? args->start_time : 0),
-                          "safe_mode_seconds", (json_int_t)(args ? args->safe_mode_seconds : 0));
+                          "safe_mode_seconds", (json_int_t)(args ? args->safe_mode_seconds : 0),
+                          "from_start", args && args->from_start);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     int rc = text ? sl_meta_put1(s->w->store, SL_META_PUT, "want", k, text, err)
@@ -455,7 +456,8 @@ int sl_subtask_follow(sl_subtask *s, const char *want, sl_error *err)
     int run = st && !strcmp(st, "Running");
     json_t *sa = json_object_get(o, "start_args");
     sl_start_args args = { json_integer_value(json_object_get(sa, "start_time")),
-                           json_integer_value(json_object_get(sa, "safe_mode_seconds")) };
+                           json_integer_value(json_object_get(sa, "safe_mode_seconds")),
+                           json_is_true(json_object_get(sa, "from_start")) };
     json_decref(o);
     pthread_mutex_lock(&s->mu);
     int act = seq != s->want_seq;
@@ -480,7 +482,7 @@ int sl_subtask_follow(sl_subtask *s, const char *want, sl_error *err)
 
 int sl_subtask_start(sl_subtask *s, sl_error *err)
 {
-    static const sl_start_args none = { 0, 0 };
+    static const sl_start_args none = { 0, 0, 0 };
     return sl_subtask_start_with(s, &none, err);
 }
 
@@ -509,9 +511,11 @@ int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *er
     /* DM keeps the start arguments until the next start: a resume after a crash before the
      * first checkpoint starts at the same start_time again */
     s->args = *args;
+    s->args.from_start = 0;   /* once: an automatic resume goes on from the phase it is in */
     s->ever_started = 1;
-    if (s->stage == SL_STAGE_FINISHED) {
-        /* Start again from the first phase: the loader skips every chunk it has recorded. */
+    if (s->stage == SL_STAGE_FINISHED || args->from_start) {
+        /* Start again from the first phase: the loader skips every chunk it has recorded (none
+         * after remove_meta, so the full phase dumps again from a new snapshot). */
         s->phase = 0;
     }
     /* the operator takes over: a fresh count of automatic resumes */

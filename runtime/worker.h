@@ -144,6 +144,8 @@ int  sl_subtask_start(sl_subtask *s, sl_error *err);
 typedef struct sl_start_args {
     long long start_time;          /* seconds since the epoch, 0 = none */
     long long safe_mode_seconds;   /* 0 = none */
+    int from_start;                /* start at the first phase: remove_meta dropped the
+                                    * checkpoints, so a task_mode all dumps again */
 } sl_start_args;
 int  sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *err);
 /* 1 once the subtask has started at least once (it may have checkpoints). */
