@@ -5,6 +5,7 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,6 +14,9 @@
 #include <strings.h>
 #include <time.h>
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sluice/log.h"
 
@@ -531,8 +535,36 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
 }
 
-/* Parse "HOST:PORT" ("[v6]:PORT" too) and start the daemon. */
-int sl__http_start(sl_api *a, sl_error *err)
+static int hexval(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* libmicrohttpd's unescape of the path and the query values, except that "%00" stays as it is:
+ * a NUL would cut the name short and name another resource ("DELETE /sources/a%00b" must not
+ * delete source "a"). An escape that is not two hex digits stays too. */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    char *w = s;
+    const char *r = s;
+    while (*r) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
+/* Parse "HOST:PORT" ("[v6]:PORT" too), then bind and listen there. */
+int sl__http_bind(sl_api *a, sl_error *err)
 {
     const char *addr = a->opts.addr;
     char host[256];
@@ -559,7 +591,36 @@ int sl__http_start(sl_api *a, sl_error *err)
     int gai = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &ai);
     if (gai != 0)
         return sl_error_set(err, SL_EINVAL, "address '%s': %s", addr, gai_strerror(gai));
+    int one = 1, fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int v6 = ai->ai_family == AF_INET6;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(ai);
+        return sl_error_set(err, SL_EIO, "cannot listen on %s: %s", addr, strerror(e));
+    }
+    freeaddrinfo(ai);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+        a->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+    else
+        a->port = (unsigned)port;
+    a->listen_fd = fd;
+    a->listen_v6 = v6;
+    return 0;
+}
 
+/* Serve on the socket sl__http_bind made (binding now if it was not called). */
+int sl__http_start(sl_api *a, sl_error *err)
+{
+    int rc;
+    if (a->listen_fd < 0 && (rc = sl__http_bind(a, err)) != 0)
+        return rc;
     unsigned threads = a->opts.http_threads;
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO;
     /* The per-connection memory pool holds the request line, the headers and the read buffer
@@ -567,7 +628,7 @@ int sl__http_start(sl_api *a, sl_error *err)
      * between the requests of a keep-alive connection: 64 KiB made that memset 7-9% of the
      * server's CPU under bench/api.sh; 32 KiB (the library's default) halves that and still takes
      * 300 query parameters (each costs the pool a header record besides its text). */
-    if (ai->ai_family == AF_INET6)
+    if (a->listen_v6)
         flags |= MHD_USE_IPv6;
     /* HTTPS (GnuTLS): the certificate and key, and the CA that client certificates must chain
      * to (libmicrohttpd then asks the client for one; access.c verifies it on every request).
@@ -582,21 +643,21 @@ int sl__http_start(sl_api *a, sl_error *err)
             tls[nt++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, a->access.ca };
         tls[nt] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
     }
-    a->mhd = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, a,
+    a->mhd = MHD_start_daemon(flags, (uint16_t)a->port, NULL, NULL, on_request, a,
                               MHD_OPTION_ARRAY, tls,
-                              MHD_OPTION_SOCK_ADDR, ai->ai_addr,
+                              MHD_OPTION_LISTEN_SOCKET, a->listen_fd,
+                              MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                               MHD_OPTION_THREAD_POOL_SIZE, threads,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
-                              MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
                               MHD_OPTION_END);
-    freeaddrinfo(ai);
+    /* the daemon owns the socket now and closes it when it stops; after a failed start the
+     * process exits */
+    a->listen_fd = -1;
     if (!a->mhd)
-        return sl_error_set(err, SL_EIO, "cannot listen on %s (address in use or not local?%s)",
-                            addr, a->access.cert ? " or ssl-cert/ssl-key not a valid pair?" : "");
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    a->port = di ? di->port : (unsigned)port;
+        return sl_error_set(err, SL_EIO, "cannot serve on %s%s", a->opts.addr,
+                            a->access.cert ? " (ssl-cert/ssl-key not a valid pair?)" : "");
     return 0;
 }
 
@@ -605,5 +666,9 @@ void sl__http_stop(sl_api *a)
     if (a->mhd) {
         MHD_stop_daemon(a->mhd);
         a->mhd = NULL;
+    }
+    if (a->listen_fd >= 0) {   /* bound, never served */
+        close(a->listen_fd);
+        a->listen_fd = -1;
     }
 }

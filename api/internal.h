@@ -119,6 +119,10 @@ struct sl_api {
     char           *fwd_auth;      /* cluster mode with a token: the header forwarded requests
                                     * carry to the leader */
     struct MHD_Daemon *mhd;
+    int             listen_fd;     /* bound before the restore (sl__http_bind), -1 = none; the
+                                    * daemon owns it once started */
+    int             listen_v6;
+    int             dir_lock;      /* flock'd <data_dir>/server.lock, -1 = none */
     int             offline;       /* SL__API_OFFLINE: never connect to a MySQL server */
     unsigned        ncpu;          /* this machine's CPUs: sizes a task's default threads */
 
@@ -229,6 +233,9 @@ void sl__metrics_http(sl_api *a, const sl_req *r, const char *method, double sec
 void sl__metrics_reply(sl_req *r);
 
 /* Start / stop the libmicrohttpd daemon on opts.addr. */
+/* Bind and listen on opts.addr (sets port) without serving yet: a second server on the same
+ * address fails before it restores and starts anything. */
+int  sl__http_bind(sl_api *a, sl_error *err);
 int  sl__http_start(sl_api *a, sl_error *err);
 void sl__http_stop(sl_api *a);
 

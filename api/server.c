@@ -6,8 +6,10 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,6 +168,37 @@ int sl_api_new(const sl_api_opts *o, sl_api **out, sl_error *err)
     return sl__api_open(o, 0, out, err);
 }
 
+/* One server per data dir: its metadata store, dump files and binlog positions are not shared.
+ * The lock is an flock on <data_dir>/server.lock (released by the kernel when the process dies,
+ * so a kill -9 leaves nothing to clean up); the file holds the owner's pid for the message. */
+static int lock_data_dir(sl_api *a, sl_error *err)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/server.lock", a->data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return sl_error_set(err, SL_EIO, "%s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        char pid[24] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(fd);
+        if (e != EWOULDBLOCK)
+            return sl_error_set(err, SL_EIO, "%s: %s", path, strerror(e));
+        return sl_error_set(err, SL_ESTATE, "data dir %s is in use by another sluice-server%s%s "
+                            "(one server per data dir; give this one its own --data-dir)",
+                            a->data_dir, *pid ? " with pid " : "", pid);
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        sl_log(SL_LOG_WARN, "server", "%s: cannot write the pid: %s", path, strerror(errno));
+    a->dir_lock = fd;
+    return 0;
+}
+
 int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *err)
 {
     sl_api *a = calloc(1, sizeof *a);
@@ -173,6 +206,7 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
     char path[4096];
     if (!a)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
+    a->listen_fd = a->dir_lock = -1;
     if (o)
         a->opts = *o;
     if (!a->opts.addr)
@@ -219,7 +253,12 @@ int sl__api_open(const sl_api_opts *o, unsigned flags, sl_api **out, sl_error *e
             snprintf(a->fwd_auth, n, "Authorization: Bearer %s", a->opts.auth_token);
         }
     }
-    if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
+    if ((rc = mkdir_p(a->data_dir, err)) != 0 || (rc = lock_data_dir(a, err)) != 0 ||
+        (rc = sl_secret_key_load(a->data_dir, &a->key, err)) != 0)
+        goto fail;
+    /* the address too before anything is restored: a second server started by mistake must
+     * not start tasks that the first one runs */
+    if (!(flags & SL__API_NO_HTTP) && (rc = sl__http_bind(a, err)) != 0)
         goto fail;
     if (a->opts.etcd && (rc = cluster_key_check(a, err)) != 0)
         goto fail;
@@ -353,6 +392,8 @@ void sl_api_free(sl_api *a)
     sl__access_free(a);
     sl__metrics_free(a);
     free(a->addr_host);
+    if (a->dir_lock >= 0)
+        close(a->dir_lock);   /* last: everything in the data dir is closed */
     free(a->data_dir);
     free(a->adv_addr);
     if (a->fwd_auth) {
