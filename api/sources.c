@@ -459,12 +459,50 @@ static int opt_type(sl_req *r, const json_t *o, const char *k, const char *path,
 }
 
 /* Build the normalized Source from a request object; old is the current definition on PUT. */
+/* A field the DM OpenAPI does not name is refused, as in a task: a misspelled "pasword" or
+ * "enabel_gtid" must not be dropped in silence. keys ends with NULL. */
+static int unknown_field(sl_req *r, const json_t *obj, const char *path, const char *const *keys)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(obj))
+        return 0;
+    json_object_foreach((json_t *)obj, k, v) {
+        size_t i = 0;
+        while (keys[i] && strcmp(k, keys[i]))
+            i++;
+        if (!keys[i]) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/%s: unknown field", path, k);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static const char *const SOURCE_FIELDS[] = {
+    "source_name", "host", "port", "user", "password", "enable_gtid", "enable", "flavor",
+    "security", "purge", "relay_config",
+    "task_name_list", "status_list",   /* in what GET answers: a GET sent back is accepted */
+    NULL
+};
+static const char *const SECURITY_FIELDS[] = { "ssl_ca_content", "ssl_cert_content",
+                                               "ssl_key_content", "cert_allowed_cn", NULL };
+static const char *const PURGE_FIELDS[] = { "interval", "expires", "remain_space", NULL };
+static const char *const RELAY_FIELDS[] = { "enable_relay", "relay_binlog_name",
+                                            "relay_binlog_gtid", "relay_dir", NULL };
+static const char *const WRAPPER_FIELDS[] = { "source", "worker_name", NULL };
+
 static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
 {
     const char *P = "/source";
     json_t *out = json_object(), *v;
     if (!json_is_object(in))
         BAD("%s: must be an object", P);
+    if (unknown_field(r, in, P, SOURCE_FIELDS) ||
+        unknown_field(r, json_object_get(in, "security"), "/source/security", SECURITY_FIELDS) ||
+        unknown_field(r, json_object_get(in, "purge"), "/source/purge", PURGE_FIELDS) ||
+        unknown_field(r, json_object_get(in, "relay_config"), "/source/relay_config", RELAY_FIELDS))
+        goto fail;
     const char *req[] = { "source_name", "host", "user" };
     for (int i = 0; i < 3; i++) {
         v = json_object_get(in, req[i]);
@@ -653,6 +691,10 @@ static void create_source(sl_req *r)
         return;
     /* DM's CreateSourceRequest wraps the source in "source"; the seeds send it bare: take both. */
     json_t *in = json_is_object(json_object_get(body, "source")) ? json_object_get(body, "source") : body;
+    if (in != body && unknown_field(r, body, "", WRAPPER_FIELDS)) {
+        json_decref(body);
+        return;
+    }
     json_t *def = source_normalize(r, in, NULL);
     json_decref(body);
     if (!def)
@@ -787,6 +829,10 @@ static void update_source(sl_req *r, const char *name)
     if (!body)
         return;
     json_t *in = json_is_object(json_object_get(body, "source")) ? json_object_get(body, "source") : body;
+    if (in != body && unknown_field(r, body, "", WRAPPER_FIELDS)) {
+        json_decref(body);
+        return;
+    }
     const char *bname = json_string_value(json_object_get(in, "source_name"));
     if (bname && strcmp(bname, name)) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "/source/source_name: '%s' differs from the path's '%s'",

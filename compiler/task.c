@@ -188,6 +188,9 @@ static void check_name(tc *c, tk_task *t)
     if (!ok)
         sl__tc_err(c, "name", SL_TC_NAME, "task name \"%s\" must start with a letter or digit and "
                    "contain only letters, digits, '-' and '_'", s);
+    else if (!strcmp(s, "templates") || !strcmp(s, "converters"))
+        sl__tc_err(c, "name", SL_TC_NAME, "task name \"%s\" is reserved: /api/v1/tasks/%s is "
+                   "another endpoint of the DM OpenAPI, so the task could not be managed", s, s);
     else if (n > SL__TASK_NAME_MAX)
         sl__tc_err(c, "name", SL_TC_NAME, "task name is %zu characters long; at most %d fit in the "
                    "checkpoint table names (<name>_syncer_sharding_meta must fit in 64)", n,

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# test_guards.sh - what an operator's mistake must not do, found by trying them:
+# - start with remove_meta drops the checkpoints of every source of the task (they share its
+#   tables in the meta schema): with a source_name_list naming some of them it is refused (it
+#   used to drop the others' checkpoints under them, and a restart then began at the binlog's
+#   end, losing rows); on a task_mode all that had reached its incremental phase it dumps again
+#   (it used to go on at the binlog's end without the rows written while it was stopped);
+# - a second sluice-server on a data dir in use, or on an address in use, stops before it
+#   restores anything (it used to start the first one's tasks beside it);
+# - a task may not be named like the fixed paths under /tasks (templates, converters);
+# - "%00" in a path does not cut the name short (DELETE /sources/a%00b deleted source a);
+# - unknown fields of a source and of a start or stop request are refused, not dropped.
+. "$(dirname "$0")/lib.sh"
+
+S=gd_one T=gd_two
+for db in $S $T; do
+    src_sql "DROP DATABASE IF EXISTS $db; CREATE DATABASE $db;
+             CREATE TABLE $db.t (id INT PRIMARY KEY, v VARCHAR(20));
+             INSERT INTO $db.t SELECT seq, 'full' FROM $db.seq_1_to_300" ||
+        { echo "FAIL: cannot prepare the source" >&2; exit 1; }
+    dst_sql "DROP DATABASE IF EXISTS $db" || { echo "FAIL: cannot reach the target" >&2; exit 1; }
+done
+
+start_server "$WORK/data"
+srcdef() {   # NAME [EXTRA-JSON-FIELDS]
+    printf '{"source_name":"%s","host":"%s","port":%s,"user":"%s","password":"%s","enable":true%s}' \
+        "$1" "$SLUICE_SOURCE_HOST" "$SLUICE_SOURCE_PORT" "$SLUICE_SOURCE_USER" "$SLUICE_SOURCE_PASSWORD" "${2:-}"
+}
+
+# ---- unknown fields of a source: refused, nothing created or changed -----------------------------
+api POST /sources "$(srcdef gd-a ',"enabel_gtid":false')"
+expect 400 "misspelled enable_gtid" '.error_msg|test("/source/enabel_gtid: unknown field")' '.error_code>0'
+api POST /sources "{\"source\":$(srcdef gd-a ',"purge":{"intervall":5}')}"
+expect 400 "misspelled purge.interval" '.error_msg|test("/source/purge/intervall: unknown field")'
+api POST /sources "{\"source\":$(srcdef gd-a),\"worker\":\"w1\"}"
+expect 400 "unknown field beside source" '.error_msg|test("/worker: unknown field")'
+api GET /sources/gd-a
+expect 404 "nothing created"
+api POST /sources "$(srcdef gd-a)"
+expect 201 "source a"
+api POST /sources "{\"source\":$(srcdef gd-b),\"worker_name\":\"\"}"
+expect 201 "source b (DM's wrapped form)"
+api PUT /sources/gd-a '{"source":{"pasword":"x"}}'
+expect 400 "misspelled password on PUT" '.error_msg|test("/source/pasword: unknown field")'
+api GET "/sources/gd-a?with_status=true"
+expect 200 "source a as GET shows it"
+api PUT /sources/gd-a "{\"source\":$(printf '%s' "$BODY" | jq -c '.password = env.SLUICE_SOURCE_PASSWORD')}"
+expect 200 "a GET sent back as a PUT (with task_name_list and status_list) is accepted"
+
+# ---- "%00" does not cut a name short ------------------------------------------------------------
+api DELETE "/sources/gd-b%00zzz"
+expect 404 "a NUL escape is part of the name"
+api GET /sources/gd-b
+expect 200 "source b still there"
+
+# ---- reserved task names -------------------------------------------------------------------------
+task() {   # NAME
+    printf '{"task":{"name":"%s","task_mode":"all","target_config":{"host":"%s","port":%s,"user":"%s","password":"%s"},"table_migrate_rule":[{"source":{"source_name":"gd-a","schema":"%s","table":"*"}},{"source":{"source_name":"gd-b","schema":"%s","table":"*"}}],"source_config":{"full_migrate_conf":{"data_dir":"%s"},"source_conf":[{"source_name":"gd-a"},{"source_name":"gd-b"}]}}}' \
+        "$1" "$SLUICE_TARGET_HOST" "$SLUICE_TARGET_PORT" "$SLUICE_TARGET_USER" "$SLUICE_TARGET_PASSWORD" "$S" "$T" "$WORK/dump"
+}
+for n in templates converters; do
+    api POST /tasks "$(task $n)"
+    expect 400 "task named $n" '.error_code==49105' '.error_msg|test("reserved")'
+done
+api GET /tasks
+expect 200 "no task created" '.total==0'
+
+# ---- start and stop requests: unknown or mistyped fields -----------------------------------------
+api POST /tasks "$(task gd)"
+expect 200 "task gd"
+api POST /tasks/gd/start '{"remove_meta":"true"}'
+expect 400 "remove_meta as a string" '.error_msg|test("/remove_meta: must be true or false")'
+api POST /tasks/gd/start '{"bogus_field":1}'
+expect 400 "unknown start field" '.error_msg|test("/bogus_field: unknown field")'
+api POST /tasks/gd/stop '{"remove_meta":true}'
+expect 400 "remove_meta is not a stop field" '.error_msg|test("/remove_meta: unknown field")'
+api GET /tasks/gd/status
+expect 200 "still not started" 'all(.data[]; .stage!="Running")'
+
+synced() {   # wait until both subtasks replicate
+    local i
+    for i in $(seq 1 600); do
+        api GET /tasks/gd/status
+        [ "$(printf '%s' "$BODY" | jq '[.data[] | select(.stage=="Running" and .unit=="Sync")] | length')" = 2 ] && return 0
+        sleep 0.1
+    done
+    fail "task gd did not reach Sync on both sources: ${BODY:0:600}"
+    return 1
+}
+rows() { dst_sql "SELECT COUNT(*) FROM $1.t" 2>/dev/null; }
+wait_rows() {   # DB N
+    local i
+    for i in $(seq 1 600); do [ "$(rows "$1")" = "$2" ] && return 0; sleep 0.1; done
+    fail "$1.t on the target has $(rows "$1") rows, want $2"
+}
+api POST /tasks/gd/start '{}'
+expect 200 "start"
+synced
+wait_rows $S 300
+wait_rows $T 300
+
+# ---- remove_meta for some sources only: refused, the others keep their checkpoints ---------------
+api POST /tasks/gd/stop '{"source_name_list":["gd-a"]}'
+expect 200 "stop source a"
+cp_before=$(dst_sql "SELECT COUNT(*) FROM dm_meta.gd_syncer_checkpoint WHERE source_name='gd-b'")
+api POST /tasks/gd/start '{"source_name_list":["gd-a"],"remove_meta":true}'
+expect 400 "remove_meta for one source of two" '.error_msg|test("every source")'
+api POST /tasks/gd/start '{"remove_meta":true}'
+expect 409 "remove_meta while source b runs" '.error_msg|test("gd-b is running")'
+cp_after=$(dst_sql "SELECT COUNT(*) FROM dm_meta.gd_syncer_checkpoint WHERE source_name='gd-b'")
+[ "$cp_before" -gt 0 ] && [ "$cp_after" = "$cp_before" ] && ok ||
+    fail "source b's checkpoint rows: $cp_before before, $cp_after after the refused starts"
+api GET /tasks/gd/status
+expect 200 "b still running, a still stopped" \
+    '[.data[] | select(.source_name=="gd-b")][0].stage=="Running"' \
+    '[.data[] | select(.source_name=="gd-a")][0].stage=="Stopped"'
+
+# ---- remove_meta on the stopped task: both sources dump again, nothing written meanwhile lost ----
+api POST /tasks/gd/stop '{}'
+expect 200 "stop all"
+src_sql "INSERT INTO $S.t VALUES (1001, 'while stopped'); UPDATE $S.t SET v = 'changed' WHERE id = 1;
+         INSERT INTO $T.t VALUES (1001, 'while stopped'); UPDATE $T.t SET v = 'changed' WHERE id = 2"
+api POST /tasks/gd/start '{"remove_meta":true}'
+expect 200 "start with remove_meta"
+synced
+wait_rows $S 301
+wait_rows $T 301
+got=$(dst_sql "SELECT (SELECT v FROM $S.t WHERE id = 1), (SELECT COUNT(*) FROM $S.t WHERE id = 1001),
+                      (SELECT v FROM $T.t WHERE id = 2), (SELECT COUNT(*) FROM $T.t WHERE id = 1001)" | tr '\t' ' ')
+[ "$got" = "changed 1 changed 1" ] && ok || fail "target after remove_meta: '$got', want 'changed 1 changed 1'"
+[ "$(grep -c 'was never loaded into this target.*dumping again' "$WORK/server.log")" = 2 ] && ok ||
+    fail "the two sources did not dump again: $(grep -c 'dumping again' "$WORK/server.log") 'dumping again' lines"
+src_sql "INSERT INTO $S.t VALUES (1002, 'after')"
+wait_rows $S 302
+
+# ---- a second server on the same data dir, or on the same address -------------------------------
+out=$(timeout 60 "$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/data" --plugin-dir "$PLUGINS" 2>&1)
+rc=$?
+if [ "$rc" = 0 ] || [ "$rc" = 124 ]; then
+    fail "a second server on the same data dir exited $rc: $out"
+elif ! printf '%s' "$out" | grep -q "data dir $WORK/data is in use by another sluice-server with pid $PID"; then
+    fail "second server on the same data dir: '$out'"
+elif printf '%s' "$out" | grep -q 'restored'; then
+    fail "the second server restored tasks: $out"
+else
+    ok
+fi
+mkdir -p "$WORK/other"
+out=$(timeout 60 "$SERVER" --addr "127.0.0.1:$PORT" --data-dir "$WORK/other" --plugin-dir "$PLUGINS" 2>&1)
+rc=$?
+if [ "$rc" = 0 ] || [ "$rc" = 124 ] || ! printf '%s' "$out" | grep -q "cannot listen on 127.0.0.1:$PORT: Address already in use" ||
+   printf '%s' "$out" | grep -q 'restored'; then
+    fail "a second server on the same address (exit $rc): $out"
+else
+    ok
+fi
+src_sql "INSERT INTO $T.t VALUES (1002, 'after')"
+wait_rows $T 302
+api GET /tasks/gd/status
+expect 200 "the first server's task runs on" 'all(.data[]; .stage=="Running")'
+grep -q 'already connected' "$WORK/server.log" && fail "a second binlog reader displaced the first" || ok
+
+api DELETE "/tasks/gd?force=true"
+expect 204 "delete"
+stop_server
+check_log
+for db in $S $T; do src_sql "DROP DATABASE IF EXISTS $db"; dst_sql "DROP DATABASE IF EXISTS $db"; done
+finish
