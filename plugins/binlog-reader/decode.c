@@ -396,14 +396,16 @@ static int is_numeric(uint8_t t)
     }
 }
 
-/* Columns that the (COLUMN|DEFAULT)_CHARSET metadata covers: character and binary strings,
- * not ENUM/SET (their own charset metadata), not GEOMETRY/JSON. */
+/* Columns that the (COLUMN|DEFAULT)_CHARSET metadata covers: character and binary strings and
+ * GEOMETRY (the server's is_character_type() counts it, with the binary charset: leaving it out
+ * gave every later string column the charset of the one before it), not ENUM/SET (their own
+ * charset metadata). MariaDB's JSON is a LONGTEXT, a BLOB here. */
 static int is_character(const sl_bl_column *c)
 {
     switch (c->real_type) {
     case SL_MT_STRING: case SL_MT_VARCHAR: case SL_MT_VAR_STRING: case SL_MT_BLOB:
     case SL_MT_TINY_BLOB: case SL_MT_MEDIUM_BLOB: case SL_MT_LONG_BLOB:
-    case SL_MT_VARCHAR_COMPRESSED: case SL_MT_BLOB_COMPRESSED:
+    case SL_MT_VARCHAR_COMPRESSED: case SL_MT_BLOB_COMPRESSED: case SL_MT_GEOMETRY:
         return 1;
     default:
         return 0;
