@@ -103,7 +103,23 @@ static void insert_head(sl_sbuf *out, const sl_event *ev, int replace)
     sl_sbuf_adds(out, ") VALUES ");
 }
 
-/* WHERE condition identifying the row image: by primary key, else every comparable column. */
+/* v's literal for finding the row (sl_sqlfmt_value_cmp), with the same error as val(). */
+static int val_cmp(sl_sbuf *out, const sl_value *v, const sl_event *ev, uint32_t c, sl_error *err)
+{
+    int rc = sl_sqlfmt_value_cmp(out, v);
+    if (rc < 0)
+        return sl_error_set(err, rc, "%s.%s column %s: value has no SQL literal (type %u)",
+                            ev->schema ? ev->schema : "", ev->table ? ev->table : "",
+                            ev->meta->cols[c].name ? ev->meta->cols[c].name : "?", v->type);
+    return 0;
+}
+
+/*
+ * WHERE condition identifying the row image: by primary key, else by every column. Without a
+ * key, strings are compared as bytes (CAST(col AS BINARY)): under the column's collation 'a'
+ * and 'A', 'e' and 'é', 'b' and 'b ' (PAD SPACE) are equal, so LIMIT 1 could change another row
+ * than the source did. A key needs no cast: it holds one row per value of its collation.
+ */
 static int row_cond(sl_sbuf *out, const sl_event *ev, const sl_value *row, sl_error *err)
 {
     const sl_table *m = ev->meta;
@@ -116,20 +132,23 @@ static int row_cond(sl_sbuf *out, const sl_event *ev, const sl_value *row, sl_er
             first = 0;
             sl_sbuf_add_ident(out, m->cols[c].name);
             sl_sbuf_adds(out, row[c].type == SL_V_NULL ? " <=> " : "=");
-            if (val(out, &row[c], ev, c, err) < 0)
+            if (val_cmp(out, &row[c], ev, c, err) < 0)
                 return err->code;
         }
         return 0;
     }
     for (uint32_t c = 0; c < ev->ncols; c++) {
-        if (!writable(m, c) || !sl_sqlfmt_comparable(&row[c]))
+        if (!writable(m, c))
             continue;
         if (!first)
             sl_sbuf_adds(out, " AND ");
         first = 0;
+        int bytes = row[c].type == SL_V_STRING;
+        if (bytes)
+            sl_sbuf_adds(out, "CAST(");
         sl_sbuf_add_ident(out, m->cols[c].name);
-        sl_sbuf_adds(out, " <=> ");
-        if (val(out, &row[c], ev, c, err) < 0)
+        sl_sbuf_adds(out, bytes ? " AS BINARY) <=> " : " <=> ");
+        if (val_cmp(out, &row[c], ev, c, err) < 0)
             return err->code;
     }
     if (first)
@@ -232,7 +251,7 @@ static int delete_keys(sl_sbuf *out, const input *in, size_t i0, size_t n, size_
             change ch = change_at(in, i0 + i);
             if (i)
                 sl_sbuf_adds(out, ",");
-            if (val(out, &ch.img[c], ch.ev, c, err) < 0)
+            if (val_cmp(out, &ch.img[c], ch.ev, c, err) < 0)
                 return err->code;
         }
         sl_sbuf_adds(out, ")");

@@ -50,10 +50,6 @@ int sl_sqlfmt_collation_ci(unsigned coll)
     return n > 3 && strcmp(cs->name + n - 3, "_ci") == 0;
 }
 
-int sl_sqlfmt_comparable(const sl_value *v)
-{
-    return v->type != SL_V_FLOAT;
-}
 
 /* Charsets in which every byte < 0x80 is an ASCII character and no multibyte sequence contains
  * a byte < 0x80, so backslash escaping is safe (not true of gbk, big5, sjis, cp932...). */
@@ -196,6 +192,14 @@ static void add_double(sl_sbuf *b, double d)
             break;
     }
     sl_sbuf_adds(b, buf);
+}
+
+int sl_sqlfmt_value_cmp(sl_sbuf *b, const sl_value *v)
+{
+    if (v->type != SL_V_FLOAT)
+        return sl_sqlfmt_value(b, v);
+    add_double(b, (double)v->v.f);
+    return b->oom ? SL_ENOMEM : 0;
 }
 
 static int decimal_ok(const char *s, uint32_t len)

@@ -32,8 +32,10 @@ const char *sl_sqlfmt_charset_name(unsigned collation);
 /* 1 if values of this collation compare case-insensitively (a _ci collation, by name). */
 int sl_sqlfmt_collation_ci(unsigned collation);
 
-/* 1 if v can be compared with `=` to a column value exactly (FLOAT cannot: its 9-digit text is
- * not the stored binary value once widened to double). */
-int sl_sqlfmt_comparable(const sl_value *v);
+/* The literal of v for comparing with the column's stored value (a WHERE that finds the row):
+ * sl_sqlfmt_value, except that a FLOAT is written as the double it widens to. Its 9-digit text,
+ * right for storing, is another value once the server compares both sides as doubles
+ * (FLOAT 0.1 = 0.100000001 is false; = 0.10000000149011612 is true). */
+int sl_sqlfmt_value_cmp(sl_sbuf *b, const sl_value *v);
 
 #endif
