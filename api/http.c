@@ -332,6 +332,20 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         r->segs[r->nseg++] = s;
     }
     route_label(r, prefix);
+    /* Every request body of the DM OpenAPI is a JSON object. One that is not is refused here,
+     * also where the endpoint reads nothing of it: "POST .../verify" with a malformed body must
+     * not start a run, nor "POST .../disable" disable a source. */
+    size_t lead = 0;
+    while (lead < r->body_len && strchr(" \t\r\n", r->body[lead]) && r->body[lead])
+        lead++;
+    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD") && lead < r->body_len) {
+        json_t *v = sl__body_json(r, 1);
+        if (!v) {
+            free(copy);
+            return;
+        }
+        json_decref(v);
+    }
     /* In a cluster the leader holds the sources and tasks: others forward, except for what every
      * member answers from etcd or from itself (the member lists, the API document). */
     if (a->member && !atomic_load(&a->leading) && r->nseg > 0 && strcmp(r->segs[0], "cluster") &&
@@ -541,9 +555,11 @@ static int hexval(char ch)
          : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
 }
 
-/* libmicrohttpd's unescape of the path and the query values, except that "%00" stays as it is:
- * a NUL would cut the name short and name another resource ("DELETE /sources/a%00b" must not
- * delete source "a"). An escape that is not two hex digits stays too. */
+/* libmicrohttpd's unescape of the path and the query values, except that "%00" and "%2F" stay
+ * as they are: a NUL would cut the name short and a slash would split it, so that either named
+ * another resource ("DELETE /sources/a%00b" deleted source "a"; "GET /sources/a%2Fstatus" was
+ * source a's status). No name may hold either byte. An escape that is not two hex digits stays
+ * too. */
 static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
 {
     (void)cls;
@@ -552,7 +568,8 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     const char *r = s;
     while (*r) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo)) {
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) &&
+            hi * 16 + lo != '/') {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else {

@@ -8,8 +8,11 @@
 # - a second sluice-server on a data dir in use, or on an address in use, stops before it
 #   restores anything (it used to start the first one's tasks beside it);
 # - a task may not be named like the fixed paths under /tasks (templates, converters);
-# - "%00" in a path does not cut the name short (DELETE /sources/a%00b deleted source a);
-# - unknown fields of a source and of a start or stop request are refused, not dropped.
+# - "%00" in a path does not cut the name short (DELETE /sources/a%00b deleted source a), nor
+#   does "%2F" split it;
+# - unknown fields of a source and of a start or stop request are refused, not dropped;
+# - a malformed body is refused where the endpoint reads none (it started a verify run, and
+#   disabled a source).
 . "$(dirname "$0")/lib.sh"
 
 S=gd_one T=gd_two
@@ -52,6 +55,14 @@ api DELETE "/sources/gd-b%00zzz"
 expect 404 "a NUL escape is part of the name"
 api GET /sources/gd-b
 expect 200 "source b still there"
+api GET "/sources/gd-b%2Fstatus"
+expect 404 "an escaped slash is part of the name" '.error_msg|test("gd-b%2Fstatus")'
+
+# ---- a malformed body is refused also where the endpoint reads none -----------------------------
+api POST /sources/gd-b/disable 'garbage{'
+expect 400 "malformed body of disable" '.error_msg|test("malformed JSON body")'
+api GET /sources/gd-b
+expect 200 "source b still enabled" '.enable==true'
 
 # ---- reserved task names -------------------------------------------------------------------------
 task() {   # NAME
@@ -160,6 +171,10 @@ api GET /tasks/gd/status
 expect 200 "the first server's task runs on" 'all(.data[]; .stage=="Running")'
 grep -q 'already connected' "$WORK/server.log" && fail "a second binlog reader displaced the first" || ok
 
+api POST /tasks/gd/verify 'zz'
+expect 400 "malformed body of verify" '.error_msg|test("malformed JSON body")'
+api GET /tasks/gd/verify
+expect 200 "no verify run started" '.state=="none"'
 api DELETE "/tasks/gd?force=true"
 expect 204 "delete"
 stop_server
