@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #define BAD(err, ...) sl_error_set((err), SL_EINVAL, __VA_ARGS__)
 
 /* ---- little helpers --------------------------------------------------------------------- */
@@ -849,6 +851,62 @@ static uint32_t frac_usec(const uint8_t *p, int fsp)
     }
 }
 
+/* The largest value a COMPRESSED column is inflated to: no MariaDB value sent to a client is
+ * larger (max_allowed_packet is at most 1 GiB), so a larger claim is a broken image. */
+#define INFLATE_MAX ((uint64_t)1 << 30)
+
+/*
+ * The bytes of a COMPRESSED column (MariaDB's field_comp.cc), n of them: none for an empty
+ * value, else a header byte and the value. Header 0: the value as it is (too short to gain).
+ * Header 0x80 | M: method 8 (zlib) in the high nibble, then M & 7 bytes of the original
+ * length (big-endian), then the deflated value; M & 8 means a raw deflate stream (no zlib
+ * wrapper: column_compression_zlib_wrap off, the default).
+ */
+static int inflate_value(const sl_bl_column *c, const uint8_t *p, size_t n, sl_value *out,
+                         sl_bl_alloc_fn alloc, void *ud, sl_error *err)
+{
+    const char *name = c->name ? c->name : "?";
+    if (n == 0 || p[0] >> 4 == 0) {
+        if (!(out->v.s = dup_payload(alloc, ud, p + (n != 0), n ? n - 1 : 0)))
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        out->len = (uint32_t)(n ? n - 1 : 0);
+        return 0;
+    }
+    unsigned h = p[0], lb = h & 7;
+    if (h >> 4 != 8)
+        return BAD(err, "column %s: compression method %u is not zlib", name, h >> 4);
+    if (n - 1 < lb || n - 1 - lb > UINT32_MAX)
+        return BAD(err, "column %s: compressed value of %zu bytes is truncated", name, n);
+    uint64_t len = 0;
+    for (unsigned i = 0; i < lb; i++)
+        len = len << 8 | p[1 + i];
+    /* deflate gains at most 1032:1, so a longer claim is a broken image, not a large value */
+    uint64_t most = c->real_type == SL_MT_VARCHAR_COMPRESSED ? c->max_len : INFLATE_MAX;
+    if (len > most || len > (uint64_t)(n - 1 - lb) * 1032 + 64)
+        return BAD(err, "column %s: compressed value of %zu bytes claims %llu", name, n,
+                   (unsigned long long)len);
+    char *dst = alloc(ud, (size_t)len + 1);
+    if (!dst)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    zs.next_in = (Bytef *)(uintptr_t)(p + 1 + lb);
+    zs.avail_in = (uInt)(n - 1 - lb);
+    zs.next_out = (Bytef *)dst;
+    zs.avail_out = (uInt)len;
+    if (inflateInit2(&zs, h & 8 ? -MAX_WBITS : MAX_WBITS) != Z_OK)
+        return sl_error_set(err, SL_ENOMEM, "column %s: cannot start zlib", name);
+    int rc = inflate(&zs, Z_FINISH);
+    uLong got = zs.total_out;
+    inflateEnd(&zs);
+    if (rc != Z_STREAM_END)
+        return BAD(err, "column %s: the compressed value does not inflate (zlib %d)", name, rc);
+    dst[got] = '\0';
+    out->v.s = dst;
+    out->len = (uint32_t)got;
+    return 0;
+}
+
 #define NEED(n) do { if ((size_t)(end - p) < (size_t)(n)) goto short_; } while (0)
 
 int sl_bl_decode_value(const sl_bl_column *c, const uint8_t *p, const uint8_t *end, size_t *used,
@@ -1188,9 +1246,25 @@ int sl_bl_decode_value(const sl_bl_column *c, const uint8_t *p, const uint8_t *e
     case SL_MT_NULL:
         out->type = SL_V_NULL;
         break;
-    case SL_MT_VARCHAR_COMPRESSED: case SL_MT_BLOB_COMPRESSED:
-        return sl_error_set(err, SL_ENOTSUP, "column %s: MariaDB compressed columns are not "
-                            "supported", c->name ? c->name : "?");
+    case SL_MT_VARCHAR_COMPRESSED: case SL_MT_BLOB_COMPRESSED: {
+        /* the length prefix of a VARCHAR or of a BLOB, then the compressed bytes */
+        uint32_t lb = c->real_type == SL_MT_VARCHAR_COMPRESSED ? (c->max_len > 255 ? 2 : 1) : c->meta;
+        if (lb < 1 || lb > 4)
+            return BAD(err, "compressed BLOB with length size %u", lb);
+        NEED(lb);
+        size_t n = 0;
+        for (uint32_t i = 0; i < lb; i++)
+            n |= (size_t)p[i] << (8 * i);
+        p += lb;
+        NEED(n);
+        out->type = c->charset == 63 ? SL_V_BINARY : SL_V_STRING;
+        out->charset = c->charset;
+        int rc = inflate_value(c, p, n, out, alloc, ud, err);
+        if (rc != 0)
+            return rc;
+        p += n;
+        break;
+    }
     default:
         return sl_error_set(err, SL_ENOTSUP, "column %s: column type %u is not supported",
                             c->name ? c->name : "?", c->real_type);

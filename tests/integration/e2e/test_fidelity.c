@@ -12,7 +12,8 @@
  *
  *   test_fidelity byvalue rows found by value while syncing: keyless tables whose rows differ
  *                         only in a FLOAT or in case, accents or trailing spaces; FLOAT primary
- *                         keys; strings of other charsets after GEOMETRY and POINT columns
+ *                         keys; strings of other charsets after GEOMETRY and POINT columns;
+ *                         COMPRESSED columns (deflated, raw, zlib-wrapped, empty, NULL)
  *
  *   test_fidelity kinds   system-versioned tables (implicit and explicit period columns: current
  *                         rows copied, the target keeps its own history), a sequence (state in
@@ -318,7 +319,8 @@ static void scenario_kinds(void)
  * with strings compared under their collation ('a' = 'A', 'b' = 'b '), so LIMIT 1 took a twin;
  * a FLOAT key was written with 9 digits, which is not its stored value as a double, so the
  * UPDATE found nothing; and the binlog's charset list skipped GEOMETRY columns, so every later
- * string column took the charset of the one before it.
+ * string column took the charset of the one before it. And COMPRESSED columns, which the binlog
+ * logs deflated, stopped the incremental phase.
  */
 static void scenario_byvalue(void)
 {
@@ -335,8 +337,21 @@ static void scenario_byvalue(void)
     e2e_sql(src, "CREATE TABLE `%s`.gs (id INT PRIMARY KEY, g GEOMETRY, a VARCHAR(10) CHARACTER SET latin1, "
                  "b VARCHAR(10) CHARACTER SET utf8mb4, p POINT NOT NULL, c TEXT CHARACTER SET latin1)", S);
     e2e_sql(src, "INSERT INTO `%s`.gs VALUES (1, POINT(1, 1), '\xC3\xA9', '\xC3\xBC', POINT(0, 0), 'na\xC3\xAFve')", S);
+    /* COMPRESSED columns: the binlog logs them deflated (or raw under column_compression_threshold) */
+    e2e_sql(src, "CREATE TABLE `%s`.cz (id INT PRIMARY KEY, a VARCHAR(200) COMPRESSED, b BLOB COMPRESSED, "
+                 "c TEXT COMPRESSED CHARACTER SET latin1, d VARCHAR(255) CHARACTER SET latin1 COMPRESSED, "
+                 "e VARCHAR(20))", S);
+    e2e_sql(src, "INSERT INTO `%s`.cz VALUES (1, REPEAT('ab', 90), REPEAT(X'00FF', 400), REPEAT('\xC3\xA9', 150), "
+                 "REPEAT('x', 255), 'plain'), (2, '', '', NULL, 'short', NULL)", S);
     e2e_server sv;
     start_and_sync(&sv, T, S);
+    e2e_sql(src, "INSERT INTO `%s`.cz VALUES (3, REPEAT('\xC3\xBC', 200), REPEAT('0123456789', 2000), "
+                 "REPEAT('na\xC3\xAFve ', 40), REPEAT('z', 254), 'inc')", S);
+    e2e_sql(src, "SET SESSION column_compression_zlib_wrap = ON");
+    e2e_sql(src, "INSERT INTO `%s`.cz VALUES (4, REPEAT('w', 200), RANDOM_BYTES(1000), 'tiny', REPEAT('q', 120), 'wrap')", S);
+    e2e_sql(src, "SET SESSION column_compression_zlib_wrap = OFF");
+    e2e_sql(src, "UPDATE `%s`.cz SET a = CONCAT(LEFT(a, 150), '\xC3\xBC'), d = REPEAT('y', 254), b = NULL WHERE id = 1", S);
+    e2e_sql(src, "DELETE FROM `%s`.cz WHERE id = 2", S);
     /* keyless: each change names one of several rows that differ only in a FLOAT or in bytes */
     e2e_sql(src, "UPDATE `%s`.nk_f SET a = 2 WHERE f = 0.25", S);
     e2e_sql(src, "DELETE FROM `%s`.nk_f WHERE f = 0.125", S);
@@ -354,8 +369,9 @@ static void scenario_byvalue(void)
                  "POINT(1, 2), '\xC3\xA0 la')", S);
     e2e_sql(src, "UPDATE `%s`.gs SET b = '\xC3\xB6' WHERE id = 1", S);
     long long want = e2e_int(src, "SELECT (SELECT COUNT(*) FROM `%s`.nk_f) + (SELECT COUNT(*) FROM `%s`.nk_ci) + "
-                                  "(SELECT COUNT(*) FROM `%s`.fk) + (SELECT COUNT(*) FROM `%s`.gs)", S, S, S, S);
-    E2E_CHECK(want == 4 + 6 + 3 + 2, "source has %lld rows, want 15", want);
+                                  "(SELECT COUNT(*) FROM `%s`.fk) + (SELECT COUNT(*) FROM `%s`.gs) + "
+                                  "(SELECT COUNT(*) FROM `%s`.cz)", S, S, S, S, S);
+    E2E_CHECK(want == 4 + 6 + 3 + 2 + 3, "source has %lld rows, want 18", want);
     finish(&sv, T, S, "byvalue", want);
 }
 
