@@ -409,6 +409,9 @@ int sl_cli_client_main(int argc, char **argv)
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             client_usage(stdout);
             return 0;
+        } else if (!strcmp(argv[i], "--server")) {
+            fprintf(stderr, "sluice: --server needs a value (http://HOST:PORT)\n");
+            return 2;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "sluice: unknown option %s\n", argv[i]);
             client_usage(stderr);

@@ -100,6 +100,9 @@ static int parse_args(int argc, char **argv, int allow_dot, args *a)
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             exit(0);
+        } else if (!strcmp(argv[i], "--sources") || !strcmp(argv[i], "--plugin-dir")) {
+            fprintf(stderr, "sluice %s: %s needs a value\n", argv[0], argv[i]);
+            return -1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "sluice %s: unknown option %s\n", argv[0], argv[i]);
             return -1;

@@ -53,6 +53,19 @@ refused --addr --data-dir "$WORK/d" --addr ""
 rc=$?
 [ "$rc" = 2 ] && grep -qF "unknown option --verbose" err && ok || fail "--verbose: exit $rc, '$(cat err)'"
 
+# The CLI's flags too: a value left out is named as such, not as an unknown option.
+CLI=${SLUICE_CLI_BIN:?SLUICE_CLI_BIN is not set}
+printf '{}' >"$WORK/t.json"
+for args in "check-task $WORK/t.json --sources" "explain $WORK/t.json --plugin-dir"; do
+    (cd run && "$CLI" $args >../out 2>../err)
+    rc=$?
+    flag=${args##* }
+    [ "$rc" != 0 ] && grep -qF -- "$flag needs a value" err && ok || fail "sluice $args: exit $rc, '$(cat err)'"
+done
+(cd run && "$CLI" source list --server >../out 2>../err)
+rc=$?
+[ "$rc" = 2 ] && grep -qF -- "--server needs a value" err && ok || fail "sluice source list --server: exit $rc, '$(cat err)'"
+
 # An empty value in the config file is refused with its line.
 printf 'addr = "127.0.0.1:0"\ndata-dir = ""\n' >"$WORK/empty.toml"
 (cd run && "$SERVER" --config "$WORK/empty.toml" >../out 2>../err)
