@@ -29,11 +29,10 @@ typedef struct builder {
     size_t               nmissing;
 } builder;
 
-static void set(json_t *o, pmap *pm, const char *name, json_t *v, const builder *b, const char *rel)
+/* Record that option name comes from the task field at rel, so that a plugin's complaint about
+ * it is reported there (or not at all, when the task checks already did). */
+static void map_path(pmap *pm, const char *name, const builder *b, const char *rel)
 {
-    if (!v)
-        return;
-    json_object_set_new(o, name, v);
     if (pm->n < PMAP_MAX) {
         char *path = pm->v[pm->n].path;
         size_t cap = sizeof pm->v[pm->n].path;
@@ -50,6 +49,14 @@ static void set(json_t *o, pmap *pm, const char *name, json_t *v, const builder 
             memcpy(path + cap - 4, "...", 4);
         pm->n++;
     }
+}
+
+static void set(json_t *o, pmap *pm, const char *name, json_t *v, const builder *b, const char *rel)
+{
+    if (!v)
+        return;
+    json_object_set_new(o, name, v);
+    map_path(pm, name, b, rel);
 }
 
 static json_t *jstr(const char *s) { return json_string(s ? s : ""); }
@@ -70,12 +77,20 @@ static void conn_source(json_t *o, pmap *pm, const builder *b)
 static void conn_target(json_t *o, pmap *pm, const builder *b)
 {
     const tk_task *t = b->t;
+    /* missing or bad in the task: no option, but the plugin's "is required" maps to the field
+     * the task checks reported, so it is not said twice at the stage's path */
     if (t->tgt.host)
         set(o, pm, "target_host", jstr(t->tgt.host), b, "/target_config/host");
+    else
+        map_path(pm, "target_host", b, "/target_config/host");
     if (t->tgt.port)
         set(o, pm, "target_port", json_integer(t->tgt.port), b, "/target_config/port");
+    else
+        map_path(pm, "target_port", b, "/target_config/port");
     if (t->tgt.user)
         set(o, pm, "target_user", jstr(t->tgt.user), b, "/target_config/user");
+    else
+        map_path(pm, "target_user", b, "/target_config/user");
     set(o, pm, "target_password", jstr(t->tgt.password), b, "/target_config/password");
     set(o, pm, "target_ssl_ca", jstr(t->tgt.ssl_ca), b, "/target_config/security/ssl_ca_content");
     set(o, pm, "target_ssl_cert", jstr(t->tgt.ssl_cert), b, "/target_config/security/ssl_cert_content");

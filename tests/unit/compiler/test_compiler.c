@@ -330,6 +330,21 @@ static void test_every_error_once(void **state)
     assert_non_null(find_diag(&d, "/source_config/full_migrate_conf/export_threads", SL_TC_RANGE));
     sl_diags_free(&d);
     free(js);
+    /* a bad or missing target port is one error, not also each stage's "target_port is required"
+     * at its source_conf path */
+    const char *ports[] = { "\"port\": \"x\", ", "" };
+    for (int i = 0; i < 2; i++) {
+        char to[64];
+        snprintf(to, sizeof to, "%s\"user\": \"root\", \"password\": \"pw\"}", ports[i]);
+        js = with("\"port\": 4000, \"user\": \"root\", \"password\": \"pw\"}", to);
+        d = (sl_diags){0};
+        plan = NULL;
+        assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), SL_EINVAL);
+        assert_int_equal(d.n, 1);
+        assert_int_equal(count_at(&d, "/target_config/port"), 1);
+        sl_diags_free(&d);
+        free(js);
+    }
 }
 
 static void test_missing_plugins(void **state)
