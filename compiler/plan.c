@@ -155,10 +155,76 @@ static json_t *rules_json(const builder *b, const json_t *only)
 
 static int streq_ci(const char *a, const char *b) { return a && b && strcasecmp(a, b) == 0; }
 
+/* The exact target of a rule that names one source table exactly (0), or -1. */
+static int exact_target(const tk_rule *r, const char **ts, const char **tt)
+{
+    if (!r->valid || !r->pt || !sl_pattern_is_exact(r->ps) || !sl_pattern_is_exact(r->pt))
+        return -1;
+    *ts = r->tschema && *r->tschema ? r->tschema : r->schema;
+    *tt = r->ttable && *r->ttable ? r->ttable : r->table;
+    return 0;
+}
+
+/*
+ * The target tables that two rules naming different source tables exactly route into, across
+ * every source of the task: [{"schema", "table"}...]. The route stage of each source counts a
+ * DDL on such a table as a shard DDL even where its own rules show one shard (one shard per
+ * source, DM's usual layout; or a shard that keeps the target's name). Wildcard rules merge by
+ * themselves (sl_rules_shard_merge); two wildcard rules of two sources are not compared here.
+ */
+static json_t *merge_targets_json(const tk_task *t)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < t->nrules; i++) {
+        const char *as, *at, *bs, *bt;
+        const tk_rule *x = &t->rules[i];
+        if (exact_target(x, &as, &at) < 0)
+            continue;
+        for (size_t j = i + 1; j < t->nrules; j++) {
+            const tk_rule *y = &t->rules[j];
+            if (exact_target(y, &bs, &bt) < 0 || !streq_ci(as, bs) || !streq_ci(at, bt))
+                continue;
+            if (x->src == y->src && streq_ci(x->schema, y->schema) && streq_ci(x->table, y->table))
+                continue;   /* one source table named twice */
+            size_t k;
+            json_t *e;
+            int seen = 0;
+            json_array_foreach(a, k, e)
+                seen |= streq_ci(json_string_value(json_object_get(e, "schema")), as) &&
+                        streq_ci(json_string_value(json_object_get(e, "table")), at);
+            if (!seen)
+                json_array_append_new(a, json_pack("{s:s,s:s}", "schema", as, "table", at));
+        }
+    }
+    return a;
+}
+
+/* 1 if a rule of this source routes into one of the merge targets (above). */
+static int in_merge_targets(const builder *b)
+{
+    json_t *m = merge_targets_json(b->t);
+    int hit = 0;
+    for (size_t i = 0; !hit && i < b->t->nrules; i++) {
+        const tk_rule *r = &b->t->rules[i];
+        const char *ts, *tt;
+        if (r->src < 0 || &b->t->srcs[r->src] != b->s || exact_target(r, &ts, &tt) < 0)
+            continue;
+        size_t k;
+        json_t *e;
+        json_array_foreach(m, k, e)
+            hit |= streq_ci(json_string_value(json_object_get(e, "schema")), ts) &&
+                   streq_ci(json_string_value(json_object_get(e, "table")), tt);
+    }
+    json_decref(m);
+    return hit;
+}
+
 /* Same rule as sl_rules_shard_merge (match.c), on the model instead of compiled rules. */
 static int shard_merge(const builder *b)
 {
     const tk_task *t = b->t;
+    if (in_merge_targets(b))
+        return 1;
     for (size_t i = 0; i < t->nrules; i++) {
         const tk_rule *a = &t->rules[i];
         if (a->src < 0 || &t->srcs[a->src] != b->s || !a->valid)
@@ -166,7 +232,7 @@ static int shard_merge(const builder *b)
         int tt = a->ttable && *a->ttable, ts = a->tschema && *a->tschema;
         if (tt && (!sl_pattern_is_exact(a->ps) || !a->pt || !sl_pattern_is_exact(a->pt)))
             return 1;
-        if (!a->pt && ts && !sl_pattern_is_exact(a->ps))
+        if (ts && !sl_pattern_is_exact(a->ps))   /* many schemas into one, table or not */
             return 1;
         if (!tt)
             continue;
@@ -553,6 +619,11 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         customs(b, 0, "after-filter", st, &n);
         st[n] = (stage){ .id = "route", .plugin = "route", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
+        /* DDL arrives here only: the task-wide merged tables (merge_targets_json) */
+        json_t *mt = merge_targets_json(t);
+        if (mt && json_array_size(mt) && declares(b, "route", "merge_targets"))
+            set(st[n].opts, &st[n].pm, "merge_targets", json_incref(mt), b, "/table_migrate_rule");
+        json_decref(mt);
         n++;
         customs(b, 0, "after-route", st, &n);
     }

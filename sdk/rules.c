@@ -296,16 +296,23 @@ int sl_rules_shard_merge(const sl_rules *r)
         const rule *a = &r->v[i];
         if (a->ttable && (!sl_pattern_is_exact(a->schema) || !a->table || !sl_pattern_is_exact(a->table)))
             return 1;
-        if (!a->table && a->tschema && !sl_pattern_is_exact(a->schema))
+        /* many schemas into one target schema, all their tables or one (shop_*.orders) */
+        if (a->tschema && !sl_pattern_is_exact(a->schema))
             return 1;
-        if (!a->ttable)
+        /* two rules naming different source tables exactly, routed into one target table */
+        if (!a->table || !sl_pattern_is_exact(a->schema) || !sl_pattern_is_exact(a->table))
             continue;
         const char *as = a->tschema ? a->tschema : sl_pattern_text(a->schema);
+        const char *at = a->ttable ? a->ttable : sl_pattern_text(a->table);
         for (size_t j = i + 1; j < r->n; j++) {
             const rule *b = &r->v[j];
-            if (!b->ttable || !streq_ci(a->ttable, b->ttable))
+            if (!b->table || !sl_pattern_is_exact(b->schema) || !sl_pattern_is_exact(b->table))
                 continue;
-            if (streq_ci(as, b->tschema ? b->tschema : sl_pattern_text(b->schema)))
+            if (streq_ci(sl_pattern_text(a->schema), sl_pattern_text(b->schema)) &&
+                streq_ci(sl_pattern_text(a->table), sl_pattern_text(b->table)))
+                continue;   /* one source table named twice */
+            if (streq_ci(as, b->tschema ? b->tschema : sl_pattern_text(b->schema)) &&
+                streq_ci(at, b->ttable ? b->ttable : sl_pattern_text(b->table)))
                 return 1;
         }
     }

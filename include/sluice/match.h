@@ -139,8 +139,9 @@ int  sl_rules_ignores_sql(const sl_rules *r, int rule, const char *sql, size_t l
 int  sl_rules_schema_selected(const sl_rules *r, const char *schema);
 
 /* 1 if several distinct source tables can route into the same target table (shard merge):
- * a rule with a target table whose schema or table pattern is not exact, or two rules routed to
- * the same target table, or a schema-level rule mapping a wildcard schema to one target schema. */
+ * a rule with a target table whose schema or table pattern is not exact, or two rules naming
+ * different source tables routed to the same target table, or a rule mapping a wildcard schema
+ * to one target schema (with a table pattern or without). */
 int  sl_rules_shard_merge(const sl_rules *r);
 
 /* 1 if the rule has any filter (ignore_event or ignore_sql). */

@@ -6,12 +6,14 @@
  */
 #include <sluice/plugin.h>
 #include <sluice/match.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "ddl.h"
 #include "replrules.h"
 
-typedef struct rt_config { char *rules; } rt_config;
+typedef struct rt_config { char *rules, *merge_targets; } rt_config;
 
 typedef struct rt {
     const sl_host *host;
@@ -19,12 +21,18 @@ typedef struct rt {
     sl_rules      *rules;
     sl_rulecache  *cache;
     int            shard_merge;
+    json_t        *merge_targets;   /* [{"schema","table"}] merged across the task, or NULL */
     sl_sbuf        sql;
 } rt;
 
 static const sl_option rt_options[] = {
     { .name = "rules", .type = SL_OPT_JSON, .flags = SL_OPTF_REQUIRED, .offset = offsetof(rt_config, rules),
       .desc = "table_migrate_rules of this source: source patterns and target names (see PLUGINS.md)" },
+    { .name = "merge_targets", .type = SL_OPT_JSON, .def = "[]",
+      .offset = offsetof(rt_config, merge_targets),
+      .desc = "target tables that several source tables named exactly route into, across every "
+              "source of the task ([{\"schema\":..,\"table\":..}], the compiler's): a DDL on one "
+              "is a shard DDL although this source's own rules show a single shard" },
     { .name = NULL }
 };
 
@@ -47,7 +55,16 @@ static int rt_create(const sl_host *host, sl_ctx *ctx, const void *config, void 
         host->free(r);
         return host->fail(ctx, SL_ENOMEM, "out of memory");
     }
-    r->shard_merge = sl_rules_shard_merge(r->rules);
+    json_error_t je;
+    r->merge_targets = json_loads(cfg->merge_targets ? cfg->merge_targets : "[]", 0, &je);
+    if (!json_is_array(r->merge_targets)) {
+        json_decref(r->merge_targets);
+        sl_rulecache_free(r->cache);
+        sl_rules_free(r->rules);
+        host->free(r);
+        return host->fail(ctx, SL_EINVAL, "merge_targets: not a JSON array");
+    }
+    r->shard_merge = sl_rules_shard_merge(r->rules) || json_array_size(r->merge_targets) > 0;
     sl_sbuf_init(&r->sql);
     *self = r;
     return 0;
@@ -74,6 +91,17 @@ static int route_ddl(rt *r, sl_batch *b, sl_event *ev)
         if (rc == SL_EPARSE)
             return r->host->fail(r->ctx, rc, "cannot find the table names in DDL: %.300s", ev->ddl);
         return r->host->fail(r->ctx, rc, "out of memory routing a DDL");
+    }
+    /* a shard that keeps the target's name, or the one shard of this source */
+    if (!merged && r->shard_merge && tt && *tt && d.kind != SL_DDL_OTHER && d.nnames > 0) {
+        size_t k;
+        json_t *e;
+        json_array_foreach(r->merge_targets, k, e) {
+            const char *ms = json_string_value(json_object_get(e, "schema"));
+            const char *mt = json_string_value(json_object_get(e, "table"));
+            if (ms && mt && ts && !strcasecmp(ms, ts) && !strcasecmp(mt, tt))
+                merged = 1;
+        }
     }
     char *text = r->host->batch_strndup(b, r->sql.p ? r->sql.p : "", r->sql.len);
     char *s = dup_in(r, b, ts), *t = dup_in(r, b, tt);
@@ -127,6 +155,7 @@ static void rt_destroy(void *self)
     if (!r)
         return;
     sl_sbuf_free(&r->sql);
+    json_decref(r->merge_targets);
     sl_rulecache_free(r->cache);
     sl_rules_free(r->rules);
     r->host->free(r);

@@ -328,6 +328,19 @@ static void test_shard_merge(void **state)
           " {\"schema\": \"c\", \"table\": \"t2\", \"target_schema\": \"B\", \"target_table\": \"U\"}]", 1 },
         { "[{\"schema\": \"a\", \"table\": \"t1\", \"target_schema\": \"b\", \"target_table\": \"u\"},"
           " {\"schema\": \"c\", \"table\": \"t2\", \"target_schema\": \"b\", \"target_table\": \"v\"}]", 0 },
+        /* many schemas into one, the table name kept */
+        { "[{\"schema\": \"shop_*\", \"table\": \"orders\", \"target_schema\": \"shop\"}]", 1 },
+        /* two exact tables into one target schema: the same table name merges, others do not */
+        { "[{\"schema\": \"a\", \"table\": \"t\", \"target_schema\": \"m\"},"
+          " {\"schema\": \"b\", \"table\": \"t\", \"target_schema\": \"m\"}]", 1 },
+        { "[{\"schema\": \"a\", \"table\": \"t1\", \"target_schema\": \"m\"},"
+          " {\"schema\": \"b\", \"table\": \"t2\", \"target_schema\": \"m\"}]", 0 },
+        /* a shard that keeps the target's name */
+        { "[{\"schema\": \"c\", \"table\": \"orders\", \"target_schema\": \"c\", \"target_table\": \"orders\"},"
+          " {\"schema\": \"c\", \"table\": \"orders_old\", \"target_schema\": \"c\", \"target_table\": \"orders\"}]", 1 },
+        /* one source table in two rules is one shard */
+        { "[{\"schema\": \"a\", \"table\": \"t\", \"target_schema\": \"b\", \"target_table\": \"u\"},"
+          " {\"schema\": \"a\", \"table\": \"t\", \"target_schema\": \"b\", \"target_table\": \"u\"}]", 0 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sl_rules *r = NULL;
