@@ -232,6 +232,28 @@ static void check_target(tc *c, tk_task *t)
 
 static const char *const FILTER_FIELDS[] = { "ignore_event", "ignore_sql", NULL };
 
+/* The DDL types a statement is classified as (sl_ddl_event_type), as the warning names them. */
+#define STATEMENT_TYPES "create/drop/alter database, create/drop/alter/truncate/rename table, " \
+                        "create/drop index, create/drop view"
+
+/* 1 if an ignore_event name can match something: a group, a row kind, or a DDL type that
+ * sl_ddl_event_type gives a statement. */
+static int statement_type(const char *name)
+{
+    static const char *const ok[] = {
+        "create database", "drop database", "alter database", "create table", "drop table",
+        "alter table", "truncate table", "rename table", "create index", "drop index",
+        "create view", "drop view", NULL };
+    sl_event_class k = sl_event_type_class(name);
+    if (k == SL_EVCLASS_GROUP || k == SL_EVCLASS_DML)
+        return 1;
+    const char *canon = sl_event_type_canonical(name);
+    for (int i = 0; canon && ok[i]; i++)
+        if (!strcmp(canon, ok[i]))
+            return 1;
+    return 0;
+}
+
 static void check_filters(tc *c, tk_task *t)
 {
     json_t *o = sl__tc_get(c, t->obj, "binlog_filter_rule", TC_OBJ, 0);
@@ -265,6 +287,15 @@ static void check_filters(tc *c, tk_task *t)
                                "table, truncate table, alter table, rename table, create database, "
                                "drop database, create index, drop index, create view, drop view, ...)",
                                json_string_value(x));
+                    sl__tc_pop(c, q);
+                } else if (!statement_type(json_string_value(x))) {
+                    /* DM takes these names too, and matches nothing with them either: a DDL is
+                     * classified by its statement (AstToDDLEvent), "drop column" is an ALTER */
+                    size_t q = sl__tc_pushi(c, i);
+                    sl__tc_warn(c, NULL, SL_TC_EVENT, "\"%s\" is one of DM's names but no "
+                                "statement is of that type (a DDL is classified by its statement: "
+                                "%s): it filters nothing; use \"alter table\" or an ignore_sql "
+                                "pattern", json_string_value(x), STATEMENT_TYPES);
                     sl__tc_pop(c, q);
                 }
             }
