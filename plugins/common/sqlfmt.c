@@ -5,6 +5,7 @@
 #include "sqlfmt.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,38 +66,55 @@ static int ascii_safe(const char *cs)
     return 0;
 }
 
-/* The introducer of a collation ("_utf8mb4", NULL for binary/unknown) and whether it is
- * ascii_safe, cached per thread for the last collation seen: looking a collation up walks the
- * connector's charset table, and a row has many strings of one collation. */
-typedef struct cs_cache { unsigned coll; int valid, safe; char intro[40]; } cs_cache;
+/* The introducer of a collation ("_utf8mb4", empty for binary/unknown) and whether it is
+ * ascii_safe. Looking a collation up walks the connector's charset table, and a row has many
+ * strings: the answers for ids below 2048 are worked out once, for every thread (ids from 2048
+ * on are MariaDB's uca1400 ones, named by a switch). Not a _Thread_local cache: dynamic TLS in
+ * a dlopen'ed plugin crashes LeakSanitizer's scan once the plugin is unloaded (cleanup.c). */
+typedef struct cs_info { int safe; char intro[40]; } cs_info;
 
-static const cs_cache *charset_of(unsigned coll)
+#define CS_TABLE 2048
+static cs_info cs_table[CS_TABLE];
+static pthread_once_t cs_once = PTHREAD_ONCE_INIT;
+
+static void cs_fill(cs_info *c, unsigned coll)
 {
-    static _Thread_local cs_cache c;
-    if (c.valid && c.coll == coll)
-        return &c;
     const char *cs = sl_sqlfmt_charset_name(coll);
-    c.coll = coll;
-    c.valid = 1;
-    c.intro[0] = '\0';
-    c.safe = 0;
-    if (cs && strlen(cs) + 2 <= sizeof c.intro) {
-        c.intro[0] = '_';
-        memcpy(c.intro + 1, cs, strlen(cs) + 1);
-        c.safe = ascii_safe(cs);
+    c->intro[0] = '\0';
+    c->safe = 0;
+    if (cs && strlen(cs) + 2 <= sizeof c->intro) {
+        c->intro[0] = '_';
+        memcpy(c->intro + 1, cs, strlen(cs) + 1);
+        c->safe = ascii_safe(cs);
     }
-    return &c;
+}
+
+static void cs_table_fill(void)
+{
+    for (unsigned i = 0; i < CS_TABLE; i++)
+        cs_fill(&cs_table[i], i);
+}
+
+static cs_info charset_of(unsigned coll)
+{
+    cs_info c;
+    if (coll < CS_TABLE) {
+        pthread_once(&cs_once, cs_table_fill);
+        return cs_table[coll];
+    }
+    cs_fill(&c, coll);
+    return c;
 }
 
 static void add_string(sl_sbuf *b, const char *s, uint32_t len, unsigned coll)
 {
-    const cs_cache *c = charset_of(coll);
-    if (!c->intro[0]) {
+    cs_info c = charset_of(coll);
+    if (!c.intro[0]) {
         sl_sbuf_add_hex(b, (const unsigned char *)s, len);
         return;
     }
-    sl_sbuf_adds(b, c->intro);
-    if (c->safe) {
+    sl_sbuf_adds(b, c.intro);
+    if (c.safe) {
         sl_sbuf_add_quoted(b, s, len);
     } else {
         sl_sbuf_adds(b, " ");

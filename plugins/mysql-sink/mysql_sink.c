@@ -322,18 +322,21 @@ static int exec1(MYSQL *db, const char *sql, sl_error *err)
     return sl_myconn_exec(db, sql, strlen(sql), err);
 }
 
-/* First column of the first row of a query ("" on any failure), for small settings; the text
- * lives until the next call on this thread. */
-static const char *q1col(MYSQL *db, const char *sql)
+/* First column of the first row of a query ("" on any failure), for small settings, in out.
+ * (Not a _Thread_local buffer: dynamic TLS in a dlopen'ed plugin crashes LeakSanitizer's scan
+ * once the plugin is unloaded, see cleanup.c.) */
+typedef struct q1buf { char s[64]; } q1buf;
+
+static const char *q1col(MYSQL *db, const char *sql, q1buf *o)
 {
-    static _Thread_local char out[64];
+    char *out = o->s;
     out[0] = '\0';
     if (mysql_query(db, sql) != 0)
         return out;
     MYSQL_RES *r = mysql_store_result(db);
     MYSQL_ROW row = r ? mysql_fetch_row(r) : NULL;
     if (row && row[0])
-        snprintf(out, sizeof out, "%s", row[0]);
+        snprintf(out, sizeof o->s, "%s", row[0]);
     if (r)
         mysql_free_result(r);
     return out;
@@ -614,7 +617,7 @@ static int set_patience(worker *w)
     } else {
         sl_error ignore = {0};
         rc = exec1(w->db, "SET SESSION innodb_lock_wait_timeout = 0", &ignore);
-        if (rc < 0 || atoi(q1col(w->db, "SELECT @@session.innodb_lock_wait_timeout")) != 0)
+        if (rc < 0 || atoi(q1col(w->db, "SELECT @@session.innodb_lock_wait_timeout", &(q1buf){ { 0 } })) != 0)
             rc = exec1(w->db, "SET SESSION innodb_lock_wait_timeout = 1", &w->err);
     }
     if (rc == 0)
@@ -1789,7 +1792,7 @@ static int shard_stmt(sink *s, sl_event *ev)
         sl_sbuf_adds(&s->sql, " AND TABLE_NAME = ");
         sl_sbuf_add_quoted(&s->sql, ev->target_table ? ev->target_table : "",
                            ev->target_table ? strlen(ev->target_table) : 0);
-        if (atoi(q1col(s->coord, s->sql.p)) > 0)
+        if (atoi(q1col(s->coord, s->sql.p, &(q1buf){ { 0 } })) > 0)
             return shard_pass(s, ev, "a new shard; the merged table exists");
         return apply_ddl(s, ev, 1);
     }
@@ -2177,7 +2180,7 @@ static int sink_start(void *self)
             return s->host->fail(s->ctx, err.code, "connecting worker %u to the target: %s", i, err.msg);
         }
         /* what sizes the statements (apply_events); 0 if unknown: 1 MiB texts, no row limit */
-        w->packet = strtoul(q1col(w->db, "SELECT @@max_allowed_packet"), NULL, 10);
+        w->packet = strtoul(q1col(w->db, "SELECT @@max_allowed_packet", &(q1buf){ { 0 } }), NULL, 10);
         if (!w->starts && !(w->starts = malloc(MAX_STARTS * sizeof *w->starts))) {
             stop_workers(s);
             return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
