@@ -37,6 +37,16 @@ static int pem_to_file(const char *pem, char *buf, size_t bufsz)
 
 static int nonempty(const char *s) { return s && *s; }
 
+/* A server that answered and refused: no wait fixes it (a wrong or changed password, a
+ * database that is gone, an authentication plugin or TLS setting that does not fit). These are
+ * SL_EDB, not SL_ECONN, so no retry loop spins on them: the stage fails with the server's
+ * errno, which the runtime classes as fatal (errclass.c FATAL_CONN). */
+static int refused(unsigned e)
+{
+    return e == 1044 || e == 1045 || e == 1049 || e == 1251 || e == 1698 || e == 2026 ||
+           e == 2059;
+}
+
 MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err)
 {
     MYSQL *db = mysql_init(NULL);
@@ -86,8 +96,8 @@ MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err)
         ok = mysql_real_connect(db, o->host, o->user, o->password ? o->password : "", NULL,
                                 (unsigned)o->port, NULL, CLIENT_MULTI_RESULTS);
         if (!ok)
-            sl_error_set(err, SL_ECONN, "%s:%d: %s (errno %u)", o->host, o->port,
-                         mysql_error(db), mysql_errno(db));
+            sl_error_set(err, refused(mysql_errno(db)) ? SL_EDB : SL_ECONN, "%s:%d: %s (errno %u)",
+                         o->host, o->port, mysql_error(db), mysql_errno(db));
     }
     if (ca[0]) unlink(ca);
     if (cert[0]) unlink(cert);

@@ -12,7 +12,9 @@
 #   does "%2F" split it;
 # - unknown fields of a source and of a start or stop request are refused, not dropped;
 # - a malformed body is refused where the endpoint reads none (it started a verify run, and
-#   disabled a source).
+#   disabled a source);
+# - a source whose password changes under a running task pauses it with errno 1045 (fatal), where
+#   the reader used to retry every 5 s for ever with the task shown Running.
 . "$(dirname "$0")/lib.sh"
 
 S=gd_one T=gd_two
@@ -143,6 +145,33 @@ got=$(dst_sql "SELECT (SELECT v FROM $S.t WHERE id = 1), (SELECT COUNT(*) FROM $
     fail "the two sources did not dump again: $(grep -c 'dumping again' "$WORK/server.log") 'dumping again' lines"
 src_sql "INSERT INTO $S.t VALUES (1002, 'after')"
 wait_rows $S 302
+
+# ---- the source's password changes under a running task: paused with the error, not retried -----
+src_sql "DROP USER IF EXISTS 'gd_pw'@'%'; CREATE USER 'gd_pw'@'%' IDENTIFIED BY 'pw-one';
+         GRANT ALL ON *.* TO 'gd_pw'@'%'; DROP DATABASE IF EXISTS gd_pw; CREATE DATABASE gd_pw;
+         CREATE TABLE gd_pw.t (id INT PRIMARY KEY); INSERT INTO gd_pw.t VALUES (1)"
+api POST /sources "{\"source_name\":\"gd-pw\",\"host\":\"$SLUICE_SOURCE_HOST\",\"port\":$SLUICE_SOURCE_PORT,\"user\":\"gd_pw\",\"password\":\"pw-one\",\"enable\":true}"
+expect 201 "source with its own user"
+api POST /tasks "$(task gdpw | jq -c '.task.table_migrate_rule = [{"source":{"source_name":"gd-pw","schema":"gd_pw","table":"*"}}] | .task.source_config.source_conf = [{"source_name":"gd-pw"}]')"
+expect 200 "task gdpw"
+api POST /tasks/gdpw/start '{}'
+expect 200 "start gdpw"
+for _ in $(seq 1 300); do api GET /tasks/gdpw/status; [ "$(printf '%s' "$BODY" | jq -r '.data[0].unit')" = Sync ] && break; sleep 0.1; done
+wait_rows gd_pw 1
+src_sql "ALTER USER 'gd_pw'@'%' IDENTIFIED BY 'pw-two'"
+for id in $(src_sql "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'gd_pw'"); do src_sql "KILL $id" 2>/dev/null; done
+src_sql "INSERT INTO gd_pw.t VALUES (2)"
+for _ in $(seq 1 300); do api GET /tasks/gdpw/status; [ "$(printf '%s' "$BODY" | jq -r '.data[0].stage')" = Paused ] && break; sleep 0.1; done
+expect 200 "a refused password pauses the task" '.data[0].stage=="Paused"' '.data[0].error_msg|test("errno 1045")' \
+    '.data[0].auto_resume.error_class=="fatal"'
+src_sql "ALTER USER 'gd_pw'@'%' IDENTIFIED BY 'pw-one'"
+api POST /tasks/gdpw/start '{}'
+expect 200 "start again with the password back"
+wait_rows gd_pw 2
+api DELETE "/tasks/gdpw?force=true"
+expect 204 "delete gdpw"
+src_sql "DROP USER IF EXISTS 'gd_pw'@'%'; DROP DATABASE IF EXISTS gd_pw"
+dst_sql "DROP DATABASE IF EXISTS gd_pw"
 
 # ---- a second server on the same data dir, or on the same address -------------------------------
 out=$(timeout 60 "$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/data" --plugin-dir "$PLUGINS" 2>&1)
