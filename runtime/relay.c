@@ -1009,6 +1009,56 @@ static void auto_purge(sl_relay *r)
 /* SL_EAGAIN-like: reconnect from where the file stands. */
 #define RECONNECT 1
 
+static int on_event(sl_relay *r, const uint8_t *ev, size_t len, sl_error *err);
+
+/* 1 if name (nl bytes) is a later binlog file than cur: the same base, a higher number (binlog
+ * names end in a fixed-width sequence number, so they sort as they come). */
+static int later_file(const char *name, size_t nl, const char *cur)
+{
+    const char *dot = strrchr(cur, '.');
+    size_t base = dot ? (size_t)(dot - cur) + 1 : 0;
+    return base && nl == strlen(cur) && memcmp(name, cur, base) == 0 &&
+           memcmp(name + base, cur + base, nl - base) > 0;
+}
+
+/*
+ * The source's file ended without a ROTATE (the source crashed, or was killed, while it was the
+ * current file), and its dump goes on at (name, 4) with an artificial ROTATE. End our copy with
+ * the ROTATE the source would have written there, so that tasks reading the relay move on as
+ * at any rotation, and go on in the new file. It is the one event of the relay log that the
+ * source did not send; its position is past the end of the source's own file.
+ */
+static int end_without_rotate(sl_relay *r, const char *name, size_t nl, sl_error *err)
+{
+    uint8_t ev[HDR + 8 + 256 + 4];
+    if (nl == 0 || nl >= 256 || memchr(name, '/', nl) || memchr(name, '\n', nl))
+        return sl_error_set(err, SL_EINVAL, "relay: ROTATE to a bad file name");
+    int crc = r->fmt.checksum_alg == SL_BL_CHECKSUM_CRC32;
+    size_t len = HDR + 8 + nl + (crc ? 4 : 0);
+    uint64_t next = r->off + len;
+    if (next > UINT32_MAX)
+        return sl_error_set(err, SL_EINVAL, "relay: %s is too long to end with a ROTATE", r->file);
+    memset(ev, 0, HDR + 8);
+    uint32_t ts = (uint32_t)time(NULL);
+    for (int i = 0; i < 4; i++) {
+        ev[i] = (uint8_t)(ts >> (8 * i));
+        ev[9 + i] = (uint8_t)(len >> (8 * i));
+        ev[13 + i] = (uint8_t)(next >> (8 * i));
+    }
+    ev[4] = SL_BL_ROTATE;
+    ev[HDR] = 4;                    /* the position in the new file, 8 bytes little-endian */
+    memcpy(ev + HDR + 8, name, nl);
+    if (crc) {
+        uint32_t c = sl_bl_crc32(0, ev, HDR + 8 + nl);
+        for (int i = 0; i < 4; i++)
+            ev[HDR + 8 + nl + i] = (uint8_t)(c >> (8 * i));
+    }
+    fprintf(stderr, "relay: %s ended without a ROTATE at %llu (the source restarted): ending "
+            "the relay's copy with one, on to %.*s\n", r->file, (unsigned long long)r->off,
+            (int)nl, name);
+    return on_event(r, ev, len, err);
+}
+
 /* One event of the dump: 0 written or skipped, RECONNECT, or a negative code with err. */
 static int on_event(sl_relay *r, const uint8_t *ev, size_t len, sl_error *err)
 {
@@ -1049,11 +1099,14 @@ static int on_event(sl_relay *r, const uint8_t *ev, size_t len, sl_error *err)
                 rc = sl_bl_parse_rotate(&r->fmt, body, blen, &pos, &name, &nl, err);
             if (rc < 0)
                 return rc;
-            if (nl != strlen(r->file) || memcmp(name, r->file, nl) != 0 || pos != r->off)
+            if (nl != strlen(r->file) || memcmp(name, r->file, nl) != 0 || pos != r->off) {
+                if (pos == 4 && !r->in_group && later_file(name, nl, r->file))
+                    return end_without_rotate(r, name, nl, err);
                 return sl_error_set(err, SL_EINVAL, "relay: asked for (%s, %llu), the source "
                                     "starts at (%.*s, %llu)", r->file,
                                     (unsigned long long)r->off, (int)nl, name,
                                     (unsigned long long)pos);
+            }
         }
         return 0;
     }
