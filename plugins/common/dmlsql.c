@@ -56,14 +56,26 @@ static int same_table(const sl_event *a, const sl_event *b)
     return strcmp(a->target_schema, b->target_schema) == 0 && strcmp(a->target_table, b->target_table) == 0;
 }
 
-static int val(sl_sbuf *out, const sl_value *v, const sl_event *ev, uint32_t c, sl_error *err)
+/* v's literal, to store (sl_sqlfmt_value) or to find the row by (cmp: sl_sqlfmt_value_cmp). */
+static int literal(sl_sbuf *out, const sl_value *v, const sl_event *ev, uint32_t c, int cmp,
+                   sl_error *err)
 {
-    int rc = sl_sqlfmt_value(out, v);
+    int rc = cmp ? sl_sqlfmt_value_cmp(out, v) : sl_sqlfmt_value(out, v);
     if (rc < 0)
         return sl_error_set(err, rc, "%s.%s column %s: value has no SQL literal (type %u)",
                             ev->schema ? ev->schema : "", ev->table ? ev->table : "",
                             ev->meta->cols[c].name ? ev->meta->cols[c].name : "?", v->type);
     return 0;
+}
+
+static int val(sl_sbuf *out, const sl_value *v, const sl_event *ev, uint32_t c, sl_error *err)
+{
+    return literal(out, v, ev, c, 0, err);
+}
+
+static int val_cmp(sl_sbuf *out, const sl_value *v, const sl_event *ev, uint32_t c, sl_error *err)
+{
+    return literal(out, v, ev, c, 1, err);
 }
 
 /* (v1,v2,...) of the writable columns of a row */
@@ -101,17 +113,6 @@ static void insert_head(sl_sbuf *out, const sl_event *ev, int replace)
         sl_sbuf_add_ident(out, m->cols[c].name);
     }
     sl_sbuf_adds(out, ") VALUES ");
-}
-
-/* v's literal for finding the row (sl_sqlfmt_value_cmp), with the same error as val(). */
-static int val_cmp(sl_sbuf *out, const sl_value *v, const sl_event *ev, uint32_t c, sl_error *err)
-{
-    int rc = sl_sqlfmt_value_cmp(out, v);
-    if (rc < 0)
-        return sl_error_set(err, rc, "%s.%s column %s: value has no SQL literal (type %u)",
-                            ev->schema ? ev->schema : "", ev->table ? ev->table : "",
-                            ev->meta->cols[c].name ? ev->meta->cols[c].name : "?", v->type);
-    return 0;
 }
 
 /*
