@@ -105,7 +105,8 @@ static void test_open_fails_clearly(void)
     TL_CHECK(sl_myconn_open(&o, &err) == NULL, "login with a wrong user succeeded");
     char want[300];
     snprintf(want, sizeof want, "%s:%d: ", o.host, o.port);
-    TL_CHECK(err.code == SL_ECONN && strncmp(err.msg, want, strlen(want)) == 0 &&
+    /* a server that answers and refuses is SL_EDB, not SL_ECONN: no retry loop spins on it */
+    TL_CHECK(err.code == SL_EDB && strncmp(err.msg, want, strlen(want)) == 0 &&
              strstr(err.msg, "(errno 1045)"), "wrong user: %d %s", err.code, err.msg);
 
     /* TLS material goes to private temporary files that are gone when the call returns, even
@@ -122,7 +123,8 @@ static void test_open_fails_clearly(void)
     err = (sl_error){ 0 };
     MYSQL *db = sl_myconn_open(&o, &err);
     TL_CHECK(db == NULL, "TLS with a garbage CA succeeded");
-    TL_CHECK(err.code == SL_ECONN && err.msg[0], "TLS failure without a message");
+    TL_CHECK(err.msg[0] && (strstr(err.msg, "(errno 2026)") ? err.code == SL_EDB : err.code == SL_ECONN),
+             "TLS failure: %d '%s'", err.code, err.msg);
     TL_CHECK(files_in(dir) == 0, "%d PEM file(s) left in %s", files_in(dir), dir);
     if (db)
         mysql_close(db);
