@@ -190,14 +190,22 @@ void sl__reply_method(sl_req *r, const char *allowed)
                     r->method, allowed);
 }
 
-json_t *sl__body_json(sl_req *r, int empty_ok)
+/* 1 if the body is empty or only white space. */
+static int body_blank(const sl_req *r)
 {
-    json_error_t e;
     size_t i = 0;
     while (i < r->body_len && (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' ||
                                r->body[i] == '\n'))
         i++;
-    if (i == r->body_len) {
+    return i == r->body_len;
+}
+
+json_t *sl__body_json(sl_req *r, int empty_ok)
+{
+    if (r->json)
+        return json_incref(r->json);
+    json_error_t e;
+    if (body_blank(r)) {
         if (empty_ok)
             return json_object();
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "request body is empty: a JSON object is required");
@@ -215,6 +223,29 @@ json_t *sl__body_json(sl_req *r, int empty_ok)
         return NULL;
     }
     return v;
+}
+
+int sl__unknown_field(sl_req *r, const json_t *obj, const char *path, const char *const *keys,
+                      size_t nkeys)
+{
+    const char *k;
+    json_t *v;
+    if (!json_is_object(obj))
+        return 0;
+    json_object_foreach((json_t *)obj, k, v) {
+        size_t i = 0;
+        while (i < nkeys && strcmp(k, keys[i]))
+            i++;
+        if (i < nkeys)
+            continue;
+        char known[512] = "";
+        size_t o = 0;
+        for (i = 0; i < nkeys && o < sizeof known; i++)
+            o += (size_t)snprintf(known + o, sizeof known - o, "%s%s", i ? ", " : "", keys[i]);
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/%s: unknown field (known: %s)", path, k, known);
+        return -1;
+    }
+    return 0;
 }
 
 const char *sl__query(sl_req *r, const char *name)
@@ -334,31 +365,24 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
     route_label(r, prefix);
     /* Every request body of the DM OpenAPI is a JSON object. One that is not is refused here,
      * also where the endpoint reads nothing of it: "POST .../verify" with a malformed body must
-     * not start a run, nor "POST .../disable" disable a source. */
-    size_t lead = 0;
-    while (lead < r->body_len && strchr(" \t\r\n", r->body[lead]) && r->body[lead])
-        lead++;
-    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD") && lead < r->body_len) {
-        json_t *v = sl__body_json(r, 1);
-        if (!v) {
-            free(copy);
-            return;
-        }
-        json_decref(v);
+     * not start a run, nor "POST .../disable" disable a source. Parsed once: the handler's
+     * sl__body_json hands out this object. */
+    if (strcmp(r->method, "GET") && strcmp(r->method, "HEAD") && !body_blank(r) &&
+        !(r->json = sl__body_json(r, 1))) {
+        free(copy);
+        return;
     }
     /* In a cluster the leader holds the sources and tasks: others forward, except for what every
      * member answers from etcd or from itself (the member lists, the API document). */
     if (a->member && !atomic_load(&a->leading) && r->nseg > 0 && strcmp(r->segs[0], "cluster") &&
         strcmp(r->segs[0], "docs") && strcmp(r->segs[0], "dm.json")) {
         sl__forward(r, url);
-        free(copy);
-        return;
+        goto done;
     }
     sl_error serr = { 0 };
     if (a->member && r->nseg > 0 && strcmp(r->segs[0], "cluster") && sl__meta_resync(a, &serr) != 0) {
         sl__reply_error(r, 503, DM_ERR_ETCD, "%s", serr.msg);
-        free(copy);
-        return;
+        goto done;
     }
     if (r->nseg == 0)
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
@@ -379,6 +403,9 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
     if (r->status == 0)
         sl__reply_error(r, 404, DM_ERR_OPENAPI, "no such path: %s", url);
+done:
+    json_decref(r->json);
+    r->json = NULL;
     free(copy);
 }
 

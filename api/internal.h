@@ -171,6 +171,9 @@ typedef struct sl_req {
     int         nseg;
     const char *body;
     size_t      body_len;
+    json_t     *json;         /* the body parsed once by sl__dispatch (a non-blank body of a
+                               * request other than GET/HEAD), or NULL; sl__body_json hands out
+                               * references to it */
     /* the reply */
     unsigned    status;
     char       *out;          /* malloc'd body, or NULL */
@@ -198,6 +201,10 @@ void sl__reply_method(sl_req *r, const char *allowed);
 /* Parse the body as a JSON object; on failure reply 400 with line:column and return NULL.
  * An empty body gives an empty object when empty_ok. */
 json_t *sl__body_json(sl_req *r, int empty_ok);
+/* If obj (a JSON object; anything else passes) has a key not among keys[0..nkeys), reply 400
+ * "PATH/KEY: unknown field (known: ...)" and return -1: a misspelled option is not dropped. */
+int sl__unknown_field(sl_req *r, const json_t *obj, const char *path, const char *const *keys,
+                      size_t nkeys);
 /* Query parameter (NULL if absent); boolean query: "true"/"1" -> 1, "false"/"0"/absent -> 0, -1 bad. */
 const char *sl__query(sl_req *r, const char *name);
 int sl__query_bool(sl_req *r, const char *name, int *out);

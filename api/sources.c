@@ -459,38 +459,30 @@ static int opt_type(sl_req *r, const json_t *o, const char *k, const char *path,
 }
 
 /* Build the normalized Source from a request object; old is the current definition on PUT. */
-/* A field the DM OpenAPI does not name is refused, as in a task: a misspelled "pasword" or
- * "enabel_gtid" must not be dropped in silence. keys ends with NULL. */
-static int unknown_field(sl_req *r, const json_t *obj, const char *path, const char *const *keys)
-{
-    const char *k;
-    json_t *v;
-    if (!json_is_object(obj))
-        return 0;
-    json_object_foreach((json_t *)obj, k, v) {
-        size_t i = 0;
-        while (keys[i] && strcmp(k, keys[i]))
-            i++;
-        if (!keys[i]) {
-            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/%s: unknown field", path, k);
-            return -1;
-        }
-    }
-    return 0;
-}
-
+/* The fields of the DM OpenAPI's Source and its parts; any other is refused (sl__unknown_field),
+ * as in a task: a misspelled "pasword" or "enabel_gtid" must not be dropped in silence. */
 static const char *const SOURCE_FIELDS[] = {
     "source_name", "host", "port", "user", "password", "enable_gtid", "enable", "flavor",
     "security", "purge", "relay_config",
     "task_name_list", "status_list",   /* in what GET answers: a GET sent back is accepted */
-    NULL
 };
 static const char *const SECURITY_FIELDS[] = { "ssl_ca_content", "ssl_cert_content",
-                                               "ssl_key_content", "cert_allowed_cn", NULL };
-static const char *const PURGE_FIELDS[] = { "interval", "expires", "remain_space", NULL };
+                                               "ssl_key_content", "cert_allowed_cn" };
+static const char *const PURGE_FIELDS[] = { "interval", "expires", "remain_space" };
 static const char *const RELAY_FIELDS[] = { "enable_relay", "relay_binlog_name",
-                                            "relay_binlog_gtid", "relay_dir", NULL };
-static const char *const WRAPPER_FIELDS[] = { "source", "worker_name", NULL };
+                                            "relay_binlog_gtid", "relay_dir" };
+static const char *const WRAPPER_FIELDS[] = { "source", "worker_name" };
+#define KNOWN(a) a, sizeof a / sizeof a[0]
+
+/* The source of a create or update body: DM's CreateSourceRequest wraps it in "source" (beside
+ * worker_name), the seeds send it bare: take both. NULL after a 400 for an unknown field. */
+static json_t *source_of(sl_req *r, json_t *body)
+{
+    json_t *in = json_object_get(body, "source");
+    if (!json_is_object(in))
+        return body;
+    return sl__unknown_field(r, body, "", KNOWN(WRAPPER_FIELDS)) ? NULL : in;
+}
 
 static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
 {
@@ -498,10 +490,12 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
     json_t *out = json_object(), *v;
     if (!json_is_object(in))
         BAD("%s: must be an object", P);
-    if (unknown_field(r, in, P, SOURCE_FIELDS) ||
-        unknown_field(r, json_object_get(in, "security"), "/source/security", SECURITY_FIELDS) ||
-        unknown_field(r, json_object_get(in, "purge"), "/source/purge", PURGE_FIELDS) ||
-        unknown_field(r, json_object_get(in, "relay_config"), "/source/relay_config", RELAY_FIELDS))
+    if (sl__unknown_field(r, in, P, KNOWN(SOURCE_FIELDS)) ||
+        sl__unknown_field(r, json_object_get(in, "security"), "/source/security",
+                          KNOWN(SECURITY_FIELDS)) ||
+        sl__unknown_field(r, json_object_get(in, "purge"), "/source/purge", KNOWN(PURGE_FIELDS)) ||
+        sl__unknown_field(r, json_object_get(in, "relay_config"), "/source/relay_config",
+                          KNOWN(RELAY_FIELDS)))
         goto fail;
     const char *req[] = { "source_name", "host", "user" };
     for (int i = 0; i < 3; i++) {
@@ -689,13 +683,8 @@ static void create_source(sl_req *r)
     json_t *body = sl__body_json(r, 0);
     if (!body)
         return;
-    /* DM's CreateSourceRequest wraps the source in "source"; the seeds send it bare: take both. */
-    json_t *in = json_is_object(json_object_get(body, "source")) ? json_object_get(body, "source") : body;
-    if (in != body && unknown_field(r, body, "", WRAPPER_FIELDS)) {
-        json_decref(body);
-        return;
-    }
-    json_t *def = source_normalize(r, in, NULL);
+    json_t *in = source_of(r, body);
+    json_t *def = in ? source_normalize(r, in, NULL) : NULL;
     json_decref(body);
     if (!def)
         return;
@@ -828,8 +817,8 @@ static void update_source(sl_req *r, const char *name)
     json_t *body = sl__body_json(r, 0);
     if (!body)
         return;
-    json_t *in = json_is_object(json_object_get(body, "source")) ? json_object_get(body, "source") : body;
-    if (in != body && unknown_field(r, body, "", WRAPPER_FIELDS)) {
+    json_t *in = source_of(r, body);
+    if (!in) {
         json_decref(body);
         return;
     }
@@ -1030,14 +1019,9 @@ static int relay_body_ok(sl_req *r, json_t *body, const char *const *keys, size_
 {
     const char *k;
     json_t *v;
+    if (sl__unknown_field(r, body, "", keys, nkeys))
+        return -1;
     json_object_foreach(body, k, v) {
-        size_t i = 0;
-        while (i < nkeys && strcmp(k, keys[i]))
-            i++;
-        if (i == nkeys) {
-            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/%s: unknown field", k);
-            return -1;
-        }
         if (strcmp(k, "worker_name_list") && !json_is_string(v) && !json_is_null(v)) {
             sl__reply_error(r, 400, DM_ERR_OPENAPI, "/%s: want a string", k);
             return -1;

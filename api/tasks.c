@@ -674,25 +674,14 @@ static void start_stop(sl_req *r, const char *name, int start)
     if (!body)
         return;
     static const char *const start_keys[] = { "remove_meta", "source_name_list", "start_time",
-                                              "safe_mode_time_duration", NULL };
-    static const char *const stop_keys[] = { "timeout_duration", "source_name_list", NULL };
-    const char *const *keys = start ? start_keys : stop_keys;
-    const char *key;
-    json_t *val;
-    json_object_foreach(body, key, val) {   /* a misspelled option must not be dropped */
-        size_t i = 0;
-        while (keys[i] && strcmp(key, keys[i]))
-            i++;
-        if (!keys[i]) {
-            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/%s: unknown field (a %s request takes %s)",
-                            key, start ? "start" : "stop", start ?
-                            "remove_meta, source_name_list, start_time, safe_mode_time_duration" :
-                            "timeout_duration, source_name_list");
-            json_decref(body);
-            return;
-        }
+                                              "safe_mode_time_duration" };
+    static const char *const stop_keys[] = { "timeout_duration", "source_name_list" };
+    if (start ? sl__unknown_field(r, body, "", start_keys, sizeof start_keys / sizeof *start_keys)
+              : sl__unknown_field(r, body, "", stop_keys, sizeof stop_keys / sizeof *stop_keys)) {
+        json_decref(body);
+        return;
     }
-    val = json_object_get(body, "remove_meta");
+    json_t *val = json_object_get(body, "remove_meta");
     if (val && !json_is_boolean(val) && !json_is_null(val)) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "/remove_meta: must be true or false");
         json_decref(body);
