@@ -27,6 +27,7 @@ typedef struct builder {
     char                 srcpath[256]; /* the source_conf entry */
     const char          *missing[16];  /* plugins already reported missing */
     size_t               nmissing;
+    json_t              *merged;       /* merge_targets_json of the task, once per compile */
 } builder;
 
 /* Record that option name comes from the task field at rel, so that a plugin's complaint about
@@ -202,7 +203,7 @@ static json_t *merge_targets_json(const tk_task *t)
 /* 1 if a rule of this source routes into one of the merge targets (above). */
 static int in_merge_targets(const builder *b)
 {
-    json_t *m = merge_targets_json(b->t);
+    json_t *m = b->merged;
     int hit = 0;
     for (size_t i = 0; !hit && i < b->t->nrules; i++) {
         const tk_rule *r = &b->t->rules[i];
@@ -215,11 +216,12 @@ static int in_merge_targets(const builder *b)
             hit |= streq_ci(json_string_value(json_object_get(e, "schema")), ts) &&
                    streq_ci(json_string_value(json_object_get(e, "table")), tt);
     }
-    json_decref(m);
     return hit;
 }
 
-/* Same rule as sl_rules_shard_merge (match.c), on the model instead of compiled rules. */
+/* Same rule as sl_rules_shard_merge (match.c), on the model instead of compiled rules: two
+ * exact rules into one target are the merge targets (across sources too); a wildcard rule with
+ * a target table or a target schema merges by itself. */
 static int shard_merge(const builder *b)
 {
     const tk_task *t = b->t;
@@ -234,16 +236,6 @@ static int shard_merge(const builder *b)
             return 1;
         if (ts && !sl_pattern_is_exact(a->ps))   /* many schemas into one, table or not */
             return 1;
-        if (!tt)
-            continue;
-        const char *as = ts ? a->tschema : a->schema;
-        for (size_t j = i + 1; j < t->nrules; j++) {
-            const tk_rule *c = &t->rules[j];
-            if (c->src != a->src || !c->valid || !c->ttable || !streq_ci(a->ttable, c->ttable))
-                continue;
-            if (streq_ci(as, c->tschema && *c->tschema ? c->tschema : c->schema))
-                return 1;
-        }
     }
     return 0;
 }
@@ -620,10 +612,9 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         st[n] = (stage){ .id = "route", .plugin = "route", .opts = json_object() };
         set(st[n].opts, &st[n].pm, "rules", json_incref(rules), b, "/table_migrate_rule");
         /* DDL arrives here only: the task-wide merged tables (merge_targets_json) */
-        json_t *mt = merge_targets_json(t);
-        if (mt && json_array_size(mt) && declares(b, "route", "merge_targets"))
-            set(st[n].opts, &st[n].pm, "merge_targets", json_incref(mt), b, "/table_migrate_rule");
-        json_decref(mt);
+        if (json_array_size(b->merged) && declares(b, "route", "merge_targets"))
+            set(st[n].opts, &st[n].pm, "merge_targets", json_incref(b->merged), b,
+                "/table_migrate_rule");
         n++;
         customs(b, 0, "after-route", st, &n);
     }
@@ -823,10 +814,25 @@ static json_t *normalized(const tk_task *t)
     return o;
 }
 
+static int build_sources(builder *b, sl_task_plan *plan);
+
 static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const char *root,
                        sl_task_plan *plan)
 {
-    builder b = { .c = c, .t = t, .opts = opts, .root = root };
+    builder b = { .c = c, .t = t, .opts = opts, .root = root, .merged = merge_targets_json(t) };
+    if (!b.merged)
+        return SL_ENOMEM;
+    int rc = build_sources(&b, plan);
+    json_decref(b.merged);
+    return rc;
+}
+
+/* The subtask plans of every source of the task, with b's task-wide parts. */
+static int build_sources(builder *b, sl_task_plan *plan)
+{
+    tc *c = b->c;
+    tk_task *t = b->t;
+    const char *root = b->root;
     int want = plan != NULL;
     int full = t->mode && strcmp(t->mode, "incremental") != 0;
     int incr = t->mode && (strcmp(t->mode, "incremental") == 0 || strcmp(t->mode, "all") == 0);
@@ -834,9 +840,9 @@ static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const cha
         tk_source *s = &t->srcs[i];
         if (!s->name)
             continue;
-        b.s = s;
-        snprintf(b.srcpath, sizeof b.srcpath, "%s/source_config/source_conf/%zu", root, s->idx);
-        json_t *rules = rules_json(&b, NULL);
+        b->s = s;
+        snprintf(b->srcpath, sizeof b->srcpath, "%s/source_config/source_conf/%zu", root, s->idx);
+        json_t *rules = rules_json(b, NULL);
         if (!rules)
             return SL_ENOMEM;
         sl_subtask_plan *sp = want ? &plan->subtasks[plan->nsubtasks++] : NULL;
@@ -845,7 +851,7 @@ static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const cha
             sp->phases = calloc(2, sizeof *sp->phases);
             sp->phase_names = calloc(2, sizeof *sp->phase_names);
             sp->nrules = s->nrules;
-            sp->shard_merge = t->shard_mode != NULL || shard_merge(&b);
+            sp->shard_merge = t->shard_mode != NULL || shard_merge(b);
             sp->source_known = s->def != NULL;
             if (!sp->source_name || !sp->phases || !sp->phase_names) {
                 json_decref(rules);
@@ -860,7 +866,7 @@ static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const cha
             names[np++] = "incremental";
         for (size_t k = 0; k < np; k++) {
             sl_pipeline_spec *ps = NULL;
-            int rc = phase(&b, names[k], rules, sp ? &ps : NULL);
+            int rc = phase(b, names[k], rules, sp ? &ps : NULL);
             if (rc < 0) {
                 json_decref(rules);
                 return rc;
