@@ -22,6 +22,14 @@ static inline uint32_t le24(const uint8_t *p) { return le16(p) | (uint32_t)p[2] 
 static inline uint32_t le32(const uint8_t *p) { return le24(p) | (uint32_t)p[3] << 24; }
 static inline uint64_t le48(const uint8_t *p) { return le32(p) | (uint64_t)le16(p + 4) << 32; }
 static inline uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+/* A little-endian length of n bytes (a BLOB's or a VARCHAR's prefix: 1 to 4). */
+static inline size_t le_n(const uint8_t *p, uint32_t n)
+{
+    size_t v = 0;
+    for (uint32_t i = 0; i < n; i++)
+        v |= (size_t)p[i] << (8 * i);
+    return v;
+}
 static inline uint64_t be_n(const uint8_t *p, int n)
 {
     uint64_t v = 0;
@@ -1222,9 +1230,7 @@ int sl_bl_decode_value(const sl_bl_column *c, const uint8_t *p, const uint8_t *e
         if (lb < 1 || lb > 4)
             return BAD(err, "BLOB with length size %u", lb);
         NEED(lb);
-        size_t n = (size_t)be_n(p, 0);
-        for (uint32_t i = 0; i < lb; i++)
-            n |= (size_t)p[i] << (8 * i);
+        size_t n = le_n(p, lb);
         p += lb;
         NEED(n);
         if (c->real_type == SL_MT_JSON) {
@@ -1252,9 +1258,7 @@ int sl_bl_decode_value(const sl_bl_column *c, const uint8_t *p, const uint8_t *e
         if (lb < 1 || lb > 4)
             return BAD(err, "compressed BLOB with length size %u", lb);
         NEED(lb);
-        size_t n = 0;
-        for (uint32_t i = 0; i < lb; i++)
-            n |= (size_t)p[i] << (8 * i);
+        size_t n = le_n(p, lb);
         p += lb;
         NEED(n);
         out->type = c->charset == 63 ? SL_V_BINARY : SL_V_STRING;

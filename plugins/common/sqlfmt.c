@@ -95,26 +95,27 @@ static void cs_table_fill(void)
         cs_fill(&cs_table[i], i);
 }
 
-static cs_info charset_of(unsigned coll)
+/* coll's entry of the table, or, from 2048 on, *tmp filled in. */
+static const cs_info *charset_of(unsigned coll, cs_info *tmp)
 {
-    cs_info c;
     if (coll < CS_TABLE) {
         pthread_once(&cs_once, cs_table_fill);
-        return cs_table[coll];
+        return &cs_table[coll];
     }
-    cs_fill(&c, coll);
-    return c;
+    cs_fill(tmp, coll);
+    return tmp;
 }
 
 static void add_string(sl_sbuf *b, const char *s, uint32_t len, unsigned coll)
 {
-    cs_info c = charset_of(coll);
-    if (!c.intro[0]) {
+    cs_info tmp;
+    const cs_info *c = charset_of(coll, &tmp);
+    if (!c->intro[0]) {
         sl_sbuf_add_hex(b, (const unsigned char *)s, len);
         return;
     }
-    sl_sbuf_adds(b, c.intro);
-    if (c.safe) {
+    sl_sbuf_adds(b, c->intro);
+    if (c->safe) {
         sl_sbuf_add_quoted(b, s, len);
     } else {
         sl_sbuf_adds(b, " ");
