@@ -49,7 +49,13 @@ static int source_add(sl_api *a, sl_api_source *s)
         a->sources = n;
         a->capsources = cap;
     }
-    a->sources[a->nsources++] = s;
+    /* in name order, as the store scans them back after a restart */
+    size_t at = a->nsources;
+    while (at > 0 && strcmp(a->sources[at - 1]->name, s->name) > 0)
+        at--;
+    memmove(a->sources + at + 1, a->sources + at, (a->nsources - at) * sizeof *a->sources);
+    a->sources[at] = s;
+    a->nsources++;
     return 0;
 }
 

@@ -88,7 +88,13 @@ static int task_add(sl_api *a, sl_api_task *t)
         a->tasks = n;
         a->captasks = cap;
     }
-    a->tasks[a->ntasks++] = t;
+    /* in name order, as the store scans them back after a restart (and as DM lists etcd's keys) */
+    size_t at = a->ntasks;
+    while (at > 0 && strcmp(a->tasks[at - 1]->name, t->name) > 0)
+        at--;
+    memmove(a->tasks + at + 1, a->tasks + at, (a->ntasks - at) * sizeof *a->tasks);
+    a->tasks[at] = t;
+    a->ntasks++;
     sl__tasks_cache_invalidate(a);
     return 0;
 }

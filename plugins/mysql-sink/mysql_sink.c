@@ -1234,7 +1234,7 @@ static int retry_serial(sink *s)
     rc = wait_done(w);
     w->patient = 0;
     if (rc < 0)
-        return fail_group(s, "applying rows (again, by one worker, after a lock conflict between workers)", &w->err);
+        return fail_group(s, "applying rows (again, in source order on one connection, after a row lock wait)", &w->err);
     w->nev = 0;
     return 0;
 }

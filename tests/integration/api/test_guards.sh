@@ -14,7 +14,9 @@
 # - a malformed body is refused where the endpoint reads none (it started a verify run, and
 #   disabled a source);
 # - a source whose password changes under a running task pauses it with errno 1045 (fatal), where
-#   the reader used to retry every 5 s for ever with the task shown Running.
+#   the reader used to retry every 5 s for ever with the task shown Running;
+# - GET /sources and GET /tasks list in name order, before a restart as after it (they listed in
+#   creation order until the server restarted, then in name order).
 . "$(dirname "$0")/lib.sh"
 
 S=gd_one T=gd_two
@@ -199,6 +201,26 @@ wait_rows $T 302
 api GET /tasks/gd/status
 expect 200 "the first server's task runs on" 'all(.data[]; .stage=="Running")'
 grep -q 'already connected' "$WORK/server.log" && fail "a second binlog reader displaced the first" || ok
+
+# ---- lists in name order, the same before and after a restart ----------------------------------
+api POST /sources "$(srcdef gd-0)"
+expect 201 "a source created last, named first"
+api POST /tasks "$(task gc)"
+expect 200 "a task created last, named first"
+listed() {   # what GET /sources and GET /tasks list, in their order
+    api GET /sources; printf '%s ' "$(printf '%s' "$BODY" | jq -c '[.data[].source_name]')"
+    api GET /tasks; printf '%s' "$BODY" | jq -c '[.data[].name]'
+}
+want='["gd-0","gd-a","gd-b","gd-pw"] ["gc","gd"]'
+got=$(listed)
+[ "$got" = "$want" ] && ok || fail "lists before the restart: $got, want $want"
+stop_server
+start_server "$WORK/data"
+got=$(listed)
+[ "$got" = "$want" ] && ok || fail "lists after the restart: $got, want $want"
+api DELETE /tasks/gc
+expect 204 "delete gc"
+synced
 
 api POST /tasks/gd/verify 'zz'
 expect 400 "malformed body of verify" '.error_msg|test("malformed JSON body")'
