@@ -216,10 +216,8 @@ int sl_bl_parse_rotate(const sl_bl_format *f, const uint8_t *body, size_t blen,
     return 0;
 }
 
-int sl_bl_parse_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
-                      sl_bl_query *q, sl_error *err)
+static int parse_query(size_t ph, const uint8_t *body, size_t blen, sl_bl_query *q, sl_error *err)
 {
-    size_t ph = f->post_header_len[SL_BL_QUERY] ? f->post_header_len[SL_BL_QUERY] : 13;
     if (ph < 13 || blen < ph)
         return BAD(err, "QUERY event too short");
     q->thread_id = le32(body);
@@ -236,6 +234,21 @@ int sl_bl_parse_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
     q->sql = (const char *)body + off;
     q->sql_len = blen - off;
     return 0;
+}
+
+int sl_bl_parse_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
+                      sl_bl_query *q, sl_error *err)
+{
+    return parse_query(f->post_header_len[SL_BL_QUERY] ? f->post_header_len[SL_BL_QUERY] : 13,
+                       body, blen, q, err);
+}
+
+int sl_bl_parse_execute_load_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
+                                   sl_bl_query *q, sl_error *err)
+{
+    /* a QUERY's post-header, then file_id, the file name's start and end, dup handling */
+    uint8_t ph = f->post_header_len[SL_BL_EXECUTE_LOAD_QUERY];
+    return parse_query(ph ? ph : 26, body, blen, q, err);
 }
 
 int sl_bl_parse_xid(const uint8_t *body, size_t blen, uint64_t *xid, sl_error *err)
@@ -1354,6 +1367,14 @@ int sl_bl_rows_init(const sl_bl_format *f, uint8_t type, const uint8_t *body, si
     return 0;
 }
 
+static int all_present(const uint8_t *bits, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (!((bits[i / 8] >> (i % 8)) & 1))
+            return 0;
+    return 1;
+}
+
 static int decode_image(sl_bl_rows *r, const sl_bl_table_map *m, const uint8_t *present,
                         sl_bl_alloc_fn alloc, void *ud, sl_value *vals, sl_error *err)
 {
@@ -1397,6 +1418,15 @@ int sl_bl_rows_next(sl_bl_rows *r, const sl_bl_table_map *m, sl_bl_alloc_fn allo
     if (r->ncols != m->ncols)
         return BAD(err, "%s.%s: row event has %u columns, its table map %u", m->schema,
                    m->table, r->ncols, m->ncols);
+    /* A partial image (binlog_row_image MINIMAL or NOBLOB, global or in the writing session)
+     * leaves columns out: decoded as NULL they would overwrite the target's values. */
+    if (!all_present(r->present, r->ncols) || (r->kind == 2 && !all_present(r->present_after, r->ncols)))
+        return sl_error_set(err, SL_ENOTSUP, "%s.%s: the source logged a partial row image (its "
+                            "binlog_row_image was MINIMAL or NOBLOB when the row was written, "
+                            "globally or in the writing session): the columns left out are not "
+                            "known, so the row cannot be applied exactly. Set binlog_row_image=FULL "
+                            "on the source (globally, and in no session otherwise), then copy this "
+                            "table again", m->schema, m->table);
     int rc;
     switch (r->kind) {
     case 1:

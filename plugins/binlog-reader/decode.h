@@ -22,7 +22,8 @@ extern "C" {
 /* Event types (MariaDB sql/log_event.h, same numbers as MySQL below 160). */
 enum {
     SL_BL_QUERY = 2, SL_BL_STOP = 3, SL_BL_ROTATE = 4, SL_BL_INTVAR = 5, SL_BL_RAND = 13,
-    SL_BL_USER_VAR = 14, SL_BL_FORMAT_DESCRIPTION = 15, SL_BL_XID = 16, SL_BL_TABLE_MAP = 19,
+    SL_BL_USER_VAR = 14, SL_BL_FORMAT_DESCRIPTION = 15, SL_BL_XID = 16,
+    SL_BL_EXECUTE_LOAD_QUERY = 18, SL_BL_TABLE_MAP = 19,
     SL_BL_WRITE_ROWS_V1 = 23, SL_BL_UPDATE_ROWS_V1 = 24, SL_BL_DELETE_ROWS_V1 = 25,
     SL_BL_INCIDENT = 26, SL_BL_HEARTBEAT = 27, SL_BL_IGNORABLE = 28, SL_BL_ROWS_QUERY = 29,
     SL_BL_WRITE_ROWS = 30, SL_BL_UPDATE_ROWS = 31, SL_BL_DELETE_ROWS = 32,
@@ -114,6 +115,9 @@ typedef struct sl_bl_query {
 } sl_bl_query;
 int sl_bl_parse_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
                       sl_bl_query *q, sl_error *err);
+/* EXECUTE_LOAD_QUERY: a LOAD DATA logged as a statement (binlog_format STATEMENT or MIXED) */
+int sl_bl_parse_execute_load_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
+                                   sl_bl_query *q, sl_error *err);
 
 int sl_bl_parse_xid(const uint8_t *body, size_t blen, uint64_t *xid, sl_error *err);
 

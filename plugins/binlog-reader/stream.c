@@ -453,7 +453,9 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
                     sl_error *err)
 {
     sl_bl_query q;
-    int rc = sl_bl_parse_query(&r->fmt, body, blen, &q, err);
+    int rc = h->type == SL_BL_EXECUTE_LOAD_QUERY
+                 ? sl_bl_parse_execute_load_query(&r->fmt, body, blen, &q, err)
+                 : sl_bl_parse_query(&r->fmt, body, blen, &q, err);
     if (rc < 0)
         return rc;
     if (eq_word(q.sql, q.sql_len, "BEGIN")) {
@@ -473,7 +475,9 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
         r->explicit_begin = 1;
         return 0;
     }
-    /* Anything else is a statement: DDL (or DCL) that the filter and the sink judge. */
+    /* Anything else is a statement: DDL (or DCL) that the filter and the sink judge, or rows
+     * written as a statement (a session in binlog_format STATEMENT or MIXED), which the sink
+     * refuses when the filter keeps it (ddl.h, writes_rows). */
     int standalone = !r->in_txn || !r->explicit_begin;
     if (!r->in_txn && (rc = txn_begin(r, h, 0)) < 0)
         return sl_error_set(err, rc, "out of memory");
@@ -725,6 +729,7 @@ int br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err)
         break;
     }
     case SL_BL_QUERY:
+    case SL_BL_EXECUTE_LOAD_QUERY:  /* a LOAD DATA as a statement: the sink refuses it */
         if ((rc = on_query(r, &h, body, blen, err)) < 0)
             return rc;
         break;

@@ -242,6 +242,11 @@ static int parse_create(parser *p)
             return table_name(p);
         }
         p->i = save;
+        /* CREATE TABLE ... [AS] SELECT: a column may not be named SELECT unquoted, and a
+         * definition holds no subquery */
+        for (size_t k = p->i; k < p->n; k++)
+            if (is_kw(p, k, "SELECT"))
+                d->writes_rows = 1;
         return 0;
     }
     (void)(accept(p, "ONLINE") || accept(p, "OFFLINE"));
@@ -365,6 +370,118 @@ static int parse_rename(parser *p)
     }
 }
 
+/* Skip an alias and index hints after a table reference: up to the next ',', JOIN keyword,
+ * ON/USING/WHERE/SET or the end, at depth 0. */
+static int at_ref_end(parser *p, size_t k)
+{
+    static const char *const stop[] = { "JOIN", "STRAIGHT_JOIN", "ON", "USING", "WHERE", "SET",
+                                        "FROM", "ORDER", "LIMIT", "INNER", "CROSS", "LEFT",
+                                        "RIGHT", "NATURAL", "VALUES", "VALUE", "SELECT",
+                                        "PARTITION", "RETURNING", NULL };
+    if (is_punct(p, k, ',') || is_punct(p, k, '(') || is_punct(p, k, ')') || p->t[k].type == T_END)
+        return 1;
+    for (int i = 0; stop[i]; i++)
+        if (is_kw(p, k, stop[i]))
+            return 1;
+    return 0;
+}
+
+/*
+ * The table references of UPDATE or of DELETE's lists, up to the keyword that ends them
+ * (SET, WHERE, ...): every name that starts a reference (at the start, after ',', '(' or a
+ * JOIN) is a table the statement may write. Names in subqueries are not written; an
+ * alias in DELETE's list comes out as a table of the default schema, which is harmless (a name
+ * too many can only keep a statement, never let one through).
+ */
+static int table_refs(parser *p, const char *const *until)
+{
+    int expect = 1;
+    while (p->i < p->n && p->t[p->i].type != T_END) {
+        for (int u = 0; until[u]; u++)
+            if (is_kw(p, p->i, until[u]))
+                return 0;
+        if (is_punct(p, p->i, ',') || is_punct(p, p->i, '(') || is_kw(p, p->i, "JOIN") ||
+            is_kw(p, p->i, "STRAIGHT_JOIN")) {
+            expect = 1;
+            p->i++;
+            continue;
+        }
+        if (expect && is_ident(cur(p)) && !is_kw(p, p->i, "SELECT") && !is_kw(p, p->i, "LATERAL")) {
+            int rc = table_name(p);
+            if (rc < 0)
+                return rc;
+            if (is_punct(p, p->i, '.') && is_punct(p, p->i + 1, '*'))
+                p->i += 2;                      /* DELETE t.* FROM ... */
+            expect = 0;
+            while (p->i < p->n && !at_ref_end(p, p->i))
+                p->i++;
+            continue;
+        }
+        expect = 0;
+        p->i++;
+    }
+    return 0;
+}
+
+static void skip_modifiers(parser *p)
+{
+    static const char *const mods[] = { "LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "QUICK",
+                                        "IGNORE", "CONCURRENT", "LOCAL", NULL };
+    for (int again = 1; again;) {
+        again = 0;
+        for (int i = 0; mods[i]; i++)
+            if (accept(p, mods[i]))
+                again = 1;
+    }
+}
+
+/* INSERT, REPLACE, UPDATE, DELETE, LOAD DATA/XML: writes_rows, and the tables written. */
+static int parse_dml(parser *p)
+{
+    sl_ddl *d = p->out;
+    static const char *const upd_until[] = { "SET", NULL };
+    static const char *const del_until[] = { "FROM", "USING", "WHERE", "ORDER", "LIMIT",
+                                             "RETURNING", "PARTITION", NULL };
+    static const char *const using_until[] = { "USING", "WHERE", "ORDER", "LIMIT", "RETURNING",
+                                               "PARTITION", NULL };
+    static const char *const join_until[] = { "WHERE", "ORDER", "LIMIT", "RETURNING", NULL };
+    if (accept(p, "INSERT") || accept(p, "REPLACE")) {
+        d->writes_rows = 1;
+        skip_modifiers(p);
+        accept(p, "INTO");
+        return table_name(p);
+    }
+    if (accept(p, "UPDATE")) {
+        d->writes_rows = 1;
+        skip_modifiers(p);
+        return table_refs(p, upd_until);
+    }
+    if (accept(p, "DELETE")) {
+        d->writes_rows = 1;
+        skip_modifiers(p);
+        int rc;
+        if (accept(p, "FROM")) {                /* DELETE FROM t [, u USING refs] */
+            if ((rc = table_refs(p, using_until)) < 0)
+                return rc;
+            return accept(p, "USING") ? table_refs(p, join_until) : 0;
+        }
+        if ((rc = table_refs(p, del_until)) < 0)     /* DELETE t, u FROM refs */
+            return rc;
+        return accept(p, "FROM") ? table_refs(p, join_until) : 0;
+    }
+    if (accept(p, "LOAD")) {
+        if (!accept(p, "DATA") && !accept(p, "XML"))
+            return 0;
+        d->writes_rows = 1;
+        while (p->i < p->n && p->t[p->i].type != T_END && !is_kw(p, p->i, "INTO"))
+            p->i++;
+        if (!accept(p, "INTO") || !accept(p, "TABLE"))
+            return SL_EPARSE;
+        return table_name(p);
+    }
+    return 0;
+}
+
 void sl_ddl_free(sl_ddl *d)
 {
     if (!d)
@@ -410,6 +527,8 @@ int sl_ddl_parse(const char *sql, size_t len, const char *default_schema, sl_ddl
         rc = table_name(&p);
     } else if (accept(&p, "RENAME"))
         rc = parse_rename(&p);
+    else
+        rc = parse_dml(&p);
     free(t);
     return rc;
 }

@@ -5,7 +5,8 @@
  * Pure and server-free. Understands comments, MySQL executable comments, quoted identifiers and
  * strings; knows CREATE/ALTER/DROP/TRUNCATE/RENAME TABLE (incl. CREATE TABLE ... LIKE, ALTER
  * TABLE ... RENAME TO, multi-table DROP and RENAME), CREATE/ALTER/DROP DATABASE and CREATE/DROP
- * INDEX. Anything else parses as SL_DDL_OTHER with no names.
+ * INDEX. Anything else parses as SL_DDL_OTHER with no names, but a statement that writes rows
+ * (writes_rows, below), whose names are the tables it writes.
  */
 #ifndef SLUICE_DDL_H
 #define SLUICE_DDL_H
@@ -38,6 +39,11 @@ typedef struct sl_ddl {
     sl_ddl_kind  kind;
     int          is_like;      /* CREATE TABLE a LIKE b */
     int          temporary;    /* CREATE/DROP TEMPORARY TABLE (not replicated by MariaDB in ROW) */
+    /* The statement writes rows itself: INSERT, REPLACE, UPDATE, DELETE or LOAD DATA (kind
+     * SL_DDL_OTHER, names: the tables it may write, as far as the text shows them), or CREATE
+     * TABLE ... SELECT. In a binlog these come from a session in binlog_format STATEMENT or
+     * MIXED; in ROW format MariaDB logs the rows, and a CREATE TABLE without its SELECT. */
+    int          writes_rows;
     size_t       nnames;
     sl_ddl_name *names;
 } sl_ddl;

@@ -115,7 +115,11 @@ int sl_filter_decide(sl_rulecache *c, const sl_event *ev, sl_error *err)
         return sl_error_set(err, SL_ENOMEM, "out of memory parsing a DDL");
     }
     int rule = -1, selected = 0;
-    if (rc == 0 && d.kind != SL_DDL_OTHER && d.nnames > 0) {
+    if (rc == SL_EPARSE && d.writes_rows) {
+        /* rows written where the text does not show its table: kept if its schema is selected */
+        const char *sch = ev->ddl_schema ? ev->ddl_schema : ev->schema;
+        selected = sch && sl_rules_schema_selected(c->rules, sch);
+    } else if (rc == 0 && (d.kind != SL_DDL_OTHER || d.writes_rows) && d.nnames > 0) {
         if (is_db_kind(d.kind)) {
             selected = sl_rules_schema_selected(c->rules, d.names[0].schema);
             rule = sl_rulecache_find(c, d.names[0].schema, "");

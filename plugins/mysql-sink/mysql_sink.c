@@ -97,11 +97,14 @@ static const sl_option sink_options[] = {
 };
 
 /* Session settings: TIMESTAMPs travel as UTC; explicit 0 in AUTO_INCREMENT columns stays 0; no
- * gap locks between parallel workers. The statements never rely on a non-strict sql_mode
+ * gap locks between parallel workers; ALTERs of system-versioned tables keep their history. The statements never rely on a non-strict sql_mode
  * (generated columns are not written), so a strict one may be configured. */
 #define SESSION_SQL_HEAD "SET time_zone='+00:00', foreign_key_checks=0, tx_isolation='READ-COMMITTED', " \
                          "sql_mode=CONCAT_WS(',', NULLIF("
-#define SESSION_SQL_TAIL ", ''), 'NO_AUTO_VALUE_ON_ZERO')"
+#define SESSION_SQL_TAIL ", ''), 'NO_AUTO_VALUE_ON_ZERO')" SESSION_VERSIONING
+/* An ALTER of a system-versioned table ran on the source only with KEEP (MariaDB refuses it
+ * otherwise), so it runs so on the target; MySQL skips the MariaDB-only comment. */
+#define SESSION_VERSIONING " /*M!100304 , system_versioning_alter_history = 'KEEP' */"
 
 enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
 
@@ -1214,7 +1217,8 @@ static int retry_serial(sink *s)
     }
     size_t k = 0;
     for (uint32_t i = 0; i < s->nworkers; i++) {
-        memcpy(all + k, s->w[i].evs, s->w[i].nev * sizeof *all);
+        if (s->w[i].nev)                        /* an idle worker's evs may be NULL */
+            memcpy(all + k, s->w[i].evs, s->w[i].nev * sizeof *all);
         k += s->w[i].nev;
         s->w[i].nev = 0;
     }
@@ -1448,6 +1452,31 @@ static void forget_tables(sink *s, int parse_rc, const sl_ddl *d)
 }
 
 #define DDL_LOCK_WAIT_S "5"     /* seconds a DDL waits for a metadata lock before asking again */
+
+/*
+ * Rows written as a statement (a source session in binlog_format STATEMENT or MIXED) that the
+ * filter kept, i.e. of a selected table: running the statement on the target would write what
+ * the target's rows give, not what the source wrote, so the task stops here instead of
+ * dropping it (as it did) or guessing.
+ */
+static int refuse_statement_rows(sink *s, const sl_event *ev)
+{
+    sl_ddl d;
+    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
+    int rows = d.writes_rows;
+    sl_ddl_free(&d);
+    if (prc == SL_ENOMEM)
+        return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
+    if (!rows)
+        return 0;
+    return s->host->fail(s->ctx, SL_ENOTSUP, "the source wrote rows with a statement, not as row "
+                         "events (the writing session had binlog_format STATEMENT or MIXED), at "
+                         "%s:%" PRIu64 ": sluice applies row events only, and the statement run "
+                         "on the target would not write the same rows. Set binlog_format=ROW for "
+                         "every session of the source; then apply the statement's effect on the "
+                         "target by hand and drop it with a binlog_filter_rule ignore_sql, or "
+                         "copy the table again: %.300s", ev->pos.file ? ev->pos.file : "?", ev->pos.offset, ev->ddl);
+}
 
 /* coordinated: the shard DDL coordinator made this shard the one that runs the DDL */
 static int apply_ddl(sink *s, sl_event *ev, int coordinated)
@@ -2287,7 +2316,7 @@ static int sink_process(void *self, sl_batch *b)
                     set_pos(s, &ev->pos);
                 continue;
             }
-            if ((rc = close_group(s, NULL, 0)) < 0)
+            if ((rc = refuse_statement_rows(s, ev)) < 0 || (rc = close_group(s, NULL, 0)) < 0)
                 return rc;
             if ((s->pessimistic || s->optimistic) && (ev->flags & SL_EVF_SHARD_DDL))
                 rc = shard_stmt(s, ev);
