@@ -172,12 +172,13 @@ static int safe_print(lua_State *L)
 
     luaL_buffinit(L, &b);
     for (int i = 1; i <= n; i++) {
-        size_t len;
-        const char *t = luaL_tolstring(L, i, &len);
+        /* the buffer may keep its storage at the stack's top: a value is added from there with
+         * luaL_addvalue, never popped from under the buffer (a line over LUAL_BUFFERSIZE read
+         * freed memory) */
         if (i > 1)
             luaL_addchar(&b, '\t');
-        luaL_addlstring(&b, t, len);
-        lua_pop(L, 1);
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
     if (s->print)

@@ -188,6 +188,23 @@ static void test_print_callback(void **st)
     sl_lua_free(s);
 }
 
+static void long_cb(void *ud, const char *line) { *(size_t *)ud = strlen(line); }
+
+/* A line longer than the buffer's stack space (LUAL_BUFFERSIZE): print read freed memory (ASan
+ * heap-use-after-free) once the buffer grew. */
+static void test_print_long_line(void **st)
+{
+    size_t got = 0;
+    sl_lua_opts o = { .print = long_cb, .print_ud = &got };
+    sl_lua *s;
+    sl_error err = {0};
+    assert_int_equal(sl_lua_new(&o, &s, &err), 0);
+    const char *src = "print(('x'):rep(1100), ('y'):rep(100000), 42)";
+    assert_true(sl_lua_load(s, src, strlen(src), "p.lua", &err) >= 0);
+    assert_int_equal(got, 1100 + 1 + 100000 + 1 + 2);
+    sl_lua_free(s);
+}
+
 static void test_scripts_have_own_globals(void **st)
 {
     sl_lua *s;
@@ -221,6 +238,7 @@ int main(void)
         cmocka_unit_test(test_memory_cap),
         cmocka_unit_test(test_budget_in_call),
         cmocka_unit_test(test_print_discarded),
+        cmocka_unit_test(test_print_long_line),
         cmocka_unit_test(test_print_callback),
         cmocka_unit_test(test_scripts_have_own_globals),
     };
