@@ -20,7 +20,19 @@
 typedef struct col {
     char *name;
     int   binary;     /* binary/blob/bit/geometry: written as X'..' */
+    int   isfloat;    /* FLOAT: read as DOUBLE, whose text is exact (FLOAT's has 6 digits) */
 } col;
+
+/* A column as verify reads it: FLOAT through DOUBLE, so that two values that differ past the 6
+ * digits MariaDB prints for a FLOAT do not compare equal, and repair SQL writes the value. */
+static void add_col(sl_sbuf *b, const col *c)
+{
+    if (c->isfloat)
+        sl_sbuf_adds(b, "CAST(");
+    sl_sbuf_add_ident(b, c->name);
+    if (c->isfloat)
+        sl_sbuf_adds(b, " AS DOUBLE)");
+}
 
 typedef struct tdef {
     size_t ncols, nkey;
@@ -117,6 +129,7 @@ static int load_cols(MYSQL *db, const char *schema, const char *table, tdef *t, 
         c->binary = strstr(ty, "blob") || strstr(ty, "binary") || strcmp(ty, "bit") == 0 ||
                     strcmp(ty, "geometry") == 0 || strstr(ty, "point") || strstr(ty, "polygon") ||
                     strstr(ty, "linestring") || strstr(ty, "collection");
+        c->isfloat = strcmp(ty, "float") == 0;
         if (r[2] && atoi(r[2]) > 0 && r[3]) {
             seq[t->nkey] = (size_t)atoi(r[3]);
             t->key[t->nkey++] = t->ncols;
@@ -134,7 +147,8 @@ static int load_cols(MYSQL *db, const char *schema, const char *table, tdef *t, 
     return (int)t->ncols;
 }
 
-/* MD5 over the canonical text of the compared columns (NULL-safe: one flag per column). */
+/* MD5 over the canonical text of the compared columns: NULL-safe (one flag per column), and
+ * each column's length, so that a 0x1f byte moving from one column to the next is seen. */
 static int build_rowexpr(tdef *t)
 {
     sl_sbuf b;
@@ -142,12 +156,18 @@ static int build_rowexpr(tdef *t)
     sl_sbuf_adds(&b, "CONCAT_WS(0x1f");
     for (size_t i = 0; i < t->ncols; i++) {
         sl_sbuf_adds(&b, ",");
-        sl_sbuf_add_ident(&b, t->cols[i].name);
+        add_col(&b, &t->cols[i]);
     }
     sl_sbuf_adds(&b, ",CONCAT(''");
     for (size_t i = 0; i < t->ncols; i++) {
         sl_sbuf_adds(&b, ",ISNULL(");
         sl_sbuf_add_ident(&b, t->cols[i].name);
+        sl_sbuf_adds(&b, ")");
+    }
+    sl_sbuf_adds(&b, "),CONCAT_WS(','");
+    for (size_t i = 0; i < t->ncols; i++) {
+        sl_sbuf_adds(&b, ",LENGTH(");
+        add_col(&b, &t->cols[i]);
         sl_sbuf_adds(&b, ")");
     }
     sl_sbuf_adds(&b, "))");
@@ -380,11 +400,11 @@ static int read_rows(MYSQL *db, const char *schema, const char *table, const tde
     sl_sbuf_addf(&q, "SELECT %s", t->rowexpr);
     for (size_t i = 0; i < t->nkey; i++) {
         sl_sbuf_adds(&q, ",");
-        sl_sbuf_add_ident(&q, t->cols[t->key[i]].name);
+        add_col(&q, &t->cols[t->key[i]]);
     }
     for (size_t i = 0; i < t->ncols; i++) {
         sl_sbuf_adds(&q, ",");
-        sl_sbuf_add_ident(&q, t->cols[i].name);
+        add_col(&q, &t->cols[i]);
     }
     sl_sbuf_adds(&q, " FROM ");
     sl_sbuf_add_qname(&q, schema, table);
