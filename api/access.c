@@ -171,9 +171,45 @@ static int check_client_cert(sl_api *a, struct MHD_Connection *c, char *why, siz
     return -1;
 }
 
+/*
+ * What a web page in the operator's browser could do otherwise. A page of another site may send
+ * a "simple" cross-site POST (a JSON body as text/plain, no preflight) to the loopback API, and
+ * a page whose DNS name was rebound to 127.0.0.1 may read the answers. So a request with an
+ * Origin (every browser sends one on a POST, PUT and DELETE) must come from this server's own
+ * origin, and a server on loopback answers only to a loopback Host. Clients that are not
+ * browsers (the CLI, curl, the cluster's members) send no Origin and a Host they dialled.
+ */
+static int check_browser(sl_api *a, struct MHD_Connection *c, sl_req *r)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *origin = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    const char *addr = a->opts.addr ? a->opts.addr : "127.0.0.1:8261";
+    if (host && is_loopback(addr) && !is_loopback(host)) {
+        sl__reply_error(r, 403, DM_ERR_UNAUTHORIZED, "Host '%.200s' refused: this server listens "
+                        "on loopback (%s) and answers to a loopback name only (127.0.0.1, "
+                        "localhost), which keeps out web pages whose DNS name points here", host,
+                        addr);
+        return -1;
+    }
+    if (origin) {
+        const char *o = strstr(origin, "://");
+        o = o ? o + 3 : origin;
+        size_t n = strcspn(o, "/");
+        if (!host || strlen(host) != n || strncasecmp(o, host, n) != 0) {
+            sl__reply_error(r, 403, DM_ERR_UNAUTHORIZED, "a request from the web page of another "
+                            "origin (%.200s) is refused: only this server's own pages (the "
+                            "console) may call it from a browser", origin);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int sl__access_check_cert(sl_api *a, struct MHD_Connection *c, sl_req *r)
 {
     char why[512];
+    if (c && check_browser(a, c, r) != 0)
+        return -1;
     if (a->access.ca && c && check_client_cert(a, c, why, sizeof why) != 0) {
         sl__reply_error(r, 403, DM_ERR_UNAUTHORIZED, "%s", why);
         return -1;

@@ -15,6 +15,8 @@
 #   disabled a source);
 # - a source whose password changes under a running task pauses it with errno 1045 (fatal), where
 #   the reader used to retry every 5 s for ever with the task shown Running;
+# - a POST from another site's web page (Origin) or to a Host that is not loopback is refused
+#   (it created a source);
 # - GET /sources and GET /tasks list in name order, before a restart as after it (they listed in
 #   creation order until the server restarted, then in name order).
 . "$(dirname "$0")/lib.sh"
@@ -201,6 +203,21 @@ wait_rows $T 302
 api GET /tasks/gd/status
 expect 200 "the first server's task runs on" 'all(.data[]; .stage=="Running")'
 grep -q 'already connected' "$WORK/server.log" && fail "a second binlog reader displaced the first" || ok
+
+# ---- a web page of another site, or one whose DNS name points here, is refused ----------------
+code=$(curl -s -o "$WORK/xo.json" -w '%{http_code}' -X POST -H 'Content-Type: text/plain' \
+       -H 'Origin: http://evil.example' --data "$(srcdef gd-evil)" "$A/sources")
+[ "$code" = 403 ] && jq -e '.error_msg|test("another origin")' "$WORK/xo.json" >/dev/null && ok ||
+    fail "a cross-origin POST: $code $(cat "$WORK/xo.json")"
+api GET /sources/gd-evil
+expect 404 "nothing created by the cross-origin POST"
+code=$(curl -s -o "$WORK/xo.json" -w '%{http_code}' -H "Host: evil.example:$PORT" "$A/sources")
+[ "$code" = 403 ] && jq -e '.error_msg|test("loopback")' "$WORK/xo.json" >/dev/null && ok ||
+    fail "a rebound Host: $code $(cat "$WORK/xo.json")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Origin: http://127.0.0.1:$PORT" "$A/sources")
+[ "$code" = 200 ] && ok || fail "the server's own origin: $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: localhost:$PORT" "$A/sources")
+[ "$code" = 200 ] && ok || fail "Host localhost: $code"
 
 # ---- lists in name order, the same before and after a restart ----------------------------------
 api POST /sources "$(srcdef gd-0)"
