@@ -661,6 +661,7 @@ static void br_destroy(void *self)
     free(r->txn_gtid);
     free(r->start_gtid);
     free(r->scratch);
+    br_xa_free(r);
     pthread_mutex_destroy(&r->mu);
     free(r);
 }

@@ -54,6 +54,8 @@ typedef struct br_tid { uint64_t id; br_table *t; } br_tid;
 
 #define BR_TABLE_BUCKETS 256
 
+#define BR_XA_MAX 4096
+
 typedef struct br {
     const sl_host *host;
     sl_ctx        *ctx;
@@ -116,6 +118,12 @@ typedef struct br {
     uint64_t       seed_pos;             /* DDL before it may already be in the seed */
     struct br_osc *osc;                  /* online schema changes in flight (osc.c) */
 
+    /* XA transactions whose rows this run applied at their XA PREPARE and whose XA COMMIT or
+     * XA ROLLBACK has not come yet, as the binlog writes their xid ("X'..',X'..',N"; malloc'd,
+     * oldest first, at most BR_XA_MAX). */
+    char         **xa;
+    size_t         nxa;
+
     void          *scratch;      /* decode target for skipped rows */
     size_t         scratch_cap;
 
@@ -135,6 +143,8 @@ typedef struct br {
 /* stream.c: one event of the dump (the packet after its 0x00 status byte). Returns 0, or a
  * negative code after recording the error in err. */
 int  br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err);
+/* Forget the XA transactions remembered at their prepare (stream.c). */
+void br_xa_free(br *r);
 /* Emit the current batch (if any, or if a transaction ended since the last TXN_END batch). */
 int  br_flush(br *r);
 /* Forget everything of the current dump (table ids, format, the open transaction's GTID and

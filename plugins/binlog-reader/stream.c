@@ -449,6 +449,125 @@ static int starts_word(const char *s, size_t n, const char *w)
     return n >= wl && !strncasecmp(s, w, wl) && (n == wl || s[wl] == ' ' || s[wl] == '\t');
 }
 
+/* ---- XA ------------------------------------------------------------------------------------------
+ * The target is not a participant of the source's XA transactions: a prepared branch's rows are
+ * applied at its XA PREPARE, and its XA COMMIT, a group of its own later on, is an empty one.
+ * An XA ROLLBACK of a branch applied so cannot be undone from what the binlog holds: the reader
+ * remembers the xids it applied in this run and stops at the rollback of one of them, so the
+ * operator learns which rows the target holds that the source does not (a resume goes on after
+ * it). A rollback or commit of a branch prepared before this run is only logged: its rows were
+ * applied if it was prepared after the task's start, and are not on the target if before.
+ */
+
+void br_xa_free(br *r)
+{
+    for (size_t i = 0; i < r->nxa; i++)
+        free(r->xa[i]);
+    free(r->xa);
+    r->xa = NULL;
+    r->nxa = 0;
+}
+
+/* The xid of an XA_PREPARE event as the binlog's XA statements print it: X'gtrid',X'bqual',N. */
+static char *xa_prepare_xid(const uint8_t *body, size_t blen)
+{
+    if (blen < 13)
+        return NULL;
+    uint32_t fmt = (uint32_t)body[1] | (uint32_t)body[2] << 8 | (uint32_t)body[3] << 16 |
+                   (uint32_t)body[4] << 24;
+    uint32_t gl = (uint32_t)body[5] | (uint32_t)body[6] << 8 | (uint32_t)body[7] << 16 |
+                  (uint32_t)body[8] << 24;
+    uint32_t bl = (uint32_t)body[9] | (uint32_t)body[10] << 8 | (uint32_t)body[11] << 16 |
+                  (uint32_t)body[12] << 24;
+    if (gl > 64 || bl > 64 || 13 + (size_t)gl + bl > blen)
+        return NULL;
+    char *x = malloc(2 * (gl + bl) + 32);
+    if (!x)
+        return NULL;
+    static const char hx[] = "0123456789ABCDEF";
+    size_t o = 0;
+    x[o++] = 'X';
+    x[o++] = '\'';
+    for (uint32_t i = 0; i < gl + bl; i++) {
+        if (i == gl) {
+            x[o++] = '\'';
+            x[o++] = ',';
+            x[o++] = 'X';
+            x[o++] = '\'';
+        }
+        x[o++] = hx[body[13 + i] >> 4];
+        x[o++] = hx[body[13 + i] & 15];
+    }
+    if (gl + bl == gl) {                        /* an empty bqual */
+        x[o++] = '\'';
+        x[o++] = ',';
+        x[o++] = 'X';
+        x[o++] = '\'';
+    }
+    snprintf(x + o, 2 * (gl + bl) + 32 - o, "',%d", (int32_t)fmt);
+    return x;
+}
+
+static void xa_remember(br *r, char *xid)
+{
+    if (r->nxa == BR_XA_MAX) {
+        r->host->log(r->ctx, SL_LOG_WARN, "binlog-reader: more than %d XA transactions prepared "
+                     "and not yet ended: an XA ROLLBACK of %s would no longer be noticed",
+                     BR_XA_MAX, r->xa[0]);
+        free(r->xa[0]);
+        memmove(r->xa, r->xa + 1, (r->nxa - 1) * sizeof *r->xa);
+        r->nxa--;
+    }
+    if (!r->xa && !(r->xa = malloc(BR_XA_MAX * sizeof *r->xa))) {
+        free(xid);
+        return;
+    }
+    r->xa[r->nxa++] = xid;
+}
+
+/* 1 when xid (the text after XA COMMIT/ROLLBACK) was applied at its prepare in this run; it
+ * is forgotten. */
+static int xa_take(br *r, const char *xid, size_t len)
+{
+    while (len && (xid[len - 1] == ' ' || xid[len - 1] == ';'))
+        len--;
+    for (size_t i = 0; i < r->nxa; i++)
+        if (strlen(r->xa[i]) == len && !strncasecmp(r->xa[i], xid, len)) {
+            free(r->xa[i]);
+            memmove(r->xa + i, r->xa + i + 1, (r->nxa - i - 1) * sizeof *r->xa);
+            r->nxa--;
+            return 1;
+        }
+    return 0;
+}
+
+/* XA COMMIT or XA ROLLBACK (sql after the two words): 0, or the reader's stop at a rollback
+ * of a branch applied at its prepare. */
+static int on_xa_end(br *r, const sl_bl_header *h, int rollback, const char *sql, size_t len,
+                     sl_error *err)
+{
+    while (len && (*sql == ' ' || *sql == '\t' || *sql == '\n')) {
+        sql++;
+        len--;
+    }
+    int applied = xa_take(r, sql, len);
+    if (rollback && applied)
+        return sl_error_set(err, SL_ENOTSUP, "XA ROLLBACK %.*s at %s:%u: the source rolled back "
+                            "a prepared XA transaction whose rows were applied at its XA PREPARE "
+                            "(the target is not a participant of the source's XA transactions), so "
+                            "the target holds rows the source does not. Undo that transaction's "
+                            "rows on the target (mariadb-binlog shows them before this position), "
+                            "then resume the task: it goes on after the rollback",
+                            (int)(len > 200 ? 200 : len), sql, r->file, h->next_pos);
+    if (!applied)
+        r->host->log(r->ctx, SL_LOG_WARN, "binlog-reader: XA %s %.*s at %s:%u ends a transaction "
+                     "prepared before this run: its rows are on the target if it was prepared "
+                     "after the task's start position, and not if before%s",
+                     rollback ? "ROLLBACK" : "COMMIT", (int)(len > 200 ? 200 : len), sql, r->file,
+                     h->next_pos, rollback ? " (then nothing is wrong)" : "");
+    return 0;
+}
+
 static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t blen,
                     sl_error *err)
 {
@@ -464,8 +583,18 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
         r->explicit_begin = 1;
         return 0;
     }
-    if (eq_word(q.sql, q.sql_len, "COMMIT") || eq_word(q.sql, q.sql_len, "ROLLBACK") ||
-        starts_word(q.sql, q.sql_len, "XA COMMIT") || starts_word(q.sql, q.sql_len, "XA ROLLBACK"))
+    int xa_commit = starts_word(q.sql, q.sql_len, "XA COMMIT");
+    if (xa_commit || starts_word(q.sql, q.sql_len, "XA ROLLBACK")) {
+        size_t off = 0;           /* after the two words, as starts_word matched them */
+        while (off < q.sql_len && strchr(" \t\n\r", q.sql[off]))
+            off++;
+        off += xa_commit ? 9 : 11;
+        if (!r->replay_skip &&
+            (rc = on_xa_end(r, h, !xa_commit, q.sql + off, q.sql_len - off, err)) < 0)
+            return rc;
+        return txn_commit(r, h);
+    }
+    if (eq_word(q.sql, q.sql_len, "COMMIT") || eq_word(q.sql, q.sql_len, "ROLLBACK"))
         return txn_commit(r, h);
     if (starts_word(q.sql, q.sql_len, "XA START") || starts_word(q.sql, q.sql_len, "XA END") ||
         starts_word(q.sql, q.sql_len, "SAVEPOINT") ||
@@ -733,10 +862,18 @@ int br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err)
         if ((rc = on_query(r, &h, body, blen, err)) < 0)
             return rc;
         break;
-    case SL_BL_XID:
     case SL_BL_XA_PREPARE:
-        /* XA: the prepared branch is applied as a whole at its prepare (the target is not a
-         * participant of the XA transaction); the later XA COMMIT is an empty group. */
+        /* XA: the prepared branch is applied as a whole at its prepare (see on_xa_end). A
+         * one-phase commit (first byte) ends nothing later. */
+        if (r->begin_put && !(blen > 0 && body[0])) {
+            char *xid = xa_prepare_xid(body, blen);
+            if (xid)
+                xa_remember(r, xid);
+        }
+        if ((rc = txn_commit(r, &h)) < 0)
+            return rc;
+        break;
+    case SL_BL_XID:
         if ((rc = txn_commit(r, &h)) < 0)
             return rc;
         break;

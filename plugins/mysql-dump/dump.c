@@ -705,6 +705,51 @@ static int start_snapshots(dump *d)
     return 0;
 }
 
+/*
+ * Prepared XA transactions on the source. A branch prepared before the snapshot is invisible to
+ * it, and its rows are in the binlog at its XA PREPARE, before the snapshot's position: its XA
+ * COMMIT later would bring nothing, and its rows would be lost. So a snapshot taken while one is
+ * prepared is dropped and taken again once none is (checked while commits are held where they
+ * are, else just after the snapshot, which may retry for a branch prepared after it). Returns
+ * how many there are, with the first one's xid in xid; 0 when XA RECOVER is refused (logged).
+ */
+static int xa_prepared(dump *d, char *xid, size_t xl)
+{
+    if (mysql_real_query(d->main, "XA RECOVER", 10) != 0) {
+        d->host->log(d->ctx, SL_LOG_WARN, "XA RECOVER: %s: a branch prepared before the snapshot "
+                     "and committed after it would not be copied", mysql_error(d->main));
+        return 0;
+    }
+    MYSQL_RES *res = mysql_store_result(d->main);
+    if (!res)
+        return 0;
+    int n = (int)mysql_num_rows(res);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    unsigned long *len = row ? mysql_fetch_lengths(res) : NULL;
+    if (row && row[3] && len)
+        snprintf(xid, xl, "%.*s", (int)(len[3] > 128 ? 128 : len[3]), row[3]);
+    mysql_free_result(res);
+    return n;
+}
+
+#define XA_WAIT_S 60
+
+/* Wait a second before the next snapshot; after XA_WAIT_S of them, fail. */
+static int xa_wait(dump *d, int attempt, int n, const char *xid)
+{
+    if (attempt == 0)
+        d->host->log(d->ctx, SL_LOG_INFO, "%d prepared XA transaction(s) on the source (first: "
+                     "'%s'): waiting for them to end before the snapshot", n, xid);
+    if (attempt >= XA_WAIT_S || d->host->should_stop(d->ctx))
+        return d->host->fail(d->ctx, SL_ETIMEOUT, "the source holds %d prepared XA transaction(s) "
+                             "(XA RECOVER; first: '%s'), and has for %d s: no snapshot can see "
+                             "their rows, which the binlog holds before any snapshot's position. "
+                             "Commit or roll them back on the source, then start the task again",
+                             n, xid, XA_WAIT_S);
+    sleep(1);
+    return 0;
+}
+
 static int establish_consistency(dump *d)
 {
     const char *ver = mysql_get_server_info(d->main);
@@ -734,42 +779,65 @@ static int establish_consistency(dump *d)
             rc = read_master_status(d, d->main, mariadb);
         how = "lock (LOCK TABLES ... READ for the whole dump)";
     } else if (mariadb && cons != CONS_FLUSH && d->nworkers == 1) {
-        rc = start_snapshots(d);
-        if (rc == 0)
-            rc = read_snapshot_pos(d, d->wconn[0]);
-        if (rc == 0)
-            rc = read_snapshot_gtid(d, d->wconn[0]);
+        for (int attempt = 0;; attempt++) {
+            char xid[160] = "";
+            rc = start_snapshots(d);
+            if (rc == 0)
+                rc = read_snapshot_pos(d, d->wconn[0]);
+            if (rc == 0)
+                rc = read_snapshot_gtid(d, d->wconn[0]);
+            int nxa = rc == 0 ? xa_prepared(d, xid, sizeof xid) : 0;
+            if (rc || !nxa)
+                break;
+            sl__dump_exec(d, d->wconn[0], "ROLLBACK");
+            if ((rc = xa_wait(d, attempt, nxa, xid)) < 0)
+                break;
+        }
         how = "snapshot (one transaction, no lock)";
     } else {
-        int backup = 0;
-        if (mariadb && cons != CONS_FLUSH) {
-            sl_error e = {0};
-            backup = sl_myconn_exec(d->main, "BACKUP STAGE START", 18, &e) == 0 &&
-                     sl_myconn_exec(d->main, "BACKUP STAGE BLOCK_COMMIT", 25, &e) == 0;
-            if (!backup) {
-                d->host->log(d->ctx, SL_LOG_INFO, "BACKUP STAGE not usable (%s): using FLUSH TABLES WITH READ LOCK", e.msg);
-                sl_myconn_exec(d->main, "BACKUP STAGE END", 16, NULL);
+        for (int attempt = 0;; attempt++) {
+            char xid[160] = "";
+            int nxa = 0;
+            int backup = 0;
+            if (mariadb && cons != CONS_FLUSH) {
+                sl_error e = {0};
+                backup = sl_myconn_exec(d->main, "BACKUP STAGE START", 18, &e) == 0 &&
+                         sl_myconn_exec(d->main, "BACKUP STAGE BLOCK_COMMIT", 25, &e) == 0;
+                if (!backup) {
+                    d->host->log(d->ctx, SL_LOG_INFO, "BACKUP STAGE not usable (%s): using FLUSH TABLES WITH READ LOCK", e.msg);
+                    sl_myconn_exec(d->main, "BACKUP STAGE END", 16, NULL);
+                }
             }
+            if (!backup)
+                rc = sl__dump_exec(d, d->main, "FLUSH TABLES WITH READ LOCK");
+            d->locked = rc == 0;
+            if (rc == 0)
+                rc = start_snapshots(d);
+            int scan = 0;
+            if (rc == 0)
+                rc = mariadb ? read_snapshot_pos(d, d->wconn[0]) : read_master_status(d, d->main, 0);
+            if (rc == 0 && mariadb)
+                rc = held_gtid(d, &scan);
+            if (rc == 0)
+                nxa = xa_prepared(d, xid, sizeof xid);
+            if (d->locked) {
+                int u = sl__dump_exec(d, d->main, backup ? "BACKUP STAGE END" : "UNLOCK TABLES");
+                rc = rc ? rc : u;
+                d->locked = 0;
+            }
+            if (rc == 0 && nxa) {
+                for (size_t i = 0; i < d->nworkers; i++)
+                    sl__dump_exec(d, d->wconn[i], "ROLLBACK");
+                if ((rc = xa_wait(d, attempt, nxa, xid)) < 0)
+                    break;
+                continue;
+            }
+            if (rc == 0 && scan)
+                rc = read_snapshot_gtid(d, d->wconn[0]);
+            how = backup ? "snapshot (commits held by BACKUP STAGE BLOCK_COMMIT while workers start)"
+                         : "flush (FLUSH TABLES WITH READ LOCK while workers start)";
+            break;
         }
-        if (!backup)
-            rc = sl__dump_exec(d, d->main, "FLUSH TABLES WITH READ LOCK");
-        d->locked = rc == 0;
-        if (rc == 0)
-            rc = start_snapshots(d);
-        int scan = 0;
-        if (rc == 0)
-            rc = mariadb ? read_snapshot_pos(d, d->wconn[0]) : read_master_status(d, d->main, 0);
-        if (rc == 0 && mariadb)
-            rc = held_gtid(d, &scan);
-        if (d->locked) {
-            int u = sl__dump_exec(d, d->main, backup ? "BACKUP STAGE END" : "UNLOCK TABLES");
-            rc = rc ? rc : u;
-            d->locked = 0;
-        }
-        if (rc == 0 && scan)
-            rc = read_snapshot_gtid(d, d->wconn[0]);
-        how = backup ? "snapshot (commits held by BACKUP STAGE BLOCK_COMMIT while workers start)"
-                     : "flush (FLUSH TABLES WITH READ LOCK while workers start)";
     }
     if (!d->snap.gtid)
         d->snap.gtid = strdup("");

@@ -7,6 +7,10 @@
 #   a table the task does not select goes by;
 # - a row logged with a partial image (binlog_row_image MINIMAL in the writing session) had its
 #   missing columns written as NULL; now the task pauses;
+# - an XA ROLLBACK of a branch applied at its XA PREPARE left its rows on the target in silence;
+#   now the task pauses, naming the xid, and goes on after the operator's repair; a branch
+#   prepared before the dump's snapshot and committed after it was lost (neither the snapshot
+#   nor the binlog after it has its rows); now the dump waits for prepared branches to end;
 # - an ALTER of a system-versioned table (run on the source with system_versioning_alter_history
 #   KEEP) paused the task on the target's refusal; now it is applied.
 . "$(dirname "$0")/lib.sh"
@@ -99,6 +103,22 @@ expect 200 "start again"
 src_sql "INSERT INTO $D.t (id, v) VALUES (1003, 'row')"
 wait_for "a row after the dropped LOAD DATA" "SELECT v FROM $D.t WHERE id = 1003" row
 
+# ---- XA: a committed branch arrives; a rolled-back one applied at its prepare stops the task ---
+src_sql "XA START 'sw1'; INSERT INTO $D.t (id, v) VALUES (3001, 'xa'); XA END 'sw1'; XA PREPARE 'sw1'; XA COMMIT 'sw1'"
+wait_for "a committed XA branch" "SELECT v FROM $D.t WHERE id = 3001" xa
+src_sql "XA START 'sw2'; INSERT INTO $D.t (id, v) VALUES (3002, 'xa'); XA END 'sw2'; XA PREPARE 'sw2'"
+wait_for "a prepared XA branch is applied at its prepare" "SELECT v FROM $D.t WHERE id = 3002" xa
+src_sql "XA ROLLBACK 'sw2'"
+stage_is Paused && expect 200 "paused on the rollback of an applied branch" \
+    '.data[0].error_msg|test("XA ROLLBACK X.7377.")' '.data[0].error_msg|test("holds rows the source does not")'
+dst_sql "DELETE FROM $D.t WHERE id = 3002"     # the operator's repair
+api POST /tasks/sw/start '{}'
+expect 200 "resume after the repair"
+src_sql "INSERT INTO $D.t (id, v) VALUES (1004, 'row')"
+wait_for "a row after the rollback" "SELECT v FROM $D.t WHERE id = 1004" row
+stage_is Running && ok
+[ "$(q "SELECT COUNT(*) FROM $D.t WHERE id = 3002")" = 0 ] && ok || fail "the rolled-back row came back"
+
 # ---- a partial row image: paused, the row's other columns not overwritten -------------------------
 src_sql "SET SESSION binlog_row_image = MINIMAL; UPDATE $D.t SET v = 'minimal' WHERE id = 20"
 stage_is Paused && expect 200 "paused on a partial row image" '.data[0].error_msg|test("partial row image")' \
@@ -106,6 +126,27 @@ stage_is Paused && expect 200 "paused on a partial row image" '.data[0].error_ms
 [ "$(q "SELECT CONCAT(v, w) FROM $D.t WHERE id = 20")" = full7 ] && ok ||
     fail "row 20 on the target: '$(q "SELECT CONCAT_WS(',', v, w) FROM $D.t WHERE id = 20")', want full,7"
 [ "$(q "SELECT COUNT(*) FROM $D.t WHERE w IS NULL")" = 0 ] && ok || fail "NULLs written for missing columns"
+
+# ---- an XA branch prepared before the snapshot and committed after it: the dump waits for it ------
+src_sql "DROP DATABASE IF EXISTS sw_x; CREATE DATABASE sw_x; CREATE TABLE sw_x.t (id INT PRIMARY KEY, v INT);
+         INSERT INTO sw_x.t VALUES (1, 1)"
+dst_sql "DROP DATABASE IF EXISTS sw_x"
+src_sql "XA START 'swp'; INSERT INTO sw_x.t VALUES (2, 2); UPDATE sw_x.t SET v = 100 WHERE id = 1;
+         XA END 'swp'; XA PREPARE 'swp'"
+api POST /tasks "$(task '["^nothing"]' | jq -c --arg d "$WORK/dumpx" '.task.name = "swx" |
+    .task.table_migrate_rule[0].source.schema = "sw_x" | .task.source_config.full_migrate_conf.data_dir = $d')"
+expect 200 "task swx"
+api POST /tasks/swx/start '{}'
+expect 200 "start swx"
+for _ in $(seq 1 300); do grep -q "prepared XA transaction(s) on the source" "$WORK/server.log" && break; sleep 0.1; done
+grep -q "prepared XA transaction(s) on the source (first: 'swp')" "$WORK/server.log" && ok ||
+    fail "the dump did not wait for the prepared XA branch"
+src_sql "XA COMMIT 'swp'"
+wait_for "the XA branch committed after the snapshot" "SELECT GROUP_CONCAT(id, ':', v ORDER BY id) FROM sw_x.t" "1:100,2:2"
+api DELETE "/tasks/swx?force=true"
+expect 204 "delete swx"
+src_sql "DROP DATABASE IF EXISTS sw_x"
+dst_sql "DROP DATABASE IF EXISTS sw_x"
 
 api DELETE "/tasks/sw?force=true"
 expect 204 "delete"

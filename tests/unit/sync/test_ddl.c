@@ -118,12 +118,67 @@ static void test_other_and_comments(void **st)
     sl_ddl_free(&d);
 }
 
+/* Statements that write rows (a source session in binlog_format STATEMENT or MIXED): kind
+ * OTHER, writes_rows, and the tables they may write, rewritten like a DDL's. */
+static void test_writes_rows(void **st)
+{
+    sl_ddl d;
+    assert_string_equal(rewrite("INSERT LOW_PRIORITY IGNORE INTO t1 (a) VALUES (1)", "db", &d),
+                        "INSERT LOW_PRIORITY IGNORE INTO `tdb`.`shard``all` (a) VALUES (1)");
+    assert_int_equal(d.kind, SL_DDL_OTHER);
+    assert_true(d.writes_rows);
+    assert_int_equal(d.nnames, 1);
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite("replace x.y select * from db.t1", "db", &d),
+                        "replace `x`.`y` select * from db.t1");
+    assert_true(d.writes_rows);
+    sl_ddl_free(&d);
+    /* every table of a multi-table UPDATE before SET, with aliases and joins */
+    assert_string_equal(rewrite("UPDATE t1 AS a JOIN o.t2 b ON a.id = b.id, t3 SET a.v = 1 WHERE b.x IN (SELECT 1 FROM t4)", "db", &d),
+                        "UPDATE `tdb`.`shard``all` AS a JOIN `o`.`t2` b ON a.id = b.id, `tdb`.`t3` SET a.v = 1 WHERE b.x IN (SELECT 1 FROM t4)");
+    assert_int_equal(d.nnames, 3);
+    sl_ddl_free(&d);
+    /* DELETE: single, multi-table before FROM, and FROM ... USING */
+    assert_string_equal(rewrite("DELETE QUICK FROM t1 WHERE id = 2", "db", &d),
+                        "DELETE QUICK FROM `tdb`.`shard``all` WHERE id = 2");
+    assert_true(d.writes_rows);
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite("DELETE a.*, o.t2 FROM t1 a JOIN o.t2 ON a.id = o.t2.id", "db", &d),
+                        "DELETE `tdb`.`a`.*, `o`.`t2` FROM `tdb`.`shard``all` a JOIN `o`.`t2` ON a.id = o.t2.id");
+    assert_int_equal(d.nnames, 4);
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite("DELETE FROM t1, t3 USING t1 JOIN t3", "db", &d),
+                        "DELETE FROM `tdb`.`shard``all`, `tdb`.`t3` USING `tdb`.`shard``all` JOIN `tdb`.`t3`");
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite("LOAD DATA LOCAL INFILE '/tmp/x INTO TABLE y' REPLACE INTO TABLE t1 (a, b)", "db", &d),
+                        "LOAD DATA LOCAL INFILE '/tmp/x INTO TABLE y' REPLACE INTO TABLE `tdb`.`shard``all` (a, b)");
+    assert_true(d.writes_rows);
+    sl_ddl_free(&d);
+    /* CREATE TABLE ... SELECT writes rows; a plain CREATE TABLE (a column named `select`) not */
+    rewrite("CREATE TABLE t9 (id INT) SELECT id FROM t1", "db", &d);
+    assert_int_equal(d.kind, SL_DDL_CREATE_TABLE);
+    assert_true(d.writes_rows);
+    sl_ddl_free(&d);
+    rewrite("CREATE TABLE t9 (`select` INT, s VARCHAR(9) DEFAULT 'select')", "db", &d);
+    assert_false(d.writes_rows);
+    sl_ddl_free(&d);
+    /* not writes */
+    rewrite("SELECT * FROM t1", "db", &d);
+    assert_false(d.writes_rows);
+    assert_int_equal(d.nnames, 0);
+    sl_ddl_free(&d);
+    rewrite("GRANT INSERT ON db.* TO u", "db", &d);
+    assert_false(d.writes_rows);
+    sl_ddl_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_alter_drop),
         cmocka_unit_test(test_rename_index_db),
         cmocka_unit_test(test_other_and_comments),
+        cmocka_unit_test(test_writes_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
