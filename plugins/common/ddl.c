@@ -228,6 +228,16 @@ static int parse_create(parser *p)
     }
     if (accept(p, "TEMPORARY"))
         d->temporary = 1;
+    if (accept(p, "SEQUENCE")) {            /* a sequence is a table of one row in MariaDB */
+        d->kind = SL_DDL_CREATE_TABLE;
+        skip_if_exists(p);
+        int rc = table_name(p);
+        if (rc == 0 && accept(p, "LIKE")) {
+            d->is_like = 1;
+            rc = table_name(p);
+        }
+        return rc;
+    }
     if (accept(p, "TABLE")) {
         d->kind = SL_DDL_CREATE_TABLE;
         skip_if_exists(p);
@@ -285,6 +295,11 @@ static int parse_alter(parser *p)
         /* implicit: the default schema, inserted before the options */
         return add_name(p, dupdef(p), strdup(""), at, at);
     }
+    if (accept(p, "SEQUENCE")) {
+        d->kind = SL_DDL_ALTER_TABLE;
+        skip_if_exists(p);
+        return table_name(p);
+    }
     if (!accept(p, "TABLE"))
         return 0;
     d->kind = SL_DDL_ALTER_TABLE;
@@ -322,7 +337,7 @@ static int parse_drop(parser *p)
     }
     if (accept(p, "TEMPORARY"))
         d->temporary = 1;
-    if (accept(p, "TABLE") || accept(p, "TABLES")) {
+    if (accept(p, "TABLE") || accept(p, "TABLES") || accept(p, "SEQUENCE")) {
         d->kind = SL_DDL_DROP_TABLE;
         skip_if_exists(p);
         for (;;) {

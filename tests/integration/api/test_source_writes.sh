@@ -14,6 +14,8 @@
 # - a DELETE of one key and an INSERT of a key its collation holds equal ('é', 'E'), far apart in
 #   one transaction, went to two parallel branches, and the insert could run first: a duplicate
 #   key paused the task; now the group is applied again in source order, as for a lock conflict;
+# - CREATE/ALTER/DROP SEQUENCE were dropped as unknown statements (the next NEXTVAL then paused
+#   the task: the table did not exist on the target);
 # - an ALTER of a system-versioned table (run on the source with system_versioning_alter_history
 #   KEEP) paused the task on the target's refusal; now it is applied.
 . "$(dirname "$0")/lib.sh"
@@ -128,6 +130,19 @@ stage_is Running && ok
 [ "$(q "SELECT CONCAT(HEX(id), ':', v) FROM $D.ci")" = "C3A9:2" ] && ok ||
     fail "the collation table on the target: $(q "SELECT CONCAT(HEX(id), ':', v) FROM $D.ci")"
 [ "$(q "SELECT COUNT(*) FROM $D.filler")" = 1314 ] && ok || fail "filler rows: $(q "SELECT COUNT(*) FROM $D.filler")"
+
+# ---- sequences: CREATE, NEXTVAL, ALTER and DROP SEQUENCE are replicated ----------------------
+src_sql "CREATE SEQUENCE $D.s2 START WITH 100 INCREMENT BY 5; SELECT NEXTVAL($D.s2); SELECT NEXTVAL($D.s2);
+         CREATE SEQUENCE $D.s3; ALTER SEQUENCE $D.s2 RESTART WITH 500; SELECT NEXTVAL($D.s2)" >/dev/null
+src_sql "DROP SEQUENCE $D.s3"
+src_sql "INSERT INTO $D.t (id, v) VALUES (1006, 'row')"
+wait_for "a row after the sequences" "SELECT v FROM $D.t WHERE id = 1006" row
+stage_is Running && ok
+seqrow="SELECT CONCAT_WS(',', next_not_cached_value, increment, cache_size) FROM $D.s2"
+[ "$(q "$seqrow")" = "$(src_sql "$seqrow")" ] && ok ||
+    fail "the sequence on the target: $(q "$seqrow"), on the source: $(src_sql "$seqrow")"
+[ "$(q "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '$D' AND TABLE_NAME = 's3'")" = 0 ] && ok ||
+    fail "the dropped sequence is still on the target"
 
 # ---- XA: a committed branch arrives; a rolled-back one applied at its prepare stops the task ---
 src_sql "XA START 'sw1'; INSERT INTO $D.t (id, v) VALUES (3001, 'xa'); XA END 'sw1'; XA PREPARE 'sw1'; XA COMMIT 'sw1'"

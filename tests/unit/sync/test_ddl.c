@@ -162,6 +162,21 @@ static void test_writes_rows(void **st)
     rewrite("CREATE TABLE t9 (`select` INT, s VARCHAR(9) DEFAULT 'select')", "db", &d);
     assert_false(d.writes_rows);
     sl_ddl_free(&d);
+    /* sequences are tables */
+    assert_string_equal(rewrite("CREATE OR REPLACE SEQUENCE IF NOT EXISTS t1 START WITH 100 INCREMENT BY 5", "db", &d),
+                        "CREATE OR REPLACE SEQUENCE IF NOT EXISTS `tdb`.`shard``all` START WITH 100 INCREMENT BY 5");
+    assert_int_equal(d.kind, SL_DDL_CREATE_TABLE);
+    assert_false(d.writes_rows);
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite("ALTER SEQUENCE IF EXISTS db.t1 RESTART 7", NULL, &d),
+                        "ALTER SEQUENCE IF EXISTS `tdb`.`shard``all` RESTART 7");
+    assert_int_equal(d.kind, SL_DDL_ALTER_TABLE);
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite("DROP SEQUENCE IF EXISTS t1, s2", "db", &d),
+                        "DROP SEQUENCE IF EXISTS `tdb`.`shard``all`, `tdb`.`s2`");
+    assert_int_equal(d.kind, SL_DDL_DROP_TABLE);
+    assert_int_equal(d.nnames, 2);
+    sl_ddl_free(&d);
     /* not writes */
     rewrite("SELECT * FROM t1", "db", &d);
     assert_false(d.writes_rows);
