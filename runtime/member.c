@@ -31,6 +31,8 @@ struct sl_member {
     void (*on_change)(void *ud);
     void *ud;
     int told;                   /* the leadership the owner knows of (keepalive thread only) */
+    int transfers;              /* sl_member_transfer calls under way (under mu): while none
+                                   is, every release request in etcd is an orphan */
     atomic_int alive, leader;
     atomic_int retired;         /* its master record was removed (DELETE /cluster/masters): it
                                    leads no more and never campaigns again in this process */
@@ -230,6 +232,13 @@ static void keepalive_main(void *arg)
         if (atomic_load(&m->leader) &&
             sl_binding_schedule(m->e, m->root, atomic_load(&m->epoch), &err) != 0)
             sl_log(SL_LOG_WARN, "cluster", "source bindings: %s", err.msg);
+        /* A transfer whose leader died before it rebound the source left its release request,
+         * which keeps the old worker from running the source: remove what no transfer of ours
+         * waits for. The first pass after a takeover does it at once. */
+        if (atomic_load(&m->leader) &&
+            sl_binding_release_sweep(m->e, m->root, atomic_load(&m->epoch), m->transfers > 0,
+                                     &err) != 0)
+            sl_log(SL_LOG_WARN, "cluster", "transfer requests: %s", err.msg);
         notify(m);
     }
     pthread_mutex_unlock(&m->mu);
@@ -572,9 +581,15 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
     int asked = 0;
     pthread_mutex_lock(&m->mu);
     int rc = leading_or_again(m, err);
+    /* an orphaned request (its leader died mid-transfer) would otherwise outlive a transfer to
+     * the worker that holds the source, which writes nothing */
+    if (rc == 0)
+        sl_binding_release_sweep(m->e, m->root, atomic_load(&m->epoch), m->transfers > 0, NULL);
     if (rc == 0)
         rc = sl_binding_release_ask(m->e, m->root, atomic_load(&m->epoch), source, worker, &asked,
                                     err);
+    if (rc == 0)
+        m->transfers++;
     pthread_mutex_unlock(&m->mu);
     if (rc != 0)
         return rc;
@@ -595,7 +610,8 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
     if (rc == 0)
         rc = sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err);
     if (asked)
-        sl_binding_release_forget(m->e, m->root, source);
+        sl_binding_release_forget(m->e, m->root, atomic_load(&m->epoch), source);
+    m->transfers--;
     pthread_mutex_unlock(&m->mu);
     return rc;
 }
