@@ -254,8 +254,15 @@ static void add_entry(sl_runner *r, const char *task, const char *text, json_t *
     e->plan = plan;
     e->seen = 1;
     if (plan && idx < plan->nsubtasks) {
-        /* a subtask stored as Running starts on the worker's event thread, fenced */
-        e->sub = sl_subtask_new_fenced(r->w, plan, idx, epoch);
+        /* a subtask stored as Running starts on the worker's event thread, fenced, unless the
+         * operator asked otherwise meanwhile (a stop while no worker ran it): that wish is
+         * acted on first */
+        char key[1024], *want = NULL;
+        snprintf(key, sizeof key, "%s/%s", task, source);
+        if (sl_meta_get(r->store, "want", key, &want, NULL) != 0)
+            want = NULL;
+        e->sub = sl_subtask_new_fenced(r->w, plan, idx, epoch, want);
+        free(want);
         sl_log(SL_LOG_INFO, "cluster", "worker %s runs task %s source %s (fence epoch %lld)",
                r->a->opts.name, task, source, epoch);
     }

@@ -244,7 +244,10 @@ int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, c
     snprintf(ka, sizeof ka, "%s/alive/worker/%s", root, cur);
     snprintf(kl, sizeof kl, "%s/leader", root);
     snprintf(kr, sizeof kr, "%s/release/%s", root, source);
-    json_t *v = json_pack("{s:s,s:I,s:b}", "worker", cur, "epoch", (json_int_t)rev, "acked", 0);
+    /* "leader": the incarnation that asks, so that a later leader knows the request is not one
+     * of its own transfers (sl_binding_release_sweep) */
+    json_t *v = json_pack("{s:s,s:I,s:b,s:I}", "worker", cur, "epoch", (json_int_t)rev, "acked", 0,
+                          "leader", (json_int_t)leader_rev);
     char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
     json_decref(v);
     if (!text)
@@ -291,11 +294,58 @@ int sl_binding_release_acked(sl_etcd *e, const char *root, const char *source, s
     return acked;
 }
 
-void sl_binding_release_forget(sl_etcd *e, const char *root, const char *source)
+void sl_binding_release_forget(sl_etcd *e, const char *root, long long leader_rev,
+                               const char *source)
 {
-    char kr[512];
+    char kr[512], kl[512];
     snprintf(kr, sizeof kr, "%s/release/%s", root, source);
-    sl_etcd_delete(e, kr, NULL, NULL);
+    snprintf(kl, sizeof kl, "%s/leader", root);
+    /* only while we lead: a deposed leader that wakes up must not remove the request of a
+     * transfer its successor has under way */
+    sl_etcd_cmp cmp = { .kind = SL_ETCD_CREATED_AT, .key = kl, .rev = leader_rev };
+    sl_etcd_op op = { .kind = SL_ETCD_DELETE, .key = kr };
+    sl_etcd_txn(e, &cmp, 1, &op, 1, NULL, NULL);
+}
+
+int sl_binding_release_sweep(sl_etcd *e, const char *root, long long leader_rev, int keep_own,
+                             sl_error *err)
+{
+    char pr[512], kl[512];
+    snprintf(pr, sizeof pr, "%s/release/", root);
+    snprintf(kl, sizeof kl, "%s/leader", root);
+    sl_etcd_kv *kvs = NULL;
+    size_t n = 0;
+    sl_error tmp = { 0 };
+    int rc = sl_etcd_get_prefix(e, pr, 0, &kvs, &n, &tmp);
+    if (rc != 0)
+        return sl_error_set(err, rc, "reading the release requests from etcd: %s", tmp.msg);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = json_loadb(kvs[i].value, kvs[i].value_len, 0, NULL);
+        long long by = json_integer_value(json_object_get(v, "leader"));
+        if (!keep_own || by != leader_rev) {
+            /* nobody waits for it: its leader died (or lost the lead) between the request and
+             * the rebind, or failed to remove it. Left alone, it keeps the old worker from
+             * running the source forever while the task says Running. Removing it undoes the
+             * transfer (the binding, and so the fence, never moved): the old worker runs the
+             * source again from its checkpoints, at the same epoch. Only while we lead and the
+             * request is the one read: a transfer asked meanwhile keeps its own. */
+            sl_etcd_cmp cmps[2] = {
+                { .kind = SL_ETCD_CREATED_AT, .key = kl, .rev = leader_rev },
+                { .kind = SL_ETCD_MOD_IS, .key = kvs[i].key, .rev = kvs[i].mod_revision },
+            };
+            sl_etcd_op op = { .kind = SL_ETCD_DELETE, .key = kvs[i].key };
+            if (sl_etcd_txn(e, cmps, 2, &op, 1, NULL, &tmp) == 0) {
+                const char *w = json_string_value(json_object_get(v, "worker"));
+                sl_log(SL_LOG_INFO, "cluster", "source %s: removed a transfer's request to worker "
+                       "%s to stop it, which no transfer waits for any more (%s); the worker "
+                       "runs the source again", kvs[i].key + strlen(pr), w ? w : "?",
+                       by == leader_rev ? "left by this leader" : "its leader is gone");
+            }
+        }
+        json_decref(v);
+    }
+    sl_etcd_kvs_free(kvs, n);
+    return 0;
 }
 
 int sl_binding_read(sl_etcd *e, const char *root, json_t **out, sl_error *err)

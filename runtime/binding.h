@@ -40,7 +40,7 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
  * A transfer stops the source where it runs before it rebinds it (issue 13), so the new worker
  * resumes from a checkpoint the old one wrote as it stopped, not from one a fence cut short:
  *
- *   ROOT/release/<source>   {"worker": OLD, "epoch": E, "acked": false}   no lease
+ *   ROOT/release/<source>   {"worker": OLD, "epoch": E, "acked": false, "leader": L}   no lease
  *
  * release_ask (on the leader, guarded like sl_binding_transfer's writes, with the same errors for
  * the target worker) writes it when the source is bound to a live worker other than `worker`
@@ -48,12 +48,23 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
  * worker stops the source's subtasks, runs none of them while the request names it at its
  * binding's epoch, and sets "acked". release_acked: 1 once acked (or the request is gone), 0
  * before, or an etcd error. release_forget removes the request (after the transfer, or when it
- * failed: the old worker then runs the source again). Same locking as sl_binding_schedule.
+ * failed: the old worker then runs the source again), only while the leader key is still the
+ * incarnation created at leader_rev. Same locking as sl_binding_schedule.
+ *
+ * L is the leader's incarnation (leader_rev) that asked. A leader that dies (or loses the lead)
+ * between the request and the rebind leaves the request behind, and the old worker would run
+ * the source no more: release_sweep, on the leader, removes every request that no transfer of
+ * this leader waits for (those of another incarnation; its own too unless keep_own, which the
+ * caller sets while a transfer of its own is under way). The binding did not move, so the old
+ * worker runs the source again at the same epoch. 0 or an etcd error. Same locking.
  */
 int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, const char *source,
                            const char *worker, int *asked, sl_error *err);
 int sl_binding_release_acked(sl_etcd *e, const char *root, const char *source, sl_error *err);
-void sl_binding_release_forget(sl_etcd *e, const char *root, const char *source);
+void sl_binding_release_forget(sl_etcd *e, const char *root, long long leader_rev,
+                               const char *source);
+int sl_binding_release_sweep(sl_etcd *e, const char *root, long long leader_rev, int keep_own,
+                             sl_error *err);
 
 /* The bindings as a JSON object {source: {"worker": NAME, "epoch": REV}}. 0 and *out (caller
  * decrefs), or an etcd error. Same locking as sl_binding_schedule. */

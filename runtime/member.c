@@ -31,6 +31,8 @@ struct sl_member {
     void (*on_change)(void *ud);
     void *ud;
     int told;                   /* the leadership the owner knows of (keepalive thread only) */
+    int transfers;              /* sl_member_transfer calls under way (under mu): while none
+                                   is, every release request in etcd is an orphan */
     atomic_int alive, leader;
     atomic_int retired;         /* its master record was removed (DELETE /cluster/masters): it
                                    leads no more and never campaigns again in this process */
@@ -149,7 +151,7 @@ static void notify(sl_member *m)
     }
 }
 
-static int register_as(sl_member *m, const char *role, sl_error *err);
+static int register_as(sl_member *m, int master, int worker, sl_error *err);
 
 /* After the lease expired: a new lease and the member's keys again. 0, or -1 (logged; the next
  * renewal tries again): etcd still unreachable, or a process of the same name took the name
@@ -164,8 +166,7 @@ static int rejoin(sl_member *m)
     }
     m->lease = lease;
     atomic_store(&m->lease_now, lease);
-    if ((m->is_master && !atomic_load(&m->retired) && register_as(m, "master", &err) != 0) ||
-        (m->is_worker && register_as(m, "worker", &err) != 0)) {
+    if (register_as(m, m->is_master && !atomic_load(&m->retired), m->is_worker, &err) != 0) {
         sl_etcd_lease_revoke(m->e, lease, NULL);
         m->lease = old;
         atomic_store(&m->lease_now, old);
@@ -230,6 +231,13 @@ static void keepalive_main(void *arg)
         if (atomic_load(&m->leader) &&
             sl_binding_schedule(m->e, m->root, atomic_load(&m->epoch), &err) != 0)
             sl_log(SL_LOG_WARN, "cluster", "source bindings: %s", err.msg);
+        /* A transfer whose leader died before it rebound the source left its release request,
+         * which keeps the old worker from running the source: remove what no transfer of ours
+         * waits for. The first pass after a takeover does it at once. */
+        if (atomic_load(&m->leader) &&
+            sl_binding_release_sweep(m->e, m->root, atomic_load(&m->epoch), m->transfers > 0,
+                                     &err) != 0)
+            sl_log(SL_LOG_WARN, "cluster", "transfer requests: %s", err.msg);
         notify(m);
     }
     pthread_mutex_unlock(&m->mu);
@@ -247,43 +255,72 @@ static void member_free(sl_member *m)
     free(m);
 }
 
-/* Register under one role ("master" or "worker"). */
-static int register_as(sl_member *m, const char *role, sl_error *err)
+/* Register under the member's roles: master when master is set, worker when worker is. One
+ * transaction for both, so that a name refused for one role (a live holder) writes nothing for
+ * the other either: a member of role all refused as a worker leaves no master record behind
+ * (nor an alive key, a leader candidate, for the few seconds until its lease is revoked). */
+static int register_as(sl_member *m, int master, int worker, sl_error *err)
 {
-    char ka[512], km[512];
-    key(ka, sizeof ka, m, "alive", role, m->name);
-    key(km, sizeof km, m, "member", role, m->name);
-    json_t *v = json_pack("{s:s,s:s,s:s}", "name", m->name, "addr", m->addr, "role", role);
-    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
-    json_decref(v);
-    if (!text)
-        return sl_error_set(err, SL_ENOMEM, "out of memory");
-    /* The alive key is created only if absent: a live holder of the name keeps it. Its lease
-     * is the old process's, so the refusal lasts exactly as long as that process lives. */
-    sl_etcd_cmp cmp = { .kind = SL_ETCD_ABSENT, .key = ka };
-    sl_etcd_op ops[] = {
-        { .kind = SL_ETCD_PUT, .key = ka, .value = text, .len = strlen(text), .lease = m->lease },
-        { .kind = SL_ETCD_PUT, .key = km, .value = text, .len = strlen(text) },
-    };
+    const char *roles[2];
+    size_t nr = 0;
+    if (master)
+        roles[nr++] = "master";
+    if (worker)
+        roles[nr++] = "worker";
+    char ka[2][512], km[2][512];
+    char *text[2] = { NULL, NULL };
+    sl_etcd_cmp cmps[2];
+    sl_etcd_op ops[4];
     sl_error tmp = { 0 };
-    int rc = sl_etcd_txn(m->e, &cmp, 1, ops, 2, NULL, &tmp);
-    free(text);
+    int rc = 0;
+    for (size_t i = 0; i < nr; i++) {
+        key(ka[i], sizeof ka[i], m, "alive", roles[i], m->name);
+        key(km[i], sizeof km[i], m, "member", roles[i], m->name);
+        json_t *v = json_pack("{s:s,s:s,s:s}", "name", m->name, "addr", m->addr, "role", roles[i]);
+        text[i] = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        if (!text[i]) {
+            rc = sl_error_set(err, SL_ENOMEM, "out of memory");
+            goto out;
+        }
+        /* The alive key is created only if absent: a live holder of the name keeps it. Its
+         * lease is the old process's, so the refusal lasts exactly as long as that process
+         * lives. */
+        cmps[i] = (sl_etcd_cmp){ .kind = SL_ETCD_ABSENT, .key = ka[i] };
+        ops[2 * i] = (sl_etcd_op){ .kind = SL_ETCD_PUT, .key = ka[i], .value = text[i],
+                                   .len = strlen(text[i]), .lease = m->lease };
+        ops[2 * i + 1] = (sl_etcd_op){ .kind = SL_ETCD_PUT, .key = km[i], .value = text[i],
+                                       .len = strlen(text[i]) };
+    }
+    if (nr == 0)
+        goto out;
+    rc = sl_etcd_txn(m->e, cmps, nr, ops, 2 * nr, NULL, &tmp);
     if (rc == SL_ESTATE) {
-        sl_etcd_kv kv;
-        char holder[300] = "?";
-        if (sl_etcd_get(m->e, ka, &kv, &tmp) == 0) {
-            json_t *h = json_loads(kv.value, 0, NULL);
+        /* name the role (and the address) of the live holder that refused it */
+        for (size_t i = 0; i < nr; i++) {
+            sl_etcd_kv kv;
+            if (sl_etcd_get(m->e, ka[i], &kv, &tmp) != 0)
+                continue;
+            char holder[300] = "?";
+            json_t *h = json_loadb(kv.value, kv.value_len, 0, NULL);
             const char *a = json_string_value(json_object_get(h, "addr"));
             snprintf(holder, sizeof holder, "%s", a ? a : "?");
             json_decref(h);
             sl_etcd_kv_clear(&kv);
+            rc = sl_error_set(err, SL_EEXIST, "a %s named %s is alive already (at %s): choose "
+                              "another --name, or stop that one first", roles[i], m->name, holder);
+            goto out;
         }
-        return sl_error_set(err, SL_EEXIST, "a %s named %s is alive already (at %s): choose "
-                            "another --name, or stop that one first", role, m->name, holder);
+        /* the holder left between the transaction and the read */
+        rc = sl_error_set(err, SL_EEXIST, "a member named %s was alive a moment ago: try again",
+                          m->name);
+    } else if (rc != 0) {
+        rc = sl_error_set(err, rc, "registering %s %s in etcd: %s", m->role, m->name, tmp.msg);
     }
-    if (rc != 0)
-        return sl_error_set(err, rc, "registering %s %s in etcd: %s", role, m->name, tmp.msg);
-    return 0;
+out:
+    free(text[0]);
+    free(text[1]);
+    return rc;
 }
 
 int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
@@ -322,8 +359,7 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
         member_free(m);
         return sl_error_set(err, rc, "cannot join the cluster at %s: %s", o->endpoints, tmp.msg);
     }
-    if ((m->is_master && (rc = register_as(m, "master", err)) != 0) ||
-        (m->is_worker && (rc = register_as(m, "worker", err)) != 0))
+    if ((rc = register_as(m, m->is_master, m->is_worker, err)) != 0)
         goto fail;
     atomic_store(&m->lease_now, m->lease);
     atomic_store(&m->renewed_ms, mono_ms());
@@ -340,8 +376,9 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
     *out = m;
     return 0;
 fail:
-    /* the lease takes the alive keys (and a leadership) with it; a member key written by this
-     * attempt stays, as offline, which is what it is */
+    /* the lease takes the alive keys (and a leadership) with it. A refused name wrote nothing
+     * (register_as); the member keys of a member that registered and then failed to start its
+     * thread stay, as offline, which is what it is */
     sl_etcd_lease_revoke(m->e, m->lease, NULL);
     member_free(m);
     return rc;
@@ -572,9 +609,15 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
     int asked = 0;
     pthread_mutex_lock(&m->mu);
     int rc = leading_or_again(m, err);
+    /* an orphaned request (its leader died mid-transfer) would otherwise outlive a transfer to
+     * the worker that holds the source, which writes nothing */
+    if (rc == 0)
+        sl_binding_release_sweep(m->e, m->root, atomic_load(&m->epoch), m->transfers > 0, NULL);
     if (rc == 0)
         rc = sl_binding_release_ask(m->e, m->root, atomic_load(&m->epoch), source, worker, &asked,
                                     err);
+    if (rc == 0)
+        m->transfers++;
     pthread_mutex_unlock(&m->mu);
     if (rc != 0)
         return rc;
@@ -595,7 +638,8 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
     if (rc == 0)
         rc = sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err);
     if (asked)
-        sl_binding_release_forget(m->e, m->root, source);
+        sl_binding_release_forget(m->e, m->root, atomic_load(&m->epoch), source);
+    m->transfers--;
     pthread_mutex_unlock(&m->mu);
     return rc;
 }

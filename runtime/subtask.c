@@ -184,11 +184,20 @@ static void remote_reload(sl_subtask *s)
 
 sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
 {
-    return sl_subtask_new_fenced(w, plan, index, 0);
+    return sl_subtask_new_fenced(w, plan, index, 0, NULL);
+}
+
+/* Does want (a "want" record's text, or NULL) hold a wish the subtask has not acted on? */
+static int want_pending(const sl_subtask *s, const char *want)
+{
+    json_t *o = want ? json_loads(want, 0, NULL) : NULL;
+    int pending = o && json_integer_value(json_object_get(o, "seq")) != s->want_seq;
+    json_decref(o);
+    return pending;
 }
 
 sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t index,
-                                  long long fence_epoch)
+                                  long long fence_epoch, const char *want)
 {
     sl_subtask *s = calloc(1, sizeof *s);
     if (!s)
@@ -211,6 +220,16 @@ sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t
     sl__worker_add(w, s);
     if (w->remote)
         return s;
+    if (want_pending(s, want)) {
+        /* The operator started or stopped it while no worker ran it (its worker dead, the
+         * source unbound): the wish comes after the stored stage, so it decides, before any
+         * pipeline starts. Restoring first would run a stopped task (and apply rows) until the
+         * runner's next look at the wish. */
+        sl_error err = { 0 };
+        if (sl_subtask_follow(s, want, &err) != 0)
+            sl_log(SL_LOG_WARN, "worker", "task %s source %s: %s", s->task, s->source, err.msg);
+        return s;
+    }
     if (s->stage == SL_STAGE_RUNNING)
         sl__worker_post(w, SL__EV_RESTORE, s, NULL);
     else if (s->stage == SL_STAGE_PAUSED && s->err_class == SL_ERRCLASS_TRANSIENT) {

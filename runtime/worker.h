@@ -126,9 +126,12 @@ const char *sl_errclass_name(sl_errclass c);
  * started by the event thread. NULL when out of memory. */
 sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index);
 /* sl_subtask_new whose pipelines get fence_epoch (instead of the worker's, sl_worker_set_fence):
- * a cluster worker runs each source under the epoch of its own binding. */
+ * a cluster worker runs each source under the epoch of its own binding. want is the operator's
+ * wish (the "want" record's text, as sl_subtask_follow takes it; NULL = none): one not acted on
+ * yet is acted on here, instead of the stored stage, so a stop made while no worker ran the
+ * subtask is applied before anything starts. */
 sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t index,
-                                  long long fence_epoch);
+                                  long long fence_epoch, const char *want);
 /* Stops its pipeline (keeping the stored stage) and frees it; no event of it runs after. */
 void sl_subtask_free(sl_subtask *s);
 

@@ -133,6 +133,15 @@ out=$("$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/w1b" --role worker --name w
 check "a live worker name is refused" "$([ $? -ne 0 ] && echo yes)" yes
 check "the refusal names the live holder" "$(grep -c "alive already (at 127.0.0.1:${PORTS[w1]})" <<<"$out")" 1
 check "the holder is still listed" "$(api m1 cluster/workers | jq -r '.total')" 1
+# role all registers as master and as worker: a name refused for either writes neither (no
+# master record with no process behind it, listed offline forever)
+out=$("$SERVER" --addr 127.0.0.1:0 --data-dir "$WORK/w1b" --role all --name w1 \
+      --etcd "$SLUICE_ETCD_ENDPOINTS" --etcd-root "$ROOT" 2>&1)
+check "a live worker name is refused for role all" "$([ $? -ne 0 ] && echo yes)" yes
+check "the refusal names the live worker" "$(grep -c "a worker named w1 is alive already" <<<"$out")" 1
+check "no master record is left behind" "$(api m1 cluster/masters | jq -r '[.data[].name] | sort | join(",")')" m1,m2
+check "only the two masters' records and alive keys" \
+    "$(etcd_count "$ROOT/member/master/") $(etcd_count "$ROOT/alive/master/")" "2 2"
 
 # ---- kill -9 the leader: the other master leads once the lease runs out ----
 kill -KILL "${PIDS[m1]}"; wait "${PIDS[m1]}" 2>/dev/null; unset 'PIDS[m1]'
