@@ -811,7 +811,7 @@ static void toggle_subtasks(sl_api *a, const char *source, int enable)
                     sl_log(SL_LOG_WARN, "api", "enable source %s: task %s: %s", source,
                            a->tasks[i]->name, err.msg);
             } else if (!enable && sl_subtask_stage(st) == SL_STAGE_RUNNING) {
-                sl_subtask_stop(st, 1);
+                sl_subtask_stop_request(st, 1);   /* waited for after the lock */
             }
         }
 }
@@ -889,6 +889,8 @@ static void update_source(sl_req *r, const char *name)
     }
     free(running);
     pthread_rwlock_unlock(&a->lock);
+    if (r->status == 200)   /* a disable stopped subtasks: as a task's stop, bounded */
+        sl_worker_wait_stopped(a->worker, NULL, 10000, NULL);
     json_decref(def);
 }
 
@@ -957,6 +959,8 @@ static void enable_source(sl_req *r, const char *name, int enable)
         }
     }
     pthread_rwlock_unlock(&a->lock);
+    if (!enable)   /* as a task's stop: bounded, and a stuck stage holds this request only */
+        sl_worker_wait_stopped(a->worker, NULL, 10000, NULL);
 }
 
 static void source_status(sl_req *r, const char *name)
