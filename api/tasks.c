@@ -388,6 +388,17 @@ static void compile_and(sl_req *r, const char *path_name)
     if (path_name && !bname)
         json_object_set_new(tj, "name", json_string(path_name));
     pthread_rwlock_wrlock(&a->lock);
+    /* a GET answer PUT back shows the target's password as "******": keep the stored one (same
+     * target and user only). A create has none to keep: "******" is taken as it is. */
+    sl_api_task *was = path_name ? sl__task_find(a, path_name) : NULL;
+    if (was && sl__keep_masked_password(r, json_object_get(tj, "target_config"),
+                                        json_object_get(was->def, "target_config"),
+                                        json_object_get(body, "task") ? "/task/target_config"
+                                                                      : "/target_config") != 0) {
+        pthread_rwlock_unlock(&a->lock);
+        json_decref(body);
+        return;
+    }
     int rc = sl__task_compile(a, tj, &plan, &probs, &warns, &err);
     json_decref(body);
     if (rc != 0) {
