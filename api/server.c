@@ -97,14 +97,17 @@ static void guard_store(sl_api *a)
 }
 
 /* Stop every subtask (their stored stages stay: whoever holds them next resumes them) and
- * forget the sources and tasks. Call with the write lock held. */
-static void drop_all(sl_api *a)
+ * forget the sources and tasks. Call with the write lock held. The pipelines stop apart; with
+ * wait, this waits for them (a new leader's tasks must not write beside them). */
+static void drop_all(sl_api *a, int wait)
 {
     for (size_t i = 0; i < a->ntasks; i++)
         for (size_t j = 0; j < a->tasks[i]->nsubs; j++)
-            sl_subtask_stop(a->tasks[i]->subs[j], 0);
+            sl_subtask_stop_request(a->tasks[i]->subs[j], 0);
     sl__tasks_free_all(a);
     sl__sources_free_all(a);
+    if (wait)
+        sl_worker_wait_stopped(a->worker, NULL, -1, NULL);
 }
 
 /* The member's keepalive thread says leadership changed: a new leader restores the sources and
@@ -125,7 +128,7 @@ static void leader_changed(void *ud)
             sl_log(SL_LOG_INFO, "cluster", "leading: restored %zu sources and %zu tasks from etcd",
                    a->nsources, a->ntasks);
         } else {
-            drop_all(a);
+            drop_all(a, 1);
             sl_log(SL_LOG_WARN, "cluster", "no longer the leader: stopped this process's subtasks; "
                    "requests are forwarded to the leader");
         }
@@ -142,7 +145,7 @@ int sl__meta_resync(sl_api *a, sl_error *err)
     pthread_rwlock_wrlock(&a->lock);
     int rc = 0;
     if (n != atomic_load(&a->meta_seen) && atomic_load(&a->leading)) {
-        drop_all(a);
+        drop_all(a, 1);
         if ((rc = sl__sources_restore(a, err)) == 0 && (rc = sl__tasks_restore(a, err)) == 0) {
             atomic_store(&a->meta_seen, n);
             sl_log(SL_LOG_INFO, "cluster", "an etcd write timed out: read %zu sources and %zu "
@@ -373,8 +376,22 @@ void sl_api_free(sl_api *a)
         sl_member_stop_thread(m);
     sl__runner_stop(a);   /* the bound sources' subtasks stop; their stages stay */
     pthread_rwlock_wrlock(&a->lock);
-    drop_all(a);
+    drop_all(a, 0);
     pthread_rwlock_unlock(&a->lock);
+    /* A stage that does not return (a Lua pattern, a frozen target) must not keep the server
+     * from stopping: after a while it is left to the process's exit, and what its threads use
+     * (the worker, the scheduler, the plugins' code) is not freed under them. */
+    sl_error werr = { 0 };
+    if (a->worker && sl_worker_wait_stopped(a->worker, NULL, 10000, &werr) != 0) {
+        sl_log(SL_LOG_ERROR, "server", "%s: exiting without it", werr.msg);
+        sl_member_leave(m);
+        a->member = NULL;
+        /* a, the worker, the scheduler, the plugins and the store stay until the exit; held
+         * here so that the leak checker does not report what is left on purpose */
+        static sl_api *_Atomic left_to_exit;
+        atomic_store(&left_to_exit, a);
+        return;
+    }
     sl_worker_free(a->worker);
     sl_member_leave(m);
     a->member = NULL;

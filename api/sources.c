@@ -525,7 +525,12 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
     if (opt_string(r, in, "password", P, 1))
         goto fail;
     v = json_object_get(in, "password");
-    if (json_is_string(v))
+    if (old && json_is_string(v) && !strcmp(json_string_value(v), "******")) {
+        /* a GET answer PUT back: the stored password, for the same server and user only */
+        json_object_set(out, "password", v);
+        if (sl__keep_masked_password(r, out, old, P) != 0)
+            goto fail;
+    } else if (json_is_string(v))
         json_object_set(out, "password", v);
     else if (old && json_is_string(json_object_get(old, "password")))
         json_object_set(out, "password", json_object_get(old, "password"));   /* kept on PUT */
@@ -811,7 +816,7 @@ static void toggle_subtasks(sl_api *a, const char *source, int enable)
                     sl_log(SL_LOG_WARN, "api", "enable source %s: task %s: %s", source,
                            a->tasks[i]->name, err.msg);
             } else if (!enable && sl_subtask_stage(st) == SL_STAGE_RUNNING) {
-                sl_subtask_stop(st, 1);
+                sl_subtask_stop_request(st, 1);   /* waited for after the lock */
             }
         }
 }
@@ -889,6 +894,8 @@ static void update_source(sl_req *r, const char *name)
     }
     free(running);
     pthread_rwlock_unlock(&a->lock);
+    if (r->status == 200)   /* a disable stopped subtasks: as a task's stop, bounded */
+        sl_worker_wait_stopped(a->worker, NULL, 10000, NULL);
     json_decref(def);
 }
 
@@ -957,6 +964,8 @@ static void enable_source(sl_req *r, const char *name, int enable)
         }
     }
     pthread_rwlock_unlock(&a->lock);
+    if (!enable)   /* as a task's stop: bounded, and a stuck stage holds this request only */
+        sl_worker_wait_stopped(a->worker, NULL, 10000, NULL);
 }
 
 static void source_status(sl_req *r, const char *name)

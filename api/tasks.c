@@ -265,8 +265,8 @@ out:
     return rc;
 }
 
-/* Remove a task, its stages and its plugin state (one transaction), stopping its subtasks.
- * With keep_plan, the plan is handed to the caller for sl_worker_cleanup (and a start of the
+/* Remove a task, its stages and its plugin state (one transaction), stopping its subtasks (not
+ * waited for: sl_worker_wait_stopped, after the lock). With keep_plan, the plan is handed to the caller for sl_worker_cleanup (and a start of the
  * same name waits for that: sl_worker_hold); else it is freed. Call with the write lock held. */
 int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan, sl_error *err)
 {
@@ -277,7 +277,7 @@ int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan,
     sl_meta_op ops[1 + SL_WORKER_FORGET_OPS] = { { SL_META_DELETE, "task", t->name, NULL } };
     size_t n = 1 + sl_worker_forget_ops(prefix, ops + 1);
     for (size_t i = 0; i < t->nsubs; i++)
-        sl_subtask_stop(t->subs[i], 0);
+        sl_subtask_stop_request(t->subs[i], 0);   /* the caller waits, after its lock */
     int rc = sl_meta_apply(a->store, ops, n, err);
     free(prefix);
     if (rc == 0) {
@@ -388,6 +388,17 @@ static void compile_and(sl_req *r, const char *path_name)
     if (path_name && !bname)
         json_object_set_new(tj, "name", json_string(path_name));
     pthread_rwlock_wrlock(&a->lock);
+    /* a GET answer PUT back shows the target's password as "******": keep the stored one (same
+     * target and user only). A create has none to keep: "******" is taken as it is. */
+    sl_api_task *was = path_name ? sl__task_find(a, path_name) : NULL;
+    if (was && sl__keep_masked_password(r, json_object_get(tj, "target_config"),
+                                        json_object_get(was->def, "target_config"),
+                                        json_object_get(body, "task") ? "/task/target_config"
+                                                                      : "/target_config") != 0) {
+        pthread_rwlock_unlock(&a->lock);
+        json_decref(body);
+        return;
+    }
     int rc = sl__task_compile(a, tj, &plan, &probs, &warns, &err);
     json_decref(body);
     if (rc != 0) {
@@ -633,6 +644,10 @@ static void delete_task(sl_req *r, const char *name)
     sl__reply_empty(r, 204);
 out:
     pthread_rwlock_unlock(&a->lock);
+    /* its pipelines stop apart from the lock; the cleanup must not race their last flush (a
+     * stuck one is logged, and its checkpoint may outlive the cleanup) */
+    if (r->status == 204 && sl_worker_wait_stopped(a->worker, name, 10000, &err) != 0)
+        sl_log(SL_LOG_WARN, "api", "delete: %s; it goes on stopping", err.msg);
     /* DM's delete without keep_meta: the plugins remove their checkpoints (in the target's meta
      * schema) and files (the dump), outside the lock (a dump can be gigabytes); a start of a task
      * of the same name waits for it. Failures are logged: the task is gone either way. */
@@ -700,6 +715,7 @@ static void start_stop(sl_req *r, const char *name, int start)
         return;
     }
     sl_start_args args = { 0, 0, 0 };
+    int stop_wait_ms = -1;           /* a stop asked: wait this long for it after the lock */
     const char *local_time = NULL;   /* start_time without an offset: in each source's zone */
     int trc = 0;
     if (start) {
@@ -727,10 +743,12 @@ static void start_stop(sl_req *r, const char *name, int start)
             return;
         }
     } else {
-        /* DM's stop waits up to timeout_duration for the unit to stop; a stop here is always
-         * prompt (cooperative and bounded), so the value is only checked */
+        /* DM's stop waits up to timeout_duration for the unit to stop. Here the stop is asked
+         * under the lock (the stage is Stopped at once) and waited for outside it: a stage that
+         * does not return (a Lua pattern, a frozen target) holds this request only, and it is
+         * answered 200 after the wait all the same, its status saying "stopping": true. */
         char why[200];
-        long long secs;
+        long long secs = 10;
         json_t *v = json_object_get(body, "timeout_duration");
         if (v && !json_is_null(v) && !(json_is_string(v) && !json_string_length(v)) &&
             (!json_is_string(v) || sl__parse_duration(json_string_value(v), &secs, why, sizeof why))) {
@@ -739,6 +757,7 @@ static void start_stop(sl_req *r, const char *name, int start)
             json_decref(body);
             return;
         }
+        stop_wait_ms = secs > 3600 ? 3600 * 1000 : (int)secs * 1000;
     }
     json_t *rm = json_object_get(body, "remove_meta");
     int remove_meta = start && json_is_true(rm);
@@ -746,7 +765,7 @@ static void start_stop(sl_req *r, const char *name, int start)
     sl_api_task *t = sl__task_find(a, name);
     sl_subtask **sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
     sl_start_args *argv = t ? calloc(t->nsubs + 1, sizeof *argv) : NULL;
-    int n;
+    int n, stopped = 0;
     if (!t) {
         sl__reply_task_not_found(r, name);
         goto out;
@@ -759,8 +778,8 @@ static void start_stop(sl_req *r, const char *name, int start)
         goto out;
     if (!start) {
         for (int i = 0; i < n; i++)
-            sl_subtask_stop(sel[i], 1);
-        sl__reply_empty(r, 200);
+            sl_subtask_stop_request(sel[i], 1);
+        stopped = 1;
         goto out;
     }
     if (remove_meta) {
@@ -822,7 +841,13 @@ static void start_stop(sl_req *r, const char *name, int start)
         /* DM's start with remove_meta: the plugins drop their checkpoints before the start */
         sl_error cerr = { 0 };
         for (int i = 0; i < n; i++)
-            sl_subtask_stop(sel[i], 1);   /* a Paused one may have an automatic resume armed */
+            sl_subtask_stop_request(sel[i], 1);   /* a Paused one may have a resume armed */
+        /* none runs (checked above), so this is prompt; the drop must not race a last flush */
+        if (sl_worker_wait_stopped(a->worker, name, 5000, &cerr) != 0) {
+            sl__reply_error(r, 409, DM_ERR_CANNOT_START, "can not start task: %s reason: %s", name,
+                            cerr.msg);
+            goto out;
+        }
         sl_worker_hold(a->worker, name);
         sl_worker_cleanup(a->worker, t->plan, SL_CLEANUP_META, &cerr);
     }
@@ -849,6 +874,12 @@ static void start_stop(sl_req *r, const char *name, int start)
         sl__reply_error(r, 400, DM_ERR_CANNOT_START, "can not start task: %s reason: %s", name, msgs);
 out:
     pthread_rwlock_unlock(&a->lock);
+    if (stopped) {
+        sl_error werr = { 0 };
+        if (sl_worker_wait_stopped(a->worker, name, stop_wait_ms, &werr) != 0)
+            sl_log(SL_LOG_WARN, "api", "stop: %s; it goes on stopping", werr.msg);
+        sl__reply_empty(r, 200);
+    }
     free(sel);
     free(argv);
     json_decref(body);

@@ -61,6 +61,31 @@ json_t *sl__mask_passwords(const json_t *obj)
     return c;
 }
 
+int sl__keep_masked_password(sl_req *r, json_t *conn, const json_t *old, const char *path)
+{
+    const char *pw = json_string_value(json_object_get(conn, "password"));
+    if (!pw || strcmp(pw, "******") || !json_is_object(conn))
+        return 0;
+    static const char *const same[] = { "host", "port", "user" };
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        json_t *now = json_object_get(conn, same[i]);
+        if (old && (!now || json_equal(now, json_object_get(old, same[i]))))
+            continue;
+        if (old)
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/password: \"******\" stands for the "
+                            "stored password only with the stored host, port and user (%s "
+                            "differs): give the password", path, same[i]);
+        else
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/password: \"******\" is a masked "
+                            "password and nothing is stored here: give the password", path);
+        return SL_EINVAL;
+    }
+    json_t *keep = json_object_get(old, "password");
+    json_object_set_new(conn, "password", json_string(json_is_string(keep) ?
+                                                      json_string_value(keep) : ""));
+    return 0;
+}
+
 static json_t *seal_fn(sl_api *a, const char *k, json_t *v, int *failed)
 {
     if (!secret_key(k) || !json_is_string(v) || !json_string_length(v))

@@ -149,6 +149,10 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
         json_object_set_new(o, "dump_status", dump);
     sl__shard_status(s->w, s->task, s->source, o);
     json_object_set_new(o, "stages", stages_view(ps));
+    /* sluice's extension: a stop was asked and answered, but a stage of the stopped run has not
+     * returned yet (it keeps the subtask from starting again) */
+    if (s->stopping)
+        json_object_set_new(o, "stopping", json_true());
     /* sluice's extension: the automatic resume (DM's worker retries, shown here) */
     char due[32] = "";
     if (s->next_retry) {

@@ -208,7 +208,13 @@ sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t
     s->task = plan->name;
     s->source = plan->subtasks[index].source_name;
     s->fence = fence_epoch;
+    atomic_init(&s->refs, 1);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->cv, &ca);
+    pthread_condattr_destroy(&ca);
     s->stage = SL_STAGE_STOPPED;      /* DM: a created task is Stopped until started */
     json_t *rec = stage_load(w, s->task, s->source);
     apply_record(s, rec);
@@ -251,6 +257,190 @@ static void drop_pipe(sl_subtask *s)
     free(st);
     sl_pipeline_free(s->pipe);
     s->pipe = NULL;
+}
+
+/* ---- stopping apart from the subtask's lock ------------------------------------------------------ */
+
+/*
+ * A stop waits for the pipeline's stage threads, and a stage can be stuck where the stop flag is
+ * not looked at: a Lua pattern backtracking inside string.find, a mysql-sink blocked on a frozen
+ * target. Waiting for it under s->mu would freeze the status of the subtask, the worker's event
+ * thread (every task's phase changes and resumes) and, through them, the API. So a stop takes the
+ * pipeline out of the subtask under s->mu and a thread of its own stops and frees it; the
+ * subtask holds a reference until then, and stays out of Running (a start waits a little, then
+ * refuses) while one of its pipelines is still stopping.
+ */
+struct sl__reaper {
+    struct sl__reaper *next;
+    sl_subtask        *s;
+    sl_pipeline       *p;
+    char              *task, *source;   /* copies: the plan may go before the pipeline does */
+};
+
+static void subtask_unref(sl_subtask *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    /* the pipelines are gone, so nothing posts for s any more: drop what is queued */
+    sl__worker_forget(s->w, s);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+    json_decref(s->last);
+    json_decref(s->load_done);
+    json_decref(s->dump_done);
+    free(s->error_msg);
+    free(s);
+}
+
+static void *reaper_main(void *arg)
+{
+    struct sl__reaper *r = arg;
+    sl_subtask *s = r->s;
+    sl_worker *w = s->w;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    sl_pipeline_stop(r->p);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (t1.tv_sec - t0.tv_sec >= 5)
+        sl_log(SL_LOG_WARN, "worker", "task %s source %s: its pipeline took %lld s to stop",
+               r->task, r->source, (long long)(t1.tv_sec - t0.tv_sec));
+    char *st = sl_pipeline_status_json(r->p);
+    sl_pipeline_free(r->p);
+    pthread_mutex_lock(&s->mu);
+    if (!s->dying && !s->pipe && st) {
+        json_decref(s->last);
+        s->last = json_loads(st, 0, NULL);
+    }
+    s->stopping--;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    free(st);
+    subtask_unref(s);
+    pthread_mutex_lock(&w->mu);
+    for (struct sl__reaper **pp = &w->reapers; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    free(r->task);
+    free(r->source);
+    free(r);
+    return NULL;
+}
+
+/* Take the pipeline out of s and stop it on a thread of its own (see above); without memory or
+ * a thread, stop it here as before. Call with s->mu held. */
+static void stop_detached(sl_subtask *s)
+{
+    if (!s->pipe)
+        return;
+    sl_worker *w = s->w;
+    struct sl__reaper *r = calloc(1, sizeof *r);
+    pthread_attr_t at;
+    pthread_t th;
+    int ok = r && (r->task = strdup(s->task)) && (r->source = strdup(s->source)) &&
+             pthread_attr_init(&at) == 0;
+    if (ok) {
+        r->s = s;
+        r->p = s->pipe;
+        atomic_fetch_add(&s->refs, 1);
+        s->stopping++;
+        s->pipe = NULL;
+        pthread_mutex_lock(&w->mu);
+        r->next = w->reapers;
+        w->reapers = r;
+        pthread_mutex_unlock(&w->mu);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &at, reaper_main, r);
+        pthread_attr_destroy(&at);
+        if (rc == 0)
+            return;
+        /* undo: no thread, stop it here */
+        pthread_mutex_lock(&w->mu);
+        for (struct sl__reaper **pp = &w->reapers; *pp; pp = &(*pp)->next)
+            if (*pp == r) {
+                *pp = r->next;
+                break;
+            }
+        pthread_mutex_unlock(&w->mu);
+        s->pipe = r->p;
+        s->stopping--;
+        atomic_fetch_sub(&s->refs, 1);
+    }
+    if (r) {
+        free(r->task);
+        free(r->source);
+        free(r);
+    }
+    sl_pipeline_stop(s->pipe);
+    drop_pipe(s);
+}
+
+/* CLOCK_MONOTONIC now + ms (the clock of the worker's and the subtasks' condition variables). */
+static struct timespec deadline_in(int ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += ms / 1000;
+    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    return dl;
+}
+
+/* Wait up to ms (-1: no limit) for the pipelines of s still stopping. Call with s->mu held; 0
+ * when none is left, else SL_ETIMEOUT. */
+static int wait_stopped_locked(sl_subtask *s, int ms)
+{
+    struct timespec dl = deadline_in(ms < 0 ? 0 : ms);
+    while (s->stopping) {
+        if (ms < 0)
+            pthread_cond_wait(&s->cv, &s->mu);
+        else if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) != 0 && s->stopping)
+            return SL_ETIMEOUT;
+    }
+    return 0;
+}
+
+/* A stopper of task (NULL: any) and source (NULL: any), or NULL. Call with w->mu held. */
+static struct sl__reaper *reaper_of(sl_worker *w, const char *task, const char *source)
+{
+    struct sl__reaper *r = w->reapers;
+    while (r && ((task && strcmp(r->task, task)) || (source && strcmp(r->source, source))))
+        r = r->next;
+    return r;
+}
+
+static int wait_reapers(sl_worker *w, const char *task, const char *source, int timeout_ms,
+                        sl_error *err)
+{
+    struct timespec dl = deadline_in(timeout_ms < 0 ? 0 : timeout_ms);
+    int rc = 0;
+    struct sl__reaper *r;
+    pthread_mutex_lock(&w->mu);
+    while ((r = reaper_of(w, task, source))) {
+        if (timeout_ms < 0) {
+            pthread_cond_wait(&w->cv, &w->mu);
+        } else if (pthread_cond_timedwait(&w->cv, &w->mu, &dl) != 0 &&
+                   (r = reaper_of(w, task, source))) {
+            rc = sl_error_set(err, SL_ETIMEOUT, "task %s source %s: its last run has not stopped "
+                              "after %d ms: a stage does not return (a Lua script stuck in a "
+                              "pattern match, a target that does not answer?)", r->task,
+                              r->source, timeout_ms);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return rc;
+}
+
+int sl_worker_wait_stopped(sl_worker *w, const char *task, int timeout_ms, sl_error *err)
+{
+    return wait_reapers(w, task, NULL, timeout_ms, err);
 }
 
 static void on_end(void *ud, sl_pipeline *p, sl_stage stage)
@@ -521,6 +711,11 @@ int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *er
     sl__worker_wait_unheld(s->w, s->task);
     if (s->w->remote)
         return want_write(s, SL_STAGE_RUNNING, args, err);
+    /* the stopper of an earlier run of this source (of this subtask, or of the one an update
+     * or a delete replaced) takes no lock of the caller's: wait for it before taking s->mu */
+    sl_error werr = { 0 };
+    if (wait_reapers(s->w, s->task, s->source, 2000, &werr) != 0)
+        return sl_error_set(err, SL_ESTATE, "%s; start it again once it has stopped", werr.msg);
     int rc = 0;
     pthread_mutex_lock(&s->mu);
     if (s->stage == SL_STAGE_RUNNING && s->pipe) {
@@ -537,6 +732,14 @@ int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *er
          * after remove_meta, so the full phase dumps again from a new snapshot). */
         s->phase = 0;
     }
+    /* A run still stopping (a stuck stage) must not write beside a new one: a stop just
+     * answered has usually finished; give it a moment, then refuse. (Checked again under s->mu
+     * for a stop in between.) */
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return sl_error_set(err, SL_ESTATE, "source %s: its last run is still stopping; start "
+                            "it again once it has stopped", s->source);
+    }
     /* the operator takes over: a fresh count of automatic resumes */
     disarm(s);
     s->retries = 0;
@@ -546,7 +749,7 @@ int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *er
     return rc;
 }
 
-void sl_subtask_stop(sl_subtask *s, int persist)
+static void stop_as(sl_subtask *s, int persist, int wait)
 {
     if (s->w->remote) {
         sl_error err = { 0 };
@@ -558,16 +761,25 @@ void sl_subtask_stop(sl_subtask *s, int persist)
     pthread_mutex_lock(&s->mu);
     if (persist)
         disarm(s);   /* an operator's stop; a server shutting down keeps nothing armed anyway */
-    if (s->pipe) {
-        sl_pipeline_stop(s->pipe);
-        drop_pipe(s);
-    }
+    stop_detached(s);
     if (persist) {
         if (s->stage != SL_STAGE_FINISHED)
             s->stage = SL_STAGE_STOPPED;
         stage_save(s);
     }
+    if (wait)
+        wait_stopped_locked(s, -1);
     pthread_mutex_unlock(&s->mu);
+}
+
+void sl_subtask_stop(sl_subtask *s, int persist)
+{
+    stop_as(s, persist, 1);
+}
+
+void sl_subtask_stop_request(sl_subtask *s, int persist)
+{
+    stop_as(s, persist, 0);
 }
 
 void sl_subtask_free(sl_subtask *s)
@@ -577,20 +789,9 @@ void sl_subtask_free(sl_subtask *s)
     sl__worker_remove(s->w, s);
     pthread_mutex_lock(&s->mu);
     s->dying = 1;
-    if (s->pipe) {
-        sl_pipeline_stop(s->pipe);
-        sl_pipeline_free(s->pipe);
-        s->pipe = NULL;
-    }
+    stop_detached(s);   /* the last reference, the stopper's or this one, frees s */
     pthread_mutex_unlock(&s->mu);
-    /* the pipeline is gone, so nothing posts for s any more: drop what is queued */
-    sl__worker_forget(s->w, s);
-    pthread_mutex_destroy(&s->mu);
-    json_decref(s->last);
-    json_decref(s->load_done);
-    json_decref(s->dump_done);
-    free(s->error_msg);
-    free(s);
+    subtask_unref(s);
 }
 
 sl_stage sl_subtask_stage(sl_subtask *s)

@@ -285,6 +285,7 @@ void sl_worker_free(sl_worker *w)
     if (!w)
         return;
     sl_worker_stop_events(w);
+    sl_worker_wait_stopped(w, NULL, -1, NULL);   /* the stoppers use w */
     while (w->head) {
         sl__wevent *e = w->head;
         w->head = e->next;

@@ -54,7 +54,8 @@ typedef struct sl_worker_opts {
 } sl_worker_opts;
 
 /* Start a worker (and its event thread). Strings of o are copied. Caller frees with
- * sl_worker_free after freeing every subtask. */
+ * sl_worker_free after freeing every subtask; the free waits for their pipelines to stop
+ * (bound it first with sl_worker_wait_stopped). */
 int  sl_worker_new(const sl_worker_opts *o, sl_worker **out, sl_error *err);
 /* Stop handling events (a server shutting down: no phase starts after this returns; events
  * still queued are dropped at free). NULL is fine. */
@@ -132,7 +133,8 @@ sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
  * subtask is applied before anything starts. */
 sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t index,
                                   long long fence_epoch, const char *want);
-/* Stops its pipeline (keeping the stored stage) and frees it; no event of it runs after. */
+/* Frees it, keeping the stored stage; no event of it runs after. Its pipeline is stopped as by
+ * sl_subtask_stop_request (not waited for: see sl_worker_wait_stopped). */
 void sl_subtask_free(sl_subtask *s);
 
 /* Start (Running, persisted): a Finished subtask starts again from its first phase (the loader
@@ -156,6 +158,16 @@ int  sl_subtask_ever_started(sl_subtask *s);
 /* Stop its pipeline. persist: record Stopped (a Finished subtask stays Finished); 0 keeps the
  * stored stage (a server shutting down, so a restart resumes it). */
 void sl_subtask_stop(sl_subtask *s, int persist);
+/* sl_subtask_stop that does not wait: the stage (and persist) change at once, and a thread of its
+ * own stops and frees the pipeline, which a stuck stage (a Lua pattern, a frozen target) may keep
+ * for long. Until it is gone the subtask's status says "stopping": true and a start of it waits
+ * two seconds, then fails with SL_ESTATE. Wait with sl_worker_wait_stopped, which needs no lock
+ * of the caller's. Thread-safe. */
+void sl_subtask_stop_request(sl_subtask *s, int persist);
+/* Wait up to timeout_ms (-1: no limit) until no pipeline of task (NULL: of any task) is still
+ * stopping after sl_subtask_stop_request or sl_subtask_free. 0, or SL_ETIMEOUT with err naming
+ * the stuck one. Thread-safe; call with no lock a stop needs. */
+int  sl_worker_wait_stopped(sl_worker *w, const char *task, int timeout_ms, sl_error *err);
 /* Cluster worker: act on the operator's wish the leader recorded (the "want" record's JSON text,
  * {"stage": "Running"|"Stopped", "seq": N, "start_args": {...}}; NULL = none): a wish not yet
  * acted on (its seq differs from the one the stage record holds) starts or stops the subtask,

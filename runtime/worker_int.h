@@ -6,6 +6,7 @@
 #define SLUICE_RUNTIME_WORKER_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "worker.h"
@@ -57,6 +58,9 @@ struct sl_worker {
     sl_subtask       **subs;
     size_t             nsubs, csubs;
     json_t            *shard_waits; /* [{task, source, id, gen}]: held shards (shard.c) */
+    /* pipelines being stopped apart from their subtask (subtask.c, stop_detached), under mu;
+     * each leaves the list and broadcasts cv when it is stopped and freed */
+    struct sl__reaper *reapers;
 };
 
 struct sl_subtask {
@@ -65,8 +69,12 @@ struct sl_subtask {
     size_t              index;      /* in plan->subtasks */
     const char         *task;       /* plan->name */
     const char         *source;     /* plan->subtasks[index].source_name */
+    _Atomic unsigned    refs;       /* the owner's, and one per pipeline still stopping */
     pthread_mutex_t     mu;         /* guards what follows; held by control calls and events */
+    pthread_cond_t      cv;         /* stopping went down */
     int                 dying;      /* sl_subtask_free began: events do nothing */
+    unsigned            stopping;   /* its pipelines still stopping apart from mu (a stage may
+                                       be stuck: a Lua pattern, a frozen target) */
     sl_stage            stage;
     size_t              phase;      /* current phase */
     sl_pipeline        *pipe;
