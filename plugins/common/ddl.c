@@ -103,7 +103,7 @@ typedef struct parser {
     size_t      n, i;
     const char *defschema;
     sl_ddl     *out;
-    size_t      cap;
+    size_t      cap, refcap;
 } parser;
 
 static const tok *cur(parser *p) { return &p->t[p->i < p->n ? p->i : p->n - 1]; }
@@ -175,6 +175,37 @@ static int add_name(parser *p, char *schema, char *table, size_t start, size_t e
 }
 
 static char *dupdef(parser *p) { return strdup(p->defschema ? p->defschema : ""); }
+
+/* The table after each REFERENCES of a CREATE or ALTER TABLE, into d->refs. */
+static int reference_names(parser *p)
+{
+    sl_ddl *d = p->out;
+    for (size_t k = 0; k + 1 < p->n; k++) {
+        if (!is_kw(p, k, "REFERENCES") || !is_ident(&p->t[k + 1]))
+            continue;
+        const tok *a = &p->t[k + 1], *b = NULL;
+        if (is_punct(p, k + 2, '.') && k + 3 < p->n && is_ident(&p->t[k + 3]))
+            b = &p->t[k + 3];
+        char *schema = b ? ident_text(p, a) : dupdef(p);
+        char *table = ident_text(p, b ? b : a);
+        sl_ddl_name *nr = d->refs;
+        if (schema && table && d->nrefs == p->refcap) {
+            size_t nc = p->refcap ? p->refcap * 2 : 2;
+            if ((nr = realloc(d->refs, nc * sizeof *nr)) != NULL) {
+                d->refs = nr;
+                p->refcap = nc;
+            }
+        }
+        if (!schema || !table || !nr) {
+            free(schema);
+            free(table);
+            return SL_ENOMEM;
+        }
+        d->refs[d->nrefs++] = (sl_ddl_name){ .schema = schema, .table = table, .start = a->start,
+                                             .end = (b ? b : a)->end };
+    }
+    return 0;
+}
 
 /* A table name: ident [. ident]. */
 static int table_name(parser *p)
@@ -506,6 +537,11 @@ void sl_ddl_free(sl_ddl *d)
         free(d->names[i].table);
     }
     free(d->names);
+    for (size_t i = 0; i < d->nrefs; i++) {
+        free(d->refs[i].schema);
+        free(d->refs[i].table);
+    }
+    free(d->refs);
     memset(d, 0, sizeof *d);
 }
 
@@ -544,6 +580,8 @@ int sl_ddl_parse(const char *sql, size_t len, const char *default_schema, sl_ddl
         rc = parse_rename(&p);
     else
         rc = parse_dml(&p);
+    if (rc == 0 && (out->kind == SL_DDL_CREATE_TABLE || out->kind == SL_DDL_ALTER_TABLE) && !out->is_like)
+        rc = reference_names(&p);
     free(t);
     return rc;
 }
@@ -552,13 +590,19 @@ int sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn m
                    sl_sbuf *out)
 {
     size_t at = 0;
-    for (size_t i = 0; i < d->nnames; i++) {
-        const sl_ddl_name *nm = &d->names[i];
+    for (size_t i = 0, r = 0; i < d->nnames || r < d->nrefs;) {
+        /* the names and the references, in the order of the text */
+        int ref = r < d->nrefs && (i == d->nnames || d->refs[r].start < d->names[i].start);
+        const sl_ddl_name *nm = ref ? &d->refs[r++] : &d->names[i++];
         if (nm->start < at || nm->end > len)
             continue;                           /* never happens with a parse of the same text */
-        sl_sbuf_add(out, sql + at, nm->start - at);
         const char *ts = nm->schema, *tt = nm->table;
         map(ud, nm->schema, nm->table, &ts, &tt);
+        /* a reference keeps its text unless its route changes it: unqualified, it resolves in
+         * the statement's (routed) default schema, as it did before */
+        if (ref && !strcmp(ts, nm->schema) && !strcmp(tt, nm->table))
+            continue;
+        sl_sbuf_add(out, sql + at, nm->start - at);
         int implicit = nm->start == nm->end;
         if (nm->table[0] && ts[0])
             sl_sbuf_add_qname(out, ts, tt);

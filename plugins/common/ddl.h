@@ -46,6 +46,10 @@ typedef struct sl_ddl {
     int          writes_rows;
     size_t       nnames;
     sl_ddl_name *names;
+    /* Tables a CREATE or ALTER TABLE's foreign keys reference (REFERENCES t): rewritten with the
+     * names when their route changes them, never the statement's own tables (not selected by). */
+    size_t       nrefs;
+    sl_ddl_name *refs;
 } sl_ddl;
 
 /*

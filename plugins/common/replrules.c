@@ -192,6 +192,12 @@ int sl_route_ddl(sl_rulecache *c, const char *sql, size_t len, const char *defsc
     rc = sl_ddl_rewrite(sql, len, d, map_name, &m, out);
     if (rc < 0)
         return rc;
+    /* changed by the statement's own tables, not by the ones its foreign keys reference */
+    m.changed = 0;
+    for (size_t i = 0; i < d->nnames; i++) {
+        const char *s2, *t2;
+        map_name(&m, d->names[i].schema, d->names[i].table, &s2, &t2);
+    }
     if (d->nnames > 0) {
         map_name(&m, d->names[0].schema, d->names[0].table, tschema, ttable);
         if (!d->names[0].table[0])

@@ -60,8 +60,8 @@ int sl_strack_apply(MYSQL *db, const char *sql, size_t len, const char *default_
                                  " /*M!100304 , system_versioning_alter_history = 'KEEP' */";
     rc = sl_myconn_exec(db, fk_off, sizeof fk_off - 1, err);
     if (rc == 0 && default_schema && *default_schema) {
-        /* names ddl.h does not rewrite (REFERENCES parent) resolve in the shadow of the
-         * statement's default schema, as they did on the source in its own */
+        /* an unqualified REFERENCES parent resolves in the shadow of the statement's default
+         * schema, as it did on the source in its own (ddl.h rewrites the qualified ones) */
         const char *ts = NULL, *tt = NULL;
         map(ud, default_schema, "", &ts, &tt);
         if (ts && *ts) {

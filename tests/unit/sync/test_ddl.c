@@ -177,6 +177,19 @@ static void test_writes_rows(void **st)
     assert_int_equal(d.kind, SL_DDL_DROP_TABLE);
     assert_int_equal(d.nnames, 2);
     sl_ddl_free(&d);
+    /* the tables foreign keys reference are rewritten when their route changes them */
+    assert_string_equal(rewrite("CREATE TABLE c2 (id INT, p INT, FOREIGN KEY (p) REFERENCES db.t1 (id) ON DELETE CASCADE)", "db", &d),
+                        "CREATE TABLE `tdb`.`c2` (id INT, p INT, FOREIGN KEY (p) REFERENCES `tdb`.`shard``all` (id) ON DELETE CASCADE)");
+    assert_int_equal(d.nnames, 1);
+    assert_int_equal(d.nrefs, 1);
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite("ALTER TABLE x.child ADD CONSTRAINT fk2 FOREIGN KEY (q) REFERENCES x.parent(id), "
+                                "ADD FOREIGN KEY (r) REFERENCES `t1` (id)", "db", &d),
+                        "ALTER TABLE `x`.`child` ADD CONSTRAINT fk2 FOREIGN KEY (q) REFERENCES x.parent(id), "
+                        "ADD FOREIGN KEY (r) REFERENCES `tdb`.`shard``all` (id)");
+    assert_int_equal(d.nnames, 1);
+    assert_int_equal(d.nrefs, 2);
+    sl_ddl_free(&d);
     /* not writes */
     rewrite("SELECT * FROM t1", "db", &d);
     assert_false(d.writes_rows);
