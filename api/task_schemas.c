@@ -40,7 +40,9 @@ void sl__task_table_structure(sl_req *r, const char *task, const char *source,
         /* OperateTaskTableStructureRequest: sql_content with schema_source "sql" (the default);
          * flush and sync are accepted (DM keeps them for compatibility; no shard meta here) */
         json_t *body = sl__body_json(r, 0);
-        if (!body) {
+        static const char *const known[] = { "schema_source", "sql_content", "flush", "sync" };
+        if (!body || sl__unknown_field(r, body, "", known, sizeof known / sizeof known[0])) {
+            json_decref(body);
             json_decref(req);
             return;
         }

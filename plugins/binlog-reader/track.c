@@ -964,6 +964,16 @@ int br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err)
     if (!strcmp(op, "schema_put")) {
         if (!sql || !*sql)
             return sl_error_set(err, SL_EINVAL, "sql_content is empty");
+        /* a structure, nothing else: CREATE TABLE ... SELECT would run a query on the target */
+        sl_ddl d;
+        int prc = sl_ddl_parse(sql, strlen(sql), schema, &d);
+        int structure = prc == 0 && d.kind == SL_DDL_CREATE_TABLE && !d.writes_rows && !d.temporary;
+        sl_ddl_free(&d);
+        if (prc == SL_ENOMEM)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        if (!structure)
+            return sl_error_set(err, SL_EINVAL, "sql_content must be one CREATE TABLE statement "
+                                "giving the structure (no SELECT): %.200s", sql);
         /* the server checks the statement on a scratch shadow first: refused, nothing changes */
         if ((rc = ensure_shadow(r, schema, err)) < 0 ||
             (rc = sl_strack_replace(r->tdb, schema, table, sql, strlen(sql), map_shadow, r,

@@ -178,6 +178,16 @@ int main(void)
     E2E_CHECK(code == 400 && strstr(json_string_value(json_object_get(j, "error_msg")), "other"),
               "PUT a CREATE of another table: %d", code);
     json_decref(j);
+    /* a structure, nothing else: CREATE ... SELECT ran a query on the target; a misspelled field
+     * was dropped */
+    code = e2e_http(&sv, "PUT", path, "{\"sql_content\": \"CREATE TABLE txt AS SELECT 1 AS a\"}", &j);
+    E2E_CHECK(code == 400 && strstr(json_string_value(json_object_get(j, "error_msg")), "no SELECT"),
+              "PUT a CREATE ... SELECT: %d", code);
+    json_decref(j);
+    code = e2e_http(&sv, "PUT", path, "{\"sql_content\": \"CREATE TABLE txt (id INT)\", \"flsh\": true}", &j);
+    E2E_CHECK(code == 400 && strstr(json_string_value(json_object_get(j, "error_msg")), "/flsh: unknown field"),
+              "PUT with an unknown field: %d %s", code, json_string_value(json_object_get(j, "error_msg")));
+    json_decref(j);
     j = e2e_api(&sv, "GET", path, NULL);
     E2E_CHECK(!strcmp(json_string_value(json_object_get(j, "schema_create_sql")), orig),
               "a refused PUT changed the structure");
