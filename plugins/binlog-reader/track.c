@@ -186,8 +186,13 @@ static int restore(br *r, const char *schema, const char *table, const char *cre
     return rc;
 }
 
+/* The versions table's rows that are table structures; the others (schema and table '') are
+ * the position of the source at a seed from it, see seed_from_source. */
+#define SEED_MARK "schema_name = '' AND table_name = ''"
+#define NOT_SEED_MARK "table_name <> ''"
+
 /* Seed every selected table from the live source: SHOW CREATE TABLE there, persisted at the
- * start position. Returns the number seeded through *n. */
+ * start position, and the source's position at that moment (a row SEED_MARK). */
 static int seed_from_source(br *r, sl_error *err)
 {
     sl_myconn_opts o = { SL_MYCONN_FROM(r->cfg, source) };
@@ -254,6 +259,10 @@ static int seed_from_source(br *r, sl_error *err)
     }
     mysql_free_result(tabs);
     mysql_close(src);
+    /* The source's position at the seed, for a restart before the sink's first checkpoint that
+     * keeps this seed (br_track_start): a row with no schema and no table (SEED_MARK). */
+    if (rc == 0 && r->seed_file[0])
+        rc = persist(r, "", "", r->seed_file, r->seed_pos, NULL, err);
     if (rc == 0)
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %d table(s) seeded from the source "
                      "(at its position (%s, %llu))", n, r->seed_file,
@@ -308,6 +317,32 @@ static void set_shadow_prefix(br *r)
              fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
 }
 
+/* The source's position at the seed restored (a SEED_MARK row left after the checkpoint): DDLs
+ * read before it may already be in the seed (br_track_ddl), full table maps are not checked. */
+static int read_seed_mark(br *r, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT binlog_name, binlog_pos FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, r->cfg->source_name);
+    sl_sbuf_adds(&q, " AND " SEED_MARK " ORDER BY binlog_name DESC, binlog_pos DESC LIMIT 1");
+    int rc = run(r, &q, "reading the seed's position", err);
+    if (rc < 0)
+        return rc;
+    MYSQL_RES *res = mysql_store_result(r->tdb);
+    if (!res)
+        return fail(err, r->tdb, "reading the seed's position");
+    MYSQL_ROW row = mysql_fetch_row(res);
+    if (row && row[0] && row[1]) {
+        snprintf(r->seed_file, sizeof r->seed_file, "%s", row[0]);
+        r->seed_pos = strtoull(row[1], NULL, 10);
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
 int br_track_start(br *r, sl_error *err)
 {
     const br_cfg *c = r->cfg;
@@ -324,12 +359,14 @@ int br_track_start(br *r, sl_error *err)
     if (rc < 0)
         return rc;
     /* Versions after the resume position belong to DDLs that will be read again. Before the
-     * sink's first checkpoint (none, or the loader's snapshot one) every version goes: they
-     * may be of an earlier incarnation of the task whose checkpoint was dropped, and a seed
-     * from the source now is what a first start does anyway; except, at the loader's snapshot
-     * checkpoint, the versions mysql-dump wrote at that very position: the structures of the
-     * snapshot the target was loaded from, which a seed from the source now might not be (a DDL
-     * between the snapshot and this start: its rows before it have the snapshot's shape). */
+     * sink's first checkpoint (none, or the loader's snapshot one) only the versions at the
+     * start position stay: those of the seed (from the source, or mysql-dump's structures of
+     * the snapshot the target was loaded from, which a seed from the source now might not be:
+     * a DDL between the snapshot and this start has rows before it in the snapshot's shape),
+     * as corrected by a PUT (a seed from the source is the source as it is, which rows before a
+     * later DDL may not match: br_track_fill pauses, and the PUT repairs the seed). The others
+     * are DDLs read again, or an earlier incarnation of the task at another position. The
+     * seed marker stays while the checkpoint is before it (the seed's window, below). */
     sl_sbuf q;
     sl_sbuf_init(&q);
     sl_sbuf_adds(&q, "DELETE FROM ");
@@ -337,10 +374,15 @@ int br_track_start(br *r, sl_error *err)
     sl_sbuf_adds(&q, " WHERE source_name = ");
     add_str(&q, c->source_name);
     if (!r->track_fresh) {
-        sl_sbuf_adds(&q, " AND ");
+        sl_sbuf_adds(&q, " AND " NOT_SEED_MARK " AND ");
         br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
-    } else if (r->track_snapshot) {
-        sl_sbuf_adds(&q, " AND NOT (binlog_name = ");
+        sl_sbuf_adds(&q, " OR source_name = ");
+        add_str(&q, c->source_name);
+        sl_sbuf_adds(&q, " AND " SEED_MARK " AND NOT ");
+        br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
+    } else {
+        sl_sbuf_adds(&q, r->track_snapshot ? " AND NOT (" NOT_SEED_MARK " AND binlog_name = "
+                                           : " AND " NOT_SEED_MARK " AND NOT (binlog_name = ");
         add_str(&q, r->commit_file);
         sl_sbuf_addf(&q, " AND binlog_pos = %llu)", (unsigned long long)r->commit_pos);
     }
@@ -354,6 +396,7 @@ int br_track_start(br *r, sl_error *err)
     add_table(r, &q);
     sl_sbuf_adds(&q, " WHERE source_name = ");
     add_str(&q, c->source_name);
+    sl_sbuf_adds(&q, " AND " NOT_SEED_MARK);
     sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
     if ((rc = run(r, &q, "reading the tracked structures", err)) < 0)
         return rc;
@@ -387,11 +430,22 @@ int br_track_start(br *r, sl_error *err)
     if (rc < 0)
         return rc;
     if (have) {
+        if ((rc = read_seed_mark(r, err)) < 0)
+            return rc;
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %d table structure(s) restored as of "
                      "(%s, %llu)%s", n, r->commit_file, (unsigned long long)r->commit_pos,
-                     r->track_fresh ? " (the dump's snapshot)" : "");
+                     r->track_snapshot ? " (the dump's snapshot)"
+                     : r->seed_file[0] ? " (a seed from the source)" : "");
         return 0;
     }
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "DELETE FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, c->source_name);
+    sl_sbuf_adds(&q, " AND " SEED_MARK);
+    if ((rc = run(r, &q, "forgetting an earlier seed", err)) < 0)
+        return rc;
     return seed_from_source(r, err);
 }
 
@@ -846,6 +900,39 @@ int br_track_cleanup(br *r, sl_error *err)
 
 /* ---- the table-structure endpoints (plugin ctl, the subtask not running) ------------------ */
 
+/* Before the sink's first checkpoint a start keeps the versions at its start position (the
+ * seed, br_track_start): the earliest ones. A request acts there, so that a PUT can repair a
+ * seed that the rows before a DDL do not match. */
+static int ctl_open_seed(br *r, sl_error *err)
+{
+    const br_cfg *c = r->cfg;
+    memset(err, 0, sizeof *err);
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT binlog_name, binlog_pos FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, c->source_name);
+    sl_sbuf_adds(&q, " AND " NOT_SEED_MARK " ORDER BY binlog_name, binlog_pos LIMIT 1");
+    MYSQL_RES *res = NULL;
+    if (!q.oom && mysql_real_query(r->tdb, q.p, (unsigned long)q.len) == 0)
+        res = mysql_store_result(r->tdb);
+    sl_sbuf_free(&q);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    int rc = 0;
+    if (row && row[0] && row[1]) {
+        snprintf(r->commit_file, sizeof r->commit_file, "%s", row[0]);
+        r->commit_pos = strtoull(row[1], NULL, 10);
+    } else {
+        /* no versions table, or nothing in it */
+        rc = sl_error_set(err, SL_EINVAL, "source %s of task %s has no table structures yet: "
+                          "its incremental phase never ran", c->source_name, c->task_name);
+    }
+    if (res)
+        mysql_free_result(res);
+    return rc;
+}
+
 /* The checkpoint a request acts at: the versions it reads are those a start would restore. */
 static int ctl_open(br *r, sl_error *err)
 {
@@ -859,8 +946,7 @@ static int ctl_open(br *r, sl_error *err)
     sl_ckpt_pos ck;
     int rc = sl_ckpt_read(r->tdb, c->meta_schema, c->task_name, c->source_name, &ck, err);
     if (rc == SL_ENOENT)
-        return sl_error_set(err, SL_EINVAL, "source %s of task %s has no table structures yet: "
-                            "its incremental phase never ran", c->source_name, c->task_name);
+        return ctl_open_seed(r, err);
     if (rc < 0)
         return rc;
     snprintf(r->commit_file, sizeof r->commit_file, "%s", ck.binlog_name);
@@ -886,7 +972,7 @@ static MYSQL_RES *ctl_latest(br *r, const char *schema, const char *table, sl_er
         sl_sbuf_adds(&q, " AND table_name = ");
         add_str(&q, table);
     }
-    sl_sbuf_adds(&q, " AND NOT ");
+    sl_sbuf_adds(&q, " AND " NOT_SEED_MARK " AND NOT ");
     br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
     sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
     if (run(r, &q, "reading the tracked structures", err) < 0)
