@@ -40,6 +40,10 @@ typedef struct br_shadow {
 typedef struct br_tcol {
     char     *name;
     char     *column_type;      /* "int(10) unsigned", "enum('a','b')" */
+    char     *data_type;        /* "int", "varchar", "enum": the type without its arguments */
+    int64_t   octets;           /* CHARACTER_OCTET_LENGTH, -1 if NULL */
+    int64_t   prec, scale;      /* NUMERIC_PRECISION, NUMERIC_SCALE, -1 if NULL */
+    int64_t   dtprec;           /* DATETIME_PRECISION, -1 if NULL */
     uint16_t  collation;        /* 0 for non-character columns */
     uint8_t   is_unsigned, pk;
 } br_tcol;
@@ -614,6 +618,7 @@ void br_track_tcols_free(br_tcols *c)
     for (uint32_t i = 0; i < c->n; i++) {
         free(c->c[i].name);
         free(c->c[i].column_type);
+        free(c->c[i].data_type);
     }
     free(c->c);
     free(c->pk);
@@ -633,7 +638,9 @@ static int read_tcols(br *r, const char *schema, const char *table, br_tcols **o
     sl_sbuf_adds(&q, "SELECT c.COLUMN_NAME, c.COLUMN_TYPE, IFNULL(l.ID, 0), c.COLUMN_KEY = 'PRI', "
                      "(SELECT k.SEQ_IN_INDEX FROM information_schema.STATISTICS k WHERE "
                      "k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND "
-                     "k.COLUMN_NAME = c.COLUMN_NAME AND k.INDEX_NAME = 'PRIMARY') "
+                     "k.COLUMN_NAME = c.COLUMN_NAME AND k.INDEX_NAME = 'PRIMARY'), "
+                     "LOWER(c.DATA_TYPE), c.CHARACTER_OCTET_LENGTH, c.NUMERIC_PRECISION, "
+                     "c.NUMERIC_SCALE, c.DATETIME_PRECISION "
                      "FROM information_schema.COLUMNS c LEFT JOIN information_schema.COLLATIONS l "
                      "ON l.COLLATION_NAME = c.COLLATION_NAME WHERE c.TABLE_SCHEMA = ");
     add_str(&q, s->shadow);
@@ -661,12 +668,17 @@ static int read_tcols(br *r, const char *schema, const char *table, br_tcols **o
     MYSQL_ROW row;
     while ((row = mysql_fetch_row(res))) {
         br_tcol *o = &c->c[c->n];
-        if (!(o->name = strdup(row[0])) || !(o->column_type = strdup(row[1]))) {
+        if (!(o->name = strdup(row[0])) || !(o->column_type = strdup(row[1])) ||
+            !(o->data_type = strdup(row[5] ? row[5] : ""))) {
             c->n++;
             br_track_tcols_free(c);
             mysql_free_result(res);
             return sl_error_set(err, SL_ENOMEM, "out of memory");
         }
+        o->octets = row[6] ? strtoll(row[6], NULL, 10) : -1;
+        o->prec = row[7] ? strtoll(row[7], NULL, 10) : -1;
+        o->scale = row[8] ? strtoll(row[8], NULL, 10) : -1;
+        o->dtprec = row[9] ? strtoll(row[9], NULL, 10) : -1;
         o->collation = (uint16_t)strtoul(row[2], NULL, 10);
         o->is_unsigned = strstr(row[1], " unsigned") != NULL;
         o->pk = row[3] && !strcmp(row[3], "1") && row[4];
@@ -701,8 +713,11 @@ static int read_tcols(br *r, const char *schema, const char *table, br_tcols **o
             memset(o, 0, sizeof *o);
             o->name = strdup(names[k]);
             o->column_type = strdup("timestamp(6)");
+            o->data_type = strdup("timestamp");
+            o->octets = o->prec = o->scale = -1;
+            o->dtprec = 6;
             c->n++;
-            if (!o->name || !o->column_type) {
+            if (!o->name || !o->column_type || !o->data_type) {
                 br_track_tcols_free(c);
                 return sl_error_set(err, SL_ENOMEM, "out of memory");
             }
@@ -769,12 +784,158 @@ static int parse_labels(const char *type, sl_bl_column *col)
     return 0;
 }
 
+/* ---- the binlog's types against the tracked structure's ---------------------------------- */
+
+/* A column type as both sides can say it: the binlog's real type (sl_bl_column.real_type) and
+ * information_schema.COLUMNS.DATA_TYPE of the shadow. */
+enum tclass {
+    TC_UNKNOWN = 0, TC_TINY, TC_SHORT, TC_INT24, TC_LONG, TC_LONGLONG, TC_DECIMAL, TC_FLOAT,
+    TC_DOUBLE, TC_BIT, TC_YEAR, TC_DATE, TC_TIME, TC_DATETIME, TC_TIMESTAMP, TC_CHAR, TC_ENUM,
+    TC_SET, TC_VARCHAR, TC_BLOB, TC_GEOMETRY
+};
+
+static enum tclass binlog_class(uint8_t t)
+{
+    switch (t) {
+    case SL_MT_TINY: return TC_TINY;
+    case SL_MT_SHORT: return TC_SHORT;
+    case SL_MT_INT24: return TC_INT24;
+    case SL_MT_LONG: return TC_LONG;
+    case SL_MT_LONGLONG: return TC_LONGLONG;
+    case SL_MT_DECIMAL: case SL_MT_NEWDECIMAL: return TC_DECIMAL;
+    case SL_MT_FLOAT: return TC_FLOAT;
+    case SL_MT_DOUBLE: return TC_DOUBLE;
+    case SL_MT_BIT: return TC_BIT;
+    case SL_MT_YEAR: return TC_YEAR;
+    case SL_MT_DATE: case SL_MT_NEWDATE: return TC_DATE;
+    case SL_MT_TIME: case SL_MT_TIME2: return TC_TIME;
+    case SL_MT_DATETIME: case SL_MT_DATETIME2: return TC_DATETIME;
+    case SL_MT_TIMESTAMP: case SL_MT_TIMESTAMP2: return TC_TIMESTAMP;
+    case SL_MT_STRING: return TC_CHAR;
+    case SL_MT_ENUM: return TC_ENUM;
+    case SL_MT_SET: return TC_SET;
+    case SL_MT_VARCHAR: case SL_MT_VAR_STRING: case SL_MT_VARCHAR_COMPRESSED: return TC_VARCHAR;
+    /* MySQL's JSON is a LONGTEXT on a MariaDB shadow, as MariaDB's own JSON is */
+    case SL_MT_TINY_BLOB: case SL_MT_BLOB: case SL_MT_MEDIUM_BLOB: case SL_MT_LONG_BLOB:
+    case SL_MT_BLOB_COMPRESSED: case SL_MT_JSON: return TC_BLOB;
+    case SL_MT_GEOMETRY: return TC_GEOMETRY;
+    default: return TC_UNKNOWN;
+    }
+}
+
+/* The class of a DATA_TYPE; *pack gets a BLOB's length bytes (0 if not one). Types a server
+ * adds (MariaDB's INET6, UUID, VECTOR, ...) are TC_UNKNOWN and not compared. */
+static enum tclass tracked_class(const char *dt, uint32_t *pack)
+{
+    static const struct { const char *name; enum tclass c; uint8_t pack; } types[] = {
+        { "tinyint", TC_TINY, 0 }, { "smallint", TC_SHORT, 0 }, { "mediumint", TC_INT24, 0 },
+        { "int", TC_LONG, 0 }, { "bigint", TC_LONGLONG, 0 }, { "decimal", TC_DECIMAL, 0 },
+        { "float", TC_FLOAT, 0 }, { "double", TC_DOUBLE, 0 }, { "bit", TC_BIT, 0 },
+        { "year", TC_YEAR, 0 }, { "date", TC_DATE, 0 }, { "time", TC_TIME, 0 },
+        { "datetime", TC_DATETIME, 0 }, { "timestamp", TC_TIMESTAMP, 0 },
+        { "char", TC_CHAR, 0 }, { "binary", TC_CHAR, 0 }, { "enum", TC_ENUM, 0 },
+        { "set", TC_SET, 0 }, { "varchar", TC_VARCHAR, 0 }, { "varbinary", TC_VARCHAR, 0 },
+        { "tinyblob", TC_BLOB, 1 }, { "tinytext", TC_BLOB, 1 }, { "blob", TC_BLOB, 2 },
+        { "text", TC_BLOB, 2 }, { "mediumblob", TC_BLOB, 3 }, { "mediumtext", TC_BLOB, 3 },
+        { "longblob", TC_BLOB, 4 }, { "longtext", TC_BLOB, 4 }, { "json", TC_BLOB, 4 },
+        { "geometry", TC_GEOMETRY, 0 }, { "point", TC_GEOMETRY, 0 },
+        { "linestring", TC_GEOMETRY, 0 }, { "polygon", TC_GEOMETRY, 0 },
+        { "multipoint", TC_GEOMETRY, 0 }, { "multilinestring", TC_GEOMETRY, 0 },
+        { "multipolygon", TC_GEOMETRY, 0 }, { "geometrycollection", TC_GEOMETRY, 0 },
+        { "geomcollection", TC_GEOMETRY, 0 },
+    };
+    *pack = 0;
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (!strcmp(dt, types[i].name)) {
+            *pack = types[i].pack;
+            return types[i].c;
+        }
+    return TC_UNKNOWN;
+}
+
+/* The binlog's column type with what its metadata says, for messages. */
+static void binlog_type(sl_sbuf *b, const sl_bl_column *c)
+{
+    switch (c->real_type) {
+    case SL_MT_TINY: sl_sbuf_adds(b, "TINYINT"); break;
+    case SL_MT_SHORT: sl_sbuf_adds(b, "SMALLINT"); break;
+    case SL_MT_INT24: sl_sbuf_adds(b, "MEDIUMINT"); break;
+    case SL_MT_LONG: sl_sbuf_adds(b, "INT"); break;
+    case SL_MT_LONGLONG: sl_sbuf_adds(b, "BIGINT"); break;
+    case SL_MT_NEWDECIMAL: sl_sbuf_addf(b, "DECIMAL(%u,%u)", c->meta >> 8, c->meta & 0xFF); break;
+    case SL_MT_DECIMAL: sl_sbuf_adds(b, "DECIMAL"); break;
+    case SL_MT_FLOAT: sl_sbuf_adds(b, "FLOAT"); break;
+    case SL_MT_DOUBLE: sl_sbuf_adds(b, "DOUBLE"); break;
+    case SL_MT_BIT: sl_sbuf_addf(b, "BIT(%u)", c->max_len); break;
+    case SL_MT_YEAR: sl_sbuf_adds(b, "YEAR"); break;
+    case SL_MT_DATE: case SL_MT_NEWDATE: sl_sbuf_adds(b, "DATE"); break;
+    case SL_MT_TIME: sl_sbuf_adds(b, "TIME"); break;
+    case SL_MT_DATETIME: sl_sbuf_adds(b, "DATETIME"); break;
+    case SL_MT_TIMESTAMP: sl_sbuf_adds(b, "TIMESTAMP"); break;
+    case SL_MT_TIME2: sl_sbuf_addf(b, "TIME(%u)", c->meta); break;
+    case SL_MT_DATETIME2: sl_sbuf_addf(b, "DATETIME(%u)", c->meta); break;
+    case SL_MT_TIMESTAMP2: sl_sbuf_addf(b, "TIMESTAMP(%u)", c->meta); break;
+    case SL_MT_STRING: sl_sbuf_addf(b, "CHAR(%u bytes)", c->max_len); break;
+    case SL_MT_ENUM: sl_sbuf_adds(b, "ENUM"); break;
+    case SL_MT_SET: sl_sbuf_adds(b, "SET"); break;
+    case SL_MT_VARCHAR: case SL_MT_VAR_STRING: case SL_MT_VARCHAR_COMPRESSED:
+        sl_sbuf_addf(b, "VARCHAR(%u bytes)", c->max_len);
+        break;
+    case SL_MT_TINY_BLOB: case SL_MT_BLOB: case SL_MT_MEDIUM_BLOB: case SL_MT_LONG_BLOB:
+    case SL_MT_BLOB_COMPRESSED:
+        sl_sbuf_addf(b, "%s", c->max_len == 1 ? "TINYBLOB/TINYTEXT" : c->max_len == 2 ? "BLOB/TEXT"
+                     : c->max_len == 3 ? "MEDIUMBLOB/MEDIUMTEXT" : "LONGBLOB/LONGTEXT");
+        break;
+    case SL_MT_JSON: sl_sbuf_adds(b, "JSON"); break;
+    case SL_MT_GEOMETRY: sl_sbuf_adds(b, "GEOMETRY"); break;
+    default: sl_sbuf_addf(b, "type %u", c->real_type); break;
+    }
+    if (c->is_unsigned)
+        sl_sbuf_adds(b, " unsigned");
+}
+
+/* 1 when the tracked column cannot be the binlog's: another type class, or (where the binlog's
+ * metadata says it and it cannot differ for the same column) another string byte length at the
+ * same charset, DECIMAL precision or scale, fractional seconds, BIT width or BLOB size. */
+static int type_differs(const sl_bl_column *c, const br_tcol *t)
+{
+    uint32_t pack;
+    enum tclass want = tracked_class(t->data_type, &pack), have = binlog_class(c->real_type);
+    if (want == TC_UNKNOWN || have == TC_UNKNOWN)
+        return 0;
+    if (want != have)
+        return 1;
+    switch (c->real_type) {
+    case SL_MT_STRING: case SL_MT_VARCHAR: case SL_MT_VAR_STRING:
+        /* bytes = characters * the charset's longest character: comparable at one charset
+         * (binary strings have none in COLUMNS, 63 in the binlog) */
+        if (t->octets >= 0 && c->charset &&
+            (t->collation ? t->collation == c->charset : c->charset == 63))
+            return (uint64_t)t->octets != c->max_len;
+        return 0;
+    case SL_MT_NEWDECIMAL:
+        return t->prec >= 0 && t->scale >= 0 &&
+               ((uint32_t)t->prec != (uint32_t)(c->meta >> 8) ||
+                (uint32_t)t->scale != (uint32_t)(c->meta & 0xFF));
+    case SL_MT_TIME2: case SL_MT_DATETIME2: case SL_MT_TIMESTAMP2:
+        return t->dtprec >= 0 && (uint32_t)t->dtprec != c->meta;
+    case SL_MT_BIT:
+        return t->prec >= 0 && (uint32_t)t->prec != c->max_len;
+    case SL_MT_TINY_BLOB: case SL_MT_BLOB: case SL_MT_MEDIUM_BLOB: case SL_MT_LONG_BLOB:
+    case SL_MT_JSON:
+        return pack && c->max_len && pack != c->max_len;
+    default:
+        return 0;
+    }
+}
+
 static void describe(sl_sbuf *b, const sl_bl_table_map *m, const br_tcols *tc)
 {
     sl_sbuf_addf(b, "the binlog's table map has %u column(s) (", m->ncols);
-    for (uint32_t i = 0; i < m->ncols; i++)
-        sl_sbuf_addf(b, "%s%s type %u%s", i ? ", " : "", m->cols[i].name ? m->cols[i].name : "?",
-                     m->cols[i].real_type, m->cols[i].is_unsigned ? " unsigned" : "");
+    for (uint32_t i = 0; i < m->ncols; i++) {
+        sl_sbuf_addf(b, "%s%s ", i ? ", " : "", m->cols[i].name ? m->cols[i].name : "?");
+        binlog_type(b, &m->cols[i]);
+    }
     sl_sbuf_addf(b, "), the tracked structure %u (", tc->n);
     for (uint32_t i = 0; i < tc->n; i++)
         sl_sbuf_addf(b, "%s%s %s", i ? ", " : "", tc->c[i].name, tc->c[i].column_type);
@@ -803,31 +964,55 @@ int br_track_fill(br *r, br_table *t, sl_bl_table_map *m, sl_error *err)
         if (rc < 0)
             return rc;
     }
+    /* The table map always carries each column's binlog type and metadata, MINIMAL or not: a
+     * tracked structure that disagrees with them is not the one these rows were written with
+     * (e.g. a seed taken from the source after a DDL that reordered columns), and decoding
+     * with it would put values in the wrong columns, silently. */
     const br_tcols *tc = t->tcols;
-    int bad = tc->n != m->ncols;
-    for (uint32_t i = 0; !bad && i < m->ncols; i++) {
+    sl_sbuf why;
+    sl_sbuf_init(&why);
+    if (tc->n != m->ncols)
+        sl_sbuf_addf(&why, "the rows have %u column(s), the tracked structure %u", m->ncols,
+                     tc->n);
+    for (uint32_t i = 0; !why.len && i < m->ncols; i++) {
         const sl_bl_column *c = &m->cols[i];
-        if (c->name && strcasecmp(c->name, tc->c[i].name))
-            bad = 1;
+        const br_tcol *o = &tc->c[i];
         /* integers only: the server flags YEAR unsigned, DECIMAL/FLOAT per version */
         int integer = c->real_type == SL_MT_TINY || c->real_type == SL_MT_SHORT ||
                       c->real_type == SL_MT_INT24 || c->real_type == SL_MT_LONG ||
                       c->real_type == SL_MT_LONGLONG;
-        if (m->has_signedness && integer && c->is_unsigned != tc->c[i].is_unsigned)
-            bad = 1;
+        if ((c->name && strcasecmp(c->name, o->name)) || type_differs(c, o) ||
+            (m->has_signedness && integer && c->is_unsigned != o->is_unsigned)) {
+            sl_sbuf_addf(&why, "column %u is ", i + 1);
+            if (c->name)
+                sl_sbuf_addf(&why, "`%s` ", c->name);
+            binlog_type(&why, c);
+            sl_sbuf_addf(&why, " in the binlog's table map, `%s` %s in the tracked structure",
+                         o->name, o->column_type);
+        }
     }
-    if (bad) {
+    if (why.len || why.oom) {
         sl_sbuf b;
         sl_sbuf_init(&b);
-        sl_sbuf_addf(&b, "the tracked structure of %s.%s does not match the binlog: ", m->schema,
-                     m->table);
+        if (r->seed_file[0] && pos_before(r->file, r->pos, r->seed_file, r->seed_pos))
+            sl_sbuf_addf(&b, "the structure was seeded from the source as it was at (%s, %llu), "
+                         "after these rows: a DDL in between changed it; ", r->seed_file,
+                         (unsigned long long)r->seed_pos);
         describe(&b, m, tc);
-        int rc = sl_error_set(err, SL_EINVAL, "%s; replace the structure (PUT "
-                              ".../schemas/%s/%s) and start the task again",
-                              b.oom ? "(out of memory)" : b.p, m->schema, m->table);
+        int rc = sl_error_set(err, SL_EINVAL, "the tracked structure of %s.%s does not match "
+                              "its rows at (%s, %llu): %s; decoding them with it would put "
+                              "values in the wrong columns. Give the structure the table had at "
+                              "this position (PUT /api/v1/tasks/%s/sources/%s/schemas/%s/%s with "
+                              "{\"sql_content\": \"CREATE TABLE ...\"}) and start the task "
+                              "again; %s", m->schema, m->table, r->file,
+                              (unsigned long long)r->pos, why.oom ? "(out of memory)" : why.p,
+                              r->cfg->task_name, r->cfg->source_name, m->schema, m->table,
+                              b.oom ? "(out of memory)" : b.p);
         sl_sbuf_free(&b);
+        sl_sbuf_free(&why);
         return rc;
     }
+    sl_sbuf_free(&why);
     if (!minimal && m->has_signedness && m->has_charsets && m->npk)
         return 0;
     /* complete what the event does not carry */
