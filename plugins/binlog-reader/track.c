@@ -416,7 +416,8 @@ int br_track_start(br *r, sl_error *err)
             continue;     /* an older version of the table just restored */
         snprintf(last_s, sizeof last_s, "%s", row[0]);
         snprintf(last_t, sizeof last_t, "%s", row[1]);
-        if (row[4]) {
+        /* a table no rule selects (any more) is not tracked: its DDL is not followed */
+        if (row[4] && sl_rules_find(r->rules, row[0], row[1]) >= 0) {
             rc = restore(r, row[0], row[1], row[4], err);
             n++;
         }
@@ -467,6 +468,84 @@ static int pos_before(const char *f1, uint64_t p1, const char *f2, uint64_t p2)
 {
     int c = strcmp(f1, f2);
     return c < 0 || (c == 0 && p1 < p2);
+}
+
+/* 1 when the statement renames a table that no rule selects into the selection: RENAME TABLE
+ * with such a pair (its old name not made by an earlier pair of the statement), or ALTER TABLE
+ * ... RENAME TO of such a table. */
+static int renamed_in(br *r, const sl_ddl *d)
+{
+    if (d->kind == SL_DDL_ALTER_TABLE && d->nnames == 2)
+        return sl_rules_find(r->rules, d->names[0].schema, d->names[0].table) < 0;
+    if (d->kind != SL_DDL_RENAME_TABLE)
+        return 0;
+    for (size_t i = 0; i + 1 < d->nnames; i += 2) {
+        const sl_ddl_name *from = &d->names[i];
+        int made = 0;
+        for (size_t k = 1; k < i; k += 2)
+            made |= !strcmp(d->names[k].schema, from->schema) &&
+                    !strcmp(d->names[k].table, from->table);
+        if (!made && sl_rules_find(r->rules, from->schema, from->table) < 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A table renamed into the selection from a name no rule selects is not tracked: the tracker
+ * never followed it (or stopped when it left the selection), and a structure it kept would be
+ * stale. The statement is applied pair by pair: the others move their shadows; such a table's
+ * new name has none (rows of it then decode from full metadata, or pause in br_track_fill for a
+ * PUT). An ALTER ... RENAME of such a table is not applied at all. */
+static int apply_renames(br *r, const sl_ddl *d, const char *sql, size_t len, sl_error *err)
+{
+    int rc = 0;
+    size_t step = d->kind == SL_DDL_RENAME_TABLE ? 2 : d->nnames;
+    for (size_t i = 0; rc == 0 && i + 1 < d->nnames; i += step) {
+        const sl_ddl_name *from = &d->names[i], *to = &d->names[i + 1];
+        int made = 0;
+        for (size_t k = 1; k < i; k += 2)
+            made |= !strcmp(d->names[k].schema, from->schema) &&
+                    !strcmp(d->names[k].table, from->table);
+        if (!made && sl_rules_find(r->rules, from->schema, from->table) < 0) {
+            /* The new name cannot exist on the source before the RENAME: a structure the
+             * tracker has for it was given by a PUT after the pause below, on a restart that
+             * reads this statement again. It is the one to keep. */
+            br_shadow *sh = shadow_of(r, to->schema);
+            char *create = NULL;
+            int have = sh ? sl_strack_show(r->tdb, sh->shadow, to->table, &create, err) : SL_ENOMEM;
+            free(create);
+            if (have < 0 && have != SL_ENOENT)
+                return have;
+            memset(err, 0, sizeof *err);
+            r->host->log(r->ctx, SL_LOG_WARN, "schema tracker: %s.%s is renamed to %s.%s, which "
+                         "a rule selects, from a name no rule selects: %s (%.*s)", from->schema,
+                         from->table, to->schema, to->table, have == 0 ? "its structure is the "
+                         "one given (PUT)" : "its structure is not tracked",
+                         (int)(len > 200 ? 200 : len), sql);
+            continue;
+        }
+        const char *fs = NULL, *ft = NULL, *ts = NULL, *tt = NULL;
+        map_shadow(r, from->schema, from->table, &fs, &ft);
+        map_shadow(r, to->schema, to->table, &ts, &tt);
+        if (!fs || !ts)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        sl_sbuf q;
+        sl_sbuf_init(&q);
+        sl_sbuf_adds(&q, "RENAME TABLE ");
+        sl_sbuf_add_qname(&q, fs, ft);
+        sl_sbuf_adds(&q, " TO ");
+        sl_sbuf_add_qname(&q, ts, tt);
+        rc = q.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                   : sl_myconn_exec(r->tdb, q.p, q.len, err);
+        sl_sbuf_free(&q);
+        if (rc == SL_EDB) {
+            char why[SL_ERRMSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            sl_error_set(err, rc, "schema tracker cannot apply %.*s: %s",
+                         (int)(len > 300 ? 300 : len), sql, why);
+        }
+    }
+    return rc;
 }
 
 int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
@@ -539,7 +618,13 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         rc = ensure_shadow(r, d.names[i].schema, err);
     if (rc == 0 && schema)
         rc = ensure_shadow(r, schema, err);
-    if (rc == 0) {
+    /* Before the position of a seed from the live source, the seed may already hold the
+     * statement's effect (below): it is applied as it is, whatever its names. */
+    int in_seed = r->seed_file[0] && pos_before(r->file, next_pos, r->seed_file, r->seed_pos);
+    int arrives = rc == 0 && !in_seed ? renamed_in(r, &d) : 0;
+    if (arrives) {
+        rc = apply_renames(r, &d, sql, len, err);
+    } else if (rc == 0) {
         if (d.kind == SL_DDL_CREATE_TABLE && !d.is_like && d.nnames == 1)
             /* the statement is the whole structure: replace, whatever the shadow held */
             rc = sl_strack_replace(r->tdb, d.names[0].schema, d.names[0].table, sql, len,
@@ -547,8 +632,7 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         else
             rc = sl_strack_apply(r->tdb, sql, len, schema, map_shadow, r, err);
     }
-    if (rc == SL_EDB && r->seed_file[0] && pos_before(r->file, next_pos, r->seed_file, r->seed_pos) &&
-        already_in_seed(mysql_errno(r->tdb))) {
+    if (rc == SL_EDB && in_seed && already_in_seed(mysql_errno(r->tdb))) {
         /* The structures were seeded from the live source after this DDL ran there. */
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %s (the seed taken at (%s, %llu) "
                      "already holds it)", err->msg, r->seed_file,
@@ -584,6 +668,12 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         sl_error_set(err, SL_EDB, "%s; the tracked structure is behind the source's: replace it "
                      "(PUT .../schemas/{db}/{table}) and start the task again", why);
     }
+    /* A table renamed out of the selection (or created there by LIKE) stops being tracked, as
+     * a DROP would: its DDL is not followed from now on, so a shadow kept under its new name
+     * would be stale when a RENAME brings it back. */
+    for (size_t i = 0; rc == 0 && !in_seed && i < d.nnames; i++)
+        if (sl_rules_find(r->rules, d.names[i].schema, d.names[i].table) < 0)
+            rc = sl_strack_drop(r->tdb, d.names[i].schema, d.names[i].table, map_shadow, r, err);
     for (size_t i = 0; rc >= 0 && i < d.nnames; i++) {
         const char *s = d.names[i].schema, *t = d.names[i].table;
         br_shadow *sh = shadow_of(r, s);
@@ -956,11 +1046,14 @@ int br_track_fill(br *r, br_table *t, sl_bl_table_map *m, sl_error *err)
         if (rc == SL_ENOENT && !minimal)
             return 0;     /* full metadata and nothing tracked (yet): the binlog says it all */
         if (rc == SL_ENOENT)
-            return sl_error_set(err, SL_EINVAL, "row event of %s.%s, whose structure the schema "
-                                "tracker does not know, and the source's binlog_row_metadata "
-                                "carries no column names: give the structure with PUT "
-                                ".../schemas/%s/%s and start the task again", m->schema,
-                                m->table, m->schema, m->table);
+            return sl_error_set(err, SL_EINVAL, "row event of %s.%s at (%s, %llu), whose "
+                                "structure the schema tracker does not know (e.g. renamed into "
+                                "the selection from a table no rule selects), and the source's "
+                                "binlog_row_metadata carries no column names: give the structure "
+                                "the table has at this position with PUT /api/v1/tasks/%s/"
+                                "sources/%s/schemas/%s/%s and start the task again", m->schema,
+                                m->table, r->file, (unsigned long long)r->pos,
+                                r->cfg->task_name, r->cfg->source_name, m->schema, m->table);
         if (rc < 0)
             return rc;
     }
