@@ -40,6 +40,10 @@ typedef struct br_shadow {
 typedef struct br_tcol {
     char     *name;
     char     *column_type;      /* "int(10) unsigned", "enum('a','b')" */
+    char     *data_type;        /* "int", "varchar", "enum": the type without its arguments */
+    int64_t   octets;           /* CHARACTER_OCTET_LENGTH, -1 if NULL */
+    int64_t   prec, scale;      /* NUMERIC_PRECISION, NUMERIC_SCALE, -1 if NULL */
+    int64_t   dtprec;           /* DATETIME_PRECISION, -1 if NULL */
     uint16_t  collation;        /* 0 for non-character columns */
     uint8_t   is_unsigned, pk;
 } br_tcol;
@@ -186,8 +190,13 @@ static int restore(br *r, const char *schema, const char *table, const char *cre
     return rc;
 }
 
+/* The versions table's rows that are table structures; the others (schema and table '') are
+ * the position of the source at a seed from it, see seed_from_source. */
+#define SEED_MARK "schema_name = '' AND table_name = ''"
+#define NOT_SEED_MARK "table_name <> ''"
+
 /* Seed every selected table from the live source: SHOW CREATE TABLE there, persisted at the
- * start position. Returns the number seeded through *n. */
+ * start position, and the source's position at that moment (a row SEED_MARK). */
 static int seed_from_source(br *r, sl_error *err)
 {
     sl_myconn_opts o = { SL_MYCONN_FROM(r->cfg, source) };
@@ -254,6 +263,10 @@ static int seed_from_source(br *r, sl_error *err)
     }
     mysql_free_result(tabs);
     mysql_close(src);
+    /* The source's position at the seed, for a restart before the sink's first checkpoint that
+     * keeps this seed (br_track_start): a row with no schema and no table (SEED_MARK). */
+    if (rc == 0 && r->seed_file[0])
+        rc = persist(r, "", "", r->seed_file, r->seed_pos, NULL, err);
     if (rc == 0)
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %d table(s) seeded from the source "
                      "(at its position (%s, %llu))", n, r->seed_file,
@@ -308,6 +321,32 @@ static void set_shadow_prefix(br *r)
              fnv(fnv(2166136261u, c->task_name) * 16777619u ^ '/', c->source_name));
 }
 
+/* The source's position at the seed restored (a SEED_MARK row left after the checkpoint): DDLs
+ * read before it may already be in the seed (br_track_ddl), full table maps are not checked. */
+static int read_seed_mark(br *r, sl_error *err)
+{
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT binlog_name, binlog_pos FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, r->cfg->source_name);
+    sl_sbuf_adds(&q, " AND " SEED_MARK " ORDER BY binlog_name DESC, binlog_pos DESC LIMIT 1");
+    int rc = run(r, &q, "reading the seed's position", err);
+    if (rc < 0)
+        return rc;
+    MYSQL_RES *res = mysql_store_result(r->tdb);
+    if (!res)
+        return fail(err, r->tdb, "reading the seed's position");
+    MYSQL_ROW row = mysql_fetch_row(res);
+    if (row && row[0] && row[1]) {
+        snprintf(r->seed_file, sizeof r->seed_file, "%s", row[0]);
+        r->seed_pos = strtoull(row[1], NULL, 10);
+    }
+    mysql_free_result(res);
+    return 0;
+}
+
 int br_track_start(br *r, sl_error *err)
 {
     const br_cfg *c = r->cfg;
@@ -324,12 +363,14 @@ int br_track_start(br *r, sl_error *err)
     if (rc < 0)
         return rc;
     /* Versions after the resume position belong to DDLs that will be read again. Before the
-     * sink's first checkpoint (none, or the loader's snapshot one) every version goes: they
-     * may be of an earlier incarnation of the task whose checkpoint was dropped, and a seed
-     * from the source now is what a first start does anyway; except, at the loader's snapshot
-     * checkpoint, the versions mysql-dump wrote at that very position: the structures of the
-     * snapshot the target was loaded from, which a seed from the source now might not be (a DDL
-     * between the snapshot and this start: its rows before it have the snapshot's shape). */
+     * sink's first checkpoint (none, or the loader's snapshot one) only the versions at the
+     * start position stay: those of the seed (from the source, or mysql-dump's structures of
+     * the snapshot the target was loaded from, which a seed from the source now might not be:
+     * a DDL between the snapshot and this start has rows before it in the snapshot's shape),
+     * as corrected by a PUT (a seed from the source is the source as it is, which rows before a
+     * later DDL may not match: br_track_fill pauses, and the PUT repairs the seed). The others
+     * are DDLs read again, or an earlier incarnation of the task at another position. The
+     * seed marker stays while the checkpoint is before it (the seed's window, below). */
     sl_sbuf q;
     sl_sbuf_init(&q);
     sl_sbuf_adds(&q, "DELETE FROM ");
@@ -337,10 +378,15 @@ int br_track_start(br *r, sl_error *err)
     sl_sbuf_adds(&q, " WHERE source_name = ");
     add_str(&q, c->source_name);
     if (!r->track_fresh) {
-        sl_sbuf_adds(&q, " AND ");
+        sl_sbuf_adds(&q, " AND " NOT_SEED_MARK " AND ");
         br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
-    } else if (r->track_snapshot) {
-        sl_sbuf_adds(&q, " AND NOT (binlog_name = ");
+        sl_sbuf_adds(&q, " OR source_name = ");
+        add_str(&q, c->source_name);
+        sl_sbuf_adds(&q, " AND " SEED_MARK " AND NOT ");
+        br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
+    } else {
+        sl_sbuf_adds(&q, r->track_snapshot ? " AND NOT (" NOT_SEED_MARK " AND binlog_name = "
+                                           : " AND " NOT_SEED_MARK " AND NOT (binlog_name = ");
         add_str(&q, r->commit_file);
         sl_sbuf_addf(&q, " AND binlog_pos = %llu)", (unsigned long long)r->commit_pos);
     }
@@ -354,6 +400,7 @@ int br_track_start(br *r, sl_error *err)
     add_table(r, &q);
     sl_sbuf_adds(&q, " WHERE source_name = ");
     add_str(&q, c->source_name);
+    sl_sbuf_adds(&q, " AND " NOT_SEED_MARK);
     sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
     if ((rc = run(r, &q, "reading the tracked structures", err)) < 0)
         return rc;
@@ -369,7 +416,8 @@ int br_track_start(br *r, sl_error *err)
             continue;     /* an older version of the table just restored */
         snprintf(last_s, sizeof last_s, "%s", row[0]);
         snprintf(last_t, sizeof last_t, "%s", row[1]);
-        if (row[4]) {
+        /* a table no rule selects (any more) is not tracked: its DDL is not followed */
+        if (row[4] && sl_rules_find(r->rules, row[0], row[1]) >= 0) {
             rc = restore(r, row[0], row[1], row[4], err);
             n++;
         }
@@ -387,11 +435,22 @@ int br_track_start(br *r, sl_error *err)
     if (rc < 0)
         return rc;
     if (have) {
+        if ((rc = read_seed_mark(r, err)) < 0)
+            return rc;
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %d table structure(s) restored as of "
                      "(%s, %llu)%s", n, r->commit_file, (unsigned long long)r->commit_pos,
-                     r->track_fresh ? " (the dump's snapshot)" : "");
+                     r->track_snapshot ? " (the dump's snapshot)"
+                     : r->seed_file[0] ? " (a seed from the source)" : "");
         return 0;
     }
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "DELETE FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, c->source_name);
+    sl_sbuf_adds(&q, " AND " SEED_MARK);
+    if ((rc = run(r, &q, "forgetting an earlier seed", err)) < 0)
+        return rc;
     return seed_from_source(r, err);
 }
 
@@ -409,6 +468,84 @@ static int pos_before(const char *f1, uint64_t p1, const char *f2, uint64_t p2)
 {
     int c = strcmp(f1, f2);
     return c < 0 || (c == 0 && p1 < p2);
+}
+
+/* 1 when the statement renames a table that no rule selects into the selection: RENAME TABLE
+ * with such a pair (its old name not made by an earlier pair of the statement), or ALTER TABLE
+ * ... RENAME TO of such a table. */
+static int renamed_in(br *r, const sl_ddl *d)
+{
+    if (d->kind == SL_DDL_ALTER_TABLE && d->nnames == 2)
+        return sl_rules_find(r->rules, d->names[0].schema, d->names[0].table) < 0;
+    if (d->kind != SL_DDL_RENAME_TABLE)
+        return 0;
+    for (size_t i = 0; i + 1 < d->nnames; i += 2) {
+        const sl_ddl_name *from = &d->names[i];
+        int made = 0;
+        for (size_t k = 1; k < i; k += 2)
+            made |= !strcmp(d->names[k].schema, from->schema) &&
+                    !strcmp(d->names[k].table, from->table);
+        if (!made && sl_rules_find(r->rules, from->schema, from->table) < 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A table renamed into the selection from a name no rule selects is not tracked: the tracker
+ * never followed it (or stopped when it left the selection), and a structure it kept would be
+ * stale. The statement is applied pair by pair: the others move their shadows; such a table's
+ * new name has none (rows of it then decode from full metadata, or pause in br_track_fill for a
+ * PUT). An ALTER ... RENAME of such a table is not applied at all. */
+static int apply_renames(br *r, const sl_ddl *d, const char *sql, size_t len, sl_error *err)
+{
+    int rc = 0;
+    size_t step = d->kind == SL_DDL_RENAME_TABLE ? 2 : d->nnames;
+    for (size_t i = 0; rc == 0 && i + 1 < d->nnames; i += step) {
+        const sl_ddl_name *from = &d->names[i], *to = &d->names[i + 1];
+        int made = 0;
+        for (size_t k = 1; k < i; k += 2)
+            made |= !strcmp(d->names[k].schema, from->schema) &&
+                    !strcmp(d->names[k].table, from->table);
+        if (!made && sl_rules_find(r->rules, from->schema, from->table) < 0) {
+            /* The new name cannot exist on the source before the RENAME: a structure the
+             * tracker has for it was given by a PUT after the pause below, on a restart that
+             * reads this statement again. It is the one to keep. */
+            br_shadow *sh = shadow_of(r, to->schema);
+            char *create = NULL;
+            int have = sh ? sl_strack_show(r->tdb, sh->shadow, to->table, &create, err) : SL_ENOMEM;
+            free(create);
+            if (have < 0 && have != SL_ENOENT)
+                return have;
+            memset(err, 0, sizeof *err);
+            r->host->log(r->ctx, SL_LOG_WARN, "schema tracker: %s.%s is renamed to %s.%s, which "
+                         "a rule selects, from a name no rule selects: %s (%.*s)", from->schema,
+                         from->table, to->schema, to->table, have == 0 ? "its structure is the "
+                         "one given (PUT)" : "its structure is not tracked",
+                         (int)(len > 200 ? 200 : len), sql);
+            continue;
+        }
+        const char *fs = NULL, *ft = NULL, *ts = NULL, *tt = NULL;
+        map_shadow(r, from->schema, from->table, &fs, &ft);
+        map_shadow(r, to->schema, to->table, &ts, &tt);
+        if (!fs || !ts)
+            return sl_error_set(err, SL_ENOMEM, "out of memory");
+        sl_sbuf q;
+        sl_sbuf_init(&q);
+        sl_sbuf_adds(&q, "RENAME TABLE ");
+        sl_sbuf_add_qname(&q, fs, ft);
+        sl_sbuf_adds(&q, " TO ");
+        sl_sbuf_add_qname(&q, ts, tt);
+        rc = q.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
+                   : sl_myconn_exec(r->tdb, q.p, q.len, err);
+        sl_sbuf_free(&q);
+        if (rc == SL_EDB) {
+            char why[SL_ERRMSG_MAX];
+            snprintf(why, sizeof why, "%s", err->msg);
+            sl_error_set(err, rc, "schema tracker cannot apply %.*s: %s",
+                         (int)(len > 300 ? 300 : len), sql, why);
+        }
+    }
+    return rc;
 }
 
 int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
@@ -481,7 +618,13 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         rc = ensure_shadow(r, d.names[i].schema, err);
     if (rc == 0 && schema)
         rc = ensure_shadow(r, schema, err);
-    if (rc == 0) {
+    /* Before the position of a seed from the live source, the seed may already hold the
+     * statement's effect (below): it is applied as it is, whatever its names. */
+    int in_seed = r->seed_file[0] && pos_before(r->file, next_pos, r->seed_file, r->seed_pos);
+    int arrives = rc == 0 && !in_seed ? renamed_in(r, &d) : 0;
+    if (arrives) {
+        rc = apply_renames(r, &d, sql, len, err);
+    } else if (rc == 0) {
         if (d.kind == SL_DDL_CREATE_TABLE && !d.is_like && d.nnames == 1)
             /* the statement is the whole structure: replace, whatever the shadow held */
             rc = sl_strack_replace(r->tdb, d.names[0].schema, d.names[0].table, sql, len,
@@ -489,8 +632,7 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         else
             rc = sl_strack_apply(r->tdb, sql, len, schema, map_shadow, r, err);
     }
-    if (rc == SL_EDB && r->seed_file[0] && pos_before(r->file, next_pos, r->seed_file, r->seed_pos) &&
-        already_in_seed(mysql_errno(r->tdb))) {
+    if (rc == SL_EDB && in_seed && already_in_seed(mysql_errno(r->tdb))) {
         /* The structures were seeded from the live source after this DDL ran there. */
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %s (the seed taken at (%s, %llu) "
                      "already holds it)", err->msg, r->seed_file,
@@ -526,6 +668,12 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         sl_error_set(err, SL_EDB, "%s; the tracked structure is behind the source's: replace it "
                      "(PUT .../schemas/{db}/{table}) and start the task again", why);
     }
+    /* A table renamed out of the selection (or created there by LIKE) stops being tracked, as
+     * a DROP would: its DDL is not followed from now on, so a shadow kept under its new name
+     * would be stale when a RENAME brings it back. */
+    for (size_t i = 0; rc == 0 && !in_seed && i < d.nnames; i++)
+        if (sl_rules_find(r->rules, d.names[i].schema, d.names[i].table) < 0)
+            rc = sl_strack_drop(r->tdb, d.names[i].schema, d.names[i].table, map_shadow, r, err);
     for (size_t i = 0; rc >= 0 && i < d.nnames; i++) {
         const char *s = d.names[i].schema, *t = d.names[i].table;
         br_shadow *sh = shadow_of(r, s);
@@ -560,6 +708,7 @@ void br_track_tcols_free(br_tcols *c)
     for (uint32_t i = 0; i < c->n; i++) {
         free(c->c[i].name);
         free(c->c[i].column_type);
+        free(c->c[i].data_type);
     }
     free(c->c);
     free(c->pk);
@@ -579,7 +728,9 @@ static int read_tcols(br *r, const char *schema, const char *table, br_tcols **o
     sl_sbuf_adds(&q, "SELECT c.COLUMN_NAME, c.COLUMN_TYPE, IFNULL(l.ID, 0), c.COLUMN_KEY = 'PRI', "
                      "(SELECT k.SEQ_IN_INDEX FROM information_schema.STATISTICS k WHERE "
                      "k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND "
-                     "k.COLUMN_NAME = c.COLUMN_NAME AND k.INDEX_NAME = 'PRIMARY') "
+                     "k.COLUMN_NAME = c.COLUMN_NAME AND k.INDEX_NAME = 'PRIMARY'), "
+                     "LOWER(c.DATA_TYPE), c.CHARACTER_OCTET_LENGTH, c.NUMERIC_PRECISION, "
+                     "c.NUMERIC_SCALE, c.DATETIME_PRECISION "
                      "FROM information_schema.COLUMNS c LEFT JOIN information_schema.COLLATIONS l "
                      "ON l.COLLATION_NAME = c.COLLATION_NAME WHERE c.TABLE_SCHEMA = ");
     add_str(&q, s->shadow);
@@ -607,12 +758,17 @@ static int read_tcols(br *r, const char *schema, const char *table, br_tcols **o
     MYSQL_ROW row;
     while ((row = mysql_fetch_row(res))) {
         br_tcol *o = &c->c[c->n];
-        if (!(o->name = strdup(row[0])) || !(o->column_type = strdup(row[1]))) {
+        if (!(o->name = strdup(row[0])) || !(o->column_type = strdup(row[1])) ||
+            !(o->data_type = strdup(row[5] ? row[5] : ""))) {
             c->n++;
             br_track_tcols_free(c);
             mysql_free_result(res);
             return sl_error_set(err, SL_ENOMEM, "out of memory");
         }
+        o->octets = row[6] ? strtoll(row[6], NULL, 10) : -1;
+        o->prec = row[7] ? strtoll(row[7], NULL, 10) : -1;
+        o->scale = row[8] ? strtoll(row[8], NULL, 10) : -1;
+        o->dtprec = row[9] ? strtoll(row[9], NULL, 10) : -1;
         o->collation = (uint16_t)strtoul(row[2], NULL, 10);
         o->is_unsigned = strstr(row[1], " unsigned") != NULL;
         o->pk = row[3] && !strcmp(row[3], "1") && row[4];
@@ -647,8 +803,11 @@ static int read_tcols(br *r, const char *schema, const char *table, br_tcols **o
             memset(o, 0, sizeof *o);
             o->name = strdup(names[k]);
             o->column_type = strdup("timestamp(6)");
+            o->data_type = strdup("timestamp");
+            o->octets = o->prec = o->scale = -1;
+            o->dtprec = 6;
             c->n++;
-            if (!o->name || !o->column_type) {
+            if (!o->name || !o->column_type || !o->data_type) {
                 br_track_tcols_free(c);
                 return sl_error_set(err, SL_ENOMEM, "out of memory");
             }
@@ -715,12 +874,158 @@ static int parse_labels(const char *type, sl_bl_column *col)
     return 0;
 }
 
+/* ---- the binlog's types against the tracked structure's ---------------------------------- */
+
+/* A column type as both sides can say it: the binlog's real type (sl_bl_column.real_type) and
+ * information_schema.COLUMNS.DATA_TYPE of the shadow. */
+enum tclass {
+    TC_UNKNOWN = 0, TC_TINY, TC_SHORT, TC_INT24, TC_LONG, TC_LONGLONG, TC_DECIMAL, TC_FLOAT,
+    TC_DOUBLE, TC_BIT, TC_YEAR, TC_DATE, TC_TIME, TC_DATETIME, TC_TIMESTAMP, TC_CHAR, TC_ENUM,
+    TC_SET, TC_VARCHAR, TC_BLOB, TC_GEOMETRY
+};
+
+static enum tclass binlog_class(uint8_t t)
+{
+    switch (t) {
+    case SL_MT_TINY: return TC_TINY;
+    case SL_MT_SHORT: return TC_SHORT;
+    case SL_MT_INT24: return TC_INT24;
+    case SL_MT_LONG: return TC_LONG;
+    case SL_MT_LONGLONG: return TC_LONGLONG;
+    case SL_MT_DECIMAL: case SL_MT_NEWDECIMAL: return TC_DECIMAL;
+    case SL_MT_FLOAT: return TC_FLOAT;
+    case SL_MT_DOUBLE: return TC_DOUBLE;
+    case SL_MT_BIT: return TC_BIT;
+    case SL_MT_YEAR: return TC_YEAR;
+    case SL_MT_DATE: case SL_MT_NEWDATE: return TC_DATE;
+    case SL_MT_TIME: case SL_MT_TIME2: return TC_TIME;
+    case SL_MT_DATETIME: case SL_MT_DATETIME2: return TC_DATETIME;
+    case SL_MT_TIMESTAMP: case SL_MT_TIMESTAMP2: return TC_TIMESTAMP;
+    case SL_MT_STRING: return TC_CHAR;
+    case SL_MT_ENUM: return TC_ENUM;
+    case SL_MT_SET: return TC_SET;
+    case SL_MT_VARCHAR: case SL_MT_VAR_STRING: case SL_MT_VARCHAR_COMPRESSED: return TC_VARCHAR;
+    /* MySQL's JSON is a LONGTEXT on a MariaDB shadow, as MariaDB's own JSON is */
+    case SL_MT_TINY_BLOB: case SL_MT_BLOB: case SL_MT_MEDIUM_BLOB: case SL_MT_LONG_BLOB:
+    case SL_MT_BLOB_COMPRESSED: case SL_MT_JSON: return TC_BLOB;
+    case SL_MT_GEOMETRY: return TC_GEOMETRY;
+    default: return TC_UNKNOWN;
+    }
+}
+
+/* The class of a DATA_TYPE; *pack gets a BLOB's length bytes (0 if not one). Types a server
+ * adds (MariaDB's INET6, UUID, VECTOR, ...) are TC_UNKNOWN and not compared. */
+static enum tclass tracked_class(const char *dt, uint32_t *pack)
+{
+    static const struct { const char *name; enum tclass c; uint8_t pack; } types[] = {
+        { "tinyint", TC_TINY, 0 }, { "smallint", TC_SHORT, 0 }, { "mediumint", TC_INT24, 0 },
+        { "int", TC_LONG, 0 }, { "bigint", TC_LONGLONG, 0 }, { "decimal", TC_DECIMAL, 0 },
+        { "float", TC_FLOAT, 0 }, { "double", TC_DOUBLE, 0 }, { "bit", TC_BIT, 0 },
+        { "year", TC_YEAR, 0 }, { "date", TC_DATE, 0 }, { "time", TC_TIME, 0 },
+        { "datetime", TC_DATETIME, 0 }, { "timestamp", TC_TIMESTAMP, 0 },
+        { "char", TC_CHAR, 0 }, { "binary", TC_CHAR, 0 }, { "enum", TC_ENUM, 0 },
+        { "set", TC_SET, 0 }, { "varchar", TC_VARCHAR, 0 }, { "varbinary", TC_VARCHAR, 0 },
+        { "tinyblob", TC_BLOB, 1 }, { "tinytext", TC_BLOB, 1 }, { "blob", TC_BLOB, 2 },
+        { "text", TC_BLOB, 2 }, { "mediumblob", TC_BLOB, 3 }, { "mediumtext", TC_BLOB, 3 },
+        { "longblob", TC_BLOB, 4 }, { "longtext", TC_BLOB, 4 }, { "json", TC_BLOB, 4 },
+        { "geometry", TC_GEOMETRY, 0 }, { "point", TC_GEOMETRY, 0 },
+        { "linestring", TC_GEOMETRY, 0 }, { "polygon", TC_GEOMETRY, 0 },
+        { "multipoint", TC_GEOMETRY, 0 }, { "multilinestring", TC_GEOMETRY, 0 },
+        { "multipolygon", TC_GEOMETRY, 0 }, { "geometrycollection", TC_GEOMETRY, 0 },
+        { "geomcollection", TC_GEOMETRY, 0 },
+    };
+    *pack = 0;
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (!strcmp(dt, types[i].name)) {
+            *pack = types[i].pack;
+            return types[i].c;
+        }
+    return TC_UNKNOWN;
+}
+
+/* The binlog's column type with what its metadata says, for messages. */
+static void binlog_type(sl_sbuf *b, const sl_bl_column *c)
+{
+    switch (c->real_type) {
+    case SL_MT_TINY: sl_sbuf_adds(b, "TINYINT"); break;
+    case SL_MT_SHORT: sl_sbuf_adds(b, "SMALLINT"); break;
+    case SL_MT_INT24: sl_sbuf_adds(b, "MEDIUMINT"); break;
+    case SL_MT_LONG: sl_sbuf_adds(b, "INT"); break;
+    case SL_MT_LONGLONG: sl_sbuf_adds(b, "BIGINT"); break;
+    case SL_MT_NEWDECIMAL: sl_sbuf_addf(b, "DECIMAL(%u,%u)", c->meta >> 8, c->meta & 0xFF); break;
+    case SL_MT_DECIMAL: sl_sbuf_adds(b, "DECIMAL"); break;
+    case SL_MT_FLOAT: sl_sbuf_adds(b, "FLOAT"); break;
+    case SL_MT_DOUBLE: sl_sbuf_adds(b, "DOUBLE"); break;
+    case SL_MT_BIT: sl_sbuf_addf(b, "BIT(%u)", c->max_len); break;
+    case SL_MT_YEAR: sl_sbuf_adds(b, "YEAR"); break;
+    case SL_MT_DATE: case SL_MT_NEWDATE: sl_sbuf_adds(b, "DATE"); break;
+    case SL_MT_TIME: sl_sbuf_adds(b, "TIME"); break;
+    case SL_MT_DATETIME: sl_sbuf_adds(b, "DATETIME"); break;
+    case SL_MT_TIMESTAMP: sl_sbuf_adds(b, "TIMESTAMP"); break;
+    case SL_MT_TIME2: sl_sbuf_addf(b, "TIME(%u)", c->meta); break;
+    case SL_MT_DATETIME2: sl_sbuf_addf(b, "DATETIME(%u)", c->meta); break;
+    case SL_MT_TIMESTAMP2: sl_sbuf_addf(b, "TIMESTAMP(%u)", c->meta); break;
+    case SL_MT_STRING: sl_sbuf_addf(b, "CHAR(%u bytes)", c->max_len); break;
+    case SL_MT_ENUM: sl_sbuf_adds(b, "ENUM"); break;
+    case SL_MT_SET: sl_sbuf_adds(b, "SET"); break;
+    case SL_MT_VARCHAR: case SL_MT_VAR_STRING: case SL_MT_VARCHAR_COMPRESSED:
+        sl_sbuf_addf(b, "VARCHAR(%u bytes)", c->max_len);
+        break;
+    case SL_MT_TINY_BLOB: case SL_MT_BLOB: case SL_MT_MEDIUM_BLOB: case SL_MT_LONG_BLOB:
+    case SL_MT_BLOB_COMPRESSED:
+        sl_sbuf_addf(b, "%s", c->max_len == 1 ? "TINYBLOB/TINYTEXT" : c->max_len == 2 ? "BLOB/TEXT"
+                     : c->max_len == 3 ? "MEDIUMBLOB/MEDIUMTEXT" : "LONGBLOB/LONGTEXT");
+        break;
+    case SL_MT_JSON: sl_sbuf_adds(b, "JSON"); break;
+    case SL_MT_GEOMETRY: sl_sbuf_adds(b, "GEOMETRY"); break;
+    default: sl_sbuf_addf(b, "type %u", c->real_type); break;
+    }
+    if (c->is_unsigned)
+        sl_sbuf_adds(b, " unsigned");
+}
+
+/* 1 when the tracked column cannot be the binlog's: another type class, or (where the binlog's
+ * metadata says it and it cannot differ for the same column) another string byte length at the
+ * same charset, DECIMAL precision or scale, fractional seconds, BIT width or BLOB size. */
+static int type_differs(const sl_bl_column *c, const br_tcol *t)
+{
+    uint32_t pack;
+    enum tclass want = tracked_class(t->data_type, &pack), have = binlog_class(c->real_type);
+    if (want == TC_UNKNOWN || have == TC_UNKNOWN)
+        return 0;
+    if (want != have)
+        return 1;
+    switch (c->real_type) {
+    case SL_MT_STRING: case SL_MT_VARCHAR: case SL_MT_VAR_STRING:
+        /* bytes = characters * the charset's longest character: comparable at one charset
+         * (binary strings have none in COLUMNS, 63 in the binlog) */
+        if (t->octets >= 0 && c->charset &&
+            (t->collation ? t->collation == c->charset : c->charset == 63))
+            return (uint64_t)t->octets != c->max_len;
+        return 0;
+    case SL_MT_NEWDECIMAL:
+        return t->prec >= 0 && t->scale >= 0 &&
+               ((uint32_t)t->prec != (uint32_t)(c->meta >> 8) ||
+                (uint32_t)t->scale != (uint32_t)(c->meta & 0xFF));
+    case SL_MT_TIME2: case SL_MT_DATETIME2: case SL_MT_TIMESTAMP2:
+        return t->dtprec >= 0 && (uint32_t)t->dtprec != c->meta;
+    case SL_MT_BIT:
+        return t->prec >= 0 && (uint32_t)t->prec != c->max_len;
+    case SL_MT_TINY_BLOB: case SL_MT_BLOB: case SL_MT_MEDIUM_BLOB: case SL_MT_LONG_BLOB:
+    case SL_MT_JSON:
+        return pack && c->max_len && pack != c->max_len;
+    default:
+        return 0;
+    }
+}
+
 static void describe(sl_sbuf *b, const sl_bl_table_map *m, const br_tcols *tc)
 {
     sl_sbuf_addf(b, "the binlog's table map has %u column(s) (", m->ncols);
-    for (uint32_t i = 0; i < m->ncols; i++)
-        sl_sbuf_addf(b, "%s%s type %u%s", i ? ", " : "", m->cols[i].name ? m->cols[i].name : "?",
-                     m->cols[i].real_type, m->cols[i].is_unsigned ? " unsigned" : "");
+    for (uint32_t i = 0; i < m->ncols; i++) {
+        sl_sbuf_addf(b, "%s%s ", i ? ", " : "", m->cols[i].name ? m->cols[i].name : "?");
+        binlog_type(b, &m->cols[i]);
+    }
     sl_sbuf_addf(b, "), the tracked structure %u (", tc->n);
     for (uint32_t i = 0; i < tc->n; i++)
         sl_sbuf_addf(b, "%s%s %s", i ? ", " : "", tc->c[i].name, tc->c[i].column_type);
@@ -741,39 +1046,66 @@ int br_track_fill(br *r, br_table *t, sl_bl_table_map *m, sl_error *err)
         if (rc == SL_ENOENT && !minimal)
             return 0;     /* full metadata and nothing tracked (yet): the binlog says it all */
         if (rc == SL_ENOENT)
-            return sl_error_set(err, SL_EINVAL, "row event of %s.%s, whose structure the schema "
-                                "tracker does not know, and the source's binlog_row_metadata "
-                                "carries no column names: give the structure with PUT "
-                                ".../schemas/%s/%s and start the task again", m->schema,
-                                m->table, m->schema, m->table);
+            return sl_error_set(err, SL_EINVAL, "row event of %s.%s at (%s, %llu), whose "
+                                "structure the schema tracker does not know (e.g. renamed into "
+                                "the selection from a table no rule selects), and the source's "
+                                "binlog_row_metadata carries no column names: give the structure "
+                                "the table has at this position with PUT /api/v1/tasks/%s/"
+                                "sources/%s/schemas/%s/%s and start the task again", m->schema,
+                                m->table, r->file, (unsigned long long)r->pos,
+                                r->cfg->task_name, r->cfg->source_name, m->schema, m->table);
         if (rc < 0)
             return rc;
     }
+    /* The table map always carries each column's binlog type and metadata, MINIMAL or not: a
+     * tracked structure that disagrees with them is not the one these rows were written with
+     * (e.g. a seed taken from the source after a DDL that reordered columns), and decoding
+     * with it would put values in the wrong columns, silently. */
     const br_tcols *tc = t->tcols;
-    int bad = tc->n != m->ncols;
-    for (uint32_t i = 0; !bad && i < m->ncols; i++) {
+    sl_sbuf why;
+    sl_sbuf_init(&why);
+    if (tc->n != m->ncols)
+        sl_sbuf_addf(&why, "the rows have %u column(s), the tracked structure %u", m->ncols,
+                     tc->n);
+    for (uint32_t i = 0; !why.len && i < m->ncols; i++) {
         const sl_bl_column *c = &m->cols[i];
-        if (c->name && strcasecmp(c->name, tc->c[i].name))
-            bad = 1;
+        const br_tcol *o = &tc->c[i];
         /* integers only: the server flags YEAR unsigned, DECIMAL/FLOAT per version */
         int integer = c->real_type == SL_MT_TINY || c->real_type == SL_MT_SHORT ||
                       c->real_type == SL_MT_INT24 || c->real_type == SL_MT_LONG ||
                       c->real_type == SL_MT_LONGLONG;
-        if (m->has_signedness && integer && c->is_unsigned != tc->c[i].is_unsigned)
-            bad = 1;
+        if ((c->name && strcasecmp(c->name, o->name)) || type_differs(c, o) ||
+            (m->has_signedness && integer && c->is_unsigned != o->is_unsigned)) {
+            sl_sbuf_addf(&why, "column %u is ", i + 1);
+            if (c->name)
+                sl_sbuf_addf(&why, "`%s` ", c->name);
+            binlog_type(&why, c);
+            sl_sbuf_addf(&why, " in the binlog's table map, `%s` %s in the tracked structure",
+                         o->name, o->column_type);
+        }
     }
-    if (bad) {
+    if (why.len || why.oom) {
         sl_sbuf b;
         sl_sbuf_init(&b);
-        sl_sbuf_addf(&b, "the tracked structure of %s.%s does not match the binlog: ", m->schema,
-                     m->table);
+        if (r->seed_file[0] && pos_before(r->file, r->pos, r->seed_file, r->seed_pos))
+            sl_sbuf_addf(&b, "the structure was seeded from the source as it was at (%s, %llu), "
+                         "after these rows: a DDL in between changed it; ", r->seed_file,
+                         (unsigned long long)r->seed_pos);
         describe(&b, m, tc);
-        int rc = sl_error_set(err, SL_EINVAL, "%s; replace the structure (PUT "
-                              ".../schemas/%s/%s) and start the task again",
-                              b.oom ? "(out of memory)" : b.p, m->schema, m->table);
+        int rc = sl_error_set(err, SL_EINVAL, "the tracked structure of %s.%s does not match "
+                              "its rows at (%s, %llu): %s; decoding them with it would put "
+                              "values in the wrong columns. Give the structure the table had at "
+                              "this position (PUT /api/v1/tasks/%s/sources/%s/schemas/%s/%s with "
+                              "{\"sql_content\": \"CREATE TABLE ...\"}) and start the task "
+                              "again; %s", m->schema, m->table, r->file,
+                              (unsigned long long)r->pos, why.oom ? "(out of memory)" : why.p,
+                              r->cfg->task_name, r->cfg->source_name, m->schema, m->table,
+                              b.oom ? "(out of memory)" : b.p);
         sl_sbuf_free(&b);
+        sl_sbuf_free(&why);
         return rc;
     }
+    sl_sbuf_free(&why);
     if (!minimal && m->has_signedness && m->has_charsets && m->npk)
         return 0;
     /* complete what the event does not carry */
@@ -846,6 +1178,39 @@ int br_track_cleanup(br *r, sl_error *err)
 
 /* ---- the table-structure endpoints (plugin ctl, the subtask not running) ------------------ */
 
+/* Before the sink's first checkpoint a start keeps the versions at its start position (the
+ * seed, br_track_start): the earliest ones. A request acts there, so that a PUT can repair a
+ * seed that the rows before a DDL do not match. */
+static int ctl_open_seed(br *r, sl_error *err)
+{
+    const br_cfg *c = r->cfg;
+    memset(err, 0, sizeof *err);
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT binlog_name, binlog_pos FROM ");
+    add_table(r, &q);
+    sl_sbuf_adds(&q, " WHERE source_name = ");
+    add_str(&q, c->source_name);
+    sl_sbuf_adds(&q, " AND " NOT_SEED_MARK " ORDER BY binlog_name, binlog_pos LIMIT 1");
+    MYSQL_RES *res = NULL;
+    if (!q.oom && mysql_real_query(r->tdb, q.p, (unsigned long)q.len) == 0)
+        res = mysql_store_result(r->tdb);
+    sl_sbuf_free(&q);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    int rc = 0;
+    if (row && row[0] && row[1]) {
+        snprintf(r->commit_file, sizeof r->commit_file, "%s", row[0]);
+        r->commit_pos = strtoull(row[1], NULL, 10);
+    } else {
+        /* no versions table, or nothing in it */
+        rc = sl_error_set(err, SL_EINVAL, "source %s of task %s has no table structures yet: "
+                          "its incremental phase never ran", c->source_name, c->task_name);
+    }
+    if (res)
+        mysql_free_result(res);
+    return rc;
+}
+
 /* The checkpoint a request acts at: the versions it reads are those a start would restore. */
 static int ctl_open(br *r, sl_error *err)
 {
@@ -859,8 +1224,7 @@ static int ctl_open(br *r, sl_error *err)
     sl_ckpt_pos ck;
     int rc = sl_ckpt_read(r->tdb, c->meta_schema, c->task_name, c->source_name, &ck, err);
     if (rc == SL_ENOENT)
-        return sl_error_set(err, SL_EINVAL, "source %s of task %s has no table structures yet: "
-                            "its incremental phase never ran", c->source_name, c->task_name);
+        return ctl_open_seed(r, err);
     if (rc < 0)
         return rc;
     snprintf(r->commit_file, sizeof r->commit_file, "%s", ck.binlog_name);
@@ -886,7 +1250,7 @@ static MYSQL_RES *ctl_latest(br *r, const char *schema, const char *table, sl_er
         sl_sbuf_adds(&q, " AND table_name = ");
         add_str(&q, table);
     }
-    sl_sbuf_adds(&q, " AND NOT ");
+    sl_sbuf_adds(&q, " AND " NOT_SEED_MARK " AND NOT ");
     br_sql_pos_cmp(&q, ">", r->commit_file, r->commit_pos);
     sl_sbuf_adds(&q, " ORDER BY schema_name, table_name, binlog_name DESC, binlog_pos DESC");
     if (run(r, &q, "reading the tracked structures", err) < 0)
