@@ -208,6 +208,15 @@ static void simple(FILE *f, const fam *fm, const json_t *st, const char *labels)
         fprintf(f, "%s{%s} %.17g\n", fm->name, labels, num(o, fm->key));
 }
 
+/* The lag, only while the status knows it (sync_status.lag_known): an unknown lag shown as 0
+ * would read "caught up" and keep the lag alert quiet. */
+static void lag(FILE *f, const fam *fm, const json_t *st, const char *labels)
+{
+    const json_t *o = json_object_get(st, "sync_status");
+    if (json_is_true(json_object_get(o, "lag_known")))
+        fprintf(f, "%s{%s} %.17g\n", fm->name, labels, num(o, "seconds_behind_master"));
+}
+
 static void stage_enum(FILE *f, const fam *fm, const json_t *st, const char *labels)
 {
     static const char *const stages[] = { "New", "Running", "Paused", "Stopped", "Finished" };
@@ -241,8 +250,8 @@ static const fam FAMS[] = {
       simple, "load_status", "finished_bytes" },
     { "sluice_load_size_bytes", "gauge", "Bytes of dump files to load (known once the dump is complete).",
       simple, "load_status", "total_bytes" },
-    { "sluice_replication_lag_seconds", "gauge", "Seconds the target is behind the source (DM's seconds_behind_master).",
-      simple, "sync_status", "seconds_behind_master" },
+    { "sluice_replication_lag_seconds", "gauge", "Seconds the target is behind the source (DM's seconds_behind_master); no sample while unknown, growing while Paused.",
+      lag, NULL, NULL },
     { "sluice_sync_events_total", "counter", "Binlog events the sync unit has handled (DM's total_events).",
       simple, "sync_status", "total_events" },
     { "sluice_subtask_errors_total", "counter", "Errors that paused the subtask since the server started.",
