@@ -214,7 +214,7 @@ json_t *sl__body_json(sl_req *r, int empty_ok)
     json_t *v = json_loadb(r->body, r->body_len, 0, &e);
     if (!v) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "malformed JSON body at line %d, column %d: %s",
-                        e.line, e.column, e.text);
+                        e.line, e.column > 0 ? e.column : 1, e.text);   /* 0: after a newline */
         return NULL;
     }
     if (!json_is_object(v)) {
