@@ -214,7 +214,7 @@ json_t *sl__body_json(sl_req *r, int empty_ok)
     json_t *v = json_loadb(r->body, r->body_len, 0, &e);
     if (!v) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "malformed JSON body at line %d, column %d: %s",
-                        e.line, e.column, e.text);
+                        e.line, e.column > 0 ? e.column : 1, e.text);   /* 0: after a newline */
         return NULL;
     }
     if (!json_is_object(v)) {
@@ -293,23 +293,138 @@ json_t *sl__query_list(sl_req *r, const char *name)
 
 /* ---- routing ------------------------------------------------------------------------------- */
 
-/* The route label of the metrics: the path with every segment that is not one of the API's own
- * words replaced by {name}, so that the label set stays bounded whatever names users choose. */
+/* Every endpoint of the API as the metrics' route label: a segment "{name}" stands for any one
+ * segment, another is the API's own word. A request whose path fits none is counted as
+ * "unknown", so that the label set stays bounded whatever paths and names clients send. method:
+ * the one method the template is for where a name could be mistaken for the word (POST
+ * /tasks/check checks a task, GET /tasks/check reads a task named "check"). */
+static const struct route_tmpl {
+    const char *path, *method;
+} ROUTES[] = {
+    { "/api/v1/cluster/info", NULL },
+    { "/api/v1/cluster/masters", NULL },
+    { "/api/v1/cluster/masters/{name}", NULL },
+    { "/api/v1/cluster/workers", NULL },
+    { "/api/v1/cluster/workers/{name}", NULL },
+    { "/api/v1/sources", NULL },
+    { "/api/v1/sources/{name}", NULL },
+    { "/api/v1/sources/{name}/enable", NULL },
+    { "/api/v1/sources/{name}/disable", NULL },
+    { "/api/v1/sources/{name}/status", NULL },
+    { "/api/v1/sources/{name}/transfer", NULL },
+    { "/api/v1/sources/{name}/relay/enable", NULL },
+    { "/api/v1/sources/{name}/relay/disable", NULL },
+    { "/api/v1/sources/{name}/relay/purge", NULL },
+    { "/api/v1/sources/{name}/schemas", NULL },
+    { "/api/v1/sources/{name}/schemas/{name}", NULL },
+    { "/api/v1/tasks", NULL },
+    { "/api/v1/tasks/check", "POST" },
+    { "/api/v1/tasks/templates", NULL },
+    { "/api/v1/tasks/templates/{name}", NULL },
+    { "/api/v1/tasks/converters", NULL },
+    { "/api/v1/tasks/{name}", NULL },
+    { "/api/v1/tasks/{name}/start", NULL },
+    { "/api/v1/tasks/{name}/stop", NULL },
+    { "/api/v1/tasks/{name}/verify", NULL },
+    { "/api/v1/tasks/{name}/status", NULL },
+    { "/api/v1/tasks/{name}/shard_ddl_locks", NULL },
+    { "/api/v1/tasks/{name}/shard_ddl_locks/unlock", NULL },
+    { "/api/v1/tasks/{name}/sources/{name}/migrate_targets", NULL },
+    { "/api/v1/tasks/{name}/sources/{name}/schemas", NULL },
+    { "/api/v1/tasks/{name}/sources/{name}/schemas/{name}", NULL },
+    { "/api/v1/tasks/{name}/sources/{name}/schemas/{name}/{name}", NULL },
+    { "/api/v1/console/lag", NULL },
+    { "/api/v1/docs", NULL },
+    { "/api/v1/dm.json", NULL },
+};
+
+/* Does template t (after "/api/v1") fit the segments? Sets *words to its count of literal
+ * segments: where two fit, the one with more words is the endpoint (tasks/{name}/status, not a
+ * task "status" under a longer template). */
+static int route_fits(const char *t, char *const *segs, int nseg, int *words)
+{
+    *words = 0;
+    for (int i = 0; i < nseg; i++) {
+        if (*t != '/')
+            return 0;
+        t++;
+        size_t n = strcspn(t, "/");
+        if (n == 6 && !strncmp(t, "{name}", 6))
+            ;
+        else if (strlen(segs[i]) == n && !strncmp(t, segs[i], n))
+            (*words)++;
+        else
+            return 0;
+        t += n;
+    }
+    return *t == 0;
+}
+
+/* The routes outside the templates: the two pages outside /api/v1, refused requests, and every
+ * path that fits no template. */
+static const char *const OTHER_ROUTES[] = { "/metrics", "/console", "denied", "unknown" };
+#define NTEMPLATES (sizeof ROUTES / sizeof ROUTES[0])
+#define NOTHER     (sizeof OTHER_ROUTES / sizeof OTHER_ROUTES[0])
+
+size_t sl__route_count(void)
+{
+    return NTEMPLATES + NOTHER;
+}
+
+const char *sl__route_at(size_t i)
+{
+    return i < NTEMPLATES ? ROUTES[i].path : i < NTEMPLATES + NOTHER ? OTHER_ROUTES[i - NTEMPLATES] : NULL;
+}
+
 static void route_label(sl_req *r, const char *prefix)
 {
-    static const char *const words[] = {
-        "cluster", "masters", "workers", "sources", "tasks", "status", "start", "stop", "enable",
-        "disable", "transfer", "relay", "purge", "schemas", "migrate_targets", "docs", "dm.json",
-        "templates", "converters", "tables", "check", "console", "lag", "shard_ddl_locks",
-        "unlock", NULL };
-    size_t o = (size_t)snprintf(r->route, sizeof r->route, "%s", prefix);
-    for (int i = 0; i < r->nseg && o < sizeof r->route; i++) {
-        const char *s = "{name}";
-        for (size_t k = 0; words[k]; k++)
-            if (!strcmp(r->segs[i], words[k]))
-                s = words[k];
-        o += (size_t)snprintf(r->route + o, sizeof r->route - o, "/%s", s);
+    const char *best = NULL;
+    int best_words = -1;
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; r->nseg > 0 && i < NTEMPLATES; i++) {
+        int words;
+        if (ROUTES[i].method && strcmp(ROUTES[i].method, r->method))
+            continue;
+        if (route_fits(ROUTES[i].path + plen, r->segs, r->nseg, &words) && words > best_words) {
+            best = ROUTES[i].path;
+            best_words = words;
+        }
     }
+    snprintf(r->route, sizeof r->route, "%s", best ? best : "unknown");
+}
+
+/* Split the path after prefix into r->segs (pointing into copy, which the caller frees); nseg 0
+ * when there are more than SL_MAX_SEGS. */
+static void split_path(sl_req *r, char *copy)
+{
+    r->nseg = 0;
+    for (char *save = NULL, *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
+        if (r->nseg == SL_MAX_SEGS) {
+            r->nseg = 0;
+            break;
+        }
+        r->segs[r->nseg++] = s;
+    }
+}
+
+/* The route label of a request answered before it was dispatched (a body over the limit). */
+static void route_of_url(sl_req *r, const char *url)
+{
+    static const char prefix[] = "/api/v1";
+    snprintf(r->route, sizeof r->route, "unknown");
+    if (!strcmp(url, "/metrics") || !strcmp(url, "/console") || !strcmp(url, "/console/")) {
+        snprintf(r->route, sizeof r->route, "%s", url[1] == 'm' ? "/metrics" : "/console");
+        return;
+    }
+    if (strncmp(url, prefix, sizeof prefix - 1) != 0)
+        return;
+    char *copy = strdup(url + sizeof prefix - 1);
+    if (!copy)
+        return;
+    split_path(r, copy);
+    route_label(r, prefix);
+    r->nseg = 0;
+    free(copy);
 }
 
 void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
@@ -326,7 +441,7 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
     r->body_len = body ? body_len : 0;
     if (!url)
         url = "";
-    snprintf(r->route, sizeof r->route, "other");
+    snprintf(r->route, sizeof r->route, "unknown");
     if (r->body_len > a->opts.body_limit) {
         sl__reply_error(r, 413, DM_ERR_OPENAPI, "request body is larger than the limit of %zu bytes",
                         a->opts.body_limit);
@@ -355,13 +470,7 @@ void sl__dispatch(sl_api *a, sl_req *r, const char *method, const char *url,
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
         return;
     }
-    for (char *save = NULL, *s = strtok_r(copy, "/", &save); s; s = strtok_r(NULL, "/", &save)) {
-        if (r->nseg == SL_MAX_SEGS) {
-            r->nseg = 0;
-            break;
-        }
-        r->segs[r->nseg++] = s;
-    }
+    split_path(r, copy);
     route_label(r, prefix);
     /* Every request body of the DM OpenAPI is a JSON object. One that is not is refused here,
      * also where the endpoint reads nothing of it: "POST .../verify" with a malformed body must
@@ -542,11 +651,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         memset(&r, 0, sizeof r);
         r.api = a;
         r.method = method;
+        route_of_url(&r, url);
         sl__reply_error(&r, 500, DM_ERR_INTERNAL, "out of memory");
     } else if (cs->too_big) {
         memset(&r, 0, sizeof r);
         r.api = a;
         r.method = method;
+        route_of_url(&r, url);
         sl__reply_error(&r, 413, DM_ERR_OPENAPI, "request body is larger than the limit of %zu bytes",
                         limit);
     } else {

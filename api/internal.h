@@ -233,6 +233,10 @@ int  sl__access_check(sl_api *a, struct MHD_Connection *c, sl_req *r);
  * without a bearer header). */
 int  sl__access_check_cert(sl_api *a, struct MHD_Connection *c, sl_req *r);
 
+/* The metrics' route labels (http.c): sl__route_at(i) for i < sl__route_count() is every label
+ * r->route can hold - the API's path templates, "/metrics", "/console", "denied", "unknown". */
+size_t      sl__route_count(void);
+const char *sl__route_at(size_t i);
 /* Metrics (metrics.c): count one answered request; GET /metrics in Prometheus's text format. */
 int  sl__metrics_new(sl_api *a);
 void sl__metrics_free(sl_api *a);

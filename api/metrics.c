@@ -1,7 +1,7 @@
 /*
  * metrics.c - GET /metrics in Prometheus's text exposition format (version 0.0.4): the HTTP
  * requests this server answered (counters by route, method and code; a latency histogram by
- * route), every subtask's progress read from its status (stage, dump and load progress, lag,
+ * route; every label from a fixed set), every subtask's progress read from its status (stage, dump and load progress, lag,
  * events, errors and automatic resumes), every pipeline stage's counters and queue depth, and the
  * process's memory and threads. Names follow Prometheus's conventions: counters end in _total,
  * units are base units (_seconds, _bytes).
@@ -18,29 +18,27 @@
 static const double BUCKETS[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                   0.5, 1, 2.5, 5, 10 };
 #define NBUCKETS (sizeof BUCKETS / sizeof BUCKETS[0])
-/* Bounded label sets: routes are path templates (http.c route_label), so a few dozen exist;
- * what does not fit is counted under route "overflow". */
-#define MAX_ROUTES 64
-#define MAX_COUNTS 256
+/* Bounded label sets, whatever clients send: routes are the path templates of http.c (a path
+ * that fits none is "unknown", a refused request "denied"), methods the ones the API knows (any
+ * other is "other"), codes the ones the server answers with. Every combination has its counter
+ * from the start, so no request can take another's place. */
+static const char *const METHODS[] = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS",
+                                       "other" };
+#define NMETHODS (sizeof METHODS / sizeof METHODS[0])
+static const unsigned CODES[] = { 200, 201, 202, 204, 206, 304, 400, 401, 403, 404, 405, 406, 408,
+                                  409, 411, 413, 414, 415, 416, 429, 431, 500, 501, 502, 503, 504 };
+#define NCODES (sizeof CODES / sizeof CODES[0] + 1)   /* the last: code "other" */
 
 typedef struct route_hist {
-    char     route[96];
     uint64_t buckets[NBUCKETS], count;
     double   sum;
 } route_hist;
 
-typedef struct req_count {
-    char     route[96], method[12];
-    unsigned code;
-    uint64_t n;
-} req_count;
-
 struct sl_metrics {
     pthread_mutex_t mu;
-    route_hist      h[MAX_ROUTES];
-    size_t          nh;
-    req_count       c[MAX_COUNTS];
-    size_t          nc;
+    size_t          nroutes;
+    route_hist     *h;         /* [route] */
+    uint64_t       *n;         /* [route][method][code] */
 };
 
 int sl__metrics_new(sl_api *a)
@@ -48,6 +46,15 @@ int sl__metrics_new(sl_api *a)
     sl_metrics *m = calloc(1, sizeof *m);
     if (!m)
         return SL_ENOMEM;
+    m->nroutes = sl__route_count();
+    m->h = calloc(m->nroutes, sizeof *m->h);
+    m->n = calloc(m->nroutes * NMETHODS * NCODES, sizeof *m->n);
+    if (!m->h || !m->n) {
+        free(m->h);
+        free(m->n);
+        free(m);
+        return SL_ENOMEM;
+    }
     pthread_mutex_init(&m->mu, NULL);
     a->metrics = m;
     return 0;
@@ -58,35 +65,40 @@ void sl__metrics_free(sl_api *a)
     if (!a->metrics)
         return;
     pthread_mutex_destroy(&a->metrics->mu);
+    free(a->metrics->h);
+    free(a->metrics->n);
     free(a->metrics);
     a->metrics = NULL;
 }
 
-/* The slot of route (a new one while there is room; the last slot, "overflow", takes the rest). */
-static route_hist *hist_of(sl_metrics *m, const char *route)
+/* The index of route among sl__route_at(); one that is not there (none should be) is "unknown". */
+static size_t route_index(const char *route)
 {
-    for (size_t i = 0; i < m->nh; i++)
-        if (!strcmp(m->h[i].route, route))
-            return &m->h[i];
-    if (m->nh == MAX_ROUTES)
-        return &m->h[MAX_ROUTES - 1];
-    route_hist *h = &m->h[m->nh++];
-    snprintf(h->route, sizeof h->route, "%s", m->nh == MAX_ROUTES ? "overflow" : route);
-    return h;
+    size_t n = sl__route_count(), unknown = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *t = sl__route_at(i);
+        if (!strcmp(t, route))
+            return i;
+        if (!strcmp(t, "unknown"))
+            unknown = i;
+    }
+    return unknown;
 }
 
-static req_count *count_of(sl_metrics *m, const char *route, const char *method, unsigned code)
+static size_t method_index(const char *method)
 {
-    for (size_t i = 0; i < m->nc; i++)
-        if (m->c[i].code == code && !strcmp(m->c[i].method, method) && !strcmp(m->c[i].route, route))
-            return &m->c[i];
-    if (m->nc == MAX_COUNTS)
-        return &m->c[MAX_COUNTS - 1];
-    req_count *c = &m->c[m->nc++];
-    snprintf(c->route, sizeof c->route, "%s", m->nc == MAX_COUNTS ? "overflow" : route);
-    snprintf(c->method, sizeof c->method, "%s", m->nc == MAX_COUNTS ? "overflow" : method);
-    c->code = m->nc == MAX_COUNTS ? 0 : code;
-    return c;
+    for (size_t i = 0; method && i + 1 < NMETHODS; i++)
+        if (!strcmp(METHODS[i], method))
+            return i;
+    return NMETHODS - 1;
+}
+
+static size_t code_index(unsigned code)
+{
+    for (size_t i = 0; i + 1 < NCODES; i++)
+        if (CODES[i] == code)
+            return i;
+    return NCODES - 1;
 }
 
 void sl__metrics_http(sl_api *a, const sl_req *r, const char *method, double seconds)
@@ -94,16 +106,17 @@ void sl__metrics_http(sl_api *a, const sl_req *r, const char *method, double sec
     sl_metrics *m = a->metrics;
     if (!m)
         return;
-    char meth[12];
-    snprintf(meth, sizeof meth, "%s", method ? method : "");
+    size_t ri = route_index(r->route[0] ? r->route : "unknown");
+    /* a request that ends without a reply is answered 500 by send_reply */
+    size_t k = (ri * NMETHODS + method_index(method)) * NCODES + code_index(r->status ? r->status : 500);
     pthread_mutex_lock(&m->mu);
-    route_hist *h = hist_of(m, r->route[0] ? r->route : "other");
+    route_hist *h = &m->h[ri];
     for (size_t b = 0; b < NBUCKETS; b++)
         if (seconds <= BUCKETS[b])
             h->buckets[b]++;
     h->count++;
     h->sum += seconds;
-    count_of(m, r->route[0] ? r->route : "other", meth, r->status ? r->status : 500)->n++;
+    m->n[k]++;
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -148,31 +161,35 @@ static void http_metrics(FILE *f, sl_metrics *m)
     pthread_mutex_lock(&m->mu);
     head(f, "sluice_http_requests_total", "counter",
          "HTTP requests answered, by route (path template), method and status code.");
-    for (size_t i = 0; i < m->nc; i++) {
-        fputs("sluice_http_requests_total{route=\"", f);
-        lv(f, m->c[i].route);
-        fputs("\",method=\"", f);
-        lv(f, m->c[i].method);
-        fprintf(f, "\",code=\"%u\"} %llu\n", m->c[i].code, (unsigned long long)m->c[i].n);
-    }
+    for (size_t ri = 0; ri < m->nroutes; ri++)
+        for (size_t mi = 0; mi < NMETHODS; mi++)
+            for (size_t ci = 0; ci < NCODES; ci++) {
+                uint64_t n = m->n[(ri * NMETHODS + mi) * NCODES + ci];
+                if (!n)
+                    continue;
+                fprintf(f, "sluice_http_requests_total{route=\"%s\",method=\"%s\",code=\"",
+                        sl__route_at(ri), METHODS[mi]);
+                if (ci + 1 < NCODES)
+                    fprintf(f, "%u", CODES[ci]);
+                else
+                    fputs("other", f);
+                fprintf(f, "\"} %llu\n", (unsigned long long)n);
+            }
     head(f, "sluice_http_request_duration_seconds", "histogram",
          "Time from a request's first byte to its answer being queued, by route.");
-    for (size_t i = 0; i < m->nh; i++) {
-        const route_hist *h = &m->h[i];
-        for (size_t b = 0; b < NBUCKETS; b++) {
-            fputs("sluice_http_request_duration_seconds_bucket{route=\"", f);
-            lv(f, h->route);
-            fprintf(f, "\",le=\"%g\"} %llu\n", BUCKETS[b], (unsigned long long)h->buckets[b]);
-        }
-        fputs("sluice_http_request_duration_seconds_bucket{route=\"", f);
-        lv(f, h->route);
-        fprintf(f, "\",le=\"+Inf\"} %llu\n", (unsigned long long)h->count);
-        fputs("sluice_http_request_duration_seconds_sum{route=\"", f);
-        lv(f, h->route);
-        fprintf(f, "\"} %.9f\n", h->sum);
-        fputs("sluice_http_request_duration_seconds_count{route=\"", f);
-        lv(f, h->route);
-        fprintf(f, "\"} %llu\n", (unsigned long long)h->count);
+    for (size_t ri = 0; ri < m->nroutes; ri++) {
+        const route_hist *h = &m->h[ri];
+        const char *route = sl__route_at(ri);
+        if (!h->count)
+            continue;
+        for (size_t b = 0; b < NBUCKETS; b++)
+            fprintf(f, "sluice_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                    route, BUCKETS[b], (unsigned long long)h->buckets[b]);
+        fprintf(f, "sluice_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                route, (unsigned long long)h->count);
+        fprintf(f, "sluice_http_request_duration_seconds_sum{route=\"%s\"} %.9f\n", route, h->sum);
+        fprintf(f, "sluice_http_request_duration_seconds_count{route=\"%s\"} %llu\n", route,
+                (unsigned long long)h->count);
     }
     pthread_mutex_unlock(&m->mu);
 }
@@ -189,6 +206,15 @@ static void simple(FILE *f, const fam *fm, const json_t *st, const char *labels)
     const json_t *o = fm->obj ? json_object_get(st, fm->obj) : st;
     if (json_is_object(o) && json_object_get(o, fm->key))
         fprintf(f, "%s{%s} %.17g\n", fm->name, labels, num(o, fm->key));
+}
+
+/* The lag, only while the status knows it (sync_status.lag_known): an unknown lag shown as 0
+ * would read "caught up" and keep the lag alert quiet. */
+static void lag(FILE *f, const fam *fm, const json_t *st, const char *labels)
+{
+    const json_t *o = json_object_get(st, "sync_status");
+    if (json_is_true(json_object_get(o, "lag_known")))
+        fprintf(f, "%s{%s} %.17g\n", fm->name, labels, num(o, "seconds_behind_master"));
 }
 
 static void stage_enum(FILE *f, const fam *fm, const json_t *st, const char *labels)
@@ -224,8 +250,8 @@ static const fam FAMS[] = {
       simple, "load_status", "finished_bytes" },
     { "sluice_load_size_bytes", "gauge", "Bytes of dump files to load (known once the dump is complete).",
       simple, "load_status", "total_bytes" },
-    { "sluice_replication_lag_seconds", "gauge", "Seconds the target is behind the source (DM's seconds_behind_master).",
-      simple, "sync_status", "seconds_behind_master" },
+    { "sluice_replication_lag_seconds", "gauge", "Seconds the target is behind the source (DM's seconds_behind_master); no sample while unknown, growing while Paused.",
+      lag, NULL, NULL },
     { "sluice_sync_events_total", "counter", "Binlog events the sync unit has handled (DM's total_events).",
       simple, "sync_status", "total_events" },
     { "sluice_subtask_errors_total", "counter", "Errors that paused the subtask since the server started.",

@@ -173,7 +173,9 @@ static void line_col(const char *buf, size_t off, int *line, int *col)
 
 void sl__tc_json_error(tc *c, const char *buf, size_t len, const json_error_t *je)
 {
-    int line = je->line, col = je->column;
+    /* jansson says column 0 just after a newline (an input that ends there): that is the next
+     * line's first column, and columns are 1-based everywhere else */
+    int line = je->line, col = je->column > 0 ? je->column : 1;
     size_t pos = (size_t)(je->position > 0 ? je->position : 0);
     if (pos > len)
         pos = len;

@@ -130,10 +130,36 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
             json_object_set_new(load, "progress", json_string(pct));
         }
     }
+    /* The lag, where it is known: the sink's (of what is applied), else the reader's (of what
+     * is read, before the sink has applied anything); neither says a number before its first
+     * event. */
+    json_t *lagv = json_object_get(sl__stage_status(ps, "mysql-sink"), "seconds_behind_master");
+    if (!json_is_integer(lagv))
+        lagv = json_object_get(sl__stage_status(ps, "binlog-reader"), "seconds_behind_master");
+    int lag_known = json_is_integer(lagv);
+    json_int_t lag = lag_known ? json_integer_value(lagv) : 0;
+    if (!s->pipe && s->stage == SL_STAGE_PAUSED && lag_known) {
+        /* Paused: nothing is applied, so the target falls behind by the time since the lag was
+         * last known (at most: an idle source would have nothing to send). The lag alert fires
+         * as for a running subtask that stalls. */
+        time_t now = time(NULL);
+        if (s->last_at && now > s->last_at)
+            lag += (json_int_t)(now - s->last_at);
+    } else if (!s->pipe) {
+        lag_known = 0;     /* Stopped, New, Finished: nothing replicates, by the operator's will */
+    }
     if ((x = sl__stage_status(ps, "binlog-reader")))
         overlay(sync, x);
     if ((x = sl__stage_status(ps, "mysql-sink")))
         overlay(sync, x);
+    /* DM's field is always a number (0 while unknown); sluice's lag_known says whether it is
+     * one (the metric sluice_replication_lag_seconds has no sample while it is not) */
+    json_object_set_new(sync, "seconds_behind_master", json_integer(lag_known ? lag : 0));
+    json_object_set_new(sync, "lag_known", json_boolean(lag_known));
+    /* the events of the subtask's earlier runs in this process too: a counter that a stop and
+     * start (or a PUT) does not take back */
+    json_object_set_new(sync, "total_events", json_integer(s->events_base + json_integer_value(
+                                                  json_object_get(sync, "total_events"))));
     const char *err = s->error_msg;
     const char *perr = json_string_value(json_object_get(ps, "error_msg"));
     if (!err && perr && s->stage == SL_STAGE_PAUSED)

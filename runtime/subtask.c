@@ -182,6 +182,46 @@ static void remote_reload(sl_subtask *s)
     free(k);
 }
 
+/* Binlog events a pipeline status (NULL: none) says its sink handled in that run. */
+static long long run_events(json_t *ps)
+{
+    return (long long)json_integer_value(json_object_get(sl__stage_status(ps, "mysql-sink"),
+                                                         "total_events"));
+}
+
+/* Keep the counters of s for the next subtask of its task and source in this process (a PUT
+ * frees the subtasks and makes new ones): they count since the server started. Call with s->mu
+ * held. */
+static void counts_keep(sl_subtask *s)
+{
+    sl_worker *w = s->w;
+    char *k = stage_key(s->task, s->source);
+    json_t *v = k ? json_pack("[I,I,I]", (json_int_t)s->errors, (json_int_t)s->resumes,
+                              (json_int_t)(s->events_base + run_events(s->last))) : NULL;
+    pthread_mutex_lock(&w->mu);
+    if (v && (w->counts || (w->counts = json_object())))
+        json_object_set(w->counts, k, v);
+    pthread_mutex_unlock(&w->mu);
+    json_decref(v);
+    free(k);
+}
+
+/* Take on the counters an earlier subtask of the same task and source left (counts_keep). */
+static void counts_take(sl_subtask *s)
+{
+    sl_worker *w = s->w;
+    char *k = stage_key(s->task, s->source);
+    pthread_mutex_lock(&w->mu);
+    json_t *v = k && w->counts ? json_object_get(w->counts, k) : NULL;
+    if (v) {
+        s->errors = (unsigned long long)json_integer_value(json_array_get(v, 0));
+        s->resumes = (unsigned long long)json_integer_value(json_array_get(v, 1));
+        s->events_base = (long long)json_integer_value(json_array_get(v, 2));
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(k);
+}
+
 sl_subtask *sl_subtask_new(sl_worker *w, const sl_task_plan *plan, size_t index)
 {
     return sl_subtask_new_fenced(w, plan, index, 0, NULL);
@@ -216,6 +256,7 @@ sl_subtask *sl_subtask_new_fenced(sl_worker *w, const sl_task_plan *plan, size_t
     pthread_cond_init(&s->cv, &ca);
     pthread_condattr_destroy(&ca);
     s->stage = SL_STAGE_STOPPED;      /* DM: a created task is Stopped until started */
+    counts_take(s);
     json_t *rec = stage_load(w, s->task, s->source);
     apply_record(s, rec);
     json_decref(rec);
@@ -254,6 +295,7 @@ static void drop_pipe(sl_subtask *s)
     char *st = sl_pipeline_status_json(s->pipe);
     json_decref(s->last);
     s->last = st ? json_loads(st, 0, NULL) : NULL;
+    s->last_at = time(NULL);
     free(st);
     sl_pipeline_free(s->pipe);
     s->pipe = NULL;
@@ -310,6 +352,7 @@ static void *reaper_main(void *arg)
     if (!s->dying && !s->pipe && st) {
         json_decref(s->last);
         s->last = json_loads(st, 0, NULL);
+        s->last_at = time(NULL);
     }
     s->stopping--;
     pthread_cond_broadcast(&s->cv);
@@ -343,6 +386,16 @@ static void stop_detached(sl_subtask *s)
     int ok = r && (r->task = strdup(s->task)) && (r->source = strdup(s->source)) &&
              pthread_attr_init(&at) == 0;
     if (ok) {
+        /* what the status shows until the stopper has the final numbers: without it the run's
+         * events would vanish from total_events meanwhile */
+        char *st = sl_pipeline_status_json(s->pipe);
+        json_t *snap = st ? json_loads(st, 0, NULL) : NULL;
+        free(st);
+        if (snap) {
+            json_decref(s->last);
+            s->last = snap;
+            s->last_at = time(NULL);
+        }
         r->s = s;
         r->p = s->pipe;
         atomic_fetch_add(&s->refs, 1);
@@ -607,6 +660,8 @@ static int run_phase(sl_subtask *s, sl_error *err)
     sl_pipeline_spec_free(own);
     if (rc != 0)
         goto failed;
+    /* the last run's events stay counted: sync_status.total_events never goes down */
+    s->events_base += run_events(s->last);
     json_decref(s->last);
     s->last = NULL;
     sl_pipeline_on_end(s->pipe, on_end, s);
@@ -790,6 +845,8 @@ void sl_subtask_free(sl_subtask *s)
     pthread_mutex_lock(&s->mu);
     s->dying = 1;
     stop_detached(s);   /* the last reference, the stopper's or this one, frees s */
+    if (!s->w->remote)  /* s->last holds the run's events as far as they are known now */
+        counts_keep(s);
     pthread_mutex_unlock(&s->mu);
     subtask_unref(s);
 }

@@ -304,6 +304,7 @@ void sl_worker_free(sl_worker *w)
     pthread_mutex_destroy(&w->shard_mu);
     free(w->subs);
     json_decref(w->shard_waits);
+    json_decref(w->counts);
     free(w->name);
     free(w);
 }

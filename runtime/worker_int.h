@@ -61,6 +61,10 @@ struct sl_worker {
     /* pipelines being stopped apart from their subtask (subtask.c, stop_detached), under mu;
      * each leaves the list and broadcasts cv when it is stopped and freed */
     struct sl__reaper *reapers;
+    /* the counters of subtasks freed in this process (a task updated by a PUT, deleted and
+     * created again), {"task/source": [errors, resumes, events]}, under mu: a subtask of the
+     * same task and source takes them on, so that they count since the server started */
+    json_t            *counts;
 };
 
 struct sl_subtask {
@@ -80,6 +84,7 @@ struct sl_subtask {
     sl_pipeline        *pipe;
     char               *error_msg;
     json_t             *last;       /* last pipeline status of the current phase (pipe gone) */
+    time_t              last_at;    /* wall clock when last was taken */
     json_t             *load_done;  /* load_status of a finished full phase */
     json_t             *dump_done;  /* dump_status of a finished full phase */
     /* automatic resume */
@@ -89,6 +94,7 @@ struct sl_subtask {
     time_t              next_retry; /* wall clock of the armed retry, 0 = none */
     struct timespec     run_since;  /* CLOCK_MONOTONIC start of the current run */
     unsigned long long  errors, resumes;
+    long long           events_base; /* binlog events of its earlier runs in this process */
     sl_start_args       args;       /* of the last operator start (persisted) */
     long long           fence;      /* its pipelines' fence_epoch (0: the worker's) */
     long long           want_seq;   /* the operator's wish last acted on (sl_subtask_follow) */

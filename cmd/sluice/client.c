@@ -389,11 +389,67 @@ static void client_usage(FILE *f)
           "             `Authorization: Bearer`\n", f);
 }
 
+/* The subcommands of each client command with the words each takes after it. */
+typedef struct subcmd {
+    const char *kind, *name;
+    int         nargs;
+    const char *args;   /* for the message */
+} subcmd;
+
+static const subcmd SUBCMDS[] = {
+    { "source", "create", 1, "FILE" }, { "source", "list", 0, "" },
+    { "source", "get", 1, "NAME" },    { "source", "delete", 1, "NAME" },
+    { "source", "enable", 1, "NAME" }, { "source", "disable", 1, "NAME" },
+    { "source", "status", 1, "NAME" },
+    { "task", "create", 1, "FILE" },   { "task", "update", 1, "FILE" },
+    { "task", "list", 0, "" },         { "task", "get", 1, "NAME" },
+    { "task", "start", 1, "NAME" },    { "task", "stop", 1, "NAME" },
+    { "task", "delete", 1, "NAME" },   { "task", "status", 1, "NAME" },
+    { "task", "shard-ddl-locks", 1, "NAME" },
+    { "task", "unlock-ddl-lock", 2, "NAME LOCK_ID" },
+    { "cluster", "masters", 0, "" },   { "cluster", "workers", 0, "" },
+    { "cluster", "offline", 2, "master|worker NAME" },
+    { "cluster", "transfer", 2, "SOURCE WORKER" },
+};
+#define NSUBCMDS (sizeof SUBCMDS / sizeof SUBCMDS[0])
+
+/* Check "KIND CMD ARGS..." (nargs words after KIND, CMD first) against SUBCMDS: an unknown
+ * subcommand is named with the known ones, a missing or extra word is refused. 0 if it fits,
+ * else 2 (the exit status) with the message on stderr. */
+static int check_subcmd(const char *kind, const char *cmd, int nargs, char *const *args)
+{
+    const subcmd *sc = NULL;
+    for (size_t i = 0; i < NSUBCMDS && !sc; i++)
+        if (!strcmp(SUBCMDS[i].kind, kind) && !strcmp(SUBCMDS[i].name, cmd))
+            sc = &SUBCMDS[i];
+    if (!sc) {
+        fprintf(stderr, "sluice: unknown subcommand \"%s\" of %s; the known ones:", cmd, kind);
+        for (size_t i = 0; i < NSUBCMDS; i++)
+            if (!strcmp(SUBCMDS[i].kind, kind))
+                fprintf(stderr, " %s", SUBCMDS[i].name);
+        fputs(" (sluice --help)\n", stderr);
+        return 2;
+    }
+    int got = nargs - 1;
+    if (got < sc->nargs) {
+        fprintf(stderr, "sluice: %s %s needs %s%s (sluice %s %s %s)\n", kind, cmd,
+                sc->nargs == 1 ? "a " : "", sc->args, kind, cmd, sc->args);
+        return 2;
+    }
+    if (got > sc->nargs) {
+        fprintf(stderr, "sluice: %s %s takes %s; unexpected \"%s\"%s (sluice %s %s%s%s)\n", kind,
+                cmd, sc->nargs ? sc->args : "no argument", args[1 + sc->nargs],
+                got > sc->nargs + 1 ? " and more" : "", kind, cmd, sc->nargs ? " " : "", sc->args);
+        return 2;
+    }
+    return 0;
+}
+
 int sl_cli_client_main(int argc, char **argv)
 {
     const char *server = getenv("SLUICE_SERVER");
-    const char *args[8];
-    int nargs = 0, force = 0, watch = 0, noexec = 0;
+    char *args[8];
+    int nargs = 0, nwords = 0, force = 0, watch = 0, noexec = 0;
     server_url u;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--server") && i + 1 < argc)
@@ -416,14 +472,20 @@ int sl_cli_client_main(int argc, char **argv)
             fprintf(stderr, "sluice: unknown option %s\n", argv[i]);
             client_usage(stderr);
             return 2;
-        } else if (nargs < 8)
-            args[nargs++] = argv[i];
+        } else {
+            if (nargs < 8)
+                args[nargs++] = argv[i];
+            nwords++;
+        }
     }
     if (argc < 1 || nargs < 1 || parse_url(server ? server : "http://127.0.0.1:8261", &u) != 0) {
         client_usage(stderr);
         return 2;
     }
     const char *kind = argv[0], *cmd = args[0], *arg = nargs > 1 ? args[1] : NULL;
+    int bad = check_subcmd(kind, cmd, nwords, args);
+    if (bad)
+        return bad;
     if (!strcmp(kind, "cluster")) {
         char p[700];
         http_resp cr;
@@ -476,12 +538,6 @@ int sl_cli_client_main(int argc, char **argv)
         return 2;
     }
     snprintf(what, sizeof what, "%s %s", kind, cmd);
-    int needs_arg = strcmp(cmd, "list") != 0;
-    if (needs_arg && !arg) {
-        fprintf(stderr, "sluice: %s needs %s\n", what,
-                !strcmp(cmd, "create") || !strcmp(cmd, "update") ? "a FILE" : "a NAME");
-        return 2;
-    }
     if (arg)
         esc(name, sizeof name, arg);
     if (!strcmp(cmd, "create") || !strcmp(cmd, "update")) {
@@ -534,11 +590,6 @@ int sl_cli_client_main(int argc, char **argv)
         return http_do(&u, "GET", path, NULL, &r) ? 1 : finish(what, &r);
     }
     if (is_task && !strcmp(cmd, "unlock-ddl-lock")) {
-        if (nargs < 3) {
-            fprintf(stderr, "sluice: %s needs a NAME and a LOCK_ID (sluice task shard-ddl-locks "
-                    "NAME lists them)\n", what);
-            return 2;
-        }
         json_t *b = json_pack("{s:s,s:b}", "lock_id", args[2], "exec", !noexec);
         char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
         json_decref(b);

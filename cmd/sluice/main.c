@@ -47,7 +47,7 @@ static void usage(FILE *f)
         "        still in flight under replication settle first\n"
         "\n"
         "Client (talk to sluice-server over REST):\n"
-        "  source ...    task ...    cluster ...   (sluice <command> --help)\n"
+        "  [--server URL] source ...    task ...    cluster ...   (sluice <command> --help)\n"
         "\n"
         "  version       print the version\n"
         "  --help        this text\n"
@@ -361,6 +361,48 @@ static int cmd_explain(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* The client's global option may come before the command (`sluice --server URL task list`,
+     * as --help lists it among the options): move it after the command's own words. */
+    const char *server_opt[2] = { NULL, NULL };
+    int skip = 0;
+    if (argc >= 2 && !strcmp(argv[1], "--server")) {
+        if (argc < 3 || argv[2][0] == '-') {
+            fprintf(stderr, "sluice: --server needs a value (http://HOST:PORT)\n");
+            return 2;
+        }
+        server_opt[0] = argv[1];
+        server_opt[1] = argv[2];
+        skip = 2;
+    } else if (argc >= 2 && !strncmp(argv[1], "--server=", 9)) {
+        server_opt[0] = argv[1];
+        skip = 1;
+    }
+    if (skip) {
+        const char *c = argc > 1 + skip ? argv[1 + skip] : "";
+        if (strcmp(c, "source") && strcmp(c, "task") && strcmp(c, "cluster")) {
+            fprintf(stderr, "sluice: --server goes with the client commands (source, task, "
+                    "cluster), not \"%s\" (sluice --help)\n", c);
+            return 2;
+        }
+        if (!sl_cli_client_main) {
+            fprintf(stderr, "sluice: client commands are not built\n");
+            return 2;
+        }
+        /* argv[1 + skip ..], then the option: the client reads options anywhere after KIND */
+        int n = argc - 1 - skip;
+        char **v = calloc((size_t)n + 3, sizeof *v);
+        if (!v) {
+            fprintf(stderr, "sluice: out of memory\n");
+            return 2;
+        }
+        memcpy(v, argv + 1 + skip, (size_t)n * sizeof *v);
+        v[n++] = (char *)server_opt[0];
+        if (server_opt[1])
+            v[n++] = (char *)server_opt[1];
+        int rc = sl_cli_client_main(n, v);
+        free(v);
+        return rc;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;

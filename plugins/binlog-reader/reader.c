@@ -156,6 +156,7 @@ static int br_create(const sl_host *host, sl_ctx *ctx, const void *config, void 
     r->host = host;
     r->ctx = ctx;
     r->cfg = c;
+    r->st_behind = -1;
     pthread_mutex_init(&r->mu, NULL);
     sl_error err = { 0 };
     int rc = sl_rules_new(c->rules ? c->rules : "[]", &r->rules, &err);
@@ -720,11 +721,13 @@ static char *br_status(void *self)
              (unsigned long long)r->st_master_pos);
     snprintf(readp, sizeof readp, "(%s, %llu)", r->st_read_file,
              (unsigned long long)r->st_read_pos);
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I}", "master_binlog", master,
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "master_binlog", master,
                           "master_binlog_gtid", r->st_master_gtid, "read_binlog", readp,
-                          "binlog_type", r->st_local ? "local" : "remote",
-                          "seconds_behind_master",
-                          (json_int_t)r->st_behind);
+                          "binlog_type", r->st_local ? "local" : "remote");
+    /* unknown until the first event or heartbeat: no number rather than a 0 that says
+     * "caught up" */
+    if (o && r->st_behind >= 0)
+        json_object_set_new(o, "seconds_behind_master", json_integer((json_int_t)r->st_behind));
     pthread_mutex_unlock(&r->mu);
     if (!o)
         return NULL;

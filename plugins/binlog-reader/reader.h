@@ -132,7 +132,7 @@ typedef struct br {
     char           st_master_file[256];
     uint64_t       st_master_pos;
     char           st_master_gtid[1024];
-    int64_t        st_behind;
+    int64_t        st_behind;    /* read lag, -1 before the first event or heartbeat */
     int            st_local;     /* reading the relay (binlog_type "local") */
     char           st_read_file[256];
     uint64_t       st_read_pos;

@@ -3,6 +3,7 @@
 # "FLAG needs a value" and exit status 2, also when the next word is another flag
 # (`--data-dir --plugin-dir X` used to take "--plugin-dir" as the data directory and create a
 # directory of that name) or the value is empty; the joined form --flag=VALUE takes any value.
+# The `sluice` client's words: --server before the command, unknown subcommands, extra words.
 # Needs no database: it runs in a scratch directory and checks that nothing is created there.
 set -uo pipefail
 SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
@@ -66,6 +67,28 @@ done
 rc=$?
 [ "$rc" = 2 ] && grep -qF -- "--server needs a value" err && ok || fail "sluice source list --server: exit $rc, '$(cat err)'"
 
+# The client's subcommands: an unknown one is named with the known ones, a word too many is
+# refused (not ignored), and check-task's columns are 1-based also at the start of a line.
+cli_refused() {   # cli_refused WANT ARGS...: exit 2 and stderr holding WANT
+    local want=$1 rc
+    shift
+    # a server nobody listens on, should a refused command try to talk to one
+    (cd run && SLUICE_SERVER=http://127.0.0.1:1 "$CLI" "$@" >../out 2>../err)
+    rc=$?
+    [ "$rc" = 2 ] && grep -qF -- "$want" err && ok || fail "sluice $*: exit $rc, stderr '$(cat err)', want '$want'"
+}
+cli_refused 'unknown subcommand "bogus" of task; the known ones: create update list get start' task bogus
+cli_refused 'unknown subcommand "bogus" of source' source bogus
+cli_refused 'unknown subcommand "bogus" of cluster' cluster bogus
+cli_refused 'task list takes no argument; unexpected "extra-arg"' task list extra-arg
+cli_refused 'task start takes NAME; unexpected "b"' task start a b
+cli_refused 'task start needs a NAME' task start
+cli_refused '--server goes with the client commands' --server http://127.0.0.1:1 explain x
+printf '{"task":\n' >"$WORK/cut.json"
+(cd run && "$CLI" check-task "$WORK/cut.json" >../out 2>../err)
+rc=$?
+[ "$rc" = 1 ] && grep -qF "line 2, column 1:" err && ok || fail "check-task of a cut task: exit $rc, '$(cat err)'"
+
 # An empty value in the config file is refused with its line.
 printf 'addr = "127.0.0.1:0"\ndata-dir = ""\n' >"$WORK/empty.toml"
 (cd run && "$SERVER" --config "$WORK/empty.toml" >../out 2>../err)
@@ -86,6 +109,13 @@ for _ in $(seq 1 300); do
 done
 if grep -q 'serving the DM OpenAPI' joined.log && [ -f run/--odd-dir/meta.db ]; then ok; else
     fail "--data-dir=--odd-dir: $(tail -3 joined.log)"; fi
+# The client's --server before the command, as --help lists it among the options.
+port=$(sed -n 's/.*serving the DM OpenAPI.*(port \([0-9]*\)).*/\1/p' joined.log | tail -1)
+for form in "--server http://127.0.0.1:$port" "--server=http://127.0.0.1:$port"; do
+    (cd run && "$CLI" $form task list >../out 2>../err)
+    rc=$?
+    [ "$rc" = 0 ] && grep -q '"total"' out && ok || fail "sluice $form task list: exit $rc, '$(cat err)' '$(cat out)'"
+done
 kill -TERM "$PID" 2>/dev/null
 wait "$PID"
 rc=$?
