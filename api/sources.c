@@ -1176,7 +1176,7 @@ static void relay_purge(sl_req *r, const char *name)
 
 /* POST /sources/{name}/transfer {"worker_name": W} in a cluster: the leader rebinds the source
  * to W in etcd (binding.h), with DM's errors for an unknown (46004), offline or busy (46033)
- * worker. */
+ * worker; 409 (49006) while another transfer of the source is in progress. */
 static void transfer_source(sl_req *r, const char *name)
 {
     sl_api *a = r->api;
@@ -1203,6 +1203,8 @@ static void transfer_source(sl_req *r, const char *name)
         sl__reply_error(r, 404, DM_ERR_WORKER_NOT_FOUND, "%s", err.msg);
     else if (rc == SL_EEXIST || rc == SL_ESTATE)     /* busy, offline: DM's "not free" */
         sl__reply_error(r, 409, DM_ERR_WORKER_NOT_FREE, "%s", err.msg);
+    else if (rc == SL_ELIMIT)                        /* another transfer of it under way */
+        sl__reply_error(r, 409, DM_ERR_TRANSFER_RUNNING, "%s", err.msg);
     else
         sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
     json_decref(body);
