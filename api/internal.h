@@ -59,6 +59,7 @@ typedef struct sl_api_source {
     struct sl_relay_unit *relay;
     char   *relay_err;
     struct sl_api *api;  /* for the relay's purge: which files the source's tasks need */
+    long long relay_epoch;  /* in a cluster: the binding epoch the relay started under */
 } sl_api_source;
 
 /* A task: its plan (the compiled, normalized task and the phases of its subtasks) and its

@@ -5,7 +5,9 @@
 #    leader checks only its form and creates nothing (a path inside the leader's data dir is
 #    accepted there and refused by the worker, in the relay's status; a path inside the
 #    worker's is accepted and used); worker_name_list names the cluster's workers (the bound
-#    one), not the single server's "worker1".
+#    one), not the single server's "worker1";
+#  - a change of another source (a disabled one created, then deleted) leaves the running relay
+#    alone: it is not stopped and its status never disappears.
 set -uo pipefail
 SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
 : "${SLUICE_ETCD_ENDPOINTS:?SLUICE_ETCD_ENDPOINTS is not set: eval \"\$(scripts/etcd env)\"}"
@@ -90,6 +92,20 @@ check "relay_dir inside the worker's data dir, worker_name_list the bound worker
 wait_for "the relay runs" "relay stage" Running
 check "in the worker's directory" "$(ls "$WORK/w1/rl/$SRC/relay.index" 2>/dev/null | wc -l)" 1
 check "nothing on the leader" "$([ -e "$WORK/m1/rl" ] && echo created || echo none)" none
+
+# ---- a change of another source leaves the relay alone ----
+stops=$(grep -c "stops the relay of source $SRC" "$WORK/w1.log")
+runs=$(grep -c "runs the relay of source $SRC" "$WORK/w1.log")
+sample() {   # the relay's stage every 0.1 s for 3 s, the distinct values
+    local i
+    for i in $(seq 1 30); do relay stage; echo; sleep 0.1; done | grep -v '^$' | sort -u | paste -sd,
+}
+check "POST /sources s3 (disabled)" "$(call POST sources "$(src_body "s3-$$" false)")" 201
+check "the relay's status meanwhile" "$(sample)" Running
+check "DELETE /sources s3" "$(call DELETE "sources/s3-$$")" 204
+check "the relay's status meanwhile" "$(sample)" Running
+check "the worker did not stop the relay" "$(grep -c "stops the relay of source $SRC" "$WORK/w1.log")" "$stops"
+check "nor start it again" "$(grep -c "runs the relay of source $SRC" "$WORK/w1.log")" "$runs"
 
 for n in "${!PIDS[@]}"; do
     kill -TERM "${PIDS[$n]}"; wait "${PIDS[$n]}"; check "$n stops cleanly" "$?" 0; unset "PIDS[$n]"
