@@ -113,6 +113,8 @@ static void remove_live_worker(sl_req *r, const char *name)
         sl__reply_error(r, 404, DM_ERR_WORKER_NOT_FOUND, "dm-worker with name %s not exists", name);
     else if (rc == SL_EEXIST || rc == SL_ESTATE)
         sl__reply_error(r, 409, DM_ERR_WORKER_NOT_FREE, "%s", err.msg);
+    else if (rc == SL_ELIMIT)
+        sl__reply_error(r, 409, DM_ERR_TRANSFER_RUNNING, "%s", err.msg);
     else
         sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
 }

@@ -43,6 +43,7 @@
 #define DM_ERR_LOCK_NOT_FOUND     49005   /* sluice: no such unresolved shard DDL lock (or busy) */
 #define DM_ERR_INTERNAL           50000
 #define DM_ERR_ETCD               49005   /* sluice: the cluster's etcd did not answer (no quorum) */
+#define DM_ERR_TRANSFER_RUNNING   49006   /* sluice: a transfer of the source is in progress */
 
 #define SL_API_MASTER_NAME "master1"
 #define SL_API_WORKER_NAME "worker1"
@@ -58,6 +59,7 @@ typedef struct sl_api_source {
     struct sl_relay_unit *relay;
     char   *relay_err;
     struct sl_api *api;  /* for the relay's purge: which files the source's tasks need */
+    long long relay_epoch;  /* in a cluster: the binding epoch the relay started under */
 } sl_api_source;
 
 /* A task: its plan (the compiled, normalized task and the phases of its subtasks) and its

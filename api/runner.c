@@ -106,14 +106,18 @@ static void relay_stop(sl_runner *r, sl_api_source *s)
     sl_etcd_delete(r->e, k, NULL, NULL);
 }
 
+static void source_free(sl_runner *r, sl_api_source *s)
+{
+    relay_stop(r, s);
+    json_decref(s->def);
+    free(s->name);
+    free(s);
+}
+
 static void sources_free(sl_runner *r)
 {
-    for (size_t i = 0; i < r->nsrcs; i++) {
-        relay_stop(r, r->srcs[i]);
-        json_decref(r->srcs[i]->def);
-        free(r->srcs[i]->name);
-        free(r->srcs[i]);
-    }
+    for (size_t i = 0; i < r->nsrcs; i++)
+        source_free(r, r->srcs[i]);
     free(r->srcs);
     r->srcs = NULL;
     r->nsrcs = 0;
@@ -125,7 +129,11 @@ static int collect(void *ud, const char *name, const char *value)
     return 0;
 }
 
-/* Read the sources again; parse them when any changed. 0 or an etcd error. */
+/* Read the sources again. A source whose stored text did not change keeps its parsed definition
+ * and its running relay; one that changed is parsed again (its relay stops, and relays()
+ * starts it again with the new definition); one deleted is dropped with its relay. Restarting
+ * every relay on any change (a new disabled source, say) would cut each relay's partial
+ * transaction and hide its status meanwhile. 0 or an etcd error. */
 static int load_sources(sl_runner *r, sl_error *err)
 {
     json_t *raw = json_object();
@@ -136,29 +144,49 @@ static int load_sources(sl_runner *r, sl_error *err)
         json_decref(raw);
         return rc;
     }
-    sources_free(r);
-    json_decref(r->src_raw);
-    r->src_raw = raw;
     size_t n = json_object_size(raw);
-    r->srcs = calloc(n ? n : 1, sizeof *r->srcs);
+    sl_api_source **v = calloc(n ? n : 1, sizeof *v);
+    if (!v) {
+        json_decref(raw);
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    }
+    size_t nv = 0;
+    /* keep what is unchanged; the rest of the old list goes */
+    for (size_t i = 0; i < r->nsrcs; i++) {
+        sl_api_source *s = r->srcs[i];
+        json_t *now = json_object_get(raw, s->name);
+        if (now && json_equal(now, json_object_get(r->src_raw, s->name)))
+            v[nv++] = s;
+        else
+            source_free(r, s);
+    }
     const char *name;
-    json_t *v;
-    json_object_foreach(raw, name, v) {
+    json_t *x;
+    json_object_foreach(raw, name, x) {
+        int kept = 0;
+        for (size_t i = 0; i < nv && !kept; i++)
+            kept = !strcmp(v[i]->name, name);
+        if (kept)
+            continue;
         sl_error e = { 0 };
-        json_t *def = json_loads(json_string_value(v), 0, NULL);
+        json_t *def = json_loads(json_string_value(x), 0, NULL);
         sl_api_source *s = calloc(1, sizeof *s);
-        if (!r->srcs || !def || !s || sl__open_secrets(r->a, def, &e) != 0 ||
-            !(s->name = strdup(name))) {
+        if (!def || !s || sl__open_secrets(r->a, def, &e) != 0 || !(s->name = strdup(name))) {
             sl_log(SL_LOG_ERROR, "cluster", "source %s in etcd cannot be read: %s", name,
                    e.code ? e.msg : "malformed JSON or out of memory");
             json_decref(def);
             free(s);
-            continue;
+            continue;   /* read again when its text (or another source's) changes */
         }
         s->def = def;
         s->api = r->a;
-        r->srcs[r->nsrcs++] = s;
+        v[nv++] = s;
     }
+    free(r->srcs);
+    r->srcs = v;
+    r->nsrcs = nv;
+    json_decref(r->src_raw);
+    r->src_raw = raw;
     return 0;
 }
 
@@ -358,13 +386,16 @@ static void relays(sl_runner *r, json_t *bind, json_t *rel, json_t *tasks, long 
     for (size_t i = 0; i < r->nsrcs; i++) {
         sl_api_source *s = r->srcs[i];
         json_t *rc = json_object_get(s->def, "relay_config");
-        int want = json_is_true(json_object_get(rc, "enable_relay")) &&
-                   my_epoch(r, bind, rel, s->name) != 0;
-        if (!want) {
+        long long epoch = my_epoch(r, bind, rel, s->name);
+        int want = json_is_true(json_object_get(rc, "enable_relay")) && epoch != 0;
+        /* a binding that moved away and back since the relay started: start it again, as
+         * after any move (the position it holds may be older than the tasks') */
+        if (!want || s->relay_epoch != epoch)
             relay_stop(r, s);
+        if (!want)
             continue;
-        }
         if (!s->relay && !s->relay_err) {
+            s->relay_epoch = epoch;
             char oldest[256] = "";
             const char *tname;
             json_t *tv;

@@ -101,11 +101,27 @@ static int mkdir_p(char *path)
     return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -1;
 }
 
+/* What relay_config.relay_dir may look like on any server: a path without a '..' component
+ * (relative to the data dir, or absolute). 0, or -1 with why in msg. */
+static int relay_dir_form(const char *dir, char *msg, size_t msz)
+{
+    if (!dir)
+        return 0;
+    for (const char *p = dir; (p = strstr(p, "..")) != NULL; p += 2)
+        if ((p == dir || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) {
+            snprintf(msg, msz, "'%.300s' must not contain '..'", dir);
+            return -1;
+        }
+    return 0;
+}
+
 /*
  * The relay directory of source `name` for relay_config.relay_dir `dir` ("" = ./relay_log):
  * <data dir>/<dir>/<name>, or <dir>/<name> for an absolute dir, which must lie inside the data
  * dir (a relay is server state, like the metadata, and the server owns what is under it).
- * Created. 0 with out, or -1 with why in msg.
+ * Created. 0 with out, or -1 with why in msg. Only the server that runs the relay calls it: in
+ * a cluster that is the source's bound worker, whose data dir is not the leader's, so the
+ * leader checks the form alone (relay_dir_check).
  */
 static int relay_dir_resolve(sl_api *a, const char *dir, const char *name, char *out, size_t cap,
                              char *msg, size_t msz)
@@ -114,11 +130,8 @@ static int relay_dir_resolve(sl_api *a, const char *dir, const char *name, char 
     int n;
     if (!dir || !dir[0])
         dir = "./relay_log";
-    for (const char *p = dir; (p = strstr(p, "..")) != NULL; p += 2)
-        if ((p == dir || p[-1] == '/') && (p[2] == '\0' || p[2] == '/')) {
-            snprintf(msg, msz, "'%.300s' must not contain '..'", dir);
-            return -1;
-        }
+    if (relay_dir_form(dir, msg, msz) != 0)
+        return -1;
     if (!realpath(a->data_dir, base)) {
         snprintf(msg, msz, "the data dir %.300s: %s", a->data_dir, strerror(errno));
         return -1;
@@ -144,6 +157,18 @@ static int relay_dir_resolve(sl_api *a, const char *dir, const char *name, char 
         return -1;
     }
     return 0;
+}
+
+/* The check of a relay_dir given on the API (create, update, relay/enable): a single server
+ * resolves it (and creates the directory) as its relay will; a cluster's leader, which runs no
+ * relay, checks only its form and creates nothing: the bound worker resolves it in its own data
+ * dir, and says in the relay's status when it cannot. 0, or -1 with why in msg. */
+static int relay_dir_check(sl_api *a, const char *dir, const char *name, char *msg, size_t msz)
+{
+    char path[PATH_MAX];
+    if (a->member)
+        return relay_dir_form(dir, msg, msz);
+    return relay_dir_resolve(a, dir, name, path, sizeof path, msg, msz);
 }
 
 /* A replica server id for the relay of a source, apart from the task readers' (1e6..2e9). */
@@ -623,11 +648,11 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
             json_object_set_new(rc, keys[i], json_is_string(x) ? json_copy(x) :
                                 i == 2 ? json_string("./relay_log") : json_null());
         }
-        char path[PATH_MAX], msg[SL_ERRMSG_MAX];
+        char msg[SL_ERRMSG_MAX];
         const char *sname = json_string_value(json_object_get(out, "source_name"));
         if (json_is_true(json_object_get(rc, "enable_relay")) && sname &&
-            relay_dir_resolve(r->api, json_string_value(json_object_get(rc, "relay_dir")), sname,
-                              path, sizeof path, msg, sizeof msg) != 0)
+            relay_dir_check(r->api, json_string_value(json_object_get(rc, "relay_dir")), sname,
+                            msg, sizeof msg) != 0)
             BAD("/source/relay_config/relay_dir: %s", msg);
     }
     return out;
@@ -1005,24 +1030,73 @@ static void source_schemas(sl_req *r, const char *name, const char *schema)
 
 /* ---- relay/enable, relay/disable, relay/purge ------------------------------------------------ */
 
-/* The body's worker_name_list names workers that exist: this server's one worker. */
-static int relay_workers_ok(sl_req *r, json_t *body)
+/* Is w one of the cluster's workers (it joined once)? 1, 0, or -1 when etcd did not answer. */
+static int cluster_worker_known(sl_api *a, const char *w)
 {
+    json_t *list = NULL, *x;
+    size_t i;
+    if (sl_member_list(a->member, "worker", &list, NULL) != 0)
+        return -1;
+    int found = 0;
+    json_array_foreach(list, i, x)
+        found |= !strcmp(json_string_value(json_object_get(x, "name")), w);
+    json_decref(list);
+    return found;
+}
+
+/* The body's worker_name_list names workers that exist: this server's one worker; in a cluster,
+ * the worker the source is bound to (where its relay runs), or any worker of the cluster while
+ * the source is bound to none. */
+static int relay_workers_ok(sl_req *r, const char *source, json_t *body)
+{
+    sl_api *a = r->api;
     json_t *l = json_object_get(body, "worker_name_list"), *w;
     size_t i;
+    char bound[256] = "";
     if (l && !json_is_null(l) && !json_is_array(l)) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "/worker_name_list: want an array of worker names");
         return -1;
     }
+    if (a->member && json_array_size(l) > 0) {
+        int rc = sl_member_source_worker(a->member, source, bound, sizeof bound);
+        if (rc != 0 && rc != SL_ENOENT) {
+            sl__reply_error(r, 503, DM_ERR_ETCD, "reading the binding of source %s from etcd: %s",
+                            source, sl_strerror(rc));
+            return -1;
+        }
+    }
     json_array_foreach(l, i, w) {
-        if (!json_is_string(w)) {
+        const char *n = json_string_value(w);
+        if (!n) {
             sl__reply_error(r, 400, DM_ERR_OPENAPI, "/worker_name_list/%zu: want a worker name", i);
             return -1;
         }
-        if (strcmp(json_string_value(w), SL_API_WORKER_NAME)) {
-            sl__reply_error(r, 400, DM_ERR_WORKER_NOT_FOUND, "/worker_name_list/%zu: worker %s "
-                            "not found (this sluice-server is one worker, %s)", i,
-                            json_string_value(w), SL_API_WORKER_NAME);
+        if (!a->member) {
+            if (strcmp(n, SL_API_WORKER_NAME)) {
+                sl__reply_error(r, 400, DM_ERR_WORKER_NOT_FOUND, "/worker_name_list/%zu: worker "
+                                "%s not found (this sluice-server is one worker, %s)", i, n,
+                                SL_API_WORKER_NAME);
+                return -1;
+            }
+            continue;
+        }
+        if (bound[0] && !strcmp(n, bound))
+            continue;
+        int known = cluster_worker_known(a, n);
+        if (known < 0) {
+            sl__reply_error(r, 503, DM_ERR_ETCD, "reading the cluster's workers from etcd failed");
+            return -1;
+        }
+        if (!known) {
+            sl__reply_error(r, 400, DM_ERR_WORKER_NOT_FOUND, "/worker_name_list/%zu: dm-worker "
+                            "with name %s not exists", i, n);
+            return -1;
+        }
+        if (bound[0]) {
+            /* one relay per source, on its bound worker (DM can run several) */
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "/worker_name_list/%zu: the relay of source "
+                            "%s runs on the worker it is bound to, %s, not on %s", i, source,
+                            bound, n);
             return -1;
         }
     }
@@ -1030,7 +1104,8 @@ static int relay_workers_ok(sl_req *r, json_t *body)
 }
 
 /* Unknown keys and values that are not strings (or null) are refused with their path. */
-static int relay_body_ok(sl_req *r, json_t *body, const char *const *keys, size_t nkeys)
+static int relay_body_ok(sl_req *r, const char *source, json_t *body, const char *const *keys,
+                         size_t nkeys)
 {
     const char *k;
     json_t *v;
@@ -1042,7 +1117,7 @@ static int relay_body_ok(sl_req *r, json_t *body, const char *const *keys, size_
             return -1;
         }
     }
-    return relay_workers_ok(r, body);
+    return relay_workers_ok(r, source, body);
 }
 
 /*
@@ -1060,7 +1135,7 @@ static void relay_toggle(sl_req *r, const char *name, int enable)
     json_t *body = sl__body_json(r, 1);     /* the body is optional */
     if (!body)
         return;
-    if (relay_body_ok(r, body, keys, enable ? 4 : 1) != 0) {
+    if (relay_body_ok(r, name, body, keys, enable ? 4 : 1) != 0) {
         json_decref(body);
         return;
     }
@@ -1091,9 +1166,9 @@ static void relay_toggle(sl_req *r, const char *name, int enable)
             json_object_set_new(rc, keys[i], json_string(v));
     }
     if (enable) {
-        char path[4096], msg[512];
-        if (relay_dir_resolve(a, json_string_value(json_object_get(rc, "relay_dir")), name, path,
-                              sizeof path, msg, sizeof msg) != 0) {
+        char msg[512];
+        if (relay_dir_check(a, json_string_value(json_object_get(rc, "relay_dir")), name, msg,
+                            sizeof msg) != 0) {
             sl__reply_error(r, 400, DM_ERR_OPENAPI, "/relay_dir: %s", msg);
             goto out;
         }
@@ -1127,7 +1202,7 @@ static void relay_purge(sl_req *r, const char *name)
     json_t *body = sl__body_json(r, 0);
     if (!body)
         return;
-    if (relay_body_ok(r, body, keys, 2) != 0) {
+    if (relay_body_ok(r, name, body, keys, 2) != 0) {
         json_decref(body);
         return;
     }
@@ -1176,7 +1251,7 @@ static void relay_purge(sl_req *r, const char *name)
 
 /* POST /sources/{name}/transfer {"worker_name": W} in a cluster: the leader rebinds the source
  * to W in etcd (binding.h), with DM's errors for an unknown (46004), offline or busy (46033)
- * worker. */
+ * worker; 409 (49006) while another transfer of the source is in progress. */
 static void transfer_source(sl_req *r, const char *name)
 {
     sl_api *a = r->api;
@@ -1203,6 +1278,8 @@ static void transfer_source(sl_req *r, const char *name)
         sl__reply_error(r, 404, DM_ERR_WORKER_NOT_FOUND, "%s", err.msg);
     else if (rc == SL_EEXIST || rc == SL_ESTATE)     /* busy, offline: DM's "not free" */
         sl__reply_error(r, 409, DM_ERR_WORKER_NOT_FREE, "%s", err.msg);
+    else if (rc == SL_ELIMIT)                        /* another transfer of it under way */
+        sl__reply_error(r, 409, DM_ERR_TRANSFER_RUNNING, "%s", err.msg);
     else
         sl__reply_error(r, 503, DM_ERR_ETCD, "%s", err.msg);
     json_decref(body);

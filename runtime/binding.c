@@ -197,7 +197,7 @@ static int check_target(sl_etcd *e, const char *root, const char *source, const 
 }
 
 int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
-                        const char *worker, long long *epoch, sl_error *err)
+                        const char *worker, int64_t from_rev, long long *epoch, sl_error *err)
 {
     char k[512], cur[256];
     snprintf(k, sizeof k, "%s/bound/%s", root, source);
@@ -214,7 +214,11 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     int64_t nrev = 0;
     sl_error tmp = { 0 };
-    rc = write_binding(e, root, leader_rev, k, rev, text, &nrev, &tmp);
+    /* from_rev, not the revision read just now: the release was asked of the worker that held
+     * the binding at from_rev. A binding written since (the scheduler moved the source off a
+     * dead worker, another transfer) names a worker nobody asked to stop; binding over it would
+     * leave that worker running the source until the fence stops it mid-transaction. */
+    rc = write_binding(e, root, leader_rev, k, from_rev, text, &nrev, &tmp);
     free(text);
     if (rc == SL_ESTATE) {
         sl_error_set(err, SL_AGAIN, "the binding of source %s changed meanwhile, or this master "
@@ -231,12 +235,13 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
 }
 
 int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, const char *source,
-                           const char *worker, int *asked, sl_error *err)
+                           const char *worker, int64_t *from_rev, int64_t *asked, sl_error *err)
 {
     char cur[256], ka[512], kl[512], kr[512];
     int64_t rev = 0;
     *asked = 0;
     int rc = check_target(e, root, source, worker, &rev, cur, sizeof cur, err);
+    *from_rev = rev;
     if (rc != 0)
         return rc == 1 ? 0 : rc;
     if (!cur[0])
@@ -263,7 +268,8 @@ int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, c
     };
     sl_etcd_op op = { .kind = SL_ETCD_PUT, .key = kr, .value = text, .len = strlen(text) };
     sl_error tmp = { 0 };
-    rc = sl_etcd_txn(e, cmps, 3, &op, 1, NULL, &tmp);
+    int64_t req_rev = 0;
+    rc = sl_etcd_txn(e, cmps, 3, &op, 1, &req_rev, &tmp);
     free(text);
     if (rc == SL_ESTATE)
         return 0;   /* its worker died meanwhile (or the binding moved: the transfer says so) */
@@ -272,7 +278,7 @@ int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, c
                             tmp.msg);
     sl_log(SL_LOG_INFO, "cluster", "source %s: asked worker %s to stop it before the transfer to "
            "%s", source, cur, worker);
-    *asked = 1;
+    *asked = req_rev;
     return 0;
 }
 
@@ -295,16 +301,22 @@ int sl_binding_release_acked(sl_etcd *e, const char *root, const char *source, s
 }
 
 void sl_binding_release_forget(sl_etcd *e, const char *root, long long leader_rev,
-                               const char *source)
+                               const char *source, int64_t req_rev)
 {
     char kr[512], kl[512];
     snprintf(kr, sizeof kr, "%s/release/%s", root, source);
     snprintf(kl, sizeof kl, "%s/leader", root);
     /* only while we lead: a deposed leader that wakes up must not remove the request of a
-     * transfer its successor has under way */
-    sl_etcd_cmp cmp = { .kind = SL_ETCD_CREATED_AT, .key = kl, .rev = leader_rev };
+     * transfer its successor has under way; and only the request it created (req_rev; the
+     * worker's ack rewrites it, so its mod revision moves but its create revision does not):
+     * a request made since belongs to another transfer, and removing it would let that
+     * transfer's old worker run the source again while the transfer waits for it to stop */
+    sl_etcd_cmp cmps[2] = {
+        { .kind = SL_ETCD_CREATED_AT, .key = kl, .rev = leader_rev },
+        { .kind = SL_ETCD_CREATED_AT, .key = kr, .rev = req_rev },
+    };
     sl_etcd_op op = { .kind = SL_ETCD_DELETE, .key = kr };
-    sl_etcd_txn(e, &cmp, 1, &op, 1, NULL, NULL);
+    sl_etcd_txn(e, cmps, 2, &op, 1, NULL, NULL);
 }
 
 int sl_binding_release_sweep(sl_etcd *e, const char *root, long long leader_rev, int keep_own,

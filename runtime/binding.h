@@ -30,11 +30,13 @@ int sl_binding_schedule(sl_etcd *e, const char *root, long long leader_rev, sl_e
 /* Bind source to worker now (POST /sources/{name}/transfer): SL_ENOENT when no worker of that
  * name ever joined, SL_ESTATE when it is not alive (offline), SL_EEXIST when it holds another
  * source (busy); 0 when it is bound (or was already), *epoch (may be NULL) = the binding's
- * revision. Guarded as sl_binding_schedule's writes: SL_AGAIN (err says to try again) when
- * this master no longer leads or the binding changed since it was read. Another etcd error as
- * such. The caller checked the source exists. */
+ * revision. from_rev is the binding's revision when the transfer began (what
+ * sl_binding_release_ask read; 0: unbound): the source is bound only while its binding is
+ * still that one. Guarded as sl_binding_schedule's writes: SL_AGAIN (err says to try again)
+ * when this master no longer leads or the binding changed since from_rev. Another etcd error
+ * as such. The caller checked the source exists. */
 int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, const char *source,
-                        const char *worker, long long *epoch, sl_error *err);
+                        const char *worker, int64_t from_rev, long long *epoch, sl_error *err);
 
 /*
  * A transfer stops the source where it runs before it rebinds it (issue 13), so the new worker
@@ -44,12 +46,15 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
  *
  * release_ask (on the leader, guarded like sl_binding_transfer's writes, with the same errors for
  * the target worker) writes it when the source is bound to a live worker other than `worker`
- * (*asked = 1; 0 when nothing runs the source or it is bound to `worker` already). The bound
- * worker stops the source's subtasks, runs none of them while the request names it at its
- * binding's epoch, and sets "acked". release_acked: 1 once acked (or the request is gone), 0
- * before, or an etcd error. release_forget removes the request (after the transfer, or when it
- * failed: the old worker then runs the source again), only while the leader key is still the
- * incarnation created at leader_rev. Same locking as sl_binding_schedule.
+ * (*asked = the etcd revision that wrote the request; 0 when nothing runs the source or it is
+ * bound to `worker` already); *from_rev = the binding's revision it read (0: unbound), which
+ * the transfer hands to sl_binding_transfer. The bound worker stops the source's subtasks,
+ * runs none of them while the request names it at its binding's epoch, and sets "acked".
+ * release_acked: 1 once acked (or the request is gone), 0 before, or an etcd error.
+ * release_forget removes the request created at req_rev (*asked) (after the transfer, or when
+ * it failed: the old worker then runs the source again), only while the leader key is still
+ * the incarnation created at leader_rev. One transfer of a source at a time: the caller
+ * serialises them (sl_member_transfer). Same locking as sl_binding_schedule.
  *
  * L is the leader's incarnation (leader_rev) that asked. A leader that dies (or loses the lead)
  * between the request and the rebind leaves the request behind, and the old worker would run
@@ -59,10 +64,10 @@ int sl_binding_transfer(sl_etcd *e, const char *root, long long leader_rev, cons
  * worker runs the source again at the same epoch. 0 or an etcd error. Same locking.
  */
 int sl_binding_release_ask(sl_etcd *e, const char *root, long long leader_rev, const char *source,
-                           const char *worker, int *asked, sl_error *err);
+                           const char *worker, int64_t *from_rev, int64_t *asked, sl_error *err);
 int sl_binding_release_acked(sl_etcd *e, const char *root, const char *source, sl_error *err);
 void sl_binding_release_forget(sl_etcd *e, const char *root, long long leader_rev,
-                               const char *source);
+                               const char *source, int64_t req_rev);
 int sl_binding_release_sweep(sl_etcd *e, const char *root, long long leader_rev, int keep_own,
                              sl_error *err);
 

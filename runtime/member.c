@@ -33,6 +33,8 @@ struct sl_member {
     int told;                   /* the leadership the owner knows of (keepalive thread only) */
     int transfers;              /* sl_member_transfer calls under way (under mu): while none
                                    is, every release request in etcd is an orphan */
+    json_t *moving;             /* {source: worker} of those transfers (under mu): one at a
+                                   time per source */
     atomic_int alive, leader;
     atomic_int retired;         /* its master record was removed (DELETE /cluster/masters): it
                                    leads no more and never campaigns again in this process */
@@ -248,6 +250,7 @@ static void member_free(sl_member *m)
     sl_etcd_free(m->e);
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv);
+    json_decref(m->moving);
     free(m->root);
     free(m->role);
     free(m->name);
@@ -338,6 +341,7 @@ int sl_member_join(const sl_member_opts *o, sl_member **out, sl_error *err)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv, NULL);
+    m->moving = json_object();
     m->root = strdup(o->root ? o->root : "/sluice");
     m->role = strdup(o->role);
     m->name = strdup(o->name);
@@ -606,18 +610,33 @@ static int leading_or_again(sl_member *m, sl_error *err)
 int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
                        sl_error *err)
 {
-    int asked = 0;
+    int64_t asked = 0, from_rev = 0;
     pthread_mutex_lock(&m->mu);
     int rc = leading_or_again(m, err);
+    /* One transfer of a source at a time. A second one, started while the first waits for the
+     * old worker, would ask that same worker (the binding has not moved yet) and then bind
+     * over the first's new binding: the first's worker, never asked to stop, would run the
+     * source until the fence cut it off, and its caller would be told a worker that no longer
+     * holds the source. */
+    const char *other = rc == 0 ? json_string_value(json_object_get(m->moving, source)) : NULL;
+    if (other)
+        rc = sl_error_set(err, SL_ELIMIT, "a transfer of source %s (to dm-worker %s) is "
+                          "in progress: try again once it is done", source, other);
+    if (!m->moving)
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
     /* an orphaned request (its leader died mid-transfer) would otherwise outlive a transfer to
      * the worker that holds the source, which writes nothing */
     if (rc == 0)
         sl_binding_release_sweep(m->e, m->root, atomic_load(&m->epoch), m->transfers > 0, NULL);
     if (rc == 0)
-        rc = sl_binding_release_ask(m->e, m->root, atomic_load(&m->epoch), source, worker, &asked,
-                                    err);
+        rc = sl_binding_release_ask(m->e, m->root, atomic_load(&m->epoch), source, worker,
+                                    &from_rev, &asked, err);
+    if (rc == 0 && json_object_set_new(m->moving, source, json_string(worker)) != 0)
+        rc = sl_error_set(err, SL_ENOMEM, "out of memory");
     if (rc == 0)
         m->transfers++;
+    else if (asked)
+        sl_binding_release_forget(m->e, m->root, atomic_load(&m->epoch), source, asked);
     pthread_mutex_unlock(&m->mu);
     if (rc != 0)
         return rc;
@@ -636,9 +655,11 @@ int sl_member_transfer(sl_member *m, const char *source, const char *worker, lon
     pthread_mutex_lock(&m->mu);
     rc = leading_or_again(m, err);
     if (rc == 0)
-        rc = sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, epoch, err);
+        rc = sl_binding_transfer(m->e, m->root, atomic_load(&m->epoch), source, worker, from_rev,
+                                 epoch, err);
     if (asked)
-        sl_binding_release_forget(m->e, m->root, atomic_load(&m->epoch), source);
+        sl_binding_release_forget(m->e, m->root, atomic_load(&m->epoch), source, asked);
+    json_object_del(m->moving, source);
     m->transfers--;
     pthread_mutex_unlock(&m->mu);
     return rc;

@@ -109,7 +109,8 @@ int sl_member_retire_master(sl_member *m, const char *name, sl_error *err);
  * (sl_binding_release_ask; waited for up to two TTLs), then the source is bound to worker
  * (sl_binding_transfer: SL_ENOENT unknown worker, SL_ESTATE offline, SL_EEXIST busy, SL_AGAIN
  * try again; *epoch may be NULL), whose runner resumes it from the checkpoints. SL_AGAIN too
- * when this member does not lead. Blocks (seconds); thread-safe. */
+ * when this member does not lead. One transfer of a source at a time: SL_ELIMIT while another
+ * transfer of it is under way (err names its worker). Blocks (seconds); thread-safe. */
 int sl_member_transfer(sl_member *m, const char *source, const char *worker, long long *epoch,
                        sl_error *err);
 

@@ -4,8 +4,8 @@
 # bound_stage bound, bound_source_name); kill -9 of a bound worker moves its source to a free
 # worker with a larger epoch and lists the dead one offline, the other binding untouched; a
 # deleted source frees its worker; transfer (REST and `sluice cluster transfer`) with DM's
-# errors for an unknown, busy or offline worker. Needs the sandbox source (SLUICE_SOURCE_*) to
-# register sources.
+# errors for an unknown, busy or offline worker; two transfers of one source at once (one 409).
+# Needs the sandbox source (SLUICE_SOURCE_*) to register sources.
 set -uo pipefail
 SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
 CLI=${SLUICE_CLI_BIN:?SLUICE_CLI_BIN is not set}
@@ -114,6 +114,61 @@ check "w3 is free again" "$(workers | jq -r '.data[] | select(.name == "w3") | .
 "$CLI" cluster transfer s1 nobody --server "http://127.0.0.1:${PORTS[m1]}" >"$WORK/cli.out" 2>&1
 check "the CLI fails on an unknown worker" "$?" 1
 check "with the server's message" "$(grep -c 'dm-worker with name nobody not exists' "$WORK/cli.out")" 1
+
+# two transfers of one source at the same moment: one at a time per source. While the first
+# waits for the old worker, a second answers 409 (49006); only the first moves the source, and
+# the worker it named holds it. Before, both answered 200: the second asked the same old worker
+# and then bound over the first's new binding, whose worker was never asked to stop.
+# The holder is paused for a second so that both wait for it at once; the two requests may still
+# reach the same HTTP thread of the leader (it then serves them one after the other, and both
+# are 200), so the race is run until one overlapped (at most 6 times). Whatever the outcome, the
+# leader's log must show one release request at a time, each asking the source's holder.
+start w5 worker
+from=$(($(wc -l <"$WORK/m1.log") + 1))
+overlapped=0
+for round in 1 2 3 4 5 6; do
+    holder=$(worker_of s1)
+    targets=$(printf '%s\n' w3 w4 w5 | grep -vx "$holder" | paste -sd' ')
+    kill -STOP "${PIDS[$holder]}"
+    racers=()
+    for t in $targets; do
+        curl -s -o "$WORK/race.$t" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            -d "{\"worker_name\":\"$t\"}" "http://127.0.0.1:${PORTS[m1]}/api/v1/sources/s1/transfer" \
+            >"$WORK/race.$t.code" &
+        racers+=($!)
+    done
+    sleep 1
+    kill -CONT "${PIDS[$holder]}"
+    wait "${racers[@]}"
+    codes=$(for t in $targets; do cat "$WORK/race.$t.code"; echo; done | sort | paste -sd' ')
+    if [ "$codes" = "200 409" ]; then
+        overlapped=1
+        for t in $targets; do
+            if [ "$(cat "$WORK/race.$t.code")" = 200 ]; then won=$t; else lost=$t; fi
+        done
+        check "the refused one says a transfer is in progress" \
+            "$(jq -r '.error_code' "$WORK/race.$lost")" 49006
+        check "s1 is on the worker the 200 named" "$(worker_of s1)" "$won"
+        check "the other worker is free" \
+            "$(workers | jq -r --arg w $lost '.data[] | select(.name == $w) | .bound_stage')" free
+        break
+    fi
+    check "two transfers one after the other: both 200" "$codes" "200 200"
+    [ "$codes" = "200 200" ] || break
+done
+check "two transfers overlapped once in 6 rounds (one 200, one 409)" "$overlapped" 1
+# each "asked worker H to stop it" names the holder of the time, and none is asked while another
+# request waits: no worker is bound over without being asked to stop first
+check "one release request at a time, each of the holder" "$(tail -n +"$from" "$WORK/m1.log" | awk '
+    /source s1: asked worker/ { h = $0; sub(/.*asked worker /, "", h); sub(/ .*/, "", h)
+        if (pending != "" || (holder != "" && h != holder)) { print "ask of " h " while holder " holder " pending " pending; exit }
+        pending = h }
+    /source s1 transferred to worker/ { t = $0; sub(/.*transferred to worker /, "", t); sub(/ .*/, "", t)
+        if (pending == "") { print "rebind to " t " without a request"; exit }
+        holder = t; pending = "" }
+    END { print "ok" }' | head -1)" ok
+check "no release request is left" "$(curl -s -X POST "${SLUICE_ETCD_ENDPOINTS##*,}/v3/kv/range" \
+    -d "{\"key\":\"$(printf '%s' "$ROOT/release/s1" | base64 -w0)\"}" | jq -r '.count // 0')" 0
 
 # a deleted source frees its worker
 check "DELETE /sources/s2" "$(call m1 DELETE sources/s2)" 204
