@@ -1,8 +1,8 @@
 /*
  * metrics.c - GET /metrics in Prometheus's text exposition format (version 0.0.4): the HTTP
  * requests this server answered (counters by route, method and code; a latency histogram by
- * route; every label from a fixed set), every subtask's progress read from its status (stage, dump and load progress, lag,
- * events, errors and automatic resumes), every pipeline stage's counters and queue depth, and the
+ * route; every label from a fixed set), every subtask's progress read from its status (stage,
+ * dump and load progress, lag, events, errors and automatic resumes), every pipeline stage's counters and queue depth, and the
  * process's memory and threads. Names follow Prometheus's conventions: counters end in _total,
  * units are base units (_seconds, _bytes).
  */

@@ -266,8 +266,9 @@ out:
 }
 
 /* Remove a task, its stages and its plugin state (one transaction), stopping its subtasks (not
- * waited for: sl_worker_wait_stopped, after the lock). With keep_plan, the plan is handed to the caller for sl_worker_cleanup (and a start of the
- * same name waits for that: sl_worker_hold); else it is freed. Call with the write lock held. */
+ * waited for: sl_worker_wait_stopped, after the lock). With keep_plan, the plan is handed to the
+ * caller for sl_worker_cleanup (and a start of the same name waits for that: sl_worker_hold);
+ * else it is freed. Call with the write lock held. */
 int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan, sl_error *err)
 {
     char *prefix = malloc(strlen(t->name) + 2);

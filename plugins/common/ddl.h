@@ -5,7 +5,8 @@
  * Pure and server-free. Understands comments, MySQL executable comments, quoted identifiers and
  * strings; knows CREATE/ALTER/DROP/TRUNCATE/RENAME TABLE (incl. CREATE TABLE ... LIKE, ALTER
  * TABLE ... RENAME TO, multi-table DROP and RENAME), CREATE/ALTER/DROP DATABASE, CREATE/DROP
- * INDEX and CREATE/ALTER/DROP SEQUENCE (as the table kinds: a sequence is a table in MariaDB). Anything else parses as SL_DDL_OTHER with no names, but a statement that writes rows
+ * INDEX and CREATE/ALTER/DROP SEQUENCE (as the table kinds: a sequence is a table in MariaDB).
+ * Anything else parses as SL_DDL_OTHER with no names, but a statement that writes rows
  * (writes_rows, below), whose names are the tables it writes.
  */
 #ifndef SLUICE_DDL_H
