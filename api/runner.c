@@ -22,6 +22,7 @@
 #include "binding.h"
 #include "relay.h"
 #include "etcd.h"
+#include "sluice/clock.h"
 #include "sluice/log.h"
 
 #define RUN_POLL_MS 500
@@ -560,13 +561,7 @@ static void runner_main(void *arg)
             r->kick = 0;
             continue;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += RUN_POLL_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = sl_timespec_in(CLOCK_REALTIME, RUN_POLL_MS);
         pthread_cond_timedwait(&r->cv, &r->mu, &until);
     }
     pthread_mutex_unlock(&r->mu);

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "sluice/clock.h"
 #include "sluice/log.h"
 
 typedef struct stage_rt {
@@ -522,16 +523,7 @@ int sl_pipeline_ctl(sl_pipeline *p, const char *stage_id, const char *request, c
 
 sl_stage sl_pipeline_wait(sl_pipeline *p, int timeout_ms)
 {
-    struct timespec dl;
-    if (timeout_ms >= 0) {
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += timeout_ms / 1000;
-        dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec dl = sl_timespec_in(CLOCK_MONOTONIC, timeout_ms >= 0 ? timeout_ms : 0);
     pthread_mutex_lock(&p->mu);
     while (p->stage == SL_STAGE_RUNNING) {
         if (timeout_ms < 0)

@@ -14,6 +14,7 @@
 
 #include "binding.h"
 #include "etcd.h"
+#include "sluice/clock.h"
 #include "sluice/log.h"
 
 #define TIMEOUT_MS 3000
@@ -186,17 +187,9 @@ static void keepalive_main(void *arg)
     sl_member *m = arg;
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
         /* a third of the TTL: two renewals may fail (a member down, a slow disk) before the
          * lease runs out */
-        long ms = m->ttl_s * 1000 / 3;
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = sl_timespec_in(CLOCK_REALTIME, (long)m->ttl_s * 1000 / 3);
         pthread_cond_timedwait(&m->cv, &m->mu, &until);
         if (m->stop)
             break;

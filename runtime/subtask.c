@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sluice/clock.h"
 #include "sluice/log.h"
 
 /* ---- stage records ---------------------------------------------------------------------------- */
@@ -334,6 +335,19 @@ static void subtask_unref(sl_subtask *s)
     free(s);
 }
 
+/* Take r off the worker's list of stoppers, and wake who waits for it (wait_reapers). */
+static void reaper_unlink(sl_worker *w, struct sl__reaper *r)
+{
+    pthread_mutex_lock(&w->mu);
+    for (struct sl__reaper **pp = &w->reapers; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
 static void *reaper_main(void *arg)
 {
     struct sl__reaper *r = arg;
@@ -359,14 +373,7 @@ static void *reaper_main(void *arg)
     pthread_mutex_unlock(&s->mu);
     free(st);
     subtask_unref(s);
-    pthread_mutex_lock(&w->mu);
-    for (struct sl__reaper **pp = &w->reapers; *pp; pp = &(*pp)->next)
-        if (*pp == r) {
-            *pp = r->next;
-            break;
-        }
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    reaper_unlink(w, r);
     free(r->task);
     free(r->source);
     free(r);
@@ -411,13 +418,7 @@ static void stop_detached(sl_subtask *s)
         if (rc == 0)
             return;
         /* undo: no thread, stop it here */
-        pthread_mutex_lock(&w->mu);
-        for (struct sl__reaper **pp = &w->reapers; *pp; pp = &(*pp)->next)
-            if (*pp == r) {
-                *pp = r->next;
-                break;
-            }
-        pthread_mutex_unlock(&w->mu);
+        reaper_unlink(w, r);
         s->pipe = r->p;
         s->stopping--;
         atomic_fetch_sub(&s->refs, 1);
@@ -431,25 +432,11 @@ static void stop_detached(sl_subtask *s)
     drop_pipe(s);
 }
 
-/* CLOCK_MONOTONIC now + ms (the clock of the worker's and the subtasks' condition variables). */
-static struct timespec deadline_in(int ms)
-{
-    struct timespec dl;
-    clock_gettime(CLOCK_MONOTONIC, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
-    return dl;
-}
-
 /* Wait up to ms (-1: no limit) for the pipelines of s still stopping. Call with s->mu held; 0
  * when none is left, else SL_ETIMEOUT. */
 static int wait_stopped_locked(sl_subtask *s, int ms)
 {
-    struct timespec dl = deadline_in(ms < 0 ? 0 : ms);
+    struct timespec dl = sl_timespec_in(CLOCK_MONOTONIC, ms < 0 ? 0 : ms);  /* the cv's clock */
     while (s->stopping) {
         if (ms < 0)
             pthread_cond_wait(&s->cv, &s->mu);
@@ -471,7 +458,7 @@ static struct sl__reaper *reaper_of(sl_worker *w, const char *task, const char *
 static int wait_reapers(sl_worker *w, const char *task, const char *source, int timeout_ms,
                         sl_error *err)
 {
-    struct timespec dl = deadline_in(timeout_ms < 0 ? 0 : timeout_ms);
+    struct timespec dl = sl_timespec_in(CLOCK_MONOTONIC, timeout_ms < 0 ? 0 : timeout_ms);
     int rc = 0;
     struct sl__reaper *r;
     pthread_mutex_lock(&w->mu);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sluice/clock.h"
 #include "sluice/log.h"
 
 /* ---- plugin state in the store ------------------------------------------------------------ */
@@ -104,13 +105,7 @@ static int before(const struct timespec *a, const struct timespec *b)
 
 static void post_timed(sl_worker *w, sl__wevent *e, unsigned ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, &e->due);
-    e->due.tv_sec += ms / 1000;
-    e->due.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (e->due.tv_nsec >= 1000000000L) {
-        e->due.tv_sec++;
-        e->due.tv_nsec -= 1000000000L;
-    }
+    e->due = sl_timespec_in(CLOCK_MONOTONIC, (long)ms);
     pthread_mutex_lock(&w->mu);
     sl__wevent **pp = &w->timed;
     while (*pp && !before(&e->due, &(*pp)->due))

@@ -7,18 +7,12 @@
 
 #include <pthread.h>
 #include <time.h>
+#include "sluice/clock.h"
 
 /* pthread_cond_timedwait on cv (mu held) for at most ms milliseconds. */
 static inline void sl_cond_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, long ms)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = sl_timespec_in(CLOCK_REALTIME, ms);
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
