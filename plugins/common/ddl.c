@@ -159,56 +159,33 @@ static char *ident_text(parser *p, const tok *t)
 
 static int is_ident(const tok *t) { return t->type == T_IDENT || t->type == T_QIDENT || t->type == T_NUM; }
 
-static int add_name(parser *p, char *schema, char *table, size_t start, size_t end)
+/* Append a name to the statement's names, or (ref) to the tables its foreign keys reference. */
+static int add_to(parser *p, int ref, char *schema, char *table, size_t start, size_t end)
 {
     if (!schema || !table) { free(schema); free(table); return SL_ENOMEM; }
     sl_ddl *d = p->out;
-    if (d->nnames == p->cap) {
-        size_t nc = p->cap ? p->cap * 2 : 4;
-        sl_ddl_name *nn = realloc(d->names, nc * sizeof *nn);
+    sl_ddl_name **v = ref ? &d->refs : &d->names;
+    size_t *n = ref ? &d->nrefs : &d->nnames, *cap = ref ? &p->refcap : &p->cap;
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        sl_ddl_name *nn = realloc(*v, nc * sizeof *nn);
         if (!nn) { free(schema); free(table); return SL_ENOMEM; }
-        d->names = nn;
-        p->cap = nc;
+        *v = nn;
+        *cap = nc;
     }
-    d->names[d->nnames++] = (sl_ddl_name){ .schema = schema, .table = table, .start = start, .end = end };
+    (*v)[(*n)++] = (sl_ddl_name){ .schema = schema, .table = table, .start = start, .end = end };
     return 0;
+}
+
+static int add_name(parser *p, char *schema, char *table, size_t start, size_t end)
+{
+    return add_to(p, 0, schema, table, start, end);
 }
 
 static char *dupdef(parser *p) { return strdup(p->defschema ? p->defschema : ""); }
 
-/* The table after each REFERENCES of a CREATE or ALTER TABLE, into d->refs. */
-static int reference_names(parser *p)
-{
-    sl_ddl *d = p->out;
-    for (size_t k = 0; k + 1 < p->n; k++) {
-        if (!is_kw(p, k, "REFERENCES") || !is_ident(&p->t[k + 1]))
-            continue;
-        const tok *a = &p->t[k + 1], *b = NULL;
-        if (is_punct(p, k + 2, '.') && k + 3 < p->n && is_ident(&p->t[k + 3]))
-            b = &p->t[k + 3];
-        char *schema = b ? ident_text(p, a) : dupdef(p);
-        char *table = ident_text(p, b ? b : a);
-        sl_ddl_name *nr = d->refs;
-        if (schema && table && d->nrefs == p->refcap) {
-            size_t nc = p->refcap ? p->refcap * 2 : 2;
-            if ((nr = realloc(d->refs, nc * sizeof *nr)) != NULL) {
-                d->refs = nr;
-                p->refcap = nc;
-            }
-        }
-        if (!schema || !table || !nr) {
-            free(schema);
-            free(table);
-            return SL_ENOMEM;
-        }
-        d->refs[d->nrefs++] = (sl_ddl_name){ .schema = schema, .table = table, .start = a->start,
-                                             .end = (b ? b : a)->end };
-    }
-    return 0;
-}
-
-/* A table name: ident [. ident]. */
-static int table_name(parser *p)
+/* A table name at the current token: ident [. ident], into the names or (ref) the references. */
+static int qualified_name(parser *p, int ref)
 {
     const tok *a = cur(p);
     if (!is_ident(a))
@@ -217,9 +194,26 @@ static int table_name(parser *p)
     if (is_punct(p, p->i, '.') && p->i + 1 < p->n && is_ident(&p->t[p->i + 1])) {
         const tok *b = &p->t[p->i + 1];
         p->i += 2;
-        return add_name(p, ident_text(p, a), ident_text(p, b), a->start, b->end);
+        return add_to(p, ref, ident_text(p, a), ident_text(p, b), a->start, b->end);
     }
-    return add_name(p, dupdef(p), ident_text(p, a), a->start, a->end);
+    return add_to(p, ref, dupdef(p), ident_text(p, a), a->start, a->end);
+}
+
+static int table_name(parser *p) { return qualified_name(p, 0); }
+
+/* The table after each REFERENCES of a CREATE or ALTER TABLE, into d->refs (after the parse:
+ * it moves the current token). */
+static int reference_names(parser *p)
+{
+    for (size_t k = 0; k + 1 < p->n; k++) {
+        if (!is_kw(p, k, "REFERENCES") || !is_ident(&p->t[k + 1]))
+            continue;
+        p->i = k + 1;
+        int rc = qualified_name(p, 1);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static int db_name(parser *p)
@@ -259,17 +253,7 @@ static int parse_create(parser *p)
     }
     if (accept(p, "TEMPORARY"))
         d->temporary = 1;
-    if (accept(p, "SEQUENCE")) {            /* a sequence is a table of one row in MariaDB */
-        d->kind = SL_DDL_CREATE_TABLE;
-        skip_if_exists(p);
-        int rc = table_name(p);
-        if (rc == 0 && accept(p, "LIKE")) {
-            d->is_like = 1;
-            rc = table_name(p);
-        }
-        return rc;
-    }
-    if (accept(p, "TABLE")) {
+    if (accept(p, "TABLE") || accept(p, "SEQUENCE")) {   /* a sequence is a table in MariaDB */
         d->kind = SL_DDL_CREATE_TABLE;
         skip_if_exists(p);
         int rc = table_name(p);
@@ -326,12 +310,7 @@ static int parse_alter(parser *p)
         /* implicit: the default schema, inserted before the options */
         return add_name(p, dupdef(p), strdup(""), at, at);
     }
-    if (accept(p, "SEQUENCE")) {
-        d->kind = SL_DDL_ALTER_TABLE;
-        skip_if_exists(p);
-        return table_name(p);
-    }
-    if (!accept(p, "TABLE"))
+    if (!accept(p, "TABLE") && !accept(p, "SEQUENCE"))
         return 0;
     d->kind = SL_DDL_ALTER_TABLE;
     skip_if_exists(p);

@@ -157,25 +157,21 @@ void sl_route_name(sl_rulecache *c, const char *schema, const char *table,
         sl_rules_target(c->rules, rule, schema, table, tschema, ttable);
 }
 
-typedef struct mapctx { sl_rulecache *c; int changed; } mapctx;
-
 static void map_name(void *ud, const char *schema, const char *table,
                      const char **ts, const char **tt)
 {
-    mapctx *m = ud;
+    sl_rulecache *c = ud;
     if (!table[0]) {
-        int rule = sl_rulecache_find(m->c, schema, "");
+        int rule = sl_rulecache_find(c, schema, "");
         *ts = schema;
         *tt = "";
         if (rule >= 0) {
             const char *x = NULL;
-            sl_rules_target(m->c->rules, rule, schema, "", ts, &x);
+            sl_rules_target(c->rules, rule, schema, "", ts, &x);
         }
         return;
     }
-    sl_route_name(m->c, schema, table, ts, tt);
-    if (strcmp(*ts, schema) != 0 || strcmp(*tt, table) != 0)
-        m->changed = 1;
+    sl_route_name(c, schema, table, ts, tt);
 }
 
 int sl_route_ddl(sl_rulecache *c, const char *sql, size_t len, const char *defschema,
@@ -188,22 +184,24 @@ int sl_route_ddl(sl_rulecache *c, const char *sql, size_t len, const char *defsc
     int rc = sl_ddl_parse(sql, len, defschema, d);
     if (rc < 0)
         return rc;
-    mapctx m = { .c = c };
-    rc = sl_ddl_rewrite(sql, len, d, map_name, &m, out);
+    rc = sl_ddl_rewrite(sql, len, d, map_name, c, out);
     if (rc < 0)
         return rc;
-    /* changed by the statement's own tables, not by the ones its foreign keys reference */
-    m.changed = 0;
-    for (size_t i = 0; i < d->nnames; i++) {
+    /* routed elsewhere: one of the statement's own tables (not one its foreign keys reference) */
+    int changed = 0;
+    for (size_t i = 0; i < d->nnames && !changed; i++) {
         const char *s2, *t2;
-        map_name(&m, d->names[i].schema, d->names[i].table, &s2, &t2);
+        if (!d->names[i].table[0])
+            continue;
+        sl_route_name(c, d->names[i].schema, d->names[i].table, &s2, &t2);
+        changed = strcmp(s2, d->names[i].schema) != 0 || strcmp(t2, d->names[i].table) != 0;
     }
     if (d->nnames > 0) {
-        map_name(&m, d->names[0].schema, d->names[0].table, tschema, ttable);
+        map_name(c, d->names[0].schema, d->names[0].table, tschema, ttable);
         if (!d->names[0].table[0])
             *ttable = "";
     }
-    if (shard_merge && m.changed && !is_db_kind(d->kind) && d->kind != SL_DDL_OTHER)
+    if (shard_merge && changed && !is_db_kind(d->kind) && d->kind != SL_DDL_OTHER)
         *merged = 1;
     return 0;
 }
