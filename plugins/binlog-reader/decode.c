@@ -259,6 +259,21 @@ int sl_bl_parse_xid(const uint8_t *body, size_t blen, uint64_t *xid, sl_error *e
     return 0;
 }
 
+int sl_bl_parse_xa_prepare(const uint8_t *body, size_t blen, sl_bl_xa_prepare *x, sl_error *err)
+{
+    if (blen < 13)
+        return BAD(err, "XA_PREPARE event too short");
+    x->one_phase = body[0] != 0;
+    x->format_id = (int32_t)le32(body + 1);
+    x->gtrid_len = le32(body + 5);
+    x->bqual_len = le32(body + 9);
+    if (x->gtrid_len > 64 || x->bqual_len > 64 || 13 + (size_t)x->gtrid_len + x->bqual_len > blen)
+        return BAD(err, "XA_PREPARE event with a bad xid");
+    x->gtrid = body + 13;
+    x->bqual = body + 13 + x->gtrid_len;
+    return 0;
+}
+
 int sl_bl_parse_gtid(const uint8_t *body, size_t blen, sl_bl_gtid *g, sl_error *err)
 {
     if (blen < 13)

@@ -121,6 +121,16 @@ int sl_bl_parse_execute_load_query(const sl_bl_format *f, const uint8_t *body, s
 
 int sl_bl_parse_xid(const uint8_t *body, size_t blen, uint64_t *xid, sl_error *err);
 
+/* XA_PREPARE: the xid of the branch (gtrid and bqual point into the body), and whether it is a
+ * one-phase commit (nothing ends it later). */
+typedef struct sl_bl_xa_prepare {
+    int            one_phase;
+    int32_t        format_id;
+    const uint8_t *gtrid, *bqual;
+    uint32_t       gtrid_len, bqual_len;
+} sl_bl_xa_prepare;
+int sl_bl_parse_xa_prepare(const uint8_t *body, size_t blen, sl_bl_xa_prepare *x, sl_error *err);
+
 /* MariaDB GTID_EVENT (server_id comes from the common header). */
 typedef struct sl_bl_gtid {
     uint64_t seq;

@@ -468,44 +468,24 @@ void br_xa_free(br *r)
     r->nxa = 0;
 }
 
-/* The xid of an XA_PREPARE event as the binlog's XA statements print it: X'gtrid',X'bqual',N. */
-static char *xa_prepare_xid(const uint8_t *body, size_t blen)
+/* The xid of a prepared branch as the binlog's XA statements print it: X'gtrid',X'bqual',N
+ * (malloc'd; NULL when out of memory). */
+static char *xa_text(const sl_bl_xa_prepare *x)
 {
-    if (blen < 13)
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_add_hex(&b, x->gtrid, x->gtrid_len);
+    sl_sbuf_adds(&b, ",");
+    if (x->bqual_len)
+        sl_sbuf_add_hex(&b, x->bqual, x->bqual_len);
+    else
+        sl_sbuf_adds(&b, "X''");            /* as MariaDB prints an empty bqual (not '') */
+    sl_sbuf_addf(&b, ",%d", (int)x->format_id);
+    if (b.oom) {
+        sl_sbuf_free(&b);
         return NULL;
-    uint32_t fmt = (uint32_t)body[1] | (uint32_t)body[2] << 8 | (uint32_t)body[3] << 16 |
-                   (uint32_t)body[4] << 24;
-    uint32_t gl = (uint32_t)body[5] | (uint32_t)body[6] << 8 | (uint32_t)body[7] << 16 |
-                  (uint32_t)body[8] << 24;
-    uint32_t bl = (uint32_t)body[9] | (uint32_t)body[10] << 8 | (uint32_t)body[11] << 16 |
-                  (uint32_t)body[12] << 24;
-    if (gl > 64 || bl > 64 || 13 + (size_t)gl + bl > blen)
-        return NULL;
-    char *x = malloc(2 * (gl + bl) + 32);
-    if (!x)
-        return NULL;
-    static const char hx[] = "0123456789ABCDEF";
-    size_t o = 0;
-    x[o++] = 'X';
-    x[o++] = '\'';
-    for (uint32_t i = 0; i < gl + bl; i++) {
-        if (i == gl) {
-            x[o++] = '\'';
-            x[o++] = ',';
-            x[o++] = 'X';
-            x[o++] = '\'';
-        }
-        x[o++] = hx[body[13 + i] >> 4];
-        x[o++] = hx[body[13 + i] & 15];
     }
-    if (gl + bl == gl) {                        /* an empty bqual */
-        x[o++] = '\'';
-        x[o++] = ',';
-        x[o++] = 'X';
-        x[o++] = '\'';
-    }
-    snprintf(x + o, 2 * (gl + bl) + 32 - o, "',%d", (int32_t)fmt);
-    return x;
+    return b.p;
 }
 
 static void xa_remember(br *r, char *xid)
@@ -588,7 +568,7 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
         size_t off = 0;           /* after the two words, as starts_word matched them */
         while (off < q.sql_len && strchr(" \t\n\r", q.sql[off]))
             off++;
-        off += xa_commit ? 9 : 11;
+        off += strlen(xa_commit ? "XA COMMIT" : "XA ROLLBACK");
         if (!r->replay_skip &&
             (rc = on_xa_end(r, h, !xa_commit, q.sql + off, q.sql_len - off, err)) < 0)
             return rc;
@@ -865,11 +845,12 @@ int br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err)
     case SL_BL_XA_PREPARE:
         /* XA: the prepared branch is applied as a whole at its prepare (see on_xa_end). A
          * one-phase commit (first byte) ends nothing later. */
-        if (r->begin_put && !(blen > 0 && body[0])) {
-            char *xid = xa_prepare_xid(body, blen);
-            if (xid)
-                xa_remember(r, xid);
-        }
+        sl_bl_xa_prepare x;
+        char *xid;
+        if (r->begin_put && sl_bl_parse_xa_prepare(body, blen, &x, err) == 0 && !x.one_phase &&
+            (xid = xa_text(&x)) != NULL)
+            xa_remember(r, xid);
+        memset(err, 0, sizeof *err);    /* an xid it cannot read is only not remembered */
         if ((rc = txn_commit(r, &h)) < 0)
             return rc;
         break;

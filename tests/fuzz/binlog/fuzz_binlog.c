@@ -24,6 +24,8 @@ static void *aalloc(void *ud, size_t n)
     return p;
 }
 
+static volatile uint8_t touched;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static arena a;
@@ -58,9 +60,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             sl_bl_parse_query(&f, body, blen, &q, &err);
             break;
         }
+        case SL_BL_EXECUTE_LOAD_QUERY: {
+            sl_bl_query q;
+            sl_bl_parse_execute_load_query(&f, body, blen, &q, &err);
+            break;
+        }
         case SL_BL_XID: {
             uint64_t x;
             sl_bl_parse_xid(body, blen, &x, &err);
+            break;
+        }
+        case SL_BL_XA_PREPARE: {
+            sl_bl_xa_prepare x;
+            if (sl_bl_parse_xa_prepare(body, blen, &x, &err) == 0 && x.gtrid_len + x.bqual_len > 0)
+                touched ^= x.gtrid[x.gtrid_len + x.bqual_len - 1];   /* the xid's last byte */
             break;
         }
         case SL_BL_GTID: {
