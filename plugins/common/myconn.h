@@ -13,6 +13,11 @@
 #include <sluice/err.h>
 #include <sluice/plugin.h>
 
+/* Appended to a SET of a session that replays DDL (the sink's, the schema tracker's): an ALTER
+ * of a system-versioned table ran on the source only with KEEP (MariaDB refuses it otherwise), so
+ * it runs so here too; MySQL skips the MariaDB-only versioned comment. */
+#define SL_MYCONN_SET_KEEP_HISTORY " /*M!100304 , system_versioning_alter_history = 'KEEP' */"
+
 /* Where and how to connect. PEM strings are contents, not paths ("" or NULL = none). */
 typedef struct sl_myconn_opts {
     const char *host;

@@ -55,9 +55,7 @@ int sl_strack_apply(MYSQL *db, const char *sql, size_t len, const char *default_
         sl_sbuf_free(&out);
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     }
-    /* with KEEP, as the sink's sessions: an ALTER of a system-versioned table ran so on the source */
-    static const char fk_off[] = "SET SESSION foreign_key_checks = 0"
-                                 " /*M!100304 , system_versioning_alter_history = 'KEEP' */";
+    static const char fk_off[] = "SET SESSION foreign_key_checks = 0" SL_MYCONN_SET_KEEP_HISTORY;
     rc = sl_myconn_exec(db, fk_off, sizeof fk_off - 1, err);
     if (rc == 0 && default_schema && *default_schema) {
         /* an unqualified REFERENCES parent resolves in the shadow of the statement's default

@@ -102,10 +102,7 @@ static const sl_option sink_options[] = {
  * strict one may be configured. */
 #define SESSION_SQL_HEAD "SET time_zone='+00:00', foreign_key_checks=0, tx_isolation='READ-COMMITTED', " \
                          "sql_mode=CONCAT_WS(',', NULLIF("
-#define SESSION_SQL_TAIL ", ''), 'NO_AUTO_VALUE_ON_ZERO')" SESSION_VERSIONING
-/* An ALTER of a system-versioned table ran on the source only with KEEP (MariaDB refuses it
- * otherwise), so it runs so on the target; MySQL skips the MariaDB-only comment. */
-#define SESSION_VERSIONING " /*M!100304 , system_versioning_alter_history = 'KEEP' */"
+#define SESSION_SQL_TAIL ", ''), 'NO_AUTO_VALUE_ON_ZERO')" SL_MYCONN_SET_KEEP_HISTORY
 
 enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
 
