@@ -734,9 +734,11 @@ static int xa_prepared(dump *d, char *xid, size_t xl)
 
 #define XA_WAIT_S 60
 
-/* Wait a second before the next snapshot; after XA_WAIT_S of them, fail. */
+/* Drop the workers' snapshots and wait a second before the next; after XA_WAIT_S of them, fail. */
 static int xa_wait(dump *d, int attempt, int n, const char *xid)
 {
+    for (size_t i = 0; i < d->nworkers; i++)
+        sl__dump_exec(d, d->wconn[i], "ROLLBACK");
     if (attempt == 0)
         d->host->log(d->ctx, SL_LOG_INFO, "%d prepared XA transaction(s) on the source (first: "
                      "'%s'): waiting for them to end before the snapshot", n, xid);
@@ -787,10 +789,7 @@ static int establish_consistency(dump *d)
             if (rc == 0)
                 rc = read_snapshot_gtid(d, d->wconn[0]);
             int nxa = rc == 0 ? xa_prepared(d, xid, sizeof xid) : 0;
-            if (rc || !nxa)
-                break;
-            sl__dump_exec(d, d->wconn[0], "ROLLBACK");
-            if ((rc = xa_wait(d, attempt, nxa, xid)) < 0)
+            if (rc || !nxa || (rc = xa_wait(d, attempt, nxa, xid)) < 0)
                 break;
         }
         how = "snapshot (one transaction, no lock)";
@@ -826,8 +825,6 @@ static int establish_consistency(dump *d)
                 d->locked = 0;
             }
             if (rc == 0 && nxa) {
-                for (size_t i = 0; i < d->nworkers; i++)
-                    sl__dump_exec(d, d->wconn[i], "ROLLBACK");
                 if ((rc = xa_wait(d, attempt, nxa, xid)) < 0)
                     break;
                 continue;
