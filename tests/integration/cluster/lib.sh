@@ -3,7 +3,8 @@
 # task status is read from, m1 by default): the environment, a data dir per member
 # (start NAME ROLE), the API (api, call), etcd's records (etcd_get, bound_to), the target's rows
 # of the keyless table k (rows, wait_rows), the task status (status, wait_status), and polling
-# (wait_until). The cleanup drops the test's schemas and meta tables.
+# (wait_until), the final comparison (check_copy) and the end (finish). The cleanup drops the
+# test's schemas and meta tables.
 set -uo pipefail
 SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
 PLUGINS=${SLUICE_PLUGIN_DIR:?SLUICE_PLUGIN_DIR is not set}
@@ -81,4 +82,33 @@ wait_until() {
     local i got
     for i in $(seq 1 $(($4 * 10))); do got=$(eval "$2"); [ "$got" = "$3" ] && break; sleep 0.1; done
     check "$1" "$got" "$3"
+}
+
+# Stop the writer, then the target must hold the source's rows: as many keyless rows, none twice,
+# row by row, and the keyed table's checksum.
+check_copy() {
+    touch "$WORK/stop"; wait "$WRITER"; check "the writer ran to the end" "$?" 0; WRITER=
+    local want i
+    want=$(src_sql "SELECT COUNT(*) FROM \`$DB\`.k")
+    for i in $(seq 1 1200); do [ "$(rows)" -ge "$want" ] && break; sleep 0.1; done
+    sleep 1
+    check "keyless rows: as many on the target" "$(rows)" "$want"
+    check "keyless rows: no duplicate" "$(dst_sql "SELECT COUNT(*) - COUNT(DISTINCT n) FROM \`$COPY\`.k")" 0
+    check "keyed table: the same checksum" "$(dst_sql "CHECKSUM TABLE \`$COPY\`.t" | cut -f2)" \
+        "$(src_sql "CHECKSUM TABLE \`$DB\`.t" | cut -f2)"
+    check "keyless table: row by row" "$(dst_sql "SELECT n, note FROM \`$COPY\`.k ORDER BY n" | md5sum)" \
+        "$(src_sql "SELECT n, note FROM \`$DB\`.k ORDER BY n" | md5sum)"
+}
+
+# Stop every member (each must exit 0), look for sanitizer reports, and give the verdict.
+finish() {
+    local n
+    for n in "${!PIDS[@]}"; do
+        kill -TERM "${PIDS[$n]}"; wait "${PIDS[$n]}"; check "$n stops cleanly" "$?" 0; unset "PIDS[$n]"
+    done
+    if grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK"/*.log >/dev/null; then
+        fail "sanitizer report in a member's log"
+    fi
+    echo "$CHECKS checks, $FAILS failures"
+    [ "$FAILS" = 0 ]
 }

@@ -47,19 +47,5 @@ check "task started again" "$(call m1 POST "tasks/$TASK/start" '{}')" 200
 wait_status stage Running
 wait_rows "$at" 60
 
-touch "$WORK/stop"; wait "$WRITER"; check "the writer ran to the end" "$?" 0; WRITER=
-want=$(src_sql "SELECT COUNT(*) FROM \`$DB\`.k")
-for i in $(seq 1 1200); do [ "$(rows)" -ge "$want" ] && break; sleep 0.1; done
-sleep 1
-check "keyless rows: as many on the target" "$(rows)" "$want"
-check "keyless rows: no duplicate" "$(dst_sql "SELECT COUNT(*) - COUNT(DISTINCT n) FROM \`$COPY\`.k")" 0
-check "keyed table: the same checksum" "$(dst_sql "CHECKSUM TABLE \`$COPY\`.t" | cut -f2)" \
-    "$(src_sql "CHECKSUM TABLE \`$DB\`.t" | cut -f2)"
-for n in "${!PIDS[@]}"; do
-    kill -TERM "${PIDS[$n]}"; wait "${PIDS[$n]}"; check "$n stops cleanly" "$?" 0; unset "PIDS[$n]"
-done
-if grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK"/*.log >/dev/null; then
-    fail "sanitizer report in a member's log"
-fi
-echo "$CHECKS checks, $FAILS failures"
-[ "$FAILS" = 0 ]
+check_copy
+finish

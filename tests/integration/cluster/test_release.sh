@@ -63,21 +63,5 @@ check "no release request is left" "$(release)" ""
 wait_status worker_name w4
 wait_rows "$at" 60
 
-touch "$WORK/stop"; wait "$WRITER"; check "the writer ran to the end" "$?" 0; WRITER=
-want=$(src_sql "SELECT COUNT(*) FROM \`$DB\`.k")
-for i in $(seq 1 1200); do [ "$(rows)" -ge "$want" ] && break; sleep 0.1; done
-sleep 1
-check "keyless rows: as many on the target" "$(rows)" "$want"
-check "keyless rows: no duplicate" "$(dst_sql "SELECT COUNT(*) - COUNT(DISTINCT n) FROM \`$COPY\`.k")" 0
-check "keyed table: the same checksum" "$(dst_sql "CHECKSUM TABLE \`$COPY\`.t" | cut -f2)" \
-    "$(src_sql "CHECKSUM TABLE \`$DB\`.t" | cut -f2)"
-check "keyless table: row by row" "$(dst_sql "SELECT n, note FROM \`$COPY\`.k ORDER BY n" | md5sum)" \
-    "$(src_sql "SELECT n, note FROM \`$DB\`.k ORDER BY n" | md5sum)"
-for n in "${!PIDS[@]}"; do
-    kill -TERM "${PIDS[$n]}"; wait "${PIDS[$n]}"; check "$n stops cleanly" "$?" 0; unset "PIDS[$n]"
-done
-if grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK"/*.log >/dev/null; then
-    fail "sanitizer report in a member's log"
-fi
-echo "$CHECKS checks, $FAILS failures"
-[ "$FAILS" = 0 ]
+check_copy
+finish
