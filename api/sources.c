@@ -550,14 +550,12 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
     if (opt_string(r, in, "password", P, 1))
         goto fail;
     v = json_object_get(in, "password");
-    if (old && json_is_string(v) && !strcmp(json_string_value(v), "******")) {
-        /* a GET answer PUT back: the stored password, for the same server and user only */
+    if (json_is_string(v)) {
         json_object_set(out, "password", v);
-        if (sl__keep_masked_password(r, out, old, P) != 0)
+        /* a GET answer PUT back ("******"): the stored password, for the same server and user */
+        if (old && sl__keep_masked_password(r, out, old, P) != 0)
             goto fail;
-    } else if (json_is_string(v))
-        json_object_set(out, "password", v);
-    else if (old && json_is_string(json_object_get(old, "password")))
+    } else if (old && json_is_string(json_object_get(old, "password")))
         json_object_set(out, "password", json_object_get(old, "password"));   /* kept on PUT */
     else
         json_object_set_new(out, "password", json_string(""));
