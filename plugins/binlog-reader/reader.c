@@ -297,6 +297,7 @@ static int br_start(void *self)
     /* the sink has not checkpointed yet: no tracked version can be trusted (see track.c) */
     r->track_fresh = rc == SL_ENOENT || ck.is_snapshot;
     r->track_snapshot = rc == 0 && ck.is_snapshot;
+    br_xa_restore(r, r->track_fresh);
     free(r->start_gtid);
     r->start_gtid = NULL;
     r->gtid_start = 0;

@@ -123,6 +123,7 @@ typedef struct br {
      * oldest first, at most BR_XA_MAX). */
     char         **xa;
     size_t         nxa;
+    int            xa_dirty;     /* changed since last kept in the host's state (br_xa_keep) */
 
     void          *scratch;      /* decode target for skipped rows */
     size_t         scratch_cap;
@@ -145,6 +146,9 @@ typedef struct br {
 int  br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err);
 /* Forget the XA transactions remembered at their prepare (stream.c). */
 void br_xa_free(br *r);
+/* Read them back from the host's state at a start. A start with no checkpoint of the sink past
+ * the snapshot (`fresh`) forgets what an earlier run kept. */
+void br_xa_restore(br *r, int fresh);
 /* Emit the current batch (if any, or if a transaction ended since the last TXN_END batch). */
 int  br_flush(br *r);
 /* Forget everything of the current dump (table ids, format, the open transaction's GTID and

@@ -199,9 +199,14 @@ static void publish_read_pos(br *r)
     pthread_mutex_unlock(&r->mu);
 }
 
+static int xa_keep(br *r);
+
 int br_flush(br *r)
 {
     publish_read_pos(r);
+    int rc;
+    if (r->xa_dirty && (rc = xa_keep(r)) < 0)    /* before the sink can checkpoint past it */
+        return rc;
     int boundary = !r->in_txn || (!r->begin_put && r->txn_put == 0);
     if (!r->b) {
         if (!(r->ckpt_dirty && boundary))
@@ -453,11 +458,20 @@ static int starts_word(const char *s, size_t n, const char *w)
  * The target is not a participant of the source's XA transactions: a prepared branch's rows are
  * applied at its XA PREPARE, and its XA COMMIT, a group of its own later on, is an empty one.
  * An XA ROLLBACK of a branch applied so cannot be undone from what the binlog holds: the reader
- * remembers the xids it applied in this run and stops at the rollback of one of them, so the
- * operator learns which rows the target holds that the source does not (a resume goes on after
- * it). A rollback or commit of a branch prepared before this run is only logged: its rows were
- * applied if it was prepared after the task's start, and are not on the target if before.
+ * remembers the xids it applied and stops at the rollback of one of them, so the operator learns
+ * which rows the target holds that the source does not (a resume goes on after it).
+ *
+ * What it remembers outlives the run: a stop, a crash or a move to another worker between a
+ * branch's prepare and its rollback would otherwise forget it. The set is kept in the host's
+ * state (`xa_prepared`, one xid a line) before every batch is emitted when it changed, so it is
+ * in the state before the sink can checkpoint past the prepare (or, for a removal, past the
+ * COMMIT). At a start, an xid kept whose prepare lies after the checkpoint is read again, which
+ * finds it already there; one whose COMMIT lies after the checkpoint is read again too, and
+ * removes it again. A rollback or commit of a branch not remembered (prepared before the task's
+ * start position, or writing no selected table) is only logged.
  */
+
+#define XA_STATE_KEY "xa_prepared"
 
 void br_xa_free(br *r)
 {
@@ -488,8 +502,21 @@ static char *xa_text(const sl_bl_xa_prepare *x)
     return b.p;
 }
 
+/* Index of xid (len bytes) in the remembered set, or -1. */
+static ssize_t xa_find(const br *r, const char *xid, size_t len)
+{
+    for (size_t i = 0; i < r->nxa; i++)
+        if (strlen(r->xa[i]) == len && !strncasecmp(r->xa[i], xid, len))
+            return (ssize_t)i;
+    return -1;
+}
+
 static void xa_remember(br *r, char *xid)
 {
+    if (xa_find(r, xid, strlen(xid)) >= 0) {     /* kept by an earlier run, read again */
+        free(xid);
+        return;
+    }
     if (r->nxa == BR_XA_MAX) {
         r->host->log(r->ctx, SL_LOG_WARN, "binlog-reader: more than %d XA transactions prepared "
                      "and not yet ended: an XA ROLLBACK of %s would no longer be noticed",
@@ -503,22 +530,68 @@ static void xa_remember(br *r, char *xid)
         return;
     }
     r->xa[r->nxa++] = xid;
+    r->xa_dirty = 1;
 }
 
-/* 1 when xid (the text after XA COMMIT/ROLLBACK) was applied at its prepare in this run; it
- * is forgotten. */
+/* Keep the remembered set in the host's state: 0, or the reader's failure. */
+static int xa_keep(br *r)
+{
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    for (size_t i = 0; i < r->nxa; i++)
+        sl_sbuf_addf(&b, "%s\n", r->xa[i]);
+    if (b.oom) {
+        sl_sbuf_free(&b);
+        return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+    }
+    int rc = r->host->state_put(r->ctx, XA_STATE_KEY, b.p ? b.p : "");
+    sl_sbuf_free(&b);
+    if (rc < 0 && rc != SL_ENOTSUP)      /* a host without state: remembered for this run only */
+        return r->host->fail(r->ctx, rc, "binlog-reader: cannot keep the XA transactions applied "
+                             "at their prepare in the task's state (%d)", rc);
+    r->xa_dirty = 0;
+    return 0;
+}
+
+void br_xa_restore(br *r, int fresh)
+{
+    br_xa_free(r);
+    r->xa_dirty = 0;
+    char *kept = r->host->state_get(r->ctx, XA_STATE_KEY);
+    if (!kept)
+        return;
+    if (fresh) {
+        /* no checkpoint past the snapshot: every prepare since is read again */
+        r->xa_dirty = kept[0] != '\0';
+    } else {
+        for (char *line = kept, *nl; *line; line = nl + 1) {
+            if (!(nl = strchr(line, '\n')))
+                break;
+            char *xid = nl > line ? strndup(line, (size_t)(nl - line)) : NULL;
+            if (xid)
+                xa_remember(r, xid);
+        }
+        r->xa_dirty = 0;
+        if (r->nxa)
+            r->host->log(r->ctx, SL_LOG_INFO, "binlog-reader: %zu XA transaction(s) applied at "
+                         "their prepare and not yet ended (first: %s)", r->nxa, r->xa[0]);
+    }
+    r->host->free(kept);
+}
+
+/* 1 when xid (the text after XA COMMIT/ROLLBACK) was applied at its prepare; it is forgotten. */
 static int xa_take(br *r, const char *xid, size_t len)
 {
     while (len && (xid[len - 1] == ' ' || xid[len - 1] == ';'))
         len--;
-    for (size_t i = 0; i < r->nxa; i++)
-        if (strlen(r->xa[i]) == len && !strncasecmp(r->xa[i], xid, len)) {
-            free(r->xa[i]);
-            memmove(r->xa + i, r->xa + i + 1, (r->nxa - i - 1) * sizeof *r->xa);
-            r->nxa--;
-            return 1;
-        }
-    return 0;
+    ssize_t i = xa_find(r, xid, len);
+    if (i < 0)
+        return 0;
+    free(r->xa[i]);
+    memmove(r->xa + i, r->xa + i + 1, (r->nxa - (size_t)i - 1) * sizeof *r->xa);
+    r->nxa--;
+    r->xa_dirty = 1;
+    return 1;
 }
 
 /* XA COMMIT or XA ROLLBACK (sql after the two words): 0, or the reader's stop at a rollback
@@ -531,6 +604,9 @@ static int on_xa_end(br *r, const sl_bl_header *h, int rollback, const char *sql
         len--;
     }
     int applied = xa_take(r, sql, len);
+    /* forgotten in the state too, so that the resume after the repair goes on past it */
+    if (rollback && applied && xa_keep(r) < 0)
+        return sl_error_set(err, SL_EIO, "binlog-reader: cannot keep the XA transactions' state");
     if (rollback && applied)
         return sl_error_set(err, SL_ENOTSUP, "XA ROLLBACK %.*s at %s:%u: the source rolled back "
                             "a prepared XA transaction whose rows were applied at its XA PREPARE "
@@ -540,11 +616,11 @@ static int on_xa_end(br *r, const sl_bl_header *h, int rollback, const char *sql
                             "then resume the task: it goes on after the rollback",
                             (int)(len > 200 ? 200 : len), sql, r->file, h->next_pos);
     if (!applied)
-        r->host->log(r->ctx, SL_LOG_WARN, "binlog-reader: XA %s %.*s at %s:%u ends a transaction "
-                     "prepared before this run: its rows are on the target if it was prepared "
-                     "after the task's start position, and not if before%s",
+        r->host->log(r->ctx, rollback ? SL_LOG_INFO : SL_LOG_DEBUG, "binlog-reader: XA %s %.*s "
+                     "at %s:%u ends a transaction this task did not apply at its prepare (prepared "
+                     "before the task's start position, or writing no table it selects)",
                      rollback ? "ROLLBACK" : "COMMIT", (int)(len > 200 ? 200 : len), sql, r->file,
-                     h->next_pos, rollback ? " (then nothing is wrong)" : "");
+                     h->next_pos);
     return 0;
 }
 

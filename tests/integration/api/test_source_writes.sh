@@ -8,7 +8,8 @@
 # - a row logged with a partial image (binlog_row_image MINIMAL in the writing session) had its
 #   missing columns written as NULL; now the task pauses;
 # - an XA ROLLBACK of a branch applied at its XA PREPARE left its rows on the target in silence;
-#   now the task pauses, naming the xid, and goes on after the operator's repair; a branch
+#   now the task pauses, naming the xid, and goes on after the operator's repair, also when the
+#   server was killed between the prepare and the rollback (the run that applied it is gone); a branch
 #   prepared before the dump's snapshot and committed after it was lost (neither the snapshot
 #   nor the binlog after it has its rows); now the dump waits for prepared branches to end;
 # - a DELETE of one key and an INSERT of a key its collation holds equal ('é', 'E'), far apart in
@@ -159,6 +160,28 @@ src_sql "INSERT INTO $D.t (id, v) VALUES (1004, 'row')"
 wait_for "a row after the rollback" "SELECT v FROM $D.t WHERE id = 1004" row
 stage_is Running && ok
 [ "$(q "SELECT COUNT(*) FROM $D.t WHERE id = 3002")" = 0 ] && ok || fail "the rolled-back row came back"
+
+# ---- the same across a SIGKILL of the server: what was applied at a prepare outlives the run -----
+src_sql "XA START 'sw3'; INSERT INTO $D.t (id, v) VALUES (3003, 'xa'); XA END 'sw3'; XA PREPARE 'sw3'"
+src_sql "XA START 'sw4'; INSERT INTO $D.t (id, v) VALUES (3004, 'xa'); XA END 'sw4'; XA PREPARE 'sw4'"
+wait_for "two branches prepared before the kill" "SELECT COUNT(*) FROM $D.t WHERE id IN (3003, 3004)" 2
+kill_server
+start_server "$WORK/data"
+stage_is Running && ok
+src_sql "XA COMMIT 'sw4'; INSERT INTO $D.t (id, v) VALUES (1005, 'row')"
+wait_for "a commit after the restart goes by" "SELECT v FROM $D.t WHERE id = 1005" row
+stage_is Running && ok
+src_sql "XA ROLLBACK 'sw3'"
+stage_is Paused && expect 200 "paused on the rollback of a branch applied before the restart" \
+    '.data[0].error_msg|test("XA ROLLBACK X.737733.")' '.data[0].error_msg|test("holds rows the source does not")'
+dst_sql "DELETE FROM $D.t WHERE id = 3003"     # the operator's repair
+api POST /tasks/sw/start '{}'
+expect 200 "resume after the second repair"
+src_sql "INSERT INTO $D.t (id, v) VALUES (1006, 'row')"
+wait_for "a row after the second rollback" "SELECT v FROM $D.t WHERE id = 1006" row
+stage_is Running && ok
+[ "$(q "SELECT GROUP_CONCAT(id ORDER BY id) FROM $D.t WHERE id > 3000")" = 3001,3004 ] && ok ||
+    fail "XA rows on the target: $(q "SELECT GROUP_CONCAT(id ORDER BY id) FROM $D.t WHERE id > 3000"), want 3001,3004"
 
 # ---- a partial row image: paused, the row's other columns not overwritten -------------------------
 src_sql "SET SESSION binlog_row_image = MINIMAL; UPDATE $D.t SET v = 'minimal' WHERE id = 20"
