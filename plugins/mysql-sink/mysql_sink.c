@@ -1514,6 +1514,26 @@ static int refuse_statement_rows(sink *s, const sl_event *ev)
                          "copy the table again: %.300s", ev->pos.file ? ev->pos.file : "?", ev->pos.offset, ev->ddl);
 }
 
+/*
+ * Run the DDL at the source's time, as MariaDB's own replica does (SET TIMESTAMP from the Query
+ * event's header, log_event_server.cc): a column added with DEFAULT NOW(), CURRENT_TIMESTAMP or
+ * an expression of them fills the table's existing rows with the session's clock, which on the
+ * target would be the time the sink applies it, after any lag or a resume from far back. The
+ * header's time, the DDL event's commit_ts, is when the statement started on the source, the
+ * time its NOW() read. Seconds only: sl_event carries no fraction, so NOW(6) gets .000000 where
+ * the source's had its microseconds (MariaDB logs them in the status variable Q_HRNOW). The
+ * session's time_zone stays '+00:00' (the source's, Q_TIME_ZONE_CODE, is not carried either): a
+ * DATETIME default is rendered in UTC. apply_ddl sets the clock back right after the DDL.
+ */
+static int pin_clock(sink *s, const sl_event *ev, sl_error *err)
+{
+    if (!ev->commit_ts)
+        return 0;       /* a DDL no binlog event timed (none such today): the target's clock */
+    char q[64];
+    snprintf(q, sizeof q, "SET SESSION timestamp = %" PRIu64, ev->commit_ts);
+    return exec1(s->coord, q, err);
+}
+
 /* coordinated: the shard DDL coordinator made this shard the one that runs the DDL */
 static int apply_ddl(sink *s, sl_event *ev, int coordinated)
 {
@@ -1567,6 +1587,8 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
      * DDL_LOCK_WAIT_S seconds and asks again; a DDL that timed out changed nothing. */
     sl_error ignore = {0};
     exec1(s->coord, "SET SESSION lock_wait_timeout = " DDL_LOCK_WAIT_S, &ignore);
+    if (pin_clock(s, ev, &err) < 0)
+        return s->host->fail(s->ctx, err.code, "setting the DDL's time: %s", err.msg);
     int drc;
     unsigned e = 0;
     for (unsigned waits = 0;; waits++) {
@@ -1582,6 +1604,11 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
         nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
     }
     exec1(s->coord, "SET SESSION lock_wait_timeout = DEFAULT", &ignore);
+    /* the checkpoint after it (updated_at) and every later statement of the session read the
+     * target's clock again */
+    sl_error uerr = {0};
+    if (exec1(s->coord, "SET SESSION timestamp = DEFAULT", &uerr) < 0)
+        return s->host->fail(s->ctx, uerr.code, "setting the clock back after a DDL: %s", uerr.msg);
     if (drc < 0) {
         int skip = (replay && tolerable(e)) || (kind == SL_DDL_CREATE_DB && e == 1007);
         if (!skip)
