@@ -254,6 +254,9 @@ static const fam FAMS[] = {
       lag, NULL, NULL },
     { "sluice_sync_events_total", "counter", "Binlog events the sync unit has handled (DM's total_events).",
       simple, "sync_status", "total_events" },
+    { "sluice_sync_rows_not_found_total", "counter", "UPDATE and DELETE rows of the binlog that found no row "
+      "on the target (it differs from the source), since the server started.",
+      simple, "sync_status", "rows_not_found" },
     { "sluice_subtask_errors_total", "counter", "Errors that paused the subtask since the server started.",
       simple, "auto_resume", "errors" },
     { "sluice_subtask_resumes_total", "counter", "Automatic resumes of the subtask since the server started.",

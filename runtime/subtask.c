@@ -183,11 +183,11 @@ static void remote_reload(sl_subtask *s)
     free(k);
 }
 
-/* Binlog events a pipeline status (NULL: none) says its sink handled in that run. */
-static long long run_events(json_t *ps)
+/* A count a pipeline status (NULL: none) says its sink made in that run: "total_events" (binlog
+ * events handled), "rows_not_found" (row changes that found no row on the target). */
+static long long run_count(json_t *ps, const char *key)
 {
-    return (long long)json_integer_value(json_object_get(sl__stage_status(ps, "mysql-sink"),
-                                                         "total_events"));
+    return (long long)json_integer_value(json_object_get(sl__stage_status(ps, "mysql-sink"), key));
 }
 
 /* Keep the counters of s for the next subtask of its task and source in this process (a PUT
@@ -197,8 +197,10 @@ static void counts_keep(sl_subtask *s)
 {
     sl_worker *w = s->w;
     char *k = stage_key(s->task, s->source);
-    json_t *v = k ? json_pack("[I,I,I]", (json_int_t)s->errors, (json_int_t)s->resumes,
-                              (json_int_t)(s->events_base + run_events(s->last))) : NULL;
+    json_t *v = k ? json_pack("[I,I,I,I]", (json_int_t)s->errors, (json_int_t)s->resumes,
+                              (json_int_t)(s->events_base + run_count(s->last, "total_events")),
+                              (json_int_t)(s->not_found_base + run_count(s->last, "rows_not_found")))
+                  : NULL;
     pthread_mutex_lock(&w->mu);
     if (v && (w->counts || (w->counts = json_object())))
         json_object_set(w->counts, k, v);
@@ -218,6 +220,7 @@ static void counts_take(sl_subtask *s)
         s->errors = (unsigned long long)json_integer_value(json_array_get(v, 0));
         s->resumes = (unsigned long long)json_integer_value(json_array_get(v, 1));
         s->events_base = (long long)json_integer_value(json_array_get(v, 2));
+        s->not_found_base = (long long)json_integer_value(json_array_get(v, 3));
     }
     pthread_mutex_unlock(&w->mu);
     free(k);
@@ -647,8 +650,10 @@ static int run_phase(sl_subtask *s, sl_error *err)
     sl_pipeline_spec_free(own);
     if (rc != 0)
         goto failed;
-    /* the last run's events stay counted: sync_status.total_events never goes down */
-    s->events_base += run_events(s->last);
+    /* the last run's events stay counted: sync_status.total_events never goes down (nor
+     * rows_not_found) */
+    s->events_base += run_count(s->last, "total_events");
+    s->not_found_base += run_count(s->last, "rows_not_found");
     json_decref(s->last);
     s->last = NULL;
     sl_pipeline_on_end(s->pipe, on_end, s);

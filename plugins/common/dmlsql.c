@@ -294,9 +294,9 @@ static size_t run_of(const input *in, size_t i, change a, uint32_t batch)
 /* The one statement of up to k changes from i of in, whose first is a (see run_of); *used is
  * how many it took. Rows stop joining a statement once it is max bytes long, and a row that
  * would make it longer than max_row starts the next. A safe-mode UPDATE writes two statements
- * and records the start of the second in starts[*ns]. */
+ * and records the second in stmts[*ns]. */
 static int statement(sl_sbuf *out, const input *in, size_t i, size_t k, change a, size_t max,
-                     size_t max_row, const sl_dmlsql_opts *o, size_t *starts, size_t *ns,
+                     size_t max_row, const sl_dmlsql_opts *o, sl_dmlsql_stmt *stmts, size_t *ns,
                      size_t *used, sl_error *err)
 {
     const sl_event *ev = a.ev;
@@ -334,7 +334,7 @@ static int statement(sl_sbuf *out, const input *in, size_t i, size_t k, change a
         rc = delete_one(out, ev, err);
         if (rc == 0) {
             sl_sbuf_adds(out, ";\n");
-            starts[(*ns)++] = out->len;
+            stmts[(*ns)++] = (sl_dmlsql_stmt){ .start = out->len };
             insert_head(out, ev, 1);
             rc = values_tuple(out, ev, ev->after, err);
         }
@@ -344,16 +344,31 @@ static int statement(sl_sbuf *out, const input *in, size_t i, size_t k, change a
     }
 }
 
+/* What st's result will tell of rows not found (sl_dmlsql_not_found), by the kind of its
+ * changes. Safe mode writes rows that may be on the target already (a replay): a row it does
+ * not find is no sign of drift there. */
+static uint8_t check_of(unsigned kind, const sl_dmlsql_opts *o)
+{
+    if (o->safe_mode)
+        return SL_DMLSQL_CHECK_NONE;
+    switch (kind) {
+    case CH_DELETE: return SL_DMLSQL_CHECK_DELETE;
+    case CH_UPDATE: return SL_DMLSQL_CHECK_UPDATE;
+    case CH_UPSERT: return SL_DMLSQL_CHECK_UPSERT;
+    default:        return SL_DMLSQL_CHECK_NONE;
+    }
+}
+
 static int build(sl_sbuf *out, const input *in, const sl_dmlsql_opts *o, size_t *consumed,
-                 size_t *starts, size_t max_starts, size_t *nstarts, sl_error *err)
+                 sl_dmlsql_stmt *stmts, size_t max_stmts, size_t *nstmts, sl_error *err)
 {
     size_t max_bytes = o->max_bytes ? o->max_bytes : (1u << 20);
     size_t max_row = o->max_row ? o->max_row : SIZE_MAX;
     uint32_t batch = o->batch ? o->batch : 1;
-    /* room for the starts of one more statement: a safe-mode UPDATE (row events only) takes two */
+    /* room for one more statement: a safe-mode UPDATE (row events only) takes two */
     size_t need = in->ops ? 1 : 2;
     size_t i = 0, ns = 0;
-    while (i < in->n && ns + need <= max_starts) {
+    while (i < in->n && ns + need <= max_stmts) {
         change a = change_at(in, i);
         const sl_event *ev = a.ev;
         if (in->ops) {
@@ -372,41 +387,122 @@ static int build(sl_sbuf *out, const input *in, const sl_dmlsql_opts *o, size_t 
         size_t k = run_of(in, i, a, batch), at = out->len, ns0 = ns;
         if (out->len)
             sl_sbuf_adds(out, ";\n");
-        starts[ns++] = out->len;
-        int rc = statement(out, in, i, k, a, max_bytes, max_row, o, starts, &ns, &k, err);
+        stmts[ns++] = (sl_dmlsql_stmt){ .start = out->len, .evs = in->evs, .ops = in->ops, .first = i };
+        int rc = statement(out, in, i, k, a, max_bytes, max_row, o, stmts, &ns, &k, err);
         if (rc < 0)
             return rc;
         if (out->oom)
             return sl_error_set(err, SL_ENOMEM, "out of memory building SQL");
-        if (out->len - starts[ns0] > max_row) {
+        if (out->len - stmts[ns0].start > max_row) {
             sl_sbuf_truncate(out, at);      /* a row too long for the target: the caller's */
             *consumed = i;
-            *nstarts = ns0;
+            *nstmts = ns0;
             return SL_DMLSQL_BIG;
         }
+        stmts[ns0].rows = (uint32_t)k;
+        stmts[ns0].check = check_of(a.kind, o);
         i += k;
         if (out->len >= max_bytes)
             break;
     }
     *consumed = i;
-    *nstarts = ns;
+    *nstmts = ns;
     return 0;
 }
 
 int sl_dmlsql_build(sl_sbuf *out, sl_event *const *evs, size_t n, const sl_dmlsql_opts *o,
-                    size_t *consumed, size_t *starts, size_t max_starts, size_t *nstarts,
+                    size_t *consumed, sl_dmlsql_stmt *stmts, size_t max_stmts, size_t *nstmts,
                     sl_error *err)
 {
     input in = { .evs = evs, .n = n };
-    return build(out, &in, o, consumed, starts, max_starts, nstarts, err);
+    return build(out, &in, o, consumed, stmts, max_stmts, nstmts, err);
 }
 
 int sl_dmlsql_build_ops(sl_sbuf *out, const sl_cmp_op *ops, size_t n, const sl_dmlsql_opts *o,
-                        size_t *consumed, size_t *starts, size_t max_starts, size_t *nstarts,
+                        size_t *consumed, sl_dmlsql_stmt *stmts, size_t max_stmts, size_t *nstmts,
                         sl_error *err)
 {
     input in = { .ops = ops, .n = n };
-    return build(out, &in, o, consumed, starts, max_starts, nstarts, err);
+    return build(out, &in, o, consumed, stmts, max_stmts, nstmts, err);
+}
+
+/* The number after "name: " in a server's info text ("Rows matched: 1  Changed: 0  Warnings: 0",
+ * "Records: 3  Duplicates: 1  Warnings: 0"); -1 when it is not there. */
+static long long info_num(const char *info, const char *name)
+{
+    const char *p = info ? strstr(info, name) : NULL;
+    if (!p)
+        return -1;
+    p += strlen(name);
+    while (*p == ' ')
+        p++;
+    if (*p < '0' || *p > '9')
+        return -1;
+    long long v = 0;
+    for (; *p >= '0' && *p <= '9' && v < (1LL << 40); p++)
+        v = v * 10 + (*p - '0');
+    return v;
+}
+
+uint64_t sl_dmlsql_not_found(const sl_dmlsql_stmt *st, uint64_t affected, const char *info)
+{
+    uint64_t n = st->rows, found;
+    switch (st->check) {
+    case SL_DMLSQL_CHECK_DELETE:
+        found = affected;
+        break;
+    case SL_DMLSQL_CHECK_UPDATE: {
+        long long m = info_num(info, "Rows matched:");
+        if (m < 0)
+            return 0;
+        found = (uint64_t)m;
+        break;
+    }
+    case SL_DMLSQL_CHECK_UPSERT: {
+        long long d = info_num(info, "Duplicates:");
+        uint64_t inserted;
+        if (d >= 0)
+            inserted = affected >= 2 * (uint64_t)d ? affected - 2 * (uint64_t)d : 0;
+        else if (n == 1)
+            inserted = affected == 1;   /* no info for one row: 1 inserted, 2 changed, 0 as it was */
+        else
+            return 0;
+        return inserted < n ? inserted : n;
+    }
+    default:
+        return 0;
+    }
+    return found < n ? n - found : 0;
+}
+
+int sl_dmlsql_stmt_change(const sl_dmlsql_stmt *st, size_t k, const sl_event **ev, const sl_value **img)
+{
+    if (k >= st->rows || (!st->evs && !st->ops))
+        return SL_EINVAL;
+    input in = { .evs = st->evs, .ops = st->ops, .n = st->first + st->rows };
+    change c = change_at(&in, st->first + k);
+    *ev = c.ev;
+    *img = c.kind == CH_UPDATE ? c.ev->before : c.img;
+    return 0;
+}
+
+int sl_dmlsql_key(sl_sbuf *out, const sl_event *ev, const sl_value *img, size_t max)
+{
+    if (!ev->meta || !has_key(ev) || !img)
+        return 0;
+    sl_sbuf key;
+    sl_sbuf_init(&key);
+    sl_error ignore = { 0 };
+    int rc = row_cond(&key, ev, img, &ignore);
+    if (rc == 0 && key.oom)
+        rc = SL_ENOMEM;
+    if (rc == 0) {
+        sl_sbuf_add(out, key.p, key.len > max ? max : key.len);
+        if (key.len > max)
+            sl_sbuf_adds(out, "...");
+    }
+    sl_sbuf_free(&key);
+    return rc == SL_ENOMEM ? rc : 0;
 }
 
 /* Whether value v of a row too long for a statement goes in the LOAD DATA file (sl_dmlsql_load_row),

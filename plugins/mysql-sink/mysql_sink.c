@@ -106,7 +106,31 @@ static const sl_option sink_options[] = {
 
 enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
 
-typedef struct worker {
+/*
+ * Row changes that find no row on the target (an UPDATE or DELETE of a row the target does not
+ * have: it drifted from the source) change nothing there, as in DM, and the task goes on; they
+ * are counted (status rows_not_found, metric rows_not_found) and the first MISS_LOG_PER_TABLE of
+ * each table are logged with their key, then one line a minute with the count. A worker
+ * describes up to MISS_NOTES statements of its open transaction; the coordinator counts and logs
+ * them once that transaction is committed (a rolled-back one is applied again, and would count
+ * twice).
+ */
+#define MISS_NOTES 4
+#define MISS_NOTE_MAX 400        /* bytes of one description */
+#define MISS_LOG_PER_TABLE 5
+#define MISS_TABLES 256          /* tables whose warnings are counted; beyond, only the summary */
+#define MISS_QUIET_MS 60000
+
+typedef struct miss_table { uint64_t table; uint32_t logged; } miss_table;
+
+typedef struct miss_note {
+    uint64_t table;              /* hash of the target table */
+    uint64_t rows;               /* rows of the statement that found none */
+    char     text[MISS_NOTE_MAX];
+} miss_note;
+
+typedef struct worker worker;
+struct worker {
     struct sink    *s;
     uint32_t        id;
     void           *thread;
@@ -131,14 +155,17 @@ typedef struct worker {
     sl_error        err;
     int             rc;
     sl_sbuf         sql;
-    size_t         *starts;
+    sl_dmlsql_stmt *stmts;       /* the statements of w->sql (MAX_STARTS) */
+    uint64_t        missing;     /* rows not found in the open transaction (see MISS_NOTES) */
+    miss_note       notes[MISS_NOTES];
+    uint32_t        nnotes;
     sl_compactor   *cmp;         /* net change per row key of the worker's share (compact.h) */
     sl_event      **fk;          /* scratch: the share's rows of cascading-FK tables, in order */
     size_t          cfk;
     int             fk_dirty;    /* the session may be left with foreign_key_checks = 1 */
     unsigned long   packet;      /* the target's max_allowed_packet, for this connection */
     sl_dmlsql_row_reader *row;   /* the row LOAD DATA reads now (apply_big), or NULL */
-} worker;
+};
 
 typedef struct sink {
     const sl_host *host;
@@ -200,6 +227,10 @@ typedef struct sink {
     int            ck_multi;     /* the last ckpt_sql wrote several statements */
     int            synced;
     atomic_llong   total_events;
+    atomic_llong   not_found;    /* rows not found on the target, committed (MISS_NOTES) */
+    miss_table     miss_tables[MISS_TABLES];  /* warnings logged per table */
+    uint64_t       miss_quiet;   /* rows not found and not logged since miss_quiet_ms */
+    int64_t        miss_quiet_ms;
     time_t         started;
     int64_t        recent_base;
     time_t         recent_at;
@@ -291,9 +322,12 @@ static MYSQL *connect_target(sink *s, sl_error *err)
     return db;
 }
 
-/* Run text holding several statements; on failure name the failing statement (via starts). */
-static int exec_multi(MYSQL *db, const char *sql, size_t len, const size_t *starts, size_t nst,
-                      sl_error *err)
+static void note_result(worker *w, const sl_dmlsql_stmt *st);
+
+/* Run text holding several statements; on failure name the failing statement (via stmts). With
+ * a worker, the result of each row statement tells which changes found no row (note_result). */
+static int exec_multi(MYSQL *db, const char *sql, size_t len, const sl_dmlsql_stmt *stmts, size_t nst,
+                      worker *w, sl_error *err)
 {
     size_t idx = 0;
     int st = mysql_real_query(db, sql, (unsigned long)len);
@@ -304,14 +338,16 @@ static int exec_multi(MYSQL *db, const char *sql, size_t len, const size_t *star
                 mysql_free_result(r);
             if (mysql_errno(db))
                 break;
+            if (w && stmts && idx < nst && stmts[idx].check)
+                note_result(w, &stmts[idx]);
             idx++;
         } while ((st = mysql_next_result(db)) == 0);
         if (st < 0 && mysql_errno(db) == 0)
             return 0;
     }
     unsigned e = mysql_errno(db);
-    size_t from = (starts && idx < nst) ? starts[idx] : 0;
-    size_t to = (starts && idx + 1 < nst) ? starts[idx + 1] : len;
+    size_t from = (stmts && idx < nst) ? stmts[idx].start : 0;
+    size_t to = (stmts && idx + 1 < nst) ? stmts[idx + 1].start : len;
     size_t shown = to - from > 300 ? 300 : to - from;
     return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
                         "%s (errno %u) in statement: %.*s%s", mysql_error(db), e, (int)shown,
@@ -352,8 +388,77 @@ static void add_stmt(worker *w, size_t *nst, const char *sql)
 {
     if (w->sql.len)
         sl_sbuf_adds(&w->sql, ";\n");
-    w->starts[(*nst)++] = w->sql.len;
+    w->stmts[(*nst)++] = (sl_dmlsql_stmt){ .start = w->sql.len };
     sl_sbuf_adds(&w->sql, sql);
+}
+
+/* ---- rows not found (MISS_NOTES) ------------------------------------------------------------ */
+
+/* Describe rows of ev's table that found no row: n of the statement's, what happened to them
+ * (what), and up to three keys (of the statement st, or the key of img when st is NULL). */
+static void note_miss(worker *w, const sl_event *ev, uint64_t n, uint32_t rows, const char *what,
+                      const sl_dmlsql_stmt *st, const sl_value *img)
+{
+    w->missing += n;
+    if (w->nnotes == MISS_NOTES)
+        return;
+    miss_note *m = &w->notes[w->nnotes];
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_add_qname(&b, ev->target_schema, ev->target_table);
+    if (rows > 1)
+        sl_sbuf_addf(&b, ": %s: %" PRIu64 " of its %u rows not found", what, n, rows);
+    else
+        sl_sbuf_addf(&b, ": %s: no row", what);
+    if (!ev->meta || ev->meta->npk == 0) {
+        sl_sbuf_adds(&b, " (a table without a key: the row's values are not shown)");
+    } else {
+        sl_sbuf_adds(&b, rows > 1 ? ", keys among " : " with ");
+        for (uint32_t k = 0; k < (st ? rows : 1) && k < 3; k++) {
+            const sl_event *kev = ev;
+            const sl_value *kimg = img;
+            if (st && sl_dmlsql_stmt_change(st, k, &kev, &kimg) < 0)
+                break;
+            if (k)
+                sl_sbuf_adds(&b, ", ");
+            sl_sbuf_adds(&b, "(");
+            sl_dmlsql_key(&b, kev, kimg, 100);
+            sl_sbuf_adds(&b, ")");
+        }
+        if (rows > 3)
+            sl_sbuf_adds(&b, ", ...");
+    }
+    if (!b.oom && b.p) {
+        m->table = fnv64(ev->target_schema, ev->target_table);
+        m->rows = n;
+        snprintf(m->text, sizeof m->text, "%s", b.p);
+        w->nnotes++;
+    }
+    sl_sbuf_free(&b);
+}
+
+/* A row statement's result (exec_multi): its changes that found no row on the target. */
+static void note_result(worker *w, const sl_dmlsql_stmt *st)
+{
+    uint64_t n = sl_dmlsql_not_found(st, mysql_affected_rows(w->db), mysql_info(w->db));
+    const sl_event *ev;
+    const sl_value *img;
+    if (n == 0 || sl_dmlsql_stmt_change(st, 0, &ev, &img) < 0)
+        return;
+    const char *what = st->check == SL_DMLSQL_CHECK_UPDATE ? "an UPDATE (nothing changed)"
+                     : st->check == SL_DMLSQL_CHECK_DELETE ? "a DELETE"
+                     : st->rows > 1 ? "an upsert of rows the source changed (those not found are "
+                                      "inserted from the binlog's row image)"
+                                    : "an UPDATE written as an upsert (the row is inserted from "
+                                      "the binlog's row image)";
+    note_miss(w, ev, n, st->rows, what, st->rows > 1 ? st : NULL, img);
+}
+
+/* Forget what the worker's open transaction found missing: it is rolled back. */
+static void forget_misses(worker *w)
+{
+    w->missing = 0;
+    w->nnotes = 0;
 }
 
 /*
@@ -471,10 +576,15 @@ static int apply_big(worker *w, const sl_event *ev, const sl_value *img, unsigne
                             ev->target_table, w->packet, why);
     int rc;
     if (kind != SL_CMP_INSERT) {
+        const sl_value *key = kind == SL_CMP_UPSERT ? img : ev->before;
         sl_sbuf_reset(&w->sql);
-        if ((rc = sl_dmlsql_delete_key(&w->sql, ev, kind == SL_CMP_UPSERT ? img : ev->before, &w->err)) < 0 ||
+        if ((rc = sl_dmlsql_delete_key(&w->sql, ev, key, &w->err)) < 0 ||
             (rc = exec_checked(w, "deleting a long row, to load it, from", ev, NULL)) < 0)
             return rc;
+        /* the row the UPDATE changes was not there (safe mode expects that: a replay) */
+        if (!safe && mysql_affected_rows(w->db) == 0)
+            note_miss(w, ev, 1, 1, "an UPDATE of a row longer than max_allowed_packet (the row is "
+                      "loaded from the binlog's row image)", NULL, key);
     }
     sl_sbuf_reset(&w->sql);
     if ((rc = sl_dmlsql_load_row(&w->sql, ev, img, safe && !fk, ROW_FILE, &w->err)) < 0)
@@ -556,7 +666,7 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
         const sl_value *bimg = NULL;
         unsigned bkind = 0;
         if (i < nkeep) {
-            rc = sl_dmlsql_build(&w->sql, keep + i, nkeep - i, &o, &used, w->starts + nst, room - nst,
+            rc = sl_dmlsql_build(&w->sql, keep + i, nkeep - i, &o, &used, w->stmts + nst, room - nst,
                                  &ns, &w->err);
             if (rc < 0)
                 return rc;
@@ -567,7 +677,7 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
         }
         if (!big && i == nkeep && j < nops && w->sql.len < o.max_bytes) {
             size_t used2 = 0;
-            rc = sl_dmlsql_build_ops(&w->sql, ops + j, nops - j, &o, &used2, w->starts + nst,
+            rc = sl_dmlsql_build_ops(&w->sql, ops + j, nops - j, &o, &used2, w->stmts + nst,
                                      room - nst, &ns, &w->err);
             if (rc < 0)
                 return rc;
@@ -585,7 +695,7 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
                 add_stmt(w, &nst, "SET SESSION foreign_key_checks = 1");
                 w->fk_dirty = 1;
             }
-            rc = sl_dmlsql_build(&w->sql, w->fk + f, (size_t)nfk - f, &ofk, &used3, w->starts + nst,
+            rc = sl_dmlsql_build(&w->sql, w->fk + f, (size_t)nfk - f, &ofk, &used3, w->stmts + nst,
                                  room - nst, &ns, &w->err);
             if (rc < 0)
                 return rc;
@@ -604,7 +714,7 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
             add_stmt(w, &nst, tail[t]);
         if (w->sql.oom)
             return sl_error_set(&w->err, SL_ENOMEM, "out of memory building SQL");
-        if (nst > 0 && (rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err)) < 0)
+        if (nst > 0 && (rc = exec_multi(w->db, w->sql.p, w->sql.len, w->stmts, nst, w, &w->err)) < 0)
             return rc;
         if (big) {
             rc = big == 2 ? apply_big(w, bev, bimg, bkind, 0, o.safe_mode)
@@ -615,7 +725,7 @@ static int apply_events(worker *w, const char *const *head, size_t nhead, const 
                 sl_sbuf_reset(&w->sql);
                 nst = 0;
                 add_stmt(w, &nst, "SET SESSION foreign_key_checks = 0");
-                if ((rc = exec_multi(w->db, w->sql.p, w->sql.len, w->starts, nst, &w->err)) < 0)
+                if ((rc = exec_multi(w->db, w->sql.p, w->sql.len, w->stmts, nst, w, &w->err)) < 0)
                     return rc;
             }
             continue;
@@ -686,6 +796,7 @@ static void rollback_worker(worker *w)
 {
     char q[160];
     sl_error e = {0};
+    forget_misses(w);
     if (!w->db)
         return;
     if (w->xa_started) {
@@ -1036,7 +1147,7 @@ static int exec_ckpt(sink *s, const sl_sbuf *b, sl_error *err)
     sl_sbuf_add(&tx, b->p, b->len);
     sl_sbuf_adds(&tx, ";\nCOMMIT");
     int rc = tx.oom ? sl_error_set(err, SL_ENOMEM, "out of memory")
-                    : exec_multi(s->coord, tx.p, tx.len, NULL, 0, err);
+                    : exec_multi(s->coord, tx.p, tx.len, NULL, 0, NULL, err);
     sl_sbuf_free(&tx);
     if (rc < 0) {
         sl_error ignore = {0};
@@ -1135,6 +1246,64 @@ static int caught_up(sink *s)
     int up = s->src_file && s->file && strcmp(s->src_file, s->file) == 0 && s->pos == s->src_pos;
     pthread_mutex_unlock(&s->mu);
     return up && !moved(s) && !s->serial;
+}
+
+/* The slot of table t in s->miss_tables (a new one when there is room), or NULL when it is full. */
+static miss_table *miss_slot(sink *s, uint64_t t)
+{
+    for (size_t i = 0, h = (size_t)(t % MISS_TABLES); i < MISS_TABLES; i++, h = (h + 1) % MISS_TABLES) {
+        if (s->miss_tables[h].table == t)
+            return &s->miss_tables[h];
+        if (s->miss_tables[h].table == 0) {
+            s->miss_tables[h].table = t;
+            return &s->miss_tables[h];
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The group the workers applied is committed: count the rows they found missing (status and
+ * metric) and log the first MISS_LOG_PER_TABLE of each table, then a line a minute with the
+ * count of the others. Coordinator only, with every worker idle.
+ */
+static void take_misses(sink *s)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        worker *w = &s->w[i];
+        uint64_t described = 0;
+        for (uint32_t k = 0; k < w->nnotes; k++) {
+            miss_note *m = &w->notes[k];
+            miss_table *slot = miss_slot(s, m->table ? m->table : 1);
+            described += m->rows;
+            if (slot && slot->logged < MISS_LOG_PER_TABLE) {
+                slot->logged++;
+                s->host->log(s->ctx, SL_LOG_WARN, "a row change found no row on the target, which "
+                             "differs from the source there (the task goes on): %s%s",
+                             m->text, slot->logged == MISS_LOG_PER_TABLE ? " (the last warning of this "
+                             "table naming rows; rows_not_found in the task's status counts them all)" : "");
+            } else {
+                s->miss_quiet += m->rows;
+            }
+        }
+        if (w->missing > described)
+            s->miss_quiet += w->missing - described;
+        total += w->missing;
+        forget_misses(w);
+    }
+    if (total == 0)
+        return;
+    atomic_fetch_add(&s->not_found, (long long)total);
+    s->host->metric_add(s->ctx, "rows_not_found", (int64_t)total);
+    int64_t now = mono_ms();
+    if (s->miss_quiet && now - s->miss_quiet_ms >= MISS_QUIET_MS) {
+        s->host->log(s->ctx, SL_LOG_WARN, "%" PRIu64 " more row changes found no row on the target "
+                     "since the last such warning (rows_not_found in the task's status counts them all)",
+                     s->miss_quiet);
+        s->miss_quiet = 0;
+        s->miss_quiet_ms = now;
+    }
 }
 
 /* ---- groups -------------------------------------------------------------------------------- */
@@ -1323,6 +1492,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
         if (!keep_open) {
             s->group = g;
             written(s);
+            take_misses(s);
         }
         sl_causality_reset(s->caus);
         sl__tcache_collect(s->tc);
@@ -1360,6 +1530,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
             return rc;
         s->group = g;
         written(s);
+        take_misses(s);
         sl_causality_reset(s->caus);
         sl__tcache_collect(s->tc);
         atomic_fetch_add(&s->total_events, (long long)rows);
@@ -1373,6 +1544,7 @@ static int close_group(sink *s, const sl_position *pos, int keep_open)
     failpoint("after-checkpoint");
     s->group = g;
     written(s);
+    take_misses(s);
     /* the commits run while the sink goes on with the next batch (settle waits for them) */
     for (uint32_t i = 0; i < s->nworkers; i++)
         if (s->w[i].nev) {
@@ -1514,6 +1686,26 @@ static int refuse_statement_rows(sink *s, const sl_event *ev)
                          "copy the table again: %.300s", ev->pos.file ? ev->pos.file : "?", ev->pos.offset, ev->ddl);
 }
 
+/*
+ * Run the DDL at the source's time, as MariaDB's own replica does (SET TIMESTAMP from the Query
+ * event's header, log_event_server.cc): a column added with DEFAULT NOW(), CURRENT_TIMESTAMP or
+ * an expression of them fills the table's existing rows with the session's clock, which on the
+ * target would be the time the sink applies it, after any lag or a resume from far back. The
+ * header's time, the DDL event's commit_ts, is when the statement started on the source, the
+ * time its NOW() read. Seconds only: sl_event carries no fraction, so NOW(6) gets .000000 where
+ * the source's had its microseconds (MariaDB logs them in the status variable Q_HRNOW). The
+ * session's time_zone stays '+00:00' (the source's, Q_TIME_ZONE_CODE, is not carried either): a
+ * DATETIME default is rendered in UTC. apply_ddl sets the clock back right after the DDL.
+ */
+static int pin_clock(sink *s, const sl_event *ev, sl_error *err)
+{
+    if (!ev->commit_ts)
+        return 0;       /* a DDL no binlog event timed (none such today): the target's clock */
+    char q[64];
+    snprintf(q, sizeof q, "SET SESSION timestamp = %" PRIu64, ev->commit_ts);
+    return exec1(s->coord, q, err);
+}
+
 /* coordinated: the shard DDL coordinator made this shard the one that runs the DDL */
 static int apply_ddl(sink *s, sl_event *ev, int coordinated)
 {
@@ -1567,6 +1759,8 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
      * DDL_LOCK_WAIT_S seconds and asks again; a DDL that timed out changed nothing. */
     sl_error ignore = {0};
     exec1(s->coord, "SET SESSION lock_wait_timeout = " DDL_LOCK_WAIT_S, &ignore);
+    if (pin_clock(s, ev, &err) < 0)
+        return s->host->fail(s->ctx, err.code, "setting the DDL's time: %s", err.msg);
     int drc;
     unsigned e = 0;
     for (unsigned waits = 0;; waits++) {
@@ -1582,6 +1776,11 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
         nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
     }
     exec1(s->coord, "SET SESSION lock_wait_timeout = DEFAULT", &ignore);
+    /* the checkpoint after it (updated_at) and every later statement of the session read the
+     * target's clock again */
+    sl_error uerr = {0};
+    if (exec1(s->coord, "SET SESSION timestamp = DEFAULT", &uerr) < 0)
+        return s->host->fail(s->ctx, uerr.code, "setting the clock back after a DDL: %s", uerr.msg);
     if (drc < 0) {
         int skip = (replay && tolerable(e)) || (kind == SL_DDL_CREATE_DB && e == 1007);
         if (!skip)
@@ -1599,16 +1798,16 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
     sl_sbuf_adds(&s->sql, s->ckpt_table);
     sl_sbuf_adds(&s->sql, " WHERE worker = -1 AND source_name = ");
     sl_sbuf_add_quoted(&s->sql, s->cfg->source_name, strlen(s->cfg->source_name));
-    size_t st[3] = { 0, 0, 0 };
+    sl_dmlsql_stmt st[2] = { { .start = 0 } };
     const char *begin = "START TRANSACTION;\n";
     sl_sbuf tx;
     sl_sbuf_init(&tx);
     sl_sbuf_adds(&tx, begin);
-    st[1] = tx.len;
+    st[1].start = tx.len;
     sl_sbuf_add(&tx, s->sql.p, s->sql.len);
     sl_sbuf_adds(&tx, ";\nCOMMIT");
     int rc = tx.oom ? sl_error_set(&err, SL_ENOMEM, "out of memory")
-                    : exec_multi(s->coord, tx.p, tx.len, st, 2, &err);
+                    : exec_multi(s->coord, tx.p, tx.len, st, 2, NULL, &err);
     sl_sbuf_free(&tx);
     if (rc < 0)
         return s->host->fail(s->ctx, err.code, "writing the checkpoint after a DDL: %s", err.msg);
@@ -2246,7 +2445,7 @@ static int sink_start(void *self)
         }
         /* what sizes the statements (apply_events); 0 if unknown: 1 MiB texts, no row limit */
         w->packet = strtoul(q1col(w->db, "SELECT @@max_allowed_packet", &(q1buf){ { 0 } }), NULL, 10);
-        if (!w->starts && !(w->starts = malloc(MAX_STARTS * sizeof *w->starts))) {
+        if (!w->stmts && !(w->stmts = malloc(MAX_STARTS * sizeof *w->stmts))) {
             stop_workers(s);
             return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
         }
@@ -2524,7 +2723,7 @@ static void sink_destroy(void *self)
         worker *w = &s->w[i];
         free(w->evs);
         free(w->fk);
-        free(w->starts);
+        free(w->stmts);
         sl_compactor_free(w->cmp);
         sl_sbuf_free(&w->sql);
         pthread_mutex_destroy(&w->mu);
@@ -2600,8 +2799,9 @@ static char *sink_status(void *self)
     long long behind = lag_ts && (long long)now > (long long)lag_ts ? (long long)now - (long long)lag_ts : 0;
     if (s->synced || lag_ts)
         sl_sbuf_addf(&b, ",\"seconds_behind_master\":%lld", behind);
-    sl_sbuf_addf(&b, ",\"synced\":%s,\"blocking_ddls\":[],\"unresolved_groups\":[]}",
-                 s->synced ? "true" : "false");
+    sl_sbuf_addf(&b, ",\"synced\":%s,\"blocking_ddls\":[],\"unresolved_groups\":[],"
+                 "\"rows_not_found\":%lld}", s->synced ? "true" : "false",
+                 (long long)atomic_load(&s->not_found));
     pthread_mutex_unlock(&s->mu);
     if (b.oom) {
         sl_sbuf_free(&b);

@@ -131,17 +131,21 @@ static void test_fill(void **st)
     sl_causality_free(c);
 }
 
+/* the statements of the last build() (their evs point into build's p: read them before the
+ * next build) */
+static sl_dmlsql_stmt built[64];
+static sl_event *built_p[16];
+
 static char *build(sl_event *evs, size_t n, int safe, uint32_t batch, size_t *consumed, size_t *nst)
 {
     static char out[8192];
-    sl_event *p[16];
+    sl_event **p = built_p;
     for (size_t i = 0; i < n; i++) p[i] = &evs[i];
     sl_dmlsql_opts o = { .batch = batch, .safe_mode = safe };
-    size_t starts[64];
     sl_error err = {0};
     sl_sbuf b;
     sl_sbuf_init(&b);
-    assert_int_equal(sl_dmlsql_build(&b, p, n, &o, consumed, starts, 64, nst, &err), 0);
+    assert_int_equal(sl_dmlsql_build(&b, p, n, &o, consumed, built, 64, nst, &err), 0);
     snprintf(out, sizeof out, "%s", b.p);
     sl_sbuf_free(&b);
     return out;
@@ -179,6 +183,103 @@ static void test_dmlsql(void **st)
     assert_string_equal(sql, "DELETE FROM `ts`.`tt` WHERE `id` <=> 3 AND `email` <=> NULL LIMIT 1");
 }
 
+/* What each statement's result says of rows the target did not have (a drifted target): its
+ * check and rows, and the count read from affected rows and mysql_info() as MariaDB reports
+ * them (an UPDATE that finds its row as it is changes 0 rows but matches 1). */
+static void test_dmlsql_not_found(void **st)
+{
+    (void)st;
+    setrow(0, 1, "a");
+    setrow(1, 2, "b");
+    setrow(2, 3, "c");
+    setrow(3, 2, "B2");
+    sl_event evs[5] = { mk(SL_EV_INSERT, -1, 0), mk(SL_EV_UPDATE, 1, 3), mk(SL_EV_DELETE, 0, -1),
+                        mk(SL_EV_DELETE, 2, -1), mk(SL_EV_DELETE, 1, -1) };
+    size_t used, nst;
+    build(evs, 5, 0, 100, &used, &nst);
+    assert_int_equal(nst, 3);
+    assert_int_equal(built[0].check, SL_DMLSQL_CHECK_NONE);
+    assert_int_equal(built[1].check, SL_DMLSQL_CHECK_UPDATE);
+    assert_int_equal(built[1].rows, 1);
+    assert_int_equal(built[2].check, SL_DMLSQL_CHECK_DELETE);
+    assert_int_equal(built[2].rows, 3);
+    /* UPDATE: "Rows matched", whatever changed */
+    assert_int_equal(sl_dmlsql_not_found(&built[1], 0, "Rows matched: 0  Changed: 0  Warnings: 0"), 1);
+    assert_int_equal(sl_dmlsql_not_found(&built[1], 0, "Rows matched: 1  Changed: 0  Warnings: 0"), 0);
+    assert_int_equal(sl_dmlsql_not_found(&built[1], 1, "Rows matched: 1  Changed: 1  Warnings: 0"), 0);
+    assert_int_equal(sl_dmlsql_not_found(&built[1], 0, NULL), 0);     /* no info: unknown */
+    /* DELETE of three keys: the rows affected were found */
+    assert_int_equal(sl_dmlsql_not_found(&built[2], 3, NULL), 0);
+    assert_int_equal(sl_dmlsql_not_found(&built[2], 1, NULL), 2);
+    assert_int_equal(sl_dmlsql_not_found(&built[2], 0, NULL), 3);
+    assert_int_equal(sl_dmlsql_not_found(&built[0], 0, NULL), 0);
+    /* the keys named in the warning: the UPDATE's before image, the DELETE's keys */
+    sl_sbuf k;
+    sl_sbuf_init(&k);
+    const sl_event *kev;
+    const sl_value *kimg;
+    assert_int_equal(sl_dmlsql_stmt_change(&built[1], 0, &kev, &kimg), 0);
+    assert_ptr_equal(kev, &evs[1]);
+    assert_int_equal(sl_dmlsql_key(&k, kev, kimg, 100), 0);
+    assert_string_equal(k.p, "`id`=2");
+    sl_sbuf_reset(&k);
+    assert_int_equal(sl_dmlsql_stmt_change(&built[2], 2, &kev, &kimg), 0);
+    assert_int_equal(sl_dmlsql_key(&k, kev, kimg, 100), 0);
+    assert_string_equal(k.p, "`id`=2");
+    assert_int_equal(sl_dmlsql_stmt_change(&built[2], 3, &kev, &kimg), SL_EINVAL);
+    sl_sbuf_reset(&k);
+    assert_int_equal(sl_dmlsql_stmt_change(&built[2], 0, &kev, &kimg), 0);
+    assert_int_equal(sl_dmlsql_key(&k, kev, kimg, 3), 0);
+    assert_string_equal(k.p, "`id...");
+    /* safe mode writes what may be there already: nothing is checked */
+    build(evs + 1, 2, 1, 100, &used, &nst);
+    for (size_t i = 0; i < nst; i++)
+        assert_int_equal(built[i].check, SL_DMLSQL_CHECK_NONE);
+    /* an upsert (compacted changes of rows present at the group's start): the rows inserted */
+    sl_cmp_op ops[3] = { { &evs[0], rows[0], SL_CMP_UPSERT }, { &evs[0], rows[1], SL_CMP_UPSERT },
+                         { &evs[0], rows[2], SL_CMP_UPSERT } };
+    sl_dmlsql_opts o = { .batch = 100 };
+    sl_dmlsql_stmt up[4];
+    sl_error err = {0};
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    assert_int_equal(sl_dmlsql_build_ops(&b, ops, 3, &o, &used, up, 4, &nst, &err), 0);
+    assert_int_equal(nst, 1);
+    assert_int_equal(up[0].check, SL_DMLSQL_CHECK_UPSERT);
+    assert_int_equal(up[0].rows, 3);
+    /* 1 inserted, 1 changed, 1 as it was: 1 + 2 affected, 1 duplicate */
+    assert_int_equal(sl_dmlsql_not_found(&up[0], 3, "Records: 3  Duplicates: 1  Warnings: 0"), 1);
+    assert_int_equal(sl_dmlsql_not_found(&up[0], 0, "Records: 3  Duplicates: 0  Warnings: 0"), 0);
+    assert_int_equal(sl_dmlsql_not_found(&up[0], 3, "Records: 3  Duplicates: 0  Warnings: 0"), 3);
+    assert_int_equal(sl_dmlsql_not_found(&up[0], 3, NULL), 0);          /* no info: unknown */
+    sl_sbuf_reset(&k);
+    assert_int_equal(sl_dmlsql_stmt_change(&up[0], 1, &kev, &kimg), 0);
+    assert_int_equal(sl_dmlsql_key(&k, kev, kimg, 100), 0);
+    assert_string_equal(k.p, "`id`=2");
+    /* one row: no info; 1 affected row is an insert, 2 a change, 0 a row as it was */
+    sl_sbuf_reset(&b);
+    assert_int_equal(sl_dmlsql_build_ops(&b, ops, 1, &o, &used, up, 4, &nst, &err), 0);
+    assert_int_equal(up[0].rows, 1);
+    assert_int_equal(sl_dmlsql_not_found(&up[0], 1, NULL), 1);
+    assert_int_equal(sl_dmlsql_not_found(&up[0], 2, NULL), 0);
+    assert_int_equal(sl_dmlsql_not_found(&up[0], 0, NULL), 0);
+    /* a table without a key: counted, but its row (all of it the "key") is not shown */
+    sl_table nokey = tbl;
+    nokey.npk = 0;
+    nokey.nkeys = 0;
+    sl_event d = mk(SL_EV_DELETE, 2, -1);
+    d.meta = &nokey;
+    build(&d, 1, 0, 100, &used, &nst);
+    assert_int_equal(built[0].check, SL_DMLSQL_CHECK_DELETE);
+    assert_int_equal(sl_dmlsql_not_found(&built[0], 0, NULL), 1);
+    sl_sbuf_reset(&k);
+    assert_int_equal(sl_dmlsql_stmt_change(&built[0], 0, &kev, &kimg), 0);
+    assert_int_equal(sl_dmlsql_key(&k, kev, kimg, 100), 0);
+    assert_int_equal(k.len, 0);
+    sl_sbuf_free(&k);
+    sl_sbuf_free(&b);
+}
+
 /* Statements sized for the target's packet: rows stop joining one at max_bytes, and a row whose
  * statement alone is longer than max_row stops the build (SL_DMLSQL_BIG) and goes as LOAD DATA of
  * a one-line file, whose bytes the row reader gives in pieces of any size. */
@@ -196,7 +297,8 @@ static void test_dmlsql_long(void **st)
                         mk(SL_EV_INSERT, -1, 3) };
     sl_event *p[4] = { &evs[0], &evs[1], &evs[2], &evs[3] };
     sl_dmlsql_opts o = { .batch = 100, .max_bytes = 120, .max_row = 200 };
-    size_t starts[8], used, nst;
+    sl_dmlsql_stmt starts[8];
+    size_t used, nst;
     sl_error err = {0};
     sl_sbuf b;
     sl_sbuf_init(&b);
@@ -269,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_fill),
         cmocka_unit_test(test_dmlsql),
         cmocka_unit_test(test_dmlsql_long),
+        cmocka_unit_test(test_dmlsql_not_found),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -218,7 +218,8 @@ static char *build_ops(const sl_cmp_op *ops, size_t n, int safe, uint32_t batch,
 {
     static char out[8192];
     sl_dmlsql_opts o = { .batch = batch, .safe_mode = safe };
-    size_t starts[64], used;
+    sl_dmlsql_stmt starts[64];
+    size_t used;
     sl_error err = {0};
     sl_sbuf b;
     sl_sbuf_init(&b);

@@ -303,7 +303,8 @@ static void test_statements(void **st)
     sl_dmlsql_opts o = { .batch = 10 };
     sl_sbuf b;
     sl_sbuf_init(&b);
-    size_t used, starts[8], ns;
+    size_t used, ns;
+    sl_dmlsql_stmt starts[8];
     assert_int_equal(sl_dmlsql_build(&b, pe, 2, &o, &used, starts, 8, &ns, &err), 0);
     assert_int_equal(used, 2);
     assert_string_equal(b.p, "INSERT INTO `ts`.`g` (`u`,`id`,`a`,`inv`,`n`) VALUES (_utf8mb4'a',1,5,7,10);\n"
