@@ -292,6 +292,19 @@ static void first_line(const char *dir, const char *name, char *out, size_t cap)
         fclose(f);
 }
 
+/* first_line once the relay has written one (up to 30 s): a reader may see its file set aside
+ * before the relay names the next, and a new relay.index is created before its first name is
+ * appended. */
+static void wait_first_line(const char *dir, const char *name, char *out, size_t cap)
+{
+    for (int i = 0; i < 300; i++) {
+        first_line(dir, name, out, cap);
+        if (out[0])
+            return;
+        usleep(100000);
+    }
+}
+
 static int exists(const char *dir, const char *name)
 {
     char path[700];
@@ -405,7 +418,7 @@ static void test_stale_relay_set_aside(void **state)
     assert_true(rd_wait(&waiting, failed_pred, NULL, 30));
     assert_true(failed_1236(&waiting, old_last));
     rd_close(&waiting);
-    first_line(rdir, "relay.index", line, sizeof line);
+    wait_first_line(rdir, "relay.index", line, sizeof line);
     assert_string_equal(line, restart);
     first_line(rdir, "relay.restart", line, sizeof line);
     assert_string_equal(line, restart);
@@ -445,9 +458,7 @@ static void test_stale_relay_set_aside(void **state)
     master_pos(db, cur, sizeof cur, &p);
     assert_string_not_equal(cur, restart);
     relay_start(&ro, &relay, &th);
-    for (int i = 0; i < 300 && !exists(rdir, "relay.index"); i++)
-        usleep(100000);
-    first_line(rdir, "relay.index", line, sizeof line);
+    wait_first_line(rdir, "relay.index", line, sizeof line);
     assert_string_equal(line, restart);
     relay_end(relay, th);
 
