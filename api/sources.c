@@ -279,10 +279,13 @@ void sl__task_ckpt_file(const char *name, const json_t *task, const char *source
 }
 
 /*
- * Where a new relay (dir holds no relay.index yet) without relay_binlog_name or
- * relay_binlog_gtid starts: the oldest file the source's unfinished tasks resume from - each
- * one's checkpoint in its target or, for a task without one, the binlog_name its source_conf
- * names. "" when none is known: the relay starts at the source's current file, and a task that
+ * Where a relay without relay_binlog_name or relay_binlog_gtid starts: the oldest file the
+ * source's unfinished tasks resume from - each one's checkpoint in its target or, for a task
+ * without one, the binlog_name its source_conf names. A new relay (dir holds no relay.index yet)
+ * starts there; one that resumes needs it only when the source purged past its files (relay.c
+ * sets them aside and starts again here, or at the source's oldest file), but which it is shows
+ * only once the relay asks the source, so it is read for every start, as a cluster's worker
+ * does. "" when none is known: a new relay starts at the source's current file, and a task that
  * resumes before it fails at its start naming the relay (binlog-reader's local.c). Lock held,
  * no task of the source runs (a relay changes only then); connects to the tasks' targets.
  */
@@ -291,8 +294,7 @@ static void relay_start_file(sl_api *a, sl_api_source *s, const char *dir, char 
     char ix[PATH_MAX];
     file[0] = '\0';
     int n = snprintf(ix, sizeof ix, "%s/relay.index", dir);
-    if (n < 0 || (size_t)n >= sizeof ix || access(ix, F_OK) == 0)
-        return;    /* the relay resumes where it is */
+    int resumes = n > 0 && (size_t)n < sizeof ix && access(ix, F_OK) == 0;
     for (size_t i = 0; i < a->ntasks; i++)
         for (size_t j = 0; j < a->tasks[i]->nsubs; j++) {
             sl_subtask *st = a->tasks[i]->subs[j];
@@ -311,7 +313,7 @@ static void relay_start_file(sl_api *a, sl_api_source *s, const char *dir, char 
             if (f[0] && (!file[0] || strcmp(f, file) < 0))
                 snprintf(file, cap, "%s", f);
         }
-    if (file[0])
+    if (file[0] && !resumes)
         sl_log(SL_LOG_INFO, "api", "source %s: the new relay starts at %s, the oldest position "
                "of the source's tasks", s->name, file);
 }

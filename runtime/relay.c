@@ -2,10 +2,12 @@
  * relay.c - the relay writer of one source (relay.h): recovers its directory after a crash,
  * dumps the source's binlog over one replication connection and appends the events to files
  * that mirror the source's byte for byte, with the index and the metadata file kept in an
- * order that survives kill -9 at any instant.
+ * order that survives kill -9 at any instant, and starts again when the source has purged past
+ * what the directory holds.
  */
 #include "relay.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -60,6 +62,12 @@ struct sl_relay {
 
     int64_t         last_sync_ms;
     uint64_t        synced_safe;     /* what relay.meta says */
+
+    /* The files were set aside as stale (set_aside): the next file is picked by pick_restart.
+     * stale_file/stale_pos: where they ended, for the log ("" after a crash in between). */
+    int             restart;
+    char            stale_file[256];
+    uint64_t        stale_pos;
 
     MYSQL          *db;
     MARIADB_RPL    *rpl;
@@ -503,6 +511,96 @@ static int recover_file(sl_relay *r, const char *name, sl_error *err)
     return 0;
 }
 
+/* Remove the files of the directory fd (flat: binlogs, relay.index, relay.meta) and fd. */
+static int empty_dir(int fd)
+{
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            unlinkat(dirfd(d), e->d_name, 0) != 0)
+            rc = -1;
+    closedir(d);
+    return rc;
+}
+
+/*
+ * The relay's files are stale: the source no longer has the file the relay goes on from, so it
+ * purged that file's tail and every file up to what it has now - a hole no dump can fill. Move
+ * them into <dir>/stale (where mariadb-binlog still reads them: they may hold the only copy of
+ * transactions the source purged), relay.meta and relay.index last, and start over with no
+ * file. A stale/ that holds a relay.index is an older set-aside and is removed first, so the
+ * disk keeps one old relay at most; one without is this move cut short by a crash (opening the
+ * directory then recreated the index's last file empty, and found it stale again), which goes
+ * on: a file already in stale/ is kept and the one left behind removed. Readers that have an
+ * old file open see it leave the directory (binlog-reader's local.c) and read the source.
+ */
+static int set_aside(sl_relay *r, sl_error *err)
+{
+    int rc;
+    if (r->fd >= 0) {
+        if ((rc = sync_all(r, err)) < 0)
+            return rc;
+        close(r->fd);
+        r->fd = -1;
+    }
+    snprintf(r->stale_file, sizeof r->stale_file, "%s", r->file);
+    r->stale_pos = r->safe;
+    int sd = openat(r->dir_fd, "stale", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sd >= 0 && faccessat(sd, "relay.index", F_OK, 0) == 0) {
+        if (empty_dir(sd) != 0 || unlinkat(r->dir_fd, "stale", AT_REMOVEDIR) != 0)
+            return sys_err(err, "removing the older set-aside relay", r->dir, "stale");
+        sd = -1;
+    }
+    if (sd < 0 && (mkdirat(r->dir_fd, "stale", 0755) != 0 ||
+                   (sd = openat(r->dir_fd, "stale", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0))
+        return sys_err(err, "creating", r->dir, "stale");
+    pthread_mutex_lock(&r->ix_mu);      /* no purge while the index goes */
+    FILE *f = NULL;
+    int ix = openat(r->dir_fd, "relay.index", O_RDONLY | O_CLOEXEC);
+    if (ix >= 0 && !(f = fdopen(ix, "r")))
+        close(ix);
+    char line[300];
+    rc = 0;
+    while (rc == 0 && f && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!line[0])
+            continue;
+        if (faccessat(sd, line, F_OK, 0) == 0 ? unlinkat(r->dir_fd, line, 0) != 0 && errno != ENOENT
+                                              : renameat(r->dir_fd, line, sd, line) != 0 &&
+                                                errno != ENOENT)
+            rc = sys_err(err, "setting aside", r->dir, line);
+    }
+    if (f)
+        fclose(f);
+    if (rc == 0 && renameat(r->dir_fd, "relay.meta", sd, "relay.meta") != 0 && errno != ENOENT)
+        rc = sys_err(err, "setting aside", r->dir, "relay.meta");
+    if (rc == 0 && fsync(sd) != 0)
+        rc = sys_err(err, "fsync", r->dir, "stale");
+    if (rc == 0 && renameat(r->dir_fd, "relay.index", sd, "relay.index") != 0 && errno != ENOENT)
+        rc = sys_err(err, "setting aside", r->dir, "relay.index");
+    pthread_mutex_unlock(&r->ix_mu);
+    if (rc == 0 && fsync(sd) != 0)
+        rc = sys_err(err, "fsync", r->dir, "stale");
+    close(sd);
+    if (rc < 0 || (rc = fsync_dir(r, err)) < 0)
+        return rc;
+    r->file[0] = '\0';
+    r->off = r->safe = r->synced_safe = 0;
+    r->in_group = 0;
+    r->rotated_to[0] = '\0';
+    sl_bl_gtid_set_free(&r->gtid);
+    memset(&r->gtid, 0, sizeof r->gtid);
+    r->restart = 1;
+    publish(r);
+    return 0;
+}
+
 /* ---- public: open, free ------------------------------------------------------------------ */
 
 static char *dupz(const char *s)
@@ -583,6 +681,8 @@ int sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err)
         error_file_set(r, err->msg);   /* the directory is ours (locked): say why */
         goto fail;
     }
+    /* set aside (stale/relay.index), and a crash before the next file was named */
+    r->restart = r->fd < 0 && faccessat(r->dir_fd, "stale/relay.index", F_OK, 0) == 0;
     error_file_clear(r);
     publish(r);
     *out = r;
@@ -787,6 +887,31 @@ static int gtid_covers(const sl_bl_gtid_set *want, const sl_bl_gtid_set *list)
     return 1;
 }
 
+/* The source's binlog files, oldest first (SHOW BINARY LOGS): *k names in *names, which the
+ * caller frees (NULL when none). */
+static int source_binlogs(MYSQL *db, char (**names)[256], size_t *k, sl_error *err)
+{
+    *names = NULL;
+    *k = 0;
+    if (mysql_query(db, "SHOW BINARY LOGS") != 0) {
+        unsigned e = mysql_errno(db);
+        return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
+                            "relay: SHOW BINARY LOGS: %s (errno %u)", mysql_error(db), e);
+    }
+    MYSQL_RES *res = mysql_store_result(db);
+    size_t n = res ? (size_t)mysql_num_rows(res) : 0;
+    char (*v)[256] = n ? calloc(n, sizeof *v) : NULL;
+    MYSQL_ROW row;
+    while (v && *k < n && (row = mysql_fetch_row(res)))
+        snprintf(v[(*k)++], sizeof v[0], "%s", row[0] ? row[0] : "");
+    if (res)
+        mysql_free_result(res);
+    if (n && !v)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    *names = v;
+    return 0;
+}
+
 /*
  * The file a new relay starts in: start_file, which the source must still have; else the
  * newest file whose GTID_LIST start_gtid covers (what MariaDB itself does to serve a GTID
@@ -805,23 +930,11 @@ static int pick_start(sl_relay *r, char *f, size_t cap, sl_error *err)
         return sl_error_set(err, rc, "relay: relay_binlog_gtid '%s': %s", r->start_gtid,
                             e2.msg);
     }
-    if (mysql_query(r->db, "SHOW BINARY LOGS") != 0) {
-        unsigned e = mysql_errno(r->db);
+    char (*names)[256];
+    size_t k;
+    if ((rc = source_binlogs(r->db, &names, &k, err)) < 0) {
         sl_bl_gtid_set_free(&want);
-        return sl_error_set(err, sl_myconn_is_conn_error(e) ? SL_ECONN : SL_EDB,
-                            "relay: SHOW BINARY LOGS: %s (errno %u)", mysql_error(r->db), e);
-    }
-    MYSQL_RES *res = mysql_store_result(r->db);
-    size_t n = res ? (size_t)mysql_num_rows(res) : 0, k = 0;
-    char (*names)[256] = n ? calloc(n, sizeof *names) : NULL;
-    MYSQL_ROW row;
-    while (names && (row = mysql_fetch_row(res)) && k < n)
-        snprintf(names[k++], sizeof names[0], "%s", row[0] ? row[0] : "");
-    if (res)
-        mysql_free_result(res);
-    if (n && !names) {
-        sl_bl_gtid_set_free(&want);
-        return sl_error_set(err, SL_ENOMEM, "out of memory");
+        return rc;
     }
     rc = SL_ENOENT;
     f[0] = '\0';
@@ -855,6 +968,97 @@ static int pick_start(sl_relay *r, char *f, size_t cap, sl_error *err)
     return rc;
 }
 
+static int has_name(char (*names)[256], size_t k, const char *name)
+{
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(names[i], name))
+            return 1;
+    return 0;
+}
+
+/*
+ * Before dumping from (r->file, r->off): is r->file still on the source? When it is not, the
+ * source purged it, and the binlog between the relay's end and the source's oldest file with
+ * it: dumping would stop on errno 1236 for good, whichever way it is resumed. The files are
+ * set aside then (set_aside) and the relay starts over (pick_restart). The check costs one
+ * SHOW BINARY LOGS a connection; a source that cannot answer it (no privilege for it) is dumped
+ * from as before.
+ */
+static int check_stale(sl_relay *r, sl_error *err)
+{
+    char (*names)[256];
+    size_t k;
+    sl_error e2 = { 0 };
+    int rc = source_binlogs(r->db, &names, &k, &e2);
+    if (rc < 0) {
+        if (rc == SL_ECONN || rc == SL_ENOMEM)
+            return sl_error_set(err, rc, "%s", e2.msg);
+        return 0;
+    }
+    int gone = k && !has_name(names, k, r->file);
+    free(names);
+    return gone ? set_aside(r, err) : 0;
+}
+
+/* relay.restart: the file this relay started again in after a set-aside. A reader whose
+ * position is before it (binlog-reader's local.c) asks the source instead: the relay never
+ * held it, and the source either still has it or says it purged it (errno 1236). */
+static int write_restart(sl_relay *r, const char *file, sl_error *err)
+{
+    int fd = openat(r->dir_fd, "relay.restart.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    0644);
+    int bad = fd < 0 || write_all(fd, file, strlen(file)) < 0 || write_all(fd, "\n", 1) < 0 ||
+              fdatasync(fd) != 0;
+    if (fd >= 0)
+        close(fd);
+    if (bad || renameat(r->dir_fd, "relay.restart.tmp", r->dir_fd, "relay.restart") != 0)
+        return sys_err(err, "writing", r->dir, "relay.restart");
+    return fsync_dir(r, err);
+}
+
+/*
+ * The file a relay starts again in after its files were set aside: start_file (the oldest file
+ * the source's tasks resume from, or relay_binlog_name) when the source still has it, else the
+ * source's oldest file. Never a later one: every task whose position the source still has must
+ * find it in the relay, or before the relay's start (then it reads the source); a task whose
+ * position is purged gets the source's errno 1236 for itself, not a relay that skips ahead.
+ * Not the source's current file either, as a new relay without a start would: the tasks'
+ * positions may not be known (at a server start the relays start before the tasks are read).
+ */
+static int pick_restart(sl_relay *r, char *f, size_t cap, sl_error *err)
+{
+    char (*names)[256];
+    size_t k;
+    int rc = source_binlogs(r->db, &names, &k, err);
+    if (rc < 0)
+        return rc;
+    if (!k)
+        return sl_error_set(err, SL_EINVAL, "relay: SHOW BINARY LOGS returned no row (no binary "
+                            "log?)");
+    int need = r->start_file[0] && has_name(names, k, r->start_file);
+    snprintf(f, cap, "%s", need ? r->start_file : names[0]);
+    char why[400];
+    if (need)
+        snprintf(why, sizeof why, "the oldest file the source's tasks resume from (or "
+                 "relay_binlog_name)");
+    else if (r->start_file[0])
+        snprintf(why, sizeof why, "the source's oldest file: it no longer has %s, the oldest "
+                 "file the source's tasks resume from (or relay_binlog_name)", r->start_file);
+    else
+        snprintf(why, sizeof why, "the source's oldest file (no file the source's tasks "
+                 "resume from is known)");
+    if (r->stale_file[0])
+        fprintf(stderr, "relay: %s: the source no longer has %s, where the relay goes on (from "
+                "%llu; the source has %s .. %s): the relay's files are set aside in %s/stale, "
+                "and it starts again at (%s, 4), %s\n", r->dir, r->stale_file,
+                (unsigned long long)r->stale_pos, names[0], names[k - 1], r->dir, f, why);
+    else
+        fprintf(stderr, "relay: %s: its files were set aside in %s/stale; it starts again at "
+                "(%s, 4), %s\n", r->dir, r->dir, f, why);
+    free(names);
+    return write_restart(r, f, err);
+}
+
 /* Connect and send COM_BINLOG_DUMP from (r->file, r->off); a new relay first picks its file. */
 static int open_dump(sl_relay *r, sl_error *err)
 {
@@ -865,10 +1069,14 @@ static int open_dump(sl_relay *r, sl_error *err)
     if (!(r->db = sl_myconn_open(&o, err)))
         return err->code ? err->code : SL_ECONN;
     int rc;
+    if (r->fd >= 0 && (rc = check_stale(r, err)) < 0)
+        return rc;
     if (r->fd < 0) {
         char f[256];
-        if ((rc = pick_start(r, f, sizeof f, err)) < 0)
+        rc = r->restart ? pick_restart(r, f, sizeof f, err) : pick_start(r, f, sizeof f, err);
+        if (rc < 0)
             return rc;
+        r->restart = 0;
         if (!f[0] || strchr(f, '/'))
             return sl_error_set(err, SL_EINVAL, "relay: bad binlog file name '%s'", f);
         if ((rc = open_new_file(r, f, err)) < 0)

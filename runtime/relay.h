@@ -8,7 +8,12 @@
  * one a line, oldest first), relay.meta (JSON: the last position made durable and the GTID set
  * there), LOCK (one writer per directory) and, while the relay is stopped by an error,
  * relay.error (its message): the sign for readers that the relay will not grow, so they read
- * the source instead (binlog-reader's local.c).
+ * the source instead (binlog-reader's local.c). A relay whose continue point the source has
+ * purged (the relay was stopped, or away on another worker, while the source purged) is stale:
+ * it can never be filled in. Its files, relay.index and relay.meta go to stale/ (the one older
+ * set-aside there is removed) and it starts again; relay.restart names the file it started
+ * again in, before which readers ask the source (which still has the position, or says errno
+ * 1236).
  *
  * Crash safety: events are appended as the source sends them; the file is fdatasync'ed before
  * relay.meta names a position in it, and a new file is named in relay.index before it exists.
@@ -32,7 +37,8 @@ typedef struct sl_relay_opts {
     sl_myconn_opts source;       /* user needs REPLICATION SLAVE (and CLIENT for status) */
     uint32_t       server_id;    /* replica server id of the one dump connection */
     const char    *start_file;   /* a new relay starts at this file's beginning, which the source
-                                    must still have */
+                                    must still have; a stale one starts again there if the
+                                    source has it, else at the source's oldest file */
     const char    *start_gtid;   /* without start_file: at the beginning of the source's file
                                     that holds the transactions after this GTID set (the newest
                                     whose GTID_LIST it covers); neither: the source's current
@@ -80,11 +86,13 @@ typedef struct sl_relay_status {
 int  sl_relay_new(const sl_relay_opts *o, sl_relay **out, sl_error *err);
 
 /*
- * Run the relay until sl_relay_stop: dump the source from the resume position and append. A
- * lost source is retried with backoff; returns SL_ESTOPPED after a stop, or a negative code
- * with err for what retrying cannot mend (the source no longer has the binlog the relay needs:
- * start_file or start_gtid not on the source (SL_ENOENT), errno 1236; a gap in what it sends;
- * the disk), which is also written to relay.error. Call from one thread.
+ * Run the relay until sl_relay_stop: dump the source from the resume position and append. Each
+ * connection first asks the source (SHOW BINARY LOGS) whether it still has the file the relay
+ * goes on in; when it does not, the files are set aside in stale/ and the relay starts again
+ * (see the top of this file), saying so on stderr. A lost source is retried with backoff;
+ * returns SL_ESTOPPED after a stop, or a negative code with err for what retrying cannot mend
+ * (a new relay's start_file or start_gtid not on the source (SL_ENOENT), errno 1236; a gap in
+ * what it sends; the disk), which is also written to relay.error. Call from one thread.
  */
 int  sl_relay_run(sl_relay *r, sl_error *err);
 

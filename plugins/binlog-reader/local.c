@@ -4,7 +4,9 @@
  * over a replication connection, following the last file as it grows. Each task keeps its own
  * checkpoint: relay files and source files share one position space, so a checkpoint taken
  * while reading the source resumes here, and the other way round. That is also what lets a
- * reader leave a relay stopped by an error (relay.error) for the source at the same position.
+ * reader leave a relay stopped by an error (relay.error), or one that set its files aside
+ * because its source had purged what followed them (relay.restart), for the source at the
+ * same position.
  */
 #include "reader.h"
 
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define HDR 19
@@ -111,6 +114,44 @@ static int relay_failed(lr *l, char *msg, size_t cap)
     return 1;
 }
 
+/* 1 with the file in `start` when the relay started again after setting aside its files as
+ * stale (runtime/relay.c writes relay.restart then) and `file` is before that file: the relay
+ * never held it, and only the source can tell whether it still has it. */
+static int before_restart(lr *l, const char *file, char *start, size_t cap)
+{
+    int fd = openat(l->dir_fd, "relay.restart", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t k = read(fd, start, cap - 1);
+    close(fd);
+    start[k > 0 ? k : 0] = '\0';
+    start[strcspn(start, "\n")] = '\0';
+    return start[0] && strcmp(file, start) < 0;
+}
+
+/* 1 when the file the reader has open is no longer the relay's (the relay set it aside as
+ * stale: its source purged what followed it): it will not grow. */
+static int file_gone(lr *l)
+{
+    struct stat a, b;
+    if (l->fd < 0 || fstat(l->fd, &a) != 0)
+        return 0;
+    return fstatat(l->dir_fd, l->name, &b, 0) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+/* 1 with why in msg when the relay will not write more of what this reader waits for: it
+ * stopped on an error (relay_failed), or the reader's file left the directory (file_gone). */
+static int relay_left(lr *l, char *msg, size_t cap)
+{
+    if (relay_failed(l, msg, cap))
+        return 1;
+    if (!file_gone(l))
+        return 0;
+    snprintf(msg, cap, "the relay set %s aside (its source had purged what followed it) and "
+             "will not write to it again", l->name);
+    return 1;
+}
+
 /* The relay cannot serve this reader now: say why, reset as for a new dump and let br_run read
  * the source from the same position (BR_FROM_SOURCE). */
 static int to_source(lr *l, const char *why)
@@ -126,13 +167,14 @@ static int to_source(lr *l, const char *why)
 }
 
 /* Wait up to 200 ms for the relay to write (its writes wake the inotify watch): 0, or
- * SL_ESTOPPED, or BR_FROM_SOURCE when the relay stopped on an error. */
+ * SL_ESTOPPED, or BR_FROM_SOURCE when the relay stopped on an error or set the reader's file
+ * aside. */
 static int wait_relay(lr *l)
 {
     if (l->r->host->should_stop(l->r->ctx))
         return SL_ESTOPPED;
     char why[SL_ERRMSG_MAX];
-    if (relay_failed(l, why, sizeof why))
+    if (relay_left(l, why, sizeof why))
         return to_source(l, why);
     struct pollfd p = { .fd = l->ino, .events = POLLIN };
     if (poll(&p, 1, 200) > 0) {
@@ -144,7 +186,8 @@ static int wait_relay(lr *l)
 }
 
 /* Open l->r->file (waiting while the relay has not created it yet): 0, SL_ESTOPPED,
- * BR_FROM_SOURCE when the relay stopped on an error, or the failure recorded. */
+ * BR_FROM_SOURCE when the relay stopped on an error or started again after the file (its
+ * source's position, which only the source can serve now), or the failure recorded. */
 static int open_file(lr *l)
 {
     br *r = l->r;
@@ -159,11 +202,18 @@ static int open_file(lr *l)
         if (errno != ENOENT)
             return h->fail(r->ctx, SL_EIO, "binlog-reader: opening %s/%s: %s", r->cfg->relay_dir,
                            r->file, strerror(errno));
-        if (!relay_will_have(l, r->file))
-            return h->fail(r->ctx, SL_ENOENT, "binlog-reader: the relay log in %s no longer holds "
-                           "(%s, %llu), where this task resumes: it was purged or the relay "
-                           "started after it; start the relay at or before %s",
+        if (!relay_will_have(l, r->file)) {
+            char start[256], why[400];
+            if (before_restart(l, r->file, start, sizeof start)) {
+                snprintf(why, sizeof why, "the relay started again at (%s, 4) after setting "
+                         "aside its files, whose source had purged what followed them", start);
+                return to_source(l, why);
+            }
+            return h->fail(r->ctx, SL_ENOENT, "binlog-reader: the relay log in %s no longer "
+                           "holds (%s, %llu), where this task resumes: it was purged or the "
+                           "relay started after it; start the relay at or before %s",
                            r->cfg->relay_dir, r->file, (unsigned long long)r->pos, r->file);
+        }
         /* what came before the ROTATE goes on while the relay has not made the next file */
         int w = (r->b || r->ckpt_dirty) ? br_flush(r) : 0;
         if (w < 0)
@@ -348,7 +398,7 @@ int br_run_local(br *r)
             if ((r->b || r->ckpt_dirty) && (rc = br_flush(r)) < 0)
                 break;
             uint8_t b1;
-            if (relay_failed(&l, why, sizeof why) && read_at(l.fd, &b1, 1, r->pos) == 0) {
+            if (relay_left(&l, why, sizeof why) && read_at(l.fd, &b1, 1, r->pos) == 0) {
                 rc = to_source(&l, why);
                 break;
             }

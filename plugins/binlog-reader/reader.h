@@ -218,9 +218,10 @@ int br_locate_time(const sl_myconn_opts *o, uint32_t server_id, int64_t t, char 
 /* local.c: br_run for a reader of the relay log in cfg->relay_dir (the source's binlog files as
  * runtime/relay.c writes them), from the resolved position on, following the files as they grow;
  * returns like run() does, or BR_FROM_SOURCE when the relay cannot serve this reader but the
- * source may: the relay is stopped by an error (its relay.error), or the task starts from a
- * GTID set alone. The position is then reset as for a new dump (br_reset_for_redump) and the
- * caller reads the source from there. */
+ * source may: the relay is stopped by an error (its relay.error), it set the reader's file
+ * aside or started again after the reader's position (its source had purged what followed its
+ * files: relay.restart), or the task starts from a GTID set alone. The position is then reset
+ * as for a new dump (br_reset_for_redump) and the caller reads the source from there. */
 #define BR_FROM_SOURCE 1
 int br_run_local(br *r);
 /* (reader.c) the source's position for status, refreshed at most every 2 s */

@@ -3,7 +3,8 @@
  * source written by the relay writer (runtime/relay.c) in this process: the events read from
  * the relay are the events read from the source (kinds, tables, values, positions, GTIDs), across
  * a rotation and a DDL; after the source purged those binlogs the relay still serves them; a
- * position the relay does not hold fails with a clear error. Label relay (and mysql).
+ * position the relay does not hold fails with a clear error; a relay directory whose continue
+ * point the source purged is set aside and the relay starts again. Label relay (and mysql).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -278,10 +279,200 @@ static void test_local_reads_what_remote_reads(void **state)
     mysql_close(db);
 }
 
+/* The first line of dir/name into out ("" when none). */
+static void first_line(const char *dir, const char *name, char *out, size_t cap)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f && fgets(out, (int)cap, f))
+        out[strcspn(out, "\n")] = '\0';
+    if (f)
+        fclose(f);
+}
+
+/* first_line once the relay has written one (up to 30 s): a reader may see its file set aside
+ * before the relay names the next, and a new relay.index is created before its first name is
+ * appended. */
+static void wait_first_line(const char *dir, const char *name, char *out, size_t cap)
+{
+    for (int i = 0; i < 300; i++) {
+        first_line(dir, name, out, cap);
+        if (out[0])
+            return;
+        usleep(100000);
+    }
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+/* The source keeps its current file only; that file into cur. */
+static void purge_all_but_current(MYSQL *db, char *cur, size_t cap)
+{
+    unsigned long long p;
+    master_pos(db, cur, cap, &p);
+    for (int tries = 0; tries < 100; tries++) {
+        sqlf(db, "PURGE BINARY LOGS TO '%s'", cur);
+        mysql_query(db, "SHOW BINARY LOGS");
+        MYSQL_RES *res = mysql_store_result(db);
+        int one = res && mysql_num_rows(res) == 1;
+        mysql_free_result(res);
+        if (one)
+            return;
+        usleep(100000);
+    }
+    fail_msg("the source kept more than %s", cur);
+}
+
+static void relay_start(sl_relay_opts *ro, sl_relay **relay, pthread_t *th)
+{
+    sl_error err = { 0 };
+    assert_int_equal(sl_relay_new(ro, relay, &err), 0);
+    pthread_create(th, NULL, relay_thread, *relay);
+}
+
+static void relay_end(sl_relay *relay, pthread_t th)
+{
+    sl_relay_stop(relay);
+    void *rc;
+    pthread_join(th, &rc);
+    assert_int_equal((int)(intptr_t)rc, SL_ESTOPPED);
+    sl_relay_free(relay);
+}
+
+static int failed_1236(rd *r, const char *at)
+{
+    sl_error e;
+    rd_error(r, &e);
+    if (!strstr(e.msg, "errno 1236") || !strstr(e.msg, at))
+        fprintf(stderr, "unexpected error: %s\n", e.msg);
+    return strstr(e.msg, "errno 1236") && strstr(e.msg, at);
+}
+
+/*
+ * A relay directory whose continue point the source purged (the relay stopped meanwhile): the
+ * relay opened on it again sets its files aside in stale/ and starts again at the source's
+ * oldest file (no task position given) instead of stopping on errno 1236. A reader that waited
+ * at the end of the old last file sees it leave and asks the source, which answers 1236 for
+ * that position; so does a reader whose position is before the restart; a reader of the new
+ * file reads it. A crash after the set-aside and before the next file was named starts again
+ * at the source's oldest file too, not at its current one.
+ */
+static void test_stale_relay_set_aside(void **state)
+{
+    MYSQL *db = src_connect();
+    sqlf(db, "DROP DATABASE IF EXISTS rl_test");
+    sqlf(db, "CREATE DATABASE rl_test");
+    sqlf(db, "CREATE TABLE rl_test.t (id INT PRIMARY KEY, v VARCHAR(64))");
+    sqlf(db, "FLUSH BINARY LOGS");
+    char first[256], old_last[256], restart[256], cur[256], line[300];
+    unsigned long long p;
+    master_pos(db, first, sizeof first, &p);
+    char dir[] = "/tmp/sluice-relay-stale.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char rdir[300], sdir[320];
+    snprintf(rdir, sizeof rdir, "%s/relay", dir);
+    snprintf(sdir, sizeof sdir, "%s/stale", rdir);
+    sl_relay_opts ro = {
+        .dir = rdir, .start_file = first, .server_id = 4100000003u, .sync_ms = 100,
+        .heartbeat_ms = 200,
+        .source = { .host = env_or_die("SLUICE_SOURCE_HOST"),
+                    .port = atoi(env_or_die("SLUICE_SOURCE_PORT")),
+                    .user = env_or_die("SLUICE_SOURCE_USER"),
+                    .password = getenv("SLUICE_SOURCE_PASSWORD") },
+    };
+    sl_relay *relay;
+    pthread_t th;
+    relay_start(&ro, &relay, &th);
+    for (int i = 1; i <= 10; i++) {
+        sqlf(db, "INSERT INTO rl_test.t VALUES (%d, 'v%d')", i, i);
+        if (i == 5)
+            sqlf(db, "FLUSH BINARY LOGS");
+    }
+    master_pos(db, old_last, sizeof old_last, &p);
+    rd waiting;
+    char *o = opts("rl-waiting", first, rdir);
+    assert_int_equal(rd_open(&waiting, o, 1), 0);
+    free(o);
+    int ten = 10;
+    assert_true(rd_wait(&waiting, commits_at_least, &ten, 60));
+    relay_end(relay, th);
+
+    /* The relay stopped, the source rotates and purges past everything it holds. */
+    for (int i = 11; i <= 13; i++) {
+        sqlf(db, "INSERT INTO rl_test.t VALUES (%d, 'v%d')", i, i);
+        sqlf(db, "FLUSH BINARY LOGS");
+    }
+    sqlf(db, "INSERT INTO rl_test.t VALUES (14, 'v14')");
+    purge_all_but_current(db, restart, sizeof restart);
+    assert_false(waiting.failed);
+
+    ro.start_file = "";
+    relay_start(&ro, &relay, &th);
+    assert_true(rd_wait(&waiting, failed_pred, NULL, 30));
+    assert_true(failed_1236(&waiting, old_last));
+    rd_close(&waiting);
+    wait_first_line(rdir, "relay.index", line, sizeof line);
+    assert_string_equal(line, restart);
+    first_line(rdir, "relay.restart", line, sizeof line);
+    assert_string_equal(line, restart);
+    assert_true(exists(sdir, first) && exists(sdir, old_last) && exists(sdir, "relay.index") &&
+                exists(sdir, "relay.meta"));
+    assert_false(exists(rdir, first) || exists(rdir, old_last));
+
+    /* Before the restart: the source answers for it (1236). On the new file: read. */
+    rd before;
+    o = opts("rl-before", first, rdir);
+    assert_int_equal(rd_open(&before, o, 1), 0);
+    free(o);
+    assert_true(rd_wait(&before, failed_pred, NULL, 30));
+    assert_true(failed_1236(&before, first));
+    rd_close(&before);
+    rd fresh;
+    o = opts("rl-fresh", restart, rdir);
+    assert_int_equal(rd_open(&fresh, o, 1), 0);
+    free(o);
+    sqlf(db, "INSERT INTO rl_test.t VALUES (15, 'v15')");
+    int two = 2;
+    assert_true(rd_wait(&fresh, commits_at_least, &two, 30));
+    assert_false(fresh.failed);
+    char *st = fresh.d->status(fresh.self);
+    assert_non_null(strstr(st, "\"binlog_type\":\"local\""));
+    free(st);
+    rd_close(&fresh);
+    relay_end(relay, th);
+
+    /* A crash after the set-aside, before the next file was named: stale/relay.index and no
+     * relay.index. The relay starts again at the source's oldest file, not its current one. */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "cd '%s' && rm -f relay.index relay.meta relay.restart '%s'", rdir,
+             restart);
+    assert_int_equal(system(cmd), 0);
+    sqlf(db, "FLUSH BINARY LOGS");
+    master_pos(db, cur, sizeof cur, &p);
+    assert_string_not_equal(cur, restart);
+    relay_start(&ro, &relay, &th);
+    wait_first_line(rdir, "relay.index", line, sizeof line);
+    assert_string_equal(line, restart);
+    relay_end(relay, th);
+
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    sqlf(db, "DROP DATABASE rl_test");
+    mysql_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_local_reads_what_remote_reads),
+        cmocka_unit_test(test_stale_relay_set_aside),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
