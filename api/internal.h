@@ -312,15 +312,20 @@ sl_api_task *sl__task_find(sl_api *a, const char *name);
 /* Drop the cached task list (call after any task change). */
 void sl__tasks_cache_invalidate(sl_api *a);
 
-/* A copy of obj with every "password" member (at any depth) replaced by "******". */
+/* What every answer shows for a stored secret (DM's mask of passwords). */
+#define SL__MASK "******"
+/* A copy of obj with every "password" member (at any depth) replaced by SL__MASK, and every
+ * ssl_*_content by SL__MASK when it holds something, "" when it is empty. */
 json_t *sl__mask_passwords(const json_t *obj);
-/* A PUT of what a GET showed: conn (an object with host, port, user, password) whose password is
- * "******" (sl__mask_passwords) gets the password of old (the stored object of the same kind),
- * but only when host, port and user are old's (a member conn lacks counts as old's): the stored
- * password must not be sent to another server or account by whoever may PUT. Returns 0 (conn
- * changed in place when this applies), or SL_EINVAL with a 400 reply naming path (the JSON path
- * of conn, e.g. "/task/target_config"). */
-int sl__keep_masked_password(sl_req *r, json_t *conn, const json_t *old, const char *path);
+/* A PUT of what a GET showed: conn (a source, a task's target_config: host, port, user, password,
+ * security) whose password or security.ssl_*_content is SL__MASK (sl__mask_passwords) gets the
+ * value of old (the stored object of the same kind), but only when host, port and user are old's
+ * (a member conn lacks counts as old's): the stored secrets must not be sent to another server or
+ * account by whoever may PUT. TLS material masked where old holds none is refused too (GET showed
+ * "" there). Any other value, "" included, stays as given. Returns 0 (conn changed in place where
+ * this applies), or SL_EINVAL with a 400 reply naming path (the JSON path of conn, e.g.
+ * "/task/target_config"). Call with old NULL only for a conn that has nothing stored. */
+int sl__keep_masked_secrets(sl_req *r, json_t *conn, const json_t *old, const char *path);
 /* Deep copy with secrets (password, ssl_key_content) sealed with the data dir's key; NULL on failure. */
 json_t *sl__seal_secrets(sl_api *a, const json_t *obj);
 /* Open sealed secrets in place. */

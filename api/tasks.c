@@ -365,6 +365,23 @@ static json_t *task_of_body(sl_req *r, json_t *body)
     return NULL;
 }
 
+/* The secrets of task that are SL__MASK (a GET answer sent back) replaced by those of def, the
+ * stored task: target_config's (sl__keep_masked_secrets), and full_migrate_conf's TLS material
+ * (DM's, for a physical import sluice does not do: no server to compare, kept as it is). root is
+ * the path of the task in the body. 0, or SL_EINVAL after a 400 reply. */
+static int keep_masked(sl_req *r, json_t *task, const json_t *def, const char *root)
+{
+    char p1[64], p2[64];
+    snprintf(p1, sizeof p1, "%s/target_config", root);
+    snprintf(p2, sizeof p2, "%s/source_config/full_migrate_conf", root);
+    const json_t *fm = json_object_get(json_object_get(def, "source_config"), "full_migrate_conf");
+    if (sl__keep_masked_secrets(r, json_object_get(task, "target_config"),
+                                json_object_get(def, "target_config"), p1) != 0)
+        return SL_EINVAL;
+    return sl__keep_masked_secrets(r, json_object_get(json_object_get(task, "source_config"),
+                                                      "full_migrate_conf"), fm, p2);
+}
+
 static void compile_and(sl_req *r, const char *path_name)
 {
     sl_api *a = r->api;
@@ -389,13 +406,11 @@ static void compile_and(sl_req *r, const char *path_name)
     if (path_name && !bname)
         json_object_set_new(tj, "name", json_string(path_name));
     pthread_rwlock_wrlock(&a->lock);
-    /* a GET answer PUT back shows the target's password as "******": keep the stored one (same
-     * target and user only). A create has none to keep: "******" is taken as it is. */
+    /* a GET answer PUT back shows the target's password and TLS material as "******": keep the
+     * stored ones (same target and user only). A create has none to keep: "******" is taken as
+     * it is (and the compiler refuses it as TLS material: not PEM). */
     sl_api_task *was = path_name ? sl__task_find(a, path_name) : NULL;
-    if (was && sl__keep_masked_password(r, json_object_get(tj, "target_config"),
-                                        json_object_get(was->def, "target_config"),
-                                        json_object_get(body, "task") ? "/task/target_config"
-                                                                      : "/target_config") != 0) {
+    if (was && keep_masked(r, tj, was->def, json_object_get(body, "task") ? "/task" : "") != 0) {
         pthread_rwlock_unlock(&a->lock);
         json_decref(body);
         return;
