@@ -33,6 +33,9 @@
 #define DM_ERR_WORKER_ONLINE      46005
 #define DM_ERR_WORKER_NOT_FREE    46033
 #define DM_ERR_MASTER_NOT_FOUND   38048
+#define DM_ERR_LOCK_NOT_FOUND     38019   /* DM's ErrMasterLockNotFound: no such unresolved shard DDL lock */
+#define DM_ERR_LOCK_RESOLVING     38020   /* DM's ErrMasterLockIsResolving: the lock is being resolved
+                                           * (its DDL runs), or cannot be yet (no shard reached it) */
 #define DM_ERR_CANNOT_START       38058
 #define DM_ERR_TASK_CHECK         26005
 #define DM_ERR_OPENAPI            49001
@@ -40,7 +43,6 @@
 #define DM_ERR_NOT_IMPLEMENTED    49002   /* sluice: endpoint not implemented yet */
 #define DM_ERR_UNAUTHORIZED       49003   /* sluice: missing/wrong token or client certificate */
 #define DM_ERR_VERIFY_RUNNING     49004   /* sluice: a verification of the task is running */
-#define DM_ERR_LOCK_NOT_FOUND     49005   /* sluice: no such unresolved shard DDL lock (or busy) */
 #define DM_ERR_INTERNAL           50000
 #define DM_ERR_ETCD               49005   /* sluice: the cluster's etcd did not answer (no quorum) */
 #define DM_ERR_TRANSFER_RUNNING   49006   /* sluice: a transfer of the source is in progress */

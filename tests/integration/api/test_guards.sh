@@ -18,7 +18,9 @@
 # - a POST from another site's web page (Origin) or to a Host that is not loopback is refused
 #   (it created a source);
 # - GET /sources and GET /tasks list in name order, before a restart as after it (they listed in
-#   creation order until the server restarted, then in name order).
+#   creation order until the server restarted, then in name order);
+# - unlocking a shard DDL lock the task does not have is DM's 38019 (lock not found), not 49005,
+#   the code of an etcd without quorum, which it shared.
 . "$(dirname "$0")/lib.sh"
 
 S=gd_one T=gd_two
@@ -93,6 +95,9 @@ api POST /tasks/gd/stop '{"remove_meta":true}'
 expect 400 "remove_meta is not a stop field" '.error_msg|test("/remove_meta: unknown field")'
 api GET /tasks/gd/status
 expect 200 "still not started" 'all(.data[]; .stage!="Running")'
+api POST /tasks/gd/shard_ddl_locks/unlock '{"lock_id":"gd-`no`.`such`"}'
+expect 404 "unlock of a lock the task does not have" "$ERRBODY" '.error_code==38019' \
+    '.error_msg|test("no unresolved shard DDL lock")'
 
 synced() {   # wait until both subtasks replicate
     local i
