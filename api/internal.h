@@ -357,18 +357,20 @@ json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_e
 
 /* ---- compiling tasks (compile.c) ------------------------------------------------------------ */
 
-/* Compile a Task object (parsed once, by the caller; only read here). On success *plan is the
- * plan (free with sl_task_plan_free), whose task is the normalized Task, and *warnings (when
- * warnings is not NULL) a JSON array of the compiler's warnings {"path","msg","code"}, or NULL
- * when there is none (caller decrefs). On failure returns SL_EINVAL with *problems a JSON array
- * of {"path","msg"[,"code"]} (caller decrefs) or err filled for other failures. Call with
- * a.lock held (it reads the sources). */
-int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **plan, json_t **problems,
-                     json_t **warnings, sl_error *err);
+/* Compile a Task object (parsed once, by the caller; only read here). root is where the task
+ * is in the document the problems are reported against: "/task" in DM's {"task": {...}}, "" in
+ * a bare Task. On success *plan is the plan (free with sl_task_plan_free), whose task is the
+ * normalized Task, and *warnings (when warnings is not NULL) a JSON array of the compiler's
+ * warnings {"path","msg","code"}, or NULL when there is none (caller decrefs). On failure returns
+ * SL_EINVAL with *problems a JSON array of every problem {"path","msg","code"} in the order
+ * check-task prints them (caller decrefs), or err filled for other failures. Call with a.lock
+ * held (it reads the sources). */
+int sl__task_compile(sl_api *a, json_t *task, const char *root, sl_task_plan **plan,
+                     json_t **problems, json_t **warnings, sl_error *err);
 /* The same against the sources srcs (a cluster worker's own copy, runner.c) instead of a's. */
 int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, json_t *task,
-                          sl_task_plan **plan, json_t **problems, json_t **warnings,
-                          sl_error *err);
+                          const char *root, sl_task_plan **plan, json_t **problems,
+                          json_t **warnings, sl_error *err);
 
 /* ---- the relay log of a source (sources.c), for the cluster's workers too ------------------- */
 
