@@ -11,6 +11,8 @@
 # - "%00" in a path does not cut the name short (DELETE /sources/a%00b deleted source a), nor
 #   does "%2F" split it;
 # - unknown fields of a source and of a start or stop request are refused, not dropped;
+# - a long URI gets the JSON error body while it fits the connection's memory, and past that
+#   libmicrohttpd's own 414 (its HTML page cannot be replaced), after which the server goes on;
 # - a malformed body is refused where the endpoint reads none (it started a verify run, and
 #   disabled a source);
 # - a source whose password changes under a running task pauses it with errno 1045 (fatal), where
@@ -68,6 +70,17 @@ api GET /sources/gd-b
 expect 200 "source b still there"
 api GET "/sources/gd-b%2Fstatus"
 expect 404 "an escaped slash is part of the name" '.error_msg|test("gd-b%2Fstatus")'
+
+# ---- long URIs: JSON while they fit the connection's 32 KiB; beyond it libmicrohttpd answers 414
+# with its built-in HTML page, which it gives no way to replace (docs/tasks.md); the server goes on
+long=$(head -c 20000 /dev/zero | tr '\0' a)
+api GET "/tasks/$long"
+expect 404 "a 20000-character task name: JSON error" "$ERRBODY" '.error_code==46018'
+long=$(head -c 40000 /dev/zero | tr '\0' a)
+api GET "/tasks/$long"
+[ "$CODE" = 414 ] && ok || fail "a 40000-character URI: HTTP $CODE, want 414"
+api GET /sources/gd-b
+expect 200 "served after the long URI"
 
 # ---- a malformed body is refused also where the endpoint reads none -----------------------------
 api POST /sources/gd-b/disable 'garbage{'
