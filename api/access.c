@@ -10,7 +10,6 @@
 #include "internal.h"
 
 #include <gnutls/gnutls.h>
-#include <gnutls/x509.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -18,6 +17,7 @@
 
 #include "sluice/file.h"
 #include "sluice/log.h"
+#include "tlsname.h"
 
 static char *read_pem(const char *what, const char *path, sl_error *err)
 {
@@ -151,17 +151,13 @@ static int check_client_cert(sl_api *a, struct MHD_Connection *c, char *why, siz
     }
     if (a->access.ncns == 0)
         return 0;
-    gnutls_x509_crt_t crt;
+    /* the one common name DM reads (the subject's last CN), not any of several */
     char cn[256];
-    size_t cl = sizeof cn;
-    if (gnutls_x509_crt_init(&crt) < 0)
-        return snprintf(why, wl, "out of memory"), -1;
-    rc = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER);
-    if (rc >= 0)
-        rc = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cl);
-    gnutls_x509_crt_deinit(crt);
+    rc = sl_cert_common_name(&certs[0], cn, sizeof cn);
     if (rc < 0) {
-        snprintf(why, wl, "the client certificate has no common name");
+        int none = rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
+        snprintf(why, wl, "the client certificate has no common name%s%s",
+                 none ? "" : " that can be read: ", none ? "" : gnutls_strerror(rc));
         return -1;
     }
     for (size_t i = 0; i < a->access.ncns; i++)

@@ -11,61 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *jstr(const json_t *v)
+static void problem(json_t *arr, const char *path, const char *msg, int code)
 {
-    return json_is_string(v) ? json_string_value(v) : "";
+    json_array_append_new(arr, json_pack("{s:s,s:s,s:i}", "path", path, "msg", msg, "code", code));
 }
 
-static void problem(json_t *arr, const char *path, const char *msg)
-{
-    json_array_append_new(arr, json_pack("{s:s,s:s}", "path", path, "msg", msg));
-}
-
-/* Structural checks the API needs whatever the compiler says: the name and the sources. */
-static int known(sl_api_source *const *srcs, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(srcs[i]->name, name))
-            return 1;
-    return 0;
-}
-
-static void check_basics(sl_api_source *const *srcs, size_t nsrcs, json_t *task, json_t *probs)
-{
-    char path[96], msg[300];
-    json_t *name = json_object_get(task, "name");
-    /* the rule of task names is the compiler's (check_name) */
-    if (!json_is_string(name))
-        problem(probs, "/task/name", name ? "must be a string" : "is required");
-    json_t *sc = json_object_get(json_object_get(task, "source_config"), "source_conf");
-    if (!json_is_array(sc) || json_array_size(sc) == 0) {
-        problem(probs, "/task/source_config/source_conf", "must be a non-empty array of sources");
-        return;
-    }
-    size_t i;
-    json_t *x;
-    json_array_foreach(sc, i, x) {
-        const char *sn = json_string_value(json_object_get(x, "source_name"));
-        snprintf(path, sizeof path, "/task/source_config/source_conf/%zu/source_name", i);
-        if (!sn) {
-            problem(probs, path, "is required (a string)");
-            continue;
-        }
-        if (!known(srcs, nsrcs, sn)) {
-            snprintf(msg, sizeof msg, "source %s does not exist (create it with POST /api/v1/sources)", sn);
-            problem(probs, path, msg);
-        }
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(sn, jstr(json_object_get(json_array_get(sc, j), "source_name")))) {
-                snprintf(msg, sizeof msg, "source %s is listed twice", sn);
-                problem(probs, path, msg);
-            }
-    }
-}
-
-/* The diagnostics of one severity as {"path": "/task...", "msg", "code"} appended to arr
- * (created when NULL). */
-static json_t *diags_json(json_t *arr, const sl_diags *d, int severity)
+/* The diagnostics of one severity as {"path": root + the path in the task, "msg", "code"}
+ * appended to arr (created when NULL); "/" for the whole document, as check-task says. */
+static json_t *diags_json(json_t *arr, const sl_diags *d, int severity, const char *root)
 {
     for (size_t i = 0; i < d->n; i++) {
         char path[512];
@@ -73,7 +26,9 @@ static json_t *diags_json(json_t *arr, const sl_diags *d, int severity)
             continue;
         if (!arr && !(arr = json_array()))
             return NULL;
-        snprintf(path, sizeof path, "/task%s", d->v[i].path ? d->v[i].path : "");
+        snprintf(path, sizeof path, "%s%s", root, d->v[i].path ? d->v[i].path : "");
+        if (!path[0])
+            snprintf(path, sizeof path, "/");
         json_array_append_new(arr, json_pack("{s:s,s:s,s:i}", "path", path, "msg",
                                              d->v[i].msg ? d->v[i].msg : "invalid",
                                              "code", d->v[i].code));
@@ -81,15 +36,16 @@ static json_t *diags_json(json_t *arr, const sl_diags *d, int severity)
     return arr;
 }
 
-int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **out, json_t **problems,
-                     json_t **warnings, sl_error *err)
+int sl__task_compile(sl_api *a, json_t *task, const char *root, sl_task_plan **out,
+                     json_t **problems, json_t **warnings, sl_error *err)
 {
-    return sl__task_compile_with(a, a->sources, a->nsources, task, out, problems, warnings, err);
+    return sl__task_compile_with(a, a->sources, a->nsources, task, root, out, problems, warnings,
+                                 err);
 }
 
 int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, json_t *task,
-                          sl_task_plan **out, json_t **problems, json_t **warnings,
-                          sl_error *err)
+                          const char *root, sl_task_plan **out, json_t **problems,
+                          json_t **warnings, sl_error *err)
 {
     json_t *probs = json_array();
     sl_source_def *defs = NULL;
@@ -101,13 +57,11 @@ int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, j
     if (!probs)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     if (!json_is_object(task)) {
-        problem(probs, "/task", "must be an object");
+        problem(probs, *root ? root : "/", "must be an object", SL_TC_TYPE);
         goto invalid;
     }
-    check_basics(srcs, nsrcs, task, probs);
-    if (json_array_size(probs))
-        goto invalid;
-
+    /* every problem in one pass, as check-task reports them: the compiler checks the name and
+     * the sources too (check_sources: an unknown one is DM's 46008) */
     size_t ns = nsrcs;
     if (!(defs = calloc(ns ? ns : 1, sizeof *defs))) {
         json_decref(probs);
@@ -145,19 +99,19 @@ int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, j
     free(cns);
     free(defs);
     if (rc != 0) {
-        diags_json(probs, &diags, SL_DIAG_ERROR);
+        diags_json(probs, &diags, SL_DIAG_ERROR, root);
         sl_diags_free(&diags);
         if (rc == SL_ENOMEM && !json_array_size(probs)) {
             json_decref(probs);
             return sl_error_set(err, SL_ENOMEM, "out of memory");
         }
         if (!json_array_size(probs))
-            problem(probs, "/task", sl_strerror(rc));
+            problem(probs, *root ? root : "/", sl_strerror(rc), DM_ERR_TASK_CHECK);
         goto invalid;
     }
     /* the compiler's warnings (a task compiles with them): the caller shows them */
     if (warnings)
-        *warnings = diags_json(NULL, &diags, SL_DIAG_WARNING);
+        *warnings = diags_json(NULL, &diags, SL_DIAG_WARNING, root);
     sl_diags_free(&diags);
     json_decref(probs);
     return 0;

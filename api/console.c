@@ -221,7 +221,7 @@ void sl__console_task_check(sl_req *r)
     }
     /* the compiler reads the sources: it needs the lock, a read one as nothing is changed */
     pthread_rwlock_rdlock(&a->lock);
-    int rc = sl__task_compile(a, tj, &plan, &probs, &warns, &err);
+    int rc = sl__task_compile(a, tj, tj == body ? "" : "/task", &plan, &probs, &warns, &err);
     pthread_rwlock_unlock(&a->lock);
     json_decref(body);
     sl_task_plan_free(plan);

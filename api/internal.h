@@ -33,6 +33,9 @@
 #define DM_ERR_WORKER_ONLINE      46005
 #define DM_ERR_WORKER_NOT_FREE    46033
 #define DM_ERR_MASTER_NOT_FOUND   38048
+#define DM_ERR_LOCK_NOT_FOUND     38019   /* DM's ErrMasterLockNotFound: no such unresolved shard DDL lock */
+#define DM_ERR_LOCK_RESOLVING     38020   /* DM's ErrMasterLockIsResolving: the lock is being resolved
+                                           * (its DDL runs), or cannot be yet (no shard reached it) */
 #define DM_ERR_CANNOT_START       38058
 #define DM_ERR_TASK_CHECK         26005
 #define DM_ERR_OPENAPI            49001
@@ -40,7 +43,6 @@
 #define DM_ERR_NOT_IMPLEMENTED    49002   /* sluice: endpoint not implemented yet */
 #define DM_ERR_UNAUTHORIZED       49003   /* sluice: missing/wrong token or client certificate */
 #define DM_ERR_VERIFY_RUNNING     49004   /* sluice: a verification of the task is running */
-#define DM_ERR_LOCK_NOT_FOUND     49005   /* sluice: no such unresolved shard DDL lock (or busy) */
 #define DM_ERR_INTERNAL           50000
 #define DM_ERR_ETCD               49005   /* sluice: the cluster's etcd did not answer (no quorum) */
 #define DM_ERR_TRANSFER_RUNNING   49006   /* sluice: a transfer of the source is in progress */
@@ -312,15 +314,20 @@ sl_api_task *sl__task_find(sl_api *a, const char *name);
 /* Drop the cached task list (call after any task change). */
 void sl__tasks_cache_invalidate(sl_api *a);
 
-/* A copy of obj with every "password" member (at any depth) replaced by "******". */
+/* What every answer shows for a stored secret (DM's mask of passwords). */
+#define SL__MASK "******"
+/* A copy of obj with every "password" member (at any depth) replaced by SL__MASK, and every
+ * ssl_*_content by SL__MASK when it holds something, "" when it is empty. */
 json_t *sl__mask_passwords(const json_t *obj);
-/* A PUT of what a GET showed: conn (an object with host, port, user, password) whose password is
- * "******" (sl__mask_passwords) gets the password of old (the stored object of the same kind),
- * but only when host, port and user are old's (a member conn lacks counts as old's): the stored
- * password must not be sent to another server or account by whoever may PUT. Returns 0 (conn
- * changed in place when this applies), or SL_EINVAL with a 400 reply naming path (the JSON path
- * of conn, e.g. "/task/target_config"). */
-int sl__keep_masked_password(sl_req *r, json_t *conn, const json_t *old, const char *path);
+/* A PUT of what a GET showed: conn (a source, a task's target_config: host, port, user, password,
+ * security) whose password or security.ssl_*_content is SL__MASK (sl__mask_passwords) gets the
+ * value of old (the stored object of the same kind), but only when host, port and user are old's
+ * (a member conn lacks counts as old's): the stored secrets must not be sent to another server or
+ * account by whoever may PUT. TLS material masked where old holds none is refused too (GET showed
+ * "" there). Any other value, "" included, stays as given. Returns 0 (conn changed in place where
+ * this applies), or SL_EINVAL with a 400 reply naming path (the JSON path of conn, e.g.
+ * "/task/target_config"). Call with old NULL only for a conn that has nothing stored. */
+int sl__keep_masked_secrets(sl_req *r, json_t *conn, const json_t *old, const char *path);
 /* Deep copy with secrets (password, ssl_key_content) sealed with the data dir's key; NULL on failure. */
 json_t *sl__seal_secrets(sl_api *a, const json_t *obj);
 /* Open sealed secrets in place. */
@@ -350,18 +357,20 @@ json_t *sl__source_tables(sl_api *a, const json_t *src, const char *schema, sl_e
 
 /* ---- compiling tasks (compile.c) ------------------------------------------------------------ */
 
-/* Compile a Task object (parsed once, by the caller; only read here). On success *plan is the
- * plan (free with sl_task_plan_free), whose task is the normalized Task, and *warnings (when
- * warnings is not NULL) a JSON array of the compiler's warnings {"path","msg","code"}, or NULL
- * when there is none (caller decrefs). On failure returns SL_EINVAL with *problems a JSON array
- * of {"path","msg"[,"code"]} (caller decrefs) or err filled for other failures. Call with
- * a.lock held (it reads the sources). */
-int sl__task_compile(sl_api *a, json_t *task, sl_task_plan **plan, json_t **problems,
-                     json_t **warnings, sl_error *err);
+/* Compile a Task object (parsed once, by the caller; only read here). root is where the task
+ * is in the document the problems are reported against: "/task" in DM's {"task": {...}}, "" in
+ * a bare Task. On success *plan is the plan (free with sl_task_plan_free), whose task is the
+ * normalized Task, and *warnings (when warnings is not NULL) a JSON array of the compiler's
+ * warnings {"path","msg","code"}, or NULL when there is none (caller decrefs). On failure returns
+ * SL_EINVAL with *problems a JSON array of every problem {"path","msg","code"} in the order
+ * check-task prints them (caller decrefs), or err filled for other failures. Call with a.lock
+ * held (it reads the sources). */
+int sl__task_compile(sl_api *a, json_t *task, const char *root, sl_task_plan **plan,
+                     json_t **problems, json_t **warnings, sl_error *err);
 /* The same against the sources srcs (a cluster worker's own copy, runner.c) instead of a's. */
 int sl__task_compile_with(sl_api *a, sl_api_source *const *srcs, size_t nsrcs, json_t *task,
-                          sl_task_plan **plan, json_t **problems, json_t **warnings,
-                          sl_error *err);
+                          const char *root, sl_task_plan **plan, json_t **problems,
+                          json_t **warnings, sl_error *err);
 
 /* ---- the relay log of a source (sources.c), for the cluster's workers too ------------------- */
 

@@ -237,7 +237,7 @@ static void add_entry(sl_runner *r, const char *task, const char *text, json_t *
     /* under the API's lock, as its own compiles: the compiler may load a task's custom plugin
      * into the shared registry */
     pthread_rwlock_wrlock(&r->a->lock);
-    int rc = copy && e ? sl__task_compile_with(r->a, r->srcs, r->nsrcs, copy, &plan, &probs,
+    int rc = copy && e ? sl__task_compile_with(r->a, r->srcs, r->nsrcs, copy, "", &plan, &probs,
                                                NULL, &err) : SL_ENOMEM;
     pthread_rwlock_unlock(&r->a->lock);
     json_decref(copy);

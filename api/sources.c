@@ -552,12 +552,9 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
     if (opt_string(r, in, "password", P, 1))
         goto fail;
     v = json_object_get(in, "password");
-    if (json_is_string(v)) {
+    if (json_is_string(v))
         json_object_set(out, "password", v);
-        /* a GET answer PUT back ("******"): the stored password, for the same server and user */
-        if (old && sl__keep_masked_password(r, out, old, P) != 0)
-            goto fail;
-    } else if (old && json_is_string(json_object_get(old, "password")))
+    else if (old && json_is_string(json_object_get(old, "password")))
         json_object_set(out, "password", json_object_get(old, "password"));   /* kept on PUT */
     else
         json_object_set_new(out, "password", json_string(""));
@@ -607,6 +604,10 @@ static json_t *source_normalize(sl_req *r, const json_t *in, const json_t *old)
     } else {
         json_object_set_new(out, "security", json_null());
     }
+    /* a GET answer PUT back ("******" for the password and the TLS material there is): the
+     * stored values, for the same server and user */
+    if (old && sl__keep_masked_secrets(r, out, old, P) != 0)
+        goto fail;
 
     /* purge: defaults 3600 / 0 / 15 */
     if (opt_type(r, in, "purge", P, JSON_OBJECT, "an object"))

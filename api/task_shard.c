@@ -36,7 +36,7 @@ static void unlock(sl_req *r, const char *name)
     if (rc == SL_ENOENT)
         sl__reply_error(r, 404, DM_ERR_LOCK_NOT_FOUND, "%s", err.msg);
     else if (rc == SL_ESTATE)
-        sl__reply_error(r, 409, DM_ERR_LOCK_NOT_FOUND, "%s", err.msg);
+        sl__reply_error(r, 409, DM_ERR_LOCK_RESOLVING, "%s", err.msg);
     else if (rc < 0)
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
     else

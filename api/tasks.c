@@ -143,7 +143,7 @@ static int restore_one(void *ud, const char *name, const char *value)
         json_decref(def);
         return 0;
     }
-    if (sl__task_compile(a, def, &plan, &probs, NULL, &err) != 0) {
+    if (sl__task_compile(a, def, "", &plan, &probs, NULL, &err) != 0) {
         /* Keep the task visible (it can be fixed with PUT or deleted) but without phases. */
         char *p = probs ? sl__dump_compact(probs) : NULL;
         sl_log(SL_LOG_ERROR, "api", "task %s no longer compiles: %s %s", name, err.msg, p ? p : "");
@@ -178,7 +178,7 @@ void sl__tasks_recompile_source(sl_api *a, const char *source)
         sl_error err = { 0 };
         json_t *def = json_deep_copy(old->def), *probs = NULL;
         sl_task_plan *plan = NULL;
-        int rc = def ? sl__task_compile(a, def, &plan, &probs, NULL, &err) : SL_ENOMEM;
+        int rc = def ? sl__task_compile(a, def, "", &plan, &probs, NULL, &err) : SL_ENOMEM;
         json_decref(def);
         json_decref(probs);
         sl_api_task *t = rc == 0 ? task_new(a, plan) : NULL;
@@ -292,35 +292,33 @@ int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan,
 
 /* ---- handlers ---------------------------------------------------------------------------------- */
 
+/* A task that does not compile: 400 with every problem, error_msg one line each as check-task
+ * prints them ("PATH: msg (code N)", sl_diags_format), error_code the first one's, and the list
+ * itself in "errors" ({"path","msg","code"}). */
 static void reply_problems(sl_req *r, json_t *probs)
 {
-    size_t cap = 256, len = 0, i;
+    char *msg = NULL;
+    size_t len = 0, i;
     json_t *x;
-    char *msg = malloc(cap);
-    if (!msg) {
+    FILE *f = open_memstream(&msg, &len);
+    if (!f) {
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
         return;
     }
-    msg[0] = 0;
     json_array_foreach(probs, i, x) {
         const char *p = json_string_value(json_object_get(x, "path"));
         const char *m = json_string_value(json_object_get(x, "msg"));
-        size_t need = len + strlen(p ? p : "") + strlen(m ? m : "") + 8;
-        if (need > cap) {
-            while (cap < need)
-                cap *= 2;
-            char *n = realloc(msg, cap);
-            if (!n)
-                break;
-            msg = n;
-        }
-        len += (size_t)sprintf(msg + len, "%s%s: %s", i ? "; " : "", p ? p : "", m ? m : "");
+        fprintf(f, "%s%s: %s (code %d)", i ? "\n" : "", p && *p ? p : "/", m ? m : "invalid",
+                (int)json_integer_value(json_object_get(x, "code")));
     }
-    /* one problem: its own code (e.g. 46008 for an unknown source); several: DM's task-check */
-    json_int_t code = json_array_size(probs) == 1 && json_integer_value(json_object_get(
-                          json_array_get(probs, 0), "code")) ? json_integer_value(json_object_get(
-                          json_array_get(probs, 0), "code")) : DM_ERR_TASK_CHECK;
-    json_t *o = json_pack("{s:s,s:I,s:O}", "error_msg", msg, "error_code", code, "errors", probs);
+    if (fclose(f) != 0) {
+        free(msg);
+        sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    json_int_t code = json_integer_value(json_object_get(json_array_get(probs, 0), "code"));
+    json_t *o = json_pack("{s:s,s:I,s:O}", "error_msg", msg, "error_code",
+                          code ? code : (json_int_t)DM_ERR_TASK_CHECK, "errors", probs);
     free(msg);
     sl__reply_json(r, 400, o);
 }
@@ -365,6 +363,23 @@ static json_t *task_of_body(sl_req *r, json_t *body)
     return NULL;
 }
 
+/* The secrets of task that are SL__MASK (a GET answer sent back) replaced by those of def, the
+ * stored task: target_config's (sl__keep_masked_secrets), and full_migrate_conf's TLS material
+ * (DM's, for a physical import sluice does not do: no server to compare, kept as it is). root is
+ * the path of the task in the body. 0, or SL_EINVAL after a 400 reply. */
+static int keep_masked(sl_req *r, json_t *task, const json_t *def, const char *root)
+{
+    char p1[64], p2[64];
+    snprintf(p1, sizeof p1, "%s/target_config", root);
+    snprintf(p2, sizeof p2, "%s/source_config/full_migrate_conf", root);
+    const json_t *fm = json_object_get(json_object_get(def, "source_config"), "full_migrate_conf");
+    if (sl__keep_masked_secrets(r, json_object_get(task, "target_config"),
+                                json_object_get(def, "target_config"), p1) != 0)
+        return SL_EINVAL;
+    return sl__keep_masked_secrets(r, json_object_get(json_object_get(task, "source_config"),
+                                                      "full_migrate_conf"), fm, p2);
+}
+
 static void compile_and(sl_req *r, const char *path_name)
 {
     sl_api *a = r->api;
@@ -379,28 +394,28 @@ static void compile_and(sl_req *r, const char *path_name)
         json_decref(body);
         return;
     }
+    /* problems are reported at paths into the body as it was sent, wrapped or bare */
+    const char *root = tj == body ? "" : "/task";
     const char *bname = json_string_value(json_object_get(tj, "name"));
     if (path_name && bname && strcmp(bname, path_name)) {
-        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/task/name: '%s' differs from the path's '%s'",
-                        bname, path_name);
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/name: '%s' differs from the path's '%s'",
+                        root, bname, path_name);
         json_decref(body);
         return;
     }
     if (path_name && !bname)
         json_object_set_new(tj, "name", json_string(path_name));
     pthread_rwlock_wrlock(&a->lock);
-    /* a GET answer PUT back shows the target's password as "******": keep the stored one (same
-     * target and user only). A create has none to keep: "******" is taken as it is. */
+    /* a GET answer PUT back shows the target's password and TLS material as "******": keep the
+     * stored ones (same target and user only). A create has none to keep: "******" is taken as
+     * it is (and the compiler refuses it as TLS material: not PEM). */
     sl_api_task *was = path_name ? sl__task_find(a, path_name) : NULL;
-    if (was && sl__keep_masked_password(r, json_object_get(tj, "target_config"),
-                                        json_object_get(was->def, "target_config"),
-                                        json_object_get(body, "task") ? "/task/target_config"
-                                                                      : "/target_config") != 0) {
+    if (was && keep_masked(r, tj, was->def, root) != 0) {
         pthread_rwlock_unlock(&a->lock);
         json_decref(body);
         return;
     }
-    int rc = sl__task_compile(a, tj, &plan, &probs, &warns, &err);
+    int rc = sl__task_compile(a, tj, root, &plan, &probs, &warns, &err);
     json_decref(body);
     if (rc != 0) {
         pthread_rwlock_unlock(&a->lock);

@@ -43,12 +43,15 @@ static void rewrite(sl_api *a, json_t *v, rewrite_fn fn, int *failed)
     }
 }
 
+/* A password shows as "******" whatever it is (an empty one too: DM does so); TLS material as
+ * "******" when there is some and "" when there is none, so that a GET tells whether TLS is set
+ * up and a PUT of "" (clear it) differs from a PUT of what GET showed (keep it). */
 static json_t *mask_fn(sl_api *a, const char *k, json_t *v, int *failed)
 {
     if (!strcmp(k, "password") && !json_is_null(v))
-        return json_string("******");
+        return json_string(SL__MASK);
     if (hidden_key(k) && json_is_string(v))
-        return json_string("");
+        return json_string(json_string_length(v) ? SL__MASK : "");
     return NULL;
 }
 
@@ -61,28 +64,59 @@ json_t *sl__mask_passwords(const json_t *obj)
     return c;
 }
 
-int sl__keep_masked_password(sl_req *r, json_t *conn, const json_t *old, const char *path)
+/* The members of a connection object that GET masks: [0] the object below it holding the member
+ * (NULL: the connection object itself), [1] the member. */
+static const char *const MASKED[][2] = {
+    { NULL, "password" },
+    { "security", "ssl_ca_content" },
+    { "security", "ssl_cert_content" },
+    { "security", "ssl_key_content" },
+};
+
+/* The first of host, port and user that conn gives and old does not have, or NULL. */
+static const char *moved_member(const json_t *conn, const json_t *old)
 {
-    const char *pw = json_string_value(json_object_get(conn, "password"));
-    if (!pw || strcmp(pw, "******") || !json_is_object(conn))
-        return 0;
     static const char *const same[] = { "host", "port", "user" };
     for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
         json_t *now = json_object_get(conn, same[i]);
-        if (old && (!now || json_equal(now, json_object_get(old, same[i]))))
-            continue;
-        if (old)
-            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/password: \"******\" stands for the "
-                            "stored password only with the stored host, port and user (%s "
-                            "differs): give the password", path, same[i]);
-        else
-            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s/password: \"******\" is a masked "
-                            "password and nothing is stored here: give the password", path);
-        return SL_EINVAL;
+        if (now && !json_equal(now, json_object_get(old, same[i])))
+            return same[i];
     }
-    json_t *keep = json_object_get(old, "password");
-    json_object_set_new(conn, "password", json_string(json_is_string(keep) ?
-                                                      json_string_value(keep) : ""));
+    return NULL;
+}
+
+int sl__keep_masked_secrets(sl_req *r, json_t *conn, const json_t *old, const char *path)
+{
+    if (!json_is_object(conn))
+        return 0;
+    for (size_t i = 0; i < sizeof MASKED / sizeof *MASKED; i++) {
+        const char *sub = MASKED[i][0], *key = MASKED[i][1];
+        json_t *in = sub ? json_object_get(conn, sub) : conn;
+        const json_t *was = sub ? json_object_get(old, sub) : old;
+        const char *v = json_string_value(json_object_get(in, key));
+        /* a value that is old's own json_t was not sent but kept from old by the caller */
+        if (!v || strcmp(v, SL__MASK) || json_object_get(in, key) == json_object_get(was, key))
+            continue;
+        const char *what = sub ? "TLS material" : "password";
+        const char *give = sub ? "give the PEM content" : "give the password";
+        const char *moved = old ? moved_member(conn, old) : NULL;
+        const char *keep = json_string_value(json_object_get(was, key));
+        if (moved) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s%s%s/%s: \"" SL__MASK "\" stands for the "
+                            "stored %s only with the stored host, port and user (%s differs): %s",
+                            path, sub ? "/" : "", sub ? sub : "", key, what, moved, give);
+            return SL_EINVAL;
+        }
+        /* GET shows no TLS material as "", so a mask there was not read from this object; an
+         * empty password is masked as well and comes back as the mask */
+        if (!old || (sub && (!keep || !*keep))) {
+            sl__reply_error(r, 400, DM_ERR_OPENAPI, "%s%s%s/%s: \"" SL__MASK "\" is a masked %s "
+                            "and nothing is stored here: %s", path, sub ? "/" : "",
+                            sub ? sub : "", key, what, give);
+            return SL_EINVAL;
+        }
+        json_object_set_new(in, key, json_string(keep ? keep : ""));
+    }
     return 0;
 }
 

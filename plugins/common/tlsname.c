@@ -2,11 +2,14 @@
  * tlsname.c - DM's cert_allowed_cn for the MySQL servers a plugin connects to: before the real
  * connection, a short TLS handshake of its own (the MySQL protocol's SSLRequest, then GnuTLS)
  * reads the server's certificate, verifies it against the CA when one is given, and checks that
- * its common name is one of the allowed names. The MariaDB connector of Debian 12 (3.3) gives
- * no access to the peer certificate, hence the second handshake; it costs one round trip more
- * per connection, only for servers whose security names a cert_allowed_cn.
+ * its common name (the last CN of its subject, as DM reads it) is one of the allowed names. The
+ * MariaDB connector of Debian 12 (3.3) gives no access to the peer certificate, hence the second
+ * handshake; it costs one round trip more per connection, only for servers whose security names
+ * a cert_allowed_cn. sl_cert_common_name (tlsname.h) is also the API's reader of client
+ * certificates.
  */
 #include "myconn.h"
+#include "tlsname.h"
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
@@ -61,6 +64,33 @@ static int connect_to(const char *host, int port, int timeout_ms, sl_error *err)
     if (fd < 0)
         sl_error_set(err, SL_ECONN, "%s:%d: %s", host, port, strerror(errno));
     return fd;
+}
+
+int sl_cert_common_name(const gnutls_datum_t *der, char *cn, size_t cap)
+{
+    gnutls_x509_crt_t crt;
+    int rc = gnutls_x509_crt_init(&crt);
+    if (rc < 0)
+        return rc;
+    rc = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER);
+    int found = GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
+    /* every CN in encoded order, until the index past the last one; the last read wins */
+    for (unsigned i = 0; rc >= 0; i++) {
+        char buf[1024];
+        size_t len = sizeof buf;
+        rc = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, i, 0, buf, &len);
+        if (rc < 0)
+            break;
+        if (strlen(buf) != len || len >= cap) {   /* "allowed\0more" must not read as "allowed" */
+            rc = strlen(buf) != len ? GNUTLS_E_ASN1_EMBEDDED_NULL_IN_STRING
+                                    : GNUTLS_E_SHORT_MEMORY_BUFFER;
+            break;
+        }
+        memcpy(cn, buf, len + 1);
+        found = 0;
+    }
+    gnutls_x509_crt_deinit(crt);
+    return rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE ? found : rc;
 }
 
 /* 1 if cn is one of the comma-separated names of list (blanks around names ignored). */
@@ -172,19 +202,12 @@ int sl_myconn_check_cn(const sl_myconn_opts *o, sl_error *err)
         rc = SL_EINVAL;
         goto out;
     }
-    gnutls_x509_crt_t crt;
     char cn[256];
-    size_t cl = sizeof cn;
-    if (gnutls_x509_crt_init(&crt) < 0) {
-        rc = SL_ENOMEM;
-        goto out;
-    }
-    int gr = gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER);
-    if (gr >= 0)
-        gr = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn, &cl);
-    gnutls_x509_crt_deinit(crt);
+    int gr = sl_cert_common_name(&certs[0], cn, sizeof cn);
     if (gr < 0) {
-        snprintf(why, sizeof why, "the server's certificate has no common name");
+        int none = gr == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE;
+        snprintf(why, sizeof why, "the server's certificate has no common name%s%s",
+                 none ? "" : " that can be read: ", none ? "" : gnutls_strerror(gr));
         rc = SL_EINVAL;
     } else if (!cn_allowed(o->cert_allowed_cn, cn)) {
         snprintf(why, sizeof why, "the server's certificate common name \"%.200s\" is not in "

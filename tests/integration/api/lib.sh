@@ -126,8 +126,9 @@ src_sql() { mariadb -h "$SLUICE_SOURCE_HOST" -P "$SLUICE_SOURCE_PORT" -u "$SLUIC
 dst_sql() { mariadb -h "$SLUICE_TARGET_HOST" -P "$SLUICE_TARGET_PORT" -u "$SLUICE_TARGET_USER" -p"$SLUICE_TARGET_PASSWORD" -N -e "$1"; }
 
 # make_pki DIR SERVER_CN [CLIENT_CN...]: a throwaway CA (DIR/ca.pem), a server certificate for
-# 127.0.0.1 with that common name (DIR/server.pem, DIR/server.key, readable by a server process),
-# and one client certificate per CLIENT_CN (DIR/CN.pem, DIR/CN.key); exits the test on failure.
+# 127.0.0.1 with that common name (DIR/server.pem, DIR/server.key, readable by a server process;
+# SERVER_CN "a/CN=b" gives a subject with two CNs), and one client certificate per CLIENT_CN
+# (DIR/CN.pem, DIR/CN.key); exits the test on failure.
 make_pki() {
     local dir=$1 scn=$2 cn
     shift 2

@@ -2,7 +2,8 @@
 # test_security.sh - the API's optional access control over real HTTP(S): a bearer token
 # (auth-token-file; 401 with DM's error body and WWW-Authenticate without it or with a wrong one;
 # the CLI sends SLUICE_TOKEN), HTTPS with ssl-cert/ssl-key, client certificates signed by ssl-ca
-# with a common name in cert-allowed-cn (403 otherwise), inconsistent settings refused at start
+# with a common name in cert-allowed-cn (403 otherwise; of a subject with several CNs, the last
+# one, the name DM reads, is judged: the first one was), inconsistent settings refused at start
 # with nothing written, and the warning for a non-loopback bind without protection.
 . "$(dirname "$0")/../api/lib.sh"
 CLI=${SLUICE_CLI_BIN:?SLUICE_CLI_BIN is not set}
@@ -13,6 +14,15 @@ P=$WORK/pki
 make_pki "$P" 127.0.0.1 ops-client stranger
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$P/rogue.key" -out "$P/rogue.pem" -days 2 \
     -subj "/CN=ops-client" >>"$P/pki.log" 2>&1 || { echo "FAIL: openssl" >&2; exit 1; }
+# client certificates of the same CA whose subject has two CNs: DM (Go's Subject.CommonName)
+# reads the last one, the most specific
+multi_cn() {   # NAME SUBJECT
+    (cd "$P" && openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" &&
+        openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -out "$1.pem" -days 2) \
+        >>"$P/pki.log" 2>&1 || { cat "$P/pki.log" >&2; echo "FAIL: openssl" >&2; exit 1; }
+}
+multi_cn last-allowed "/CN=stranger/O=sluice-test/CN=ops-client"
+multi_cn first-allowed "/CN=ops-client/O=sluice-test/CN=stranger"
 TOKEN=s3cret-token-0123456789
 printf '%s\n' "$TOKEN" >"$WORK/token"
 chmod 600 "$WORK/token"
@@ -68,6 +78,12 @@ expect 403 "certificate of another CA" "$ERRBODY" '.error_msg|test("not trusted"
 CURL_EXTRA=(--cacert "$P/ca.pem" --cert "$P/ops-client.pem" --key "$P/ops-client.key")
 api GET /tasks
 expect 200 "allowed client" '.total==0'
+CURL_EXTRA=(--cacert "$P/ca.pem" --cert "$P/last-allowed.pem" --key "$P/last-allowed.key")
+api GET /tasks
+expect 200 "two CNs, the last one allowed" '.total==0'
+CURL_EXTRA=(--cacert "$P/ca.pem" --cert "$P/first-allowed.pem" --key "$P/first-allowed.key")
+api GET /tasks
+expect 403 "two CNs, only the first one allowed" "$ERRBODY" '.error_msg|test("common name stranger is not in cert-allowed-cn")'
 code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/v1/tasks")
 [ "$code" = 000 ] && ok || fail "plain HTTP to the HTTPS port answered $code"
 stop_server

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # test_tls_target.sh - DM's cert_allowed_cn on a task's target, enforced: the sandbox target is
-# restarted offering TLS with a certificate whose common name is sluice-target; a full task whose
-# target security names that CA and that name copies its table; one that allows only another name
-# pauses with the name in the error (fatal: no automatic resume); the target is then restarted
-# as it was.
+# restarted offering TLS with a certificate whose subject has two common names, decoy-name and
+# then sluice-target (the last one is the name DM reads); a full task whose target security names
+# that CA and sluice-target copies its table; one that allows only another name, or only the
+# first CN, pauses with the name in the error (fatal: no automatic resume); the target is then
+# restarted as it was.
 . "$(dirname "$0")/../api/lib.sh"
 SANDBOX=${SLUICE_SOURCE_DIR:?SLUICE_SOURCE_DIR is not set}/scripts/sandbox
 : "${SLUICE_SANDBOX_DIR:?SLUICE_SANDBOX_DIR is not set (scripts/sandbox env)}"
 T=$WORK/tls
-make_pki "$T" sluice-target
+make_pki "$T" "decoy-name/CN=sluice-target"
 restore() { "$SANDBOX" restart target >/dev/null 2>&1; }
 trap 'restore; cleanup' EXIT
 SLUICE_SANDBOX_TARGET_TLS_DIR=$T "$SANDBOX" restart target >"$WORK/restart.log" 2>&1 ||
@@ -45,15 +46,17 @@ expect 200 "start"
 stage_of tls-ok Finished && ok || fail "the task with the right name did not finish: $BODY"
 [ "$(dst_sql "SELECT COUNT(*) FROM ops_tls.t")" = 100 ] && ok || fail "rows did not arrive over TLS"
 
-api POST /tasks "$(task tls-bad someone-else)"
-expect 200 "task with another common name"
-api POST /tasks/tls-bad/start '{}'
-stage_of tls-bad Paused && ok || fail "the task with the wrong name did not pause: $BODY"
-api GET /tasks/tls-bad/status
-expect 200 "the name is in the error" \
-    '.data[0].error_msg|test("common name \"sluice-target\" is not in cert_allowed_cn")' \
-    '.data[0].auto_resume.error_class=="fatal"'
-for t in tls-ok tls-bad; do api DELETE "/tasks/$t?force=true"; expect 204 "delete $t"; done
+for bad in someone-else decoy-name; do
+    api POST /tasks "$(task "tls-$bad" "$bad")"
+    expect 200 "task that allows only $bad"
+    api POST "/tasks/tls-$bad/start" '{}'
+    stage_of "tls-$bad" Paused && ok || fail "the task that allows only $bad did not pause: $BODY"
+    api GET "/tasks/tls-$bad/status"
+    expect 200 "the name is in the error ($bad allowed)" \
+        '.data[0].error_msg|test("common name \"sluice-target\" is not in cert_allowed_cn")' \
+        '.data[0].auto_resume.error_class=="fatal"'
+done
+for t in tls-ok tls-someone-else tls-decoy-name; do api DELETE "/tasks/$t?force=true"; expect 204 "delete $t"; done
 stop_server
 check_log
 src_sql "DROP DATABASE IF EXISTS ops_tls"
