@@ -1155,8 +1155,19 @@ void sl__shard_status(sl_worker *w, const char *task, const char *source, json_t
     }
     json_t *blocking = json_array(), *groups = json_array(), *l;
     size_t i;
+    size_t slen = source ? strlen(source) : 0;
+    int held = 0;
     json_array_foreach(locks, i, l) {
         json_array_extend(blocking, json_object_get(l, "ddl_list"));
+        /* a shard of this source that ran a pessimistic lock's DDL is held: the events after
+         * it wait, so the subtask is not synced whatever its sink has applied */
+        json_t *m;
+        size_t k;
+        if (source && strcmp(jstr(l, "state"), "optimistic"))
+            json_array_foreach(json_object_get(l, "synced"), k, m) {
+                const char *e = json_string_value(m);
+                held |= e && !strncmp(e, source, slen) && e[slen] == ':';
+            }
         json_array_append_new(groups, json_pack("{s:O,s:O,s:O,s:O,s:O}", "target",
                                                 json_object_get(l, "target"), "ddl_list",
                                                 json_object_get(l, "ddl_list"), "first_location",
@@ -1167,6 +1178,8 @@ void sl__shard_status(sl_worker *w, const char *task, const char *source, json_t
     json_object_set(o, "unresolved_ddl_lock_id", json_object_get(json_array_get(locks, 0), "id"));
     json_object_set_new(sync, "blocking_ddls", blocking);
     json_object_set_new(sync, "unresolved_groups", groups);
+    if (held)
+        json_object_set_new(sync, "synced", json_false());
     json_decref(locks);
 }
 

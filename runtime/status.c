@@ -148,6 +148,15 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
     } else if (!s->pipe) {
         lag_known = 0;     /* Stopped, New, Finished: nothing replicates, by the operator's will */
     }
+    /* A source silent past its heartbeats (gone, frozen, cut off): whatever the sink says, the
+     * target is behind by at least that long, and not synced. */
+    json_t *silentv = json_object_get(sl__stage_status(ps, "binlog-reader"), "source_silent_seconds");
+    int silent = s->pipe && json_is_integer(silentv);
+    if (silent) {
+        if (!lag_known || json_integer_value(silentv) > lag)
+            lag = json_integer_value(silentv);
+        lag_known = 1;
+    }
     if ((x = sl__stage_status(ps, "binlog-reader")))
         overlay(sync, x);
     if ((x = sl__stage_status(ps, "mysql-sink")))
@@ -156,6 +165,8 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
      * one (the metric sluice_replication_lag_seconds has no sample while it is not) */
     json_object_set_new(sync, "seconds_behind_master", json_integer(lag_known ? lag : 0));
     json_object_set_new(sync, "lag_known", json_boolean(lag_known));
+    if (silent)
+        json_object_set_new(sync, "synced", json_false());
     /* the events of the subtask's earlier runs in this process too: a counter that a stop and
      * start (or a PUT) does not take back */
     json_object_set_new(sync, "total_events", json_integer(s->events_base + json_integer_value(

@@ -542,6 +542,11 @@ static int br_run(void *self)
     if (r->cfg->relay_dir && r->cfg->relay_dir[0] && (rc = br_run_local(r)) != BR_FROM_SOURCE)
         return rc;
     rc = 0;
+    /* a source never reached is silent from here (br_status) */
+    pthread_mutex_lock(&r->mu);
+    if (!r->st_contact_ms)
+        r->st_contact_ms = br_now_ms();
+    pthread_mutex_unlock(&r->mu);
     while (!h->should_stop(r->ctx)) {
         if (!r->rpl) {
             memset(&err, 0, sizeof err);
@@ -729,6 +734,15 @@ static char *br_status(void *self)
      * "caught up" */
     if (o && r->st_behind >= 0)
         json_object_set_new(o, "seconds_behind_master", json_integer((json_int_t)r->st_behind));
+    /* A source that sends nothing, not even its heartbeat (every heartbeat_ms), is gone or
+     * frozen: the reader waits for its read timeout, then reconnects for as long as it takes.
+     * Meanwhile the sink, with nothing to apply, would say "caught up"; say for how long the
+     * source has been silent instead (the subtask's status counts it as lag). Not for a relay's
+     * files, which grow only as the source writes. */
+    int64_t silent = r->st_contact_ms ? br_now_ms() - r->st_contact_ms : 0;
+    int64_t quiet = 3 * (int64_t)r->cfg->heartbeat_ms;
+    if (o && !r->st_local && silent > (quiet > 3000 ? quiet : 3000))
+        json_object_set_new(o, "source_silent_seconds", json_integer((json_int_t)(silent / 1000)));
     pthread_mutex_unlock(&r->mu);
     if (!o)
         return NULL;

@@ -134,6 +134,7 @@ typedef struct br {
     uint64_t       st_master_pos;
     char           st_master_gtid[1024];
     int64_t        st_behind;    /* read lag, -1 before the first event or heartbeat */
+    int64_t        st_contact_ms; /* when the source last sent anything (event or heartbeat) */
     int            st_local;     /* reading the relay (binlog_type "local") */
     char           st_read_file[256];
     uint64_t       st_read_pos;

@@ -849,12 +849,14 @@ int br_handle_event(br *r, const uint8_t *ev, size_t len, sl_error *err)
     rc = sl_bl_event_body(&r->fmt, ev, len, r->cfg->verify_checksum, &body, &blen, err);
     if (rc < 0)
         return rc;
+    int64_t now_ms = br_now_ms();
+    pthread_mutex_lock(&r->mu);
+    r->st_contact_ms = now_ms;
     if (h.timestamp && h.type != SL_BL_HEARTBEAT && !artificial) {
-        int64_t behind = br_now_ms() / 1000 - (int64_t)h.timestamp;
-        pthread_mutex_lock(&r->mu);
+        int64_t behind = now_ms / 1000 - (int64_t)h.timestamp;
         r->st_behind = behind > 0 ? behind : 0;
-        pthread_mutex_unlock(&r->mu);
     }
+    pthread_mutex_unlock(&r->mu);
     switch (h.type) {
     case SL_BL_ROTATE: {
         uint64_t pos;

@@ -8,6 +8,7 @@
 #    failed) and a TRUNCATE emptied the other source's rows; now the lock holds until both;
 # C. a shard that keeps the target's name (c.orders -> c.orders beside c.orders_old -> c.orders):
 #    its DDL was applied without joining the lock, which then never resolved.
+# And a held source's sync_status.synced is false while the lock holds its rows (it said true).
 . "$(dirname "$0")/../api/lib.sh"
 
 DBS="sd_a_1 sd_a_2 sd_a sd_b1 sd_b2 sd_bm sd_c"
@@ -81,10 +82,15 @@ src_sql "ALTER TABLE sd_b1.orders ADD COLUMN note INT NULL; INSERT INTO sd_b1.or
 for _ in $(seq 1 300); do [ -n "$(lock_of sd-b)" ] && break; sleep 0.1; done
 [ -n "$(lock_of sd-b)" ] && ok || fail "B: no lock after the first shard's ADD COLUMN: ${BODY:0:600}"
 [ "$(cols sd_bm orders_all)" = "id,v" ] && ok || fail "B: the ADD COLUMN ran before the second shard: $(cols sd_bm orders_all)"
+# the held source has rows it has not applied: not synced, whatever its sink says
+held_synced() { api GET /tasks/sd-b/status; printf '%s' "$BODY" | jq -r '[.data[] | select(.source_name=="sd-1")][0].sync_status.synced'; }
+[ "$(held_synced)" = false ] && ok || fail "B: the held source says synced: ${BODY:0:600}"
 src_sql "ALTER TABLE sd_b2.orders ADD COLUMN note INT NULL; INSERT INTO sd_b2.orders VALUES (105,'z',105)"
 until_sql "SELECT COUNT(*), SUM(note) FROM sd_bm.orders_all" "7 110"
 [ "$(cols sd_bm orders_all)" = "id,v,note" ] && ok || fail "B: columns after both shards: $(cols sd_bm orders_all)"
 synced sd-b 2
+for _ in $(seq 1 100); do [ "$(held_synced)" = true ] && break; sleep 0.1; done
+[ "$(held_synced)" = true ] && ok || fail "B: not synced after the lock resolved: ${BODY:0:600}"
 [ -z "$(lock_of sd-b)" ] && ok || fail "B: the lock is still there: $(lock_of sd-b)"
 src_sql "TRUNCATE TABLE sd_b2.orders"
 for _ in $(seq 1 300); do api GET /tasks/sd-b/status; [ "$(printf '%s' "$BODY" | jq -r '[.data[] | select(.source_name=="sd-2")][0].stage')" = Paused ] && break; sleep 0.1; done
