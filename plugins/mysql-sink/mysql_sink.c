@@ -1715,8 +1715,10 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
     if ((ev->flags & SL_EVF_SHARD_DDL) && !coordinated)
         return s->host->fail(s->ctx, SL_ENOTSUP, "DDL on a shard-merged table %s.%s, and the "
                              "task has no shard_mode to coordinate it across the shards: set "
-                             "shard_mode (pessimistic or optimistic), or apply it on the target "
-                             "by hand and skip it, or drop it with a filter: %.300s",
+                             "shard_mode (pessimistic or optimistic); or stop the task, apply what "
+                             "is needed on the target by hand, drop the statement with a "
+                             "binlog_filter_rule (ignore_sql or ignore_event) on this table's "
+                             "rule, update the task and start it: %.300s",
                              ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
                              ev->ddl);
     sl_ddl d;
@@ -2089,8 +2091,10 @@ static int shard_stmt(sink *s, sl_event *ev)
     if (kind != SL_DDL_ALTER_TABLE && kind != SL_DDL_CREATE_INDEX && kind != SL_DDL_DROP_INDEX)
         return s->host->fail(s->ctx, SL_ENOTSUP, "shard DDL on %s.%s: %s of one shard of a merged "
                              "table cannot be applied to it (the other shards' rows live there "
-                             "too); apply what is needed by hand and skip it, or drop it with a "
-                             "filter: %.300s", ev->target_schema ? ev->target_schema : "",
+                             "too): stop the task, apply what is needed on the target by hand, drop "
+                             "the statement with a binlog_filter_rule (ignore_sql or "
+                             "ignore_event) on this table's rule, update the task and start "
+                             "it: %.300s", ev->target_schema ? ev->target_schema : "",
                              ev->target_table ? ev->target_table : "",
                              kind == SL_DDL_TRUNCATE_TABLE ? "a TRUNCATE" :
                              kind == SL_DDL_RENAME_TABLE ? "a RENAME" : "this statement", ev->ddl);
