@@ -1693,11 +1693,12 @@ static int shard_pass(sink *s, sl_event *ev, const char *why)
 static int shard_ddl(sink *s, sl_event *ev)
 {
     json_t *r = NULL;
-    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "op", "arrive",
+    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:I}", "op", "arrive",
                               "target_schema", ev->target_schema ? ev->target_schema : "",
                               "target_table", ev->target_table ? ev->target_table : "",
                               "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
-                              "ddl", ev->ddl, "file", ev->pos.file ? ev->pos.file : "",
+                              "ddl", ev->ddl, "ddl_mode", (int)ev->ddl_mode,
+                              "file", ev->pos.file ? ev->pos.file : "",
                               "pos", (json_int_t)ev->pos.offset), &r);
     if (rc < 0)
         return rc;
@@ -1808,11 +1809,12 @@ static int apply_ddl_as(sink *s, sl_event *ev, const char *sql)
 static int shard_join(sink *s, sl_event *ev)
 {
     json_t *r = NULL;
-    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "op", "join",
+    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b}", "op", "join",
                               "target_schema", ev->target_schema ? ev->target_schema : "",
                               "target_table", ev->target_table ? ev->target_table : "",
                               "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
-                              "ddl", ev->ddl, "strict", s->cfg->strict_optimistic), &r);
+                              "ddl", ev->ddl, "ddl_mode", (int)ev->ddl_mode,
+                              "strict", s->cfg->strict_optimistic), &r);
     if (rc < 0)
         return rc;
     const char *action = json_string_value(json_object_get(r, "action"));
