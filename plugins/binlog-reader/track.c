@@ -29,6 +29,12 @@
 #include "ddl.h"
 #include "strack.h"
 
+/* The tracker's sessions (shadows on the target, the seed's SHOW CREATE TABLE on the source) in
+ * a known sql_mode, not the server's global one: a DDL runs in the default mode unless its event
+ * says otherwise (sl_event.ddl_mode), and SHOW CREATE TABLE prints backticks and every option
+ * (ANSI_QUOTES, NO_TABLE_OPTIONS... would change the text the tracker persists and parses). */
+#define TRACK_SESSION "SET SESSION sql_mode = ''"
+
 typedef struct br_shadow {
     char             *schema;    /* source schema */
     char             *shadow;    /* its shadow schema on the target */
@@ -200,7 +206,7 @@ static int restore(br *r, const char *schema, const char *table, const char *cre
  * start position, and the source's position at that moment (a row SEED_MARK). */
 static int seed_from_source(br *r, sl_error *err)
 {
-    sl_myconn_opts o = { SL_MYCONN_FROM(r->cfg, source) };
+    sl_myconn_opts o = { SL_MYCONN_FROM(r->cfg, source), .init_sql = TRACK_SESSION };
     MYSQL *src = sl_myconn_open(&o, err);
     if (!src)
         return err->code ? err->code : SL_ECONN;
@@ -356,7 +362,7 @@ int br_track_start(br *r, sl_error *err)
     r->seed_pos = 0;
     forget_tcols(r);
     if (!r->tdb) {
-        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = TRACK_SESSION };
         if (!(r->tdb = sl_myconn_open(&o, err)))
             return err->code ? err->code : SL_ECONN;
     }
@@ -1161,7 +1167,7 @@ int br_track_cleanup(br *r, sl_error *err)
     const br_cfg *c = r->cfg;
     set_shadow_prefix(r);
     if (!r->tdb) {
-        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = TRACK_SESSION };
         if (!(r->tdb = sl_myconn_open(&o, err)))
             return err->code ? err->code : SL_ECONN;
     }
@@ -1220,7 +1226,7 @@ static int ctl_open(br *r, sl_error *err)
     const br_cfg *c = r->cfg;
     set_shadow_prefix(r);
     if (!r->tdb) {
-        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = TRACK_SESSION };
         if (!(r->tdb = sl_myconn_open(&o, err)))
             return err->code ? err->code : SL_ECONN;
     }
