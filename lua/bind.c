@@ -285,6 +285,15 @@ static void push_row(lua_State *L, sl__lua_call *c, int image)
     lua_setiuservalue(L, 1, uv);
 }
 
+/* The source session's modes a DDL's text reads in (sl_event.ddl_mode), as sql_mode words;
+ * "" for none. */
+static void push_mode(lua_State *L, const sl_event *ev)
+{
+    char words[SL_DDLM_TEXT_MAX];
+    sl_ddl_mode_text(ev->kind == SL_EV_DDL ? ev->ddl_mode : 0, words, sizeof words);
+    lua_pushstring(L, words);
+}
+
 static int ev_index(lua_State *L)
 {
     evud *e = luaL_checkudata(L, 1, EV_MT);
@@ -303,6 +312,7 @@ static int ev_index(lua_State *L)
         push_str(L, c->set_target_table ? c->target_table : ev->target_table ? ev->target_table : ev->table);
     else if (strcmp(k, "ddl") == 0) push_str(L, c->set_ddl ? c->ddl : ev->ddl);
     else if (strcmp(k, "ddl_schema") == 0) push_str(L, ev->ddl_schema);
+    else if (strcmp(k, "sql_mode") == 0) push_mode(L, ev);
     else if (strcmp(k, "commit_ts") == 0) lua_pushinteger(L, (lua_Integer)ev->commit_ts);
     else if (strcmp(k, "gtid") == 0) push_str(L, ev->pos.gtid);
     else if (strcmp(k, "binlog_file") == 0) push_str(L, ev->pos.file);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sluice/event.h"
 #include "sluice/log.h"
 #include "verify.h"
 
@@ -384,6 +385,8 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
     const char *ts = jstr(q, "target_schema"), *tt = jstr(q, "target_table");
     const char *schema = jstr(q, "schema"), *table = jstr(q, "table");
     char *target = qname(ts, tt), *ddl = norm_ddl(jstr(q, "ddl"));
+    /* the same text under other sql_modes (ANSI_QUOTES...) is another DDL */
+    json_int_t mode = json_integer_value(json_object_get(q, "ddl_mode"));
     char *key = NULL, loc[600];
     json_t *lock = NULL;
     int rc = SL_ENOMEM;
@@ -397,7 +400,7 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
         const json_t *m = find_shard(lock, source, schema, table);
         const char *was = json_string_value(json_array_get(json_object_get(lock, "ddls"), 0));
         if (m && json_is_true(json_object_get(m, "synced")) && !strcmp(jstr(m, "location"), loc) &&
-            was && !strcmp(was, ddl)) {
+            was && !strcmp(was, ddl) && json_integer_value(json_object_get(lock, "ddl_mode")) == mode) {
             *reply = reply_of(json_pack("{s:s,s:O,s:s}", "id", jstr(lock, "id"), "gen",
                                         json_object_get(lock, "gen"), "action", "skip"));
             rc = *reply ? 0 : SL_ENOMEM;
@@ -420,9 +423,10 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
         char id[1024];
         snprintf(id, sizeof id, "%s-%s", task, target);
         json_decref(lock);
-        lock = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:[s],s:s,s:o}", "id", id, "task", task,
+        lock = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:[s],s:I,s:s,s:o}", "id", id, "task", task,
                          "target", target, "target_schema", ts, "target_table", tt, "gen", gen,
-                         "state", "waiting", "ddls", ddl, "first_location", "", "shards", ms);
+                         "state", "waiting", "ddls", ddl, "ddl_mode", mode, "first_location", "",
+                         "shards", ms);
         if (lock && rev)
             json_object_set(lock, REV, rev);
         json_decref(rev);
@@ -438,9 +442,14 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
     json_t *r = json_pack("{s:s,s:O}", "id", jstr(lock, "id"), "gen", json_object_get(lock, "gen"));
     if (!r)
         goto out;
-    if (strcmp(held ? held : "", ddl) != 0) {
+    json_int_t held_mode = json_integer_value(json_object_get(lock, "ddl_mode"));
+    if (strcmp(held ? held : "", ddl) != 0 || held_mode != mode) {
+        char words[SL_DDLM_TEXT_MAX], shown[SL_DDLM_TEXT_MAX + 2048];
+        sl_ddl_mode_text((unsigned)held_mode, words, sizeof words);
+        snprintf(shown, sizeof shown, "%.2000s%s%s%s", held ? held : "", held_mode ? " (under sql_mode " : "",
+                 words, held_mode ? ")" : "");
         json_object_set_new(r, "action", json_string("conflict"));
-        json_object_set_new(r, "ddl", json_string(held ? held : ""));
+        json_object_set_new(r, "ddl", json_string(shown));
         *reply = reply_of(r);
         rc = *reply ? 0 : SL_ENOMEM;
         goto out;
@@ -613,21 +622,23 @@ static int word(const char **p, const char *w)
     return 1;
 }
 
-/* One identifier (`quoted` or bare) into out, lower case; 0 if there is none. */
-static int ident(const char **p, char *out, size_t n)
+/* One identifier (`quoted`, "quoted" with ANSI_QUOTES in mode, or bare) into out, lower case;
+ * 0 if there is none. */
+static int ident(const char **p, char *out, size_t n, unsigned mode)
 {
     size_t k = 0;
     const char *s = *p;
-    if (*s == '`') {
+    char qc = *s == '`' || (*s == '"' && (mode & SL_DDLM_ANSI_QUOTES)) ? *s : 0;
+    if (qc) {
         for (s++; *s; s++) {
-            if (*s == '`' && s[1] != '`')
+            if (*s == qc && s[1] != qc)
                 break;
-            if (*s == '`')
+            if (*s == qc)
                 s++;
             if (k + 1 < n)
                 out[k++] = (char)tolower((unsigned char)*s);
         }
-        if (*s != '`')
+        if (*s != qc)
             return 0;
         s++;
     } else {
@@ -641,14 +652,16 @@ static int ident(const char **p, char *out, size_t n)
     return k > 0;
 }
 
-/* A comma outside parentheses, quotes and backquotes: several clauses. */
-static int several(const char *s)
+/* A comma outside parentheses, quotes and backquotes: several clauses. A backslash escapes in
+ * strings only, unless NO_BACKSLASH_ESCAPES is in mode ("x" is a name with ANSI_QUOTES). */
+static int several(const char *s, unsigned mode)
 {
     int depth = 0;
     char q = 0;
     for (; *s; s++) {
         if (q) {
-            if (*s == '\\' && s[1])
+            int str = q == '\'' || (q == '"' && !(mode & SL_DDLM_ANSI_QUOTES));
+            if (str && !(mode & SL_DDLM_NO_BACKSLASH_ESCAPES) && *s == '\\' && s[1])
                 s++;
             else if (*s == q)
                 q = 0;
@@ -665,8 +678,8 @@ static int several(const char *s)
     return 0;
 }
 
-/* What one normalized DDL of target does to its columns. */
-static void classify(const char *ddl, const char *target, clause *c)
+/* What one normalized DDL of target, written in mode (SL_DDLM_*), does to its columns. */
+static void classify(const char *ddl, const char *target, unsigned mode, clause *c)
 {
     memset(c, 0, sizeof *c);
     const char *p = ddl;
@@ -675,7 +688,7 @@ static void classify(const char *ddl, const char *target, clause *c)
     p += strlen(target);
     while (*p == ' ')
         p++;
-    if (several(p))
+    if (several(p, mode))
         return;
     static const char *const not_col[] = { "INDEX", "KEY", "UNIQUE", "PRIMARY", "CONSTRAINT",
         "FOREIGN", "FULLTEXT", "SPATIAL", "PARTITION", "CHECK", "PERIOD", "SYSTEM", "IF", NULL };
@@ -695,7 +708,7 @@ static void classify(const char *ddl, const char *target, clause *c)
         if (word(&q, not_col[i]) || *p == '(')
             return;
     }
-    if (!ident(&p, c->col, sizeof c->col))
+    if (!ident(&p, c->col, sizeof c->col, mode))
         return;
     if (kind == CL_DROP && *p && !word(&p, "RESTRICT") && !word(&p, "CASCADE"))
         return;
@@ -873,7 +886,7 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
     if (!rec && !(rec = json_pack("{s:s}", "target", target)))
         goto out;
     clause c;
-    classify(ddl, target, &c);
+    classify(ddl, target, (unsigned)json_integer_value(json_object_get(q, "ddl_mode")), &c);
     const char *action = "skip", *other = NULL, *why = NULL, *sql = NULL;
     if (c.kind == CL_ADD || c.kind == CL_MODIFY) {
         json_t *m = obj_at(rec, c.kind == CL_ADD ? "add" : "modify");
@@ -939,7 +952,12 @@ static int join(sl_worker *w, const char *task, const char *source, json_t *q, c
                 json_array_append_new(names, json_string(full));
             }
             json_decref(ms);
-            e = json_pack("{s:o,s:[],s:s}", "members", names, "dropped", "ddl", ddl);
+            /* the statement another shard may run (leave_join), so in no session's sql_mode:
+             * the same DROP, its names in backticks */
+            char *qc = qname("", c.col), drop[1024];
+            snprintf(drop, sizeof drop, "ALTER TABLE %s DROP COLUMN %s", target, qc ? qc + 3 : c.col);
+            free(qc);
+            e = json_pack("{s:o,s:[],s:s}", "members", names, "dropped", "ddl", drop);
             json_object_set_new(d, c.col, e);
         }
         json_t *dropped = json_object_get(e, "dropped");

@@ -5,13 +5,15 @@
  * so that a restart (and, in a cluster, another worker) finds them as they were.
  *
  * The sinks reach it through host->shard (plugin.h) with JSON requests:
- *   {"op":"arrive", "target_schema", "target_table", "schema", "table", "ddl", "file", "pos"}
- *       a shard (source table) read a DDL of its target table. The first arrival creates the
- *       lock with the group's members (every source table of the task routed to the target,
- *       listed on the sources); the reply's "action" is "wait" (hold the shard), "execute" (the
- *       last shard: run the DDL on the target, then "done"), or "conflict" (another DDL holds
- *       the lock: its text is "ddl"). Idempotent: a shard that arrives again (a restart read
- *       its DDL again) gets the same answer.
+ *   {"op":"arrive", "target_schema", "target_table", "schema", "table", "ddl", "ddl_mode",
+ *    "file", "pos"}
+ *       a shard (source table) read a DDL of its target table (ddl_mode: the event's SL_DDLM_*
+ *       bits, 0 when absent). The first arrival creates the lock with the group's members
+ *       (every source table of the task routed to the target, listed on the sources); the
+ *       reply's "action" is "wait" (hold the shard), "execute" (the last shard: run the DDL on
+ *       the target, then "done"), or "conflict" (another DDL holds the lock, or the same text
+ *       under other modes: its text is "ddl"). Idempotent: a shard that arrives again (a restart
+ *       read its DDL again) gets the same answer.
  *   {"op":"done", "id", "gen"}      the owner ran the DDL: the lock is resolved and every
  *       running subtask with a held shard in it is restarted, to read its held events again.
  *   {"op":"state", "id", "gen", "schema", "table"}  {"resolved": bool, "owner": bool}: owner
@@ -22,7 +24,8 @@
  *   {"op":"leave", "target_schema", "target_table", "schema", "table"}  the shard's table was
  *       dropped: it leaves the waiting lock of its target; if every shard left has arrived, the
  *       first that came runs the DDL (as sl_shard_unlock with exec).
- *   {"op":"join", ...}              optimistic mode, see shard.c.
+ *   {"op":"join", ..., "ddl_mode"}  optimistic mode, see shard.c (the DDL's column read in its
+ *       modes: "c" is a name with ANSI_QUOTES).
  * Every reply carries "id" and "gen" of the lock it is about.
  *
  * Thread-safety: every function is thread-safe (one mutex per worker); none takes a subtask's

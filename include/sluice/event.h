@@ -80,9 +80,59 @@ typedef struct sl_position {
 #define SL_EVF_LAST_CHUNK 0x08u /* SL_EV_CHUNK: the last chunk of its source table the dump
                                    emits (the loader may then build that table's indexes) */
 
+/*
+ * sl_event.ddl_mode: the modes of the source session's sql_mode that change how a DDL text
+ * reads (the binlog carries the session's sql_mode with each statement). A stage that reads,
+ * rewrites or runs the text honours them: quoting (ANSI_QUOTES, NO_BACKSLASH_ESCAPES), and what
+ * the server makes of it (a REAL column, a || b in a generated column...). Bit values are
+ * sluice's own, not the server's sql_mode bits.
+ */
+#define SL_DDLM_REAL_AS_FLOAT           0x01u   /* REAL is FLOAT, not DOUBLE */
+#define SL_DDLM_PIPES_AS_CONCAT         0x02u   /* || concatenates, not OR */
+#define SL_DDLM_ANSI_QUOTES             0x04u   /* "x" is an identifier, not a string */
+#define SL_DDLM_IGNORE_SPACE            0x08u   /* spaces allowed between a function and ( */
+#define SL_DDLM_NO_UNSIGNED_SUBTRACTION 0x10u   /* unsigned - unsigned is signed */
+#define SL_DDLM_NO_BACKSLASH_ESCAPES    0x20u   /* backslash is an ordinary character in strings */
+#define SL_DDLM_HIGH_NOT_PRECEDENCE     0x40u   /* NOT a BETWEEN b AND c is (NOT a) BETWEEN ... */
+#define SL_DDLM_ORACLE                  0x80u   /* MariaDB's sql_mode=ORACLE parser */
+
+/* Bytes that always hold the text of sl_ddl_mode_text (every word, commas and the NUL). */
+#define SL_DDLM_TEXT_MAX 160
+
+/*
+ * The sql_mode words of mode's SL_DDLM_* bits, comma-separated in bit order
+ * ("PIPES_AS_CONCAT,ANSI_QUOTES"; "" for 0), into buf (NUL-terminated when cap > 0). Returns
+ * the length of the whole text (like snprintf); SL_DDLM_TEXT_MAX bytes always suffice. The words
+ * are valid in SET sql_mode on MariaDB; on MySQL all but ORACLE (gone in 8.0). Thread-safe.
+ */
+static inline size_t sl_ddl_mode_text(unsigned mode, char *buf, size_t cap)
+{
+    static const char *const words[8] = {
+        "REAL_AS_FLOAT", "PIPES_AS_CONCAT", "ANSI_QUOTES", "IGNORE_SPACE",
+        "NO_UNSIGNED_SUBTRACTION", "NO_BACKSLASH_ESCAPES", "HIGH_NOT_PRECEDENCE", "ORACLE"
+    };
+    size_t n = 0;
+    for (unsigned i = 0; i < 8; i++) {
+        if (!(mode & (1u << i)))
+            continue;
+        for (const char *w = n ? "," : ""; *w; w++, n++)
+            if (n + 1 < cap)
+                buf[n] = *w;
+        for (const char *w = words[i]; *w; w++, n++)
+            if (n + 1 < cap)
+                buf[n] = *w;
+    }
+    if (cap)
+        buf[n < cap ? n : cap - 1] = '\0';
+    return n;
+}
+
 typedef struct sl_event {
     uint8_t      kind;            /* sl_event_kind */
-    uint8_t      _pad;
+    uint8_t      ddl_mode;        /* SL_EV_DDL: the SL_DDLM_* modes of the source session's
+                                     sql_mode that change how ddl reads (0 = none, or unknown:
+                                     read it the default way); other kinds: 0. Since ABI 1.5;
+                                     older hosts leave it 0 */
     uint16_t     flags;           /* SL_EVF_* */
     uint32_t     ncols;           /* entries in before/after (= table->ncols) */
     const char  *schema;          /* as read at the source */

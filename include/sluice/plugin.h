@@ -30,8 +30,9 @@ extern "C" {
 #endif
 
 #define SL_ABI_MAJOR 1
-#define SL_ABI_MINOR 4      /* 1.1: the descriptor's cleanup slot; 1.2: its caps slot; 1.3: ctl;
-                               1.4: the host's shard function */
+#define SL_ABI_MINOR 5      /* 1.1: the descriptor's cleanup slot; 1.2: its caps slot; 1.3: ctl;
+                               1.4: the host's shard function; 1.5: sl_event.ddl_mode (the
+                               spare byte after kind: 0 from older producers) */
 #define SL_ABI_VERSION ((uint32_t)((SL_ABI_MAJOR << 16) | SL_ABI_MINOR))
 #define SL_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define SL_ABI_MINOR_OF(v) ((uint32_t)(v) & 0xffffu)

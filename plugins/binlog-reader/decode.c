@@ -7,6 +7,7 @@
  */
 #include "decode.h"
 
+#include <sluice/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -216,6 +217,110 @@ int sl_bl_parse_rotate(const sl_bl_format *f, const uint8_t *body, size_t blen,
     return 0;
 }
 
+/* Bytes the value of status variable code takes at p (avail bytes left in the block), or 0 when
+ * the code is unknown or its value does not fit: the walk ends there, as the server's does. */
+static size_t status_var_len(uint8_t code, const uint8_t *p, size_t avail)
+{
+    size_t n;
+    switch (code) {
+    case SL_BL_Q_FLAGS2: case SL_BL_Q_AUTO_INCREMENT: case SL_BL_Q_MASTER_DATA_WRITTEN:
+        n = 4;
+        break;
+    case SL_BL_Q_SQL_MODE: case SL_BL_Q_TABLE_MAP_FOR_UPDATE: case SL_BL_Q_XID:
+    case SL_BL_Q_DDL_LOGGED_WITH_XID:
+        n = 8;
+        break;
+    case SL_BL_Q_CHARSET:
+        n = 6;
+        break;
+    case SL_BL_Q_LC_TIME_NAMES: case SL_BL_Q_CHARSET_DATABASE:
+    case SL_BL_Q_DEFAULT_COLLATION_FOR_UTF8MB4:
+        n = 2;
+        break;
+    case SL_BL_Q_HRNOW: case SL_BL_Q_MICROSECONDS:
+        n = 3;
+        break;
+    case SL_BL_Q_EXPLICIT_DEFAULTS_FOR_TIMESTAMP: case SL_BL_Q_SQL_REQUIRE_PRIMARY_KEY:
+    case SL_BL_Q_DEFAULT_TABLE_ENCRYPTION:
+        n = 1;
+        break;
+    case SL_BL_Q_TIME_ZONE: case SL_BL_Q_CATALOG_NZ:       /* length, text */
+        n = avail ? 1 + (size_t)p[0] : 1;
+        break;
+    case SL_BL_Q_CATALOG:                                 /* length, text, NUL (MySQL 5.0.0-3) */
+        n = avail ? 2 + (size_t)p[0] : 1;
+        break;
+    case SL_BL_Q_INVOKER:                                 /* user: length, text; host: same */
+        n = avail ? 1 + (size_t)p[0] : 1;
+        if (n < avail)
+            n += 1 + (size_t)p[n];
+        else
+            n++;
+        break;
+    case SL_BL_Q_GTID_FLAGS3:   /* flags; a sequence number for a COMMIT/ROLLBACK of an ALTER
+                                   started before (Gtid_log_event FL_COMMIT_ALTER_E1 4,
+                                   FL_ROLLBACK_ALTER_E1 8) */
+        n = avail && (p[0] & (4 | 8)) ? 9 : 1;
+        break;
+    case SL_BL_Q_CHARACTER_SET_COLLATIONS:   /* MariaDB 11.2 (MDEV-30164): count, then count
+                                                pairs of 2-byte collation ids */
+        n = avail ? 1 + 4 * (size_t)p[0] : 1;
+        break;
+    case SL_BL_Q_UPDATED_DB_NAMES: {         /* MySQL: count, then count NUL-ended names; 254
+                                                (OVER_MAX_DBS_IN_EVENT_MTS) has none */
+        if (!avail)
+            return 0;
+        n = 1;
+        for (unsigned k = p[0] == 254 ? 0 : p[0]; k > 0; k--) {
+            const uint8_t *z = n < avail ? memchr(p + n, 0, avail - n) : NULL;
+            if (!z)
+                return 0;
+            n = (size_t)(z - p) + 1;
+        }
+        break;
+    }
+    default:                    /* unknown, Q_DUMMY, and MySQL's unused COMMIT_TS codes */
+        return 0;
+    }
+    return n <= avail ? n : 0;
+}
+
+size_t sl_bl_query_status(const uint8_t *p, size_t len, sl_bl_query *q)
+{
+    q->has_sql_mode = 0;
+    q->sql_mode = 0;
+    size_t off = 0;
+    while (off < len) {
+        uint8_t code = p[off];
+        size_t n = status_var_len(code, p + off + 1, len - off - 1);
+        if (!n)
+            break;
+        if (code == SL_BL_Q_SQL_MODE) {
+            q->sql_mode = le64(p + off + 1);
+            q->has_sql_mode = 1;
+        }
+        off += 1 + n;
+    }
+    return off;
+}
+
+uint8_t sl_bl_ddl_mode(const sl_bl_format *f, uint64_t m)
+{
+    /* MySQL's ORACLE was a shorthand whose other bits are set with it; only MariaDB's changes
+     * the parser (sql_mode=ORACLE, MariaDB 10.3) */
+    int mariadb = f && strstr(f->server_version, "MariaDB") != NULL;
+    uint8_t d = 0;
+    d |= m & SL_BL_MODE_REAL_AS_FLOAT ? SL_DDLM_REAL_AS_FLOAT : 0;
+    d |= m & SL_BL_MODE_PIPES_AS_CONCAT ? SL_DDLM_PIPES_AS_CONCAT : 0;
+    d |= m & SL_BL_MODE_ANSI_QUOTES ? SL_DDLM_ANSI_QUOTES : 0;
+    d |= m & SL_BL_MODE_IGNORE_SPACE ? SL_DDLM_IGNORE_SPACE : 0;
+    d |= m & SL_BL_MODE_NO_UNSIGNED_SUBTRACTION ? SL_DDLM_NO_UNSIGNED_SUBTRACTION : 0;
+    d |= m & SL_BL_MODE_NO_BACKSLASH_ESCAPES ? SL_DDLM_NO_BACKSLASH_ESCAPES : 0;
+    d |= m & SL_BL_MODE_HIGH_NOT_PRECEDENCE ? SL_DDLM_HIGH_NOT_PRECEDENCE : 0;
+    d |= (m & SL_BL_MODE_ORACLE) && mariadb ? SL_DDLM_ORACLE : 0;
+    return d;
+}
+
 static int parse_query(size_t ph, const uint8_t *body, size_t blen, sl_bl_query *q, sl_error *err)
 {
     if (ph < 13 || blen < ph)
@@ -228,6 +333,7 @@ static int parse_query(size_t ph, const uint8_t *body, size_t blen, sl_bl_query 
     size_t off = ph + status_len;
     if (off > blen || blen - off < db_len + 1)
         return BAD(err, "QUERY event: status/db lengths exceed the event");
+    sl_bl_query_status(body + ph, status_len, q);
     q->db = (const char *)body + off;
     q->db_len = db_len;
     off += db_len + 1;

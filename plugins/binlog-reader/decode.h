@@ -107,14 +107,56 @@ int sl_bl_parse_fde(const uint8_t *ev, size_t len, int verify, sl_bl_format *f, 
 int sl_bl_parse_rotate(const sl_bl_format *f, const uint8_t *body, size_t blen,
                        uint64_t *pos, const char **name, size_t *name_len, sl_error *err);
 
+/* Status variable codes of a QUERY event (MariaDB sql/log_event.h; MySQL's own above 11). */
+enum {
+    SL_BL_Q_FLAGS2 = 0, SL_BL_Q_SQL_MODE = 1, SL_BL_Q_CATALOG = 2, SL_BL_Q_AUTO_INCREMENT = 3,
+    SL_BL_Q_CHARSET = 4, SL_BL_Q_TIME_ZONE = 5, SL_BL_Q_CATALOG_NZ = 6,
+    SL_BL_Q_LC_TIME_NAMES = 7, SL_BL_Q_CHARSET_DATABASE = 8, SL_BL_Q_TABLE_MAP_FOR_UPDATE = 9,
+    SL_BL_Q_MASTER_DATA_WRITTEN = 10, SL_BL_Q_INVOKER = 11,
+    SL_BL_Q_UPDATED_DB_NAMES = 12, SL_BL_Q_MICROSECONDS = 13,           /* MySQL */
+    SL_BL_Q_EXPLICIT_DEFAULTS_FOR_TIMESTAMP = 16, SL_BL_Q_DDL_LOGGED_WITH_XID = 17,
+    SL_BL_Q_DEFAULT_COLLATION_FOR_UTF8MB4 = 18, SL_BL_Q_SQL_REQUIRE_PRIMARY_KEY = 19,
+    SL_BL_Q_DEFAULT_TABLE_ENCRYPTION = 20,
+    SL_BL_Q_HRNOW = 128, SL_BL_Q_XID = 129, SL_BL_Q_GTID_FLAGS3 = 130,  /* MariaDB */
+    SL_BL_Q_CHARACTER_SET_COLLATIONS = 131, SL_BL_Q_DUMMY = 255
+};
+
+/* sql_mode bits as the servers write them in Q_SQL_MODE (MariaDB sql/sql_class.h MODE_*; the
+ * low 32 are common to MySQL, which never had an ORACLE parser: its bit 9 was a mere alias). */
+#define SL_BL_MODE_REAL_AS_FLOAT           (1ull << 0)
+#define SL_BL_MODE_PIPES_AS_CONCAT         (1ull << 1)
+#define SL_BL_MODE_ANSI_QUOTES             (1ull << 2)
+#define SL_BL_MODE_IGNORE_SPACE            (1ull << 3)
+#define SL_BL_MODE_NO_UNSIGNED_SUBTRACTION (1ull << 6)
+#define SL_BL_MODE_ORACLE                  (1ull << 9)
+#define SL_BL_MODE_NO_BACKSLASH_ESCAPES    (1ull << 20)
+#define SL_BL_MODE_HIGH_NOT_PRECEDENCE     (1ull << 29)
+#define SL_BL_MODE_EMPTY_STRING_IS_NULL    (1ull << 32)   /* MariaDB */
+#define SL_BL_MODE_TIME_ROUND_FRACTIONAL   (1ull << 34)   /* MariaDB */
+
 typedef struct sl_bl_query {
     uint32_t    thread_id, exec_time;
     uint16_t    error_code;
+    uint8_t     has_sql_mode;            /* the status variables hold Q_SQL_MODE */
+    uint64_t    sql_mode;                /* the session's sql_mode (SL_BL_MODE_* bits), else 0 */
     const char *db;   size_t db_len;     /* point into the body */
     const char *sql;  size_t sql_len;
 } sl_bl_query;
+/*
+ * A QUERY event's body. The status variables are walked within their declared length, as the
+ * server reads them (Query_log_event's constructor): every known code by its own length; an
+ * unknown code, Q_DUMMY, or a variable cut short by the block's end ends the walk (what was
+ * read before it stands), and the statement is still returned. SL_EINVAL when the lengths of
+ * the post-header, status block and database exceed the body.
+ */
 int sl_bl_parse_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
                       sl_bl_query *q, sl_error *err);
+/* The status variables alone (bytes of the status block): fills has_sql_mode and sql_mode of
+ * q and returns the number of bytes walked (< len when the walk stopped early). */
+size_t sl_bl_query_status(const uint8_t *p, size_t len, sl_bl_query *q);
+/* The SL_DDLM_* modes (sluice/event.h) of a session sql_mode, for a binlog of f's server (the
+ * ORACLE bit counts on MariaDB only). */
+uint8_t sl_bl_ddl_mode(const sl_bl_format *f, uint64_t sql_mode);
 /* EXECUTE_LOAD_QUERY: a LOAD DATA logged as a statement (binlog_format STATEMENT or MIXED) */
 int sl_bl_parse_execute_load_query(const sl_bl_format *f, const uint8_t *body, size_t blen,
                                    sl_bl_query *q, sl_error *err);

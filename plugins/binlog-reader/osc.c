@@ -43,6 +43,7 @@
 typedef struct br_osc {
     char          *schema, *ghost, *real;
     char          *specs;      /* the ALTER specifications so far, joined with ", " */
+    unsigned       mode;       /* the SL_DDLM_* modes the specifications read in */
     struct br_osc *next;
 } br_osc;
 
@@ -84,9 +85,29 @@ static int run(br *r, sl_sbuf *q, sl_error *err)
     return rc;
 }
 
-/* Persist specs (NULL: no migration in flight) as the version of schema.ghost at file:pos. */
+/* The modes of a migration's specifications are kept in front of them in the versions table,
+ * as a comment (so a row stays what it was for a reader that does not know it): MODE_TAG, the
+ * SL_DDLM_* bits in decimal, and the comment's end. */
+#define MODE_TAG "/*sl_ddl_mode="
+
+/* The modes of kept specifications, and where the specifications start. */
+static const char *mode_of_kept(const char *kept, unsigned *mode)
+{
+    *mode = 0;
+    if (strncmp(kept, MODE_TAG, sizeof MODE_TAG - 1) != 0)
+        return kept;
+    char *end;
+    unsigned long m = strtoul(kept + sizeof MODE_TAG - 1, &end, 10);
+    if (strncmp(end, "*/", 2) != 0 || m > 0xff)
+        return kept;
+    *mode = (unsigned)m;
+    return end + 2;
+}
+
+/* Persist specs (NULL: no migration in flight), read in mode, as the version of schema.ghost at
+ * file:pos. */
 static int persist(br *r, const char *schema, const char *ghost, const char *file, uint64_t pos,
-                   const char *specs, sl_error *err)
+                   const char *specs, unsigned mode, sl_error *err)
 {
     sl_sbuf q;
     sl_sbuf_init(&q);
@@ -102,10 +123,20 @@ static int persist(br *r, const char *schema, const char *ghost, const char *fil
     sl_sbuf_adds(&q, ", ");
     add_str(&q, file);
     sl_sbuf_addf(&q, ", %llu, ", (unsigned long long)pos);
-    if (specs)
+    if (specs && mode) {
+        sl_sbuf kept;
+        sl_sbuf_init(&kept);
+        sl_sbuf_addf(&kept, MODE_TAG "%u*/%s", mode, specs);
+        if (kept.oom)
+            q.oom = 1;
+        else
+            add_str(&q, kept.p);
+        sl_sbuf_free(&kept);
+    } else if (specs) {
         add_str(&q, specs);
-    else
+    } else {
         sl_sbuf_adds(&q, "NULL");
+    }
     sl_sbuf_adds(&q, ") ON DUPLICATE KEY UPDATE ddls = VALUES(ddls)");
     return run(r, &q, err);
 }
@@ -138,9 +169,9 @@ static void forget(br *r, const char *schema, const char *ghost)
         }
 }
 
-/* Set the in-memory migration of schema.ghost (real: its real table) to specs. */
+/* Set the in-memory migration of schema.ghost (real: its real table) to specs, read in mode. */
 static int remember(br *r, const char *schema, const char *ghost, const char *real,
-                    const char *specs)
+                    const char *specs, unsigned mode)
 {
     br_osc *o = find(r, schema, ghost);
     if (!o) {
@@ -158,6 +189,7 @@ static int remember(br *r, const char *schema, const char *ghost, const char *re
         return SL_ENOMEM;
     free(o->specs);
     o->specs = s;
+    o->mode = mode;
     return 0;
 }
 
@@ -225,7 +257,9 @@ int br_osc_start(br *r, sl_error *err)
         snprintf(lt, sizeof lt, "%s", row[1]);
         char real[256];
         if (row[4] && classify(r, row[0], row[1], real, sizeof real) == OSC_GHOST) {
-            if (remember(r, row[0], row[1], real, row[4]) < 0)
+            unsigned mode;
+            const char *specs = mode_of_kept(row[4], &mode);
+            if (remember(r, row[0], row[1], real, specs, mode) < 0)
                 rc = sl_error_set(err, SL_ENOMEM, "out of memory");
             n++;
         }
@@ -275,9 +309,10 @@ static void specs_of(const char *sql, size_t len, const sl_ddl_name *nm, const c
     *n = (size_t)(e - s);
 }
 
-/* The cut-over of schema.ghost into its real table at file:next_pos: the ALTER to send on. */
+/* The cut-over of schema.ghost into its real table at file:next_pos: the ALTER to send on, and
+ * the modes it reads in. */
 static int cut_over(br *r, const char *schema, const char *ghost, const char *real,
-                    uint64_t next_pos, char **emit, sl_error *err)
+                    uint64_t next_pos, char **emit, unsigned *emit_mode, sl_error *err)
 {
     br_osc *o = find(r, schema, ghost);
     if (!o)
@@ -303,14 +338,15 @@ static int cut_over(br *r, const char *schema, const char *ghost, const char *re
         }
         /* the tracker checks it on the real table's shadow: a statement the server refuses
          * there pauses the subtask before anything reaches the target */
-        rc = br_track_ddl(r, schema, strlen(schema), a.p, a.len, next_pos, err);
+        rc = br_track_ddl(r, schema, strlen(schema), a.p, a.len, o->mode, next_pos, err);
         if (rc < 0) {
             sl_sbuf_free(&a);
             return rc;
         }
         *emit = a.p;     /* handed over: sl_sbuf's buffer is malloc'd */
+        *emit_mode = o->mode;
     }
-    if ((rc = persist(r, schema, ghost, r->file, next_pos, NULL, err)) < 0) {
+    if ((rc = persist(r, schema, ghost, r->file, next_pos, NULL, 0, err)) < 0) {
         free(*emit);
         *emit = NULL;
         return rc;
@@ -323,16 +359,17 @@ static int cut_over(br *r, const char *schema, const char *ghost, const char *re
 }
 
 int br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
-               uint64_t next_pos, char **emit, sl_error *err)
+               unsigned mode, uint64_t next_pos, char **emit, unsigned *emit_mode, sl_error *err)
 {
     *emit = NULL;
+    *emit_mode = 0;
     if (!r->cfg->online_ddl)
         return 0;
     char *schema = dblen ? strndup(db, dblen) : NULL;
     if (dblen && !schema)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     sl_ddl d;
-    int rc = sl_ddl_parse(sql, len, schema, &d);
+    int rc = sl_ddl_parse(sql, len, schema, mode, &d);
     free(schema);
     if (rc < 0 || d.kind == SL_DDL_OTHER || !d.nnames || d.temporary || d.kind == SL_DDL_DROP_DB ||
         d.kind == SL_DDL_CREATE_DB || d.kind == SL_DDL_ALTER_DB) {
@@ -356,8 +393,8 @@ int br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
     case SL_DDL_CREATE_TABLE:
         /* CREATE TABLE _t_gho LIKE t names the real table second */
         if (kinds[0] == OSC_GHOST) {
-            if ((rc = persist(r, nm[0].schema, nm[0].table, r->file, next_pos, "", err)) == 0 &&
-                remember(r, nm[0].schema, nm[0].table, reals[0], "") < 0)
+            if ((rc = persist(r, nm[0].schema, nm[0].table, r->file, next_pos, "", 0, err)) == 0 &&
+                remember(r, nm[0].schema, nm[0].table, reals[0], "", 0) < 0)
                 rc = sl_error_set(err, SL_ENOMEM, "out of memory");
         }
         if (rc == 0 && kinds[0] != OSC_NONE)
@@ -369,6 +406,17 @@ int br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
             size_t sl;
             specs_of(sql, len, &nm[0], &p, &sl);
             br_osc *o = find(r, nm[0].schema, nm[0].table);
+            if (o && o->specs[0] && o->mode != mode) {
+                /* joined, they would be one statement read in one sql_mode */
+                rc = sl_error_set(err, SL_ENOTSUP, "online DDL: the ALTERs of %s.%s ran under "
+                                  "different sql_modes (ANSI_QUOTES, NO_BACKSLASH_ESCAPES, ...), so "
+                                  "they cannot be joined into the one ALTER of %s.%s at the "
+                                  "cut-over: run the migration from one session, or run the task "
+                                  "with enhance_online_schema_change false: %.*s", nm[0].schema,
+                                  nm[0].table, nm[0].schema, reals[0], (int)(len < 300 ? len : 300),
+                                  sql);
+                break;
+            }
             sl_sbuf s;
             sl_sbuf_init(&s);
             if (o && o->specs[0]) {
@@ -379,9 +427,9 @@ int br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
             sl_sbuf_adds(&s, "");
             if (s.oom)
                 rc = sl_error_set(err, SL_ENOMEM, "out of memory");
-            else if ((rc = persist(r, nm[0].schema, nm[0].table, r->file, next_pos, s.p,
+            else if ((rc = persist(r, nm[0].schema, nm[0].table, r->file, next_pos, s.p, mode,
                                    err)) == 0 &&
-                     remember(r, nm[0].schema, nm[0].table, reals[0], s.p) < 0)
+                     remember(r, nm[0].schema, nm[0].table, reals[0], s.p, mode) < 0)
                 rc = sl_error_set(err, SL_ENOMEM, "out of memory");
             sl_sbuf_free(&s);
             if (rc == 0)
@@ -389,7 +437,7 @@ int br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
         } else if (n == 2 && kinds[0] == OSC_GHOST && kinds[1] == OSC_NONE &&
                    !strcmp(nm[1].schema, nm[0].schema) && !strcmp(nm[1].table, reals[0])) {
             /* gh-ost's two-step cut-over, second step: ALTER TABLE _t_gho RENAME t */
-            rc = cut_over(r, nm[0].schema, nm[0].table, reals[0], next_pos, emit, err);
+            rc = cut_over(r, nm[0].schema, nm[0].table, reals[0], next_pos, emit, emit_mode, err);
         } else if (n == 2 && kinds[0] == OSC_NONE && kinds[1] == OSC_TRASH &&
                    !strcmp(nm[0].table, reals[1])) {
             /* its first step, ALTER TABLE t RENAME _t_del: the real table stays on the target */
@@ -419,7 +467,8 @@ int br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
                 rc = sl_error_set(err, SL_ENOTSUP, "online DDL: one RENAME cuts over two "
                                   "migrations: %.*s", (int)(len < 300 ? len : 300), sql);
             else
-                rc = cut_over(r, nm[i].schema, nm[i].table, reals[i], next_pos, emit, err);
+                rc = cut_over(r, nm[i].schema, nm[i].table, reals[i], next_pos, emit, emit_mode,
+                              err);
         }
         break;
     }
@@ -429,7 +478,7 @@ int br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
         for (size_t i = 0; i < n && rc == 0; i++)
             if (kinds[i] == OSC_GHOST && find(r, nm[i].schema, nm[i].table)) {
                 /* a migration given up: what it remembered goes */
-                rc = persist(r, nm[i].schema, nm[i].table, r->file, next_pos, NULL, err);
+                rc = persist(r, nm[i].schema, nm[i].table, r->file, next_pos, NULL, 0, err);
                 forget(r, nm[i].schema, nm[i].table);
             }
         if (rc == 0)

@@ -165,8 +165,9 @@ int64_t br_now_ms(void);
 /* track.c: the schema tracker of the reader's selected tables.
  * br_track_start: after the start position is resolved (r->commit_file/commit_pos): restore the
  * structures persisted at or before it, forget later versions, or seed them from the source.
- * br_track_ddl: one DDL statement read at (r->file, next_pos): the shadows follow it and the new
- * structures are persisted as versions at that position.
+ * br_track_ddl: one DDL statement read at (r->file, next_pos), written under mode (SL_DDLM_*:
+ * the event's ddl_mode): the shadows follow it, under those modes, and the new structures are
+ * persisted as versions at that position.
  * br_track_fill: complete a table map of a selected table with the tracked structure (names,
  * signedness, charsets, ENUM/SET labels, primary key) or, when the map carries full metadata,
  * check one against the other.
@@ -174,7 +175,7 @@ int64_t br_now_ms(void);
  * All return 0 or a negative code with err filled. */
 int  br_track_start(br *r, sl_error *err);
 int  br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
-                  uint64_t next_pos, sl_error *err);
+                  unsigned mode, uint64_t next_pos, sl_error *err);
 int  br_track_fill(br *r, br_table *t, sl_bl_table_map *m, sl_error *err);
 void br_track_tcols_free(struct br_tcols *c);
 void br_track_stop(br *r);
@@ -197,16 +198,19 @@ void br_sql_older_versions(sl_sbuf *q, const char *source, const char *k1, const
  * br_osc_table: 1 when schema.table is one of a tool's tables (ghost, changelog, trash) of a
  * selected table: its rows are skipped and it is never tracked.
  * br_osc_start: after br_track_start, restore the migrations in flight at the resume position.
- * br_osc_ddl: one DDL statement read at (r->file, next_pos): returns 0 when it is no tool's
- * statement (handle it as usual), BR_OSC_CONSUMED when it only moves a migration (nothing goes
- * downstream), BR_OSC_REPLACED at a cut-over: *emit (caller frees) is the ALTER of the real table
- * to send downstream instead, already applied to the tracker. Negative code with err filled.
+ * br_osc_ddl: one DDL statement read at (r->file, next_pos), written under mode (SL_DDLM_*):
+ * returns 0 when it is no tool's statement (handle it as usual), BR_OSC_CONSUMED when it only
+ * moves a migration (nothing goes downstream), BR_OSC_REPLACED at a cut-over: *emit (caller
+ * frees) is the ALTER of the real table to send downstream instead, already applied to the
+ * tracker, and *emit_mode the modes it reads in (those of the tool's ALTERs of its ghost table).
+ * Negative code with err filled.
  * br_osc_stop frees the state; br_osc_cleanup drops the persisted one. */
 enum { BR_OSC_CONSUMED = 1, BR_OSC_REPLACED = 2 };
 int  br_osc_table(br *r, const char *schema, const char *table);
 int  br_osc_start(br *r, sl_error *err);
 int  br_osc_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
-                uint64_t next_pos, char **emit, sl_error *err);
+                unsigned mode, uint64_t next_pos, char **emit, unsigned *emit_mode,
+                sl_error *err);
 void br_osc_stop(br *r);
 int  br_osc_cleanup(br *r, sl_error *err);
 

@@ -12,6 +12,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "ddl.h"
+
 int64_t br_now_ms(void)
 {
     struct timespec ts;
@@ -624,6 +626,32 @@ static int on_xa_end(br *r, const sl_bl_header *h, int rollback, const char *sql
     return 0;
 }
 
+/* A DDL's sql_mode holds modes that change what it means but that sl_event.ddl_mode does not
+ * carry (its eight bits are spent on those that change how the text reads or what a type or an
+ * expression is): say so when it names a selected table; the target runs it without them. */
+static void unread_modes(br *r, const sl_bl_header *h, const sl_bl_query *q, unsigned mode)
+{
+    char *schema = q->db_len ? strndup(q->db, q->db_len) : NULL;
+    sl_ddl d;
+    int selected = 0;
+    if (sl_ddl_parse(q->sql, q->sql_len, schema, mode, &d) == 0)
+        for (size_t i = 0; i < d.nnames && !selected; i++)
+            selected = sl_rules_find(r->rules, d.names[i].schema, d.names[i].table) >= 0;
+    sl_ddl_free(&d);
+    free(schema);
+    if (!selected)
+        return;
+    int esn = (q->sql_mode & SL_BL_MODE_EMPTY_STRING_IS_NULL) != 0;
+    int trf = (q->sql_mode & SL_BL_MODE_TIME_ROUND_FRACTIONAL) != 0;
+    r->host->log(r->ctx, SL_LOG_WARN, "binlog-reader: the DDL at %s:%u ran with sql_mode %s%s%s, "
+                 "which the target does not apply it with (%s%s%s): compare the table on the "
+                 "target: %.*s", r->file, h->next_pos, esn ? "EMPTY_STRING_IS_NULL" : "",
+                 esn && trf ? "," : "", trf ? "TIME_ROUND_FRACTIONAL" : "",
+                 esn ? "a '' in it is NULL on the source" : "", esn && trf ? "; " : "",
+                 trf ? "a temporal literal's extra fraction digits round there" : "",
+                 (int)(q->sql_len > 200 ? 200 : q->sql_len), q->sql);
+}
+
 static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t blen,
                     sl_error *err)
 {
@@ -668,18 +696,23 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
         return sl_error_set(err, rc, "out of memory");
     if (standalone)
         r->txn_ddl = 1;
+    /* the modes of the session's sql_mode that change how the text reads travel with it */
+    unsigned mode = sl_bl_ddl_mode(&r->fmt, q.sql_mode);
     /* an online schema change tool's statement moves its migration only, or (the cut-over)
      * becomes the ALTER of the real table, already tracked */
     char *osc_sql = NULL;
-    int osc = r->replay_skip ? 0 : br_osc_ddl(r, q.db, q.db_len, q.sql, q.sql_len, h->next_pos,
-                                              &osc_sql, err);
+    unsigned osc_mode = 0;
+    int osc = r->replay_skip ? 0 : br_osc_ddl(r, q.db, q.db_len, q.sql, q.sql_len, mode,
+                                              h->next_pos, &osc_sql, &osc_mode, err);
     if (osc < 0)
         return osc;
     if (osc != BR_OSC_CONSUMED && !replayed(r)) {
         /* the tracked structures move with the statement before it leaves the reader */
-        if (!osc &&
-            (rc = br_track_ddl(r, q.db, q.db_len, q.sql, q.sql_len, h->next_pos, err)) < 0)
+        if (!osc && (rc = br_track_ddl(r, q.db, q.db_len, q.sql, q.sql_len, mode, h->next_pos,
+                                       err)) < 0)
             return rc;
+        if (q.sql_mode & (SL_BL_MODE_EMPTY_STRING_IS_NULL | SL_BL_MODE_TIME_ROUND_FRACTIONAL))
+            unread_modes(r, h, &q, mode);
         sl_event *ev = put(r, SL_EV_DDL, h->next_pos);
         if (!ev) {
             free(osc_sql);
@@ -694,6 +727,7 @@ static int on_query(br *r, const sl_bl_header *h, const uint8_t *body, size_t bl
         ev->schema = q.db_len ? db : NULL;
         ev->ddl_schema = ev->schema;
         ev->ddl = sql;
+        ev->ddl_mode = (uint8_t)(osc_sql ? osc_mode : mode);
         ev->commit_ts = h->timestamp;
     }
     if (standalone)

@@ -29,6 +29,12 @@
 #include "ddl.h"
 #include "strack.h"
 
+/* The tracker's sessions (shadows on the target, the seed's SHOW CREATE TABLE on the source) in
+ * a known sql_mode, not the server's global one: a DDL runs in the default mode unless its event
+ * says otherwise (sl_event.ddl_mode), and SHOW CREATE TABLE prints backticks and every option
+ * (ANSI_QUOTES, NO_TABLE_OPTIONS... would change the text the tracker persists and parses). */
+#define TRACK_SESSION "SET SESSION sql_mode = ''"
+
 typedef struct br_shadow {
     char             *schema;    /* source schema */
     char             *shadow;    /* its shadow schema on the target */
@@ -186,7 +192,8 @@ static int restore(br *r, const char *schema, const char *table, const char *cre
 {
     int rc = ensure_shadow(r, schema, err);
     if (rc == 0)
-        rc = sl_strack_replace(r->tdb, schema, table, create, strlen(create), map_shadow, r, err);
+        rc = sl_strack_replace(r->tdb, schema, table, create, strlen(create), 0, map_shadow, r,
+                               NULL, err);
     return rc;
 }
 
@@ -199,7 +206,7 @@ static int restore(br *r, const char *schema, const char *table, const char *cre
  * start position, and the source's position at that moment (a row SEED_MARK). */
 static int seed_from_source(br *r, sl_error *err)
 {
-    sl_myconn_opts o = { SL_MYCONN_FROM(r->cfg, source) };
+    sl_myconn_opts o = { SL_MYCONN_FROM(r->cfg, source), .init_sql = TRACK_SESSION };
     MYSQL *src = sl_myconn_open(&o, err);
     if (!src)
         return err->code ? err->code : SL_ECONN;
@@ -355,7 +362,7 @@ int br_track_start(br *r, sl_error *err)
     r->seed_pos = 0;
     forget_tcols(r);
     if (!r->tdb) {
-        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = TRACK_SESSION };
         if (!(r->tdb = sl_myconn_open(&o, err)))
             return err->code ? err->code : SL_ECONN;
     }
@@ -549,7 +556,7 @@ static int apply_renames(br *r, const sl_ddl *d, const char *sql, size_t len, sl
 }
 
 int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t len,
-                 uint64_t next_pos, sl_error *err)
+                 unsigned mode, uint64_t next_pos, sl_error *err)
 {
     if (!r->tdb)
         return 0;
@@ -557,7 +564,7 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
     if (dblen && !schema)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     sl_ddl d;
-    int rc = sl_ddl_parse(sql, len, schema, &d);
+    int rc = sl_ddl_parse(sql, len, schema, mode, &d);
     if (rc < 0 || d.temporary || (d.kind != SL_DDL_CREATE_TABLE && d.kind != SL_DDL_ALTER_TABLE &&
                                   d.kind != SL_DDL_DROP_TABLE && d.kind != SL_DDL_RENAME_TABLE &&
                                   d.kind != SL_DDL_CREATE_INDEX && d.kind != SL_DDL_DROP_INDEX &&
@@ -622,17 +629,19 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
      * statement's effect (below): it is applied as it is, whatever its names. */
     int in_seed = r->seed_file[0] && pos_before(r->file, next_pos, r->seed_file, r->seed_pos);
     int arrives = rc == 0 && !in_seed ? renamed_in(r, &d) : 0;
+    unsigned dberr = 0;       /* the server's error number of a statement it refused */
     if (arrives) {
         rc = apply_renames(r, &d, sql, len, err);
+        dberr = rc == SL_EDB ? mysql_errno(r->tdb) : 0;
     } else if (rc == 0) {
         if (d.kind == SL_DDL_CREATE_TABLE && !d.is_like && d.nnames == 1)
             /* the statement is the whole structure: replace, whatever the shadow held */
-            rc = sl_strack_replace(r->tdb, d.names[0].schema, d.names[0].table, sql, len,
-                                   map_shadow, r, err);
+            rc = sl_strack_replace(r->tdb, d.names[0].schema, d.names[0].table, sql, len, mode,
+                                   map_shadow, r, &dberr, err);
         else
-            rc = sl_strack_apply(r->tdb, sql, len, schema, map_shadow, r, err);
+            rc = sl_strack_apply(r->tdb, sql, len, schema, mode, map_shadow, r, &dberr, err);
     }
-    if (rc == SL_EDB && in_seed && already_in_seed(mysql_errno(r->tdb))) {
+    if (rc == SL_EDB && in_seed && already_in_seed(dberr)) {
         /* The structures were seeded from the live source after this DDL ran there. */
         r->host->log(r->ctx, SL_LOG_INFO, "schema tracker: %s (the seed taken at (%s, %llu) "
                      "already holds it)", err->msg, r->seed_file,
@@ -640,7 +649,7 @@ int br_track_ddl(br *r, const char *db, size_t dblen, const char *sql, size_t le
         memset(err, 0, sizeof *err);
         rc = 0;
     }
-    if (rc == SL_EDB && d.kind == SL_DDL_DROP_TABLE && mysql_errno(r->tdb) == ER_BAD_TABLE_ERROR) {
+    if (rc == SL_EDB && d.kind == SL_DDL_DROP_TABLE && dberr == ER_BAD_TABLE_ERROR) {
         /* the server dropped the shadows that exist; the others were never tracked */
         memset(err, 0, sizeof *err);
         rc = 0;
@@ -1158,7 +1167,7 @@ int br_track_cleanup(br *r, sl_error *err)
     const br_cfg *c = r->cfg;
     set_shadow_prefix(r);
     if (!r->tdb) {
-        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = TRACK_SESSION };
         if (!(r->tdb = sl_myconn_open(&o, err)))
             return err->code ? err->code : SL_ECONN;
     }
@@ -1217,7 +1226,7 @@ static int ctl_open(br *r, sl_error *err)
     const br_cfg *c = r->cfg;
     set_shadow_prefix(r);
     if (!r->tdb) {
-        sl_myconn_opts o = { SL_MYCONN_FROM(c, target) };
+        sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = TRACK_SESSION };
         if (!(r->tdb = sl_myconn_open(&o, err)))
             return err->code ? err->code : SL_ECONN;
     }
@@ -1330,7 +1339,7 @@ int br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err)
             return sl_error_set(err, SL_EINVAL, "sql_content is empty");
         /* a structure, nothing else: CREATE TABLE ... SELECT would run a query on the target */
         sl_ddl d;
-        int prc = sl_ddl_parse(sql, strlen(sql), schema, &d);
+        int prc = sl_ddl_parse(sql, strlen(sql), schema, 0, &d);   /* the user's text */
         int structure = prc == 0 && d.kind == SL_DDL_CREATE_TABLE && !d.writes_rows && !d.temporary;
         sl_ddl_free(&d);
         if (prc == SL_ENOMEM)
@@ -1340,8 +1349,8 @@ int br_track_ctl(br *r, const json_t *req, json_t **reply, sl_error *err)
                                 "giving the structure (no SELECT): %.200s", sql);
         /* the server checks the statement on a scratch shadow first: refused, nothing changes */
         if ((rc = ensure_shadow(r, schema, err)) < 0 ||
-            (rc = sl_strack_replace(r->tdb, schema, table, sql, strlen(sql), map_shadow, r,
-                                    err)) < 0)
+            (rc = sl_strack_replace(r->tdb, schema, table, sql, strlen(sql), 0, map_shadow, r,
+                                    NULL, err)) < 0)
         {
             if (rc == SL_EDB)
                 err->code = rc = SL_EINVAL;   /* the server refused the statement: bad input */

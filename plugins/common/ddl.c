@@ -22,6 +22,7 @@ typedef struct lexer {
     const char *s;
     size_t      len, pos;
     int         in_exec;   /* inside an executable comment: its closing star-slash is skipped */
+    unsigned    mode;      /* SL_DDLM_* of the session that ran the text */
 } lexer;
 
 static int ident_char(unsigned char c)
@@ -70,9 +71,13 @@ static tok next_tok(lexer *lx)
             continue;
         }
         if (c == '`' || c == '\'' || c == '"') {
+            /* "x" names with ANSI_QUOTES; a backslash escapes in strings only, and not with
+             * NO_BACKSLASH_ESCAPES (MariaDB sql_lex.cc); a doubled quote escapes everywhere */
+            int ident = c == '`' || (c == '"' && (lx->mode & SL_DDLM_ANSI_QUOTES));
+            int bs = !ident && !(lx->mode & SL_DDLM_NO_BACKSLASH_ESCAPES);
             size_t q = p + 1;
             while (q < lx->len) {
-                if (c != '`' && s[q] == '\\' && q + 1 < lx->len) { q += 2; continue; }
+                if (bs && s[q] == '\\' && q + 1 < lx->len) { q += 2; continue; }
                 if (s[q] == c) {
                     if (q + 1 < lx->len && s[q + 1] == c) { q += 2; continue; }
                     break;
@@ -80,7 +85,7 @@ static tok next_tok(lexer *lx)
                 q++;
             }
             lx->pos = q < lx->len ? q + 1 : lx->len;
-            return (tok){ .type = c == '`' ? T_QIDENT : T_STRING, .start = p, .end = lx->pos };
+            return (tok){ .type = ident ? T_QIDENT : T_STRING, .start = p, .end = lx->pos };
         }
         if (ident_char((unsigned char)c)) {
             size_t q = p;
@@ -135,16 +140,18 @@ static char *ident_text(parser *p, const tok *t)
     size_t l = t->end - t->start;
     char *r;
     if (t->type == T_QIDENT) {
-        /* between the backticks (the closing one may be missing at the end of the text) */
+        /* between the quotes, backticks or (ANSI_QUOTES) double quotes; the closing one may be
+         * missing at the end of the text */
+        char qc = s[0];
         size_t b = 1, e = l;
-        if (l >= 2 && s[l - 1] == '`')
+        if (l >= 2 && s[l - 1] == qc)
             e = l - 1;
         r = malloc(l + 1);
         if (!r) return NULL;
         size_t o = 0;
         for (size_t k = b; k < e; k++) {
             r[o++] = s[k];
-            if (s[k] == '`' && k + 1 < e && s[k + 1] == '`')
+            if (s[k] == qc && k + 1 < e && s[k + 1] == qc)
                 k++;
         }
         r[o] = '\0';
@@ -524,10 +531,11 @@ void sl_ddl_free(sl_ddl *d)
     memset(d, 0, sizeof *d);
 }
 
-int sl_ddl_parse(const char *sql, size_t len, const char *default_schema, sl_ddl *out)
+int sl_ddl_parse(const char *sql, size_t len, const char *default_schema, unsigned mode,
+                 sl_ddl *out)
 {
     memset(out, 0, sizeof *out);
-    lexer lx = { .s = sql, .len = len };
+    lexer lx = { .s = sql, .len = len, .mode = mode };
     size_t cap = 64, n = 0;
     tok *t = malloc(cap * sizeof *t);
     if (!t)

@@ -13,6 +13,7 @@
 #define SLUICE_DDL_H
 
 #include <stddef.h>
+#include <sluice/event.h>
 #include "myconn.h"
 
 typedef enum sl_ddl_kind {
@@ -55,11 +56,15 @@ typedef struct sl_ddl {
 
 /*
  * Parse sql (len bytes, need not be NUL-terminated). default_schema (may be NULL) qualifies
- * unqualified names. Fills *out (caller frees with sl_ddl_free, also after a failure).
+ * unqualified names. mode holds the SL_DDLM_* bits (sluice/event.h) of the session that wrote
+ * the text (a DDL event's ddl_mode; 0 for text sluice or the server's SHOW CREATE made): with
+ * SL_DDLM_ANSI_QUOTES "x" is a name, with SL_DDLM_NO_BACKSLASH_ESCAPES a backslash in a string is
+ * an ordinary character. Fills *out (caller frees with sl_ddl_free, also after a failure).
  * Returns 0 (also for statements it does not know: kind SL_DDL_OTHER), SL_EPARSE when a known
  * statement is malformed where a name is expected, SL_ENOMEM. Thread-safe.
  */
-int  sl_ddl_parse(const char *sql, size_t len, const char *default_schema, sl_ddl *out);
+int  sl_ddl_parse(const char *sql, size_t len, const char *default_schema, unsigned mode,
+                  sl_ddl *out);
 void sl_ddl_free(sl_ddl *d);
 
 /* Maps a source name to a target name. table is "" for a database name (set *ttable to ""). */
@@ -69,7 +74,9 @@ typedef void (*sl_ddl_map_fn)(void *ud, const char *schema, const char *table,
 /*
  * Append to out the text of sql with every name of d replaced by the mapped name, quoted with
  * backticks and always qualified (`schema`.`table`); database names become `schema`. The rest
- * of the text is copied as is. Returns 0 or SL_ENOMEM. Thread-safe.
+ * of the text is copied as is, so the result reads in the mode d was parsed with (backticks
+ * quote names in every sql_mode, ANSI_QUOTES and ORACLE included). Returns 0 or SL_ENOMEM.
+ * Thread-safe.
  */
 int  sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn map, void *ud,
                     sl_sbuf *out);

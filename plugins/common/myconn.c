@@ -147,6 +147,25 @@ int sl_myconn_exec(MYSQL *db, const char *sql, size_t len, sl_error *err)
                         len > 200 ? "..." : "");
 }
 
+int sl_myconn_ddl_mode_enter(MYSQL *db, unsigned mode, sl_error *err)
+{
+    if (!mode)
+        return 0;
+    char words[SL_DDLM_TEXT_MAX];
+    sl_ddl_mode_text(mode, words, sizeof words);
+    /* both values are read before either is set: @sl_ddl_sql_mode gets the session's own */
+    char sql[SL_DDLM_TEXT_MAX + 160];
+    int n = snprintf(sql, sizeof sql, "SET @sl_ddl_sql_mode = @@SESSION.sql_mode, SESSION sql_mode "
+                     "= CONCAT_WS(',', NULLIF(@@SESSION.sql_mode, ''), '%s')", words);
+    return sl_myconn_exec(db, sql, (size_t)n, err);
+}
+
+int sl_myconn_ddl_mode_leave(MYSQL *db, unsigned mode, sl_error *err)
+{
+    static const char sql[] = "SET SESSION sql_mode = @sl_ddl_sql_mode";
+    return mode ? sl_myconn_exec(db, sql, sizeof sql - 1, err) : 0;
+}
+
 void sl_sbuf_init(sl_sbuf *b) { memset(b, 0, sizeof *b); }
 void sl_sbuf_free(sl_sbuf *b) { free(b->p); memset(b, 0, sizeof *b); }
 void sl_sbuf_reset(sl_sbuf *b) { b->len = 0; if (b->p) b->p[0] = '\0'; b->oom = 0; }

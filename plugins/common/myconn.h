@@ -95,6 +95,19 @@ int sl_myconn_check_cn(const sl_myconn_opts *o, sl_error *err);
  * discarded. */
 int sl_myconn_exec(MYSQL *db, const char *sql, size_t len, sl_error *err);
 
+/*
+ * Run a DDL of a source session under that session's modes: sl_myconn_ddl_mode_enter keeps the
+ * session's sql_mode in a user variable and adds the words of mode's SL_DDLM_* bits
+ * (sl_event.ddl_mode) to it; sl_myconn_ddl_mode_leave sets the kept one back. The statements
+ * between them read as the source read them. Not SET STATEMENT sql_mode = ... FOR: MariaDB
+ * parses the whole statement first and sets the variable after, so ANSI_QUOTES, REAL_AS_FLOAT,
+ * PIPES_AS_CONCAT... would not apply (checked on 10.11). A caller leaves before its own
+ * statements (their quoting assumes backslash escapes and no ANSI_QUOTES), also when the DDL
+ * failed. mode 0: both do nothing. Return 0, SL_EDB or SL_ECONN with err.
+ */
+int sl_myconn_ddl_mode_enter(MYSQL *db, unsigned mode, sl_error *err);
+int sl_myconn_ddl_mode_leave(MYSQL *db, unsigned mode, sl_error *err);
+
 /* Let db run several statements in one round trip (COM_SET_OPTION; statements built with the
  * quoting helpers below only). Returns 0 or SL_EDB/SL_ECONN with err. */
 int sl_myconn_multi(MYSQL *db, sl_error *err);

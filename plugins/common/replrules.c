@@ -109,7 +109,8 @@ int sl_filter_decide(sl_rulecache *c, const sl_event *ev, sl_error *err)
         return 1;
     size_t len = strlen(ev->ddl);
     sl_ddl d;
-    int rc = sl_ddl_parse(ev->ddl, len, ev->ddl_schema ? ev->ddl_schema : ev->schema, &d);
+    int rc = sl_ddl_parse(ev->ddl, len, ev->ddl_schema ? ev->ddl_schema : ev->schema,
+                          ev->ddl_mode, &d);
     if (rc == SL_ENOMEM) {
         sl_ddl_free(&d);
         return sl_error_set(err, SL_ENOMEM, "out of memory parsing a DDL");
@@ -175,13 +176,13 @@ static void map_name(void *ud, const char *schema, const char *table,
 }
 
 int sl_route_ddl(sl_rulecache *c, const char *sql, size_t len, const char *defschema,
-                 int shard_merge, sl_sbuf *out, struct sl_ddl *d,
+                 unsigned mode, int shard_merge, sl_sbuf *out, struct sl_ddl *d,
                  const char **tschema, const char **ttable, int *merged)
 {
     *merged = 0;
     *tschema = defschema;
     *ttable = NULL;
-    int rc = sl_ddl_parse(sql, len, defschema, d);
+    int rc = sl_ddl_parse(sql, len, defschema, mode, d);
     if (rc < 0)
         return rc;
     rc = sl_ddl_rewrite(sql, len, d, map_name, c, out);

@@ -35,7 +35,8 @@ void sl_route_name(sl_rulecache *c, const char *schema, const char *table,
                    const char **tschema, const char **ttable);
 
 /*
- * Rewrite a DDL text to routed names (ddl.h), quoted and qualified. Appends the text to out,
+ * Rewrite a DDL text to routed names (ddl.h), quoted and qualified, the text read in mode (the
+ * event's ddl_mode: SL_DDLM_* bits, see sl_ddl_parse). Appends the text to out,
  * sets tschema/ttable to the routed name of the statement's first table (or database; table
  * "" then) — pointers valid as long as the rules and `names_keep` (the parse, which the caller
  * frees with sl_ddl_free) — and *merged to 1 when shard_merge is on and the statement changes a
@@ -43,7 +44,7 @@ void sl_route_name(sl_rulecache *c, const char *schema, const char *table,
  */
 struct sl_ddl;
 int sl_route_ddl(sl_rulecache *c, const char *sql, size_t len, const char *defschema,
-                 int shard_merge, sl_sbuf *out, struct sl_ddl *names_keep,
+                 unsigned mode, int shard_merge, sl_sbuf *out, struct sl_ddl *names_keep,
                  const char **tschema, const char **ttable, int *merged);
 
 #endif

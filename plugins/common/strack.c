@@ -30,10 +30,12 @@ static int follows(const sl_ddl *d)
 }
 
 int sl_strack_apply(MYSQL *db, const char *sql, size_t len, const char *default_schema,
-                    sl_ddl_map_fn map, void *ud, sl_error *err)
+                    unsigned mode, sl_ddl_map_fn map, void *ud, unsigned *dberr, sl_error *err)
 {
+    if (dberr)
+        *dberr = 0;
     sl_ddl d;
-    int rc = sl_ddl_parse(sql, len, default_schema, &d);
+    int rc = sl_ddl_parse(sql, len, default_schema, mode, &d);
     if (rc == SL_ENOMEM) {
         sl_ddl_free(&d);
         return sl_error_set(err, rc, "out of memory");
@@ -72,14 +74,24 @@ int sl_strack_apply(MYSQL *db, const char *sql, size_t len, const char *default_
             sl_sbuf_free(&use);
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && (rc = sl_myconn_ddl_mode_enter(db, mode, err)) == 0) {
         rc = sl_myconn_exec(db, out.p, out.len, err);
+        unsigned e = rc < 0 ? mysql_errno(db) : 0;    /* before the statement below clears it */
+        if (dberr)
+            *dberr = e;
         if (rc == SL_EDB) {
             /* sl_myconn_exec names the rewritten text; say which source statement it was */
             char why[SL_ERRMSG_MAX];
             snprintf(why, sizeof why, "%s", err->msg);
             sl_error_set(err, rc, "schema tracker cannot apply %.*s: %s",
                          (int)(len > 300 ? 300 : len), sql, why);
+        }
+        /* the session's own sql_mode back, also after a failure (the tracker goes on) */
+        sl_error left = { 0 };
+        int lrc = sl_myconn_ddl_mode_leave(db, mode, &left);
+        if (rc == 0 && lrc < 0) {
+            rc = lrc;
+            *err = left;
         }
     }
     sl_sbuf_free(&out);
@@ -164,10 +176,13 @@ static int exec_qname(MYSQL *db, const char *verb, const char *s, const char *t,
 }
 
 int sl_strack_replace(MYSQL *db, const char *schema, const char *table, const char *sql,
-                      size_t len, sl_ddl_map_fn map, void *ud, sl_error *err)
+                      size_t len, unsigned mode, sl_ddl_map_fn map, void *ud, unsigned *dberr,
+                      sl_error *err)
 {
+    if (dberr)
+        *dberr = 0;
     sl_ddl d;
-    int rc = sl_ddl_parse(sql, len, schema, &d);
+    int rc = sl_ddl_parse(sql, len, schema, mode, &d);
     if (rc == SL_ENOMEM) {
         sl_ddl_free(&d);
         return sl_error_set(err, rc, "out of memory");
@@ -194,7 +209,7 @@ int sl_strack_replace(MYSQL *db, const char *schema, const char *table, const ch
     if (rc < 0)
         return rc;
     scratch_map sm = { map, ud };
-    rc = sl_strack_apply(db, sql, len, schema, to_scratch, &sm, err);
+    rc = sl_strack_apply(db, sql, len, schema, mode, to_scratch, &sm, dberr, err);
     if (rc < 0)
         return rc;
     rc = exec_qname(db, "DROP TABLE IF EXISTS ", ts, tt, "", err);

@@ -22,17 +22,20 @@
 
 /*
  * Apply one DDL statement (len bytes, as the binlog's QUERY event carries it, default_schema its
- * current database or NULL) to the shadow tables named by map. Statements that change no table
- * structure (DML, database statements, TEMPORARY tables, anything ddl.h parses as SL_DDL_OTHER)
- * are not applied: returns 1 and leaves the shadows alone. Returns 0 when applied, SL_EPARSE when
+ * current database or NULL, mode the SL_DDLM_* modes of the session that ran it: the event's
+ * ddl_mode) to the shadow tables named by map, read and run under those modes. Statements that
+ * change no table structure (DML, database statements, TEMPORARY tables, anything ddl.h parses
+ * as SL_DDL_OTHER) are not applied: returns 1 and leaves the shadows alone. Returns 0 when applied, SL_EPARSE when
  * ddl.h cannot find the names, SL_EDB with the statement and the server's error when the shadow
  * server refuses it (e.g. a column that does not exist: the tracked structure is then behind the
- * source's, and the caller pauses), SL_ECONN, SL_ENOMEM.
+ * source's, and the caller pauses; *dberr, when dberr is not NULL, is then the server's error
+ * number: mysql_errno no longer tells it, the session's sql_mode was set back after), SL_ECONN,
+ * SL_ENOMEM.
  * The session runs with foreign_key_checks = 0 (a shadow's referenced tables may be untracked)
  * and, when default_schema is given, in the shadow schema map gives for it (USE).
  */
 int sl_strack_apply(MYSQL *db, const char *sql, size_t len, const char *default_schema,
-                    sl_ddl_map_fn map, void *ud, sl_error *err);
+                    unsigned mode, sl_ddl_map_fn map, void *ud, unsigned *dberr, sl_error *err);
 
 /*
  * The CREATE TABLE of a shadow (SHOW CREATE TABLE), malloc'd into *create (caller frees).
@@ -43,14 +46,16 @@ int sl_strack_show(MYSQL *db, const char *schema, const char *table, char **crea
 
 /*
  * Replace (or first set: the seed) the tracked structure of schema.table with a CREATE TABLE
- * statement for that table (the source's SHOW CREATE TABLE, or a user's PUT). The statement is
+ * statement for that table (the source's SHOW CREATE TABLE, or a user's PUT: mode 0; a CREATE
+ * TABLE from the binlog: its ddl_mode, as sl_strack_apply). The statement is
  * first created under a scratch name in the shadow schema, so a statement the server refuses
  * changes nothing; then the shadow is replaced. Returns 0; SL_EINVAL when the text is not one
  * CREATE TABLE (not LIKE, not TEMPORARY) of schema.table, naming what it is; SL_EDB with the
  * server's error (a syntax error, an unknown type, ...); SL_ECONN; SL_ENOMEM.
  */
 int sl_strack_replace(MYSQL *db, const char *schema, const char *table, const char *sql,
-                      size_t len, sl_ddl_map_fn map, void *ud, sl_error *err);
+                      size_t len, unsigned mode, sl_ddl_map_fn map, void *ud, unsigned *dberr,
+                      sl_error *err);
 
 /* Stop tracking schema.table (drop its shadow). Returns 0 (also when it was not tracked),
  * SL_EDB, SL_ECONN, SL_ENOMEM. */

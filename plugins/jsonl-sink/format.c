@@ -262,6 +262,12 @@ int sl_jsonl_format(sl_sbuf *b, const sl_event *e)
     if (e->kind == SL_EV_DDL) {
         add_field(b, "ddl", e->ddl);
         add_field(b, "ddl_schema", e->ddl_schema);
+        if (e->ddl_mode) {
+            /* the source session's modes the text reads in: a consumer runs it with them */
+            char words[SL_DDLM_TEXT_MAX];
+            sl_ddl_mode_text(e->ddl_mode, words, sizeof words);
+            add_field(b, "sql_mode", words);
+        }
     }
     if (e->before && (e->kind == SL_EV_UPDATE || e->kind == SL_EV_DELETE))
         add_image(b, "before", e->before, e);

@@ -1670,7 +1670,7 @@ static void forget_tables(sink *s, int parse_rc, const sl_ddl *d)
 static int refuse_statement_rows(sink *s, const sl_event *ev)
 {
     sl_ddl d;
-    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
+    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, ev->ddl_mode, &d);
     int rows = d.writes_rows;
     sl_ddl_free(&d);
     if (prc == SL_ENOMEM)
@@ -1706,6 +1706,34 @@ static int pin_clock(sink *s, const sl_event *ev, sl_error *err)
     return exec1(s->coord, q, err);
 }
 
+/*
+ * Run the DDL's text on the coordinator's session as the source's session ran it: with the
+ * modes of its sql_mode that change how the text reads (ev->ddl_mode: ANSI_QUOTES,
+ * NO_BACKSLASH_ESCAPES, PIPES_AS_CONCAT, REAL_AS_FLOAT...) added to the session's own (which
+ * keeps NO_AUTO_VALUE_ON_ZERO and the configured sql_mode) for this statement only. Returns
+ * exec1's result; *e is the server's error number of a failure, read before the session's own
+ * sql_mode is set back (a failure to set it back fails the DDL too: the statements after it
+ * must not run in the source's modes).
+ */
+static int exec_ddl_text(sink *s, const sl_event *ev, unsigned *e, sl_error *err)
+{
+    *e = 0;
+    int rc = sl_myconn_ddl_mode_enter(s->coord, ev->ddl_mode, err);
+    if (rc == 0) {
+        rc = exec1(s->coord, ev->ddl, err);
+        *e = rc < 0 ? mysql_errno(s->coord) : 0;
+        sl_error left = { 0 };
+        if (sl_myconn_ddl_mode_leave(s->coord, ev->ddl_mode, &left) < 0) {
+            *err = left;
+            *e = 0;
+            rc = left.code;
+        }
+    } else {
+        *e = mysql_errno(s->coord);
+    }
+    return rc;
+}
+
 /* coordinated: the shard DDL coordinator made this shard the one that runs the DDL */
 static int apply_ddl(sink *s, sl_event *ev, int coordinated)
 {
@@ -1722,7 +1750,7 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
                              ev->target_schema ? ev->target_schema : "", ev->target_table ? ev->target_table : "",
                              ev->ddl);
     sl_ddl d;
-    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
+    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, ev->ddl_mode, &d);
     sl_ddl_kind kind = d.kind;
     if (prc == SL_ENOMEM) {
         sl_ddl_free(&d);
@@ -1766,8 +1794,7 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
     int drc;
     unsigned e = 0;
     for (unsigned waits = 0;; waits++) {
-        drc = exec1(s->coord, ev->ddl, &err);
-        e = drc < 0 ? mysql_errno(s->coord) : 0;
+        drc = exec_ddl_text(s, ev, &e, &err);
         if (drc == 0 || e != 1205 /* ER_LOCK_WAIT_TIMEOUT */ || s->host->should_stop(s->ctx))
             break;
         s->host->metric_add(s->ctx, "ddl_lock_waits", 1);
@@ -1867,11 +1894,12 @@ static int shard_pass(sink *s, sl_event *ev, const char *why)
 static int shard_ddl(sink *s, sl_event *ev)
 {
     json_t *r = NULL;
-    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "op", "arrive",
+    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:s,s:I}", "op", "arrive",
                               "target_schema", ev->target_schema ? ev->target_schema : "",
                               "target_table", ev->target_table ? ev->target_table : "",
                               "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
-                              "ddl", ev->ddl, "file", ev->pos.file ? ev->pos.file : "",
+                              "ddl", ev->ddl, "ddl_mode", (int)ev->ddl_mode,
+                              "file", ev->pos.file ? ev->pos.file : "",
                               "pos", (json_int_t)ev->pos.offset), &r);
     if (rc < 0)
         return rc;
@@ -1982,11 +2010,12 @@ static int apply_ddl_as(sink *s, sl_event *ev, const char *sql)
 static int shard_join(sink *s, sl_event *ev)
 {
     json_t *r = NULL;
-    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "op", "join",
+    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b}", "op", "join",
                               "target_schema", ev->target_schema ? ev->target_schema : "",
                               "target_table", ev->target_table ? ev->target_table : "",
                               "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
-                              "ddl", ev->ddl, "strict", s->cfg->strict_optimistic), &r);
+                              "ddl", ev->ddl, "ddl_mode", (int)ev->ddl_mode,
+                              "strict", s->cfg->strict_optimistic), &r);
     if (rc < 0)
         return rc;
     const char *action = json_string_value(json_object_get(r, "action"));
@@ -2044,7 +2073,7 @@ static int shard_join(sink *s, sl_event *ev)
 static int shard_stmt(sink *s, sl_event *ev)
 {
     sl_ddl d;
-    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, &d);
+    int prc = sl_ddl_parse(ev->ddl, strlen(ev->ddl), ev->target_schema, ev->ddl_mode, &d);
     sl_ddl_kind kind = d.kind;
     size_t nnames = d.nnames;
     sl_ddl_free(&d);

@@ -84,8 +84,8 @@ static int route_ddl(rt *r, sl_batch *b, sl_event *ev)
     const char *ts = NULL, *tt = NULL;
     int merged = 0;
     sl_sbuf_reset(&r->sql);
-    int rc = sl_route_ddl(r->cache, ev->ddl, strlen(ev->ddl), defschema, r->shard_merge, &r->sql,
-                          &d, &ts, &tt, &merged);
+    int rc = sl_route_ddl(r->cache, ev->ddl, strlen(ev->ddl), defschema, ev->ddl_mode,
+                          r->shard_merge, &r->sql, &d, &ts, &tt, &merged);
     if (rc < 0) {
         sl_ddl_free(&d);
         if (rc == SL_EPARSE)

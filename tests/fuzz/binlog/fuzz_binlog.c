@@ -1,7 +1,8 @@
 /*
  * fuzz_binlog.c - libFuzzer target for the binlog decoder: the input is read as a binlog file
  * (optional magic, then events back to back, each sized by its header) and every event goes
- * through the decoder the reader uses: format description, rotate, query, GTID, GTID list,
+ * through the decoder the reader uses: format description, rotate, query (its status variables
+ * walked: corpus/statusvars.binlog holds every kind, cut and unknown ones), GTID, GTID list,
  * table maps and every row of every row event. Checksums are not verified (the fuzzer could
  * not get past them); seeds are real binlog files of the sandbox in corpus/.
  */
@@ -57,7 +58,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         case SL_BL_QUERY: {
             sl_bl_query q;
-            sl_bl_parse_query(&f, body, blen, &q, &err);
+            if (sl_bl_parse_query(&f, body, blen, &q, &err) == 0)   /* status variables walked */
+                touched ^= sl_bl_ddl_mode(&f, q.sql_mode) ^ (q.sql_len ? (uint8_t)q.sql[0] : 0);
             break;
         }
         case SL_BL_EXECUTE_LOAD_QUERY: {

@@ -13,7 +13,9 @@
 #     AUTO_INCREMENT), row copy in chunks and the real table's changes applied to the ghost while
 #     the application writes, the cut-over sentry, the atomic RENAME, the drops. The server is
 #     killed (SIGKILL) after the ghost's ALTERs reached the checkpoint: the migration in flight is
-#     restored from the target and the ALTER still reaches the real table at the cut-over.
+#     restored from the target and the ALTER still reaches the real table at the cut-over. The
+#     ghost's ALTERs run in a session with ANSI_QUOTES ("w"): the ALTER at the cut-over is run in
+#     that mode too, also after the kill (the mode is kept with the migration).
 #  3. With the option off and a schema-level rule, the tools' tables are ordinary tables: the
 #     ghost, its row copy and the swap are replicated as they ran, and the target ends equal.
 #  The source also holds a changelog table left by an earlier gh-ost run when the task's dump
@@ -134,7 +136,8 @@ src_sql "drop /* gh-ost */ table if exists $Q.\`_g_ghc\`;
          insert /* gh-ost */ into $Q.\`_g_ghc\` (id, hint, value) values (NULLIF(2, 0), 'state', 'GhostTableMigrated')
              on duplicate key update last_update=NOW(), value=VALUES(value);
          create /* gh-ost */ table $Q.\`_g_gho\` like $Q.\`g\`;
-         alter /* gh-ost */ table $Q.\`_g_gho\` add column w int not null default 3, add key v_idx (v);
+         SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',ANSI_QUOTES');
+         alter /* gh-ost */ table $Q.\`_g_gho\` add column \"w\" int not null default 3, add key v_idx (\"v\");
          alter /* gh-ost */ table $Q.\`_g_gho\` AUTO_INCREMENT=1001" ||
     fail "the ghost table could not be prepared"
 # the application writes g, and gh-ost applies each change to the ghost from the binlog

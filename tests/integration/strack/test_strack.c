@@ -4,7 +4,8 @@
  * TABLE, ALTER ... RENAME TO and DROP, each read back with SHOW CREATE TABLE; statements that move
  * no structure left alone; a DDL the server refuses reported with the statement and the server's
  * error, the tracked structure unchanged; a structure replaced by a CREATE TABLE (seed, PUT), a
- * refused or foreign CREATE changing nothing; a structure dropped.
+ * refused or foreign CREATE changing nothing; a structure dropped; DDL of a session with
+ * ANSI_QUOTES, REAL_AS_FLOAT, PIPES_AS_CONCAT, NO_BACKSLASH_ESCAPES applied in those modes.
  */
 #include "testlib.h"
 #include "strack.h"
@@ -28,7 +29,7 @@ static void map(void *ud, const char *schema, const char *table, const char **ts
 static int apply(MYSQL *db, const char *sql, sl_error *err)
 {
     memset(err, 0, sizeof *err);
-    return sl_strack_apply(db, sql, strlen(sql), "src", map, NULL, err);
+    return sl_strack_apply(db, sql, strlen(sql), "src", 0, map, NULL, NULL, err);
 }
 
 /* the tracked CREATE TABLE of a table, or NULL when it is not tracked (freed by the next call) */
@@ -130,27 +131,27 @@ int main(void)
     /* replace (seed, PUT): a refused or foreign statement changes nothing */
     const char *good = "CREATE TABLE `u` (`id` INT NOT NULL, `v` VARCHAR(5), PRIMARY KEY (`id`))";
     memset(&err, 0, sizeof err);
-    rc = sl_strack_replace(db, "src", "u", good, strlen(good), map, NULL, &err);
+    rc = sl_strack_replace(db, "src", "u", good, strlen(good), 0, map, NULL, NULL, &err);
     TL_CHECK(rc == 0, "seed u: %d %s", rc, err.msg);
     s = show(db, "u");
     TL_CHECK(s && strstr(s, "`v` varchar(5)"), "seeded: %s", s ? s : "(none)");
     snprintf(before, sizeof before, "%s", s ? s : "");
     const char *bad = "CREATE TABLE u (id INT NOT NULL, v VARCHAR(5) PRIMARY KEY (id))";
-    rc = sl_strack_replace(db, "src", "u", bad, strlen(bad), map, NULL, &err);
+    rc = sl_strack_replace(db, "src", "u", bad, strlen(bad), 0, map, NULL, NULL, &err);
     TL_CHECK(rc == SL_EDB && strstr(err.msg, "syntax") && strstr(err.msg, "1064"),
              "invalid CREATE: rc %d: %s", rc, err.msg);
     const char *other = "CREATE TABLE src.w (id INT)";
-    rc = sl_strack_replace(db, "src", "u", other, strlen(other), map, NULL, &err);
+    rc = sl_strack_replace(db, "src", "u", other, strlen(other), 0, map, NULL, NULL, &err);
     TL_CHECK(rc == SL_EINVAL && strstr(err.msg, "src.w"), "CREATE of another table: rc %d: %s",
              rc, err.msg);
     const char *junk = "SELECT 1";
-    rc = sl_strack_replace(db, "src", "u", junk, strlen(junk), map, NULL, &err);
+    rc = sl_strack_replace(db, "src", "u", junk, strlen(junk), 0, map, NULL, NULL, &err);
     TL_CHECK(rc == SL_EINVAL, "not a CREATE: rc %d: %s", rc, err.msg);
     s = show(db, "u");
     TL_CHECK(s && !strcmp(s, before), "refused replacements changed u: %s", s ? s : "(none)");
     TL_CHECK(show(db, "_sl_strack_new") == NULL, "a scratch table was left behind");
     const char *put = "CREATE TABLE u (id BIGINT NOT NULL PRIMARY KEY, v TEXT, w DATE)";
-    rc = sl_strack_replace(db, "src", "u", put, strlen(put), map, NULL, &err);
+    rc = sl_strack_replace(db, "src", "u", put, strlen(put), 0, map, NULL, NULL, &err);
     s = show(db, "u");
     TL_CHECK(rc == 0 && s && strstr(s, "`id` bigint(20)") && strstr(s, "`w` date"),
              "replaced: rc %d %s: %s", rc, err.msg, s ? s : "(none)");
@@ -158,6 +159,37 @@ int main(void)
     TL_CHECK(rc == 0 && show(db, "u") == NULL, "drop: rc %d %s", rc, err.msg);
     rc = sl_strack_drop(db, "src", "u", map, NULL, &err);
     TL_CHECK(rc == 0, "drop of an untracked table: rc %d %s", rc, err.msg);
+
+    /* the source session's modes (sl_event.ddl_mode): the text reads and runs as it did there,
+     * and the session's own sql_mode is back after, also after a refused statement */
+    tl_sql(db, "SET SESSION sql_mode = 'STRICT_ALL_TABLES'");
+    const char *aq = "CREATE TABLE \"m1\" (\"a\" INT PRIMARY KEY, r REAL, c VARCHAR(9) AS (\"a\" || 'x'), "
+                     "s VARCHAR(5) DEFAULT 'a\\')";
+    memset(&err, 0, sizeof err);
+    rc = sl_strack_replace(db, "src", "m1", aq, strlen(aq), SL_DDLM_ANSI_QUOTES | SL_DDLM_REAL_AS_FLOAT |
+                           SL_DDLM_PIPES_AS_CONCAT | SL_DDLM_NO_BACKSLASH_ESCAPES, map, NULL, NULL, &err);
+    s = show(db, "m1");
+    TL_CHECK(rc == 0 && s && strstr(s, "`r` float") && strstr(s, "concat(`a`,'x')") &&
+             strstr(s, "DEFAULT 'a\\\\'"), "CREATE in its modes: rc %d %s: %s", rc, err.msg,
+             s ? s : "(none)");
+    TL_CHECK(!strcmp(tl_str(db, "SELECT @@SESSION.sql_mode"), "STRICT_ALL_TABLES"),
+             "sql_mode after: %s", tl_str(db, "SELECT @@SESSION.sql_mode"));
+    memset(&err, 0, sizeof err);
+    const char *aa = "ALTER TABLE \"m1\" ADD COLUMN \"b\" INT";
+    rc = sl_strack_apply(db, aa, strlen(aa), "src", SL_DDLM_ANSI_QUOTES, map, NULL, NULL, &err);
+    s = show(db, "m1");
+    TL_CHECK(rc == 0 && s && strstr(s, "`b` int"), "ALTER in ANSI_QUOTES: rc %d %s: %s", rc, err.msg,
+             s ? s : "(none)");
+    unsigned dberr = 0;
+    const char *ab = "ALTER TABLE \"m1\" DROP COLUMN \"nope\"";
+    rc = sl_strack_apply(db, ab, strlen(ab), "src", SL_DDLM_ANSI_QUOTES, map, NULL, &dberr, &err);
+    TL_CHECK(rc == SL_EDB && dberr == 1091 && strstr(err.msg, "nope"),
+             "a refused DDL in a mode: rc %d errno %u: %s", rc, dberr, err.msg);
+    TL_CHECK(!strcmp(tl_str(db, "SELECT @@SESSION.sql_mode"), "STRICT_ALL_TABLES"),
+             "sql_mode after a refused DDL: %s", tl_str(db, "SELECT @@SESSION.sql_mode"));
+    /* the same text without the modes: "m1" is a string */
+    rc = apply(db, aa, &err);
+    TL_CHECK(rc == SL_EPARSE, "ANSI text read the default way: rc %d %s", rc, err.msg);
 
     tl_sql(db, "DROP DATABASE `" SHADOW "`");
     free(last);

@@ -1,7 +1,8 @@
 /*
  * test_decode.c - the binlog decoder on constructed bytes, no server: headers and checksums,
- * format description, rotate, query, GTID and GTID lists, table maps with FULL metadata, and
- * row values of every column type at their limits (encoders below mirror sql/field.cc).
+ * format description, rotate, query (its status variables: the session's sql_mode), GTID and
+ * GTID lists, table maps with FULL metadata, and row values of every column type at their
+ * limits (encoders below mirror sql/field.cc).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include "decode.h"
 
+#include <sluice/event.h>
 #include <zlib.h>
 
 /* ---- a byte builder and a test arena ----------------------------------------------------- */
@@ -865,6 +867,172 @@ static void test_compressed_columns(void **state)
     afree(&a);
 }
 
+
+/* ---- QUERY status variables ---------------------------------------------------------------- */
+
+static const uint64_t MODE = SL_BL_MODE_ANSI_QUOTES | SL_BL_MODE_NO_BACKSLASH_ESCAPES |
+                             SL_BL_MODE_EMPTY_STRING_IS_NULL;
+
+/* One status variable: code, then its value. */
+static void var(buf *b, uint8_t code, const void *v, size_t n) { b1(b, code); bmem(b, v, n); }
+
+/* A QUERY body with the status block sv (f's post-header: 13) and sql; parsed into q. */
+static int query_with(const buf *sv, sl_bl_query *q)
+{
+    static buf qb;
+    qb.n = 0;
+    ble(&qb, 7, 4); ble(&qb, 0, 4); b1(&qb, 2); ble(&qb, 0, 2); ble(&qb, sv->n, 2);
+    bmem(&qb, sv->d, sv->n);
+    bmem(&qb, "db", 2); b1(&qb, 0);
+    bmem(&qb, "CREATE TABLE \"t\" (a INT)", 24);
+    sl_bl_format f;
+    sl_bl_format_init(&f);
+    sl_error err = { 0 };
+    int rc = sl_bl_parse_query(&f, qb.d, qb.n, q, &err);
+    if (rc == 0) {
+        /* the statement is found whatever the walk did */
+        assert_int_equal(q->sql_len, 24);
+        assert_memory_equal(q->sql, "CREATE TABLE \"t\" (a INT)", 24);
+        assert_memory_equal(q->db, "db", 2);
+    }
+    return rc;
+}
+
+static void test_query_status_vars(void **st)
+{
+    uint8_t m8[8];
+    for (int i = 0; i < 8; i++)
+        m8[i] = (uint8_t)(MODE >> (8 * i));
+    static const uint8_t z8[8], hr[3] = { 1, 2, 3 };
+    sl_bl_query q;
+
+    /* every variable MariaDB writes, sql_mode last: each length walked right to reach it */
+    buf sv = { .n = 0 };
+    var(&sv, SL_BL_Q_FLAGS2, z8, 4);
+    var(&sv, SL_BL_Q_CATALOG, "\3std\0", 5);
+    var(&sv, SL_BL_Q_AUTO_INCREMENT, "\1\0\1\0", 4);
+    var(&sv, SL_BL_Q_CHARSET, "\x21\0\x21\0\x08\0", 6);
+    var(&sv, SL_BL_Q_TIME_ZONE, "\6+03:00", 7);
+    var(&sv, SL_BL_Q_CATALOG_NZ, "\3std", 4);
+    var(&sv, SL_BL_Q_LC_TIME_NAMES, "\0\0", 2);
+    var(&sv, SL_BL_Q_CHARSET_DATABASE, "\x08\0", 2);
+    var(&sv, SL_BL_Q_TABLE_MAP_FOR_UPDATE, z8, 8);
+    var(&sv, SL_BL_Q_MASTER_DATA_WRITTEN, z8, 4);
+    var(&sv, SL_BL_Q_INVOKER, "\4root\11localhost", 15);
+    var(&sv, SL_BL_Q_HRNOW, hr, 3);
+    var(&sv, SL_BL_Q_XID, z8, 8);
+    var(&sv, SL_BL_Q_GTID_FLAGS3, "\4\1\2\3\4\5\6\7\10", 9);    /* COMMIT_ALTER: + 8 bytes */
+    var(&sv, SL_BL_Q_GTID_FLAGS3, "\1", 1);                     /* flags alone */
+    var(&sv, SL_BL_Q_CHARACTER_SET_COLLATIONS, "\2\x2d\0\x2b\x09\x08\0\x08\0", 9);
+    var(&sv, SL_BL_Q_SQL_MODE, m8, 8);
+    assert_int_equal(query_with(&sv, &q), 0);
+    assert_true(q.has_sql_mode);
+    assert_true(q.sql_mode == MODE);
+    assert_int_equal(sl_bl_query_status(sv.d, sv.n, &q), sv.n);
+
+    /* MySQL's: updated databases (names, or none past 254), microseconds, the 8.0 ones */
+    sv.n = 0;
+    var(&sv, SL_BL_Q_UPDATED_DB_NAMES, "\2a\0bb\0", 6);
+    var(&sv, SL_BL_Q_UPDATED_DB_NAMES, "\xfe", 1);
+    var(&sv, SL_BL_Q_MICROSECONDS, hr, 3);
+    var(&sv, SL_BL_Q_EXPLICIT_DEFAULTS_FOR_TIMESTAMP, "\1", 1);
+    var(&sv, SL_BL_Q_DDL_LOGGED_WITH_XID, z8, 8);
+    var(&sv, SL_BL_Q_DEFAULT_COLLATION_FOR_UTF8MB4, "\xff\0", 2);
+    var(&sv, SL_BL_Q_SQL_REQUIRE_PRIMARY_KEY, "\0", 1);
+    var(&sv, SL_BL_Q_DEFAULT_TABLE_ENCRYPTION, "\0", 1);
+    var(&sv, SL_BL_Q_SQL_MODE, m8, 8);
+    assert_int_equal(query_with(&sv, &q), 0);
+    assert_true(q.sql_mode == MODE);
+
+    /* no sql_mode at all, an empty block */
+    sv.n = 0;
+    var(&sv, SL_BL_Q_FLAGS2, z8, 4);
+    assert_int_equal(query_with(&sv, &q), 0);
+    assert_false(q.has_sql_mode);
+    assert_true(q.sql_mode == 0);
+    sv.n = 0;
+    assert_int_equal(query_with(&sv, &q), 0);
+    assert_false(q.has_sql_mode);
+
+    /* an unknown code, Q_DUMMY and MySQL's unused COMMIT_TS end the walk: what follows is not
+     * read (its length is unknown: reading on would take garbage for a mode) */
+    static const uint8_t stops[] = { 14, 15, 21, 127, 132, 200, SL_BL_Q_DUMMY };
+    for (size_t i = 0; i < sizeof stops; i++) {
+        sv.n = 0;
+        var(&sv, SL_BL_Q_FLAGS2, z8, 4);
+        var(&sv, stops[i], m8, 3);
+        var(&sv, SL_BL_Q_SQL_MODE, m8, 8);
+        assert_int_equal(query_with(&sv, &q), 0);
+        assert_false(q.has_sql_mode);
+        assert_int_equal(sl_bl_query_status(sv.d, sv.n, &q), 5);
+    }
+    /* ... while what came before it stands */
+    sv.n = 0;
+    var(&sv, SL_BL_Q_SQL_MODE, m8, 8);
+    var(&sv, 200, m8, 8);
+    assert_int_equal(query_with(&sv, &q), 0);
+    assert_true(q.sql_mode == MODE);
+
+    /* a variable cut short by the block's end (the statement's bytes follow it in the body:
+     * they are never read as the variable's) ends the walk, at every cut */
+    buf full = { .n = 0 };
+    var(&full, SL_BL_Q_INVOKER, "\4root\11localhost", 15);
+    var(&full, SL_BL_Q_UPDATED_DB_NAMES, "\2a\0bb\0", 6);
+    var(&full, SL_BL_Q_GTID_FLAGS3, "\x08\1\2\3\4\5\6\7\10", 9);
+    var(&full, SL_BL_Q_CHARACTER_SET_COLLATIONS, "\1\x2d\0\x2b\x09", 5);
+    var(&full, SL_BL_Q_TIME_ZONE, "\6+03:00", 7);
+    var(&full, SL_BL_Q_SQL_MODE, m8, 8);
+    for (size_t cut = 0; cut < full.n; cut++) {
+        sv.n = 0;
+        bmem(&sv, full.d, cut);
+        assert_int_equal(query_with(&sv, &q), 0);
+        assert_false(q.has_sql_mode);
+        assert_true(sl_bl_query_status(sv.d, sv.n, &q) <= cut);
+    }
+    sv = full;
+    assert_int_equal(query_with(&sv, &q), 0);
+    assert_true(q.sql_mode == MODE);
+
+    /* a status length past the event is the event's error, not the walk's */
+    buf qb = { .n = 0 };
+    ble(&qb, 7, 4); ble(&qb, 0, 4); b1(&qb, 0); ble(&qb, 0, 2); ble(&qb, 40, 2);
+    var(&qb, SL_BL_Q_SQL_MODE, m8, 8);
+    b1(&qb, 0);
+    sl_bl_format f;
+    sl_bl_format_init(&f);
+    sl_error err = { 0 };
+    assert_int_equal(sl_bl_parse_query(&f, qb.d, qb.n, &q, &err), SL_EINVAL);
+}
+
+/* The session's sql_mode to the modes a DDL event carries (sl_event.ddl_mode). */
+static void test_ddl_mode_bits(void **st)
+{
+    sl_bl_format maria, mysql;
+    sl_bl_format_init(&maria);
+    sl_bl_format_init(&mysql);
+    snprintf(maria.server_version, sizeof maria.server_version, "10.11.19-MariaDB-0+deb12u1-log");
+    snprintf(mysql.server_version, sizeof mysql.server_version, "5.7.44-log");
+    /* the values a 10.11 server wrote for SET sql_mode = 'X' (decoded from its binlog) */
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x1), SL_DDLM_REAL_AS_FLOAT);
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x2), SL_DDLM_PIPES_AS_CONCAT);
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x4), SL_DDLM_ANSI_QUOTES);
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x8), SL_DDLM_IGNORE_SPACE);
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x40), SL_DDLM_NO_UNSIGNED_SUBTRACTION);
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x100000), SL_DDLM_NO_BACKSLASH_ESCAPES);
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x20000000), SL_DDLM_HIGH_NOT_PRECEDENCE);
+    /* sql_mode=ORACLE: PIPES_AS_CONCAT, ANSI_QUOTES, IGNORE_SPACE, ORACLE, NO_*_OPTIONS,
+     * NO_AUTO_CREATE_USER, SIMULTANEOUS_ASSIGNMENT */
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x21000e20eull),
+                     SL_DDLM_PIPES_AS_CONCAT | SL_DDLM_ANSI_QUOTES | SL_DDLM_IGNORE_SPACE | SL_DDLM_ORACLE);
+    /* MySQL's ORACLE never changed its parser: only the bits set with it count */
+    assert_int_equal(sl_bl_ddl_mode(&mysql, 0x20eull),
+                     SL_DDLM_PIPES_AS_CONCAT | SL_DDLM_ANSI_QUOTES | SL_DDLM_IGNORE_SPACE);
+    /* the defaults (STRICT_TRANS_TABLES, ERROR_FOR_DIVISION_BY_ZERO, NO_AUTO_CREATE_USER,
+     * NO_ENGINE_SUBSTITUTION) and the MariaDB-only bits change nothing here */
+    assert_int_equal(sl_bl_ddl_mode(&maria, 0x54200000ull | SL_BL_MODE_EMPTY_STRING_IS_NULL), 0);
+    assert_int_equal(sl_bl_ddl_mode(NULL, SL_BL_MODE_ORACLE | SL_BL_MODE_ANSI_QUOTES), SL_DDLM_ANSI_QUOTES);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -878,6 +1046,8 @@ int main(void)
         cmocka_unit_test(test_events_and_checksums),
         cmocka_unit_test(test_malformed_table_maps),
         cmocka_unit_test(test_compressed_columns),
+        cmocka_unit_test(test_query_status_vars),
+        cmocka_unit_test(test_ddl_mode_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,23 @@ static void test_values(void **state)
     assert_int_equal(sl_value_null().type, SL_V_NULL);
 }
 
+/* ABI 1.5 put ddl_mode in the padding byte after kind: the event's size and the offsets of the
+ * fields an older plugin reads stay as they were, and batch_push zeroes it (the default mode). */
+static void test_event_layout(void **state)
+{
+    assert_int_equal(offsetof(sl_event, ddl_mode), 1);
+    assert_int_equal(offsetof(sl_event, flags), 2);
+    assert_int_equal(offsetof(sl_event, ncols), 4);
+    assert_int_equal(offsetof(sl_event, schema), 8);
+    if (sizeof(void *) == 8)
+        assert_int_equal(sizeof(sl_event), 152);   /* as with ABI 1.4 on LP64 */
+    const sl_host *h = sl__host();
+    sl_batch *b = h->batch_new(NULL, 1);
+    sl_event *ev = h->batch_push(b, SL_EV_DDL);
+    assert_int_equal(ev->ddl_mode, 0);
+    h->batch_unref(b);
+}
+
 static void test_batch_grow_and_arena(void **state)
 {
     const sl_host *h = sl__host();
@@ -173,6 +190,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),
+        cmocka_unit_test(test_event_layout),
         cmocka_unit_test(test_batch_grow_and_arena),
         cmocka_unit_test(test_table_refs),
         cmocka_unit_test(test_ctx),

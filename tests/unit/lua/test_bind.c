@@ -343,6 +343,12 @@ static void test_ddl(void **st)
                          "end", "on_ddl", &ev, &m, &err), 0);
     assert_string_equal(ev.ddl, "ALTER TABLE t ADD c INT DEFAULT 0");
     assert_int_equal(run("function on_ddl(ev) return not ev.ddl:find('^ALTER') end", "on_ddl", &ev, &m, &err), SL_DROP);
+    /* the source session's modes the text reads in, as sql_mode words ("" for none) */
+    assert_int_equal(run("function on_ddl(ev) assert(ev.sql_mode == '') end", "on_ddl", &ev, &m, &err), 0);
+    ev.ddl_mode = SL_DDLM_ANSI_QUOTES | SL_DDLM_NO_BACKSLASH_ESCAPES;
+    assert_int_equal(run("function on_ddl(ev)\n"
+                         "  assert(ev.sql_mode == 'ANSI_QUOTES,NO_BACKSLASH_ESCAPES', ev.sql_mode)\n"
+                         "end", "on_ddl", &ev, &m, &err), 0);
     lt_free(&m);
 }
 

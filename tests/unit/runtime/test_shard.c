@@ -61,13 +61,16 @@ static int teardown(void **st)
 /* The action the coordinator answers source src's shard db.t1 running ddl (after routing). */
 static char last_ddl[512], last_why[512], last_sql[512];
 
-static const char *join(const char *src, const char *db, const char *ddl, int strict)
+/* ... the DDL read in the source session's modes (sl_event.ddl_mode) */
+static const char *join_in(unsigned mode, const char *src, const char *db, const char *ddl,
+                           int strict)
 {
     static char action[32];
     char prefix[128], *reply = NULL;
     snprintf(prefix, sizeof prefix, "task1/%s/incremental/sink", src);
-    json_t *q = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "op", "join", "target_schema", "m",
-                          "target_table", "t", "schema", db, "table", "t1", "ddl", ddl, "strict", strict);
+    json_t *q = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b}", "op", "join", "target_schema", "m",
+                          "target_table", "t", "schema", db, "table", "t1", "ddl", ddl,
+                          "ddl_mode", (int)mode, "strict", strict);
     char *qt = json_dumps(q, JSON_COMPACT);
     json_decref(q);
     assert_int_equal(sl__shard_request(worker, prefix, qt, &reply), 0);
@@ -83,6 +86,11 @@ static const char *join(const char *src, const char *db, const char *ddl, int st
     snprintf(last_sql, sizeof last_sql, "%s", q2 ? q2 : "");
     json_decref(r);
     return action;
+}
+
+static const char *join(const char *src, const char *db, const char *ddl, int strict)
+{
+    return join_in(0, src, db, ddl, strict);
 }
 
 static void test_add_modify(void **st)
@@ -160,6 +168,26 @@ static void test_rename_other_strict(void **st)
     assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN z DECIMAL(10,2) NULL", 1), "execute");
 }
 
+/* A column named in double quotes under ANSI_QUOTES is the same column as in backticks; a
+ * backslash that ends a string under NO_BACKSLASH_ESCAPES leaves the comma after it a clause's. */
+static void test_sql_modes(void **st)
+{
+    (void)st;
+    assert_string_equal(join_in(SL_DDLM_ANSI_QUOTES, "a", "d1",
+                                "ALTER TABLE `m`.`t` ADD COLUMN \"Q\" INT NOT NULL", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN `q` INT NOT NULL", 0), "skip");
+    assert_string_equal(join_in(SL_DDLM_ANSI_QUOTES, "a", "d1",
+                                "ALTER TABLE `m`.`t` MODIFY \"w2\" DECIMAL(12,2)", 0), "execute");
+    assert_string_equal(join_in(SL_DDLM_ANSI_QUOTES, "b", "d2",
+                                "ALTER TABLE `m`.`t` MODIFY \"w2\" DECIMAL(10,4)", 0), "execute");
+    assert_string_equal(last_sql, "ALTER TABLE `m`.`t` MODIFY COLUMN `w2` DECIMAL(14,4)");
+    /* two clauses (strict: a conflict), not one ADD whose default holds a comma */
+    const char *two = "ALTER TABLE `m`.`t` ADD COLUMN c5 VARCHAR(5) DEFAULT 'a\\', ADD COLUMN c6 INT";
+    assert_string_equal(join_in(SL_DDLM_NO_BACKSLASH_ESCAPES, "a", "d1", two, 1), "conflict");
+    assert_non_null(strstr(last_why, "strict_optimistic_shard_mode"));
+    assert_string_equal(join("a", "d1", two, 1), "execute");     /* read the default way */
+}
+
 /* The decisions live in the store: a new worker (a restarted server) answers the same. */
 static void test_kept(void **st)
 {
@@ -200,6 +228,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rename_other_strict, setup, teardown),
         cmocka_unit_test_setup_teardown(test_widen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sql_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /*
  * test_ddl.c - unit tests of plugins/common/ddl.c: the names a DDL statement holds and the
- * rewrite to routed, quoted names.
+ * rewrite to routed, quoted names, in the default sql_mode and in the modes that change how the
+ * text reads.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,16 +19,22 @@ static void upper_map(void *ud, const char *schema, const char *table, const cha
     *tt = strcmp(table, "t1") == 0 ? "shard`all" : table;
 }
 
-static char *rewrite(const char *sql, const char *defschema, sl_ddl *d)
+/* sql parsed as a session with the SL_DDLM_* modes of mode wrote it, and rewritten */
+static char *rewrite_in(unsigned mode, const char *sql, const char *defschema, sl_ddl *d)
 {
     static char out[2048];
-    assert_int_equal(sl_ddl_parse(sql, strlen(sql), defschema, d), 0);
+    assert_int_equal(sl_ddl_parse(sql, strlen(sql), defschema, mode, d), 0);
     sl_sbuf b;
     sl_sbuf_init(&b);
     assert_int_equal(sl_ddl_rewrite(sql, strlen(sql), d, upper_map, NULL, &b), 0);
     snprintf(out, sizeof out, "%s", b.p);
     sl_sbuf_free(&b);
     return out;
+}
+
+static char *rewrite(const char *sql, const char *defschema, sl_ddl *d)
+{
+    return rewrite_in(0, sql, defschema, d);
 }
 
 static void test_create_alter_drop(void **st)
@@ -109,9 +116,9 @@ static void test_other_and_comments(void **st)
                         "/* c */ -- x\n# y\n DROP TABLE `tdb`.`shard``all`");
     sl_ddl_free(&d);
     /* malformed where a name is expected */
-    assert_int_equal(sl_ddl_parse("DROP TABLE", 10, "db", &d), SL_EPARSE);
+    assert_int_equal(sl_ddl_parse("DROP TABLE", 10, "db", 0, &d), SL_EPARSE);
     sl_ddl_free(&d);
-    assert_int_equal(sl_ddl_parse("RENAME TABLE a b", 16, "db", &d), SL_EPARSE);
+    assert_int_equal(sl_ddl_parse("RENAME TABLE a b", 16, "db", 0, &d), SL_EPARSE);
     sl_ddl_free(&d);
     /* unqualified with no default schema: the table alone */
     assert_string_equal(rewrite("DROP TABLE zz", NULL, &d), "DROP TABLE `zz`");
@@ -200,6 +207,99 @@ static void test_writes_rows(void **st)
     sl_ddl_free(&d);
 }
 
+/* The modes of the source session (sl_event.ddl_mode): ANSI_QUOTES makes "x" a name (with ""
+ * in it), NO_BACKSLASH_ESCAPES makes a backslash in a string an ordinary character. The same
+ * text read in the wrong mode finds other names: each case shows both. */
+static void test_sql_modes(void **st)
+{
+    sl_ddl d;
+    /* ANSI_QUOTES: names in double quotes, a doubled one inside; strings still in '' */
+    const char *q1 = "CREATE TABLE \"db\".\"t1\" (\"a\" INT, b VARCHAR(5) DEFAULT 'x\"y')";
+    assert_string_equal(rewrite_in(SL_DDLM_ANSI_QUOTES, q1, "db", &d),
+                        "CREATE TABLE `tdb`.`shard``all` (\"a\" INT, b VARCHAR(5) DEFAULT 'x\"y')");
+    assert_int_equal(d.kind, SL_DDL_CREATE_TABLE);
+    assert_string_equal(d.names[0].schema, "db");
+    assert_string_equal(d.names[0].table, "t1");
+    sl_ddl_free(&d);
+    assert_int_equal(sl_ddl_parse(q1, strlen(q1), "db", 0, &d), SL_EPARSE);   /* a string */
+    sl_ddl_free(&d);
+    assert_string_equal(rewrite_in(SL_DDLM_ANSI_QUOTES | SL_DDLM_ORACLE,
+                                   "ALTER TABLE \"we\"\"ird\" RENAME TO \"t1\"", "db", &d),
+                        "ALTER TABLE `tdb`.`we\"ird` RENAME TO `tdb`.`shard``all`");
+    assert_int_equal(d.nnames, 2);
+    assert_string_equal(d.names[0].table, "we\"ird");
+    sl_ddl_free(&d);
+    /* ... and backticks still quote names, a backslash still escapes in '' */
+    assert_string_equal(rewrite_in(SL_DDLM_ANSI_QUOTES, "DROP TABLE `t1`, \"t2\"", "db", &d),
+                        "DROP TABLE `tdb`.`shard``all`, `tdb`.`t2`");
+    sl_ddl_free(&d);
+    rewrite_in(SL_DDLM_ANSI_QUOTES, "ALTER TABLE t2 ADD c INT DEFAULT 'it\\'s', RENAME TO t3", "db", &d);
+    assert_int_equal(d.nnames, 2);
+    assert_string_equal(d.names[1].table, "t3");
+    sl_ddl_free(&d);
+
+    /* NO_BACKSLASH_ESCAPES: 'a\' ends at its quote; the rest is code */
+    const char *nb = "ALTER TABLE t2 ADD v VARCHAR(5) DEFAULT 'a\\', ADD w INT COMMENT ' rename to t9 ''\\'";
+    rewrite_in(SL_DDLM_NO_BACKSLASH_ESCAPES, nb, "db", &d);
+    assert_int_equal(d.kind, SL_DDL_ALTER_TABLE);
+    assert_int_equal(d.nnames, 1);             /* the RENAME is in a comment */
+    sl_ddl_free(&d);
+    rewrite_in(0, nb, "db", &d);
+    assert_int_equal(d.nnames, 2);             /* read the default way: a rename to t9 */
+    sl_ddl_free(&d);
+    /* a reference in a comment is not rewritten; a real one after a string ending in \ is */
+    const char *nr = "CREATE TABLE c (p INT, s VARCHAR(9) DEFAULT 'x\\' COMMENT ' REFERENCES t1 (id) ', "
+                     "FOREIGN KEY (p) REFERENCES t1 (id))";
+    assert_string_equal(rewrite_in(SL_DDLM_NO_BACKSLASH_ESCAPES, nr, "db", &d),
+                        "CREATE TABLE `tdb`.`c` (p INT, s VARCHAR(9) DEFAULT 'x\\' COMMENT ' REFERENCES t1 (id) ', "
+                        "FOREIGN KEY (p) REFERENCES `tdb`.`shard``all` (id))");
+    assert_int_equal(d.nrefs, 1);
+    sl_ddl_free(&d);
+    /* SELECT in a string is no CREATE ... SELECT */
+    const char *ns = "CREATE TABLE t9 (a VARCHAR(5) DEFAULT 'x\\', b VARCHAR(9) COMMENT ' select ')";
+    rewrite_in(SL_DDLM_NO_BACKSLASH_ESCAPES, ns, "db", &d);
+    assert_false(d.writes_rows);
+    sl_ddl_free(&d);
+    rewrite_in(0, ns, "db", &d);
+    assert_true(d.writes_rows);
+    sl_ddl_free(&d);
+    /* "..." is a string then, and a backslash is ordinary in it too */
+    assert_string_equal(rewrite_in(SL_DDLM_NO_BACKSLASH_ESCAPES,
+                                   "ALTER TABLE t2 COMMENT \"c:\\\", RENAME TO t1", "db", &d),
+                        "ALTER TABLE `tdb`.`t2` COMMENT \"c:\\\", RENAME TO `tdb`.`shard``all`");
+    sl_ddl_free(&d);
+    /* both: "x" a name, 'a\' a whole string */
+    assert_string_equal(rewrite_in(SL_DDLM_ANSI_QUOTES | SL_DDLM_NO_BACKSLASH_ESCAPES,
+                                   "CREATE TABLE \"t1\" (a CHAR(2) DEFAULT 'a\\')", "db", &d),
+                        "CREATE TABLE `tdb`.`shard``all` (a CHAR(2) DEFAULT 'a\\')");
+    sl_ddl_free(&d);
+    /* the modes that do not change how a text reads change nothing here */
+    assert_string_equal(rewrite_in(SL_DDLM_PIPES_AS_CONCAT | SL_DDLM_REAL_AS_FLOAT | SL_DDLM_IGNORE_SPACE |
+                                   SL_DDLM_HIGH_NOT_PRECEDENCE | SL_DDLM_NO_UNSIGNED_SUBTRACTION,
+                                   "CREATE TABLE t1 (r REAL, c VARCHAR(9) AS (a || 'b'))", "db", &d),
+                        "CREATE TABLE `tdb`.`shard``all` (r REAL, c VARCHAR(9) AS (a || 'b'))");
+    sl_ddl_free(&d);
+}
+
+/* The words of the modes, as SET sql_mode takes them (event.h). */
+static void test_mode_text(void **st)
+{
+    char buf[SL_DDLM_TEXT_MAX];
+    assert_int_equal(sl_ddl_mode_text(0, buf, sizeof buf), 0);
+    assert_string_equal(buf, "");
+    sl_ddl_mode_text(SL_DDLM_ANSI_QUOTES | SL_DDLM_NO_BACKSLASH_ESCAPES, buf, sizeof buf);
+    assert_string_equal(buf, "ANSI_QUOTES,NO_BACKSLASH_ESCAPES");
+    size_t all = sl_ddl_mode_text(0xff, buf, sizeof buf);
+    assert_string_equal(buf, "REAL_AS_FLOAT,PIPES_AS_CONCAT,ANSI_QUOTES,IGNORE_SPACE,"
+                             "NO_UNSIGNED_SUBTRACTION,NO_BACKSLASH_ESCAPES,HIGH_NOT_PRECEDENCE,ORACLE");
+    assert_int_equal(all, strlen(buf));
+    assert_true(all < SL_DDLM_TEXT_MAX);
+    char small[8];
+    assert_int_equal(sl_ddl_mode_text(SL_DDLM_ORACLE | SL_DDLM_REAL_AS_FLOAT, small, sizeof small),
+                     strlen("REAL_AS_FLOAT,ORACLE"));
+    assert_string_equal(small, "REAL_AS");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +307,8 @@ int main(void)
         cmocka_unit_test(test_rename_index_db),
         cmocka_unit_test(test_other_and_comments),
         cmocka_unit_test(test_writes_rows),
+        cmocka_unit_test(test_sql_modes),
+        cmocka_unit_test(test_mode_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

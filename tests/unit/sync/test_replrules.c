@@ -80,6 +80,14 @@ static void test_filter(void **st)
     assert_int_equal(decide(ddl("x", "CREATE DATABASE logs")), 0);    /* a table rule selects in it */
     assert_int_equal(decide(ddl("x", "CREATE DATABASE other")), 1);
     assert_int_equal(decide(ddl("shop", "CREATE VIEW v AS SELECT 1")), 1);
+    /* a session's ANSI_QUOTES: "items" is the table (read the default way, a string: no name,
+     * the statement was dropped) */
+    sl_event q = ddl("shop", "CREATE TABLE \"items\" (\"a\" INT)");
+    assert_int_equal(decide(q), 1);
+    q.ddl_mode = SL_DDLM_ANSI_QUOTES;
+    assert_int_equal(decide(q), 0);
+    q.ddl = "CREATE TABLE \"logs\".\"nope\" (a INT)";
+    assert_int_equal(decide(q), 1);
 }
 
 static void test_route(void **st)
@@ -99,21 +107,30 @@ static void test_route(void **st)
     sl_sbuf_init(&b);
     sl_ddl d;
     int merged = 0;
-    assert_int_equal(sl_route_ddl(cache, "ALTER TABLE orders_3 ADD c INT", 30, "shop", 1, &b, &d, &ts, &tt, &merged), 0);
+    assert_int_equal(sl_route_ddl(cache, "ALTER TABLE orders_3 ADD c INT", 30, "shop", 0, 1, &b, &d, &ts, &tt, &merged), 0);
     assert_string_equal(b.p, "ALTER TABLE `dw`.`orders` ADD c INT");
     assert_string_equal(ts, "dw");
     assert_string_equal(tt, "orders");
     assert_int_equal(merged, 1);
     sl_ddl_free(&d);
     sl_sbuf_reset(&b);
+    /* read in the session's modes: "orders_3" a name; a backslash that ends a string */
+    const char *aq = "ALTER TABLE \"orders_3\" ADD c VARCHAR(3) DEFAULT 'a\\', COMMENT 'RENAME TO x'";
+    assert_int_equal(sl_route_ddl(cache, aq, strlen(aq), "shop",
+                                  SL_DDLM_ANSI_QUOTES | SL_DDLM_NO_BACKSLASH_ESCAPES, 1, &b, &d, &ts,
+                                  &tt, &merged), 0);
+    assert_string_equal(b.p, "ALTER TABLE `dw`.`orders` ADD c VARCHAR(3) DEFAULT 'a\\', COMMENT 'RENAME TO x'");
+    assert_int_equal(merged, 1);
+    sl_ddl_free(&d);
+    sl_sbuf_reset(&b);
     const char *q = "RENAME TABLE items TO items_old";
-    assert_int_equal(sl_route_ddl(cache, q, strlen(q), "shop", 0, &b, &d, &ts, &tt, &merged), 0);
+    assert_int_equal(sl_route_ddl(cache, q, strlen(q), "shop", 0, 0, &b, &d, &ts, &tt, &merged), 0);
     assert_string_equal(b.p, "RENAME TABLE `shop_copy`.`items` TO `shop_copy`.`items_old`");
     assert_int_equal(merged, 0);
     sl_ddl_free(&d);
     sl_sbuf_reset(&b);
     q = "CREATE DATABASE IF NOT EXISTS shop";
-    assert_int_equal(sl_route_ddl(cache, q, strlen(q), NULL, 1, &b, &d, &ts, &tt, &merged), 0);
+    assert_int_equal(sl_route_ddl(cache, q, strlen(q), NULL, 0, 1, &b, &d, &ts, &tt, &merged), 0);
     assert_string_equal(b.p, "CREATE DATABASE IF NOT EXISTS `shop_copy`");
     assert_string_equal(ts, "shop_copy");
     assert_string_equal(tt, "");

@@ -128,6 +128,9 @@ static void test_kinds(void **state)
     l = line(&d);
     assert_non_null(strstr(l, "\"op\":\"ddl\""));
     assert_non_null(strstr(l, "\"ddl\":\"ALTER TABLE `t` ADD `c` INT\",\"ddl_schema\":\"s\"}"));
+    d.ddl_mode = SL_DDLM_ANSI_QUOTES | SL_DDLM_ORACLE;    /* the modes the text reads in */
+    l = line(&d);
+    assert_non_null(strstr(l, "\"ddl_schema\":\"s\",\"sql_mode\":\"ANSI_QUOTES,ORACLE\"}"));
     sl_sbuf sb;
     sl_sbuf_init(&sb);
     for (int k = SL_EV_BEGIN; k <= SL_EV_CHUNK; k++) {

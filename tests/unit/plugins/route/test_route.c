@@ -51,11 +51,13 @@ static void test_routes_ddl(void **state)
     pt_open(&p, ROUTE_SO, "route", RULES);
     assert_int_equal(p.create_rc, 0);
     const sl_host *h = sl__host();
-    sl_batch *b = h->batch_new(p.ctx, 4);
+    sl_batch *b = h->batch_new(p.ctx, 5);
     sl_event *alter = pt_push(b, SL_EV_DDL, "shop", NULL, "ALTER TABLE orders_3 ADD c INT");
     sl_event *rename = pt_push(b, SL_EV_DDL, "shop", NULL, "RENAME TABLE items TO items_old");
     sl_event *db = pt_push(b, SL_EV_DDL, "shop", NULL, "CREATE DATABASE IF NOT EXISTS shop");
     sl_event *same = pt_push(b, SL_EV_DDL, "misc", NULL, "ALTER TABLE t ADD c INT");
+    sl_event *ansi = pt_push(b, SL_EV_DDL, "misc", NULL, "ALTER TABLE \"t\" ADD \"c\" INT");
+    ansi->ddl_mode = SL_DDLM_ANSI_QUOTES;     /* the source session's sql_mode */
     assert_int_equal(p.d->process(p.self, b), 0);
     pt_close(&p);
 
@@ -72,6 +74,8 @@ static void test_routes_ddl(void **state)
     assert_int_equal(db->flags & SL_EVF_SHARD_DDL, 0);
     assert_string_equal(same->ddl, "ALTER TABLE `misc`.`t` ADD c INT");
     assert_int_equal(same->flags & SL_EVF_SHARD_DDL, 0);
+    assert_string_equal(ansi->ddl, "ALTER TABLE `misc`.`t` ADD \"c\" INT");
+    assert_int_equal(ansi->ddl_mode, SL_DDLM_ANSI_QUOTES);   /* the text still reads in it */
     h->batch_unref(b);
 }
 
