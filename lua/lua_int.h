@@ -36,6 +36,7 @@ struct sl_lua {
     int          mem_refused;          /* the allocator refused a request since the last reset */
     uint64_t     budget;               /* instructions per call */
     uint64_t     spent;                /* instructions counted in this call (slices) */
+    uint64_t     steps;                /* pattern-matching steps charged to this call */
     int          slice;                /* hook count */
     const char  *fn;                   /* entry being run, for messages */
     void       (*print)(void *ud, const char *line);
@@ -58,6 +59,15 @@ static inline sl_lua *sl__lua_of(lua_State *L) { return *(sl_lua **)lua_getextra
  * (the error value is popped). */
 int  sl__lua_pcall(sl_lua *s, int nargs, int nres, const char *fn, sl_error *err);
 
+/* The pattern-matching steps the running call may still take: its instruction budget less the
+ * instructions and steps counted so far (<= 0 when spent). */
+int64_t sl__lua_steps_left(lua_State *L);
+/* Count n steps taken against the running call's budget. */
+void sl__lua_steps_charge(lua_State *L, uint64_t n);
+/* The budget ran out inside fname (e.g. "string.find"): raises the error, after which the call
+ * cannot go on (as when its instructions run out). */
+int  sl__lua_steps_exceeded(lua_State *L, const char *fname);
+
 /* Registry ref of an entry's function (LUA_NOREF if the id is bad). */
 int  sl__lua_entry_ref(const sl_lua *s, int entry);
 
@@ -69,6 +79,10 @@ void sl__lua_push_value(lua_State *L, const sl_value *v);
  * writer's alloc. Raises a Lua error ("column 'x': ...") when the value cannot be stored. */
 void sl__lua_to_value(lua_State *L, int idx, const sl_value *model,
                       const sl_lua_writer *w, sl_value *out, const char *colname);
+
+/* pattern.c: find, match, gmatch and gsub, whose steps count against the budget, set into the
+ * table on top (the sandbox's string library). */
+void sl__lua_patterns_open(lua_State *L);
 
 /* bind.c */
 void sl__lua_bind_open(lua_State *L);

@@ -1,11 +1,11 @@
 /*
  * sandbox.c - sandboxed Lua 5.4 states: a counting allocator with a hard cap, an instruction
- * budget per call (count hook), only the base/string/table/math/utf8 libraries with the unsafe
- * parts removed (no files, no bytecode, no __gc finalizers), and script loading and checking.
+ * budget per call (count hook; pattern matching counts against it too), only the
+ * base/string/table/math/utf8 libraries with the unsafe parts removed (no files, no bytecode, no
+ * __gc finalizers), and script loading and checking.
  */
 #include "lua_int.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,24 +41,47 @@ static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* ---- instruction budget ---------------------------------------------------------------------- */
 
-static int min_count(uint64_t n) { return n > (uint64_t)INT_MAX ? INT_MAX : (int)n; }
+/* The hook fires at least every SLICE_MAX instructions: steps that the pattern functions
+ * (pattern.c) charge in between shorten the slices after it, so instructions and steps together
+ * overrun the budget by one slice at most. */
+#define SLICE_MAX 65536
 
-/* Fires every s->slice instructions. Once the budget is spent it re-arms itself to fire on every
- * instruction, so a script that catches the error with pcall cannot keep running: the next
- * instruction raises again, until the error leaves the script. */
+static uint64_t budget_left(const sl_lua *s)
+{
+    uint64_t used = s->spent + s->steps;
+    return used < s->budget ? s->budget - used : 0;
+}
+
+static int next_slice(const sl_lua *s)
+{
+    uint64_t n = budget_left(s);
+    return n > SLICE_MAX ? SLICE_MAX : (int)n;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* The budget is spent: the hook re-arms itself to fire on every instruction, so a script that
+ * catches the error with pcall cannot keep running: the next instruction raises again, until the
+ * error leaves the script. */
+static void exhaust(lua_State *L, sl_lua *s)
+{
+    s->slice = 0;
+    s->budget_hit = 1;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+/* Fires every s->slice instructions, and on every instruction once the budget is spent. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     sl_lua *s = sl__lua_of(L);
 
     s->spent += (uint64_t)s->slice;
-    if (s->spent < s->budget) {
-        s->slice = min_count(s->budget - s->spent);
+    if (budget_left(s) > 0) {
+        s->slice = next_slice(s);
         lua_sethook(L, budget_hook, LUA_MASKCOUNT, s->slice);
         return;
     }
-    s->slice = 0;   /* stays exhausted: every further instruction raises */
-    s->budget_hit = 1;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    exhaust(L, s);
     if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
         lua_pushfstring(L, "%s:%d: instruction budget of %I exceeded in %s", ar->short_src,
                         ar->currentline, (lua_Integer)s->budget, s->fn ? s->fn : "script");
@@ -66,6 +89,19 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
         lua_pushfstring(L, "instruction budget of %I exceeded in %s", (lua_Integer)s->budget,
                         s->fn ? s->fn : "script");
     lua_error(L);
+}
+
+int64_t sl__lua_steps_left(lua_State *L) { return (int64_t)budget_left(sl__lua_of(L)); }
+
+void sl__lua_steps_charge(lua_State *L, uint64_t n) { sl__lua_of(L)->steps += n; }
+
+int sl__lua_steps_exceeded(lua_State *L, const char *fname)
+{
+    sl_lua *s = sl__lua_of(L);
+    s->steps += budget_left(s);
+    exhaust(L, s);
+    return luaL_error(L, "%s: pattern too complex: instruction budget of %I exceeded in %s", fname,
+                      (lua_Integer)s->budget, s->fn ? s->fn : "script");
 }
 
 /* Message of the error value on top (a string or number; anything else is described, never
@@ -88,9 +124,10 @@ int sl__lua_pcall(sl_lua *s, int nargs, int nres, const char *fn, sl_error *err)
 
     s->fn = fn;
     s->spent = 0;
+    s->steps = 0;
     s->budget_hit = 0;
     s->mem_refused = 0;
-    s->slice = min_count(s->budget);
+    s->slice = next_slice(s);
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, s->slice);
     int st = lua_pcall(L, nargs, nres, 0);
     lua_sethook(L, NULL, 0, 0);
@@ -217,6 +254,7 @@ static int open_sandbox(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");     /* no bytecode out, and none in (safe_load) */
+    sl__lua_patterns_open(L);        /* matching that counts against the budget */
     lua_pop(L, 1);
     wrap_global(L, "load", safe_load);
     wrap_global(L, "collectgarbage", safe_collectgarbage);
