@@ -28,6 +28,7 @@ typedef struct sl__lua_call {
     const char          *target_schema, *target_table, *ddl;   /* pending, or NULL */
     int                  set_target_schema, set_target_table, set_ddl;
     int                  new_kind;     /* ev.type assigned (update -> insert/delete), or 0 */
+    int                  script;       /* the script whose entry runs */
 } sl__lua_call;
 
 struct sl_lua {
@@ -42,6 +43,7 @@ struct sl_lua {
     void       (*print)(void *ud, const char *line);
     void        *print_ud;
     int          nscripts;
+    int          cur_script;           /* whose string library ("x"):upper() uses; -1 = none */
     int          budget_hit;           /* the budget ran out in this call */
     /* resolved entry functions: registry refs, with the script and name of each */
     struct sl__lua_entry { char *name; int script; int ref; } *entries;
@@ -58,6 +60,10 @@ static inline sl_lua *sl__lua_of(lua_State *L) { return *(sl_lua **)lua_getextra
  * cap, naming fn in messages. Returns 0 (nres results pushed) or a negative code with err set
  * (the error value is popped). */
 int  sl__lua_pcall(sl_lua *s, int nargs, int nres, const char *fn, sl_error *err);
+
+/* Make the string metatable show script's own string library (its copy of `string`): called in
+ * protected mode before the script's code runs. */
+void sl__lua_use_script(lua_State *L, int script);
 
 /* The pattern-matching steps the running call may still take: its instruction budget less the
  * instructions and steps counted so far (<= 0 when spent). */

@@ -8,9 +8,10 @@
  * each script (plus literal spot checks), rows written in the incremental phase must come out as
  * the same rows did in the full phase, a script error and an endless loop pause the task with
  * file:line and apply nothing past the failing row (so does a pattern that backtracks for
- * hours inside one string.find), a chunk that a script split over several
- * tables resumes without losing or reloading a part, and a script naming one source's tables
- * leaves another source's same-named tables alone. Needs SLUICE_SOURCE_* / SLUICE_TARGET_*.
+ * hours inside one string.find), two scripts of a task cannot change each other's libraries, a
+ * chunk that a script split over several tables resumes without losing or reloading a part, and
+ * a script naming one source's tables leaves another source's same-named tables alone. Needs
+ * SLUICE_SOURCE_* / SLUICE_TARGET_*.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -788,6 +789,46 @@ static void test_pathological_pattern(void **state)
     assert_string_equal(one(dst, "SELECT COUNT(*) FROM luae2e.pat WHERE id <= 3"), "3");
 }
 
+/* Two scripts of one task on one table run in the same Lua state: the first one's top level
+ * replaces string.upper (and adds a helper to its string library), the second one upper-cases a
+ * column with string.upper and the method call. The libraries were shared: the second script
+ * wrote the first one's replacement into the target. */
+static void test_scripts_keep_their_libraries(void **state)
+{
+    const char *task = "luae2e-libs";
+    reset_task(task);
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/changer.lua", tmpdir);
+    snprintf(b, sizeof b, "%s/upper.lua", tmpdir);
+    write_file(a, "string.upper = function() return 'changed' end\n"
+                  "function string.shout(s) return s:upper() end\n"
+                  "function on_row(ev) return true end\n");
+    write_file(b, "function on_row(ev)\n"
+                  "  if ev.after then\n"
+                  "    ev.after.name = string.upper(ev.after.name) .. '/' .. ev.after.name:upper()\n"
+                  "  end\n"
+                  "  return true\n"
+                  "end\n");
+    sql(src, "CREATE DATABASE IF NOT EXISTS luae2e; DROP TABLE IF EXISTS luae2e.libs; "
+             "CREATE TABLE luae2e.libs (id INT PRIMARY KEY, name VARCHAR(40)); "
+             "INSERT INTO luae2e.libs VALUES (1, 'alice'), (2, 'bob')");
+    sql(dst, "DROP TABLE IF EXISTS luae2e.libs");
+    json_t *t = custom_task(task, "luae2e", "libs", a);
+    json_t *scripts = json_object_get(t, "lua_scripts");
+    json_t *second = json_deep_copy(json_array_get(scripts, 0));
+    json_object_set_new(second, "file", json_string(b));
+    json_array_append_new(scripts, second);
+    sl_task_plan *p = compile(t);
+    run_full(p, 0);
+    sl_pipeline *pl = start_phase(p, 0, "incremental");
+    sql(src, "INSERT INTO luae2e.libs VALUES (3, 'carol')");
+    catch_up(pl, task);
+    stop_phase(pl);
+    sl_task_plan_free(p);
+    assert_string_equal(one(dst, "SELECT GROUP_CONCAT(name ORDER BY id) FROM luae2e.libs"),
+                        "ALICE/ALICE,BOB/BOB,CAROL/CAROL");
+}
+
 /* ---- a script's tables of one source ---------------------------------------------------------- */
 
 static void test_source_name(void **state)
@@ -878,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_script_error),
         cmocka_unit_test(test_endless_loop),
         cmocka_unit_test(test_pathological_pattern),
+        cmocka_unit_test(test_scripts_keep_their_libraries),
         cmocka_unit_test(test_source_name),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
