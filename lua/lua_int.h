@@ -38,6 +38,7 @@ struct sl_lua {
     uint64_t     budget;               /* instructions per call */
     uint64_t     spent;                /* instructions counted in this call (slices) */
     uint64_t     steps;                /* pattern-matching steps charged to this call */
+    struct sl__lua_patterns *patterns; /* pattern.c's cache of compiled patterns */
     int          slice;                /* hook count */
     const char  *fn;                   /* entry being run, for messages */
     void       (*print)(void *ud, const char *line);
@@ -52,6 +53,8 @@ struct sl_lua {
     sl__lua_call *call;
     uint32_t     gen;
 };
+
+typedef struct sl__lua_patterns sl__lua_patterns;
 
 /* The sl_lua that owns L (kept in L's extra space). */
 static inline sl_lua *sl__lua_of(lua_State *L) { return *(sl_lua **)lua_getextraspace(L); }

@@ -22,7 +22,7 @@
 #define MAXDEPTH    200    /* Lua refuses deeper nesting of its matcher with "pattern too complex" */
 #define SMALL       32     /* items compiled on the C stack; a longer pattern gets a userdata */
 
-/* ---- compiled patterns ----------------------------------------------------------------------- */
+/* ---- patterns and their items ---------------------------------------------------------------- */
 
 enum item_kind {
     I_END,          /* the pattern matched */
@@ -65,15 +65,60 @@ typedef struct compiled {
     uint8_t  capkind[MAXCAPTURES];
 } compiled;
 
-static const char SPECIALS[] = "^$*+?.([%-";
+/* ---- character classes ----------------------------------------------------------------------- */
 
-static int has_specials(const char *p, size_t lp)
+/* A class letter of %x, either case ('z', the NUL of Lua 5.1, is still in Lua's library). */
+static int is_class(int cl)
 {
-    for (size_t i = 0; i < lp; i++)
-        if (memchr(SPECIALS, p[i], sizeof SPECIALS - 1))
-            return 1;
-    return 0;
+    return cl != 0 && memchr("acdglpsuwxz", tolower(cl), 11) != NULL;
 }
+
+/* c is in the class of lower-case class letter cl. */
+static int in_class(int c, int cl)
+{
+    switch (cl) {
+    case 'a': return isalpha(c) != 0;
+    case 'c': return iscntrl(c) != 0;
+    case 'd': return isdigit(c) != 0;
+    case 'g': return isgraph(c) != 0;
+    case 'l': return islower(c) != 0;
+    case 'p': return ispunct(c) != 0;
+    case 's': return isspace(c) != 0;
+    case 'u': return isupper(c) != 0;
+    case 'w': return isalnum(c) != 0;
+    case 'x': return isxdigit(c) != 0;
+    default: return c == 0;   /* 'z' */
+    }
+}
+
+/* %x: a class letter (upper case: its complement); any other character stands for itself. */
+static int class_match(int c, int cl)
+{
+    if (!is_class(cl))
+        return cl == c;
+    return in_class(c, tolower(cl)) != (isupper(cl) != 0);
+}
+
+/* The members of a set, m[0, len): %x classes, x-y ranges (a '-' first or last is itself), chars. */
+static int set_match(int c, const unsigned char *m, size_t len, int neg)
+{
+    for (size_t k = 0; k < len; k++) {
+        if (m[k] == '%') {
+            k++;
+            if (class_match(c, m[k]))
+                return !neg;
+        } else if (k + 2 < len && m[k + 1] == '-') {
+            if (m[k] <= c && c <= m[k + 2])
+                return !neg;
+            k += 2;
+        } else if (m[k] == c) {
+            return !neg;
+        }
+    }
+    return neg;
+}
+
+/* ---- compiling ------------------------------------------------------------------------------- */
 
 /* A set "[...]" whose '[' is at p[at]: its members start at *first and end before the closing ']'
  * at the return value, or (size_t)-1 when there is no ']' (an escaped "%]" does not close). */
@@ -111,6 +156,55 @@ static void emit_error(sink *k, enum perr e, int digit)
     pitem *it = emit(k, I_ERROR);
     it->ch = (unsigned char)e;
     it->ch2 = (unsigned char)digit;
+}
+
+/* The single-character class at p[i] (".", "%x", "[set]" or a character) into *one: returns
+ * where it ends, or 0 with *bad set when it is malformed. */
+static size_t single_item(const char *p, size_t lp, size_t i, pitem *one, enum perr *bad)
+{
+    memset(one, 0, sizeof *one);
+    one->kind = I_SINGLE;
+    if (p[i] == '%') {
+        if (i + 1 >= lp) {
+            *bad = E_ENDS_PERCENT;
+            return 0;
+        }
+        int cl = (unsigned char)p[i + 1];
+        if (is_class(cl)) {     /* resolved here: %S is class 's', negated */
+            one->cls = C_CLASS;
+            one->ch = (unsigned char)tolower(cl);
+            one->neg = isupper(cl) != 0;
+        } else {                /* any other escaped character stands for itself */
+            one->cls = C_CHAR;
+            one->ch = (unsigned char)cl;
+        }
+        return i + 2;
+    }
+    if (p[i] == '[') {
+        size_t first, end = set_end(p, lp, i, &first, &one->neg);
+        if (end == (size_t)-1) {
+            *bad = E_MISSING_BRACKET;
+            return 0;
+        }
+        one->cls = C_SET;
+        one->off = first;
+        one->len = end - first;
+        return end + 1;
+    }
+    one->cls = p[i] == '.' ? C_ANY : C_CHAR;
+    one->ch = (unsigned char)p[i];
+    return i + 1;
+}
+
+static uint8_t quant_of(char c)
+{
+    switch (c) {
+    case '*': return Q_STAR;
+    case '+': return Q_PLUS;
+    case '-': return Q_MINUS;
+    case '?': return Q_OPT;
+    default: return Q_ONE;
+    }
 }
 
 /*
@@ -187,7 +281,7 @@ static size_t compile(const char *p, size_t lp, size_t start, pitem *out, size_t
             i = end + 1;
             continue;
         }
-        if (ch == '%' && i + 1 < lp && isdigit((unsigned char)p[i + 1])) {
+        if (ch == '%' && i + 1 < lp && p[i + 1] >= '0' && p[i + 1] <= '9') {
             int l = p[i + 1] - '1';
             if (l < 0 || l >= level || kind[l] == K_UNFINISHED) {
                 emit_error(&k, E_CAPTURE_INDEX, l + 1);
@@ -197,48 +291,8 @@ static size_t compile(const char *p, size_t lp, size_t start, pitem *out, size_t
             i += 2;
             continue;
         }
-        /* a single character class, and what repeats it */
-        pitem one = {0};
-        size_t next;
-        one.kind = I_SINGLE;
-        if (ch == '%') {
-            if (i + 1 >= lp) {
-                emit_error(&k, E_ENDS_PERCENT, 0);
-                break;
-            }
-            one.cls = C_CLASS;
-            one.ch = (unsigned char)p[i + 1];
-            next = i + 2;
-        } else if (ch == '[') {
-            size_t first, end = set_end(p, lp, i, &first, &one.neg);
-            if (end == (size_t)-1) {
-                emit_error(&k, E_MISSING_BRACKET, 0);
-                break;
-            }
-            one.cls = C_SET;
-            one.off = first;
-            one.len = end - first;
-            next = end + 1;
-        } else {
-            one.cls = ch == '.' ? C_ANY : C_CHAR;
-            one.ch = ch;
-            next = i + 1;
-        }
-        one.quant = Q_ONE;
-        if (next < lp) {
-            switch (p[next]) {
-            case '*': one.quant = Q_STAR; break;
-            case '+': one.quant = Q_PLUS; break;
-            case '-': one.quant = Q_MINUS; break;
-            case '?': one.quant = Q_OPT; break;
-            }
-        }
-        if (one.quant != Q_ONE) {
-            next++;
-            c->nchoices++;
-        }
-        if (one.cls == C_CHAR && one.quant == Q_ONE) {
-            /* a plain character: joins the run of plain characters just before it */
+        /* a plain character that nothing repeats: one more of a run */
+        if (ch != '%' && ch != '[' && ch != '.' && (i + 1 == lp || quant_of(p[i + 1]) == Q_ONE)) {
             if (run_end == i && k.n > 0) {
                 if (k.n <= cap)
                     out[k.n - 1].len++;
@@ -247,10 +301,23 @@ static size_t compile(const char *p, size_t lp, size_t start, pitem *out, size_t
                 it->off = i;
                 it->len = 1;
             }
-            run_end = i + 1;
-        } else {
-            *emit(&k, I_SINGLE) = one;
+            run_end = ++i;
+            continue;
         }
+        /* a single character class, and what repeats it */
+        pitem one;
+        enum perr bad;
+        size_t next = single_item(p, lp, i, &one, &bad);
+        if (!next) {
+            emit_error(&k, bad, 0);
+            break;
+        }
+        one.quant = next < lp ? quant_of(p[next]) : Q_ONE;
+        if (one.quant != Q_ONE) {
+            next++;
+            c->nchoices++;
+        }
+        *emit(&k, I_SINGLE) = one;
         i = next;
     }
     emit(&k, I_END);
@@ -259,59 +326,17 @@ static size_t compile(const char *p, size_t lp, size_t start, pitem *out, size_t
     return k.n;
 }
 
-/* ---- character classes ------------------------------------------------------------------------ */
-
-/* %x: a class letter (upper case: its complement); any other character stands for itself. */
-static int class_match(int c, int cl)
-{
-    int r;
-    switch (tolower(cl)) {
-    case 'a': r = isalpha(c); break;
-    case 'c': r = iscntrl(c); break;
-    case 'd': r = isdigit(c); break;
-    case 'g': r = isgraph(c); break;
-    case 'l': r = islower(c); break;
-    case 'p': r = ispunct(c); break;
-    case 's': r = isspace(c); break;
-    case 'u': r = isupper(c); break;
-    case 'w': r = isalnum(c); break;
-    case 'x': r = isxdigit(c); break;
-    case 'z': r = c == 0; break;   /* not in the 5.4 manual, still in Lua's library (5.1's %z) */
-    default: return cl == c;
-    }
-    return isupper(cl) ? !r : r != 0;
-}
-
-/* The members of a set, m[0, len): %x classes, x-y ranges (a '-' first or last is itself), chars. */
-static int set_match(int c, const unsigned char *m, size_t len, int neg)
-{
-    for (size_t k = 0; k < len; k++) {
-        if (m[k] == '%') {
-            k++;
-            if (class_match(c, m[k]))
-                return !neg;
-        } else if (k + 2 < len && m[k + 1] == '-') {
-            if (m[k] <= c && c <= m[k + 2])
-                return !neg;
-            k += 2;
-        } else if (m[k] == c) {
-            return !neg;
-        }
-    }
-    return neg;
-}
+/* ---- the search ------------------------------------------------------------------------------ */
 
 static int single_match(const pitem *it, const unsigned char *p, int c)
 {
     switch (it->cls) {
     case C_ANY: return 1;
     case C_CHAR: return it->ch == c;
-    case C_CLASS: return class_match(c, it->ch);
+    case C_CLASS: return in_class(c, it->ch) != it->neg;
     default: return set_match(c, p + it->off, it->len, it->neg);
     }
 }
-
-/* ---- the search ----------------------------------------------------------------------------------- */
 
 typedef struct mstate {
     lua_State           *L;
@@ -521,7 +546,7 @@ static ptrdiff_t match_at(mstate *m, size_t pos)
     }
 }
 
-/* ---- compiled storage ------------------------------------------------------------------------------ */
+/* ---- compiled storage ------------------------------------------------------------------------ */
 
 /* Room for a compiled pattern: the caller's small arrays, or a userdata left on the stack (the
  * memory cap counts it; the collector frees it). */
@@ -530,21 +555,61 @@ typedef struct room {
     choice choices[SMALL];
 } room;
 
+/* Short patterns compiled lately, per state: a script that calls find with the same pattern
+ * on every row compiles it once. Found by the pattern's address (short strings are interned)
+ * and checked by its text, as the address may have been reused by another string since. A hit
+ * is copied to the caller's room, never used in place. */
+#define CACHED      8
+#define CACHED_TEXT 48
+
+typedef struct cached {
+    size_t   lp, start;            /* lp 0: empty slot (an empty pattern is not worth caching) */
+    char     text[CACHED_TEXT];
+    compiled c;                    /* its items are the entry's own */
+    pitem    items[SMALL];
+} cached;
+
+struct sl__lua_patterns { cached slot[CACHED]; };
+
+static cached *cache_slot(lua_State *L, const char *p)
+{
+    sl__lua_patterns *pc = sl__lua_of(L)->patterns;
+    return pc ? &pc->slot[((uintptr_t)p >> 4) % CACHED] : NULL;
+}
+
 static void compile_into(lua_State *L, const char *p, size_t lp, size_t start, room *r, compiled *c)
 {
+    cached *e = lp > 0 && lp <= CACHED_TEXT ? cache_slot(L, p) : NULL;
+    if (e && e->lp == lp && e->start == start && memcmp(e->text, p, lp) == 0) {
+        /* copied out: a table lookup or function of gsub may compile other patterns into this
+         * slot while the caller still matches with these items */
+        *c = e->c;
+        memcpy(r->items, e->items, e->c.nitems * sizeof *r->items);
+        c->items = r->items;
+        c->choices = r->choices;
+        return;
+    }
     size_t n = compile(p, lp, start, r->items, SMALL, c);
+    c->nitems = n;
     if (n <= SMALL) {
         c->items = r->items;
         c->choices = r->choices;
+        if (e) {
+            e->lp = lp;
+            e->start = start;
+            memcpy(e->text, p, lp);
+            memcpy(e->items, r->items, n * sizeof *e->items);
+            e->c = *c;
+            e->c.items = e->items;
+        }
     } else {
         c->items = lua_newuserdatauv(L, n * sizeof(pitem) + c->nchoices * sizeof(choice), 0);
         c->choices = (choice *)(c->items + n);
         compile(p, lp, start, c->items, n, c);
     }
-    c->nitems = n;
 }
 
-/* ---- results ------------------------------------------------------------------------------------- */
+/* ---- results --------------------------------------------------------------------------------- */
 
 /* Capture l of the match s[from, to) (l = 0 without captures: the whole match). */
 static void push_capture(mstate *m, int l, size_t from, size_t to)
@@ -576,7 +641,7 @@ static int push_captures(mstate *m, size_t from, size_t to, int whole)
     return n;
 }
 
-/* ---- the library functions ------------------------------------------------------------------------ */
+/* ---- the library functions ------------------------------------------------------------------- */
 
 /* A 1-based (negative: from the end) position as a 0-based offset, clamped at the start. */
 static size_t offset_of(lua_Integer pos, size_t len)
@@ -600,6 +665,37 @@ static void mstate_init(mstate *m, lua_State *L, const char *fname, const char *
     refill(m);
 }
 
+/* The characters that make find() match a pattern rather than search for plain text. */
+static const unsigned char SPECIAL[256] = {
+    ['^'] = 1, ['$'] = 1, ['*'] = 1, ['+'] = 1, ['?'] = 1, ['.'] = 1, ['('] = 1, ['['] = 1,
+    ['%'] = 1, ['-'] = 1,
+};
+
+static int has_specials(const char *p, size_t lp)
+{
+    for (size_t i = 0; i < lp; i++)
+        if (SPECIAL[(unsigned char)p[i]])
+            return 1;
+    return 0;
+}
+
+/* Plain text p in s: memmem, whose time is linear; a short needle is looked for with memchr
+ * and memcmp, quicker to start, and at most 16 compares per subject byte. */
+static const char *find_plain(const char *s, size_t ls, const char *p, size_t lp)
+{
+    if (lp == 0 || lp > 16)
+        return memmem(s, ls, p, lp);
+    if (lp > ls)
+        return NULL;
+    const char *q = s, *last = s + (ls - lp);   /* the last place p can start */
+    while (q <= last && (q = memchr(q, p[0], (size_t)(last - q) + 1)) != NULL) {
+        if (memcmp(q + 1, p + 1, lp - 1) == 0)
+            return q;
+        q++;
+    }
+    return NULL;
+}
+
 static int find_or_match(lua_State *L, int find)
 {
     size_t ls, lp;
@@ -611,8 +707,8 @@ static int find_or_match(lua_State *L, int find)
         return 1;
     }
     if (find && (lua_toboolean(L, 4) || !has_specials(p, lp))) {
-        /* a plain search: linear time (two-way), nothing to count */
-        const char *hit = memmem(s + init, ls - init, p, lp);
+        /* a plain search: linear time, nothing to count */
+        const char *hit = find_plain(s + init, ls - init, p, lp);
         if (!hit) {
             luaL_pushfail(L);
             return 1;
@@ -810,4 +906,9 @@ void sl__lua_patterns_open(lua_State *L)
         { NULL, NULL },
     };
     luaL_setfuncs(L, fns, 0);
+    /* the cache lives as long as the state: a userdata anchored in the registry */
+    sl_lua *s = sl__lua_of(L);
+    s->patterns = lua_newuserdatauv(L, sizeof *s->patterns, 0);
+    memset(s->patterns, 0, sizeof *s->patterns);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, s->patterns);
 }

@@ -38,16 +38,27 @@ local tbl = { a = "A", b = false, ab = 12, [""] = "<empty>", c = {}, ["1"] = 1.5
 local function fcaps(...) return select("#", ...) .. "[" .. table.concat({ ... }, "|") .. "]" end
 local function fsome(x) if x == "a" then return nil elseif x == "b" then return false end return x .. x end
 local function fbad(x) if x == "c" then return true end return 1 end
+-- matches with other patterns while gsub and gmatch are half-way through theirs
+local function fnest(x)
+  local hits = 0
+  for i = 1, 40 do
+    local p = "^[%a]" .. string.rep("%d?", i % 5) .. string.rep("x?", i // 5) .. "$"
+    if string.find(x .. i, p) then hits = hits + 1 end
+  end
+  return x .. hits
+end
 local empty, ver = {}, { name = "lua", version = "5.4" }
 local shown = { [tbl] = "tbl", [fcaps] = "fcaps", [fsome] = "fsome", [fbad] = "fbad", [empty] = "{}",
-                [ver] = "ver" }
+                [ver] = "ver", [fnest] = "fnest" }
 
+-- Each case runs twice: the sandbox keeps recently compiled patterns, the second run uses them.
 local n = 0
 local function case(fn, s, p, a3, a4)
   n = n + 1
   local function arg(v) return shown[v] or show(v) end
+  local first, again = run(fn, s, p, a3, a4), run(fn, s, p, a3, a4)
   print(n .. " " .. fn .. "(" .. arg(s) .. ", " .. arg(p) .. ", " .. arg(a3) .. ", " .. arg(a4) ..
-        ") -> " .. run(fn, s, p, a3, a4))
+        ") -> " .. first .. (again == first and "" or " | again -> " .. again))
 end
 
 local rep = string.rep
@@ -117,6 +128,14 @@ case("find", "a+b", "+", 1, true)
 case("find", "a+b", "a+", 1, true)
 case("find", "a+b", "a+", 1, false)
 case("find", "a+b", "", 2, true)
+case("find", rep("ab", 100) .. "x", rep("ab", 20) .. "x")          -- plain, longer than 16
+case("find", rep("ab", 100) .. "x", rep("ab", 20) .. "y")
+case("find", "a.b" .. rep("c", 30), "." .. rep("c", 20), 1, true)
+case("find", "a.b" .. rep("c", 30), "." .. rep("c", 20), -25, true)
+case("find", rep("a", 40), rep("a", 16) .. "b")
+case("find", rep("a", 40), rep("a", 16), 30)
+case("find", rep("a", 40), rep("a", 16), 26)
+case("find", rep("a", 40), rep("a", 16), 25)
 case("find", "a)b", "a)")
 case("match", "a)b", "a)")
 case("find", "a]b", "]")
@@ -259,6 +278,10 @@ case("gsub", "abc", "(%w)()", fcaps)
 case("gsub", "abc", "%w", fsome)
 case("gsub", "abc", "%w", fbad)
 case("gsub", "xbx", "b", fsome)
+case("gsub", "abc abc", "(%a)(%a)(%a)", "x")      -- compiled, then used while fnest compiles others
+case("gsub", "abc abc", "(%a)(%a)(%a)", fnest)
+case("gsub", "a1b2c3d4e5f6g7h8i9", "(%a)%d", "x")
+case("gsub", "a1b2c3d4e5f6g7h8i9", "(%a)%d", fnest)
 case("gsub", "hello world", "^h", "H")
 case("gsub", "hello world", "^o", "0")
 case("gsub", "hello", "", "-", 2)
