@@ -45,10 +45,10 @@ enum capkind { K_UNFINISHED, K_CLOSED, K_POSITION };
 
 typedef struct pitem {
     uint8_t       kind, quant, cls;
-    uint8_t       neg;          /* C_SET, I_FRONTIER: the set starts with '^' */
+    uint8_t       neg;          /* sets: it starts with '^'; C_CLASS: upper case (%S) */
     uint8_t       cap;          /* capture index (I_OPEN, I_POSITION, I_CLOSE, I_BACKREF) */
-    unsigned char ch, ch2;      /* C_CHAR: the char; C_CLASS: the class letter; %b's pair;
-                                   I_ERROR: enum perr (ch) and the capture digit (ch2) */
+    unsigned char ch, ch2;      /* C_CHAR: the char; C_CLASS: the class letter in lower case;
+                                   %b's pair; I_ERROR: enum perr (ch), the capture digit (ch2) */
     size_t        off, len;     /* I_RUN: the chars; sets: their members p[off, off + len) */
 } pitem;
 
@@ -138,24 +138,103 @@ static size_t set_end(const char *p, size_t lp, size_t at, size_t *first, uint8_
     return k;
 }
 
-/* Where compile() writes: out[0, cap), and past that a spare item that only counts. */
-typedef struct sink { pitem *out; size_t cap, n; pitem spare; } sink;
+/* What compile() has so far: the items (written to out[0, cap), past that only counted), the
+ * captures opened, the choice points, and where the last run of plain characters ends. */
+typedef struct builder {
+    pitem   *out;
+    size_t   cap, n, nchoices, run_end;
+    pitem    spare;
+    int      level;
+    uint8_t  kind[MAXCAPTURES];
+} builder;
 
 /* Appends an item (when there is room) and counts it. */
-static pitem *emit(sink *k, uint8_t kind)
+static pitem *emit(builder *b, uint8_t kind)
 {
-    pitem *it = k->n < k->cap ? &k->out[k->n] : &k->spare;
+    pitem *it = b->n < b->cap ? &b->out[b->n] : &b->spare;
     memset(it, 0, sizeof *it);
     it->kind = kind;
-    k->n++;
+    b->n++;
     return it;
 }
 
-static void emit_error(sink *k, enum perr e, int digit)
+/* Ends the items with a malformed one; returns 0 (compile() stops). */
+static size_t emit_error(builder *b, enum perr e, int digit)
 {
-    pitem *it = emit(k, I_ERROR);
+    pitem *it = emit(b, I_ERROR);
     it->ch = (unsigned char)e;
     it->ch2 = (unsigned char)digit;
+    return 0;
+}
+
+/* '(' or '()' at p[i]: returns where the next item starts, or 0 past the captures' limit. */
+static size_t open_capture(builder *b, const char *p, size_t lp, size_t i)
+{
+    if (b->level >= MAXCAPTURES)
+        return emit_error(b, E_TOO_MANY, 0);
+    int pos = i + 1 < lp && p[i + 1] == ')';
+    emit(b, pos ? I_POSITION : I_OPEN)->cap = (uint8_t)b->level;
+    b->kind[b->level++] = pos ? K_POSITION : K_UNFINISHED;
+    return i + (pos ? 2 : 1);
+}
+
+/* ')' at p[i]: closes the innermost capture still open, or 0 when there is none. */
+static size_t close_capture(builder *b, size_t i)
+{
+    int l = b->level - 1;
+    while (l >= 0 && b->kind[l] != K_UNFINISHED)
+        l--;
+    if (l < 0)
+        return emit_error(b, E_BAD_CLOSE, 0);
+    emit(b, I_CLOSE)->cap = (uint8_t)l;
+    b->kind[l] = K_CLOSED;
+    return i + 1;
+}
+
+/* %b, %f or %0-%9 at p[i] (p[i + 1] says which): where the next item starts, or 0. */
+static size_t escape_item(builder *b, const char *p, size_t lp, size_t i)
+{
+    if (p[i + 1] == 'b') {
+        if (i + 3 >= lp)
+            return emit_error(b, E_BALANCE_ARGS, 0);
+        pitem *it = emit(b, I_BALANCE);
+        it->ch = (unsigned char)p[i + 2];
+        it->ch2 = (unsigned char)p[i + 3];
+        return i + 4;
+    }
+    if (p[i + 1] == 'f') {
+        size_t first, end;
+        uint8_t neg;
+        if (i + 2 >= lp || p[i + 2] != '[')
+            return emit_error(b, E_FRONTIER_BRACKET, 0);
+        if ((end = set_end(p, lp, i + 2, &first, &neg)) == (size_t)-1)
+            return emit_error(b, E_MISSING_BRACKET, 0);
+        pitem *it = emit(b, I_FRONTIER);
+        it->neg = neg;
+        it->off = first;
+        it->len = end - first;
+        return end + 1;
+    }
+    int l = p[i + 1] - '1';   /* a back-reference: to a capture closed (or a position) before */
+    if (l < 0 || l >= b->level || b->kind[l] == K_UNFINISHED)
+        return emit_error(b, E_CAPTURE_INDEX, l + 1);
+    emit(b, I_BACKREF)->cap = (uint8_t)l;
+    return i + 2;
+}
+
+/* A plain character at p[i] that nothing repeats: one more of the run just before, or a run. */
+static size_t plain_char(builder *b, size_t i)
+{
+    if (b->run_end == i && b->n > 0) {
+        if (b->n <= b->cap)
+            b->out[b->n - 1].len++;
+    } else {
+        pitem *it = emit(b, I_RUN);
+        it->off = i;
+        it->len = 1;
+    }
+    b->run_end = i + 1;
+    return i + 1;
 }
 
 /* The single-character class at p[i] (".", "%x", "[set]" or a character) into *one: returns
@@ -207,6 +286,23 @@ static uint8_t quant_of(char c)
     }
 }
 
+/* A single character class at p[i], and what repeats it: where the next item starts, or 0. */
+static size_t class_item(builder *b, const char *p, size_t lp, size_t i)
+{
+    pitem one;
+    enum perr bad;
+    size_t next = single_item(p, lp, i, &one, &bad);
+    if (!next)
+        return emit_error(b, bad, 0);
+    one.quant = next < lp ? quant_of(p[next]) : Q_ONE;
+    if (one.quant != Q_ONE) {
+        next++;
+        b->nchoices++;
+    }
+    *emit(b, I_SINGLE) = one;
+    return next;
+}
+
 /*
  * Compiles p[start, lp) into out (room for cap items). Returns the number of items the pattern
  * needs (compile again with that room if it is more than cap); c gets the choice points and the
@@ -216,114 +312,31 @@ static uint8_t quant_of(char c)
  */
 static size_t compile(const char *p, size_t lp, size_t start, pitem *out, size_t cap, compiled *c)
 {
-    sink k = { .out = out, .cap = cap };
-    size_t i = start, run_end = (size_t)-1;   /* where the last item, a run, ends */
-    int level = 0;
-    uint8_t kind[MAXCAPTURES];
-    c->nchoices = 0;
-    while (i < lp) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '(') {
-            if (level >= MAXCAPTURES) {
-                emit_error(&k, E_TOO_MANY, 0);
-                break;
-            }
-            int pos = i + 1 < lp && p[i + 1] == ')';
-            emit(&k, pos ? I_POSITION : I_OPEN)->cap = (uint8_t)level;
-            kind[level++] = pos ? K_POSITION : K_UNFINISHED;
-            i += pos ? 2 : 1;
-            continue;
-        }
-        if (ch == ')') {
-            int l = level - 1;
-            while (l >= 0 && kind[l] != K_UNFINISHED)
-                l--;
-            if (l < 0) {
-                emit_error(&k, E_BAD_CLOSE, 0);
-                break;
-            }
-            emit(&k, I_CLOSE)->cap = (uint8_t)l;
-            kind[l] = K_CLOSED;
-            i++;
-            continue;
-        }
-        if (ch == '$' && i + 1 == lp) {
-            emit(&k, I_ANCHOR_END);
-            i++;
-            continue;
-        }
-        if (ch == '%' && i + 1 < lp && p[i + 1] == 'b') {
-            if (i + 3 >= lp) {
-                emit_error(&k, E_BALANCE_ARGS, 0);
-                break;
-            }
-            pitem *it = emit(&k, I_BALANCE);
-            it->ch = (unsigned char)p[i + 2];
-            it->ch2 = (unsigned char)p[i + 3];
-            i += 4;
-            continue;
-        }
-        if (ch == '%' && i + 1 < lp && p[i + 1] == 'f') {
-            size_t first, end;
-            uint8_t neg;
-            if (i + 2 >= lp || p[i + 2] != '[') {
-                emit_error(&k, E_FRONTIER_BRACKET, 0);
-                break;
-            }
-            if ((end = set_end(p, lp, i + 2, &first, &neg)) == (size_t)-1) {
-                emit_error(&k, E_MISSING_BRACKET, 0);
-                break;
-            }
-            pitem *it = emit(&k, I_FRONTIER);
-            it->neg = neg;
-            it->off = first;
-            it->len = end - first;
-            i = end + 1;
-            continue;
-        }
-        if (ch == '%' && i + 1 < lp && p[i + 1] >= '0' && p[i + 1] <= '9') {
-            int l = p[i + 1] - '1';
-            if (l < 0 || l >= level || kind[l] == K_UNFINISHED) {
-                emit_error(&k, E_CAPTURE_INDEX, l + 1);
-                break;
-            }
-            emit(&k, I_BACKREF)->cap = (uint8_t)l;
-            i += 2;
-            continue;
-        }
-        /* a plain character that nothing repeats: one more of a run */
-        if (ch != '%' && ch != '[' && ch != '.' && (i + 1 == lp || quant_of(p[i + 1]) == Q_ONE)) {
-            if (run_end == i && k.n > 0) {
-                if (k.n <= cap)
-                    out[k.n - 1].len++;
-            } else {
-                pitem *it = emit(&k, I_RUN);
-                it->off = i;
-                it->len = 1;
-            }
-            run_end = ++i;
-            continue;
-        }
-        /* a single character class, and what repeats it */
-        pitem one;
-        enum perr bad;
-        size_t next = single_item(p, lp, i, &one, &bad);
-        if (!next) {
-            emit_error(&k, bad, 0);
+    builder b = { .out = out, .cap = cap, .run_end = (size_t)-1 };
+    size_t i = start;
+    while (i < lp) {   /* each item's function returns where the next starts, 0 after an error */
+        char ch = p[i];
+        if (ch == '(')
+            i = open_capture(&b, p, lp, i);
+        else if (ch == ')')
+            i = close_capture(&b, i);
+        else if (ch == '$' && i + 1 == lp)
+            i = (emit(&b, I_ANCHOR_END), i + 1);
+        else if (ch == '%' && i + 1 < lp && (p[i + 1] == 'b' || p[i + 1] == 'f' ||
+                                             (p[i + 1] >= '0' && p[i + 1] <= '9')))
+            i = escape_item(&b, p, lp, i);
+        else if (ch != '%' && ch != '[' && ch != '.' && (i + 1 == lp || quant_of(p[i + 1]) == Q_ONE))
+            i = plain_char(&b, i);
+        else
+            i = class_item(&b, p, lp, i);
+        if (i == 0)
             break;
-        }
-        one.quant = next < lp ? quant_of(p[next]) : Q_ONE;
-        if (one.quant != Q_ONE) {
-            next++;
-            c->nchoices++;
-        }
-        *emit(&k, I_SINGLE) = one;
-        i = next;
     }
-    emit(&k, I_END);
-    c->ncap = level;
-    memcpy(c->capkind, kind, (size_t)level);
-    return k.n;
+    emit(&b, I_END);
+    c->nchoices = b.nchoices;
+    c->ncap = b.level;
+    memcpy(c->capkind, b.kind, (size_t)b.level);
+    return b.n;
 }
 
 /* ---- the search ------------------------------------------------------------------------------ */
@@ -432,6 +445,90 @@ static int backtrack(mstate *m, choice *cs, size_t *top, size_t *item, size_t *p
     return 0;
 }
 
+/* %bxy at pos: the end of the balanced text, or -1. */
+static ptrdiff_t balance(mstate *m, const pitem *it, size_t pos)
+{
+    if (pos >= m->ls || m->s[pos] != it->ch)
+        return -1;
+    int open = 1;
+    for (size_t k = pos + 1; k < m->ls; k++) {
+        if (m->s[k] == it->ch2) {       /* before the opening test: %b"" closes at the next " */
+            if (--open == 0) {
+                step(m, (int64_t)(k - pos));
+                return (ptrdiff_t)k + 1;
+            }
+        } else if (m->s[k] == it->ch) {
+            open++;
+        }
+    }
+    step(m, (int64_t)(m->ls - pos));
+    return -1;
+}
+
+/* An item that matches one way or not at all, at pos: where it ends, or -1. */
+static ptrdiff_t one_way(mstate *m, const pitem *it, size_t pos)
+{
+    switch (it->kind) {
+    case I_RUN: {
+        size_t k = 0;
+        while (k < it->len && pos + k < m->ls && m->s[pos + k] == m->p[it->off + k])
+            k++;
+        step(m, (int64_t)k);
+        return k == it->len ? (ptrdiff_t)(pos + k) : -1;
+    }
+    case I_ANCHOR_END:
+        return pos == m->ls ? (ptrdiff_t)pos : -1;
+    case I_BALANCE:
+        return balance(m, it, pos);
+    case I_FRONTIER: {
+        int before = pos > 0 ? m->s[pos - 1] : 0, here = pos < m->ls ? m->s[pos] : 0;
+        const unsigned char *set = m->p + it->off;
+        return !set_match(before, set, it->len, it->neg) && set_match(here, set, it->len, it->neg)
+                   ? (ptrdiff_t)pos : -1;
+    }
+    case I_BACKREF: {
+        if (m->c->capkind[it->cap] == K_POSITION)   /* a position never matches text */
+            return -1;
+        size_t len = m->cap_end[it->cap] - m->cap_start[it->cap];
+        step(m, (int64_t)len);
+        return m->ls - pos >= len && memcmp(m->s + m->cap_start[it->cap], m->s + pos, len) == 0
+                   ? (ptrdiff_t)(pos + len) : -1;
+    }
+    case I_SINGLE:   /* Q_ONE */
+        return AT(m, it, pos) ? (ptrdiff_t)pos + 1 : -1;
+    default:         /* I_ERROR */
+        return item_error(m, it);
+    }
+}
+
+/* A repeated or optional item (number item) at pos: its first way, leaving a choice point for
+ * the others; where it ends, or -1. Lua nests its matcher one level deeper for each that took a
+ * character, which the depth follows. */
+static ptrdiff_t first_way(mstate *m, const pitem *it, size_t item, size_t pos, choice *cs,
+                           size_t *top, int *depth)
+{
+    if (it->quant == Q_STAR || it->quant == Q_PLUS) {   /* as many as there are */
+        size_t n = 0;
+        while (AT(m, it, pos + n))
+            n++;
+        step(m, (int64_t)n);
+        if (n == 0)
+            return it->quant == Q_STAR ? (ptrdiff_t)pos : -1;
+        *depth = deeper(m, *depth);
+        cs[(*top)++] = (choice){ .item = item, .pos = pos, .n = n, .depth = *depth };
+        return (ptrdiff_t)(pos + n);
+    }
+    if (!AT(m, it, pos))           /* '?' and '-' without the character: no other way */
+        return (ptrdiff_t)pos;
+    *depth = deeper(m, *depth);
+    if (it->quant == Q_OPT) {      /* with the character first; the other way one level up */
+        cs[(*top)++] = (choice){ .item = item, .pos = pos, .depth = *depth - 1 };
+        return (ptrdiff_t)pos + 1;
+    }
+    cs[(*top)++] = (choice){ .item = item, .pos = pos, .depth = *depth };   /* '-': none first */
+    return (ptrdiff_t)pos;
+}
+
 /* Match the compiled pattern at subject offset pos: the end of the match, or -1. */
 static ptrdiff_t match_at(mstate *m, size_t pos)
 {
@@ -441,56 +538,11 @@ static ptrdiff_t match_at(mstate *m, size_t pos)
     int depth = 1;
     for (;;) {
         const pitem *it = &c->items[item];
-        int ok = 1;
+        ptrdiff_t e = (ptrdiff_t)pos;
         step(m, 1);
         switch (it->kind) {
         case I_END:
-            return (ptrdiff_t)pos;
-        case I_RUN: {
-            size_t k = 0;
-            while (k < it->len && pos + k < m->ls && m->s[pos + k] == m->p[it->off + k])
-                k++;
-            step(m, (int64_t)k);
-            ok = k == it->len;
-            pos += k;
-            break;
-        }
-        case I_SINGLE:
-            switch (it->quant) {
-            case Q_ONE:
-                ok = AT(m, it, pos);
-                pos++;
-                break;
-            case Q_OPT:
-                if (AT(m, it, pos)) {
-                    depth = deeper(m, depth);
-                    cs[top++] = (choice){ .item = item, .pos = pos, .depth = depth - 1 };
-                    pos++;
-                }
-                break;
-            case Q_STAR:
-            case Q_PLUS: {
-                size_t n = 0;
-                while (AT(m, it, pos + n))
-                    n++;
-                step(m, (int64_t)n);
-                if (n > 0)
-                    depth = deeper(m, depth);
-                else
-                    ok = it->quant == Q_STAR;
-                if (ok)
-                    cs[top++] = (choice){ .item = item, .pos = pos, .n = n, .depth = depth };
-                pos += n;
-                break;
-            }
-            default:   /* Q_MINUS: without the character first */
-                if (AT(m, it, pos)) {
-                    depth = deeper(m, depth);
-                    cs[top++] = (choice){ .item = item, .pos = pos, .depth = depth };
-                }
-                break;
-            }
-            break;
+            return e;
         case I_OPEN:
         case I_POSITION:
             depth = deeper(m, depth);
@@ -500,49 +552,18 @@ static ptrdiff_t match_at(mstate *m, size_t pos)
             depth = deeper(m, depth);
             m->cap_end[it->cap] = pos;
             break;
-        case I_ANCHOR_END:
-            ok = pos == m->ls;
+        case I_SINGLE:
+            e = it->quant == Q_ONE ? one_way(m, it, pos) : first_way(m, it, item, pos, cs, &top, &depth);
             break;
-        case I_BALANCE:
-            if ((ok = pos < m->ls && m->s[pos] == it->ch)) {
-                size_t k = pos + 1;
-                int open = 1;
-                for (; k < m->ls; k++) {
-                    if (m->s[k] == it->ch2) {
-                        if (--open == 0)
-                            break;
-                    } else if (m->s[k] == it->ch) {
-                        open++;
-                    }
-                }
-                step(m, (int64_t)(k - pos));
-                ok = k < m->ls;
-                pos = k + 1;
-            }
-            break;
-        case I_FRONTIER: {
-            int before = pos > 0 ? m->s[pos - 1] : 0, here = pos < m->ls ? m->s[pos] : 0;
-            const unsigned char *set = m->p + it->off;
-            ok = !set_match(before, set, it->len, it->neg) && set_match(here, set, it->len, it->neg);
-            break;
+        default:
+            e = one_way(m, it, pos);
         }
-        case I_BACKREF:
-            if (c->capkind[it->cap] == K_POSITION) {   /* a position never matches text */
-                ok = 0;
-            } else {
-                size_t len = m->cap_end[it->cap] - m->cap_start[it->cap];
-                ok = m->ls - pos >= len && memcmp(m->s + m->cap_start[it->cap], m->s + pos, len) == 0;
-                step(m, (int64_t)len);
-                pos += len;
-            }
-            break;
-        default:   /* I_ERROR */
-            item_error(m, it);
-        }
-        if (ok)
+        if (e >= 0) {
+            pos = (size_t)e;
             item++;
-        else if (!backtrack(m, cs, &top, &item, &pos, &depth))
+        } else if (!backtrack(m, cs, &top, &item, &pos, &depth)) {
             return -1;
+        }
     }
 }
 
@@ -577,6 +598,8 @@ static cached *cache_slot(lua_State *L, const char *p)
     return pc ? &pc->slot[((uintptr_t)p >> 4) % CACHED] : NULL;
 }
 
+/* p[start, lp) compiled for one call: into r (from the cache when it was compiled lately), or
+ * into a userdata left on the stack when it has more than SMALL items. */
 static void compile_into(lua_State *L, const char *p, size_t lp, size_t start, room *r, compiled *c)
 {
     cached *e = lp > 0 && lp <= CACHED_TEXT ? cache_slot(L, p) : NULL;
