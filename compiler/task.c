@@ -652,6 +652,79 @@ static void check_lua_code(tc *c, tk_script *s, const char *src, size_t len, con
 #endif
 }
 
+/* A relative path that climbs out of the directory it is relative to ("../x", "a/../../x"),
+ * judged on its text alone. */
+static int climbs_out(const char *rel)
+{
+    int depth = 0;
+    for (const char *p = rel; *p;) {
+        size_t n = strcspn(p, "/");
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (--depth < 0)
+                return 1;
+        } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+            depth++;
+        }
+        p += n;
+        p += *p == '/';
+    }
+    return 0;
+}
+
+/*
+ * The absolute path of a task's script file (caller frees), or NULL with why set. Without a
+ * script root (sluice check-task) a relative name resolves against base_dir, and any file the
+ * user can read is theirs to name. With one (the server, which compiles tasks sent over the
+ * network) the file must be inside it: an absolute path or a name that climbs out is refused on
+ * its text, before any file system access; a name that resolves to nothing, or (through a link)
+ * to something outside, gets one answer whichever it is, so that a task cannot probe which files
+ * exist on the server. Only regular files are read: a FIFO or a device would block the request.
+ */
+static char *script_path(const char *file, const sl_compile_opts *opts, char *why, size_t n)
+{
+    const char *root = opts && opts->script_root && *opts->script_root ? opts->script_root : NULL;
+    const char *base = root ? root : (opts && opts->base_dir && *opts->base_dir ? opts->base_dir : NULL);
+    char path[PATH_MAX];
+    if (root && file[0] == '/') {
+        snprintf(why, n, "absolute paths are not accepted here; put the script under %s and name it "
+                 "relative to that directory, or give it inline as \"source\"", root);
+        return NULL;
+    }
+    if (root && climbs_out(file)) {
+        snprintf(why, n, "it is outside the script directory %s", root);
+        return NULL;
+    }
+    int len = file[0] != '/' && base ? snprintf(path, sizeof path, "%s/%s", base, file)
+                                     : snprintf(path, sizeof path, "%s", file);
+    if (len < 0 || (size_t)len >= sizeof path) {
+        snprintf(why, n, "the path is too long");
+        return NULL;
+    }
+    char *abs = realpath(path, NULL);
+    if (root) {
+        char *rootabs = realpath(root, NULL);
+        size_t rl = rootabs ? strlen(rootabs) : 0;
+        int inside = abs && rootabs && strncmp(abs, rootabs, rl) == 0 && abs[rl] == '/';
+        free(rootabs);
+        if (!inside) {
+            free(abs);
+            snprintf(why, n, "no such file in the script directory %s (links out of it are not "
+                     "followed)", root);
+            return NULL;
+        }
+    } else if (!abs) {
+        snprintf(why, n, "%s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (stat(abs, &st) != 0 || !S_ISREG(st.st_mode)) {
+        free(abs);
+        snprintf(why, n, "not a regular file");
+        return NULL;
+    }
+    return abs;
+}
+
 static void check_lua(tc *c, tk_task *t, const sl_compile_opts *opts)
 {
     json_t *a = sl__tc_get(c, t->obj, "lua_scripts", TC_ARR, 0);
@@ -730,37 +803,8 @@ static void check_lua(tc *c, tk_task *t, const sl_compile_opts *opts)
         /* Load the script now: a syntax error or a missing entry function fails the task here,
          * never at the first event. */
         if (s->file && !s->source) {
-            char path[PATH_MAX], why[SL_ERRMSG_MAX] = "";
-            /* A task sent over REST must not make the server read any file it can see: there
-             * the scripts live under script_root, and only regular files are read (a FIFO or a
-             * device would block the request). */
-            const char *root = opts && opts->script_root && *opts->script_root ? opts->script_root : NULL;
-            const char *base = root ? root : (opts && opts->base_dir && *opts->base_dir ? opts->base_dir : NULL);
-            if (s->file[0] != '/' && base)
-                snprintf(path, sizeof path, "%s/%s", base, s->file);
-            else
-                snprintf(path, sizeof path, "%s", s->file);
-            char *abs = NULL;
-            if (root && s->file[0] == '/') {
-                snprintf(why, sizeof why, "absolute paths are not accepted here; put the script "
-                         "under %s and name it relative to that directory, or give it inline as "
-                         "\"source\"", root);
-            } else if (!(abs = realpath(path, NULL))) {
-                snprintf(why, sizeof why, "%s", strerror(errno));
-            } else {
-                char *rootabs = root ? realpath(root, NULL) : NULL;
-                size_t rl = rootabs ? strlen(rootabs) : 0;
-                struct stat st;
-                if (root && (!rootabs || strncmp(abs, rootabs, rl) != 0 || abs[rl] != '/'))
-                    snprintf(why, sizeof why, "it is outside the script directory %s", root);
-                else if (stat(abs, &st) != 0 || !S_ISREG(st.st_mode))
-                    snprintf(why, sizeof why, "not a regular file");
-                free(rootabs);
-                if (why[0]) {
-                    free(abs);
-                    abs = NULL;
-                }
-            }
+            char why[SL_ERRMSG_MAX] = "";
+            char *abs = script_path(s->file, opts, why, sizeof why);
             size_t len = 0;
             char *src = NULL;
             sl_error rerr = {0};
@@ -813,6 +857,12 @@ static void check_plugins(tc *c, tk_task *t)
             p.name = get_str(c, o, "name", 1);
             if (p.name && !*p.name)
                 sl__tc_err(c, "name", SL_TC_REQUIRED, "a plugin name must not be empty");
+            /* lua-hook would read the "file" of its options unchecked: lua_scripts is the only
+             * way to scripts, where a file is held to the server's script directory */
+            int lua = p.name && strcmp(p.name, "lua-hook") == 0;
+            if (lua)
+                sl__tc_err(c, "name", SL_TC_PLUGIN, "lua-hook is the stage of the task's "
+                           "lua_scripts: give the scripts there, not as a stage in \"plugins\"");
             p.at = get_enum(c, o, "at", PLUGIN_AT, 1);
             const char *ph = get_enum(c, o, "phase", PLUGIN_PHASE, 0);
             ph = ph ? ph : "both";
@@ -820,7 +870,7 @@ static void check_plugins(tc *c, tk_task *t)
             p.incr = strcmp(ph, "full") != 0;
             p.options = sl__tc_get(c, o, "options", TC_OBJ, 0);
             json_t *r = sl__tc_get(c, o, "rules", TC_ARR, 0);
-            int ok = p.name && *p.name && p.at && (json_object_get(o, "options") == NULL || p.options);
+            int ok = p.name && *p.name && !lua && p.at && (json_object_get(o, "options") == NULL || p.options);
             if (r) {
                 size_t q = sl__tc_push(c, "rules"), j;
                 json_t *x;

@@ -409,6 +409,7 @@ static int call_entry(lua_State *L)
 {
     sl_lua *s = sl__lua_of(L);
     lua_Integer ref = lua_tointeger(L, 1);
+    sl__lua_use_script(L, s->call->script);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
     evud *e = lua_newuserdatauv(L, sizeof *e, 2);
     e->gen = s->gen;
@@ -507,6 +508,7 @@ int sl_lua_call(sl_lua *s, int entry, sl_event *ev, const sl_lua_writer *w, sl_e
     c.ev = ev;
     c.w = w;
     c.fn = fn;
+    c.script = s->entries[entry].script;
     s->call = &c;
     s->gen++;
     lua_pushcfunction(L, call_entry);

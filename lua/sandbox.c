@@ -1,18 +1,23 @@
 /*
  * sandbox.c - sandboxed Lua 5.4 states: a counting allocator with a hard cap, an instruction
- * budget per call (count hook), only the base/string/table/math/utf8 libraries with the unsafe
- * parts removed (no files, no bytecode, no __gc finalizers), and script loading and checking.
+ * budget per call (count hook; pattern matching counts against it too), only the
+ * base/string/table/math/utf8 libraries with the unsafe parts removed (no files, no bytecode, no
+ * __gc finalizers), and script loading and checking.
  */
 #include "lua_int.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lualib.h>
 
-static const char SCRIPTS_KEY = 0;   /* registry[&SCRIPTS_KEY] = { env of script 0, 1, ... } */
+/* registry[&SCRIPTS_KEY] = { script 0, 1, ... }, each { env, its string library, what
+ * getmetatable("") shows it } (SCRIPT_ENV, SCRIPT_STRING, SCRIPT_STRING_MT) */
+static const char SCRIPTS_KEY = 0;
+static const char LOAD_KEY = 0;        /* the base library's load, under safe_load */
+static const char STRING_MT_KEY = 0;   /* the metatable of strings */
+enum { SCRIPT_ENV = 1, SCRIPT_STRING, SCRIPT_STRING_MT };
 
 /* ---- memory ---------------------------------------------------------------------------------- */
 
@@ -41,24 +46,47 @@ static void *cap_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 
 /* ---- instruction budget ---------------------------------------------------------------------- */
 
-static int min_count(uint64_t n) { return n > (uint64_t)INT_MAX ? INT_MAX : (int)n; }
+/* The hook fires at least every SLICE_MAX instructions: steps that the pattern functions
+ * (pattern.c) charge in between shorten the slices after it, so instructions and steps together
+ * overrun the budget by one slice at most. */
+#define SLICE_MAX 65536
 
-/* Fires every s->slice instructions. Once the budget is spent it re-arms itself to fire on every
- * instruction, so a script that catches the error with pcall cannot keep running: the next
- * instruction raises again, until the error leaves the script. */
+static uint64_t budget_left(const sl_lua *s)
+{
+    uint64_t used = s->spent + s->steps;
+    return used < s->budget ? s->budget - used : 0;
+}
+
+static int next_slice(const sl_lua *s)
+{
+    uint64_t n = budget_left(s);
+    return n > SLICE_MAX ? SLICE_MAX : (int)n;
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* The budget is spent: the hook re-arms itself to fire on every instruction, so a script that
+ * catches the error with pcall cannot keep running: the next instruction raises again, until the
+ * error leaves the script. */
+static void exhaust(lua_State *L, sl_lua *s)
+{
+    s->slice = 0;
+    s->budget_hit = 1;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+/* Fires every s->slice instructions, and on every instruction once the budget is spent. */
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     sl_lua *s = sl__lua_of(L);
 
     s->spent += (uint64_t)s->slice;
-    if (s->spent < s->budget) {
-        s->slice = min_count(s->budget - s->spent);
+    if (budget_left(s) > 0) {
+        s->slice = next_slice(s);
         lua_sethook(L, budget_hook, LUA_MASKCOUNT, s->slice);
         return;
     }
-    s->slice = 0;   /* stays exhausted: every further instruction raises */
-    s->budget_hit = 1;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
+    exhaust(L, s);
     if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
         lua_pushfstring(L, "%s:%d: instruction budget of %I exceeded in %s", ar->short_src,
                         ar->currentline, (lua_Integer)s->budget, s->fn ? s->fn : "script");
@@ -66,6 +94,19 @@ static void budget_hook(lua_State *L, lua_Debug *ar)
         lua_pushfstring(L, "instruction budget of %I exceeded in %s", (lua_Integer)s->budget,
                         s->fn ? s->fn : "script");
     lua_error(L);
+}
+
+int64_t sl__lua_steps_left(lua_State *L) { return (int64_t)budget_left(sl__lua_of(L)); }
+
+void sl__lua_steps_charge(lua_State *L, uint64_t n) { sl__lua_of(L)->steps += n; }
+
+int sl__lua_steps_exceeded(lua_State *L, const char *fname)
+{
+    sl_lua *s = sl__lua_of(L);
+    s->steps += budget_left(s);
+    exhaust(L, s);
+    return luaL_error(L, "%s: pattern too complex: instruction budget of %I exceeded in %s", fname,
+                      (lua_Integer)s->budget, s->fn ? s->fn : "script");
 }
 
 /* Message of the error value on top (a string or number; anything else is described, never
@@ -88,9 +129,10 @@ int sl__lua_pcall(sl_lua *s, int nargs, int nres, const char *fn, sl_error *err)
 
     s->fn = fn;
     s->spent = 0;
+    s->steps = 0;
     s->budget_hit = 0;
     s->mem_refused = 0;
-    s->slice = min_count(s->budget);
+    s->slice = next_slice(s);
     lua_sethook(L, budget_hook, LUA_MASKCOUNT, s->slice);
     int st = lua_pcall(L, nargs, nres, 0);
     lua_sethook(L, NULL, 0, 0);
@@ -115,15 +157,20 @@ int sl__lua_pcall(sl_lua *s, int nargs, int nres, const char *fn, sl_error *err)
 
 /* ---- the sandbox ------------------------------------------------------------------------------ */
 
-/* load(chunk [, chunkname [, mode [, env]]]) that only ever loads text. */
+/* load(chunk [, chunkname [, mode [, env]]]) that only ever loads text. Without env the chunk gets
+ * the calling script's environment (upvalue 2), the script's "global environment": the state's
+ * own globals are the template of every script's copy, and no script may change them. */
 static int safe_load(lua_State *L)
 {
     const char *mode = luaL_optstring(L, 3, "t");
     if (strchr(mode, 'b'))
         return luaL_error(L, "loading binary chunks is not allowed");
     int n = lua_gettop(L);
-    if (n < 3)
-        lua_settop(L, n = 3);
+    if (n < 4) {
+        lua_settop(L, 3);
+        lua_pushvalue(L, lua_upvalueindex(2));
+        n = 4;
+    }
     lua_pushliteral(L, "t");
     lua_replace(L, 3);
     lua_pushvalue(L, lua_upvalueindex(1));   /* the original load */
@@ -193,7 +240,17 @@ static void wrap_global(lua_State *L, const char *name, lua_CFunction f)
     lua_setglobal(L, name);
 }
 
-/* Runs protected: opens the allowed libraries and removes what could escape the sandbox. */
+/* Pushes load for the environment at index env (safe_load over the original load). */
+static void push_load(lua_State *L, int env)
+{
+    env = lua_absindex(L, env);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &LOAD_KEY);
+    lua_pushvalue(L, env);
+    lua_pushcclosure(L, safe_load, 2);
+}
+
+/* Runs protected: opens the allowed libraries and removes what could escape the sandbox. The
+ * globals made here are the template that each script's environment copies (make_env). */
 static int open_sandbox(lua_State *L)
 {
     static const luaL_Reg libs[] = {
@@ -217,12 +274,26 @@ static int open_sandbox(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");     /* no bytecode out, and none in (safe_load) */
+    sl__lua_patterns_open(L);        /* matching that counts against the budget */
     lua_pop(L, 1);
-    wrap_global(L, "load", safe_load);
+    lua_getglobal(L, "load");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &LOAD_KEY);
+    lua_pushglobaltable(L);
+    push_load(L, -1);
+    lua_setglobal(L, "load");
+    lua_pop(L, 1);
     wrap_global(L, "collectgarbage", safe_collectgarbage);
     wrap_global(L, "setmetatable", safe_setmetatable);
     lua_pushcfunction(L, safe_print);
     lua_setglobal(L, "print");
+    /* getmetatable("") answers with the running script's view of it (sl__lua_use_script): the
+     * real one is shared by every script, which must not change it for the others */
+    lua_pushliteral(L, "");
+    lua_getmetatable(L, -1);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &STRING_MT_KEY);
+    lua_pop(L, 1);
 
     lua_newtable(L);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &SCRIPTS_KEY);
@@ -236,6 +307,7 @@ int sl_lua_new(const sl_lua_opts *opts, sl_lua **out, sl_error *err)
     sl_lua *s = calloc(1, sizeof *s);
     if (!s)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
+    s->cur_script = -1;
     s->budget = opts && opts->instruction_budget ? opts->instruction_budget : SL_LUA_DEFAULT_BUDGET;
     s->mem_limit = opts && opts->memory_limit ? opts->memory_limit : SL_LUA_DEFAULT_MEMORY;
     if (opts) {
@@ -276,24 +348,99 @@ size_t sl_lua_memory(const sl_lua *s) { return s ? s->mem_used : 0; }
 
 /* ---- scripts ----------------------------------------------------------------------------------- */
 
-/* Protected: [chunk] -> sets the chunk's _ENV to a new environment falling back to the sandbox
- * globals, records it as the next script, leaves [env chunk]. */
+/* The libraries a script gets its own copy of: a script may change its copy (add a helper to
+ * `string`, replace `table.insert`) without changing them for the state's other scripts. */
+static const char *const LIBS[] = { LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_MATHLIBNAME,
+                                    LUA_UTF8LIBNAME, "sluice", NULL };
+
+static int is_lib(lua_State *L, int key)
+{
+    if (lua_type(L, key) != LUA_TSTRING)
+        return 0;
+    for (int i = 0; LIBS[i]; i++)
+        if (strcmp(lua_tostring(L, key), LIBS[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* [table] -> [table copy] (one level). */
+static void push_copy(lua_State *L, int from)
+{
+    from = lua_absindex(L, from);
+    lua_newtable(L);
+    lua_pushnil(L);
+    while (lua_next(L, from)) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, -4);
+    }
+}
+
+/* Protected: [chunk] -> gives the chunk a new environment: a copy of the sandbox globals with its
+ * own copies of the libraries, `_G` and `load` its own; records it as the next script, makes it
+ * the running one and leaves [env chunk]. Nothing a script can reach is shared with another: the
+ * state's globals stay the template, and getmetatable("") shows the script's own view. */
 static int make_env(lua_State *L)
 {
-    lua_newtable(L);                       /* chunk env */
-    lua_newtable(L);                       /* chunk env mt */
-    lua_pushglobaltable(L);
+    sl_lua *s = sl__lua_of(L);
+    lua_newtable(L);                       /* 2: the script's record */
+    lua_newtable(L);                       /* 3: env */
+    lua_pushglobaltable(L);                /* 4 */
+    lua_pushnil(L);
+    while (lua_next(L, 4)) {
+        if (is_lib(L, -2) && lua_type(L, -1) == LUA_TTABLE) {
+            push_copy(L, -1);
+            lua_replace(L, -2);
+        }
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, 3);
+    }
+    lua_pop(L, 1);
+    lua_pushvalue(L, 3);
+    lua_setfield(L, 3, LUA_GNAME);
+    push_load(L, 3);
+    lua_setfield(L, 3, "load");
+    lua_pushvalue(L, 3);
+    lua_rawseti(L, 2, SCRIPT_ENV);
+    lua_getfield(L, 3, LUA_STRLIBNAME);
+    lua_rawseti(L, 2, SCRIPT_STRING);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &STRING_MT_KEY);
+    push_copy(L, -1);
+    lua_getfield(L, 3, LUA_STRLIBNAME);
     lua_setfield(L, -2, "__index");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
+    lua_pushnil(L);
+    lua_setfield(L, -2, "__metatable");
+    lua_rawseti(L, 2, SCRIPT_STRING_MT);
+    lua_pop(L, 1);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &SCRIPTS_KEY);
+    lua_pushvalue(L, 2);
+    lua_rawseti(L, -2, (lua_Integer)s->nscripts + 1);
+    lua_pop(L, 1);
+    s->cur_script = -1;                    /* a failed load may have left this id behind */
+    sl__lua_use_script(L, s->nscripts);
+    lua_pushvalue(L, 3);
     if (!lua_setupvalue(L, 1, 1))          /* a main chunk's only upvalue is _ENV */
         lua_pop(L, 1);
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &SCRIPTS_KEY);
-    lua_pushvalue(L, -2);
-    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    lua_pop(L, 1);
+    lua_remove(L, 2);
     lua_insert(L, 1);
     return 2;
+}
+
+void sl__lua_use_script(lua_State *L, int script)
+{
+    sl_lua *s = sl__lua_of(L);
+    if (s->cur_script == script)
+        return;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &STRING_MT_KEY);
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &SCRIPTS_KEY);
+    lua_rawgeti(L, -1, script + 1);
+    lua_rawgeti(L, -1, SCRIPT_STRING);
+    lua_setfield(L, -4, "__index");
+    lua_rawgeti(L, -1, SCRIPT_STRING_MT);
+    lua_setfield(L, -4, "__metatable");
+    lua_pop(L, 3);
+    s->cur_script = script;
 }
 
 int sl_lua_load(sl_lua *s, const char *src, size_t len, const char *chunkname, sl_error *err)
@@ -327,19 +474,28 @@ int sl_lua_load(sl_lua *s, const char *src, size_t len, const char *chunkname, s
     return rc < 0 ? rc : id;
 }
 
-/* Push script's env (or nil). */
+/* Push script's env. */
 static void push_env(lua_State *L, int script)
 {
     lua_rawgetp(L, LUA_REGISTRYINDEX, &SCRIPTS_KEY);
     lua_rawgeti(L, -1, script + 1);
-    lua_remove(L, -2);
+    lua_rawgeti(L, -1, SCRIPT_ENV);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
 }
 
-/* Protected: [env name] -> the global function's registry ref or a typed complaint. */
+/* Protected: [env name] -> the global function's registry ref or a typed complaint. A function
+ * of the sandbox (print, ...) is in every env but is not the script's: "not defined". */
 static int resolve_entry(lua_State *L)
 {
     lua_pushvalue(L, 2);
     int t = lua_rawget(L, 1);
+    lua_pushglobaltable(L);
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    if (t != LUA_TNIL && lua_rawequal(L, -1, -3))
+        t = LUA_TNIL;
+    lua_pop(L, 2);
     if (t != LUA_TFUNCTION) {
         lua_pushinteger(L, t);
         return 1;

@@ -125,7 +125,9 @@ typedef struct sl_compile_opts {
     const char          *base_dir;      /* relative Lua script files are read from here (NULL = cwd) */
     const char          *script_root;   /* if set (the server): Lua script files must be regular
                                            files inside this directory; relative names resolve
-                                           here, absolute paths and escapes are refused */
+                                           here, absolute paths and escapes are refused, and a
+                                           path outside gets the same answer whether or not a
+                                           file is there */
     unsigned             ncpu;          /* CPUs of the machine that runs the task (the server's,
                                            sysconf): export_threads and import_threads a task does
                                            not set are sized to it (sl_task_threads); 0 = unknown:

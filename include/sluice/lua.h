@@ -55,9 +55,10 @@ int  sl_lua_new(const sl_lua_opts *opts, sl_lua **out, sl_error *err);
 void sl_lua_free(sl_lua *s);
 
 /*
- * Load a script (text only) into its own global environment (which falls back to the shared
- * sandbox globals) and run its top level under the budget. Returns the script id (>= 0), or a
- * negative code with err filled ("chunkname:line: message").
+ * Load a script (text only) into its own global environment (a copy of the sandbox globals, with
+ * its own copies of the libraries: no script can change what another sees) and run its top level
+ * under the budget. Returns the script id (>= 0), or a negative code with err filled
+ * ("chunkname:line: message").
  */
 int  sl_lua_load(sl_lua *s, const char *src, size_t len, const char *chunkname, sl_error *err);
 

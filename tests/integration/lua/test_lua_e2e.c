@@ -7,9 +7,11 @@
  * Target rows are compared byte for byte with the source rows passed through an SQL mirror of
  * each script (plus literal spot checks), rows written in the incremental phase must come out as
  * the same rows did in the full phase, a script error and an endless loop pause the task with
- * file:line and apply nothing past the failing row, a chunk that a script split over several
- * tables resumes without losing or reloading a part, and a script naming one source's tables
- * leaves another source's same-named tables alone. Needs SLUICE_SOURCE_* / SLUICE_TARGET_*.
+ * file:line and apply nothing past the failing row (so does a pattern that backtracks for
+ * hours inside one string.find), two scripts of a task cannot change each other's libraries, a
+ * chunk that a script split over several tables resumes without losing or reloading a part, and
+ * a script naming one source's tables leaves another source's same-named tables alone. Needs
+ * SLUICE_SOURCE_* / SLUICE_TARGET_*.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -751,6 +753,82 @@ static void test_endless_loop(void **state)
     assert_string_equal(one(dst, "SELECT COUNT(*) FROM luae2e.l WHERE id <= 3"), "3");
 }
 
+/* A pattern that backtracks for hours inside one string.find: Lua's own matcher cannot be
+ * interrupted by the instruction budget, so the subtask spun with the row in hand. The sandbox's
+ * matcher counts its steps against the budget: the task pauses on the row, naming the call. */
+static void test_pathological_pattern(void **state)
+{
+    const char *task = "luae2e-pattern";
+    reset_task(task);
+    char script[512];
+    snprintf(script, sizeof script, "%s/pattern.lua", tmpdir);
+    write_file(script, "function on_row(ev)\n"
+                       "  local v = ev.after and ev.after.v\n"
+                       "  if v == 7 then return string.find(('a'):rep(28), ('a*'):rep(28) .. 'b') == nil end\n"
+                       "  return true\n"
+                       "end\n");
+    sql(src, "CREATE DATABASE IF NOT EXISTS luae2e; DROP TABLE IF EXISTS luae2e.pat; "
+             "CREATE TABLE luae2e.pat (id INT PRIMARY KEY, v INT)");
+    sql(dst, "DROP TABLE IF EXISTS luae2e.pat");
+    insert_t("pat", 1, 3);
+    sl_task_plan *p = compile(custom_task(task, "luae2e", "pat", script));
+    run_full(p, 0);
+    sl_pipeline *pl = start_phase(p, 0, "incremental");
+    insert_t("pat", 4, 10);
+    sl_stage st = sl_pipeline_wait(pl, 60000);
+    sl_error e = { 0 };
+    sl_pipeline_error(pl, &e);
+    if (st != SL_STAGE_PAUSED)   /* its worker spins: stopping it would wait for ever */
+        fail_msg("the subtask did not pause on the pattern within 60 s: %s", sl_stage_name(st));
+    sl_pipeline_free(pl);
+    sl_task_plan_free(p);
+    if (!strstr(e.msg, "pattern.lua:3: string.find: pattern too complex: instruction budget of 1000000 "
+                       "exceeded in on_row") || !strstr(e.msg, "luae2e.pat"))
+        fail_msg("pattern error: %s", e.msg);
+    assert_string_equal(one(dst, "SELECT COUNT(*) FROM luae2e.pat WHERE id >= 7"), "0");
+    assert_string_equal(one(dst, "SELECT COUNT(*) FROM luae2e.pat WHERE id <= 3"), "3");
+}
+
+/* Two scripts of one task on one table run in the same Lua state: the first one's top level
+ * replaces string.upper (and adds a helper to its string library), the second one upper-cases a
+ * column with string.upper and the method call. The libraries were shared: the second script
+ * wrote the first one's replacement into the target. */
+static void test_scripts_keep_their_libraries(void **state)
+{
+    const char *task = "luae2e-libs";
+    reset_task(task);
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/changer.lua", tmpdir);
+    snprintf(b, sizeof b, "%s/upper.lua", tmpdir);
+    write_file(a, "string.upper = function() return 'changed' end\n"
+                  "function string.shout(s) return s:upper() end\n"
+                  "function on_row(ev) return true end\n");
+    write_file(b, "function on_row(ev)\n"
+                  "  if ev.after then\n"
+                  "    ev.after.name = string.upper(ev.after.name) .. '/' .. ev.after.name:upper()\n"
+                  "  end\n"
+                  "  return true\n"
+                  "end\n");
+    sql(src, "CREATE DATABASE IF NOT EXISTS luae2e; DROP TABLE IF EXISTS luae2e.libs; "
+             "CREATE TABLE luae2e.libs (id INT PRIMARY KEY, name VARCHAR(40)); "
+             "INSERT INTO luae2e.libs VALUES (1, 'alice'), (2, 'bob')");
+    sql(dst, "DROP TABLE IF EXISTS luae2e.libs");
+    json_t *t = custom_task(task, "luae2e", "libs", a);
+    json_t *scripts = json_object_get(t, "lua_scripts");
+    json_t *second = json_deep_copy(json_array_get(scripts, 0));
+    json_object_set_new(second, "file", json_string(b));
+    json_array_append_new(scripts, second);
+    sl_task_plan *p = compile(t);
+    run_full(p, 0);
+    sl_pipeline *pl = start_phase(p, 0, "incremental");
+    sql(src, "INSERT INTO luae2e.libs VALUES (3, 'carol')");
+    catch_up(pl, task);
+    stop_phase(pl);
+    sl_task_plan_free(p);
+    assert_string_equal(one(dst, "SELECT GROUP_CONCAT(name ORDER BY id) FROM luae2e.libs"),
+                        "ALICE/ALICE,BOB/BOB,CAROL/CAROL");
+}
+
 /* ---- a script's tables of one source ---------------------------------------------------------- */
 
 static void test_source_name(void **state)
@@ -840,6 +918,8 @@ int main(void)
         cmocka_unit_test(test_route_by_value),
         cmocka_unit_test(test_script_error),
         cmocka_unit_test(test_endless_loop),
+        cmocka_unit_test(test_pathological_pattern),
+        cmocka_unit_test(test_scripts_keep_their_libraries),
         cmocka_unit_test(test_source_name),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

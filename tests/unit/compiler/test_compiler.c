@@ -790,27 +790,45 @@ static char *compile_script_file(const char *file, const sl_compile_opts *o)
 }
 #endif
 
+#ifdef SLUICE_TEST_HAVE_LUA
+/* The reason after "cannot read Lua script NAME: " (the name differs between the paths compared). */
+static const char *why_of(const char *msg)
+{
+    const char *w = msg ? strstr(msg, ": ") : NULL;
+    if (!w)
+        fail_msg("no reason in '%s'", msg ? msg : "(compiled)");
+    return w + 2;
+}
+#endif
+
 /* The server compiles tasks from the network: a script file must be a regular file inside its
- * script directory, never any file the server can read. */
+ * script directory, never any file the server can read; and what it answers about a path
+ * outside must not depend on whether something exists there (it told "No such file or
+ * directory" from "outside the script directory", an oracle for the server's files). */
 static void test_script_root(void **state)
 {
 #ifdef SLUICE_TEST_HAVE_LUA
     char root[] = "/tmp/sluice-lua-root-XXXXXX";
     assert_non_null(mkdtemp(root));
-    char path[512], outside[600], link[512];
+    char path[512], outside[600], missing[600], link[512], dangling[512], sub[512];
     snprintf(path, sizeof path, "%s/ok.lua", root);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     fputs("function on_row(ev) return true end\n", f);
     fclose(f);
     snprintf(outside, sizeof outside, "%s-outside.lua", root);
+    snprintf(missing, sizeof missing, "%s-missing.lua", root);
     assert_non_null(f = fopen(outside, "w"));
     fputs("function on_row(ev) return true end\n", f);
     fclose(f);
+    snprintf(sub, sizeof sub, "%s/sub", root);
+    assert_int_equal(mkdir(sub, 0700), 0);
     snprintf(path, sizeof path, "%s/fifo.lua", root);
     assert_int_equal(mkfifo(path, 0600), 0);
     snprintf(link, sizeof link, "%s/link.lua", root);
     assert_int_equal(symlink(outside, link), 0);
+    snprintf(dangling, sizeof dangling, "%s/dangling.lua", root);
+    assert_int_equal(symlink(missing, dangling), 0);
 
     sl_compile_opts o = { .registry = reg, .script_root = root };
     char *m = compile_script_file("ok.lua", &o);
@@ -818,14 +836,34 @@ static void test_script_root(void **state)
     assert_non_null(m = compile_script_file("/etc/hostname", &o));
     assert_non_null(strstr(m, "absolute paths are not accepted here"));
     free(m);
-    char rel[256];
-    snprintf(rel, sizeof rel, "../%s", strrchr(outside, '/') + 1);
-    assert_non_null(m = compile_script_file(rel, &o));
-    assert_non_null(strstr(m, "outside the script directory"));
-    free(m);
-    assert_non_null(m = compile_script_file("link.lua", &o));   /* a link out is still outside */
-    assert_non_null(strstr(m, "outside the script directory"));
-    free(m);
+    /* names that climb out: refused on their text, whether something is there or not */
+    char rel[5][700];
+    snprintf(rel[0], sizeof rel[0], "../%s", strrchr(outside, '/') + 1);
+    snprintf(rel[1], sizeof rel[1], "../%s", strrchr(missing, '/') + 1);
+    snprintf(rel[2], sizeof rel[2], "sub/../../%s", strrchr(outside, '/') + 1);
+    snprintf(rel[3], sizeof rel[3], "./sub/../../%s", strrchr(missing, '/') + 1);
+    snprintf(rel[4], sizeof rel[4], "../..%s", outside);
+    char *first = compile_script_file(rel[0], &o);
+    assert_non_null(strstr(why_of(first), "it is outside the script directory"));
+    for (int i = 1; i < 5; i++) {
+        m = compile_script_file(rel[i], &o);
+        if (strcmp(why_of(m), why_of(first)) != 0)
+            fail_msg("%s: '%s', but %s: '%s'", rel[0], first, rel[i], m);
+        free(m);
+    }
+    free(first);
+    /* links out (to a file or to nothing) and a missing file: one answer for all three */
+    first = compile_script_file("link.lua", &o);
+    assert_non_null(strstr(why_of(first), "no such file in the script directory"));
+    static const char *const same[] = { "dangling.lua", "missing.lua", "sub/missing.lua",
+                                        "sub/../link.lua" };
+    for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+        m = compile_script_file(same[i], &o);
+        if (strcmp(why_of(m), why_of(first)) != 0)
+            fail_msg("link.lua: '%s', but %s: '%s'", first, same[i], m);
+        free(m);
+    }
+    free(first);
     assert_non_null(m = compile_script_file("fifo.lua", &o));    /* would block the request */
     assert_non_null(strstr(m, "not a regular file"));
     free(m);
@@ -836,8 +874,10 @@ static void test_script_root(void **state)
     assert_non_null(m = compile_script_file("fifo.lua", &cli));
     free(m);
     unlink(link);
+    unlink(dangling);
     unlink(path);
     unlink(outside);
+    rmdir(sub);
     snprintf(path, sizeof path, "%s/ok.lua", root);
     unlink(path);
     rmdir(root);

@@ -1,7 +1,8 @@
 /*
  * test_sandbox.c - the Lua sandbox: escapes refused (io, os, require, dofile, binary chunks via
  * load and string.dump), the memory cap, the instruction budget (also when a script catches the
- * error), sl_lua_check's messages, and the state staying usable after a limit was hit.
+ * error), sl_lua_check's messages, the state staying usable after a limit was hit, and scripts of
+ * one state that cannot change the libraries for each other.
  */
 #include "lt.h"
 
@@ -228,6 +229,67 @@ static void test_scripts_have_own_globals(void **st)
     lt_free(&m);
 }
 
+/* Script A changes the libraries every way a script can reach them; script B, loaded in the
+ * same state, and script C, loaded after both, still see the originals. They shared the library
+ * tables (through their environments' __index): A's string.upper was everyone's. */
+static const char *const CHANGER =
+    "string.upper = function() return 'A' end\n"
+    "table.insert = function() error('A') end\n"
+    "math.floor = function() return -1 end\n"
+    "utf8.char = nil\n"
+    "sluice.type = nil\n"
+    "function string.shout(s) return s:upper() .. '!' end\n"
+    "_G.via_G = true\n"
+    "load('string.rep = nil; via_load = true')()\n"
+    "getmetatable('').__index = { lower = function() return 'A' end }\n"
+    "getmetatable('').__add = function() return 'A' end\n"
+    "function on_row(ev)\n"
+    "  assert(('x'):upper() == 'A' and ('x'):shout() == 'A!', 'own methods')\n"
+    "  assert(string.rep == nil and via_G and via_load and _G == _ENV, 'own globals')\n"
+    "  assert(('x'):lower() == 'x' and ('1') + 1 == 2, 'the string metatable is not changed')\n"
+    "  return true\n"
+    "end\n";
+static const char *const USER =
+    "function on_row(ev)\n"
+    "  assert(string.upper('x') == 'X', 'string.upper')\n"
+    "  assert(('x'):upper() == 'X' and ('x').shout == nil, 'string methods')\n"
+    "  local t = {}\n"
+    "  table.insert(t, 1)\n"
+    "  assert(t[1] == 1, 'table.insert')\n"
+    "  assert(math.floor(1.5) == 1, 'math.floor')\n"
+    "  assert(utf8.char(65) == 'A' and sluice.type(1) == 'number', 'utf8, sluice')\n"
+    "  assert(string.rep('a', 2) == 'aa' and string.shout == nil, 'string')\n"
+    "  assert(via_G == nil and via_load == nil, 'globals')\n"
+    "  assert(getmetatable('').__index == string and ('1') + 1 == 2, 'the string metatable')\n"
+    "  return true\n"
+    "end\n";
+
+static void test_scripts_have_own_libraries(void **st)
+{
+    sl_lua *s;
+    sl_error err = {0};
+    assert_int_equal(sl_lua_new(NULL, &s, &err), 0);
+    int ids[3];
+    const char *src[3] = { CHANGER, USER, USER };
+    const char *names[3] = { "a.lua", "b.lua", "c.lua" };
+    int entries[3];
+    for (int i = 0; i < 3; i++) {
+        if ((ids[i] = sl_lua_load(s, src[i], strlen(src[i]), names[i], &err)) < 0)
+            fail_msg("load %s: %s", names[i], err.msg);
+        if ((entries[i] = sl_lua_entry(s, ids[i], "on_row", &err)) < 0)
+            fail_msg("entry %s: %s", names[i], err.msg);
+    }
+    lt_mem m = {0};
+    sl_lua_writer w = lt_writer(&m);
+    sl_event ev = { .kind = SL_EV_INSERT, .schema = "db", .table = "t" };
+    static const int order[] = { 0, 1, 0, 2, 1, 1, 0 };   /* switching scripts back and forth */
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++)
+        if (sl_lua_call(s, entries[order[i]], &ev, &w, &err) != 0)
+            fail_msg("call %zu (%s): %s", i, names[order[i]], err.msg);
+    sl_lua_free(s);
+    lt_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -241,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_print_long_line),
         cmocka_unit_test(test_print_callback),
         cmocka_unit_test(test_scripts_have_own_globals),
+        cmocka_unit_test(test_scripts_have_own_libraries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
