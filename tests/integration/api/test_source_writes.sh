@@ -150,15 +150,20 @@ src_sql "XA START 'sw1'; INSERT INTO $D.t (id, v) VALUES (3001, 'xa'); XA END 's
 wait_for "a committed XA branch" "SELECT v FROM $D.t WHERE id = 3001" xa
 src_sql "XA START 'sw2'; INSERT INTO $D.t (id, v) VALUES (3002, 'xa'); XA END 'sw2'; XA PREPARE 'sw2'"
 wait_for "a prepared XA branch is applied at its prepare" "SELECT v FROM $D.t WHERE id = 3002" xa
-src_sql "XA ROLLBACK 'sw2'"
-stage_is Paused && expect 200 "paused on the rollback of an applied branch" \
-    '.data[0].error_msg|test("XA ROLLBACK X.7377.")' '.data[0].error_msg|test("holds rows the source does not")'
-dst_sql "DELETE FROM $D.t WHERE id = 3002"     # the operator's repair
-api POST /tasks/sw/start '{}'
-expect 200 "resume after the repair"
-src_sql "INSERT INTO $D.t (id, v) VALUES (1004, 'row')"
-wait_for "a row after the rollback" "SELECT v FROM $D.t WHERE id = 1004" row
-stage_is Running && ok
+# XID XID_HEX ID NEXT_ID WHEN: the rollback of branch XID (which wrote row ID) pauses the task;
+# the operator deletes the row on the target and resumes; row NEXT_ID then arrives
+rollback_pauses() {
+    src_sql "XA ROLLBACK '$1'"
+    stage_is Paused && expect 200 "paused on the rollback of a branch applied $5" \
+        ".data[0].error_msg|test(\"XA ROLLBACK X.$2.\")" '.data[0].error_msg|test("holds rows the source does not")'
+    dst_sql "DELETE FROM $D.t WHERE id = $3"     # the operator's repair
+    api POST /tasks/sw/start '{}'
+    expect 200 "resume after the repair ($1)"
+    src_sql "INSERT INTO $D.t (id, v) VALUES ($4, 'row')"
+    wait_for "a row after the rollback of $1" "SELECT v FROM $D.t WHERE id = $4" row
+    stage_is Running && ok
+}
+rollback_pauses sw2 7377 3002 1004 "in this run"
 [ "$(q "SELECT COUNT(*) FROM $D.t WHERE id = 3002")" = 0 ] && ok || fail "the rolled-back row came back"
 
 # ---- the same across a SIGKILL of the server: what was applied at a prepare outlives the run -----
@@ -171,15 +176,7 @@ stage_is Running && ok
 src_sql "XA COMMIT 'sw4'; INSERT INTO $D.t (id, v) VALUES (1005, 'row')"
 wait_for "a commit after the restart goes by" "SELECT v FROM $D.t WHERE id = 1005" row
 stage_is Running && ok
-src_sql "XA ROLLBACK 'sw3'"
-stage_is Paused && expect 200 "paused on the rollback of a branch applied before the restart" \
-    '.data[0].error_msg|test("XA ROLLBACK X.737733.")' '.data[0].error_msg|test("holds rows the source does not")'
-dst_sql "DELETE FROM $D.t WHERE id = 3003"     # the operator's repair
-api POST /tasks/sw/start '{}'
-expect 200 "resume after the second repair"
-src_sql "INSERT INTO $D.t (id, v) VALUES (1006, 'row')"
-wait_for "a row after the second rollback" "SELECT v FROM $D.t WHERE id = 1006" row
-stage_is Running && ok
+rollback_pauses sw3 737733 3003 1006 "before the restart"
 [ "$(q "SELECT GROUP_CONCAT(id ORDER BY id) FROM $D.t WHERE id > 3000")" = 3001,3004 ] && ok ||
     fail "XA rows on the target: $(q "SELECT GROUP_CONCAT(id ORDER BY id) FROM $D.t WHERE id > 3000"), want 3001,3004"
 
