@@ -851,7 +851,8 @@ static int build_sources(builder *b, sl_task_plan *plan)
             sp->phases = calloc(2, sizeof *sp->phases);
             sp->phase_names = calloc(2, sizeof *sp->phase_names);
             sp->nrules = s->nrules;
-            sp->shard_merge = t->shard_mode != NULL || shard_merge(b);
+            sp->merges = shard_merge(b);
+            sp->shard_merge = t->shard_mode != NULL || sp->merges;
             sp->source_known = s->def != NULL;
             if (!sp->source_name || !sp->phases || !sp->phase_names) {
                 json_decref(rules);

@@ -207,17 +207,27 @@ static void print_ddl(const sl_task_plan *plan)
     int incr = 0, merged = 0;
     for (size_t i = 0; i < plan->nsubtasks; i++) {
         const sl_subtask_plan *s = &plan->subtasks[i];
-        merged |= s->shard_merge;
+        merged |= s->merges;
         for (size_t j = 0; j < s->nphases; j++)
             incr |= strcmp(s->phase_names[j], "incremental") == 0;
     }
     if (!incr)
         return;
+    const char *mode = json_string_value(json_object_get(plan->task, "shard_mode"));
+    if (mode && !*mode)
+        mode = NULL;
     printf("  DDL of selected tables: CREATE/ALTER/RENAME/DROP TABLE, CREATE/DROP INDEX and DROP "
            "DATABASE are applied to the target and followed by the schema tracker; TRUNCATE and "
            "CREATE/ALTER DATABASE are applied only; views, triggers, routines, events and account "
-           "statements are dropped%s\n",
-           merged ? "; DDL of a shard-merged table pauses the subtask" : "");
+           "statements are dropped%s\n", !merged ? "" :
+           !mode ? "; DDL of a shard-merged table pauses the subtask (no shard_mode)" :
+           !strcmp(mode, "pessimistic") ? "; DDL of a shard-merged table waits until every shard "
+                                          "has run it, then runs once (shard_mode pessimistic)" :
+           "; DDL of a shard-merged table changes the target table to the join of the shards' "
+           "structures (shard_mode optimistic)");
+    if (mode && strcmp(mode, "optimistic") &&
+        json_is_true(json_object_get(plan->task, "strict_optimistic_shard_mode")))
+        printf("  strict_optimistic_shard_mode: ignored (shard_mode is %s)\n", mode);
     if (json_is_false(json_object_get(plan->task, "enhance_online_schema_change")))
         printf("  online schema changes (gh-ost, pt-osc): not followed "
                "(enhance_online_schema_change false): their tables are ordinary tables, copied "
@@ -241,7 +251,7 @@ static int cmd_check(int argc, char **argv)
         for (size_t i = 0; i < plan->nsubtasks; i++) {
             const sl_subtask_plan *s = &plan->subtasks[i];
             printf("  source %s: mode %s, %zu table rule%s%s, ", s->source_name, plan->task_mode,
-                   s->nrules, s->nrules == 1 ? "" : "s", s->shard_merge ? " (shard merge)" : "");
+                   s->nrules, s->nrules == 1 ? "" : "s", s->merges ? " (shard merge)" : "");
             for (size_t j = 0; j < s->nphases; j++) {
                 printf("%s%s: ", j ? "; " : "", s->phase_names[j]);
                 print_chain(s->phases[j]);

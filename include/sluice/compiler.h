@@ -140,7 +140,8 @@ typedef struct sl_subtask_plan {
     sl_pipeline_spec **phases;        /* each freed by sl_pipeline_spec_free (by sl_task_plan_free) */
     char             **phase_names;   /* "full" | "incremental" */
     size_t             nrules;        /* table_migrate_rules of this source */
-    int                shard_merge;   /* several source tables route into one target table */
+    int                shard_merge;   /* its DDL is shard DDL: the rules merge, or shard_mode is set */
+    int                merges;        /* several source tables route into one target table */
     int                source_known;  /* connection details came from a known source */
 } sl_subtask_plan;
 

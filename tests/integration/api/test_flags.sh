@@ -89,6 +89,26 @@ printf '{"task":\n' >"$WORK/cut.json"
 rc=$?
 [ "$rc" = 1 ] && grep -qF "line 2, column 1:" err && ok || fail "check-task of a cut task: exit $rc, '$(cat err)'"
 
+# check-task names the shard merges and what their DDL does under the task's shard_mode: with
+# shard_mode set, a rule that merges nothing was labelled "(shard merge)", and the DDL line said
+# "pauses the subtask" (found by an exploratory session).
+cat >"$WORK/shard.json" <<EOF
+{"name":"m1","task_mode":"all","shard_mode":"pessimistic","strict_optimistic_shard_mode":true,
+ "target_config":{"host":"127.0.0.1","port":3306,"user":"root","password":""},
+ "table_migrate_rule":[{"source":{"source_name":"s1","schema":"a_*","table":"t"},"target":{"schema":"m","table":"t"}},
+                       {"source":{"source_name":"s2","schema":"solo","table":"t"}}],
+ "source_config":{"source_conf":[{"source_name":"s1"},{"source_name":"s2"}]}}
+EOF
+(cd run && "$CLI" check-task "$WORK/shard.json" >../out 2>../err)
+grep -qF "source s1: mode all, 1 table rule (shard merge)," out && grep -qF "source s2: mode all, 1 table rule, full" out &&
+    grep -qF "DDL of a shard-merged table waits until every shard has run it, then runs once (shard_mode pessimistic)" out &&
+    grep -qF "strict_optimistic_shard_mode: ignored (shard_mode is pessimistic)" out && ok ||
+    fail "check-task of a pessimistic shard merge: '$(cat out err)'"
+sed 's/"shard_mode":"pessimistic","strict_optimistic_shard_mode":true,//' "$WORK/shard.json" >"$WORK/shard0.json"
+(cd run && "$CLI" check-task "$WORK/shard0.json" >../out 2>../err)
+grep -qF "DDL of a shard-merged table pauses the subtask (no shard_mode)" out && ! grep -q "strict_optimistic" out && ok ||
+    fail "check-task of a shard merge without shard_mode: '$(cat out err)'"
+
 # An empty value in the config file is refused with its line.
 printf 'addr = "127.0.0.1:0"\ndata-dir = ""\n' >"$WORK/empty.toml"
 (cd run && "$SERVER" --config "$WORK/empty.toml" >../out 2>../err)
