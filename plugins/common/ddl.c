@@ -6,6 +6,7 @@
 #include "ddl.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -531,26 +532,36 @@ void sl_ddl_free(sl_ddl *d)
     memset(d, 0, sizeof *d);
 }
 
+/* Every token of sql, the last one T_END (malloc'd, *n of them); NULL if no memory. */
+static tok *lex_all(const char *sql, size_t len, unsigned mode, size_t *n)
+{
+    lexer lx = { .s = sql, .len = len, .mode = mode };
+    size_t cap = 64;
+    tok *t = malloc(cap * sizeof *t);
+    *n = 0;
+    if (!t)
+        return NULL;
+    for (;;) {
+        if (*n == cap) {
+            tok *nt = realloc(t, cap * 2 * sizeof *t);
+            if (!nt) { free(t); return NULL; }
+            t = nt;
+            cap *= 2;
+        }
+        t[*n] = next_tok(&lx);
+        if (t[(*n)++].type == T_END)
+            return t;
+    }
+}
+
 int sl_ddl_parse(const char *sql, size_t len, const char *default_schema, unsigned mode,
                  sl_ddl *out)
 {
     memset(out, 0, sizeof *out);
-    lexer lx = { .s = sql, .len = len, .mode = mode };
-    size_t cap = 64, n = 0;
-    tok *t = malloc(cap * sizeof *t);
+    size_t n;
+    tok *t = lex_all(sql, len, mode, &n);
     if (!t)
         return SL_ENOMEM;
-    for (;;) {
-        if (n == cap) {
-            tok *nt = realloc(t, cap * 2 * sizeof *t);
-            if (!nt) { free(t); return SL_ENOMEM; }
-            t = nt;
-            cap *= 2;
-        }
-        t[n] = next_tok(&lx);
-        if (t[n++].type == T_END)
-            break;
-    }
     parser p = { .s = sql, .t = t, .n = n, .defschema = default_schema, .out = out };
     int rc = 0;
     if (accept(&p, "CREATE"))
@@ -611,4 +622,135 @@ int sl_ddl_has_autoinc(const char *create_sql)
         if (p[14] != '=')
             return 1;
     return 0;
+}
+
+/* ---- the clauses of an ALTER TABLE ------------------------------------------------------------ */
+
+/* Tokens [a, b) as text: each as written, one space where the text had space or a comment
+ * between two of them (malloc'd; NULL if no memory). prefix goes first. */
+static char *tok_text(const char *s, const tok *t, size_t a, size_t b, const char *prefix)
+{
+    size_t n = strlen(prefix) + 1;
+    for (size_t k = a; k < b; k++)
+        n += t[k].end - t[k].start + 1;
+    char *o = malloc(n), *w = o;
+    if (!o)
+        return NULL;
+    w += sprintf(w, "%s", prefix);
+    for (size_t k = a; k < b; k++) {
+        if (k > a && t[k].start > t[k - 1].end)
+            *w++ = ' ';
+        memcpy(w, s + t[k].start, t[k].end - t[k].start);
+        w += t[k].end - t[k].start;
+    }
+    *w = '\0';
+    return o;
+}
+
+static int alter_add(sl_ddl_alter *a, char *c)
+{
+    char **nc = c ? realloc(a->clauses, (a->nclauses + 1) * sizeof *nc) : NULL;
+    if (!nc) {
+        free(c);
+        return SL_ENOMEM;
+    }
+    a->clauses = nc;
+    a->clauses[a->nclauses++] = c;
+    return 0;
+}
+
+/* The clause in tokens [a, b); ADD [COLUMN] [IF NOT EXISTS] (c1 def1, c2 def2) as one clause per
+ * column, each "ADD [COLUMN] [IF NOT EXISTS] cN defN". */
+static int alter_clause(parser *p, size_t a, size_t b, sl_ddl_alter *out)
+{
+    size_t k = a;
+    if (!is_kw(p, k++, "ADD"))
+        return alter_add(out, tok_text(p->s, p->t, a, b, ""));
+    if (is_kw(p, k, "COLUMN"))
+        k++;
+    if (is_kw(p, k, "IF") && is_kw(p, k + 1, "NOT") && is_kw(p, k + 2, "EXISTS"))
+        k += 3;
+    int depth = 0;
+    for (size_t j = k; depth >= 0 && j < b; j++) {
+        if (is_punct(p, j, '('))
+            depth++;
+        else if (is_punct(p, j, ')') && --depth == 0 && j != b - 1)
+            depth = -1;                 /* the parenthesis after ADD closes before the end */
+    }
+    if (!is_punct(p, k, '(') || !is_punct(p, b - 1, ')') || depth != 0)
+        return alter_add(out, tok_text(p->s, p->t, a, b, ""));
+    char *h = tok_text(p->s, p->t, a, k, ""), *head = h ? malloc(strlen(h) + 2) : NULL;
+    if (head)
+        sprintf(head, "%s ", h);
+    free(h);
+    if (!head)
+        return SL_ENOMEM;
+    int rc = 0;
+    size_t from = k + 1;
+    for (size_t j = k + 1; rc == 0 && j < b; j++) {
+        if (is_punct(p, j, '('))
+            depth++;
+        else if (is_punct(p, j, ')') && depth > 0)
+            depth--;
+        else if ((j == b - 1 || (depth == 0 && is_punct(p, j, ','))) && j > from) {
+            rc = alter_add(out, tok_text(p->s, p->t, from, j, head));
+            from = j + 1;
+        }
+    }
+    free(head);
+    return rc;
+}
+
+int sl_ddl_alter_split(const char *sql, size_t len, unsigned mode, sl_ddl_alter *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n;
+    tok *t = lex_all(sql, len, mode, &n);
+    if (!t)
+        return SL_ENOMEM;
+    parser p = { .s = sql, .t = t, .n = n };
+    int rc = SL_EINVAL;
+    if (!accept(&p, "ALTER"))
+        goto out;
+    (void)(accept(&p, "ONLINE") || accept(&p, "OFFLINE"));
+    out->ignore = accept(&p, "IGNORE");
+    if (!accept(&p, "TABLE"))
+        goto out;
+    skip_if_exists(&p);
+    if (!is_ident(cur(&p)))
+        goto out;
+    p.i++;
+    if (is_punct(&p, p.i, '.') && p.i + 1 < n && is_ident(&t[p.i + 1]))
+        p.i += 2;
+    skip_wait(&p);
+    /* the end: T_END, or a ';' that closes the statement */
+    size_t end = n - 1;
+    while (end > p.i && t[end - 1].type == T_PUNCT && t[end - 1].c == ';')
+        end--;
+    rc = 0;
+    int depth = 0;
+    for (size_t j = p.i, from = p.i; rc == 0 && j <= end; j++) {
+        if (j < end && is_punct(&p, j, '('))
+            depth++;
+        else if (j < end && is_punct(&p, j, ')'))
+            depth--;
+        else if ((j == end || (depth == 0 && is_punct(&p, j, ','))) && j > from) {
+            rc = alter_clause(&p, from, j, out);
+            from = j + 1;
+        } else if (j < end && depth == 0 && is_punct(&p, j, ','))
+            from = j + 1;
+    }
+out:
+    free(t);
+    if (rc != 0)
+        sl_ddl_alter_free(out);
+    return rc;
+}
+
+void sl_ddl_alter_free(sl_ddl_alter *a)
+{
+    for (size_t i = 0; i < a->nclauses; i++)
+        free(a->clauses[i]);
+    free(a->clauses);
+    memset(a, 0, sizeof *a);
 }

@@ -81,6 +81,25 @@ typedef void (*sl_ddl_map_fn)(void *ud, const char *schema, const char *table,
 int  sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn map, void *ud,
                     sl_sbuf *out);
 
+/* An ALTER TABLE cut into its clauses (sl_ddl_alter_split). */
+typedef struct sl_ddl_alter {
+    int     ignore;        /* ALTER IGNORE TABLE (ONLINE, IF EXISTS and WAIT are not kept) */
+    size_t  nclauses;
+    char  **clauses;       /* each alter specification, its tokens as written with comments left
+                            * out and one space where the text had space between two of them */
+} sl_ddl_alter;
+
+/*
+ * Cut sql, an ALTER [ONLINE] [IGNORE] TABLE [IF EXISTS] name [WAIT n | NOWAIT] in the SL_DDLM_*
+ * modes of mode, into its clauses: the comma-separated alter specifications (ALGORITHM= and
+ * LOCK= are clauses too). ADD [COLUMN] (c1 def1, c2 def2) gives one ADD clause per column, so
+ * that each clause changes one thing; a clause holds no comma outside parentheses and quotes.
+ * Fills *out (caller frees with sl_ddl_alter_free; zeroed after a failure). Returns 0, SL_EINVAL
+ * when sql is not an ALTER TABLE, SL_ENOMEM. Thread-safe.
+ */
+int  sl_ddl_alter_split(const char *sql, size_t len, unsigned mode, sl_ddl_alter *out);
+void sl_ddl_alter_free(sl_ddl_alter *a);
+
 /*
  * 1 if a CREATE TABLE as SHOW CREATE TABLE prints it gives a column AUTO_INCREMENT (its table
  * option AUTO_INCREMENT=N does not count). By the text: a comment or a name that holds the word

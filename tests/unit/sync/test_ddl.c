@@ -300,6 +300,66 @@ static void test_mode_text(void **st)
     assert_string_equal(small, "REAL_AS");
 }
 
+/* sql cut into its clauses, joined by " | " (NULL when it is not an ALTER TABLE) */
+static const char *clauses_in(unsigned mode, const char *sql, int *ignore)
+{
+    static char out[2048];
+    sl_ddl_alter a;
+    int rc = sl_ddl_alter_split(sql, strlen(sql), mode, &a);
+    if (rc == SL_EINVAL) {
+        assert_int_equal(a.nclauses, 0);
+        return NULL;
+    }
+    assert_int_equal(rc, 0);
+    out[0] = '\0';
+    for (size_t i = 0; i < a.nclauses; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%s%s", i ? " | " : "", a.clauses[i]);
+    if (ignore)
+        *ignore = a.ignore;
+    sl_ddl_alter_free(&a);
+    return out;
+}
+
+static const char *clauses(const char *sql)
+{
+    return clauses_in(0, sql, NULL);
+}
+
+/* The clauses of an ALTER TABLE, as the optimistic shard coordinator decides them one by one. */
+static void test_alter_split(void **st)
+{
+    (void)st;
+    int ign = -1;
+    assert_string_equal(clauses_in(0, "ALTER TABLE `d`.`t` DROP COLUMN b, DROP COLUMN c;", &ign),
+                        "DROP COLUMN b | DROP COLUMN c");
+    assert_int_equal(ign, 0);
+    assert_string_equal(clauses_in(0, "alter online ignore table if exists `d`.`t` wait 5 "
+                                      "drop column if exists c,algorithm=inplace , LOCK = NONE", &ign),
+                        "drop column if exists c | algorithm=inplace | LOCK = NONE");
+    assert_int_equal(ign, 1);
+    /* commas inside parentheses and strings, comments out, spaces folded, strings as written */
+    assert_string_equal(clauses("ALTER TABLE t MODIFY d DECIMAL(10,2) COMMENT 'a,  b' /* x, y */,\n"
+                                "  ADD INDEX k (a, b), ADD COLUMN e ENUM('x,y','z') AFTER a"),
+                        "MODIFY d DECIMAL(10,2) COMMENT 'a,  b' | ADD INDEX k (a, b) | "
+                        "ADD COLUMN e ENUM('x,y','z') AFTER a");
+    /* ADD COLUMN (a, b): one clause per column */
+    assert_string_equal(clauses("ALTER TABLE t ADD COLUMN IF NOT EXISTS (x INT NOT NULL, y DECIMAL(5,1)), DROP z"),
+                        "ADD COLUMN IF NOT EXISTS x INT NOT NULL | ADD COLUMN IF NOT EXISTS y DECIMAL(5,1) | DROP z");
+    assert_string_equal(clauses("ALTER TABLE t ADD (x INT)"), "ADD x INT");
+    assert_string_equal(clauses("ALTER TABLE t ADD PRIMARY KEY (a), ADD (x INT) , ADD CHECK (a > 0)"),
+                        "ADD PRIMARY KEY (a) | ADD x INT | ADD CHECK (a > 0)");
+    /* an executable comment is code */
+    assert_string_equal(clauses("ALTER TABLE t /*!50100 DROP COLUMN q, */ ADD r INT"), "DROP COLUMN q | ADD r INT");
+    /* the modes: under NO_BACKSLASH_ESCAPES 'a\' ends the string and the comma cuts */
+    assert_string_equal(clauses("ALTER TABLE t ADD c VARCHAR(5) DEFAULT 'a\\', ADD d INT"),
+                        "ADD c VARCHAR(5) DEFAULT 'a\\', ADD d INT");
+    assert_string_equal(clauses_in(SL_DDLM_NO_BACKSLASH_ESCAPES, "ALTER TABLE t ADD c VARCHAR(5) DEFAULT 'a\\', ADD d INT", NULL),
+                        "ADD c VARCHAR(5) DEFAULT 'a\\' | ADD d INT");
+    assert_string_equal(clauses("ALTER TABLE t"), "");
+    assert_null(clauses("CREATE INDEX k ON t (a)"));
+    assert_null(clauses("ALTER DATABASE d CHARACTER SET utf8mb4"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_writes_rows),
         cmocka_unit_test(test_sql_modes),
         cmocka_unit_test(test_mode_text),
+        cmocka_unit_test(test_alter_split),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
