@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "ddl.h"
 #include "sluice/event.h"
 #include "sluice/log.h"
 #include "verify.h"
@@ -603,7 +604,16 @@ static int resume(sl_worker *w, const char *task, const char *source, json_t *q,
 
 /* ---- optimistic: the join of the shards' structures ------------------------------------------- */
 
-enum { CL_OTHER = 0, CL_ADD, CL_DROP, CL_MODIFY, CL_RENAME };
+/*
+ * A shard's ALTER TABLE is decided clause by clause (sl_ddl_alter_split), as DM splits one
+ * statement into one DDL per change: an ALTER that drops two columns, or adds one and drops
+ * another, is as many decisions as clauses. Then the clauses this shard runs go to the target as
+ * ONE statement (an ALTER is atomic there, so a crash leaves all of it or none; the sink's
+ * pending-DDL marker covers it as any DDL), and a conflict in any clause decides nothing of the
+ * others. ALGORITHM= and LOCK= say how the source ran it and are left out of a statement that
+ * runs only a part.
+ */
+enum { CL_OTHER = 0, CL_ADD, CL_DROP, CL_MODIFY, CL_RENAME, CL_OPTION, CL_UNREAD };
 
 typedef struct clause {
     int         kind;
@@ -611,10 +621,16 @@ typedef struct clause {
     const char *def;         /* ADD/MODIFY: the definition after the name */
 } clause;
 
+static int ident_char(unsigned char c)
+{
+    return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+}
+
+/* The keyword w (any case) at *p as a whole word: past it and the spaces after, 1; else 0. */
 static int word(const char **p, const char *w)
 {
     size_t n = strlen(w);
-    if (strncasecmp(*p, w, n) != 0 || ((*p)[n] && (*p)[n] != ' ' && (*p)[n] != '('))
+    if (strncasecmp(*p, w, n) != 0 || ident_char((unsigned char)(*p)[n]))
         return 0;
     *p += n;
     while (**p == ' ')
@@ -642,7 +658,7 @@ static int ident(const char **p, char *out, size_t n, unsigned mode)
             return 0;
         s++;
     } else {
-        while (*s && *s != ' ' && *s != ',' && *s != '(' && k + 1 < n)
+        while (ident_char((unsigned char)*s) && k + 1 < n)
             out[k++] = (char)tolower((unsigned char)*s++);
     }
     out[k] = '\0';
@@ -652,122 +668,353 @@ static int ident(const char **p, char *out, size_t n, unsigned mode)
     return k > 0;
 }
 
-/* A comma outside parentheses, quotes and backquotes: several clauses. A backslash escapes in
- * strings only, unless NO_BACKSLASH_ESCAPES is in mode ("x" is a name with ANSI_QUOTES). */
-static int several(const char *s, unsigned mode)
+/* After ADD or DROP: the words that start something other than a column (PERIOD, SYSTEM and
+ * VECTOR only with the word after them: a column may be named so). */
+static int not_column(const char *p)
 {
-    int depth = 0;
-    char q = 0;
-    for (; *s; s++) {
-        if (q) {
-            int str = q == '\'' || (q == '"' && !(mode & SL_DDLM_ANSI_QUOTES));
-            if (str && !(mode & SL_DDLM_NO_BACKSLASH_ESCAPES) && *s == '\\' && s[1])
-                s++;
-            else if (*s == q)
-                q = 0;
-        } else if (*s == '\'' || *s == '"' || *s == '`') {
-            q = *s;
-        } else if (*s == '(') {
-            depth++;
-        } else if (*s == ')') {
-            depth--;
-        } else if (*s == ',' && depth == 0) {
+    static const char *const w[][2] = { { "INDEX", "" }, { "KEY", "" }, { "UNIQUE", "" },
+        { "PRIMARY", "" }, { "CONSTRAINT", "" }, { "FOREIGN", "" }, { "FULLTEXT", "" },
+        { "SPATIAL", "" }, { "PARTITION", "" }, { "CHECK", "" }, { "PERIOD", "FOR" },
+        { "SYSTEM", "VERSIONING" }, { "VECTOR", "" } };
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++) {
+        const char *q = p;
+        if (word(&q, w[i][0]) && (!*w[i][1] || word(&q, w[i][1])))
             return 1;
-        }
     }
-    return 0;
+    return *p == '(';
 }
 
-/* What one normalized DDL of target, written in mode (SL_DDLM_*), does to its columns. */
-static void classify(const char *ddl, const char *target, unsigned mode, clause *c)
+/* What one clause of an ALTER TABLE (as sl_ddl_alter_split gives it, in mode) does to a column.
+ * CL_UNREAD: a DROP, MODIFY or CHANGE of a column whose name or end cannot be read, which must
+ * not run unless every shard ran it. */
+static void classify(const char *cl, unsigned mode, clause *c)
 {
     memset(c, 0, sizeof *c);
-    const char *p = ddl;
-    if (!word(&p, "ALTER") || !word(&p, "TABLE") || strncmp(p, target, strlen(target)) != 0)
-        return;
-    p += strlen(target);
-    while (*p == ' ')
-        p++;
-    if (several(p, mode))
-        return;
-    static const char *const not_col[] = { "INDEX", "KEY", "UNIQUE", "PRIMARY", "CONSTRAINT",
-        "FOREIGN", "FULLTEXT", "SPATIAL", "PARTITION", "CHECK", "PERIOD", "SYSTEM", "IF", NULL };
-    int kind = word(&p, "ADD") ? CL_ADD : word(&p, "DROP") ? CL_DROP : word(&p, "MODIFY") ? CL_MODIFY
-             : (word(&p, "CHANGE") || word(&p, "RENAME")) ? CL_RENAME : CL_OTHER;
-    if (kind == CL_OTHER)
-        return;
+    const char *p = cl;
+    int change = 0, kind = word(&p, "ADD") ? CL_ADD : word(&p, "DROP") ? CL_DROP
+                         : word(&p, "MODIFY") ? CL_MODIFY : (change = word(&p, "CHANGE")) ? CL_MODIFY
+                         : word(&p, "RENAME") ? CL_RENAME
+                         : (word(&p, "ALGORITHM") || word(&p, "LOCK")) ? CL_OPTION : CL_OTHER;
     if (kind == CL_RENAME) {
         /* RENAME TO/AS renames the table, RENAME INDEX/KEY an index: not columns */
-        const char *q = p;
-        c->kind = word(&q, "TO") || word(&q, "AS") || word(&q, "INDEX") || word(&q, "KEY") ? CL_OTHER : CL_RENAME;
+        c->kind = word(&p, "COLUMN") ? CL_RENAME : CL_OTHER;
         return;
     }
-    int explicit_col = word(&p, "COLUMN");
-    for (int i = 0; !explicit_col && not_col[i]; i++) {
-        const char *q = p;
-        if (word(&q, not_col[i]) || *p == '(')
-            return;
+    if (kind == CL_OTHER || kind == CL_OPTION) {
+        c->kind = kind;
+        return;
     }
+    if (!word(&p, "COLUMN") && not_column(p))
+        return;
+    if (kind == CL_ADD) {
+        const char *q = p;
+        if (word(&q, "IF") && word(&q, "NOT") && word(&q, "EXISTS"))
+            p = q;
+    } else {
+        const char *q = p;
+        if (word(&q, "IF") && word(&q, "EXISTS"))
+            p = q;
+    }
+    /* until the column is read: an ADD nobody can read runs once (as before), the others wait */
+    c->kind = kind == CL_ADD ? CL_OTHER : CL_UNREAD;
     if (!ident(&p, c->col, sizeof c->col, mode))
         return;
-    if (kind == CL_DROP && *p && !word(&p, "RESTRICT") && !word(&p, "CASCADE"))
+    if (change) {
+        char to[256];
+        if (!ident(&p, to, sizeof to, mode))
+            return;
+        if (strcmp(to, c->col) != 0) {
+            c->kind = CL_RENAME;
+            return;
+        }
+    }
+    if (kind == CL_DROP) {
+        (void)(word(&p, "RESTRICT") || word(&p, "CASCADE"));
+        if (!*p)
+            c->kind = CL_DROP;
         return;
-    if (kind != CL_DROP && !*p)
+    }
+    if (!*p)
         return;
     c->def = p;
     c->kind = kind;
 }
 
-/* ---- optimistic: the widest of two column definitions ---------------------------------------- */
+/* ---- optimistic: column definitions compared ------------------------------------------------- */
 
-/* A column definition cut into its type name (lower case), the numbers in its parentheses, its
- * signedness and the rest (NULL, DEFAULT, COMMENT ...), as the shards' join compares them. */
+/* One token of a column definition in mode: a word (letters, digits, _ and $), a string (its text
+ * without the quotes: '' and, without NO_BACKSLASH_ESCAPES, \x read as x), a quoted name, or one
+ * other character. Returns 'w', 's', 'q', 'p', or 0 at the end; its text in out, its first byte
+ * in *at. */
+static int def_tok(const char **p, char *out, size_t n, unsigned mode, const char **at)
+{
+    const char *s = *p;
+    size_t k = 0;
+    int kind;
+    while (*s == ' ')
+        s++;
+    *at = s;
+#define PUT(ch) do { if (k + 1 < n) out[k++] = (ch); } while (0)
+    if (!*s) {
+        kind = 0;
+    } else if (ident_char((unsigned char)*s)) {
+        while (ident_char((unsigned char)*s))
+            PUT(*s++);
+        kind = 'w';
+    } else if (*s == '\'' || *s == '"' || *s == '`') {
+        char q = *s++;
+        int name = q == '`' || (q == '"' && (mode & SL_DDLM_ANSI_QUOTES));
+        int bs = !name && !(mode & SL_DDLM_NO_BACKSLASH_ESCAPES);
+        for (; *s; s++) {
+            if (bs && *s == '\\' && s[1]) {
+                s++;
+                PUT(*s);
+            } else if (*s == q && s[1] == q) {
+                s++;
+                PUT(q);
+            } else if (*s == q) {
+                break;
+            } else {
+                PUT(*s);
+            }
+        }
+        if (*s)
+            s++;
+        kind = name ? 'q' : 's';
+    } else {
+        PUT(*s++);
+        kind = 'p';
+    }
+#undef PUT
+    out[k] = '\0';
+    *p = s;
+    return kind;
+}
+
+/* A column definition cut into what the shards' join compares: the type, its signedness, its
+ * NULL-ness, its DEFAULT, its character set and collation, and the rest. */
 typedef struct coldef {
-    char name[32];
-    long a, b;              /* (a) or (a,b); -1 when absent */
+    char name[32];          /* the type, lower case, synonyms as their type (integer: int) */
+    char params[256];       /* between its parentheses, spaces out ("" if none) */
+    long a, b;              /* (a) or (a,b) when numbers; -1 when absent */
     int  is_unsigned, zerofill;
-    const char *rest;
+    int  null;              /* 1 NULL, 0 NOT NULL, -1 not said */
+    int  has_dflt;          /* a DEFAULT other than NULL */
+    char dflt[256];         /* its value: a string's text, a number, a function lower case */
+    char charset[64], collate[64];
+    char rest[512];         /* the other attributes, lower case but strings (no COMMENT) */
+    char nopos[1024];       /* the definition as written but its position (FIRST, AFTER c) */
+    size_t attrs;           /* where the attributes start in nopos (after the type) */
 } coldef;
 
-static int coldef_parse(const char *d, coldef *c)
+static void lower(char *s)
+{
+    for (; *s; s++)
+        *s = (char)tolower((unsigned char)*s);
+}
+
+/* Append pre, v and post to the string b of n bytes, as much as fits. */
+static void addf(char *b, size_t n, const char *pre, const char *v, const char *post)
+{
+    size_t l = strlen(b);
+    for (const char *part[3] = { pre, v, post }, **q = part; q < part + 3; q++)
+        for (const char *c = *q; *c && l + 1 < n; c++)
+            b[l++] = *c;
+    b[l] = '\0';
+}
+
+/* now(), localtimestamp... are current_timestamp (SHOW CREATE prints current_timestamp()). */
+static void fn_name(char *w)
+{
+    if (!strcmp(w, "now") || !strcmp(w, "localtime") || !strcmp(w, "localtimestamp") ||
+        !strcmp(w, "current_timestamp"))
+        strcpy(w, "current_timestamp");
+}
+
+/* A value after DEFAULT (or ON UPDATE) into out: a string's text, a signed number, a function
+ * (lower case, "()" left out, its precision kept), an expression in parentheses as written. */
+static void def_value(const char **p, unsigned mode, char *out, size_t n, int *is_null)
+{
+    char t[256];
+    const char *at, *save;
+    int k = def_tok(p, t, sizeof t, mode, &at);
+    out[0] = '\0';
+    *is_null = 0;
+    if (k == 'p' && (t[0] == '-' || t[0] == '+')) {
+        char num[256];
+        save = *p;
+        if (def_tok(p, num, sizeof num, mode, &at) == 'w') {
+            snprintf(out, n, "%s%.254s", t[0] == '-' ? "-" : "", num);
+            save = *p;
+            if (def_tok(p, t, sizeof t, mode, &at) == 'p' && t[0] == '.' &&
+                def_tok(p, num, sizeof num, mode, &at) == 'w')
+                addf(out, n, ".", num, "");
+            else
+                *p = save;
+        } else {
+            *p = save;
+        }
+        return;
+    }
+    if (k == 'p' && t[0] == '(') {
+        int depth = 1;
+        snprintf(out, n, "(");
+        while (depth > 0 && (k = def_tok(p, t, sizeof t, mode, &at)) != 0) {
+            depth += k == 'p' && t[0] == '(' ? 1 : k == 'p' && t[0] == ')' ? -1 : 0;
+            if (k != 's')
+                lower(t);
+            addf(out, n, k == 's' ? "'" : "", t, k == 's' ? "'" : "");
+        }
+        return;
+    }
+    if (k == 'w' && t[0] == '_') {      /* a character set introducer: _utf8mb4'x' */
+        save = *p;
+        if (def_tok(p, t, sizeof t, mode, &at) != 's')
+            *p = save;
+        else
+            k = 's';
+    }
+    if (k == 's') {
+        snprintf(out, n, "%s", t);
+        return;
+    }
+    if (k != 'w')
+        return;
+    lower(t);
+    if (!strcmp(t, "null")) {
+        *is_null = 1;
+        return;
+    }
+    fn_name(t);
+    snprintf(out, n, "%s", t);
+    save = *p;
+    char u[256];
+    int k2 = def_tok(p, u, sizeof u, mode, &at);
+    if (k2 == 'p' && u[0] == '.' && def_tok(p, u, sizeof u, mode, &at) == 'w') {
+        addf(out, n, ".", u, "");       /* 1.5 */
+    } else if (k2 == 'p' && u[0] == '(') {
+        /* a function: current_timestamp() is current_timestamp, current_timestamp(6) keeps 6 */
+        char inner[64] = "";
+        while ((k2 = def_tok(p, u, sizeof u, mode, &at)) != 0 && !(k2 == 'p' && u[0] == ')'))
+            addf(inner, sizeof inner, "", u, "");
+        if (*inner)
+            addf(out, n, "(", inner, ")");
+    } else {
+        *p = save;
+    }
+}
+
+static const char *const type_alias[][2] = {
+    { "integer", "int" }, { "int4", "int" }, { "int1", "tinyint" }, { "int2", "smallint" },
+    { "int3", "mediumint" }, { "middleint", "mediumint" }, { "int8", "bigint" },
+    { "dec", "decimal" }, { "numeric", "decimal" }, { "fixed", "decimal" },
+    { "real", "double" }, { "float8", "double" }, { "float4", "float" },
+    { "character", "char" }, { "nchar", "char" }, { "nvarchar", "varchar" },
+};
+
+static int coldef_parse(const char *d, unsigned mode, coldef *c)
 {
     memset(c, 0, sizeof *c);
     c->a = c->b = -1;
-    size_t n = 0;
-    while (isalpha((unsigned char)*d) && n + 1 < sizeof c->name)
-        c->name[n++] = (char)tolower((unsigned char)*d++);
-    if (!n || isalpha((unsigned char)*d))
+    c->null = -1;
+    if (strlen(d) >= sizeof c->nopos)
         return -1;
-    while (*d == ' ')
-        d++;
-    if (*d == '(') {
-        char *end;
-        c->a = strtol(d + 1, &end, 10);
-        d = end;
-        while (*d == ' ')
-            d++;
-        if (*d == ',') {
-            c->b = strtol(d + 1, &end, 10);
-            d = end;
-            while (*d == ' ')
-                d++;
-        }
-        if (*d++ != ')')
+    char t[256];
+    const char *p = d, *at, *pos_at = NULL, *pos_end = NULL;
+    if (def_tok(&p, t, sizeof t, mode, &at) != 'w')
+        return -1;
+    lower(t);
+    if (!strcmp(t, "national") && def_tok(&p, t, sizeof t, mode, &at) == 'w')
+        lower(t);
+    snprintf(c->name, sizeof c->name, "%.31s", t);
+    for (size_t i = 0; i < sizeof type_alias / sizeof *type_alias; i++)
+        if (!strcmp(c->name, type_alias[i][0]))
+            snprintf(c->name, sizeof c->name, "%s", type_alias[i][1]);
+    /* two words: DOUBLE PRECISION, CHAR[ACTER] VARYING */
+    const char *save = p;
+    char u[64];
+    int two = def_tok(&p, u, sizeof u, mode, &at) == 'w';
+    if (two && !strcmp(c->name, "char") && !strcasecmp(u, "varying"))
+        snprintf(c->name, sizeof c->name, "varchar");
+    else if (!two || strcmp(c->name, "double") || strcasecmp(u, "precision"))
+        p = save;
+    while (*p == ' ')
+        p++;
+    if (*p == '(') {
+        int depth = 0, k;
+        do {
+            k = def_tok(&p, t, sizeof t, mode, &at);
+            depth += k == 'p' && t[0] == '(' ? 1 : k == 'p' && t[0] == ')' ? -1 : 0;
+            if (depth > 0 && !(k == 'p' && t[0] == '(' && depth == 1))
+                addf(c->params, sizeof c->params, k == 's' ? "'" : "", t, k == 's' ? "'" : "");
+        } while (k && depth > 0);
+        if (depth)
             return -1;
-        while (*d == ' ')
-            d++;
+        char *end;
+        c->a = strtol(c->params, &end, 10);
+        if (end == c->params)
+            c->a = -1;
+        else if (*end == ',')
+            c->b = strtol(end + 1, NULL, 10);
     }
-    for (;;) {
-        if (word(&d, "UNSIGNED"))
+    size_t attrs = (size_t)(p - d);
+    for (int k; (k = def_tok(&p, t, sizeof t, mode, &at)) != 0;) {
+        if (k != 'w') {
+            addf(c->rest, sizeof c->rest, k == 's' ? " '" : k == 'q' ? " `" : " ", t,
+                 k == 's' ? "'" : k == 'q' ? "`" : "");
+            continue;
+        }
+        lower(t);
+        int is_null;
+        if (!strcmp(t, "unsigned")) {
             c->is_unsigned = 1;
-        else if (word(&d, "SIGNED"))
+        } else if (!strcmp(t, "signed")) {
             c->is_unsigned = 0;
-        else if (word(&d, "ZEROFILL"))
-            c->zerofill = 1;
-        else
-            break;
+        } else if (!strcmp(t, "zerofill")) {
+            c->zerofill = c->is_unsigned = 1;
+        } else if (!strcmp(t, "null")) {
+            c->null = 1;
+        } else if (!strcmp(t, "not")) {
+            save = p;
+            if (def_tok(&p, u, sizeof u, mode, &at) == 'w' && !strcasecmp(u, "null"))
+                c->null = 0;
+            else {
+                p = save;
+                addf(c->rest, sizeof c->rest, " ", t, "");
+            }
+        } else if (!strcmp(t, "default")) {
+            def_value(&p, mode, c->dflt, sizeof c->dflt, &is_null);
+            c->has_dflt = !is_null;
+        } else if (!strcmp(t, "comment")) {
+            def_tok(&p, u, sizeof u, mode, &at);
+        } else if (!strcmp(t, "first") || !strcmp(t, "after")) {
+            pos_at = at;
+            if (!strcmp(t, "after"))
+                def_tok(&p, u, sizeof u, mode, &at);
+            pos_end = p;
+        } else if (!strcmp(t, "character") || !strcmp(t, "charset")) {
+            if (!strcmp(t, "character"))
+                def_tok(&p, u, sizeof u, mode, &at);            /* SET */
+            def_tok(&p, c->charset, sizeof c->charset, mode, &at);
+            lower(c->charset);
+        } else if (!strcmp(t, "collate")) {
+            def_tok(&p, c->collate, sizeof c->collate, mode, &at);
+            lower(c->collate);
+        } else if (!strcmp(t, "update") && strlen(c->rest) >= 3 && !strcmp(c->rest + strlen(c->rest) - 3, " on")) {
+            char v[256];
+            def_value(&p, mode, v, sizeof v, &is_null);
+            addf(c->rest, sizeof c->rest, " update ", v, "");
+        } else {
+            addf(c->rest, sizeof c->rest, " ", t, "");
+        }
     }
-    c->rest = d;
+    /* the definition without its position: what a MODIFY of the merged column repeats */
+    size_t cut = pos_at ? (size_t)(pos_at - d) : strlen(d);
+    snprintf(c->nopos, sizeof c->nopos, "%.*s%s", (int)cut, d, pos_end ? pos_end : "");
+    size_t l = strlen(c->nopos);
+    while (l && c->nopos[l - 1] == ' ')
+        c->nopos[--l] = '\0';
+    c->attrs = attrs < l ? attrs : l;
     return 0;
 }
 
@@ -777,52 +1024,178 @@ static int int_rank(const char *t)
     for (int i = 0; r[i]; i++)
         if (!strcmp(t, r[i]))
             return i + 1;
-    return !strcmp(t, "integer") ? 4 : 0;
+    return 0;
 }
 
-/*
- * The join of two definitions of one column (DM's optimistic mode takes the wider type): the
- * same integer signedness with the larger integer type; the same string type (CHAR, VARCHAR,
- * BINARY, VARBINARY) with the larger length; DECIMAL/NUMERIC with the most integer digits and
- * the most decimals. Whatever follows the type must be the same. 1 and out (the wider of a and
- * b when one covers the other, else a new definition), or 0: incompatible (a conflict).
- */
-static int widen(const char *a, const char *b, char *out, size_t n)
+/* The rank of t among the TEXT or the BLOB types (tinytext < text < mediumtext < longtext). */
+static int lob_rank(const char *t, const char *family)
 {
-    coldef x, y;
-    if (coldef_parse(a, &x) < 0 || coldef_parse(b, &y) < 0 || strcasecmp(x.rest, y.rest) != 0 ||
-        x.is_unsigned != y.is_unsigned || x.zerofill != y.zerofill)
-        return 0;
-    int rx = int_rank(x.name), ry = int_rank(y.name);
-    if (rx && ry) {
-        snprintf(out, n, "%s", rx >= ry ? a : b);
-        return 1;
-    }
-    static const char *const str[] = { "char", "varchar", "binary", "varbinary", NULL };
-    for (int i = 0; str[i]; i++)
-        if (!strcmp(x.name, str[i]) && !strcmp(y.name, str[i])) {
-            snprintf(out, n, "%s", (x.a < 0 ? 1 : x.a) >= (y.a < 0 ? 1 : y.a) ? a : b);
-            return 1;
-        }
-    int dx = !strcmp(x.name, "decimal") || !strcmp(x.name, "numeric") || !strcmp(x.name, "dec");
-    int dy = !strcmp(y.name, "decimal") || !strcmp(y.name, "numeric") || !strcmp(y.name, "dec");
-    if (dx && dy) {
-        long px = x.a < 0 ? 10 : x.a, sx = x.b < 0 ? 0 : x.b;
-        long py = y.a < 0 ? 10 : y.a, sy = y.b < 0 ? 0 : y.b;
-        long ints = px - sx > py - sy ? px - sx : py - sy, sc = sx > sy ? sx : sy;
-        if (ints + sc > 65)
-            return 0;
-        if (ints + sc == px && sc == sx)
-            snprintf(out, n, "%s", a);
-        else if (ints + sc == py && sc == sy)
-            snprintf(out, n, "%s", b);
-        else
-            snprintf(out, n, "DECIMAL(%ld,%ld)%s%s%s%s", ints + sc, sc, x.is_unsigned ? " UNSIGNED" : "",
-                     x.zerofill ? " ZEROFILL" : "", *x.rest ? " " : "", x.rest);
-        return 1;
+    static const char *const pre[] = { "tiny", "", "medium", "long" };
+    char n[32];
+    for (int i = 0; i < 4; i++) {
+        snprintf(n, sizeof n, "%s%s", pre[i], family);
+        if (!strcmp(t, n))
+            return i + 1;
     }
     return 0;
 }
+
+/* Integers: does a (rank ra, unsigned ua) hold every value of b? */
+static int int_holds(int ra, int ua, int rb, int ub)
+{
+    return (ua == ub && ra >= rb) || (!ua && ub && ra > rb);
+}
+
+static int numeric(const char *t)
+{
+    return int_rank(t) || !strcmp(t, "decimal") || !strcmp(t, "float") || !strcmp(t, "double") ||
+           !strcmp(t, "bit");
+}
+
+/* The kind of values a type holds: numbers, text or bytes, times, or its own (0). */
+static int family(const char *t)
+{
+    static const char *const f[][12] = {
+        { "tinyint", "smallint", "mediumint", "int", "bigint", "decimal", "float", "double", "bit", NULL },
+        { "char", "varchar", "binary", "varbinary", "tinytext", "text", "mediumtext", "longtext",
+          "tinyblob", "blob", "mediumblob", "longblob" },
+        { "date", "time", "datetime", "timestamp", "year", NULL },
+    };
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 12 && f[i][k]; k++)
+            if (!strcmp(t, f[i][k]))
+                return i + 1;
+    return 0;
+}
+
+enum { J_SAME, J_NARROWER, J_WIDER, J_CONFLICT };
+
+/*
+ * How definition b (a shard's, read in mode mb) stands against a (the merged column's, in ma),
+ * as DM's optimistic mode joins them: J_SAME (the same column written otherwise: INT, int(11)
+ * and INT NULL DEFAULT NULL are one), J_NARROWER (a holds every value of b: nothing to do),
+ * J_WIDER (the merged column must take out, a definition that holds both: b itself, or a new
+ * DECIMAL), or J_CONFLICT with why. Integers of one signedness take the larger type, and a
+ * signed one holds a smaller unsigned one (BIGINT holds INT UNSIGNED); CHAR, VARCHAR, BINARY,
+ * VARBINARY the larger length of the same type; TEXT and BLOB types the larger one; DECIMAL the
+ * most integer digits and the most decimals; TIME, DATETIME and TIMESTAMP the most fractional
+ * digits. What follows the type (NULL-ness, DEFAULT, character set, the rest) must be the same;
+ * COMMENT and the position do not count.
+ */
+static int def_join(const char *a, unsigned ma, const char *b, unsigned mb, char *out, size_t n,
+                    char *why, size_t wn)
+{
+    coldef x, y;
+    if (coldef_parse(a, ma, &x) < 0 || coldef_parse(b, mb, &y) < 0) {
+        snprintf(why, wn, "a definition the coordinator cannot read");
+        return J_CONFLICT;
+    }
+    int ab = 0, ba = 0;         /* a holds b, b holds a */
+    int ra = int_rank(x.name), rb = int_rank(y.name);
+    static const char *const str[] = { "char", "varchar", "binary", "varbinary", NULL };
+    int is_str = 0;
+    for (int i = 0; str[i]; i++)
+        is_str |= !strcmp(x.name, str[i]) && !strcmp(y.name, str[i]);
+    int ta = lob_rank(x.name, "text"), tb = lob_rank(y.name, "text");
+    int la = lob_rank(x.name, "blob"), lb = lob_rank(y.name, "blob");
+    int dec = !strcmp(x.name, "decimal") && !strcmp(y.name, "decimal");
+    int fsp = !strcmp(x.name, y.name) && (!strcmp(x.name, "time") || !strcmp(x.name, "datetime") ||
+                                          !strcmp(x.name, "timestamp"));
+    if (x.zerofill != y.zerofill) {
+        snprintf(why, wn, "ZEROFILL on one side only");
+        return J_CONFLICT;
+    }
+    if (ra && rb) {
+        ab = int_holds(ra, x.is_unsigned, rb, y.is_unsigned);
+        ba = int_holds(rb, y.is_unsigned, ra, x.is_unsigned);
+        if (!ab && !ba) {
+            snprintf(why, wn, "%s against %s: neither type holds the other's values",
+                     x.is_unsigned ? "unsigned" : "signed", y.is_unsigned ? "unsigned" : "signed");
+            return J_CONFLICT;
+        }
+    } else if (x.is_unsigned != y.is_unsigned) {
+        snprintf(why, wn, "signed against unsigned: neither type holds the other's values");
+        return J_CONFLICT;
+    } else if (is_str || fsp) {
+        long na = x.a < 0 ? (fsp ? 0 : 1) : x.a, nb = y.a < 0 ? (fsp ? 0 : 1) : y.a;
+        ab = na >= nb;
+        ba = nb >= na;
+    } else if ((ta && tb) || (la && lb)) {
+        ab = ta + la >= tb + lb;
+        ba = tb + lb >= ta + la;
+    } else if (dec) {
+        long px = x.a < 0 ? 10 : x.a, sx = x.b < 0 ? 0 : x.b;
+        long py = y.a < 0 ? 10 : y.a, sy = y.b < 0 ? 0 : y.b;
+        ab = px - sx >= py - sy && sx >= sy;
+        ba = py - sy >= px - sx && sy >= sx;
+        if (!ab && !ba) {
+            long ints = px - sx > py - sy ? px - sx : py - sy, sc = sx > sy ? sx : sy;
+            if (ints + sc > 65) {
+                snprintf(why, wn, "no DECIMAL holds both (more than 65 digits)");
+                return J_CONFLICT;
+            }
+            /* the join is neither: DECIMAL(12,2) and DECIMAL(10,4) give DECIMAL(14,4) */
+            char t[1100];
+            snprintf(t, sizeof t, "DECIMAL(%ld,%ld)%s%s", ints + sc, sc, y.nopos[y.attrs] ? " " : "",
+                     y.nopos + y.attrs + (y.nopos[y.attrs] == ' '));
+            snprintf(out, n, "%s", t);
+        }
+    } else if (!strcmp(x.name, y.name) && !strcasecmp(x.params, y.params)) {
+        ab = ba = 1;
+    } else if (!strcmp(x.name, y.name)) {
+        snprintf(why, wn, "%s(%.100s) against %s(%.100s), which the coordinator does not join",
+                 x.name, x.params, y.name, y.params);
+        return J_CONFLICT;
+    } else if (family(x.name) == family(y.name)) {
+        snprintf(why, wn, "another type (%s against %s): the coordinator widens a type only to a "
+                 "larger one of the same kind", x.name, y.name);
+        return J_CONFLICT;
+    } else {
+        snprintf(why, wn, "another type family (%s against %s): neither type holds the other's values",
+                 x.name, y.name);
+        return J_CONFLICT;
+    }
+    /* what follows the type */
+    int nx = x.null, ny = y.null;
+    if (!strcmp(x.name, "timestamp") && (nx < 0 || ny < 0))
+        nx = ny = 1;            /* a TIMESTAMP's NULL-ness unsaid follows the server's settings */
+    if ((nx != 0) != (ny != 0)) {
+        snprintf(why, wn, "another nullability (%s against %s)", nx ? "NULL" : "NOT NULL",
+                 ny ? "NULL" : "NOT NULL");
+        return J_CONFLICT;
+    }
+    int same_dflt = x.has_dflt == y.has_dflt;
+    if (same_dflt && x.has_dflt) {
+        char *ex, *ey;
+        double vx = strtod(x.dflt, &ex), vy = strtod(y.dflt, &ey);
+        same_dflt = numeric(x.name) && *x.dflt && *y.dflt && !*ex && !*ey ? vx == vy
+                                                                         : !strcmp(x.dflt, y.dflt);
+    }
+    if (!same_dflt) {
+        snprintf(why, wn, "another DEFAULT (%.100s against %.100s)", x.has_dflt ? x.dflt : "none",
+                 y.has_dflt ? y.dflt : "none");
+        return J_CONFLICT;
+    }
+    if ((*x.charset && *y.charset && strcmp(x.charset, y.charset)) ||
+        (*x.collate && *y.collate && strcmp(x.collate, y.collate))) {
+        snprintf(why, wn, "another character set or collation");
+        return J_CONFLICT;
+    }
+    if (strcmp(x.rest, y.rest) != 0) {
+        snprintf(why, wn, "other column attributes (%.100s against %.100s)", *x.rest ? x.rest + 1 : "none",
+                 *y.rest ? y.rest + 1 : "none");
+        return J_CONFLICT;
+    }
+    if (ab && ba)
+        return J_SAME;
+    if (ab)
+        return J_NARROWER;
+    if (ba)
+        snprintf(out, n, "%s", y.nopos);
+    return J_WIDER;
+}
+
+/* ---- optimistic: the decisions ---------------------------------------------------------------- */
 
 static json_t *obj_at(json_t *o, const char *k)
 {
@@ -861,152 +1234,364 @@ static int drop_claim(json_t *rec, const char *col, json_t *e, const char *me)
     return 1;
 }
 
-/*
- * A DDL of a shard in optimistic mode: the target follows the join of the shards' structures.
- * ADD (or MODIFY) COLUMN runs at the first shard that runs it and is skipped for the others
- * when their definition is the same (else a conflict); DROP COLUMN runs at the last shard of
- * the group that drops it; RENAME/CHANGE COLUMN is a conflict; another DDL runs once, at the
- * first shard, unless strict (then it is a conflict). The decision is kept, so a shard that
- * reads its DDL again after a restart gets the same answer ("execute" again for the shard that
- * ran it: the sink's pending-DDL marker makes that exact).
- */
-static int join(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
-                sl_error *err)
+/* "DROP COLUMN `col`": a pending drop's clause, in no session's sql_mode (another shard's
+ * subtask may run it, leave_join), appended to b. */
+static void drop_sql(sl_sbuf *b, const char *col)
 {
-    const char *ts = jstr(q, "target_schema"), *tt = jstr(q, "target_table");
-    char *target = qname(ts, tt), *ddl = norm_ddl(jstr(q, "ddl")), *key = NULL;
-    char *shard = qname(jstr(q, "schema"), jstr(q, "table"));
-    json_t *rec = NULL, *r = NULL;
-    int rc = SL_ENOMEM, strict = json_is_true(json_object_get(q, "strict"));
-    if (!target || !ddl || !shard || !(key = rec_key(task, target)))
-        goto out;
-    char me[1400];
-    snprintf(me, sizeof me, "%s:%s", source, shard);
-    rec = rec_load(w, "shard_join", key);
-    if (!rec && !(rec = json_pack("{s:s}", "target", target)))
-        goto out;
-    clause c;
-    classify(ddl, target, (unsigned)json_integer_value(json_object_get(q, "ddl_mode")), &c);
-    const char *action = "skip", *other = NULL, *why = NULL, *sql = NULL;
-    if (c.kind == CL_ADD || c.kind == CL_MODIFY) {
-        json_t *m = obj_at(rec, c.kind == CL_ADD ? "add" : "modify");
-        json_t *e = json_object_get(m, c.col);
-        char joined[1024];
-        if (!e) {
-            json_object_set_new(m, c.col, json_pack("{s:s,s:s,s:s}", "def", c.def, "ddl", ddl, "by", me));
-            if (c.kind == CL_ADD)
-                json_object_del(obj_at(rec, "drop"), c.col);
-            action = "execute";
-        } else if (!strcmp(jstr(e, "by"), me) && !strcmp(jstr(e, "from"), c.def)) {
-            /* this shard widened the column and reads its DDL again (a restart) */
-            action = "execute";
-            sql = jstr(e, "sql");
-        } else if (strcmp(jstr(e, "def"), c.def) != 0 &&
-                   (strict || !widen(jstr(e, "def"), c.def, joined, sizeof joined))) {
-            action = "conflict";
-            other = jstr(e, "ddl");
-            why = strict ? "the same column with another definition (strict_optimistic_shard_mode "
-                           "does not widen types)"
-                         : "the same column with another definition, and neither type holds the "
-                           "other's values";
-        } else if (strcmp(jstr(e, "def"), c.def) != 0 && strcmp(joined, jstr(e, "def")) != 0) {
-            /* wider than the target's: the target takes the join of the two (this shard's DDL
-             * when it is the join, else a MODIFY to it), recorded with who ran it from what */
-            char *mod = NULL;
-            if (c.kind != CL_MODIFY || strcmp(joined, c.def) != 0) {
-                size_t ml = strlen(target) + strlen(c.col) * 2 + strlen(joined) + 64;
-                if ((mod = malloc(ml))) {
-                    char *qc = qname("", c.col);   /* "``.`col`": the column, quoted */
-                    snprintf(mod, ml, "ALTER TABLE %s MODIFY COLUMN %s %s", target,
-                             qc ? qc + 3 : c.col, joined);
-                    free(qc);
-                }
+    sl_sbuf_adds(b, "DROP COLUMN ");
+    sl_sbuf_add_ident(b, col);
+}
+
+/* One shard's DDL being decided. */
+typedef struct join_ctx {
+    sl_worker  *w;
+    json_t     *q, *rec;
+    const char *task, *source, *target, *me;
+    unsigned    mode;
+    int         strict, ignore;   /* ignore: ALTER IGNORE TABLE, kept in a statement built */
+    json_t     *tcols;          /* the target's columns as it has them now: name -> definition */
+    json_t     *members;        /* the group, listed once per request (a new pending drop) */
+    sl_sbuf     run;            /* the clauses this shard runs on the target, ", " between */
+    int         nrun, ncoord;   /* how many run; how many clauses are not ALGORITHM/LOCK */
+    int         generated;      /* a clause to run is not this shard's text */
+    int         conflict;
+    char        why[1536];
+    char       *other;          /* the statement a conflict is with (malloc'd), if another's */
+} join_ctx;
+
+static void run_clause(join_ctx *j, const char *cl, int generated)
+{
+    if (j->nrun++)
+        sl_sbuf_adds(&j->run, ", ");
+    sl_sbuf_adds(&j->run, cl);
+    j->generated |= generated;
+}
+
+/* A clause that conflicts: why, and the statement of another shard it conflicts with (NULL
+ * when it is with the target as it is). The first one tells. */
+static void conflict_with(join_ctx *j, const char *other, const char *why)
+{
+    if (j->conflict++)
+        return;
+    snprintf(j->why, sizeof j->why, "%.1500s", why);
+    j->other = other ? strdup(other) : NULL;
+}
+
+/* "ALTER TABLE <target> <clause>", malloc'd: how a clause shows in the records and messages. */
+static char *stmt_of(const char *target, const char *cl)
+{
+    char *s = malloc(strlen(target) + strlen(cl) + 16);
+    if (s)
+        sprintf(s, "ALTER TABLE %s %s", target, cl);
+    return s;
+}
+
+/*
+ * ADD or MODIFY COLUMN c (clause text cl). The column's definition now is the last one recorded
+ * (MODIFY, else ADD), else the target's: this shard's against it runs when it widens the column
+ * (its own clause when it is the join, else a MODIFY to the join), changes nothing when the
+ * column holds it already (narrower or the same: a shard that narrows a column must not clamp
+ * the other shards' values), and is a conflict otherwise. A column nobody knows (a new one) is
+ * added by the first shard. With strict, a shard that narrows, or one that widens what another
+ * shard changed, is a conflict too. The shard that ran a decision gets it again (a restart).
+ */
+static int col_clause(join_ctx *j, const clause *c, const char *cl)
+{
+    json_t *own = obj_at(j->rec, c->kind == CL_ADD ? "add" : "modify");
+    json_t *e = json_object_get(own, c->col);
+    const char *from = json_object_get(e, "from") ? jstr(e, "from") : jstr(e, "def");
+    if (e && !strcmp(jstr(e, "by"), j->me) && !strcmp(from, c->def) &&
+        json_integer_value(json_object_get(e, "mode")) == (json_int_t)j->mode) {
+        const char *g = jstr(e, "clause");
+        run_clause(j, *g ? g : cl, *g != 0);
+        return 0;
+    }
+    json_t *drop = json_object_get(json_object_get(j->rec, "drop"), c->col);
+    if (c->kind == CL_ADD && drop && json_object_get(drop, "by")) {
+        json_object_del(json_object_get(j->rec, "drop"), c->col);     /* a drop of the past */
+    } else if (c->kind == CL_ADD && drop) {
+        /* a shard that adds back a column it dropped is no longer one of the drop's */
+        json_t *x;
+        size_t i;
+        json_array_foreach(json_object_get(drop, "dropped"), i, x)
+            if (!strcmp(json_string_value(x), j->me)) {
+                json_array_remove(json_object_get(drop, "dropped"), i);
+                break;
             }
-            json_object_set_new(m, c.col, json_pack("{s:s,s:s,s:s,s:s,s:s?}", "def", joined, "ddl",
-                                                    mod ? mod : ddl, "by", me, "from", c.def, "sql", mod));
-            free(mod);
-            e = json_object_get(m, c.col);
-            sql = jstr(e, "sql");
-            action = "execute";
-            sl_log(SL_LOG_INFO, "shard", "optimistic %s: column %s widens to %s", target, c.col, joined);
-        } else if (!strcmp(jstr(e, "def"), c.def) && !strcmp(jstr(e, "by"), me)) {
-            action = "execute";
-        }   /* else: the target's type holds this shard's already (a narrower one is not run) */
-    } else if (c.kind == CL_DROP) {
-        json_t *d = obj_at(rec, "drop"), *e = json_object_get(d, c.col);
-        if (!e) {
-            const sl_task_plan *plan = plan_of(w, task);
+    }
+    json_t *rec_e = json_object_get(json_object_get(j->rec, "modify"), c->col);
+    if (!rec_e)
+        rec_e = json_object_get(json_object_get(j->rec, "add"), c->col);
+    const char *base = rec_e ? jstr(rec_e, "def") : json_string_value(json_object_get(j->tcols, c->col));
+    unsigned bmode = rec_e ? (unsigned)json_integer_value(json_object_get(rec_e, "mode")) : 0;
+    char *stmt = stmt_of(j->target, cl);
+    if (!stmt)
+        return SL_ENOMEM;
+    if (!base) {
+        /* a column neither the records nor the target know: the first shard adds it */
+        json_object_set_new(own, c->col, json_pack("{s:s,s:I,s:s,s:s}", "def", c->def, "mode",
+                                                   (json_int_t)j->mode, "ddl", stmt, "by", j->me));
+        run_clause(j, cl, 0);
+        free(stmt);
+        return 0;
+    }
+    char joined[1100] = "", why[600] = "", msg[2200];
+    int rel = def_join(base, bmode, c->def, j->mode, joined, sizeof joined, why, sizeof why);
+    if (rel == J_CONFLICT && rec_e) {
+        conflict_with(j, jstr(rec_e, "ddl"), why);
+    } else if (rel == J_CONFLICT) {
+        /* with the merged table as it is */
+        snprintf(msg, sizeof msg, "the merged table's column `%s` is %.1000s: %s", c->col, base, why);
+        conflict_with(j, NULL, msg);
+    } else if (rel == J_NARROWER && j->strict) {
+        snprintf(msg, sizeof msg, "strict_optimistic_shard_mode: this shard narrows column `%s`, "
+                 "and a narrower type is not run on the merged table, whose column is %.1000s "
+                 "(the other shards' values may need it)", c->col, base);
+        conflict_with(j, NULL, msg);
+    } else if (rel == J_WIDER && j->strict && rec_e) {
+        conflict_with(j, jstr(rec_e, "ddl"), "the same column with another definition "
+                      "(strict_optimistic_shard_mode does not widen types)");
+    } else if (rel == J_WIDER) {
+        /* the target takes the join: this shard's own MODIFY when it is the join, else a MODIFY
+         * to it, recorded with who ran it from what */
+        char *gen = NULL;
+        if (c->kind != CL_MODIFY || strcmp(joined, c->def) != 0) {
+            sl_sbuf b;
+            sl_sbuf_init(&b);
+            sl_sbuf_adds(&b, "MODIFY COLUMN ");
+            sl_sbuf_add_ident(&b, c->col);
+            sl_sbuf_adds(&b, " ");
+            sl_sbuf_adds(&b, joined);
+            gen = b.oom ? NULL : b.p;
+            if (!gen) {
+                sl_sbuf_free(&b);
+                free(stmt);
+                return SL_ENOMEM;
+            }
+        }
+        char *gstmt = gen ? stmt_of(j->target, gen) : NULL;
+        json_object_set_new(own, c->col, json_pack("{s:s,s:I,s:s,s:s,s:s,s:s?}", "def", joined, "mode",
+                                                   (json_int_t)j->mode, "ddl", gstmt ? gstmt : stmt,
+                                                   "by", j->me, "from", c->def, "clause", gen));
+        run_clause(j, gen ? gen : cl, gen != NULL);
+        sl_log(SL_LOG_INFO, "shard", "optimistic %s: column %s widens to %s", j->target, c->col, joined);
+        free(gstmt);
+        free(gen);
+    }   /* else the merged column holds this shard's values already: nothing to run */
+    free(stmt);
+    return 0;
+}
+
+/* DROP COLUMN c: kept until every shard of the group dropped it; the last one runs it. */
+static int drop_clause(join_ctx *j, const clause *c, const char *cl, sl_error *err)
+{
+    json_t *d = obj_at(j->rec, "drop"), *e = json_object_get(d, c->col);
+    if (!e) {
+        if (!j->members) {
+            const char *ts = jstr(j->q, "target_schema"), *tt = jstr(j->q, "target_table");
+            const sl_task_plan *plan = plan_of(j->w, j->task);
             json_t *ms = plan ? members(plan, ts, tt, err) : NULL, *x;
-            if (!ms) {
-                rc = plan ? (err->code ? err->code : SL_ENOMEM)
-                          : sl_error_set(err, SL_ESTATE, "task %s is not known to the worker", task);
-                goto out;
-            }
-            json_t *names = json_array();
+            if (!ms)
+                return plan ? (err->code ? err->code : SL_ENOMEM)
+                            : sl_error_set(err, SL_ESTATE, "task %s is not known to the worker", j->task);
+            j->members = json_array();
             size_t i;
             json_array_foreach(ms, i, x) {
                 char *n = qname(jstr(x, "schema"), jstr(x, "table"));
                 char full[1400];
                 snprintf(full, sizeof full, "%s:%s", jstr(x, "source"), n ? n : "");
                 free(n);
-                json_array_append_new(names, json_string(full));
+                json_array_append_new(j->members, json_string(full));
             }
             json_decref(ms);
-            /* the statement another shard may run (leave_join), so in no session's sql_mode:
-             * the same DROP, its names in backticks */
-            char *qc = qname("", c.col), drop[1024];
-            snprintf(drop, sizeof drop, "ALTER TABLE %s DROP COLUMN %s", target, qc ? qc + 3 : c.col);
-            free(qc);
-            e = json_pack("{s:o,s:[],s:s}", "members", names, "dropped", "ddl", drop);
-            json_object_set_new(d, c.col, e);
         }
-        json_t *dropped = json_object_get(e, "dropped");
-        if (!in_list(dropped, me))
-            json_array_append_new(dropped, json_string(me));
-        json_t *mem = json_object_get(e, "members");
-        if (!in_list(mem, me))
-            json_array_append_new(mem, json_string(me));
-        drop_claim(rec, c.col, e, me);
-        if (!strcmp(jstr(e, "by"), me))
-            action = "execute";
-    } else if (c.kind == CL_RENAME) {
-        action = "conflict";
-        why = "renaming a column of a merged table is not coordinated in optimistic mode (the "
-              "other shards' rows would name the old column)";
-    } else if (strict) {
-        action = "conflict";
-        why = "strict_optimistic_shard_mode coordinates only one ADD, DROP or MODIFY COLUMN per "
-              "ALTER TABLE";
-    } else {
-        json_t *o = obj_at(rec, "other");
-        const char *by = jstr(json_object_get(o, ddl), "by");
-        if (!*by) {
-            json_object_set_new(o, ddl, json_pack("{s:s}", "by", me));
-            action = "execute";
-        } else if (!strcmp(by, me)) {
-            action = "execute";
+        sl_sbuf b;
+        sl_sbuf_init(&b);
+        sl_sbuf_adds(&b, "ALTER TABLE ");
+        sl_sbuf_adds(&b, j->target);
+        sl_sbuf_adds(&b, " ");
+        drop_sql(&b, c->col);
+        /* where it began, as a pessimistic lock shows it: "<source> `s`.`t` (file, pos)" */
+        char loc[2300];
+        snprintf(loc, sizeof loc, "%s `%s`.`%s` (%s, %llu)", j->source, jstr(j->q, "schema"),
+                 jstr(j->q, "table"), jstr(j->q, "file"),
+                 (unsigned long long)json_integer_value(json_object_get(j->q, "pos")));
+        e = b.oom ? NULL : json_pack("{s:o,s:[],s:s,s:s}", "members", json_deep_copy(j->members),
+                                     "dropped", "ddl", b.p, "first_location", loc);
+        sl_sbuf_free(&b);
+        if (!e)
+            return SL_ENOMEM;
+        json_object_set_new(d, c->col, e);
+    }
+    json_t *dropped = json_object_get(e, "dropped");
+    if (!in_list(dropped, j->me))
+        json_array_append_new(dropped, json_string(j->me));
+    json_t *mem = json_object_get(e, "members");
+    if (!in_list(mem, j->me))
+        json_array_append_new(mem, json_string(j->me));
+    drop_claim(j->rec, c->col, e, j->me);
+    if (!strcmp(jstr(e, "by"), j->me))
+        run_clause(j, cl, 0);
+    return 0;
+}
+
+/* Another change (an index, a table option): once, at the first shard; strict: a conflict. */
+static int other_clause(join_ctx *j, const char *stmt, const char *cl)
+{
+    if (j->strict) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "strict_optimistic_shard_mode coordinates only ADD, DROP and "
+                 "MODIFY COLUMN (and ALGORITHM=, LOCK=), not \"%.300s\"", cl);
+        conflict_with(j, NULL, msg);
+        return 0;
+    }
+    json_t *o = obj_at(j->rec, "other");
+    const char *by = jstr(json_object_get(o, stmt), "by");
+    if (!*by)
+        json_object_set_new(o, stmt, json_pack("{s:s}", "by", j->me));
+    if (!*by || !strcmp(by, j->me))
+        run_clause(j, cl, 0);
+    return 0;
+}
+
+/* The target's columns from its SHOW CREATE TABLE text: {name (lower case): definition}. */
+static json_t *target_columns(const char *create)
+{
+    json_t *o = json_object();
+    for (const char *l = create; o && l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, "  `", 3) != 0)
+            continue;
+        const char *p = l + 2, *e = strchr(l, '\n');
+        char name[256];
+        if (!ident(&p, name, sizeof name, 0))
+            continue;
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        while (n && (p[n - 1] == ',' || p[n - 1] == ' ' || p[n - 1] == '\r'))
+            n--;
+        char *def = strndup(p, n);
+        if (def)
+            json_object_set_new(o, name, json_string(def));
+        free(def);
+    }
+    return o;
+}
+
+/* Decide every clause of ddl (the shard's text, in j->mode) into j. */
+static int decide(join_ctx *j, const char *ddl, sl_error *err)
+{
+    sl_ddl_alter a;
+    int rc = sl_ddl_alter_split(ddl, strlen(ddl), j->mode, &a);
+    if (rc == SL_ENOMEM)
+        return rc;
+    if (rc != 0 || !a.nclauses) {
+        /* not an ALTER TABLE (CREATE or DROP INDEX): one change, as written */
+        sl_ddl_alter_free(&a);
+        char *n = norm_ddl(ddl);
+        if (!n)
+            return SL_ENOMEM;
+        j->ncoord = 1;
+        rc = other_clause(j, n, ddl);
+        free(n);
+        return rc;
+    }
+    for (size_t i = 0; rc == 0 && i < a.nclauses; i++) {
+        clause c;
+        classify(a.clauses[i], j->mode, &c);
+        j->ncoord += c.kind != CL_OPTION;
+        if (c.kind == CL_ADD || c.kind == CL_MODIFY) {
+            rc = col_clause(j, &c, a.clauses[i]);
+        } else if (c.kind == CL_DROP) {
+            rc = drop_clause(j, &c, a.clauses[i], err);
+        } else if (c.kind == CL_RENAME) {
+            conflict_with(j, NULL, "renaming a column of a merged table is not coordinated in "
+                          "optimistic mode (the other shards' rows would name the old column)");
+        } else if (c.kind == CL_UNREAD) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "the coordinator cannot read which column \"%.300s\" "
+                     "changes, so it cannot tell when every shard has run it", a.clauses[i]);
+            conflict_with(j, NULL, msg);
+        } else if (c.kind == CL_OTHER) {
+            char *stmt = stmt_of(j->target, a.clauses[i]);
+            rc = stmt ? other_clause(j, stmt, a.clauses[i]) : SL_ENOMEM;
+            free(stmt);
         }
     }
-    if ((rc = rec_save(w, "shard_join", key, rec, err)) != 0)
+    j->ignore = a.ignore;
+    sl_ddl_alter_free(&a);
+    return rc;
+}
+
+/*
+ * A DDL of a shard in optimistic mode: the target follows the join of the shards' structures,
+ * clause by clause (above). ADD COLUMN runs at the first shard; MODIFY COLUMN when it widens the
+ * column (its definition against the recorded one, else against the target's, which the sink
+ * sends as "target_create": SHOW CREATE TABLE); DROP COLUMN at the last shard of the group that
+ * drops it; RENAME/CHANGE COLUMN is a conflict; another change runs once, at the first shard,
+ * unless strict (then a conflict). The reply: "execute" (with "sql" when what runs is not the
+ * shard's statement as written: a part of it, or a MODIFY to the join), "skip" or "conflict"
+ * ("why", and "ddl" when it is with another shard's statement); a conflict changes no record.
+ * The decisions are kept, so a shard that reads its DDL again after a restart gets the same
+ * answer ("execute" again for the shard that ran it: the sink's pending-DDL marker makes that
+ * exact).
+ */
+static int join(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
+                sl_error *err)
+{
+    const char *ts = jstr(q, "target_schema"), *tt = jstr(q, "target_table");
+    char *target = qname(ts, tt), *key = NULL;
+    char *shard = qname(jstr(q, "schema"), jstr(q, "table"));
+    json_t *r = NULL;
+    join_ctx j = { .w = w, .q = q, .task = task, .source = source, .target = target,
+                   .mode = (unsigned)json_integer_value(json_object_get(q, "ddl_mode")),
+                   .strict = json_is_true(json_object_get(q, "strict")),
+                   .tcols = target_columns(jstr(q, "target_create")) };
+    sl_sbuf_init(&j.run);
+    int rc = SL_ENOMEM;
+    if (!target || !shard || !j.tcols || !(key = rec_key(task, target)))
+        goto out;
+    char me[1400];
+    snprintf(me, sizeof me, "%s:%s", source, shard);
+    j.me = me;
+    j.rec = rec_load(w, "shard_join", key);
+    if (!j.rec && !(j.rec = json_pack("{s:s}", "target", target)))
+        goto out;
+    const char *ddl = jstr(q, "ddl");
+    if ((rc = decide(&j, ddl, err)) != 0)
+        goto out;
+    const char *action = j.conflict ? "conflict" : j.nrun ? "execute" : "skip";
+    rc = SL_ENOMEM;
+    if (j.run.oom)
+        goto out;
+    /* a conflict decides nothing of the statement's other clauses: the record stays as it was */
+    if (!j.conflict && (rc = rec_save(w, "shard_join", key, j.rec, err)) != 0)
         goto out;
     sl_log(SL_LOG_INFO, "shard", "optimistic %s %s: %s (%s)", target, me, action, ddl);
     r = json_pack("{s:s,s:s}", "action", action, "id", key);
-    if (r && other)
-        json_object_set_new(r, "ddl", json_string(other));
-    if (r && why)
-        json_object_set_new(r, "why", json_string(why));
-    if (r && sql && *sql)
-        json_object_set_new(r, "sql", json_string(sql));
+    if (r && j.conflict && j.other)
+        json_object_set_new(r, "ddl", json_string(j.other));
+    if (r && j.conflict)
+        json_object_set_new(r, "why", json_string(j.why));
+    if (r && !j.conflict && j.nrun && (j.generated || j.nrun < j.ncoord)) {
+        /* a part of the statement, or another statement: one ALTER of what this shard runs */
+        char *s = malloc(strlen(target) + j.run.len + 32);
+        if (s)
+            sprintf(s, "ALTER %sTABLE %s %s", j.ignore ? "IGNORE " : "", target, j.run.p);
+        json_object_set_new(r, "sql", s ? json_string(s) : NULL);
+        free(s);
+    }
     *reply = r ? reply_of(r) : NULL;
     r = NULL;
     rc = *reply ? 0 : SL_ENOMEM;
 out:
     if (rc == SL_ENOMEM && !err->code)
         sl_error_set(err, SL_ENOMEM, "out of memory");
-    json_decref(rec);
+    json_decref(j.rec);
+    json_decref(j.tcols);
+    json_decref(j.members);
+    sl_sbuf_free(&j.run);
+    free(j.other);
     json_decref(r);
     free(target);
-    free(ddl);
     free(shard);
     free(key);
     return rc;
@@ -1142,8 +1727,9 @@ static int join_visit(void *ud, const char *name, const char *value)
             json_array_append_new(c->out, json_pack("{s:s,s:O,s:s,s:[O],s:s,s:s#,s:o,s:o}", "id", id,
                                                     "target", json_object_get(rec, "target"),
                                                     "state", "optimistic", "ddl_list",
-                                                    json_object_get(d, "ddl"), "first_location", "",
-                                                    "task", name, slash ? (int)(slash - name) : 0,
+                                                    json_object_get(d, "ddl"), "first_location",
+                                                    jstr(d, "first_location"), "task", name,
+                                                    slash ? (int)(slash - name) : 0,
                                                     "synced", synced, "unsynced", unsynced));
         } else {
             json_decref(synced);
@@ -1247,8 +1833,9 @@ static int unlock_exec(sl_worker *w, const char *key, json_t *lock, sl_error *er
 /*
  * Optimistic: a dropped shard leaves every DROP COLUMN still waiting for shards of its target
  * (DM removes a dropped table from the group). A DROP COLUMN whose remaining shards have all run
- * it is now this shard's to run on the target: the reply's "sql" lists those statements (the
- * same again when the DROP TABLE is read again after a restart: "by" names this shard).
+ * it is now this shard's to run on the target: the reply's "sql" holds one statement that drops
+ * every such column (the same again when the DROP TABLE is read again after a restart: "by"
+ * names this shard), so that a crash leaves all of them or none.
  */
 static int leave_join(sl_worker *w, const char *task, const char *source, json_t *q, char **reply,
                       sl_error *err)
@@ -1256,9 +1843,14 @@ static int leave_join(sl_worker *w, const char *task, const char *source, json_t
     char *target = qname(jstr(q, "target_schema"), jstr(q, "target_table"));
     char *shard = qname(jstr(q, "schema"), jstr(q, "table")), *key = NULL;
     json_t *rec = NULL, *sql = json_array();
-    int rc = SL_ENOMEM, changed = 0;
+    int rc = SL_ENOMEM, changed = 0, ndrops = 0;
+    sl_sbuf run;
+    sl_sbuf_init(&run);
     if (!target || !shard || !sql || !(key = rec_key(task, target)))
         goto out;
+    sl_sbuf_adds(&run, "ALTER TABLE ");
+    sl_sbuf_adds(&run, target);
+    sl_sbuf_adds(&run, " ");
     char me[1400];
     snprintf(me, sizeof me, "%s:%s", source, shard);
     rec = rec_load(w, "shard_join", key);
@@ -1266,11 +1858,13 @@ static int leave_join(sl_worker *w, const char *task, const char *source, json_t
     json_t *e;
     json_object_foreach(json_object_get(rec, "drop"), col, e) {
         const char *by = jstr(e, "by");
-        if (*by) {
-            if (!strcmp(by, me))
-                json_array_append(sql, json_object_get(e, "ddl"));
-            continue;
+        if (!strcmp(by, me)) {
+            /* claimed by this shard before a restart: the same statement again */
+            sl_sbuf_adds(&run, ndrops++ ? ", " : "");
+            drop_sql(&run, col);
         }
+        if (*by)
+            continue;
         json_t *mem = json_object_get(e, "members"), *x;
         size_t i;
         json_array_foreach(mem, i, x)
@@ -1282,11 +1876,14 @@ static int leave_join(sl_worker *w, const char *task, const char *source, json_t
                 break;
             }
         if (drop_claim(rec, col, e, me)) {
-            json_array_append(sql, json_object_get(e, "ddl"));
+            sl_sbuf_adds(&run, ndrops++ ? ", " : "");
+            drop_sql(&run, col);
             changed = 1;
         }
     }
-    rc = changed ? rec_save(w, "shard_join", key, rec, err) : 0;
+    if (ndrops && !run.oom)
+        json_array_append_new(sql, json_string(run.p));
+    rc = run.oom ? SL_ENOMEM : changed ? rec_save(w, "shard_join", key, rec, err) : 0;
     if (rc == 0) {
         *reply = reply_of(json_pack("{s:O}", "sql", sql));
         rc = *reply ? 0 : SL_ENOMEM;
@@ -1296,6 +1893,7 @@ out:
         sl_error_set(err, SL_ENOMEM, "out of memory");
     json_decref(rec);
     json_decref(sql);
+    sl_sbuf_free(&run);
     free(target);
     free(shard);
     free(key);

@@ -24,8 +24,12 @@
  *   {"op":"leave", "target_schema", "target_table", "schema", "table"}  the shard's table was
  *       dropped: it leaves the waiting lock of its target; if every shard left has arrived, the
  *       first that came runs the DDL (as sl_shard_unlock with exec).
- *   {"op":"join", ..., "ddl_mode"}  optimistic mode, see shard.c (the DDL's column read in its
- *       modes: "c" is a name with ANSI_QUOTES).
+ *   {"op":"join", "target_schema", "target_table", "schema", "table", "ddl", "ddl_mode", "strict",
+ *    "file", "pos", "target_create"}  optimistic mode, see shard.c: the DDL decided clause by
+ *       clause (its columns read in its modes: "c" is a name with ANSI_QUOTES), a definition
+ *       weighed against the target's (target_create: its SHOW CREATE TABLE, absent when it
+ *       cannot be read); "action" "execute" (run "sql" when present, else the DDL), "skip" or
+ *       "conflict" ("why", and "ddl": the other shard's statement).
  * Every reply carries "id" and "gen" of the lock it is about.
  *
  * Thread-safety: every function is thread-safe (one mutex per worker); none takes a subtask's

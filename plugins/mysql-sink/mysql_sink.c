@@ -2000,32 +2000,59 @@ static int apply_ddl_as(sink *s, sl_event *ev, const char *sql)
     return rc;
 }
 
+/* The target table's SHOW CREATE TABLE (malloc'd), or NULL when it cannot be read (missing). */
+static char *target_create(sink *s, const sl_event *ev)
+{
+    sl_sbuf_reset(&s->sql);
+    sl_sbuf_adds(&s->sql, "SHOW CREATE TABLE ");
+    sl_sbuf_add_qname(&s->sql, ev->target_schema ? ev->target_schema : "",
+                      ev->target_table ? ev->target_table : "");
+    if (s->sql.oom || mysql_query(s->coord, s->sql.p) != 0)
+        return NULL;
+    MYSQL_RES *res = mysql_store_result(s->coord);
+    MYSQL_ROW row = res && mysql_num_fields(res) >= 2 ? mysql_fetch_row(res) : NULL;
+    char *t = row && row[1] ? strdup(row[1]) : NULL;
+    if (res)
+        mysql_free_result(res);
+    return t;
+}
+
 /*
  * A DDL on a shard-merged table in optimistic mode: nothing is held. The coordinator keeps the
  * join of the shards' structures and says whether this shard runs the DDL on the target (the
- * first ADD of a column, the last DROP), skips it (the target has it already, or other shards
- * still have the column), or conflicts. Its answer for a DDL read again is the same, so the
- * usual pending-DDL marker keeps a crash exact.
+ * first ADD of a column, a MODIFY that widens it, the last DROP), skips it (the target has it
+ * already, holds this shard's values already, or other shards still have the column), or
+ * conflicts. It compares a MODIFY with the column as the target has it, so the target's SHOW
+ * CREATE TABLE goes with the request (read after the group before the DDL committed: settle).
+ * Its answer for a DDL read again is the same, so the usual pending-DDL marker keeps a crash
+ * exact.
  */
 static int shard_join(sink *s, sl_event *ev)
 {
     json_t *r = NULL;
-    int rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b}", "op", "join",
-                              "target_schema", ev->target_schema ? ev->target_schema : "",
-                              "target_table", ev->target_table ? ev->target_table : "",
-                              "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
-                              "ddl", ev->ddl, "ddl_mode", (int)ev->ddl_mode,
-                              "strict", s->cfg->strict_optimistic), &r);
+    int rc = settle(s);
+    if (rc < 0)
+        return rc;
+    char *create = target_create(s, ev);
+    rc = ask(s, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b,s:s,s:I,s:s?}", "op", "join",
+                          "target_schema", ev->target_schema ? ev->target_schema : "",
+                          "target_table", ev->target_table ? ev->target_table : "",
+                          "schema", ev->schema ? ev->schema : "", "table", ev->table ? ev->table : "",
+                          "ddl", ev->ddl, "ddl_mode", (int)ev->ddl_mode,
+                          "strict", s->cfg->strict_optimistic, "file", ev->pos.file ? ev->pos.file : "",
+                          "pos", (json_int_t)ev->pos.offset, "target_create", create), &r);
+    free(create);
     if (rc < 0)
         return rc;
     const char *action = json_string_value(json_object_get(r, "action"));
     if (action && !strcmp(action, "execute")) {
-        /* "sql": a type this shard widened is the join of the shards' types, which may be
+        /* "sql": what runs is not the statement as the shard wrote it: a part of it (the clauses
+         * that do not wait for other shards), or the join of the shards' types, which may be
          * neither statement (DECIMAL(12,2) and DECIMAL(10,4) join as DECIMAL(14,4)) */
         const char *sql = json_string_value(json_object_get(r, "sql"));
         if (sql && *sql)
-            s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): `%s`.`%s`'s %.300s widens "
-                         "the merged column: %.300s", ev->schema ? ev->schema : "",
+            s->host->log(s->ctx, SL_LOG_INFO, "shard DDL (optimistic): for `%s`.`%s`'s %.300s the "
+                         "merged table runs: %.300s", ev->schema ? ev->schema : "",
                          ev->table ? ev->table : "", ev->ddl, sql);
         rc = sql && *sql ? apply_ddl_as(s, ev, sql) : apply_ddl(s, ev, 1);
         json_decref(r);

@@ -3,9 +3,11 @@
  * ADD/MODIFY COLUMN at the first shard, the same definition skipped for the others and
  * "execute" again for the shard that ran it (a DDL read again after a crash), another definition
  * a conflict naming the first statement, RENAME/CHANGE COLUMN a conflict, another DDL once at
- * the first shard or, strict, a conflict; decisions kept in the store across a new worker; and
- * the requests the coordinator refuses. DROP COLUMN needs the sources' table lists (the
- * integration test shard_optimistic covers it).
+ * the first shard or, strict, a conflict; a MODIFY against the target's column (narrower changes
+ * nothing, another family or nullability is a conflict); the same column written otherwise; an
+ * ALTER of several clauses decided clause by clause; decisions kept in the store across a new
+ * worker; and the requests the coordinator refuses. DROP COLUMN needs the sources' table lists
+ * (the integration tests shard_optimistic and shard_optimistic_ddl cover it).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -61,16 +63,17 @@ static int teardown(void **st)
 /* The action the coordinator answers source src's shard db.t1 running ddl (after routing). */
 static char last_ddl[512], last_why[512], last_sql[512];
 
-/* ... the DDL read in the source session's modes (sl_event.ddl_mode) */
-static const char *join_in(unsigned mode, const char *src, const char *db, const char *ddl,
-                           int strict)
+/* ... the DDL read in the source session's modes (sl_event.ddl_mode), the target table as
+ * SHOW CREATE TABLE prints it (create; NULL: not sent) */
+static const char *join_full(unsigned mode, const char *src, const char *db, const char *ddl,
+                             int strict, const char *create)
 {
     static char action[32];
     char prefix[128], *reply = NULL;
     snprintf(prefix, sizeof prefix, "task1/%s/incremental/sink", src);
-    json_t *q = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b}", "op", "join", "target_schema", "m",
+    json_t *q = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:i,s:b,s:s?}", "op", "join", "target_schema", "m",
                           "target_table", "t", "schema", db, "table", "t1", "ddl", ddl,
-                          "ddl_mode", (int)mode, "strict", strict);
+                          "ddl_mode", (int)mode, "strict", strict, "target_create", create);
     char *qt = json_dumps(q, JSON_COMPACT);
     json_decref(q);
     assert_int_equal(sl__shard_request(worker, prefix, qt, &reply), 0);
@@ -88,9 +91,33 @@ static const char *join_in(unsigned mode, const char *src, const char *db, const
     return action;
 }
 
+static const char *join_in(unsigned mode, const char *src, const char *db, const char *ddl,
+                           int strict)
+{
+    return join_full(mode, src, db, ddl, strict, NULL);
+}
+
 static const char *join(const char *src, const char *db, const char *ddl, int strict)
 {
     return join_in(0, src, db, ddl, strict);
+}
+
+/* The merged table as the target's SHOW CREATE TABLE prints it (MariaDB). */
+static const char *const CREATE =
+    "CREATE TABLE `t` (\n"
+    "  `id` int(11) NOT NULL,\n"
+    "  `b` int(11) DEFAULT NULL,\n"
+    "  `n` int(10) unsigned NOT NULL DEFAULT 0 COMMENT 'a, b',\n"
+    "  `s` varchar(10) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci DEFAULT 'x''y',\n"
+    "  `ts` timestamp NOT NULL DEFAULT current_timestamp() ON UPDATE current_timestamp(),\n"
+    "  `d` decimal(10,2) DEFAULT 1.50,\n"
+    "  PRIMARY KEY (`id`),\n"
+    "  KEY `k` (`b`)\n"
+    ") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_general_ci";
+
+static const char *tjoin(const char *src, const char *db, const char *ddl, int strict)
+{
+    return join_full(0, src, db, ddl, strict, CREATE);
 }
 
 static void test_add_modify(void **st)
@@ -106,13 +133,115 @@ static void test_add_modify(void **st)
     /* another definition of the same column: a conflict naming the first statement */
     assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` ADD COLUMN `C` BIGINT NULL", 0), "conflict");
     assert_string_equal(last_ddl, "ALTER TABLE `m`.`t` ADD COLUMN c INT NOT NULL DEFAULT 0");
-    assert_non_null(strstr(last_why, "another definition"));
-    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN c DECIMAL(10,2)", 0), "execute");
-    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY c DECIMAL(10,2)", 0), "skip");
+    assert_non_null(strstr(last_why, "another nullability (NOT NULL against NULL)"));
+    /* a MODIFY is weighed against the column as the ADD made it: another family conflicts */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN c DECIMAL(10,2) NOT NULL DEFAULT 0", 0), "conflict");
+    assert_non_null(strstr(last_why, "another type (int against decimal)"));
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN c2 DECIMAL(10,2)", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY c2 DECIMAL(10,2)", 0), "skip");
     /* a wider DECIMAL from another shard widens the target (issue 16: the join of the shards'
      * structures; before type widening this was a conflict) */
-    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` MODIFY c DECIMAL(12,2)", 0), "execute");
+    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` MODIFY c2 DECIMAL(12,2)", 0), "execute");
     assert_string_equal(last_sql, "");      /* its own statement is the join */
+}
+
+/* A MODIFY of a column nobody changed yet is weighed against the target's column: a narrower type
+ * on one shard must not clamp the other shards' values (it ran at once before: TINYINT made the
+ * merged column clamp 300 to 127), another family or nullability pauses. Also strict. */
+static void test_target(void **st)
+{
+    (void)st;
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b TINYINT", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b SMALLINT UNSIGNED", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b TINYINT", 1), "conflict");
+    assert_non_null(strstr(last_why, "strict_optimistic_shard_mode: this shard narrows column `b`"));
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b VARCHAR(5)", 0), "conflict");
+    assert_string_equal(last_ddl, "");      /* with the target, not another shard's statement */
+    assert_string_equal(last_why, "the merged table's column `b` is int(11) DEFAULT NULL: another "
+                                  "type family (int against varchar): neither type holds the other's values");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b INT NOT NULL", 0), "conflict");
+    assert_non_null(strstr(last_why, "another nullability (NULL against NOT NULL)"));
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b INT NOT NULL", 1), "conflict");
+    /* the same: nothing to run */
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b INTEGER NULL DEFAULT NULL", 1), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY n INT UNSIGNED NOT NULL DEFAULT '0' FIRST", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY s VARCHAR(10) DEFAULT 'x\\'y' COMMENT 'new'", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY s VARCHAR(8) COLLATE utf8mb4_general_ci DEFAULT 'x''y'", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY ts TIMESTAMP NOT NULL DEFAULT NOW() ON UPDATE CURRENT_TIMESTAMP", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(10,2) DEFAULT '1.5'", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(10,2) DEFAULT 2", 0), "conflict");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY s VARCHAR(10) CHARACTER SET latin1 DEFAULT 'x''y'", 0), "conflict");
+    assert_non_null(strstr(last_why, "character set"));
+    /* wider: it runs, and the other shards are weighed against it from then on */
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b BIGINT", 1), "execute");
+    assert_string_equal(last_sql, "");
+    assert_string_equal(tjoin("b", "d2", "ALTER TABLE `m`.`t` MODIFY b INT", 0), "skip");
+    assert_string_equal(tjoin("b", "d2", "ALTER TABLE `m`.`t` MODIFY b BIGINT NULL", 0), "skip");
+    assert_string_equal(tjoin("a", "d1", "ALTER TABLE `m`.`t` MODIFY b BIGINT", 1), "execute");
+    /* an ADD of a column the target has: the same is nothing, wider a MODIFY to it */
+    assert_string_equal(tjoin("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN d DECIMAL(10,2) DEFAULT 1.50", 0), "skip");
+    assert_string_equal(tjoin("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN d DECIMAL(9,4) DEFAULT 1.5 AFTER b", 0), "execute");
+    assert_string_equal(last_sql, "ALTER TABLE `m`.`t` MODIFY COLUMN `d` DECIMAL(12,4) DEFAULT 1.5");
+}
+
+/* The same column written otherwise is no conflict (each paused before), and a conflict says
+ * what differs. */
+static void test_same_column(void **st)
+{
+    (void)st;
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN x1 INT", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN x1 INT NULL", 0), "skip");
+    assert_string_equal(join("b", "d3", "ALTER TABLE `m`.`t` ADD COLUMN x1 int(11) NULL", 0), "skip");
+    assert_string_equal(join("b", "d4", "ALTER TABLE `m`.`t` ADD COLUMN `X1` INT DEFAULT NULL AFTER id", 0), "skip");
+    assert_string_equal(join("b", "d5", "ALTER TABLE `m`.`t` ADD x1 INTEGER COMMENT 'the same' FIRST", 0), "skip");
+    /* BIGINT holds every INT UNSIGNED: a widening, not a conflict; back the other way, nothing */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN x4 INT UNSIGNED", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN x4 BIGINT", 0), "execute");
+    assert_string_equal(last_sql, "ALTER TABLE `m`.`t` MODIFY COLUMN `x4` BIGINT");
+    assert_string_equal(join("b", "d3", "ALTER TABLE `m`.`t` ADD COLUMN x4 INT UNSIGNED", 0), "skip");
+    assert_string_equal(join("b", "d3", "ALTER TABLE `m`.`t` ADD COLUMN x4 BIGINT UNSIGNED", 0), "conflict");
+    assert_non_null(strstr(last_why, "signed against unsigned"));
+    /* another DEFAULT: said so, not "neither type" */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN x5 INT DEFAULT 1", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN x5 INT DEFAULT 2", 0), "conflict");
+    assert_string_equal(last_why, "another DEFAULT (1 against 2)");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN x5 INT DEFAULT '1'", 0), "skip");
+    /* CHANGE of a column to its own name is a MODIFY */
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` CHANGE COLUMN x5 `X5` BIGINT DEFAULT 1", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` CHANGE x5 x6 BIGINT DEFAULT 1", 0), "conflict");
+    assert_non_null(strstr(last_why, "renaming"));
+}
+
+/* An ALTER of several clauses, decided clause by clause; what runs is one statement. */
+static void test_clauses(void **st)
+{
+    (void)st;
+    /* every clause runs as written: the statement itself (no "sql") */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN p INT, ADD INDEX k (p), ALGORITHM=INPLACE", 0), "execute");
+    assert_string_equal(last_sql, "");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN p INT, ADD INDEX k (p)", 0), "skip");
+    /* a part runs: that part alone, without the options */
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN q INT,ADD INDEX k (p), LOCK=NONE", 0), "execute");
+    assert_string_equal(last_sql, "ALTER TABLE `m`.`t` ADD COLUMN q INT");
+    /* ADD (a, b): each column on its own */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD (q INT, r2 INT)", 0), "execute");
+    assert_string_equal(last_sql, "ALTER TABLE `m`.`t` ADD r2 INT");
+    /* a conflict in one clause decides nothing of the others */
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN r INT, ADD COLUMN p VARCHAR(3)", 0), "conflict");
+    assert_string_equal(last_ddl, "ALTER TABLE `m`.`t` ADD COLUMN p INT");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` ADD COLUMN r BIGINT", 0), "execute");
+    assert_string_equal(last_sql, "");
+    /* IGNORE goes with a part */
+    assert_string_equal(join("b", "d2", "ALTER IGNORE TABLE `m`.`t` ADD COLUMN r BIGINT, ADD UNIQUE KEY u (r)", 0), "execute");
+    assert_string_equal(last_sql, "ALTER IGNORE TABLE `m`.`t` ADD UNIQUE KEY u (r)");
+    /* a DROP of a column the coordinator cannot read never runs at once */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN z9 INT, DROP COLUMN c PARTITION BY HASH(id)", 0), "conflict");
+    assert_non_null(strstr(last_why, "cannot read which column"));
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` ADD COLUMN z9 BIGINT", 0), "execute");
+    /* not columns: once */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` DROP INDEX k, DROP PRIMARY KEY", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` DROP INDEX k, DROP PRIMARY KEY", 0), "skip");
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` DROP INDEX k, DROP PRIMARY KEY", 1), "conflict");
 }
 
 /* Optimistic type widening: the target follows the widest type of the shards. */
@@ -181,11 +310,14 @@ static void test_sql_modes(void **st)
     assert_string_equal(join_in(SL_DDLM_ANSI_QUOTES, "b", "d2",
                                 "ALTER TABLE `m`.`t` MODIFY \"w2\" DECIMAL(10,4)", 0), "execute");
     assert_string_equal(last_sql, "ALTER TABLE `m`.`t` MODIFY COLUMN `w2` DECIMAL(14,4)");
-    /* two clauses (strict: a conflict), not one ADD whose default holds a comma */
+    /* two clauses, not one ADD whose default holds a comma: c6 is added too */
     const char *two = "ALTER TABLE `m`.`t` ADD COLUMN c5 VARCHAR(5) DEFAULT 'a\\', ADD COLUMN c6 INT";
-    assert_string_equal(join_in(SL_DDLM_NO_BACKSLASH_ESCAPES, "a", "d1", two, 1), "conflict");
-    assert_non_null(strstr(last_why, "strict_optimistic_shard_mode"));
-    assert_string_equal(join("a", "d1", two, 1), "execute");     /* read the default way */
+    assert_string_equal(join_in(SL_DDLM_NO_BACKSLASH_ESCAPES, "a", "d1", two, 1), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN c6 INT", 0), "skip");
+    /* read the default way it is one ADD: c8 is no column */
+    const char *one = "ALTER TABLE `m`.`t` ADD COLUMN c7 VARCHAR(5) DEFAULT 'a\\', ADD COLUMN c8 INT";
+    assert_string_equal(join("a", "d1", one, 1), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` ADD COLUMN c8 VARCHAR(3)", 0), "execute");
 }
 
 /* The decisions live in the store: a new worker (a restarted server) answers the same. */
@@ -229,6 +361,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_widen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sql_modes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_same_column, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clauses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
