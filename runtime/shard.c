@@ -1242,6 +1242,9 @@ static void drop_sql(sl_sbuf *b, const char *col)
     sl_sbuf_add_ident(b, col);
 }
 
+/* The release by hand of the pending drops (sl_shard_unlock with exec 0): "by" names no shard. */
+#define RELEASED "(released by hand)"
+
 /* One shard's DDL being decided. */
 typedef struct join_ctx {
     sl_worker  *w;
@@ -1944,6 +1947,49 @@ out:
     return rc;
 }
 
+/*
+ * Optimistic: the DROP COLUMNs of a target still waiting for shards, listed under the lock id
+ * "<task>-<target>" (key: "<task>/<target>"). exec 0 releases them: nothing runs, the columns
+ * stay on the target (the operator drops one there when no shard needs its values), and a shard
+ * that drops one later changes nothing. exec 1 is refused: no shard is held to run the drop (each
+ * went on past its own), and the drop would take the column's values from the shards that never
+ * dropped it, which is what waiting is for. Returns 0, SL_ENOENT (nothing waits), SL_ESTATE
+ * (exec) or a store error. Call with w->shard_mu held.
+ */
+static int unlock_join(sl_worker *w, const char *key, const char *id, int exec, sl_error *err)
+{
+    int rc = SL_ENOENT, n = 0;
+    for (int tries = 0; tries < TRIES; tries++) {
+        json_t *rec = rec_load(w, "shard_join", key), *e;
+        const char *col;
+        n = 0;
+        json_object_foreach(json_object_get(rec, "drop"), col, e)
+            if (!json_object_get(e, "by")) {
+                json_object_set_new(e, "by", json_string(RELEASED));
+                n++;
+            }
+        if (!n)
+            rc = SL_ENOENT;
+        else if (exec)
+            rc = sl_error_set(err, SL_ESTATE, "lock %s is an optimistic DROP COLUMN that waits for "
+                              "shards which still have the column: unlock it with \"exec\": false "
+                              "(the drop is released, the column stays on the target; drop it there "
+                              "by hand if no shard needs its values)", id);
+        else
+            rc = rec_save(w, "shard_join", key, rec, err);
+        json_decref(rec);
+        if (rc != SL_AGAIN)
+            break;
+    }
+    if (rc == SL_AGAIN)
+        rc = sl_error_set(err, SL_ETIMEOUT, "lock %s keeps changing under other workers' writes: "
+                          "try again", id);
+    if (rc == 0)
+        sl_log(SL_LOG_WARN, "shard", "lock %s: %d waiting DROP COLUMN released by hand (not run; "
+               "the target keeps the column)", id, n);
+    return rc;
+}
+
 int sl_shard_unlock(sl_worker *w, const char *task, const char *id, int exec, sl_error *err)
 {
     pthread_mutex_lock(&w->shard_mu);
@@ -1970,6 +2016,8 @@ int sl_shard_unlock(sl_worker *w, const char *task, const char *id, int exec, sl
     if (rc == SL_AGAIN)
         rc = sl_error_set(err, SL_ETIMEOUT, "lock %s keeps changing under other workers' writes: "
                           "try again", id);
+    if (rc == SL_ENOENT && key)
+        rc = unlock_join(w, key, id, exec, err);
     json_decref(lock);
     free(key);
     pthread_mutex_unlock(&w->shard_mu);

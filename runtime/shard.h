@@ -65,7 +65,10 @@ json_t *sl_shard_locks(sl_worker *w, const char *task);
  * synced and the first shard that reached the DDL runs it (its subtask restarts to do so, or
  * does at its next start), then the lock resolves as usual. exec 0: the DDL is not run (the
  * operator ran it on the target, or does not want it); the lock resolves now and the subtasks
- * with held shards restart and apply their held events. Returns 0, SL_ENOENT (no such
+ * with held shards restart and apply their held events. In optimistic mode the id names the
+ * DROP COLUMNs of its target still waiting for shards: exec 0 releases them (nothing runs, the
+ * columns stay on the target), exec 1 is SL_ESTATE (nothing is held to run them, and they would
+ * take the values of the shards that still have the column). Returns 0, SL_ENOENT (no such
  * unresolved lock), SL_ESTATE (its DDL is running, or no shard reached it) or a store error,
  * with err.
  */

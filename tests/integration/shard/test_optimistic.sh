@@ -11,6 +11,8 @@
 # D10. INT against INT NULL, int(11) NULL, AFTER id, and INT UNSIGNED against BIGINT paused as
 #     conflicts ("neither type holds the other's values", also for another DEFAULT): now they
 #     are the same column or a widening, and another DEFAULT says so;
+# D8. a pending DROP listed by GET .../shard_ddl_locks could not be unlocked: now exec:false
+#     releases it (the column stays on the target), exec:true is refused with the reason;
 # D16. the group of a pending drop showed an empty first_location.
 # The rows of both shards on the target are compared by value after each step.
 . "$(dirname "$0")/../api/lib.sh"
@@ -193,6 +195,34 @@ src_sql "ALTER TABLE oo_a.t ADD COLUMN x5 INT DEFAULT 1; ALTER TABLE oo_b.t ADD 
 paused "D10 DEFAULT" "conflict.*DEFAULT"
 printf '%s' "$BODY" | jq -e '.data[0].error_msg|test("neither type")|not' >/dev/null && ok ||
     fail "D10 DEFAULT: the reason names the types: $(printf '%s' "$BODY" | jq -r '.data[0].error_msg')"
+
+# ---- D8: a pending optimistic DROP is unlocked by its listed id ----------------------------------
+reset false
+src_sql "ALTER TABLE oo_a.t DROP COLUMN c"
+flush
+api GET /tasks/oo/shard_ddl_locks
+expect 200 "D8: the pending drop is listed" '.total == 1' '.data[0].id == "oo-`oom`.`t`"' '.data[0].unsynced == ["oo-src:`oo_b`.`t`"]'
+api POST /tasks/oo/shard_ddl_locks/unlock '{"lock_id":"oo-`oom`.`t`","exec":true}'
+expect 409 "D8: exec:true is refused" "$ERRBODY" '.error_msg|test("exec")'
+api GET /tasks/oo/shard_ddl_locks
+expect 200 "D8: still listed after the refusal" '.total == 1'
+api POST /tasks/oo/shard_ddl_locks/unlock '{"lock_id":"oo-`oom`.`nope`","exec":false}'
+expect 404 "D8: an unknown id" "$ERRBODY"
+api POST /tasks/oo/shard_ddl_locks/unlock '{"lock_id":"oo-`oom`.`t`","exec":false}'
+expect 200 "D8: exec:false releases the drop" '.result == "resolved"'
+api GET /tasks/oo/shard_ddl_locks
+expect 200 "D8: nothing listed after" '.total == 0'
+api POST /tasks/oo/shard_ddl_locks/unlock '{"lock_id":"oo-`oom`.`t`","exec":false}'
+expect 404 "D8: released once" "$ERRBODY"
+# the column stays: the other shard's values in it keep landing, and its own drop runs nothing
+src_sql "INSERT INTO oo_b.t VALUES (3, 1, 2, 3); ALTER TABLE oo_b.t DROP COLUMN c; INSERT INTO oo_b.t VALUES (5, 1, 2)"
+flush
+until_rows "D8: rows" "SELECT id, a, b, c FROM $TDB.t ORDER BY id" "1 10 20 30
+2 11 21 31
+3 1 2 3
+5 1 2 NULL"
+[ "$(cols)" = "id,a,b,c" ] && ok || fail "D8: columns: $(cols)"
+running "D8"
 
 api DELETE "/tasks/oo?force=true"
 expect 204 "delete the task"
