@@ -302,7 +302,8 @@ void sl__console_task_check(sl_req *r);
 
 /* What the prechecks of a task compare it with: CHECK (POST /tasks/check) names every other task
  * of the server that writes one of its target tables, as a warning; START (its start) only one
- * with a running or paused subtask, as an error. */
+ * with a subtask that writes (sl_subtask_writing: running, or waiting for an automatic resume),
+ * as an error. */
 #define SL__PRECHECK_CHECK 0
 #define SL__PRECHECK_START 1
 typedef struct sl__precheck sl__precheck;

@@ -66,8 +66,8 @@ static int same_target(const json_t *a, const json_t *b)
            json_integer_value(json_object_get(y, "port"));
 }
 
-/* The stages of t's subtasks, distinct, joined by ", "; *active set when one runs or is paused
- * (it writes, or will when it resumes by itself). NULL when out of memory. */
+/* The stages of t's subtasks, distinct, joined by ", "; *active set when one writes now or will
+ * by itself (runs, or waits for an automatic resume). NULL when out of memory. */
 static char *stages_of(sl_api_task *t, int *active)
 {
     int seen[SL_STAGE_FINISHED + 1] = { 0 };
@@ -76,7 +76,7 @@ static char *stages_of(sl_api_task *t, int *active)
         sl_stage s = sl_subtask_stage(t->subs[i]);
         if (s <= SL_STAGE_FINISHED)
             seen[s] = 1;
-        *active |= s == SL_STAGE_RUNNING || s == SL_STAGE_PAUSED;
+        *active |= sl_subtask_writing(t->subs[i]);
     }
     char buf[128] = "";
     for (int s = 0; s <= SL_STAGE_FINISHED; s++)

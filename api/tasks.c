@@ -714,17 +714,12 @@ static int select_subtasks(sl_req *r, sl_api_task *t, json_t *list, sl_subtask *
     return (int)n;
 }
 
-/* The prechecks of a start (task_precheck.c), before anything starts and without the lock: they
- * read the sources and the target. Replies and returns -1 when they refuse: 409 (DM's 38058)
- * when another task writes one of its target tables, else 400 (DM's 26005, a failed precheck).
- * 0 to go on (for an unknown task too: the start answers that). */
-static int start_prechecks(sl_req *r, const char *name, int remove_meta)
+/* Run the prechecks pc of a start (task_precheck.c; freed here), without the lock: they read
+ * the sources and the target. Replies and returns -1 when they refuse: 409 (DM's 38058) when
+ * another task writes one of its target tables, else 400 (DM's 26005, a failed precheck). 0 to
+ * go on. */
+static int start_prechecks(sl_req *r, const char *name, sl__precheck *pc, int remove_meta)
 {
-    sl_api *a = r->api;
-    pthread_rwlock_rdlock(&a->lock);
-    sl_api_task *t = sl__task_find(a, name);
-    sl__precheck *pc = t ? sl__precheck_prepare(a, t->plan, SL__PRECHECK_START) : NULL;
-    pthread_rwlock_unlock(&a->lock);
     if (!pc)
         return 0;
     json_t *errs = json_array(), *warns = json_array();
@@ -757,6 +752,15 @@ static int start_prechecks(sl_req *r, const char *name, int remove_meta)
     json_decref(errs);
     json_decref(warns);
     return rc;
+}
+
+/* The generation of the task list (sl__tasks_cache_invalidate moves it on every change). */
+static uint64_t tasks_gen(sl_api *a)
+{
+    pthread_mutex_lock(&a->cache_mu);
+    uint64_t g = a->tasks_gen;
+    pthread_mutex_unlock(&a->cache_mu);
+    return g;
 }
 
 static void start_stop(sl_req *r, const char *name, int start)
@@ -832,14 +836,14 @@ static void start_stop(sl_req *r, const char *name, int start)
     }
     json_t *rm = json_object_get(body, "remove_meta");
     int remove_meta = start && json_is_true(rm);
-    if (start && start_prechecks(r, name, remove_meta) < 0) {
-        json_decref(body);
-        return;
-    }
+    int prechecked = 0, tries = 0;
+    sl_subtask **sel = NULL;
+    sl_start_args *argv = NULL;
+again:
     pthread_rwlock_wrlock(&a->lock);
     sl_api_task *t = sl__task_find(a, name);
-    sl_subtask **sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
-    sl_start_args *argv = t ? calloc(t->nsubs + 1, sizeof *argv) : NULL;
+    sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
+    argv = t ? calloc(t->nsubs + 1, sizeof *argv) : NULL;
     int n, stopped = 0;
     if (!t) {
         sl__reply_task_not_found(r, name);
@@ -911,6 +915,24 @@ static void start_stop(sl_req *r, const char *name, int start)
             }
             argv[i].start_time = at;
         }
+    }
+    /* The prechecks read the sources and the target: the lock is let go around them, and the
+     * start is decided again, as the task list may have changed meanwhile (retried while it
+     * does, three times at most). */
+    sl__precheck *pc = prechecked ? NULL : sl__precheck_prepare(a, t->plan, SL__PRECHECK_START);
+    if (pc) {
+        uint64_t gen = tasks_gen(a);
+        pthread_rwlock_unlock(&a->lock);
+        free(sel);
+        free(argv);
+        sel = NULL;
+        argv = NULL;
+        if (start_prechecks(r, name, pc, remove_meta) < 0) {
+            json_decref(body);
+            return;
+        }
+        prechecked = tasks_gen(a) == gen || ++tries == 3;
+        goto again;
     }
     if (remove_meta) {
         /* DM's start with remove_meta: the plugins drop their checkpoints before the start */
