@@ -876,12 +876,12 @@ static int merged_target(lworker *w, const job *j, sl_error *err)
 }
 
 /*
- * A chunk loaded with REPLACE removed `replaced` rows that differ from the chunk's rows of the
- * same key (the server counts such a row twice in the affected rows, MySQL manual "REPLACE
- * Statement"; a row equal in every column it rewrites in place and counts once, and nothing is
- * lost then). None of them is the chunk's own source table's: a chunk commits with its
- * checkpoint row, so a resume never finds rows of a chunk it loads, and a load redone from a
- * new snapshot empties the table first or refuses (claim_table). In a table that several source
+ * A chunk loaded with REPLACE removed `replaced` rows (the server counts a replaced row twice in
+ * the affected rows, MySQL manual "REPLACE Statement"; a row equal in every column whose key is
+ * the table's last unique key is rewritten in place and counted once, and nothing is lost
+ * then). None of them is the chunk's own source table's: a chunk commits with its checkpoint
+ * row, so a resume never finds rows of a chunk it loads, and a load redone from a new snapshot
+ * empties the table first or refuses (claim_table). In a table that several source
  * tables merge into they are therefore another shard's rows (or rows the target held before):
  * replacing them would lose them without a word (exploratory report D4: shards with
  * overlapping AUTO_INCREMENT ids kept a quarter of their rows), so the chunk fails instead
