@@ -198,8 +198,10 @@ void sl__console_route(sl_req *r)
 }
 
 /* POST /api/v1/tasks/check: the body of POST /api/v1/tasks, compiled by the same compiler and
- * not stored. 200 {"ok": bool, "errors": [{"path","msg"[,"code"]}], "warnings": [...]} - a task
- * with errors is still a good answer to "check this", so it is 200 with ok false. */
+ * not stored, and when it compiles, the prechecks a start runs (task_precheck.c: the shards on
+ * the sources, other tasks writing its tables). 200 {"ok": bool, "errors": [{"path","msg"[,
+ * "code"]}], "warnings": [...]} - a task with errors is still a good answer to "check this", so
+ * it is 200 with ok false. */
 void sl__console_task_check(sl_req *r)
 {
     sl_api *a = r->api;
@@ -220,19 +222,31 @@ void sl__console_task_check(sl_req *r)
         return;
     }
     /* the compiler reads the sources: it needs the lock, a read one as nothing is changed */
+    const char *root = tj == body ? "" : "/task";
+    sl__precheck *pc = NULL;
     pthread_rwlock_rdlock(&a->lock);
-    int rc = sl__task_compile(a, tj, tj == body ? "" : "/task", &plan, &probs, &warns, &err);
+    int rc = sl__task_compile(a, tj, root, &plan, &probs, &warns, &err);
+    if (rc == 0)
+        pc = sl__precheck_prepare(a, plan, SL__PRECHECK_CHECK);
     pthread_rwlock_unlock(&a->lock);
-    json_decref(body);
     sl_task_plan_free(plan);
     if (rc != 0 && !probs) {
+        json_decref(body);
         json_decref(warns);
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
         return;
     }
-    sl__reply_json(r, 200, json_pack("{s:b,s:o,s:o}", "ok", rc == 0, "errors",
-                                     probs ? probs : json_array(), "warnings",
-                                     warns ? warns : json_array()));
+    /* a task that compiles is checked on its sources too (DM's precheck): what a start would
+     * refuse is an error here, what it would only warn about a warning */
+    if (!probs)
+        probs = json_array();
+    if (!warns)
+        warns = json_array();
+    sl__precheck_run(pc, 0, root, probs, warns);
+    sl__precheck_free(pc);
+    json_decref(body);
+    sl__reply_json(r, 200, json_pack("{s:b,s:o,s:o}", "ok", json_array_size(probs) == 0,
+                                     "errors", probs, "warnings", warns));
 }
 
 /* GET /console: the page. It holds no data and asks for everything through the API (with

@@ -298,6 +298,29 @@ void sl__console_page(sl_req *r);
 void sl__console_route(sl_req *r);
 void sl__console_task_check(sl_req *r);
 
+/* ---- before a task copies anything (task_precheck.c) ---------------------------------------- */
+
+/* What the prechecks of a task compare it with: CHECK (POST /tasks/check) names every other task
+ * of the server that writes one of its target tables, as a warning; START (its start) only one
+ * with a subtask that writes (sl_subtask_writing: running, or waiting for an automatic resume),
+ * as an error. */
+#define SL__PRECHECK_CHECK 0
+#define SL__PRECHECK_START 1
+typedef struct sl__precheck sl__precheck;
+/* Copy out of a what the prechecks of plan need (the rules and connections of its sources and
+ * of the other tasks on the same target server). Call with a.lock held; NULL when there is
+ * nothing to check (offline, no plan, a plan that does not compile) or no memory. */
+sl__precheck *sl__precheck_prepare(sl_api *a, const sl_task_plan *plan, int mode);
+/* Run them without a.lock: they connect to the sources and the target. fresh: the task starts
+ * over (remove_meta), so checkpoints in its target do not make it a task under way (DM checks
+ * shards of a fresh task only). Problems go to errors and warnings as {"path" (under root),
+ * "msg", "code"}: DM's 26005 for a failed precheck, 38058 for another task writing the same
+ * table at a start, 10001 (a warning) for a server that could not be read. Returns 1 when
+ * another task writes a target table of this one (START), else 0. */
+int  sl__precheck_run(sl__precheck *p, int fresh, const char *root, json_t *errors,
+                      json_t *warnings);
+void sl__precheck_free(sl__precheck *p);
+
 /* Load sources and tasks from the store at startup (sources.c / tasks.c). */
 int sl__sources_restore(sl_api *a, sl_error *err);
 /* Cluster leader: after a store write whose outcome is unknown (etcd timed out; it may have

@@ -295,7 +295,15 @@ int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan,
 /* A task that does not compile: 400 with every problem, error_msg one line each as check-task
  * prints them ("PATH: msg (code N)", sl_diags_format), error_code the first one's, and the list
  * itself in "errors" ({"path","msg","code"}). */
+static void reply_problems_as(sl_req *r, unsigned status, const char *head, json_t *probs);
+
 static void reply_problems(sl_req *r, json_t *probs)
+{
+    reply_problems_as(r, 400, NULL, probs);
+}
+
+/* The same with another status, and head (when not NULL) as the first line of error_msg. */
+static void reply_problems_as(sl_req *r, unsigned status, const char *head, json_t *probs)
 {
     char *msg = NULL;
     size_t len = 0, i;
@@ -305,11 +313,13 @@ static void reply_problems(sl_req *r, json_t *probs)
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "out of memory");
         return;
     }
+    if (head)
+        fprintf(f, "%s", head);
     json_array_foreach(probs, i, x) {
         const char *p = json_string_value(json_object_get(x, "path"));
         const char *m = json_string_value(json_object_get(x, "msg"));
-        fprintf(f, "%s%s: %s (code %d)", i ? "\n" : "", p && *p ? p : "/", m ? m : "invalid",
-                (int)json_integer_value(json_object_get(x, "code")));
+        fprintf(f, "%s%s: %s (code %d)", i || head ? "\n" : "", p && *p ? p : "/",
+                m ? m : "invalid", (int)json_integer_value(json_object_get(x, "code")));
     }
     if (fclose(f) != 0) {
         free(msg);
@@ -320,7 +330,7 @@ static void reply_problems(sl_req *r, json_t *probs)
     json_t *o = json_pack("{s:s,s:I,s:O}", "error_msg", msg, "error_code",
                           code ? code : (json_int_t)DM_ERR_TASK_CHECK, "errors", probs);
     free(msg);
-    sl__reply_json(r, 400, o);
+    sl__reply_json(r, status, o);
 }
 
 /* DM's OperateTaskResponse.check_result for a task that compiled with warnings: "task created
@@ -704,6 +714,55 @@ static int select_subtasks(sl_req *r, sl_api_task *t, json_t *list, sl_subtask *
     return (int)n;
 }
 
+/* Run the prechecks pc of a start (task_precheck.c; freed here), without the lock: they read
+ * the sources and the target. Replies and returns -1 when they refuse: 409 (DM's 38058) when
+ * another task writes one of its target tables, else 400 (DM's 26005, a failed precheck). 0 to
+ * go on. */
+static int start_prechecks(sl_req *r, const char *name, sl__precheck *pc, int remove_meta)
+{
+    if (!pc)
+        return 0;
+    json_t *errs = json_array(), *warns = json_array();
+    int rc = 0, conflict = errs && warns ? sl__precheck_run(pc, remove_meta, "", errs, warns) : 0;
+    sl__precheck_free(pc);
+    size_t i;
+    json_t *x;
+    json_array_foreach(warns, i, x)
+        sl_log(SL_LOG_WARN, "api", "task %s: %s", name,
+               json_string_value(json_object_get(x, "msg")));
+    if (json_array_size(errs)) {
+        char head[200];
+        snprintf(head, sizeof head, "can not start task: %s reason: a precheck failed, nothing "
+                 "was started:", name);
+        /* the conflict's code first: it decides the answer's error_code */
+        if (conflict) {
+            json_t *c = json_array();
+            json_array_foreach(errs, i, x)
+                if (json_integer_value(json_object_get(x, "code")) == DM_ERR_CANNOT_START)
+                    json_array_append(c, x);
+            json_array_foreach(errs, i, x)
+                if (json_integer_value(json_object_get(x, "code")) != DM_ERR_CANNOT_START)
+                    json_array_append(c, x);
+            json_decref(errs);
+            errs = c;
+        }
+        reply_problems_as(r, conflict ? 409 : 400, head, errs);
+        rc = -1;
+    }
+    json_decref(errs);
+    json_decref(warns);
+    return rc;
+}
+
+/* The generation of the task list (sl__tasks_cache_invalidate moves it on every change). */
+static uint64_t tasks_gen(sl_api *a)
+{
+    pthread_mutex_lock(&a->cache_mu);
+    uint64_t g = a->tasks_gen;
+    pthread_mutex_unlock(&a->cache_mu);
+    return g;
+}
+
 static void start_stop(sl_req *r, const char *name, int start)
 {
     sl_api *a = r->api;
@@ -777,10 +836,14 @@ static void start_stop(sl_req *r, const char *name, int start)
     }
     json_t *rm = json_object_get(body, "remove_meta");
     int remove_meta = start && json_is_true(rm);
+    int prechecked = 0, tries = 0;
+    sl_subtask **sel = NULL;
+    sl_start_args *argv = NULL;
+again:
     pthread_rwlock_wrlock(&a->lock);
     sl_api_task *t = sl__task_find(a, name);
-    sl_subtask **sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
-    sl_start_args *argv = t ? calloc(t->nsubs + 1, sizeof *argv) : NULL;
+    sel = t ? calloc(t->nsubs + 1, sizeof *sel) : NULL;
+    argv = t ? calloc(t->nsubs + 1, sizeof *argv) : NULL;
     int n, stopped = 0;
     if (!t) {
         sl__reply_task_not_found(r, name);
@@ -852,6 +915,24 @@ static void start_stop(sl_req *r, const char *name, int start)
             }
             argv[i].start_time = at;
         }
+    }
+    /* The prechecks read the sources and the target: the lock is let go around them, and the
+     * start is decided again, as the task list may have changed meanwhile (retried while it
+     * does, three times at most). */
+    sl__precheck *pc = prechecked ? NULL : sl__precheck_prepare(a, t->plan, SL__PRECHECK_START);
+    if (pc) {
+        uint64_t gen = tasks_gen(a);
+        pthread_rwlock_unlock(&a->lock);
+        free(sel);
+        free(argv);
+        sel = NULL;
+        argv = NULL;
+        if (start_prechecks(r, name, pc, remove_meta) < 0) {
+            json_decref(body);
+            return;
+        }
+        prechecked = tasks_gen(a) == gen || ++tries == 3;
+        goto again;
     }
     if (remove_meta) {
         /* DM's start with remove_meta: the plugins drop their checkpoints before the start */

@@ -175,6 +175,30 @@ static const char *const CHECKING_ITEMS[] = {
     "downstream_mutex_features", "downstream_table_empty", "primary_key", NULL
 };
 
+/* sluice runs DM's shard-merge prechecks only (precheck.h: a start, POST /tasks/check,
+ * check-task --precheck); the other items a task may skip have nothing to skip here. */
+static void warn_unchecked_items(tc *c, const json_t *ic)
+{
+    static const char *const RUN[] = { "all", "auto_increment_ID", "schema_of_shard_tables", NULL };
+    char names[512] = "";
+    size_t n = 0, i;
+    json_t *x;
+    json_array_foreach(ic, i, x) {
+        const char *s = json_string_value(x);
+        int run = 0;
+        for (const char *const *p = RUN; s && *p && !run; p++)
+            run = strcmp(*p, s) == 0;
+        if (!s || run)
+            continue;
+        size_t l = strlen(names);
+        snprintf(names + l, sizeof names - l, "%s%s", n++ ? ", " : "", s);
+    }
+    if (n)
+        sl__tc_warn(c, "ignore_checking_items", SL_TC_IGNORED, "sluice runs DM's shard-merge "
+                    "prechecks only (auto_increment_ID, schema_of_shard_tables, when a task starts "
+                    "and in POST /tasks/check): %s ha%s nothing to skip", names, n == 1 ? "s" : "ve");
+}
+
 static void check_name(tc *c, tk_task *t)
 {
     t->name = get_str(c, t->obj, "name", 1);
@@ -1128,10 +1152,7 @@ void sl__tk_check(tc *c, tk_task *t, const sl_compile_opts *opts)
     check_rules(c, t);
     sl__tc_get(c, o, "status_list", TC_ARR, 0);   /* output of GET; accepted and ignored */
     json_t *ic = get_str_array(c, o, "ignore_checking_items", 0);
-    if (json_array_size(ic))
-        sl__tc_warn(c, "ignore_checking_items", SL_TC_IGNORED, "sluice runs no precheck of the "
-                    "sources (check-task is offline; a task checks its source when it starts), so "
-                    "ignore_checking_items has nothing to skip");
+    warn_unchecked_items(c, ic);
     if (ic) {
         size_t m = sl__tc_push(c, "ignore_checking_items"), i;
         json_t *x;

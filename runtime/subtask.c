@@ -752,6 +752,17 @@ int sl_subtask_ever_started(sl_subtask *s)
     return v;
 }
 
+int sl_subtask_writing(sl_subtask *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->w->remote)
+        remote_reload(s);
+    int v = s->stage == SL_STAGE_RUNNING ||
+            (s->stage == SL_STAGE_PAUSED && s->err_class == SL_ERRCLASS_TRANSIENT);
+    pthread_mutex_unlock(&s->mu);
+    return v;
+}
+
 int sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *err)
 {
     /* a cleanup of an earlier task of this name must not remove what this start writes */

@@ -155,6 +155,9 @@ typedef struct sl_start_args {
 int  sl_subtask_start_with(sl_subtask *s, const sl_start_args *args, sl_error *err);
 /* 1 once the subtask has started at least once (it may have checkpoints). */
 int  sl_subtask_ever_started(sl_subtask *s);
+/* 1 if it writes to its target now or will by itself: Running, or Paused with an automatic
+ * resume armed (a transient error). A Paused one that waits for the operator is 0. */
+int  sl_subtask_writing(sl_subtask *s);
 /* Stop its pipeline. persist: record Stopped (a Finished subtask stays Finished); 0 keeps the
  * stored stage (a server shutting down, so a restart resumes it). */
 void sl_subtask_stop(sl_subtask *s, int persist);

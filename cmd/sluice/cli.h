@@ -17,6 +17,11 @@ struct sl_registry;
 int sl__cli_compile(const char *file, const char *sources, const char *plugin_dir,
                     struct sl_task_plan **plan, struct sl_registry **reg);
 
+/* `sluice check-task --precheck` (precheck.c): the shard-merge prechecks of a compiled plan on
+ * its sources and target, printed as check-task prints problems. Returns the exit code (0: no
+ * error; 1: a precheck failed or a server could not be read). */
+int sl_cli_precheck(const struct sl_task_plan *plan);
+
 /* `sluice verify` (verify.c); argv[0] is "verify". Returns the process exit code. */
 int sl_cli_verify(int argc, char **argv);
 

@@ -29,10 +29,12 @@ static void usage(FILE *f)
     fprintf(f,
         "usage: sluice <command> [options]\n"
         "\n"
-        "Offline (no server, no database):\n"
-        "  check-task FILE [--sources FILE] [--plugin-dir DIR]\n"
+        "Offline (no server; no database but for --precheck and verify):\n"
+        "  check-task FILE [--sources FILE] [--plugin-dir DIR] [--precheck]\n"
         "        validate a DM task (JSON, bare or {\"task\": ...}); exit 0 if valid, 1 with every\n"
-        "        error as \"PATH: message (code N)\"; FILE may be - for stdin\n"
+        "        error as \"PATH: message (code N)\"; FILE may be - for stdin; --precheck (with\n"
+        "        --sources) also connects to the sources and the target and runs DM's shard-merge\n"
+        "        prechecks (auto_increment_ID, schema_of_shard_tables)\n"
         "  explain FILE [--dot] [--sources FILE] [--plugin-dir DIR]\n"
         "        print the pipelines the task compiles to: per source, each phase's plugin\n"
         "        instances with their resolved options (secrets masked) and edges; --dot prints\n"
@@ -80,10 +82,11 @@ static char *slurp(const char *path, size_t *len)
 
 typedef struct args {
     const char *file, *sources, *plugin_dir;
-    int dot;
+    int dot, precheck;
 } args;
 
-static int parse_args(int argc, char **argv, int allow_dot, args *a)
+/* The options of check-task (explain 0: --precheck) or explain (1: --dot). */
+static int parse_args(int argc, char **argv, int explain, args *a)
 {
     memset(a, 0, sizeof *a);
     for (int i = 1; i < argc; i++) {
@@ -95,8 +98,10 @@ static int parse_args(int argc, char **argv, int allow_dot, args *a)
             a->plugin_dir = argv[++i];
         } else if (strncmp(argv[i], "--plugin-dir=", 13) == 0) {
             a->plugin_dir = argv[i] + 13;
-        } else if (allow_dot && strcmp(argv[i], "--dot") == 0) {
+        } else if (explain && strcmp(argv[i], "--dot") == 0) {
             a->dot = 1;
+        } else if (!explain && strcmp(argv[i], "--precheck") == 0) {
+            a->precheck = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -115,6 +120,10 @@ static int parse_args(int argc, char **argv, int allow_dot, args *a)
     }
     if (!a->file) {
         fprintf(stderr, "sluice %s: which task file? (sluice %s FILE)\n", argv[0], argv[0]);
+        return -1;
+    }
+    if (a->precheck && !a->sources) {
+        fprintf(stderr, "sluice %s: --precheck reads the sources: it needs --sources FILE\n", argv[0]);
         return -1;
     }
     return 0;
@@ -259,6 +268,8 @@ static int cmd_check(int argc, char **argv)
             printf("\n");
         }
         print_ddl(plan);
+        if (a.precheck)
+            rc = sl_cli_precheck(plan);
     }
     sl_task_plan_free(plan);
     sl_registry_free(reg);

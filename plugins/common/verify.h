@@ -131,6 +131,8 @@ int  sl_verify_task_collect(sl_verify_task *t, sl_error *err);
 /* The index (in the order sources were added) of the source whose connection options are conn,
  * or -1. */
 int  sl_verify_task_source(const sl_verify_task *t, const sl_myconn_opts *conn);
+/* The name of source i (in the order sources were added), "" when there is none. */
+const char *sl_verify_task_source_name(const sl_verify_task *t, size_t i);
 void sl_verify_task_free(sl_verify_task *t);
 
 #endif

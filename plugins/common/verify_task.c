@@ -14,6 +14,7 @@
 #include "sluice/match.h"
 
 struct sl_verify_tsrc {
+    char          *name;      /* the source's name, for messages */
     sl_myconn_opts conn;
     json_t        *opts;      /* owns the strings conn points to */
     sl_rules      *rules;
@@ -61,11 +62,16 @@ int sl_verify_task_add_source(sl_verify_task *t, const char *name, const char *s
     if (!(s->opts = json_loads(stage_opts, 0, &je)))
         return sl_error_set(err, SL_EPARSE, "source %s: stage options: %s", name, je.text);
     t->nsrc++;
+    if (!(s->name = strdup(name)))
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
     char *rules = json_dumps(json_object_get(s->opts, "rules"), JSON_COMPACT);
     int rc = rules ? sl_rules_new(rules, &s->rules, err) : SL_ENOMEM;
     free(rules);
-    if (rc < 0)
-        return sl_error_set(err, rc, "source %s: rules: %s", name, err->msg);
+    if (rc < 0) {
+        /* err->msg is the rules' message: prefixed, never passed as its own format argument */
+        sl_error_prefix(err, "source %s: rules", name);
+        return rc;
+    }
     s->conn = conn_of(s->opts, "source");
     t->target = conn_of(s->opts, "target");
     if (lua_opts) {
@@ -161,8 +167,10 @@ int sl_verify_task_collect(sl_verify_task *vt, sl_error *err)
     for (size_t i = 0; i < vt->nsrc; i++) {
         struct sl_verify_tsrc *s = &vt->src[i];
         MYSQL *db = sl_myconn_open(&s->conn, err);
-        if (!db)
-            return sl_error_set(err, SL_ECONN, "source: %s", err->msg);
+        if (!db) {
+            sl_error_prefix(err, "source %s", s->name);
+            return err->code = SL_ECONN;
+        }
         const char *q = "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE "
                         "TABLE_TYPE='BASE TABLE' AND TABLE_SCHEMA NOT IN "
                         "('mysql','information_schema','performance_schema','sys') "
@@ -170,7 +178,8 @@ int sl_verify_task_collect(sl_verify_task *vt, sl_error *err)
         int rc = sl_verify_query(db, q, strlen(q), err);
         if (rc < 0) {
             mysql_close(db);
-            return sl_error_set(err, rc, "listing source tables: %s", err->msg);
+            sl_error_prefix(err, "source %s: listing its tables", s->name);
+            return rc;
         }
         /* (one row per table name: what the task selects, never the rows themselves) */
         MYSQL_RES *res = mysql_store_result(db);
@@ -187,6 +196,11 @@ int sl_verify_task_collect(sl_verify_task *vt, sl_error *err)
             return sl_error_set(err, rc, "out of memory listing tables");
     }
     return 0;
+}
+
+const char *sl_verify_task_source_name(const sl_verify_task *t, size_t i)
+{
+    return i < t->nsrc ? t->src[i].name : "";
 }
 
 int sl_verify_task_source(const sl_verify_task *t, const sl_myconn_opts *conn)
@@ -212,6 +226,7 @@ void sl_verify_task_free(sl_verify_task *vt)
     }
     free(vt->tables);
     for (size_t i = 0; i < vt->nsrc; i++) {
+        free(vt->src[i].name);
         sl_rules_free(vt->src[i].rules);
         json_decref(vt->src[i].scripts);
         json_decref(vt->src[i].opts);

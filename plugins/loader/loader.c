@@ -183,8 +183,11 @@ typedef struct job {
     struct job *next;
     struct job *more;                /* a chunk group: the next chunk in this job's transaction */
     char       *path, *id, *table;   /* table: `schema`.`table` for messages */
+    char       *tschema, *ttable;    /* a chunk: its target table ... */
+    char       *src;                 /* ... and source table (`schema`.`table`) */
     char       *sql;                 /* the LOAD DATA statement */
     char       *ins;                 /* or the bulk path's INSERT (bulk_insert), ncols ?s */
+    size_t      kw, kw_ins;          /* where REPLACE is in sql and ins (0: not there) */
     uint32_t    ncols;
     int         ai;                  /* its target table has an AUTO_INCREMENT column */
     char       *enums;               /* "\x01a\x01b\x01": ENUM columns (see read_warnings) */
@@ -242,6 +245,11 @@ typedef struct lworker {
     const char **bfield;      /* one line's fields and lengths (sl_tsv_split) */
     size_t  *bflen;
     unsigned long bpacket;    /* the target's max_allowed_packet (0: not asked yet) */
+    /* a chunk that would replace another shard's rows (merge_collision) */
+    job     *collided;        /* the chunk, or NULL */
+    uint64_t replaced;        /* how many rows it would replace */
+    int      find_dup;        /* the chunk loads again with IGNORE: keep its first duplicate key */
+    char     dup[512];        /* ... here */
 } lworker;
 
 struct loader {
@@ -291,6 +299,10 @@ struct loader {
     atomic_ullong     chunks_loaded, txns;  /* this run: chunks loaded, in how many transactions */
     atomic_ullong     chunks_bulk;          /* ... of them with the bulk path */
     strset            ai_tables;        /* target tables with an AUTO_INCREMENT column (stage) */
+    /* which source tables this source's dump routes into each target table, under mu (the
+     * stage thread adds, a worker reads them in merged_target): "target\x01source" pairs, and
+     * target qname -> how many source tables */
+    strset            merge_pairs, merge_n;
     uint64_t          redo_bytes;       /* the target's redo log capacity (0: unknown), init_run */
 
     atomic_uint_fast64_t finished_bytes, total_bytes;
@@ -328,6 +340,9 @@ static void job_free(job *j)
     free(j->path);
     free(j->id);
     free(j->table);
+    free(j->tschema);
+    free(j->ttable);
+    free(j->src);
     free(j->sql);
     free(j->ins);
     free(j->enums);
@@ -590,6 +605,10 @@ static int check_warnings(lworker *w, const job *j, sl_error *err)
         return 0;
     char dup[512], other[512];
     int bad = read_warnings(w->db, j->enums, dup, sizeof dup, other, sizeof other);
+    if (w->find_dup && dup[0]) {          /* dup_key_of: one key is all it needs */
+        snprintf(w->dup, sizeof w->dup, "%s", dup);
+        return sl_error_set(err, SL_EEXIST, "%s", dup);
+    }
     if (w->l->cfg->on_duplicate == DUP_ERROR && dup[0])
         return sl_error_set(err, SL_EDB, "target: duplicate key loading chunk %s into %s "
                             "(on_duplicate is error): %s", j->id, j->table, dup);
@@ -813,6 +832,125 @@ static int bulk_chunk(lworker *w, const job *j, uint64_t *affected, sl_error *er
     return rc;
 }
 
+/* ---- a shard merge's rows are never replaced by another shard's --------------------------------- */
+
+static int load_one(lworker *w, job *j, sl_error *err);
+
+/* 1 if j's target table takes rows of another source table too: this source's dump routes two
+ * or more into it (their CREATE TABLEs came, handle_ddl), or another source of the task claimed
+ * it (claim_table, committed before that source's first chunk); 0 if not; < 0 with err when the
+ * claims cannot be read. */
+static int merged_target(lworker *w, const job *j, sl_error *err)
+{
+    loader *l = w->l;
+    size_t n = 0;
+    pthread_mutex_lock(&l->mu);
+    int many = strset_get(&l->merge_n, j->table, &n) && n > 1;
+    pthread_mutex_unlock(&l->mu);
+    if (many)
+        return 1;
+    sl_sbuf q;
+    sl_sbuf_init(&q);
+    sl_sbuf_adds(&q, "SELECT 1 FROM ");
+    sl_ckpt_loader_tables_name(&q, l->cfg->meta_schema, l->cfg->task_name);
+    sl_sbuf_adds(&q, " WHERE target_schema = ");
+    sl_sbuf_add_quoted(&q, j->tschema, strlen(j->tschema));
+    sl_sbuf_adds(&q, " AND target_table = ");
+    sl_sbuf_add_quoted(&q, j->ttable, strlen(j->ttable));
+    sl_sbuf_adds(&q, " AND source_name <> ");
+    sl_sbuf_add_quoted(&q, l->cfg->source_name, strlen(l->cfg->source_name));
+    sl_sbuf_adds(&q, " LIMIT 1");
+    if (q.oom) {
+        sl_sbuf_free(&q);
+        return sl_error_set(err, SL_ENOMEM, "no memory");
+    }
+    int rc = mysql_real_query(w->db, q.p, (unsigned long)q.len);
+    sl_sbuf_free(&q);
+    if (rc != 0)
+        return sql_failed(w, j, mysql_errno(w->db), mysql_error(w->db), err);
+    MYSQL_RES *r = mysql_store_result(w->db);
+    int other = r && mysql_num_rows(r) > 0;
+    if (r)
+        mysql_free_result(r);
+    return other;
+}
+
+/*
+ * A chunk loaded with REPLACE removed `replaced` rows (the server counts a replaced row twice in
+ * the affected rows, MySQL manual "REPLACE Statement"; a row equal in every column whose key is
+ * the table's last unique key is rewritten in place and counted once, and nothing is lost
+ * then). None of them is the chunk's own source table's: a chunk commits with its checkpoint
+ * row, so a resume never finds rows of a chunk it loads, and a load redone from a new snapshot
+ * empties the table first or refuses (claim_table). In a table that several source
+ * tables merge into they are therefore another shard's rows (or rows the target held before):
+ * replacing them would lose them without a word (exploratory report D4: shards with
+ * overlapping AUTO_INCREMENT ids kept a quarter of their rows), so the chunk fails instead
+ * (load_chunk_once names a key). In a table of one source table they are rows the target held
+ * before the task, which on_duplicate replace replaces, as documented.
+ */
+static int merge_collision(lworker *w, job *j, uint64_t replaced, sl_error *err)
+{
+    int m = merged_target(w, j, err);
+    if (m <= 0)
+        return m;
+    w->collided = j;
+    w->replaced = replaced;
+    return sl_error_set(err, SL_EEXIST, "chunk %s into %s would replace rows of another shard",
+                        j->id, j->table);
+}
+
+/* A copy of stmt with the REPLACE at kw made IGNORE ("REPLACE INTO" of the bulk path becomes
+ * "INSERT IGNORE INTO"); NULL when out of memory. */
+static char *ignore_variant(const char *stmt, size_t kw, int bulk)
+{
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_add(&b, stmt, kw);
+    sl_sbuf_adds(&b, bulk ? "INSERT IGNORE" : "IGNORE");
+    sl_sbuf_adds(&b, stmt + kw + 7);      /* after "REPLACE" */
+    if (b.oom) {
+        sl_sbuf_free(&b);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* Name a key that chunks j .. last (a group's, in its order) share with rows in the target, as
+ * the server words it ("Duplicate entry '17' for key 'PRIMARY'"): after the rollback of their
+ * transaction they load again with IGNORE, whose warnings name each such key, and are rolled
+ * back. out gets "" when none is found, or for a streamed chunk (read once). */
+static void dup_key_of(lworker *w, job *j, job *last, char *out, size_t n)
+{
+    sl_error e = {0};
+    w->dup[0] = '\0';
+    w->find_dup = 1;
+    for (job *c = j; c && !w->dup[0]; c = c == last ? NULL : c->more) {
+        if (sl_stream_path(c->path) || !c->kw)
+            break;
+        char *sql = ignore_variant(c->sql, c->kw, 0);
+        char *ins = c->ins ? ignore_variant(c->ins, c->kw_ins, 1) : NULL;
+        if (!sql || (c->ins && !ins)) {
+            free(sql);
+            free(ins);
+            break;
+        }
+        char *keep_sql = c->sql, *keep_ins = c->ins;
+        c->sql = sql;
+        c->ins = ins;
+        w->attempt_bytes = 0;
+        int rc = load_one(w, c, &e);
+        c->sql = keep_sql;
+        c->ins = keep_ins;
+        free(sql);
+        free(ins);
+        if (rc < 0 && rc != SL_EEXIST)
+            break;
+    }
+    w->find_dup = 0;
+    sl_myconn_exec(w->db, "ROLLBACK", 8, NULL);
+    snprintf(out, n, "%s", w->dup);
+}
+
 /* One chunk's rows (LOAD DATA, or the bulk path) in the worker's open transaction, their warnings
  * checked. The caller rolls the transaction back when this fails. */
 static int load_one(lworker *w, job *j, sl_error *err)
@@ -841,7 +979,28 @@ static int load_one(lworker *w, job *j, sl_error *err)
     if (l->cfg->on_duplicate == DUP_ERROR && affected < j->rows)
         return sl_error_set(err, SL_EDB, "target: duplicate key loading chunk %s into %s "
                             "(on_duplicate is error): rows were skipped", j->id, j->table);
+    if (j->kw && !w->find_dup && affected > j->rows)
+        return merge_collision(w, j, affected - j->rows, err);
     return 0;
+}
+
+/* The failure of chunk group j whose chunk w->collided would have replaced another shard's rows
+ * (merge_collision), with a key they share. The transaction was rolled back. */
+static int collision_error(lworker *w, job *j, sl_error *err)
+{
+    job *c = w->collided;
+    char key[512];
+    dup_key_of(w, j, c, key, sizeof key);
+    w->collided = NULL;
+    w->last_errno = 0;            /* no retry: the same rows would collide again */
+    return sl_error_set(err, SL_EDB, "target: chunk %s of %s would replace %llu row%s already in "
+                        "%s, which several source tables merge into, with rows of the same key "
+                        "(%s): they are another shard's rows, and on_duplicate replace would "
+                        "overwrite them. Nothing of the chunk was loaded. Make the key unique "
+                        "across the shards (docs/tasks.md, Shard merge prechecks), empty %s and "
+                        "start the task again with remove_meta", c->id, c->src ? c->src : "?",
+                        (unsigned long long)w->replaced, w->replaced == 1 ? "" : "s", c->table,
+                        key[0] ? key : "two shards hold rows with the same key", c->table);
 }
 
 /* The chunk's row in the loader checkpoint, as one statement. */
@@ -879,10 +1038,13 @@ static int load_chunk_once(lworker *w, job *j, sl_error *err)
     loader *l = w->l;
     MYSQL *db = w->db;
     int rc = 0;
+    w->collided = NULL;
     for (job *c = j; c && rc == 0; c = c->more)
         rc = load_one(w, c, err);
     if (rc) {
         sl_myconn_exec(db, "ROLLBACK", 8, NULL);
+        if (rc == SL_EEXIST && w->collided)
+            rc = collision_error(w, j, err);
         return rc;
     }
     sl_sbuf b;
@@ -1963,6 +2125,28 @@ static int queue_build(loader *l, size_t i, int force)
     return 0;
 }
 
+/* Count source table schema.table among those routed into target (a qname) in merge_n, once. */
+static int note_merge(loader *l, const char *target, const char *schema, const char *table)
+{
+    sl_sbuf k;
+    sl_sbuf_init(&k);
+    sl_sbuf_adds(&k, target);
+    sl_sbuf_adds(&k, "\x01");
+    sl_sbuf_add_qname(&k, or_default(schema, ""), table);
+    int rc = k.oom ? SL_ENOMEM : 0;
+    pthread_mutex_lock(&l->mu);
+    if (rc == 0 && !strset_has(&l->merge_pairs, k.p)) {
+        size_t *n = strset_slot(&l->merge_n, target, 0);
+        if (!n || strset_add(&l->merge_pairs, k.p) < 0)
+            rc = SL_ENOMEM;
+        else
+            (*n)++;
+    }
+    pthread_mutex_unlock(&l->mu);
+    sl_sbuf_free(&k);
+    return rc;
+}
+
 static int handle_ddl(loader *l, const sl_event *ev)
 {
     if (l->finished_before || !ev->ddl)
@@ -2015,6 +2199,10 @@ static int handle_ddl(loader *l, const sl_event *ev)
          * fit the buffer pool as they come, and an ALTER TABLE per table costs more than it
          * saves (2,000 tables of 1,000 rows: issue 12). Unknown size (0): defer. */
         int small = ev->chunk_bytes > 0 && ev->chunk_bytes < SMALL_TABLE_BYTES;
+        if (!qn.oom && ev->table && *ev->table && note_merge(l, qn.p, ev->schema, ev->table) < 0) {
+            sl_sbuf_free(&qn);
+            return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
+        }
         if (!qn.oom && sl_ddl_has_autoinc(ev->ddl) && !strset_has(&l->ai_tables, qn.p) &&
             strset_add(&l->ai_tables, qn.p) < 0) {
             sl_sbuf_free(&qn);
@@ -2410,9 +2598,10 @@ static int handle_chunk(loader *l, const sl_event *ev)
     sl_sbuf_init(&b);
     sl_sbuf_adds(&b, "LOAD DATA LOCAL INFILE ");
     sl_sbuf_add_quoted(&b, ev->chunk_path, strlen(ev->chunk_path));
-    if (l->cfg->on_duplicate == DUP_OVERWRITE || l->cfg->on_duplicate == DUP_REPLACE)
+    if (l->cfg->on_duplicate == DUP_OVERWRITE || l->cfg->on_duplicate == DUP_REPLACE) {
+        j->kw = b.len + 1;
         sl_sbuf_adds(&b, " REPLACE");
-    else
+    } else
         sl_sbuf_adds(&b, " IGNORE");
     sl_sbuf_adds(&b, " INTO TABLE ");
     sl_sbuf_add_qname(&b, ts, tt);
@@ -2449,6 +2638,7 @@ static int handle_chunk(loader *l, const sl_event *ev)
             bulk_marker(l, mark, sizeof mark);
             sl_sbuf_init(&b);
             sl_sbuf_adds(&b, mark);
+            j->kw_ins = b.len;
             sl_sbuf_adds(&b, l->cfg->on_duplicate == DUP_OVERWRITE ||
                              l->cfg->on_duplicate == DUP_REPLACE ? "REPLACE INTO " : "INSERT IGNORE INTO ");
             sl_sbuf_add_qname(&b, ts, tt);
@@ -2472,10 +2662,18 @@ static int handle_chunk(loader *l, const sl_event *ev)
     }
     j->path = strdup(ev->chunk_path);
     j->id = strdup(ev->chunk_id);
+    j->tschema = strdup(ts);
+    j->ttable = strdup(tt);
+    sl_sbuf_init(&b);
+    sl_sbuf_add_qname(&b, or_default(ev->schema, ""), ev->table ? ev->table : "");
+    if (b.oom)
+        sl_sbuf_free(&b);
+    else
+        j->src = b.p;
     j->rows = ev->chunk_rows;
     j->bytes = ev->chunk_bytes;
     j->dt = dt;
-    if (!j->sql || !j->path || !j->id) {
+    if (!j->sql || !j->path || !j->id || !j->tschema || !j->ttable || !j->src) {
         job_free(j);
         return l->host->fail(l->ctx, SL_ENOMEM, "no memory");
     }
@@ -2629,6 +2827,10 @@ static void reset_run(loader *l)
     strset_clear(&l->deferred_tables);
     strset_clear(&l->deferred_src);
     strset_clear(&l->ai_tables);
+    pthread_mutex_lock(&l->mu);
+    strset_clear(&l->merge_pairs);
+    strset_clear(&l->merge_n);
+    pthread_mutex_unlock(&l->mu);
     for (size_t i = 0; i < l->ndeferred; i++) {
         free(l->deferred[i].alter);
         free(l->deferred[i].qname);

@@ -935,6 +935,33 @@ static void test_gtid(void **state)
     assert_int_equal(sl_gtid_set_check(NULL, NULL, NULL, 0), 0);
 }
 
+/* The precheck items sluice runs (precheck.h) are acted on: ignoring them draws no 49120
+ * warning; any other item does, and names only the others. */
+static void test_checking_items_acted_on(void **state)
+{
+    (void)state;
+    char *js = with("\"task_mode\": \"all\"", "\"task_mode\": \"all\", \"ignore_checking_items\": "
+                    "[\"auto_increment_ID\", \"schema_of_shard_tables\", \"all\"]");
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), 0);
+    assert_null(find_diag(&d, "/ignore_checking_items", SL_TC_IGNORED));
+    sl_diags_free(&d);
+    sl_task_plan_free(plan);
+    free(js);
+    js = with("\"task_mode\": \"all\"", "\"task_mode\": \"all\", \"ignore_checking_items\": "
+              "[\"auto_increment_ID\", \"version\"]");
+    plan = NULL;
+    assert_int_equal(sl_task_compile(js, strlen(js), &o, &plan, &d), 0);
+    const sl_diag *w = find_diag(&d, "/ignore_checking_items", SL_TC_IGNORED);
+    assert_non_null(w);
+    assert_non_null(strstr(w->msg, ": version has nothing to skip"));
+    sl_diags_free(&d);
+    sl_task_plan_free(plan);
+    free(js);
+}
+
 /* DM fields sluice accepts without acting on them are named in warnings (49120), not ignored
  * silently; a MySQL GTID set as an incremental start position is refused. */
 static void test_ignored_fields_warn(void **state)
@@ -1033,6 +1060,7 @@ int main(void)
         cmocka_unit_test(test_gtid),
         cmocka_unit_test(test_diags_format),
         cmocka_unit_test(test_ignored_fields_warn),
+        cmocka_unit_test(test_checking_items_acted_on),
         cmocka_unit_test(test_pointer_escapes),
         cmocka_unit_test(test_script_root),
         cmocka_unit_test(test_caps_misfit),
