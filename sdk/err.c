@@ -38,11 +38,15 @@ const char *sl_strerror(int code)
 int sl_error_setv(sl_error *err, int code, const char *fmt, va_list ap)
 {
     if (err) {
-        err->code = code;
+        /* formatted apart, then copied: an argument may be err->msg itself (a context added to
+         * the message already there), and vsnprintf into the buffer it reads is undefined */
+        char text[SL_ERRMSG_MAX];
         if (fmt)
-            vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+            vsnprintf(text, sizeof text, fmt, ap);
         else
-            snprintf(err->msg, sizeof err->msg, "%s", sl_strerror(code));
+            snprintf(text, sizeof text, "%s", sl_strerror(code));
+        err->code = code;
+        memcpy(err->msg, text, strlen(text) + 1);
     }
     return code;
 }

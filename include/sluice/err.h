@@ -53,7 +53,9 @@ typedef struct sl_error {
 const char *sl_strerror(int code);
 
 /* Fill err (if non-NULL) with code and a printf-style message; returns code, so a failing
- * function can `return sl_error_set(err, SL_EINVAL, "bad port %d", p);`. Thread-safe. */
+ * function can `return sl_error_set(err, SL_EINVAL, "bad port %d", p);`. An argument may be
+ * err->msg itself (the message is formatted apart first), though sl_error_prefix says it
+ * better. Thread-safe. */
 int sl_error_set(sl_error *err, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 int sl_error_setv(sl_error *err, int code, const char *fmt, va_list ap);

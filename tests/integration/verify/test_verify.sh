@@ -163,6 +163,12 @@ grep -q ' 0 missing, 0 extra, 0 different$' "$WORK/out2" && ok || fail "after re
 # bad input is a clear error, not a crash
 "$CLI" verify "$WORK/task.json" > "$WORK/out3" 2>&1; [ $? = 2 ] && grep -q -- '--sources' "$WORK/out3" && ok || fail "no --sources"
 run --threads 0 > "$WORK/out4" 2>&1; [ $? = 2 ] && grep -q 'threads' "$WORK/out4" && ok || fail "--threads 0"
+# a source that cannot be reached: its address once came out mangled ("source: source: 1:1: ..."),
+# the message formatted over itself
+sed "s/\"port\": $SLUICE_SOURCE_PORT/\"port\": 1/" "$WORK/sources.json" > "$WORK/down.json"
+"$CLI" verify "$WORK/task.json" --sources "$WORK/down.json" > "$WORK/out5" 2>&1; rc=$?
+[ $rc = 2 ] && grep -q "^sluice verify: source s1: $SLUICE_SOURCE_HOST:1: " "$WORK/out5" &&
+    [ "$(grep -o 'source' "$WORK/out5" | wc -l)" = 1 ] && ok || fail "unreachable source: exit $rc: $(cat "$WORK/out5")"
 
 if [ -z "${KEEP:-}" ]; then   # KEEP=1 leaves the databases for a look
     for db in vfy_a vfy_f vfy_m; do src -e "DROP DATABASE \`$db\`"; tgt -e "DROP DATABASE IF EXISTS \`$db\`"; done

@@ -26,6 +26,11 @@ static void test_err(void **state)
     assert_string_equal(e.msg, "bad port 70000");
     sl_error_prefix(&e, "source %s", "mysql-01");
     assert_string_equal(e.msg, "source mysql-01: bad port 70000");
+    /* the message itself as an argument (context added to it): formatted apart, not over the
+     * text it reads (verify_task.c once gave "source: source: 1:13622: ...") */
+    sl_error_set(&e, SL_ECONN, "127.0.0.1:13622: Lost connection (errno 2013)");
+    assert_int_equal(sl_error_set(&e, SL_ECONN, "source: %s", e.msg), SL_ECONN);
+    assert_string_equal(e.msg, "source: 127.0.0.1:13622: Lost connection (errno 2013)");
     assert_int_equal(sl_error_set(NULL, SL_EIO, "ignored"), SL_EIO);
     sl_error_prefix(NULL, "x");
     /* Long messages are cut, never overflow. */
