@@ -16,17 +16,50 @@ static void list(sl_req *r, const char *name)
                                      "data", locks));
 }
 
+/* More than the longest lock id, "<task>-`schema`.`table`": a task name of at most 43
+ * characters, two names of at most 64 characters of up to 4 bytes, backquotes doubled, come to
+ * under 1,100 bytes; anything longer names no lock. */
+#define LOCK_ID_MAX 2048
+
+/* The body of an unlock parsed again refusing a key given twice: which "exec" counts must not
+ * depend on the JSON library's choice, for a request that runs a DDL. NULL after a 400. */
+static json_t *unlock_body(sl_req *r)
+{
+    json_error_t e;
+    json_t *b = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &e);
+    if (!b)
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "malformed JSON body at line %d, column %d: %s",
+                        e.line, e.column > 0 ? e.column : 1, e.text);
+    return b;
+}
+
 static void unlock(sl_req *r, const char *name)
 {
     json_t *b = sl__body_json(r, 0);
     if (!b)
         return;
+    json_decref(b);
+    if (!(b = unlock_body(r)))
+        return;
+    /* a field this endpoint does not know ("op": "skip") would be ignored, and the lock
+     * resolved in a way the operator did not ask for */
+    static const char *const keys[] = { "lock_id", "exec" };
+    if (sl__unknown_field(r, b, "", keys, sizeof keys / sizeof *keys)) {
+        json_decref(b);
+        return;
+    }
     const char *id = json_string_value(json_object_get(b, "lock_id"));
     json_t *ex = json_object_get(b, "exec");
     if (!id || !*id || (ex && !json_is_boolean(ex))) {
         sl__reply_error(r, 400, DM_ERR_OPENAPI, "request body needs \"lock_id\" (a string, as "
                         "GET /api/v1/tasks/%s/shard_ddl_locks lists it) and optionally \"exec\" "
                         "(a boolean, default true)", name);
+        json_decref(b);
+        return;
+    }
+    if (strlen(id) > LOCK_ID_MAX) {
+        sl__reply_error(r, 400, DM_ERR_OPENAPI, "/lock_id: %zu bytes, longer than any lock id "
+                        "(GET /api/v1/tasks/%s/shard_ddl_locks lists them)", strlen(id), name);
         json_decref(b);
         return;
     }

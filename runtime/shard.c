@@ -2022,6 +2022,7 @@ int sl_shard_unlock(sl_worker *w, const char *task, const char *id, int exec, sl
     free(key);
     pthread_mutex_unlock(&w->shard_mu);
     if (rc == SL_ENOENT)
-        sl_error_set(err, rc, "task %s has no unresolved shard DDL lock %s", task, id);
+        sl_error_set(err, rc, "task %s has no unresolved shard DDL lock %.300s%s", task, id,
+                     strlen(id) > 300 ? "..." : "");
     return rc;
 }
