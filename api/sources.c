@@ -925,7 +925,8 @@ static void update_source(sl_req *r, const char *name)
     json_decref(def);
 }
 
-int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan, sl_error *err);
+int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, int keep_meta, sl_task_plan **keep_plan,
+                            sl_error *err);
 
 static void delete_source(sl_req *r, const char *name)
 {
@@ -952,7 +953,7 @@ static void delete_source(sl_req *r, const char *name)
         int rc = 0;
         json_array_foreach(tasks, i, x) {
             sl_api_task *t = sl__task_find(a, json_string_value(x));
-            if (t && (rc = sl__tasks_delete_locked(a, t, NULL, &err)) != 0)
+            if (t && (rc = sl__tasks_delete_locked(a, t, 0, NULL, &err)) != 0)
                 break;
         }
         if (rc == 0)

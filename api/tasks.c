@@ -265,18 +265,19 @@ out:
     return rc;
 }
 
-/* Remove a task, its stages and its plugin state (one transaction), stopping its subtasks (not
- * waited for: sl_worker_wait_stopped, after the lock). With keep_plan, the plan is handed to the
- * caller for sl_worker_cleanup (and a start of the same name waits for that: sl_worker_hold);
- * else it is freed. Call with the write lock held. */
-int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, sl_task_plan **keep_plan, sl_error *err)
+/* Remove a task, its stages and (unless keep_meta) its plugin state and shard DDL records (one
+ * transaction), stopping its subtasks (not waited for: sl_worker_wait_stopped, after the lock).
+ * With keep_plan, the plan is handed to the caller for sl_worker_cleanup (and a start of the same
+ * name waits for that: sl_worker_hold); else it is freed. Call with the write lock held. */
+int sl__tasks_delete_locked(sl_api *a, sl_api_task *t, int keep_meta, sl_task_plan **keep_plan,
+                            sl_error *err)
 {
     char *prefix = malloc(strlen(t->name) + 2);
     if (!prefix)
         return sl_error_set(err, SL_ENOMEM, "out of memory");
     sprintf(prefix, "%s/", t->name);
     sl_meta_op ops[1 + SL_WORKER_FORGET_OPS] = { { SL_META_DELETE, "task", t->name, NULL } };
-    size_t n = 1 + sl_worker_forget_ops(prefix, ops + 1);
+    size_t n = 1 + sl_worker_forget_ops(prefix, keep_meta, ops + 1);
     for (size_t i = 0; i < t->nsubs; i++)
         sl_subtask_stop_request(t->subs[i], 0);   /* the caller waits, after its lock */
     int rc = sl_meta_apply(a->store, ops, n, err);
@@ -663,7 +664,7 @@ static void delete_task(sl_req *r, const char *name)
                             "stop them or delete task with force.", name);
             goto out;
         }
-    if (sl__tasks_delete_locked(a, t, keep_meta ? NULL : &plan, &err) != 0) {
+    if (sl__tasks_delete_locked(a, t, keep_meta, keep_meta ? NULL : &plan, &err) != 0) {
         sl__reply_error(r, 500, DM_ERR_INTERNAL, "%s", err.msg);
         goto out;
     }
@@ -761,6 +762,23 @@ static uint64_t tasks_gen(sl_api *a)
     uint64_t g = a->tasks_gen;
     pthread_mutex_unlock(&a->cache_mu);
     return g;
+}
+
+/* A start with remove_meta: the shard DDL locks and joins of the task go with the shard tables
+ * the cleanup dropped in the target (DM removes its lock info too). A lock kept would count the
+ * shards that read their DDL again, from the new start, as arriving a second time, and run a
+ * DDL the target has by then. */
+static int forget_shard_records(sl_api *a, const char *name, sl_error *err)
+{
+    char *prefix = malloc(strlen(name) + 2);
+    if (!prefix)
+        return sl_error_set(err, SL_ENOMEM, "out of memory");
+    sprintf(prefix, "%s/", name);
+    sl_meta_op ops[2];
+    size_t n = sl_worker_shard_forget_ops(prefix, ops);
+    int rc = sl_meta_apply(a->store, ops, n, err);
+    free(prefix);
+    return rc;
 }
 
 static void start_stop(sl_req *r, const char *name, int start)
@@ -947,6 +965,11 @@ again:
         }
         sl_worker_hold(a->worker, name);
         sl_worker_cleanup(a->worker, t->plan, SL_CLEANUP_META, &cerr);
+        if (forget_shard_records(a, name, &cerr) != 0) {
+            sl__reply_error(r, 500, DM_ERR_INTERNAL, "can not start task: %s reason: %s", name,
+                            cerr.msg);
+            goto out;
+        }
     }
     char msgs[2048] = "";
     int worst = 0;

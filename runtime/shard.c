@@ -541,18 +541,21 @@ static int state(sl_worker *w, const char *task, const char *source, json_t *q, 
         return sl_error_set(err, SL_EINVAL, "no lock %s in task %s", jstr(q, "id"), task);
     json_t *lock = lock_load(w, key);
     free(key);
-    /* resolved: its generation is over (or the lock was removed with its task's meta) */
+    /* resolved: its generation is over. Gone: not in the store at all, which nothing but a
+     * removal of the task's records does (resolved locks stay); it is not taken for resolved,
+     * whose held events would be applied without the DDL (the sink arrives again instead) */
     json_int_t gen = json_integer_value(json_object_get(q, "gen"));
-    int resolved = !lock || json_integer_value(json_object_get(lock, "gen")) > gen ||
-                   !strcmp(jstr(lock, "state"), "resolved");
+    int gone = !lock;
+    int resolved = !gone && (json_integer_value(json_object_get(lock, "gen")) > gen ||
+                             !strcmp(jstr(lock, "state"), "resolved"));
     /* a lock resolved by hand with exec names a held shard to run the DDL (sl_shard_unlock) */
     const json_t *o = json_object_get(lock, "owner");
     int owner = !resolved && o && !strcmp(jstr(o, "source"), source) &&
                 !strcmp(jstr(o, "schema"), jstr(q, "schema")) && !strcmp(jstr(o, "table"), jstr(q, "table"));
     json_decref(lock);
-    if (!resolved && !owner)        /* a restarted subtask holds it still */
+    if (!gone && !resolved && !owner)   /* a restarted subtask holds it still */
         add_wait(w, task, source, jstr(q, "id"), gen);
-    *reply = reply_of(json_pack("{s:b,s:b}", "resolved", resolved, "owner", owner));
+    *reply = reply_of(json_pack("{s:b,s:b,s:b}", "resolved", resolved, "owner", owner, "gone", gone));
     return *reply ? 0 : sl_error_set(err, SL_ENOMEM, "out of memory");
 }
 

@@ -16,9 +16,10 @@
  *       read its DDL again) gets the same answer.
  *   {"op":"done", "id", "gen"}      the owner ran the DDL: the lock is resolved and every
  *       running subtask with a held shard in it is restarted, to read its held events again.
- *   {"op":"state", "id", "gen", "schema", "table"}  {"resolved": bool, "owner": bool}: owner
- *       when a by-hand unlock (sl_shard_unlock with exec) made this held shard the one that
- *       runs the DDL.
+ *   {"op":"state", "id", "gen", "schema", "table"}  {"resolved": bool, "owner": bool, "gone":
+ *       bool}: owner when a by-hand unlock (sl_shard_unlock with exec) made this held shard the
+ *       one that runs the DDL; gone when the lock is not in the store (the task's records were
+ *       removed while the target kept the hold): the shard reads its DDL again and arrives anew.
  *   {"op":"resume", "file", "pos"}  a sink starts at this position: a lock this source owned
  *       and whose DDL the position has passed was run (a crash came before its "done").
  *   {"op":"leave", "target_schema", "target_table", "schema", "table"}  the shard's table was

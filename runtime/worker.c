@@ -71,14 +71,22 @@ void sl__worker_remove(sl_worker *w, sl_subtask *s)
     pthread_mutex_unlock(&w->shard_mu);
 }
 
-size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops)
+size_t sl_worker_shard_forget_ops(const char *prefix, sl_meta_op *ops)
 {
-    ops[0] = (sl_meta_op){ SL_META_DELETE_PREFIX, "stage", prefix, NULL };
-    ops[1] = (sl_meta_op){ SL_META_DELETE_PREFIX, "state", prefix, NULL };
-    ops[2] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_lock", prefix, NULL };
-    ops[3] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_join", prefix, NULL };
-    ops[4] = (sl_meta_op){ SL_META_DELETE_PREFIX, "want", prefix, NULL };
-    return SL_WORKER_FORGET_OPS;
+    ops[0] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_lock", prefix, NULL };
+    ops[1] = (sl_meta_op){ SL_META_DELETE_PREFIX, "shard_join", prefix, NULL };
+    return 2;
+}
+
+size_t sl_worker_forget_ops(const char *prefix, int keep_meta, sl_meta_op *ops)
+{
+    size_t n = 0;
+    ops[n++] = (sl_meta_op){ SL_META_DELETE_PREFIX, "stage", prefix, NULL };
+    ops[n++] = (sl_meta_op){ SL_META_DELETE_PREFIX, "want", prefix, NULL };
+    if (keep_meta)
+        return n;
+    ops[n++] = (sl_meta_op){ SL_META_DELETE_PREFIX, "state", prefix, NULL };
+    return n + sl_worker_shard_forget_ops(prefix, ops + n);
 }
 
 /* ---- events ------------------------------------------------------------------------------- */

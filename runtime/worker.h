@@ -69,12 +69,19 @@ void sl_worker_free(sl_worker *w);
  * 0 = no fencing (the embedded default). Thread-safe. */
 void sl_worker_set_fence(sl_worker *w, long long epoch);
 
-/* The store ops that forget every record of a task's subtasks (stages, plugin state, shard DDL
- * locks and joins): append them to a caller's batch so the task and its records go in one
- * transaction. prefix is "<task>/" and must outlive the ops. Returns the number of ops written
- * (SL_WORKER_FORGET_OPS). */
-size_t sl_worker_forget_ops(const char *prefix, sl_meta_op *ops);
+/* The store ops that forget every record of a task's subtasks (stages, operator wishes, plugin
+ * state, shard DDL locks and joins): append them to a caller's batch so the task and its records
+ * go in one transaction. keep_meta (DM's delete with keep_meta): the plugin state and the shard
+ * DDL records stay, as the checkpoints in the target do, because they belong together: a held
+ * shard's rows in the target wait for its lock, and a task created again with the name goes on
+ * with both. prefix is "<task>/" and must outlive the ops. Returns the number of ops written (at
+ * most SL_WORKER_FORGET_OPS). */
+size_t sl_worker_forget_ops(const char *prefix, int keep_meta, sl_meta_op *ops);
 #define SL_WORKER_FORGET_OPS 5
+
+/* The store ops that forget a task's shard DDL locks and joins (a start with remove_meta drops
+ * the shard tables in the target they go with). prefix as above. Returns 2. */
+size_t sl_worker_shard_forget_ops(const char *prefix, sl_meta_op *ops);
 
 /*
  * Remove what a task's plugins keep outside the store (plugin.h cleanup: SL_CLEANUP_META,

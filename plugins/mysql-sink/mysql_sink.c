@@ -900,8 +900,9 @@ typedef struct hold {
     char    *h_file;           /* where its DDL ends */
     uint64_t h_pos;
     int      resync;           /* the lock resolved: apply the table's events after T */
-    int      exec;             /* resolved by hand with this shard to run the DDL: its DDL at
-                                  h goes to the coordinator again, which says "execute" */
+    int      exec;             /* its DDL at h goes to the coordinator again: resolved by hand
+                                  with this shard to run it ("execute"), or its lock lost */
+    int      was_resync;       /* the shard table said "resync" at start (its lock resolved) */
 } hold;
 
 static int pos_cmp(const char *fa, uint64_t pa, const char *fb, uint64_t pb)
@@ -2180,7 +2181,7 @@ static int shard_recover(sink *s)
         return s->host->fail(s->ctx, err.code, "creating the shard table: %s", err.msg);
     sl_sbuf_reset(b);
     sl_sbuf_adds(b, "SELECT source_schema, source_table, lock_id, gen, t_name, t_pos, t_gtid, h_name, "
-                 "h_pos FROM ");
+                 "h_pos, state FROM ");
     sl_sbuf_adds(b, s->shard_table);
     sl_sbuf_adds(b, " WHERE source_name = ");
     sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
@@ -2220,6 +2221,7 @@ static int shard_recover(sink *s)
         h->t_gtid = dupstr(row[6]);
         h->h_file = dupstr(row[7] ? row[7] : "");
         h->h_pos = row[8] ? strtoull(row[8], NULL, 10) : 0;
+        h->was_resync = row[9] && !strcmp(row[9], "resync");
         oom |= !h->schema || !h->table || !h->id || !h->t_file || !h->h_file;
     }
     mysql_free_result(res);
@@ -2247,6 +2249,16 @@ static int shard_recover(sink *s)
             h->resync = 1;
             s->host->log(s->ctx, SL_LOG_INFO, "shard DDL: lock %s resolved; `%s`.`%s` applies its "
                          "events after (%s, %" PRIu64 ")", h->id, h->schema, h->table, h->t_file, h->t_pos);
+        } else if (rc == 0 && json_is_true(json_object_get(r, "gone")) && !h->resync) {
+            /* the coordinator lost the lock (the task's records were removed, the target's
+             * kept): a held shard's DDL may never have run, so it reads the DDL again and
+             * arrives at a new lock (exec); one that was re-syncing saw its lock resolve */
+            h->resync = 1;
+            h->exec = !h->was_resync;
+            s->host->log(s->ctx, SL_LOG_WARN, "shard DDL: lock %s is not known to the coordinator "
+                         "(the task's records were removed); `%s`.`%s` %s after (%s, %" PRIu64 ")",
+                         h->id, h->schema, h->table, h->exec ? "reads its DDL again, to arrive anew, "
+                         : "applies its events", h->t_file, h->t_pos);
         }
         json_decref(r);
         r = NULL;
