@@ -1735,6 +1735,38 @@ static int exec_ddl_text(sink *s, const sl_event *ev, unsigned *e, sl_error *err
     return rc;
 }
 
+/*
+ * The DDL failed with server error e (err). When the server refused it, nothing of it is on the
+ * target, so its pending-DDL row goes: that row means "maybe ran, then a crash", and would make
+ * the next start take the same error ("Duplicate key name", with an index that may differ) for
+ * "done before a restart" and skip the DDL. The next start runs it again, and fails again until
+ * the target accepts it or a filter drops it. A lost connection leaves the row: the DDL may
+ * have run. Returns the stage's failure.
+ */
+static int ddl_failed(sink *s, unsigned e, const sl_error *err)
+{
+    int refused = e > 0 && (e < 2000 || e >= 3000) && !sl_myconn_is_conn_error(e);
+    sl_error derr = {0};
+    if (refused) {
+        sl_sbuf_reset(&s->sql);
+        sl_sbuf_adds(&s->sql, "DELETE FROM ");
+        sl_sbuf_adds(&s->sql, s->ckpt_table);
+        sl_sbuf_adds(&s->sql, " WHERE worker = -1 AND source_name = ");
+        sl_sbuf_add_quoted(&s->sql, s->cfg->source_name, strlen(s->cfg->source_name));
+        if (s->sql.oom)
+            sl_error_set(&derr, SL_ENOMEM, "out of memory");
+        else
+            exec1(s->coord, s->sql.p, &derr);
+        free(s->pend_file);
+        s->pend_file = NULL;
+    }
+    if (derr.code)
+        return s->host->fail(s->ctx, err->code, "applying DDL: %s (and its pending-DDL row stays: "
+                             "%s; a start may take the error for a DDL done before a restart)",
+                             err->msg, derr.msg);
+    return s->host->fail(s->ctx, err->code, "applying DDL: %s", err->msg);
+}
+
 /* coordinated: the shard DDL coordinator made this shard the one that runs the DDL */
 static int apply_ddl(sink *s, sl_event *ev, int coordinated)
 {
@@ -1814,7 +1846,7 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
     if (drc < 0) {
         int skip = (replay && tolerable(e)) || (kind == SL_DDL_CREATE_DB && e == 1007);
         if (!skip)
-            return s->host->fail(s->ctx, err.code, "applying DDL: %s", err.msg);
+            return ddl_failed(s, e, &err);
         s->host->log(s->ctx, SL_LOG_WARN, "DDL already applied before a restart, skipped: %s", err.msg);
     }
     failpoint("after-ddl");
