@@ -16,6 +16,7 @@
 #include "ddl.h"
 #include "sluice/event.h"
 #include "sluice/log.h"
+#include "ddl.h"
 #include "verify.h"
 
 #define KIND "shard_lock"
@@ -61,8 +62,8 @@ static char *rec_key(const char *task, const char *target)
     return k;
 }
 
-/* The DDL as compared between shards: whitespace runs as one space, no trailing ';'. Two shards
- * that ran the same statement send the same text after routing (route rewrites the names). */
+/* The DDL as a lock keeps and shows it: whitespace runs as one space, no trailing ';' (shards
+ * compare their statements with same_ddl, below). */
 static char *norm_ddl(const char *s)
 {
     char *o = malloc(strlen(s) + 1), *p = o;
@@ -83,6 +84,33 @@ static char *norm_ddl(const char *s)
         p--;
     *p = '\0';
     return o;
+}
+
+/*
+ * 1 if DDL texts a (read in sql_mode bits ma) and b (in mb) are the same statement, 0 if not,
+ * SL_ENOMEM. Two shards that ran one statement send it in the words of their sessions:
+ * `ADD COLUMN w INT` and `add column W int` (column names compare without case) are one DDL. So
+ * their normalized forms are compared (ddl.h sl_ddl_normalize: keywords and names other than
+ * the tables without case, quoting, spacing and comments aside), under modes that may differ
+ * only in how names and strings are quoted: the other modes change what the same words mean
+ * (PIPES_AS_CONCAT, REAL_AS_FLOAT...). The tables are the routed target, the same text for every
+ * shard, and compared exactly.
+ */
+static int same_ddl(const char *a, unsigned ma, const char *b, unsigned mb)
+{
+    if (ma == mb && !strcmp(a, b))
+        return 1;
+    const unsigned quoting = SL_DDLM_ANSI_QUOTES | SL_DDLM_NO_BACKSLASH_ESCAPES;
+    if ((ma & ~quoting) != (mb & ~quoting))
+        return 0;
+    sl_sbuf x, y;
+    sl_sbuf_init(&x);
+    sl_sbuf_init(&y);
+    int rc = sl_ddl_normalize(a, strlen(a), ma, &x) < 0 || sl_ddl_normalize(b, strlen(b), mb, &y) < 0
+             ? SL_ENOMEM : x.len == y.len && (!x.len || !memcmp(x.p, y.p, x.len));
+    sl_sbuf_free(&x);
+    sl_sbuf_free(&y);
+    return rc;
 }
 
 /* Binlog positions in order: file names of one server sort as their numbers (same stem, fixed
@@ -400,8 +428,10 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
     if (lock && !strcmp(state, "resolved")) {
         const json_t *m = find_shard(lock, source, schema, table);
         const char *was = json_string_value(json_array_get(json_object_get(lock, "ddls"), 0));
+        /* (was: the first shard's words, maybe not this one's) */
         if (m && json_is_true(json_object_get(m, "synced")) && !strcmp(jstr(m, "location"), loc) &&
-            was && !strcmp(was, ddl) && json_integer_value(json_object_get(lock, "ddl_mode")) == mode) {
+            was && same_ddl(was, (unsigned)json_integer_value(json_object_get(lock, "ddl_mode")),
+                            ddl, (unsigned)mode) == 1) {
             *reply = reply_of(json_pack("{s:s,s:O,s:s}", "id", jstr(lock, "id"), "gen",
                                         json_object_get(lock, "gen"), "action", "skip"));
             rc = *reply ? 0 : SL_ENOMEM;
@@ -444,7 +474,12 @@ static int arrive(sl_worker *w, const char *task, const char *source, json_t *q,
     if (!r)
         goto out;
     json_int_t held_mode = json_integer_value(json_object_get(lock, "ddl_mode"));
-    if (strcmp(held ? held : "", ddl) != 0 || held_mode != mode) {
+    int same = same_ddl(held ? held : "", (unsigned)held_mode, ddl, (unsigned)mode);
+    if (same < 0) {
+        json_decref(r);
+        goto out;
+    }
+    if (!same) {
         char words[SL_DDLM_TEXT_MAX], shown[SL_DDLM_TEXT_MAX + 2048];
         sl_ddl_mode_text((unsigned)held_mode, words, sizeof words);
         snprintf(shown, sizeof shown, "%.2000s%s%s%s", held ? held : "", held_mode ? " (under sql_mode " : "",

@@ -616,6 +616,92 @@ int sl_ddl_rewrite(const char *sql, size_t len, const sl_ddl *d, sl_ddl_map_fn m
     return out->oom ? SL_ENOMEM : 0;
 }
 
+/* ---- the normalized form ---------------------------------------------------------------- */
+
+/* 1 if byte offset at lies in one of the n names v (the statement's tables: compared exactly). */
+static int in_names(const sl_ddl_name *v, size_t n, size_t at)
+{
+    for (size_t i = 0; i < n; i++)
+        if (at >= v[i].start && at < v[i].end)
+            return 1;
+    return 0;
+}
+
+/* A string token's value, as the server reads it (MariaDB sql_lex.cc: a doubled quote is one;
+ * unless NO_BACKSLASH_ESCAPES, a backslash escapes the next character, \% and \_ keeping it),
+ * into out between single quotes with a quote doubled. */
+static void add_string_value(sl_sbuf *out, const char *s, size_t l, unsigned mode)
+{
+    char qc = s[0];
+    size_t e = l >= 2 && s[l - 1] == qc ? l - 1 : l;
+    sl_sbuf_adds(out, "'");
+    for (size_t k = 1; k < e; k++) {
+        char c = s[k];
+        if (c == qc && k + 1 < e && s[k + 1] == qc) {
+            k++;
+        } else if (c == '\\' && !(mode & SL_DDLM_NO_BACKSLASH_ESCAPES) && k + 1 < e) {
+            c = s[++k];
+            switch (c) {
+            case '0': c = '\0'; break;
+            case 'b': c = '\b'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'Z': c = '\032'; break;
+            case '%': case '_': sl_sbuf_adds(out, "\\"); break;
+            default: break;
+            }
+        }
+        sl_sbuf_add(out, c == '\'' ? "''" : &c, c == '\'' ? 2 : 1);
+    }
+    sl_sbuf_adds(out, "'");
+}
+
+int sl_ddl_normalize(const char *sql, size_t len, unsigned mode, sl_sbuf *out)
+{
+    sl_ddl d;
+    int rc = sl_ddl_parse(sql, len, NULL, mode, &d);
+    if (rc == SL_ENOMEM) {
+        sl_ddl_free(&d);
+        return rc;
+    }
+    /* the names the parse found (none when it failed: then every identifier folds) */
+    if (rc < 0)
+        sl_ddl_free(&d);
+    lexer lx = { .s = sql, .len = len, .mode = mode };
+    parser p = { .s = sql };
+    size_t mark = out->len;
+    for (tok t = next_tok(&lx); t.type != T_END; t = next_tok(&lx)) {
+        if (t.type == T_PUNCT && t.c == ';')
+            continue;           /* only ever trails a statement */
+        if (out->len > mark)
+            sl_sbuf_adds(out, " ");
+        if (t.type == T_STRING) {
+            add_string_value(out, sql + t.start, t.end - t.start, mode);
+        } else if (t.type == T_PUNCT) {
+            sl_sbuf_add(out, &t.c, 1);
+        } else if (t.type == T_NUM) {
+            sl_sbuf_add(out, sql + t.start, t.end - t.start);
+        } else {
+            /* a word or a quoted name, as one quoted name: a table of the statement as written,
+             * anything else (keywords, columns, indexes) in lower case, as MariaDB compares
+             * them */
+            char *name = ident_text(&p, &t);
+            if (!name) {
+                sl_ddl_free(&d);
+                return SL_ENOMEM;
+            }
+            if (!in_names(d.names, d.nnames, t.start) && !in_names(d.refs, d.nrefs, t.start))
+                for (char *c = name; *c; c++)
+                    *c = (char)tolower((unsigned char)*c);
+            sl_sbuf_add_ident(out, name);
+            free(name);
+        }
+    }
+    sl_ddl_free(&d);
+    return out->oom ? SL_ENOMEM : 0;
+}
+
 int sl_ddl_has_autoinc(const char *create_sql)
 {
     for (const char *p = create_sql; (p = strstr(p, "AUTO_INCREMENT")) != NULL; p += 14)

@@ -101,6 +101,16 @@ int  sl_ddl_alter_split(const char *sql, size_t len, unsigned mode, sl_ddl_alter
 void sl_ddl_alter_free(sl_ddl_alter *a);
 
 /*
+ * Append to out the normalized form of sql read in mode (SL_DDLM_*), for telling whether two
+ * texts are the same statement: its tokens one space apart, without comments and a trailing
+ * ';'; every word and quoted name as a backquoted name, the statement's tables (and the tables
+ * its foreign keys reference) as written, every other one in lower case (keywords; column,
+ * index and constraint names, which MariaDB compares without case); strings by their value.
+ * Only for comparing: it is not meant to run. Returns 0 or SL_ENOMEM. Thread-safe.
+ */
+int  sl_ddl_normalize(const char *sql, size_t len, unsigned mode, sl_sbuf *out);
+
+/*
  * 1 if a CREATE TABLE as SHOW CREATE TABLE prints it gives a column AUTO_INCREMENT (its table
  * option AUTO_INCREMENT=N does not count). By the text: a comment or a name that holds the word
  * counts too, so it may only decide what costs speed, never what rows go where.

@@ -360,6 +360,58 @@ static void test_alter_split(void **st)
     assert_null(clauses("ALTER DATABASE d CHARACTER SET utf8mb4"));
 }
 
+/* The normalized form of sql read in mode (caller copies before the next call). */
+static const char *norm_in(unsigned mode, const char *sql)
+{
+    static char out[2048];
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    assert_int_equal(sl_ddl_normalize(sql, strlen(sql), mode, &b), 0);
+    snprintf(out, sizeof out, "%s", b.len ? b.p : "");
+    sl_sbuf_free(&b);
+    return out;
+}
+
+static int same(unsigned ma, const char *a, unsigned mb, const char *b)
+{
+    char x[2048];
+    snprintf(x, sizeof x, "%s", norm_in(ma, a));
+    return strcmp(x, norm_in(mb, b)) == 0;
+}
+
+/* One statement in the words of several sessions is one normalized form (a pessimistic shard
+ * lock compares the shards' DDL so); what differs in meaning stays different. */
+static void test_normalize(void **st)
+{
+    (void)st;
+    const char *a = "ALTER TABLE `m`.`t` ADD COLUMN w1 INT";
+    assert_string_equal(norm_in(0, a), "`alter` `table` `m` . `t` `add` `column` `w1` `int`");
+    assert_true(same(0, a, 0, "alter table `m`.`t` add column w1 int"));
+    assert_true(same(0, a, 0, "ALTER TABLE `m`.`t` ADD COLUMN `W1` INT;"));
+    assert_true(same(0, a, 0, "ALTER  TABLE /* by hand */ `m`.`t`\n\tADD COLUMN `w1` INT -- x\n"));
+    assert_true(same(0, a, SL_DDLM_ANSI_QUOTES, "ALTER TABLE `m`.`t` ADD COLUMN \"w1\" INT"));
+    assert_true(same(0, "ALTER TABLE `m`.`t` ADD COLUMN c VARCHAR(9) DEFAULT 'it''s'",
+                     0, "ALTER TABLE `m`.`t` ADD COLUMN c VARCHAR ( 9 ) DEFAULT 'it\\'s'"));
+    assert_true(same(0, "ALTER TABLE `m`.`t` ADD COLUMN c VARCHAR(9) DEFAULT 'a\\\\b'",
+                     SL_DDLM_NO_BACKSLASH_ESCAPES, "ALTER TABLE `m`.`t` ADD COLUMN c VARCHAR(9) DEFAULT 'a\\b'"));
+    /* a table of the statement keeps its case; a string, its value; a type, its words */
+    assert_false(same(0, a, 0, "ALTER TABLE `m`.`T` ADD COLUMN w1 INT"));
+    assert_false(same(0, a, 0, "ALTER TABLE `m`.`t` ADD COLUMN w1 BIGINT"));
+    assert_false(same(0, a, 0, "ALTER TABLE `m`.`t` ADD COLUMN `w 1` INT"));
+    assert_false(same(0, "ALTER TABLE `m`.`t` ADD COLUMN c CHAR(1) DEFAULT 'a'",
+                      0, "ALTER TABLE `m`.`t` ADD COLUMN c CHAR(1) DEFAULT 'A'"));
+    assert_true(same(0, "ALTER TABLE `m`.`t` ADD COLUMN c CHAR(1) DEFAULT 'a'",
+                     0, "ALTER TABLE `m`.`t` ADD COLUMN c CHAR(1) DEFAULT \"a\""));
+    /* "x" is a string in the default mode, a name with ANSI_QUOTES */
+    assert_false(same(0, "ALTER TABLE `m`.`t` ADD COLUMN c CHAR(1) DEFAULT \"a\"",
+                      SL_DDLM_ANSI_QUOTES, "ALTER TABLE `m`.`t` ADD COLUMN c CHAR(1) DEFAULT \"a\""));
+    /* a referenced table keeps its case too */
+    assert_false(same(0, "ALTER TABLE `m`.`t` ADD FOREIGN KEY (a) REFERENCES p (id)",
+                      0, "ALTER TABLE `m`.`t` ADD FOREIGN KEY (a) REFERENCES P (id)"));
+    assert_true(same(0, "ALTER TABLE `m`.`t` ADD FOREIGN KEY (a) REFERENCES p (id)",
+                     0, "alter table `m`.`t` add foreign key (A) references `p` (ID)"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +422,7 @@ int main(void)
         cmocka_unit_test(test_sql_modes),
         cmocka_unit_test(test_mode_text),
         cmocka_unit_test(test_alter_split),
+        cmocka_unit_test(test_normalize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
