@@ -288,34 +288,41 @@ int sl_rules_schema_selected(const sl_rules *r, const char *schema)
 
 static int streq_ci(const char *a, const char *b) { return a && b && strcasecmp(a, b) == 0; }
 
+int sl_rules_merges(const sl_rules *r, int rule_i)
+{
+    if (!r || rule_i < 0 || (size_t)rule_i >= r->n)
+        return 0;
+    const rule *a = &r->v[rule_i];
+    if (a->ttable && (!sl_pattern_is_exact(a->schema) || !a->table || !sl_pattern_is_exact(a->table)))
+        return 1;
+    /* many schemas into one target schema, all their tables or one (shop_*.orders) */
+    if (a->tschema && !sl_pattern_is_exact(a->schema))
+        return 1;
+    /* two rules naming different source tables exactly, routed into one target table */
+    if (!a->table || !sl_pattern_is_exact(a->schema) || !sl_pattern_is_exact(a->table))
+        return 0;
+    const char *as = a->tschema ? a->tschema : sl_pattern_text(a->schema);
+    const char *at = a->ttable ? a->ttable : sl_pattern_text(a->table);
+    for (size_t j = 0; j < r->n; j++) {
+        const rule *b = &r->v[j];
+        if (j == (size_t)rule_i || !b->table || !sl_pattern_is_exact(b->schema) ||
+            !sl_pattern_is_exact(b->table))
+            continue;
+        if (streq_ci(sl_pattern_text(a->schema), sl_pattern_text(b->schema)) &&
+            streq_ci(sl_pattern_text(a->table), sl_pattern_text(b->table)))
+            continue;   /* one source table named twice */
+        if (streq_ci(as, b->tschema ? b->tschema : sl_pattern_text(b->schema)) &&
+            streq_ci(at, b->ttable ? b->ttable : sl_pattern_text(b->table)))
+            return 1;
+    }
+    return 0;
+}
+
 int sl_rules_shard_merge(const sl_rules *r)
 {
-    if (!r)
-        return 0;
-    for (size_t i = 0; i < r->n; i++) {
-        const rule *a = &r->v[i];
-        if (a->ttable && (!sl_pattern_is_exact(a->schema) || !a->table || !sl_pattern_is_exact(a->table)))
+    for (size_t i = 0; r && i < r->n; i++)
+        if (sl_rules_merges(r, (int)i))
             return 1;
-        /* many schemas into one target schema, all their tables or one (shop_*.orders) */
-        if (a->tschema && !sl_pattern_is_exact(a->schema))
-            return 1;
-        /* two rules naming different source tables exactly, routed into one target table */
-        if (!a->table || !sl_pattern_is_exact(a->schema) || !sl_pattern_is_exact(a->table))
-            continue;
-        const char *as = a->tschema ? a->tschema : sl_pattern_text(a->schema);
-        const char *at = a->ttable ? a->ttable : sl_pattern_text(a->table);
-        for (size_t j = i + 1; j < r->n; j++) {
-            const rule *b = &r->v[j];
-            if (!b->table || !sl_pattern_is_exact(b->schema) || !sl_pattern_is_exact(b->table))
-                continue;
-            if (streq_ci(sl_pattern_text(a->schema), sl_pattern_text(b->schema)) &&
-                streq_ci(sl_pattern_text(a->table), sl_pattern_text(b->table)))
-                continue;   /* one source table named twice */
-            if (streq_ci(as, b->tschema ? b->tschema : sl_pattern_text(b->schema)) &&
-                streq_ci(at, b->ttable ? b->ttable : sl_pattern_text(b->table)))
-                return 1;
-        }
-    }
     return 0;
 }
 

@@ -144,6 +144,10 @@ int  sl_rules_schema_selected(const sl_rules *r, const char *schema);
  * to one target schema (with a table pattern or without). */
 int  sl_rules_shard_merge(const sl_rules *r);
 
+/* 1 if rule rule_i is one of those (its tables are shards of merged tables): the same tests,
+ * for that rule alone. 0 for no such rule. */
+int  sl_rules_merges(const sl_rules *r, int rule_i);
+
 /* 1 if the rule has any filter (ignore_event or ignore_sql). */
 int  sl_rules_has_filters(const sl_rules *r, int rule);
 

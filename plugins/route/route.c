@@ -77,8 +77,142 @@ static char *dup_in(rt *r, sl_batch *b, const char *s)
     return s ? r->host->batch_strndup(b, s, strlen(s)) : NULL;
 }
 
-static int route_ddl(rt *r, sl_batch *b, sl_event *ev)
+/* 1 if source table schema.table is a shard of a merged table: its rule routes several source
+ * tables into one (sl_rules_merges), or its target is one that the task's rules of several
+ * sources route into (merge_targets). */
+static int is_shard(rt *r, const char *schema, const char *table)
 {
+    int rule = sl_rulecache_find(r->cache, schema, table);
+    if (rule < 0)
+        return 0;
+    if (sl_rules_merges(r->rules, rule))
+        return 1;
+    const char *ts, *tt;
+    sl_route_name(r->cache, schema, table, &ts, &tt);
+    size_t k;
+    json_t *e;
+    json_array_foreach(r->merge_targets, k, e) {
+        const char *ms = json_string_value(json_object_get(e, "schema"));
+        const char *mt = json_string_value(json_object_get(e, "table"));
+        if (ms && mt && !strcasecmp(ms, ts) && !strcasecmp(mt, tt))
+            return 1;
+    }
+    return 0;
+}
+
+/* The text of d's DROP TABLE (sql) for the routed names of the tables i with want[i]: the
+ * statement's words before its first name and after its last one (IF EXISTS, a comment) kept. */
+static char *drop_text(rt *r, sl_batch *b, const char *sql, const sl_ddl *d, const char *want)
+{
+    sl_sbuf_reset(&r->sql);
+    sl_sbuf_add(&r->sql, sql, d->names[0].start);
+    int first = 1;
+    for (size_t i = 0; i < d->nnames; i++) {
+        if (!want[i])
+            continue;
+        const char *ts, *tt;
+        sl_route_name(r->cache, d->names[i].schema, d->names[i].table, &ts, &tt);
+        if (!first)
+            sl_sbuf_adds(&r->sql, ", ");
+        sl_sbuf_add_qname(&r->sql, ts, tt);
+        first = 0;
+    }
+    sl_sbuf_adds(&r->sql, sql + d->names[d->nnames - 1].end);
+    return r->sql.oom ? NULL : r->host->batch_strndup(b, r->sql.p, r->sql.len);
+}
+
+/*
+ * A DROP TABLE that drops a shard of a merged table among other tables (DROP TABLE a_1.t,
+ * a_2.t, a.solo): each table needs its own handling, so the event becomes one DDL per shard
+ * (flagged, naming its shard: the sink makes each leave its lock, and the merged table keeps its
+ * rows) and, last, one DROP TABLE of the tables that are no shard, which the sink runs. Every
+ * part ends where the statement ends (its position), so a restart reads them all again, and the
+ * shards' parts only talk to the coordinator, which takes a leave twice. Tables no rule selects
+ * are not the task's and are left out. The event at batch index at (its text still the
+ * source's, which d parsed) is the first part; *added tells how many follow it. Returns 1, 0
+ * when no table of it is the task's (the event is left as it is), or a failure.
+ */
+static int split_drop(rt *r, sl_batch *b, uint32_t at, const sl_ddl *d, uint32_t *added)
+{
+    *added = 0;
+    size_t n = d->nnames, nshard = 0, nother = 0;
+    char *shard = calloc(n ? n : 1, 1), *other = calloc(n ? n : 1, 1);
+    if (!shard || !other) {
+        free(shard);
+        free(other);
+        return r->host->fail(r->ctx, SL_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (sl_rulecache_find(r->cache, d->names[i].schema, d->names[i].table) < 0)
+            continue;
+        if (is_shard(r, d->names[i].schema, d->names[i].table))
+            shard[i] = 1, nshard++;
+        else
+            other[i] = 1, nother++;
+    }
+    uint32_t parts = (uint32_t)(nshard + (nother > 0));
+    int rc = 0;
+    if (parts == 0) {           /* nothing of the task's (the filter keeps none such) */
+        free(shard);
+        free(other);
+        return 0;
+    }
+    if (parts > 1) {
+        /* room after the event: push at the end, then move what followed it */
+        uint32_t tail = b->n - at - 1;
+        for (uint32_t k = 1; k < parts && rc == 0; k++)
+            if (!r->host->batch_push(b, SL_EV_DDL))
+                rc = SL_ENOMEM;
+        if (rc == 0) {
+            memmove(&b->events[at + parts], &b->events[at + 1], tail * sizeof *b->events);
+            for (uint32_t k = 1; k < parts; k++)
+                b->events[at + k] = b->events[at];
+            *added = parts - 1;
+        }
+    }
+    char *one = rc == 0 ? calloc(n, 1) : NULL;
+    if (!one)
+        rc = SL_ENOMEM;
+    for (size_t i = 0, k = 0; rc == 0 && i <= n && k < parts; i++) {
+        sl_event *ev = &b->events[at + k];
+        size_t j = i;
+        if (i < n && shard[i]) {
+            memset(one, 0, n);
+            one[i] = 1;
+            ev->flags |= SL_EVF_SHARD_DDL;
+            ev->schema = dup_in(r, b, d->names[i].schema);
+            ev->table = dup_in(r, b, d->names[i].table);
+            if (!ev->schema || !ev->table)
+                rc = SL_ENOMEM;
+        } else if (i == n) {
+            /* last, the tables that are no shard: dropped on the target like any table */
+            memcpy(one, other, n);
+            for (j = 0; !other[j]; j++)
+                ;
+            ev->flags &= (uint16_t)~SL_EVF_SHARD_DDL;
+        } else {
+            continue;
+        }
+        const char *ts, *tt;
+        sl_route_name(r->cache, d->names[j].schema, d->names[j].table, &ts, &tt);
+        ev->target_schema = dup_in(r, b, ts);
+        ev->target_table = dup_in(r, b, tt);
+        ev->ddl = drop_text(r, b, ev->ddl, d, one);
+        if (!ev->ddl || !ev->target_schema || !ev->target_table)
+            rc = SL_ENOMEM;
+        k++;
+    }
+    free(one);
+    free(shard);
+    free(other);
+    return rc < 0 ? r->host->fail(r->ctx, rc, "out of memory") : 1;
+}
+
+/* Route the DDL event at batch index at; *added: events split off it after it (split_drop). */
+static int route_ddl(rt *r, sl_batch *b, uint32_t at, uint32_t *added)
+{
+    sl_event *ev = &b->events[at];
+    *added = 0;
     const char *defschema = ev->ddl_schema ? ev->ddl_schema : ev->schema;
     sl_ddl d;
     const char *ts = NULL, *tt = NULL;
@@ -102,6 +236,11 @@ static int route_ddl(rt *r, sl_batch *b, sl_event *ev)
             if (ms && mt && ts && !strcasecmp(ms, ts) && !strcasecmp(mt, tt))
                 merged = 1;
         }
+    }
+    if (merged && d.kind == SL_DDL_DROP_TABLE && d.nnames > 0 &&
+        (rc = split_drop(r, b, at, &d, added)) != 0) {
+        sl_ddl_free(&d);
+        return rc < 0 ? rc : 0;
     }
     char *text = r->host->batch_strndup(b, r->sql.p ? r->sql.p : "", r->sql.len);
     char *s = dup_in(r, b, ts), *t = dup_in(r, b, tt);
@@ -131,9 +270,11 @@ static int rt_process(void *self, sl_batch *b)
         if (ev->flags & SL_EVF_DROPPED)
             continue;
         if (ev->kind == SL_EV_DDL && ev->ddl) {
-            int rc = route_ddl(r, b, ev);
+            uint32_t added;
+            int rc = route_ddl(r, b, i, &added);
             if (rc < 0)
                 return rc;
+            i += added;         /* the parts of a DROP TABLE are routed */
             continue;
         }
         if (!ev->schema)
