@@ -99,7 +99,9 @@ static const sl_option sink_options[] = {
 /* Session settings: TIMESTAMPs travel as UTC; explicit 0 in AUTO_INCREMENT columns stays 0; no
  * gap locks between parallel workers; ALTERs of system-versioned tables keep their history. The
  * statements never rely on a non-strict sql_mode (generated columns are not written), so a
- * strict one may be configured. */
+ * strict one may be configured; it is not the default because some values a non-strict source
+ * stores are refused by a strict target (an ENUM's error value '', index 0: docs/replication.md
+ * "Why the default is not strict"). */
 #define SESSION_SQL_HEAD "SET time_zone='+00:00', foreign_key_checks=0, tx_isolation='READ-COMMITTED', " \
                          "sql_mode=CONCAT_WS(',', NULLIF("
 #define SESSION_SQL_TAIL ", ''), 'NO_AUTO_VALUE_ON_ZERO')" SL_MYCONN_SET_KEEP_HISTORY
