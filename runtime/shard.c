@@ -288,6 +288,11 @@ static void drop_waits(sl_worker *w, const char *task, const char *source)
     }
 }
 
+void sl__shard_forget_waits(sl_worker *w, const char *task, const char *source)
+{
+    drop_waits(w, task, source);
+}
+
 /*
  * task/source holds a shard of lock id (generation gen). The process that resolves the lock
  * restarts the held subtasks it runs itself; in a cluster the others run in other workers, so
@@ -324,9 +329,25 @@ static void note_wait(sl_worker *w, const char *task, const char *source, const 
 
 static char *key_of(const char *task, const char *id);
 
+/* 1 if s is one of the worker's subtasks. Call with w->shard_mu held. */
+static int registered(sl_worker *w, const sl_subtask *s)
+{
+    for (size_t i = 0; i < w->nsubs; i++)
+        if (w->subs[i] == s)
+            return 1;
+    return 0;
+}
+
 void sl__shard_poll(sl_worker *w, sl_subtask *s)
 {
     pthread_mutex_lock(&w->shard_mu);
+    /* a subtask that left the worker (its task deleted, its source bound elsewhere) may outlive
+     * the plan its task and source names point into, until its pipeline has stopped: its last
+     * poll does nothing (sl__worker_remove forgot its waits) */
+    if (!registered(w, s)) {
+        pthread_mutex_unlock(&w->shard_mu);
+        return;
+    }
     int release = 0;
     size_t i;
     json_t *x;

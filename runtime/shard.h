@@ -51,6 +51,10 @@ int  sl__shard_request(sl_worker *w, const char *prefix, const char *request, ch
  * them; else look again in a second. */
 void sl__shard_poll(sl_worker *w, sl_subtask *s);
 
+/* Forget what task/source's held shards wait on (its subtask leaves the worker). Call with
+ * w->shard_mu held. */
+void sl__shard_forget_waits(sl_worker *w, const char *task, const char *source);
+
 /* Fill the shard fields of a SubTaskStatus o (its "unresolved_ddl_lock_id" and the
  * "blocking_ddls" and "unresolved_groups" of its "sync_status") from the unresolved locks of
  * task in which source has a shard. */

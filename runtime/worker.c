@@ -63,11 +63,17 @@ void sl__worker_add(sl_worker *w, sl_subtask *s)
 void sl__worker_remove(sl_worker *w, sl_subtask *s)
 {
     pthread_mutex_lock(&w->shard_mu);
+    int other = 0;
     for (size_t i = 0; i < w->nsubs; i++)
-        if (w->subs[i] == s) {
-            w->subs[i] = w->subs[--w->nsubs];
-            break;
-        }
+        if (w->subs[i] == s)
+            w->subs[i--] = w->subs[--w->nsubs];
+        else
+            other |= !strcmp(w->subs[i]->task, s->task) && !strcmp(w->subs[i]->source, s->source);
+    /* the held shards it waited on go with it: a subtask made again for the task and source
+     * (a task created again with keep_meta, a source bound here again) asks about them afresh,
+     * and its polls must not be taken for armed by these */
+    if (!other)
+        sl__shard_forget_waits(w, s->task, s->source);
     pthread_mutex_unlock(&w->shard_mu);
 }
 

@@ -7,7 +7,9 @@
 # (kept in etcd, written revision-checked by both workers) holds the early shards, the last
 # arrival runs the DDL once, and the held shards of the other worker process learn that the
 # lock resolved by themselves (no process restarts them). At the end the target has the column
-# once and every row of the four shards, row by row by key.
+# once and every row of the four shards, row by row by key. Then the task is deleted with
+# keep_meta while a second lock holds a shard on each worker, and created again: the lock is
+# still in etcd, and the held shards apply their rows after its DDL as before.
 set -uo pipefail
 SERVER=${SLUICE_SERVER_BIN:?SLUICE_SERVER_BIN is not set}
 PLUGINS=${SLUICE_PLUGIN_DIR:?SLUICE_PLUGIN_DIR is not set}
@@ -150,6 +152,44 @@ check "both subtasks are Running" "$(api "tasks/$TASK/status" | jq -r '[.data[].
 want=$( (for n in 1 2 3 4; do src_sql "SELECT id, src, v, c FROM $(shard "$n")"; done) | sort -n | md5sum)
 check "the target holds every shard's rows once" "$(dst_sql "SELECT id, src, v, c FROM \`$DST\`.t" | sort -n | md5sum)" "$want"
 check "row count" "$(dst_rows)" "$(total)"
+
+# ---- deleted with keep_meta while a lock holds a shard on each worker, created again ----
+# The lock stays in etcd; the subtasks made again ask about their holds afresh, and the held shard
+# of the worker that does not run the DDL learns by itself that it resolved (the old subtask's
+# waits once made its poll look armed: it stayed held)
+ALTER2="ADD COLUMN d INT NULL"
+src_sql "ALTER TABLE $(shard 1) $ALTER2" || fail "alter shard 1"
+rows 1 2
+src_sql "ALTER TABLE $(shard 3) $ALTER2" || fail "alter shard 3"
+rows 3 2
+for i in $(seq 1 300); do [ "$(unsynced)" = 2 ] && break; sleep 0.1; done
+check "the second lock waits for two shards" "$(unsynced)" 2
+n1=$(grep -c "a lock it holds shards of was resolved elsewhere" "$WORK/$wa.log")
+runs() { grep -c "/$2/incremental\] running" "$WORK/$1.log"; }
+ra=$(runs "$wa" "$SRC_A") rb=$(runs "$wb" "$SRC_B")
+check "deleted with keep_meta" "$(call DELETE "tasks/$TASK?force=true&keep_meta=true")" 204
+check "created again" "$(call POST tasks "$t")" 200
+check "started again" "$(call POST "tasks/$TASK/start" '{}')" 200
+# each worker drops its subtask and makes a new one, whose sink asks about its holds at its start
+for i in $(seq 1 300); do
+    [ "$(runs "$wa" "$SRC_A")" -gt "$ra" ] && [ "$(runs "$wb" "$SRC_B")" -gt "$rb" ] && break
+    sleep 0.1
+done
+check "both subtasks made again run" "$([ "$(runs "$wa" "$SRC_A")" -gt "$ra" ] && [ "$(runs "$wb" "$SRC_B")" -gt "$rb" ] && echo yes)" yes
+check "the lock outlived the task" "$(unsynced)" 2
+src_sql "ALTER TABLE $(shard 2) $ALTER2" || fail "alter shard 2"
+rows 2 2
+for i in $(seq 1 300); do [ "$(unsynced)" = 1 ] && break; sleep 0.1; done
+check "one shard (on worker $wb) is still to come, again" "$(unsynced)" 1
+src_sql "ALTER TABLE $(shard 4) $ALTER2" || fail "alter shard 4"
+for n in 1 2 3 4; do rows "$n" 2; done
+wait_rows "$(total)"
+check "the held shard of worker $wa learnt it by itself again" \
+    "$([ "$(grep -c "a lock it holds shards of was resolved elsewhere" "$WORK/$wa.log")" -gt "$n1" ] && echo yes)" yes
+want=$( (for n in 1 2 3 4; do src_sql "SELECT id, src, v, c, d FROM $(shard "$n")"; done) | sort -n | md5sum)
+check "every shard's rows once, after the task was made again" \
+    "$(dst_sql "SELECT id, src, v, c, d FROM \`$DST\`.t" | sort -n | md5sum)" "$want"
+check "both subtasks are Running at the end" "$(api "tasks/$TASK/status" | jq -r '[.data[].stage] | unique | join(",")')" Running
 
 for n in m1 w1 w2; do kill -TERM "${PIDS[$n]}"; wait "${PIDS[$n]}"; check "$n stops cleanly" "$?" 0; unset "PIDS[$n]"; done
 if grep -E "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK"/*.log >/dev/null; then
