@@ -42,6 +42,13 @@ same() {   # same SCHEMA: the source's table and the target's copy in SCHEMA
       "$(dst_sql "CHECKSUM TABLE \`$1\`.\`t\` EXTENDED" 2>/dev/null | sum)" ]
 }
 ins() { src_sql "INSERT INTO \`$DB\`.\`t\` (v) VALUES ('$1')"; }
+relay_settles() {   # wait until the relay is Paused or has caught up with the source
+    local i
+    for i in $(seq 1 300); do
+        [ "$(relay stage)" = Paused ] || [ "$(relay relay_catch_up_master)" = true ] && return 0
+        sleep 0.1
+    done
+}
 purge_to_newest() {   # the source keeps its current file only
     local cur
     cur=$(src_sql "SHOW MASTER STATUS" | cut -f1)
@@ -114,10 +121,7 @@ for i in 1 2 3; do ins "after the purge $i"; done
 
 api POST /sources/st-src/relay/enable '{}'
 expect 200 "relay enabled again"
-for _ in $(seq 1 300); do
-    [ "$(relay stage)" = Paused ] || [ "$(relay relay_catch_up_master)" = true ] && break
-    sleep 0.1
-done
+relay_settles
 api GET /sources/st-src/status
 expect 200 "the relay runs again past the purge" '.data[0].relay_status.stage=="Running"' \
     '.data[0].relay_status|has("error_msg")|not'
@@ -169,10 +173,7 @@ STCK=$(ckpt_file st-task)
 ins "after the second purge"
 api POST /sources/st-src/relay/enable '{}'
 expect 200 "relay enabled again"
-for _ in $(seq 1 300); do
-    [ "$(relay stage)" = Paused ] || [ "$(relay relay_catch_up_master)" = true ] && break
-    sleep 0.1
-done
+relay_settles
 [ "$(relay stage)" = Running ] && ok || fail "the relay does not run: $(relay '')"
 [ "$(head -1 "$RD/relay.index" 2>/dev/null)" = "$STCK" ] && ok ||
     fail "the relay starts again at $(head -1 "$RD/relay.index" 2>/dev/null), want st-task's $STCK"
@@ -191,10 +192,7 @@ LAST=$(tail -1 "$RD/relay.index")
 for i in 1 2 3; do ins "server down $i"; src_sql "FLUSH BINARY LOGS"; done
 purge_to_newest
 start_server "$WORK/data"
-for _ in $(seq 1 300); do
-    [ "$(relay stage)" = Paused ] || [ "$(relay relay_catch_up_master)" = true ] && break
-    sleep 0.1
-done
+relay_settles
 api GET /sources/st-src/status
 expect 200 "the relay runs again after the server was down" '.data[0].relay_status.stage=="Running"' \
     '.data[0].relay_status|has("error_msg")|not'
