@@ -1422,7 +1422,8 @@ static int ctl_scalar(loader *l, const char *sql, size_t len, char **out, sl_err
 
 /* The target's InnoDB redo log capacity in bytes, 0 if it has none it tells (not InnoDB, not
  * MySQL or MariaDB): MySQL 8.0.30's innodb_redo_log_capacity, else the log files' size times
- * their number (MySQL before), else MariaDB's one file. Only the early index build asks. */
+ * their number (MySQL before), else MariaDB's one file. The early index build's log line tells it
+ * (the early start needed 512 MiB until session 26: see early_build_due). */
 static uint64_t target_redo_bytes(loader *l)
 {
     static const char *const q[] = {
@@ -2025,10 +2026,9 @@ static int online_build(const char *ddl, const char *alter)
     return strstr(ddl, ") ENGINE=InnoDB") && !strstr(alter, "FULLTEXT") && !strstr(alter, "SPATIAL");
 }
 
-/* The share of a table's bytes loaded (in tenths) from which its index build may start early,
- * and the least redo log capacity of the target for it (see early_build_due). */
+/* The share of a table's bytes loaded (in tenths) from which its index build may start early
+ * (see early_build_due). */
 #define EARLY_BUILD_TENTHS 6
-#define EARLY_BUILD_MIN_REDO (512ull << 20)
 
 /*
  * 1 if deferred table d's index build should start now, while its last chunks load. A table
@@ -2046,13 +2046,13 @@ static int online_build(const char *ddl, const char *alter)
  * import_threads chunk events) the bytes of the whole dump not yet loaded (dump_total, once
  * its manifest is complete) count as the table's, which can only make the start later.
  *
- * Only on a target with at least 512 MiB of redo log (queue_build asks only then). With
- * MariaDB's default 96 MB the loads already wait on the checkpoint (log_checkpoint_margin, see
- * docs/architecture.md), and the early build did not pay: 1 x 4,000,000 on the default target
- * took 17.8-28.2 s (median 25.2 s, ten copies) with it against 21.8-29.9 s (24.3 s, eight)
- * without, and 5-15 s more target CPU. With 512 MiB: 18.4-21.5 s against 20.2-21.4 s
- * (flush_log_at_trx_commit 2), and 18.7 and 22.5 s against 23.4 and 22.1 s
- * (flush_log_at_trx_commit 1). Sizes between were not measured.
+ * On any redo log size. Until session 26 it needed 512 MiB: with MariaDB's default 96 MB the
+ * early build had not paid on two machines (median 25.2 s against 24.3 s, and 18.2 s against
+ * 18.3 s, for 1 x 4,000,000) and cost 5-15 s more target CPU. On session 26's machine, whose
+ * build alone took 8-11 s where theirs took 5.5-6 s, it was faster in 8 of 8 alternating pairs
+ * on the default target (median 26.5 s against 32.3 s) and in 4 of 4 on the tuned one (24.3 s
+ * against 31.1 s): where it costs, it costs little; where the build is slow, it gains a fifth
+ * (docs/architecture.md, "Session 26's machine").
  * Under mu: the one busy worker is the one loading the table (the caller, whose chunk of it
  * just ended, or another while the stage thread passes a chunk loaded before).
  */
@@ -2083,8 +2083,8 @@ static int early_build_due(const loader *l, const dtab *d, uint64_t dump_total, 
  * its own queue; there is at most one per table. Returns 0, or an error code after set_werr. */
 static int queue_build(loader *l, size_t i, int force)
 {
-    /* the manifest only matters to an early start, which a small redo log rules out */
-    int may_early = !force && l->redo_bytes >= EARLY_BUILD_MIN_REDO;
+    /* the manifest only matters to an early start */
+    int may_early = !force;
     uint64_t total = may_early ? dump_total_poll(l) : 0;
     unsigned pct = 0;
     pthread_mutex_lock(&l->mu);
@@ -2116,9 +2116,14 @@ static int queue_build(loader *l, size_t i, int force)
     j->early = early ? (long)i + 1 : 0;
     j->sql = sql;
     j->table = table;
-    if (early)
+    if (early) {
+        char redo[32] = "unknown";
+        if (l->redo_bytes)
+            snprintf(redo, sizeof redo, "%llu MiB", (unsigned long long)(l->redo_bytes >> 20));
         l->host->log(l->ctx, SL_LOG_INFO, "building the secondary indexes of %s while its last "
-                     "chunks load (%u%% of its bytes in, no other table left to load)", table, pct);
+                     "chunks load (%u%% of its bytes in, no other table left to load; the target's "
+                     "redo log: %s)", table, pct, redo);
+    }
     pthread_mutex_lock(&l->mu);
     append_locked(l, j);
     pthread_mutex_unlock(&l->mu);
