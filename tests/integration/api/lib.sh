@@ -118,6 +118,19 @@ expect() {
     ok
 }
 
+# subtasks_synced TASK N: wait (up to 60 s) until N subtasks of TASK are Running in Sync; else
+# fail and return 1.
+subtasks_synced() {
+    local i
+    for i in $(seq 1 600); do
+        api GET "/tasks/$1/status"
+        [ "$(printf '%s' "$BODY" | jq '[.data[] | select(.stage=="Running" and .unit=="Sync")] | length')" = "$2" ] && return 0
+        sleep 0.1
+    done
+    fail "task $1: not $2 subtasks in Sync: ${BODY:0:600}"
+    return 1
+}
+
 # An error body: {"error_msg": non-empty string, "error_code": number}.
 ERRBODY='(.error_msg|type=="string" and length>0) and (.error_code|type=="number")'
 

@@ -145,16 +145,6 @@ expect 400 "PUT of the task with 3 mistakes: all 3" "$ERRBODY" "[.errors[].path]
 api GET /tasks/gd
 expect 200 "the task is unchanged" '.task_mode == "all"' '.source_config.source_conf[1].source_name == "gd-b"'
 
-synced() {   # wait until both subtasks replicate
-    local i
-    for i in $(seq 1 600); do
-        api GET /tasks/gd/status
-        [ "$(printf '%s' "$BODY" | jq '[.data[] | select(.stage=="Running" and .unit=="Sync")] | length')" = 2 ] && return 0
-        sleep 0.1
-    done
-    fail "task gd did not reach Sync on both sources: ${BODY:0:600}"
-    return 1
-}
 rows() { dst_sql "SELECT COUNT(*) FROM $1.t" 2>/dev/null; }
 wait_rows() {   # DB N
     local i
@@ -163,7 +153,7 @@ wait_rows() {   # DB N
 }
 api POST /tasks/gd/start '{}'
 expect 200 "start"
-synced
+subtasks_synced gd 2
 wait_rows $S 300
 wait_rows $T 300
 
@@ -190,7 +180,7 @@ src_sql "INSERT INTO $S.t VALUES (1001, 'while stopped'); UPDATE $S.t SET v = 'c
          INSERT INTO $T.t VALUES (1001, 'while stopped'); UPDATE $T.t SET v = 'changed' WHERE id = 2"
 api POST /tasks/gd/start '{"remove_meta":true}'
 expect 200 "start with remove_meta"
-synced
+subtasks_synced gd 2
 wait_rows $S 301
 wait_rows $T 301
 got=$(dst_sql "SELECT (SELECT v FROM $S.t WHERE id = 1), (SELECT COUNT(*) FROM $S.t WHERE id = 1001),
@@ -288,7 +278,7 @@ got=$(listed)
 [ "$got" = "$want" ] && ok || fail "lists after the restart: $got, want $want"
 api DELETE /tasks/gc
 expect 204 "delete gc"
-synced
+subtasks_synced gd 2
 
 api POST /tasks/gd/verify 'zz'
 expect 400 "malformed body of verify" '.error_msg|test("malformed JSON body")'

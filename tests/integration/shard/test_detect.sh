@@ -33,15 +33,6 @@ task() {   # NAME RULES SOURCES
     printf '{"task":{"name":"%s","task_mode":"all","shard_mode":"pessimistic","target_config":{"host":"%s","port":%s,"user":"%s","password":"%s"},"table_migrate_rule":%s,"source_config":{"full_migrate_conf":{"data_dir":"%s"},"source_conf":%s}}}' \
         "$1" "$SLUICE_TARGET_HOST" "$SLUICE_TARGET_PORT" "$SLUICE_TARGET_USER" "$SLUICE_TARGET_PASSWORD" "$2" "$WORK/dump" "$3"
 }
-synced() {   # TASK N: N subtasks Running in Sync
-    local i
-    for i in $(seq 1 600); do
-        api GET "/tasks/$1/status"
-        [ "$(printf '%s' "$BODY" | jq '[.data[] | select(.stage=="Running" and .unit=="Sync")] | length')" = "$2" ] && return 0
-        sleep 0.1
-    done
-    fail "task $1: not $2 subtasks in Sync: ${BODY:0:600}"
-}
 until_sql() {   # SQL WANT: wait until the target answers WANT
     local i got
     for i in $(seq 1 300); do
@@ -62,7 +53,7 @@ api POST /tasks "$(task sd-a '[{"source":{"source_name":"sd-1","schema":"sd_a_*"
 expect 200 "task A"
 api POST /tasks/sd-a/start '{}'
 expect 200 "start A"
-synced sd-a 1
+subtasks_synced sd-a 1
 until_sql "SELECT COUNT(*) FROM sd_a.orders" 5
 src_sql "TRUNCATE TABLE sd_a_2.orders; INSERT INTO sd_a_1.orders VALUES (4,'d')"
 for _ in $(seq 1 300); do api GET /tasks/sd-a/status; [ "$(printf '%s' "$BODY" | jq -r '.data[0].stage')" = Paused ] && break; sleep 0.1; done
@@ -76,7 +67,7 @@ api POST /tasks "$(task sd-b '[{"source":{"source_name":"sd-1","schema":"sd_b1",
 expect 200 "task B"
 api POST /tasks/sd-b/start '{}'
 expect 200 "start B"
-synced sd-b 2
+subtasks_synced sd-b 2
 until_sql "SELECT COUNT(*) FROM sd_bm.orders_all" 5
 src_sql "ALTER TABLE sd_b1.orders ADD COLUMN note INT NULL; INSERT INTO sd_b1.orders VALUES (5,'e',5)"
 for _ in $(seq 1 300); do [ -n "$(lock_of sd-b)" ] && break; sleep 0.1; done
@@ -88,7 +79,7 @@ held_synced() { api GET /tasks/sd-b/status; printf '%s' "$BODY" | jq -r '[.data[
 src_sql "ALTER TABLE sd_b2.orders ADD COLUMN note INT NULL; INSERT INTO sd_b2.orders VALUES (105,'z',105)"
 until_sql "SELECT COUNT(*), SUM(note) FROM sd_bm.orders_all" "7 110"
 [ "$(cols sd_bm orders_all)" = "id,v,note" ] && ok || fail "B: columns after both shards: $(cols sd_bm orders_all)"
-synced sd-b 2
+subtasks_synced sd-b 2
 for _ in $(seq 1 100); do [ "$(held_synced)" = true ] && break; sleep 0.1; done
 [ "$(held_synced)" = true ] && ok || fail "B: not synced after the lock resolved: ${BODY:0:600}"
 [ -z "$(lock_of sd-b)" ] && ok || fail "B: the lock is still there: $(lock_of sd-b)"
@@ -104,7 +95,7 @@ api POST /tasks "$(task sd-c '[{"source":{"source_name":"sd-1","schema":"sd_c","
 expect 200 "task C"
 api POST /tasks/sd-c/start '{}'
 expect 200 "start C"
-synced sd-c 1
+subtasks_synced sd-c 1
 until_sql "SELECT COUNT(*) FROM sd_c.orders" 3
 src_sql "ALTER TABLE sd_c.orders_old ADD COLUMN note INT NULL; INSERT INTO sd_c.orders_old VALUES (102,'y',2)"
 for _ in $(seq 1 300); do [ -n "$(lock_of sd-c)" ] && break; sleep 0.1; done

@@ -71,16 +71,6 @@ settled() {
     done
     return 1
 }
-synced() {   # TASK N: N subtasks Running in Sync
-    local i
-    for i in $(seq 1 600); do
-        api GET "/tasks/$1/status"
-        [ "$(printf '%s' "$BODY" | jq '[.data[] | select(.stage=="Running" and .unit=="Sync")] | length')" = "$2" ] && return 0
-        sleep 0.1
-    done
-    fail "task $1: not $2 subtasks in Sync: ${BODY:0:600}"
-    return 1
-}
 # shard_rows SRC_SCHEMA TARGET PREFIX COLS: how many of the shard's rows the target holds, when it
 # holds every one of them exactly as the source has them; "partial" otherwise
 shard_rows() {
@@ -155,7 +145,7 @@ api POST /tasks "{\"task\":$(task pc-one "[$(rule pc-1 pc_one pco)]" '[{"source_
 expect 200 "B: create"
 api POST /tasks/pc-one/start '{}'
 expect 200 "B: start"
-synced pc-one 1 && ok
+subtasks_synced pc-one 1 && ok
 [ "$(dst_sql "SELECT GROUP_CONCAT(id, v ORDER BY id) FROM pco.t")" = "1new,2two" ] && ok ||
     fail "B: pco.t is $(dst_sql "SELECT GROUP_CONCAT(id, v ORDER BY id) FROM pco.t")"
 api DELETE "/tasks/pc-one?force=true"
@@ -193,7 +183,7 @@ api POST /tasks "{\"task\":$TASK_QB}"
 expect 200 "D: create qb"
 api POST /tasks/pc-qa/start '{}'
 expect 200 "D: start qa"
-synced pc-qa 1 && ok
+subtasks_synced pc-qa 1 && ok
 api POST /tasks/check "{\"task\":$TASK_QB}"
 expect 200 "D: check warns of the other task" '.ok == true' \
     '[.warnings[] | select(.msg | test("task pc-qa \\(Running\\) writes `pcqm`.`t` too"))] | length == 1'
@@ -205,7 +195,7 @@ api POST /tasks/pc-qa/stop '{}'
 expect 200 "D: stop qa"
 api POST /tasks/pc-qb/start '{}'
 expect 200 "D: qb starts once qa does not write"
-synced pc-qb 1 && ok
+subtasks_synced pc-qb 1 && ok
 for t in pc-qa pc-qb; do api DELETE "/tasks/$t?force=true"; expect 204 "D: delete $t"; done
 
 stop_server
