@@ -152,8 +152,8 @@ int main(int argc, char **argv)
          * match context, ...) stays mapped after the registry's dlclose, so the leak checker
          * sees it as reachable and symbolizes what it reports. */
         if (!dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE)) {
-            fprintf(stderr, "sluice-full-run: %s\n", dlerror());
-            return 2;
+            rc = sl_error_set(&err, SL_ENOENT, "%s", dlerror());
+            break;
         }
         rc = sl_registry_load(reg, path, &err);
     }
