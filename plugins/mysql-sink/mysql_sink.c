@@ -68,6 +68,7 @@ typedef struct sink_config {
     int64_t fence_epoch;
     char   *shard_mode;
     int     strict_optimistic;
+    int64_t read_timeout;
 } sink_config;
 
 #define O(n) offsetof(sink_config, n)
@@ -93,6 +94,12 @@ static const sl_option sink_options[] = {
     { "strict_optimistic", SL_OPT_BOOL, "false", "the task's strict_optimistic_shard_mode: in optimistic "
       "mode, a shard DDL other than one ADD, DROP or MODIFY COLUMN is a conflict", O(strict_optimistic),
       0, -1, NULL, 0 },
+    { "read_timeout", SL_OPT_INT, "300", "seconds the sink waits for the target to answer a "
+      "statement (or to take one) before it drops the connection: the stage fails with a "
+      "connection error and auto-resume goes on from the checkpoint, as after a restart (DM's 5 "
+      "minutes for DML). A target host that went away or a partition is found this way; without "
+      "it the sink waits for ever. DDL runs on a connection of its own without it (an ALTER may "
+      "run for hours); 0 = wait for ever", O(read_timeout), 0, 31536000, NULL, 0 },
     { NULL, 0, NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -175,9 +182,11 @@ typedef struct sink {
     const sink_config *cfg;
     uint32_t       nworkers;
     worker        *w;
-    MYSQL         *coord;
+    MYSQL         *coord;        /* checkpoints, metadata, markers (read_timeout) */
+    MYSQL         *ddl;          /* the DDL's own session (ddl_session): no timeout */
     sl_causality  *caus;
     uint64_t       xid_hash;
+    int64_t        boot;         /* the target's boot time (s), 0 = unknown: stale_sessions */
     uint64_t       group;        /* last committed group id (= checkpoint seq) */
     uint64_t       safe_until;   /* safe_mode_seconds: rows committed before this (source time)
                                   * are written in safe mode; 0 = not known yet this run */
@@ -312,10 +321,13 @@ static int row_error(void *ptr, char *msg, unsigned int len)
     return 2000;
 }
 
-static MYSQL *connect_target(sink *s, sl_error *err)
+/* A connection to the target with the sink's session; rw_timeout: seconds to wait on a read or
+ * write (0 = none, for the DDL's session). */
+static MYSQL *connect_target(sink *s, unsigned rw_timeout, sl_error *err)
 {
     const sink_config *c = s->cfg;
-    sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = s->session_sql, .local_infile = 1 };
+    sl_myconn_opts o = { SL_MYCONN_FROM(c, target), .init_sql = s->session_sql, .local_infile = 1,
+                         .rw_timeout = rw_timeout };
     MYSQL *db = sl_myconn_open(&o, err);
     if (db) {
         mysql_set_server_option(db, MYSQL_OPTION_MULTI_STATEMENTS_ON);
@@ -1700,17 +1712,17 @@ static int refuse_statement_rows(sink *s, const sl_event *ev)
  * session's time_zone stays '+00:00' (the source's, Q_TIME_ZONE_CODE, is not carried either): a
  * DATETIME default is rendered in UTC. apply_ddl sets the clock back right after the DDL.
  */
-static int pin_clock(sink *s, const sl_event *ev, sl_error *err)
+static int pin_clock(MYSQL *db, const sl_event *ev, sl_error *err)
 {
     if (!ev->commit_ts)
         return 0;       /* a DDL no binlog event timed (none such today): the target's clock */
     char q[64];
     snprintf(q, sizeof q, "SET SESSION timestamp = %" PRIu64, ev->commit_ts);
-    return exec1(s->coord, q, err);
+    return exec1(db, q, err);
 }
 
 /*
- * Run the DDL's text on the coordinator's session as the source's session ran it: with the
+ * Run the DDL's text on the DDL's session (db) as the source's session ran it: with the
  * modes of its sql_mode that change how the text reads (ev->ddl_mode: ANSI_QUOTES,
  * NO_BACKSLASH_ESCAPES, PIPES_AS_CONCAT, REAL_AS_FLOAT...) added to the session's own (which
  * keeps NO_AUTO_VALUE_ON_ZERO and the configured sql_mode) for this statement only. Returns
@@ -1718,23 +1730,36 @@ static int pin_clock(sink *s, const sl_event *ev, sl_error *err)
  * sql_mode is set back (a failure to set it back fails the DDL too: the statements after it
  * must not run in the source's modes).
  */
-static int exec_ddl_text(sink *s, const sl_event *ev, unsigned *e, sl_error *err)
+static int exec_ddl_text(MYSQL *db, const sl_event *ev, unsigned *e, sl_error *err)
 {
     *e = 0;
-    int rc = sl_myconn_ddl_mode_enter(s->coord, ev->ddl_mode, err);
+    int rc = sl_myconn_ddl_mode_enter(db, ev->ddl_mode, err);
     if (rc == 0) {
-        rc = exec1(s->coord, ev->ddl, err);
-        *e = rc < 0 ? mysql_errno(s->coord) : 0;
+        rc = exec1(db, ev->ddl, err);
+        *e = rc < 0 ? mysql_errno(db) : 0;
         sl_error left = { 0 };
-        if (sl_myconn_ddl_mode_leave(s->coord, ev->ddl_mode, &left) < 0) {
+        if (sl_myconn_ddl_mode_leave(db, ev->ddl_mode, &left) < 0) {
             *err = left;
             *e = 0;
             rc = left.code;
         }
     } else {
-        *e = mysql_errno(s->coord);
+        *e = mysql_errno(db);
     }
     return rc;
+}
+
+/*
+ * The DDL's session: a connection of its own, without read_timeout, because an ALTER TABLE may
+ * run for hours without a byte back (the coordinator's connection, with the timeout, keeps the
+ * markers and checkpoints around it). Opened at the start of a run, so that the sessions table
+ * names it (record_sessions), and kept; NULL with err.
+ */
+static MYSQL *ddl_session(sink *s, sl_error *err)
+{
+    if (!s->ddl)
+        s->ddl = connect_target(s, 0, err);
+    return s->ddl;
 }
 
 /*
@@ -1807,13 +1832,18 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
     ckpt_sql(s, &s->sql, -1, ev->pos.file, ev->pos.offset, ev->pos.gtid, s->group);
     if (exec1(s->coord, s->sql.p, &err) < 0)
         return s->host->fail(s->ctx, err.code, "writing the DDL marker: %s", err.msg);
-    /* 2. the DDL, with the routed schema as default for names the text does not qualify */
+    /* 2. the DDL, on its own session, with the routed schema as default for names the text
+     * does not qualify */
+    MYSQL *db = ddl_session(s, &err);
+    if (!db)
+        return s->host->fail(s->ctx, err.code, "connecting the DDL's session to the target: %s",
+                             err.msg);
     if (ev->target_schema && kind != SL_DDL_CREATE_DB && kind != SL_DDL_DROP_DB) {
         sl_sbuf_reset(&s->sql);
         sl_sbuf_adds(&s->sql, "USE ");
         sl_sbuf_add_ident(&s->sql, ev->target_schema);
         sl_error ignore = {0};
-        exec1(s->coord, s->sql.p, &ignore);
+        exec1(db, s->sql.p, &ignore);
     }
     /* The DDL waits for the metadata lock of its tables, and while it waits the server queues
      * every new statement on them behind it. On a shard-merged table, another source's sink may
@@ -1823,13 +1853,13 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
      * of the other source in XA RECOVER after). So the DDL gives up its place every
      * DDL_LOCK_WAIT_S seconds and asks again; a DDL that timed out changed nothing. */
     sl_error ignore = {0};
-    exec1(s->coord, "SET SESSION lock_wait_timeout = " DDL_LOCK_WAIT_S, &ignore);
-    if (pin_clock(s, ev, &err) < 0)
+    exec1(db, "SET SESSION lock_wait_timeout = " DDL_LOCK_WAIT_S, &ignore);
+    if (pin_clock(db, ev, &err) < 0)
         return s->host->fail(s->ctx, err.code, "setting the DDL's time: %s", err.msg);
     int drc;
     unsigned e = 0;
     for (unsigned waits = 0;; waits++) {
-        drc = exec_ddl_text(s, ev, &e, &err);
+        drc = exec_ddl_text(db, ev, &e, &err);
         if (drc == 0 || e != 1205 /* ER_LOCK_WAIT_TIMEOUT */ || s->host->should_stop(s->ctx))
             break;
         s->host->metric_add(s->ctx, "ddl_lock_waits", 1);
@@ -1839,11 +1869,10 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
                          DDL_LOCK_WAIT_S " s): %.300s", ev->ddl);
         nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
     }
-    exec1(s->coord, "SET SESSION lock_wait_timeout = DEFAULT", &ignore);
-    /* the checkpoint after it (updated_at) and every later statement of the session read the
-     * target's clock again */
+    exec1(db, "SET SESSION lock_wait_timeout = DEFAULT", &ignore);
+    /* every later statement of the session reads the target's clock again */
     sl_error uerr = {0};
-    if (exec1(s->coord, "SET SESSION timestamp = DEFAULT", &uerr) < 0)
+    if (exec1(db, "SET SESSION timestamp = DEFAULT", &uerr) < 0)
         return s->host->fail(s->ctx, uerr.code, "setting the clock back after a DDL: %s", uerr.msg);
     if (drc < 0) {
         int skip = (replay && tolerable(e)) || (kind == SL_DDL_CREATE_DB && e == 1007);
@@ -2389,6 +2418,160 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     return 0;
 }
 
+/*
+ * The sessions of the sink's earlier run on the target, ended before the checkpoint is read.
+ * A run that lost its connections without the server noticing (read_timeout, a partition, a
+ * host that went away) leaves its sessions there with their open transactions, and the bytes
+ * of a statement it sent (a COMMIT) may still be on their way: one that arrived after this run
+ * read the checkpoint would commit rows this run applies again, and the open transactions'
+ * locks would hold this run's rows back. So the start kills them (KILL CONNECTION: an open
+ * transaction rolls back, a prepared XA branch stays for recover to resolve) and waits until
+ * they are gone. <meta>.<task>_syncer_sessions names them: the target's boot time and each
+ * run's connection ids (record_sessions). Ids are unique until the server restarts, and a
+ * restart ended those sessions anyway, so the ids of another boot are left alone; a target
+ * that tells no boot time (no Uptime) gets neither.
+ */
+#define STALE_WAIT_S 120
+
+static void sessions_table(const sink *s, sl_sbuf *b)
+{
+    char tbl[512];
+    snprintf(tbl, sizeof tbl, "%s_syncer_sessions", s->cfg->task_name);
+    sl_sbuf_add_qname(b, s->cfg->meta_schema, tbl);
+}
+
+static int stale_sessions(sink *s)
+{
+    sl_error err = {0};
+    q1buf qb;
+    int64_t now = strtoll(q1col(s->coord, "SELECT UNIX_TIMESTAMP()", &qb), NULL, 10);
+    int64_t up = -1;
+    if (mysql_query(s->coord, "SHOW GLOBAL STATUS LIKE 'Uptime'") == 0) {
+        MYSQL_RES *r = mysql_store_result(s->coord);
+        MYSQL_ROW row = r && mysql_num_fields(r) >= 2 ? mysql_fetch_row(r) : NULL;
+        if (row && row[1])
+            up = strtoll(row[1], NULL, 10);
+        if (r)
+            mysql_free_result(r);
+    }
+    s->boot = now > 0 && up >= 0 ? now - up : 0;
+    if (!s->boot)
+        return 0;
+    sl_sbuf *b = &s->sql;
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "CREATE TABLE IF NOT EXISTS ");
+    sessions_table(s, b);
+    sl_sbuf_adds(b, " (source_name VARCHAR(128) NOT NULL, boot BIGINT NOT NULL, ids TEXT NOT NULL, "
+                 "updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP, "
+                 "PRIMARY KEY(source_name))");
+    if (b->oom || exec1(s->coord, b->p, &err) < 0)
+        return s->host->fail(s->ctx, err.code ? err.code : SL_ENOMEM, "creating the sessions "
+                             "table: %s", err.msg);
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "SELECT boot, ids FROM ");
+    sessions_table(s, b);
+    sl_sbuf_adds(b, " WHERE source_name = ");
+    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+    if (b->oom || mysql_real_query(s->coord, b->p, (unsigned long)b->len) != 0)
+        return s->host->fail(s->ctx, SL_EDB, "reading the sessions table: %s", mysql_error(s->coord));
+    MYSQL_RES *res = mysql_store_result(s->coord);
+    MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+    /* "ID IN (...)" of the earlier run's ids, digits and commas only */
+    sl_sbuf in;
+    sl_sbuf_init(&in);
+    if (row && row[0] && row[1] && llabs(strtoll(row[0], NULL, 10) - s->boot) <= 2) {
+        for (const char *p = row[1]; *p;) {
+            char *end;
+            unsigned long long id = strtoull(p, &end, 10);
+            if (end == p)
+                break;
+            char num[32];
+            snprintf(num, sizeof num, "%s%llu", in.len ? "," : "", id);
+            sl_sbuf_adds(&in, num);
+            p = *end == ',' ? end + 1 : end;
+        }
+    }
+    if (res)
+        mysql_free_result(res);
+    if (!in.len) {
+        sl_sbuf_free(&in);
+        return 0;
+    }
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID IN (");
+    sl_sbuf_add(b, in.p, in.len);
+    sl_sbuf_adds(b, ")");
+    int killed = 0;
+    if (!b->oom && mysql_real_query(s->coord, b->p, (unsigned long)b->len) == 0 &&
+        (res = mysql_store_result(s->coord)) != NULL) {
+        while ((row = mysql_fetch_row(res))) {
+            char q[64];
+            snprintf(q, sizeof q, "KILL CONNECTION %llu", strtoull(row[0], NULL, 10));
+            sl_error ke = {0};
+            if (exec1(s->coord, q, &ke) == 0)
+                killed++;
+        }
+        mysql_free_result(res);
+    }
+    int rc = 0;
+    if (killed) {
+        s->host->log(s->ctx, SL_LOG_WARN, "%d session(s) of the sink's earlier run were still open "
+                     "on the target (a connection lost without the server noticing: read_timeout, "
+                     "a partition): killed before the checkpoint is read, waiting for them to end",
+                     killed);
+        s->host->metric_add(s->ctx, "stale_sessions_killed", (uint64_t)killed);
+        sl_sbuf_reset(b);
+        sl_sbuf_adds(b, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (");
+        sl_sbuf_add(b, in.p, in.len);
+        sl_sbuf_adds(b, ")");
+        int left = 1;
+        for (int t = 0; t < STALE_WAIT_S * 10 && !b->oom && !s->host->should_stop(s->ctx); t++) {
+            const char *n = q1col(s->coord, b->p, &qb);
+            if ((left = !n[0] || atoi(n) > 0) == 0)
+                break;
+            nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+        }
+        if (left)
+            rc = s->host->fail(s->ctx, SL_ETIMEOUT, "the sink's earlier sessions on the target "
+                               "(ids %.200s) did not end within %d s of KILL CONNECTION (a long "
+                               "rollback?); the start is tried again", in.p, STALE_WAIT_S);
+    }
+    sl_sbuf_free(&in);
+    return rc;
+}
+
+/* This run's sessions (coordinator, DDL, workers) in the sessions table, for the next start's
+ * stale_sessions. */
+static int record_sessions(sink *s)
+{
+    if (!s->boot)
+        return 0;
+    sl_sbuf ids;
+    sl_sbuf_init(&ids);
+    char num[64];
+    snprintf(num, sizeof num, "%lu,%lu", mysql_thread_id(s->coord), mysql_thread_id(s->ddl));
+    sl_sbuf_adds(&ids, num);
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        snprintf(num, sizeof num, ",%lu", mysql_thread_id(s->w[i].db));
+        sl_sbuf_adds(&ids, num);
+    }
+    sl_sbuf *b = &s->sql;
+    sl_sbuf_reset(b);
+    sl_sbuf_adds(b, "REPLACE INTO ");
+    sessions_table(s, b);
+    sl_sbuf_adds(b, " (source_name, boot, ids) VALUES (");
+    sl_sbuf_add_quoted(b, s->cfg->source_name, strlen(s->cfg->source_name));
+    snprintf(num, sizeof num, ", %" PRId64 ", ", s->boot);
+    sl_sbuf_adds(b, num);
+    sl_sbuf_add_quoted(b, ids.p ? ids.p : "", ids.len);
+    sl_sbuf_adds(b, ")");
+    sl_error err = {0};
+    int rc = ids.oom || b->oom ? sl_error_set(&err, SL_ENOMEM, "out of memory")
+                               : exec1(s->coord, b->p, &err);
+    sl_sbuf_free(&ids);
+    return rc < 0 ? s->host->fail(s->ctx, err.code, "recording the sink's sessions: %s", err.msg) : 0;
+}
+
 /* Read the checkpoint and the pending DDL marker; resolve prepared XA branches of this task. */
 static int recover(sink *s)
 {
@@ -2413,6 +2596,9 @@ static int recover(sink *s)
         if (rc < 0)
             return rc;
     }
+    int src = stale_sessions(s);
+    if (src < 0)
+        return src;
     sl_sbuf_reset(b);
     sl_sbuf_adds(b, "SELECT worker, binlog_name, binlog_pos, binlog_gtid, seq FROM ");
     sl_sbuf_adds(b, s->ckpt_table);
@@ -2524,6 +2710,10 @@ static void stop_workers(sink *s)
         mysql_close(s->coord);
         s->coord = NULL;
     }
+    if (s->ddl) {
+        mysql_close(s->ddl);
+        s->ddl = NULL;
+    }
     release_held(s);
     s->serial = 0;
     s->running = 0;
@@ -2534,7 +2724,7 @@ static int sink_start(void *self)
     sink *s = self;
     sl_error err = {0};
     stop_workers(s);
-    s->coord = connect_target(s, &err);
+    s->coord = connect_target(s, (unsigned)s->cfg->read_timeout, &err);
     if (!s->coord)
         return s->host->fail(s->ctx, err.code, "connecting to the target: %s", err.msg);
     int rc = recover(s);
@@ -2544,7 +2734,7 @@ static int sink_start(void *self)
     }
     for (uint32_t i = 0; i < s->nworkers; i++) {
         worker *w = &s->w[i];
-        w->db = connect_target(s, &err);
+        w->db = connect_target(s, (unsigned)s->cfg->read_timeout, &err);
         if (!w->db) {
             stop_workers(s);
             return s->host->fail(s->ctx, err.code, "connecting worker %u to the target: %s", i, err.msg);
@@ -2568,6 +2758,16 @@ static int sink_start(void *self)
         }
     }
     sl_causality_reset(s->caus);
+    /* the DDL's session, opened now so that the sessions table names it too */
+    if (!ddl_session(s, &err)) {
+        stop_workers(s);
+        return s->host->fail(s->ctx, err.code, "connecting the DDL's session to the target: %s",
+                             err.msg);
+    }
+    if ((rc = record_sessions(s)) < 0) {
+        stop_workers(s);
+        return rc;
+    }
     /* the target may have been changed while the task was paused (that is how a missing column
      * is fixed): read every table again */
     sl__tcache_invalidate(s->tc, NULL, NULL);
@@ -2924,11 +3124,12 @@ static char *sink_status(void *self)
 static int sink_cleanup(void *self, unsigned what)
 {
     sink *s = self;
-    static const char *const tables[] = { "_syncer_checkpoint", "_syncer_sharding_meta", NULL };
+    static const char *const tables[] = { "_syncer_checkpoint", "_syncer_sharding_meta",
+                                          "_syncer_sessions", NULL };
     if (!(what & SL_CLEANUP_META))
         return 0;
     sl_error e = { 0 };
-    MYSQL *db = connect_target(s, &e);
+    MYSQL *db = connect_target(s, (unsigned)s->cfg->read_timeout, &e);
     int rc = 0;
     if (!db || sl_cleanup_meta_tables(db, s->cfg->meta_schema, s->cfg->task_name, tables, &e) != 0)
         rc = s->host->fail(s->ctx, e.code ? e.code : SL_EDB, "target: %s", e.msg);

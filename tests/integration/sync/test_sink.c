@@ -7,14 +7,25 @@
  * (SLUICE_SINK_FAILPOINT), a child process killed there and a restart give the same target
  * with no row lost or applied twice and no prepared XA branch left. And a tail that puts no row
  * on the target (dropped rows, an empty batch, a dropped DDL inside a big transaction): its
- * progress is checkpointed at stop, and a heartbeat makes the sink synced.
+ * progress is checkpointed at stop, and a heartbeat makes the sink synced. And a target that
+ * stops answering (a proxy that holds every byte, as a partition does): the sink's read_timeout
+ * pauses it, and the next run, through new connections while the old ones still hang, kills
+ * the old sessions before it reads the checkpoint and applies the stream once, a DDL slower
+ * than the timeout included.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,7 +101,12 @@ static int txn_rows(model *m, int i, rowop *out)
 
 /* ---- the memory source ------------------------------------------------------------------- */
 
-typedef struct msrc_cfg { char *host; int64_t port; char *user, *password; int64_t per_batch; } msrc_cfg;
+typedef struct msrc_cfg {
+    char *host; int64_t port; char *user, *password; int64_t per_batch, pause_at; int like_t3;
+} msrc_cfg;
+
+/* pause_at: the source, at that transaction, says so in src_waiting and waits for src_gate */
+static atomic_int src_gate, src_waiting;
 
 static const sl_option msrc_opts[] = {
     { .name = "host", .type = SL_OPT_STRING, .def = "\"127.0.0.1\"", .offset = offsetof(msrc_cfg, host) },
@@ -98,6 +114,9 @@ static const sl_option msrc_opts[] = {
     { .name = "user", .type = SL_OPT_STRING, .def = "\"root\"", .offset = offsetof(msrc_cfg, user) },
     { .name = "password", .type = SL_OPT_STRING, .def = "\"\"", .offset = offsetof(msrc_cfg, password), .flags = SL_OPTF_SECRET },
     { .name = "per_batch", .type = SL_OPT_INT, .def = "25", .offset = offsetof(msrc_cfg, per_batch), .min = 1, .max = 100000 },
+    { .name = "pause_at", .type = SL_OPT_INT, .def = "-1", .offset = offsetof(msrc_cfg, pause_at), .min = -1, .max = NTXN },
+    /* the DDL is CREATE TABLE t2 LIKE t3 (a copy of t1 the test makes, and locks to hold it) */
+    { .name = "like_t3", .type = SL_OPT_BOOL, .def = "false", .offset = offsetof(msrc_cfg, like_t3) },
     { .name = NULL },
 };
 
@@ -176,6 +195,19 @@ static int msrc_run(void *self)
             if (b) s->host->batch_unref(b);
             return SL_ESTOPPED;
         }
+        if (i == s->cfg->pause_at) {
+            if (b) {
+                b->flags |= SL_BATCH_TXN_END;
+                b->ckpt.file = "mysql-bin.000001";
+                b->ckpt.offset = commit_pos(i - 1);
+                if (s->host->emit(s->ctx, b) < 0) return SL_ESTOPPED;
+                b = NULL;
+                in_batch = 0;
+            }
+            atomic_store(&src_waiting, 1);
+            while (!atomic_load(&src_gate) && !s->host->should_stop(s->ctx))
+                usleep(10000);
+        }
         if (!b) b = s->host->batch_new(s->ctx, 64);
         if (i == DDLTXN) {
             sl_event *e = s->host->batch_push(b, SL_EV_DDL);
@@ -183,7 +215,7 @@ static int msrc_run(void *self)
             e->ddl_schema = "sinkt";
             e->target_schema = "sinkt";
             e->target_table = "t2";
-            e->ddl = "CREATE TABLE t2 LIKE t1";
+            e->ddl = s->cfg->like_t3 ? "CREATE TABLE t2 LIKE t3" : "CREATE TABLE t2 LIKE t1";
             ev_pos(e, commit_pos(i));
         } else {
             int n = txn_rows(&s->m, i, ops);
@@ -679,11 +711,223 @@ static void test_tail(MYSQL *db)
     TL_CHECK(strcmp(ckpt_pos(db), "400") == 0, "tail: checkpoint at %s, expected 400", ckpt_pos(db));
 }
 
+/* ---- a target that stops answering --------------------------------------------------------- */
+
+/* A TCP proxy to the sandbox target. A connection whose number (1, 2, ... in accept order) is
+ * at most frozen_upto has its answers held, as in a partition that swallows the server's
+ * packets: what the client sends reaches the server, nothing comes back, and when the client
+ * gives up and closes, the close does not reach the server either, so its session stays there
+ * with whatever transaction it had open. Once thawed, the held answers go to a client that is
+ * gone, and both ends are closed. */
+static struct {
+    int lfd, port, tport;
+    pthread_t acc;
+    atomic_int stop, pumps;
+    atomic_long accepted, frozen_upto;
+} px;
+
+struct pconn { int c, t; long seq; };
+
+static int write_all(int fd, const char *p, ssize_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, (size_t)n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= w;
+    }
+    return 0;
+}
+
+static void *px_pump(void *arg)
+{
+    struct pconn *pc = arg;
+    char buf[65536];
+    int c_gone = 0;     /* the client closed while frozen: the server has not been told */
+    while (!atomic_load(&px.stop)) {
+        int frozen = pc->seq <= atomic_load(&px.frozen_upto);
+        if (!frozen && c_gone)
+            break;
+        if (frozen && c_gone) {
+            usleep(20000);
+            continue;
+        }
+        struct pollfd p[2] = { { .fd = pc->c, .events = POLLIN },
+                               { .fd = frozen ? -1 : pc->t, .events = POLLIN } };
+        if (poll(p, 2, 100) <= 0)
+            continue;
+        int done = 0;
+        for (int i = 0; i < 2 && !done; i++)
+            if (p[i].revents) {
+                ssize_t r = read(p[i].fd, buf, sizeof buf);
+                if (r <= 0 && i == 0 && frozen)
+                    c_gone = 1;
+                else
+                    done = r <= 0 || write_all(i == 0 ? pc->t : pc->c, buf, r) < 0;
+            }
+        if (done)
+            break;
+    }
+    close(pc->c);
+    close(pc->t);
+    free(pc);
+    atomic_fetch_sub(&px.pumps, 1);
+    return NULL;
+}
+
+static void *px_accept(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&px.stop)) {
+        struct pollfd p = { .fd = px.lfd, .events = POLLIN };
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        int c = accept(px.lfd, NULL, NULL);
+        if (c < 0)
+            continue;
+        int t = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)px.tport) };
+        inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+        struct pconn *pc = malloc(sizeof *pc);
+        pthread_t th;
+        if (t < 0 || !pc || connect(t, (struct sockaddr *)&a, sizeof a) != 0) {
+            close(c);
+            if (t >= 0)
+                close(t);
+            free(pc);
+            continue;
+        }
+        *pc = (struct pconn){ c, t, atomic_fetch_add(&px.accepted, 1) + 1 };
+        atomic_fetch_add(&px.pumps, 1);
+        if (pthread_create(&th, NULL, px_pump, pc) != 0) {
+            atomic_fetch_sub(&px.pumps, 1);
+            close(c);
+            close(t);
+            free(pc);
+            continue;
+        }
+        pthread_detach(th);
+    }
+    return NULL;
+}
+
+static void px_start(void)
+{
+    memset(&px, 0, sizeof px);
+    px.tport = atoi(tl_env("SLUICE_TARGET_PORT"));
+    px.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = 0 };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t len = sizeof a;
+    if (px.lfd < 0 || bind(px.lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(px.lfd, 64) != 0 ||
+        getsockname(px.lfd, (struct sockaddr *)&a, &len) != 0)
+        tl_fail("proxy: %s", strerror(errno));
+    px.port = ntohs(a.sin_port);
+    if (pthread_create(&px.acc, NULL, px_accept, NULL) != 0)
+        tl_fail("proxy: no thread");
+}
+
+static void px_stop(void)
+{
+    atomic_store(&px.stop, 1);
+    pthread_join(px.acc, NULL);
+    for (int t = 0; t < 100 && atomic_load(&px.pumps) > 0; t++)
+        usleep(50000);
+    close(px.lfd);
+}
+
+static void test_stall(MYSQL *db)
+{
+    reset_target(db);
+    tl_sql(db, "CREATE TABLE sinkt.t3 LIKE sinkt.t1");
+    px_start();
+    char *user = strdup(tl_env("SLUICE_TARGET_USER"));
+    snprintf(sink_opts, sizeof sink_opts,
+             "{\"target_host\":\"127.0.0.1\",\"target_port\":%d,\"target_user\":\"%s\","
+             "\"target_password\":\"%s\",\"task_name\":\"sinktask\",\"source_name\":\"src\","
+             "\"repl_threads\":4,\"repl_batch\":20,\"read_timeout\":2}",
+             px.port, user, tl_env_or("SLUICE_TARGET_PASSWORD", ""));
+    free(user);
+    static const char *const plugins[] = { "mysql-sink", NULL };
+    static const sl_plugin_descriptor *const descs[] = { &msrc_desc, NULL };
+    sl_stage_spec st[2] = { { "src", "sync-test-source", "{\"per_batch\":25,\"pause_at\":200,\"like_t3\":true}" },
+                            { "sink", "mysql-sink", sink_opts } };
+    atomic_store(&src_gate, 0);
+    atomic_store(&src_waiting, 0);
+    tl_pipe r;
+    tl_pipe_new(&r, tl_registry(plugins, descs), "sinktask/src/incremental", st, 2, 1);
+    /* everything before transaction 200 applied, the source waiting: then the target stops
+     * answering, and the source goes on */
+    int there = tl_wait_ckpt(&r, db, "sinktask", "mysql-bin.000001", commit_pos(199), 60) &&
+                atomic_load(&src_waiting);
+    TL_CHECK(there, "stall: the sink did not apply the first 200 transactions (stage %s)",
+             sl_stage_name(sl_pipeline_stage(r.p)));
+    atomic_store(&px.frozen_upto, LONG_MAX);
+    atomic_store(&src_gate, 1);
+    sl_stage stg = sl_pipeline_wait(r.p, 60000);
+    sl_error e = {0};
+    sl_pipeline_error(r.p, &e);
+    TL_CHECK(stg == SL_STAGE_PAUSED, "stall: the sink is %s 60 s after the target stopped answering "
+             "(read_timeout 2 s)", sl_stage_name(stg));
+    TL_CHECK(strstr(e.msg, "2013") || strstr(e.msg, "Lost connection") || strstr(e.msg, "timed out"),
+             "stall: the pause does not say the connection was lost: %s", e.msg);
+    if (stg == SL_STAGE_RUNNING)
+        atomic_store(&px.frozen_upto, 0);      /* let the stop end */
+    tl_pipe_free(&r);
+    /* the sessions the sink gave up are still on the target, a transaction of theirs open */
+    long long open = atoll(tl_str(db, "SELECT COUNT(*) FROM information_schema.INNODB_TRX"));
+    long long idle = atoll(tl_str(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID <> "
+                                    "CONNECTION_ID() AND USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) "
+                                    "AND COMMAND = 'Sleep'"));
+    TL_CHECK(open > 0, "stall: no transaction of the given-up sessions is open on the target "
+             "(%lld idle sessions)", idle);
+
+    /* the next run's connections go through; the frozen ones stay frozen, their sessions open */
+    atomic_store(&px.frozen_upto, atomic_load(&px.accepted));
+    st[0].options_json = "{\"per_batch\":25,\"like_t3\":true}";
+    MYSQL *lk = tconn();
+    tl_sql(lk, "LOCK TABLES sinkt.t3 WRITE");
+    tl_pipe_new(&r, tl_registry(plugins, descs), "sinktask/src/incremental", st, 2, 1);
+    /* the DDL waits for t3's metadata lock, then 3 s more, longer than read_timeout: it runs
+     * on the DDL's own session, which has none */
+    int waited = 0;
+    for (int t = 0; t < 600 && !waited && sl_pipeline_stage(r.p) == SL_STAGE_RUNNING; t++) {
+        waited = atoi(tl_str(db, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE "
+                                 "'CREATE TABLE t2 LIKE t3%%' AND STATE LIKE '%%metadata lock%%'")) > 0;
+        if (!waited)
+            usleep(100000);
+    }
+    TL_CHECK(waited, "stall: the next run's DDL did not wait for t3's lock (stage %s)",
+             sl_stage_name(sl_pipeline_stage(r.p)));
+    if (waited)
+        sleep(3);
+    tl_sql(lk, "UNLOCK TABLES");
+    mysql_close(lk);
+    stg = sl_pipeline_wait(r.p, 120000);
+    sl_pipeline_error(r.p, &e);
+    long long killed = tl_pipe_metric(&r, "stale_sessions_killed");
+    TL_CHECK(stg == SL_STAGE_FINISHED, "stall: the next run ended %s: %s", sl_stage_name(stg), e.msg);
+    TL_CHECK(killed > 0, "stall: the next run killed %lld stale sessions", killed);
+    if (stg == SL_STAGE_RUNNING)
+        atomic_store(&px.frozen_upto, 0);
+    tl_pipe_free(&r);
+    /* the held answers go now, to clients that are gone */
+    atomic_store(&px.frozen_upto, 0);
+    usleep(500000);
+    px_stop();
+    verify_stream(db, "stall");
+    printf("stall: paused by read_timeout, %lld stale sessions killed, the stream applied once\n", killed);
+}
+
 int main(void)
 {
     MYSQL *db = tconn();
     test_matrix(db);
     test_tail(db);
+    test_stall(db);
     test_stream(db);
     test_crash(db, "after-prepare:3", 25);
     test_crash(db, "after-checkpoint:4", 25);
