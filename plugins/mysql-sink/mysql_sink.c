@@ -2516,9 +2516,9 @@ static int stale_sessions(sink *s)
     int rc = 0;
     if (killed) {
         s->host->log(s->ctx, SL_LOG_WARN, "%d session(s) of the sink's earlier run were still open "
-                     "on the target (a connection lost without the server noticing: read_timeout, "
-                     "a partition): killed before the checkpoint is read, waiting for them to end",
-                     killed);
+                     "on the target (a run that lost its connections to read_timeout or a "
+                     "partition, or a crash the server has not seen yet): killed before the "
+                     "checkpoint is read, waiting for them to end", killed);
         s->host->metric_add(s->ctx, "stale_sessions_killed", (uint64_t)killed);
         sl_sbuf_reset(b);
         sl_sbuf_adds(b, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID IN (");
