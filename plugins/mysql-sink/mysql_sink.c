@@ -183,7 +183,7 @@ typedef struct sink {
     uint32_t       nworkers;
     worker        *w;
     MYSQL         *coord;        /* checkpoints, metadata, markers (read_timeout) */
-    MYSQL         *ddl;          /* the DDL's own session (ddl_session): no timeout */
+    MYSQL         *ddl;          /* the DDL's own session, opened by sink_start: no timeout */
     sl_causality  *caus;
     uint64_t       xid_hash;
     int64_t        boot;         /* the target's boot time (s), 0 = unknown: stale_sessions */
@@ -1750,19 +1750,6 @@ static int exec_ddl_text(MYSQL *db, const sl_event *ev, unsigned *e, sl_error *e
 }
 
 /*
- * The DDL's session: a connection of its own, without read_timeout, because an ALTER TABLE may
- * run for hours without a byte back (the coordinator's connection, with the timeout, keeps the
- * markers and checkpoints around it). Opened at the start of a run, so that the sessions table
- * names it (record_sessions), and kept; NULL with err.
- */
-static MYSQL *ddl_session(sink *s, sl_error *err)
-{
-    if (!s->ddl)
-        s->ddl = connect_target(s, 0, err);
-    return s->ddl;
-}
-
-/*
  * The DDL failed with server error e (err). When the server refused it, nothing of it is on the
  * target, so its pending-DDL row goes: that row means "maybe ran, then a crash", and would make
  * the next start take the same error ("Duplicate key name", with an index that may differ) for
@@ -1834,10 +1821,7 @@ static int apply_ddl(sink *s, sl_event *ev, int coordinated)
         return s->host->fail(s->ctx, err.code, "writing the DDL marker: %s", err.msg);
     /* 2. the DDL, on its own session, with the routed schema as default for names the text
      * does not qualify */
-    MYSQL *db = ddl_session(s, &err);
-    if (!db)
-        return s->host->fail(s->ctx, err.code, "connecting the DDL's session to the target: %s",
-                             err.msg);
+    MYSQL *db = s->ddl;
     if (ev->target_schema && kind != SL_DDL_CREATE_DB && kind != SL_DDL_DROP_DB) {
         sl_sbuf_reset(&s->sql);
         sl_sbuf_adds(&s->sql, "USE ");
@@ -2531,7 +2515,9 @@ static int stale_sessions(sink *s)
                 break;
             nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
         }
-        if (left)
+        if (left && s->host->should_stop(s->ctx))
+            rc = SL_ESTOPPED;
+        else if (left)
             rc = s->host->fail(s->ctx, SL_ETIMEOUT, "the sink's earlier sessions on the target "
                                "(ids %.200s) did not end within %d s of KILL CONNECTION (a long "
                                "rollback?); the start is tried again", in.p, STALE_WAIT_S);
@@ -2758,8 +2744,11 @@ static int sink_start(void *self)
         }
     }
     sl_causality_reset(s->caus);
-    /* the DDL's session, opened now so that the sessions table names it too */
-    if (!ddl_session(s, &err)) {
+    /* The DDL's session: a connection of its own without read_timeout, because an ALTER TABLE
+     * may run for hours without a byte back (the coordinator's connection, with the timeout,
+     * keeps the markers and checkpoints around it). Opened here so that the sessions table
+     * names it too. */
+    if (!(s->ddl = connect_target(s, 0, &err))) {
         stop_workers(s);
         return s->host->fail(s->ctx, err.code, "connecting the DDL's session to the target: %s",
                              err.msg);
