@@ -257,6 +257,10 @@ static const fam FAMS[] = {
     { "sluice_sync_rows_not_found_total", "counter", "UPDATE and DELETE rows of the binlog that found no row "
       "on the target (it differs from the source), since the server started.",
       simple, "sync_status", "rows_not_found" },
+    { "sluice_sync_target_warnings_total", "counter", "Values of row changes the target changed as it "
+      "wrote them (the warnings of the sink's statements: a column narrower than the source's, a "
+      "character its character set lacks, ...), since the server started.",
+      simple, "sync_status", "target_warnings" },
     { "sluice_subtask_errors_total", "counter", "Errors that paused the subtask since the server started.",
       simple, "auto_resume", "errors" },
     { "sluice_subtask_resumes_total", "counter", "Automatic resumes of the subtask since the server started.",

@@ -40,12 +40,13 @@ static json_t *load_defaults(void)
 
 static json_t *sync_defaults(void)
 {
-    return json_pack("{s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:[],s:[],s:b,s:s,s:I,s:I}",
+    return json_pack("{s:I,s:I,s:I,s:s,s:s,s:s,s:s,s:[],s:[],s:b,s:s,s:I,s:I,s:I}",
                      "total_events", (json_int_t)0, "total_tps", (json_int_t)0,
                      "recent_tps", (json_int_t)0, "master_binlog", "", "master_binlog_gtid", "",
                      "syncer_binlog", "", "syncer_binlog_gtid", "", "blocking_ddls",
                      "unresolved_groups", "synced", 0, "binlog_type", "remote",
-                     "seconds_behind_master", (json_int_t)0, "rows_not_found", (json_int_t)0);
+                     "seconds_behind_master", (json_int_t)0, "rows_not_found", (json_int_t)0,
+                     "target_warnings", (json_int_t)0);
 }
 
 static json_t *dump_defaults(void)
@@ -175,6 +176,9 @@ json_t *sl__subtask_status_locked(sl_subtask *s)
      * from the source), counted the same way */
     json_object_set_new(sync, "rows_not_found", json_integer(s->not_found_base + json_integer_value(
                                                     json_object_get(sync, "rows_not_found"))));
+    /* and the values the target changed (a statement's warnings: it differs from the source) */
+    json_object_set_new(sync, "target_warnings", json_integer(s->warnings_base + json_integer_value(
+                                                     json_object_get(sync, "target_warnings"))));
     const char *err = s->error_msg;
     const char *perr = json_string_value(json_object_get(ps, "error_msg"));
     if (!err && perr && s->stage == SL_STAGE_PAUSED)

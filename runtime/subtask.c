@@ -184,7 +184,8 @@ static void remote_reload(sl_subtask *s)
 }
 
 /* A count a pipeline status (NULL: none) says its sink made in that run: "total_events" (binlog
- * events handled), "rows_not_found" (row changes that found no row on the target). */
+ * events handled), "rows_not_found" (row changes that found no row on the target),
+ * "target_warnings" (values the target changed). */
 static long long run_count(json_t *ps, const char *key)
 {
     return (long long)json_integer_value(json_object_get(sl__stage_status(ps, "mysql-sink"), key));
@@ -197,9 +198,10 @@ static void counts_keep(sl_subtask *s)
 {
     sl_worker *w = s->w;
     char *k = stage_key(s->task, s->source);
-    json_t *v = k ? json_pack("[I,I,I,I]", (json_int_t)s->errors, (json_int_t)s->resumes,
+    json_t *v = k ? json_pack("[I,I,I,I,I]", (json_int_t)s->errors, (json_int_t)s->resumes,
                               (json_int_t)(s->events_base + run_count(s->last, "total_events")),
-                              (json_int_t)(s->not_found_base + run_count(s->last, "rows_not_found")))
+                              (json_int_t)(s->not_found_base + run_count(s->last, "rows_not_found")),
+                              (json_int_t)(s->warnings_base + run_count(s->last, "target_warnings")))
                   : NULL;
     pthread_mutex_lock(&w->mu);
     if (v && (w->counts || (w->counts = json_object())))
@@ -221,6 +223,7 @@ static void counts_take(sl_subtask *s)
         s->resumes = (unsigned long long)json_integer_value(json_array_get(v, 1));
         s->events_base = (long long)json_integer_value(json_array_get(v, 2));
         s->not_found_base = (long long)json_integer_value(json_array_get(v, 3));
+        s->warnings_base = (long long)json_integer_value(json_array_get(v, 4));
     }
     pthread_mutex_unlock(&w->mu);
     free(k);
@@ -651,9 +654,10 @@ static int run_phase(sl_subtask *s, sl_error *err)
     if (rc != 0)
         goto failed;
     /* the last run's events stay counted: sync_status.total_events never goes down (nor
-     * rows_not_found) */
+     * rows_not_found, target_warnings) */
     s->events_base += run_count(s->last, "total_events");
     s->not_found_base += run_count(s->last, "rows_not_found");
+    s->warnings_base += run_count(s->last, "target_warnings");
     json_decref(s->last);
     s->last = NULL;
     sl_pipeline_on_end(s->pipe, on_end, s);

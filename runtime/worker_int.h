@@ -96,6 +96,7 @@ struct sl_subtask {
     unsigned long long  errors, resumes;
     long long           events_base; /* binlog events of its earlier runs in this process */
     long long           not_found_base; /* and rows its sink found missing on the target */
+    long long           warnings_base;  /* and values the target changed (target_warnings) */
     sl_start_args       args;       /* of the last operator start (persisted) */
     long long           fence;      /* its pipelines' fence_epoch (0: the worker's) */
     long long           want_seq;   /* the operator's wish last acted on (sl_subtask_follow) */

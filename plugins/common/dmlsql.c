@@ -330,11 +330,13 @@ static int statement(sl_sbuf *out, const input *in, size_t i, size_t k, change a
     case CH_UPDATE:
         if (!o->safe_mode)
             return update_stmt(out, ev, err);
-        /* safe mode: DELETE + REPLACE, two statements */
+        /* safe mode: DELETE + REPLACE, two statements; the REPLACE carries the change too (its
+         * result tells of values the target changed, not of rows not found) */
         rc = delete_one(out, ev, err);
         if (rc == 0) {
             sl_sbuf_adds(out, ";\n");
-            stmts[(*ns)++] = (sl_dmlsql_stmt){ .start = out->len };
+            stmts[(*ns)++] = (sl_dmlsql_stmt){ .start = out->len, .rows = 1, .evs = in->evs,
+                                               .ops = in->ops, .first = i };
             insert_head(out, ev, 1);
             rc = values_tuple(out, ev, ev->after, err);
         }

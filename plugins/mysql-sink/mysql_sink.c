@@ -104,12 +104,14 @@ static const sl_option sink_options[] = {
 };
 
 /* Session settings: TIMESTAMPs travel as UTC; explicit 0 in AUTO_INCREMENT columns stays 0; no
- * gap locks between parallel workers; ALTERs of system-versioned tables keep their history. The
+ * gap locks between parallel workers; ALTERs of system-versioned tables keep their history; no
+ * notes, so a statement's warning count holds only the values the target changed. The
  * statements never rely on a non-strict sql_mode (generated columns are not written), so a
  * strict one may be configured; it is not the default because some values a non-strict source
  * stores are refused by a strict target (an ENUM's error value '', index 0: docs/replication.md
  * "Why the default is not strict"). */
 #define SESSION_SQL_HEAD "SET time_zone='+00:00', foreign_key_checks=0, tx_isolation='READ-COMMITTED', " \
+                         "sql_notes=0, " \
                          "sql_mode=CONCAT_WS(',', NULLIF("
 #define SESSION_SQL_TAIL ", ''), 'NO_AUTO_VALUE_ON_ZERO')" SL_MYCONN_SET_KEEP_HISTORY
 
@@ -130,7 +132,19 @@ enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
 #define MISS_TABLES 256          /* tables whose warnings are counted; beyond, only the summary */
 #define MISS_QUIET_MS 60000
 
-typedef struct miss_table { uint64_t table; uint32_t logged; } miss_table;
+/*
+ * Row statements the target applied with warnings: it changed a value it was given (a string cut
+ * to a column narrowed on the target, a character the column's character set lacks, a date the
+ * target's sql_mode takes as zero, a number out of range). The default sql_mode is not strict
+ * (docs/replication.md "Why the default is not strict"), so they are not errors; they are counted
+ * (status target_warnings, metric target_warnings) and logged as rows not found are: the first
+ * MISS_LOG_PER_TABLE statements of each table with their keys, then one line a minute. An ENUM's
+ * error value '' (index 0), which the source stored the same way, warns without a change: one
+ * warning per such value of the statement is not counted. Notes are off in the sink's sessions
+ * (sql_notes = 0), so the count holds warnings only.
+ */
+
+typedef struct miss_table { uint64_t table; uint32_t logged, wlogged; } miss_table;
 
 typedef struct miss_note {
     uint64_t table;              /* hash of the target table */
@@ -168,11 +182,15 @@ struct worker {
     uint64_t        missing;     /* rows not found in the open transaction (see MISS_NOTES) */
     miss_note       notes[MISS_NOTES];
     uint32_t        nnotes;
+    uint64_t        warned;      /* target warnings in the open transaction (the same way) */
+    miss_note       wnotes[MISS_NOTES];
+    uint32_t        nwnotes;
     sl_compactor   *cmp;         /* net change per row key of the worker's share (compact.h) */
     sl_event      **fk;          /* scratch: the share's rows of cascading-FK tables, in order */
     size_t          cfk;
     int             fk_dirty;    /* the session may be left with foreign_key_checks = 1 */
     unsigned long   packet;      /* the target's max_allowed_packet, for this connection */
+    int             values_warns; /* MySQL 8.0.20+: an upsert's VALUES(c) warns (deprecated) */
     sl_dmlsql_row_reader *row;   /* the row LOAD DATA reads now (apply_big), or NULL */
 };
 
@@ -239,9 +257,12 @@ typedef struct sink {
     int            synced;
     atomic_llong   total_events;
     atomic_llong   not_found;    /* rows not found on the target, committed (MISS_NOTES) */
-    miss_table     miss_tables[MISS_TABLES];  /* warnings logged per table */
+    atomic_llong   warnings;     /* target warnings of committed statements (the same way) */
+    miss_table     miss_tables[MISS_TABLES];  /* log lines written per table */
     uint64_t       miss_quiet;   /* rows not found and not logged since miss_quiet_ms */
     int64_t        miss_quiet_ms;
+    uint64_t       warn_quiet;   /* warnings not logged since warn_quiet_ms */
+    int64_t        warn_quiet_ms;
     time_t         started;
     int64_t        recent_base;
     time_t         recent_at;
@@ -337,9 +358,11 @@ static MYSQL *connect_target(sink *s, unsigned rw_timeout, sl_error *err)
 }
 
 static void note_result(worker *w, const sl_dmlsql_stmt *st);
+static void note_warnings(worker *w, const sl_dmlsql_stmt *st, unsigned wc);
 
 /* Run text holding several statements; on failure name the failing statement (via stmts). With
- * a worker, the result of each row statement tells which changes found no row (note_result). */
+ * a worker, the result of each row statement tells which changes found no row (note_result) and
+ * whether the target changed values it was given (note_warnings). */
 static int exec_multi(MYSQL *db, const char *sql, size_t len, const sl_dmlsql_stmt *stmts, size_t nst,
                       worker *w, sl_error *err)
 {
@@ -354,6 +377,9 @@ static int exec_multi(MYSQL *db, const char *sql, size_t len, const sl_dmlsql_st
                 break;
             if (w && stmts && idx < nst && stmts[idx].check)
                 note_result(w, &stmts[idx]);
+            unsigned wc = mysql_warning_count(db);
+            if (wc && w && stmts && idx < nst && stmts[idx].rows)
+                note_warnings(w, &stmts[idx], wc);
             idx++;
         } while ((st = mysql_next_result(db)) == 0);
         if (st < 0 && mysql_errno(db) == 0)
@@ -408,6 +434,42 @@ static void add_stmt(worker *w, size_t *nst, const char *sql)
 
 /* ---- rows not found (MISS_NOTES) ------------------------------------------------------------ */
 
+/* Append ", keys among (k1), (k2), (k3), ..." (several rows) or " with (k)" (one): the keys of
+ * the first three changes of st, or the key of img when st is NULL. */
+static void add_keys(sl_sbuf *b, const sl_event *ev, uint32_t rows, const sl_dmlsql_stmt *st,
+                     const sl_value *img)
+{
+    if (!ev->meta || ev->meta->npk == 0) {
+        sl_sbuf_adds(b, " (a table without a key: the row's values are not shown)");
+        return;
+    }
+    sl_sbuf_adds(b, rows > 1 ? ", keys among " : " with ");
+    for (uint32_t k = 0; k < (st ? rows : 1) && k < 3; k++) {
+        const sl_event *kev = ev;
+        const sl_value *kimg = img;
+        if (st && sl_dmlsql_stmt_change(st, k, &kev, &kimg) < 0)
+            break;
+        if (k)
+            sl_sbuf_adds(b, ", ");
+        sl_sbuf_adds(b, "(");
+        sl_dmlsql_key(b, kev, kimg, 100);
+        sl_sbuf_adds(b, ")");
+    }
+    if (rows > 3)
+        sl_sbuf_adds(b, ", ...");
+}
+
+/* Keep the description in b of n rows (or warnings) of ev's table in notes (*nn of MISS_NOTES). */
+static void keep_note(miss_note *notes, uint32_t *nn, const sl_event *ev, uint64_t n, const sl_sbuf *b)
+{
+    if (*nn == MISS_NOTES || b->oom || !b->p)
+        return;
+    miss_note *m = &notes[(*nn)++];
+    m->table = fnv64(ev->target_schema, ev->target_table);
+    m->rows = n;
+    snprintf(m->text, sizeof m->text, "%s", b->p);
+}
+
 /* Describe rows of ev's table that found no row: n of the statement's, what happened to them
  * (what), and up to three keys (of the statement st, or the key of img when st is NULL). */
 static void note_miss(worker *w, const sl_event *ev, uint64_t n, uint32_t rows, const char *what,
@@ -416,7 +478,6 @@ static void note_miss(worker *w, const sl_event *ev, uint64_t n, uint32_t rows, 
     w->missing += n;
     if (w->nnotes == MISS_NOTES)
         return;
-    miss_note *m = &w->notes[w->nnotes];
     sl_sbuf b;
     sl_sbuf_init(&b);
     sl_sbuf_add_qname(&b, ev->target_schema, ev->target_table);
@@ -424,30 +485,46 @@ static void note_miss(worker *w, const sl_event *ev, uint64_t n, uint32_t rows, 
         sl_sbuf_addf(&b, ": %s: %" PRIu64 " of its %u rows not found", what, n, rows);
     else
         sl_sbuf_addf(&b, ": %s: no row", what);
-    if (!ev->meta || ev->meta->npk == 0) {
-        sl_sbuf_adds(&b, " (a table without a key: the row's values are not shown)");
-    } else {
-        sl_sbuf_adds(&b, rows > 1 ? ", keys among " : " with ");
-        for (uint32_t k = 0; k < (st ? rows : 1) && k < 3; k++) {
-            const sl_event *kev = ev;
-            const sl_value *kimg = img;
-            if (st && sl_dmlsql_stmt_change(st, k, &kev, &kimg) < 0)
-                break;
-            if (k)
-                sl_sbuf_adds(&b, ", ");
-            sl_sbuf_adds(&b, "(");
-            sl_dmlsql_key(&b, kev, kimg, 100);
-            sl_sbuf_adds(&b, ")");
-        }
-        if (rows > 3)
-            sl_sbuf_adds(&b, ", ...");
-    }
-    if (!b.oom && b.p) {
-        m->table = fnv64(ev->target_schema, ev->target_table);
-        m->rows = n;
-        snprintf(m->text, sizeof m->text, "%s", b.p);
-        w->nnotes++;
-    }
+    add_keys(&b, ev, rows, st, img);
+    keep_note(w->notes, &w->nnotes, ev, n, &b);
+    sl_sbuf_free(&b);
+}
+
+/* ENUM columns of img whose value is the error value '' (index 0): each warns once when
+ * written, and the source stored it that way (enum_zero_warning). */
+static unsigned enum_zeros(const sl_event *ev, const sl_value *img)
+{
+    unsigned n = 0;
+    for (uint32_t c = 0; img && c < ev->ncols; c++)
+        n += img[c].type == SL_V_ENUM && img[c].v.e.u == 0;
+    return n;
+}
+
+/* A row statement's result (exec_multi) with wc warnings: the target changed values it was given
+ * (see "Row statements the target applied with warnings"), except those of ENUMs' ''. */
+static void note_warnings(worker *w, const sl_dmlsql_stmt *st, unsigned wc)
+{
+    const sl_event *ev, *first;
+    const sl_value *img, *key;
+    if (sl_dmlsql_stmt_change(st, 0, &first, &key) < 0)
+        return;
+    /* MySQL 8.0.20 and later warn once that an upsert's VALUES(c) is deprecated (MariaDB and
+     * TiDB do not): no value changed */
+    unsigned zeros = st->check == SL_DMLSQL_CHECK_UPSERT && w->values_warns;
+    for (size_t k = 0; k < st->rows && sl_dmlsql_stmt_change(st, k, &ev, &img) == 0; k++)
+        /* the values written: an UPDATE's after image (img is its before image, for the key) */
+        zeros += enum_zeros(ev, img == ev->before && ev->after ? ev->after : img);
+    if (wc <= zeros)
+        return;
+    uint64_t n = wc - zeros;
+    w->warned += n;
+    sl_sbuf b;
+    sl_sbuf_init(&b);
+    sl_sbuf_add_qname(&b, first->target_schema, first->target_table);
+    sl_sbuf_addf(&b, ": %" PRIu64 " warning%s on a statement of %u row%s", n, n > 1 ? "s" : "",
+                 st->rows, st->rows > 1 ? "s" : "");
+    add_keys(&b, first, st->rows, st->rows > 1 ? st : NULL, key);
+    keep_note(w->wnotes, &w->nwnotes, first, n, &b);
     sl_sbuf_free(&b);
 }
 
@@ -468,11 +545,13 @@ static void note_result(worker *w, const sl_dmlsql_stmt *st)
     note_miss(w, ev, n, st->rows, what, st->rows > 1 ? st : NULL, img);
 }
 
-/* Forget what the worker's open transaction found missing: it is rolled back. */
+/* Forget what the worker's open transaction found missing or warned of: it is rolled back. */
 static void forget_misses(worker *w)
 {
     w->missing = 0;
     w->nnotes = 0;
+    w->warned = 0;
+    w->nwnotes = 0;
 }
 
 /*
@@ -1284,7 +1363,7 @@ static miss_table *miss_slot(sink *s, uint64_t t)
  */
 static void take_misses(sink *s)
 {
-    uint64_t total = 0;
+    uint64_t total = 0, warned = 0;
     for (uint32_t i = 0; i < s->nworkers; i++) {
         worker *w = &s->w[i];
         uint64_t described = 0;
@@ -1305,19 +1384,50 @@ static void take_misses(sink *s)
         if (w->missing > described)
             s->miss_quiet += w->missing - described;
         total += w->missing;
+        described = 0;
+        for (uint32_t k = 0; k < w->nwnotes; k++) {
+            miss_note *m = &w->wnotes[k];
+            miss_table *slot = miss_slot(s, m->table ? m->table : 1);
+            described += m->rows;
+            if (slot && slot->wlogged < MISS_LOG_PER_TABLE) {
+                slot->wlogged++;
+                s->host->log(s->ctx, SL_LOG_WARN, "the target changed values it was given, so it "
+                             "differs from the source there (a column narrower than the source's, a "
+                             "character its character set lacks, a date or number its sql_mode does "
+                             "not take; the task goes on, sluice verify finds the rows): %s%s",
+                             m->text, slot->wlogged == MISS_LOG_PER_TABLE ? " (the last such line of "
+                             "this table; target_warnings in the task's status counts them all)" : "");
+            } else {
+                s->warn_quiet += m->rows;
+            }
+        }
+        if (w->warned > described)
+            s->warn_quiet += w->warned - described;
+        warned += w->warned;
         forget_misses(w);
     }
-    if (total == 0)
-        return;
-    atomic_fetch_add(&s->not_found, (long long)total);
-    s->host->metric_add(s->ctx, "rows_not_found", (int64_t)total);
-    int64_t now = mono_ms();
-    if (s->miss_quiet && now - s->miss_quiet_ms >= MISS_QUIET_MS) {
+    int64_t now = total || warned ? mono_ms() : 0;
+    if (total) {
+        atomic_fetch_add(&s->not_found, (long long)total);
+        s->host->metric_add(s->ctx, "rows_not_found", (int64_t)total);
+    }
+    if (s->miss_quiet && total && now - s->miss_quiet_ms >= MISS_QUIET_MS) {
         s->host->log(s->ctx, SL_LOG_WARN, "%" PRIu64 " more row changes found no row on the target "
                      "since the last such warning (rows_not_found in the task's status counts them all)",
                      s->miss_quiet);
         s->miss_quiet = 0;
         s->miss_quiet_ms = now;
+    }
+    if (warned) {
+        atomic_fetch_add(&s->warnings, (long long)warned);
+        s->host->metric_add(s->ctx, "target_warnings", (int64_t)warned);
+    }
+    if (s->warn_quiet && warned && now - s->warn_quiet_ms >= MISS_QUIET_MS) {
+        s->host->log(s->ctx, SL_LOG_WARN, "%" PRIu64 " more values changed by the target since the "
+                     "last such line (target_warnings in the task's status counts them all)",
+                     s->warn_quiet);
+        s->warn_quiet = 0;
+        s->warn_quiet_ms = now;
     }
 }
 
@@ -2727,6 +2837,8 @@ static int sink_start(void *self)
         }
         /* what sizes the statements (apply_events); 0 if unknown: 1 MiB texts, no row limit */
         w->packet = strtoul(q1col(w->db, "SELECT @@max_allowed_packet", &(q1buf){ { 0 } }), NULL, 10);
+        const char *info = mysql_get_server_info(w->db);
+        w->values_warns = info && !strstr(info, "MariaDB") && mysql_get_server_version(w->db) >= 80020;
         if (!w->stmts && !(w->stmts = malloc(MAX_STARTS * sizeof *w->stmts))) {
             stop_workers(s);
             return s->host->fail(s->ctx, SL_ENOMEM, "out of memory");
@@ -3095,8 +3207,8 @@ static char *sink_status(void *self)
     if (s->synced || lag_ts)
         sl_sbuf_addf(&b, ",\"seconds_behind_master\":%lld", behind);
     sl_sbuf_addf(&b, ",\"synced\":%s,\"blocking_ddls\":[],\"unresolved_groups\":[],"
-                 "\"rows_not_found\":%lld}", s->synced ? "true" : "false",
-                 (long long)atomic_load(&s->not_found));
+                 "\"rows_not_found\":%lld,\"target_warnings\":%lld}", s->synced ? "true" : "false",
+                 (long long)atomic_load(&s->not_found), (long long)atomic_load(&s->warnings));
     pthread_mutex_unlock(&s->mu);
     if (b.oom) {
         sl_sbuf_free(&b);

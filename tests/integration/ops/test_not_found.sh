@@ -7,6 +7,11 @@
 # source left it is found (it changes 0 rows but matches 1). The count survives a stop and a
 # start, the first rows of each table are logged with their key (five per table), and the task
 # stays Running: the rows themselves are handled as before.
+# Values the target changes as it writes them (a column narrowed there by hand: the sink's
+# statements warn) are counted the same way, in sync_status.target_warnings and the counter
+# sluice_sync_target_warnings_total, and logged with their key; an ENUM's error value '' that the
+# source stored (it warns on the target too, and is written as it was) is not counted; in safe
+# mode an UPDATE's REPLACE counts too.
 . "$(dirname "$0")/../api/lib.sh"
 command -v promtool >/dev/null || { echo "FAIL: promtool is needed (scripts/setup installs prometheus)" >&2; exit 1; }
 
@@ -14,6 +19,7 @@ src_sql "DROP DATABASE IF EXISTS ops_nf; CREATE DATABASE ops_nf;
          CREATE TABLE ops_nf.t (id INT PRIMARY KEY, v INT);
          CREATE TABLE ops_nf.u (id INT PRIMARY KEY, e VARCHAR(32) NOT NULL UNIQUE, v INT);
          CREATE TABLE ops_nf.k (a INT, b INT);
+         CREATE TABLE ops_nf.w (id INT PRIMARY KEY, s VARCHAR(20), e ENUM('a','b'));
          INSERT INTO ops_nf.t SELECT seq, seq FROM ops_nf.seq_1_to_20;
          INSERT INTO ops_nf.u SELECT seq, CONCAT('e', seq), seq FROM ops_nf.seq_1_to_20;
          INSERT INTO ops_nf.k SELECT seq, seq FROM ops_nf.seq_1_to_5;" ||
@@ -95,6 +101,34 @@ if promtool check metrics <"$WORK/metrics" >"$WORK/promtool.out" 2>&1; then ok; 
     fail "promtool check metrics: $(head -20 "$WORK/promtool.out")"; fi
 grep -q '^# TYPE sluice_sync_rows_not_found_total counter' "$WORK/metrics" && ok || fail "no TYPE line of the counter"
 
+# ---- the target changes values: a column narrowed there by hand ----
+dst_sql "ALTER TABLE ops_nf.w MODIFY s VARCHAR(5)" || fail "narrowing the target's column"
+wstep() {
+    src_sql "$2" || fail "$1: on the source"
+    caught_up
+    local n
+    n=$(status sync_status.target_warnings)
+    [ "$n" = "$3" ] && ok || fail "$1: target_warnings is '$n', want $3"
+}
+[ "$(status sync_status.target_warnings)" = 0 ] && ok || fail "target_warnings before any: $(status sync_status.target_warnings)"
+wstep "an INSERT of a value the target cuts" "INSERT INTO ops_nf.w VALUES (100, 'abcdefghij', 'a')" 1
+wstep "an INSERT of an ENUM's error value, stored by the source" \
+    "SET SESSION sql_mode = ''; INSERT INTO ops_nf.w VALUES (101, 'ok', 'zzz')" 1
+[ "$(dst_sql "SELECT CONCAT(s, '/', e, '/', e + 0) FROM ops_nf.w WHERE id = 101")" = "ok//0" ] && ok ||
+    fail "row 101 on the target: $(dst_sql "SELECT CONCAT(s, '/', e, '/', e + 0) FROM ops_nf.w WHERE id = 101")"
+wstep "an UPDATE the target cuts" "UPDATE ops_nf.w SET s = 'klmnopqrst' WHERE id = 101" 2
+wstep "three rows in one transaction, two cut" \
+    "INSERT INTO ops_nf.w VALUES (102, 'uvwxyzabc', 'b'), (103, 'fine', 'a'), (104, '123456789', 'b')" 4
+wstep "a row that fits" "INSERT INTO ops_nf.w VALUES (105, 'short', 'a')" 4
+[ "$(dst_sql "SELECT s FROM ops_nf.w WHERE id = 100")" = abcde ] && ok ||
+    fail "row 100 on the target: $(dst_sql "SELECT s FROM ops_nf.w WHERE id = 100")"
+[ "$(metric sluice_sync_target_warnings_total)" = 4 ] && ok ||
+    fail "sluice_sync_target_warnings_total is '$(metric sluice_sync_target_warnings_total)', want 4"
+[ "$(metric sluice_stage_target_warnings_total ',stage="sink",plugin="mysql-sink"')" = 4 ] && ok ||
+    fail "sluice_stage_target_warnings_total of the sink: '$(metric sluice_stage_target_warnings_total ',stage="sink",plugin="mysql-sink"')', want 4"
+grep -q '^# TYPE sluice_sync_target_warnings_total counter' "$WORK/metrics" && ok || fail "no TYPE line of the warnings counter"
+[ "$(status sync_status.rows_not_found)" = 19 ] && ok || fail "rows_not_found moved with the warnings: $(status sync_status.rows_not_found)"
+
 # ---- a stop and a start do not take the count back ----
 api POST /tasks/ops-nf/stop '{}'
 expect 200 "stop"
@@ -104,6 +138,10 @@ expect 200 "start again"
 wait_sync
 caught_up
 [ "$(status sync_status.rows_not_found)" = 19 ] && ok || fail "rows_not_found after the start: $(status sync_status.rows_not_found)"
+[ "$(status sync_status.target_warnings)" = 4 ] && ok || fail "target_warnings after the start: $(status sync_status.target_warnings)"
+wstep "an INSERT the target cuts after the start" "INSERT INTO ops_nf.w VALUES (106, 'abcdefghij', 'a')" 5
+[ "$(metric sluice_sync_target_warnings_total)" = 5 ] && ok ||
+    fail "sluice_sync_target_warnings_total after the start is '$(metric sluice_sync_target_warnings_total)', want 5"
 dst_sql "DELETE FROM ops_nf.t WHERE id = 12" || fail "drifting the target after the start"
 step "DELETE of a missing row after the start" "DELETE FROM ops_nf.t WHERE id = 12" 20
 [ "$(metric sluice_sync_rows_not_found_total)" = 20 ] && ok ||
@@ -112,6 +150,17 @@ step "DELETE of a missing row after the start" "DELETE FROM ops_nf.t WHERE id = 
 [ "$(metric sluice_stage_rows_not_found_total ',stage="sink",plugin="mysql-sink"')" = 1 ] && ok ||
     fail "sluice_stage_rows_not_found_total of the second run: '$(metric sluice_stage_rows_not_found_total ',stage="sink",plugin="mysql-sink"')', want 1"
 [ "$(status stage)" = Running ] && [ "$(status error_msg)" = null ] && ok || fail "the task is not Running without an error: $BODY"
+
+# ---- safe mode writes an UPDATE as DELETE + REPLACE: the REPLACE's warnings count ----
+api POST /tasks/ops-nf/stop '{}'
+expect 200 "stop before safe mode"
+api POST /tasks/ops-nf/start '{"safe_mode_time_duration":"1h"}'
+expect 200 "start in safe mode"
+wait_sync
+caught_up
+wstep "an UPDATE the target cuts, in safe mode" "UPDATE ops_nf.w SET s = 'vwxyz12345' WHERE id = 105" 6
+[ "$(dst_sql "SELECT s FROM ops_nf.w WHERE id = 105")" = vwxyz ] && ok ||
+    fail "row 105 on the target: $(dst_sql "SELECT s FROM ops_nf.w WHERE id = 105")"
 
 # ---- the log names the table and the key, five times per table (and run) at most ----
 W='a row change found no row on the target'
@@ -124,6 +173,16 @@ nu=$(grep -F "$W" "$WORK/server.log" | grep -cF '`ops_nf`.`u`')
 grep -F "$W" "$WORK/server.log" | grep -F '`ops_nf`.`t`' | grep -qF '1 of its 5 rows not found, keys among (`id`=5)' && ok ||
     fail "no warning of the upsert: $(grep -F "$W" "$WORK/server.log" | grep -F upsert | head -2)"
 grep -q 'more row changes found no row on the target' "$WORK/server.log" && ok || fail "no summary of the rows not logged"
+W='the target changed values it was given'
+grep -F "$W" "$WORK/server.log" | grep -F '`ops_nf`.`w`: 1 warning on a statement of 1 row with (`id`=100)' -q && ok ||
+    fail "no line naming ops_nf.w and row 100: $(grep -F "$W" "$WORK/server.log" | head -3)"
+grep -F "$W" "$WORK/server.log" | grep -qF '`ops_nf`.`w`: 2 warnings on a statement of 3 rows, keys among (`id`=10' && ok ||
+    fail "no line of the three rows: $(grep -F "$W" "$WORK/server.log" | head -4)"
+grep -F "$W" "$WORK/server.log" | grep -qF '(`id`=101)' && ok || fail "no line of the UPDATE of row 101"
+# rows 100, 101 (the UPDATE), 102-104, 106, 105 (safe mode): the ENUM's error value of row 101's
+# INSERT is no line
+nw=$(grep -F "$W" "$WORK/server.log" | grep -cF '`ops_nf`.`w`')
+[ "$nw" = 5 ] && ok || fail "$nw lines of ops_nf.w, want 5: $(grep -F "$W" "$WORK/server.log")"
 
 api POST /tasks/ops-nf/stop '{}'
 stop_server
