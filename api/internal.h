@@ -409,10 +409,18 @@ void sl__relay_start(sl_api *a, sl_api_source *s, const char *oldest,
  * *rc (0 none yet, 1 file holds the oldest) or sets *rc = -1 (and returns -1) when its position
  * is not known; other sources' subtasks are skipped. */
 int  sl__relay_needed_fold(sl_subtask *st, const char *source, char *file, size_t cap, int *rc);
+/* Targets that did not answer one sl__task_ckpt_file (host:port), so that the next tasks on
+ * them are not waited for again: one per loop over the tasks, zeroed. */
+#define SL_CKPT_GONE_MAX 8
+typedef struct sl__ckpt_gone {
+    char   hp[SL_CKPT_GONE_MAX][272];
+    size_t n;
+} sl__ckpt_gone;
 /* The binlog file of the checkpoint of (task, source) in the task's target (def: the task),
- * "" when none. Connects. */
+ * "" when none. Connects, at most 5 s to connect and 10 s to read, unless gone (NULL: none)
+ * holds the target as not answering; a target that does not answer is added to it. */
 void sl__task_ckpt_file(const char *name, const json_t *def, const char *source, char *f,
-                        size_t cap);
+                        size_t cap, sl__ckpt_gone *gone);
 
 /* ---- a cluster worker (runner.c) ------------------------------------------------------------ */
 

@@ -398,6 +398,7 @@ static void relays(sl_runner *r, json_t *bind, json_t *rel, json_t *tasks, long 
         if (!s->relay && !s->relay_err) {
             s->relay_epoch = epoch;
             char oldest[256] = "";
+            sl__ckpt_gone gone = { .n = 0 };
             const char *tname;
             json_t *tv;
             json_object_foreach(tasks, tname, tv) {
@@ -410,7 +411,7 @@ static void relays(sl_runner *r, json_t *bind, json_t *rel, json_t *tasks, long 
                     if (!sn || strcmp(sn, s->name) || sl__open_secrets(r->a, def, &err) != 0)
                         continue;
                     char f[256];
-                    sl__task_ckpt_file(tname, def, s->name, f, sizeof f);
+                    sl__task_ckpt_file(tname, def, s->name, f, sizeof f, &gone);
                     if (!f[0] && json_is_string(json_object_get(x, "binlog_name")))
                         snprintf(f, sizeof f, "%s",
                                  json_string_value(json_object_get(x, "binlog_name")));

@@ -10,7 +10,8 @@
 #   - relay_binlog_gtid alone starts the relay in the file that holds the transactions after
 #     that GTID set; a GTID set the source's binlogs have gone past is an error in relay_status;
 #   - a relay that cannot open its directory (a file in it is not a binlog) is an error in
-#     relay_status, and the source's task reads the source.
+#     relay_status, and the source's task reads the source;
+#   - the relay's start waits once for a target that does not answer, not once per task on it.
 . "$(dirname "$0")/../api/lib.sh"
 
 DB=rl_start
@@ -157,6 +158,42 @@ same2 && ok || fail "the task of a source whose relay cannot open did not follow
     fail "binlog_type $(status2 sync_status.binlog_type), want remote: the relay is not running"
 api POST /tasks/rs-task2/stop '{}'
 api DELETE /tasks/rs-task2
+
+# 5. Tasks whose target does not answer (a host that went away: it takes the connection and says
+# nothing): the relay's start reads their checkpoints under the API's write lock, so it waits
+# for that target once, not once per task.
+cat >"$WORK/silent.py" <<'PY'
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+print(s.getsockname()[1], flush=True)
+held = []
+while True:
+    held.append(s.accept()[0])
+PY
+python3 "$WORK/silent.py" >"$WORK/silent.port" &
+SILENT_PID=$!
+for _ in $(seq 1 100); do [ -s "$WORK/silent.port" ] && break; sleep 0.1; done
+SP=$(cat "$WORK/silent.port")
+[ -n "$SP" ] || fail "the silent listener did not start"
+api POST /sources "{\"source_name\":\"rs-silent\",$SRC}"
+expect 201 "source for tasks on a silent target"
+for t in rs-s1 rs-s2 rs-s3; do
+    api POST /tasks "{\"task\":{\"name\":\"$t\",\"task_mode\":\"all\",\"target_config\":{\"host\":\"127.0.0.1\",\"port\":$SP,\"user\":\"u\",\"password\":\"p\"},\"table_migrate_rule\":[{\"source\":{\"source_name\":\"rs-silent\",\"schema\":\"$DB\",\"table\":\"*\"},\"target\":{\"schema\":\"$t\"}}],\"source_config\":{\"full_migrate_conf\":{\"data_dir\":\"$WORK/dump_$t\"},\"source_conf\":[{\"source_name\":\"rs-silent\"}]}}}"
+    expect 200 "task $t on the silent target"
+done
+api POST /sources/rs-silent/relay/enable '{"relay_dir":"./relay_e"}'
+expect 200 "relay enabled for a source whose tasks' target does not answer"
+for _ in $(seq 1 300); do [ "$(relay rs-silent stage)" = Running ] && break; sleep 0.1; done
+[ "$(relay rs-silent stage)" = Running ] && ok || fail "the relay does not run: $(relay rs-silent '')"
+asked=$(grep -E "source rs-silent: the checkpoint of task rs-s[123] is not known \(127.0.0.1:$SP" "$WORK/server.log" | grep -vc "did not answer for another task")
+skipped=$(grep -cE "source rs-silent: the checkpoint of task rs-s[123] is not known \(its target 127.0.0.1:$SP did not answer for another task\)" "$WORK/server.log")
+[ "$asked" = 1 ] && [ "$skipped" = 2 ] && ok ||
+    fail "the silent target was asked $asked times and passed over $skipped times, want 1 and 2: $(grep 'rs-silent' "$WORK/server.log" | head -5)"
+kill "$SILENT_PID" 2>/dev/null; wait "$SILENT_PID" 2>/dev/null
+for t in rs-s1 rs-s2 rs-s3; do api DELETE "/tasks/$t"; done
 
 api DELETE /tasks/rs-task
 stop_server
