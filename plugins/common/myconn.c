@@ -4,10 +4,13 @@
 #include "myconn.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <errmsg.h>
 
@@ -45,6 +48,32 @@ static int refused(unsigned e)
 {
     return e == 1044 || e == 1045 || e == 1049 || e == 1251 || e == 1698 || e == 2026 ||
            e == 2059;
+}
+
+/*
+ * A server host that goes away without closing its connections (power lost, a partition) leaves
+ * a client's read waiting for ever where no read timeout bounds it: the loader's connections
+ * (a LOAD DATA or an early ADD KEY may take long), the sink's DDL session (an ALTER may take
+ * hours), the dump's. The connector turns TCP keepalive on with the system's timing (a first
+ * probe after two hours of silence); here a probe follows SL_MYCONN_KEEPIDLE s of silence, then
+ * one every SL_MYCONN_KEEPINTVL s, and SL_MYCONN_KEEPCNT unanswered ones fail the connection
+ * (errno 2013) within two minutes. A server that is only busy answers the probes from its
+ * kernel, so nothing that merely takes long fails. Not for a Unix socket (no host to lose).
+ */
+static void keepalive(MYSQL *db)
+{
+    int fd = (int)mysql_get_socket(db);
+    struct sockaddr_storage sa;
+    socklen_t n = sizeof sa;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&sa, &n) != 0 ||
+        (sa.ss_family != AF_INET && sa.ss_family != AF_INET6))
+        return;
+    int on = 1, idle = SL_MYCONN_KEEPIDLE, intvl = SL_MYCONN_KEEPINTVL, cnt = SL_MYCONN_KEEPCNT;
+    /* best effort: a failure leaves the system's timing, as before */
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 }
 
 MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err)
@@ -106,6 +135,7 @@ MYSQL *sl_myconn_open(const sl_myconn_opts *o, sl_error *err)
         mysql_close(db);
         return NULL;
     }
+    keepalive(db);
     return db;
 }
 

@@ -18,6 +18,12 @@
  * it runs so here too; MySQL skips the MariaDB-only versioned comment. */
 #define SL_MYCONN_SET_KEEP_HISTORY " /*M!100304 , system_versioning_alter_history = 'KEEP' */"
 
+/* TCP keepalive of every connection sl_myconn_open makes (myconn.c, keepalive): seconds of
+ * silence before the first probe, seconds between probes, unanswered probes that fail it. */
+#define SL_MYCONN_KEEPIDLE  60
+#define SL_MYCONN_KEEPINTVL 10
+#define SL_MYCONN_KEEPCNT   6
+
 /* Where and how to connect. PEM strings are contents, not paths ("" or NULL = none). */
 typedef struct sl_myconn_opts {
     const char *host;

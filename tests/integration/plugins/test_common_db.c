@@ -1,15 +1,18 @@
 /*
  * test_common_db.c - the parts of plugins/common that need a server, against the sandbox target
- * (label mysql): sl_myconn_open (utf8mb4, the init statement, LOAD DATA LOCAL, TLS material
+ * (label mysql): sl_myconn_open (utf8mb4, the init statement, TCP keepalive, LOAD DATA LOCAL, TLS material
  * written to private files that never outlive the call, a clear "host:port: message (errno N)"
  * when it fails), sl_myconn_exec (every result drained, the
  * statement quoted in the error), and sl_ckpt_read of the syncer checkpoint (worker 0 of this
  * source only, missing schema/table/row = SL_ENOENT, NULL and empty GTID alike).
  */
 #include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "testlib.h"
@@ -49,6 +52,22 @@ static void test_open_and_exec(void)
     TL_CHECK(strcmp(tl_str(db, "SELECT @@character_set_client"), "utf8mb4") == 0, "charset %s",
              tl_str(db, "SELECT @@character_set_client"));
     TL_CHECK(strcmp(tl_str(db, "SELECT @@session.time_zone"), "+03:00") == 0, "init statement not run");
+
+    /* TCP keepalive at sluice's timing, not the system's two hours (a host that goes away is
+     * found while a long statement runs) */
+    int sock = (int)mysql_get_socket(db), v[4] = { 0 };
+    socklen_t vl = sizeof v[0];
+    TL_CHECK(sock >= 0 && getsockopt(sock, SOL_SOCKET, SO_KEEPALIVE, &v[0], &vl) == 0 && v[0] == 1,
+             "SO_KEEPALIVE %d", v[0]);
+    vl = sizeof v[1];
+    TL_CHECK(getsockopt(sock, IPPROTO_TCP, TCP_KEEPIDLE, &v[1], &vl) == 0 && v[1] == SL_MYCONN_KEEPIDLE,
+             "TCP_KEEPIDLE %d", v[1]);
+    vl = sizeof v[2];
+    TL_CHECK(getsockopt(sock, IPPROTO_TCP, TCP_KEEPINTVL, &v[2], &vl) == 0 && v[2] == SL_MYCONN_KEEPINTVL,
+             "TCP_KEEPINTVL %d", v[2]);
+    vl = sizeof v[3];
+    TL_CHECK(getsockopt(sock, IPPROTO_TCP, TCP_KEEPCNT, &v[3], &vl) == 0 && v[3] == SL_MYCONN_KEEPCNT,
+             "TCP_KEEPCNT %d", v[3]);
 
     /* a procedure's several results are all drained: the connection stays usable */
 #define EXEC(sql) sl_myconn_exec(db, sql, strlen(sql), &err)
