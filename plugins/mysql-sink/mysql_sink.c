@@ -144,13 +144,24 @@ enum { JOB_NONE = 0, JOB_APPLY, JOB_XA_COMMIT, JOB_XA_ROLLBACK, JOB_QUIT };
  * (sql_notes = 0), so the count holds warnings only.
  */
 
-typedef struct miss_table { uint64_t table; uint32_t logged, wlogged; } miss_table;
+/* The two kinds of notes (a tally each): rows not found, target warnings. */
+enum { T_MISS, T_WARN, T_KINDS };
+
+typedef struct miss_table { uint64_t table; uint32_t logged[T_KINDS]; } miss_table;
 
 typedef struct miss_note {
     uint64_t table;              /* hash of the target table */
     uint64_t rows;               /* rows of the statement that found none */
     char     text[MISS_NOTE_MAX];
 } miss_note;
+
+/* What a worker's open transaction noted of one kind: the count, and the first statements'
+ * descriptions. */
+typedef struct tally {
+    uint64_t  n;
+    miss_note notes[MISS_NOTES];
+    uint32_t  nnotes;
+} tally;
 
 typedef struct worker worker;
 struct worker {
@@ -179,12 +190,8 @@ struct worker {
     int             rc;
     sl_sbuf         sql;
     sl_dmlsql_stmt *stmts;       /* the statements of w->sql (MAX_STARTS) */
-    uint64_t        missing;     /* rows not found in the open transaction (see MISS_NOTES) */
-    miss_note       notes[MISS_NOTES];
-    uint32_t        nnotes;
-    uint64_t        warned;      /* target warnings in the open transaction (the same way) */
-    miss_note       wnotes[MISS_NOTES];
-    uint32_t        nwnotes;
+    tally           t[T_KINDS];  /* rows not found and target warnings in the open transaction
+                                  * (see MISS_NOTES) */
     sl_compactor   *cmp;         /* net change per row key of the worker's share (compact.h) */
     sl_event      **fk;          /* scratch: the share's rows of cascading-FK tables, in order */
     size_t          cfk;
@@ -256,13 +263,10 @@ typedef struct sink {
     int            ck_multi;     /* the last ckpt_sql wrote several statements */
     int            synced;
     atomic_llong   total_events;
-    atomic_llong   not_found;    /* rows not found on the target, committed (MISS_NOTES) */
-    atomic_llong   warnings;     /* target warnings of committed statements (the same way) */
+    atomic_llong   counts[T_KINDS];  /* rows not found, target warnings: committed (MISS_NOTES) */
     miss_table     miss_tables[MISS_TABLES];  /* log lines written per table */
-    uint64_t       miss_quiet;   /* rows not found and not logged since miss_quiet_ms */
-    int64_t        miss_quiet_ms;
-    uint64_t       warn_quiet;   /* warnings not logged since warn_quiet_ms */
-    int64_t        warn_quiet_ms;
+    uint64_t       quiet[T_KINDS];   /* counted and not logged since quiet_ms */
+    int64_t        quiet_ms[T_KINDS];
     time_t         started;
     int64_t        recent_base;
     time_t         recent_at;
@@ -459,12 +463,12 @@ static void add_keys(sl_sbuf *b, const sl_event *ev, uint32_t rows, const sl_dml
         sl_sbuf_adds(b, ", ...");
 }
 
-/* Keep the description in b of n rows (or warnings) of ev's table in notes (*nn of MISS_NOTES). */
-static void keep_note(miss_note *notes, uint32_t *nn, const sl_event *ev, uint64_t n, const sl_sbuf *b)
+/* Keep the description in b of n rows (or warnings) of ev's table in t (MISS_NOTES of them). */
+static void keep_note(tally *t, const sl_event *ev, uint64_t n, const sl_sbuf *b)
 {
-    if (*nn == MISS_NOTES || b->oom || !b->p)
+    if (t->nnotes == MISS_NOTES || b->oom || !b->p)
         return;
-    miss_note *m = &notes[(*nn)++];
+    miss_note *m = &t->notes[t->nnotes++];
     m->table = fnv64(ev->target_schema, ev->target_table);
     m->rows = n;
     snprintf(m->text, sizeof m->text, "%s", b->p);
@@ -475,8 +479,8 @@ static void keep_note(miss_note *notes, uint32_t *nn, const sl_event *ev, uint64
 static void note_miss(worker *w, const sl_event *ev, uint64_t n, uint32_t rows, const char *what,
                       const sl_dmlsql_stmt *st, const sl_value *img)
 {
-    w->missing += n;
-    if (w->nnotes == MISS_NOTES)
+    w->t[T_MISS].n += n;
+    if (w->t[T_MISS].nnotes == MISS_NOTES)
         return;
     sl_sbuf b;
     sl_sbuf_init(&b);
@@ -486,7 +490,7 @@ static void note_miss(worker *w, const sl_event *ev, uint64_t n, uint32_t rows, 
     else
         sl_sbuf_addf(&b, ": %s: no row", what);
     add_keys(&b, ev, rows, st, img);
-    keep_note(w->notes, &w->nnotes, ev, n, &b);
+    keep_note(&w->t[T_MISS], ev, n, &b);
     sl_sbuf_free(&b);
 }
 
@@ -517,14 +521,14 @@ static void note_warnings(worker *w, const sl_dmlsql_stmt *st, unsigned wc)
     if (wc <= zeros)
         return;
     uint64_t n = wc - zeros;
-    w->warned += n;
+    w->t[T_WARN].n += n;
     sl_sbuf b;
     sl_sbuf_init(&b);
     sl_sbuf_add_qname(&b, first->target_schema, first->target_table);
     sl_sbuf_addf(&b, ": %" PRIu64 " warning%s on a statement of %u row%s", n, n > 1 ? "s" : "",
                  st->rows, st->rows > 1 ? "s" : "");
     add_keys(&b, first, st->rows, st->rows > 1 ? st : NULL, key);
-    keep_note(w->wnotes, &w->nwnotes, first, n, &b);
+    keep_note(&w->t[T_WARN], first, n, &b);
     sl_sbuf_free(&b);
 }
 
@@ -548,10 +552,7 @@ static void note_result(worker *w, const sl_dmlsql_stmt *st)
 /* Forget what the worker's open transaction found missing or warned of: it is rolled back. */
 static void forget_misses(worker *w)
 {
-    w->missing = 0;
-    w->nnotes = 0;
-    w->warned = 0;
-    w->nwnotes = 0;
+    memset(w->t, 0, sizeof w->t);
 }
 
 /*
@@ -1356,79 +1357,67 @@ static miss_table *miss_slot(sink *s, uint64_t t)
     return NULL;
 }
 
+/* The log lines of each kind: before a note, after a table's last note, after the count of the
+ * others (once a minute). */
+static const struct { const char *metric, *line, *last, *more; } TALLY[T_KINDS] = {
+    [T_MISS] = { "rows_not_found", "a row change found no row on the target, which differs from "
+                 "the source there (the task goes on): ", " (the last warning of this table naming "
+                 "rows; rows_not_found in the task's status counts them all)", " more row changes "
+                 "found no row on the target since the last such warning (rows_not_found in the "
+                 "task's status counts them all)" },
+    [T_WARN] = { "target_warnings", "the target changed values it was given, so it differs from "
+                 "the source there (a column narrower than the source's, a character its character "
+                 "set lacks, a date or number its sql_mode does not take; the task goes on, sluice "
+                 "verify finds the rows): ", " (the last such line of this table; target_warnings "
+                 "in the task's status counts them all)", " more values changed by the target "
+                 "since the last such line (target_warnings in the task's status counts them all)" },
+};
+
 /*
- * The group the workers applied is committed: count the rows they found missing (status and
- * metric) and log the first MISS_LOG_PER_TABLE of each table, then a line a minute with the
- * count of the others. Coordinator only, with every worker idle.
+ * The group the workers applied is committed: count what they noted of kind k (status and
+ * metric) and log the first MISS_LOG_PER_TABLE statements of each table, then a line a minute
+ * with the count of the others. Coordinator only, with every worker idle.
  */
+static void take_tally(sink *s, int k)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < s->nworkers; i++) {
+        tally *t = &s->w[i].t[k];
+        uint64_t described = 0;
+        for (uint32_t j = 0; j < t->nnotes; j++) {
+            miss_note *m = &t->notes[j];
+            miss_table *slot = miss_slot(s, m->table ? m->table : 1);
+            described += m->rows;
+            if (slot && slot->logged[k] < MISS_LOG_PER_TABLE) {
+                slot->logged[k]++;
+                s->host->log(s->ctx, SL_LOG_WARN, "%s%s%s", TALLY[k].line, m->text,
+                             slot->logged[k] == MISS_LOG_PER_TABLE ? TALLY[k].last : "");
+            } else {
+                s->quiet[k] += m->rows;
+            }
+        }
+        if (t->n > described)
+            s->quiet[k] += t->n - described;
+        total += t->n;
+        t->n = 0;
+        t->nnotes = 0;
+    }
+    if (total == 0)
+        return;
+    atomic_fetch_add(&s->counts[k], (long long)total);
+    s->host->metric_add(s->ctx, TALLY[k].metric, (int64_t)total);
+    int64_t now = mono_ms();
+    if (s->quiet[k] && now - s->quiet_ms[k] >= MISS_QUIET_MS) {
+        s->host->log(s->ctx, SL_LOG_WARN, "%" PRIu64 "%s", s->quiet[k], TALLY[k].more);
+        s->quiet[k] = 0;
+        s->quiet_ms[k] = now;
+    }
+}
+
 static void take_misses(sink *s)
 {
-    uint64_t total = 0, warned = 0;
-    for (uint32_t i = 0; i < s->nworkers; i++) {
-        worker *w = &s->w[i];
-        uint64_t described = 0;
-        for (uint32_t k = 0; k < w->nnotes; k++) {
-            miss_note *m = &w->notes[k];
-            miss_table *slot = miss_slot(s, m->table ? m->table : 1);
-            described += m->rows;
-            if (slot && slot->logged < MISS_LOG_PER_TABLE) {
-                slot->logged++;
-                s->host->log(s->ctx, SL_LOG_WARN, "a row change found no row on the target, which "
-                             "differs from the source there (the task goes on): %s%s",
-                             m->text, slot->logged == MISS_LOG_PER_TABLE ? " (the last warning of this "
-                             "table naming rows; rows_not_found in the task's status counts them all)" : "");
-            } else {
-                s->miss_quiet += m->rows;
-            }
-        }
-        if (w->missing > described)
-            s->miss_quiet += w->missing - described;
-        total += w->missing;
-        described = 0;
-        for (uint32_t k = 0; k < w->nwnotes; k++) {
-            miss_note *m = &w->wnotes[k];
-            miss_table *slot = miss_slot(s, m->table ? m->table : 1);
-            described += m->rows;
-            if (slot && slot->wlogged < MISS_LOG_PER_TABLE) {
-                slot->wlogged++;
-                s->host->log(s->ctx, SL_LOG_WARN, "the target changed values it was given, so it "
-                             "differs from the source there (a column narrower than the source's, a "
-                             "character its character set lacks, a date or number its sql_mode does "
-                             "not take; the task goes on, sluice verify finds the rows): %s%s",
-                             m->text, slot->wlogged == MISS_LOG_PER_TABLE ? " (the last such line of "
-                             "this table; target_warnings in the task's status counts them all)" : "");
-            } else {
-                s->warn_quiet += m->rows;
-            }
-        }
-        if (w->warned > described)
-            s->warn_quiet += w->warned - described;
-        warned += w->warned;
-        forget_misses(w);
-    }
-    int64_t now = total || warned ? mono_ms() : 0;
-    if (total) {
-        atomic_fetch_add(&s->not_found, (long long)total);
-        s->host->metric_add(s->ctx, "rows_not_found", (int64_t)total);
-    }
-    if (s->miss_quiet && total && now - s->miss_quiet_ms >= MISS_QUIET_MS) {
-        s->host->log(s->ctx, SL_LOG_WARN, "%" PRIu64 " more row changes found no row on the target "
-                     "since the last such warning (rows_not_found in the task's status counts them all)",
-                     s->miss_quiet);
-        s->miss_quiet = 0;
-        s->miss_quiet_ms = now;
-    }
-    if (warned) {
-        atomic_fetch_add(&s->warnings, (long long)warned);
-        s->host->metric_add(s->ctx, "target_warnings", (int64_t)warned);
-    }
-    if (s->warn_quiet && warned && now - s->warn_quiet_ms >= MISS_QUIET_MS) {
-        s->host->log(s->ctx, SL_LOG_WARN, "%" PRIu64 " more values changed by the target since the "
-                     "last such line (target_warnings in the task's status counts them all)",
-                     s->warn_quiet);
-        s->warn_quiet = 0;
-        s->warn_quiet_ms = now;
-    }
+    take_tally(s, T_MISS);
+    take_tally(s, T_WARN);
 }
 
 /* ---- groups -------------------------------------------------------------------------------- */
@@ -3208,7 +3197,7 @@ static char *sink_status(void *self)
         sl_sbuf_addf(&b, ",\"seconds_behind_master\":%lld", behind);
     sl_sbuf_addf(&b, ",\"synced\":%s,\"blocking_ddls\":[],\"unresolved_groups\":[],"
                  "\"rows_not_found\":%lld,\"target_warnings\":%lld}", s->synced ? "true" : "false",
-                 (long long)atomic_load(&s->not_found), (long long)atomic_load(&s->warnings));
+                 (long long)atomic_load(&s->counts[T_MISS]), (long long)atomic_load(&s->counts[T_WARN]));
     pthread_mutex_unlock(&s->mu);
     if (b.oom) {
         sl_sbuf_free(&b);

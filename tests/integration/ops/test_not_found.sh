@@ -48,14 +48,17 @@ caught_up() {
     done
     fail "the sink did not catch up with $want: ${BODY:0:600}"
 }
-# step WHAT SQL WANT: SQL on the source, then the count must be exactly WANT
-step() {
-    src_sql "$2" || fail "$1: on the source"
+# count_step FIELD WHAT SQL WANT: SQL on the source, then sync_status.FIELD must be exactly WANT;
+# step: of rows_not_found, wstep: of target_warnings
+count_step() {
+    src_sql "$3" || fail "$2: on the source"
     caught_up
     local n
-    n=$(status sync_status.rows_not_found)
-    [ "$n" = "$3" ] && ok || fail "$1: rows_not_found is '$n', want $3"
+    n=$(status "sync_status.$1")
+    [ "$n" = "$4" ] && ok || fail "$2: $1 is '$n', want $4"
 }
+step() { count_step rows_not_found "$@"; }
+wstep() { count_step target_warnings "$@"; }
 metric() {
     curl -sS "http://127.0.0.1:$PORT/metrics" >"$WORK/metrics" || fail "GET /metrics"
     grep -F "$1{task=\"ops-nf\",source=\"nf-src\"${2:-}}" "$WORK/metrics" | awk '{print $NF}'
@@ -103,13 +106,6 @@ grep -q '^# TYPE sluice_sync_rows_not_found_total counter' "$WORK/metrics" && ok
 
 # ---- the target changes values: a column narrowed there by hand ----
 dst_sql "ALTER TABLE ops_nf.w MODIFY s VARCHAR(5)" || fail "narrowing the target's column"
-wstep() {
-    src_sql "$2" || fail "$1: on the source"
-    caught_up
-    local n
-    n=$(status sync_status.target_warnings)
-    [ "$n" = "$3" ] && ok || fail "$1: target_warnings is '$n', want $3"
-}
 [ "$(status sync_status.target_warnings)" = 0 ] && ok || fail "target_warnings before any: $(status sync_status.target_warnings)"
 wstep "an INSERT of a value the target cuts" "INSERT INTO ops_nf.w VALUES (100, 'abcdefghij', 'a')" 1
 wstep "an INSERT of an ENUM's error value, stored by the source" \
