@@ -522,6 +522,8 @@ static void note_warnings(worker *w, const sl_dmlsql_stmt *st, unsigned wc)
         return;
     uint64_t n = wc - zeros;
     w->t[T_WARN].n += n;
+    if (w->t[T_WARN].nnotes == MISS_NOTES)
+        return;
     sl_sbuf b;
     sl_sbuf_init(&b);
     sl_sbuf_add_qname(&b, first->target_schema, first->target_table);
