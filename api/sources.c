@@ -245,7 +245,7 @@ static int relay_needed_locked(sl_api *a, sl_api_source *s, char *file, size_t c
 /* The binlog file of the checkpoint of (task, source) in the task's target (the sink's
  * `<meta_schema>`.`<task>_syncer_checkpoint`, read as the reader reads it: plugins/common's
  * ckpt.h) into f, or "" when there is none or the target cannot tell within seconds. A target
- * gone already holds (it did not answer another task of this loop) is not asked again: a relay
+ * listed in gone (it did not answer for another task of this loop) is not asked again: a relay
  * (re)start runs under the API's write lock, and a host that went away would otherwise cost 5 to
  * 15 s for each of its tasks. */
 void sl__task_ckpt_file(const char *name, const json_t *task, const char *source, char *f,
