@@ -463,6 +463,20 @@ static void add_keys(sl_sbuf *b, const sl_event *ev, uint32_t rows, const sl_dml
         sl_sbuf_adds(b, ", ...");
 }
 
+/* Count n in t; 1 when t has room for one more description (begun with note_begin). */
+static int tally_add(tally *t, uint64_t n)
+{
+    t->n += n;
+    return t->nnotes < MISS_NOTES;
+}
+
+/* Start the description of a statement of ev's table in b: the table's name. */
+static void note_begin(sl_sbuf *b, const sl_event *ev)
+{
+    sl_sbuf_init(b);
+    sl_sbuf_add_qname(b, ev->target_schema, ev->target_table);
+}
+
 /* Keep the description in b of n rows (or warnings) of ev's table in t (MISS_NOTES of them). */
 static void keep_note(tally *t, const sl_event *ev, uint64_t n, const sl_sbuf *b)
 {
@@ -479,12 +493,10 @@ static void keep_note(tally *t, const sl_event *ev, uint64_t n, const sl_sbuf *b
 static void note_miss(worker *w, const sl_event *ev, uint64_t n, uint32_t rows, const char *what,
                       const sl_dmlsql_stmt *st, const sl_value *img)
 {
-    w->t[T_MISS].n += n;
-    if (w->t[T_MISS].nnotes == MISS_NOTES)
+    if (!tally_add(&w->t[T_MISS], n))
         return;
     sl_sbuf b;
-    sl_sbuf_init(&b);
-    sl_sbuf_add_qname(&b, ev->target_schema, ev->target_table);
+    note_begin(&b, ev);
     if (rows > 1)
         sl_sbuf_addf(&b, ": %s: %" PRIu64 " of its %u rows not found", what, n, rows);
     else
@@ -521,12 +533,10 @@ static void note_warnings(worker *w, const sl_dmlsql_stmt *st, unsigned wc)
     if (wc <= zeros)
         return;
     uint64_t n = wc - zeros;
-    w->t[T_WARN].n += n;
-    if (w->t[T_WARN].nnotes == MISS_NOTES)
+    if (!tally_add(&w->t[T_WARN], n))
         return;
     sl_sbuf b;
-    sl_sbuf_init(&b);
-    sl_sbuf_add_qname(&b, first->target_schema, first->target_table);
+    note_begin(&b, first);
     sl_sbuf_addf(&b, ": %" PRIu64 " warning%s on a statement of %u row%s", n, n > 1 ? "s" : "",
                  st->rows, st->rows > 1 ? "s" : "");
     add_keys(&b, first, st->rows, st->rows > 1 ? st : NULL, key);
