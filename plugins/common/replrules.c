@@ -188,21 +188,19 @@ int sl_route_ddl(sl_rulecache *c, const char *sql, size_t len, const char *defsc
     rc = sl_ddl_rewrite(sql, len, d, map_name, c, out);
     if (rc < 0)
         return rc;
-    /* routed elsewhere: one of the statement's own tables (not one its foreign keys reference) */
-    int changed = 0;
-    for (size_t i = 0; i < d->nnames && !changed; i++) {
-        const char *s2, *t2;
-        if (!d->names[i].table[0])
-            continue;
-        sl_route_name(c, d->names[i].schema, d->names[i].table, &s2, &t2);
-        changed = strcmp(s2, d->names[i].schema) != 0 || strcmp(t2, d->names[i].table) != 0;
-    }
+    /* a shard: one of the statement's own tables (not one its foreign keys reference) whose
+     * rule routes several source tables into one. A table only renamed by its rule (shop.items
+     * into shop_copy.items) is no shard: its DDL runs on its own target table. */
+    int shard = 0;
+    for (size_t i = 0; i < d->nnames && !shard; i++)
+        shard = d->names[i].table[0] &&
+                sl_rules_merges(c->rules, sl_rulecache_find(c, d->names[i].schema, d->names[i].table));
     if (d->nnames > 0) {
         map_name(c, d->names[0].schema, d->names[0].table, tschema, ttable);
         if (!d->names[0].table[0])
             *ttable = "";
     }
-    if (shard_merge && changed && !is_db_kind(d->kind) && d->kind != SL_DDL_OTHER)
+    if (shard_merge && shard && !is_db_kind(d->kind) && d->kind != SL_DDL_OTHER)
         *merged = 1;
     return 0;
 }

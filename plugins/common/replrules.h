@@ -40,7 +40,8 @@ void sl_route_name(sl_rulecache *c, const char *schema, const char *table,
  * sets tschema/ttable to the routed name of the statement's first table (or database; table
  * "" then) — pointers valid as long as the rules and `names_keep` (the parse, which the caller
  * frees with sl_ddl_free) — and *merged to 1 when shard_merge is on and the statement changes a
- * table whose routed name differs from its source name. Returns 0, SL_EPARSE, SL_ENOMEM.
+ * shard: a table whose rule routes several source tables into one (sl_rules_merges). Returns 0,
+ * SL_EPARSE, SL_ENOMEM.
  */
 struct sl_ddl;
 int sl_route_ddl(sl_rulecache *c, const char *sql, size_t len, const char *defschema,

@@ -226,17 +226,11 @@ static int route_ddl(rt *r, sl_batch *b, uint32_t at, uint32_t *added)
             return r->host->fail(r->ctx, rc, "cannot find the table names in DDL: %.300s", ev->ddl);
         return r->host->fail(r->ctx, rc, "out of memory routing a DDL");
     }
-    /* a shard that keeps the target's name, or the one shard of this source */
-    if (!merged && r->shard_merge && tt && *tt && d.kind != SL_DDL_OTHER && d.nnames > 0) {
-        size_t k;
-        json_t *e;
-        json_array_foreach(r->merge_targets, k, e) {
-            const char *ms = json_string_value(json_object_get(e, "schema"));
-            const char *mt = json_string_value(json_object_get(e, "table"));
-            if (ms && mt && ts && !strcasecmp(ms, ts) && !strcasecmp(mt, tt))
-                merged = 1;
-        }
-    }
+    /* also a shard: a table routed into a target other sources' rules route into too (the one
+     * shard of this source, maybe keeping the target's name) */
+    if (!merged && r->shard_merge && tt && *tt && d.kind != SL_DDL_OTHER)
+        for (size_t i = 0; i < d.nnames && !merged; i++)
+            merged = d.names[i].table[0] && is_shard(r, d.names[i].schema, d.names[i].table);
     if (merged && d.kind == SL_DDL_DROP_TABLE && d.nnames > 0 &&
         (rc = split_drop(r, b, at, &d, added)) != 0) {
         sl_ddl_free(&d);

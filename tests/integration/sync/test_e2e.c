@@ -4,7 +4,9 @@
  * matrix table routed to another name, a table whose deletes a filter ignores, a table no rule
  * selects, a DDL mid-stream), waits until the checkpoint reaches the source's position, and
  * compares source and target with CHECKSUM TABLE and row counts. Then a DDL that waits for a
- * lock another session holds on the target (test_ddl_waits_for_a_lock).
+ * lock another session holds on the target (test_ddl_waits_for_a_lock), rows over the target's
+ * max_allowed_packet (test_rows_over_packet), and the DDL of a table a merging task only renames
+ * (test_merge_task_other_tables).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,61 @@ static int pauses(tl_pipe *r, int deadline_s, sl_error *e)
     sl_pipeline_error(r->p, e);
     return sl_pipeline_stage(r->p) != SL_STAGE_RUNNING;
 }
+
+/* A task that merges shards (e2e_m.s_* into e2e_mt.s) and only renames the schema of its other
+ * tables (e2e_m.* into e2e_mt), with no shard_mode: a DDL of such another table runs on its own
+ * target table. The route took any table whose routed name differs from its source's for a
+ * shard, so the CREATE, TRUNCATE, ALTER and RENAME of e2e_m.solo paused the task with "DDL on a
+ * shard-merged table". A shard's DDL still pauses it, naming the merged table. */
+static void test_merge_task_other_tables(MYSQL *src, MYSQL *dst)
+{
+    static const char *RULES_M =
+        "[{\"schema\":\"e2e_m\",\"table\":\"s_*\",\"target_schema\":\"e2e_mt\",\"target_table\":\"s\","
+        "\"filters\":[]},{\"schema\":\"e2e_m\",\"table\":\"\",\"target_schema\":\"e2e_mt\","
+        "\"target_table\":\"\",\"filters\":[]}]";
+    tl_sql(src, "DROP DATABASE IF EXISTS e2e_m");
+    tl_sql(dst, "DROP DATABASE IF EXISTS e2e_mt; DROP TABLE IF EXISTS dm_meta.`e2e-merge_syncer_checkpoint`");
+    tl_sql(src, "CREATE DATABASE e2e_m; CREATE TABLE e2e_m.s_1 (id INT PRIMARY KEY, v INT); "
+           "CREATE TABLE e2e_m.s_2 (id INT PRIMARY KEY, v INT)");
+    tl_sql(dst, "CREATE DATABASE e2e_mt; CREATE TABLE e2e_mt.s (id INT PRIMARY KEY, v INT)");
+    char file[256], f1[256];
+    unsigned long long pos, p1;
+    tl_master_pos(src, file, sizeof file, &pos);
+    tl_sql(src, "INSERT INTO e2e_m.s_1 VALUES (1, 1); INSERT INTO e2e_m.s_2 VALUES (2, 2); "
+           "CREATE TABLE e2e_m.solo (id INT PRIMARY KEY, v INT); "
+           "INSERT INTO e2e_m.solo SELECT seq, seq FROM e2e_m.seq_1_to_5; "
+           "TRUNCATE TABLE e2e_m.solo; ALTER TABLE e2e_m.solo ADD w INT DEFAULT 9; "
+           "INSERT INTO e2e_m.solo (id, v) VALUES (7, 7); RENAME TABLE e2e_m.solo TO e2e_m.solo2; "
+           "INSERT INTO e2e_m.solo2 VALUES (8, 8, 8); INSERT INTO e2e_m.s_1 VALUES (3, 3)");
+    tl_master_pos(src, f1, sizeof f1, &p1);
+
+    opts o;
+    make_opts(&o, "e2e-merge", RULES_M, file, pos, 2);
+    tl_pipe r;
+    start_chain(&r, &o, "e2e-merge");
+    int reached = tl_wait_ckpt(&r, dst, "e2e-merge", f1, p1, 60);
+    sl_error e = {0};
+    sl_pipeline_error(r.p, &e);
+    TL_CHECK(reached, "the merging task did not pass the DDL of a table it only renames (error: %s)", e.msg);
+    TL_CHECK(strcmp(tl_peek(dst, 0, "SELECT GROUP_CONCAT(CONCAT_WS(':', id, v, w) ORDER BY id) FROM "
+                                    "e2e_mt.solo2"), "7:7:9,8:8:8") == 0 &&
+             strncmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM e2e_mt.solo"), "ERROR", 5) == 0,
+             "e2e_mt.solo2 is not the source's e2e_m.solo2: %s",
+             tl_peek(dst, 0, "SELECT GROUP_CONCAT(CONCAT_WS(':', id, v, w) ORDER BY id) FROM e2e_mt.solo2"));
+    TL_CHECK(tl_int(dst, "SELECT COUNT(*) FROM e2e_mt.s") == 3, "the merged table has %s rows, not 3",
+             tl_peek(dst, 0, "SELECT COUNT(*) FROM e2e_mt.s"));
+    /* a shard's DDL without shard_mode still pauses */
+    tl_sql(src, "ALTER TABLE e2e_m.s_2 ADD c INT");
+    sl_error e2 = {0};
+    int paused = pauses(&r, 60, &e2);
+    tl_pipe_free(&r);
+    TL_CHECK(paused && strstr(e2.msg, "shard-merged table e2e_mt.s") && strstr(e2.msg, "shard_mode"),
+             "a shard's ALTER did not pause the task naming the merged table (paused %d, error: %s)",
+             paused, e2.msg);
+    tl_sql(src, "DROP DATABASE e2e_m");
+    tl_sql(dst, "DROP DATABASE e2e_mt");
+}
+
 
 /* Rows longer than the target's max_allowed_packet takes, up to 20 MB on a target set to 4 MiB
  * (MariaDB's default is 16 MiB; the source takes 1 GiB): one statement cannot carry them, and the
@@ -307,6 +364,7 @@ int main(void)
           strncmp(tl_peek(dst, 0, "SELECT COUNT(*) FROM e2e_r.other"), "ERROR", 5) == 0, "e2e.other replicated");
     test_ddl_waits_for_a_lock(src, dst);
     test_rows_over_packet(src, dst);
+    test_merge_task_other_tables(src, dst);
     mysql_close(src);
     mysql_close(dst);
     return tl_finish("sync e2e");

@@ -129,6 +129,23 @@ static void test_route(void **st)
     assert_int_equal(merged, 0);
     sl_ddl_free(&d);
     sl_sbuf_reset(&b);
+    /* shard_merge on: a table the rules only rename is no shard; one renamed into a shard's
+     * name is */
+    assert_int_equal(sl_route_ddl(cache, q, strlen(q), "shop", 0, 1, &b, &d, &ts, &tt, &merged), 0);
+    assert_int_equal(merged, 0);
+    sl_ddl_free(&d);
+    sl_sbuf_reset(&b);
+    q = "TRUNCATE TABLE items";
+    assert_int_equal(sl_route_ddl(cache, q, strlen(q), "shop", 0, 1, &b, &d, &ts, &tt, &merged), 0);
+    assert_string_equal(b.p, "TRUNCATE TABLE `shop_copy`.`items`");
+    assert_int_equal(merged, 0);
+    sl_ddl_free(&d);
+    sl_sbuf_reset(&b);
+    q = "RENAME TABLE items TO orders_9";
+    assert_int_equal(sl_route_ddl(cache, q, strlen(q), "shop", 0, 1, &b, &d, &ts, &tt, &merged), 0);
+    assert_int_equal(merged, 1);
+    sl_ddl_free(&d);
+    sl_sbuf_reset(&b);
     q = "CREATE DATABASE IF NOT EXISTS shop";
     assert_int_equal(sl_route_ddl(cache, q, strlen(q), NULL, 0, 1, &b, &d, &ts, &tt, &merged), 0);
     assert_string_equal(b.p, "CREATE DATABASE IF NOT EXISTS `shop_copy`");

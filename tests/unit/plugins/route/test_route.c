@@ -51,9 +51,12 @@ static void test_routes_ddl(void **state)
     pt_open(&p, ROUTE_SO, "route", RULES);
     assert_int_equal(p.create_rc, 0);
     const sl_host *h = sl__host();
-    sl_batch *b = h->batch_new(p.ctx, 5);
+    sl_batch *b = h->batch_new(p.ctx, 8);
     sl_event *alter = pt_push(b, SL_EV_DDL, "shop", NULL, "ALTER TABLE orders_3 ADD c INT");
     sl_event *rename = pt_push(b, SL_EV_DDL, "shop", NULL, "RENAME TABLE items TO items_old");
+    sl_event *trunc = pt_push(b, SL_EV_DDL, "shop", NULL, "TRUNCATE TABLE items");
+    sl_event *ialter = pt_push(b, SL_EV_DDL, "shop", NULL, "ALTER TABLE items ADD c INT");
+    sl_event *into = pt_push(b, SL_EV_DDL, "shop", NULL, "RENAME TABLE items TO orders_9");
     sl_event *db = pt_push(b, SL_EV_DDL, "shop", NULL, "CREATE DATABASE IF NOT EXISTS shop");
     sl_event *same = pt_push(b, SL_EV_DDL, "misc", NULL, "ALTER TABLE t ADD c INT");
     sl_event *ansi = pt_push(b, SL_EV_DDL, "misc", NULL, "ALTER TABLE \"t\" ADD \"c\" INT");
@@ -64,11 +67,20 @@ static void test_routes_ddl(void **state)
     assert_string_equal(alter->ddl, "ALTER TABLE `dw`.`orders` ADD c INT");
     assert_string_equal(alter->target_schema, "dw");
     assert_string_equal(alter->target_table, "orders");
-    /* in a shard-merge task a table DDL whose routed name differs from the source's is flagged
-     * for the sink to refuse; a database DDL, or a table routed to its own name, is not */
+    /* in a shard-merge task a DDL of a shard (a table whose rule merges several into one) is
+     * flagged for the sink's shard handling; one of a table the rules only rename (shop.items
+     * into shop_copy.items), a database DDL, or a table routed to its own name, is not */
     assert_true(alter->flags & SL_EVF_SHARD_DDL);
     assert_string_equal(rename->ddl, "RENAME TABLE `shop_copy`.`items` TO `shop_copy`.`items_old`");
-    assert_true(rename->flags & SL_EVF_SHARD_DDL);
+    assert_int_equal(rename->flags & SL_EVF_SHARD_DDL, 0);
+    assert_string_equal(trunc->ddl, "TRUNCATE TABLE `shop_copy`.`items`");
+    assert_int_equal(trunc->flags & SL_EVF_SHARD_DDL, 0);
+    assert_string_equal(ialter->ddl, "ALTER TABLE `shop_copy`.`items` ADD c INT");
+    assert_int_equal(ialter->flags & SL_EVF_SHARD_DDL, 0);
+    /* a table renamed into a shard's name becomes a shard: flagged, naming the table renamed */
+    assert_string_equal(into->ddl, "RENAME TABLE `shop_copy`.`items` TO `dw`.`orders`");
+    assert_true(into->flags & SL_EVF_SHARD_DDL);
+    assert_string_equal(into->table, "items");
     assert_string_equal(db->ddl, "CREATE DATABASE IF NOT EXISTS `shop_copy`");
     assert_string_equal(db->target_schema, "shop_copy");
     assert_int_equal(db->flags & SL_EVF_SHARD_DDL, 0);
