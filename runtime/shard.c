@@ -854,7 +854,8 @@ static int def_tok(const char **p, char *out, size_t n, unsigned mode, const cha
  * NULL-ness, its DEFAULT, its character set and collation, and the rest. */
 typedef struct coldef {
     char name[32];          /* the type, lower case, synonyms as their type (integer: int) */
-    char params[256];       /* between its parentheses, spaces out ("" if none) */
+    char params[1024];      /* between its parentheses, spaces out, a string quoted again
+                               with its quotes doubled ("" if none) */
     long a, b;              /* (a) or (a,b) when numbers; -1 when absent */
     int  is_unsigned, zerofill;
     int  null;              /* 1 NULL, 0 NOT NULL, -1 not said */
@@ -1004,11 +1005,21 @@ static int coldef_parse(const char *d, unsigned mode, coldef *c)
         do {
             k = def_tok(&p, t, sizeof t, mode, &at);
             depth += k == 'p' && t[0] == '(' ? 1 : k == 'p' && t[0] == ')' ? -1 : 0;
-            if (depth > 0 && !(k == 'p' && t[0] == '(' && depth == 1))
-                addf(c->params, sizeof c->params, k == 's' ? "'" : "", t, k == 's' ? "'" : "");
+            if (depth > 0 && !(k == 'p' && t[0] == '(' && depth == 1)) {
+                if (k != 's') {
+                    addf(c->params, sizeof c->params, "", t, "");
+                    continue;
+                }
+                /* a string (an ENUM or SET member) as 'text' with its quotes doubled: one
+                 * rendering for each list, so two lists compare member by member */
+                addf(c->params, sizeof c->params, "'", "", "");
+                for (const char *q = t; *q; q++)
+                    addf(c->params, sizeof c->params, *q == '\'' ? "'" : "", (char[2]){ *q, 0 }, "");
+                addf(c->params, sizeof c->params, "'", "", "");
+            }
         } while (k && depth > 0);
-        if (depth)
-            return -1;
+        if (depth || strlen(c->params) + 1 >= sizeof c->params)
+            return -1;              /* or cut: read as what it is not */
         char *end;
         c->a = strtol(c->params, &end, 10);
         if (end == c->params)
@@ -1136,7 +1147,8 @@ enum { J_SAME, J_NARROWER, J_WIDER, J_CONFLICT };
  * J_WIDER (the merged column must take out, a definition that holds both: b itself, or a new
  * DECIMAL), or J_CONFLICT with why. Integers of one signedness take the larger type, and a
  * signed one holds a smaller unsigned one (BIGINT holds INT UNSIGNED); CHAR, VARCHAR, BINARY,
- * VARBINARY the larger length of the same type; TEXT and BLOB types the larger one; DECIMAL the
+ * VARBINARY the larger length of the same type; TEXT and BLOB types the larger one; ENUM and SET
+ * the longer member list when the other list begins it ('a','b' and 'a','b','c'); DECIMAL the
  * most integer digits and the most decimals; TIME, DATETIME and TIMESTAMP the most fractional
  * digits. What follows the type (NULL-ness, DEFAULT, character set, the rest) must be the same;
  * COMMENT and the position do not count.
@@ -1198,6 +1210,17 @@ static int def_join(const char *a, unsigned ma, const char *b, unsigned mb, char
             snprintf(t, sizeof t, "DECIMAL(%ld,%ld)%s%s", ints + sc, sc, y.nopos[y.attrs] ? " " : "",
                      y.nopos + y.attrs + (y.nopos[y.attrs] == ' '));
             snprintf(out, n, "%s", t);
+        }
+    } else if ((!strcmp(x.name, "enum") || !strcmp(x.name, "set")) && !strcmp(x.name, y.name)) {
+        /* members: one list holds the other when it starts with it (DM's join, where members
+         * are only appended); the same member in another case is another value */
+        size_t lx = strlen(x.params), ly = strlen(y.params);
+        ab = lx >= ly && !memcmp(x.params, y.params, ly) && (lx == ly || x.params[ly] == ',');
+        ba = ly >= lx && !memcmp(y.params, x.params, lx) && (ly == lx || y.params[lx] == ',');
+        if (!ab && !ba) {
+            snprintf(why, wn, "%s(%.100s) against %s(%.100s): neither member list starts with "
+                     "the other", x.name, x.params, y.name, y.params);
+            return J_CONFLICT;
         }
     } else if (!strcmp(x.name, y.name) && !strcasecmp(x.params, y.params)) {
         ab = ba = 1;

@@ -13,7 +13,9 @@
 #     are the same column or a widening, and another DEFAULT says so;
 # D8. a pending DROP listed by GET .../shard_ddl_locks could not be unlocked: now exec:false
 #     releases it (the column stays on the target), exec:true is refused with the reason;
-# D16. the group of a pending drop showed an empty first_location.
+# D16. the group of a pending drop showed an empty first_location;
+# ENUM. a shard appending ENUM members paused as a conflict: now the merged column takes the
+#     longer list (DM's join), and a list in another order still pauses.
 # The rows of both shards on the target are compared by value after each step.
 . "$(dirname "$0")/../api/lib.sh"
 
@@ -135,6 +137,20 @@ for m in "VARCHAR(5)|type family" "INT NOT NULL|NULL"; do
     until_rows "D1 MODIFY b $def: rows" "SELECT id, a, b, c FROM $TDB.t ORDER BY id" "1 10 20 30
 2 11 123456 31"
 done
+
+# ---- ENUM: a shard that appends members widens the merged column (DM's join); another order pauses
+reset false ", e ENUM('x','it''s') NOT NULL DEFAULT 'x'"
+src_sql "UPDATE oo_b.t SET e = 'it''s'; ALTER TABLE oo_a.t MODIFY e ENUM('x','it''s','z') NOT NULL DEFAULT 'x';
+         INSERT INTO oo_a.t VALUES (4, 2, 2, 2, 'z'); INSERT INTO oo_b.t VALUES (5, 3, 3, 3, 'it''s')"
+until_rows "ENUM appended: every shard's values" "SELECT id, e FROM $TDB.t ORDER BY id" "1 x
+2 it's
+4 z
+5 it's"
+[ "$(col_type e)" = "enum('x','it''s','z') NO" ] && ok || fail "ENUM appended: the merged column is $(col_type e)"
+running "ENUM appended"
+src_sql "ALTER TABLE oo_b.t MODIFY e ENUM('it''s','x') NOT NULL DEFAULT 'x'"
+paused "ENUM reordered" "conflict.*neither member list"
+[ "$(col_type e)" = "enum('x','it''s','z') NO" ] && ok || fail "ENUM reordered: the merged column became $(col_type e)"
 
 # ---- D2: every form of DROP COLUMN waits for every shard -----------------------------------------
 reset false ", p INT, q INT, r INT, s INT, u INT, v INT, w INT, x INT"

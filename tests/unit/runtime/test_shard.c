@@ -275,6 +275,20 @@ static void test_widen(void **st)
     assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(10,4)", 0), "execute");
     assert_string_equal(last_sql, "ALTER TABLE `m`.`t` MODIFY COLUMN `d` DECIMAL(14,4)");
     assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY d DECIMAL(14,4)", 0), "skip");
+    /* ENUM and SET: the longer list when the other begins it (DM's join: members appended) */
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY e ENUM('x','it''s') NOT NULL", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY e ENUM('x', 'it\\'s','z') NOT NULL", 0), "execute");
+    assert_string_equal(last_sql, "");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY e ENUM('x','it''s') NOT NULL", 0), "skip");
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY e ENUM('x','w') NOT NULL", 0), "conflict");
+    assert_non_null(strstr(last_why, "neither member list starts with the other"));
+    /* another case is another value; a member holding a quote and a comma is one member */
+    assert_string_equal(join("a", "d3", "ALTER TABLE `m`.`t` MODIFY e ENUM('X','it''s') NOT NULL", 0), "conflict");
+    assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY f SET('a','b')", 0), "execute");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY f SET('a'',''b')", 0), "conflict");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY f SET('a'',''b','c')", 0), "conflict");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY f ENUM('a','b','c')", 0), "conflict");
+    assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY f SET('a','b','c')", 0), "execute");
     /* strict mode does not widen */
     assert_string_equal(join("a", "d1", "ALTER TABLE `m`.`t` MODIFY COLUMN x2 INT", 1), "execute");
     assert_string_equal(join("b", "d2", "ALTER TABLE `m`.`t` MODIFY COLUMN x2 BIGINT", 1), "conflict");
