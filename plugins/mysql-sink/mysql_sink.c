@@ -82,7 +82,9 @@ static const sl_option sink_options[] = {
     { "safe_mode", SL_OPT_BOOL, "false", "write REPLACE for INSERT and DELETE+REPLACE for UPDATE", O(safe_mode), 0, -1, NULL, 0 },
     { "safe_mode_seconds", SL_OPT_INT, "0", "safe mode for the rows committed on the source within this many seconds of the first row of a run (DM's safe_mode_time_duration; 0 = none)", O(safe_mode_seconds), 0, 31536000, NULL, 0 },
     { "sql_mode", SL_OPT_STRING, "\"\"", "sql_mode of the sink's sessions (NO_AUTO_VALUE_ON_ZERO is "
-      "always added), e.g. \"STRICT_ALL_TABLES\"", O(sql_mode), 0, -1, NULL, 0 },
+      "always added), e.g. \"STRICT_ALL_TABLES\"; NO_BACKSLASH_ESCAPES, ANSI_QUOTES, the modes that "
+      "set it (ANSI, DB2, MAXDB, MSSQL, ORACLE, POSTGRESQL) and EMPTY_STRING_IS_NULL are refused",
+      O(sql_mode), 0, -1, NULL, 0 },
     { "fence_epoch", SL_OPT_INT, "0", "cluster fencing, set by the runtime (issue 13): the start "
       "raises the source's row of <meta_schema>.sluice_fence to this epoch and every checkpoint "
       "commits only while the row still holds it, so a process that lost the source to a newer "
@@ -317,6 +319,38 @@ static int has_ci(const char *s, const char *w)
         if (strncasecmp(s, w, n) == 0)
             return 1;
     return 0;
+}
+
+/*
+ * The first word of sql_mode (a comma list) that the sink's statements cannot run under, into
+ * bad (n bytes), and why; NULL when none. NO_BACKSLASH_ESCAPES and ANSI_QUOTES change how they
+ * parse (strings are escaped with backslashes, and '"' may quote one), and so do the combination
+ * modes that set ANSI_QUOTES (MariaDB's ANSI, DB2, MAXDB, MSSQL, ORACLE, POSTGRESQL; ORACLE
+ * changes much more); EMPTY_STRING_IS_NULL writes a source's '' as NULL.
+ */
+static const char *bad_sql_mode(const char *mode, char *bad, size_t n)
+{
+    static const char *const PARSE[] = { "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "DB2",
+                                         "MAXDB", "MSSQL", "ORACLE", "POSTGRESQL", NULL };
+    for (const char *p = mode; *p;) {
+        p += strspn(p, " ,");
+        size_t len = strcspn(p, ",");
+        while (len && p[len - 1] == ' ')
+            len--;
+        for (int i = 0; PARSE[i]; i++)
+            if (len == strlen(PARSE[i]) && !strncasecmp(p, PARSE[i], len)) {
+                snprintf(bad, n, "%s", PARSE[i]);
+                return i < 2 ? "changes how the sink's statements parse"
+                             : "sets ANSI_QUOTES, which changes how the sink's statements parse";
+            }
+        if (len == strlen("EMPTY_STRING_IS_NULL") && !strncasecmp(p, "EMPTY_STRING_IS_NULL", len)) {
+            snprintf(bad, n, "EMPTY_STRING_IS_NULL");
+            return "writes the source's empty strings as NULL";
+        }
+        p += len;
+        p += strcspn(p, ",");
+    }
+    return NULL;
 }
 
 /* LOAD DATA LOCAL of the sink's connections reads only the row that apply_big hands it (the
@@ -2464,13 +2498,13 @@ static int sink_create(const sl_host *host, sl_ctx *ctx, const void *config, voi
     s->shard_table = b.p;
     s->pessimistic = cfg->shard_mode && !strcasecmp(cfg->shard_mode, "pessimistic");
     s->optimistic = cfg->shard_mode && !strcasecmp(cfg->shard_mode, "optimistic");
-    const char *mode = cfg->sql_mode ? cfg->sql_mode : "";
-    if (has_ci(mode, "NO_BACKSLASH_ESCAPES") || has_ci(mode, "ANSI_QUOTES")) {
+    const char *mode = cfg->sql_mode ? cfg->sql_mode : "", *why;
+    char bad[32];
+    if ((why = bad_sql_mode(mode, bad, sizeof bad)) != NULL) {
         free(s->ckpt_table);
         free(s->shard_table);
         host->free(s);
-        return host->fail(ctx, SL_EINVAL, "sql_mode: NO_BACKSLASH_ESCAPES and ANSI_QUOTES change how "
-                          "the sink's statements parse; leave them out");
+        return host->fail(ctx, SL_EINVAL, "sql_mode \"%.200s\": %s %s; leave it out", mode, bad, why);
     }
     sl_sbuf_init(&b);
     sl_sbuf_adds(&b, SESSION_SQL_HEAD);
