@@ -320,6 +320,11 @@ sl__precheck *sl__precheck_prepare(sl_api *a, const sl_task_plan *plan, int mode
 int  sl__precheck_run(sl__precheck *p, int fresh, const char *root, json_t *errors,
                       json_t *warnings);
 void sl__precheck_free(sl__precheck *p);
+/* The other tasks on plan's target server that write now (sl_subtask_writing), their names
+ * joined by ",": a start whose prechecks ran outside a.lock compares it before and after, and
+ * runs them again when a task began to write meanwhile. Call with a.lock held; NULL when out
+ * of memory. */
+char *sl__precheck_writers(sl_api *a, const sl_task_plan *plan);
 
 /* Load sources and tasks from the store at startup (sources.c / tasks.c). */
 int sl__sources_restore(sl_api *a, sl_error *err);

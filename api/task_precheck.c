@@ -87,6 +87,29 @@ static char *stages_of(sl_api_task *t, int *active)
     return strdup(buf);
 }
 
+char *sl__precheck_writers(sl_api *a, const sl_task_plan *plan)
+{
+    size_t len = 0;
+    char *out = strdup("");
+    for (size_t i = 0; out && i < a->ntasks; i++) {
+        sl_api_task *t = a->tasks[i];
+        int active = 0;
+        for (size_t j = 0; j < t->nsubs; j++)
+            active |= sl_subtask_writing(t->subs[j]);
+        if (!active || !strcmp(t->name, plan->name) || !same_target(t->def, plan->task))
+            continue;
+        size_t n = strlen(t->name);
+        char *p = realloc(out, len + n + 2);
+        if (!p) {
+            free(out);
+            return NULL;
+        }
+        out = p;
+        len += (size_t)sprintf(out + len, "%s%s", len ? "," : "", t->name);
+    }
+    return out;
+}
+
 void sl__precheck_free(sl__precheck *p)
 {
     if (!p)

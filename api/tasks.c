@@ -855,6 +855,8 @@ static void start_stop(sl_req *r, const char *name, int start)
     json_t *rm = json_object_get(body, "remove_meta");
     int remove_meta = start && json_is_true(rm);
     int prechecked = 0, tries = 0;
+    uint64_t gen = 0;
+    char *writers = NULL;       /* the other tasks on the target writing when the prechecks began */
     sl_subtask **sel = NULL;
     sl_start_args *argv = NULL;
 again:
@@ -935,21 +937,38 @@ again:
         }
     }
     /* The prechecks read the sources and the target: the lock is let go around them, and the
-     * start is decided again, as the task list may have changed meanwhile (retried while it
-     * does, three times at most). */
+     * start is decided again. They run again when the task list changed meanwhile, or another
+     * task on the target began to write (two tasks writing one table, started at once, each
+     * found the other not writing): three times at most, then the start is refused. */
+    if (prechecked) {
+        char *now = sl__precheck_writers(a, t->plan);
+        int stale = tasks_gen(a) != gen || !now || !writers || strcmp(now, writers) != 0;
+        free(now);
+        if (stale && tries == 3) {
+            sl__reply_error(r, 409, DM_ERR_CANNOT_START, "can not start task: %s reason: other "
+                            "tasks changed while its prechecks ran, three times: start it again",
+                            name);
+            goto out;
+        }
+        prechecked = !stale;
+    }
     sl__precheck *pc = prechecked ? NULL : sl__precheck_prepare(a, t->plan, SL__PRECHECK_START);
     if (pc) {
-        uint64_t gen = tasks_gen(a);
+        gen = tasks_gen(a);
+        free(writers);
+        writers = sl__precheck_writers(a, t->plan);
         pthread_rwlock_unlock(&a->lock);
         free(sel);
         free(argv);
         sel = NULL;
         argv = NULL;
         if (start_prechecks(r, name, pc, remove_meta) < 0) {
+            free(writers);
             json_decref(body);
             return;
         }
-        prechecked = tasks_gen(a) == gen || ++tries == 3;
+        prechecked = 1;
+        tries++;
         goto again;
     }
     if (remove_meta) {
@@ -1002,6 +1021,7 @@ out:
     }
     free(sel);
     free(argv);
+    free(writers);
     json_decref(body);
 }
 

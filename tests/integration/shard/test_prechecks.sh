@@ -196,6 +196,34 @@ expect 200 "D: stop qa"
 api POST /tasks/pc-qb/start '{}'
 expect 200 "D: qb starts once qa does not write"
 subtasks_synced pc-qb 1 && ok
+# two starts at once: each start's prechecks ran outside the lock and found the other task not
+# writing, so both started; now the second runs them again and is refused
+for round in 1 2 3; do
+    api POST /tasks/pc-qb/stop '{}'
+    expect 200 "D2 round $round: stop qb"
+    pids=()
+    for t in pc-qa pc-qb; do
+        curl -sS -o "$WORK/start-$t" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            --data-binary '{}' "$A/tasks/$t/start" > "$WORK/code-$t" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"       # not the server, which runs in the background too
+    codes="$(cat "$WORK/code-pc-qa") $(cat "$WORK/code-pc-qb")"
+    case "$codes" in
+    "200 409") started=pc-qa refused=pc-qb ;;
+    "409 200") started=pc-qb refused=pc-qa ;;
+    *) fail "D2 round $round: two starts at once answered $codes, not one 200 and one 409: $(cat "$WORK/start-pc-qa") $(cat "$WORK/start-pc-qb")"; continue ;;
+    esac
+    jq -e '.error_code == 38058 and (.error_msg | test("task pc-q[ab]") and test("`pcqm`.`t`"))' \
+        "$WORK/start-$refused" >/dev/null && ok || fail "D2 round $round: $refused's refusal: $(cat "$WORK/start-$refused")"
+    [ "$(stages $refused)" = "Stopped" ] && ok || fail "D2 round $round: the refused $refused is $(stages $refused)"
+    subtasks_synced $started 1 && ok
+    api POST /tasks/$started/stop '{}'
+    expect 200 "D2 round $round: stop $started"
+    api POST /tasks/pc-qb/start '{}'
+    expect 200 "D2 round $round: qb starts again"
+    subtasks_synced pc-qb 1 && ok
+done
 for t in pc-qa pc-qb; do api DELETE "/tasks/$t?force=true"; expect 204 "D: delete $t"; done
 
 stop_server
