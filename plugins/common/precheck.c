@@ -195,27 +195,47 @@ static int in_words(const char *w, const char *const *v)
     return 0;
 }
 
+/* 1 if the ENUM or SET type a (information_schema's COLUMN_TYPE: members quoted, a quote in
+ * one doubled) lists the members of b first: "enum('a','b')" begins "enum('a','b','c')". */
+static int list_begins(const char *a, const char *b)
+{
+    size_t lb = strlen(b);
+    if (lb < 2 || b[lb - 1] != ')')
+        return 0;
+    return !strncmp(a, b, lb - 1) && (a[lb - 1] == ',' || a[lb - 1] == ')');
+}
+
 /* Optimistic: 1 if two types of a column join, as DM's optimistic mode (and sluice's, see
  * docs/tasks.md "Type widening") widens them: integers of one signedness, one of CHAR, VARCHAR,
- * BINARY, VARBINARY at two lengths, DECIMAL; or the same type. */
+ * BINARY, VARBINARY at two lengths, DECIMAL, the TEXT or the BLOB types, one of TIME, DATETIME,
+ * TIMESTAMP at two precisions, ENUM or SET lists one of which begins the other (members
+ * compared as written); or the same type. */
 static int types_join(const char *a, const char *b)
 {
     static const char *const ints[] = { "tinyint", "smallint", "mediumint", "int", "integer",
                                         "bigint", NULL };
     static const char *const decs[] = { "decimal", "numeric", "dec", NULL };
+    static const char *const texts[] = { "tinytext", "text", "mediumtext", "longtext", NULL };
+    static const char *const blobs[] = { "tinyblob", "blob", "mediumblob", "longblob", NULL };
+    static const char *const lists[] = { "enum", "set", NULL };
     char wa[32], wb[32];
     int ua, ub;
-    if (!strcasecmp(a, b))
-        return 1;
     type_word(a, wa, sizeof wa, &ua);
     type_word(b, wb, sizeof wb, &ub);
+    if (in_words(wa, lists) || in_words(wb, lists))
+        return !strcmp(wa, wb) && (list_begins(a, b) || list_begins(b, a));
+    if (!strcasecmp(a, b))
+        return 1;
     if (ua != ub)
         return 0;
     if (in_words(wa, ints) && in_words(wb, ints))
         return 1;
     if (in_words(wa, decs) && in_words(wb, decs))
         return 1;
-    static const char *const strs[] = { "char", "varchar", "binary", "varbinary", NULL };
+    if ((in_words(wa, texts) && in_words(wb, texts)) || (in_words(wa, blobs) && in_words(wb, blobs)))
+        return 1;
+    static const char *const strs[] = { "char", "varchar", "binary", "varbinary", "time",
+                                        "datetime", "timestamp", NULL };
     return in_words(wa, strs) && !strcmp(wa, wb);
 }
 
@@ -247,7 +267,9 @@ static int join_into(pshard *joined, const pshard *ref_for, const pshard *o, int
         sl_sbuf_addf(b, " (or a shard read before it) but %s in ", y->type);
         add_shard_name(b, o);
         sl_sbuf_adds(b, ", and those types do not join (optimistic mode widens integers of one "
-                        "signedness, CHAR, VARCHAR, BINARY or VARBINARY of one kind, DECIMAL)");
+                        "signedness, CHAR, VARCHAR, BINARY or VARBINARY of one kind, DECIMAL, the "
+                        "TEXT or the BLOB types, TIME, DATETIME or TIMESTAMP of one kind, an ENUM "
+                        "or SET list that another begins)");
         return 1;
     }
     return 0;

@@ -18,7 +18,7 @@
 . "$(dirname "$0")/../api/lib.sh"
 CLI=${SLUICE_CLI_BIN:?SLUICE_CLI_BIN is not set}
 
-DBS="pc_a pc_b pc_c pcm pcu_a pcu_b pcum pc_one pco pcs_a pcs_b pcsm pci_a pci_b pcq_a pcq_b pcqm"
+DBS="pc_a pc_b pc_c pcm pcu_a pcu_b pcum pc_one pco pcs_a pcs_b pcsm pci_a pci_b pcq_a pcq_b pcqm pce_a pce_b pcr_a pcr_b"
 for db in $DBS; do src_sql "DROP DATABASE IF EXISTS $db"; dst_sql "DROP DATABASE IF EXISTS $db"; done
 ai="(id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(20) NOT NULL, n INT)"
 src_sql "CREATE DATABASE pc_a; CREATE DATABASE pc_b; CREATE DATABASE pc_c;
@@ -39,6 +39,11 @@ src_sql "CREATE DATABASE pc_a; CREATE DATABASE pc_b; CREATE DATABASE pc_c;
          CREATE TABLE pcs_b.t (id INT PRIMARY KEY, v VARCHAR(20));
          INSERT INTO pcs_a.t VALUES (1, 'a', 1); INSERT INTO pcs_b.t VALUES (2, 'b');
          CREATE TABLE pci_a.t (id INT PRIMARY KEY, v INT); CREATE TABLE pci_b.t (id INT PRIMARY KEY, v VARCHAR(20));
+         CREATE DATABASE pce_a; CREATE DATABASE pce_b; CREATE DATABASE pcr_a; CREATE DATABASE pcr_b;
+         CREATE TABLE pce_a.t (id INT PRIMARY KEY, e ENUM('x','it''s'), m TEXT, d DATETIME);
+         CREATE TABLE pce_b.t (id INT PRIMARY KEY, e ENUM('x','it''s','z'), m MEDIUMTEXT, d DATETIME(3));
+         CREATE TABLE pcr_a.t (id INT PRIMARY KEY, e ENUM('x','y'));
+         CREATE TABLE pcr_b.t (id INT PRIMARY KEY, e ENUM('y','x'));
          CREATE DATABASE pcq_a; CREATE DATABASE pcq_b;
          CREATE TABLE pcq_a.t (id INT PRIMARY KEY, v VARCHAR(20)); CREATE TABLE pcq_b.t LIKE pcq_a.t;
          INSERT INTO pcq_a.t VALUES (1, 'a'), (2, 'a'); INSERT INTO pcq_b.t VALUES (101, 'b')" ||
@@ -172,6 +177,12 @@ expect 200 "C: optimistic mode joins a missing column: a warning" '.ok == true' 
 api POST /tasks/check "{\"task\":$(task pc-i "[$(rule pc-1 'pci_*' pcsm)]" '[{"source_name":"pc-1"}]' ',"shard_mode":"optimistic"')}"
 expect 200 "C: optimistic mode cannot join INT and VARCHAR" '.ok == false' \
     '[.errors[] | select(.msg | test("schema_of_shard_tables") and test("do not join") and test("`v`"))] | length == 1'
+api POST /tasks/check "{\"task\":$(task pc-e "[$(rule pc-1 'pce_*' pcsm)]" '[{"source_name":"pc-1"}]' ',"shard_mode":"optimistic"')}"
+expect 200 "C: optimistic mode joins an ENUM extended, TEXT and MEDIUMTEXT, DATETIME and DATETIME(3)" \
+    '.ok == true' '[.warnings[] | select(.msg | test("schema_of_shard_tables") and test("joined columns"))] | length == 1'
+api POST /tasks/check "{\"task\":$(task pc-r "[$(rule pc-1 'pcr_*' pcsm)]" '[{"source_name":"pc-1"}]' ',"shard_mode":"optimistic"')}"
+expect 200 "C: optimistic mode cannot join two orders of an ENUM's members" '.ok == false' \
+    '[.errors[] | select(.msg | test("schema_of_shard_tables") and test("do not join") and test("`e`"))] | length == 1'
 api POST /tasks/check "{\"task\":$(task pc-s "$RULES_C" '[{"source_name":"pc-1"}]' ',"shard_mode":"pessimistic","ignore_checking_items":["schema_of_shard_tables"]')}"
 expect 200 "C: the ignored item is not checked" '.ok == true' '.errors == []'
 
