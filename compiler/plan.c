@@ -28,6 +28,7 @@ typedef struct builder {
     const char          *missing[16];  /* plugins already reported missing */
     size_t               nmissing;
     json_t              *merged;       /* merge_targets_json of the task, once per compile */
+    json_t              *mschemas;     /* merge_schemas_json of the task, once per compile */
 } builder;
 
 /* Record that option name comes from the task field at rel, so that a plugin's complaint about
@@ -166,6 +167,25 @@ static int exact_target(const tk_rule *r, const char **ts, const char **tt)
     return 0;
 }
 
+/* 1 if rule r keeps its tables' names (no target table) and its target schema is known: its
+ * source schema is exact, or it names a target schema. */
+static int pass_through(const tk_rule *r)
+{
+    return r->valid && !(r->ttable && *r->ttable) &&
+           (sl_pattern_is_exact(r->ps) || (r->tschema && *r->tschema));
+}
+
+static void add_target(json_t *a, const char *ts, const char *tt)
+{
+    size_t k;
+    json_t *e;
+    json_array_foreach(a, k, e)
+        if (streq_ci(json_string_value(json_object_get(e, "schema")), ts) &&
+            streq_ci(json_string_value(json_object_get(e, "table")), tt))
+            return;
+    json_array_append_new(a, json_pack("{s:s,s:s}", "schema", ts, "table", tt));
+}
+
 /*
  * The target tables that two rules naming different source tables exactly route into, across
  * every source of the task: [{"schema", "table"}...]. The route stage of each source counts a
@@ -187,14 +207,62 @@ static json_t *merge_targets_json(const tk_task *t)
                 continue;
             if (x->src == y->src && streq_ci(x->schema, y->schema) && streq_ci(x->table, y->table))
                 continue;   /* one source table named twice */
+            add_target(a, as, at);
+        }
+    }
+    /* and a rule's target table that a rule keeping its tables' names routes a table of that
+     * name into from another source schema (shop_1.t into shop.t, another source's shop_2.*
+     * into shop) */
+    for (size_t i = 0; a && i < t->nrules; i++) {
+        const tk_rule *x = &t->rules[i];
+        if (!x->valid || !x->ttable || !*x->ttable ||
+            (!sl_pattern_is_exact(x->ps) && !(x->tschema && *x->tschema)))
+            continue;
+        const char *xs = x->tschema && *x->tschema ? x->tschema : x->schema;
+        for (size_t j = 0; j < t->nrules; j++) {
+            const tk_rule *y = &t->rules[j];
+            if (j == i || !pass_through(y) ||
+                (x->src == y->src && streq_ci(x->schema, y->schema)) ||
+                !streq_ci(xs, y->tschema && *y->tschema ? y->tschema : y->schema) ||
+                (y->pt && !sl_pattern_match(y->pt, x->ttable)))
+                continue;
+            add_target(a, xs, x->ttable);
+        }
+    }
+    return a;
+}
+
+/*
+ * The target schemas that rules keeping their tables' names route two source schemas into,
+ * across every source (shop_1.* and, from another source, shop_2.* into schema shop):
+ * ["schema"...]. A table a rule renames into such a schema may be a shard of another source's
+ * table, so the route stage counts its DDL as a shard DDL; one source schema alone in its
+ * target schema is only renamed, and its DDL runs as written. A rule with a wildcard schema
+ * counts when it names its target schema (shop_* into shop); one that keeps the schemas' names
+ * cannot be compared here. A rule with a target table is merge_targets' business.
+ */
+static json_t *merge_schemas_json(const tk_task *t)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < t->nrules; i++) {
+        const tk_rule *x = &t->rules[i];
+        if (!pass_through(x))
+            continue;
+        const char *xs = x->tschema && *x->tschema ? x->tschema : x->schema;
+        for (size_t j = i + 1; j < t->nrules; j++) {
+            const tk_rule *y = &t->rules[j];
+            if (!pass_through(y))
+                continue;
+            const char *ys = y->tschema && *y->tschema ? y->tschema : y->schema;
+            if (!streq_ci(xs, ys) || (x->src == y->src && streq_ci(x->schema, y->schema)))
+                continue;   /* another target schema, or one source schema */
             size_t k;
             json_t *e;
             int seen = 0;
             json_array_foreach(a, k, e)
-                seen |= streq_ci(json_string_value(json_object_get(e, "schema")), as) &&
-                        streq_ci(json_string_value(json_object_get(e, "table")), at);
+                seen |= streq_ci(json_string_value(e), xs);
             if (!seen)
-                json_array_append_new(a, json_pack("{s:s,s:s}", "schema", as, "table", at));
+                json_array_append_new(a, json_string(xs));
         }
     }
     return a;
@@ -615,6 +683,9 @@ static int phase(builder *b, const char *phase_name, json_t *rules, sl_pipeline_
         if (json_array_size(b->merged) && declares(b, "route", "merge_targets"))
             set(st[n].opts, &st[n].pm, "merge_targets", json_incref(b->merged), b,
                 "/table_migrate_rule");
+        if (json_array_size(b->mschemas) && declares(b, "route", "merge_schemas"))
+            set(st[n].opts, &st[n].pm, "merge_schemas", json_incref(b->mschemas), b,
+                "/table_migrate_rule");
         n++;
         customs(b, 0, "after-route", st, &n);
     }
@@ -819,11 +890,16 @@ static int build_sources(builder *b, sl_task_plan *plan);
 static int build_plans(tc *c, tk_task *t, const sl_compile_opts *opts, const char *root,
                        sl_task_plan *plan)
 {
-    builder b = { .c = c, .t = t, .opts = opts, .root = root, .merged = merge_targets_json(t) };
-    if (!b.merged)
+    builder b = { .c = c, .t = t, .opts = opts, .root = root, .merged = merge_targets_json(t),
+                  .mschemas = merge_schemas_json(t) };
+    if (!b.merged || !b.mschemas) {
+        json_decref(b.merged);
+        json_decref(b.mschemas);
         return SL_ENOMEM;
+    }
     int rc = build_sources(&b, plan);
     json_decref(b.merged);
+    json_decref(b.mschemas);
     return rc;
 }
 

@@ -13,7 +13,7 @@
 #include "ddl.h"
 #include "replrules.h"
 
-typedef struct rt_config { char *rules, *merge_targets; } rt_config;
+typedef struct rt_config { char *rules, *merge_targets, *merge_schemas; } rt_config;
 
 typedef struct rt {
     const sl_host *host;
@@ -22,6 +22,7 @@ typedef struct rt {
     sl_rulecache  *cache;
     int            shard_merge;
     json_t        *merge_targets;   /* [{"schema","table"}] merged across the task, or NULL */
+    json_t        *merge_schemas;   /* ["schema"] that two source schemas route into, or NULL */
     sl_sbuf        sql;
 } rt;
 
@@ -33,6 +34,11 @@ static const sl_option rt_options[] = {
       .desc = "target tables that several source tables named exactly route into, across every "
               "source of the task ([{\"schema\":..,\"table\":..}], the compiler's): a DDL on one "
               "is a shard DDL although this source's own rules show a single shard" },
+    { .name = "merge_schemas", .type = SL_OPT_JSON, .def = "[]",
+      .offset = offsetof(rt_config, merge_schemas),
+      .desc = "target schemas that rules without a target table route two source schemas into, "
+              "across every source of the task ([\"schema\"...], the compiler's): a table "
+              "renamed into one may be a shard of another source's table" },
     { .name = NULL }
 };
 
@@ -57,12 +63,15 @@ static int rt_create(const sl_host *host, sl_ctx *ctx, const void *config, void 
     }
     json_error_t je;
     r->merge_targets = json_loads(cfg->merge_targets ? cfg->merge_targets : "[]", 0, &je);
-    if (!json_is_array(r->merge_targets)) {
+    r->merge_schemas = json_loads(cfg->merge_schemas ? cfg->merge_schemas : "[]", 0, &je);
+    if (!json_is_array(r->merge_targets) || !json_is_array(r->merge_schemas)) {
+        const char *which = json_is_array(r->merge_targets) ? "merge_schemas" : "merge_targets";
         json_decref(r->merge_targets);
+        json_decref(r->merge_schemas);
         sl_rulecache_free(r->cache);
         sl_rules_free(r->rules);
         host->free(r);
-        return host->fail(ctx, SL_EINVAL, "merge_targets: not a JSON array");
+        return host->fail(ctx, SL_EINVAL, "%s: not a JSON array", which);
     }
     r->shard_merge = sl_rules_shard_merge(r->rules) || json_array_size(r->merge_targets) > 0;
     sl_sbuf_init(&r->sql);
@@ -78,8 +87,11 @@ static char *dup_in(rt *r, sl_batch *b, const char *s)
 }
 
 /* 1 if source table schema.table is a shard of a merged table: its rule routes several source
- * tables into one (sl_rules_merges), or its target is one that the task's rules of several
- * sources route into (merge_targets). */
+ * tables into one (sl_rules_merges); or its target is one that the task's rules of several
+ * sources route into (merge_targets); or its rule renames it into a schema that another source
+ * schema's rule routes into as well (merge_schemas: shop_1.* and, from another source,
+ * shop_2.* into schema shop). A table a rule only renames (shop.* into shop_copy, alone) is
+ * none: its DDL runs on its own target table. */
 static int is_shard(rt *r, const char *schema, const char *table)
 {
     int rule = sl_rulecache_find(r->cache, schema, table);
@@ -97,6 +109,11 @@ static int is_shard(rt *r, const char *schema, const char *table)
         if (ms && mt && !strcasecmp(ms, ts) && !strcasecmp(mt, tt))
             return 1;
     }
+    if (!strcmp(ts, schema) && !strcmp(tt, table))
+        return 0;
+    json_array_foreach(r->merge_schemas, k, e)
+        if (json_is_string(e) && !strcasecmp(json_string_value(e), ts))
+            return 1;
     return 0;
 }
 
@@ -226,8 +243,9 @@ static int route_ddl(rt *r, sl_batch *b, uint32_t at, uint32_t *added)
             return r->host->fail(r->ctx, rc, "cannot find the table names in DDL: %.300s", ev->ddl);
         return r->host->fail(r->ctx, rc, "out of memory routing a DDL");
     }
-    /* also a shard: a table routed into a target other sources' rules route into too (the one
-     * shard of this source, maybe keeping the target's name) */
+    /* also a shard (is_shard): a table routed into a target other sources' rules route into too
+     * (the one shard of this source, maybe keeping the target's name), or renamed into a schema
+     * that another source schema goes into */
     if (!merged && r->shard_merge && tt && *tt && d.kind != SL_DDL_OTHER)
         for (size_t i = 0; i < d.nnames && !merged; i++)
             merged = d.names[i].table[0] && is_shard(r, d.names[i].schema, d.names[i].table);
@@ -291,6 +309,7 @@ static void rt_destroy(void *self)
         return;
     sl_sbuf_free(&r->sql);
     json_decref(r->merge_targets);
+    json_decref(r->merge_schemas);
     sl_rulecache_free(r->cache);
     sl_rules_free(r->rules);
     r->host->free(r);

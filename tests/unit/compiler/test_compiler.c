@@ -70,6 +70,51 @@ static json_t *stage_opts(const sl_pipeline_spec *p, const char *id)
     return NULL;
 }
 
+/* The route's task-wide merge facts: a target table two exact rules of two sources route into
+ * (merge_targets: k.t), or that a rule names while another source's rule keeping its tables'
+ * names routes into its schema (app.orders, mix.* of s2 into app); a target schema two source
+ * schemas go into keeping their tables' names (merge_schemas: shop_1.* of s1 and shop_2.* of s2
+ * into shop; app), and not a schema one source schema is only renamed into (solo into
+ * solo_copy), nor one a table pattern that cannot name the table fills (pat.t, x.solo_*). */
+static void test_merge_facts(void **state)
+{
+    static const char T[] =
+        "{\"name\": \"t-m\", \"task_mode\": \"incremental\","
+        " \"target_config\": {\"host\": \"tgt\", \"port\": 4000, \"user\": \"root\", \"password\": \"pw\"},"
+        " \"table_migrate_rule\": ["
+        "   {\"source\": {\"source_name\": \"s1\", \"schema\": \"shop_1\", \"table\": \"\"}, \"target\": {\"schema\": \"shop\"}},"
+        "   {\"source\": {\"source_name\": \"s2\", \"schema\": \"shop_2\", \"table\": \"\"}, \"target\": {\"schema\": \"shop\"}},"
+        "   {\"source\": {\"source_name\": \"s1\", \"schema\": \"solo\", \"table\": \"\"}, \"target\": {\"schema\": \"solo_copy\"}},"
+        "   {\"source\": {\"source_name\": \"s1\", \"schema\": \"app\", \"table\": \"orders_*\"},"
+        "    \"target\": {\"schema\": \"app\", \"table\": \"orders\"}},"
+        "   {\"source\": {\"source_name\": \"s1\", \"schema\": \"app\", \"table\": \"\"}},"
+        "   {\"source\": {\"source_name\": \"s1\", \"schema\": \"k\", \"table\": \"t\"}, \"target\": {\"schema\": \"k\", \"table\": \"t\"}},"
+        "   {\"source\": {\"source_name\": \"s2\", \"schema\": \"k\", \"table\": \"t\"}, \"target\": {\"schema\": \"k\", \"table\": \"t\"}},"
+        "   {\"source\": {\"source_name\": \"s2\", \"schema\": \"mix\", \"table\": \"\"}, \"target\": {\"schema\": \"app\"}},"
+        "   {\"source\": {\"source_name\": \"s1\", \"schema\": \"p_*\", \"table\": \"t\"}, \"target\": {\"schema\": \"pat\", \"table\": \"t\"}},"
+        "   {\"source\": {\"source_name\": \"s2\", \"schema\": \"x\", \"table\": \"solo_*\"}, \"target\": {\"schema\": \"pat\"}}],"
+        " \"source_config\": {\"source_conf\": [{\"source_name\": \"s1\", \"binlog_name\": \"b.000001\", \"binlog_pos\": 4},"
+        "   {\"source_name\": \"s2\", \"binlog_name\": \"b.000001\", \"binlog_pos\": 4}]}}";
+    (void)state;
+    sl_compile_opts o = { .registry = reg };
+    sl_task_plan *plan = NULL;
+    sl_diags d = {0};
+    assert_int_equal(sl_task_compile(T, strlen(T), &o, &plan, &d), 0);
+    assert_int_equal(sl_diags_errors(&d), 0);
+    for (size_t i = 0; i < plan->nsubtasks; i++) {
+        json_t *route = stage_opts(plan->subtasks[i].phases[0], "route");
+        char *ms = json_dumps(json_object_get(route, "merge_schemas"), JSON_COMPACT);
+        char *mt = json_dumps(json_object_get(route, "merge_targets"), JSON_COMPACT);
+        assert_string_equal(ms, "[\"shop\",\"app\"]");
+        assert_string_equal(mt, "[{\"schema\":\"k\",\"table\":\"t\"},{\"schema\":\"app\",\"table\":\"orders\"}]");
+        free(ms);
+        free(mt);
+        json_decref(route);
+    }
+    sl_task_plan_free(plan);
+    sl_diags_free(&d);
+}
+
 static void test_plan_all(void **state)
 {
     sl_compile_opts o = { .registry = reg };
@@ -1047,6 +1092,7 @@ static void test_pointer_escapes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_merge_facts),
         cmocka_unit_test(test_plan_all),
         cmocka_unit_test(test_modes),
         cmocka_unit_test(test_wrapped_paths),

@@ -19,6 +19,7 @@ static void t_destroy(void *self) {}
 #define B(n, d) { .name = n, .type = SL_OPT_BOOL, .def = d }
 #define E(n, d, ch) { .name = n, .type = SL_OPT_ENUM, .def = d, .choices = ch }
 #define J(n) { .name = n, .type = SL_OPT_JSON, .flags = SL_OPTF_REQUIRED }
+#define JD(n, d) { .name = n, .type = SL_OPT_JSON, .def = d }
 #define CONN(p) SR(p "host"), IR(p "port", 1, 65535), SR(p "user"), SS(p "password"), \
     S(p "ssl_ca", "\"\""), S(p "ssl_cert", "\"\""), SS(p "ssl_key"), S(p "cert_allowed_cn", "\"\"")
 #define IDENT SR("task_name"), SR("source_name"), S("meta_schema", "\"dm_meta\"")
@@ -45,6 +46,9 @@ static const sl_option READER_OPTS[] = {
     S("binlog_gtid", "\"\""), I("server_id", "0", 0, 4294967295LL), I("heartbeat_ms", "1000", 1, 3600000), END
 };
 static const sl_option RULES_OPTS[] = { J("rules"), END };
+static const sl_option ROUTE_OPTS[] = {
+    J("rules"), JD("merge_targets", "[]"), JD("merge_schemas", "[]"), END
+};
 static const sl_option SINK_OPTS[] = {
     CONN("target_"), IDENT, I("repl_threads", "16", 1, 1024), I("repl_batch", "100", 1, 100000),
     B("safe_mode", "false"), END
@@ -70,7 +74,7 @@ static const sl_plugin_descriptor DESCS[] = {
     DESC("loader", SL_PLUGIN_SINK, LOADER_OPTS),
     DESC("binlog-reader", SL_PLUGIN_SOURCE, READER_OPTS),
     DESC("event-filter", SL_PLUGIN_TRANSFORM, RULES_OPTS),
-    DESC("route", SL_PLUGIN_TRANSFORM, RULES_OPTS),
+    DESC("route", SL_PLUGIN_TRANSFORM, ROUTE_OPTS),
     DESC("mysql-sink", SL_PLUGIN_SINK, SINK_OPTS),
     DESC("lua-hook", SL_PLUGIN_TRANSFORM, LUA_OPTS),
     DESC("tag-rows", SL_PLUGIN_TRANSFORM, TAG_OPTS),

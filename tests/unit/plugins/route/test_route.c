@@ -91,6 +91,38 @@ static void test_routes_ddl(void **state)
     h->batch_unref(b);
 }
 
+/* A table renamed into a schema another source schema goes into too (the compiler's
+ * merge_schemas: another source's shop_2.* into shop_copy) may be a shard of that source's
+ * table: its DDL is flagged, its DROP TABLE keeps the target table. */
+static void test_merge_schemas(void **state)
+{
+    (void)state;
+    char opts[1024];
+    snprintf(opts, sizeof opts, "%.*s,\"merge_schemas\":[\"SHOP_COPY\"]}", (int)strlen(RULES) - 1, RULES);
+    pt p;
+    pt_open(&p, ROUTE_SO, "route", opts);
+    assert_int_equal(p.create_rc, 0);
+    const sl_host *h = sl__host();
+    sl_batch *b = h->batch_new(p.ctx, 4);
+    sl_event *alter = pt_push(b, SL_EV_DDL, "shop", NULL, "ALTER TABLE items ADD c INT");
+    sl_event *drop = pt_push(b, SL_EV_DDL, "shop", NULL, "DROP TABLE items");
+    sl_event *other = pt_push(b, SL_EV_DDL, "misc", NULL, "ALTER TABLE t ADD c INT");
+    assert_int_equal(p.d->process(p.self, b), 0);
+    pt_close(&p);
+    assert_true(alter->flags & SL_EVF_SHARD_DDL);
+    assert_string_equal(alter->table, "items");
+    assert_true(drop->flags & SL_EVF_SHARD_DDL);
+    assert_string_equal(drop->ddl, "DROP TABLE `shop_copy`.`items`");
+    /* a table no rule renames stays no shard */
+    assert_int_equal(other->flags & SL_EVF_SHARD_DDL, 0);
+    h->batch_unref(b);
+
+    pt_open(&p, ROUTE_SO, "route", "{\"rules\":[],\"merge_schemas\":{}}");
+    assert_int_not_equal(p.create_rc, 0);
+    assert_non_null(strstr(pt_error(&p), "merge_schemas: not a JSON array"));
+    pt_close(&p);
+}
+
 /* A DROP TABLE of shards and tables that are no shard becomes one DDL per shard (flagged,
  * naming it) and, last, one DROP TABLE of the others; what followed it stays after it. */
 static void test_splits_drop(void **state)
@@ -167,6 +199,7 @@ int main(void)
         cmocka_unit_test(test_routes_rows_and_chunks),
         cmocka_unit_test(test_routes_ddl),
         cmocka_unit_test(test_splits_drop),
+        cmocka_unit_test(test_merge_schemas),
         cmocka_unit_test(test_ddl_without_names_fails),
         cmocka_unit_test(test_bad_rules_fail_create),
     };
