@@ -157,22 +157,35 @@ static json_t *rules_json(const builder *b, const json_t *only)
 
 static int streq_ci(const char *a, const char *b) { return a && b && strcasecmp(a, b) == 0; }
 
+/* The schema a rule routes into: its target schema, else its source schema (a pattern when
+ * that is one: see schema_known). */
+static const char *target_schema(const tk_rule *r)
+{
+    return r->tschema && *r->tschema ? r->tschema : r->schema;
+}
+
+/* 1 if the schema a rule routes into is one name: it names a target schema, or its source
+ * schema is exact. */
+static int schema_known(const tk_rule *r)
+{
+    return (r->tschema && *r->tschema) || sl_pattern_is_exact(r->ps);
+}
+
 /* The exact target of a rule that names one source table exactly (0), or -1. */
 static int exact_target(const tk_rule *r, const char **ts, const char **tt)
 {
     if (!r->valid || !r->pt || !sl_pattern_is_exact(r->ps) || !sl_pattern_is_exact(r->pt))
         return -1;
-    *ts = r->tschema && *r->tschema ? r->tschema : r->schema;
+    *ts = target_schema(r);
     *tt = r->ttable && *r->ttable ? r->ttable : r->table;
     return 0;
 }
 
-/* 1 if rule r keeps its tables' names (no target table) and its target schema is known: its
- * source schema is exact, or it names a target schema. */
+/* 1 if rule r keeps its tables' names (no target table) and the schema it routes into is
+ * known (schema_known). */
 static int pass_through(const tk_rule *r)
 {
-    return r->valid && !(r->ttable && *r->ttable) &&
-           (sl_pattern_is_exact(r->ps) || (r->tschema && *r->tschema));
+    return r->valid && !(r->ttable && *r->ttable) && schema_known(r);
 }
 
 static void add_target(json_t *a, const char *ts, const char *tt)
@@ -215,15 +228,14 @@ static json_t *merge_targets_json(const tk_task *t)
      * into shop) */
     for (size_t i = 0; a && i < t->nrules; i++) {
         const tk_rule *x = &t->rules[i];
-        if (!x->valid || !x->ttable || !*x->ttable ||
-            (!sl_pattern_is_exact(x->ps) && !(x->tschema && *x->tschema)))
+        if (!x->valid || !x->ttable || !*x->ttable || !schema_known(x))
             continue;
-        const char *xs = x->tschema && *x->tschema ? x->tschema : x->schema;
+        const char *xs = target_schema(x);
         for (size_t j = 0; j < t->nrules; j++) {
             const tk_rule *y = &t->rules[j];
             if (j == i || !pass_through(y) ||
                 (x->src == y->src && streq_ci(x->schema, y->schema)) ||
-                !streq_ci(xs, y->tschema && *y->tschema ? y->tschema : y->schema) ||
+                !streq_ci(xs, target_schema(y)) ||
                 (y->pt && !sl_pattern_match(y->pt, x->ttable)))
                 continue;
             add_target(a, xs, x->ttable);
@@ -248,13 +260,12 @@ static json_t *merge_schemas_json(const tk_task *t)
         const tk_rule *x = &t->rules[i];
         if (!pass_through(x))
             continue;
-        const char *xs = x->tschema && *x->tschema ? x->tschema : x->schema;
+        const char *xs = target_schema(x);
         for (size_t j = i + 1; j < t->nrules; j++) {
             const tk_rule *y = &t->rules[j];
             if (!pass_through(y))
                 continue;
-            const char *ys = y->tschema && *y->tschema ? y->tschema : y->schema;
-            if (!streq_ci(xs, ys) || (x->src == y->src && streq_ci(x->schema, y->schema)))
+            if (!streq_ci(xs, target_schema(y)) || (x->src == y->src && streq_ci(x->schema, y->schema)))
                 continue;   /* another target schema, or one source schema */
             size_t k;
             json_t *e;
