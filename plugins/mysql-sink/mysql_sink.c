@@ -330,23 +330,24 @@ static int has_ci(const char *s, const char *w)
  */
 static const char *bad_sql_mode(const char *mode, char *bad, size_t n)
 {
-    static const char *const PARSE[] = { "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES", "ANSI", "DB2",
-                                         "MAXDB", "MSSQL", "ORACLE", "POSTGRESQL", NULL };
+    static const char PARSES[] = "changes how the sink's statements parse",
+                      QUOTES[] = "sets ANSI_QUOTES, which changes how the sink's statements parse";
+    static const struct { const char *word, *why; } BAD[] = {
+        { "NO_BACKSLASH_ESCAPES", PARSES }, { "ANSI_QUOTES", PARSES }, { "ANSI", QUOTES },
+        { "DB2", QUOTES }, { "MAXDB", QUOTES }, { "MSSQL", QUOTES }, { "ORACLE", QUOTES },
+        { "POSTGRESQL", QUOTES },
+        { "EMPTY_STRING_IS_NULL", "writes the source's empty strings as NULL" },
+    };
     for (const char *p = mode; *p;) {
         p += strspn(p, " ,");
         size_t len = strcspn(p, ",");
         while (len && p[len - 1] == ' ')
             len--;
-        for (int i = 0; PARSE[i]; i++)
-            if (len == strlen(PARSE[i]) && !strncasecmp(p, PARSE[i], len)) {
-                snprintf(bad, n, "%s", PARSE[i]);
-                return i < 2 ? "changes how the sink's statements parse"
-                             : "sets ANSI_QUOTES, which changes how the sink's statements parse";
+        for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++)
+            if (len == strlen(BAD[i].word) && !strncasecmp(p, BAD[i].word, len)) {
+                snprintf(bad, n, "%s", BAD[i].word);
+                return BAD[i].why;
             }
-        if (len == strlen("EMPTY_STRING_IS_NULL") && !strncasecmp(p, "EMPTY_STRING_IS_NULL", len)) {
-            snprintf(bad, n, "EMPTY_STRING_IS_NULL");
-            return "writes the source's empty strings as NULL";
-        }
         p += len;
         p += strcspn(p, ",");
     }
